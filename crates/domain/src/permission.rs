@@ -1,0 +1,136 @@
+//! Tool levels and the privileges built on them (PRODUCT.md §1).
+use serde::{Deserialize, Serialize};
+
+/// One level per tool, ordered so that `>=` reads as "at least".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    None,
+    ReadOnly,
+    Standard,
+    Admin,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::None => "none",
+            Level::ReadOnly => "read_only",
+            Level::Standard => "standard",
+            Level::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "none" => Some(Level::None),
+            "read_only" => Some(Level::ReadOnly),
+            "standard" => Some(Level::Standard),
+            "admin" => Some(Level::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    pub admin_tool: Level,
+    pub erp_integrations: Level,
+    pub can_push_to_accounting: bool,
+}
+
+impl Permissions {
+    /// What `bootstrap` gives the first user of a company.
+    pub const FULL: Permissions = Permissions {
+        admin_tool: Level::Admin,
+        erp_integrations: Level::Admin,
+        can_push_to_accounting: true,
+    };
+
+    pub fn can_read_codes(&self) -> bool {
+        self.admin_tool >= Level::ReadOnly
+    }
+
+    /// Creating, renaming, deleting codes, importing and sending need the Admin tool at `admin`.
+    pub fn can_write_codes(&self) -> bool {
+        self.admin_tool >= Level::Admin
+    }
+
+    /// `standard` on the Admin tool may only toggle a code's `active` flag.
+    pub fn can_toggle_active(&self) -> bool {
+        self.admin_tool >= Level::Standard
+    }
+
+    pub fn can_manage_users(&self) -> bool {
+        self.admin_tool >= Level::Admin
+    }
+
+    pub fn can_read_erp_queue(&self) -> bool {
+        self.erp_integrations >= Level::ReadOnly
+    }
+
+    /// The accounting approver of PRODUCT.md §1.
+    pub fn is_approver(&self) -> bool {
+        self.erp_integrations >= Level::Standard && self.can_push_to_accounting
+    }
+
+    /// Only an Admin-tool admin who holds the privilege may hand it out (or take it away).
+    pub fn may_grant_push(&self) -> bool {
+        self.admin_tool >= Level::Admin && self.can_push_to_accounting
+    }
+
+    /// Checks a change of `old` into `new` made by `self`; the error names what is missing.
+    pub fn authorize_change(&self, old: &Permissions, new: &Permissions) -> Result<(), &'static str> {
+        if !self.can_manage_users() {
+            return Err("admin_tool=admin");
+        }
+        if old.can_push_to_accounting != new.can_push_to_accounting && !self.may_grant_push() {
+            return Err("admin_tool=admin and can_push_to_accounting");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(admin: Level, erp: Level, push: bool) -> Permissions {
+        Permissions { admin_tool: admin, erp_integrations: erp, can_push_to_accounting: push }
+    }
+
+    #[test]
+    fn levels_are_ordered() {
+        assert!(Level::None < Level::ReadOnly && Level::ReadOnly < Level::Standard && Level::Standard < Level::Admin);
+        for l in [Level::None, Level::ReadOnly, Level::Standard, Level::Admin] {
+            assert_eq!(Level::parse(l.as_str()), Some(l));
+        }
+        assert_eq!(Level::parse("root"), None);
+    }
+
+    #[test]
+    fn approver_needs_level_and_privilege() {
+        assert!(p(Level::None, Level::Standard, true).is_approver());
+        assert!(!p(Level::Admin, Level::ReadOnly, true).is_approver());
+        assert!(!p(Level::Admin, Level::Admin, false).is_approver());
+    }
+
+    #[test]
+    fn only_privileged_admins_grant_push() {
+        let plain = p(Level::Standard, Level::None, false);
+        let granted = Permissions { can_push_to_accounting: true, ..plain };
+        assert!(Permissions::FULL.authorize_change(&plain, &granted).is_ok());
+        assert_eq!(
+            p(Level::Admin, Level::Admin, false).authorize_change(&plain, &granted),
+            Err("admin_tool=admin and can_push_to_accounting")
+        );
+        // An admin without the privilege still manages everything else.
+        let renamed_level = Permissions { admin_tool: Level::ReadOnly, ..plain };
+        assert!(p(Level::Admin, Level::None, false).authorize_change(&plain, &renamed_level).is_ok());
+        assert_eq!(
+            p(Level::Standard, Level::Admin, true).authorize_change(&plain, &granted),
+            Err("admin_tool=admin")
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! Work breakdown structure values: a code segment, a description, full codes and their natural
+//! order. Parsing here is the only way to get these types, so storage never sees a bad value.
+use thiserror::Error;
+
+/// PRODUCT.md §2: a cost code has at most five tiers.
+pub const MAX_TIERS: usize = 5;
+pub const DEFAULT_DELIMITER: char = '-';
+/// Generous upper bounds; each ERP profile narrows them.
+pub const MAX_SEGMENT_LEN: usize = 40;
+pub const MAX_DESCRIPTION_LEN: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WbsError {
+    #[error("is required")]
+    Empty,
+    #[error("is longer than {0} characters")]
+    TooLong(usize),
+    #[error("contains a control character (U+{0:04X})")]
+    ControlCharacter(u32),
+    #[error("contains the segment delimiter '{0}'")]
+    ContainsDelimiter(char),
+    #[error("has leading or trailing spaces")]
+    Untrimmed,
+    #[error("would be tier {0}; at most {MAX_TIERS} tiers are allowed")]
+    TooDeep(usize),
+}
+
+fn check_text(s: &str, max: usize) -> Result<(), WbsError> {
+    if s.trim().is_empty() {
+        return Err(WbsError::Empty);
+    }
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(WbsError::ControlCharacter(c as u32));
+    }
+    if s.chars().count() > max {
+        return Err(WbsError::TooLong(max));
+    }
+    if s.trim() != s {
+        return Err(WbsError::Untrimmed);
+    }
+    Ok(())
+}
+
+/// One tier's own code, e.g. `100` in `01-100`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeSegment(String);
+
+impl CodeSegment {
+    pub fn parse(s: &str, delimiter: char) -> Result<Self, WbsError> {
+        check_text(s, MAX_SEGMENT_LEN)?;
+        if s.contains(delimiter) {
+            return Err(WbsError::ContainsDelimiter(delimiter));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description(String);
+
+impl Description {
+    pub fn parse(s: &str) -> Result<Self, WbsError> {
+        check_text(s, MAX_DESCRIPTION_LEN)?;
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The full code of a segment under a parent (whose full code and tier are given).
+pub fn full_code(
+    parent: Option<(&str, usize)>,
+    code: &CodeSegment,
+    delimiter: char,
+) -> Result<(String, usize), WbsError> {
+    match parent {
+        None => Ok((code.0.clone(), 1)),
+        Some((_, tier)) if tier >= MAX_TIERS => Err(WbsError::TooDeep(tier + 1)),
+        Some((pfull, tier)) => Ok((format!("{pfull}{delimiter}{}", code.0), tier + 1)),
+    }
+}
+
+/// Splits a full code into its segments, checking each and the depth.
+pub fn split_full_code(full: &str, delimiter: char) -> Result<Vec<CodeSegment>, WbsError> {
+    let parts: Vec<&str> = full.split(delimiter).collect();
+    if parts.len() > MAX_TIERS {
+        return Err(WbsError::TooDeep(parts.len()));
+    }
+    parts.into_iter().map(|p| CodeSegment::parse(p, delimiter)).collect()
+}
+
+/// A key whose plain byte order is the natural order of full codes: digit runs compare by
+/// value (`2` before `10`) and a parent sorts right before its children. Stored beside each
+/// code so the database can page 100,000 codes in order without sorting them in memory.
+pub fn sort_key(full: &str, delimiter: char) -> String {
+    let mut out = String::with_capacity(full.len() + 8);
+    for (i, segment) in full.split(delimiter).enumerate() {
+        if i > 0 {
+            // Below every printable character, so "01" < "01-100" < "01A" < "02".
+            out.push('\u{1}');
+        }
+        let mut chars = segment.chars().peekable();
+        while let Some(&c) = chars.peek() {
+            if c.is_ascii_digit() {
+                let mut digits = String::new();
+                while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(d);
+                    chars.next();
+                }
+                let value = digits.trim_start_matches('0');
+                // Length first, so a longer number sorts after a shorter one.
+                out.push_str(&format!("{:02}", value.len()));
+                out.push_str(value);
+            } else {
+                out.push(c);
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn segments_reject_bad_text() {
+        assert_eq!(CodeSegment::parse("", '-'), Err(WbsError::Empty));
+        assert_eq!(CodeSegment::parse("   ", '-'), Err(WbsError::Empty));
+        assert_eq!(CodeSegment::parse("1\u{7}", '-'), Err(WbsError::ControlCharacter(7)));
+        assert_eq!(CodeSegment::parse("1-2", '-'), Err(WbsError::ContainsDelimiter('-')));
+        assert_eq!(CodeSegment::parse(" 1", '-'), Err(WbsError::Untrimmed));
+        assert_eq!(CodeSegment::parse(&"9".repeat(41), '-'), Err(WbsError::TooLong(40)));
+        assert_eq!(CodeSegment::parse("100", '-').unwrap().as_str(), "100");
+        assert!(Description::parse("Concrete, cast in place").is_ok());
+        assert_eq!(Description::parse("a\nb"), Err(WbsError::ControlCharacter(10)));
+    }
+
+    #[test]
+    fn full_codes_and_depth() {
+        let seg = CodeSegment::parse("100", '-').unwrap();
+        assert_eq!(full_code(None, &seg, '-').unwrap(), ("100".into(), 1));
+        assert_eq!(full_code(Some(("01", 1)), &seg, '-').unwrap(), ("01-100".into(), 2));
+        assert_eq!(full_code(Some(("1-2-3-4-5", 5)), &seg, '-'), Err(WbsError::TooDeep(6)));
+        assert_eq!(split_full_code("1-2-3-4-5-6", '-'), Err(WbsError::TooDeep(6)));
+        assert_eq!(split_full_code("01--2", '-'), Err(WbsError::Empty));
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut codes = vec!["10", "2", "01-100", "01", "01-20", "01A", "02", "1"];
+        codes.sort_by_key(|c| (sort_key(c, '-'), c.to_string()));
+        assert_eq!(codes, vec!["01", "1", "01-20", "01-100", "01A", "02", "2", "10"]);
+    }
+
+    proptest! {
+        #[test]
+        fn numbers_sort_by_value(a in 0u64..1_000_000, b in 0u64..1_000_000) {
+            let (ka, kb) = (sort_key(&a.to_string(), '-'), sort_key(&b.to_string(), '-'));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+        }
+
+        #[test]
+        fn children_follow_their_parent(p in "[0-9A-Z]{1,6}", c in "[0-9A-Z]{1,6}", s in "[0-9A-Z]{1,6}") {
+            // Every descendant of `p` sorts between `p` and any later sibling of `p`.
+            let parent = sort_key(&p, '-');
+            let child = sort_key(&format!("{p}-{c}"), '-');
+            let sibling = sort_key(&s, '-');
+            prop_assert!(parent < child);
+            if sibling > parent && !sibling.starts_with(&parent) {
+                prop_assert!(child < sibling);
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The audit log: who did what to which entity, with the values before and after.
+use crate::{Db, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// Appends one audit event inside the caller's transaction.
+macro_rules! audit {
+    ($tx:expr, $company:expr, $actor:expr, $action:expr, $etype:expr, $eid:expr, $before:expr, $after:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind($company)
+        .bind($crate::now())
+        .bind($actor)
+        .bind($action)
+        .bind($etype)
+        .bind($eid)
+        .bind($crate::audit::json_text($before))
+        .bind($crate::audit::json_text($after))
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+/// JSON is stored as text on both backends (so bulk SQL can build it with `||`).
+pub fn json_text(v: Option<Value>) -> Option<String> {
+    v.map(|v| v.to_string())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Actor {
+    pub id: i64,
+    pub email: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor: Option<Actor>,
+    pub action: String,
+    pub entity_type: String,
+    pub entity_id: i64,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    at: OffsetDateTime,
+    actor_id: Option<i64>,
+    actor_email: Option<String>,
+    action: String,
+    entity_type: String,
+    entity_id: i64,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<i64>,
+    pub action: Option<String>,
+}
+
+const FILTER: &str = "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id \
+     WHERE a.company_id = $1 AND ($2 IS NULL OR a.entity_type = $2) \
+     AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR a.action = $4)";
+
+impl Db {
+    /// Newest first, one page at a time; returns the page and the total count.
+    pub async fn audit_events(
+        &self,
+        company: i64,
+        f: &AuditFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
+        let list_sql = format!(
+            "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, a.action, a.entity_type, a.entity_id, \
+             a.before, a.after {FILTER} ORDER BY a.id DESC LIMIT $5 OFFSET $6"
+        );
+        let count_sql = format!("SELECT COUNT(*) {FILTER}");
+        let (rows, total): (Vec<Row>, i64) = with_pool!(self, p => {
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
+                .bind(company).bind(&f.entity_type).bind(f.entity_id).bind(&f.action)
+                .bind(limit).bind(offset)
+                .fetch_all(p).await?;
+            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+                .bind(company).bind(&f.entity_type).bind(f.entity_id).bind(&f.action)
+                .fetch_one(p).await?;
+            (rows, total)
+        });
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        let events = rows
+            .into_iter()
+            .map(|r| AuditEvent {
+                id: r.id,
+                at: r.at,
+                actor: r.actor_id.zip(r.actor_email).map(|(id, email)| Actor { id, email }),
+                action: r.action,
+                entity_type: r.entity_type,
+                entity_id: r.entity_id,
+                before: parse(r.before),
+                after: parse(r.after),
+            })
+            .collect();
+        Ok((events, total))
+    }
+}

@@ -1,0 +1,395 @@
+//! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
+use crate::{Db, StoreError, now};
+use costbridge_domain::sync::{self, ConfirmedValues, Event, FieldChange, SyncState};
+use costbridge_domain::wbs::{self, CodeSegment, Description, MAX_TIERS};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct CodeList {
+    pub id: i64,
+    pub name: String,
+    pub is_erp_list: bool,
+    pub codes_count: i64,
+    pub version: i64,
+    /// True once this list has been sent: the button then reads "Re-send to ERP".
+    pub sent_once: bool,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct CodeRow {
+    pub id: i64,
+    pub list_id: i64,
+    pub parent_id: Option<i64>,
+    pub code: String,
+    pub full_code: String,
+    pub description: String,
+    pub tier: i64,
+    pub active: bool,
+    pub sync_status: String,
+    pub confirmed_code: Option<String>,
+    pub confirmed_full_code: Option<String>,
+    pub confirmed_description: Option<String>,
+    pub confirmed_active: Option<bool>,
+    pub origin_id: Option<String>,
+    pub last_synced_at: Option<OffsetDateTime>,
+    pub rejection_reason: Option<String>,
+    pub erp_message: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub(crate) const CODE_COLS: &str = "c.id, c.list_id, c.parent_id, c.code, c.full_code, c.description, c.tier, \
+    c.active, c.sync_status, c.confirmed_code, c.confirmed_full_code, c.confirmed_description, \
+    c.confirmed_active, c.origin_id, c.last_synced_at, c.rejection_reason, c.erp_message, c.created_at, c.updated_at";
+
+impl CodeRow {
+    pub fn state(&self) -> SyncState {
+        SyncState::parse(&self.sync_status).unwrap_or(SyncState::New)
+    }
+
+    pub fn values(&self) -> ConfirmedValues {
+        ConfirmedValues {
+            code: self.code.clone(),
+            full_code: self.full_code.clone(),
+            description: self.description.clone(),
+            active: self.active,
+        }
+    }
+
+    pub fn confirmed(&self) -> Option<ConfirmedValues> {
+        Some(ConfirmedValues {
+            code: self.confirmed_code.clone()?,
+            full_code: self.confirmed_full_code.clone()?,
+            description: self.confirmed_description.clone()?,
+            active: self.confirmed_active?,
+        })
+    }
+
+    /// The state after an edit that leaves the code with `values`.
+    pub fn state_after_edit(&self, values: &ConfirmedValues) -> Result<SyncState, StoreError> {
+        let differs = sync::differs(self.confirmed().as_ref(), values);
+        self.state().apply(Event::Edited { differs }).map_err(|e| StoreError::Locked(e.to_string()))
+    }
+
+    fn snapshot(&self) -> serde_json::Value {
+        json!({"code": self.code, "full_code": self.full_code, "description": self.description,
+               "parent_id": self.parent_id, "active": self.active, "sync_status": self.sync_status})
+    }
+}
+
+/// A cost code as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostCode {
+    pub id: i64,
+    pub list_id: i64,
+    pub code: String,
+    pub full_code: String,
+    pub description: String,
+    pub parent_id: Option<i64>,
+    pub tier: i64,
+    pub active: bool,
+    pub sync_status: String,
+    pub origin_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_synced_at: Option<OffsetDateTime>,
+    pub rejection_reason: Option<String>,
+    pub erp_message: Option<String>,
+    /// For a modified code: what differs from the values the ERP confirmed.
+    pub diff: BTreeMap<&'static str, FieldChange>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<CodeRow> for CostCode {
+    fn from(r: CodeRow) -> Self {
+        let diff = r.confirmed().map(|c| c.diff(&r.values())).unwrap_or_default();
+        CostCode {
+            id: r.id,
+            list_id: r.list_id,
+            code: r.code,
+            full_code: r.full_code,
+            description: r.description,
+            parent_id: r.parent_id,
+            tier: r.tier,
+            active: r.active,
+            sync_status: r.sync_status,
+            origin_id: r.origin_id,
+            last_synced_at: r.last_synced_at,
+            rejection_reason: r.rejection_reason,
+            erp_message: r.erp_message,
+            diff,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+pub struct NewCode {
+    pub code: CodeSegment,
+    pub description: Description,
+    pub parent_id: Option<i64>,
+}
+
+#[derive(Default)]
+pub struct CodePatch {
+    pub code: Option<CodeSegment>,
+    pub description: Option<Description>,
+    pub active: Option<bool>,
+    /// `Some(None)` moves the code to the top tier.
+    pub parent_id: Option<Option<i64>>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CodeFilter {
+    pub sync_status: Option<String>,
+    pub q: Option<String>,
+}
+
+/// Locks the list for this write (every write bumps `version`, so clients can tell a stale
+/// page) and returns its version before the bump; a list of another company is not found.
+macro_rules! lock_list {
+    ($tx:expr, $company:expr, $list:expr) => {{
+        let v: Option<i64> = sqlx::query_scalar(
+            "UPDATE cost_code_lists SET version = version + 1 WHERE id = $1 AND company_id = $2 RETURNING version - 1",
+        )
+        .bind($list)
+        .bind($company)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        v.ok_or(StoreError::NotFound)?
+    }};
+}
+
+macro_rules! fetch_code {
+    ($tx:expr, $company:expr, $id:expr) => {{
+        let sql = format!("SELECT {} FROM cost_codes c WHERE c.company_id = $1 AND c.id = $2", $crate::codes::CODE_COLS);
+        let row: Option<$crate::codes::CodeRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind($company).bind($id).fetch_optional(&mut *$tx).await?;
+        row
+    }};
+}
+
+fn duplicate(full_code: &str) -> StoreError {
+    StoreError::field("code", format!("'{full_code}' already exists in this list"))
+}
+
+/// Maps a unique violation on `(list_id, full_code)` to the field error a user can act on.
+fn unique_to_duplicate(e: sqlx::Error, full_code: &str) -> StoreError {
+    let e = StoreError::from(e);
+    if e.is_unique_violation() { duplicate(full_code) } else { e }
+}
+
+impl Db {
+    pub async fn lists(&self, company: i64) -> Result<Vec<CodeList>, StoreError> {
+        Ok(with_pool!(self, p => sqlx::query_as(
+            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, \
+             (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count \
+             FROM cost_code_lists l WHERE l.company_id = $1 ORDER BY l.id")
+            .bind(company).fetch_all(p).await?))
+    }
+
+    pub async fn list(&self, company: i64, list: i64) -> Result<CodeList, StoreError> {
+        let l: Option<CodeList> = with_pool!(self, p => sqlx::query_as(
+            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, \
+             (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count \
+             FROM cost_code_lists l WHERE l.company_id = $1 AND l.id = $2")
+            .bind(company).bind(list).fetch_optional(p).await?);
+        l.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn create_list(&self, company: i64, actor: i64, name: &str) -> Result<CodeList, StoreError> {
+        let id = write_tx!(self, tx => {
+            let id: Result<i64, sqlx::Error> = sqlx::query_scalar(
+                "INSERT INTO cost_code_lists (company_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
+                .bind(company).bind(name).bind(now()).fetch_one(&mut *tx).await;
+            let id = match id.map_err(StoreError::from) {
+                Err(e) if e.is_unique_violation() => return Err(StoreError::field("name", format!("a list named '{name}' already exists"))),
+                other => other?,
+            };
+            audit!(tx, company, Some(actor), "cost_code_list.created", "cost_code_list", id, None, Some(json!({"name": name})));
+            id
+        });
+        self.list(company, id).await
+    }
+
+    /// One page of a list's codes in natural `full_code` order, and the total matching.
+    pub async fn codes(
+        &self,
+        company: i64,
+        list: i64,
+        f: &CodeFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<CostCode>, i64), StoreError> {
+        self.list(company, list).await?;
+        let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let filter = "FROM cost_codes c WHERE c.list_id = $1 AND ($2 IS NULL OR c.sync_status = $2) \
+            AND ($3 IS NULL OR lower(c.full_code) LIKE $3 ESCAPE '\\' OR lower(c.description) LIKE $3 ESCAPE '\\')";
+        let list_sql = format!("SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code LIMIT $4 OFFSET $5");
+        let count_sql = format!("SELECT COUNT(*) {filter}");
+        let (rows, total): (Vec<CodeRow>, i64) = with_pool!(self, p => {
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
+                .bind(list).bind(&f.sync_status).bind(&q).bind(limit).bind(offset).fetch_all(p).await?;
+            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+                .bind(list).bind(&f.sync_status).bind(&q).fetch_one(p).await?;
+            (rows, total)
+        });
+        Ok((rows.into_iter().map(CostCode::from).collect(), total))
+    }
+
+    pub async fn code(&self, company: i64, list: i64, id: i64) -> Result<CostCode, StoreError> {
+        let row = with_pool!(self, p => {
+            let mut c = p.acquire().await?;
+            fetch_code!(c, company, id)
+        });
+        row.filter(|r| r.list_id == list).map(CostCode::from).ok_or(StoreError::NotFound)
+    }
+
+    pub async fn create_code(&self, company: i64, list: i64, actor: i64, new: NewCode) -> Result<CostCode, StoreError> {
+        let delimiter = self.company_delimiter(company).await?;
+        let id = write_tx!(self, tx => {
+            lock_list!(tx, company, list);
+            let parent = match new.parent_id {
+                None => None,
+                Some(pid) => {
+                    let p = fetch_code!(tx, company, pid).ok_or_else(|| StoreError::field("parent_id", format!("code {pid} does not exist")))?;
+                    if p.list_id != list {
+                        return Err(StoreError::field("parent_id", format!("code {pid} is in another list")));
+                    }
+                    Some(p)
+                }
+            };
+            let (full, tier) = wbs::full_code(parent.as_ref().map(|p| (p.full_code.as_str(), p.tier as usize)), &new.code, delimiter)
+                .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
+            let ts = now();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, \
+                 active, sync_status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, 'new', $9, $9) RETURNING id")
+                .bind(company).bind(list).bind(new.parent_id).bind(new.code.as_str()).bind(&full)
+                .bind(wbs::sort_key(&full, delimiter)).bind(new.description.as_str()).bind(tier as i64).bind(ts)
+                .fetch_one(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &full))?;
+            audit!(tx, company, Some(actor), "cost_code.created", "cost_code", id, None,
+                Some(json!({"code": new.code.as_str(), "full_code": full, "description": new.description.as_str(),
+                            "parent_id": new.parent_id, "active": true, "sync_status": "new"})));
+            id
+        });
+        self.code(company, list, id).await
+    }
+
+    pub async fn update_code(&self, company: i64, list: i64, actor: i64, id: i64, patch: CodePatch) -> Result<CostCode, StoreError> {
+        let delimiter = self.company_delimiter(company).await?;
+        write_tx!(self, tx => {
+            lock_list!(tx, company, list);
+            let old = fetch_code!(tx, company, id).filter(|r| r.list_id == list).ok_or(StoreError::NotFound)?;
+            if old.state().is_locked() {
+                return Err(StoreError::Locked(format!("'{}' is {} and cannot be edited until the approver decides", old.full_code, old.sync_status)));
+            }
+            let parent_id = patch.parent_id.unwrap_or(old.parent_id);
+            let code = patch.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_else(|| old.code.clone());
+            // Where the code now hangs, checked against cycles and the tier limit of its subtree.
+            let (parent_full, parent_tier) = match parent_id {
+                None => (None, 0usize),
+                Some(pid) if pid == id => return Err(StoreError::field("parent_id", "a code cannot be its own parent")),
+                Some(pid) => {
+                    let p = fetch_code!(tx, company, pid).ok_or_else(|| StoreError::field("parent_id", format!("code {pid} does not exist")))?;
+                    if p.list_id != list {
+                        return Err(StoreError::field("parent_id", format!("code {pid} is in another list")));
+                    }
+                    let own_prefix = format!("{}{delimiter}", old.full_code);
+                    if p.full_code.starts_with(&own_prefix) {
+                        return Err(StoreError::field("parent_id", format!("'{}' is a descendant of this code; that would make a cycle", p.full_code)));
+                    }
+                    (Some(p.full_code), p.tier as usize)
+                }
+            };
+            let segment = CodeSegment::parse(&code, delimiter).map_err(|e| StoreError::field("code", e.to_string()))?;
+            let (full, tier) = wbs::full_code(parent_full.as_deref().map(|f| (f, parent_tier)), &segment, delimiter)
+                .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
+            let description = patch.description.as_ref().map(|d| d.as_str().to_owned()).unwrap_or_else(|| old.description.clone());
+            let active = patch.active.unwrap_or(old.active);
+            let values = ConfirmedValues { code: code.clone(), full_code: full.clone(), description: description.clone(), active };
+            let state = old.state_after_edit(&values)?;
+            let ts = now();
+            sqlx::query(
+                "UPDATE cost_codes SET parent_id = $2, code = $3, full_code = $4, sort_key = $5, description = $6, tier = $7, \
+                 active = $8, sync_status = $9, rejection_reason = CASE WHEN $9 = 'rejected' THEN rejection_reason END, \
+                 updated_at = $10 WHERE id = $1")
+                .bind(id).bind(parent_id).bind(&code).bind(&full).bind(wbs::sort_key(&full, delimiter))
+                .bind(&description).bind(tier as i64).bind(active).bind(state.as_str()).bind(ts)
+                .execute(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &full))?;
+            let mut after = old.clone();
+            (after.parent_id, after.code, after.full_code, after.description, after.tier, after.active) =
+                (parent_id, code, full.clone(), description, tier as i64, active);
+            after.sync_status = state.as_str().to_owned();
+            audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", id, Some(old.snapshot()), Some(after.snapshot()));
+
+            if full != old.full_code {
+                // Descendants follow: their full codes (and tiers) change, and each synced one becomes modified.
+                let sql = format!(
+                    "WITH RECURSIVE d(id) AS (SELECT id FROM cost_codes WHERE parent_id = $1 \
+                     UNION ALL SELECT c.id FROM cost_codes c JOIN d ON c.parent_id = d.id) \
+                     SELECT {CODE_COLS} FROM cost_codes c WHERE c.id IN (SELECT id FROM d)");
+                let descendants: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&mut *tx).await?;
+                let shift = tier as i64 - old.tier;
+                for d in descendants {
+                    let new_tier = d.tier + shift;
+                    if new_tier as usize > MAX_TIERS {
+                        return Err(StoreError::field("parent_id", format!(
+                            "'{}' would become tier {new_tier}; at most {MAX_TIERS} tiers are allowed", d.full_code)));
+                    }
+                    if d.state().is_locked() {
+                        return Err(StoreError::Locked(format!(
+                            "descendant '{}' is {} and cannot change until the approver decides", d.full_code, d.sync_status)));
+                    }
+                    let d_full = format!("{full}{}", &d.full_code[old.full_code.len()..]);
+                    let mut d_after = d.clone();
+                    (d_after.full_code, d_after.tier) = (d_full.clone(), new_tier);
+                    let d_state = d.state_after_edit(&d_after.values())?;
+                    d_after.sync_status = d_state.as_str().to_owned();
+                    sqlx::query("UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = $4, sync_status = $5, updated_at = $6 WHERE id = $1")
+                        .bind(d.id).bind(&d_full).bind(wbs::sort_key(&d_full, delimiter)).bind(new_tier)
+                        .bind(d_state.as_str()).bind(ts)
+                        .execute(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &d_full))?;
+                    audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", d.id, Some(d.snapshot()), Some(d_after.snapshot()));
+                }
+            }
+        });
+        self.code(company, list, id).await
+    }
+
+    /// Deletes a code the ERP never had; anything else must be deactivated instead.
+    pub async fn delete_code(&self, company: i64, list: i64, actor: i64, id: i64) -> Result<(), StoreError> {
+        write_tx!(self, tx => {
+            lock_list!(tx, company, list);
+            let old = fetch_code!(tx, company, id).filter(|r| r.list_id == list).ok_or(StoreError::NotFound)?;
+            if old.confirmed().is_some() || old.origin_id.is_some() {
+                return Err(StoreError::Conflict(format!("'{}' has been synced to the ERP; deactivate it instead", old.full_code)));
+            }
+            if old.state().is_locked() {
+                return Err(StoreError::Conflict(format!("'{}' is {}; retrieve it first or deactivate it", old.full_code, old.sync_status)));
+            }
+            let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cost_codes WHERE parent_id = $1").bind(id).fetch_one(&mut *tx).await?;
+            if children > 0 {
+                return Err(StoreError::Conflict(format!("'{}' has {children} child code(s); delete or move them first", old.full_code)));
+            }
+            // Closed items of earlier sends (rejected or retrieved) go with the code; the audit log keeps the history.
+            sqlx::query("DELETE FROM erp_items WHERE cost_code_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM cost_codes WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            audit!(tx, company, Some(actor), "cost_code.deleted", "cost_code", id, Some(old.snapshot()), None);
+        });
+        Ok(())
+    }
+
+    /// Every code of a list in natural order, for CSV export: `(full_code, description, active)`.
+    pub async fn export_codes(&self, company: i64, list: i64) -> Result<Vec<(String, String, bool)>, StoreError> {
+        self.list(company, list).await?;
+        Ok(with_pool!(self, p => sqlx::query_as(
+            "SELECT full_code, description, active FROM cost_codes WHERE list_id = $1 ORDER BY sort_key, full_code")
+            .bind(list).fetch_all(p).await?))
+    }
+}

@@ -1,0 +1,16 @@
+//! Costbridge persistence. One [`Db`] over SQLite or PostgreSQL; every query is written once
+//! and runs on both (the `with_pool!` and `write_tx!` macros expand it per backend, because
+//! sqlx's `Any` driver only carries primitives). SQL lives here and nowhere else.
+#![forbid(unsafe_code)]
+
+#[macro_use]
+mod db;
+#[macro_use]
+pub mod audit;
+pub mod codes;
+pub mod erp;
+pub mod import;
+pub mod jobs;
+pub mod users;
+
+pub use db::{Db, StoreError, now};
