@@ -159,3 +159,33 @@ mod tests {
         assert_eq!(intacct.check_code("01", "x", '~').len(), 2);
     }
 }
+
+/// A code that breaks a profile's rules, with every rule it breaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidCode {
+    pub id: i64,
+    pub full_code: String,
+    pub errors: Vec<String>,
+}
+
+impl ErpProfile {
+    /// Checks `(id, full_code, description)` triples; returns only the codes that break a rule.
+    pub fn invalid_codes<'a>(
+        &self,
+        codes: impl IntoIterator<Item = (i64, &'a str, &'a str)>,
+        delimiter: char,
+    ) -> Vec<InvalidCode> {
+        codes
+            .into_iter()
+            .filter_map(|(id, full, desc)| {
+                let errors = self.check_code(full, desc, delimiter);
+                (!errors.is_empty()).then(|| InvalidCode { id, full_code: full.to_owned(), errors })
+            })
+            .collect()
+    }
+
+    /// The note an item carries when its description will be cut for this ERP, if it will.
+    pub fn truncation_limit(&self) -> Option<usize> {
+        (self.rules.description_overflow == DescriptionOverflow::Truncate).then_some(self.rules.max_description_length)
+    }
+}

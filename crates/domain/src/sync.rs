@@ -281,3 +281,30 @@ mod tests {
         }
     }
 }
+
+/// PRODUCT.md §3: parents reach the ERP before their children. A child may be exported when it
+/// has no parent, its parent is synced, or its parent travels in the same export (and goes first).
+pub fn parent_problem(parent_full_code: Option<&str>, parent_state: Option<SyncState>, parent_in_export: bool) -> Option<String> {
+    let parent = parent_full_code?;
+    if parent_in_export || parent_state == Some(SyncState::Synced) {
+        return None;
+    }
+    let state = parent_state.map(SyncState::as_str).unwrap_or("missing");
+    Some(format!(
+        "parent '{parent}' is {state} and not part of this export; send and export the parent first"
+    ))
+}
+
+#[cfg(test)]
+mod parent_tests {
+    use super::*;
+
+    #[test]
+    fn parents_go_first() {
+        assert_eq!(parent_problem(None, None, false), None);
+        assert_eq!(parent_problem(Some("01"), Some(SyncState::Synced), false), None);
+        assert_eq!(parent_problem(Some("01"), Some(SyncState::Exporting), true), None);
+        let msg = parent_problem(Some("01"), Some(SyncState::Rejected), false).unwrap();
+        assert!(msg.contains("'01' is rejected"), "{msg}");
+    }
+}

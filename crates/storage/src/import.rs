@@ -1,0 +1,175 @@
+//! CSV import of a cost code list: every row is checked against the file and the list, and
+//! either the whole file applies in one transaction or nothing does.
+use crate::codes::{CODE_COLS, CodeRow};
+use crate::{Db, StoreError, now};
+use costbridge_domain::sync::ConfirmedValues;
+use costbridge_domain::wbs::{self, Description};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+
+/// One data row of the file as read (line numbers count the header as line 1).
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub line: usize,
+    pub full_code: String,
+    pub description: String,
+    pub active: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RowError {
+    pub row: usize,
+    pub full_code: String,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+}
+
+#[derive(Debug)]
+pub enum ImportError {
+    Rows(Vec<RowError>),
+    Store(StoreError),
+}
+impl From<StoreError> for ImportError {
+    fn from(e: StoreError) -> Self {
+        ImportError::Store(e)
+    }
+}
+impl From<sqlx::Error> for ImportError {
+    fn from(e: sqlx::Error) -> Self {
+        ImportError::Store(e.into())
+    }
+}
+
+pub fn parse_active(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        other => Err(format!("active must be true or false, not '{other}'")),
+    }
+}
+
+struct Planned {
+    full_code: String,
+    code: String,
+    parent: Option<String>,
+    tier: usize,
+    description: String,
+    active: bool,
+}
+
+/// Rows per multi-row INSERT; 9 values each stays under SQLite's bound-value limit.
+const INSERT_CHUNK: usize = 400;
+
+impl Db {
+    pub async fn import_codes(&self, company: i64, list: i64, actor: i64, rows: &[ImportRow]) -> Result<ImportSummary, ImportError> {
+        let delimiter = self.company_delimiter(company).await?;
+        let summary = write_tx!(self, tx => {
+            lock_list!(tx, company, list);
+            let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
+            let existing: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
+            let existing: HashMap<String, CodeRow> = existing.into_iter().map(|r| (r.full_code.clone(), r)).collect();
+
+            let mut errors = Vec::new();
+            let mut seen: HashMap<&str, usize> = HashMap::new();
+            let mut creates: Vec<Planned> = Vec::new();
+            let mut updates: Vec<(&CodeRow, String, bool, costbridge_domain::SyncState)> = Vec::new();
+            let mut unchanged = 0i64;
+            let in_file: std::collections::HashSet<&str> = rows.iter().map(|r| r.full_code.as_str()).collect();
+            for r in rows {
+                let mut errs = Vec::new();
+                let segments = wbs::split_full_code(&r.full_code, delimiter);
+                if let Err(e) = &segments {
+                    errs.push(format!("full_code {e}"));
+                }
+                let description = Description::parse(&r.description);
+                if let Err(e) = &description {
+                    errs.push(format!("description {e}"));
+                }
+                let active = parse_active(&r.active);
+                if let Err(e) = &active {
+                    errs.push(e.clone());
+                }
+                if let Some(first) = seen.insert(r.full_code.as_str(), r.line) {
+                    errs.push(format!("duplicate of row {first}"));
+                }
+                let parent = r.full_code.rsplit_once(delimiter).map(|(p, _)| p.to_owned());
+                if let Some(p) = &parent
+                    && !in_file.contains(p.as_str()) && !existing.contains_key(p) {
+                        errs.push(format!("parent '{p}' is neither in the file nor in the list"));
+                }
+                if let (true, Ok(segments), Ok(description), Ok(active)) = (errs.is_empty(), segments, description, active) {
+                    match existing.get(&r.full_code) {
+                        Some(old) if old.description == description.as_str() && old.active == active => unchanged += 1,
+                        Some(old) => {
+                            let values = ConfirmedValues { description: description.as_str().to_owned(), active, ..old.values() };
+                            match old.state_after_edit(&values) {
+                                Ok(state) => updates.push((old, description.as_str().to_owned(), active, state)),
+                                Err(e) => errs.push(e.to_string()),
+                            }
+                        }
+                        None => creates.push(Planned {
+                            full_code: r.full_code.clone(),
+                            code: segments.last().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                            parent,
+                            tier: segments.len(),
+                            description: description.as_str().to_owned(),
+                            active,
+                        }),
+                    }
+                }
+                if !errs.is_empty() {
+                    errors.push(RowError { row: r.line, full_code: r.full_code.clone(), errors: errs });
+                }
+            }
+            if !errors.is_empty() {
+                return Err(ImportError::Rows(errors));
+            }
+
+            let ts = now();
+            for (old, description, active, state) in &updates {
+                sqlx::query("UPDATE cost_codes SET description = $2, active = $3, sync_status = $4, updated_at = $5 WHERE id = $1")
+                    .bind(old.id).bind(description).bind(active).bind(state.as_str()).bind(ts).execute(&mut *tx).await?;
+                audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", old.id,
+                    Some(json!({"description": old.description, "active": old.active, "sync_status": old.sync_status})),
+                    Some(json!({"description": description, "active": active, "sync_status": state.as_str(), "via": "import"})));
+            }
+            // Parents first: one tier at a time, so each tier can look up its parents' new ids.
+            let mut ids: HashMap<String, i64> = existing.iter().map(|(k, v)| (k.clone(), v.id)).collect();
+            let mut by_tier: BTreeMap<usize, Vec<&Planned>> = BTreeMap::new();
+            for p in &creates {
+                by_tier.entry(p.tier).or_default().push(p);
+            }
+            for tier_rows in by_tier.values() {
+                for chunk in tier_rows.chunks(INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
+                         sync_status, created_at, updated_at) ");
+                    qb.push_values(chunk, |mut b, p| {
+                        b.push_bind(company).push_bind(list).push_bind(p.parent.as_ref().and_then(|f| ids.get(f).copied()))
+                            .push_bind(&p.code).push_bind(&p.full_code).push_bind(wbs::sort_key(&p.full_code, delimiter))
+                            .push_bind(&p.description).push_bind(p.tier as i64).push_bind(p.active)
+                            .push("'new'").push_bind(ts).push_bind(ts);
+                    });
+                    qb.push(" RETURNING id, full_code");
+                    let created: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                    ids.extend(created.into_iter().map(|(id, f)| (f, id)));
+                }
+            }
+            sqlx::query("INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+                 SELECT $1, $2, $3, 'cost_code.created', 'cost_code', id, NULL, '{\"sync_status\":\"new\",\"via\":\"import\"}' \
+                 FROM cost_codes WHERE list_id = $4 AND created_at = $2")
+                .bind(company).bind(ts).bind(actor).bind(list).execute(&mut *tx).await?;
+            let summary = ImportSummary { created: creates.len() as i64, updated: updates.len() as i64, unchanged };
+            audit!(tx, company, Some(actor), "cost_code_list.imported", "cost_code_list", list, None, Some(json!(summary)));
+            summary
+        });
+        Ok(summary)
+    }
+}

@@ -7,6 +7,7 @@
 mod db;
 #[macro_use]
 pub mod audit;
+#[macro_use]
 pub mod codes;
 pub mod erp;
 pub mod import;

@@ -1,0 +1,152 @@
+//! The file connector: each export job becomes one file, QuickBooks Desktop IIF or CSV. The file
+//! is named after the job and written atomically (temporary file, fsync, rename), so a retried
+//! job replaces its file instead of adding a second one.
+use crate::{ConnectorError, ExportContext, ExportLine, FileFormat, LineResult, fit_description};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub fn file_name(job_id: i64, format: FileFormat) -> String {
+    match format {
+        FileFormat::Iif => format!("costbridge-export-{job_id}.iif"),
+        FileFormat::Csv => format!("costbridge-export-{job_id}.csv"),
+    }
+}
+
+/// QuickBooks names a sub-item by its ancestors' names joined with ':' (`01:01-100`).
+pub fn quickbooks_name(full_code: &str, delimiter: char) -> String {
+    let mut names = Vec::new();
+    let mut end = 0;
+    for (i, seg) in full_code.split(delimiter).enumerate() {
+        end += seg.len() + usize::from(i > 0) * delimiter.len_utf8();
+        names.push(&full_code[..end]);
+    }
+    names.join(":")
+}
+
+pub fn render_iif(ctx: &ExportContext<'_>, lines: &[ExportLine]) -> String {
+    let mut out = String::from("!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n");
+    for l in lines {
+        let desc = fit_description(&l.description, ctx.max_description);
+        let income = l.income.as_ref().map(|a| a.name.as_str()).unwrap_or("");
+        let expense = l.expense.as_ref().map(|a| a.name.as_str()).unwrap_or("");
+        let purchase_desc = if l.expense.is_some() { desc } else { "" };
+        let hidden = if l.active { "N" } else { "Y" };
+        out.push_str(&format!(
+            "INVITEM\t{}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n",
+            quickbooks_name(&l.full_code, ctx.delimiter)
+        ));
+    }
+    out
+}
+
+pub fn render_csv(ctx: &ExportContext<'_>, lines: &[ExportLine]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["full_code", "code", "description", "active", "parent_full_code", "gl_income_account", "gl_expense_account"])?;
+    for l in lines {
+        w.write_record([
+            l.full_code.as_str(),
+            l.code.as_str(),
+            fit_description(&l.description, ctx.max_description),
+            if l.active { "true" } else { "false" },
+            l.parent_full_code.as_deref().unwrap_or(""),
+            l.income.as_ref().map(|a| a.code.as_str()).unwrap_or(""),
+            l.expense.as_ref().map(|a| a.code.as_str()).unwrap_or(""),
+        ])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let target = dir.join(name);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(content)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &target)?;
+    // The rename itself must survive a crash too.
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(target)
+}
+
+pub async fn export(
+    dir: &Path,
+    format: FileFormat,
+    ctx: &ExportContext<'_>,
+    lines: &[ExportLine],
+) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
+    let content = match format {
+        FileFormat::Iif => render_iif(ctx, lines),
+        FileFormat::Csv => render_csv(ctx, lines).map_err(|e| ConnectorError::Unavailable(e.to_string()))?,
+    };
+    let (dir, name) = (dir.to_owned(), file_name(ctx.job_id, format));
+    let written = tokio::task::spawn_blocking(move || write_atomically(&dir, &name, content.as_bytes()))
+        .await
+        .map_err(|e| ConnectorError::Unavailable(e.to_string()))?
+        .map_err(|e| ConnectorError::Unavailable(format!("cannot write the export file: {e}")))?;
+    tracing::info!(file = %written.display(), codes = lines.len(), "export file written");
+    Ok(lines
+        .iter()
+        .map(|l| {
+            let origin_id = match format {
+                FileFormat::Iif => quickbooks_name(&l.full_code, ctx.delimiter),
+                FileFormat::Csv => l.full_code.clone(),
+            };
+            (l.item_id, LineResult::Synced { origin_id })
+        })
+        .collect())
+}
+
+pub async fn test(dir: &Path) -> (bool, String) {
+    let dir = dir.to_owned();
+    let probe = tokio::task::spawn_blocking(move || write_atomically(&dir, ".costbridge-write-test", b"ok").and_then(std::fs::remove_file));
+    match probe.await {
+        Ok(Ok(())) => (true, "The export folder exists and is writable.".into()),
+        Ok(Err(e)) => (false, format!("Cannot write to the export folder: {e}")),
+        Err(e) => (false, format!("The folder check did not finish: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GlAccount, GlKind};
+
+    fn line(id: i64, full: &str, parent: Option<&str>) -> ExportLine {
+        ExportLine {
+            item_id: id,
+            code: full.rsplit('-').next().unwrap().into(),
+            full_code: full.into(),
+            description: "Concrete".into(),
+            active: true,
+            parent_full_code: parent.map(Into::into),
+            origin_id: None,
+            income: Some(GlAccount { code: "4000".into(), name: "Construction Income".into(), kind: GlKind::Income }),
+            expense: None,
+        }
+    }
+
+    #[test]
+    fn iif_has_subitems_and_accounts() {
+        let ctx = ExportContext { job_id: 7, delimiter: '-', max_description: None, profile_name: "QuickBooks Desktop" };
+        assert_eq!(quickbooks_name("01-100-20", '-'), "01:01-100:01-100-20");
+        let text = render_iif(&ctx, &[line(1, "01", None), line(2, "01-100", Some("01"))]);
+        let rows: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(rows[0], "!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN");
+        assert_eq!(rows[2], "INVITEM\t01:01-100\tSERV\tConcrete\t\tConstruction Income\t\tN");
+    }
+
+    #[tokio::test]
+    async fn a_retried_job_replaces_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = ExportContext { job_id: 3, delimiter: '-', max_description: Some(4), profile_name: "x" };
+        export(dir.path(), FileFormat::Csv, &ctx, &[line(1, "01", None)]).await.unwrap();
+        let out = export(dir.path(), FileFormat::Csv, &ctx, &[line(1, "01", None)]).await.unwrap();
+        assert_eq!(out, vec![(1, LineResult::Synced { origin_id: "01".into() })]);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("costbridge-export-3.csv")]);
+        let text = std::fs::read_to_string(dir.path().join("costbridge-export-3.csv")).unwrap();
+        assert!(text.contains("01,01,Conc,true,,4000,"), "{text}");
+    }
+}
