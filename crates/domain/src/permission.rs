@@ -81,7 +81,11 @@ impl Permissions {
     }
 
     /// Checks a change of `old` into `new` made by `self`; the error names what is missing.
-    pub fn authorize_change(&self, old: &Permissions, new: &Permissions) -> Result<(), &'static str> {
+    pub fn authorize_change(
+        &self,
+        old: &Permissions,
+        new: &Permissions,
+    ) -> Result<(), &'static str> {
         if !self.can_manage_users() {
             return Err("admin_tool=admin");
         }
@@ -97,12 +101,20 @@ mod tests {
     use super::*;
 
     fn p(admin: Level, erp: Level, push: bool) -> Permissions {
-        Permissions { admin_tool: admin, erp_integrations: erp, can_push_to_accounting: push }
+        Permissions {
+            admin_tool: admin,
+            erp_integrations: erp,
+            can_push_to_accounting: push,
+        }
     }
 
     #[test]
     fn levels_are_ordered() {
-        assert!(Level::None < Level::ReadOnly && Level::ReadOnly < Level::Standard && Level::Standard < Level::Admin);
+        assert!(
+            Level::None < Level::ReadOnly
+                && Level::ReadOnly < Level::Standard
+                && Level::Standard < Level::Admin
+        );
         for l in [Level::None, Level::ReadOnly, Level::Standard, Level::Admin] {
             assert_eq!(Level::parse(l.as_str()), Some(l));
         }
@@ -119,15 +131,25 @@ mod tests {
     #[test]
     fn only_privileged_admins_grant_push() {
         let plain = p(Level::Standard, Level::None, false);
-        let granted = Permissions { can_push_to_accounting: true, ..plain };
+        let granted = Permissions {
+            can_push_to_accounting: true,
+            ..plain
+        };
         assert!(Permissions::FULL.authorize_change(&plain, &granted).is_ok());
         assert_eq!(
             p(Level::Admin, Level::Admin, false).authorize_change(&plain, &granted),
             Err("admin_tool=admin and can_push_to_accounting")
         );
         // An admin without the privilege still manages everything else.
-        let renamed_level = Permissions { admin_tool: Level::ReadOnly, ..plain };
-        assert!(p(Level::Admin, Level::None, false).authorize_change(&plain, &renamed_level).is_ok());
+        let renamed_level = Permissions {
+            admin_tool: Level::ReadOnly,
+            ..plain
+        };
+        assert!(
+            p(Level::Admin, Level::None, false)
+                .authorize_change(&plain, &renamed_level)
+                .is_ok()
+        );
         assert_eq!(
             p(Level::Standard, Level::Admin, true).authorize_change(&plain, &granted),
             Err("admin_tool=admin")

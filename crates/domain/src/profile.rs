@@ -81,10 +81,20 @@ impl ErpProfile {
         }
         let segments: Vec<&str> = full_code.split(delimiter).collect();
         if segments.len() > r.max_tiers {
-            errors.push(format!("has {} tiers; {} allows at most {}", segments.len(), self.name, r.max_tiers));
+            errors.push(format!(
+                "has {} tiers; {} allows at most {}",
+                segments.len(),
+                self.name,
+                r.max_tiers
+            ));
         }
         if segments.len() < r.min_tiers {
-            errors.push(format!("has {} tier(s); {} needs at least {}", segments.len(), self.name, r.min_tiers));
+            errors.push(format!(
+                "has {} tier(s); {} needs at least {}",
+                segments.len(),
+                self.name,
+                r.min_tiers
+            ));
         }
         let len = full_code.chars().count();
         if len > r.max_full_code_length {
@@ -104,16 +114,23 @@ impl ErpProfile {
         }
         let mut bad: Vec<char> = full_code
             .chars()
-            .filter(|&c| c != delimiter && !c.is_ascii_alphanumeric() && !r.extra_characters.contains(c))
+            .filter(|&c| {
+                c != delimiter && !c.is_ascii_alphanumeric() && !r.extra_characters.contains(c)
+            })
             .collect();
         bad.sort_unstable();
         bad.dedup();
         if !bad.is_empty() {
             let shown: String = bad.iter().map(|c| format!("'{c}' ")).collect();
-            errors.push(format!("contains characters {} does not accept: {}", self.name, shown.trim_end()));
+            errors.push(format!(
+                "contains characters {} does not accept: {}",
+                self.name,
+                shown.trim_end()
+            ));
         }
         let dlen = description.chars().count();
-        if dlen > r.max_description_length && r.description_overflow == DescriptionOverflow::Refuse {
+        if dlen > r.max_description_length && r.description_overflow == DescriptionOverflow::Refuse
+        {
             errors.push(format!(
                 "description is {dlen} characters; {} allows at most {}",
                 self.name, r.max_description_length
@@ -133,16 +150,39 @@ mod tests {
         assert_eq!(
             ids,
             [
-                "tryton", "quickbooks_desktop", "xero", "sage_300_cre", "viewpoint_vista",
-                "viewpoint_spectrum", "sage_intacct", "cmic", "acumatica"
+                "tryton",
+                "quickbooks_desktop",
+                "xero",
+                "sage_300_cre",
+                "viewpoint_vista",
+                "viewpoint_spectrum",
+                "sage_intacct",
+                "cmic",
+                "acumatica"
             ]
         );
-        let creators: Vec<String> =
-            ErpProfile::builtin().into_iter().filter(|p| p.create_cost_codes).map(|p| p.id).collect();
+        let creators: Vec<String> = ErpProfile::builtin()
+            .into_iter()
+            .filter(|p| p.create_cost_codes)
+            .map(|p| p.id)
+            .collect();
         assert_eq!(creators, ["tryton", "quickbooks_desktop", "xero"]);
-        assert!(ErpProfile::find("quickbooks_desktop").unwrap().rules.income_account_required);
-        assert!(!ErpProfile::find("tryton").unwrap().rules.income_account_required);
-        assert_eq!(ErpProfile::find("cmic").unwrap().rules.delimiters, vec!['-']);
+        assert!(
+            ErpProfile::find("quickbooks_desktop")
+                .unwrap()
+                .rules
+                .income_account_required
+        );
+        assert!(
+            !ErpProfile::find("tryton")
+                .unwrap()
+                .rules
+                .income_account_required
+        );
+        assert_eq!(
+            ErpProfile::find("cmic").unwrap().rules.delimiters,
+            vec!['-']
+        );
     }
 
     #[test]
@@ -151,10 +191,16 @@ mod tests {
         assert!(xero.check_code("01-100", "Concrete", '-').is_empty());
         let long = "1234567890-1234567890-1234567890";
         let errs = xero.check_code(long, "x", '-');
-        assert_eq!(errs, vec!["full code is 32 characters; Xero allows at most 30"]);
+        assert_eq!(
+            errs,
+            vec!["full code is 32 characters; Xero allows at most 30"]
+        );
         let qb = ErpProfile::find("quickbooks_desktop").unwrap();
         let errs = qb.check_code("01-1:0", "x", '-');
-        assert_eq!(errs, vec!["contains characters QuickBooks Desktop does not accept: ':'"]);
+        assert_eq!(
+            errs,
+            vec!["contains characters QuickBooks Desktop does not accept: ':'"]
+        );
         let intacct = ErpProfile::find("sage_intacct").unwrap();
         assert_eq!(intacct.check_code("01", "x", '~').len(), 2);
     }
@@ -179,13 +225,18 @@ impl ErpProfile {
             .into_iter()
             .filter_map(|(id, full, desc)| {
                 let errors = self.check_code(full, desc, delimiter);
-                (!errors.is_empty()).then(|| InvalidCode { id, full_code: full.to_owned(), errors })
+                (!errors.is_empty()).then(|| InvalidCode {
+                    id,
+                    full_code: full.to_owned(),
+                    errors,
+                })
             })
             .collect()
     }
 
     /// The note an item carries when its description will be cut for this ERP, if it will.
     pub fn truncation_limit(&self) -> Option<usize> {
-        (self.rules.description_overflow == DescriptionOverflow::Truncate).then_some(self.rules.max_description_length)
+        (self.rules.description_overflow == DescriptionOverflow::Truncate)
+            .then_some(self.rules.max_description_length)
     }
 }

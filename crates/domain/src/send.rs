@@ -47,38 +47,63 @@ pub struct SendContext<'a> {
 }
 
 pub fn label(sent_before: bool) -> &'static str {
-    if sent_before { "Re-send to ERP" } else { "Send to ERP" }
+    if sent_before {
+        "Re-send to ERP"
+    } else {
+        "Send to ERP"
+    }
 }
 
 /// The first reason, in the order of the spec's table, that stops a send.
 pub fn check(ctx: &SendContext<'_>) -> Result<(), SendBlock> {
     let block = |reason, message: String| Err(SendBlock { reason, message });
     if !ctx.permissions.can_write_codes() {
-        return block(SendReason::NoPermission, "Only admins of the Admin tool can send codes to the ERP.".into());
+        return block(
+            SendReason::NoPermission,
+            "Only admins of the Admin tool can send codes to the ERP.".into(),
+        );
     }
     let Some(profile) = ctx.profile else {
-        return block(SendReason::NoErpConnection, "Connect an ERP in company settings first.".into());
+        return block(
+            SendReason::NoErpConnection,
+            "Connect an ERP in company settings first.".into(),
+        );
     };
     if !profile.create_cost_codes {
         return block(
             SendReason::ErpOwnsCostCodes,
-            format!("{} owns its cost codes: create them there and sync them from the ERP.", profile.name),
+            format!(
+                "{} owns its cost codes: create them there and sync them from the ERP.",
+                profile.name
+            ),
         );
     }
     if !ctx.is_erp_list {
-        return block(SendReason::NotErpList, "Only the ERP Standard Cost Code list is sent to the ERP.".into());
+        return block(
+            SendReason::NotErpList,
+            "Only the ERP Standard Cost Code list is sent to the ERP.".into(),
+        );
     }
     if ctx.unsynced_count == 0 {
-        return block(SendReason::NothingToSend, "Every code is synced, pending or exporting.".into());
+        return block(
+            SendReason::NothingToSend,
+            "Every code is synced, pending or exporting.".into(),
+        );
     }
     if ctx.invalid_count > 0 {
         return block(
             SendReason::InvalidCodes,
-            format!("{} code(s) break {}'s rules; fix them first.", ctx.invalid_count, profile.name),
+            format!(
+                "{} code(s) break {}'s rules; fix them first.",
+                ctx.invalid_count, profile.name
+            ),
         );
     }
     if ctx.version_matches == Some(false) {
-        return block(SendReason::StalePage, "The list changed since you loaded it: refresh first.".into());
+        return block(
+            SendReason::StalePage,
+            "The list changed since you loaded it: refresh first.".into(),
+        );
     }
     Ok(())
 }
@@ -102,24 +127,57 @@ mod tests {
     #[test]
     fn each_reason_in_order() {
         let full = Permissions::FULL;
-        let viewer = Permissions { admin_tool: Level::ReadOnly, ..full };
+        let viewer = Permissions {
+            admin_tool: Level::ReadOnly,
+            ..full
+        };
         let qb = ErpProfile::find("quickbooks_desktop").unwrap();
         let sage = ErpProfile::find("sage_300_cre").unwrap();
         let reason = |c: SendContext| check(&c).err().map(|b| b.reason);
         assert_eq!(reason(ctx(&full, Some(&qb))), None);
-        assert_eq!(reason(ctx(&viewer, Some(&qb))), Some(SendReason::NoPermission));
+        assert_eq!(
+            reason(ctx(&viewer, Some(&qb))),
+            Some(SendReason::NoPermission)
+        );
         assert_eq!(reason(ctx(&full, None)), Some(SendReason::NoErpConnection));
         let owns = check(&ctx(&full, Some(&sage))).unwrap_err();
         assert_eq!(owns.reason, SendReason::ErpOwnsCostCodes);
         assert!(owns.message.contains("Sage 300 CRE"));
-        assert_eq!(reason(SendContext { is_erp_list: false, ..ctx(&full, Some(&qb)) }), Some(SendReason::NotErpList));
-        assert_eq!(reason(SendContext { unsynced_count: 0, ..ctx(&full, Some(&qb)) }), Some(SendReason::NothingToSend));
-        assert_eq!(reason(SendContext { invalid_count: 2, ..ctx(&full, Some(&qb)) }), Some(SendReason::InvalidCodes));
         assert_eq!(
-            reason(SendContext { version_matches: Some(false), ..ctx(&full, Some(&qb)) }),
+            reason(SendContext {
+                is_erp_list: false,
+                ..ctx(&full, Some(&qb))
+            }),
+            Some(SendReason::NotErpList)
+        );
+        assert_eq!(
+            reason(SendContext {
+                unsynced_count: 0,
+                ..ctx(&full, Some(&qb))
+            }),
+            Some(SendReason::NothingToSend)
+        );
+        assert_eq!(
+            reason(SendContext {
+                invalid_count: 2,
+                ..ctx(&full, Some(&qb))
+            }),
+            Some(SendReason::InvalidCodes)
+        );
+        assert_eq!(
+            reason(SendContext {
+                version_matches: Some(false),
+                ..ctx(&full, Some(&qb))
+            }),
             Some(SendReason::StalePage)
         );
-        assert_eq!(reason(SendContext { version_matches: None, ..ctx(&full, Some(&qb)) }), None);
+        assert_eq!(
+            reason(SendContext {
+                version_matches: None,
+                ..ctx(&full, Some(&qb))
+            }),
+            None
+        );
         assert_eq!(SendReason::InvalidCodes.code(), "invalid_codes");
         assert_eq!(label(true), "Re-send to ERP");
     }

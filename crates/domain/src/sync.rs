@@ -30,10 +30,14 @@ pub const ALL_STATES: [SyncState; 7] = [
 /// the last values the ERP confirmed (always true for a code the ERP never confirmed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    Edited { differs: bool },
+    Edited {
+        differs: bool,
+    },
     Sent,
     /// The admin takes a pending code back; `before` is the state it had when sent.
-    Retrieved { before: SyncState },
+    Retrieved {
+        before: SyncState,
+    },
     Rejected,
     Exported,
     Confirmed,
@@ -46,7 +50,10 @@ pub enum TransitionError {
     #[error("the code is {0} and locked until the approver decides")]
     Locked(&'static str),
     #[error("a {from} code cannot be {event}")]
-    NotAllowed { from: &'static str, event: &'static str },
+    NotAllowed {
+        from: &'static str,
+        event: &'static str,
+    },
 }
 
 impl SyncState {
@@ -68,14 +75,20 @@ impl SyncState {
 
     /// New, modified and rejected codes are what Send to ERP sends.
     pub fn is_unsynced(self) -> bool {
-        matches!(self, SyncState::New | SyncState::Modified | SyncState::Rejected)
+        matches!(
+            self,
+            SyncState::New | SyncState::Modified | SyncState::Rejected
+        )
     }
 
     /// Pending and exporting codes are in the approver's hands; a failed code waits for the
     /// approver to retry or reject it, so it is locked too (our choice: an edit under a failed
     /// row would make "retry" export values nobody reviewed).
     pub fn is_locked(self) -> bool {
-        matches!(self, SyncState::Pending | SyncState::Exporting | SyncState::Failed)
+        matches!(
+            self,
+            SyncState::Pending | SyncState::Exporting | SyncState::Failed
+        )
     }
 
     pub fn apply(self, event: Event) -> Result<SyncState, TransitionError> {
@@ -109,7 +122,10 @@ impl SyncState {
             (Exporting, Event::Refused) => Failed,
             (Failed, Event::Retried) => Exporting,
             (from, event) => {
-                return Err(TransitionError::NotAllowed { from: from.as_str(), event: event.verb() });
+                return Err(TransitionError::NotAllowed {
+                    from: from.as_str(),
+                    event: event.verb(),
+                });
             }
         };
         Ok(next)
@@ -165,8 +181,16 @@ impl ConfirmedValues {
             }
         };
         field("code", self.code.clone().into(), now.code.clone().into());
-        field("full_code", self.full_code.clone().into(), now.full_code.clone().into());
-        field("description", self.description.clone().into(), now.description.clone().into());
+        field(
+            "full_code",
+            self.full_code.clone().into(),
+            now.full_code.clone().into(),
+        );
+        field(
+            "description",
+            self.description.clone().into(),
+            now.description.clone().into(),
+        );
         field("active", self.active.into(), now.active.into());
         out
     }
@@ -180,8 +204,8 @@ pub fn differs(confirmed: Option<&ConfirmedValues>, now: &ConfirmedValues) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use SyncState::*;
+    use proptest::prelude::*;
 
     fn any_state() -> impl Strategy<Value = SyncState> {
         proptest::sample::select(ALL_STATES.to_vec())
@@ -211,8 +235,14 @@ mod tests {
         for s in [New, Modified, Rejected] {
             assert_eq!(s.apply(Event::Sent), Ok(Pending));
         }
-        assert_eq!(Pending.apply(Event::Retrieved { before: Modified }), Ok(Modified));
-        assert_eq!(Pending.apply(Event::Retrieved { before: Rejected }), Ok(Rejected));
+        assert_eq!(
+            Pending.apply(Event::Retrieved { before: Modified }),
+            Ok(Modified)
+        );
+        assert_eq!(
+            Pending.apply(Event::Retrieved { before: Rejected }),
+            Ok(Rejected)
+        );
         assert_eq!(Pending.apply(Event::Rejected), Ok(Rejected));
         assert_eq!(Pending.apply(Event::Exported), Ok(Exporting));
         assert_eq!(Exporting.apply(Event::Confirmed), Ok(Synced));
@@ -225,8 +255,14 @@ mod tests {
 
     #[test]
     fn locked_and_forbidden() {
-        assert_eq!(Pending.apply(Event::Edited { differs: true }), Err(TransitionError::Locked("pending")));
-        assert_eq!(Exporting.apply(Event::Edited { differs: false }), Err(TransitionError::Locked("exporting")));
+        assert_eq!(
+            Pending.apply(Event::Edited { differs: true }),
+            Err(TransitionError::Locked("pending"))
+        );
+        assert_eq!(
+            Exporting.apply(Event::Edited { differs: false }),
+            Err(TransitionError::Locked("exporting"))
+        );
         assert!(Synced.apply(Event::Sent).is_err());
         assert!(Pending.apply(Event::Sent).is_err());
         assert!(Pending.apply(Event::Retrieved { before: Synced }).is_err());
@@ -236,11 +272,29 @@ mod tests {
 
     #[test]
     fn diff_lists_changed_fields_only() {
-        let old = ConfirmedValues { code: "100".into(), full_code: "01-100".into(), description: "A".into(), active: true };
-        let new = ConfirmedValues { description: "B".into(), active: false, ..old.clone() };
+        let old = ConfirmedValues {
+            code: "100".into(),
+            full_code: "01-100".into(),
+            description: "A".into(),
+            active: true,
+        };
+        let new = ConfirmedValues {
+            description: "B".into(),
+            active: false,
+            ..old.clone()
+        };
         let d = old.diff(&new);
-        assert_eq!(d.keys().copied().collect::<Vec<_>>(), vec!["active", "description"]);
-        assert_eq!(d["description"], FieldChange { from: "A".into(), to: "B".into() });
+        assert_eq!(
+            d.keys().copied().collect::<Vec<_>>(),
+            vec!["active", "description"]
+        );
+        assert_eq!(
+            d["description"],
+            FieldChange {
+                from: "A".into(),
+                to: "B".into()
+            }
+        );
         assert!(old.diff(&old).is_empty());
         assert!(differs(None, &old));
         assert!(!differs(Some(&old), &old));
@@ -284,7 +338,11 @@ mod tests {
 
 /// PRODUCT.md §3: parents reach the ERP before their children. A child may be exported when it
 /// has no parent, its parent is synced, or its parent travels in the same export (and goes first).
-pub fn parent_problem(parent_full_code: Option<&str>, parent_state: Option<SyncState>, parent_in_export: bool) -> Option<String> {
+pub fn parent_problem(
+    parent_full_code: Option<&str>,
+    parent_state: Option<SyncState>,
+    parent_in_export: bool,
+) -> Option<String> {
     let parent = parent_full_code?;
     if parent_in_export || parent_state == Some(SyncState::Synced) {
         return None;
@@ -302,8 +360,14 @@ mod parent_tests {
     #[test]
     fn parents_go_first() {
         assert_eq!(parent_problem(None, None, false), None);
-        assert_eq!(parent_problem(Some("01"), Some(SyncState::Synced), false), None);
-        assert_eq!(parent_problem(Some("01"), Some(SyncState::Exporting), true), None);
+        assert_eq!(
+            parent_problem(Some("01"), Some(SyncState::Synced), false),
+            None
+        );
+        assert_eq!(
+            parent_problem(Some("01"), Some(SyncState::Exporting), true),
+            None
+        );
         let msg = parent_problem(Some("01"), Some(SyncState::Rejected), false).unwrap();
         assert!(msg.contains("'01' is rejected"), "{msg}");
     }

@@ -92,7 +92,10 @@ pub fn split_full_code(full: &str, delimiter: char) -> Result<Vec<CodeSegment>, 
     if parts.len() > MAX_TIERS {
         return Err(WbsError::TooDeep(parts.len()));
     }
-    parts.into_iter().map(|p| CodeSegment::parse(p, delimiter)).collect()
+    parts
+        .into_iter()
+        .map(|p| CodeSegment::parse(p, delimiter))
+        .collect()
 }
 
 /// A key whose plain byte order is the natural order of full codes: digit runs compare by
@@ -135,22 +138,43 @@ mod tests {
     fn segments_reject_bad_text() {
         assert_eq!(CodeSegment::parse("", '-'), Err(WbsError::Empty));
         assert_eq!(CodeSegment::parse("   ", '-'), Err(WbsError::Empty));
-        assert_eq!(CodeSegment::parse("1\u{7}", '-'), Err(WbsError::ControlCharacter(7)));
-        assert_eq!(CodeSegment::parse("1-2", '-'), Err(WbsError::ContainsDelimiter('-')));
+        assert_eq!(
+            CodeSegment::parse("1\u{7}", '-'),
+            Err(WbsError::ControlCharacter(7))
+        );
+        assert_eq!(
+            CodeSegment::parse("1-2", '-'),
+            Err(WbsError::ContainsDelimiter('-'))
+        );
         assert_eq!(CodeSegment::parse(" 1", '-'), Err(WbsError::Untrimmed));
-        assert_eq!(CodeSegment::parse(&"9".repeat(41), '-'), Err(WbsError::TooLong(40)));
+        assert_eq!(
+            CodeSegment::parse(&"9".repeat(41), '-'),
+            Err(WbsError::TooLong(40))
+        );
         assert_eq!(CodeSegment::parse("100", '-').unwrap().as_str(), "100");
         assert!(Description::parse("Concrete, cast in place").is_ok());
-        assert_eq!(Description::parse("a\nb"), Err(WbsError::ControlCharacter(10)));
+        assert_eq!(
+            Description::parse("a\nb"),
+            Err(WbsError::ControlCharacter(10))
+        );
     }
 
     #[test]
     fn full_codes_and_depth() {
         let seg = CodeSegment::parse("100", '-').unwrap();
         assert_eq!(full_code(None, &seg, '-').unwrap(), ("100".into(), 1));
-        assert_eq!(full_code(Some(("01", 1)), &seg, '-').unwrap(), ("01-100".into(), 2));
-        assert_eq!(full_code(Some(("1-2-3-4-5", 5)), &seg, '-'), Err(WbsError::TooDeep(6)));
-        assert_eq!(split_full_code("1-2-3-4-5-6", '-'), Err(WbsError::TooDeep(6)));
+        assert_eq!(
+            full_code(Some(("01", 1)), &seg, '-').unwrap(),
+            ("01-100".into(), 2)
+        );
+        assert_eq!(
+            full_code(Some(("1-2-3-4-5", 5)), &seg, '-'),
+            Err(WbsError::TooDeep(6))
+        );
+        assert_eq!(
+            split_full_code("1-2-3-4-5-6", '-'),
+            Err(WbsError::TooDeep(6))
+        );
         assert_eq!(split_full_code("01--2", '-'), Err(WbsError::Empty));
     }
 
@@ -158,7 +182,10 @@ mod tests {
     fn natural_order() {
         let mut codes = vec!["10", "2", "01-100", "01", "01-20", "01A", "02", "1"];
         codes.sort_by_key(|c| (sort_key(c, '-'), c.to_string()));
-        assert_eq!(codes, vec!["01", "1", "01-20", "01-100", "01A", "02", "2", "10"]);
+        assert_eq!(
+            codes,
+            vec!["01", "1", "01-20", "01-100", "01A", "02", "2", "10"]
+        );
     }
 
     proptest! {

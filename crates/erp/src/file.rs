@@ -23,8 +23,10 @@ pub fn quickbooks_name(full_code: &str, delimiter: char) -> String {
     names.join(":")
 }
 
-pub fn render_iif(ctx: &ExportContext<'_>, lines: &[ExportLine]) -> String {
-    let mut out = String::from("!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n");
+pub fn render_iif(ctx: &ExportContext, lines: &[ExportLine]) -> String {
+    let mut out = String::from(
+        "!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n",
+    );
     for l in lines {
         let desc = fit_description(&l.description, ctx.max_description);
         let income = l.income.as_ref().map(|a| a.name.as_str()).unwrap_or("");
@@ -39,9 +41,17 @@ pub fn render_iif(ctx: &ExportContext<'_>, lines: &[ExportLine]) -> String {
     out
 }
 
-pub fn render_csv(ctx: &ExportContext<'_>, lines: &[ExportLine]) -> Result<String, csv::Error> {
+pub fn render_csv(ctx: &ExportContext, lines: &[ExportLine]) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["full_code", "code", "description", "active", "parent_full_code", "gl_income_account", "gl_expense_account"])?;
+    w.write_record([
+        "full_code",
+        "code",
+        "description",
+        "active",
+        "parent_full_code",
+        "gl_income_account",
+        "gl_expense_account",
+    ])?;
     for l in lines {
         w.write_record([
             l.full_code.as_str(),
@@ -73,18 +83,23 @@ fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> std::io::Result<P
 pub async fn export(
     dir: &Path,
     format: FileFormat,
-    ctx: &ExportContext<'_>,
+    ctx: &ExportContext,
     lines: &[ExportLine],
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     let content = match format {
         FileFormat::Iif => render_iif(ctx, lines),
-        FileFormat::Csv => render_csv(ctx, lines).map_err(|e| ConnectorError::Unavailable(e.to_string()))?,
+        FileFormat::Csv => {
+            render_csv(ctx, lines).map_err(|e| ConnectorError::Unavailable(e.to_string()))?
+        }
     };
     let (dir, name) = (dir.to_owned(), file_name(ctx.job_id, format));
-    let written = tokio::task::spawn_blocking(move || write_atomically(&dir, &name, content.as_bytes()))
-        .await
-        .map_err(|e| ConnectorError::Unavailable(e.to_string()))?
-        .map_err(|e| ConnectorError::Unavailable(format!("cannot write the export file: {e}")))?;
+    let written =
+        tokio::task::spawn_blocking(move || write_atomically(&dir, &name, content.as_bytes()))
+            .await
+            .map_err(|e| ConnectorError::Unavailable(e.to_string()))?
+            .map_err(|e| {
+                ConnectorError::Unavailable(format!("cannot write the export file: {e}"))
+            })?;
     tracing::info!(file = %written.display(), codes = lines.len(), "export file written");
     Ok(lines
         .iter()
@@ -100,7 +115,9 @@ pub async fn export(
 
 pub async fn test(dir: &Path) -> (bool, String) {
     let dir = dir.to_owned();
-    let probe = tokio::task::spawn_blocking(move || write_atomically(&dir, ".costbridge-write-test", b"ok").and_then(std::fs::remove_file));
+    let probe = tokio::task::spawn_blocking(move || {
+        write_atomically(&dir, ".costbridge-write-test", b"ok").and_then(std::fs::remove_file)
+    });
     match probe.await {
         Ok(Ok(())) => (true, "The export folder exists and is writable.".into()),
         Ok(Err(e)) => (false, format!("Cannot write to the export folder: {e}")),
@@ -122,30 +139,66 @@ mod tests {
             active: true,
             parent_full_code: parent.map(Into::into),
             origin_id: None,
-            income: Some(GlAccount { code: "4000".into(), name: "Construction Income".into(), kind: GlKind::Income }),
+            income: Some(GlAccount {
+                code: "4000".into(),
+                name: "Construction Income".into(),
+                kind: GlKind::Income,
+            }),
             expense: None,
         }
     }
 
     #[test]
     fn iif_has_subitems_and_accounts() {
-        let ctx = ExportContext { job_id: 7, delimiter: '-', max_description: None, profile_name: "QuickBooks Desktop" };
+        let ctx = ExportContext {
+            job_id: 7,
+            delimiter: '-',
+            max_description: None,
+        };
         assert_eq!(quickbooks_name("01-100-20", '-'), "01:01-100:01-100-20");
         let text = render_iif(&ctx, &[line(1, "01", None), line(2, "01-100", Some("01"))]);
         let rows: Vec<&str> = text.split("\r\n").collect();
-        assert_eq!(rows[0], "!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN");
-        assert_eq!(rows[2], "INVITEM\t01:01-100\tSERV\tConcrete\t\tConstruction Income\t\tN");
+        assert_eq!(
+            rows[0],
+            "!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN"
+        );
+        assert_eq!(
+            rows[2],
+            "INVITEM\t01:01-100\tSERV\tConcrete\t\tConstruction Income\t\tN"
+        );
     }
 
     #[tokio::test]
     async fn a_retried_job_replaces_its_file() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = ExportContext { job_id: 3, delimiter: '-', max_description: Some(4), profile_name: "x" };
-        export(dir.path(), FileFormat::Csv, &ctx, &[line(1, "01", None)]).await.unwrap();
-        let out = export(dir.path(), FileFormat::Csv, &ctx, &[line(1, "01", None)]).await.unwrap();
-        assert_eq!(out, vec![(1, LineResult::Synced { origin_id: "01".into() })]);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("costbridge-export-3.csv")]);
+        let ctx = ExportContext {
+            job_id: 3,
+            delimiter: '-',
+            max_description: Some(4),
+        };
+        export(dir.path(), FileFormat::Csv, &ctx, &[line(1, "01", None)])
+            .await
+            .unwrap();
+        let out = export(dir.path(), FileFormat::Csv, &ctx, &[line(1, "01", None)])
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![(
+                1,
+                LineResult::Synced {
+                    origin_id: "01".into()
+                }
+            )]
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("costbridge-export-3.csv")]
+        );
         let text = std::fs::read_to_string(dir.path().join("costbridge-export-3.csv")).unwrap();
         assert!(text.contains("01,01,Conc,true,,4000,"), "{text}");
     }

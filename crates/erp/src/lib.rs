@@ -35,12 +35,11 @@ pub enum ConnectorError {
 }
 
 /// What every export needs besides the lines.
-pub struct ExportContext<'a> {
+pub struct ExportContext {
     pub job_id: i64,
     pub delimiter: char,
     /// Descriptions longer than this are cut (the profile says so and the item noted it).
     pub max_description: Option<usize>,
-    pub profile_name: &'a str,
 }
 
 impl ConnectorSettings {
@@ -58,9 +57,15 @@ impl ConnectorSettings {
         }
     }
 
-    pub async fn export(&self, ctx: &ExportContext<'_>, lines: &[ExportLine]) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
+    pub async fn export(
+        &self,
+        ctx: &ExportContext,
+        lines: &[ExportLine],
+    ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         match self {
-            ConnectorSettings::File { directory, format, .. } => file::export(directory, *format, ctx, lines).await,
+            ConnectorSettings::File {
+                directory, format, ..
+            } => file::export(directory, *format, ctx, lines).await,
         }
     }
 }

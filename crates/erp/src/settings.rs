@@ -52,7 +52,12 @@ impl ConnectorSettings {
                     format!("the {k} connector is not available in this version yet; use \"file\""),
                 ));
             }
-            Some(other) => return Err(field("connector.kind", format!("unknown connector '{other}'; use \"file\""))),
+            Some(other) => {
+                return Err(field(
+                    "connector.kind",
+                    format!("unknown connector '{other}'; use \"file\""),
+                ));
+            }
             None => return Err(field("connector.kind", "is required".into())),
         }
         let settings: ConnectorSettings =
@@ -63,26 +68,46 @@ impl ConnectorSettings {
     fn check(&self) -> Result<(), BTreeMap<String, Vec<String>>> {
         let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         match self {
-            ConnectorSettings::File { directory, gl_accounts, .. } => {
+            ConnectorSettings::File {
+                directory,
+                gl_accounts,
+                ..
+            } => {
                 if directory.as_os_str().is_empty() {
-                    errors.entry("connector.directory".into()).or_default().push("is required".into());
+                    errors
+                        .entry("connector.directory".into())
+                        .or_default()
+                        .push("is required".into());
                 }
                 let mut seen = HashSet::new();
                 for (i, a) in gl_accounts.iter().enumerate() {
                     let key = format!("connector.gl_accounts[{i}]");
                     if a.code.trim().is_empty() || a.name.trim().is_empty() {
-                        errors.entry(key.clone()).or_default().push("code and name are required".into());
+                        errors
+                            .entry(key.clone())
+                            .or_default()
+                            .push("code and name are required".into());
                     }
                     if a.code.chars().chain(a.name.chars()).any(|c| c.is_control()) {
-                        errors.entry(key.clone()).or_default().push("contains a control character".into());
+                        errors
+                            .entry(key.clone())
+                            .or_default()
+                            .push("contains a control character".into());
                     }
                     if !seen.insert(a.code.as_str()) {
-                        errors.entry(key).or_default().push(format!("duplicate account code '{}'", a.code));
+                        errors
+                            .entry(key)
+                            .or_default()
+                            .push(format!("duplicate account code '{}'", a.code));
                     }
                 }
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The settings with every secret replaced by `MASK`, for responses and the audit log.
@@ -110,16 +135,28 @@ mod tests {
 
     #[test]
     fn parse_names_the_bad_field() {
-        let ok = ConnectorSettings::parse(&json!({"kind": "file", "directory": "x", "format": "iif",
+        let ok =
+            ConnectorSettings::parse(&json!({"kind": "file", "directory": "x", "format": "iif",
             "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}));
         assert!(ok.is_ok());
-        let e = ConnectorSettings::parse(&json!({"kind": "file", "directory": "x", "format": "pdf"})).unwrap_err();
+        let e =
+            ConnectorSettings::parse(&json!({"kind": "file", "directory": "x", "format": "pdf"}))
+                .unwrap_err();
         assert!(e["connector"][0].contains("pdf"), "{e:?}");
-        let e = ConnectorSettings::parse(&json!({"kind": "file", "directory": "x", "format": "iif", "colour": 1})).unwrap_err();
+        let e = ConnectorSettings::parse(
+            &json!({"kind": "file", "directory": "x", "format": "iif", "colour": 1}),
+        )
+        .unwrap_err();
         assert!(e["connector"][0].contains("colour"), "{e:?}");
         let e = ConnectorSettings::parse(&json!({"kind": "file", "directory": "", "format": "csv",
             "gl_accounts": [{"code": "1", "name": "A", "kind": "income"}, {"code": "1", "name": "B", "kind": "expense"}]})).unwrap_err();
-        assert_eq!(e.keys().collect::<Vec<_>>(), ["connector.directory", "connector.gl_accounts[1]"]);
-        assert!(ConnectorSettings::parse(&json!({"kind": "ftp"})).unwrap_err()["connector.kind"][0].contains("ftp"));
+        assert_eq!(
+            e.keys().collect::<Vec<_>>(),
+            ["connector.directory", "connector.gl_accounts[1]"]
+        );
+        assert!(
+            ConnectorSettings::parse(&json!({"kind": "ftp"})).unwrap_err()["connector.kind"][0]
+                .contains("ftp")
+        );
     }
 }

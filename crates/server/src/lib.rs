@@ -1,1 +1,20 @@
+//! The Costbridge server: HTTP API, export worker and CLI commands, over the domain, storage
+//! and ERP crates.
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod csvio;
+pub mod demo;
+mod docs;
+pub mod error;
+pub mod extract;
+mod metrics;
+pub mod password;
+pub mod state;
+pub mod worker;
+
+pub use app::App;
+pub use config::Settings;

@@ -102,7 +102,10 @@ impl Db {
             .map(|r| AuditEvent {
                 id: r.id,
                 at: r.at,
-                actor: r.actor_id.zip(r.actor_email).map(|(id, email)| Actor { id, email }),
+                actor: r
+                    .actor_id
+                    .zip(r.actor_email)
+                    .map(|(id, email)| Actor { id, email }),
                 action: r.action,
                 entity_type: r.entity_type,
                 entity_id: r.entity_id,

@@ -71,7 +71,9 @@ impl CodeRow {
     /// The state after an edit that leaves the code with `values`.
     pub fn state_after_edit(&self, values: &ConfirmedValues) -> Result<SyncState, StoreError> {
         let differs = sync::differs(self.confirmed().as_ref(), values);
-        self.state().apply(Event::Edited { differs }).map_err(|e| StoreError::Locked(e.to_string()))
+        self.state()
+            .apply(Event::Edited { differs })
+            .map_err(|e| StoreError::Locked(e.to_string()))
     }
 
     fn snapshot(&self) -> serde_json::Value {
@@ -107,7 +109,10 @@ pub struct CostCode {
 
 impl From<CodeRow> for CostCode {
     fn from(r: CodeRow) -> Self {
-        let diff = r.confirmed().map(|c| c.diff(&r.values())).unwrap_or_default();
+        let diff = r
+            .confirmed()
+            .map(|c| c.diff(&r.values()))
+            .unwrap_or_default();
         CostCode {
             id: r.id,
             list_id: r.list_id,
@@ -167,9 +172,15 @@ macro_rules! lock_list {
 
 macro_rules! fetch_code {
     ($tx:expr, $company:expr, $id:expr) => {{
-        let sql = format!("SELECT {} FROM cost_codes c WHERE c.company_id = $1 AND c.id = $2", $crate::codes::CODE_COLS);
-        let row: Option<$crate::codes::CodeRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind($company).bind($id).fetch_optional(&mut *$tx).await?;
+        let sql = format!(
+            "SELECT {} FROM cost_codes c WHERE c.company_id = $1 AND c.id = $2",
+            $crate::codes::CODE_COLS
+        );
+        let row: Option<$crate::codes::CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind($company)
+            .bind($id)
+            .fetch_optional(&mut *$tx)
+            .await?;
         row
     }};
 }
@@ -181,7 +192,11 @@ fn duplicate(full_code: &str) -> StoreError {
 /// Maps a unique violation on `(list_id, full_code)` to the field error a user can act on.
 fn unique_to_duplicate(e: sqlx::Error, full_code: &str) -> StoreError {
     let e = StoreError::from(e);
-    if e.is_unique_violation() { duplicate(full_code) } else { e }
+    if e.is_unique_violation() {
+        duplicate(full_code)
+    } else {
+        e
+    }
 }
 
 impl Db {
@@ -202,7 +217,12 @@ impl Db {
         l.ok_or(StoreError::NotFound)
     }
 
-    pub async fn create_list(&self, company: i64, actor: i64, name: &str) -> Result<CodeList, StoreError> {
+    pub async fn create_list(
+        &self,
+        company: i64,
+        actor: i64,
+        name: &str,
+    ) -> Result<CodeList, StoreError> {
         let id = write_tx!(self, tx => {
             let id: Result<i64, sqlx::Error> = sqlx::query_scalar(
                 "INSERT INTO cost_code_lists (company_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
@@ -227,10 +247,20 @@ impl Db {
         offset: i64,
     ) -> Result<(Vec<CostCode>, i64), StoreError> {
         self.list(company, list).await?;
-        let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        let q = f.q.as_ref().map(|q| {
+            format!(
+                "%{}%",
+                q.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
         let filter = "FROM cost_codes c WHERE c.list_id = $1 AND ($2 IS NULL OR c.sync_status = $2) \
             AND ($3 IS NULL OR lower(c.full_code) LIKE $3 ESCAPE '\\' OR lower(c.description) LIKE $3 ESCAPE '\\')";
-        let list_sql = format!("SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code LIMIT $4 OFFSET $5");
+        let list_sql = format!(
+            "SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code LIMIT $4 OFFSET $5"
+        );
         let count_sql = format!("SELECT COUNT(*) {filter}");
         let (rows, total): (Vec<CodeRow>, i64) = with_pool!(self, p => {
             let rows = sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
@@ -247,10 +277,18 @@ impl Db {
             let mut c = p.acquire().await?;
             fetch_code!(c, company, id)
         });
-        row.filter(|r| r.list_id == list).map(CostCode::from).ok_or(StoreError::NotFound)
+        row.filter(|r| r.list_id == list)
+            .map(CostCode::from)
+            .ok_or(StoreError::NotFound)
     }
 
-    pub async fn create_code(&self, company: i64, list: i64, actor: i64, new: NewCode) -> Result<CostCode, StoreError> {
+    pub async fn create_code(
+        &self,
+        company: i64,
+        list: i64,
+        actor: i64,
+        new: NewCode,
+    ) -> Result<CostCode, StoreError> {
         let delimiter = self.company_delimiter(company).await?;
         let id = write_tx!(self, tx => {
             lock_list!(tx, company, list);
@@ -281,7 +319,14 @@ impl Db {
         self.code(company, list, id).await
     }
 
-    pub async fn update_code(&self, company: i64, list: i64, actor: i64, id: i64, patch: CodePatch) -> Result<CostCode, StoreError> {
+    pub async fn update_code(
+        &self,
+        company: i64,
+        list: i64,
+        actor: i64,
+        id: i64,
+        patch: CodePatch,
+    ) -> Result<CostCode, StoreError> {
         let delimiter = self.company_delimiter(company).await?;
         write_tx!(self, tx => {
             lock_list!(tx, company, list);
@@ -363,7 +408,13 @@ impl Db {
     }
 
     /// Deletes a code the ERP never had; anything else must be deactivated instead.
-    pub async fn delete_code(&self, company: i64, list: i64, actor: i64, id: i64) -> Result<(), StoreError> {
+    pub async fn delete_code(
+        &self,
+        company: i64,
+        list: i64,
+        actor: i64,
+        id: i64,
+    ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
             lock_list!(tx, company, list);
             let old = fetch_code!(tx, company, id).filter(|r| r.list_id == list).ok_or(StoreError::NotFound)?;
@@ -386,7 +437,11 @@ impl Db {
     }
 
     /// Every code of a list in natural order, for CSV export: `(full_code, description, active)`.
-    pub async fn export_codes(&self, company: i64, list: i64) -> Result<Vec<(String, String, bool)>, StoreError> {
+    pub async fn export_codes(
+        &self,
+        company: i64,
+        list: i64,
+    ) -> Result<Vec<(String, String, bool)>, StoreError> {
         self.list(company, list).await?;
         Ok(with_pool!(self, p => sqlx::query_as(
             "SELECT full_code, description, active FROM cost_codes WHERE list_id = $1 ORDER BY sort_key, full_code")

@@ -128,7 +128,12 @@ const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code,
 
 impl From<ItemRow> for Item {
     fn from(r: ItemRow) -> Self {
-        let now = ConfirmedValues { code: r.code, full_code: r.full_code.clone(), description: r.description.clone(), active: r.active };
+        let now = ConfirmedValues {
+            code: r.code,
+            full_code: r.full_code.clone(),
+            description: r.description.clone(),
+            active: r.active,
+        };
         let before = (|| {
             Some(ConfirmedValues {
                 code: r.from_code?,
@@ -145,14 +150,20 @@ impl From<ItemRow> for Item {
             description: r.description,
             change: if before.is_some() { "modified" } else { "new" },
             diff: before.map(|b| b.diff(&now)).unwrap_or_default(),
-            sent_by: Person { id: r.sent_by, email: r.sent_by_email },
+            sent_by: Person {
+                id: r.sent_by,
+                email: r.sent_by_email,
+            },
             sent_at: r.sent_at,
             gl_income_account: r.gl_income_account,
             gl_expense_account: r.gl_expense_account,
             export_status: r.status,
             erp_message: r.erp_message,
             note: r.note,
-            decided_by: r.decided_by.zip(r.decided_by_email).map(|(id, email)| Person { id, email }),
+            decided_by: r
+                .decided_by
+                .zip(r.decided_by_email)
+                .map(|(id, email)| Person { id, email }),
             decided_at: r.decided_at,
             rejection_reason: r.rejection_reason,
             export_job_id: r.export_job_id,
@@ -213,7 +224,10 @@ pub enum Selection<'a> {
 const UNSYNCED: &str = "('new', 'modified', 'rejected')";
 
 impl Db {
-    pub async fn erp_connection(&self, company: i64) -> Result<Option<StoredConnection>, StoreError> {
+    pub async fn erp_connection(
+        &self,
+        company: i64,
+    ) -> Result<Option<StoredConnection>, StoreError> {
         let row: Option<(String, String, Option<i64>)> = with_pool!(self, p => sqlx::query_as(
             "SELECT e.profile, e.connector, (SELECT id FROM cost_code_lists WHERE company_id = e.company_id AND is_erp_list) \
              FROM erp_connections e WHERE e.company_id = $1")
@@ -258,20 +272,36 @@ impl Db {
             audit!(tx, company, Some(actor), "erp_connection.saved", "company", company,
                 before.map(|p| json!({"profile": p})), Some(json!({"profile": profile, "connector": masked})));
         });
-        self.erp_connection(company).await?.ok_or(StoreError::NotFound)
+        self.erp_connection(company)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn unsynced(&self, list: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let sql = format!("SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {UNSYNCED}");
-        Ok(with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(p).await?))
+        let sql = format!(
+            "SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {UNSYNCED}"
+        );
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(p).await?),
+        )
     }
 
     /// The Send to ERP button for one list, as the domain rule decides it.
-    pub async fn send_status(&self, company: i64, list: i64, who: &Sender<'_>) -> Result<SendStatus, StoreError> {
+    pub async fn send_status(
+        &self,
+        company: i64,
+        list: i64,
+        who: &Sender<'_>,
+    ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
         let unsynced = self.unsynced(list).await?;
         let invalid = match who.profile {
-            Some(p) if l.is_erp_list => p.invalid_codes(unsynced.iter().map(|(i, f, d)| (*i, f.as_str(), d.as_str())), who.delimiter),
+            Some(p) if l.is_erp_list => p.invalid_codes(
+                unsynced
+                    .iter()
+                    .map(|(i, f, d)| (*i, f.as_str(), d.as_str())),
+                who.delimiter,
+            ),
             _ => Vec::new(),
         };
         let verdict = send::check(&SendContext {
@@ -298,7 +328,13 @@ impl Db {
     }
 
     /// Sends every unsynced code of the list as one submission, or nothing at all.
-    pub async fn send_to_erp(&self, company: i64, list: i64, who: &Sender<'_>, version: i64) -> Result<(i64, i64), SendError> {
+    pub async fn send_to_erp(
+        &self,
+        company: i64,
+        list: i64,
+        who: &Sender<'_>,
+        version: i64,
+    ) -> Result<(i64, i64), SendError> {
         let out = write_tx!(self, tx => {
             // Taking the list's row first serialises concurrent senders: the second one sees a
             // new version and is told its page is stale instead of sending twice.
@@ -363,7 +399,13 @@ impl Db {
     }
 
     /// The admin takes a pending code back before the approver decides.
-    pub async fn retrieve_code(&self, company: i64, list: i64, actor: i64, id: i64) -> Result<(), StoreError> {
+    pub async fn retrieve_code(
+        &self,
+        company: i64,
+        list: i64,
+        actor: i64,
+        id: i64,
+    ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
             lock_list!(tx, company, list);
             let code = fetch_code!(tx, company, id).filter(|r| r.list_id == list).ok_or(StoreError::NotFound)?;
@@ -382,8 +424,16 @@ impl Db {
         Ok(())
     }
 
-    pub async fn items(&self, company: i64, status: &str, limit: i64, offset: i64) -> Result<(Vec<Item>, i64), StoreError> {
-        let sql = format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4");
+    pub async fn items(
+        &self,
+        company: i64,
+        status: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Item>, i64), StoreError> {
+        let sql = format!(
+            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4"
+        );
         let (rows, total): (Vec<ItemRow>, i64) = with_pool!(self, p => {
             let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(status).bind(limit).bind(offset).fetch_all(p).await?;
             let total = sqlx::query_scalar("SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND status = $2")
@@ -418,7 +468,10 @@ impl Db {
     ) -> Result<Item, StoreError> {
         let before = self.item(company, id).await?;
         if !matches!(before.export_status.as_str(), "ready" | "failed") {
-            return Err(StoreError::Conflict(format!("the item is {}; GL accounts can change only before export", before.export_status)));
+            return Err(StoreError::Conflict(format!(
+                "the item is {}; GL accounts can change only before export",
+                before.export_status
+            )));
         }
         let income = income.unwrap_or(before.gl_income_account.clone());
         let expense = expense.unwrap_or(before.gl_expense_account.clone());
@@ -456,7 +509,8 @@ impl Db {
             Selection::Ids(ids) => {
                 let mut rows = Vec::with_capacity(ids.len());
                 for chunk in ids.chunks(ID_CHUNK) {
-                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let marks: Vec<String> =
+                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
                     let sql = format!(
                         "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND id IN ({})",
                         marks.join(", ")
@@ -474,22 +528,33 @@ impl Db {
         let mut problems = Vec::new();
         if let Selection::Ids(ids) = sel {
             let found: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
-            problems.extend(ids.iter().filter(|id| !found.contains(id)).map(|&id| ItemProblem {
-                id,
-                full_code: None,
-                errors: vec!["no such item".into()],
-            }));
+            problems.extend(
+                ids.iter()
+                    .filter(|id| !found.contains(id))
+                    .map(|&id| ItemProblem {
+                        id,
+                        full_code: None,
+                        errors: vec!["no such item".into()],
+                    }),
+            );
         }
         for (id, full_code, status, income) in &rows {
             let mut errors = Vec::new();
             if !from.contains(&status.as_str()) {
-                errors.push(format!("is {status}; only {} items can take this action", from.join(" or ")));
+                errors.push(format!(
+                    "is {status}; only {} items can take this action",
+                    from.join(" or ")
+                ));
             }
             if income_required && income.is_none() {
                 errors.push("needs a GL income account (the ERP requires one)".into());
             }
             if !errors.is_empty() {
-                problems.push(ItemProblem { id: *id, full_code: Some(full_code.clone()), errors });
+                problems.push(ItemProblem {
+                    id: *id,
+                    full_code: Some(full_code.clone()),
+                    errors,
+                });
             }
         }
         if !problems.is_empty() {
@@ -511,10 +576,22 @@ impl Db {
         from: &'static str,
         income_required: bool,
     ) -> Result<(i64, i64), QueueError> {
-        let ids = self.select_items(company, &sel, &[from], income_required).await?;
-        let event = if from == "failed" { Event::Retried } else { Event::Exported };
-        let code_from = if from == "failed" { SyncState::Failed } else { SyncState::Pending };
-        let code_to = code_from.apply(event).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let ids = self
+            .select_items(company, &sel, &[from], income_required)
+            .await?;
+        let event = if from == "failed" {
+            Event::Retried
+        } else {
+            Event::Exported
+        };
+        let code_from = if from == "failed" {
+            SyncState::Failed
+        } else {
+            SyncState::Pending
+        };
+        let code_to = code_from
+            .apply(event)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let ts = now();
         let job = write_tx!(self, tx => {
             let job: i64 = sqlx::query_scalar(
@@ -549,7 +626,13 @@ impl Db {
     }
 
     /// Rejects ready (or named failed) items with a reason the admin sees on each code.
-    pub async fn reject_items(&self, company: i64, actor: i64, sel: Selection<'_>, reason: &str) -> Result<i64, QueueError> {
+    pub async fn reject_items(
+        &self,
+        company: i64,
+        actor: i64,
+        sel: Selection<'_>,
+        reason: &str,
+    ) -> Result<i64, QueueError> {
         let from: &[&str] = match sel {
             Selection::All => &["ready"],
             Selection::Ids(_) => &["ready", "failed"],
@@ -590,14 +673,24 @@ impl Db {
     }
 
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
-        let (job, counts): (Option<(String, i64, Option<String>, OffsetDateTime, Option<OffsetDateTime>)>, Vec<(String, i64)>) = with_pool!(self, p => {
+        let (job, counts): (
+            Option<(
+                String,
+                i64,
+                Option<String>,
+                OffsetDateTime,
+                Option<OffsetDateTime>,
+            )>,
+            Vec<(String, i64)>,
+        ) = with_pool!(self, p => {
             let job = sqlx::query_as("SELECT status, attempts, last_error, created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = $2")
                 .bind(company).bind(id).fetch_optional(p).await?;
             let counts = sqlx::query_as("SELECT status, COUNT(*) FROM erp_items WHERE export_job_id = $1 GROUP BY status")
                 .bind(id).fetch_all(p).await?;
             (job, counts)
         });
-        let (status, attempts, last_error, created_at, finished_at) = job.ok_or(StoreError::NotFound)?;
+        let (status, attempts, last_error, created_at, finished_at) =
+            job.ok_or(StoreError::NotFound)?;
         let mut c = JobCounts::default();
         for (s, n) in counts {
             match s.as_str() {
@@ -607,6 +700,14 @@ impl Db {
                 _ => {}
             }
         }
-        Ok(JobStatus { id, status, counts: c, attempts, last_error, created_at, finished_at })
+        Ok(JobStatus {
+            id,
+            status,
+            counts: c,
+            attempts,
+            last_error,
+            created_at,
+            finished_at,
+        })
     }
 }

@@ -68,7 +68,13 @@ struct Planned {
 const INSERT_CHUNK: usize = 400;
 
 impl Db {
-    pub async fn import_codes(&self, company: i64, list: i64, actor: i64, rows: &[ImportRow]) -> Result<ImportSummary, ImportError> {
+    pub async fn import_codes(
+        &self,
+        company: i64,
+        list: i64,
+        actor: i64,
+        rows: &[ImportRow],
+    ) -> Result<ImportSummary, ImportError> {
         let delimiter = self.company_delimiter(company).await?;
         let summary = write_tx!(self, tx => {
             lock_list!(tx, company, list);

@@ -36,11 +36,15 @@ pub enum Outcome {
     Failed { message: String },
 }
 
-const CLAIM_WHERE: &str = "(status = 'queued' AND run_after <= $2) OR (status = 'running' AND locked_until < $2)";
+const CLAIM_WHERE: &str =
+    "(status = 'queued' AND run_after <= $2) OR (status = 'running' AND locked_until < $2)";
 
 impl Db {
     /// Takes the oldest due job (or one whose worker's lease ran out) for `lease`.
-    pub async fn claim_export_job(&self, lease: Duration) -> Result<Option<ClaimedJob>, StoreError> {
+    pub async fn claim_export_job(
+        &self,
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
         let t = now();
         let job = match self {
             // SKIP LOCKED lets several instances claim different jobs without waiting on each other.
@@ -48,15 +52,25 @@ impl Db {
                 let sql = format!(
                     "UPDATE export_jobs SET status = 'running', locked_until = $1, attempts = attempts + 1 WHERE id = \
                      (SELECT id FROM export_jobs WHERE {CLAIM_WHERE} ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                     RETURNING id, company_id, attempts");
-                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(t + lease).bind(t).fetch_optional(p).await?
+                     RETURNING id, company_id, attempts"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(t + lease)
+                    .bind(t)
+                    .fetch_optional(p)
+                    .await?
             }
             // One statement under SQLite's single writer is already atomic.
             Db::Sqlite(p) => {
                 let sql = format!(
                     "UPDATE export_jobs SET status = 'running', locked_until = $1, attempts = attempts + 1 WHERE id = \
-                     (SELECT id FROM export_jobs WHERE {CLAIM_WHERE} ORDER BY id LIMIT 1) RETURNING id, company_id, attempts");
-                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(t + lease).bind(t).fetch_optional(p).await?
+                     (SELECT id FROM export_jobs WHERE {CLAIM_WHERE} ORDER BY id LIMIT 1) RETURNING id, company_id, attempts"
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(t + lease)
+                    .bind(t)
+                    .fetch_optional(p)
+                    .await?
             }
         };
         Ok(job)
@@ -82,8 +96,14 @@ impl Db {
     }
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.
-    pub async fn record_outcomes(&self, job: &ClaimedJob, rows: &[ExportRow], outcomes: &[(i64, Outcome)]) -> Result<(), StoreError> {
-        let by_item: std::collections::HashMap<i64, &ExportRow> = rows.iter().map(|r| (r.item_id, r)).collect();
+    pub async fn record_outcomes(
+        &self,
+        job: &ClaimedJob,
+        rows: &[ExportRow],
+        outcomes: &[(i64, Outcome)],
+    ) -> Result<(), StoreError> {
+        let by_item: std::collections::HashMap<i64, &ExportRow> =
+            rows.iter().map(|r| (r.item_id, r)).collect();
         let ts = now();
         write_tx!(self, tx => {
             for (item_id, outcome) in outcomes {
@@ -123,7 +143,12 @@ impl Db {
     }
 
     /// The ERP could not be reached: try again after `delay`, keeping the error for the page.
-    pub async fn retry_job_later(&self, job: i64, error: &str, delay: Duration) -> Result<(), StoreError> {
+    pub async fn retry_job_later(
+        &self,
+        job: i64,
+        error: &str,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
         let t: OffsetDateTime = now();
         with_pool!(self, p => { sqlx::query(
             "UPDATE export_jobs SET status = 'queued', run_after = $2, locked_until = NULL, last_error = $3 WHERE id = $1")
@@ -136,5 +161,15 @@ impl Db {
         Ok(with_pool!(self, p => sqlx::query_scalar(
             "SELECT MIN(CASE WHEN status = 'queued' THEN run_after ELSE locked_until END) FROM export_jobs WHERE status IN ('queued', 'running')")
             .fetch_one(p).await?))
+    }
+}
+
+impl Db {
+    /// Export jobs waiting or running, for the operator's queue-depth gauge.
+    pub async fn export_queue_depth(&self) -> Result<i64, StoreError> {
+        Ok(
+            with_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM export_jobs WHERE status IN ('queued', 'running')")
+            .fetch_one(p).await?),
+        )
     }
 }

@@ -95,7 +95,11 @@ macro_rules! insert_user {
 
 impl Db {
     /// Creates a company with its first user; returns `(company_id, user_id)`.
-    pub async fn create_company(&self, name: &str, admin: &NewUser<'_>) -> Result<(i64, i64), StoreError> {
+    pub async fn create_company(
+        &self,
+        name: &str,
+        admin: &NewUser<'_>,
+    ) -> Result<(i64, i64), StoreError> {
         let ids = write_tx!(self, tx => {
             let company: Result<i64, sqlx::Error> =
                 sqlx::query_scalar("INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id")
@@ -117,7 +121,9 @@ impl Db {
     }
 
     pub async fn companies_count(&self) -> Result<i64, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM companies").fetch_one(p).await?))
+        Ok(
+            with_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM companies").fetch_one(p).await?),
+        )
     }
 
     pub async fn company_delimiter(&self, company: i64) -> Result<char, StoreError> {
@@ -126,7 +132,12 @@ impl Db {
         d.and_then(|d| d.chars().next()).ok_or(StoreError::NotFound)
     }
 
-    pub async fn create_user(&self, company: i64, actor: i64, u: &NewUser<'_>) -> Result<User, StoreError> {
+    pub async fn create_user(
+        &self,
+        company: i64,
+        actor: i64,
+        u: &NewUser<'_>,
+    ) -> Result<User, StoreError> {
         let id = write_tx!(self, tx => {
             let id = insert_user!(tx, company, u);
             audit!(tx, company, Some(actor), "user.created", "user", id, None,
@@ -152,7 +163,9 @@ impl Db {
 
     /// The user and password hash for a login email.
     pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
-        let sql = format!("SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1)");
+        let sql = format!(
+            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1)"
+        );
         let row = with_pool!(self, p => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(p).await?;
             match row {
@@ -167,7 +180,13 @@ impl Db {
         Ok(row)
     }
 
-    pub async fn update_user(&self, company: i64, actor: i64, id: i64, patch: UserPatch) -> Result<User, StoreError> {
+    pub async fn update_user(
+        &self,
+        company: i64,
+        actor: i64,
+        id: i64,
+        patch: UserPatch,
+    ) -> Result<User, StoreError> {
         let before = self.user(company, id).await?;
         let perms = patch.permissions.unwrap_or(before.permissions);
         write_tx!(self, tx => {
@@ -196,7 +215,9 @@ impl Db {
     }
 
     pub async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
-        let sql = format!("SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1");
+        let sql = format!(
+            "SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+        );
         let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(token_hash).fetch_optional(p).await?);
         Ok(row.map(User::from))
@@ -207,4 +228,3 @@ impl Db {
         Ok(())
     }
 }
-

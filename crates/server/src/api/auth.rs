@@ -1,0 +1,230 @@
+//! Tokens, the caller, and the company's users.
+use super::{nullable, text};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller, hash_token};
+use crate::password;
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use costbridge_domain::Permissions;
+use costbridge_storage::users::{NewUser, User, UserPatch};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tokens", post(create_token))
+        .route("/api/v1/tokens/current", delete(revoke_token))
+        .route("/api/v1/me", get(me))
+        .route(
+            "/api/v1/companies/{cid}/users",
+            get(list_users).post(create_user),
+        )
+        .route("/api/v1/companies/{cid}/users/{uid}", patch(update_user))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    email: String,
+    password: String,
+}
+
+#[tracing::instrument(skip_all, fields(email = %body.email))]
+async fn create_token(
+    State(state): State<AppState>,
+    Body(body): Body<Login>,
+) -> ApiResult<impl IntoResponse> {
+    if let Err(wait) = state.login_limiter.check(&body.email.to_lowercase()) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many sign-in attempts; wait and try again",
+        );
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    let found = state.db.user_for_login(&body.email).await?;
+    // Verify against a dummy hash when the email is unknown, so timing does not tell which.
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, password::dummy_hash().to_owned()),
+    };
+    let ok = password::verify(body.password, hash).await;
+    let user = user.filter(|_| ok).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the email or password is wrong",
+        )
+    })?;
+    let token = password::new_token();
+    state.db.insert_token(user.id, &hash_token(&token)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": token, "user_id": user.id, "company_id": user.company_id})),
+    ))
+}
+
+async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+    state.db.delete_token(&caller.token_hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(caller: Caller) -> Json<serde_json::Value> {
+    let u = &caller.user;
+    Json(
+        json!({"id": u.id, "email": u.email, "name": u.name, "company_id": u.company_id, "permissions": u.permissions,
+                "digest_emails": u.digest_emails}),
+    )
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+) -> ApiResult<Json<Vec<User>>> {
+    let company = caller.company(cid)?;
+    caller.require(
+        caller.user.permissions.can_read_codes(),
+        "admin_tool=read_only",
+    )?;
+    Ok(Json(state.db.users(company).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    email: String,
+    name: String,
+    password: String,
+    permissions: Permissions,
+}
+
+fn check_email(email: &str) -> ApiResult<String> {
+    let email = text("email", email, 254)?;
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.contains(char::is_whitespace);
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::field("email", "is not an email address"))
+    }
+}
+
+fn check_password(pw: &str) -> ApiResult<()> {
+    let n = pw.chars().count();
+    if n < 10 {
+        return Err(ApiError::field(
+            "password",
+            "must be at least 10 characters",
+        ));
+    }
+    if n > 512 {
+        return Err(ApiError::field("password", "is longer than 512 characters"));
+    }
+    Ok(())
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+    Body(body): Body<CreateUser>,
+) -> ApiResult<impl IntoResponse> {
+    let company = caller.company(cid)?;
+    let none = Permissions {
+        can_push_to_accounting: false,
+        ..body.permissions
+    };
+    caller
+        .user
+        .permissions
+        .authorize_change(&none, &body.permissions)
+        .map_err(ApiError::forbidden)?;
+    let email = check_email(&body.email)?;
+    let name = text("name", &body.name, 200)?;
+    check_password(&body.password)?;
+    let hash = password::hash(body.password).await?;
+    let user = state
+        .db
+        .create_user(
+            company,
+            caller.user.id,
+            &NewUser {
+                email: &email,
+                name: &name,
+                password_hash: &hash,
+                permissions: body.permissions,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUser {
+    name: Option<String>,
+    password: Option<String>,
+    permissions: Option<Permissions>,
+    #[serde(default, deserialize_with = "nullable")]
+    digest_emails: Option<Option<bool>>,
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((cid, uid)): Path<(i64, i64)>,
+    Body(body): Body<UpdateUser>,
+) -> ApiResult<Json<User>> {
+    let company = caller.company(cid)?;
+    let target = state.db.user(company, uid).await?;
+    let own = uid == caller.user.id;
+    // Anyone may change their own name, password and email preference; the rest is for admins.
+    if let Some(p) = &body.permissions {
+        caller
+            .user
+            .permissions
+            .authorize_change(&target.permissions, p)
+            .map_err(ApiError::forbidden)?;
+    } else if !own {
+        caller.require(
+            caller.user.permissions.can_manage_users(),
+            "admin_tool=admin",
+        )?;
+    }
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| text("name", n, 200))
+        .transpose()?;
+    let password_hash = match body.password {
+        Some(pw) => {
+            check_password(&pw)?;
+            Some(password::hash(pw).await?)
+        }
+        None => None,
+    };
+    let digest_emails = match body.digest_emails {
+        Some(None) => return Err(ApiError::field("digest_emails", "must be true or false")),
+        other => other.flatten(),
+    };
+    let patch = UserPatch {
+        name,
+        password_hash,
+        permissions: body.permissions,
+        digest_emails,
+    };
+    Ok(Json(
+        state
+            .db
+            .update_user(company, caller.user.id, uid, patch)
+            .await?,
+    ))
+}

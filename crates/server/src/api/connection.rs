@@ -1,0 +1,120 @@
+//! ERP profiles and the company's ERP connection.
+use super::connection as load_connection;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use costbridge_domain::ErpProfile;
+use costbridge_erp::ConnectorSettings;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/erp_profiles", get(profiles))
+        .route(
+            "/api/v1/companies/{cid}/erp_connection",
+            get(get_connection).put(put_connection),
+        )
+        .route(
+            "/api/v1/companies/{cid}/erp_connection/test",
+            post(test_connection),
+        )
+}
+
+async fn profiles(_caller: Caller) -> Json<Vec<ErpProfile>> {
+    Json(ErpProfile::builtin())
+}
+
+fn render(profile: &ErpProfile, settings: &ConnectorSettings, erp_list_id: i64) -> Value {
+    json!({
+        "profile": profile.id,
+        "profile_name": profile.name,
+        "connector": settings.masked(),
+        "erp_list_id": erp_list_id,
+        "capabilities": {
+            "create_cost_codes": profile.create_cost_codes,
+            "income_account_required": profile.rules.income_account_required,
+        },
+    })
+}
+
+async fn get_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let company = caller.company(cid)?;
+    caller.require(
+        caller.user.permissions.can_read_codes() || caller.user.permissions.can_read_erp_queue(),
+        "admin_tool=read_only",
+    )?;
+    let c = load_connection(&state, company)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(render(&c.profile, &c.settings, c.erp_list_id)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutConnection {
+    profile: String,
+    connector: Value,
+}
+
+async fn put_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+    Body(body): Body<PutConnection>,
+) -> ApiResult<Json<Value>> {
+    let company = caller.company(cid)?;
+    caller.require(
+        caller.user.permissions.can_manage_users(),
+        "admin_tool=admin",
+    )?;
+    let profile = ErpProfile::find(&body.profile).ok_or_else(|| {
+        let ids: Vec<String> = ErpProfile::builtin().into_iter().map(|p| p.id).collect();
+        ApiError::field(
+            "profile",
+            format!(
+                "unknown profile '{}'; one of: {}",
+                body.profile,
+                ids.join(", ")
+            ),
+        )
+    })?;
+    let settings = ConnectorSettings::parse(&body.connector).map_err(ApiError::fields)?;
+    let stored =
+        serde_json::to_value(&settings).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let saved = state
+        .db
+        .put_erp_connection(
+            company,
+            caller.user.id,
+            &profile.id,
+            &stored,
+            &settings.masked(),
+        )
+        .await?;
+    Ok(Json(render(&profile, &settings, saved.erp_list_id)))
+}
+
+async fn test_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let company = caller.company(cid)?;
+    caller.require(
+        caller.user.permissions.can_manage_users() || caller.user.permissions.is_approver(),
+        "admin_tool=admin",
+    )?;
+    let c = load_connection(&state, company)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let (ok, message) = c.settings.test().await;
+    Ok(Json(json!({"ok": ok, "message": message})))
+}

@@ -1,0 +1,310 @@
+//! ERP Integrations: the approver's queue of sent codes, GL accounts, export, reject, retry.
+use super::{Connection, connection, nullable, text};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, Caller, Paging, Q};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use costbridge_erp::{GlAccount, GlKind};
+use costbridge_storage::erp::{Item, JobStatus, Selection};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn router() -> Router<AppState> {
+    const ERP: &str = "/api/v1/companies/{cid}/erp";
+    Router::new()
+        .route(&format!("{ERP}/cost_codes"), get(items))
+        .route(&format!("{ERP}/cost_codes/counts"), get(counts))
+        .route(&format!("{ERP}/cost_codes/{{item_id}}"), patch(set_gl))
+        .route(&format!("{ERP}/cost_codes/export"), post(export))
+        .route(&format!("{ERP}/cost_codes/reject"), post(reject))
+        .route(&format!("{ERP}/cost_codes/retry"), post(retry))
+        .route(
+            &format!("{ERP}/cost_codes/sync_from_erp"),
+            post(sync_from_erp),
+        )
+        .route(&format!("{ERP}/export_jobs/{{id}}"), get(job))
+        .route(&format!("{ERP}/gl_accounts"), get(gl_accounts))
+}
+
+fn reader(caller: &Caller, cid: i64) -> ApiResult<i64> {
+    let company = caller.company(cid)?;
+    caller.require(
+        caller.user.permissions.can_read_erp_queue(),
+        "erp_integrations=read_only",
+    )?;
+    Ok(company)
+}
+
+fn approver(caller: &Caller, cid: i64) -> ApiResult<i64> {
+    let company = caller.company(cid)?;
+    caller.require(
+        caller.user.permissions.is_approver(),
+        "erp_integrations=standard and can_push_to_accounting",
+    )?;
+    Ok(company)
+}
+
+async fn require_connection(state: &AppState, company: i64) -> ApiResult<Connection> {
+    connection(state, company).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_erp_connection",
+            "the company has no ERP connection",
+        )
+    })
+}
+
+/// API.md's filter names to the stored item states.
+fn status_of(filter: &str) -> ApiResult<&'static str> {
+    Ok(match filter {
+        "ready_to_export" => "ready",
+        "exporting" => "exporting",
+        "failed" => "failed",
+        "synced" => "synced",
+        "rejected" => "rejected",
+        _ => {
+            return Err(ApiError::field(
+                "filter",
+                "must be one of ready_to_export, exporting, failed, synced, rejected",
+            ));
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct ItemQuery {
+    filter: Option<String>,
+}
+
+async fn items(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    Path(cid): Path<i64>,
+    Q(q): Q<ItemQuery>,
+    Q(paging): Q<Paging>,
+) -> ApiResult<Response> {
+    let company = reader(&caller, cid)?;
+    let paging = paging.check()?;
+    let status = status_of(q.filter.as_deref().unwrap_or("ready_to_export"))?;
+    let (items, total) = state
+        .db
+        .items(company, status, paging.per_page, paging.offset())
+        .await?;
+    Ok(paging.respond(&uri, total, items))
+}
+
+/// How many items each filter holds (for the filter tabs).
+async fn counts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let company = reader(&caller, cid)?;
+    let c = state.db.item_counts(company).await?;
+    let n = |s: &str| c.get(s).copied().unwrap_or(0);
+    Ok(Json(
+        json!({"ready_to_export": n("ready"), "exporting": n("exporting"), "failed": n("failed"),
+                   "synced": n("synced"), "rejected": n("rejected")}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlChoice {
+    #[serde(default, deserialize_with = "nullable")]
+    gl_income_account: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    gl_expense_account: Option<Option<String>>,
+}
+
+fn check_account(
+    accounts: &[GlAccount],
+    field: &str,
+    kind: GlKind,
+    code: &Option<Option<String>>,
+) -> ApiResult<()> {
+    if let Some(Some(code)) = code
+        && !accounts.iter().any(|a| &a.code == code && a.kind == kind)
+    {
+        let known: Vec<&str> = accounts
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| a.code.as_str())
+            .collect();
+        return Err(ApiError::field(
+            field,
+            format!(
+                "'{code}' is not one of the ERP's accounts of this kind ({})",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+async fn set_gl(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((cid, item_id)): Path<(i64, i64)>,
+    Body(body): Body<GlChoice>,
+) -> ApiResult<Json<Item>> {
+    let company = approver(&caller, cid)?;
+    let conn = require_connection(&state, company).await?;
+    let accounts = conn.settings.gl_accounts();
+    check_account(
+        &accounts,
+        "gl_income_account",
+        GlKind::Income,
+        &body.gl_income_account,
+    )?;
+    check_account(
+        &accounts,
+        "gl_expense_account",
+        GlKind::Expense,
+        &body.gl_expense_account,
+    )?;
+    Ok(Json(
+        state
+            .db
+            .set_item_gl(
+                company,
+                caller.user.id,
+                item_id,
+                body.gl_income_account,
+                body.gl_expense_account,
+            )
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pick {
+    item_ids: Option<Vec<i64>>,
+}
+
+fn selection(ids: &Option<Vec<i64>>) -> ApiResult<Selection<'_>> {
+    match ids {
+        None => Ok(Selection::All),
+        Some(ids) if ids.is_empty() => Err(ApiError::field(
+            "item_ids",
+            "is empty; leave it out to take every item",
+        )),
+        Some(ids) => Ok(Selection::Ids(ids)),
+    }
+}
+
+async fn start(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    pick: &Pick,
+    from: &'static str,
+) -> ApiResult<Response> {
+    let company = approver(caller, cid)?;
+    let conn = require_connection(state, company).await?;
+    let required = conn.profile.rules.income_account_required;
+    let (job, count) = state
+        .db
+        .start_export(
+            company,
+            caller.user.id,
+            selection(&pick.item_ids)?,
+            from,
+            required,
+        )
+        .await?;
+    state.worker_wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"export_job_id": job, "item_count": count})),
+    )
+        .into_response())
+}
+
+async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+    Body(pick): Body<Pick>,
+) -> ApiResult<Response> {
+    start(&state, &caller, cid, &pick, "ready").await
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+    Body(pick): Body<Pick>,
+) -> ApiResult<Response> {
+    start(&state, &caller, cid, &pick, "failed").await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reject {
+    item_ids: Option<Vec<i64>>,
+    reason: String,
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+    Body(body): Body<Reject>,
+) -> ApiResult<Json<Value>> {
+    let company = approver(&caller, cid)?;
+    let reason = text("reason", &body.reason, 500)?;
+    let n = state
+        .db
+        .reject_items(company, caller.user.id, selection(&body.item_ids)?, &reason)
+        .await?;
+    Ok(Json(json!({"rejected_count": n})))
+}
+
+async fn job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((cid, id)): Path<(i64, i64)>,
+) -> ApiResult<Json<JobStatus>> {
+    let company = reader(&caller, cid)?;
+    Ok(Json(state.db.job_status(company, id).await?))
+}
+
+async fn gl_accounts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let company = reader(&caller, cid)?;
+    let conn = require_connection(&state, company).await?;
+    let accounts: Vec<Value> = conn
+        .settings
+        .gl_accounts()
+        .into_iter()
+        .map(|a| json!({"id": a.code, "code": a.code, "name": a.name, "kind": a.kind}))
+        .collect();
+    Ok(Json(Value::Array(accounts)))
+}
+
+async fn sync_from_erp(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let company = approver(&caller, cid)?;
+    let conn = require_connection(&state, company).await?;
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "not_supported",
+        format!(
+            "the {} connector cannot read cost codes from the ERP",
+            conn.settings.kind()
+        ),
+    ))
+}

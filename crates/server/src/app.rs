@@ -1,0 +1,125 @@
+//! Builds the application: database, router with its layers, listener, worker; runs it until
+//! the shutdown future resolves, then stops both gracefully.
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::metrics::{Metrics, track};
+use crate::state::{AppState, RateLimiter};
+use crate::{api, docs, worker};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use costbridge_storage::Db;
+use serde_json::json;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub struct App {
+    listener: TcpListener,
+    pub addr: SocketAddr,
+    pub state: AppState,
+    settings: Settings,
+}
+
+impl App {
+    /// Connects and migrates the database and binds the listener (port 0 picks a free one).
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let db = Db::connect(&settings.server.database_url).await?;
+        db.migrate().await?;
+        let listener = TcpListener::bind(&settings.server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            db,
+            worker_wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+            login_limiter: Arc::new(RateLimiter::new(10, Duration::from_secs(60))),
+        };
+        Ok(App {
+            listener,
+            addr,
+            state,
+            settings,
+        })
+    }
+
+    /// Serves until `shutdown` resolves; the worker (when enabled) stops with the server.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = self.settings.worker.enabled.then(|| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(worker::run(
+                self.state.clone(),
+                self.settings.worker.clone(),
+                async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
+        let app = router(self.state.clone(), &self.settings);
+        tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await?;
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api::router(settings.server.max_import_bytes))
+        .merge(docs::router())
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::not_found() })
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
+        .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable"})),
+            )
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let depth = state.db.export_queue_depth().await.unwrap_or(-1) as f64;
+    let text = state.metrics.render(&[(
+        "costbridge_export_jobs_open",
+        "Export jobs queued or running.",
+        depth,
+    )]);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}

@@ -1,0 +1,258 @@
+//! The `costbridge` commands. `main.rs` only parses and dispatches here.
+use crate::app::App;
+use crate::config::{EXAMPLE, Settings};
+use crate::state::{AppState, RateLimiter};
+use crate::{demo, password};
+use clap::{Args, Parser, Subcommand};
+use costbridge_domain::Permissions;
+use costbridge_storage::Db;
+use costbridge_storage::users::NewUser;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "costbridge",
+    version,
+    about = "Cost code lists and their accounting acceptance into your ERP"
+)]
+pub struct Cli {
+    /// A TOML settings file (see `costbridge default-config`).
+    #[arg(long, global = true, env = "COSTBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// sqlite://FILE or postgres://USER@HOST/DB (default sqlite://costbridge.db).
+    #[arg(long, global = true, env = "COSTBRIDGE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP server and the export worker.
+    Serve(ServeArgs),
+    /// Create a company and its first user (admin everywhere); prints {company_id, user_id, token}.
+    Bootstrap {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a commented example settings file.
+    DefaultConfig,
+    /// Import a CSV file (full_code,description,active) into a list, all or nothing.
+    Import(ListArgs),
+    /// Export a list as CSV (to --file, or standard output).
+    Export(ListArgs),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "COSTBRIDGE_LISTEN")]
+    pub listen: Option<String>,
+    /// On an empty database, create a demo company and print its logins.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub company: i64,
+    #[arg(long)]
+    pub list: i64,
+    /// The CSV file to read (import) or write (export; default standard output).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database_url {
+        settings.server.database_url = url;
+    }
+    match cli.command {
+        Command::Serve(args) => serve(settings, args).await,
+        Command::Bootstrap {
+            company,
+            email,
+            password,
+            name,
+        } => bootstrap(&settings, &company, &email, &password, &name).await,
+        Command::Migrate => {
+            let db = Db::connect(&settings.server.database_url).await?;
+            db.migrate().await?;
+            eprintln!("migrations applied to {}", db.backend());
+            Ok(())
+        }
+        Command::DefaultConfig => {
+            print!("{EXAMPLE}");
+            Ok(())
+        }
+        Command::Import(args) => import(&settings, args).await,
+        Command::Export(args) => export(&settings, args).await,
+    }
+}
+
+async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(listen) = args.listen {
+        settings.server.listen = listen;
+    }
+    let app = App::build(settings).await?;
+    if args.demo
+        && let Some(logins) = demo::seed(&app.state).await?
+    {
+        println!(
+            "Demo company created. Open http://{} and sign in, or use the API tokens:",
+            app.addr
+        );
+        for l in logins {
+            println!(
+                "  {:<24} password {}   token {}",
+                l.email, l.password, l.token
+            );
+        }
+    }
+    println!("costbridge listening on http://{}", app.addr);
+    app.run(shutdown_signal()).await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn bootstrap(
+    settings: &Settings,
+    company: &str,
+    email: &str,
+    password: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    let db = Db::connect(&settings.server.database_url).await?;
+    db.migrate().await?;
+    if password.chars().count() < 10 {
+        anyhow::bail!("--password must be at least 10 characters");
+    }
+    let hash = password::hash_blocking(password)?;
+    let user = NewUser {
+        email,
+        name,
+        password_hash: &hash,
+        permissions: Permissions::FULL,
+    };
+    let (company_id, user_id) = db
+        .create_company(company, &user)
+        .await
+        .map_err(|e| match e {
+            costbridge_storage::StoreError::Invalid(f) => anyhow::anyhow!(
+                "{}",
+                f.into_iter()
+                    .map(|(k, v)| format!("{k}: {}", v.join("; ")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            other => other.into(),
+        })?;
+    let token = password::new_token();
+    db.insert_token(user_id, &crate::extract::hash_token(&token))
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({"company_id": company_id, "user_id": user_id, "token": token})
+    );
+    Ok(())
+}
+
+/// The CLI acts as the company's first admin, so its changes are attributed in the audit log.
+async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppState, i64)> {
+    let db = Db::connect(&settings.server.database_url).await?;
+    db.migrate().await?;
+    let actor = db
+        .users(company)
+        .await?
+        .into_iter()
+        .find(|u| u.permissions.can_write_codes())
+        .ok_or_else(|| {
+            anyhow::anyhow!("company {company} does not exist or has no Admin-tool admin")
+        })?;
+    let state = AppState {
+        db,
+        worker_wake: Default::default(),
+        metrics: Default::default(),
+        login_limiter: Arc::new(RateLimiter::new(1, std::time::Duration::from_secs(1))),
+    };
+    Ok((state, actor.id))
+}
+
+async fn import(settings: &Settings, args: ListArgs) -> anyhow::Result<()> {
+    let path = args
+        .file
+        .ok_or_else(|| anyhow::anyhow!("--file is required for import"))?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let (state, actor) = cli_state(settings, args.company).await?;
+    // Hidden when not a terminal, so scripts and CI logs stay clean.
+    let bar = ProgressBar::new(bytes.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes}")
+            .expect("static template"),
+    );
+    bar.set_message("reading");
+    let result =
+        crate::api::codes::import_bytes(&state, args.company, args.list, actor, &bytes, |pos| {
+            bar.set_position(pos)
+        })
+        .await;
+    bar.finish_and_clear();
+    match result {
+        Ok(s) => {
+            println!("{}", serde_json::to_string(&s)?);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &serde_json::json!({"error": {"message": e.message, "details": e.details}})
+                )?
+            );
+            anyhow::bail!("nothing was imported")
+        }
+    }
+}
+
+async fn export(settings: &Settings, args: ListArgs) -> anyhow::Result<()> {
+    let (state, _) = cli_state(settings, args.company).await?;
+    let codes = state.db.export_codes(args.company, args.list).await?;
+    let text = crate::csvio::render(&codes);
+    match args.file {
+        Some(path) => {
+            std::fs::write(&path, text)?;
+            eprintln!("{} codes written to {}", codes.len(), path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The cost code CSV format (`full_code,description,active`), shared by the API and the CLI.
+use costbridge_storage::import::{ImportRow, RowError};
+use std::collections::BTreeMap;
+
+pub const HEADER: [&str; 3] = ["full_code", "description", "active"];
+
+#[derive(Debug)]
+pub enum CsvError {
+    /// Problems with the file as a whole, by field (`file`).
+    File(BTreeMap<String, Vec<String>>),
+    Rows(Vec<RowError>),
+}
+
+fn file_error(message: String) -> CsvError {
+    CsvError::File(BTreeMap::from([("file".to_owned(), vec![message])]))
+}
+
+/// Reads the whole file; `progress` is told how many bytes have been read so far.
+pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRow>, CsvError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        return Err(file_error(format!(
+            "is not UTF-8 text: invalid byte at line {line} (byte {}); save the file as UTF-8 CSV",
+            e.valid_up_to() + 1
+        )));
+    }
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| file_error(format!("has no readable header row: {e}")))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(code_col), Some(desc_col)) = (col("full_code"), col("description")) else {
+        let missing: Vec<&str> = ["full_code", "description"]
+            .into_iter()
+            .filter(|c| col(c).is_none())
+            .collect();
+        return Err(file_error(format!(
+            "is missing the column(s) {}; the header must be {}",
+            missing.join(", "),
+            HEADER.join(",")
+        )));
+    };
+    let active_col = col("active");
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut record = csv::StringRecord::new();
+    for i in 0.. {
+        let line = i + 2;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) if record.len() != headers.len() => errors.push(RowError {
+                row: line,
+                full_code: record.get(code_col).unwrap_or("").to_owned(),
+                errors: vec![format!(
+                    "has {} fields; the header has {}",
+                    record.len(),
+                    headers.len()
+                )],
+            }),
+            Ok(true) => rows.push(ImportRow {
+                line,
+                full_code: record.get(code_col).unwrap_or("").trim().to_owned(),
+                description: record.get(desc_col).unwrap_or("").trim().to_owned(),
+                active: active_col
+                    .and_then(|c| record.get(c))
+                    .unwrap_or("")
+                    .to_owned(),
+            }),
+            Err(e) => errors.push(RowError {
+                row: line,
+                full_code: String::new(),
+                errors: vec![e.to_string()],
+            }),
+        }
+        if i % 4096 == 0 {
+            progress(reader.position().byte());
+        }
+    }
+    progress(bytes.len() as u64);
+    if !errors.is_empty() {
+        return Err(CsvError::Rows(errors));
+    }
+    if rows.is_empty() {
+        return Err(file_error("has no data rows".into()));
+    }
+    Ok(rows)
+}
+
+pub fn render(codes: &[(String, String, bool)]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(codes.len() * 48));
+    let _ = w.write_record(HEADER);
+    for (full, desc, active) in codes {
+        let _ = w.write_record([
+            full.as_str(),
+            desc.as_str(),
+            if *active { "true" } else { "false" },
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_files_say_why() {
+        let CsvError::File(f) = parse(b"full_code,description\n01,Caf\xe9\n", |_| {}).unwrap_err()
+        else {
+            panic!()
+        };
+        assert!(f["file"][0].contains("line 2"), "{f:?}");
+        let CsvError::File(f) = parse(b"code,description\n01,x\n", |_| {}).unwrap_err() else {
+            panic!()
+        };
+        assert!(f["file"][0].contains("full_code"), "{f:?}");
+        let CsvError::Rows(r) =
+            parse(b"full_code,description,active\n01,x,true\n02,y\n", |_| {}).unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(r[0].row, 3);
+    }
+
+    #[test]
+    fn round_trip() {
+        let codes = vec![
+            ("01".to_owned(), "General, \"misc\"".to_owned(), true),
+            ("01-100".to_owned(), "Fees".to_owned(), false),
+        ];
+        let rows = parse(render(&codes).as_bytes(), |_| {}).unwrap();
+        assert_eq!(rows[0].description, "General, \"misc\"");
+        assert_eq!(
+            (
+                rows[1].full_code.as_str(),
+                rows[1].active.as_str(),
+                rows[1].line
+            ),
+            ("01-100", "false", 3)
+        );
+    }
+}

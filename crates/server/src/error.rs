@@ -1,0 +1,166 @@
+//! The API's one error type: every failure becomes `{"error": {code, message, details}}` with
+//! the status API.md gives it.
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use costbridge_storage::StoreError;
+use costbridge_storage::erp::{QueueError, SendError};
+use costbridge_storage::import::ImportError;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+    pub retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: json!({}),
+            retry_after: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token or session is required",
+        )
+    }
+
+    /// `required` names the permission the caller lacks.
+    pub fn forbidden(required: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this needs {required}"),
+        )
+        .with_details(json!({"required": required}))
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn fields(fields: BTreeMap<String, Vec<String>>) -> Self {
+        let first = fields
+            .iter()
+            .next()
+            .map(|(f, m)| format!("{f} {}", m.join("; ")))
+            .unwrap_or_default();
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", first)
+            .with_details(json!({"fields": fields}))
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::fields(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let mut res = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Invalid(fields) => ApiError::fields(fields),
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "locked", m),
+            other => {
+                // The cause goes to the log; the client gets no internals.
+                tracing::error!(error = %other, "storage failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Store(e) => e.into(),
+            SendError::Blocked(block, invalid) => {
+                let status = match block.reason.code() {
+                    "no_permission" => StatusCode::FORBIDDEN,
+                    "stale_page" => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                let details = if invalid.is_empty() {
+                    json!({})
+                } else {
+                    json!({"items": invalid})
+                };
+                ApiError::new(status, block.reason.code(), block.message).with_details(details)
+            }
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Store(e) => e.into(),
+            QueueError::Items(items) if items.is_empty() => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "no item is in a state for this action",
+            )
+            .with_details(json!({"items": []})),
+            QueueError::Items(items) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{} item(s) cannot take this action", items.len()),
+            )
+            .with_details(json!({"items": items})),
+        }
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Store(e) => e.into(),
+            ImportError::Rows(rows) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{} row(s) are invalid; nothing was imported", rows.len()),
+            )
+            .with_details(json!({"rows": rows})),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Request extractors: the caller (bearer token), JSON bodies with our error shape, and paging.
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use costbridge_storage::users::User;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// API tokens are stored as their SHA-256: a leaked table grants nothing.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The authenticated user and the hash of the token they came with.
+pub struct Caller {
+    pub user: User,
+    pub token_hash: String,
+}
+
+impl Caller {
+    /// Company-scoped routes answer 404 for any company but the caller's own.
+    pub fn company(&self, company_id: i64) -> Result<i64, ApiError> {
+        if self.user.company_id == company_id {
+            Ok(company_id)
+        } else {
+            Err(ApiError::not_found())
+        }
+    }
+
+    pub fn require(&self, ok: bool, what: &str) -> Result<(), ApiError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(what))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
+        let token_hash = hash_token(token);
+        let user = state
+            .db
+            .user_by_token(&token_hash)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Caller { user, token_hash })
+    }
+}
+
+/// A JSON body; syntax and type errors are 400 `bad_request`, an oversized body 413.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+pub fn json_rejection(r: JsonRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large();
+    }
+    match r {
+        JsonRejection::JsonDataError(e) => {
+            ApiError::bad_request(format!("the body does not match: {}", e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("malformed JSON: {}", e.body_text()))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::bad_request("send the body as Content-Type: application/json")
+        }
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is larger than this endpoint accepts",
+    )
+}
+
+/// `?page=&per_page=` with the limits of API.md.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct Paging {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging {
+            page: 1,
+            per_page: 100,
+        }
+    }
+}
+
+pub const MAX_PER_PAGE: i64 = 1000;
+
+impl Paging {
+    pub fn check(self) -> Result<Self, ApiError> {
+        if self.page < 1 {
+            return Err(ApiError::field("page", "must be 1 or more"));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&self.per_page) {
+            return Err(ApiError::field(
+                "per_page",
+                format!("must be between 1 and {MAX_PER_PAGE}"),
+            ));
+        }
+        Ok(self)
+    }
+
+    pub fn offset(self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+
+    /// Wraps a page of JSON with `Total`, `Per-Page` and `Link` headers.
+    pub fn respond<T: serde::Serialize>(self, uri: &Uri, total: i64, items: T) -> Response {
+        let mut headers = HeaderMap::new();
+        let num =
+            |n: i64| HeaderValue::from_str(&n.to_string()).expect("digits are a valid header");
+        headers.insert("total", num(total));
+        headers.insert("per-page", num(self.per_page));
+        let last = ((total + self.per_page - 1) / self.per_page).max(1);
+        let link = |page: i64, rel: &str| format!("<{}>; rel=\"{rel}\"", with_page(uri, page));
+        let mut links = vec![link(1, "first"), link(last, "last")];
+        if self.page > 1 {
+            links.push(link(self.page - 1, "prev"));
+        }
+        if self.page < last {
+            links.push(link(self.page + 1, "next"));
+        }
+        if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
+            headers.insert(header::LINK, v);
+        }
+        (headers, axum::Json(items)).into_response()
+    }
+}
+
+fn with_page(uri: &Uri, page: i64) -> String {
+    let query: Vec<String> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("page="))
+        .map(str::to_owned)
+        .chain(std::iter::once(format!("page={page}")))
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
+/// Query strings are parsed with our error shape too.
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Q(q.0))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}

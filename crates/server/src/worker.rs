@@ -1,0 +1,212 @@
+//! The export worker: claims due jobs from the durable queue, hands their codes to the
+//! company's connector, and records each code's outcome. It runs inside `serve`; tests call
+//! [`run_pending_exports`] to drive it one step at a time.
+use crate::api::connection;
+use crate::config::WorkerSettings;
+use crate::state::AppState;
+use costbridge_domain::sync::{SyncState, parent_problem};
+use costbridge_erp::{ConnectorError, ExportContext, ExportLine, LineResult};
+use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
+use std::collections::HashSet;
+use std::future::Future;
+use time::Duration;
+
+/// Runs every job that is due now; returns how many were processed.
+pub async fn run_pending_exports(state: &AppState, cfg: &WorkerSettings) -> anyhow::Result<usize> {
+    let mut done = 0;
+    while let Some(job) = state
+        .db
+        .claim_export_job(Duration::seconds(cfg.lease_seconds))
+        .await?
+    {
+        process(state, cfg, &job).await?;
+        done += 1;
+    }
+    Ok(done)
+}
+
+#[tracing::instrument(skip(state, cfg), fields(job = job.id, company = job.company_id, attempt = job.attempts))]
+async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> anyhow::Result<()> {
+    let rows = state.db.job_rows(job.id).await?;
+    let fail_all = |message: String| {
+        rows.iter()
+            .map(|r| {
+                (
+                    r.item_id,
+                    Outcome::Failed {
+                        message: message.clone(),
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let conn = match connection(state, job.company_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Ok(state
+                .db
+                .record_outcomes(
+                    job,
+                    &rows,
+                    &fail_all("the company has no ERP connection any more".into()),
+                )
+                .await?);
+        }
+        Err(e) => {
+            return Ok(state
+                .db
+                .record_outcomes(job, &rows, &fail_all(e.message))
+                .await?);
+        }
+    };
+    let delimiter = state.db.company_delimiter(job.company_id).await?;
+    let accounts = conn.settings.gl_accounts();
+    let account = |code: &Option<String>| {
+        code.as_ref()
+            .and_then(|c| accounts.iter().find(|a| &a.code == c).cloned())
+    };
+
+    // Parents first: a child whose parent is neither synced nor in this export fails, naming it.
+    let in_job: HashSet<&str> = rows.iter().map(|r| r.full_code.as_str()).collect();
+    let mut outcomes = Vec::new();
+    let mut lines = Vec::new();
+    for r in &rows {
+        let parent_in = r.parent_in_job
+            || r.parent_full_code
+                .as_deref()
+                .is_some_and(|p| in_job.contains(p));
+        let parent_state = r.parent_state.as_deref().and_then(SyncState::parse);
+        if let Some(message) =
+            parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in)
+        {
+            outcomes.push((r.item_id, Outcome::Failed { message }));
+            continue;
+        }
+        lines.push(line(
+            r,
+            account(&r.gl_income_account),
+            account(&r.gl_expense_account),
+        ));
+    }
+    let ctx = ExportContext {
+        job_id: job.id,
+        delimiter,
+        max_description: conn.profile.truncation_limit(),
+    };
+    match with_lease(state, cfg, job.id, conn.settings.export(&ctx, &lines)).await {
+        Ok(results) => {
+            outcomes.extend(results.into_iter().map(|(id, r)| {
+                let o = match r {
+                    LineResult::Synced { origin_id } => Outcome::Synced { origin_id },
+                    LineResult::Failed { message } => Outcome::Failed { message },
+                };
+                (id, o)
+            }));
+            state.db.record_outcomes(job, &rows, &outcomes).await?;
+        }
+        Err(ConnectorError::Unavailable(message)) if job.attempts < cfg.max_attempts => {
+            let delay = backoff(cfg.backoff_seconds, job.attempts);
+            tracing::warn!(%message, retry_in_s = delay.whole_seconds(), "ERP unavailable; will retry");
+            // Rows the worker already refused (orphans) are recorded now; the rest wait.
+            state.db.record_outcomes(job, &rows, &outcomes).await?;
+            state.db.retry_job_later(job.id, &message, delay).await?;
+        }
+        Err(ConnectorError::Unavailable(message)) => {
+            let message = format!(
+                "{message} (gave up after {} attempts; retry from the Failed to Export filter)",
+                job.attempts
+            );
+            outcomes.extend(lines.iter().map(|l| {
+                (
+                    l.item_id,
+                    Outcome::Failed {
+                        message: message.clone(),
+                    },
+                )
+            }));
+            state.db.record_outcomes(job, &rows, &outcomes).await?;
+        }
+    }
+    Ok(())
+}
+
+fn line(
+    r: &ExportRow,
+    income: Option<costbridge_erp::GlAccount>,
+    expense: Option<costbridge_erp::GlAccount>,
+) -> ExportLine {
+    ExportLine {
+        item_id: r.item_id,
+        code: r.code.clone(),
+        full_code: r.full_code.clone(),
+        description: r.description.clone(),
+        active: r.active,
+        parent_full_code: r.parent_full_code.clone(),
+        origin_id: r.origin_id.clone(),
+        income,
+        expense,
+    }
+}
+
+/// `base`, doubled per attempt, at most ten minutes.
+pub fn backoff(base: i64, attempts: i64) -> Duration {
+    let secs = base.saturating_mul(1i64 << attempts.clamp(1, 20).saturating_sub(1));
+    Duration::seconds(secs.min(600))
+}
+
+/// Keeps the job's lease alive while a long export runs, so no other worker takes it over.
+async fn with_lease<T>(
+    state: &AppState,
+    cfg: &WorkerSettings,
+    job: i64,
+    work: impl Future<Output = T>,
+) -> T {
+    let lease = Duration::seconds(cfg.lease_seconds);
+    let every = std::time::Duration::from_secs((cfg.lease_seconds / 3).max(1) as u64);
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                if let Err(e) = state.db.renew_lease(job, lease).await {
+                    tracing::warn!(error = %e, "could not renew the export lease");
+                }
+            }
+        }
+    }
+}
+
+/// The worker inside `serve`: runs due jobs, then sleeps until woken, the next job is due, or
+/// a few seconds pass (another instance may have queued work).
+pub async fn run(state: AppState, cfg: WorkerSettings, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        if let Err(e) = run_pending_exports(&state, &cfg).await {
+            tracing::error!(error = %e, "export worker step failed");
+        }
+        let wait = match state.db.next_job_due().await {
+            Ok(Some(due)) => (due - costbridge_storage::now())
+                .clamp(Duration::milliseconds(50), Duration::seconds(5)),
+            _ => Duration::seconds(5),
+        };
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = state.worker_wake.notified() => {}
+            _ = tokio::time::sleep(wait.unsigned_abs()) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(2, 1), Duration::seconds(2));
+        assert_eq!(backoff(2, 3), Duration::seconds(8));
+        assert_eq!(backoff(2, 30), Duration::seconds(600));
+    }
+}
