@@ -1,0 +1,219 @@
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+both!(
+    tokens_sign_in_and_revoke,
+    users_and_the_grant_rule,
+    other_companies_are_invisible,
+    login_is_rate_limited
+);
+
+async fn tokens_sign_in_and_revoke(app: TestApp) {
+    let (s, b) = app
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            "",
+            Some(json!({"email": "admin@one.example", "password": "wrong-password"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let token = app.login("admin@one.example", "first-admin-password").await;
+    assert!(token.starts_with("cb_"));
+    let (s, me) = app.call("GET", "/api/v1/me", &token, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["email"], "admin@one.example");
+    assert_eq!(
+        me["permissions"],
+        json!({"admin_tool": "admin", "erp_integrations": "admin", "can_push_to_accounting": true})
+    );
+    assert!(me.get("password_hash").is_none());
+    let (s, _) = app
+        .call("DELETE", "/api/v1/tokens/current", &token, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = app.call("GET", "/api/v1/me", &token, None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    // Tokens are stored hashed: the plain token appears nowhere in the database.
+    let (s, _) = app.call("GET", "/api/v1/me", "cb_not-a-token", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+async fn users_and_the_grant_rule(app: TestApp) {
+    // An admin without the privilege manages users but cannot hand out the approver privilege.
+    let plain_admin = app
+        .user("plain@one.example", json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}))
+        .await;
+    let (s, b) = app
+        .call("POST", &app.c("/users"), &plain_admin, Some(json!({"email": "acct@one.example", "name": "Acct", "password": "a-long-password",
+            "permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}})))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!(
+        b["error"]["details"]["required"],
+        "admin_tool=admin and can_push_to_accounting"
+    );
+    let (s, created) = app
+        .call("POST", &app.c("/users"), &plain_admin, Some(json!({"email": "acct@one.example", "name": "Acct", "password": "a-long-password",
+            "permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": false}})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    assert!(created.get("password").is_none() && created.get("password_hash").is_none());
+    let uid = created["id"].as_i64().unwrap();
+    let grant = json!({"permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}});
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &app.c(&format!("/users/{uid}")),
+            &plain_admin,
+            Some(grant.clone()),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, u) = app.patch(&app.c(&format!("/users/{uid}")), grant).await;
+    assert_eq!(
+        (s, u["permissions"]["can_push_to_accounting"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    // Duplicate email, bad email and a short password name their field.
+    let bad = |email: &str, pw: &str| {
+        json!({"email": email, "name": "X", "password": pw,
+        "permissions": {"admin_tool": "none", "erp_integrations": "none", "can_push_to_accounting": false}})
+    };
+    let (s, b) = app
+        .post(&app.c("/users"), bad("acct@one.example", "a-long-password"))
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"]["fields"]["email"].is_array()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true),
+        "{b}"
+    );
+    let (_, b) = app
+        .post(&app.c("/users"), bad("not-an-email", "a-long-password"))
+        .await;
+    assert!(b["error"]["details"]["fields"]["email"].is_array(), "{b}");
+    let (_, b) = app
+        .post(&app.c("/users"), bad("ok@one.example", "short"))
+        .await;
+    assert!(
+        b["error"]["details"]["fields"]["password"].is_array(),
+        "{b}"
+    );
+    let (_, list) = app.get(&app.c("/users")).await;
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    // The audit log saw the grant.
+    let (_, ev) = app
+        .get(&app.c(&format!(
+            "/audit_events?entity_type=user&entity_id={uid}&action=user.updated"
+        )))
+        .await;
+    assert_eq!(
+        ev[0]["after"]["permissions"]["can_push_to_accounting"], true,
+        "{ev}"
+    );
+}
+
+async fn other_companies_are_invisible(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let code = app.code(list, "01", "General", None).await;
+    let hash = costbridge_server::password::hash_blocking("other-password").unwrap();
+    let other = costbridge_storage::users::NewUser {
+        email: "boss@two.example",
+        name: "Other",
+        password_hash: &hash,
+        permissions: costbridge_domain::Permissions::FULL,
+    };
+    let (two, _) = app
+        .app_state
+        .db
+        .create_company("Two Builders", &other)
+        .await
+        .unwrap();
+    let token = app.login("boss@two.example", "other-password").await;
+    for path in [
+        app.c("/cost_code_lists"),
+        app.c(&format!(
+            "/cost_code_lists/{list}/cost_codes/{}",
+            code["id"]
+        )),
+        app.c("/erp/cost_codes"),
+        app.c("/audit_events"),
+        app.c("/users"),
+    ] {
+        let (s, b) = app.call("GET", &path, &token, None).await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{path}"
+        );
+    }
+    // Even inside its own company, another company's list id is not found.
+    let (s, _) = app
+        .call(
+            "GET",
+            &format!("/api/v1/companies/{two}/cost_code_lists/{list}/cost_codes"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = app
+        .call(
+            "POST",
+            &format!("/api/v1/companies/{two}/cost_code_lists"),
+            &token,
+            Some(json!({"name": "Mine"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let mine = b["id"].as_i64().unwrap();
+    // A parent from the other company is refused by name.
+    let (s, b) = app
+        .call(
+            "POST",
+            &format!("/api/v1/companies/{two}/cost_code_lists/{mine}/cost_codes"),
+            &token,
+            Some(json!({"code": "100", "description": "x", "parent_id": code["id"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        b["error"]["details"]["fields"]["parent_id"][0]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{b}"
+    );
+}
+
+async fn login_is_rate_limited(app: TestApp) {
+    let mut last = StatusCode::OK;
+    for _ in 0..11 {
+        let (s, _) = app
+            .call(
+                "POST",
+                "/api/v1/tokens",
+                "",
+                Some(json!({"email": "admin@one.example", "password": "nope-nope-nope"})),
+            )
+            .await;
+        last = s;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let res = app
+        .client
+        .post(format!("{}/api/v1/tokens", app.base))
+        .json(&json!({"email": "admin@one.example", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("retry-after").is_some());
+}

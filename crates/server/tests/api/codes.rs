@@ -1,0 +1,407 @@
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+both!(
+    tiered_codes_in_natural_order,
+    bad_code_input_changes_nothing,
+    moves_renames_and_cycles,
+    delete_versus_deactivate,
+    racing_duplicates_make_one_code
+);
+
+fn field_error<'a>(b: &'a Value, field: &str) -> &'a str {
+    b["error"]["details"]["fields"][field][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error for {field}: {b}"))
+}
+
+async fn tiered_codes_in_natural_order(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let div = app.code(list, "01", "General Requirements", None).await;
+    let pid = div["id"].as_i64();
+    for c in ["100", "20", "3"] {
+        app.code(list, c, &format!("Section {c}"), pid).await;
+    }
+    app.code(list, "10", "Specialties", None).await;
+    let sub = app.code(list, "2", "Existing", None).await;
+    let (s, deep) = app
+        .post(
+            &app.c(&format!("/cost_code_lists/{list}/cost_codes")),
+            json!({"code": "A", "description": "d", "parent_id": sub["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        (
+            deep["full_code"].as_str(),
+            deep["tier"].as_i64(),
+            deep["sync_status"].as_str()
+        ),
+        (Some("2-A"), Some(2), Some("new"))
+    );
+    let (s, page) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let order: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["full_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["01", "01-3", "01-20", "01-100", "2", "2-A", "10"]);
+    // Search and state filter.
+    let (_, found) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?q=section%202")))
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    let (_, none) = app
+        .get(&app.c(&format!(
+            "/cost_code_lists/{list}/cost_codes?sync_status=synced"
+        )))
+        .await;
+    assert_eq!(none, json!([]));
+    // Paging headers.
+    let res = app
+        .client
+        .get(format!(
+            "{}{}",
+            app.base,
+            app.c(&format!(
+                "/cost_code_lists/{list}/cost_codes?per_page=2&page=2"
+            ))
+        ))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["total"], "7");
+    assert_eq!(res.headers()["per-page"], "2");
+    let link = res.headers()["link"].to_str().unwrap().to_owned();
+    assert!(
+        link.contains("page=3>; rel=\"next\"")
+            && link.contains("page=1>; rel=\"prev\"")
+            && link.contains("page=4>; rel=\"last\""),
+        "{link}"
+    );
+    let (s, b) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?per_page=1001")))
+        .await;
+    assert_eq!(
+        (s, field_error(&b, "per_page").contains("1000")),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    // Five tiers and no more.
+    let mut parent = pid;
+    for tier in 2..=5 {
+        parent = app.code(list, &format!("T{tier}"), "deep", parent).await["id"].as_i64();
+    }
+    let (s, b) = app
+        .post(
+            &app.c(&format!("/cost_code_lists/{list}/cost_codes")),
+            json!({"code": "T6", "description": "too deep", "parent_id": parent}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&b, "parent_id").contains("tier 6"), "{b}");
+}
+
+async fn bad_code_input_changes_nothing(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    app.code(list, "01", "General", None).await;
+    let (_, before) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/send_to_erp")))
+        .await;
+    let cases: Vec<(Value, StatusCode, &str, &str)> = vec![
+        (
+            json!({"code": "", "description": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code",
+            "required",
+        ),
+        (
+            json!({"code": "01", "description": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "description",
+            "required",
+        ),
+        (
+            json!({"code": "0\u{1}1", "description": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code",
+            "control character",
+        ),
+        (
+            json!({"code": "02", "description": "a\tb"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "description",
+            "control character",
+        ),
+        (
+            json!({"code": "9".repeat(41), "description": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code",
+            "longer than 40",
+        ),
+        (
+            json!({"code": "02", "description": "x".repeat(501)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "description",
+            "longer than 500",
+        ),
+        (
+            json!({"code": "1-2", "description": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code",
+            "delimiter",
+        ),
+        (
+            json!({"code": "01", "description": "again"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "code",
+            "already exists",
+        ),
+        (
+            json!({"code": "05", "description": "x", "parent_id": 999_999}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "parent_id",
+            "does not exist",
+        ),
+    ];
+    for (body, status, field, needle) in cases {
+        let (s, b) = app.post(&codes, body.clone()).await;
+        assert_eq!(s, status, "{body} -> {b}");
+        assert_eq!(b["error"]["code"], "validation_failed");
+        assert!(field_error(&b, field).contains(needle), "{body} -> {b}");
+    }
+    for (body, needle) in [
+        ("{\"code\": \"01\", ", "malformed JSON"),
+        ("{\"code\": 1, \"description\": \"x\"}", "invalid type"),
+        (
+            "{\"code\": \"07\", \"description\": \"x\", \"colour\": \"red\"}",
+            "unknown field `colour`",
+        ),
+    ] {
+        let (s, b) = app
+            .raw("POST", &codes, "application/json", body.as_bytes().to_vec())
+            .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_request")),
+            "{body}"
+        );
+        assert!(
+            b["error"]["message"].as_str().unwrap().contains(needle),
+            "{body} -> {b}"
+        );
+    }
+    let (s, b) = app
+        .raw(
+            "POST",
+            &codes,
+            "application/json",
+            format!(
+                "{{\"code\": \"x\", \"description\": \"{}\"}}",
+                "y".repeat(70_000)
+            )
+            .into_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+    // A parent from another list of the same company.
+    let (_, other) = app
+        .post(&app.c("/cost_code_lists"), json!({"name": "Estimating"}))
+        .await;
+    let foreign = app
+        .code(other["id"].as_i64().unwrap(), "X", "other list", None)
+        .await;
+    let (_, b) = app
+        .post(
+            &codes,
+            json!({"code": "08", "description": "x", "parent_id": foreign["id"]}),
+        )
+        .await;
+    assert!(field_error(&b, "parent_id").contains("another list"), "{b}");
+    // Nothing above changed the list.
+    let (_, after) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/send_to_erp")))
+        .await;
+    assert_eq!(before["list_version"], after["list_version"]);
+    assert_eq!(after["unsynced_count"], 1);
+}
+
+async fn moves_renames_and_cycles(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let a = app.code(list, "01", "A", None).await;
+    let b = app.code(list, "100", "B", a["id"].as_i64()).await;
+    let c = app.code(list, "10", "C", b["id"].as_i64()).await;
+    let d = app.code(list, "02", "D", None).await;
+    let path = |id: &Value| app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}"));
+    // A cycle: moving a code under its own descendant.
+    let (s, e) = app
+        .patch(&path(&a["id"]), json!({"parent_id": c["id"]}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&e, "parent_id").contains("cycle"), "{e}");
+    let (_, e) = app
+        .patch(&path(&a["id"]), json!({"parent_id": a["id"]}))
+        .await;
+    assert!(field_error(&e, "parent_id").contains("own parent"), "{e}");
+    // Moving B under D carries C along.
+    let (s, moved) = app
+        .patch(&path(&b["id"]), json!({"parent_id": d["id"]}))
+        .await;
+    assert_eq!(
+        (s, moved["full_code"].as_str()),
+        (StatusCode::OK, Some("02-100"))
+    );
+    let (_, c2) = app.get(&path(&c["id"])).await;
+    assert_eq!(c2["full_code"], "02-100-10");
+    // Renaming D into a clash with A is refused.
+    let (s, e) = app.patch(&path(&d["id"]), json!({"code": "01"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&e, "code").contains("already exists"), "{e}");
+    let (s, renamed) = app
+        .patch(
+            &path(&d["id"]),
+            json!({"code": "03", "description": "Concrete"}),
+        )
+        .await;
+    assert_eq!(
+        (s, renamed["full_code"].as_str()),
+        (StatusCode::OK, Some("03"))
+    );
+    let (_, c3) = app.get(&path(&c["id"])).await;
+    assert_eq!(c3["full_code"], "03-100-10");
+    // Moving to the top tier with an explicit null.
+    let (_, top) = app.patch(&path(&b["id"]), json!({"parent_id": null})).await;
+    assert_eq!(
+        (top["full_code"].as_str(), top["tier"].as_i64()),
+        (Some("100"), Some(1))
+    );
+}
+
+async fn delete_versus_deactivate(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let a = app.code(list, "01", "A", None).await;
+    let child = app.code(list, "100", "child", a["id"].as_i64()).await;
+    let gone = app.code(list, "02", "to delete", None).await;
+    let path = |id: &Value| app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}"));
+    let (s, _) = app
+        .call("DELETE", &path(&gone["id"]), &app.token, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.get(&path(&gone["id"])).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, b) = app.call("DELETE", &path(&a["id"]), &app.token, None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict")),
+        "{b}"
+    );
+    // Once synced a code can only be deactivated, which is itself a change to sync.
+    app.send(list).await;
+    app.accept_all().await;
+    let (s, b) = app
+        .call("DELETE", &path(&child["id"]), &app.token, None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deactivate"),
+        "{b}"
+    );
+    let (s, off) = app
+        .patch(&path(&child["id"]), json!({"active": false}))
+        .await;
+    assert_eq!(
+        (s, off["sync_status"].as_str()),
+        (StatusCode::OK, Some("modified"))
+    );
+    assert_eq!(off["diff"]["active"], json!({"from": true, "to": false}));
+    // A standard Admin-tool user may toggle active, nothing else.
+    let std = app.user("std@one.example", json!({"admin_tool": "standard", "erp_integrations": "none", "can_push_to_accounting": false})).await;
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &path(&child["id"]),
+            &std,
+            Some(json!({"active": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &path(&child["id"]),
+            &std,
+            Some(json!({"description": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"]["required"].as_str()),
+        (StatusCode::FORBIDDEN, Some("admin_tool=admin"))
+    );
+    assert_eq!(
+        app.status_of(list, child["id"].as_i64().unwrap()).await,
+        "synced"
+    );
+}
+
+async fn racing_duplicates_make_one_code(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let path = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    let body = json!({"code": "77", "description": "race"});
+    let results = futures_join(&app, &path, &body, 8).await;
+    assert_eq!(
+        results
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::UNPROCESSABLE_ENTITY),
+        "{results:?}"
+    );
+    let (_, all) = app.get(&path).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+}
+
+async fn futures_join(app: &TestApp, path: &str, body: &Value, n: usize) -> Vec<StatusCode> {
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        let (client, url, token, body) = (
+            app.client.clone(),
+            format!("{}{path}", app.base),
+            app.token.clone(),
+            body.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}

@@ -1,0 +1,126 @@
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+both!(health_metrics_and_docs, profiles_and_connections);
+
+async fn health_metrics_and_docs(app: TestApp) {
+    let (s, b) = app.call("GET", "/healthz", "", None).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"status": "ok"})));
+    app.get(&app.c("/cost_code_lists")).await;
+    let (_, text) = app.call("GET", "/metrics", "", None).await;
+    let text = text.as_str().unwrap().to_owned();
+    assert!(
+        text.contains("route=\"/api/v1/companies/{cid}/cost_code_lists\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("/companies/{}/", app.company)),
+        "raw paths never become labels"
+    );
+    let (s, doc) = app.call("GET", "/api/v1/openapi.json", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every documented operation is routed: with a bad token it answers 401, never 404/405.
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 28, "{}", paths.len());
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let concrete: Vec<String> = path
+                .split('/')
+                .map(|seg| match seg {
+                    "{cid}" => app.company.to_string(),
+                    s if s.starts_with('{') => "1".into(),
+                    s => s.into(),
+                })
+                .collect();
+            let concrete = concrete.join("/");
+            let (s, _) = app
+                .call(&method.to_uppercase(), &concrete, "cb_bad", Some(json!({})))
+                .await;
+            assert!(
+                s != StatusCode::NOT_FOUND && s != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} -> {s}"
+            );
+        }
+    }
+    let (s, page) = app.call("GET", "/api/docs", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("/api/v1/companies/{cid}/erp/cost_codes/export")
+    );
+    let (s, b) = app.call("GET", "/api/v1/nope", "", None).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+async fn profiles_and_connections(app: TestApp) {
+    let (_, profiles) = app.get("/api/v1/erp_profiles").await;
+    let ids: Vec<&str> = profiles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "tryton",
+            "quickbooks_desktop",
+            "xero",
+            "sage_300_cre",
+            "viewpoint_vista",
+            "viewpoint_spectrum",
+            "sage_intacct",
+            "cmic",
+            "acumatica"
+        ]
+    );
+    assert_eq!(profiles[1]["rules"]["max_full_code_length"], 96);
+    let (s, _) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, e) = app.call("PUT", &app.c("/erp_connection"), &app.token, Some(json!({"profile": "sap", "connector": {"kind": "file", "directory": "x", "format": "iif"}}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        e["error"]["details"]["fields"]["profile"][0]
+            .as_str()
+            .unwrap()
+            .contains("unknown profile 'sap'"),
+        "{e}"
+    );
+    let (s, e) = app.call("PUT", &app.c("/erp_connection"), &app.token, Some(json!({"profile": "xero", "connector": {"kind": "file", "directory": "x", "format": "pdf"}}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let again = app.connect("xero", "csv").await;
+    assert_eq!(list, again, "one ERP list per company");
+    let (_, c) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(
+        c["capabilities"],
+        json!({"create_cost_codes": true, "income_account_required": false})
+    );
+    assert_eq!(c["connector"]["kind"], "file");
+    let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+    assert_eq!(
+        lists
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["is_erp_list"] == true)
+            .count(),
+        1
+    );
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], true, "{t}");
+    let (s, e) = app
+        .post(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_supported"))
+    );
+}

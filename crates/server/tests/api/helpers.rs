@@ -1,0 +1,358 @@
+//! The test harness: a real server on 127.0.0.1:0 over a fresh database (SQLite file or a new
+//! PostgreSQL database), driven over HTTP; the export worker is driven step by step.
+use costbridge_domain::Permissions;
+use costbridge_server::config::WorkerSettings;
+use costbridge_server::{App, Settings};
+use costbridge_storage::users::NewUser;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn(TestApp)`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use $crate::helpers::{Backend, TestApp};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = TestApp::spawn(Backend::Sqlite).await { super::$name(app).await }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = TestApp::spawn(Backend::Postgres).await { super::$name(app).await }
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app_state: costbridge_server::state::AppState,
+    pub worker: WorkerSettings,
+    /// The first admin's token (admin everywhere, may push to accounting).
+    pub token: String,
+    pub company: i64,
+    pub exports: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A throwaway PostgreSQL database, dropped when the test ends (even when it fails).
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("COSTBRIDGE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+async fn create_pg_database() -> Option<PgDatabase> {
+    use sqlx::Connection;
+    let admin_url = pg_admin_url();
+    let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(c) => c,
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("PostgreSQL is required in CI ({admin_url}): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping the PostgreSQL variant: cannot reach {admin_url}: {e}");
+            return None;
+        }
+    };
+    let name = format!(
+        "cbt_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand_suffix()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    Some(PgDatabase { admin_url, name })
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(create_pg_database().await?),
+        };
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.database_url = match &pg {
+            None => format!("sqlite://{}", dir.path().join("test.db").display()),
+            Some(db) => {
+                let base = db
+                    .admin_url
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&db.admin_url)
+                    .to_owned();
+                format!("{base}/{}", db.name)
+            }
+        };
+        settings.server.max_body_bytes = 64 * 1024;
+        settings.worker.enabled = false;
+        settings.worker.max_attempts = 2;
+        let worker = settings.worker.clone();
+        let app = App::build(settings).await.expect("app builds");
+        let base = format!("http://{}", app.addr);
+        let app_state = app.state.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        let hash =
+            costbridge_server::password::hash_blocking("first-admin-password").expect("hash");
+        let admin = NewUser {
+            email: "admin@one.example",
+            name: "Ada Admin",
+            password_hash: &hash,
+            permissions: Permissions::FULL,
+        };
+        let (company, user_id) = app_state
+            .db
+            .create_company("One Builders", &admin)
+            .await
+            .expect("company");
+        let token = costbridge_server::password::new_token();
+        app_state
+            .db
+            .insert_token(user_id, &costbridge_server::extract::hash_token(&token))
+            .await
+            .expect("token");
+        Some(TestApp {
+            base,
+            client: reqwest::Client::new(),
+            app_state,
+            worker,
+            token,
+            company,
+            exports: tempfile::tempdir().expect("tempdir"),
+            _dir: dir,
+            _pg: pg,
+            _stop: stop,
+        })
+    }
+
+    pub fn c(&self, path: &str) -> String {
+        format!("/api/v1/companies/{}{path}", self.company)
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, &self.token, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, &self.token, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("PATCH", path, &self.token, Some(body)).await
+    }
+
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let res = self
+            .client
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Creates a user with these permissions and returns a token for them.
+    pub async fn user(&self, email: &str, permissions: Value) -> String {
+        let (s, b) = self
+            .post(&self.c("/users"), json!({"email": email, "name": "Test User", "password": "a-long-password", "permissions": permissions}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        self.login(email, "a-long-password").await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (s, b) = self
+            .call(
+                "POST",
+                "/api/v1/tokens",
+                "",
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Connects a file ERP writing to this test's export folder; returns the ERP list id.
+    pub async fn connect(&self, profile: &str, format: &str) -> i64 {
+        let (s, b) = self
+            .call(
+                "PUT",
+                &self.c("/erp_connection"),
+                &self.token,
+                Some(json!({"profile": profile, "connector": {"kind": "file", "directory": self.exports.path(), "format": format,
+                    "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"},
+                                    {"code": "5000", "name": "Job Costs", "kind": "expense"}]}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b["erp_list_id"].as_i64().expect("erp list")
+    }
+
+    pub async fn code(
+        &self,
+        list: i64,
+        code: &str,
+        description: &str,
+        parent: Option<i64>,
+    ) -> Value {
+        let (s, b) = self
+            .post(
+                &self.c(&format!("/cost_code_lists/{list}/cost_codes")),
+                json!({"code": code, "description": description, "parent_id": parent}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        b
+    }
+
+    pub async fn send(&self, list: i64) -> Value {
+        let (_, st) = self
+            .get(&self.c(&format!("/cost_code_lists/{list}/send_to_erp")))
+            .await;
+        let (s, b) = self
+            .post(
+                &self.c(&format!("/cost_code_lists/{list}/send_to_erp")),
+                json!({"list_version": st["list_version"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b} (button said {st})");
+        b
+    }
+
+    pub async fn items(&self, filter: &str) -> Vec<Value> {
+        let (s, b) = self
+            .get(&self.c(&format!("/erp/cost_codes?filter={filter}&per_page=1000")))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b.as_array().expect("items").clone()
+    }
+
+    pub async fn status_of(&self, list: i64, id: i64) -> String {
+        let (_, b) = self
+            .get(&self.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")))
+            .await;
+        b["sync_status"].as_str().expect("status").to_owned()
+    }
+
+    /// Gives every ready item an income account, exports them all and runs the worker.
+    pub async fn accept_all(&self) -> i64 {
+        for item in self.items("ready_to_export").await {
+            let (s, b) = self
+                .patch(
+                    &self.c(&format!("/erp/cost_codes/{}", item["id"])),
+                    json!({"gl_income_account": "4000"}),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+        let (s, b) = self
+            .post(&self.c("/erp/cost_codes/export"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        self.run_worker().await;
+        b["export_job_id"].as_i64().expect("job")
+    }
+
+    pub async fn run_worker(&self) -> usize {
+        costbridge_server::worker::run_pending_exports(&self.app_state, &self.worker)
+            .await
+            .expect("worker step")
+    }
+}

@@ -1,0 +1,9 @@
+//! Black-box API tests; each runs once on SQLite and once on PostgreSQL.
+mod helpers;
+
+mod auth;
+mod codes;
+mod edges;
+mod import;
+mod queue;
+mod send;

@@ -1,0 +1,302 @@
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+both!(
+    gl_accounts_and_the_iif_file,
+    failures_retry_and_recover,
+    parents_go_first,
+    only_approvers_act,
+    a_crashed_worker_is_resumed
+);
+
+async fn gl_accounts_and_the_iif_file(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let a = app.code(list, "01", "General Requirements", None).await;
+    app.code(list, "100", "Permits & Fees", a["id"].as_i64())
+        .await;
+    let (_, accounts) = app.get(&app.c("/erp/gl_accounts")).await;
+    assert_eq!(
+        accounts[0],
+        json!({"id": "4000", "code": "4000", "name": "Construction Income", "kind": "income"})
+    );
+    app.send(list).await;
+    let items = app.items("ready_to_export").await;
+    let (s, e) = app
+        .patch(
+            &app.c(&format!("/erp/cost_codes/{}", items[0]["id"])),
+            json!({"gl_income_account": "5000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        e["error"]["details"]["fields"]["gl_income_account"][0]
+            .as_str()
+            .unwrap()
+            .contains("'5000'"),
+        "{e}"
+    );
+    for item in &items {
+        let (s, saved) = app
+            .patch(
+                &app.c(&format!("/erp/cost_codes/{}", item["id"])),
+                json!({"gl_income_account": "4000", "gl_expense_account": "5000"}),
+            )
+            .await;
+        assert_eq!(
+            (s, saved["gl_expense_account"].as_str()),
+            (StatusCode::OK, Some("5000"))
+        );
+    }
+    let (s, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    assert_eq!(
+        (s, job["item_count"].as_i64()),
+        (StatusCode::ACCEPTED, Some(2))
+    );
+    app.run_worker().await;
+    let files: Vec<_> = std::fs::read_dir(app.exports.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [format!("costbridge-export-{}.iif", job["export_job_id"])]
+    );
+    let text = std::fs::read_to_string(app.exports.path().join(&files[0])).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines,
+        [
+            "!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN",
+            "INVITEM\t01\tSERV\tGeneral Requirements\tGeneral Requirements\tConstruction Income\tJob Costs\tN",
+            "INVITEM\t01:01-100\tSERV\tPermits & Fees\tPermits & Fees\tConstruction Income\tJob Costs\tN",
+        ]
+    );
+    let synced = app.items("synced").await;
+    assert_eq!(synced.len(), 2);
+    assert_eq!(synced[1]["decided_by"]["email"], "admin@one.example");
+}
+
+async fn failures_retry_and_recover(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.code(list, "02", "Site", None).await;
+    app.send(list).await;
+    // The export folder cannot be created (its parent is a file): the job is retried with
+    // backoff, then its rows fail with the reason.
+    let blocker = app.exports.path().join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let (s, _) = app
+        .call(
+            "PUT",
+            &app.c("/erp_connection"),
+            &app.token,
+            Some(json!({"profile": "tryton",
+        "connector": {"kind": "file", "directory": blocker.join("exports"), "format": "csv"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], false);
+    assert!(
+        t["message"].as_str().unwrap().contains("Cannot write"),
+        "{t}"
+    );
+    let (_, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app
+        .get(&app.c(&format!("/erp/export_jobs/{}", job["export_job_id"])))
+        .await;
+    assert_eq!(
+        st["status"], "queued",
+        "first failure waits for a retry: {st}"
+    );
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot write the export file"),
+        "{st}"
+    );
+    // Make the retry due now instead of sleeping through the backoff.
+    make_jobs_due(&app).await;
+    app.run_worker().await;
+    let failed = app.items("failed").await;
+    assert_eq!(failed.len(), 2);
+    assert!(
+        failed[0]["erp_message"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 2 attempts"),
+        "{}",
+        failed[0]
+    );
+    let (_, code) = app
+        .get(&app.c(&format!(
+            "/cost_code_lists/{list}/cost_codes/{}",
+            failed[0]["cost_code_id"]
+        )))
+        .await;
+    assert_eq!(code["sync_status"], "failed");
+    assert!(
+        code["erp_message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot write"),
+        "{code}"
+    );
+    let (s, e) = app
+        .patch(
+            &app.c(&format!(
+                "/cost_code_lists/{list}/cost_codes/{}",
+                code["id"]
+            )),
+            json!({"description": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("locked"))
+    );
+    // The folder comes back; retry exports the failed rows.
+    app.connect("tryton", "csv").await;
+    let (s, retry) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
+    assert_eq!(
+        (s, retry["item_count"].as_i64()),
+        (StatusCode::ACCEPTED, Some(2))
+    );
+    app.run_worker().await;
+    assert_eq!(app.items("synced").await.len(), 2);
+    assert_eq!(app.items("failed").await.len(), 0);
+    let (s, e) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
+    );
+}
+
+async fn make_jobs_due(app: &TestApp) {
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(p) => {
+            sqlx::query("UPDATE export_jobs SET run_after = '2000-01-01 00:00:00.0 +00:00:00'")
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        costbridge_storage::Db::Postgres(p) => {
+            sqlx::query("UPDATE export_jobs SET run_after = '2000-01-01T00:00:00Z'")
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn parents_go_first(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    let a = app.code(list, "01", "General", None).await;
+    let b = app.code(list, "100", "Fees", a["id"].as_i64()).await;
+    app.send(list).await;
+    let items = app.items("ready_to_export").await;
+    let child = items.iter().find(|i| i["cost_code_id"] == b["id"]).unwrap();
+    app.post(
+        &app.c("/erp/cost_codes/export"),
+        json!({"item_ids": [child["id"]]}),
+    )
+    .await;
+    app.run_worker().await;
+    let failed = app.items("failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0]["erp_message"],
+        "parent '01' is pending and not part of this export; send and export the parent first"
+    );
+    // Rejecting the failed child and exporting the parent leaves the tree consistent.
+    let (s, _) = app
+        .post(
+            &app.c("/erp/cost_codes/reject"),
+            json!({"item_ids": [failed[0]["id"]], "reason": "parent first"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    app.run_worker().await;
+    assert_eq!(
+        app.status_of(list, a["id"].as_i64().unwrap()).await,
+        "synced"
+    );
+    assert_eq!(
+        app.status_of(list, b["id"].as_i64().unwrap()).await,
+        "rejected"
+    );
+}
+
+async fn only_approvers_act(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let admin_only = app.user("admin2@one.example", json!({"admin_tool": "admin", "erp_integrations": "read_only", "can_push_to_accounting": false})).await;
+    let (s, items) = app
+        .call("GET", &app.c("/erp/cost_codes"), &admin_only, None)
+        .await;
+    assert_eq!((s, items.as_array().unwrap().len()), (StatusCode::OK, 1));
+    for (path, body) in [
+        ("/erp/cost_codes/export", json!({})),
+        ("/erp/cost_codes/reject", json!({"reason": "no"})),
+        ("/erp/cost_codes/retry", json!({})),
+    ] {
+        let (s, e) = app
+            .call("POST", &app.c(path), &admin_only, Some(body))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(
+            e["error"]["details"]["required"],
+            "erp_integrations=standard and can_push_to_accounting"
+        );
+    }
+    let nobody = app.user("none@one.example", json!({"admin_tool": "none", "erp_integrations": "none", "can_push_to_accounting": false})).await;
+    let (s, _) = app
+        .call("GET", &app.c("/erp/cost_codes"), &nobody, None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.items("ready_to_export").await.len(),
+        1,
+        "nothing changed"
+    );
+}
+
+async fn a_crashed_worker_is_resumed(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let (_, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    // A worker claims the job and dies before finishing: its lease (zero here) runs out.
+    let claimed = app
+        .app_state
+        .db
+        .claim_export_job(time::Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, job["export_job_id"].as_i64().unwrap());
+    assert_eq!(
+        app.run_worker().await,
+        1,
+        "another worker takes the expired lease over"
+    );
+    let (_, st) = app
+        .get(&app.c(&format!("/erp/export_jobs/{}", claimed.id)))
+        .await;
+    assert_eq!(
+        (
+            st["status"].as_str(),
+            st["attempts"].as_i64(),
+            st["counts"]["synced"].as_i64()
+        ),
+        (Some("done"), Some(2), Some(1))
+    );
+    let files = std::fs::read_dir(app.exports.path()).unwrap().count();
+    assert_eq!(files, 1, "the resumed job rewrote its own file");
+}
