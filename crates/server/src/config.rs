@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -32,15 +32,6 @@ pub struct WorkerSettings {
     pub max_attempts: i64,
     /// The first retry waits this long; each later one doubles it (capped at 10 minutes).
     pub backoff_seconds: i64,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            server: ServerSettings::default(),
-            worker: WorkerSettings::default(),
-        }
-    }
 }
 
 impl Default for ServerSettings {

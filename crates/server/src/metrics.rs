@@ -7,9 +7,12 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// (method, route template, status) → (count, seconds).
+type RequestStats = BTreeMap<(String, String, u16), (u64, f64)>;
+
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<RequestStats>,
 }
 
 impl Metrics {

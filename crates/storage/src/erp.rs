@@ -673,16 +673,8 @@ impl Db {
     }
 
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
-        let (job, counts): (
-            Option<(
-                String,
-                i64,
-                Option<String>,
-                OffsetDateTime,
-                Option<OffsetDateTime>,
-            )>,
-            Vec<(String, i64)>,
-        ) = with_pool!(self, p => {
+        type JobRow = (String, i64, Option<String>, OffsetDateTime, Option<OffsetDateTime>);
+        let (job, counts): (Option<JobRow>, Vec<(String, i64)>) = with_pool!(self, p => {
             let job = sqlx::query_as("SELECT status, attempts, last_error, created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = $2")
                 .bind(company).bind(id).fetch_optional(p).await?;
             let counts = sqlx::query_as("SELECT status, COUNT(*) FROM erp_items WHERE export_job_id = $1 GROUP BY status")
