@@ -139,10 +139,16 @@ mod tests {
     #[test]
     fn migrations_pair_up() {
         let names = |dir: &str| {
-            let mut v: Vec<String> = std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
-                .expect("migrations folder")
-                .map(|e| e.expect("entry").file_name().into_string().expect("utf-8 name"))
-                .collect();
+            let mut v: Vec<String> =
+                std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                    .expect("migrations folder")
+                    .map(|e| {
+                        e.expect("entry")
+                            .file_name()
+                            .into_string()
+                            .expect("utf-8 name")
+                    })
+                    .collect();
             v.sort();
             v
         };
@@ -150,12 +156,15 @@ mod tests {
         assert!(!lite.is_empty());
         assert_eq!(lite, pg);
         let columns = |dir: &str, file: &str| -> Vec<String> {
-            std::fs::read_to_string(format!("{}/migrations/{dir}/{file}", env!("CARGO_MANIFEST_DIR")))
-                .expect("migration")
-                .lines()
-                .filter_map(|l| l.trim().split_whitespace().next().map(str::to_owned))
-                .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-                .collect()
+            std::fs::read_to_string(format!(
+                "{}/migrations/{dir}/{file}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .expect("migration")
+            .lines()
+            .filter_map(|l| l.trim().split_whitespace().next().map(str::to_owned))
+            .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect()
         };
         for f in &lite {
             assert_eq!(columns("sqlite", f), columns("postgres", f), "{f}");

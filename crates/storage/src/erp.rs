@@ -215,6 +215,13 @@ pub struct JobCounts {
     pub exporting: i64,
 }
 
+/// GL accounts for the rows of an export that have none chosen.
+#[derive(Debug, Default)]
+pub struct GlDefaults {
+    pub income: Option<String>,
+    pub expense: Option<String>,
+}
+
 /// Which items an approver acts on: the ones named, or every item in the given state.
 pub enum Selection<'a> {
     Ids(&'a [i64]),
@@ -498,6 +505,7 @@ impl Db {
         from: &[&str],
         income_required: bool,
     ) -> Result<Vec<i64>, QueueError> {
+        // `income_required` is false when the caller supplies a default income account.
         let rows: Vec<(i64, String, String, Option<String>)> = match sel {
             Selection::All => {
                 let sql = format!(
@@ -575,9 +583,15 @@ impl Db {
         sel: Selection<'_>,
         from: &'static str,
         income_required: bool,
+        defaults: &GlDefaults,
     ) -> Result<(i64, i64), QueueError> {
         let ids = self
-            .select_items(company, &sel, &[from], income_required)
+            .select_items(
+                company,
+                &sel,
+                &[from],
+                income_required && defaults.income.is_none(),
+            )
             .await?;
         let event = if from == "failed" {
             Event::Retried
@@ -616,6 +630,11 @@ impl Db {
                  '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8";
             sqlx::query(sql).bind(company).bind(ts).bind(actor).bind(if from == "failed" { "cost_code.retried" } else { "cost_code.exported" })
                 .bind(code_from.as_str()).bind(code_to.as_str()).bind(job.to_string()).bind(job).execute(&mut *tx).await?;
+            if defaults.income.is_some() || defaults.expense.is_some() {
+                sqlx::query("UPDATE erp_items SET gl_income_account = COALESCE(gl_income_account, $2), \
+                     gl_expense_account = COALESCE(gl_expense_account, $3) WHERE export_job_id = $1")
+                    .bind(job).bind(&defaults.income).bind(&defaults.expense).execute(&mut *tx).await?;
+            }
             sqlx::query("UPDATE cost_codes SET sync_status = $2, erp_message = NULL, updated_at = $3 \
                  WHERE id IN (SELECT cost_code_id FROM erp_items WHERE export_job_id = $1)")
                 .bind(job).bind(code_to.as_str()).bind(ts).execute(&mut *tx).await?;
@@ -673,7 +692,13 @@ impl Db {
     }
 
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
-        type JobRow = (String, i64, Option<String>, OffsetDateTime, Option<OffsetDateTime>);
+        type JobRow = (
+            String,
+            i64,
+            Option<String>,
+            OffsetDateTime,
+            Option<OffsetDateTime>,
+        );
         let (job, counts): (Option<JobRow>, Vec<(String, i64)>) = with_pool!(self, p => {
             let job = sqlx::query_as("SELECT status, attempts, last_error, created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = $2")
                 .bind(company).bind(id).fetch_optional(p).await?;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use costbridge_erp::{GlAccount, GlKind};
-use costbridge_storage::erp::{Item, JobStatus, Selection};
+use costbridge_storage::erp::{GlDefaults, Item, JobStatus, Selection};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -186,6 +186,9 @@ async fn set_gl(
 #[serde(deny_unknown_fields)]
 struct Pick {
     item_ids: Option<Vec<i64>>,
+    /// Applied to the selected rows that have no account chosen.
+    gl_income_account: Option<String>,
+    gl_expense_account: Option<String>,
 }
 
 fn selection(ids: &Option<Vec<i64>>) -> ApiResult<Selection<'_>> {
@@ -208,7 +211,24 @@ async fn start(
 ) -> ApiResult<Response> {
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
+    let accounts = conn.settings.gl_accounts();
+    check_account(
+        &accounts,
+        "gl_income_account",
+        GlKind::Income,
+        &Some(pick.gl_income_account.clone()),
+    )?;
+    check_account(
+        &accounts,
+        "gl_expense_account",
+        GlKind::Expense,
+        &Some(pick.gl_expense_account.clone()),
+    )?;
     let required = conn.profile.rules.income_account_required;
+    let defaults = GlDefaults {
+        income: pick.gl_income_account.clone(),
+        expense: pick.gl_expense_account.clone(),
+    };
     let (job, count) = state
         .db
         .start_export(
@@ -217,6 +237,7 @@ async fn start(
             selection(&pick.item_ids)?,
             from,
             required,
+            &defaults,
         )
         .await?;
     state.worker_wake.notify_one();

@@ -76,6 +76,59 @@ async fn gl_accounts_and_the_iif_file(app: TestApp) {
     let synced = app.items("synced").await;
     assert_eq!(synced.len(), 2);
     assert_eq!(synced[1]["decided_by"]["email"], "admin@one.example");
+    // Default accounts fill the rows that have none, and only those.
+    let c = app.code(list, "200", "Bonds", a["id"].as_i64()).await;
+    app.code(list, "02", "Site", None).await;
+    app.send(list).await;
+    let item_c = app
+        .items("ready_to_export")
+        .await
+        .into_iter()
+        .find(|i| i["cost_code_id"] == c["id"])
+        .unwrap();
+    app.patch(
+        &app.c(&format!("/erp/cost_codes/{}", item_c["id"])),
+        json!({"gl_income_account": "4000"}),
+    )
+    .await;
+    let (s, e) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "9999"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            s,
+            e["error"]["details"]["fields"]["gl_income_account"].is_array()
+        ),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, _) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000", "gl_expense_account": "5000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let exporting = app.items("exporting").await;
+    let got: Vec<(&str, &str, Option<&str>)> = exporting
+        .iter()
+        .map(|i| {
+            (
+                i["full_code"].as_str().unwrap(),
+                i["gl_income_account"].as_str().unwrap(),
+                i["gl_expense_account"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("01-200", "4000", Some("5000")),
+            ("02", "4000", Some("5000"))
+        ]
+    );
 }
 
 async fn failures_retry_and_recover(app: TestApp) {
