@@ -139,6 +139,7 @@ mod tests {
             active: true,
             parent_full_code: parent.map(Into::into),
             origin_id: None,
+            previous: None,
             income: Some(GlAccount {
                 code: "4000".into(),
                 name: "Construction Income".into(),

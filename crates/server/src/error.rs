@@ -164,3 +164,18 @@ impl From<ImportError> for ApiError {
         }
     }
 }
+
+impl From<costbridge_erp::ConnectorError> for ApiError {
+    fn from(e: costbridge_erp::ConnectorError) -> Self {
+        match e {
+            costbridge_erp::ConnectorError::Unavailable(m) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "erp_unavailable",
+                format!("the ERP did not answer as expected: {m}"),
+            ),
+            costbridge_erp::ConnectorError::NotSupported(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_supported", m)
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ use crate::api::connection;
 use crate::config::WorkerSettings;
 use crate::state::AppState;
 use costbridge_domain::sync::{SyncState, parent_problem};
-use costbridge_erp::{ConnectorError, ExportContext, ExportLine, LineResult};
+use costbridge_erp::{ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Previous};
 use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
 use std::collections::HashSet;
 use std::future::Future;
@@ -60,81 +60,114 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         }
     };
     let delimiter = state.db.company_delimiter(job.company_id).await?;
-    let accounts = conn.settings.gl_accounts();
-    let account = |code: &Option<String>| {
-        code.as_ref()
-            .and_then(|c| accounts.iter().find(|a| &a.code == c).cloned())
-    };
 
     // Parents first: a child whose parent is neither synced nor in this export fails, naming it.
     let in_job: HashSet<&str> = rows.iter().map(|r| r.full_code.as_str()).collect();
-    let mut outcomes = Vec::new();
-    let mut lines = Vec::new();
+    let mut orphans = Vec::new();
+    let mut to_export = Vec::new();
     for r in &rows {
         let parent_in = r.parent_in_job
             || r.parent_full_code
                 .as_deref()
                 .is_some_and(|p| in_job.contains(p));
         let parent_state = r.parent_state.as_deref().and_then(SyncState::parse);
-        if let Some(message) =
-            parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in)
-        {
-            outcomes.push((r.item_id, Outcome::Failed { message }));
-            continue;
+        match parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in) {
+            Some(message) => orphans.push((r.item_id, Outcome::Failed { message })),
+            None => to_export.push(r),
         }
-        lines.push(line(
-            r,
-            account(&r.gl_income_account),
-            account(&r.gl_expense_account),
-        ));
+    }
+    if !orphans.is_empty() {
+        state.db.record_outcomes(job, &rows, &orphans).await?;
     }
     let ctx = ExportContext {
         job_id: job.id,
         delimiter,
         max_description: conn.profile.truncation_limit(),
     };
-    match with_lease(state, cfg, job.id, conn.settings.export(&ctx, &lines)).await {
-        Ok(results) => {
-            outcomes.extend(results.into_iter().map(|(id, r)| {
-                let o = match r {
-                    LineResult::Synced { origin_id } => Outcome::Synced { origin_id },
-                    LineResult::Failed { message } => Outcome::Failed { message },
-                };
-                (id, o)
-            }));
-            state.db.record_outcomes(job, &rows, &outcomes).await?;
+    // Each batch's outcomes are committed as soon as the ERP answers, so the page shows
+    // progress and a crash loses at most one batch (which the idempotent connectors redo).
+    let export_all = async {
+        let needs_accounts = to_export
+            .iter()
+            .any(|r| r.gl_income_account.is_some() || r.gl_expense_account.is_some());
+        let accounts = if needs_accounts {
+            conn.settings.gl_accounts().await?
+        } else {
+            Vec::new()
+        };
+        let account = |code: &Option<String>| {
+            code.as_ref()
+                .and_then(|c| accounts.iter().find(|a| &a.code == c).cloned())
+        };
+        for batch in to_export.chunks(conn.settings.batch_size()) {
+            let lines: Vec<ExportLine> = batch
+                .iter()
+                .map(|r| {
+                    line(
+                        r,
+                        account(&r.gl_income_account),
+                        account(&r.gl_expense_account),
+                    )
+                })
+                .collect();
+            let results = conn.settings.export(&ctx, &lines).await?;
+            let outcomes: Vec<(i64, Outcome)> = results
+                .into_iter()
+                .map(|(id, r)| match r {
+                    LineResult::Synced { origin_id } => (id, Outcome::Synced { origin_id }),
+                    LineResult::Failed { message } => (id, Outcome::Failed { message }),
+                })
+                .collect();
+            state
+                .db
+                .record_outcomes(job, &rows, &outcomes)
+                .await
+                .map_err(|e| ConnectorError::Unavailable(format!("storage: {e}")))?;
         }
-        Err(ConnectorError::Unavailable(message)) if job.attempts < cfg.max_attempts => {
+        Ok::<(), ConnectorError>(())
+    };
+    match with_lease(state, cfg, job.id, export_all).await {
+        Ok(()) => {}
+        Err(e) if job.attempts < cfg.max_attempts => {
             let delay = backoff(cfg.backoff_seconds, job.attempts);
-            tracing::warn!(%message, retry_in_s = delay.whole_seconds(), "ERP unavailable; will retry");
-            // Rows the worker already refused (orphans) are recorded now; the rest wait.
-            state.db.record_outcomes(job, &rows, &outcomes).await?;
-            state.db.retry_job_later(job.id, &message, delay).await?;
+            tracing::warn!(error = %e, retry_in_s = delay.whole_seconds(), "ERP unavailable; will retry");
+            state
+                .db
+                .retry_job_later(job.id, &e.to_string(), delay)
+                .await?;
         }
-        Err(ConnectorError::Unavailable(message)) => {
+        Err(e) => {
             let message = format!(
-                "{message} (gave up after {} attempts; retry from the Failed to Export filter)",
+                "{e} (gave up after {} attempts; retry from the Failed to Export filter)",
                 job.attempts
             );
-            outcomes.extend(lines.iter().map(|l| {
-                (
-                    l.item_id,
-                    Outcome::Failed {
-                        message: message.clone(),
-                    },
-                )
-            }));
-            state.db.record_outcomes(job, &rows, &outcomes).await?;
+            let left = state.db.job_rows(job.id).await?;
+            let outcomes: Vec<(i64, Outcome)> = left
+                .iter()
+                .map(|r| {
+                    (
+                        r.item_id,
+                        Outcome::Failed {
+                            message: message.clone(),
+                        },
+                    )
+                })
+                .collect();
+            state.db.record_outcomes(job, &left, &outcomes).await?;
         }
     }
     Ok(())
 }
 
-fn line(
-    r: &ExportRow,
-    income: Option<costbridge_erp::GlAccount>,
-    expense: Option<costbridge_erp::GlAccount>,
-) -> ExportLine {
+fn line(r: &ExportRow, income: Option<GlAccount>, expense: Option<GlAccount>) -> ExportLine {
+    let previous = (|| {
+        Some(Previous {
+            code: r.from_code.clone()?,
+            full_code: r.from_full_code.clone()?,
+            description: r.from_description.clone()?,
+            active: r.from_active?,
+        })
+    })();
     ExportLine {
         item_id: r.item_id,
         code: r.code.clone(),
@@ -143,6 +176,7 @@ fn line(
         active: r.active,
         parent_full_code: r.parent_full_code.clone(),
         origin_id: r.origin_id.clone(),
+        previous,
         income,
         expense,
     }

@@ -28,6 +28,11 @@ pub struct ExportRow {
     pub gl_expense_account: Option<String>,
     pub parent_state: Option<String>,
     pub parent_in_job: bool,
+    /// What the ERP confirmed last (absent for a code it never had).
+    pub from_code: Option<String>,
+    pub from_full_code: Option<String>,
+    pub from_description: Option<String>,
+    pub from_active: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +93,7 @@ impl Db {
         Ok(with_pool!(self, p => sqlx::query_as(
             "SELECT i.id AS item_id, i.cost_code_id, i.code, i.full_code, i.description, i.active, i.tier, i.parent_full_code, \
              i.origin_id, i.gl_income_account, i.gl_expense_account, pc.sync_status AS parent_state, \
+             i.from_code, i.from_full_code, i.from_description, i.from_active, \
              EXISTS (SELECT 1 FROM erp_items pi WHERE pi.export_job_id = i.export_job_id AND pi.cost_code_id = c.parent_id \
                      AND pi.status IN ('exporting', 'synced')) AS parent_in_job \
              FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id LEFT JOIN cost_codes pc ON pc.id = c.parent_id \

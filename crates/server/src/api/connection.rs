@@ -86,7 +86,9 @@ async fn put_connection(
             ),
         )
     })?;
-    let settings = ConnectorSettings::parse(&body.connector).map_err(ApiError::fields)?;
+    let stored = load_connection(&state, company).await?.map(|c| c.settings);
+    let settings =
+        ConnectorSettings::parse(stored.as_ref(), &body.connector).map_err(ApiError::fields)?;
     let stored =
         serde_json::to_value(&settings).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let saved = state

@@ -155,7 +155,7 @@ async fn set_gl(
 ) -> ApiResult<Json<Item>> {
     let company = approver(&caller, cid)?;
     let conn = require_connection(&state, company).await?;
-    let accounts = conn.settings.gl_accounts();
+    let accounts = conn.settings.gl_accounts().await?;
     check_account(
         &accounts,
         "gl_income_account",
@@ -211,19 +211,21 @@ async fn start(
 ) -> ApiResult<Response> {
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
-    let accounts = conn.settings.gl_accounts();
-    check_account(
-        &accounts,
-        "gl_income_account",
-        GlKind::Income,
-        &Some(pick.gl_income_account.clone()),
-    )?;
-    check_account(
-        &accounts,
-        "gl_expense_account",
-        GlKind::Expense,
-        &Some(pick.gl_expense_account.clone()),
-    )?;
+    if pick.gl_income_account.is_some() || pick.gl_expense_account.is_some() {
+        let accounts = conn.settings.gl_accounts().await?;
+        check_account(
+            &accounts,
+            "gl_income_account",
+            GlKind::Income,
+            &Some(pick.gl_income_account.clone()),
+        )?;
+        check_account(
+            &accounts,
+            "gl_expense_account",
+            GlKind::Expense,
+            &Some(pick.gl_expense_account.clone()),
+        )?;
+    }
     let required = conn.profile.rules.income_account_required;
     let defaults = GlDefaults {
         income: pick.gl_income_account.clone(),
@@ -307,6 +309,7 @@ async fn gl_accounts(
     let accounts: Vec<Value> = conn
         .settings
         .gl_accounts()
+        .await?
         .into_iter()
         .map(|a| json!({"id": a.code, "code": a.code, "name": a.name, "kind": a.kind}))
         .collect();
