@@ -66,10 +66,10 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
     let mut orphans = Vec::new();
     let mut to_export = Vec::new();
     for r in &rows {
-        let parent_in = r.parent_in_job
-            || r.parent_full_code
-                .as_deref()
-                .is_some_and(|p| in_job.contains(p));
+        let parent_in = r
+            .parent_full_code
+            .as_deref()
+            .is_some_and(|p| in_job.contains(p));
         let parent_state = r.parent_state.as_deref().and_then(SyncState::parse);
         match parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in) {
             Some(message) => orphans.push((r.item_id, Outcome::Failed { message })),

@@ -27,7 +27,6 @@ pub struct ExportRow {
     pub gl_income_account: Option<String>,
     pub gl_expense_account: Option<String>,
     pub parent_state: Option<String>,
-    pub parent_in_job: bool,
     /// What the ERP confirmed last (absent for a code it never had).
     pub from_code: Option<String>,
     pub from_full_code: Option<String>,
@@ -40,6 +39,9 @@ pub enum Outcome {
     Synced { origin_id: String },
     Failed { message: String },
 }
+
+/// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.
+const OUTCOME_CHUNK: usize = 500;
 
 const CLAIM_WHERE: &str =
     "(status = 'queued' AND run_after <= $2) OR (status = 'running' AND locked_until < $2)";
@@ -93,15 +95,14 @@ impl Db {
         Ok(with_pool!(self, p => sqlx::query_as(
             "SELECT i.id AS item_id, i.cost_code_id, i.code, i.full_code, i.description, i.active, i.tier, i.parent_full_code, \
              i.origin_id, i.gl_income_account, i.gl_expense_account, pc.sync_status AS parent_state, \
-             i.from_code, i.from_full_code, i.from_description, i.from_active, \
-             EXISTS (SELECT 1 FROM erp_items pi WHERE pi.export_job_id = i.export_job_id AND pi.cost_code_id = c.parent_id \
-                     AND pi.status IN ('exporting', 'synced')) AS parent_in_job \
+             i.from_code, i.from_full_code, i.from_description, i.from_active \
              FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id LEFT JOIN cost_codes pc ON pc.id = c.parent_id \
              WHERE i.export_job_id = $1 AND i.status = 'exporting' ORDER BY i.tier, i.sort_key")
             .bind(job).fetch_all(p).await?))
     }
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.
+    /// Set-based (a few statements per 500 rows), so a 100,000-code export commits quickly.
     pub async fn record_outcomes(
         &self,
         job: &ClaimedJob,
@@ -111,36 +112,66 @@ impl Db {
         let by_item: std::collections::HashMap<i64, &ExportRow> =
             rows.iter().map(|r| (r.item_id, r)).collect();
         let ts = now();
+        // The state machine decides where confirmed and refused codes go.
+        let synced = SyncState::Exporting
+            .apply(Event::Confirmed)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let failed = SyncState::Exporting
+            .apply(Event::Refused)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
         write_tx!(self, tx => {
-            for (item_id, outcome) in outcomes {
-                let Some(row) = by_item.get(item_id) else { continue };
-                let (event, status, message, origin) = match outcome {
-                    Outcome::Synced { origin_id } => (Event::Confirmed, "synced", None, Some(origin_id.as_str())),
-                    Outcome::Failed { message } => (Event::Refused, "failed", Some(message.as_str()), None),
-                };
-                let next = SyncState::Exporting.apply(event).map_err(|e| StoreError::Conflict(e.to_string()))?;
-                let n = sqlx::query("UPDATE erp_items SET status = $2, erp_message = $3, origin_id = COALESCE($4, origin_id) \
-                     WHERE id = $1 AND export_job_id = $5 AND status = 'exporting'")
-                    .bind(item_id).bind(status).bind(message).bind(origin).bind(job.id)
-                    .execute(&mut *tx).await?.rows_affected();
-                if n == 0 {
-                    continue;
+            for chunk in outcomes.chunks(OUTCOME_CHUNK) {
+                for (state, keep) in [(synced, true), (failed, false)] {
+                    // (item id, origin id or error text) for this kind of outcome.
+                    let part: Vec<(i64, &str, &ExportRow)> = chunk
+                        .iter()
+                        .filter_map(|(id, o)| {
+                            let row = by_item.get(id)?;
+                            match (o, keep) {
+                                (Outcome::Synced { origin_id }, true) => Some((*id, origin_id.as_str(), *row)),
+                                (Outcome::Failed { message }, false) => Some((*id, message.as_str(), *row)),
+                                _ => None,
+                            }
+                        })
+                        .collect();
+                    if part.is_empty() {
+                        continue;
+                    }
+                    let column = if keep { "origin_id" } else { "erp_message" };
+                    let mut qb = sqlx::QueryBuilder::new(format!(
+                        "UPDATE erp_items SET status = '{}', {column} = v.column2 FROM (", state.as_str()));
+                    qb.push_values(&part, |mut b, (id, text, _)| {
+                        b.push_bind(*id).push_bind(*text);
+                    });
+                    qb.push(") AS v WHERE erp_items.id = v.column1 AND erp_items.status = 'exporting' AND erp_items.export_job_id = ");
+                    qb.push_bind(job.id);
+                    qb.build().execute(&mut *tx).await?;
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) ");
+                    qb.push_values(&part, |mut b, (_, text, row)| {
+                        let after = if keep {
+                            json!({"sync_status": state.as_str(), "origin_id": text, "export_job_id": job.id})
+                        } else {
+                            json!({"sync_status": state.as_str(), "erp_message": text, "export_job_id": job.id})
+                        };
+                        b.push_bind(job.company_id).push_bind(ts).push_bind(Option::<i64>::None)
+                            .push_bind(format!("cost_code.{}", state.as_str())).push_bind("cost_code").push_bind(row.cost_code_id)
+                            .push_bind(r#"{"sync_status":"exporting"}"#).push_bind(after.to_string());
+                    });
+                    qb.build().execute(&mut *tx).await?;
                 }
-                if next == SyncState::Synced {
-                    sqlx::query("UPDATE cost_codes SET sync_status = 'synced', confirmed_code = $2, confirmed_full_code = $3, \
-                         confirmed_description = $4, confirmed_active = $5, origin_id = $6, last_synced_at = $7, erp_message = NULL, \
-                         rejection_reason = NULL, status_before_send = NULL, updated_at = $7 WHERE id = $1 AND sync_status = 'exporting'")
-                        .bind(row.cost_code_id).bind(&row.code).bind(&row.full_code).bind(&row.description).bind(row.active)
-                        .bind(origin).bind(ts).execute(&mut *tx).await?;
-                } else {
-                    sqlx::query("UPDATE cost_codes SET sync_status = 'failed', erp_message = $2, updated_at = $3 \
-                         WHERE id = $1 AND sync_status = 'exporting'")
-                        .bind(row.cost_code_id).bind(message).bind(ts).execute(&mut *tx).await?;
-                }
-                audit!(tx, job.company_id, Option::<i64>::None, format!("cost_code.{status}"), "cost_code", row.cost_code_id,
-                    Some(json!({"sync_status": "exporting"})),
-                    Some(json!({"sync_status": next.as_str(), "origin_id": origin, "erp_message": message, "export_job_id": job.id})));
             }
+            // Codes follow their items: confirmed values are exactly what was sent.
+            sqlx::query("UPDATE cost_codes SET sync_status = $3, confirmed_code = i.code, confirmed_full_code = i.full_code, \
+                 confirmed_description = i.description, confirmed_active = i.active, origin_id = i.origin_id, last_synced_at = $2, \
+                 erp_message = NULL, rejection_reason = NULL, status_before_send = NULL, updated_at = $2 \
+                 FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = 'synced' \
+                 AND cost_codes.sync_status = 'exporting'")
+                .bind(job.id).bind(ts).bind(synced.as_str()).execute(&mut *tx).await?;
+            sqlx::query("UPDATE cost_codes SET sync_status = $3, erp_message = i.erp_message, updated_at = $2 \
+                 FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = 'failed' \
+                 AND cost_codes.sync_status = 'exporting'")
+                .bind(job.id).bind(ts).bind(failed.as_str()).execute(&mut *tx).await?;
             sqlx::query("UPDATE export_jobs SET status = 'done', finished_at = $2, locked_until = NULL WHERE id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 AND status = 'exporting')")
                 .bind(job.id).bind(ts).execute(&mut *tx).await?;

@@ -12,6 +12,7 @@ pub mod codes;
 pub mod erp;
 pub mod import;
 pub mod jobs;
+pub mod pull;
 pub mod users;
 
 pub use db::{Db, StoreError, now};

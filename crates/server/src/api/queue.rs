@@ -10,6 +10,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use costbridge_erp::{GlAccount, GlKind};
 use costbridge_storage::erp::{GlDefaults, Item, JobStatus, Selection};
+use costbridge_storage::pull::{PullSummary, RemoteCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -320,15 +321,25 @@ async fn sync_from_erp(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PullSummary>> {
     let company = approver(&caller, cid)?;
     let conn = require_connection(&state, company).await?;
-    Err(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "not_supported",
-        format!(
-            "the {} connector cannot read cost codes from the ERP",
-            conn.settings.kind()
-        ),
+    let remote: Vec<RemoteCode> = conn
+        .settings
+        .read_codes()
+        .await?
+        .into_iter()
+        .map(|c| RemoteCode {
+            origin_id: c.origin_id,
+            full_code: c.full_code,
+            description: c.description,
+            active: c.active,
+        })
+        .collect();
+    Ok(Json(
+        state
+            .db
+            .pull_from_erp(company, conn.erp_list_id, caller.user.id, &remote)
+            .await?,
     ))
 }

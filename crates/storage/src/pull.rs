@@ -1,0 +1,139 @@
+//! Sync from ERP: the ERP's code tree pulled into the ERP list. New ERP codes arrive synced,
+//! ERP-side changes to synced codes are applied, and local unsynced edits are never silently
+//! overwritten: they come back as conflicts showing both sides.
+use crate::codes::{CODE_COLS, CodeRow};
+use crate::{Db, StoreError, now};
+use costbridge_domain::sync::SyncState;
+use costbridge_domain::wbs;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// A code as the ERP holds it.
+#[derive(Debug, Clone)]
+pub struct RemoteCode {
+    pub origin_id: String,
+    pub full_code: String,
+    pub description: String,
+    pub active: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Conflict {
+    pub full_code: String,
+    pub local: serde_json::Value,
+    pub erp: serde_json::Value,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PullSummary {
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Db {
+    pub async fn pull_from_erp(
+        &self,
+        company: i64,
+        list: i64,
+        actor: i64,
+        remote: &[RemoteCode],
+    ) -> Result<PullSummary, StoreError> {
+        let delimiter = self.company_delimiter(company).await?;
+        let mut remote: Vec<&RemoteCode> = remote.iter().collect();
+        // Parents before children, so each new code finds its parent.
+        remote.sort_by_key(|r| {
+            (
+                r.full_code.matches(delimiter).count(),
+                wbs::sort_key(&r.full_code, delimiter),
+            )
+        });
+        let summary = write_tx!(self, tx => {
+            lock_list!(tx, company, list);
+            let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
+            let rows: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
+            let by_origin: HashMap<String, usize> = rows.iter().enumerate().filter_map(|(i, r)| r.origin_id.clone().map(|o| (o, i))).collect();
+            let by_code: HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (r.full_code.clone(), i)).collect();
+            let mut ids: HashMap<String, i64> = rows.iter().map(|r| (r.full_code.clone(), r.id)).collect();
+            let mut s = PullSummary::default();
+            let ts = now();
+            for r in remote {
+                let local = by_origin.get(&r.origin_id).or_else(|| by_code.get(&r.full_code)).map(|&i| &rows[i]);
+                let conflict = |local: serde_json::Value| Conflict {
+                    full_code: r.full_code.clone(),
+                    local,
+                    erp: json!({"full_code": r.full_code, "description": r.description, "active": r.active}),
+                };
+                match local {
+                    Some(l) if l.full_code != r.full_code => {
+                        // A rename or move made in the ERP: shown, not applied, so the tree here stays whole.
+                        s.conflicts.push(conflict(json!({"full_code": l.full_code, "description": l.description, "active": l.active, "sync_status": l.sync_status})));
+                    }
+                    Some(l) if l.state() == SyncState::Synced => {
+                        let confirmed = l.confirmed();
+                        if confirmed.as_ref().is_some_and(|c| c.description == r.description && c.active == r.active)
+                            && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
+                            s.unchanged += 1;
+                            continue;
+                        }
+                        sqlx::query("UPDATE cost_codes SET description = $2, active = $3, confirmed_code = code, confirmed_full_code = full_code, \
+                             confirmed_description = $2, confirmed_active = $3, origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE id = $1")
+                            .bind(l.id).bind(&r.description).bind(r.active).bind(&r.origin_id).bind(ts).execute(&mut *tx).await?;
+                        audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
+                            Some(json!({"description": l.description, "active": l.active})),
+                            Some(json!({"description": r.description, "active": r.active, "origin_id": r.origin_id})));
+                        s.updated += 1;
+                    }
+                    Some(l) if l.description == r.description && l.active == r.active && l.state().is_unsynced() => {
+                        // The ERP already has exactly what was waiting to be sent: it is synced.
+                        sqlx::query("UPDATE cost_codes SET sync_status = 'synced', confirmed_code = code, confirmed_full_code = full_code, \
+                             confirmed_description = description, confirmed_active = active, origin_id = $2, last_synced_at = $3, \
+                             rejection_reason = NULL, updated_at = $3 WHERE id = $1")
+                            .bind(l.id).bind(&r.origin_id).bind(ts).execute(&mut *tx).await?;
+                        audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
+                            Some(json!({"sync_status": l.sync_status})), Some(json!({"sync_status": "synced", "origin_id": r.origin_id})));
+                        s.updated += 1;
+                    }
+                    Some(l) => s.conflicts.push(conflict(json!({"full_code": l.full_code, "description": l.description, "active": l.active, "sync_status": l.sync_status}))),
+                    None => {
+                        let parent = r.full_code.rsplit_once(delimiter).map(|(p, _)| p);
+                        let parent_id = match parent {
+                            None => None,
+                            Some(p) => match ids.get(p) {
+                                Some(id) => Some(*id),
+                                None => {
+                                    s.conflicts.push(conflict(json!({"missing_parent": p})));
+                                    continue;
+                                }
+                            },
+                        };
+                        let segments = match wbs::split_full_code(&r.full_code, delimiter) {
+                            Ok(segs) => segs,
+                            Err(e) => {
+                                s.conflicts.push(conflict(json!({"error": format!("full_code {e}")})));
+                                continue;
+                            }
+                        };
+                        let code = segments.last().map(|c| c.as_str().to_owned()).unwrap_or_default();
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
+                             sync_status, confirmed_code, confirmed_full_code, confirmed_description, confirmed_active, origin_id, \
+                             last_synced_at, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'synced', $4, $5, $7, $9, $10, $11, $11, $11) RETURNING id")
+                            .bind(company).bind(list).bind(parent_id).bind(&code).bind(&r.full_code)
+                            .bind(wbs::sort_key(&r.full_code, delimiter)).bind(&r.description).bind(segments.len() as i64)
+                            .bind(r.active).bind(&r.origin_id).bind(ts).fetch_one(&mut *tx).await?;
+                        audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", id, None,
+                            Some(json!({"full_code": r.full_code, "description": r.description, "active": r.active, "sync_status": "synced", "origin_id": r.origin_id})));
+                        ids.insert(r.full_code.clone(), id);
+                        s.created += 1;
+                    }
+                }
+            }
+            s
+        });
+        Ok(summary)
+    }
+}
