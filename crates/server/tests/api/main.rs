@@ -7,3 +7,4 @@ mod edges;
 mod import;
 mod queue;
 mod send;
+mod tryton;
