@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
 use crate::state::{AppState, RateLimiter};
-use crate::{api, docs, worker};
+use crate::{api, docs, mail, worker};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
@@ -32,6 +32,8 @@ pub struct App {
 impl App {
     /// Connects and migrates the database and binds the listener (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        // A bad [mail] setting stops the start, rather than every email failing later.
+        mail::check(&settings.mail)?;
         let db = Db::connect(&settings.server.database_url).await?;
         db.migrate().await?;
         let listener = TcpListener::bind(&settings.server.listen)
@@ -68,6 +70,17 @@ impl App {
                 },
             ))
         });
+        // Email delivery and the daily summary are background work too: same switch, same stop.
+        let mailer = self.settings.worker.enabled.then(|| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(mail::run(
+                self.state.db.clone(),
+                self.settings.mail.clone(),
+                async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
         axum::serve(self.listener, app)
@@ -79,6 +92,9 @@ impl App {
         if let Some(w) = worker {
             let _ = w.await;
         }
+        if let Some(m) = mailer {
+            let _ = m.await;
+        }
         self.state.db.close().await;
         Ok(())
     }
@@ -89,6 +105,8 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
     Router::new()
         .merge(api::router(settings.server.max_import_bytes))
         .merge(docs::router())
+        .merge(crate::web::router(settings.server.max_import_bytes))
+        .merge(mail::unsubscribe::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })
@@ -116,10 +134,18 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let depth = state.db.export_queue_depth().await.unwrap_or(-1) as f64;
-    let text = state.metrics.render(&[(
-        "costbridge_export_jobs_open",
-        "Export jobs queued or running.",
-        depth,
-    )]);
+    let emails = state.db.outbox_pending().await.unwrap_or(-1) as f64;
+    let text = state.metrics.render(&[
+        (
+            "costbridge_export_jobs_open",
+            "Export jobs queued or running.",
+            depth,
+        ),
+        (
+            "costbridge_emails_pending",
+            "Emails waiting in the outbox to be sent.",
+            emails,
+        ),
+    ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

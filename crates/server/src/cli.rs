@@ -51,6 +51,21 @@ pub enum Command {
     Import(ListArgs),
     /// Export a list as CSV (to --file, or standard output).
     Export(ListArgs),
+    /// Email notifications: test the SMTP settings, or run the daily summary now.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through the configured SMTP server and print its answer.
+    Test {
+        #[arg(long)]
+        to: String,
+    },
+    /// Queue today's daily summary now, whatever the hour (still once per person per day), and
+    /// deliver the emails that are due. For cron, or to try it by hand.
+    DailySummary,
 }
 
 #[derive(Args)]
@@ -99,7 +114,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(args) => import(&settings, args).await,
         Command::Export(args) => export(&settings, args).await,
+        Command::Notify(cmd) => notify(&settings, cmd).await,
     }
+}
+
+async fn notify(settings: &Settings, cmd: NotifyCommand) -> anyhow::Result<()> {
+    match cmd {
+        NotifyCommand::Test { to } => {
+            let answer = crate::mail::send_test(&settings.mail, &to).await?;
+            println!("test message sent to {to}; the server said: {answer}");
+        }
+        NotifyCommand::DailySummary => {
+            if settings.mail.host.is_none() {
+                anyhow::bail!(
+                    "mail is not configured: set [mail] host (or COSTBRIDGE__MAIL__HOST)"
+                );
+            }
+            let db = Db::connect(&settings.server.database_url).await?;
+            db.migrate().await?;
+            let queued =
+                crate::mail::queue_daily_summary(&db, &settings.mail, costbridge_storage::now())
+                    .await?;
+            // A fresh clock: the summaries just queued are due from the moment they were written.
+            let report =
+                crate::mail::deliver_pending(&db, &settings.mail, costbridge_storage::now())
+                    .await?;
+            println!(
+                "{}",
+                serde_json::json!({"queued": queued, "delivery": report})
+            );
+            db.close().await;
+        }
+    }
+    Ok(())
 }
 
 async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ use std::path::Path;
 pub struct Settings {
     pub server: ServerSettings,
     pub worker: WorkerSettings,
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +57,100 @@ impl Default for WorkerSettings {
     }
 }
 
+/// Email notifications (issue #5). Without a `host` the outbox still fills and nothing is sent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailSettings {
+    /// The SMTP server; absent means mail is not configured.
+    pub host: Option<String>,
+    /// Absent means the usual port for `tls`: 25, 587 (STARTTLS) or 465 (TLS).
+    pub port: Option<u16>,
+    pub tls: TlsMode,
+    pub username: Option<String>,
+    #[serde(skip_serializing)]
+    pub password: Option<Secret>,
+    /// The From header, e.g. `Costbridge <costbridge@example.com>`.
+    pub from: String,
+    /// Where people open Costbridge; links in emails start with it.
+    pub base_url: String,
+    /// The local hour (0–23) from which the daily summary goes out.
+    pub digest_hour: u8,
+    /// `UTC`, a fixed offset like `+01:00`, or an IANA name like `Europe/Paris`.
+    pub time_zone: String,
+    /// Attempts before a message is marked failed.
+    pub max_attempts: i64,
+    /// The first retry waits this long; each later one doubles it (capped at one hour).
+    pub backoff_seconds: i64,
+    /// How long one SMTP conversation may take before it counts as a failed attempt.
+    pub timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain SMTP: only for a relay on the same host or a trusted network.
+    None,
+    /// Connect in plain text, then upgrade with STARTTLS (required, never optional).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+/// A secret from the settings: `Debug` never shows it. Numbers are accepted too, because
+/// `COSTBRIDGE__MAIL__PASSWORD=123456` arrives typed as an integer.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(i64),
+            Float(f64),
+            Bool(bool),
+        }
+        Ok(Secret(match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Int(n) => n.to_string(),
+            Raw::Float(n) => n.to_string(),
+            Raw::Bool(b) => b.to_string(),
+        }))
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            host: None,
+            port: None,
+            tls: TlsMode::Starttls,
+            username: None,
+            password: None,
+            from: "Costbridge <costbridge@localhost>".into(),
+            base_url: "http://127.0.0.1:8080".into(),
+            digest_hour: 8,
+            time_zone: "UTC".into(),
+            max_attempts: 8,
+            backoff_seconds: 60,
+            timeout_seconds: 30,
+        }
+    }
+}
+
 pub const EXAMPLE: &str = r#"# Costbridge configuration. Every key can also be set in the environment as
 # COSTBRIDGE__SECTION__KEY (e.g. COSTBRIDGE__SERVER__LISTEN=0.0.0.0:8080); flags win over both.
 
@@ -70,7 +165,7 @@ max_body_bytes = 1048576
 max_import_bytes = 67108864
 
 [worker]
-# Run the export worker inside `serve`.
+# Run the background work inside `serve`: the export worker, email delivery and the daily summary.
 enabled = true
 # Seconds a claimed export job stays claimed; after a crash another worker resumes it then.
 lease_seconds = 30
@@ -78,6 +173,30 @@ lease_seconds = 30
 max_attempts = 5
 # First retry delay in seconds; doubles on each attempt, at most 10 minutes.
 backoff_seconds = 2
+
+[mail]
+# The SMTP server. Without it emails wait in the outbox and a log line says mail is off.
+# host = "smtp.example.com"
+# Default: 25 for tls = "none", 587 for "starttls", 465 for "tls".
+# port = 587
+# "none" (plain, trusted relay only), "starttls" (upgrade required) or "tls" (SMTPS).
+tls = "starttls"
+# username = "costbridge"
+# Prefer the environment for it: COSTBRIDGE__MAIL__PASSWORD. It is never logged.
+# password = "..."
+from = "Costbridge <costbridge@localhost>"
+# Where people open Costbridge; every link in an email starts with it.
+base_url = "http://127.0.0.1:8080"
+# The approvers' daily summary goes out from this local hour (0-23) while codes wait.
+digest_hour = 8
+# "UTC", a fixed offset like "+01:00", or an IANA zone like "Europe/Paris" (system tz database).
+time_zone = "UTC"
+# Attempts before a message is marked failed; the first retry waits backoff_seconds, then doubles
+# (at most one hour).
+max_attempts = 8
+backoff_seconds = 60
+# Seconds one SMTP conversation may take.
+timeout_seconds = 30
 "#;
 
 impl Settings {
@@ -132,5 +251,22 @@ mod tests {
             toml::to_string(&parsed).unwrap(),
             toml::to_string(&Settings::default()).unwrap()
         );
+    }
+
+    #[test]
+    fn the_mail_password_is_never_shown() {
+        let s: Settings = toml::from_str(
+            "[mail]\nhost = \"smtp.example.com\"\nusername = \"cb\"\npassword = \"hunter2-secret\"",
+        )
+        .unwrap();
+        assert_eq!(
+            s.mail.password.as_ref().map(Secret::expose),
+            Some("hunter2-secret")
+        );
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!toml::to_string(&s).unwrap().contains("hunter2"));
+        // An all-digit password set in the environment arrives as a number.
+        let s: Settings = toml::from_str("[mail]\npassword = 123456").unwrap();
+        assert_eq!(s.mail.password.as_ref().map(Secret::expose), Some("123456"));
     }
 }

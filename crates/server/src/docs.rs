@@ -146,7 +146,7 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
     (
         "get",
         "/api/v1/companies/{cid}/cost_code_lists/{lid}/send_to_erp",
-        "Whether Send to ERP is enabled, and why not",
+        "Whether Send to ERP is enabled, and why not (?list_version= the version a page shows: stale_page when it changed since)",
         None,
         200,
     ),
@@ -278,7 +278,7 @@ pub fn document() -> Value {
             && *path != "/api/v1/openapi.json"
             && !(path == &"/api/v1/tokens" && *method == "post")
         {
-            op["security"] = json!([{"bearer": []}]);
+            op["security"] = json!([{"bearer": []}, {"session": []}]);
         }
         paths.entry(path.to_string()).or_insert_with(|| json!({}))[*method] = op;
     }
@@ -287,7 +287,11 @@ pub fn document() -> Value {
         "info": {"title": "Costbridge API", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Cost code lists, Send to ERP and the ERP Integrations queue."},
         "paths": paths,
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "costbridge_session",
+                        "description": "The web UI's session (sign in at /login). Unsafe methods also need the page's X-CSRF-Token header, or a same-origin browser request."},
+        }},
     })
 }
 

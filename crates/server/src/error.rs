@@ -13,7 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub details: Value,
+    /// Boxed: it is rarely set, and keeps `Result<_, ApiError>` small on the happy path.
+    pub details: Box<Value>,
     pub retry_after: Option<u64>,
 }
 
@@ -25,13 +26,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            details: json!({}),
+            details: Box::new(json!({})),
             retry_after: None,
         }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        self.details = Box::new(details);
         self
     }
 

@@ -1,10 +1,12 @@
-//! Request extractors: the caller (bearer token), JSON bodies with our error shape, and paging.
+//! Request extractors: the caller (bearer token or session cookie), JSON bodies with our error
+//! shape, and paging.
 use crate::error::ApiError;
+use crate::session;
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use costbridge_storage::users::User;
 use serde::Deserialize;
@@ -16,10 +18,18 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The authenticated user and the hash of the token they came with.
+/// The authenticated user and how they came: a bearer token (integrators) or the session
+/// cookie (the browser UI; API.md: "the API accepts either").
 pub struct Caller {
     pub user: User,
-    pub token_hash: String,
+    pub auth: Auth,
+}
+
+pub enum Auth {
+    /// The SHA-256 of the API token.
+    Token(String),
+    /// The SHA-256 of the session id, and the session's CSRF token for the pages it renders.
+    Session { id_hash: String, csrf_token: String },
 }
 
 impl Caller {
@@ -48,22 +58,60 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-        let token_hash = hash_token(token);
-        let user = state
-            .db
-            .user_by_token(&token_hash)
+            .map(str::trim);
+        // A bearer header decides alone: a bad token is 401 even with a session cookie beside it.
+        if let Some(token) = bearer {
+            let token_hash = hash_token(token);
+            let user = match token.is_empty() {
+                true => None,
+                false => state.db.user_by_token(&token_hash).await?,
+            };
+            return user
+                .map(|user| Caller {
+                    user,
+                    auth: Auth::Token(token_hash),
+                })
+                .ok_or_else(ApiError::unauthorized);
+        }
+        session_caller(&parts.method, &parts.headers, state)
             .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Caller { user, token_hash })
+            .ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// The caller from the session cookie, if there is a live one. Unsafe methods must pass the
+/// CSRF rule ([`session::csrf_ok`]); bearer-token calls never get here.
+pub async fn session_caller(
+    method: &Method,
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(id) = session::cookie(headers) else {
+        return Ok(None);
+    };
+    let id_hash = hash_token(id);
+    let Some(s) = state.db.session(&id_hash).await? else {
+        return Ok(None);
+    };
+    if !session::is_safe(method) && !session::csrf_ok(headers, &s.csrf_token) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "this request did not come from a Costbridge page; reload the page and try again",
+        ));
+    }
+    Ok(Some(Caller {
+        user: s.user,
+        auth: Auth::Session {
+            id_hash,
+            csrf_token: s.csrf_token,
+        },
+    }))
 }
 
 /// A JSON body; syntax and type errors are 400 `bad_request`, an oversized body 413.

@@ -11,9 +11,12 @@ pub mod demo;
 mod docs;
 pub mod error;
 pub mod extract;
+pub mod mail;
 mod metrics;
 pub mod password;
+pub mod session;
 pub mod state;
+mod web;
 pub mod worker;
 
 pub use app::App;

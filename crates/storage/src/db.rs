@@ -135,7 +135,9 @@ impl Db {
         if let Db::Postgres(p) = self
             && rows >= 1000
         {
-            sqlx::query("ANALYZE cost_codes, erp_items").execute(p).await?;
+            sqlx::query("ANALYZE cost_codes, erp_items")
+                .execute(p)
+                .await?;
         }
         Ok(())
     }
@@ -175,7 +177,7 @@ mod tests {
             ))
             .expect("migration")
             .lines()
-            .filter_map(|l| l.trim().split_whitespace().next().map(str::to_owned))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
             .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect()
         };

@@ -93,7 +93,7 @@ pub struct Item {
 }
 
 #[derive(sqlx::FromRow)]
-struct ItemRow {
+pub(crate) struct ItemRow {
     id: i64,
     cost_code_id: i64,
     submission_id: i64,
@@ -120,7 +120,7 @@ struct ItemRow {
     export_job_id: Option<i64>,
 }
 
-const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, i.full_code, i.description, i.active, \
+pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, i.full_code, i.description, i.active, \
     i.from_code, i.from_full_code, i.from_description, i.from_active, i.sent_by, su.email AS sent_by_email, i.sent_at, \
     i.gl_income_account, i.gl_expense_account, i.status, i.erp_message, i.note, i.decided_by, \
     du.email AS decided_by_email, i.decided_at, i.rejection_reason, i.export_job_id \
@@ -293,12 +293,15 @@ impl Db {
         )
     }
 
-    /// The Send to ERP button for one list, as the domain rule decides it.
+    /// The Send to ERP button for one list, as the domain rule decides it. `seen_version` is
+    /// the list version the client's page shows, if it has one: a different current version
+    /// makes the answer `stale_page`.
     pub async fn send_status(
         &self,
         company: i64,
         list: i64,
         who: &Sender<'_>,
+        seen_version: Option<i64>,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
         let unsynced = self.unsynced(list).await?;
@@ -317,7 +320,7 @@ impl Db {
             is_erp_list: l.is_erp_list,
             unsynced_count: unsynced.len() as u64,
             invalid_count: invalid.len(),
-            version_matches: None,
+            version_matches: seen_version.map(|v| v == l.version),
         });
         let (reason_code, reason) = match &verdict {
             Ok(()) => (None, None),
@@ -398,10 +401,13 @@ impl Db {
                 "UPDATE cost_codes SET status_before_send = sync_status, sync_status = 'pending', updated_at = $2 \
                  WHERE list_id = $1 AND sync_status IN {UNSYNCED}");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).bind(ts).execute(&mut *tx).await?;
+            // Notifications (issue #5): the approvers hear of it in this same transaction.
+            notify_codes_sent!(tx, company, sub, who.user_id);
             audit!(tx, company, Some(who.user_id), "submission.created", "submission", sub, None,
                 Some(json!({"list_id": list, "code_count": count})));
             (sub, count)
         });
+        self.refresh_stats(out.1 as usize).await?;
         Ok(out)
     }
 
@@ -612,11 +618,17 @@ impl Db {
                 "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, 'queued', $3, $3) RETURNING id")
                 .bind(company).bind(actor).bind(ts).fetch_one(&mut *tx).await?;
             let mut moved = 0u64;
-            for chunk in ids.chunks(ID_CHUNK) {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 6)).collect();
-                let sql = format!(
-                    "UPDATE erp_items SET status = 'exporting', export_job_id = $1, decided_by = $2, decided_at = $3, erp_message = NULL \
-                     WHERE company_id = $4 AND status = $5 AND id IN ({})", marks.join(", "));
+            const MOVE: &str = "UPDATE erp_items SET status = 'exporting', export_job_id = $1, decided_by = $2, decided_at = $3, \
+                erp_message = NULL WHERE company_id = $4 AND status = $5";
+            // "All" is one statement however many rows wait; a selection goes in bounded chunks.
+            let chunks: Vec<&[i64]> = match sel { Selection::All => vec![&[]], Selection::Ids(_) => ids.chunks(ID_CHUNK).collect() };
+            for chunk in chunks {
+                let sql = if chunk.is_empty() {
+                    MOVE.to_owned()
+                } else {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 6)).collect();
+                    format!("{MOVE} AND id IN ({})", marks.join(", "))
+                };
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from);
                 for id in chunk { q = q.bind(*id); }
                 moved += q.execute(&mut *tx).await?.rows_affected();
@@ -641,6 +653,7 @@ impl Db {
             audit!(tx, company, Some(actor), "export_job.queued", "export_job", job, None, Some(json!({"item_count": ids.len()})));
             job
         });
+        self.refresh_stats(ids.len()).await?;
         Ok((job, ids.len() as i64))
     }
 
@@ -687,6 +700,8 @@ impl Db {
                     return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
                 }
             }
+            // Notifications (issue #5): each sender hears of it in this same transaction.
+            notify_codes_rejected!(tx, company, actor, ts, reason);
         });
         Ok(ids.len() as i64)
     }

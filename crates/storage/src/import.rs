@@ -2,7 +2,7 @@
 //! either the whole file applies in one transaction or nothing does.
 use crate::codes::{CODE_COLS, CodeRow};
 use crate::{Db, StoreError, now};
-use costbridge_domain::sync::ConfirmedValues;
+use costbridge_domain::sync::{ConfirmedValues, SyncState};
 use costbridge_domain::wbs::{self, Description};
 use serde::Serialize;
 use serde_json::json;
@@ -55,6 +55,13 @@ pub fn parse_active(s: &str) -> Result<bool, String> {
     }
 }
 
+/// What a file does to a list: the codes it creates, the ones it changes, and how many it leaves.
+struct Plan<'a> {
+    creates: Vec<Planned>,
+    updates: Vec<(&'a CodeRow, String, bool, SyncState)>,
+    unchanged: i64,
+}
+
 struct Planned {
     full_code: String,
     code: String,
@@ -67,7 +74,174 @@ struct Planned {
 /// Rows per multi-row INSERT; 9 values each stays under SQLite's bound-value limit.
 const INSERT_CHUNK: usize = 400;
 
+/// Checks every row against the file and the list's `existing` codes (by full code); the
+/// import and its preview both go through here, so the preview shows exactly what applies.
+fn plan<'a>(
+    rows: &[ImportRow],
+    existing: &'a HashMap<String, CodeRow>,
+    delimiter: char,
+) -> Result<Plan<'a>, ImportError> {
+    let mut errors = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut creates: Vec<Planned> = Vec::new();
+    let mut updates = Vec::new();
+    let mut unchanged = 0i64;
+    let in_file: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.full_code.as_str()).collect();
+    for r in rows {
+        let mut errs = Vec::new();
+        let segments = wbs::split_full_code(&r.full_code, delimiter);
+        if let Err(e) = &segments {
+            errs.push(format!("full_code {e}"));
+        }
+        let description = Description::parse(&r.description);
+        if let Err(e) = &description {
+            errs.push(format!("description {e}"));
+        }
+        let active = parse_active(&r.active);
+        if let Err(e) = &active {
+            errs.push(e.clone());
+        }
+        if let Some(first) = seen.insert(r.full_code.as_str(), r.line) {
+            errs.push(format!("duplicate of row {first}"));
+        }
+        let parent = r
+            .full_code
+            .rsplit_once(delimiter)
+            .map(|(p, _)| p.to_owned());
+        if let Some(p) = &parent
+            && !in_file.contains(p.as_str())
+            && !existing.contains_key(p)
+        {
+            errs.push(format!(
+                "parent '{p}' is neither in the file nor in the list"
+            ));
+        }
+        if let (true, Ok(segments), Ok(description), Ok(active)) =
+            (errs.is_empty(), segments, description, active)
+        {
+            match existing.get(&r.full_code) {
+                Some(old) if old.description == description.as_str() && old.active == active => {
+                    unchanged += 1
+                }
+                Some(old) => {
+                    let values = ConfirmedValues {
+                        description: description.as_str().to_owned(),
+                        active,
+                        ..old.values()
+                    };
+                    match old.state_after_edit(&values) {
+                        Ok(state) => {
+                            updates.push((old, description.as_str().to_owned(), active, state))
+                        }
+                        Err(e) => errs.push(e.to_string()),
+                    }
+                }
+                None => creates.push(Planned {
+                    full_code: r.full_code.clone(),
+                    code: segments
+                        .last()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    parent,
+                    tier: segments.len(),
+                    description: description.as_str().to_owned(),
+                    active,
+                }),
+            }
+        }
+        if !errs.is_empty() {
+            errors.push(RowError {
+                row: r.line,
+                full_code: r.full_code.clone(),
+                errors: errs,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Rows(errors));
+    }
+    Ok(Plan {
+        creates,
+        updates,
+        unchanged,
+    })
+}
+
+/// One code an import would create or change; `before` is set for a change.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PreviewRow {
+    pub full_code: String,
+    pub description: String,
+    pub active: bool,
+    pub before: Option<PreviewBefore>,
+    /// The sync state the code would have afterwards.
+    pub sync_status: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PreviewBefore {
+    pub description: String,
+    pub active: bool,
+    pub sync_status: String,
+}
+
+/// What an import would do, shown before it is applied.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ImportPreview {
+    pub create: Vec<PreviewRow>,
+    pub update: Vec<PreviewRow>,
+    pub unchanged: i64,
+}
+
 impl Db {
+    /// The result of importing `rows` now, without changing anything.
+    pub async fn preview_import(
+        &self,
+        company: i64,
+        list: i64,
+        rows: &[ImportRow],
+    ) -> Result<ImportPreview, ImportError> {
+        let delimiter = self.company_delimiter(company).await?;
+        self.list(company, list).await?;
+        let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
+        let existing: Vec<CodeRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(p).await?);
+        let existing: HashMap<String, CodeRow> = existing
+            .into_iter()
+            .map(|r| (r.full_code.clone(), r))
+            .collect();
+        let plan = plan(rows, &existing, delimiter)?;
+        Ok(ImportPreview {
+            create: plan
+                .creates
+                .into_iter()
+                .map(|p| PreviewRow {
+                    full_code: p.full_code,
+                    description: p.description,
+                    active: p.active,
+                    before: None,
+                    sync_status: SyncState::New.as_str(),
+                })
+                .collect(),
+            update: plan
+                .updates
+                .into_iter()
+                .map(|(old, description, active, state)| PreviewRow {
+                    full_code: old.full_code.clone(),
+                    description,
+                    active,
+                    before: Some(PreviewBefore {
+                        description: old.description.clone(),
+                        active: old.active,
+                        sync_status: old.sync_status.clone(),
+                    }),
+                    sync_status: state.as_str(),
+                })
+                .collect(),
+            unchanged: plan.unchanged,
+        })
+    }
+
     pub async fn import_codes(
         &self,
         company: i64,
@@ -82,61 +256,7 @@ impl Db {
             let existing: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
             let existing: HashMap<String, CodeRow> = existing.into_iter().map(|r| (r.full_code.clone(), r)).collect();
 
-            let mut errors = Vec::new();
-            let mut seen: HashMap<&str, usize> = HashMap::new();
-            let mut creates: Vec<Planned> = Vec::new();
-            let mut updates: Vec<(&CodeRow, String, bool, costbridge_domain::SyncState)> = Vec::new();
-            let mut unchanged = 0i64;
-            let in_file: std::collections::HashSet<&str> = rows.iter().map(|r| r.full_code.as_str()).collect();
-            for r in rows {
-                let mut errs = Vec::new();
-                let segments = wbs::split_full_code(&r.full_code, delimiter);
-                if let Err(e) = &segments {
-                    errs.push(format!("full_code {e}"));
-                }
-                let description = Description::parse(&r.description);
-                if let Err(e) = &description {
-                    errs.push(format!("description {e}"));
-                }
-                let active = parse_active(&r.active);
-                if let Err(e) = &active {
-                    errs.push(e.clone());
-                }
-                if let Some(first) = seen.insert(r.full_code.as_str(), r.line) {
-                    errs.push(format!("duplicate of row {first}"));
-                }
-                let parent = r.full_code.rsplit_once(delimiter).map(|(p, _)| p.to_owned());
-                if let Some(p) = &parent
-                    && !in_file.contains(p.as_str()) && !existing.contains_key(p) {
-                        errs.push(format!("parent '{p}' is neither in the file nor in the list"));
-                }
-                if let (true, Ok(segments), Ok(description), Ok(active)) = (errs.is_empty(), segments, description, active) {
-                    match existing.get(&r.full_code) {
-                        Some(old) if old.description == description.as_str() && old.active == active => unchanged += 1,
-                        Some(old) => {
-                            let values = ConfirmedValues { description: description.as_str().to_owned(), active, ..old.values() };
-                            match old.state_after_edit(&values) {
-                                Ok(state) => updates.push((old, description.as_str().to_owned(), active, state)),
-                                Err(e) => errs.push(e.to_string()),
-                            }
-                        }
-                        None => creates.push(Planned {
-                            full_code: r.full_code.clone(),
-                            code: segments.last().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                            parent,
-                            tier: segments.len(),
-                            description: description.as_str().to_owned(),
-                            active,
-                        }),
-                    }
-                }
-                if !errs.is_empty() {
-                    errors.push(RowError { row: r.line, full_code: r.full_code.clone(), errors: errs });
-                }
-            }
-            if !errors.is_empty() {
-                return Err(ImportError::Rows(errors));
-            }
+            let Plan { creates, updates, unchanged } = plan(rows, &existing, delimiter)?;
 
             let ts = now();
             for (old, description, active, state) in &updates {
@@ -176,6 +296,8 @@ impl Db {
             audit!(tx, company, Some(actor), "cost_code_list.imported", "cost_code_list", list, None, Some(json!(summary)));
             summary
         });
+        self.refresh_stats((summary.created + summary.updated) as usize)
+            .await?;
         Ok(summary)
     }
 }

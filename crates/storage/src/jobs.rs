@@ -172,9 +172,13 @@ impl Db {
                  FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = 'failed' \
                  AND cost_codes.sync_status = 'exporting'")
                 .bind(job.id).bind(ts).bind(failed.as_str()).execute(&mut *tx).await?;
-            sqlx::query("UPDATE export_jobs SET status = 'done', finished_at = $2, locked_until = NULL WHERE id = $1 \
+            let closed = sqlx::query("UPDATE export_jobs SET status = 'done', finished_at = $2, locked_until = NULL WHERE id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 AND status = 'exporting')")
-                .bind(job.id).bind(ts).execute(&mut *tx).await?;
+                .bind(job.id).bind(ts).execute(&mut *tx).await?.rows_affected() > 0;
+            // Notifications (issue #5): once the job is finished, its failures go to their senders.
+            if closed {
+                notify_export_failed!(tx, job.company_id, job.id);
+            }
         });
         Ok(())
     }

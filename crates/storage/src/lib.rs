@@ -9,10 +9,14 @@ mod db;
 pub mod audit;
 #[macro_use]
 pub mod codes;
+#[macro_use]
+pub mod outbox;
 pub mod erp;
 pub mod import;
 pub mod jobs;
 pub mod pull;
+pub mod sessions;
 pub mod users;
+pub mod views;
 
 pub use db::{Db, StoreError, now};

@@ -19,7 +19,7 @@ pub struct User {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: i64,
     company_id: i64,
     email: String,
@@ -49,7 +49,7 @@ impl From<UserRow> for User {
     }
 }
 
-const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin_tool, u.erp_integrations, \
+pub(crate) const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin_tool, u.erp_integrations, \
                          u.can_push_to_accounting, u.digest_emails, u.created_at";
 
 pub struct NewUser<'a> {

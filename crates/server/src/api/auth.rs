@@ -1,7 +1,7 @@
 //! Tokens, the caller, and the company's users.
 use super::{nullable, text};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, Caller, hash_token};
+use crate::extract::{Auth, Body, Caller, hash_token};
 use crate::password;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -38,29 +38,7 @@ async fn create_token(
     State(state): State<AppState>,
     Body(body): Body<Login>,
 ) -> ApiResult<impl IntoResponse> {
-    if let Err(wait) = state.login_limiter.check(&body.email.to_lowercase()) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many sign-in attempts; wait and try again",
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
-    }
-    let found = state.db.user_for_login(&body.email).await?;
-    // Verify against a dummy hash when the email is unknown, so timing does not tell which.
-    let (user, hash) = match found {
-        Some((u, h)) => (Some(u), h),
-        None => (None, password::dummy_hash().to_owned()),
-    };
-    let ok = password::verify(body.password, hash).await;
-    let user = user.filter(|_| ok).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the email or password is wrong",
-        )
-    })?;
+    let user = authenticate(&state, &body.email, body.password).await?;
     let token = password::new_token();
     state.db.insert_token(user.id, &hash_token(&token)).await?;
     Ok((
@@ -69,8 +47,39 @@ async fn create_token(
     ))
 }
 
+/// Checks an email and password (rate-limited per email); shared by tokens and web sign-in.
+pub async fn authenticate(state: &AppState, email: &str, password: String) -> ApiResult<User> {
+    if let Err(wait) = state.login_limiter.check(&email.to_lowercase()) {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many sign-in attempts; wait and try again",
+        );
+        e.retry_after = Some(wait);
+        return Err(e);
+    }
+    let found = state.db.user_for_login(email).await?;
+    // Verify against a dummy hash when the email is unknown, so timing does not tell which.
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, password::dummy_hash().to_owned()),
+    };
+    let ok = password::verify(password, hash).await;
+    user.filter(|_| ok).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the email or password is wrong",
+        )
+    })
+}
+
+/// Revokes the calling token; called with the session cookie, it ends the session instead.
 async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
-    state.db.delete_token(&caller.token_hash).await?;
+    match &caller.auth {
+        Auth::Token(hash) => state.db.delete_token(hash).await?,
+        Auth::Session { id_hash, .. } => state.db.delete_session(id_hash).await?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -97,14 +106,14 @@ async fn list_users(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
-    email: String,
-    name: String,
-    password: String,
-    permissions: Permissions,
+pub struct CreateUser {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+    pub permissions: Permissions,
 }
 
-fn check_email(email: &str) -> ApiResult<String> {
+pub fn check_email(email: &str) -> ApiResult<String> {
     let email = text("email", email, 254)?;
     let valid = email
         .split_once('@')
@@ -117,7 +126,7 @@ fn check_email(email: &str) -> ApiResult<String> {
     }
 }
 
-fn check_password(pw: &str) -> ApiResult<()> {
+pub fn check_password(pw: &str) -> ApiResult<()> {
     let n = pw.chars().count();
     if n < 10 {
         return Err(ApiError::field(
@@ -137,6 +146,17 @@ async fn create_user(
     Path(cid): Path<i64>,
     Body(body): Body<CreateUser>,
 ) -> ApiResult<impl IntoResponse> {
+    let user = create_user_as(&state, &caller, cid, body).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// Adds a user to the caller's company, under the rule for who may grant what.
+pub async fn create_user_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    body: CreateUser,
+) -> ApiResult<User> {
     let company = caller.company(cid)?;
     let none = Permissions {
         can_push_to_accounting: false,
@@ -151,7 +171,7 @@ async fn create_user(
     let name = text("name", &body.name, 200)?;
     check_password(&body.password)?;
     let hash = password::hash(body.password).await?;
-    let user = state
+    Ok(state
         .db
         .create_user(
             company,
@@ -163,18 +183,17 @@ async fn create_user(
                 permissions: body.permissions,
             },
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(user)))
+        .await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct UpdateUser {
-    name: Option<String>,
-    password: Option<String>,
-    permissions: Option<Permissions>,
+pub struct UpdateUser {
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub permissions: Option<Permissions>,
     #[serde(default, deserialize_with = "nullable")]
-    digest_emails: Option<Option<bool>>,
+    pub digest_emails: Option<Option<bool>>,
 }
 
 async fn update_user(
@@ -183,10 +202,21 @@ async fn update_user(
     Path((cid, uid)): Path<(i64, i64)>,
     Body(body): Body<UpdateUser>,
 ) -> ApiResult<Json<User>> {
+    Ok(Json(update_user_as(&state, &caller, cid, uid, body).await?))
+}
+
+/// Changes a user; anyone may change their own name, password and email preference.
+pub async fn update_user_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    uid: i64,
+    body: UpdateUser,
+) -> ApiResult<User> {
     let company = caller.company(cid)?;
     let target = state.db.user(company, uid).await?;
     let own = uid == caller.user.id;
-    // Anyone may change their own name, password and email preference; the rest is for admins.
+    // Permissions follow the granting rule; anything else about another user is for admins.
     if let Some(p) = &body.permissions {
         caller
             .user
@@ -221,10 +251,8 @@ async fn update_user(
         permissions: body.permissions,
         digest_emails,
     };
-    Ok(Json(
-        state
-            .db
-            .update_user(company, caller.user.id, uid, patch)
-            .await?,
-    ))
+    Ok(state
+        .db
+        .update_user(company, caller.user.id, uid, patch)
+        .await?)
 }

@@ -14,7 +14,7 @@ use costbridge_domain::sync::SyncState;
 use costbridge_domain::wbs::{CodeSegment, Description, WbsError};
 use costbridge_storage::codes::{CodeFilter, CodeList, CodePatch, CostCode, NewCode};
 use costbridge_storage::erp::{SendStatus, Sender};
-use costbridge_storage::import::ImportSummary;
+use costbridge_storage::import::{ImportError, ImportPreview, ImportRow, ImportSummary};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .route(&format!("{LIST}/send_to_erp"), get(send_status).post(send))
 }
 
-fn read(caller: &Caller, cid: i64) -> ApiResult<i64> {
+pub(crate) fn read(caller: &Caller, cid: i64) -> ApiResult<i64> {
     let company = caller.company(cid)?;
     caller.require(
         caller.user.permissions.can_read_codes(),
@@ -56,7 +56,7 @@ fn read(caller: &Caller, cid: i64) -> ApiResult<i64> {
     Ok(company)
 }
 
-fn write(caller: &Caller, cid: i64) -> ApiResult<i64> {
+pub(crate) fn write(caller: &Caller, cid: i64) -> ApiResult<i64> {
     let company = caller.company(cid)?;
     caller.require(
         caller.user.permissions.can_write_codes(),
@@ -86,12 +86,21 @@ async fn create_list(
     Path(cid): Path<i64>,
     Body(body): Body<CreateList>,
 ) -> ApiResult<impl IntoResponse> {
-    let company = write(&caller, cid)?;
-    let name = text("name", &body.name, 200)?;
     Ok((
         StatusCode::CREATED,
-        Json(state.db.create_list(company, caller.user.id, &name).await?),
+        Json(create_list_as(&state, &caller, cid, &body.name).await?),
     ))
+}
+
+pub async fn create_list_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    name: &str,
+) -> ApiResult<CodeList> {
+    let company = write(caller, cid)?;
+    let name = text("name", name, 200)?;
+    Ok(state.db.create_list(company, caller.user.id, &name).await?)
 }
 
 #[derive(Deserialize)]
@@ -154,10 +163,10 @@ fn collect<T>(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateCode {
-    code: String,
-    description: String,
-    parent_id: Option<i64>,
+pub struct CreateCode {
+    pub code: String,
+    pub description: String,
+    pub parent_id: Option<i64>,
 }
 
 async fn create_code(
@@ -166,7 +175,18 @@ async fn create_code(
     Path((cid, lid)): Path<(i64, i64)>,
     Body(body): Body<CreateCode>,
 ) -> ApiResult<impl IntoResponse> {
-    let company = write(&caller, cid)?;
+    let created = create_code_as(&state, &caller, cid, lid, body).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+pub async fn create_code_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    lid: i64,
+    body: CreateCode,
+) -> ApiResult<CostCode> {
+    let company = write(caller, cid)?;
     let delimiter = state.db.company_delimiter(company).await?;
     let mut fields = BTreeMap::new();
     let code = collect(
@@ -182,7 +202,7 @@ async fn create_code(
     let (Some(code), Some(description)) = (code, description) else {
         return Err(ApiError::fields(fields));
     };
-    let created = state
+    Ok(state
         .db
         .create_code(
             company,
@@ -194,18 +214,17 @@ async fn create_code(
                 parent_id: body.parent_id,
             },
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+        .await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct UpdateCode {
-    code: Option<String>,
-    description: Option<String>,
-    active: Option<bool>,
+pub struct UpdateCode {
+    pub code: Option<String>,
+    pub description: Option<String>,
+    pub active: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
-    parent_id: Option<Option<i64>>,
+    pub parent_id: Option<Option<i64>>,
 }
 
 async fn update_code(
@@ -214,6 +233,19 @@ async fn update_code(
     Path((cid, lid, id)): Path<(i64, i64, i64)>,
     Body(body): Body<UpdateCode>,
 ) -> ApiResult<Json<CostCode>> {
+    Ok(Json(
+        update_code_as(&state, &caller, cid, lid, id, body).await?,
+    ))
+}
+
+pub async fn update_code_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    lid: i64,
+    id: i64,
+    body: UpdateCode,
+) -> ApiResult<CostCode> {
     let company = caller.company(cid)?;
     let p = caller.user.permissions;
     let only_active = body.code.is_none() && body.description.is_none() && body.parent_id.is_none();
@@ -238,12 +270,10 @@ async fn update_code(
         active: body.active,
         parent_id: body.parent_id,
     };
-    Ok(Json(
-        state
-            .db
-            .update_code(company, lid, caller.user.id, id, patch)
-            .await?,
-    ))
+    Ok(state
+        .db
+        .update_code(company, lid, caller.user.id, id, patch)
+        .await?)
 }
 
 async fn delete_code(
@@ -251,12 +281,22 @@ async fn delete_code(
     caller: Caller,
     Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    let company = write(&caller, cid)?;
-    state
+    delete_code_as(&state, &caller, cid, lid, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete_code_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    lid: i64,
+    id: i64,
+) -> ApiResult<()> {
+    let company = write(caller, cid)?;
+    Ok(state
         .db
         .delete_code(company, lid, caller.user.id, id)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+        .await?)
 }
 
 async fn retrieve(
@@ -264,12 +304,22 @@ async fn retrieve(
     caller: Caller,
     Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Json<CostCode>> {
-    let company = write(&caller, cid)?;
+    Ok(Json(retrieve_as(&state, &caller, cid, lid, id).await?))
+}
+
+pub async fn retrieve_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    lid: i64,
+    id: i64,
+) -> ApiResult<CostCode> {
+    let company = write(caller, cid)?;
     state
         .db
         .retrieve_code(company, lid, caller.user.id, id)
         .await?;
-    Ok(Json(state.db.code(company, lid, id).await?))
+    Ok(state.db.code(company, lid, id).await?)
 }
 
 async fn import(
@@ -291,6 +341,27 @@ async fn import(
         .map(Json)
 }
 
+/// What importing `bytes` would create and change, without applying anything.
+pub async fn preview_import_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    lid: i64,
+    bytes: &[u8],
+) -> ApiResult<ImportPreview> {
+    let company = write(caller, cid)?;
+    let rows = parse_csv(bytes, |_| {})?;
+    Ok(state.db.preview_import(company, lid, &rows).await?)
+}
+
+fn parse_csv(bytes: &[u8], progress: impl FnMut(u64)) -> ApiResult<Vec<ImportRow>> {
+    match csvio::parse(bytes, progress) {
+        Ok(rows) => Ok(rows),
+        Err(CsvError::File(fields)) => Err(ApiError::fields(fields)),
+        Err(CsvError::Rows(rows)) => Err(ImportError::Rows(rows).into()),
+    }
+}
+
 /// Parses and applies a CSV file; shared with the `import` command.
 pub async fn import_bytes(
     state: &AppState,
@@ -300,13 +371,7 @@ pub async fn import_bytes(
     bytes: &[u8],
     progress: impl FnMut(u64),
 ) -> ApiResult<ImportSummary> {
-    let rows = match csvio::parse(bytes, progress) {
-        Ok(rows) => rows,
-        Err(CsvError::File(fields)) => return Err(ApiError::fields(fields)),
-        Err(CsvError::Rows(rows)) => {
-            return Err(costbridge_storage::import::ImportError::Rows(rows).into());
-        }
-    };
+    let rows = parse_csv(bytes, progress)?;
     Ok(state.db.import_codes(company, list, actor, &rows).await?)
 }
 
@@ -340,20 +405,43 @@ async fn erp_rules(
     ))
 }
 
+#[derive(Deserialize)]
+struct StatusQuery {
+    /// The list version the client shows; a different current one answers `stale_page`.
+    list_version: Option<i64>,
+}
+
 async fn send_status(
     State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid)): Path<(i64, i64)>,
+    Q(q): Q<StatusQuery>,
 ) -> ApiResult<Json<SendStatus>> {
-    let company = read(&caller, cid)?;
-    let (profile, delimiter) = erp_rules(&state, company).await?;
+    Ok(Json(
+        send_status_as(&state, &caller, cid, lid, q.list_version).await?,
+    ))
+}
+
+/// The Send to ERP button for this caller and list (`seen_version`: see [`StatusQuery`]).
+pub async fn send_status_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    lid: i64,
+    seen_version: Option<i64>,
+) -> ApiResult<SendStatus> {
+    let company = read(caller, cid)?;
+    let (profile, delimiter) = erp_rules(state, company).await?;
     let who = Sender {
         user_id: caller.user.id,
         permissions: &caller.user.permissions,
         profile: profile.as_ref(),
         delimiter,
     };
-    Ok(Json(state.db.send_status(company, lid, &who).await?))
+    Ok(state
+        .db
+        .send_status(company, lid, &who, seen_version)
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -368,20 +456,31 @@ async fn send(
     Path((cid, lid)): Path<(i64, i64)>,
     Body(body): Body<SendBody>,
 ) -> ApiResult<impl IntoResponse> {
+    let (submission_id, sent_count) = send_as(&state, &caller, cid, lid, body.list_version).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"submission_id": submission_id, "sent_count": sent_count})),
+    ))
+}
+
+/// Sends every unsynced code of the list; returns the submission id and how many were sent.
+pub async fn send_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    lid: i64,
+    list_version: i64,
+) -> ApiResult<(i64, i64)> {
     let company = caller.company(cid)?;
-    let (profile, delimiter) = erp_rules(&state, company).await?;
+    let (profile, delimiter) = erp_rules(state, company).await?;
     let who = Sender {
         user_id: caller.user.id,
         permissions: &caller.user.permissions,
         profile: profile.as_ref(),
         delimiter,
     };
-    let (submission_id, sent_count) = state
+    Ok(state
         .db
-        .send_to_erp(company, lid, &who, body.list_version)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"submission_id": submission_id, "sent_count": sent_count})),
-    ))
+        .send_to_erp(company, lid, &who, list_version)
+        .await?)
 }

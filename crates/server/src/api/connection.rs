@@ -70,25 +70,39 @@ async fn put_connection(
     Path(cid): Path<i64>,
     Body(body): Body<PutConnection>,
 ) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        put_connection_as(&state, &caller, cid, &body.profile, &body.connector).await?,
+    ))
+}
+
+/// Saves the company's ERP connection (a secret sent back masked keeps its stored value);
+/// returns the connection as the API shows it.
+pub async fn put_connection_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    profile_id: &str,
+    connector: &Value,
+) -> ApiResult<Value> {
     let company = caller.company(cid)?;
     caller.require(
         caller.user.permissions.can_manage_users(),
         "admin_tool=admin",
     )?;
-    let profile = ErpProfile::find(&body.profile).ok_or_else(|| {
+    let profile = ErpProfile::find(profile_id).ok_or_else(|| {
         let ids: Vec<String> = ErpProfile::builtin().into_iter().map(|p| p.id).collect();
         ApiError::field(
             "profile",
             format!(
                 "unknown profile '{}'; one of: {}",
-                body.profile,
+                profile_id,
                 ids.join(", ")
             ),
         )
     })?;
-    let stored = load_connection(&state, company).await?.map(|c| c.settings);
+    let stored = load_connection(state, company).await?.map(|c| c.settings);
     let settings =
-        ConnectorSettings::parse(stored.as_ref(), &body.connector).map_err(ApiError::fields)?;
+        ConnectorSettings::parse(stored.as_ref(), connector).map_err(ApiError::fields)?;
     let stored =
         serde_json::to_value(&settings).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let saved = state
@@ -101,7 +115,7 @@ async fn put_connection(
             &settings.masked(),
         )
         .await?;
-    Ok(Json(render(&profile, &settings, saved.erp_list_id)))
+    Ok(render(&profile, &settings, saved.erp_list_id))
 }
 
 async fn test_connection(
@@ -109,14 +123,23 @@ async fn test_connection(
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<Json<Value>> {
+    let (ok, message) = test_connection_as(&state, &caller, cid).await?;
+    Ok(Json(json!({"ok": ok, "message": message})))
+}
+
+/// Tries the saved connection; says whether it works and, in plain words, what is wrong.
+pub async fn test_connection_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+) -> ApiResult<(bool, String)> {
     let company = caller.company(cid)?;
     caller.require(
         caller.user.permissions.can_manage_users() || caller.user.permissions.is_approver(),
         "admin_tool=admin",
     )?;
-    let c = load_connection(&state, company)
+    let c = load_connection(state, company)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let (ok, message) = c.settings.test().await;
-    Ok(Json(json!({"ok": ok, "message": message})))
+    Ok(c.settings.test().await)
 }

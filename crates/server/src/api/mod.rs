@@ -7,10 +7,10 @@ use costbridge_erp::ConnectorSettings;
 use serde::{Deserialize, Deserializer};
 
 mod audit;
-mod auth;
+pub mod auth;
 pub mod codes;
-mod connection;
-mod queue;
+pub mod connection;
+pub mod queue;
 
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
     Router::new()

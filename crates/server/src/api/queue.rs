@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{ERP}/gl_accounts"), get(gl_accounts))
 }
 
-fn reader(caller: &Caller, cid: i64) -> ApiResult<i64> {
+pub(crate) fn reader(caller: &Caller, cid: i64) -> ApiResult<i64> {
     let company = caller.company(cid)?;
     caller.require(
         caller.user.permissions.can_read_erp_queue(),
@@ -40,7 +40,7 @@ fn reader(caller: &Caller, cid: i64) -> ApiResult<i64> {
     Ok(company)
 }
 
-fn approver(caller: &Caller, cid: i64) -> ApiResult<i64> {
+pub(crate) fn approver(caller: &Caller, cid: i64) -> ApiResult<i64> {
     let company = caller.company(cid)?;
     caller.require(
         caller.user.permissions.is_approver(),
@@ -60,7 +60,7 @@ async fn require_connection(state: &AppState, company: i64) -> ApiResult<Connect
 }
 
 /// API.md's filter names to the stored item states.
-fn status_of(filter: &str) -> ApiResult<&'static str> {
+pub(crate) fn status_of(filter: &str) -> ApiResult<&'static str> {
     Ok(match filter {
         "ready_to_export" => "ready",
         "exporting" => "exporting",
@@ -114,13 +114,13 @@ async fn counts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct GlChoice {
+pub struct GlChoice {
     #[serde(default, deserialize_with = "nullable")]
-    gl_income_account: Option<Option<String>>,
+    pub gl_income_account: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    gl_expense_account: Option<Option<String>>,
+    pub gl_expense_account: Option<Option<String>>,
 }
 
 fn check_account(
@@ -154,8 +154,19 @@ async fn set_gl(
     Path((cid, item_id)): Path<(i64, i64)>,
     Body(body): Body<GlChoice>,
 ) -> ApiResult<Json<Item>> {
-    let company = approver(&caller, cid)?;
-    let conn = require_connection(&state, company).await?;
+    Ok(Json(set_gl_as(&state, &caller, cid, item_id, body).await?))
+}
+
+/// Saves an approver's GL account choice on an item, checked against the ERP's accounts.
+pub async fn set_gl_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    item_id: i64,
+    body: GlChoice,
+) -> ApiResult<Item> {
+    let company = approver(caller, cid)?;
+    let conn = require_connection(state, company).await?;
     let accounts = conn.settings.gl_accounts().await?;
     check_account(
         &accounts,
@@ -169,27 +180,25 @@ async fn set_gl(
         GlKind::Expense,
         &body.gl_expense_account,
     )?;
-    Ok(Json(
-        state
-            .db
-            .set_item_gl(
-                company,
-                caller.user.id,
-                item_id,
-                body.gl_income_account,
-                body.gl_expense_account,
-            )
-            .await?,
-    ))
+    Ok(state
+        .db
+        .set_item_gl(
+            company,
+            caller.user.id,
+            item_id,
+            body.gl_income_account,
+            body.gl_expense_account,
+        )
+        .await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Pick {
-    item_ids: Option<Vec<i64>>,
+pub struct Pick {
+    pub item_ids: Option<Vec<i64>>,
     /// Applied to the selected rows that have no account chosen.
-    gl_income_account: Option<String>,
-    gl_expense_account: Option<String>,
+    pub gl_income_account: Option<String>,
+    pub gl_expense_account: Option<String>,
 }
 
 fn selection(ids: &Option<Vec<i64>>) -> ApiResult<Selection<'_>> {
@@ -203,13 +212,25 @@ fn selection(ids: &Option<Vec<i64>>) -> ApiResult<Selection<'_>> {
     }
 }
 
-async fn start(
+/// Which rows an export starts from: accepting ready ones, or retrying failed ones.
+#[derive(Clone, Copy)]
+pub enum Start {
+    Export,
+    Retry,
+}
+
+/// Queues an export job for the picked rows; returns the job id and how many rows it holds.
+pub async fn start(
     state: &AppState,
     caller: &Caller,
     cid: i64,
     pick: &Pick,
-    from: &'static str,
-) -> ApiResult<Response> {
+    what: Start,
+) -> ApiResult<(i64, i64)> {
+    let from = match what {
+        Start::Export => "ready",
+        Start::Retry => "failed",
+    };
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
     if pick.gl_income_account.is_some() || pick.gl_expense_account.is_some() {
@@ -244,11 +265,15 @@ async fn start(
         )
         .await?;
     state.worker_wake.notify_one();
-    Ok((
+    Ok((job, count))
+}
+
+fn accepted((job, count): (i64, i64)) -> Response {
+    (
         StatusCode::ACCEPTED,
         Json(json!({"export_job_id": job, "item_count": count})),
     )
-        .into_response())
+        .into_response()
 }
 
 async fn export(
@@ -257,7 +282,9 @@ async fn export(
     Path(cid): Path<i64>,
     Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
-    start(&state, &caller, cid, &pick, "ready").await
+    start(&state, &caller, cid, &pick, Start::Export)
+        .await
+        .map(accepted)
 }
 
 async fn retry(
@@ -266,14 +293,16 @@ async fn retry(
     Path(cid): Path<i64>,
     Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
-    start(&state, &caller, cid, &pick, "failed").await
+    start(&state, &caller, cid, &pick, Start::Retry)
+        .await
+        .map(accepted)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Reject {
-    item_ids: Option<Vec<i64>>,
-    reason: String,
+pub struct Reject {
+    pub item_ids: Option<Vec<i64>>,
+    pub reason: String,
 }
 
 async fn reject(
@@ -282,13 +311,23 @@ async fn reject(
     Path(cid): Path<i64>,
     Body(body): Body<Reject>,
 ) -> ApiResult<Json<Value>> {
-    let company = approver(&caller, cid)?;
+    let n = reject_as(&state, &caller, cid, &body).await?;
+    Ok(Json(json!({"rejected_count": n})))
+}
+
+/// Rejects the picked rows with a reason the admin sees on each code; returns how many.
+pub async fn reject_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+    body: &Reject,
+) -> ApiResult<i64> {
+    let company = approver(caller, cid)?;
     let reason = text("reason", &body.reason, 500)?;
-    let n = state
+    Ok(state
         .db
         .reject_items(company, caller.user.id, selection(&body.item_ids)?, &reason)
-        .await?;
-    Ok(Json(json!({"rejected_count": n})))
+        .await?)
 }
 
 async fn job(
@@ -305,16 +344,23 @@ async fn gl_accounts(
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<Json<Value>> {
-    let company = reader(&caller, cid)?;
-    let conn = require_connection(&state, company).await?;
-    let accounts: Vec<Value> = conn
-        .settings
-        .gl_accounts()
+    let accounts: Vec<Value> = gl_accounts_as(&state, &caller, cid)
         .await?
         .into_iter()
         .map(|a| json!({"id": a.code, "code": a.code, "name": a.name, "kind": a.kind}))
         .collect();
     Ok(Json(Value::Array(accounts)))
+}
+
+/// The GL accounts an approver may pick, from the ERP through the connector.
+pub async fn gl_accounts_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+) -> ApiResult<Vec<GlAccount>> {
+    let company = reader(caller, cid)?;
+    let conn = require_connection(state, company).await?;
+    Ok(conn.settings.gl_accounts().await?)
 }
 
 async fn sync_from_erp(

@@ -40,6 +40,8 @@ pub struct TestApp {
     /// The first admin's token (admin everywhere, may push to accounting).
     pub token: String,
     pub company: i64,
+    /// The database this server runs on, for a second instance or a command-line run.
+    pub database_url: String,
     pub exports: tempfile::TempDir,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
@@ -140,6 +142,7 @@ impl TestApp {
         settings.worker.enabled = false;
         settings.worker.max_attempts = 2;
         let worker = settings.worker.clone();
+        let database_url = settings.server.database_url.clone();
         let app = App::build(settings).await.expect("app builds");
         let base = format!("http://{}", app.addr);
         let app_state = app.state.clone();
@@ -173,6 +176,7 @@ impl TestApp {
             worker,
             token,
             company,
+            database_url,
             exports: tempfile::tempdir().expect("tempdir"),
             _dir: dir,
             _pg: pg,

@@ -24,10 +24,17 @@ pub struct Tryton {
 impl Tryton {
     pub fn start() -> Tryton {
         let dir = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(repo().join("scripts/tryton/instance")).arg(dir.path()).stderr(Stdio::inherit()).output().expect("run scripts/tryton/instance");
+        let out = Command::new(repo().join("scripts/tryton/instance"))
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/tryton/instance");
         assert!(out.status.success(), "Tryton did not start");
         let info: Value = serde_json::from_slice(&out.stdout).expect("instance prints JSON");
-        Tryton { url: info["url"].as_str().expect("url").to_owned(), dir }
+        Tryton {
+            url: info["url"].as_str().expect("url").to_owned(),
+            dir,
+        }
     }
 
     pub fn connector(&self) -> Value {
@@ -40,11 +47,25 @@ impl Tryton {
         let url = format!("{}costs/rpc/", self.url);
         let login: Value = c.post(&url).json(&json!({"id": 1, "method": "common.db.login", "params": ["admin", {"password": "admin-secret"}, "en"]}))
             .send().await.expect("login").json().await.expect("login json");
-        let (uid, token) = (login["result"][0].clone(), login["result"][1].as_str().expect("session").to_owned());
+        let (uid, token) = (
+            login["result"][0].clone(),
+            login["result"][1].as_str().expect("session").to_owned(),
+        );
         let auth = format!("Session {}", base64(&format!("admin:{uid}:{token}")));
-        let res: Value = c.post(&url).header("Authorization", auth).json(&json!({"id": 2, "method": method, "params": params}))
-            .send().await.expect("rpc").json().await.expect("rpc json");
-        assert!(res.get("error").is_none_or(Value::is_null), "{method}: {res}");
+        let res: Value = c
+            .post(&url)
+            .header("Authorization", auth)
+            .json(&json!({"id": 2, "method": method, "params": params}))
+            .send()
+            .await
+            .expect("rpc")
+            .json()
+            .await
+            .expect("rpc json");
+        assert!(
+            res.get("error").is_none_or(Value::is_null),
+            "{method}: {res}"
+        );
         res["result"].clone()
     }
 
@@ -52,15 +73,27 @@ impl Tryton {
     pub async fn codes(&self) -> Vec<(String, String, bool)> {
         let rows = self.rpc("model.analytic_account.account.search_read",
             json!([[["type", "!=", "root"]], 0, null, [["code", "ASC"]], ["code", "name", "active"], {"company": 1, "active_test": false}])).await;
-        rows.as_array().expect("rows").iter()
-            .map(|r| (r["code"].as_str().unwrap_or("").to_owned(), r["name"].as_str().unwrap_or("").to_owned(), r["active"].as_bool().unwrap_or(r["active"] == 1)))
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["code"].as_str().unwrap_or("").to_owned(),
+                    r["name"].as_str().unwrap_or("").to_owned(),
+                    r["active"].as_bool().unwrap_or(r["active"] == 1),
+                )
+            })
             .collect()
     }
 }
 
 impl Drop for Tryton {
     fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/tryton/stop")).arg(self.dir.path()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new(repo().join("scripts/tryton/stop"))
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -69,9 +102,15 @@ fn base64(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
-            out.push(if i <= c.len() { T[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+            out.push(if i <= c.len() {
+                T[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
         }
     }
     out
@@ -79,7 +118,14 @@ fn base64(s: &str) -> String {
 
 async fn tryton_end_to_end(app: TestApp) {
     let erp = Tryton::start();
-    let (s, conn) = app.call("PUT", &app.c("/erp_connection"), &app.token, Some(json!({"profile": "tryton", "connector": erp.connector()}))).await;
+    let (s, conn) = app
+        .call(
+            "PUT",
+            &app.c("/erp_connection"),
+            &app.token,
+            Some(json!({"profile": "tryton", "connector": erp.connector()})),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{conn}");
     assert_eq!(conn["connector"]["password"], "********");
     let list = conn["erp_list_id"].as_i64().unwrap();
@@ -87,21 +133,57 @@ async fn tryton_end_to_end(app: TestApp) {
     assert_eq!(t["ok"], true, "{t}");
     let (s, accounts) = app.get(&app.c("/erp/gl_accounts")).await;
     assert_eq!(s, StatusCode::OK, "{accounts}");
-    let income = accounts.as_array().unwrap().iter().find(|a| a["kind"] == "income").expect("a revenue account")["code"].clone();
-    assert!(accounts.as_array().unwrap().iter().any(|a| a["kind"] == "expense"));
+    let income = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "income")
+        .expect("a revenue account")["code"]
+        .clone();
+    assert!(
+        accounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "expense")
+    );
     let a = app.code(list, "01", "General Requirements", None).await;
     let b = app.code(list, "100", "Permits", a["id"].as_i64()).await;
     app.code(list, "02", "Site Work", None).await;
     app.send(list).await;
-    let (s, _) = app.post(&app.c("/erp/cost_codes/export"), json!({"gl_income_account": income})).await;
+    let (s, _) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": income}),
+        )
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     app.run_worker().await;
-    assert_eq!(app.items("synced").await.len(), 3, "{:?}", app.items("failed").await);
+    assert_eq!(
+        app.items("synced").await.len(),
+        3,
+        "{:?}",
+        app.items("failed").await
+    );
     let codes = erp.codes().await;
-    let names: Vec<(&str, &str)> = codes.iter().map(|(c, n, _)| (c.as_str(), n.as_str())).collect();
-    assert_eq!(names, [("01", "General Requirements"), ("01-100", "Permits"), ("02", "Site Work")]);
+    let names: Vec<(&str, &str)> = codes
+        .iter()
+        .map(|(c, n, _)| (c.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("01", "General Requirements"),
+            ("01-100", "Permits"),
+            ("02", "Site Work")
+        ]
+    );
     // A change flows as an update of the same record.
-    app.patch(&app.c(&format!("/cost_code_lists/{list}/cost_codes/{}", b["id"])), json!({"description": "Permits and Fees"})).await;
+    app.patch(
+        &app.c(&format!("/cost_code_lists/{list}/cost_codes/{}", b["id"])),
+        json!({"description": "Permits and Fees"}),
+    )
+    .await;
     app.send(list).await;
     app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
     app.run_worker().await;
@@ -109,14 +191,37 @@ async fn tryton_end_to_end(app: TestApp) {
     assert_eq!(codes.len(), 3);
     assert_eq!(codes[1].1, "Permits and Fees");
     // Sync from ERP: a code created in Tryton arrives synced; an unchanged tree reports unchanged.
-    let root = erp.rpc("model.analytic_account.account.search", json!([[["code", "=", "COSTCODES"]], 0, 1, null, {"company": 1}])).await[0].clone();
+    let root = erp
+        .rpc(
+            "model.analytic_account.account.search",
+            json!([[["code", "=", "COSTCODES"]], 0, 1, null, {"company": 1}]),
+        )
+        .await[0]
+        .clone();
     erp.rpc("model.analytic_account.account.create",
         json!([[{"name": "Concrete", "code": "03", "type": "normal", "root": root, "parent": root, "state": "opened"}], {"company": 1}])).await;
-    let (s, pulled) = app.post(&app.c("/erp/cost_codes/sync_from_erp"), json!({})).await;
+    let (s, pulled) = app
+        .post(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{pulled}");
-    assert_eq!((pulled["created"].as_i64(), pulled["unchanged"].as_i64(), pulled["conflicts"].clone()), (Some(1), Some(3), json!([])));
-    let (_, found) = app.get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?q=concrete"))).await;
-    assert_eq!((found[0]["full_code"].as_str(), found[0]["sync_status"].as_str()), (Some("03"), Some("synced")));
+    assert_eq!(
+        (
+            pulled["created"].as_i64(),
+            pulled["unchanged"].as_i64(),
+            pulled["conflicts"].clone()
+        ),
+        (Some(1), Some(3), json!([]))
+    );
+    let (_, found) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?q=concrete")))
+        .await;
+    assert_eq!(
+        (
+            found[0]["full_code"].as_str(),
+            found[0]["sync_status"].as_str()
+        ),
+        (Some("03"), Some("synced"))
+    );
 }
 
 /// The real binary, on a SQLite file, with a short export lease so a restart resumes quickly.
@@ -137,7 +242,10 @@ impl Server {
             .expect("start costbridge");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let base = loop {
-            let line = lines.next().expect("server printed its address").expect("line");
+            let line = lines
+                .next()
+                .expect("server printed its address")
+                .expect("line");
             if let Some(addr) = line.strip_prefix("costbridge listening on ") {
                 break addr.trim().to_owned();
             }
@@ -146,7 +254,11 @@ impl Server {
     }
 }
 
-async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = check().await {
@@ -164,23 +276,49 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
     let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
-        .args(["bootstrap", "--company", "Crash Co", "--email", "crash@example.com", "--password", "crash-password", "--database-url", &db])
+        .args([
+            "bootstrap",
+            "--company",
+            "Crash Co",
+            "--email",
+            "crash@example.com",
+            "--password",
+            "crash-password",
+            "--database-url",
+            &db,
+        ])
         .output()
         .unwrap();
-    assert!(boot.status.success(), "{}", String::from_utf8_lossy(&boot.stderr));
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
     let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
     let token = ids["token"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
     let mut server = Server::start(&db);
     let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{}{p}", ids["company_id"]);
-    let res = client.put(c(&server.base, "/erp_connection")).bearer_auth(&token).json(&json!({"profile": "tryton", "connector": erp.connector()})).send().await.unwrap();
+    let res = client
+        .put(c(&server.base, "/erp_connection"))
+        .bearer_auth(&token)
+        .json(&json!({"profile": "tryton", "connector": erp.connector()}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let list = res.json::<Value>().await.unwrap()["erp_list_id"].as_i64().unwrap();
+    let list = res.json::<Value>().await.unwrap()["erp_list_id"]
+        .as_i64()
+        .unwrap();
     let mut csv = String::from("full_code,description,active\n");
     let mut n = 0;
     'all: for d in 1..=50 {
         for i in 0..100 {
-            let full = if i == 0 { format!("{d:02}") } else { format!("{d:02}-{i:03}") };
+            let full = if i == 0 {
+                format!("{d:02}")
+            } else {
+                format!("{d:02}-{i:03}")
+            };
             csv.push_str(&format!("{full},Code {full},true\n"));
             n += 1;
             if n == N {
@@ -188,34 +326,105 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
             }
         }
     }
-    let res = client.post(c(&server.base, &format!("/cost_code_lists/{list}/import"))).bearer_auth(&token).header("content-type", "text/csv").body(csv).send().await.unwrap();
+    let res = client
+        .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let st: Value = client.get(c(&server.base, &format!("/cost_code_lists/{list}/send_to_erp"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    let res = client.post(c(&server.base, &format!("/cost_code_lists/{list}/send_to_erp"))).bearer_auth(&token).json(&json!({"list_version": st["list_version"]})).send().await.unwrap();
+    let st: Value = client
+        .get(c(
+            &server.base,
+            &format!("/cost_code_lists/{list}/send_to_erp"),
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = client
+        .post(c(
+            &server.base,
+            &format!("/cost_code_lists/{list}/send_to_erp"),
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"list_version": st["list_version"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
-    let job: Value = client.post(c(&server.base, "/erp/cost_codes/export")).bearer_auth(&token).json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let job: Value = client
+        .post(c(&server.base, "/erp/cost_codes/export"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let job_url = |base: &str| c(base, &format!("/erp/export_jobs/{}", job["export_job_id"]));
     // Kill it once some batches are in Tryton and others are not.
     wait_for("the first batches", Duration::from_secs(120), async || {
-        let st: Value = client.get(job_url(&server.base)).bearer_auth(&token).send().await.ok()?.json().await.ok()?;
+        let st: Value = client
+            .get(job_url(&server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         (st["counts"]["synced"].as_i64()? > 0).then_some(())
     })
     .await;
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let server = Server::start(&db);
-    let done: Value = wait_for("the resumed job to finish", Duration::from_secs(300), async || {
-        let st: Value = client.get(job_url(&server.base)).bearer_auth(&token).send().await.ok()?.json().await.ok()?;
-        (st["status"] == "done").then_some(st)
-    })
+    let done: Value = wait_for(
+        "the resumed job to finish",
+        Duration::from_secs(300),
+        async || {
+            let st: Value = client
+                .get(job_url(&server.base))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (st["status"] == "done").then_some(st)
+        },
+    )
     .await;
-    assert_eq!(done["counts"], json!({"synced": N, "failed": 0, "exporting": 0}), "{done}");
-    assert!(done["attempts"].as_i64().unwrap() >= 2, "the job was resumed: {done}");
+    assert_eq!(
+        done["counts"],
+        json!({"synced": N, "failed": 0, "exporting": 0}),
+        "{done}"
+    );
+    assert!(
+        done["attempts"].as_i64().unwrap() >= 2,
+        "the job was resumed: {done}"
+    );
     let codes = erp.codes().await;
     let mut unique: Vec<&str> = codes.iter().map(|(c, _, _)| c.as_str()).collect();
     assert_eq!(unique.len(), N, "one analytic account per code");
     unique.dedup();
     assert_eq!(unique.len(), N, "no code twice in Tryton");
-    let res = client.get(c(&server.base, &format!("/cost_code_lists/{list}/cost_codes?sync_status=synced&per_page=1"))).bearer_auth(&token).send().await.unwrap();
+    let res = client
+        .get(c(
+            &server.base,
+            &format!("/cost_code_lists/{list}/cost_codes?sync_status=synced&per_page=1"),
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["total"], N.to_string().as_str());
 }

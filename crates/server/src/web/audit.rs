@@ -1,0 +1,201 @@
+//! Company settings → Audit log: every recorded action, filtered, a page at a time, and the
+//! same selection as a CSV download.
+use super::{Layout, Viewer, WebResult, require};
+use crate::state::AppState;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use costbridge_storage::audit::{AuditEvent, AuditFilter};
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+const PAGE: i64 = 50;
+/// The most rows one CSV download holds (read a thousand at a time).
+const CSV_MAX: i64 = 100_000;
+const ENTITY_TYPES: [&str; 7] = [
+    "cost_code",
+    "cost_code_list",
+    "erp_item",
+    "export_job",
+    "submission",
+    "user",
+    "company",
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/settings/audit", get(page))
+        .route("/settings/audit.csv", get(csv))
+}
+
+/// A time as the pages show it: to the second, in UTC.
+pub fn when(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+    ))
+    .unwrap_or_else(|_| t.to_string())
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+struct FilterQuery {
+    entity_type: String,
+    entity_id: String,
+    action: String,
+    page: Option<i64>,
+}
+
+impl FilterQuery {
+    fn filter(&self) -> AuditFilter {
+        let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        AuditFilter {
+            entity_type: some(&self.entity_type),
+            entity_id: self.entity_id.trim().parse().ok(),
+            action: some(&self.action),
+        }
+    }
+
+    /// The filter as a query string, for the CSV link and the pager.
+    fn query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("entity_type", &self.entity_type)
+            .append_pair("entity_id", &self.entity_id)
+            .append_pair("action", &self.action)
+            .finish()
+    }
+}
+
+pub struct EventRow {
+    pub at: String,
+    pub actor: String,
+    pub e: AuditEvent,
+    pub changes: Vec<(String, String, String)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+struct Page {
+    layout: Layout,
+    sub: &'static str,
+    f: FilterQuery,
+    types: [&'static str; 7],
+    events: Vec<EventRow>,
+    total: i64,
+    page: i64,
+    pages: i64,
+    query: String,
+}
+
+fn allowed(v: &Viewer) -> WebResult<()> {
+    let p = v.caller.user.permissions;
+    require(
+        p.can_read_codes() || p.can_read_erp_queue(),
+        "admin_tool=read_only",
+    )
+}
+
+async fn page(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(f): Query<FilterQuery>,
+) -> WebResult<Response> {
+    allowed(&v)?;
+    let page = f.page.unwrap_or(1).max(1);
+    let (events, total) = state
+        .db
+        .audit_events(v.company(), &f.filter(), PAGE, (page - 1) * PAGE)
+        .await?;
+    let events = events
+        .into_iter()
+        .map(|e| EventRow {
+            at: when(e.at),
+            actor: e
+                .actor
+                .as_ref()
+                .map(|a| a.email.clone())
+                .unwrap_or_else(|| "system".into()),
+            changes: super::codes::changes(e.before.as_ref(), e.after.as_ref()),
+            e,
+        })
+        .collect();
+    Ok(Page {
+        layout: Layout::new(&state, &v, "settings", "Audit log").await?,
+        sub: "audit",
+        query: f.query(),
+        f,
+        types: ENTITY_TYPES,
+        events,
+        total,
+        page,
+        pages: ((total + PAGE - 1) / PAGE).max(1),
+    }
+    .into_response())
+}
+
+async fn csv(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(f): Query<FilterQuery>,
+) -> WebResult<Response> {
+    allowed(&v)?;
+    let filter = f.filter();
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let write_err = |e: csv::Error| crate::error::ApiError::bad_request(e.to_string());
+    out.write_record([
+        "id",
+        "at",
+        "actor",
+        "action",
+        "entity_type",
+        "entity_id",
+        "before",
+        "after",
+    ])
+    .map_err(write_err)?;
+    let mut offset = 0;
+    while offset < CSV_MAX {
+        let (events, _) = state
+            .db
+            .audit_events(v.company(), &filter, 1000, offset)
+            .await?;
+        let n = events.len() as i64;
+        for e in events {
+            let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();
+            out.write_record([
+                e.id.to_string(),
+                e.at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                e.actor.map(|a| a.email).unwrap_or_default(),
+                e.action,
+                e.entity_type,
+                e.entity_id.to_string(),
+                json(e.before),
+                json(e.after),
+            ])
+            .map_err(write_err)?;
+        }
+        if n < 1000 {
+            break;
+        }
+        offset += n;
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| crate::error::ApiError::bad_request(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"audit-log.csv\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,482 @@
+//! Admin → Work Breakdown Structure → Cost Code: the list picker, the code tree (one tier at a
+//! time), search and the sync-state filter, the Send to ERP panel and each code's history.
+use super::{Form, Layout, Viewer, WebResult, fragments, htmx_redirect, require};
+use crate::api::codes::{read, send_as, send_status_as};
+use crate::state::AppState;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use costbridge_domain::sync::{ALL_STATES, SyncState};
+use costbridge_storage::audit::AuditFilter;
+use costbridge_storage::codes::{CodeFilter, CodeList, CostCode};
+use costbridge_storage::erp::SendStatus;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Codes per page of one tier (or of search results); "Show more" fetches the next.
+pub const PAGE: i64 = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/codes", get(page))
+        .route("/codes/{lid}/nodes", get(nodes))
+        .route("/codes/{lid}/send", get(send_panel).post(send))
+        .route("/codes/{lid}/{id}/history", get(history))
+}
+
+/// One code as a row of the tree.
+pub struct NodeView {
+    pub id: i64,
+    pub full_code: String,
+    pub description: String,
+    pub active: bool,
+    pub status: String,
+    /// Children count; `None` in search results, which are flat.
+    pub children: Option<i64>,
+    /// Pending, exporting and failed codes wait on the approver (the domain's rule).
+    pub locked: bool,
+    pub pending: bool,
+    pub rejection_reason: Option<String>,
+    pub erp_message: Option<String>,
+    /// Field, old value, new value: what differs from what the ERP confirmed.
+    pub diff: Vec<(String, String, String)>,
+    /// Children already drawn inside (after adding a child, the parent opens).
+    pub kids_html: Option<String>,
+}
+
+impl NodeView {
+    pub fn new(c: CostCode, children: Option<i64>) -> NodeView {
+        let state = SyncState::parse(&c.sync_status);
+        NodeView {
+            id: c.id,
+            locked: state.is_some_and(SyncState::is_locked),
+            pending: state == Some(SyncState::Pending),
+            diff: c
+                .diff
+                .iter()
+                .map(|(f, ch)| (f.replace('_', " "), plain(&ch.from), plain(&ch.to)))
+                .collect(),
+            full_code: c.full_code,
+            description: c.description,
+            active: c.active,
+            status: c.sync_status,
+            children,
+            rejection_reason: c.rejection_reason,
+            erp_message: c.erp_message,
+            kids_html: None,
+        }
+    }
+
+    pub fn has_children(&self) -> bool {
+        self.child_count() > 0
+    }
+
+    pub fn child_count(&self) -> i64 {
+        self.children.unwrap_or(0)
+    }
+
+    /// The words after the badge's colour: what "changed" means for this code.
+    pub fn change_summary(&self) -> String {
+        if self.diff.is_empty() {
+            return "Not in the ERP yet".to_owned();
+        }
+        self.diff
+            .iter()
+            .map(|(f, a, b)| format!("{f}: {a} → {b}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(true) => "active".to_owned(),
+        Value::Bool(false) => "inactive".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// What a person may do with codes, from their permissions (the same checks as the API).
+#[derive(Clone, Copy)]
+pub struct CodeRights {
+    pub can_write: bool,
+    pub can_toggle: bool,
+}
+
+impl CodeRights {
+    pub fn of(v: &Viewer) -> CodeRights {
+        let p = v.caller.user.permissions;
+        CodeRights {
+            can_write: p.can_write_codes(),
+            can_toggle: p.can_toggle_active(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "_nodes.html")]
+pub struct Nodes {
+    pub lid: i64,
+    pub nodes: Vec<NodeView>,
+    pub rights: CodeRights,
+    /// The URL of the next page, when there is one, and how many are shown of how many.
+    pub more: Option<String>,
+    pub shown: i64,
+    pub total: i64,
+}
+
+#[derive(Template)]
+#[template(path = "_send.html")]
+pub struct SendPanel {
+    pub lid: i64,
+    pub s: SendStatus,
+    /// The list version this page shows (a newer one means the page is stale).
+    pub version: i64,
+    pub oob: bool,
+    pub error: Option<String>,
+}
+
+impl SendPanel {
+    pub fn stale(&self) -> bool {
+        self.s.reason_code == Some("stale_page")
+    }
+}
+
+/// The Send to ERP panel as it stands, for swapping in beside a change to the list.
+pub async fn fresh_panel(state: &AppState, v: &Viewer, lid: i64) -> WebResult<SendPanel> {
+    let s = send_status_as(state, &v.caller, v.company(), lid, None).await?;
+    Ok(SendPanel {
+        lid,
+        version: s.list_version,
+        s,
+        oob: true,
+        error: None,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PageQuery {
+    list: Option<i64>,
+    q: Option<String>,
+    status: Option<String>,
+    sent: Option<i64>,
+    imported: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "codes.html")]
+struct CodesPage {
+    layout: Layout,
+    company: i64,
+    lists: Vec<CodeList>,
+    list: Option<CodeList>,
+    q: String,
+    status: String,
+    states: Vec<&'static str>,
+    notice: Option<String>,
+    panel: Option<SendPanel>,
+    tree: Option<Nodes>,
+    rights: CodeRights,
+}
+
+async fn page(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(pq): Query<PageQuery>,
+) -> WebResult<Response> {
+    require(
+        v.caller.user.permissions.can_read_codes(),
+        "admin_tool=read_only",
+    )?;
+    let company = v.company();
+    let lists = state.db.lists(company).await?;
+    // The ERP list first when none is asked for: that is the one that syncs.
+    let chosen = pq
+        .list
+        .or_else(|| lists.iter().find(|l| l.is_erp_list).map(|l| l.id))
+        .or_else(|| lists.first().map(|l| l.id));
+    let list = chosen.and_then(|id| lists.iter().find(|l| l.id == id).cloned());
+    let q = pq.q.unwrap_or_default();
+    let status = pq
+        .status
+        .filter(|s| SyncState::parse(s).is_some())
+        .unwrap_or_default();
+    let rights = CodeRights::of(&v);
+    let (panel, tree) = match &list {
+        Some(l) => {
+            let s = send_status_as(&state, &v.caller, company, l.id, None).await?;
+            let panel = SendPanel {
+                lid: l.id,
+                version: s.list_version,
+                s,
+                oob: false,
+                error: None,
+            };
+            let tree = load_nodes(&state, &v, l.id, None, 1, &q, &status).await?;
+            (Some(panel), Some(tree))
+        }
+        None => (None, None),
+    };
+    let notice = match (pq.sent, pq.imported) {
+        (Some(n), _) => Some(format!(
+            "Sent {n} code(s) to the ERP Integrations queue. They are pending until an accounting approver exports or rejects them."
+        )),
+        (_, Some(summary)) => Some(format!("Import applied: {summary}.")),
+        _ => None,
+    };
+    let title = list
+        .as_ref()
+        .map(|l| l.name.clone())
+        .unwrap_or_else(|| "Cost codes".into());
+    Ok(CodesPage {
+        layout: Layout::new(&state, &v, "codes", title).await?,
+        company,
+        lists,
+        list,
+        q,
+        status,
+        states: ALL_STATES.iter().map(|s| s.as_str()).collect(),
+        notice,
+        panel,
+        tree,
+        rights,
+    }
+    .into_response())
+}
+
+/// A page of the tree under `parent` (or of the search results when a query or state is set).
+pub async fn load_nodes(
+    state: &AppState,
+    v: &Viewer,
+    lid: i64,
+    parent: Option<i64>,
+    page: i64,
+    q: &str,
+    status: &str,
+) -> WebResult<Nodes> {
+    let company = read(&v.caller, v.company())?;
+    let offset = (page.max(1) - 1) * PAGE;
+    let flat = !q.is_empty() || !status.is_empty();
+    let (nodes, total) = if flat {
+        let filter = CodeFilter {
+            sync_status: (!status.is_empty()).then(|| status.to_owned()),
+            q: (!q.is_empty()).then(|| q.to_owned()),
+        };
+        let (codes, total) = state.db.codes(company, lid, &filter, PAGE, offset).await?;
+        (
+            codes
+                .into_iter()
+                .map(|c| NodeView::new(c, None))
+                .collect::<Vec<_>>(),
+            total,
+        )
+    } else {
+        let (nodes, total) = state
+            .db
+            .code_children(company, lid, parent, PAGE, offset)
+            .await?;
+        let nodes = nodes
+            .into_iter()
+            .map(|n| NodeView::new(n.code, Some(n.children)))
+            .collect();
+        (nodes, total)
+    };
+    let shown = offset + nodes.len() as i64;
+    let more = (shown < total).then(|| {
+        let mut url = format!("/codes/{lid}/nodes?page={}", page.max(1) + 1);
+        if let Some(p) = parent {
+            url.push_str(&format!("&parent={p}"));
+        }
+        for (k, val) in [("q", q), ("status", status)] {
+            if !val.is_empty() {
+                url.push_str(&format!(
+                    "&{k}={}",
+                    form_urlencoded::byte_serialize(val.as_bytes()).collect::<String>()
+                ));
+            }
+        }
+        url
+    });
+    Ok(Nodes {
+        lid,
+        nodes,
+        rights: CodeRights::of(v),
+        more,
+        shown,
+        total,
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NodesQuery {
+    parent: Option<i64>,
+    page: Option<i64>,
+    q: String,
+    status: String,
+}
+
+async fn nodes(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Query(nq): Query<NodesQuery>,
+) -> WebResult<Response> {
+    let nodes = load_nodes(
+        &state,
+        &v,
+        lid,
+        nq.parent,
+        nq.page.unwrap_or(1),
+        &nq.q,
+        &nq.status,
+    )
+    .await?;
+    fragments(StatusCode::OK, vec![nodes.render()])
+}
+
+#[derive(Deserialize)]
+struct VersionQuery {
+    version: Option<i64>,
+}
+
+async fn send_panel(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Query(vq): Query<VersionQuery>,
+) -> WebResult<Response> {
+    let s = send_status_as(&state, &v.caller, v.company(), lid, vq.version).await?;
+    let panel = SendPanel {
+        lid,
+        version: vq.version.unwrap_or(s.list_version),
+        s,
+        oob: false,
+        error: None,
+    };
+    fragments(StatusCode::OK, vec![panel.render()])
+}
+
+#[derive(Deserialize)]
+struct SendForm {
+    list_version: i64,
+}
+
+/// Sends, then reloads the page (every sent code changed state); a refusal redraws the panel
+/// with the API's reason.
+async fn send(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Form(f): Form<SendForm>,
+) -> WebResult<Response> {
+    match send_as(&state, &v.caller, v.company(), lid, f.list_version).await {
+        Ok((_, n)) => Ok(htmx_redirect(&format!("/codes?list={lid}&sent={n}"))),
+        Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => Err(e.into()),
+        Err(e) => {
+            let s =
+                send_status_as(&state, &v.caller, v.company(), lid, Some(f.list_version)).await?;
+            let panel = SendPanel {
+                lid,
+                version: f.list_version,
+                s,
+                oob: false,
+                error: Some(super::explain(&e)),
+            };
+            fragments(StatusCode::OK, vec![panel.render()])
+        }
+    }
+}
+
+/// One audit event of a code, as the history panel lists it.
+pub struct HistoryEntry {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub changes: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "_history.html")]
+struct History {
+    id: i64,
+    entries: Vec<HistoryEntry>,
+    total: i64,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path((lid, id)): Path<(i64, i64)>,
+) -> WebResult<Response> {
+    let company = read(&v.caller, v.company())?;
+    // The code must be in this list of this company (404 otherwise, like the API).
+    state.db.code(company, lid, id).await?;
+    let filter = AuditFilter {
+        entity_type: Some("cost_code".into()),
+        entity_id: Some(id),
+        action: None,
+    };
+    let (events, total) = state.db.audit_events(company, &filter, 50, 0).await?;
+    let entries = events
+        .into_iter()
+        .map(|e| HistoryEntry {
+            at: super::audit::when(e.at),
+            actor: e.actor.map(|a| a.email).unwrap_or_else(|| "system".into()),
+            action: e.action.replace("cost_code.", "").replace('_', " "),
+            changes: changes(e.before.as_ref(), e.after.as_ref()),
+        })
+        .collect();
+    fragments(
+        StatusCode::OK,
+        vec![History { id, entries, total }.render()],
+    )
+}
+
+/// The keys whose values differ between `before` and `after`, as text.
+pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let b = before.and_then(Value::as_object).unwrap_or(&empty);
+    let a = after.and_then(Value::as_object).unwrap_or(&empty);
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| b.get(*k) != a.get(*k))
+        .map(|k| {
+            let show = |v: Option<&Value>| match v {
+                None | Some(Value::Null) => "—".to_owned(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            (k.replace('_', " "), show(b.get(k)), show(a.get(k)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn history_shows_what_changed() {
+        let c = changes(
+            Some(&json!({"description": "A", "active": true})),
+            Some(&json!({"description": "B", "active": true, "via": "import"})),
+        );
+        assert_eq!(
+            c,
+            vec![
+                ("description".into(), "A".into(), "B".into()),
+                ("via".into(), "—".into(), "import".into())
+            ]
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Changing codes in place: add a child or a top-tier code, edit, (de)activate, delete,
+//! retrieve from the queue, and new lists. Field errors come back as the same form at 422
+//! (which htmx swaps); any other refusal becomes a message.
+use super::codes::{CodeRights, NodeView, fresh_panel, load_nodes};
+use super::{Errors, Form, Viewer, WebResult, fragments, htmx_redirect, percent_encode};
+use crate::api::codes::{
+    CreateCode, UpdateCode, create_code_as, create_list_as, delete_code_as, read, retrieve_as,
+    update_code_as,
+};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use costbridge_storage::codes::CostCode;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/codes/lists", post(create_list))
+        .route("/codes/{lid}/new", get(new_form).post(create))
+        .route("/codes/{lid}/{id}/edit", get(edit_form).post(update))
+        .route("/codes/{lid}/{id}/active", post(set_active))
+        .route("/codes/{lid}/{id}/delete", post(delete))
+        .route("/codes/{lid}/{id}/retrieve", post(retrieve))
+}
+
+#[derive(Template)]
+#[template(path = "_code_form.html")]
+struct CodeForm {
+    lid: i64,
+    /// `Some(id)` when editing that code.
+    id: Option<i64>,
+    parent_id: Option<i64>,
+    /// Shown in the label, so it is clear where the new code goes.
+    parent_full: Option<String>,
+    code: String,
+    description: String,
+    errors: Errors,
+}
+
+impl CodeForm {
+    fn action(&self) -> String {
+        match self.id {
+            Some(id) => format!("/codes/{}/{id}/edit", self.lid),
+            None => format!("/codes/{}/new", self.lid),
+        }
+    }
+
+    fn key(&self) -> String {
+        match (self.id, self.parent_id) {
+            (Some(id), _) => format!("e{id}"),
+            (None, Some(p)) => format!("c{p}"),
+            (None, None) => "top".to_owned(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "_node.html")]
+struct NodeFragment {
+    lid: i64,
+    n: NodeView,
+    rights: CodeRights,
+}
+
+#[derive(Deserialize)]
+struct NewQuery {
+    parent: Option<i64>,
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Query(q): Query<NewQuery>,
+) -> WebResult<Response> {
+    let company = read(&v.caller, v.company())?;
+    let parent_full = match q.parent {
+        Some(p) => Some(state.db.code(company, lid, p).await?.full_code),
+        None => None,
+    };
+    let form = CodeForm {
+        lid,
+        id: None,
+        parent_id: q.parent,
+        parent_full,
+        code: String::new(),
+        description: String::new(),
+        errors: Errors::default(),
+    };
+    fragments(StatusCode::OK, vec![form.render()])
+}
+
+#[derive(Deserialize)]
+struct CodeFields {
+    code: String,
+    description: String,
+    parent_id: Option<i64>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Form(f): Form<CodeFields>,
+) -> WebResult<Response> {
+    let body = CreateCode {
+        code: f.code.clone(),
+        description: f.description.clone(),
+        parent_id: f.parent_id,
+    };
+    let result = create_code_as(&state, &v.caller, v.company(), lid, body).await;
+    let form = |errors| CodeForm {
+        lid,
+        id: None,
+        parent_id: f.parent_id,
+        parent_full: None,
+        code: f.code.clone(),
+        description: f.description.clone(),
+        errors,
+    };
+    let created = match or_form(result)? {
+        Ok(c) => c,
+        Err(errors) => return invalid(form(errors)),
+    };
+    let panel = fresh_panel(&state, &v, lid).await?;
+    let mut res = match f.parent_id {
+        // The parent opens, showing its children with the new one among them.
+        Some(pid) => {
+            let company = v.company();
+            let parent = state.db.code(company, lid, pid).await?;
+            let kids = load_nodes(&state, &v, lid, Some(pid), 1, "", "").await?;
+            let mut n = NodeView::new(parent, Some(kids.total));
+            n.kids_html = Some(kids.render()?);
+            let node = NodeFragment {
+                lid,
+                n,
+                rights: CodeRights::of(&v),
+            };
+            retarget(
+                &format!("#node-{pid}"),
+                "outerHTML",
+                vec![node.render(), panel.render()],
+            )
+        }
+        None => {
+            let top = load_nodes(&state, &v, lid, None, 1, "", "").await?;
+            let cleared = "<div id=\"new-top\" class=\"detail\" hx-swap-oob=\"true\"></div>";
+            retarget(
+                "#tree",
+                "innerHTML",
+                vec![top.render(), Ok(cleared.into()), panel.render()],
+            )
+        }
+    }?;
+    let said = percent_encode(&format!("Added {}.", created.full_code));
+    if let Ok(v) = HeaderValue::from_str(&said) {
+        res.headers_mut().insert("x-message", v);
+    }
+    Ok(res)
+}
+
+/// A 422 with field errors becomes the form's errors; anything else stays an error.
+fn or_form(r: ApiResult<CostCode>) -> WebResult<Result<CostCode, Errors>> {
+    match r {
+        Ok(c) => Ok(Ok(c)),
+        Err(e) => Ok(Err(Errors::from_api(e)?)),
+    }
+}
+
+fn invalid(form: CodeForm) -> WebResult<Response> {
+    fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![form.render()])
+}
+
+/// A success swaps somewhere else than the form that was sent.
+fn retarget(
+    target: &str,
+    swap: &'static str,
+    parts: Vec<askama::Result<String>>,
+) -> WebResult<Response> {
+    let mut res = fragments(StatusCode::OK, parts)?;
+    if let Ok(t) = HeaderValue::from_str(target) {
+        res.headers_mut().insert("hx-retarget", t);
+        res.headers_mut()
+            .insert("hx-reswap", HeaderValue::from_static(swap));
+    }
+    Ok(res)
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path((lid, id)): Path<(i64, i64)>,
+) -> WebResult<Response> {
+    let company = read(&v.caller, v.company())?;
+    let c = state.db.code(company, lid, id).await?;
+    let form = CodeForm {
+        lid,
+        id: Some(id),
+        parent_id: c.parent_id,
+        parent_full: None,
+        code: c.code,
+        description: c.description,
+        errors: Errors::default(),
+    };
+    fragments(StatusCode::OK, vec![form.render()])
+}
+
+async fn update(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path((lid, id)): Path<(i64, i64)>,
+    Form(f): Form<CodeFields>,
+) -> WebResult<Response> {
+    let body = UpdateCode {
+        code: Some(f.code.clone()),
+        description: Some(f.description.clone()),
+        ..UpdateCode::default()
+    };
+    let result = update_code_as(&state, &v.caller, v.company(), lid, id, body).await;
+    match or_form(result)? {
+        Ok(c) => node_and_panel(&state, &v, lid, c).await,
+        Err(errors) => invalid(CodeForm {
+            lid,
+            id: Some(id),
+            parent_id: f.parent_id,
+            parent_full: None,
+            code: f.code,
+            description: f.description,
+            errors,
+        }),
+    }
+}
+
+/// The changed code's row (collapsed: a rename changes its children's full codes too) and
+/// the Send to ERP panel, which every change to the list affects.
+async fn node_and_panel(
+    state: &AppState,
+    v: &Viewer,
+    lid: i64,
+    c: CostCode,
+) -> WebResult<Response> {
+    let kids = state
+        .db
+        .code_children(v.company(), lid, Some(c.id), 1, 0)
+        .await?
+        .1;
+    let node = NodeFragment {
+        lid,
+        n: NodeView::new(c.clone(), Some(kids)),
+        rights: CodeRights::of(v),
+    };
+    let panel = fresh_panel(state, v, lid).await?;
+    retarget(
+        &format!("#node-{}", c.id),
+        "outerHTML",
+        vec![node.render(), panel.render()],
+    )
+}
+
+#[derive(Deserialize)]
+struct ActiveForm {
+    active: bool,
+}
+
+async fn set_active(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path((lid, id)): Path<(i64, i64)>,
+    Form(f): Form<ActiveForm>,
+) -> WebResult<Response> {
+    let body = UpdateCode {
+        active: Some(f.active),
+        ..UpdateCode::default()
+    };
+    let c = update_code_as(&state, &v.caller, v.company(), lid, id, body).await?;
+    node_and_panel(&state, &v, lid, c).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path((lid, id)): Path<(i64, i64)>,
+) -> WebResult<Response> {
+    delete_code_as(&state, &v.caller, v.company(), lid, id).await?;
+    let panel = fresh_panel(&state, &v, lid).await?;
+    // An empty body swapped over the row removes it.
+    fragments(StatusCode::OK, vec![panel.render()])
+}
+
+async fn retrieve(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path((lid, id)): Path<(i64, i64)>,
+) -> WebResult<Response> {
+    let c = retrieve_as(&state, &v.caller, v.company(), lid, id).await?;
+    node_and_panel(&state, &v, lid, c).await
+}
+
+#[derive(Deserialize)]
+struct ListForm {
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "_list_form.html")]
+struct ListForm422 {
+    name: String,
+    errors: Errors,
+}
+
+async fn create_list(
+    State(state): State<AppState>,
+    v: Viewer,
+    Form(f): Form<ListForm>,
+) -> WebResult<Response> {
+    match create_list_as(&state, &v.caller, v.company(), &f.name).await {
+        Ok(list) => Ok(htmx_redirect(&format!("/codes?list={}", list.id))),
+        Err(e) => {
+            let errors = Errors::from_api(e)?;
+            fragments(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![
+                    ListForm422 {
+                        name: f.name,
+                        errors,
+                    }
+                    .render(),
+                ],
+            )
+        }
+    }
+}

@@ -1,0 +1,475 @@
+//! ERP Integrations → Standard Cost Codes: the approver's queue with its filters and counts,
+//! GL account pickers saved on change, export / reject / retry of selected or all rows, and
+//! the live status of a running export (polled, no reload). Without the approver's rights the
+//! page is read-only and says why.
+use super::{Form, Layout, Viewer, WebResult, explain, fragments, htmx_redirect, require};
+use crate::api::queue::{
+    GlChoice, Pick, Reject, Start, gl_accounts_as, reader, reject_as, set_gl_as, start, status_of,
+};
+use crate::error::ApiError;
+use crate::state::AppState;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use costbridge_erp::{GlAccount, GlKind};
+use costbridge_storage::erp::{Item, JobStatus};
+use serde::Deserialize;
+
+const PAGE: i64 = 100;
+/// Filter keys of API.md, their tab labels and the stored item state each shows.
+const FILTERS: [(&str, &str, &str); 5] = [
+    ("ready_to_export", "Ready to Export", "ready"),
+    ("exporting", "Exporting", "exporting"),
+    ("failed", "Failed to Export", "failed"),
+    ("synced", "Synced", "synced"),
+    ("rejected", "Rejected", "rejected"),
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/erp", get(page))
+        .route("/erp/live", get(live))
+        .route("/erp/items/{id}/gl", post(set_gl))
+        .route("/erp/export", post(export))
+        .route("/erp/retry", post(retry))
+        .route("/erp/reject", post(reject))
+}
+
+pub struct Tab {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub count: i64,
+}
+
+#[derive(Template)]
+#[template(path = "_erp_tabs.html")]
+struct Tabs {
+    tabs: Vec<Tab>,
+    filter: String,
+    oob: bool,
+}
+
+/// An item as a table row shows it.
+pub struct RowView {
+    pub i: Item,
+    pub sent_at: String,
+    pub decided: Option<String>,
+    pub diff: Vec<(String, String, String)>,
+}
+
+impl RowView {
+    fn new(i: Item) -> RowView {
+        let diff = i
+            .diff
+            .iter()
+            .map(|(f, ch)| {
+                let show = |v: &serde_json::Value| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (f.replace('_', " "), show(&ch.from), show(&ch.to))
+            })
+            .collect();
+        RowView {
+            sent_at: super::audit::when(i.sent_at),
+            decided: i.decided_by.as_ref().map(|p| {
+                format!(
+                    "{} {}",
+                    p.email,
+                    i.decided_at.map(super::audit::when).unwrap_or_default()
+                )
+            }),
+            diff,
+            i,
+        }
+    }
+}
+
+fn rows(items: Vec<Item>) -> Vec<RowView> {
+    items.into_iter().map(RowView::new).collect()
+}
+
+/// What the viewer may do here and what the rows need to draw their pickers.
+pub struct QueueView {
+    pub approver: bool,
+    pub income: Vec<GlAccount>,
+    pub expense: Vec<GlAccount>,
+}
+
+impl QueueView {
+    /// Rows whose GL accounts may still change and which can be selected for an action.
+    pub fn actionable(&self, row: &RowView) -> bool {
+        self.approver && matches!(row.i.export_status.as_str(), "ready" | "failed")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "_erp_rows.html")]
+struct Rows {
+    items: Vec<RowView>,
+    q: QueueView,
+    oob: bool,
+}
+
+#[derive(Template)]
+#[template(path = "_erp_row.html")]
+struct RowFragment {
+    r: RowView,
+    q: QueueView,
+}
+
+#[derive(Template)]
+#[template(path = "_erp_job.html")]
+struct JobPanel {
+    job: JobStatus,
+    items: Vec<RowView>,
+    oob: bool,
+}
+
+/// The element that polls while anything is exporting; drawn without a trigger it stops.
+#[derive(Template)]
+#[template(path = "_erp_live.html")]
+struct Live {
+    url: String,
+    active: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "erp.html")]
+struct ErpPage {
+    layout: Layout,
+    tabs: Tabs,
+    rows: Rows,
+    filter: String,
+    readonly_why: Option<String>,
+    connected: bool,
+    income_required: bool,
+    notice: Option<String>,
+    job: Option<JobPanel>,
+    live: Live,
+    reject: RejectForm,
+    page: i64,
+    pages: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PageQuery {
+    filter: Option<String>,
+    page: Option<i64>,
+    job: Option<i64>,
+    rejected: Option<i64>,
+}
+
+/// Why someone sees the queue but cannot act on it, in terms of the permissions they lack.
+fn readonly_why(v: &Viewer) -> Option<String> {
+    let p = v.caller.user.permissions;
+    if p.is_approver() {
+        return None;
+    }
+    let mut lacks = Vec::new();
+    if p.erp_integrations < costbridge_domain::Level::Standard {
+        lacks.push("ERP Integrations at standard or admin");
+    }
+    if !p.can_push_to_accounting {
+        lacks.push("the Push to accounting privilege");
+    }
+    Some(format!(
+        "You can view this queue but not act on it: exporting, rejecting and choosing GL accounts are for accounting approvers, which needs {}.",
+        lacks.join(" and ")
+    ))
+}
+
+async fn tabs(state: &AppState, company: i64, filter: &str, oob: bool) -> WebResult<(Tabs, i64)> {
+    let counts = state.db.item_counts(company).await?;
+    let tabs: Vec<Tab> = FILTERS
+        .iter()
+        .map(|(key, label, status)| Tab {
+            key,
+            label,
+            count: counts.get(*status).copied().unwrap_or(0),
+        })
+        .collect();
+    let exporting = counts.get("exporting").copied().unwrap_or(0);
+    Ok((
+        Tabs {
+            tabs,
+            filter: filter.to_owned(),
+            oob,
+        },
+        exporting,
+    ))
+}
+
+async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
+    // Without a connection (or with the ERP unreachable) there is nothing to pick from; the
+    // page says so rather than failing.
+    let accounts = gl_accounts_as(state, &v.caller, v.company())
+        .await
+        .unwrap_or_default();
+    let (income, expense) = accounts.into_iter().partition(|a| a.kind == GlKind::Income);
+    QueueView {
+        approver: v.caller.user.permissions.is_approver(),
+        income,
+        expense,
+    }
+}
+
+fn filter_key(f: Option<&str>) -> Result<&'static str, ApiError> {
+    let f = f.unwrap_or("ready_to_export");
+    status_of(f)?;
+    Ok(FILTERS
+        .iter()
+        .find(|(k, _, _)| *k == f)
+        .map(|(k, _, _)| *k)
+        .unwrap_or("ready_to_export"))
+}
+
+async fn job_panel(state: &AppState, company: i64, job: i64, oob: bool) -> WebResult<JobPanel> {
+    Ok(JobPanel {
+        job: state.db.job_status(company, job).await?,
+        items: rows(state.db.job_items(company, job, 200).await?),
+        oob,
+    })
+}
+
+fn live_url(filter: &str, job: Option<i64>) -> String {
+    match job {
+        Some(j) => format!("/erp/live?filter={filter}&job={j}"),
+        None => format!("/erp/live?filter={filter}"),
+    }
+}
+
+async fn page(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(pq): Query<PageQuery>,
+) -> WebResult<Response> {
+    let company = reader(&v.caller, v.company())?;
+    require(
+        v.caller.user.permissions.can_read_erp_queue(),
+        "erp_integrations=read_only",
+    )?;
+    let filter = filter_key(pq.filter.as_deref())?;
+    let page = pq.page.unwrap_or(1).max(1);
+    let status = status_of(filter)?;
+    let (items, total) = state
+        .db
+        .items(company, status, PAGE, (page - 1) * PAGE)
+        .await?;
+    let (tabs, exporting) = tabs(&state, company, filter, false).await?;
+    let conn = crate::api::connection(&state, company).await?;
+    let job = match pq.job {
+        Some(j) => Some(job_panel(&state, company, j, false).await?),
+        None => None,
+    };
+    let job_running = job.as_ref().is_some_and(|j| j.job.status != "done");
+    let notice = pq
+        .rejected
+        .map(|n| format!("Rejected {n} code(s). The admin sees the reason on each code."));
+    Ok(ErpPage {
+        layout: Layout::new(&state, &v, "erp", "ERP Integrations").await?,
+        tabs,
+        rows: Rows {
+            items: rows(items),
+            q: queue_view(&state, &v).await,
+            oob: false,
+        },
+        filter: filter.to_owned(),
+        readonly_why: readonly_why(&v),
+        connected: conn.is_some(),
+        income_required: conn.is_some_and(|c| c.profile.rules.income_account_required),
+        notice,
+        job,
+        live: Live {
+            url: live_url(filter, pq.job),
+            active: exporting > 0 || job_running,
+        },
+        reject: RejectForm {
+            filter: filter.to_owned(),
+            scope: "selected".into(),
+            reason: String::new(),
+            error: None,
+        },
+        page,
+        pages: ((total + PAGE - 1) / PAGE).max(1),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct LiveQuery {
+    filter: Option<String>,
+    job: Option<i64>,
+}
+
+/// One poll while an export runs: the counts, the job's rows, and (on tabs without a
+/// selection to lose) the table; it stops itself once nothing is exporting.
+async fn live(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(lq): Query<LiveQuery>,
+) -> WebResult<Response> {
+    let company = reader(&v.caller, v.company())?;
+    let filter = filter_key(lq.filter.as_deref())?;
+    let (tabs, exporting) = tabs(&state, company, filter, true).await?;
+    let mut parts = vec![tabs.render()];
+    let mut running = false;
+    if let Some(j) = lq.job {
+        let panel = job_panel(&state, company, j, true).await?;
+        running = panel.job.status != "done";
+        parts.push(panel.render());
+    }
+    if matches!(filter, "exporting" | "synced") {
+        let (items, _) = state.db.items(company, status_of(filter)?, PAGE, 0).await?;
+        let rows = Rows {
+            items: rows(items),
+            q: queue_view(&state, &v).await,
+            oob: true,
+        };
+        parts.push(rows.render());
+    }
+    let live = Live {
+        url: live_url(filter, lq.job),
+        active: exporting > 0 || running,
+    };
+    parts.insert(0, live.render());
+    fragments(StatusCode::OK, parts)
+}
+
+#[derive(Deserialize)]
+struct GlForm {
+    gl_income_account: Option<String>,
+    gl_expense_account: Option<String>,
+}
+
+/// Saves the picked account as soon as it changes; "" clears it.
+async fn set_gl(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<GlForm>,
+) -> WebResult<Response> {
+    let choice = GlChoice {
+        gl_income_account: f
+            .gl_income_account
+            .map(|a| Some(a).filter(|a| !a.is_empty())),
+        gl_expense_account: f
+            .gl_expense_account
+            .map(|a| Some(a).filter(|a| !a.is_empty())),
+    };
+    let item = set_gl_as(&state, &v.caller, v.company(), id, choice).await?;
+    let row = RowFragment {
+        r: RowView::new(item),
+        q: queue_view(&state, &v).await,
+    };
+    let mut res = fragments(StatusCode::OK, vec![row.render()])?;
+    res.headers_mut().insert(
+        "x-message",
+        axum::http::HeaderValue::from_static("GL account saved."),
+    );
+    Ok(res)
+}
+
+/// The rows an action takes: the ticked ones, or every row of the tab ("all").
+struct Picked {
+    ids: Option<Vec<i64>>,
+    default_income: Option<String>,
+    default_expense: Option<String>,
+    reason: String,
+    filter: String,
+}
+
+fn picked(body: &[u8]) -> Result<Picked, ApiError> {
+    let mut p = Picked {
+        ids: Some(Vec::new()),
+        default_income: None,
+        default_expense: None,
+        reason: String::new(),
+        filter: "ready_to_export".into(),
+    };
+    let mut all = false;
+    for (k, val) in super::form_pairs(body) {
+        match k.as_str() {
+            "item_ids" => {
+                let id = val
+                    .parse()
+                    .map_err(|_| ApiError::field("item_ids", "must be numbers"))?;
+                p.ids.get_or_insert_with(Vec::new).push(id);
+            }
+            "scope" | "all" => all |= val == "all" || val == "1",
+            "default_income" if !val.is_empty() => p.default_income = Some(val),
+            "default_expense" if !val.is_empty() => p.default_expense = Some(val),
+            "reason" => p.reason = val,
+            "filter" => p.filter = filter_key(Some(&val))?.to_owned(),
+            _ => {}
+        }
+    }
+    if all {
+        p.ids = None;
+    }
+    Ok(p)
+}
+
+async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> WebResult<Response> {
+    let p = picked(body)?;
+    let pick = Pick {
+        item_ids: p.ids,
+        gl_income_account: p.default_income,
+        gl_expense_account: p.default_expense,
+    };
+    let (job, _) = start(state, &v.caller, v.company(), &pick, what).await?;
+    Ok(htmx_redirect(&format!(
+        "/erp?filter={}&job={job}",
+        p.filter
+    )))
+}
+
+async fn export(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+    start_job(&state, &v, &body, Start::Export).await
+}
+
+async fn retry(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+    start_job(&state, &v, &body, Start::Retry).await
+}
+
+#[derive(Template)]
+#[template(path = "_reject_form.html")]
+struct RejectForm {
+    filter: String,
+    scope: String,
+    reason: String,
+    error: Option<String>,
+}
+
+async fn reject(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+    let p = picked(&body)?;
+    let scope = if p.ids.is_none() { "all" } else { "selected" };
+    let again = |error: String| RejectForm {
+        filter: p.filter.clone(),
+        scope: scope.into(),
+        reason: p.reason.clone(),
+        error: Some(error),
+    };
+    let body = Reject {
+        item_ids: p.ids.clone(),
+        reason: p.reason.clone(),
+    };
+    match reject_as(&state, &v.caller, v.company(), &body).await {
+        Ok(n) => Ok(htmx_redirect(&format!(
+            "/erp?filter={}&rejected={n}",
+            p.filter
+        ))),
+        // A missing or bad reason is the dialog's to show, beside its field.
+        Err(e) if e.details.get("fields").is_some() => fragments(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![again(explain(&e)).render()],
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

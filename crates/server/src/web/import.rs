@@ -1,0 +1,132 @@
+//! CSV import from the browser: the file is previewed first (what it would create and change,
+//! or every bad row), then applied as one all-or-nothing import, like the API's.
+use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
+use crate::api::codes::{import_bytes, preview_import_as, write};
+use crate::error::ApiError;
+use crate::state::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use costbridge_storage::import::ImportPreview;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Rows of each kind listed in the preview; the counts always cover the whole file.
+const SHOWN: usize = 200;
+
+pub fn router(max_import_bytes: usize) -> Router<AppState> {
+    // The file travels twice (preview, then apply as a form field), so both take its size.
+    Router::new()
+        .route("/codes/{lid}/import/preview", post(preview))
+        .route("/codes/{lid}/import", post(apply))
+        .layer(DefaultBodyLimit::max(max_import_bytes.saturating_mul(2)))
+}
+
+#[derive(Template)]
+#[template(path = "_import.html")]
+struct Preview {
+    lid: i64,
+    csv: String,
+    preview: Option<ImportPreview>,
+    /// Every bad row (or the problem with the file as a whole) when it cannot apply.
+    problems: Vec<String>,
+    shown: usize,
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    mut multipart: Multipart,
+) -> WebResult<Response> {
+    write(&v.caller, v.company())?;
+    let mut bytes = Vec::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?
+    {
+        if field.name() == Some("file") {
+            bytes = field
+                .bytes()
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?
+                .to_vec();
+        }
+    }
+    let csv = String::from_utf8_lossy(&bytes).into_owned();
+    let (preview, problems) =
+        match preview_import_as(&state, &v.caller, v.company(), lid, &bytes).await {
+            Ok(p) => (Some(p), Vec::new()),
+            Err(e) => (None, problems(e)?),
+        };
+    let page = Preview {
+        lid,
+        csv,
+        preview,
+        problems,
+        shown: SHOWN,
+    };
+    fragments(StatusCode::OK, vec![page.render()])
+}
+
+/// Every row's errors of a refused file, one line per row; other failures stay errors.
+fn problems(e: ApiError) -> Result<Vec<String>, ApiError> {
+    if e.status != StatusCode::UNPROCESSABLE_ENTITY {
+        return Err(e);
+    }
+    let rows = e.details.get("rows").and_then(Value::as_array);
+    Ok(match rows {
+        Some(rows) => rows
+            .iter()
+            .map(|r| {
+                let errors: Vec<&str> = r["errors"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                format!(
+                    "Row {} ({}): {}",
+                    r["row"],
+                    r["full_code"].as_str().unwrap_or(""),
+                    errors.join("; ")
+                )
+            })
+            .collect(),
+        None => vec![explain(&e)],
+    })
+}
+
+#[derive(Deserialize)]
+struct ApplyForm {
+    csv: String,
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Form(f): Form<ApplyForm>,
+) -> WebResult<Response> {
+    let company = write(&v.caller, v.company())?;
+    let s = import_bytes(
+        &state,
+        company,
+        lid,
+        v.caller.user.id,
+        f.csv.as_bytes(),
+        |_| {},
+    )
+    .await?;
+    let summary = format!(
+        "{} created, {} updated, {} unchanged",
+        s.created, s.updated, s.unchanged
+    );
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("list", &lid.to_string())
+        .append_pair("imported", &summary)
+        .finish();
+    Ok(htmx_redirect(&format!("/codes?{query}")))
+}

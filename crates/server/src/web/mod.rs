@@ -1,0 +1,428 @@
+//! The browser UI: server-rendered pages (askama) made interactive with htmx. Every page
+//! calls the same functions as the JSON API (`crate::api::*::*_as`), so a rule lives in one
+//! place; this module only turns their results into HTML and their errors into messages.
+use crate::error::ApiError;
+use crate::extract::{Auth, Caller, session_caller};
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Router, routing::get};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+mod assets;
+mod audit;
+mod codes;
+mod codes_edit;
+mod erp;
+mod erp_settings;
+mod home;
+mod import;
+mod users;
+
+pub fn router(max_import_bytes: usize) -> Router<AppState> {
+    Router::new()
+        .merge(home::router())
+        .merge(codes::router())
+        .merge(codes_edit::router())
+        .merge(import::router(max_import_bytes))
+        .merge(erp::router())
+        .merge(users::router())
+        .merge(erp_settings::router())
+        .merge(audit::router())
+        .route(
+            "/settings",
+            get(|| async { Redirect::to("/settings/users") }),
+        )
+        .layer(middleware::from_fn(security_headers))
+        .merge(assets::router())
+}
+
+/// Pages load only what the binary serves, and cannot be framed by another site.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    res
+}
+
+/// The signed-in person looking at a page, through their session cookie (whose CSRF check
+/// [`session_caller`] already made for unsafe methods).
+pub struct Viewer {
+    pub caller: Caller,
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub fn company(&self) -> i64 {
+        self.caller.user.company_id
+    }
+}
+
+/// Whether a request came from htmx (a fragment is wanted) rather than a page navigation.
+fn is_htmx(parts: &Parts) -> bool {
+    parts.headers.contains_key("hx-request")
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let htmx = is_htmx(parts);
+        match session_caller(&parts.method, &parts.headers, state).await {
+            Ok(Some(caller)) => {
+                let csrf = match &caller.auth {
+                    Auth::Session { csrf_token, .. } => csrf_token.clone(),
+                    Auth::Token(_) => String::new(),
+                };
+                Ok(Viewer { caller, csrf })
+            }
+            Ok(None) => Err(WebError::SignIn { htmx }),
+            Err(e) => Err(WebError::Api(e)),
+        }
+    }
+}
+
+/// What every full page shows around its content.
+pub struct Layout {
+    pub title: String,
+    pub company: String,
+    pub user_name: String,
+    pub csrf: String,
+    /// Which top-level section is current: "codes", "erp" or "settings".
+    pub section: &'static str,
+    pub can_codes: bool,
+    pub can_erp: bool,
+    pub css: &'static str,
+    pub js: &'static str,
+    pub htmx: &'static str,
+}
+
+impl Layout {
+    pub async fn new(
+        state: &AppState,
+        viewer: &Viewer,
+        section: &'static str,
+        title: impl Into<String>,
+    ) -> WebResult<Layout> {
+        let p = viewer.caller.user.permissions;
+        Ok(Layout {
+            title: title.into(),
+            company: state
+                .db
+                .company_name(viewer.company())
+                .await
+                .map_err(ApiError::from)?,
+            user_name: viewer.caller.user.name.clone(),
+            csrf: viewer.csrf.clone(),
+            section,
+            can_codes: p.can_read_codes(),
+            can_erp: p.can_read_erp_queue(),
+            css: assets::css(),
+            js: assets::js(),
+            htmx: assets::htmx(),
+        })
+    }
+
+    /// The layout of pages shown before anyone signs in.
+    pub fn bare(title: impl Into<String>) -> Layout {
+        Layout {
+            title: title.into(),
+            company: String::new(),
+            user_name: String::new(),
+            csrf: String::new(),
+            section: "",
+            can_codes: false,
+            can_erp: false,
+            css: assets::css(),
+            js: assets::js(),
+            htmx: assets::htmx(),
+        }
+    }
+}
+
+/// Field errors to show beside the inputs of a form, and messages that belong to no field.
+#[derive(Default)]
+pub struct Errors {
+    fields: BTreeMap<String, Vec<String>>,
+    pub general: Vec<String>,
+}
+
+impl Errors {
+    pub fn get(&self, field: &str) -> Option<String> {
+        self.fields.get(field).map(|m| m.join("; "))
+    }
+
+    /// Adds an API error: its fields beside their inputs, anything else as a message.
+    pub fn merge(&mut self, e: ApiError) {
+        match Errors::from_api(e) {
+            Ok(other) => {
+                for (k, v) in other.fields {
+                    self.fields.entry(k).or_default().extend(v);
+                }
+            }
+            Err(e) => self.general.push(explain(&e)),
+        }
+    }
+
+    pub fn message(message: impl Into<String>) -> Errors {
+        Errors {
+            general: vec![message.into()],
+            ..Errors::default()
+        }
+    }
+
+    /// The errors of a 422 `validation_failed` with `details.fields`; other errors are not a
+    /// form's to show and come back as they are.
+    pub fn from_api(e: ApiError) -> Result<Errors, ApiError> {
+        let fields = e.details.get("fields").and_then(Value::as_object);
+        match fields {
+            Some(f) if e.status == StatusCode::UNPROCESSABLE_ENTITY => Ok(Errors {
+                fields: f
+                    .iter()
+                    .map(|(k, v)| {
+                        let msgs = v
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|m| m.as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (k.clone(), msgs)
+                    })
+                    .collect(),
+                general: Vec::new(),
+            }),
+            _ => Err(e),
+        }
+    }
+}
+
+pub enum WebError {
+    /// No live session: go to the sign-in page (htmx is told to navigate, not to swap).
+    SignIn {
+        htmx: bool,
+    },
+    Api(ApiError),
+}
+
+pub type WebResult<T> = Result<T, WebError>;
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        WebError::Api(e)
+    }
+}
+
+impl From<askama::Error> for WebError {
+    fn from(e: askama::Error) -> Self {
+        tracing::error!(error = %e, "template failed");
+        WebError::Api(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the page could not be drawn; the error has been logged",
+        ))
+    }
+}
+
+impl From<costbridge_storage::StoreError> for WebError {
+    fn from(e: costbridge_storage::StoreError) -> Self {
+        WebError::Api(e.into())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    status: u16,
+    message: String,
+}
+
+static X_ERROR: HeaderName = HeaderName::from_static("x-error");
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::SignIn { htmx: true } => (
+                StatusCode::UNAUTHORIZED,
+                [("hx-redirect", HeaderValue::from_static("/login"))],
+            )
+                .into_response(),
+            WebError::SignIn { htmx: false } => Redirect::to("/login").into_response(),
+            WebError::Api(e) => {
+                let message = explain(&e);
+                // htmx does not swap 4xx/5xx; app.js shows this header as a message instead,
+                // and a full navigation gets the page below.
+                let header = HeaderValue::from_str(&percent_encode(&message))
+                    .unwrap_or(HeaderValue::from_static("error"));
+                let page = ErrorPage {
+                    layout: Layout::bare("Something went wrong"),
+                    status: e.status.as_u16(),
+                    message,
+                };
+                let body = page.render().unwrap_or_default();
+                let mut res = (e.status, Html(body)).into_response();
+                res.headers_mut().insert(X_ERROR.clone(), header);
+                if let Some(secs) = e.retry_after
+                    && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+                {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                res
+            }
+        }
+    }
+}
+
+/// An API error as one sentence a person can act on, with the rows or items it names.
+pub fn explain(e: &ApiError) -> String {
+    let mut out = match e.code {
+        "forbidden" => format!(
+            "You do not have permission for this ({}).",
+            permission_words(e.details["required"].as_str().unwrap_or(""))
+        ),
+        "not_found" => "That no longer exists, or is not yours to see.".to_owned(),
+        _ => capitalise(&e.message),
+    };
+    let listed = e.details.get("items").or_else(|| e.details.get("rows"));
+    if let Some(list) = listed.and_then(Value::as_array).filter(|l| !l.is_empty()) {
+        out.push(':');
+        for entry in list.iter().take(10) {
+            let name = entry["full_code"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| entry["row"].as_i64().map(|r| format!("row {r}")))
+                .unwrap_or_default();
+            let errors: Vec<&str> = entry["errors"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            out.push_str(&format!(" {name}: {}.", errors.join("; ")));
+        }
+        if list.len() > 10 {
+            out.push_str(&format!(" …and {} more.", list.len() - 10));
+        }
+    }
+    out
+}
+
+/// `admin_tool=admin and can_push_to_accounting` in the words the pages use.
+pub fn permission_words(required: &str) -> String {
+    required
+        .replace("admin_tool=", "Admin tool: ")
+        .replace("erp_integrations=", "ERP Integrations: ")
+        .replace("can_push_to_accounting", "the Push to accounting privilege")
+        .replace("read_only", "read-only")
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Header values are ASCII; the message is UTF-8 (codes and names can be anything).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b' '..=b'~' if b != b'%' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Several rendered fragments as one htmx response (the target plus out-of-band swaps).
+pub fn fragments(status: StatusCode, parts: Vec<askama::Result<String>>) -> WebResult<Response> {
+    let mut body = String::new();
+    for p in parts {
+        body.push_str(&p?);
+    }
+    Ok((status, Html(body)).into_response())
+}
+
+/// Tells htmx to load another page (a full navigation, so the whole page is fresh).
+pub fn htmx_redirect(to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(v) => (StatusCode::NO_CONTENT, [("hx-redirect", v)]).into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// Access to a whole section, for pages that show nothing without it.
+pub fn require(ok: bool, required: &str) -> WebResult<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(required).into())
+    }
+}
+
+/// A urlencoded form body. A body that does not parse is a 400 with a message: axum's own
+/// rejection is a 422, which the pages' htmx would swap in as if it were a form.
+pub struct Form<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        axum::Form::<T>::from_request(req, state)
+            .await
+            .map(|f| Form(f.0))
+            .map_err(|e| {
+                ApiError::bad_request(format!("the form could not be read: {}", e.body_text()))
+                    .into()
+            })
+    }
+}
+
+/// Reads `name=value` pairs of a urlencoded body, keeping repeated names (checkbox lists).
+pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_survive_the_header() {
+        assert_eq!(percent_encode("a 100% ü"), "a 100%25 %C3%BC");
+    }
+
+    #[test]
+    fn errors_name_the_rows() {
+        let e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "2 item(s) cannot take this action")
+            .with_details(serde_json::json!({"items": [{"id": 1, "full_code": "01-100", "errors": ["needs a GL income account"]}]}));
+        assert_eq!(
+            explain(&e),
+            "2 item(s) cannot take this action: 01-100: needs a GL income account."
+        );
+        let f = ApiError::forbidden("admin_tool=admin and can_push_to_accounting");
+        assert_eq!(
+            explain(&f),
+            "You do not have permission for this (Admin tool: admin and the Push to accounting privilege)."
+        );
+    }
+}

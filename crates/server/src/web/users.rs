@@ -1,0 +1,278 @@
+//! Company settings → Users: who can do what. Adding and changing users goes through the
+//! API's functions, so the granting rule (only an Admin-tool admin who holds Push to
+//! accounting may grant it) is the domain's; the page only greys out what it would refuse.
+use super::{Errors, Form, Layout, Viewer, WebResult, fragments, htmx_redirect, require};
+use crate::api::auth::{CreateUser, UpdateUser, create_user_as, update_user_as};
+use crate::state::AppState;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use costbridge_domain::{Level, Permissions};
+use costbridge_storage::users::User;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/settings/users", get(page).post(create))
+        .route("/settings/users/{uid}", get(row).post(update))
+        .route("/settings/users/{uid}/edit", get(edit))
+}
+
+pub const LEVELS: [(&str, &str); 4] = [
+    ("none", "None"),
+    ("read_only", "Read-only"),
+    ("standard", "Standard"),
+    ("admin", "Admin"),
+];
+
+/// Whether the viewer may change users at all, and the push privilege in particular.
+#[derive(Clone, Copy)]
+pub struct UserRights {
+    pub manage: bool,
+    pub grant_push: bool,
+}
+
+impl UserRights {
+    fn of(v: &Viewer) -> UserRights {
+        let p = v.caller.user.permissions;
+        UserRights {
+            manage: p.can_manage_users(),
+            grant_push: p.may_grant_push(),
+        }
+    }
+}
+
+pub const GRANT_RULE: &str =
+    "Only an Admin-tool admin who holds Push to accounting may grant or remove it.";
+
+#[derive(Template)]
+#[template(path = "_user_row.html")]
+struct Row {
+    u: User,
+    rights: UserRights,
+}
+
+#[derive(Template)]
+#[template(path = "_user_edit.html")]
+struct EditRow {
+    u: User,
+    rights: UserRights,
+    levels: [(&'static str, &'static str); 4],
+    errors: Errors,
+    grant_rule: &'static str,
+}
+
+impl EditRow {
+    fn push_id(&self) -> String {
+        format!("push-{}", self.u.id)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "_user_new.html")]
+struct NewForm {
+    rights: UserRights,
+    levels: [(&'static str, &'static str); 4],
+    errors: Errors,
+    f: UserFields,
+    grant_rule: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+struct Page {
+    layout: Layout,
+    sub: &'static str,
+    users: Vec<Row>,
+    rights: UserRights,
+    new_form: NewForm,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    added: Option<String>,
+}
+
+async fn page(
+    State(state): State<AppState>,
+    v: Viewer,
+    Query(pq): Query<PageQuery>,
+) -> WebResult<Response> {
+    require(
+        v.caller.user.permissions.can_read_codes(),
+        "admin_tool=read_only",
+    )?;
+    let rights = UserRights::of(&v);
+    let users = state
+        .db
+        .users(v.company())
+        .await?
+        .into_iter()
+        .map(|u| Row { u, rights })
+        .collect();
+    Ok(Page {
+        layout: Layout::new(&state, &v, "settings", "Users").await?,
+        sub: "users",
+        users,
+        rights,
+        new_form: NewForm {
+            rights,
+            levels: LEVELS,
+            errors: Errors::default(),
+            f: UserFields::default(),
+            grant_rule: GRANT_RULE,
+        },
+        notice: pq.added.map(|e| format!("Added {e}.")),
+    }
+    .into_response())
+}
+
+/// The permission fields of a user form; a disabled checkbox is not sent, so the form sends
+/// the current value in `push_current` beside it.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+struct UserFields {
+    email: String,
+    name: String,
+    password: String,
+    admin_tool: String,
+    erp_integrations: String,
+    push: Option<String>,
+    push_current: Option<String>,
+}
+
+impl UserFields {
+    fn permissions(&self) -> Permissions {
+        let level = |s: &str| Level::parse(s).unwrap_or(Level::None);
+        Permissions {
+            admin_tool: level(&self.admin_tool),
+            erp_integrations: level(&self.erp_integrations),
+            can_push_to_accounting: self.push.is_some()
+                || self.push_current.as_deref() == Some("true"),
+        }
+    }
+
+    pub fn level_is(&self, which: &str, level: &str) -> bool {
+        match which {
+            "admin_tool" => self.admin_tool == level,
+            _ => self.erp_integrations == level,
+        }
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    v: Viewer,
+    Form(f): Form<UserFields>,
+) -> WebResult<Response> {
+    let body = CreateUser {
+        email: f.email.clone(),
+        name: f.name.clone(),
+        password: f.password.clone(),
+        permissions: f.permissions(),
+    };
+    match create_user_as(&state, &v.caller, v.company(), body).await {
+        Ok(u) => {
+            let q: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("added", &u.email)
+                .finish();
+            Ok(htmx_redirect(&format!("/settings/users?{q}")))
+        }
+        Err(e) => {
+            let mut errors = Errors::default();
+            errors.merge(e);
+            let form = NewForm {
+                rights: UserRights::of(&v),
+                levels: LEVELS,
+                errors,
+                f: UserFields {
+                    password: String::new(),
+                    ..f
+                },
+                grant_rule: GRANT_RULE,
+            };
+            fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![form.render()])
+        }
+    }
+}
+
+async fn row(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uid): Path<i64>,
+) -> WebResult<Response> {
+    let u = state.db.user(v.company(), uid).await?;
+    fragments(
+        StatusCode::OK,
+        vec![
+            Row {
+                u,
+                rights: UserRights::of(&v),
+            }
+            .render(),
+        ],
+    )
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uid): Path<i64>,
+) -> WebResult<Response> {
+    require(
+        v.caller.user.permissions.can_manage_users(),
+        "admin_tool=admin",
+    )?;
+    let u = state.db.user(v.company(), uid).await?;
+    let form = EditRow {
+        u,
+        rights: UserRights::of(&v),
+        levels: LEVELS,
+        errors: Errors::default(),
+        grant_rule: GRANT_RULE,
+    };
+    fragments(StatusCode::OK, vec![form.render()])
+}
+
+async fn update(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(uid): Path<i64>,
+    Form(f): Form<UserFields>,
+) -> WebResult<Response> {
+    let body = UpdateUser {
+        name: Some(f.name.clone()),
+        permissions: Some(f.permissions()),
+        ..UpdateUser::default()
+    };
+    match update_user_as(&state, &v.caller, v.company(), uid, body).await {
+        Ok(u) => fragments(
+            StatusCode::OK,
+            vec![
+                Row {
+                    u,
+                    rights: UserRights::of(&v),
+                }
+                .render(),
+            ],
+        ),
+        Err(e) => {
+            let mut errors = Errors::default();
+            errors.merge(e);
+            let u = state.db.user(v.company(), uid).await?;
+            let form = EditRow {
+                u,
+                rights: UserRights::of(&v),
+                levels: LEVELS,
+                errors,
+                grant_rule: GRANT_RULE,
+            };
+            fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![form.render()])
+        }
+    }
+}

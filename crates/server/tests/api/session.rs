@@ -1,0 +1,261 @@
+//! The browser session: sign-in through the web form, the cookie on the JSON API (API.md: "the
+//! API accepts either"), its CSRF rule for unsafe methods, rotation and sign-out.
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use serde_json::json;
+
+both!(
+    cookie_works_on_the_api_with_csrf,
+    sign_in_rotates_and_sign_out_ends_the_session,
+    sign_in_errors_and_cross_site_posts,
+    pages_need_a_session,
+);
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Signs in through the form and returns the session cookie (`name=value`).
+async fn sign_in(app: &TestApp, old: Option<&str>) -> String {
+    let mut req = no_redirects().post(format!("{}/login", app.base)).form(&[
+        ("email", "admin@one.example"),
+        ("password", "first-admin-password"),
+    ]);
+    if let Some(c) = old {
+        req = req.header(COOKIE, c);
+    }
+    let res = req.send().await.expect("sign in");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let set = res.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    set.split(';').next().expect("name=value").to_owned()
+}
+
+/// The CSRF token a page hands to its htmx requests.
+async fn csrf_of(app: &TestApp, cookie: &str) -> String {
+    let html = no_redirects()
+        .get(format!("{}/codes", app.base))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let start = html
+        .find("\"X-CSRF-Token\": \"")
+        .expect("token on the page")
+        + 17;
+    html[start..start + 67].to_owned()
+}
+
+async fn cookie_works_on_the_api_with_csrf(app: TestApp) {
+    let cookie = sign_in(&app, None).await;
+    let c = no_redirects();
+    let me = c
+        .get(format!("{}/api/v1/me", app.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let lists = app.c("/cost_code_lists");
+    let post = |extra: Option<(&'static str, String)>, name: &str| {
+        let mut r = c
+            .post(format!("{}{lists}", app.base))
+            .header(COOKIE, &cookie)
+            .json(&json!({"name": name}));
+        if let Some((h, v)) = extra {
+            r = r.header(h, v);
+        }
+        r.send()
+    };
+    // A cookie alone does not write: a forged cross-site request carries it too.
+    let bare = post(None, "Bare").await.unwrap();
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = bare.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "csrf_failed");
+    let wrong = post(Some(("x-csrf-token", "cb_wrong".into())), "Wrong")
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let evil = post(Some(("origin", "http://evil.example".into())), "Evil")
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&app, &cookie).await;
+    let ok = post(Some(("x-csrf-token", csrf)), "With token")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let same = post(Some(("origin", app.base.clone())), "Same origin")
+        .await
+        .unwrap();
+    assert_eq!(same.status(), StatusCode::CREATED);
+    // Bearer calls are unaffected by the CSRF rule.
+    let (s, _) = app.post(&lists, json!({"name": "By token"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // A bad bearer token is 401 even beside a good cookie.
+    let mixed = c
+        .get(format!("{}/api/v1/me", app.base))
+        .header(COOKIE, &cookie)
+        .bearer_auth("cb_nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mixed.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn sign_in_rotates_and_sign_out_ends_the_session(app: TestApp) {
+    let first = sign_in(&app, None).await;
+    let second = sign_in(&app, Some(&first)).await;
+    assert_ne!(first, second);
+    let me = |cookie: String| {
+        let c = no_redirects();
+        let url = format!("{}/api/v1/me", app.base);
+        async move {
+            c.get(url)
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        me(first.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "the old id is gone"
+    );
+    assert_eq!(me(second.clone()).await, StatusCode::OK);
+    // DELETE /tokens/current with the cookie ends the session.
+    let csrf = csrf_of(&app, &second).await;
+    let res = no_redirects()
+        .delete(format!("{}/api/v1/tokens/current", app.base))
+        .header(COOKIE, &second)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(second.clone()).await, StatusCode::UNAUTHORIZED);
+    // And the form's sign-out clears the cookie.
+    let third = sign_in(&app, None).await;
+    let out = no_redirects()
+        .post(format!("{}/logout", app.base))
+        .header(COOKIE, &third)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        out.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(me(third).await, StatusCode::UNAUTHORIZED);
+}
+
+async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
+    let c = no_redirects();
+    let wrong = c
+        .post(format!("{}/login", app.base))
+        .form(&[
+            ("email", "admin@one.example"),
+            ("password", "nope-nope-nope"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get(SET_COOKIE).is_none());
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("The email or password is wrong.")
+    );
+    let forged = c
+        .post(format!("{}/login", app.base))
+        .header(ORIGIN, "http://evil.example")
+        .form(&[
+            ("email", "admin@one.example"),
+            ("password", "first-admin-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // The company exists, so setup is closed.
+    let setup = c
+        .post(format!("{}/setup", app.base))
+        .form(&[
+            ("company", "Second"),
+            ("name", "X"),
+            ("email", "x@two.example"),
+            ("password", "a-long-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
+}
+
+async fn pages_need_a_session(app: TestApp) {
+    let c = no_redirects();
+    for path in ["/", "/codes", "/erp", "/settings/users", "/settings/audit"] {
+        let res = c.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(res.headers()[LOCATION], "/login", "{path}");
+    }
+    // An htmx request is told to navigate instead of getting a page to swap in.
+    let res = c
+        .get(format!("{}/codes/1/nodes", app.base))
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["hx-redirect"], "/login");
+    // Assets are served by the binary with long cache lifetimes.
+    let page = c
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let css = page
+        .split("href=\"")
+        .find_map(|s| s.strip_prefix("/static/app."))
+        .expect("css link");
+    let css = format!("/static/app.{}", &css[..css.find('"').unwrap()]);
+    let res = c.get(format!("{}{css}", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let htmx = c
+        .get(format!("{}/static/htmx-2.0.11.min.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(htmx.status(), StatusCode::OK);
+}

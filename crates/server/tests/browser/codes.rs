@@ -1,0 +1,151 @@
+//! Admin → Work Breakdown Structure → Cost Code: tiers, field errors, edit, deactivate, delete,
+//! search, history, CSV import preview, and Send to ERP.
+use crate::harness::{ADMIN, PASSWORD, Site, available, with_browser};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_tiered_codes_edit_import_and_send() {
+    if !available() {
+        return;
+    }
+    let site = Site::start().await;
+    let company = site.company().await;
+    let list = site.connect(&company, "quickbooks_desktop").await;
+    let s = site.clone();
+    with_browser(&site, "codes", |b| async move {
+        b.login(ADMIN, PASSWORD).await;
+        b.go("/codes").await;
+        b.wait_text("h1", "ERP Standard Cost Codes").await;
+        b.wait_text("#send-button", "Send to ERP (0 codes)").await;
+
+        // A top-tier code, then a child and a grandchild, each added in place.
+        b.click("button[hx-get$='/new']").await;
+        b.fill("#code-top", "01").await;
+        b.fill("#desc-top", "General Requirements").await;
+        b.click("#form-top button[type=submit]").await;
+        b.wait_text("#tree", "General Requirements").await;
+        let top = b.el("#tree > li.node").await.attr("id").await.unwrap().unwrap();
+        let top_id: i64 = top.trim_start_matches("node-").parse().unwrap();
+
+        b.click(&format!("#node-{top_id} button[hx-get*='new?parent=']")).await;
+        b.fill(&format!("#code-c{top_id}"), "100").await;
+        b.fill(&format!("#desc-c{top_id}"), "Project Management").await;
+        b.click(&format!("#form-c{top_id} button[type=submit]")).await;
+        b.wait_text(&format!("#kids-{top_id}"), "01-100").await;
+        assert_eq!(
+            b.attr(&format!("#node-{top_id} > .row .toggle"), "aria-expanded").await.as_deref(),
+            Some("true")
+        );
+
+        // A duplicate code is refused at its field, and nothing else changes.
+        b.click(&format!("#node-{top_id} > .row button[hx-get*='new?parent=']")).await;
+        b.fill(&format!("#code-c{top_id}"), "100").await;
+        b.fill(&format!("#desc-c{top_id}"), "Again").await;
+        b.click(&format!("#form-c{top_id} button[type=submit]")).await;
+        let err = b.text(&format!("#code-c{top_id}-error")).await;
+        assert!(err.contains("already exists"), "{err}");
+        b.click(&format!("#form-c{top_id} button[data-cancel]")).await;
+        b.wait_gone(&format!("#form-c{top_id}")).await;
+
+        let child = b.el(&format!("#kids-{top_id} > li.node")).await.attr("id").await.unwrap().unwrap();
+        let child_id: i64 = child.trim_start_matches("node-").parse().unwrap();
+        b.click(&format!("#node-{child_id} button[hx-get*='new?parent=']")).await;
+        b.fill(&format!("#code-c{child_id}"), "10").await;
+        b.fill(&format!("#desc-c{child_id}"), "Meetings").await;
+        b.click(&format!("#form-c{child_id} button[type=submit]")).await;
+        b.wait_text(&format!("#kids-{child_id}"), "01-100-10").await;
+
+        // Collapse and expand again.
+        b.click(&format!("#node-{top_id} > .row .toggle")).await;
+        assert_eq!(b.attr(&format!("#kids-{top_id}"), "hidden").await.as_deref(), Some("true"));
+        b.click(&format!("#node-{top_id} > .row .toggle")).await;
+        assert_eq!(b.attr(&format!("#kids-{top_id}"), "hidden").await, None);
+
+        // Edit in place; an empty description is an error at the field.
+        b.click(&format!("#node-{child_id} > .row button[hx-get$='/edit']")).await;
+        b.fill(&format!("#desc-e{child_id}"), "").await;
+        b.click(&format!("#form-e{child_id} button[type=submit]")).await;
+        b.wait_text(&format!("#desc-e{child_id}-error"), "is required").await;
+        b.fill(&format!("#desc-e{child_id}"), "Project Management and Coordination").await;
+        b.click(&format!("#form-e{child_id} button[type=submit]")).await;
+        b.wait_text(&format!("#node-{child_id}"), "Project Management and Coordination").await;
+
+        // A second top-tier code, deactivated, and a third one deleted.
+        for (code, desc) in [("02", "Existing Conditions"), ("99", "Typo")] {
+            b.click("button[hx-get$='/new']").await;
+            b.fill("#code-top", code).await;
+            b.fill("#desc-top", desc).await;
+            b.click("#form-top button[type=submit]").await;
+            b.wait_text("#tree", desc).await;
+        }
+        let node_of = |text: &'static str| {
+            let b = b.clone();
+            async move {
+                for li in b.d.find_all("#tree > li.node").await.unwrap() {
+                    if li.text().await.unwrap().contains(text) {
+                        return li.attr("id").await.unwrap().unwrap();
+                    }
+                }
+                panic!("no code {text}");
+            }
+        };
+        let existing = node_of("Existing Conditions").await;
+        b.click(&format!("#{existing} button[hx-post$='/active']")).await;
+        b.wait_text(&format!("#{existing}"), "inactive").await;
+        let typo = node_of("Typo").await;
+        b.click(&format!("#{typo} button[hx-post$='/delete']")).await;
+        b.d.accept_alert().await.expect("confirm the delete");
+        b.wait_gone(&format!("#{typo}")).await;
+        b.wait_text("#send-button", "Send to ERP (4 codes)").await;
+
+        // Search and the sync-state filter give a flat list.
+        b.fill("#q", "coordination").await;
+        b.click("form[role=search] button[type=submit]").await;
+        b.wait_text("#tree-heading", "Matching codes (1)").await;
+        b.wait_text("#tree", "01-100").await;
+        b.go("/codes").await;
+        b.wait_text("#send-button", "(4 codes)").await;
+        b.shot("codes").await;
+
+        // A CSV import is previewed first; a bad file lists every bad row and applies nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "full_code,description,active\n03,Concrete,true\n04-100,,maybe\n03,Again,true\n").unwrap();
+        b.click("#import-card summary").await;
+        b.el("#csv-file").await.send_keys(bad.to_str().unwrap()).await.unwrap();
+        b.click("#import-card button[type=submit]").await;
+        b.wait_text("#import-result", "Nothing can be imported").await;
+        b.wait_text("#import-result", "Row 3 (04-100)").await;
+        b.wait_text("#import-result", "Row 4 (03): duplicate of row 2").await;
+        let good = dir.path().join("good.csv");
+        std::fs::write(&good, "full_code,description,active\n03,Concrete,true\n03-300,Cast-in-Place Concrete,true\n02,Existing Conditions,true\n").unwrap();
+        b.el("#csv-file").await.send_keys(good.to_str().unwrap()).await.unwrap();
+        b.click("#import-card button[type=submit]").await;
+        b.wait_text("#import-result", "2 to create, 1 to change, 0 unchanged").await;
+        b.shot("import-preview").await;
+        b.click("#import-result button[type=submit]").await;
+        b.wait_text(".notice", "Import applied: 2 created, 1 updated, 0 unchanged").await;
+        b.wait_text("#send-button", "Send to ERP (6 codes)").await;
+
+        // Send: every unsynced code becomes pending, and the button says why it is now off.
+        b.click("#send-button").await;
+        b.wait_text(".notice", "Sent 6 code(s)").await;
+        b.wait_text("#tree .badge.pending", "pending").await;
+        b.wait_text("#send-button", "Re-send to ERP (0 codes)").await;
+        assert_eq!(b.attr("#send-button", "data-reason").await.as_deref(), Some("nothing_to_send"));
+
+        // Each code's history comes from the audit log.
+        b.click(&format!("#node-{top_id} > .row button[hx-get$='/history']")).await;
+        b.wait_text(&format!("#detail-{top_id}"), "created").await;
+        b.wait_text(&format!("#detail-{top_id}"), "sent").await;
+
+        // Phone width: the same page, one column.
+        b.d.set_window_size(390, 844).await.unwrap();
+        b.go("/codes").await;
+        b.el("#tree").await;
+        b.shot("codes-phone").await;
+        let width = b.d.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap().as_i64().unwrap();
+        assert!(width <= 390, "the page scrolls sideways at phone width ({width}px)");
+    })
+    .await;
+    let _ = (s, list);
+}

@@ -1,0 +1,356 @@
+//! The browser harness: the real server in-process on a fresh SQLite file, Debian's
+//! chromedriver on a free port, and headless Chromium with a throwaway profile. Waits are on
+//! conditions with timeouts, never blind sleeps; the export worker is driven by the test.
+use crate::webdriver::{Driver, Element};
+use costbridge_domain::Permissions;
+use costbridge_server::config::WorkerSettings;
+use costbridge_server::state::AppState;
+use costbridge_server::{App, Settings};
+use costbridge_storage::users::NewUser;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const ADMIN: &str = "admin@one.example";
+pub const PASSWORD: &str = "a-long-password";
+/// How long a condition may take before the test fails (htmx swaps take milliseconds).
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// One browser at a time: two Chromiums on a 2-core machine make every wait flaky.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// False (with a note) when the browser is not installed; in CI that is a failure instead.
+pub fn available() -> bool {
+    if Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{CHROMEDRIVER} or {CHROMIUM} is missing; scripts/setup installs chromium and chromium-driver"
+        );
+    }
+    eprintln!(
+        "skipping the browser tests: {CHROMEDRIVER} is missing (scripts/setup installs chromium and chromium-driver)"
+    );
+    false
+}
+
+pub fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+}
+
+/// The server under test.
+pub struct Site {
+    pub base: String,
+    pub state: AppState,
+    pub worker: WorkerSettings,
+    pub exports: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A company made for a test, with its first admin (admin everywhere, may push).
+pub struct Company {
+    pub id: i64,
+    pub admin: i64,
+}
+
+impl Site {
+    /// A server over an empty database (the first-run state).
+    pub async fn start() -> Arc<Site> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.database_url =
+            format!("sqlite://{}", dir.path().join("browser.db").display());
+        settings.worker.enabled = false;
+        settings.worker.max_attempts = 1;
+        let worker = settings.worker.clone();
+        let app = App::build(settings).await.expect("app builds");
+        let base = format!("http://{}", app.addr);
+        let state = app.state.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        Arc::new(Site {
+            base,
+            state,
+            worker,
+            exports: tempfile::tempdir().expect("tempdir"),
+            _dir: dir,
+            _stop: stop,
+        })
+    }
+
+    pub async fn company(&self) -> Company {
+        let hash = costbridge_server::password::hash_blocking(PASSWORD).expect("hash");
+        let admin = NewUser {
+            email: ADMIN,
+            name: "Ada Admin",
+            password_hash: &hash,
+            permissions: Permissions::FULL,
+        };
+        let (id, admin) = self
+            .state
+            .db
+            .create_company("One Builders", &admin)
+            .await
+            .expect("company");
+        Company { id, admin }
+    }
+
+    pub async fn user(&self, c: &Company, email: &str, name: &str, permissions: Permissions) {
+        let hash = costbridge_server::password::hash_blocking(PASSWORD).expect("hash");
+        let u = NewUser {
+            email,
+            name,
+            password_hash: &hash,
+            permissions,
+        };
+        self.state
+            .db
+            .create_user(c.id, c.admin, &u)
+            .await
+            .expect("user");
+    }
+
+    /// Connects a file ERP (writing into this test's folder); returns the ERP list id.
+    pub async fn connect(&self, c: &Company, profile: &str) -> i64 {
+        let connector = serde_json::json!({
+            "kind": "file", "directory": self.exports.path(), "format": "iif",
+            "gl_accounts": [
+                {"code": "4000", "name": "Construction Income", "kind": "income"},
+                {"code": "5000", "name": "Job Materials", "kind": "expense"},
+            ],
+        });
+        self.state
+            .db
+            .put_erp_connection(c.id, c.admin, profile, &connector, &connector)
+            .await
+            .expect("connection")
+            .erp_list_id
+    }
+
+    /// Imports `csv` (full_code,description,active) into a list as the company's admin.
+    pub async fn codes(&self, c: &Company, list: i64, csv: &str) {
+        costbridge_server::api::codes::import_bytes(
+            &self.state,
+            c.id,
+            list,
+            c.admin,
+            format!("full_code,description,active\n{csv}").as_bytes(),
+            |_| {},
+        )
+        .await
+        .expect("import");
+    }
+
+    pub async fn run_worker(&self) -> usize {
+        costbridge_server::worker::run_pending_exports(&self.state, &self.worker)
+            .await
+            .expect("worker step")
+    }
+}
+
+/// A Chromium window on the site.
+#[derive(Clone)]
+pub struct Browser {
+    pub d: Driver,
+    pub base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Runs `body` with a fresh browser on `site`; the browser and chromedriver are closed
+/// afterwards even when the body fails, and a failure leaves a screenshot in target/.
+pub async fn with_browser<F, Fut>(site: &Site, name: &str, body: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let port = free_port();
+    let mut driver = tokio::process::Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver starts");
+    let url = format!("http://127.0.0.1:{port}");
+    wait_until("chromedriver to answer", || async {
+        reqwest::get(format!("{url}/status"))
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+    })
+    .await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+        "--force-device-scale-factor=1",
+        "--lang=en-US",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
+    let d = Driver::start(&url, CHROMIUM, &args)
+        .await
+        .expect("browser session");
+    let b = Browser {
+        d: d.clone(),
+        base: site.base.clone(),
+    };
+    let outcome = tokio::spawn(body(b)).await;
+    if outcome.is_err() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-failures");
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = d.screenshot(&dir.join(format!("{name}.png"))).await;
+    }
+    let _ = d.quit().await;
+    let _ = driver.kill().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Polls `check` until it gives a value; fails the test after [`PATIENCE`].
+pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Browser {
+    pub async fn go(&self, path: &str) {
+        self.d
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("navigate");
+    }
+
+    /// The element, once it is in the page.
+    pub async fn el(&self, css: &str) -> Element {
+        let what = format!("an element {css}");
+        wait_until(&what, || async {
+            self.d.find_all(css).await.ok()?.into_iter().next()
+        })
+        .await
+    }
+
+    pub async fn exists(&self, css: &str) -> bool {
+        !self.d.find_all(css).await.expect("find").is_empty()
+    }
+
+    /// Clicks like a person would: the element is scrolled to the middle of the window first,
+    /// away from the header and the messages in the corner.
+    pub async fn click(&self, css: &str) {
+        let e = self.el(css).await;
+        self.d
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'})",
+                vec![e.json()],
+            )
+            .await
+            .expect("scroll");
+        e.click()
+            .await
+            .unwrap_or_else(|err| panic!("click {css}: {err}"));
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self.el(css).await;
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("type");
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.el(css).await.text().await.expect("text")
+    }
+
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.el(css).await.attr(name).await.expect("attribute")
+    }
+
+    /// Waits until the element's text contains `needle`.
+    pub async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let what = format!("{css} to say '{needle}'");
+        wait_until(&what, || async {
+            let els = self.d.find_all(css).await.ok()?;
+            for e in els {
+                if let Ok(t) = e.text().await
+                    && t.contains(needle)
+                {
+                    return Some(t);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// Waits until no element matches.
+    pub async fn wait_gone(&self, css: &str) {
+        let what = format!("{css} to go away");
+        wait_until(&what, || async { (!self.exists(css).await).then_some(()) }).await;
+    }
+
+    pub async fn wait_url(&self, part: &str) {
+        let what = format!("the address to contain {part}");
+        wait_until(&what, || async {
+            let url = self.d.current_url().await.ok()?;
+            url.contains(part).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn login(&self, email: &str, password: &str) {
+        self.go("/login").await;
+        self.fill("#f-email", email).await;
+        self.fill("#f-password", password).await;
+        self.click("form button[type=submit]").await;
+        self.wait_gone("#f-password").await;
+    }
+
+    pub async fn logout(&self) {
+        self.click(".who button").await;
+        self.el("#f-password").await;
+    }
+
+    /// Saves the current page as docs/screenshots/NAME.png (the README shows them).
+    pub async fn shot(&self, name: &str) {
+        let dir = screenshots();
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        self.d
+            .screenshot(&dir.join(format!("{name}.png")))
+            .await
+            .expect("screenshot");
+    }
+}

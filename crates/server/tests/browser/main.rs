@@ -1,0 +1,11 @@
+//! Browser tests: the web UI driven in headless Chromium through chromedriver (both from
+//! Debian, installed by scripts/setup; never downloaded). Each test saves screenshots of the
+//! pages it visits to docs/screenshots/, which the README shows.
+mod harness;
+mod webdriver;
+
+mod codes;
+mod queue;
+mod reasons;
+mod settings;
+mod setup;

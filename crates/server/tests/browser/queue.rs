@@ -1,0 +1,224 @@
+//! ERP Integrations: GL accounts saved on change, reject with a reason (seen on the code),
+//! export with the status updating live, a failure and its retry; and a read-only user.
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
+use costbridge_domain::{Level, Permissions};
+
+const APPROVER: &str = "approver@one.example";
+
+/// The row of the queue table for a full code.
+async fn row(b: &Browser, full_code: &str) -> String {
+    for tr in b.d.find_all("#queue-rows tr[id^=item-]").await.unwrap() {
+        let code = tr.find_all("td strong").await.unwrap()[0]
+            .text()
+            .await
+            .unwrap();
+        if code == full_code {
+            return format!("#{}", tr.attr("id").await.unwrap().unwrap());
+        }
+    }
+    panic!("no row for {full_code}");
+}
+
+async fn pick(b: &Browser, css: &str, value: &str) {
+    b.el(css).await.select(value).await.unwrap();
+}
+
+/// Sends the ERP list as the admin, through the page.
+async fn send_as_admin(b: &Browser) {
+    b.login(ADMIN, PASSWORD).await;
+    b.go("/codes").await;
+    b.click("#send-button").await;
+    b.wait_text(".notice", "Sent").await;
+    b.logout().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_reject_export_live_and_retry() {
+    if !available() {
+        return;
+    }
+    let site = Site::start().await;
+    let company = site.company().await;
+    let list = site.connect(&company, "quickbooks_desktop").await;
+    site.codes(&company, list, "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true\n03,Concrete,true").await;
+    let approver = Permissions {
+        admin_tool: Level::ReadOnly,
+        erp_integrations: Level::Standard,
+        can_push_to_accounting: true,
+    };
+    site.user(&company, APPROVER, "Parker Approver", approver)
+        .await;
+    let s = site.clone();
+    with_browser(&site, "queue", |b| async move {
+        send_as_admin(&b).await;
+        b.login(APPROVER, PASSWORD).await;
+        b.go("/erp").await;
+        b.wait_text("#queue-tabs a[aria-current=page]", "Ready to Export 4")
+            .await;
+
+        // A GL account is saved as soon as it is picked.
+        let first = row(&b, "01").await;
+        pick(
+            &b,
+            &format!("{first} select[name=gl_income_account]"),
+            "4000",
+        )
+        .await;
+        b.wait_text(".toast", "GL account saved.").await;
+        b.d.refresh().await.unwrap();
+        let first = row(&b, "01").await;
+        let chosen = b
+            .el(&format!(
+                "{first} select[name=gl_income_account] option[selected]"
+            ))
+            .await;
+        assert_eq!(chosen.attr("value").await.unwrap().as_deref(), Some("4000"));
+        b.shot("erp-queue").await;
+
+        // Reject one code through the dialog, which insists on a reason.
+        let concrete = row(&b, "03").await;
+        b.click(&format!("{concrete} input[name=item_ids]")).await;
+        b.wait_text(
+            "button[data-open-dialog][data-set-value=selected]",
+            "Reject selected (1)",
+        )
+        .await;
+        b.click("button[data-open-dialog][data-set-value=selected]")
+            .await;
+        b.click("#reject-form button[type=submit]").await;
+        b.wait_text("#reject-error", "Reason is required").await;
+        b.fill("#reject-reason", "Duplicate of 02; use that code")
+            .await;
+        b.click("#reject-form button[type=submit]").await;
+        b.wait_text(".notice", "Rejected 1 code(s)").await;
+        b.wait_text("#queue-tabs", "Rejected 1").await;
+
+        // Export only the child: its parent is still pending, so the ERP side fails it. The
+        // worker is held back, so the page shows the job waiting, then updates by itself.
+        let child = row(&b, "01-100").await;
+        b.click(&format!("{child} input[name=item_ids]")).await;
+        pick(&b, "#default-income", "4000").await;
+        b.click("button[hx-post='/erp/export'][data-needs-selection]")
+            .await;
+        b.wait_text("#job-panel", "Export job").await;
+        b.wait_text("#job-panel [data-item-status='01-100']", "exporting")
+            .await;
+        assert_eq!(b.attr("#live", "data-live").await.as_deref(), Some("on"));
+        b.shot("erp-exporting").await;
+        b.d.execute("window.notReloaded = true", vec![])
+            .await
+            .unwrap();
+        assert_eq!(s.run_worker().await, 1);
+        b.wait_text("#job-panel h2", "finished").await;
+        b.wait_text("#job-panel", "0 synced, 1 failed").await;
+        b.wait_text("#job-panel", "parent '01' is pending").await;
+        b.wait_text("#queue-tabs", "Failed to Export 1").await;
+        let kept =
+            b.d.execute("return window.notReloaded === true", vec![])
+                .await
+                .unwrap()
+                == true;
+        assert!(kept, "the status changed without a page reload");
+        b.wait_text("#live[data-live=off]", "").await;
+
+        // Export everything else that is ready, parents first.
+        b.go("/erp").await;
+        pick(&b, "#default-income", "4000").await;
+        b.click("button[hx-post='/erp/export'][hx-vals]").await;
+        b.wait_text("#job-panel", "Export job").await;
+        assert_eq!(s.run_worker().await, 1);
+        b.wait_text("#job-panel", "2 synced, 0 failed").await;
+
+        // Retry the failure now that its parent is in the ERP.
+        b.go("/erp?filter=failed").await;
+        let failed = row(&b, "01-100").await;
+        b.wait_text(&failed, "parent '01' is pending").await;
+        b.click(&format!("{failed} input[name=item_ids]")).await;
+        b.click("button[hx-post='/erp/retry'][data-needs-selection]")
+            .await;
+        b.wait_text("#job-panel", "Export job").await;
+        assert_eq!(s.run_worker().await, 1);
+        b.wait_text("#job-panel", "1 synced, 0 failed").await;
+        b.wait_text("#queue-tabs", "Synced 3").await;
+        b.go("/erp?filter=synced").await;
+        b.wait_text("#queue-rows", "01-100").await;
+
+        // The admin sees the reason on the rejected code, and the synced ones in green.
+        b.logout().await;
+        b.login(ADMIN, PASSWORD).await;
+        b.go("/codes").await;
+        b.wait_text("#tree", "Rejected: Duplicate of 02; use that code")
+            .await;
+        b.wait_text("#tree .badge.synced", "synced").await;
+        b.wait_text("#tree .badge.rejected", "rejected").await;
+        b.shot("codes-after-export").await;
+        let iif = std::fs::read_dir(s.exports.path()).unwrap().count();
+        assert!(iif >= 2, "the file connector wrote the exports");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_user_sees_no_actions() {
+    if !available() {
+        return;
+    }
+    let site = Site::start().await;
+    let company = site.company().await;
+    let list = site.connect(&company, "quickbooks_desktop").await;
+    site.codes(
+        &company,
+        list,
+        "01,General Requirements,true\n02,Existing Conditions,true",
+    )
+    .await;
+    let viewer = Permissions {
+        admin_tool: Level::ReadOnly,
+        erp_integrations: Level::ReadOnly,
+        can_push_to_accounting: false,
+    };
+    site.user(&company, "viewer@one.example", "Vic Viewer", viewer)
+        .await;
+    with_browser(&site, "read_only", |b| async move {
+        send_as_admin(&b).await;
+        b.login("viewer@one.example", PASSWORD).await;
+        b.go("/erp").await;
+        b.wait_text("#readonly-why", "You can view this queue but not act on it")
+            .await;
+        b.wait_text(
+            "#readonly-why",
+            "ERP Integrations at standard or admin and the Push to accounting privilege",
+        )
+        .await;
+        b.wait_text("#queue-rows", "General Requirements").await;
+        for css in [
+            "#queue",
+            "input[name=item_ids]",
+            "select[name=gl_income_account]",
+            "button[hx-post]",
+            "#reject-dialog",
+        ] {
+            assert!(!b.exists(css).await, "a read-only user sees {css}");
+        }
+        b.shot("erp-read-only").await;
+
+        b.go("/codes").await;
+        b.wait_text("#tree", "General Requirements").await;
+        for css in [
+            "button[hx-get$='/new']",
+            "button[hx-get$='/edit']",
+            "button[hx-post$='/delete']",
+            "button[hx-post$='/active']",
+            "#import-card",
+        ] {
+            assert!(!b.exists(css).await, "a read-only user sees {css}");
+        }
+        assert_eq!(
+            b.attr("#send-button", "data-reason").await.as_deref(),
+            Some("no_permission")
+        );
+        // The history is for everyone who may read.
+        assert!(b.exists("button[hx-get$='/history']").await);
+    })
+    .await;
+}
