@@ -1,5 +1,5 @@
-//! Cost code lists, codes, CSV import/export, Send to ERP and retrieve.
-use super::{connection, nullable, text};
+//! Cost code lists, codes, and CSV import/export.
+use super::{nullable, text};
 use crate::csvio::{self, CsvError};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller, Paging, Q, too_large};
@@ -13,13 +13,11 @@ use axum::{Json, Router};
 use costbridge_domain::sync::SyncState;
 use costbridge_domain::wbs::{CodeSegment, Description, WbsError};
 use costbridge_storage::codes::{CodeFilter, CodeList, CodePatch, CostCode, NewCode};
-use costbridge_storage::erp::{SendStatus, Sender};
 use costbridge_storage::import::{ImportError, ImportPreview, ImportRow, ImportSummary};
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 
-const LIST: &str = "/api/v1/companies/{cid}/cost_code_lists/{lid}";
+pub(crate) const LIST: &str = "/api/v1/companies/{cid}/cost_code_lists/{lid}";
 
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -36,15 +34,10 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
             get(get_code).patch(update_code).delete(delete_code),
         )
         .route(
-            &format!("{LIST}/cost_codes/{{id}}/retrieve"),
-            post(retrieve),
-        )
-        .route(
             &format!("{LIST}/import"),
             post(import).layer(DefaultBodyLimit::max(max_import_bytes)),
         )
         .route(&format!("{LIST}/export"), get(export))
-        .route(&format!("{LIST}/send_to_erp"), get(send_status).post(send))
 }
 
 pub(crate) fn read(caller: &Caller, cid: i64) -> ApiResult<i64> {
@@ -299,29 +292,6 @@ pub async fn delete_code_as(
         .await?)
 }
 
-async fn retrieve(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, lid, id)): Path<(i64, i64, i64)>,
-) -> ApiResult<Json<CostCode>> {
-    Ok(Json(retrieve_as(&state, &caller, cid, lid, id).await?))
-}
-
-pub async fn retrieve_as(
-    state: &AppState,
-    caller: &Caller,
-    cid: i64,
-    lid: i64,
-    id: i64,
-) -> ApiResult<CostCode> {
-    let company = write(caller, cid)?;
-    state
-        .db
-        .retrieve_code(company, lid, caller.user.id, id)
-        .await?;
-    Ok(state.db.code(company, lid, id).await?)
-}
-
 async fn import(
     State(state): State<AppState>,
     caller: Caller,
@@ -391,96 +361,4 @@ async fn export(
         csvio::render(&codes),
     )
         .into_response())
-}
-
-/// The rules a send is checked against: the connected ERP's profile and the company delimiter.
-async fn erp_rules(
-    state: &AppState,
-    company: i64,
-) -> ApiResult<(Option<costbridge_domain::ErpProfile>, char)> {
-    let conn = connection(state, company).await?;
-    Ok((
-        conn.map(|c| c.profile),
-        state.db.company_delimiter(company).await?,
-    ))
-}
-
-#[derive(Deserialize)]
-struct StatusQuery {
-    /// The list version the client shows; a different current one answers `stale_page`.
-    list_version: Option<i64>,
-}
-
-async fn send_status(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, lid)): Path<(i64, i64)>,
-    Q(q): Q<StatusQuery>,
-) -> ApiResult<Json<SendStatus>> {
-    Ok(Json(
-        send_status_as(&state, &caller, cid, lid, q.list_version).await?,
-    ))
-}
-
-/// The Send to ERP button for this caller and list (`seen_version`: see [`StatusQuery`]).
-pub async fn send_status_as(
-    state: &AppState,
-    caller: &Caller,
-    cid: i64,
-    lid: i64,
-    seen_version: Option<i64>,
-) -> ApiResult<SendStatus> {
-    let company = read(caller, cid)?;
-    let (profile, delimiter) = erp_rules(state, company).await?;
-    let who = Sender {
-        user_id: caller.user.id,
-        permissions: &caller.user.permissions,
-        profile: profile.as_ref(),
-        delimiter,
-    };
-    Ok(state
-        .db
-        .send_status(company, lid, &who, seen_version)
-        .await?)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendBody {
-    list_version: i64,
-}
-
-async fn send(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, lid)): Path<(i64, i64)>,
-    Body(body): Body<SendBody>,
-) -> ApiResult<impl IntoResponse> {
-    let (submission_id, sent_count) = send_as(&state, &caller, cid, lid, body.list_version).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"submission_id": submission_id, "sent_count": sent_count})),
-    ))
-}
-
-/// Sends every unsynced code of the list; returns the submission id and how many were sent.
-pub async fn send_as(
-    state: &AppState,
-    caller: &Caller,
-    cid: i64,
-    lid: i64,
-    list_version: i64,
-) -> ApiResult<(i64, i64)> {
-    let company = caller.company(cid)?;
-    let (profile, delimiter) = erp_rules(state, company).await?;
-    let who = Sender {
-        user_id: caller.user.id,
-        permissions: &caller.user.permissions,
-        profile: profile.as_ref(),
-        delimiter,
-    };
-    Ok(state
-        .db
-        .send_to_erp(company, lid, &who, list_version)
-        .await?)
 }

@@ -11,12 +11,14 @@ pub mod auth;
 pub mod codes;
 pub mod connection;
 pub mod queue;
+pub mod send;
 
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
     Router::new()
         .merge(auth::router())
         .merge(connection::router())
         .merge(codes::router(max_import_bytes))
+        .merge(send::router())
         .merge(queue::router())
         .merge(audit::router())
 }

@@ -119,7 +119,7 @@ async fn page(
                 .as_ref()
                 .map(|a| a.email.clone())
                 .unwrap_or_else(|| "system".into()),
-            changes: super::codes::changes(e.before.as_ref(), e.after.as_ref()),
+            changes: super::history::changes(e.before.as_ref(), e.after.as_ref()),
             e,
         })
         .collect();

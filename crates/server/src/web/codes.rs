@@ -1,7 +1,10 @@
 //! Admin → Work Breakdown Structure → Cost Code: the list picker, the code tree (one tier at a
-//! time), search and the sync-state filter, the Send to ERP panel and each code's history.
-use super::{Form, Layout, Viewer, WebResult, fragments, htmx_redirect, require};
-use crate::api::codes::{read, send_as, send_status_as};
+//! time), search and the sync-state filter. The Send to ERP panel is in `send`, each code's
+//! history in `history`.
+use super::send::SendPanel;
+use super::{Layout, Viewer, WebResult, fragments, require};
+use crate::api::codes::read;
+use crate::api::send::send_status_as;
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,9 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_domain::sync::{ALL_STATES, SyncState};
-use costbridge_storage::audit::AuditFilter;
 use costbridge_storage::codes::{CodeFilter, CodeList, CostCode};
-use costbridge_storage::erp::SendStatus;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,8 +25,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/codes", get(page))
         .route("/codes/{lid}/nodes", get(nodes))
-        .route("/codes/{lid}/send", get(send_panel).post(send))
-        .route("/codes/{lid}/{id}/history", get(history))
 }
 
 /// One code as a row of the tree.
@@ -128,35 +127,6 @@ pub struct Nodes {
     pub more: Option<String>,
     pub shown: i64,
     pub total: i64,
-}
-
-#[derive(Template)]
-#[template(path = "_send.html")]
-pub struct SendPanel {
-    pub lid: i64,
-    pub s: SendStatus,
-    /// The list version this page shows (a newer one means the page is stale).
-    pub version: i64,
-    pub oob: bool,
-    pub error: Option<String>,
-}
-
-impl SendPanel {
-    pub fn stale(&self) -> bool {
-        self.s.reason_code == Some("stale_page")
-    }
-}
-
-/// The Send to ERP panel as it stands, for swapping in beside a change to the list.
-pub async fn fresh_panel(state: &AppState, v: &Viewer, lid: i64) -> WebResult<SendPanel> {
-    let s = send_status_as(state, &v.caller, v.company(), lid, None).await?;
-    Ok(SendPanel {
-        lid,
-        version: s.list_version,
-        s,
-        oob: true,
-        error: None,
-    })
 }
 
 #[derive(Deserialize, Default)]
@@ -339,144 +309,4 @@ async fn nodes(
     )
     .await?;
     fragments(StatusCode::OK, vec![nodes.render()])
-}
-
-#[derive(Deserialize)]
-struct VersionQuery {
-    version: Option<i64>,
-}
-
-async fn send_panel(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Query(vq): Query<VersionQuery>,
-) -> WebResult<Response> {
-    let s = send_status_as(&state, &v.caller, v.company(), lid, vq.version).await?;
-    let panel = SendPanel {
-        lid,
-        version: vq.version.unwrap_or(s.list_version),
-        s,
-        oob: false,
-        error: None,
-    };
-    fragments(StatusCode::OK, vec![panel.render()])
-}
-
-#[derive(Deserialize)]
-struct SendForm {
-    list_version: i64,
-}
-
-/// Sends, then reloads the page (every sent code changed state); a refusal redraws the panel
-/// with the API's reason.
-async fn send(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Form(f): Form<SendForm>,
-) -> WebResult<Response> {
-    match send_as(&state, &v.caller, v.company(), lid, f.list_version).await {
-        Ok((_, n)) => Ok(htmx_redirect(&format!("/codes?list={lid}&sent={n}"))),
-        Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => Err(e.into()),
-        Err(e) => {
-            let s =
-                send_status_as(&state, &v.caller, v.company(), lid, Some(f.list_version)).await?;
-            let panel = SendPanel {
-                lid,
-                version: f.list_version,
-                s,
-                oob: false,
-                error: Some(super::explain(&e)),
-            };
-            fragments(StatusCode::OK, vec![panel.render()])
-        }
-    }
-}
-
-/// One audit event of a code, as the history panel lists it.
-pub struct HistoryEntry {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub changes: Vec<(String, String, String)>,
-}
-
-#[derive(Template)]
-#[template(path = "_history.html")]
-struct History {
-    id: i64,
-    entries: Vec<HistoryEntry>,
-    total: i64,
-}
-
-async fn history(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path((lid, id)): Path<(i64, i64)>,
-) -> WebResult<Response> {
-    let company = read(&v.caller, v.company())?;
-    // The code must be in this list of this company (404 otherwise, like the API).
-    state.db.code(company, lid, id).await?;
-    let filter = AuditFilter {
-        entity_type: Some("cost_code".into()),
-        entity_id: Some(id),
-        action: None,
-    };
-    let (events, total) = state.db.audit_events(company, &filter, 50, 0).await?;
-    let entries = events
-        .into_iter()
-        .map(|e| HistoryEntry {
-            at: super::audit::when(e.at),
-            actor: e.actor.map(|a| a.email).unwrap_or_else(|| "system".into()),
-            action: e.action.replace("cost_code.", "").replace('_', " "),
-            changes: changes(e.before.as_ref(), e.after.as_ref()),
-        })
-        .collect();
-    fragments(
-        StatusCode::OK,
-        vec![History { id, entries, total }.render()],
-    )
-}
-
-/// The keys whose values differ between `before` and `after`, as text.
-pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<(String, String, String)> {
-    let empty = serde_json::Map::new();
-    let b = before.and_then(Value::as_object).unwrap_or(&empty);
-    let a = after.and_then(Value::as_object).unwrap_or(&empty);
-    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| b.get(*k) != a.get(*k))
-        .map(|k| {
-            let show = |v: Option<&Value>| match v {
-                None | Some(Value::Null) => "—".to_owned(),
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-            };
-            (k.replace('_', " "), show(b.get(k)), show(a.get(k)))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn history_shows_what_changed() {
-        let c = changes(
-            Some(&json!({"description": "A", "active": true})),
-            Some(&json!({"description": "B", "active": true, "via": "import"})),
-        );
-        assert_eq!(
-            c,
-            vec![
-                ("description".into(), "A".into(), "B".into()),
-                ("via".into(), "—".into(), "import".into())
-            ]
-        );
-    }
 }

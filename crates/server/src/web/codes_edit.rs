@@ -1,12 +1,13 @@
 //! Changing codes in place: add a child or a top-tier code, edit, (de)activate, delete,
 //! retrieve from the queue, and new lists. Field errors come back as the same form at 422
 //! (which htmx swaps); any other refusal becomes a message.
-use super::codes::{CodeRights, NodeView, fresh_panel, load_nodes};
+use super::codes::{CodeRights, NodeView, load_nodes};
+use super::send::fresh_panel;
 use super::{Errors, Form, Viewer, WebResult, fragments, htmx_redirect, percent_encode};
 use crate::api::codes::{
-    CreateCode, UpdateCode, create_code_as, create_list_as, delete_code_as, read, retrieve_as,
-    update_code_as,
+    CreateCode, UpdateCode, create_code_as, create_list_as, delete_code_as, read, update_code_as,
 };
+use crate::api::send::retrieve_as;
 use crate::error::ApiResult;
 use crate::state::AppState;
 use askama::Template;

@@ -2,20 +2,18 @@
 //! GL account pickers saved on change, export / reject / retry of selected or all rows, and
 //! the live status of a running export (polled, no reload). Without the approver's rights the
 //! page is read-only and says why.
-use super::{Form, Layout, Viewer, WebResult, explain, fragments, htmx_redirect, require};
-use crate::api::queue::{
-    GlChoice, Pick, Reject, Start, gl_accounts_as, reader, reject_as, set_gl_as, start, status_of,
-};
+use super::erp_actions::RejectForm;
+use super::{Layout, Viewer, WebResult, fragments, require};
+use crate::api::queue::{gl_accounts_as, reader, status_of};
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use costbridge_erp::{GlAccount, GlKind};
 use costbridge_storage::erp::{Item, JobStatus};
 use serde::Deserialize;
@@ -34,10 +32,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/erp", get(page))
         .route("/erp/live", get(live))
-        .route("/erp/items/{id}/gl", post(set_gl))
-        .route("/erp/export", post(export))
-        .route("/erp/retry", post(retry))
-        .route("/erp/reject", post(reject))
 }
 
 pub struct Tab {
@@ -63,7 +57,7 @@ pub struct RowView {
 }
 
 impl RowView {
-    fn new(i: Item) -> RowView {
+    pub fn new(i: Item) -> RowView {
         let diff = i
             .diff
             .iter()
@@ -114,13 +108,6 @@ struct Rows {
     items: Vec<RowView>,
     q: QueueView,
     oob: bool,
-}
-
-#[derive(Template)]
-#[template(path = "_erp_row.html")]
-struct RowFragment {
-    r: RowView,
-    q: QueueView,
 }
 
 #[derive(Template)]
@@ -206,7 +193,7 @@ async fn tabs(state: &AppState, company: i64, filter: &str, oob: bool) -> WebRes
     ))
 }
 
-async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
+pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
     // Without a connection (or with the ERP unreachable) there is nothing to pick from; the
     // page says so rather than failing.
     let accounts = gl_accounts_as(state, &v.caller, v.company())
@@ -220,7 +207,7 @@ async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
     }
 }
 
-fn filter_key(f: Option<&str>) -> Result<&'static str, ApiError> {
+pub fn filter_key(f: Option<&str>) -> Result<&'static str, ApiError> {
     let f = f.unwrap_or("ready_to_export");
     status_of(f)?;
     Ok(FILTERS
@@ -340,136 +327,4 @@ async fn live(
     };
     parts.insert(0, live.render());
     fragments(StatusCode::OK, parts)
-}
-
-#[derive(Deserialize)]
-struct GlForm {
-    gl_income_account: Option<String>,
-    gl_expense_account: Option<String>,
-}
-
-/// Saves the picked account as soon as it changes; "" clears it.
-async fn set_gl(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-    Form(f): Form<GlForm>,
-) -> WebResult<Response> {
-    let choice = GlChoice {
-        gl_income_account: f
-            .gl_income_account
-            .map(|a| Some(a).filter(|a| !a.is_empty())),
-        gl_expense_account: f
-            .gl_expense_account
-            .map(|a| Some(a).filter(|a| !a.is_empty())),
-    };
-    let item = set_gl_as(&state, &v.caller, v.company(), id, choice).await?;
-    let row = RowFragment {
-        r: RowView::new(item),
-        q: queue_view(&state, &v).await,
-    };
-    let mut res = fragments(StatusCode::OK, vec![row.render()])?;
-    res.headers_mut().insert(
-        "x-message",
-        axum::http::HeaderValue::from_static("GL account saved."),
-    );
-    Ok(res)
-}
-
-/// The rows an action takes: the ticked ones, or every row of the tab ("all").
-struct Picked {
-    ids: Option<Vec<i64>>,
-    default_income: Option<String>,
-    default_expense: Option<String>,
-    reason: String,
-    filter: String,
-}
-
-fn picked(body: &[u8]) -> Result<Picked, ApiError> {
-    let mut p = Picked {
-        ids: Some(Vec::new()),
-        default_income: None,
-        default_expense: None,
-        reason: String::new(),
-        filter: "ready_to_export".into(),
-    };
-    let mut all = false;
-    for (k, val) in super::form_pairs(body) {
-        match k.as_str() {
-            "item_ids" => {
-                let id = val
-                    .parse()
-                    .map_err(|_| ApiError::field("item_ids", "must be numbers"))?;
-                p.ids.get_or_insert_with(Vec::new).push(id);
-            }
-            "scope" | "all" => all |= val == "all" || val == "1",
-            "default_income" if !val.is_empty() => p.default_income = Some(val),
-            "default_expense" if !val.is_empty() => p.default_expense = Some(val),
-            "reason" => p.reason = val,
-            "filter" => p.filter = filter_key(Some(&val))?.to_owned(),
-            _ => {}
-        }
-    }
-    if all {
-        p.ids = None;
-    }
-    Ok(p)
-}
-
-async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> WebResult<Response> {
-    let p = picked(body)?;
-    let pick = Pick {
-        item_ids: p.ids,
-        gl_income_account: p.default_income,
-        gl_expense_account: p.default_expense,
-    };
-    let (job, _) = start(state, &v.caller, v.company(), &pick, what).await?;
-    Ok(htmx_redirect(&format!(
-        "/erp?filter={}&job={job}",
-        p.filter
-    )))
-}
-
-async fn export(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
-    start_job(&state, &v, &body, Start::Export).await
-}
-
-async fn retry(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
-    start_job(&state, &v, &body, Start::Retry).await
-}
-
-#[derive(Template)]
-#[template(path = "_reject_form.html")]
-struct RejectForm {
-    filter: String,
-    scope: String,
-    reason: String,
-    error: Option<String>,
-}
-
-async fn reject(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
-    let p = picked(&body)?;
-    let scope = if p.ids.is_none() { "all" } else { "selected" };
-    let again = |error: String| RejectForm {
-        filter: p.filter.clone(),
-        scope: scope.into(),
-        reason: p.reason.clone(),
-        error: Some(error),
-    };
-    let body = Reject {
-        item_ids: p.ids.clone(),
-        reason: p.reason.clone(),
-    };
-    match reject_as(&state, &v.caller, v.company(), &body).await {
-        Ok(n) => Ok(htmx_redirect(&format!(
-            "/erp?filter={}&rejected={n}",
-            p.filter
-        ))),
-        // A missing or bad reason is the dialog's to show, beside its field.
-        Err(e) if e.details.get("fields").is_some() => fragments(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            vec![again(explain(&e)).render()],
-        ),
-        Err(e) => Err(e.into()),
-    }
 }

@@ -105,24 +105,7 @@ async fn setup(
         name: f.name.clone(),
         email: f.email.clone(),
     };
-    let checked = (|| {
-        let mut errors = Errors::default();
-        let mut check = |r: Result<String, ApiError>| match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                errors.merge(e);
-                None
-            }
-        };
-        let company = check(text("company", &f.company, 200));
-        let name = check(text("name", &f.name, 200));
-        let email = check(check_email(&f.email));
-        let pw = check(check_password(&f.password).map(|()| String::new()));
-        match (company, name, email, pw) {
-            (Some(c), Some(n), Some(e), Some(_)) => Ok((c, n, e)),
-            _ => Err(errors),
-        }
-    })();
+    let checked = check_setup(&f);
     let (company, name, email) = match checked {
         Ok(v) => v,
         Err(errors) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response()),
@@ -142,6 +125,26 @@ async fn setup(
         }
     };
     signed_in(&state, None, user_id).await
+}
+
+/// Every field of the setup form checked, with every error at its field.
+fn check_setup(f: &SetupForm) -> Result<(String, String, String), Errors> {
+    let mut errors = Errors::default();
+    let mut check = |r: Result<String, ApiError>| match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.merge(e);
+            None
+        }
+    };
+    let company = check(text("company", &f.company, 200));
+    let name = check(text("name", &f.name, 200));
+    let email = check(check_email(&f.email));
+    let password = check(check_password(&f.password).map(|()| String::new()));
+    match (company, name, email, password) {
+        (Some(c), Some(n), Some(e), Some(_)) => Ok((c, n, e)),
+        _ => Err(errors),
+    }
 }
 
 /// Starts a fresh session (ending the one the browser came with) and goes to the start page.

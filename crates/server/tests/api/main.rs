@@ -7,6 +7,7 @@ mod codes;
 mod edges;
 mod import;
 mod notify;
+mod pages;
 mod queue;
 mod send;
 mod session;

@@ -60,6 +60,14 @@ async fn add_tiered_codes_edit_import_and_send() {
         b.click(&format!("#node-{top_id} > .row .toggle")).await;
         assert_eq!(b.attr(&format!("#kids-{top_id}"), "hidden").await, None);
 
+        // The keyboard alone does the same: Enter on the focused toggle.
+        let toggle = b.el(&format!("#node-{top_id} > .row .toggle")).await;
+        b.d.execute("arguments[0].focus()", vec![toggle.json()]).await.unwrap();
+        toggle.send_keys("\u{E007}").await.unwrap();
+        assert_eq!(b.attr(&format!("#kids-{top_id}"), "hidden").await.as_deref(), Some("true"));
+        toggle.send_keys("\u{E007}").await.unwrap();
+        assert_eq!(b.attr(&format!("#kids-{top_id}"), "hidden").await, None);
+
         // Edit in place; an empty description is an error at the field.
         b.click(&format!("#node-{child_id} > .row button[hx-get$='/edit']")).await;
         b.fill(&format!("#desc-e{child_id}"), "").await;
@@ -99,7 +107,7 @@ async fn add_tiered_codes_edit_import_and_send() {
 
         // Search and the sync-state filter give a flat list.
         b.fill("#q", "coordination").await;
-        b.click("form[role=search] button[type=submit]").await;
+        b.click_to_load("form[role=search] button[type=submit]").await;
         b.wait_text("#tree-heading", "Matching codes (1)").await;
         b.wait_text("#tree", "01-100").await;
         b.go("/codes").await;

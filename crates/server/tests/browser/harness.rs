@@ -10,7 +10,7 @@ use costbridge_storage::users::NewUser;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -21,7 +21,7 @@ pub const PASSWORD: &str = "a-long-password";
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// One browser at a time: two Chromiums on a 2-core machine make every wait flaky.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// False (with a note) when the browser is not installed; in CI that is a failure instead.
 pub fn available() -> bool {
@@ -178,7 +178,7 @@ where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let port = free_port();
     let mut driver = tokio::process::Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -331,16 +331,37 @@ impl Browser {
         .await;
     }
 
+    /// Clicks something that loads a new page (a plain form post) and waits for that page.
+    pub async fn click_to_load(&self, css: &str) {
+        self.d
+            .execute("document.documentElement.dataset.old = '1'", vec![])
+            .await
+            .expect("mark the page");
+        self.click(css).await;
+        wait_until("the next page", || async {
+            let v = self
+                .d
+                .execute(
+                    "return document.readyState === 'complete' && !document.documentElement.dataset.old",
+                    vec![],
+                )
+                .await
+                .ok()?;
+            (v == true).then_some(())
+        })
+        .await;
+    }
+
     pub async fn login(&self, email: &str, password: &str) {
         self.go("/login").await;
         self.fill("#f-email", email).await;
         self.fill("#f-password", password).await;
-        self.click("form button[type=submit]").await;
+        self.click_to_load("form button[type=submit]").await;
         self.wait_gone("#f-password").await;
     }
 
     pub async fn logout(&self) {
-        self.click(".who button").await;
+        self.click_to_load(".who button").await;
         self.el("#f-password").await;
     }
 

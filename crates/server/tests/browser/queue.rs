@@ -152,6 +152,26 @@ async fn approve_reject_export_live_and_retry() {
         b.wait_text("#tree .badge.synced", "synced").await;
         b.wait_text("#tree .badge.rejected", "rejected").await;
         b.shot("codes-after-export").await;
+
+        // A refusal on an htmx request is a message; the page is left as it was.
+        let synced = b
+            .el("#tree > li.node:nth-child(2)")
+            .await
+            .attr("id")
+            .await
+            .unwrap()
+            .unwrap();
+        b.wait_text(&format!("#{synced}"), "Existing Conditions")
+            .await;
+        b.click(&format!("#{synced} button[hx-post$='/delete']"))
+            .await;
+        b.d.accept_alert().await.unwrap();
+        b.wait_text(
+            ".toast",
+            "has been synced to the ERP; deactivate it instead",
+        )
+        .await;
+        b.wait_text(&format!("#{synced}"), "synced").await;
         let iif = std::fs::read_dir(s.exports.path()).unwrap().count();
         assert!(iif >= 2, "the file connector wrote the exports");
     })

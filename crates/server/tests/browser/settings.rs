@@ -105,7 +105,8 @@ async fn users_connection_and_audit_log() {
         // The audit log records all of it, filters, and downloads as CSV.
         b.go("/settings/audit").await;
         b.el("#a-type").await.select("user").await.unwrap();
-        b.click("form[role=search] button[type=submit]").await;
+        b.click_to_load("form[role=search] button[type=submit]")
+            .await;
         b.wait_text("main", "user.updated").await;
         b.wait_text("main", "permissions").await;
         b.shot("audit-log").await;

@@ -15,7 +15,7 @@ async fn first_run_setup_then_sign_in_and_out() {
         b.fill("#f-name", "Sam Setup").await;
         b.fill("#f-email", "sam@acme.example").await;
         b.fill("#f-password", "short").await;
-        b.click("form button[type=submit]").await;
+        b.click_to_load("form button[type=submit]").await;
         let error = b.text("#f-password-error").await;
         assert!(error.contains("at least 10 characters"), "{error}");
         assert_eq!(
@@ -24,7 +24,7 @@ async fn first_run_setup_then_sign_in_and_out() {
         );
         b.fill("#f-password", "correct-horse-battery").await;
         b.shot("setup").await;
-        b.click("form button[type=submit]").await;
+        b.click_to_load("form button[type=submit]").await;
 
         // Signed in at once, as an admin of a company with no lists yet.
         b.wait_text("main", "no cost code lists yet").await;
@@ -43,7 +43,7 @@ async fn first_run_setup_then_sign_in_and_out() {
         b.logout().await;
         b.fill("#f-email", "sam@acme.example").await;
         b.fill("#f-password", "not-the-password").await;
-        b.click("form button[type=submit]").await;
+        b.click_to_load("form button[type=submit]").await;
         b.wait_text("#login-error", "The email or password is wrong.")
             .await;
         b.fill("#f-password", "").await;
@@ -72,7 +72,7 @@ async fn first_run_setup_then_sign_in_and_out() {
         for _ in 0..11 {
             b.fill("#f-email", "sam@acme.example").await;
             b.fill("#f-password", "guess-guess-guess").await;
-            b.click("form button[type=submit]").await;
+            b.click_to_load("form button[type=submit]").await;
             b.el("#login-error").await;
         }
         b.wait_text("#login-error", "Too many sign-in attempts")

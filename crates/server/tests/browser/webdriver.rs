@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// The key W3C gives element references in JSON.
-const ELEMENT: &str = "element-6066-11e4-a52f-4a9a7f7b3e4d";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub type Result<T> = std::result::Result<T, String>;
 

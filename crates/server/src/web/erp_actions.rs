@@ -1,0 +1,162 @@
+//! What an approver does on the ERP Integrations page: pick GL accounts (saved on change),
+//! and export, retry or reject the selected rows or all of them.
+use super::erp::{QueueView, RowView, filter_key, queue_view};
+use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
+use crate::api::queue::{GlChoice, Pick, Reject, Start, reject_as, set_gl_as, start};
+use crate::error::ApiError;
+use crate::state::AppState;
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/erp/items/{id}/gl", post(set_gl))
+        .route("/erp/export", post(export))
+        .route("/erp/retry", post(retry))
+        .route("/erp/reject", post(reject))
+}
+
+#[derive(Template)]
+#[template(path = "_erp_row.html")]
+struct RowFragment {
+    r: RowView,
+    q: QueueView,
+}
+
+#[derive(Deserialize)]
+struct GlForm {
+    gl_income_account: Option<String>,
+    gl_expense_account: Option<String>,
+}
+
+/// Saves the picked account as soon as it changes; "" clears it.
+async fn set_gl(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+    Form(f): Form<GlForm>,
+) -> WebResult<Response> {
+    let choice = GlChoice {
+        gl_income_account: f
+            .gl_income_account
+            .map(|a| Some(a).filter(|a| !a.is_empty())),
+        gl_expense_account: f
+            .gl_expense_account
+            .map(|a| Some(a).filter(|a| !a.is_empty())),
+    };
+    let item = set_gl_as(&state, &v.caller, v.company(), id, choice).await?;
+    let row = RowFragment {
+        r: RowView::new(item),
+        q: queue_view(&state, &v).await,
+    };
+    let mut res = fragments(StatusCode::OK, vec![row.render()])?;
+    res.headers_mut().insert(
+        "x-message",
+        axum::http::HeaderValue::from_static("GL account saved."),
+    );
+    Ok(res)
+}
+
+/// The rows an action takes: the ticked ones, or every row of the tab ("all").
+struct Picked {
+    ids: Option<Vec<i64>>,
+    default_income: Option<String>,
+    default_expense: Option<String>,
+    reason: String,
+    filter: String,
+}
+
+fn picked(body: &[u8]) -> Result<Picked, ApiError> {
+    let mut p = Picked {
+        ids: Some(Vec::new()),
+        default_income: None,
+        default_expense: None,
+        reason: String::new(),
+        filter: "ready_to_export".into(),
+    };
+    let mut all = false;
+    for (k, val) in super::form_pairs(body) {
+        match k.as_str() {
+            "item_ids" => {
+                let id = val
+                    .parse()
+                    .map_err(|_| ApiError::field("item_ids", "must be numbers"))?;
+                p.ids.get_or_insert_with(Vec::new).push(id);
+            }
+            "scope" | "all" => all |= val == "all" || val == "1",
+            "default_income" if !val.is_empty() => p.default_income = Some(val),
+            "default_expense" if !val.is_empty() => p.default_expense = Some(val),
+            "reason" => p.reason = val,
+            "filter" => p.filter = filter_key(Some(&val))?.to_owned(),
+            _ => {}
+        }
+    }
+    if all {
+        p.ids = None;
+    }
+    Ok(p)
+}
+
+async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> WebResult<Response> {
+    let p = picked(body)?;
+    let pick = Pick {
+        item_ids: p.ids,
+        gl_income_account: p.default_income,
+        gl_expense_account: p.default_expense,
+    };
+    let (job, _) = start(state, &v.caller, v.company(), &pick, what).await?;
+    Ok(htmx_redirect(&format!(
+        "/erp?filter={}&job={job}",
+        p.filter
+    )))
+}
+
+async fn export(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+    start_job(&state, &v, &body, Start::Export).await
+}
+
+async fn retry(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+    start_job(&state, &v, &body, Start::Retry).await
+}
+
+#[derive(Template)]
+#[template(path = "_reject_form.html")]
+pub struct RejectForm {
+    pub filter: String,
+    pub scope: String,
+    pub reason: String,
+    pub error: Option<String>,
+}
+
+async fn reject(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+    let p = picked(&body)?;
+    let scope = if p.ids.is_none() { "all" } else { "selected" };
+    let again = |error: String| RejectForm {
+        filter: p.filter.clone(),
+        scope: scope.into(),
+        reason: p.reason.clone(),
+        error: Some(error),
+    };
+    let body = Reject {
+        item_ids: p.ids.clone(),
+        reason: p.reason.clone(),
+    };
+    match reject_as(&state, &v.caller, v.company(), &body).await {
+        Ok(n) => Ok(htmx_redirect(&format!(
+            "/erp?filter={}&rejected={n}",
+            p.filter
+        ))),
+        // A missing or bad reason is the dialog's to show, beside its field.
+        Err(e) if e.details.get("fields").is_some() => fragments(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![again(explain(&e)).render()],
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

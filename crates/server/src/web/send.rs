@@ -1,0 +1,99 @@
+//! The Send to ERP panel: the button with its count, its reason when disabled (on hover and
+//! for screen readers), the "refresh" of a stale page, and the send itself.
+use super::{Form, Viewer, WebResult, fragments, htmx_redirect};
+use crate::api::send::{send_as, send_status_as};
+use crate::state::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use costbridge_storage::erp::SendStatus;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/codes/{lid}/send", get(send_panel).post(send))
+}
+
+#[derive(Template)]
+#[template(path = "_send.html")]
+pub struct SendPanel {
+    pub lid: i64,
+    pub s: SendStatus,
+    /// The list version this page shows (a newer one means the page is stale).
+    pub version: i64,
+    pub oob: bool,
+    pub error: Option<String>,
+}
+
+impl SendPanel {
+    pub fn stale(&self) -> bool {
+        self.s.reason_code == Some("stale_page")
+    }
+}
+
+/// The Send to ERP panel as it stands, for swapping in beside a change to the list.
+pub async fn fresh_panel(state: &AppState, v: &Viewer, lid: i64) -> WebResult<SendPanel> {
+    let s = send_status_as(state, &v.caller, v.company(), lid, None).await?;
+    Ok(SendPanel {
+        lid,
+        version: s.list_version,
+        s,
+        oob: true,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct VersionQuery {
+    version: Option<i64>,
+}
+
+async fn send_panel(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Query(vq): Query<VersionQuery>,
+) -> WebResult<Response> {
+    let s = send_status_as(&state, &v.caller, v.company(), lid, vq.version).await?;
+    let panel = SendPanel {
+        lid,
+        version: vq.version.unwrap_or(s.list_version),
+        s,
+        oob: false,
+        error: None,
+    };
+    fragments(StatusCode::OK, vec![panel.render()])
+}
+
+#[derive(Deserialize)]
+struct SendForm {
+    list_version: i64,
+}
+
+/// Sends, then reloads the page (every sent code changed state); a refusal redraws the panel
+/// with the API's reason.
+async fn send(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(lid): Path<i64>,
+    Form(f): Form<SendForm>,
+) -> WebResult<Response> {
+    match send_as(&state, &v.caller, v.company(), lid, f.list_version).await {
+        Ok((_, n)) => Ok(htmx_redirect(&format!("/codes?list={lid}&sent={n}"))),
+        Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => Err(e.into()),
+        Err(e) => {
+            let s =
+                send_status_as(&state, &v.caller, v.company(), lid, Some(f.list_version)).await?;
+            let panel = SendPanel {
+                lid,
+                version: f.list_version,
+                s,
+                oob: false,
+                error: Some(super::explain(&e)),
+            };
+            fragments(StatusCode::OK, vec![panel.render()])
+        }
+    }
+}
