@@ -113,6 +113,11 @@ impl ConnectorSettings {
         }
     }
 
+    /// Whether `read_codes` works for this connector (it offers Sync from ERP).
+    pub fn can_read_codes(&self) -> bool {
+        matches!(self, ConnectorSettings::Tryton(_))
+    }
+
     /// The ERP's own cost codes, for connectors that can read them.
     pub async fn read_codes(&self) -> Result<Vec<ErpCode>, ConnectorError> {
         match self {

@@ -368,8 +368,17 @@ async fn sync_from_erp(
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<Json<PullSummary>> {
-    let company = approver(&caller, cid)?;
-    let conn = require_connection(&state, company).await?;
+    Ok(Json(sync_from_erp_as(&state, &caller, cid).await?))
+}
+
+/// Pulls the ERP's code tree into the ERP list (shared by the API and the page's button).
+pub async fn sync_from_erp_as(
+    state: &AppState,
+    caller: &Caller,
+    cid: i64,
+) -> ApiResult<PullSummary> {
+    let company = approver(caller, cid)?;
+    let conn = require_connection(state, company).await?;
     let remote: Vec<RemoteCode> = conn
         .settings
         .read_codes()
@@ -382,10 +391,8 @@ async fn sync_from_erp(
             active: c.active,
         })
         .collect();
-    Ok(Json(
-        state
-            .db
-            .pull_from_erp(company, conn.erp_list_id, caller.user.id, &remote)
-            .await?,
-    ))
+    Ok(state
+        .db
+        .pull_from_erp(company, conn.erp_list_id, caller.user.id, &remote)
+        .await?)
 }

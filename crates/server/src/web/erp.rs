@@ -136,6 +136,8 @@ struct ErpPage {
     readonly_why: Option<String>,
     connected: bool,
     income_required: bool,
+    /// The connector can read the ERP's own codes (Sync from ERP).
+    can_pull: bool,
     notice: Option<String>,
     job: Option<JobPanel>,
     live: Live,
@@ -270,7 +272,10 @@ async fn page(
         filter: filter.to_owned(),
         readonly_why: readonly_why(&v),
         connected: conn.is_some(),
-        income_required: conn.is_some_and(|c| c.profile.rules.income_account_required),
+        income_required: conn
+            .as_ref()
+            .is_some_and(|c| c.profile.rules.income_account_required),
+        can_pull: conn.as_ref().is_some_and(|c| c.settings.can_read_codes()),
         notice,
         job,
         live: Live {

@@ -2,7 +2,9 @@
 //! and export, retry or reject the selected rows or all of them.
 use super::erp::{QueueView, RowView, filter_key, queue_view};
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
-use crate::api::queue::{GlChoice, Pick, Reject, Start, reject_as, set_gl_as, start};
+use crate::api::queue::{
+    GlChoice, Pick, Reject, Start, reject_as, set_gl_as, start, sync_from_erp_as,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
@@ -12,6 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
+use costbridge_storage::pull::PullSummary;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -20,6 +23,19 @@ pub fn router() -> Router<AppState> {
         .route("/erp/export", post(export))
         .route("/erp/retry", post(retry))
         .route("/erp/reject", post(reject))
+        .route("/erp/sync", post(sync_from_erp))
+}
+
+#[derive(Template)]
+#[template(path = "_erp_pulled.html")]
+struct Pulled {
+    s: PullSummary,
+}
+
+/// Sync from ERP: what the pull created, updated and left alone, and each conflict's two sides.
+async fn sync_from_erp(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let s = sync_from_erp_as(&state, &v.caller, v.company()).await?;
+    fragments(StatusCode::OK, vec![Pulled { s }.render()])
 }
 
 #[derive(Template)]

@@ -21,7 +21,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 /// Signs in through the form and returns the session cookie (`name=value`).
-async fn sign_in(app: &TestApp, old: Option<&str>) -> String {
+pub(crate) async fn sign_in(app: &TestApp, old: Option<&str>) -> String {
     let mut req = no_redirects().post(format!("{}/login", app.base)).form(&[
         ("email", "admin@one.example"),
         ("password", "first-admin-password"),
@@ -42,7 +42,7 @@ async fn sign_in(app: &TestApp, old: Option<&str>) -> String {
 }
 
 /// The CSRF token a page hands to its htmx requests.
-async fn csrf_of(app: &TestApp, cookie: &str) -> String {
+pub(crate) async fn csrf_of(app: &TestApp, cookie: &str) -> String {
     let html = no_redirects()
         .get(format!("{}/codes", app.base))
         .header(COOKIE, cookie)

@@ -222,6 +222,40 @@ async fn tryton_end_to_end(app: TestApp) {
         ),
         (Some("03"), Some("synced"))
     );
+    // The same pull from the ERP Integrations page's button.
+    erp.rpc("model.analytic_account.account.create",
+        json!([[{"name": "Masonry", "code": "04", "type": "normal", "root": root, "parent": root, "state": "opened"}], {"company": 1}])).await;
+    let cookie = crate::session::sign_in(&app, None).await;
+    let csrf = crate::session::csrf_of(&app, &cookie).await;
+    let page = app
+        .client
+        .get(format!("{}/erp", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Sync from ERP"),
+        "the approver sees the button"
+    );
+    let res = app
+        .client
+        .post(format!("{}/erp/sync", app.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", csrf)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let fragment = res.text().await.unwrap();
+    assert!(
+        fragment.contains("From the ERP: 1 created, 0 updated, 4 unchanged."),
+        "{fragment}"
+    );
 }
 
 /// The real binary, on a SQLite file, with a short export lease so a restart resumes quickly.
