@@ -185,6 +185,17 @@ macro_rules! fetch_code {
     }};
 }
 
+/// Locks the list for a write and loads one of its codes; a code of another list or company
+/// is not found.
+macro_rules! lock_code {
+    ($tx:expr, $company:expr, $list:expr, $id:expr) => {{
+        lock_list!($tx, $company, $list);
+        fetch_code!($tx, $company, $id)
+            .filter(|r| r.list_id == $list)
+            .ok_or(StoreError::NotFound)?
+    }};
+}
+
 fn duplicate(full_code: &str) -> StoreError {
     StoreError::field("code", format!("'{full_code}' already exists in this list"))
 }
@@ -329,8 +340,7 @@ impl Db {
     ) -> Result<CostCode, StoreError> {
         let delimiter = self.company_delimiter(company).await?;
         write_tx!(self, tx => {
-            lock_list!(tx, company, list);
-            let old = fetch_code!(tx, company, id).filter(|r| r.list_id == list).ok_or(StoreError::NotFound)?;
+            let old = lock_code!(tx, company, list, id);
             if old.state().is_locked() {
                 return Err(StoreError::Locked(format!("'{}' is {} and cannot be edited until the approver decides", old.full_code, old.sync_status)));
             }
@@ -416,8 +426,7 @@ impl Db {
         id: i64,
     ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
-            lock_list!(tx, company, list);
-            let old = fetch_code!(tx, company, id).filter(|r| r.list_id == list).ok_or(StoreError::NotFound)?;
+            let old = lock_code!(tx, company, list, id);
             if old.confirmed().is_some() || old.origin_id.is_some() {
                 return Err(StoreError::Conflict(format!("'{}' has been synced to the ERP; deactivate it instead", old.full_code)));
             }

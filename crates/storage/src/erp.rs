@@ -420,8 +420,7 @@ impl Db {
         id: i64,
     ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
-            lock_list!(tx, company, list);
-            let code = fetch_code!(tx, company, id).filter(|r| r.list_id == list).ok_or(StoreError::NotFound)?;
+            let code = lock_code!(tx, company, list, id);
             let before: Option<String> = sqlx::query_scalar("SELECT status_before_send FROM cost_codes WHERE id = $1")
                 .bind(id).fetch_one(&mut *tx).await?;
             let before = before.as_deref().and_then(SyncState::parse).unwrap_or(SyncState::New);

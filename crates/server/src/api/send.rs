@@ -25,15 +25,29 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The rules a send is checked against: the connected ERP's profile and the company delimiter.
-async fn erp_rules(
-    state: &AppState,
-    company: i64,
-) -> ApiResult<(Option<costbridge_domain::ErpProfile>, char)> {
-    let conn = connection(state, company).await?;
-    Ok((
-        conn.map(|c| c.profile),
-        state.db.company_delimiter(company).await?,
-    ))
+struct ErpRules {
+    profile: Option<costbridge_domain::ErpProfile>,
+    delimiter: char,
+}
+
+impl ErpRules {
+    async fn of(state: &AppState, company: i64) -> ApiResult<ErpRules> {
+        let conn = connection(state, company).await?;
+        Ok(ErpRules {
+            profile: conn.map(|c| c.profile),
+            delimiter: state.db.company_delimiter(company).await?,
+        })
+    }
+
+    /// The caller as a sender under these rules.
+    fn sender<'a>(&'a self, caller: &'a Caller) -> Sender<'a> {
+        Sender {
+            user_id: caller.user.id,
+            permissions: &caller.user.permissions,
+            profile: self.profile.as_ref(),
+            delimiter: self.delimiter,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -62,16 +76,10 @@ pub async fn send_status_as(
     seen_version: Option<i64>,
 ) -> ApiResult<SendStatus> {
     let company = read(caller, cid)?;
-    let (profile, delimiter) = erp_rules(state, company).await?;
-    let who = Sender {
-        user_id: caller.user.id,
-        permissions: &caller.user.permissions,
-        profile: profile.as_ref(),
-        delimiter,
-    };
+    let rules = ErpRules::of(state, company).await?;
     Ok(state
         .db
-        .send_status(company, lid, &who, seen_version)
+        .send_status(company, lid, &rules.sender(caller), seen_version)
         .await?)
 }
 
@@ -103,16 +111,10 @@ pub async fn send_as(
     list_version: i64,
 ) -> ApiResult<(i64, i64)> {
     let company = caller.company(cid)?;
-    let (profile, delimiter) = erp_rules(state, company).await?;
-    let who = Sender {
-        user_id: caller.user.id,
-        permissions: &caller.user.permissions,
-        profile: profile.as_ref(),
-        delimiter,
-    };
+    let rules = ErpRules::of(state, company).await?;
     Ok(state
         .db
-        .send_to_erp(company, lid, &who, list_version)
+        .send_to_erp(company, lid, &rules.sender(caller), list_version)
         .await?)
 }
 
