@@ -3,8 +3,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use costbridge_storage::StoreError;
-use costbridge_storage::erp::{QueueError, SendError};
+use costbridge_storage::erp::SendError;
 use costbridge_storage::import::ImportError;
+use costbridge_storage::queue::QueueError;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 

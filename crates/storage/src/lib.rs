@@ -15,6 +15,7 @@ pub mod erp;
 pub mod import;
 pub mod jobs;
 pub mod pull;
+pub mod queue;
 pub mod sessions;
 pub mod users;
 pub mod views;

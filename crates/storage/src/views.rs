@@ -2,7 +2,7 @@
 //! opens at once: the top tier a page at a time, then each code's children when expanded),
 //! the items of one export job (its live status), and the company's name.
 use crate::codes::{CODE_COLS, CodeRow, CostCode};
-use crate::erp::{ITEM_SELECT, Item, ItemRow};
+use crate::queue::{ITEM_SELECT, Item, ItemRow};
 use crate::{Db, StoreError};
 
 /// A code and how many children it has (whether it can be expanded).

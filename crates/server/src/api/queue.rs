@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use costbridge_erp::{GlAccount, GlKind};
-use costbridge_storage::erp::{GlDefaults, Item, JobStatus, Selection};
 use costbridge_storage::pull::{PullSummary, RemoteCode};
+use costbridge_storage::queue::{GlDefaults, Item, JobStatus, Selection};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

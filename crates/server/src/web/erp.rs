@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_erp::{GlAccount, GlKind};
-use costbridge_storage::erp::{Item, JobStatus};
+use costbridge_storage::queue::{Item, JobStatus};
 use serde::Deserialize;
 
 const PAGE: i64 = 100;

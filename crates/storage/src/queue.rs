@@ -1,0 +1,486 @@
+//! The ERP Integrations queue: the items a send created, the approver's GL choices, and
+//! export, reject and retry of the selected rows or all of them.
+use crate::{Db, StoreError, now};
+use costbridge_domain::sync::{ConfirmedValues, Event, FieldChange, SyncState};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// SQLite allows 32,766 bound values; chunks of ids stay far below it.
+const ID_CHUNK: usize = 500;
+
+#[derive(Debug, Serialize)]
+pub struct Person {
+    pub id: i64,
+    pub email: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Item {
+    pub id: i64,
+    pub cost_code_id: i64,
+    pub submission_id: i64,
+    pub full_code: String,
+    pub description: String,
+    pub change: &'static str,
+    pub diff: BTreeMap<&'static str, FieldChange>,
+    pub sent_by: Person,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    pub gl_income_account: Option<String>,
+    pub gl_expense_account: Option<String>,
+    pub export_status: String,
+    pub erp_message: Option<String>,
+    /// Something the approver should know before exporting (e.g. a description the ERP will cut).
+    pub note: Option<String>,
+    pub decided_by: Option<Person>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub decided_at: Option<OffsetDateTime>,
+    pub rejection_reason: Option<String>,
+    pub export_job_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ItemRow {
+    id: i64,
+    cost_code_id: i64,
+    submission_id: i64,
+    code: String,
+    full_code: String,
+    description: String,
+    active: bool,
+    from_code: Option<String>,
+    from_full_code: Option<String>,
+    from_description: Option<String>,
+    from_active: Option<bool>,
+    sent_by: i64,
+    sent_by_email: String,
+    sent_at: OffsetDateTime,
+    gl_income_account: Option<String>,
+    gl_expense_account: Option<String>,
+    status: String,
+    erp_message: Option<String>,
+    note: Option<String>,
+    decided_by: Option<i64>,
+    decided_by_email: Option<String>,
+    decided_at: Option<OffsetDateTime>,
+    rejection_reason: Option<String>,
+    export_job_id: Option<i64>,
+}
+
+pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, i.full_code, i.description, i.active, \
+    i.from_code, i.from_full_code, i.from_description, i.from_active, i.sent_by, su.email AS sent_by_email, i.sent_at, \
+    i.gl_income_account, i.gl_expense_account, i.status, i.erp_message, i.note, i.decided_by, \
+    du.email AS decided_by_email, i.decided_at, i.rejection_reason, i.export_job_id \
+    FROM erp_items i JOIN users su ON su.id = i.sent_by LEFT JOIN users du ON du.id = i.decided_by";
+
+impl From<ItemRow> for Item {
+    fn from(r: ItemRow) -> Self {
+        let now = ConfirmedValues {
+            code: r.code,
+            full_code: r.full_code.clone(),
+            description: r.description.clone(),
+            active: r.active,
+        };
+        let before = (|| {
+            Some(ConfirmedValues {
+                code: r.from_code?,
+                full_code: r.from_full_code?,
+                description: r.from_description?,
+                active: r.from_active?,
+            })
+        })();
+        Item {
+            id: r.id,
+            cost_code_id: r.cost_code_id,
+            submission_id: r.submission_id,
+            full_code: r.full_code,
+            description: r.description,
+            change: if before.is_some() { "modified" } else { "new" },
+            diff: before.map(|b| b.diff(&now)).unwrap_or_default(),
+            sent_by: Person {
+                id: r.sent_by,
+                email: r.sent_by_email,
+            },
+            sent_at: r.sent_at,
+            gl_income_account: r.gl_income_account,
+            gl_expense_account: r.gl_expense_account,
+            export_status: r.status,
+            erp_message: r.erp_message,
+            note: r.note,
+            decided_by: r
+                .decided_by
+                .zip(r.decided_by_email)
+                .map(|(id, email)| Person { id, email }),
+            decided_at: r.decided_at,
+            rejection_reason: r.rejection_reason,
+            export_job_id: r.export_job_id,
+        }
+    }
+}
+
+/// One item that cannot take part in an export, reject or retry, and why.
+#[derive(Debug, Serialize)]
+pub struct ItemProblem {
+    pub id: i64,
+    pub full_code: Option<String>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum QueueError {
+    Items(Vec<ItemProblem>),
+    Store(StoreError),
+}
+impl From<StoreError> for QueueError {
+    fn from(e: StoreError) -> Self {
+        QueueError::Store(e)
+    }
+}
+impl From<sqlx::Error> for QueueError {
+    fn from(e: sqlx::Error) -> Self {
+        QueueError::Store(e.into())
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobStatus {
+    pub id: i64,
+    pub status: String,
+    pub counts: JobCounts,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct JobCounts {
+    pub synced: i64,
+    pub failed: i64,
+    pub exporting: i64,
+}
+
+/// GL accounts for the rows of an export that have none chosen.
+#[derive(Debug, Default)]
+pub struct GlDefaults {
+    pub income: Option<String>,
+    pub expense: Option<String>,
+}
+
+/// Which items an approver acts on: the ones named, or every item in the given state.
+pub enum Selection<'a> {
+    Ids(&'a [i64]),
+    All,
+}
+
+impl Db {
+    pub async fn items(
+        &self,
+        company: i64,
+        status: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Item>, i64), StoreError> {
+        let sql = format!(
+            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4"
+        );
+        let (rows, total): (Vec<ItemRow>, i64) = with_pool!(self, p => {
+            let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(status).bind(limit).bind(offset).fetch_all(p).await?;
+            let total = sqlx::query_scalar("SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND status = $2")
+                .bind(company).bind(status).fetch_one(p).await?;
+            (rows, total)
+        });
+        Ok((rows.into_iter().map(Item::from).collect(), total))
+    }
+
+    /// How many items each filter holds, for the filter tabs.
+    pub async fn item_counts(&self, company: i64) -> Result<BTreeMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, p => sqlx::query_as(
+            "SELECT status, COUNT(*) FROM erp_items WHERE company_id = $1 GROUP BY status")
+            .bind(company).fetch_all(p).await?);
+        Ok(rows.into_iter().collect())
+    }
+
+    pub async fn item(&self, company: i64, id: i64) -> Result<Item, StoreError> {
+        let sql = format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.id = $2");
+        let row: Option<ItemRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(id).fetch_optional(p).await?);
+        row.map(Item::from).ok_or(StoreError::NotFound)
+    }
+
+    /// Saves the approver's GL choice on a ready or failed item (`Some(None)` clears it).
+    pub async fn set_item_gl(
+        &self,
+        company: i64,
+        actor: i64,
+        id: i64,
+        income: Option<Option<String>>,
+        expense: Option<Option<String>>,
+    ) -> Result<Item, StoreError> {
+        let before = self.item(company, id).await?;
+        if !matches!(before.export_status.as_str(), "ready" | "failed") {
+            return Err(StoreError::Conflict(format!(
+                "the item is {}; GL accounts can change only before export",
+                before.export_status
+            )));
+        }
+        let income = income.unwrap_or(before.gl_income_account.clone());
+        let expense = expense.unwrap_or(before.gl_expense_account.clone());
+        write_tx!(self, tx => {
+            let n = sqlx::query("UPDATE erp_items SET gl_income_account = $3, gl_expense_account = $4 \
+                 WHERE company_id = $1 AND id = $2 AND status IN ('ready', 'failed')")
+                .bind(company).bind(id).bind(&income).bind(&expense).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Err(StoreError::Conflict("the item changed meanwhile; reload it".into()));
+            }
+            audit!(tx, company, Some(actor), "erp_item.gl_accounts_set", "erp_item", id,
+                Some(json!({"gl_income_account": before.gl_income_account, "gl_expense_account": before.gl_expense_account})),
+                Some(json!({"gl_income_account": income, "gl_expense_account": expense})));
+        });
+        self.item(company, id).await
+    }
+
+    /// Checks the selected items are in `from` state (and carry an income account when the ERP
+    /// requires one); returns their ids.
+    async fn select_items(
+        &self,
+        company: i64,
+        sel: &Selection<'_>,
+        from: &[&str],
+        income_required: bool,
+    ) -> Result<Vec<i64>, QueueError> {
+        // `income_required` is false when the caller supplies a default income account.
+        let rows: Vec<(i64, String, String, Option<String>)> = match sel {
+            Selection::All => {
+                let sql = format!(
+                    "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND status = '{}' ORDER BY id",
+                    from[0]
+                );
+                with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).fetch_all(p).await?)
+            }
+            Selection::Ids(ids) => {
+                let mut rows = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(ID_CHUNK) {
+                    let marks: Vec<String> =
+                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!(
+                        "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND id IN ({})",
+                        marks.join(", ")
+                    );
+                    let part: Vec<(i64, String, String, Option<String>)> = with_pool!(self, p => {
+                        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company);
+                        for id in chunk { q = q.bind(*id); }
+                        q.fetch_all(p).await?
+                    });
+                    rows.extend(part);
+                }
+                rows
+            }
+        };
+        let mut problems = Vec::new();
+        if let Selection::Ids(ids) = sel {
+            let found: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
+            problems.extend(
+                ids.iter()
+                    .filter(|id| !found.contains(id))
+                    .map(|&id| ItemProblem {
+                        id,
+                        full_code: None,
+                        errors: vec!["no such item".into()],
+                    }),
+            );
+        }
+        for (id, full_code, status, income) in &rows {
+            let mut errors = Vec::new();
+            if !from.contains(&status.as_str()) {
+                errors.push(format!(
+                    "is {status}; only {} items can take this action",
+                    from.join(" or ")
+                ));
+            }
+            if income_required && income.is_none() {
+                errors.push("needs a GL income account (the ERP requires one)".into());
+            }
+            if !errors.is_empty() {
+                problems.push(ItemProblem {
+                    id: *id,
+                    full_code: Some(full_code.clone()),
+                    errors,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(QueueError::Items(problems));
+        }
+        if rows.is_empty() {
+            return Err(QueueError::Items(vec![]));
+        }
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Accepts ready items (`from = "ready"`) or retries failed ones (`from = "failed"`): one
+    /// durable export job is queued in the same transaction that moves them to exporting.
+    pub async fn start_export(
+        &self,
+        company: i64,
+        actor: i64,
+        sel: Selection<'_>,
+        from: &'static str,
+        income_required: bool,
+        defaults: &GlDefaults,
+    ) -> Result<(i64, i64), QueueError> {
+        let ids = self
+            .select_items(
+                company,
+                &sel,
+                &[from],
+                income_required && defaults.income.is_none(),
+            )
+            .await?;
+        let event = if from == "failed" {
+            Event::Retried
+        } else {
+            Event::Exported
+        };
+        let code_from = if from == "failed" {
+            SyncState::Failed
+        } else {
+            SyncState::Pending
+        };
+        let code_to = code_from
+            .apply(event)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let ts = now();
+        let job = write_tx!(self, tx => {
+            let job: i64 = sqlx::query_scalar(
+                "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, 'queued', $3, $3) RETURNING id")
+                .bind(company).bind(actor).bind(ts).fetch_one(&mut *tx).await?;
+            let mut moved = 0u64;
+            const MOVE: &str = "UPDATE erp_items SET status = 'exporting', export_job_id = $1, decided_by = $2, decided_at = $3, \
+                erp_message = NULL WHERE company_id = $4 AND status = $5";
+            // "All" is one statement however many rows wait; a selection goes in bounded chunks.
+            let chunks: Vec<&[i64]> = match sel { Selection::All => vec![&[]], Selection::Ids(_) => ids.chunks(ID_CHUNK).collect() };
+            for chunk in chunks {
+                let sql = if chunk.is_empty() {
+                    MOVE.to_owned()
+                } else {
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 6)).collect();
+                    format!("{MOVE} AND id IN ({})", marks.join(", "))
+                };
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from);
+                for id in chunk { q = q.bind(*id); }
+                moved += q.execute(&mut *tx).await?.rows_affected();
+            }
+            if moved != ids.len() as u64 {
+                // Another approver acted on some of these rows at the same moment.
+                return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
+            }
+            let sql = "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+                 SELECT $1, $2, $3, $4, 'cost_code', i.cost_code_id, '{\"sync_status\":\"' || $5 || '\"}', \
+                 '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8";
+            sqlx::query(sql).bind(company).bind(ts).bind(actor).bind(if from == "failed" { "cost_code.retried" } else { "cost_code.exported" })
+                .bind(code_from.as_str()).bind(code_to.as_str()).bind(job.to_string()).bind(job).execute(&mut *tx).await?;
+            if defaults.income.is_some() || defaults.expense.is_some() {
+                sqlx::query("UPDATE erp_items SET gl_income_account = COALESCE(gl_income_account, $2), \
+                     gl_expense_account = COALESCE(gl_expense_account, $3) WHERE export_job_id = $1")
+                    .bind(job).bind(&defaults.income).bind(&defaults.expense).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE cost_codes SET sync_status = $2, erp_message = NULL, updated_at = $3 \
+                 WHERE id IN (SELECT cost_code_id FROM erp_items WHERE export_job_id = $1)")
+                .bind(job).bind(code_to.as_str()).bind(ts).execute(&mut *tx).await?;
+            audit!(tx, company, Some(actor), "export_job.queued", "export_job", job, None, Some(json!({"item_count": ids.len()})));
+            job
+        });
+        self.refresh_stats(ids.len()).await?;
+        Ok((job, ids.len() as i64))
+    }
+
+    /// Rejects ready (or named failed) items with a reason the admin sees on each code.
+    pub async fn reject_items(
+        &self,
+        company: i64,
+        actor: i64,
+        sel: Selection<'_>,
+        reason: &str,
+    ) -> Result<i64, QueueError> {
+        let from: &[&str] = match sel {
+            Selection::All => &["ready"],
+            Selection::Ids(_) => &["ready", "failed"],
+        };
+        let ids = self.select_items(company, &sel, from, false).await?;
+        let ts = now();
+        write_tx!(self, tx => {
+            for chunk in ids.chunks(ID_CHUNK) {
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 5)).collect();
+                let list = marks.join(", ");
+                let sql = format!(
+                    "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+                     SELECT $1, $2, $3, 'cost_code.rejected', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
+                     $4 FROM cost_codes c JOIN erp_items i ON i.cost_code_id = c.id WHERE i.id IN ({list})");
+                let after = json!({"sync_status": "rejected", "rejection_reason": reason}).to_string();
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(actor).bind(after);
+                for id in chunk { q = q.bind(*id); }
+                q.execute(&mut *tx).await?;
+                let sql = format!(
+                    "UPDATE cost_codes SET sync_status = 'rejected', rejection_reason = $1, status_before_send = NULL, updated_at = $2 \
+                     WHERE id IN (SELECT cost_code_id FROM erp_items WHERE company_id = $3 AND status IN ('ready', 'failed') AND id IN ({}))",
+                    (0..chunk.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", "));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(ts).bind(company);
+                for id in chunk { q = q.bind(*id); }
+                q.execute(&mut *tx).await?;
+                let sql = format!(
+                    "UPDATE erp_items SET status = 'rejected', rejection_reason = $1, decided_by = $2, decided_at = $3 \
+                     WHERE company_id = $4 AND status IN ('ready', 'failed') AND id IN ({list})");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(actor).bind(ts).bind(company);
+                for id in chunk { q = q.bind(*id); }
+                let n = q.execute(&mut *tx).await?.rows_affected();
+                if n != chunk.len() as u64 {
+                    return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
+                }
+            }
+            // Notifications (issue #5): each sender hears of it in this same transaction.
+            notify_codes_rejected!(tx, company, actor, ts, reason);
+        });
+        Ok(ids.len() as i64)
+    }
+
+    pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
+        type JobRow = (
+            String,
+            i64,
+            Option<String>,
+            OffsetDateTime,
+            Option<OffsetDateTime>,
+        );
+        let (job, counts): (Option<JobRow>, Vec<(String, i64)>) = with_pool!(self, p => {
+            let job = sqlx::query_as("SELECT status, attempts, last_error, created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = $2")
+                .bind(company).bind(id).fetch_optional(p).await?;
+            let counts = sqlx::query_as("SELECT status, COUNT(*) FROM erp_items WHERE export_job_id = $1 GROUP BY status")
+                .bind(id).fetch_all(p).await?;
+            (job, counts)
+        });
+        let (status, attempts, last_error, created_at, finished_at) =
+            job.ok_or(StoreError::NotFound)?;
+        let mut c = JobCounts::default();
+        for (s, n) in counts {
+            match s.as_str() {
+                "synced" => c.synced = n,
+                "failed" => c.failed = n,
+                "exporting" => c.exporting = n,
+                _ => {}
+            }
+        }
+        Ok(JobStatus {
+            id,
+            status,
+            counts: c,
+            attempts,
+            last_error,
+            created_at,
+            finished_at,
+        })
+    }
+}
