@@ -4,7 +4,7 @@ use crate::codes::CodeList;
 use crate::{Db, StoreError, now};
 use costbridge_domain::profile::InvalidCode;
 use costbridge_domain::send::{self, SendBlock, SendContext};
-use costbridge_domain::sync::{Event, SyncState};
+use costbridge_domain::sync::{ALL_STATES, Event, SyncState};
 use costbridge_domain::{ErpProfile, Permissions};
 use serde::Serialize;
 use serde_json::json;
@@ -57,7 +57,15 @@ pub struct Sender<'a> {
     pub delimiter: char,
 }
 
-const UNSYNCED: &str = "('new', 'modified', 'rejected')";
+/// The states the domain calls unsynced (what Send to ERP sends), as an SQL list.
+static UNSYNCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let states: Vec<String> = ALL_STATES
+        .iter()
+        .filter(|s| s.is_unsynced())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("({})", states.join(", "))
+});
 
 impl Db {
     pub async fn erp_connection(
@@ -114,8 +122,9 @@ impl Db {
     }
 
     async fn unsynced(&self, list: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let unsynced_states = &*UNSYNCED;
         let sql = format!(
-            "SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {UNSYNCED}"
+            "SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {unsynced_states}"
         );
         Ok(
             with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(p).await?),
@@ -174,6 +183,7 @@ impl Db {
         who: &Sender<'_>,
         version: i64,
     ) -> Result<(i64, i64), SendError> {
+        let unsynced_states = &*UNSYNCED;
         let out = write_tx!(self, tx => {
             // Taking the list's row first serialises concurrent senders: the second one sees a
             // new version and is told its page is stale instead of sending twice.
@@ -182,7 +192,7 @@ impl Db {
                  RETURNING version - 1, is_erp_list")
                 .bind(list).bind(company).fetch_optional(&mut *tx).await?;
             let (current, is_erp_list) = locked.ok_or(StoreError::NotFound)?;
-            let sql = format!("SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {UNSYNCED}");
+            let sql = format!("SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {unsynced_states}");
             let unsynced: Vec<(i64, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
             let invalid = match who.profile {
                 Some(p) if is_erp_list => p.invalid_codes(unsynced.iter().map(|(i, f, d)| (*i, f.as_str(), d.as_str())), who.delimiter),
@@ -216,19 +226,19 @@ impl Db {
                  c.full_code, c.description, c.active, c.tier, c.sort_key, p.full_code, c.confirmed_code, c.confirmed_full_code, \
                  c.confirmed_description, c.confirmed_active, c.origin_id, 'ready', \
                  CASE WHEN length(c.description) > $3 THEN $4 END, $5, $6 \
-                 FROM cost_codes c LEFT JOIN cost_codes p ON p.id = c.parent_id WHERE c.list_id = $2 AND c.sync_status IN {UNSYNCED}");
+                 FROM cost_codes c LEFT JOIN cost_codes p ON p.id = c.parent_id WHERE c.list_id = $2 AND c.sync_status IN {unsynced_states}");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sub).bind(list).bind(limit).bind(note).bind(who.user_id).bind(ts)
                 .execute(&mut *tx).await?;
             let sql = format!(
                 "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                  SELECT $1, $2, $3, 'cost_code.sent', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
                  '{{\"sync_status\":\"pending\",\"submission_id\":' || $4 || '}}' \
-                 FROM cost_codes c WHERE c.list_id = $5 AND c.sync_status IN {UNSYNCED}");
+                 FROM cost_codes c WHERE c.list_id = $5 AND c.sync_status IN {unsynced_states}");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(who.user_id).bind(sub.to_string()).bind(list)
                 .execute(&mut *tx).await?;
             let sql = format!(
                 "UPDATE cost_codes SET status_before_send = sync_status, sync_status = 'pending', updated_at = $2 \
-                 WHERE list_id = $1 AND sync_status IN {UNSYNCED}");
+                 WHERE list_id = $1 AND sync_status IN {unsynced_states}");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).bind(ts).execute(&mut *tx).await?;
             // Notifications (issue #5): the approvers hear of it in this same transaction.
             notify_codes_sent!(tx, company, sub, who.user_id);
