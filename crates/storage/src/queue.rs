@@ -411,6 +411,8 @@ impl Db {
             Selection::Ids(_) => &["ready", "failed"],
         };
         let ids = self.select_items(company, &sel, from, false).await?;
+        // Pending and failed codes both go where the state machine sends a rejection.
+        let to = SyncState::Pending.apply(Event::Rejected).map_err(|e| StoreError::Conflict(e.to_string()))?.as_str();
         let ts = now();
         write_tx!(self, tx => {
             for chunk in ids.chunks(ID_CHUNK) {
@@ -420,12 +422,12 @@ impl Db {
                     "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                      SELECT $1, $2, $3, 'cost_code.rejected', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
                      $4 FROM cost_codes c JOIN erp_items i ON i.cost_code_id = c.id WHERE i.id IN ({list})");
-                let after = json!({"sync_status": "rejected", "rejection_reason": reason}).to_string();
+                let after = json!({"sync_status": to, "rejection_reason": reason}).to_string();
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(actor).bind(after);
                 for id in chunk { q = q.bind(*id); }
                 q.execute(&mut *tx).await?;
                 let sql = format!(
-                    "UPDATE cost_codes SET sync_status = 'rejected', rejection_reason = $1, status_before_send = NULL, updated_at = $2 \
+                    "UPDATE cost_codes SET sync_status = '{to}', rejection_reason = $1, status_before_send = NULL, updated_at = $2 \
                      WHERE id IN (SELECT cost_code_id FROM erp_items WHERE company_id = $3 AND status IN ('ready', 'failed') AND id IN ({}))",
                     (0..chunk.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", "));
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(ts).bind(company);
