@@ -412,7 +412,10 @@ impl Db {
         };
         let ids = self.select_items(company, &sel, from, false).await?;
         // Pending and failed codes both go where the state machine sends a rejection.
-        let to = SyncState::Pending.apply(Event::Rejected).map_err(|e| StoreError::Conflict(e.to_string()))?.as_str();
+        let to = SyncState::Pending
+            .apply(Event::Rejected)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?
+            .as_str();
         let ts = now();
         write_tx!(self, tx => {
             for chunk in ids.chunks(ID_CHUNK) {

@@ -101,4 +101,54 @@ mod tests {
         assert!(css().starts_with("/static/app.") && css().ends_with(".css"));
         assert_ne!(css(), "/static/app.css");
     }
+
+    fn luminance(hex: &str) -> f64 {
+        let hex = hex.trim_start_matches('#');
+        let full: String = if hex.len() == 3 {
+            hex.chars().flat_map(|c| [c, c]).collect()
+        } else {
+            hex.to_owned()
+        };
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&full[i..i + 2], 16).expect("hex colour")) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(2) + 0.0722 * channel(4)
+    }
+
+    /// WCAG AA: every sync-state badge's text on its tint reaches 4.5:1.
+    #[test]
+    fn badge_colours_pass_wcag_aa() {
+        let css = include_str!("../../static/app.css");
+        let mut checked = 0;
+        for rule in css.lines().filter(|l| l.starts_with(".badge.")) {
+            let colour = |prop: &str| {
+                let at = rule
+                    .find(&format!("{prop}: #"))
+                    .unwrap_or_else(|| panic!("{prop} in {rule}"))
+                    + prop.len()
+                    + 2;
+                rule[at..]
+                    .split(|c: char| c == ';' || c == ' ')
+                    .next()
+                    .expect("value")
+                    .to_owned()
+            };
+            let (fg, bg) = (
+                luminance(&colour("color")),
+                luminance(&colour("background")),
+            );
+            let ratio = (fg.max(bg) + 0.05) / (fg.min(bg) + 0.05);
+            assert!(ratio >= 4.5, "{rule}: contrast {ratio:.2}");
+            checked += 1;
+        }
+        assert!(
+            checked >= 6,
+            "every state has a badge rule ({checked} found)"
+        );
+    }
 }
