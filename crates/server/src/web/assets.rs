@@ -133,7 +133,7 @@ mod tests {
                     + prop.len()
                     + 2;
                 rule[at..]
-                    .split(|c: char| c == ';' || c == ' ')
+                    .split([';', ' '])
                     .next()
                     .expect("value")
                     .to_owned()
