@@ -122,6 +122,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    // A division or section row can overshoot by one; the list is exactly `n` codes.
+    rows.truncate(n);
     for (f, desc) in &rows {
         csv.push_str(&format!("{f},\"{desc}\",true\n"));
     }
