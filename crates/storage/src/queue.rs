@@ -359,18 +359,21 @@ impl Db {
                 "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, 'queued', $3, $3) RETURNING id")
                 .bind(company).bind(actor).bind(ts).fetch_one(&mut *tx).await?;
             let mut moved = 0u64;
+            // The default GL accounts fill empty choices in the same pass: each row is written once.
             const MOVE: &str = "UPDATE erp_items SET status = 'exporting', export_job_id = $1, decided_by = $2, decided_at = $3, \
-                erp_message = NULL WHERE company_id = $4 AND status = $5";
+                erp_message = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
+                gl_expense_account = COALESCE(gl_expense_account, $7) WHERE company_id = $4 AND status = $5";
             // "All" is one statement however many rows wait; a selection goes in bounded chunks.
             let chunks: Vec<&[i64]> = match sel { Selection::All => vec![&[]], Selection::Ids(_) => ids.chunks(ID_CHUNK).collect() };
             for chunk in chunks {
                 let sql = if chunk.is_empty() {
                     MOVE.to_owned()
                 } else {
-                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 6)).collect();
+                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 8)).collect();
                     format!("{MOVE} AND id IN ({})", marks.join(", "))
                 };
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from)
+                    .bind(&defaults.income).bind(&defaults.expense);
                 for id in chunk { q = q.bind(*id); }
                 moved += q.execute(&mut *tx).await?.rows_affected();
             }
@@ -383,11 +386,6 @@ impl Db {
                  '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8";
             sqlx::query(sql).bind(company).bind(ts).bind(actor).bind(if from == "failed" { "cost_code.retried" } else { "cost_code.exported" })
                 .bind(code_from.as_str()).bind(code_to.as_str()).bind(job.to_string()).bind(job).execute(&mut *tx).await?;
-            if defaults.income.is_some() || defaults.expense.is_some() {
-                sqlx::query("UPDATE erp_items SET gl_income_account = COALESCE(gl_income_account, $2), \
-                     gl_expense_account = COALESCE(gl_expense_account, $3) WHERE export_job_id = $1")
-                    .bind(job).bind(&defaults.income).bind(&defaults.expense).execute(&mut *tx).await?;
-            }
             sqlx::query("UPDATE cost_codes SET sync_status = $2, erp_message = NULL, updated_at = $3 \
                  WHERE id IN (SELECT cost_code_id FROM erp_items WHERE export_job_id = $1)")
                 .bind(job).bind(code_to.as_str()).bind(ts).execute(&mut *tx).await?;
