@@ -8,7 +8,8 @@ both!(
     failures_retry_and_recover,
     parents_go_first,
     only_approvers_act,
-    a_crashed_worker_is_resumed
+    a_crashed_worker_is_resumed,
+    two_workers_do_each_job_once
 );
 
 async fn gl_accounts_and_the_iif_file(app: TestApp) {
@@ -352,4 +353,32 @@ async fn a_crashed_worker_is_resumed(app: TestApp) {
     );
     let files = std::fs::read_dir(app.exports.path()).unwrap().count();
     assert_eq!(files, 1, "the resumed job rewrote its own file");
+}
+
+/// Several instances share one queue: two workers racing over the same jobs run each once.
+async fn two_workers_do_each_job_once(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    let mut jobs = Vec::new();
+    for i in 0..4 {
+        app.code(list, &format!("{i:02}"), "code", None).await;
+        app.send(list).await;
+        let (s, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        jobs.push(job["export_job_id"].as_i64().unwrap());
+    }
+    let (a, b) = tokio::join!(
+        costbridge_server::worker::run_pending_exports(&app.app_state, &app.worker),
+        costbridge_server::worker::run_pending_exports(&app.app_state, &app.worker),
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 4, "every job ran, none twice");
+    for job in jobs {
+        let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+        assert_eq!(
+            (st["status"].as_str(), st["attempts"].as_i64()),
+            (Some("done"), Some(1)),
+            "{st}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(app.exports.path()).unwrap().count(), 4);
+    assert_eq!(app.items("synced").await.len(), 4);
 }
