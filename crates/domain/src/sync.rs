@@ -336,6 +336,12 @@ mod tests {
     }
 }
 
+/// PRODUCT.md §2: only a code the ERP never had, and that no approver holds, may be deleted;
+/// any other is deactivated instead (which is itself a change that syncs).
+pub fn may_delete(state: SyncState, ever_synced: bool) -> bool {
+    !ever_synced && !state.is_locked()
+}
+
 /// PRODUCT.md §3: parents reach the ERP before their children. A child may be exported when it
 /// has no parent, its parent is synced, or its parent travels in the same export (and goes first).
 pub fn parent_problem(
@@ -356,6 +362,15 @@ pub fn parent_problem(
 #[cfg(test)]
 mod parent_tests {
     use super::*;
+
+    #[test]
+    fn only_never_synced_free_codes_are_deleted() {
+        assert!(may_delete(SyncState::New, false));
+        assert!(may_delete(SyncState::Rejected, false));
+        assert!(!may_delete(SyncState::Modified, true));
+        assert!(!may_delete(SyncState::Rejected, true));
+        assert!(!may_delete(SyncState::Pending, false));
+    }
 
     #[test]
     fn parents_go_first() {

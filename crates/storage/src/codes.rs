@@ -427,11 +427,13 @@ impl Db {
     ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
             let old = lock_code!(tx, company, list, id);
-            if old.confirmed().is_some() || old.origin_id.is_some() {
-                return Err(StoreError::Conflict(format!("'{}' has been synced to the ERP; deactivate it instead", old.full_code)));
-            }
-            if old.state().is_locked() {
-                return Err(StoreError::Conflict(format!("'{}' is {}; retrieve it first or deactivate it", old.full_code, old.sync_status)));
+            let ever_synced = old.confirmed().is_some() || old.origin_id.is_some();
+            if !sync::may_delete(old.state(), ever_synced) {
+                return Err(StoreError::Conflict(if ever_synced {
+                    format!("'{}' has been synced to the ERP; deactivate it instead", old.full_code)
+                } else {
+                    format!("'{}' is {}; retrieve it first or deactivate it", old.full_code, old.sync_status)
+                }));
             }
             let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cost_codes WHERE parent_id = $1").bind(id).fetch_one(&mut *tx).await?;
             if children > 0 {
