@@ -59,21 +59,30 @@ async fn require_connection(state: &AppState, company: i64) -> ApiResult<Connect
     })
 }
 
+/// API.md's filter names, the stored item state each shows, and its tab label (PRODUCT.md §5).
+pub const FILTERS: [(&str, &str, &str); 5] = [
+    ("ready_to_export", "ready", "Ready to Export"),
+    ("exporting", "exporting", "Exporting"),
+    ("failed", "failed", "Failed to Export"),
+    ("synced", "synced", "Synced"),
+    ("rejected", "rejected", "Rejected"),
+];
+
+/// The entry of [`FILTERS`] for a filter name, or an error naming the ones there are.
+pub(crate) fn filter_entry(name: &str) -> ApiResult<(&'static str, &'static str, &'static str)> {
+    FILTERS
+        .iter()
+        .find(|(key, _, _)| *key == name)
+        .copied()
+        .ok_or_else(|| {
+            let names: Vec<&str> = FILTERS.iter().map(|(key, _, _)| *key).collect();
+            ApiError::field("filter", format!("must be one of {}", names.join(", ")))
+        })
+}
+
 /// API.md's filter names to the stored item states.
 pub(crate) fn status_of(filter: &str) -> ApiResult<&'static str> {
-    Ok(match filter {
-        "ready_to_export" => "ready",
-        "exporting" => "exporting",
-        "failed" => "failed",
-        "synced" => "synced",
-        "rejected" => "rejected",
-        _ => {
-            return Err(ApiError::field(
-                "filter",
-                "must be one of ready_to_export, exporting, failed, synced, rejected",
-            ));
-        }
-    })
+    Ok(filter_entry(filter)?.1)
 }
 
 #[derive(Deserialize)]
@@ -107,11 +116,16 @@ async fn counts(
 ) -> ApiResult<Json<Value>> {
     let company = reader(&caller, cid)?;
     let c = state.db.item_counts(company).await?;
-    let n = |s: &str| c.get(s).copied().unwrap_or(0);
-    Ok(Json(
-        json!({"ready_to_export": n("ready"), "exporting": n("exporting"), "failed": n("failed"),
-                   "synced": n("synced"), "rejected": n("rejected")}),
-    ))
+    let counts: serde_json::Map<String, Value> = FILTERS
+        .iter()
+        .map(|(key, status, _)| {
+            (
+                (*key).to_owned(),
+                json!(c.get(*status).copied().unwrap_or(0)),
+            )
+        })
+        .collect();
+    Ok(Json(Value::Object(counts)))
 }
 
 #[derive(Deserialize, Default)]

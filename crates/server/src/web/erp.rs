@@ -4,7 +4,7 @@
 //! page is read-only and says why.
 use super::erp_actions::RejectForm;
 use super::{Layout, Viewer, WebResult, fragments, require};
-use crate::api::queue::{gl_accounts_as, reader, status_of};
+use crate::api::queue::{FILTERS, filter_entry, gl_accounts_as, reader, status_of};
 use crate::error::ApiError;
 use crate::state::AppState;
 use askama::Template;
@@ -19,14 +19,6 @@ use costbridge_storage::queue::{Item, JobStatus};
 use serde::Deserialize;
 
 const PAGE: i64 = 100;
-/// Filter keys of API.md, their tab labels and the stored item state each shows.
-const FILTERS: [(&str, &str, &str); 5] = [
-    ("ready_to_export", "Ready to Export", "ready"),
-    ("exporting", "Exporting", "exporting"),
-    ("failed", "Failed to Export", "failed"),
-    ("synced", "Synced", "synced"),
-    ("rejected", "Rejected", "rejected"),
-];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -178,7 +170,7 @@ async fn tabs(state: &AppState, company: i64, filter: &str, oob: bool) -> WebRes
     let counts = state.db.item_counts(company).await?;
     let tabs: Vec<Tab> = FILTERS
         .iter()
-        .map(|(key, label, status)| Tab {
+        .map(|(key, status, label)| Tab {
             key,
             label,
             count: counts.get(*status).copied().unwrap_or(0),
@@ -210,13 +202,7 @@ pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
 }
 
 pub fn filter_key(f: Option<&str>) -> Result<&'static str, ApiError> {
-    let f = f.unwrap_or("ready_to_export");
-    status_of(f)?;
-    Ok(FILTERS
-        .iter()
-        .find(|(k, _, _)| *k == f)
-        .map(|(k, _, _)| *k)
-        .unwrap_or("ready_to_export"))
+    Ok(filter_entry(f.unwrap_or("ready_to_export"))?.0)
 }
 
 async fn job_panel(state: &AppState, company: i64, job: i64, oob: bool) -> WebResult<JobPanel> {
