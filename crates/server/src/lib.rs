@@ -14,6 +14,7 @@ pub mod extract;
 pub mod mail;
 mod metrics;
 pub mod password;
+pub mod retry;
 pub mod session;
 pub mod state;
 mod web;

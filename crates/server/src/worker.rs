@@ -3,6 +3,7 @@
 //! [`run_pending_exports`] to drive it one step at a time.
 use crate::api::connection;
 use crate::config::WorkerSettings;
+use crate::retry::backoff;
 use crate::state::AppState;
 use costbridge_domain::sync::{SyncState, parent_problem};
 use costbridge_erp::{ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Previous};
@@ -10,6 +11,9 @@ use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
 use std::collections::HashSet;
 use std::future::Future;
 use time::Duration;
+
+/// An unreachable ERP is retried at most every ten minutes.
+const MAX_BACKOFF_SECONDS: i64 = 600;
 
 /// Runs every job that is due now; returns how many were processed.
 pub async fn run_pending_exports(state: &AppState, cfg: &WorkerSettings) -> anyhow::Result<usize> {
@@ -129,7 +133,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
     match with_lease(state, cfg, job.id, export_all).await {
         Ok(()) => {}
         Err(e) if job.attempts < cfg.max_attempts => {
-            let delay = backoff(cfg.backoff_seconds, job.attempts);
+            let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
             tracing::warn!(error = %e, retry_in_s = delay.whole_seconds(), "ERP unavailable; will retry");
             state
                 .db
@@ -182,12 +186,6 @@ fn line(r: &ExportRow, income: Option<GlAccount>, expense: Option<GlAccount>) ->
     }
 }
 
-/// `base`, doubled per attempt, at most ten minutes.
-pub fn backoff(base: i64, attempts: i64) -> Duration {
-    let secs = base.saturating_mul(1i64 << attempts.clamp(1, 20).saturating_sub(1));
-    Duration::seconds(secs.min(600))
-}
-
 /// Keeps the job's lease alive while a long export runs, so no other worker takes it over.
 async fn with_lease<T>(
     state: &AppState,
@@ -230,17 +228,5 @@ pub async fn run(state: AppState, cfg: WorkerSettings, shutdown: impl Future<Out
             _ = state.worker_wake.notified() => {}
             _ = tokio::time::sleep(wait.unsigned_abs()) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(2, 1), Duration::seconds(2));
-        assert_eq!(backoff(2, 3), Duration::seconds(8));
-        assert_eq!(backoff(2, 30), Duration::seconds(600));
     }
 }

@@ -9,6 +9,7 @@ pub mod unsubscribe;
 mod zone;
 
 use crate::config::MailSettings;
+use crate::retry::backoff;
 use costbridge_storage::Db;
 use costbridge_storage::outbox::{ClaimedMail, Notice, Rendered};
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -17,6 +18,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use std::future::Future;
 use time::{Duration, OffsetDateTime};
+
+/// A refusing mail server is retried at most every hour.
+const MAX_BACKOFF_SECONDS: i64 = 3600;
 
 pub use render::{FAILED_PAGE, READY_PAGE, REJECTED_PAGE};
 pub use zone::Zone;
@@ -171,7 +175,11 @@ impl Mailer {
                     .await?;
                     Ok(Step::Failed)
                 } else {
-                    let delay = backoff(self.settings.backoff_seconds, mail.attempts);
+                    let delay = backoff(
+                        self.settings.backoff_seconds,
+                        mail.attempts,
+                        MAX_BACKOFF_SECONDS,
+                    );
                     tracing::warn!(error = %error, retry_in_s = delay.whole_seconds(), "email not sent; will retry");
                     db.mail_retry_at(mail.id, &error, now + delay).await?;
                     Ok(Step::Retry { server_down })
@@ -305,12 +313,6 @@ pub async fn send_test(settings: &MailSettings, to: &str) -> anyhow::Result<Stri
     Ok(response.message().collect::<Vec<_>>().join(" "))
 }
 
-/// `base`, doubled per attempt, at most one hour.
-pub fn backoff(base: i64, attempts: i64) -> Duration {
-    let secs = base.saturating_mul(1i64 << attempts.clamp(1, 20).saturating_sub(1));
-    Duration::seconds(secs.clamp(1, 3600))
-}
-
 /// The mail worker inside `serve`: delivers due emails every few seconds and, from the
 /// configured hour on, queues the daily summary once per local day (the outbox's dedupe key
 /// keeps it once per person across restarts and instances).
@@ -359,13 +361,6 @@ pub async fn run(db: Db, settings: MailSettings, shutdown: impl Future<Output = 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(60, 1), Duration::seconds(60));
-        assert_eq!(backoff(60, 3), Duration::seconds(240));
-        assert_eq!(backoff(60, 30), Duration::seconds(3600));
-    }
 
     #[test]
     fn settings_are_checked() {

@@ -1,0 +1,23 @@
+//! The retry policy shared by the export worker and the mail outbox.
+use time::Duration;
+
+/// `base` seconds, doubled per attempt after the first, never more than `cap` seconds.
+pub fn backoff(base: i64, attempts: i64, cap: i64) -> Duration {
+    let secs = base.saturating_mul(1i64 << attempts.clamp(1, 20).saturating_sub(1));
+    Duration::seconds(secs.clamp(1, cap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(2, 1, 600), Duration::seconds(2));
+        assert_eq!(backoff(2, 3, 600), Duration::seconds(8));
+        assert_eq!(backoff(2, 30, 600), Duration::seconds(600));
+        assert_eq!(backoff(60, 1, 3600), Duration::seconds(60));
+        assert_eq!(backoff(60, 3, 3600), Duration::seconds(240));
+        assert_eq!(backoff(60, 30, 3600), Duration::seconds(3600));
+    }
+}
