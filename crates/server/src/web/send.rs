@@ -1,13 +1,14 @@
 //! The Send to ERP panel: the button with its count, its reason when disabled (on hover and
 //! for screen readers), the "refresh" of a stale page, and the send itself.
 use super::{Form, Viewer, WebResult, fragments, htmx_redirect};
+use crate::api::codes::read;
 use crate::api::send::{send_as, send_status_as};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_storage::erp::SendStatus;
 use serde::Deserialize;
@@ -56,6 +57,15 @@ async fn send_panel(
     Path(lid): Path<i64>,
     Query(vq): Query<VersionQuery>,
 ) -> WebResult<Response> {
+    // The panel polls to notice a stale page. While the list is at the version the page shows
+    // there is nothing new to say, so the poll does not re-check every unsynced code against
+    // the ERP's rules (100,000 of them on a large list); 204 leaves the panel as it is.
+    if let Some(seen) = vq.version {
+        let company = read(&v.caller, v.company())?;
+        if state.db.list(company, lid).await?.version == seen {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+    }
     let s = send_status_as(&state, &v.caller, v.company(), lid, vq.version).await?;
     let panel = SendPanel {
         lid,

@@ -7,7 +7,8 @@ both!(
     every_reason_the_button_gives,
     the_whole_state_machine,
     concurrent_sends_make_one_submission,
-    renaming_a_parent_modifies_synced_children
+    renaming_a_parent_modifies_synced_children,
+    the_panel_poll_speaks_only_when_the_list_changed
 );
 
 async fn every_reason_the_button_gives(app: TestApp) {
@@ -396,5 +397,33 @@ async fn renaming_a_parent_modifies_synced_children(app: TestApp) {
     assert_eq!(
         child["diff"],
         json!({"full_code": {"from": "01-100", "to": "001-100"}})
+    );
+}
+
+/// The Send to ERP panel polls with the version its page shows: an unchanged list costs one
+/// cheap read and leaves the panel alone (204); a changed one says the page is stale.
+async fn the_panel_poll_speaks_only_when_the_list_changed(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    let (_, st) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/send_to_erp")))
+        .await;
+    let cookie = crate::session::sign_in(&app, None).await;
+    let poll = |version: i64| {
+        let req = app
+            .client
+            .get(format!("{}/codes/{list}/send?version={version}", app.base))
+            .header("cookie", &cookie)
+            .header("hx-request", "true");
+        async move { req.send().await.unwrap() }
+    };
+    let v = st["list_version"].as_i64().unwrap();
+    assert_eq!(poll(v).await.status(), StatusCode::NO_CONTENT);
+    app.code(list, "02", "Site", None).await;
+    let res = poll(v).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text().await.unwrap().contains("Refresh"),
+        "a changed list makes the page stale"
     );
 }
