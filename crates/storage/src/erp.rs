@@ -57,6 +57,38 @@ pub struct Sender<'a> {
     pub delimiter: char,
 }
 
+/// A list's unsynced codes as `(id, full_code, description)`, the rows a send would take.
+type Unsynced = Vec<(i64, String, String)>;
+
+impl Sender<'_> {
+    /// The domain's verdict on sending these codes, with the codes that break the ERP's rules.
+    fn judge(
+        &self,
+        is_erp_list: bool,
+        unsynced: &Unsynced,
+        version_matches: Option<bool>,
+    ) -> (Result<(), SendBlock>, Vec<InvalidCode>) {
+        let invalid = match self.profile {
+            Some(p) if is_erp_list => p.invalid_codes(
+                unsynced
+                    .iter()
+                    .map(|(i, f, d)| (*i, f.as_str(), d.as_str())),
+                self.delimiter,
+            ),
+            _ => Vec::new(),
+        };
+        let verdict = send::check(&SendContext {
+            permissions: self.permissions,
+            profile: self.profile,
+            is_erp_list,
+            unsynced_count: unsynced.len() as u64,
+            invalid_count: invalid.len(),
+            version_matches,
+        });
+        (verdict, invalid)
+    }
+}
+
 /// The states the domain calls unsynced (what Send to ERP sends), as an SQL list.
 static UNSYNCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let states: Vec<String> = ALL_STATES
@@ -65,6 +97,13 @@ static UNSYNCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
     format!("({})", states.join(", "))
+});
+
+static UNSYNCED_CODES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {}",
+        *UNSYNCED
+    )
 });
 
 impl Db {
@@ -121,16 +160,6 @@ impl Db {
             .ok_or(StoreError::NotFound)
     }
 
-    async fn unsynced(&self, list: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let unsynced_states = &*UNSYNCED;
-        let sql = format!(
-            "SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {unsynced_states}"
-        );
-        Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(p).await?),
-        )
-    }
-
     /// The Send to ERP button for one list, as the domain rule decides it. `seen_version` is
     /// the list version the client's page shows, if it has one: a different current version
     /// makes the answer `stale_page`.
@@ -142,24 +171,13 @@ impl Db {
         seen_version: Option<i64>,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
-        let unsynced = self.unsynced(list).await?;
-        let invalid = match who.profile {
-            Some(p) if l.is_erp_list => p.invalid_codes(
-                unsynced
-                    .iter()
-                    .map(|(i, f, d)| (*i, f.as_str(), d.as_str())),
-                who.delimiter,
-            ),
-            _ => Vec::new(),
-        };
-        let verdict = send::check(&SendContext {
-            permissions: who.permissions,
-            profile: who.profile,
-            is_erp_list: l.is_erp_list,
-            unsynced_count: unsynced.len() as u64,
-            invalid_count: invalid.len(),
-            version_matches: seen_version.map(|v| v == l.version),
-        });
+        let unsynced: Unsynced = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(UNSYNCED_CODES.as_str()))
+            .bind(list).fetch_all(p).await?);
+        let (verdict, invalid) = who.judge(
+            l.is_erp_list,
+            &unsynced,
+            seen_version.map(|v| v == l.version),
+        );
         let (reason_code, reason) = match &verdict {
             Ok(()) => (None, None),
             Err(b) => (Some(b.reason.code()), Some(b.message.clone())),
@@ -192,20 +210,8 @@ impl Db {
                  RETURNING version - 1, is_erp_list")
                 .bind(list).bind(company).fetch_optional(&mut *tx).await?;
             let (current, is_erp_list) = locked.ok_or(StoreError::NotFound)?;
-            let sql = format!("SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {unsynced_states}");
-            let unsynced: Vec<(i64, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
-            let invalid = match who.profile {
-                Some(p) if is_erp_list => p.invalid_codes(unsynced.iter().map(|(i, f, d)| (*i, f.as_str(), d.as_str())), who.delimiter),
-                _ => Vec::new(),
-            };
-            if let Err(block) = send::check(&SendContext {
-                permissions: who.permissions,
-                profile: who.profile,
-                is_erp_list,
-                unsynced_count: unsynced.len() as u64,
-                invalid_count: invalid.len(),
-                version_matches: Some(current == version),
-            }) {
+            let unsynced: Unsynced = sqlx::query_as(sqlx::AssertSqlSafe(UNSYNCED_CODES.as_str())).bind(list).fetch_all(&mut *tx).await?;
+            if let (Err(block), invalid) = who.judge(is_erp_list, &unsynced, Some(current == version)) {
                 return Err(SendError::Blocked(block, invalid));
             }
             let ts = now();
