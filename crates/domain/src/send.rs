@@ -1,4 +1,5 @@
 //! Send to ERP: whether the button is enabled and, when not, the one reason why (PRODUCT.md §4).
+use crate::sync::{ConfirmedValues, SyncState};
 use crate::{ErpProfile, Permissions};
 use serde::Serialize;
 
@@ -42,8 +43,31 @@ pub struct SendContext<'a> {
     pub is_erp_list: bool,
     pub unsynced_count: u64,
     pub invalid_count: usize,
-    /// `None` when the caller only asks (GET); `Some(matches)` when it tries to send.
-    pub version_matches: Option<bool>,
+    /// What changed among the codes a send would take since the client's page was drawn;
+    /// `None` when nothing did, or when the caller only asks (GET).
+    pub changed_since_seen: Option<Changed>,
+}
+
+/// The unsynced codes that changed since a client read the list: their full codes (the first
+/// few) and how many there are. Zero means codes left the set (sent, retrieved or deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub codes: Vec<String>,
+    pub total: usize,
+}
+
+/// How many changed codes a stale-page message names before it says "and N more".
+pub const CHANGED_NAMED: usize = 5;
+
+/// Whether an edit moving a code from `(before, was)` to `(after, is)` changes what Send to ERP
+/// would send: the code enters or leaves the unsynced set, or an unsynced code's values move.
+/// Only such writes make a client's page stale; edits elsewhere in the list do not.
+pub fn changes_send(
+    before: (SyncState, &ConfirmedValues),
+    after: (SyncState, &ConfirmedValues),
+) -> bool {
+    let (was, is) = (before.0.is_unsynced(), after.0.is_unsynced());
+    was != is || (is && before.1 != after.1)
 }
 
 pub fn label(sent_before: bool) -> &'static str {
@@ -99,10 +123,25 @@ pub fn check(ctx: &SendContext<'_>) -> Result<(), SendBlock> {
             ),
         );
     }
-    if ctx.version_matches == Some(false) {
+    if let Some(changed) = &ctx.changed_since_seen {
+        let what = if changed.total == 0 {
+            "Codes were sent, retrieved or deleted".to_owned()
+        } else {
+            let more = changed.total.saturating_sub(changed.codes.len());
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            let n = changed.total;
+            let s = if n == 1 { "" } else { "s" };
+            format!("{n} code{s} changed ({}{tail})", changed.codes.join(", "))
+        };
         return block(
             SendReason::StalePage,
-            "The list changed since you loaded it: refresh first.".into(),
+            format!(
+                "{what} since your page was drawn: refresh to see what Send to ERP would send now."
+            ),
         );
     }
     Ok(())
@@ -120,7 +159,7 @@ mod tests {
             is_erp_list: true,
             unsynced_count: 3,
             invalid_count: 0,
-            version_matches: Some(true),
+            changed_since_seen: None,
         }
     }
 
@@ -164,21 +203,56 @@ mod tests {
             }),
             Some(SendReason::InvalidCodes)
         );
-        assert_eq!(
-            reason(SendContext {
-                version_matches: Some(false),
-                ..ctx(&full, Some(&qb))
+        let stale = check(&SendContext {
+            changed_since_seen: Some(Changed {
+                codes: vec!["01-100".into(), "02".into()],
+                total: 7,
             }),
-            Some(SendReason::StalePage)
+            ..ctx(&full, Some(&qb))
+        })
+        .unwrap_err();
+        assert_eq!(stale.reason, SendReason::StalePage);
+        assert!(
+            stale
+                .message
+                .starts_with("7 codes changed (01-100, 02 and 5 more)"),
+            "{}",
+            stale.message
         );
-        assert_eq!(
-            reason(SendContext {
-                version_matches: None,
-                ..ctx(&full, Some(&qb))
+        let gone = check(&SendContext {
+            changed_since_seen: Some(Changed {
+                codes: vec![],
+                total: 0,
             }),
-            None
+            ..ctx(&full, Some(&qb))
+        })
+        .unwrap_err();
+        assert!(
+            gone.message
+                .starts_with("Codes were sent, retrieved or deleted")
         );
         assert_eq!(SendReason::InvalidCodes.code(), "invalid_codes");
         assert_eq!(label(true), "Re-send to ERP");
+    }
+
+    #[test]
+    fn only_changes_to_the_unsynced_set_make_a_page_stale() {
+        let v = |d: &str| ConfirmedValues {
+            code: "01".into(),
+            full_code: "01".into(),
+            description: d.into(),
+            active: true,
+        };
+        let (a, b) = (v("General"), v("Site"));
+        use SyncState::*;
+        // A synced code edited becomes modified: the set grows.
+        assert!(changes_send((Synced, &a), (Modified, &b)));
+        // An edit back to the confirmed values: the set shrinks.
+        assert!(changes_send((Modified, &b), (Synced, &a)));
+        // An unsynced code with new values: what would be sent changed.
+        assert!(changes_send((New, &a), (New, &b)));
+        // The same values written again, or an export finishing: nothing a send takes moved.
+        assert!(!changes_send((New, &a), (New, &a)));
+        assert!(!changes_send((Exporting, &a), (Synced, &a)));
     }
 }

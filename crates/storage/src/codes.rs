@@ -1,5 +1,6 @@
 //! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
 use crate::{Db, StoreError, now};
+use costbridge_domain::send;
 use costbridge_domain::sync::{self, ConfirmedValues, Event, FieldChange, SyncState};
 use costbridge_domain::wbs::{self, CodeSegment, Description, MAX_TIERS};
 use serde::Serialize;
@@ -16,6 +17,16 @@ pub struct CodeList {
     pub version: i64,
     /// True once this list has been sent: the button then reads "Re-send to ERP".
     pub sent_once: bool,
+    /// The list version of the last write that changed what Send to ERP would send.
+    #[serde(skip)]
+    pub unsynced_version: i64,
+}
+
+impl CodeList {
+    /// Whether a page drawn at list version `seen` still shows what Send to ERP would send.
+    pub fn send_unchanged_since(&self, seen: i64) -> bool {
+        self.unsynced_version <= seen && seen <= self.version
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -74,6 +85,12 @@ impl CodeRow {
         self.state()
             .apply(Event::Edited { differs })
             .map_err(|e| StoreError::Locked(e.to_string()))
+    }
+
+    /// Whether an edit leaving this code with `values` in `state` changes what Send to ERP would
+    /// send (the domain's rule).
+    pub fn changes_send(&self, values: &ConfirmedValues, state: SyncState) -> bool {
+        send::changes_send((self.state(), &self.values()), (state, values))
     }
 
     fn snapshot(&self) -> serde_json::Value {
@@ -156,17 +173,31 @@ pub struct CodeFilter {
 }
 
 /// Locks the list for this write (every write bumps `version`, so clients can tell a stale
-/// page) and returns its version before the bump; a list of another company is not found.
+/// page) and returns its new version; a list of another company is not found. Taking the list
+/// row first is the start of the lock order every transaction keeps (see `write_tx!`).
 macro_rules! lock_list {
     ($tx:expr, $company:expr, $list:expr) => {{
         let v: Option<i64> = sqlx::query_scalar(
-            "UPDATE cost_code_lists SET version = version + 1 WHERE id = $1 AND company_id = $2 RETURNING version - 1",
+            "UPDATE cost_code_lists SET version = version + 1 WHERE id = $1 AND company_id = $2 RETURNING version",
         )
         .bind($list)
         .bind($company)
         .fetch_optional(&mut *$tx)
         .await?;
         v.ok_or(StoreError::NotFound)?
+    }};
+}
+
+/// Records that this write (at list version `$version`) changed what Send to ERP would send:
+/// a send quoting an older version is then stale. Writes that leave the unsynced codes as they
+/// were (an export finishing, a no-op edit) do not, so they never block a send.
+macro_rules! unsynced_changed {
+    ($tx:expr, $list:expr, $version:expr) => {{
+        sqlx::query("UPDATE cost_code_lists SET unsynced_version = $2 WHERE id = $1")
+            .bind($list)
+            .bind($version)
+            .execute(&mut *$tx)
+            .await?;
     }};
 }
 
@@ -185,14 +216,15 @@ macro_rules! fetch_code {
     }};
 }
 
-/// Locks the list for a write and loads one of its codes; a code of another list or company
-/// is not found.
+/// Locks the list for a write and loads one of its codes, with the list's new version; a code
+/// of another list or company is not found.
 macro_rules! lock_code {
     ($tx:expr, $company:expr, $list:expr, $id:expr) => {{
-        lock_list!($tx, $company, $list);
-        fetch_code!($tx, $company, $id)
+        let version = lock_list!($tx, $company, $list);
+        let code = fetch_code!($tx, $company, $id)
             .filter(|r| r.list_id == $list)
-            .ok_or(StoreError::NotFound)?
+            .ok_or(StoreError::NotFound)?;
+        (version, code)
     }};
 }
 
@@ -213,7 +245,7 @@ fn unique_to_duplicate(e: sqlx::Error, full_code: &str) -> StoreError {
 impl Db {
     pub async fn lists(&self, company: i64) -> Result<Vec<CodeList>, StoreError> {
         Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, \
+            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
              (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count \
              FROM cost_code_lists l WHERE l.company_id = $1 ORDER BY l.id")
             .bind(company).fetch_all(p).await?))
@@ -221,7 +253,7 @@ impl Db {
 
     pub async fn list(&self, company: i64, list: i64) -> Result<CodeList, StoreError> {
         let l: Option<CodeList> = with_pool!(self, p => sqlx::query_as(
-            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, \
+            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
              (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count \
              FROM cost_code_lists l WHERE l.company_id = $1 AND l.id = $2")
             .bind(company).bind(list).fetch_optional(p).await?);
@@ -302,7 +334,7 @@ impl Db {
     ) -> Result<CostCode, StoreError> {
         let delimiter = self.company_delimiter(company).await?;
         let id = write_tx!(self, tx => {
-            lock_list!(tx, company, list);
+            let version = lock_list!(tx, company, list);
             let parent = match new.parent_id {
                 None => None,
                 Some(pid) => {
@@ -318,10 +350,12 @@ impl Db {
             let ts = now();
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, \
-                 active, sync_status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, 'new', $9, $9) RETURNING id")
+                 active, sync_status, changed_version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, 'new', $10, $9, $9) RETURNING id")
                 .bind(company).bind(list).bind(new.parent_id).bind(new.code.as_str()).bind(&full)
-                .bind(wbs::sort_key(&full, delimiter)).bind(new.description.as_str()).bind(tier as i64).bind(ts)
+                .bind(wbs::sort_key(&full, delimiter)).bind(new.description.as_str()).bind(tier as i64).bind(ts).bind(version)
                 .fetch_one(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &full))?;
+            unsynced_changed!(tx, list, version);
             audit!(tx, company, Some(actor), "cost_code.created", "cost_code", id, None,
                 Some(json!({"code": new.code.as_str(), "full_code": full, "description": new.description.as_str(),
                             "parent_id": new.parent_id, "active": true, "sync_status": "new"})));
@@ -340,7 +374,7 @@ impl Db {
     ) -> Result<CostCode, StoreError> {
         let delimiter = self.company_delimiter(company).await?;
         write_tx!(self, tx => {
-            let old = lock_code!(tx, company, list, id);
+            let (version, old) = lock_code!(tx, company, list, id);
             if old.state().is_locked() {
                 return Err(StoreError::Locked(format!("'{}' is {} and cannot be edited until the approver decides", old.full_code, old.sync_status)));
             }
@@ -370,12 +404,14 @@ impl Db {
             let values = ConfirmedValues { code: code.clone(), full_code: full.clone(), description: description.clone(), active };
             let state = old.state_after_edit(&values)?;
             let ts = now();
+            let mut send_changed = old.changes_send(&values, state);
             sqlx::query(
                 "UPDATE cost_codes SET parent_id = $2, code = $3, full_code = $4, sort_key = $5, description = $6, tier = $7, \
                  active = $8, sync_status = $9, rejection_reason = CASE WHEN $9 = 'rejected' THEN rejection_reason END, \
-                 updated_at = $10 WHERE id = $1")
+                 updated_at = $10, changed_version = CASE WHEN $11 THEN $12 ELSE changed_version END WHERE id = $1")
                 .bind(id).bind(parent_id).bind(&code).bind(&full).bind(wbs::sort_key(&full, delimiter))
                 .bind(&description).bind(tier as i64).bind(active).bind(state.as_str()).bind(ts)
+                .bind(send_changed).bind(version)
                 .execute(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &full))?;
             let mut after = old.clone();
             (after.parent_id, after.code, after.full_code, after.description, after.tier, after.active) =
@@ -406,12 +442,18 @@ impl Db {
                     (d_after.full_code, d_after.tier) = (d_full.clone(), new_tier);
                     let d_state = d.state_after_edit(&d_after.values())?;
                     d_after.sync_status = d_state.as_str().to_owned();
-                    sqlx::query("UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = $4, sync_status = $5, updated_at = $6 WHERE id = $1")
+                    let d_changed = d.changes_send(&d_after.values(), d_state);
+                    send_changed |= d_changed;
+                    sqlx::query("UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = $4, sync_status = $5, updated_at = $6, \
+                         changed_version = CASE WHEN $7 THEN $8 ELSE changed_version END WHERE id = $1")
                         .bind(d.id).bind(&d_full).bind(wbs::sort_key(&d_full, delimiter)).bind(new_tier)
-                        .bind(d_state.as_str()).bind(ts)
+                        .bind(d_state.as_str()).bind(ts).bind(d_changed).bind(version)
                         .execute(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &d_full))?;
                     audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", d.id, Some(d.snapshot()), Some(d_after.snapshot()));
                 }
+            }
+            if send_changed {
+                unsynced_changed!(tx, list, version);
             }
         });
         self.code(company, list, id).await
@@ -426,7 +468,7 @@ impl Db {
         id: i64,
     ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
-            let old = lock_code!(tx, company, list, id);
+            let (version, old) = lock_code!(tx, company, list, id);
             let ever_synced = old.confirmed().is_some() || old.origin_id.is_some();
             if !sync::may_delete(old.state(), ever_synced) {
                 return Err(StoreError::Conflict(if ever_synced {
@@ -442,6 +484,9 @@ impl Db {
             // Closed items of earlier sends (rejected or retrieved) go with the code; the audit log keeps the history.
             sqlx::query("DELETE FROM erp_items WHERE cost_code_id = $1").bind(id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM cost_codes WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            if old.state().is_unsynced() {
+                unsynced_changed!(tx, list, version);
+            }
             audit!(tx, company, Some(actor), "cost_code.deleted", "cost_code", id, Some(old.snapshot()), None);
         });
         Ok(())

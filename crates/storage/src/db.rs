@@ -26,23 +26,79 @@ macro_rules! with_pool {
 /// Runs `$body` in a write transaction bound to `$tx`, committing when it finishes and rolling
 /// back when it returns early with `?`. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
 /// so two writers queue instead of failing when the reader in a deferred transaction upgrades.
+///
+/// Every transaction takes its row locks in one order, so two of them never wait on each other
+/// in a circle: the list row (`cost_code_lists`, which also serialises writers of one list),
+/// then `cost_codes`, then `erp_items`, then `export_jobs`, then the append-only tables
+/// (`submissions`, `audit_events`, `outbox`). Should PostgreSQL still report a deadlock or a
+/// serialization failure, the whole body runs again (it is rolled back first), up to
+/// [`TX_ATTEMPTS`] times, so a user never sees one.
+///
+/// The body's error type is `StoreError` unless named: `write_tx!(db, tx: SendError => …)`.
 macro_rules! write_tx {
     ($db:expr, $tx:ident => $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite(p) => {
-                let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            $crate::Db::Postgres(p) => {
-                let mut $tx = p.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
+        write_tx!($db, $tx: $crate::StoreError => $body)
     };
+    ($db:expr, $tx:ident : $err:ty => $body:expr) => {{
+        let mut attempt = 1;
+        loop {
+            let result: Result<_, $err> = match $db {
+                $crate::Db::Sqlite(p) => {
+                    async {
+                        let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                        let out = $body;
+                        $tx.commit().await?;
+                        Ok(out)
+                    }
+                    .await
+                }
+                $crate::Db::Postgres(p) => {
+                    async {
+                        let mut $tx = p.begin().await?;
+                        let out = $body;
+                        $tx.commit().await?;
+                        Ok(out)
+                    }
+                    .await
+                }
+            };
+            match result {
+                Err(e) if attempt < $crate::db::TX_ATTEMPTS && $crate::db::Transient::is_transient(&e) => {
+                    tracing::warn!(attempt, error = ?e, "transaction rolled back by the database; running it again");
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }?
+    }};
+}
+
+/// How often a transaction runs before a deadlock or serialization failure reaches the caller.
+pub(crate) const TX_ATTEMPTS: u32 = 5;
+
+/// Errors the database raises to break a lock cycle or a serialization conflict: the
+/// transaction was rolled back and running it again is safe.
+pub(crate) trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for sqlx::Error {
+    fn is_transient(&self) -> bool {
+        match self {
+            // 40001 serialization_failure, 40P01 deadlock_detected (PostgreSQL); 5 and 517
+            // SQLITE_BUSY(_SNAPSHOT), should the busy timeout ever run out.
+            sqlx::Error::Database(e) => {
+                matches!(e.code().as_deref(), Some("40001" | "40P01" | "5" | "517"))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.is_transient())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 use crate::codes::CodeList;
 use crate::{Db, StoreError, now};
 use costbridge_domain::profile::InvalidCode;
-use costbridge_domain::send::{self, SendBlock, SendContext};
+use costbridge_domain::send::{self, CHANGED_NAMED, Changed, SendBlock, SendContext};
 use costbridge_domain::sync::{ALL_STATES, Event, SyncState};
 use costbridge_domain::{ErpProfile, Permissions};
 use serde::Serialize;
@@ -33,6 +33,11 @@ impl From<StoreError> for SendError {
 impl From<sqlx::Error> for SendError {
     fn from(e: sqlx::Error) -> Self {
         SendError::Store(e.into())
+    }
+}
+impl crate::db::Transient for SendError {
+    fn is_transient(&self) -> bool {
+        matches!(self, SendError::Store(e) if e.is_transient())
     }
 }
 
@@ -66,7 +71,7 @@ impl Sender<'_> {
         &self,
         is_erp_list: bool,
         unsynced: &Unsynced,
-        version_matches: Option<bool>,
+        changed_since_seen: Option<Changed>,
     ) -> (Result<(), SendBlock>, Vec<InvalidCode>) {
         let invalid = match self.profile {
             Some(p) if is_erp_list => p.invalid_codes(
@@ -83,7 +88,7 @@ impl Sender<'_> {
             is_erp_list,
             unsynced_count: unsynced.len() as u64,
             invalid_count: invalid.len(),
-            version_matches,
+            changed_since_seen,
         });
         (verdict, invalid)
     }
@@ -98,6 +103,31 @@ static UNSYNCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .collect();
     format!("({})", states.join(", "))
 });
+
+/// The codes of a list changed (by a write that moved what a send takes) after version `$2`.
+const CHANGED_SINCE: &str = "SELECT full_code FROM cost_codes WHERE list_id = $1 AND changed_version > $2 ORDER BY sort_key, full_code";
+
+/// What changed for Send to ERP since a page drawn at `seen`, if anything did. Runs only when
+/// the list's numbers say the page is stale, so its scan is paid on a refusal, not on a send.
+macro_rules! changed_since {
+    ($conn:expr, $list:expr, $l:expr, $seen:expr) => {{
+        match $seen {
+            Some(seen) if !$l.send_unchanged_since(seen) => {
+                let codes: Vec<String> = sqlx::query_scalar(CHANGED_SINCE)
+                    .bind($list)
+                    .bind(seen)
+                    .fetch_all($conn)
+                    .await?;
+                let total = codes.len();
+                Some(Changed {
+                    codes: codes.into_iter().take(CHANGED_NAMED).collect(),
+                    total,
+                })
+            }
+            _ => None,
+        }
+    }};
+}
 
 static UNSYNCED_CODES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
@@ -171,13 +201,11 @@ impl Db {
         seen_version: Option<i64>,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
-        let unsynced: Unsynced = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(UNSYNCED_CODES.as_str()))
-            .bind(list).fetch_all(p).await?);
-        let (verdict, invalid) = who.judge(
-            l.is_erp_list,
-            &unsynced,
-            seen_version.map(|v| v == l.version),
-        );
+        let (unsynced, changed): (Unsynced, _) = with_pool!(self, p => (
+            sqlx::query_as(sqlx::AssertSqlSafe(UNSYNCED_CODES.as_str())).bind(list).fetch_all(p).await?,
+            changed_since!(p, list, l, seen_version),
+        ));
+        let (verdict, invalid) = who.judge(l.is_erp_list, &unsynced, changed);
         let (reason_code, reason) = match &verdict {
             Ok(()) => (None, None),
             Err(b) => (Some(b.reason.code()), Some(b.message.clone())),
@@ -199,19 +227,22 @@ impl Db {
         company: i64,
         list: i64,
         who: &Sender<'_>,
-        version: i64,
+        seen: i64,
     ) -> Result<(i64, i64), SendError> {
         let unsynced_states = &*UNSYNCED;
-        let out = write_tx!(self, tx => {
-            // Taking the list's row first serialises concurrent senders: the second one sees a
-            // new version and is told its page is stale instead of sending twice.
-            let locked: Option<(i64, bool)> = sqlx::query_as(
+        let out = write_tx!(self, tx: SendError => {
+            // Taking the list's row first serialises this send with every other write that can
+            // move codes into or out of the unsynced set (edits, imports, pulls, retrieves,
+            // rejects all lock it first), so the statements below see one unchanging set.
+            let l: Option<CodeList> = sqlx::query_as(
                 "UPDATE cost_code_lists SET version = version + 1, sent_once = TRUE WHERE id = $1 AND company_id = $2 \
-                 RETURNING version - 1, is_erp_list")
+                 RETURNING id, name, is_erp_list, version - 1 AS version, sent_once, unsynced_version, CAST(0 AS BIGINT) AS codes_count")
                 .bind(list).bind(company).fetch_optional(&mut *tx).await?;
-            let (current, is_erp_list) = locked.ok_or(StoreError::NotFound)?;
+            let l = l.ok_or(StoreError::NotFound)?;
+            let version = l.version + 1;
             let unsynced: Unsynced = sqlx::query_as(sqlx::AssertSqlSafe(UNSYNCED_CODES.as_str())).bind(list).fetch_all(&mut *tx).await?;
-            if let (Err(block), invalid) = who.judge(is_erp_list, &unsynced, Some(current == version)) {
+            let changed = changed_since!(&mut *tx, list, l, Some(seen));
+            if let (Err(block), invalid) = who.judge(l.is_erp_list, &unsynced, changed) {
                 return Err(SendError::Blocked(block, invalid));
             }
             let ts = now();
@@ -233,8 +264,8 @@ impl Db {
                  c.confirmed_description, c.confirmed_active, c.origin_id, 'ready', \
                  CASE WHEN length(c.description) > $3 THEN $4 END, $5, $6 \
                  FROM cost_codes c LEFT JOIN cost_codes p ON p.id = c.parent_id WHERE c.list_id = $2 AND c.sync_status IN {unsynced_states}");
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sub).bind(list).bind(limit).bind(note).bind(who.user_id).bind(ts)
-                .execute(&mut *tx).await?;
+            let items = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sub).bind(list).bind(limit).bind(note).bind(who.user_id).bind(ts)
+                .execute(&mut *tx).await?.rows_affected();
             let sql = format!(
                 "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                  SELECT $1, $2, $3, 'cost_code.sent', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
@@ -243,9 +274,16 @@ impl Db {
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(who.user_id).bind(sub.to_string()).bind(list)
                 .execute(&mut *tx).await?;
             let sql = format!(
-                "UPDATE cost_codes SET status_before_send = sync_status, sync_status = 'pending', updated_at = $2 \
-                 WHERE list_id = $1 AND sync_status IN {unsynced_states}");
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).bind(ts).execute(&mut *tx).await?;
+                "UPDATE cost_codes SET status_before_send = sync_status, sync_status = 'pending', updated_at = $2, \
+                 changed_version = $3 WHERE list_id = $1 AND sync_status IN {unsynced_states}");
+            let moved = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).bind(ts).bind(version).execute(&mut *tx).await?.rows_affected();
+            // The list lock makes these equal; should a write ever bypass it, roll back rather
+            // than leave a pending code without its item.
+            if items != count as u64 || moved != count as u64 {
+                return Err(SendError::Store(StoreError::Conflict(format!(
+                    "the list changed while it was being sent ({count} codes, {items} items, {moved} moved); nothing was sent, try again"))));
+            }
+            unsynced_changed!(tx, list, version);
             // Notifications (issue #5): the approvers hear of it in this same transaction.
             notify_codes_sent!(tx, company, sub, who.user_id);
             audit!(tx, company, Some(who.user_id), "submission.created", "submission", sub, None,
@@ -265,14 +303,15 @@ impl Db {
         id: i64,
     ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
-            let code = lock_code!(tx, company, list, id);
+            let (version, code) = lock_code!(tx, company, list, id);
             let before: Option<String> = sqlx::query_scalar("SELECT status_before_send FROM cost_codes WHERE id = $1")
                 .bind(id).fetch_one(&mut *tx).await?;
             let before = before.as_deref().and_then(SyncState::parse).unwrap_or(SyncState::New);
             let next = code.state().apply(Event::Retrieved { before })
                 .map_err(|_| StoreError::Conflict(format!("'{}' is {}; only pending codes can be retrieved", code.full_code, code.sync_status)))?;
-            sqlx::query("UPDATE cost_codes SET sync_status = $2, status_before_send = NULL, updated_at = $3 WHERE id = $1")
-                .bind(id).bind(next.as_str()).bind(now()).execute(&mut *tx).await?;
+            sqlx::query("UPDATE cost_codes SET sync_status = $2, status_before_send = NULL, updated_at = $3, changed_version = $4 WHERE id = $1")
+                .bind(id).bind(next.as_str()).bind(now()).bind(version).execute(&mut *tx).await?;
+            unsynced_changed!(tx, list, version);
             sqlx::query("UPDATE erp_items SET status = 'retrieved', decided_by = $2, decided_at = $3 WHERE cost_code_id = $1 AND status = 'ready'")
                 .bind(id).bind(actor).bind(now()).execute(&mut *tx).await?;
             audit!(tx, company, Some(actor), "cost_code.retrieved", "cost_code", id,

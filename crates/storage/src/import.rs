@@ -46,6 +46,11 @@ impl From<sqlx::Error> for ImportError {
         ImportError::Store(e.into())
     }
 }
+impl crate::db::Transient for ImportError {
+    fn is_transient(&self) -> bool {
+        matches!(self, ImportError::Store(e) if e.is_transient())
+    }
+}
 
 pub fn parse_active(s: &str) -> Result<bool, String> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -250,8 +255,8 @@ impl Db {
         rows: &[ImportRow],
     ) -> Result<ImportSummary, ImportError> {
         let delimiter = self.company_delimiter(company).await?;
-        let summary = write_tx!(self, tx => {
-            lock_list!(tx, company, list);
+        let summary = write_tx!(self, tx: ImportError => {
+            let version = lock_list!(tx, company, list);
             let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
             let existing: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
             let existing: HashMap<String, CodeRow> = existing.into_iter().map(|r| (r.full_code.clone(), r)).collect();
@@ -260,8 +265,8 @@ impl Db {
 
             let ts = now();
             for (old, description, active, state) in &updates {
-                sqlx::query("UPDATE cost_codes SET description = $2, active = $3, sync_status = $4, updated_at = $5 WHERE id = $1")
-                    .bind(old.id).bind(description).bind(active).bind(state.as_str()).bind(ts).execute(&mut *tx).await?;
+                sqlx::query("UPDATE cost_codes SET description = $2, active = $3, sync_status = $4, updated_at = $5, changed_version = $6 WHERE id = $1")
+                    .bind(old.id).bind(description).bind(active).bind(state.as_str()).bind(ts).bind(version).execute(&mut *tx).await?;
                 audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", old.id,
                     Some(json!({"description": old.description, "active": old.active, "sync_status": old.sync_status})),
                     Some(json!({"description": description, "active": active, "sync_status": state.as_str(), "via": "import"})));
@@ -276,12 +281,12 @@ impl Db {
                 for chunk in tier_rows.chunks(INSERT_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
-                         sync_status, created_at, updated_at) ");
+                         sync_status, changed_version, created_at, updated_at) ");
                     qb.push_values(chunk, |mut b, p| {
                         b.push_bind(company).push_bind(list).push_bind(p.parent.as_ref().and_then(|f| ids.get(f).copied()))
                             .push_bind(&p.code).push_bind(&p.full_code).push_bind(wbs::sort_key(&p.full_code, delimiter))
                             .push_bind(&p.description).push_bind(p.tier as i64).push_bind(p.active)
-                            .push("'new'").push_bind(ts).push_bind(ts);
+                            .push("'new'").push_bind(version).push_bind(ts).push_bind(ts);
                     });
                     qb.push(" RETURNING id, full_code");
                     let created: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
@@ -293,6 +298,11 @@ impl Db {
                  FROM cost_codes WHERE list_id = $4 AND created_at = $2")
                 .bind(company).bind(ts).bind(actor).bind(list).execute(&mut *tx).await?;
             let summary = ImportSummary { created: creates.len() as i64, updated: updates.len() as i64, unchanged };
+            // Every created or changed row changes what Send to ERP would send; a file that
+            // changes nothing leaves pages drawn before it current.
+            if summary.created + summary.updated > 0 {
+                unsynced_changed!(tx, list, version);
+            }
             audit!(tx, company, Some(actor), "cost_code_list.imported", "cost_code_list", list, None, Some(json!(summary)));
             summary
         });

@@ -51,7 +51,8 @@ impl Db {
             )
         });
         let summary = write_tx!(self, tx => {
-            lock_list!(tx, company, list);
+            let version = lock_list!(tx, company, list);
+            let mut send_changed = false;
             let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
             let rows: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
             let by_origin: HashMap<String, usize> = rows.iter().enumerate().filter_map(|(i, r)| r.origin_id.clone().map(|o| (o, i))).collect();
@@ -59,7 +60,7 @@ impl Db {
             let mut ids: HashMap<String, i64> = rows.iter().map(|r| (r.full_code.clone(), r.id)).collect();
             let mut s = PullSummary::default();
             let ts = now();
-            for r in remote {
+            for r in &remote {
                 let local = by_origin.get(&r.origin_id).or_else(|| by_code.get(&r.full_code)).map(|&i| &rows[i]);
                 let conflict = |local: serde_json::Value| Conflict {
                     full_code: r.full_code.clone(),
@@ -90,8 +91,10 @@ impl Db {
                         // The ERP already has exactly what was waiting to be sent: it is synced.
                         sqlx::query("UPDATE cost_codes SET sync_status = 'synced', confirmed_code = code, confirmed_full_code = full_code, \
                              confirmed_description = description, confirmed_active = active, origin_id = $2, last_synced_at = $3, \
-                             rejection_reason = NULL, updated_at = $3 WHERE id = $1")
-                            .bind(l.id).bind(&r.origin_id).bind(ts).execute(&mut *tx).await?;
+                             rejection_reason = NULL, updated_at = $3, changed_version = $4 WHERE id = $1")
+                            .bind(l.id).bind(&r.origin_id).bind(ts).bind(version).execute(&mut *tx).await?;
+                        // It leaves the unsynced set: a page drawn before would send it.
+                        send_changed = true;
                         audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
                             Some(json!({"sync_status": l.sync_status})), Some(json!({"sync_status": "synced", "origin_id": r.origin_id})));
                         s.updated += 1;
@@ -131,6 +134,9 @@ impl Db {
                         s.created += 1;
                     }
                 }
+            }
+            if send_changed {
+                unsynced_changed!(tx, list, version);
             }
             s
         });

@@ -143,6 +143,11 @@ impl From<sqlx::Error> for QueueError {
         QueueError::Store(e.into())
     }
 }
+impl crate::db::Transient for QueueError {
+    fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Store(e) if e.is_transient())
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct JobStatus {
@@ -175,6 +180,96 @@ pub struct GlDefaults {
 pub enum Selection<'a> {
     Ids(&'a [i64]),
     All,
+}
+
+/// Checks the selected items are in a `$from` state (and carry an income account when
+/// `$income_required`: the ERP requires one and the caller gave no default) and returns their
+/// ids. Runs inside the transaction that acts on them, after the list lock, so what it checked
+/// is what the statements that follow change.
+macro_rules! select_items {
+    ($tx:expr, $company:expr, $sel:expr, $from:expr, $income_required:expr) => {{
+        let rows: Vec<(i64, String, String, Option<String>)> = match $sel {
+            Selection::All => {
+                let sql = format!(
+                    "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND status = '{}' ORDER BY id",
+                    $from[0]
+                );
+                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind($company).fetch_all(&mut *$tx).await?
+            }
+            Selection::Ids(ids) => {
+                let mut rows = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(ID_CHUNK) {
+                    let marks: Vec<String> =
+                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                    let sql = format!(
+                        "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND id IN ({})",
+                        marks.join(", ")
+                    );
+                    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind($company);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    let part: Vec<(i64, String, String, Option<String>)> = q.fetch_all(&mut *$tx).await?;
+                    rows.extend(part);
+                }
+                rows
+            }
+        };
+        let mut problems = Vec::new();
+        if let Selection::Ids(ids) = $sel {
+            let found: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
+            problems.extend(
+                ids.iter()
+                    .filter(|id| !found.contains(id))
+                    .map(|&id| ItemProblem {
+                        id,
+                        full_code: None,
+                        errors: vec!["no such item".into()],
+                    }),
+            );
+        }
+        for (id, full_code, status, income) in &rows {
+            let mut errors = Vec::new();
+            if !$from.contains(&status.as_str()) {
+                errors.push(format!(
+                    "is {status}; only {} items can take this action",
+                    $from.join(" or ")
+                ));
+            }
+            if $income_required && income.is_none() {
+                errors.push("needs a GL income account (the ERP requires one)".into());
+            }
+            if !errors.is_empty() {
+                problems.push(ItemProblem {
+                    id: *id,
+                    full_code: Some(full_code.clone()),
+                    errors,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(QueueError::Items(problems));
+        }
+        if rows.is_empty() {
+            return Err(QueueError::Items(vec![]));
+        }
+        rows.into_iter().map(|r| r.0).collect::<Vec<i64>>()
+    }};
+}
+
+/// Locks the company's ERP list (the list every queue item comes from: only it can be sent)
+/// and bumps its version, first of all, as every write that changes codes does (see
+/// `write_tx!`); returns the list and its new version.
+macro_rules! lock_erp_list {
+    ($tx:expr, $company:expr) => {{
+        let l: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE cost_code_lists SET version = version + 1 WHERE company_id = $1 AND is_erp_list RETURNING id, version",
+        )
+        .bind($company)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        l
+    }};
 }
 
 impl Db {
@@ -243,84 +338,6 @@ impl Db {
         self.item(company, id).await
     }
 
-    /// Checks the selected items are in `from` state (and carry an income account when the ERP
-    /// requires one); returns their ids.
-    async fn select_items(
-        &self,
-        company: i64,
-        sel: &Selection<'_>,
-        from: &[&str],
-        income_required: bool,
-    ) -> Result<Vec<i64>, QueueError> {
-        // `income_required` is false when the caller supplies a default income account.
-        let rows: Vec<(i64, String, String, Option<String>)> = match sel {
-            Selection::All => {
-                let sql = format!(
-                    "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND status = '{}' ORDER BY id",
-                    from[0]
-                );
-                with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).fetch_all(p).await?)
-            }
-            Selection::Ids(ids) => {
-                let mut rows = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(ID_CHUNK) {
-                    let marks: Vec<String> =
-                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-                    let sql = format!(
-                        "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND id IN ({})",
-                        marks.join(", ")
-                    );
-                    let part: Vec<(i64, String, String, Option<String>)> = with_pool!(self, p => {
-                        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company);
-                        for id in chunk { q = q.bind(*id); }
-                        q.fetch_all(p).await?
-                    });
-                    rows.extend(part);
-                }
-                rows
-            }
-        };
-        let mut problems = Vec::new();
-        if let Selection::Ids(ids) = sel {
-            let found: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
-            problems.extend(
-                ids.iter()
-                    .filter(|id| !found.contains(id))
-                    .map(|&id| ItemProblem {
-                        id,
-                        full_code: None,
-                        errors: vec!["no such item".into()],
-                    }),
-            );
-        }
-        for (id, full_code, status, income) in &rows {
-            let mut errors = Vec::new();
-            if !from.contains(&status.as_str()) {
-                errors.push(format!(
-                    "is {status}; only {} items can take this action",
-                    from.join(" or ")
-                ));
-            }
-            if income_required && income.is_none() {
-                errors.push("needs a GL income account (the ERP requires one)".into());
-            }
-            if !errors.is_empty() {
-                problems.push(ItemProblem {
-                    id: *id,
-                    full_code: Some(full_code.clone()),
-                    errors,
-                });
-            }
-        }
-        if !problems.is_empty() {
-            return Err(QueueError::Items(problems));
-        }
-        if rows.is_empty() {
-            return Err(QueueError::Items(vec![]));
-        }
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
-
     /// Accepts ready items (`from = "ready"`) or retries failed ones (`from = "failed"`): one
     /// durable export job is queued in the same transaction that moves them to exporting.
     pub async fn start_export(
@@ -332,14 +349,6 @@ impl Db {
         income_required: bool,
         defaults: &GlDefaults,
     ) -> Result<(i64, i64), QueueError> {
-        let ids = self
-            .select_items(
-                company,
-                &sel,
-                &[from],
-                income_required && defaults.income.is_none(),
-            )
-            .await?;
         let event = if from == "failed" {
             Event::Retried
         } else {
@@ -354,31 +363,41 @@ impl Db {
             .apply(event)
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let ts = now();
-        let job = write_tx!(self, tx => {
+        let (job, count) = write_tx!(self, tx: QueueError => {
+            lock_erp_list!(tx, company);
+            let ids = select_items!(tx, company, &sel, [from], income_required && defaults.income.is_none());
+            // "All" is one statement however many rows wait; a selection goes in bounded chunks.
+            let chunks: Vec<&[i64]> = match sel { Selection::All => vec![&[]], Selection::Ids(_) => ids.chunks(ID_CHUNK).collect() };
+            let in_chunk = |chunk: &[i64], first: usize| if chunk.is_empty() {
+                String::new()
+            } else {
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + first)).collect();
+                format!(" AND id IN ({})", marks.join(", "))
+            };
+            // Codes before items: the lock order of `write_tx!`.
+            for chunk in &chunks {
+                let sql = format!("UPDATE cost_codes SET sync_status = $1, erp_message = NULL, updated_at = $2 WHERE id IN \
+                     (SELECT cost_code_id FROM erp_items WHERE company_id = $3 AND status = $4{})", in_chunk(chunk, 5));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(code_to.as_str()).bind(ts).bind(company).bind(from);
+                for id in *chunk { q = q.bind(*id); }
+                q.execute(&mut *tx).await?;
+            }
             let job: i64 = sqlx::query_scalar(
                 "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, 'queued', $3, $3) RETURNING id")
                 .bind(company).bind(actor).bind(ts).fetch_one(&mut *tx).await?;
             let mut moved = 0u64;
-            // The default GL accounts fill empty choices in the same pass: each row is written once.
-            const MOVE: &str = "UPDATE erp_items SET status = 'exporting', export_job_id = $1, decided_by = $2, decided_at = $3, \
-                erp_message = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
-                gl_expense_account = COALESCE(gl_expense_account, $7) WHERE company_id = $4 AND status = $5";
-            // "All" is one statement however many rows wait; a selection goes in bounded chunks.
-            let chunks: Vec<&[i64]> = match sel { Selection::All => vec![&[]], Selection::Ids(_) => ids.chunks(ID_CHUNK).collect() };
-            for chunk in chunks {
-                let sql = if chunk.is_empty() {
-                    MOVE.to_owned()
-                } else {
-                    let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 8)).collect();
-                    format!("{MOVE} AND id IN ({})", marks.join(", "))
-                };
+            for chunk in &chunks {
+                // The default GL accounts fill empty choices in the same pass: each row is written once.
+                let sql = format!("UPDATE erp_items SET status = 'exporting', export_job_id = $1, decided_by = $2, decided_at = $3, \
+                    erp_message = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
+                    gl_expense_account = COALESCE(gl_expense_account, $7) WHERE company_id = $4 AND status = $5{}", in_chunk(chunk, 8));
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from)
                     .bind(&defaults.income).bind(&defaults.expense);
-                for id in chunk { q = q.bind(*id); }
+                for id in *chunk { q = q.bind(*id); }
                 moved += q.execute(&mut *tx).await?.rows_affected();
             }
             if moved != ids.len() as u64 {
-                // Another approver acted on some of these rows at the same moment.
+                // Cannot happen under the list lock; roll back rather than export a partial pick.
                 return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
             }
             let sql = "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
@@ -386,14 +405,11 @@ impl Db {
                  '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8";
             sqlx::query(sql).bind(company).bind(ts).bind(actor).bind(if from == "failed" { "cost_code.retried" } else { "cost_code.exported" })
                 .bind(code_from.as_str()).bind(code_to.as_str()).bind(job.to_string()).bind(job).execute(&mut *tx).await?;
-            sqlx::query("UPDATE cost_codes SET sync_status = $2, erp_message = NULL, updated_at = $3 \
-                 WHERE id IN (SELECT cost_code_id FROM erp_items WHERE export_job_id = $1)")
-                .bind(job).bind(code_to.as_str()).bind(ts).execute(&mut *tx).await?;
             audit!(tx, company, Some(actor), "export_job.queued", "export_job", job, None, Some(json!({"item_count": ids.len()})));
-            job
+            (job, ids.len())
         });
-        self.refresh_stats(ids.len()).await?;
-        Ok((job, ids.len() as i64))
+        self.refresh_stats(count).await?;
+        Ok((job, count as i64))
     }
 
     /// Rejects ready (or named failed) items with a reason the admin sees on each code.
@@ -408,35 +424,40 @@ impl Db {
             Selection::All => &["ready"],
             Selection::Ids(_) => &["ready", "failed"],
         };
-        let ids = self.select_items(company, &sel, from, false).await?;
         // Pending and failed codes both go where the state machine sends a rejection.
         let to = SyncState::Pending
             .apply(Event::Rejected)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .as_str();
         let ts = now();
-        write_tx!(self, tx => {
+        let count = write_tx!(self, tx: QueueError => {
+            // Rejected codes rejoin the unsynced set: a send must wait for this, and a page
+            // drawn before it is stale.
+            let version = lock_erp_list!(tx, company);
+            let ids = select_items!(tx, company, &sel, from, false);
+            let (list, version) = version.ok_or(StoreError::NotFound)?;
             for chunk in ids.chunks(ID_CHUNK) {
                 let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 5)).collect();
-                let list = marks.join(", ");
+                let list_marks = marks.join(", ");
                 let sql = format!(
                     "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                      SELECT $1, $2, $3, 'cost_code.rejected', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
-                     $4 FROM cost_codes c JOIN erp_items i ON i.cost_code_id = c.id WHERE i.id IN ({list})");
+                     $4 FROM cost_codes c JOIN erp_items i ON i.cost_code_id = c.id WHERE i.id IN ({list_marks})");
                 let after = json!({"sync_status": to, "rejection_reason": reason}).to_string();
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(actor).bind(after);
                 for id in chunk { q = q.bind(*id); }
                 q.execute(&mut *tx).await?;
                 let sql = format!(
-                    "UPDATE cost_codes SET sync_status = '{to}', rejection_reason = $1, status_before_send = NULL, updated_at = $2 \
-                     WHERE id IN (SELECT cost_code_id FROM erp_items WHERE company_id = $3 AND status IN ('ready', 'failed') AND id IN ({}))",
-                    (0..chunk.len()).map(|i| format!("${}", i + 4)).collect::<Vec<_>>().join(", "));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(ts).bind(company);
+                    "UPDATE cost_codes SET sync_status = '{to}', rejection_reason = $1, status_before_send = NULL, updated_at = $2, \
+                     changed_version = $4 WHERE id IN (SELECT cost_code_id FROM erp_items WHERE company_id = $3 \
+                     AND status IN ('ready', 'failed') AND id IN ({}))",
+                    (0..chunk.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", "));
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(ts).bind(company).bind(version);
                 for id in chunk { q = q.bind(*id); }
                 q.execute(&mut *tx).await?;
                 let sql = format!(
                     "UPDATE erp_items SET status = 'rejected', rejection_reason = $1, decided_by = $2, decided_at = $3 \
-                     WHERE company_id = $4 AND status IN ('ready', 'failed') AND id IN ({list})");
+                     WHERE company_id = $4 AND status IN ('ready', 'failed') AND id IN ({list_marks})");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(actor).bind(ts).bind(company);
                 for id in chunk { q = q.bind(*id); }
                 let n = q.execute(&mut *tx).await?.rows_affected();
@@ -444,10 +465,12 @@ impl Db {
                     return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
                 }
             }
+            unsynced_changed!(tx, list, version);
             // Notifications (issue #5): each sender hears of it in this same transaction.
             notify_codes_rejected!(tx, company, actor, ts, reason);
+            ids.len() as i64
         });
-        Ok(ids.len() as i64)
+        Ok(count)
     }
 
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
