@@ -13,6 +13,7 @@ pub mod codes;
 pub mod outbox;
 pub mod erp;
 pub mod import;
+pub mod integrity;
 pub mod jobs;
 pub mod pull;
 pub mod queue;

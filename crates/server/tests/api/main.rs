@@ -6,6 +6,7 @@ mod cli;
 mod codes;
 mod edges;
 mod import;
+mod load;
 mod notify;
 mod pages;
 mod queue;

@@ -1,0 +1,139 @@
+//! The invariants that tie codes, queue items, submissions and the audit trail together, checked
+//! against what is stored. The concurrent-load tests call it after every run; an operator can
+//! run it on a live database (`costbridge check`) because it only reads.
+use crate::{Db, StoreError};
+use costbridge_domain::sync::SyncState;
+use std::collections::HashMap;
+
+/// Which code state goes with which open item state: a pending code waits in Ready to Export,
+/// an exporting one is in a job, a failed one waits for a retry or a reject.
+fn open_item_status(state: SyncState) -> Option<&'static str> {
+    match state {
+        SyncState::Pending => Some("ready"),
+        SyncState::Exporting => Some("exporting"),
+        SyncState::Failed => Some("failed"),
+        SyncState::New | SyncState::Modified | SyncState::Synced | SyncState::Rejected => None,
+    }
+}
+
+impl Db {
+    /// Every broken invariant of one company (or of all, with `None`), as sentences naming the
+    /// rows; empty when the data is whole.
+    pub async fn integrity_violations(
+        &self,
+        company: Option<i64>,
+    ) -> Result<Vec<String>, StoreError> {
+        type CodeItems = Vec<(i64, String, String, Option<String>, i64)>;
+        type Counts = Vec<(i64, i64)>;
+        type Events = Vec<(i64, String, Option<String>)>;
+        let (codes, submissions, items_per_sub, events, synced_items): (
+            CodeItems,
+            Counts,
+            Counts,
+            Events,
+            Counts,
+        ) = with_pool!(self, p => {
+            // Each code with the status of its open item (NULL when none) and how many it has.
+            let codes = sqlx::query_as(
+                "SELECT c.id, c.full_code, c.sync_status, MIN(i.status), COUNT(i.id) FROM cost_codes c \
+                 LEFT JOIN erp_items i ON i.cost_code_id = c.id AND i.status IN ('ready', 'exporting', 'failed') \
+                 WHERE ($1 IS NULL OR c.company_id = $1) GROUP BY c.id, c.full_code, c.sync_status ORDER BY c.id")
+                .bind(company).fetch_all(p).await?;
+            let submissions = sqlx::query_as(
+                "SELECT id, code_count FROM submissions WHERE ($1 IS NULL OR company_id = $1) ORDER BY id")
+                .bind(company).fetch_all(p).await?;
+            let items_per_sub = sqlx::query_as(
+                "SELECT submission_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) GROUP BY submission_id")
+                .bind(company).fetch_all(p).await?;
+            let events = sqlx::query_as(
+                "SELECT entity_id, action, after FROM audit_events WHERE ($1 IS NULL OR company_id = $1) \
+                 AND action IN ('cost_code.sent', 'cost_code.synced') ORDER BY id")
+                .bind(company).fetch_all(p).await?;
+            let synced_items = sqlx::query_as(
+                "SELECT cost_code_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) AND status = 'synced' \
+                 GROUP BY cost_code_id")
+                .bind(company).fetch_all(p).await?;
+            (codes, submissions, items_per_sub, events, synced_items)
+        });
+        let mut out = Vec::new();
+        for (id, full_code, status, open, count) in &codes {
+            let Some(state) = SyncState::parse(status) else {
+                out.push(format!(
+                    "code {id} ('{full_code}') has the unknown state '{status}'"
+                ));
+                continue;
+            };
+            let expected = open_item_status(state);
+            if *count > 1 {
+                out.push(format!(
+                    "code {id} ('{full_code}', {status}) has {count} open queue items"
+                ));
+            } else if open.as_deref() != expected {
+                out.push(format!(
+                    "code {id} ('{full_code}') is {status} but its open queue item is {}",
+                    open.as_deref().unwrap_or("missing")
+                ));
+            }
+        }
+        let items: HashMap<i64, i64> = items_per_sub.into_iter().collect();
+        let existing: std::collections::HashSet<i64> = codes.iter().map(|c| c.0).collect();
+        // Per submission: its 'sent' events, and those of codes deleted since (a rejected or
+        // retrieved code the ERP never had may be deleted; its closed item goes with it).
+        let mut sent_events: HashMap<i64, i64> = HashMap::new();
+        let mut deleted: HashMap<i64, i64> = HashMap::new();
+        let mut synced_events: HashMap<i64, i64> = HashMap::new();
+        for (code, action, after) in &events {
+            if action == "cost_code.synced" {
+                *synced_events.entry(*code).or_default() += 1;
+                continue;
+            }
+            let sub = after
+                .as_deref()
+                .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+                .and_then(|a| a["submission_id"].as_i64());
+            match sub {
+                Some(sub) => {
+                    *sent_events.entry(sub).or_default() += 1;
+                    if !existing.contains(code) {
+                        *deleted.entry(sub).or_default() += 1;
+                    }
+                }
+                None => out.push(format!(
+                    "a 'sent' audit event of code {code} names no submission"
+                )),
+            }
+        }
+        for (sub, count) in &submissions {
+            let (items, events, deleted) = (
+                items.get(sub).copied().unwrap_or(0),
+                sent_events.get(sub).copied().unwrap_or(0),
+                deleted.get(sub).copied().unwrap_or(0),
+            );
+            if items + deleted != *count || events != *count {
+                out.push(format!(
+                    "submission {sub} counts {count} codes but has {items} queue items and {events} 'sent' audit events"
+                ));
+            }
+        }
+        // Each confirmed export is one 'synced' event: a code confirmed twice for one item was
+        // exported twice.
+        let synced_items: HashMap<i64, i64> = synced_items.into_iter().collect();
+        let mut confirmed: Vec<i64> = synced_items
+            .keys()
+            .chain(synced_events.keys())
+            .copied()
+            .collect();
+        confirmed.sort_unstable();
+        confirmed.dedup();
+        for code in &confirmed {
+            let items = synced_items.get(code).copied().unwrap_or(0);
+            let events = synced_events.get(code).copied().unwrap_or(0);
+            if events != items {
+                out.push(format!(
+                    "code {code} has {events} 'synced' audit events for {items} synced queue items"
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
