@@ -408,7 +408,7 @@ async fn concurrent_clients_keep_every_invariant(app: TestApp) {
             log: log.clone(),
         };
         handles.push(tokio::spawn(async move {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (idx as u64 + 1) * 0x1000_0001);
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((idx as u64 + 1) * 0x1000_0001));
             let mut n = 0;
             while Instant::now() < until {
                 client.step(&mut rng, n).await;
@@ -426,7 +426,7 @@ async fn concurrent_clients_keep_every_invariant(app: TestApp) {
         }
     }
 
-    let log = log.lock().unwrap();
+    let log = std::mem::take(&mut *log.lock().unwrap());
     let mut report = String::new();
     let mut total = 0;
     for (action, answers) in &log.answers {
