@@ -149,7 +149,7 @@ impl Event {
 
 /// The values that decide whether a code differs from what the ERP has. The parent is part of
 /// `full_code`, so a move or an ancestor's rename shows up there.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfirmedValues {
     pub code: String,
     pub full_code: String,

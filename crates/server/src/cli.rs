@@ -54,6 +54,13 @@ pub enum Command {
     /// Email notifications: test the SMTP settings, or run the daily summary now.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Check the stored data's invariants (codes and their queue items, submissions and their
+    /// audit trail); only reads. Exits 1 and lists each problem when one is broken.
+    Check {
+        /// Check one company only.
+        #[arg(long)]
+        company: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +122,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import(&settings, args).await,
         Command::Export(args) => export(&settings, args).await,
         Command::Notify(cmd) => notify(&settings, cmd).await,
+        Command::Check { company } => {
+            let db = Db::connect(&settings.server.database_url).await?;
+            let problems = db.integrity_violations(company).await?;
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                eprintln!("every invariant holds");
+                Ok(())
+            } else {
+                anyhow::bail!("{} invariant(s) broken", problems.len())
+            }
+        }
     }
 }
 

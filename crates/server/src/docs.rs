@@ -222,6 +222,27 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ),
     (
         "get",
+        "/api/v1/companies/{cid}/submissions",
+        "Each Send to ERP, newest first: who sent how many codes, item counts per state, export jobs",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/companies/{cid}/submissions/{id}",
+        "One submission",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/api/v1/companies/{cid}/submissions/{id}/items",
+        "The items of one submission (what was sent, and each one's state now)",
+        None,
+        200,
+    ),
+    (
+        "get",
         "/api/v1/companies/{cid}/audit_events",
         "The audit log, newest first (?entity_type=&entity_id=&action=)",
         None,

@@ -118,6 +118,8 @@ pub struct CostCode {
     pub erp_message: Option<String>,
     /// For a modified code: what differs from the values the ERP confirmed.
     pub diff: BTreeMap<&'static str, FieldChange>,
+    /// The values the ERP last confirmed (`null` for a code it never had).
+    pub confirmed: Option<ConfirmedValues>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -126,8 +128,9 @@ pub struct CostCode {
 
 impl From<CodeRow> for CostCode {
     fn from(r: CodeRow) -> Self {
-        let diff = r
-            .confirmed()
+        let confirmed = r.confirmed();
+        let diff = confirmed
+            .as_ref()
             .map(|c| c.diff(&r.values()))
             .unwrap_or_default();
         CostCode {
@@ -145,6 +148,7 @@ impl From<CodeRow> for CostCode {
             rejection_reason: r.rejection_reason,
             erp_message: r.erp_message,
             diff,
+            confirmed,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod pull;
 pub mod queue;
 pub mod sessions;
+pub mod submissions;
 pub mod users;
 pub mod views;
 

@@ -12,6 +12,7 @@ pub mod codes;
 pub mod connection;
 pub mod queue;
 pub mod send;
+mod submissions;
 
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -21,6 +22,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(send::router())
         .merge(queue::router())
         .merge(audit::router())
+        .merge(submissions::router())
 }
 
 /// The company's ERP connection with its profile and parsed connector, if it has one.

@@ -60,12 +60,13 @@ async fn require_connection(state: &AppState, company: i64) -> ApiResult<Connect
 }
 
 /// API.md's filter names, the stored item state each shows, and its tab label (PRODUCT.md §5).
-pub const FILTERS: [(&str, &str, &str); 5] = [
+pub const FILTERS: [(&str, &str, &str); 6] = [
     ("ready_to_export", "ready", "Ready to Export"),
     ("exporting", "exporting", "Exporting"),
     ("failed", "failed", "Failed to Export"),
     ("synced", "synced", "Synced"),
     ("rejected", "rejected", "Rejected"),
+    ("retrieved", "retrieved", "Retrieved"),
 ];
 
 /// The entry of [`FILTERS`] for a filter name, or an error naming the ones there are.

@@ -121,3 +121,118 @@ fn bootstrap_import_export_and_config() {
     let out = costbridge(&["migrate", "--database-url", &db]);
     assert!(out.status.success());
 }
+
+/// At the default log level, every line a request logs carries its request id, so an operator
+/// can follow one request (the id is echoed to the client in `x-request-id`).
+#[test]
+fn the_log_names_each_request() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("log.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start costbridge");
+    // The address is printed on stdout, the log goes to stderr: read both as they come.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let streams: [Box<dyn std::io::Read + Send>; 2] = [
+        Box::new(child.stdout.take().expect("stdout")),
+        Box::new(child.stderr.take().expect("stderr")),
+    ];
+    for stream in streams {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let next = |what: &str| {
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("costbridge printed no {what} within 20 s"))
+    };
+    let base = loop {
+        if let Some(addr) = next("address").strip_prefix("costbridge listening on ") {
+            break addr.trim().to_owned();
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let echoed = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}/api/v1/companies/1/cost_code_lists"))
+            .header("x-request-id", "probe-4242")
+            .send()
+            .await
+            .unwrap()
+            .headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+    });
+    assert_eq!(echoed.as_deref(), Some("probe-4242"));
+    let line = loop {
+        let line = next("line for the request");
+        if line.contains("/api/v1/companies/1/cost_code_lists") {
+            break line;
+        }
+    };
+    let _ = child.kill();
+    assert!(line.contains("probe-4242"), "{line}");
+}
+
+/// `costbridge check` passes on whole data and names the row when an invariant is broken.
+#[test]
+fn check_names_broken_invariants() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("check.db").display());
+    let out = costbridge(&[
+        "bootstrap",
+        "--company",
+        "Check Co",
+        "--email",
+        "c@example.com",
+        "--password",
+        "check-password-1",
+        "--database-url",
+        &db,
+    ]);
+    assert!(out.status.success());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = costbridge_storage::Db::connect(&db).await.unwrap();
+        let list = store.create_list(1, 1, "Estimating").await.unwrap().id;
+        let code = costbridge_storage::codes::NewCode {
+            code: costbridge_domain::wbs::CodeSegment::parse("01", '-').unwrap(),
+            description: costbridge_domain::wbs::Description::parse("General").unwrap(),
+            parent_id: None,
+        };
+        store.create_code(1, list, 1, code).await.unwrap();
+    });
+    let ok = costbridge(&["check", "--database-url", &db]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A pending code with no queue item: what a concurrency bug of an earlier version left behind.
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query("UPDATE cost_codes SET sync_status = 'pending'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let broken = costbridge(&["check", "--database-url", &db]);
+    assert!(!broken.status.success());
+    let said = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        said.contains("('01') is pending but its open queue item is missing"),
+        "{said}"
+    );
+}

@@ -13,4 +13,6 @@ mod queue;
 mod send;
 mod session;
 mod smtp;
+mod stale;
+mod trail;
 mod tryton;

@@ -1,0 +1,95 @@
+//! Submissions as an auditor reads them: who sent what when, and where each sent code is now.
+use crate::queue::{ITEM_SELECT, Item, ItemRow, Person};
+use crate::{Db, StoreError};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+#[derive(Debug, Serialize)]
+pub struct Submission {
+    pub id: i64,
+    pub list_id: i64,
+    pub sent_by: Person,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    pub code_count: i64,
+    /// How many of its items are in each queue state (`ready`, `exporting`, `synced`, `failed`,
+    /// `rejected`, `retrieved`).
+    pub item_counts: BTreeMap<String, i64>,
+    /// The export jobs that took its items, oldest first.
+    pub export_job_ids: Vec<i64>,
+}
+
+type SubmissionRow = (i64, i64, i64, String, OffsetDateTime, i64);
+
+const SUBMISSION_SELECT: &str = "SELECT s.id, s.list_id, s.sent_by, u.email, s.sent_at, s.code_count \
+    FROM submissions s JOIN users u ON u.id = s.sent_by";
+
+impl Db {
+    /// One page of the company's submissions, newest first, and how many there are.
+    pub async fn submissions(
+        &self,
+        company: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Submission>, i64), StoreError> {
+        let sql = format!(
+            "{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id DESC LIMIT $2 OFFSET $3"
+        );
+        let (rows, total): (Vec<SubmissionRow>, i64) = with_pool!(self, p => (
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(limit).bind(offset).fetch_all(p).await?,
+            sqlx::query_scalar("SELECT COUNT(*) FROM submissions WHERE company_id = $1").bind(company).fetch_one(p).await?,
+        ));
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.with_counts(row).await?);
+        }
+        Ok((out, total))
+    }
+
+    pub async fn submission(&self, company: i64, id: i64) -> Result<Submission, StoreError> {
+        let sql = format!("{SUBMISSION_SELECT} WHERE s.company_id = $1 AND s.id = $2");
+        let row: Option<SubmissionRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(company).bind(id).fetch_optional(p).await?);
+        self.with_counts(row.ok_or(StoreError::NotFound)?).await
+    }
+
+    /// One page of a submission's items (what was sent, and where each stands now).
+    pub async fn submission_items(
+        &self,
+        company: i64,
+        id: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Item>, i64), StoreError> {
+        let sql = format!(
+            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4"
+        );
+        let (rows, total): (Vec<ItemRow>, i64) = with_pool!(self, p => (
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(id).bind(limit).bind(offset).fetch_all(p).await?,
+            sqlx::query_scalar("SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND submission_id = $2")
+                .bind(company).bind(id).fetch_one(p).await?,
+        ));
+        Ok((rows.into_iter().map(Item::from).collect(), total))
+    }
+
+    async fn with_counts(&self, row: SubmissionRow) -> Result<Submission, StoreError> {
+        let (id, list_id, sent_by, email, sent_at, code_count) = row;
+        let (counts, jobs): (Vec<(String, i64)>, Vec<i64>) = with_pool!(self, p => (
+            sqlx::query_as("SELECT status, COUNT(*) FROM erp_items WHERE submission_id = $1 GROUP BY status")
+                .bind(id).fetch_all(p).await?,
+            sqlx::query_scalar("SELECT DISTINCT export_job_id FROM erp_items WHERE submission_id = $1 \
+                 AND export_job_id IS NOT NULL ORDER BY export_job_id")
+                .bind(id).fetch_all(p).await?,
+        ));
+        Ok(Submission {
+            id,
+            list_id,
+            sent_by: Person { id: sent_by, email },
+            sent_at,
+            code_count,
+            item_counts: counts.into_iter().collect(),
+            export_job_ids: jobs,
+        })
+    }
+}
