@@ -182,6 +182,7 @@ fn the_log_names_each_request() {
         }
     };
     let _ = child.kill();
+    let _ = child.wait();
     assert!(line.contains("probe-4242"), "{line}");
 }
 
