@@ -4,6 +4,7 @@
 
 pub mod permission;
 pub mod profile;
+pub mod queue;
 pub mod send;
 pub mod sync;
 pub mod wbs;

@@ -43,6 +43,11 @@ pub enum Event {
     Confirmed,
     Refused,
     Retried,
+    /// Sync from ERP found this code in the ERP; `erp_agrees` says whether the ERP's values
+    /// are the code's current ones.
+    Pulled {
+        erp_agrees: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -71,6 +76,14 @@ impl SyncState {
 
     pub fn parse(s: &str) -> Option<SyncState> {
         ALL_STATES.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The states Send to ERP takes, by stored name (for SQL).
+    pub fn unsynced_names() -> impl Iterator<Item = &'static str> {
+        ALL_STATES
+            .into_iter()
+            .filter(|s| s.is_unsynced())
+            .map(SyncState::as_str)
     }
 
     /// New, modified and rejected codes are what Send to ERP sends.
@@ -121,6 +134,10 @@ impl SyncState {
             (Exporting, Event::Confirmed) => Synced,
             (Exporting, Event::Refused) => Failed,
             (Failed, Event::Retried) => Exporting,
+            // The ERP's values become the confirmed ones of a synced code; a waiting code the
+            // ERP already has exactly is synced. Anything else is a conflict, shown, not applied.
+            (Synced, Event::Pulled { .. }) => Synced,
+            (New | Modified | Rejected, Event::Pulled { erp_agrees: true }) => Synced,
             (from, event) => {
                 return Err(TransitionError::NotAllowed {
                     from: from.as_str(),
@@ -129,6 +146,16 @@ impl SyncState {
             }
         };
         Ok(next)
+    }
+}
+
+impl TryFrom<String> for SyncState {
+    type Error = crate::queue::UnknownState;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        SyncState::parse(&s).ok_or(crate::queue::UnknownState {
+            kind: "cost code",
+            value: s,
+        })
     }
 }
 
@@ -143,6 +170,7 @@ impl Event {
             Event::Confirmed => "confirmed",
             Event::Refused => "refused",
             Event::Retried => "retried",
+            Event::Pulled { .. } => "pulled",
         }
     }
 }
@@ -221,6 +249,7 @@ mod tests {
             Just(Event::Confirmed),
             Just(Event::Refused),
             Just(Event::Retried),
+            any::<bool>().prop_map(|erp_agrees| Event::Pulled { erp_agrees }),
         ]
     }
 
@@ -271,6 +300,30 @@ mod tests {
     }
 
     #[test]
+    fn send_and_pull_go_where_storage_expects() {
+        // Storage moves every unsynced code with one statement to New's target on Sent.
+        let targets: Vec<_> = ALL_STATES
+            .into_iter()
+            .filter(|s| s.is_unsynced())
+            .map(|s| s.apply(Event::Sent))
+            .collect();
+        assert!(targets.iter().all(|t| *t == Ok(Pending)), "{targets:?}");
+        let pulled = |erp_agrees| Event::Pulled { erp_agrees };
+        assert_eq!(Synced.apply(pulled(false)), Ok(Synced));
+        assert_eq!(Modified.apply(pulled(true)), Ok(Synced));
+        assert_eq!(Rejected.apply(pulled(true)), Ok(Synced));
+        assert!(Modified.apply(pulled(false)).is_err());
+        assert!(Pending.apply(pulled(true)).is_err());
+        assert!(Exporting.apply(pulled(true)).is_err());
+        assert_eq!(
+            SyncState::try_from("weird".to_owned())
+                .unwrap_err()
+                .to_string(),
+            "unknown cost code state 'weird'"
+        );
+    }
+
+    #[test]
     fn diff_lists_changed_fields_only() {
         let old = ConfirmedValues {
             code: "100".into(),
@@ -312,7 +365,7 @@ mod tests {
                         if let Event::Edited { .. } = event { prop_assert!(!state.is_locked()); }
                         if next == Pending { prop_assert!(state.is_unsynced() && event == Event::Sent); }
                         if next == Synced && state != Synced {
-                            let by_erp_or_edit_back = matches!(event, Event::Confirmed | Event::Edited { differs: false });
+                            let by_erp_or_edit_back = matches!(event, Event::Confirmed | Event::Edited { differs: false } | Event::Pulled { erp_agrees: true });
                             prop_assert!(by_erp_or_edit_back);
                         }
                         if state == Exporting { prop_assert!(matches!(event, Event::Confirmed | Event::Refused)); }

@@ -39,7 +39,8 @@ pub(crate) struct CodeRow {
     pub description: String,
     pub tier: i64,
     pub active: bool,
-    pub sync_status: String,
+    #[sqlx(try_from = "String")]
+    pub sync_status: SyncState,
     pub confirmed_code: Option<String>,
     pub confirmed_full_code: Option<String>,
     pub confirmed_description: Option<String>,
@@ -58,7 +59,7 @@ pub(crate) const CODE_COLS: &str = "c.id, c.list_id, c.parent_id, c.code, c.full
 
 impl CodeRow {
     pub fn state(&self) -> SyncState {
-        SyncState::parse(&self.sync_status).unwrap_or(SyncState::New)
+        self.sync_status
     }
 
     pub fn values(&self) -> ConfirmedValues {
@@ -110,7 +111,7 @@ pub struct CostCode {
     pub parent_id: Option<i64>,
     pub tier: i64,
     pub active: bool,
-    pub sync_status: String,
+    pub sync_status: SyncState,
     pub origin_id: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_synced_at: Option<OffsetDateTime>,
@@ -420,7 +421,7 @@ impl Db {
             let mut after = old.clone();
             (after.parent_id, after.code, after.full_code, after.description, after.tier, after.active) =
                 (parent_id, code, full.clone(), description, tier as i64, active);
-            after.sync_status = state.as_str().to_owned();
+            after.sync_status = state;
             audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", id, Some(old.snapshot()), Some(after.snapshot()));
 
             if full != old.full_code {
@@ -445,7 +446,7 @@ impl Db {
                     let mut d_after = d.clone();
                     (d_after.full_code, d_after.tier) = (d_full.clone(), new_tier);
                     let d_state = d.state_after_edit(&d_after.values())?;
-                    d_after.sync_status = d_state.as_str().to_owned();
+                    d_after.sync_status = d_state;
                     let d_changed = d.changes_send(&d_after.values(), d_state);
                     send_changed |= d_changed;
                     sqlx::query("UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = $4, sync_status = $5, updated_at = $6, \

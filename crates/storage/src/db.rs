@@ -123,6 +123,11 @@ impl StoreError {
         StoreError::Invalid(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
     }
 
+    /// A stored value this version cannot read (an unknown state): the row is not guessed at.
+    pub fn decode(e: costbridge_domain::queue::UnknownState) -> StoreError {
+        StoreError::Db(sqlx::Error::Decode(Box::new(e)))
+    }
+
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
     }

@@ -3,8 +3,9 @@
 use crate::codes::CodeList;
 use crate::{Db, StoreError, now};
 use costbridge_domain::profile::InvalidCode;
+use costbridge_domain::queue::{ItemStatus, sql_in};
 use costbridge_domain::send::{self, CHANGED_NAMED, Changed, SendBlock, SendContext};
-use costbridge_domain::sync::{ALL_STATES, Event, SyncState};
+use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::{ErpProfile, Permissions};
 use serde::Serialize;
 use serde_json::json;
@@ -95,14 +96,8 @@ impl Sender<'_> {
 }
 
 /// The states the domain calls unsynced (what Send to ERP sends), as an SQL list.
-static UNSYNCED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let states: Vec<String> = ALL_STATES
-        .iter()
-        .filter(|s| s.is_unsynced())
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("({})", states.join(", "))
-});
+static UNSYNCED: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| sql_in(SyncState::unsynced_names()));
 
 /// The codes of a list changed (by a write that moved what a send takes) after version `$2`.
 const CHANGED_SINCE: &str = "SELECT full_code FROM cost_codes WHERE list_id = $1 AND changed_version > $2 ORDER BY sort_key, full_code";
@@ -230,6 +225,14 @@ impl Db {
         seen: i64,
     ) -> Result<(i64, i64), SendError> {
         let unsynced_states = &*UNSYNCED;
+        // Where the domain sends a code on Send to ERP (the same state from every unsynced one,
+        // which its tests hold), and the queue item that waits for the approver meanwhile.
+        let sent = SyncState::New
+            .apply(Event::Sent)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let open_item = ItemStatus::open_for(sent).ok_or_else(|| {
+            StoreError::Conflict(format!("a {sent} code has no queue item to wait in"))
+        })?;
         let out = write_tx!(self, tx: SendError => {
             // Taking the list's row first serialises this send with every other write that can
             // move codes into or out of the unsynced set (edits, imports, pulls, retrieves,
@@ -261,22 +264,23 @@ impl Db {
                  sent_by, sent_at) \
                  SELECT c.company_id, $1, c.id, CASE WHEN c.confirmed_full_code IS NULL THEN 'new' ELSE 'modified' END, c.code, \
                  c.full_code, c.description, c.active, c.tier, c.sort_key, p.full_code, c.confirmed_code, c.confirmed_full_code, \
-                 c.confirmed_description, c.confirmed_active, c.origin_id, 'ready', \
+                 c.confirmed_description, c.confirmed_active, c.origin_id, $7, \
                  CASE WHEN length(c.description) > $3 THEN $4 END, $5, $6 \
                  FROM cost_codes c LEFT JOIN cost_codes p ON p.id = c.parent_id WHERE c.list_id = $2 AND c.sync_status IN {unsynced_states}");
             let items = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sub).bind(list).bind(limit).bind(note).bind(who.user_id).bind(ts)
-                .execute(&mut *tx).await?.rows_affected();
+                .bind(open_item.as_str()).execute(&mut *tx).await?.rows_affected();
             let sql = format!(
                 "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                  SELECT $1, $2, $3, 'cost_code.sent', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
-                 '{{\"sync_status\":\"pending\",\"submission_id\":' || $4 || '}}' \
+                 '{{\"sync_status\":\"' || $6 || '\",\"submission_id\":' || $4 || '}}' \
                  FROM cost_codes c WHERE c.list_id = $5 AND c.sync_status IN {unsynced_states}");
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(who.user_id).bind(sub.to_string()).bind(list)
-                .execute(&mut *tx).await?;
+                .bind(sent.as_str()).execute(&mut *tx).await?;
             let sql = format!(
-                "UPDATE cost_codes SET status_before_send = sync_status, sync_status = 'pending', updated_at = $2, \
+                "UPDATE cost_codes SET status_before_send = sync_status, sync_status = $4, updated_at = $2, \
                  changed_version = $3 WHERE list_id = $1 AND sync_status IN {unsynced_states}");
-            let moved = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).bind(ts).bind(version).execute(&mut *tx).await?.rows_affected();
+            let moved = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).bind(ts).bind(version).bind(sent.as_str())
+                .execute(&mut *tx).await?.rows_affected();
             // The list lock makes these equal; should a write ever bypass it, roll back rather
             // than leave a pending code without its item.
             if items != count as u64 || moved != count as u64 {
@@ -306,16 +310,21 @@ impl Db {
             let (version, code) = lock_code!(tx, company, list, id);
             let before: Option<String> = sqlx::query_scalar("SELECT status_before_send FROM cost_codes WHERE id = $1")
                 .bind(id).fetch_one(&mut *tx).await?;
-            let before = before.as_deref().and_then(SyncState::parse).unwrap_or(SyncState::New);
+            // Codes sent before the state was kept count as new; an unknown state is an error.
+            let before = match before {
+                Some(b) => SyncState::try_from(b).map_err(StoreError::decode)?,
+                None => SyncState::New,
+            };
             let next = code.state().apply(Event::Retrieved { before })
                 .map_err(|_| StoreError::Conflict(format!("'{}' is {}; only pending codes can be retrieved", code.full_code, code.sync_status)))?;
             sqlx::query("UPDATE cost_codes SET sync_status = $2, status_before_send = NULL, updated_at = $3, changed_version = $4 WHERE id = $1")
                 .bind(id).bind(next.as_str()).bind(now()).bind(version).execute(&mut *tx).await?;
             unsynced_changed!(tx, list, version);
-            sqlx::query("UPDATE erp_items SET status = 'retrieved', decided_by = $2, decided_at = $3 WHERE cost_code_id = $1 AND status = 'ready'")
-                .bind(id).bind(actor).bind(now()).execute(&mut *tx).await?;
+            sqlx::query("UPDATE erp_items SET status = $4, decided_by = $2, decided_at = $3 WHERE cost_code_id = $1 AND status = $5")
+                .bind(id).bind(actor).bind(now()).bind(ItemStatus::Retrieved.as_str()).bind(ItemStatus::Ready.as_str())
+                .execute(&mut *tx).await?;
             audit!(tx, company, Some(actor), "cost_code.retrieved", "cost_code", id,
-                Some(json!({"sync_status": "pending"})), Some(json!({"sync_status": next.as_str()})));
+                Some(json!({"sync_status": code.sync_status})), Some(json!({"sync_status": next})));
         });
         Ok(())
     }

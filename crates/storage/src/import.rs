@@ -181,14 +181,14 @@ pub struct PreviewRow {
     pub active: bool,
     pub before: Option<PreviewBefore>,
     /// The sync state the code would have afterwards.
-    pub sync_status: &'static str,
+    pub sync_status: SyncState,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PreviewBefore {
     pub description: String,
     pub active: bool,
-    pub sync_status: String,
+    pub sync_status: SyncState,
 }
 
 /// What an import would do, shown before it is applied.
@@ -225,7 +225,7 @@ impl Db {
                     description: p.description,
                     active: p.active,
                     before: None,
-                    sync_status: SyncState::New.as_str(),
+                    sync_status: SyncState::New,
                 })
                 .collect(),
             update: plan
@@ -238,9 +238,9 @@ impl Db {
                     before: Some(PreviewBefore {
                         description: old.description.clone(),
                         active: old.active,
-                        sync_status: old.sync_status.clone(),
+                        sync_status: old.sync_status,
                     }),
-                    sync_status: state.as_str(),
+                    sync_status: state,
                 })
                 .collect(),
             unchanged: plan.unchanged,

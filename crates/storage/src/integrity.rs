@@ -2,19 +2,9 @@
 //! against what is stored. The concurrent-load tests call it after every run; an operator can
 //! run it on a live database (`costbridge check`) because it only reads.
 use crate::{Db, StoreError};
+use costbridge_domain::queue::{ItemStatus, sql_in};
 use costbridge_domain::sync::SyncState;
 use std::collections::HashMap;
-
-/// Which code state goes with which open item state: a pending code waits in Ready to Export,
-/// an exporting one is in a job, a failed one waits for a retry or a reject.
-fn open_item_status(state: SyncState) -> Option<&'static str> {
-    match state {
-        SyncState::Pending => Some("ready"),
-        SyncState::Exporting => Some("exporting"),
-        SyncState::Failed => Some("failed"),
-        SyncState::New | SyncState::Modified | SyncState::Synced | SyncState::Rejected => None,
-    }
-}
 
 impl Db {
     /// Every broken invariant of one company (or of all, with `None`), as sentences naming the
@@ -33,11 +23,12 @@ impl Db {
             Events,
             Counts,
         ) = with_pool!(self, p => {
+            let open = sql_in(ItemStatus::open_for_any().map(ItemStatus::as_str));
             // Each code with the status of its open item (NULL when none) and how many it has.
-            let codes = sqlx::query_as(
+            let codes = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT c.id, c.full_code, c.sync_status, MIN(i.status), COUNT(i.id) FROM cost_codes c \
-                 LEFT JOIN erp_items i ON i.cost_code_id = c.id AND i.status IN ('ready', 'exporting', 'failed') \
-                 WHERE ($1 IS NULL OR c.company_id = $1) GROUP BY c.id, c.full_code, c.sync_status ORDER BY c.id")
+                 LEFT JOIN erp_items i ON i.cost_code_id = c.id AND i.status IN {open} \
+                 WHERE ($1 IS NULL OR c.company_id = $1) GROUP BY c.id, c.full_code, c.sync_status ORDER BY c.id")))
                 .bind(company).fetch_all(p).await?;
             let submissions = sqlx::query_as(
                 "SELECT id, code_count FROM submissions WHERE ($1 IS NULL OR company_id = $1) ORDER BY id")
@@ -50,9 +41,9 @@ impl Db {
                  AND action IN ('cost_code.sent', 'cost_code.synced') ORDER BY id")
                 .bind(company).fetch_all(p).await?;
             let synced_items = sqlx::query_as(
-                "SELECT cost_code_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) AND status = 'synced' \
+                "SELECT cost_code_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) AND status = $2 \
                  GROUP BY cost_code_id")
-                .bind(company).fetch_all(p).await?;
+                .bind(company).bind(ItemStatus::Synced.as_str()).fetch_all(p).await?;
             (codes, submissions, items_per_sub, events, synced_items)
         });
         let mut out = Vec::new();
@@ -63,7 +54,7 @@ impl Db {
                 ));
                 continue;
             };
-            let expected = open_item_status(state);
+            let expected = ItemStatus::open_for(state).map(ItemStatus::as_str);
             if *count > 1 {
                 out.push(format!(
                     "code {id} ('{full_code}', {status}) has {count} open queue items"

@@ -3,6 +3,7 @@
 //! claims it with a lease, renders it once, and sends it with retries. What the email says is
 //! decided in the server (`crates/server/src/mail/`); here is only what happened.
 use crate::{Db, StoreError};
+use costbridge_domain::queue::MailStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -268,7 +269,8 @@ pub struct OutboxRow {
     pub user_id: Option<i64>,
     pub kind: String,
     pub recipient: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: MailStatus,
     pub attempts: i64,
     pub next_attempt_at: OffsetDateTime,
     pub last_error: Option<String>,
@@ -347,11 +349,16 @@ impl Db {
         Ok(())
     }
 
-    /// Gives up on a message (`failed`), or drops one that no longer applies (`cancelled`).
-    pub async fn mail_closed(&self, id: i64, status: &str, why: &str) -> Result<(), StoreError> {
+    /// Gives up on a message (`Failed`), or drops one that no longer applies (`Cancelled`).
+    pub async fn mail_closed(
+        &self,
+        id: i64,
+        status: MailStatus,
+        why: &str,
+    ) -> Result<(), StoreError> {
         with_pool!(self, p => { sqlx::query(
             "UPDATE outbox SET status = $2, locked_until = NULL, last_error = $3 WHERE id = $1")
-            .bind(id).bind(status).bind(why).execute(p).await?; });
+            .bind(id).bind(status.as_str()).bind(why).execute(p).await?; });
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! overwritten: they come back as conflicts showing both sides.
 use crate::codes::{CODE_COLS, CodeRow};
 use crate::{Db, StoreError, now};
-use costbridge_domain::sync::SyncState;
+use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::wbs;
 use serde::Serialize;
 use serde_json::json;
@@ -72,34 +72,39 @@ impl Db {
                         // A rename or move made in the ERP: shown, not applied, so the tree here stays whole.
                         s.conflicts.push(conflict(json!({"full_code": l.full_code, "description": l.description, "active": l.active, "sync_status": l.sync_status})));
                     }
-                    Some(l) if l.state() == SyncState::Synced => {
-                        let confirmed = l.confirmed();
-                        if confirmed.as_ref().is_some_and(|c| c.description == r.description && c.active == r.active)
-                            && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
-                            s.unchanged += 1;
+                    Some(l) => {
+                        let erp_agrees = l.description == r.description && l.active == r.active;
+                        let Ok(next) = l.state().apply(Event::Pulled { erp_agrees }) else {
+                            s.conflicts.push(conflict(json!({"full_code": l.full_code, "description": l.description, "active": l.active, "sync_status": l.sync_status})));
                             continue;
+                        };
+                        if l.state() == next {
+                            // A synced code takes the ERP's values as its confirmed ones.
+                            let confirmed = l.confirmed();
+                            if confirmed.as_ref().is_some_and(|c| c.description == r.description && c.active == r.active)
+                                && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
+                                s.unchanged += 1;
+                                continue;
+                            }
+                            sqlx::query("UPDATE cost_codes SET description = $2, active = $3, confirmed_code = code, confirmed_full_code = full_code, \
+                                 confirmed_description = $2, confirmed_active = $3, origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE id = $1")
+                                .bind(l.id).bind(&r.description).bind(r.active).bind(&r.origin_id).bind(ts).execute(&mut *tx).await?;
+                            audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
+                                Some(json!({"description": l.description, "active": l.active})),
+                                Some(json!({"description": r.description, "active": r.active, "origin_id": r.origin_id})));
+                        } else {
+                            // The ERP already has exactly what was waiting to be sent: it is synced.
+                            sqlx::query("UPDATE cost_codes SET sync_status = $5, confirmed_code = code, confirmed_full_code = full_code, \
+                                 confirmed_description = description, confirmed_active = active, origin_id = $2, last_synced_at = $3, \
+                                 rejection_reason = NULL, updated_at = $3, changed_version = $4 WHERE id = $1")
+                                .bind(l.id).bind(&r.origin_id).bind(ts).bind(version).bind(next.as_str()).execute(&mut *tx).await?;
+                            // It leaves the unsynced set: a page drawn before would send it.
+                            send_changed = true;
+                            audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
+                                Some(json!({"sync_status": l.sync_status})), Some(json!({"sync_status": next, "origin_id": r.origin_id})));
                         }
-                        sqlx::query("UPDATE cost_codes SET description = $2, active = $3, confirmed_code = code, confirmed_full_code = full_code, \
-                             confirmed_description = $2, confirmed_active = $3, origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE id = $1")
-                            .bind(l.id).bind(&r.description).bind(r.active).bind(&r.origin_id).bind(ts).execute(&mut *tx).await?;
-                        audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
-                            Some(json!({"description": l.description, "active": l.active})),
-                            Some(json!({"description": r.description, "active": r.active, "origin_id": r.origin_id})));
                         s.updated += 1;
                     }
-                    Some(l) if l.description == r.description && l.active == r.active && l.state().is_unsynced() => {
-                        // The ERP already has exactly what was waiting to be sent: it is synced.
-                        sqlx::query("UPDATE cost_codes SET sync_status = 'synced', confirmed_code = code, confirmed_full_code = full_code, \
-                             confirmed_description = description, confirmed_active = active, origin_id = $2, last_synced_at = $3, \
-                             rejection_reason = NULL, updated_at = $3, changed_version = $4 WHERE id = $1")
-                            .bind(l.id).bind(&r.origin_id).bind(ts).bind(version).execute(&mut *tx).await?;
-                        // It leaves the unsynced set: a page drawn before would send it.
-                        send_changed = true;
-                        audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
-                            Some(json!({"sync_status": l.sync_status})), Some(json!({"sync_status": "synced", "origin_id": r.origin_id})));
-                        s.updated += 1;
-                    }
-                    Some(l) => s.conflicts.push(conflict(json!({"full_code": l.full_code, "description": l.description, "active": l.active, "sync_status": l.sync_status}))),
                     None => {
                         let parent = r.full_code.rsplit_once(delimiter).map(|(p, _)| p);
                         let parent_id = match parent {
@@ -124,10 +129,10 @@ impl Db {
                             "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
                              sync_status, confirmed_code, confirmed_full_code, confirmed_description, confirmed_active, origin_id, \
                              last_synced_at, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'synced', $4, $5, $7, $9, $10, $11, $11, $11) RETURNING id")
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $4, $5, $7, $9, $10, $11, $11, $11) RETURNING id")
                             .bind(company).bind(list).bind(parent_id).bind(&code).bind(&r.full_code)
                             .bind(wbs::sort_key(&r.full_code, delimiter)).bind(&r.description).bind(segments.len() as i64)
-                            .bind(r.active).bind(&r.origin_id).bind(ts).fetch_one(&mut *tx).await?;
+                            .bind(r.active).bind(&r.origin_id).bind(ts).bind(SyncState::Synced.as_str()).fetch_one(&mut *tx).await?;
                         audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", id, None,
                             Some(json!({"full_code": r.full_code, "description": r.description, "active": r.active, "sync_status": "synced", "origin_id": r.origin_id})));
                         ids.insert(r.full_code.clone(), id);

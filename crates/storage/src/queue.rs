@@ -1,6 +1,7 @@
 //! The ERP Integrations queue: the items a send created, the approver's GL choices, and
 //! export, reject and retry of the selected rows or all of them.
 use crate::{Db, StoreError, now};
+use costbridge_domain::queue::{ItemStatus, JobStatus as JobState};
 use costbridge_domain::sync::{ConfirmedValues, Event, FieldChange, SyncState};
 use serde::Serialize;
 use serde_json::json;
@@ -30,7 +31,7 @@ pub struct Item {
     pub sent_at: OffsetDateTime,
     pub gl_income_account: Option<String>,
     pub gl_expense_account: Option<String>,
-    pub export_status: String,
+    pub export_status: ItemStatus,
     pub erp_message: Option<String>,
     /// Something the approver should know before exporting (e.g. a description the ERP will cut).
     pub note: Option<String>,
@@ -59,7 +60,8 @@ pub(crate) struct ItemRow {
     sent_at: OffsetDateTime,
     gl_income_account: Option<String>,
     gl_expense_account: Option<String>,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: ItemStatus,
     erp_message: Option<String>,
     note: Option<String>,
     decided_by: Option<i64>,
@@ -152,7 +154,7 @@ impl crate::db::Transient for QueueError {
 #[derive(Debug, Serialize)]
 pub struct JobStatus {
     pub id: i64,
-    pub status: String,
+    pub status: JobState,
     pub counts: JobCounts,
     pub attempts: i64,
     pub last_error: Option<String>,
@@ -192,7 +194,7 @@ macro_rules! select_items {
             Selection::All => {
                 let sql = format!(
                     "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND status = '{}' ORDER BY id",
-                    $from[0]
+                    $from[0].as_str()
                 );
                 sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind($company).fetch_all(&mut *$tx).await?
             }
@@ -230,10 +232,12 @@ macro_rules! select_items {
         }
         for (id, full_code, status, income) in &rows {
             let mut errors = Vec::new();
-            if !$from.contains(&status.as_str()) {
+            let status = ItemStatus::parse(status).map_err(StoreError::decode)?;
+            if !$from.contains(&status) {
+                let names: Vec<&str> = $from.iter().map(|s| s.as_str()).collect();
                 errors.push(format!(
                     "is {status}; only {} items can take this action",
-                    $from.join(" or ")
+                    names.join(" or ")
                 ));
             }
             if $income_required && income.is_none() {
@@ -316,7 +320,7 @@ impl Db {
         expense: Option<Option<String>>,
     ) -> Result<Item, StoreError> {
         let before = self.item(company, id).await?;
-        if !matches!(before.export_status.as_str(), "ready" | "failed") {
+        if !matches!(before.export_status, ItemStatus::Ready | ItemStatus::Failed) {
             return Err(StoreError::Conflict(format!(
                 "the item is {}; GL accounts can change only before export",
                 before.export_status
@@ -326,8 +330,10 @@ impl Db {
         let expense = expense.unwrap_or(before.gl_expense_account.clone());
         write_tx!(self, tx => {
             let n = sqlx::query("UPDATE erp_items SET gl_income_account = $3, gl_expense_account = $4 \
-                 WHERE company_id = $1 AND id = $2 AND status IN ('ready', 'failed')")
-                .bind(company).bind(id).bind(&income).bind(&expense).execute(&mut *tx).await?.rows_affected();
+                 WHERE company_id = $1 AND id = $2 AND status IN ($5, $6)")
+                .bind(company).bind(id).bind(&income).bind(&expense)
+                .bind(ItemStatus::Ready.as_str()).bind(ItemStatus::Failed.as_str())
+                .execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Err(StoreError::Conflict("the item changed meanwhile; reload it".into()));
             }
@@ -338,30 +344,29 @@ impl Db {
         self.item(company, id).await
     }
 
-    /// Accepts ready items (`from = "ready"`) or retries failed ones (`from = "failed"`): one
+    /// Accepts ready items (`from = Ready`) or retries failed ones (`from = Failed`): one
     /// durable export job is queued in the same transaction that moves them to exporting.
     pub async fn start_export(
         &self,
         company: i64,
         actor: i64,
         sel: Selection<'_>,
-        from: &'static str,
+        from: ItemStatus,
         income_required: bool,
         defaults: &GlDefaults,
     ) -> Result<(i64, i64), QueueError> {
-        let event = if from == "failed" {
-            Event::Retried
-        } else {
-            Event::Exported
+        // The code state whose open item is `from`, and the domain's event for taking it.
+        let (code_from, event, action) = match from {
+            ItemStatus::Failed => (SyncState::Failed, Event::Retried, "cost_code.retried"),
+            _ => (SyncState::Pending, Event::Exported, "cost_code.exported"),
         };
-        let code_from = if from == "failed" {
-            SyncState::Failed
-        } else {
-            SyncState::Pending
-        };
+        if ItemStatus::open_for(code_from) != Some(from) {
+            return Err(StoreError::Conflict(format!("{from} items cannot be exported")).into());
+        }
         let code_to = code_from
             .apply(event)
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let exporting = ItemStatus::open_for(code_to).unwrap_or(ItemStatus::Exporting);
         let ts = now();
         let (job, count) = write_tx!(self, tx: QueueError => {
             lock_erp_list!(tx, company);
@@ -378,20 +383,20 @@ impl Db {
             for chunk in &chunks {
                 let sql = format!("UPDATE cost_codes SET sync_status = $1, erp_message = NULL, updated_at = $2 WHERE id IN \
                      (SELECT cost_code_id FROM erp_items WHERE company_id = $3 AND status = $4{})", in_chunk(chunk, 5));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(code_to.as_str()).bind(ts).bind(company).bind(from);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(code_to.as_str()).bind(ts).bind(company).bind(from.as_str());
                 for id in *chunk { q = q.bind(*id); }
                 q.execute(&mut *tx).await?;
             }
             let job: i64 = sqlx::query_scalar(
-                "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, 'queued', $3, $3) RETURNING id")
-                .bind(company).bind(actor).bind(ts).fetch_one(&mut *tx).await?;
+                "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, $4, $3, $3) RETURNING id")
+                .bind(company).bind(actor).bind(ts).bind(JobState::Queued.as_str()).fetch_one(&mut *tx).await?;
             let mut moved = 0u64;
             for chunk in &chunks {
                 // The default GL accounts fill empty choices in the same pass: each row is written once.
-                let sql = format!("UPDATE erp_items SET status = 'exporting', export_job_id = $1, decided_by = $2, decided_at = $3, \
+                let sql = format!("UPDATE erp_items SET status = '{exporting}', export_job_id = $1, decided_by = $2, decided_at = $3, \
                     erp_message = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
                     gl_expense_account = COALESCE(gl_expense_account, $7) WHERE company_id = $4 AND status = $5{}", in_chunk(chunk, 8));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from)
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from.as_str())
                     .bind(&defaults.income).bind(&defaults.expense);
                 for id in *chunk { q = q.bind(*id); }
                 moved += q.execute(&mut *tx).await?.rows_affected();
@@ -403,7 +408,7 @@ impl Db {
             let sql = "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                  SELECT $1, $2, $3, $4, 'cost_code', i.cost_code_id, '{\"sync_status\":\"' || $5 || '\"}', \
                  '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8";
-            sqlx::query(sql).bind(company).bind(ts).bind(actor).bind(if from == "failed" { "cost_code.retried" } else { "cost_code.exported" })
+            sqlx::query(sql).bind(company).bind(ts).bind(actor).bind(action)
                 .bind(code_from.as_str()).bind(code_to.as_str()).bind(job.to_string()).bind(job).execute(&mut *tx).await?;
             audit!(tx, company, Some(actor), "export_job.queued", "export_job", job, None, Some(json!({"item_count": ids.len()})));
             (job, ids.len())
@@ -420,10 +425,12 @@ impl Db {
         sel: Selection<'_>,
         reason: &str,
     ) -> Result<i64, QueueError> {
-        let from: &[&str] = match sel {
-            Selection::All => &["ready"],
-            Selection::Ids(_) => &["ready", "failed"],
+        let from: &[ItemStatus] = match sel {
+            Selection::All => &[ItemStatus::Ready],
+            Selection::Ids(_) => &[ItemStatus::Ready, ItemStatus::Failed],
         };
+        let open = costbridge_domain::queue::sql_in(from.iter().map(|s| s.as_str()));
+        let rejected = ItemStatus::Rejected;
         // Pending and failed codes both go where the state machine sends a rejection.
         let to = SyncState::Pending
             .apply(Event::Rejected)
@@ -450,14 +457,14 @@ impl Db {
                 let sql = format!(
                     "UPDATE cost_codes SET sync_status = '{to}', rejection_reason = $1, status_before_send = NULL, updated_at = $2, \
                      changed_version = $4 WHERE id IN (SELECT cost_code_id FROM erp_items WHERE company_id = $3 \
-                     AND status IN ('ready', 'failed') AND id IN ({}))",
+                     AND status IN {open} AND id IN ({}))",
                     (0..chunk.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", "));
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(ts).bind(company).bind(version);
                 for id in chunk { q = q.bind(*id); }
                 q.execute(&mut *tx).await?;
                 let sql = format!(
-                    "UPDATE erp_items SET status = 'rejected', rejection_reason = $1, decided_by = $2, decided_at = $3 \
-                     WHERE company_id = $4 AND status IN ('ready', 'failed') AND id IN ({list_marks})");
+                    "UPDATE erp_items SET status = '{rejected}', rejection_reason = $1, decided_by = $2, decided_at = $3 \
+                     WHERE company_id = $4 AND status IN {open} AND id IN ({list_marks})");
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(actor).bind(ts).bind(company);
                 for id in chunk { q = q.bind(*id); }
                 let n = q.execute(&mut *tx).await?.rows_affected();
@@ -490,13 +497,15 @@ impl Db {
         });
         let (status, attempts, last_error, created_at, finished_at) =
             job.ok_or(StoreError::NotFound)?;
+        let status = JobState::try_from(status).map_err(StoreError::decode)?;
         let mut c = JobCounts::default();
         for (s, n) in counts {
-            match s.as_str() {
-                "synced" => c.synced = n,
-                "failed" => c.failed = n,
-                "exporting" => c.exporting = n,
-                _ => {}
+            match ItemStatus::parse(&s).map_err(StoreError::decode)? {
+                ItemStatus::Synced => c.synced = n,
+                ItemStatus::Failed => c.failed = n,
+                ItemStatus::Exporting => c.exporting = n,
+                // A job's items are only ever exporting, then synced or failed.
+                ItemStatus::Ready | ItemStatus::Rejected | ItemStatus::Retrieved => {}
             }
         }
         Ok(JobStatus {

@@ -8,6 +8,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
+use costbridge_domain::queue::ItemStatus;
 use costbridge_erp::{GlAccount, GlKind};
 use costbridge_storage::pull::{PullSummary, RemoteCode};
 use costbridge_storage::queue::{GlDefaults, Item, JobStatus, Selection};
@@ -243,8 +244,8 @@ pub async fn start(
     what: Start,
 ) -> ApiResult<(i64, i64)> {
     let from = match what {
-        Start::Export => "ready",
-        Start::Retry => "failed",
+        Start::Export => ItemStatus::Ready,
+        Start::Retry => ItemStatus::Failed,
     };
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;

@@ -10,6 +10,7 @@ mod zone;
 
 use crate::config::MailSettings;
 use crate::retry::backoff;
+use costbridge_domain::queue::MailStatus;
 use costbridge_storage::Db;
 use costbridge_storage::outbox::{ClaimedMail, Notice, Rendered};
 use lettre::message::header::{HeaderName, HeaderValue};
@@ -102,7 +103,7 @@ impl Mailer {
             };
             let today = self.zone.local(now).date().to_string();
             if !wanted || *date != today {
-                db.mail_closed(mail.id, "cancelled", "nothing waits in Ready to Export any more, the person opted out, or the day is over")
+                db.mail_closed(mail.id, MailStatus::Cancelled, "nothing waits in Ready to Export any more, the person opted out, or the day is over")
                     .await?;
                 return Ok(Step::Cancelled);
             }
@@ -122,7 +123,7 @@ impl Mailer {
                 let Some(notice) = notice else {
                     db.mail_closed(
                         mail.id,
-                        "failed",
+                        MailStatus::Failed,
                         "the stored notice is unreadable by this version",
                     )
                     .await?;
@@ -151,7 +152,8 @@ impl Mailer {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "email cannot be built; giving up on it");
-                db.mail_closed(mail.id, "failed", &e.to_string()).await?;
+                db.mail_closed(mail.id, MailStatus::Failed, &e.to_string())
+                    .await?;
                 return Ok(Step::Failed);
             }
         };
@@ -169,7 +171,7 @@ impl Mailer {
                     tracing::warn!(error = %error, "email failed; giving up after {} attempts", mail.attempts);
                     db.mail_closed(
                         mail.id,
-                        "failed",
+                        MailStatus::Failed,
                         &format!("{error} (gave up after {} attempts)", mail.attempts),
                     )
                     .await?;

@@ -49,11 +49,11 @@ pub struct NodeView {
 
 impl NodeView {
     pub fn new(c: CostCode, children: Option<i64>) -> NodeView {
-        let state = SyncState::parse(&c.sync_status);
+        let state = c.sync_status;
         NodeView {
             id: c.id,
-            locked: state.is_some_and(SyncState::is_locked),
-            pending: state == Some(SyncState::Pending),
+            locked: state.is_locked(),
+            pending: state == SyncState::Pending,
             diff: c
                 .diff
                 .iter()
@@ -62,7 +62,7 @@ impl NodeView {
             full_code: c.full_code,
             description: c.description,
             active: c.active,
-            status: c.sync_status,
+            status: state.as_str().to_owned(),
             children,
             rejection_reason: c.rejection_reason,
             erp_message: c.erp_message,

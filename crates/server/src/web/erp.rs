@@ -14,8 +14,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use costbridge_domain::queue::JobStatus;
 use costbridge_erp::{GlAccount, GlKind};
-use costbridge_storage::queue::{Item, JobStatus};
+use costbridge_storage::queue::{Item, JobStatus as Job};
 use serde::Deserialize;
 
 const PAGE: i64 = 100;
@@ -105,7 +106,7 @@ struct Rows {
 #[derive(Template)]
 #[template(path = "_erp_job.html")]
 struct JobPanel {
-    job: JobStatus,
+    job: Job,
     items: Vec<RowView>,
     oob: bool,
 }
@@ -243,7 +244,9 @@ async fn page(
         Some(j) => Some(job_panel(&state, company, j, false).await?),
         None => None,
     };
-    let job_running = job.as_ref().is_some_and(|j| j.job.status != "done");
+    let job_running = job
+        .as_ref()
+        .is_some_and(|j| j.job.status != JobStatus::Done);
     let notice = pq
         .rejected
         .map(|n| format!("Rejected {n} code(s). The admin sees the reason on each code."));
@@ -300,7 +303,7 @@ async fn live(
     let mut running = false;
     if let Some(j) = lq.job {
         let panel = job_panel(&state, company, j, true).await?;
-        running = panel.job.status != "done";
+        running = panel.job.status != JobStatus::Done;
         parts.push(panel.render());
     }
     if matches!(filter, "exporting" | "synced") {

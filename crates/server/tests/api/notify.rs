@@ -619,7 +619,7 @@ async fn delivery_is_retried_until_the_server_accepts(app: TestApp) {
     assert!(smtp.take().is_empty());
     let rows = db.outbox_rows(100).await.unwrap();
     assert!(
-        rows.iter().all(|r| r.status == "pending"
+        rows.iter().all(|r| r.status.as_str() == "pending"
             && r.attempts == 1
             && r.last_error.as_deref().is_some_and(|e| e.contains("451"))),
         "{rows:?}"

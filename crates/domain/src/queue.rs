@@ -1,0 +1,234 @@
+//! The states of the rows behind the ERP Integrations queue: a queue item (one sent code on its
+//! way through the approver to the ERP), an export job, and an outbox email. Storage stores
+//! them by [`as_str`](ItemStatus::as_str) and decodes them strictly: an unknown value read back
+//! is an error, never a default.
+use crate::sync::SyncState;
+use serde::Serialize;
+use thiserror::Error;
+
+/// A stored state this version does not know (written by a newer version, or by hand).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown {kind} state '{value}'")]
+pub struct UnknownState {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// A queue item's state. Ready, exporting and failed are *open*: the code waits on the
+/// approver or the ERP, and a code has at most one open item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Ready,
+    Exporting,
+    Synced,
+    Failed,
+    Rejected,
+    /// The admin took the code back before the approver decided.
+    Retrieved,
+}
+
+impl ItemStatus {
+    pub const ALL: [ItemStatus; 6] = [
+        ItemStatus::Ready,
+        ItemStatus::Exporting,
+        ItemStatus::Failed,
+        ItemStatus::Synced,
+        ItemStatus::Rejected,
+        ItemStatus::Retrieved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Ready => "ready",
+            ItemStatus::Exporting => "exporting",
+            ItemStatus::Synced => "synced",
+            ItemStatus::Failed => "failed",
+            ItemStatus::Rejected => "rejected",
+            ItemStatus::Retrieved => "retrieved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<ItemStatus, UnknownState> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownState {
+                kind: "queue item",
+                value: s.to_owned(),
+            })
+    }
+
+    pub fn is_open(self) -> bool {
+        Self::open_for_any().contains(&self)
+    }
+
+    /// The open states, each the open item of one code state.
+    pub fn open_for_any() -> [ItemStatus; 3] {
+        [ItemStatus::Ready, ItemStatus::Exporting, ItemStatus::Failed]
+    }
+
+    /// The open item a code in `state` has; `None` when it must have none.
+    pub fn open_for(state: SyncState) -> Option<ItemStatus> {
+        match state {
+            SyncState::Pending => Some(ItemStatus::Ready),
+            SyncState::Exporting => Some(ItemStatus::Exporting),
+            SyncState::Failed => Some(ItemStatus::Failed),
+            SyncState::New | SyncState::Modified | SyncState::Synced | SyncState::Rejected => None,
+        }
+    }
+
+    /// The queue's filter for items in this state (API `?filter=`), and its tab label.
+    pub fn filter(self) -> (&'static str, &'static str) {
+        match self {
+            ItemStatus::Ready => ("ready_to_export", "Ready to Export"),
+            ItemStatus::Exporting => ("exporting", "Exporting"),
+            ItemStatus::Failed => ("failed", "Failed to Export"),
+            ItemStatus::Synced => ("synced", "Synced"),
+            ItemStatus::Rejected => ("rejected", "Rejected"),
+            ItemStatus::Retrieved => ("retrieved", "Retrieved"),
+        }
+    }
+}
+
+impl TryFrom<String> for ItemStatus {
+    type Error = UnknownState;
+    fn try_from(s: String) -> Result<Self, UnknownState> {
+        ItemStatus::parse(&s)
+    }
+}
+
+/// An export job's state: queued (waiting or retrying later), running (leased by a worker),
+/// done (every item synced or failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 3] = [JobStatus::Queued, JobStatus::Running, JobStatus::Done];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+        }
+    }
+}
+
+impl TryFrom<String> for JobStatus {
+    type Error = UnknownState;
+    fn try_from(s: String) -> Result<Self, UnknownState> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or(UnknownState {
+                kind: "export job",
+                value: s,
+            })
+    }
+}
+
+/// An outbox email's state: pending until delivered (or given up on), then sent, failed
+/// (the mail server refused it for good) or cancelled (no longer true when its turn came).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailStatus {
+    Pending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl MailStatus {
+    pub const ALL: [MailStatus; 4] = [
+        MailStatus::Pending,
+        MailStatus::Sent,
+        MailStatus::Failed,
+        MailStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailStatus::Pending => "pending",
+            MailStatus::Sent => "sent",
+            MailStatus::Failed => "failed",
+            MailStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl TryFrom<String> for MailStatus {
+    type Error = UnknownState;
+    fn try_from(s: String) -> Result<Self, UnknownState> {
+        MailStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or(UnknownState {
+                kind: "outbox email",
+                value: s,
+            })
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(ItemStatus, JobStatus, MailStatus, SyncState);
+
+/// `('a', 'b')` for an SQL `IN`, from states' stored names: queries name states through the
+/// domain, so a renamed or added state is a compile error here, not a stale literal there.
+pub fn sql_in(names: impl IntoIterator<Item = &'static str>) -> String {
+    let quoted: Vec<String> = names.into_iter().map(|n| format!("'{n}'")).collect();
+    format!("({})", quoted.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::ALL_STATES;
+
+    #[test]
+    fn every_state_round_trips_and_unknown_ones_are_errors() {
+        for s in ItemStatus::ALL {
+            assert_eq!(ItemStatus::try_from(s.as_str().to_owned()), Ok(s));
+        }
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::try_from(s.as_str().to_owned()), Ok(s));
+        }
+        for s in MailStatus::ALL {
+            assert_eq!(MailStatus::try_from(s.as_str().to_owned()), Ok(s));
+        }
+        assert_eq!(
+            ItemStatus::parse("approved").unwrap_err().to_string(),
+            "unknown queue item state 'approved'"
+        );
+        assert!(JobStatus::try_from("paused".to_owned()).is_err());
+    }
+
+    #[test]
+    fn locked_codes_and_only_they_have_an_open_item() {
+        for state in ALL_STATES {
+            let open = ItemStatus::open_for(state);
+            assert_eq!(open.is_some(), state.is_locked(), "{state:?}");
+            assert!(open.is_none_or(ItemStatus::is_open));
+        }
+        let filters: std::collections::HashSet<&str> =
+            ItemStatus::ALL.iter().map(|s| s.filter().0).collect();
+        assert_eq!(filters.len(), ItemStatus::ALL.len());
+        assert_eq!(
+            sql_in(ItemStatus::open_for_any().map(ItemStatus::as_str)),
+            "('ready', 'exporting', 'failed')"
+        );
+    }
+}
