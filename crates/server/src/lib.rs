@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod mail;
 mod metrics;
+pub mod ops;
 pub mod password;
 pub mod retry;
 pub mod session;

@@ -1,11 +1,12 @@
 //! The start page, first-run setup, sign-in and sign-out.
 use super::{Errors, Form, Layout, WebError, WebResult};
-use crate::api::auth::{authenticate, check_email, check_password};
-use crate::api::text;
 use crate::error::ApiError;
-use crate::extract::{hash_token, session_caller};
+use crate::extract::session_caller;
+use crate::ops::users::{authenticate, check_email, check_password, hash};
+use crate::ops::{OpError, OpResult, text};
+use crate::password::hash_token;
+use crate::session;
 use crate::state::AppState;
-use crate::{password, session};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -44,6 +45,7 @@ struct LoginPage {
 }
 
 /// An empty database offers setup; otherwise the signed-in person lands on their first page.
+#[tracing::instrument(skip_all)]
 async fn home(
     State(state): State<AppState>,
     method: Method,
@@ -89,6 +91,7 @@ fn same_site(headers: &HeaderMap) -> WebResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 async fn setup(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -110,7 +113,7 @@ async fn setup(
         Ok(v) => v,
         Err(errors) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response()),
     };
-    let hash = password::hash(f.password.clone()).await?;
+    let hash = hash(f.password.clone()).await?;
     let admin = NewUser {
         email: &email,
         name: &name,
@@ -120,7 +123,7 @@ async fn setup(
     let (_, user_id) = match state.db.create_company(&company, &admin).await {
         Ok(ids) => ids,
         Err(e) => {
-            let errors = Errors::from_api(e.into())?;
+            let errors = Errors::from_op(e.into())?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response());
         }
     };
@@ -130,7 +133,7 @@ async fn setup(
 /// Every field of the setup form checked, with every error at its field.
 fn check_setup(f: &SetupForm) -> Result<(String, String, String), Errors> {
     let mut errors = Errors::default();
-    let mut check = |r: Result<String, ApiError>| match r {
+    let mut check = |r: OpResult<String>| match r {
         Ok(v) => Some(v),
         Err(e) => {
             errors.merge(e);
@@ -156,6 +159,7 @@ async fn signed_in(state: &AppState, old: Option<&str>, user_id: i64) -> WebResu
     Ok(([(header::SET_COOKIE, s.cookie)], Redirect::to("/")).into_response())
 }
 
+#[tracing::instrument(skip_all)]
 async fn login_page(State(state): State<AppState>) -> WebResult<Response> {
     if state.db.companies_count().await? == 0 {
         return Ok(Redirect::to("/").into_response());
@@ -174,6 +178,7 @@ struct LoginForm {
     password: String,
 }
 
+#[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -183,15 +188,15 @@ async fn login(
     match authenticate(&state, f.email.trim(), f.password).await {
         Ok(user) => signed_in(&state, session::cookie(&headers), user.id).await,
         Err(e) => {
-            let status = e.status;
-            let message = match e.code {
-                "rate_limited" => format!(
-                    "Too many sign-in attempts for this email. Wait {} seconds and try again.",
-                    e.retry_after.unwrap_or(60)
+            let message = match &e {
+                OpError::RateLimited(wait) => format!(
+                    "Too many sign-in attempts for this email. Wait {wait} seconds and try again."
                 ),
-                "unauthorized" => "The email or password is wrong.".to_owned(),
-                _ => return Err(WebError::Api(e)),
+                OpError::BadCredentials => "The email or password is wrong.".to_owned(),
+                _ => return Err(WebError::Op(e)),
             };
+            // The API's status for the same refusal.
+            let status = ApiError::from(e).status;
             let page = LoginPage {
                 layout: Layout::bare("Sign in"),
                 errors: Errors::message(message),
@@ -202,6 +207,7 @@ async fn login(
     }
 }
 
+#[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> WebResult<Response> {
     same_site(&headers)?;
     if let Some(id) = session::cookie(&headers) {
