@@ -1,4 +1,4 @@
-//! Send to ERP: whether the button is enabled and, when not, the one reason why (PRODUCT.md §4).
+//! Send to ERP: whether the button is enabled and, when not, the one reason why (docs/rules.md §4).
 use crate::{ErpProfile, Permissions};
 use serde::Serialize;
 
@@ -54,7 +54,7 @@ pub fn label(sent_before: bool) -> &'static str {
     }
 }
 
-/// The first reason, in the order of the spec's table, that stops a send.
+/// The first reason, in the order of the table in docs/rules.md §4, that stops a send.
 pub fn check(ctx: &SendContext<'_>) -> Result<(), SendBlock> {
     let block = |reason, message: String| Err(SendBlock { reason, message });
     if !ctx.permissions.can_write_codes() {
