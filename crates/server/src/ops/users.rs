@@ -1,6 +1,6 @@
 //! Signing in and the company's users: who may grant what, and the checks on email, name and
 //! password.
-use super::{OpError, OpResult, company, nullable, require, text};
+use super::{Fields, OpError, OpResult, company, nullable, require, text};
 use crate::password;
 use crate::state::AppState;
 use costbridge_domain::Permissions;
@@ -162,4 +162,45 @@ pub async fn update(
         digest_emails,
     };
     Ok(state.db.update_user(company, caller.id, uid, patch).await?)
+}
+
+/// First-run setup: the first company and its first user (admin everywhere, with Push to
+/// accounting). Every field is checked and every problem reported at its field. Returns the
+/// user's id.
+#[tracing::instrument(skip(state, password))]
+pub async fn setup(
+    state: &AppState,
+    company: &str,
+    name: &str,
+    email: &str,
+    password: String,
+) -> OpResult<i64> {
+    let mut fields = Fields::new();
+    let mut keep = |r: OpResult<String>| match r {
+        Ok(v) => Ok(Some(v)),
+        Err(OpError::Invalid(f)) => {
+            for (k, v) in f {
+                fields.entry(k).or_default().extend(v);
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    };
+    let company = keep(text("company", company, 200))?;
+    let name = keep(text("name", name, 200))?;
+    let email = keep(check_email(email))?;
+    let password_ok = keep(check_password(&password).map(|()| String::new()))?;
+    let (Some(company), Some(name), Some(email), Some(_)) = (company, name, email, password_ok)
+    else {
+        return Err(OpError::Invalid(fields));
+    };
+    let hash = hash(password).await?;
+    let admin = NewUser {
+        email: &email,
+        name: &name,
+        password_hash: &hash,
+        permissions: Permissions::FULL,
+    };
+    let (_, user_id) = state.db.create_company(&company, &admin).await?;
+    Ok(user_id)
 }

@@ -2,8 +2,8 @@
 use super::{Errors, Form, Layout, WebError, WebResult};
 use crate::error::ApiError;
 use crate::extract::session_caller;
-use crate::ops::users::{authenticate, check_email, check_password, hash};
-use crate::ops::{OpError, OpResult, text};
+use crate::ops::OpError;
+use crate::ops::users::{self, authenticate};
 use crate::password::hash_token;
 use crate::session;
 use crate::state::AppState;
@@ -14,8 +14,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use costbridge_domain::Permissions;
-use costbridge_storage::users::NewUser;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -108,45 +106,13 @@ async fn setup(
         name: f.name.clone(),
         email: f.email.clone(),
     };
-    let checked = check_setup(&f);
-    let (company, name, email) = match checked {
-        Ok(v) => v,
-        Err(errors) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response()),
-    };
-    let hash = hash(f.password.clone()).await?;
-    let admin = NewUser {
-        email: &email,
-        name: &name,
-        password_hash: &hash,
-        permissions: Permissions::FULL,
-    };
-    let (_, user_id) = match state.db.create_company(&company, &admin).await {
-        Ok(ids) => ids,
+    let created = users::setup(&state, &f.company, &f.name, &f.email, f.password.clone()).await;
+    match created {
+        Ok(user_id) => signed_in(&state, None, user_id).await,
         Err(e) => {
-            let errors = Errors::from_op(e.into())?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response());
+            let errors = Errors::from_op(e)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response())
         }
-    };
-    signed_in(&state, None, user_id).await
-}
-
-/// Every field of the setup form checked, with every error at its field.
-fn check_setup(f: &SetupForm) -> Result<(String, String, String), Errors> {
-    let mut errors = Errors::default();
-    let mut check = |r: OpResult<String>| match r {
-        Ok(v) => Some(v),
-        Err(e) => {
-            errors.merge(e);
-            None
-        }
-    };
-    let company = check(text("company", &f.company, 200));
-    let name = check(text("name", &f.name, 200));
-    let email = check(check_email(&f.email));
-    let password = check(check_password(&f.password).map(|()| String::new()));
-    match (company, name, email, password) {
-        (Some(c), Some(n), Some(e), Some(_)) => Ok((c, n, e)),
-        _ => Err(errors),
     }
 }
 
