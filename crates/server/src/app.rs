@@ -114,9 +114,20 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span every line logged for one request sits in: its id (as the response's
+/// `x-request-id` gives it back), method and path. At INFO, so the default log shows it.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

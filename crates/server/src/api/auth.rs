@@ -47,6 +47,7 @@ async fn create_token(
 }
 
 /// Revokes the calling token; called with the session cookie, it ends the session instead.
+#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
 async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     match &caller.auth {
         Auth::Token(hash) => state.db.delete_token(hash).await?,
@@ -55,6 +56,7 @@ async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResul
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
 async fn me(caller: Caller) -> Json<serde_json::Value> {
     let u = &caller.user;
     Json(
