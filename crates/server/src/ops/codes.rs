@@ -7,6 +7,7 @@ use costbridge_domain::sync::SyncState;
 use costbridge_domain::wbs::{CodeSegment, Description, WbsError};
 use costbridge_storage::codes::{CodeFilter, CodeList, CodePatch, CostCode, NewCode};
 use costbridge_storage::users::User;
+use costbridge_storage::views::TreeNode;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -81,6 +82,25 @@ pub async fn code(
 ) -> OpResult<CostCode> {
     let company = read(caller, cid)?;
     Ok(state.db.code(company, lid, id).await?)
+}
+
+/// A page of the codes directly under `parent` (the top tier for `None`), each with its
+/// number of children; with how many there are in all.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn children(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    lid: i64,
+    parent: Option<i64>,
+    limit: i64,
+    offset: i64,
+) -> OpResult<(Vec<TreeNode>, i64)> {
+    let company = read(caller, cid)?;
+    Ok(state
+        .db
+        .code_children(company, lid, parent, limit, offset)
+        .await?)
 }
 
 /// The list as a CSV file (`full_code,description,active`).

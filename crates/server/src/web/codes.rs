@@ -226,7 +226,7 @@ pub async fn load_nodes(
     q: &str,
     status: &str,
 ) -> WebResult<Nodes> {
-    let company = codes::read(&v.caller.user, v.company())?;
+    let (user, company) = (&v.caller.user, v.company());
     let offset = (page.max(1) - 1) * PAGE;
     let flat = !q.is_empty() || !status.is_empty();
     let (nodes, total) = if flat {
@@ -234,8 +234,7 @@ pub async fn load_nodes(
             sync_status: (!status.is_empty()).then(|| status.to_owned()),
             q: (!q.is_empty()).then(|| q.to_owned()),
         };
-        let (found, total) =
-            codes::codes(state, &v.caller.user, company, lid, &filter, PAGE, offset).await?;
+        let (found, total) = codes::codes(state, user, company, lid, &filter, PAGE, offset).await?;
         (
             found
                 .into_iter()
@@ -244,10 +243,8 @@ pub async fn load_nodes(
             total,
         )
     } else {
-        let (nodes, total) = state
-            .db
-            .code_children(company, lid, parent, PAGE, offset)
-            .await?;
+        let (nodes, total) =
+            codes::children(state, user, company, lid, parent, PAGE, offset).await?;
         let nodes = nodes
             .into_iter()
             .map(|n| NodeView::new(n.code, Some(n.children)))

@@ -134,8 +134,7 @@ async fn create(
     let mut res = match f.parent_id {
         // The parent opens, showing its children with the new one among them.
         Some(pid) => {
-            let company = v.company();
-            let parent = state.db.code(company, lid, pid).await?;
+            let parent = ops::code(&state, &v.caller.user, v.company(), lid, pid).await?;
             let kids = load_nodes(&state, &v, lid, Some(pid), 1, "", "").await?;
             let mut n = NodeView::new(parent, Some(kids.total));
             n.kids_html = Some(kids.render()?);
@@ -248,9 +247,7 @@ async fn node_and_panel(
     lid: i64,
     c: CostCode,
 ) -> WebResult<Response> {
-    let kids = state
-        .db
-        .code_children(v.company(), lid, Some(c.id), 1, 0)
+    let kids = ops::children(state, &v.caller.user, v.company(), lid, Some(c.id), 1, 0)
         .await?
         .1;
     let node = NodeFragment {
