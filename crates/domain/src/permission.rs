@@ -1,4 +1,4 @@
-//! Tool levels and the privileges built on them (PRODUCT.md §1).
+//! Tool levels and the privileges built on them (docs/rules.md §1).
 use serde::{Deserialize, Serialize};
 
 /// One level per tool, ordered so that `>=` reads as "at least".
@@ -70,7 +70,7 @@ impl Permissions {
         self.erp_integrations >= Level::ReadOnly
     }
 
-    /// The accounting approver of PRODUCT.md §1.
+    /// The accounting approver of docs/rules.md §1.
     pub fn is_approver(&self) -> bool {
         self.erp_integrations >= Level::Standard && self.can_push_to_accounting
     }

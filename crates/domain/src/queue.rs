@@ -38,7 +38,7 @@ impl ItemStatus {
         ItemStatus::Retrieved,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ItemStatus::Ready => "ready",
             ItemStatus::Exporting => "exporting",
@@ -79,7 +79,7 @@ impl ItemStatus {
     }
 
     /// The queue's filter for items in this state (API `?filter=`), and its tab label.
-    pub fn filter(self) -> (&'static str, &'static str) {
+    pub const fn filter(self) -> (&'static str, &'static str) {
         match self {
             ItemStatus::Ready => ("ready_to_export", "Ready to Export"),
             ItemStatus::Exporting => ("exporting", "Exporting"),

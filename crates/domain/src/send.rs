@@ -1,4 +1,4 @@
-//! Send to ERP: whether the button is enabled and, when not, the one reason why (PRODUCT.md §4).
+//! Send to ERP: whether the button is enabled and, when not, the one reason why (docs/rules.md §4).
 use crate::sync::{ConfirmedValues, SyncState};
 use crate::{ErpProfile, Permissions};
 use serde::Serialize;

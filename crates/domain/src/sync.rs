@@ -1,5 +1,5 @@
-//! The sync state machine of a code in the ERP list (PRODUCT.md §3). Every transition the
-//! product makes goes through [`SyncState::apply`], so the table in the spec lives in one match.
+//! The sync state machine of a code in the ERP list (docs/rules.md §3). Every transition the
+//! product makes goes through [`SyncState::apply`], so that table lives in one match.
 use serde::Serialize;
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -389,13 +389,13 @@ mod tests {
     }
 }
 
-/// PRODUCT.md §2: only a code the ERP never had, and that no approver holds, may be deleted;
+/// docs/rules.md §2: only a code the ERP never had, and that no approver holds, may be deleted;
 /// any other is deactivated instead (which is itself a change that syncs).
 pub fn may_delete(state: SyncState, ever_synced: bool) -> bool {
     !ever_synced && !state.is_locked()
 }
 
-/// PRODUCT.md §3: parents reach the ERP before their children. A child may be exported when it
+/// docs/rules.md §3: parents reach the ERP before their children. A child may be exported when it
 /// has no parent, its parent is synced, or its parent travels in the same export (and goes first).
 pub fn parent_problem(
     parent_full_code: Option<&str>,

@@ -2,7 +2,7 @@
 //! order. Parsing here is the only way to get these types, so storage never sees a bad value.
 use thiserror::Error;
 
-/// PRODUCT.md §2: a cost code has at most five tiers.
+/// docs/rules.md §2: a cost code has at most five tiers.
 pub const MAX_TIERS: usize = 5;
 pub const DEFAULT_DELIMITER: char = '-';
 /// Generous upper bounds; each ERP profile narrows them.

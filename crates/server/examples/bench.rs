@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
     let token = costbridge_server::password::new_token();
     state
         .db
-        .insert_token(uid, &costbridge_server::extract::hash_token(&token))
+        .insert_token(uid, &costbridge_server::password::hash_token(&token))
         .await?;
     let exports = dir.path().join("exports");
     let list = state

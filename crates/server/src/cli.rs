@@ -1,12 +1,14 @@
 //! The `costbridge` commands. `main.rs` only parses and dispatches here.
 use crate::app::App;
 use crate::config::{EXAMPLE, Settings};
+use crate::error::ApiError;
+use crate::ops::{self, imports};
 use crate::state::{AppState, RateLimiter};
 use crate::{demo, password};
 use clap::{Args, Parser, Subcommand};
 use costbridge_domain::Permissions;
 use costbridge_storage::Db;
-use costbridge_storage::users::NewUser;
+use costbridge_storage::users::{NewUser, User};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -219,9 +221,8 @@ async fn bootstrap(
 ) -> anyhow::Result<()> {
     let db = Db::connect(&settings.server.database_url).await?;
     db.migrate().await?;
-    if password.chars().count() < 10 {
-        anyhow::bail!("--password must be at least 10 characters");
-    }
+    // The same rule as the API's; its message names the field, so the flag reads `--password …`.
+    ops::users::check_password(password).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let hash = password::hash_blocking(password)?;
     let user = NewUser {
         email,
@@ -243,7 +244,7 @@ async fn bootstrap(
             other => other.into(),
         })?;
     let token = password::new_token();
-    db.insert_token(user_id, &crate::extract::hash_token(&token))
+    db.insert_token(user_id, &password::hash_token(&token))
         .await?;
     println!(
         "{}",
@@ -253,7 +254,7 @@ async fn bootstrap(
 }
 
 /// The CLI acts as the company's first admin, so its changes are attributed in the audit log.
-async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppState, i64)> {
+async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppState, User)> {
     let db = Db::connect(&settings.server.database_url).await?;
     db.migrate().await?;
     let actor = db
@@ -270,7 +271,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         metrics: Default::default(),
         login_limiter: Arc::new(RateLimiter::new(1, std::time::Duration::from_secs(1))),
     };
-    Ok((state, actor.id))
+    Ok((state, actor))
 }
 
 async fn import(settings: &Settings, args: ListArgs) -> anyhow::Result<()> {
@@ -287,11 +288,10 @@ async fn import(settings: &Settings, args: ListArgs) -> anyhow::Result<()> {
             .expect("static template"),
     );
     bar.set_message("reading");
-    let result =
-        crate::api::codes::import_bytes(&state, args.company, args.list, actor, &bytes, |pos| {
-            bar.set_position(pos)
-        })
-        .await;
+    let result = imports::import(&state, &actor, args.company, args.list, &bytes, |pos| {
+        bar.set_position(pos)
+    })
+    .await;
     bar.finish_and_clear();
     match result {
         Ok(s) => {
@@ -299,6 +299,8 @@ async fn import(settings: &Settings, args: ListArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) => {
+            // The API's error body, so scripts read one shape.
+            let e = ApiError::from(e);
             eprintln!(
                 "{}",
                 serde_json::to_string_pretty(

@@ -57,7 +57,8 @@ impl Default for WorkerSettings {
     }
 }
 
-/// Email notifications (issue #5). Without a `host` the outbox still fills and nothing is sent.
+/// Email notifications (docs/rules.md §6). Without a `host` the outbox still fills and nothing
+/// is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailSettings {

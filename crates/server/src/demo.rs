@@ -1,5 +1,5 @@
 //! `serve --demo`: on an empty database, a demo company a newcomer can click through at once.
-use crate::api::codes::import_bytes;
+use crate::ops::imports;
 use crate::password;
 use crate::state::AppState;
 use costbridge_domain::{Level, Permissions};
@@ -33,12 +33,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>>> {
     }
     let admin_pw = password::new_token()[3..19].to_owned();
     let approver_pw = password::new_token()[3..19].to_owned();
-    let admin_hash = password::hash(admin_pw.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
-    let approver_hash = password::hash(approver_pw.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let admin_hash = password::hash(admin_pw.clone()).await?;
+    let approver_hash = password::hash(approver_pw.clone()).await?;
     let admin = NewUser {
         email: "admin@demo.example",
         name: "Avery Admin",
@@ -84,16 +80,16 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>>> {
         )
         .await?;
     let csv = format!("{}\n{TIER2}", DIVISIONS.trim_end());
-    import_bytes(
+    let admin_user = state.db.user(company, admin_id).await?;
+    imports::import(
         state,
+        &admin_user,
         company,
         conn.erp_list_id,
-        admin_id,
         csv.as_bytes(),
         |_| {},
     )
-    .await
-    .map_err(|e| anyhow::anyhow!(e.message))?;
+    .await?;
     let mut logins = Vec::new();
     for (email, pw, id) in [
         ("admin@demo.example", admin_pw, admin_id),
@@ -102,7 +98,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>>> {
         let token = password::new_token();
         state
             .db
-            .insert_token(id, &crate::extract::hash_token(&token))
+            .insert_token(id, &password::hash_token(&token))
             .await?;
         logins.push(DemoLogin {
             email,

@@ -283,7 +283,7 @@ pub fn document() -> Value {
             "parameters": params,
             "responses": {
                 ok.to_string(): {"description": "success"},
-                "4XX": {"description": "see API.md: error code, message and details",
+                "4XX": {"description": "see docs/api.md: error code, message and details",
                         "content": {"application/json": {"schema": error_schema()}}},
             },
         });

@@ -1,13 +1,10 @@
 //! The API's one error type: every failure becomes `{"error": {code, message, details}}` with
-//! the status API.md gives it.
+//! the status docs/api.md gives it.
+use crate::ops::{Fields, OpError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use costbridge_storage::StoreError;
-use costbridge_storage::erp::SendError;
-use costbridge_storage::import::ImportError;
-use costbridge_storage::queue::QueueError;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -49,32 +46,16 @@ impl ApiError {
         )
     }
 
-    /// `required` names the permission the caller lacks.
-    pub fn forbidden(required: &str) -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("this needs {required}"),
-        )
-        .with_details(json!({"required": required}))
-    }
-
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+        OpError::NotFound.into()
     }
 
-    pub fn fields(fields: BTreeMap<String, Vec<String>>) -> Self {
-        let first = fields
-            .iter()
-            .next()
-            .map(|(f, m)| format!("{f} {}", m.join("; ")))
-            .unwrap_or_default();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", first)
-            .with_details(json!({"fields": fields}))
+    pub fn fields(fields: Fields) -> Self {
+        OpError::Invalid(fields).into()
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        Self::fields(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+        OpError::field(field, message).into()
     }
 }
 
@@ -94,90 +75,60 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::not_found(),
-            StoreError::Invalid(fields) => ApiError::fields(fields),
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            StoreError::Locked(m) => ApiError::new(StatusCode::CONFLICT, "locked", m),
-            other => {
-                // The cause goes to the log; the client gets no internals.
-                tracing::error!(error = %other, "storage failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "an internal error occurred; it has been logged",
-                )
-            }
-        }
+        OpError::from(e).into()
     }
 }
 
-impl From<SendError> for ApiError {
-    fn from(e: SendError) -> Self {
-        match e {
-            SendError::Store(e) => e.into(),
-            SendError::Blocked(block, invalid) => {
+/// The API's answer to each way an operation can fail (docs/api.md lists them).
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        let message = e.to_string();
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        let (status, code, details) = match e {
+            OpError::Forbidden(required) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                json!({"required": required}),
+            ),
+            OpError::Invalid(fields) => (
+                unprocessable,
+                "validation_failed",
+                json!({"fields": fields}),
+            ),
+            OpError::NotFound => (StatusCode::NOT_FOUND, "not_found", json!({})),
+            OpError::Conflict(_) => (StatusCode::CONFLICT, "conflict", json!({})),
+            OpError::Locked(_) => (StatusCode::CONFLICT, "locked", json!({})),
+            OpError::Items(items) => (unprocessable, "validation_failed", json!({"items": items})),
+            OpError::Rows(rows) => (unprocessable, "validation_failed", json!({"rows": rows})),
+            OpError::Blocked(block, invalid) => {
                 let status = match block.reason.code() {
                     "no_permission" => StatusCode::FORBIDDEN,
                     "stale_page" => StatusCode::CONFLICT,
-                    _ => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => unprocessable,
                 };
                 let details = if invalid.is_empty() {
                     json!({})
                 } else {
                     json!({"items": invalid})
                 };
-                ApiError::new(status, block.reason.code(), block.message).with_details(details)
+                (status, block.reason.code(), details)
             }
-        }
-    }
-}
-
-impl From<QueueError> for ApiError {
-    fn from(e: QueueError) -> Self {
-        match e {
-            QueueError::Store(e) => e.into(),
-            QueueError::Items(items) if items.is_empty() => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "no item is in a state for this action",
-            )
-            .with_details(json!({"items": []})),
-            QueueError::Items(items) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                format!("{} item(s) cannot take this action", items.len()),
-            )
-            .with_details(json!({"items": items})),
-        }
-    }
-}
-
-impl From<ImportError> for ApiError {
-    fn from(e: ImportError) -> Self {
-        match e {
-            ImportError::Store(e) => e.into(),
-            ImportError::Rows(rows) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                format!("{} row(s) are invalid; nothing was imported", rows.len()),
-            )
-            .with_details(json!({"rows": rows})),
-        }
-    }
-}
-
-impl From<costbridge_erp::ConnectorError> for ApiError {
-    fn from(e: costbridge_erp::ConnectorError) -> Self {
-        match e {
-            costbridge_erp::ConnectorError::Unavailable(m) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "erp_unavailable",
-                format!("the ERP did not answer as expected: {m}"),
-            ),
-            costbridge_erp::ConnectorError::NotSupported(m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_supported", m)
+            OpError::NoConnection => (unprocessable, "no_erp_connection", json!({})),
+            OpError::Erp(_) => (StatusCode::BAD_GATEWAY, "erp_unavailable", json!({})),
+            OpError::NotSupported(_) => (unprocessable, "not_supported", json!({})),
+            OpError::Broken(_) => (StatusCode::BAD_REQUEST, "bad_request", json!({})),
+            OpError::RateLimited(wait) => {
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+                e.retry_after = Some(wait);
+                return e;
             }
-        }
+            OpError::BadCredentials => (StatusCode::UNAUTHORIZED, "unauthorized", json!({})),
+            OpError::Store(e) => {
+                // The cause goes to the log; the client gets no internals.
+                tracing::error!(error = %e, "storage failure");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({}))
+            }
+        };
+        ApiError::new(status, code, message).with_details(details)
     }
 }

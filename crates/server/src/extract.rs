@@ -1,6 +1,7 @@
 //! Request extractors: the caller (bearer token or session cookie), JSON bodies with our error
 //! shape, and paging.
 use crate::error::ApiError;
+use crate::password::hash_token;
 use crate::session;
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
@@ -11,15 +12,9 @@ use axum::response::{IntoResponse, Response};
 use costbridge_storage::users::User;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
-
-/// API tokens are stored as their SHA-256: a leaked table grants nothing.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 /// The authenticated user and how they came: a bearer token (integrators) or the session
-/// cookie (the browser UI; API.md: "the API accepts either").
+/// cookie (the browser UI; the API accepts either).
 pub struct Caller {
     pub user: User,
     pub auth: Auth,
@@ -30,25 +25,6 @@ pub enum Auth {
     Token(String),
     /// The SHA-256 of the session id, and the session's CSRF token for the pages it renders.
     Session { id_hash: String, csrf_token: String },
-}
-
-impl Caller {
-    /// Company-scoped routes answer 404 for any company but the caller's own.
-    pub fn company(&self, company_id: i64) -> Result<i64, ApiError> {
-        if self.user.company_id == company_id {
-            Ok(company_id)
-        } else {
-            Err(ApiError::not_found())
-        }
-    }
-
-    pub fn require(&self, ok: bool, what: &str) -> Result<(), ApiError> {
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(what))
-        }
-    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -154,7 +130,7 @@ pub fn too_large() -> ApiError {
     )
 }
 
-/// `?page=&per_page=` with the limits of API.md.
+/// `?page=&per_page=` with the limits of docs/api.md.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default)]
 pub struct Paging {

@@ -1,5 +1,6 @@
-//! The Costbridge server: HTTP API, export worker and CLI commands, over the domain, storage
-//! and ERP crates.
+//! The Costbridge server: what the application does (`ops`) and its two adapters, the JSON API
+//! (`api`) and the web UI (`web`); the export worker and the CLI commands. Over the domain,
+//! storage and ERP crates.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod mail;
 mod metrics;
+pub mod ops;
 pub mod password;
 pub mod retry;
 pub mod session;

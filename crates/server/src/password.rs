@@ -1,9 +1,10 @@
-//! Password hashing (argon2id, memory-hard) and API token generation. Hashing runs on the
-//! blocking pool: it is deliberately slow and must not stall the async workers.
-use crate::error::ApiError;
+//! Password hashing (argon2id, memory-hard), and API tokens: making them and hashing them for
+//! storage. Password hashing runs on the blocking pool: it is deliberately slow and must not
+//! stall the async workers.
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
     let mut bytes = [0u8; 16];
@@ -15,11 +16,8 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
 }
 
-pub async fn hash(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+pub async fn hash(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
 }
 
 pub async fn verify(password: String, hash: String) -> bool {
@@ -45,4 +43,9 @@ pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!("cb_{}", hex::encode(bytes))
+}
+
+/// API tokens and session ids are stored as their SHA-256: a leaked table grants nothing.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -1,10 +1,9 @@
 //! Browser sessions: the cookie, its rotation at sign-in, and the CSRF rule every unsafe
 //! cookie request passes (the web UI's forms and htmx calls, and the JSON API used by cookie).
-use crate::error::ApiResult;
-use crate::extract::hash_token;
-use crate::password;
+use crate::password::{self, hash_token};
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
+use costbridge_storage::StoreError;
 
 pub const COOKIE: &str = "costbridge_session";
 /// Header the pages' htmx requests carry (set once on `<body hx-headers>`).
@@ -20,7 +19,7 @@ pub struct NewSession {
 
 /// Starts a session for `user_id`. The id is new on every sign-in (never reused from the
 /// request), so a session id planted before sign-in is worthless after it.
-pub async fn start(state: &AppState, user_id: i64) -> ApiResult<NewSession> {
+pub async fn start(state: &AppState, user_id: i64) -> Result<NewSession, StoreError> {
     let id = password::new_token();
     let csrf_token = password::new_token();
     state

@@ -1,19 +1,32 @@
 //! The export worker: claims due jobs from the durable queue, hands their codes to the
 //! company's connector, and records each code's outcome. It runs inside `serve`; tests call
 //! [`run_pending_exports`] to drive it one step at a time.
-use crate::api::connection;
 use crate::config::WorkerSettings;
+use crate::ops::OpError;
+use crate::ops::connection::connection;
 use crate::retry::backoff;
 use crate::state::AppState;
 use costbridge_domain::sync::{SyncState, parent_problem};
 use costbridge_erp::{ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Previous};
+use costbridge_storage::StoreError;
 use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
 use std::collections::HashSet;
 use std::future::Future;
 use time::Duration;
+use tracing::Instrument;
 
 /// An unreachable ERP is retried at most every ten minutes.
 const MAX_BACKOFF_SECONDS: i64 = 600;
+
+/// Why an export attempt stopped: the ERP, retried with backoff, or the database, after which
+/// the job runs again once its lease has run out.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error(transparent)]
+    Erp(#[from] ConnectorError),
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+}
 
 /// Runs every job that is due now; returns how many were processed.
 pub async fn run_pending_exports(state: &AppState, cfg: &WorkerSettings) -> anyhow::Result<usize> {
@@ -56,10 +69,11 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 )
                 .await?);
         }
+        Err(OpError::Store(e)) => return Err(e.into()),
         Err(e) => {
             return Ok(state
                 .db
-                .record_outcomes(job, &rows, &fail_all(e.message))
+                .record_outcomes(job, &rows, &fail_all(e.to_string()))
                 .await?);
         }
     };
@@ -95,7 +109,14 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
             .iter()
             .any(|r| r.gl_income_account.is_some() || r.gl_expense_account.is_some());
         let accounts = if needs_accounts {
-            conn.settings.gl_accounts().await?
+            conn.settings
+                .gl_accounts()
+                .instrument(tracing::info_span!(
+                    "connector",
+                    call = "gl_accounts",
+                    kind = conn.settings.kind()
+                ))
+                .await?
         } else {
             Vec::new()
         };
@@ -114,7 +135,16 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     )
                 })
                 .collect();
-            let results = conn.settings.export(&ctx, &lines).await?;
+            let results = conn
+                .settings
+                .export(&ctx, &lines)
+                .instrument(tracing::info_span!(
+                    "connector",
+                    call = "export",
+                    kind = conn.settings.kind(),
+                    lines = lines.len()
+                ))
+                .await?;
             let outcomes: Vec<(i64, Outcome)> = results
                 .into_iter()
                 .map(|(id, r)| match r {
@@ -122,17 +152,21 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     LineResult::Failed { message } => (id, Outcome::Failed { message }),
                 })
                 .collect();
-            state
-                .db
-                .record_outcomes(job, &rows, &outcomes)
-                .await
-                .map_err(|e| ConnectorError::Unavailable(format!("storage: {e}")))?;
+            state.db.record_outcomes(job, &rows, &outcomes).await?;
         }
-        Ok::<(), ConnectorError>(())
+        Ok::<(), JobError>(())
     };
     match with_lease(state, cfg, job.id, export_all).await {
         Ok(()) => {}
-        Err(e) if job.attempts < cfg.max_attempts => {
+        // Not the ERP's fault: no item is failed for it and the ERP's backoff does not apply.
+        Err(JobError::Store(e)) => {
+            tracing::error!(
+                error = %e,
+                "storage failure during the export; the job runs again when its lease runs out"
+            );
+            return Err(e.into());
+        }
+        Err(JobError::Erp(e)) if job.attempts < cfg.max_attempts => {
             let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
             tracing::warn!(error = %e, retry_in_s = delay.whole_seconds(), "ERP unavailable; will retry");
             state
@@ -140,7 +174,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .retry_job_later(job.id, &e.to_string(), delay)
                 .await?;
         }
-        Err(e) => {
+        Err(JobError::Erp(e)) => {
             let message = format!(
                 "{e} (gave up after {} attempts; retry from the Failed to Export filter)",
                 job.attempts

@@ -1,6 +1,7 @@
 //! The audit log endpoint.
 use crate::error::ApiResult;
 use crate::extract::{Caller, Paging, Q};
+use crate::ops::audit;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -21,6 +22,7 @@ struct AuditQuery {
     action: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -29,21 +31,22 @@ async fn events(
     Q(q): Q<AuditQuery>,
     Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
-    let company = caller.company(cid)?;
-    let p = caller.user.permissions;
-    caller.require(
-        p.can_read_codes() || p.can_read_erp_queue(),
-        "admin_tool=read_only",
-    )?;
+    // Access is refused before the paging is judged.
+    audit::reader(&caller.user, cid)?;
     let paging = paging.check()?;
     let filter = AuditFilter {
         entity_type: q.entity_type,
         entity_id: q.entity_id,
         action: q.action,
     };
-    let (events, total) = state
-        .db
-        .audit_events(company, &filter, paging.per_page, paging.offset())
-        .await?;
+    let (events, total) = audit::events(
+        &state,
+        &caller.user,
+        cid,
+        &filter,
+        paging.per_page,
+        paging.offset(),
+    )
+    .await?;
     Ok(paging.respond(&uri, total, events))
 }

@@ -1,16 +1,15 @@
-//! Tokens, the caller, and the company's users.
-use super::{nullable, text};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Body, Caller, hash_token};
-use crate::password;
+//! Tokens, the caller, and the company's users (the rules are in `crate::ops::users`).
+use crate::error::ApiResult;
+use crate::extract::{Auth, Body, Caller};
+use crate::ops::users::{self, CreateUser, UpdateUser, authenticate};
+use crate::password::{self, hash_token};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use costbridge_domain::Permissions;
-use costbridge_storage::users::{NewUser, User, UserPatch};
+use costbridge_storage::users::User;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -47,34 +46,8 @@ async fn create_token(
     ))
 }
 
-/// Checks an email and password (rate-limited per email); shared by tokens and web sign-in.
-pub async fn authenticate(state: &AppState, email: &str, password: String) -> ApiResult<User> {
-    if let Err(wait) = state.login_limiter.check(&email.to_lowercase()) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many sign-in attempts; wait and try again",
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
-    }
-    let found = state.db.user_for_login(email).await?;
-    // Verify against a dummy hash when the email is unknown, so timing does not tell which.
-    let (user, hash) = match found {
-        Some((u, h)) => (Some(u), h),
-        None => (None, password::dummy_hash().to_owned()),
-    };
-    let ok = password::verify(password, hash).await;
-    user.filter(|_| ok).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the email or password is wrong",
-        )
-    })
-}
-
 /// Revokes the calling token; called with the session cookie, it ends the session instead.
+#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
 async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     match &caller.auth {
         Auth::Token(hash) => state.db.delete_token(hash).await?,
@@ -83,6 +56,7 @@ async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResul
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
 async fn me(caller: Caller) -> Json<serde_json::Value> {
     let u = &caller.user;
     Json(
@@ -91,168 +65,34 @@ async fn me(caller: Caller) -> Json<serde_json::Value> {
     )
 }
 
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<Json<Vec<User>>> {
-    let company = caller.company(cid)?;
-    caller.require(
-        caller.user.permissions.can_read_codes(),
-        "admin_tool=read_only",
-    )?;
-    Ok(Json(state.db.users(company).await?))
+    Ok(Json(users::list(&state, &caller.user, cid).await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateUser {
-    pub email: String,
-    pub name: String,
-    pub password: String,
-    pub permissions: Permissions,
-}
-
-pub fn check_email(email: &str) -> ApiResult<String> {
-    let email = text("email", email, 254)?;
-    let valid = email
-        .split_once('@')
-        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !email.contains(char::is_whitespace);
-    if valid {
-        Ok(email)
-    } else {
-        Err(ApiError::field("email", "is not an email address"))
-    }
-}
-
-pub fn check_password(pw: &str) -> ApiResult<()> {
-    let n = pw.chars().count();
-    if n < 10 {
-        return Err(ApiError::field(
-            "password",
-            "must be at least 10 characters",
-        ));
-    }
-    if n > 512 {
-        return Err(ApiError::field("password", "is longer than 512 characters"));
-    }
-    Ok(())
-}
-
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<CreateUser>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = create_user_as(&state, &caller, cid, body).await?;
+    let user = users::create(&state, &caller.user, cid, body).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-/// Adds a user to the caller's company, under the rule for who may grant what.
-pub async fn create_user_as(
-    state: &AppState,
-    caller: &Caller,
-    cid: i64,
-    body: CreateUser,
-) -> ApiResult<User> {
-    let company = caller.company(cid)?;
-    let none = Permissions {
-        can_push_to_accounting: false,
-        ..body.permissions
-    };
-    caller
-        .user
-        .permissions
-        .authorize_change(&none, &body.permissions)
-        .map_err(ApiError::forbidden)?;
-    let email = check_email(&body.email)?;
-    let name = text("name", &body.name, 200)?;
-    check_password(&body.password)?;
-    let hash = password::hash(body.password).await?;
-    Ok(state
-        .db
-        .create_user(
-            company,
-            caller.user.id,
-            &NewUser {
-                email: &email,
-                name: &name,
-                password_hash: &hash,
-                permissions: body.permissions,
-            },
-        )
-        .await?)
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateUser {
-    pub name: Option<String>,
-    pub password: Option<String>,
-    pub permissions: Option<Permissions>,
-    #[serde(default, deserialize_with = "nullable")]
-    pub digest_emails: Option<Option<bool>>,
-}
-
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, target = uid))]
 async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
     Path((cid, uid)): Path<(i64, i64)>,
     Body(body): Body<UpdateUser>,
 ) -> ApiResult<Json<User>> {
-    Ok(Json(update_user_as(&state, &caller, cid, uid, body).await?))
-}
-
-/// Changes a user; anyone may change their own name, password and email preference.
-pub async fn update_user_as(
-    state: &AppState,
-    caller: &Caller,
-    cid: i64,
-    uid: i64,
-    body: UpdateUser,
-) -> ApiResult<User> {
-    let company = caller.company(cid)?;
-    let target = state.db.user(company, uid).await?;
-    let own = uid == caller.user.id;
-    // Permissions follow the granting rule; anything else about another user is for admins.
-    if let Some(p) = &body.permissions {
-        caller
-            .user
-            .permissions
-            .authorize_change(&target.permissions, p)
-            .map_err(ApiError::forbidden)?;
-    } else if !own {
-        caller.require(
-            caller.user.permissions.can_manage_users(),
-            "admin_tool=admin",
-        )?;
-    }
-    let name = body
-        .name
-        .as_deref()
-        .map(|n| text("name", n, 200))
-        .transpose()?;
-    let password_hash = match body.password {
-        Some(pw) => {
-            check_password(&pw)?;
-            Some(password::hash(pw).await?)
-        }
-        None => None,
-    };
-    let digest_emails = match body.digest_emails {
-        Some(None) => return Err(ApiError::field("digest_emails", "must be true or false")),
-        other => other.flatten(),
-    };
-    let patch = UserPatch {
-        name,
-        password_hash,
-        permissions: body.permissions,
-        digest_emails,
-    };
-    Ok(state
-        .db
-        .update_user(company, caller.user.id, uid, patch)
-        .await?)
+    Ok(Json(
+        users::update(&state, &caller.user, cid, uid, body).await?,
+    ))
 }

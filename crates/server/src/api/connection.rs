@@ -1,13 +1,12 @@
 //! ERP profiles and the company's ERP connection.
-use super::connection as load_connection;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Body, Caller};
+use crate::ops::connection::{self as ops, Connection};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use costbridge_domain::ErpProfile;
-use costbridge_erp::ConnectorSettings;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,12 +27,13 @@ async fn profiles(_caller: Caller) -> Json<Vec<ErpProfile>> {
     Json(ErpProfile::builtin())
 }
 
-fn render(profile: &ErpProfile, settings: &ConnectorSettings, erp_list_id: i64) -> Value {
+fn render(c: &Connection) -> Value {
+    let profile = &c.profile;
     json!({
         "profile": profile.id,
         "profile_name": profile.name,
-        "connector": settings.masked(),
-        "erp_list_id": erp_list_id,
+        "connector": c.settings.masked(),
+        "erp_list_id": c.erp_list_id,
         "capabilities": {
             "create_cost_codes": profile.create_cost_codes,
             "income_account_required": profile.rules.income_account_required,
@@ -41,20 +41,13 @@ fn render(profile: &ErpProfile, settings: &ConnectorSettings, erp_list_id: i64) 
     })
 }
 
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn get_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<Json<Value>> {
-    let company = caller.company(cid)?;
-    caller.require(
-        caller.user.permissions.can_read_codes() || caller.user.permissions.can_read_erp_queue(),
-        "admin_tool=read_only",
-    )?;
-    let c = load_connection(&state, company)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(render(&c.profile, &c.settings, c.erp_list_id)))
+    Ok(Json(render(&ops::get(&state, &caller.user, cid).await?)))
 }
 
 #[derive(Deserialize)]
@@ -64,82 +57,23 @@ struct PutConnection {
     connector: Value,
 }
 
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn put_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<PutConnection>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        put_connection_as(&state, &caller, cid, &body.profile, &body.connector).await?,
-    ))
+    let saved = ops::put(&state, &caller.user, cid, &body.profile, &body.connector).await?;
+    Ok(Json(render(&saved)))
 }
 
-/// Saves the company's ERP connection (a secret sent back masked keeps its stored value);
-/// returns the connection as the API shows it.
-pub async fn put_connection_as(
-    state: &AppState,
-    caller: &Caller,
-    cid: i64,
-    profile_id: &str,
-    connector: &Value,
-) -> ApiResult<Value> {
-    let company = caller.company(cid)?;
-    caller.require(
-        caller.user.permissions.can_manage_users(),
-        "admin_tool=admin",
-    )?;
-    let profile = ErpProfile::find(profile_id).ok_or_else(|| {
-        let ids: Vec<String> = ErpProfile::builtin().into_iter().map(|p| p.id).collect();
-        ApiError::field(
-            "profile",
-            format!(
-                "unknown profile '{}'; one of: {}",
-                profile_id,
-                ids.join(", ")
-            ),
-        )
-    })?;
-    let stored = load_connection(state, company).await?.map(|c| c.settings);
-    let settings =
-        ConnectorSettings::parse(stored.as_ref(), connector).map_err(ApiError::fields)?;
-    let stored =
-        serde_json::to_value(&settings).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let saved = state
-        .db
-        .put_erp_connection(
-            company,
-            caller.user.id,
-            &profile.id,
-            &stored,
-            &settings.masked(),
-        )
-        .await?;
-    Ok(render(&profile, &settings, saved.erp_list_id))
-}
-
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn test_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<Json<Value>> {
-    let (ok, message) = test_connection_as(&state, &caller, cid).await?;
+    let (ok, message) = ops::test(&state, &caller.user, cid).await?;
     Ok(Json(json!({"ok": ok, "message": message})))
-}
-
-/// Tries the saved connection; says whether it works and, in plain words, what is wrong.
-pub async fn test_connection_as(
-    state: &AppState,
-    caller: &Caller,
-    cid: i64,
-) -> ApiResult<(bool, String)> {
-    let company = caller.company(cid)?;
-    caller.require(
-        caller.user.permissions.can_manage_users() || caller.user.permissions.is_approver(),
-        "admin_tool=admin",
-    )?;
-    let c = load_connection(state, company)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(c.settings.test().await)
 }

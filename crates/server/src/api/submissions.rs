@@ -1,7 +1,8 @@
-//! Submissions for auditors: each Send to ERP, who made it, and where each sent code stands.
-use super::queue::reader;
+//! Submissions for auditors (`crate::ops::submissions`).
 use crate::error::ApiResult;
 use crate::extract::{Caller, Paging, Q};
+use crate::ops::queue::reader;
+use crate::ops::submissions;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -18,7 +19,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{SUBMISSIONS}/{{id}}/items"), get(items))
 }
 
-#[tracing::instrument(skip_all, fields(cid))]
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -26,26 +27,24 @@ async fn list(
     Path(cid): Path<i64>,
     Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
-    let company = reader(&caller, cid)?;
+    // Access is refused before the paging is judged.
+    reader(&caller.user, cid)?;
     let paging = paging.check()?;
-    let (subs, total) = state
-        .db
-        .submissions(company, paging.per_page, paging.offset())
-        .await?;
+    let (subs, total) =
+        submissions::list(&state, &caller.user, cid, paging.per_page, paging.offset()).await?;
     Ok(paging.respond(&uri, total, subs))
 }
 
-#[tracing::instrument(skip_all, fields(cid, id))]
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, id))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
     Path((cid, id)): Path<(i64, i64)>,
 ) -> ApiResult<Json<Submission>> {
-    let company = reader(&caller, cid)?;
-    Ok(Json(state.db.submission(company, id).await?))
+    Ok(Json(submissions::one(&state, &caller.user, cid, id).await?))
 }
 
-#[tracing::instrument(skip_all, fields(cid, id))]
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, id))]
 async fn items(
     State(state): State<AppState>,
     caller: Caller,
@@ -53,13 +52,16 @@ async fn items(
     Path((cid, id)): Path<(i64, i64)>,
     Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
-    let company = reader(&caller, cid)?;
+    reader(&caller.user, cid)?;
     let paging = paging.check()?;
-    // A submission of another company is not found, not an empty page.
-    state.db.submission(company, id).await?;
-    let (items, total) = state
-        .db
-        .submission_items(company, id, paging.per_page, paging.offset())
-        .await?;
+    let (items, total) = submissions::items(
+        &state,
+        &caller.user,
+        cid,
+        id,
+        paging.per_page,
+        paging.offset(),
+    )
+    .await?;
     Ok(paging.respond(&uri, total, items))
 }

@@ -1,7 +1,7 @@
-//! Email notifications (issue #5). Storage writes notices to the outbox in the workflow's own
-//! transactions; this module delivers them over SMTP (each claimed with a lease, rendered once,
-//! retried with backoff), queues the approvers' daily summary, and serves the one-click
-//! unsubscribe link. `serve` runs [`run`]; tests and the CLI call [`deliver_pending`] and
+//! Email notifications (docs/rules.md §6). Storage writes notices to the outbox in the
+//! workflow's own transactions; this module delivers them over SMTP (each claimed with a lease,
+//! rendered once, retried with backoff), queues the approvers' daily summary, and serves the
+//! one-click unsubscribe link. `serve` runs [`run`]; tests and the CLI call [`deliver_pending`] and
 //! [`run_daily_summary`] with an explicit clock.
 mod render;
 mod smtp;

@@ -1,6 +1,6 @@
 //! What each email says: subject, plain text and HTML, from the notice the outbox keeps.
 //! Every wording lives here.
-use super::Zone;
+use super::zone::Zone;
 use costbridge_storage::outbox::{CodeLine, Notice, Rendered, SenderCount};
 use std::fmt::Write;
 use time::OffsetDateTime;

@@ -1,6 +1,8 @@
 //! Company settings → Audit log: every recorded action, filtered, a page at a time, and the
 //! same selection as a CSV download.
-use super::{Layout, Viewer, WebResult, require};
+use super::format::{changes, when};
+use super::{Layout, Viewer, WebResult};
+use crate::ops::audit;
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,8 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_storage::audit::{AuditEvent, AuditFilter};
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 const PAGE: i64 = 50;
 /// The most rows one CSV download holds (read a thousand at a time).
@@ -31,14 +31,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/settings/audit", get(page))
         .route("/settings/audit.csv", get(csv))
-}
-
-/// A time as the pages show it: to the second, in UTC.
-pub fn when(t: OffsetDateTime) -> String {
-    t.format(format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-    ))
-    .unwrap_or_else(|_| t.to_string())
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -91,25 +83,22 @@ struct Page {
     query: String,
 }
 
-fn allowed(v: &Viewer) -> WebResult<()> {
-    let p = v.caller.user.permissions;
-    require(
-        p.can_read_codes() || p.can_read_erp_queue(),
-        "admin_tool=read_only",
-    )
-}
-
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn page(
     State(state): State<AppState>,
     v: Viewer,
     Query(f): Query<FilterQuery>,
 ) -> WebResult<Response> {
-    allowed(&v)?;
     let page = f.page.unwrap_or(1).max(1);
-    let (events, total) = state
-        .db
-        .audit_events(v.company(), &f.filter(), PAGE, (page - 1) * PAGE)
-        .await?;
+    let (events, total) = audit::events(
+        &state,
+        &v.caller.user,
+        v.company(),
+        &f.filter(),
+        PAGE,
+        (page - 1) * PAGE,
+    )
+    .await?;
     let events = events
         .into_iter()
         .map(|e| EventRow {
@@ -119,7 +108,7 @@ async fn page(
                 .as_ref()
                 .map(|a| a.email.clone())
                 .unwrap_or_else(|| "system".into()),
-            changes: super::history::changes(e.before.as_ref(), e.after.as_ref()),
+            changes: changes(e.before.as_ref(), e.after.as_ref()),
             e,
         })
         .collect();
@@ -137,12 +126,14 @@ async fn page(
     .into_response())
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn csv(
     State(state): State<AppState>,
     v: Viewer,
     Query(f): Query<FilterQuery>,
 ) -> WebResult<Response> {
-    allowed(&v)?;
+    // Access is refused before anything is written.
+    audit::reader(&v.caller.user, v.company())?;
     let filter = f.filter();
     let mut out = csv::Writer::from_writer(Vec::new());
     let write_err = |e: csv::Error| crate::error::ApiError::bad_request(e.to_string());
@@ -159,10 +150,8 @@ async fn csv(
     .map_err(write_err)?;
     let mut offset = 0;
     while offset < CSV_MAX {
-        let (events, _) = state
-            .db
-            .audit_events(v.company(), &filter, 1000, offset)
-            .await?;
+        let (events, _) =
+            audit::events(&state, &v.caller.user, v.company(), &filter, 1000, offset).await?;
         let n = events.len() as i64;
         for e in events {
             let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();

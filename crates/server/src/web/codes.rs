@@ -2,9 +2,8 @@
 //! time), search and the sync-state filter. The Send to ERP panel is in `send`, each code's
 //! history in `history`.
 use super::send::SendPanel;
-use super::{Layout, Viewer, WebResult, fragments, require};
-use crate::api::codes::read;
-use crate::api::send::send_status_as;
+use super::{Layout, Viewer, WebResult, fragments};
+use crate::ops::{codes, send};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -155,17 +154,14 @@ struct CodesPage {
     rights: CodeRights,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn page(
     State(state): State<AppState>,
     v: Viewer,
     Query(pq): Query<PageQuery>,
 ) -> WebResult<Response> {
-    require(
-        v.caller.user.permissions.can_read_codes(),
-        "admin_tool=read_only",
-    )?;
     let company = v.company();
-    let lists = state.db.lists(company).await?;
+    let lists = codes::lists(&state, &v.caller.user, company).await?;
     // The ERP list first when none is asked for: that is the one that syncs.
     let chosen = pq
         .list
@@ -180,7 +176,7 @@ async fn page(
     let rights = CodeRights::of(&v);
     let (panel, tree) = match &list {
         Some(l) => {
-            let s = send_status_as(&state, &v.caller, company, l.id, None).await?;
+            let s = send::status(&state, &v.caller.user, company, l.id, None).await?;
             let panel = SendPanel {
                 lid: l.id,
                 version: s.list_version,
@@ -230,7 +226,7 @@ pub async fn load_nodes(
     q: &str,
     status: &str,
 ) -> WebResult<Nodes> {
-    let company = read(&v.caller, v.company())?;
+    let (user, company) = (&v.caller.user, v.company());
     let offset = (page.max(1) - 1) * PAGE;
     let flat = !q.is_empty() || !status.is_empty();
     let (nodes, total) = if flat {
@@ -238,19 +234,17 @@ pub async fn load_nodes(
             sync_status: (!status.is_empty()).then(|| status.to_owned()),
             q: (!q.is_empty()).then(|| q.to_owned()),
         };
-        let (codes, total) = state.db.codes(company, lid, &filter, PAGE, offset).await?;
+        let (found, total) = codes::codes(state, user, company, lid, &filter, PAGE, offset).await?;
         (
-            codes
+            found
                 .into_iter()
                 .map(|c| NodeView::new(c, None))
                 .collect::<Vec<_>>(),
             total,
         )
     } else {
-        let (nodes, total) = state
-            .db
-            .code_children(company, lid, parent, PAGE, offset)
-            .await?;
+        let (nodes, total) =
+            codes::children(state, user, company, lid, parent, PAGE, offset).await?;
         let nodes = nodes
             .into_iter()
             .map(|n| NodeView::new(n.code, Some(n.children)))
@@ -292,6 +286,7 @@ struct NodesQuery {
     status: String,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn nodes(
     State(state): State<AppState>,
     v: Viewer,

@@ -4,11 +4,8 @@
 use super::codes::{CodeRights, NodeView, load_nodes};
 use super::send::fresh_panel;
 use super::{Errors, Form, Viewer, WebResult, fragments, htmx_redirect, percent_encode};
-use crate::api::codes::{
-    CreateCode, UpdateCode, create_code_as, create_list_as, delete_code_as, read, update_code_as,
-};
-use crate::api::send::retrieve_as;
-use crate::error::ApiResult;
+use crate::ops::codes::{self as ops, CreateCode, UpdateCode};
+use crate::ops::{OpResult, send};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -73,15 +70,19 @@ struct NewQuery {
     parent: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn new_form(
     State(state): State<AppState>,
     v: Viewer,
     Path(lid): Path<i64>,
     Query(q): Query<NewQuery>,
 ) -> WebResult<Response> {
-    let company = read(&v.caller, v.company())?;
     let parent_full = match q.parent {
-        Some(p) => Some(state.db.code(company, lid, p).await?.full_code),
+        Some(p) => Some(
+            ops::code(&state, &v.caller.user, v.company(), lid, p)
+                .await?
+                .full_code,
+        ),
         None => None,
     };
     let form = CodeForm {
@@ -103,6 +104,7 @@ struct CodeFields {
     parent_id: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn create(
     State(state): State<AppState>,
     v: Viewer,
@@ -114,7 +116,7 @@ async fn create(
         description: f.description.clone(),
         parent_id: f.parent_id,
     };
-    let result = create_code_as(&state, &v.caller, v.company(), lid, body).await;
+    let result = ops::create_code(&state, &v.caller.user, v.company(), lid, body).await;
     let form = |errors| CodeForm {
         lid,
         id: None,
@@ -132,8 +134,7 @@ async fn create(
     let mut res = match f.parent_id {
         // The parent opens, showing its children with the new one among them.
         Some(pid) => {
-            let company = v.company();
-            let parent = state.db.code(company, lid, pid).await?;
+            let parent = ops::code(&state, &v.caller.user, v.company(), lid, pid).await?;
             let kids = load_nodes(&state, &v, lid, Some(pid), 1, "", "").await?;
             let mut n = NodeView::new(parent, Some(kids.total));
             n.kids_html = Some(kids.render()?);
@@ -165,11 +166,11 @@ async fn create(
     Ok(res)
 }
 
-/// A 422 with field errors becomes the form's errors; anything else stays an error.
-fn or_form(r: ApiResult<CostCode>) -> WebResult<Result<CostCode, Errors>> {
+/// Invalid input becomes the form's errors; anything else stays an error.
+fn or_form(r: OpResult<CostCode>) -> WebResult<Result<CostCode, Errors>> {
     match r {
         Ok(c) => Ok(Ok(c)),
-        Err(e) => Ok(Err(Errors::from_api(e)?)),
+        Err(e) => Ok(Err(Errors::from_op(e)?)),
     }
 }
 
@@ -192,13 +193,13 @@ fn retarget(
     Ok(res)
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn edit_form(
     State(state): State<AppState>,
     v: Viewer,
     Path((lid, id)): Path<(i64, i64)>,
 ) -> WebResult<Response> {
-    let company = read(&v.caller, v.company())?;
-    let c = state.db.code(company, lid, id).await?;
+    let c = ops::code(&state, &v.caller.user, v.company(), lid, id).await?;
     let form = CodeForm {
         lid,
         id: Some(id),
@@ -211,6 +212,7 @@ async fn edit_form(
     fragments(StatusCode::OK, vec![form.render()])
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn update(
     State(state): State<AppState>,
     v: Viewer,
@@ -222,7 +224,7 @@ async fn update(
         description: Some(f.description.clone()),
         ..UpdateCode::default()
     };
-    let result = update_code_as(&state, &v.caller, v.company(), lid, id, body).await;
+    let result = ops::update_code(&state, &v.caller.user, v.company(), lid, id, body).await;
     match or_form(result)? {
         Ok(c) => node_and_panel(&state, &v, lid, c).await,
         Err(errors) => invalid(CodeForm {
@@ -245,9 +247,7 @@ async fn node_and_panel(
     lid: i64,
     c: CostCode,
 ) -> WebResult<Response> {
-    let kids = state
-        .db
-        .code_children(v.company(), lid, Some(c.id), 1, 0)
+    let kids = ops::children(state, &v.caller.user, v.company(), lid, Some(c.id), 1, 0)
         .await?
         .1;
     let node = NodeFragment {
@@ -268,6 +268,7 @@ struct ActiveForm {
     active: bool,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn set_active(
     State(state): State<AppState>,
     v: Viewer,
@@ -278,27 +279,29 @@ async fn set_active(
         active: Some(f.active),
         ..UpdateCode::default()
     };
-    let c = update_code_as(&state, &v.caller, v.company(), lid, id, body).await?;
+    let c = ops::update_code(&state, &v.caller.user, v.company(), lid, id, body).await?;
     node_and_panel(&state, &v, lid, c).await
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn delete(
     State(state): State<AppState>,
     v: Viewer,
     Path((lid, id)): Path<(i64, i64)>,
 ) -> WebResult<Response> {
-    delete_code_as(&state, &v.caller, v.company(), lid, id).await?;
+    ops::delete_code(&state, &v.caller.user, v.company(), lid, id).await?;
     let panel = fresh_panel(&state, &v, lid).await?;
     // An empty body swapped over the row removes it.
     fragments(StatusCode::OK, vec![panel.render()])
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn retrieve(
     State(state): State<AppState>,
     v: Viewer,
     Path((lid, id)): Path<(i64, i64)>,
 ) -> WebResult<Response> {
-    let c = retrieve_as(&state, &v.caller, v.company(), lid, id).await?;
+    let c = send::retrieve(&state, &v.caller.user, v.company(), lid, id).await?;
     node_and_panel(&state, &v, lid, c).await
 }
 
@@ -314,15 +317,16 @@ struct ListForm422 {
     errors: Errors,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn create_list(
     State(state): State<AppState>,
     v: Viewer,
     Form(f): Form<ListForm>,
 ) -> WebResult<Response> {
-    match create_list_as(&state, &v.caller, v.company(), &f.name).await {
+    match ops::create_list(&state, &v.caller.user, v.company(), &f.name).await {
         Ok(list) => Ok(htmx_redirect(&format!("/codes?list={}", list.id))),
         Err(e) => {
-            let errors = Errors::from_api(e)?;
+            let errors = Errors::from_op(e)?;
             fragments(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 vec![

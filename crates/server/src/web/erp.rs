@@ -2,10 +2,10 @@
 //! GL account pickers saved on change, export / reject / retry of selected or all rows, and
 //! the live status of a running export (polled, no reload). Without the approver's rights the
 //! page is read-only and says why.
-use super::erp_actions::RejectForm;
-use super::{Layout, Viewer, WebResult, fragments, require};
-use crate::api::queue::{FILTERS, filter_entry, gl_accounts_as, reader, status_of};
-use crate::error::ApiError;
+use super::format::when;
+use super::{Layout, Viewer, WebResult, fragments};
+use crate::ops::OpResult;
+use crate::ops::queue::{self as ops, FILTERS, filter_entry};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -63,14 +63,11 @@ impl RowView {
             })
             .collect();
         RowView {
-            sent_at: super::audit::when(i.sent_at),
-            decided: i.decided_by.as_ref().map(|p| {
-                format!(
-                    "{} {}",
-                    p.email,
-                    i.decided_at.map(super::audit::when).unwrap_or_default()
-                )
-            }),
+            sent_at: when(i.sent_at),
+            decided: i
+                .decided_by
+                .as_ref()
+                .map(|p| format!("{} {}", p.email, i.decided_at.map(when).unwrap_or_default())),
             diff,
             i,
         }
@@ -167,14 +164,14 @@ fn readonly_why(v: &Viewer) -> Option<String> {
     ))
 }
 
-async fn tabs(state: &AppState, company: i64, filter: &str, oob: bool) -> WebResult<(Tabs, i64)> {
-    let counts = state.db.item_counts(company).await?;
+async fn tabs(state: &AppState, v: &Viewer, filter: &str, oob: bool) -> WebResult<(Tabs, i64)> {
+    let counts = ops::counts(state, &v.caller.user, v.company()).await?;
     let tabs: Vec<Tab> = FILTERS
         .iter()
-        .map(|(key, status, label)| Tab {
+        .map(|(key, _, label)| Tab {
             key,
             label,
-            count: counts.get(*status).copied().unwrap_or(0),
+            count: counts.get(key).copied().unwrap_or(0),
         })
         .collect();
     let exporting = counts.get("exporting").copied().unwrap_or(0);
@@ -191,7 +188,7 @@ async fn tabs(state: &AppState, company: i64, filter: &str, oob: bool) -> WebRes
 pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
     // Without a connection (or with the ERP unreachable) there is nothing to pick from; the
     // page says so rather than failing.
-    let accounts = gl_accounts_as(state, &v.caller, v.company())
+    let accounts = ops::gl_accounts(state, &v.caller.user, v.company())
         .await
         .unwrap_or_default();
     let (income, expense) = accounts.into_iter().partition(|a| a.kind == GlKind::Income);
@@ -202,14 +199,15 @@ pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
     }
 }
 
-pub fn filter_key(f: Option<&str>) -> Result<&'static str, ApiError> {
+pub fn filter_key(f: Option<&str>) -> OpResult<&'static str> {
     Ok(filter_entry(f.unwrap_or("ready_to_export"))?.0)
 }
 
-async fn job_panel(state: &AppState, company: i64, job: i64, oob: bool) -> WebResult<JobPanel> {
+async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResult<JobPanel> {
+    let (job, items) = ops::job_with_items(state, &v.caller.user, v.company(), job, 200).await?;
     Ok(JobPanel {
-        job: state.db.job_status(company, job).await?,
-        items: rows(state.db.job_items(company, job, 200).await?),
+        job,
+        items: rows(items),
         oob,
     })
 }
@@ -221,27 +219,28 @@ fn live_url(filter: &str, job: Option<i64>) -> String {
     }
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn page(
     State(state): State<AppState>,
     v: Viewer,
     Query(pq): Query<PageQuery>,
 ) -> WebResult<Response> {
-    let company = reader(&v.caller, v.company())?;
-    require(
-        v.caller.user.permissions.can_read_erp_queue(),
-        "erp_integrations=read_only",
-    )?;
+    let company = ops::reader(&v.caller.user, v.company())?;
     let filter = filter_key(pq.filter.as_deref())?;
     let page = pq.page.unwrap_or(1).max(1);
-    let status = status_of(filter)?;
-    let (items, total) = state
-        .db
-        .items(company, status, PAGE, (page - 1) * PAGE)
-        .await?;
-    let (tabs, exporting) = tabs(&state, company, filter, false).await?;
-    let conn = crate::api::connection(&state, company).await?;
+    let (items, total) = ops::items(
+        &state,
+        &v.caller.user,
+        company,
+        filter,
+        PAGE,
+        (page - 1) * PAGE,
+    )
+    .await?;
+    let (tabs, exporting) = tabs(&state, &v, filter, false).await?;
+    let conn = crate::ops::connection::connection(&state, company).await?;
     let job = match pq.job {
-        Some(j) => Some(job_panel(&state, company, j, false).await?),
+        Some(j) => Some(job_panel(&state, &v, j, false).await?),
         None => None,
     };
     let job_running = job
@@ -291,23 +290,24 @@ struct LiveQuery {
 
 /// One poll while an export runs: the counts, the job's rows, and (on tabs without a
 /// selection to lose) the table; it stops itself once nothing is exporting.
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn live(
     State(state): State<AppState>,
     v: Viewer,
     Query(lq): Query<LiveQuery>,
 ) -> WebResult<Response> {
-    let company = reader(&v.caller, v.company())?;
+    ops::reader(&v.caller.user, v.company())?;
     let filter = filter_key(lq.filter.as_deref())?;
-    let (tabs, exporting) = tabs(&state, company, filter, true).await?;
+    let (tabs, exporting) = tabs(&state, &v, filter, true).await?;
     let mut parts = vec![tabs.render()];
     let mut running = false;
     if let Some(j) = lq.job {
-        let panel = job_panel(&state, company, j, true).await?;
+        let panel = job_panel(&state, &v, j, true).await?;
         running = panel.job.status != JobStatus::Done;
         parts.push(panel.render());
     }
     if matches!(filter, "exporting" | "synced") {
-        let (items, _) = state.db.items(company, status_of(filter)?, PAGE, 0).await?;
+        let (items, _) = ops::items(&state, &v.caller.user, v.company(), filter, PAGE, 0).await?;
         let rows = Rows {
             items: rows(items),
             q: queue_view(&state, &v).await,
@@ -321,4 +321,13 @@ async fn live(
     };
     parts.insert(0, live.render());
     fragments(StatusCode::OK, parts)
+}
+
+#[derive(Template)]
+#[template(path = "_reject_form.html")]
+pub struct RejectForm {
+    pub filter: String,
+    pub scope: String,
+    pub reason: String,
+    pub error: Option<String>,
 }

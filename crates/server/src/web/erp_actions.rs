@@ -1,11 +1,9 @@
 //! What an approver does on the ERP Integrations page: pick GL accounts (saved on change),
 //! and export, retry or reject the selected rows or all of them.
-use super::erp::{QueueView, RowView, filter_key, queue_view};
+use super::erp::{QueueView, RejectForm, RowView, filter_key, queue_view};
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
-use crate::api::queue::{
-    GlChoice, Pick, Reject, Start, reject_as, set_gl_as, start, sync_from_erp_as,
-};
-use crate::error::ApiError;
+use crate::ops::OpError;
+use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -33,8 +31,9 @@ struct Pulled {
 }
 
 /// Sync from ERP: what the pull created, updated and left alone, and each conflict's two sides.
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn sync_from_erp(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let s = sync_from_erp_as(&state, &v.caller, v.company()).await?;
+    let s = ops::sync_from_erp(&state, &v.caller.user, v.company()).await?;
     fragments(StatusCode::OK, vec![Pulled { s }.render()])
 }
 
@@ -52,6 +51,7 @@ struct GlForm {
 }
 
 /// Saves the picked account as soon as it changes; "" clears it.
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn set_gl(
     State(state): State<AppState>,
     v: Viewer,
@@ -66,7 +66,7 @@ async fn set_gl(
             .gl_expense_account
             .map(|a| Some(a).filter(|a| !a.is_empty())),
     };
-    let item = set_gl_as(&state, &v.caller, v.company(), id, choice).await?;
+    let item = ops::set_gl(&state, &v.caller.user, v.company(), id, choice).await?;
     let row = RowFragment {
         r: RowView::new(item),
         q: queue_view(&state, &v).await,
@@ -88,7 +88,7 @@ struct Picked {
     filter: String,
 }
 
-fn picked(body: &[u8]) -> Result<Picked, ApiError> {
+fn picked(body: &[u8]) -> Result<Picked, OpError> {
     let mut p = Picked {
         ids: Some(Vec::new()),
         default_income: None,
@@ -102,7 +102,7 @@ fn picked(body: &[u8]) -> Result<Picked, ApiError> {
             "item_ids" => {
                 let id = val
                     .parse()
-                    .map_err(|_| ApiError::field("item_ids", "must be numbers"))?;
+                    .map_err(|_| OpError::field("item_ids", "must be numbers"))?;
                 p.ids.get_or_insert_with(Vec::new).push(id);
             }
             "scope" | "all" => all |= val == "all" || val == "1",
@@ -126,30 +126,24 @@ async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> We
         gl_income_account: p.default_income,
         gl_expense_account: p.default_expense,
     };
-    let (job, _) = start(state, &v.caller, v.company(), &pick, what).await?;
+    let (job, _) = ops::start(state, &v.caller.user, v.company(), &pick, what).await?;
     Ok(htmx_redirect(&format!(
         "/erp?filter={}&job={job}",
         p.filter
     )))
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn export(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
     start_job(&state, &v, &body, Start::Export).await
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn retry(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
     start_job(&state, &v, &body, Start::Retry).await
 }
 
-#[derive(Template)]
-#[template(path = "_reject_form.html")]
-pub struct RejectForm {
-    pub filter: String,
-    pub scope: String,
-    pub reason: String,
-    pub error: Option<String>,
-}
-
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn reject(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
     let p = picked(&body)?;
     let scope = if p.ids.is_none() { "all" } else { "selected" };
@@ -163,13 +157,13 @@ async fn reject(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebRes
         item_ids: p.ids.clone(),
         reason: p.reason.clone(),
     };
-    match reject_as(&state, &v.caller, v.company(), &body).await {
+    match ops::reject(&state, &v.caller.user, v.company(), &body).await {
         Ok(n) => Ok(htmx_redirect(&format!(
             "/erp?filter={}&rejected={n}",
             p.filter
         ))),
         // A missing or bad reason is the dialog's to show, beside its field.
-        Err(e) if e.details.get("fields").is_some() => fragments(
+        Err(e @ OpError::Invalid(_)) => fragments(
             StatusCode::UNPROCESSABLE_ENTITY,
             vec![again(explain(&e)).render()],
         ),

@@ -1,8 +1,9 @@
 //! Company settings → ERP connection: the profile, the connector's settings (secrets only
 //! ever shown masked; leaving a masked secret as it is keeps the stored one) and a Test
 //! connection button.
-use super::{Errors, Form, Layout, Viewer, WebResult, fragments, require};
-use crate::api::connection::{put_connection_as, test_connection_as};
+use super::{Errors, Form, Layout, Viewer, WebResult, fragments};
+use crate::ops::OpError;
+use crate::ops::connection as ops;
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -87,7 +88,7 @@ impl Fields {
         }
     }
 
-    /// The `connector` object of API.md for the chosen kind.
+    /// The `connector` object the API takes, for the chosen kind.
     fn connector(&self) -> Result<Value, Errors> {
         Ok(match self.kind.as_str() {
             "tryton" => {
@@ -123,7 +124,7 @@ fn gl_accounts(text: &str) -> Result<Vec<Value>, Errors> {
             }
             _ => {
                 let mut e = Errors::default();
-                e.merge(crate::error::ApiError::field(
+                e.merge(OpError::field(
                     "connector.gl_accounts",
                     format!(
                         "line {} must be code,name,income or code,name,expense",
@@ -162,17 +163,18 @@ struct PageQuery {
     saved: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn page(
     State(state): State<AppState>,
     v: Viewer,
     Query(pq): Query<PageQuery>,
 ) -> WebResult<Response> {
     let p = v.caller.user.permissions;
-    require(
-        p.can_read_codes() || p.can_read_erp_queue(),
-        "admin_tool=read_only",
-    )?;
-    let conn = crate::api::connection(&state, v.company()).await?;
+    let conn = match ops::get(&state, &v.caller.user, v.company()).await {
+        Ok(c) => Some(c),
+        Err(OpError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
     let (fields, current) = match &conn {
         Some(c) => (
             Fields::from_masked(&c.profile.id, &c.settings.masked()),
@@ -217,6 +219,7 @@ async fn page(
     .into_response())
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn save(
     State(state): State<AppState>,
     v: Viewer,
@@ -241,10 +244,10 @@ async fn save(
             );
         }
     };
-    match put_connection_as(&state, &v.caller, v.company(), &f.profile, &connector).await {
+    match ops::put(&state, &v.caller.user, v.company(), &f.profile, &connector).await {
         Ok(_) => Ok(super::htmx_redirect("/settings/erp?saved=1")),
         Err(e) => {
-            let errors = Errors::from_api(e)?;
+            let errors = Errors::from_op(e)?;
             fragments(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 vec![again(errors).render()],
@@ -260,7 +263,8 @@ struct TestResult {
     message: String,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn test(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let (ok, message) = test_connection_as(&state, &v.caller, v.company()).await?;
+    let (ok, message) = ops::test(&state, &v.caller.user, v.company()).await?;
     fragments(StatusCode::OK, vec![TestResult { ok, message }.render()])
 }

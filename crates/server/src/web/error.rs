@@ -1,32 +1,40 @@
 //! Errors of the pages: a missing session goes to the sign-in page, anything else becomes a
 //! message (a header htmx requests show as a toast, a page for a full navigation).
-use super::Layout;
+use super::layout::Layout;
 use crate::error::ApiError;
+use crate::ops::OpError;
 use askama::Template;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use serde_json::Value;
 
 pub enum WebError {
     /// No live session: go to the sign-in page (htmx is told to navigate, not to swap).
-    SignIn {
-        htmx: bool,
-    },
-    Api(ApiError),
+    SignIn { htmx: bool },
+    /// An operation refused or failed; the words come from the typed error.
+    Op(OpError),
+    /// A request the page could not take: a form that does not parse, a cross-site post, a
+    /// page that could not be drawn.
+    Request(ApiError),
 }
 
 pub type WebResult<T> = Result<T, WebError>;
 
+impl From<OpError> for WebError {
+    fn from(e: OpError) -> Self {
+        WebError::Op(e)
+    }
+}
+
 impl From<ApiError> for WebError {
     fn from(e: ApiError) -> Self {
-        WebError::Api(e)
+        WebError::Request(e)
     }
 }
 
 impl From<askama::Error> for WebError {
     fn from(e: askama::Error) -> Self {
         tracing::error!(error = %e, "template failed");
-        WebError::Api(ApiError::new(
+        WebError::Request(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the page could not be drawn; the error has been logged",
@@ -36,7 +44,7 @@ impl From<askama::Error> for WebError {
 
 impl From<costbridge_storage::StoreError> for WebError {
     fn from(e: costbridge_storage::StoreError) -> Self {
-        WebError::Api(e.into())
+        WebError::Op(e.into())
     }
 }
 
@@ -59,58 +67,70 @@ impl IntoResponse for WebError {
             )
                 .into_response(),
             WebError::SignIn { htmx: false } => Redirect::to("/login").into_response(),
-            WebError::Api(e) => {
+            WebError::Op(e) => {
                 let message = explain(&e);
-                // htmx does not swap 4xx/5xx; app.js shows this header as a message instead,
-                // and a full navigation gets the page below.
-                let header = HeaderValue::from_str(&percent_encode(&message))
-                    .unwrap_or(HeaderValue::from_static("error"));
-                let page = ErrorPage {
-                    layout: Layout::bare("Something went wrong"),
-                    status: e.status.as_u16(),
-                    message,
-                };
-                let body = page.render().unwrap_or_default();
-                let mut res = (e.status, Html(body)).into_response();
-                res.headers_mut().insert(X_ERROR.clone(), header);
-                if let Some(secs) = e.retry_after
-                    && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-                {
-                    res.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-                res
+                // The status is the API's for the same error (which also logs a storage one).
+                let api = ApiError::from(e);
+                message_response(api.status, message, api.retry_after)
             }
+            WebError::Request(e) => message_response(e.status, capitalise(&e.message), None),
         }
     }
 }
 
-/// An API error as one sentence a person can act on, with the rows or items it names.
-pub fn explain(e: &ApiError) -> String {
-    let mut out = match e.code {
-        "forbidden" => format!(
-            "You do not have permission for this ({}).",
-            permission_words(e.details["required"].as_str().unwrap_or(""))
-        ),
-        "not_found" => "That no longer exists, or is not yours to see.".to_owned(),
-        _ => capitalise(&e.message),
+/// htmx does not swap 4xx/5xx; app.js shows the `x-error` header as a message instead, and a
+/// full navigation gets the error page.
+fn message_response(status: StatusCode, message: String, retry_after: Option<u64>) -> Response {
+    let header = HeaderValue::from_str(&percent_encode(&message))
+        .unwrap_or(HeaderValue::from_static("error"));
+    let page = ErrorPage {
+        layout: Layout::bare("Something went wrong"),
+        status: status.as_u16(),
+        message,
     };
-    let listed = e.details.get("items").or_else(|| e.details.get("rows"));
-    if let Some(list) = listed.and_then(Value::as_array).filter(|l| !l.is_empty()) {
+    let body = page.render().unwrap_or_default();
+    let mut res = (status, Html(body)).into_response();
+    res.headers_mut().insert(X_ERROR.clone(), header);
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+/// An operation's error as one sentence a person can act on, with the rows or items it names.
+pub fn explain(e: &OpError) -> String {
+    let mut out = match e {
+        OpError::Forbidden(required) => format!(
+            "You do not have permission for this ({}).",
+            permission_words(required)
+        ),
+        OpError::NotFound => "That no longer exists, or is not yours to see.".to_owned(),
+        other => capitalise(&other.to_string()),
+    };
+    let listed: Vec<(&str, &[String])> = match e {
+        OpError::Items(items) => items
+            .iter()
+            .map(|i| (i.full_code.as_deref().unwrap_or_default(), &i.errors[..]))
+            .collect(),
+        OpError::Rows(rows) => rows
+            .iter()
+            .map(|r| (r.full_code.as_str(), &r.errors[..]))
+            .collect(),
+        OpError::Blocked(_, codes) => codes
+            .iter()
+            .map(|c| (c.full_code.as_str(), &c.errors[..]))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !listed.is_empty() {
         out.push(':');
-        for entry in list.iter().take(10) {
-            let name = entry["full_code"]
-                .as_str()
-                .map(str::to_owned)
-                .or_else(|| entry["row"].as_i64().map(|r| format!("row {r}")))
-                .unwrap_or_default();
-            let errors: Vec<&str> = entry["errors"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
+        for (name, errors) in listed.iter().take(10) {
             out.push_str(&format!(" {name}: {}.", errors.join("; ")));
         }
-        if list.len() > 10 {
-            out.push_str(&format!(" …and {} more.", list.len() - 10));
+        if listed.len() > 10 {
+            out.push_str(&format!(" …and {} more.", listed.len() - 10));
         }
     }
     out
@@ -154,13 +174,18 @@ mod tests {
 
     #[test]
     fn errors_name_the_rows() {
-        let e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "2 item(s) cannot take this action")
-            .with_details(serde_json::json!({"items": [{"id": 1, "full_code": "01-100", "errors": ["needs a GL income account"]}]}));
+        let item = |id: i64, code: &str| costbridge_storage::queue::ItemProblem {
+            id,
+            full_code: Some(code.into()),
+            errors: vec!["needs a GL income account".into()],
+        };
+        let e = OpError::Items(vec![item(1, "01"), item(2, "02")]);
         assert_eq!(
             explain(&e),
-            "2 item(s) cannot take this action: 01-100: needs a GL income account."
+            "2 item(s) cannot take this action: 01: needs a GL income account. \
+             02: needs a GL income account."
         );
-        let f = ApiError::forbidden("admin_tool=admin and can_push_to_accounting");
+        let f = OpError::Forbidden("admin_tool=admin and can_push_to_accounting");
         assert_eq!(
             explain(&f),
             "You do not have permission for this (Admin tool: admin and the Push to accounting privilege)."

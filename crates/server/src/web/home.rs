@@ -1,11 +1,12 @@
 //! The start page, first-run setup, sign-in and sign-out.
 use super::{Errors, Form, Layout, WebError, WebResult};
-use crate::api::auth::{authenticate, check_email, check_password};
-use crate::api::text;
 use crate::error::ApiError;
-use crate::extract::{hash_token, session_caller};
+use crate::extract::session_caller;
+use crate::ops::OpError;
+use crate::ops::users::{self, authenticate};
+use crate::password::hash_token;
+use crate::session;
 use crate::state::AppState;
-use crate::{password, session};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -13,8 +14,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use costbridge_domain::Permissions;
-use costbridge_storage::users::NewUser;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -44,6 +43,7 @@ struct LoginPage {
 }
 
 /// An empty database offers setup; otherwise the signed-in person lands on their first page.
+#[tracing::instrument(skip_all)]
 async fn home(
     State(state): State<AppState>,
     method: Method,
@@ -89,6 +89,7 @@ fn same_site(headers: &HeaderMap) -> WebResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 async fn setup(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -105,45 +106,13 @@ async fn setup(
         name: f.name.clone(),
         email: f.email.clone(),
     };
-    let checked = check_setup(&f);
-    let (company, name, email) = match checked {
-        Ok(v) => v,
-        Err(errors) => return Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response()),
-    };
-    let hash = password::hash(f.password.clone()).await?;
-    let admin = NewUser {
-        email: &email,
-        name: &name,
-        password_hash: &hash,
-        permissions: Permissions::FULL,
-    };
-    let (_, user_id) = match state.db.create_company(&company, &admin).await {
-        Ok(ids) => ids,
+    let created = users::setup(&state, &f.company, &f.name, &f.email, f.password.clone()).await;
+    match created {
+        Ok(user_id) => signed_in(&state, None, user_id).await,
         Err(e) => {
-            let errors = Errors::from_api(e.into())?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response());
+            let errors = Errors::from_op(e)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response())
         }
-    };
-    signed_in(&state, None, user_id).await
-}
-
-/// Every field of the setup form checked, with every error at its field.
-fn check_setup(f: &SetupForm) -> Result<(String, String, String), Errors> {
-    let mut errors = Errors::default();
-    let mut check = |r: Result<String, ApiError>| match r {
-        Ok(v) => Some(v),
-        Err(e) => {
-            errors.merge(e);
-            None
-        }
-    };
-    let company = check(text("company", &f.company, 200));
-    let name = check(text("name", &f.name, 200));
-    let email = check(check_email(&f.email));
-    let password = check(check_password(&f.password).map(|()| String::new()));
-    match (company, name, email, password) {
-        (Some(c), Some(n), Some(e), Some(_)) => Ok((c, n, e)),
-        _ => Err(errors),
     }
 }
 
@@ -156,6 +125,7 @@ async fn signed_in(state: &AppState, old: Option<&str>, user_id: i64) -> WebResu
     Ok(([(header::SET_COOKIE, s.cookie)], Redirect::to("/")).into_response())
 }
 
+#[tracing::instrument(skip_all)]
 async fn login_page(State(state): State<AppState>) -> WebResult<Response> {
     if state.db.companies_count().await? == 0 {
         return Ok(Redirect::to("/").into_response());
@@ -174,6 +144,7 @@ struct LoginForm {
     password: String,
 }
 
+#[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -183,15 +154,15 @@ async fn login(
     match authenticate(&state, f.email.trim(), f.password).await {
         Ok(user) => signed_in(&state, session::cookie(&headers), user.id).await,
         Err(e) => {
-            let status = e.status;
-            let message = match e.code {
-                "rate_limited" => format!(
-                    "Too many sign-in attempts for this email. Wait {} seconds and try again.",
-                    e.retry_after.unwrap_or(60)
+            let message = match &e {
+                OpError::RateLimited(wait) => format!(
+                    "Too many sign-in attempts for this email. Wait {wait} seconds and try again."
                 ),
-                "unauthorized" => "The email or password is wrong.".to_owned(),
-                _ => return Err(WebError::Api(e)),
+                OpError::BadCredentials => "The email or password is wrong.".to_owned(),
+                _ => return Err(WebError::Op(e)),
             };
+            // The API's status for the same refusal.
+            let status = ApiError::from(e).status;
             let page = LoginPage {
                 layout: Layout::bare("Sign in"),
                 errors: Errors::message(message),
@@ -202,6 +173,7 @@ async fn login(
     }
 }
 
+#[tracing::instrument(skip_all)]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> WebResult<Response> {
     same_site(&headers)?;
     if let Some(id) = session::cookie(&headers) {

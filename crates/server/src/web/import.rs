@@ -1,8 +1,8 @@
 //! CSV import from the browser: the file is previewed first (what it would create and change,
 //! or every bad row), then applied as one all-or-nothing import, like the API's.
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
-use crate::api::codes::{import_bytes, preview_import_as, write};
 use crate::error::ApiError;
+use crate::ops::{OpError, codes, imports};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -12,7 +12,6 @@ use axum::response::Response;
 use axum::routing::post;
 use costbridge_storage::import::ImportPreview;
 use serde::Deserialize;
-use serde_json::Value;
 
 /// Rows of each kind listed in the preview; the counts always cover the whole file.
 const SHOWN: usize = 200;
@@ -36,13 +35,15 @@ struct Preview {
     shown: usize,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn preview(
     State(state): State<AppState>,
     v: Viewer,
     Path(lid): Path<i64>,
     mut multipart: Multipart,
 ) -> WebResult<Response> {
-    write(&v.caller, v.company())?;
+    // Access is refused before the file is read.
+    codes::write(&v.caller.user, v.company())?;
     let mut bytes = Vec::new();
     while let Some(field) = multipart
         .next_field()
@@ -59,7 +60,7 @@ async fn preview(
     }
     let csv = String::from_utf8_lossy(&bytes).into_owned();
     let (preview, problems) =
-        match preview_import_as(&state, &v.caller, v.company(), lid, &bytes).await {
+        match imports::preview(&state, &v.caller.user, v.company(), lid, &bytes).await {
             Ok(p) => (Some(p), Vec::new()),
             Err(e) => (None, problems(e)?),
         };
@@ -73,30 +74,17 @@ async fn preview(
     fragments(StatusCode::OK, vec![page.render()])
 }
 
-/// Every row's errors of a refused file, one line per row; other failures stay errors.
-fn problems(e: ApiError) -> Result<Vec<String>, ApiError> {
-    if e.status != StatusCode::UNPROCESSABLE_ENTITY {
-        return Err(e);
-    }
-    let rows = e.details.get("rows").and_then(Value::as_array);
-    Ok(match rows {
-        Some(rows) => rows
+/// Every row's errors of a refused file, one line per row, or what is wrong with the file as
+/// a whole; other failures stay errors.
+fn problems(e: OpError) -> Result<Vec<String>, OpError> {
+    match e {
+        OpError::Rows(rows) => Ok(rows
             .iter()
-            .map(|r| {
-                let errors: Vec<&str> = r["errors"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                format!(
-                    "Row {} ({}): {}",
-                    r["row"],
-                    r["full_code"].as_str().unwrap_or(""),
-                    errors.join("; ")
-                )
-            })
-            .collect(),
-        None => vec![explain(&e)],
-    })
+            .map(|r| format!("Row {} ({}): {}", r.row, r.full_code, r.errors.join("; ")))
+            .collect()),
+        e @ OpError::Invalid(_) => Ok(vec![explain(&e)]),
+        e => Err(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -104,18 +92,18 @@ struct ApplyForm {
     csv: String,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn apply(
     State(state): State<AppState>,
     v: Viewer,
     Path(lid): Path<i64>,
     Form(f): Form<ApplyForm>,
 ) -> WebResult<Response> {
-    let company = write(&v.caller, v.company())?;
-    let s = import_bytes(
+    let s = imports::import(
         &state,
-        company,
+        &v.caller.user,
+        v.company(),
         lid,
-        v.caller.user.id,
         f.csv.as_bytes(),
         |_| {},
     )

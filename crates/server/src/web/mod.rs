@@ -1,8 +1,9 @@
 //! The browser UI: server-rendered pages (askama) made interactive with htmx. Every page
-//! calls the same functions as the JSON API (`crate::api::*::*_as`), so a rule lives in one
-//! place; this module only turns their results into HTML and their errors into messages.
+//! calls the same operations as the JSON API (`crate::ops`), so a rule lives in one place;
+//! this module only turns their results into HTML and their errors into messages.
 use crate::error::ApiError;
 use crate::extract::{Auth, Caller, session_caller};
+use crate::ops::{Fields, OpError};
 use crate::state::AppState;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -11,10 +12,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Router, routing::get};
-use serde_json::Value;
-use std::collections::BTreeMap;
 
 pub use error::{WebError, WebResult, explain, percent_encode};
+pub use layout::Layout;
 
 mod assets;
 mod audit;
@@ -24,9 +24,11 @@ mod erp;
 mod erp_actions;
 mod erp_settings;
 mod error;
+mod format;
 mod history;
 mod home;
 mod import;
+mod layout;
 mod send;
 mod users;
 
@@ -105,27 +107,14 @@ impl FromRequestParts<AppState> for Viewer {
                 Ok(Viewer { caller, csrf })
             }
             Ok(None) => Err(WebError::SignIn { htmx }),
-            Err(e) => Err(WebError::Api(e)),
+            Err(e) => Err(WebError::Request(e)),
         }
     }
 }
 
-/// What every full page shows around its content.
-pub struct Layout {
-    pub title: String,
-    pub company: String,
-    pub user_name: String,
-    pub csrf: String,
-    /// Which top-level section is current: "codes", "erp" or "settings".
-    pub section: &'static str,
-    pub can_codes: bool,
-    pub can_erp: bool,
-    pub css: &'static str,
-    pub js: &'static str,
-    pub htmx: &'static str,
-}
-
+// Here, beside `Viewer`, so that `layout` and `error` need nothing from this module.
 impl Layout {
+    /// The layout of a page for the signed-in viewer.
     pub async fn new(
         state: &AppState,
         viewer: &Viewer,
@@ -134,44 +123,21 @@ impl Layout {
     ) -> WebResult<Layout> {
         let p = viewer.caller.user.permissions;
         Ok(Layout {
-            title: title.into(),
-            company: state
-                .db
-                .company_name(viewer.company())
-                .await
-                .map_err(ApiError::from)?,
+            company: state.db.company_name(viewer.company()).await?,
             user_name: viewer.caller.user.name.clone(),
             csrf: viewer.csrf.clone(),
             section,
             can_codes: p.can_read_codes(),
             can_erp: p.can_read_erp_queue(),
-            css: assets::css(),
-            js: assets::js(),
-            htmx: assets::htmx(),
+            ..Layout::bare(title)
         })
-    }
-
-    /// The layout of pages shown before anyone signs in.
-    pub fn bare(title: impl Into<String>) -> Layout {
-        Layout {
-            title: title.into(),
-            company: String::new(),
-            user_name: String::new(),
-            csrf: String::new(),
-            section: "",
-            can_codes: false,
-            can_erp: false,
-            css: assets::css(),
-            js: assets::js(),
-            htmx: assets::htmx(),
-        }
     }
 }
 
 /// Field errors to show beside the inputs of a form, and messages that belong to no field.
 #[derive(Default)]
 pub struct Errors {
-    fields: BTreeMap<String, Vec<String>>,
+    fields: Fields,
     pub general: Vec<String>,
 }
 
@@ -180,15 +146,15 @@ impl Errors {
         self.fields.get(field).map(|m| m.join("; "))
     }
 
-    /// Adds an API error: its fields beside their inputs, anything else as a message.
-    pub fn merge(&mut self, e: ApiError) {
-        match Errors::from_api(e) {
-            Ok(other) => {
-                for (k, v) in other.fields {
+    /// Adds an operation's error: its fields beside their inputs, anything else as a message.
+    pub fn merge(&mut self, e: OpError) {
+        match e {
+            OpError::Invalid(fields) => {
+                for (k, v) in fields {
                     self.fields.entry(k).or_default().extend(v);
                 }
             }
-            Err(e) => self.general.push(explain(&e)),
+            other => self.general.push(explain(&other)),
         }
     }
 
@@ -199,29 +165,15 @@ impl Errors {
         }
     }
 
-    /// The errors of a 422 `validation_failed` with `details.fields`; other errors are not a
-    /// form's to show and come back as they are.
-    pub fn from_api(e: ApiError) -> Result<Errors, ApiError> {
-        let fields = e.details.get("fields").and_then(Value::as_object);
-        match fields {
-            Some(f) if e.status == StatusCode::UNPROCESSABLE_ENTITY => Ok(Errors {
-                fields: f
-                    .iter()
-                    .map(|(k, v)| {
-                        let msgs = v
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|m| m.as_str().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        (k.clone(), msgs)
-                    })
-                    .collect(),
+    /// The field errors of invalid input; other errors are not a form's to show and come
+    /// back as they are.
+    pub fn from_op(e: OpError) -> Result<Errors, OpError> {
+        match e {
+            OpError::Invalid(fields) => Ok(Errors {
+                fields,
                 general: Vec::new(),
             }),
-            _ => Err(e),
+            other => Err(other),
         }
     }
 }
@@ -240,15 +192,6 @@ pub fn htmx_redirect(to: &str) -> Response {
     match HeaderValue::from_str(to) {
         Ok(v) => (StatusCode::NO_CONTENT, [("hx-redirect", v)]).into_response(),
         Err(_) => StatusCode::BAD_REQUEST.into_response(),
-    }
-}
-
-/// Access to a whole section, for pages that show nothing without it.
-pub fn require(ok: bool, required: &str) -> WebResult<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(required).into())
     }
 }
 

@@ -1,8 +1,7 @@
 //! The Send to ERP panel: the button with its count, its reason when disabled (on hover and
 //! for screen readers), the "refresh" of a stale page, and the send itself.
-use super::{Form, Viewer, WebResult, fragments, htmx_redirect};
-use crate::api::codes::read;
-use crate::api::send::{send_as, send_status_as};
+use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
+use crate::ops::{OpError, codes, send as ops};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -36,7 +35,7 @@ impl SendPanel {
 
 /// The Send to ERP panel as it stands, for swapping in beside a change to the list.
 pub async fn fresh_panel(state: &AppState, v: &Viewer, lid: i64) -> WebResult<SendPanel> {
-    let s = send_status_as(state, &v.caller, v.company(), lid, None).await?;
+    let s = ops::status(state, &v.caller.user, v.company(), lid, None).await?;
     Ok(SendPanel {
         lid,
         version: s.list_version,
@@ -51,6 +50,7 @@ struct VersionQuery {
     version: Option<i64>,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn send_panel(
     State(state): State<AppState>,
     v: Viewer,
@@ -61,18 +61,14 @@ async fn send_panel(
     // the version the page shows there is nothing new to say, so the poll does not re-check
     // every unsynced code against the ERP's rules (100,000 of them on a large list); 204
     // leaves the panel as it is.
-    if let Some(seen) = vq.version {
-        let company = read(&v.caller, v.company())?;
-        if state
-            .db
-            .list(company, lid)
+    if let Some(seen) = vq.version
+        && codes::list(&state, &v.caller.user, v.company(), lid)
             .await?
             .send_unchanged_since(seen)
-        {
-            return Ok(StatusCode::NO_CONTENT.into_response());
-        }
+    {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let s = send_status_as(&state, &v.caller, v.company(), lid, vq.version).await?;
+    let s = ops::status(&state, &v.caller.user, v.company(), lid, vq.version).await?;
     let panel = SendPanel {
         lid,
         version: vq.version.unwrap_or(s.list_version),
@@ -90,24 +86,31 @@ struct SendForm {
 
 /// Sends, then reloads the page (every sent code changed state); a refusal redraws the panel
 /// with the API's reason.
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn send(
     State(state): State<AppState>,
     v: Viewer,
     Path(lid): Path<i64>,
     Form(f): Form<SendForm>,
 ) -> WebResult<Response> {
-    match send_as(&state, &v.caller, v.company(), lid, f.list_version).await {
+    match ops::send(&state, &v.caller.user, v.company(), lid, f.list_version).await {
         Ok((_, n)) => Ok(htmx_redirect(&format!("/codes?list={lid}&sent={n}"))),
-        Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => Err(e.into()),
+        Err(e @ OpError::Store(_)) => Err(e.into()),
         Err(e) => {
-            let s =
-                send_status_as(&state, &v.caller, v.company(), lid, Some(f.list_version)).await?;
+            let s = ops::status(
+                &state,
+                &v.caller.user,
+                v.company(),
+                lid,
+                Some(f.list_version),
+            )
+            .await?;
             let panel = SendPanel {
                 lid,
                 version: f.list_version,
                 s,
                 oob: false,
-                error: Some(super::explain(&e)),
+                error: Some(explain(&e)),
             };
             fragments(StatusCode::OK, vec![panel.render()])
         }

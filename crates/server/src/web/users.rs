@@ -1,8 +1,10 @@
 //! Company settings → Users: who can do what. Adding and changing users goes through the
-//! API's functions, so the granting rule (only an Admin-tool admin who holds Push to
-//! accounting may grant it) is the domain's; the page only greys out what it would refuse.
-use super::{Errors, Form, Layout, Viewer, WebResult, fragments, htmx_redirect, require};
-use crate::api::auth::{CreateUser, UpdateUser, create_user_as, update_user_as};
+//! operations the API uses too (`ops::users`), so the granting rule (only an Admin-tool admin
+//! who holds Push to accounting may grant it) is the domain's; the page only greys out what it
+//! would refuse.
+use super::{Errors, Form, Layout, Viewer, WebResult, fragments, htmx_redirect};
+use crate::ops::require;
+use crate::ops::users::{self as ops, CreateUser, UpdateUser};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -98,19 +100,14 @@ struct PageQuery {
     added: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn page(
     State(state): State<AppState>,
     v: Viewer,
     Query(pq): Query<PageQuery>,
 ) -> WebResult<Response> {
-    require(
-        v.caller.user.permissions.can_read_codes(),
-        "admin_tool=read_only",
-    )?;
     let rights = UserRights::of(&v);
-    let users = state
-        .db
-        .users(v.company())
+    let users = ops::list(&state, &v.caller.user, v.company())
         .await?
         .into_iter()
         .map(|u| Row { u, rights })
@@ -165,6 +162,7 @@ impl UserFields {
     }
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn create(
     State(state): State<AppState>,
     v: Viewer,
@@ -176,7 +174,7 @@ async fn create(
         password: f.password.clone(),
         permissions: f.permissions(),
     };
-    match create_user_as(&state, &v.caller, v.company(), body).await {
+    match ops::create(&state, &v.caller.user, v.company(), body).await {
         Ok(u) => {
             let q: String = form_urlencoded::Serializer::new(String::new())
                 .append_pair("added", &u.email)
@@ -201,12 +199,13 @@ async fn create(
     }
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn row(
     State(state): State<AppState>,
     v: Viewer,
     Path(uid): Path<i64>,
 ) -> WebResult<Response> {
-    let u = state.db.user(v.company(), uid).await?;
+    let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
     fragments(
         StatusCode::OK,
         vec![
@@ -219,6 +218,7 @@ async fn row(
     )
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn edit(
     State(state): State<AppState>,
     v: Viewer,
@@ -228,7 +228,7 @@ async fn edit(
         v.caller.user.permissions.can_manage_users(),
         "admin_tool=admin",
     )?;
-    let u = state.db.user(v.company(), uid).await?;
+    let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
     let form = EditRow {
         u,
         rights: UserRights::of(&v),
@@ -239,6 +239,7 @@ async fn edit(
     fragments(StatusCode::OK, vec![form.render()])
 }
 
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn update(
     State(state): State<AppState>,
     v: Viewer,
@@ -250,7 +251,7 @@ async fn update(
         permissions: Some(f.permissions()),
         ..UpdateUser::default()
     };
-    match update_user_as(&state, &v.caller, v.company(), uid, body).await {
+    match ops::update(&state, &v.caller.user, v.company(), uid, body).await {
         Ok(u) => fragments(
             StatusCode::OK,
             vec![
@@ -264,7 +265,7 @@ async fn update(
         Err(e) => {
             let mut errors = Errors::default();
             errors.merge(e);
-            let u = state.db.user(v.company(), uid).await?;
+            let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
             let form = EditRow {
                 u,
                 rights: UserRights::of(&v),

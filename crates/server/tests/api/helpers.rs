@@ -166,7 +166,7 @@ impl TestApp {
         let token = costbridge_server::password::new_token();
         app_state
             .db
-            .insert_token(user_id, &costbridge_server::extract::hash_token(&token))
+            .insert_token(user_id, &costbridge_server::password::hash_token(&token))
             .await
             .expect("token");
         Some(TestApp {

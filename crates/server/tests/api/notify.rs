@@ -1,6 +1,7 @@
-//! Email notifications (issue #5) against a real SMTP server on 127.0.0.1:0: who gets which
-//! email and what it says, the daily summary's hour, opt-out and once-a-day rule (also across a
-//! restart and a second instance), retries when the server refuses, and the `notify` commands.
+//! Email notifications (docs/rules.md §6) against a real SMTP server on 127.0.0.1:0: who gets
+//! which email and what it says, the daily summary's hour, opt-out and once-a-day rule (also
+//! across a restart and a second instance), retries when the server refuses, and the `notify`
+//! commands.
 //! Delivery and the summary are driven with an explicit clock; nothing sleeps.
 use crate::both;
 use crate::helpers::TestApp;

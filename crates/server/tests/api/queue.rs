@@ -9,6 +9,7 @@ both!(
     parents_go_first,
     only_approvers_act,
     a_crashed_worker_is_resumed,
+    a_storage_failure_is_not_an_erp_retry,
     two_workers_do_each_job_once
 );
 
@@ -174,7 +175,7 @@ async fn failures_retry_and_recover(app: TestApp) {
         "{st}"
     );
     // Make the retry due now instead of sleeping through the backoff.
-    make_jobs_due(&app).await;
+    backdate_jobs(&app, "run_after").await;
     app.run_worker().await;
     let failed = app.items("failed").await;
     assert_eq!(failed.len(), 2);
@@ -230,21 +231,28 @@ async fn failures_retry_and_recover(app: TestApp) {
     );
 }
 
-async fn make_jobs_due(app: &TestApp) {
+/// Sets a time column of every export job to long ago (a retry due now, a lease run out).
+async fn backdate_jobs(app: &TestApp, column: &str) {
     match &app.app_state.db {
-        costbridge_storage::Db::Sqlite(p) => {
-            sqlx::query("UPDATE export_jobs SET run_after = '2000-01-01 00:00:00.0 +00:00:00'")
-                .execute(p)
-                .await
-                .unwrap();
+        costbridge_storage::Db::Sqlite(_) => {
+            let at = "'2000-01-01 00:00:00.0 +00:00:00'";
+            execute(app, &format!("UPDATE export_jobs SET {column} = {at}")).await
         }
-        costbridge_storage::Db::Postgres(p) => {
-            sqlx::query("UPDATE export_jobs SET run_after = '2000-01-01T00:00:00Z'")
-                .execute(p)
-                .await
-                .unwrap();
+        costbridge_storage::Db::Postgres(_) => {
+            let at = "'2000-01-01T00:00:00Z'";
+            execute(app, &format!("UPDATE export_jobs SET {column} = {at}")).await
         }
     }
+}
+
+/// Runs one SQL statement on the test's database, behind the server's back.
+async fn execute(app: &TestApp, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+        costbridge_storage::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
+    }
+    .unwrap();
 }
 
 async fn parents_go_first(app: TestApp) {
@@ -353,6 +361,38 @@ async fn a_crashed_worker_is_resumed(app: TestApp) {
     );
     let files = std::fs::read_dir(app.exports.path()).unwrap().count();
     assert_eq!(files, 1, "the resumed job rewrote its own file");
+}
+
+/// The database failing while the outcomes are recorded is not the ERP's doing: no ERP retry
+/// is scheduled and no row fails for it; the job runs again once its lease runs out.
+async fn a_storage_failure_is_not_an_erp_retry(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let (_, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    let job = job["export_job_id"].as_i64().unwrap();
+    // Recording an outcome writes the audit log; without its table the write fails.
+    execute(&app, "ALTER TABLE audit_events RENAME TO audit_events_away").await;
+    let step = costbridge_server::worker::run_pending_exports(&app.app_state, &app.worker).await;
+    execute(&app, "ALTER TABLE audit_events_away RENAME TO audit_events").await;
+    assert!(step.is_err(), "the worker reports the storage failure");
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(
+        (st["status"].as_str(), st["last_error"].as_str()),
+        (Some("running"), None),
+        "{st}"
+    );
+    assert_eq!(app.items("exporting").await.len(), 1);
+    assert_eq!(app.items("failed").await.len(), 0);
+    backdate_jobs(&app, "locked_until").await;
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(
+        (st["status"].as_str(), st["attempts"].as_i64()),
+        (Some("done"), Some(2)),
+        "{st}"
+    );
+    assert_eq!(app.items("synced").await.len(), 1);
 }
 
 /// Several instances share one queue: two workers racing over the same jobs run each once.

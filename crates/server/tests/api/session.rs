@@ -1,5 +1,5 @@
-//! The browser session: sign-in through the web form, the cookie on the JSON API (API.md: "the
-//! API accepts either"), its CSRF rule for unsafe methods, rotation and sign-out.
+//! The browser session: sign-in through the web form, the cookie on the JSON API (which takes
+//! a token or the cookie, docs/api.md), its CSRF rule for unsafe methods, rotation and sign-out.
 use crate::both;
 use crate::helpers::TestApp;
 use reqwest::StatusCode;

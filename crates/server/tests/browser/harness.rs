@@ -138,11 +138,12 @@ impl Site {
 
     /// Imports `csv` (full_code,description,active) into a list as the company's admin.
     pub async fn codes(&self, c: &Company, list: i64, csv: &str) {
-        costbridge_server::api::codes::import_bytes(
+        let admin = self.state.db.user(c.id, c.admin).await.expect("admin");
+        costbridge_server::ops::imports::import(
             &self.state,
+            &admin,
             c.id,
             list,
-            c.admin,
             format!("full_code,description,active\n{csv}").as_bytes(),
             |_| {},
         )

@@ -1,0 +1,97 @@
+//! The company's ERP connection: reading it, saving it (secrets sent back masked keep their
+//! stored value) and testing it.
+use super::{OpError, OpResult, company, require};
+use crate::state::AppState;
+use costbridge_domain::ErpProfile;
+use costbridge_erp::ConnectorSettings;
+use costbridge_storage::users::User;
+use serde_json::Value;
+
+/// The company's ERP connection with its profile and parsed connector, if it has one.
+pub struct Connection {
+    pub profile: ErpProfile,
+    pub settings: ConnectorSettings,
+    pub erp_list_id: i64,
+}
+
+/// The stored connection, parsed; for rules that depend on it (no access check).
+pub async fn connection(state: &AppState, company: i64) -> OpResult<Option<Connection>> {
+    let Some(stored) = state.db.erp_connection(company).await? else {
+        return Ok(None);
+    };
+    let profile = ErpProfile::find(&stored.profile).ok_or_else(|| {
+        OpError::Broken(format!(
+            "the stored profile '{}' is unknown to this version",
+            stored.profile
+        ))
+    })?;
+    let settings: ConnectorSettings = serde_json::from_value(stored.connector).map_err(|e| {
+        OpError::Broken(format!("the stored connector settings are unreadable: {e}"))
+    })?;
+    Ok(Some(Connection {
+        profile,
+        settings,
+        erp_list_id: stored.erp_list_id,
+    }))
+}
+
+/// The connection, for anyone who sees codes or the ERP queue; `NotFound` without one.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn get(state: &AppState, caller: &User, cid: i64) -> OpResult<Connection> {
+    let company = company(caller, cid)?;
+    require(
+        caller.permissions.can_read_codes() || caller.permissions.can_read_erp_queue(),
+        "admin_tool=read_only",
+    )?;
+    connection(state, company).await?.ok_or(OpError::NotFound)
+}
+
+/// Saves the company's ERP connection (a secret sent back masked keeps its stored value);
+/// returns the connection as saved.
+#[tracing::instrument(skip(state, caller, connector), fields(user = caller.id))]
+pub async fn put(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    profile_id: &str,
+    connector: &Value,
+) -> OpResult<Connection> {
+    let company = company(caller, cid)?;
+    require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
+    let profile = ErpProfile::find(profile_id).ok_or_else(|| {
+        let ids: Vec<String> = ErpProfile::builtin().into_iter().map(|p| p.id).collect();
+        OpError::field(
+            "profile",
+            format!(
+                "unknown profile '{}'; one of: {}",
+                profile_id,
+                ids.join(", ")
+            ),
+        )
+    })?;
+    let stored = connection(state, company).await?.map(|c| c.settings);
+    let settings =
+        ConnectorSettings::parse(stored.as_ref(), connector).map_err(OpError::Invalid)?;
+    let stored = serde_json::to_value(&settings).map_err(|e| OpError::Broken(e.to_string()))?;
+    let saved = state
+        .db
+        .put_erp_connection(company, caller.id, &profile.id, &stored, &settings.masked())
+        .await?;
+    Ok(Connection {
+        profile,
+        settings,
+        erp_list_id: saved.erp_list_id,
+    })
+}
+
+/// Tries the saved connection; says whether it works and, in plain words, what is wrong.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn test(state: &AppState, caller: &User, cid: i64) -> OpResult<(bool, String)> {
+    let company = company(caller, cid)?;
+    require(
+        caller.permissions.can_manage_users() || caller.permissions.is_approver(),
+        "admin_tool=admin",
+    )?;
+    let c = connection(state, company).await?.ok_or(OpError::NotFound)?;
+    Ok(c.settings.test().await)
+}

@@ -1,0 +1,314 @@
+//! ERP Integrations: the approver's queue of sent codes, GL accounts, export, reject, retry,
+//! and pulling the ERP's own codes.
+use super::connection::{Connection, connection};
+use super::{OpError, OpResult, company, nullable, require, text};
+use crate::state::AppState;
+use costbridge_domain::queue::ItemStatus;
+use costbridge_erp::{GlAccount, GlKind};
+use costbridge_storage::pull::{PullSummary, RemoteCode};
+use costbridge_storage::queue::{GlDefaults, Item, JobStatus, Selection};
+use costbridge_storage::users::User;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The caller's company, if they may see its queue.
+pub fn reader(caller: &User, cid: i64) -> OpResult<i64> {
+    let company = company(caller, cid)?;
+    require(
+        caller.permissions.can_read_erp_queue(),
+        "erp_integrations=read_only",
+    )?;
+    Ok(company)
+}
+
+/// The caller's company, if they may act on its queue (an accounting approver).
+pub fn approver(caller: &User, cid: i64) -> OpResult<i64> {
+    let company = company(caller, cid)?;
+    require(
+        caller.permissions.is_approver(),
+        "erp_integrations=standard and can_push_to_accounting",
+    )?;
+    Ok(company)
+}
+
+async fn require_connection(state: &AppState, company: i64) -> OpResult<Connection> {
+    connection(state, company)
+        .await?
+        .ok_or(OpError::NoConnection)
+}
+
+/// The queue's filters, one per item state of the domain (in its order): the name the API
+/// takes, the stored state it shows, and its tab label (docs/rules.md §5).
+pub const FILTERS: [(&str, &str, &str); ItemStatus::ALL.len()] = {
+    let mut out = [("", "", ""); ItemStatus::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        let state = ItemStatus::ALL[i];
+        let (name, label) = state.filter();
+        out[i] = (name, state.as_str(), label);
+        i += 1;
+    }
+    out
+};
+
+/// The entry of [`FILTERS`] for a filter name, or an error naming the ones there are.
+pub fn filter_entry(name: &str) -> OpResult<(&'static str, &'static str, &'static str)> {
+    FILTERS
+        .iter()
+        .find(|(key, _, _)| *key == name)
+        .copied()
+        .ok_or_else(|| {
+            let names: Vec<&str> = FILTERS.iter().map(|(key, _, _)| *key).collect();
+            OpError::field("filter", format!("must be one of {}", names.join(", ")))
+        })
+}
+
+/// A page of the items a filter shows, with their total.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn items(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    filter: &str,
+    limit: i64,
+    offset: i64,
+) -> OpResult<(Vec<Item>, i64)> {
+    let company = reader(caller, cid)?;
+    let status = filter_entry(filter)?.1;
+    Ok(state.db.items(company, status, limit, offset).await?)
+}
+
+/// How many items each filter holds, by filter name (for the filter tabs).
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn counts(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+) -> OpResult<BTreeMap<&'static str, i64>> {
+    let company = reader(caller, cid)?;
+    let c = state.db.item_counts(company).await?;
+    Ok(FILTERS
+        .iter()
+        .map(|(key, status, _)| (*key, c.get(*status).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// An export job's progress.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn job(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult<JobStatus> {
+    let company = reader(caller, cid)?;
+    Ok(state.db.job_status(company, id).await?)
+}
+
+/// An export job's progress and up to `limit` of its items.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn job_with_items(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    id: i64,
+    limit: i64,
+) -> OpResult<(JobStatus, Vec<Item>)> {
+    let company = reader(caller, cid)?;
+    Ok((
+        state.db.job_status(company, id).await?,
+        state.db.job_items(company, id, limit).await?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GlChoice {
+    #[serde(default, deserialize_with = "nullable")]
+    pub gl_income_account: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub gl_expense_account: Option<Option<String>>,
+}
+
+fn check_account(
+    accounts: &[GlAccount],
+    field: &str,
+    kind: GlKind,
+    code: &Option<Option<String>>,
+) -> OpResult<()> {
+    if let Some(Some(code)) = code
+        && !accounts.iter().any(|a| &a.code == code && a.kind == kind)
+    {
+        let known: Vec<&str> = accounts
+            .iter()
+            .filter(|a| a.kind == kind)
+            .map(|a| a.code.as_str())
+            .collect();
+        return Err(OpError::field(
+            field,
+            format!(
+                "'{code}' is not one of the ERP's accounts of this kind ({})",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Saves an approver's GL account choice on an item, checked against the ERP's accounts.
+#[tracing::instrument(skip(state, caller, body), fields(user = caller.id))]
+pub async fn set_gl(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    item_id: i64,
+    body: GlChoice,
+) -> OpResult<Item> {
+    let company = approver(caller, cid)?;
+    let conn = require_connection(state, company).await?;
+    let accounts = conn.settings.gl_accounts().await?;
+    check_account(
+        &accounts,
+        "gl_income_account",
+        GlKind::Income,
+        &body.gl_income_account,
+    )?;
+    check_account(
+        &accounts,
+        "gl_expense_account",
+        GlKind::Expense,
+        &body.gl_expense_account,
+    )?;
+    Ok(state
+        .db
+        .set_item_gl(
+            company,
+            caller.id,
+            item_id,
+            body.gl_income_account,
+            body.gl_expense_account,
+        )
+        .await?)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Pick {
+    pub item_ids: Option<Vec<i64>>,
+    /// Applied to the selected rows that have no account chosen.
+    pub gl_income_account: Option<String>,
+    pub gl_expense_account: Option<String>,
+}
+
+fn selection(ids: &Option<Vec<i64>>) -> OpResult<Selection<'_>> {
+    match ids {
+        None => Ok(Selection::All),
+        Some(ids) if ids.is_empty() => Err(OpError::field(
+            "item_ids",
+            "is empty; leave it out to take every item",
+        )),
+        Some(ids) => Ok(Selection::Ids(ids)),
+    }
+}
+
+/// Which rows an export starts from: accepting ready ones, or retrying failed ones.
+#[derive(Clone, Copy, Debug)]
+pub enum Start {
+    Export,
+    Retry,
+}
+
+/// Queues an export job for the picked rows; returns the job id and how many rows it holds.
+#[tracing::instrument(skip(state, caller, pick), fields(user = caller.id, job))]
+pub async fn start(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    pick: &Pick,
+    what: Start,
+) -> OpResult<(i64, i64)> {
+    let from = match what {
+        Start::Export => ItemStatus::Ready,
+        Start::Retry => ItemStatus::Failed,
+    };
+    let company = approver(caller, cid)?;
+    let conn = require_connection(state, company).await?;
+    if pick.gl_income_account.is_some() || pick.gl_expense_account.is_some() {
+        let accounts = conn.settings.gl_accounts().await?;
+        check_account(
+            &accounts,
+            "gl_income_account",
+            GlKind::Income,
+            &Some(pick.gl_income_account.clone()),
+        )?;
+        check_account(
+            &accounts,
+            "gl_expense_account",
+            GlKind::Expense,
+            &Some(pick.gl_expense_account.clone()),
+        )?;
+    }
+    let required = conn.profile.rules.income_account_required;
+    let defaults = GlDefaults {
+        income: pick.gl_income_account.clone(),
+        expense: pick.gl_expense_account.clone(),
+    };
+    let (job, count) = state
+        .db
+        .start_export(
+            company,
+            caller.id,
+            selection(&pick.item_ids)?,
+            from,
+            required,
+            &defaults,
+        )
+        .await?;
+    tracing::Span::current().record("job", job);
+    state.worker_wake.notify_one();
+    Ok((job, count))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reject {
+    pub item_ids: Option<Vec<i64>>,
+    pub reason: String,
+}
+
+/// Rejects the picked rows with a reason the admin sees on each code; returns how many.
+#[tracing::instrument(skip(state, caller, body), fields(user = caller.id))]
+pub async fn reject(state: &AppState, caller: &User, cid: i64, body: &Reject) -> OpResult<i64> {
+    let company = approver(caller, cid)?;
+    let reason = text("reason", &body.reason, 500)?;
+    Ok(state
+        .db
+        .reject_items(company, caller.id, selection(&body.item_ids)?, &reason)
+        .await?)
+}
+
+/// The GL accounts an approver may pick, from the ERP through the connector.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn gl_accounts(state: &AppState, caller: &User, cid: i64) -> OpResult<Vec<GlAccount>> {
+    let company = reader(caller, cid)?;
+    let conn = require_connection(state, company).await?;
+    Ok(conn.settings.gl_accounts().await?)
+}
+
+/// Pulls the ERP's code tree into the ERP list.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResult<PullSummary> {
+    let company = approver(caller, cid)?;
+    let conn = require_connection(state, company).await?;
+    let remote: Vec<RemoteCode> = conn
+        .settings
+        .read_codes()
+        .await?
+        .into_iter()
+        .map(|c| RemoteCode {
+            origin_id: c.origin_id,
+            full_code: c.full_code,
+            description: c.description,
+            active: c.active,
+        })
+        .collect();
+    Ok(state
+        .db
+        .pull_from_erp(company, conn.erp_list_id, caller.id, &remote)
+        .await?)
+}

@@ -1,0 +1,206 @@
+//! Signing in and the company's users: who may grant what, and the checks on email, name and
+//! password.
+use super::{Fields, OpError, OpResult, company, nullable, require, text};
+use crate::password;
+use crate::state::AppState;
+use costbridge_domain::Permissions;
+use costbridge_storage::users::{NewUser, User, UserPatch};
+use serde::Deserialize;
+
+/// Checks an email and password (rate-limited per email); shared by tokens and web sign-in.
+#[tracing::instrument(skip(state, password))]
+pub async fn authenticate(state: &AppState, email: &str, password: String) -> OpResult<User> {
+    if let Err(wait) = state.login_limiter.check(&email.to_lowercase()) {
+        return Err(OpError::RateLimited(wait));
+    }
+    let found = state.db.user_for_login(email).await?;
+    // Verify against a dummy hash when the email is unknown, so timing does not tell which.
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, password::dummy_hash().to_owned()),
+    };
+    let ok = password::verify(password, hash).await;
+    user.filter(|_| ok).ok_or(OpError::BadCredentials)
+}
+
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn list(state: &AppState, caller: &User, cid: i64) -> OpResult<Vec<User>> {
+    let company = company(caller, cid)?;
+    require(caller.permissions.can_read_codes(), "admin_tool=read_only")?;
+    Ok(state.db.users(company).await?)
+}
+
+/// One user of the caller's company.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn get(state: &AppState, caller: &User, cid: i64, uid: i64) -> OpResult<User> {
+    let company = company(caller, cid)?;
+    Ok(state.db.user(company, uid).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+    pub permissions: Permissions,
+}
+
+pub fn check_email(email: &str) -> OpResult<String> {
+    let email = text("email", email, 254)?;
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !email.contains(char::is_whitespace);
+    if valid {
+        Ok(email)
+    } else {
+        Err(OpError::field("email", "is not an email address"))
+    }
+}
+
+pub fn check_password(pw: &str) -> OpResult<()> {
+    let n = pw.chars().count();
+    if n < 10 {
+        return Err(OpError::field("password", "must be at least 10 characters"));
+    }
+    if n > 512 {
+        return Err(OpError::field("password", "is longer than 512 characters"));
+    }
+    Ok(())
+}
+
+/// The argon2 hash of a password that passed [`check_password`].
+pub async fn hash(password: String) -> OpResult<String> {
+    password::hash(password)
+        .await
+        .map_err(|e| OpError::Broken(e.to_string()))
+}
+
+/// Adds a user to the caller's company, under the rule for who may grant what.
+#[tracing::instrument(skip(state, caller, body), fields(user = caller.id, email = %body.email))]
+pub async fn create(state: &AppState, caller: &User, cid: i64, body: CreateUser) -> OpResult<User> {
+    let company = company(caller, cid)?;
+    let none = Permissions {
+        can_push_to_accounting: false,
+        ..body.permissions
+    };
+    caller
+        .permissions
+        .authorize_change(&none, &body.permissions)
+        .map_err(OpError::Forbidden)?;
+    let email = check_email(&body.email)?;
+    let name = text("name", &body.name, 200)?;
+    check_password(&body.password)?;
+    let hash = hash(body.password).await?;
+    Ok(state
+        .db
+        .create_user(
+            company,
+            caller.id,
+            &NewUser {
+                email: &email,
+                name: &name,
+                password_hash: &hash,
+                permissions: body.permissions,
+            },
+        )
+        .await?)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub permissions: Option<Permissions>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub digest_emails: Option<Option<bool>>,
+}
+
+/// Changes a user; anyone may change their own name, password and email preference.
+#[tracing::instrument(skip(state, caller, body), fields(user = caller.id))]
+pub async fn update(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    uid: i64,
+    body: UpdateUser,
+) -> OpResult<User> {
+    let company = company(caller, cid)?;
+    let target = state.db.user(company, uid).await?;
+    let own = uid == caller.id;
+    // Permissions follow the granting rule; anything else about another user is for admins.
+    if let Some(p) = &body.permissions {
+        caller
+            .permissions
+            .authorize_change(&target.permissions, p)
+            .map_err(OpError::Forbidden)?;
+    } else if !own {
+        require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
+    }
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| text("name", n, 200))
+        .transpose()?;
+    let password_hash = match body.password {
+        Some(pw) => {
+            check_password(&pw)?;
+            Some(hash(pw).await?)
+        }
+        None => None,
+    };
+    let digest_emails = match body.digest_emails {
+        Some(None) => return Err(OpError::field("digest_emails", "must be true or false")),
+        other => other.flatten(),
+    };
+    let patch = UserPatch {
+        name,
+        password_hash,
+        permissions: body.permissions,
+        digest_emails,
+    };
+    Ok(state.db.update_user(company, caller.id, uid, patch).await?)
+}
+
+/// First-run setup: the first company and its first user (admin everywhere, with Push to
+/// accounting). Every field is checked and every problem reported at its field. Returns the
+/// user's id.
+#[tracing::instrument(skip(state, password))]
+pub async fn setup(
+    state: &AppState,
+    company: &str,
+    name: &str,
+    email: &str,
+    password: String,
+) -> OpResult<i64> {
+    let mut fields = Fields::new();
+    let mut keep = |r: OpResult<String>| match r {
+        Ok(v) => Ok(Some(v)),
+        Err(OpError::Invalid(f)) => {
+            for (k, v) in f {
+                fields.entry(k).or_default().extend(v);
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    };
+    let company = keep(text("company", company, 200))?;
+    let name = keep(text("name", name, 200))?;
+    let email = keep(check_email(email))?;
+    let password_ok = keep(check_password(&password).map(|()| String::new()))?;
+    let (Some(company), Some(name), Some(email), Some(_)) = (company, name, email, password_ok)
+    else {
+        return Err(OpError::Invalid(fields));
+    };
+    let hash = hash(password).await?;
+    let admin = NewUser {
+        email: &email,
+        name: &name,
+        password_hash: &hash,
+        permissions: Permissions::FULL,
+    };
+    let (_, user_id) = state.db.create_company(&company, &admin).await?;
+    Ok(user_id)
+}

@@ -1,0 +1,54 @@
+//! How the pages show times and recorded changes.
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// A time as the pages show it: to the second, in UTC.
+pub fn when(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+    ))
+    .unwrap_or_else(|_| t.to_string())
+}
+
+/// The keys whose values differ between `before` and `after`, as text.
+pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let b = before.and_then(Value::as_object).unwrap_or(&empty);
+    let a = after.and_then(Value::as_object).unwrap_or(&empty);
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| b.get(*k) != a.get(*k))
+        .map(|k| {
+            let show = |v: Option<&Value>| match v {
+                None | Some(Value::Null) => "—".to_owned(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            (k.replace('_', " "), show(b.get(k)), show(a.get(k)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn history_shows_what_changed() {
+        let c = changes(
+            Some(&json!({"description": "A", "active": true})),
+            Some(&json!({"description": "B", "active": true, "via": "import"})),
+        );
+        assert_eq!(
+            c,
+            vec![
+                ("description".into(), "A".into(), "B".into()),
+                ("via".into(), "—".into(), "import".into())
+            ]
+        );
+    }
+}
