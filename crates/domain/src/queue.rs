@@ -50,13 +50,7 @@ impl ItemStatus {
     }
 
     pub fn parse(s: &str) -> Result<ItemStatus, UnknownState> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| UnknownState {
-                kind: "queue item",
-                value: s.to_owned(),
-            })
+        decode(&Self::ALL, Self::as_str, "queue item", s)
     }
 
     pub fn is_open(self) -> bool {
@@ -123,13 +117,7 @@ impl JobStatus {
 impl TryFrom<String> for JobStatus {
     type Error = UnknownState;
     fn try_from(s: String) -> Result<Self, UnknownState> {
-        JobStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or(UnknownState {
-                kind: "export job",
-                value: s,
-            })
+        decode(&Self::ALL, Self::as_str, "export job", &s)
     }
 }
 
@@ -165,14 +153,24 @@ impl MailStatus {
 impl TryFrom<String> for MailStatus {
     type Error = UnknownState;
     fn try_from(s: String) -> Result<Self, UnknownState> {
-        MailStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or(UnknownState {
-                kind: "outbox email",
-                value: s,
-            })
+        decode(&Self::ALL, Self::as_str, "outbox email", &s)
     }
+}
+
+/// The state among `all` stored as `value`, or the error naming what was found.
+pub(crate) fn decode<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    kind: &'static str,
+    value: &str,
+) -> Result<T, UnknownState> {
+    all.iter()
+        .copied()
+        .find(|s| name(*s) == value)
+        .ok_or_else(|| UnknownState {
+            kind,
+            value: value.to_owned(),
+        })
 }
 
 macro_rules! display_as_str {

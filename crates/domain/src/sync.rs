@@ -152,10 +152,7 @@ impl SyncState {
 impl TryFrom<String> for SyncState {
     type Error = crate::queue::UnknownState;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        SyncState::parse(&s).ok_or(crate::queue::UnknownState {
-            kind: "cost code",
-            value: s,
-        })
+        crate::queue::decode(&ALL_STATES, SyncState::as_str, "cost code", &s)
     }
 }
 

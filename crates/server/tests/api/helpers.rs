@@ -251,6 +251,20 @@ impl TestApp {
         )
     }
 
+    /// Imports a CSV file into a list; the answer must be 200. Returns `{created, updated, unchanged}`.
+    pub async fn import(&self, list: i64, csv: String) -> Value {
+        let (s, b) = self
+            .raw(
+                "POST",
+                &self.c(&format!("/cost_code_lists/{list}/import")),
+                "text/csv",
+                csv.into_bytes(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b
+    }
+
     /// Creates a user with these permissions and returns a token for them.
     pub async fn user(&self, email: &str, permissions: Value) -> String {
         let (s, b) = self

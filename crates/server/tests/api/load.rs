@@ -340,15 +340,7 @@ async fn seed(app: &TestApp, list: i64) {
             csv.push_str(&format!("{d:02}-{},x{owner} seed,true\n", 100 + s));
         }
     }
-    let (s, b) = app
-        .raw(
-            "POST",
-            &app.c(&format!("/cost_code_lists/{list}/import")),
-            "text/csv",
-            csv.into_bytes(),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    app.import(list, csv).await;
     app.send(list).await;
     let (s, b) = app
         .post(

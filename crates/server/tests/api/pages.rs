@@ -24,15 +24,7 @@ async fn ten_thousand_codes_open_a_tier_at_a_time() {
             csv.push_str(&format!("{top:03}-{child:03},Item {child} of {top},true\n"));
         }
     }
-    let (s, b) = app
-        .raw(
-            "POST",
-            &app.c(&format!("/cost_code_lists/{list}/import")),
-            "text/csv",
-            csv.into_bytes(),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    let b = app.import(list, csv).await;
     assert_eq!(b["created"], 150 * 67);
 
     let c = reqwest::Client::builder()
