@@ -140,7 +140,52 @@ pub fn now() -> OffsetDateTime {
         .unwrap_or(t)
 }
 
+/// A row queue claimed with a lease (export jobs, outbox emails): the oldest due row is
+/// updated by `set` (which must set `locked_until = $1`) and returned as `returning`; `due`
+/// may use `$2`, the claim's time.
+pub(crate) struct Lease {
+    pub table: &'static str,
+    pub set: &'static str,
+    pub due: &'static str,
+    pub order: &'static str,
+    pub returning: &'static str,
+}
+
 impl Db {
+    /// Takes the next due row of a leased queue for `lease`, or `None` when nothing is due.
+    pub(crate) async fn claim<T>(
+        &self,
+        q: &Lease,
+        at: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        // SKIP LOCKED lets several PostgreSQL instances claim different rows without waiting
+        // on each other; under SQLite's single writer the one statement is already atomic.
+        let skip_locked = match self {
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+            Db::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "UPDATE {t} SET {set} WHERE id = (SELECT id FROM {t} WHERE {due} ORDER BY {order} LIMIT 1{skip_locked}) \
+             RETURNING {ret}",
+            t = q.table,
+            set = q.set,
+            due = q.due,
+            order = q.order,
+            ret = q.returning
+        );
+        Ok(
+            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(at + lease).bind(at).fetch_optional(p).await?),
+        )
+    }
+
     /// Opens `sqlite://path` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Db, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -1,5 +1,6 @@
 //! The durable export queue: jobs are claimed with a lease (so a crashed worker's job is picked
 //! up again), their items handed to a connector, and results recorded per code.
+use crate::db::Lease;
 use crate::{Db, StoreError, now};
 use costbridge_domain::sync::{Event, SyncState};
 use serde_json::json;
@@ -52,35 +53,18 @@ impl Db {
         &self,
         lease: Duration,
     ) -> Result<Option<ClaimedJob>, StoreError> {
-        let t = now();
-        let job = match self {
-            // SKIP LOCKED lets several instances claim different jobs without waiting on each other.
-            Db::Postgres(p) => {
-                let sql = format!(
-                    "UPDATE export_jobs SET status = 'running', locked_until = $1, attempts = attempts + 1 WHERE id = \
-                     (SELECT id FROM export_jobs WHERE {CLAIM_WHERE} ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                     RETURNING id, company_id, attempts"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(t + lease)
-                    .bind(t)
-                    .fetch_optional(p)
-                    .await?
-            }
-            // One statement under SQLite's single writer is already atomic.
-            Db::Sqlite(p) => {
-                let sql = format!(
-                    "UPDATE export_jobs SET status = 'running', locked_until = $1, attempts = attempts + 1 WHERE id = \
-                     (SELECT id FROM export_jobs WHERE {CLAIM_WHERE} ORDER BY id LIMIT 1) RETURNING id, company_id, attempts"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(t + lease)
-                    .bind(t)
-                    .fetch_optional(p)
-                    .await?
-            }
-        };
-        Ok(job)
+        self.claim(
+            &Lease {
+                table: "export_jobs",
+                set: "status = 'running', locked_until = $1, attempts = attempts + 1",
+                due: CLAIM_WHERE,
+                order: "id",
+                returning: "id, company_id, attempts",
+            },
+            now(),
+            lease,
+        )
+        .await
     }
 
     /// Extends the lease while a long export runs.

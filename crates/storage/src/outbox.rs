@@ -2,6 +2,7 @@
 //! (so it is never lost and never sent for a change that rolled back); the server's mail worker
 //! claims it with a lease, renders it once, and sends it with retries. What the email says is
 //! decided in the server (`crates/server/src/mail/`); here is only what happened.
+use crate::db::Lease;
 use crate::{Db, StoreError};
 use costbridge_domain::queue::MailStatus;
 use serde::{Deserialize, Serialize};
@@ -291,34 +292,18 @@ impl Db {
         at: OffsetDateTime,
         lease: Duration,
     ) -> Result<Option<ClaimedMail>, StoreError> {
-        let mail = match self {
-            // SKIP LOCKED lets several instances deliver different messages side by side.
-            Db::Postgres(p) => {
-                let sql = format!(
-                    "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id = \
-                     (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                     RETURNING {CLAIM_COLS}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(at + lease)
-                    .bind(at)
-                    .fetch_optional(p)
-                    .await?
-            }
-            // One statement under SQLite's single writer is already atomic.
-            Db::Sqlite(p) => {
-                let sql = format!(
-                    "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id = \
-                     (SELECT id FROM outbox WHERE {DUE} ORDER BY next_attempt_at, id LIMIT 1) RETURNING {CLAIM_COLS}"
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(at + lease)
-                    .bind(at)
-                    .fetch_optional(p)
-                    .await?
-            }
-        };
-        Ok(mail)
+        self.claim(
+            &Lease {
+                table: "outbox",
+                set: "locked_until = $1, attempts = attempts + 1",
+                due: DUE,
+                order: "next_attempt_at, id",
+                returning: CLAIM_COLS,
+            },
+            at,
+            lease,
+        )
+        .await
     }
 
     pub async fn save_rendered(&self, id: i64, r: &Rendered) -> Result<(), StoreError> {
