@@ -25,9 +25,11 @@ mod wire;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    ConnectorError, ExportContext, ExportLine, LineResult, WebhookSettings, fit_description,
+    Connector, ConnectorError, ExportContext, ExportLine, Field, FieldErrors, GlAccount, Input,
+    LineResult, Secret, fit_description,
 };
 
 pub use sign::{sign, verify};
@@ -52,26 +54,60 @@ struct Answer {
     complete: bool,
 }
 
+/// The customer's endpoint that receives each export batch as signed JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: String,
+    pub secret: Secret,
+    #[serde(default)]
+    pub gl_accounts: Vec<GlAccount>,
+}
+
 pub struct Webhook {
     settings: WebhookSettings,
     timeout: Duration,
 }
 
-impl Webhook {
-    pub fn new(settings: &WebhookSettings) -> Self {
+impl Connector for Webhook {
+    type Settings = WebhookSettings;
+    const KIND: &'static str = "webhook";
+    const LABEL: &'static str = "Webhook (signed JSON)";
+    const FIELDS: &'static [Field] = &[
+        Field {
+            name: "url",
+            label: "Endpoint URL",
+            input: Input::Url,
+        },
+        Field {
+            name: "secret",
+            label: "Signing secret",
+            input: Input::Secret,
+        },
+        Field {
+            name: "gl_accounts",
+            label: "GL accounts",
+            input: Input::GlAccounts,
+        },
+    ];
+    const BATCH: usize = BATCH;
+
+    fn check(s: &WebhookSettings, errors: &mut FieldErrors) {
+        errors.url("url", &s.url);
+        if s.secret.is_mask() || s.secret.expose().chars().count() < 16 {
+            errors.add("secret", "must be at least 16 characters");
+        }
+        errors.gl_accounts(&s.gl_accounts);
+    }
+
+    fn new(settings: &WebhookSettings) -> Self {
         Webhook {
             settings: settings.clone(),
             timeout: DEFAULT_TIMEOUT,
         }
     }
 
-    /// How long one POST may take, connecting and reading the answer included (default 30 s).
-    pub fn with_timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
-    }
-
-    pub async fn test(&self) -> (bool, String) {
+    async fn test(&self) -> (bool, String) {
         let body = br#"{"event":"ping"}"#.to_vec();
         match self.post(body, None).await {
             Ok(a) if a.status.is_success() => (
@@ -91,12 +127,24 @@ impl Webhook {
         }
     }
 
-    pub async fn export(
+    async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
+        Ok(self.settings.gl_accounts.clone())
+    }
+
+    async fn export(
         &self,
         ctx: &ExportContext,
         lines: &[ExportLine],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         export::export(self, ctx, lines).await
+    }
+}
+
+impl Webhook {
+    /// How long one POST may take, connecting and reading the answer included (default 30 s).
+    pub fn with_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
     }
 
     /// One signed POST; the body is read whole (up to `MAX_ANSWER_BYTES`) within the timeout.
@@ -111,7 +159,10 @@ impl Webhook {
         let mut request = client
             .post(&self.settings.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, sign(&self.settings.secret, now, &body));
+            .header(
+                SIGNATURE_HEADER,
+                sign(self.settings.secret.expose(), now, &body),
+            );
         if let Some(key) = key {
             request = request.header(IDEMPOTENCY_HEADER, key);
         }

@@ -103,15 +103,13 @@ pub async fn put_connection_as(
     let stored = load_connection(state, company).await?.map(|c| c.settings);
     let settings =
         ConnectorSettings::parse(stored.as_ref(), connector).map_err(ApiError::fields)?;
-    let stored =
-        serde_json::to_value(&settings).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let saved = state
         .db
         .put_erp_connection(
             company,
             caller.user.id,
             &profile.id,
-            &stored,
+            &settings.stored(),
             &settings.masked(),
         )
         .await?;
