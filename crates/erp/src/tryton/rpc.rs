@@ -184,6 +184,7 @@ impl Rpc {
     }
 
     /// A fresh login (never from the cache); the session then replaces the cached one.
+    #[tracing::instrument(skip_all, fields(database = %self.database, user = %self.username))]
     pub async fn login(&self) -> Result<Session, LoginError> {
         let params = json!([self.username, {"password": self.password.expose()}, "en"]);
         let (uid, token) = match self
@@ -291,6 +292,7 @@ impl Rpc {
 
     /// One call on the database, with the session; a session that Tryton no longer knows (401)
     /// is replaced by a new login once.
+    #[tracing::instrument(level = "debug", skip_all, fields(method = %method))]
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, Fault> {
         let mut session = self.session().await?;
         for attempt in 0..2 {

@@ -148,6 +148,7 @@ impl Webhook {
     }
 
     /// One signed POST; the body is read whole (up to `MAX_ANSWER_BYTES`) within the timeout.
+    #[tracing::instrument(level = "debug", skip_all, fields(url = %self.shown_url(), idempotency_key = key))]
     async fn post(&self, body: Vec<u8>, key: Option<&str>) -> Result<Answer, reqwest::Error> {
         // No redirects: a POST would turn into a GET, and the signature would go elsewhere.
         let client = reqwest::Client::builder()

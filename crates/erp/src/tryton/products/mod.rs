@@ -25,6 +25,7 @@ pub(super) struct Wanted<'a> {
 /// Finds or creates the category and the service product of each wanted line; one result per
 /// line, in order. A lookup that Tryton refuses (e.g. the product module is not activated)
 /// fails these lines; the analytic accounts stay exported.
+#[tracing::instrument(level = "debug", skip_all, fields(lines = wanted.len()))]
 pub(super) async fn sync(
     rpc: &Rpc,
     wanted: &[Wanted<'_>],
