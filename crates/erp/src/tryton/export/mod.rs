@@ -6,11 +6,13 @@
 //! one `write` call for all changed rows (plus one before, to reactivate inactive records, which
 //! Tryton keeps read-only), and codes with GL accounts add the product calls (`products`).
 mod plan;
+mod rows;
 
 use super::rpc::{Fault, Rpc, as_bool, as_id, as_text};
 use super::{ANALYTIC, Item, ROOT_CODE, apply, down, find_root, products};
 use crate::{ConnectorError, ExportContext, ExportLine, LineResult};
-use plan::{Account, Plan};
+use plan::Plan;
+use rows::Account;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Instant;
