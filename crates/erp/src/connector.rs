@@ -492,4 +492,75 @@ mod tests {
         let e = ConnectorSettings::parse(Some(&stored), &w).unwrap_err();
         assert_eq!(e["connector.secret"], ["must be at least 16 characters"]);
     }
+
+    #[tokio::test]
+    async fn connector_spans_never_record_a_secret() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::fmt::format::FmtSpan;
+
+        #[derive(Clone, Default)]
+        struct Log(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Log {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        const SECRET: &str = "never-in-a-log-0123456789";
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(FmtSpan::NEW)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        for value in [
+            json!({"kind": "tryton", "url": url, "database": "costs", "username": "admin",
+                "password": SECRET}),
+            json!({"kind": "webhook", "url": url, "secret": SECRET}),
+        ] {
+            let settings = ConnectorSettings::parse(None, &value).unwrap();
+            let (ok, _) = settings.test().await;
+            assert!(!ok);
+            let ctx = ExportContext {
+                job_id: 9,
+                delimiter: '-',
+                max_description: None,
+            };
+            let line = ExportLine {
+                item_id: 1,
+                code: "01".into(),
+                full_code: "01".into(),
+                description: "Sitework".into(),
+                active: true,
+                parent_full_code: None,
+                origin_id: None,
+                previous: None,
+                income: None,
+                expense: None,
+            };
+            assert!(settings.export(&ctx, &[line]).await.is_err());
+        }
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        for span in [
+            "kind=\"tryton\"",
+            "kind=\"webhook\"",
+            "job=9",
+            "login{database=costs user=admin}",
+        ] {
+            assert!(text.contains(span), "no {span} in:\n{text}");
+        }
+        assert!(!text.contains(SECRET), "{text}");
+    }
 }
