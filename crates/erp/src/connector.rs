@@ -538,18 +538,7 @@ mod tests {
                 delimiter: '-',
                 max_description: None,
             };
-            let line = ExportLine {
-                item_id: 1,
-                code: "01".into(),
-                full_code: "01".into(),
-                description: "Sitework".into(),
-                active: true,
-                parent_full_code: None,
-                origin_id: None,
-                previous: None,
-                income: None,
-                expense: None,
-            };
+            let line = crate::test_line(1, "01");
             assert!(settings.export(&ctx, &[line]).await.is_err());
         }
         let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();

@@ -42,6 +42,23 @@ pub struct ExportLine {
     pub expense: Option<GlAccount>,
 }
 
+/// A plain line for unit tests: active, never synced, no parent and no GL accounts.
+#[cfg(test)]
+pub(crate) fn test_line(item_id: i64, full_code: &str) -> ExportLine {
+    ExportLine {
+        item_id,
+        code: full_code.rsplit('-').next().unwrap_or(full_code).into(),
+        full_code: full_code.into(),
+        description: format!("Desc {full_code}"),
+        active: true,
+        parent_full_code: None,
+        origin_id: None,
+        previous: None,
+        income: None,
+        expense: None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineResult {
     Synced { origin_id: String },

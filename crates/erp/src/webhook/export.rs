@@ -196,18 +196,7 @@ mod tests {
 
     fn lines() -> Vec<ExportLine> {
         [1, 2, 3]
-            .map(|id| ExportLine {
-                item_id: id,
-                code: format!("0{id}"),
-                full_code: format!("0{id}"),
-                description: "Sitework".into(),
-                active: true,
-                parent_full_code: None,
-                origin_id: None,
-                previous: None,
-                income: None,
-                expense: None,
-            })
+            .map(|id| crate::test_line(id, &format!("0{id}")))
             .into()
     }
 
@@ -240,7 +229,7 @@ mod tests {
         assert_eq!(
             body,
             json!({"event": "cost_codes.export", "job_id": 7, "codes": [{
-                "item_id": 1, "code": "01", "full_code": "01", "description": "Site",
+                "item_id": 1, "code": "01", "full_code": "01", "description": "Desc",
                 "active": true, "parent_full_code": "00", "origin_id": null,
                 "previous": {"code": "9", "full_code": "00-9", "description": "Old", "active": false},
                 "gl_income_account": {"code": "4000", "name": "Income"},

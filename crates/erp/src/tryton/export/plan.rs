@@ -408,16 +408,8 @@ mod tests {
 
     fn line(id: i64, full: &str, parent: Option<&str>) -> ExportLine {
         ExportLine {
-            item_id: id,
-            code: full.rsplit('-').next().unwrap_or(full).into(),
-            full_code: full.into(),
-            description: format!("Desc {full}"),
-            active: true,
             parent_full_code: parent.map(Into::into),
-            origin_id: None,
-            previous: None,
-            income: None,
-            expense: None,
+            ..crate::test_line(id, full)
         }
     }
 

@@ -417,16 +417,9 @@ mod tests {
             })
         };
         ExportLine {
-            item_id: 1,
-            code: full.into(),
-            full_code: full.into(),
-            description: format!("Desc {full}"),
-            active: true,
-            parent_full_code: None,
-            origin_id: None,
-            previous: None,
             income: account(income, GlKind::Income),
             expense: account(expense, GlKind::Expense),
+            ..crate::test_line(1, full)
         }
     }
 
