@@ -358,3 +358,53 @@ async fn test(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
     let (ok, message) = test_connection_as(&state, &v.caller, v.company()).await?;
     fragments(StatusCode::OK, vec![TestResult { ok, message }.render()])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use costbridge_erp::{ConnectorSettings, MASK};
+
+    #[test]
+    fn the_form_sends_back_what_it_shows_for_every_connector() {
+        let connections = [
+            json!({"kind": "file", "directory": "/srv/exports", "format": "csv",
+                "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}),
+            json!({"kind": "tryton", "url": "http://localhost:8000/", "database": "costs",
+                "username": "admin", "password": "s3cret"}),
+            json!({"kind": "webhook", "url": "https://erp.example/hook",
+                "secret": "whsec_0123456789abcdef", "gl_accounts": []}),
+        ];
+        assert_eq!(connections.len(), CONNECTORS.len());
+        for c in connections {
+            let masked = ConnectorSettings::parse(None, &c).unwrap().masked();
+            let shown = Fields::from_masked("tryton", &masked);
+            assert_eq!(shown.connector().ok(), Some(masked.clone()));
+            // Shown again after an error, a secret is empty rather than masked.
+            let again = shown.without_secrets().connector().ok().unwrap();
+            for key in ["password", "secret"] {
+                if masked.get(key).is_some() {
+                    assert_eq!(
+                        (masked[key].as_str(), again[key].as_str()),
+                        (Some(MASK), Some(""))
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_gl_account_line_is_named_at_its_field() {
+        let posted = HashMap::from([
+            ("kind".to_owned(), "file".to_owned()),
+            (
+                "file.gl_accounts".to_owned(),
+                "4000,Income,income\n4100".to_owned(),
+            ),
+        ]);
+        let errors = Fields::from_post(posted).connector().err().unwrap();
+        assert_eq!(
+            errors.get("connector.gl_accounts").as_deref(),
+            Some("line 2 must be code,name,income or code,name,expense")
+        );
+    }
+}
