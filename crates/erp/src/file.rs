@@ -1,9 +1,85 @@
 //! The file connector: each export job becomes one file, QuickBooks Desktop IIF or CSV. The file
 //! is named after the job and written atomically (temporary file, fsync, rename), so a retried
 //! job replaces its file instead of adding a second one.
-use crate::{ConnectorError, ExportContext, ExportLine, FileFormat, LineResult, fit_description};
+use crate::{
+    Connector, ConnectorError, ExportContext, ExportLine, Field, FieldErrors, GlAccount, Input,
+    LineResult, fit_description,
+};
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Iif,
+    Csv,
+}
+
+/// A folder that receives one file per export job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub directory: PathBuf,
+    pub format: FileFormat,
+    #[serde(default)]
+    pub gl_accounts: Vec<GlAccount>,
+}
+
+/// The file connector: the folder of its settings.
+pub struct Folder(FileSettings);
+
+impl Connector for Folder {
+    type Settings = FileSettings;
+    const KIND: &'static str = "file";
+    const LABEL: &'static str = "File (QuickBooks IIF or CSV in a folder)";
+    const FIELDS: &'static [Field] = &[
+        Field {
+            name: "directory",
+            label: "Folder for export files",
+            input: Input::Text,
+        },
+        Field {
+            name: "format",
+            label: "Format",
+            input: Input::Choice(&[("iif", "QuickBooks Desktop IIF"), ("csv", "CSV")]),
+        },
+        Field {
+            name: "gl_accounts",
+            label: "GL accounts",
+            input: Input::GlAccounts,
+        },
+    ];
+    /// A file holds the whole job (one file per job).
+    const BATCH: usize = usize::MAX;
+
+    fn check(s: &FileSettings, errors: &mut FieldErrors) {
+        if s.directory.as_os_str().is_empty() {
+            errors.add("directory", "is required");
+        }
+        errors.gl_accounts(&s.gl_accounts);
+    }
+
+    fn new(settings: &FileSettings) -> Self {
+        Folder(settings.clone())
+    }
+
+    async fn test(&self) -> (bool, String) {
+        test(&self.0.directory).await
+    }
+
+    async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
+        Ok(self.0.gl_accounts.clone())
+    }
+
+    async fn export(
+        &self,
+        ctx: &ExportContext,
+        lines: &[ExportLine],
+    ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
+        export(&self.0.directory, self.0.format, ctx, lines).await
+    }
+}
 
 pub fn file_name(job_id: i64, format: FileFormat) -> String {
     match format {
@@ -128,7 +204,7 @@ pub async fn test(dir: &Path) -> (bool, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GlAccount, GlKind};
+    use crate::GlKind;
 
     fn line(id: i64, full: &str, parent: Option<&str>) -> ExportLine {
         ExportLine {

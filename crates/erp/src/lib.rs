@@ -1,15 +1,19 @@
 //! ERP connectors: how Costbridge talks to each ERP. The wire formats live here and nowhere else.
 #![forbid(unsafe_code)]
 
+mod connector;
 pub mod file;
+mod secret;
 mod settings;
 pub mod tryton;
 pub mod webhook;
 
-pub use settings::{
-    ConnectorSettings, FileFormat, FileSettings, GlAccount, GlKind, MASK, TrytonSettings,
-    WebhookSettings,
-};
+pub use connector::{CONNECTORS, Connector, ConnectorSettings, Field, Input, Registration};
+pub use file::{FileFormat, FileSettings};
+pub use secret::{MASK, Secret};
+pub use settings::{FieldErrors, GlAccount, GlKind};
+pub use tryton::TrytonSettings;
+pub use webhook::WebhookSettings;
 
 /// The values the ERP last confirmed for a code, used to detect changes made in the ERP since
 /// (the conflict check) before an update overwrites them.
@@ -36,6 +40,23 @@ pub struct ExportLine {
     pub previous: Option<Previous>,
     pub income: Option<GlAccount>,
     pub expense: Option<GlAccount>,
+}
+
+/// A plain line for unit tests: active, never synced, no parent and no GL accounts.
+#[cfg(test)]
+pub(crate) fn test_line(item_id: i64, full_code: &str) -> ExportLine {
+    ExportLine {
+        item_id,
+        code: full_code.rsplit('-').next().unwrap_or(full_code).into(),
+        full_code: full_code.into(),
+        description: format!("Desc {full_code}"),
+        active: true,
+        parent_full_code: None,
+        origin_id: None,
+        previous: None,
+        income: None,
+        expense: None,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,65 +90,6 @@ pub struct ExportContext {
     pub delimiter: char,
     /// Descriptions longer than this are cut (the profile says so and the item noted it).
     pub max_description: Option<usize>,
-}
-
-impl ConnectorSettings {
-    /// Checks the connection and says in plain words what is wrong.
-    pub async fn test(&self) -> (bool, String) {
-        match self {
-            ConnectorSettings::File(f) => file::test(&f.directory).await,
-            ConnectorSettings::Tryton(s) => tryton::Tryton::new(s).test().await,
-            ConnectorSettings::Webhook(s) => webhook::Webhook::new(s).test().await,
-        }
-    }
-
-    /// The GL accounts an approver may pick: from the ERP's chart where the connector can read
-    /// one, else from the connection's settings.
-    pub async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
-        match self {
-            ConnectorSettings::File(f) => Ok(f.gl_accounts.clone()),
-            ConnectorSettings::Tryton(s) => tryton::Tryton::new(s).gl_accounts().await,
-            ConnectorSettings::Webhook(s) => Ok(s.gl_accounts.clone()),
-        }
-    }
-
-    pub async fn export(
-        &self,
-        ctx: &ExportContext,
-        lines: &[ExportLine],
-    ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-        match self {
-            ConnectorSettings::File(f) => file::export(&f.directory, f.format, ctx, lines).await,
-            ConnectorSettings::Tryton(s) => tryton::Tryton::new(s).export(ctx, lines).await,
-            ConnectorSettings::Webhook(s) => webhook::Webhook::new(s).export(ctx, lines).await,
-        }
-    }
-
-    /// How many lines one export call takes: a file holds the whole job (one file per job),
-    /// an ERP takes batches whose results are committed one by one.
-    pub fn batch_size(&self) -> usize {
-        match self {
-            ConnectorSettings::File(_) => usize::MAX,
-            ConnectorSettings::Tryton(_) => tryton::BATCH,
-            ConnectorSettings::Webhook(_) => webhook::BATCH,
-        }
-    }
-
-    /// Whether `read_codes` works for this connector (it offers Sync from ERP).
-    pub fn can_read_codes(&self) -> bool {
-        matches!(self, ConnectorSettings::Tryton(_))
-    }
-
-    /// The ERP's own cost codes, for connectors that can read them.
-    pub async fn read_codes(&self) -> Result<Vec<ErpCode>, ConnectorError> {
-        match self {
-            ConnectorSettings::Tryton(s) => tryton::Tryton::new(s).read_codes().await,
-            other => Err(ConnectorError::NotSupported(format!(
-                "the {} connector cannot read cost codes from the ERP",
-                other.kind()
-            ))),
-        }
-    }
 }
 
 /// Cuts a description to what the ERP keeps, on a character boundary.

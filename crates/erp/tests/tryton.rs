@@ -7,7 +7,7 @@
 //! `cargo test -p costbridge-erp --test tryton -- --ignored --nocapture bench_export_vs_direct_rpc`
 use costbridge_erp::tryton::{BATCH, Tryton};
 use costbridge_erp::{
-    ConnectorError, ExportContext, ExportLine, GlAccount, GlKind, LineResult, Previous,
+    Connector, ConnectorError, ExportContext, ExportLine, GlAccount, GlKind, LineResult, Previous,
     TrytonSettings,
 };
 use serde_json::{Value, json};
@@ -108,7 +108,7 @@ fn launch(dir: &std::path::Path, reuse: bool) -> (TrytonSettings, u32) {
         url: v["url"].as_str().unwrap().to_owned(),
         database: v["database"].as_str().unwrap().to_owned(),
         username: v["username"].as_str().unwrap().to_owned(),
-        password: v["password"].as_str().unwrap().to_owned(),
+        password: v["password"].as_str().unwrap().into(),
     };
     (settings, v["pid"].as_u64().unwrap() as u32)
 }
@@ -127,7 +127,7 @@ impl Direct {
         let v: Value = http
             .post(&url)
             .json(&json!({"id": 1, "method": "common.db.login",
-                "params": [s.username, {"password": s.password}, "en"]}))
+                "params": [s.username, {"password": s.password.expose()}, "en"]}))
             .send()
             .await
             .unwrap()

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use costbridge_erp::webhook::{Webhook, sign, verify};
 use costbridge_erp::{
-    ConnectorError, ExportContext, ExportLine, GlAccount, GlKind, LineResult, Previous,
+    Connector, ConnectorError, ExportContext, ExportLine, GlAccount, GlKind, LineResult, Previous,
     WebhookSettings,
 };
 use serde_json::{Value, json};
@@ -178,7 +178,7 @@ async fn receiver(plans: Vec<Plan>) -> Arc<Receiver> {
 fn webhook(url: &str, secret: &str) -> Webhook {
     Webhook::new(&WebhookSettings {
         url: url.to_owned(),
-        secret: secret.to_owned(),
+        secret: secret.into(),
         gl_accounts: Vec::new(),
     })
 }

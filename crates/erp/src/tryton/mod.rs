@@ -13,10 +13,11 @@ mod products;
 mod rpc;
 
 use crate::{
-    ConnectorError, ErpCode, ExportContext, ExportLine, GlAccount, GlKind, LineResult,
-    TrytonSettings,
+    Connector, ConnectorError, ErpCode, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
+    GlKind, Input, LineResult, Secret,
 };
 use rpc::{Fault, LoginError, Rpc, as_bool, as_id, as_text};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -30,19 +31,66 @@ pub(crate) const ROOT_CODE: &str = "COSTCODES";
 const ROOT_NAME: &str = "Cost codes";
 const ANALYTIC: &str = "analytic_account.account";
 
+/// A Tryton server reached over JSON-RPC (`url` is the server root, e.g. `http://host:8000/`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrytonSettings {
+    pub url: String,
+    pub database: String,
+    pub username: String,
+    pub password: Secret,
+}
+
 pub struct Tryton {
     rpc: Rpc,
 }
 
-impl Tryton {
-    pub fn new(settings: &TrytonSettings) -> Self {
+impl Connector for Tryton {
+    type Settings = TrytonSettings;
+    const KIND: &'static str = "tryton";
+    const LABEL: &'static str = "Tryton (JSON-RPC)";
+    const FIELDS: &'static [Field] = &[
+        Field {
+            name: "url",
+            label: "Server URL",
+            input: Input::Url,
+        },
+        Field {
+            name: "database",
+            label: "Database",
+            input: Input::Text,
+        },
+        Field {
+            name: "username",
+            label: "User name",
+            input: Input::Text,
+        },
+        Field {
+            name: "password",
+            label: "Password",
+            input: Input::Secret,
+        },
+    ];
+    const BATCH: usize = BATCH;
+    const CAN_READ_CODES: bool = true;
+
+    fn check(s: &TrytonSettings, errors: &mut FieldErrors) {
+        errors.url("url", &s.url);
+        errors.required("database", &s.database);
+        errors.required("username", &s.username);
+        if s.password.expose().is_empty() || s.password.is_mask() {
+            errors.add("password", "is required");
+        }
+    }
+
+    fn new(settings: &TrytonSettings) -> Self {
         Tryton {
             rpc: Rpc::new(settings),
         }
     }
 
     /// Logs in and checks that the analytic accounting module is activated.
-    pub async fn test(&self) -> (bool, String) {
+    async fn test(&self) -> (bool, String) {
         let url = &self.rpc.root_url;
         match self.rpc.version().await {
             Ok(_) => {}
@@ -124,7 +172,7 @@ impl Tryton {
     }
 
     /// The open revenue and expense accounts of the company's chart.
-    pub async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
+    async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
         let company = self.rpc.session().await.map_err(down)?.company;
         let rows = self
             .rpc
@@ -168,7 +216,7 @@ impl Tryton {
 
     /// Creates or updates one analytic account per line (parents first), plus a service product
     /// for lines with GL accounts. One result per line, in the order of `lines`.
-    pub async fn export(
+    async fn export(
         &self,
         ctx: &ExportContext,
         lines: &[ExportLine],
@@ -178,7 +226,7 @@ impl Tryton {
 
     /// Every analytic account under the root (inactive ones included), except the root itself
     /// and accounts without a code (those cannot be cost codes).
-    pub async fn read_codes(&self) -> Result<Vec<ErpCode>, ConnectorError> {
+    async fn read_codes(&self) -> Result<Vec<ErpCode>, ConnectorError> {
         let Some(root) = find_root(&self.rpc, false).await.map_err(down)? else {
             return Ok(Vec::new());
         };

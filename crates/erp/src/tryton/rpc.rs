@@ -5,7 +5,7 @@
 //! `id`, `method` and `params`; database calls go to `{url}{db}/rpc/`; `model.*` calls end with a
 //! context object that must carry the company; HTTP 401 with an empty body means the session is
 //! gone; a business refusal is HTTP 200 with `{"error": ["UserError", [message, …]]}`.
-use crate::TrytonSettings;
+use crate::{Secret, TrytonSettings};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -65,7 +65,7 @@ pub(crate) struct Rpc {
     db_url: String,
     pub database: String,
     pub username: String,
-    password: String,
+    password: Secret,
     key: [u8; 32],
     session: Mutex<Option<Session>>,
     next_id: AtomicU64,
@@ -87,7 +87,12 @@ impl Rpc {
         }
         let db_url = format!("{root_url}{}/rpc/", s.database.trim());
         let mut h = Sha256::new();
-        for part in [&root_url, &s.database, &s.username, &s.password] {
+        for part in [
+            root_url.as_str(),
+            &s.database,
+            &s.username,
+            s.password.expose(),
+        ] {
             h.update(part.as_bytes());
             h.update([0u8]);
         }
@@ -179,8 +184,9 @@ impl Rpc {
     }
 
     /// A fresh login (never from the cache); the session then replaces the cached one.
+    #[tracing::instrument(skip_all, fields(database = %self.database, user = %self.username))]
     pub async fn login(&self) -> Result<Session, LoginError> {
-        let params = json!([self.username, {"password": self.password}, "en"]);
+        let params = json!([self.username, {"password": self.password.expose()}, "en"]);
         let (uid, token) = match self
             .post(&self.db_url, None, "common.db.login", &params)
             .await
@@ -286,6 +292,7 @@ impl Rpc {
 
     /// One call on the database, with the session; a session that Tryton no longer knows (401)
     /// is replaced by a new login once.
+    #[tracing::instrument(level = "debug", skip_all, fields(method = %method))]
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, Fault> {
         let mut session = self.session().await?;
         for attempt in 0..2 {

@@ -72,7 +72,7 @@ pub async fn put(
     let stored = connection(state, company).await?.map(|c| c.settings);
     let settings =
         ConnectorSettings::parse(stored.as_ref(), connector).map_err(OpError::Invalid)?;
-    let stored = serde_json::to_value(&settings).map_err(|e| OpError::Broken(e.to_string()))?;
+    let stored = settings.stored();
     let saved = state
         .db
         .put_erp_connection(company, caller.id, &profile.id, &stored, &settings.masked())

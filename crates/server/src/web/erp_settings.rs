@@ -13,8 +13,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use costbridge_domain::ErpProfile;
+use costbridge_erp::{CONNECTORS, Field, Input, Registration};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,86 +24,182 @@ pub fn router() -> Router<AppState> {
         .route("/settings/erp/test", post(test))
 }
 
-/// The connection form's fields, filled from the stored (masked) settings or from a post.
-#[derive(Deserialize, Default, Clone)]
-#[serde(default)]
+/// The connection form's fields, filled from the stored (masked) settings or from a post: the
+/// profile, the chosen kind, and every connector's fields as `<kind>.<field>` (each connector
+/// has its own fieldset, drawn from its registration; only the chosen one is sent on).
+#[derive(Default, Clone)]
 struct Fields {
     profile: String,
     kind: String,
-    directory: String,
-    format: String,
-    file_gl: String,
-    tryton_url: String,
-    database: String,
-    username: String,
-    password: String,
-    webhook_url: String,
-    secret: String,
-    webhook_gl: String,
+    values: HashMap<String, String>,
+}
+
+fn input_name(kind: &str, field: &Field) -> String {
+    format!("{kind}.{}", field.name)
 }
 
 impl Fields {
-    fn from_masked(profile: &str, m: &Value) -> Fields {
-        let s = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
-        let gl = m["gl_accounts"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|g| {
-                        format!(
-                            "{},{},{}",
-                            str_of(&g["code"]),
-                            str_of(&g["name"]),
-                            str_of(&g["kind"])
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default();
-        let kind = s("kind");
+    fn from_post(mut values: HashMap<String, String>) -> Fields {
         Fields {
-            profile: profile.to_owned(),
-            directory: s("directory"),
-            format: s("format"),
-            file_gl: if kind == "file" {
-                gl.clone()
-            } else {
-                String::new()
-            },
-            tryton_url: if kind == "tryton" {
-                s("url")
-            } else {
-                String::new()
-            },
-            database: s("database"),
-            username: s("username"),
-            password: s("password"),
-            webhook_url: if kind == "webhook" {
-                s("url")
-            } else {
-                String::new()
-            },
-            secret: s("secret"),
-            webhook_gl: if kind == "webhook" { gl } else { String::new() },
-            kind,
+            profile: values.remove("profile").unwrap_or_default(),
+            kind: values.remove("kind").unwrap_or_default(),
+            values,
         }
     }
 
-    /// The `connector` object the API takes, for the chosen kind.
+    fn from_masked(profile: &str, m: &Value) -> Fields {
+        let kind = str_of(&m["kind"]).to_owned();
+        let mut values = HashMap::new();
+        if let Some(r) = Registration::find(&kind) {
+            for field in r.fields {
+                let v = &m[field.name];
+                let text = match field.input {
+                    Input::GlAccounts => v
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|g| {
+                                    format!(
+                                        "{},{},{}",
+                                        str_of(&g["code"]),
+                                        str_of(&g["name"]),
+                                        str_of(&g["kind"])
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        })
+                        .unwrap_or_default(),
+                    _ => str_of(v).to_owned(),
+                };
+                values.insert(input_name(&kind, field), text);
+            }
+        }
+        Fields {
+            profile: profile.to_owned(),
+            kind,
+            values,
+        }
+    }
+
+    fn value(&self, kind: &str, field: &Field) -> &str {
+        self.values
+            .get(&input_name(kind, field))
+            .map_or("", String::as_str)
+    }
+
+    /// The `connector` object of API.md for the chosen kind (an unknown kind goes on alone, for
+    /// the API to refuse).
     fn connector(&self) -> Result<Value, Errors> {
-        Ok(match self.kind.as_str() {
-            "tryton" => {
-                json!({"kind": "tryton", "url": self.tryton_url.trim(), "database": self.database.trim(),
-                               "username": self.username.trim(), "password": self.password})
+        let mut connector = json!({"kind": self.kind});
+        let Some(r) = Registration::find(&self.kind) else {
+            return Ok(connector);
+        };
+        for field in r.fields {
+            let text = self.value(r.kind, field);
+            connector[field.name] = match field.input {
+                Input::Text | Input::Url => json!(text.trim()),
+                Input::Secret | Input::Choice(_) => json!(text),
+                Input::GlAccounts => json!(gl_accounts(field.name, text)?),
+            };
+        }
+        Ok(connector)
+    }
+
+    /// The same fields with every secret emptied, to show a form again.
+    fn without_secrets(&self) -> Fields {
+        let mut f = self.clone();
+        for r in &CONNECTORS {
+            for field in r.fields.iter().filter(|x| x.input == Input::Secret) {
+                f.values.remove(&input_name(r.kind, field));
             }
-            "webhook" => {
-                json!({"kind": "webhook", "url": self.webhook_url.trim(), "secret": self.secret,
-                                "gl_accounts": gl_accounts(&self.webhook_gl)?})
-            }
-            _ => json!({"kind": "file", "directory": self.directory.trim(), "format": self.format,
-                        "gl_accounts": gl_accounts(&self.file_gl)?}),
-        })
+        }
+        f
+    }
+
+    /// Each connector's fieldset, as the template draws it.
+    fn connectors(&self) -> Vec<ConnectorView> {
+        CONNECTORS
+            .iter()
+            .map(|r| ConnectorView {
+                kind: r.kind,
+                label: r.label,
+                fields: r
+                    .fields
+                    .iter()
+                    .map(|field| FieldView::new(r.kind, field, self.value(r.kind, field)))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+struct ConnectorView {
+    kind: &'static str,
+    label: &'static str,
+    fields: Vec<FieldView>,
+}
+
+struct FieldView {
+    /// `<kind>-<field>`, for the element ids.
+    id: String,
+    /// The input's name, `<kind>.<field>`.
+    name: String,
+    /// Where the API names this field's errors, `connector.<field>`.
+    key: String,
+    label: String,
+    /// `text`, `url` or `password` for an input; `select` or `gl` for the others.
+    input: &'static str,
+    value: String,
+    options: Vec<ChoiceView>,
+}
+
+struct ChoiceView {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+impl FieldView {
+    fn new(kind: &str, field: &Field, value: &str) -> FieldView {
+        let (input, label, options) = match field.input {
+            Input::Text => ("text", field.label.to_owned(), Vec::new()),
+            Input::Url => ("url", field.label.to_owned(), Vec::new()),
+            Input::Secret => (
+                "password",
+                format!("{} (shown masked; leave as is to keep it)", field.label),
+                Vec::new(),
+            ),
+            Input::Choice(options) => (
+                "select",
+                field.label.to_owned(),
+                options
+                    .iter()
+                    .map(|&(v, l)| ChoiceView {
+                        value: v,
+                        label: l,
+                        selected: v == value,
+                    })
+                    .collect(),
+            ),
+            Input::GlAccounts => (
+                "gl",
+                format!(
+                    "{}, one per line: code,name,income or code,name,expense",
+                    field.label
+                ),
+                Vec::new(),
+            ),
+        };
+        FieldView {
+            id: format!("{kind}-{}", field.name),
+            name: input_name(kind, field),
+            key: format!("connector.{}", field.name),
+            label,
+            input,
+            value: value.to_owned(),
+            options,
+        }
     }
 }
 
@@ -110,7 +208,7 @@ fn str_of(v: &Value) -> &str {
 }
 
 /// One account a line, `code,name,kind` (kind is income or expense).
-fn gl_accounts(text: &str) -> Result<Vec<Value>, Errors> {
+fn gl_accounts(field: &str, text: &str) -> Result<Vec<Value>, Errors> {
     let mut out = Vec::new();
     for (n, line) in text
         .lines()
@@ -125,7 +223,7 @@ fn gl_accounts(text: &str) -> Result<Vec<Value>, Errors> {
             _ => {
                 let mut e = Errors::default();
                 e.merge(OpError::field(
-                    "connector.gl_accounts",
+                    &format!("connector.{field}"),
                     format!(
                         "line {} must be code,name,income or code,name,expense",
                         n + 1
@@ -196,8 +294,7 @@ async fn page(
         ),
         None => (
             Fields {
-                kind: "file".into(),
-                format: "iif".into(),
+                kind: CONNECTORS[0].kind.into(),
                 ..Fields::default()
             },
             None,
@@ -223,14 +320,11 @@ async fn page(
 async fn save(
     State(state): State<AppState>,
     v: Viewer,
-    Form(f): Form<Fields>,
+    Form(posted): Form<HashMap<String, String>>,
 ) -> WebResult<Response> {
+    let f = Fields::from_post(posted);
     let again = |errors: Errors| ConnForm {
-        f: Fields {
-            password: String::new(),
-            secret: String::new(),
-            ..f.clone()
-        },
+        f: f.without_secrets(),
         profiles: ErpProfile::builtin(),
         errors,
         can_edit: true,
@@ -267,4 +361,54 @@ struct TestResult {
 async fn test(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
     let (ok, message) = ops::test(&state, &v.caller.user, v.company()).await?;
     fragments(StatusCode::OK, vec![TestResult { ok, message }.render()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use costbridge_erp::{ConnectorSettings, MASK};
+
+    #[test]
+    fn the_form_sends_back_what_it_shows_for_every_connector() {
+        let connections = [
+            json!({"kind": "file", "directory": "/srv/exports", "format": "csv",
+                "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}),
+            json!({"kind": "tryton", "url": "http://localhost:8000/", "database": "costs",
+                "username": "admin", "password": "s3cret"}),
+            json!({"kind": "webhook", "url": "https://erp.example/hook",
+                "secret": "whsec_0123456789abcdef", "gl_accounts": []}),
+        ];
+        assert_eq!(connections.len(), CONNECTORS.len());
+        for c in connections {
+            let masked = ConnectorSettings::parse(None, &c).unwrap().masked();
+            let shown = Fields::from_masked("tryton", &masked);
+            assert_eq!(shown.connector().ok(), Some(masked.clone()));
+            // Shown again after an error, a secret is empty rather than masked.
+            let again = shown.without_secrets().connector().ok().unwrap();
+            for key in ["password", "secret"] {
+                if masked.get(key).is_some() {
+                    assert_eq!(
+                        (masked[key].as_str(), again[key].as_str()),
+                        (Some(MASK), Some(""))
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_gl_account_line_is_named_at_its_field() {
+        let posted = HashMap::from([
+            ("kind".to_owned(), "file".to_owned()),
+            (
+                "file.gl_accounts".to_owned(),
+                "4000,Income,income\n4100".to_owned(),
+            ),
+        ]);
+        let errors = Fields::from_post(posted).connector().err().unwrap();
+        assert_eq!(
+            errors.get("connector.gl_accounts").as_deref(),
+            Some("line 2 must be code,name,income or code,name,expense")
+        );
+    }
 }

@@ -78,13 +78,14 @@ async fn users_connection_and_audit_log() {
             .await
             .unwrap();
         b.fill(
-            "#erp-file_gl",
+            "#erp-file-gl_accounts",
             "4000,Construction Income,income\n5000,Job Materials,expense",
         )
         .await;
         b.click("#erp-form button[type=submit]").await;
-        b.wait_text("#erp-directory-error", "is required").await;
-        b.fill("#erp-directory", &exports).await;
+        b.wait_text("#erp-file-directory-error", "is required")
+            .await;
+        b.fill("#erp-file-directory", &exports).await;
         b.click("#erp-form button[type=submit]").await;
         b.wait_text(".notice", "Connection saved.").await;
         b.wait_text("main", "QuickBooks Desktop through the file connector")

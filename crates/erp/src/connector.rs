@@ -1,0 +1,555 @@
+//! The one place a connector is registered. Each connector is a module with a type that
+//! implements [`Connector`]; [`CONNECTORS`] lists them. Everything that varies by connector is
+//! derived from that list: the kinds the API accepts, the settings form, the masking (secret
+//! fields are [`Secret`](crate::Secret)s) and the dispatch of every call.
+//! `docs/adding-a-connector.md` walks through adding one.
+use crate::file::Folder;
+use crate::tryton::Tryton;
+use crate::webhook::Webhook;
+use crate::{
+    ConnectorError, ErpCode, ExportContext, ExportLine, FieldErrors, GlAccount, LineResult, MASK,
+    secret,
+};
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// One ERP connector: its settings, their checks, and what it does with the ERP.
+///
+/// A connector need not have a URL or a GL chart of its own; its settings are whatever
+/// `Settings` holds. The calls take `&self`, made with [`Connector::new`] for each operation.
+pub trait Connector: Sized + Send + Sync + 'static {
+    /// What a connection stores, as the API takes it (without `kind`). Every secret is a
+    /// [`Secret`](crate::Secret); use `#[serde(deny_unknown_fields)]` so a typo is an error.
+    type Settings: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// The `kind` in `connector: {"kind": …}`; never change it (stored connections carry it).
+    const KIND: &'static str;
+    /// The connector's name in the settings form.
+    const LABEL: &'static str;
+    /// The settings form's fields, in order: one per field of `Settings`.
+    const FIELDS: &'static [Field];
+    /// Lines per `export` call: each batch's results are committed as soon as it returns.
+    const BATCH: usize;
+    /// Whether `read_codes` works (the ERP queue then offers Sync from ERP).
+    const CAN_READ_CODES: bool = false;
+
+    /// Checks settings that were read; each problem is added under its field's name.
+    fn check(settings: &Self::Settings, errors: &mut FieldErrors);
+
+    fn new(settings: &Self::Settings) -> Self;
+
+    /// Checks the connection and says in plain words what is wrong.
+    fn test(&self) -> impl Future<Output = (bool, String)> + Send;
+
+    /// The GL accounts an approver may pick: from the ERP's chart where the connector can read
+    /// one, else from the settings.
+    fn gl_accounts(&self) -> impl Future<Output = Result<Vec<GlAccount>, ConnectorError>> + Send;
+
+    /// Sends one batch (at most `BATCH` lines, parents first); one result per line, in order.
+    /// `Err(Unavailable)` when the ERP cannot take it now: the job is retried later.
+    fn export(
+        &self,
+        ctx: &ExportContext,
+        lines: &[ExportLine],
+    ) -> impl Future<Output = Result<Vec<(i64, LineResult)>, ConnectorError>> + Send;
+
+    /// The ERP's own cost codes (Sync from ERP), for connectors with `CAN_READ_CODES`.
+    fn read_codes(&self) -> impl Future<Output = Result<Vec<ErpCode>, ConnectorError>> + Send {
+        async {
+            Err(ConnectorError::NotSupported(format!(
+                "the {} connector cannot read cost codes from the ERP",
+                Self::KIND
+            )))
+        }
+    }
+}
+
+/// Every connector, in the order the settings form offers them.
+pub static CONNECTORS: [Registration; 3] = [
+    Registration::of::<Folder>(),
+    Registration::of::<Tryton>(),
+    Registration::of::<Webhook>(),
+];
+
+/// One field of a connector's settings, for the form and the API description.
+#[derive(Debug)]
+pub struct Field {
+    /// The key in `connector: {…}`.
+    pub name: &'static str,
+    pub label: &'static str,
+    pub input: Input,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A line of text (sent trimmed).
+    Text,
+    /// An `http://` or `https://` address (sent trimmed).
+    Url,
+    /// A [`Secret`](crate::Secret): shown masked, sent as typed.
+    Secret,
+    /// One of these `(value, label)` pairs.
+    Choice(&'static [(&'static str, &'static str)]),
+    /// GL accounts: a list of `{code, name, kind}`.
+    GlAccounts,
+}
+
+/// A registered connector, as the rest of Costbridge sees it.
+pub struct Registration {
+    pub kind: &'static str,
+    pub label: &'static str,
+    pub fields: &'static [Field],
+    pub can_read_codes: bool,
+    batch: usize,
+    load: fn(Value) -> Result<Box<dyn Erased>, serde_json::Error>,
+}
+
+impl Registration {
+    const fn of<C: Connector>() -> Registration {
+        Registration {
+            kind: C::KIND,
+            label: C::LABEL,
+            fields: C::FIELDS,
+            can_read_codes: C::CAN_READ_CODES,
+            batch: C::BATCH,
+            load: load::<C>,
+        }
+    }
+
+    pub fn find(kind: &str) -> Option<&'static Registration> {
+        CONNECTORS.iter().find(|r| r.kind == kind)
+    }
+}
+
+fn load<C: Connector>(value: Value) -> Result<Box<dyn Erased>, serde_json::Error> {
+    let settings: C::Settings = serde_json::from_value(value)?;
+    Ok(Box::new(Typed::<C>(settings)))
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A connector's settings with the type forgotten, so one value can hold any connector's.
+trait Erased: Send + Sync {
+    fn json(&self) -> Value;
+    fn check(&self, errors: &mut FieldErrors);
+    fn test(&self) -> Boxed<'_, (bool, String)>;
+    fn gl_accounts(&self) -> Boxed<'_, Result<Vec<GlAccount>, ConnectorError>>;
+    fn export<'a>(
+        &'a self,
+        ctx: &'a ExportContext,
+        lines: &'a [ExportLine],
+    ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>>;
+    fn read_codes(&self) -> Boxed<'_, Result<Vec<ErpCode>, ConnectorError>>;
+}
+
+struct Typed<C: Connector>(C::Settings);
+
+impl<C: Connector> Erased for Typed<C> {
+    fn json(&self) -> Value {
+        serde_json::to_value(&self.0).unwrap_or_default()
+    }
+
+    fn check(&self, errors: &mut FieldErrors) {
+        C::check(&self.0, errors)
+    }
+
+    fn test(&self) -> Boxed<'_, (bool, String)> {
+        Box::pin(async { C::new(&self.0).test().await })
+    }
+
+    fn gl_accounts(&self) -> Boxed<'_, Result<Vec<GlAccount>, ConnectorError>> {
+        Box::pin(async { C::new(&self.0).gl_accounts().await })
+    }
+
+    fn export<'a>(
+        &'a self,
+        ctx: &'a ExportContext,
+        lines: &'a [ExportLine],
+    ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>> {
+        Box::pin(async move { C::new(&self.0).export(ctx, lines).await })
+    }
+
+    fn read_codes(&self) -> Boxed<'_, Result<Vec<ErpCode>, ConnectorError>> {
+        Box::pin(async { C::new(&self.0).read_codes().await })
+    }
+}
+
+/// A company's connection settings for one registered connector. It has no `Serialize`: what
+/// goes out is either [`Self::masked`] (anyone may see it) or [`Self::stored`] (the database).
+pub struct ConnectorSettings {
+    registration: &'static Registration,
+    settings: Box<dyn Erased>,
+}
+
+impl ConnectorSettings {
+    /// Reads the `connector` object; a field in error is named `connector.<field>`. A secret
+    /// sent back as `MASK` (as a client read it) keeps the value in `stored`.
+    pub fn parse(
+        stored: Option<&ConnectorSettings>,
+        value: &Value,
+    ) -> Result<Self, BTreeMap<String, Vec<String>>> {
+        let field = |f: &str, m: String| BTreeMap::from([(f.to_owned(), vec![m])]);
+        let registration = match value.get("kind").and_then(Value::as_str) {
+            Some(kind) => Registration::find(kind).ok_or_else(|| {
+                field(
+                    "connector.kind",
+                    format!("unknown connector '{kind}'; use {}", kinds_text()),
+                )
+            })?,
+            None => return Err(field("connector.kind", "is required".into())),
+        };
+        let mut value = value.clone();
+        if let Some(stored) = stored.filter(|s| s.kind() == registration.kind) {
+            keep_secrets(&mut value, &stored.masked(), &stored.stored());
+        }
+        let settings =
+            Self::load(registration, value).map_err(|e| field("connector", e.to_string()))?;
+        let mut errors = FieldErrors::default();
+        settings.settings.check(&mut errors);
+        errors.into_result().map(|()| settings)
+    }
+
+    fn load(registration: &'static Registration, mut value: Value) -> serde_json::Result<Self> {
+        if let Some(o) = value.as_object_mut() {
+            o.remove("kind");
+        }
+        Ok(ConnectorSettings {
+            registration,
+            settings: (registration.load)(value)?,
+        })
+    }
+
+    /// The settings with every secret as `MASK`, for responses and the audit log.
+    pub fn masked(&self) -> Value {
+        let mut v = self.settings.json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("kind".into(), self.registration.kind.into());
+        }
+        v
+    }
+
+    /// The settings with their secrets, for the database only (read back with `Deserialize`).
+    pub fn stored(&self) -> Value {
+        secret::exposed(|| self.masked())
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.registration.kind
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = self.kind()))]
+    pub async fn test(&self) -> (bool, String) {
+        self.settings.test().await
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = self.kind()))]
+    pub async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
+        self.settings.gl_accounts().await
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = self.kind(), job = ctx.job_id, lines = lines.len()))]
+    pub async fn export(
+        &self,
+        ctx: &ExportContext,
+        lines: &[ExportLine],
+    ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
+        self.settings.export(ctx, lines).await
+    }
+
+    /// How many lines one export call takes: a file holds the whole job (one file per job),
+    /// an ERP takes batches whose results are committed one by one.
+    pub fn batch_size(&self) -> usize {
+        self.registration.batch
+    }
+
+    /// Whether `read_codes` works for this connector (it offers Sync from ERP).
+    pub fn can_read_codes(&self) -> bool {
+        self.registration.can_read_codes
+    }
+
+    /// The ERP's own cost codes, for connectors that can read them.
+    #[tracing::instrument(skip_all, fields(kind = self.kind()))]
+    pub async fn read_codes(&self) -> Result<Vec<ErpCode>, ConnectorError> {
+        self.settings.read_codes().await
+    }
+}
+
+/// Shows the masked settings.
+impl fmt::Debug for ConnectorSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConnectorSettings({})", self.masked())
+    }
+}
+
+/// Reads the stored form (`{"kind": …, …}`, as written by [`ConnectorSettings::stored`]).
+impl<'de> Deserialize<'de> for ConnectorSettings {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = Value::deserialize(d)?;
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| D::Error::missing_field("kind"))?;
+        let registration = Registration::find(kind).ok_or_else(|| {
+            D::Error::custom(format!("unknown connector '{kind}'; use {}", kinds_text()))
+        })?;
+        Self::load(registration, value).map_err(D::Error::custom)
+    }
+}
+
+/// `file, tryton or webhook`.
+fn kinds_text() -> String {
+    let kinds: Vec<&str> = CONNECTORS.iter().map(|r| r.kind).collect();
+    match kinds.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// Where `value` holds `MASK` and the masked stored settings hold `MASK` (a secret field), the
+/// stored secret goes back in. The fields come from the settings type, not from their names.
+fn keep_secrets(value: &mut Value, masked: &Value, stored: &Value) {
+    let (Some(value), Some(masked), Some(stored)) = (
+        value.as_object_mut(),
+        masked.as_object(),
+        stored.as_object(),
+    ) else {
+        return;
+    };
+    for (key, v) in value.iter_mut() {
+        let (Some(m), Some(s)) = (masked.get(key), stored.get(key)) else {
+            continue;
+        };
+        if v.as_str() == Some(MASK) && m.as_str() == Some(MASK) {
+            *v = s.clone();
+        } else if v.is_object() {
+            keep_secrets(v, m, s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Map, json};
+
+    /// A settings object with one sample value per field, as a client would send it.
+    fn sample(r: &Registration, secret: &str) -> Value {
+        let mut o = Map::new();
+        o.insert("kind".into(), r.kind.into());
+        for f in r.fields {
+            let v = match f.input {
+                Input::Text => json!("sample"),
+                Input::Url => json!("https://erp.example/"),
+                Input::Secret => json!(secret),
+                Input::Choice(options) => json!(options[0].0),
+                Input::GlAccounts => json!([{"code": "4000", "name": "Income", "kind": "income"}]),
+            };
+            o.insert(f.name.into(), v);
+        }
+        Value::Object(o)
+    }
+
+    /// A connector's settings as API.md describes them: `{"kind": "tryton", "url", …}`.
+    fn api_shape(r: &Registration) -> String {
+        let mut out = format!("{{\"kind\": \"{}\"", r.kind);
+        for f in r.fields {
+            match f.input {
+                Input::Choice(options) => {
+                    let values: Vec<&str> = options.iter().map(|(v, _)| *v).collect();
+                    out.push_str(&format!(", \"{}\": \"{}\"", f.name, values.join("|")));
+                }
+                Input::GlAccounts => out.push_str(&format!(", \"{}\": [...]", f.name)),
+                _ => out.push_str(&format!(", \"{}\"", f.name)),
+            }
+        }
+        out.push('}');
+        out
+    }
+
+    #[test]
+    fn every_connectors_form_fields_are_its_settings_and_its_secrets_are_masked() {
+        const SECRET: &str = "a-secret-of-some-length";
+        for r in &CONNECTORS {
+            let sent = sample(r, SECRET);
+            let settings = ConnectorSettings::parse(None, &sent)
+                .unwrap_or_else(|e| panic!("{}: the form's fields do not parse: {e:?}", r.kind));
+            let masked = settings.masked();
+            assert!(!masked.to_string().contains(SECRET), "{}: {masked}", r.kind);
+            for f in r.fields {
+                assert_eq!(
+                    masked[f.name] == MASK,
+                    f.input == Input::Secret,
+                    "{}.{}: a Secret field must be an Input::Secret and the other way round",
+                    r.kind,
+                    f.name
+                );
+            }
+            // Stored, read back, and sent back masked: the secrets survive.
+            let stored = settings.stored();
+            assert_eq!(stored, sent, "{}", r.kind);
+            let loaded: ConnectorSettings = serde_json::from_value(stored.clone()).unwrap();
+            let again = ConnectorSettings::parse(Some(&loaded), &masked).unwrap();
+            assert_eq!(again.stored(), stored, "{}", r.kind);
+        }
+    }
+
+    #[test]
+    fn the_kinds_and_their_api_description_come_from_the_registry() {
+        let shapes: Vec<String> = CONNECTORS.iter().map(api_shape).collect();
+        // As API.md documents the `connector` object.
+        assert_eq!(
+            shapes,
+            [
+                r#"{"kind": "file", "directory", "format": "iif|csv", "gl_accounts": [...]}"#,
+                r#"{"kind": "tryton", "url", "database", "username", "password"}"#,
+                r#"{"kind": "webhook", "url", "secret", "gl_accounts": [...]}"#,
+            ]
+        );
+        assert_eq!(kinds_text(), "file, tryton or webhook");
+        assert_eq!(
+            ConnectorSettings::parse(None, &json!({"kind": "ftp"})).unwrap_err()["connector.kind"],
+            ["unknown connector 'ftp'; use file, tryton or webhook"]
+        );
+    }
+
+    #[test]
+    fn connections_stored_before_the_registry_still_load() {
+        for row in [
+            json!({"kind": "file", "directory": "/srv/exports", "format": "csv", "gl_accounts": []}),
+            json!({"kind": "tryton", "url": "http://localhost:8000/", "database": "costs",
+                "username": "admin", "password": "s3cret"}),
+            json!({"kind": "webhook", "url": "https://erp.example/hook",
+                "secret": "whsec_0123456789abcdef", "gl_accounts": []}),
+        ] {
+            let s: ConnectorSettings = serde_json::from_value(row.clone()).unwrap();
+            assert_eq!(s.stored(), row);
+        }
+        let e = serde_json::from_value::<ConnectorSettings>(json!({"kind": "ftp"})).unwrap_err();
+        assert!(e.to_string().contains("unknown connector 'ftp'"), "{e}");
+    }
+
+    #[test]
+    fn parse_names_the_bad_field() {
+        let ok = ConnectorSettings::parse(
+            None,
+            &json!({"kind": "file", "directory": "x", "format": "iif",
+            "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}),
+        );
+        assert!(ok.is_ok());
+        let e = ConnectorSettings::parse(
+            None,
+            &json!({"kind": "file", "directory": "x", "format": "pdf"}),
+        )
+        .unwrap_err();
+        assert!(e["connector"][0].contains("pdf"), "{e:?}");
+        let e = ConnectorSettings::parse(
+            None,
+            &json!({"kind": "file", "directory": "x", "format": "iif", "colour": 1}),
+        )
+        .unwrap_err();
+        assert!(e["connector"][0].contains("colour"), "{e:?}");
+        let e = ConnectorSettings::parse(None, &json!({"kind": "file", "directory": "", "format": "csv",
+            "gl_accounts": [{"code": "1", "name": "A", "kind": "income"}, {"code": "1", "name": "B", "kind": "expense"}]})).unwrap_err();
+        assert_eq!(
+            e.keys().collect::<Vec<_>>(),
+            ["connector.directory", "connector.gl_accounts[1]"]
+        );
+        let e = ConnectorSettings::parse(None, &json!({"kind": "tryton", "url": "ftp://x", "database": "", "username": "a", "password": MASK})).unwrap_err();
+        assert_eq!(
+            e.keys().collect::<Vec<_>>(),
+            ["connector.database", "connector.password", "connector.url"]
+        );
+        let e = ConnectorSettings::parse(
+            None,
+            &json!({"kind": "webhook", "url": "https://erp.example/hook", "secret": "short"}),
+        )
+        .unwrap_err();
+        assert_eq!(e.keys().collect::<Vec<_>>(), ["connector.secret"]);
+        assert!(
+            ConnectorSettings::parse(None, &json!({"kind": "ftp"})).unwrap_err()["connector.kind"]
+                [0]
+            .contains("ftp")
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_and_kept_when_sent_back_masked() {
+        let t = json!({"kind": "tryton", "url": "http://localhost:8000/", "database": "costs", "username": "admin", "password": "s3cret"});
+        let stored = ConnectorSettings::parse(None, &t).unwrap();
+        let shown = stored.masked();
+        assert_eq!(shown["password"], MASK);
+        assert!(!shown.to_string().contains("s3cret"));
+        let again = ConnectorSettings::parse(Some(&stored), &shown).unwrap();
+        assert_eq!(again.stored()["password"], "s3cret");
+        // Another kind's stored secret is never taken.
+        let w = json!({"kind": "webhook", "url": "https://erp.example/hook", "secret": MASK});
+        let e = ConnectorSettings::parse(Some(&stored), &w).unwrap_err();
+        assert_eq!(e["connector.secret"], ["must be at least 16 characters"]);
+    }
+
+    #[tokio::test]
+    async fn connector_spans_never_record_a_secret() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::fmt::format::FmtSpan;
+
+        #[derive(Clone, Default)]
+        struct Log(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Log {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        const SECRET: &str = "never-in-a-log-0123456789";
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(FmtSpan::NEW)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        // Nothing listens on a port just released.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        for value in [
+            json!({"kind": "tryton", "url": url, "database": "costs", "username": "admin",
+                "password": SECRET}),
+            json!({"kind": "webhook", "url": url, "secret": SECRET}),
+        ] {
+            let settings = ConnectorSettings::parse(None, &value).unwrap();
+            let (ok, _) = settings.test().await;
+            assert!(!ok);
+            let ctx = ExportContext {
+                job_id: 9,
+                delimiter: '-',
+                max_description: None,
+            };
+            let line = crate::test_line(1, "01");
+            assert!(settings.export(&ctx, &[line]).await.is_err());
+        }
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        for span in [
+            "kind=\"tryton\"",
+            "kind=\"webhook\"",
+            "job=9",
+            "login{database=costs user=admin}",
+        ] {
+            assert!(text.contains(span), "no {span} in:\n{text}");
+        }
+        assert!(!text.contains(SECRET), "{text}");
+    }
+}

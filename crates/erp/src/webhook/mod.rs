@@ -1,0 +1,273 @@
+//! The webhook connector: each export batch is POSTed as signed JSON to the customer's endpoint,
+//! which answers with a result per code.
+//!
+//! The contract, for whoever writes the receiver:
+//!
+//! * `POST <url>` with `Content-Type: application/json`, `User-Agent: costbridge/<version>` and
+//!   a body `{"event": "cost_codes.export", "job_id": N, "codes": [{"item_id", "code",
+//!   "full_code", "description", "active", "parent_full_code", "origin_id", "previous",
+//!   "gl_income_account", "gl_expense_account"}, …]}`.
+//! * `X-Costbridge-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<unix time>.<body>">`, keyed
+//!   with the connection's secret; check it with [`verify`] (or the same recipe), which also
+//!   refuses a signature more than five minutes away from the receiver's clock.
+//! * `Idempotency-Key: costbridge-<job id>-<16 hex>`: the same batch sent again (after a timeout
+//!   or a 5xx) carries the same key, so the receiver can answer it from what it did the first
+//!   time instead of doing it twice.
+//! * The answer is `2xx` with `{"results": [{"item_id": 1, "status": "synced", "origin_id":
+//!   "…"}, {"item_id": 2, "status": "failed", "message": "…"}]}`. A 5xx, 408 or 429 (or no answer)
+//!   means "try again later"; any other status refuses the whole batch.
+//!
+//! A connection test POSTs a signed `{"event": "ping"}`; any 2xx answer passes.
+mod export;
+mod sign;
+mod wire;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Connector, ConnectorError, ExportContext, ExportLine, Field, FieldErrors, GlAccount, Input,
+    LineResult, Secret, fit_description,
+};
+
+pub use sign::{sign, verify};
+
+/// Codes per POST.
+pub const BATCH: usize = 500;
+
+const SIGNATURE_HEADER: &str = "X-Costbridge-Signature";
+const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+const USER_AGENT: &str = concat!("costbridge/", env!("CARGO_PKG_VERSION"));
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// What is quoted of an unexpected answer, in characters.
+const QUOTE_CHARS: usize = 300;
+/// Answers larger than this are not read further (500 results take well under 100 KiB).
+const MAX_ANSWER_BYTES: usize = 16 << 20;
+
+/// What came back over HTTP.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+    /// False when the body was larger than `MAX_ANSWER_BYTES` and reading stopped.
+    complete: bool,
+}
+
+/// The customer's endpoint that receives each export batch as signed JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: String,
+    pub secret: Secret,
+    #[serde(default)]
+    pub gl_accounts: Vec<GlAccount>,
+}
+
+pub struct Webhook {
+    settings: WebhookSettings,
+    timeout: Duration,
+}
+
+impl Connector for Webhook {
+    type Settings = WebhookSettings;
+    const KIND: &'static str = "webhook";
+    const LABEL: &'static str = "Webhook (signed JSON)";
+    const FIELDS: &'static [Field] = &[
+        Field {
+            name: "url",
+            label: "Endpoint URL",
+            input: Input::Url,
+        },
+        Field {
+            name: "secret",
+            label: "Signing secret",
+            input: Input::Secret,
+        },
+        Field {
+            name: "gl_accounts",
+            label: "GL accounts",
+            input: Input::GlAccounts,
+        },
+    ];
+    const BATCH: usize = BATCH;
+
+    fn check(s: &WebhookSettings, errors: &mut FieldErrors) {
+        errors.url("url", &s.url);
+        if s.secret.is_mask() || s.secret.expose().chars().count() < 16 {
+            errors.add("secret", "must be at least 16 characters");
+        }
+        errors.gl_accounts(&s.gl_accounts);
+    }
+
+    fn new(settings: &WebhookSettings) -> Self {
+        Webhook {
+            settings: settings.clone(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    async fn test(&self) -> (bool, String) {
+        let body = br#"{"event":"ping"}"#.to_vec();
+        match self.post(body, None).await {
+            Ok(a) if a.status.is_success() => (
+                true,
+                format!("The webhook answered HTTP {}.", a.status.as_u16()),
+            ),
+            Ok(a) => (
+                false,
+                format!(
+                    "The webhook at {} answered HTTP {}: {}",
+                    self.shown_url(),
+                    status_text(a.status),
+                    quote(&a.body)
+                ),
+            ),
+            Err(e) => (false, format!("{}.", capitalise(&self.unreachable(&e)))),
+        }
+    }
+
+    async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
+        Ok(self.settings.gl_accounts.clone())
+    }
+
+    async fn export(
+        &self,
+        ctx: &ExportContext,
+        lines: &[ExportLine],
+    ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
+        export::export(self, ctx, lines).await
+    }
+}
+
+impl Webhook {
+    /// How long one POST may take, connecting and reading the answer included (default 30 s).
+    pub fn with_timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// One signed POST; the body is read whole (up to `MAX_ANSWER_BYTES`) within the timeout.
+    #[tracing::instrument(level = "debug", skip_all, fields(url = %self.shown_url(), idempotency_key = key))]
+    async fn post(&self, body: Vec<u8>, key: Option<&str>) -> Result<Answer, reqwest::Error> {
+        // No redirects: a POST would turn into a GET, and the signature would go elsewhere.
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .build()?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut request = client
+            .post(&self.settings.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                SIGNATURE_HEADER,
+                sign(self.settings.secret.expose(), now, &body),
+            );
+        if let Some(key) = key {
+            request = request.header(IDEMPOTENCY_HEADER, key);
+        }
+        let mut response = request.body(body).send().await?;
+        let status = response.status();
+        let mut body = Vec::new();
+        let mut complete = true;
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                complete = false;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            status,
+            body,
+            complete,
+        })
+    }
+
+    /// Why a POST got no answer, in plain words, naming the URL.
+    fn unreachable(&self, e: &reqwest::Error) -> String {
+        let url = self.shown_url();
+        if e.is_timeout() {
+            format!(
+                "the webhook at {url} did not answer within {}",
+                duration_text(self.timeout)
+            )
+        } else if e.is_connect() {
+            format!(
+                "could not connect to the webhook at {url}: {}",
+                root_cause(e)
+            )
+        } else if e.is_builder() {
+            format!("the webhook URL {url} cannot be used: {}", root_cause(e))
+        } else {
+            format!(
+                "the request to the webhook at {url} failed: {}",
+                root_cause(e)
+            )
+        }
+    }
+
+    /// The URL for messages, with any password in it masked.
+    fn shown_url(&self) -> String {
+        match reqwest::Url::parse(&self.settings.url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some(crate::MASK));
+                u.to_string()
+            }
+            _ => self.settings.url.clone(),
+        }
+    }
+}
+
+/// The start of an answer for a message: at most `QUOTE_CHARS` characters, control characters
+/// as spaces, `…` when cut.
+fn quote(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(an empty answer)".into();
+    }
+    let cut = fit_description(text, Some(QUOTE_CHARS));
+    let mut out: String = cut
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if cut.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn status_text(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+fn duration_text(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
+/// The innermost error: reqwest's own message is "error sending request for url (…)", the cause
+/// ("Connection refused", "dns error: …", "invalid peer certificate: …") is what helps.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
