@@ -45,6 +45,8 @@ impl App {
             worker_wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             login_limiter: Arc::new(RateLimiter::new(10, Duration::from_secs(60))),
+            base_url: settings.mail.base_url.as_str().into(),
+            mail_on: settings.mail.host.is_some(),
         };
         Ok(App {
             listener,

@@ -249,6 +249,8 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         worker_wake: Default::default(),
         metrics: Default::default(),
         login_limiter: Arc::new(RateLimiter::new(1, std::time::Duration::from_secs(1))),
+        base_url: settings.mail.base_url.as_str().into(),
+        mail_on: settings.mail.host.is_some(),
     };
     Ok((state, actor.id))
 }

@@ -42,8 +42,22 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
         "patch",
         "/api/v1/companies/{cid}/users/{uid}",
         "Change a user",
-        Some("{name?, password?, permissions?, digest_emails?}"),
+        Some("{name?, password?, current_password?, permissions?, digest_emails?}"),
         200,
+    ),
+    (
+        "post",
+        "/api/v1/companies/{cid}/users/{uid}/password_reset",
+        "Issue a one-time password reset link (emailed; returned as reset_url when mail is off)",
+        None,
+        201,
+    ),
+    (
+        "post",
+        "/api/v1/password_reset",
+        "Set a password with a reset link's token (no sign-in needed)",
+        Some("{token, password}"),
+        204,
     ),
     (
         "get",

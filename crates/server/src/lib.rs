@@ -2,6 +2,7 @@
 //! and ERP crates.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod api;
 pub mod app;
 pub mod cli;

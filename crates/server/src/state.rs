@@ -13,6 +13,11 @@ pub struct AppState {
     pub worker_wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub login_limiter: Arc<RateLimiter>,
+    /// Where people open Costbridge (`[mail] base_url`): links start with it, and an https
+    /// address makes the session cookie `Secure`.
+    pub base_url: Arc<str>,
+    /// Whether an SMTP server is configured; without one, a reset link is shown to the admin.
+    pub mail_on: bool,
 }
 
 /// A fixed-window limit per key (here: per login email), enough to stop password guessing

@@ -65,6 +65,9 @@ pub struct UserPatch {
     pub password_hash: Option<String>,
     pub permissions: Option<Permissions>,
     pub digest_emails: Option<bool>,
+    /// With a new password: the hash of the caller's own session or API token, which keeps
+    /// working when they change their own password; every other one is revoked.
+    pub keep_credential: Option<String>,
 }
 
 /// Inserts a user inside a transaction and returns its id; a taken email is a field error.
@@ -204,6 +207,10 @@ impl Db {
                 Some(json!({"name": patch.name.as_ref().unwrap_or(&before.name), "permissions": perms,
                     "digest_emails": patch.digest_emails.unwrap_or(before.digest_emails),
                     "password_changed": patch.password_hash.is_some()})));
+            if patch.password_hash.is_some() {
+                let keep = patch.keep_credential.as_deref().unwrap_or("");
+                revoke_credentials!(tx, company, Some(actor), id, keep, "password_changed");
+            }
         });
         self.user(company, id).await
     }

@@ -191,6 +191,8 @@ pub async fn create_user_as(
 pub struct UpdateUser {
     pub name: Option<String>,
     pub password: Option<String>,
+    /// Required with `password` when changing one's own.
+    pub current_password: Option<String>,
     pub permissions: Option<Permissions>,
     #[serde(default, deserialize_with = "nullable")]
     pub digest_emails: Option<Option<bool>>,
@@ -205,7 +207,8 @@ async fn update_user(
     Ok(Json(update_user_as(&state, &caller, cid, uid, body).await?))
 }
 
-/// Changes a user; anyone may change their own name, password and email preference.
+/// Changes a user; anyone may change their own name, password (giving the current one) and
+/// email preference.
 pub async fn update_user_as(
     state: &AppState,
     caller: &Caller,
@@ -216,6 +219,15 @@ pub async fn update_user_as(
     let company = caller.company(cid)?;
     let target = state.db.user(company, uid).await?;
     let own = uid == caller.user.id;
+    let keep_credential = crate::account::authorize_update(
+        state,
+        caller,
+        &target,
+        body.password.is_some() || body.permissions.is_some(),
+        body.password.is_some(),
+        body.current_password,
+    )
+    .await?;
     // Permissions follow the granting rule; anything else about another user is for admins.
     if let Some(p) = &body.permissions {
         caller
@@ -250,6 +262,7 @@ pub async fn update_user_as(
         password_hash,
         permissions: body.permissions,
         digest_emails,
+        keep_credential,
     };
     Ok(state
         .db

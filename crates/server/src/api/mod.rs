@@ -6,6 +6,7 @@ use costbridge_domain::ErpProfile;
 use costbridge_erp::ConnectorSettings;
 use serde::{Deserialize, Deserializer};
 
+mod account;
 mod audit;
 pub mod auth;
 pub mod codes;
@@ -16,6 +17,7 @@ pub mod send;
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(account::router())
         .merge(connection::router())
         .merge(codes::router(max_import_bytes))
         .merge(send::router())

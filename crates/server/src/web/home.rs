@@ -77,7 +77,7 @@ struct SetupForm {
 
 /// Refuses form posts another site's page makes (sign-in and setup have no session yet, so
 /// the browser's own Origin / Sec-Fetch-Site headers are the CSRF check).
-fn same_site(headers: &HeaderMap) -> WebResult<()> {
+pub(super) fn same_site(headers: &HeaderMap) -> WebResult<()> {
     if session::cross_site(headers) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

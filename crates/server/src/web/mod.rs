@@ -27,6 +27,7 @@ mod error;
 mod history;
 mod home;
 mod import;
+mod reset;
 mod send;
 mod users;
 
@@ -41,6 +42,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(erp::router())
         .merge(erp_actions::router())
         .merge(users::router())
+        .merge(reset::router())
         .merge(erp_settings::router())
         .merge(audit::router())
         .route(

@@ -1,6 +1,7 @@
 //! Black-box API tests; each runs once on SQLite and once on PostgreSQL.
 mod helpers;
 
+mod account;
 mod auth;
 mod cli;
 mod codes;
