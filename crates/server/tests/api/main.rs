@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod codes;
 mod edges;
+mod formulas;
 mod import;
 mod notify;
 mod pages;
