@@ -106,9 +106,9 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::router(settings.server.max_import_bytes))
-        .merge(docs::router())
+        .merge(docs::router().layer(middleware::from_fn(crate::web::security_headers)))
         .merge(crate::web::router(settings.server.max_import_bytes))
-        .merge(mail::unsubscribe::router())
+        .merge(mail::unsubscribe::router().layer(middleware::from_fn(crate::web::security_headers)))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })

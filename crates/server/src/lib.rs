@@ -18,7 +18,7 @@ pub mod password;
 pub mod retry;
 pub mod session;
 pub mod state;
-mod web;
+pub(crate) mod web;
 pub mod worker;
 
 pub use app::App;

@@ -89,7 +89,7 @@ macro_rules! insert_user {
         .await;
         match res.map_err(StoreError::from) {
             Err(e) if e.is_unique_violation() => {
-                return Err(StoreError::field("email", "is already used by another user"))
+                return Err(StoreError::field("email", "is already used by another user of this company"))
             }
             other => other?,
         }
@@ -164,23 +164,23 @@ impl Db {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    /// The user and password hash for a login email.
-    pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
+    /// The users and password hashes for a login email, oldest first: an email is unique per
+    /// company, so the same person may have an account in several.
+    pub async fn users_for_login(&self, email: &str) -> Result<Vec<(User, String)>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1)"
+            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1) ORDER BY u.id"
         );
-        let row = with_pool!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(p).await?;
-            match row {
-                Some(r) => {
-                    use sqlx::{FromRow, Row};
-                    let hash: String = r.try_get("password_hash")?;
-                    Some((User::from(UserRow::from_row(&r)?), hash))
-                }
-                None => None,
+        let rows = with_pool!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                use sqlx::{FromRow, Row};
+                let hash: String = r.try_get("password_hash")?;
+                out.push((User::from(UserRow::from_row(&r)?), hash));
             }
+            out
         });
-        Ok(row)
+        Ok(rows)
     }
 
     pub async fn update_user(

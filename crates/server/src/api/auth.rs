@@ -58,14 +58,8 @@ pub async fn authenticate(state: &AppState, email: &str, password: String) -> Ap
         e.retry_after = Some(wait);
         return Err(e);
     }
-    let found = state.db.user_for_login(email).await?;
-    // Verify against a dummy hash when the email is unknown, so timing does not tell which.
-    let (user, hash) = match found {
-        Some((u, h)) => (Some(u), h),
-        None => (None, password::dummy_hash().to_owned()),
-    };
-    let ok = password::verify(password, hash).await;
-    user.filter(|_| ok).ok_or_else(|| {
+    let user = password::sign_in(state.db.users_for_login(email).await?, password).await;
+    user.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -23,6 +23,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(send::router())
         .merge(queue::router())
         .merge(audit::router())
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
 }
 
 /// The company's ERP connection with its profile and parsed connector, if it has one.

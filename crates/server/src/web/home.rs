@@ -208,7 +208,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> WebResult<
         state.db.delete_session(&hash_token(id)).await?;
     }
     Ok((
-        [(header::SET_COOKIE, session::clear_cookie())],
+        [(header::SET_COOKIE, session::clear_cookie(&state))],
         Redirect::to("/login"),
     )
         .into_response())

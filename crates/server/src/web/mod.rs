@@ -14,6 +14,7 @@ use axum::{Router, routing::get};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+pub use assets::css as stylesheet;
 pub use error::{WebError, WebResult, explain, percent_encode};
 
 mod assets;
@@ -54,7 +55,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
 }
 
 /// Pages load only what the binary serves, and cannot be framed by another site.
-async fn security_headers(req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(

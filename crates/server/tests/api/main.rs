@@ -7,6 +7,7 @@ mod cli;
 mod codes;
 mod edges;
 mod formulas;
+mod hardening;
 mod import;
 mod notify;
 mod pages;
