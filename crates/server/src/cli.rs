@@ -1,7 +1,7 @@
 //! The `costbridge` commands. `main.rs` only parses and dispatches here.
 use crate::app::App;
 use crate::config::{EXAMPLE, Settings};
-use crate::state::{AppState, RateLimiter};
+use crate::state::AppState;
 use crate::{demo, password};
 use clap::{Args, Parser, Subcommand};
 use costbridge_domain::Permissions;
@@ -9,7 +9,6 @@ use costbridge_storage::Db;
 use costbridge_storage::users::NewUser;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -248,7 +247,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         db,
         worker_wake: Default::default(),
         metrics: Default::default(),
-        login_limiter: Arc::new(RateLimiter::new(1, std::time::Duration::from_secs(1))),
+        sign_in: Default::default(),
         base_url: settings.mail.base_url.as_str().into(),
         mail_on: settings.mail.host.is_some(),
     };

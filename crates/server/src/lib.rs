@@ -18,6 +18,7 @@ pub mod password;
 pub mod retry;
 pub mod session;
 pub mod state;
+pub mod throttle;
 pub(crate) mod web;
 pub mod worker;
 

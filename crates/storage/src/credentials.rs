@@ -104,6 +104,24 @@ impl Db {
         self.user(user.0, user.1).await
     }
 
+    /// Audits a sign-in decision on every account of `email` (none when it is unknown), or only
+    /// on `user`, who is then the actor too (a successful sign-in).
+    pub async fn audit_sign_in(
+        &self,
+        email: &str,
+        user: Option<i64>,
+        action: &str,
+        after: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, p => { sqlx::query(
+            "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+             SELECT u.company_id, $2, $3, $4, 'user', u.id, NULL, $5 FROM users u \
+             WHERE lower(u.email) = lower($1) AND ($3 IS NULL OR u.id = $3)")
+            .bind(email.trim()).bind(now()).bind(user).bind(action).bind(after.to_string())
+            .execute(p).await?; });
+        Ok(())
+    }
+
     /// The stored password hash of a user, to check their current password.
     pub async fn password_hash(&self, user: i64) -> Result<String, StoreError> {
         let hash: Option<String> = with_pool!(self, p => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")

@@ -4,6 +4,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Body, Caller, hash_token};
 use crate::password;
 use crate::state::AppState;
+use crate::throttle::ClientAddr;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -13,6 +14,7 @@ use costbridge_domain::Permissions;
 use costbridge_storage::users::{NewUser, User, UserPatch};
 use serde::Deserialize;
 use serde_json::json;
+use std::net::IpAddr;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,9 +38,10 @@ struct Login {
 #[tracing::instrument(skip_all, fields(email = %body.email))]
 async fn create_token(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Body(body): Body<Login>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = authenticate(&state, &body.email, body.password).await?;
+    let user = authenticate(&state, &body.email, body.password, client).await?;
     let token = password::new_token();
     state.db.insert_token(user.id, &hash_token(&token)).await?;
     Ok((
@@ -47,25 +50,15 @@ async fn create_token(
     ))
 }
 
-/// Checks an email and password (rate-limited per email); shared by tokens and web sign-in.
-pub async fn authenticate(state: &AppState, email: &str, password: String) -> ApiResult<User> {
-    if let Err(wait) = state.login_limiter.check(&email.to_lowercase()) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many sign-in attempts; wait and try again",
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
-    }
-    let user = password::sign_in(state.db.users_for_login(email).await?, password).await;
-    user.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "the email or password is wrong",
-        )
-    })
+/// Checks an email and password from `client`, under the sign-in throttle; shared by tokens
+/// and web sign-in.
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: String,
+    client: IpAddr,
+) -> ApiResult<User> {
+    crate::throttle::sign_in(state, email, password, client).await
 }
 
 /// Revokes the calling token; called with the session cookie, it ends the session instead.

@@ -5,6 +5,7 @@ use crate::api::text;
 use crate::error::ApiError;
 use crate::extract::{hash_token, session_caller};
 use crate::state::AppState;
+use crate::throttle::ClientAddr;
 use crate::{password, session};
 use askama::Template;
 use askama_web::WebTemplate;
@@ -176,17 +177,18 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> WebResult<Response> {
     same_site(&headers)?;
-    match authenticate(&state, f.email.trim(), f.password).await {
+    match authenticate(&state, f.email.trim(), f.password, client).await {
         Ok(user) => signed_in(&state, session::cookie(&headers), user.id).await,
         Err(e) => {
             let status = e.status;
             let message = match e.code {
                 "rate_limited" => format!(
-                    "Too many sign-in attempts for this email. Wait {} seconds and try again.",
+                    "Too many failed sign-in attempts. Wait {} seconds and try again.",
                     e.retry_after.unwrap_or(60)
                 ),
                 "unauthorized" => "The email or password is wrong.".to_owned(),

@@ -15,4 +15,5 @@ mod queue;
 mod send;
 mod session;
 mod smtp;
+mod throttle;
 mod tryton;
