@@ -4,7 +4,6 @@
 use crate::both;
 use crate::helpers::TestApp;
 use crate::session::no_redirects;
-use costbridge_server::{App, Settings};
 use reqwest::StatusCode;
 use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
 use serde_json::{Value, json};
@@ -104,17 +103,9 @@ async fn the_cookie_is_secure_behind_https(app: TestApp) {
         res.headers()[SET_COOKIE].to_str().unwrap().to_owned()
     };
     assert!(!cookie_from(app.base.clone()).await.contains("Secure"));
-    let mut settings = Settings::default();
-    settings.server.listen = "127.0.0.1:0".into();
-    settings.server.database_url = app.database_url.clone();
-    settings.worker.enabled = false;
-    settings.mail.base_url = "https://costbridge.example".into();
-    let behind_https = App::build(settings).await.expect("second instance");
-    let base = format!("http://{}", behind_https.addr);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(behind_https.run(async move {
-        let _ = stopped.await;
-    }));
+    let (base, stop) = app
+        .second_instance(|s| s.mail.base_url = "https://costbridge.example".into())
+        .await;
     let cookie = cookie_from(base.clone()).await;
     assert!(cookie.contains("; Secure"), "{cookie}");
     let session = cookie.split(';').next().unwrap().to_owned();
