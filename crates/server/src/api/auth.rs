@@ -210,7 +210,7 @@ pub async fn update_user_as(
         state,
         caller,
         &target,
-        body.password.is_some() || body.permissions.is_some(),
+        body.password.is_some() || body.permissions.is_some_and(|p| p != target.permissions),
         body.password.is_some(),
         body.current_password,
     )

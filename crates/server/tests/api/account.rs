@@ -110,6 +110,14 @@ async fn another_users_credentials_need_their_permissions(app: TestApp) {
         (s, required(&b)),
         (StatusCode::FORBIDDEN, "can_push_to_accounting")
     );
+    // Sending the approver's permissions unchanged with a new name (as the page's form does)
+    // is not a change of permissions.
+    let (s, b) = patch(
+        approver,
+        json!({"name": "Renamed", "permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
     // Nothing changed: the takeover password does not sign in, the old ones still do.
     assert!(!can_sign_in(&app, "approver@one.example", "taken-over-password").await);
     assert!(!can_sign_in(&app, "admin@one.example", "taken-over-password").await);
