@@ -188,7 +188,7 @@ async fn login(
             let status = e.status;
             let message = match e.code {
                 "rate_limited" => format!(
-                    "Too many failed sign-in attempts. Wait {} seconds and try again.",
+                    "Too many sign-in attempts have failed. Wait {} seconds and try again.",
                     e.retry_after.unwrap_or(60)
                 ),
                 "unauthorized" => "The email or password is wrong.".to_owned(),
