@@ -2,6 +2,7 @@
 //! check lives here and nowhere else; storage and handlers call into it.
 #![forbid(unsafe_code)]
 
+pub mod csv_cell;
 pub mod permission;
 pub mod profile;
 pub mod queue;

@@ -94,6 +94,27 @@ impl Permissions {
         }
         Ok(())
     }
+
+    /// Changing another user's password, email or permissions (or sending them a reset link)
+    /// needs a user manager who holds every permission the target holds: otherwise taking over
+    /// the account would hand the caller rights nobody granted them. The error names the first
+    /// permission missing.
+    pub fn authorize_account_change(&self, target: &Permissions) -> Result<(), &'static str> {
+        if !self.can_manage_users() {
+            return Err("admin_tool=admin");
+        }
+        if self.erp_integrations < target.erp_integrations {
+            return Err(match target.erp_integrations {
+                Level::Admin => "erp_integrations=admin",
+                Level::Standard => "erp_integrations=standard",
+                _ => "erp_integrations=read_only",
+            });
+        }
+        if target.can_push_to_accounting && !self.can_push_to_accounting {
+            return Err("can_push_to_accounting");
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +173,48 @@ mod tests {
         );
         assert_eq!(
             p(Level::Standard, Level::Admin, true).authorize_change(&plain, &granted),
+            Err("admin_tool=admin")
+        );
+    }
+
+    #[test]
+    fn account_changes_need_every_permission_of_the_target() {
+        let plain_admin = p(Level::Admin, Level::Standard, false);
+        let approver = p(Level::None, Level::Standard, true);
+        assert_eq!(
+            plain_admin.authorize_account_change(&approver),
+            Err("can_push_to_accounting")
+        );
+        assert_eq!(
+            plain_admin.authorize_account_change(&Permissions::FULL),
+            Err("erp_integrations=admin")
+        );
+        assert_eq!(
+            p(Level::Admin, Level::None, true).authorize_account_change(&p(
+                Level::None,
+                Level::ReadOnly,
+                false
+            )),
+            Err("erp_integrations=read_only")
+        );
+        assert!(
+            plain_admin
+                .authorize_account_change(&p(Level::Admin, Level::Standard, false))
+                .is_ok()
+        );
+        assert!(
+            Permissions::FULL
+                .authorize_account_change(&approver)
+                .is_ok()
+        );
+        assert!(
+            Permissions::FULL
+                .authorize_account_change(&Permissions::FULL)
+                .is_ok()
+        );
+        // Holding everything is not enough without managing users.
+        assert_eq!(
+            p(Level::Standard, Level::Admin, true).authorize_account_change(&approver),
             Err("admin_tool=admin")
         );
     }

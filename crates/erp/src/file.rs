@@ -129,7 +129,7 @@ pub fn render_csv(ctx: &ExportContext, lines: &[ExportLine]) -> Result<String, c
         "gl_expense_account",
     ])?;
     for l in lines {
-        w.write_record([
+        w.write_record(costbridge_domain::csv_cell::neutralise_row([
             l.full_code.as_str(),
             l.code.as_str(),
             fit_description(&l.description, ctx.max_description),
@@ -137,7 +137,7 @@ pub fn render_csv(ctx: &ExportContext, lines: &[ExportLine]) -> Result<String, c
             l.parent_full_code.as_deref().unwrap_or(""),
             l.income.as_ref().map(|a| a.code.as_str()).unwrap_or(""),
             l.expense.as_ref().map(|a| a.code.as_str()).unwrap_or(""),
-        ])?;
+        ]))?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())

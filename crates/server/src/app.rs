@@ -3,7 +3,8 @@
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
-use crate::state::{AppState, RateLimiter};
+use crate::state::AppState;
+use crate::throttle::SignInThrottle;
 use crate::{api, docs, mail, worker};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode, header};
@@ -15,7 +16,6 @@ use serde_json::json;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -44,7 +44,9 @@ impl App {
             db,
             worker_wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
-            login_limiter: Arc::new(RateLimiter::new(10, Duration::from_secs(60))),
+            sign_in: Arc::new(SignInThrottle::new(client_ip_header(&settings)?)),
+            base_url: settings.mail.base_url.as_str().into(),
+            mail_on: settings.mail.host.is_some(),
         };
         Ok(App {
             listener,
@@ -83,6 +85,7 @@ impl App {
         });
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -100,13 +103,26 @@ impl App {
     }
 }
 
+/// The `[server] client_ip_header` setting as a header name; a bad one stops the start.
+fn client_ip_header(settings: &Settings) -> anyhow::Result<Option<HeaderName>> {
+    settings
+        .server
+        .client_ip_header
+        .as_deref()
+        .map(|h| {
+            HeaderName::try_from(h.trim())
+                .map_err(|e| anyhow::anyhow!("[server] client_ip_header '{h}': {e}"))
+        })
+        .transpose()
+}
+
 pub fn router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::router(settings.server.max_import_bytes))
-        .merge(docs::router())
+        .merge(docs::router().layer(middleware::from_fn(crate::web::security_headers)))
         .merge(crate::web::router(settings.server.max_import_bytes))
-        .merge(mail::unsubscribe::router())
+        .merge(mail::unsubscribe::router().layer(middleware::from_fn(crate::web::security_headers)))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found() })

@@ -3,7 +3,7 @@ use crate::app::App;
 use crate::config::{EXAMPLE, Settings};
 use crate::error::ApiError;
 use crate::ops::{self, imports};
-use crate::state::{AppState, RateLimiter};
+use crate::state::AppState;
 use crate::{demo, password};
 use clap::{Args, Parser, Subcommand};
 use costbridge_domain::Permissions;
@@ -11,7 +11,6 @@ use costbridge_storage::Db;
 use costbridge_storage::users::{NewUser, User};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -269,7 +268,9 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         db,
         worker_wake: Default::default(),
         metrics: Default::default(),
-        login_limiter: Arc::new(RateLimiter::new(1, std::time::Duration::from_secs(1))),
+        sign_in: Default::default(),
+        base_url: settings.mail.base_url.as_str().into(),
+        mail_on: settings.mail.host.is_some(),
     };
     Ok((state, actor))
 }

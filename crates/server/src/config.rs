@@ -20,6 +20,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// Largest CSV import accepted (bytes).
     pub max_import_bytes: usize,
+    /// Behind a reverse proxy: the header it puts the client's address in (e.g.
+    /// `X-Forwarded-For`; its last entry counts). Absent: the connection's address. Sign-in
+    /// throttling counts failures per client address.
+    pub client_ip_header: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +46,7 @@ impl Default for ServerSettings {
             database_url: "sqlite://costbridge.db".into(),
             max_body_bytes: 1024 * 1024,
             max_import_bytes: 64 * 1024 * 1024,
+            client_ip_header: None,
         }
     }
 }
@@ -164,6 +169,9 @@ database_url = "sqlite://costbridge.db"
 max_body_bytes = 1048576
 # Largest CSV import, in bytes.
 max_import_bytes = 67108864
+# Behind a reverse proxy, the header carrying the client's address (its last entry counts);
+# set it only when the proxy always writes it. Sign-in throttling counts failures per client.
+# client_ip_header = "X-Forwarded-For"
 
 [worker]
 # Run the background work inside `serve`: the export worker, email delivery and the daily summary.

@@ -1,4 +1,5 @@
 //! The cost code CSV format (`full_code,description,active`), shared by the API and the CLI.
+use costbridge_domain::csv_cell::{neutralise_row, restore};
 use costbridge_storage::import::{ImportRow, RowError};
 use std::collections::BTreeMap;
 
@@ -69,8 +70,8 @@ pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRo
             }),
             Ok(true) => rows.push(ImportRow {
                 line,
-                full_code: record.get(code_col).unwrap_or("").trim().to_owned(),
-                description: record.get(desc_col).unwrap_or("").trim().to_owned(),
+                full_code: cell(&record, code_col),
+                description: cell(&record, desc_col),
                 active: active_col
                     .and_then(|c| record.get(c))
                     .unwrap_or("")
@@ -96,15 +97,23 @@ pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRo
     Ok(rows)
 }
 
+/// A field as typed, without the guard [`render`] put before a formula-like value.
+fn cell(record: &csv::StringRecord, col: usize) -> String {
+    restore(record.get(col).unwrap_or("").trim())
+        .trim()
+        .to_owned()
+}
+
+/// The list as CSV; a value a spreadsheet would run as a formula gets a leading `'`.
 pub fn render(codes: &[(String, String, bool)]) -> String {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(codes.len() * 48));
     let _ = w.write_record(HEADER);
     for (full, desc, active) in codes {
-        let _ = w.write_record([
+        let _ = w.write_record(neutralise_row([
             full.as_str(),
             desc.as_str(),
             if *active { "true" } else { "false" },
-        ]);
+        ]));
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

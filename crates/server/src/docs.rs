@@ -42,8 +42,22 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
         "patch",
         "/api/v1/companies/{cid}/users/{uid}",
         "Change a user",
-        Some("{name?, password?, permissions?, digest_emails?}"),
+        Some("{name?, password?, current_password?, permissions?, digest_emails?}"),
         200,
+    ),
+    (
+        "post",
+        "/api/v1/companies/{cid}/users/{uid}/password_reset",
+        "Issue a one-time password reset link (emailed; returned as reset_url when mail is off)",
+        None,
+        201,
+    ),
+    (
+        "post",
+        "/api/v1/password_reset",
+        "Set a password with a reset link's token (no sign-in needed)",
+        Some("{token, password}"),
+        204,
     ),
     (
         "get",
@@ -341,12 +355,12 @@ async fn page() -> Html<String> {
         .collect();
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Costbridge API</title>\
-         <style>body{{font:15px/1.5 system-ui,sans-serif;margin:2rem;color:#1a1a1a}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #bbb;padding:.3rem .6rem;text-align:left;vertical-align:top}}</style></head><body>\
+         <link rel=\"stylesheet\" href=\"{css}\"></head><body><main>\
          <h1>Costbridge API v1</h1><p>Send <code>Authorization: Bearer &lt;token&gt;</code> (get one from \
          <code>POST /api/v1/tokens</code>). Errors are <code>{{\"error\": {{code, message, details}}}}</code>. \
          The machine-readable document is <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\
          <table><thead><tr><th>Method</th><th>Path</th><th>What it does</th><th>Body</th><th>Success</th></tr></thead>\
-         <tbody>{rows}</tbody></table></body></html>"
+         <tbody>{rows}</tbody></table></main></body></html>",
+        css = crate::web::stylesheet()
     ))
 }

@@ -73,6 +73,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Rejections made by axum itself (a path id that is not a number or overflows, a method the
+/// route does not have) come as plain text or no body at all; on the API they become the
+/// documented JSON error body, keeping their status and headers (`Allow` on a 405).
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let error = match status {
+        StatusCode::BAD_REQUEST => ApiError::bad_request(text),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            status,
+            "method_not_allowed",
+            format!("this path does not take {method}"),
+        ),
+        StatusCode::NOT_FOUND => ApiError::not_found(),
+        StatusCode::PAYLOAD_TOO_LARGE => crate::extract::too_large(),
+        _ => ApiError::new(status, "error", text),
+    };
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let mut out = error.into_response();
+    for (name, value) in parts.headers.iter() {
+        out.headers_mut().entry(name).or_insert(value.clone());
+    }
+    out
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         OpError::from(e).into()

@@ -20,6 +20,16 @@ pub struct Caller {
     pub auth: Auth,
 }
 
+impl Caller {
+    /// The hash of the session or token this caller uses.
+    pub fn credential(&self) -> &str {
+        match &self.auth {
+            Auth::Token(hash) => hash,
+            Auth::Session { id_hash, .. } => id_hash,
+        }
+    }
+}
+
 pub enum Auth {
     /// The SHA-256 of the API token.
     Token(String),

@@ -19,7 +19,8 @@ pub mod password;
 pub mod retry;
 pub mod session;
 pub mod state;
-mod web;
+pub mod throttle;
+pub(crate) mod web;
 pub mod worker;
 
 pub use app::App;

@@ -32,6 +32,21 @@ pub async fn verify(password: String, hash: String) -> bool {
     .unwrap_or(false)
 }
 
+/// The first of `candidates` (the accounts of one email, oldest first) whose password this is.
+/// An unknown email is checked against a dummy hash, so timing does not tell it apart.
+pub async fn sign_in<U>(candidates: Vec<(U, String)>, password: String) -> Option<U> {
+    if candidates.is_empty() {
+        verify(password, dummy_hash().to_owned()).await;
+        return None;
+    }
+    for (user, hash) in candidates {
+        if verify(password.clone(), hash).await {
+            return Some(user);
+        }
+    }
+    None
+}
+
 /// A valid argon2 hash of a random password, verified against when an email is unknown.
 pub fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -32,8 +32,9 @@ pub async fn start(state: &AppState, user_id: i64) -> Result<NewSession, StoreEr
         )
         .await?;
     let cookie = format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-        TTL_HOURS * 3600
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        TTL_HOURS * 3600,
+        secure(state)
     );
     Ok(NewSession {
         cookie: HeaderValue::from_str(&cookie).expect("hex token is a valid header"),
@@ -42,8 +43,20 @@ pub async fn start(state: &AppState, user_id: i64) -> Result<NewSession, StoreEr
 }
 
 /// The `Set-Cookie` value that makes the browser forget the session.
-pub fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("costbridge_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")
+pub fn clear_cookie(state: &AppState) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure(state)
+    ))
+    .expect("a valid header")
+}
+
+/// Served over https (as `base_url` says), the cookie must never travel over plain http.
+fn secure(state: &AppState) -> &'static str {
+    match state.base_url.starts_with("https://") {
+        true => "; Secure",
+        false => "",
+    }
 }
 
 /// The session id from the `Cookie` header, if any.

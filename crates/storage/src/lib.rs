@@ -11,6 +11,8 @@ pub mod audit;
 pub mod codes;
 #[macro_use]
 pub mod outbox;
+#[macro_use]
+pub mod credentials;
 pub mod erp;
 pub mod import;
 pub mod integrity;

@@ -75,6 +75,15 @@ pub enum Notice {
         oldest_sent_at: OffsetDateTime,
         senders: Vec<SenderCount>,
     },
+    /// To one user: a link to set their password, sent by an admin (issue #9). The outbox keeps
+    /// the link only until it is sent; it works once and expires at `expires_at`.
+    PasswordReset {
+        company: String,
+        issued_by: Person,
+        token: String,
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
 }
 
 impl Notice {
@@ -84,6 +93,7 @@ impl Notice {
             Notice::CodesRejected { .. } => "codes_rejected",
             Notice::ExportFailed { .. } => "export_failed",
             Notice::DailySummary { .. } => "daily_summary",
+            Notice::PasswordReset { .. } => "password_reset",
         }
     }
 

@@ -65,6 +65,9 @@ pub struct UserPatch {
     pub password_hash: Option<String>,
     pub permissions: Option<Permissions>,
     pub digest_emails: Option<bool>,
+    /// With a new password: the hash of the caller's own session or API token, which keeps
+    /// working when they change their own password; every other one is revoked.
+    pub keep_credential: Option<String>,
 }
 
 /// Inserts a user inside a transaction and returns its id; a taken email is a field error.
@@ -86,7 +89,7 @@ macro_rules! insert_user {
         .await;
         match res.map_err(StoreError::from) {
             Err(e) if e.is_unique_violation() => {
-                return Err(StoreError::field("email", "is already used by another user"))
+                return Err(StoreError::field("email", "is already used by another user of this company"))
             }
             other => other?,
         }
@@ -161,23 +164,23 @@ impl Db {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    /// The user and password hash for a login email.
-    pub async fn user_for_login(&self, email: &str) -> Result<Option<(User, String)>, StoreError> {
+    /// The users and password hashes for a login email, oldest first: an email is unique per
+    /// company, so the same person may have an account in several.
+    pub async fn users_for_login(&self, email: &str) -> Result<Vec<(User, String)>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1)"
+            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1) ORDER BY u.id"
         );
-        let row = with_pool!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(p).await?;
-            match row {
-                Some(r) => {
-                    use sqlx::{FromRow, Row};
-                    let hash: String = r.try_get("password_hash")?;
-                    Some((User::from(UserRow::from_row(&r)?), hash))
-                }
-                None => None,
+        let rows = with_pool!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                use sqlx::{FromRow, Row};
+                let hash: String = r.try_get("password_hash")?;
+                out.push((User::from(UserRow::from_row(&r)?), hash));
             }
+            out
         });
-        Ok(row)
+        Ok(rows)
     }
 
     pub async fn update_user(
@@ -204,6 +207,10 @@ impl Db {
                 Some(json!({"name": patch.name.as_ref().unwrap_or(&before.name), "permissions": perms,
                     "digest_emails": patch.digest_emails.unwrap_or(before.digest_emails),
                     "password_changed": patch.password_hash.is_some()})));
+            if patch.password_hash.is_some() {
+                let keep = patch.keep_credential.as_deref().unwrap_or("");
+                revoke_credentials!(tx, company, Some(actor), id, keep, "password_changed");
+            }
         });
         self.user(company, id).await
     }

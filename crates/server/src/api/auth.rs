@@ -4,6 +4,7 @@ use crate::extract::{Auth, Body, Caller};
 use crate::ops::users::{self, CreateUser, UpdateUser, authenticate};
 use crate::password::{self, hash_token};
 use crate::state::AppState;
+use crate::throttle::ClientAddr;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -35,9 +36,10 @@ struct Login {
 #[tracing::instrument(skip_all, fields(email = %body.email))]
 async fn create_token(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Body(body): Body<Login>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = authenticate(&state, &body.email, body.password).await?;
+    let user = authenticate(&state, &body.email, body.password, client).await?;
     let token = password::new_token();
     state.db.insert_token(user.id, &hash_token(&token)).await?;
     Ok((
@@ -93,6 +95,6 @@ async fn update_user(
     Body(body): Body<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(
-        users::update(&state, &caller.user, cid, uid, body).await?,
+        users::update(&state, &caller.user, caller.credential(), cid, uid, body).await?,
     ))
 }

@@ -3,6 +3,7 @@
 use crate::state::AppState;
 use axum::Router;
 
+mod account;
 mod audit;
 mod auth;
 mod codes;
@@ -14,10 +15,12 @@ mod submissions;
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(account::router())
         .merge(connection::router())
         .merge(codes::router(max_import_bytes))
         .merge(send::router())
         .merge(queue::router())
         .merge(audit::router())
         .merge(submissions::router())
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
 }

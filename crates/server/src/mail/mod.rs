@@ -23,7 +23,7 @@ use time::{Duration, OffsetDateTime};
 /// A refusing mail server is retried at most every hour.
 const MAX_BACKOFF_SECONDS: i64 = 3600;
 
-pub use render::{FAILED_PAGE, READY_PAGE, REJECTED_PAGE};
+pub use render::{FAILED_PAGE, READY_PAGE, REJECTED_PAGE, RESET_PAGE, reset_link};
 pub use zone::Zone;
 
 /// What one delivery round did.

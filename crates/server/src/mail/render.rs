@@ -10,6 +10,16 @@ use time::OffsetDateTime;
 pub const READY_PAGE: &str = "/erp?filter=ready_to_export";
 pub const REJECTED_PAGE: &str = "/codes?status=rejected";
 pub const FAILED_PAGE: &str = "/codes?status=failed";
+/// Where a password reset link leads; the token follows as `?token=`.
+pub const RESET_PAGE: &str = "/reset-password";
+
+/// The one-time link that lets a user set their password.
+pub fn reset_link(base_url: &str, token: &str) -> String {
+    format!(
+        "{}{RESET_PAGE}?token={token}",
+        base_url.trim_end_matches('/')
+    )
+}
 
 pub struct Context<'a> {
     pub base_url: &'a str,
@@ -229,6 +239,29 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Rendered {
                     codes_n(*count)
                 ),
                 footer,
+            )
+        }
+        Notice::PasswordReset {
+            company,
+            issued_by,
+            token,
+            expires_at,
+        } => {
+            doc.para(&format!(
+                "{} ({}) asked Costbridge to let you set a new password for {company}.",
+                issued_by.name, issued_by.email
+            ));
+            doc.link("Set your password", &reset_link(ctx.base_url, token));
+            doc.para(&format!(
+                "The link works once, until {}. Setting a password signs you out everywhere else.",
+                local_time(*expires_at, ctx)
+            ));
+            (
+                format!("{company}: set your password"),
+                vec![
+                    "If you did not expect this, ignore it: your password stays as it is."
+                        .to_owned(),
+                ],
             )
         }
     };

@@ -103,8 +103,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     (
         status,
         Html(format!(
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title} · Costbridge</title></head>\
-             <body style=\"font-family: sans-serif; max-width: 40em; margin: 3em auto\"><h1>{title}</h1>{body}</body></html>"
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title} · Costbridge</title>\
+             <link rel=\"stylesheet\" href=\"{css}\"></head>\
+             <body><main class=\"card narrow\"><h1>{title}</h1>{body}</main></body></html>",
+            css = crate::web::stylesheet()
         )),
     )
         .into_response()

@@ -13,6 +13,7 @@ use costbridge_storage::users::User;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
+pub mod account;
 pub mod audit;
 pub mod codes;
 pub mod connection;
@@ -62,7 +63,7 @@ pub enum OpError {
     /// read, or a password hash that could not be made.
     #[error("{0}")]
     Broken(String),
-    /// Too many sign-in attempts for one email; the seconds to wait.
+    /// Too many failed sign-ins from this client or on this account; the seconds to wait.
     #[error("too many sign-in attempts; wait and try again")]
     RateLimited(u64),
     #[error("the email or password is wrong")]

@@ -6,21 +6,18 @@ use crate::state::AppState;
 use costbridge_domain::Permissions;
 use costbridge_storage::users::{NewUser, User, UserPatch};
 use serde::Deserialize;
+use std::net::IpAddr;
 
-/// Checks an email and password (rate-limited per email); shared by tokens and web sign-in.
+/// Checks an email and password from `client` under the sign-in throttle; shared by API
+/// tokens and the web sign-in.
 #[tracing::instrument(skip(state, password))]
-pub async fn authenticate(state: &AppState, email: &str, password: String) -> OpResult<User> {
-    if let Err(wait) = state.login_limiter.check(&email.to_lowercase()) {
-        return Err(OpError::RateLimited(wait));
-    }
-    let found = state.db.user_for_login(email).await?;
-    // Verify against a dummy hash when the email is unknown, so timing does not tell which.
-    let (user, hash) = match found {
-        Some((u, h)) => (Some(u), h),
-        None => (None, password::dummy_hash().to_owned()),
-    };
-    let ok = password::verify(password, hash).await;
-    user.filter(|_| ok).ok_or(OpError::BadCredentials)
+pub async fn authenticate(
+    state: &AppState,
+    email: &str,
+    password: String,
+    client: IpAddr,
+) -> OpResult<User> {
+    crate::throttle::sign_in(state, email, password, client).await
 }
 
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
@@ -113,16 +110,21 @@ pub async fn create(state: &AppState, caller: &User, cid: i64, body: CreateUser)
 pub struct UpdateUser {
     pub name: Option<String>,
     pub password: Option<String>,
+    /// Required with `password` when changing one's own.
+    pub current_password: Option<String>,
     pub permissions: Option<Permissions>,
     #[serde(default, deserialize_with = "nullable")]
     pub digest_emails: Option<Option<bool>>,
 }
 
-/// Changes a user; anyone may change their own name, password and email preference.
-#[tracing::instrument(skip(state, caller, body), fields(user = caller.id))]
+/// Changes a user; anyone may change their own name, password (giving the current one) and
+/// email preference. `credential` is the hash of the session or token the caller uses: after
+/// their own password change it is the one that keeps working.
+#[tracing::instrument(skip(state, caller, credential, body), fields(user = caller.id))]
 pub async fn update(
     state: &AppState,
     caller: &User,
+    credential: &str,
     cid: i64,
     uid: i64,
     body: UpdateUser,
@@ -130,6 +132,16 @@ pub async fn update(
     let company = company(caller, cid)?;
     let target = state.db.user(company, uid).await?;
     let own = uid == caller.id;
+    let keep_credential = super::account::authorize_update(
+        state,
+        caller,
+        credential,
+        &target,
+        body.password.is_some() || body.permissions.is_some_and(|p| p != target.permissions),
+        body.password.is_some(),
+        body.current_password,
+    )
+    .await?;
     // Permissions follow the granting rule; anything else about another user is for admins.
     if let Some(p) = &body.permissions {
         caller
@@ -160,6 +172,7 @@ pub async fn update(
         password_hash,
         permissions: body.permissions,
         digest_emails,
+        keep_credential,
     };
     Ok(state.db.update_user(company, caller.id, uid, patch).await?)
 }

@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use costbridge_domain::csv_cell::neutralise;
 use costbridge_storage::audit::{AuditEvent, AuditFilter};
 use serde::Deserialize;
 
@@ -155,17 +156,21 @@ async fn csv(
         let n = events.len() as i64;
         for e in events {
             let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();
-            out.write_record([
-                e.id.to_string(),
-                e.at.format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default(),
-                e.actor.map(|a| a.email).unwrap_or_default(),
-                e.action,
-                e.entity_type,
-                e.entity_id.to_string(),
-                json(e.before),
-                json(e.after),
-            ])
+            out.write_record(
+                [
+                    e.id.to_string(),
+                    e.at.format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    e.actor.map(|a| a.email).unwrap_or_default(),
+                    e.action,
+                    e.entity_type,
+                    e.entity_id.to_string(),
+                    json(e.before),
+                    json(e.after),
+                ]
+                .iter()
+                .map(|c| neutralise(c)),
+            )
             .map_err(write_err)?;
         }
         if n < 1000 {

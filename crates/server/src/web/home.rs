@@ -7,6 +7,7 @@ use crate::ops::users::{self, authenticate};
 use crate::password::hash_token;
 use crate::session;
 use crate::state::AppState;
+use crate::throttle::ClientAddr;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -77,7 +78,7 @@ struct SetupForm {
 
 /// Refuses form posts another site's page makes (sign-in and setup have no session yet, so
 /// the browser's own Origin / Sec-Fetch-Site headers are the CSRF check).
-fn same_site(headers: &HeaderMap) -> WebResult<()> {
+pub(super) fn same_site(headers: &HeaderMap) -> WebResult<()> {
     if session::cross_site(headers) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -147,16 +148,17 @@ struct LoginForm {
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> WebResult<Response> {
     same_site(&headers)?;
-    match authenticate(&state, f.email.trim(), f.password).await {
+    match authenticate(&state, f.email.trim(), f.password, client).await {
         Ok(user) => signed_in(&state, session::cookie(&headers), user.id).await,
         Err(e) => {
             let message = match &e {
                 OpError::RateLimited(wait) => format!(
-                    "Too many sign-in attempts for this email. Wait {wait} seconds and try again."
+                    "Too many sign-in attempts have failed. Wait {wait} seconds and try again."
                 ),
                 OpError::BadCredentials => "The email or password is wrong.".to_owned(),
                 _ => return Err(WebError::Op(e)),
@@ -180,7 +182,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> WebResult<
         state.db.delete_session(&hash_token(id)).await?;
     }
     Ok((
-        [(header::SET_COOKIE, session::clear_cookie())],
+        [(header::SET_COOKIE, session::clear_cookie(&state))],
         Redirect::to("/login"),
     )
         .into_response())

@@ -13,6 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Router, routing::get};
 
+pub use assets::css as stylesheet;
 pub use error::{WebError, WebResult, explain, percent_encode};
 pub use layout::Layout;
 
@@ -29,6 +30,7 @@ mod history;
 mod home;
 mod import;
 mod layout;
+mod reset;
 mod send;
 mod users;
 
@@ -43,6 +45,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(erp::router())
         .merge(erp_actions::router())
         .merge(users::router())
+        .merge(reset::router())
         .merge(erp_settings::router())
         .merge(audit::router())
         .route(
@@ -54,7 +57,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
 }
 
 /// Pages load only what the binary serves, and cannot be framed by another site.
-async fn security_headers(req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(

@@ -251,7 +251,16 @@ async fn update(
         permissions: Some(f.permissions()),
         ..UpdateUser::default()
     };
-    match ops::update(&state, &v.caller.user, v.company(), uid, body).await {
+    match ops::update(
+        &state,
+        &v.caller.user,
+        v.caller.credential(),
+        v.company(),
+        uid,
+        body,
+    )
+    .await
+    {
         Ok(u) => fragments(
             StatusCode::OK,
             vec![

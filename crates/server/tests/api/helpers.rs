@@ -368,6 +368,39 @@ impl TestApp {
         b["export_job_id"].as_i64().expect("job")
     }
 
+    /// A second server on this test's database, its settings changed by `tweak`; returns its
+    /// base URL and a sender that stops it (dropping it does too).
+    pub async fn second_instance(
+        &self,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.database_url = self.database_url.clone();
+        settings.worker.enabled = false;
+        tweak(&mut settings);
+        let app = App::build(settings).await.expect("second instance");
+        let base = format!("http://{}", app.addr);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        (base, stop)
+    }
+
+    /// The actions of the audit events matching `query` (e.g. `entity_type=user`), newest first.
+    pub async fn audit_actions(&self, query: &str) -> Vec<String> {
+        let (s, ev) = self
+            .get(&self.c(&format!("/audit_events?per_page=1000&{query}")))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{ev}");
+        ev.as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["action"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub async fn run_worker(&self) -> usize {
         costbridge_server::worker::run_pending_exports(&self.app_state, &self.worker)
             .await

@@ -1,10 +1,13 @@
 //! Black-box API tests; each runs once on SQLite and once on PostgreSQL.
 mod helpers;
 
+mod account;
 mod auth;
 mod cli;
 mod codes;
 mod edges;
+mod formulas;
+mod hardening;
 mod import;
 mod load;
 mod notify;
@@ -14,5 +17,6 @@ mod send;
 mod session;
 mod smtp;
 mod stale;
+mod throttle;
 mod trail;
 mod tryton;

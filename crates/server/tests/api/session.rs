@@ -13,7 +13,7 @@ both!(
     pages_need_a_session,
 );
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -22,10 +22,19 @@ fn no_redirects() -> reqwest::Client {
 
 /// Signs in through the form and returns the session cookie (`name=value`).
 pub(crate) async fn sign_in(app: &TestApp, old: Option<&str>) -> String {
-    let mut req = no_redirects().post(format!("{}/login", app.base)).form(&[
-        ("email", "admin@one.example"),
-        ("password", "first-admin-password"),
-    ]);
+    sign_in_as(app, "admin@one.example", "first-admin-password", old).await
+}
+
+/// Signs `email` in through the form and returns the session cookie (`name=value`).
+pub(crate) async fn sign_in_as(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    old: Option<&str>,
+) -> String {
+    let mut req = no_redirects()
+        .post(format!("{}/login", app.base))
+        .form(&[("email", email), ("password", password)]);
     if let Some(c) = old {
         req = req.header(COOKIE, c);
     }

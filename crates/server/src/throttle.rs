@@ -1,0 +1,394 @@
+//! Sign-in throttling (issue #9, point 7). Only failures count, on three keys: the client
+//! address (one client spraying many emails), the account from strangers (many clients guessing
+//! one account), and the account from this client. Past a free allowance each key is locked
+//! with a doubling backoff. A client that signed in to an account before (its usual client) is
+//! not held back by strangers' failures on that account, so nobody can lock a known user out
+//! from afar. State is kept in memory, per instance: a restart forgets it.
+use crate::error::{ApiError, ApiResult};
+use crate::ops::{OpError, OpResult};
+use crate::password;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName};
+use costbridge_storage::users::User;
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The failure on each key that starts its first lock.
+const CLIENT_FREE: u32 = 20;
+const ACCOUNT_FREE: u32 = 10;
+const PAIR_FREE: u32 = 5;
+/// The first lock; each further failure doubles it, up to `MAX_LOCK`.
+const FIRST_LOCK: Duration = Duration::from_secs(30);
+const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+/// A key with no failure for this long starts afresh.
+const FORGET: Duration = Duration::from_secs(60 * 60);
+/// How long, and how many, clients of an account are remembered as usual.
+const USUAL_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+const USUAL_MAX: usize = 10;
+
+/// Which count a lock comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// This client address, whatever the email.
+    Client,
+    /// This account, from clients that are not its usual ones.
+    Account,
+    /// This account from this client.
+    AccountFromClient,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Client => "client",
+            Scope::Account => "account",
+            Scope::AccountFromClient => "account_from_client",
+        }
+    }
+}
+
+/// A refusal: which lock, how long is left, and whether this is the first refusal of that lock
+/// (audited; later ones in the same lock only logged, so a flood cannot fill the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locked {
+    pub scope: Scope,
+    pub retry_after: Duration,
+    pub first: bool,
+}
+
+/// What a failure did: the counts, and the locks it started (with their length).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub account_failures: u32,
+    pub client_failures: u32,
+    pub locks: Vec<(Scope, Duration)>,
+}
+
+#[derive(Default)]
+struct Count {
+    failures: u32,
+    last: Option<Instant>,
+    locked_until: Option<Instant>,
+    refusal_told: bool,
+}
+
+impl Count {
+    fn fresh(&mut self, now: Instant) {
+        if self.last.is_some_and(|l| now.duration_since(l) >= FORGET) {
+            *self = Count::default();
+        }
+    }
+
+    fn locked(&mut self, now: Instant) -> Option<(Duration, bool)> {
+        let until = self.locked_until.filter(|u| *u > now)?;
+        let first = !self.refusal_told;
+        self.refusal_told = true;
+        Some((until - now, first))
+    }
+
+    /// Counts a failure; the lock it starts, if past `free`.
+    fn fail(&mut self, now: Instant, free: u32) -> Option<Duration> {
+        self.failures += 1;
+        self.last = Some(now);
+        let over = self.failures.checked_sub(free)?;
+        let lock = FIRST_LOCK
+            .saturating_mul(2u32.saturating_pow(over.min(16)))
+            .min(MAX_LOCK);
+        self.locked_until = Some(now + lock);
+        self.refusal_told = false;
+        Some(lock)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    counts: HashMap<String, Count>,
+    usual: HashMap<String, VecDeque<(IpAddr, Instant)>>,
+    swept: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct SignInThrottle {
+    state: Mutex<State>,
+    /// `[server] client_ip_header`: the header a trusted reverse proxy puts the client's address
+    /// in (its last entry counts); absent, the connection's peer address is the client.
+    client_ip_header: Option<HeaderName>,
+}
+
+fn keys(email: &str, client: IpAddr) -> [(Scope, String, u32); 3] {
+    let email = email.trim().to_lowercase();
+    [
+        (Scope::Client, format!("c {client}"), CLIENT_FREE),
+        (
+            Scope::AccountFromClient,
+            format!("p {client} {email}"),
+            PAIR_FREE,
+        ),
+        (Scope::Account, format!("a {email}"), ACCOUNT_FREE),
+    ]
+}
+
+impl State {
+    fn is_usual(&self, email: &str, client: IpAddr, now: Instant) -> bool {
+        self.usual
+            .get(&email.trim().to_lowercase())
+            .is_some_and(|v| {
+                v.iter()
+                    .any(|(ip, at)| *ip == client && now.duration_since(*at) < USUAL_FOR)
+            })
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        if self
+            .swept
+            .is_some_and(|s| now.duration_since(s) < Duration::from_secs(60))
+        {
+            return;
+        }
+        self.swept = Some(now);
+        self.counts.retain(|_, c| {
+            c.last.is_some_and(|l| now.duration_since(l) < FORGET)
+                || c.locked_until.is_some_and(|u| u > now)
+        });
+        self.usual.retain(|_, v| {
+            v.retain(|(_, at)| now.duration_since(*at) < USUAL_FOR);
+            !v.is_empty()
+        });
+    }
+}
+
+impl SignInThrottle {
+    pub fn new(client_ip_header: Option<HeaderName>) -> SignInThrottle {
+        SignInThrottle {
+            client_ip_header,
+            ..SignInThrottle::default()
+        }
+    }
+
+    /// The address a request comes from, as this server is set up to see it.
+    pub fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> IpAddr {
+        let forwarded = self.client_ip_header.as_ref().and_then(|h| {
+            let value = headers.get_all(h).iter().next_back()?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse().ok()
+        });
+        forwarded
+            .or(peer)
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `client` may try a password for `email` now.
+    pub fn check(&self, email: &str, client: IpAddr, now: Instant) -> Result<(), Locked> {
+        let mut st = self.state();
+        st.sweep(now);
+        let usual = st.is_usual(email, client, now);
+        for (scope, key, _) in keys(email, client) {
+            if scope == Scope::Account && usual {
+                continue;
+            }
+            let Some(count) = st.counts.get_mut(&key) else {
+                continue;
+            };
+            count.fresh(now);
+            if let Some((retry_after, first)) = count.locked(now) {
+                return Err(Locked {
+                    scope,
+                    retry_after,
+                    first,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A wrong password (or unknown email) from `client`.
+    pub fn failed(&self, email: &str, client: IpAddr, now: Instant) -> Failure {
+        let mut st = self.state();
+        let usual = st.is_usual(email, client, now);
+        let mut out = Failure::default();
+        for (scope, key, free) in keys(email, client) {
+            // A usual client's failures are its own business, not a sign of an attack.
+            if scope == Scope::Account && usual {
+                continue;
+            }
+            let count = st.counts.entry(key).or_default();
+            count.fresh(now);
+            if let Some(lock) = count.fail(now, free) {
+                out.locks.push((scope, lock));
+            }
+            match scope {
+                Scope::Client => out.client_failures = count.failures,
+                Scope::AccountFromClient => out.account_failures = count.failures,
+                Scope::Account => {}
+            }
+        }
+        out
+    }
+
+    /// A correct password: `client` becomes (or stays) a usual client of the account, and its
+    /// own failures on it are forgotten. The strangers' count is left to run out.
+    pub fn succeeded(&self, email: &str, client: IpAddr, now: Instant) -> bool {
+        let mut st = self.state();
+        let was_usual = st.is_usual(email, client, now);
+        let [_, (_, pair, _), _] = keys(email, client);
+        st.counts.remove(&pair);
+        let list = st.usual.entry(email.trim().to_lowercase()).or_default();
+        list.retain(|(ip, _)| *ip != client);
+        list.push_back((client, now));
+        while list.len() > USUAL_MAX {
+            list.pop_front();
+        }
+        was_usual
+    }
+}
+
+/// The client address of a request (see [`SignInThrottle::client`]).
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(ClientAddr(state.sign_in.client(&parts.headers, peer)))
+    }
+}
+
+/// Checks an email and password from `client` under the throttle, and audits the decision on
+/// the account(s) of that email; shared by API tokens and the web sign-in.
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: String,
+    client: IpAddr,
+) -> OpResult<User> {
+    let t = &state.sign_in;
+    let at = client.to_string();
+    if let Err(locked) = t.check(email, client, Instant::now()) {
+        let secs = locked.retry_after.as_secs().max(1);
+        tracing::warn!(client = %at, scope = locked.scope.as_str(), "sign-in refused: throttled");
+        if locked.first {
+            let after =
+                json!({"client": at, "scope": locked.scope.as_str(), "retry_after_seconds": secs});
+            state
+                .db
+                .audit_sign_in(email, None, "user.sign_in_refused", after)
+                .await?;
+        }
+        return Err(OpError::RateLimited(secs));
+    }
+    let candidates = state.db.users_for_login(email).await?;
+    if let Some(user) = password::sign_in(candidates, password).await {
+        let usual = t.succeeded(email, client, Instant::now());
+        let after = json!({"client": at, "usual_client": usual});
+        state
+            .db
+            .audit_sign_in(email, Some(user.id), "user.signed_in", after)
+            .await?;
+        return Ok(user);
+    }
+    let f = t.failed(email, client, Instant::now());
+    tracing::warn!(client = %at, failures = f.account_failures, "sign-in failed");
+    let after =
+        json!({"client": at, "failures": f.account_failures, "client_failures": f.client_failures});
+    state
+        .db
+        .audit_sign_in(email, None, "user.sign_in_failed", after)
+        .await?;
+    for (scope, lock) in f.locks {
+        let after = json!({"client": at, "scope": scope.as_str(), "seconds": lock.as_secs()});
+        state
+            .db
+            .audit_sign_in(email, None, "user.sign_in_locked", after)
+            .await?;
+    }
+    Err(OpError::BadCredentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, n])
+    }
+
+    #[test]
+    fn failures_lock_with_a_doubling_backoff_and_successes_do_not_count() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        for _ in 0..50 {
+            assert!(t.check("a@x.example", ip(1), now).is_ok());
+            t.succeeded("a@x.example", ip(1), now);
+        }
+        for i in 1..PAIR_FREE {
+            assert!(t.failed("b@x.example", ip(1), now).locks.is_empty(), "{i}");
+        }
+        let f = t.failed("b@x.example", ip(1), now);
+        assert_eq!(f.locks, vec![(Scope::AccountFromClient, FIRST_LOCK)]);
+        let locked = t.check("B@x.example", ip(1), now).unwrap_err();
+        assert_eq!(
+            (locked.scope, locked.retry_after, locked.first),
+            (Scope::AccountFromClient, FIRST_LOCK, true)
+        );
+        assert!(!t.check("b@x.example", ip(1), now).unwrap_err().first);
+        // Another client is not held back by this one's failures.
+        assert!(t.check("b@x.example", ip(2), now).is_ok());
+        let later = now + FIRST_LOCK;
+        assert!(t.check("b@x.example", ip(1), later).is_ok());
+        let f = t.failed("b@x.example", ip(1), later);
+        assert_eq!(f.locks, vec![(Scope::AccountFromClient, FIRST_LOCK * 2)]);
+        // An hour without failures and the count starts afresh.
+        let much_later = later + FORGET;
+        assert!(t.check("b@x.example", ip(1), much_later).is_ok());
+        assert!(t.failed("b@x.example", ip(1), much_later).locks.is_empty());
+    }
+
+    #[test]
+    fn strangers_do_not_lock_out_the_usual_client() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        assert!(!t.succeeded("a@x.example", ip(1), now));
+        for n in 0..ACCOUNT_FREE {
+            t.failed("a@x.example", ip(100 + (n % 3) as u8), now);
+        }
+        let locked = t.check("a@x.example", ip(50), now).unwrap_err();
+        assert_eq!(locked.scope, Scope::Account);
+        assert!(t.check("a@x.example", ip(1), now).is_ok());
+        assert!(t.succeeded("a@x.example", ip(1), now));
+        // The usual client's own failures still count against itself.
+        for _ in 0..PAIR_FREE {
+            t.failed("a@x.example", ip(1), now);
+        }
+        assert_eq!(
+            t.check("a@x.example", ip(1), now).unwrap_err().scope,
+            Scope::AccountFromClient
+        );
+    }
+
+    #[test]
+    fn one_client_spraying_emails_is_locked() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        for n in 0..CLIENT_FREE {
+            t.failed(&format!("u{n}@x.example"), ip(7), now);
+        }
+        let locked = t.check("someone@x.example", ip(7), now).unwrap_err();
+        assert_eq!(
+            (locked.scope, locked.retry_after),
+            (Scope::Client, FIRST_LOCK)
+        );
+        assert!(t.check("someone@x.example", ip(8), now).is_ok());
+    }
+}

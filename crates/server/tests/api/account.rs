@@ -1,0 +1,477 @@
+//! Account takeover and stale credentials (issue #9, points 1 and 2): changing another user's
+//! password or permissions needs every permission they hold, an admin hands out one-time reset
+//! links instead of typing passwords, one's own password needs the current one, and a new
+//! password ends every other session and API token of the account.
+use crate::both;
+use crate::helpers::TestApp;
+use crate::session::{no_redirects, sign_in_as};
+use crate::smtp::SmtpServer;
+use costbridge_server::config::{MailSettings, TlsMode};
+use costbridge_server::mail::deliver_pending;
+use reqwest::StatusCode;
+use reqwest::header::COOKIE;
+use serde_json::{Value, json};
+
+both!(
+    another_users_credentials_need_their_permissions,
+    own_password_needs_the_current_one,
+    a_reset_link_without_mail_is_shown_once_and_works_once,
+    a_reset_link_is_emailed_when_mail_is_on,
+    the_reset_page_sets_the_password,
+    a_new_password_ends_every_other_session_and_token,
+);
+
+const PW: &str = "a-long-password";
+
+async fn user_id(app: &TestApp, token: &str) -> i64 {
+    let (_, me) = app.call("GET", "/api/v1/me", token, None).await;
+    me["id"].as_i64().expect("id")
+}
+
+async fn can_sign_in(app: &TestApp, email: &str, password: &str) -> bool {
+    let (s, _) = app
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            "",
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+    s == StatusCode::CREATED
+}
+
+async fn me_with_cookie(app: &TestApp, cookie: &str) -> StatusCode {
+    no_redirects()
+        .get(format!("{}/api/v1/me", app.base))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("me")
+        .status()
+}
+
+fn required(b: &Value) -> &str {
+    b["error"]["details"]["required"].as_str().unwrap_or("")
+}
+
+async fn another_users_credentials_need_their_permissions(app: TestApp) {
+    // An admin without Push to accounting and below ERP admin: the attacker of the issue.
+    let plain = app
+        .user(
+            "plain@one.example",
+            json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}),
+        )
+        .await;
+    let approver_token = app
+        .user(
+            "approver@one.example",
+            json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}),
+        )
+        .await;
+    let approver = user_id(&app, &approver_token).await;
+    let founder = user_id(&app, &app.token).await;
+    let patch = |uid: i64, body: Value| {
+        let plain = plain.clone();
+        let path = app.c(&format!("/users/{uid}"));
+        let app = &app;
+        async move { app.call("PATCH", &path, &plain, Some(body)).await }
+    };
+    let (s, b) = patch(approver, json!({"password": "taken-over-password"})).await;
+    assert_eq!(
+        (s, required(&b)),
+        (StatusCode::FORBIDDEN, "can_push_to_accounting"),
+        "{b}"
+    );
+    let (s, b) = patch(founder, json!({"password": "taken-over-password"})).await;
+    assert_eq!(
+        (s, required(&b)),
+        (StatusCode::FORBIDDEN, "erp_integrations=admin"),
+        "{b}"
+    );
+    // Demoting the approver is a change of their permissions too.
+    let (s, b) = patch(
+        approver,
+        json!({"permissions": {"admin_tool": "none", "erp_integrations": "none", "can_push_to_accounting": true}}),
+    )
+    .await;
+    assert_eq!(
+        (s, required(&b)),
+        (StatusCode::FORBIDDEN, "can_push_to_accounting")
+    );
+    let (s, b) = app
+        .call(
+            "POST",
+            &app.c(&format!("/users/{approver}/password_reset")),
+            &plain,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, required(&b)),
+        (StatusCode::FORBIDDEN, "can_push_to_accounting")
+    );
+    // Sending the approver's permissions unchanged with a new name (as the page's form does)
+    // is not a change of permissions.
+    let (s, b) = patch(
+        approver,
+        json!({"name": "Renamed", "permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Nothing changed: the takeover password does not sign in, the old ones still do.
+    assert!(!can_sign_in(&app, "approver@one.example", "taken-over-password").await);
+    assert!(!can_sign_in(&app, "admin@one.example", "taken-over-password").await);
+    assert!(can_sign_in(&app, "approver@one.example", PW).await);
+    let (_, list) = app.get(&app.c("/users")).await;
+    let a = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == approver)
+        .unwrap();
+    assert_eq!(a["permissions"]["erp_integrations"], "standard");
+    // The plain admin still manages whom they cover, and the founder (who holds everything)
+    // may still set a password through the PATCH of API.md.
+    let staff_token = app
+        .user(
+            "staff@one.example",
+            json!({"admin_tool": "standard", "erp_integrations": "read_only", "can_push_to_accounting": false}),
+        )
+        .await;
+    let staff = user_id(&app, &staff_token).await;
+    let (s, b) = patch(staff, json!({"password": "set-by-plain-admin"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(can_sign_in(&app, "staff@one.example", "set-by-plain-admin").await);
+    let (s, b) = app
+        .patch(
+            &app.c(&format!("/users/{approver}")),
+            json!({"password": "set-by-the-founder"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(can_sign_in(&app, "approver@one.example", "set-by-the-founder").await);
+}
+
+async fn own_password_needs_the_current_one(app: TestApp) {
+    let token = app
+        .user(
+            "me@one.example",
+            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
+        )
+        .await;
+    let me = app.c(&format!("/users/{}", user_id(&app, &token).await));
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &me,
+            &token,
+            Some(json!({"password": "my-new-password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["error"]["details"]["fields"]["current_password"].is_array(),
+        "{b}"
+    );
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &me,
+            &token,
+            Some(json!({"password": "my-new-password", "current_password": "not-my-password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(!can_sign_in(&app, "me@one.example", "my-new-password").await);
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &me,
+            &token,
+            Some(json!({"password": "my-new-password", "current_password": PW})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(can_sign_in(&app, "me@one.example", "my-new-password").await);
+    assert!(!can_sign_in(&app, "me@one.example", PW).await);
+    // The founder changing their own password gives the current one as well.
+    let founder = app.c(&format!("/users/{}", user_id(&app, &app.token).await));
+    let (s, _) = app
+        .patch(&founder, json!({"password": "founder-new-password"}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+async fn issue_reset(app: &TestApp, uid: i64) -> Value {
+    let (s, b) = app
+        .post(&app.c(&format!("/users/{uid}/password_reset")), json!(null))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b
+}
+
+fn token_of(link: &str) -> String {
+    link.split_once("token=")
+        .expect("token in link")
+        .1
+        .to_owned()
+}
+
+async fn reset(app: &TestApp, token: &str, password: &str) -> (StatusCode, Value) {
+    app.call(
+        "POST",
+        "/api/v1/password_reset",
+        "",
+        Some(json!({"token": token, "password": password})),
+    )
+    .await
+}
+
+async fn a_reset_link_without_mail_is_shown_once_and_works_once(app: TestApp) {
+    let old_token = app
+        .user(
+            "forgot@one.example",
+            json!({"admin_tool": "standard", "erp_integrations": "none", "can_push_to_accounting": false}),
+        )
+        .await;
+    let uid = user_id(&app, &old_token).await;
+    let b = issue_reset(&app, uid).await;
+    assert_eq!(b["emailed"], false, "{b}");
+    let link = b["reset_url"]
+        .as_str()
+        .expect("link shown when mail is off");
+    assert!(
+        link.starts_with("http://127.0.0.1:8080/reset-password?token=cb_"),
+        "{link}"
+    );
+    assert!(b["expires_at"].is_string());
+    // A second link replaces the first.
+    let first = token_of(link);
+    let second = token_of(issue_reset(&app, uid).await["reset_url"].as_str().unwrap());
+    let (s, b) = reset(&app, &first, "never-this-password").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(b["error"]["details"]["fields"]["token"].is_array(), "{b}");
+    let (s, b) = reset(&app, &second, "short").await;
+    assert!(
+        b["error"]["details"]["fields"]["password"].is_array(),
+        "{s} {b}"
+    );
+    let (s, b) = reset(&app, &second, "chosen-by-the-user").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert!(can_sign_in(&app, "forgot@one.example", "chosen-by-the-user").await);
+    assert!(!can_sign_in(&app, "forgot@one.example", PW).await);
+    // Once only.
+    let (s, _) = reset(&app, &second, "another-password-1").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // The token the user had before the reset no longer works.
+    let (s, _) = app.call("GET", "/api/v1/me", &old_token, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // An expired link is refused.
+    let third = token_of(issue_reset(&app, uid).await["reset_url"].as_str().unwrap());
+    expire_resets(&app).await;
+    let (s, _) = reset(&app, &third, "too-late-password").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // The audit log tells who issued what and what happened.
+    let actions = app
+        .audit_actions(&format!("entity_type=user&entity_id={uid}"))
+        .await;
+    for a in [
+        "user.password_reset_issued",
+        "user.password_reset",
+        "user.credentials_revoked",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+}
+
+async fn expire_resets(app: &TestApp) {
+    let past = costbridge_storage::now() - time::Duration::minutes(1);
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(p) => {
+            sqlx::query("UPDATE password_resets SET expires_at = $1")
+                .bind(past)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+        costbridge_storage::Db::Postgres(p) => {
+            sqlx::query("UPDATE password_resets SET expires_at = $1")
+                .bind(past)
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn a_reset_link_is_emailed_when_mail_is_on(app: TestApp) {
+    let smtp = SmtpServer::start().await;
+    let mail = MailSettings {
+        host: Some("127.0.0.1".into()),
+        port: Some(smtp.port),
+        tls: TlsMode::None,
+        from: "Costbridge <costbridge@one.example>".into(),
+        base_url: "https://costbridge.example".into(),
+        ..MailSettings::default()
+    };
+    let (base, stop) = app.second_instance(|s| s.mail = mail.clone()).await;
+    let token = app
+        .user(
+            "mailed@one.example",
+            json!({"admin_tool": "none", "erp_integrations": "read_only", "can_push_to_accounting": false}),
+        )
+        .await;
+    let uid = user_id(&app, &token).await;
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{base}{}",
+            app.c(&format!("/users/{uid}/password_reset"))
+        ))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(
+        (b["emailed"].as_bool(), &b["reset_url"]),
+        (Some(true), &Value::Null),
+        "{b}"
+    );
+    let report = deliver_pending(&app.app_state.db, &mail, costbridge_storage::now())
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let mails = smtp.take();
+    assert_eq!(mails[0].to(), "mailed@one.example");
+    let body = &mails[0].text;
+    let start = body
+        .find("https://costbridge.example/reset-password?token=")
+        .expect("link in the email");
+    let token: String = body[start..]
+        .split_once("token=")
+        .unwrap()
+        .1
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let (s, b) = reset(&app, &token, "from-the-email-link").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert!(can_sign_in(&app, "mailed@one.example", "from-the-email-link").await);
+    let _ = stop.send(());
+}
+
+async fn the_reset_page_sets_the_password(app: TestApp) {
+    let token = app
+        .user(
+            "page@one.example",
+            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
+        )
+        .await;
+    let uid = user_id(&app, &token).await;
+    // The admin's button on the users page shows the link when mail is off.
+    let cookie = sign_in_as(&app, "admin@one.example", "first-admin-password", None).await;
+    let html = no_redirects()
+        .post(format!("{}/settings/users/{uid}/reset", app.base))
+        .header(COOKIE, &cookie)
+        .header("origin", &app.base)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = html.find("/reset-password?token=").expect("link shown") + 22;
+    let reset_token: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let page = no_redirects()
+        .get(format!("{}/reset-password?token={reset_token}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("page@one.example"));
+    let set = |pw: &'static str| {
+        no_redirects()
+            .post(format!("{}/reset-password", app.base))
+            .form(&[("token", reset_token.as_str()), ("password", pw)])
+            .send()
+    };
+    let short = set("short").await.unwrap();
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        short
+            .text()
+            .await
+            .unwrap()
+            .contains("at least 10 characters")
+    );
+    let done = set("set-on-the-page").await.unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("reset-done"));
+    let again = set("set-on-the-page-2").await.unwrap();
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.text().await.unwrap().contains("reset-invalid"));
+    sign_in_as(&app, "page@one.example", "set-on-the-page", None).await;
+}
+
+async fn a_new_password_ends_every_other_session_and_token(app: TestApp) {
+    let current = app
+        .user(
+            "moving@one.example",
+            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
+        )
+        .await;
+    let other_token = app.login("moving@one.example", PW).await;
+    let cookie = sign_in_as(&app, "moving@one.example", PW, None).await;
+    assert_eq!(me_with_cookie(&app, &cookie).await, StatusCode::OK);
+    let uid = user_id(&app, &current).await;
+    let me = app.c(&format!("/users/{uid}"));
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &me,
+            &current,
+            Some(json!({"password": "moved-password", "current_password": PW})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // The caller's own token stays; every other token and session ends.
+    let (s, _) = app.call("GET", "/api/v1/me", &current, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.call("GET", "/api/v1/me", &other_token, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me_with_cookie(&app, &cookie).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A password set by an admin ends all of them, the user's current one included.
+    let (s, _) = app
+        .patch(&me, json!({"password": "admin-set-password"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.call("GET", "/api/v1/me", &current, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, ev) = app
+        .get(&app.c(&format!(
+            "/audit_events?entity_type=user&entity_id={uid}&action=user.credentials_revoked"
+        )))
+        .await;
+    let ev = ev.as_array().expect("events");
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    // Newest first: the admin's change revoked the one token left, the own change kept it.
+    assert_eq!(ev[0]["after"]["api_tokens"], 1, "{ev:?}");
+    assert_eq!(ev[0]["after"]["kept_current"], false);
+    assert_eq!(
+        (
+            ev[1]["after"]["api_tokens"].as_i64(),
+            ev[1]["after"]["sessions"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{ev:?}"
+    );
+    assert_eq!(ev[1]["after"]["reason"], "password_changed");
+}

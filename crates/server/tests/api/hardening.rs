@@ -1,0 +1,181 @@
+//! The smaller holes of issue #9 (point 8): every `/api` error is the JSON error body, invented
+//! methods do not make metric series, every page has the CSP, the cookie is `Secure` behind
+//! https, and creating a user does not reveal an email's account in another company.
+use crate::both;
+use crate::helpers::TestApp;
+use crate::session::no_redirects;
+use reqwest::StatusCode;
+use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
+use serde_json::{Value, json};
+
+both!(
+    api_errors_are_json,
+    invented_methods_share_one_metric_series,
+    docs_and_unsubscribe_have_the_csp,
+    the_cookie_is_secure_behind_https,
+    emails_are_scoped_per_company,
+);
+
+async fn api_errors_are_json(app: TestApp) {
+    for path in [
+        "/api/v1/companies/abc/cost_code_lists".to_owned(),
+        "/api/v1/companies/99999999999999999999/cost_code_lists".to_owned(),
+        app.c("/cost_code_lists/1.5/cost_codes"),
+    ] {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/json", "{path}");
+        let b: Value = res.json().await.unwrap();
+        assert_eq!(b["error"]["code"], "bad_request", "{path}: {b}");
+        assert!(b["error"]["message"].as_str().unwrap().len() > 5, "{b}");
+    }
+    let res = app
+        .client
+        .delete(format!("{}/api/v1/me", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(res.headers()[ALLOW].to_str().unwrap().contains("GET"));
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "method_not_allowed", "{b}");
+}
+
+async fn invented_methods_share_one_metric_series(app: TestApp) {
+    for m in ["BREW", "WHEN", "ZAP"] {
+        app.call(m, "/api/v1/me", &app.token, None).await;
+    }
+    let (_, text) = app.call("GET", "/metrics", "", None).await;
+    let text = text.as_str().unwrap();
+    for m in ["BREW", "WHEN", "ZAP"] {
+        assert!(!text.contains(m), "{m} in\n{text}");
+    }
+    assert!(
+        text.contains(
+            "costbridge_http_requests_total{method=\"other\",route=\"/api/v1/me\",status=\"405\"} 3"
+        ),
+        "{text}"
+    );
+}
+
+async fn docs_and_unsubscribe_have_the_csp(app: TestApp) {
+    let csp_of = |path: &'static str| {
+        let url = format!("{}{path}", app.base);
+        async move {
+            no_redirects()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .headers()
+                .get(CONTENT_SECURITY_POLICY)
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    let pages = csp_of("/login").await.expect("the pages' CSP");
+    assert!(pages.contains("default-src 'self'"), "{pages}");
+    assert_eq!(csp_of("/api/docs").await.as_ref(), Some(&pages));
+    assert_eq!(
+        csp_of("/unsubscribe/digest/1/00").await.as_ref(),
+        Some(&pages)
+    );
+}
+
+async fn the_cookie_is_secure_behind_https(app: TestApp) {
+    let cookie_from = |base: String| async move {
+        let res = no_redirects()
+            .post(format!("{base}/login"))
+            .form(&[
+                ("email", "admin@one.example"),
+                ("password", "first-admin-password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        res.headers()[SET_COOKIE].to_str().unwrap().to_owned()
+    };
+    assert!(!cookie_from(app.base.clone()).await.contains("Secure"));
+    let (base, stop) = app
+        .second_instance(|s| s.mail.base_url = "https://costbridge.example".into())
+        .await;
+    let cookie = cookie_from(base.clone()).await;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let out = no_redirects()
+        .post(format!("{base}/logout"))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        out.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("; Secure")
+    );
+    let _ = stop.send(());
+}
+
+async fn emails_are_scoped_per_company(app: TestApp) {
+    let hash = costbridge_server::password::hash_blocking("second-company-pw").unwrap();
+    let boss = costbridge_storage::users::NewUser {
+        email: "boss@two.example",
+        name: "Boss",
+        password_hash: &hash,
+        permissions: costbridge_domain::Permissions::FULL,
+    };
+    let (two, _) = app
+        .app_state
+        .db
+        .create_company("Two Builders", &boss)
+        .await
+        .unwrap();
+    let boss = app.login("boss@two.example", "second-company-pw").await;
+    let new_user = |email: &str, pw: &str| {
+        json!({"email": email, "name": "Someone", "password": pw,
+            "permissions": {"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}})
+    };
+    let users = format!("/api/v1/companies/{two}/users");
+    // An address with an account in company one is simply a new user of company two.
+    let (s, b) = app
+        .call(
+            "POST",
+            &users,
+            &boss,
+            Some(new_user("Admin@One.example", "company-two-password")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // Within a company an address is taken whatever its case.
+    let (s, b) = app
+        .call(
+            "POST",
+            &users,
+            &boss,
+            Some(new_user("admin@one.EXAMPLE", "company-two-password")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        b["error"]["details"]["fields"]["email"][0]
+            .as_str()
+            .unwrap()
+            .contains("this company"),
+        "{b}"
+    );
+    // Each password opens its own company's account.
+    let mine = app.login("admin@one.example", "first-admin-password").await;
+    let (_, me) = app.call("GET", "/api/v1/me", &mine, None).await;
+    assert_eq!(me["company_id"], app.company);
+    let theirs = app.login("admin@one.example", "company-two-password").await;
+    let (_, me) = app.call("GET", "/api/v1/me", &theirs, None).await;
+    assert_eq!(me["company_id"], two);
+}

@@ -1,0 +1,112 @@
+//! Sign-in throttling (issue #9, point 7): failures only count, per client address and per
+//! account, with a backoff; the account's usual client is not locked out by strangers; every
+//! decision is in the audit log.
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+both!(
+    successful_sign_ins_do_not_count,
+    strangers_do_not_lock_out_the_usual_client,
+    one_client_spraying_emails_is_locked,
+);
+
+async fn successful_sign_ins_do_not_count(app: TestApp) {
+    for _ in 0..15 {
+        app.login("admin@one.example", "first-admin-password").await;
+    }
+}
+
+/// Signs in through a proxy that says the client is `client`.
+async fn attempt(base: &str, client: &str, email: &str, password: &str) -> (StatusCode, bool) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/tokens"))
+        .header("x-forwarded-for", format!("192.0.2.1, {client}"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.headers().contains_key("retry-after"))
+}
+
+async fn strangers_do_not_lock_out_the_usual_client(app: TestApp) {
+    let (base, stop) = app
+        .second_instance(|s| s.server.client_ip_header = Some("X-Forwarded-For".into()))
+        .await;
+    let (email, pw) = ("admin@one.example", "first-admin-password");
+    let usual = "10.0.0.1";
+    assert_eq!(
+        attempt(&base, usual, email, pw).await.0,
+        StatusCode::CREATED
+    );
+    // Strangers from five addresses guess; none reaches its own limit, the account does.
+    for n in 1..=5 {
+        for _ in 0..2 {
+            let (s, _) = attempt(&base, &format!("10.0.1.{n}"), email, "guess-guess").await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+        }
+    }
+    // Now a stranger is refused even with the right password, and told when to come back...
+    assert_eq!(
+        attempt(&base, "10.0.1.9", email, pw).await,
+        (StatusCode::TOO_MANY_REQUESTS, true)
+    );
+    // ...but the usual client signs in.
+    assert_eq!(
+        attempt(&base, usual, email, pw).await.0,
+        StatusCode::CREATED
+    );
+    let actions = app.audit_actions("entity_type=user").await;
+    for a in [
+        "user.signed_in",
+        "user.sign_in_failed",
+        "user.sign_in_locked",
+        "user.sign_in_refused",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
+    }
+    let (_, ev) = app
+        .get(&app.c("/audit_events?entity_type=user&per_page=100"))
+        .await;
+    let by = |action: &str| -> Vec<Value> {
+        ev.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(by("user.sign_in_failed").len(), 10);
+    assert_eq!(by("user.sign_in_locked")[0]["after"]["scope"], "account");
+    assert_eq!(by("user.sign_in_refused")[0]["after"]["client"], "10.0.1.9");
+    assert_eq!(by("user.signed_in")[0]["after"]["usual_client"], true);
+    assert_eq!(by("user.signed_in")[0]["after"]["client"], usual);
+    let _ = stop.send(());
+}
+
+async fn one_client_spraying_emails_is_locked(app: TestApp) {
+    for n in 0..20 {
+        let (s, _) = app
+            .call(
+                "POST",
+                "/api/v1/tokens",
+                "",
+                Some(json!({"email": format!("user{n}@one.example"), "password": "spray-spray"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{n}");
+    }
+    let (s, b) = app
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            "",
+            Some(json!({"email": "admin@one.example", "password": "first-admin-password"})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+}
