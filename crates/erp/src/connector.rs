@@ -515,6 +515,8 @@ mod tests {
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_span_events(FmtSpan::NEW)
+            // Plain text whatever the environment says about colours, so the fields match.
+            .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
