@@ -1,4 +1,4 @@
-//! Cells of the CSV files Costbridge writes, made safe to open in a spreadsheet (issue #9).
+//! Cells of the CSV files Costbridge writes, made safe to open in a spreadsheet.
 //! A cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is read by Excel,
 //! LibreOffice and Sheets as a formula (`=HYPERLINK(…)`, `+cmd|…`), so it is written with a
 //! leading `'` (OWASP's advice), which spreadsheets show as text. Our importer undoes exactly

@@ -355,7 +355,7 @@ mod tests {
         Value::Object(o)
     }
 
-    /// A connector's settings as API.md describes them: `{"kind": "tryton", "url", …}`.
+    /// A connector's settings as the API takes them (docs/api.md): `{"kind": "tryton", "url", …}`.
     fn api_shape(r: &Registration) -> String {
         let mut out = format!("{{\"kind\": \"{}\"", r.kind);
         for f in r.fields {
@@ -402,7 +402,7 @@ mod tests {
     #[test]
     fn the_kinds_and_their_api_description_come_from_the_registry() {
         let shapes: Vec<String> = CONNECTORS.iter().map(api_shape).collect();
-        // As API.md documents the `connector` object.
+        // As the API takes the `connector` object (docs/api.md).
         assert_eq!(
             shapes,
             [

@@ -1,4 +1,4 @@
-//! Sign-in throttling (issue #9, point 7). Only failures count, on three keys: the client
+//! Sign-in throttling (README, Security). Only failures count, on three keys: the client
 //! address (one client spraying many emails), the account from strangers (many clients guessing
 //! one account), and the account from this client. Past a free allowance each key is locked
 //! with a doubling backoff. A client that signed in to an account before (its usual client) is

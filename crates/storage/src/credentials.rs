@@ -1,4 +1,4 @@
-//! Password reset links and revoking what signs a user in (issue #9): after a password change or
+//! Password reset links and revoking what signs a user in (README, Security): after a password change or
 //! reset, every other session and API token of that user stops working.
 use crate::outbox::Notice;
 use crate::users::User;

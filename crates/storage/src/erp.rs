@@ -288,7 +288,7 @@ impl Db {
                     "the list changed while it was being sent ({count} codes, {items} items, {moved} moved); nothing was sent, try again"))));
             }
             unsynced_changed!(tx, list, version);
-            // Notifications (issue #5): the approvers hear of it in this same transaction.
+            // Notifications (docs/rules.md §6): the approvers hear of it in this same transaction.
             notify_codes_sent!(tx, company, sub, who.user_id);
             audit!(tx, company, Some(who.user_id), "submission.created", "submission", sub, None,
                 Some(json!({"list_id": list, "code_count": count})));

@@ -159,7 +159,7 @@ impl Db {
             let closed = sqlx::query("UPDATE export_jobs SET status = 'done', finished_at = $2, locked_until = NULL WHERE id = $1 \
                  AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 AND status = 'exporting')")
                 .bind(job.id).bind(ts).execute(&mut *tx).await?.rows_affected() > 0;
-            // Notifications (issue #5): once the job is finished, its failures go to their senders.
+            // Notifications (docs/rules.md §6): once the job is finished, its failures go to their senders.
             if closed {
                 notify_export_failed!(tx, job.company_id, job.id);
             }

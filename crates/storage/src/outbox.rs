@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 /// An email lists at most this many codes; its count says how many there are in all.
 pub const LISTED_CODES: i64 = 50;
 
-/// Who may export or reject codes (PRODUCT.md §1), as a condition on `users u`.
+/// Who may export or reject codes (docs/rules.md §1), as a condition on `users u`.
 pub const APPROVER: &str =
     "u.erp_integrations IN ('standard', 'admin') AND u.can_push_to_accounting";
 
@@ -75,7 +75,7 @@ pub enum Notice {
         oldest_sent_at: OffsetDateTime,
         senders: Vec<SenderCount>,
     },
-    /// To one user: a link to set their password, sent by an admin (issue #9). The outbox keeps
+    /// To one user: a link to set their password, sent by an admin. The outbox keeps
     /// the link only until it is sent; it works once and expires at `expires_at`.
     PasswordReset {
         company: String,

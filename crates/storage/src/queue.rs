@@ -473,7 +473,7 @@ impl Db {
                 }
             }
             unsynced_changed!(tx, list, version);
-            // Notifications (issue #5): each sender hears of it in this same transaction.
+            // Notifications (docs/rules.md §6): each sender hears of it in this same transaction.
             notify_codes_rejected!(tx, company, actor, ts, reason);
             ids.len() as i64
         });

@@ -3,7 +3,7 @@
 //! accounts also becomes a service product whose accounting category holds the pair.
 //!
 //! Everything goes over JSON-RPC (see `rpc`); the verified call shapes and limits are in
-//! `scripts/tryton/README.md`, `shared/erp/TRYTON.md` and `shared/erp/TRYTON-GL.md`.
+//! `scripts/tryton/README.md`.
 //!
 //! Tryton does not enforce unique codes, so every export first looks up the codes it is about
 //! to write (in bulk) and updates what exists: an export that is run twice (after a crash, or a

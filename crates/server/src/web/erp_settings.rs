@@ -88,7 +88,7 @@ impl Fields {
             .map_or("", String::as_str)
     }
 
-    /// The `connector` object of API.md for the chosen kind (an unknown kind goes on alone, for
+    /// The `connector` object the API takes (docs/api.md) for the chosen kind (an unknown kind goes on alone, for
     /// the API to refuse).
     fn connector(&self) -> Result<Value, Errors> {
         let mut connector = json!({"kind": self.kind});

@@ -12,7 +12,7 @@ use plan::{Pair, Plan, Template};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-/// Templates created with their variant per call: SQLite fails above ~85 (TRYTON-GL.md §2d).
+/// Templates created with their variant per call: SQLite fails above ~85 (scripts/tryton/README.md, service products).
 const TEMPLATE_CHUNK: usize = 80;
 const CHUNK: usize = 1000;
 
