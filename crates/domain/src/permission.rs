@@ -12,6 +12,8 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 4] = [Level::None, Level::ReadOnly, Level::Standard, Level::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::None => "none",
@@ -75,6 +77,19 @@ impl Permissions {
         self.erp_integrations >= Level::Standard && self.can_push_to_accounting
     }
 
+    /// The ERP Integrations levels at which someone holding Push to accounting is an approver
+    /// (for queries that must find the approvers among stored users).
+    pub fn approver_levels() -> impl Iterator<Item = Level> {
+        Level::ALL.into_iter().filter(|&l| {
+            Permissions {
+                admin_tool: Level::None,
+                erp_integrations: l,
+                can_push_to_accounting: true,
+            }
+            .is_approver()
+        })
+    }
+
     /// Only an Admin-tool admin who holds the privilege may hand it out (or take it away).
     pub fn may_grant_push(&self) -> bool {
         self.admin_tool >= Level::Admin && self.can_push_to_accounting
@@ -120,6 +135,12 @@ impl Permissions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approvers_are_found_at_the_levels_the_rule_allows() {
+        let levels: Vec<Level> = Permissions::approver_levels().collect();
+        assert_eq!(levels, [Level::Standard, Level::Admin]);
+    }
 
     fn p(admin: Level, erp: Level, push: bool) -> Permissions {
         Permissions {

@@ -12,9 +12,14 @@ use time::{Duration, OffsetDateTime};
 /// An email lists at most this many codes; its count says how many there are in all.
 pub const LISTED_CODES: i64 = 50;
 
-/// Who may export or reject codes (docs/rules.md §1), as a condition on `users u`.
-pub const APPROVER: &str =
-    "u.erp_integrations IN ('standard', 'admin') AND u.can_push_to_accounting";
+/// Who may export or reject codes (docs/rules.md §1), as a condition on `users u`, from the
+/// domain's rule.
+pub static APPROVER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let levels = costbridge_domain::queue::sql_in(
+        costbridge_domain::Permissions::approver_levels().map(costbridge_domain::Level::as_str),
+    );
+    format!("u.erp_integrations IN {levels} AND u.can_push_to_accounting")
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
@@ -134,7 +139,7 @@ macro_rules! notify_codes_sent {
     ($tx:expr, $company:expr, $sub:expr, $sender:expr) => {{
         let sql = format!(
             "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.id <> $2 AND {}",
-            $crate::outbox::APPROVER
+            *$crate::outbox::APPROVER
         );
         let approvers: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind($company).bind($sender).fetch_all(&mut *$tx).await?;
@@ -361,8 +366,9 @@ impl Db {
     /// opted out, and something still waits in their company's Ready to Export.
     pub async fn digest_still_wanted(&self, user: i64) -> Result<bool, StoreError> {
         let sql = format!(
-            "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND u.digest_emails AND {APPROVER} \
-             AND EXISTS (SELECT 1 FROM erp_items i WHERE i.company_id = u.company_id AND i.status = 'ready')"
+            "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND u.digest_emails AND {} \
+             AND EXISTS (SELECT 1 FROM erp_items i WHERE i.company_id = u.company_id AND i.status = 'ready')",
+            *APPROVER
         );
         let n: i64 = with_pool!(self, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(user).fetch_one(p).await?);
         Ok(n > 0)
@@ -381,7 +387,8 @@ impl Db {
             let mut queued = 0;
             for (company_id, company, count, oldest_sent_at) in waiting {
                 let sql = format!(
-                    "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.digest_emails AND {APPROVER} ORDER BY u.id");
+                    "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.digest_emails AND {} ORDER BY u.id",
+                    *APPROVER);
                 let approvers: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(company_id).fetch_all(&mut *tx).await?;
                 if approvers.is_empty() {
