@@ -45,6 +45,7 @@ macro_rules! write_tx {
             let result: Result<_, $err> = match $db {
                 $crate::Db::Sqlite(p) => {
                     async {
+                        let _turn = $crate::db::sqlite_writer(p).lock_owned().await;
                         let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
                         let out = $body;
                         $tx.commit().await?;
@@ -71,6 +72,25 @@ macro_rules! write_tx {
             }
         }?
     }};
+}
+
+/// The turn of this process's writers to one SQLite file. SQLite lets one writer in at a time
+/// and makes the others poll with growing sleeps (up to 100 ms each), so under load a writer
+/// could wait ten times longer than the queue ahead of it; queueing them here first, in
+/// order, keeps a write's wait close to the work ahead of it.
+pub(crate) fn sqlite_writer(pool: &sqlx::SqlitePool) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static WRITERS: std::sync::LazyLock<
+        std::sync::Mutex<
+            std::collections::HashMap<std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>,
+        >,
+    > = std::sync::LazyLock::new(Default::default);
+    let file = pool.connect_options().get_filename().to_path_buf();
+    WRITERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .entry(file)
+        .or_default()
+        .clone()
 }
 
 /// How often a transaction runs before a deadlock or serialization failure reaches the caller.
