@@ -8,8 +8,9 @@
 mod plan;
 mod rows;
 
+use super::calls::{ANALYTIC, Item, ROOT_CODE, apply, down, find_root};
+use super::products;
 use super::rpc::{Fault, Rpc, as_bool, as_id, as_text};
-use super::{ANALYTIC, Item, ROOT_CODE, apply, down, find_root, products};
 use crate::{ConnectorError, ExportContext, ExportLine, LineResult};
 use plan::Plan;
 use rows::Account;

@@ -3,7 +3,8 @@
 //! fail before anything is written (a code twice, a conflict, a missing parent), and the rows of
 //! each `create`/`write` step. No I/O: the caller looks the accounts up, runs each step over RPC
 //! and hands the results back, in the order of the steps below.
-use super::super::{Item, products, with_hint};
+use super::super::calls::{Item, with_hint};
+use super::super::products;
 use super::rows::{Account, Parent, Row, classify, create_level, edits, origin_id, parent};
 use crate::{ExportLine, LineResult};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! What each line of an export batch is, against the accounts Tryton holds: an update (found by
 //! origin id, else by code) or a new account, its parent, and why it cannot be exported (a code
 //! twice, a conflict, a missing parent). Pure functions over the rows `plan` keeps.
-use super::super::ROOT_CODE;
+use super::super::calls::ROOT_CODE;
 use crate::{ExportLine, Previous, fit_description};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;

@@ -5,8 +5,8 @@
 //! decides what to write from what Tryton holds; this module reads Tryton and runs its steps.
 mod plan;
 
+use super::calls::{Item, apply, with_hint};
 use super::rpc::{Fault, Rpc, as_bool, as_id, as_text};
-use super::{Item, apply, with_hint};
 use crate::{ConnectorError, ExportLine};
 use plan::{Pair, Plan, Template};
 use serde_json::{Value, json};

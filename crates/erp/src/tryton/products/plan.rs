@@ -2,8 +2,8 @@
 //! holds: each line's (income, expense) account pair and its category, whether its service
 //! product is created or updated, and the rows of each `create`/`write` step. No I/O: the caller
 //! reads Tryton, runs each step over RPC and hands the results back, in the order below.
+use super::super::calls::{Item, with_hint};
 use super::super::rpc::{as_bool, as_id};
-use super::super::{Item, with_hint};
 use super::Wanted;
 use crate::GlAccount;
 use serde_json::{Map, Value, json};
