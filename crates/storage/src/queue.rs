@@ -402,7 +402,9 @@ impl Db {
                 moved += q.execute(&mut *tx).await?.rows_affected();
             }
             if moved != ids.len() as u64 {
-                // Cannot happen under the list lock; roll back rather than export a partial pick.
+                // The worker records outcomes without the list lock (its exporting rows are its
+                // own), so a failure it records meanwhile can join "all failed"; roll back
+                // rather than retry rows the approver did not see.
                 return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
             }
             let sql = "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
