@@ -8,7 +8,7 @@ use crate::tryton::Tryton;
 use crate::webhook::Webhook;
 use crate::{
     ConnectorError, ErpCode, ExportContext, ExportLine, FieldErrors, GlAccount, LineResult, MASK,
-    secret,
+    secret, shown_url,
 };
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -223,18 +223,36 @@ impl ConnectorSettings {
         })
     }
 
-    /// The settings with every secret as `MASK`, for responses and the audit log.
+    /// The settings with every secret as `MASK` and no user-info in a URL, for responses and
+    /// the audit log.
     pub fn masked(&self) -> Value {
-        let mut v = self.settings.json();
+        let mut v = self.json();
         if let Some(o) = v.as_object_mut() {
-            o.insert("kind".into(), self.registration.kind.into());
+            for f in self
+                .registration
+                .fields
+                .iter()
+                .filter(|f| f.input == Input::Url)
+            {
+                if let Some(Value::String(url)) = o.get_mut(f.name) {
+                    *url = shown_url(url);
+                }
+            }
         }
         v
     }
 
     /// The settings with their secrets, for the database only (read back with `Deserialize`).
     pub fn stored(&self) -> Value {
-        secret::exposed(|| self.masked())
+        secret::exposed(|| self.json())
+    }
+
+    fn json(&self) -> Value {
+        let mut v = self.settings.json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("kind".into(), self.registration.kind.into());
+        }
+        v
     }
 
     pub fn kind(&self) -> &'static str {
@@ -430,6 +448,18 @@ mod tests {
             let s: ConnectorSettings = serde_json::from_value(row.clone()).unwrap();
             assert_eq!(s.stored(), row);
         }
+        // A URL stored with user-info before it was refused: never shown, refused when saved.
+        let old = json!({"kind": "webhook", "url": "https://hook:pw123@erp.example/hook",
+            "secret": "whsec_0123456789abcdef", "gl_accounts": []});
+        let s: ConnectorSettings = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(s.stored(), old);
+        assert_eq!(s.masked()["url"], "https://erp.example/hook");
+        assert!(!format!("{s:?}").contains("pw123"));
+        let e = ConnectorSettings::parse(Some(&s), &old).unwrap_err();
+        assert_eq!(
+            e["connector.url"],
+            ["must not contain a user name or password; use the username/password fields"]
+        );
         let e = serde_json::from_value::<ConnectorSettings>(json!({"kind": "ftp"})).unwrap_err();
         assert!(e.to_string().contains("unknown connector 'ftp'"), "{e}");
     }

@@ -11,7 +11,7 @@ pub mod webhook;
 pub use connector::{CONNECTORS, Connector, ConnectorSettings, Field, Input, Registration};
 pub use file::{FileFormat, FileSettings};
 pub use secret::{MASK, Secret};
-pub use settings::{FieldErrors, GlAccount, GlKind};
+pub use settings::{FieldErrors, GlAccount, GlKind, shown_url};
 pub use tryton::TrytonSettings;
 pub use webhook::WebhookSettings;
 

@@ -91,7 +91,7 @@ impl Connector for Tryton {
 
     /// Logs in and checks that the analytic accounting module is activated.
     async fn test(&self) -> (bool, String) {
-        let url = &self.rpc.root_url;
+        let url = &self.rpc.shown_url;
         match self.rpc.version().await {
             Ok(_) => {}
             Err(Fault::Down(m)) => {

@@ -61,7 +61,9 @@ fn http() -> &'static reqwest::Client {
 
 pub(crate) struct Rpc {
     /// The server root with a trailing slash, e.g. `http://127.0.0.1:8000/`.
-    pub root_url: String,
+    root_url: String,
+    /// `root_url` for messages, without user-info.
+    pub shown_url: String,
     db_url: String,
     pub database: String,
     pub username: String,
@@ -97,6 +99,7 @@ impl Rpc {
             h.update([0u8]);
         }
         Rpc {
+            shown_url: crate::shown_url(&root_url),
             root_url,
             db_url,
             database: s.database.trim().to_owned(),
@@ -272,11 +275,11 @@ impl Rpc {
     pub fn login_message(&self, e: &LoginError) -> String {
         match e {
             LoginError::Unreachable(m) => {
-                format!("Cannot reach the Tryton server at {}: {m}", self.root_url)
+                format!("Cannot reach the Tryton server at {}: {m}", self.shown_url)
             }
             LoginError::NoDatabase => format!(
                 "The Tryton server at {} has no database '{}' (or the URL is not a Tryton server's root)",
-                self.root_url, self.database
+                self.shown_url, self.database
             ),
             LoginError::BadCredentials => format!(
                 "Wrong username or password for Tryton database '{}' (user '{}')",
@@ -313,20 +316,20 @@ impl Rpc {
                 Answer::Status(s, m) => {
                     return Err(Fault::Down(format!(
                         "Tryton at {} answered HTTP {s} to {method}: {m}",
-                        self.root_url
+                        self.shown_url
                     )));
                 }
                 Answer::Transport(m) => {
                     return Err(Fault::Down(format!(
                         "Cannot reach the Tryton server at {}: {m}",
-                        self.root_url
+                        self.shown_url
                     )));
                 }
             }
         }
         Err(Fault::Down(format!(
             "Tryton at {} keeps refusing the session after a new login",
-            self.root_url
+            self.shown_url
         )))
     }
 

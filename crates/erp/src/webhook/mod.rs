@@ -208,15 +208,9 @@ impl Webhook {
         }
     }
 
-    /// The URL for messages, with any password in it masked.
+    /// The URL for messages, without user-info.
     fn shown_url(&self) -> String {
-        match reqwest::Url::parse(&self.settings.url) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some(crate::MASK));
-                u.to_string()
-            }
-            _ => self.settings.url.clone(),
-        }
+        crate::shown_url(&self.settings.url)
     }
 }
 
