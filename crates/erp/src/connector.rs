@@ -8,7 +8,7 @@ use crate::tryton::Tryton;
 use crate::webhook::Webhook;
 use crate::{
     ConnectorError, ErpCode, ExportContext, ExportLine, FieldErrors, GlAccount, LineResult, MASK,
-    secret, shown_url,
+    Outbound, secret, shown_url,
 };
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,8 @@ pub trait Connector: Sized + Send + Sync + 'static {
     /// Checks settings that were read; each problem is added under its field's name.
     fn check(settings: &Self::Settings, errors: &mut FieldErrors);
 
-    fn new(settings: &Self::Settings) -> Self;
+    /// The connector for one operation, within what the operator allows (`env`).
+    fn new(settings: &Self::Settings, env: &Env) -> Self;
 
     /// Checks the connection and says in plain words what is wrong.
     fn test(&self) -> impl Future<Output = (bool, String)> + Send;
@@ -66,6 +67,13 @@ pub trait Connector: Sized + Send + Sync + 'static {
             )))
         }
     }
+}
+
+/// What the operator's settings give every connector.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// Where outbound connections may go.
+    pub outbound: Outbound,
 }
 
 /// Every connector, in the order the settings form offers them.
@@ -136,14 +144,16 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 trait Erased: Send + Sync {
     fn json(&self) -> Value;
     fn check(&self, errors: &mut FieldErrors);
-    fn test(&self) -> Boxed<'_, (bool, String)>;
-    fn gl_accounts(&self) -> Boxed<'_, Result<Vec<GlAccount>, ConnectorError>>;
+    fn test<'a>(&'a self, env: &'a Env) -> Boxed<'a, (bool, String)>;
+    fn gl_accounts<'a>(&'a self, env: &'a Env)
+    -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>>;
     fn export<'a>(
         &'a self,
+        env: &'a Env,
         ctx: &'a ExportContext,
         lines: &'a [ExportLine],
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>>;
-    fn read_codes(&self) -> Boxed<'_, Result<Vec<ErpCode>, ConnectorError>>;
+    fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>>;
 }
 
 struct Typed<C: Connector>(C::Settings);
@@ -157,24 +167,28 @@ impl<C: Connector> Erased for Typed<C> {
         C::check(&self.0, errors)
     }
 
-    fn test(&self) -> Boxed<'_, (bool, String)> {
-        Box::pin(async { C::new(&self.0).test().await })
+    fn test<'a>(&'a self, env: &'a Env) -> Boxed<'a, (bool, String)> {
+        Box::pin(async { C::new(&self.0, env).test().await })
     }
 
-    fn gl_accounts(&self) -> Boxed<'_, Result<Vec<GlAccount>, ConnectorError>> {
-        Box::pin(async { C::new(&self.0).gl_accounts().await })
+    fn gl_accounts<'a>(
+        &'a self,
+        env: &'a Env,
+    ) -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>> {
+        Box::pin(async { C::new(&self.0, env).gl_accounts().await })
     }
 
     fn export<'a>(
         &'a self,
+        env: &'a Env,
         ctx: &'a ExportContext,
         lines: &'a [ExportLine],
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>> {
-        Box::pin(async move { C::new(&self.0).export(ctx, lines).await })
+        Box::pin(async move { C::new(&self.0, env).export(ctx, lines).await })
     }
 
-    fn read_codes(&self) -> Boxed<'_, Result<Vec<ErpCode>, ConnectorError>> {
-        Box::pin(async { C::new(&self.0).read_codes().await })
+    fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>> {
+        Box::pin(async { C::new(&self.0, env).read_codes().await })
     }
 }
 
@@ -183,6 +197,8 @@ impl<C: Connector> Erased for Typed<C> {
 pub struct ConnectorSettings {
     registration: &'static Registration,
     settings: Box<dyn Erased>,
+    /// The strictest by default; the server sets the operator's with [`Self::with_env`].
+    env: Env,
 }
 
 impl ConnectorSettings {
@@ -220,7 +236,14 @@ impl ConnectorSettings {
         Ok(ConnectorSettings {
             registration,
             settings: (registration.load)(value)?,
+            env: Env::default(),
         })
+    }
+
+    /// The settings, used within what the operator allows.
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
     }
 
     /// The settings with every secret as `MASK` and no user-info in a URL, for responses and
@@ -261,12 +284,12 @@ impl ConnectorSettings {
 
     #[tracing::instrument(skip_all, fields(kind = self.kind()))]
     pub async fn test(&self) -> (bool, String) {
-        self.settings.test().await
+        self.settings.test(&self.env).await
     }
 
     #[tracing::instrument(skip_all, fields(kind = self.kind()))]
     pub async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
-        self.settings.gl_accounts().await
+        self.settings.gl_accounts(&self.env).await
     }
 
     #[tracing::instrument(skip_all, fields(kind = self.kind(), job = ctx.job_id, lines = lines.len()))]
@@ -275,7 +298,7 @@ impl ConnectorSettings {
         ctx: &ExportContext,
         lines: &[ExportLine],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-        self.settings.export(ctx, lines).await
+        self.settings.export(&self.env, ctx, lines).await
     }
 
     /// How many lines one export call takes: a file holds the whole job (one file per job),
@@ -292,7 +315,7 @@ impl ConnectorSettings {
     /// The ERP's own cost codes, for connectors that can read them.
     #[tracing::instrument(skip_all, fields(kind = self.kind()))]
     pub async fn read_codes(&self) -> Result<Vec<ErpCode>, ConnectorError> {
-        self.settings.read_codes().await
+        self.settings.read_codes(&self.env).await
     }
 }
 

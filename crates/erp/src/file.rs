@@ -2,8 +2,8 @@
 //! is named after the job and written atomically (temporary file, fsync, rename), so a retried
 //! job replaces its file instead of adding a second one.
 use crate::{
-    Connector, ConnectorError, ExportContext, ExportLine, Field, FieldErrors, GlAccount, Input,
-    LineResult, fit_description,
+    Connector, ConnectorError, Env, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
+    Input, LineResult, fit_description,
 };
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -60,7 +60,7 @@ impl Connector for Folder {
         errors.gl_accounts(&s.gl_accounts);
     }
 
-    fn new(settings: &FileSettings) -> Self {
+    fn new(settings: &FileSettings, _env: &Env) -> Self {
         Folder(settings.clone())
     }
 

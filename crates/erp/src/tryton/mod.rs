@@ -13,8 +13,8 @@ mod products;
 mod rpc;
 
 use crate::{
-    Connector, ConnectorError, ErpCode, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
-    GlKind, Input, LineResult, Secret,
+    Connector, ConnectorError, Env, ErpCode, ExportContext, ExportLine, Field, FieldErrors,
+    GlAccount, GlKind, Input, LineResult, Secret,
 };
 use rpc::{Fault, LoginError, Rpc, as_bool, as_id, as_text};
 use serde::{Deserialize, Serialize};
@@ -83,9 +83,9 @@ impl Connector for Tryton {
         }
     }
 
-    fn new(settings: &TrytonSettings) -> Self {
+    fn new(settings: &TrytonSettings, env: &Env) -> Self {
         Tryton {
-            rpc: Rpc::new(settings),
+            rpc: Rpc::new(settings, &env.outbound),
         }
     }
 

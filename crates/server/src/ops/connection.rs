@@ -30,7 +30,7 @@ pub async fn connection(state: &AppState, company: i64) -> OpResult<Option<Conne
     })?;
     Ok(Some(Connection {
         profile,
-        settings,
+        settings: settings.with_env(state.connectors.clone()),
         erp_list_id: stored.erp_list_id,
     }))
 }
@@ -79,7 +79,7 @@ pub async fn put(
         .await?;
     Ok(Connection {
         profile,
-        settings,
+        settings: settings.with_env(state.connectors.clone()),
         erp_list_id: saved.erp_list_id,
     })
 }

@@ -1,10 +1,14 @@
-//! What connectors may reach (issue #9, points 4 to 6): no credentials in a URL, and never shown.
+//! What connectors may reach (issue #9, points 4 to 6): no credentials in a URL, and never shown;
+//! no internal address unless the operator allows it.
 use crate::both;
 use crate::helpers::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 
-both!(a_url_with_credentials_is_refused_and_never_shown);
+both!(
+    a_url_with_credentials_is_refused_and_never_shown,
+    the_default_policy_refuses_internal_addresses,
+);
 
 async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
     for connector in [
@@ -70,5 +74,49 @@ async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
     );
     for shown in [b.to_string(), t.to_string()] {
         assert!(!shown.contains("hunter22"), "{shown}");
+    }
+}
+
+async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
+    // The test harness allows internal addresses; a second server on the same database runs
+    // with the default settings.
+    let (base, _stop) = app.second_instance(|_| {}).await;
+    let http = reqwest::Client::new();
+    for (url, refusal) in [
+        ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"),
+        ("http://10.0.0.5/hook", "10.0.0.5 is a private address"),
+        (
+            "http://169.254.169.254/latest",
+            "169.254.169.254 is a link-local (or metadata) address",
+        ),
+    ] {
+        let connector = json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
+            "url": url, "secret": "whsec_0123456789abcdef"}});
+        let (s, b) = app
+            .call(
+                "PUT",
+                &app.c("/erp_connection"),
+                &app.token,
+                Some(connector),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let t: serde_json::Value = http
+            .post(format!("{base}{}", app.c("/erp_connection/test")))
+            .bearer_auth(&app.token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(t["ok"], false, "{t}");
+        let message = t["message"].as_str().unwrap();
+        assert!(message.contains(refusal), "{message}");
+        assert!(
+            message.contains("[outbound] allow_private = true"),
+            "the message names the setting: {message}"
+        );
     }
 }
