@@ -16,6 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 
 /// One ERP connector: its settings, their checks, and what it does with the ERP.
@@ -37,8 +38,9 @@ pub trait Connector: Sized + Send + Sync + 'static {
     /// Whether `read_codes` works (the ERP queue then offers Sync from ERP).
     const CAN_READ_CODES: bool = false;
 
-    /// Checks settings that were read; each problem is added under its field's name.
-    fn check(settings: &Self::Settings, errors: &mut FieldErrors);
+    /// Checks settings that were read, within what the operator allows (`env`); each problem is
+    /// added under its field's name.
+    fn check(settings: &Self::Settings, env: &Env, errors: &mut FieldErrors);
 
     /// The connector for one operation, within what the operator allows (`env`).
     fn new(settings: &Self::Settings, env: &Env) -> Self;
@@ -74,6 +76,19 @@ pub trait Connector: Sized + Send + Sync + 'static {
 pub struct Env {
     /// Where outbound connections may go.
     pub outbound: Outbound,
+    /// Where export files may go: the operator's export root, then (after [`Env::company`])
+    /// one company's own folder in it.
+    pub files: PathBuf,
+}
+
+impl Env {
+    /// The environment of one company: its files go to its own folder, `company-<id>`.
+    pub fn company(&self, id: i64) -> Env {
+        Env {
+            outbound: self.outbound.clone(),
+            files: self.files.join(format!("company-{id}")),
+        }
+    }
 }
 
 /// Every connector, in the order the settings form offers them.
@@ -143,7 +158,7 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A connector's settings with the type forgotten, so one value can hold any connector's.
 trait Erased: Send + Sync {
     fn json(&self) -> Value;
-    fn check(&self, errors: &mut FieldErrors);
+    fn check(&self, env: &Env, errors: &mut FieldErrors);
     fn test<'a>(&'a self, env: &'a Env) -> Boxed<'a, (bool, String)>;
     fn gl_accounts<'a>(&'a self, env: &'a Env)
     -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>>;
@@ -163,8 +178,8 @@ impl<C: Connector> Erased for Typed<C> {
         serde_json::to_value(&self.0).unwrap_or_default()
     }
 
-    fn check(&self, errors: &mut FieldErrors) {
-        C::check(&self.0, errors)
+    fn check(&self, env: &Env, errors: &mut FieldErrors) {
+        C::check(&self.0, env, errors)
     }
 
     fn test<'a>(&'a self, env: &'a Env) -> Boxed<'a, (bool, String)> {
@@ -202,11 +217,13 @@ pub struct ConnectorSettings {
 }
 
 impl ConnectorSettings {
-    /// Reads the `connector` object; a field in error is named `connector.<field>`. A secret
-    /// sent back as `MASK` (as a client read it) keeps the value in `stored`.
+    /// Reads the `connector` object and checks it within `env` (the settings keep it); a field
+    /// in error is named `connector.<field>`. A secret sent back as `MASK` (as a client read it)
+    /// keeps the value in `stored`.
     pub fn parse(
         stored: Option<&ConnectorSettings>,
         value: &Value,
+        env: &Env,
     ) -> Result<Self, BTreeMap<String, Vec<String>>> {
         let field = |f: &str, m: String| BTreeMap::from([(f.to_owned(), vec![m])]);
         let registration = match value.get("kind").and_then(Value::as_str) {
@@ -222,10 +239,11 @@ impl ConnectorSettings {
         if let Some(stored) = stored.filter(|s| s.kind() == registration.kind) {
             keep_secrets(&mut value, &stored.masked(), &stored.stored());
         }
-        let settings =
-            Self::load(registration, value).map_err(|e| field("connector", e.to_string()))?;
+        let settings = Self::load(registration, value)
+            .map_err(|e| field("connector", e.to_string()))?
+            .with_env(env.clone());
         let mut errors = FieldErrors::default();
-        settings.settings.check(&mut errors);
+        settings.settings.check(env, &mut errors);
         errors.into_result().map(|()| settings)
     }
 
@@ -418,7 +436,7 @@ mod tests {
         const SECRET: &str = "a-secret-of-some-length";
         for r in &CONNECTORS {
             let sent = sample(r, SECRET);
-            let settings = ConnectorSettings::parse(None, &sent)
+            let settings = ConnectorSettings::parse(None, &sent, &Env::default())
                 .unwrap_or_else(|e| panic!("{}: the form's fields do not parse: {e:?}", r.kind));
             let masked = settings.masked();
             assert!(!masked.to_string().contains(SECRET), "{}: {masked}", r.kind);
@@ -435,7 +453,7 @@ mod tests {
             let stored = settings.stored();
             assert_eq!(stored, sent, "{}", r.kind);
             let loaded: ConnectorSettings = serde_json::from_value(stored.clone()).unwrap();
-            let again = ConnectorSettings::parse(Some(&loaded), &masked).unwrap();
+            let again = ConnectorSettings::parse(Some(&loaded), &masked, &Env::default()).unwrap();
             assert_eq!(again.stored(), stored, "{}", r.kind);
         }
     }
@@ -454,7 +472,7 @@ mod tests {
         );
         assert_eq!(kinds_text(), "file, tryton or webhook");
         assert_eq!(
-            ConnectorSettings::parse(None, &json!({"kind": "ftp"})).unwrap_err()["connector.kind"],
+            ConnectorSettings::parse(None, &json!({"kind": "ftp"}), &Env::default()).unwrap_err()["connector.kind"],
             ["unknown connector 'ftp'; use file, tryton or webhook"]
         );
     }
@@ -478,7 +496,7 @@ mod tests {
         assert_eq!(s.stored(), old);
         assert_eq!(s.masked()["url"], "https://erp.example/hook");
         assert!(!format!("{s:?}").contains("pw123"));
-        let e = ConnectorSettings::parse(Some(&s), &old).unwrap_err();
+        let e = ConnectorSettings::parse(Some(&s), &old, &Env::default()).unwrap_err();
         assert_eq!(
             e["connector.url"],
             ["must not contain a user name or password; use the username/password fields"]
@@ -493,27 +511,30 @@ mod tests {
             None,
             &json!({"kind": "file", "directory": "x", "format": "iif",
             "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}),
+            &Env::default(),
         );
         assert!(ok.is_ok());
         let e = ConnectorSettings::parse(
             None,
             &json!({"kind": "file", "directory": "x", "format": "pdf"}),
+            &Env::default(),
         )
         .unwrap_err();
         assert!(e["connector"][0].contains("pdf"), "{e:?}");
         let e = ConnectorSettings::parse(
             None,
             &json!({"kind": "file", "directory": "x", "format": "iif", "colour": 1}),
+            &Env::default(),
         )
         .unwrap_err();
         assert!(e["connector"][0].contains("colour"), "{e:?}");
         let e = ConnectorSettings::parse(None, &json!({"kind": "file", "directory": "", "format": "csv",
-            "gl_accounts": [{"code": "1", "name": "A", "kind": "income"}, {"code": "1", "name": "B", "kind": "expense"}]})).unwrap_err();
+            "gl_accounts": [{"code": "1", "name": "A", "kind": "income"}, {"code": "1", "name": "B", "kind": "expense"}]}), &Env::default()).unwrap_err();
         assert_eq!(
             e.keys().collect::<Vec<_>>(),
             ["connector.directory", "connector.gl_accounts[1]"]
         );
-        let e = ConnectorSettings::parse(None, &json!({"kind": "tryton", "url": "ftp://x", "database": "", "username": "a", "password": MASK})).unwrap_err();
+        let e = ConnectorSettings::parse(None, &json!({"kind": "tryton", "url": "ftp://x", "database": "", "username": "a", "password": MASK}), &Env::default()).unwrap_err();
         assert_eq!(
             e.keys().collect::<Vec<_>>(),
             ["connector.database", "connector.password", "connector.url"]
@@ -521,11 +542,12 @@ mod tests {
         let e = ConnectorSettings::parse(
             None,
             &json!({"kind": "webhook", "url": "https://erp.example/hook", "secret": "short"}),
+            &Env::default(),
         )
         .unwrap_err();
         assert_eq!(e.keys().collect::<Vec<_>>(), ["connector.secret"]);
         assert!(
-            ConnectorSettings::parse(None, &json!({"kind": "ftp"})).unwrap_err()["connector.kind"]
+            ConnectorSettings::parse(None, &json!({"kind": "ftp"}), &Env::default()).unwrap_err()["connector.kind"]
                 [0]
             .contains("ftp")
         );
@@ -534,15 +556,15 @@ mod tests {
     #[test]
     fn secrets_are_masked_and_kept_when_sent_back_masked() {
         let t = json!({"kind": "tryton", "url": "http://localhost:8000/", "database": "costs", "username": "admin", "password": "s3cret"});
-        let stored = ConnectorSettings::parse(None, &t).unwrap();
+        let stored = ConnectorSettings::parse(None, &t, &Env::default()).unwrap();
         let shown = stored.masked();
         assert_eq!(shown["password"], MASK);
         assert!(!shown.to_string().contains("s3cret"));
-        let again = ConnectorSettings::parse(Some(&stored), &shown).unwrap();
+        let again = ConnectorSettings::parse(Some(&stored), &shown, &Env::default()).unwrap();
         assert_eq!(again.stored()["password"], "s3cret");
         // Another kind's stored secret is never taken.
         let w = json!({"kind": "webhook", "url": "https://erp.example/hook", "secret": MASK});
-        let e = ConnectorSettings::parse(Some(&stored), &w).unwrap_err();
+        let e = ConnectorSettings::parse(Some(&stored), &w, &Env::default()).unwrap_err();
         assert_eq!(e["connector.secret"], ["must be at least 16 characters"]);
     }
 
@@ -583,7 +605,7 @@ mod tests {
                 "password": SECRET}),
             json!({"kind": "webhook", "url": url, "secret": SECRET}),
         ] {
-            let settings = ConnectorSettings::parse(None, &value).unwrap();
+            let settings = ConnectorSettings::parse(None, &value, &Env::default()).unwrap();
             let (ok, _) = settings.test().await;
             assert!(!ok);
             let ctx = ExportContext {

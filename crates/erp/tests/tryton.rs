@@ -15,6 +15,7 @@ use costbridge_erp::{
 fn local() -> Env {
     Env {
         outbound: Outbound::new(true, &[]).unwrap(),
+        ..Env::default()
     }
 }
 use serde_json::{Value, json};

@@ -179,6 +179,7 @@ async fn receiver(plans: Vec<Plan>) -> Arc<Receiver> {
 fn webhook(url: &str, secret: &str) -> Webhook {
     let env = Env {
         outbound: Outbound::new(true, &[]).unwrap(),
+        ..Env::default()
     };
     Webhook::new(
         &WebhookSettings {
@@ -622,6 +623,7 @@ async fn the_default_policy_reaches_no_internal_address() {
         .unwrap();
     let env = Env {
         outbound: Outbound::new(false, &[host.to_owned()]).unwrap(),
+        ..Env::default()
     };
     let (ok, message) = Webhook::new(&settings(&r.url), &env).test().await;
     assert!(ok, "{message}");

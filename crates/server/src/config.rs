@@ -1,7 +1,7 @@
 //! Settings: defaults, then an optional TOML file, then `COSTBRIDGE__SECTION__KEY` variables,
 //! then command-line flags.
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -10,6 +10,7 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub mail: MailSettings,
     pub outbound: OutboundSettings,
+    pub export: ExportSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +78,21 @@ pub struct OutboundSettings {
 impl OutboundSettings {
     fn policy(&self) -> anyhow::Result<costbridge_erp::Outbound> {
         costbridge_erp::Outbound::new(self.allow_private, &self.allow).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Where the file connector writes: each company in its own folder under `root`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSettings {
+    pub root: PathBuf,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings {
+            root: "./exports".into(),
+        }
     }
 }
 
@@ -234,13 +250,21 @@ timeout_seconds = 30
 allow_private = false
 allow = []
 # allow = ["10.0.0.5", "erp.internal:8000"]
+
+[export]
+# The file connector writes under this folder, each company in its own subfolder
+# (company-<id>); a company's `directory` setting is relative to it and cannot lead out.
+root = "./exports"
 "#;
 
 impl Settings {
     /// What connectors may do; a bad `[outbound]` entry stops the start.
     pub fn connectors(&self) -> anyhow::Result<costbridge_erp::Env> {
+        let root = &self.export.root;
         Ok(costbridge_erp::Env {
             outbound: self.outbound.policy()?,
+            files: std::path::absolute(root)
+                .map_err(|e| anyhow::anyhow!("[export] root {}: {e}", root.display()))?,
         })
     }
 

@@ -74,7 +74,7 @@ impl Connector for Tryton {
     const BATCH: usize = BATCH;
     const CAN_READ_CODES: bool = true;
 
-    fn check(s: &TrytonSettings, errors: &mut FieldErrors) {
+    fn check(s: &TrytonSettings, _env: &Env, errors: &mut FieldErrors) {
         errors.url("url", &s.url);
         errors.required("database", &s.database);
         errors.required("username", &s.username);

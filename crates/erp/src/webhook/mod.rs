@@ -104,7 +104,7 @@ impl Connector for Webhook {
     ];
     const BATCH: usize = BATCH;
 
-    fn check(s: &WebhookSettings, errors: &mut FieldErrors) {
+    fn check(s: &WebhookSettings, _env: &Env, errors: &mut FieldErrors) {
         errors.url("url", &s.url);
         if s.secret.is_mask() || s.secret.expose().chars().count() < 16 {
             errors.add("secret", "must be at least 16 characters");

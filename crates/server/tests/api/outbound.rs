@@ -1,5 +1,5 @@
 //! What connectors may reach (issue #9, points 4 to 6): no credentials in a URL, and never shown;
-//! no internal address unless the operator allows it.
+//! no internal address unless the operator allows it; each company's files in its own folder.
 use crate::both;
 use crate::helpers::TestApp;
 use reqwest::StatusCode;
@@ -8,6 +8,7 @@ use serde_json::json;
 both!(
     a_url_with_credentials_is_refused_and_never_shown,
     the_default_policy_refuses_internal_addresses,
+    a_company_writes_files_only_in_its_own_folder,
 );
 
 async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
@@ -119,4 +120,72 @@ async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
             "the message names the setting: {message}"
         );
     }
+}
+
+async fn a_company_writes_files_only_in_its_own_folder(app: TestApp) {
+    let root = app.exports.path();
+    let other = root.join("company-999");
+    std::fs::create_dir_all(&other).unwrap();
+    std::os::unix::fs::symlink(&other, app.export_dir().join("link")).unwrap();
+    let path = app.c("/erp_connection");
+    let put = |directory: serde_json::Value| {
+        app.call(
+            "PUT",
+            &path,
+            &app.token,
+            Some(json!({"profile": "quickbooks_desktop",
+                "connector": {"kind": "file", "directory": directory, "format": "iif"}})),
+        )
+    };
+    for bad in [
+        json!("../company-999"),
+        json!("a/../../company-999"),
+        json!(other),
+        json!("/tmp"),
+        json!("link"),
+        json!("link/deeper"),
+    ] {
+        let (s, b) = put(bad.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {b}");
+        assert_eq!(
+            b["error"]["details"]["fields"]["connector.directory"],
+            json!([
+                "must be a folder inside the company's export folder (a relative path without '..')"
+            ]),
+            "{bad}: {b}"
+        );
+    }
+    let (s, _) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was saved");
+
+    // A relative folder is inside the company's folder; the test creates it there and only there.
+    let (s, b) = put(json!("iif/new")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], true, "{t}");
+    assert!(app.export_dir().join("iif/new").is_dir());
+    let mut top: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        [format!("company-{}", app.company), "company-999".into()]
+    );
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 0);
+
+    // A symlink out made after the settings were saved is refused when used.
+    std::fs::remove_dir_all(app.export_dir().join("iif")).unwrap();
+    std::os::unix::fs::symlink(&other, app.export_dir().join("iif")).unwrap();
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], false, "{t}");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside the company's export folder"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 0);
 }
