@@ -115,13 +115,15 @@ pub fn inside(folder: &Path, directory: &Path) -> Option<PathBuf> {
     } else {
         directory
     };
-    if !relative
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return None;
+    // Only plain names are kept: a trailing `.` would make `create_dir_all` fail.
+    let mut path = folder.to_owned();
+    for c in relative.components() {
+        match c {
+            Component::Normal(name) => path.push(name),
+            Component::CurDir => {}
+            _ => return None,
+        }
     }
-    let path = folder.join(relative);
     real(&path).starts_with(real(folder)).then_some(path)
 }
 

@@ -158,6 +158,15 @@ async fn a_company_writes_files_only_in_its_own_folder(app: TestApp) {
     let (s, _) = app.get(&app.c("/erp_connection")).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "nothing was saved");
 
+    // `.` is the company's folder itself (the demo's setting).
+    let (s, b) = put(json!(".")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    std::fs::remove_file(app.export_dir().join("link")).unwrap();
+    std::fs::remove_dir(app.export_dir()).unwrap();
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], true, "{t}");
+    std::os::unix::fs::symlink(&other, app.export_dir().join("link")).unwrap();
+
     // A relative folder is inside the company's folder; the test creates it there and only there.
     let (s, b) = put(json!("iif/new")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
