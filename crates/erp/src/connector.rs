@@ -8,7 +8,7 @@ use crate::tryton::Tryton;
 use crate::webhook::Webhook;
 use crate::{
     ConnectorError, ErpCode, ExportContext, ExportLine, FieldErrors, GlAccount, LineResult, MASK,
-    secret,
+    Outbound, secret, shown_url,
 };
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 
 /// One ERP connector: its settings, their checks, and what it does with the ERP.
@@ -37,10 +38,12 @@ pub trait Connector: Sized + Send + Sync + 'static {
     /// Whether `read_codes` works (the ERP queue then offers Sync from ERP).
     const CAN_READ_CODES: bool = false;
 
-    /// Checks settings that were read; each problem is added under its field's name.
-    fn check(settings: &Self::Settings, errors: &mut FieldErrors);
+    /// Checks settings that were read, within what the operator allows (`env`); each problem is
+    /// added under its field's name.
+    fn check(settings: &Self::Settings, env: &Env, errors: &mut FieldErrors);
 
-    fn new(settings: &Self::Settings) -> Self;
+    /// The connector for one operation, within what the operator allows (`env`).
+    fn new(settings: &Self::Settings, env: &Env) -> Self;
 
     /// Checks the connection and says in plain words what is wrong.
     fn test(&self) -> impl Future<Output = (bool, String)> + Send;
@@ -64,6 +67,26 @@ pub trait Connector: Sized + Send + Sync + 'static {
                 "the {} connector cannot read cost codes from the ERP",
                 Self::KIND
             )))
+        }
+    }
+}
+
+/// What the operator's settings give every connector.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// Where outbound connections may go.
+    pub outbound: Outbound,
+    /// Where export files may go: the operator's export root, then (after [`Env::company`])
+    /// one company's own folder in it.
+    pub files: PathBuf,
+}
+
+impl Env {
+    /// The environment of one company: its files go to its own folder, `company-<id>`.
+    pub fn company(&self, id: i64) -> Env {
+        Env {
+            outbound: self.outbound.clone(),
+            files: self.files.join(format!("company-{id}")),
         }
     }
 }
@@ -135,15 +158,17 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A connector's settings with the type forgotten, so one value can hold any connector's.
 trait Erased: Send + Sync {
     fn json(&self) -> Value;
-    fn check(&self, errors: &mut FieldErrors);
-    fn test(&self) -> Boxed<'_, (bool, String)>;
-    fn gl_accounts(&self) -> Boxed<'_, Result<Vec<GlAccount>, ConnectorError>>;
+    fn check(&self, env: &Env, errors: &mut FieldErrors);
+    fn test<'a>(&'a self, env: &'a Env) -> Boxed<'a, (bool, String)>;
+    fn gl_accounts<'a>(&'a self, env: &'a Env)
+    -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>>;
     fn export<'a>(
         &'a self,
+        env: &'a Env,
         ctx: &'a ExportContext,
         lines: &'a [ExportLine],
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>>;
-    fn read_codes(&self) -> Boxed<'_, Result<Vec<ErpCode>, ConnectorError>>;
+    fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>>;
 }
 
 struct Typed<C: Connector>(C::Settings);
@@ -153,28 +178,32 @@ impl<C: Connector> Erased for Typed<C> {
         serde_json::to_value(&self.0).unwrap_or_default()
     }
 
-    fn check(&self, errors: &mut FieldErrors) {
-        C::check(&self.0, errors)
+    fn check(&self, env: &Env, errors: &mut FieldErrors) {
+        C::check(&self.0, env, errors)
     }
 
-    fn test(&self) -> Boxed<'_, (bool, String)> {
-        Box::pin(async { C::new(&self.0).test().await })
+    fn test<'a>(&'a self, env: &'a Env) -> Boxed<'a, (bool, String)> {
+        Box::pin(async { C::new(&self.0, env).test().await })
     }
 
-    fn gl_accounts(&self) -> Boxed<'_, Result<Vec<GlAccount>, ConnectorError>> {
-        Box::pin(async { C::new(&self.0).gl_accounts().await })
+    fn gl_accounts<'a>(
+        &'a self,
+        env: &'a Env,
+    ) -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>> {
+        Box::pin(async { C::new(&self.0, env).gl_accounts().await })
     }
 
     fn export<'a>(
         &'a self,
+        env: &'a Env,
         ctx: &'a ExportContext,
         lines: &'a [ExportLine],
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>> {
-        Box::pin(async move { C::new(&self.0).export(ctx, lines).await })
+        Box::pin(async move { C::new(&self.0, env).export(ctx, lines).await })
     }
 
-    fn read_codes(&self) -> Boxed<'_, Result<Vec<ErpCode>, ConnectorError>> {
-        Box::pin(async { C::new(&self.0).read_codes().await })
+    fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>> {
+        Box::pin(async { C::new(&self.0, env).read_codes().await })
     }
 }
 
@@ -183,14 +212,18 @@ impl<C: Connector> Erased for Typed<C> {
 pub struct ConnectorSettings {
     registration: &'static Registration,
     settings: Box<dyn Erased>,
+    /// The strictest by default; the server sets the operator's with [`Self::with_env`].
+    env: Env,
 }
 
 impl ConnectorSettings {
-    /// Reads the `connector` object; a field in error is named `connector.<field>`. A secret
-    /// sent back as `MASK` (as a client read it) keeps the value in `stored`.
+    /// Reads the `connector` object and checks it within `env` (the settings keep it); a field
+    /// in error is named `connector.<field>`. A secret sent back as `MASK` (as a client read it)
+    /// keeps the value in `stored`.
     pub fn parse(
         stored: Option<&ConnectorSettings>,
         value: &Value,
+        env: &Env,
     ) -> Result<Self, BTreeMap<String, Vec<String>>> {
         let field = |f: &str, m: String| BTreeMap::from([(f.to_owned(), vec![m])]);
         let registration = match value.get("kind").and_then(Value::as_str) {
@@ -206,10 +239,11 @@ impl ConnectorSettings {
         if let Some(stored) = stored.filter(|s| s.kind() == registration.kind) {
             keep_secrets(&mut value, &stored.masked(), &stored.stored());
         }
-        let settings =
-            Self::load(registration, value).map_err(|e| field("connector", e.to_string()))?;
+        let settings = Self::load(registration, value)
+            .map_err(|e| field("connector", e.to_string()))?
+            .with_env(env.clone());
         let mut errors = FieldErrors::default();
-        settings.settings.check(&mut errors);
+        settings.settings.check(env, &mut errors);
         errors.into_result().map(|()| settings)
     }
 
@@ -220,21 +254,46 @@ impl ConnectorSettings {
         Ok(ConnectorSettings {
             registration,
             settings: (registration.load)(value)?,
+            env: Env::default(),
         })
     }
 
-    /// The settings with every secret as `MASK`, for responses and the audit log.
+    /// The settings, used within what the operator allows.
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The settings with every secret as `MASK` and no user-info in a URL, for responses and
+    /// the audit log.
     pub fn masked(&self) -> Value {
-        let mut v = self.settings.json();
+        let mut v = self.json();
         if let Some(o) = v.as_object_mut() {
-            o.insert("kind".into(), self.registration.kind.into());
+            for f in self
+                .registration
+                .fields
+                .iter()
+                .filter(|f| f.input == Input::Url)
+            {
+                if let Some(Value::String(url)) = o.get_mut(f.name) {
+                    *url = shown_url(url);
+                }
+            }
         }
         v
     }
 
     /// The settings with their secrets, for the database only (read back with `Deserialize`).
     pub fn stored(&self) -> Value {
-        secret::exposed(|| self.masked())
+        secret::exposed(|| self.json())
+    }
+
+    fn json(&self) -> Value {
+        let mut v = self.settings.json();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("kind".into(), self.registration.kind.into());
+        }
+        v
     }
 
     pub fn kind(&self) -> &'static str {
@@ -243,12 +302,12 @@ impl ConnectorSettings {
 
     #[tracing::instrument(skip_all, fields(kind = self.kind()))]
     pub async fn test(&self) -> (bool, String) {
-        self.settings.test().await
+        self.settings.test(&self.env).await
     }
 
     #[tracing::instrument(skip_all, fields(kind = self.kind()))]
     pub async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
-        self.settings.gl_accounts().await
+        self.settings.gl_accounts(&self.env).await
     }
 
     #[tracing::instrument(skip_all, fields(kind = self.kind(), job = ctx.job_id, lines = lines.len()))]
@@ -257,7 +316,7 @@ impl ConnectorSettings {
         ctx: &ExportContext,
         lines: &[ExportLine],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-        self.settings.export(ctx, lines).await
+        self.settings.export(&self.env, ctx, lines).await
     }
 
     /// How many lines one export call takes: a file holds the whole job (one file per job),
@@ -274,7 +333,7 @@ impl ConnectorSettings {
     /// The ERP's own cost codes, for connectors that can read them.
     #[tracing::instrument(skip_all, fields(kind = self.kind()))]
     pub async fn read_codes(&self) -> Result<Vec<ErpCode>, ConnectorError> {
-        self.settings.read_codes().await
+        self.settings.read_codes(&self.env).await
     }
 }
 
@@ -377,7 +436,7 @@ mod tests {
         const SECRET: &str = "a-secret-of-some-length";
         for r in &CONNECTORS {
             let sent = sample(r, SECRET);
-            let settings = ConnectorSettings::parse(None, &sent)
+            let settings = ConnectorSettings::parse(None, &sent, &Env::default())
                 .unwrap_or_else(|e| panic!("{}: the form's fields do not parse: {e:?}", r.kind));
             let masked = settings.masked();
             assert!(!masked.to_string().contains(SECRET), "{}: {masked}", r.kind);
@@ -394,7 +453,7 @@ mod tests {
             let stored = settings.stored();
             assert_eq!(stored, sent, "{}", r.kind);
             let loaded: ConnectorSettings = serde_json::from_value(stored.clone()).unwrap();
-            let again = ConnectorSettings::parse(Some(&loaded), &masked).unwrap();
+            let again = ConnectorSettings::parse(Some(&loaded), &masked, &Env::default()).unwrap();
             assert_eq!(again.stored(), stored, "{}", r.kind);
         }
     }
@@ -413,7 +472,7 @@ mod tests {
         );
         assert_eq!(kinds_text(), "file, tryton or webhook");
         assert_eq!(
-            ConnectorSettings::parse(None, &json!({"kind": "ftp"})).unwrap_err()["connector.kind"],
+            ConnectorSettings::parse(None, &json!({"kind": "ftp"}), &Env::default()).unwrap_err()["connector.kind"],
             ["unknown connector 'ftp'; use file, tryton or webhook"]
         );
     }
@@ -430,6 +489,18 @@ mod tests {
             let s: ConnectorSettings = serde_json::from_value(row.clone()).unwrap();
             assert_eq!(s.stored(), row);
         }
+        // A URL stored with user-info before it was refused: never shown, refused when saved.
+        let old = json!({"kind": "webhook", "url": "https://hook:pw123@erp.example/hook",
+            "secret": "whsec_0123456789abcdef", "gl_accounts": []});
+        let s: ConnectorSettings = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(s.stored(), old);
+        assert_eq!(s.masked()["url"], "https://erp.example/hook");
+        assert!(!format!("{s:?}").contains("pw123"));
+        let e = ConnectorSettings::parse(Some(&s), &old, &Env::default()).unwrap_err();
+        assert_eq!(
+            e["connector.url"],
+            ["must not contain a user name or password; use the username/password fields"]
+        );
         let e = serde_json::from_value::<ConnectorSettings>(json!({"kind": "ftp"})).unwrap_err();
         assert!(e.to_string().contains("unknown connector 'ftp'"), "{e}");
     }
@@ -440,27 +511,30 @@ mod tests {
             None,
             &json!({"kind": "file", "directory": "x", "format": "iif",
             "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}),
+            &Env::default(),
         );
         assert!(ok.is_ok());
         let e = ConnectorSettings::parse(
             None,
             &json!({"kind": "file", "directory": "x", "format": "pdf"}),
+            &Env::default(),
         )
         .unwrap_err();
         assert!(e["connector"][0].contains("pdf"), "{e:?}");
         let e = ConnectorSettings::parse(
             None,
             &json!({"kind": "file", "directory": "x", "format": "iif", "colour": 1}),
+            &Env::default(),
         )
         .unwrap_err();
         assert!(e["connector"][0].contains("colour"), "{e:?}");
         let e = ConnectorSettings::parse(None, &json!({"kind": "file", "directory": "", "format": "csv",
-            "gl_accounts": [{"code": "1", "name": "A", "kind": "income"}, {"code": "1", "name": "B", "kind": "expense"}]})).unwrap_err();
+            "gl_accounts": [{"code": "1", "name": "A", "kind": "income"}, {"code": "1", "name": "B", "kind": "expense"}]}), &Env::default()).unwrap_err();
         assert_eq!(
             e.keys().collect::<Vec<_>>(),
             ["connector.directory", "connector.gl_accounts[1]"]
         );
-        let e = ConnectorSettings::parse(None, &json!({"kind": "tryton", "url": "ftp://x", "database": "", "username": "a", "password": MASK})).unwrap_err();
+        let e = ConnectorSettings::parse(None, &json!({"kind": "tryton", "url": "ftp://x", "database": "", "username": "a", "password": MASK}), &Env::default()).unwrap_err();
         assert_eq!(
             e.keys().collect::<Vec<_>>(),
             ["connector.database", "connector.password", "connector.url"]
@@ -468,11 +542,12 @@ mod tests {
         let e = ConnectorSettings::parse(
             None,
             &json!({"kind": "webhook", "url": "https://erp.example/hook", "secret": "short"}),
+            &Env::default(),
         )
         .unwrap_err();
         assert_eq!(e.keys().collect::<Vec<_>>(), ["connector.secret"]);
         assert!(
-            ConnectorSettings::parse(None, &json!({"kind": "ftp"})).unwrap_err()["connector.kind"]
+            ConnectorSettings::parse(None, &json!({"kind": "ftp"}), &Env::default()).unwrap_err()["connector.kind"]
                 [0]
             .contains("ftp")
         );
@@ -481,15 +556,15 @@ mod tests {
     #[test]
     fn secrets_are_masked_and_kept_when_sent_back_masked() {
         let t = json!({"kind": "tryton", "url": "http://localhost:8000/", "database": "costs", "username": "admin", "password": "s3cret"});
-        let stored = ConnectorSettings::parse(None, &t).unwrap();
+        let stored = ConnectorSettings::parse(None, &t, &Env::default()).unwrap();
         let shown = stored.masked();
         assert_eq!(shown["password"], MASK);
         assert!(!shown.to_string().contains("s3cret"));
-        let again = ConnectorSettings::parse(Some(&stored), &shown).unwrap();
+        let again = ConnectorSettings::parse(Some(&stored), &shown, &Env::default()).unwrap();
         assert_eq!(again.stored()["password"], "s3cret");
         // Another kind's stored secret is never taken.
         let w = json!({"kind": "webhook", "url": "https://erp.example/hook", "secret": MASK});
-        let e = ConnectorSettings::parse(Some(&stored), &w).unwrap_err();
+        let e = ConnectorSettings::parse(Some(&stored), &w, &Env::default()).unwrap_err();
         assert_eq!(e["connector.secret"], ["must be at least 16 characters"]);
     }
 
@@ -532,7 +607,7 @@ mod tests {
                 "password": SECRET}),
             json!({"kind": "webhook", "url": url, "secret": SECRET}),
         ] {
-            let settings = ConnectorSettings::parse(None, &value).unwrap();
+            let settings = ConnectorSettings::parse(None, &value, &Env::default()).unwrap();
             let (ok, _) = settings.test().await;
             assert!(!ok);
             let ctx = ExportContext {

@@ -2,12 +2,12 @@
 //! is named after the job and written atomically (temporary file, fsync, rename), so a retried
 //! job replaces its file instead of adding a second one.
 use crate::{
-    Connector, ConnectorError, ExportContext, ExportLine, Field, FieldErrors, GlAccount, Input,
-    LineResult, fit_description,
+    Connector, ConnectorError, Env, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
+    Input, LineResult, fit_description,
 };
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,8 +26,16 @@ pub struct FileSettings {
     pub gl_accounts: Vec<GlAccount>,
 }
 
-/// The file connector: the folder of its settings.
-pub struct Folder(FileSettings);
+/// The file connector: the folder of its settings, inside the company's own folder (or why
+/// it is not).
+pub struct Folder {
+    settings: FileSettings,
+    dir: Result<PathBuf, String>,
+}
+
+/// Why a folder is refused, for the field and for a failed test or export.
+const OUTSIDE: &str =
+    "must be a folder inside the company's export folder (a relative path without '..')";
 
 impl Connector for Folder {
     type Settings = FileSettings;
@@ -53,23 +61,37 @@ impl Connector for Folder {
     /// A file holds the whole job (one file per job).
     const BATCH: usize = usize::MAX;
 
-    fn check(s: &FileSettings, errors: &mut FieldErrors) {
+    fn check(s: &FileSettings, env: &Env, errors: &mut FieldErrors) {
         if s.directory.as_os_str().is_empty() {
             errors.add("directory", "is required");
+        } else if inside(&env.files, &s.directory).is_none() {
+            errors.add("directory", OUTSIDE);
         }
         errors.gl_accounts(&s.gl_accounts);
     }
 
-    fn new(settings: &FileSettings) -> Self {
-        Folder(settings.clone())
+    fn new(settings: &FileSettings, env: &Env) -> Self {
+        Folder {
+            settings: settings.clone(),
+            // Checked again at each use: a symlink may have appeared since the settings were saved.
+            dir: inside(&env.files, &settings.directory).ok_or_else(|| {
+                format!(
+                    "The export folder {} {OUTSIDE}",
+                    settings.directory.display()
+                )
+            }),
+        }
     }
 
     async fn test(&self) -> (bool, String) {
-        test(&self.0.directory).await
+        match &self.dir {
+            Ok(dir) => test(dir).await,
+            Err(why) => (false, why.clone()),
+        }
     }
 
     async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
-        Ok(self.0.gl_accounts.clone())
+        Ok(self.settings.gl_accounts.clone())
     }
 
     async fn export(
@@ -77,7 +99,50 @@ impl Connector for Folder {
         ctx: &ExportContext,
         lines: &[ExportLine],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-        export(&self.0.directory, self.0.format, ctx, lines).await
+        let dir = self
+            .dir
+            .as_ref()
+            .map_err(|why| ConnectorError::Unavailable(why.clone()))?;
+        export(dir, self.settings.format, ctx, lines).await
+    }
+}
+
+/// `directory` (relative to `folder`, or absolute and inside it) as a path inside `folder`, or
+/// `None` when it leads out: through `..`, as an absolute path elsewhere, or through a symlink.
+pub fn inside(folder: &Path, directory: &Path) -> Option<PathBuf> {
+    let relative = if directory.is_absolute() {
+        directory.strip_prefix(folder).ok()?
+    } else {
+        directory
+    };
+    // Only plain names are kept: a trailing `.` would make `create_dir_all` fail.
+    let mut path = folder.to_owned();
+    for c in relative.components() {
+        match c {
+            Component::Normal(name) => path.push(name),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    real(&path).starts_with(real(folder)).then_some(path)
+}
+
+/// `path` with the part that exists resolved (symlinks followed) and the rest as it is.
+fn real(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut existing = path;
+    loop {
+        if let Ok(mut resolved) = existing.canonicalize() {
+            resolved.extend(rest.iter().rev());
+            return resolved;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return path.to_owned(),
+        }
     }
 }
 
@@ -243,6 +308,34 @@ mod tests {
             rows[2],
             "INVITEM\t01:01-100\tSERV\tConcrete\t\tConstruction Income\t\tN"
         );
+    }
+
+    #[test]
+    fn a_folder_must_stay_inside_the_companys_folder() {
+        let root = tempfile::tempdir().unwrap();
+        let company = root.path().join("company-1");
+        let other = root.path().join("company-2");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::create_dir_all(&company).unwrap();
+        for ok in [".", "iif", "a/b", "./x"] {
+            assert_eq!(
+                inside(&company, Path::new(ok)),
+                Some(company.join(ok)),
+                "{ok}"
+            );
+        }
+        assert_eq!(
+            inside(&company, &company.join("sub")),
+            Some(company.join("sub"))
+        );
+        for bad in ["..", "../company-2", "a/../../company-2", "/tmp"] {
+            assert_eq!(inside(&company, Path::new(bad)), None, "{bad}");
+        }
+        assert_eq!(inside(&company, &other), None);
+        // A symlink out, even with a folder not yet created below it.
+        std::os::unix::fs::symlink(&other, company.join("link")).unwrap();
+        assert_eq!(inside(&company, Path::new("link")), None);
+        assert_eq!(inside(&company, Path::new("link/new")), None);
     }
 
     #[tokio::test]

@@ -3,15 +3,17 @@
 
 mod connector;
 pub mod file;
+mod outbound;
 mod secret;
 mod settings;
 pub mod tryton;
 pub mod webhook;
 
-pub use connector::{CONNECTORS, Connector, ConnectorSettings, Field, Input, Registration};
+pub use connector::{CONNECTORS, Connector, ConnectorSettings, Env, Field, Input, Registration};
 pub use file::{FileFormat, FileSettings};
+pub use outbound::Outbound;
 pub use secret::{MASK, Secret};
-pub use settings::{FieldErrors, GlAccount, GlKind};
+pub use settings::{FieldErrors, GlAccount, GlKind, shown_url};
 pub use tryton::TrytonSettings;
 pub use webhook::WebhookSettings;
 

@@ -17,6 +17,23 @@ pub struct GlAccount {
     pub kind: GlKind,
 }
 
+fn has_credentials(u: &reqwest::Url) -> bool {
+    !u.username().is_empty() || u.password().is_some()
+}
+
+/// A URL as it may be shown anywhere: any user name and password in it removed (a connection
+/// stored before they were refused may still hold them).
+pub fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(mut u) if has_credentials(&u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// What is wrong with settings, by field: `connector.<field>` → messages.
 #[derive(Debug, Default)]
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);
@@ -36,11 +53,22 @@ impl FieldErrors {
         }
     }
 
+    /// An `http://` or `https://` address without user-info: credentials in a URL would be
+    /// shown wherever the URL is (responses, audit log, messages), so they have their own fields.
     pub fn url(&mut self, field: &str, value: &str) {
-        let ok = (value.starts_with("http://") || value.starts_with("https://"))
-            && !value.contains(char::is_whitespace);
-        if !ok {
-            self.add(field, "must be an http:// or https:// address");
+        let parsed = reqwest::Url::parse(value)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+        match parsed {
+            Some(u) if !value.contains(char::is_whitespace) => {
+                if has_credentials(&u) {
+                    self.add(
+                        field,
+                        "must not contain a user name or password; use the username/password fields",
+                    );
+                }
+            }
+            _ => self.add(field, "must be an http:// or https:// address"),
         }
     }
 
@@ -68,5 +96,54 @@ impl FieldErrors {
         } else {
             Err(self.0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url_errors(url: &str) -> Vec<String> {
+        let mut e = FieldErrors::default();
+        e.url("url", url);
+        e.0.remove("connector.url").unwrap_or_default()
+    }
+
+    #[test]
+    fn a_url_with_user_info_is_refused_and_never_shown() {
+        for ok in ["http://erp.example/", "https://erp.example:8443/hook?x=1"] {
+            assert!(url_errors(ok).is_empty(), "{ok}");
+        }
+        for bad in [
+            "http://user:pass@erp.example/",
+            "https://user@erp.example/",
+            "http://:pass@erp.example/",
+        ] {
+            assert_eq!(
+                url_errors(bad),
+                ["must not contain a user name or password; use the username/password fields"],
+                "{bad}"
+            );
+        }
+        for bad in [
+            "ftp://erp.example/",
+            "erp.example",
+            "http://",
+            "http://a b/",
+        ] {
+            assert_eq!(
+                url_errors(bad),
+                ["must be an http:// or https:// address"],
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            shown_url("http://user:pass@erp.example:8000/x"),
+            "http://erp.example:8000/x"
+        );
+        assert_eq!(
+            shown_url("http://erp.example:8000"),
+            "http://erp.example:8000"
+        );
     }
 }

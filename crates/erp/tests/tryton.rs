@@ -7,9 +7,17 @@
 //! `cargo test -p costbridge-erp --test tryton -- --ignored --nocapture bench_export_vs_direct_rpc`
 use costbridge_erp::tryton::{BATCH, Tryton};
 use costbridge_erp::{
-    Connector, ConnectorError, ExportContext, ExportLine, GlAccount, GlKind, LineResult, Previous,
-    TrytonSettings,
+    Connector, ConnectorError, Env, ExportContext, ExportLine, GlAccount, GlKind, LineResult,
+    Outbound, Previous, TrytonSettings,
 };
+
+/// The test's Tryton listens on loopback, which the default outbound policy refuses.
+fn local() -> Env {
+    Env {
+        outbound: Outbound::new(true, &[]).unwrap(),
+        ..Env::default()
+    }
+}
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -73,7 +81,7 @@ impl Instance {
     }
 
     fn tryton(&self) -> Tryton {
-        Tryton::new(&self.settings)
+        Tryton::new(&self.settings, &local())
     }
 
     async fn direct(&self) -> Direct {
@@ -341,7 +349,7 @@ async fn test_connection_wrong_password_and_database() {
     let t = Instance::start();
     let mut s = t.settings.clone();
     s.password = "not-the-password".into();
-    let (ok, message) = Tryton::new(&s).test().await;
+    let (ok, message) = Tryton::new(&s, &local()).test().await;
     assert!(!ok);
     assert!(
         message.contains("Wrong username or password") && !message.contains("not-the-password"),
@@ -350,7 +358,7 @@ async fn test_connection_wrong_password_and_database() {
 
     let mut s = t.settings.clone();
     s.database = "nosuchdb".into();
-    let (ok, message) = Tryton::new(&s).test().await;
+    let (ok, message) = Tryton::new(&s, &local()).test().await;
     assert!(!ok);
     assert!(
         message.contains("no database 'nosuchdb'") && message.contains("costs"),
@@ -359,14 +367,14 @@ async fn test_connection_wrong_password_and_database() {
 
     let mut s = t.settings.clone();
     s.url = format!("{}not-tryton/", t.settings.url);
-    let (ok, message) = Tryton::new(&s).test().await;
+    let (ok, message) = Tryton::new(&s, &local()).test().await;
     assert!(!ok);
     assert!(message.contains("not like a Tryton server"), "{message}");
 
     // The same wrong password on an operation is an Unavailable error, with the same words.
     let mut s = t.settings.clone();
     s.password = "wrong".into();
-    match Tryton::new(&s).read_codes().await {
+    match Tryton::new(&s, &local()).read_codes().await {
         Err(ConnectorError::Unavailable(m)) => {
             assert!(m.contains("Wrong username or password"), "{m}")
         }
@@ -386,13 +394,13 @@ async fn test_connection_unreachable() {
         username: "admin".into(),
         password: "x".into(),
     };
-    let (ok, message) = Tryton::new(&s).test().await;
+    let (ok, message) = Tryton::new(&s, &local()).test().await;
     assert!(!ok);
     assert!(
         message.contains("Cannot reach") && message.contains(&format!("127.0.0.1:{port}")),
         "{message}"
     );
-    match Tryton::new(&s).gl_accounts().await {
+    match Tryton::new(&s, &local()).gl_accounts().await {
         Err(ConnectorError::Unavailable(m)) => assert!(m.contains("Cannot reach"), "{m}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
@@ -1115,7 +1123,7 @@ async fn connector_run(t: &Instance, lines: &[ExportLine]) -> Duration {
     let started = Instant::now();
     for batch in lines.chunks(BATCH) {
         // As the worker does: one connector call per batch, a new connector each time.
-        let results = Tryton::new(&t.settings)
+        let results = Tryton::new(&t.settings, &local())
             .export(&ctx(), batch)
             .await
             .unwrap();

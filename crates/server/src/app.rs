@@ -47,6 +47,7 @@ impl App {
             sign_in: Arc::new(SignInThrottle::new(client_ip_header(&settings)?)),
             base_url: settings.mail.base_url.as_str().into(),
             mail_on: settings.mail.host.is_some(),
+            connectors: settings.connectors()?,
         };
         Ok(App {
             listener,

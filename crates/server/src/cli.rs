@@ -174,6 +174,13 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         settings.server.listen = listen;
     }
+    if args.demo && !settings.outbound.allow_private {
+        // The demo ERP (scripts/demo-erp) runs on this machine, which the default policy refuses.
+        settings.outbound.allow_private = true;
+        println!(
+            "Demo: connectors may reach internal addresses ([outbound] allow_private = true)."
+        );
+    }
     let app = App::build(settings).await?;
     if args.demo
         && let Some(logins) = demo::seed(&app.state).await?
@@ -271,6 +278,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         sign_in: Default::default(),
         base_url: settings.mail.base_url.as_str().into(),
         mail_on: settings.mail.host.is_some(),
+        connectors: settings.connectors()?,
     };
     Ok((state, actor))
 }

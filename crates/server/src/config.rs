@@ -1,7 +1,7 @@
 //! Settings: defaults, then an optional TOML file, then `COSTBRIDGE__SECTION__KEY` variables,
 //! then command-line flags.
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -9,6 +9,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub worker: WorkerSettings,
     pub mail: MailSettings,
+    pub outbound: OutboundSettings,
+    pub export: ExportSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,6 +60,38 @@ impl Default for WorkerSettings {
             lease_seconds: 30,
             max_attempts: 5,
             backoff_seconds: 2,
+        }
+    }
+}
+
+/// Where ERP connectors may connect. By default no loopback, private, link-local or metadata
+/// address, so a company admin cannot reach into the operator's network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Allow every internal address (an on-premise ERP on the operator's network).
+    pub allow_private: bool,
+    /// Internal hosts allowed one by one: `10.0.0.5` (any port), `erp.internal:8000`.
+    pub allow: Vec<String>,
+}
+
+impl OutboundSettings {
+    fn policy(&self) -> anyhow::Result<costbridge_erp::Outbound> {
+        costbridge_erp::Outbound::new(self.allow_private, &self.allow).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Where the file connector writes: each company in its own folder under `root`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSettings {
+    pub root: PathBuf,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings {
+            root: "./exports".into(),
         }
     }
 }
@@ -206,9 +240,34 @@ max_attempts = 8
 backoff_seconds = 60
 # Seconds one SMTP conversation may take.
 timeout_seconds = 30
+
+[outbound]
+# Where ERP connectors (Tryton, webhook) may connect. By default they reach no loopback, private
+# (10/8, 172.16/12, 192.168/16, fc00::/7), link-local or metadata (169.254/16, fe80::/10) or
+# unspecified address, checked on every resolved address. For an ERP on your own network, allow
+# it by host (any port) or host:port, or allow every internal address (not on a shared server).
+# Also COSTBRIDGE__OUTBOUND__ALLOW_PRIVATE=true.
+allow_private = false
+allow = []
+# allow = ["10.0.0.5", "erp.internal:8000"]
+
+[export]
+# The file connector writes under this folder, each company in its own subfolder
+# (company-<id>); a company's `directory` setting is relative to it and cannot lead out.
+root = "./exports"
 "#;
 
 impl Settings {
+    /// What connectors may do; a bad `[outbound]` entry stops the start.
+    pub fn connectors(&self) -> anyhow::Result<costbridge_erp::Env> {
+        let root = &self.export.root;
+        Ok(costbridge_erp::Env {
+            outbound: self.outbound.policy()?,
+            files: std::path::absolute(root)
+                .map_err(|e| anyhow::anyhow!("[export] root {}: {e}", root.display()))?,
+        })
+    }
+
     pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
         let mut doc = toml::Table::new();
         if let Some(path) = file {
@@ -259,6 +318,19 @@ mod tests {
         assert_eq!(
             toml::to_string(&parsed).unwrap(),
             toml::to_string(&Settings::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_outbound_policy_is_read_and_a_bad_entry_named() {
+        let s: Settings =
+            toml::from_str("[outbound]\nallow = [\"10.0.0.5\", \"erp.internal:8000\"]").unwrap();
+        assert!(!s.outbound.allow_private);
+        assert!(s.outbound.policy().is_ok());
+        let s: Settings = toml::from_str("[outbound]\nallow = [\"http://x/y\"]").unwrap();
+        assert_eq!(
+            s.outbound.policy().unwrap_err().to_string(),
+            "[outbound] allow: 'http://x/y' is not a host or host:port"
         );
     }
 

@@ -61,7 +61,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>>> {
     };
     let approver_id = state.db.create_user(company, admin_id, &approver).await?.id;
     let connector = json!({
-        "kind": "file", "directory": "./exports", "format": "iif",
+        "kind": "file", "directory": ".", "format": "iif",
         "gl_accounts": [
             {"code": "4000", "name": "Construction Income", "kind": "income"},
             {"code": "4100", "name": "Service Income", "kind": "income"},

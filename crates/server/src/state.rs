@@ -17,4 +17,7 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// Whether an SMTP server is configured; without one, a reset link is shown to the admin.
     pub mail_on: bool,
+    /// What connectors may do, from the operator's settings (`[outbound]`, `[export]`); a
+    /// company's connector gets `connectors.company(id)`.
+    pub connectors: costbridge_erp::Env,
 }

@@ -14,8 +14,8 @@ mod products;
 mod rpc;
 
 use crate::{
-    Connector, ConnectorError, ErpCode, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
-    GlKind, Input, LineResult, Secret,
+    Connector, ConnectorError, Env, ErpCode, ExportContext, ExportLine, Field, FieldErrors,
+    GlAccount, GlKind, Input, LineResult, Secret,
 };
 use calls::{ANALYTIC, down, find_root};
 use rpc::{Fault, LoginError, Rpc, as_bool, as_id, as_text};
@@ -68,7 +68,7 @@ impl Connector for Tryton {
     const BATCH: usize = BATCH;
     const CAN_READ_CODES: bool = true;
 
-    fn check(s: &TrytonSettings, errors: &mut FieldErrors) {
+    fn check(s: &TrytonSettings, _env: &Env, errors: &mut FieldErrors) {
         errors.url("url", &s.url);
         errors.required("database", &s.database);
         errors.required("username", &s.username);
@@ -77,15 +77,15 @@ impl Connector for Tryton {
         }
     }
 
-    fn new(settings: &TrytonSettings) -> Self {
+    fn new(settings: &TrytonSettings, env: &Env) -> Self {
         Tryton {
-            rpc: Rpc::new(settings),
+            rpc: Rpc::new(settings, &env.outbound),
         }
     }
 
     /// Logs in and checks that the analytic accounting module is activated.
     async fn test(&self) -> (bool, String) {
-        let url = &self.rpc.root_url;
+        let url = &self.rpc.shown_url;
         match self.rpc.version().await {
             Ok(_) => {}
             Err(Fault::Down(m)) => {

@@ -5,12 +5,12 @@
 //! `id`, `method` and `params`; database calls go to `{url}{db}/rpc/`; `model.*` calls end with a
 //! context object that must carry the company; HTTP 401 with an empty body means the session is
 //! gone; a business refusal is HTTP 200 with `{"error": ["UserError", [message, …]]}`.
-use crate::{Secret, TrytonSettings};
+use crate::{Outbound, Secret, TrytonSettings};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long one call may take. The largest calls (1,000 analytic accounts) take ~1–2 s.
@@ -47,21 +47,25 @@ pub(crate) struct Session {
 /// Sessions by (url, database, username, password digest): a later operation with the same
 /// settings reuses the session; changed settings (e.g. a new password) log in again.
 static SESSIONS: LazyLock<Mutex<HashMap<[u8; 32], Session>>> = LazyLock::new(Default::default);
-static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
 
-fn http() -> &'static reqwest::Client {
-    HTTP.get_or_init(|| {
-        reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .unwrap_or_default()
-    })
+/// A client that connects where the operator's policy allows, or why `url` may not be reached.
+fn http(outbound: &Outbound, url: &str) -> Result<reqwest::Client, String> {
+    outbound
+        .client(url)
+        .map_err(|why| format!("the address may not be reached: {why}"))?
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .map_err(|e| transport_text(&e))
 }
 
 pub(crate) struct Rpc {
     /// The server root with a trailing slash, e.g. `http://127.0.0.1:8000/`.
-    pub root_url: String,
+    root_url: String,
+    /// `root_url` for messages, without user-info.
+    pub shown_url: String,
+    /// Refused by the outbound policy: every call answers with the reason.
+    http: Result<reqwest::Client, String>,
     db_url: String,
     pub database: String,
     pub username: String,
@@ -80,7 +84,7 @@ enum Answer {
 }
 
 impl Rpc {
-    pub fn new(s: &TrytonSettings) -> Self {
+    pub fn new(s: &TrytonSettings, outbound: &Outbound) -> Self {
         let mut root_url = s.url.trim().to_owned();
         if !root_url.ends_with('/') {
             root_url.push('/');
@@ -97,6 +101,8 @@ impl Rpc {
             h.update([0u8]);
         }
         Rpc {
+            shown_url: crate::shown_url(&root_url),
+            http: http(outbound, &root_url),
             root_url,
             db_url,
             database: s.database.trim().to_owned(),
@@ -111,7 +117,11 @@ impl Rpc {
     async fn post(&self, url: &str, auth: Option<&str>, method: &str, params: &Value) -> Answer {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"id": id, "method": method, "params": params});
-        let mut req = http().post(url).json(&body);
+        let http = match &self.http {
+            Ok(http) => http,
+            Err(why) => return Answer::Transport(why.clone()),
+        };
+        let mut req = http.post(url).json(&body);
         if let Some(a) = auth {
             req = req.header(reqwest::header::AUTHORIZATION, a);
         }
@@ -132,13 +142,11 @@ impl Rpc {
             "tryton call"
         );
         if status != 200 {
-            return Answer::Status(status, html_text(&text));
+            // What the server sent stays out: only Tryton's own JSON-RPC errors are quoted.
+            return Answer::Status(status, reason(status));
         }
         let Ok(v) = serde_json::from_str::<Value>(&text) else {
-            return Answer::Status(
-                status,
-                format!("not a JSON-RPC answer: {}", html_text(&text)),
-            );
+            return Answer::Status(status, "not a JSON-RPC answer".into());
         };
         if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
             return Answer::Refused(error_text(err));
@@ -272,11 +280,11 @@ impl Rpc {
     pub fn login_message(&self, e: &LoginError) -> String {
         match e {
             LoginError::Unreachable(m) => {
-                format!("Cannot reach the Tryton server at {}: {m}", self.root_url)
+                format!("Cannot reach the Tryton server at {}: {m}", self.shown_url)
             }
             LoginError::NoDatabase => format!(
                 "The Tryton server at {} has no database '{}' (or the URL is not a Tryton server's root)",
-                self.root_url, self.database
+                self.shown_url, self.database
             ),
             LoginError::BadCredentials => format!(
                 "Wrong username or password for Tryton database '{}' (user '{}')",
@@ -313,20 +321,20 @@ impl Rpc {
                 Answer::Status(s, m) => {
                     return Err(Fault::Down(format!(
                         "Tryton at {} answered HTTP {s} to {method}: {m}",
-                        self.root_url
+                        self.shown_url
                     )));
                 }
                 Answer::Transport(m) => {
                     return Err(Fault::Down(format!(
                         "Cannot reach the Tryton server at {}: {m}",
-                        self.root_url
+                        self.shown_url
                     )));
                 }
             }
         }
         Err(Fault::Down(format!(
             "Tryton at {} keeps refusing the session after a new login",
-            self.root_url
+            self.shown_url
         )))
     }
 
@@ -424,35 +432,13 @@ fn error_text(err: &Value) -> String {
     }
 }
 
-/// The readable part of an HTML error page (werkzeug's `<title>` and `<p>`), or the text itself.
-fn html_text(body: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in body.chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                out.push(' ');
-            }
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    let text = out
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    let mut s = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.is_empty() {
-        return "(empty body)".into();
-    }
-    if s.chars().count() > 300 {
-        s = s.chars().take(300).collect::<String>() + "…";
-    }
-    s
+/// The status's standard reason (`Not Found`), for a message.
+fn reason(status: u16) -> String {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("an unexpected status")
+        .to_owned()
 }
 
 /// Standard base64 (RFC 4648, with padding), for the session header.

@@ -28,8 +28,8 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Connector, ConnectorError, ExportContext, ExportLine, Field, FieldErrors, GlAccount, Input,
-    LineResult, Secret, fit_description,
+    Connector, ConnectorError, Env, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
+    Input, LineResult, Outbound, Secret,
 };
 
 pub use sign::{sign, verify};
@@ -41,8 +41,6 @@ const SIGNATURE_HEADER: &str = "X-Costbridge-Signature";
 const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 const USER_AGENT: &str = concat!("costbridge/", env!("CARGO_PKG_VERSION"));
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// What is quoted of an unexpected answer, in characters.
-const QUOTE_CHARS: usize = 300;
 /// Answers larger than this are not read further (500 results take well under 100 KiB).
 const MAX_ANSWER_BYTES: usize = 16 << 20;
 
@@ -52,6 +50,19 @@ struct Answer {
     body: Vec<u8>,
     /// False when the body was larger than `MAX_ANSWER_BYTES` and reading stopped.
     complete: bool,
+}
+
+/// Why a POST got no answer.
+enum Unsent {
+    /// The operator's outbound policy refuses the address.
+    Refused(String),
+    Http(reqwest::Error),
+}
+
+impl From<reqwest::Error> for Unsent {
+    fn from(e: reqwest::Error) -> Self {
+        Unsent::Http(e)
+    }
 }
 
 /// The customer's endpoint that receives each export batch as signed JSON.
@@ -67,6 +78,7 @@ pub struct WebhookSettings {
 pub struct Webhook {
     settings: WebhookSettings,
     timeout: Duration,
+    outbound: Outbound,
 }
 
 impl Connector for Webhook {
@@ -92,7 +104,7 @@ impl Connector for Webhook {
     ];
     const BATCH: usize = BATCH;
 
-    fn check(s: &WebhookSettings, errors: &mut FieldErrors) {
+    fn check(s: &WebhookSettings, _env: &Env, errors: &mut FieldErrors) {
         errors.url("url", &s.url);
         if s.secret.is_mask() || s.secret.expose().chars().count() < 16 {
             errors.add("secret", "must be at least 16 characters");
@@ -100,10 +112,11 @@ impl Connector for Webhook {
         errors.gl_accounts(&s.gl_accounts);
     }
 
-    fn new(settings: &WebhookSettings) -> Self {
+    fn new(settings: &WebhookSettings, env: &Env) -> Self {
         Webhook {
             settings: settings.clone(),
             timeout: DEFAULT_TIMEOUT,
+            outbound: env.outbound.clone(),
         }
     }
 
@@ -117,13 +130,12 @@ impl Connector for Webhook {
             Ok(a) => (
                 false,
                 format!(
-                    "The webhook at {} answered HTTP {}: {}",
+                    "The webhook at {} answered HTTP {}.",
                     self.shown_url(),
                     status_text(a.status),
-                    quote(&a.body)
                 ),
             ),
-            Err(e) => (false, format!("{}.", capitalise(&self.unreachable(&e)))),
+            Err(e) => (false, format!("{}.", capitalise(&e))),
         }
     }
 
@@ -148,12 +160,26 @@ impl Webhook {
     }
 
     /// One signed POST; the body is read whole (up to `MAX_ANSWER_BYTES`) within the timeout.
+    /// `Err` says in plain words why there is no answer.
     #[tracing::instrument(level = "debug", skip_all, fields(url = %self.shown_url(), idempotency_key = key))]
-    async fn post(&self, body: Vec<u8>, key: Option<&str>) -> Result<Answer, reqwest::Error> {
-        // No redirects: a POST would turn into a GET, and the signature would go elsewhere.
-        let client = reqwest::Client::builder()
+    async fn post(&self, body: Vec<u8>, key: Option<&str>) -> Result<Answer, String> {
+        self.send(body, key).await.map_err(|e| match e {
+            Unsent::Refused(why) => format!(
+                "the webhook at {} may not be reached: {why}",
+                self.shown_url()
+            ),
+            Unsent::Http(e) => self.unreachable(&e),
+        })
+    }
+
+    async fn send(&self, body: Vec<u8>, key: Option<&str>) -> Result<Answer, Unsent> {
+        // No redirects (the policy follows none): a POST would turn into a GET, and the
+        // signature would go elsewhere.
+        let client = self
+            .outbound
+            .client(&self.settings.url)
+            .map_err(Unsent::Refused)?
             .timeout(self.timeout)
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
             .build()?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -208,35 +234,10 @@ impl Webhook {
         }
     }
 
-    /// The URL for messages, with any password in it masked.
+    /// The URL for messages, without user-info.
     fn shown_url(&self) -> String {
-        match reqwest::Url::parse(&self.settings.url) {
-            Ok(mut u) if u.password().is_some() => {
-                let _ = u.set_password(Some(crate::MASK));
-                u.to_string()
-            }
-            _ => self.settings.url.clone(),
-        }
+        crate::shown_url(&self.settings.url)
     }
-}
-
-/// The start of an answer for a message: at most `QUOTE_CHARS` characters, control characters
-/// as spaces, `…` when cut.
-fn quote(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(an empty answer)".into();
-    }
-    let cut = fit_description(text, Some(QUOTE_CHARS));
-    let mut out: String = cut
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if cut.len() < text.len() {
-        out.push('…');
-    }
-    out
 }
 
 fn status_text(status: StatusCode) -> String {

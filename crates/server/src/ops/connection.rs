@@ -30,7 +30,7 @@ pub async fn connection(state: &AppState, company: i64) -> OpResult<Option<Conne
     })?;
     Ok(Some(Connection {
         profile,
-        settings,
+        settings: settings.with_env(state.connectors.company(company)),
         erp_list_id: stored.erp_list_id,
     }))
 }
@@ -70,8 +70,9 @@ pub async fn put(
         )
     })?;
     let stored = connection(state, company).await?.map(|c| c.settings);
+    let env = state.connectors.company(company);
     let settings =
-        ConnectorSettings::parse(stored.as_ref(), connector).map_err(OpError::Invalid)?;
+        ConnectorSettings::parse(stored.as_ref(), connector, &env).map_err(OpError::Invalid)?;
     let stored = settings.stored();
     let saved = state
         .db

@@ -371,7 +371,7 @@ mod tests {
     #[test]
     fn the_form_sends_back_what_it_shows_for_every_connector() {
         let connections = [
-            json!({"kind": "file", "directory": "/srv/exports", "format": "csv",
+            json!({"kind": "file", "directory": "iif/costs", "format": "csv",
                 "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}),
             json!({"kind": "tryton", "url": "http://localhost:8000/", "database": "costs",
                 "username": "admin", "password": "s3cret"}),
@@ -380,7 +380,9 @@ mod tests {
         ];
         assert_eq!(connections.len(), CONNECTORS.len());
         for c in connections {
-            let masked = ConnectorSettings::parse(None, &c).unwrap().masked();
+            let masked = ConnectorSettings::parse(None, &c, &Default::default())
+                .unwrap()
+                .masked();
             let shown = Fields::from_masked("tryton", &masked);
             assert_eq!(shown.connector().ok(), Some(masked.clone()));
             // Shown again after an error, a secret is empty rather than masked.

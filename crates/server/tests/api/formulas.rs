@@ -112,7 +112,7 @@ async fn the_file_connector_csv_guards_formulas(app: TestApp) {
     app.code(list, "02", "@SUM(A1)", None).await;
     app.send(list).await;
     app.accept_all().await;
-    let file = std::fs::read_dir(app.exports.path())
+    let file = std::fs::read_dir(app.export_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|x| x == "csv"))

@@ -42,6 +42,7 @@ pub struct TestApp {
     pub company: i64,
     /// The database this server runs on, for a second instance or a command-line run.
     pub database_url: String,
+    /// The server's `[export] root`; this company's files are in [`TestApp::export_dir`].
     pub exports: tempfile::TempDir,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
@@ -141,6 +142,10 @@ impl TestApp {
         settings.server.max_body_bytes = 64 * 1024;
         settings.worker.enabled = false;
         settings.worker.max_attempts = 2;
+        // Tryton and the webhook receivers of the tests listen on loopback.
+        settings.outbound.allow_private = true;
+        let exports = tempfile::tempdir().expect("tempdir");
+        settings.export.root = exports.path().to_owned();
         let worker = settings.worker.clone();
         let database_url = settings.server.database_url.clone();
         let app = App::build(settings).await.expect("app builds");
@@ -169,6 +174,8 @@ impl TestApp {
             .insert_token(user_id, &costbridge_server::password::hash_token(&token))
             .await
             .expect("token");
+        std::fs::create_dir_all(exports.path().join(format!("company-{company}")))
+            .expect("company export folder");
         Some(TestApp {
             base,
             client: reqwest::Client::new(),
@@ -177,11 +184,18 @@ impl TestApp {
             token,
             company,
             database_url,
-            exports: tempfile::tempdir().expect("tempdir"),
+            exports,
             _dir: dir,
             _pg: pg,
             _stop: stop,
         })
+    }
+
+    /// The first company's export folder (`<[export] root>/company-<id>`).
+    pub fn export_dir(&self) -> std::path::PathBuf {
+        self.exports
+            .path()
+            .join(format!("company-{}", self.company))
     }
 
     pub fn c(&self, path: &str) -> String {
@@ -294,7 +308,7 @@ impl TestApp {
                 "PUT",
                 &self.c("/erp_connection"),
                 &self.token,
-                Some(json!({"profile": profile, "connector": {"kind": "file", "directory": self.exports.path(), "format": format,
+                Some(json!({"profile": profile, "connector": {"kind": "file", "directory": self.export_dir(), "format": format,
                     "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"},
                                     {"code": "5000", "name": "Job Costs", "kind": "expense"}]}})),
             )

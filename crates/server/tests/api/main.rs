@@ -11,6 +11,7 @@ mod hardening;
 mod import;
 mod load;
 mod notify;
+mod outbound;
 mod pages;
 mod queue;
 mod send;

@@ -155,8 +155,13 @@ async fn other_company(app: &TestApp) {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (s, conn) = app
-        .call("PUT", &c("/erp_connection"), &zed, Some(json!({"profile": "tryton",
-            "connector": {"kind": "file", "directory": app.exports.path().join("two"), "format": "csv"}})))
+        .call(
+            "PUT",
+            &c("/erp_connection"),
+            &zed,
+            Some(json!({"profile": "tryton",
+            "connector": {"kind": "file", "directory": "two", "format": "csv"}})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{conn}");
     let list = conn["erp_list_id"].as_i64().unwrap();

@@ -57,7 +57,7 @@ async fn gl_accounts_and_the_iif_file(app: TestApp) {
         (StatusCode::ACCEPTED, Some(2))
     );
     app.run_worker().await;
-    let files: Vec<_> = std::fs::read_dir(app.exports.path())
+    let files: Vec<_> = std::fs::read_dir(app.export_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -65,7 +65,7 @@ async fn gl_accounts_and_the_iif_file(app: TestApp) {
         files,
         [format!("costbridge-export-{}.iif", job["export_job_id"])]
     );
-    let text = std::fs::read_to_string(app.exports.path().join(&files[0])).unwrap();
+    let text = std::fs::read_to_string(app.export_dir().join(&files[0])).unwrap();
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines,
@@ -140,7 +140,7 @@ async fn failures_retry_and_recover(app: TestApp) {
     app.send(list).await;
     // The export folder cannot be created (its parent is a file): the job is retried with
     // backoff, then its rows fail with the reason.
-    let blocker = app.exports.path().join("not-a-folder");
+    let blocker = app.export_dir().join("not-a-folder");
     std::fs::write(&blocker, "x").unwrap();
     let (s, _) = app
         .call(
@@ -359,7 +359,7 @@ async fn a_crashed_worker_is_resumed(app: TestApp) {
         ),
         (Some("done"), Some(2), Some(1))
     );
-    let files = std::fs::read_dir(app.exports.path()).unwrap().count();
+    let files = std::fs::read_dir(app.export_dir()).unwrap().count();
     assert_eq!(files, 1, "the resumed job rewrote its own file");
 }
 
@@ -419,6 +419,6 @@ async fn two_workers_do_each_job_once(app: TestApp) {
             "{st}"
         );
     }
-    assert_eq!(std::fs::read_dir(app.exports.path()).unwrap().count(), 4);
+    assert_eq!(std::fs::read_dir(app.export_dir()).unwrap().count(), 4);
     assert_eq!(app.items("synced").await.len(), 4);
 }

@@ -270,6 +270,8 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
             .env("COSTBRIDGE__WORKER__LEASE_SECONDS", "2")
             .env("COSTBRIDGE__WORKER__BACKOFF_SECONDS", "1")
+            // Tryton runs on loopback, which the default outbound policy refuses.
+            .env("COSTBRIDGE__OUTBOUND__ALLOW_PRIVATE", "true")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

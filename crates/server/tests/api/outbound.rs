@@ -1,0 +1,200 @@
+//! What connectors may reach (issue #9, points 4 to 6): no credentials in a URL, and never shown;
+//! no internal address unless the operator allows it; each company's files in its own folder.
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::json;
+
+both!(
+    a_url_with_credentials_is_refused_and_never_shown,
+    the_default_policy_refuses_internal_addresses,
+    a_company_writes_files_only_in_its_own_folder,
+);
+
+async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
+    for connector in [
+        json!({"kind": "tryton", "url": "http://admin:hunter22@erp.example:8000/",
+            "database": "costs", "username": "admin", "password": "pw"}),
+        json!({"kind": "webhook", "url": "https://hook:hunter22@erp.example/hook",
+            "secret": "whsec_0123456789abcdef"}),
+    ] {
+        let (s, b) = app
+            .call(
+                "PUT",
+                &app.c("/erp_connection"),
+                &app.token,
+                Some(json!({"profile": "quickbooks_desktop", "connector": connector})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert_eq!(
+            b["error"]["details"]["fields"]["connector.url"],
+            json!(["must not contain a user name or password; use the username/password fields"]),
+            "{b}"
+        );
+        assert!(!b.to_string().contains("hunter22"), "{b}");
+    }
+    let (s, _) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was saved");
+
+    // A connection stored before the rule: its user-info is never shown. Nothing listens on a
+    // port just released, so the test fails and names the address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_, me) = app.get("/api/v1/me").await;
+    let stored = json!({"kind": "webhook", "url": format!("http://hook:hunter22@127.0.0.1:{port}/hook"),
+        "secret": "whsec_0123456789abcdef", "gl_accounts": []});
+    app.app_state
+        .db
+        .put_erp_connection(
+            app.company,
+            me["id"].as_i64().unwrap(),
+            "quickbooks_desktop",
+            &stored,
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    let (s, b) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        b["connector"]["url"],
+        format!("http://127.0.0.1:{port}/hook")
+    );
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], false, "{t}");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}")),
+        "{t}"
+    );
+    for shown in [b.to_string(), t.to_string()] {
+        assert!(!shown.contains("hunter22"), "{shown}");
+    }
+}
+
+async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
+    // The test harness allows internal addresses; a second server on the same database runs
+    // with the default settings.
+    let (base, _stop) = app.second_instance(|_| {}).await;
+    let http = reqwest::Client::new();
+    for (url, refusal) in [
+        ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"),
+        ("http://10.0.0.5/hook", "10.0.0.5 is a private address"),
+        (
+            "http://169.254.169.254/latest",
+            "169.254.169.254 is a link-local (or metadata) address",
+        ),
+    ] {
+        let connector = json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
+            "url": url, "secret": "whsec_0123456789abcdef"}});
+        let (s, b) = app
+            .call(
+                "PUT",
+                &app.c("/erp_connection"),
+                &app.token,
+                Some(connector),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let t: serde_json::Value = http
+            .post(format!("{base}{}", app.c("/erp_connection/test")))
+            .bearer_auth(&app.token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(t["ok"], false, "{t}");
+        let message = t["message"].as_str().unwrap();
+        assert!(message.contains(refusal), "{message}");
+        assert!(
+            message.contains("[outbound] allow_private = true"),
+            "the message names the setting: {message}"
+        );
+    }
+}
+
+async fn a_company_writes_files_only_in_its_own_folder(app: TestApp) {
+    let root = app.exports.path();
+    let other = root.join("company-999");
+    std::fs::create_dir_all(&other).unwrap();
+    std::os::unix::fs::symlink(&other, app.export_dir().join("link")).unwrap();
+    let path = app.c("/erp_connection");
+    let put = |directory: serde_json::Value| {
+        app.call(
+            "PUT",
+            &path,
+            &app.token,
+            Some(json!({"profile": "quickbooks_desktop",
+                "connector": {"kind": "file", "directory": directory, "format": "iif"}})),
+        )
+    };
+    for bad in [
+        json!("../company-999"),
+        json!("a/../../company-999"),
+        json!(other),
+        json!("/tmp"),
+        json!("link"),
+        json!("link/deeper"),
+    ] {
+        let (s, b) = put(bad.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {b}");
+        assert_eq!(
+            b["error"]["details"]["fields"]["connector.directory"],
+            json!([
+                "must be a folder inside the company's export folder (a relative path without '..')"
+            ]),
+            "{bad}: {b}"
+        );
+    }
+    let (s, _) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing was saved");
+
+    // `.` is the company's folder itself (the demo's setting).
+    let (s, b) = put(json!(".")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    std::fs::remove_file(app.export_dir().join("link")).unwrap();
+    std::fs::remove_dir(app.export_dir()).unwrap();
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], true, "{t}");
+    std::os::unix::fs::symlink(&other, app.export_dir().join("link")).unwrap();
+
+    // A relative folder is inside the company's folder; the test creates it there and only there.
+    let (s, b) = put(json!("iif/new")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], true, "{t}");
+    assert!(app.export_dir().join("iif/new").is_dir());
+    let mut top: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        [format!("company-{}", app.company), "company-999".into()]
+    );
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 0);
+
+    // A symlink out made after the settings were saved is refused when used.
+    std::fs::remove_dir_all(app.export_dir().join("iif")).unwrap();
+    std::os::unix::fs::symlink(&other, app.export_dir().join("iif")).unwrap();
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], false, "{t}");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("inside the company's export folder"),
+        "{t}"
+    );
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 0);
+}
