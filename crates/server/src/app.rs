@@ -36,6 +36,7 @@ impl App {
         mail::check(&settings.mail)?;
         let db = Db::connect(&settings.server.database_url).await?;
         db.migrate().await?;
+        let cipher = crate::secrets::cipher(&settings, &db).await?;
         let listener = TcpListener::bind(&settings.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
@@ -47,6 +48,7 @@ impl App {
             sign_in: Arc::new(SignInThrottle::new(client_ip_header(&settings)?)),
             base_url: settings.mail.base_url.as_str().into(),
             mail_on: settings.mail.host.is_some(),
+            cipher: Arc::new(cipher),
         };
         Ok(App {
             listener,

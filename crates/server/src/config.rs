@@ -9,6 +9,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub worker: WorkerSettings,
     pub mail: MailSettings,
+    pub secrets: SecretsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +63,19 @@ impl Default for WorkerSettings {
     }
 }
 
+/// The key that encrypts connector secrets in the database (README, Security). Without either
+/// setting, SQLite uses `costbridge-secrets.key` next to its database file (created on first
+/// start); PostgreSQL needs one of them, since every instance must share the key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// A file holding the key: 32 bytes in base64.
+    pub key_file: Option<std::path::PathBuf>,
+    /// The key itself, in base64; meant for the environment (`COSTBRIDGE__SECRETS__KEY`).
+    #[serde(skip_serializing)]
+    pub key: Option<Secret>,
+}
+
 /// Email notifications (docs/rules.md §6). Without a `host` the outbox still fills and nothing
 /// is sent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +124,12 @@ pub struct Secret(String);
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
     }
 }
 
@@ -206,6 +226,13 @@ max_attempts = 8
 backoff_seconds = 60
 # Seconds one SMTP conversation may take.
 timeout_seconds = 30
+
+[secrets]
+# The key that encrypts connector passwords and webhook secrets in the database: 32 bytes in
+# base64 (`head -c 32 /dev/urandom | base64`). Or set COSTBRIDGE__SECRETS__KEY to the base64.
+# Default with SQLite: costbridge-secrets.key next to the database, created on first start.
+# PostgreSQL needs one of the two (every instance shares the key).
+# key_file = "/etc/costbridge/secrets.key"
 "#;
 
 impl Settings {

@@ -1,5 +1,6 @@
 //! What every handler shares.
 use crate::metrics::Metrics;
+use crate::secrets::Cipher;
 use crate::throttle::SignInThrottle;
 use costbridge_storage::Db;
 use std::sync::Arc;
@@ -17,4 +18,6 @@ pub struct AppState {
     pub base_url: Arc<str>,
     /// Whether an SMTP server is configured; without one, a reset link is shown to the admin.
     pub mail_on: bool,
+    /// Encrypts and decrypts the connector secrets stored in the database.
+    pub cipher: Arc<Cipher>,
 }

@@ -117,6 +117,9 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
+/// The key every test server encrypts connector secrets with (PostgreSQL needs one set).
+pub const SECRETS_KEY: &str = "dGVzdC1rZXktZm9yLWNvbm5lY3Rvci1zZWNyZXRzISE=";
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -139,6 +142,7 @@ impl TestApp {
             }
         };
         settings.server.max_body_bytes = 64 * 1024;
+        settings.secrets.key = Some(SECRETS_KEY.into());
         settings.worker.enabled = false;
         settings.worker.max_attempts = 2;
         let worker = settings.worker.clone();
@@ -368,16 +372,23 @@ impl TestApp {
         b["export_job_id"].as_i64().expect("job")
     }
 
+    /// Settings for another server or command on this test's database (its worker off).
+    pub fn instance_settings(&self) -> Settings {
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.database_url = self.database_url.clone();
+        settings.secrets.key = Some(SECRETS_KEY.into());
+        settings.worker.enabled = false;
+        settings
+    }
+
     /// A second server on this test's database, its settings changed by `tweak`; returns its
     /// base URL and a sender that stops it (dropping it does too).
     pub async fn second_instance(
         &self,
         tweak: impl FnOnce(&mut Settings),
     ) -> (String, tokio::sync::oneshot::Sender<()>) {
-        let mut settings = Settings::default();
-        settings.server.listen = "127.0.0.1:0".into();
-        settings.server.database_url = self.database_url.clone();
-        settings.worker.enabled = false;
+        let mut settings = self.instance_settings();
         tweak(&mut settings);
         let app = App::build(settings).await.expect("second instance");
         let base = format!("http://{}", app.addr);

@@ -13,6 +13,7 @@ mod load;
 mod notify;
 mod pages;
 mod queue;
+mod secrets;
 mod send;
 mod session;
 mod smtp;
