@@ -126,7 +126,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .merge(crate::web::router(settings.server.max_import_bytes))
         .merge(mail::unsubscribe::router().layer(middleware::from_fn(crate::web::security_headers)))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).route_layer(middleware::from_fn_with_state(
+                settings
+                    .server
+                    .metrics_token
+                    .as_ref()
+                    .map(|t| Arc::<str>::from(t.expose())),
+                metrics_token,
+            )),
+        )
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
@@ -164,6 +174,34 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// With `[server] metrics_token` set, `/metrics` needs it as a bearer token. The comparison
+/// takes the same time whatever the token sent, so timing cannot guess it byte by byte.
+async fn metrics_token(
+    State(token): State<Option<Arc<str>>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if let Some(token) = token {
+        let sent = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            sent.as_bytes(),
+            token.as_bytes(),
+        )) {
+            return (
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                ApiError::unauthorized(),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -25,6 +25,9 @@ pub struct ServerSettings {
     /// `X-Forwarded-For`; its last entry counts). Absent: the connection's address. Sign-in
     /// throttling counts failures per client address.
     pub client_ip_header: Option<String>,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>` (401 otherwise).
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +51,7 @@ impl Default for ServerSettings {
             max_body_bytes: 1024 * 1024,
             max_import_bytes: 64 * 1024 * 1024,
             client_ip_header: None,
+            metrics_token: None,
         }
     }
 }
@@ -192,6 +196,9 @@ max_import_bytes = 67108864
 # Behind a reverse proxy, the header carrying the client's address (its last entry counts);
 # set it only when the proxy always writes it. Sign-in throttling counts failures per client.
 # client_ip_header = "X-Forwarded-For"
+# When set, /metrics answers only `Authorization: Bearer <token>` (401 otherwise). Prefer the
+# environment: COSTBRIDGE__SERVER__METRICS_TOKEN.
+# metrics_token = "..."
 
 [worker]
 # Run the background work inside `serve`: the export worker, email delivery and the daily summary.

@@ -1,6 +1,7 @@
 //! The smaller holes of issue #9 (point 8): every `/api` error is the JSON error body, invented
 //! methods do not make metric series, every page has the CSP, the cookie is `Secure` behind
-//! https, and creating a user does not reveal an email's account in another company.
+//! https, creating a user does not reveal an email's account in another company, and
+//! `/metrics` may need a bearer token.
 use crate::both;
 use crate::helpers::TestApp;
 use crate::session::no_redirects;
@@ -14,7 +15,39 @@ both!(
     docs_and_unsubscribe_have_the_csp,
     the_cookie_is_secure_behind_https,
     emails_are_scoped_per_company,
+    metrics_may_need_a_bearer_token,
 );
+
+async fn metrics_may_need_a_bearer_token(app: TestApp) {
+    let (base, _stop) = app
+        .second_instance(|s| s.server.metrics_token = Some("scrape-token-0123456789".into()))
+        .await;
+    let get = |token: Option<&'static str>| {
+        let mut req = app.client.get(format!("{base}/metrics"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    for token in [None, Some("scrape-token-012345678"), Some("wrong")] {
+        let res = get(token).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        let b: Value = res.json().await.unwrap();
+        assert_eq!(b["error"]["code"], "unauthorized", "{b}");
+    }
+    let res = get(Some("scrape-token-0123456789")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("costbridge_export_jobs_open")
+    );
+    // Without the setting (the first server) it stays open, as before.
+    let (s, _) = app.call("GET", "/metrics", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
 
 async fn api_errors_are_json(app: TestApp) {
     for path in [
