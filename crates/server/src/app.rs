@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
-use crate::state::AppState;
+use crate::state::{AppState, FirstRun};
 use crate::throttle::SignInThrottle;
 use crate::{api, docs, mail, worker};
 use axum::extract::{DefaultBodyLimit, State};
@@ -41,6 +41,7 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let addr = listener.local_addr()?;
+        let db_empty = db.companies_count().await? == 0;
         let state = AppState {
             db,
             worker_wake: Arc::new(Notify::new()),
@@ -49,6 +50,7 @@ impl App {
             base_url: settings.mail.base_url.as_str().into(),
             mail_on: settings.mail.host.is_some(),
             cipher: Arc::new(cipher),
+            first_run: Arc::new(first_run(&settings, addr, db_empty)),
         };
         Ok(App {
             listener,
@@ -103,6 +105,32 @@ impl App {
         self.state.db.close().await;
         Ok(())
     }
+}
+
+/// The hosts first-run setup is taken from, and on an empty database a one-time code (logged)
+/// for reaching it under another name.
+fn first_run(settings: &Settings, addr: SocketAddr, empty: bool) -> FirstRun {
+    let base = settings
+        .mail
+        .base_url
+        .split_once("://")
+        .map_or("", |(_, r)| r);
+    let mut hosts = vec![
+        base.split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+        addr.to_string(),
+    ];
+    if addr.ip().is_loopback() {
+        hosts.push(format!("localhost:{}", addr.port()));
+    }
+    let code = empty.then(|| crate::password::new_token()[3..15].to_owned());
+    if let Some(code) = &code {
+        tracing::warn!(setup_code = %code, hosts = ?hosts,
+            "the database is empty: set up the first company at one of these hosts, or enter this setup code");
+    }
+    FirstRun { hosts, code }
 }
 
 /// The `[server] client_ip_header` setting as a header name; a bad one stops the start.

@@ -314,6 +314,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         base_url: settings.mail.base_url.as_str().into(),
         mail_on: settings.mail.host.is_some(),
         cipher: cipher.into(),
+        first_run: Default::default(),
     };
     Ok((state, actor))
 }

@@ -3,10 +3,10 @@
 //! https, creating a user does not reveal an email's account in another company, and
 //! `/metrics` may need a bearer token.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
 use crate::session::no_redirects;
 use reqwest::StatusCode;
-use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
+use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, SET_COOKIE};
 use serde_json::{Value, json};
 
 both!(
@@ -211,4 +211,70 @@ async fn emails_are_scoped_per_company(app: TestApp) {
     let theirs = app.login("admin@one.example", "company-two-password").await;
     let (_, me) = app.call("GET", "/api/v1/me", &theirs, None).await;
     assert_eq!(me["company_id"], two);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_needs_the_configured_host_or_the_code_sqlite() {
+    setup_needs_the_configured_host_or_the_code(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_needs_the_configured_host_or_the_code_postgres() {
+    setup_needs_the_configured_host_or_the_code(Backend::Postgres).await
+}
+
+/// DNS rebinding: a page at `rebind.evil.example` whose name now resolves to this server must
+/// not take first-run setup. The configured host may; another host needs the logged code.
+async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
+    let setup = |app: &TestApp, host: Option<String>, code: &str| {
+        let mut req = no_redirects().post(format!("{}/setup", app.base)).form(&[
+            ("company", "Rebound"),
+            ("name", "Mallory"),
+            ("email", "m@evil.example"),
+            ("password", "a-long-password"),
+            ("setup_code", code),
+        ]);
+        if let Some(h) = host {
+            req = req.header(HOST, h);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    // The configured host (here the listen address) needs no code.
+    let Some(app) = TestApp::empty(backend).await else {
+        return;
+    };
+    let res = setup(&app, None, "").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
+
+    let Some(app) = TestApp::empty(backend).await else {
+        return;
+    };
+    let port = app.base.rsplit(':').next().unwrap();
+    let foreign = format!("rebind.evil.example:{port}");
+    let page = no_redirects()
+        .get(format!("{}/", app.base))
+        .header(HOST, &foreign)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"setup_code\""), "{page}");
+    for code in ["", "not-the-code"] {
+        let res = setup(&app, Some(foreign.clone()), code).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{code:?}");
+        assert!(res.text().await.unwrap().contains("setup code"));
+        assert_eq!(app.app_state.db.companies_count().await.unwrap(), 0);
+    }
+    let code = app
+        .app_state
+        .first_run
+        .code
+        .clone()
+        .expect("a code on an empty database");
+    let res = setup(&app, Some(foreign), &code).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
 }

@@ -121,7 +121,8 @@ fn rand_suffix() -> u32 {
 pub const SECRETS_KEY: &str = "dGVzdC1rZXktZm9yLWNvbm5lY3Rvci1zZWNyZXRzISE=";
 
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    /// A server over an empty database (the first-run state): no company, no token.
+    pub async fn empty(backend: Backend) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
         let pg = match backend {
             Backend::Sqlite => None,
@@ -154,6 +155,24 @@ impl TestApp {
         tokio::spawn(app.run(async move {
             let _ = stopped.await;
         }));
+        Some(TestApp {
+            base,
+            client: reqwest::Client::new(),
+            app_state,
+            worker,
+            token: String::new(),
+            company: 0,
+            database_url,
+            exports: tempfile::tempdir().expect("tempdir"),
+            _dir: dir,
+            _pg: pg,
+            _stop: stop,
+        })
+    }
+
+    /// A server with one company and its first admin, whose token the calls use.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let mut app = TestApp::empty(backend).await?;
         let hash =
             costbridge_server::password::hash_blocking("first-admin-password").expect("hash");
         let admin = NewUser {
@@ -162,30 +181,21 @@ impl TestApp {
             password_hash: &hash,
             permissions: Permissions::FULL,
         };
-        let (company, user_id) = app_state
+        let (company, user_id) = app
+            .app_state
             .db
             .create_company("One Builders", &admin)
             .await
             .expect("company");
         let token = costbridge_server::password::new_token();
-        app_state
+        app.app_state
             .db
             .insert_token(user_id, &costbridge_server::password::hash_token(&token))
             .await
             .expect("token");
-        Some(TestApp {
-            base,
-            client: reqwest::Client::new(),
-            app_state,
-            worker,
-            token,
-            company,
-            database_url,
-            exports: tempfile::tempdir().expect("tempdir"),
-            _dir: dir,
-            _pg: pg,
-            _stop: stop,
-        })
+        app.token = token;
+        app.company = company;
+        Some(app)
     }
 
     pub fn c(&self, path: &str) -> String {
