@@ -296,6 +296,38 @@ impl ConnectorSettings {
         v
     }
 
+    /// The stored form with each secret's value passed through `seal` (the server encrypts
+    /// them there); [`Self::from_stored`] reads it back.
+    pub fn stored_with(&self, mut seal: impl FnMut(&str) -> String) -> Value {
+        let mut value = self.stored();
+        let sealed: Result<(), std::convert::Infallible> =
+            each_secret(&mut value, &self.masked(), "", &mut |_, v| {
+                if let Some(s) = v.as_str() {
+                    *v = seal(s).into();
+                }
+                Ok(())
+            });
+        let Ok(()) = sealed;
+        value
+    }
+
+    /// Reads a stored form whose secrets went through a seal: `open` gives each value back
+    /// (or says why it cannot). Secret fields are found from the settings type, as in `masked`.
+    pub fn from_stored(
+        mut value: Value,
+        mut open: impl FnMut(&str) -> Result<String, String>,
+    ) -> Result<Self, String> {
+        let sealed: ConnectorSettings =
+            serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
+        each_secret(&mut value, &sealed.masked(), "", &mut |_, v| {
+            if let Some(s) = v.as_str() {
+                *v = Value::String(open(s)?);
+            }
+            Ok::<(), String>(())
+        })?;
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
     pub fn kind(&self) -> &'static str {
         self.registration.kind
     }
@@ -373,23 +405,39 @@ fn kinds_text() -> String {
 /// Where `value` holds `MASK` and the masked stored settings hold `MASK` (a secret field), the
 /// stored secret goes back in. The fields come from the settings type, not from their names.
 fn keep_secrets(value: &mut Value, masked: &Value, stored: &Value) {
-    let (Some(value), Some(masked), Some(stored)) = (
-        value.as_object_mut(),
-        masked.as_object(),
-        stored.as_object(),
-    ) else {
-        return;
+    let kept: Result<(), std::convert::Infallible> =
+        each_secret(value, masked, "", &mut |pointer, v| {
+            if let (Some(MASK), Some(s)) = (v.as_str(), stored.pointer(pointer)) {
+                *v = s.clone();
+            }
+            Ok(())
+        });
+    let Ok(()) = kept;
+}
+
+/// Calls `f` with the JSON pointer and the value of each field of `value` that `masked` shows
+/// as `MASK`: the secret fields, known from the settings type rather than from their names.
+fn each_secret<E>(
+    value: &mut Value,
+    masked: &Value,
+    pointer: &str,
+    f: &mut impl FnMut(&str, &mut Value) -> Result<(), E>,
+) -> Result<(), E> {
+    let (Some(value), Some(masked)) = (value.as_object_mut(), masked.as_object()) else {
+        return Ok(());
     };
     for (key, v) in value.iter_mut() {
-        let (Some(m), Some(s)) = (masked.get(key), stored.get(key)) else {
+        let Some(m) = masked.get(key) else {
             continue;
         };
-        if v.as_str() == Some(MASK) && m.as_str() == Some(MASK) {
-            *v = s.clone();
+        let at = format!("{pointer}/{key}");
+        if m.as_str() == Some(MASK) {
+            f(&at, v)?;
         } else if v.is_object() {
-            keep_secrets(v, m, s);
+            each_secret(v, m, &at, f)?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -475,6 +523,34 @@ mod tests {
             ConnectorSettings::parse(None, &json!({"kind": "ftp"}), &Env::default()).unwrap_err()["connector.kind"],
             ["unknown connector 'ftp'; use file, tryton or webhook"]
         );
+    }
+
+    #[test]
+    fn every_secret_and_only_secrets_go_through_the_seal() {
+        for r in &CONNECTORS {
+            let sent = sample(r, "a-secret-of-some-length");
+            let settings = ConnectorSettings::parse(None, &sent).unwrap();
+            let sealed = settings.stored_with(|s| format!("sealed({s})"));
+            for f in r.fields {
+                let expected = match f.input {
+                    Input::Secret => json!("sealed(a-secret-of-some-length)"),
+                    _ => sent[f.name].clone(),
+                };
+                assert_eq!(sealed[f.name], expected, "{}.{}", r.kind, f.name);
+            }
+            let opened = ConnectorSettings::from_stored(sealed.clone(), |s| {
+                s.strip_prefix("sealed(")
+                    .and_then(|s| s.strip_suffix(')'))
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("not sealed: {s}"))
+            })
+            .unwrap();
+            assert_eq!(opened.stored(), sent, "{}", r.kind);
+            if sealed != sent {
+                let e = ConnectorSettings::from_stored(sealed, |_| Err("wrong key".into()));
+                assert_eq!(e.unwrap_err(), "wrong key", "{}", r.kind);
+            }
+        }
     }
 
     #[test]

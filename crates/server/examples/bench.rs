@@ -62,6 +62,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         format!("sqlite://{}", dir.path().join("bench.db").display())
     };
+    // PostgreSQL needs a key for connector secrets; this run stores none worth keeping.
+    settings.secrets.key = Some("YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktISE=".into());
     settings.worker.enabled = false;
     let worker = settings.worker.clone();
     let app = App::build(settings).await?;

@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
-use crate::state::AppState;
+use crate::state::{AppState, FirstRun};
 use crate::throttle::SignInThrottle;
 use crate::{api, docs, mail, worker};
 use axum::extract::{DefaultBodyLimit, State};
@@ -36,10 +36,12 @@ impl App {
         mail::check(&settings.mail)?;
         let db = Db::connect(&settings.server.database_url).await?;
         db.migrate().await?;
+        let cipher = crate::secrets::cipher(&settings, &db).await?;
         let listener = TcpListener::bind(&settings.server.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let addr = listener.local_addr()?;
+        let db_empty = db.companies_count().await? == 0;
         let state = AppState {
             db,
             worker_wake: Arc::new(Notify::new()),
@@ -48,6 +50,8 @@ impl App {
             base_url: settings.mail.base_url.as_str().into(),
             mail_on: settings.mail.host.is_some(),
             connectors: settings.connectors()?,
+            cipher: Arc::new(cipher),
+            first_run: Arc::new(first_run(&settings, addr, db_empty)),
         };
         Ok(App {
             listener,
@@ -104,6 +108,32 @@ impl App {
     }
 }
 
+/// The hosts first-run setup is taken from, and on an empty database a one-time code (logged)
+/// for reaching it under another name.
+fn first_run(settings: &Settings, addr: SocketAddr, empty: bool) -> FirstRun {
+    let base = settings
+        .mail
+        .base_url
+        .split_once("://")
+        .map_or("", |(_, r)| r);
+    let mut hosts = vec![
+        base.split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+        addr.to_string(),
+    ];
+    if addr.ip().is_loopback() {
+        hosts.push(format!("localhost:{}", addr.port()));
+    }
+    let code = empty.then(|| crate::password::new_token()[3..15].to_owned());
+    if let Some(code) = &code {
+        tracing::warn!(setup_code = %code, hosts = ?hosts,
+            "the database is empty: set up the first company at one of these hosts, or enter this setup code");
+    }
+    FirstRun { hosts, code }
+}
+
 /// The `[server] client_ip_header` setting as a header name; a bad one stops the start.
 fn client_ip_header(settings: &Settings) -> anyhow::Result<Option<HeaderName>> {
     settings
@@ -125,7 +155,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .merge(crate::web::router(settings.server.max_import_bytes))
         .merge(mail::unsubscribe::router().layer(middleware::from_fn(crate::web::security_headers)))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+        .route(
+            "/metrics",
+            get(metrics).route_layer(middleware::from_fn_with_state(
+                settings
+                    .server
+                    .metrics_token
+                    .as_ref()
+                    .map(|t| Arc::<str>::from(t.expose())),
+                metrics_token,
+            )),
+        )
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
@@ -163,6 +203,34 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// With `[server] metrics_token` set, `/metrics` needs it as a bearer token. The comparison
+/// takes the same time whatever the token sent, so timing cannot guess it byte by byte.
+async fn metrics_token(
+    State(token): State<Option<Arc<str>>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if let Some(token) = token {
+        let sent = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            sent.as_bytes(),
+            token.as_bytes(),
+        )) {
+            return (
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                ApiError::unauthorized(),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

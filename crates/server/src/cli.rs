@@ -3,6 +3,7 @@ use crate::app::App;
 use crate::config::{EXAMPLE, Settings};
 use crate::error::ApiError;
 use crate::ops::{self, imports};
+use crate::secrets::{self, Cipher};
 use crate::state::AppState;
 use crate::{demo, password};
 use clap::{Args, Parser, Subcommand};
@@ -55,6 +56,9 @@ pub enum Command {
     /// Email notifications: test the SMTP settings, or run the daily summary now.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// The key that encrypts connector secrets in the database.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Check the stored data's invariants (codes and their queue items, submissions and their
     /// audit trail); only reads. Exits 1 and lists each problem when one is broken.
     Check {
@@ -74,6 +78,17 @@ pub enum NotifyCommand {
     /// Queue today's daily summary now, whatever the hour (still once per person per day), and
     /// deliver the emails that are due. For cron, or to try it by hand.
     DailySummary,
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every stored secret with a new key, in one transaction. The current key is
+    /// the configured one; afterwards point `[secrets] key_file` at the new file and restart.
+    Rotate {
+        /// The new key (32 bytes in base64); created, readable by its owner only, if missing.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -123,6 +138,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import(&settings, args).await,
         Command::Export(args) => export(&settings, args).await,
         Command::Notify(cmd) => notify(&settings, cmd).await,
+        Command::Secrets(SecretsCommand::Rotate { new_key_file }) => {
+            rotate(&settings, &new_key_file).await
+        }
         Command::Check { company } => {
             let db = Db::connect(&settings.server.database_url).await?;
             let problems = db.integrity_violations(company).await?;
@@ -167,6 +185,29 @@ async fn notify(settings: &Settings, cmd: NotifyCommand) -> anyhow::Result<()> {
             db.close().await;
         }
     }
+    Ok(())
+}
+
+async fn rotate(settings: &Settings, new_key_file: &std::path::Path) -> anyhow::Result<()> {
+    let db = Db::connect(&settings.server.database_url).await?;
+    db.migrate().await?;
+    let old = secrets::cipher(settings, &db).await?;
+    let new = if new_key_file.exists() {
+        Cipher::from_file(new_key_file)?
+    } else {
+        let c = Cipher::create_file(new_key_file)?;
+        eprintln!("created the key file {}", new_key_file.display());
+        c
+    };
+    let n = secrets::rotate(&db, &old, &new).await?;
+    db.close().await;
+    eprintln!(
+        "{n} connection(s) re-encrypted from key {} to key {}; set [secrets] key_file = \"{}\" \
+         (or COSTBRIDGE__SECRETS__KEY) and restart every instance: the old key is no longer needed",
+        old.id(),
+        new.id(),
+        new_key_file.display()
+    );
     Ok(())
 }
 
@@ -271,6 +312,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         .ok_or_else(|| {
             anyhow::anyhow!("company {company} does not exist or has no Admin-tool admin")
         })?;
+    let cipher = secrets::cipher(settings, &db).await?;
     let state = AppState {
         db,
         worker_wake: Default::default(),
@@ -279,6 +321,8 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         base_url: settings.mail.base_url.as_str().into(),
         mail_on: settings.mail.host.is_some(),
         connectors: settings.connectors()?,
+        cipher: cipher.into(),
+        first_run: Default::default(),
     };
     Ok((state, actor))
 }

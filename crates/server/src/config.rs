@@ -11,6 +11,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub outbound: OutboundSettings,
     pub export: ExportSettings,
+    pub secrets: SecretsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,6 +27,9 @@ pub struct ServerSettings {
     /// `X-Forwarded-For`; its last entry counts). Absent: the connection's address. Sign-in
     /// throttling counts failures per client address.
     pub client_ip_header: Option<String>,
+    /// When set, `/metrics` needs `Authorization: Bearer <this>` (401 otherwise).
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +53,7 @@ impl Default for ServerSettings {
             max_body_bytes: 1024 * 1024,
             max_import_bytes: 64 * 1024 * 1024,
             client_ip_header: None,
+            metrics_token: None,
         }
     }
 }
@@ -94,6 +99,19 @@ impl Default for ExportSettings {
             root: "./exports".into(),
         }
     }
+}
+
+/// The key that encrypts connector secrets in the database (README, Security). Without either
+/// setting, SQLite uses `costbridge-secrets.key` next to its database file (created on first
+/// start); PostgreSQL needs one of them, since every instance must share the key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// A file holding the key: 32 bytes in base64.
+    pub key_file: Option<std::path::PathBuf>,
+    /// The key itself, in base64; meant for the environment (`COSTBRIDGE__SECRETS__KEY`).
+    #[serde(skip_serializing)]
+    pub key: Option<Secret>,
 }
 
 /// Email notifications (docs/rules.md §6). Without a `host` the outbox still fills and nothing
@@ -144,6 +162,12 @@ pub struct Secret(String);
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
     }
 }
 
@@ -206,6 +230,9 @@ max_import_bytes = 67108864
 # Behind a reverse proxy, the header carrying the client's address (its last entry counts);
 # set it only when the proxy always writes it. Sign-in throttling counts failures per client.
 # client_ip_header = "X-Forwarded-For"
+# When set, /metrics answers only `Authorization: Bearer <token>` (401 otherwise). Prefer the
+# environment: COSTBRIDGE__SERVER__METRICS_TOKEN.
+# metrics_token = "..."
 
 [worker]
 # Run the background work inside `serve`: the export worker, email delivery and the daily summary.
@@ -255,6 +282,13 @@ allow = []
 # The file connector writes under this folder, each company in its own subfolder
 # (company-<id>); a company's `directory` setting is relative to it and cannot lead out.
 root = "./exports"
+
+[secrets]
+# The key that encrypts connector passwords and webhook secrets in the database: 32 bytes in
+# base64 (`head -c 32 /dev/urandom | base64`). Or set COSTBRIDGE__SECRETS__KEY to the base64.
+# Default with SQLite: costbridge-secrets.key next to the database, created on first start.
+# PostgreSQL needs one of the two (every instance shares the key).
+# key_file = "/etc/costbridge/secrets.key"
 "#;
 
 impl Settings {

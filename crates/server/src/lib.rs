@@ -17,6 +17,7 @@ mod metrics;
 pub mod ops;
 pub mod password;
 pub mod retry;
+pub mod secrets;
 pub mod session;
 pub mod state;
 pub mod throttle;

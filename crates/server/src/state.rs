@@ -1,5 +1,6 @@
 //! What every handler shares.
 use crate::metrics::Metrics;
+use crate::secrets::Cipher;
 use crate::throttle::SignInThrottle;
 use costbridge_storage::Db;
 use std::sync::Arc;
@@ -20,4 +21,29 @@ pub struct AppState {
     /// What connectors may do, from the operator's settings (`[outbound]`, `[export]`); a
     /// company's connector gets `connectors.company(id)`.
     pub connectors: costbridge_erp::Env,
+    /// Encrypts and decrypts the connector secrets stored in the database.
+    pub cipher: Arc<Cipher>,
+    pub first_run: Arc<FirstRun>,
+}
+
+/// First-run setup's guard against DNS rebinding (a foreign name resolving to this server):
+/// setup is taken from a configured host, or with the code logged at start on an empty database.
+#[derive(Debug, Default)]
+pub struct FirstRun {
+    /// `host[:port]` of `[mail] base_url` and of the listen address, lower case.
+    pub hosts: Vec<String>,
+    pub code: Option<String>,
+}
+
+impl FirstRun {
+    /// Whether a setup request with this `Host` header and `code` may go ahead.
+    pub fn allows(&self, host: Option<&str>, code: &str) -> bool {
+        host.is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
+            || self.code.as_deref().is_some_and(|c| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    c.as_bytes(),
+                    code.trim().as_bytes(),
+                ))
+            })
+    }
 }

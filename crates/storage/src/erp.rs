@@ -147,6 +147,34 @@ impl Db {
         }))
     }
 
+    /// Every company's stored connector settings, as `(company, JSON text)`: for checking and
+    /// re-encrypting the secrets they hold.
+    pub async fn erp_connectors(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(with_pool!(self, p => sqlx::query_as(
+            "SELECT company_id, connector FROM erp_connections ORDER BY company_id")
+            .fetch_all(p).await?))
+    }
+
+    /// Replaces stored connector settings, all or nothing: each `(company, before, after)`
+    /// changes only if the row still holds the text `before` (else nothing changes, `Conflict`).
+    pub async fn rewrite_erp_connectors(
+        &self,
+        rows: &[(i64, String, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        write_tx!(self, tx => {
+            for (company, before, after) in rows {
+                let done = sqlx::query("UPDATE erp_connections SET connector = $1 WHERE company_id = $2 AND connector = $3")
+                    .bind(after.to_string()).bind(company).bind(before)
+                    .execute(&mut *tx).await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "company {company}'s ERP connection changed meanwhile; nothing was changed, run it again")));
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Saves the connection and makes sure the company has its one ERP list. `masked` is what
     /// the audit log records (secrets already replaced).
     pub async fn put_erp_connection(

@@ -25,7 +25,7 @@ pub async fn connection(state: &AppState, company: i64) -> OpResult<Option<Conne
             stored.profile
         ))
     })?;
-    let settings: ConnectorSettings = serde_json::from_value(stored.connector).map_err(|e| {
+    let settings = state.cipher.load(stored.connector).map_err(|e| {
         OpError::Broken(format!("the stored connector settings are unreadable: {e}"))
     })?;
     Ok(Some(Connection {
@@ -73,7 +73,7 @@ pub async fn put(
     let env = state.connectors.company(company);
     let settings =
         ConnectorSettings::parse(stored.as_ref(), connector, &env).map_err(OpError::Invalid)?;
-    let stored = settings.stored();
+    let stored = state.cipher.stored(&settings);
     let saved = state
         .db
         .put_erp_connection(company, caller.id, &profile.id, &stored, &settings.masked())

@@ -33,6 +33,13 @@ struct SetupPage {
     company: String,
     name: String,
     email: String,
+    /// Opened under a host that is not the configured one: the setup code is asked for.
+    ask_code: bool,
+}
+
+/// The request's `Host` header.
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|v| v.to_str().ok())
 }
 
 #[derive(Template, WebTemplate)]
@@ -57,6 +64,7 @@ async fn home(
             company: String::new(),
             name: String::new(),
             email: String::new(),
+            ask_code: !state.first_run.allows(host(&headers), ""),
         }
         .into_response());
     }
@@ -74,6 +82,8 @@ struct SetupForm {
     name: String,
     email: String,
     password: String,
+    #[serde(default)]
+    setup_code: String,
 }
 
 /// Refuses form posts another site's page makes (sign-in and setup have no session yet, so
@@ -100,13 +110,22 @@ async fn setup(
     if state.db.companies_count().await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
+    let ask_code = !state.first_run.allows(host(&headers), "");
     let again = |errors: Errors| SetupPage {
         layout: Layout::bare("Set up"),
         errors,
         company: f.company.clone(),
         name: f.name.clone(),
         email: f.email.clone(),
+        ask_code,
     };
+    if !state.first_run.allows(host(&headers), &f.setup_code) {
+        let errors = Errors::from_op(OpError::field(
+            "setup_code",
+            "this address is not Costbridge's configured one ([mail] base_url); enter the setup code from the server's log",
+        ))?;
+        return Ok((StatusCode::FORBIDDEN, again(errors)).into_response());
+    }
     let created = users::setup(&state, &f.company, &f.name, &f.email, f.password.clone()).await;
     match created {
         Ok(user_id) => signed_in(&state, None, user_id).await,

@@ -1,11 +1,12 @@
 //! The smaller holes of issue #9 (point 8): every `/api` error is the JSON error body, invented
 //! methods do not make metric series, every page has the CSP, the cookie is `Secure` behind
-//! https, and creating a user does not reveal an email's account in another company.
+//! https, creating a user does not reveal an email's account in another company, and
+//! `/metrics` may need a bearer token.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
 use crate::session::no_redirects;
 use reqwest::StatusCode;
-use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, SET_COOKIE};
+use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, SET_COOKIE};
 use serde_json::{Value, json};
 
 both!(
@@ -14,7 +15,39 @@ both!(
     docs_and_unsubscribe_have_the_csp,
     the_cookie_is_secure_behind_https,
     emails_are_scoped_per_company,
+    metrics_may_need_a_bearer_token,
 );
+
+async fn metrics_may_need_a_bearer_token(app: TestApp) {
+    let (base, _stop) = app
+        .second_instance(|s| s.server.metrics_token = Some("scrape-token-0123456789".into()))
+        .await;
+    let get = |token: Option<&'static str>| {
+        let mut req = app.client.get(format!("{base}/metrics"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    for token in [None, Some("scrape-token-012345678"), Some("wrong")] {
+        let res = get(token).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        let b: Value = res.json().await.unwrap();
+        assert_eq!(b["error"]["code"], "unauthorized", "{b}");
+    }
+    let res = get(Some("scrape-token-0123456789")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("costbridge_export_jobs_open")
+    );
+    // Without the setting (the first server) it stays open, as before.
+    let (s, _) = app.call("GET", "/metrics", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
 
 async fn api_errors_are_json(app: TestApp) {
     for path in [
@@ -178,4 +211,70 @@ async fn emails_are_scoped_per_company(app: TestApp) {
     let theirs = app.login("admin@one.example", "company-two-password").await;
     let (_, me) = app.call("GET", "/api/v1/me", &theirs, None).await;
     assert_eq!(me["company_id"], two);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_needs_the_configured_host_or_the_code_sqlite() {
+    setup_needs_the_configured_host_or_the_code(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_needs_the_configured_host_or_the_code_postgres() {
+    setup_needs_the_configured_host_or_the_code(Backend::Postgres).await
+}
+
+/// DNS rebinding: a page at `rebind.evil.example` whose name now resolves to this server must
+/// not take first-run setup. The configured host may; another host needs the logged code.
+async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
+    let setup = |app: &TestApp, host: Option<String>, code: &str| {
+        let mut req = no_redirects().post(format!("{}/setup", app.base)).form(&[
+            ("company", "Rebound"),
+            ("name", "Mallory"),
+            ("email", "m@evil.example"),
+            ("password", "a-long-password"),
+            ("setup_code", code),
+        ]);
+        if let Some(h) = host {
+            req = req.header(HOST, h);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    // The configured host (here the listen address) needs no code.
+    let Some(app) = TestApp::empty(backend).await else {
+        return;
+    };
+    let res = setup(&app, None, "").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
+
+    let Some(app) = TestApp::empty(backend).await else {
+        return;
+    };
+    let port = app.base.rsplit(':').next().unwrap();
+    let foreign = format!("rebind.evil.example:{port}");
+    let page = no_redirects()
+        .get(format!("{}/", app.base))
+        .header(HOST, &foreign)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("name=\"setup_code\""), "{page}");
+    for code in ["", "not-the-code"] {
+        let res = setup(&app, Some(foreign.clone()), code).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{code:?}");
+        assert!(res.text().await.unwrap().contains("setup code"));
+        assert_eq!(app.app_state.db.companies_count().await.unwrap(), 0);
+    }
+    let code = app
+        .app_state
+        .first_run
+        .code
+        .clone()
+        .expect("a code on an empty database");
+    let res = setup(&app, Some(foreign), &code).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
 }

@@ -118,8 +118,12 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
+/// The key every test server encrypts connector secrets with (PostgreSQL needs one set).
+pub const SECRETS_KEY: &str = "dGVzdC1rZXktZm9yLWNvbm5lY3Rvci1zZWNyZXRzISE=";
+
 impl TestApp {
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    /// A server over an empty database (the first-run state): no company, no token.
+    pub async fn empty(backend: Backend) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
         let pg = match backend {
             Backend::Sqlite => None,
@@ -140,6 +144,7 @@ impl TestApp {
             }
         };
         settings.server.max_body_bytes = 64 * 1024;
+        settings.secrets.key = Some(SECRETS_KEY.into());
         settings.worker.enabled = false;
         settings.worker.max_attempts = 2;
         // Tryton and the webhook receivers of the tests listen on loopback.
@@ -155,6 +160,24 @@ impl TestApp {
         tokio::spawn(app.run(async move {
             let _ = stopped.await;
         }));
+        Some(TestApp {
+            base,
+            client: reqwest::Client::new(),
+            app_state,
+            worker,
+            token: String::new(),
+            company: 0,
+            database_url,
+            exports,
+            _dir: dir,
+            _pg: pg,
+            _stop: stop,
+        })
+    }
+
+    /// A server with one company and its first admin, whose token the calls use.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        let mut app = TestApp::empty(backend).await?;
         let hash =
             costbridge_server::password::hash_blocking("first-admin-password").expect("hash");
         let admin = NewUser {
@@ -163,32 +186,23 @@ impl TestApp {
             password_hash: &hash,
             permissions: Permissions::FULL,
         };
-        let (company, user_id) = app_state
+        let (company, user_id) = app
+            .app_state
             .db
             .create_company("One Builders", &admin)
             .await
             .expect("company");
         let token = costbridge_server::password::new_token();
-        app_state
+        app.app_state
             .db
             .insert_token(user_id, &costbridge_server::password::hash_token(&token))
             .await
             .expect("token");
-        std::fs::create_dir_all(exports.path().join(format!("company-{company}")))
+        std::fs::create_dir_all(app.exports.path().join(format!("company-{company}")))
             .expect("company export folder");
-        Some(TestApp {
-            base,
-            client: reqwest::Client::new(),
-            app_state,
-            worker,
-            token,
-            company,
-            database_url,
-            exports,
-            _dir: dir,
-            _pg: pg,
-            _stop: stop,
-        })
+        app.token = token;
+        app.company = company;
+        Some(app)
     }
 
     /// The first company's export folder (`<[export] root>/company-<id>`).
@@ -382,16 +396,23 @@ impl TestApp {
         b["export_job_id"].as_i64().expect("job")
     }
 
+    /// Settings for another server or command on this test's database (its worker off).
+    pub fn instance_settings(&self) -> Settings {
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.database_url = self.database_url.clone();
+        settings.secrets.key = Some(SECRETS_KEY.into());
+        settings.worker.enabled = false;
+        settings
+    }
+
     /// A second server on this test's database, its settings changed by `tweak`; returns its
     /// base URL and a sender that stops it (dropping it does too).
     pub async fn second_instance(
         &self,
         tweak: impl FnOnce(&mut Settings),
     ) -> (String, tokio::sync::oneshot::Sender<()>) {
-        let mut settings = Settings::default();
-        settings.server.listen = "127.0.0.1:0".into();
-        settings.server.database_url = self.database_url.clone();
-        settings.worker.enabled = false;
+        let mut settings = self.instance_settings();
         tweak(&mut settings);
         let app = App::build(settings).await.expect("second instance");
         let base = format!("http://{}", app.addr);

@@ -363,11 +363,7 @@ async fn concurrent_clients_keep_every_invariant(app: TestApp) {
     // On PostgreSQL a second instance shares the database: clients alternate between them.
     let mut instances = vec![(app.base.clone(), app.app_state.clone())];
     let _second = if app.database_url.starts_with("postgres") {
-        let mut settings = costbridge_server::Settings::default();
-        settings.server.listen = "127.0.0.1:0".into();
-        settings.server.database_url = app.database_url.clone();
-        settings.worker.enabled = false;
-        let second = costbridge_server::App::build(settings)
+        let second = costbridge_server::App::build(app.instance_settings())
             .await
             .expect("second instance");
         instances.push((format!("http://{}", second.addr), second.state.clone()));

@@ -14,6 +14,7 @@ mod notify;
 mod outbound;
 mod pages;
 mod queue;
+mod secrets;
 mod send;
 mod session;
 mod smtp;

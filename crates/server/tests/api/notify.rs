@@ -7,9 +7,9 @@ use crate::both;
 use crate::helpers::TestApp;
 use crate::smtp::{Mail, SmtpServer};
 use costbridge_domain::Permissions;
+use costbridge_server::App;
 use costbridge_server::config::{MailSettings, TlsMode};
 use costbridge_server::mail::{DeliveryReport, deliver_pending, run_daily_summary};
-use costbridge_server::{App, Settings};
 use costbridge_storage::Db;
 use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
@@ -506,10 +506,7 @@ async fn the_daily_summary_comes_once_a_day(app: TestApp) {
     // Later that day nobody gets a second one: not from this server, not after a restart, not
     // from a second instance on the same database.
     assert_eq!(summary(db, &mail, at(1, 9, 30)).await, 0);
-    let mut settings = Settings::default();
-    settings.server.listen = "127.0.0.1:0".into();
-    settings.server.database_url = app.database_url.clone();
-    settings.worker.enabled = false;
+    let mut settings = app.instance_settings();
     settings.mail = mail.clone();
     let second = App::build(settings).await.expect("second instance");
     assert_eq!(summary(&second.state.db, &mail, at(1, 23, 59)).await, 0);
