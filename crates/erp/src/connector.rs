@@ -529,7 +529,7 @@ mod tests {
     fn every_secret_and_only_secrets_go_through_the_seal() {
         for r in &CONNECTORS {
             let sent = sample(r, "a-secret-of-some-length");
-            let settings = ConnectorSettings::parse(None, &sent).unwrap();
+            let settings = ConnectorSettings::parse(None, &sent, &Env::default()).unwrap();
             let sealed = settings.stored_with(|s| format!("sealed({s})"));
             for f in r.fields {
                 let expected = match f.input {
