@@ -403,6 +403,9 @@ impl TestApp {
         settings.server.database_url = self.database_url.clone();
         settings.secrets.key = Some(SECRETS_KEY.into());
         settings.worker.enabled = false;
+        // As the first instance: the test peers listen on loopback, exports go to its root.
+        settings.outbound.allow_private = true;
+        settings.export.root = self.exports.path().to_owned();
         settings
     }
 

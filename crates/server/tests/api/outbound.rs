@@ -80,8 +80,10 @@ async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
 
 async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
     // The test harness allows internal addresses; a second server on the same database runs
-    // with the default settings.
-    let (base, _stop) = app.second_instance(|_| {}).await;
+    // with the default policy.
+    let (base, _stop) = app
+        .second_instance(|s| s.outbound = Default::default())
+        .await;
     let http = reqwest::Client::new();
     for (url, refusal) in [
         ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"),
