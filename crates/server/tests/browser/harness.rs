@@ -69,6 +69,9 @@ impl Site {
             format!("sqlite://{}", dir.path().join("browser.db").display());
         settings.worker.enabled = false;
         settings.worker.max_attempts = 1;
+        // Each company's exports land in <root>/company-<id> (see `export_files`).
+        let exports = tempfile::tempdir().expect("tempdir");
+        settings.export.root = exports.path().to_owned();
         let worker = settings.worker.clone();
         let app = App::build(settings).await.expect("app builds");
         let base = format!("http://{}", app.addr);
@@ -81,7 +84,7 @@ impl Site {
             base,
             state,
             worker,
-            exports: tempfile::tempdir().expect("tempdir"),
+            exports,
             _dir: dir,
             _stop: stop,
         })
@@ -119,10 +122,19 @@ impl Site {
             .expect("user");
     }
 
-    /// Connects a file ERP (writing into this test's folder); returns the ERP list id.
+    /// How many files the file connector wrote for the companies of this site.
+    pub fn export_files(&self) -> usize {
+        std::fs::read_dir(self.exports.path())
+            .unwrap()
+            .map(|company| std::fs::read_dir(company.unwrap().path()).unwrap().count())
+            .sum()
+    }
+
+    /// Connects a file ERP (writing into the company's folder of this test's export root);
+    /// returns the ERP list id.
     pub async fn connect(&self, c: &Company, profile: &str) -> i64 {
         let connector = serde_json::json!({
-            "kind": "file", "directory": self.exports.path(), "format": "iif",
+            "kind": "file", "directory": ".", "format": "iif",
             "gl_accounts": [
                 {"code": "4000", "name": "Construction Income", "kind": "income"},
                 {"code": "5000", "name": "Job Materials", "kind": "expense"},

@@ -172,7 +172,7 @@ async fn approve_reject_export_live_and_retry() {
         )
         .await;
         b.wait_text(&format!("#{synced}"), "synced").await;
-        let iif = std::fs::read_dir(s.exports.path()).unwrap().count();
+        let iif = s.export_files();
         assert!(iif >= 2, "the file connector wrote the exports");
     })
     .await;
