@@ -330,14 +330,15 @@ impl Db {
             .ok_or(StoreError::NotFound)
     }
 
+    /// `delimiter` is the company's, which the caller already read to parse the code.
     pub async fn create_code(
         &self,
         company: i64,
         list: i64,
         actor: i64,
         new: NewCode,
+        delimiter: char,
     ) -> Result<CostCode, StoreError> {
-        let delimiter = self.company_delimiter(company).await?;
         let id = write_tx!(self, tx => {
             let version = lock_list!(tx, company, list);
             let parent = match new.parent_id {
@@ -369,6 +370,7 @@ impl Db {
         self.code(company, list, id).await
     }
 
+    /// `delimiter` is the company's, which the caller already read to parse the patch.
     pub async fn update_code(
         &self,
         company: i64,
@@ -376,8 +378,8 @@ impl Db {
         actor: i64,
         id: i64,
         patch: CodePatch,
+        delimiter: char,
     ) -> Result<CostCode, StoreError> {
-        let delimiter = self.company_delimiter(company).await?;
         write_tx!(self, tx => {
             let (version, old) = lock_code!(tx, company, list, id);
             if old.state().is_locked() {

@@ -164,6 +164,7 @@ pub async fn create_code(
                 description,
                 parent_id: body.parent_id,
             },
+            delimiter,
         )
         .await?)
 }
@@ -213,7 +214,7 @@ pub async fn update_code(
     };
     Ok(state
         .db
-        .update_code(company, lid, caller.id, id, patch)
+        .update_code(company, lid, caller.id, id, patch, delimiter)
         .await?)
 }
 

@@ -212,7 +212,7 @@ fn check_names_broken_invariants() {
             description: costbridge_domain::wbs::Description::parse("General").unwrap(),
             parent_id: None,
         };
-        store.create_code(1, list, 1, code).await.unwrap();
+        store.create_code(1, list, 1, code, '-').await.unwrap();
     });
     let ok = costbridge(&["check", "--database-url", &db]);
     assert!(
