@@ -6,6 +6,7 @@
 use crate::file::Folder;
 use crate::tryton::Tryton;
 use crate::webhook::Webhook;
+use crate::xero::{Xero, XeroEnv};
 use crate::{
     ConnectorError, ErpCode, ExportContext, ExportLine, FieldErrors, GlAccount, LineResult, MASK,
     Outbound, secret, shown_url,
@@ -79,6 +80,11 @@ pub struct Env {
     /// Where export files may go: the operator's export root, then (after [`Env::company`])
     /// one company's own folder in it.
     pub files: PathBuf,
+    /// The company the operation is for (set by [`Env::company`]).
+    pub company: Option<i64>,
+    /// The operator's Xero app, the companies' grants and the pacing of calls to Xero;
+    /// `None` when the server has none (the Xero connector then says so).
+    pub xero: Option<XeroEnv>,
 }
 
 impl Env {
@@ -87,15 +93,18 @@ impl Env {
         Env {
             outbound: self.outbound.clone(),
             files: self.files.join(format!("company-{id}")),
+            company: Some(id),
+            xero: self.xero.clone(),
         }
     }
 }
 
 /// Every connector, in the order the settings form offers them.
-pub static CONNECTORS: [Registration; 3] = [
+pub static CONNECTORS: [Registration; 4] = [
     Registration::of::<Folder>(),
     Registration::of::<Tryton>(),
     Registration::of::<Webhook>(),
+    Registration::of::<Xero>(),
 ];
 
 /// One field of a connector's settings, for the form and the API description.
@@ -516,12 +525,13 @@ mod tests {
                 r#"{"kind": "file", "directory", "format": "iif|csv", "gl_accounts": [...]}"#,
                 r#"{"kind": "tryton", "url", "database", "username", "password"}"#,
                 r#"{"kind": "webhook", "url", "secret", "gl_accounts": [...]}"#,
+                r#"{"kind": "xero"}"#,
             ]
         );
-        assert_eq!(kinds_text(), "file, tryton or webhook");
+        assert_eq!(kinds_text(), "file, tryton, webhook or xero");
         assert_eq!(
             ConnectorSettings::parse(None, &json!({"kind": "ftp"}), &Env::default()).unwrap_err()["connector.kind"],
-            ["unknown connector 'ftp'; use file, tryton or webhook"]
+            ["unknown connector 'ftp'; use file, tryton, webhook or xero"]
         );
     }
 

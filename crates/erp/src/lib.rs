@@ -8,6 +8,7 @@ mod secret;
 mod settings;
 pub mod tryton;
 pub mod webhook;
+pub mod xero;
 
 pub use connector::{CONNECTORS, Connector, ConnectorSettings, Env, Field, Input, Registration};
 pub use file::{FileFormat, FileSettings};
@@ -16,6 +17,7 @@ pub use secret::{MASK, Secret};
 pub use settings::{FieldErrors, GlAccount, GlKind, shown_url};
 pub use tryton::TrytonSettings;
 pub use webhook::WebhookSettings;
+pub use xero::{XeroConfig, XeroEnv, XeroSettings};
 
 /// The values the ERP last confirmed for a code, used to detect changes made in the ERP since
 /// (the conflict check) before an update overwrites them.
@@ -84,6 +86,13 @@ pub enum ConnectorError {
     /// This connector cannot do what was asked (e.g. read codes back from a file).
     #[error("{0}")]
     NotSupported(String),
+    /// The ERP asks Costbridge to slow down: the job waits `after` and goes on, without
+    /// counting as a failed attempt.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        after: std::time::Duration,
+    },
 }
 
 /// What every export needs besides the lines.

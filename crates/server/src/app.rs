@@ -42,15 +42,16 @@ impl App {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let addr = listener.local_addr()?;
         let db_empty = db.companies_count().await? == 0;
+        let cipher = Arc::new(cipher);
         let state = AppState {
+            connectors: settings.connectors(&db, &cipher)?,
             db,
             worker_wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             sign_in: Arc::new(SignInThrottle::new(client_ip_header(&settings)?)),
             base_url: settings.mail.base_url.as_str().into(),
             mail_on: settings.mail.host.is_some(),
-            connectors: settings.connectors()?,
-            cipher: Arc::new(cipher),
+            cipher,
             first_run: Arc::new(first_run(&settings, addr, db_empty)),
         };
         Ok(App {

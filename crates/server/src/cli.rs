@@ -312,16 +312,16 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         .ok_or_else(|| {
             anyhow::anyhow!("company {company} does not exist or has no Admin-tool admin")
         })?;
-    let cipher = secrets::cipher(settings, &db).await?;
+    let cipher = std::sync::Arc::new(secrets::cipher(settings, &db).await?);
     let state = AppState {
+        connectors: settings.connectors(&db, &cipher)?,
         db,
         worker_wake: Default::default(),
         metrics: Default::default(),
         sign_in: Default::default(),
         base_url: settings.mail.base_url.as_str().into(),
         mail_on: settings.mail.host.is_some(),
-        connectors: settings.connectors()?,
-        cipher: cipher.into(),
+        cipher,
         first_run: Default::default(),
     };
     Ok((state, actor))

@@ -12,6 +12,70 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     pub export: ExportSettings,
     pub secrets: SecretsSettings,
+    pub xero: XeroSettings,
+}
+
+/// The operator's Xero app (README, Xero). Without a `client_id` the Xero connector says the
+/// server has no Xero app. The bases default to Xero's own addresses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XeroSettings {
+    pub client_id: String,
+    /// Prefer the environment: `COSTBRIDGE__XERO__CLIENT_SECRET`.
+    #[serde(skip_serializing)]
+    pub client_secret: Option<Secret>,
+    pub api_base: String,
+    pub identity_base: String,
+    pub login_base: String,
+    /// Xero's limits per organisation; lower them if other apps share the organisation.
+    pub calls_per_minute: usize,
+    pub calls_per_day: usize,
+    pub concurrent_calls: usize,
+    /// Seconds one call to Xero may take.
+    pub timeout_seconds: u64,
+}
+
+impl Default for XeroSettings {
+    fn default() -> Self {
+        let app = costbridge_erp::XeroConfig::default();
+        let limits = costbridge_erp::xero::pace::Limits::default();
+        XeroSettings {
+            client_id: String::new(),
+            client_secret: None,
+            api_base: app.api_base,
+            identity_base: app.identity_base,
+            login_base: app.login_base,
+            calls_per_minute: limits.per_minute,
+            calls_per_day: limits.per_day,
+            concurrent_calls: limits.concurrent,
+            timeout_seconds: app.timeout.as_secs(),
+        }
+    }
+}
+
+impl XeroSettings {
+    pub fn app(&self) -> costbridge_erp::XeroConfig {
+        costbridge_erp::XeroConfig {
+            client_id: self.client_id.clone(),
+            client_secret: self
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().into())
+                .unwrap_or_default(),
+            api_base: self.api_base.clone(),
+            identity_base: self.identity_base.clone(),
+            login_base: self.login_base.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_seconds),
+        }
+    }
+
+    pub fn limits(&self) -> costbridge_erp::xero::pace::Limits {
+        costbridge_erp::xero::pace::Limits {
+            per_minute: self.calls_per_minute,
+            per_day: self.calls_per_day,
+            concurrent: self.concurrent_calls,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -289,16 +353,38 @@ root = "./exports"
 # Default with SQLite: costbridge-secrets.key next to the database, created on first start.
 # PostgreSQL needs one of the two (every instance shares the key).
 # key_file = "/etc/costbridge/secrets.key"
+
+[xero]
+# Your Xero app (developer.xero.com → My Apps; redirect URI <base_url>/oauth/xero/callback).
+# client_id = "..."
+# The secret: better in the environment, COSTBRIDGE__XERO__CLIENT_SECRET. Never logged.
+# client_secret = "..."
+api_base = "https://api.xero.com"
+identity_base = "https://identity.xero.com"
+login_base = "https://login.xero.com"
+# Xero's limits per organisation; Costbridge paces its calls within them.
+calls_per_minute = 60
+calls_per_day = 5000
+concurrent_calls = 5
+timeout_seconds = 30
 "#;
 
 impl Settings {
     /// What connectors may do; a bad `[outbound]` entry stops the start.
-    pub fn connectors(&self) -> anyhow::Result<costbridge_erp::Env> {
+    /// The Xero connector's grants are read from `db` and opened with `cipher`.
+    pub fn connectors(
+        &self,
+        db: &costbridge_storage::Db,
+        cipher: &std::sync::Arc<crate::secrets::Cipher>,
+    ) -> anyhow::Result<costbridge_erp::Env> {
         let root = &self.export.root;
+        let outbound = self.outbound.policy()?;
         Ok(costbridge_erp::Env {
-            outbound: self.outbound.policy()?,
+            xero: Some(crate::xero::env(self, db, cipher, &outbound)),
+            outbound,
             files: std::path::absolute(root)
                 .map_err(|e| anyhow::anyhow!("[export] root {}: {e}", root.display()))?,
+            company: None,
         })
     }
 

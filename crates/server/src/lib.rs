@@ -23,6 +23,7 @@ pub mod state;
 pub mod throttle;
 pub(crate) mod web;
 pub mod worker;
+pub mod xero;
 
 pub use app::App;
 pub use config::Settings;

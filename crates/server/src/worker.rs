@@ -166,6 +166,14 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
             );
             return Err(e.into());
         }
+        // Xero's rate limit: the job waits as long as the ERP asks and fails nothing.
+        Err(JobError::Erp(ConnectorError::RateLimited { message, after })) => {
+            tracing::info!(wait_s = after.as_secs(), "{message}");
+            state
+                .db
+                .postpone_export_job(job.id, &message, Duration::try_from(after)?)
+                .await?;
+        }
         Err(JobError::Erp(e)) if job.attempts < cfg.max_attempts => {
             let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
             tracing::warn!(error = %e, retry_in_s = delay.whole_seconds(), "ERP unavailable; will retry");

@@ -23,5 +23,6 @@ pub mod sessions;
 pub mod submissions;
 pub mod users;
 pub mod views;
+pub mod xero;
 
 pub use db::{Db, StoreError, now};

@@ -89,6 +89,9 @@ pub enum Notice {
         #[serde(with = "time::serde::rfc3339")]
         expires_at: OffsetDateTime,
     },
+    /// To each admin: Xero says the company's grant is gone (revoked, or unused for 60 days);
+    /// exports to Xero wait until someone connects again.
+    XeroNeedsReconnect { company: String, problem: String },
 }
 
 impl Notice {
@@ -99,6 +102,7 @@ impl Notice {
             Notice::ExportFailed { .. } => "export_failed",
             Notice::DailySummary { .. } => "daily_summary",
             Notice::PasswordReset { .. } => "password_reset",
+            Notice::XeroNeedsReconnect { .. } => "xero_needs_reconnect",
         }
     }
 

@@ -240,7 +240,7 @@ impl Webhook {
     }
 }
 
-fn status_text(status: StatusCode) -> String {
+pub(crate) fn status_text(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("{} {reason}", status.as_u16()),
         None => status.as_u16().to_string(),
@@ -257,7 +257,7 @@ fn duration_text(d: Duration) -> String {
 
 /// The innermost error: reqwest's own message is "error sending request for url (…)", the cause
 /// ("Connection refused", "dns error: …", "invalid peer certificate: …") is what helps.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

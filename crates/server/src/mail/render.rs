@@ -264,6 +264,17 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Rendered {
                 ],
             )
         }
+        Notice::XeroNeedsReconnect { company, problem } => {
+            doc.para(&format!(
+                "Xero no longer accepts Costbridge's connection to {company}'s organisation \
+                 ({problem}). Exports to Xero wait until an admin connects again."
+            ));
+            doc.link("Connect to Xero again", &url("/settings/erp"));
+            (
+                format!("{company}: connect to Xero again"),
+                vec!["You receive this as an admin of the company in Costbridge.".to_owned()],
+            )
+        }
     };
     let (text_body, html_body) = doc.footer(&footer);
     Rendered {

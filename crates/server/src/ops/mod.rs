@@ -141,6 +141,7 @@ impl From<ConnectorError> for OpError {
         match e {
             ConnectorError::Unavailable(m) => OpError::Erp(m),
             ConnectorError::NotSupported(m) => OpError::NotSupported(m),
+            ConnectorError::RateLimited { message, .. } => OpError::Erp(message),
         }
     }
 }
