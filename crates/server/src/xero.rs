@@ -245,20 +245,47 @@ pub struct Callback {
     pub error: Option<String>,
 }
 
-fn refused(message: &str) -> OpError {
-    OpError::field("xero", message.to_owned())
-}
-
 /// Finishes a sign-in: checks the state against the caller's session, exchanges the code and
-/// stores the grant. Returns whether an organisation is still to be picked.
+/// stores the grant. Returns whether an organisation is still to be picked, or (inner `Err`)
+/// why nothing changed, in words for the admin.
 #[tracing::instrument(skip_all, fields(user = caller.id))]
 pub async fn callback(
     state: &AppState,
     caller: &User,
     session_hash: &str,
     back: &Callback,
-) -> OpResult<bool> {
+) -> OpResult<Result<bool, String>> {
     let xero = app(state)?;
+    match finish(state, caller, session_hash, back, xero).await {
+        Ok(pick) => Ok(Ok(pick)),
+        Err(Stop::Said(m)) => Ok(Err(m)),
+        Err(Stop::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Why a callback changed nothing: words for the admin, or the database.
+enum Stop {
+    Said(String),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Store(e)
+    }
+}
+
+fn refused(message: &str) -> Stop {
+    Stop::Said(message.to_owned())
+}
+
+async fn finish(
+    state: &AppState,
+    caller: &User,
+    session_hash: &str,
+    back: &Callback,
+    xero: &XeroEnv,
+) -> Result<bool, Stop> {
     let started = match back.state.as_deref() {
         Some(s) => state.db.take_xero_oauth_state(&hash_token(s)).await?,
         None => None,
@@ -291,10 +318,11 @@ pub async fn callback(
         )));
     }
     let code = back.code.as_deref().unwrap_or_default();
-    let verifier = state
-        .cipher
-        .open(&started.verifier)
-        .map_err(OpError::Broken)?;
+    let verifier = state.cipher.open(&started.verifier).map_err(|e| {
+        refused(&format!(
+            "Costbridge cannot read the sign-in it started: {e}"
+        ))
+    })?;
     let tokens = oauth::exchange_code(
         &xero.config,
         &state.connectors.outbound,

@@ -129,7 +129,7 @@ impl Db {
         // one row lock taken first cannot be part of a deadlock.
         macro_rules! locked {
             ($tx:ident, $select:expr) => {{
-                let grant: Option<XeroGrant> = sqlx::query_as(&$select)
+                let grant: Option<XeroGrant> = sqlx::query_as(sqlx::AssertSqlSafe($select))
                     .bind(company)
                     .fetch_optional(&mut *$tx)
                     .await

@@ -245,6 +245,8 @@ struct Page {
     current: Option<String>,
     can_test: bool,
     notice: Option<String>,
+    /// For a Xero connection: the organisation, Connect to Xero, Disconnect.
+    xero: Option<super::xero::XeroPart>,
 }
 
 #[derive(Template)]
@@ -259,6 +261,8 @@ struct ConnForm {
 #[derive(Deserialize, Default)]
 struct PageQuery {
     saved: Option<String>,
+    /// What the Xero sign-in or Disconnect just did.
+    xero: Option<String>,
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
@@ -267,8 +271,27 @@ async fn page(
     v: Viewer,
     Query(pq): Query<PageQuery>,
 ) -> WebResult<Response> {
+    let notice = match (pq.saved, pq.xero.as_deref()) {
+        (Some(_), _) => Some("Connection saved."),
+        (_, Some("connected")) => Some("Connected to Xero."),
+        (_, Some("pick")) => Some("Signed in to Xero: pick the organisation below."),
+        (_, Some("disconnected")) => {
+            Some("Disconnected from Xero: Costbridge's access was revoked.")
+        }
+        _ => None,
+    };
+    page_with(&state, &v, notice.map(str::to_owned), None).await
+}
+
+/// The page with a notice, or with why the last Xero sign-in changed nothing.
+pub(super) async fn page_with(
+    state: &AppState,
+    v: &Viewer,
+    notice: Option<String>,
+    xero_problem: Option<String>,
+) -> WebResult<Response> {
     let p = v.caller.user.permissions;
-    let conn = match ops::get(&state, &v.caller.user, v.company()).await {
+    let conn = match ops::get(state, &v.caller.user, v.company()).await {
         Ok(c) => Some(c),
         Err(OpError::NotFound) => None,
         Err(e) => return Err(e.into()),
@@ -300,8 +323,12 @@ async fn page(
             None,
         ),
     };
+    let xero = match conn.as_ref().map(|c| c.settings.kind()) {
+        Some("xero") => Some(super::xero::XeroPart::new(state, v, xero_problem).await?),
+        _ => None,
+    };
     Ok(Page {
-        layout: Layout::new(&state, &v, "settings", "ERP connection").await?,
+        layout: Layout::new(state, v, "settings", "ERP connection").await?,
         sub: "erp",
         form: ConnForm {
             f: fields,
@@ -311,7 +338,8 @@ async fn page(
         },
         current,
         can_test: conn.is_some() && (p.can_manage_users() || p.is_approver()),
-        notice: pq.saved.map(|_| "Connection saved.".to_owned()),
+        notice,
+        xero,
     }
     .into_response())
 }
@@ -377,6 +405,7 @@ mod tests {
                 "username": "admin", "password": "s3cret"}),
             json!({"kind": "webhook", "url": "https://erp.example/hook",
                 "secret": "whsec_0123456789abcdef", "gl_accounts": []}),
+            json!({"kind": "xero"}),
         ];
         assert_eq!(connections.len(), CONNECTORS.len());
         for c in connections {

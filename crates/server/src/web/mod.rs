@@ -33,6 +33,7 @@ mod layout;
 mod reset;
 mod send;
 mod users;
+mod xero;
 
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -47,6 +48,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(users::router())
         .merge(reset::router())
         .merge(erp_settings::router())
+        .merge(xero::router())
         .merge(audit::router())
         .route(
             "/settings",
