@@ -124,6 +124,14 @@ pub const SECRETS_KEY: &str = "dGVzdC1rZXktZm9yLWNvbm5lY3Rvci1zZWNyZXRzISE=";
 impl TestApp {
     /// A server over an empty database (the first-run state): no company, no token.
     pub async fn empty(backend: Backend) -> Option<TestApp> {
+        TestApp::empty_with(backend, |_| {}).await
+    }
+
+    /// [`TestApp::empty`] with its settings changed by `tweak` before it starts.
+    pub async fn empty_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
         let pg = match backend {
             Backend::Sqlite => None,
@@ -151,6 +159,7 @@ impl TestApp {
         settings.outbound.allow_private = true;
         let exports = tempfile::tempdir().expect("tempdir");
         settings.export.root = exports.path().to_owned();
+        tweak(&mut settings);
         let worker = settings.worker.clone();
         let database_url = settings.server.database_url.clone();
         let app = App::build(settings).await.expect("app builds");
@@ -177,7 +186,15 @@ impl TestApp {
 
     /// A server with one company and its first admin, whose token the calls use.
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        let mut app = TestApp::empty(backend).await?;
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    /// [`TestApp::spawn`] with its settings changed by `tweak` before it starts.
+    pub async fn spawn_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
+        let mut app = TestApp::empty_with(backend, tweak).await?;
         let hash =
             costbridge_server::password::hash_blocking("first-admin-password").expect("hash");
         let admin = NewUser {

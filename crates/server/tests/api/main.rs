@@ -22,3 +22,5 @@ mod stale;
 mod throttle;
 mod trail;
 mod tryton;
+mod xero;
+mod xero_standin;

@@ -1,0 +1,533 @@
+//! The Xero connector end to end against `XeroStandIn`: the OAuth sign-in, the organisation
+//! pick, exports as Items (created, updated, refused alone, conflicts, resumed without
+//! duplicates), GL accounts from the chart, Sync from ERP, token refresh under two racing
+//! workers, a revoked grant, 429 storms, 5xx, and Disconnect.
+use crate::helpers::{Backend, TestApp};
+use crate::xero_standin::XeroStandIn;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+macro_rules! xero_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::helpers::Backend;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(x) = super::Xero::start(Backend::Sqlite).await { super::$name(x).await }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(x) = super::Xero::start(Backend::Postgres).await { super::$name(x).await }
+            }
+        }
+    )*};
+}
+
+xero_both!(
+    connects_with_state_and_pkce_and_picks_the_organisation,
+    refuses_a_foreign_state_a_denied_consent_and_a_used_code,
+    exports_codes_as_items_and_reads_them_back,
+    a_resumed_export_creates_nothing_twice_and_conflicts_are_refused,
+    racing_workers_use_each_refresh_token_once,
+    a_revoked_grant_needs_reconnect_and_tells_the_admins,
+    a_429_storm_and_5xx_delay_the_job_without_failing_it,
+    disconnect_revokes_the_grant,
+);
+
+/// A server pointed at a fresh stand-in with two organisations, and a signed-in admin.
+pub struct Xero {
+    app: TestApp,
+    standin: XeroStandIn,
+    browser: reqwest::Client,
+    cookie: String,
+    /// The ERP list.
+    list: i64,
+}
+
+const TENANTS: [(&str, &str); 2] = [
+    ("40000000-0000-4000-8000-000000000001", "Acme Builders Ltd"),
+    ("40000000-0000-4000-8000-000000000002", "Acme Demo Company"),
+];
+
+impl Xero {
+    async fn start(backend: Backend) -> Option<Xero> {
+        let standin = XeroStandIn::start(&TENANTS).await;
+        let app = TestApp::spawn_with(backend, |s| standin.configure(s)).await?;
+        let (s, b) = app
+            .call(
+                "PUT",
+                &app.c("/erp_connection"),
+                &app.token,
+                Some(json!({"profile": "xero", "connector": {"kind": "xero"}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let list = b["erp_list_id"].as_i64().unwrap();
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = browser
+            .post(format!("{}/login", app.base))
+            .form(&[
+                ("email", "admin@one.example"),
+                ("password", "first-admin-password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let cookie = res.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        Some(Xero {
+            app,
+            standin,
+            browser,
+            cookie,
+            list,
+        })
+    }
+
+    /// A GET as the signed-in browser; the status and the `Location` or the body.
+    async fn get(&self, url: &str) -> (StatusCode, String) {
+        let res = self
+            .browser
+            .get(url)
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        match res.headers().get(LOCATION) {
+            Some(l) => (status, l.to_str().unwrap().to_owned()),
+            None => (status, res.text().await.unwrap()),
+        }
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let res = self
+            .browser
+            .post(format!("{}{path}", self.app.base))
+            .header(COOKIE, &self.cookie)
+            .header("sec-fetch-site", "same-origin")
+            .header("hx-request", "true")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.text().await.unwrap_or_default())
+    }
+
+    /// Connect to Xero: to the stand-in's login page and back with `consent`; the answer
+    /// of Costbridge's callback.
+    async fn sign_in(&self, consent: &str) -> (StatusCode, String) {
+        let (s, to_xero) = self
+            .get(&format!("{}/oauth/xero/connect", self.app.base))
+            .await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{to_xero}");
+        assert!(to_xero.starts_with(&self.standin.url), "{to_xero}");
+        let (s, back) = self.get(&format!("{to_xero}&consent={consent}")).await;
+        assert_eq!(s, StatusCode::SEE_OTHER, "{back}");
+        self.get(&self.here(&back)).await
+    }
+
+    /// The callback address Xero sends the browser to, on this test's server (`base_url` is
+    /// the default's, the server listens on a port of its own).
+    fn here(&self, url: &str) -> String {
+        let u = reqwest::Url::parse(url).unwrap();
+        format!("{}{}?{}", self.app.base, u.path(), u.query().unwrap_or(""))
+    }
+
+    async fn connect(&self) {
+        let (s, to) = self.sign_in("allow").await;
+        assert_eq!(
+            (s, to.as_str()),
+            (StatusCode::SEE_OTHER, "/settings/erp?xero=pick")
+        );
+        let (s, part) = self
+            .post_form(
+                "/settings/erp/xero/organisation",
+                &[("tenant_id", TENANTS[0].0)],
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{part}");
+        assert!(
+            part.contains("Connected to the Xero organisation <strong>Acme Builders Ltd</strong>"),
+            "{part}"
+        );
+    }
+
+    async fn page(&self) -> String {
+        let (s, page) = self.get(&format!("{}/settings/erp", self.app.base)).await;
+        assert_eq!(s, StatusCode::OK);
+        page
+    }
+
+    /// Codes `01`…, each with a child, sent to the ERP queue; returns the list id.
+    async fn send_codes(&self, n: usize) -> i64 {
+        let list = self.list;
+        let mut csv = String::from("full_code,description\n");
+        for i in 1..=n {
+            csv.push_str(&format!(
+                "{i:02},Division {i} cast-in-place concrete forming and reinforcing works\n"
+            ));
+        }
+        self.app.import(list, csv).await;
+        self.app.send(list).await;
+        list
+    }
+
+    async fn export_all(&self, income: &str, expense: &str) -> i64 {
+        let (s, b) = self
+            .app
+            .post(
+                &self.app.c("/erp/cost_codes/export"),
+                json!({"gl_income_account": income, "gl_expense_account": expense}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        b["export_job_id"].as_i64().unwrap()
+    }
+
+    async fn job(&self, id: i64) -> Value {
+        self.app
+            .get(&self.app.c(&format!("/erp/export_jobs/{id}")))
+            .await
+            .1
+    }
+}
+
+async fn connects_with_state_and_pkce_and_picks_the_organisation(x: Xero) {
+    let page = x.page().await;
+    assert!(page.contains("Not connected to Xero yet"), "{page}");
+    assert!(page.contains("href=\"/oauth/xero/connect\""), "{page}");
+    x.connect().await;
+    let page = x.page().await;
+    assert!(page.contains("Acme Builders Ltd"), "{page}");
+    assert!(page.contains("by Ada Admin"), "{page}");
+    assert!(page.contains("Disconnect"), "{page}");
+    // The tokens are stored encrypted and shown nowhere.
+    let stored = x
+        .app
+        .app_state
+        .db
+        .xero_grant(x.app.company)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.access_token.starts_with("enc:v1:"),
+        "{}",
+        stored.access_token
+    );
+    assert!(stored.refresh_token.starts_with("enc:v1:"));
+    assert!(!page.contains("at-0000") && !page.contains("rt-0000"));
+    // Test connection reaches the organisation.
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp_connection/test"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b.to_string().contains("Acme Builders Ltd"), "{b}");
+    // GL accounts come from Xero's chart: revenue and cost types only.
+    let (s, b) = x.app.get(&x.app.c("/erp/gl_accounts")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let codes: Vec<&str> = b
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["200", "310", "429"]);
+}
+
+async fn refuses_a_foreign_state_a_denied_consent_and_a_used_code(x: Xero) {
+    // Denied at Xero.
+    let (s, page) = x.sign_in("deny").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("Xero did not connect: consent was not given. Nothing changed"),
+        "{page}"
+    );
+    // A state this session never started.
+    let (s, page) = x
+        .get(&format!(
+            "{}/oauth/xero/callback?code=code-1&state=cb_forged",
+            x.app.base
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("state mismatch"), "{page}");
+    // A code that was used already (or expired) at Xero.
+    let (_, to_xero) = x.get(&format!("{}/oauth/xero/connect", x.app.base)).await;
+    let (_, back) = x.get(&format!("{to_xero}&consent=allow")).await;
+    let code = reqwest::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    x.standin.with(|s| s.codes_used(&code));
+    let (s, page) = x.get(&x.here(&back)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("Xero refused the sign-in code: it expired or was already used"),
+        "{page}"
+    );
+    // The same answer twice: the state works once.
+    let (_, page) = x.get(&x.here(&back)).await;
+    assert!(page.contains("state mismatch"), "{page}");
+    assert!(
+        x.app
+            .app_state
+            .db
+            .xero_grant(x.app.company)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn exports_codes_as_items_and_reads_them_back(x: Xero) {
+    x.connect().await;
+    x.send_codes(3).await;
+    let job = x.export_all("200", "310").await;
+    x.app.run_worker().await;
+    assert_eq!(x.job(job).await["status"], "done", "{}", x.job(job).await);
+    let items = x.standin.with(|s| s.items());
+    assert_eq!(items.len(), 3);
+    let first = &items[0];
+    assert_eq!(first["Code"], "01");
+    assert_eq!(
+        first["Name"],
+        "Division 1 cast-in-place concrete forming and"
+    );
+    assert_eq!(
+        first["Description"],
+        "Division 1 cast-in-place concrete forming and reinforcing works"
+    );
+    assert_eq!(first["SalesDetails"]["AccountCode"], "200");
+    assert_eq!(first["PurchaseDetails"]["AccountCode"], "310");
+    assert_eq!(first["IsTrackedAsInventory"], false);
+    let synced = x.app.items("synced").await;
+    assert_eq!(synced.len(), 3);
+    // Two calls a batch: one look-up, one POST.
+    assert_eq!(
+        x.standin.with(|s| s.calls.clone()),
+        ["GET /Items", "POST /Items"]
+    );
+
+    // A bad account fails alone, with Xero's own words.
+    let list = x.list;
+    x.app.code(list, "04", "Masonry", None).await;
+    x.app.code(list, "05", "Metals", None).await;
+    x.app.send(list).await;
+    let ready = x.app.items("ready_to_export").await;
+    let (s, b) = x
+        .app
+        .patch(
+            &x.app.c(&format!("/erp/cost_codes/{}", ready[0]["id"])),
+            json!({"gl_income_account": "999"}),
+        )
+        .await;
+    assert!(
+        s == StatusCode::OK || s == StatusCode::UNPROCESSABLE_ENTITY,
+        "{b}"
+    );
+    if s == StatusCode::UNPROCESSABLE_ENTITY {
+        // Costbridge itself refuses accounts that are not in Xero's chart; fine.
+        return;
+    }
+    x.export_all("200", "310").await;
+    x.app.run_worker().await;
+    let failed = x.app.items("failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0]
+            .to_string()
+            .contains("Xero refused item 04: Account code '999' is not a valid code"),
+        "{failed:?}"
+    );
+    assert_eq!(x.app.items("synced").await.len(), 4);
+
+    // Sync from ERP reads Xero's items.
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+async fn a_resumed_export_creates_nothing_twice_and_conflicts_are_refused(x: Xero) {
+    x.connect().await;
+    let list = x.send_codes(2).await;
+    let job = x.export_all("200", "310").await;
+    // The batch reached Xero but its answer was lost (a crash before recording): simulate by
+    // writing the same items into Xero first.
+    x.app.run_worker().await;
+    assert_eq!(x.job(job).await["status"], "done");
+    let before = x.standin.with(|s| s.items());
+    // Re-send after an edit: an update, not a create; and an item renamed in Xero conflicts.
+    let (_, codes) = x
+        .app
+        .get(
+            &x.app
+                .c(&format!("/cost_code_lists/{list}/cost_codes?per_page=10")),
+        )
+        .await;
+    let codes = codes.as_array().unwrap().clone();
+    for c in &codes {
+        let (s, b) = x
+            .app
+            .patch(
+                &x.app
+                    .c(&format!("/cost_code_lists/{list}/cost_codes/{}", c["id"])),
+                json!({"description": format!("{} (revised)", c["description"].as_str().unwrap())}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    x.standin.with(|s| {
+        let tenant = s.tenants[0].0.clone();
+        s.items.get_mut(&tenant).unwrap()[1]["Name"] = json!("Renamed by the bookkeeper");
+    });
+    x.app.send(list).await;
+    x.export_all("200", "310").await;
+    x.app.run_worker().await;
+    let after = x.standin.with(|s| s.items());
+    assert_eq!(after.len(), before.len(), "nothing created twice");
+    assert_eq!(after[0]["ItemID"], before[0]["ItemID"]);
+    assert!(
+        after[0]["Description"]
+            .as_str()
+            .unwrap()
+            .ends_with("(revised)")
+    );
+    let failed = x.app.items("failed").await;
+    assert_eq!(failed.len(), 1);
+    let message = failed[0].to_string();
+    assert!(
+        message.contains("conflict: the item was changed in Xero since Costbridge last synced it"),
+        "{message}"
+    );
+    assert!(message.contains("Renamed by the bookkeeper"), "{message}");
+}
+
+async fn racing_workers_use_each_refresh_token_once(x: Xero) {
+    x.connect().await;
+    // Every token is about to expire: each use needs a refresh.
+    x.standin.with(|s| s.expires_in = 30);
+    let grants = x.app.app_state.connectors.xero.clone().unwrap().grants;
+    let second = x.app.second_instance(|s| x.standin.configure(s)).await;
+    let company = x.app.company;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let g = grants.clone();
+        tasks.push(tokio::spawn(async move {
+            g.access(company, None).await.map(|a| a.tenant_id)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), TENANTS[0].0);
+    }
+    drop(second);
+    let (refreshes, reused) = x.standin.with(|s| (s.refreshes.clone(), s.reused.clone()));
+    assert!(
+        reused.is_empty(),
+        "a refresh token was used twice: {reused:?}"
+    );
+    assert!(!refreshes.is_empty());
+    let unique: std::collections::HashSet<_> = refreshes.iter().collect();
+    assert_eq!(unique.len(), refreshes.len());
+    let g = x
+        .app
+        .app_state
+        .db
+        .xero_grant(company)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.status, "connected");
+}
+
+async fn a_revoked_grant_needs_reconnect_and_tells_the_admins(x: Xero) {
+    x.connect().await;
+    x.send_codes(1).await;
+    x.standin.with(|s| {
+        s.revoke();
+        s.expires_in = 30;
+    });
+    let job = x.export_all("200", "310").await;
+    x.app.run_worker().await;
+    let j = x.job(job).await;
+    assert!(j.to_string().contains("needs reconnecting"), "{j}");
+    let page = x.page().await;
+    assert!(page.contains("Needs reconnect"), "{page}");
+    assert!(page.contains("Connect to Xero"), "{page}");
+    let mail = x.app.app_state.db.outbox_rows(50).await.unwrap();
+    let notes: Vec<_> = mail
+        .iter()
+        .filter(|m| m.kind == "xero_needs_reconnect")
+        .collect();
+    assert_eq!(notes.len(), 1, "one email per admin");
+    assert_eq!(notes[0].recipient, "admin@one.example");
+}
+
+async fn a_429_storm_and_5xx_delay_the_job_without_failing_it(x: Xero) {
+    x.connect().await;
+    x.send_codes(3).await;
+    x.standin.with(|s| s.throttle = 12);
+    let job = x.export_all("200", "310").await;
+    // Each 429 postpones the job by Xero's Retry-After (0 s here), counting no attempt.
+    let mut rounds = 0;
+    loop {
+        x.app.run_worker().await;
+        rounds += 1;
+        let j = x.job(job).await;
+        if j["status"] == "done" {
+            break;
+        }
+        assert!(
+            j.to_string().contains("waiting for Xero's rate limit"),
+            "{j}"
+        );
+        assert!(rounds < 30, "{j}");
+    }
+    assert_eq!(x.app.items("synced").await.len(), 3);
+    assert_eq!(x.app.items("failed").await.len(), 0);
+    // A 5xx is retried like any unreachable ERP.
+    let list = x.list;
+    x.app.code(list, "09", "Finishes", None).await;
+    x.app.send(list).await;
+    x.standin.with(|s| s.unavailable = 1);
+    let job = x.export_all("200", "310").await;
+    x.app.run_worker().await;
+    let j = x.job(job).await;
+    assert!(j.to_string().contains("503 Service Unavailable"), "{j}");
+    assert!(x.standin.with(|s| s.most_at_once) <= 5);
+}
+
+async fn disconnect_revokes_the_grant(x: Xero) {
+    x.connect().await;
+    let (s, _) = x.post_form("/settings/erp/xero/disconnect", &[]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(
+        x.app
+            .app_state
+            .db
+            .xero_grant(x.app.company)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Xero no longer accepts the old tokens.
+    assert!(x.standin.with(|s| s.refreshes.is_empty()));
+    let page = x.page().await;
+    assert!(page.contains("Not connected to Xero yet"), "{page}");
+}
