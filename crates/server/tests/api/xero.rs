@@ -317,10 +317,15 @@ async fn exports_codes_as_items_and_reads_them_back(x: Xero) {
     assert_eq!(first["IsTrackedAsInventory"], false);
     let synced = x.app.items("synced").await;
     assert_eq!(synced.len(), 3);
-    // Two calls a batch: one look-up, one POST.
+    // The approval and the worker read the chart; then two calls a batch: one look-up, one POST.
     assert_eq!(
         x.standin.with(|s| s.calls.clone()),
-        ["GET /Items", "POST /Items"]
+        [
+            "GET /Accounts",
+            "GET /Accounts",
+            "GET /Items",
+            "POST /Items"
+        ]
     );
 
     // A bad account fails alone, with Xero's own words.
@@ -420,15 +425,28 @@ async fn a_resumed_export_creates_nothing_twice_and_conflicts_are_refused(x: Xer
 }
 
 async fn racing_workers_use_each_refresh_token_once(x: Xero) {
-    x.connect().await;
-    // Every token is about to expire: each use needs a refresh.
+    // Every token Xero issues is about to expire: each use needs a refresh.
     x.standin.with(|s| s.expires_in = 30);
-    let grants = x.app.app_state.connectors.xero.clone().unwrap().grants;
-    let second = x.app.second_instance(|s| x.standin.configure(s)).await;
+    x.connect().await;
+    // Two instances, each with its own database pool, racing for the grant.
+    let mut settings = x.app.instance_settings();
+    x.standin.configure(&mut settings);
+    let other_db = costbridge_storage::Db::connect(&x.app.database_url)
+        .await
+        .unwrap();
+    let outbound = x.app.app_state.connectors.outbound.clone();
+    let other =
+        costbridge_server::xero::env(&settings, &other_db, &x.app.app_state.cipher, &outbound)
+            .grants;
+    let ours = x.app.app_state.connectors.xero.clone().unwrap().grants;
     let company = x.app.company;
     let mut tasks = Vec::new();
-    for _ in 0..6 {
-        let g = grants.clone();
+    for i in 0..8 {
+        let g = if i % 2 == 0 {
+            ours.clone()
+        } else {
+            other.clone()
+        };
         tasks.push(tokio::spawn(async move {
             g.access(company, None).await.map(|a| a.tenant_id)
         }));
@@ -436,7 +454,6 @@ async fn racing_workers_use_each_refresh_token_once(x: Xero) {
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap(), TENANTS[0].0);
     }
-    drop(second);
     let (refreshes, reused) = x.standin.with(|s| (s.refreshes.clone(), s.reused.clone()));
     assert!(
         reused.is_empty(),
@@ -459,11 +476,10 @@ async fn racing_workers_use_each_refresh_token_once(x: Xero) {
 async fn a_revoked_grant_needs_reconnect_and_tells_the_admins(x: Xero) {
     x.connect().await;
     x.send_codes(1).await;
-    x.standin.with(|s| {
-        s.revoke();
-        s.expires_in = 30;
-    });
     let job = x.export_all("200", "310").await;
+    // Revoked in Xero, and the token is about to expire.
+    x.standin.with(|s| s.revoke());
+    expire(&x).await;
     x.app.run_worker().await;
     let j = x.job(job).await;
     assert!(j.to_string().contains("needs reconnecting"), "{j}");
@@ -482,8 +498,8 @@ async fn a_revoked_grant_needs_reconnect_and_tells_the_admins(x: Xero) {
 async fn a_429_storm_and_5xx_delay_the_job_without_failing_it(x: Xero) {
     x.connect().await;
     x.send_codes(3).await;
-    x.standin.with(|s| s.throttle = 12);
     let job = x.export_all("200", "310").await;
+    x.standin.with(|s| s.throttle = 12);
     // Each 429 postpones the job by Xero's Retry-After (0 s here), counting no attempt.
     let mut rounds = 0;
     loop {
@@ -505,8 +521,8 @@ async fn a_429_storm_and_5xx_delay_the_job_without_failing_it(x: Xero) {
     let list = x.list;
     x.app.code(list, "09", "Finishes", None).await;
     x.app.send(list).await;
-    x.standin.with(|s| s.unavailable = 1);
     let job = x.export_all("200", "310").await;
+    x.standin.with(|s| s.unavailable = 1);
     x.app.run_worker().await;
     let j = x.job(job).await;
     assert!(j.to_string().contains("503 Service Unavailable"), "{j}");
@@ -530,4 +546,19 @@ async fn disconnect_revokes_the_grant(x: Xero) {
     assert!(x.standin.with(|s| s.refreshes.is_empty()));
     let page = x.page().await;
     assert!(page.contains("Not connected to Xero yet"), "{page}");
+}
+
+/// Makes the stored access token one that is about to expire, so its next use refreshes.
+async fn expire(x: &Xero) {
+    let sql = "UPDATE xero_grants SET access_expires_at = $1";
+    let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    match &x.app.app_state.db {
+        costbridge_storage::Db::Sqlite(p) => {
+            sqlx::query(sql).bind(past).execute(p).await.map(|_| ())
+        }
+        costbridge_storage::Db::Postgres(p) => {
+            sqlx::query(sql).bind(past).execute(p).await.map(|_| ())
+        }
+    }
+    .unwrap();
 }
