@@ -562,3 +562,32 @@ async fn expire(x: &Xero) {
     }
     .unwrap();
 }
+
+/// The benchmark (BENCHMARKS.md): 10,000 codes exported to the stand-in within Xero's limits
+/// (60 calls a minute, 5 at once); prints the time taken and the calls made.
+/// `cargo test --release -p costbridge-server --test api -- --ignored xero_10000 --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run it by name with --release"]
+async fn xero_10000_codes_within_xeros_limits() {
+    let Some(x) = Xero::start(Backend::Sqlite).await else {
+        return;
+    };
+    x.connect().await;
+    let start = std::time::Instant::now();
+    x.send_codes(10_000).await;
+    let sent = start.elapsed();
+    let job = x.export_all("200", "310").await;
+    let export = std::time::Instant::now();
+    x.app.run_worker().await;
+    let exported = export.elapsed();
+    assert_eq!(x.job(job).await["status"], "done");
+    let (items, calls, at_once) = x
+        .standin
+        .with(|s| (s.items().len(), s.calls.len(), s.most_at_once));
+    assert_eq!(items, 10_000);
+    assert!(calls <= 60, "{calls} calls: one minute's worth at most");
+    println!(
+        "xero benchmark: import+send {sent:.2?}, export {exported:.2?} for 10,000 codes; \
+         {calls} Accounting calls, at most {at_once} at once"
+    );
+}

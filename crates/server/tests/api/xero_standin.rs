@@ -279,13 +279,17 @@ async fn connections(State(st): St, headers: HeaderMap) -> Response {
 }
 
 /// Checks what every Accounting call must carry; `Err` is Xero's answer. Counts the call.
-fn admit(s: &mut Stand, headers: &HeaderMap, call: &str) -> Result<String, Response> {
+fn admit(s: &mut Stand, headers: &HeaderMap, call: &str) -> Result<String, Box<Response>> {
     s.calls.push(call.to_owned());
     if headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) != Some("application/json") {
-        return Err((StatusCode::BAD_REQUEST, "<xml>JSON was not asked for</xml>").into_response());
+        return Err(
+            (StatusCode::BAD_REQUEST, "<xml>JSON was not asked for</xml>")
+                .into_response()
+                .into(),
+        );
     }
     if !s.live_access.contains(&bearer(headers)) {
-        return Err((StatusCode::UNAUTHORIZED, Json(json!({"Type": null, "Title": "Unauthorized", "Status": 401, "Detail": "TokenExpired: token expired"}))).into_response());
+        return Err((StatusCode::UNAUTHORIZED, Json(json!({"Type": null, "Title": "Unauthorized", "Status": 401, "Detail": "TokenExpired: token expired"}))).into_response().into());
     }
     let tenant = headers
         .get("xero-tenant-id")
@@ -293,7 +297,7 @@ fn admit(s: &mut Stand, headers: &HeaderMap, call: &str) -> Result<String, Respo
         .unwrap_or_default()
         .to_owned();
     if !s.tenants.iter().any(|t| t.0 == tenant) {
-        return Err((StatusCode::FORBIDDEN, Json(json!({"Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"}))).into_response());
+        return Err((StatusCode::FORBIDDEN, Json(json!({"Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"}))).into_response().into());
     }
     if s.throttle > 0 {
         s.throttle -= 1;
@@ -301,11 +305,12 @@ fn admit(s: &mut Stand, headers: &HeaderMap, call: &str) -> Result<String, Respo
             StatusCode::TOO_MANY_REQUESTS,
             [("Retry-After", "0"), ("X-Rate-Limit-Problem", "minute")],
         )
-            .into_response());
+            .into_response()
+            .into());
     }
     if s.unavailable > 0 {
         s.unavailable -= 1;
-        return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        return Err(StatusCode::SERVICE_UNAVAILABLE.into_response().into());
     }
     Ok(tenant)
 }
@@ -333,7 +338,7 @@ async fn get_items(State(st): St, headers: HeaderMap) -> Response {
     let mut s = st.lock().unwrap();
     let tenant = match admit(&mut s, &headers, "GET /Items") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let items = s.items.get(&tenant).cloned().unwrap_or_default();
     Json(
@@ -353,7 +358,7 @@ async fn post_items(
     let mut s = st.lock().unwrap();
     let tenant = match admit(&mut s, &headers, "POST /Items") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     assert_eq!(q.get("summarizeErrors").map(String::as_str), Some("false"));
     let chart: HashSet<String> = s
@@ -366,10 +371,10 @@ async fn post_items(
         let code = item["Code"].as_str().unwrap_or_default().to_owned();
         let mut errors = Vec::new();
         for side in ["SalesDetails", "PurchaseDetails"] {
-            if let Some(a) = item[side]["AccountCode"].as_str() {
-                if !chart.contains(a) {
-                    errors.push(json!({"Message": format!("Account code '{a}' is not a valid code for this document.")}));
-                }
+            if let Some(a) = item[side]["AccountCode"].as_str()
+                && !chart.contains(a)
+            {
+                errors.push(json!({"Message": format!("Account code '{a}' is not a valid code for this document.")}));
             }
         }
         if item["Name"]
@@ -428,7 +433,7 @@ async fn post_items(
 async fn accounts(State(st): St, headers: HeaderMap) -> Response {
     let mut s = st.lock().unwrap();
     if let Err(r) = admit(&mut s, &headers, "GET /Accounts") {
-        return r;
+        return *r;
     }
     Json(json!({"Accounts": s.accounts})).into_response()
 }
@@ -437,7 +442,7 @@ async fn organisation(State(st): St, headers: HeaderMap) -> Response {
     let mut s = st.lock().unwrap();
     let tenant = match admit(&mut s, &headers, "GET /Organisation") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let name = s
         .tenants
