@@ -25,6 +25,7 @@ pub struct XeroSettings {
     #[serde(skip_serializing)]
     pub client_secret: Option<Secret>,
     pub api_base: String,
+    pub accounting_base: String,
     pub identity_base: String,
     pub login_base: String,
     /// Xero's limits per organisation; lower them if other apps share the organisation.
@@ -43,6 +44,7 @@ impl Default for XeroSettings {
             client_id: String::new(),
             client_secret: None,
             api_base: app.api_base,
+            accounting_base: app.accounting_base,
             identity_base: app.identity_base,
             login_base: app.login_base,
             calls_per_minute: limits.per_minute,
@@ -63,6 +65,7 @@ impl XeroSettings {
                 .map(|s| s.expose().into())
                 .unwrap_or_default(),
             api_base: self.api_base.clone(),
+            accounting_base: self.accounting_base.clone(),
             identity_base: self.identity_base.clone(),
             login_base: self.login_base.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_seconds),
@@ -360,6 +363,7 @@ root = "./exports"
 # The secret: better in the environment, COSTBRIDGE__XERO__CLIENT_SECRET. Never logged.
 # client_secret = "..."
 api_base = "https://api.xero.com"
+accounting_base = "https://api.xero.com/api.xro/2.0"
 identity_base = "https://identity.xero.com"
 login_base = "https://login.xero.com"
 # Xero's limits per organisation; Costbridge paces its calls within them.

@@ -36,8 +36,11 @@ pub const BATCH: usize = 500;
 pub struct XeroConfig {
     pub client_id: String,
     pub client_secret: Secret,
-    /// Accounting API and `/connections`: `https://api.xero.com`.
+    /// Where `/connections` is: `https://api.xero.com`.
     pub api_base: String,
+    /// The Accounting API, as the server of Xero's OpenAPI description:
+    /// `https://api.xero.com/api.xro/2.0`.
+    pub accounting_base: String,
     /// Token and revocation endpoints: `https://identity.xero.com`.
     pub identity_base: String,
     /// Where people sign in and consent: `https://login.xero.com`.
@@ -52,6 +55,7 @@ impl Default for XeroConfig {
             client_id: String::new(),
             client_secret: Secret::default(),
             api_base: "https://api.xero.com".into(),
+            accounting_base: "https://api.xero.com/api.xro/2.0".into(),
             identity_base: "https://identity.xero.com".into(),
             login_base: "https://login.xero.com".into(),
             timeout: Duration::from_secs(30),
@@ -207,9 +211,6 @@ impl Connector for Xero {
     }
 }
 
-/// The Accounting API's path under `api_base`.
-const ACCOUNTING: &str = "/api.xro/2.0";
-
 impl Xero {
     fn env(&self) -> Result<(&XeroEnv, i64), ConnectorError> {
         match (&self.env, self.company) {
@@ -233,10 +234,7 @@ impl Xero {
         body: Option<serde_json::Value>,
     ) -> Result<T, ConnectorError> {
         let (env, company) = self.env()?;
-        let url = format!(
-            "{}{ACCOUNTING}{path}",
-            env.config.api_base.trim_end_matches('/')
-        );
+        let url = format!("{}{path}", env.config.accounting_base.trim_end_matches('/'));
         let client = self
             .outbound
             .client(&url)

@@ -3,7 +3,7 @@
 //! duplicates), GL accounts from the chart, Sync from ERP, token refresh under two racing
 //! workers, a revoked grant, 429 storms, 5xx, and Disconnect.
 use crate::helpers::{Backend, TestApp};
-use crate::xero_standin::XeroStandIn;
+use crate::xero_standin::{Prism, XeroStandIn};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -53,7 +53,21 @@ const TENANTS: [(&str, &str); 2] = [
 impl Xero {
     async fn start(backend: Backend) -> Option<Xero> {
         let standin = XeroStandIn::start(&TENANTS).await;
-        let app = TestApp::spawn_with(backend, |s| standin.configure(s)).await?;
+        Xero::start_with(backend, standin, |_| {}).await
+    }
+
+    /// [`Xero::start`] on this stand-in, with the server's settings changed by `tweak` after
+    /// they point at it.
+    async fn start_with(
+        backend: Backend,
+        standin: XeroStandIn,
+        tweak: impl FnOnce(&mut costbridge_server::Settings),
+    ) -> Option<Xero> {
+        let app = TestApp::spawn_with(backend, |s| {
+            standin.configure(s);
+            tweak(s);
+        })
+        .await?;
         let (s, b) = app
             .call(
                 "PUT",
@@ -590,4 +604,96 @@ async fn xero_10000_codes_within_xeros_limits() {
         "xero benchmark: import+send {sent:.2?}, export {exported:.2?} for 10,000 codes; \
          {calls} Accounting calls, at most {at_once} at once"
     );
+}
+
+/// Every Accounting call goes through Prism, which checks each request the connector sends and
+/// each answer the stand-in returns against Xero's published description; any break fails the
+/// call. One backend: the wire does not depend on the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_keeps_to_xeros_published_contract() {
+    let standin = XeroStandIn::start(&TENANTS).await;
+    let Some(prism) = Prism::start(&format!("{}/api.xro/2.0", standin.url)).await else {
+        return;
+    };
+    let Some(x) = Xero::start_with(Backend::Sqlite, standin, |s| {
+        s.xero.accounting_base = prism.url.clone()
+    })
+    .await
+    else {
+        return;
+    };
+    x.connect().await;
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp_connection/test"), json!({}))
+        .await;
+    assert_eq!((s, b["ok"].clone()), (StatusCode::OK, json!(true)), "{b}");
+    // Create, then update and deactivate, then read back.
+    x.send_codes(3).await;
+    let job = x.export_all("200", "310").await;
+    x.app.run_worker().await;
+    assert_eq!(
+        x.job(job).await["status"],
+        "done",
+        "{}\n{}",
+        x.job(job).await,
+        prism.output()
+    );
+    let (_, codes) = x
+        .app
+        .get(&x.app.c(&format!(
+            "/cost_code_lists/{}/cost_codes?per_page=10",
+            x.list
+        )))
+        .await;
+    let codes = codes.as_array().unwrap().clone();
+    let patch = |i: usize, body: Value| {
+        let path = x.app.c(&format!(
+            "/cost_code_lists/{}/cost_codes/{}",
+            x.list, codes[i]["id"]
+        ));
+        let app = &x.app;
+        async move { app.patch(&path, body).await }
+    };
+    assert_eq!(
+        patch(0, json!({"description": "Concrete, revised"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(patch(1, json!({"active": false})).await.0, StatusCode::OK);
+    x.app.send(x.list).await;
+    let job = x.export_all("200", "429").await;
+    x.app.run_worker().await;
+    assert_eq!(
+        x.job(job).await["status"],
+        "done",
+        "{}\n{}",
+        x.job(job).await,
+        prism.output()
+    );
+    assert_eq!(
+        x.app.items("synced").await.len(),
+        5,
+        "3 created, then 2 changed"
+    );
+    assert!(x.app.items("failed").await.is_empty());
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let log = prism.output();
+    assert!(log.contains("Forwarding \"post\" request"), "{log}");
+    assert!(!log.contains("Violation") && !log.contains("✖"), "{log}");
+
+    // A stand-in answer that breaks Xero's contract is caught.
+    x.standin.with(|s| s.break_contract = true);
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
+    assert!(b.to_string().contains("HTTP 500"), "{b}");
+    // The stand-in answered 200: the 500 is Prism refusing the answer (VIOLATIONS).
 }

@@ -42,6 +42,9 @@ pub struct Stand {
     pub unavailable: usize,
     /// Every Accounting call, as `METHOD /Path`.
     pub calls: Vec<String>,
+    /// `GET /Items` answers an item Xero's description forbids (an `ItemID` that is no UUID),
+    /// to show the contract check catches it.
+    pub break_contract: bool,
     /// The most Accounting calls that ran at once.
     pub most_at_once: usize,
     at_once: usize,
@@ -130,6 +133,7 @@ impl XeroStandIn {
         s.xero.client_id = CLIENT_ID.into();
         s.xero.client_secret = Some(CLIENT_SECRET.into());
         s.xero.api_base = self.url.clone();
+        s.xero.accounting_base = format!("{}/api.xro/2.0", self.url);
         s.xero.identity_base = self.url.clone();
         s.xero.login_base = self.url.clone();
         s.xero.timeout_seconds = 5;
@@ -340,7 +344,10 @@ async fn get_items(State(st): St, headers: HeaderMap) -> Response {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    let items = s.items.get(&tenant).cloned().unwrap_or_default();
+    let mut items = s.items.get(&tenant).cloned().unwrap_or_default();
+    if s.break_contract {
+        items.push(json!({"ItemID": "not-a-uuid", "Code": "99", "Name": "Broken"}));
+    }
     Json(
         json!({"Id": "30000000-0000-4000-8000-000000000001", "Status": "OK",
         "ProviderName": "Costbridge", "DateTimeUTC": "/Date(1764504000000)/", "Items": items}),
@@ -450,4 +457,84 @@ async fn organisation(State(st): St, headers: HeaderMap) -> Response {
         .find(|t| t.0 == tenant)
         .map(|t| t.1.clone());
     Json(json!({"Organisations": [{"Name": name, "OrganisationID": tenant}]})).into_response()
+}
+
+/// Prism (`@stoplight/prism-cli`, installed by scripts/setup into `.tools/prism`) as a proxy
+/// in front of the stand-in's Accounting API: with `--errors`, a request the connector sends or
+/// an answer the stand-in returns that breaks `xero_accounting.yaml` becomes a 422 or 500, so
+/// the call fails. Stopped when dropped.
+pub struct Prism {
+    pub url: String,
+    child: tokio::process::Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Prism {
+    /// `None` (with a note) when Prism is not installed; in CI that fails instead.
+    pub async fn start(upstream: &str) -> Option<Prism> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let bin = root.join(".tools/prism/node_modules/.bin/prism");
+        // Xero's description is shared beside the project, never copied into it.
+        let spec = root.join("../shared/erp/xero/xero_accounting.yaml");
+        if !bin.exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "Prism is missing at {}: run scripts/setup",
+                bin.display()
+            );
+            eprintln!("skipping: Prism is not installed (scripts/setup installs it)");
+            return None;
+        }
+        assert!(
+            spec.exists(),
+            "Xero's OpenAPI description is missing at {}",
+            spec.display()
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("prism.log");
+        let child = tokio::process::Command::new(bin)
+            .arg("proxy")
+            .arg(&spec)
+            .arg(upstream)
+            .args(["--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start prism");
+        let prism = Prism {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            log,
+            _dir: dir,
+        };
+        // Reading Xero's 25,000-line description takes Prism a while on a busy machine.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+        while !prism.output().contains("Prism is listening") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "Prism did not start:\n{}",
+                prism.output()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Some(prism)
+    }
+
+    /// What Prism logged: every request, and each violation it refused.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }
