@@ -259,15 +259,21 @@ async fn tryton_end_to_end(app: TestApp) {
 }
 
 /// The real binary, on a SQLite file, with a short export lease so a restart resumes quickly.
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Server {
     fn start(db: &str) -> Server {
+        Server::start_with(db, &[])
+    }
+
+    /// `costbridge serve` on `db` with these extra environment variables.
+    pub(crate) fn start_with(db: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_costbridge"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
+            .envs(env.iter().copied())
             .env("COSTBRIDGE__WORKER__LEASE_SECONDS", "2")
             .env("COSTBRIDGE__WORKER__BACKOFF_SECONDS", "1")
             // Tryton runs on loopback, which the default outbound policy refuses.
@@ -290,7 +296,7 @@ impl Server {
     }
 }
 
-async fn wait_for<T>(
+pub(crate) async fn wait_for<T>(
     what: &str,
     timeout: Duration,
     mut check: impl AsyncFnMut() -> Option<T>,

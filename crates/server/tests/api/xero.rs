@@ -697,3 +697,162 @@ async fn every_call_keeps_to_xeros_published_contract() {
     assert!(b.to_string().contains("HTTP 500"), "{b}");
     // The stand-in answered 200: the 500 is Prism refusing the answer (VIOLATIONS).
 }
+
+/// `costbridge serve` killed with SIGKILL in the middle of an export to Xero, then started
+/// again: the job resumes, and every code is in Xero exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
+    use crate::helpers::SECRETS_KEY;
+    use crate::tryton::{Server, wait_for};
+    use std::time::Duration;
+    const N: usize = 2000;
+    let standin = XeroStandIn::start(&TENANTS[..1]).await;
+    standin.with(|s| s.post_delay = Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let accounting = format!("{}/api.xro/2.0", standin.url);
+    let env = [
+        ("COSTBRIDGE__SECRETS__KEY", SECRETS_KEY),
+        (
+            "COSTBRIDGE__XERO__CLIENT_ID",
+            crate::xero_standin::CLIENT_ID,
+        ),
+        (
+            "COSTBRIDGE__XERO__CLIENT_SECRET",
+            crate::xero_standin::CLIENT_SECRET,
+        ),
+        ("COSTBRIDGE__XERO__API_BASE", &standin.url),
+        ("COSTBRIDGE__XERO__ACCOUNTING_BASE", &accounting),
+        ("COSTBRIDGE__XERO__IDENTITY_BASE", &standin.url),
+        ("COSTBRIDGE__XERO__LOGIN_BASE", &standin.url),
+    ];
+    let boot = std::process::Command::new(env!("CARGO_BIN_EXE_costbridge"))
+        .args([
+            "bootstrap",
+            "--company",
+            "Crash Co",
+            "--email",
+            "crash@example.com",
+        ])
+        .args(["--password", "crash-password", "--database-url", &db])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
+    let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let (company, token) = (
+        ids["company_id"].as_i64().unwrap(),
+        ids["token"].as_str().unwrap().to_owned(),
+    );
+    // The grant as Connect to Xero leaves it (the sign-in itself is tested above).
+    let store = costbridge_storage::Db::connect(&db).await.unwrap();
+    let cipher = costbridge_server::secrets::Cipher::from_base64(SECRETS_KEY, "test").unwrap();
+    let issued = standin.with(|s| s.token());
+    store
+        .save_xero_grant(
+            company,
+            ids["user_id"].as_i64().unwrap(),
+            "[]",
+            Some((TENANTS[0].0, TENANTS[0].1)),
+            &costbridge_storage::xero::XeroTokens {
+                access_token: cipher.seal(issued["access_token"].as_str().unwrap()),
+                refresh_token: cipher.seal(issued["refresh_token"].as_str().unwrap()),
+                access_expires_at: time::OffsetDateTime::now_utc() + time::Duration::minutes(30),
+            },
+        )
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start_with(&db, &env);
+    let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{company}{p}");
+    let call = |method: reqwest::Method, url: String, body: Option<Value>| {
+        let mut r = client.request(method, url).bearer_auth(&token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            r.send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap_or_default()
+        }
+    };
+    let conn = call(
+        reqwest::Method::PUT,
+        c(&server.base, "/erp_connection"),
+        Some(json!({"profile": "xero", "connector": {"kind": "xero"}})),
+    )
+    .await;
+    let list = conn["erp_list_id"].as_i64().expect("connection saved");
+    let mut csv = String::from("full_code,description\n");
+    for i in 1..=N {
+        csv.push_str(&format!("{i:04},Code {i}\n"));
+    }
+    let res = client
+        .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let send = c(
+        &server.base,
+        &format!("/cost_code_lists/{list}/send_to_erp"),
+    );
+    let st = call(reqwest::Method::GET, send.clone(), None).await;
+    call(
+        reqwest::Method::POST,
+        send,
+        Some(json!({"list_version": st["list_version"]})),
+    )
+    .await;
+    let job = call(
+        reqwest::Method::POST,
+        c(&server.base, "/erp/cost_codes/export"),
+        Some(json!({"gl_income_account": "200"})),
+    )
+    .await;
+    let job_url = |base: &str| c(base, &format!("/erp/export_jobs/{}", job["export_job_id"]));
+    // Killed once Xero holds some batches and not others.
+    wait_for("the first batch", Duration::from_secs(120), async || {
+        let st = call(reqwest::Method::GET, job_url(&server.base), None).await;
+        (st["counts"]["synced"].as_i64()? > 0).then_some(())
+    })
+    .await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let in_xero = standin.with(|s| s.items().len());
+    assert!(in_xero < N, "killed mid-export: {in_xero} of {N} in Xero");
+    standin.with(|s| s.post_delay = Duration::ZERO);
+    let server = Server::start_with(&db, &env);
+    let done = wait_for(
+        "the resumed job to finish",
+        Duration::from_secs(300),
+        async || {
+            let st = call(reqwest::Method::GET, job_url(&server.base), None).await;
+            (st["status"] == "done").then_some(st)
+        },
+    )
+    .await;
+    assert_eq!(
+        done["counts"],
+        json!({"synced": N, "failed": 0, "exporting": 0}),
+        "{done}"
+    );
+    let items = standin.with(|s| s.items());
+    let codes: std::collections::HashSet<&str> =
+        items.iter().map(|i| i["Code"].as_str().unwrap()).collect();
+    assert_eq!(
+        (items.len(), codes.len()),
+        (N, N),
+        "every code in Xero exactly once"
+    );
+}

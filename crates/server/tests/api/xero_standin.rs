@@ -42,6 +42,8 @@ pub struct Stand {
     pub unavailable: usize,
     /// Every Accounting call, as `METHOD /Path`.
     pub calls: Vec<String>,
+    /// Each `POST /Items` takes this long (to stop a server between two batches).
+    pub post_delay: std::time::Duration,
     /// `GET /Items` answers an item Xero's description forbids (an `ItemID` that is no UUID),
     /// to show the contract check catches it.
     pub break_contract: bool,
@@ -57,7 +59,8 @@ impl Stand {
         format!("00000000-0000-4000-8000-{:012x}", self.next_id)
     }
 
-    fn token(&mut self) -> Value {
+    /// A new token pair, as Xero issues it (`access_token`, `refresh_token`, `expires_in`).
+    pub fn token(&mut self) -> Value {
         let access = format!("at-{}", self.id());
         let refresh = format!("rt-{}", self.id());
         self.live_access.insert(access.clone());
@@ -362,6 +365,8 @@ async fn post_items(
     Json(body): Json<Value>,
 ) -> Response {
     let _running = Running::new(&st);
+    let delay = st.lock().unwrap().post_delay;
+    tokio::time::sleep(delay).await;
     let mut s = st.lock().unwrap();
     let tenant = match admit(&mut s, &headers, "POST /Items") {
         Ok(t) => t,
