@@ -42,6 +42,8 @@ pub struct Stand {
     pub unavailable: usize,
     /// Every Accounting call, as `METHOD /Path`.
     pub calls: Vec<String>,
+    /// The token endpoint refuses every code, as Xero does once a code expired (5 minutes).
+    pub codes_expire: bool,
     /// Each `POST /Items` takes this long (to stop a server between two batches).
     pub post_delay: std::time::Duration,
     /// `GET /Items` answers an item Xero's description forbids (an `ItemID` that is no UUID),
@@ -215,7 +217,8 @@ async fn token(
     match f.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let code = f.get("code").cloned().unwrap_or_default();
-            let Some((challenge, redirect)) = s.codes.remove(&code) else {
+            let Some((challenge, redirect)) = s.codes.remove(&code).filter(|_| !s.codes_expire)
+            else {
                 return oauth_error("invalid_grant");
             };
             let verifier = f.get("code_verifier").cloned().unwrap_or_default();

@@ -62,6 +62,11 @@ pub struct Company {
 impl Site {
     /// A server over an empty database (the first-run state).
     pub async fn start() -> Arc<Site> {
+        Site::start_with(|_| {}).await
+    }
+
+    /// [`Site::start`] with its settings changed by `tweak` before it starts.
+    pub async fn start_with(tweak: impl FnOnce(&mut Settings)) -> Arc<Site> {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".into();
@@ -72,6 +77,7 @@ impl Site {
         // Each company's exports land in <root>/company-<id> (see `export_files`).
         let exports = tempfile::tempdir().expect("tempdir");
         settings.export.root = exports.path().to_owned();
+        tweak(&mut settings);
         let worker = settings.worker.clone();
         let app = App::build(settings).await.expect("app builds");
         let base = format!("http://{}", app.addr);
@@ -177,7 +183,7 @@ pub struct Browser {
     pub base: String,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -9,3 +9,8 @@ mod queue;
 mod reasons;
 mod settings;
 mod setup;
+mod xero;
+// Shared with the API tests; the browser tests use the stand-in, not all of it.
+#[allow(dead_code)]
+#[path = "../api/xero_standin.rs"]
+mod xero_standin;

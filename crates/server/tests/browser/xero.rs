@@ -1,0 +1,77 @@
+//! Connect to Xero in the browser: the ERP connection page, the stand-in's login and consent
+//! page, the organisation pick, and the refusals (state mismatch, denied consent, expired code).
+use crate::harness::{ADMIN, PASSWORD, Site, available, free_port, with_browser};
+use crate::xero_standin::XeroStandIn;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_xero_consent_pick_and_the_refusals() {
+    if !available() {
+        return;
+    }
+    let standin = XeroStandIn::start(&[
+        ("40000000-0000-4000-8000-000000000001", "Acme Builders Ltd"),
+        ("40000000-0000-4000-8000-000000000002", "Acme Demo Company"),
+    ])
+    .await;
+    // Xero sends the browser back to base_url, so the site listens where base_url says.
+    let port = free_port();
+    let site = Site::start_with(|s| {
+        standin.configure(s);
+        s.server.listen = format!("127.0.0.1:{port}");
+        s.mail.base_url = format!("http://127.0.0.1:{port}");
+        s.outbound.allow_private = true;
+    })
+    .await;
+    let company = site.company().await;
+    let xero = json!({"kind": "xero"});
+    site.state
+        .db
+        .put_erp_connection(company.id, company.admin, "xero", &xero, &xero)
+        .await
+        .expect("connection");
+    let s = standin.clone();
+    with_browser(&site, "xero", |b| async move {
+        b.login(ADMIN, PASSWORD).await;
+        b.go("/settings/erp").await;
+        b.wait_text("#xero", "Not connected to Xero yet").await;
+
+        // Denied consent: nothing changes, and the page says so.
+        b.click_to_load("#xero a[href='/oauth/xero/connect']").await;
+        b.wait_text("h1", "XeroStandIn login").await;
+        b.click_to_load("#deny").await;
+        b.wait_text("#xero-problem", "consent was not given. Nothing changed")
+            .await;
+
+        // An answer this session never asked for.
+        b.go("/oauth/xero/callback?code=code-1&state=cb_forged")
+            .await;
+        b.wait_text("#xero-problem", "state mismatch").await;
+
+        // A code that expired at Xero before it came back.
+        s.with(|x| x.codes_expire = true);
+        b.go("/settings/erp").await;
+        b.click_to_load("#xero a[href='/oauth/xero/connect']").await;
+        b.click_to_load("#allow").await;
+        b.wait_text("#xero-problem", "expired or was already used")
+            .await;
+        s.with(|x| x.codes_expire = false);
+
+        // Connect, consent, pick the organisation.
+        b.go("/settings/erp").await;
+        b.click_to_load("#xero a[href='/oauth/xero/connect']").await;
+        b.shot("xero-consent").await;
+        b.click_to_load("#allow").await;
+        b.wait_url("xero=pick").await;
+        b.wait_text("#xero", "Acme Demo Company").await;
+        b.click("#xero input[value='40000000-0000-4000-8000-000000000002']")
+            .await;
+        b.click("#xero button[type=submit]").await;
+        b.wait_text("#xero-connected", "Acme Demo Company").await;
+        b.go("/settings/erp").await;
+        let shown = b.wait_text("#xero", "by Ada Admin").await;
+        assert!(shown.contains("Disconnect"), "{shown}");
+        b.shot("xero-connected").await;
+    })
+    .await;
+}
