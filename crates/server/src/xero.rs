@@ -397,6 +397,7 @@ pub async fn pick(state: &AppState, caller: &User, cid: i64, tenant_id: &str) ->
         .db
         .pick_xero_tenant(
             company,
+            caller.id,
             &tenant.tenant_id,
             tenant.tenant_name.as_deref().unwrap_or(&tenant.tenant_id),
         )
@@ -427,6 +428,6 @@ pub async fn disconnect(state: &AppState, caller: &User, cid: i64) -> OpResult<(
             )));
         }
     }
-    state.db.delete_xero_grant(company).await?;
+    state.db.delete_xero_grant(company, caller.id).await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 use crate::db::sqlite_writer;
 use crate::outbox::Notice;
 use crate::{Db, StoreError, now};
+use serde_json::json;
 use std::future::Future;
 use time::{Duration, OffsetDateTime};
 
@@ -91,6 +92,8 @@ impl Db {
                 .bind(tenants_json).bind(&tokens.access_token).bind(&tokens.refresh_token)
                 .bind(tokens.access_expires_at).bind(user).bind(now())
                 .execute(&mut *tx).await?;
+            audit!(tx, company, Some(user), "xero.connected", "company", company, None,
+                Some(json!({"organisation": tenant.map(|t| t.1), "organisations": tenants_json})));
         });
         Ok(())
     }
@@ -99,17 +102,30 @@ impl Db {
     pub async fn pick_xero_tenant(
         &self,
         company: i64,
+        user: i64,
         tenant_id: &str,
         tenant_name: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query(
-            "UPDATE xero_grants SET tenant_id = $2, tenant_name = $3 WHERE company_id = $1")
-            .bind(company).bind(tenant_id).bind(tenant_name).execute(p).await?.rows_affected() > 0))
+    ) -> Result<(), StoreError> {
+        write_tx!(self, tx => {
+            sqlx::query("UPDATE xero_grants SET tenant_id = $2, tenant_name = $3 WHERE company_id = $1")
+                .bind(company).bind(tenant_id).bind(tenant_name).execute(&mut *tx).await?;
+            audit!(tx, company, Some(user), "xero.organisation_picked", "company", company, None,
+                Some(json!({"organisation": tenant_name, "tenant_id": tenant_id})));
+        });
+        Ok(())
     }
 
-    pub async fn delete_xero_grant(&self, company: i64) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query("DELETE FROM xero_grants WHERE company_id = $1")
-            .bind(company).execute(p).await?; });
+    /// Forgets the grant (after Disconnect revoked it at Xero).
+    pub async fn delete_xero_grant(&self, company: i64, user: i64) -> Result<(), StoreError> {
+        write_tx!(self, tx => {
+            let before: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT tenant_name FROM xero_grants WHERE company_id = $1")
+                .bind(company).fetch_optional(&mut *tx).await?;
+            sqlx::query("DELETE FROM xero_grants WHERE company_id = $1")
+                .bind(company).execute(&mut *tx).await?;
+            audit!(tx, company, Some(user), "xero.disconnected", "company", company,
+                before.map(|name| json!({"organisation": name})), None);
+        });
         Ok(())
     }
 
@@ -165,6 +181,12 @@ impl Db {
                         .map_err(StoreError::from)?
                         .rows_affected();
                         if changed > 0 {
+                            let _: () = (async {
+                                audit!($tx, company, None::<i64>, "xero.needs_reconnect", "company",
+                                    company, None, Some(json!({"problem": problem})));
+                                Ok::<(), StoreError>(())
+                            })
+                            .await?;
                             let company_name: String =
                                 sqlx::query_scalar("SELECT name FROM companies WHERE id = $1")
                                     .bind(company)

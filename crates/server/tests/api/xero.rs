@@ -560,6 +560,16 @@ async fn disconnect_revokes_the_grant(x: Xero) {
     assert!(x.standin.with(|s| s.refreshes.is_empty()));
     let page = x.page().await;
     assert!(page.contains("Not connected to Xero yet"), "{page}");
+    let actions = x.app.audit_actions("entity_type=company").await;
+    assert_eq!(
+        actions[..3],
+        [
+            "xero.disconnected",
+            "xero.organisation_picked",
+            "xero.connected"
+        ],
+        "{actions:?}"
+    );
 }
 
 /// Makes the stored access token one that is about to expire, so its next use refreshes.
