@@ -49,6 +49,8 @@ pub struct Stand {
     /// `GET /Items` answers an item Xero's description forbids (an `ItemID` that is no UUID),
     /// to show the contract check catches it.
     pub break_contract: bool,
+    /// The next `POST /Items` finds this code created in Xero meanwhile (by another app).
+    pub sneak_in: Option<String>,
     /// The most Accounting calls that ran at once.
     pub most_at_once: usize,
     at_once: usize,
@@ -376,6 +378,13 @@ async fn post_items(
         Err(r) => return *r,
     };
     assert_eq!(q.get("summarizeErrors").map(String::as_str), Some("false"));
+    if let Some(code) = s.sneak_in.take() {
+        let id = s.id();
+        s.items.entry(tenant.clone()).or_default().push(
+            json!({"ItemID": id, "Code": code, "Name": "Made in Xero meanwhile",
+                "Description": "Made in Xero meanwhile", "IsSold": true, "IsPurchased": true}),
+        );
+    }
     let chart: HashSet<String> = s
         .accounts
         .iter()
