@@ -219,7 +219,21 @@ pub async fn rotate(db: &Db, old: &Cipher, new: &Cipher) -> anyhow::Result<usize
             .map_err(|e| anyhow::anyhow!("company {company}: {e}; nothing was changed"))?;
         rows.push((company, text, new.stored(&settings)));
     }
-    db.rewrite_erp_connectors(&rows).await?;
+    // Xero's tokens are secrets of the connection too (issue #11).
+    let mut grants = Vec::new();
+    for (company, access, refresh) in db.xero_grant_secrets().await? {
+        let reseal = |v: &str| {
+            old.open(v).map(|plain| new.seal(&plain)).map_err(|e| {
+                anyhow::anyhow!("company {company}'s Xero tokens: {e}; nothing was changed")
+            })
+        };
+        grants.push(costbridge_storage::xero::GrantSecrets {
+            company,
+            after: (reseal(&access)?, reseal(&refresh)?),
+            before: (access, refresh),
+        });
+    }
+    db.rewrite_erp_connectors(&rows, &grants).await?;
     Ok(rows.len())
 }
 

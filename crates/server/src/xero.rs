@@ -255,6 +255,7 @@ pub async fn callback(
     session_hash: &str,
     back: &Callback,
 ) -> OpResult<Result<bool, String>> {
+    require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
     let xero = app(state)?;
     match finish(state, caller, session_hash, back, xero).await {
         Ok(pick) => Ok(Ok(pick)),
@@ -411,23 +412,30 @@ pub async fn disconnect(state: &AppState, caller: &User, cid: i64) -> OpResult<(
     let company = company(caller, cid)?;
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
     let xero = app(state)?;
-    let Some(grant) = state.db.xero_grant(company).await? else {
-        return Ok(());
-    };
-    let refresh_token = Secret::from(
-        state
-            .cipher
-            .open(&grant.refresh_token)
-            .map_err(OpError::Broken)?,
-    );
-    match oauth::revoke(&xero.config, &state.connectors.outbound, &refresh_token).await {
-        Ok(()) | Err(OAuthError::Gone(_)) => {}
-        Err(e) => {
-            return Err(OpError::Erp(format!(
-                "Xero could not revoke the connection ({e}); it stays connected. Try again."
-            )));
-        }
+    // Under the grant's lock, so no refresh rotates the token being revoked.
+    let revoked = state
+        .db
+        .refresh_xero_grant(company, |g| async move {
+            let outcome = match state.cipher.open(&g.refresh_token) {
+                // A token Costbridge cannot read cannot be revoked either: just forget it.
+                Err(_) => Ok(()),
+                Ok(token) => {
+                    let token = Secret::from(token);
+                    match oauth::revoke(&xero.config, &state.connectors.outbound, &token).await {
+                        Ok(()) | Err(OAuthError::Gone(_)) => Ok(()),
+                        Err(e) => Err(OpError::Erp(format!(
+                            "Xero could not revoke the connection ({e}); it stays connected. \
+                             Try again."
+                        ))),
+                    }
+                }
+            };
+            Ok::<_, StoreError>(Refreshed::Kept(outcome))
+        })
+        .await?;
+    if let Some(outcome) = revoked {
+        outcome?;
+        state.db.delete_xero_grant(company, caller.id).await?;
     }
-    state.db.delete_xero_grant(company, caller.id).await?;
     Ok(())
 }

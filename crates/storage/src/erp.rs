@@ -155,11 +155,13 @@ impl Db {
             .fetch_all(p).await?))
     }
 
-    /// Replaces stored connector settings, all or nothing: each `(company, before, after)`
-    /// changes only if the row still holds the text `before` (else nothing changes, `Conflict`).
+    /// Replaces stored connector settings and Xero grant tokens, all or nothing: each
+    /// `(company, before, after)` changes only if the row still holds the text `before` (else
+    /// nothing changes, `Conflict`).
     pub async fn rewrite_erp_connectors(
         &self,
         rows: &[(i64, String, serde_json::Value)],
+        grants: &[crate::xero::GrantSecrets],
     ) -> Result<(), StoreError> {
         write_tx!(self, tx => {
             for (company, before, after) in rows {
@@ -171,6 +173,7 @@ impl Db {
                         "company {company}'s ERP connection changed meanwhile; nothing was changed, run it again")));
                 }
             }
+            rewrite_xero_grants!(tx, grants);
         });
         Ok(())
     }

@@ -13,6 +13,8 @@ pub mod codes;
 pub mod outbox;
 #[macro_use]
 pub mod credentials;
+#[macro_use]
+pub mod xero;
 pub mod erp;
 pub mod import;
 pub mod integrity;
@@ -23,6 +25,5 @@ pub mod sessions;
 pub mod submissions;
 pub mod users;
 pub mod views;
-pub mod xero;
 
 pub use db::{Db, StoreError, now};

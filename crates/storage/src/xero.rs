@@ -59,6 +59,42 @@ pub struct XeroOAuthState {
     pub expires_at: OffsetDateTime,
 }
 
+/// A grant's tokens as stored (`before`) and re-encrypted under a new key (`after`).
+#[derive(Debug, Clone)]
+pub struct GrantSecrets {
+    pub company: i64,
+    pub before: (String, String),
+    pub after: (String, String),
+}
+
+/// Re-encrypted grant tokens stored inside `secrets rotate`'s transaction, each only if it
+/// still holds `before` (else `Conflict`, nothing changes); sign-ins under way (their
+/// verifiers under the old key) are dropped: they are started again in a click.
+macro_rules! rewrite_xero_grants {
+    ($tx:expr, $rows:expr) => {
+        for g in $rows {
+            let done = sqlx::query(
+                "UPDATE xero_grants SET access_token = $1, refresh_token = $2 \
+                 WHERE company_id = $3 AND access_token = $4 AND refresh_token = $5",
+            )
+            .bind(&g.after.0)
+            .bind(&g.after.1)
+            .bind(g.company)
+            .bind(&g.before.0)
+            .bind(&g.before.1)
+            .execute(&mut *$tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "company {}'s Xero connection changed meanwhile; nothing was changed, run it again",
+                    g.company
+                )));
+            }
+        }
+        sqlx::query("DELETE FROM xero_oauth_states").execute(&mut *$tx).await?;
+    };
+}
+
 const GRANT: &str = "SELECT g.company_id, g.tenant_id, g.tenant_name, g.tenants, g.access_token, \
     g.refresh_token, g.access_expires_at, g.status, g.problem, g.connected_by, \
     u.name AS connected_by_name, g.connected_at \
@@ -68,6 +104,13 @@ const GRANT: &str = "SELECT g.company_id, g.tenant_id, g.tenant_name, g.tenants,
 const ADMINS: &str = "SELECT id, email FROM users WHERE company_id = $1 AND admin_tool = 'admin'";
 
 impl Db {
+    /// Every grant's stored (encrypted) tokens, as `(company, access, refresh)`.
+    pub async fn xero_grant_secrets(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
+        Ok(with_pool!(self, p => sqlx::query_as(
+            "SELECT company_id, access_token, refresh_token FROM xero_grants ORDER BY company_id")
+            .fetch_all(p).await?))
+    }
+
     pub async fn xero_grant(&self, company: i64) -> Result<Option<XeroGrant>, StoreError> {
         Ok(with_pool!(self, p => sqlx::query_as(GRANT).bind(company).fetch_optional(p).await?))
     }

@@ -33,6 +33,7 @@ xero_both!(
     a_revoked_grant_needs_reconnect_and_tells_the_admins,
     a_429_storm_and_5xx_delay_the_job_without_failing_it,
     disconnect_revokes_the_grant,
+    secrets_rotate_re_encrypts_the_xero_tokens,
 );
 
 /// A server pointed at a fresh stand-in with two organisations, and a signed-in admin.
@@ -857,5 +858,24 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
         (items.len(), codes.len()),
         (N, N),
         "every code in Xero exactly once"
+    );
+}
+
+async fn secrets_rotate_re_encrypts_the_xero_tokens(x: Xero) {
+    use costbridge_server::secrets::{Cipher, rotate};
+    x.connect().await;
+    let db = &x.app.app_state.db;
+    let old = x.app.app_state.cipher.clone();
+    let new = Cipher::new(&[42; 32]);
+    rotate(db, &old, &new).await.unwrap();
+    let g = db.xero_grant(x.app.company).await.unwrap().unwrap();
+    let access = new
+        .open(&g.access_token)
+        .expect("the new key opens the access token");
+    assert!(access.starts_with("at-"), "{access}");
+    assert!(new.open(&g.refresh_token).unwrap().starts_with("rt-"));
+    assert!(
+        old.open(&g.access_token).is_err(),
+        "no longer under the old key"
     );
 }
