@@ -235,15 +235,8 @@ impl Xero {
     ) -> Result<T, ConnectorError> {
         let (env, company) = self.env()?;
         let url = format!("{}{path}", env.config.accounting_base.trim_end_matches('/'));
-        let client = self
-            .outbound
-            .client(&url)
-            .map_err(|why| {
-                ConnectorError::Unavailable(format!("Xero at {url} may not be reached: {why}"))
-            })?
-            .timeout(env.config.timeout)
-            .build()
-            .map_err(|e| ConnectorError::Unavailable(e.to_string()))?;
+        let client =
+            client(&env.config, &self.outbound, &url).map_err(ConnectorError::Unavailable)?;
         let mut refused: Option<Secret> = None;
         loop {
             let access = env.grants.access(company, refused.as_ref()).await?;
@@ -260,7 +253,10 @@ impl Xero {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(|e| unreachable(&url, &e))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| ConnectorError::Unavailable(unreachable(&url, &e)))?;
             let status = response.status();
             match status {
                 s if s.is_success() => {
@@ -330,13 +326,28 @@ fn rate_limited(after: Duration, why: &str) -> ConnectorError {
     }
 }
 
-fn unreachable(url: &str, e: &reqwest::Error) -> ConnectorError {
-    ConnectorError::Unavailable(if e.is_timeout() {
+/// A client for `url` within the operator's outbound policy and the app's timeout.
+fn client(
+    config: &XeroConfig,
+    outbound: &crate::Outbound,
+    url: &str,
+) -> Result<reqwest::Client, String> {
+    outbound
+        .client(url)
+        .map_err(|why| format!("Xero at {url} may not be reached: {why}"))?
+        .timeout(config.timeout)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Why a call to Xero got no answer, in words.
+fn unreachable(url: &str, e: &reqwest::Error) -> String {
+    if e.is_timeout() {
         format!("Xero at {url} did not answer in time; Costbridge tries again later")
     } else {
         format!(
             "could not reach Xero at {url}: {}",
             crate::webhook::root_cause(e)
         )
-    })
+    }
 }

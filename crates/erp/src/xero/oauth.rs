@@ -176,23 +176,11 @@ async fn token(
 }
 
 fn client(cfg: &XeroConfig, outbound: &Outbound, url: &str) -> Result<reqwest::Client, OAuthError> {
-    outbound
-        .client(url)
-        .map_err(|why| OAuthError::Unavailable(format!("Xero at {url} may not be reached: {why}")))?
-        .timeout(cfg.timeout)
-        .build()
-        .map_err(|e| OAuthError::Unavailable(e.to_string()))
+    super::client(cfg, outbound, url).map_err(OAuthError::Unavailable)
 }
 
 fn unreachable(url: &str, e: &reqwest::Error) -> OAuthError {
-    OAuthError::Unavailable(if e.is_timeout() {
-        format!("Xero's identity server at {url} did not answer in time")
-    } else {
-        format!(
-            "could not reach Xero at {url}: {}",
-            crate::webhook::root_cause(e)
-        )
-    })
+    OAuthError::Unavailable(super::unreachable(url, e))
 }
 
 /// A 2xx body, or the OAuth error Xero named (`{"error": "invalid_grant"}`).

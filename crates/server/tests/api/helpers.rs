@@ -319,6 +319,29 @@ impl TestApp {
         self.login(email, "a-long-password").await
     }
 
+    /// Signs in through the sign-in page like a browser: a client that follows no redirect,
+    /// and the session cookie (`name=value`) to send with it.
+    pub async fn session(&self, email: &str, password: &str) -> (reqwest::Client, String) {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = client
+            .post(format!("{}/login", self.base))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = res.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        (client, cookie)
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> String {
         let (s, b) = self
             .call(

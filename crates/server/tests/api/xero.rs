@@ -5,7 +5,7 @@
 use crate::helpers::{Backend, TestApp};
 use crate::xero_standin::{Prism, XeroStandIn};
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{Value, json};
 
 macro_rules! xero_both {
@@ -79,26 +79,9 @@ impl Xero {
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let list = b["erp_list_id"].as_i64().unwrap();
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let res = browser
-            .post(format!("{}/login", app.base))
-            .form(&[
-                ("email", "admin@one.example"),
-                ("password", "first-admin-password"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let cookie = res.headers()[SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let (browser, cookie) = app
+            .session("admin@one.example", "first-admin-password")
+            .await;
         Some(Xero {
             app,
             standin,
@@ -175,6 +158,15 @@ impl Xero {
             part.contains("Connected to the Xero organisation <strong>Acme Builders Ltd</strong>"),
             "{part}"
         );
+    }
+
+    async fn grant(&self) -> Option<costbridge_storage::xero::XeroGrant> {
+        self.app
+            .app_state
+            .db
+            .xero_grant(self.app.company)
+            .await
+            .unwrap()
     }
 
     async fn page(&self) -> String {
@@ -298,15 +290,7 @@ async fn refuses_a_foreign_state_a_denied_consent_and_a_used_code(x: Xero) {
     // The same answer twice: the state works once.
     let (_, page) = x.get(&x.here(&back)).await;
     assert!(page.contains("state mismatch"), "{page}");
-    assert!(
-        x.app
-            .app_state
-            .db
-            .xero_grant(x.app.company)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(x.grant().await.is_none());
 }
 
 async fn exports_codes_as_items_and_reads_them_back(x: Xero) {
@@ -541,15 +525,7 @@ async fn disconnect_revokes_the_grant(x: Xero) {
     x.connect().await;
     let (s, _) = x.post_form("/settings/erp/xero/disconnect", &[]).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert!(
-        x.app
-            .app_state
-            .db
-            .xero_grant(x.app.company)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(x.grant().await.is_none());
     // Xero no longer accepts the old tokens.
     assert!(x.standin.with(|s| s.refreshes.is_empty()));
     let page = x.page().await;
