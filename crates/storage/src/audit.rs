@@ -3,7 +3,6 @@ use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
 /// Appends one audit event inside the caller's transaction: `actor` did `action` to `entity`
@@ -94,23 +93,23 @@ impl Db {
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
         let list_sql = format!(
             "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, a.action, a.entity_type, a.entity_id, \
-             a.before, a.after {FILTER} ORDER BY a.id DESC LIMIT $5 OFFSET $6"
+             a.before, a.after {FILTER} ORDER BY a.id DESC"
         );
-        let count_sql = format!("SELECT COUNT(*) {FILTER}");
-        let args = [
+        let args = vec![
             company.into(),
             (&f.entity_type).into(),
             f.entity_id.into(),
             (&f.action).into(),
         ];
-        let rows: Vec<Row> = self
-            .pool()
-            .fetch_all(
-                AssertSqlSafe(list_sql),
-                args.iter().cloned().chain([limit.into(), offset.into()]),
+        let (rows, total): (Vec<Row>, i64) = self
+            .page(
+                &list_sql,
+                &format!("SELECT COUNT(*) {FILTER}"),
+                args,
+                limit,
+                offset,
             )
             .await?;
-        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         let events = rows
             .into_iter()

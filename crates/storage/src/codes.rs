@@ -263,17 +263,9 @@ pub(crate) async fn list_codes(
     q.fetch_all(AssertSqlSafe(sql), [list.into()]).await
 }
 
-fn duplicate(full_code: &str) -> StoreError {
-    StoreError::field("code", format!("'{full_code}' already exists in this list"))
-}
-
 /// Maps a unique violation on `(list_id, full_code)` to the field error a user can act on.
 fn unique_to_duplicate(e: StoreError, full_code: &str) -> StoreError {
-    if e.is_unique_violation() {
-        duplicate(full_code)
-    } else {
-        e
-    }
+    e.unique_as(|| StoreError::field("code", format!("'{full_code}' already exists in this list")))
 }
 
 const LIST_SELECT: &str = "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
@@ -309,11 +301,8 @@ impl Db {
                         [company.into(), name.into(), now().into()],
                     )
                     .await
-                    .map_err(|e| match e {
-                        e if e.is_unique_violation() => {
-                            StoreError::field("name", format!("a list named '{name}' already exists"))
-                        }
-                        e => e,
+                    .map_err(|e| {
+                        e.unique_as(|| StoreError::field("name", format!("a list named '{name}' already exists")))
                     })?;
                 audit::record(
                     tx,
@@ -352,19 +341,17 @@ impl Db {
         });
         let filter = "FROM cost_codes c WHERE c.list_id = $1 AND ($2 IS NULL OR c.sync_status = $2) \
             AND ($3 IS NULL OR lower(c.full_code) LIKE $3 ESCAPE '\\' OR lower(c.description) LIKE $3 ESCAPE '\\')";
-        let list_sql = format!(
-            "SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code LIMIT $4 OFFSET $5"
-        );
-        let count_sql = format!("SELECT COUNT(*) {filter}");
-        let args = [list.into(), (&f.sync_status).into(), q.into()];
-        let rows: Vec<CodeRow> = self
-            .pool()
-            .fetch_all(
-                AssertSqlSafe(list_sql),
-                args.iter().cloned().chain([limit.into(), offset.into()]),
+        let list_sql = format!("SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code");
+        let args = vec![list.into(), (&f.sync_status).into(), q.into()];
+        let (rows, total): (Vec<CodeRow>, i64) = self
+            .page(
+                &list_sql,
+                &format!("SELECT COUNT(*) {filter}"),
+                args,
+                limit,
+                offset,
             )
             .await?;
-        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
     }
 

@@ -92,6 +92,15 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// A unique violation becomes `taken()`, the error a user can act on; others stay as they are.
+    pub(crate) fn unique_as(self, taken: impl FnOnce() -> StoreError) -> StoreError {
+        if self.is_unique_violation() {
+            taken()
+        } else {
+            self
+        }
+    }
 }
 
 /// Now, in UTC, truncated to microseconds so SQLite and PostgreSQL store the same instant.

@@ -229,13 +229,9 @@ impl Db {
                         )
                         .await
                         .map_err(|e| {
-                            if e.is_unique_violation() {
-                                StoreError::Conflict(format!(
-                                    "a list named '{ERP_LIST_NAME}' exists but is not the ERP list; rename it first"
-                                ))
-                            } else {
-                                e
-                            }
+                            e.unique_as(|| StoreError::Conflict(format!(
+                                "a list named '{ERP_LIST_NAME}' exists but is not the ERP list; rename it first"
+                            )))
                         })?;
                     audit::record(
                         tx,

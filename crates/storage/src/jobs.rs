@@ -203,27 +203,27 @@ impl Db {
                         tx.execute(AssertSqlSafe(sql), args).await?;
                     }
                 }
-                // Codes follow their items: confirmed values are exactly what was sent.
-                let sql = format!(
-                    "UPDATE cost_codes SET sync_status = $3, confirmed_code = i.code, confirmed_full_code = i.full_code, \
-                     confirmed_description = i.description, confirmed_active = i.active, origin_id = i.origin_id, last_synced_at = $2, \
-                     erp_message = NULL, rejection_reason = NULL, status_before_send = NULL, updated_at = $2 \
-                     FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = '{}' \
-                     AND cost_codes.sync_status = '{}'",
-                    ItemStatus::Synced,
-                    SyncState::Exporting
-                );
-                tx.execute(AssertSqlSafe(sql), [job.id.into(), ts.into(), synced.as_str().into()])
-                    .await?;
-                let sql = format!(
-                    "UPDATE cost_codes SET sync_status = $3, erp_message = i.erp_message, updated_at = $2 \
-                     FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = '{}' \
-                     AND cost_codes.sync_status = '{}'",
-                    ItemStatus::Failed,
-                    SyncState::Exporting
-                );
-                tx.execute(AssertSqlSafe(sql), [job.id.into(), ts.into(), failed.as_str().into()])
-                    .await?;
+                // Codes follow their items: confirmed values are exactly what was sent; a refused
+                // code keeps the ERP's message.
+                for (item, state, set) in [
+                    (
+                        ItemStatus::Synced,
+                        synced,
+                        "confirmed_code = i.code, confirmed_full_code = i.full_code, confirmed_description = i.description, \
+                         confirmed_active = i.active, origin_id = i.origin_id, last_synced_at = $2, erp_message = NULL, \
+                         rejection_reason = NULL, status_before_send = NULL",
+                    ),
+                    (ItemStatus::Failed, failed, "erp_message = i.erp_message"),
+                ] {
+                    let sql = format!(
+                        "UPDATE cost_codes SET sync_status = $3, {set}, updated_at = $2 FROM erp_items i \
+                         WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = '{item}' \
+                         AND cost_codes.sync_status = '{}'",
+                        SyncState::Exporting
+                    );
+                    tx.execute(AssertSqlSafe(sql), [job.id.into(), ts.into(), state.as_str().into()])
+                        .await?;
+                }
                 let sql = format!(
                     "UPDATE export_jobs SET status = '{}', finished_at = $2, locked_until = NULL WHERE id = $1 \
                      AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 AND status = '{exporting}')",

@@ -272,21 +272,13 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
-        let sql = format!(
-            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4"
-        );
-        let rows: Vec<ItemRow> = self
-            .pool()
-            .fetch_all(
-                AssertSqlSafe(sql),
-                [company.into(), status.into(), limit.into(), offset.into()],
-            )
-            .await?;
-        let total = self
-            .pool()
-            .scalar(
+        let (rows, total): (Vec<ItemRow>, i64) = self
+            .page(
+                &format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id"),
                 "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND status = $2",
-                [company.into(), status.into()],
+                vec![company.into(), status.into()],
+                limit,
+                offset,
             )
             .await?;
         Ok((rows.into_iter().map(Item::from).collect(), total))

@@ -35,21 +35,13 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Submission>, i64), StoreError> {
-        let sql = format!(
-            "{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id DESC LIMIT $2 OFFSET $3"
-        );
-        let rows: Vec<SubmissionRow> = self
-            .pool()
-            .fetch_all(
-                AssertSqlSafe(sql),
-                [company.into(), limit.into(), offset.into()],
-            )
-            .await?;
-        let total = self
-            .pool()
-            .scalar(
+        let (rows, total): (Vec<SubmissionRow>, i64) = self
+            .page(
+                &format!("{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id DESC"),
                 "SELECT COUNT(*) FROM submissions WHERE company_id = $1",
-                [company.into()],
+                vec![company.into()],
+                limit,
+                offset,
             )
             .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -76,21 +68,13 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
-        let sql = format!(
-            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4"
-        );
-        let rows: Vec<ItemRow> = self
-            .pool()
-            .fetch_all(
-                AssertSqlSafe(sql),
-                [company.into(), id.into(), limit.into(), offset.into()],
-            )
-            .await?;
-        let total = self
-            .pool()
-            .scalar(
+        let (rows, total): (Vec<ItemRow>, i64) = self
+            .page(
+                &format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = $2 ORDER BY i.sort_key, i.id"),
                 "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND submission_id = $2",
-                [company.into(), id.into()],
+                vec![company.into(), id.into()],
+                limit,
+                offset,
             )
             .await?;
         Ok((rows.into_iter().map(Item::from).collect(), total))

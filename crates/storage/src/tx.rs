@@ -6,8 +6,8 @@
 use crate::{Db, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 use sqlx::{Database, Encode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
-use sqlx::{SqlSafeStr, SqlStr};
 use time::OffsetDateTime;
 
 /// A value bound to a placeholder. Each kind carries its own NULL, so PostgreSQL learns the
@@ -227,6 +227,32 @@ pub(crate) struct Pool<'d>(&'d Db);
 impl Db {
     pub(crate) fn pool(&self) -> Pool<'_> {
         Pool(self)
+    }
+
+    /// One page of the rows `list_sql` selects (this adds its LIMIT and OFFSET), and how many
+    /// there are in all (`count_sql`); both take `args`.
+    pub(crate) async fn page<T: Record>(
+        &self,
+        list_sql: &str,
+        count_sql: &str,
+        args: Vec<Arg>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<T>, i64), StoreError> {
+        let n = args.len();
+        let list_sql = format!("{list_sql} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        let rows = self
+            .pool()
+            .fetch_all(
+                AssertSqlSafe(list_sql),
+                args.iter().cloned().chain([limit.into(), offset.into()]),
+            )
+            .await?;
+        let total = self
+            .pool()
+            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
+            .await?;
+        Ok((rows, total))
     }
 }
 

@@ -90,11 +90,7 @@ async fn insert_user(tx: &mut Tx<'_>, company: i64, u: &NewUser<'_>) -> Result<i
     )
     .await
     .map_err(|e| {
-        if e.is_unique_violation() {
-            StoreError::field("email", "is already used by another user of this company")
-        } else {
-            e
-        }
+        e.unique_as(|| StoreError::field("email", "is already used by another user of this company"))
     })
 }
 
@@ -122,14 +118,12 @@ impl Db {
                     )
                     .await
                     .map_err(|e| {
-                        if e.is_unique_violation() {
+                        e.unique_as(|| {
                             StoreError::field(
                                 "company",
                                 format!("a company named '{name}' already exists"),
                             )
-                        } else {
-                            e
-                        }
+                        })
                     })?;
                 let user = insert_user(tx, company, admin).await?;
                 audit::record(

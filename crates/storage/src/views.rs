@@ -41,20 +41,18 @@ impl Db {
         };
         let list_sql = format!(
             "SELECT {CODE_COLS}, (SELECT COUNT(*) FROM cost_codes k WHERE k.parent_id = c.id) AS children \
-             FROM cost_codes c WHERE c.list_id = $1 AND {under} ORDER BY c.sort_key, c.full_code LIMIT $3 OFFSET $4"
+             FROM cost_codes c WHERE c.list_id = $1 AND {under} ORDER BY c.sort_key, c.full_code"
         );
         let count_sql =
             format!("SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = $1 AND {under}");
-        let rows: Vec<NodeRow> = self
-            .pool()
-            .fetch_all(
-                AssertSqlSafe(list_sql),
-                [list.into(), parent.into(), limit.into(), offset.into()],
+        let (rows, total): (Vec<NodeRow>, i64) = self
+            .page(
+                &list_sql,
+                &count_sql,
+                vec![list.into(), parent.into()],
+                limit,
+                offset,
             )
-            .await?;
-        let total = self
-            .pool()
-            .scalar(AssertSqlSafe(count_sql), [list.into(), parent.into()])
             .await?;
         let nodes = rows
             .into_iter()
