@@ -293,6 +293,20 @@ impl TestApp {
         b
     }
 
+    /// Downloads a list as CSV.
+    pub async fn export(&self, list: i64) -> reqwest::Response {
+        self.client
+            .get(format!(
+                "{}{}",
+                self.base,
+                self.c(&format!("/cost_code_lists/{list}/export"))
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Creates a user with these permissions and returns a token for them.
     pub async fn user(&self, email: &str, permissions: Value) -> String {
         let (s, b) = self

@@ -70,6 +70,17 @@ async fn every_reason_the_button_gives(app: TestApp) {
         (s, b["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("no_permission"))
     );
+    // Sends the list as a page drawn at `version` would.
+    let send = |version: Value| {
+        let app = &app;
+        async move {
+            app.post(
+                &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
+                json!({"list_version": version}),
+            )
+            .await
+        }
+    };
     // Xero takes at most 30 characters of full code: the long one is listed with its rule.
     let top = app.code(list, "1234567890", "ok", None).await;
     let mid = app.code(list, "1234567890", "ok", top["id"].as_i64()).await;
@@ -81,12 +92,7 @@ async fn every_reason_the_button_gives(app: TestApp) {
         (b["reason_code"].as_str(), b["unsynced_count"].as_i64()),
         (Some("invalid_codes"), Some(3))
     );
-    let (s, e) = app
-        .post(
-            &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
-            json!({"list_version": b["list_version"]}),
-        )
-        .await;
+    let (s, e) = send(b["list_version"].clone()).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_codes"))
@@ -113,12 +119,7 @@ async fn every_reason_the_button_gives(app: TestApp) {
         (Some(true), Some("Send to ERP"))
     );
     app.code(list, "99", "added meanwhile", None).await;
-    let (s, e) = app
-        .post(
-            &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
-            json!({"list_version": b["list_version"]}),
-        )
-        .await;
+    let (s, e) = send(b["list_version"].clone()).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("stale_page"))
