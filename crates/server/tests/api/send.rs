@@ -208,14 +208,19 @@ async fn the_whole_state_machine(app: TestApp) {
     );
     // The approver exports A; the worker confirms it.
     let item_a = app.items("ready_to_export").await[0]["id"].clone();
-    let (s, e) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/export"),
-            &approver,
-            Some(json!({"item_ids": [item_a]})),
-        )
-        .await;
+    let export_a = || {
+        let (app, approver, body) = (&app, &approver, json!({"item_ids": [item_a]}));
+        async move {
+            app.call(
+                "POST",
+                &app.c("/erp/cost_codes/export"),
+                approver,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (s, e) = export_a().await;
     assert_eq!(
         (s, e["error"]["details"]["items"][0]["errors"][0].as_str()),
         (
@@ -232,14 +237,7 @@ async fn the_whole_state_machine(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, job) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/export"),
-            &approver,
-            Some(json!({"item_ids": [item_a]})),
-        )
-        .await;
+    let (s, job) = export_a().await;
     assert_eq!(
         (s, job["item_count"].as_i64()),
         (StatusCode::ACCEPTED, Some(1))
