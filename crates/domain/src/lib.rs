@@ -9,6 +9,7 @@ pub mod queue;
 pub mod send;
 pub mod sync;
 pub mod wbs;
+pub mod xero;
 
 pub use permission::{Level, Permissions};
 pub use profile::{DescriptionOverflow, ErpProfile};

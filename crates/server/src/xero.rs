@@ -7,6 +7,7 @@ use crate::ops::{OpError, OpResult, company, require};
 use crate::password::{hash_token, new_token};
 use crate::secrets::Cipher;
 use crate::state::AppState;
+use costbridge_domain::xero::GrantStatus;
 use costbridge_erp::xero::oauth::{self, OAuthError, Tenant, Tokens};
 use costbridge_erp::xero::{Access, Grants, XeroConfig, XeroEnv, pace::Pacer};
 use costbridge_erp::{ConnectorError, Outbound, Secret};
@@ -70,7 +71,7 @@ impl StoredGrants {
         g: &XeroGrant,
         refused: Option<&Secret>,
     ) -> Result<Option<Access>, ConnectorError> {
-        if g.status == "needs_reconnect" {
+        if g.status == GrantStatus::NeedsReconnect {
             return Err(reconnect(g.problem.as_deref()));
         }
         let Some(tenant_id) = g.tenant_id.clone() else {
@@ -200,7 +201,7 @@ pub async fn status(state: &AppState, caller: &User, cid: i64) -> OpResult<Optio
         tenants: serde_json::from_str(&g.tenants).unwrap_or_default(),
         connected_at: g.connected_at,
         connected_by: g.connected_by_name,
-        problem: (g.status == "needs_reconnect")
+        problem: (g.status == GrantStatus::NeedsReconnect)
             .then(|| g.problem.unwrap_or_else(|| "the grant is gone".into())),
     }))
 }

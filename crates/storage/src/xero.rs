@@ -2,10 +2,13 @@
 //! server; this module only keeps them. A refresh runs inside [`Db::refresh_xero_grant`], which
 //! holds the grant's row lock (PostgreSQL `FOR UPDATE`; SQLite's writer lock) from reading the
 //! refresh token until the new pair is committed.
-use crate::db::sqlite_writer;
-use crate::outbox::Notice;
-use crate::{Db, StoreError, now};
+use crate::outbox::{Notice, enqueue};
+use crate::tx::{Queries, Tx};
+use crate::{Db, StoreError, audit, now};
+use costbridge_domain::queue::JobStatus;
+use costbridge_domain::xero::GrantStatus;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use std::future::Future;
 use time::{Duration, OffsetDateTime};
 
@@ -22,8 +25,8 @@ pub struct XeroGrant {
     /// Encrypted.
     pub refresh_token: String,
     pub access_expires_at: OffsetDateTime,
-    /// `connected` or `needs_reconnect`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: GrantStatus,
     pub problem: Option<String>,
     pub connected_by: i64,
     pub connected_by_name: String,
@@ -67,52 +70,104 @@ pub struct GrantSecrets {
     pub after: (String, String),
 }
 
-/// Re-encrypted grant tokens stored inside `secrets rotate`'s transaction, each only if it
-/// still holds `before` (else `Conflict`, nothing changes); sign-ins under way (their
-/// verifiers under the old key) are dropped: they are started again in a click.
-macro_rules! rewrite_xero_grants {
-    ($tx:expr, $rows:expr) => {
-        for g in $rows {
-            let done = sqlx::query(
-                "UPDATE xero_grants SET access_token = $1, refresh_token = $2 \
-                 WHERE company_id = $3 AND access_token = $4 AND refresh_token = $5",
-            )
-            .bind(&g.after.0)
-            .bind(&g.after.1)
-            .bind(g.company)
-            .bind(&g.before.0)
-            .bind(&g.before.1)
-            .execute(&mut *$tx)
-            .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict(format!(
-                    "company {}'s Xero connection changed meanwhile; nothing was changed, run it again",
-                    g.company
-                )));
-            }
-        }
-        sqlx::query("DELETE FROM xero_oauth_states").execute(&mut *$tx).await?;
-    };
-}
-
 const GRANT: &str = "SELECT g.company_id, g.tenant_id, g.tenant_name, g.tenants, g.access_token, \
     g.refresh_token, g.access_expires_at, g.status, g.problem, g.connected_by, \
     u.name AS connected_by_name, g.connected_at \
     FROM xero_grants g JOIN users u ON u.id = g.connected_by WHERE g.company_id = $1";
 
-/// Who hears that a grant is gone: the company's admins (admin tool), by email.
-const ADMINS: &str = "SELECT id, email FROM users WHERE company_id = $1 AND admin_tool = 'admin'";
+/// Stores re-encrypted grant tokens inside `secrets rotate`'s transaction, each only if it still
+/// holds `before` (else `Conflict`, nothing changes). Sign-ins under way (their verifiers under
+/// the old key) are dropped: they are started again in a click.
+pub(crate) async fn rewrite_grants(
+    tx: &mut Tx<'_>,
+    grants: &[GrantSecrets],
+) -> Result<(), StoreError> {
+    for g in grants {
+        let done = tx
+            .execute(
+                "UPDATE xero_grants SET access_token = $1, refresh_token = $2 \
+                 WHERE company_id = $3 AND access_token = $4 AND refresh_token = $5",
+                [
+                    (&g.after.0).into(),
+                    (&g.after.1).into(),
+                    g.company.into(),
+                    (&g.before.0).into(),
+                    (&g.before.1).into(),
+                ],
+            )
+            .await?;
+        if done != 1 {
+            return Err(StoreError::Conflict(format!(
+                "company {}'s Xero connection changed meanwhile; nothing was changed, run it again",
+                g.company
+            )));
+        }
+    }
+    tx.execute("DELETE FROM xero_oauth_states", []).await?;
+    Ok(())
+}
+
+/// Marks the grant as given up by Xero and, the first time, tells the company's admins.
+async fn needs_reconnect(tx: &mut Tx<'_>, company: i64, problem: &str) -> Result<(), StoreError> {
+    let changed = tx
+        .execute(
+            "UPDATE xero_grants SET status = $2, problem = $3 WHERE company_id = $1 AND status <> $2",
+            [
+                company.into(),
+                GrantStatus::NeedsReconnect.as_str().into(),
+                problem.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        return Ok(());
+    }
+    let company_name: String = tx
+        .scalar("SELECT name FROM companies WHERE id = $1", [company.into()])
+        .await?;
+    // The company's admins (Admin tool).
+    let admins: Vec<(i64, String)> = tx
+        .fetch_all(
+            "SELECT id, email FROM users WHERE company_id = $1 AND admin_tool = $2",
+            [
+                company.into(),
+                costbridge_domain::Level::Admin.as_str().into(),
+            ],
+        )
+        .await?;
+    audit::record(
+        tx,
+        company,
+        None,
+        "xero.needs_reconnect",
+        ("company", company),
+        None,
+        Some(json!({"problem": problem})),
+    )
+    .await?;
+    let notice = Notice::XeroNeedsReconnect {
+        company: company_name,
+        problem: problem.to_owned(),
+    };
+    for (user, email) in admins {
+        enqueue(tx, company, Some(user), &email, &notice, None).await?;
+    }
+    Ok(())
+}
 
 impl Db {
     /// Every grant's stored (encrypted) tokens, as `(company, access, refresh)`.
     pub async fn xero_grant_secrets(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT company_id, access_token, refresh_token FROM xero_grants ORDER BY company_id")
-            .fetch_all(p).await?))
+        self.pool()
+            .fetch_all(
+                "SELECT company_id, access_token, refresh_token FROM xero_grants ORDER BY company_id",
+                [],
+            )
+            .await
     }
 
     pub async fn xero_grant(&self, company: i64) -> Result<Option<XeroGrant>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_as(GRANT).bind(company).fetch_optional(p).await?))
+        self.pool().fetch_optional(GRANT, [company.into()]).await
     }
 
     /// Stores a new grant for the company (replacing an older one): connected, with the
@@ -125,20 +180,46 @@ impl Db {
         tenant: Option<(&str, &str)>,
         tokens: &XeroTokens,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            sqlx::query("DELETE FROM xero_grants WHERE company_id = $1")
-                .bind(company).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO xero_grants (company_id, tenant_id, tenant_name, tenants, \
-                access_token, refresh_token, access_expires_at, status, connected_by, connected_at) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, 'connected', $8, $9)")
-                .bind(company).bind(tenant.map(|t| t.0)).bind(tenant.map(|t| t.1))
-                .bind(tenants_json).bind(&tokens.access_token).bind(&tokens.refresh_token)
-                .bind(tokens.access_expires_at).bind(user).bind(now())
-                .execute(&mut *tx).await?;
-            audit!(tx, company, Some(user), "xero.connected", "company", company, None,
-                Some(json!({"organisation": tenant.map(|t| t.1), "organisations": tenants_json})));
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "DELETE FROM xero_grants WHERE company_id = $1",
+                    [company.into()],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO xero_grants (company_id, tenant_id, tenant_name, tenants, \
+                     access_token, refresh_token, access_expires_at, status, connected_by, \
+                     connected_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    [
+                        company.into(),
+                        tenant.map(|t| t.0).into(),
+                        tenant.map(|t| t.1).into(),
+                        tenants_json.into(),
+                        (&tokens.access_token).into(),
+                        (&tokens.refresh_token).into(),
+                        tokens.access_expires_at.into(),
+                        GrantStatus::Connected.as_str().into(),
+                        user.into(),
+                        now().into(),
+                    ],
+                )
+                .await?;
+                let organisations: serde_json::Value =
+                    serde_json::from_str(tenants_json).unwrap_or_default();
+                audit::record(
+                    tx,
+                    company,
+                    Some(user),
+                    "xero.connected",
+                    ("company", company),
+                    None,
+                    Some(json!({"organisation": tenant.map(|t| t.1), "organisations": organisations})),
+                )
+                .await
+            })
+        })
+        .await
     }
 
     /// The admin's pick among the grant's organisations.
@@ -149,132 +230,119 @@ impl Db {
         tenant_id: &str,
         tenant_name: &str,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            sqlx::query("UPDATE xero_grants SET tenant_id = $2, tenant_name = $3 WHERE company_id = $1")
-                .bind(company).bind(tenant_id).bind(tenant_name).execute(&mut *tx).await?;
-            audit!(tx, company, Some(user), "xero.organisation_picked", "company", company, None,
-                Some(json!({"organisation": tenant_name, "tenant_id": tenant_id})));
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "UPDATE xero_grants SET tenant_id = $2, tenant_name = $3 WHERE company_id = $1",
+                    [company.into(), tenant_id.into(), tenant_name.into()],
+                )
+                .await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(user),
+                    "xero.organisation_picked",
+                    ("company", company),
+                    None,
+                    Some(json!({"organisation": tenant_name, "tenant_id": tenant_id})),
+                )
+                .await
+            })
+        })
+        .await
     }
 
     /// Forgets the grant (after Disconnect revoked it at Xero).
     pub async fn delete_xero_grant(&self, company: i64, user: i64) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            let before: Option<Option<String>> = sqlx::query_scalar(
-                "SELECT tenant_name FROM xero_grants WHERE company_id = $1")
-                .bind(company).fetch_optional(&mut *tx).await?;
-            sqlx::query("DELETE FROM xero_grants WHERE company_id = $1")
-                .bind(company).execute(&mut *tx).await?;
-            audit!(tx, company, Some(user), "xero.disconnected", "company", company,
-                before.map(|name| json!({"organisation": name})), None);
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                let before: Option<Option<String>> = tx
+                    .scalar_optional(
+                        "SELECT tenant_name FROM xero_grants WHERE company_id = $1",
+                        [company.into()],
+                    )
+                    .await?;
+                tx.execute(
+                    "DELETE FROM xero_grants WHERE company_id = $1",
+                    [company.into()],
+                )
+                .await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(user),
+                    "xero.disconnected",
+                    ("company", company),
+                    before.map(|name| json!({"organisation": name})),
+                    None,
+                )
+                .await
+            })
+        })
+        .await
     }
 
     /// Runs `decide` on the grant while holding its row lock, then stores what it decided in
-    /// the same transaction. `decide` may call Xero: nobody else refreshes meanwhile.
-    pub async fn refresh_xero_grant<T, E, F, Fut>(
+    /// the same transaction; `None` when the company has no grant. `decide` may call Xero:
+    /// nobody else refreshes meanwhile.
+    pub async fn refresh_xero_grant<T, F, Fut>(
         &self,
         company: i64,
         decide: F,
-    ) -> Result<Option<T>, E>
+    ) -> Result<Option<T>, StoreError>
     where
-        F: FnOnce(XeroGrant) -> Fut,
-        Fut: Future<Output = Result<Refreshed<T>, E>>,
-        E: From<StoreError>,
+        T: Send,
+        F: FnOnce(XeroGrant) -> Fut + Send,
+        Fut: Future<Output = Result<Refreshed<T>, StoreError>> + Send,
     {
-        // No retry loop (unlike `write_tx!`): `decide` may have used the refresh token, and
-        // one row lock taken first cannot be part of a deadlock.
-        macro_rules! locked {
-            ($tx:ident, $select:expr) => {{
-                let grant: Option<XeroGrant> = sqlx::query_as(sqlx::AssertSqlSafe($select))
-                    .bind(company)
-                    .fetch_optional(&mut *$tx)
-                    .await
-                    .map_err(StoreError::from)?;
+        let lock = match self {
+            Db::Sqlite(_) => GRANT.to_owned(),
+            Db::Postgres(_) => format!("{GRANT} FOR UPDATE OF g"),
+        };
+        let lock = &lock;
+        // `write` runs its body again only after a deadlock or serialization failure, which one
+        // row lock taken first cannot cause; were it to happen, `decide` (which may have used
+        // the refresh token) is not run twice: the second run refuses.
+        let mut decide = Some(decide);
+        self.write(|tx| {
+            let decide = decide.take();
+            Box::pin(async move {
+                let decide = decide.ok_or_else(|| {
+                    StoreError::Conflict(
+                        "the Xero token refresh was interrupted by the database; try again".into(),
+                    )
+                })?;
+                let grant: Option<XeroGrant> = tx
+                    .fetch_optional(AssertSqlSafe(lock.clone()), [company.into()])
+                    .await?;
                 let Some(grant) = grant else {
                     return Ok(None);
                 };
                 let out = match decide(grant).await? {
                     Refreshed::Kept(out) => out,
                     Refreshed::Rotated(t, out) => {
-                        sqlx::query(
+                        tx.execute(
                             "UPDATE xero_grants SET access_token = $2, refresh_token = $3, \
                              access_expires_at = $4 WHERE company_id = $1",
+                            [
+                                company.into(),
+                                t.access_token.into(),
+                                t.refresh_token.into(),
+                                t.access_expires_at.into(),
+                            ],
                         )
-                        .bind(company)
-                        .bind(&t.access_token)
-                        .bind(&t.refresh_token)
-                        .bind(t.access_expires_at)
-                        .execute(&mut *$tx)
-                        .await
-                        .map_err(StoreError::from)?;
+                        .await?;
                         out
                     }
                     Refreshed::Gone(problem, out) => {
-                        let changed = sqlx::query(
-                            "UPDATE xero_grants SET status = 'needs_reconnect', problem = $2 \
-                             WHERE company_id = $1 AND status <> 'needs_reconnect'",
-                        )
-                        .bind(company)
-                        .bind(&problem)
-                        .execute(&mut *$tx)
-                        .await
-                        .map_err(StoreError::from)?
-                        .rows_affected();
-                        if changed > 0 {
-                            let _: () = (async {
-                                audit!($tx, company, None::<i64>, "xero.needs_reconnect", "company",
-                                    company, None, Some(json!({"problem": problem})));
-                                Ok::<(), StoreError>(())
-                            })
-                            .await?;
-                            let company_name: String =
-                                sqlx::query_scalar("SELECT name FROM companies WHERE id = $1")
-                                    .bind(company)
-                                    .fetch_one(&mut *$tx)
-                                    .await
-                                    .map_err(StoreError::from)?;
-                            let admins: Vec<(i64, String)> = sqlx::query_as(ADMINS)
-                                .bind(company)
-                                .fetch_all(&mut *$tx)
-                                .await
-                                .map_err(StoreError::from)?;
-                            let notice = Notice::XeroNeedsReconnect {
-                                company: company_name,
-                                problem: problem.clone(),
-                            };
-                            for (user, email) in admins {
-                                let _: u64 = (async {
-                                    Ok::<u64, StoreError>(enqueue_mail!(
-                                        $tx, company, user, &email, &notice, None
-                                    ))
-                                })
-                                .await?;
-                            }
-                        }
+                        needs_reconnect(tx, company, &problem).await?;
                         out
                     }
                 };
-                $tx.commit().await.map_err(StoreError::from)?;
                 Ok(Some(out))
-            }};
-        }
-        match self {
-            Db::Sqlite(p) => {
-                let _turn = sqlite_writer(p).lock_owned().await;
-                let mut tx = p
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(StoreError::from)?;
-                locked!(tx, GRANT.to_owned())
-            }
-            Db::Postgres(p) => {
-                let mut tx = p.begin().await.map_err(StoreError::from)?;
-                locked!(tx, format!("{GRANT} FOR UPDATE OF g"))
-            }
-        }
+            })
+        })
+        .await
     }
 
     /// Remembers a sign-in to Xero started by `user` in session `session_hash`.
@@ -288,15 +356,30 @@ impl Db {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let t = now();
-        with_pool!(self, p => {
-            sqlx::query("DELETE FROM xero_oauth_states WHERE expires_at < $1")
-                .bind(t).execute(p).await?;
-            sqlx::query("INSERT INTO xero_oauth_states (state_hash, company_id, user_id, \
-                session_hash, verifier, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(state_hash).bind(company).bind(user).bind(session_hash).bind(verifier)
-                .bind(t + ttl).execute(p).await?;
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "DELETE FROM xero_oauth_states WHERE expires_at < $1",
+                    [t.into()],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO xero_oauth_states (state_hash, company_id, user_id, \
+                     session_hash, verifier, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    [
+                        state_hash.into(),
+                        company.into(),
+                        user.into(),
+                        session_hash.into(),
+                        verifier.into(),
+                        (t + ttl).into(),
+                    ],
+                )
+                .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
     }
 
     /// Takes a sign-in under way (it works once), whether or not it expired.
@@ -304,10 +387,13 @@ impl Db {
         &self,
         state_hash: &str,
     ) -> Result<Option<XeroOAuthState>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "DELETE FROM xero_oauth_states WHERE state_hash = $1 \
-             RETURNING company_id, user_id, session_hash, verifier, expires_at")
-            .bind(state_hash).fetch_optional(p).await?))
+        self.pool()
+            .fetch_optional(
+                "DELETE FROM xero_oauth_states WHERE state_hash = $1 \
+                 RETURNING company_id, user_id, session_hash, verifier, expires_at",
+                [state_hash.into()],
+            )
+            .await
     }
 
     /// The ERP asked to slow down: the job waits `delay` and this attempt does not count
@@ -318,10 +404,18 @@ impl Db {
         message: &str,
         delay: Duration,
     ) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query(
-            "UPDATE export_jobs SET status = 'queued', run_after = $2, locked_until = NULL, \
-             last_error = $3, attempts = attempts - 1 WHERE id = $1")
-            .bind(job).bind(now() + delay).bind(message).execute(p).await?; });
+        self.pool()
+            .execute(
+                "UPDATE export_jobs SET status = $4, run_after = $2, locked_until = NULL, \
+                 last_error = $3, attempts = attempts - 1 WHERE id = $1",
+                [
+                    job.into(),
+                    (now() + delay).into(),
+                    message.into(),
+                    JobStatus::Queued.as_str().into(),
+                ],
+            )
+            .await?;
         Ok(())
     }
 }

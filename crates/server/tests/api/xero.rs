@@ -462,7 +462,7 @@ async fn racing_workers_use_each_refresh_token_once(x: Xero) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(g.status, "connected");
+    assert_eq!(g.status, costbridge_domain::xero::GrantStatus::Connected);
 }
 
 async fn a_revoked_grant_needs_reconnect_and_tells_the_admins(x: Xero) {
