@@ -170,6 +170,8 @@ fn configured(s: &SecretsSettings) -> anyhow::Result<Option<Cipher>> {
 /// file next to the database; PostgreSQL refuses, since its instances must share one key.
 pub async fn cipher(settings: &Settings, db: &Db) -> anyhow::Result<Cipher> {
     let stored = db.erp_connectors().await?;
+    // Xero's tokens are always encrypted (issue #11).
+    let grants = db.xero_grant_secrets().await?;
     let cipher = match configured(&settings.secrets)? {
         Some(c) => c,
         None => {
@@ -181,9 +183,11 @@ pub async fn cipher(settings: &Settings, db: &Db) -> anyhow::Result<Cipher> {
             };
             if path.exists() {
                 Cipher::from_file(&path)?
-            } else if let Some((company, _)) = stored
+            } else if let Some(company) = stored
                 .iter()
                 .find(|(_, text)| serde_json::from_str(text).is_ok_and(holds_encrypted))
+                .map(|(company, _)| *company)
+                .or(grants.first().map(|g| g.0))
             {
                 anyhow::bail!(
                     "the database holds encrypted connector secrets (company {company}) but no \
@@ -205,6 +209,15 @@ pub async fn cipher(settings: &Settings, db: &Db) -> anyhow::Result<Cipher> {
                 "company {company}'s connector secrets cannot be read: {e}; set {SETTING} to the key they were encrypted with"
             )
         })?;
+    }
+    for (company, access, refresh) in &grants {
+        for token in [access, refresh] {
+            cipher.open(token).map_err(|e| {
+                anyhow::anyhow!(
+                    "company {company}'s Xero tokens cannot be read: {e}; set {SETTING} to the key they were encrypted with"
+                )
+            })?;
+        }
     }
     Ok(cipher)
 }

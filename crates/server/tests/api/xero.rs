@@ -854,4 +854,10 @@ async fn secrets_rotate_re_encrypts_the_xero_tokens(x: Xero) {
         old.open(&g.access_token).is_err(),
         "no longer under the old key"
     );
+    // A server started with the old key refuses to start, naming the Xero tokens.
+    let e = costbridge_server::secrets::cipher(&x.app.instance_settings(), db)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Xero tokens cannot be read"), "{e}");
 }
