@@ -1,6 +1,6 @@
 //! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
 use crate::audit;
-use crate::tx::{Queries, Tx};
+use crate::tx::{Arg, Queries, Tx};
 use crate::{Db, StoreError, now};
 use costbridge_domain::send;
 use costbridge_domain::sync::{self, ConfirmedValues, Event, FieldChange, SyncState};
@@ -178,6 +178,9 @@ pub struct CodePatch {
 pub struct CodeFilter {
     pub sync_status: Option<String>,
     pub q: Option<String>,
+    /// Keyset paging: only codes after this one in list order. A deep page then costs what the
+    /// first does, where an offset walks every row before it.
+    pub after: Option<i64>,
 }
 
 /// Locks the list for this write (every write bumps `version`, so clients can tell a stale
@@ -269,7 +272,8 @@ fn unique_to_duplicate(e: StoreError, full_code: &str) -> StoreError {
 }
 
 const LIST_SELECT: &str = "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
-     (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count FROM cost_code_lists l";
+     (SELECT CAST(COALESCE(SUM(s.n), 0) AS BIGINT) FROM list_state_counts s WHERE s.list_id = l.id) AS codes_count \
+     FROM cost_code_lists l";
 
 impl Db {
     pub async fn lists(&self, company: i64) -> Result<Vec<CodeList>, StoreError> {
@@ -339,19 +343,72 @@ impl Db {
                     .replace('_', "\\_")
             )
         });
-        let filter = "FROM cost_codes c WHERE c.list_id = $1 AND ($2 IS NULL OR c.sync_status = $2) \
-            AND ($3 IS NULL OR lower(c.full_code) LIKE $3 ESCAPE '\\' OR lower(c.description) LIKE $3 ESCAPE '\\')";
-        let list_sql = format!("SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code");
-        let args = vec![list.into(), (&f.sync_status).into(), q.into()];
-        let (rows, total): (Vec<CodeRow>, i64) = self
-            .page(
-                &list_sql,
-                &format!("SELECT COUNT(*) {filter}"),
-                args,
-                limit,
-                offset,
+        // Each condition is written only when asked for, so the planner can use the index
+        // that serves it: `$2 IS NULL OR …` would make it plan for both cases at once.
+        let mut filter = String::from("FROM cost_codes c WHERE c.list_id = $1");
+        let mut args: Vec<Arg> = vec![list.into()];
+        let mut list_args: Vec<Arg> = Vec::new();
+        if let Some(state) = &f.sync_status {
+            args.push(state.as_str().into());
+            filter.push_str(&format!(" AND c.sync_status = ${}", args.len()));
+        }
+        if let Some(q) = q {
+            args.push(q.into());
+            let n = args.len();
+            filter.push_str(&format!(
+                " AND (lower(c.full_code) LIKE ${n} ESCAPE '\\' OR lower(c.description) LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        let mut list_sql = format!("SELECT {CODE_COLS} {filter}");
+        if let Some(after) = f.after {
+            let (sort_key, full_code): (String, String) = self
+                .pool()
+                .fetch_optional(
+                    "SELECT sort_key, full_code FROM cost_codes WHERE id = $1 AND list_id = $2",
+                    [after.into(), list.into()],
+                )
+                .await?
+                .ok_or_else(|| {
+                    StoreError::field(
+                        "after",
+                        format!("code {after} is not in this list (deleted since?): start again from the first page"),
+                    )
+                })?;
+            // Appended after the filter's arguments, so the count below (which takes only the
+            // filter's) never sees them.
+            let n = args.len();
+            list_sql.push_str(&format!(
+                " AND (c.sort_key > ${} OR (c.sort_key = ${} AND c.full_code > ${}))",
+                n + 1,
+                n + 1,
+                n + 2
+            ));
+            list_args = vec![sort_key.into(), full_code.into()];
+        }
+        list_sql.push_str(" ORDER BY c.sort_key, c.full_code");
+        // Without a search, the total is the list's maintained count (of one state, or all);
+        // a search has to look at the rows it matches.
+        let count_sql = if f.q.is_some() {
+            format!("SELECT COUNT(*) {filter}")
+        } else if f.sync_status.is_some() {
+            "SELECT COALESCE((SELECT n FROM list_state_counts WHERE list_id = $1 AND sync_status = $2), 0)".to_owned()
+        } else {
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_state_counts WHERE list_id = $1"
+                .to_owned()
+        };
+        let n = args.len() + list_args.len();
+        list_sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
+        let rows: Vec<CodeRow> = self
+            .pool()
+            .fetch_all(
+                AssertSqlSafe(list_sql),
+                args.iter()
+                    .cloned()
+                    .chain(list_args)
+                    .chain([limit.into(), offset.into()]),
             )
             .await?;
+        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
     }
 

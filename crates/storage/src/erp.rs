@@ -11,6 +11,8 @@ use costbridge_domain::{ErpProfile, Permissions};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 pub const ERP_LIST_NAME: &str = "ERP Standard Cost Codes";
 
@@ -64,14 +66,9 @@ pub struct Sender<'a> {
 type Unsynced = Vec<(i64, String, String)>;
 
 impl Sender<'_> {
-    /// The domain's verdict on sending these codes, with the codes that break the ERP's rules.
-    fn judge(
-        &self,
-        is_erp_list: bool,
-        unsynced: &Unsynced,
-        changed_since_seen: Option<Changed>,
-    ) -> (Result<(), SendBlock>, Vec<InvalidCode>) {
-        let invalid = match self.profile {
+    /// The unsynced codes that break the ERP's rules (none when the list is not the ERP's).
+    fn invalid(&self, is_erp_list: bool, unsynced: &Unsynced) -> Vec<InvalidCode> {
+        match self.profile {
             Some(p) if is_erp_list => p.invalid_codes(
                 unsynced
                     .iter()
@@ -79,16 +76,72 @@ impl Sender<'_> {
                 self.delimiter,
             ),
             _ => Vec::new(),
-        };
-        let verdict = send::check(&SendContext {
+        }
+    }
+
+    /// The domain's verdict on sending `count` codes of which `invalid` break the ERP's rules.
+    fn judge(
+        &self,
+        is_erp_list: bool,
+        count: usize,
+        invalid: &[InvalidCode],
+        changed_since_seen: Option<Changed>,
+    ) -> Result<(), SendBlock> {
+        send::check(&SendContext {
             permissions: self.permissions,
             profile: self.profile,
             is_erp_list,
-            unsynced_count: unsynced.len() as u64,
+            unsynced_count: count as u64,
             invalid_count: invalid.len(),
             changed_since_seen,
-        });
-        (verdict, invalid)
+        })
+    }
+
+    /// What the rule check of the unsynced codes depends on besides the codes themselves.
+    fn rules_key(&self, is_erp_list: bool) -> (Option<String>, char, bool) {
+        (
+            self.profile.map(|p| p.id.clone()),
+            self.delimiter,
+            is_erp_list,
+        )
+    }
+}
+
+/// The part of the Send to ERP button that reads every unsynced code of a list: how many there
+/// are and which break the ERP's rules. Both change only when the list's `unsynced_version`
+/// does (every write that moves the unsynced set or its values sets it, which the stale-page
+/// check already relies on) or when the rules do, so the result is kept per list and computed
+/// again only then. Without it, every page view of a 100,000-code list read and checked every
+/// unsynced code. One entry per list; kept by the server beside its pool.
+#[derive(Debug, Default)]
+pub struct UnsyncedChecks(std::sync::Mutex<HashMap<i64, Arc<UnsyncedCheck>>>);
+
+#[derive(Debug)]
+struct UnsyncedCheck {
+    unsynced_version: i64,
+    rules: (Option<String>, char, bool),
+    count: usize,
+    invalid: Vec<InvalidCode>,
+}
+
+impl UnsyncedChecks {
+    fn get(&self, list: &CodeList, who: &Sender<'_>) -> Option<Arc<UnsyncedCheck>> {
+        let checks = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        checks.get(&list.id).cloned().filter(|c| {
+            c.unsynced_version == list.unsynced_version
+                && c.rules == who.rules_key(list.is_erp_list)
+        })
+    }
+
+    fn put(&self, list: i64, check: Arc<UnsyncedCheck>) {
+        let mut checks = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        checks.insert(list, check);
     }
 }
 
@@ -271,14 +324,28 @@ impl Db {
         list: i64,
         who: &Sender<'_>,
         seen_version: Option<i64>,
+        checks: &UnsyncedChecks,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
-        let unsynced: Unsynced = self
-            .pool()
-            .fetch_all(UNSYNCED_CODES.as_str(), [list.into()])
-            .await?;
+        let check = match checks.get(&l, who) {
+            Some(check) => check,
+            None => {
+                let unsynced: Unsynced = self
+                    .pool()
+                    .fetch_all(UNSYNCED_CODES.as_str(), [list.into()])
+                    .await?;
+                let check = Arc::new(UnsyncedCheck {
+                    unsynced_version: l.unsynced_version,
+                    rules: who.rules_key(l.is_erp_list),
+                    count: unsynced.len(),
+                    invalid: who.invalid(l.is_erp_list, &unsynced),
+                });
+                checks.put(list, check.clone());
+                check
+            }
+        };
         let changed = changed_since(&mut self.pool(), &l, seen_version).await?;
-        let (verdict, invalid) = who.judge(l.is_erp_list, &unsynced, changed);
+        let verdict = who.judge(l.is_erp_list, check.count, &check.invalid, changed);
         let (reason_code, reason) = match &verdict {
             Ok(()) => (None, None),
             Err(b) => (Some(b.reason.code()), Some(b.message.clone())),
@@ -288,9 +355,9 @@ impl Db {
             label: send::label(l.sent_once),
             reason_code,
             reason,
-            unsynced_count: unsynced.len() as i64,
+            unsynced_count: check.count as i64,
             list_version: l.version,
-            invalid_codes: invalid,
+            invalid_codes: check.invalid.clone(),
         })
     }
 
@@ -324,7 +391,8 @@ impl Db {
             let version = l.version + 1;
             let unsynced: Unsynced = tx.fetch_all(unsynced_codes, [list.into()]).await?;
             let changed = changed_since(tx, &l, Some(seen)).await?;
-            if let (Err(block), invalid) = who.judge(l.is_erp_list, &unsynced, changed) {
+            let invalid = who.invalid(l.is_erp_list, &unsynced);
+            if let Err(block) = who.judge(l.is_erp_list, unsynced.len(), &invalid, changed) {
                 return Err(SendError::Blocked(block, invalid));
             }
             let ts = now();

@@ -145,6 +145,33 @@ impl Db {
                 ));
             }
         }
+        out.extend(self.count_violations(company).await?);
         Ok(out)
+    }
+
+    /// The maintained counts of codes per list and state (which list pages show as totals)
+    /// against the codes themselves.
+    async fn count_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
+        let wrong: Vec<(i64, String, i64, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT k.list_id, k.sync_status, COALESCE(s.n, 0), COALESCE(c.n, 0) \
+                 FROM (SELECT list_id, sync_status FROM list_state_counts UNION \
+                       SELECT list_id, sync_status FROM cost_codes) k \
+                 JOIN cost_code_lists l ON l.id = k.list_id \
+                 LEFT JOIN list_state_counts s ON s.list_id = k.list_id AND s.sync_status = k.sync_status \
+                 LEFT JOIN (SELECT list_id, sync_status, COUNT(*) AS n FROM cost_codes GROUP BY list_id, sync_status) c \
+                   ON c.list_id = k.list_id AND c.sync_status = k.sync_status \
+                 WHERE ($1 IS NULL OR l.company_id = $1) AND COALESCE(s.n, 0) <> COALESCE(c.n, 0) \
+                 ORDER BY k.list_id, k.sync_status",
+                [company.into()],
+            )
+            .await?;
+        Ok(wrong
+            .into_iter()
+            .map(|(list, state, kept, real)| {
+                format!("list {list} counts {kept} {state} codes but has {real}")
+            })
+            .collect())
     }
 }
