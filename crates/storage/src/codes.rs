@@ -271,6 +271,45 @@ pub(crate) async fn list_codes(
     q.fetch_all(AssertSqlSafe(sql), [list.into()]).await
 }
 
+/// Creates a list and audits it; a name the company already uses is a unique violation, which
+/// the caller words.
+pub(crate) async fn insert_list(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: i64,
+    name: &str,
+    is_erp_list: bool,
+) -> Result<i64, StoreError> {
+    let id = tx
+        .scalar(
+            "INSERT INTO cost_code_lists (company_id, name, is_erp_list, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            [
+                company.into(),
+                name.into(),
+                is_erp_list.into(),
+                now().into(),
+            ],
+        )
+        .await?;
+    let after = if is_erp_list {
+        json!({"name": name, "is_erp_list": true})
+    } else {
+        json!({ "name": name })
+    };
+    audit::record(
+        tx,
+        company,
+        Some(actor),
+        "cost_code_list.created",
+        ("cost_code_list", id),
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(id)
+}
+
 /// Maps a unique violation on `(list_id, full_code)` to the field error a user can act on.
 fn unique_to_duplicate(e: StoreError, full_code: &str) -> StoreError {
     e.unique_as(|| StoreError::field("code", format!("'{full_code}' already exists in this list")))
@@ -306,12 +345,7 @@ impl Db {
         let id = self
             .write(|tx| {
                 Box::pin(async move {
-                    let id = tx
-                        .scalar::<i64>(
-                            "INSERT INTO cost_code_lists (company_id, name, created_at) \
-                             VALUES ($1, $2, $3) RETURNING id",
-                            [company.into(), name.into(), now().into()],
-                        )
+                    insert_list(tx, company, actor, name, false)
                         .await
                         .map_err(|e| {
                             e.unique_as(|| {
@@ -320,18 +354,7 @@ impl Db {
                                     format!("a list named '{name}' already exists"),
                                 )
                             })
-                        })?;
-                    audit::record(
-                        tx,
-                        company,
-                        Some(actor),
-                        "cost_code_list.created",
-                        ("cost_code_list", id),
-                        None,
-                        Some(json!({"name": name})),
-                    )
-                    .await?;
-                    Ok::<_, StoreError>(id)
+                        })
                 })
             })
             .await?;

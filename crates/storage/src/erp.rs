@@ -1,6 +1,6 @@
 //! The ERP side of a company: its connection, and Send to ERP (with retrieve). The queue the
 //! sent codes land in is `queue.rs`.
-use crate::codes::{CodeList, lock_code, unsynced_changed};
+use crate::codes::{CodeList, insert_list, lock_code, unsynced_changed};
 use crate::tx::Queries;
 use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::profile::InvalidCode;
@@ -236,12 +236,7 @@ impl Db {
                     )
                     .await?;
                 if list.is_none() {
-                    let id: i64 = tx
-                        .scalar(
-                            "INSERT INTO cost_code_lists (company_id, name, is_erp_list, \
-                             created_at) VALUES ($1, $2, TRUE, $3) RETURNING id",
-                            [company.into(), ERP_LIST_NAME.into(), now().into()],
-                        )
+                    insert_list(tx, company, actor, ERP_LIST_NAME, true)
                         .await
                         .map_err(|e| {
                             e.unique_as(|| {
@@ -251,16 +246,6 @@ impl Db {
                                 ))
                             })
                         })?;
-                    audit::record(
-                        tx,
-                        company,
-                        Some(actor),
-                        "cost_code_list.created",
-                        ("cost_code_list", id),
-                        None,
-                        Some(json!({"name": ERP_LIST_NAME, "is_erp_list": true})),
-                    )
-                    .await?;
                 }
                 audit::record(
                     tx,
