@@ -53,6 +53,7 @@ impl App {
             mail_on: settings.mail.host.is_some(),
             cipher,
             first_run: Arc::new(first_run(&settings, addr, db_empty)),
+            unsynced_checks: Default::default(),
         };
         Ok(App {
             listener,

@@ -323,6 +323,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         mail_on: settings.mail.host.is_some(),
         cipher,
         first_run: Default::default(),
+        unsynced_checks: Default::default(),
     };
     Ok((state, actor))
 }
