@@ -185,12 +185,28 @@ impl Db {
         connector: &serde_json::Value,
         masked: &serde_json::Value,
     ) -> Result<StoredConnection, StoreError> {
+        self.put_erp_connection_pulled(company, actor, profile, connector, masked, false)
+            .await
+    }
+
+    /// [`Self::put_erp_connection`] for a connector that may pull its work (the QuickBooks Web
+    /// Connector): the worker leaves a `pulled` company's export jobs to the ERP.
+    pub async fn put_erp_connection_pulled(
+        &self,
+        company: i64,
+        actor: i64,
+        profile: &str,
+        connector: &serde_json::Value,
+        masked: &serde_json::Value,
+        pulled: bool,
+    ) -> Result<StoredConnection, StoreError> {
         write_tx!(self, tx => {
             let before: Option<String> = sqlx::query_scalar("SELECT profile FROM erp_connections WHERE company_id = $1")
                 .bind(company).fetch_optional(&mut *tx).await?;
-            sqlx::query("INSERT INTO erp_connections (company_id, profile, connector, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (company_id) DO UPDATE SET profile = excluded.profile, connector = excluded.connector, updated_at = excluded.updated_at")
-                .bind(company).bind(profile).bind(connector.to_string()).bind(now()).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO erp_connections (company_id, profile, connector, updated_at, pulled) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (company_id) DO UPDATE SET profile = excluded.profile, connector = excluded.connector, updated_at = excluded.updated_at, \
+                 pulled = excluded.pulled")
+                .bind(company).bind(profile).bind(connector.to_string()).bind(now()).bind(pulled).execute(&mut *tx).await?;
             let list: Option<i64> = sqlx::query_scalar("SELECT id FROM cost_code_lists WHERE company_id = $1 AND is_erp_list")
                 .bind(company).fetch_optional(&mut *tx).await?;
             if list.is_none() {

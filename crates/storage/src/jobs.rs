@@ -44,11 +44,12 @@ pub enum Outcome {
 /// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.
 const OUTCOME_CHUNK: usize = 500;
 
-const CLAIM_WHERE: &str =
-    "(status = 'queued' AND run_after <= $2) OR (status = 'running' AND locked_until < $2)";
+const CLAIM_WHERE: &str = "((status = 'queued' AND run_after <= $2) OR (status = 'running' AND locked_until < $2)) \
+     AND company_id NOT IN (SELECT company_id FROM erp_connections WHERE pulled)";
 
 impl Db {
-    /// Takes the oldest due job (or one whose worker's lease ran out) for `lease`.
+    /// Takes the oldest due job (or one whose worker's lease ran out) for `lease`; the jobs of a
+    /// pulled connection (the QuickBooks Web Connector) are left to the ERP's session.
     pub async fn claim_export_job(
         &self,
         lease: Duration,
@@ -181,10 +182,12 @@ impl Db {
         Ok(())
     }
 
-    /// When the next queued job is due, so an idle worker knows how long it may sleep.
+    /// When the next queued job is due, so an idle worker knows how long it may sleep (the
+    /// jobs of a pulled connection wait for the ERP, not for the worker).
     pub async fn next_job_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         Ok(with_pool!(self, p => sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN status = 'queued' THEN run_after ELSE locked_until END) FROM export_jobs WHERE status IN ('queued', 'running')")
+            "SELECT MIN(CASE WHEN status = 'queued' THEN run_after ELSE locked_until END) FROM export_jobs WHERE status IN ('queued', 'running') \
+             AND company_id NOT IN (SELECT company_id FROM erp_connections WHERE pulled)")
             .fetch_one(p).await?))
     }
 }

@@ -18,6 +18,7 @@ pub mod import;
 pub mod integrity;
 pub mod jobs;
 pub mod pull;
+pub mod qbwc;
 pub mod queue;
 pub mod sessions;
 pub mod submissions;

@@ -35,7 +35,7 @@ impl Desired {
 }
 
 /// A service item as QuickBooks holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QbItem {
     pub list_id: String,
     pub edit_sequence: String,

@@ -1,0 +1,491 @@
+//! The SOAP service the QuickBooks Web Connector polls. A session: `authenticate` (a ticket
+//! bound to the company), then rounds of `sendRequestXML` (the next qbXML request) and
+//! `receiveResponseXML` (QuickBooks' answers, applied), then `closeConnection`.
+//!
+//! Each round first asks QuickBooks for the codes it is about to write (by ListID once
+//! confirmed, else by full name), then adds or modifies them, parents before children, at most
+//! `BATCH` codes a round. Every answer is applied in its own transactions before the next
+//! request is made, and what a session's queries found belongs to that session: a session cut
+//! off at any point (QBWC closed, Costbridge killed) leaves codes *exporting*, and the next
+//! session asks QuickBooks again, so an add whose answer was lost is found and taken, never
+//! made twice. Outcomes go through the same recording as the worker's (audit, emails, states).
+use super::accounts;
+use crate::ops::OpError;
+use crate::ops::connection::{Connection, connection};
+use crate::password;
+use crate::state::AppState;
+use crate::worker::{line, parents_first};
+use costbridge_erp::qbwc::plan::{self, Decision, Found};
+use costbridge_erp::qbwc::qbxml::{self, QbItem, Request};
+use costbridge_erp::qbwc::soap::{Call, Reply};
+use costbridge_erp::{Connector, ExportContext, GlAccount, GlKind, LineResult};
+use costbridge_storage::jobs::Outcome;
+use costbridge_storage::qbwc::QbwcSession;
+use costbridge_storage::{StoreError, now};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+use time::{Duration, OffsetDateTime};
+
+/// A ticket lives this long; QBWC starts a new session at its next run.
+const TICKET_TTL: Duration = Duration::hours(1);
+/// The accounts are read again by a session with nothing else to do once this old.
+const ACCOUNTS_FRESH: Duration = Duration::hours(1);
+const ACCOUNTS_ID: &str = "accounts";
+
+/// A time as the QBWC log and the pages show it.
+pub fn shown_time(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// Answers one call. Storage failures are returned (the SOAP handler makes them a fault).
+#[tracing::instrument(skip_all, fields(method = %call.method, company))]
+pub async fn answer(state: &AppState, client: IpAddr, call: &Call) -> Result<Reply, OpError> {
+    let ticket = call.param("ticket");
+    Ok(match call.method.as_str() {
+        "serverVersion" => Reply::Text(format!("Costbridge {}", env!("CARGO_PKG_VERSION"))),
+        // Any Web Connector version will do: an empty answer lets it go on.
+        "clientVersion" => Reply::Text(String::new()),
+        "authenticate" => {
+            authenticate(
+                state,
+                client,
+                call.param("strUserName"),
+                call.param("strPassword"),
+            )
+            .await?
+        }
+        "sendRequestXML" => Reply::Text(send_request(state, call).await?),
+        "receiveResponseXML" => Reply::Number(receive(state, call).await?),
+        "connectionError" => {
+            if let Some(s) = session(state, ticket).await? {
+                let error = format!(
+                    "the Web Connector could not open QuickBooks: {} ({})",
+                    call.param("message"),
+                    call.param("hresult")
+                );
+                state
+                    .db
+                    .qbwc_error(s.company_id, Some(&s.ticket_hash), Some(&error))
+                    .await?;
+            }
+            Reply::Text("done".into())
+        }
+        "getLastError" => Reply::Text(match session(state, ticket).await? {
+            Some(s) => s
+                .last_error
+                .map_or_else(String::new, |e| format!("Costbridge: {e}")),
+            None => ENDED.into(),
+        }),
+        "closeConnection" => Reply::Text(close(state, ticket).await?),
+        other => return Err(OpError::Broken(format!("unknown method '{other}'"))),
+    })
+}
+
+const ENDED: &str = "Costbridge: this session ended or expired; the Web Connector starts a new one at its next run.";
+
+async fn session(state: &AppState, ticket: &str) -> Result<Option<QbwcSession>, OpError> {
+    if ticket.is_empty() {
+        return Ok(None);
+    }
+    let s = state.db.qbwc_session(&password::hash_token(ticket)).await?;
+    if let Some(s) = &s {
+        tracing::Span::current().record("company", s.company_id);
+    }
+    Ok(s)
+}
+
+/// `[ticket, ""]` to go on, `[ticket, "none"]` when there is nothing to do, `["", "nvu"]` for
+/// a wrong user name or password (counted by the sign-in throttle, like a person's).
+async fn authenticate(
+    state: &AppState,
+    client: IpAddr,
+    user: &str,
+    secret: &str,
+) -> Result<Reply, OpError> {
+    let refused = || Reply::Strings(vec![String::new(), "nvu".into()]);
+    let key = format!("qbwc:{user}");
+    let throttle = &state.sign_in;
+    if let Err(locked) = throttle.check(&key, client, Instant::now()) {
+        tracing::warn!(%client, user, retry_after_s = locked.retry_after.as_secs(), "QBWC sign-in refused: throttled");
+        return Ok(refused());
+    }
+    let found = state.db.qbwc_credentials(user).await?;
+    let Some(company) = password::sign_in(found.into_iter().collect(), secret.to_owned()).await
+    else {
+        throttle.failed(&key, client, Instant::now());
+        tracing::warn!(%client, user, "QBWC sign-in failed: wrong user name or password");
+        if let Some((company, _)) = state.db.qbwc_credentials(user).await? {
+            let error = format!(
+                "the Web Connector signed in with a wrong password at {}; type the password Costbridge showed (or make a new one) in the Web Connector's Password column",
+                shown_time(now())
+            );
+            state.db.qbwc_error(company, None, Some(&error)).await?;
+        }
+        return Ok(refused());
+    };
+    throttle.succeeded(&key, client, Instant::now());
+    tracing::Span::current().record("company", company);
+    let Some(conn) = connection(state, company)
+        .await?
+        .filter(|c| c.settings.pulled())
+    else {
+        let error = "the company's ERP connection is no longer the QuickBooks Web Connector; remove Costbridge from the Web Connector or connect it again";
+        state.db.qbwc_error(company, None, Some(error)).await?;
+        return Ok(refused());
+    };
+    let ticket = password::new_token();
+    let hash = password::hash_token(&ticket);
+    state
+        .db
+        .start_qbwc_session(company, &hash, now() + TICKET_TTL)
+        .await?;
+    let s = state
+        .db
+        .qbwc_session(&hash)
+        .await?
+        .ok_or(OpError::Store(StoreError::NotFound))?;
+    let next = advance(state, &s, &conn).await?;
+    state.db.set_qbwc_pending(&hash, next.as_deref()).await?;
+    let what = if next.is_some() { "" } else { "none" };
+    Ok(Reply::Strings(vec![ticket, what.into()]))
+}
+
+/// The request made when the last answer was applied, and what QBWC says about itself.
+async fn send_request(state: &AppState, call: &Call) -> Result<String, OpError> {
+    let Some(s) = session(state, call.param("ticket")).await? else {
+        return Ok(String::new());
+    };
+    let hcp = call.param("strHCPResponse");
+    // The first request of a session carries QuickBooks' HostQuery answer: its product name.
+    let version = (!hcp.is_empty()).then(|| {
+        let product = qbxml_product(hcp);
+        format!(
+            "{}qbXML {}.{} {}",
+            product.map(|p| format!("{p}, ")).unwrap_or_default(),
+            call.param("qbXMLMajorVers"),
+            call.param("qbXMLMinorVers"),
+            call.param("qbXMLCountry")
+        )
+        .trim()
+        .to_owned()
+    });
+    let file = Some(call.param("strCompanyFileName")).filter(|f| !f.is_empty());
+    state
+        .db
+        .qbwc_seen(s.company_id, version.as_deref(), file)
+        .await?;
+    Ok(s.pending.unwrap_or_default())
+}
+
+fn qbxml_product(hcp: &str) -> Option<String> {
+    let root = costbridge_erp::qbwc::xml::parse(hcp).ok()?;
+    let host = root
+        .child("QBXMLMsgsRs")?
+        .child("HostQueryRs")?
+        .child("HostRet")?;
+    host.text_of("ProductName").map(str::to_owned)
+}
+
+/// Applies QuickBooks' answers and says how far the session is: 100 ends it, -1 makes QBWC
+/// ask `getLastError`.
+async fn receive(state: &AppState, call: &Call) -> Result<i64, OpError> {
+    let Some(s) = session(state, call.param("ticket")).await? else {
+        return Ok(-1);
+    };
+    let company = s.company_id;
+    if !call.param("hresult").is_empty() {
+        let error = format!(
+            "QuickBooks could not process Costbridge's request: {} ({}); the codes stay waiting for the next run",
+            call.param("message"),
+            call.param("hresult")
+        );
+        state
+            .db
+            .qbwc_error(company, Some(&s.ticket_hash), Some(&error))
+            .await?;
+        return Ok(-1);
+    }
+    let answers = match qbxml::read_response(call.param("response")) {
+        Ok(a) => a,
+        Err(e) => {
+            let error = format!(
+                "Costbridge could not read QuickBooks' answer ({e}); the codes stay waiting for the next run"
+            );
+            state
+                .db
+                .qbwc_error(company, Some(&s.ticket_hash), Some(&error))
+                .await?;
+            return Ok(-1);
+        }
+    };
+    let Some(conn) = connection(state, company)
+        .await?
+        .filter(|c| c.settings.pulled())
+    else {
+        return Ok(100);
+    };
+    apply(state, &s, answers).await?;
+    state
+        .db
+        .qbwc_error(company, Some(&s.ticket_hash), None)
+        .await?;
+    let s = state
+        .db
+        .qbwc_session(&s.ticket_hash)
+        .await?
+        .ok_or(OpError::Store(StoreError::NotFound))?;
+    let next = advance(state, &s, &conn).await?;
+    state
+        .db
+        .set_qbwc_pending(&s.ticket_hash, next.as_deref())
+        .await?;
+    if next.is_none() {
+        return Ok(100);
+    }
+    let left = state.db.qbwc_remaining(company).await?;
+    let total = s.total.max(left).max(1);
+    Ok(((total - left) * 100 / total).clamp(0, 99))
+}
+
+/// Which request an answer is for: `accounts`, or `q`/`a`/`m` and the queue item's id.
+fn answered(id: &str) -> Option<(char, i64)> {
+    let mut chars = id.chars();
+    let kind = chars.next()?;
+    Some((kind, chars.as_str().parse().ok()?))
+}
+
+async fn apply(
+    state: &AppState,
+    s: &QbwcSession,
+    answers: Vec<qbxml::Answer>,
+) -> Result<(), OpError> {
+    let company = s.company_id;
+    let job = state.db.qbwc_job(company).await?;
+    let rows = match &job {
+        Some(j) => state.db.job_rows(j.id).await?,
+        None => Vec::new(),
+    };
+    let by_item: HashMap<i64, _> = rows.iter().map(|r| (r.item_id, r)).collect();
+    let mut found = Vec::new();
+    let mut sequences = Vec::new();
+    let mut outcomes = Vec::new();
+    for a in answers {
+        if a.request_id == ACCOUNTS_ID {
+            let text = (a.status == 0)
+                .then(|| serde_json::to_string(&a.accounts))
+                .transpose()
+                .map_err(|e| OpError::Broken(e.to_string()))?;
+            if text.is_none() {
+                tracing::warn!(status = a.status, message = %a.message, "QuickBooks refused the account query");
+            }
+            state
+                .db
+                .set_qbwc_accounts(company, &s.ticket_hash, text.as_deref())
+                .await?;
+            continue;
+        }
+        let Some((kind, item)) = answered(&a.request_id) else {
+            continue;
+        };
+        let Some(row) = by_item.get(&item) else {
+            // Answered after the code left the export (an answer QBWC sent twice): ignored.
+            continue;
+        };
+        let first = a.items.first();
+        match (kind, a.status, first) {
+            ('q', 0, Some(qb)) => found.push((item, Some(json(qb)?))),
+            ('q', 500, _) => found.push((item, None)),
+            ('a' | 'm', 0, Some(qb)) => {
+                sequences.push((
+                    row.cost_code_id,
+                    qb.list_id.clone(),
+                    qb.edit_sequence.clone(),
+                ));
+                outcomes.push((
+                    item,
+                    Outcome::Synced {
+                        origin_id: qb.list_id.clone(),
+                    },
+                ));
+            }
+            _ => outcomes.push((
+                item,
+                Outcome::Failed {
+                    message: plan::refusal(&row.full_code, a.status, &a.message),
+                },
+            )),
+        }
+    }
+    state.db.save_qbwc_found(&s.ticket_hash, &found).await?;
+    // The EditSequence goes first: a crash before the outcome leaves the code exporting, and
+    // the next session finds the item holding what was sent, with this EditSequence.
+    state.db.save_qbwc_sequences(company, &sequences).await?;
+    if let Some(job) = &job
+        && !outcomes.is_empty()
+    {
+        state.db.record_outcomes(job, &rows, &outcomes).await?;
+    }
+    Ok(())
+}
+
+fn json(item: &QbItem) -> Result<String, OpError> {
+    serde_json::to_string(item).map_err(|e| OpError::Broken(e.to_string()))
+}
+
+/// Decides what the session asks next, recording the outcomes known without asking (codes
+/// QuickBooks already holds, conflicts, orphans); `None` when nothing is left.
+async fn advance(
+    state: &AppState,
+    s: &QbwcSession,
+    conn: &Connection,
+) -> Result<Option<String>, OpError> {
+    let company = s.company_id;
+    let login = state.db.qbwc_login(company).await?;
+    let stale = login
+        .and_then(|l| l.accounts_at)
+        .is_none_or(|at| now() - at > ACCOUNTS_FRESH);
+    let ctx = ExportContext {
+        job_id: 0,
+        delimiter: state.db.company_delimiter(company).await?,
+        max_description: conn.profile.truncation_limit(),
+    };
+    loop {
+        let job = state.db.qbwc_job(company).await?;
+        if !s.accounts_read && (job.is_some() || stale) {
+            return Ok(Some(qbxml::render(&[Request::Accounts {
+                id: ACCOUNTS_ID.into(),
+            }])));
+        }
+        let Some(job) = job else {
+            return Ok(None);
+        };
+        let rows = state.db.job_rows(job.id).await?;
+        let (orphans, rows_ok) = parents_first(&rows);
+        if !orphans.is_empty() || rows_ok.is_empty() {
+            // Closes the job too once nothing is left in it.
+            state.db.record_outcomes(&job, &rows, &orphans).await?;
+            continue;
+        }
+        let chunk = &rows_ok[..rows_ok.len().min(costbridge_erp::qbwc::Qbwc::BATCH)];
+        let found = state.db.qbwc_found(&s.ticket_hash).await?;
+        let ctx = ExportContext {
+            job_id: job.id,
+            ..ctx
+        };
+        let known = known_accounts(state, company).await;
+        let account = |code: &Option<String>, kind: GlKind| {
+            code.as_ref().map(|c| {
+                known
+                    .iter()
+                    .find(|a| &a.code == c)
+                    .cloned()
+                    // An account QuickBooks no longer has still goes: QuickBooks says 3140.
+                    .unwrap_or(GlAccount {
+                        code: c.clone(),
+                        name: c.clone(),
+                        kind,
+                    })
+            })
+        };
+        let lines: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    *r,
+                    line(
+                        r,
+                        account(&r.gl_income_account, GlKind::Income),
+                        account(&r.gl_expense_account, GlKind::Expense),
+                    ),
+                )
+            })
+            .collect();
+        let ask: Vec<Request> = lines
+            .iter()
+            .filter(|(r, _)| !found.contains_key(&r.item_id))
+            .map(|(r, l)| Request::Query {
+                id: format!("q{}", r.item_id),
+                key: plan::key(l, &ctx),
+            })
+            .collect();
+        if !ask.is_empty() {
+            return Ok(Some(qbxml::render(&ask)));
+        }
+        let sequences_known = state.db.qbwc_sequences(company).await?;
+        let mut writes = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut sequences = Vec::new();
+        for (r, l) in &lines {
+            let qb: Option<QbItem> = match found.get(&r.item_id).cloned().flatten() {
+                Some(text) => {
+                    Some(serde_json::from_str(&text).map_err(|e| OpError::Broken(e.to_string()))?)
+                }
+                None => None,
+            };
+            let seen = qb.clone().map_or(Found::Missing, Found::Item);
+            let seq = sequences_known.get(&r.cost_code_id).map(String::as_str);
+            match plan::decide(l, &ctx, &seen, seq) {
+                Decision::Add(item) => writes.push(Request::Add {
+                    id: format!("a{}", r.item_id),
+                    item,
+                }),
+                Decision::Mod {
+                    list_id,
+                    edit_sequence,
+                    item,
+                } => writes.push(Request::Mod {
+                    id: format!("m{}", r.item_id),
+                    list_id,
+                    edit_sequence,
+                    item,
+                }),
+                Decision::Done(LineResult::Synced { origin_id }) => {
+                    if let Some(qb) = &qb {
+                        sequences.push((
+                            r.cost_code_id,
+                            origin_id.clone(),
+                            qb.edit_sequence.clone(),
+                        ));
+                    }
+                    outcomes.push((r.item_id, Outcome::Synced { origin_id }));
+                }
+                Decision::Done(LineResult::Failed { message }) => {
+                    outcomes.push((r.item_id, Outcome::Failed { message }))
+                }
+            }
+        }
+        state.db.save_qbwc_sequences(company, &sequences).await?;
+        if !outcomes.is_empty() {
+            state.db.record_outcomes(&job, &rows, &outcomes).await?;
+        }
+        if !writes.is_empty() {
+            return Ok(Some(qbxml::render(&writes)));
+        }
+    }
+}
+
+/// The accounts QuickBooks last reported (none yet: an empty list).
+async fn known_accounts(state: &AppState, company: i64) -> Vec<GlAccount> {
+    accounts(state, company)
+        .await
+        .map(|(a, _)| a)
+        .unwrap_or_default()
+}
+
+/// Ends the session with a line for QBWC's log.
+async fn close(state: &AppState, ticket: &str) -> Result<String, OpError> {
+    let Some(s) = session(state, ticket).await? else {
+        return Ok(ENDED.into());
+    };
+    state.db.end_qbwc_session(&s.ticket_hash).await?;
+    let left = state.db.qbwc_remaining(s.company_id).await?;
+    Ok(match (s.last_error, left) {
+        (Some(e), _) => format!("Costbridge: this run stopped: {e}."),
+        (None, 0) => "Costbridge: done. Every exported code has QuickBooks' answer; refused codes are under ERP Integrations > Failed to Export in Costbridge.".into(),
+        (None, n) => format!("Costbridge: {n} codes still wait for QuickBooks; they go at the Web Connector's next run."),
+    })
+}
