@@ -13,6 +13,8 @@ mod load;
 mod notify;
 mod outbound;
 mod pages;
+mod qbwc;
+mod qbwc_standin;
 mod queue;
 mod secrets;
 mod send;

@@ -1,0 +1,728 @@
+//! QuickBooks Desktop through the QuickBooks Web Connector, end to end: a scripted Web
+//! Connector calls the SOAP service with the envelopes and `SOAPAction` headers QBWC sends,
+//! through whole sessions, in front of the `QuickBooksStandIn` (every qbXML message validated
+//! against Intuit's schema).
+use crate::both;
+use crate::helpers::TestApp;
+use crate::qbwc_standin::QuickBooksStandIn;
+use costbridge_erp::qbwc::xml::{Element, esc, parse};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+both!(
+    first_connect_nothing_to_do_bad_password_and_expired_ticket,
+    a_500_code_export_goes_over_several_rounds,
+    quickbooks_errors_fail_their_code_alone,
+    a_stale_edit_sequence_fails_then_shows_the_conflict,
+    a_session_cut_off_resumes_without_creating_twice,
+    two_companies_web_connectors_at_once,
+);
+
+const HCP: &str = r#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions: Contractor 23.0</ProductName><MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion></HostRet></HostQueryRs></QBXMLMsgsRs></QBXML>"#;
+
+/// The QuickBooks Web Connector as a script: the calls it makes, as it makes them.
+pub struct WebConnector {
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    client: reqwest::Client,
+}
+
+/// What one session did.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// `authenticate`'s second string: "" (work), "none" or "nvu".
+    pub auth: String,
+    pub rounds: usize,
+    pub percentages: Vec<i64>,
+    pub close: String,
+    pub last_error: Option<String>,
+}
+
+impl WebConnector {
+    pub fn new(base: &str, user: &str, password: &str) -> Self {
+        WebConnector {
+            url: format!("{base}/qbwc"),
+            user: user.into(),
+            password: password.into(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// One SOAP call; returns the `<method>Result` element.
+    pub async fn call(&self, method: &str, params: &[(&str, &str)]) -> Element {
+        let body: String = params
+            .iter()
+            .map(|(k, v)| format!("<{k}>{}</{k}>", esc(v)))
+            .collect();
+        let envelope = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\"><soap:Body><{method} xmlns=\"http://developer.intuit.com/\">{body}</{method}></soap:Body></soap:Envelope>"
+        );
+        let res = self
+            .client
+            .post(&self.url)
+            .header("content-type", "text/xml; charset=utf-8")
+            .header(
+                "soapaction",
+                format!("\"http://developer.intuit.com/{method}\""),
+            )
+            .body(envelope)
+            .send()
+            .await
+            .expect("QBWC reaches the service");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{method}: {text}");
+        let env = parse(&text).unwrap_or_else(|e| panic!("{method} answered no XML ({e}): {text}"));
+        let response = env
+            .child("Body")
+            .and_then(|b| b.child(&format!("{method}Response")))
+            .unwrap_or_else(|| panic!("{method}: no {method}Response in {text}"));
+        response
+            .child(&format!("{method}Result"))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub async fn authenticate(&self, password: &str) -> (String, String) {
+        let r = self
+            .call(
+                "authenticate",
+                &[("strUserName", &self.user), ("strPassword", password)],
+            )
+            .await;
+        let s: Vec<String> = r.children("string").map(|s| s.text.clone()).collect();
+        assert_eq!(s.len(), 2, "{r:?}");
+        (s[0].clone(), s[1].clone())
+    }
+
+    /// A whole session in front of `qb`. `lose_answer_of` makes the round with that number
+    /// (1-based) end as if QBWC had been closed after QuickBooks did the work: QuickBooks'
+    /// answer never reaches Costbridge. `tamper` runs before QuickBooks answers each round.
+    pub async fn session_with(
+        &self,
+        qb: &mut QuickBooksStandIn,
+        lose_answer_of: Option<usize>,
+        mut tamper: impl FnMut(&mut QuickBooksStandIn, usize, &str),
+    ) -> Session {
+        let mut out = Session::default();
+        let v = self
+            .call("clientVersion", &[("strVersion", "2.3.0.215")])
+            .await;
+        assert_eq!(v.text, "", "any Web Connector version is accepted");
+        let (ticket, auth) = self.authenticate(&self.password.clone()).await;
+        out.auth = auth.clone();
+        if auth == "nvu" || auth == "none" {
+            return out;
+        }
+        loop {
+            let first = out.rounds == 0;
+            let request = self
+                .call(
+                    "sendRequestXML",
+                    &[
+                        ("ticket", &ticket),
+                        ("strHCPResponse", if first { HCP } else { "" }),
+                        ("strCompanyFileName", "C:\\Users\\Public\\Documents\\Intuit\\QuickBooks\\Company Files\\One Builders.QBW"),
+                        ("qbXMLCountry", "US"),
+                        ("qbXMLMajorVers", "13"),
+                        ("qbXMLMinorVers", "0"),
+                    ],
+                )
+                .await
+                .text;
+            if request.is_empty() {
+                out.last_error = Some(self.call("getLastError", &[("ticket", &ticket)]).await.text);
+                break;
+            }
+            out.rounds += 1;
+            tamper(qb, out.rounds, &request);
+            let response = qb.handle(&request);
+            if lose_answer_of == Some(out.rounds) {
+                return out;
+            }
+            let pct: i64 = self
+                .call(
+                    "receiveResponseXML",
+                    &[
+                        ("ticket", &ticket),
+                        ("response", &response),
+                        ("hresult", ""),
+                        ("message", ""),
+                    ],
+                )
+                .await
+                .text
+                .parse()
+                .expect("a percentage");
+            out.percentages.push(pct);
+            if pct < 0 {
+                out.last_error = Some(self.call("getLastError", &[("ticket", &ticket)]).await.text);
+                break;
+            }
+            if pct >= 100 {
+                break;
+            }
+            assert!(out.rounds < 1000, "the session does not end");
+        }
+        out.close = self
+            .call("closeConnection", &[("ticket", &ticket)])
+            .await
+            .text;
+        out
+    }
+
+    pub async fn session(&self, qb: &mut QuickBooksStandIn) -> Session {
+        self.session_with(qb, None, |_, _, _| {}).await
+    }
+}
+
+/// Connects the test company to the Web Connector and makes its password; returns the ERP
+/// list and the scripted Web Connector.
+pub async fn connect(app: &TestApp, token: &str, company: i64) -> (i64, WebConnector) {
+    let c = |p: &str| format!("/api/v1/companies/{company}{p}");
+    let (s, b) = app
+        .call(
+            "PUT",
+            &c("/erp_connection"),
+            token,
+            Some(json!({"profile": "quickbooks_desktop", "connector": {"kind": "qbwc"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["connector"], json!({"kind": "qbwc"}));
+    let list = b["erp_list_id"].as_i64().unwrap();
+    let (s, p) = app
+        .call("POST", &c("/erp_connection/qbwc/password"), token, None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let qbwc = WebConnector::new(
+        &app.base,
+        p["user_name"].as_str().unwrap(),
+        p["password"].as_str().unwrap(),
+    );
+    (list, qbwc)
+}
+
+/// Imports `n` codes: tier-1 divisions, each with tier-2 children.
+async fn import(app: &TestApp, list: i64, n: usize) {
+    let mut csv = String::from("full_code,description,active\n");
+    let mut made = 0;
+    'all: for d in 1.. {
+        for i in 0..100 {
+            let full = if i == 0 {
+                format!("{d:02}")
+            } else {
+                format!("{d:02}-{i:03}")
+            };
+            csv.push_str(&format!("{full},Code {full},true\n"));
+            made += 1;
+            if made == n {
+                break 'all;
+            }
+        }
+    }
+    app.import(list, csv).await;
+}
+
+/// Sends the list and exports every code with these accounts; returns the job id.
+async fn send_and_export(app: &TestApp, list: i64, income: &str, expense: Option<&str>) -> i64 {
+    app.send(list).await;
+    let (s, b) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": income, "gl_expense_account": expense}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    // The worker leaves it to the Web Connector.
+    assert_eq!(app.run_worker().await, 0);
+    b["export_job_id"].as_i64().unwrap()
+}
+
+/// A first session: QuickBooks reports its accounts.
+async fn first_session(qbwc: &WebConnector, qb: &mut QuickBooksStandIn) {
+    let s = qbwc.session(qb).await;
+    assert_eq!(
+        (s.auth.as_str(), s.rounds, s.percentages.as_slice()),
+        ("", 1, &[100][..]),
+        "{s:?}"
+    );
+}
+
+async fn codes(app: &TestApp, list: i64) -> Vec<Value> {
+    let (s, b) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?per_page=1000")))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b.as_array().unwrap().clone()
+}
+
+async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestApp) {
+    let (_, qbwc) = connect(&app, &app.token, app.company).await;
+    // The .qwc file names this service and the user; fresh GUIDs each time.
+    let res = app
+        .client
+        .get(format!("{}{}", app.base, app.c("/erp_connection/qbwc/qwc")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".qwc")
+    );
+    let qwc = parse(&res.text().await.unwrap()).unwrap();
+    assert_eq!(
+        qwc.text_of("AppURL"),
+        Some(format!("{}/qbwc", app.app_state.base_url.trim_end_matches('/')).as_str())
+    );
+    assert_eq!(qwc.text_of("UserName"), Some(qbwc.user.as_str()));
+    assert_eq!(qwc.text_of("QBType"), Some("QBFS"));
+    let again = app
+        .client
+        .get(format!("{}{}", app.base, app.c("/erp_connection/qbwc/qwc")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_ne!(
+        parse(&again).unwrap().text_of("OwnerID"),
+        qwc.text_of("OwnerID")
+    );
+    // The WSDL is served at the endpoint.
+    let wsdl = app
+        .client
+        .get(format!("{}/qbwc?wsdl", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let wsdl = parse(&wsdl).unwrap();
+    assert_eq!(wsdl.name, "definitions");
+    assert_eq!(
+        wsdl.child("binding").unwrap().children("operation").count(),
+        8
+    );
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert_eq!(
+        (st["has_password"].as_bool(), st["last_seen_at"].is_null()),
+        (Some(true), true),
+        "{st}"
+    );
+    assert!(
+        !st.to_string().contains(&qbwc.password),
+        "the password is shown once"
+    );
+    // The GL pickers wait for QuickBooks' chart.
+    let (s, b) = app.get(&app.c("/erp/gl_accounts")).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has not reported its accounts yet")
+    );
+
+    assert!(
+        qbwc.call("serverVersion", &[])
+            .await
+            .text
+            .starts_with("Costbridge ")
+    );
+    // A wrong password: nvu, and the page says so.
+    let (ticket, what) = qbwc.authenticate("not-the-password").await;
+    assert_eq!((ticket.as_str(), what.as_str()), ("", "nvu"));
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("wrong password"),
+        "{st}"
+    );
+    let unknown = WebConnector::new(&app.base, "costbridge-999", &qbwc.password);
+    assert_eq!(unknown.authenticate(&qbwc.password).await.1, "nvu");
+
+    // First connect: QuickBooks reports its accounts.
+    let mut qb = QuickBooksStandIn::new();
+    first_session(&qbwc, &mut qb).await;
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert!(st["last_seen_at"].is_string(), "{st}");
+    assert!(st["accounts_as_of"].is_string(), "{st}");
+    assert_eq!(
+        st["quickbooks_version"],
+        "QuickBooks Enterprise Solutions: Contractor 23.0, qbXML 13.0 US"
+    );
+    assert!(
+        st["company_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("One Builders.QBW")
+    );
+    assert!(
+        st["last_error"].is_null(),
+        "a good session clears the error: {st}"
+    );
+    let (s, accounts) = app.get(&app.c("/erp/gl_accounts")).await;
+    assert_eq!(s, StatusCode::OK, "{accounts}");
+    assert_eq!(
+        accounts,
+        json!([
+            {"code": "Construction Income", "id": "Construction Income", "name": "4000 · Construction Income", "kind": "income"},
+            {"code": "Service Income", "id": "Service Income", "name": "4100 · Service Income", "kind": "income"},
+            {"code": "Job Materials", "id": "Job Materials", "name": "5000 · Job Materials", "kind": "expense"},
+            {"code": "Subcontractors", "id": "Subcontractors", "name": "5100 · Subcontractors", "kind": "expense"},
+        ])
+    );
+    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
+    assert_eq!(t["ok"], true, "{t}");
+    // Nothing to do now.
+    let s = qbwc.session(&mut qb).await;
+    assert_eq!((s.auth.as_str(), s.rounds), ("none", 0));
+
+    // An expired ticket: QBWC is told the session ended.
+    let (ticket, _) = qbwc.authenticate(&qbwc.password).await;
+    expire_tickets(&app).await;
+    let r = qbwc
+        .call(
+            "sendRequestXML",
+            &[
+                ("ticket", &ticket),
+                ("strHCPResponse", ""),
+                ("strCompanyFileName", ""),
+                ("qbXMLCountry", "US"),
+                ("qbXMLMajorVers", "13"),
+                ("qbXMLMinorVers", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(r.text, "");
+    let r = qbwc
+        .call(
+            "receiveResponseXML",
+            &[
+                ("ticket", &ticket),
+                ("response", "<QBXML/>"),
+                ("hresult", ""),
+                ("message", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.text, "-1");
+    let e = qbwc.call("getLastError", &[("ticket", &ticket)]).await;
+    assert!(e.text.contains("session ended or expired"), "{}", e.text);
+    // A call that is not SOAP is a SOAP fault, not a crash.
+    let res = app
+        .client
+        .post(format!("{}/qbwc", app.base))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.text().await.unwrap().contains("<faultstring>"));
+}
+
+async fn expire_tickets(app: &TestApp) {
+    let sql = "UPDATE qbwc_sessions SET expires_at = created_at";
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        costbridge_storage::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ()),
+    }
+    .unwrap();
+}
+
+async fn a_500_code_export_goes_over_several_rounds(app: TestApp) {
+    let (list, qbwc) = connect(&app, &app.token, app.company).await;
+    let mut qb = QuickBooksStandIn::new();
+    first_session(&qbwc, &mut qb).await;
+    import(&app, list, 500).await;
+    let job = send_and_export(&app, list, "Construction Income", Some("Job Materials")).await;
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(st["status"], "queued", "waits for the Web Connector: {st}");
+    let (_, q) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert_eq!(q["waiting_codes"], 500);
+
+    let s = qbwc.session(&mut qb).await;
+    // Accounts, then per 100 codes a query round and a write round.
+    assert_eq!(s.rounds, 11, "{s:?}");
+    assert!(s.percentages.windows(2).all(|w| w[0] <= w[1]), "{s:?}");
+    assert_eq!(s.percentages.last(), Some(&100));
+    assert!(s.percentages.iter().any(|p| *p > 0 && *p < 100), "{s:?}");
+    assert!(s.close.starts_with("Costbridge: done."), "{}", s.close);
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(st["status"], "done", "{st}");
+    assert_eq!(
+        st["counts"],
+        json!({"synced": 500, "failed": 0, "exporting": 0})
+    );
+    // One service item per code, tiers as sub-items, accounts on SalesAndPurchase, ListID kept.
+    assert_eq!(qb.items.len(), 500);
+    let sub = qb
+        .by_full_name("01:01-001")
+        .expect("a sub-item under its division");
+    assert_eq!(
+        (
+            sub.description.as_str(),
+            sub.income.as_deref(),
+            sub.expense.as_deref()
+        ),
+        (
+            "Code 01-001",
+            Some("Construction Income"),
+            Some("Job Materials")
+        )
+    );
+    for c in codes(&app, list).await {
+        assert_eq!(c["sync_status"], "synced", "{c}");
+        let item = &qb.items[c["origin_id"].as_str().unwrap()];
+        assert_eq!(
+            qb.full_name(item).rsplit(':').next(),
+            c["full_code"].as_str()
+        );
+    }
+    let ev = app.audit_actions("action=cost_code.synced").await;
+    assert_eq!(ev.iter().filter(|a| *a == "cost_code.synced").count(), 500);
+}
+
+async fn quickbooks_errors_fail_their_code_alone(app: TestApp) {
+    let (list, qbwc) = connect(&app, &app.token, app.company).await;
+    let mut qb = QuickBooksStandIn::new();
+    first_session(&qbwc, &mut qb).await;
+    import(&app, list, 4).await; // 01, 01-001, 01-002, 01-003
+    // 01-002 is a customer's name in QuickBooks; the expense account is gone by the next run.
+    qb.other_names.push("01:01-002".into());
+    send_and_export(&app, list, "Construction Income", None).await;
+    let s = qbwc.session(&mut qb).await;
+    assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
+    let failed = app.items("failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let m = failed[0]["erp_message"].as_str().unwrap();
+    assert_eq!(failed[0]["full_code"], "01-002");
+    assert!(m.starts_with("QuickBooks refused '01-002' (status 3100): The name \"01:01-002\" of the list element is already in use."), "{m}");
+    assert_eq!(app.items("synced").await.len(), 3);
+
+    // A bad account reference (3140): the account was removed in QuickBooks after the chart was read.
+    app.code(
+        list,
+        "004",
+        "Formwork",
+        Some(
+            codes(&app, list)
+                .await
+                .iter()
+                .find(|c| c["full_code"] == "01")
+                .unwrap()["id"]
+                .as_i64()
+                .unwrap(),
+        ),
+    )
+    .await;
+    send_and_export(&app, list, "Service Income", None).await;
+    qb.accounts.retain(|(n, _, _)| n != "Service Income");
+    let s = qbwc.session(&mut qb).await;
+    assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
+    let failed = app.items("failed").await;
+    let f = failed
+        .iter()
+        .find(|i| i["full_code"] == "01-004")
+        .expect("01-004 failed");
+    assert!(
+        f["erp_message"].as_str().unwrap().contains(
+            "(status 3140): There is an invalid reference to QuickBooks Account \"Service Income\""
+        ),
+        "{f}"
+    );
+    // The failed codes' sender is told by email, as with any ERP.
+    let ev = app.audit_actions("entity_type=cost_code").await;
+    assert!(ev.iter().any(|a| a == "cost_code.failed"), "{ev:?}");
+}
+
+async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
+    let (list, qbwc) = connect(&app, &app.token, app.company).await;
+    let mut qb = QuickBooksStandIn::new();
+    first_session(&qbwc, &mut qb).await;
+    import(&app, list, 2).await; // 01, 01-001
+    send_and_export(&app, list, "Construction Income", None).await;
+    qbwc.session(&mut qb).await;
+    assert_eq!(app.items("synced").await.len(), 2);
+    let all = codes(&app, list).await;
+    let child = all.iter().find(|c| c["full_code"] == "01-001").unwrap();
+    let id = child["id"].as_i64().unwrap();
+    let origin = child["origin_id"].as_str().unwrap().to_owned();
+    let (s, b) = app
+        .patch(
+            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+            json!({"description": "Concrete work"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    send_and_export(&app, list, "Construction Income", None).await;
+    // Someone edits the item in QuickBooks between Costbridge's query and its modification.
+    let s = qbwc
+        .session_with(&mut qb, None, |qb, _, request| {
+            if request.contains("<ItemServiceModRq") {
+                qb.edit("01:01-001", "Edited in QuickBooks");
+            }
+        })
+        .await;
+    assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
+    let failed = app.items("failed").await;
+    assert_eq!(failed.len(), 1);
+    let m = failed[0]["erp_message"].as_str().unwrap();
+    assert!(
+        m.contains("(status 3200): The provided edit sequence"),
+        "{m}"
+    );
+    assert_eq!(
+        qb.items[&origin].description, "Edited in QuickBooks",
+        "never overwritten"
+    );
+    // Retried: now Costbridge sees the newer EditSequence and shows both sides.
+    let (s, b) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    qbwc.session(&mut qb).await;
+    let failed = app.items("failed").await;
+    let m = failed[0]["erp_message"].as_str().unwrap();
+    assert!(
+        m.starts_with("conflict: the service item was changed in QuickBooks"),
+        "{m}"
+    );
+    assert!(
+        m.contains("QuickBooks has: '01:01-001', description 'Edited in QuickBooks'")
+            && m.contains("Costbridge last confirmed: '01:01-001', description 'Code 01-001'"),
+        "{m}"
+    );
+    assert_eq!(qb.items[&origin].description, "Edited in QuickBooks");
+    assert_eq!(qb.items.len(), 2);
+}
+
+async fn a_session_cut_off_resumes_without_creating_twice(app: TestApp) {
+    let (list, qbwc) = connect(&app, &app.token, app.company).await;
+    let mut qb = QuickBooksStandIn::new();
+    first_session(&qbwc, &mut qb).await;
+    import(&app, list, 150).await;
+    send_and_export(&app, list, "Construction Income", None).await;
+    // Round 1 reads accounts, 2 queries the first 100 codes, 3 adds them: its answer is lost.
+    let s = qbwc.session_with(&mut qb, Some(3), |_, _, _| {}).await;
+    assert_eq!(s.rounds, 3);
+    assert_eq!(qb.items.len(), 100, "QuickBooks made them");
+    assert_eq!(app.items("synced").await.len(), 0, "Costbridge never heard");
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert_eq!(st["waiting_codes"], 150);
+    // The next session asks again, takes what QuickBooks made, and adds the rest.
+    let s = qbwc.session(&mut qb).await;
+    assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
+    assert_eq!(qb.items.len(), 150, "nothing twice");
+    assert_eq!(app.items("synced").await.len(), 150);
+    let adds: usize = qb
+        .requests
+        .iter()
+        .map(|r| r.matches("<ItemServiceAddRq").count())
+        .sum();
+    assert_eq!(adds, 150, "no add was repeated");
+}
+
+async fn two_companies_web_connectors_at_once(app: TestApp) {
+    use costbridge_domain::Permissions;
+    use costbridge_storage::users::NewUser;
+    let hash = costbridge_server::password::hash_blocking("second-admin-password").unwrap();
+    let (two, admin) = app
+        .app_state
+        .db
+        .create_company(
+            "Two Builders",
+            &NewUser {
+                email: "admin@two.example",
+                name: "Bo",
+                password_hash: &hash,
+                permissions: Permissions::FULL,
+            },
+        )
+        .await
+        .unwrap();
+    let token2 = costbridge_server::password::new_token();
+    app.app_state
+        .db
+        .insert_token(admin, &costbridge_server::password::hash_token(&token2))
+        .await
+        .unwrap();
+    let (list1, qbwc1) = connect(&app, &app.token, app.company).await;
+    let (list2, qbwc2) = connect(&app, &token2, two).await;
+    assert_ne!(qbwc1.user, qbwc2.user);
+    let (mut qb1, mut qb2) = (QuickBooksStandIn::new(), QuickBooksStandIn::new());
+    first_session(&qbwc1, &mut qb1).await;
+    first_session(&qbwc2, &mut qb2).await;
+    import(&app, list1, 120).await;
+    send_and_export(&app, list1, "Construction Income", None).await;
+    let c2 = |p: &str| format!("/api/v1/companies/{two}{p}");
+    let mut csv = String::from("full_code,description,active\n");
+    for d in 50..80 {
+        csv.push_str(&format!("{d},Division {d},true\n"));
+    }
+    let res = app
+        .client
+        .post(format!(
+            "{}{}",
+            app.base,
+            c2(&format!("/cost_code_lists/{list2}/import"))
+        ))
+        .bearer_auth(&token2)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, st) = app
+        .call(
+            "GET",
+            &c2(&format!("/cost_code_lists/{list2}/send_to_erp")),
+            &token2,
+            None,
+        )
+        .await;
+    let (s, b) = app
+        .call(
+            "POST",
+            &c2(&format!("/cost_code_lists/{list2}/send_to_erp")),
+            &token2,
+            Some(json!({"list_version": st["list_version"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app
+        .call(
+            "POST",
+            &c2("/erp/cost_codes/export"),
+            &token2,
+            Some(json!({"gl_income_account": "Service Income"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    // Another company's password is not this one's.
+    let wrong = WebConnector::new(&app.base, &qbwc1.user, &qbwc2.password);
+    assert_eq!(wrong.authenticate(&qbwc2.password).await.1, "nvu");
+    let (s1, s2) = tokio::join!(qbwc1.session(&mut qb1), qbwc2.session(&mut qb2));
+    assert_eq!(
+        (s1.percentages.last(), s2.percentages.last()),
+        (Some(&100), Some(&100)),
+        "{s1:?} {s2:?}"
+    );
+    assert_eq!((qb1.items.len(), qb2.items.len()), (120, 30));
+    assert!(qb2.by_full_name("50").is_some() && qb1.by_full_name("50").is_none());
+    assert!(
+        qb2.items
+            .values()
+            .all(|i| i.income.as_deref() == Some("Service Income"))
+    );
+}
