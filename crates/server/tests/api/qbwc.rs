@@ -726,3 +726,170 @@ async fn two_companies_web_connectors_at_once(app: TestApp) {
             .all(|i| i.income.as_deref() == Some("Service Income"))
     );
 }
+
+/// `costbridge serve` killed with SIGKILL in the middle of Web Connector sessions, twice:
+/// after QuickBooks did a round's work and before its answer reached Costbridge. The next
+/// sessions finish the export with every code in QuickBooks exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
+    use crate::tryton::Server;
+    use std::process::Command;
+    const N: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("qbwc-crash.db").display());
+    let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+        .args([
+            "bootstrap",
+            "--company",
+            "Crash Co",
+            "--email",
+            "crash@example.com",
+            "--password",
+            "crash-password",
+            "--database-url",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        boot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&boot.stderr)
+    );
+    let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let token = ids["token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{}{p}", ids["company_id"]);
+    let mut server = Server::start(&db);
+    let call =
+        async |base: &str, method: &str, path: &str, body: Option<Value>| -> (StatusCode, Value) {
+            let mut req = client
+                .request(method.parse().unwrap(), c(base, path))
+                .bearer_auth(&token);
+            if let Some(b) = body {
+                req = req.json(&b);
+            }
+            let res = req.send().await.unwrap();
+            (res.status(), res.json().await.unwrap_or(Value::Null))
+        };
+    let (s, conn) = call(
+        &server.base,
+        "PUT",
+        "/erp_connection",
+        Some(json!({"profile": "quickbooks_desktop", "connector": {"kind": "qbwc"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{conn}");
+    let list = conn["erp_list_id"].as_i64().unwrap();
+    let (s, p) = call(&server.base, "POST", "/erp_connection/qbwc/password", None).await;
+    assert_eq!(s, StatusCode::CREATED, "{p}");
+    let (user, password) = (
+        p["user_name"].as_str().unwrap().to_owned(),
+        p["password"].as_str().unwrap().to_owned(),
+    );
+    let mut qb = QuickBooksStandIn::new();
+    let s = WebConnector::new(&server.base, &user, &password)
+        .session(&mut qb)
+        .await;
+    assert_eq!(s.percentages, [100]);
+    let mut csv = String::from("full_code,description,active\n");
+    for d in 1..=3 {
+        for i in 0..100 {
+            let full = if i == 0 {
+                format!("{d:02}")
+            } else {
+                format!("{d:02}-{i:03}")
+            };
+            csv.push_str(&format!("{full},Code {full},true\n"));
+        }
+    }
+    let res = client
+        .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let (_, st) = call(
+        &server.base,
+        "GET",
+        &format!("/cost_code_lists/{list}/send_to_erp"),
+        None,
+    )
+    .await;
+    let (s, b) = call(
+        &server.base,
+        "POST",
+        &format!("/cost_code_lists/{list}/send_to_erp"),
+        Some(json!({"list_version": st["list_version"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, job) = call(
+        &server.base,
+        "POST",
+        "/erp/cost_codes/export",
+        Some(json!({"gl_income_account": "Construction Income"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    // Round 1 reads accounts, 2 queries codes 1-100, 3 adds them: killed before the answer.
+    let s = WebConnector::new(&server.base, &user, &password)
+        .session_with(&mut qb, Some(3), |_, _, _| {})
+        .await;
+    assert_eq!(s.rounds, 3);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(qb.items.len(), 100);
+    // Again in the next session, one round further in (codes 101-200 added, answer lost).
+    let mut server = Server::start(&db);
+    let s = WebConnector::new(&server.base, &user, &password)
+        .session_with(&mut qb, Some(5), |_, _, _| {})
+        .await;
+    assert_eq!(s.rounds, 5);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(qb.items.len(), 200);
+    let server = Server::start(&db);
+    let s = WebConnector::new(&server.base, &user, &password)
+        .session(&mut qb)
+        .await;
+    assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
+    let (_, done) = call(
+        &server.base,
+        "GET",
+        &format!("/erp/export_jobs/{}", job["export_job_id"]),
+        None,
+    )
+    .await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        done["counts"],
+        json!({"synced": N, "failed": 0, "exporting": 0}),
+        "{done}"
+    );
+    assert_eq!(qb.items.len(), N, "every code once in QuickBooks");
+    let adds: usize = qb
+        .requests
+        .iter()
+        .map(|r| r.matches("<ItemServiceAddRq").count())
+        .sum();
+    assert_eq!(adds, N, "no add was sent twice");
+    let mut names: Vec<String> = qb.items.values().map(|i| qb.full_name(i)).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), N);
+    // The check command agrees: no invariant broken.
+    let check = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+        .args(["check", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

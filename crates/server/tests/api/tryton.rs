@@ -259,13 +259,13 @@ async fn tryton_end_to_end(app: TestApp) {
 }
 
 /// The real binary, on a SQLite file, with a short export lease so a restart resumes quickly.
-struct Server {
-    child: Child,
-    base: String,
+pub struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
 impl Server {
-    fn start(db: &str) -> Server {
+    pub fn start(db: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_costbridge"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
             .env("COSTBRIDGE__WORKER__LEASE_SECONDS", "2")
