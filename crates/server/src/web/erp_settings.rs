@@ -377,6 +377,7 @@ mod tests {
                 "username": "admin", "password": "s3cret"}),
             json!({"kind": "webhook", "url": "https://erp.example/hook",
                 "secret": "whsec_0123456789abcdef", "gl_accounts": []}),
+            json!({"kind": "qbwc"}),
         ];
         assert_eq!(connections.len(), CONNECTORS.len());
         for c in connections {

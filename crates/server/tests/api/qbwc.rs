@@ -16,6 +16,7 @@ both!(
     a_stale_edit_sequence_fails_then_shows_the_conflict,
     a_session_cut_off_resumes_without_creating_twice,
     two_companies_web_connectors_at_once,
+    the_pages_show_the_web_connector_and_what_waits_for_it,
 );
 
 const HCP: &str = r#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions: Contractor 23.0</ProductName><MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion></HostRet></HostQueryRs></QBXMLMsgsRs></QBXML>"#;
@@ -892,4 +893,92 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+}
+
+async fn the_pages_show_the_web_connector_and_what_waits_for_it(app: TestApp) {
+    let cookie = crate::session::sign_in(&app, None).await;
+    let csrf = crate::session::csrf_of(&app, &cookie).await;
+    let get = async |path: &str| {
+        let res = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+            .header("hx-request", "true")
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status(),
+            res.headers()
+                .get("content-disposition")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            res.text().await.unwrap(),
+        )
+    };
+    // Another connector: no panel.
+    app.connect("quickbooks_desktop", "iif").await;
+    let (s, _, panel) = get("/settings/erp/qbwc").await;
+    assert_eq!((s, panel.as_str()), (StatusCode::OK, ""));
+    let (s, _, page) = get("/settings/erp").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page.contains("QuickBooks Desktop (Web Connector)"),
+        "offered in the connector choice"
+    );
+    assert!(page.contains("hx-get=\"/settings/erp/qbwc\""));
+    let (list, qbwc) = connect(&app, &app.token, app.company).await;
+    let (_, _, panel) = get("/settings/erp/qbwc").await;
+    assert!(
+        panel.contains("The Web Connector has not connected yet.")
+            && panel.contains("Make a new password"),
+        "{panel}"
+    );
+    assert!(!panel.contains(&qbwc.password));
+    let (s, disposition, file) = get("/settings/erp/qbwc.qwc").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(disposition.unwrap().contains("attachment"));
+    assert_eq!(
+        parse(&file).unwrap().text_of("UserName"),
+        Some(qbwc.user.as_str())
+    );
+    // A new password, shown once; the old one stops working.
+    let res = app
+        .client
+        .post(format!("{}/settings/erp/qbwc/password", app.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let panel = res.text().await.unwrap();
+    let shown = panel
+        .split("data-qbwc-password>")
+        .nth(1)
+        .and_then(|p| p.split('<').next())
+        .expect("the password is shown")
+        .to_owned();
+    assert_eq!(qbwc.authenticate(&qbwc.password).await.1, "nvu");
+    let fresh = WebConnector::new(&app.base, &qbwc.user, &shown);
+    let mut qb = QuickBooksStandIn::new();
+    first_session(&fresh, &mut qb).await;
+    let (_, _, panel) = get("/settings/erp/qbwc").await;
+    assert!(
+        panel.contains("Last connected")
+            && panel.contains("Contractor 23.0")
+            && panel.contains("GL accounts from QuickBooks as of"),
+        "{panel}"
+    );
+    // An exported job waits visibly for the Web Connector.
+    import(&app, list, 3).await;
+    let job = send_and_export(&app, list, "Construction Income", None).await;
+    let (_, _, page) = get(&format!("/erp?filter=exporting&job={job}")).await;
+    assert!(
+        page.contains("Waiting for the QuickBooks Web Connector (last seen"),
+        "{page}"
+    );
+    fresh.session(&mut qb).await;
+    let (_, _, page) = get(&format!("/erp?filter=synced&job={job}")).await;
+    assert!(!page.contains("Waiting for the QuickBooks Web Connector"));
 }

@@ -191,7 +191,7 @@ pub async fn test(state: &AppState, company: i64) -> OpResult<(bool, String)> {
                 format!(
                     "The QuickBooks Web Connector last connected at {}{}.",
                     l.last_seen_at
-                        .map(crate::ops::qbwc::session::shown_time)
+                        .map(crate::web::format::when)
                         .unwrap_or_default(),
                     l.qb_version
                         .map(|v| format!(" ({v})"))
@@ -200,4 +200,26 @@ pub async fn test(state: &AppState, company: i64) -> OpResult<(bool, String)> {
             ),
         },
     })
+}
+
+/// For a company whose ERP pulls its work: what its waiting export jobs wait for.
+pub async fn waiting_line(state: &AppState, company: i64) -> OpResult<Option<String>> {
+    if !connection(state, company)
+        .await?
+        .is_some_and(|c| c.settings.pulled())
+    {
+        return Ok(None);
+    }
+    let seen = state
+        .db
+        .qbwc_login(company)
+        .await?
+        .and_then(|l| l.last_seen_at);
+    Ok(Some(match seen {
+        Some(t) => format!(
+            "Waiting for the QuickBooks Web Connector (last seen {}): the codes go to QuickBooks at its next run.",
+            crate::web::format::when(t)
+        ),
+        None => "Waiting for the QuickBooks Web Connector, which has not connected yet: add the .qwc file from Company settings → ERP connection to it.".into(),
+    }))
 }

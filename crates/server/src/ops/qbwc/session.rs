@@ -14,6 +14,7 @@ use crate::ops::OpError;
 use crate::ops::connection::{Connection, connection};
 use crate::password;
 use crate::state::AppState;
+use crate::web::format::when;
 use crate::worker::{line, parents_first};
 use costbridge_erp::qbwc::plan::{self, Decision, Found};
 use costbridge_erp::qbwc::qbxml::{self, QbItem, Request};
@@ -25,21 +26,13 @@ use costbridge_storage::{StoreError, now};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 /// A ticket lives this long; QBWC starts a new session at its next run.
 const TICKET_TTL: Duration = Duration::hours(1);
 /// The accounts are read again by a session with nothing else to do once this old.
 const ACCOUNTS_FRESH: Duration = Duration::hours(1);
 const ACCOUNTS_ID: &str = "accounts";
-
-/// A time as the QBWC log and the pages show it.
-pub fn shown_time(t: OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
-}
 
 /// Answers one call. Storage failures are returned (the SOAP handler makes them a fault).
 #[tracing::instrument(skip_all, fields(method = %call.method, company))]
@@ -121,7 +114,7 @@ async fn authenticate(
         if let Some((company, _)) = state.db.qbwc_credentials(user).await? {
             let error = format!(
                 "the Web Connector signed in with a wrong password at {}; type the password Costbridge showed (or make a new one) in the Web Connector's Password column",
-                shown_time(now())
+                when(now())
             );
             state.db.qbwc_error(company, None, Some(&error)).await?;
         }

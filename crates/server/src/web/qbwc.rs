@@ -1,0 +1,73 @@
+//! The QuickBooks Web Connector's panel on Company settings → ERP connection (drawn when the
+//! connection is the Web Connector's): when QBWC last connected, with which QuickBooks and
+//! company file, its last error, the `.qwc` download and a new password, shown once.
+use super::{Viewer, WebResult, fragments};
+use crate::ops::OpError;
+use crate::ops::qbwc::{self as ops, Status};
+use crate::state::AppState;
+use crate::web::format::when;
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/settings/erp/qbwc", get(panel))
+        .route("/settings/erp/qbwc/password", post(password))
+        .route("/settings/erp/qbwc.qwc", get(download))
+}
+
+#[derive(Template)]
+#[template(path = "_qbwc_panel.html")]
+struct Panel {
+    s: Status,
+    seen: Option<String>,
+    accounts_as_of: Option<String>,
+    can_edit: bool,
+    /// `(user name, password)` just made: shown this once.
+    made: Option<(String, String)>,
+}
+
+async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> WebResult<Response> {
+    let s = match ops::status(state, &v.caller.user, v.company()).await {
+        Ok(s) => s,
+        // Another connector (or none): no panel.
+        Err(OpError::NotSupported(_) | OpError::NoConnection | OpError::Forbidden(_)) => {
+            return Ok(StatusCode::OK.into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    fragments(
+        StatusCode::OK,
+        vec![
+            Panel {
+                seen: s.last_seen_at.map(when),
+                accounts_as_of: s.accounts_as_of.map(when),
+                s,
+                can_edit: v.caller.user.permissions.can_manage_users(),
+                made,
+            }
+            .render(),
+        ],
+    )
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn panel(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    draw(&state, &v, None).await
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn password(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let made = ops::new_password(&state, &v.caller.user, v.company()).await?;
+    draw(&state, &v, Some(made)).await
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn download(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let (name, text) = ops::qwc_file(&state, &v.caller.user, v.company()).await?;
+    Ok(crate::api::qbwc::qwc_download(&name, text))
+}
