@@ -20,6 +20,11 @@ pub struct QbwcLogin {
     /// The accounts QuickBooks last reported (JSON list of `{code, name, kind}`).
     pub accounts: Option<String>,
     pub accounts_at: Option<OffsetDateTime>,
+    /// Who asked for Sync from ERP, waiting for the next session.
+    pub pull_requested_by: Option<i64>,
+    /// The last Sync from ERP's summary (JSON) and when it ran.
+    pub last_pull: Option<String>,
+    pub last_pull_at: Option<OffsetDateTime>,
 }
 
 /// One live session.
@@ -34,7 +39,8 @@ pub struct QbwcSession {
     pub last_error: Option<String>,
 }
 
-const LOGIN: &str = "SELECT company_id, user_name, created_at, last_seen_at, qb_version, company_file, last_error, accounts, accounts_at FROM qbwc_logins";
+const LOGIN: &str = "SELECT company_id, user_name, created_at, last_seen_at, qb_version, company_file, last_error, accounts, accounts_at, \
+     pull_requested_by, last_pull, last_pull_at FROM qbwc_logins";
 const SESSION: &str = "SELECT ticket_hash, company_id, expires_at, accounts_read, pending, total, last_error FROM qbwc_sessions";
 /// A company's export jobs that still hold codes to export, oldest first.
 const WAITING_JOBS: &str = "FROM export_jobs j WHERE j.company_id = $1 AND j.status IN ('queued', 'running') \
@@ -175,6 +181,32 @@ impl Db {
             }
             sqlx::query("UPDATE qbwc_sessions SET accounts_read = TRUE WHERE ticket_hash = $1")
                 .bind(ticket_hash).execute(&mut *tx).await?;
+        });
+        Ok(())
+    }
+
+    /// Asks the next session for QuickBooks' service items (Sync from ERP); `false` when the
+    /// company has no Web Connector login yet.
+    pub async fn request_qbwc_pull(&self, company: i64, actor: i64) -> Result<bool, StoreError> {
+        Ok(write_tx!(self, tx => {
+            let asked = sqlx::query("UPDATE qbwc_logins SET pull_requested_by = $2 WHERE company_id = $1")
+                .bind(company).bind(actor).execute(&mut *tx).await?.rows_affected() > 0;
+            if asked {
+                audit!(tx, company, Some(actor), "qbwc.sync_requested", "company", company, None, None);
+            }
+            asked
+        }))
+    }
+
+    /// Keeps a Sync from ERP's summary (JSON); the request is done.
+    pub async fn set_qbwc_pull_result(
+        &self,
+        company: i64,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        write_tx!(self, tx => {
+            sqlx::query("UPDATE qbwc_logins SET pull_requested_by = NULL, last_pull = $2, last_pull_at = $3 WHERE company_id = $1")
+                .bind(company).bind(summary).bind(now()).execute(&mut *tx).await?;
         });
         Ok(())
     }

@@ -34,6 +34,8 @@ impl Connector for Qbwc {
     /// Codes per qbXML round: each answer is committed before the next round is handed out.
     const BATCH: usize = 100;
     const PULLED: bool = true;
+    /// Sync from ERP is asked of the next session (the server's `ops::qbwc`), never of `read_codes`.
+    const CAN_READ_CODES: bool = true;
 
     fn check(_: &QbwcSettings, _: &Env, _: &mut FieldErrors) {}
 

@@ -303,11 +303,23 @@ async fn erp_accounts(
     Ok(conn.settings.gl_accounts().await?)
 }
 
+/// What Sync from ERP did: pulled now, or (an ERP that pulls its own work) asked for at its
+/// next connection, with a sentence saying so.
+pub enum Pull {
+    Done(PullSummary),
+    Requested(String),
+}
+
 /// Pulls the ERP's code tree into the ERP list.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
-pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResult<PullSummary> {
+pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResult<Pull> {
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
+    if conn.settings.pulled() {
+        return Ok(Pull::Requested(
+            super::qbwc::request_pull(state, company, caller.id).await?,
+        ));
+    }
     let remote: Vec<RemoteCode> = conn
         .settings
         .read_codes()
@@ -320,8 +332,10 @@ pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResul
             active: c.active,
         })
         .collect();
-    Ok(state
-        .db
-        .pull_from_erp(company, conn.erp_list_id, caller.id, &remote)
-        .await?)
+    Ok(Pull::Done(
+        state
+            .db
+            .pull_from_erp(company, conn.erp_list_id, caller.id, &remote)
+            .await?,
+    ))
 }

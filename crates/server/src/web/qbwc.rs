@@ -26,6 +26,8 @@ struct Panel {
     s: Status,
     seen: Option<String>,
     accounts_as_of: Option<String>,
+    /// When the last Sync from ERP ran and what it did.
+    last_sync: Option<(String, String)>,
     can_edit: bool,
     /// `(user name, password)` just made: shown this once.
     made: Option<(String, String)>,
@@ -46,6 +48,9 @@ async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> W
             Panel {
                 seen: s.last_seen_at.map(when),
                 accounts_as_of: s.accounts_as_of.map(when),
+                last_sync: s
+                    .last_sync_at
+                    .map(|t| (when(t), sync_text(s.last_sync.as_ref()))),
                 s,
                 can_edit: v.caller.user.permissions.can_manage_users(),
                 made,
@@ -70,4 +75,22 @@ async fn password(State(state): State<AppState>, v: Viewer) -> WebResult<Respons
 async fn download(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
     let (name, text) = ops::qwc_file(&state, &v.caller.user, v.company()).await?;
     Ok(crate::api::qbwc::qwc_download(&name, text))
+}
+
+/// A Sync from ERP's summary in words.
+fn sync_text(summary: Option<&serde_json::Value>) -> String {
+    let Some(v) = summary else {
+        return String::new();
+    };
+    if let Some(e) = v["error"].as_str() {
+        return e.to_owned();
+    }
+    let n = |k: &str| v[k].as_i64().unwrap_or(0);
+    format!(
+        "{} created, {} updated, {} unchanged, {} conflict(s) left as they are (listed in the audit log).",
+        n("created"),
+        n("updated"),
+        n("unchanged"),
+        v["conflicts"].as_array().map_or(0, Vec::len)
+    )
 }

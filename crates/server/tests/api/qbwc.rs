@@ -17,6 +17,7 @@ both!(
     a_session_cut_off_resumes_without_creating_twice,
     two_companies_web_connectors_at_once,
     the_pages_show_the_web_connector_and_what_waits_for_it,
+    sync_from_erp_waits_for_the_next_run,
 );
 
 const HCP: &str = r#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions: Contractor 23.0</ProductName><MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion></HostRet></HostQueryRs></QBXMLMsgsRs></QBXML>"#;
@@ -981,4 +982,75 @@ async fn the_pages_show_the_web_connector_and_what_waits_for_it(app: TestApp) {
     fresh.session(&mut qb).await;
     let (_, _, page) = get(&format!("/erp?filter=synced&job={job}")).await;
     assert!(!page.contains("Waiting for the QuickBooks Web Connector"));
+}
+
+async fn sync_from_erp_waits_for_the_next_run(app: TestApp) {
+    let (list, qbwc) = connect(&app, &app.token, app.company).await;
+    let mut qb = QuickBooksStandIn::new();
+    first_session(&qbwc, &mut qb).await;
+    let division = qb.add_by_hand("03", None, "Concrete");
+    let child = qb.add_by_hand("03-100", Some("03"), "Formwork");
+    let (s, b) = app
+        .post(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(b["requested"], true);
+    assert!(b["message"].as_str().unwrap().contains("next run"), "{b}");
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert_eq!(st["sync_requested"], true);
+    let s = qbwc.session(&mut qb).await;
+    assert_eq!(
+        (s.auth.as_str(), s.rounds, s.percentages.as_slice()),
+        ("", 1, &[100][..]),
+        "{s:?}"
+    );
+    assert!(
+        qb.requests
+            .last()
+            .unwrap()
+            .contains("<ItemServiceQueryRq requestID=\"pull\"><ActiveStatus>All</ActiveStatus>")
+    );
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert_eq!(
+        (
+            st["sync_requested"].as_bool(),
+            st["last_sync"]["created"].as_i64()
+        ),
+        (Some(false), Some(2)),
+        "{st}"
+    );
+    let all = codes(&app, list).await;
+    let by = |f: &str| all.iter().find(|c| c["full_code"] == f).unwrap().clone();
+    assert_eq!(
+        (
+            by("03")["origin_id"].as_str(),
+            by("03")["sync_status"].as_str()
+        ),
+        (Some(division.as_str()), Some("synced"))
+    );
+    assert_eq!(
+        (
+            by("03-100")["origin_id"].as_str(),
+            by("03-100")["description"].as_str()
+        ),
+        (Some(child.as_str()), Some("Formwork"))
+    );
+    // Nothing asked any more: nothing to do.
+    assert_eq!(qbwc.session(&mut qb).await.auth, "none");
+    // A pulled code edited here goes back as a modification of QuickBooks' item.
+    let id = by("03-100")["id"].as_i64().unwrap();
+    let (s, b) = app
+        .patch(
+            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+            json!({"description": "Formwork and shoring"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    send_and_export(&app, list, "Construction Income", None).await;
+    qbwc.session(&mut qb).await;
+    assert_eq!(app.items("synced").await.len(), 1);
+    assert_eq!(
+        (qb.items.len(), qb.items[&child].description.as_str()),
+        (2, "Formwork and shoring")
+    );
 }

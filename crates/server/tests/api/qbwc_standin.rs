@@ -97,6 +97,28 @@ impl QuickBooksStandIn {
         self.items.values().find(|i| self.full_name(i) == full)
     }
 
+    /// Adds a service item the way a QuickBooks user would; returns its ListID.
+    pub fn add_by_hand(&mut self, name: &str, parent: Option<&str>, description: &str) -> String {
+        let parent = parent.map(|p| self.by_full_name(p).expect("parent").list_id.clone());
+        self.next_id += 1;
+        self.clock += 1;
+        let list_id = format!("{:X}-{}", self.next_id, self.clock);
+        self.items.insert(
+            list_id.clone(),
+            Item {
+                list_id: list_id.clone(),
+                edit_sequence: self.clock,
+                name: name.into(),
+                parent,
+                description: description.into(),
+                active: true,
+                income: Some("Construction Income".into()),
+                expense: None,
+            },
+        );
+        list_id
+    }
+
     /// Changes an item the way a QuickBooks user would: its EditSequence moves on.
     pub fn edit(&mut self, full: &str, description: &str) {
         let id = self.by_full_name(full).expect("item").list_id.clone();

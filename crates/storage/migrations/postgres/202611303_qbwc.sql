@@ -5,6 +5,7 @@ ALTER TABLE erp_connections ADD COLUMN pulled BOOLEAN NOT NULL DEFAULT FALSE;
 -- One Web Connector login per company: the password is stored hashed (argon2), shown once.
 -- What QBWC last told (when, which QuickBooks, which company file, the last error) and the
 -- accounts QuickBooks last reported (JSON) are kept for the ERP connection page and pickers.
+-- Sync from ERP waits for the next session (`pull_requested_by`); its result (JSON) is kept.
 CREATE TABLE qbwc_logins (
     company_id BIGINT PRIMARY KEY REFERENCES companies(id),
     user_name TEXT NOT NULL UNIQUE,
@@ -15,7 +16,10 @@ CREATE TABLE qbwc_logins (
     company_file TEXT,
     last_error TEXT,
     accounts TEXT,
-    accounts_at TIMESTAMPTZ
+    accounts_at TIMESTAMPTZ,
+    pull_requested_by BIGINT REFERENCES users(id),
+    last_pull TEXT,
+    last_pull_at TIMESTAMPTZ
 );
 
 -- A Web Connector session: the ticket is stored as its SHA-256 and expires. `pending` is the

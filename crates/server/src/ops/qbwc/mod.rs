@@ -53,6 +53,12 @@ pub struct Status {
     pub accounts_as_of: Option<OffsetDateTime>,
     /// Codes exported and waiting for the Web Connector's next run.
     pub waiting_codes: i64,
+    /// Sync from ERP was asked for and waits for the next run.
+    pub sync_requested: bool,
+    /// The last Sync from ERP's summary (`created`, `updated`, `unchanged`, `conflicts`).
+    pub last_sync: Option<serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_sync_at: Option<OffsetDateTime>,
 }
 
 fn app_url(state: &AppState) -> String {
@@ -81,6 +87,9 @@ pub async fn status(state: &AppState, caller: &User, cid: i64) -> OpResult<Statu
             last_error: l.last_error,
             accounts_as_of: l.accounts_at,
             waiting_codes,
+            sync_requested: l.pull_requested_by.is_some(),
+            last_sync: l.last_pull.and_then(|t| serde_json::from_str(&t).ok()),
+            last_sync_at: l.last_pull_at,
         },
         None => Status {
             user_name: user_name(company),
@@ -92,6 +101,9 @@ pub async fn status(state: &AppState, caller: &User, cid: i64) -> OpResult<Statu
             last_error: None,
             accounts_as_of: None,
             waiting_codes,
+            sync_requested: false,
+            last_sync: None,
+            last_sync_at: None,
         },
     })
 }
@@ -222,4 +234,24 @@ pub async fn waiting_line(state: &AppState, company: i64) -> OpResult<Option<Str
         ),
         None => "Waiting for the QuickBooks Web Connector, which has not connected yet: add the .qwc file from Company settings → ERP connection to it.".into(),
     }))
+}
+
+/// Sync from ERP for the Web Connector: QuickBooks is asked at the next run (it cannot be
+/// called); says so in words for the person who asked.
+pub async fn request_pull(state: &AppState, company: i64, actor: i64) -> OpResult<String> {
+    if !state.db.request_qbwc_pull(company, actor).await? {
+        return Err(OpError::Conflict(
+            "Costbridge: the QuickBooks Web Connector is not set up yet; make its password and add the .qwc file to it first (Company settings → ERP connection)".into(),
+        ));
+    }
+    let seen = state
+        .db
+        .qbwc_login(company)
+        .await?
+        .and_then(|l| l.last_seen_at);
+    Ok(format!(
+        "Costbridge asked for QuickBooks' service items: they arrive at the QuickBooks Web Connector's next run{}. The result shows under Company settings → ERP connection and in the audit log.",
+        seen.map(|t| format!(" (last seen {})", crate::web::format::when(t)))
+            .unwrap_or_default()
+    ))
 }

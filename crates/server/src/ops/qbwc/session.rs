@@ -21,6 +21,7 @@ use costbridge_erp::qbwc::qbxml::{self, QbItem, Request};
 use costbridge_erp::qbwc::soap::{Call, Reply};
 use costbridge_erp::{Connector, ExportContext, GlAccount, GlKind, LineResult};
 use costbridge_storage::jobs::Outcome;
+use costbridge_storage::pull::RemoteCode;
 use costbridge_storage::qbwc::QbwcSession;
 use costbridge_storage::{StoreError, now};
 use std::collections::HashMap;
@@ -33,6 +34,8 @@ const TICKET_TTL: Duration = Duration::hours(1);
 /// The accounts are read again by a session with nothing else to do once this old.
 const ACCOUNTS_FRESH: Duration = Duration::hours(1);
 const ACCOUNTS_ID: &str = "accounts";
+/// Sync from ERP: every service item.
+const PULL_ID: &str = "pull";
 
 /// Answers one call. Storage failures are returned (the SOAP handler makes them a fault).
 #[tracing::instrument(skip_all, fields(method = %call.method, company))]
@@ -221,7 +224,7 @@ async fn receive(state: &AppState, call: &Call) -> Result<i64, OpError> {
     else {
         return Ok(100);
     };
-    apply(state, &s, answers).await?;
+    apply(state, &s, &conn, answers).await?;
     state
         .db
         .qbwc_error(company, Some(&s.ticket_hash), None)
@@ -254,6 +257,7 @@ fn answered(id: &str) -> Option<(char, i64)> {
 async fn apply(
     state: &AppState,
     s: &QbwcSession,
+    conn: &Connection,
     answers: Vec<qbxml::Answer>,
 ) -> Result<(), OpError> {
     let company = s.company_id;
@@ -279,6 +283,10 @@ async fn apply(
                 .db
                 .set_qbwc_accounts(company, &s.ticket_hash, text.as_deref())
                 .await?;
+            continue;
+        }
+        if a.request_id == PULL_ID {
+            pull(state, company, conn, &a).await?;
             continue;
         }
         let Some((kind, item)) = answered(&a.request_id) else {
@@ -325,6 +333,45 @@ async fn apply(
     Ok(())
 }
 
+/// Sync from ERP with QuickBooks' service items: each item's own name is its full code (as
+/// Costbridge names them), its ListID the code's ERP key.
+async fn pull(
+    state: &AppState,
+    company: i64,
+    conn: &Connection,
+    a: &qbxml::Answer,
+) -> Result<(), OpError> {
+    let asked = state.db.qbwc_login(company).await?;
+    let Some(actor) = asked.and_then(|l| l.pull_requested_by) else {
+        // Already applied (an answer QBWC sent twice).
+        return Ok(());
+    };
+    let summary = if a.status == 0 || a.status == 500 {
+        let remote: Vec<RemoteCode> = a
+            .items
+            .iter()
+            .map(|i| RemoteCode {
+                origin_id: i.list_id.clone(),
+                full_code: i.name.clone(),
+                description: i.description.clone(),
+                active: i.active,
+            })
+            .collect();
+        let summary = state
+            .db
+            .pull_from_erp(company, conn.erp_list_id, actor, &remote)
+            .await?;
+        serde_json::to_value(&summary).map_err(|e| OpError::Broken(e.to_string()))?
+    } else {
+        serde_json::json!({"error": plan::refusal("the service item list", a.status, &a.message)})
+    };
+    state
+        .db
+        .set_qbwc_pull_result(company, &summary.to_string())
+        .await?;
+    Ok(())
+}
+
 fn json(item: &QbItem) -> Result<String, OpError> {
     serde_json::to_string(item).map_err(|e| OpError::Broken(e.to_string()))
 }
@@ -338,6 +385,9 @@ async fn advance(
 ) -> Result<Option<String>, OpError> {
     let company = s.company_id;
     let login = state.db.qbwc_login(company).await?;
+    let pull_asked = login
+        .as_ref()
+        .is_some_and(|l| l.pull_requested_by.is_some());
     let stale = login
         .and_then(|l| l.accounts_at)
         .is_none_or(|at| now() - at > ACCOUNTS_FRESH);
@@ -351,6 +401,11 @@ async fn advance(
         if !s.accounts_read && (job.is_some() || stale) {
             return Ok(Some(qbxml::render(&[Request::Accounts {
                 id: ACCOUNTS_ID.into(),
+            }])));
+        }
+        if pull_asked {
+            return Ok(Some(qbxml::render(&[Request::QueryAll {
+                id: PULL_ID.into(),
             }])));
         }
         let Some(job) = job else {
