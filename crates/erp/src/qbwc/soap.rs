@@ -48,13 +48,12 @@ pub fn read_call(body: &str, action: Option<&str>) -> Result<Call, String> {
     if let Some(a) = action
         .map(|a| a.trim_matches('"'))
         .filter(|a| !a.is_empty())
+        && a != format!("{NAMESPACE}{}", call.name)
     {
-        if a != format!("{NAMESPACE}{}", call.name) {
-            return Err(format!(
-                "SOAPAction '{a}' does not match the call '{}'",
-                call.name
-            ));
-        }
+        return Err(format!(
+            "SOAPAction '{a}' does not match the call '{}'",
+            call.name
+        ));
     }
     Ok(Call {
         method: call.name.clone(),
