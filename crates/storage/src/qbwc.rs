@@ -212,14 +212,15 @@ impl Db {
     }
 
     /// The company's oldest export job with codes left, taken by the session (running, one
-    /// more attempt); the worker never takes a pulled company's jobs.
+    /// more attempt); the worker never takes a pulled company's jobs. Its lease is already over,
+    /// so should the company leave the Web Connector, the worker takes the job up.
     pub async fn qbwc_job(&self, company: i64) -> Result<Option<ClaimedJob>, StoreError> {
         let sql = format!(
-            "UPDATE export_jobs SET status = 'running', attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END \
-             WHERE id = (SELECT j.id {WAITING_JOBS} ORDER BY j.id LIMIT 1) RETURNING id, company_id, attempts"
+            "UPDATE export_jobs SET status = 'running', attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END, \
+             locked_until = $2 WHERE id = (SELECT j.id {WAITING_JOBS} ORDER BY j.id LIMIT 1) RETURNING id, company_id, attempts"
         );
         Ok(
-            write_tx!(self, tx => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(company).fetch_optional(&mut *tx).await?),
+            write_tx!(self, tx => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(company).bind(now()).fetch_optional(&mut *tx).await?),
         )
     }
 

@@ -28,12 +28,15 @@ pub enum Decision {
     Done(LineResult),
 }
 
-/// How the query round asks for a code: by the ListID QuickBooks confirmed (so a rename here
-/// finds the item under its old name), else by the full name it would have.
-pub fn key(line: &ExportLine, ctx: &ExportContext) -> Key {
-    match &line.origin_id {
-        Some(id) => Key::ListId(id.clone()),
-        None => Key::FullName(quickbooks_name(&line.full_code, ctx.delimiter)),
+/// How the query round asks for a code: by the ListID QuickBooks gave when the Web Connector
+/// confirmed it (`by_list_id`; a rename here still finds the item), else by the full name it was
+/// last confirmed under (a code the IIF file connector exported, whose key is that name), else
+/// by the full name it would have.
+pub fn key(line: &ExportLine, ctx: &ExportContext, by_list_id: bool) -> Key {
+    match (&line.origin_id, &line.previous) {
+        (Some(id), _) if by_list_id => Key::ListId(id.clone()),
+        (_, Some(prev)) => Key::FullName(quickbooks_name(&prev.full_code, ctx.delimiter)),
+        _ => Key::FullName(quickbooks_name(&line.full_code, ctx.delimiter)),
     }
 }
 
@@ -80,10 +83,12 @@ pub fn decide(
         if want.active { "active" } else { "inactive" }
     );
     match (found, &line.origin_id) {
-        (Found::Missing, None) => Decision::Add(want),
-        (Found::Missing, Some(id)) => failed(format!(
+        (Found::Missing, Some(id)) if confirmed_sequence.is_some() => failed(format!(
             "conflict: QuickBooks no longer has the service item Costbridge confirmed for this code (ListID {id}); it was deleted or merged in QuickBooks. Costbridge sends {wanted}. Reject it here, or restore the item in QuickBooks, then export again."
         )),
+        // Never confirmed by QuickBooks itself (new, or only written to an IIF file that may
+        // never have been imported): QuickBooks does not have it, so it is added.
+        (Found::Missing, _) => Decision::Add(want),
         // A code never confirmed whose name QuickBooks already has: what an add cut off before
         // its answer left behind, taken as it is when it holds what we send.
         (Found::Item(qb), None) if qb.holds(&want) => synced(qb),
@@ -211,12 +216,19 @@ mod tests {
         );
         assert_eq!(d.full_name(), "01:01-100:01-100-20");
         assert_eq!(
-            key(&line("01-100", "x", None), &ctx()),
+            key(&line("01-100", "x", None), &ctx(), false),
             Key::FullName("01:01-100".into())
         );
         assert_eq!(
-            key(&line("01-100", "x", Some("x")), &ctx()),
+            key(&line("01-100", "x", Some("x")), &ctx(), true),
             Key::ListId("80000001-1".into())
+        );
+        // Confirmed through an IIF file: its key is a name; asked for under the confirmed name.
+        let mut renamed = line("01-200", "x", Some("x"));
+        renamed.previous.as_mut().unwrap().full_code = "01-100".into();
+        assert_eq!(
+            key(&renamed, &ctx(), false),
+            Key::FullName("01:01-100".into())
         );
         let long = line("01-0123456789012345678901234567890", "x", None);
         let Decision::Done(LineResult::Failed { message }) =
@@ -293,6 +305,11 @@ mod tests {
             panic!()
         };
         assert!(message.contains("no longer has"), "{message}");
+        // Confirmed only by an IIF file that was never imported: added now.
+        assert!(matches!(
+            decide(&l, &ctx(), &Found::Missing, None),
+            Decision::Add(_)
+        ));
         // Already what we send: nothing to write.
         let same = qb("5", "01:01-100", "Concrete work");
         assert!(matches!(

@@ -299,7 +299,7 @@ async fn apply(
         let first = a.items.first();
         match (kind, a.status, first) {
             ('q', 0, Some(qb)) => found.push((item, Some(json(qb)?))),
-            ('q', 500, _) => found.push((item, None)),
+            ('q', 0 | 500, _) => found.push((item, None)),
             ('a' | 'm', 0, Some(qb)) => {
                 sequences.push((
                     row.cost_code_id,
@@ -452,18 +452,18 @@ async fn advance(
                 )
             })
             .collect();
+        let sequences_known = state.db.qbwc_sequences(company).await?;
         let ask: Vec<Request> = lines
             .iter()
             .filter(|(r, _)| !found.contains_key(&r.item_id))
             .map(|(r, l)| Request::Query {
                 id: format!("q{}", r.item_id),
-                key: plan::key(l, &ctx),
+                key: plan::key(l, &ctx, sequences_known.contains_key(&r.cost_code_id)),
             })
             .collect();
         if !ask.is_empty() {
             return Ok(Some(qbxml::render(&ask)));
         }
-        let sequences_known = state.db.qbwc_sequences(company).await?;
         let mut writes = Vec::new();
         let mut outcomes = Vec::new();
         let mut sequences = Vec::new();
