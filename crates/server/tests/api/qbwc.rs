@@ -18,6 +18,7 @@ both!(
     two_companies_web_connectors_at_once,
     the_pages_show_the_web_connector_and_what_waits_for_it,
     sync_from_erp_waits_for_the_next_run,
+    codes_exported_as_iif_move_to_the_web_connector,
 );
 
 const HCP: &str = r#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions: Contractor 23.0</ProductName><MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion></HostRet></HostQueryRs></QBXMLMsgsRs></QBXML>"#;
@@ -1052,5 +1053,58 @@ async fn sync_from_erp_waits_for_the_next_run(app: TestApp) {
     assert_eq!(
         (qb.items.len(), qb.items[&child].description.as_str()),
         (2, "Formwork and shoring")
+    );
+}
+
+async fn codes_exported_as_iif_move_to_the_web_connector(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    import(&app, list, 2).await; // 01, 01-001
+    app.send(list).await;
+    app.accept_all().await;
+    assert_eq!(
+        app.items("synced").await.len(),
+        2,
+        "written to the IIF file"
+    );
+    // Someone imported only 01 by hand; 01-001 never reached QuickBooks.
+    let mut qb = QuickBooksStandIn::new();
+    let division = qb.add_by_hand("01", None, "Code 01");
+    let (_, qbwc) = connect(&app, &app.token, app.company).await;
+    first_session(&qbwc, &mut qb).await;
+    for c in codes(&app, list).await {
+        let id = c["id"].as_i64().unwrap();
+        let (s, b) = app
+            .patch(
+                &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+                json!({"description": format!("{} (revised)", c["description"].as_str().unwrap())}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    send_and_export(&app, list, "Construction Income", None).await;
+    let s = qbwc.session(&mut qb).await;
+    assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
+    assert!(
+        app.items("failed").await.is_empty(),
+        "{:?}",
+        app.items("failed").await
+    );
+    assert_eq!(qb.items.len(), 2);
+    assert_eq!(
+        qb.items[&division].description, "Code 01 (revised)",
+        "modified, not added again"
+    );
+    let child = qb.by_full_name("01:01-001").expect("added under 01");
+    let all = codes(&app, list).await;
+    let origin = |f: &str| {
+        all.iter().find(|c| c["full_code"] == f).unwrap()["origin_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        (origin("01"), origin("01-001")),
+        (division.clone(), child.list_id.clone()),
+        "the keys are now QuickBooks' ListIDs"
     );
 }
