@@ -740,26 +740,7 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
     const N: usize = 300;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("qbwc-crash.db").display());
-    let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
-        .args([
-            "bootstrap",
-            "--company",
-            "Crash Co",
-            "--email",
-            "crash@example.com",
-            "--password",
-            "crash-password",
-            "--database-url",
-            &db,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
-    let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let ids = Server::bootstrap(&db);
     let token = ids["token"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
     let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{}{p}", ids["company_id"]);

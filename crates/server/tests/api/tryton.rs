@@ -265,6 +265,31 @@ pub struct Server {
 }
 
 impl Server {
+    /// A company and its first admin on the database `db`, made by the binary's `bootstrap`:
+    /// `{"company_id", "user_id", "token"}`.
+    pub fn bootstrap(db: &str) -> Value {
+        let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+            .args([
+                "bootstrap",
+                "--company",
+                "Crash Co",
+                "--email",
+                "crash@example.com",
+                "--password",
+                "crash-password",
+                "--database-url",
+                db,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            boot.status.success(),
+            "{}",
+            String::from_utf8_lossy(&boot.stderr)
+        );
+        serde_json::from_slice(&boot.stdout).unwrap()
+    }
+
     pub fn start(db: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_costbridge"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", db])
@@ -311,26 +336,7 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     let erp = Tryton::start();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
-    let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
-        .args([
-            "bootstrap",
-            "--company",
-            "Crash Co",
-            "--email",
-            "crash@example.com",
-            "--password",
-            "crash-password",
-            "--database-url",
-            &db,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
-    let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let ids = Server::bootstrap(&db);
     let token = ids["token"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
     let mut server = Server::start(&db);
