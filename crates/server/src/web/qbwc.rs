@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/erp/qbwc", get(panel))
         .route("/settings/erp/qbwc/password", post(password))
         .route("/settings/erp/qbwc.qwc", get(download))
+        .route("/erp/qbwc", get(queue_line))
 }
 
 #[derive(Template)]
@@ -33,14 +34,19 @@ struct Panel {
     made: Option<(String, String)>,
 }
 
+/// The Web Connector's state, or none when the company uses another connector (or none, or
+/// the viewer may not see it): the pages then draw nothing.
+async fn status(state: &AppState, v: &Viewer) -> WebResult<Option<Status>> {
+    match ops::status(state, &v.caller.user, v.company()).await {
+        Ok(s) => Ok(Some(s)),
+        Err(OpError::NotSupported(_) | OpError::NoConnection | OpError::Forbidden(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> WebResult<Response> {
-    let s = match ops::status(state, &v.caller.user, v.company()).await {
-        Ok(s) => s,
-        // Another connector (or none): no panel.
-        Err(OpError::NotSupported(_) | OpError::NoConnection | OpError::Forbidden(_)) => {
-            return Ok(StatusCode::OK.into_response());
-        }
-        Err(e) => return Err(e.into()),
+    let Some(s) = status(state, v).await? else {
+        return Ok(StatusCode::OK.into_response());
     };
     fragments(
         StatusCode::OK,
@@ -63,6 +69,35 @@ async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> W
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn panel(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
     draw(&state, &v, None).await
+}
+
+#[derive(Template)]
+#[template(
+    source = "<p class=\"notice\" id=\"qbwc-line\">GL accounts: QuickBooks' chart {% if let Some(t) = accounts_as_of %}as of {{ t }}{% else %}has not been read yet{% endif %}. Exported codes go to QuickBooks at the QuickBooks Web Connector's next run ({% if let Some(t) = seen %}last seen {{ t }}{% else %}it has not connected yet{% endif %}).</p>",
+    ext = "html"
+)]
+struct QueueLine {
+    accounts_as_of: Option<String>,
+    seen: Option<String>,
+}
+
+/// The ERP Integrations page's line for the Web Connector: where the GL accounts come from
+/// and as of when (nothing for other connectors).
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn queue_line(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let Some(s) = status(&state, &v).await? else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    fragments(
+        StatusCode::OK,
+        vec![
+            QueueLine {
+                accounts_as_of: s.accounts_as_of.map(when),
+                seen: s.last_seen_at.map(when),
+            }
+            .render(),
+        ],
+    )
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]

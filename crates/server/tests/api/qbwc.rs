@@ -953,6 +953,13 @@ async fn the_pages_show_the_web_connector_and_what_waits_for_it(app: TestApp) {
             && panel.contains("GL accounts from QuickBooks as of"),
         "{panel}"
     );
+    let (_, _, line) = get("/erp/qbwc").await;
+    assert!(
+        line.contains("GL accounts: QuickBooks' chart as of") && line.contains("last seen"),
+        "{line}"
+    );
+    let (_, _, page) = get("/erp").await;
+    assert!(page.contains("hx-get=\"/erp/qbwc\""));
     // An exported job waits visibly for the Web Connector.
     import(&app, list, 3).await;
     let job = send_and_export(&app, list, "Construction Income", None).await;
