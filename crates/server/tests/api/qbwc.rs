@@ -19,6 +19,7 @@ both!(
     the_pages_show_the_web_connector_and_what_waits_for_it,
     sync_from_erp_waits_for_the_next_run,
     codes_exported_as_iif_move_to_the_web_connector,
+    wrong_passwords_are_throttled,
 );
 
 const HCP: &str = r#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions: Contractor 23.0</ProductName><MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion></HostRet></HostQueryRs></QBXMLMsgsRs></QBXML>"#;
@@ -392,6 +393,34 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     let s = qbwc.session(&mut qb).await;
     assert_eq!((s.auth.as_str(), s.rounds), ("none", 0));
 
+    // QBWC could not open QuickBooks: the page shows why.
+    let (ticket, _) = qbwc.authenticate(&qbwc.password).await;
+    let r = qbwc
+        .call(
+            "connectionError",
+            &[
+                ("ticket", &ticket),
+                ("hresult", "0x80040408"),
+                ("message", "Could not start QuickBooks."),
+            ],
+        )
+        .await;
+    assert_eq!(r.text, "done");
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("Could not start QuickBooks. (0x80040408)"),
+        "{st}"
+    );
+    let e = qbwc.call("getLastError", &[("ticket", &ticket)]).await;
+    assert!(
+        e.text
+            .starts_with("Costbridge: the Web Connector could not open QuickBooks"),
+        "{}",
+        e.text
+    );
     // An expired ticket: QBWC is told the session ended.
     let (ticket, _) = qbwc.authenticate(&qbwc.password).await;
     expire_tickets(&app).await;
@@ -1095,4 +1124,14 @@ async fn codes_exported_as_iif_move_to_the_web_connector(app: TestApp) {
         (division.clone(), child.list_id.clone()),
         "the keys are now QuickBooks' ListIDs"
     );
+}
+
+async fn wrong_passwords_are_throttled(app: TestApp) {
+    let (_, qbwc) = connect(&app, &app.token, app.company).await;
+    for n in 1..=5 {
+        assert_eq!(qbwc.authenticate(&format!("guess-{n}")).await.1, "nvu");
+    }
+    // Locked now: even the right password is refused, and no ticket is made.
+    let (ticket, what) = qbwc.authenticate(&qbwc.password).await;
+    assert_eq!((ticket.as_str(), what.as_str()), ("", "nvu"));
 }
