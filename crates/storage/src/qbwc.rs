@@ -84,7 +84,10 @@ impl Db {
         Ok(())
     }
 
-    /// Opens a session for `total` waiting codes; the company's expired sessions go.
+    /// Opens a session, counting the codes waiting for it. A company has one session at a time:
+    /// a new one ends the others (QBWC started again, or a second machine with the same login),
+    /// whose later calls are told the session ended; what they had QuickBooks do is found by
+    /// the new session's queries.
     pub async fn start_qbwc_session(
         &self,
         company: i64,
@@ -93,8 +96,8 @@ impl Db {
     ) -> Result<(), StoreError> {
         let t = now();
         write_tx!(self, tx => {
-            sqlx::query("DELETE FROM qbwc_sessions WHERE company_id = $1 AND expires_at < $2")
-                .bind(company).bind(t).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM qbwc_sessions WHERE company_id = $1")
+                .bind(company).execute(&mut *tx).await?;
             let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM erp_items i WHERE i.status = 'exporting' AND i.export_job_id IN (SELECT j.id {WAITING_JOBS})")))
                 .bind(company).fetch_one(&mut *tx).await?;

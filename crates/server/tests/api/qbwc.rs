@@ -421,6 +421,12 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
         "{}",
         e.text
     );
+    // One session a company: a new one ends the older.
+    let (newer, _) = qbwc.authenticate(&qbwc.password).await;
+    let e = qbwc.call("getLastError", &[("ticket", &ticket)]).await;
+    assert!(e.text.contains("session ended or expired"), "{}", e.text);
+    let e = qbwc.call("getLastError", &[("ticket", &newer)]).await;
+    assert_eq!(e.text, "");
     // An expired ticket: QBWC is told the session ended.
     let (ticket, _) = qbwc.authenticate(&qbwc.password).await;
     expire_tickets(&app).await;
