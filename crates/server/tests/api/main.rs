@@ -14,6 +14,7 @@ mod notify;
 mod outbound;
 mod pages;
 mod qbwc;
+mod qbwc_export;
 mod qbwc_standin;
 mod queue;
 mod secrets;

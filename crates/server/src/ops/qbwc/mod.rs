@@ -1,6 +1,7 @@
 //! QuickBooks Desktop through the QuickBooks Web Connector: the company's login (a user name
 //! and a generated password, shown once and stored hashed), its `.qwc` file, what QBWC last
 //! told, and the GL accounts QuickBooks last reported. The SOAP sessions are in `session`.
+mod rounds;
 pub mod session;
 
 use super::connection::{Connection, connection};
