@@ -27,6 +27,9 @@ pub struct QbwcLogin {
     pub last_pull_at: Option<OffsetDateTime>,
 }
 
+/// `(EditSequence, income account, expense account)` as QuickBooks confirmed a code.
+pub type QbwcConfirmed = (String, Option<String>, Option<String>);
+
 /// One live session.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct QbwcSession {
@@ -268,29 +271,40 @@ impl Db {
         Ok(())
     }
 
-    /// The EditSequence QuickBooks gave when it last confirmed each of these codes.
-    pub async fn qbwc_sequences(&self, company: i64) -> Result<HashMap<i64, String>, StoreError> {
-        let rows: Vec<(i64, String)> = with_pool!(self, p => sqlx::query_as(
-            "SELECT cost_code_id, edit_sequence FROM qbwc_items WHERE company_id = $1").bind(company).fetch_all(p).await?);
-        Ok(rows.into_iter().collect())
-    }
-
-    /// Keeps `(cost code, ListID, EditSequence)` as QuickBooks confirmed them.
-    pub async fn save_qbwc_sequences(
+    /// What QuickBooks answered when it last confirmed each code of the company, by cost code:
+    /// `(EditSequence, income account, expense account)`.
+    pub async fn qbwc_confirmed(
         &self,
         company: i64,
-        rows: &[(i64, String, String)],
+    ) -> Result<HashMap<i64, QbwcConfirmed>, StoreError> {
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = with_pool!(self, p => sqlx::query_as(
+            "SELECT cost_code_id, edit_sequence, income_account, expense_account FROM qbwc_items WHERE company_id = $1")
+            .bind(company).fetch_all(p).await?);
+        Ok(rows
+            .into_iter()
+            .map(|(code, seq, income, expense)| (code, (seq, income, expense)))
+            .collect())
+    }
+
+    /// Keeps, per cost code, QuickBooks' ListID, EditSequence and accounts as it confirmed them.
+    pub async fn save_qbwc_confirmed(
+        &self,
+        company: i64,
+        rows: &[(i64, String, QbwcConfirmed)],
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         write_tx!(self, tx => {
-            for chunk in rows.chunks(200) {
-                let mut qb = sqlx::QueryBuilder::new("INSERT INTO qbwc_items (cost_code_id, company_id, list_id, edit_sequence) ");
-                qb.push_values(chunk, |mut b, (code, list, seq)| {
-                    b.push_bind(*code).push_bind(company).push_bind(list.clone()).push_bind(seq.clone());
+            for chunk in rows.chunks(100) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO qbwc_items (cost_code_id, company_id, list_id, edit_sequence, income_account, expense_account) ");
+                qb.push_values(chunk, |mut b, (code, list, (seq, income, expense))| {
+                    b.push_bind(*code).push_bind(company).push_bind(list.clone()).push_bind(seq.clone())
+                        .push_bind(income.clone()).push_bind(expense.clone());
                 });
-                qb.push(" ON CONFLICT (cost_code_id) DO UPDATE SET list_id = excluded.list_id, edit_sequence = excluded.edit_sequence");
+                qb.push(" ON CONFLICT (cost_code_id) DO UPDATE SET list_id = excluded.list_id, edit_sequence = excluded.edit_sequence, \
+                     income_account = excluded.income_account, expense_account = excluded.expense_account");
                 qb.build().execute(&mut *tx).await?;
             }
         });

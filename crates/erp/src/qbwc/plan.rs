@@ -63,13 +63,46 @@ pub fn desired(line: &ExportLine, ctx: &ExportContext) -> Result<Desired, String
     })
 }
 
-/// Decides a line. `confirmed_sequence` is the `EditSequence` QuickBooks gave when Costbridge
-/// last confirmed the code (none for a code another connector synced).
+/// What QuickBooks answered when the Web Connector last confirmed a code: its `EditSequence`
+/// then, and the accounts the item had (the other fields are the code's confirmed values).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Confirmed {
+    pub edit_sequence: String,
+    pub income: Option<String>,
+    pub expense: Option<String>,
+}
+
+/// Whether QuickBooks' item was changed since Costbridge last confirmed it: a newer
+/// `EditSequence`, unless the item still holds every confirmed value (the change was undone, or
+/// touched only what Costbridge never writes, like a price); for a code another connector
+/// confirmed (no `EditSequence` known), its name, description or active flag.
+fn changed_in_quickbooks(
+    qb: &QbItem,
+    line: &ExportLine,
+    ctx: &ExportContext,
+    confirmed: Option<&Confirmed>,
+) -> bool {
+    let fields_differ = line.previous.as_ref().is_some_and(|prev| {
+        qb.full_name != quickbooks_name(&prev.full_code, ctx.delimiter)
+            || qb.description != prev.description
+            || qb.active != prev.active
+    });
+    match confirmed {
+        Some(c) => {
+            c.edit_sequence != qb.edit_sequence
+                && (fields_differ || qb.income != c.income || qb.expense != c.expense)
+        }
+        None => fields_differ,
+    }
+}
+
+/// Decides a line. `confirmed` is what QuickBooks answered when the Web Connector last
+/// confirmed the code (none for a new code, or one another connector synced).
 pub fn decide(
     line: &ExportLine,
     ctx: &ExportContext,
     found: &Found,
-    confirmed_sequence: Option<&str>,
+    confirmed: Option<&Confirmed>,
 ) -> Decision {
     let failed = |message: String| Decision::Done(LineResult::Failed { message });
     let want = match desired(line, ctx) {
@@ -83,7 +116,7 @@ pub fn decide(
         if want.active { "active" } else { "inactive" }
     );
     match (found, &line.origin_id) {
-        (Found::Missing, Some(id)) if confirmed_sequence.is_some() => failed(format!(
+        (Found::Missing, Some(id)) if confirmed.is_some() => failed(format!(
             "conflict: QuickBooks no longer has the service item Costbridge confirmed for this code (ListID {id}); it was deleted or merged in QuickBooks. Costbridge sends {wanted}. Reject it here, or restore the item in QuickBooks, then export again."
         )),
         // Never confirmed by QuickBooks itself (new, or only written to an IIF file that may
@@ -97,17 +130,11 @@ pub fn decide(
             qb.full_name,
             qb.shown()
         )),
+        // QuickBooks already holds what is sent (the code was edited here to match it):
+        // nothing to write and nothing overwritten.
+        (Found::Item(qb), Some(_)) if qb.holds(&want) => synced(qb),
         (Found::Item(qb), Some(_)) => {
-            let changed = match (confirmed_sequence, &line.previous) {
-                (Some(seq), _) => seq != qb.edit_sequence,
-                (None, Some(prev)) => {
-                    qb.full_name != quickbooks_name(&prev.full_code, ctx.delimiter)
-                        || qb.description != prev.description
-                        || qb.active != prev.active
-                }
-                (None, None) => false,
-            };
-            if changed {
+            if changed_in_quickbooks(qb, line, ctx, confirmed) {
                 let last = line.previous.as_ref().map_or_else(
                     || "nothing".to_owned(),
                     |p| {
@@ -124,8 +151,6 @@ pub fn decide(
                     qb.edit_sequence,
                     qb.shown()
                 ))
-            } else if qb.holds(&want) {
-                synced(qb)
             } else {
                 Decision::Mod {
                     list_id: qb.list_id.clone(),
@@ -265,30 +290,69 @@ mod tests {
         );
     }
 
+    fn confirmed(seq: &str) -> Confirmed {
+        Confirmed {
+            edit_sequence: seq.into(),
+            income: Some("Income".into()),
+            expense: None,
+        }
+    }
+
     #[test]
     fn confirmed_codes_are_modified_unless_quickbooks_changed_them() {
         let l = line("01-100", "Concrete work", Some("Concrete"));
         let held = qb("5", "01:01-100", "Concrete");
         assert_eq!(
-            decide(&l, &ctx(), &Found::Item(held.clone()), Some("5")),
+            decide(
+                &l,
+                &ctx(),
+                &Found::Item(held.clone()),
+                Some(&confirmed("5"))
+            ),
             Decision::Mod {
                 list_id: "80000001-1".into(),
                 edit_sequence: "5".into(),
                 item: desired(&l, &ctx()).unwrap()
             }
         );
-        // A newer EditSequence: changed in QuickBooks, whatever the fields say.
+        // A newer EditSequence with a confirmed value changed: a conflict, both sides shown.
+        let edited = qb("5", "01:01-100", "Edited in QuickBooks");
         let Decision::Done(LineResult::Failed { message }) =
-            decide(&l, &ctx(), &Found::Item(held.clone()), Some("4"))
+            decide(&l, &ctx(), &Found::Item(edited), Some(&confirmed("4")))
         else {
             panic!()
         };
         assert!(
             message.starts_with("conflict:")
                 && message.contains("EditSequence 5")
+                && message
+                    .contains("QuickBooks has: '01:01-100', description 'Edited in QuickBooks'")
                 && message.contains("last confirmed: '01:01-100', description 'Concrete'"),
             "{message}"
         );
+        // An account changed in QuickBooks counts too.
+        let mut other_account = held.clone();
+        other_account.income = Some("Other Income".into());
+        assert!(matches!(
+            decide(
+                &l,
+                &ctx(),
+                &Found::Item(other_account),
+                Some(&confirmed("4"))
+            ),
+            Decision::Done(LineResult::Failed { .. })
+        ));
+        // A newer EditSequence on an item still holding every confirmed value (a change undone,
+        // or a price): modified.
+        assert!(matches!(
+            decide(
+                &l,
+                &ctx(),
+                &Found::Item(held.clone()),
+                Some(&confirmed("4"))
+            ),
+            Decision::Mod { .. }
+        ));
         // Synced by another connector: the fields decide.
         assert!(matches!(
             decide(&l, &ctx(), &Found::Item(held), None),
@@ -300,7 +364,7 @@ mod tests {
             Decision::Done(LineResult::Failed { .. })
         ));
         let Decision::Done(LineResult::Failed { message }) =
-            decide(&l, &ctx(), &Found::Missing, Some("5"))
+            decide(&l, &ctx(), &Found::Missing, Some(&confirmed("5")))
         else {
             panic!()
         };
@@ -313,7 +377,7 @@ mod tests {
         // Already what we send: nothing to write.
         let same = qb("5", "01:01-100", "Concrete work");
         assert!(matches!(
-            decide(&l, &ctx(), &Found::Item(same), Some("5")),
+            decide(&l, &ctx(), &Found::Item(same), Some(&confirmed("4"))),
             Decision::Done(LineResult::Synced { .. })
         ));
     }

@@ -180,6 +180,14 @@ async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
     );
     assert_eq!(qb.items[&origin].description, "Edited in QuickBooks");
     assert_eq!(qb.items.len(), 2);
+    // Someone changes it back in QuickBooks (a newer EditSequence, the confirmed values): the
+    // retried export goes through.
+    qb.edit("01:01-001", "Code 01-001");
+    let (s, b) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    qbwc.session(&mut qb).await;
+    assert!(app.items("failed").await.is_empty());
+    assert_eq!(qb.items[&origin].description, "Concrete work");
 }
 
 async fn a_session_cut_off_resumes_without_creating_twice(app: TestApp) {

@@ -45,11 +45,14 @@ CREATE TABLE qbwc_found (
     PRIMARY KEY (ticket_hash, item_id)
 );
 
--- The EditSequence QuickBooks gave when it last confirmed a code: a newer one is a change
--- made in QuickBooks (a conflict, never overwritten).
+-- The EditSequence QuickBooks gave when it last confirmed a code, and the item's accounts then:
+-- a newer EditSequence with a confirmed value changed is a change made in QuickBooks (a
+-- conflict, never overwritten).
 CREATE TABLE qbwc_items (
     cost_code_id INTEGER PRIMARY KEY,
     company_id INTEGER NOT NULL REFERENCES companies(id),
     list_id TEXT NOT NULL,
-    edit_sequence TEXT NOT NULL
+    edit_sequence TEXT NOT NULL,
+    income_account TEXT,
+    expense_account TEXT
 );

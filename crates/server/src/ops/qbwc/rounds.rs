@@ -11,13 +11,13 @@ use crate::ops::OpError;
 use crate::ops::connection::Connection;
 use crate::state::AppState;
 use crate::worker::{line, parents_first};
-use costbridge_erp::qbwc::plan::{self, Decision, Found};
+use costbridge_erp::qbwc::plan::{self, Confirmed, Decision, Found};
 use costbridge_erp::qbwc::qbxml::{self, QbItem, Request};
 use costbridge_erp::{Connector, ExportContext, GlAccount, GlKind, LineResult};
 use costbridge_storage::jobs::Outcome;
 use costbridge_storage::now;
 use costbridge_storage::pull::RemoteCode;
-use costbridge_storage::qbwc::QbwcSession;
+use costbridge_storage::qbwc::{QbwcConfirmed, QbwcSession};
 use std::collections::HashMap;
 use time::Duration;
 
@@ -83,11 +83,7 @@ pub(super) async fn apply(
             ('q', 0, Some(qb)) => found.push((item, Some(json(qb)?))),
             ('q', 0 | 500, _) => found.push((item, None)),
             ('a' | 'm', 0, Some(qb)) => {
-                sequences.push((
-                    row.cost_code_id,
-                    qb.list_id.clone(),
-                    qb.edit_sequence.clone(),
-                ));
+                sequences.push(confirmed_row(row.cost_code_id, qb));
                 outcomes.push((
                     item,
                     Outcome::Synced {
@@ -106,7 +102,7 @@ pub(super) async fn apply(
     state.db.save_qbwc_found(&s.ticket_hash, &found).await?;
     // The EditSequence goes first: a crash before the outcome leaves the code exporting, and
     // the next session finds the item holding what was sent, with this EditSequence.
-    state.db.save_qbwc_sequences(company, &sequences).await?;
+    state.db.save_qbwc_confirmed(company, &sequences).await?;
     if let Some(job) = &job
         && !outcomes.is_empty()
     {
@@ -152,6 +148,19 @@ async fn pull(
         .set_qbwc_pull_result(company, &summary.to_string())
         .await?;
     Ok(())
+}
+
+/// What QuickBooks confirmed for a code, as kept for the next conflict check.
+fn confirmed_row(code: i64, qb: &QbItem) -> (i64, String, QbwcConfirmed) {
+    (
+        code,
+        qb.list_id.clone(),
+        (
+            qb.edit_sequence.clone(),
+            qb.income.clone(),
+            qb.expense.clone(),
+        ),
+    )
 }
 
 fn json(item: &QbItem) -> Result<String, OpError> {
@@ -234,13 +243,28 @@ pub(super) async fn advance(
                 )
             })
             .collect();
-        let sequences_known = state.db.qbwc_sequences(company).await?;
+        let known: HashMap<i64, Confirmed> = state
+            .db
+            .qbwc_confirmed(company)
+            .await?
+            .into_iter()
+            .map(|(code, (edit_sequence, income, expense))| {
+                (
+                    code,
+                    Confirmed {
+                        edit_sequence,
+                        income,
+                        expense,
+                    },
+                )
+            })
+            .collect();
         let ask: Vec<Request> = lines
             .iter()
             .filter(|(r, _)| !found.contains_key(&r.item_id))
             .map(|(r, l)| Request::Query {
                 id: format!("q{}", r.item_id),
-                key: plan::key(l, &ctx, sequences_known.contains_key(&r.cost_code_id)),
+                key: plan::key(l, &ctx, known.contains_key(&r.cost_code_id)),
             })
             .collect();
         if !ask.is_empty() {
@@ -257,8 +281,7 @@ pub(super) async fn advance(
                 None => None,
             };
             let seen = qb.clone().map_or(Found::Missing, Found::Item);
-            let seq = sequences_known.get(&r.cost_code_id).map(String::as_str);
-            match plan::decide(l, &ctx, &seen, seq) {
+            match plan::decide(l, &ctx, &seen, known.get(&r.cost_code_id)) {
                 Decision::Add(item) => writes.push(Request::Add {
                     id: format!("a{}", r.item_id),
                     item,
@@ -275,11 +298,7 @@ pub(super) async fn advance(
                 }),
                 Decision::Done(LineResult::Synced { origin_id }) => {
                     if let Some(qb) = &qb {
-                        sequences.push((
-                            r.cost_code_id,
-                            origin_id.clone(),
-                            qb.edit_sequence.clone(),
-                        ));
+                        sequences.push(confirmed_row(r.cost_code_id, qb));
                     }
                     outcomes.push((r.item_id, Outcome::Synced { origin_id }));
                 }
@@ -288,7 +307,7 @@ pub(super) async fn advance(
                 }
             }
         }
-        state.db.save_qbwc_sequences(company, &sequences).await?;
+        state.db.save_qbwc_confirmed(company, &sequences).await?;
         if !outcomes.is_empty() {
             state.db.record_outcomes(&job, &rows, &outcomes).await?;
         }
