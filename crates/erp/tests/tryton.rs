@@ -84,6 +84,11 @@ impl Instance {
         Tryton::new(&self.settings, &local())
     }
 
+    /// Exports these lines, asserting every one synced; the origin id per item.
+    async fn export_synced(&self, lines: &[ExportLine]) -> HashMap<i64, String> {
+        synced(&self.tryton().export(&ctx(), lines).await.unwrap())
+    }
+
     async fn direct(&self) -> Direct {
         Direct::login(&self.settings).await
     }
@@ -483,9 +488,9 @@ async fn export_creates_a_three_tier_tree() {
 async fn export_twice_creates_each_code_once() {
     let t = Instance::start();
     let lines = tree();
-    let first = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let first = t.export_synced(&lines).await;
     // The same job again, as after a crash before the results were recorded: no origin ids.
-    let second = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let second = t.export_synced(&lines).await;
     assert_eq!(first, second, "the same accounts are found again");
     let d = t.direct().await;
     for l in &lines {
@@ -514,12 +519,7 @@ async fn export_creates_the_root_when_missing() {
     let d = t.direct().await;
     d.write("analytic_account.account", &[1], json!({"code": "OTHER"}))
         .await;
-    let ids = synced(
-        &t.tryton()
-            .export(&ctx(), &[line(1, "01", "General")])
-            .await
-            .unwrap(),
-    );
+    let ids = t.export_synced(&[line(1, "01", "General")]).await;
     let roots = d
         .find(
             "analytic_account.account",
@@ -546,7 +546,7 @@ async fn export_creates_the_root_when_missing() {
 async fn update_writes_the_new_name_and_moves_the_parent() {
     let t = Instance::start();
     let lines = tree();
-    let ids = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let ids = t.export_synced(&lines).await;
     // 03-10-100 "Forms" moves under 05 and is renamed; 03-20 only gets a new name.
     let moved = update(&lines[2], &ids[&3], "05-100", "Forms and shoring");
     let renamed = update(&lines[4], &ids[&5], "03-20", "Reinforcing steel");
@@ -572,7 +572,7 @@ async fn update_writes_the_new_name_and_moves_the_parent() {
         update(&lines[3], &ids[&4], "04-10-200", "Form Accessories"),
         update(&reinforcing, &ids[&5], "04-20", "Reinforcing steel"),
     ];
-    let again = synced(&t.tryton().export(&ctx(), &renamed).await.unwrap());
+    let again = t.export_synced(&renamed).await;
     for id in [1, 2, 4, 5] {
         assert_eq!(again[&id], ids[&id]);
     }
@@ -589,7 +589,7 @@ async fn update_writes_the_new_name_and_moves_the_parent() {
 async fn conflict_fails_the_line_and_keeps_trytons_value() {
     let t = Instance::start();
     let lines = tree();
-    let ids = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let ids = t.export_synced(&lines).await;
     let d = t.direct().await;
     let forms: i64 = ids[&3].parse().unwrap();
     d.write(
@@ -649,18 +649,13 @@ async fn conflict_fails_the_line_and_keeps_trytons_value() {
 async fn deactivation_and_edits_of_inactive_accounts() {
     let t = Instance::start();
     let lines = tree();
-    let ids = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let ids = t.export_synced(&lines).await;
     let d = t.direct().await;
 
     // Deactivate 03-20.
     let mut off = update(&lines[4], &ids[&5], "03-20", "Concrete Reinforcing");
     off.active = false;
-    synced(
-        &t.tryton()
-            .export(&ctx(), std::slice::from_ref(&off))
-            .await
-            .unwrap(),
-    );
+    t.export_synced(std::slice::from_ref(&off)).await;
     let acc = d.accounts().await;
     assert!(!truthy(&acc["03-20"]["active"]));
     let visible = d
@@ -674,12 +669,7 @@ async fn deactivation_and_edits_of_inactive_accounts() {
     // Rename it while it stays inactive (Tryton keeps inactive records read-only).
     let mut renamed = update(&off, &ids[&5], "03-20", "Rebar (retired)");
     renamed.active = false;
-    synced(
-        &t.tryton()
-            .export(&ctx(), std::slice::from_ref(&renamed))
-            .await
-            .unwrap(),
-    );
+    t.export_synced(std::slice::from_ref(&renamed)).await;
     let acc = d.accounts().await;
     assert_eq!(acc["03-20"]["name"], "Rebar (retired)");
     assert!(!truthy(&acc["03-20"]["active"]));
@@ -695,7 +685,7 @@ async fn deactivation_and_edits_of_inactive_accounts() {
 
     // Reactivate it with a new name in the same export.
     let back = update(&renamed, &ids[&5], "03-20", "Rebar");
-    synced(&t.tryton().export(&ctx(), &[back]).await.unwrap());
+    t.export_synced(&[back]).await;
     let acc = d.accounts().await;
     assert_eq!(acc["03-20"]["name"], "Rebar");
     assert!(truthy(&acc["03-20"]["active"]));
@@ -703,7 +693,7 @@ async fn deactivation_and_edits_of_inactive_accounts() {
     // A new code exported as inactive is created, then deactivated.
     let mut new_off = line(7, "05-900", "Obsolete");
     new_off.active = false;
-    synced(&t.tryton().export(&ctx(), &[new_off]).await.unwrap());
+    t.export_synced(&[new_off]).await;
     let acc = d.accounts().await;
     assert!(!truthy(&acc["05-900"]["active"]));
     assert_eq!(acc["05"]["type"], "view");
@@ -721,7 +711,7 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     lines[3].income = Some(services_in.clone());
     lines[3].expense = Some(services_out.clone());
     lines[4].income = Some(goods_in.clone());
-    let ids = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let ids = t.export_synced(&lines).await;
     let d = t.direct().await;
 
     let cats = d
@@ -848,12 +838,7 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     off.active = false;
     off.income = Some(services_in.clone());
     off.expense = Some(services_out.clone());
-    synced(
-        &t.tryton()
-            .export(&ctx(), std::slice::from_ref(&off))
-            .await
-            .unwrap(),
-    );
+    t.export_synced(std::slice::from_ref(&off)).await;
     assert_eq!(
         product_state(&d, "03-10-200").await,
         (false, false, "Form Accessories".to_owned())
@@ -861,7 +846,7 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     let mut on = update(&off, &ids[&4], "03-10-200", "Form ties");
     on.income = Some(services_in.clone());
     on.expense = Some(services_out.clone());
-    synced(&t.tryton().export(&ctx(), &[on]).await.unwrap());
+    t.export_synced(&[on]).await;
     assert_eq!(
         product_state(&d, "03-10-200").await,
         (true, true, "Form ties".to_owned())
@@ -891,23 +876,13 @@ async fn product_state(d: &Direct, code: &str) -> (bool, bool, String) {
 #[tokio::test]
 async fn a_lost_session_logs_in_again() {
     let t = Instance::start();
-    synced(
-        &t.tryton()
-            .export(&ctx(), &[line(1, "01", "General")])
-            .await
-            .unwrap(),
-    );
+    t.export_synced(&[line(1, "01", "General")]).await;
     // Writing a user's password makes Tryton drop every session of that user: the connector's
     // cached session now gets HTTP 401.
     let d = t.direct().await;
     d.write("res.user", &[1], json!({"password": "admin-secret"}))
         .await;
-    synced(
-        &t.tryton()
-            .export(&ctx(), &[line(2, "02", "Site work")])
-            .await
-            .unwrap(),
-    );
+    t.export_synced(&[line(2, "02", "Site work")]).await;
     assert_eq!(t.tryton().read_codes().await.unwrap().len(), 2);
 
     // With a changed password the new login fails, and the error says why.
@@ -926,7 +901,7 @@ async fn a_lost_session_logs_in_again() {
 async fn one_bad_row_fails_only_itself() {
     let t = Instance::start();
     let lines = tree();
-    let ids = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let ids = t.export_synced(&lines).await;
     // A parent that exists nowhere, a row Tryton refuses (empty name: found by Tryton, not by
     // the connector), and good rows around them.
     let batch = vec![
@@ -1012,10 +987,10 @@ async fn duplicate_codes_in_tryton_fail_the_line() {
 async fn read_codes_returns_the_tree() {
     let t = Instance::start();
     let lines = tree();
-    let ids = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let ids = t.export_synced(&lines).await;
     let mut off = update(&lines[5], &ids[&6], "05", "Metals");
     off.active = false;
-    synced(&t.tryton().export(&ctx(), &[off]).await.unwrap());
+    t.export_synced(&[off]).await;
     let codes = t.tryton().read_codes().await.unwrap();
     let got: HashSet<(String, String, String, bool)> = codes
         .into_iter()
@@ -1076,7 +1051,7 @@ async fn tryton_stopped_midway_is_unavailable_and_the_retry_creates_nothing_twic
     let lines: Vec<ExportLine> = (0..3000)
         .map(|i| line(i + 1, &format!("{:04}", i), &format!("Code {i}")))
         .collect();
-    let ids = synced(&t.tryton().export(&ctx(), &lines).await.unwrap());
+    let ids = t.export_synced(&lines).await;
     assert_eq!(ids.values().collect::<HashSet<_>>().len(), 3000);
     let d = t.direct().await;
     assert_eq!(

@@ -272,6 +272,14 @@ fn unavailable(r: Result<Vec<(i64, LineResult)>, ConnectorError>) -> String {
     }
 }
 
+/// Exports [`lines`] to the receiver; the connector must answer, not fail the call.
+async fn export(r: &Receiver) -> Vec<(i64, LineResult)> {
+    webhook(&r.url, SECRET)
+        .export(&ctx(), &lines())
+        .await
+        .unwrap()
+}
+
 /// Every line failed with the same message; returns it.
 fn all_failed_with(results: &[(i64, LineResult)]) -> String {
     assert_eq!(
@@ -296,10 +304,7 @@ async fn export_posts_one_signed_batch_and_maps_each_line() {
         omit: vec![13],
     }])
     .await;
-    let results = webhook(&r.url, SECRET)
-        .export(&ctx(), &lines())
-        .await
-        .unwrap();
+    let results = export(&r).await;
     assert_eq!(results[0], (11, synced_as("ERP-11")));
     assert_eq!(results[1], (12, failed("account 5000 is closed")));
     let (id, LineResult::Failed { message }) = &results[2] else {
@@ -368,10 +373,7 @@ async fn odd_but_usable_answers_are_read_line_by_line() {
         .to_string(),
     )])
     .await;
-    let results = webhook(&r.url, SECRET)
-        .export(&ctx(), &lines())
-        .await
-        .unwrap();
+    let results = export(&r).await;
     assert_eq!(results[0], (11, synced_as("9001")));
     assert_eq!(
         results[1],
@@ -454,11 +456,7 @@ async fn a_slow_receiver_times_out_as_unavailable() {
 async fn a_4xx_fails_every_line_without_the_receivers_words() {
     let long = format!("unknown field `colour`\nin codes[0]; {}", "x".repeat(1000));
     let r = receiver(vec![Plan::Answer(400, long)]).await;
-    let results = webhook(&r.url, SECRET)
-        .export(&ctx(), &lines())
-        .await
-        .unwrap();
-    let m = all_failed_with(&results);
+    let m = all_failed_with(&export(&r).await);
     // A foreign service's answer is never shown: the status and its reason only.
     assert_eq!(m, "the receiver refused the batch (HTTP 400 Bad Request)");
 }
@@ -470,11 +468,7 @@ async fn a_malformed_2xx_answer_fails_every_line_without_quoting_it() {
         "<html><body>Service moved</body></html>".into(),
     )])
     .await;
-    let results = webhook(&r.url, SECRET)
-        .export(&ctx(), &lines())
-        .await
-        .unwrap();
-    let m = all_failed_with(&results);
+    let m = all_failed_with(&export(&r).await);
     assert!(m.contains("HTTP 200"), "{m}");
     assert!(!m.contains("Service moved"), "{m}");
 
@@ -484,11 +478,7 @@ async fn a_malformed_2xx_answer_fails_every_line_without_quoting_it() {
         r#"{"results": [{"item_id": 11, "status": "skipped"}]}"#.into(),
     )])
     .await;
-    let results = webhook(&r.url, SECRET)
-        .export(&ctx(), &lines())
-        .await
-        .unwrap();
-    let m = all_failed_with(&results);
+    let m = all_failed_with(&export(&r).await);
     assert!(m.contains("(not JSON of that shape)"), "{m}");
     assert!(!m.contains("skipped"), "not the receiver's words: {m}");
 }
@@ -496,11 +486,7 @@ async fn a_malformed_2xx_answer_fails_every_line_without_quoting_it() {
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let r = receiver(vec![Plan::Redirect]).await;
-    let results = webhook(&r.url, SECRET)
-        .export(&ctx(), &lines())
-        .await
-        .unwrap();
-    let m = all_failed_with(&results);
+    let m = all_failed_with(&export(&r).await);
     assert!(m.contains("HTTP 307"), "{m}");
     assert!(m.contains("not followed"), "{m}");
     assert_eq!(r.seen().len(), 1, "the POST was sent again to the Location");

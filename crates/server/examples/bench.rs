@@ -1,30 +1,26 @@
-//! Workflow benchmark at list scale: import, list, send and export N codes through the real
-//! server, each against a floor measured in the same run on the same database.
+//! Performance benchmark at list scale: the release `costbridge` binary over HTTP on each
+//! backend, every figure beside the database engine's own floor for the same rows, measured in
+//! the same run. `scripts/bench` builds the binary and runs this; by hand:
 //!
-//!   cargo run --release --example bench -- [CODES] [sqlite|postgres]
+//!   cargo build --release --bin costbridge
+//!   cargo run --release --example bench -- [CODES] [sqlite,postgres] [WRK_SECONDS]
 //!
-//! Floors: the same rows written with one plain multi-row INSERT per 500 (import), one
-//! `INSERT … SELECT` copy of the list (send), the bare page query (list), and the IIF bytes
-//! written straight to a file (export). PostgreSQL comes from COSTBRIDGE_TEST_PG.
+//! Steps: start to healthy and idle memory; CSV import; list pages under `wrk -t2 -c16` (API
+//! first page, a deep page, a page filtered by state, a search, the web tree); Send to ERP;
+//! accept all + export to an IIF file until the job is done; peak memory. Floors: the engine
+//! writing the same number of rows with one `INSERT … SELECT` from a generated series (import)
+//! or a copy of the queue items the send made (send) into a table of the same shape with the same indexes, no client round
+//! trips; the IIF bytes written straight to a file (export). PostgreSQL comes from
+//! COSTBRIDGE_TEST_PG (default 127.0.0.1:5432).
 use costbridge_domain::Permissions;
-use costbridge_server::{App, Settings};
 use costbridge_storage::Db;
 use costbridge_storage::users::NewUser;
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn report(what: &str, ours: Duration, floor: Duration) {
-    println!(
-        "| {what} | {:.0} ms | {:.0} ms | {:.2}× |",
-        ms(ours),
-        ms(floor),
-        ours.as_secs_f64() / floor.as_secs_f64()
-    );
-}
+const SECRETS_KEY: &str = "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktISE=";
 
 macro_rules! on {
     ($db:expr, $p:ident => $body:expr) => {
@@ -35,6 +31,460 @@ macro_rules! on {
     };
 }
 
+/// One row of the final table: what Costbridge did, the engine's floor, and the target.
+struct Row {
+    step: String,
+    ours: String,
+    floor: String,
+    ratio: String,
+    target: String,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn timed(step: &str, ours: Duration, floor: Duration, target_ms: f64) -> Row {
+    let ok = ours.as_secs_f64() * 1000.0 <= target_ms;
+    Row {
+        step: step.into(),
+        ours: ms(ours),
+        floor: ms(floor),
+        ratio: format!("{:.1}×", ours.as_secs_f64() / floor.as_secs_f64()),
+        target: format!("≤ {target_ms:.0} ms {}", if ok { "met" } else { "MISSED" }),
+    }
+}
+
+fn plain(step: &str, ours: String, target: String) -> Row {
+    Row {
+        step: step.into(),
+        ours,
+        floor: "—".into(),
+        ratio: "—".into(),
+        target,
+    }
+}
+
+/// The server under test, a child process killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// `VmRSS` (now) or `VmHWM` (peak) of the server, in MB.
+    fn memory(&self, field: &str) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
+            .ok_or_else(|| anyhow::anyhow!("no {field} in /proc status"))?
+            .parse()?;
+        Ok(kb / 1024.0)
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Polls until `ready` holds; a benchmark may poll, a test may not.
+async fn wait_for<F, Fut>(what: &str, limit: Duration, mut ready: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !ready().await {
+        anyhow::ensure!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// `wrk -t2 -c16` against one page, sending `header` (the credentials): requests per second
+/// and p99. The page must answer 200 first: wrk would count a redirect to sign-in as a success.
+async fn wrk(url: &str, header: (&str, &str), secs: u32) -> anyhow::Result<(f64, Duration)> {
+    let once = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .get(url)
+        .header(header.0, header.1)
+        .send()
+        .await?;
+    anyhow::ensure!(once.status() == 200, "{url}: {}", once.status());
+    let out = Command::new("wrk")
+        .args(["-t2", "-c16", &format!("-d{secs}s"), "--latency", "-H"])
+        .arg(format!("{}: {}", header.0, header.1))
+        .arg(url)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "wrk failed: {text}");
+    anyhow::ensure!(
+        !text.contains("Non-2xx"),
+        "{url} answered errors under load:\n{text}"
+    );
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(prefix)
+                    .map(str::trim)
+                    .map(String::from)
+            })
+            .ok_or_else(|| anyhow::anyhow!("no '{prefix}' in wrk's output:\n{text}"))
+    };
+    let rps: f64 = field("Requests/sec:")?.parse()?;
+    let p99 = field("99%")?;
+    let (num, unit) = p99.split_at(p99.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(0));
+    let secs_per_unit = match unit {
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        other => anyhow::bail!("wrk latency unit {other:?}"),
+    };
+    Ok((
+        rps,
+        Duration::from_secs_f64(num.parse::<f64>()? * secs_per_unit),
+    ))
+}
+
+/// The database URL for this backend, on an empty database.
+async fn fresh_database(backend: &str, dir: &Path) -> anyhow::Result<String> {
+    if backend == "sqlite" {
+        return Ok(format!("sqlite://{}", dir.join("bench.db").display()));
+    }
+    let admin = std::env::var("COSTBRIDGE_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db = Db::connect(&admin).await?;
+    on!(&db, p => {
+        sqlx::query("DROP DATABASE IF EXISTS costbridge_bench WITH (FORCE)").execute(p).await?;
+        sqlx::query("CREATE DATABASE costbridge_bench").execute(p).await?;
+    });
+    Ok(format!(
+        "{}/costbridge_bench",
+        admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
+    ))
+}
+
+/// An empty copy of `table` with the same columns and indexes, named `copy`.
+async fn same_shape(db: &Db, table: &str, copy: &str) -> anyhow::Result<()> {
+    match db {
+        Db::Postgres(p) => {
+            let sql = format!("CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await?;
+        }
+        Db::Sqlite(p) => {
+            let ddl: Vec<(String, String)> = sqlx::query_as(
+                "SELECT type, sql FROM sqlite_master WHERE tbl_name = $1 AND sql IS NOT NULL \
+                 ORDER BY type = 'index'",
+            )
+            .bind(table)
+            .fetch_all(p)
+            .await?;
+            for (kind, sql) in ddl {
+                let sql = if kind == "index" {
+                    // Index names are global in SQLite: prefix them, and point them at the copy.
+                    sql.replacen("INDEX ", &format!("INDEX {copy}_"), 1)
+                        .replace(&format!(" ON {table}"), &format!(" ON {copy}"))
+                } else {
+                    sql.replacen(table, copy, 1)
+                };
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The three-tier list as CSV: 40 divisions × 50 sections × the rest as items, `n` codes.
+fn list_csv(n: usize) -> String {
+    let per_section = (n / 2000).max(1);
+    let mut rows = Vec::with_capacity(n);
+    'outer: for d in 1..=40 {
+        rows.push(format!("{d:02},\"Division {d}\",true"));
+        for s in 1..=50 {
+            rows.push(format!(
+                "{d:02}-{s:03},\"Section {s} of division {d}\",true"
+            ));
+            for i in 1..=per_section {
+                if rows.len() >= n {
+                    break 'outer;
+                }
+                rows.push(format!(
+                    "{d:02}-{s:03}-{i:04},\"Item {i}, section {s}, division {d}\",true"
+                ));
+            }
+        }
+    }
+    rows.truncate(n);
+    format!("full_code,description,active\n{}\n", rows.join("\n"))
+}
+
+async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Result<Vec<Row>> {
+    let dir = tempfile::tempdir()?;
+    let url = fresh_database(backend, dir.path()).await?;
+    let db = Db::connect(&url).await?;
+    db.migrate().await?;
+    let hash = costbridge_server::password::hash_blocking("bench-password")?;
+    let user = NewUser {
+        email: "bench@example.com",
+        name: "Bench",
+        password_hash: &hash,
+        permissions: Permissions::FULL,
+    };
+    let (company, uid) = db.create_company("Bench Co", &user).await?;
+    let token = costbridge_server::password::new_token();
+    db.insert_token(uid, &costbridge_server::password::hash_token(&token))
+        .await?;
+    let session = costbridge_server::password::new_token();
+    db.create_session(
+        &costbridge_server::password::hash_token(&session),
+        uid,
+        &costbridge_server::password::new_token(),
+        time::Duration::hours(8),
+    )
+    .await?;
+    let bearer = format!("Bearer {token}");
+    let cookie = format!("costbridge_session={session}");
+    let list = db
+        .put_erp_connection(
+            company,
+            uid,
+            "quickbooks_desktop",
+            &json!({"kind": "file", "directory": "exports", "format": "iif",
+            "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"}]}),
+            &json!({}),
+        )
+        .await?
+        .erp_list_id;
+
+    let port = free_port()?;
+    let started = Instant::now();
+    let server = Server {
+        child: Command::new(bin)
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("COSTBRIDGE__SERVER__DATABASE_URL", &url)
+            .env("COSTBRIDGE__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("COSTBRIDGE__SECRETS__KEY", SECRETS_KEY)
+            .env("COSTBRIDGE__EXPORT__ROOT", dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let health = format!("{}/healthz", server.base);
+    wait_for("healthy", Duration::from_secs(20), || async {
+        client
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await?;
+    let startup = started.elapsed();
+    let idle = server.memory("VmRSS")?;
+    let api = |p: &str| format!("{}/api/v1/companies/{company}{p}", server.base);
+    let mut rows = vec![
+        plain(
+            "start to healthy",
+            ms(startup),
+            format!(
+                "≤ 150 ms {}",
+                if startup.as_millis() <= 150 {
+                    "met"
+                } else {
+                    "MISSED"
+                }
+            ),
+        ),
+        plain(
+            "idle memory (RSS)",
+            format!("{idle:.0} MB"),
+            format!("≤ 20 MB {}", if idle <= 20.0 { "met" } else { "MISSED" }),
+        ),
+    ];
+
+    let csv = list_csv(n);
+    let t = Instant::now();
+    let res = client
+        .post(api(&format!("/cost_code_lists/{list}/import")))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 200, "import: {}", res.text().await?);
+    let import = t.elapsed();
+    same_shape(&db, "cost_codes", "bench_codes").await?;
+    let series = if backend == "sqlite" {
+        "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < $3) \
+         INSERT INTO bench_codes (company_id, list_id, code, full_code, sort_key, description, \
+         tier, active, sync_status, created_at, updated_at) \
+         SELECT $1, $2, printf('%06d', g), printf('X-%06d', g), printf('X-%06d', g), \
+         'Item ' || g, 2, 1, 'new', datetime('now'), datetime('now') FROM s"
+    } else {
+        "INSERT INTO bench_codes (company_id, list_id, code, full_code, sort_key, description, \
+         tier, active, sync_status, created_at, updated_at) \
+         SELECT $1, $2, lpad(g::text, 6, '0'), 'X-' || lpad(g::text, 6, '0'), \
+         'X-' || lpad(g::text, 6, '0'), 'Item ' || g, 2, TRUE, 'new', now(), now() \
+         FROM generate_series(1, $3) g"
+    };
+    let t = Instant::now();
+    on!(&db, p => { sqlx::query(series).bind(company).bind(list).bind(n as i64).execute(p).await?; });
+    let floor = t.elapsed();
+    let target = if backend == "sqlite" { 1000.0 } else { 2000.0 };
+    rows.push(timed(
+        &format!("CSV import, {n} rows"),
+        import,
+        floor,
+        target,
+    ));
+
+    let codes = |q: &str| {
+        api(&format!(
+            "/cost_code_lists/{list}/cost_codes?per_page=100{q}"
+        ))
+    };
+    let deep = n / 100 - 2;
+    let api_auth = ("authorization", bearer.as_str());
+    let pages = [
+        ("list page 1 (API)".to_string(), codes(""), api_auth),
+        (
+            format!("list page {deep} (API)"),
+            codes(&format!("&page={deep}")),
+            api_auth,
+        ),
+        (
+            format!("list page {}, state new (API)", deep / 2),
+            codes(&format!("&sync_status=new&page={}", deep / 2)),
+            api_auth,
+        ),
+        (
+            "search \"Item 7\" (API)".into(),
+            codes("&q=Item%207"),
+            api_auth,
+        ),
+        (
+            "web tree, top tier (page)".into(),
+            format!("{}/codes?list={list}", server.base),
+            ("cookie", cookie.as_str()),
+        ),
+    ];
+    let min_rps = if backend == "sqlite" { 2000.0 } else { 1500.0 };
+    for (step, url, auth) in pages {
+        let (rps, p99) = wrk(&url, auth, wrk_secs).await?;
+        let ok = rps >= min_rps && p99 <= Duration::from_millis(25);
+        rows.push(plain(
+            &step,
+            format!("{rps:.0} req/s, p99 {:.1} ms", p99.as_secs_f64() * 1000.0),
+            format!(
+                "≥ {min_rps:.0} req/s, p99 ≤ 25 ms {}",
+                if ok { "met" } else { "MISSED" }
+            ),
+        ));
+    }
+
+    let status: Value = client
+        .get(api(&format!("/cost_code_lists/{list}/send_to_erp")))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let t = Instant::now();
+    let res = client
+        .post(api(&format!("/cost_code_lists/{list}/send_to_erp")))
+        .bearer_auth(&token)
+        .json(&json!({"list_version": status["list_version"]}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 201, "send: {}", res.text().await?);
+    let send = t.elapsed();
+    same_shape(&db, "erp_items", "bench_items").await?;
+    let t = Instant::now();
+    on!(&db, p => { sqlx::query(
+        "INSERT INTO bench_items SELECT * FROM erp_items WHERE company_id = $1")
+        .bind(company).execute(p).await?; });
+    let floor = t.elapsed();
+    let target = if backend == "sqlite" { 400.0 } else { 1500.0 };
+    rows.push(timed(
+        &format!("Send to ERP, {n} codes"),
+        send,
+        floor,
+        target,
+    ));
+
+    let t = Instant::now();
+    let res = client
+        .post(api("/erp/cost_codes/export"))
+        .bearer_auth(&token)
+        .json(&json!({"gl_income_account": "4000"}))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 202, "export: {}", res.text().await?);
+    let job: Value = res.json().await?;
+    let job_url = api(&format!("/erp/export_jobs/{}", job["export_job_id"]));
+    wait_for("export job done", Duration::from_secs(600), || async {
+        let job: Option<Value> = match client.get(&job_url).bearer_auth(&token).send().await {
+            Ok(r) => r.json().await.ok(),
+            Err(_) => None,
+        };
+        job.is_some_and(|j| j["status"] == "done")
+    })
+    .await?;
+    let export = t.elapsed();
+    let file = export_file(&dir.path().join(format!("company-{company}")))?;
+    let bytes = std::fs::read(&file)?;
+    let t = Instant::now();
+    let copy = dir.path().join("floor.iif");
+    std::fs::write(&copy, &bytes)?;
+    std::fs::File::open(&copy)?.sync_all()?;
+    let target = if backend == "sqlite" { 1500.0 } else { 4000.0 };
+    rows.push(timed(
+        &format!("accept all + IIF export done, {n} codes"),
+        export,
+        t.elapsed(),
+        target,
+    ));
+    let peak = server.memory("VmHWM")?;
+    rows.push(plain(
+        "peak memory (RSS)",
+        format!("{peak:.0} MB"),
+        format!("≤ 150 MB {}", if peak <= 150.0 { "met" } else { "MISSED" }),
+    ));
+    Ok(rows)
+}
+
+/// The IIF file the export wrote, wherever under the company's folder the connector put it.
+fn export_file(root: &Path) -> anyhow::Result<PathBuf> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "iif") {
+                return Ok(path);
+            }
+        }
+    }
+    anyhow::bail!("no IIF file under {}", root.display())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -43,206 +493,31 @@ async fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(100_000);
-    let backend = args.get(2).cloned().unwrap_or_else(|| "sqlite".into());
-    let dir = tempfile::tempdir()?;
-    let mut settings = Settings::default();
-    settings.server.listen = "127.0.0.1:0".into();
-    settings.server.database_url = if backend == "postgres" {
-        let admin = std::env::var("COSTBRIDGE_TEST_PG")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let db = Db::connect(&admin).await?;
-        on!(&db, p => {
-            sqlx::query("DROP DATABASE IF EXISTS costbridge_bench WITH (FORCE)").execute(p).await?;
-            sqlx::query("CREATE DATABASE costbridge_bench").execute(p).await?;
-        });
-        format!(
-            "{}/costbridge_bench",
-            admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
-        )
-    } else {
-        format!("sqlite://{}", dir.path().join("bench.db").display())
-    };
-    // PostgreSQL needs a key for connector secrets; this run stores none worth keeping.
-    settings.secrets.key = Some("YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktISE=".into());
-    settings.worker.enabled = false;
-    let worker = settings.worker.clone();
-    let app = App::build(settings).await?;
-    let base = format!("http://{}", app.addr);
-    let state = app.state.clone();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
-    let hash = costbridge_server::password::hash_blocking("bench-password")?;
-    let user = NewUser {
-        email: "bench@example.com",
-        name: "Bench",
-        password_hash: &hash,
-        permissions: Permissions::FULL,
-    };
-    let (company, uid) = state.db.create_company("Bench Co", &user).await?;
-    let token = costbridge_server::password::new_token();
-    state
-        .db
-        .insert_token(uid, &costbridge_server::password::hash_token(&token))
-        .await?;
-    let exports = dir.path().join("exports");
-    let list = state
-        .db
-        .put_erp_connection(
-            company,
-            uid,
-            "quickbooks_desktop",
-            &json!({"kind": "file", "directory": exports, "format": "iif",
-            "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"}]}),
-            &json!({}),
-        )
-        .await?
-        .erp_list_id;
-    let client = reqwest::Client::new();
-    let url = |p: &str| format!("{base}/api/v1/companies/{company}{p}");
-
-    // Three tiers: 40 divisions × 50 sections × the rest as items.
-    let per_section = (n / 2000).max(1);
-    let mut csv = String::from("full_code,description,active\n");
-    let mut rows = Vec::with_capacity(n);
-    'outer: for d in 1..=40 {
-        rows.push((format!("{d:02}"), format!("Division {d}")));
-        for s in 1..=50 {
-            rows.push((
-                format!("{d:02}-{s:03}"),
-                format!("Section {s} of division {d}"),
-            ));
-            for i in 1..=per_section {
-                if rows.len() >= n {
-                    break 'outer;
-                }
-                rows.push((
-                    format!("{d:02}-{s:03}-{i:04}"),
-                    format!("Item {i}, section {s}, division {d}"),
-                ));
-            }
+    let backends = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "sqlite,postgres".into());
+    let wrk_secs: u32 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let bin = std::env::var_os("COSTBRIDGE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/costbridge"));
+    anyhow::ensure!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release --bin costbridge` first",
+        bin.display()
+    );
+    // The server runs in its own folder: a relative path would resolve from there.
+    let bin = bin.canonicalize()?;
+    for backend in backends.split(',') {
+        let rows = run(backend, n, wrk_secs, &bin).await?;
+        println!("\n{backend}, {n} codes:\n");
+        println!("| step | Costbridge | floor | ratio | target |\n|---|---|---|---|---|");
+        for r in rows {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                r.step, r.ours, r.floor, r.ratio, r.target
+            );
         }
     }
-    // A division or section row can overshoot by one; the list is exactly `n` codes.
-    rows.truncate(n);
-    for (f, desc) in &rows {
-        csv.push_str(&format!("{f},\"{desc}\",true\n"));
-    }
-    let n = rows.len();
-    println!("{n} codes on {backend}\n\n| step | Costbridge | floor | ratio |\n|---|---|---|---|");
-
-    let t = Instant::now();
-    let res = client
-        .post(url(&format!("/cost_code_lists/{list}/import")))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .body(csv.clone())
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 200, "import: {}", res.text().await?);
-    let import = t.elapsed();
-    on!(&state.db, p => { sqlx::query("CREATE TABLE bench_floor (list_id BIGINT, full_code TEXT, sort_key TEXT, description TEXT, active BOOLEAN)").execute(p).await?; });
-    let t = Instant::now();
-    on!(&state.db, p => {
-        let mut tx = p.begin().await?;
-        for chunk in rows.chunks(500) {
-            let mut qb = sqlx::QueryBuilder::new("INSERT INTO bench_floor (list_id, full_code, sort_key, description, active) ");
-            qb.push_values(chunk, |mut b, (f, d)| {
-                b.push_bind(list).push_bind(f).push_bind(costbridge_domain::wbs::sort_key(f, '-')).push_bind(d).push_bind(true);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-    });
-    report(
-        &format!("import {n} codes (CSV over HTTP)"),
-        import,
-        t.elapsed(),
-    );
-
-    let page = |p: usize| {
-        url(&format!(
-            "/cost_code_lists/{list}/cost_codes?per_page=100&page={p}"
-        ))
-    };
-    for p in [1, n / 100] {
-        let t = Instant::now();
-        let body: Value = client
-            .get(page(p))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let ours = t.elapsed();
-        anyhow::ensure!(
-            body.as_array().is_some_and(|a| !a.is_empty()),
-            "empty page {p}"
-        );
-        let t = Instant::now();
-        on!(&state.db, p_ => {
-            let _: Vec<(String,)> = sqlx::query_as("SELECT full_code FROM cost_codes WHERE list_id = $1 ORDER BY sort_key, full_code LIMIT 100 OFFSET $2")
-                .bind(list).bind(((p - 1) * 100) as i64).fetch_all(p_).await?;
-        });
-        report(&format!("list page {p} of 100 (HTTP)"), ours, t.elapsed());
-    }
-
-    let status: Value = client
-        .get(url(&format!("/cost_code_lists/{list}/send_to_erp")))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let t = Instant::now();
-    let res = client
-        .post(url(&format!("/cost_code_lists/{list}/send_to_erp")))
-        .bearer_auth(&token)
-        .json(&json!({"list_version": status["list_version"]}))
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 201, "send: {}", res.text().await?);
-    let send = t.elapsed();
-    on!(&state.db, p => { sqlx::query("CREATE TABLE bench_copy AS SELECT * FROM cost_codes WHERE 1 = 0").execute(p).await?; });
-    let t = Instant::now();
-    on!(&state.db, p => { sqlx::query("INSERT INTO bench_copy SELECT * FROM cost_codes WHERE list_id = $1").bind(list).execute(p).await?; });
-    report(
-        &format!("send {n} codes (HTTP, one submission)"),
-        send,
-        t.elapsed(),
-    );
-
-    let t = Instant::now();
-    let res = client
-        .post(url("/erp/cost_codes/export"))
-        .bearer_auth(&token)
-        .json(&json!({"gl_income_account": "4000"}))
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 202, "export: {}", res.text().await?);
-    let accepted = t.elapsed();
-    costbridge_server::worker::run_pending_exports(&state, &worker).await?;
-    eprintln!(
-        "accept {:.0} ms, worker {:.0} ms",
-        ms(accepted),
-        ms(t.elapsed() - accepted)
-    );
-    let export = t.elapsed();
-    let file = std::fs::read_dir(&exports)?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no export file"))??
-        .path();
-    let bytes = std::fs::read(&file)?;
-    let t = Instant::now();
-    let copy = dir.path().join("floor.iif");
-    std::fs::write(&copy, &bytes)?;
-    std::fs::File::open(&copy)?.sync_all()?;
-    report(
-        &format!("accept + export {n} codes to IIF (HTTP + worker)"),
-        export,
-        t.elapsed(),
-    );
-    println!("\n(export file {} bytes)", bytes.len());
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::ops::OpError;
 use crate::ops::connection::connection;
 use crate::retry::backoff;
 use crate::state::AppState;
-use costbridge_domain::sync::{SyncState, parent_problem};
+use costbridge_domain::sync::parent_problem;
 use costbridge_erp::{ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Previous};
 use costbridge_storage::StoreError;
 use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
@@ -194,7 +194,7 @@ pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&Ex
             .parent_full_code
             .as_deref()
             .is_some_and(|p| in_job.contains(p));
-        let parent_state = r.parent_state.as_deref().and_then(SyncState::parse);
+        let parent_state = r.parent_state;
         match parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in) {
             Some(message) => orphans.push((r.item_id, Outcome::Failed { message })),
             None => to_export.push(r),

@@ -1,27 +1,37 @@
 //! The audit log: who did what to which entity, with the values before and after.
+use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// Appends one audit event inside the caller's transaction.
-macro_rules! audit {
-    ($tx:expr, $company:expr, $actor:expr, $action:expr, $etype:expr, $eid:expr, $before:expr, $after:expr) => {
-        sqlx::query(
-            "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind($company)
-        .bind($crate::now())
-        .bind($actor)
-        .bind($action)
-        .bind($etype)
-        .bind($eid)
-        .bind($crate::audit::json_text($before))
-        .bind($crate::audit::json_text($after))
-        .execute(&mut *$tx)
-        .await?
-    };
+/// Appends one audit event inside the caller's transaction: `actor` did `action` to `entity`
+/// (its type and id), which went from `before` to `after`.
+pub(crate) async fn record(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: Option<i64>,
+    action: &str,
+    entity: (&str, i64),
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [
+            company.into(),
+            crate::now().into(),
+            actor.into(),
+            action.into(),
+            entity.0.into(),
+            entity.1.into(),
+            json_text(before).into(),
+            json_text(after).into(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// JSON is stored as text on both backends (so bulk SQL can build it with `||`).
@@ -83,19 +93,23 @@ impl Db {
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
         let list_sql = format!(
             "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, a.action, a.entity_type, a.entity_id, \
-             a.before, a.after {FILTER} ORDER BY a.id DESC LIMIT $5 OFFSET $6"
+             a.before, a.after {FILTER} ORDER BY a.id DESC"
         );
-        let count_sql = format!("SELECT COUNT(*) {FILTER}");
-        let (rows, total): (Vec<Row>, i64) = with_pool!(self, p => {
-            let rows = sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
-                .bind(company).bind(&f.entity_type).bind(f.entity_id).bind(&f.action)
-                .bind(limit).bind(offset)
-                .fetch_all(p).await?;
-            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                .bind(company).bind(&f.entity_type).bind(f.entity_id).bind(&f.action)
-                .fetch_one(p).await?;
-            (rows, total)
-        });
+        let args = vec![
+            company.into(),
+            (&f.entity_type).into(),
+            f.entity_id.into(),
+            (&f.action).into(),
+        ];
+        let (rows, total): (Vec<Row>, i64) = self
+            .page(
+                &list_sql,
+                &format!("SELECT COUNT(*) {FILTER}"),
+                args,
+                limit,
+                offset,
+            )
+            .await?;
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         let events = rows
             .into_iter()

@@ -1,10 +1,13 @@
 //! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
+use crate::audit;
+use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, now};
 use costbridge_domain::send;
 use costbridge_domain::sync::{self, ConfirmedValues, Event, FieldChange, SyncState};
 use costbridge_domain::wbs::{self, CodeSegment, Description, MAX_TIERS};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -179,90 +182,109 @@ pub struct CodeFilter {
 
 /// Locks the list for this write (every write bumps `version`, so clients can tell a stale
 /// page) and returns its new version; a list of another company is not found. Taking the list
-/// row first is the start of the lock order every transaction keeps (see `write_tx!`).
-macro_rules! lock_list {
-    ($tx:expr, $company:expr, $list:expr) => {{
-        let v: Option<i64> = sqlx::query_scalar(
-            "UPDATE cost_code_lists SET version = version + 1 WHERE id = $1 AND company_id = $2 RETURNING version",
-        )
-        .bind($list)
-        .bind($company)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        v.ok_or(StoreError::NotFound)?
-    }};
+/// row first is the start of the lock order every transaction keeps (see [`Db::write`]).
+pub(crate) async fn lock_list(tx: &mut Tx<'_>, company: i64, list: i64) -> Result<i64, StoreError> {
+    tx.scalar_optional(
+        "UPDATE cost_code_lists SET version = version + 1 WHERE id = $1 AND company_id = $2 RETURNING version",
+        [list.into(), company.into()],
+    )
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
-/// Records that this write (at list version `$version`) changed what Send to ERP would send:
+/// Records that this write (at list version `version`) changed what Send to ERP would send:
 /// a send quoting an older version is then stale. Writes that leave the unsynced codes as they
 /// were (an export finishing, a no-op edit) do not, so they never block a send.
-macro_rules! unsynced_changed {
-    ($tx:expr, $list:expr, $version:expr) => {{
-        sqlx::query("UPDATE cost_code_lists SET unsynced_version = $2 WHERE id = $1")
-            .bind($list)
-            .bind($version)
-            .execute(&mut *$tx)
-            .await?;
-    }};
+pub(crate) async fn unsynced_changed(
+    tx: &mut Tx<'_>,
+    list: i64,
+    version: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE cost_code_lists SET unsynced_version = $2 WHERE id = $1",
+        [list.into(), version.into()],
+    )
+    .await?;
+    Ok(())
 }
 
-macro_rules! fetch_code {
-    ($tx:expr, $company:expr, $id:expr) => {{
-        let sql = format!(
-            "SELECT {} FROM cost_codes c WHERE c.company_id = $1 AND c.id = $2",
-            $crate::codes::CODE_COLS
-        );
-        let row: Option<$crate::codes::CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind($company)
-            .bind($id)
-            .fetch_optional(&mut *$tx)
-            .await?;
-        row
-    }};
+/// One code of the company, in whichever list.
+async fn fetch_code(
+    q: &mut impl Queries,
+    company: i64,
+    id: i64,
+) -> Result<Option<CodeRow>, StoreError> {
+    let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.company_id = $1 AND c.id = $2");
+    q.fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+        .await
+}
+
+/// A code of `list` that would be the parent of an edited or new code.
+async fn fetch_parent(
+    tx: &mut Tx<'_>,
+    company: i64,
+    list: i64,
+    pid: i64,
+) -> Result<CodeRow, StoreError> {
+    let p = fetch_code(tx, company, pid)
+        .await?
+        .ok_or_else(|| StoreError::field("parent_id", format!("code {pid} does not exist")))?;
+    if p.list_id != list {
+        return Err(StoreError::field(
+            "parent_id",
+            format!("code {pid} is in another list"),
+        ));
+    }
+    Ok(p)
 }
 
 /// Locks the list for a write and loads one of its codes, with the list's new version; a code
 /// of another list or company is not found.
-macro_rules! lock_code {
-    ($tx:expr, $company:expr, $list:expr, $id:expr) => {{
-        let version = lock_list!($tx, $company, $list);
-        let code = fetch_code!($tx, $company, $id)
-            .filter(|r| r.list_id == $list)
-            .ok_or(StoreError::NotFound)?;
-        (version, code)
-    }};
+pub(crate) async fn lock_code(
+    tx: &mut Tx<'_>,
+    company: i64,
+    list: i64,
+    id: i64,
+) -> Result<(i64, CodeRow), StoreError> {
+    let version = lock_list(tx, company, list).await?;
+    let code = fetch_code(tx, company, id)
+        .await?
+        .filter(|r| r.list_id == list)
+        .ok_or(StoreError::NotFound)?;
+    Ok((version, code))
 }
 
-fn duplicate(full_code: &str) -> StoreError {
-    StoreError::field("code", format!("'{full_code}' already exists in this list"))
+/// Every code of a list, for a write that plans against all of them (an import, a pull).
+pub(crate) async fn list_codes(
+    q: &mut impl Queries,
+    list: i64,
+) -> Result<Vec<CodeRow>, StoreError> {
+    let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
+    q.fetch_all(AssertSqlSafe(sql), [list.into()]).await
 }
 
 /// Maps a unique violation on `(list_id, full_code)` to the field error a user can act on.
-fn unique_to_duplicate(e: sqlx::Error, full_code: &str) -> StoreError {
-    let e = StoreError::from(e);
-    if e.is_unique_violation() {
-        duplicate(full_code)
-    } else {
-        e
-    }
+fn unique_to_duplicate(e: StoreError, full_code: &str) -> StoreError {
+    e.unique_as(|| StoreError::field("code", format!("'{full_code}' already exists in this list")))
 }
+
+const LIST_SELECT: &str = "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
+     (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count FROM cost_code_lists l";
 
 impl Db {
     pub async fn lists(&self, company: i64) -> Result<Vec<CodeList>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
-             (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count \
-             FROM cost_code_lists l WHERE l.company_id = $1 ORDER BY l.id")
-            .bind(company).fetch_all(p).await?))
+        let sql = format!("{LIST_SELECT} WHERE l.company_id = $1 ORDER BY l.id");
+        self.pool()
+            .fetch_all(AssertSqlSafe(sql), [company.into()])
+            .await
     }
 
     pub async fn list(&self, company: i64, list: i64) -> Result<CodeList, StoreError> {
-        let l: Option<CodeList> = with_pool!(self, p => sqlx::query_as(
-            "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
-             (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count \
-             FROM cost_code_lists l WHERE l.company_id = $1 AND l.id = $2")
-            .bind(company).bind(list).fetch_optional(p).await?);
-        l.ok_or(StoreError::NotFound)
+        let sql = format!("{LIST_SELECT} WHERE l.company_id = $1 AND l.id = $2");
+        self.pool()
+            .fetch_optional(AssertSqlSafe(sql), [company.into(), list.into()])
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     pub async fn create_list(
@@ -271,17 +293,30 @@ impl Db {
         actor: i64,
         name: &str,
     ) -> Result<CodeList, StoreError> {
-        let id = write_tx!(self, tx => {
-            let id: Result<i64, sqlx::Error> = sqlx::query_scalar(
-                "INSERT INTO cost_code_lists (company_id, name, created_at) VALUES ($1, $2, $3) RETURNING id")
-                .bind(company).bind(name).bind(now()).fetch_one(&mut *tx).await;
-            let id = match id.map_err(StoreError::from) {
-                Err(e) if e.is_unique_violation() => return Err(StoreError::field("name", format!("a list named '{name}' already exists"))),
-                other => other?,
-            };
-            audit!(tx, company, Some(actor), "cost_code_list.created", "cost_code_list", id, None, Some(json!({"name": name})));
-            id
-        });
+        let id = self
+            .write(|tx| Box::pin(async move {
+                let id = tx
+                    .scalar::<i64>(
+                        "INSERT INTO cost_code_lists (company_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
+                        [company.into(), name.into(), now().into()],
+                    )
+                    .await
+                    .map_err(|e| {
+                        e.unique_as(|| StoreError::field("name", format!("a list named '{name}' already exists")))
+                    })?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "cost_code_list.created",
+                    ("cost_code_list", id),
+                    None,
+                    Some(json!({"name": name})),
+                )
+                .await?;
+                Ok::<_, StoreError>(id)
+            }))
+            .await?;
         self.list(company, id).await
     }
 
@@ -306,26 +341,24 @@ impl Db {
         });
         let filter = "FROM cost_codes c WHERE c.list_id = $1 AND ($2 IS NULL OR c.sync_status = $2) \
             AND ($3 IS NULL OR lower(c.full_code) LIKE $3 ESCAPE '\\' OR lower(c.description) LIKE $3 ESCAPE '\\')";
-        let list_sql = format!(
-            "SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code LIMIT $4 OFFSET $5"
-        );
-        let count_sql = format!("SELECT COUNT(*) {filter}");
-        let (rows, total): (Vec<CodeRow>, i64) = with_pool!(self, p => {
-            let rows = sqlx::query_as(sqlx::AssertSqlSafe(list_sql))
-                .bind(list).bind(&f.sync_status).bind(&q).bind(limit).bind(offset).fetch_all(p).await?;
-            let total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                .bind(list).bind(&f.sync_status).bind(&q).fetch_one(p).await?;
-            (rows, total)
-        });
+        let list_sql = format!("SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code");
+        let args = vec![list.into(), (&f.sync_status).into(), q.into()];
+        let (rows, total): (Vec<CodeRow>, i64) = self
+            .page(
+                &list_sql,
+                &format!("SELECT COUNT(*) {filter}"),
+                args,
+                limit,
+                offset,
+            )
+            .await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
     }
 
     pub async fn code(&self, company: i64, list: i64, id: i64) -> Result<CostCode, StoreError> {
-        let row = with_pool!(self, p => {
-            let mut c = p.acquire().await?;
-            fetch_code!(c, company, id)
-        });
-        row.filter(|r| r.list_id == list)
+        fetch_code(&mut self.pool(), company, id)
+            .await?
+            .filter(|r| r.list_id == list)
             .map(CostCode::from)
             .ok_or(StoreError::NotFound)
     }
@@ -339,34 +372,57 @@ impl Db {
         new: NewCode,
         delimiter: char,
     ) -> Result<CostCode, StoreError> {
-        let id = write_tx!(self, tx => {
-            let version = lock_list!(tx, company, list);
-            let parent = match new.parent_id {
-                None => None,
-                Some(pid) => {
-                    let p = fetch_code!(tx, company, pid).ok_or_else(|| StoreError::field("parent_id", format!("code {pid} does not exist")))?;
-                    if p.list_id != list {
-                        return Err(StoreError::field("parent_id", format!("code {pid} is in another list")));
-                    }
-                    Some(p)
-                }
-            };
-            let (full, tier) = wbs::full_code(parent.as_ref().map(|p| (p.full_code.as_str(), p.tier as usize)), &new.code, delimiter)
+        let new = &new;
+        let id = self
+            .write(|tx| Box::pin(async move {
+                let version = lock_list(tx, company, list).await?;
+                let parent = match new.parent_id {
+                    None => None,
+                    Some(pid) => Some(fetch_parent(tx, company, list, pid).await?),
+                };
+                let (full, tier) = wbs::full_code(
+                    parent.as_ref().map(|p| (p.full_code.as_str(), p.tier as usize)),
+                    &new.code,
+                    delimiter,
+                )
                 .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
-            let ts = now();
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, \
-                 active, sync_status, changed_version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, 'new', $10, $9, $9) RETURNING id")
-                .bind(company).bind(list).bind(new.parent_id).bind(new.code.as_str()).bind(&full)
-                .bind(wbs::sort_key(&full, delimiter)).bind(new.description.as_str()).bind(tier as i64).bind(ts).bind(version)
-                .fetch_one(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &full))?;
-            unsynced_changed!(tx, list, version);
-            audit!(tx, company, Some(actor), "cost_code.created", "cost_code", id, None,
-                Some(json!({"code": new.code.as_str(), "full_code": full, "description": new.description.as_str(),
-                            "parent_id": new.parent_id, "active": true, "sync_status": "new"})));
-            id
-        });
+                let ts = now();
+                let id: i64 = tx
+                    .scalar(
+                        "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, \
+                         active, sync_status, changed_version, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $11, $10, $9, $9) RETURNING id",
+                        [
+                            company.into(),
+                            list.into(),
+                            new.parent_id.into(),
+                            new.code.as_str().into(),
+                            (&full).into(),
+                            wbs::sort_key(&full, delimiter).into(),
+                            new.description.as_str().into(),
+                            (tier as i64).into(),
+                            ts.into(),
+                            version.into(),
+                            SyncState::New.as_str().into(),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| unique_to_duplicate(e, &full))?;
+                unsynced_changed(tx, list, version).await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "cost_code.created",
+                    ("cost_code", id),
+                    None,
+                    Some(json!({"code": new.code.as_str(), "full_code": full, "description": new.description.as_str(),
+                                "parent_id": new.parent_id, "active": true, "sync_status": SyncState::New})),
+                )
+                .await?;
+                Ok::<_, StoreError>(id)
+            }))
+            .await?;
         self.code(company, list, id).await
     }
 
@@ -380,69 +436,124 @@ impl Db {
         patch: CodePatch,
         delimiter: char,
     ) -> Result<CostCode, StoreError> {
-        write_tx!(self, tx => {
-            let (version, old) = lock_code!(tx, company, list, id);
+        let patch = &patch;
+        self.write(|tx| Box::pin(async move {
+            let (version, old) = lock_code(tx, company, list, id).await?;
             if old.state().is_locked() {
-                return Err(StoreError::Locked(format!("'{}' is {} and cannot be edited until the approver decides", old.full_code, old.sync_status)));
+                return Err(StoreError::Locked(format!(
+                    "'{}' is {} and cannot be edited until the approver decides",
+                    old.full_code, old.sync_status
+                )));
             }
             let parent_id = patch.parent_id.unwrap_or(old.parent_id);
-            let code = patch.code.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_else(|| old.code.clone());
+            let code = patch
+                .code
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_else(|| old.code.clone());
             // Where the code now hangs, checked against cycles and the tier limit of its subtree.
             let (parent_full, parent_tier) = match parent_id {
                 None => (None, 0usize),
-                Some(pid) if pid == id => return Err(StoreError::field("parent_id", "a code cannot be its own parent")),
+                Some(pid) if pid == id => {
+                    return Err(StoreError::field("parent_id", "a code cannot be its own parent"));
+                }
                 Some(pid) => {
-                    let p = fetch_code!(tx, company, pid).ok_or_else(|| StoreError::field("parent_id", format!("code {pid} does not exist")))?;
-                    if p.list_id != list {
-                        return Err(StoreError::field("parent_id", format!("code {pid} is in another list")));
-                    }
+                    let p = fetch_parent(tx, company, list, pid).await?;
                     let own_prefix = format!("{}{delimiter}", old.full_code);
                     if p.full_code.starts_with(&own_prefix) {
-                        return Err(StoreError::field("parent_id", format!("'{}' is a descendant of this code; that would make a cycle", p.full_code)));
+                        return Err(StoreError::field(
+                            "parent_id",
+                            format!("'{}' is a descendant of this code; that would make a cycle", p.full_code),
+                        ));
                     }
                     (Some(p.full_code), p.tier as usize)
                 }
             };
-            let segment = CodeSegment::parse(&code, delimiter).map_err(|e| StoreError::field("code", e.to_string()))?;
-            let (full, tier) = wbs::full_code(parent_full.as_deref().map(|f| (f, parent_tier)), &segment, delimiter)
-                .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
-            let description = patch.description.as_ref().map(|d| d.as_str().to_owned()).unwrap_or_else(|| old.description.clone());
+            let segment = CodeSegment::parse(&code, delimiter)
+                .map_err(|e| StoreError::field("code", e.to_string()))?;
+            let (full, tier) = wbs::full_code(
+                parent_full.as_deref().map(|f| (f, parent_tier)),
+                &segment,
+                delimiter,
+            )
+            .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
+            let description = patch
+                .description
+                .as_ref()
+                .map(|d| d.as_str().to_owned())
+                .unwrap_or_else(|| old.description.clone());
             let active = patch.active.unwrap_or(old.active);
-            let values = ConfirmedValues { code: code.clone(), full_code: full.clone(), description: description.clone(), active };
+            let values = ConfirmedValues {
+                code: code.clone(),
+                full_code: full.clone(),
+                description: description.clone(),
+                active,
+            };
             let state = old.state_after_edit(&values)?;
             let ts = now();
             let mut send_changed = old.changes_send(&values, state);
-            sqlx::query(
+            tx.execute(
                 "UPDATE cost_codes SET parent_id = $2, code = $3, full_code = $4, sort_key = $5, description = $6, tier = $7, \
-                 active = $8, sync_status = $9, rejection_reason = CASE WHEN $9 = 'rejected' THEN rejection_reason END, \
-                 updated_at = $10, changed_version = CASE WHEN $11 THEN $12 ELSE changed_version END WHERE id = $1")
-                .bind(id).bind(parent_id).bind(&code).bind(&full).bind(wbs::sort_key(&full, delimiter))
-                .bind(&description).bind(tier as i64).bind(active).bind(state.as_str()).bind(ts)
-                .bind(send_changed).bind(version)
-                .execute(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &full))?;
+                 active = $8, sync_status = $9, rejection_reason = CASE WHEN $9 = $13 THEN rejection_reason END, \
+                 updated_at = $10, changed_version = CASE WHEN $11 THEN $12 ELSE changed_version END WHERE id = $1",
+                [
+                    id.into(),
+                    parent_id.into(),
+                    (&code).into(),
+                    (&full).into(),
+                    wbs::sort_key(&full, delimiter).into(),
+                    (&description).into(),
+                    (tier as i64).into(),
+                    active.into(),
+                    state.as_str().into(),
+                    ts.into(),
+                    send_changed.into(),
+                    version.into(),
+                    SyncState::Rejected.as_str().into(),
+                ],
+            )
+            .await
+            .map_err(|e| unique_to_duplicate(e, &full))?;
             let mut after = old.clone();
             (after.parent_id, after.code, after.full_code, after.description, after.tier, after.active) =
-                (parent_id, code, full.clone(), description, tier as i64, active);
+                (parent_id, code.clone(), full.clone(), description.clone(), tier as i64, active);
             after.sync_status = state;
-            audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", id, Some(old.snapshot()), Some(after.snapshot()));
+            audit::record(
+                tx,
+                company,
+                Some(actor),
+                "cost_code.updated",
+                ("cost_code", id),
+                Some(old.snapshot()),
+                Some(after.snapshot()),
+            )
+            .await?;
 
             if full != old.full_code {
                 // Descendants follow: their full codes (and tiers) change, and each synced one becomes modified.
                 let sql = format!(
                     "WITH RECURSIVE d(id) AS (SELECT id FROM cost_codes WHERE parent_id = $1 \
                      UNION ALL SELECT c.id FROM cost_codes c JOIN d ON c.parent_id = d.id) \
-                     SELECT {CODE_COLS} FROM cost_codes c WHERE c.id IN (SELECT id FROM d)");
-                let descendants: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&mut *tx).await?;
+                     SELECT {CODE_COLS} FROM cost_codes c WHERE c.id IN (SELECT id FROM d)"
+                );
+                let descendants: Vec<CodeRow> = tx.fetch_all(AssertSqlSafe(sql), [id.into()]).await?;
                 let shift = tier as i64 - old.tier;
                 for d in descendants {
                     let new_tier = d.tier + shift;
                     if new_tier as usize > MAX_TIERS {
-                        return Err(StoreError::field("parent_id", format!(
-                            "'{}' would become tier {new_tier}; at most {MAX_TIERS} tiers are allowed", d.full_code)));
+                        return Err(StoreError::field(
+                            "parent_id",
+                            format!(
+                                "'{}' would become tier {new_tier}; at most {MAX_TIERS} tiers are allowed",
+                                d.full_code
+                            ),
+                        ));
                     }
                     if d.state().is_locked() {
                         return Err(StoreError::Locked(format!(
-                            "descendant '{}' is {} and cannot change until the approver decides", d.full_code, d.sync_status)));
+                            "descendant '{}' is {} and cannot change until the approver decides",
+                            d.full_code, d.sync_status
+                        )));
                     }
                     let d_full = format!("{full}{}", &d.full_code[old.full_code.len()..]);
                     let mut d_after = d.clone();
@@ -451,18 +562,40 @@ impl Db {
                     d_after.sync_status = d_state;
                     let d_changed = d.changes_send(&d_after.values(), d_state);
                     send_changed |= d_changed;
-                    sqlx::query("UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = $4, sync_status = $5, updated_at = $6, \
-                         changed_version = CASE WHEN $7 THEN $8 ELSE changed_version END WHERE id = $1")
-                        .bind(d.id).bind(&d_full).bind(wbs::sort_key(&d_full, delimiter)).bind(new_tier)
-                        .bind(d_state.as_str()).bind(ts).bind(d_changed).bind(version)
-                        .execute(&mut *tx).await.map_err(|e| unique_to_duplicate(e, &d_full))?;
-                    audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", d.id, Some(d.snapshot()), Some(d_after.snapshot()));
+                    tx.execute(
+                        "UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = $4, sync_status = $5, updated_at = $6, \
+                         changed_version = CASE WHEN $7 THEN $8 ELSE changed_version END WHERE id = $1",
+                        [
+                            d.id.into(),
+                            (&d_full).into(),
+                            wbs::sort_key(&d_full, delimiter).into(),
+                            new_tier.into(),
+                            d_state.as_str().into(),
+                            ts.into(),
+                            d_changed.into(),
+                            version.into(),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| unique_to_duplicate(e, &d_full))?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "cost_code.updated",
+                        ("cost_code", d.id),
+                        Some(d.snapshot()),
+                        Some(d_after.snapshot()),
+                    )
+                    .await?;
                 }
             }
             if send_changed {
-                unsynced_changed!(tx, list, version);
+                unsynced_changed(tx, list, version).await?;
             }
-        });
+            Ok(())
+        }))
+        .await?;
         self.code(company, list, id).await
     }
 
@@ -474,29 +607,56 @@ impl Db {
         actor: i64,
         id: i64,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            let (version, old) = lock_code!(tx, company, list, id);
-            let ever_synced = old.confirmed().is_some() || old.origin_id.is_some();
-            if !sync::may_delete(old.state(), ever_synced) {
-                return Err(StoreError::Conflict(if ever_synced {
-                    format!("'{}' has been synced to the ERP; deactivate it instead", old.full_code)
-                } else {
-                    format!("'{}' is {}; retrieve it first or deactivate it", old.full_code, old.sync_status)
-                }));
-            }
-            let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cost_codes WHERE parent_id = $1").bind(id).fetch_one(&mut *tx).await?;
-            if children > 0 {
-                return Err(StoreError::Conflict(format!("'{}' has {children} child code(s); delete or move them first", old.full_code)));
-            }
-            // Closed items of earlier sends (rejected or retrieved) go with the code; the audit log keeps the history.
-            sqlx::query("DELETE FROM erp_items WHERE cost_code_id = $1").bind(id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM cost_codes WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            if old.state().is_unsynced() {
-                unsynced_changed!(tx, list, version);
-            }
-            audit!(tx, company, Some(actor), "cost_code.deleted", "cost_code", id, Some(old.snapshot()), None);
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                let (version, old) = lock_code(tx, company, list, id).await?;
+                let ever_synced = old.confirmed().is_some() || old.origin_id.is_some();
+                if !sync::may_delete(old.state(), ever_synced) {
+                    return Err(StoreError::Conflict(if ever_synced {
+                        format!(
+                            "'{}' has been synced to the ERP; deactivate it instead",
+                            old.full_code
+                        )
+                    } else {
+                        format!(
+                            "'{}' is {}; retrieve it first or deactivate it",
+                            old.full_code, old.sync_status
+                        )
+                    }));
+                }
+                let children: i64 = tx
+                    .scalar(
+                        "SELECT COUNT(*) FROM cost_codes WHERE parent_id = $1",
+                        [id.into()],
+                    )
+                    .await?;
+                if children > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "'{}' has {children} child code(s); delete or move them first",
+                        old.full_code
+                    )));
+                }
+                // Closed items of earlier sends (rejected or retrieved) go with the code; the audit log keeps the history.
+                tx.execute("DELETE FROM erp_items WHERE cost_code_id = $1", [id.into()])
+                    .await?;
+                tx.execute("DELETE FROM cost_codes WHERE id = $1", [id.into()])
+                    .await?;
+                if old.state().is_unsynced() {
+                    unsynced_changed(tx, list, version).await?;
+                }
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "cost_code.deleted",
+                    ("cost_code", id),
+                    Some(old.snapshot()),
+                    None,
+                )
+                .await
+            })
+        })
+        .await
     }
 
     /// Every code of a list in natural order, for CSV export: `(full_code, description, active)`.
@@ -506,8 +666,11 @@ impl Db {
         list: i64,
     ) -> Result<Vec<(String, String, bool)>, StoreError> {
         self.list(company, list).await?;
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT full_code, description, active FROM cost_codes WHERE list_id = $1 ORDER BY sort_key, full_code")
-            .bind(list).fetch_all(p).await?))
+        self.pool()
+            .fetch_all(
+                "SELECT full_code, description, active FROM cost_codes WHERE list_id = $1 ORDER BY sort_key, full_code",
+                [list.into()],
+            )
+            .await
     }
 }

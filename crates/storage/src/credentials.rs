@@ -1,32 +1,49 @@
 //! Password reset links and revoking what signs a user in (README, Security): after a password change or
 //! reset, every other session and API token of that user stops working.
-use crate::outbox::Notice;
+use crate::outbox::{self, Notice};
+use crate::tx::{Queries, Tx};
 use crate::users::User;
-use crate::{Db, StoreError, now};
+use crate::users::{USER_COLS, UserRow};
+use crate::{Db, StoreError, audit, now};
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
-/// Deletes the user's sessions and API tokens except `$keep` (the hash of the caller's own
+/// Deletes the user's sessions and API tokens except `keep` (the hash of the caller's own
 /// session or token, or `""`), and audits how many went and why.
-macro_rules! revoke_credentials {
-    ($tx:expr, $company:expr, $actor:expr, $user:expr, $keep:expr, $reason:expr) => {{
-        let keep: &str = $keep;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-            .bind($user)
-            .bind(keep)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected();
-        let tokens = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND token_hash <> $2")
-            .bind($user)
-            .bind(keep)
-            .execute(&mut *$tx)
-            .await?
-            .rows_affected();
-        audit!($tx, $company, $actor, "user.credentials_revoked", "user", $user, None,
-            Some(serde_json::json!({"reason": $reason, "sessions": sessions, "api_tokens": tokens,
-                "kept_current": !keep.is_empty()})));
-    }};
+pub(crate) async fn revoke(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: Option<i64>,
+    user: i64,
+    keep: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    let sessions = tx
+        .execute(
+            "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2",
+            [user.into(), keep.into()],
+        )
+        .await?;
+    let tokens = tx
+        .execute(
+            "DELETE FROM api_tokens WHERE user_id = $1 AND token_hash <> $2",
+            [user.into(), keep.into()],
+        )
+        .await?;
+    audit::record(
+        tx,
+        company,
+        actor,
+        "user.credentials_revoked",
+        ("user", user),
+        None,
+        Some(
+            json!({"reason": reason, "sessions": sessions, "api_tokens": tokens,
+            "kept_current": !keep.is_empty()}),
+        ),
+    )
+    .await
 }
 
 /// A reset link's email: who gets it and what it says.
@@ -48,32 +65,49 @@ impl Db {
         mail: Option<ResetMail>,
     ) -> Result<(), StoreError> {
         let t = now();
-        write_tx!(self, tx => {
-            sqlx::query("DELETE FROM password_resets WHERE user_id = $1 OR expires_at < $2")
-                .bind(user).bind(t).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO password_resets (token_hash, user_id, created_by, expires_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)")
-                .bind(token_hash).bind(user).bind(actor).bind(expires_at).bind(t)
-                .execute(&mut *tx).await?;
-            if let Some(m) = &mail {
-                enqueue_mail!(tx, company, Some(user), &m.recipient, &m.notice, None);
-            }
-            audit!(tx, company, Some(actor), "user.password_reset_issued", "user", user, None,
-                Some(json!({"expires_at": expires_at.format(&time::format_description::well_known::Rfc3339).ok(),
-                    "emailed": mail.is_some()})));
-        });
-        Ok(())
+        let mail = &mail;
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "DELETE FROM password_resets WHERE user_id = $1 OR expires_at < $2",
+                    [user.into(), t.into()],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO password_resets (token_hash, user_id, created_by, expires_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    [token_hash.into(), user.into(), actor.into(), expires_at.into(), t.into()],
+                )
+                .await?;
+                if let Some(m) = mail {
+                    outbox::enqueue(tx, company, Some(user), &m.recipient, &m.notice, None).await?;
+                }
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "user.password_reset_issued",
+                    ("user", user),
+                    None,
+                    Some(json!({"expires_at": expires_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                        "emailed": mail.is_some()})),
+                )
+                .await
+            })
+        })
+        .await
     }
 
     /// Whether `token_hash` is a live reset link; the user it is for.
     pub async fn password_reset_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM password_resets r JOIN users u ON u.id = r.user_id \
-             WHERE r.token_hash = $1 AND r.expires_at > $2",
-            crate::users::USER_COLS
+            "SELECT {USER_COLS} FROM password_resets r JOIN users u ON u.id = r.user_id \
+             WHERE r.token_hash = $1 AND r.expires_at > $2"
         );
-        let row: Option<crate::users::UserRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(token_hash).bind(now()).fetch_optional(p).await?);
+        let row: Option<UserRow> = self
+            .pool()
+            .fetch_optional(AssertSqlSafe(sql), [token_hash.into(), now().into()])
+            .await?;
         Ok(row.map(User::from))
     }
 
@@ -84,24 +118,45 @@ impl Db {
         token_hash: &str,
         password_hash: &str,
     ) -> Result<User, StoreError> {
-        let user = write_tx!(self, tx => {
-            let found: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT u.id, u.company_id FROM password_resets r JOIN users u ON u.id = r.user_id \
-                 WHERE r.token_hash = $1 AND r.expires_at > $2")
-                .bind(token_hash).bind(now()).fetch_optional(&mut *tx).await?;
-            let Some((user, company)) = found else {
-                return Err(StoreError::field("token", "is not a valid reset link: it is unknown, used or expired"));
-            };
-            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-                .bind(user).bind(password_hash).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM password_resets WHERE user_id = $1")
-                .bind(user).execute(&mut *tx).await?;
-            audit!(tx, company, Some(user), "user.password_reset", "user", user, None,
-                Some(json!({"password_changed": true})));
-            revoke_credentials!(tx, company, Some(user), user, "", "password_reset");
-            (company, user)
-        });
-        self.user(user.0, user.1).await
+        let (company, user) = self
+            .write(|tx| {
+                Box::pin(async move {
+                    let found: Option<(i64, i64)> = tx
+                        .fetch_optional(
+                            "SELECT u.id, u.company_id FROM password_resets r JOIN users u ON u.id = r.user_id \
+                             WHERE r.token_hash = $1 AND r.expires_at > $2",
+                            [token_hash.into(), now().into()],
+                        )
+                        .await?;
+                    let Some((user, company)) = found else {
+                        return Err(StoreError::field(
+                            "token",
+                            "is not a valid reset link: it is unknown, used or expired",
+                        ));
+                    };
+                    tx.execute(
+                        "UPDATE users SET password_hash = $2 WHERE id = $1",
+                        [user.into(), password_hash.into()],
+                    )
+                    .await?;
+                    tx.execute("DELETE FROM password_resets WHERE user_id = $1", [user.into()])
+                        .await?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(user),
+                        "user.password_reset",
+                        ("user", user),
+                        None,
+                        Some(json!({"password_changed": true})),
+                    )
+                    .await?;
+                    revoke(tx, company, Some(user), user, "", "password_reset").await?;
+                    Ok((company, user))
+                })
+            })
+            .await?;
+        self.user(company, user).await
     }
 
     /// Audits a sign-in decision on every account of `email` (none when it is unknown), or only
@@ -113,19 +168,25 @@ impl Db {
         action: &str,
         after: serde_json::Value,
     ) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query(
-            "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-             SELECT u.company_id, $2, $3, $4, 'user', u.id, NULL, $5 FROM users u \
-             WHERE lower(u.email) = lower($1) AND ($3 IS NULL OR u.id = $3)")
-            .bind(email.trim()).bind(now()).bind(user).bind(action).bind(after.to_string())
-            .execute(p).await?; });
+        self.pool()
+            .execute(
+                "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+                 SELECT u.company_id, $2, $3, $4, 'user', u.id, NULL, $5 FROM users u \
+                 WHERE lower(u.email) = lower($1) AND ($3 IS NULL OR u.id = $3)",
+                [email.trim().into(), now().into(), user.into(), action.into(), after.to_string().into()],
+            )
+            .await?;
         Ok(())
     }
 
     /// The stored password hash of a user, to check their current password.
     pub async fn password_hash(&self, user: i64) -> Result<String, StoreError> {
-        let hash: Option<String> = with_pool!(self, p => sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-            .bind(user).fetch_optional(p).await?);
-        hash.ok_or(StoreError::NotFound)
+        self.pool()
+            .scalar_optional(
+                "SELECT password_hash FROM users WHERE id = $1",
+                [user.into()],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 }

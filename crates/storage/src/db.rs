@@ -6,72 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+use crate::tx::{Body, Queries, Record, Tx};
+
 /// The database, embedded SQLite by default or a shared PostgreSQL for several instances.
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
-}
-
-/// Runs `$body` with `$p` bound to whichever pool this is; the body is compiled once per backend.
-macro_rules! with_pool {
-    ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite($p) => $body,
-            $crate::Db::Postgres($p) => $body,
-        }
-    };
-}
-
-/// Runs `$body` in a write transaction bound to `$tx`, committing when it finishes and rolling
-/// back when it returns early with `?`. SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
-/// so two writers queue instead of failing when the reader in a deferred transaction upgrades.
-///
-/// Every transaction takes its row locks in one order, so two of them never wait on each other
-/// in a circle: the list row (`cost_code_lists`, which also serialises writers of one list),
-/// then `cost_codes`, then `erp_items`, then `export_jobs`, then the append-only tables
-/// (`submissions`, `audit_events`, `outbox`). Should PostgreSQL still report a deadlock or a
-/// serialization failure, the whole body runs again (it is rolled back first), up to
-/// [`TX_ATTEMPTS`] times, so a user never sees one.
-///
-/// The body's error type is `StoreError` unless named: `write_tx!(db, tx: SendError => …)`.
-macro_rules! write_tx {
-    ($db:expr, $tx:ident => $body:expr) => {
-        write_tx!($db, $tx: $crate::StoreError => $body)
-    };
-    ($db:expr, $tx:ident : $err:ty => $body:expr) => {{
-        let mut attempt = 1;
-        loop {
-            let result: Result<_, $err> = match $db {
-                $crate::Db::Sqlite(p) => {
-                    async {
-                        let _turn = $crate::db::sqlite_writer(p).lock_owned().await;
-                        let mut $tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                        let out = $body;
-                        $tx.commit().await?;
-                        Ok(out)
-                    }
-                    .await
-                }
-                $crate::Db::Postgres(p) => {
-                    async {
-                        let mut $tx = p.begin().await?;
-                        let out = $body;
-                        $tx.commit().await?;
-                        Ok(out)
-                    }
-                    .await
-                }
-            };
-            match result {
-                Err(e) if attempt < $crate::db::TX_ATTEMPTS && $crate::db::Transient::is_transient(&e) => {
-                    tracing::warn!(attempt, error = ?e, "transaction rolled back by the database; running it again");
-                    attempt += 1;
-                }
-                other => break other,
-            }
-        }?
-    }};
 }
 
 /// The turn of this process's writers to one SQLite file. SQLite lets one writer in at a time
@@ -151,6 +92,15 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// A unique violation becomes `taken()`, the error a user can act on; others stay as they are.
+    pub(crate) fn unique_as(self, taken: impl FnOnce() -> StoreError) -> StoreError {
+        if self.is_unique_violation() {
+            taken()
+        } else {
+            self
+        }
+    }
 }
 
 /// Now, in UTC, truncated to microseconds so SQLite and PostgreSQL store the same instant.
@@ -163,28 +113,83 @@ pub fn now() -> OffsetDateTime {
 /// A row queue claimed with a lease (export jobs, outbox emails): the oldest due row is
 /// updated by `set` (which must set `locked_until = $1`) and returned as `returning`; `due`
 /// may use `$2`, the claim's time.
-pub(crate) struct Lease {
-    pub table: &'static str,
-    pub set: &'static str,
-    pub due: &'static str,
-    pub order: &'static str,
-    pub returning: &'static str,
+pub(crate) struct Lease<'a> {
+    pub table: &'a str,
+    pub set: &'a str,
+    pub due: &'a str,
+    pub order: &'a str,
+    pub returning: &'a str,
+}
+
+impl Db {
+    /// Runs `body` in a write transaction, committing when it returns `Ok` and rolling back
+    /// when it returns an error: `db.write(|tx| Box::pin(async move { … }))`. SQLite takes the
+    /// write lock up front (`BEGIN IMMEDIATE`, after this process's [`sqlite_writer`] turn) so
+    /// two writers queue instead of failing when the reader in a deferred transaction upgrades.
+    ///
+    /// Every transaction takes its row locks in one order, so two of them never wait on each
+    /// other in a circle: the list row (`cost_code_lists`, which also serialises writers of one
+    /// list), then `cost_codes`, then `erp_items`, then `export_jobs`, then the append-only
+    /// tables (`submissions`, `audit_events`, `outbox`). Should PostgreSQL still report a
+    /// deadlock or a serialization failure, `body` runs again (the transaction was rolled back
+    /// first), up to [`TX_ATTEMPTS`] times, so a user never sees one.
+    ///
+    /// Why a boxed future and not an async closure (`AsyncFnMut`): the compiler cannot yet prove
+    /// an async closure's future `Send` when it borrows the caller's data, and axum handlers and
+    /// the worker need `Send`.
+    pub(crate) async fn write<'c, T, E>(
+        &self,
+        mut body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError> + Transient + std::fmt::Debug,
+    {
+        let mut attempt = 1;
+        loop {
+            match self.write_once(&mut body).await {
+                Err(e) if attempt < TX_ATTEMPTS && e.is_transient() => {
+                    tracing::warn!(attempt, error = ?e, "transaction rolled back by the database; running it again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn write_once<'c, T, E>(
+        &self,
+        body: &mut impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        // The turn is taken first so it is released last, after a failed body's rollback.
+        let _turn = match self {
+            Db::Sqlite(p) => Some(sqlite_writer(p).lock_owned().await),
+            Db::Postgres(_) => None,
+        };
+        let mut tx: Tx<'c> = match self {
+            Db::Sqlite(p) => Tx::Sqlite(
+                p.begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(StoreError::from)?,
+            ),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await.map_err(StoreError::from)?),
+        };
+        let out = body(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
 }
 
 impl Db {
     /// Takes the next due row of a leased queue for `lease`, or `None` when nothing is due.
-    pub(crate) async fn claim<T>(
+    pub(crate) async fn claim<T: Record>(
         &self,
-        q: &Lease,
+        q: &Lease<'_>,
         at: OffsetDateTime,
         lease: time::Duration,
-    ) -> Result<Option<T>, StoreError>
-    where
-        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-            + Send
-            + Unpin,
-    {
+    ) -> Result<Option<T>, StoreError> {
         // SKIP LOCKED lets several PostgreSQL instances claim different rows without waiting
         // on each other; under SQLite's single writer the one statement is already atomic.
         let skip_locked = match self {
@@ -200,10 +205,9 @@ impl Db {
             order = q.order,
             ret = q.returning
         );
-        Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(at + lease).bind(at).fetch_optional(p).await?),
-        )
+        self.pool()
+            .fetch_optional(sqlx::AssertSqlSafe(sql), [(at + lease).into(), at.into()])
+            .await
     }
 
     /// Opens `sqlite://path` (created if missing) or `postgres://…`.
@@ -258,7 +262,7 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
+        self.pool().execute("SELECT 1", []).await?;
         Ok(())
     }
 
@@ -277,7 +281,10 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        with_pool!(self, p => p.close().await)
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
     }
 }
 

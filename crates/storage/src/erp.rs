@@ -1,7 +1,8 @@
 //! The ERP side of a company: its connection, and Send to ERP (with retrieve). The queue the
 //! sent codes land in is `queue.rs`.
-use crate::codes::CodeList;
-use crate::{Db, StoreError, now};
+use crate::codes::{CodeList, lock_code, unsynced_changed};
+use crate::tx::Queries;
+use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::profile::InvalidCode;
 use costbridge_domain::queue::{ItemStatus, sql_in};
 use costbridge_domain::send::{self, CHANGED_NAMED, Changed, SendBlock, SendContext};
@@ -9,6 +10,7 @@ use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::{ErpProfile, Permissions};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 
 pub const ERP_LIST_NAME: &str = "ERP Standard Cost Codes";
 
@@ -29,11 +31,6 @@ pub enum SendError {
 impl From<StoreError> for SendError {
     fn from(e: StoreError) -> Self {
         SendError::Store(e)
-    }
-}
-impl From<sqlx::Error> for SendError {
-    fn from(e: sqlx::Error) -> Self {
-        SendError::Store(e.into())
     }
 }
 impl crate::db::Transient for SendError {
@@ -104,24 +101,28 @@ const CHANGED_SINCE: &str = "SELECT full_code FROM cost_codes WHERE list_id = $1
 
 /// What changed for Send to ERP since a page drawn at `seen`, if anything did. Runs only when
 /// the list's numbers say the page is stale, so its scan is paid on a refusal, not on a send.
-macro_rules! changed_since {
-    ($conn:expr, $list:expr, $l:expr, $seen:expr) => {{
-        match $seen {
-            Some(seen) if !$l.send_unchanged_since(seen) => {
-                let codes: Vec<String> = sqlx::query_scalar(CHANGED_SINCE)
-                    .bind($list)
-                    .bind(seen)
-                    .fetch_all($conn)
-                    .await?;
-                let total = codes.len();
-                Some(Changed {
-                    codes: codes.into_iter().take(CHANGED_NAMED).collect(),
-                    total,
-                })
-            }
-            _ => None,
-        }
-    }};
+async fn changed_since(
+    q: &mut impl Queries,
+    l: &CodeList,
+    seen: Option<i64>,
+) -> Result<Option<Changed>, StoreError> {
+    let Some(seen) = seen.filter(|&seen| !l.send_unchanged_since(seen)) else {
+        return Ok(None);
+    };
+    // Asserted, not `&'static`: a helper generic over `Queries` must not make its future depend
+    // on a lifetime, or callers in `Db::write` bodies cannot prove it `Send`.
+    let codes: Vec<(String,)> = q
+        .fetch_all(AssertSqlSafe(CHANGED_SINCE), [l.id.into(), seen.into()])
+        .await?;
+    let total = codes.len();
+    Ok(Some(Changed {
+        codes: codes
+            .into_iter()
+            .take(CHANGED_NAMED)
+            .map(|(c,)| c)
+            .collect(),
+        total,
+    }))
 }
 
 static UNSYNCED_CODES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -136,10 +137,14 @@ impl Db {
         &self,
         company: i64,
     ) -> Result<Option<StoredConnection>, StoreError> {
-        let row: Option<(String, String, Option<i64>)> = with_pool!(self, p => sqlx::query_as(
-            "SELECT e.profile, e.connector, (SELECT id FROM cost_code_lists WHERE company_id = e.company_id AND is_erp_list) \
-             FROM erp_connections e WHERE e.company_id = $1")
-            .bind(company).fetch_optional(p).await?);
+        let row: Option<(String, String, Option<i64>)> = self
+            .pool()
+            .fetch_optional(
+                "SELECT e.profile, e.connector, (SELECT id FROM cost_code_lists WHERE company_id = e.company_id AND is_erp_list) \
+                 FROM erp_connections e WHERE e.company_id = $1",
+                [company.into()],
+            )
+            .await?;
         Ok(row.map(|(profile, connector, list)| StoredConnection {
             profile,
             connector: serde_json::from_str(&connector).unwrap_or_default(),
@@ -150,9 +155,12 @@ impl Db {
     /// Every company's stored connector settings, as `(company, JSON text)`: for checking and
     /// re-encrypting the secrets they hold.
     pub async fn erp_connectors(&self) -> Result<Vec<(i64, String)>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT company_id, connector FROM erp_connections ORDER BY company_id")
-            .fetch_all(p).await?))
+        self.pool()
+            .fetch_all(
+                "SELECT company_id, connector FROM erp_connections ORDER BY company_id",
+                [],
+            )
+            .await
     }
 
     /// Replaces stored connector settings, all or nothing: each `(company, before, after)`
@@ -161,18 +169,25 @@ impl Db {
         &self,
         rows: &[(i64, String, serde_json::Value)],
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            for (company, before, after) in rows {
-                let done = sqlx::query("UPDATE erp_connections SET connector = $1 WHERE company_id = $2 AND connector = $3")
-                    .bind(after.to_string()).bind(company).bind(before)
-                    .execute(&mut *tx).await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict(format!(
-                        "company {company}'s ERP connection changed meanwhile; nothing was changed, run it again")));
+        self.write(|tx| {
+            Box::pin(async move {
+                for (company, before, after) in rows {
+                    let done = tx
+                        .execute(
+                            "UPDATE erp_connections SET connector = $1 WHERE company_id = $2 AND connector = $3",
+                            [after.to_string().into(), (*company).into(), before.into()],
+                        )
+                        .await?;
+                    if done != 1 {
+                        return Err(StoreError::Conflict(format!(
+                            "company {company}'s ERP connection changed meanwhile; nothing was changed, run it again"
+                        )));
+                    }
                 }
-            }
-        });
-        Ok(())
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Saves the connection and makes sure the company has its one ERP list. `masked` is what
@@ -200,30 +215,63 @@ impl Db {
         masked: &serde_json::Value,
         pulled: bool,
     ) -> Result<StoredConnection, StoreError> {
-        write_tx!(self, tx => {
-            let before: Option<String> = sqlx::query_scalar("SELECT profile FROM erp_connections WHERE company_id = $1")
-                .bind(company).fetch_optional(&mut *tx).await?;
-            sqlx::query("INSERT INTO erp_connections (company_id, profile, connector, updated_at, pulled) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (company_id) DO UPDATE SET profile = excluded.profile, connector = excluded.connector, updated_at = excluded.updated_at, \
-                 pulled = excluded.pulled")
-                .bind(company).bind(profile).bind(connector.to_string()).bind(now()).bind(pulled).execute(&mut *tx).await?;
-            let list: Option<i64> = sqlx::query_scalar("SELECT id FROM cost_code_lists WHERE company_id = $1 AND is_erp_list")
-                .bind(company).fetch_optional(&mut *tx).await?;
-            if list.is_none() {
-                let id: Result<i64, sqlx::Error> = sqlx::query_scalar(
-                    "INSERT INTO cost_code_lists (company_id, name, is_erp_list, created_at) VALUES ($1, $2, TRUE, $3) RETURNING id")
-                    .bind(company).bind(ERP_LIST_NAME).bind(now()).fetch_one(&mut *tx).await;
-                let id = match id.map_err(StoreError::from) {
-                    Err(e) if e.is_unique_violation() => return Err(StoreError::Conflict(format!(
-                        "a list named '{ERP_LIST_NAME}' exists but is not the ERP list; rename it first"))),
-                    other => other?,
-                };
-                audit!(tx, company, Some(actor), "cost_code_list.created", "cost_code_list", id, None,
-                    Some(json!({"name": ERP_LIST_NAME, "is_erp_list": true})));
-            }
-            audit!(tx, company, Some(actor), "erp_connection.saved", "company", company,
-                before.map(|p| json!({"profile": p})), Some(json!({"profile": profile, "connector": masked})));
-        });
+        self.write(|tx| {
+            Box::pin(async move {
+                let before: Option<String> = tx
+                    .scalar_optional(
+                        "SELECT profile FROM erp_connections WHERE company_id = $1",
+                        [company.into()],
+                    )
+                    .await?;
+                tx.execute(
+                    "INSERT INTO erp_connections (company_id, profile, connector, updated_at, pulled) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (company_id) DO UPDATE SET profile = excluded.profile, connector = excluded.connector, \
+                     updated_at = excluded.updated_at, pulled = excluded.pulled",
+                    [company.into(), profile.into(), connector.to_string().into(), now().into(), pulled.into()],
+                )
+                .await?;
+                let list: Option<i64> = tx
+                    .scalar_optional(
+                        "SELECT id FROM cost_code_lists WHERE company_id = $1 AND is_erp_list",
+                        [company.into()],
+                    )
+                    .await?;
+                if list.is_none() {
+                    let id: i64 = tx
+                        .scalar(
+                            "INSERT INTO cost_code_lists (company_id, name, is_erp_list, created_at) VALUES ($1, $2, TRUE, $3) RETURNING id",
+                            [company.into(), ERP_LIST_NAME.into(), now().into()],
+                        )
+                        .await
+                        .map_err(|e| {
+                            e.unique_as(|| StoreError::Conflict(format!(
+                                "a list named '{ERP_LIST_NAME}' exists but is not the ERP list; rename it first"
+                            )))
+                        })?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "cost_code_list.created",
+                        ("cost_code_list", id),
+                        None,
+                        Some(json!({"name": ERP_LIST_NAME, "is_erp_list": true})),
+                    )
+                    .await?;
+                }
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "erp_connection.saved",
+                    ("company", company),
+                    before.map(|p| json!({"profile": p})),
+                    Some(json!({"profile": profile, "connector": masked})),
+                )
+                .await
+            })
+        })
+        .await?;
         self.erp_connection(company)
             .await?
             .ok_or(StoreError::NotFound)
@@ -240,10 +288,11 @@ impl Db {
         seen_version: Option<i64>,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
-        let (unsynced, changed): (Unsynced, _) = with_pool!(self, p => (
-            sqlx::query_as(sqlx::AssertSqlSafe(UNSYNCED_CODES.as_str())).bind(list).fetch_all(p).await?,
-            changed_since!(p, list, l, seen_version),
-        ));
+        let unsynced: Unsynced = self
+            .pool()
+            .fetch_all(UNSYNCED_CODES.as_str(), [list.into()])
+            .await?;
+        let changed = changed_since(&mut self.pool(), &l, seen_version).await?;
         let (verdict, invalid) = who.judge(l.is_erp_list, &unsynced, changed);
         let (reason_code, reason) = match &verdict {
             Ok(()) => (None, None),
@@ -269,6 +318,7 @@ impl Db {
         seen: i64,
     ) -> Result<(i64, i64), SendError> {
         let unsynced_states = &*UNSYNCED;
+        let unsynced_codes: &'static str = UNSYNCED_CODES.as_str();
         // Where the domain sends a code on Send to ERP (the same state from every unsynced one,
         // which its tests hold), and the queue item that waits for the approver meanwhile.
         let sent = SyncState::New
@@ -277,26 +327,26 @@ impl Db {
         let open_item = ItemStatus::open_for(sent).ok_or_else(|| {
             StoreError::Conflict(format!("a {sent} code has no queue item to wait in"))
         })?;
-        let out = write_tx!(self, tx: SendError => {
+        let out = self.write(|tx| Box::pin(async move {
             // Taking the list's row first serialises this send with every other write that can
             // move codes into or out of the unsynced set (edits, imports, pulls, retrieves,
             // rejects all lock it first), so the statements below see one unchanging set.
-            let l: Option<CodeList> = sqlx::query_as(
+            let l: Option<CodeList> = tx.fetch_optional(
                 "UPDATE cost_code_lists SET version = version + 1, sent_once = TRUE WHERE id = $1 AND company_id = $2 \
-                 RETURNING id, name, is_erp_list, version - 1 AS version, sent_once, unsynced_version, CAST(0 AS BIGINT) AS codes_count")
-                .bind(list).bind(company).fetch_optional(&mut *tx).await?;
+                 RETURNING id, name, is_erp_list, version - 1 AS version, sent_once, unsynced_version, CAST(0 AS BIGINT) AS codes_count",
+                [list.into(), company.into()]).await?;
             let l = l.ok_or(StoreError::NotFound)?;
             let version = l.version + 1;
-            let unsynced: Unsynced = sqlx::query_as(sqlx::AssertSqlSafe(UNSYNCED_CODES.as_str())).bind(list).fetch_all(&mut *tx).await?;
-            let changed = changed_since!(&mut *tx, list, l, Some(seen));
+            let unsynced: Unsynced = tx.fetch_all(unsynced_codes, [list.into()]).await?;
+            let changed = changed_since(tx, &l, Some(seen)).await?;
             if let (Err(block), invalid) = who.judge(l.is_erp_list, &unsynced, changed) {
                 return Err(SendError::Blocked(block, invalid));
             }
             let ts = now();
             let count = unsynced.len() as i64;
-            let sub: i64 = sqlx::query_scalar(
-                "INSERT INTO submissions (company_id, list_id, sent_by, sent_at, code_count) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-                .bind(company).bind(list).bind(who.user_id).bind(ts).bind(count).fetch_one(&mut *tx).await?;
+            let sub: i64 = tx.scalar(
+                "INSERT INTO submissions (company_id, list_id, sent_by, sent_at, code_count) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                [company.into(), list.into(), who.user_id.into(), ts.into(), count.into()]).await?;
             let (limit, note) = match who.profile.and_then(|p| p.truncation_limit().map(|n| (p, n))) {
                 Some((p, n)) => (n as i64, Some(format!("{} keeps {n} characters of the description; the rest is cut", p.name))),
                 None => (i64::MAX, None),
@@ -311,33 +361,32 @@ impl Db {
                  c.confirmed_description, c.confirmed_active, c.origin_id, $7, \
                  CASE WHEN length(c.description) > $3 THEN $4 END, $5, $6 \
                  FROM cost_codes c LEFT JOIN cost_codes p ON p.id = c.parent_id WHERE c.list_id = $2 AND c.sync_status IN {unsynced_states}");
-            let items = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sub).bind(list).bind(limit).bind(note).bind(who.user_id).bind(ts)
-                .bind(open_item.as_str()).execute(&mut *tx).await?.rows_affected();
+            let items = tx.execute(AssertSqlSafe(sql), [sub.into(), list.into(), limit.into(), note.into(), who.user_id.into(), ts.into(),
+                open_item.as_str().into()]).await?;
             let sql = format!(
                 "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                  SELECT $1, $2, $3, 'cost_code.sent', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
                  '{{\"sync_status\":\"' || $6 || '\",\"submission_id\":' || $4 || '}}' \
                  FROM cost_codes c WHERE c.list_id = $5 AND c.sync_status IN {unsynced_states}");
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(who.user_id).bind(sub.to_string()).bind(list)
-                .bind(sent.as_str()).execute(&mut *tx).await?;
+            tx.execute(AssertSqlSafe(sql), [company.into(), ts.into(), who.user_id.into(), sub.to_string().into(), list.into(),
+                sent.as_str().into()]).await?;
             let sql = format!(
                 "UPDATE cost_codes SET status_before_send = sync_status, sync_status = $4, updated_at = $2, \
                  changed_version = $3 WHERE list_id = $1 AND sync_status IN {unsynced_states}");
-            let moved = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(list).bind(ts).bind(version).bind(sent.as_str())
-                .execute(&mut *tx).await?.rows_affected();
+            let moved = tx.execute(AssertSqlSafe(sql), [list.into(), ts.into(), version.into(), sent.as_str().into()]).await?;
             // The list lock makes these equal; should a write ever bypass it, roll back rather
             // than leave a pending code without its item.
             if items != count as u64 || moved != count as u64 {
                 return Err(SendError::Store(StoreError::Conflict(format!(
                     "the list changed while it was being sent ({count} codes, {items} items, {moved} moved); nothing was sent, try again"))));
             }
-            unsynced_changed!(tx, list, version);
+            unsynced_changed(tx, list, version).await?;
             // Notifications (docs/rules.md §6): the approvers hear of it in this same transaction.
-            notify_codes_sent!(tx, company, sub, who.user_id);
-            audit!(tx, company, Some(who.user_id), "submission.created", "submission", sub, None,
-                Some(json!({"list_id": list, "code_count": count})));
-            (sub, count)
-        });
+            outbox::notify_codes_sent(tx, company, sub, who.user_id).await?;
+            audit::record(tx, company, Some(who.user_id), "submission.created", ("submission", sub), None,
+                Some(json!({"list_id": list, "code_count": count}))).await?;
+            Ok((sub, count))
+        })).await?;
         self.refresh_stats(out.1 as usize).await?;
         Ok(out)
     }
@@ -350,10 +399,9 @@ impl Db {
         actor: i64,
         id: i64,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            let (version, code) = lock_code!(tx, company, list, id);
-            let before: Option<String> = sqlx::query_scalar("SELECT status_before_send FROM cost_codes WHERE id = $1")
-                .bind(id).fetch_one(&mut *tx).await?;
+        self.write(|tx| Box::pin(async move {
+            let (version, code) = lock_code(tx, company, list, id).await?;
+            let before: Option<String> = tx.scalar("SELECT status_before_send FROM cost_codes WHERE id = $1", [id.into()]).await?;
             // Codes sent before the state was kept count as new; an unknown state is an error.
             let before = match before {
                 Some(b) => SyncState::try_from(b).map_err(StoreError::decode)?,
@@ -361,15 +409,13 @@ impl Db {
             };
             let next = code.state().apply(Event::Retrieved { before })
                 .map_err(|_| StoreError::Conflict(format!("'{}' is {}; only pending codes can be retrieved", code.full_code, code.sync_status)))?;
-            sqlx::query("UPDATE cost_codes SET sync_status = $2, status_before_send = NULL, updated_at = $3, changed_version = $4 WHERE id = $1")
-                .bind(id).bind(next.as_str()).bind(now()).bind(version).execute(&mut *tx).await?;
-            unsynced_changed!(tx, list, version);
-            sqlx::query("UPDATE erp_items SET status = $4, decided_by = $2, decided_at = $3 WHERE cost_code_id = $1 AND status = $5")
-                .bind(id).bind(actor).bind(now()).bind(ItemStatus::Retrieved.as_str()).bind(ItemStatus::Ready.as_str())
-                .execute(&mut *tx).await?;
-            audit!(tx, company, Some(actor), "cost_code.retrieved", "cost_code", id,
-                Some(json!({"sync_status": code.sync_status})), Some(json!({"sync_status": next})));
-        });
-        Ok(())
+            tx.execute("UPDATE cost_codes SET sync_status = $2, status_before_send = NULL, updated_at = $3, changed_version = $4 WHERE id = $1",
+                [id.into(), next.as_str().into(), now().into(), version.into()]).await?;
+            unsynced_changed(tx, list, version).await?;
+            tx.execute("UPDATE erp_items SET status = $4, decided_by = $2, decided_at = $3 WHERE cost_code_id = $1 AND status = $5",
+                [id.into(), actor.into(), now().into(), ItemStatus::Retrieved.as_str().into(), ItemStatus::Ready.as_str().into()]).await?;
+            audit::record(tx, company, Some(actor), "cost_code.retrieved", ("cost_code", id),
+                Some(json!({"sync_status": code.sync_status})), Some(json!({"sync_status": next}))).await
+        })).await
     }
 }

@@ -1,11 +1,13 @@
 //! CSV import of a cost code list: every row is checked against the file and the list, and
 //! either the whole file applies in one transaction or nothing does.
-use crate::codes::{CODE_COLS, CodeRow};
-use crate::{Db, StoreError, now};
+use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
+use crate::tx::{Arg, Queries, values};
+use crate::{Db, StoreError, audit, now};
 use costbridge_domain::sync::{ConfirmedValues, SyncState};
 use costbridge_domain::wbs::{self, Description};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use std::collections::{BTreeMap, HashMap};
 
 /// One data row of the file as read (line numbers count the header as line 1).
@@ -39,11 +41,6 @@ pub enum ImportError {
 impl From<StoreError> for ImportError {
     fn from(e: StoreError) -> Self {
         ImportError::Store(e)
-    }
-}
-impl From<sqlx::Error> for ImportError {
-    fn from(e: sqlx::Error) -> Self {
-        ImportError::Store(e.into())
     }
 }
 impl crate::db::Transient for ImportError {
@@ -209,8 +206,7 @@ impl Db {
     ) -> Result<ImportPreview, ImportError> {
         let delimiter = self.company_delimiter(company).await?;
         self.list(company, list).await?;
-        let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
-        let existing: Vec<CodeRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(p).await?);
+        let existing = list_codes(&mut self.pool(), list).await?;
         let existing: HashMap<String, CodeRow> = existing
             .into_iter()
             .map(|r| (r.full_code.clone(), r))
@@ -255,21 +251,20 @@ impl Db {
         rows: &[ImportRow],
     ) -> Result<ImportSummary, ImportError> {
         let delimiter = self.company_delimiter(company).await?;
-        let summary = write_tx!(self, tx: ImportError => {
-            let version = lock_list!(tx, company, list);
-            let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
-            let existing: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
+        let summary = self.write(|tx| Box::pin(async move {
+            let version = lock_list(tx, company, list).await?;
+            let existing = list_codes(tx, list).await?;
             let existing: HashMap<String, CodeRow> = existing.into_iter().map(|r| (r.full_code.clone(), r)).collect();
 
             let Plan { creates, updates, unchanged } = plan(rows, &existing, delimiter)?;
 
             let ts = now();
             for (old, description, active, state) in &updates {
-                sqlx::query("UPDATE cost_codes SET description = $2, active = $3, sync_status = $4, updated_at = $5, changed_version = $6 WHERE id = $1")
-                    .bind(old.id).bind(description).bind(active).bind(state.as_str()).bind(ts).bind(version).execute(&mut *tx).await?;
-                audit!(tx, company, Some(actor), "cost_code.updated", "cost_code", old.id,
+                tx.execute("UPDATE cost_codes SET description = $2, active = $3, sync_status = $4, updated_at = $5, changed_version = $6 WHERE id = $1",
+                    [old.id.into(), description.into(), (*active).into(), state.as_str().into(), ts.into(), version.into()]).await?;
+                audit::record(tx, company, Some(actor), "cost_code.updated", ("cost_code", old.id),
                     Some(json!({"description": old.description, "active": old.active, "sync_status": old.sync_status})),
-                    Some(json!({"description": description, "active": active, "sync_status": state.as_str(), "via": "import"})));
+                    Some(json!({"description": description, "active": active, "sync_status": state.as_str(), "via": "import"}))).await?;
             }
             // Parents first: one tier at a time, so each tier can look up its parents' new ids.
             let mut ids: HashMap<String, i64> = existing.iter().map(|(k, v)| (k.clone(), v.id)).collect();
@@ -279,33 +274,34 @@ impl Db {
             }
             for tier_rows in by_tier.values() {
                 for chunk in tier_rows.chunks(INSERT_CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::new(
+                    let sql = format!(
                         "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
-                         sync_status, changed_version, created_at, updated_at) ");
-                    qb.push_values(chunk, |mut b, p| {
-                        b.push_bind(company).push_bind(list).push_bind(p.parent.as_ref().and_then(|f| ids.get(f).copied()))
-                            .push_bind(&p.code).push_bind(&p.full_code).push_bind(wbs::sort_key(&p.full_code, delimiter))
-                            .push_bind(&p.description).push_bind(p.tier as i64).push_bind(p.active)
-                            .push("'new'").push_bind(version).push_bind(ts).push_bind(ts);
-                    });
-                    qb.push(" RETURNING id, full_code");
-                    let created: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+                         sync_status, changed_version, created_at, updated_at) VALUES {} RETURNING id, full_code",
+                        values(chunk.len(), 13));
+                    let args: Vec<Arg> = chunk.iter().flat_map(|p| [
+                        company.into(), list.into(), p.parent.as_ref().and_then(|f| ids.get(f).copied()).into(),
+                        (&p.code).into(), (&p.full_code).into(), wbs::sort_key(&p.full_code, delimiter).into(),
+                        (&p.description).into(), (p.tier as i64).into(), p.active.into(),
+                        SyncState::New.as_str().into(), version.into(), ts.into(), ts.into(),
+                    ]).collect();
+                    let created: Vec<(i64, String)> = tx.fetch_all(AssertSqlSafe(sql), args).await?;
                     ids.extend(created.into_iter().map(|(id, f)| (f, id)));
                 }
             }
-            sqlx::query("INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-                 SELECT $1, $2, $3, 'cost_code.created', 'cost_code', id, NULL, '{\"sync_status\":\"new\",\"via\":\"import\"}' \
-                 FROM cost_codes WHERE list_id = $4 AND created_at = $2")
-                .bind(company).bind(ts).bind(actor).bind(list).execute(&mut *tx).await?;
+            let created_event = json!({"sync_status": SyncState::New, "via": "import"}).to_string();
+            tx.execute("INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+                 SELECT $1, $2, $3, 'cost_code.created', 'cost_code', id, NULL, $5 \
+                 FROM cost_codes WHERE list_id = $4 AND created_at = $2",
+                [company.into(), ts.into(), actor.into(), list.into(), created_event.into()]).await?;
             let summary = ImportSummary { created: creates.len() as i64, updated: updates.len() as i64, unchanged };
             // Every created or changed row changes what Send to ERP would send; a file that
             // changes nothing leaves pages drawn before it current.
             if summary.created + summary.updated > 0 {
-                unsynced_changed!(tx, list, version);
+                unsynced_changed(tx, list, version).await?;
             }
-            audit!(tx, company, Some(actor), "cost_code_list.imported", "cost_code_list", list, None, Some(json!(summary)));
-            summary
-        });
+            audit::record(tx, company, Some(actor), "cost_code_list.imported", ("cost_code_list", list), None, Some(json!(summary))).await?;
+            Ok::<_, ImportError>(summary)
+        })).await?;
         self.refresh_stats((summary.created + summary.updated) as usize)
             .await?;
         Ok(summary)

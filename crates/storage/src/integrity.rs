@@ -1,9 +1,11 @@
 //! The invariants that tie codes, queue items, submissions and the audit trail together, checked
 //! against what is stored. The concurrent-load tests call it after every run; an operator can
 //! run it on a live database (`costbridge check`) because it only reads.
+use crate::tx::Queries;
 use crate::{Db, StoreError};
 use costbridge_domain::queue::{ItemStatus, sql_in};
 use costbridge_domain::sync::SyncState;
+use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
 impl Db {
@@ -22,30 +24,48 @@ impl Db {
             Counts,
             Events,
             Counts,
-        ) = with_pool!(self, p => {
+        ) = {
+            let mut pool = self.pool();
             let open = sql_in(ItemStatus::open_for_any().map(ItemStatus::as_str));
             // Each code with the status of its open item (NULL when none) and how many it has.
-            let codes = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT c.id, c.full_code, c.sync_status, MIN(i.status), COUNT(i.id) FROM cost_codes c \
-                 LEFT JOIN erp_items i ON i.cost_code_id = c.id AND i.status IN {open} \
-                 WHERE ($1 IS NULL OR c.company_id = $1) GROUP BY c.id, c.full_code, c.sync_status ORDER BY c.id")))
-                .bind(company).fetch_all(p).await?;
-            let submissions = sqlx::query_as(
-                "SELECT id, code_count FROM submissions WHERE ($1 IS NULL OR company_id = $1) ORDER BY id")
-                .bind(company).fetch_all(p).await?;
-            let items_per_sub = sqlx::query_as(
-                "SELECT submission_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) GROUP BY submission_id")
-                .bind(company).fetch_all(p).await?;
-            let events = sqlx::query_as(
-                "SELECT entity_id, action, after FROM audit_events WHERE ($1 IS NULL OR company_id = $1) \
-                 AND action IN ('cost_code.sent', 'cost_code.synced') ORDER BY id")
-                .bind(company).fetch_all(p).await?;
-            let synced_items = sqlx::query_as(
-                "SELECT cost_code_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) AND status = $2 \
-                 GROUP BY cost_code_id")
-                .bind(company).bind(ItemStatus::Synced.as_str()).fetch_all(p).await?;
+            let codes = pool
+                .fetch_all(
+                    AssertSqlSafe(format!(
+                        "SELECT c.id, c.full_code, c.sync_status, MIN(i.status), COUNT(i.id) FROM cost_codes c \
+                         LEFT JOIN erp_items i ON i.cost_code_id = c.id AND i.status IN {open} \
+                         WHERE ($1 IS NULL OR c.company_id = $1) GROUP BY c.id, c.full_code, c.sync_status ORDER BY c.id"
+                    )),
+                    [company.into()],
+                )
+                .await?;
+            let submissions = pool
+                .fetch_all(
+                    "SELECT id, code_count FROM submissions WHERE ($1 IS NULL OR company_id = $1) ORDER BY id",
+                    [company.into()],
+                )
+                .await?;
+            let items_per_sub = pool
+                .fetch_all(
+                    "SELECT submission_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) GROUP BY submission_id",
+                    [company.into()],
+                )
+                .await?;
+            let events = pool
+                .fetch_all(
+                    "SELECT entity_id, action, after FROM audit_events WHERE ($1 IS NULL OR company_id = $1) \
+                     AND action IN ('cost_code.sent', 'cost_code.synced') ORDER BY id",
+                    [company.into()],
+                )
+                .await?;
+            let synced_items = pool
+                .fetch_all(
+                    "SELECT cost_code_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) AND status = $2 \
+                     GROUP BY cost_code_id",
+                    [company.into(), ItemStatus::Synced.as_str().into()],
+                )
+                .await?;
             (codes, submissions, items_per_sub, events, synced_items)
-        });
+        };
         let mut out = Vec::new();
         for (id, full_code, status, open, count) in &codes {
             let Some(state) = SyncState::parse(status) else {

@@ -1,9 +1,12 @@
 //! The durable export queue: jobs are claimed with a lease (so a crashed worker's job is picked
 //! up again), their items handed to a connector, and results recorded per code.
 use crate::db::Lease;
-use crate::{Db, StoreError, now};
+use crate::tx::{Arg, Queries, values};
+use crate::{Db, StoreError, now, outbox};
+use costbridge_domain::queue::{ItemStatus, JobStatus, sql_in};
 use costbridge_domain::sync::{Event, SyncState};
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use time::{Duration, OffsetDateTime};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,7 +30,9 @@ pub struct ExportRow {
     pub origin_id: Option<String>,
     pub gl_income_account: Option<String>,
     pub gl_expense_account: Option<String>,
-    pub parent_state: Option<String>,
+    /// The parent code's state now (absent for a top-tier code).
+    #[sqlx(skip)]
+    pub parent_state: Option<SyncState>,
     /// What the ERP confirmed last (absent for a code it never had).
     pub from_code: Option<String>,
     pub from_full_code: Option<String>,
@@ -44,8 +49,18 @@ pub enum Outcome {
 /// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.
 const OUTCOME_CHUNK: usize = 500;
 
-const CLAIM_WHERE: &str = "((status = 'queued' AND run_after <= $2) OR (status = 'running' AND locked_until < $2)) \
-     AND company_id NOT IN (SELECT company_id FROM erp_connections WHERE pulled)";
+/// An [`ExportRow`] as read, with its parent's state still to decode.
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    #[sqlx(flatten)]
+    row: ExportRow,
+    parent_status: Option<String>,
+}
+
+/// Leaves out the jobs of a company whose ERP pulls its work (the QuickBooks Web Connector):
+/// they wait for its session, not for the worker.
+pub(crate) const NOT_PULLED: &str =
+    "company_id NOT IN (SELECT company_id FROM erp_connections WHERE pulled)";
 
 impl Db {
     /// Takes the oldest due job (or one whose worker's lease ran out) for `lease`; the jobs of a
@@ -54,11 +69,14 @@ impl Db {
         &self,
         lease: Duration,
     ) -> Result<Option<ClaimedJob>, StoreError> {
+        let (queued, running) = (JobStatus::Queued, JobStatus::Running);
         self.claim(
             &Lease {
                 table: "export_jobs",
-                set: "status = 'running', locked_until = $1, attempts = attempts + 1",
-                due: CLAIM_WHERE,
+                set: &format!("status = '{running}', locked_until = $1, attempts = attempts + 1"),
+                due: &format!(
+                    "((status = '{queued}' AND run_after <= $2) OR (status = '{running}' AND locked_until < $2)) AND {NOT_PULLED}"
+                ),
                 order: "id",
                 returning: "id, company_id, attempts",
             },
@@ -70,20 +88,44 @@ impl Db {
 
     /// Extends the lease while a long export runs.
     pub async fn renew_lease(&self, job: i64, lease: Duration) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query("UPDATE export_jobs SET locked_until = $2 WHERE id = $1 AND status = 'running'")
-            .bind(job).bind(now() + lease).execute(p).await?; });
+        self.pool()
+            .execute(
+                "UPDATE export_jobs SET locked_until = $2 WHERE id = $1 AND status = $3",
+                [
+                    job.into(),
+                    (now() + lease).into(),
+                    JobStatus::Running.as_str().into(),
+                ],
+            )
+            .await?;
         Ok(())
     }
 
     /// The job's codes still to export, parents first.
     pub async fn job_rows(&self, job: i64) -> Result<Vec<ExportRow>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT i.id AS item_id, i.cost_code_id, i.code, i.full_code, i.description, i.active, i.tier, i.parent_full_code, \
-             i.origin_id, i.gl_income_account, i.gl_expense_account, pc.sync_status AS parent_state, \
-             i.from_code, i.from_full_code, i.from_description, i.from_active \
-             FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id LEFT JOIN cost_codes pc ON pc.id = c.parent_id \
-             WHERE i.export_job_id = $1 AND i.status = 'exporting' ORDER BY i.tier, i.sort_key")
-            .bind(job).fetch_all(p).await?))
+        let rows: Vec<JobRow> = self
+            .pool()
+            .fetch_all(
+                "SELECT i.id AS item_id, i.cost_code_id, i.code, i.full_code, i.description, i.active, i.tier, i.parent_full_code, \
+                 i.origin_id, i.gl_income_account, i.gl_expense_account, pc.sync_status AS parent_status, \
+                 i.from_code, i.from_full_code, i.from_description, i.from_active \
+                 FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id LEFT JOIN cost_codes pc ON pc.id = c.parent_id \
+                 WHERE i.export_job_id = $1 AND i.status = $2 ORDER BY i.tier, i.sort_key",
+                [job.into(), ItemStatus::Exporting.as_str().into()],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ExportRow {
+                    parent_state: r
+                        .parent_status
+                        .map(SyncState::try_from)
+                        .transpose()
+                        .map_err(StoreError::decode)?,
+                    ..r.row
+                })
+            })
+            .collect()
     }
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.
@@ -96,6 +138,7 @@ impl Db {
     ) -> Result<(), StoreError> {
         let by_item: std::collections::HashMap<i64, &ExportRow> =
             rows.iter().map(|r| (r.item_id, r)).collect();
+        let by_item = &by_item;
         let ts = now();
         // The state machine decides where confirmed and refused codes go.
         let synced = SyncState::Exporting
@@ -104,68 +147,106 @@ impl Db {
         let failed = SyncState::Exporting
             .apply(Event::Refused)
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
-        write_tx!(self, tx => {
-            for chunk in outcomes.chunks(OUTCOME_CHUNK) {
-                for (state, keep) in [(synced, true), (failed, false)] {
-                    // (item id, origin id or error text) for this kind of outcome.
-                    let part: Vec<(i64, &str, &ExportRow)> = chunk
-                        .iter()
-                        .filter_map(|(id, o)| {
-                            let row = by_item.get(id)?;
-                            match (o, keep) {
-                                (Outcome::Synced { origin_id }, true) => Some((*id, origin_id.as_str(), *row)),
-                                (Outcome::Failed { message }, false) => Some((*id, message.as_str(), *row)),
-                                _ => None,
-                            }
-                        })
-                        .collect();
-                    if part.is_empty() {
-                        continue;
+        let exporting = ItemStatus::Exporting.as_str();
+        let before = json!({"sync_status": SyncState::Exporting}).to_string();
+        let before = before.as_str();
+        self.write(|tx| {
+            Box::pin(async move {
+                for chunk in outcomes.chunks(OUTCOME_CHUNK) {
+                    for (state, keep) in [(synced, true), (failed, false)] {
+                        // (item id, origin id or error text) for this kind of outcome.
+                        let part: Vec<(i64, &str, &ExportRow)> = chunk
+                            .iter()
+                            .filter_map(|(id, o)| {
+                                let row = by_item.get(id)?;
+                                match (o, keep) {
+                                    (Outcome::Synced { origin_id }, true) => {
+                                        Some((*id, origin_id.as_str(), *row))
+                                    }
+                                    (Outcome::Failed { message }, false) => {
+                                        Some((*id, message.as_str(), *row))
+                                    }
+                                    _ => None,
+                                }
+                            })
+                            .collect();
+                        if part.is_empty() {
+                            continue;
+                        }
+                        let column = if keep { "origin_id" } else { "erp_message" };
+                        let sql = format!(
+                            "UPDATE erp_items SET status = '{state}', {column} = v.column2 FROM (VALUES {}) AS v \
+                             WHERE erp_items.id = v.column1 AND erp_items.status = '{exporting}' AND erp_items.export_job_id = ${}",
+                            values(part.len(), 2),
+                            part.len() * 2 + 1
+                        );
+                        let args = part
+                            .iter()
+                            .flat_map(|(id, text, _)| [(*id).into(), (*text).into()])
+                            .chain([job.id.into()]);
+                        tx.execute(AssertSqlSafe(sql), args).await?;
+                        let sql = format!(
+                            "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) VALUES {}",
+                            values(part.len(), 8)
+                        );
+                        let args = part.iter().flat_map(|(_, text, row)| {
+                            let after = if keep {
+                                json!({"sync_status": state, "origin_id": text, "export_job_id": job.id})
+                            } else {
+                                json!({"sync_status": state, "erp_message": text, "export_job_id": job.id})
+                            };
+                            [
+                                job.company_id.into(),
+                                ts.into(),
+                                Arg::Int(None),
+                                format!("cost_code.{state}").into(),
+                                "cost_code".into(),
+                                row.cost_code_id.into(),
+                                before.into(),
+                                after.to_string().into(),
+                            ]
+                        });
+                        tx.execute(AssertSqlSafe(sql), args).await?;
                     }
-                    let column = if keep { "origin_id" } else { "erp_message" };
-                    let mut qb = sqlx::QueryBuilder::new(format!(
-                        "UPDATE erp_items SET status = '{}', {column} = v.column2 FROM (", state.as_str()));
-                    qb.push_values(&part, |mut b, (id, text, _)| {
-                        b.push_bind(*id).push_bind(*text);
-                    });
-                    qb.push(") AS v WHERE erp_items.id = v.column1 AND erp_items.status = 'exporting' AND erp_items.export_job_id = ");
-                    qb.push_bind(job.id);
-                    qb.build().execute(&mut *tx).await?;
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) ");
-                    qb.push_values(&part, |mut b, (_, text, row)| {
-                        let after = if keep {
-                            json!({"sync_status": state.as_str(), "origin_id": text, "export_job_id": job.id})
-                        } else {
-                            json!({"sync_status": state.as_str(), "erp_message": text, "export_job_id": job.id})
-                        };
-                        b.push_bind(job.company_id).push_bind(ts).push_bind(Option::<i64>::None)
-                            .push_bind(format!("cost_code.{}", state.as_str())).push_bind("cost_code").push_bind(row.cost_code_id)
-                            .push_bind(r#"{"sync_status":"exporting"}"#).push_bind(after.to_string());
-                    });
-                    qb.build().execute(&mut *tx).await?;
                 }
-            }
-            // Codes follow their items: confirmed values are exactly what was sent.
-            sqlx::query("UPDATE cost_codes SET sync_status = $3, confirmed_code = i.code, confirmed_full_code = i.full_code, \
-                 confirmed_description = i.description, confirmed_active = i.active, origin_id = i.origin_id, last_synced_at = $2, \
-                 erp_message = NULL, rejection_reason = NULL, status_before_send = NULL, updated_at = $2 \
-                 FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = 'synced' \
-                 AND cost_codes.sync_status = 'exporting'")
-                .bind(job.id).bind(ts).bind(synced.as_str()).execute(&mut *tx).await?;
-            sqlx::query("UPDATE cost_codes SET sync_status = $3, erp_message = i.erp_message, updated_at = $2 \
-                 FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = 'failed' \
-                 AND cost_codes.sync_status = 'exporting'")
-                .bind(job.id).bind(ts).bind(failed.as_str()).execute(&mut *tx).await?;
-            let closed = sqlx::query("UPDATE export_jobs SET status = 'done', finished_at = $2, locked_until = NULL WHERE id = $1 \
-                 AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 AND status = 'exporting')")
-                .bind(job.id).bind(ts).execute(&mut *tx).await?.rows_affected() > 0;
-            // Notifications (docs/rules.md §6): once the job is finished, its failures go to their senders.
-            if closed {
-                notify_export_failed!(tx, job.company_id, job.id);
-            }
-        });
-        Ok(())
+                // Codes follow their items: confirmed values are exactly what was sent; a refused
+                // code keeps the ERP's message.
+                for (item, state, set) in [
+                    (
+                        ItemStatus::Synced,
+                        synced,
+                        "confirmed_code = i.code, confirmed_full_code = i.full_code, confirmed_description = i.description, \
+                         confirmed_active = i.active, origin_id = i.origin_id, last_synced_at = $2, erp_message = NULL, \
+                         rejection_reason = NULL, status_before_send = NULL",
+                    ),
+                    (ItemStatus::Failed, failed, "erp_message = i.erp_message"),
+                ] {
+                    let sql = format!(
+                        "UPDATE cost_codes SET sync_status = $3, {set}, updated_at = $2 FROM erp_items i \
+                         WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = '{item}' \
+                         AND cost_codes.sync_status = '{}'",
+                        SyncState::Exporting
+                    );
+                    tx.execute(AssertSqlSafe(sql), [job.id.into(), ts.into(), state.as_str().into()])
+                        .await?;
+                }
+                let sql = format!(
+                    "UPDATE export_jobs SET status = '{}', finished_at = $2, locked_until = NULL WHERE id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 AND status = '{exporting}')",
+                    JobStatus::Done
+                );
+                let closed = tx
+                    .execute(AssertSqlSafe(sql), [job.id.into(), ts.into()])
+                    .await?
+                    > 0;
+                // Notifications (docs/rules.md §6): once the job is finished, its failures go to their senders.
+                if closed {
+                    outbox::notify_export_failed(tx, job.company_id, job.id).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The ERP could not be reached: try again after `delay`, keeping the error for the page.
@@ -176,28 +257,38 @@ impl Db {
         delay: Duration,
     ) -> Result<(), StoreError> {
         let t: OffsetDateTime = now();
-        with_pool!(self, p => { sqlx::query(
-            "UPDATE export_jobs SET status = 'queued', run_after = $2, locked_until = NULL, last_error = $3 WHERE id = $1")
-            .bind(job).bind(t + delay).bind(error).execute(p).await?; });
+        self.pool()
+            .execute(
+                "UPDATE export_jobs SET status = $4, run_after = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+                [job.into(), (t + delay).into(), error.into(), JobStatus::Queued.as_str().into()],
+            )
+            .await?;
         Ok(())
     }
 
     /// When the next queued job is due, so an idle worker knows how long it may sleep (the
     /// jobs of a pulled connection wait for the ERP, not for the worker).
     pub async fn next_job_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN status = 'queued' THEN run_after ELSE locked_until END) FROM export_jobs WHERE status IN ('queued', 'running') \
-             AND company_id NOT IN (SELECT company_id FROM erp_connections WHERE pulled)")
-            .fetch_one(p).await?))
+        let sql = format!(
+            "SELECT MIN(CASE WHEN status = '{}' THEN run_after ELSE locked_until END) FROM export_jobs WHERE status IN {} \
+             AND {NOT_PULLED}",
+            JobStatus::Queued,
+            *WAITING
+        );
+        self.pool().scalar(AssertSqlSafe(sql), []).await
+    }
+
+    /// Export jobs waiting or running, for the operator's queue-depth gauge.
+    pub async fn export_queue_depth(&self) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM export_jobs WHERE status IN {}",
+            *WAITING
+        );
+        self.pool().scalar(AssertSqlSafe(sql), []).await
     }
 }
 
-impl Db {
-    /// Export jobs waiting or running, for the operator's queue-depth gauge.
-    pub async fn export_queue_depth(&self) -> Result<i64, StoreError> {
-        Ok(
-            with_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM export_jobs WHERE status IN ('queued', 'running')")
-            .fetch_one(p).await?),
-        )
-    }
-}
+/// The states of a job not yet done, as an SQL list.
+static WAITING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    sql_in([JobStatus::Queued, JobStatus::Running].map(JobStatus::as_str))
+});

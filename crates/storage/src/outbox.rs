@@ -3,10 +3,13 @@
 //! claims it with a lease, renders it once, and sends it with retries. What the email says is
 //! decided in the server (`crates/server/src/mail/`); here is only what happened.
 use crate::db::Lease;
-use crate::{Db, StoreError};
-use costbridge_domain::queue::MailStatus;
+use crate::tx::{Queries, Tx};
+use crate::{Db, StoreError, audit};
+use costbridge_domain::queue::{ItemStatus, MailStatus};
+use costbridge_domain::sync::SyncState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use time::{Duration, OffsetDateTime};
 
 /// An email lists at most this many codes; its count says how many there are in all.
@@ -103,139 +106,217 @@ impl Notice {
     }
 
     /// The payload column. Only a date outside years 0–9999 could fail to serialise.
-    pub fn to_json(&self) -> Result<String, sqlx::Error> {
-        serde_json::to_string(self).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+    pub fn to_json(&self) -> Result<String, StoreError> {
+        serde_json::to_string(self).map_err(|e| sqlx::Error::Encode(Box::new(e)).into())
     }
 }
 
 /// Queues one email inside the caller's transaction; a taken `dedupe_key` makes it a no-op.
-/// Evaluates to the number of rows written (0 or 1).
-macro_rules! enqueue_mail {
-    ($tx:expr, $company:expr, $user:expr, $recipient:expr, $notice:expr, $dedupe:expr) => {{
-        let notice: &$crate::outbox::Notice = $notice;
-        let dedupe: Option<String> = $dedupe;
-        sqlx::query(
-            "INSERT INTO outbox (company_id, user_id, kind, recipient, payload, dedupe_key, status, attempts, \
-             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7) \
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind($company)
-        .bind($user)
-        .bind(notice.kind())
-        .bind($recipient)
-        .bind(notice.to_json()?)
-        .bind(dedupe)
-        .bind($crate::now())
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected()
-    }};
+/// Returns the number of rows written (0 or 1).
+pub(crate) async fn enqueue(
+    tx: &mut Tx<'_>,
+    company: i64,
+    user: Option<i64>,
+    recipient: &str,
+    notice: &Notice,
+    dedupe: Option<String>,
+) -> Result<u64, StoreError> {
+    tx.execute(
+        "INSERT INTO outbox (company_id, user_id, kind, recipient, payload, dedupe_key, status, attempts, \
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $8, 0, $7, $7) \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+        [
+            company.into(),
+            user.into(),
+            notice.kind().into(),
+            recipient.into(),
+            notice.to_json()?.into(),
+            dedupe.into(),
+            crate::now().into(),
+            MailStatus::Pending.as_str().into(),
+        ],
+    )
+    .await
 }
 
-/// Tells the company's approvers (except the sender) that submission `$sub` is ready to export.
+/// The company's name and one of its users' name and email: who a notice is from.
+async fn company_and_person(
+    tx: &mut Tx<'_>,
+    company: i64,
+    user: i64,
+) -> Result<(String, Person), StoreError> {
+    let (company, name, email): (String, String, String) = tx
+        .fetch_one(
+            "SELECT c.name, u.name, u.email FROM companies c JOIN users u ON u.company_id = c.id WHERE c.id = $1 AND u.id = $2",
+            [company.into(), user.into()],
+        )
+        .await?;
+    Ok((company, Person { name, email }))
+}
+
+/// Tells the company's approvers (except the sender) that submission `sub` is ready to export.
 /// Runs after the submission's codes became pending, so `status_before_send` says which of them
 /// had been rejected.
-macro_rules! notify_codes_sent {
-    ($tx:expr, $company:expr, $sub:expr, $sender:expr) => {{
-        let sql = format!(
-            "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.id <> $2 AND {}",
-            *$crate::outbox::APPROVER
-        );
-        let approvers: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind($company).bind($sender).fetch_all(&mut *$tx).await?;
-        if !approvers.is_empty() {
-            let (company, name, email): (String, String, String) = sqlx::query_as(
-                "SELECT c.name, u.name, u.email FROM companies c JOIN users u ON u.company_id = c.id WHERE c.id = $1 AND u.id = $2")
-                .bind($company).bind($sender).fetch_one(&mut *$tx).await?;
-            // Company and status first, so the (company_id, status) index finds the items.
-            let (count, resent): (i64, i64) = sqlx::query_as(
-                "SELECT COUNT(*), COUNT(CASE WHEN c.status_before_send = 'rejected' THEN 1 END) \
-                 FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id \
-                 WHERE i.company_id = $1 AND i.status = 'ready' AND i.submission_id = $2")
-                .bind($company).bind($sub).fetch_one(&mut *$tx).await?;
-            let codes: Vec<(String, String)> = sqlx::query_as(
-                "SELECT full_code, description FROM erp_items WHERE company_id = $1 AND status = 'ready' AND submission_id = $2 \
-                 ORDER BY sort_key, id LIMIT $3")
-                .bind($company).bind($sub).bind($crate::outbox::LISTED_CODES).fetch_all(&mut *$tx).await?;
-            let notice = $crate::outbox::Notice::CodesSent {
-                company,
-                sender: $crate::outbox::Person { name, email },
-                count,
-                resent,
-                codes: $crate::outbox::lines(codes),
-            };
-            for (id, email) in &approvers {
-                enqueue_mail!($tx, $company, Some(*id), email, &notice, Some(format!("codes_sent:{}:{id}", $sub)));
-            }
-        }
-    }};
+pub(crate) async fn notify_codes_sent(
+    tx: &mut Tx<'_>,
+    company: i64,
+    sub: i64,
+    sender: i64,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.id <> $2 AND {}",
+        *APPROVER
+    );
+    let approvers: Vec<(i64, String)> = tx
+        .fetch_all(AssertSqlSafe(sql), [company.into(), sender.into()])
+        .await?;
+    if approvers.is_empty() {
+        return Ok(());
+    }
+    let (company_name, sender_person) = company_and_person(tx, company, sender).await?;
+    // Company and status first, so the (company_id, status) index finds the items.
+    let (count, resent): (i64, i64) = tx
+        .fetch_one(
+            "SELECT COUNT(*), COUNT(CASE WHEN c.status_before_send = $4 THEN 1 END) \
+             FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id \
+             WHERE i.company_id = $1 AND i.status = $3 AND i.submission_id = $2",
+            [
+                company.into(),
+                sub.into(),
+                ItemStatus::Ready.as_str().into(),
+                SyncState::Rejected.as_str().into(),
+            ],
+        )
+        .await?;
+    let codes: Vec<(String, String)> = tx
+        .fetch_all(
+            "SELECT full_code, description FROM erp_items WHERE company_id = $1 AND status = $4 AND submission_id = $2 \
+             ORDER BY sort_key, id LIMIT $3",
+            [
+                company.into(),
+                sub.into(),
+                LISTED_CODES.into(),
+                ItemStatus::Ready.as_str().into(),
+            ],
+        )
+        .await?;
+    let notice = Notice::CodesSent {
+        company: company_name,
+        sender: sender_person,
+        count,
+        resent,
+        codes: lines(codes),
+    };
+    for (id, email) in &approvers {
+        let key = format!("codes_sent:{sub}:{id}");
+        enqueue(tx, company, Some(*id), email, &notice, Some(key)).await?;
+    }
+    Ok(())
 }
 
 /// Tells each sender (other than the approver) which of their codes were rejected, and why.
-/// The rejected items are the ones `$actor` decided at `$at`.
-macro_rules! notify_codes_rejected {
-    ($tx:expr, $company:expr, $actor:expr, $at:expr, $reason:expr) => {{
-        const MINE: &str = "i.company_id = $1 AND i.status = 'rejected' AND i.decided_by = $2 AND i.decided_at = $3";
-        let sql = format!(
-            "SELECT u.id, u.name, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
-             WHERE {MINE} AND i.sent_by <> $2 GROUP BY u.id, u.name, u.email ORDER BY u.id");
-        let senders: Vec<(i64, String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind($company).bind($actor).bind($at).fetch_all(&mut *$tx).await?;
-        if !senders.is_empty() {
-            let (company, name, email): (String, String, String) = sqlx::query_as(
-                "SELECT c.name, u.name, u.email FROM companies c JOIN users u ON u.company_id = c.id WHERE c.id = $1 AND u.id = $2")
-                .bind($company).bind($actor).fetch_one(&mut *$tx).await?;
-            let sql = format!(
-                "SELECT i.full_code, i.description FROM erp_items i WHERE {MINE} AND i.sent_by = $4 \
-                 ORDER BY i.sort_key, i.id LIMIT $5");
-            for (sender, _, sender_email, count) in &senders {
-                let codes: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind($company).bind($actor).bind($at).bind(*sender).bind($crate::outbox::LISTED_CODES)
-                    .fetch_all(&mut *$tx).await?;
-                let notice = $crate::outbox::Notice::CodesRejected {
-                    company: company.clone(),
-                    rejected_by: $crate::outbox::Person { name: name.clone(), email: email.clone() },
-                    reason: $reason.to_owned(),
-                    count: *count,
-                    codes: $crate::outbox::lines(codes),
-                };
-                enqueue_mail!($tx, $company, Some(*sender), sender_email, &notice, None);
-            }
-        }
-    }};
+/// The rejected items are the ones `actor` decided at `at`.
+pub(crate) async fn notify_codes_rejected(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: i64,
+    at: OffsetDateTime,
+    reason: &str,
+) -> Result<(), StoreError> {
+    const MINE: &str =
+        "i.company_id = $1 AND i.status = $4 AND i.decided_by = $2 AND i.decided_at = $3";
+    let rejected = ItemStatus::Rejected.as_str();
+    let sql = format!(
+        "SELECT u.id, u.name, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
+         WHERE {MINE} AND i.sent_by <> $2 GROUP BY u.id, u.name, u.email ORDER BY u.id"
+    );
+    let senders: Vec<(i64, String, String, i64)> = tx
+        .fetch_all(
+            AssertSqlSafe(sql),
+            [company.into(), actor.into(), at.into(), rejected.into()],
+        )
+        .await?;
+    if senders.is_empty() {
+        return Ok(());
+    }
+    let (company_name, rejected_by) = company_and_person(tx, company, actor).await?;
+    let sql = format!(
+        "SELECT i.full_code, i.description FROM erp_items i WHERE {MINE} AND i.sent_by = $5 \
+         ORDER BY i.sort_key, i.id LIMIT $6"
+    );
+    for (sender, _, sender_email, count) in &senders {
+        let codes: Vec<(String, String)> = tx
+            .fetch_all(
+                AssertSqlSafe(sql.clone()),
+                [
+                    company.into(),
+                    actor.into(),
+                    at.into(),
+                    rejected.into(),
+                    (*sender).into(),
+                    LISTED_CODES.into(),
+                ],
+            )
+            .await?;
+        let notice = Notice::CodesRejected {
+            company: company_name.clone(),
+            rejected_by: rejected_by.clone(),
+            reason: reason.to_owned(),
+            count: *count,
+            codes: lines(codes),
+        };
+        enqueue(tx, company, Some(*sender), sender_email, &notice, None).await?;
+    }
+    Ok(())
 }
 
 /// Once an export job is finished, tells each sender which of their codes failed, with the ERP's
 /// message: one email per sender per job however many batches it took.
-macro_rules! notify_export_failed {
-    ($tx:expr, $company:expr, $job:expr) => {{
-        let senders: Vec<(i64, String, i64)> = sqlx::query_as(
+pub(crate) async fn notify_export_failed(
+    tx: &mut Tx<'_>,
+    company: i64,
+    job: i64,
+) -> Result<(), StoreError> {
+    let failed = ItemStatus::Failed.as_str();
+    let senders: Vec<(i64, String, i64)> = tx
+        .fetch_all(
             "SELECT u.id, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
-             WHERE i.export_job_id = $1 AND i.status = 'failed' GROUP BY u.id, u.email ORDER BY u.id")
-            .bind($job).fetch_all(&mut *$tx).await?;
-        if !senders.is_empty() {
-            let company: String = sqlx::query_scalar("SELECT name FROM companies WHERE id = $1")
-                .bind($company).fetch_one(&mut *$tx).await?;
-            for (sender, sender_email, count) in &senders {
-                let codes: Vec<(String, String, Option<String>)> = sqlx::query_as(
-                    "SELECT full_code, description, erp_message FROM erp_items \
-                     WHERE export_job_id = $1 AND status = 'failed' AND sent_by = $2 ORDER BY sort_key, id LIMIT $3")
-                    .bind($job).bind(*sender).bind($crate::outbox::LISTED_CODES).fetch_all(&mut *$tx).await?;
-                let notice = $crate::outbox::Notice::ExportFailed {
-                    company: company.clone(),
-                    export_job_id: $job,
-                    count: *count,
-                    codes: codes
-                        .into_iter()
-                        .map(|(full_code, description, message)| $crate::outbox::CodeLine { full_code, description, message })
-                        .collect(),
-                };
-                // Keyed by job: a late second close of the same job (an expired lease) adds nothing.
-                enqueue_mail!($tx, $company, Some(*sender), sender_email, &notice,
-                    Some(format!("export_failed:{}:{sender}", $job)));
-            }
-        }
-    }};
+             WHERE i.export_job_id = $1 AND i.status = $2 GROUP BY u.id, u.email ORDER BY u.id",
+            [job.into(), failed.into()],
+        )
+        .await?;
+    if senders.is_empty() {
+        return Ok(());
+    }
+    let company_name: String = tx
+        .scalar("SELECT name FROM companies WHERE id = $1", [company.into()])
+        .await?;
+    for (sender, sender_email, count) in &senders {
+        let codes: Vec<(String, String, Option<String>)> = tx
+            .fetch_all(
+                "SELECT full_code, description, erp_message FROM erp_items \
+                 WHERE export_job_id = $1 AND status = $4 AND sent_by = $2 ORDER BY sort_key, id LIMIT $3",
+                [job.into(), (*sender).into(), LISTED_CODES.into(), failed.into()],
+            )
+            .await?;
+        let notice = Notice::ExportFailed {
+            company: company_name.clone(),
+            export_job_id: job,
+            count: *count,
+            codes: codes
+                .into_iter()
+                .map(|(full_code, description, message)| CodeLine {
+                    full_code,
+                    description,
+                    message,
+                })
+                .collect(),
+        };
+        // Keyed by job: a late second close of the same job (an expired lease) adds nothing.
+        let key = format!("export_failed:{job}:{sender}");
+        enqueue(tx, company, Some(*sender), sender_email, &notice, Some(key)).await?;
+    }
+    Ok(())
 }
 
 pub fn lines(codes: Vec<(String, String)>) -> Vec<CodeLine> {
@@ -296,8 +377,6 @@ pub struct OutboxRow {
 
 const CLAIM_COLS: &str = "id, company_id, user_id, kind, recipient, payload, subject, text_body, html_body, \
      headers, attempts, created_at";
-const DUE: &str =
-    "status = 'pending' AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2)";
 
 impl Db {
     /// Takes the next due email for `lease` (one at a time, so a slow server never holds more
@@ -307,11 +386,15 @@ impl Db {
         at: OffsetDateTime,
         lease: Duration,
     ) -> Result<Option<ClaimedMail>, StoreError> {
+        let due = format!(
+            "status = '{}' AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2)",
+            MailStatus::Pending
+        );
         self.claim(
             &Lease {
                 table: "outbox",
                 set: "locked_until = $1, attempts = attempts + 1",
-                due: DUE,
+                due: &due,
                 order: "next_attempt_at, id",
                 returning: CLAIM_COLS,
             },
@@ -323,16 +406,28 @@ impl Db {
 
     pub async fn save_rendered(&self, id: i64, r: &Rendered) -> Result<(), StoreError> {
         let headers = json!(r.headers).to_string();
-        with_pool!(self, p => { sqlx::query(
-            "UPDATE outbox SET subject = $2, text_body = $3, html_body = $4, headers = $5 WHERE id = $1")
-            .bind(id).bind(&r.subject).bind(&r.text_body).bind(&r.html_body).bind(headers).execute(p).await?; });
+        self.pool()
+            .execute(
+                "UPDATE outbox SET subject = $2, text_body = $3, html_body = $4, headers = $5 WHERE id = $1",
+                [
+                    id.into(),
+                    (&r.subject).into(),
+                    (&r.text_body).into(),
+                    (&r.html_body).into(),
+                    headers.into(),
+                ],
+            )
+            .await?;
         Ok(())
     }
 
     pub async fn mail_sent(&self, id: i64, at: OffsetDateTime) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1")
-            .bind(id).bind(at).execute(p).await?; });
+        self.pool()
+            .execute(
+                "UPDATE outbox SET status = $3, sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1",
+                [id.into(), at.into(), MailStatus::Sent.as_str().into()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -343,9 +438,12 @@ impl Db {
         error: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1")
-            .bind(id).bind(at).bind(error).execute(p).await?; });
+        self.pool()
+            .execute(
+                "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+                [id.into(), at.into(), error.into()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -356,9 +454,12 @@ impl Db {
         status: MailStatus,
         why: &str,
     ) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query(
-            "UPDATE outbox SET status = $2, locked_until = NULL, last_error = $3 WHERE id = $1")
-            .bind(id).bind(status.as_str()).bind(why).execute(p).await?; });
+        self.pool()
+            .execute(
+                "UPDATE outbox SET status = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+                [id.into(), status.as_str().into(), why.into()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -367,10 +468,16 @@ impl Db {
     pub async fn digest_still_wanted(&self, user: i64) -> Result<bool, StoreError> {
         let sql = format!(
             "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND u.digest_emails AND {} \
-             AND EXISTS (SELECT 1 FROM erp_items i WHERE i.company_id = u.company_id AND i.status = 'ready')",
+             AND EXISTS (SELECT 1 FROM erp_items i WHERE i.company_id = u.company_id AND i.status = $2)",
             *APPROVER
         );
-        let n: i64 = with_pool!(self, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(user).fetch_one(p).await?);
+        let n: i64 = self
+            .pool()
+            .scalar(
+                AssertSqlSafe(sql),
+                [user.into(), ItemStatus::Ready.as_str().into()],
+            )
+            .await?;
         Ok(n > 0)
     }
 
@@ -379,86 +486,129 @@ impl Db {
     /// on the same day (another instance, a restart, cron) add nothing. Returns how many were queued.
     pub async fn enqueue_daily_summaries(&self, date: &str) -> Result<u64, StoreError> {
         type Waiting = (i64, String, i64, OffsetDateTime);
-        let queued = write_tx!(self, tx => {
-            let waiting: Vec<Waiting> = sqlx::query_as(
-                "SELECT i.company_id, c.name, COUNT(*), MIN(i.sent_at) FROM erp_items i JOIN companies c ON c.id = i.company_id \
-                 WHERE i.status = 'ready' GROUP BY i.company_id, c.name ORDER BY i.company_id")
-                .fetch_all(&mut *tx).await?;
-            let mut queued = 0;
-            for (company_id, company, count, oldest_sent_at) in waiting {
-                let sql = format!(
-                    "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.digest_emails AND {} ORDER BY u.id",
-                    *APPROVER);
-                let approvers: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(company_id).fetch_all(&mut *tx).await?;
-                if approvers.is_empty() {
-                    continue;
+        let ready = ItemStatus::Ready.as_str();
+        self.write(|tx| {
+            Box::pin(async move {
+                let waiting: Vec<Waiting> = tx
+                    .fetch_all(
+                        "SELECT i.company_id, c.name, COUNT(*), MIN(i.sent_at) FROM erp_items i JOIN companies c ON c.id = i.company_id \
+                         WHERE i.status = $1 GROUP BY i.company_id, c.name ORDER BY i.company_id",
+                        [ready.into()],
+                    )
+                    .await?;
+                let mut queued = 0;
+                for (company_id, company, count, oldest_sent_at) in waiting {
+                    let sql = format!(
+                        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.digest_emails AND {} ORDER BY u.id",
+                        *APPROVER
+                    );
+                    let approvers: Vec<(i64, String)> =
+                        tx.fetch_all(AssertSqlSafe(sql), [company_id.into()]).await?;
+                    if approvers.is_empty() {
+                        continue;
+                    }
+                    let senders: Vec<(String, String, i64)> = tx
+                        .fetch_all(
+                            "SELECT u.name, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
+                             WHERE i.company_id = $1 AND i.status = $2 GROUP BY u.id, u.name, u.email ORDER BY COUNT(*) DESC, u.id",
+                            [company_id.into(), ready.into()],
+                        )
+                        .await?;
+                    let notice = Notice::DailySummary {
+                        company,
+                        date: date.to_owned(),
+                        count,
+                        oldest_sent_at,
+                        senders: senders
+                            .into_iter()
+                            .map(|(name, email, count)| SenderCount { name, email, count })
+                            .collect(),
+                    };
+                    for (user, email) in &approvers {
+                        let key = format!("digest:{user}:{date}");
+                        queued += enqueue(tx, company_id, Some(*user), email, &notice, Some(key)).await?;
+                    }
                 }
-                let senders: Vec<(String, String, i64)> = sqlx::query_as(
-                    "SELECT u.name, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
-                     WHERE i.company_id = $1 AND i.status = 'ready' GROUP BY u.id, u.name, u.email ORDER BY COUNT(*) DESC, u.id")
-                    .bind(company_id).fetch_all(&mut *tx).await?;
-                let notice = Notice::DailySummary {
-                    company,
-                    date: date.to_owned(),
-                    count,
-                    oldest_sent_at,
-                    senders: senders.into_iter().map(|(name, email, count)| SenderCount { name, email, count }).collect(),
-                };
-                for (user, email) in &approvers {
-                    queued += enqueue_mail!(tx, company_id, Some(*user), email, &notice, Some(format!("digest:{user}:{date}")));
-                }
-            }
-            queued
-        });
-        Ok(queued)
+                Ok(queued)
+            })
+        })
+        .await
     }
 
     /// The installation's secret for signing unsubscribe links (made by the migration).
     pub async fn mail_key(&self, name: &str) -> Result<String, StoreError> {
-        let key: Option<String> = with_pool!(self, p => sqlx::query_scalar("SELECT secret FROM mail_keys WHERE name = $1")
-            .bind(name).fetch_optional(p).await?);
-        key.ok_or(StoreError::NotFound)
+        self.pool()
+            .scalar_optional(
+                "SELECT secret FROM mail_keys WHERE name = $1",
+                [name.into()],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// One-click unsubscribe from the daily summary; returns the user's email, or `NotFound`.
     pub async fn unsubscribe_digest(&self, user: i64) -> Result<String, StoreError> {
-        let email = write_tx!(self, tx => {
-            let row: Option<(i64, String, bool)> = sqlx::query_as(
-                "SELECT company_id, email, digest_emails FROM users WHERE id = $1")
-                .bind(user).fetch_optional(&mut *tx).await?;
-            let (company, email, before) = row.ok_or(StoreError::NotFound)?;
-            if before {
-                sqlx::query("UPDATE users SET digest_emails = FALSE WHERE id = $1").bind(user).execute(&mut *tx).await?;
-                audit!(tx, company, Some(user), "user.digest_unsubscribed", "user", user,
-                    Some(json!({"digest_emails": true})), Some(json!({"digest_emails": false})));
-            }
-            email
-        });
-        Ok(email)
+        self.write(|tx| {
+            Box::pin(async move {
+                let row: Option<(i64, String, bool)> = tx
+                    .fetch_optional(
+                        "SELECT company_id, email, digest_emails FROM users WHERE id = $1",
+                        [user.into()],
+                    )
+                    .await?;
+                let (company, email, before) = row.ok_or(StoreError::NotFound)?;
+                if before {
+                    tx.execute(
+                        "UPDATE users SET digest_emails = FALSE WHERE id = $1",
+                        [user.into()],
+                    )
+                    .await?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(user),
+                        "user.digest_unsubscribed",
+                        ("user", user),
+                        Some(json!({"digest_emails": true})),
+                        Some(json!({"digest_emails": false})),
+                    )
+                    .await?;
+                }
+                Ok(email)
+            })
+        })
+        .await
     }
 
     /// The newest outbox rows, for the operator's `notify` commands and for tests.
     pub async fn outbox_rows(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_as(
-            "SELECT id, company_id, user_id, kind, recipient, status, attempts, next_attempt_at, last_error, dedupe_key, sent_at \
-             FROM outbox ORDER BY id DESC LIMIT $1")
-            .bind(limit).fetch_all(p).await?))
+        self.pool()
+            .fetch_all(
+                "SELECT id, company_id, user_id, kind, recipient, status, attempts, next_attempt_at, last_error, dedupe_key, sent_at \
+                 FROM outbox ORDER BY id DESC LIMIT $1",
+                [limit.into()],
+            )
+            .await
     }
 
     /// Emails waiting to go out, for the operator's gauge.
     pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
-        Ok(
-            with_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
-            .fetch_one(p).await?),
-        )
+        self.pool()
+            .scalar(
+                "SELECT COUNT(*) FROM outbox WHERE status = $1",
+                [MailStatus::Pending.as_str().into()],
+            )
+            .await
     }
 
     /// When the next pending email is due, so an idle mail worker knows how long it may sleep.
     pub async fn next_mail_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
-        Ok(with_pool!(self, p => sqlx::query_scalar(
-            "SELECT MIN(COALESCE(locked_until, next_attempt_at)) FROM outbox WHERE status = 'pending'")
-            .fetch_one(p).await?))
+        self.pool()
+            .scalar(
+                "SELECT MIN(COALESCE(locked_until, next_attempt_at)) FROM outbox WHERE status = $1",
+                [MailStatus::Pending.as_str().into()],
+            )
+            .await
     }
 }
 

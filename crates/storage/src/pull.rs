@@ -1,8 +1,9 @@
 //! Sync from ERP: the ERP's code tree pulled into the ERP list. New ERP codes arrive synced,
 //! ERP-side changes to synced codes are applied, and local unsynced edits are never silently
 //! overwritten: they come back as conflicts showing both sides.
-use crate::codes::{CODE_COLS, CodeRow};
-use crate::{Db, StoreError, now};
+use crate::codes::{list_codes, lock_list, unsynced_changed};
+use crate::tx::Queries;
+use crate::{Db, StoreError, audit, now};
 use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::wbs;
 use serde::Serialize;
@@ -50,17 +51,17 @@ impl Db {
                 wbs::sort_key(&r.full_code, delimiter),
             )
         });
-        let summary = write_tx!(self, tx => {
-            let version = lock_list!(tx, company, list);
+        let remote = &remote;
+        self.write(|tx| Box::pin(async move {
+            let version = lock_list(tx, company, list).await?;
             let mut send_changed = false;
-            let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
-            let rows: Vec<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(list).fetch_all(&mut *tx).await?;
+            let rows = list_codes(tx, list).await?;
             let by_origin: HashMap<String, usize> = rows.iter().enumerate().filter_map(|(i, r)| r.origin_id.clone().map(|o| (o, i))).collect();
             let by_code: HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (r.full_code.clone(), i)).collect();
             let mut ids: HashMap<String, i64> = rows.iter().map(|r| (r.full_code.clone(), r.id)).collect();
             let mut s = PullSummary::default();
             let ts = now();
-            for r in &remote {
+            for r in remote {
                 let local = by_origin.get(&r.origin_id).or_else(|| by_code.get(&r.full_code)).map(|&i| &rows[i]);
                 let conflict = |local: serde_json::Value| Conflict {
                     full_code: r.full_code.clone(),
@@ -86,22 +87,22 @@ impl Db {
                                 s.unchanged += 1;
                                 continue;
                             }
-                            sqlx::query("UPDATE cost_codes SET description = $2, active = $3, confirmed_code = code, confirmed_full_code = full_code, \
-                                 confirmed_description = $2, confirmed_active = $3, origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE id = $1")
-                                .bind(l.id).bind(&r.description).bind(r.active).bind(&r.origin_id).bind(ts).execute(&mut *tx).await?;
-                            audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
+                            tx.execute("UPDATE cost_codes SET description = $2, active = $3, confirmed_code = code, confirmed_full_code = full_code, \
+                                 confirmed_description = $2, confirmed_active = $3, origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE id = $1",
+                                [l.id.into(), (&r.description).into(), r.active.into(), (&r.origin_id).into(), ts.into()]).await?;
+                            audit::record(tx, company, Some(actor), "cost_code.pulled", ("cost_code", l.id),
                                 Some(json!({"description": l.description, "active": l.active})),
-                                Some(json!({"description": r.description, "active": r.active, "origin_id": r.origin_id})));
+                                Some(json!({"description": r.description, "active": r.active, "origin_id": r.origin_id}))).await?;
                         } else {
                             // The ERP already has exactly what was waiting to be sent: it is synced.
-                            sqlx::query("UPDATE cost_codes SET sync_status = $5, confirmed_code = code, confirmed_full_code = full_code, \
+                            tx.execute("UPDATE cost_codes SET sync_status = $5, confirmed_code = code, confirmed_full_code = full_code, \
                                  confirmed_description = description, confirmed_active = active, origin_id = $2, last_synced_at = $3, \
-                                 rejection_reason = NULL, updated_at = $3, changed_version = $4 WHERE id = $1")
-                                .bind(l.id).bind(&r.origin_id).bind(ts).bind(version).bind(next.as_str()).execute(&mut *tx).await?;
+                                 rejection_reason = NULL, updated_at = $3, changed_version = $4 WHERE id = $1",
+                                [l.id.into(), (&r.origin_id).into(), ts.into(), version.into(), next.as_str().into()]).await?;
                             // It leaves the unsynced set: a page drawn before would send it.
                             send_changed = true;
-                            audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", l.id,
-                                Some(json!({"sync_status": l.sync_status})), Some(json!({"sync_status": next, "origin_id": r.origin_id})));
+                            audit::record(tx, company, Some(actor), "cost_code.pulled", ("cost_code", l.id),
+                                Some(json!({"sync_status": l.sync_status})), Some(json!({"sync_status": next, "origin_id": r.origin_id}))).await?;
                         }
                         s.updated += 1;
                     }
@@ -125,26 +126,26 @@ impl Db {
                             }
                         };
                         let code = segments.last().map(|c| c.as_str().to_owned()).unwrap_or_default();
-                        let id: i64 = sqlx::query_scalar(
+                        let id: i64 = tx.scalar(
                             "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
                              sync_status, confirmed_code, confirmed_full_code, confirmed_description, confirmed_active, origin_id, \
                              last_synced_at, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $4, $5, $7, $9, $10, $11, $11, $11) RETURNING id")
-                            .bind(company).bind(list).bind(parent_id).bind(&code).bind(&r.full_code)
-                            .bind(wbs::sort_key(&r.full_code, delimiter)).bind(&r.description).bind(segments.len() as i64)
-                            .bind(r.active).bind(&r.origin_id).bind(ts).bind(SyncState::Synced.as_str()).fetch_one(&mut *tx).await?;
-                        audit!(tx, company, Some(actor), "cost_code.pulled", "cost_code", id, None,
-                            Some(json!({"full_code": r.full_code, "description": r.description, "active": r.active, "sync_status": "synced", "origin_id": r.origin_id})));
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $4, $5, $7, $9, $10, $11, $11, $11) RETURNING id",
+                            [company.into(), list.into(), parent_id.into(), (&code).into(), (&r.full_code).into(),
+                             wbs::sort_key(&r.full_code, delimiter).into(), (&r.description).into(), (segments.len() as i64).into(),
+                             r.active.into(), (&r.origin_id).into(), ts.into(), SyncState::Synced.as_str().into()]).await?;
+                        audit::record(tx, company, Some(actor), "cost_code.pulled", ("cost_code", id), None,
+                            Some(json!({"full_code": r.full_code, "description": r.description, "active": r.active,
+                                "sync_status": SyncState::Synced, "origin_id": r.origin_id}))).await?;
                         ids.insert(r.full_code.clone(), id);
                         s.created += 1;
                     }
                 }
             }
             if send_changed {
-                unsynced_changed!(tx, list, version);
+                unsynced_changed(tx, list, version).await?;
             }
-            s
-        });
-        Ok(summary)
+            Ok(s)
+        })).await
     }
 }

@@ -1,10 +1,14 @@
 //! The QuickBooks Web Connector's rows: each company's login and what QBWC last told,
-//! sessions (tickets stored hashed), what a session's queries found, and the EditSequence
-//! QuickBooks gave each confirmed code. The export itself goes through `jobs.rs`.
+//! sessions (tickets stored hashed), what a session's queries found, and what QuickBooks
+//! answered when it confirmed each code. The export itself goes through `jobs.rs`.
 use crate::jobs::ClaimedJob;
-use crate::{Db, StoreError, now};
+use crate::tx::{Arg, Queries, values};
+use crate::{Db, StoreError, audit, now};
+use costbridge_domain::queue::{ItemStatus, JobStatus, sql_in};
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 
 /// A company's Web Connector login, as the connection page shows it (no password).
@@ -45,24 +49,42 @@ pub struct QbwcSession {
 const LOGIN: &str = "SELECT company_id, user_name, created_at, last_seen_at, qb_version, company_file, last_error, accounts, accounts_at, \
      pull_requested_by, last_pull, last_pull_at FROM qbwc_logins";
 const SESSION: &str = "SELECT ticket_hash, company_id, expires_at, accounts_read, pending, total, last_error FROM qbwc_sessions";
-/// A company's export jobs that still hold codes to export, oldest first.
-const WAITING_JOBS: &str = "FROM export_jobs j WHERE j.company_id = $1 AND j.status IN ('queued', 'running') \
-     AND EXISTS (SELECT 1 FROM erp_items i WHERE i.export_job_id = j.id AND i.status = 'exporting')";
+
+/// A company's (`$1`) export jobs that still hold codes to export.
+static WAITING_JOBS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "FROM export_jobs j WHERE j.company_id = $1 AND j.status IN {} \
+         AND EXISTS (SELECT 1 FROM erp_items i WHERE i.export_job_id = j.id AND i.status = '{}')",
+        sql_in([JobStatus::Queued, JobStatus::Running].map(JobStatus::as_str)),
+        ItemStatus::Exporting.as_str()
+    )
+});
+
+/// The codes still waiting for QuickBooks in a company's (`$1`) jobs.
+static REMAINING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT COUNT(*) FROM erp_items i WHERE i.status = '{}' AND i.export_job_id IN (SELECT j.id {})",
+        ItemStatus::Exporting.as_str(),
+        *WAITING_JOBS
+    )
+});
 
 impl Db {
     pub async fn qbwc_login(&self, company: i64) -> Result<Option<QbwcLogin>, StoreError> {
         let sql = format!("{LOGIN} WHERE company_id = $1");
-        Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).fetch_optional(p).await?),
-        )
+        self.pool()
+            .fetch_optional(AssertSqlSafe(sql), [company.into()])
+            .await
     }
 
     /// The company and password hash of a Web Connector user name.
     pub async fn qbwc_credentials(&self, user: &str) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(
-            with_pool!(self, p => sqlx::query_as("SELECT company_id, password_hash FROM qbwc_logins WHERE user_name = $1")
-            .bind(user).fetch_optional(p).await?),
-        )
+        self.pool()
+            .fetch_optional(
+                "SELECT company_id, password_hash FROM qbwc_logins WHERE user_name = $1",
+                [user.into()],
+            )
+            .await
     }
 
     /// Sets (or replaces) the company's Web Connector password; its open sessions end.
@@ -73,18 +95,40 @@ impl Db {
         user: &str,
         hash: &str,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            let replaced = sqlx::query("UPDATE qbwc_logins SET user_name = $2, password_hash = $3 WHERE company_id = $1")
-                .bind(company).bind(user).bind(hash).execute(&mut *tx).await?.rows_affected() > 0;
-            if !replaced {
-                sqlx::query("INSERT INTO qbwc_logins (company_id, user_name, password_hash, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(company).bind(user).bind(hash).bind(now()).execute(&mut *tx).await?;
-            }
-            sqlx::query("DELETE FROM qbwc_sessions WHERE company_id = $1").bind(company).execute(&mut *tx).await?;
-            audit!(tx, company, Some(actor), "qbwc.password_set", "company", company, None,
-                Some(json!({"user_name": user, "replaced": replaced})));
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                let replaced = tx
+                    .execute(
+                        "UPDATE qbwc_logins SET user_name = $2, password_hash = $3 WHERE company_id = $1",
+                        [company.into(), user.into(), hash.into()],
+                    )
+                    .await?
+                    > 0;
+                if !replaced {
+                    tx.execute(
+                        "INSERT INTO qbwc_logins (company_id, user_name, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+                        [company.into(), user.into(), hash.into(), now().into()],
+                    )
+                    .await?;
+                }
+                tx.execute(
+                    "DELETE FROM qbwc_sessions WHERE company_id = $1",
+                    [company.into()],
+                )
+                .await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "qbwc.password_set",
+                    ("company", company),
+                    None,
+                    Some(json!({"user_name": user, "replaced": replaced})),
+                )
+                .await
+            })
+        })
+        .await
     }
 
     /// Opens a session, counting the codes waiting for it. A company has one session at a time:
@@ -98,32 +142,47 @@ impl Db {
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let t = now();
-        write_tx!(self, tx => {
-            sqlx::query("DELETE FROM qbwc_sessions WHERE company_id = $1")
-                .bind(company).execute(&mut *tx).await?;
-            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM erp_items i WHERE i.status = 'exporting' AND i.export_job_id IN (SELECT j.id {WAITING_JOBS})")))
-                .bind(company).fetch_one(&mut *tx).await?;
-            sqlx::query("INSERT INTO qbwc_sessions (ticket_hash, company_id, expires_at, total, created_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(ticket_hash).bind(company).bind(expires_at).bind(total).bind(t).execute(&mut *tx).await?;
-            sqlx::query("UPDATE qbwc_logins SET last_seen_at = $2 WHERE company_id = $1")
-                .bind(company).bind(t).execute(&mut *tx).await?;
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "DELETE FROM qbwc_sessions WHERE company_id = $1",
+                    [company.into()],
+                )
+                .await?;
+                let total: i64 = tx
+                    .scalar(AssertSqlSafe(REMAINING.as_str()), [company.into()])
+                    .await?;
+                tx.execute(
+                    "INSERT INTO qbwc_sessions (ticket_hash, company_id, expires_at, total, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    [ticket_hash.into(), company.into(), expires_at.into(), total.into(), t.into()],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE qbwc_logins SET last_seen_at = $2 WHERE company_id = $1",
+                    [company.into(), t.into()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// A session that has not expired.
     pub async fn qbwc_session(&self, ticket_hash: &str) -> Result<Option<QbwcSession>, StoreError> {
         let sql = format!("{SESSION} WHERE ticket_hash = $1 AND expires_at > $2");
-        Ok(
-            with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket_hash).bind(now()).fetch_optional(p).await?),
-        )
+        self.pool()
+            .fetch_optional(AssertSqlSafe(sql), [ticket_hash.into(), now().into()])
+            .await
     }
 
     pub async fn end_qbwc_session(&self, ticket_hash: &str) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            sqlx::query("DELETE FROM qbwc_sessions WHERE ticket_hash = $1").bind(ticket_hash).execute(&mut *tx).await?;
-        });
+        self.pool()
+            .execute(
+                "DELETE FROM qbwc_sessions WHERE ticket_hash = $1",
+                [ticket_hash.into()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -135,11 +194,18 @@ impl Db {
         qb_version: Option<&str>,
         company_file: Option<&str>,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            sqlx::query("UPDATE qbwc_logins SET last_seen_at = $2, qb_version = COALESCE($3, qb_version), \
-                 company_file = COALESCE($4, company_file) WHERE company_id = $1")
-                .bind(company).bind(now()).bind(qb_version).bind(company_file).execute(&mut *tx).await?;
-        });
+        self.pool()
+            .execute(
+                "UPDATE qbwc_logins SET last_seen_at = $2, qb_version = COALESCE($3, qb_version), \
+                 company_file = COALESCE($4, company_file) WHERE company_id = $1",
+                [
+                    company.into(),
+                    now().into(),
+                    qb_version.into(),
+                    company_file.into(),
+                ],
+            )
+            .await?;
         Ok(())
     }
 
@@ -151,13 +217,22 @@ impl Db {
         ticket_hash: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            sqlx::query("UPDATE qbwc_logins SET last_error = $2 WHERE company_id = $1")
-                .bind(company).bind(error).execute(&mut *tx).await?;
-            sqlx::query("UPDATE qbwc_sessions SET last_error = $2 WHERE ticket_hash = $1")
-                .bind(ticket_hash).bind(error).execute(&mut *tx).await?;
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "UPDATE qbwc_logins SET last_error = $2 WHERE company_id = $1",
+                    [company.into(), error.into()],
+                )
+                .await?;
+                tx.execute(
+                    "UPDATE qbwc_sessions SET last_error = $2 WHERE ticket_hash = $1",
+                    [ticket_hash.into(), error.into()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Keeps the request the session hands out next.
@@ -166,10 +241,12 @@ impl Db {
         ticket_hash: &str,
         pending: Option<&str>,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            sqlx::query("UPDATE qbwc_sessions SET pending = $2 WHERE ticket_hash = $1")
-                .bind(ticket_hash).bind(pending).execute(&mut *tx).await?;
-        });
+        self.pool()
+            .execute(
+                "UPDATE qbwc_sessions SET pending = $2 WHERE ticket_hash = $1",
+                [ticket_hash.into(), pending.into()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -180,28 +257,54 @@ impl Db {
         ticket_hash: &str,
         accounts: Option<&str>,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            if let Some(a) = accounts {
-                sqlx::query("UPDATE qbwc_logins SET accounts = $2, accounts_at = $3 WHERE company_id = $1")
-                    .bind(company).bind(a).bind(now()).execute(&mut *tx).await?;
-            }
-            sqlx::query("UPDATE qbwc_sessions SET accounts_read = TRUE WHERE ticket_hash = $1")
-                .bind(ticket_hash).execute(&mut *tx).await?;
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                if let Some(a) = accounts {
+                    tx.execute(
+                        "UPDATE qbwc_logins SET accounts = $2, accounts_at = $3 WHERE company_id = $1",
+                        [company.into(), a.into(), now().into()],
+                    )
+                    .await?;
+                }
+                tx.execute(
+                    "UPDATE qbwc_sessions SET accounts_read = TRUE WHERE ticket_hash = $1",
+                    [ticket_hash.into()],
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Asks the next session for QuickBooks' service items (Sync from ERP); `false` when the
     /// company has no Web Connector login yet.
     pub async fn request_qbwc_pull(&self, company: i64, actor: i64) -> Result<bool, StoreError> {
-        Ok(write_tx!(self, tx => {
-            let asked = sqlx::query("UPDATE qbwc_logins SET pull_requested_by = $2 WHERE company_id = $1")
-                .bind(company).bind(actor).execute(&mut *tx).await?.rows_affected() > 0;
-            if asked {
-                audit!(tx, company, Some(actor), "qbwc.sync_requested", "company", company, None, None);
-            }
-            asked
-        }))
+        self.write(|tx| {
+            Box::pin(async move {
+                let asked = tx
+                    .execute(
+                        "UPDATE qbwc_logins SET pull_requested_by = $2 WHERE company_id = $1",
+                        [company.into(), actor.into()],
+                    )
+                    .await?
+                    > 0;
+                if asked {
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "qbwc.sync_requested",
+                        ("company", company),
+                        None,
+                        None,
+                    )
+                    .await?;
+                }
+                Ok(asked)
+            })
+        })
+        .await
     }
 
     /// Keeps a Sync from ERP's summary (JSON); the request is done.
@@ -210,10 +313,12 @@ impl Db {
         company: i64,
         summary: &str,
     ) -> Result<(), StoreError> {
-        write_tx!(self, tx => {
-            sqlx::query("UPDATE qbwc_logins SET pull_requested_by = NULL, last_pull = $2, last_pull_at = $3 WHERE company_id = $1")
-                .bind(company).bind(summary).bind(now()).execute(&mut *tx).await?;
-        });
+        self.pool()
+            .execute(
+                "UPDATE qbwc_logins SET pull_requested_by = NULL, last_pull = $2, last_pull_at = $3 WHERE company_id = $1",
+                [company.into(), summary.into(), now().into()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -222,22 +327,28 @@ impl Db {
     /// so should the company leave the Web Connector, the worker takes the job up.
     pub async fn qbwc_job(&self, company: i64) -> Result<Option<ClaimedJob>, StoreError> {
         let sql = format!(
-            "UPDATE export_jobs SET status = 'running', attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END, \
-             locked_until = $2 WHERE id = (SELECT j.id {WAITING_JOBS} ORDER BY j.id LIMIT 1) RETURNING id, company_id, attempts"
+            "UPDATE export_jobs SET status = '{running}', \
+             attempts = attempts + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, locked_until = $2 \
+             WHERE id = (SELECT j.id {waiting} ORDER BY j.id LIMIT 1) RETURNING id, company_id, attempts",
+            running = JobStatus::Running.as_str(),
+            queued = JobStatus::Queued.as_str(),
+            waiting = *WAITING_JOBS
         );
-        Ok(
-            write_tx!(self, tx => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(company).bind(now()).fetch_optional(&mut *tx).await?),
-        )
+        let sql = &sql;
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.fetch_optional(AssertSqlSafe(sql.as_str()), [company.into(), now().into()])
+                    .await
+            })
+        })
+        .await
     }
 
     /// Codes still waiting for QuickBooks in the company's jobs.
     pub async fn qbwc_remaining(&self, company: i64) -> Result<i64, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM erp_items i WHERE i.status = 'exporting' AND i.export_job_id IN (SELECT j.id {WAITING_JOBS})"
-        );
-        Ok(
-            with_pool!(self, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(company).fetch_one(p).await?),
-        )
+        self.pool()
+            .scalar(AssertSqlSafe(REMAINING.as_str()), [company.into()])
+            .await
     }
 
     /// What this session's queries found, by queue item (`None`: QuickBooks has no such item).
@@ -245,8 +356,13 @@ impl Db {
         &self,
         ticket_hash: &str,
     ) -> Result<HashMap<i64, Option<String>>, StoreError> {
-        let rows: Vec<(i64, Option<String>)> = with_pool!(self, p => sqlx::query_as(
-            "SELECT item_id, item FROM qbwc_found WHERE ticket_hash = $1").bind(ticket_hash).fetch_all(p).await?);
+        let rows: Vec<(i64, Option<String>)> = self
+            .pool()
+            .fetch_all(
+                "SELECT item_id, item FROM qbwc_found WHERE ticket_hash = $1",
+                [ticket_hash.into()],
+            )
+            .await?;
         Ok(rows.into_iter().collect())
     }
 
@@ -258,28 +374,38 @@ impl Db {
         if found.is_empty() {
             return Ok(());
         }
-        write_tx!(self, tx => {
-            for chunk in found.chunks(300) {
-                let mut qb = sqlx::QueryBuilder::new("INSERT INTO qbwc_found (ticket_hash, item_id, item) ");
-                qb.push_values(chunk, |mut b, (id, item)| {
-                    b.push_bind(ticket_hash).push_bind(*id).push_bind(item.clone());
-                });
-                qb.push(" ON CONFLICT (ticket_hash, item_id) DO UPDATE SET item = excluded.item");
-                qb.build().execute(&mut *tx).await?;
-            }
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                for chunk in found.chunks(300) {
+                    let sql = format!(
+                        "INSERT INTO qbwc_found (ticket_hash, item_id, item) VALUES {} \
+                         ON CONFLICT (ticket_hash, item_id) DO UPDATE SET item = excluded.item",
+                        values(chunk.len(), 3)
+                    );
+                    let args: Vec<Arg> = chunk
+                        .iter()
+                        .flat_map(|(id, item)| [ticket_hash.into(), (*id).into(), item.into()])
+                        .collect();
+                    tx.execute(AssertSqlSafe(sql), args).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
-    /// What QuickBooks answered when it last confirmed each code of the company, by cost code:
-    /// `(EditSequence, income account, expense account)`.
+    /// What QuickBooks answered when it last confirmed each code of the company, by cost code.
     pub async fn qbwc_confirmed(
         &self,
         company: i64,
     ) -> Result<HashMap<i64, QbwcConfirmed>, StoreError> {
-        let rows: Vec<(i64, String, Option<String>, Option<String>)> = with_pool!(self, p => sqlx::query_as(
-            "SELECT cost_code_id, edit_sequence, income_account, expense_account FROM qbwc_items WHERE company_id = $1")
-            .bind(company).fetch_all(p).await?);
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = self
+            .pool()
+            .fetch_all(
+                "SELECT cost_code_id, edit_sequence, income_account, expense_account FROM qbwc_items WHERE company_id = $1",
+                [company.into()],
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(code, seq, income, expense)| (code, (seq, income, expense)))
@@ -295,19 +421,34 @@ impl Db {
         if rows.is_empty() {
             return Ok(());
         }
-        write_tx!(self, tx => {
-            for chunk in rows.chunks(100) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO qbwc_items (cost_code_id, company_id, list_id, edit_sequence, income_account, expense_account) ");
-                qb.push_values(chunk, |mut b, (code, list, (seq, income, expense))| {
-                    b.push_bind(*code).push_bind(company).push_bind(list.clone()).push_bind(seq.clone())
-                        .push_bind(income.clone()).push_bind(expense.clone());
-                });
-                qb.push(" ON CONFLICT (cost_code_id) DO UPDATE SET list_id = excluded.list_id, edit_sequence = excluded.edit_sequence, \
-                     income_account = excluded.income_account, expense_account = excluded.expense_account");
-                qb.build().execute(&mut *tx).await?;
-            }
-        });
-        Ok(())
+        self.write(|tx| {
+            Box::pin(async move {
+                for chunk in rows.chunks(100) {
+                    let sql = format!(
+                        "INSERT INTO qbwc_items (cost_code_id, company_id, list_id, edit_sequence, income_account, expense_account) \
+                         VALUES {} ON CONFLICT (cost_code_id) DO UPDATE SET list_id = excluded.list_id, \
+                         edit_sequence = excluded.edit_sequence, income_account = excluded.income_account, \
+                         expense_account = excluded.expense_account",
+                        values(chunk.len(), 6)
+                    );
+                    let args: Vec<Arg> = chunk
+                        .iter()
+                        .flat_map(|(code, list, (seq, income, expense))| {
+                            [
+                                (*code).into(),
+                                company.into(),
+                                list.into(),
+                                seq.into(),
+                                income.into(),
+                                expense.into(),
+                            ]
+                        })
+                        .collect();
+                    tx.execute(AssertSqlSafe(sql), args).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -1,10 +1,13 @@
 //! The ERP Integrations queue: the items a send created, the approver's GL choices, and
 //! export, reject and retry of the selected rows or all of them.
-use crate::{Db, StoreError, now};
-use costbridge_domain::queue::{ItemStatus, JobStatus as JobState};
+use crate::codes::unsynced_changed;
+use crate::tx::{Arg, Queries, Tx, marks};
+use crate::{Db, StoreError, audit, now, outbox};
+use costbridge_domain::queue::{ItemStatus, JobStatus as JobState, sql_in};
 use costbridge_domain::sync::{ConfirmedValues, Event, FieldChange, SyncState};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -140,11 +143,6 @@ impl From<StoreError> for QueueError {
         QueueError::Store(e)
     }
 }
-impl From<sqlx::Error> for QueueError {
-    fn from(e: sqlx::Error) -> Self {
-        QueueError::Store(e.into())
-    }
-}
 impl crate::db::Transient for QueueError {
     fn is_transient(&self) -> bool {
         matches!(self, QueueError::Store(e) if e.is_transient())
@@ -184,41 +182,37 @@ pub enum Selection<'a> {
     All,
 }
 
-/// Checks the selected items are in a `$from` state (and carry an income account when
-/// `$income_required`: the ERP requires one and the caller gave no default) and returns their
+/// Checks the selected items are in a `from` state (and carry an income account when
+/// `income_required`: the ERP requires one and the caller gave no default) and returns their
 /// ids. Runs inside the transaction that acts on them, after the list lock, so what it checked
 /// is what the statements that follow change.
-macro_rules! select_items {
-    ($tx:expr, $company:expr, $sel:expr, $from:expr, $income_required:expr) => {{
-        let rows: Vec<(i64, String, String, Option<String>)> = match $sel {
-            Selection::All => {
-                let sql = format!(
-                    "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND status = '{}' ORDER BY id",
-                    $from[0].as_str()
-                );
-                sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind($company).fetch_all(&mut *$tx).await?
+async fn select_items(
+    tx: &mut Tx<'_>,
+    company: i64,
+    sel: &Selection<'_>,
+    from: &[ItemStatus],
+    income_required: bool,
+) -> Result<Vec<i64>, QueueError> {
+    type Selected = (i64, String, String, Option<String>);
+    const COLS: &str =
+        "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1";
+    let mut problems = Vec::new();
+    let rows: Vec<Selected> = match sel {
+        Selection::All => {
+            let sql = format!("{COLS} AND status = $2 ORDER BY id");
+            tx.fetch_all(
+                AssertSqlSafe(sql),
+                [company.into(), from[0].as_str().into()],
+            )
+            .await?
+        }
+        Selection::Ids(ids) => {
+            let mut rows = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(ID_CHUNK) {
+                let sql = format!("{COLS} AND id IN ({})", marks(chunk.len(), 2));
+                let args = std::iter::once(company.into()).chain(chunk.iter().map(|&id| id.into()));
+                rows.extend(tx.fetch_all::<Selected>(AssertSqlSafe(sql), args).await?);
             }
-            Selection::Ids(ids) => {
-                let mut rows = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(ID_CHUNK) {
-                    let marks: Vec<String> =
-                        (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-                    let sql = format!(
-                        "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1 AND id IN ({})",
-                        marks.join(", ")
-                    );
-                    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind($company);
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    let part: Vec<(i64, String, String, Option<String>)> = q.fetch_all(&mut *$tx).await?;
-                    rows.extend(part);
-                }
-                rows
-            }
-        };
-        let mut problems = Vec::new();
-        if let Selection::Ids(ids) = $sel {
             let found: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
             problems.extend(
                 ids.iter()
@@ -229,51 +223,45 @@ macro_rules! select_items {
                         errors: vec!["no such item".into()],
                     }),
             );
+            rows
         }
-        for (id, full_code, status, income) in &rows {
-            let mut errors = Vec::new();
-            let status = ItemStatus::parse(status).map_err(StoreError::decode)?;
-            if !$from.contains(&status) {
-                let names: Vec<&str> = $from.iter().map(|s| s.as_str()).collect();
-                errors.push(format!(
-                    "is {status}; only {} items can take this action",
-                    names.join(" or ")
-                ));
-            }
-            if $income_required && income.is_none() {
-                errors.push("needs a GL income account (the ERP requires one)".into());
-            }
-            if !errors.is_empty() {
-                problems.push(ItemProblem {
-                    id: *id,
-                    full_code: Some(full_code.clone()),
-                    errors,
-                });
-            }
+    };
+    for (id, full_code, status, income) in &rows {
+        let mut errors = Vec::new();
+        let status = ItemStatus::parse(status).map_err(StoreError::decode)?;
+        if !from.contains(&status) {
+            let names: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+            errors.push(format!(
+                "is {status}; only {} items can take this action",
+                names.join(" or ")
+            ));
         }
-        if !problems.is_empty() {
-            return Err(QueueError::Items(problems));
+        if income_required && income.is_none() {
+            errors.push("needs a GL income account (the ERP requires one)".into());
         }
-        if rows.is_empty() {
-            return Err(QueueError::Items(vec![]));
+        if !errors.is_empty() {
+            problems.push(ItemProblem {
+                id: *id,
+                full_code: Some(full_code.clone()),
+                errors,
+            });
         }
-        rows.into_iter().map(|r| r.0).collect::<Vec<i64>>()
-    }};
+    }
+    if !problems.is_empty() || rows.is_empty() {
+        return Err(QueueError::Items(problems));
+    }
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 /// Locks the company's ERP list (the list every queue item comes from: only it can be sent)
 /// and bumps its version, first of all, as every write that changes codes does (see
-/// `write_tx!`); returns the list and its new version.
-macro_rules! lock_erp_list {
-    ($tx:expr, $company:expr) => {{
-        let l: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE cost_code_lists SET version = version + 1 WHERE company_id = $1 AND is_erp_list RETURNING id, version",
-        )
-        .bind($company)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        l
-    }};
+/// [`Db::write`]); returns the list and its new version.
+async fn lock_erp_list(tx: &mut Tx<'_>, company: i64) -> Result<Option<(i64, i64)>, StoreError> {
+    tx.fetch_optional(
+        "UPDATE cost_code_lists SET version = version + 1 WHERE company_id = $1 AND is_erp_list RETURNING id, version",
+        [company.into()],
+    )
+    .await
 }
 
 impl Db {
@@ -284,29 +272,36 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
-        let sql = format!(
-            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4"
-        );
-        let (rows, total): (Vec<ItemRow>, i64) = with_pool!(self, p => {
-            let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(status).bind(limit).bind(offset).fetch_all(p).await?;
-            let total = sqlx::query_scalar("SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND status = $2")
-                .bind(company).bind(status).fetch_one(p).await?;
-            (rows, total)
-        });
+        let (rows, total): (Vec<ItemRow>, i64) = self
+            .page(
+                &format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id"),
+                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND status = $2",
+                vec![company.into(), status.into()],
+                limit,
+                offset,
+            )
+            .await?;
         Ok((rows.into_iter().map(Item::from).collect(), total))
     }
 
     /// How many items each filter holds, for the filter tabs.
     pub async fn item_counts(&self, company: i64) -> Result<BTreeMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = with_pool!(self, p => sqlx::query_as(
-            "SELECT status, COUNT(*) FROM erp_items WHERE company_id = $1 GROUP BY status")
-            .bind(company).fetch_all(p).await?);
+        let rows: Vec<(String, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT status, COUNT(*) FROM erp_items WHERE company_id = $1 GROUP BY status",
+                [company.into()],
+            )
+            .await?;
         Ok(rows.into_iter().collect())
     }
 
     pub async fn item(&self, company: i64, id: i64) -> Result<Item, StoreError> {
         let sql = format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.id = $2");
-        let row: Option<ItemRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(id).fetch_optional(p).await?);
+        let row: Option<ItemRow> = self
+            .pool()
+            .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+            .await?;
         row.map(Item::from).ok_or(StoreError::NotFound)
     }
 
@@ -328,19 +323,41 @@ impl Db {
         }
         let income = income.unwrap_or(before.gl_income_account.clone());
         let expense = expense.unwrap_or(before.gl_expense_account.clone());
-        write_tx!(self, tx => {
-            let n = sqlx::query("UPDATE erp_items SET gl_income_account = $3, gl_expense_account = $4 \
-                 WHERE company_id = $1 AND id = $2 AND status IN ($5, $6)")
-                .bind(company).bind(id).bind(&income).bind(&expense)
-                .bind(ItemStatus::Ready.as_str()).bind(ItemStatus::Failed.as_str())
-                .execute(&mut *tx).await?.rows_affected();
-            if n == 0 {
-                return Err(StoreError::Conflict("the item changed meanwhile; reload it".into()));
-            }
-            audit!(tx, company, Some(actor), "erp_item.gl_accounts_set", "erp_item", id,
-                Some(json!({"gl_income_account": before.gl_income_account, "gl_expense_account": before.gl_expense_account})),
-                Some(json!({"gl_income_account": income, "gl_expense_account": expense})));
-        });
+        let (before, income, expense) = (&before, &income, &expense);
+        self.write(|tx| {
+            Box::pin(async move {
+                let n = tx
+                    .execute(
+                        "UPDATE erp_items SET gl_income_account = $3, gl_expense_account = $4 \
+                         WHERE company_id = $1 AND id = $2 AND status IN ($5, $6)",
+                        [
+                            company.into(),
+                            id.into(),
+                            income.into(),
+                            expense.into(),
+                            ItemStatus::Ready.as_str().into(),
+                            ItemStatus::Failed.as_str().into(),
+                        ],
+                    )
+                    .await?;
+                if n == 0 {
+                    return Err(StoreError::Conflict(
+                        "the item changed meanwhile; reload it".into(),
+                    ));
+                }
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "erp_item.gl_accounts_set",
+                    ("erp_item", id),
+                    Some(json!({"gl_income_account": before.gl_income_account, "gl_expense_account": before.gl_expense_account})),
+                    Some(json!({"gl_income_account": income, "gl_expense_account": expense})),
+                )
+                .await
+            })
+        })
+        .await?;
         self.item(company, id).await
     }
 
@@ -368,38 +385,37 @@ impl Db {
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let exporting = ItemStatus::open_for(code_to).unwrap_or(ItemStatus::Exporting);
         let ts = now();
-        let (job, count) = write_tx!(self, tx: QueueError => {
-            lock_erp_list!(tx, company);
-            let ids = select_items!(tx, company, &sel, [from], income_required && defaults.income.is_none());
+        let sel = &sel;
+        let (job, count) = self.write(|tx| Box::pin(async move {
+            lock_erp_list(tx, company).await?;
+            let ids = select_items(tx, company, sel, &[from], income_required && defaults.income.is_none()).await?;
             // "All" is one statement however many rows wait; a selection goes in bounded chunks.
             let chunks: Vec<&[i64]> = match sel { Selection::All => vec![&[]], Selection::Ids(_) => ids.chunks(ID_CHUNK).collect() };
             let in_chunk = |chunk: &[i64], first: usize| if chunk.is_empty() {
                 String::new()
             } else {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + first)).collect();
-                format!(" AND id IN ({})", marks.join(", "))
+                format!(" AND id IN ({})", marks(chunk.len(), first))
             };
-            // Codes before items: the lock order of `write_tx!`.
+            let ids_of = |chunk: &[i64]| chunk.iter().map(|&id| Arg::from(id)).collect::<Vec<_>>();
+            // Codes before items: the lock order of `Db::write`.
             for chunk in &chunks {
                 let sql = format!("UPDATE cost_codes SET sync_status = $1, erp_message = NULL, updated_at = $2 WHERE id IN \
                      (SELECT cost_code_id FROM erp_items WHERE company_id = $3 AND status = $4{})", in_chunk(chunk, 5));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(code_to.as_str()).bind(ts).bind(company).bind(from.as_str());
-                for id in *chunk { q = q.bind(*id); }
-                q.execute(&mut *tx).await?;
+                let args = [code_to.as_str().into(), ts.into(), company.into(), from.as_str().into()];
+                tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of(chunk))).await?;
             }
-            let job: i64 = sqlx::query_scalar(
-                "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, $4, $3, $3) RETURNING id")
-                .bind(company).bind(actor).bind(ts).bind(JobState::Queued.as_str()).fetch_one(&mut *tx).await?;
+            let job: i64 = tx.scalar(
+                "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, $4, $3, $3) RETURNING id",
+                [company.into(), actor.into(), ts.into(), JobState::Queued.as_str().into()]).await?;
             let mut moved = 0u64;
             for chunk in &chunks {
                 // The default GL accounts fill empty choices in the same pass: each row is written once.
                 let sql = format!("UPDATE erp_items SET status = '{exporting}', export_job_id = $1, decided_by = $2, decided_at = $3, \
                     erp_message = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
                     gl_expense_account = COALESCE(gl_expense_account, $7) WHERE company_id = $4 AND status = $5{}", in_chunk(chunk, 8));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(job).bind(actor).bind(ts).bind(company).bind(from.as_str())
-                    .bind(&defaults.income).bind(&defaults.expense);
-                for id in *chunk { q = q.bind(*id); }
-                moved += q.execute(&mut *tx).await?.rows_affected();
+                let args = [job.into(), actor.into(), ts.into(), company.into(), from.as_str().into(),
+                    (&defaults.income).into(), (&defaults.expense).into()];
+                moved += tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of(chunk))).await?;
             }
             if moved != ids.len() as u64 {
                 // The worker records outcomes without the list lock (its exporting rows are its
@@ -407,14 +423,15 @@ impl Db {
                 // rather than retry rows the approver did not see.
                 return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
             }
-            let sql = "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
+            tx.execute("INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                  SELECT $1, $2, $3, $4, 'cost_code', i.cost_code_id, '{\"sync_status\":\"' || $5 || '\"}', \
-                 '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8";
-            sqlx::query(sql).bind(company).bind(ts).bind(actor).bind(action)
-                .bind(code_from.as_str()).bind(code_to.as_str()).bind(job.to_string()).bind(job).execute(&mut *tx).await?;
-            audit!(tx, company, Some(actor), "export_job.queued", "export_job", job, None, Some(json!({"item_count": ids.len()})));
-            (job, ids.len())
-        });
+                 '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8",
+                [company.into(), ts.into(), actor.into(), action.into(), code_from.as_str().into(), code_to.as_str().into(),
+                 job.to_string().into(), job.into()]).await?;
+            audit::record(tx, company, Some(actor), "export_job.queued", ("export_job", job), None,
+                Some(json!({"item_count": ids.len()}))).await?;
+            Ok((job, ids.len()))
+        })).await?;
         self.refresh_stats(count).await?;
         Ok((job, count as i64))
     }
@@ -431,7 +448,8 @@ impl Db {
             Selection::All => &[ItemStatus::Ready],
             Selection::Ids(_) => &[ItemStatus::Ready, ItemStatus::Failed],
         };
-        let open = costbridge_domain::queue::sql_in(from.iter().map(|s| s.as_str()));
+        let open = sql_in(from.iter().map(|s| s.as_str()));
+        let open = open.as_str();
         let rejected = ItemStatus::Rejected;
         // Pending and failed codes both go where the state machine sends a rejection.
         let to = SyncState::Pending
@@ -439,47 +457,43 @@ impl Db {
             .map_err(|e| StoreError::Conflict(e.to_string()))?
             .as_str();
         let ts = now();
-        let count = write_tx!(self, tx: QueueError => {
+        let sel = &sel;
+        self.write(|tx| Box::pin(async move {
             // Rejected codes rejoin the unsynced set: a send must wait for this, and a page
             // drawn before it is stale.
-            let version = lock_erp_list!(tx, company);
-            let ids = select_items!(tx, company, &sel, from, false);
+            let version = lock_erp_list(tx, company).await?;
+            let ids = select_items(tx, company, sel, from, false).await?;
             let (list, version) = version.ok_or(StoreError::NotFound)?;
+            let after = json!({"sync_status": to, "rejection_reason": reason}).to_string();
             for chunk in ids.chunks(ID_CHUNK) {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 5)).collect();
-                let list_marks = marks.join(", ");
+                let list_marks = marks(chunk.len(), 5);
+                let ids_of = || chunk.iter().map(|&id| Arg::from(id));
                 let sql = format!(
                     "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
                      SELECT $1, $2, $3, 'cost_code.rejected', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
                      $4 FROM cost_codes c JOIN erp_items i ON i.cost_code_id = c.id WHERE i.id IN ({list_marks})");
-                let after = json!({"sync_status": to, "rejection_reason": reason}).to_string();
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(company).bind(ts).bind(actor).bind(after);
-                for id in chunk { q = q.bind(*id); }
-                q.execute(&mut *tx).await?;
+                let args = [company.into(), ts.into(), actor.into(), (&after).into()];
+                tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of())).await?;
                 let sql = format!(
                     "UPDATE cost_codes SET sync_status = '{to}', rejection_reason = $1, status_before_send = NULL, updated_at = $2, \
                      changed_version = $4 WHERE id IN (SELECT cost_code_id FROM erp_items WHERE company_id = $3 \
-                     AND status IN {open} AND id IN ({}))",
-                    (0..chunk.len()).map(|i| format!("${}", i + 5)).collect::<Vec<_>>().join(", "));
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(ts).bind(company).bind(version);
-                for id in chunk { q = q.bind(*id); }
-                q.execute(&mut *tx).await?;
+                     AND status IN {open} AND id IN ({list_marks}))");
+                let args = [reason.into(), ts.into(), company.into(), version.into()];
+                tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of())).await?;
                 let sql = format!(
                     "UPDATE erp_items SET status = '{rejected}', rejection_reason = $1, decided_by = $2, decided_at = $3 \
                      WHERE company_id = $4 AND status IN {open} AND id IN ({list_marks})");
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(reason).bind(actor).bind(ts).bind(company);
-                for id in chunk { q = q.bind(*id); }
-                let n = q.execute(&mut *tx).await?.rows_affected();
+                let args = [reason.into(), actor.into(), ts.into(), company.into()];
+                let n = tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of())).await?;
                 if n != chunk.len() as u64 {
                     return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
                 }
             }
-            unsynced_changed!(tx, list, version);
+            unsynced_changed(tx, list, version).await?;
             // Notifications (docs/rules.md §6): each sender hears of it in this same transaction.
-            notify_codes_rejected!(tx, company, actor, ts, reason);
-            ids.len() as i64
-        });
-        Ok(count)
+            outbox::notify_codes_rejected(tx, company, actor, ts, reason).await?;
+            Ok(ids.len() as i64)
+        })).await
     }
 
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
@@ -490,13 +504,20 @@ impl Db {
             OffsetDateTime,
             Option<OffsetDateTime>,
         );
-        let (job, counts): (Option<JobRow>, Vec<(String, i64)>) = with_pool!(self, p => {
-            let job = sqlx::query_as("SELECT status, attempts, last_error, created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = $2")
-                .bind(company).bind(id).fetch_optional(p).await?;
-            let counts = sqlx::query_as("SELECT status, COUNT(*) FROM erp_items WHERE export_job_id = $1 GROUP BY status")
-                .bind(id).fetch_all(p).await?;
-            (job, counts)
-        });
+        let job: Option<JobRow> = self
+            .pool()
+            .fetch_optional(
+                "SELECT status, attempts, last_error, created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = $2",
+                [company.into(), id.into()],
+            )
+            .await?;
+        let counts: Vec<(String, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT status, COUNT(*) FROM erp_items WHERE export_job_id = $1 GROUP BY status",
+                [id.into()],
+            )
+            .await?;
         let (status, attempts, last_error, created_at, finished_at) =
             job.ok_or(StoreError::NotFound)?;
         let status = JobState::try_from(status).map_err(StoreError::decode)?;

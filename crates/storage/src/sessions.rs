@@ -1,7 +1,9 @@
 //! Browser sessions. The cookie carries a random id; only its SHA-256 is stored (like API
 //! tokens), with the user, the session's CSRF token and when it expires.
+use crate::tx::Queries;
 use crate::users::{USER_COLS, User, UserRow};
 use crate::{Db, StoreError, now};
+use sqlx::AssertSqlSafe;
 use time::Duration;
 
 /// A live session: who it signs in, and the token unsafe requests must echo.
@@ -9,6 +11,14 @@ use time::Duration;
 pub struct Session {
     pub user: User,
     pub csrf_token: String,
+}
+
+/// A session row: the user it signs in and its CSRF token.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    csrf_token: String,
 }
 
 impl Db {
@@ -21,11 +31,14 @@ impl Db {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let t = now();
-        with_pool!(self, p => {
-            sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(t).execute(p).await?;
-            sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(id_hash).bind(user_id).bind(csrf_token).bind(t + ttl).bind(t).execute(p).await?;
-        });
+        let mut pool = self.pool();
+        pool.execute("DELETE FROM sessions WHERE expires_at < $1", [t.into()])
+            .await?;
+        pool.execute(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+            [id_hash.into(), user_id.into(), csrf_token.into(), (t + ttl).into(), t.into()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -35,22 +48,20 @@ impl Db {
             "SELECT {USER_COLS}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2"
         );
-        let row = with_pool!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id_hash).bind(now()).fetch_optional(p).await?;
-            match row {
-                Some(r) => {
-                    use sqlx::{FromRow, Row};
-                    let csrf_token: String = r.try_get("csrf_token")?;
-                    Some(Session { user: User::from(UserRow::from_row(&r)?), csrf_token })
-                }
-                None => None,
-            }
-        });
-        Ok(row)
+        let row: Option<SessionRow> = self
+            .pool()
+            .fetch_optional(AssertSqlSafe(sql), [id_hash.into(), now().into()])
+            .await?;
+        Ok(row.map(|r| Session {
+            user: User::from(r.user),
+            csrf_token: r.csrf_token,
+        }))
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(p).await?; });
+        self.pool()
+            .execute("DELETE FROM sessions WHERE id_hash = $1", [id_hash.into()])
+            .await?;
         Ok(())
     }
 }

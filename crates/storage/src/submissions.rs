@@ -1,7 +1,9 @@
 //! Submissions as an auditor reads them: who sent what when, and where each sent code is now.
 use crate::queue::{ITEM_SELECT, Item, ItemRow, Person};
+use crate::tx::Queries;
 use crate::{Db, StoreError};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
@@ -33,13 +35,15 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Submission>, i64), StoreError> {
-        let sql = format!(
-            "{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id DESC LIMIT $2 OFFSET $3"
-        );
-        let (rows, total): (Vec<SubmissionRow>, i64) = with_pool!(self, p => (
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(limit).bind(offset).fetch_all(p).await?,
-            sqlx::query_scalar("SELECT COUNT(*) FROM submissions WHERE company_id = $1").bind(company).fetch_one(p).await?,
-        ));
+        let (rows, total): (Vec<SubmissionRow>, i64) = self
+            .page(
+                &format!("{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id DESC"),
+                "SELECT COUNT(*) FROM submissions WHERE company_id = $1",
+                vec![company.into()],
+                limit,
+                offset,
+            )
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.with_counts(row).await?);
@@ -49,8 +53,10 @@ impl Db {
 
     pub async fn submission(&self, company: i64, id: i64) -> Result<Submission, StoreError> {
         let sql = format!("{SUBMISSION_SELECT} WHERE s.company_id = $1 AND s.id = $2");
-        let row: Option<SubmissionRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(company).bind(id).fetch_optional(p).await?);
+        let row: Option<SubmissionRow> = self
+            .pool()
+            .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+            .await?;
         self.with_counts(row.ok_or(StoreError::NotFound)?).await
     }
 
@@ -62,26 +68,35 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
-        let sql = format!(
-            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = $2 ORDER BY i.sort_key, i.id LIMIT $3 OFFSET $4"
-        );
-        let (rows, total): (Vec<ItemRow>, i64) = with_pool!(self, p => (
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(company).bind(id).bind(limit).bind(offset).fetch_all(p).await?,
-            sqlx::query_scalar("SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND submission_id = $2")
-                .bind(company).bind(id).fetch_one(p).await?,
-        ));
+        let (rows, total): (Vec<ItemRow>, i64) = self
+            .page(
+                &format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = $2 ORDER BY i.sort_key, i.id"),
+                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND submission_id = $2",
+                vec![company.into(), id.into()],
+                limit,
+                offset,
+            )
+            .await?;
         Ok((rows.into_iter().map(Item::from).collect(), total))
     }
 
     async fn with_counts(&self, row: SubmissionRow) -> Result<Submission, StoreError> {
         let (id, list_id, sent_by, email, sent_at, code_count) = row;
-        let (counts, jobs): (Vec<(String, i64)>, Vec<i64>) = with_pool!(self, p => (
-            sqlx::query_as("SELECT status, COUNT(*) FROM erp_items WHERE submission_id = $1 GROUP BY status")
-                .bind(id).fetch_all(p).await?,
-            sqlx::query_scalar("SELECT DISTINCT export_job_id FROM erp_items WHERE submission_id = $1 \
-                 AND export_job_id IS NOT NULL ORDER BY export_job_id")
-                .bind(id).fetch_all(p).await?,
-        ));
+        let counts: Vec<(String, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT status, COUNT(*) FROM erp_items WHERE submission_id = $1 GROUP BY status",
+                [id.into()],
+            )
+            .await?;
+        let jobs: Vec<(i64,)> = self
+            .pool()
+            .fetch_all(
+                "SELECT DISTINCT export_job_id FROM erp_items WHERE submission_id = $1 \
+                 AND export_job_id IS NOT NULL ORDER BY export_job_id",
+                [id.into()],
+            )
+            .await?;
         Ok(Submission {
             id,
             list_id,
@@ -89,7 +104,7 @@ impl Db {
             sent_at,
             code_count,
             item_counts: counts.into_iter().collect(),
-            export_job_ids: jobs,
+            export_job_ids: jobs.into_iter().map(|(j,)| j).collect(),
         })
     }
 }

@@ -1,8 +1,10 @@
 //! Companies, users and API tokens.
-use crate::{Db, StoreError, now};
+use crate::tx::{Queries, Tx};
+use crate::{Db, StoreError, audit, credentials, now};
 use costbridge_domain::{Level, Permissions};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,29 +73,33 @@ pub struct UserPatch {
 }
 
 /// Inserts a user inside a transaction and returns its id; a taken email is a field error.
-macro_rules! insert_user {
-    ($tx:expr, $company:expr, $u:expr) => {{
-        let res: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "INSERT INTO users (company_id, email, name, password_hash, admin_tool, erp_integrations, \
-             can_push_to_accounting, digest_emails, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8) RETURNING id",
-        )
-        .bind($company)
-        .bind($u.email)
-        .bind($u.name)
-        .bind($u.password_hash)
-        .bind($u.permissions.admin_tool.as_str())
-        .bind($u.permissions.erp_integrations.as_str())
-        .bind($u.permissions.can_push_to_accounting)
-        .bind(now())
-        .fetch_one(&mut *$tx)
-        .await;
-        match res.map_err(StoreError::from) {
-            Err(e) if e.is_unique_violation() => {
-                return Err(StoreError::field("email", "is already used by another user of this company"))
-            }
-            other => other?,
-        }
-    }};
+async fn insert_user(tx: &mut Tx<'_>, company: i64, u: &NewUser<'_>) -> Result<i64, StoreError> {
+    tx.scalar(
+        "INSERT INTO users (company_id, email, name, password_hash, admin_tool, erp_integrations, \
+         can_push_to_accounting, digest_emails, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8) RETURNING id",
+        [
+            company.into(),
+            u.email.into(),
+            u.name.into(),
+            u.password_hash.into(),
+            u.permissions.admin_tool.as_str().into(),
+            u.permissions.erp_integrations.as_str().into(),
+            u.permissions.can_push_to_accounting.into(),
+            now().into(),
+        ],
+    )
+    .await
+    .map_err(|e| {
+        e.unique_as(|| StoreError::field("email", "is already used by another user of this company"))
+    })
+}
+
+/// A user row with the password hash, for signing in.
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
 }
 
 impl Db {
@@ -103,35 +109,53 @@ impl Db {
         name: &str,
         admin: &NewUser<'_>,
     ) -> Result<(i64, i64), StoreError> {
-        let ids = write_tx!(self, tx => {
-            let company: Result<i64, sqlx::Error> =
-                sqlx::query_scalar("INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id")
-                    .bind(name)
-                    .bind(now())
-                    .fetch_one(&mut *tx)
-                    .await;
-            let company = match company.map_err(StoreError::from) {
-                Err(e) if e.is_unique_violation() => {
-                    return Err(StoreError::field("company", format!("a company named '{name}' already exists")))
-                }
-                other => other?,
-            };
-            let user = insert_user!(tx, company, admin);
-            audit!(tx, company, Option::<i64>::None, "company.created", "company", company, Some(json!({"name": name})), None);
-            (company, user)
-        });
-        Ok(ids)
+        self.write(|tx| {
+            Box::pin(async move {
+                let company: i64 = tx
+                    .scalar(
+                        "INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id",
+                        [name.into(), now().into()],
+                    )
+                    .await
+                    .map_err(|e| {
+                        e.unique_as(|| {
+                            StoreError::field(
+                                "company",
+                                format!("a company named '{name}' already exists"),
+                            )
+                        })
+                    })?;
+                let user = insert_user(tx, company, admin).await?;
+                audit::record(
+                    tx,
+                    company,
+                    None,
+                    "company.created",
+                    ("company", company),
+                    Some(json!({"name": name})),
+                    None,
+                )
+                .await?;
+                Ok((company, user))
+            })
+        })
+        .await
     }
 
     pub async fn companies_count(&self) -> Result<i64, StoreError> {
-        Ok(
-            with_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM companies").fetch_one(p).await?),
-        )
+        self.pool()
+            .scalar("SELECT COUNT(*) FROM companies", [])
+            .await
     }
 
     pub async fn company_delimiter(&self, company: i64) -> Result<char, StoreError> {
-        let d: Option<String> = with_pool!(self, p => sqlx::query_scalar("SELECT delimiter FROM companies WHERE id = $1")
-            .bind(company).fetch_optional(p).await?);
+        let d: Option<String> = self
+            .pool()
+            .scalar_optional(
+                "SELECT delimiter FROM companies WHERE id = $1",
+                [company.into()],
+            )
+            .await?;
         d.and_then(|d| d.chars().next()).ok_or(StoreError::NotFound)
     }
 
@@ -141,26 +165,44 @@ impl Db {
         actor: i64,
         u: &NewUser<'_>,
     ) -> Result<User, StoreError> {
-        let id = write_tx!(self, tx => {
-            let id = insert_user!(tx, company, u);
-            audit!(tx, company, Some(actor), "user.created", "user", id, None,
-                Some(json!({"email": u.email, "name": u.name, "permissions": u.permissions})));
-            id
-        });
+        let id = self
+            .write(|tx| {
+                Box::pin(async move {
+                    let id = insert_user(tx, company, u).await?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "user.created",
+                        ("user", id),
+                        None,
+                        Some(
+                            json!({"email": u.email, "name": u.name, "permissions": u.permissions}),
+                        ),
+                    )
+                    .await?;
+                    Ok::<_, StoreError>(id)
+                })
+            })
+            .await?;
         self.user(company, id).await
     }
 
     pub async fn user(&self, company: i64, id: i64) -> Result<User, StoreError> {
         let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 AND u.id = $2");
-        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(company).bind(id).fetch_optional(p).await?);
+        let row: Option<UserRow> = self
+            .pool()
+            .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+            .await?;
         row.map(User::from).ok_or(StoreError::NotFound)
     }
 
     pub async fn users(&self, company: i64) -> Result<Vec<User>, StoreError> {
         let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 ORDER BY u.id");
-        let rows: Vec<UserRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(company).fetch_all(p).await?);
+        let rows: Vec<UserRow> = self
+            .pool()
+            .fetch_all(AssertSqlSafe(sql), [company.into()])
+            .await?;
         Ok(rows.into_iter().map(User::from).collect())
     }
 
@@ -170,17 +212,14 @@ impl Db {
         let sql = format!(
             "SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1) ORDER BY u.id"
         );
-        let rows = with_pool!(self, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(email).fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                use sqlx::{FromRow, Row};
-                let hash: String = r.try_get("password_hash")?;
-                out.push((User::from(UserRow::from_row(&r)?), hash));
-            }
-            out
-        });
-        Ok(rows)
+        let rows: Vec<LoginRow> = self
+            .pool()
+            .fetch_all(AssertSqlSafe(sql), [email.into()])
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (User::from(r.user), r.password_hash))
+            .collect())
     }
 
     pub async fn update_user(
@@ -192,32 +231,55 @@ impl Db {
     ) -> Result<User, StoreError> {
         let before = self.user(company, id).await?;
         let perms = patch.permissions.unwrap_or(before.permissions);
-        write_tx!(self, tx => {
-            sqlx::query(
-                "UPDATE users SET name = COALESCE($3, name), password_hash = COALESCE($4, password_hash), \
-                 admin_tool = $5, erp_integrations = $6, can_push_to_accounting = $7, \
-                 digest_emails = COALESCE($8, digest_emails) WHERE company_id = $1 AND id = $2",
-            )
-            .bind(company).bind(id).bind(&patch.name).bind(&patch.password_hash)
-            .bind(perms.admin_tool.as_str()).bind(perms.erp_integrations.as_str())
-            .bind(perms.can_push_to_accounting).bind(patch.digest_emails)
-            .execute(&mut *tx).await?;
-            audit!(tx, company, Some(actor), "user.updated", "user", id,
-                Some(json!({"name": before.name, "permissions": before.permissions, "digest_emails": before.digest_emails})),
-                Some(json!({"name": patch.name.as_ref().unwrap_or(&before.name), "permissions": perms,
-                    "digest_emails": patch.digest_emails.unwrap_or(before.digest_emails),
-                    "password_changed": patch.password_hash.is_some()})));
-            if patch.password_hash.is_some() {
-                let keep = patch.keep_credential.as_deref().unwrap_or("");
-                revoke_credentials!(tx, company, Some(actor), id, keep, "password_changed");
-            }
-        });
+        let (patch, before) = (&patch, &before);
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "UPDATE users SET name = COALESCE($3, name), password_hash = COALESCE($4, password_hash), \
+                     admin_tool = $5, erp_integrations = $6, can_push_to_accounting = $7, \
+                     digest_emails = COALESCE($8, digest_emails) WHERE company_id = $1 AND id = $2",
+                    [
+                        company.into(),
+                        id.into(),
+                        (&patch.name).into(),
+                        (&patch.password_hash).into(),
+                        perms.admin_tool.as_str().into(),
+                        perms.erp_integrations.as_str().into(),
+                        perms.can_push_to_accounting.into(),
+                        patch.digest_emails.into(),
+                    ],
+                )
+                .await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "user.updated",
+                    ("user", id),
+                    Some(json!({"name": before.name, "permissions": before.permissions, "digest_emails": before.digest_emails})),
+                    Some(json!({"name": patch.name.as_ref().unwrap_or(&before.name), "permissions": perms,
+                        "digest_emails": patch.digest_emails.unwrap_or(before.digest_emails),
+                        "password_changed": patch.password_hash.is_some()})),
+                )
+                .await?;
+                if patch.password_hash.is_some() {
+                    let keep = patch.keep_credential.as_deref().unwrap_or("");
+                    credentials::revoke(tx, company, Some(actor), id, keep, "password_changed").await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await?;
         self.user(company, id).await
     }
 
     pub async fn insert_token(&self, user: i64, token_hash: &str) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
-            .bind(user).bind(token_hash).bind(now()).execute(p).await?; });
+        self.pool()
+            .execute(
+                "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)",
+                [user.into(), token_hash.into(), now().into()],
+            )
+            .await?;
         Ok(())
     }
 
@@ -225,13 +287,20 @@ impl Db {
         let sql = format!(
             "SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
         );
-        let row: Option<UserRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(token_hash).fetch_optional(p).await?);
+        let row: Option<UserRow> = self
+            .pool()
+            .fetch_optional(AssertSqlSafe(sql), [token_hash.into()])
+            .await?;
         Ok(row.map(User::from))
     }
 
     pub async fn delete_token(&self, token_hash: &str) -> Result<(), StoreError> {
-        with_pool!(self, p => { sqlx::query("DELETE FROM api_tokens WHERE token_hash = $1").bind(token_hash).execute(p).await?; });
+        self.pool()
+            .execute(
+                "DELETE FROM api_tokens WHERE token_hash = $1",
+                [token_hash.into()],
+            )
+            .await?;
         Ok(())
     }
 }

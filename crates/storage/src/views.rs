@@ -3,13 +3,23 @@
 //! the items of one export job (its live status), and the company's name.
 use crate::codes::{CODE_COLS, CodeRow, CostCode};
 use crate::queue::{ITEM_SELECT, Item, ItemRow};
+use crate::tx::Queries;
 use crate::{Db, StoreError};
+use sqlx::AssertSqlSafe;
 
 /// A code and how many children it has (whether it can be expanded).
 #[derive(Debug, Clone)]
 pub struct TreeNode {
     pub code: CostCode,
     pub children: i64,
+}
+
+/// A code as the tree reads it, with its number of children.
+#[derive(sqlx::FromRow)]
+struct NodeRow {
+    #[sqlx(flatten)]
+    code: CodeRow,
+    children: i64,
 }
 
 impl Db {
@@ -31,22 +41,26 @@ impl Db {
         };
         let list_sql = format!(
             "SELECT {CODE_COLS}, (SELECT COUNT(*) FROM cost_codes k WHERE k.parent_id = c.id) AS children \
-             FROM cost_codes c WHERE c.list_id = $1 AND {under} ORDER BY c.sort_key, c.full_code LIMIT $3 OFFSET $4"
+             FROM cost_codes c WHERE c.list_id = $1 AND {under} ORDER BY c.sort_key, c.full_code"
         );
         let count_sql =
             format!("SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = $1 AND {under}");
-        let (nodes, total) = with_pool!(self, p => {
-            use sqlx::{FromRow, Row};
-            let rows = sqlx::query(sqlx::AssertSqlSafe(list_sql))
-                .bind(list).bind(parent).bind(limit).bind(offset).fetch_all(p).await?;
-            let mut nodes = Vec::with_capacity(rows.len());
-            for r in &rows {
-                nodes.push(TreeNode { code: CostCode::from(CodeRow::from_row(r)?), children: r.try_get("children")? });
-            }
-            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                .bind(list).bind(parent).fetch_one(p).await?;
-            (nodes, total)
-        });
+        let (rows, total): (Vec<NodeRow>, i64) = self
+            .page(
+                &list_sql,
+                &count_sql,
+                vec![list.into(), parent.into()],
+                limit,
+                offset,
+            )
+            .await?;
+        let nodes = rows
+            .into_iter()
+            .map(|r| TreeNode {
+                code: CostCode::from(r.code),
+                children: r.children,
+            })
+            .collect();
         Ok((nodes, total))
     }
 
@@ -60,14 +74,20 @@ impl Db {
         let sql = format!(
             "{ITEM_SELECT} WHERE i.company_id = $1 AND i.export_job_id = $2 ORDER BY i.sort_key, i.id LIMIT $3"
         );
-        let rows: Vec<ItemRow> = with_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(company).bind(job).bind(limit).fetch_all(p).await?);
+        let rows: Vec<ItemRow> = self
+            .pool()
+            .fetch_all(
+                AssertSqlSafe(sql),
+                [company.into(), job.into(), limit.into()],
+            )
+            .await?;
         Ok(rows.into_iter().map(Item::from).collect())
     }
 
     pub async fn company_name(&self, company: i64) -> Result<String, StoreError> {
-        let name: Option<String> = with_pool!(self, p => sqlx::query_scalar("SELECT name FROM companies WHERE id = $1")
-            .bind(company).fetch_optional(p).await?);
-        name.ok_or(StoreError::NotFound)
+        self.pool()
+            .scalar_optional("SELECT name FROM companies WHERE id = $1", [company.into()])
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 }

@@ -29,15 +29,7 @@ async fn user_id(app: &TestApp, token: &str) -> i64 {
 }
 
 async fn can_sign_in(app: &TestApp, email: &str, password: &str) -> bool {
-    let (s, _) = app
-        .call(
-            "POST",
-            "/api/v1/tokens",
-            "",
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-    s == StatusCode::CREATED
+    app.sign_in(email, password).await.0 == StatusCode::CREATED
 }
 
 async fn me_with_cookie(app: &TestApp, cookie: &str) -> StatusCode {

@@ -11,14 +11,7 @@ both!(
 );
 
 async fn tokens_sign_in_and_revoke(app: TestApp) {
-    let (s, b) = app
-        .call(
-            "POST",
-            "/api/v1/tokens",
-            "",
-            Some(json!({"email": "admin@one.example", "password": "wrong-password"})),
-        )
-        .await;
+    let (s, b) = app.sign_in("admin@one.example", "wrong-password").await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("unauthorized"))
@@ -197,14 +190,7 @@ async fn other_companies_are_invisible(app: TestApp) {
 async fn login_is_rate_limited(app: TestApp) {
     let mut last = StatusCode::OK;
     for _ in 0..11 {
-        let (s, _) = app
-            .call(
-                "POST",
-                "/api/v1/tokens",
-                "",
-                Some(json!({"email": "admin@one.example", "password": "nope-nope-nope"})),
-            )
-            .await;
+        let (s, _) = app.sign_in("admin@one.example", "nope-nope-nope").await;
         last = s;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);

@@ -65,17 +65,20 @@ fn bootstrap_import_export_and_config() {
     )
     .unwrap();
     let (company, list) = ("1".to_owned(), list.to_string());
-    let out = costbridge(&[
-        "import",
-        "--company",
-        &company,
-        "--list",
-        &list,
-        "--file",
-        csv.to_str().unwrap(),
-        "--database-url",
-        &db,
-    ]);
+    let import = || {
+        costbridge(&[
+            "import",
+            "--company",
+            &company,
+            "--list",
+            &list,
+            "--file",
+            csv.to_str().unwrap(),
+            "--database-url",
+            &db,
+        ])
+    };
+    let out = import();
     assert!(
         out.status.success(),
         "{}",
@@ -86,17 +89,7 @@ fn bootstrap_import_export_and_config() {
         r#"{"created":2,"updated":0,"unchanged":0}"#
     );
     std::fs::write(&csv, "full_code,description,active\n02-100,Orphan,true\n").unwrap();
-    let out = costbridge(&[
-        "import",
-        "--company",
-        &company,
-        "--list",
-        &list,
-        "--file",
-        csv.to_str().unwrap(),
-        "--database-url",
-        &db,
-    ]);
+    let out = import();
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)

@@ -40,17 +40,7 @@ fn no_formula_cells(text: &str) {
 }
 
 async fn export_text(app: &TestApp, list: i64) -> String {
-    let res = app
-        .client
-        .get(format!(
-            "{}{}",
-            app.base,
-            app.c(&format!("/cost_code_lists/{list}/export"))
-        ))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.export(list).await;
     assert_eq!(res.status(), StatusCode::OK);
     res.text().await.unwrap()
 }

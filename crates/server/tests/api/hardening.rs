@@ -3,7 +3,7 @@
 //! https, creating a user does not reveal an email's account in another company, and
 //! `/metrics` may need a bearer token.
 use crate::both;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
 use crate::session::no_redirects;
 use reqwest::StatusCode;
 use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, SET_COOKIE};
@@ -125,10 +125,7 @@ async fn the_cookie_is_secure_behind_https(app: TestApp) {
     let cookie_from = |base: String| async move {
         let res = no_redirects()
             .post(format!("{base}/login"))
-            .form(&[
-                ("email", "admin@one.example"),
-                ("password", "first-admin-password"),
-            ])
+            .form(&ADMIN_LOGIN)
             .send()
             .await
             .unwrap();

@@ -119,6 +119,12 @@ fn rand_suffix() -> u32 {
 }
 
 /// The key every test server encrypts connector secrets with (PostgreSQL needs one set).
+/// The sign-in form of the first admin of [`TestApp::spawn`].
+pub const ADMIN_LOGIN: [(&str, &str); 2] = [
+    ("email", "admin@one.example"),
+    ("password", "first-admin-password"),
+];
+
 pub const SECRETS_KEY: &str = "dGVzdC1rZXktZm9yLWNvbm5lY3Rvci1zZWNyZXRzISE=";
 
 impl TestApp {
@@ -293,6 +299,20 @@ impl TestApp {
         b
     }
 
+    /// Downloads a list as CSV.
+    pub async fn export(&self, list: i64) -> reqwest::Response {
+        self.client
+            .get(format!(
+                "{}{}",
+                self.base,
+                self.c(&format!("/cost_code_lists/{list}/export"))
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Creates a user with these permissions and returns a token for them.
     pub async fn user(&self, email: &str, permissions: Value) -> String {
         let (s, b) = self
@@ -302,15 +322,19 @@ impl TestApp {
         self.login(email, "a-long-password").await
     }
 
+    /// Asks for an API token with these credentials: the status and the answer.
+    pub async fn sign_in(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            "/api/v1/tokens",
+            "",
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let (s, b) = self
-            .call(
-                "POST",
-                "/api/v1/tokens",
-                "",
-                Some(json!({"email": email, "password": password})),
-            )
-            .await;
+        let (s, b) = self.sign_in(email, password).await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
         b["token"].as_str().expect("token").to_owned()
     }

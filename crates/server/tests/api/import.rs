@@ -111,30 +111,9 @@ async fn import_then_export_round_trips(app: TestApp) {
             csv.push_str(&format!("{d}-{s},Section {s},{}\n", s != 3));
         }
     }
-    let (s, r) = app
-        .raw(
-            "POST",
-            &app.c(&format!("/cost_code_lists/{list}/import")),
-            "text/csv",
-            csv.into_bytes(),
-        )
-        .await;
-    assert_eq!(
-        (s, r["created"].as_i64()),
-        (StatusCode::OK, Some(160)),
-        "{r}"
-    );
-    let res = app
-        .client
-        .get(format!(
-            "{}{}",
-            app.base,
-            app.c(&format!("/cost_code_lists/{list}/export"))
-        ))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.import(list, csv).await;
+    assert_eq!(r["created"].as_i64(), Some(160), "{r}");
+    let res = app.export(list).await;
     assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
     let text = res.text().await.unwrap();
     let lines: Vec<&str> = text.lines().take(6).collect();

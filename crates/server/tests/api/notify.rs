@@ -383,19 +383,8 @@ async fn a_big_send_is_one_email(app: TestApp) {
             csv.push_str(&format!("{d}-{s},Section {s},true\n"));
         }
     }
-    let (s, r) = app
-        .raw(
-            "POST",
-            &app.c(&format!("/cost_code_lists/{list}/import")),
-            "text/csv",
-            csv.into_bytes(),
-        )
-        .await;
-    assert_eq!(
-        (s, r["created"].as_i64()),
-        (StatusCode::OK, Some(2000)),
-        "{r}"
-    );
+    let r = app.import(list, csv).await;
+    assert_eq!(r["created"].as_i64(), Some(2000), "{r}");
     send_as(&app, &t.sam, &send_path(&app, list)).await;
     deliver(db, &mail, now()).await;
     let got = smtp.take();

@@ -1,5 +1,5 @@
 //! The web pages at size: a 10,000-code list opens a tier at a time.
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use std::time::{Duration, Instant};
@@ -33,10 +33,7 @@ async fn ten_thousand_codes_open_a_tier_at_a_time() {
         .unwrap();
     let res = c
         .post(format!("{}/login", app.base))
-        .form(&[
-            ("email", "admin@one.example"),
-            ("password", "first-admin-password"),
-        ])
+        .form(&ADMIN_LOGIN)
         .send()
         .await
         .unwrap();

@@ -70,6 +70,17 @@ async fn every_reason_the_button_gives(app: TestApp) {
         (s, b["error"]["code"].as_str()),
         (StatusCode::FORBIDDEN, Some("no_permission"))
     );
+    // Sends the list as a page drawn at `version` would.
+    let send = |version: Value| {
+        let app = &app;
+        async move {
+            app.post(
+                &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
+                json!({"list_version": version}),
+            )
+            .await
+        }
+    };
     // Xero takes at most 30 characters of full code: the long one is listed with its rule.
     let top = app.code(list, "1234567890", "ok", None).await;
     let mid = app.code(list, "1234567890", "ok", top["id"].as_i64()).await;
@@ -81,12 +92,7 @@ async fn every_reason_the_button_gives(app: TestApp) {
         (b["reason_code"].as_str(), b["unsynced_count"].as_i64()),
         (Some("invalid_codes"), Some(3))
     );
-    let (s, e) = app
-        .post(
-            &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
-            json!({"list_version": b["list_version"]}),
-        )
-        .await;
+    let (s, e) = send(b["list_version"].clone()).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_codes"))
@@ -113,12 +119,7 @@ async fn every_reason_the_button_gives(app: TestApp) {
         (Some(true), Some("Send to ERP"))
     );
     app.code(list, "99", "added meanwhile", None).await;
-    let (s, e) = app
-        .post(
-            &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
-            json!({"list_version": b["list_version"]}),
-        )
-        .await;
+    let (s, e) = send(b["list_version"].clone()).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("stale_page"))
@@ -207,14 +208,19 @@ async fn the_whole_state_machine(app: TestApp) {
     );
     // The approver exports A; the worker confirms it.
     let item_a = app.items("ready_to_export").await[0]["id"].clone();
-    let (s, e) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/export"),
-            &approver,
-            Some(json!({"item_ids": [item_a]})),
-        )
-        .await;
+    let export_a = || {
+        let (app, approver, body) = (&app, &approver, json!({"item_ids": [item_a]}));
+        async move {
+            app.call(
+                "POST",
+                &app.c("/erp/cost_codes/export"),
+                approver,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (s, e) = export_a().await;
     assert_eq!(
         (s, e["error"]["details"]["items"][0]["errors"][0].as_str()),
         (
@@ -231,14 +237,7 @@ async fn the_whole_state_machine(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, job) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/export"),
-            &approver,
-            Some(json!({"item_ids": [item_a]})),
-        )
-        .await;
+    let (s, job) = export_a().await;
     assert_eq!(
         (s, job["item_count"].as_i64()),
         (StatusCode::ACCEPTED, Some(1))

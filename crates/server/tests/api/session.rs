@@ -1,7 +1,7 @@
 //! The browser session: sign-in through the web form, the cookie on the JSON API (which takes
 //! a token or the cookie, docs/api.md), its CSRF rule for unsafe methods, rotation and sign-out.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{ADMIN_LOGIN, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::json;
@@ -199,10 +199,7 @@ async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
     let forged = c
         .post(format!("{}/login", app.base))
         .header(ORIGIN, "http://evil.example")
-        .form(&[
-            ("email", "admin@one.example"),
-            ("password", "first-admin-password"),
-        ])
+        .form(&ADMIN_LOGIN)
         .send()
         .await
         .unwrap();

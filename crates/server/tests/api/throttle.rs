@@ -88,22 +88,12 @@ async fn strangers_do_not_lock_out_the_usual_client(app: TestApp) {
 async fn one_client_spraying_emails_is_locked(app: TestApp) {
     for n in 0..20 {
         let (s, _) = app
-            .call(
-                "POST",
-                "/api/v1/tokens",
-                "",
-                Some(json!({"email": format!("user{n}@one.example"), "password": "spray-spray"})),
-            )
+            .sign_in(&format!("user{n}@one.example"), "spray-spray")
             .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{n}");
     }
     let (s, b) = app
-        .call(
-            "POST",
-            "/api/v1/tokens",
-            "",
-            Some(json!({"email": "admin@one.example", "password": "first-admin-password"})),
-        )
+        .sign_in("admin@one.example", "first-admin-password")
         .await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),

@@ -412,17 +412,19 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
         .unwrap();
     let job_url = |base: &str| c(base, &format!("/erp/export_jobs/{}", job["export_job_id"]));
     // Kill it once some batches are in Tryton and others are not.
-    wait_for("the first batches", Duration::from_secs(120), async || {
-        let st: Value = client
-            .get(job_url(&server.base))
+    let job_status = async |base: &str| -> Option<Value> {
+        client
+            .get(job_url(base))
             .bearer_auth(&token)
             .send()
             .await
             .ok()?
             .json()
             .await
-            .ok()?;
-        (st["counts"]["synced"].as_i64()? > 0).then_some(())
+            .ok()
+    };
+    wait_for("the first batches", Duration::from_secs(120), async || {
+        (job_status(&server.base).await?["counts"]["synced"].as_i64()? > 0).then_some(())
     })
     .await;
     server.child.kill().unwrap();
@@ -432,15 +434,7 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
         "the resumed job to finish",
         Duration::from_secs(300),
         async || {
-            let st: Value = client
-                .get(job_url(&server.base))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let st = job_status(&server.base).await?;
             (st["status"] == "done").then_some(st)
         },
     )

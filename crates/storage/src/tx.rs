@@ -1,0 +1,355 @@
+//! One query API over both backends. A query is written once, as SQL text with `$n`
+//! placeholders (which sqlx-sqlite accepts too) and a list of [`Arg`]s; the values are bound per
+//! backend in [`arguments`] and the statement runs in [`Link`], the only places that know there
+//! are two. [`Tx`] is a write transaction (opened by [`Db::write`](crate::Db::write)); the same
+//! read methods on [`Db`] run on the pool.
+use crate::{Db, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+use sqlx::{Database, Encode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
+use time::OffsetDateTime;
+
+/// A value bound to a placeholder. Each kind carries its own NULL, so PostgreSQL learns the
+/// parameter's type even when the value is missing (`$2 IS NULL OR col = $2`).
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+    Time(Option<OffsetDateTime>),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(Some(v.clone()))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::Text(v.map(str::to_owned))
+    }
+}
+impl From<&Option<String>> for Arg {
+    fn from(v: &Option<String>) -> Self {
+        Arg::Text(v.clone())
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(Some(v))
+    }
+}
+impl From<Option<bool>> for Arg {
+    fn from(v: Option<bool>) -> Self {
+        Arg::Bool(v)
+    }
+}
+impl From<OffsetDateTime> for Arg {
+    fn from(v: OffsetDateTime) -> Self {
+        Arg::Time(Some(v))
+    }
+}
+
+/// A row type both backends can decode: a `#[derive(sqlx::FromRow)]` struct or a tuple.
+pub(crate) trait Record:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+impl<T> Record for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// The arguments of one statement for backend `DB`: the one place an [`Arg`] is bound.
+fn arguments<DB: Database>(args: Vec<Arg>) -> Result<DB::Arguments, StoreError>
+where
+    Option<i64>: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<bool>: for<'t> Encode<'t, DB> + Type<DB>,
+    Option<OffsetDateTime>: for<'t> Encode<'t, DB> + Type<DB>,
+{
+    use sqlx::Arguments;
+    let mut out = DB::Arguments::default();
+    for a in args {
+        match a {
+            Arg::Int(v) => out.add(v),
+            Arg::Text(v) => out.add(v),
+            Arg::Bool(v) => out.add(v),
+            Arg::Time(v) => out.add(v),
+        }
+        .map_err(sqlx::Error::Encode)?;
+    }
+    Ok(out)
+}
+
+/// `$first, $first+1, …`: `n` placeholders for an `IN (…)` list.
+pub(crate) fn marks(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, $2), ($3, $4), …`: the tuples of a multi-row `VALUES` of `rows` rows of `cols` values.
+pub(crate) fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", marks(cols, r * cols + 1)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where one statement runs: a transaction's connection or a pool, of either backend.
+pub(crate) enum Link<S, P> {
+    Sqlite(S),
+    Postgres(P),
+}
+
+impl<'c, S, P> Link<S, P>
+where
+    S: sqlx::Executor<'c, Database = Sqlite>,
+    P: sqlx::Executor<'c, Database = Postgres>,
+{
+    async fn execute(self, sql: SqlStr, args: Vec<Arg>) -> Result<u64, StoreError> {
+        Ok(match self {
+            Link::Sqlite(c) => sqlx::query_with(sql, arguments::<Sqlite>(args)?)
+                .execute(c)
+                .await?
+                .rows_affected(),
+            Link::Postgres(c) => sqlx::query_with(sql, arguments::<Postgres>(args)?)
+                .execute(c)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    async fn fetch_all<T: Record>(self, sql: SqlStr, args: Vec<Arg>) -> Result<Vec<T>, StoreError> {
+        Ok(match self {
+            Link::Sqlite(c) => {
+                sqlx::query_as_with(sql, arguments::<Sqlite>(args)?)
+                    .fetch_all(c)
+                    .await?
+            }
+            Link::Postgres(c) => {
+                sqlx::query_as_with(sql, arguments::<Postgres>(args)?)
+                    .fetch_all(c)
+                    .await?
+            }
+        })
+    }
+
+    async fn fetch_optional<T: Record>(
+        self,
+        sql: SqlStr,
+        args: Vec<Arg>,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(match self {
+            Link::Sqlite(c) => {
+                sqlx::query_as_with(sql, arguments::<Sqlite>(args)?)
+                    .fetch_optional(c)
+                    .await?
+            }
+            Link::Postgres(c) => {
+                sqlx::query_as_with(sql, arguments::<Postgres>(args)?)
+                    .fetch_optional(c)
+                    .await?
+            }
+        })
+    }
+}
+
+/// A write transaction over either backend; see [`Db::write`] for how it begins and ends.
+/// `'c` is how long the data its body borrows lives (the transaction itself is the pool's):
+/// naming it in the type lets the body's future borrow that data and still be `Send`.
+pub(crate) enum Tx<'c> {
+    Sqlite(sqlx::Transaction<'c, Sqlite>),
+    Postgres(sqlx::Transaction<'c, Postgres>),
+}
+
+/// What a [`Db::write`] body returns: `Box::pin(async move { … })`.
+pub(crate) type Body<'t, T, E> = std::pin::Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
+
+impl Tx<'_> {
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Queries for Tx<'_> {
+    type Sqlite<'a>
+        = &'a mut SqliteConnection
+    where
+        Self: 'a;
+    type Postgres<'a>
+        = &'a mut PgConnection
+    where
+        Self: 'a;
+    fn link(&mut self) -> Link<&mut SqliteConnection, &mut PgConnection> {
+        match self {
+            Tx::Sqlite(t) => Link::Sqlite(&mut **t),
+            Tx::Postgres(t) => Link::Postgres(&mut **t),
+        }
+    }
+}
+
+/// Reads outside a transaction, each statement on a connection of the pool: `db.pool()`.
+pub(crate) struct Pool<'d>(&'d Db);
+
+impl Db {
+    pub(crate) fn pool(&self) -> Pool<'_> {
+        Pool(self)
+    }
+
+    /// One page of the rows `list_sql` selects (this adds its LIMIT and OFFSET), and how many
+    /// there are in all (`count_sql`); both take `args`.
+    pub(crate) async fn page<T: Record>(
+        &self,
+        list_sql: &str,
+        count_sql: &str,
+        args: Vec<Arg>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<T>, i64), StoreError> {
+        let n = args.len();
+        let list_sql = format!("{list_sql} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        let rows = self
+            .pool()
+            .fetch_all(
+                AssertSqlSafe(list_sql),
+                args.iter().cloned().chain([limit.into(), offset.into()]),
+            )
+            .await?;
+        let total = self
+            .pool()
+            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
+            .await?;
+        Ok((rows, total))
+    }
+}
+
+impl Queries for Pool<'_> {
+    type Sqlite<'a>
+        = &'a sqlx::SqlitePool
+    where
+        Self: 'a;
+    type Postgres<'a>
+        = &'a sqlx::PgPool
+    where
+        Self: 'a;
+    fn link(&mut self) -> Link<&sqlx::SqlitePool, &sqlx::PgPool> {
+        match self.0 {
+            Db::Sqlite(p) => Link::Sqlite(p),
+            Db::Postgres(p) => Link::Postgres(p),
+        }
+    }
+}
+
+/// The read and write methods, the same on a transaction ([`Tx`]) and on the pool
+/// ([`Db::pool`]). Each takes SQL text and its arguments, `[a.into(), b.into()]`.
+///
+/// They return `impl Future + Send` rather than being `async fn`: the bound is then proven here,
+/// once, instead of at each caller, where the compiler cannot prove it for futures borrowing
+/// the caller's data (axum handlers and the worker need `Send`).
+pub(crate) trait Queries {
+    type Sqlite<'a>: sqlx::Executor<'a, Database = Sqlite>
+    where
+        Self: 'a;
+    type Postgres<'a>: sqlx::Executor<'a, Database = Postgres>
+    where
+        Self: 'a;
+
+    fn link(&mut self) -> Link<Self::Sqlite<'_>, Self::Postgres<'_>>;
+
+    /// Runs a statement; the number of rows it changed.
+    fn execute(
+        &mut self,
+        sql: impl SqlSafeStr,
+        args: impl IntoIterator<Item = Arg>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        self.link()
+            .execute(sql.into_sql_str(), args.into_iter().collect())
+    }
+
+    fn fetch_all<T: Record>(
+        &mut self,
+        sql: impl SqlSafeStr,
+        args: impl IntoIterator<Item = Arg>,
+    ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send {
+        self.link()
+            .fetch_all(sql.into_sql_str(), args.into_iter().collect())
+    }
+
+    fn fetch_optional<T: Record>(
+        &mut self,
+        sql: impl SqlSafeStr,
+        args: impl IntoIterator<Item = Arg>,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send {
+        self.link()
+            .fetch_optional(sql.into_sql_str(), args.into_iter().collect())
+    }
+
+    /// The one row the statement returns; none is an error.
+    fn fetch_one<T: Record>(
+        &mut self,
+        sql: impl SqlSafeStr,
+        args: impl IntoIterator<Item = Arg>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        let row = self.fetch_optional(sql, args);
+        async move { row.await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound)) }
+    }
+
+    /// The first column of the one row the statement returns.
+    fn scalar<T>(
+        &mut self,
+        sql: impl SqlSafeStr,
+        args: impl IntoIterator<Item = Arg>,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        (T,): Record,
+    {
+        let row = self.fetch_one::<(T,)>(sql, args);
+        async move { Ok(row.await?.0) }
+    }
+
+    /// The first column of the row the statement returns, if it returns one.
+    fn scalar_optional<T>(
+        &mut self,
+        sql: impl SqlSafeStr,
+        args: impl IntoIterator<Item = Arg>,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
+    where
+        (T,): Record,
+    {
+        let row = self.fetch_optional::<(T,)>(sql, args);
+        async move { Ok(row.await?.map(|(v,)| v)) }
+    }
+}
