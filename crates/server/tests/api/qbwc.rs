@@ -204,23 +204,7 @@ pub async fn connect(app: &TestApp, token: &str, company: i64) -> (i64, WebConne
 
 /// Imports `n` codes: tier-1 divisions, each with tier-2 children.
 pub(crate) async fn import(app: &TestApp, list: i64, n: usize) {
-    let mut csv = String::from("full_code,description,active\n");
-    let mut made = 0;
-    'all: for d in 1.. {
-        for i in 0..100 {
-            let full = if i == 0 {
-                format!("{d:02}")
-            } else {
-                format!("{d:02}-{i:03}")
-            };
-            csv.push_str(&format!("{full},Code {full},true\n"));
-            made += 1;
-            if made == n {
-                break 'all;
-            }
-        }
-    }
-    app.import(list, csv).await;
+    app.import(list, crate::helpers::divisions_csv(n)).await;
 }
 
 /// Sends the list and exports every code with these accounts; returns the job id.

@@ -357,17 +357,7 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
         .session(&mut qb)
         .await;
     assert_eq!(s.percentages, [100]);
-    let mut csv = String::from("full_code,description,active\n");
-    for d in 1..=3 {
-        for i in 0..100 {
-            let full = if i == 0 {
-                format!("{d:02}")
-            } else {
-                format!("{d:02}-{i:03}")
-            };
-            csv.push_str(&format!("{full},Code {full},true\n"));
-        }
-    }
+    let csv = crate::helpers::divisions_csv(N);
     let res = client
         .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
         .bearer_auth(&token)

@@ -352,22 +352,7 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     let list = res.json::<Value>().await.unwrap()["erp_list_id"]
         .as_i64()
         .unwrap();
-    let mut csv = String::from("full_code,description,active\n");
-    let mut n = 0;
-    'all: for d in 1..=50 {
-        for i in 0..100 {
-            let full = if i == 0 {
-                format!("{d:02}")
-            } else {
-                format!("{d:02}-{i:03}")
-            };
-            csv.push_str(&format!("{full},Code {full},true\n"));
-            n += 1;
-            if n == N {
-                break 'all;
-            }
-        }
-    }
+    let csv = crate::helpers::divisions_csv(N);
     let res = client
         .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
         .bearer_auth(&token)
