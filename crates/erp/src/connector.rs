@@ -113,6 +113,13 @@ pub struct Field {
     pub input: Input,
 }
 
+impl Field {
+    /// One line per field in a connector's `FIELDS`.
+    pub const fn new(name: &'static str, label: &'static str, input: Input) -> Field {
+        Field { name, label, input }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Input {
     /// A line of text (sent trimmed).

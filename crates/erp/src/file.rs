@@ -42,21 +42,13 @@ impl Connector for Folder {
     const KIND: &'static str = "file";
     const LABEL: &'static str = "File (QuickBooks IIF or CSV in a folder)";
     const FIELDS: &'static [Field] = &[
-        Field {
-            name: "directory",
-            label: "Folder for export files",
-            input: Input::Text,
-        },
-        Field {
-            name: "format",
-            label: "Format",
-            input: Input::Choice(&[("iif", "QuickBooks Desktop IIF"), ("csv", "CSV")]),
-        },
-        Field {
-            name: "gl_accounts",
-            label: "GL accounts",
-            input: Input::GlAccounts,
-        },
+        Field::new("directory", "Folder for export files", Input::Text),
+        Field::new(
+            "format",
+            "Format",
+            Input::Choice(&[("iif", "QuickBooks Desktop IIF"), ("csv", "CSV")]),
+        ),
+        Field::new("gl_accounts", "GL accounts", Input::GlAccounts),
     ];
     /// A file holds the whole job (one file per job).
     const BATCH: usize = usize::MAX;

@@ -361,11 +361,28 @@ async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Resu
     };
     let deep = n / 100 - 2;
     let api_auth = ("authorization", bearer.as_str());
+    // The key a client following `Link: rel="next"` would hold near the end of the list.
+    let near_end: Value = client
+        .get(api(&format!(
+            "/cost_code_lists/{list}/cost_codes?per_page=1&page={}",
+            n - 150
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let after = &near_end[0]["id"];
     let pages = [
         ("list page 1 (API)".to_string(), codes(""), api_auth),
         (
             format!("list page {deep} (API)"),
             codes(&format!("&page={deep}")),
+            api_auth,
+        ),
+        (
+            format!("list page {deep} by key (API, after=)"),
+            codes(&format!("&after={after}")),
             api_auth,
         ),
         (

@@ -52,6 +52,7 @@ impl App {
             connectors: settings.connectors()?,
             cipher: Arc::new(cipher),
             first_run: Arc::new(first_run(&settings, addr, db_empty)),
+            unsynced_checks: Default::default(),
         };
         Ok(App {
             listener,

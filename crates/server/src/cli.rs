@@ -323,6 +323,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         connectors: settings.connectors()?,
         cipher: cipher.into(),
         first_run: Default::default(),
+        unsynced_checks: Default::default(),
     };
     Ok((state, actor))
 }

@@ -179,19 +179,40 @@ impl Paging {
 
     /// Wraps a page of JSON with `Total`, `Per-Page` and `Link` headers.
     pub fn respond<T: serde::Serialize>(self, uri: &Uri, total: i64, items: T) -> Response {
+        self.respond_with_next(uri, total, items, None)
+    }
+
+    /// [`Paging::respond`] for a list that pages by key: `next_after` (the last row's key, when
+    /// a full page suggests more) makes `rel="next"` ask for the rows after it, which costs the
+    /// same at any depth; `first`, `last` and `prev` stay page numbers.
+    pub fn respond_with_next<T: serde::Serialize>(
+        self,
+        uri: &Uri,
+        total: i64,
+        items: T,
+        next_after: Option<i64>,
+    ) -> Response {
         let mut headers = HeaderMap::new();
         let num =
             |n: i64| HeaderValue::from_str(&n.to_string()).expect("digits are a valid header");
         headers.insert("total", num(total));
         headers.insert("per-page", num(self.per_page));
         let last = ((total + self.per_page - 1) / self.per_page).max(1);
-        let link = |page: i64, rel: &str| format!("<{}>; rel=\"{rel}\"", with_page(uri, page));
+        let link =
+            |page: i64, rel: &str| format!("<{}>; rel=\"{rel}\"", with_param(uri, "page", page));
         let mut links = vec![link(1, "first"), link(last, "last")];
         if self.page > 1 {
             links.push(link(self.page - 1, "prev"));
         }
-        if self.page < last {
-            links.push(link(self.page + 1, "next"));
+        match next_after {
+            Some(after) => links.push(format!(
+                "<{}>; rel=\"next\"",
+                with_param(uri, "after", after)
+            )),
+            None if self.page < last && !has_param(uri, "after") => {
+                links.push(link(self.page + 1, "next"))
+            }
+            None => {}
         }
         if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
             headers.insert(header::LINK, v);
@@ -200,16 +221,26 @@ impl Paging {
     }
 }
 
-fn with_page(uri: &Uri, page: i64) -> String {
+/// `uri` with `name=value` in place of any `page` or `after` it had: the two are two ways of
+/// saying where a page starts, so a link carries one.
+fn with_param(uri: &Uri, name: &str, value: i64) -> String {
     let query: Vec<String> = uri
         .query()
         .unwrap_or("")
         .split('&')
-        .filter(|kv| !kv.is_empty() && !kv.starts_with("page="))
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("page=") && !kv.starts_with("after="))
         .map(str::to_owned)
-        .chain(std::iter::once(format!("page={page}")))
+        .chain(std::iter::once(format!("{name}={value}")))
         .collect();
     format!("{}?{}", uri.path(), query.join("&"))
+}
+
+/// Whether the query string names `name` (with or without a value).
+pub(crate) fn has_param(uri: &Uri, name: &str) -> bool {
+    uri.query()
+        .unwrap_or("")
+        .split('&')
+        .any(|kv| kv.split('=').next() == Some(name))
 }
 
 /// Query strings are parsed with our error shape too.

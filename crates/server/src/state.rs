@@ -3,6 +3,7 @@ use crate::metrics::Metrics;
 use crate::secrets::Cipher;
 use crate::throttle::SignInThrottle;
 use costbridge_storage::Db;
+use costbridge_storage::erp::UnsyncedChecks;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     /// Encrypts and decrypts the connector secrets stored in the database.
     pub cipher: Arc<Cipher>,
     pub first_run: Arc<FirstRun>,
+    /// The Send to ERP button's check of each list's unsynced codes, until they change.
+    pub unsynced_checks: Arc<UnsyncedChecks>,
 }
 
 /// First-run setup's guard against DNS rebinding (a foreign name resolving to this server):

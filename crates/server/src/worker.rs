@@ -231,6 +231,9 @@ pub(crate) fn line(
 }
 
 /// Keeps the job's lease alive while a long export runs, so no other worker takes it over.
+/// The renewal runs beside the work, never instead of it: on SQLite a renewal waits for the
+/// write lock, which the work may hold in an open transaction (recording a batch), so awaiting
+/// the renewal in place of the work would stall both until the busy timeout.
 async fn with_lease<T>(
     state: &AppState,
     cfg: &WorkerSettings,
@@ -239,18 +242,20 @@ async fn with_lease<T>(
 ) -> T {
     let lease = Duration::seconds(cfg.lease_seconds);
     let every = std::time::Duration::from_secs((cfg.lease_seconds / 3).max(1) as u64);
-    tokio::pin!(work);
-    let mut tick = tokio::time::interval(every);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            _ = tick.tick() => {
-                if let Err(e) = state.db.renew_lease(job, lease).await {
-                    tracing::warn!(error = %e, "could not renew the export lease");
-                }
+    let renew = async {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.db.renew_lease(job, lease).await {
+                tracing::warn!(error = %e, "could not renew the export lease");
             }
         }
+    };
+    tokio::select! {
+        out = work => out,
+        never = renew => never,
     }
 }
 

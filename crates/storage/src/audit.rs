@@ -17,8 +17,9 @@ pub(crate) async fn record(
     after: Option<Value>,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO audit_events (company_id, at, actor_id, action, \
+         entity_type, entity_id, before, after) VALUES ($1, $2, $3, \
+         $4, $5, $6, $7, $8)",
         [
             company.into(),
             crate::now().into(),
@@ -79,8 +80,9 @@ pub struct AuditFilter {
 }
 
 const FILTER: &str = "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id \
-     WHERE a.company_id = $1 AND ($2 IS NULL OR a.entity_type = $2) \
-     AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR a.action = $4)";
+                      WHERE a.company_id = $1 AND ($2 IS NULL OR a.entity_type = \
+                      $2) AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR \
+                      a.action = $4)";
 
 impl Db {
     /// Newest first, one page at a time; returns the page and the total count.
@@ -92,8 +94,9 @@ impl Db {
         offset: i64,
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
         let list_sql = format!(
-            "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, a.action, a.entity_type, a.entity_id, \
-             a.before, a.after {FILTER} ORDER BY a.id DESC"
+            "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, \
+             a.action, a.entity_type, a.entity_id, a.before, a.after \
+             {FILTER} ORDER BY a.id DESC"
         );
         let args = vec![
             company.into(),

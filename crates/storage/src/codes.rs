@@ -1,6 +1,6 @@
 //! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
 use crate::audit;
-use crate::tx::{Queries, Tx};
+use crate::tx::{Arg, Queries, Tx};
 use crate::{Db, StoreError, now};
 use costbridge_domain::send;
 use costbridge_domain::sync::{self, ConfirmedValues, Event, FieldChange, SyncState};
@@ -56,9 +56,12 @@ pub(crate) struct CodeRow {
     pub updated_at: OffsetDateTime,
 }
 
-pub(crate) const CODE_COLS: &str = "c.id, c.list_id, c.parent_id, c.code, c.full_code, c.description, c.tier, \
-    c.active, c.sync_status, c.confirmed_code, c.confirmed_full_code, c.confirmed_description, \
-    c.confirmed_active, c.origin_id, c.last_synced_at, c.rejection_reason, c.erp_message, c.created_at, c.updated_at";
+pub(crate) const CODE_COLS: &str = "c.id, c.list_id, c.parent_id, c.code, c.full_code, \
+                                    c.description, c.tier, c.active, c.sync_status, \
+                                    c.confirmed_code, c.confirmed_full_code, \
+                                    c.confirmed_description, c.confirmed_active, c.origin_id, \
+                                    c.last_synced_at, c.rejection_reason, c.erp_message, \
+                                    c.created_at, c.updated_at";
 
 impl CodeRow {
     pub fn state(&self) -> SyncState {
@@ -178,6 +181,9 @@ pub struct CodePatch {
 pub struct CodeFilter {
     pub sync_status: Option<String>,
     pub q: Option<String>,
+    /// Keyset paging: only codes after this one in list order. A deep page then costs what the
+    /// first does, where an offset walks every row before it.
+    pub after: Option<i64>,
 }
 
 /// Locks the list for this write (every write bumps `version`, so clients can tell a stale
@@ -185,7 +191,8 @@ pub struct CodeFilter {
 /// row first is the start of the lock order every transaction keeps (see [`Db::write`]).
 pub(crate) async fn lock_list(tx: &mut Tx<'_>, company: i64, list: i64) -> Result<i64, StoreError> {
     tx.scalar_optional(
-        "UPDATE cost_code_lists SET version = version + 1 WHERE id = $1 AND company_id = $2 RETURNING version",
+        "UPDATE cost_code_lists SET version = version + 1 WHERE id = \
+         $1 AND company_id = $2 RETURNING version",
         [list.into(), company.into()],
     )
     .await?
@@ -201,7 +208,8 @@ pub(crate) async fn unsynced_changed(
     version: i64,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "UPDATE cost_code_lists SET unsynced_version = $2 WHERE id = $1",
+        "UPDATE cost_code_lists SET unsynced_version = $2 WHERE id = \
+         $1",
         [list.into(), version.into()],
     )
     .await?;
@@ -214,7 +222,10 @@ async fn fetch_code(
     company: i64,
     id: i64,
 ) -> Result<Option<CodeRow>, StoreError> {
-    let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.company_id = $1 AND c.id = $2");
+    let sql = format!(
+        "SELECT {CODE_COLS} FROM cost_codes c WHERE c.company_id = \
+         $1 AND c.id = $2"
+    );
     q.fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
         .await
 }
@@ -263,13 +274,53 @@ pub(crate) async fn list_codes(
     q.fetch_all(AssertSqlSafe(sql), [list.into()]).await
 }
 
+/// Creates a list and audits it; a name the company already uses is a unique violation, which
+/// the caller words.
+pub(crate) async fn insert_list(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: i64,
+    name: &str,
+    is_erp_list: bool,
+) -> Result<i64, StoreError> {
+    let id = tx
+        .scalar(
+            "INSERT INTO cost_code_lists (company_id, name, is_erp_list, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            [
+                company.into(),
+                name.into(),
+                is_erp_list.into(),
+                now().into(),
+            ],
+        )
+        .await?;
+    let after = if is_erp_list {
+        json!({"name": name, "is_erp_list": true})
+    } else {
+        json!({ "name": name })
+    };
+    audit::record(
+        tx,
+        company,
+        Some(actor),
+        "cost_code_list.created",
+        ("cost_code_list", id),
+        None,
+        Some(after),
+    )
+    .await?;
+    Ok(id)
+}
+
 /// Maps a unique violation on `(list_id, full_code)` to the field error a user can act on.
 fn unique_to_duplicate(e: StoreError, full_code: &str) -> StoreError {
     e.unique_as(|| StoreError::field("code", format!("'{full_code}' already exists in this list")))
 }
 
 const LIST_SELECT: &str = "SELECT l.id, l.name, l.is_erp_list, l.version, l.sent_once, l.unsynced_version, \
-     (SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = l.id) AS codes_count FROM cost_code_lists l";
+     (SELECT CAST(COALESCE(SUM(s.n), 0) AS BIGINT) FROM list_state_counts s WHERE s.list_id = l.id) AS codes_count \
+     FROM cost_code_lists l";
 
 impl Db {
     pub async fn lists(&self, company: i64) -> Result<Vec<CodeList>, StoreError> {
@@ -294,28 +345,20 @@ impl Db {
         name: &str,
     ) -> Result<CodeList, StoreError> {
         let id = self
-            .write(|tx| Box::pin(async move {
-                let id = tx
-                    .scalar::<i64>(
-                        "INSERT INTO cost_code_lists (company_id, name, created_at) VALUES ($1, $2, $3) RETURNING id",
-                        [company.into(), name.into(), now().into()],
-                    )
-                    .await
-                    .map_err(|e| {
-                        e.unique_as(|| StoreError::field("name", format!("a list named '{name}' already exists")))
-                    })?;
-                audit::record(
-                    tx,
-                    company,
-                    Some(actor),
-                    "cost_code_list.created",
-                    ("cost_code_list", id),
-                    None,
-                    Some(json!({"name": name})),
-                )
-                .await?;
-                Ok::<_, StoreError>(id)
-            }))
+            .write(|tx| {
+                Box::pin(async move {
+                    insert_list(tx, company, actor, name, false)
+                        .await
+                        .map_err(|e| {
+                            e.unique_as(|| {
+                                StoreError::field(
+                                    "name",
+                                    format!("a list named '{name}' already exists"),
+                                )
+                            })
+                        })
+                })
+            })
             .await?;
         self.list(company, id).await
     }
@@ -339,19 +382,72 @@ impl Db {
                     .replace('_', "\\_")
             )
         });
-        let filter = "FROM cost_codes c WHERE c.list_id = $1 AND ($2 IS NULL OR c.sync_status = $2) \
-            AND ($3 IS NULL OR lower(c.full_code) LIKE $3 ESCAPE '\\' OR lower(c.description) LIKE $3 ESCAPE '\\')";
-        let list_sql = format!("SELECT {CODE_COLS} {filter} ORDER BY c.sort_key, c.full_code");
-        let args = vec![list.into(), (&f.sync_status).into(), q.into()];
-        let (rows, total): (Vec<CodeRow>, i64) = self
-            .page(
-                &list_sql,
-                &format!("SELECT COUNT(*) {filter}"),
-                args,
-                limit,
-                offset,
+        // Each condition is written only when asked for, so the planner can use the index
+        // that serves it: `$2 IS NULL OR …` would make it plan for both cases at once.
+        let mut filter = String::from("FROM cost_codes c WHERE c.list_id = $1");
+        let mut args: Vec<Arg> = vec![list.into()];
+        let mut list_args: Vec<Arg> = Vec::new();
+        if let Some(state) = &f.sync_status {
+            args.push(state.as_str().into());
+            filter.push_str(&format!(" AND c.sync_status = ${}", args.len()));
+        }
+        if let Some(q) = q {
+            args.push(q.into());
+            let n = args.len();
+            filter.push_str(&format!(
+                " AND (lower(c.full_code) LIKE ${n} ESCAPE '\\' OR lower(c.description) LIKE ${n} ESCAPE '\\')"
+            ));
+        }
+        let mut list_sql = format!("SELECT {CODE_COLS} {filter}");
+        if let Some(after) = f.after {
+            let (sort_key, full_code): (String, String) = self
+                .pool()
+                .fetch_optional(
+                    "SELECT sort_key, full_code FROM cost_codes WHERE id = $1 AND list_id = $2",
+                    [after.into(), list.into()],
+                )
+                .await?
+                .ok_or_else(|| {
+                    StoreError::field(
+                        "after",
+                        format!("code {after} is not in this list (deleted since?): start again from the first page"),
+                    )
+                })?;
+            // Appended after the filter's arguments, so the count below (which takes only the
+            // filter's) never sees them.
+            let n = args.len();
+            list_sql.push_str(&format!(
+                " AND (c.sort_key > ${} OR (c.sort_key = ${} AND c.full_code > ${}))",
+                n + 1,
+                n + 1,
+                n + 2
+            ));
+            list_args = vec![sort_key.into(), full_code.into()];
+        }
+        list_sql.push_str(" ORDER BY c.sort_key, c.full_code");
+        // Without a search, the total is the list's maintained count (of one state, or all);
+        // a search has to look at the rows it matches.
+        let count_sql = if f.q.is_some() {
+            format!("SELECT COUNT(*) {filter}")
+        } else if f.sync_status.is_some() {
+            "SELECT COALESCE((SELECT n FROM list_state_counts WHERE list_id = $1 AND sync_status = $2), 0)".to_owned()
+        } else {
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_state_counts WHERE list_id = $1"
+                .to_owned()
+        };
+        let n = args.len() + list_args.len();
+        list_sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
+        let rows: Vec<CodeRow> = self
+            .pool()
+            .fetch_all(
+                AssertSqlSafe(list_sql),
+                args.iter()
+                    .cloned()
+                    .chain(list_args)
+                    .chain([limit.into(), offset.into()]),
             )
             .await?;
+        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
     }
 
@@ -374,54 +470,63 @@ impl Db {
     ) -> Result<CostCode, StoreError> {
         let new = &new;
         let id = self
-            .write(|tx| Box::pin(async move {
-                let version = lock_list(tx, company, list).await?;
-                let parent = match new.parent_id {
-                    None => None,
-                    Some(pid) => Some(fetch_parent(tx, company, list, pid).await?),
-                };
-                let (full, tier) = wbs::full_code(
-                    parent.as_ref().map(|p| (p.full_code.as_str(), p.tier as usize)),
-                    &new.code,
-                    delimiter,
-                )
-                .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
-                let ts = now();
-                let id: i64 = tx
-                    .scalar(
-                        "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, \
-                         active, sync_status, changed_version, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $11, $10, $9, $9) RETURNING id",
-                        [
-                            company.into(),
-                            list.into(),
-                            new.parent_id.into(),
-                            new.code.as_str().into(),
-                            (&full).into(),
-                            wbs::sort_key(&full, delimiter).into(),
-                            new.description.as_str().into(),
-                            (tier as i64).into(),
-                            ts.into(),
-                            version.into(),
-                            SyncState::New.as_str().into(),
-                        ],
+            .write(|tx| {
+                Box::pin(async move {
+                    let version = lock_list(tx, company, list).await?;
+                    let parent = match new.parent_id {
+                        None => None,
+                        Some(pid) => Some(fetch_parent(tx, company, list, pid).await?),
+                    };
+                    let (full, tier) = wbs::full_code(
+                        parent
+                            .as_ref()
+                            .map(|p| (p.full_code.as_str(), p.tier as usize)),
+                        &new.code,
+                        delimiter,
                     )
-                    .await
-                    .map_err(|e| unique_to_duplicate(e, &full))?;
-                unsynced_changed(tx, list, version).await?;
-                audit::record(
-                    tx,
-                    company,
-                    Some(actor),
-                    "cost_code.created",
-                    ("cost_code", id),
-                    None,
-                    Some(json!({"code": new.code.as_str(), "full_code": full, "description": new.description.as_str(),
-                                "parent_id": new.parent_id, "active": true, "sync_status": SyncState::New})),
-                )
-                .await?;
-                Ok::<_, StoreError>(id)
-            }))
+                    .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
+                    let ts = now();
+                    let id: i64 = tx
+                        .scalar(
+                            "INSERT INTO cost_codes (company_id, list_id, parent_id, \
+                             code, full_code, sort_key, description, tier, active, \
+                             sync_status, changed_version, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $11, $10, $9, \
+                             $9) RETURNING id",
+                            [
+                                company.into(),
+                                list.into(),
+                                new.parent_id.into(),
+                                new.code.as_str().into(),
+                                (&full).into(),
+                                wbs::sort_key(&full, delimiter).into(),
+                                new.description.as_str().into(),
+                                (tier as i64).into(),
+                                ts.into(),
+                                version.into(),
+                                SyncState::New.as_str().into(),
+                            ],
+                        )
+                        .await
+                        .map_err(|e| unique_to_duplicate(e, &full))?;
+                    unsynced_changed(tx, list, version).await?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "cost_code.created",
+                        ("cost_code", id),
+                        None,
+                        Some(json!({
+                            "code": new.code.as_str(), "full_code": full,
+                            "description": new.description.as_str(), "parent_id": new.parent_id,
+                            "active": true, "sync_status": SyncState::New
+                        })),
+                    )
+                    .await?;
+                    Ok::<_, StoreError>(id)
+                })
+            })
             .await?;
         self.code(company, list, id).await
     }
@@ -437,164 +542,195 @@ impl Db {
         delimiter: char,
     ) -> Result<CostCode, StoreError> {
         let patch = &patch;
-        self.write(|tx| Box::pin(async move {
-            let (version, old) = lock_code(tx, company, list, id).await?;
-            if old.state().is_locked() {
-                return Err(StoreError::Locked(format!(
-                    "'{}' is {} and cannot be edited until the approver decides",
-                    old.full_code, old.sync_status
-                )));
-            }
-            let parent_id = patch.parent_id.unwrap_or(old.parent_id);
-            let code = patch
-                .code
-                .as_ref()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_else(|| old.code.clone());
-            // Where the code now hangs, checked against cycles and the tier limit of its subtree.
-            let (parent_full, parent_tier) = match parent_id {
-                None => (None, 0usize),
-                Some(pid) if pid == id => {
-                    return Err(StoreError::field("parent_id", "a code cannot be its own parent"));
+        self.write(|tx| {
+            Box::pin(async move {
+                let (version, old) = lock_code(tx, company, list, id).await?;
+                if old.state().is_locked() {
+                    return Err(StoreError::Locked(format!(
+                        "'{}' is {} and cannot be edited until the approver decides",
+                        old.full_code, old.sync_status
+                    )));
                 }
-                Some(pid) => {
-                    let p = fetch_parent(tx, company, list, pid).await?;
-                    let own_prefix = format!("{}{delimiter}", old.full_code);
-                    if p.full_code.starts_with(&own_prefix) {
+                let parent_id = patch.parent_id.unwrap_or(old.parent_id);
+                let code = patch
+                    .code
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_else(|| old.code.clone());
+                // Where the code now hangs, checked against cycles and the tier limit of its
+                // subtree.
+                let (parent_full, parent_tier) = match parent_id {
+                    None => (None, 0usize),
+                    Some(pid) if pid == id => {
                         return Err(StoreError::field(
                             "parent_id",
-                            format!("'{}' is a descendant of this code; that would make a cycle", p.full_code),
+                            "a code cannot be its own parent",
                         ));
                     }
-                    (Some(p.full_code), p.tier as usize)
-                }
-            };
-            let segment = CodeSegment::parse(&code, delimiter)
-                .map_err(|e| StoreError::field("code", e.to_string()))?;
-            let (full, tier) = wbs::full_code(
-                parent_full.as_deref().map(|f| (f, parent_tier)),
-                &segment,
-                delimiter,
-            )
-            .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
-            let description = patch
-                .description
-                .as_ref()
-                .map(|d| d.as_str().to_owned())
-                .unwrap_or_else(|| old.description.clone());
-            let active = patch.active.unwrap_or(old.active);
-            let values = ConfirmedValues {
-                code: code.clone(),
-                full_code: full.clone(),
-                description: description.clone(),
-                active,
-            };
-            let state = old.state_after_edit(&values)?;
-            let ts = now();
-            let mut send_changed = old.changes_send(&values, state);
-            tx.execute(
-                "UPDATE cost_codes SET parent_id = $2, code = $3, full_code = $4, sort_key = $5, description = $6, tier = $7, \
-                 active = $8, sync_status = $9, rejection_reason = CASE WHEN $9 = $13 THEN rejection_reason END, \
-                 updated_at = $10, changed_version = CASE WHEN $11 THEN $12 ELSE changed_version END WHERE id = $1",
-                [
-                    id.into(),
-                    parent_id.into(),
-                    (&code).into(),
-                    (&full).into(),
-                    wbs::sort_key(&full, delimiter).into(),
-                    (&description).into(),
-                    (tier as i64).into(),
-                    active.into(),
-                    state.as_str().into(),
-                    ts.into(),
-                    send_changed.into(),
-                    version.into(),
-                    SyncState::Rejected.as_str().into(),
-                ],
-            )
-            .await
-            .map_err(|e| unique_to_duplicate(e, &full))?;
-            let mut after = old.clone();
-            (after.parent_id, after.code, after.full_code, after.description, after.tier, after.active) =
-                (parent_id, code.clone(), full.clone(), description.clone(), tier as i64, active);
-            after.sync_status = state;
-            audit::record(
-                tx,
-                company,
-                Some(actor),
-                "cost_code.updated",
-                ("cost_code", id),
-                Some(old.snapshot()),
-                Some(after.snapshot()),
-            )
-            .await?;
-
-            if full != old.full_code {
-                // Descendants follow: their full codes (and tiers) change, and each synced one becomes modified.
-                let sql = format!(
-                    "WITH RECURSIVE d(id) AS (SELECT id FROM cost_codes WHERE parent_id = $1 \
-                     UNION ALL SELECT c.id FROM cost_codes c JOIN d ON c.parent_id = d.id) \
-                     SELECT {CODE_COLS} FROM cost_codes c WHERE c.id IN (SELECT id FROM d)"
+                    Some(pid) => {
+                        let p = fetch_parent(tx, company, list, pid).await?;
+                        let own_prefix = format!("{}{delimiter}", old.full_code);
+                        if p.full_code.starts_with(&own_prefix) {
+                            return Err(StoreError::field(
+                                "parent_id",
+                                format!(
+                                    "'{}' is a descendant of this code; that would make a cycle",
+                                    p.full_code
+                                ),
+                            ));
+                        }
+                        (Some(p.full_code), p.tier as usize)
+                    }
+                };
+                let segment = CodeSegment::parse(&code, delimiter)
+                    .map_err(|e| StoreError::field("code", e.to_string()))?;
+                let (full, tier) = wbs::full_code(
+                    parent_full.as_deref().map(|f| (f, parent_tier)),
+                    &segment,
+                    delimiter,
+                )
+                .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
+                let description = patch
+                    .description
+                    .as_ref()
+                    .map(|d| d.as_str().to_owned())
+                    .unwrap_or_else(|| old.description.clone());
+                let active = patch.active.unwrap_or(old.active);
+                let values = ConfirmedValues {
+                    code: code.clone(),
+                    full_code: full.clone(),
+                    description: description.clone(),
+                    active,
+                };
+                let state = old.state_after_edit(&values)?;
+                let ts = now();
+                let mut send_changed = old.changes_send(&values, state);
+                tx.execute(
+                    "UPDATE cost_codes SET parent_id = $2, code = $3, full_code \
+                     = $4, sort_key = $5, description = $6, tier = $7, active = \
+                     $8, sync_status = $9, rejection_reason = CASE WHEN $9 = $13 \
+                     THEN rejection_reason END, updated_at = $10, \
+                     changed_version = CASE WHEN $11 THEN $12 ELSE \
+                     changed_version END WHERE id = $1",
+                    [
+                        id.into(),
+                        parent_id.into(),
+                        (&code).into(),
+                        (&full).into(),
+                        wbs::sort_key(&full, delimiter).into(),
+                        (&description).into(),
+                        (tier as i64).into(),
+                        active.into(),
+                        state.as_str().into(),
+                        ts.into(),
+                        send_changed.into(),
+                        version.into(),
+                        SyncState::Rejected.as_str().into(),
+                    ],
+                )
+                .await
+                .map_err(|e| unique_to_duplicate(e, &full))?;
+                let mut after = old.clone();
+                (
+                    after.parent_id,
+                    after.code,
+                    after.full_code,
+                    after.description,
+                    after.tier,
+                    after.active,
+                ) = (
+                    parent_id,
+                    code.clone(),
+                    full.clone(),
+                    description.clone(),
+                    tier as i64,
+                    active,
                 );
-                let descendants: Vec<CodeRow> = tx.fetch_all(AssertSqlSafe(sql), [id.into()]).await?;
-                let shift = tier as i64 - old.tier;
-                for d in descendants {
-                    let new_tier = d.tier + shift;
-                    if new_tier as usize > MAX_TIERS {
-                        return Err(StoreError::field(
-                            "parent_id",
-                            format!(
-                                "'{}' would become tier {new_tier}; at most {MAX_TIERS} tiers are allowed",
-                                d.full_code
-                            ),
-                        ));
+                after.sync_status = state;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "cost_code.updated",
+                    ("cost_code", id),
+                    Some(old.snapshot()),
+                    Some(after.snapshot()),
+                )
+                .await?;
+
+                if full != old.full_code {
+                    // Descendants follow: their full codes (and tiers) change, and each synced one
+                    // becomes modified.
+                    let sql = format!(
+                        "WITH RECURSIVE d(id) AS (SELECT id FROM cost_codes WHERE \
+                         parent_id = $1 UNION ALL SELECT c.id FROM cost_codes c JOIN \
+                         d ON c.parent_id = d.id) SELECT {CODE_COLS} FROM cost_codes \
+                         c WHERE c.id IN (SELECT id FROM d)"
+                    );
+                    let descendants: Vec<CodeRow> =
+                        tx.fetch_all(AssertSqlSafe(sql), [id.into()]).await?;
+                    let shift = tier as i64 - old.tier;
+                    for d in descendants {
+                        let new_tier = d.tier + shift;
+                        if new_tier as usize > MAX_TIERS {
+                            return Err(StoreError::field(
+                                "parent_id",
+                                format!(
+                                    "'{}' would become tier {new_tier}; at most {MAX_TIERS} \
+                                     tiers are allowed",
+                                    d.full_code
+                                ),
+                            ));
+                        }
+                        if d.state().is_locked() {
+                            return Err(StoreError::Locked(format!(
+                                "descendant '{}' is {} and cannot change until the approver \
+                                 decides",
+                                d.full_code, d.sync_status
+                            )));
+                        }
+                        let d_full = format!("{full}{}", &d.full_code[old.full_code.len()..]);
+                        let mut d_after = d.clone();
+                        (d_after.full_code, d_after.tier) = (d_full.clone(), new_tier);
+                        let d_state = d.state_after_edit(&d_after.values())?;
+                        d_after.sync_status = d_state;
+                        let d_changed = d.changes_send(&d_after.values(), d_state);
+                        send_changed |= d_changed;
+                        tx.execute(
+                            "UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = \
+                             $4, sync_status = $5, updated_at = $6, changed_version = \
+                             CASE WHEN $7 THEN $8 ELSE changed_version END WHERE id = $1",
+                            [
+                                d.id.into(),
+                                (&d_full).into(),
+                                wbs::sort_key(&d_full, delimiter).into(),
+                                new_tier.into(),
+                                d_state.as_str().into(),
+                                ts.into(),
+                                d_changed.into(),
+                                version.into(),
+                            ],
+                        )
+                        .await
+                        .map_err(|e| unique_to_duplicate(e, &d_full))?;
+                        audit::record(
+                            tx,
+                            company,
+                            Some(actor),
+                            "cost_code.updated",
+                            ("cost_code", d.id),
+                            Some(d.snapshot()),
+                            Some(d_after.snapshot()),
+                        )
+                        .await?;
                     }
-                    if d.state().is_locked() {
-                        return Err(StoreError::Locked(format!(
-                            "descendant '{}' is {} and cannot change until the approver decides",
-                            d.full_code, d.sync_status
-                        )));
-                    }
-                    let d_full = format!("{full}{}", &d.full_code[old.full_code.len()..]);
-                    let mut d_after = d.clone();
-                    (d_after.full_code, d_after.tier) = (d_full.clone(), new_tier);
-                    let d_state = d.state_after_edit(&d_after.values())?;
-                    d_after.sync_status = d_state;
-                    let d_changed = d.changes_send(&d_after.values(), d_state);
-                    send_changed |= d_changed;
-                    tx.execute(
-                        "UPDATE cost_codes SET full_code = $2, sort_key = $3, tier = $4, sync_status = $5, updated_at = $6, \
-                         changed_version = CASE WHEN $7 THEN $8 ELSE changed_version END WHERE id = $1",
-                        [
-                            d.id.into(),
-                            (&d_full).into(),
-                            wbs::sort_key(&d_full, delimiter).into(),
-                            new_tier.into(),
-                            d_state.as_str().into(),
-                            ts.into(),
-                            d_changed.into(),
-                            version.into(),
-                        ],
-                    )
-                    .await
-                    .map_err(|e| unique_to_duplicate(e, &d_full))?;
-                    audit::record(
-                        tx,
-                        company,
-                        Some(actor),
-                        "cost_code.updated",
-                        ("cost_code", d.id),
-                        Some(d.snapshot()),
-                        Some(d_after.snapshot()),
-                    )
-                    .await?;
                 }
-            }
-            if send_changed {
-                unsynced_changed(tx, list, version).await?;
-            }
-            Ok(())
-        }))
+                if send_changed {
+                    unsynced_changed(tx, list, version).await?;
+                }
+                Ok(())
+            })
+        })
         .await?;
         self.code(company, list, id).await
     }
@@ -636,7 +772,8 @@ impl Db {
                         old.full_code
                     )));
                 }
-                // Closed items of earlier sends (rejected or retrieved) go with the code; the audit log keeps the history.
+                // Closed items of earlier sends (rejected or retrieved) go with the code; the
+                // audit log keeps the history.
                 tx.execute("DELETE FROM erp_items WHERE cost_code_id = $1", [id.into()])
                     .await?;
                 tx.execute("DELETE FROM cost_codes WHERE id = $1", [id.into()])
@@ -668,7 +805,8 @@ impl Db {
         self.list(company, list).await?;
         self.pool()
             .fetch_all(
-                "SELECT full_code, description, active FROM cost_codes WHERE list_id = $1 ORDER BY sort_key, full_code",
+                "SELECT full_code, description, active FROM cost_codes WHERE \
+                 list_id = $1 ORDER BY sort_key, full_code",
                 [list.into()],
             )
             .await

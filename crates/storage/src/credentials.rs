@@ -1,5 +1,5 @@
-//! Password reset links and revoking what signs a user in (README, Security): after a password change or
-//! reset, every other session and API token of that user stops working.
+//! Password reset links and revoking what signs a user in (README, Security): after a password
+//! change or reset, every other session and API token of that user stops working.
 use crate::outbox::{self, Notice};
 use crate::tx::{Queries, Tx};
 use crate::users::User;
@@ -27,7 +27,8 @@ pub(crate) async fn revoke(
         .await?;
     let tokens = tx
         .execute(
-            "DELETE FROM api_tokens WHERE user_id = $1 AND token_hash <> $2",
+            "DELETE FROM api_tokens WHERE user_id = $1 AND token_hash <> \
+             $2",
             [user.into(), keep.into()],
         )
         .await?;
@@ -66,17 +67,29 @@ impl Db {
     ) -> Result<(), StoreError> {
         let t = now();
         let mail = &mail;
+        let expires = expires_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok();
+        let expires = &expires;
         self.write(|tx| {
             Box::pin(async move {
                 tx.execute(
-                    "DELETE FROM password_resets WHERE user_id = $1 OR expires_at < $2",
+                    "DELETE FROM password_resets WHERE user_id = $1 OR \
+                     expires_at < $2",
                     [user.into(), t.into()],
                 )
                 .await?;
                 tx.execute(
-                    "INSERT INTO password_resets (token_hash, user_id, created_by, expires_at, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                    [token_hash.into(), user.into(), actor.into(), expires_at.into(), t.into()],
+                    "INSERT INTO password_resets (token_hash, user_id, \
+                     created_by, expires_at, created_at) VALUES ($1, $2, $3, $4, \
+                     $5)",
+                    [
+                        token_hash.into(),
+                        user.into(),
+                        actor.into(),
+                        expires_at.into(),
+                        t.into(),
+                    ],
                 )
                 .await?;
                 if let Some(m) = mail {
@@ -89,8 +102,7 @@ impl Db {
                     "user.password_reset_issued",
                     ("user", user),
                     None,
-                    Some(json!({"expires_at": expires_at.format(&time::format_description::well_known::Rfc3339).ok(),
-                        "emailed": mail.is_some()})),
+                    Some(json!({"expires_at": expires, "emailed": mail.is_some()})),
                 )
                 .await
             })
@@ -101,8 +113,9 @@ impl Db {
     /// Whether `token_hash` is a live reset link; the user it is for.
     pub async fn password_reset_user(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLS} FROM password_resets r JOIN users u ON u.id = r.user_id \
-             WHERE r.token_hash = $1 AND r.expires_at > $2"
+            "SELECT {USER_COLS} FROM password_resets r JOIN users u ON \
+             u.id = r.user_id WHERE r.token_hash = $1 AND r.expires_at > \
+             $2"
         );
         let row: Option<UserRow> = self
             .pool()
@@ -123,8 +136,9 @@ impl Db {
                 Box::pin(async move {
                     let found: Option<(i64, i64)> = tx
                         .fetch_optional(
-                            "SELECT u.id, u.company_id FROM password_resets r JOIN users u ON u.id = r.user_id \
-                             WHERE r.token_hash = $1 AND r.expires_at > $2",
+                            "SELECT u.id, u.company_id FROM password_resets r JOIN users \
+                             u ON u.id = r.user_id WHERE r.token_hash = $1 AND \
+                             r.expires_at > $2",
                             [token_hash.into(), now().into()],
                         )
                         .await?;
@@ -139,8 +153,11 @@ impl Db {
                         [user.into(), password_hash.into()],
                     )
                     .await?;
-                    tx.execute("DELETE FROM password_resets WHERE user_id = $1", [user.into()])
-                        .await?;
+                    tx.execute(
+                        "DELETE FROM password_resets WHERE user_id = $1",
+                        [user.into()],
+                    )
+                    .await?;
                     audit::record(
                         tx,
                         company,
@@ -170,10 +187,17 @@ impl Db {
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-                 SELECT u.company_id, $2, $3, $4, 'user', u.id, NULL, $5 FROM users u \
-                 WHERE lower(u.email) = lower($1) AND ($3 IS NULL OR u.id = $3)",
-                [email.trim().into(), now().into(), user.into(), action.into(), after.to_string().into()],
+                "INSERT INTO audit_events (company_id, at, actor_id, action, \
+                 entity_type, entity_id, before, after) SELECT u.company_id, \
+                 $2, $3, $4, 'user', u.id, NULL, $5 FROM users u WHERE \
+                 lower(u.email) = lower($1) AND ($3 IS NULL OR u.id = $3)",
+                [
+                    email.trim().into(),
+                    now().into(),
+                    user.into(),
+                    action.into(),
+                    after.to_string().into(),
+                ],
             )
             .await?;
         Ok(())

@@ -123,9 +123,10 @@ pub(crate) struct Lease<'a> {
 
 impl Db {
     /// Runs `body` in a write transaction, committing when it returns `Ok` and rolling back
-    /// when it returns an error: `db.write(|tx| Box::pin(async move { … }))`. SQLite takes the
-    /// write lock up front (`BEGIN IMMEDIATE`, after this process's [`sqlite_writer`] turn) so
-    /// two writers queue instead of failing when the reader in a deferred transaction upgrades.
+    /// when it returns an error: `db.write(|tx| Box::pin(async move { … }))` (docs/storage.md).
+    /// SQLite takes the write lock up front (`BEGIN IMMEDIATE`, after this process's
+    /// [`sqlite_writer`] turn) so two writers queue instead of failing when the reader in a
+    /// deferred transaction upgrades.
     ///
     /// Every transaction takes its row locks in one order, so two of them never wait on each
     /// other in a circle: the list row (`cost_code_lists`, which also serialises writers of one
@@ -148,7 +149,11 @@ impl Db {
         loop {
             match self.write_once(&mut body).await {
                 Err(e) if attempt < TX_ATTEMPTS && e.is_transient() => {
-                    tracing::warn!(attempt, error = ?e, "transaction rolled back by the database; running it again");
+                    tracing::warn!(
+                        attempt,
+                        error = ?e,
+                        "transaction rolled back by the database; running it again"
+                    );
                     attempt += 1;
                 }
                 other => return other,
@@ -197,8 +202,8 @@ impl Db {
             Db::Sqlite(_) => "",
         };
         let sql = format!(
-            "UPDATE {t} SET {set} WHERE id = (SELECT id FROM {t} WHERE {due} ORDER BY {order} LIMIT 1{skip_locked}) \
-             RETURNING {ret}",
+            "UPDATE {t} SET {set} WHERE id = (SELECT id FROM {t} WHERE \
+             {due} ORDER BY {order} LIMIT 1{skip_locked}) RETURNING {ret}",
             t = q.table,
             set = q.set,
             due = q.due,

@@ -1,6 +1,6 @@
 //! The ERP side of a company: its connection, and Send to ERP (with retrieve). The queue the
 //! sent codes land in is `queue.rs`.
-use crate::codes::{CodeList, lock_code, unsynced_changed};
+use crate::codes::{CodeList, insert_list, lock_code, unsynced_changed};
 use crate::tx::Queries;
 use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::profile::InvalidCode;
@@ -11,6 +11,8 @@ use costbridge_domain::{ErpProfile, Permissions};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 pub const ERP_LIST_NAME: &str = "ERP Standard Cost Codes";
 
@@ -64,14 +66,9 @@ pub struct Sender<'a> {
 type Unsynced = Vec<(i64, String, String)>;
 
 impl Sender<'_> {
-    /// The domain's verdict on sending these codes, with the codes that break the ERP's rules.
-    fn judge(
-        &self,
-        is_erp_list: bool,
-        unsynced: &Unsynced,
-        changed_since_seen: Option<Changed>,
-    ) -> (Result<(), SendBlock>, Vec<InvalidCode>) {
-        let invalid = match self.profile {
+    /// The unsynced codes that break the ERP's rules (none when the list is not the ERP's).
+    fn invalid(&self, is_erp_list: bool, unsynced: &Unsynced) -> Vec<InvalidCode> {
+        match self.profile {
             Some(p) if is_erp_list => p.invalid_codes(
                 unsynced
                     .iter()
@@ -79,16 +76,72 @@ impl Sender<'_> {
                 self.delimiter,
             ),
             _ => Vec::new(),
-        };
-        let verdict = send::check(&SendContext {
+        }
+    }
+
+    /// The domain's verdict on sending `count` codes of which `invalid` break the ERP's rules.
+    fn judge(
+        &self,
+        is_erp_list: bool,
+        count: usize,
+        invalid: &[InvalidCode],
+        changed_since_seen: Option<Changed>,
+    ) -> Result<(), SendBlock> {
+        send::check(&SendContext {
             permissions: self.permissions,
             profile: self.profile,
             is_erp_list,
-            unsynced_count: unsynced.len() as u64,
+            unsynced_count: count as u64,
             invalid_count: invalid.len(),
             changed_since_seen,
-        });
-        (verdict, invalid)
+        })
+    }
+
+    /// What the rule check of the unsynced codes depends on besides the codes themselves.
+    fn rules_key(&self, is_erp_list: bool) -> (Option<String>, char, bool) {
+        (
+            self.profile.map(|p| p.id.clone()),
+            self.delimiter,
+            is_erp_list,
+        )
+    }
+}
+
+/// The part of the Send to ERP button that reads every unsynced code of a list: how many there
+/// are and which break the ERP's rules. Both change only when the list's `unsynced_version`
+/// does (every write that moves the unsynced set or its values sets it, which the stale-page
+/// check already relies on) or when the rules do, so the result is kept per list and computed
+/// again only then. Without it, every page view of a 100,000-code list read and checked every
+/// unsynced code. One entry per list; kept by the server beside its pool.
+#[derive(Debug, Default)]
+pub struct UnsyncedChecks(std::sync::Mutex<HashMap<i64, Arc<UnsyncedCheck>>>);
+
+#[derive(Debug)]
+struct UnsyncedCheck {
+    unsynced_version: i64,
+    rules: (Option<String>, char, bool),
+    count: usize,
+    invalid: Vec<InvalidCode>,
+}
+
+impl UnsyncedChecks {
+    fn get(&self, list: &CodeList, who: &Sender<'_>) -> Option<Arc<UnsyncedCheck>> {
+        let checks = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        checks.get(&list.id).cloned().filter(|c| {
+            c.unsynced_version == list.unsynced_version
+                && c.rules == who.rules_key(list.is_erp_list)
+        })
+    }
+
+    fn put(&self, list: i64, check: Arc<UnsyncedCheck>) {
+        let mut checks = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        checks.insert(list, check);
     }
 }
 
@@ -97,7 +150,8 @@ static UNSYNCED: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| sql_in(SyncState::unsynced_names()));
 
 /// The codes of a list changed (by a write that moved what a send takes) after version `$2`.
-const CHANGED_SINCE: &str = "SELECT full_code FROM cost_codes WHERE list_id = $1 AND changed_version > $2 ORDER BY sort_key, full_code";
+const CHANGED_SINCE: &str = "SELECT full_code FROM cost_codes WHERE list_id = $1 AND \
+                             changed_version > $2 ORDER BY sort_key, full_code";
 
 /// What changed for Send to ERP since a page drawn at `seen`, if anything did. Runs only when
 /// the list's numbers say the page is stale, so its scan is paid on a refusal, not on a send.
@@ -127,7 +181,8 @@ async fn changed_since(
 
 static UNSYNCED_CODES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT id, full_code, description FROM cost_codes WHERE list_id = $1 AND sync_status IN {}",
+        "SELECT id, full_code, description FROM cost_codes WHERE \
+         list_id = $1 AND sync_status IN {}",
         *UNSYNCED
     )
 });
@@ -140,8 +195,9 @@ impl Db {
         let row: Option<(String, String, Option<i64>)> = self
             .pool()
             .fetch_optional(
-                "SELECT e.profile, e.connector, (SELECT id FROM cost_code_lists WHERE company_id = e.company_id AND is_erp_list) \
-                 FROM erp_connections e WHERE e.company_id = $1",
+                "SELECT e.profile, e.connector, (SELECT id FROM \
+                 cost_code_lists WHERE company_id = e.company_id AND \
+                 is_erp_list) FROM erp_connections e WHERE e.company_id = $1",
                 [company.into()],
             )
             .await?;
@@ -157,7 +213,8 @@ impl Db {
     pub async fn erp_connectors(&self) -> Result<Vec<(i64, String)>, StoreError> {
         self.pool()
             .fetch_all(
-                "SELECT company_id, connector FROM erp_connections ORDER BY company_id",
+                "SELECT company_id, connector FROM erp_connections ORDER BY \
+                 company_id",
                 [],
             )
             .await
@@ -174,13 +231,15 @@ impl Db {
                 for (company, before, after) in rows {
                     let done = tx
                         .execute(
-                            "UPDATE erp_connections SET connector = $1 WHERE company_id = $2 AND connector = $3",
+                            "UPDATE erp_connections SET connector = $1 WHERE company_id \
+                             = $2 AND connector = $3",
                             [after.to_string().into(), (*company).into(), before.into()],
                         )
                         .await?;
                     if done != 1 {
                         return Err(StoreError::Conflict(format!(
-                            "company {company}'s ERP connection changed meanwhile; nothing was changed, run it again"
+                            "company {company}'s ERP connection changed meanwhile; \
+                             nothing was changed, run it again"
                         )));
                     }
                 }
@@ -224,40 +283,38 @@ impl Db {
                     )
                     .await?;
                 tx.execute(
-                    "INSERT INTO erp_connections (company_id, profile, connector, updated_at, pulled) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (company_id) DO UPDATE SET profile = excluded.profile, connector = excluded.connector, \
-                     updated_at = excluded.updated_at, pulled = excluded.pulled",
-                    [company.into(), profile.into(), connector.to_string().into(), now().into(), pulled.into()],
+                    "INSERT INTO erp_connections (company_id, profile, \
+                     connector, updated_at, pulled) VALUES ($1, $2, $3, $4, $5) ON CONFLICT \
+                     (company_id) DO UPDATE SET profile = excluded.profile, \
+                     connector = excluded.connector, updated_at = \
+                     excluded.updated_at, pulled = excluded.pulled",
+                    [
+                        company.into(),
+                        profile.into(),
+                        connector.to_string().into(),
+                        now().into(),
+                        pulled.into(),
+                    ],
                 )
                 .await?;
                 let list: Option<i64> = tx
                     .scalar_optional(
-                        "SELECT id FROM cost_code_lists WHERE company_id = $1 AND is_erp_list",
+                        "SELECT id FROM cost_code_lists WHERE company_id = $1 AND \
+                         is_erp_list",
                         [company.into()],
                     )
                     .await?;
                 if list.is_none() {
-                    let id: i64 = tx
-                        .scalar(
-                            "INSERT INTO cost_code_lists (company_id, name, is_erp_list, created_at) VALUES ($1, $2, TRUE, $3) RETURNING id",
-                            [company.into(), ERP_LIST_NAME.into(), now().into()],
-                        )
+                    insert_list(tx, company, actor, ERP_LIST_NAME, true)
                         .await
                         .map_err(|e| {
-                            e.unique_as(|| StoreError::Conflict(format!(
-                                "a list named '{ERP_LIST_NAME}' exists but is not the ERP list; rename it first"
-                            )))
+                            e.unique_as(|| {
+                                StoreError::Conflict(format!(
+                                    "a list named '{ERP_LIST_NAME}' exists but is not the ERP \
+                                     list; rename it first"
+                                ))
+                            })
                         })?;
-                    audit::record(
-                        tx,
-                        company,
-                        Some(actor),
-                        "cost_code_list.created",
-                        ("cost_code_list", id),
-                        None,
-                        Some(json!({"name": ERP_LIST_NAME, "is_erp_list": true})),
-                    )
-                    .await?;
                 }
                 audit::record(
                     tx,
@@ -286,14 +343,28 @@ impl Db {
         list: i64,
         who: &Sender<'_>,
         seen_version: Option<i64>,
+        checks: &UnsyncedChecks,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
-        let unsynced: Unsynced = self
-            .pool()
-            .fetch_all(UNSYNCED_CODES.as_str(), [list.into()])
-            .await?;
+        let check = match checks.get(&l, who) {
+            Some(check) => check,
+            None => {
+                let unsynced: Unsynced = self
+                    .pool()
+                    .fetch_all(UNSYNCED_CODES.as_str(), [list.into()])
+                    .await?;
+                let check = Arc::new(UnsyncedCheck {
+                    unsynced_version: l.unsynced_version,
+                    rules: who.rules_key(l.is_erp_list),
+                    count: unsynced.len(),
+                    invalid: who.invalid(l.is_erp_list, &unsynced),
+                });
+                checks.put(list, check.clone());
+                check
+            }
+        };
         let changed = changed_since(&mut self.pool(), &l, seen_version).await?;
-        let (verdict, invalid) = who.judge(l.is_erp_list, &unsynced, changed);
+        let verdict = who.judge(l.is_erp_list, check.count, &check.invalid, changed);
         let (reason_code, reason) = match &verdict {
             Ok(()) => (None, None),
             Err(b) => (Some(b.reason.code()), Some(b.message.clone())),
@@ -303,9 +374,9 @@ impl Db {
             label: send::label(l.sent_once),
             reason_code,
             reason,
-            unsynced_count: unsynced.len() as i64,
+            unsynced_count: check.count as i64,
             list_version: l.version,
-            invalid_codes: invalid,
+            invalid_codes: check.invalid.clone(),
         })
     }
 
@@ -327,66 +398,149 @@ impl Db {
         let open_item = ItemStatus::open_for(sent).ok_or_else(|| {
             StoreError::Conflict(format!("a {sent} code has no queue item to wait in"))
         })?;
-        let out = self.write(|tx| Box::pin(async move {
-            // Taking the list's row first serialises this send with every other write that can
-            // move codes into or out of the unsynced set (edits, imports, pulls, retrieves,
-            // rejects all lock it first), so the statements below see one unchanging set.
-            let l: Option<CodeList> = tx.fetch_optional(
-                "UPDATE cost_code_lists SET version = version + 1, sent_once = TRUE WHERE id = $1 AND company_id = $2 \
-                 RETURNING id, name, is_erp_list, version - 1 AS version, sent_once, unsynced_version, CAST(0 AS BIGINT) AS codes_count",
-                [list.into(), company.into()]).await?;
-            let l = l.ok_or(StoreError::NotFound)?;
-            let version = l.version + 1;
-            let unsynced: Unsynced = tx.fetch_all(unsynced_codes, [list.into()]).await?;
-            let changed = changed_since(tx, &l, Some(seen)).await?;
-            if let (Err(block), invalid) = who.judge(l.is_erp_list, &unsynced, changed) {
-                return Err(SendError::Blocked(block, invalid));
-            }
-            let ts = now();
-            let count = unsynced.len() as i64;
-            let sub: i64 = tx.scalar(
-                "INSERT INTO submissions (company_id, list_id, sent_by, sent_at, code_count) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                [company.into(), list.into(), who.user_id.into(), ts.into(), count.into()]).await?;
-            let (limit, note) = match who.profile.and_then(|p| p.truncation_limit().map(|n| (p, n))) {
-                Some((p, n)) => (n as i64, Some(format!("{} keeps {n} characters of the description; the rest is cut", p.name))),
-                None => (i64::MAX, None),
-            };
-            // A snapshot of exactly what is sent, and the last confirmed values for the diff.
-            let sql = format!(
-                "INSERT INTO erp_items (company_id, submission_id, cost_code_id, change, code, full_code, description, active, tier, \
-                 sort_key, parent_full_code, from_code, from_full_code, from_description, from_active, origin_id, status, note, \
-                 sent_by, sent_at) \
-                 SELECT c.company_id, $1, c.id, CASE WHEN c.confirmed_full_code IS NULL THEN 'new' ELSE 'modified' END, c.code, \
-                 c.full_code, c.description, c.active, c.tier, c.sort_key, p.full_code, c.confirmed_code, c.confirmed_full_code, \
-                 c.confirmed_description, c.confirmed_active, c.origin_id, $7, \
-                 CASE WHEN length(c.description) > $3 THEN $4 END, $5, $6 \
-                 FROM cost_codes c LEFT JOIN cost_codes p ON p.id = c.parent_id WHERE c.list_id = $2 AND c.sync_status IN {unsynced_states}");
-            let items = tx.execute(AssertSqlSafe(sql), [sub.into(), list.into(), limit.into(), note.into(), who.user_id.into(), ts.into(),
-                open_item.as_str().into()]).await?;
-            let sql = format!(
-                "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-                 SELECT $1, $2, $3, 'cost_code.sent', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
-                 '{{\"sync_status\":\"' || $6 || '\",\"submission_id\":' || $4 || '}}' \
-                 FROM cost_codes c WHERE c.list_id = $5 AND c.sync_status IN {unsynced_states}");
-            tx.execute(AssertSqlSafe(sql), [company.into(), ts.into(), who.user_id.into(), sub.to_string().into(), list.into(),
-                sent.as_str().into()]).await?;
-            let sql = format!(
-                "UPDATE cost_codes SET status_before_send = sync_status, sync_status = $4, updated_at = $2, \
-                 changed_version = $3 WHERE list_id = $1 AND sync_status IN {unsynced_states}");
-            let moved = tx.execute(AssertSqlSafe(sql), [list.into(), ts.into(), version.into(), sent.as_str().into()]).await?;
-            // The list lock makes these equal; should a write ever bypass it, roll back rather
-            // than leave a pending code without its item.
-            if items != count as u64 || moved != count as u64 {
-                return Err(SendError::Store(StoreError::Conflict(format!(
-                    "the list changed while it was being sent ({count} codes, {items} items, {moved} moved); nothing was sent, try again"))));
-            }
-            unsynced_changed(tx, list, version).await?;
-            // Notifications (docs/rules.md §6): the approvers hear of it in this same transaction.
-            outbox::notify_codes_sent(tx, company, sub, who.user_id).await?;
-            audit::record(tx, company, Some(who.user_id), "submission.created", ("submission", sub), None,
-                Some(json!({"list_id": list, "code_count": count}))).await?;
-            Ok((sub, count))
-        })).await?;
+        let out = self
+            .write(|tx| {
+                Box::pin(async move {
+                    // Taking the list's row first serialises this send with every other write that
+                    // can move codes into or out of the unsynced set (edits, imports, pulls,
+                    // retrieves, rejects all lock it first), so the statements below see one
+                    // unchanging set.
+                    let l: Option<CodeList> = tx
+                        .fetch_optional(
+                            "UPDATE cost_code_lists SET version = version + 1, sent_once \
+                             = TRUE WHERE id = $1 AND company_id = $2 RETURNING id, \
+                             name, is_erp_list, version - 1 AS version, sent_once, \
+                             unsynced_version, CAST(0 AS BIGINT) AS codes_count",
+                            [list.into(), company.into()],
+                        )
+                        .await?;
+                    let l = l.ok_or(StoreError::NotFound)?;
+                    let version = l.version + 1;
+                    let unsynced: Unsynced = tx.fetch_all(unsynced_codes, [list.into()]).await?;
+                    let changed = changed_since(tx, &l, Some(seen)).await?;
+                    let invalid = who.invalid(l.is_erp_list, &unsynced);
+                    if let Err(block) = who.judge(l.is_erp_list, unsynced.len(), &invalid, changed)
+                    {
+                        return Err(SendError::Blocked(block, invalid));
+                    }
+                    let ts = now();
+                    let count = unsynced.len() as i64;
+                    let sub: i64 = tx
+                        .scalar(
+                            "INSERT INTO submissions (company_id, list_id, sent_by, \
+                             sent_at, code_count) VALUES ($1, $2, $3, $4, $5) RETURNING \
+                             id",
+                            [
+                                company.into(),
+                                list.into(),
+                                who.user_id.into(),
+                                ts.into(),
+                                count.into(),
+                            ],
+                        )
+                        .await?;
+                    let (limit, note) = match who
+                        .profile
+                        .and_then(|p| p.truncation_limit().map(|n| (p, n)))
+                    {
+                        Some((p, n)) => (
+                            n as i64,
+                            Some(format!(
+                                "{} keeps {n} characters of the description; the rest is cut",
+                                p.name
+                            )),
+                        ),
+                        None => (i64::MAX, None),
+                    };
+                    // A snapshot of exactly what is sent, and the last confirmed values for the
+                    // diff.
+                    let sql = format!(
+                        "INSERT INTO erp_items (company_id, submission_id, \
+                         cost_code_id, change, code, full_code, description, active, \
+                         tier, sort_key, parent_full_code, from_code, \
+                         from_full_code, from_description, from_active, origin_id, \
+                         status, note, sent_by, sent_at) SELECT c.company_id, $1, \
+                         c.id, CASE WHEN c.confirmed_full_code IS NULL THEN 'new' \
+                         ELSE 'modified' END, c.code, c.full_code, c.description, \
+                         c.active, c.tier, c.sort_key, p.full_code, \
+                         c.confirmed_code, c.confirmed_full_code, \
+                         c.confirmed_description, c.confirmed_active, c.origin_id, \
+                         $7, CASE WHEN length(c.description) > $3 THEN $4 END, $5, \
+                         $6 FROM cost_codes c LEFT JOIN cost_codes p ON p.id = \
+                         c.parent_id WHERE c.list_id = $2 AND c.sync_status IN \
+                         {unsynced_states}"
+                    );
+                    let items = tx
+                        .execute(
+                            AssertSqlSafe(sql),
+                            [
+                                sub.into(),
+                                list.into(),
+                                limit.into(),
+                                note.into(),
+                                who.user_id.into(),
+                                ts.into(),
+                                open_item.as_str().into(),
+                            ],
+                        )
+                        .await?;
+                    let sql = format!(
+                        "INSERT INTO audit_events (company_id, at, actor_id, action, \
+                         entity_type, entity_id, before, after) SELECT $1, $2, $3, \
+                         'cost_code.sent', 'cost_code', c.id, '{{\"sync_status\":\"' \
+                         || c.sync_status || '\"}}', '{{\"sync_status\":\"' || $6 || \
+                         '\",\"submission_id\":' || $4 || '}}' FROM cost_codes c \
+                         WHERE c.list_id = $5 AND c.sync_status IN {unsynced_states}"
+                    );
+                    tx.execute(
+                        AssertSqlSafe(sql),
+                        [
+                            company.into(),
+                            ts.into(),
+                            who.user_id.into(),
+                            sub.to_string().into(),
+                            list.into(),
+                            sent.as_str().into(),
+                        ],
+                    )
+                    .await?;
+                    let sql = format!(
+                        "UPDATE cost_codes SET status_before_send = sync_status, \
+                         sync_status = $4, updated_at = $2, changed_version = $3 \
+                         WHERE list_id = $1 AND sync_status IN {unsynced_states}"
+                    );
+                    let moved = tx
+                        .execute(
+                            AssertSqlSafe(sql),
+                            [list.into(), ts.into(), version.into(), sent.as_str().into()],
+                        )
+                        .await?;
+                    // The list lock makes these equal; should a write ever bypass it, roll back
+                    // rather than leave a pending code without its item.
+                    if items != count as u64 || moved != count as u64 {
+                        return Err(SendError::Store(StoreError::Conflict(format!(
+                            "the list changed while it was being sent ({count} codes, \
+                             {items} items, {moved} moved); nothing was sent, try again"
+                        ))));
+                    }
+                    unsynced_changed(tx, list, version).await?;
+                    // Notifications (docs/rules.md §6): the approvers hear of it in this same
+                    // transaction.
+                    outbox::notify_codes_sent(tx, company, sub, who.user_id).await?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(who.user_id),
+                        "submission.created",
+                        ("submission", sub),
+                        None,
+                        Some(json!({"list_id": list, "code_count": count})),
+                    )
+                    .await?;
+                    Ok((sub, count))
+                })
+            })
+            .await?;
         self.refresh_stats(out.1 as usize).await?;
         Ok(out)
     }
@@ -399,23 +553,65 @@ impl Db {
         actor: i64,
         id: i64,
     ) -> Result<(), StoreError> {
-        self.write(|tx| Box::pin(async move {
-            let (version, code) = lock_code(tx, company, list, id).await?;
-            let before: Option<String> = tx.scalar("SELECT status_before_send FROM cost_codes WHERE id = $1", [id.into()]).await?;
-            // Codes sent before the state was kept count as new; an unknown state is an error.
-            let before = match before {
-                Some(b) => SyncState::try_from(b).map_err(StoreError::decode)?,
-                None => SyncState::New,
-            };
-            let next = code.state().apply(Event::Retrieved { before })
-                .map_err(|_| StoreError::Conflict(format!("'{}' is {}; only pending codes can be retrieved", code.full_code, code.sync_status)))?;
-            tx.execute("UPDATE cost_codes SET sync_status = $2, status_before_send = NULL, updated_at = $3, changed_version = $4 WHERE id = $1",
-                [id.into(), next.as_str().into(), now().into(), version.into()]).await?;
-            unsynced_changed(tx, list, version).await?;
-            tx.execute("UPDATE erp_items SET status = $4, decided_by = $2, decided_at = $3 WHERE cost_code_id = $1 AND status = $5",
-                [id.into(), actor.into(), now().into(), ItemStatus::Retrieved.as_str().into(), ItemStatus::Ready.as_str().into()]).await?;
-            audit::record(tx, company, Some(actor), "cost_code.retrieved", ("cost_code", id),
-                Some(json!({"sync_status": code.sync_status})), Some(json!({"sync_status": next}))).await
-        })).await
+        self.write(|tx| {
+            Box::pin(async move {
+                let (version, code) = lock_code(tx, company, list, id).await?;
+                let before: Option<String> = tx
+                    .scalar(
+                        "SELECT status_before_send FROM cost_codes WHERE id = $1",
+                        [id.into()],
+                    )
+                    .await?;
+                // Codes sent before the state was kept count as new; an unknown state is an error.
+                let before = match before {
+                    Some(b) => SyncState::try_from(b).map_err(StoreError::decode)?,
+                    None => SyncState::New,
+                };
+                let next = code
+                    .state()
+                    .apply(Event::Retrieved { before })
+                    .map_err(|_| {
+                        StoreError::Conflict(format!(
+                            "'{}' is {}; only pending codes can be retrieved",
+                            code.full_code, code.sync_status
+                        ))
+                    })?;
+                tx.execute(
+                    "UPDATE cost_codes SET sync_status = $2, status_before_send \
+                     = NULL, updated_at = $3, changed_version = $4 WHERE id = $1",
+                    [
+                        id.into(),
+                        next.as_str().into(),
+                        now().into(),
+                        version.into(),
+                    ],
+                )
+                .await?;
+                unsynced_changed(tx, list, version).await?;
+                tx.execute(
+                    "UPDATE erp_items SET status = $4, decided_by = $2, \
+                     decided_at = $3 WHERE cost_code_id = $1 AND status = $5",
+                    [
+                        id.into(),
+                        actor.into(),
+                        now().into(),
+                        ItemStatus::Retrieved.as_str().into(),
+                        ItemStatus::Ready.as_str().into(),
+                    ],
+                )
+                .await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "cost_code.retrieved",
+                    ("cost_code", id),
+                    Some(json!({"sync_status": code.sync_status})),
+                    Some(json!({"sync_status": next})),
+                )
+                .await
+            })
+        })
+        .await
     }
 }

@@ -251,57 +251,133 @@ impl Db {
         rows: &[ImportRow],
     ) -> Result<ImportSummary, ImportError> {
         let delimiter = self.company_delimiter(company).await?;
-        let summary = self.write(|tx| Box::pin(async move {
-            let version = lock_list(tx, company, list).await?;
-            let existing = list_codes(tx, list).await?;
-            let existing: HashMap<String, CodeRow> = existing.into_iter().map(|r| (r.full_code.clone(), r)).collect();
+        let summary = self
+            .write(|tx| {
+                Box::pin(async move {
+                    let version = lock_list(tx, company, list).await?;
+                    let existing = list_codes(tx, list).await?;
+                    let existing: HashMap<String, CodeRow> = existing
+                        .into_iter()
+                        .map(|r| (r.full_code.clone(), r))
+                        .collect();
 
-            let Plan { creates, updates, unchanged } = plan(rows, &existing, delimiter)?;
+                    let Plan {
+                        creates,
+                        updates,
+                        unchanged,
+                    } = plan(rows, &existing, delimiter)?;
 
-            let ts = now();
-            for (old, description, active, state) in &updates {
-                tx.execute("UPDATE cost_codes SET description = $2, active = $3, sync_status = $4, updated_at = $5, changed_version = $6 WHERE id = $1",
-                    [old.id.into(), description.into(), (*active).into(), state.as_str().into(), ts.into(), version.into()]).await?;
-                audit::record(tx, company, Some(actor), "cost_code.updated", ("cost_code", old.id),
-                    Some(json!({"description": old.description, "active": old.active, "sync_status": old.sync_status})),
-                    Some(json!({"description": description, "active": active, "sync_status": state.as_str(), "via": "import"}))).await?;
-            }
-            // Parents first: one tier at a time, so each tier can look up its parents' new ids.
-            let mut ids: HashMap<String, i64> = existing.iter().map(|(k, v)| (k.clone(), v.id)).collect();
-            let mut by_tier: BTreeMap<usize, Vec<&Planned>> = BTreeMap::new();
-            for p in &creates {
-                by_tier.entry(p.tier).or_default().push(p);
-            }
-            for tier_rows in by_tier.values() {
-                for chunk in tier_rows.chunks(INSERT_CHUNK) {
-                    let sql = format!(
-                        "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
-                         sync_status, changed_version, created_at, updated_at) VALUES {} RETURNING id, full_code",
-                        values(chunk.len(), 13));
-                    let args: Vec<Arg> = chunk.iter().flat_map(|p| [
-                        company.into(), list.into(), p.parent.as_ref().and_then(|f| ids.get(f).copied()).into(),
-                        (&p.code).into(), (&p.full_code).into(), wbs::sort_key(&p.full_code, delimiter).into(),
-                        (&p.description).into(), (p.tier as i64).into(), p.active.into(),
-                        SyncState::New.as_str().into(), version.into(), ts.into(), ts.into(),
-                    ]).collect();
-                    let created: Vec<(i64, String)> = tx.fetch_all(AssertSqlSafe(sql), args).await?;
-                    ids.extend(created.into_iter().map(|(id, f)| (f, id)));
-                }
-            }
-            let created_event = json!({"sync_status": SyncState::New, "via": "import"}).to_string();
-            tx.execute("INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-                 SELECT $1, $2, $3, 'cost_code.created', 'cost_code', id, NULL, $5 \
-                 FROM cost_codes WHERE list_id = $4 AND created_at = $2",
-                [company.into(), ts.into(), actor.into(), list.into(), created_event.into()]).await?;
-            let summary = ImportSummary { created: creates.len() as i64, updated: updates.len() as i64, unchanged };
-            // Every created or changed row changes what Send to ERP would send; a file that
-            // changes nothing leaves pages drawn before it current.
-            if summary.created + summary.updated > 0 {
-                unsynced_changed(tx, list, version).await?;
-            }
-            audit::record(tx, company, Some(actor), "cost_code_list.imported", ("cost_code_list", list), None, Some(json!(summary))).await?;
-            Ok::<_, ImportError>(summary)
-        })).await?;
+                    let ts = now();
+                    for (old, description, active, state) in &updates {
+                        tx.execute(
+                            "UPDATE cost_codes SET description = $2, active = $3, \
+                             sync_status = $4, updated_at = $5, changed_version = $6 \
+                             WHERE id = $1",
+                            [
+                                old.id.into(),
+                                description.into(),
+                                (*active).into(),
+                                state.as_str().into(),
+                                ts.into(),
+                                version.into(),
+                            ],
+                        )
+                        .await?;
+                        audit::record(
+                            tx,
+                            company,
+                            Some(actor),
+                            "cost_code.updated",
+                            ("cost_code", old.id),
+                            Some(json!({"description": old.description, "active": old.active,
+                        "sync_status": old.sync_status})),
+                            Some(json!({"description": description, "active": active,
+                        "sync_status": state.as_str(), "via": "import"})),
+                        )
+                        .await?;
+                    }
+                    // Parents first: one tier at a time, so each tier can look up its parents' new
+                    // ids.
+                    let mut ids: HashMap<String, i64> =
+                        existing.iter().map(|(k, v)| (k.clone(), v.id)).collect();
+                    let mut by_tier: BTreeMap<usize, Vec<&Planned>> = BTreeMap::new();
+                    for p in &creates {
+                        by_tier.entry(p.tier).or_default().push(p);
+                    }
+                    for tier_rows in by_tier.values() {
+                        for chunk in tier_rows.chunks(INSERT_CHUNK) {
+                            let sql = format!(
+                                "INSERT INTO cost_codes (company_id, list_id, parent_id, \
+                                 code, full_code, sort_key, description, tier, active, \
+                                 sync_status, changed_version, created_at, updated_at) \
+                                 VALUES {} RETURNING id, full_code",
+                                values(chunk.len(), 13)
+                            );
+                            let args: Vec<Arg> = chunk
+                                .iter()
+                                .flat_map(|p| {
+                                    [
+                                        company.into(),
+                                        list.into(),
+                                        p.parent.as_ref().and_then(|f| ids.get(f).copied()).into(),
+                                        (&p.code).into(),
+                                        (&p.full_code).into(),
+                                        wbs::sort_key(&p.full_code, delimiter).into(),
+                                        (&p.description).into(),
+                                        (p.tier as i64).into(),
+                                        p.active.into(),
+                                        SyncState::New.as_str().into(),
+                                        version.into(),
+                                        ts.into(),
+                                        ts.into(),
+                                    ]
+                                })
+                                .collect();
+                            let created: Vec<(i64, String)> =
+                                tx.fetch_all(AssertSqlSafe(sql), args).await?;
+                            ids.extend(created.into_iter().map(|(id, f)| (f, id)));
+                        }
+                    }
+                    let created_event =
+                        json!({"sync_status": SyncState::New, "via": "import"}).to_string();
+                    tx.execute(
+                        "INSERT INTO audit_events (company_id, at, actor_id, action, \
+                         entity_type, entity_id, before, after) SELECT $1, $2, $3, \
+                         'cost_code.created', 'cost_code', id, NULL, $5 FROM \
+                         cost_codes WHERE list_id = $4 AND created_at = $2",
+                        [
+                            company.into(),
+                            ts.into(),
+                            actor.into(),
+                            list.into(),
+                            created_event.into(),
+                        ],
+                    )
+                    .await?;
+                    let summary = ImportSummary {
+                        created: creates.len() as i64,
+                        updated: updates.len() as i64,
+                        unchanged,
+                    };
+                    // Every created or changed row changes what Send to ERP would send; a file that
+                    // changes nothing leaves pages drawn before it current.
+                    if summary.created + summary.updated > 0 {
+                        unsynced_changed(tx, list, version).await?;
+                    }
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "cost_code_list.imported",
+                        ("cost_code_list", list),
+                        None,
+                        Some(json!(summary)),
+                    )
+                    .await?;
+                    Ok::<_, ImportError>(summary)
+                })
+            })
+            .await?;
         self.refresh_stats((summary.created + summary.updated) as usize)
             .await?;
         Ok(summary)

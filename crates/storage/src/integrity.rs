@@ -31,36 +31,42 @@ impl Db {
             let codes = pool
                 .fetch_all(
                     AssertSqlSafe(format!(
-                        "SELECT c.id, c.full_code, c.sync_status, MIN(i.status), COUNT(i.id) FROM cost_codes c \
-                         LEFT JOIN erp_items i ON i.cost_code_id = c.id AND i.status IN {open} \
-                         WHERE ($1 IS NULL OR c.company_id = $1) GROUP BY c.id, c.full_code, c.sync_status ORDER BY c.id"
+                        "SELECT c.id, c.full_code, c.sync_status, MIN(i.status), \
+                         COUNT(i.id) FROM cost_codes c LEFT JOIN erp_items i ON \
+                         i.cost_code_id = c.id AND i.status IN {open} WHERE ($1 IS \
+                         NULL OR c.company_id = $1) GROUP BY c.id, c.full_code, \
+                         c.sync_status ORDER BY c.id"
                     )),
                     [company.into()],
                 )
                 .await?;
             let submissions = pool
                 .fetch_all(
-                    "SELECT id, code_count FROM submissions WHERE ($1 IS NULL OR company_id = $1) ORDER BY id",
+                    "SELECT id, code_count FROM submissions WHERE ($1 IS NULL OR \
+                     company_id = $1) ORDER BY id",
                     [company.into()],
                 )
                 .await?;
             let items_per_sub = pool
                 .fetch_all(
-                    "SELECT submission_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) GROUP BY submission_id",
+                    "SELECT submission_id, COUNT(*) FROM erp_items WHERE ($1 IS \
+                     NULL OR company_id = $1) GROUP BY submission_id",
                     [company.into()],
                 )
                 .await?;
             let events = pool
                 .fetch_all(
-                    "SELECT entity_id, action, after FROM audit_events WHERE ($1 IS NULL OR company_id = $1) \
-                     AND action IN ('cost_code.sent', 'cost_code.synced') ORDER BY id",
+                    "SELECT entity_id, action, after FROM audit_events WHERE ($1 \
+                     IS NULL OR company_id = $1) AND action IN \
+                     ('cost_code.sent', 'cost_code.synced') ORDER BY id",
                     [company.into()],
                 )
                 .await?;
             let synced_items = pool
                 .fetch_all(
-                    "SELECT cost_code_id, COUNT(*) FROM erp_items WHERE ($1 IS NULL OR company_id = $1) AND status = $2 \
-                     GROUP BY cost_code_id",
+                    "SELECT cost_code_id, COUNT(*) FROM erp_items WHERE ($1 IS \
+                     NULL OR company_id = $1) AND status = $2 GROUP BY \
+                     cost_code_id",
                     [company.into(), ItemStatus::Synced.as_str().into()],
                 )
                 .await?;
@@ -77,11 +83,13 @@ impl Db {
             let expected = ItemStatus::open_for(state).map(ItemStatus::as_str);
             if *count > 1 {
                 out.push(format!(
-                    "code {id} ('{full_code}', {status}) has {count} open queue items"
+                    "code {id} ('{full_code}', {status}) has {count} open queue \
+                     items"
                 ));
             } else if open.as_deref() != expected {
                 out.push(format!(
-                    "code {id} ('{full_code}') is {status} but its open queue item is {}",
+                    "code {id} ('{full_code}') is {status} but its open queue \
+                     item is {}",
                     open.as_deref().unwrap_or("missing")
                 ));
             }
@@ -122,7 +130,8 @@ impl Db {
             );
             if items + deleted != *count || events != *count {
                 out.push(format!(
-                    "submission {sub} counts {count} codes but has {items} queue items and {events} 'sent' audit events"
+                    "submission {sub} counts {count} codes but has {items} queue \
+                     items and {events} 'sent' audit events"
                 ));
             }
         }
@@ -141,10 +150,38 @@ impl Db {
             let events = synced_events.get(code).copied().unwrap_or(0);
             if events != items {
                 out.push(format!(
-                    "code {code} has {events} 'synced' audit events for {items} synced queue items"
+                    "code {code} has {events} 'synced' audit events for {items} \
+                     synced queue items"
                 ));
             }
         }
+        out.extend(self.count_violations(company).await?);
         Ok(out)
+    }
+
+    /// The maintained counts of codes per list and state (which list pages show as totals)
+    /// against the codes themselves.
+    async fn count_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
+        let wrong: Vec<(i64, String, i64, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT k.list_id, k.sync_status, COALESCE(s.n, 0), COALESCE(c.n, 0) \
+                 FROM (SELECT list_id, sync_status FROM list_state_counts UNION \
+                       SELECT list_id, sync_status FROM cost_codes) k \
+                 JOIN cost_code_lists l ON l.id = k.list_id \
+                 LEFT JOIN list_state_counts s ON s.list_id = k.list_id AND s.sync_status = k.sync_status \
+                 LEFT JOIN (SELECT list_id, sync_status, COUNT(*) AS n FROM cost_codes GROUP BY list_id, sync_status) c \
+                   ON c.list_id = k.list_id AND c.sync_status = k.sync_status \
+                 WHERE ($1 IS NULL OR l.company_id = $1) AND COALESCE(s.n, 0) <> COALESCE(c.n, 0) \
+                 ORDER BY k.list_id, k.sync_status",
+                [company.into()],
+            )
+            .await?;
+        Ok(wrong
+            .into_iter()
+            .map(|(list, state, kept, real)| {
+                format!("list {list} counts {kept} {state} codes but has {real}")
+            })
+            .collect())
     }
 }

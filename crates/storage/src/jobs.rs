@@ -73,9 +73,13 @@ impl Db {
         self.claim(
             &Lease {
                 table: "export_jobs",
-                set: &format!("status = '{running}', locked_until = $1, attempts = attempts + 1"),
+                set: &format!(
+                    "status = '{running}', locked_until = $1, attempts = \
+                     attempts + 1"
+                ),
                 due: &format!(
-                    "((status = '{queued}' AND run_after <= $2) OR (status = '{running}' AND locked_until < $2)) AND {NOT_PULLED}"
+                    "((status = '{queued}' AND run_after <= $2) OR (status = \
+                     '{running}' AND locked_until < $2)) AND {NOT_PULLED}"
                 ),
                 order: "id",
                 returning: "id, company_id, attempts",
@@ -90,7 +94,8 @@ impl Db {
     pub async fn renew_lease(&self, job: i64, lease: Duration) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "UPDATE export_jobs SET locked_until = $2 WHERE id = $1 AND status = $3",
+                "UPDATE export_jobs SET locked_until = $2 WHERE id = $1 AND \
+                 status = $3",
                 [
                     job.into(),
                     (now() + lease).into(),
@@ -106,11 +111,15 @@ impl Db {
         let rows: Vec<JobRow> = self
             .pool()
             .fetch_all(
-                "SELECT i.id AS item_id, i.cost_code_id, i.code, i.full_code, i.description, i.active, i.tier, i.parent_full_code, \
-                 i.origin_id, i.gl_income_account, i.gl_expense_account, pc.sync_status AS parent_status, \
-                 i.from_code, i.from_full_code, i.from_description, i.from_active \
-                 FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id LEFT JOIN cost_codes pc ON pc.id = c.parent_id \
-                 WHERE i.export_job_id = $1 AND i.status = $2 ORDER BY i.tier, i.sort_key",
+                "SELECT i.id AS item_id, i.cost_code_id, i.code, \
+                 i.full_code, i.description, i.active, i.tier, \
+                 i.parent_full_code, i.origin_id, i.gl_income_account, \
+                 i.gl_expense_account, pc.sync_status AS parent_status, \
+                 i.from_code, i.from_full_code, i.from_description, \
+                 i.from_active FROM erp_items i JOIN cost_codes c ON c.id = \
+                 i.cost_code_id LEFT JOIN cost_codes pc ON pc.id = \
+                 c.parent_id WHERE i.export_job_id = $1 AND i.status = $2 \
+                 ORDER BY i.tier, i.sort_key",
                 [job.into(), ItemStatus::Exporting.as_str().into()],
             )
             .await?;
@@ -175,8 +184,10 @@ impl Db {
                         }
                         let column = if keep { "origin_id" } else { "erp_message" };
                         let sql = format!(
-                            "UPDATE erp_items SET status = '{state}', {column} = v.column2 FROM (VALUES {}) AS v \
-                             WHERE erp_items.id = v.column1 AND erp_items.status = '{exporting}' AND erp_items.export_job_id = ${}",
+                            "UPDATE erp_items SET status = '{state}', {column} = \
+                             v.column2 FROM (VALUES {}) AS v WHERE erp_items.id = \
+                             v.column1 AND erp_items.status = '{exporting}' AND \
+                             erp_items.export_job_id = ${}",
                             values(part.len(), 2),
                             part.len() * 2 + 1
                         );
@@ -186,14 +197,17 @@ impl Db {
                             .chain([job.id.into()]);
                         tx.execute(AssertSqlSafe(sql), args).await?;
                         let sql = format!(
-                            "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) VALUES {}",
+                            "INSERT INTO audit_events (company_id, at, actor_id, action, \
+                             entity_type, entity_id, before, after) VALUES {}",
                             values(part.len(), 8)
                         );
                         let args = part.iter().flat_map(|(_, text, row)| {
                             let after = if keep {
-                                json!({"sync_status": state, "origin_id": text, "export_job_id": job.id})
+                                json!({"sync_status": state, "origin_id": text,
+                                    "export_job_id": job.id})
                             } else {
-                                json!({"sync_status": state, "erp_message": text, "export_job_id": job.id})
+                                json!({"sync_status": state, "erp_message": text,
+                                    "export_job_id": job.id})
                             };
                             [
                                 job.company_id.into(),
@@ -215,31 +229,40 @@ impl Db {
                     (
                         ItemStatus::Synced,
                         synced,
-                        "confirmed_code = i.code, confirmed_full_code = i.full_code, confirmed_description = i.description, \
-                         confirmed_active = i.active, origin_id = i.origin_id, last_synced_at = $2, erp_message = NULL, \
-                         rejection_reason = NULL, status_before_send = NULL",
+                        "confirmed_code = i.code, confirmed_full_code = i.full_code, \
+                         confirmed_description = i.description, confirmed_active = \
+                         i.active, origin_id = i.origin_id, last_synced_at = $2, \
+                         erp_message = NULL, rejection_reason = NULL, \
+                         status_before_send = NULL",
                     ),
                     (ItemStatus::Failed, failed, "erp_message = i.erp_message"),
                 ] {
                     let sql = format!(
-                        "UPDATE cost_codes SET sync_status = $3, {set}, updated_at = $2 FROM erp_items i \
-                         WHERE i.cost_code_id = cost_codes.id AND i.export_job_id = $1 AND i.status = '{item}' \
-                         AND cost_codes.sync_status = '{}'",
+                        "UPDATE cost_codes SET sync_status = $3, {set}, updated_at = \
+                         $2 FROM erp_items i WHERE i.cost_code_id = cost_codes.id \
+                         AND i.export_job_id = $1 AND i.status = '{item}' AND \
+                         cost_codes.sync_status = '{}'",
                         SyncState::Exporting
                     );
-                    tx.execute(AssertSqlSafe(sql), [job.id.into(), ts.into(), state.as_str().into()])
-                        .await?;
+                    tx.execute(
+                        AssertSqlSafe(sql),
+                        [job.id.into(), ts.into(), state.as_str().into()],
+                    )
+                    .await?;
                 }
                 let sql = format!(
-                    "UPDATE export_jobs SET status = '{}', finished_at = $2, locked_until = NULL WHERE id = $1 \
-                     AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 AND status = '{exporting}')",
+                    "UPDATE export_jobs SET status = '{}', finished_at = $2, \
+                     locked_until = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 \
+                     FROM erp_items WHERE export_job_id = $1 AND status = \
+                     '{exporting}')",
                     JobStatus::Done
                 );
                 let closed = tx
                     .execute(AssertSqlSafe(sql), [job.id.into(), ts.into()])
                     .await?
                     > 0;
-                // Notifications (docs/rules.md §6): once the job is finished, its failures go to their senders.
+                // Notifications (docs/rules.md §6): once the job is finished, its failures go to
+                // their senders.
                 if closed {
                     outbox::notify_export_failed(tx, job.company_id, job.id).await?;
                 }
@@ -259,8 +282,14 @@ impl Db {
         let t: OffsetDateTime = now();
         self.pool()
             .execute(
-                "UPDATE export_jobs SET status = $4, run_after = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
-                [job.into(), (t + delay).into(), error.into(), JobStatus::Queued.as_str().into()],
+                "UPDATE export_jobs SET status = $4, run_after = $2, \
+                 locked_until = NULL, last_error = $3 WHERE id = $1",
+                [
+                    job.into(),
+                    (t + delay).into(),
+                    error.into(),
+                    JobStatus::Queued.as_str().into(),
+                ],
             )
             .await?;
         Ok(())
@@ -270,8 +299,8 @@ impl Db {
     /// jobs of a pulled connection wait for the ERP, not for the worker).
     pub async fn next_job_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         let sql = format!(
-            "SELECT MIN(CASE WHEN status = '{}' THEN run_after ELSE locked_until END) FROM export_jobs WHERE status IN {} \
-             AND {NOT_PULLED}",
+            "SELECT MIN(CASE WHEN status = '{}' THEN run_after ELSE \
+             locked_until END) FROM export_jobs WHERE status IN {} AND {NOT_PULLED}",
             JobStatus::Queued,
             *WAITING
         );

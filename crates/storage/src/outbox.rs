@@ -122,8 +122,9 @@ pub(crate) async fn enqueue(
     dedupe: Option<String>,
 ) -> Result<u64, StoreError> {
     tx.execute(
-        "INSERT INTO outbox (company_id, user_id, kind, recipient, payload, dedupe_key, status, attempts, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $8, 0, $7, $7) \
+        "INSERT INTO outbox (company_id, user_id, kind, recipient, \
+         payload, dedupe_key, status, attempts, next_attempt_at, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $8, 0, $7, $7) \
          ON CONFLICT (dedupe_key) DO NOTHING",
         [
             company.into(),
@@ -147,7 +148,8 @@ async fn company_and_person(
 ) -> Result<(String, Person), StoreError> {
     let (company, name, email): (String, String, String) = tx
         .fetch_one(
-            "SELECT c.name, u.name, u.email FROM companies c JOIN users u ON u.company_id = c.id WHERE c.id = $1 AND u.id = $2",
+            "SELECT c.name, u.name, u.email FROM companies c JOIN users \
+             u ON u.company_id = c.id WHERE c.id = $1 AND u.id = $2",
             [company.into(), user.into()],
         )
         .await?;
@@ -164,7 +166,8 @@ pub(crate) async fn notify_codes_sent(
     sender: i64,
 ) -> Result<(), StoreError> {
     let sql = format!(
-        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.id <> $2 AND {}",
+        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 \
+         AND u.id <> $2 AND {}",
         *APPROVER
     );
     let approvers: Vec<(i64, String)> = tx
@@ -177,9 +180,10 @@ pub(crate) async fn notify_codes_sent(
     // Company and status first, so the (company_id, status) index finds the items.
     let (count, resent): (i64, i64) = tx
         .fetch_one(
-            "SELECT COUNT(*), COUNT(CASE WHEN c.status_before_send = $4 THEN 1 END) \
-             FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id \
-             WHERE i.company_id = $1 AND i.status = $3 AND i.submission_id = $2",
+            "SELECT COUNT(*), COUNT(CASE WHEN c.status_before_send = $4 \
+             THEN 1 END) FROM erp_items i JOIN cost_codes c ON c.id = \
+             i.cost_code_id WHERE i.company_id = $1 AND i.status = $3 \
+             AND i.submission_id = $2",
             [
                 company.into(),
                 sub.into(),
@@ -190,7 +194,8 @@ pub(crate) async fn notify_codes_sent(
         .await?;
     let codes: Vec<(String, String)> = tx
         .fetch_all(
-            "SELECT full_code, description FROM erp_items WHERE company_id = $1 AND status = $4 AND submission_id = $2 \
+            "SELECT full_code, description FROM erp_items WHERE \
+             company_id = $1 AND status = $4 AND submission_id = $2 \
              ORDER BY sort_key, id LIMIT $3",
             [
                 company.into(),
@@ -223,12 +228,13 @@ pub(crate) async fn notify_codes_rejected(
     at: OffsetDateTime,
     reason: &str,
 ) -> Result<(), StoreError> {
-    const MINE: &str =
-        "i.company_id = $1 AND i.status = $4 AND i.decided_by = $2 AND i.decided_at = $3";
+    const MINE: &str = "i.company_id = $1 AND i.status = $4 AND i.decided_by = $2 \
+                        AND i.decided_at = $3";
     let rejected = ItemStatus::Rejected.as_str();
     let sql = format!(
-        "SELECT u.id, u.name, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
-         WHERE {MINE} AND i.sent_by <> $2 GROUP BY u.id, u.name, u.email ORDER BY u.id"
+        "SELECT u.id, u.name, u.email, COUNT(*) FROM erp_items i \
+         JOIN users u ON u.id = i.sent_by WHERE {MINE} AND i.sent_by \
+         <> $2 GROUP BY u.id, u.name, u.email ORDER BY u.id"
     );
     let senders: Vec<(i64, String, String, i64)> = tx
         .fetch_all(
@@ -241,8 +247,8 @@ pub(crate) async fn notify_codes_rejected(
     }
     let (company_name, rejected_by) = company_and_person(tx, company, actor).await?;
     let sql = format!(
-        "SELECT i.full_code, i.description FROM erp_items i WHERE {MINE} AND i.sent_by = $5 \
-         ORDER BY i.sort_key, i.id LIMIT $6"
+        "SELECT i.full_code, i.description FROM erp_items i WHERE \
+         {MINE} AND i.sent_by = $5 ORDER BY i.sort_key, i.id LIMIT $6"
     );
     for (sender, _, sender_email, count) in &senders {
         let codes: Vec<(String, String)> = tx
@@ -280,8 +286,9 @@ pub(crate) async fn notify_export_failed(
     let failed = ItemStatus::Failed.as_str();
     let senders: Vec<(i64, String, i64)> = tx
         .fetch_all(
-            "SELECT u.id, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
-             WHERE i.export_job_id = $1 AND i.status = $2 GROUP BY u.id, u.email ORDER BY u.id",
+            "SELECT u.id, u.email, COUNT(*) FROM erp_items i JOIN users \
+             u ON u.id = i.sent_by WHERE i.export_job_id = $1 AND \
+             i.status = $2 GROUP BY u.id, u.email ORDER BY u.id",
             [job.into(), failed.into()],
         )
         .await?;
@@ -295,8 +302,14 @@ pub(crate) async fn notify_export_failed(
         let codes: Vec<(String, String, Option<String>)> = tx
             .fetch_all(
                 "SELECT full_code, description, erp_message FROM erp_items \
-                 WHERE export_job_id = $1 AND status = $4 AND sent_by = $2 ORDER BY sort_key, id LIMIT $3",
-                [job.into(), (*sender).into(), LISTED_CODES.into(), failed.into()],
+                 WHERE export_job_id = $1 AND status = $4 AND sent_by = $2 \
+                 ORDER BY sort_key, id LIMIT $3",
+                [
+                    job.into(),
+                    (*sender).into(),
+                    LISTED_CODES.into(),
+                    failed.into(),
+                ],
             )
             .await?;
         let notice = Notice::ExportFailed {
@@ -375,8 +388,8 @@ pub struct OutboxRow {
     pub sent_at: Option<OffsetDateTime>,
 }
 
-const CLAIM_COLS: &str = "id, company_id, user_id, kind, recipient, payload, subject, text_body, html_body, \
-     headers, attempts, created_at";
+const CLAIM_COLS: &str = "id, company_id, user_id, kind, recipient, payload, subject, \
+                          text_body, html_body, headers, attempts, created_at";
 
 impl Db {
     /// Takes the next due email for `lease` (one at a time, so a slow server never holds more
@@ -387,7 +400,8 @@ impl Db {
         lease: Duration,
     ) -> Result<Option<ClaimedMail>, StoreError> {
         let due = format!(
-            "status = '{}' AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2)",
+            "status = '{}' AND next_attempt_at <= $2 AND (locked_until \
+             IS NULL OR locked_until < $2)",
             MailStatus::Pending
         );
         self.claim(
@@ -408,7 +422,8 @@ impl Db {
         let headers = json!(r.headers).to_string();
         self.pool()
             .execute(
-                "UPDATE outbox SET subject = $2, text_body = $3, html_body = $4, headers = $5 WHERE id = $1",
+                "UPDATE outbox SET subject = $2, text_body = $3, html_body = \
+                 $4, headers = $5 WHERE id = $1",
                 [
                     id.into(),
                     (&r.subject).into(),
@@ -424,7 +439,8 @@ impl Db {
     pub async fn mail_sent(&self, id: i64, at: OffsetDateTime) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "UPDATE outbox SET status = $3, sent_at = $2, locked_until = NULL, last_error = NULL WHERE id = $1",
+                "UPDATE outbox SET status = $3, sent_at = $2, locked_until = \
+                 NULL, last_error = NULL WHERE id = $1",
                 [id.into(), at.into(), MailStatus::Sent.as_str().into()],
             )
             .await?;
@@ -440,7 +456,8 @@ impl Db {
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+                "UPDATE outbox SET next_attempt_at = $2, locked_until = \
+                 NULL, last_error = $3 WHERE id = $1",
                 [id.into(), at.into(), error.into()],
             )
             .await?;
@@ -456,7 +473,8 @@ impl Db {
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "UPDATE outbox SET status = $2, locked_until = NULL, last_error = $3 WHERE id = $1",
+                "UPDATE outbox SET status = $2, locked_until = NULL, \
+                 last_error = $3 WHERE id = $1",
                 [id.into(), status.as_str().into(), why.into()],
             )
             .await?;
@@ -467,8 +485,9 @@ impl Db {
     /// opted out, and something still waits in their company's Ready to Export.
     pub async fn digest_still_wanted(&self, user: i64) -> Result<bool, StoreError> {
         let sql = format!(
-            "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND u.digest_emails AND {} \
-             AND EXISTS (SELECT 1 FROM erp_items i WHERE i.company_id = u.company_id AND i.status = $2)",
+            "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND \
+             u.digest_emails AND {} AND EXISTS (SELECT 1 FROM erp_items \
+             i WHERE i.company_id = u.company_id AND i.status = $2)",
             *APPROVER
         );
         let n: i64 = self
@@ -483,7 +502,8 @@ impl Db {
 
     /// Queues today's summary for every approver who wants one, in every company where codes
     /// wait. `date` is the local date; the dedupe key `digest:<user>:<date>` makes a second run
-    /// on the same day (another instance, a restart, cron) add nothing. Returns how many were queued.
+    /// on the same day (another instance, a restart, cron) add nothing. Returns how many were
+    /// queued.
     pub async fn enqueue_daily_summaries(&self, date: &str) -> Result<u64, StoreError> {
         type Waiting = (i64, String, i64, OffsetDateTime);
         let ready = ItemStatus::Ready.as_str();
@@ -491,26 +511,32 @@ impl Db {
             Box::pin(async move {
                 let waiting: Vec<Waiting> = tx
                     .fetch_all(
-                        "SELECT i.company_id, c.name, COUNT(*), MIN(i.sent_at) FROM erp_items i JOIN companies c ON c.id = i.company_id \
-                         WHERE i.status = $1 GROUP BY i.company_id, c.name ORDER BY i.company_id",
+                        "SELECT i.company_id, c.name, COUNT(*), MIN(i.sent_at) FROM \
+                         erp_items i JOIN companies c ON c.id = i.company_id WHERE \
+                         i.status = $1 GROUP BY i.company_id, c.name ORDER BY \
+                         i.company_id",
                         [ready.into()],
                     )
                     .await?;
                 let mut queued = 0;
                 for (company_id, company, count, oldest_sent_at) in waiting {
                     let sql = format!(
-                        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.digest_emails AND {} ORDER BY u.id",
+                        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 \
+                         AND u.digest_emails AND {} ORDER BY u.id",
                         *APPROVER
                     );
-                    let approvers: Vec<(i64, String)> =
-                        tx.fetch_all(AssertSqlSafe(sql), [company_id.into()]).await?;
+                    let approvers: Vec<(i64, String)> = tx
+                        .fetch_all(AssertSqlSafe(sql), [company_id.into()])
+                        .await?;
                     if approvers.is_empty() {
                         continue;
                     }
                     let senders: Vec<(String, String, i64)> = tx
                         .fetch_all(
-                            "SELECT u.name, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
-                             WHERE i.company_id = $1 AND i.status = $2 GROUP BY u.id, u.name, u.email ORDER BY COUNT(*) DESC, u.id",
+                            "SELECT u.name, u.email, COUNT(*) FROM erp_items i JOIN \
+                             users u ON u.id = i.sent_by WHERE i.company_id = $1 AND \
+                             i.status = $2 GROUP BY u.id, u.name, u.email ORDER BY \
+                             COUNT(*) DESC, u.id",
                             [company_id.into(), ready.into()],
                         )
                         .await?;
@@ -526,7 +552,8 @@ impl Db {
                     };
                     for (user, email) in &approvers {
                         let key = format!("digest:{user}:{date}");
-                        queued += enqueue(tx, company_id, Some(*user), email, &notice, Some(key)).await?;
+                        queued +=
+                            enqueue(tx, company_id, Some(*user), email, &notice, Some(key)).await?;
                     }
                 }
                 Ok(queued)
@@ -552,7 +579,8 @@ impl Db {
             Box::pin(async move {
                 let row: Option<(i64, String, bool)> = tx
                     .fetch_optional(
-                        "SELECT company_id, email, digest_emails FROM users WHERE id = $1",
+                        "SELECT company_id, email, digest_emails FROM users WHERE id \
+                         = $1",
                         [user.into()],
                     )
                     .await?;
@@ -584,7 +612,8 @@ impl Db {
     pub async fn outbox_rows(&self, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
         self.pool()
             .fetch_all(
-                "SELECT id, company_id, user_id, kind, recipient, status, attempts, next_attempt_at, last_error, dedupe_key, sent_at \
+                "SELECT id, company_id, user_id, kind, recipient, status, \
+                 attempts, next_attempt_at, last_error, dedupe_key, sent_at \
                  FROM outbox ORDER BY id DESC LIMIT $1",
                 [limit.into()],
             )
@@ -605,7 +634,8 @@ impl Db {
     pub async fn next_mail_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         self.pool()
             .scalar(
-                "SELECT MIN(COALESCE(locked_until, next_attempt_at)) FROM outbox WHERE status = $1",
+                "SELECT MIN(COALESCE(locked_until, next_attempt_at)) FROM \
+                 outbox WHERE status = $1",
                 [MailStatus::Pending.as_str().into()],
             )
             .await

@@ -1,7 +1,7 @@
 //! Sync from ERP: the ERP's code tree pulled into the ERP list. New ERP codes arrive synced,
 //! ERP-side changes to synced codes are applied, and local unsynced edits are never silently
 //! overwritten: they come back as conflicts showing both sides.
-use crate::codes::{list_codes, lock_list, unsynced_changed};
+use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
 use crate::tx::Queries;
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::sync::{Event, SyncState};
@@ -52,57 +52,114 @@ impl Db {
             )
         });
         let remote = &remote;
-        self.write(|tx| Box::pin(async move {
+        self.write(|tx| { Box::pin(async move {
             let version = lock_list(tx, company, list).await?;
             let mut send_changed = false;
             let rows = list_codes(tx, list).await?;
-            let by_origin: HashMap<String, usize> = rows.iter().enumerate().filter_map(|(i, r)| r.origin_id.clone().map(|o| (o, i))).collect();
-            let by_code: HashMap<String, usize> = rows.iter().enumerate().map(|(i, r)| (r.full_code.clone(), i)).collect();
-            let mut ids: HashMap<String, i64> = rows.iter().map(|r| (r.full_code.clone(), r.id)).collect();
+            let by_origin: HashMap<&str, &CodeRow> = rows
+                .iter()
+                .filter_map(|r| Some((r.origin_id.as_deref()?, r)))
+                .collect();
+            let by_code: HashMap<&str, &CodeRow> =
+                rows.iter().map(|r| (r.full_code.as_str(), r)).collect();
+            let mut ids: HashMap<String, i64> =
+                rows.iter().map(|r| (r.full_code.clone(), r.id)).collect();
             let mut s = PullSummary::default();
             let ts = now();
             for r in remote {
-                let local = by_origin.get(&r.origin_id).or_else(|| by_code.get(&r.full_code)).map(|&i| &rows[i]);
+                let local = by_origin
+                    .get(r.origin_id.as_str())
+                    .or_else(|| by_code.get(r.full_code.as_str()));
                 let conflict = |local: serde_json::Value| Conflict {
                     full_code: r.full_code.clone(),
                     local,
-                    erp: json!({"full_code": r.full_code, "description": r.description, "active": r.active}),
+                    erp: json!({
+                        "full_code": r.full_code, "description": r.description, "active": r.active
+                    }),
                 };
                 match local {
                     Some(l) if l.full_code != r.full_code => {
-                        // A rename or move made in the ERP: shown, not applied, so the tree here stays whole.
-                        s.conflicts.push(conflict(json!({"full_code": l.full_code, "description": l.description, "active": l.active, "sync_status": l.sync_status})));
+                        // A rename or move made in the ERP: shown, not applied, so the tree
+                        // here stays whole.
+                        s.conflicts.push(conflict(local_view(l)));
                     }
                     Some(l) => {
                         let erp_agrees = l.description == r.description && l.active == r.active;
                         let Ok(next) = l.state().apply(Event::Pulled { erp_agrees }) else {
-                            s.conflicts.push(conflict(json!({"full_code": l.full_code, "description": l.description, "active": l.active, "sync_status": l.sync_status})));
+                            s.conflicts.push(conflict(local_view(l)));
                             continue;
                         };
                         if l.state() == next {
                             // A synced code takes the ERP's values as its confirmed ones.
-                            let confirmed = l.confirmed();
-                            if confirmed.as_ref().is_some_and(|c| c.description == r.description && c.active == r.active)
-                                && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
+                            let agrees = l.confirmed().is_some_and(|c| {
+                                c.description == r.description && c.active == r.active
+                            });
+                            if agrees && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
                                 s.unchanged += 1;
                                 continue;
                             }
-                            tx.execute("UPDATE cost_codes SET description = $2, active = $3, confirmed_code = code, confirmed_full_code = full_code, \
-                                 confirmed_description = $2, confirmed_active = $3, origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE id = $1",
-                                [l.id.into(), (&r.description).into(), r.active.into(), (&r.origin_id).into(), ts.into()]).await?;
-                            audit::record(tx, company, Some(actor), "cost_code.pulled", ("cost_code", l.id),
-                                Some(json!({"description": l.description, "active": l.active})),
-                                Some(json!({"description": r.description, "active": r.active, "origin_id": r.origin_id}))).await?;
+                            tx.execute(
+                                "UPDATE cost_codes SET description = $2, active = $3, \
+                                 confirmed_code = code, confirmed_full_code = full_code, \
+                                 confirmed_description = $2, confirmed_active = $3, \
+                                 origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE \
+                                 id = $1",
+                                [
+                                    l.id.into(),
+                                    (&r.description).into(),
+                                    r.active.into(),
+                                    (&r.origin_id).into(),
+                                    ts.into(),
+                                ],
+                            )
+                            .await?;
+                            let before = json!({"description": l.description, "active": l.active});
+                            let after = json!({
+                                "description": r.description, "active": r.active,
+                                "origin_id": r.origin_id
+                            });
+                            audit::record(
+                                tx,
+                                company,
+                                Some(actor),
+                                "cost_code.pulled",
+                                ("cost_code", l.id),
+                                Some(before),
+                                Some(after),
+                            )
+                            .await?;
                         } else {
-                            // The ERP already has exactly what was waiting to be sent: it is synced.
-                            tx.execute("UPDATE cost_codes SET sync_status = $5, confirmed_code = code, confirmed_full_code = full_code, \
-                                 confirmed_description = description, confirmed_active = active, origin_id = $2, last_synced_at = $3, \
-                                 rejection_reason = NULL, updated_at = $3, changed_version = $4 WHERE id = $1",
-                                [l.id.into(), (&r.origin_id).into(), ts.into(), version.into(), next.as_str().into()]).await?;
+                            // The ERP already has exactly what was waiting to be sent: it is
+                            // synced.
+                            tx.execute(
+                                "UPDATE cost_codes SET sync_status = $5, confirmed_code = \
+                                 code, confirmed_full_code = full_code, \
+                                 confirmed_description = description, confirmed_active = \
+                                 active, origin_id = $2, last_synced_at = $3, \
+                                 rejection_reason = NULL, updated_at = $3, changed_version = \
+                                 $4 WHERE id = $1",
+                                [
+                                    l.id.into(),
+                                    (&r.origin_id).into(),
+                                    ts.into(),
+                                    version.into(),
+                                    next.as_str().into(),
+                                ],
+                            )
+                            .await?;
                             // It leaves the unsynced set: a page drawn before would send it.
                             send_changed = true;
-                            audit::record(tx, company, Some(actor), "cost_code.pulled", ("cost_code", l.id),
-                                Some(json!({"sync_status": l.sync_status})), Some(json!({"sync_status": next, "origin_id": r.origin_id}))).await?;
+                            let after = json!({"sync_status": next, "origin_id": r.origin_id});
+                            audit::record(
+                                tx,
+                                company,
+                                Some(actor),
+                                "cost_code.pulled",
+                                ("cost_code", l.id),
+                                Some(json!({"sync_status": l.sync_status})),
+                                Some(after),
+                            )
+                            .await?;
                         }
                         s.updated += 1;
                     }
@@ -121,22 +178,55 @@ impl Db {
                         let segments = match wbs::split_full_code(&r.full_code, delimiter) {
                             Ok(segs) => segs,
                             Err(e) => {
-                                s.conflicts.push(conflict(json!({"error": format!("full_code {e}")})));
+                                let error = format!("full_code {e}");
+                                s.conflicts.push(conflict(json!({ "error": error })));
                                 continue;
                             }
                         };
-                        let code = segments.last().map(|c| c.as_str().to_owned()).unwrap_or_default();
-                        let id: i64 = tx.scalar(
-                            "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, description, tier, active, \
-                             sync_status, confirmed_code, confirmed_full_code, confirmed_description, confirmed_active, origin_id, \
-                             last_synced_at, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $4, $5, $7, $9, $10, $11, $11, $11) RETURNING id",
-                            [company.into(), list.into(), parent_id.into(), (&code).into(), (&r.full_code).into(),
-                             wbs::sort_key(&r.full_code, delimiter).into(), (&r.description).into(), (segments.len() as i64).into(),
-                             r.active.into(), (&r.origin_id).into(), ts.into(), SyncState::Synced.as_str().into()]).await?;
-                        audit::record(tx, company, Some(actor), "cost_code.pulled", ("cost_code", id), None,
-                            Some(json!({"full_code": r.full_code, "description": r.description, "active": r.active,
-                                "sync_status": SyncState::Synced, "origin_id": r.origin_id}))).await?;
+                        let code = segments
+                            .last()
+                            .map(|c| c.as_str().to_owned())
+                            .unwrap_or_default();
+                        let id: i64 = tx
+                            .scalar(
+                                "INSERT INTO cost_codes (company_id, list_id, parent_id, \
+                                 code, full_code, sort_key, description, tier, active, \
+                                 sync_status, confirmed_code, confirmed_full_code, \
+                                 confirmed_description, confirmed_active, origin_id, \
+                                 last_synced_at, created_at, updated_at) VALUES ($1, $2, $3, \
+                                 $4, $5, $6, $7, $8, $9, $12, $4, $5, $7, $9, $10, $11, $11, \
+                                 $11) RETURNING id",
+                                [
+                                    company.into(),
+                                    list.into(),
+                                    parent_id.into(),
+                                    (&code).into(),
+                                    (&r.full_code).into(),
+                                    wbs::sort_key(&r.full_code, delimiter).into(),
+                                    (&r.description).into(),
+                                    (segments.len() as i64).into(),
+                                    r.active.into(),
+                                    (&r.origin_id).into(),
+                                    ts.into(),
+                                    SyncState::Synced.as_str().into(),
+                                ],
+                            )
+                            .await?;
+                        let after = json!({
+                            "full_code": r.full_code, "description": r.description,
+                            "active": r.active, "sync_status": SyncState::Synced,
+                            "origin_id": r.origin_id
+                        });
+                        audit::record(
+                            tx,
+                            company,
+                            Some(actor),
+                            "cost_code.pulled",
+                            ("cost_code", id),
+                            None,
+                            Some(after),
+                        )
+                        .await?;
                         ids.insert(r.full_code.clone(), id);
                         s.created += 1;
                     }
@@ -146,6 +236,15 @@ impl Db {
                 unsynced_changed(tx, list, version).await?;
             }
             Ok(s)
-        })).await
+        }) })
+        .await
     }
+}
+
+/// A local code as a pull conflict shows it.
+fn local_view(l: &CodeRow) -> serde_json::Value {
+    json!({
+        "full_code": l.full_code, "description": l.description, "active": l.active,
+        "sync_status": l.sync_status
+    })
 }

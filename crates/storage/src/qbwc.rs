@@ -46,9 +46,11 @@ pub struct QbwcSession {
     pub last_error: Option<String>,
 }
 
-const LOGIN: &str = "SELECT company_id, user_name, created_at, last_seen_at, qb_version, company_file, last_error, accounts, accounts_at, \
-     pull_requested_by, last_pull, last_pull_at FROM qbwc_logins";
-const SESSION: &str = "SELECT ticket_hash, company_id, expires_at, accounts_read, pending, total, last_error FROM qbwc_sessions";
+const LOGIN: &str = "SELECT company_id, user_name, created_at, last_seen_at, qb_version, \
+     company_file, last_error, accounts, accounts_at, pull_requested_by, last_pull, last_pull_at \
+     FROM qbwc_logins";
+const SESSION: &str = "SELECT ticket_hash, company_id, expires_at, accounts_read, pending, total, \
+     last_error FROM qbwc_sessions";
 
 /// A company's (`$1`) export jobs that still hold codes to export.
 static WAITING_JOBS: LazyLock<String> = LazyLock::new(|| {
@@ -63,7 +65,8 @@ static WAITING_JOBS: LazyLock<String> = LazyLock::new(|| {
 /// The codes still waiting for QuickBooks in a company's (`$1`) jobs.
 static REMAINING: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT COUNT(*) FROM erp_items i WHERE i.status = '{}' AND i.export_job_id IN (SELECT j.id {})",
+        "SELECT COUNT(*) FROM erp_items i WHERE i.status = '{}' \
+         AND i.export_job_id IN (SELECT j.id {})",
         ItemStatus::Exporting.as_str(),
         *WAITING_JOBS
     )
@@ -99,14 +102,16 @@ impl Db {
             Box::pin(async move {
                 let replaced = tx
                     .execute(
-                        "UPDATE qbwc_logins SET user_name = $2, password_hash = $3 WHERE company_id = $1",
+                        "UPDATE qbwc_logins SET user_name = $2, password_hash = $3 \
+                         WHERE company_id = $1",
                         [company.into(), user.into(), hash.into()],
                     )
                     .await?
                     > 0;
                 if !replaced {
                     tx.execute(
-                        "INSERT INTO qbwc_logins (company_id, user_name, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO qbwc_logins (company_id, user_name, password_hash, \
+                         created_at) VALUES ($1, $2, $3, $4)",
                         [company.into(), user.into(), hash.into(), now().into()],
                     )
                     .await?;
@@ -153,8 +158,15 @@ impl Db {
                     .scalar(AssertSqlSafe(REMAINING.as_str()), [company.into()])
                     .await?;
                 tx.execute(
-                    "INSERT INTO qbwc_sessions (ticket_hash, company_id, expires_at, total, created_at) VALUES ($1, $2, $3, $4, $5)",
-                    [ticket_hash.into(), company.into(), expires_at.into(), total.into(), t.into()],
+                    "INSERT INTO qbwc_sessions (ticket_hash, company_id, expires_at, total, \
+                     created_at) VALUES ($1, $2, $3, $4, $5)",
+                    [
+                        ticket_hash.into(),
+                        company.into(),
+                        expires_at.into(),
+                        total.into(),
+                        t.into(),
+                    ],
                 )
                 .await?;
                 tx.execute(
@@ -261,7 +273,8 @@ impl Db {
             Box::pin(async move {
                 if let Some(a) = accounts {
                     tx.execute(
-                        "UPDATE qbwc_logins SET accounts = $2, accounts_at = $3 WHERE company_id = $1",
+                        "UPDATE qbwc_logins SET accounts = $2, accounts_at = $3 \
+                         WHERE company_id = $1",
                         [company.into(), a.into(), now().into()],
                     )
                     .await?;
@@ -315,7 +328,8 @@ impl Db {
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "UPDATE qbwc_logins SET pull_requested_by = NULL, last_pull = $2, last_pull_at = $3 WHERE company_id = $1",
+                "UPDATE qbwc_logins SET pull_requested_by = NULL, last_pull = $2, \
+                 last_pull_at = $3 WHERE company_id = $1",
                 [company.into(), summary.into(), now().into()],
             )
             .await?;
@@ -328,8 +342,9 @@ impl Db {
     pub async fn qbwc_job(&self, company: i64) -> Result<Option<ClaimedJob>, StoreError> {
         let sql = format!(
             "UPDATE export_jobs SET status = '{running}', \
-             attempts = attempts + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, locked_until = $2 \
-             WHERE id = (SELECT j.id {waiting} ORDER BY j.id LIMIT 1) RETURNING id, company_id, attempts",
+             attempts = attempts + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, \
+             locked_until = $2 WHERE id = (SELECT j.id {waiting} ORDER BY j.id LIMIT 1) \
+             RETURNING id, company_id, attempts",
             running = JobStatus::Running.as_str(),
             queued = JobStatus::Queued.as_str(),
             waiting = *WAITING_JOBS
@@ -402,7 +417,8 @@ impl Db {
         let rows: Vec<(i64, String, Option<String>, Option<String>)> = self
             .pool()
             .fetch_all(
-                "SELECT cost_code_id, edit_sequence, income_account, expense_account FROM qbwc_items WHERE company_id = $1",
+                "SELECT cost_code_id, edit_sequence, income_account, expense_account \
+                 FROM qbwc_items WHERE company_id = $1",
                 [company.into()],
             )
             .await?;
@@ -425,9 +441,11 @@ impl Db {
             Box::pin(async move {
                 for chunk in rows.chunks(100) {
                     let sql = format!(
-                        "INSERT INTO qbwc_items (cost_code_id, company_id, list_id, edit_sequence, income_account, expense_account) \
-                         VALUES {} ON CONFLICT (cost_code_id) DO UPDATE SET list_id = excluded.list_id, \
-                         edit_sequence = excluded.edit_sequence, income_account = excluded.income_account, \
+                        "INSERT INTO qbwc_items (cost_code_id, company_id, list_id, \
+                         edit_sequence, income_account, expense_account) VALUES {} \
+                         ON CONFLICT (cost_code_id) DO UPDATE SET list_id = excluded.list_id, \
+                         edit_sequence = excluded.edit_sequence, \
+                         income_account = excluded.income_account, \
                          expense_account = excluded.expense_account",
                         values(chunk.len(), 6)
                     );

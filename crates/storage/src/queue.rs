@@ -74,11 +74,15 @@ pub(crate) struct ItemRow {
     export_job_id: Option<i64>,
 }
 
-pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, i.full_code, i.description, i.active, \
-    i.from_code, i.from_full_code, i.from_description, i.from_active, i.sent_by, su.email AS sent_by_email, i.sent_at, \
-    i.gl_income_account, i.gl_expense_account, i.status, i.erp_message, i.note, i.decided_by, \
-    du.email AS decided_by_email, i.decided_at, i.rejection_reason, i.export_job_id \
-    FROM erp_items i JOIN users su ON su.id = i.sent_by LEFT JOIN users du ON du.id = i.decided_by";
+pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, \
+                                      i.full_code, i.description, i.active, i.from_code, \
+                                      i.from_full_code, i.from_description, i.from_active, \
+                                      i.sent_by, su.email AS sent_by_email, i.sent_at, \
+                                      i.gl_income_account, i.gl_expense_account, i.status, \
+                                      i.erp_message, i.note, i.decided_by, du.email AS \
+                                      decided_by_email, i.decided_at, i.rejection_reason, \
+                                      i.export_job_id FROM erp_items i JOIN users su ON su.id = \
+                                      i.sent_by LEFT JOIN users du ON du.id = i.decided_by";
 
 impl From<ItemRow> for Item {
     fn from(r: ItemRow) -> Self {
@@ -194,8 +198,8 @@ async fn select_items(
     income_required: bool,
 ) -> Result<Vec<i64>, QueueError> {
     type Selected = (i64, String, String, Option<String>);
-    const COLS: &str =
-        "SELECT id, full_code, status, gl_income_account FROM erp_items WHERE company_id = $1";
+    const COLS: &str = "SELECT id, full_code, status, gl_income_account FROM \
+                        erp_items WHERE company_id = $1";
     let mut problems = Vec::new();
     let rows: Vec<Selected> = match sel {
         Selection::All => {
@@ -258,7 +262,8 @@ async fn select_items(
 /// [`Db::write`]); returns the list and its new version.
 async fn lock_erp_list(tx: &mut Tx<'_>, company: i64) -> Result<Option<(i64, i64)>, StoreError> {
     tx.fetch_optional(
-        "UPDATE cost_code_lists SET version = version + 1 WHERE company_id = $1 AND is_erp_list RETURNING id, version",
+        "UPDATE cost_code_lists SET version = version + 1 WHERE \
+         company_id = $1 AND is_erp_list RETURNING id, version",
         [company.into()],
     )
     .await
@@ -274,8 +279,12 @@ impl Db {
     ) -> Result<(Vec<Item>, i64), StoreError> {
         let (rows, total): (Vec<ItemRow>, i64) = self
             .page(
-                &format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 ORDER BY i.sort_key, i.id"),
-                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND status = $2",
+                &format!(
+                    "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 \
+                     ORDER BY i.sort_key, i.id"
+                ),
+                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND \
+                 status = $2",
                 vec![company.into(), status.into()],
                 limit,
                 offset,
@@ -289,7 +298,8 @@ impl Db {
         let rows: Vec<(String, i64)> = self
             .pool()
             .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE company_id = $1 GROUP BY status",
+                "SELECT status, COUNT(*) FROM erp_items WHERE company_id = \
+                 $1 GROUP BY status",
                 [company.into()],
             )
             .await?;
@@ -328,8 +338,9 @@ impl Db {
             Box::pin(async move {
                 let n = tx
                     .execute(
-                        "UPDATE erp_items SET gl_income_account = $3, gl_expense_account = $4 \
-                         WHERE company_id = $1 AND id = $2 AND status IN ($5, $6)",
+                        "UPDATE erp_items SET gl_income_account = $3, \
+                         gl_expense_account = $4 WHERE company_id = $1 AND id = $2 \
+                         AND status IN ($5, $6)",
                         [
                             company.into(),
                             id.into(),
@@ -351,7 +362,8 @@ impl Db {
                     Some(actor),
                     "erp_item.gl_accounts_set",
                     ("erp_item", id),
-                    Some(json!({"gl_income_account": before.gl_income_account, "gl_expense_account": before.gl_expense_account})),
+                    Some(json!({"gl_income_account": before.gl_income_account,
+                        "gl_expense_account": before.gl_expense_account})),
                     Some(json!({"gl_income_account": income, "gl_expense_account": expense})),
                 )
                 .await
@@ -386,52 +398,129 @@ impl Db {
         let exporting = ItemStatus::open_for(code_to).unwrap_or(ItemStatus::Exporting);
         let ts = now();
         let sel = &sel;
-        let (job, count) = self.write(|tx| Box::pin(async move {
-            lock_erp_list(tx, company).await?;
-            let ids = select_items(tx, company, sel, &[from], income_required && defaults.income.is_none()).await?;
-            // "All" is one statement however many rows wait; a selection goes in bounded chunks.
-            let chunks: Vec<&[i64]> = match sel { Selection::All => vec![&[]], Selection::Ids(_) => ids.chunks(ID_CHUNK).collect() };
-            let in_chunk = |chunk: &[i64], first: usize| if chunk.is_empty() {
-                String::new()
-            } else {
-                format!(" AND id IN ({})", marks(chunk.len(), first))
-            };
-            let ids_of = |chunk: &[i64]| chunk.iter().map(|&id| Arg::from(id)).collect::<Vec<_>>();
-            // Codes before items: the lock order of `Db::write`.
-            for chunk in &chunks {
-                let sql = format!("UPDATE cost_codes SET sync_status = $1, erp_message = NULL, updated_at = $2 WHERE id IN \
-                     (SELECT cost_code_id FROM erp_items WHERE company_id = $3 AND status = $4{})", in_chunk(chunk, 5));
-                let args = [code_to.as_str().into(), ts.into(), company.into(), from.as_str().into()];
-                tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of(chunk))).await?;
-            }
-            let job: i64 = tx.scalar(
-                "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) VALUES ($1, $2, $4, $3, $3) RETURNING id",
-                [company.into(), actor.into(), ts.into(), JobState::Queued.as_str().into()]).await?;
-            let mut moved = 0u64;
-            for chunk in &chunks {
-                // The default GL accounts fill empty choices in the same pass: each row is written once.
-                let sql = format!("UPDATE erp_items SET status = '{exporting}', export_job_id = $1, decided_by = $2, decided_at = $3, \
-                    erp_message = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
-                    gl_expense_account = COALESCE(gl_expense_account, $7) WHERE company_id = $4 AND status = $5{}", in_chunk(chunk, 8));
-                let args = [job.into(), actor.into(), ts.into(), company.into(), from.as_str().into(),
-                    (&defaults.income).into(), (&defaults.expense).into()];
-                moved += tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of(chunk))).await?;
-            }
-            if moved != ids.len() as u64 {
-                // The worker records outcomes without the list lock (its exporting rows are its
-                // own), so a failure it records meanwhile can join "all failed"; roll back
-                // rather than retry rows the approver did not see.
-                return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
-            }
-            tx.execute("INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-                 SELECT $1, $2, $3, $4, 'cost_code', i.cost_code_id, '{\"sync_status\":\"' || $5 || '\"}', \
-                 '{\"sync_status\":\"' || $6 || '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE i.export_job_id = $8",
-                [company.into(), ts.into(), actor.into(), action.into(), code_from.as_str().into(), code_to.as_str().into(),
-                 job.to_string().into(), job.into()]).await?;
-            audit::record(tx, company, Some(actor), "export_job.queued", ("export_job", job), None,
-                Some(json!({"item_count": ids.len()}))).await?;
-            Ok((job, ids.len()))
-        })).await?;
+        let (job, count) = self
+            .write(|tx| {
+                Box::pin(async move {
+                    lock_erp_list(tx, company).await?;
+                    let ids = select_items(
+                        tx,
+                        company,
+                        sel,
+                        &[from],
+                        income_required && defaults.income.is_none(),
+                    )
+                    .await?;
+                    // "All" is one statement however many rows wait; a selection goes in bounded
+                    // chunks.
+                    let chunks: Vec<&[i64]> = match sel {
+                        Selection::All => vec![&[]],
+                        Selection::Ids(_) => ids.chunks(ID_CHUNK).collect(),
+                    };
+                    let in_chunk = |chunk: &[i64], first: usize| {
+                        if chunk.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" AND id IN ({})", marks(chunk.len(), first))
+                        }
+                    };
+                    let ids_of =
+                        |chunk: &[i64]| chunk.iter().map(|&id| Arg::from(id)).collect::<Vec<_>>();
+                    // Codes before items: the lock order of `Db::write`.
+                    for chunk in &chunks {
+                        let sql = format!(
+                            "UPDATE cost_codes SET sync_status = $1, erp_message = NULL, \
+                             updated_at = $2 WHERE id IN (SELECT cost_code_id FROM \
+                             erp_items WHERE company_id = $3 AND status = $4{})",
+                            in_chunk(chunk, 5)
+                        );
+                        let args = [
+                            code_to.as_str().into(),
+                            ts.into(),
+                            company.into(),
+                            from.as_str().into(),
+                        ];
+                        tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of(chunk)))
+                            .await?;
+                    }
+                    let job: i64 = tx
+                        .scalar(
+                            "INSERT INTO export_jobs (company_id, created_by, status, \
+                             run_after, created_at) VALUES ($1, $2, $4, $3, $3) \
+                             RETURNING id",
+                            [
+                                company.into(),
+                                actor.into(),
+                                ts.into(),
+                                JobState::Queued.as_str().into(),
+                            ],
+                        )
+                        .await?;
+                    let mut moved = 0u64;
+                    for chunk in &chunks {
+                        // The default GL accounts fill empty choices in the same pass: each row is
+                        // written once.
+                        let sql = format!(
+                            "UPDATE erp_items SET status = '{exporting}', export_job_id \
+                             = $1, decided_by = $2, decided_at = $3, erp_message = NULL, \
+                             gl_income_account = COALESCE(gl_income_account, $6), \
+                             gl_expense_account = COALESCE(gl_expense_account, $7) WHERE \
+                             company_id = $4 AND status = $5{}",
+                            in_chunk(chunk, 8)
+                        );
+                        let args = [
+                            job.into(),
+                            actor.into(),
+                            ts.into(),
+                            company.into(),
+                            from.as_str().into(),
+                            (&defaults.income).into(),
+                            (&defaults.expense).into(),
+                        ];
+                        moved += tx
+                            .execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of(chunk)))
+                            .await?;
+                    }
+                    if moved != ids.len() as u64 {
+                        // The worker records outcomes without the list lock (its exporting rows are
+                        // its own), so a failure it records meanwhile can join "all failed"; roll
+                        // back rather than retry rows the approver did not see.
+                        return Err(QueueError::Store(StoreError::Conflict(
+                            "some items changed meanwhile; reload and try again".into(),
+                        )));
+                    }
+                    tx.execute(
+                        "INSERT INTO audit_events (company_id, at, actor_id, action, \
+                         entity_type, entity_id, before, after) SELECT $1, $2, $3, \
+                         $4, 'cost_code', i.cost_code_id, '{\"sync_status\":\"' || \
+                         $5 || '\"}', '{\"sync_status\":\"' || $6 || \
+                         '\",\"export_job_id\":' || $7 || '}' FROM erp_items i WHERE \
+                         i.export_job_id = $8",
+                        [
+                            company.into(),
+                            ts.into(),
+                            actor.into(),
+                            action.into(),
+                            code_from.as_str().into(),
+                            code_to.as_str().into(),
+                            job.to_string().into(),
+                            job.into(),
+                        ],
+                    )
+                    .await?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "export_job.queued",
+                        ("export_job", job),
+                        None,
+                        Some(json!({"item_count": ids.len()})),
+                    )
+                    .await?;
+                    Ok((job, ids.len()))
+                })
+            })
+            .await?;
         self.refresh_stats(count).await?;
         Ok((job, count as i64))
     }
@@ -458,42 +547,62 @@ impl Db {
             .as_str();
         let ts = now();
         let sel = &sel;
-        self.write(|tx| Box::pin(async move {
-            // Rejected codes rejoin the unsynced set: a send must wait for this, and a page
-            // drawn before it is stale.
-            let version = lock_erp_list(tx, company).await?;
-            let ids = select_items(tx, company, sel, from, false).await?;
-            let (list, version) = version.ok_or(StoreError::NotFound)?;
-            let after = json!({"sync_status": to, "rejection_reason": reason}).to_string();
-            for chunk in ids.chunks(ID_CHUNK) {
-                let list_marks = marks(chunk.len(), 5);
-                let ids_of = || chunk.iter().map(|&id| Arg::from(id));
-                let sql = format!(
-                    "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, entity_id, before, after) \
-                     SELECT $1, $2, $3, 'cost_code.rejected', 'cost_code', c.id, '{{\"sync_status\":\"' || c.sync_status || '\"}}', \
-                     $4 FROM cost_codes c JOIN erp_items i ON i.cost_code_id = c.id WHERE i.id IN ({list_marks})");
-                let args = [company.into(), ts.into(), actor.into(), (&after).into()];
-                tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of())).await?;
-                let sql = format!(
-                    "UPDATE cost_codes SET sync_status = '{to}', rejection_reason = $1, status_before_send = NULL, updated_at = $2, \
-                     changed_version = $4 WHERE id IN (SELECT cost_code_id FROM erp_items WHERE company_id = $3 \
-                     AND status IN {open} AND id IN ({list_marks}))");
-                let args = [reason.into(), ts.into(), company.into(), version.into()];
-                tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of())).await?;
-                let sql = format!(
-                    "UPDATE erp_items SET status = '{rejected}', rejection_reason = $1, decided_by = $2, decided_at = $3 \
-                     WHERE company_id = $4 AND status IN {open} AND id IN ({list_marks})");
-                let args = [reason.into(), actor.into(), ts.into(), company.into()];
-                let n = tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of())).await?;
-                if n != chunk.len() as u64 {
-                    return Err(QueueError::Store(StoreError::Conflict("some items changed meanwhile; reload and try again".into())));
+        self.write(|tx| {
+            Box::pin(async move {
+                // Rejected codes rejoin the unsynced set: a send must wait for this, and a page
+                // drawn before it is stale.
+                let version = lock_erp_list(tx, company).await?;
+                let ids = select_items(tx, company, sel, from, false).await?;
+                let (list, version) = version.ok_or(StoreError::NotFound)?;
+                let after = json!({"sync_status": to, "rejection_reason": reason}).to_string();
+                for chunk in ids.chunks(ID_CHUNK) {
+                    let list_marks = marks(chunk.len(), 5);
+                    let ids_of = || chunk.iter().map(|&id| Arg::from(id));
+                    let sql = format!(
+                        "INSERT INTO audit_events (company_id, at, actor_id, action, \
+                         entity_type, entity_id, before, after) SELECT $1, $2, $3, \
+                         'cost_code.rejected', 'cost_code', c.id, \
+                         '{{\"sync_status\":\"' || c.sync_status || '\"}}', $4 FROM \
+                         cost_codes c JOIN erp_items i ON i.cost_code_id = c.id \
+                         WHERE i.id IN ({list_marks})"
+                    );
+                    let args = [company.into(), ts.into(), actor.into(), (&after).into()];
+                    tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of()))
+                        .await?;
+                    let sql = format!(
+                        "UPDATE cost_codes SET sync_status = '{to}', \
+                         rejection_reason = $1, status_before_send = NULL, \
+                         updated_at = $2, changed_version = $4 WHERE id IN (SELECT \
+                         cost_code_id FROM erp_items WHERE company_id = $3 AND \
+                         status IN {open} AND id IN ({list_marks}))"
+                    );
+                    let args = [reason.into(), ts.into(), company.into(), version.into()];
+                    tx.execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of()))
+                        .await?;
+                    let sql = format!(
+                        "UPDATE erp_items SET status = '{rejected}', \
+                         rejection_reason = $1, decided_by = $2, decided_at = $3 \
+                         WHERE company_id = $4 AND status IN {open} AND id IN \
+                         ({list_marks})"
+                    );
+                    let args = [reason.into(), actor.into(), ts.into(), company.into()];
+                    let n = tx
+                        .execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of()))
+                        .await?;
+                    if n != chunk.len() as u64 {
+                        return Err(QueueError::Store(StoreError::Conflict(
+                            "some items changed meanwhile; reload and try again".into(),
+                        )));
+                    }
                 }
-            }
-            unsynced_changed(tx, list, version).await?;
-            // Notifications (docs/rules.md §6): each sender hears of it in this same transaction.
-            outbox::notify_codes_rejected(tx, company, actor, ts, reason).await?;
-            Ok(ids.len() as i64)
-        })).await
+                unsynced_changed(tx, list, version).await?;
+                // Notifications (docs/rules.md §6): each sender hears of it in this same
+                // transaction.
+                outbox::notify_codes_rejected(tx, company, actor, ts, reason).await?;
+                Ok(ids.len() as i64)
+            })
+        })
+        .await
     }
 
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
@@ -507,14 +616,17 @@ impl Db {
         let job: Option<JobRow> = self
             .pool()
             .fetch_optional(
-                "SELECT status, attempts, last_error, created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = $2",
+                "SELECT status, attempts, last_error, created_at, \
+                 finished_at FROM export_jobs WHERE company_id = $1 AND id = \
+                 $2",
                 [company.into(), id.into()],
             )
             .await?;
         let counts: Vec<(String, i64)> = self
             .pool()
             .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE export_job_id = $1 GROUP BY status",
+                "SELECT status, COUNT(*) FROM erp_items WHERE export_job_id \
+                 = $1 GROUP BY status",
                 [id.into()],
             )
             .await?;

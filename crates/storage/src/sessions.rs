@@ -35,8 +35,15 @@ impl Db {
         pool.execute("DELETE FROM sessions WHERE expires_at < $1", [t.into()])
             .await?;
         pool.execute(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
-            [id_hash.into(), user_id.into(), csrf_token.into(), (t + ttl).into(), t.into()],
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, \
+             expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+            [
+                id_hash.into(),
+                user_id.into(),
+                csrf_token.into(),
+                (t + ttl).into(),
+                t.into(),
+            ],
         )
         .await?;
         Ok(())
@@ -45,8 +52,9 @@ impl Db {
     /// The session for this id hash, if it exists and has not expired.
     pub async fn session(&self, id_hash: &str) -> Result<Option<Session>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLS}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2"
+            "SELECT {USER_COLS}, s.csrf_token FROM sessions s JOIN users \
+             u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at \
+             > $2"
         );
         let row: Option<SessionRow> = self
             .pool()

@@ -24,8 +24,9 @@ pub struct Submission {
 
 type SubmissionRow = (i64, i64, i64, String, OffsetDateTime, i64);
 
-const SUBMISSION_SELECT: &str = "SELECT s.id, s.list_id, s.sent_by, u.email, s.sent_at, s.code_count \
-    FROM submissions s JOIN users u ON u.id = s.sent_by";
+const SUBMISSION_SELECT: &str = "SELECT s.id, s.list_id, s.sent_by, u.email, s.sent_at, \
+                                 s.code_count FROM submissions s JOIN users u ON u.id = \
+                                 s.sent_by";
 
 impl Db {
     /// One page of the company's submissions, newest first, and how many there are.
@@ -37,7 +38,10 @@ impl Db {
     ) -> Result<(Vec<Submission>, i64), StoreError> {
         let (rows, total): (Vec<SubmissionRow>, i64) = self
             .page(
-                &format!("{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id DESC"),
+                &format!(
+                    "{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id \
+                     DESC"
+                ),
                 "SELECT COUNT(*) FROM submissions WHERE company_id = $1",
                 vec![company.into()],
                 limit,
@@ -70,8 +74,12 @@ impl Db {
     ) -> Result<(Vec<Item>, i64), StoreError> {
         let (rows, total): (Vec<ItemRow>, i64) = self
             .page(
-                &format!("{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = $2 ORDER BY i.sort_key, i.id"),
-                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND submission_id = $2",
+                &format!(
+                    "{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = \
+                     $2 ORDER BY i.sort_key, i.id"
+                ),
+                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND \
+                 submission_id = $2",
                 vec![company.into(), id.into()],
                 limit,
                 offset,
@@ -85,15 +93,17 @@ impl Db {
         let counts: Vec<(String, i64)> = self
             .pool()
             .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE submission_id = $1 GROUP BY status",
+                "SELECT status, COUNT(*) FROM erp_items WHERE submission_id \
+                 = $1 GROUP BY status",
                 [id.into()],
             )
             .await?;
         let jobs: Vec<(i64,)> = self
             .pool()
             .fetch_all(
-                "SELECT DISTINCT export_job_id FROM erp_items WHERE submission_id = $1 \
-                 AND export_job_id IS NOT NULL ORDER BY export_job_id",
+                "SELECT DISTINCT export_job_id FROM erp_items WHERE \
+                 submission_id = $1 AND export_job_id IS NOT NULL ORDER BY \
+                 export_job_id",
                 [id.into()],
             )
             .await?;

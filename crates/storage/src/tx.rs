@@ -353,3 +353,15 @@ pub(crate) trait Queries {
         async move { Ok(row.await?.map(|(v,)| v)) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{marks, values};
+
+    #[test]
+    fn placeholders_count_on_from_where_they_start() {
+        assert_eq!(marks(3, 2), "$2, $3, $4");
+        assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values(1, 1), "($1)");
+    }
+}

@@ -51,8 +51,9 @@ impl From<UserRow> for User {
     }
 }
 
-pub(crate) const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin_tool, u.erp_integrations, \
-                         u.can_push_to_accounting, u.digest_emails, u.created_at";
+pub(crate) const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin_tool, \
+                                    u.erp_integrations, u.can_push_to_accounting, \
+                                    u.digest_emails, u.created_at";
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -75,8 +76,10 @@ pub struct UserPatch {
 /// Inserts a user inside a transaction and returns its id; a taken email is a field error.
 async fn insert_user(tx: &mut Tx<'_>, company: i64, u: &NewUser<'_>) -> Result<i64, StoreError> {
     tx.scalar(
-        "INSERT INTO users (company_id, email, name, password_hash, admin_tool, erp_integrations, \
-         can_push_to_accounting, digest_emails, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8) RETURNING id",
+        "INSERT INTO users (company_id, email, name, password_hash, \
+         admin_tool, erp_integrations, can_push_to_accounting, \
+         digest_emails, created_at) VALUES ($1, $2, $3, $4, $5, $6, \
+         $7, TRUE, $8) RETURNING id",
         [
             company.into(),
             u.email.into(),
@@ -90,7 +93,9 @@ async fn insert_user(tx: &mut Tx<'_>, company: i64, u: &NewUser<'_>) -> Result<i
     )
     .await
     .map_err(|e| {
-        e.unique_as(|| StoreError::field("email", "is already used by another user of this company"))
+        e.unique_as(|| {
+            StoreError::field("email", "is already used by another user of this company")
+        })
     })
 }
 
@@ -113,7 +118,8 @@ impl Db {
             Box::pin(async move {
                 let company: i64 = tx
                     .scalar(
-                        "INSERT INTO companies (name, created_at) VALUES ($1, $2) RETURNING id",
+                        "INSERT INTO companies (name, created_at) VALUES ($1, $2) \
+                         RETURNING id",
                         [name.into(), now().into()],
                     )
                     .await
@@ -189,7 +195,10 @@ impl Db {
     }
 
     pub async fn user(&self, company: i64, id: i64) -> Result<User, StoreError> {
-        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 AND u.id = $2");
+        let sql = format!(
+            "SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 AND \
+             u.id = $2"
+        );
         let row: Option<UserRow> = self
             .pool()
             .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
@@ -198,7 +207,10 @@ impl Db {
     }
 
     pub async fn users(&self, company: i64) -> Result<Vec<User>, StoreError> {
-        let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 ORDER BY u.id");
+        let sql = format!(
+            "SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 \
+             ORDER BY u.id"
+        );
         let rows: Vec<UserRow> = self
             .pool()
             .fetch_all(AssertSqlSafe(sql), [company.into()])
@@ -210,7 +222,8 @@ impl Db {
     /// company, so the same person may have an account in several.
     pub async fn users_for_login(&self, email: &str) -> Result<Vec<(User, String)>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE lower(u.email) = lower($1) ORDER BY u.id"
+            "SELECT {USER_COLS}, u.password_hash FROM users u WHERE \
+             lower(u.email) = lower($1) ORDER BY u.id"
         );
         let rows: Vec<LoginRow> = self
             .pool()
@@ -235,9 +248,11 @@ impl Db {
         self.write(|tx| {
             Box::pin(async move {
                 tx.execute(
-                    "UPDATE users SET name = COALESCE($3, name), password_hash = COALESCE($4, password_hash), \
-                     admin_tool = $5, erp_integrations = $6, can_push_to_accounting = $7, \
-                     digest_emails = COALESCE($8, digest_emails) WHERE company_id = $1 AND id = $2",
+                    "UPDATE users SET name = COALESCE($3, name), password_hash = \
+                     COALESCE($4, password_hash), admin_tool = $5, \
+                     erp_integrations = $6, can_push_to_accounting = $7, \
+                     digest_emails = COALESCE($8, digest_emails) WHERE \
+                     company_id = $1 AND id = $2",
                     [
                         company.into(),
                         id.into(),
@@ -256,15 +271,20 @@ impl Db {
                     Some(actor),
                     "user.updated",
                     ("user", id),
-                    Some(json!({"name": before.name, "permissions": before.permissions, "digest_emails": before.digest_emails})),
-                    Some(json!({"name": patch.name.as_ref().unwrap_or(&before.name), "permissions": perms,
+                    Some(
+                        json!({"name": before.name, "permissions": before.permissions,
+                        "digest_emails": before.digest_emails}),
+                    ),
+                    Some(json!({"name": patch.name.as_ref().unwrap_or(&before.name),
+                        "permissions": perms,
                         "digest_emails": patch.digest_emails.unwrap_or(before.digest_emails),
                         "password_changed": patch.password_hash.is_some()})),
                 )
                 .await?;
                 if patch.password_hash.is_some() {
                     let keep = patch.keep_credential.as_deref().unwrap_or("");
-                    credentials::revoke(tx, company, Some(actor), id, keep, "password_changed").await?;
+                    credentials::revoke(tx, company, Some(actor), id, keep, "password_changed")
+                        .await?;
                 }
                 Ok::<_, StoreError>(())
             })
@@ -276,7 +296,8 @@ impl Db {
     pub async fn insert_token(&self, user: i64, token_hash: &str) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)",
+                "INSERT INTO api_tokens (user_id, token_hash, created_at) \
+                 VALUES ($1, $2, $3)",
                 [user.into(), token_hash.into(), now().into()],
             )
             .await?;
@@ -285,7 +306,8 @@ impl Db {
 
     pub async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         let sql = format!(
-            "SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+            "SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = \
+             t.user_id WHERE t.token_hash = $1"
         );
         let row: Option<UserRow> = self
             .pool()

@@ -40,11 +40,15 @@ impl Db {
             None => "c.parent_id IS NULL AND $2 IS NULL",
         };
         let list_sql = format!(
-            "SELECT {CODE_COLS}, (SELECT COUNT(*) FROM cost_codes k WHERE k.parent_id = c.id) AS children \
-             FROM cost_codes c WHERE c.list_id = $1 AND {under} ORDER BY c.sort_key, c.full_code"
+            "SELECT {CODE_COLS}, (SELECT COUNT(*) FROM cost_codes k \
+             WHERE k.parent_id = c.id) AS children FROM cost_codes c \
+             WHERE c.list_id = $1 AND {under} ORDER BY c.sort_key, \
+             c.full_code"
         );
-        let count_sql =
-            format!("SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = $1 AND {under}");
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = $1 AND \
+             {under}"
+        );
         let (rows, total): (Vec<NodeRow>, i64) = self
             .page(
                 &list_sql,
@@ -72,7 +76,8 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<Item>, StoreError> {
         let sql = format!(
-            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.export_job_id = $2 ORDER BY i.sort_key, i.id LIMIT $3"
+            "{ITEM_SELECT} WHERE i.company_id = $1 AND i.export_job_id = \
+             $2 ORDER BY i.sort_key, i.id LIMIT $3"
         );
         let rows: Vec<ItemRow> = self
             .pool()

@@ -44,26 +44,10 @@ impl Connector for Tryton {
     const KIND: &'static str = "tryton";
     const LABEL: &'static str = "Tryton (JSON-RPC)";
     const FIELDS: &'static [Field] = &[
-        Field {
-            name: "url",
-            label: "Server URL",
-            input: Input::Url,
-        },
-        Field {
-            name: "database",
-            label: "Database",
-            input: Input::Text,
-        },
-        Field {
-            name: "username",
-            label: "User name",
-            input: Input::Text,
-        },
-        Field {
-            name: "password",
-            label: "Password",
-            input: Input::Secret,
-        },
+        Field::new("url", "Server URL", Input::Url),
+        Field::new("database", "Database", Input::Text),
+        Field::new("username", "User name", Input::Text),
+        Field::new("password", "Password", Input::Secret),
     ];
     const BATCH: usize = BATCH;
     const CAN_READ_CODES: bool = true;

@@ -86,21 +86,9 @@ impl Connector for Webhook {
     const KIND: &'static str = "webhook";
     const LABEL: &'static str = "Webhook (signed JSON)";
     const FIELDS: &'static [Field] = &[
-        Field {
-            name: "url",
-            label: "Endpoint URL",
-            input: Input::Url,
-        },
-        Field {
-            name: "secret",
-            label: "Signing secret",
-            input: Input::Secret,
-        },
-        Field {
-            name: "gl_accounts",
-            label: "GL accounts",
-            input: Input::GlAccounts,
-        },
+        Field::new("url", "Endpoint URL", Input::Url),
+        Field::new("secret", "Signing secret", Input::Secret),
+        Field::new("gl_accounts", "GL accounts", Input::GlAccounts),
     ];
     const BATCH: usize = BATCH;
 

@@ -67,6 +67,8 @@ async fn create_list(
 struct CodeQuery {
     sync_status: Option<String>,
     q: Option<String>,
+    /// The id of the last code of the previous page (from `Link: rel="next"`).
+    after: Option<i64>,
 }
 
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
@@ -81,9 +83,16 @@ async fn list_codes(
     // Access is refused before the paging is judged.
     ops::read(&caller.user, cid)?;
     let paging = paging.check()?;
+    if query.after.is_some() && paging.page != 1 {
+        return Err(ApiError::field(
+            "after",
+            "cannot be combined with page: after already says where the page starts",
+        ));
+    }
     let filter = CodeFilter {
         sync_status: query.sync_status,
         q: query.q.filter(|q| !q.is_empty()),
+        after: query.after,
     };
     let (codes, total) = ops::codes(
         &state,
@@ -95,7 +104,14 @@ async fn list_codes(
         paging.offset(),
     )
     .await?;
-    Ok(paging.respond(&uri, total, codes))
+    // A client that pages by number (`page=`) keeps getting numbered links; otherwise a full
+    // page may have more after it, and the next one starts after its last code.
+    let by_number = crate::extract::has_param(&uri, "page");
+    let next_after = codes
+        .last()
+        .filter(|_| !by_number && codes.len() as i64 == paging.per_page)
+        .map(|c| c.id);
+    Ok(paging.respond_with_next(&uri, total, codes, next_after))
 }
 
 #[tracing::instrument(

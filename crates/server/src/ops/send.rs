@@ -48,7 +48,13 @@ pub async fn status(
     let rules = ErpRules::of(state, company).await?;
     Ok(state
         .db
-        .send_status(company, lid, &rules.sender(caller), seen_version)
+        .send_status(
+            company,
+            lid,
+            &rules.sender(caller),
+            seen_version,
+            &state.unsynced_checks,
+        )
         .await?)
 }
 

@@ -229,4 +229,18 @@ fn check_names_broken_invariants() {
         said.contains("('01') is pending but its open queue item is missing"),
         "{said}"
     );
+    // The state change above moved the list's maintained counts with it (the check found
+    // nothing else); a count that drifted from the codes is named with its list and state.
+    assert!(!said.contains(" counts "), "{said}");
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query("UPDATE list_state_counts SET n = n + 2 WHERE sync_status = 'pending'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let drifted = costbridge(&["check", "--database-url", &db]);
+    let said = String::from_utf8_lossy(&drifted.stdout);
+    assert!(said.contains("counts 3 pending codes but has 1"), "{said}");
 }

@@ -8,7 +8,8 @@ both!(
     bad_code_input_changes_nothing,
     moves_renames_and_cycles,
     delete_versus_deactivate,
-    racing_duplicates_make_one_code
+    racing_duplicates_make_one_code,
+    pages_follow_keys_and_totals_follow_changes
 );
 
 fn field_error<'a>(b: &'a Value, field: &str) -> &'a str {
@@ -404,4 +405,114 @@ async fn futures_join(app: &TestApp, path: &str, body: &Value, n: usize) -> Vec<
         out.push(h.await.unwrap());
     }
     out
+}
+
+/// One page of codes: their full codes, the `Total` header and the `rel="next"` link.
+async fn page_of(app: &TestApp, path: &str) -> (Vec<String>, i64, Option<String>) {
+    let res = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    let total = res.headers()["total"].to_str().unwrap().parse().unwrap();
+    let next = res.headers()["link"]
+        .to_str()
+        .unwrap()
+        .split(", ")
+        .find_map(|l| l.strip_suffix("; rel=\"next\""))
+        .map(|l| l.trim_matches(['<', '>']).to_owned());
+    let body: Value = res.json().await.unwrap();
+    let codes = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["full_code"].as_str().unwrap().to_owned())
+        .collect();
+    (codes, total, next)
+}
+
+/// Every page reached through `rel="next"` from `path`, and the totals each page gave.
+async fn walk(app: &TestApp, path: &str) -> (Vec<String>, Vec<i64>) {
+    let (mut all, mut totals, mut next) = (Vec::new(), Vec::new(), Some(path.to_owned()));
+    while let Some(path) = next {
+        let (codes, total, more) = page_of(app, &path).await;
+        all.extend(codes);
+        totals.push(total);
+        next = more;
+        assert!(totals.len() < 20, "the links never end: {path}");
+    }
+    (all, totals)
+}
+
+async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let mut csv = String::from("full_code,description\n");
+    for d in 1..=5 {
+        csv.push_str(&format!("{d:02},Division {d}\n"));
+        for s in 1..=4 {
+            csv.push_str(&format!("{d:02}-{s},Section {s} of {d}\n"));
+        }
+    }
+    app.import(list, csv).await;
+    let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    let (everything, _, none) = page_of(&app, &format!("{codes}?per_page=1000")).await;
+    assert_eq!((everything.len(), none), (25, None));
+    // Without a page number, `next` pages by key: three pages of 10, 10 and 5, in list order,
+    // each with the whole total.
+    let (walked, totals) = walk(&app, &format!("{codes}?per_page=10")).await;
+    assert_eq!((&walked, totals), (&everything, vec![25, 25, 25]));
+    let (_, _, next) = page_of(&app, &format!("{codes}?per_page=10")).await;
+    assert!(
+        next.as_deref().is_some_and(|n| n.contains("after=")),
+        "{next:?}"
+    );
+    // The same with a state filter, whose total is the state's count.
+    let (walked, totals) = walk(&app, &format!("{codes}?per_page=10&sync_status=new")).await;
+    assert_eq!((&walked, totals), (&everything, vec![25, 25, 25]));
+    // A code deleted and one moved to another state move the totals at once.
+    let first = app.get(&format!("{codes}?per_page=1")).await.1[0]["id"]
+        .as_i64()
+        .unwrap();
+    let last = app.get(&format!("{codes}?per_page=1&page=25")).await.1[0]["id"]
+        .as_i64()
+        .unwrap();
+    let (s, b) = app
+        .call("DELETE", &format!("{codes}/{last}"), &app.token, None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+    let count = lists
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == list)
+        .map(|l| l["codes_count"].clone());
+    assert_eq!(count, Some(json!(24)));
+    app.send(list).await;
+    assert_eq!(
+        page_of(&app, &format!("{codes}?sync_status=new")).await.1,
+        0
+    );
+    assert_eq!(
+        page_of(&app, &format!("{codes}?sync_status=pending"))
+            .await
+            .1,
+        24
+    );
+    assert_eq!(page_of(&app, &codes).await.1, 24);
+    // `after` says where a page starts, so a page number beside it is refused, and so is a
+    // code that is gone.
+    let (s, b) = app.get(&format!("{codes}?after={first}&page=2")).await;
+    assert_eq!(
+        (s, field_error(&b, "after").contains("page")),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
+    let (s, b) = app.get(&format!("{codes}?after={last}")).await;
+    assert_eq!(
+        (s, field_error(&b, "after").contains("first page")),
+        (StatusCode::UNPROCESSABLE_ENTITY, true)
+    );
 }
