@@ -4,6 +4,7 @@
 //! fields are [`Secret`](crate::Secret)s) and the dispatch of every call.
 //! `docs/adding-a-connector.md` walks through adding one.
 use crate::file::Folder;
+use crate::qbwc::Qbwc;
 use crate::tryton::Tryton;
 use crate::webhook::Webhook;
 use crate::xero::{Xero, XeroEnv};
@@ -38,6 +39,10 @@ pub trait Connector: Sized + Send + Sync + 'static {
     const BATCH: usize;
     /// Whether `read_codes` works (the ERP queue then offers Sync from ERP).
     const CAN_READ_CODES: bool = false;
+    /// Whether the ERP pulls its work (the QuickBooks Web Connector) instead of Costbridge
+    /// pushing it: the worker then leaves the company's export jobs to the ERP's next poll,
+    /// and the GL accounts come from what the ERP last reported.
+    const PULLED: bool = false;
 
     /// Checks settings that were read, within what the operator allows (`env`); each problem is
     /// added under its field's name.
@@ -100,11 +105,12 @@ impl Env {
 }
 
 /// Every connector, in the order the settings form offers them.
-pub static CONNECTORS: [Registration; 4] = [
+pub static CONNECTORS: [Registration; 5] = [
     Registration::of::<Folder>(),
     Registration::of::<Tryton>(),
     Registration::of::<Webhook>(),
     Registration::of::<Xero>(),
+    Registration::of::<Qbwc>(),
 ];
 
 /// One field of a connector's settings, for the form and the API description.
@@ -143,6 +149,7 @@ pub struct Registration {
     pub label: &'static str,
     pub fields: &'static [Field],
     pub can_read_codes: bool,
+    pub pulled: bool,
     batch: usize,
     load: fn(Value) -> Result<Box<dyn Erased>, serde_json::Error>,
 }
@@ -154,6 +161,7 @@ impl Registration {
             label: C::LABEL,
             fields: C::FIELDS,
             can_read_codes: C::CAN_READ_CODES,
+            pulled: C::PULLED,
             batch: C::BATCH,
             load: load::<C>,
         }
@@ -373,6 +381,11 @@ impl ConnectorSettings {
         self.registration.batch
     }
 
+    /// Whether the ERP pulls its work instead (see [`Connector::PULLED`]).
+    pub fn pulled(&self) -> bool {
+        self.registration.pulled
+    }
+
     /// Whether `read_codes` works for this connector (it offers Sync from ERP).
     pub fn can_read_codes(&self) -> bool {
         self.registration.can_read_codes
@@ -533,12 +546,13 @@ mod tests {
                 r#"{"kind": "tryton", "url", "database", "username", "password"}"#,
                 r#"{"kind": "webhook", "url", "secret", "gl_accounts": [...]}"#,
                 r#"{"kind": "xero"}"#,
+                r#"{"kind": "qbwc"}"#,
             ]
         );
-        assert_eq!(kinds_text(), "file, tryton, webhook or xero");
+        assert_eq!(kinds_text(), "file, tryton, webhook, xero or qbwc");
         assert_eq!(
             ConnectorSettings::parse(None, &json!({"kind": "ftp"}), &Env::default()).unwrap_err()["connector.kind"],
-            ["unknown connector 'ftp'; use file, tryton, webhook or xero"]
+            ["unknown connector 'ftp'; use file, tryton, webhook, xero or qbwc"]
         );
     }
 

@@ -4,6 +4,7 @@
 mod connector;
 pub mod file;
 mod outbound;
+pub mod qbwc;
 mod secret;
 mod settings;
 pub mod tryton;

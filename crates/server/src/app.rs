@@ -153,6 +153,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::router(settings.server.max_import_bytes))
+        .merge(api::qbwc::soap_router())
         .merge(docs::router().layer(middleware::from_fn(crate::web::security_headers)))
         .merge(crate::web::router(settings.server.max_import_bytes))
         .merge(mail::unsubscribe::router().layer(middleware::from_fn(crate::web::security_headers)))

@@ -89,6 +89,27 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ),
     (
         "get",
+        "/api/v1/companies/{cid}/erp_connection/qbwc",
+        "The QuickBooks Web Connector: user name, last seen, QuickBooks version, company file, last error, accounts as of, waiting codes",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/companies/{cid}/erp_connection/qbwc/password",
+        "A new QuickBooks Web Connector password, shown this once ({user_name, password})",
+        None,
+        201,
+    ),
+    (
+        "get",
+        "/api/v1/companies/{cid}/erp_connection/qbwc/qwc",
+        "The company's .qwc file for the QuickBooks Web Connector (fresh OwnerID and FileID)",
+        None,
+        200,
+    ),
+    (
+        "get",
         "/api/v1/companies/{cid}/cost_code_lists",
         "List cost code lists",
         None,
@@ -216,7 +237,7 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
     (
         "post",
         "/api/v1/companies/{cid}/erp/cost_codes/sync_from_erp",
-        "Pull the ERP's code tree (422 not_supported for file connectors)",
+        "Pull the ERP's code tree (422 not_supported for file connectors; 202 {requested, message} for the QuickBooks Web Connector, pulled at its next run)",
         None,
         200,
     ),

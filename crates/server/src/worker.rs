@@ -79,21 +79,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
     };
     let delimiter = state.db.company_delimiter(job.company_id).await?;
 
-    // Parents first: a child whose parent is neither synced nor in this export fails, naming it.
-    let in_job: HashSet<&str> = rows.iter().map(|r| r.full_code.as_str()).collect();
-    let mut orphans = Vec::new();
-    let mut to_export = Vec::new();
-    for r in &rows {
-        let parent_in = r
-            .parent_full_code
-            .as_deref()
-            .is_some_and(|p| in_job.contains(p));
-        let parent_state = r.parent_state;
-        match parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in) {
-            Some(message) => orphans.push((r.item_id, Outcome::Failed { message })),
-            None => to_export.push(r),
-        }
-    }
+    let (orphans, to_export) = parents_first(&rows);
     if !orphans.is_empty() {
         state.db.record_outcomes(job, &rows, &orphans).await?;
     }
@@ -205,7 +191,31 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
     Ok(())
 }
 
-fn line(r: &ExportRow, income: Option<GlAccount>, expense: Option<GlAccount>) -> ExportLine {
+/// Parents first: a child whose parent is neither synced nor in this export fails, naming
+/// it; the other rows go to the ERP. Shared with the QuickBooks Web Connector's sessions.
+pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&ExportRow>) {
+    let in_job: HashSet<&str> = rows.iter().map(|r| r.full_code.as_str()).collect();
+    let mut orphans = Vec::new();
+    let mut to_export = Vec::new();
+    for r in rows {
+        let parent_in = r
+            .parent_full_code
+            .as_deref()
+            .is_some_and(|p| in_job.contains(p));
+        let parent_state = r.parent_state;
+        match parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in) {
+            Some(message) => orphans.push((r.item_id, Outcome::Failed { message })),
+            None => to_export.push(r),
+        }
+    }
+    (orphans, to_export)
+}
+
+pub(crate) fn line(
+    r: &ExportRow,
+    income: Option<GlAccount>,
+    expense: Option<GlAccount>,
+) -> ExportLine {
     let previous = (|| {
         Some(Previous {
             code: r.from_code.clone()?,

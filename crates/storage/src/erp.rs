@@ -261,6 +261,21 @@ impl Db {
         connector: &serde_json::Value,
         masked: &serde_json::Value,
     ) -> Result<StoredConnection, StoreError> {
+        self.put_erp_connection_pulled(company, actor, profile, connector, masked, false)
+            .await
+    }
+
+    /// [`Self::put_erp_connection`] for a connector that may pull its work (the QuickBooks Web
+    /// Connector): the worker leaves a `pulled` company's export jobs to the ERP.
+    pub async fn put_erp_connection_pulled(
+        &self,
+        company: i64,
+        actor: i64,
+        profile: &str,
+        connector: &serde_json::Value,
+        masked: &serde_json::Value,
+        pulled: bool,
+    ) -> Result<StoredConnection, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
                 let before: Option<String> = tx
@@ -271,15 +286,16 @@ impl Db {
                     .await?;
                 tx.execute(
                     "INSERT INTO erp_connections (company_id, profile, \
-                     connector, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT \
+                     connector, updated_at, pulled) VALUES ($1, $2, $3, $4, $5) ON CONFLICT \
                      (company_id) DO UPDATE SET profile = excluded.profile, \
                      connector = excluded.connector, updated_at = \
-                     excluded.updated_at",
+                     excluded.updated_at, pulled = excluded.pulled",
                     [
                         company.into(),
                         profile.into(),
                         connector.to_string().into(),
                         now().into(),
+                        pulled.into(),
                     ],
                 )
                 .await?;

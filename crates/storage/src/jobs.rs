@@ -57,8 +57,14 @@ struct JobRow {
     parent_status: Option<String>,
 }
 
+/// Leaves out the jobs of a company whose ERP pulls its work (the QuickBooks Web Connector):
+/// they wait for its session, not for the worker.
+pub(crate) const NOT_PULLED: &str =
+    "company_id NOT IN (SELECT company_id FROM erp_connections WHERE pulled)";
+
 impl Db {
-    /// Takes the oldest due job (or one whose worker's lease ran out) for `lease`.
+    /// Takes the oldest due job (or one whose worker's lease ran out) for `lease`; the jobs of a
+    /// pulled connection (the QuickBooks Web Connector) are left to the ERP's session.
     pub async fn claim_export_job(
         &self,
         lease: Duration,
@@ -72,8 +78,8 @@ impl Db {
                      attempts + 1"
                 ),
                 due: &format!(
-                    "(status = '{queued}' AND run_after <= $2) OR (status = \
-                     '{running}' AND locked_until < $2)"
+                    "((status = '{queued}' AND run_after <= $2) OR (status = \
+                     '{running}' AND locked_until < $2)) AND {NOT_PULLED}"
                 ),
                 order: "id",
                 returning: "id, company_id, attempts",
@@ -289,11 +295,12 @@ impl Db {
         Ok(())
     }
 
-    /// When the next queued job is due, so an idle worker knows how long it may sleep.
+    /// When the next queued job is due, so an idle worker knows how long it may sleep (the
+    /// jobs of a pulled connection wait for the ERP, not for the worker).
     pub async fn next_job_due(&self) -> Result<Option<OffsetDateTime>, StoreError> {
         let sql = format!(
             "SELECT MIN(CASE WHEN status = '{}' THEN run_after ELSE \
-             locked_until END) FROM export_jobs WHERE status IN {}",
+             locked_until END) FROM export_jobs WHERE status IN {} AND {NOT_PULLED}",
             JobStatus::Queued,
             *WAITING
         );

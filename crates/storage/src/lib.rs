@@ -13,6 +13,7 @@ pub mod integrity;
 pub mod jobs;
 pub mod outbox;
 pub mod pull;
+pub mod qbwc;
 pub mod queue;
 pub mod sessions;
 pub mod submissions;

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod codes;
 mod connection;
+pub mod qbwc;
 mod queue;
 mod send;
 mod submissions;
@@ -17,6 +18,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(auth::router())
         .merge(account::router())
         .merge(connection::router())
+        .merge(qbwc::router())
         .merge(codes::router(max_import_bytes))
         .merge(send::router())
         .merge(queue::router())

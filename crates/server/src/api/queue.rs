@@ -8,7 +8,6 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use costbridge_storage::pull::PullSummary;
 use costbridge_storage::queue::{Item, JobStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -152,6 +151,14 @@ async fn sync_from_erp(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
-) -> ApiResult<Json<PullSummary>> {
-    Ok(Json(ops::sync_from_erp(&state, &caller.user, cid).await?))
+) -> ApiResult<Response> {
+    Ok(match ops::sync_from_erp(&state, &caller.user, cid).await? {
+        ops::Pull::Done(summary) => Json(summary).into_response(),
+        // The ERP pulls its own work (QuickBooks Web Connector): asked for its next run.
+        ops::Pull::Requested(message) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"requested": true, "message": message})),
+        )
+            .into_response(),
+    })
 }

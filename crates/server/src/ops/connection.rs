@@ -76,7 +76,14 @@ pub async fn put(
     let stored = state.cipher.stored(&settings);
     let saved = state
         .db
-        .put_erp_connection(company, caller.id, &profile.id, &stored, &settings.masked())
+        .put_erp_connection_pulled(
+            company,
+            caller.id,
+            &profile.id,
+            &stored,
+            &settings.masked(),
+            settings.pulled(),
+        )
         .await?;
     Ok(Connection {
         profile,
@@ -94,5 +101,8 @@ pub async fn test(state: &AppState, caller: &User, cid: i64) -> OpResult<(bool, 
         "admin_tool=admin",
     )?;
     let c = connection(state, company).await?.ok_or(OpError::NotFound)?;
+    if c.settings.pulled() {
+        return super::qbwc::test(state, company).await;
+    }
     Ok(c.settings.test().await)
 }

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod codes;
 pub mod connection;
 pub mod imports;
+pub mod qbwc;
 pub mod queue;
 pub mod send;
 pub mod submissions;

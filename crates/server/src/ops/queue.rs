@@ -161,7 +161,7 @@ pub async fn set_gl(
 ) -> OpResult<Item> {
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
-    let accounts = conn.settings.gl_accounts().await?;
+    let accounts = erp_accounts(state, company, &conn).await?;
     check_account(
         &accounts,
         "gl_income_account",
@@ -229,7 +229,7 @@ pub async fn start(
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
     if pick.gl_income_account.is_some() || pick.gl_expense_account.is_some() {
-        let accounts = conn.settings.gl_accounts().await?;
+        let accounts = erp_accounts(state, company, &conn).await?;
         check_account(
             &accounts,
             "gl_income_account",
@@ -287,14 +287,39 @@ pub async fn reject(state: &AppState, caller: &User, cid: i64, body: &Reject) ->
 pub async fn gl_accounts(state: &AppState, caller: &User, cid: i64) -> OpResult<Vec<GlAccount>> {
     let company = reader(caller, cid)?;
     let conn = require_connection(state, company).await?;
+    erp_accounts(state, company, &conn).await
+}
+
+/// The ERP's GL accounts: from the connector, or for an ERP that pulls its work (the
+/// QuickBooks Web Connector) those it reported last.
+async fn erp_accounts(
+    state: &AppState,
+    company: i64,
+    conn: &Connection,
+) -> OpResult<Vec<GlAccount>> {
+    if conn.settings.pulled() {
+        return Ok(super::qbwc::accounts(state, company).await?.0);
+    }
     Ok(conn.settings.gl_accounts().await?)
+}
+
+/// What Sync from ERP did: pulled now, or (an ERP that pulls its own work) asked for at its
+/// next connection, with a sentence saying so.
+pub enum Pull {
+    Done(PullSummary),
+    Requested(String),
 }
 
 /// Pulls the ERP's code tree into the ERP list.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
-pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResult<PullSummary> {
+pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResult<Pull> {
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
+    if conn.settings.pulled() {
+        return Ok(Pull::Requested(
+            super::qbwc::request_pull(state, company, caller.id).await?,
+        ));
+    }
     let remote: Vec<RemoteCode> = conn
         .settings
         .read_codes()
@@ -307,8 +332,10 @@ pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResul
             active: c.active,
         })
         .collect();
-    Ok(state
-        .db
-        .pull_from_erp(company, conn.erp_list_id, caller.id, &remote)
-        .await?)
+    Ok(Pull::Done(
+        state
+            .db
+            .pull_from_erp(company, conn.erp_list_id, caller.id, &remote)
+            .await?,
+    ))
 }

@@ -106,6 +106,8 @@ struct JobPanel {
     job: Job,
     items: Vec<RowView>,
     oob: bool,
+    /// What an unfinished job waits for when the ERP pulls its work (QuickBooks Web Connector).
+    waiting: Option<String>,
 }
 
 /// The element that polls while anything is exporting; drawn without a trigger it stops.
@@ -205,10 +207,15 @@ pub fn filter_key(f: Option<&str>) -> OpResult<&'static str> {
 
 async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResult<JobPanel> {
     let (job, items) = ops::job_with_items(state, &v.caller.user, v.company(), job, 200).await?;
+    let waiting = match job.status.as_str() {
+        "done" => None,
+        _ => crate::ops::qbwc::waiting_line(state, v.company()).await?,
+    };
     Ok(JobPanel {
         job,
         items: rows(items),
         oob,
+        waiting,
     })
 }
 

@@ -30,11 +30,25 @@ struct Pulled {
     s: PullSummary,
 }
 
+/// Sync from ERP asked of an ERP that pulls its own work (the QuickBooks Web Connector).
+#[derive(Template)]
+#[template(
+    source = "<p class=\"notice\" role=\"status\">{{ message }}</p>",
+    ext = "html"
+)]
+struct SyncRequested {
+    message: String,
+}
+
 /// Sync from ERP: what the pull created, updated and left alone, and each conflict's two sides.
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn sync_from_erp(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let s = ops::sync_from_erp(&state, &v.caller.user, v.company()).await?;
-    fragments(StatusCode::OK, vec![Pulled { s }.render()])
+    match ops::sync_from_erp(&state, &v.caller.user, v.company()).await? {
+        ops::Pull::Done(s) => fragments(StatusCode::OK, vec![Pulled { s }.render()]),
+        ops::Pull::Requested(message) => {
+            fragments(StatusCode::OK, vec![SyncRequested { message }.render()])
+        }
+    }
 }
 
 #[derive(Template)]

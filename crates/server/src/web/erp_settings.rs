@@ -406,6 +406,7 @@ mod tests {
             json!({"kind": "webhook", "url": "https://erp.example/hook",
                 "secret": "whsec_0123456789abcdef", "gl_accounts": []}),
             json!({"kind": "xero"}),
+            json!({"kind": "qbwc"}),
         ];
         assert_eq!(connections.len(), CONNECTORS.len());
         for c in connections {

@@ -25,11 +25,12 @@ mod erp;
 mod erp_actions;
 mod erp_settings;
 mod error;
-mod format;
+pub mod format;
 mod history;
 mod home;
 mod import;
 mod layout;
+mod qbwc;
 mod reset;
 mod send;
 mod users;
@@ -49,6 +50,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(reset::router())
         .merge(erp_settings::router())
         .merge(xero::router())
+        .merge(qbwc::router())
         .merge(audit::router())
         .route(
             "/settings",

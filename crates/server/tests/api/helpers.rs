@@ -85,6 +85,21 @@ pub fn pg_admin_url() -> String {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A CSV of `n` codes: divisions `01`, `02`, … each followed by up to 99 children `01-001`, ….
+pub fn divisions_csv(n: usize) -> String {
+    let mut csv = String::from("full_code,description,active\n");
+    let codes = (1..).flat_map(|d| {
+        (0..100).map(move |i| match i {
+            0 => format!("{d:02}"),
+            _ => format!("{d:02}-{i:03}"),
+        })
+    });
+    for full in codes.take(n) {
+        csv.push_str(&format!("{full},Code {full},true\n"));
+    }
+    csv
+}
+
 async fn create_pg_database() -> Option<PgDatabase> {
     use sqlx::Connection;
     let admin_url = pg_admin_url();

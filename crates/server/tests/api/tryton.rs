@@ -265,7 +265,32 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start(db: &str) -> Server {
+    /// A company and its first admin on the database `db`, made by the binary's `bootstrap`:
+    /// `{"company_id", "user_id", "token"}`.
+    pub(crate) fn bootstrap(db: &str) -> Value {
+        let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+            .args([
+                "bootstrap",
+                "--company",
+                "Crash Co",
+                "--email",
+                "crash@example.com",
+                "--password",
+                "crash-password",
+                "--database-url",
+                db,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            boot.status.success(),
+            "{}",
+            String::from_utf8_lossy(&boot.stderr)
+        );
+        serde_json::from_slice(&boot.stdout).unwrap()
+    }
+
+    pub(crate) fn start(db: &str) -> Server {
         Server::start_with(db, &[])
     }
 
@@ -317,26 +342,7 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     let erp = Tryton::start();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
-    let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
-        .args([
-            "bootstrap",
-            "--company",
-            "Crash Co",
-            "--email",
-            "crash@example.com",
-            "--password",
-            "crash-password",
-            "--database-url",
-            &db,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
-    let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let ids = Server::bootstrap(&db);
     let token = ids["token"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
     let mut server = Server::start(&db);
@@ -352,22 +358,7 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     let list = res.json::<Value>().await.unwrap()["erp_list_id"]
         .as_i64()
         .unwrap();
-    let mut csv = String::from("full_code,description,active\n");
-    let mut n = 0;
-    'all: for d in 1..=50 {
-        for i in 0..100 {
-            let full = if i == 0 {
-                format!("{d:02}")
-            } else {
-                format!("{d:02}-{i:03}")
-            };
-            csv.push_str(&format!("{full},Code {full},true\n"));
-            n += 1;
-            if n == N {
-                break 'all;
-            }
-        }
-    }
+    let csv = crate::helpers::divisions_csv(N);
     let res = client
         .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
         .bearer_auth(&token)

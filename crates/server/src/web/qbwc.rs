@@ -1,0 +1,131 @@
+//! The QuickBooks Web Connector's panel on Company settings → ERP connection (drawn when the
+//! connection is the Web Connector's): when QBWC last connected, with which QuickBooks and
+//! company file, its last error, the `.qwc` download and a new password, shown once.
+use super::{Viewer, WebResult, fragments};
+use crate::ops::OpError;
+use crate::ops::qbwc::{self as ops, Status};
+use crate::state::AppState;
+use crate::web::format::when;
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/settings/erp/qbwc", get(panel))
+        .route("/settings/erp/qbwc/password", post(password))
+        .route("/settings/erp/qbwc.qwc", get(download))
+        .route("/erp/qbwc", get(queue_line))
+}
+
+#[derive(Template)]
+#[template(path = "_qbwc_panel.html")]
+struct Panel {
+    s: Status,
+    seen: Option<String>,
+    accounts_as_of: Option<String>,
+    /// When the last Sync from ERP ran and what it did.
+    last_sync: Option<(String, String)>,
+    can_edit: bool,
+    /// `(user name, password)` just made: shown this once.
+    made: Option<(String, String)>,
+}
+
+/// The Web Connector's state, or none when the company uses another connector (or none, or
+/// the viewer may not see it): the pages then draw nothing.
+async fn status(state: &AppState, v: &Viewer) -> WebResult<Option<Status>> {
+    match ops::status(state, &v.caller.user, v.company()).await {
+        Ok(s) => Ok(Some(s)),
+        Err(OpError::NotSupported(_) | OpError::NoConnection | OpError::Forbidden(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> WebResult<Response> {
+    let Some(s) = status(state, v).await? else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    fragments(
+        StatusCode::OK,
+        vec![
+            Panel {
+                seen: s.last_seen_at.map(when),
+                accounts_as_of: s.accounts_as_of.map(when),
+                last_sync: s
+                    .last_sync_at
+                    .map(|t| (when(t), sync_text(s.last_sync.as_ref()))),
+                s,
+                can_edit: v.caller.user.permissions.can_manage_users(),
+                made,
+            }
+            .render(),
+        ],
+    )
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn panel(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    draw(&state, &v, None).await
+}
+
+#[derive(Template)]
+#[template(
+    source = "<p class=\"notice\" id=\"qbwc-line\">GL accounts: QuickBooks' chart {% if let Some(t) = accounts_as_of %}as of {{ t }}{% else %}has not been read yet{% endif %}. Exported codes go to QuickBooks at the QuickBooks Web Connector's next run ({% if let Some(t) = seen %}last seen {{ t }}{% else %}it has not connected yet{% endif %}).</p>",
+    ext = "html"
+)]
+struct QueueLine {
+    accounts_as_of: Option<String>,
+    seen: Option<String>,
+}
+
+/// The ERP Integrations page's line for the Web Connector: where the GL accounts come from
+/// and as of when (nothing for other connectors).
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn queue_line(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let Some(s) = status(&state, &v).await? else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    fragments(
+        StatusCode::OK,
+        vec![
+            QueueLine {
+                accounts_as_of: s.accounts_as_of.map(when),
+                seen: s.last_seen_at.map(when),
+            }
+            .render(),
+        ],
+    )
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn password(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let made = ops::new_password(&state, &v.caller.user, v.company()).await?;
+    draw(&state, &v, Some(made)).await
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn download(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let (name, text) = ops::qwc_file(&state, &v.caller.user, v.company()).await?;
+    Ok(crate::api::qbwc::qwc_download(&name, text))
+}
+
+/// A Sync from ERP's summary in words.
+fn sync_text(summary: Option<&serde_json::Value>) -> String {
+    let Some(v) = summary else {
+        return String::new();
+    };
+    if let Some(e) = v["error"].as_str() {
+        return e.to_owned();
+    }
+    let n = |k: &str| v[k].as_i64().unwrap_or(0);
+    format!(
+        "{} created, {} updated, {} unchanged, {} conflict(s) left as they are (listed in the audit log).",
+        n("created"),
+        n("updated"),
+        n("unchanged"),
+        v["conflicts"].as_array().map_or(0, Vec::len)
+    )
+}
