@@ -20,6 +20,11 @@ pub struct Rules {
     pub min_tiers: usize,
     pub max_segment_length: usize,
     pub max_full_code_length: usize,
+    /// The longest name an item may have in an ERP that names each tier's item by that tier's
+    /// full code (QuickBooks Desktop: "01:01-100", 31 characters a name), so the full code
+    /// must fit it as well as `max_full_code_length`.
+    #[serde(default)]
+    pub max_item_name_length: Option<usize>,
     /// Characters allowed besides ASCII letters and digits.
     pub extra_characters: String,
     pub delimiters: Vec<char>,
@@ -101,6 +106,13 @@ impl ErpProfile {
             errors.push(format!(
                 "full code is {len} characters; {} allows at most {}",
                 self.name, r.max_full_code_length
+            ));
+        }
+        if let Some(max) = r.max_item_name_length.filter(|&max| len > max) {
+            errors.push(format!(
+                "full code is {len} characters; {} names the item by it and allows at most {max} \
+                 characters in a name",
+                self.name
             ));
         }
         for seg in &segments {
@@ -200,6 +212,16 @@ mod tests {
         assert_eq!(
             errs,
             vec!["contains characters QuickBooks Desktop does not accept: ':'"]
+        );
+        // Each tier's item is named by its full code: 31 characters fit, 32 do not.
+        let thirty_one = "0123456789-0123456789-012345678";
+        assert!(qb.check_code(thirty_one, "x", '-').is_empty());
+        assert_eq!(
+            qb.check_code(&format!("{thirty_one}9"), "x", '-'),
+            vec![
+                "full code is 32 characters; QuickBooks Desktop names the item by it and allows \
+                 at most 31 characters in a name"
+            ]
         );
         let intacct = ErpProfile::find("sage_intacct").unwrap();
         assert_eq!(intacct.check_code("01", "x", '~').len(), 2);
