@@ -357,31 +357,10 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
         .session(&mut qb)
         .await;
     assert_eq!(s.percentages, [100]);
-    let csv = crate::helpers::divisions_csv(N);
-    let res = client
-        .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let (_, st) = call(
-        &server.base,
-        "GET",
-        &format!("/cost_code_lists/{list}/send_to_erp"),
-        None,
-    )
-    .await;
-    let (s, b) = call(
-        &server.base,
-        "POST",
-        &format!("/cost_code_lists/{list}/send_to_erp"),
-        Some(json!({"list_version": st["list_version"]})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let company = ids["company_id"].as_i64().unwrap();
+    server
+        .import_and_send(company, &token, list, crate::helpers::divisions_csv(N))
+        .await;
     let (s, job) = call(
         &server.base,
         "POST",

@@ -290,6 +290,43 @@ impl Server {
         serde_json::from_slice(&boot.stdout).unwrap()
     }
 
+    /// Imports `csv` into `list` of `company` and sends it to the ERP, as the admin would
+    /// (reading the button's list version first); each step must succeed.
+    pub(crate) async fn import_and_send(&self, company: i64, token: &str, list: i64, csv: String) {
+        let client = reqwest::Client::new();
+        let list_url = format!(
+            "{}/api/v1/companies/{company}/cost_code_lists/{list}",
+            self.base
+        );
+        let res = client
+            .post(format!("{list_url}/import"))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let send = format!("{list_url}/send_to_erp");
+        let st: Value = client
+            .get(&send)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let res = client
+            .post(&send)
+            .bearer_auth(token)
+            .json(&json!({"list_version": st["list_version"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
     pub(crate) fn start(db: &str) -> Server {
         Server::start_with(db, &[])
     }
@@ -358,39 +395,10 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     let list = res.json::<Value>().await.unwrap()["erp_list_id"]
         .as_i64()
         .unwrap();
-    let csv = crate::helpers::divisions_csv(N);
-    let res = client
-        .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let st: Value = client
-        .get(c(
-            &server.base,
-            &format!("/cost_code_lists/{list}/send_to_erp"),
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let res = client
-        .post(c(
-            &server.base,
-            &format!("/cost_code_lists/{list}/send_to_erp"),
-        ))
-        .bearer_auth(&token)
-        .json(&json!({"list_version": st["list_version"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    let company = ids["company_id"].as_i64().unwrap();
+    server
+        .import_and_send(company, &token, list, crate::helpers::divisions_csv(N))
+        .await;
     let job: Value = client
         .post(c(&server.base, "/erp/cost_codes/export"))
         .bearer_auth(&token)

@@ -774,26 +774,7 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
     for i in 1..=N {
         csv.push_str(&format!("{i:04},Code {i}\n"));
     }
-    let res = client
-        .post(c(&server.base, &format!("/cost_code_lists/{list}/import")))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let send = c(
-        &server.base,
-        &format!("/cost_code_lists/{list}/send_to_erp"),
-    );
-    let st = call(reqwest::Method::GET, send.clone(), None).await;
-    call(
-        reqwest::Method::POST,
-        send,
-        Some(json!({"list_version": st["list_version"]})),
-    )
-    .await;
+    server.import_and_send(company, &token, list, csv).await;
     let job = call(
         reqwest::Method::POST,
         c(&server.base, "/erp/cost_codes/export"),
