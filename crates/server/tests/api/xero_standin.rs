@@ -199,6 +199,15 @@ fn basic_ok(headers: &HeaderMap) -> bool {
         == Some(expected.as_str())
 }
 
+/// Xero's answer to a token or revocation call without the app's credentials.
+fn invalid_client() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "invalid_client"})),
+    )
+        .into_response()
+}
+
 fn oauth_error(e: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response()
 }
@@ -209,11 +218,7 @@ async fn token(
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
     if !basic_ok(&headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
+        return invalid_client();
     }
     let mut s = st.lock().unwrap();
     match f.get("grant_type").map(String::as_str) {
@@ -250,11 +255,7 @@ async fn revocation(
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
     if !basic_ok(&headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
+        return invalid_client();
     }
     let mut s = st.lock().unwrap();
     if f.get("token").is_some_and(|t| s.live_refresh.contains(t)) {
