@@ -156,6 +156,7 @@ impl Db {
             }
         }
         out.extend(self.count_violations(company).await?);
+        out.extend(self.reference_violations(company).await?);
         Ok(out)
     }
 
@@ -181,6 +182,45 @@ impl Db {
             .into_iter()
             .map(|(list, state, kept, real)| {
                 format!("list {list} counts {kept} {state} codes but has {real}")
+            })
+            .collect())
+    }
+
+    /// The references PostgreSQL no longer checks row by row on the bulk tables (migration
+    /// 202611312): each code's company is its list's, each queue item's its code's, and every
+    /// person a code's item or audit event names is a user of that same company.
+    async fn reference_violations(
+        &self,
+        company: Option<i64>,
+    ) -> Result<Vec<String>, StoreError> {
+        let wrong: Vec<(String, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT 'code', c.id FROM cost_codes c JOIN cost_code_lists l ON l.id = c.list_id \
+                 WHERE ($1 IS NULL OR c.company_id = $1 OR l.company_id = $1) \
+                   AND c.company_id <> l.company_id \
+                 UNION ALL SELECT 'queue item', i.id FROM erp_items i \
+                 JOIN cost_codes c ON c.id = i.cost_code_id \
+                 LEFT JOIN users s ON s.id = i.sent_by AND s.company_id = i.company_id \
+                 LEFT JOIN users d ON d.id = i.decided_by AND d.company_id = i.company_id \
+                 WHERE ($1 IS NULL OR i.company_id = $1 OR c.company_id = $1) \
+                   AND (i.company_id <> c.company_id OR s.id IS NULL \
+                        OR (i.decided_by IS NOT NULL AND d.id IS NULL)) \
+                 UNION ALL SELECT 'audit event', e.id FROM audit_events e \
+                 LEFT JOIN companies k ON k.id = e.company_id \
+                 LEFT JOIN users a ON a.id = e.actor_id AND a.company_id = e.company_id \
+                 WHERE ($1 IS NULL OR e.company_id = $1) \
+                   AND (k.id IS NULL OR (e.actor_id IS NOT NULL AND a.id IS NULL)) \
+                 ORDER BY 1, 2",
+                [company.into()],
+            )
+            .await?;
+        Ok(wrong
+            .into_iter()
+            .map(|(what, id)| {
+                format!(
+                    "{what} {id} names a company or person that is not its own company's"
+                )
             })
             .collect())
     }

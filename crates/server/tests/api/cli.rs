@@ -243,4 +243,35 @@ fn check_names_broken_invariants() {
     let drifted = costbridge(&["check", "--database-url", &db]);
     let said = String::from_utf8_lossy(&drifted.stdout);
     assert!(said.contains("counts 3 pending codes but has 1"), "{said}");
+    // A row that names another company's person, which no foreign key catches (on PostgreSQL
+    // the bulk tables keep none to users): the check names the row.
+    let other = costbridge(&[
+        "bootstrap",
+        "--company",
+        "Other Co",
+        "--email",
+        "o@example.com",
+        "--password",
+        "check-password-2",
+        "--database-url",
+        &db,
+    ]);
+    assert!(other.status.success());
+    let event: i64 = rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query_scalar(
+            "UPDATE audit_events SET actor_id = 2 WHERE id = (SELECT MIN(id) FROM audit_events \
+             WHERE company_id = 1 AND actor_id = 1) RETURNING id",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap()
+    });
+    let crossed = costbridge(&["check", "--database-url", &db]);
+    let said = String::from_utf8_lossy(&crossed.stdout);
+    assert!(
+        said.contains(&format!("audit event {event} names a company or person")),
+        "{said}"
+    );
 }
