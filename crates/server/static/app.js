@@ -153,7 +153,7 @@
   document.addEventListener("htmx:afterSettle", function (e) {
     var area = e.detail.elt;
     if (!byUser(e.detail) || !area.querySelector) return;
-    var problems = area.querySelectorAll(".field-error, .notice.bad");
+    var problems = area.querySelectorAll(".field-error, .notice.bad:not([role=status])");
     if (problems.length) {
       var texts = Array.prototype.map.call(problems, function (p) { return p.textContent.trim(); });
       announce((problems.length === 1 ? "1 problem: " : problems.length + " problems: ") + texts.join(" "));

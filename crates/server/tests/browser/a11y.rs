@@ -2,11 +2,19 @@
 //! engine, the pinned npm package scripts/setup installs into .tools/axe) run inside a page
 //! state, and a keyboard that types into whatever has focus, as a person without a mouse does.
 use crate::harness::{Browser, wait_until};
+use costbridge_domain::{Level, Permissions};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Widths every page state is checked at: desktop, and a phone held upright.
 pub const WIDTHS: [(u32, u32); 2] = [(1280, 900), (390, 844)];
+
+/// An accounting approver who maintains no codes.
+pub const APPROVER_RIGHTS: Permissions = Permissions {
+    admin_tool: Level::ReadOnly,
+    erp_integrations: Level::Standard,
+    can_push_to_accounting: true,
+};
 
 /// The key codes WebDriver gives the keys a keyboard user presses.
 pub const TAB: &str = "\u{E004}";
@@ -229,7 +237,7 @@ impl Browser {
     /// it is still the element that was there before the change.
     pub async fn wait_announced(&self, css: &str, needle: &str) {
         let what = format!("the live region {css} to say '{needle}'");
-        wait_until(&what, || async {
+        let same = wait_until(&what, || async {
             let v = self
                 .d
                 .execute(
@@ -244,9 +252,11 @@ impl Browser {
                 _ => None,
             }
         })
-        .await
-        .then_some(())
-        .unwrap_or_else(|| panic!("{css} says '{needle}' but was replaced, so it was not announced"));
+        .await;
+        assert!(
+            same,
+            "{css} says '{needle}' but was replaced, so it was not announced"
+        );
     }
 }
 

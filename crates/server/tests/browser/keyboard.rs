@@ -2,9 +2,8 @@
 //! accounts, reject with a reason, export, manage users and the ERP connection. After every
 //! swap the test asserts where focus is (the first invalid field, or the control that opened
 //! the form or panel), and that messages appear in a live region that was there before.
-use crate::a11y::{DOWN, ENTER, SPACE, user_row};
+use crate::a11y::{APPROVER_RIGHTS, DOWN, ENTER, SPACE, user_row};
 use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
-use costbridge_domain::{Level, Permissions};
 
 const APPROVER: &str = "approver@one.example";
 
@@ -141,12 +140,7 @@ async fn queue_and_settings_by_keyboard_alone() {
     let company = site.company().await;
     let list = site.connect(&company, "quickbooks_desktop").await;
     site.codes(&company, list, "01,General Requirements,true\n02,Existing Conditions,true\n03,Concrete,true").await;
-    let approver = Permissions {
-        admin_tool: Level::ReadOnly,
-        erp_integrations: Level::Standard,
-        can_push_to_accounting: true,
-    };
-    site.user(&company, APPROVER, "Parker Approver", approver).await;
+    site.user(&company, APPROVER, "Parker Approver", APPROVER_RIGHTS).await;
     let s = site.clone();
     with_browser(&site, "keyboard_queue", |b| async move {
         b.login(ADMIN, PASSWORD).await;
