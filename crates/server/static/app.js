@@ -140,6 +140,29 @@
     // A fresh text node after a pause, so the same refusal twice is announced twice.
     setTimeout(function () { box.textContent = text; }, 50);
   }
+  // What a refused form or action says, invalid fields first (named by their label, with the
+  // messages tied to them), then messages that belong to no field.
+  function sentence(t) {
+    t = t.trim();
+    return /[.!?]$/.test(t) ? t : t + ".";
+  }
+  function problemsIn(area) {
+    var list = [];
+    var told = [];
+    area.querySelectorAll("[aria-invalid=true]").forEach(function (f) {
+      var label = f.labels && f.labels.length ? f.labels[0].textContent : (f.getAttribute("aria-label") || f.name);
+      var said = (f.getAttribute("aria-describedby") || "").split(/\s+/).map(function (id) {
+        var m = id && document.getElementById(id);
+        if (m) told.push(m);
+        return m ? m.textContent.trim() : "";
+      }).join(" ").trim();
+      list.push({ elt: f, text: sentence(label.trim() + (said ? ": " + said : ": is not valid")) });
+    });
+    area.querySelectorAll(".field-error, .notice.bad:not([role=status])").forEach(function (m) {
+      if (told.indexOf(m) < 0) list.push({ elt: m, text: sentence(m.textContent) });
+    });
+    return list;
+  }
   // Where focus was when each response came in, by request (a poll may answer in between).
   var returnTo = new WeakMap();
   document.addEventListener("htmx:beforeSwap", function (e) {
@@ -153,11 +176,11 @@
   document.addEventListener("htmx:afterSettle", function (e) {
     var area = e.detail.elt;
     if (!byUser(e.detail) || !area.querySelector) return;
-    var problems = area.querySelectorAll(".field-error, .notice.bad:not([role=status])");
+    var problems = problemsIn(area);
     if (problems.length) {
-      var texts = Array.prototype.map.call(problems, function (p) { return p.textContent.trim(); });
-      announce((problems.length === 1 ? "1 problem: " : problems.length + " problems: ") + texts.join(" "));
-      var first = area.querySelector("[aria-invalid=true]") || problems[0];
+      announce((problems.length === 1 ? "1 problem to fix: " : problems.length + " problems to fix: ") +
+        problems.map(function (p) { return p.text; }).join(" "));
+      var first = problems[0].elt;
       if (!first.matches("input, select, textarea, button")) first.setAttribute("tabindex", "-1");
       first.focus();
     } else if (focusLost()) {

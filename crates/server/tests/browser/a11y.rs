@@ -154,7 +154,10 @@ impl Browser {
             }
             self.press(TAB).await;
         }
-        panic!("Tab never reached {css}; focus is on {}", self.focused().await);
+        panic!(
+            "Tab never reached {css}; focus is on {}",
+            self.focused().await
+        );
     }
 
     /// Shift+Tab until `css` has focus.
@@ -165,7 +168,10 @@ impl Browser {
             }
             self.chord(SHIFT, TAB).await;
         }
-        panic!("Shift+Tab never reached {css}; focus is on {}", self.focused().await);
+        panic!(
+            "Shift+Tab never reached {css}; focus is on {}",
+            self.focused().await
+        );
     }
 
     async fn focus_is(&self, css: &str) -> bool {
@@ -208,7 +214,10 @@ impl Browser {
             }
         })
         .await;
-        assert!(ok.is_ok(), "timed out waiting for {what}; focus is on {last}");
+        assert!(
+            ok.is_ok(),
+            "timed out waiting for {what}; focus is on {last}"
+        );
     }
 
     /// Marks the live region `css` now and empties it, so [`Browser::wait_announced`] sees

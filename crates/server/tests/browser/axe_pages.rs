@@ -12,7 +12,13 @@ const NEW_PASSWORD: &str = "another-long-password";
 
 /// The id of the first top-tier code in the tree.
 async fn first_code(b: &Browser) -> i64 {
-    let id = b.el("#tree > li.node").await.attr("id").await.unwrap().unwrap();
+    let id = b
+        .el("#tree > li.node")
+        .await
+        .attr("id")
+        .await
+        .unwrap()
+        .unwrap();
     id.trim_start_matches("node-").parse().unwrap()
 }
 
