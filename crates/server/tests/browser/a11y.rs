@@ -68,7 +68,8 @@ fn describe(v: &Value) -> String {
 
 impl Browser {
     /// Runs axe-core on the page as it stands, at each of [`WIDTHS`], and fails on any
-    /// violation of impact serious or critical, naming the rule, the element and the fix.
+    /// violation of impact serious or critical (and on a skipped heading level, which axe
+    /// rates moderate), naming the rule, the element and the fix.
     pub async fn axe(&self, axe: &Axe, state: &str) {
         let mut found = Vec::new();
         for (w, h) in WIDTHS {
@@ -89,7 +90,7 @@ impl Browser {
                 .d
                 .execute(
                     "return axe.run(document, {resultTypes: ['violations']}).then(r => r.violations
-                       .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                       .filter(v => v.impact === 'serious' || v.impact === 'critical' || v.id === 'heading-order')
                        .map(v => ({id: v.id, impact: v.impact, help: v.help,
                                    nodes: v.nodes.map(n => n.target.join(' '))})))",
                     vec![],

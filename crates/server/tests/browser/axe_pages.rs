@@ -161,6 +161,10 @@ async fn every_page_state_passes_axe() {
         b.go("/settings/audit").await;
         b.wait_text("main", "event(s)").await;
         b.axe(&axe, "audit").await;
+        // Long values (the 80-character description) wrap: the table fits the desktop width.
+        let wrap = "const w = document.querySelector('main .table-wrap'); return w.scrollWidth - w.clientWidth";
+        let overflow = b.d.execute(wrap, vec![]).await.unwrap();
+        assert_eq!(overflow, 0, "the audit table is wider than its region at 1280px");
         b.go("/erp?filter=no-such-tab").await;
         b.axe(&axe, "error page").await;
 
