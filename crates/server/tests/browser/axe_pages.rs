@@ -110,6 +110,13 @@ async fn every_page_state_passes_axe() {
         b.wait_text(".notice", "Sent").await;
         b.axe(&axe, "codes after send").await;
 
+        // A second list brings the list picker.
+        b.click(".toolbar details.card summary").await;
+        b.fill("#new-list-name", "Job 7 extras").await;
+        b.click_to_load("form[hx-post='/codes/lists'] button[type=submit]").await;
+        b.el("#list-picker").await;
+        b.axe(&axe, "codes, second list").await;
+
         // The queue, as the admin (who may approve too).
         b.go("/erp").await;
         b.wait_text("#queue-rows", "Concrete").await;
@@ -198,6 +205,8 @@ async fn every_page_state_passes_axe() {
         b.axe(&axe, "codes (approver)").await;
         b.go("/settings/users").await;
         b.axe(&axe, "users (approver)").await;
+        b.go("/settings/erp").await;
+        b.axe(&axe, "erp connection (approver)").await;
         b.logout().await;
         b.login(VIEWER, NEW_PASSWORD).await;
         b.go("/erp?filter=synced").await;

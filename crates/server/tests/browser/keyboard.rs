@@ -112,6 +112,22 @@ async fn codes_by_keyboard_alone() {
         b.wait_text(&format!("#node-{child}"), "inactive").await;
         b.wait_focus(&format!("active-{child}")).await;
 
+        // Delete: the row goes, and focus lands on the tree's heading, not the top of the page.
+        b.tab_to("#add-top").await;
+        b.press(ENTER).await;
+        b.wait_focus("code-top").await;
+        b.press("99").await;
+        b.tab_to("#desc-top").await;
+        b.press("Typo").await;
+        b.press(ENTER).await;
+        let typo = node_with(&b, "Typo").await;
+        b.tab_to(&format!("#node-{typo} button[hx-post$='/delete']"))
+            .await;
+        b.press(ENTER).await;
+        b.d.accept_alert().await.expect("confirm the delete");
+        b.wait_gone(&format!("#node-{typo}")).await;
+        b.wait_focus("tree-heading").await;
+
         // Import: the preview is announced in the region that was there before.
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("codes.csv");
