@@ -215,6 +215,23 @@ async fn every_page_state_passes_axe() {
         b.go("/codes").await;
         b.el("#tree").await;
         b.axe(&axe, "codes (read-only)").await;
+
+        // The QuickBooks Web Connector's own section, with the password it shows only once.
+        b.logout().await;
+        let qbwc = serde_json::json!({"kind": "qbwc"});
+        s.state
+            .db
+            .put_erp_connection(company.id, company.admin, "quickbooks_desktop", &qbwc, &qbwc)
+            .await
+            .expect("connection");
+        b.login(ADMIN, PASSWORD).await;
+        b.go("/erp").await;
+        b.el("#qbwc-line").await;
+        b.axe(&axe, "queue (QuickBooks Web Connector)").await;
+        b.go("/settings/erp").await;
+        b.click("#qbwc-password").await;
+        b.el("[data-qbwc-password]").await;
+        b.axe(&axe, "Web Connector password").await;
     })
     .await;
 }
