@@ -276,6 +276,16 @@ async fn queue_and_settings_by_keyboard_alone() {
             .await;
         b.wait_focus(&format!("user-edit-{parker}")).await;
 
+        // A password reset link, said in the row's status region.
+        b.press(ENTER).await;
+        b.wait_focus(&format!("name-{parker}")).await;
+        b.mark_live(&format!("#reset-{parker}")).await;
+        b.tab_to(&format!("#reset-button-{parker}")).await;
+        b.press(ENTER).await;
+        b.wait_announced(&format!("#reset-{parker}"), "Give this link to")
+            .await;
+        b.wait_focus(&format!("reset-button-{parker}")).await;
+
         // Add user, refused: focus on the first invalid field.
         b.tab_to("#new-email").await;
         b.press("not-an-email").await;
@@ -298,6 +308,10 @@ async fn queue_and_settings_by_keyboard_alone() {
         b.tab_to("#erp-save").await;
         b.press(ENTER).await;
         b.wait_text(".notice", "Connection saved.").await;
+        b.mark_live("#test-result").await;
+        b.tab_to("button[hx-post='/settings/erp/test']").await;
+        b.press(ENTER).await;
+        b.wait_announced("#test-result", "Connection works").await;
     })
     .await;
 }
