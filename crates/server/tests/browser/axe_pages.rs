@@ -112,6 +112,9 @@ async fn every_page_state_passes_axe() {
 
         // A second list brings the list picker.
         b.click(".toolbar details.card summary").await;
+        b.click("form[hx-post='/codes/lists'] button[type=submit]").await;
+        b.el("#new-list-error").await;
+        b.axe(&axe, "new list refused").await;
         b.fill("#new-list-name", "Job 7 extras").await;
         b.click_to_load("form[hx-post='/codes/lists'] button[type=submit]").await;
         b.el("#list-picker").await;
