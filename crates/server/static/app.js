@@ -108,6 +108,93 @@
     if (kind) showConnector(kind.value);
     root.querySelectorAll && root.querySelectorAll("form[data-selection]").forEach(updateSelection);
   }
+  // Focus and announcements after htmx swaps. htmx itself gives focus back to an element with
+  // the id of the one that had it; where that element is gone, or a form came back refused,
+  // focus would fall to the page body and a keyboard or screen-reader user would start over
+  // at the top. Containers name the control to return to in data-return-focus (innermost first).
+  function returnIds(el) {
+    var ids = [];
+    var n = el && el.closest ? el.closest("[data-return-focus]") : null;
+    while (n) {
+      ids.push(n.dataset.returnFocus);
+      n = n.parentElement && n.parentElement.closest("[data-return-focus]");
+    }
+    return ids;
+  }
+  function focusLost() {
+    var a = document.activeElement;
+    return !a || a === document.body || !a.isConnected;
+  }
+  function focusBack(ids) {
+    for (var i = 0; i < ids.length; i++) {
+      var el = document.getElementById(ids[i]);
+      if (el && !el.disabled && el.getClientRects().length) { el.focus(); return; }
+    }
+  }
+  // The error summary: a live region in every page (so it exists before the change), told the
+  // refused form's messages in one go.
+  function announce(text) {
+    var box = document.getElementById("error-summary");
+    if (!box) return;
+    box.textContent = "";
+    // A fresh text node after a pause, so the same refusal twice is announced twice.
+    setTimeout(function () { box.textContent = text; }, 50);
+  }
+  // What a refused form or action says, invalid fields first (named by their label, with the
+  // messages tied to them), then messages that belong to no field.
+  function sentence(t) {
+    t = t.trim();
+    return /[.!?]$/.test(t) ? t : t + ".";
+  }
+  function problemsIn(area) {
+    var list = [];
+    var told = [];
+    area.querySelectorAll("[aria-invalid=true]").forEach(function (f) {
+      var label = f.labels && f.labels.length ? f.labels[0].textContent : (f.getAttribute("aria-label") || f.name);
+      var said = (f.getAttribute("aria-describedby") || "").split(/\s+/).map(function (id) {
+        var m = id && document.getElementById(id);
+        if (m) told.push(m);
+        return m ? m.textContent.trim() : "";
+      }).join(" ").trim();
+      list.push({ elt: f, text: sentence(label.trim() + (said ? ": " + said : ": is not valid")) });
+    });
+    area.querySelectorAll(".field-error, .notice.bad:not([role=status])").forEach(function (m) {
+      if (told.indexOf(m) < 0) list.push({ elt: m, text: sentence(m.textContent) });
+    });
+    return list;
+  }
+  // Where focus was when each response came in, by request (a poll may answer in between).
+  var returnTo = new WeakMap();
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.xhr) returnTo.set(e.detail.xhr, returnIds(document.activeElement));
+  });
+  // Polls ("every 2s", "load") are not the user's doing and never move focus.
+  function byUser(d) {
+    var t = d.requestConfig && d.requestConfig.triggeringEvent;
+    return !!t && t.type !== "load";
+  }
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var area = e.detail.elt;
+    if (!byUser(e.detail) || !area.querySelector) return;
+    var problems = problemsIn(area);
+    if (problems.length) {
+      announce((problems.length === 1 ? "1 problem to fix: " : problems.length + " problems to fix: ") +
+        problems.map(function (p) { return p.text; }).join(" "));
+      var first = problems[0].elt;
+      if (!first.matches("input, select, textarea, button")) first.setAttribute("tabindex", "-1");
+      first.focus();
+    } else if (focusLost()) {
+      focusBack(returnTo.get(e.detail.xhr) || []);
+    }
+  });
+  // A live region's text is replaced only when it changed, so a poll does not repeat it.
+  document.addEventListener("htmx:oobBeforeSwap", function (e) {
+    var t = e.detail.target;
+    if (t.matches("[role=status], [aria-live]") && t.textContent === e.detail.fragment.textContent) {
+      e.detail.shouldSwap = false;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (e) { init(e.detail.elt); });
   // A dialog closes once its form went through.
@@ -115,12 +202,14 @@
     var d = e.detail.elt.closest && e.detail.elt.closest("dialog");
     if (d && e.detail.xhr && e.detail.xhr.status < 300) d.close();
   });
+  // Cancel buttons in forms and panels empty the detail area they were drawn in, and focus
+  // goes back to the control that opened it.
+  document.addEventListener("click", function (e) {
+    var c = e.target.closest("[data-cancel]");
+    if (!c) return;
+    var holder = c.closest(".detail");
+    var back = returnIds(c);
+    if (holder) holder.innerHTML = "";
+    focusBack(back);
+  });
 })();
-
-// Cancel buttons in forms and panels empty the detail area they were drawn in.
-document.addEventListener("click", function (e) {
-  var c = e.target.closest("[data-cancel]");
-  if (!c) return;
-  var holder = c.closest(".detail");
-  if (holder) holder.innerHTML = "";
-});

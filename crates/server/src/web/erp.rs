@@ -219,6 +219,32 @@ async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResu
     })
 }
 
+impl JobPanel {
+    fn state(&self) -> &'static str {
+        match self.job.status {
+            JobStatus::Done => "finished",
+            _ => self.job.status.as_str(),
+        }
+    }
+
+    /// What the live region says: the state and the counts, as one sentence.
+    fn status_line(&self) -> String {
+        let c = &self.job.counts;
+        let mut line = format!(
+            "Export job {} {}: {} synced, {} failed, {} still exporting.",
+            self.job.id,
+            self.state(),
+            c.synced,
+            c.failed,
+            c.exporting
+        );
+        if let Some(e) = &self.job.last_error {
+            line.push_str(&format!(" Last ERP error: {e}"));
+        }
+        line
+    }
+}
+
 fn live_url(filter: &str, job: Option<i64>) -> String {
     match job {
         Some(j) => format!("/erp/live?filter={filter}&job={j}"),

@@ -153,6 +153,11 @@ impl Errors {
         self.fields.get(field).map(|m| m.join("; "))
     }
 
+    /// No problem at all: a fresh form, whose first field may take focus.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.general.is_empty()
+    }
+
     /// Adds an operation's error: its fields beside their inputs, anything else as a message.
     pub fn merge(&mut self, e: OpError) {
         match e {

@@ -22,7 +22,6 @@ pub fn router() -> Router<AppState> {
 #[derive(Template)]
 #[template(path = "_user_reset.html")]
 struct Issued {
-    uid: i64,
     email: String,
     expires_at: String,
     link: Option<String>,
@@ -42,7 +41,6 @@ async fn issue(
         ))
         .unwrap_or_default();
     let issued = Issued {
-        uid,
         email,
         expires_at,
         link: r.link,

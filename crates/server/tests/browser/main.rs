@@ -1,10 +1,13 @@
 //! Browser tests: the web UI driven in headless Chromium through chromedriver (both from
 //! Debian, installed by scripts/setup; never downloaded). Each test saves screenshots of the
 //! pages it visits to docs/screenshots/, which the README shows.
+mod a11y;
 mod harness;
 mod webdriver;
 
+mod axe_pages;
 mod codes;
+mod keyboard;
 mod queue;
 mod reasons;
 mod settings;

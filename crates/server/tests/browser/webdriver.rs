@@ -160,6 +160,13 @@ impl Driver {
         self.post("/alert/accept", json!({})).await.map(|_| ())
     }
 
+    /// Input actions (W3C "Perform Actions"): keys pressed on whatever has focus.
+    pub async fn actions(&self, actions: Value) -> Result<()> {
+        self.post("/actions", json!({"actions": actions}))
+            .await
+            .map(|_| ())
+    }
+
     pub async fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
         self.post("/window/rect", json!({"width": width, "height": height}))
             .await

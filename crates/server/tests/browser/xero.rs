@@ -1,5 +1,6 @@
 //! Connect to Xero in the browser: the ERP connection page, the stand-in's login and consent
 //! page, the organisation pick, and the refusals (state mismatch, denied consent, expired code).
+use crate::a11y::Axe;
 use crate::harness::{ADMIN, PASSWORD, Site, available, free_port, with_browser};
 use crate::xero_standin::XeroStandIn;
 use serde_json::json;
@@ -31,10 +32,15 @@ async fn connect_to_xero_consent_pick_and_the_refusals() {
         .await
         .expect("connection");
     let s = standin.clone();
+    // The Xero section's states are checked for accessibility too (when axe-core is installed).
+    let axe = Axe::load();
     with_browser(&site, "xero", |b| async move {
         b.login(ADMIN, PASSWORD).await;
         b.go("/settings/erp").await;
         b.wait_text("#xero", "Not connected to Xero yet").await;
+        if let Some(a) = &axe {
+            b.axe(a, "xero not connected").await;
+        }
 
         // Denied consent: nothing changes, and the page says so.
         b.click_to_load("#xero a[href='/oauth/xero/connect']").await;
@@ -42,6 +48,9 @@ async fn connect_to_xero_consent_pick_and_the_refusals() {
         b.click_to_load("#deny").await;
         b.wait_text("#xero-problem", "consent was not given. Nothing changed")
             .await;
+        if let Some(a) = &axe {
+            b.axe(a, "xero refused").await;
+        }
 
         // An answer this session never asked for.
         b.go("/oauth/xero/callback?code=code-1&state=cb_forged")
@@ -64,6 +73,9 @@ async fn connect_to_xero_consent_pick_and_the_refusals() {
         b.click_to_load("#allow").await;
         b.wait_url("xero=pick").await;
         b.wait_text("#xero", "Acme Demo Company").await;
+        if let Some(a) = &axe {
+            b.axe(a, "xero organisation pick").await;
+        }
         b.click("#xero input[value='40000000-0000-4000-8000-000000000002']")
             .await;
         b.click("#xero button[type=submit]").await;
@@ -71,6 +83,9 @@ async fn connect_to_xero_consent_pick_and_the_refusals() {
         b.go("/settings/erp").await;
         let shown = b.wait_text("#xero", "by Ada Admin").await;
         assert!(shown.contains("Disconnect"), "{shown}");
+        if let Some(a) = &axe {
+            b.axe(a, "xero connected").await;
+        }
         b.shot("xero-connected").await;
     })
     .await;
