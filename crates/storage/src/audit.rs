@@ -1,4 +1,5 @@
 //! The audit log: who did what to which entity, with the values before and after.
+use crate::clients::CLIENT_KIND;
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError};
 use serde::Serialize;
@@ -40,10 +41,24 @@ pub fn json_text(v: Option<Value>) -> Option<String> {
     v.map(|v| v.to_string())
 }
 
+/// Who did it: a person (`kind` "user", with their email) or a machine client (`kind`
+/// "api_client", its name and no email), never to be mistaken for one another.
 #[derive(Debug, Serialize)]
 pub struct Actor {
     pub id: i64,
-    pub email: String,
+    pub kind: &'static str,
+    pub email: Option<String>,
+    pub name: String,
+}
+
+impl Actor {
+    /// How a page or a CSV file names the actor.
+    pub fn label(&self) -> String {
+        match &self.email {
+            Some(email) => email.clone(),
+            None => format!("API client \u{201c}{}\u{201d}", self.name),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +80,8 @@ struct Row {
     at: OffsetDateTime,
     actor_id: Option<i64>,
     actor_email: Option<String>,
+    actor_name: Option<String>,
+    actor_kind: Option<String>,
     action: String,
     entity_type: String,
     entity_id: i64,
@@ -84,6 +101,29 @@ const FILTER: &str = "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id
                       $2) AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR \
                       a.action = $4)";
 
+fn actor(
+    id: Option<i64>,
+    email: Option<String>,
+    name: Option<String>,
+    kind: Option<String>,
+) -> Option<Actor> {
+    let (id, email, name) = (id?, email?, name.unwrap_or_default());
+    Some(match kind.as_deref() {
+        Some(CLIENT_KIND) => Actor {
+            id,
+            kind: "api_client",
+            email: None,
+            name,
+        },
+        _ => Actor {
+            id,
+            kind: "user",
+            email: Some(email),
+            name,
+        },
+    })
+}
+
 impl Db {
     /// Newest first, one page at a time; returns the page and the total count.
     pub async fn audit_events(
@@ -95,6 +135,7 @@ impl Db {
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
         let list_sql = format!(
             "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, \
+             u.name AS actor_name, u.kind AS actor_kind, \
              a.action, a.entity_type, a.entity_id, a.before, a.after \
              {FILTER} ORDER BY a.id DESC"
         );
@@ -119,10 +160,7 @@ impl Db {
             .map(|r| AuditEvent {
                 id: r.id,
                 at: r.at,
-                actor: r
-                    .actor_id
-                    .zip(r.actor_email)
-                    .map(|(id, email)| Actor { id, email }),
+                actor: actor(r.actor_id, r.actor_email, r.actor_name, r.actor_kind),
                 action: r.action,
                 entity_type: r.entity_type,
                 entity_id: r.entity_id,
