@@ -4,6 +4,7 @@
 mod harness;
 mod webdriver;
 
+mod clients;
 mod codes;
 mod queue;
 mod reasons;
