@@ -64,8 +64,13 @@ impl Window {
     }
 }
 
+/// The longest a request waits for its count. SQLite has one writer: while a long write runs
+/// (a 100,000-row import takes seconds) a read would otherwise wait for it just to be counted.
+const COUNT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Counts this request for `owner` (one upsert); `None` when the limit is off, or when the
-/// count could not be taken (logged: a database hiccup does not refuse the API).
+/// count could not be taken in time (a database hiccup or a long write does not hold up or
+/// refuse the API; logged).
 async fn count(state: &AppState, owner: i64) -> Option<Window> {
     let limit = state.api.requests_per_minute;
     if limit <= 0 {
@@ -73,14 +78,20 @@ async fn count(state: &AppState, owner: i64) -> Option<Window> {
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let start = now - now.rem_euclid(WINDOW_SECS);
-    match state.db.count_request(owner, start).await {
-        Ok(hits) => Some(Window {
+    match tokio::time::timeout(COUNT_PATIENCE, state.db.count_request(owner, start)).await {
+        Ok(Ok(hits)) => Some(Window {
             limit,
             hits,
             reset: start + WINDOW_SECS - now,
         }),
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::error!(error = %e, "rate limit count failed; request let through");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(
+                "rate limit count waited too long for the database; request let through"
+            );
             None
         }
     }

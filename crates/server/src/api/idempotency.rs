@@ -90,9 +90,7 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
         .await;
     // A server error changed nothing worth keeping: the key is let go, so a retry runs again.
     if res.status().is_server_error() {
-        if let Err(e) = db.release_idempotency_key(owner, &key).await {
-            tracing::error!(error = %e, "could not release an idempotency key");
-        }
+        release(db, owner, &key).await;
         return res;
     }
     let (parts, body) = res.into_parts();
@@ -103,9 +101,7 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
         .collect();
     let Ok(text) = std::str::from_utf8(&bytes) else {
         // Not text (no API answer to a POST is): run again on a retry rather than keep it wrong.
-        if let Err(e) = db.release_idempotency_key(owner, &key).await {
-            tracing::error!(error = %e, "could not release an idempotency key");
-        }
+        release(db, owner, &key).await;
         return Response::from_parts(parts, Body::from(bytes));
     };
     let answer = StoredAnswer {
@@ -118,6 +114,14 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
         tracing::error!(error = %e, "could not record an idempotent answer");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Lets go of a claim whose answer is not kept; a retry then runs the request again.
+async fn release(db: &costbridge_storage::Db, owner: KeyOwner, key: &str) {
+    if let Err(e) = db.release_idempotency_key(owner, key).await {
+        // The claim lapses with its lease instead.
+        tracing::error!(error = %e, "could not release an idempotency key");
+    }
 }
 
 fn replay(answer: StoredAnswer) -> Response {

@@ -288,7 +288,14 @@ async fn rotating_and_revoking_cut_access(app: TestApp) {
 async fn the_token_endpoint_answers_as_rfc_6749_says(app: TestApp) {
     let (_, client_id, secret) = make_client(&app, "ERP sync", codes_admin()).await;
     let grant = ("grant_type", "client_credentials");
-    let cases: Vec<(Option<(&str, &str)>, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    // (HTTP Basic, form, status, RFC 6749 error)
+    type Case<'a> = (
+        Option<(&'a str, &'a str)>,
+        Vec<(&'a str, &'a str)>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             Some((&client_id, &secret)),
             vec![],
