@@ -35,7 +35,8 @@ async fn create_rotate_and_revoke_a_client() {
         b.fill("#new-name", "ERP sync").await;
         b.el("#new-admin").await.select("admin").await.unwrap();
         b.click("#new-client button[type=submit]").await;
-        b.wait_text("#client-made", "API client ERP sync created").await;
+        b.wait_text("#client-made", "API client ERP sync created")
+            .await;
         let id = b.text("[data-client-id]").await;
         let secret = b.text("[data-client-secret]").await;
         assert!(secret.starts_with("cbs_"), "{secret}");
