@@ -73,6 +73,33 @@ async fn a_retried_create_runs_once(app: TestApp) {
     assert_eq!((s, &replayed), (StatusCode::UNPROCESSABLE_ENTITY, &refused));
     assert_eq!(h["idempotent-replayed"], "true");
 
+    // A CSV import (not JSON) retried with its key imports once.
+    let import = |key: &'static str| {
+        let url = format!(
+            "{}{}",
+            app.base,
+            app.c(&format!("/cost_code_lists/{list}/import"))
+        );
+        let req = app
+            .client
+            .post(url)
+            .bearer_auth(&app.token)
+            .header("idempotency-key", key)
+            .header("content-type", "text/csv")
+            .body("full_code,description,active\n05,Masonry,true\n");
+        async move {
+            let res = req.send().await.unwrap();
+            let replayed = res.headers().contains_key("idempotent-replayed");
+            (res.status(), replayed, res.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, replayed, first) = import("csv-1").await;
+    assert_eq!((s, replayed), (StatusCode::OK, false), "{first}");
+    assert_eq!(first["created"], 1, "{first}");
+    assert_eq!(import("csv-1").await, (StatusCode::OK, true, first));
+    let (_, codes) = app.get(&path).await;
+    assert_eq!(codes.as_array().map(Vec::len), Some(2), "{codes}");
+
     // Keys are per caller: another user's "k-1" is theirs.
     let other_admin = app
         .user(
