@@ -1,7 +1,8 @@
 //! The audit log: who did what to which entity, with the values before and after.
-use crate::clients::CLIENT_KIND;
+use crate::clients::{CLIENT_KIND, PERSON_KIND};
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError};
+use costbridge_domain::queue::UnknownState;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -101,27 +102,33 @@ const FILTER: &str = "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id
                       $2) AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR \
                       a.action = $4)";
 
+/// The actor of an event, when it has one; a `users.kind` this version does not know is an
+/// error, not a guess.
 fn actor(
     id: Option<i64>,
     email: Option<String>,
     name: Option<String>,
     kind: Option<String>,
-) -> Option<Actor> {
-    let (id, email, name) = (id?, email?, name.unwrap_or_default());
-    Some(match kind.as_deref() {
-        Some(CLIENT_KIND) => Actor {
-            id,
-            kind: "api_client",
-            email: None,
-            name,
-        },
-        _ => Actor {
-            id,
-            kind: "user",
-            email: Some(email),
-            name,
-        },
-    })
+) -> Result<Option<Actor>, StoreError> {
+    let (Some(id), Some(email), Some(name), Some(kind)) = (id, email, name, kind) else {
+        return Ok(None);
+    };
+    let (kind, email) = match kind.as_str() {
+        CLIENT_KIND => ("api_client", None),
+        PERSON_KIND => ("user", Some(email)),
+        _ => {
+            return Err(StoreError::decode(UnknownState {
+                kind: "user kind",
+                value: kind,
+            }));
+        }
+    };
+    Ok(Some(Actor {
+        id,
+        kind,
+        email,
+        name,
+    }))
 }
 
 impl Db {
@@ -157,17 +164,19 @@ impl Db {
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         let events = rows
             .into_iter()
-            .map(|r| AuditEvent {
-                id: r.id,
-                at: r.at,
-                actor: actor(r.actor_id, r.actor_email, r.actor_name, r.actor_kind),
-                action: r.action,
-                entity_type: r.entity_type,
-                entity_id: r.entity_id,
-                before: parse(r.before),
-                after: parse(r.after),
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.id,
+                    at: r.at,
+                    actor: actor(r.actor_id, r.actor_email, r.actor_name, r.actor_kind)?,
+                    action: r.action,
+                    entity_type: r.entity_type,
+                    entity_id: r.entity_id,
+                    before: parse(r.before),
+                    after: parse(r.after),
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         Ok((events, total))
     }
 }

@@ -2,16 +2,18 @@
 //! acts through (kind `api_client`, holding its permissions), and the short-lived tokens it buys.
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, audit, now};
+use costbridge_domain::queue::UnknownState;
 use costbridge_domain::{Level, Permissions};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
-/// The `users.kind` of the rows machine clients act through (people are `person`).
+/// The `users.kind` of the rows machine clients act through, and of people.
 pub const CLIENT_KIND: &str = "api_client";
+pub const PERSON_KIND: &str = "person";
 /// People, not the rows machine clients act through: only people are listed, changed, signed
-/// in or emailed (a condition on `users u`).
+/// in or emailed (a condition on `users u`: its `kind` is [`PERSON_KIND`]).
 pub(crate) const PEOPLE: &str = "u.kind = 'person'";
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,7 +51,12 @@ impl TryFrom<Row> for ApiClient {
 
     fn try_from(r: Row) -> Result<Self, StoreError> {
         let level = |s: &str| {
-            Level::parse(s).ok_or_else(|| StoreError::field("permissions", "unknown level"))
+            Level::parse(s).ok_or_else(|| {
+                StoreError::decode(UnknownState {
+                    kind: "permission level",
+                    value: s.to_owned(),
+                })
+            })
         };
         Ok(ApiClient {
             id: r.id,
