@@ -54,6 +54,7 @@ impl App {
             cipher,
             first_run: Arc::new(first_run(&settings, addr, db_empty)),
             unsynced_checks: Default::default(),
+            api: settings.api.clone(),
         };
         Ok(App {
             listener,
@@ -152,7 +153,7 @@ fn client_ip_header(settings: &Settings) -> anyhow::Result<Option<HeaderName>> {
 pub fn router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .merge(api::router(settings.server.max_import_bytes))
+        .merge(api::router(&state, settings.server.max_import_bytes))
         .merge(api::qbwc::soap_router())
         .merge(docs::router().layer(middleware::from_fn(crate::web::security_headers)))
         .merge(crate::web::router(settings.server.max_import_bytes))

@@ -13,6 +13,30 @@ pub struct Settings {
     pub export: ExportSettings,
     pub secrets: SecretsSettings,
     pub xero: XeroSettings,
+    pub api: ApiSettings,
+}
+
+/// Machine clients, rate limits and idempotency keys on the JSON API (README, Integrations).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Requests each token owner (a person or a machine client) may make per minute, across
+    /// every instance; 0 turns the limit off.
+    pub requests_per_minute: i64,
+    /// How long a token from `POST /oauth/token` lives.
+    pub client_token_minutes: i64,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_hours: i64,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            requests_per_minute: 600,
+            client_token_minutes: 15,
+            idempotency_hours: 24,
+        }
+    }
 }
 
 /// The operator's Xero app (README, Xero). Without a `client_id` the Xero connector says the
@@ -371,6 +395,16 @@ calls_per_minute = 60
 calls_per_day = 5000
 concurrent_calls = 5
 timeout_seconds = 30
+
+[api]
+# Requests per minute for each token owner (a person's token or session, a machine client),
+# counted in the database so every instance shares the count; 0 turns the limit off. Answers
+# carry X-Rate-Limit-Limit/-Remaining/-Reset; over the limit they are 429 with Retry-After.
+requests_per_minute = 600
+# Minutes a machine client's token from POST /oauth/token lives.
+client_token_minutes = 15
+# Hours an Idempotency-Key (and the answer it replays) is kept.
+idempotency_hours = 24
 "#;
 
 impl Settings {

@@ -278,6 +278,41 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
     ),
     (
         "get",
+        "/api/v1/companies/{cid}/api_clients",
+        "List the company's machine clients (admins)",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/api/v1/companies/{cid}/api_clients",
+        "Create a machine client; its client_secret is in this answer only",
+        Some("{name, permissions}"),
+        201,
+    ),
+    (
+        "post",
+        "/api/v1/companies/{cid}/api_clients/{id}/rotate",
+        "A new secret for a client, in this answer only; the old one and its tokens stop working",
+        None,
+        200,
+    ),
+    (
+        "delete",
+        "/api/v1/companies/{cid}/api_clients/{id}",
+        "Revoke a client: its secret and tokens stop working",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/oauth/token",
+        "A machine client's short-lived token (RFC 6749 client_credentials; client id and secret by HTTP Basic or in the form)",
+        Some("grant_type=client_credentials&client_id=…&client_secret=…"),
+        200,
+    ),
+    (
+        "get",
         "/api/v1/companies/{cid}/audit_events",
         "The audit log, newest first (?entity_type=&entity_id=&action=)",
         None,
@@ -323,10 +358,10 @@ pub fn document() -> Value {
             },
         });
         if let Some(body) = body {
-            let media = if *body == "text/csv" {
-                "text/csv"
-            } else {
-                "application/json"
+            let media = match (*body, *path) {
+                ("text/csv", _) => "text/csv",
+                (_, "/oauth/token") => "application/x-www-form-urlencoded",
+                _ => "application/json",
             };
             op["requestBody"] = json!({"description": body, "required": true, "content": {media: {"schema": {"type": if media == "text/csv" {"string"} else {"object"}}}}});
         }

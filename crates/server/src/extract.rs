@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 /// The authenticated user and how they came: a bearer token (integrators) or the session
 /// cookie (the browser UI; the API accepts either).
+#[derive(Clone)]
 pub struct Caller {
     pub user: User,
     pub auth: Auth,
@@ -30,6 +31,7 @@ impl Caller {
     }
 }
 
+#[derive(Clone)]
 pub enum Auth {
     /// The SHA-256 of the API token.
     Token(String),
@@ -44,6 +46,10 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // The API's guard (`api::guard`) found the caller already; it is not looked up twice.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)

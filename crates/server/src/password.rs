@@ -55,9 +55,14 @@ pub fn dummy_hash() -> &'static str {
 
 /// 256 random bits, hex, with a prefix that secret scanners can recognise.
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("cb_{}", hex::encode(bytes))
+    random_hex("cb_", 32)
+}
+
+/// `bytes` random bytes in hex after `prefix`.
+pub fn random_hex(prefix: &str, bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    format!("{prefix}{}", hex::encode(buf))
 }
 
 /// API tokens and session ids are stored as their SHA-256: a leaked table grants nothing.

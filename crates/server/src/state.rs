@@ -1,4 +1,5 @@
 //! What every handler shares.
+use crate::config::ApiSettings;
 use crate::metrics::Metrics;
 use crate::secrets::Cipher;
 use crate::throttle::SignInThrottle;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub first_run: Arc<FirstRun>,
     /// The Send to ERP button's check of each list's unsynced codes, until they change.
     pub unsynced_checks: Arc<UnsyncedChecks>,
+    /// `[api]`: rate limit, machine-client token lifetime, idempotency-key lifetime.
+    pub api: ApiSettings,
 }
 
 /// First-run setup's guard against DNS rebinding (a foreign name resolving to this server):

@@ -1,6 +1,8 @@
 //! The audit log: who did what to which entity, with the values before and after.
+use crate::clients::{CLIENT_KIND, PERSON_KIND};
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError};
+use costbridge_domain::queue::UnknownState;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -40,10 +42,24 @@ pub fn json_text(v: Option<Value>) -> Option<String> {
     v.map(|v| v.to_string())
 }
 
+/// Who did it: a person (`kind` "user", with their email) or a machine client (`kind`
+/// "api_client", its name and no email), never to be mistaken for one another.
 #[derive(Debug, Serialize)]
 pub struct Actor {
     pub id: i64,
-    pub email: String,
+    pub kind: &'static str,
+    pub email: Option<String>,
+    pub name: String,
+}
+
+impl Actor {
+    /// How a page or a CSV file names the actor.
+    pub fn label(&self) -> String {
+        match &self.email {
+            Some(email) => email.clone(),
+            None => format!("API client \u{201c}{}\u{201d}", self.name),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -65,6 +81,8 @@ struct Row {
     at: OffsetDateTime,
     actor_id: Option<i64>,
     actor_email: Option<String>,
+    actor_name: Option<String>,
+    actor_kind: Option<String>,
     action: String,
     entity_type: String,
     entity_id: i64,
@@ -84,6 +102,35 @@ const FILTER: &str = "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id
                       $2) AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR \
                       a.action = $4)";
 
+/// The actor of an event, when it has one; a `users.kind` this version does not know is an
+/// error, not a guess.
+fn actor(
+    id: Option<i64>,
+    email: Option<String>,
+    name: Option<String>,
+    kind: Option<String>,
+) -> Result<Option<Actor>, StoreError> {
+    let (Some(id), Some(email), Some(name), Some(kind)) = (id, email, name, kind) else {
+        return Ok(None);
+    };
+    let (kind, email) = match kind.as_str() {
+        CLIENT_KIND => ("api_client", None),
+        PERSON_KIND => ("user", Some(email)),
+        _ => {
+            return Err(StoreError::decode(UnknownState {
+                kind: "user kind",
+                value: kind,
+            }));
+        }
+    };
+    Ok(Some(Actor {
+        id,
+        kind,
+        email,
+        name,
+    }))
+}
+
 impl Db {
     /// Newest first, one page at a time; returns the page and the total count.
     pub async fn audit_events(
@@ -95,6 +142,7 @@ impl Db {
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
         let list_sql = format!(
             "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, \
+             u.name AS actor_name, u.kind AS actor_kind, \
              a.action, a.entity_type, a.entity_id, a.before, a.after \
              {FILTER} ORDER BY a.id DESC"
         );
@@ -116,20 +164,19 @@ impl Db {
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         let events = rows
             .into_iter()
-            .map(|r| AuditEvent {
-                id: r.id,
-                at: r.at,
-                actor: r
-                    .actor_id
-                    .zip(r.actor_email)
-                    .map(|(id, email)| Actor { id, email }),
-                action: r.action,
-                entity_type: r.entity_type,
-                entity_id: r.entity_id,
-                before: parse(r.before),
-                after: parse(r.after),
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.id,
+                    at: r.at,
+                    actor: actor(r.actor_id, r.actor_email, r.actor_name, r.actor_kind)?,
+                    action: r.action,
+                    entity_type: r.entity_type,
+                    entity_id: r.entity_id,
+                    before: parse(r.before),
+                    after: parse(r.after),
+                })
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         Ok((events, total))
     }
 }

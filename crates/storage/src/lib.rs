@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod clients;
 pub mod codes;
 pub mod credentials;
 mod db;
@@ -15,6 +16,7 @@ pub mod outbox;
 pub mod pull;
 pub mod qbwc;
 pub mod queue;
+pub mod requests;
 pub mod sessions;
 pub mod submissions;
 mod tx;

@@ -2,6 +2,7 @@
 //! (so it is never lost and never sent for a change that rolled back); the server's mail worker
 //! claims it with a lease, renders it once, and sends it with retries. What the email says is
 //! decided in the server (`crates/server/src/mail/`); here is only what happened.
+use crate::clients::PEOPLE;
 use crate::db::Lease;
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, audit};
@@ -21,7 +22,10 @@ pub static APPROVER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let levels = costbridge_domain::queue::sql_in(
         costbridge_domain::Permissions::approver_levels().map(costbridge_domain::Level::as_str),
     );
-    format!("u.erp_integrations IN {levels} AND u.can_push_to_accounting")
+    format!(
+        "u.erp_integrations IN {levels} AND u.can_push_to_accounting AND {}",
+        PEOPLE
+    )
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,7 +242,7 @@ pub(crate) async fn notify_codes_rejected(
     let sql = format!(
         "SELECT u.id, u.name, u.email, COUNT(*) FROM erp_items i \
          JOIN users u ON u.id = i.sent_by WHERE {MINE} AND i.sent_by \
-         <> $2 GROUP BY u.id, u.name, u.email ORDER BY u.id"
+         <> $2 AND {PEOPLE} GROUP BY u.id, u.name, u.email ORDER BY u.id"
     );
     let senders: Vec<(i64, String, String, i64)> = tx
         .fetch_all(
@@ -288,13 +292,13 @@ pub(crate) async fn notify_export_failed(
     job: i64,
 ) -> Result<(), StoreError> {
     let failed = ItemStatus::Failed.as_str();
+    let sql = format!(
+        "SELECT u.id, u.email, COUNT(*) FROM erp_items i JOIN users u ON u.id = i.sent_by \
+         WHERE i.export_job_id = $1 AND i.status = $2 AND {PEOPLE} GROUP BY u.id, u.email \
+         ORDER BY u.id"
+    );
     let senders: Vec<(i64, String, i64)> = tx
-        .fetch_all(
-            "SELECT u.id, u.email, COUNT(*) FROM erp_items i JOIN users \
-             u ON u.id = i.sent_by WHERE i.export_job_id = $1 AND \
-             i.status = $2 GROUP BY u.id, u.email ORDER BY u.id",
-            [job.into(), failed.into()],
-        )
+        .fetch_all(AssertSqlSafe(sql), [job.into(), failed.into()])
         .await?;
     if senders.is_empty() {
         return Ok(());

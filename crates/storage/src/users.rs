@@ -1,4 +1,5 @@
 //! Companies, users and API tokens.
+use crate::clients::PEOPLE;
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, audit, credentials, now};
 use costbridge_domain::{Level, Permissions};
@@ -197,7 +198,7 @@ impl Db {
     pub async fn user(&self, company: i64, id: i64) -> Result<User, StoreError> {
         let sql = format!(
             "SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 AND \
-             u.id = $2"
+             u.id = $2 AND {PEOPLE}"
         );
         let row: Option<UserRow> = self
             .pool()
@@ -209,7 +210,7 @@ impl Db {
     pub async fn users(&self, company: i64) -> Result<Vec<User>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 \
-             ORDER BY u.id"
+             AND {PEOPLE} ORDER BY u.id"
         );
         let rows: Vec<UserRow> = self
             .pool()
@@ -223,7 +224,7 @@ impl Db {
     pub async fn users_for_login(&self, email: &str) -> Result<Vec<(User, String)>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLS}, u.password_hash FROM users u WHERE \
-             lower(u.email) = lower($1) ORDER BY u.id"
+             lower(u.email) = lower($1) AND {PEOPLE} ORDER BY u.id"
         );
         let rows: Vec<LoginRow> = self
             .pool()
@@ -307,11 +308,12 @@ impl Db {
     pub async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
         let sql = format!(
             "SELECT {USER_COLS} FROM api_tokens t JOIN users u ON u.id = \
-             t.user_id WHERE t.token_hash = $1"
+             t.user_id WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR \
+             t.expires_at > $2)"
         );
         let row: Option<UserRow> = self
             .pool()
-            .fetch_optional(AssertSqlSafe(sql), [token_hash.into()])
+            .fetch_optional(AssertSqlSafe(sql), [token_hash.into(), now().into()])
             .await?;
         Ok(row.map(User::from))
     }

@@ -126,9 +126,14 @@ async fn needs_reconnect(tx: &mut Tx<'_>, company: i64, problem: &str) -> Result
         .scalar("SELECT name FROM companies WHERE id = $1", [company.into()])
         .await?;
     // The company's admins (Admin tool).
+    let sql = format!(
+        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 AND u.admin_tool = $2 \
+         AND {}",
+        crate::clients::PEOPLE
+    );
     let admins: Vec<(i64, String)> = tx
         .fetch_all(
-            "SELECT id, email FROM users WHERE company_id = $1 AND admin_tool = $2",
+            AssertSqlSafe(sql),
             [
                 company.into(),
                 costbridge_domain::Level::Admin.as_str().into(),

@@ -6,14 +6,23 @@ use axum::Router;
 mod account;
 mod audit;
 mod auth;
+mod clients;
 mod codes;
 mod connection;
+mod guard;
+mod idempotency;
 pub mod qbwc;
 mod queue;
 mod send;
 mod submissions;
 
-pub fn router(max_import_bytes: usize) -> Router<AppState> {
+/// The API's routes behind its guard (caller, rate limit, `Idempotency-Key`: `guard.rs`), and
+/// the OAuth token endpoint beside them.
+pub fn router(state: &AppState, max_import_bytes: usize) -> Router<AppState> {
+    let guard = guard::Guard {
+        state: state.clone(),
+        max_body: max_import_bytes,
+    };
     Router::new()
         .merge(auth::router())
         .merge(account::router())
@@ -24,5 +33,8 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(queue::router())
         .merge(audit::router())
         .merge(submissions::router())
+        .merge(clients::router())
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
+        .merge(clients::oauth_router())
         .layer(axum::middleware::from_fn(crate::error::json_errors))
 }

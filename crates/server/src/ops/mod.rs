@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 pub mod account;
 pub mod audit;
+pub mod clients;
 pub mod codes;
 pub mod connection;
 pub mod imports;

@@ -18,13 +18,14 @@ use serde::Deserialize;
 const PAGE: i64 = 50;
 /// The most rows one CSV download holds (read a thousand at a time).
 const CSV_MAX: i64 = 100_000;
-const ENTITY_TYPES: [&str; 7] = [
+const ENTITY_TYPES: [&str; 8] = [
     "cost_code",
     "cost_code_list",
     "erp_item",
     "export_job",
     "submission",
     "user",
+    "api_client",
     "company",
 ];
 
@@ -76,7 +77,7 @@ struct Page {
     layout: Layout,
     sub: &'static str,
     f: FilterQuery,
-    types: [&'static str; 7],
+    types: [&'static str; 8],
     events: Vec<EventRow>,
     total: i64,
     page: i64,
@@ -107,7 +108,7 @@ async fn page(
             actor: e
                 .actor
                 .as_ref()
-                .map(|a| a.email.clone())
+                .map(|a| a.label())
                 .unwrap_or_else(|| "system".into()),
             changes: changes(e.before.as_ref(), e.after.as_ref()),
             e,
@@ -161,7 +162,7 @@ async fn csv(
                     e.id.to_string(),
                     e.at.format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default(),
-                    e.actor.map(|a| a.email).unwrap_or_default(),
+                    e.actor.map(|a| a.label()).unwrap_or_default(),
                     e.action,
                     e.entity_type,
                     e.entity_id.to_string(),

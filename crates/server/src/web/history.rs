@@ -42,7 +42,10 @@ async fn history(
         .into_iter()
         .map(|e| HistoryEntry {
             at: when(e.at),
-            actor: e.actor.map(|a| a.email).unwrap_or_else(|| "system".into()),
+            actor: e
+                .actor
+                .map(|a| a.label())
+                .unwrap_or_else(|| "system".into()),
             action: e.action.replace("cost_code.", "").replace('_', " "),
             changes: changes(e.before.as_ref(), e.after.as_ref()),
         })

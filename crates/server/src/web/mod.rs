@@ -19,6 +19,7 @@ pub use layout::Layout;
 
 mod assets;
 mod audit;
+mod clients;
 mod codes;
 mod codes_edit;
 mod erp;
@@ -47,6 +48,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(erp::router())
         .merge(erp_actions::router())
         .merge(users::router())
+        .merge(clients::router())
         .merge(reset::router())
         .merge(erp_settings::router())
         .merge(xero::router())

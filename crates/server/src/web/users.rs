@@ -39,7 +39,7 @@ pub struct UserRights {
 }
 
 impl UserRights {
-    fn of(v: &Viewer) -> UserRights {
+    pub fn of(v: &Viewer) -> UserRights {
         let p = v.caller.user.permissions;
         UserRights {
             manage: p.can_manage_users(),
@@ -133,18 +133,18 @@ async fn page(
 /// the current value in `push_current` beside it.
 #[derive(Deserialize, Default, Clone)]
 #[serde(default)]
-struct UserFields {
+pub(super) struct UserFields {
     email: String,
-    name: String,
+    pub name: String,
     password: String,
     admin_tool: String,
     erp_integrations: String,
-    push: Option<String>,
+    pub push: Option<String>,
     push_current: Option<String>,
 }
 
 impl UserFields {
-    fn permissions(&self) -> Permissions {
+    pub fn permissions(&self) -> Permissions {
         let level = |s: &str| Level::parse(s).unwrap_or(Level::None);
         Permissions {
             admin_tool: level(&self.admin_tool),

@@ -140,6 +140,9 @@ pub const ADMIN_LOGIN: [(&str, &str); 2] = [
     ("password", "first-admin-password"),
 ];
 
+/// `[api] requests_per_minute` of every test server unless a test sets its own.
+pub const TEST_RATE_LIMIT: i64 = 1_000_000;
+
 pub const SECRETS_KEY: &str = "dGVzdC1rZXktZm9yLWNvbm5lY3Rvci1zZWNyZXRzISE=";
 
 impl TestApp {
@@ -178,6 +181,9 @@ impl TestApp {
         settings.worker.max_attempts = 2;
         // Tryton and the webhook receivers of the tests listen on loopback.
         settings.outbound.allow_private = true;
+        // Tests make many calls a minute with one token: the limit stays on (so every call
+        // counts, as in production) but out of reach, except where a test lowers it.
+        settings.api.requests_per_minute = TEST_RATE_LIMIT;
         let exports = tempfile::tempdir().expect("tempdir");
         settings.export.root = exports.path().to_owned();
         tweak(&mut settings);
@@ -485,6 +491,7 @@ impl TestApp {
         // As the first instance: the test peers listen on loopback, exports go to its root.
         settings.outbound.allow_private = true;
         settings.export.root = self.exports.path().to_owned();
+        settings.api.requests_per_minute = TEST_RATE_LIMIT;
         settings
     }
 

@@ -6,6 +6,7 @@ mod harness;
 mod webdriver;
 
 mod axe_pages;
+mod clients;
 mod codes;
 mod keyboard;
 mod queue;

@@ -1,0 +1,112 @@
+//! One layer over the JSON API (README, Integrations): it finds the caller once (handlers then
+//! get it from the request), counts the request against its owner's rate limit, and makes a
+//! `POST` with an `Idempotency-Key` run once however often it is sent.
+use super::idempotency;
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The rate limit's fixed window.
+const WINDOW_SECS: i64 = 60;
+
+/// What the guard needs: the state, and the largest body an API route takes (an
+/// `Idempotency-Key` request's body is read here to compare retries).
+#[derive(Clone)]
+pub struct Guard {
+    pub state: AppState,
+    pub max_body: usize,
+}
+
+pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    // A request without valid credentials goes on as it is: its handler refuses it (or, for
+    // the few open routes, does not need a caller).
+    let Ok(caller) = Caller::from_request_parts(&mut parts, &g.state).await else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    parts.extensions.insert(caller.clone());
+    let window = count(&g.state, caller.user.id).await;
+    if let Some(w) = window.as_ref().filter(|w| w.hits > w.limit) {
+        let mut res = refuse(w);
+        w.stamp(res.headers_mut());
+        return res;
+    }
+    let req = Request::from_parts(parts, body);
+    let mut res = if req.method() == Method::POST {
+        idempotency::once(&g, &caller, req, next).await
+    } else {
+        next.run(req).await
+    };
+    if let Some(w) = window {
+        w.stamp(res.headers_mut());
+    }
+    res
+}
+
+/// Where the caller's owner stands in the current window.
+struct Window {
+    limit: i64,
+    hits: i64,
+    /// Seconds until the window ends and the count starts again.
+    reset: i64,
+}
+
+impl Window {
+    fn stamp(&self, h: &mut HeaderMap) {
+        let num = |n: i64| HeaderValue::from(n.max(0));
+        h.insert("x-rate-limit-limit", num(self.limit));
+        h.insert("x-rate-limit-remaining", num(self.limit - self.hits));
+        h.insert("x-rate-limit-reset", num(self.reset));
+    }
+}
+
+/// The longest a request waits for its count. SQLite has one writer: while a long write runs
+/// (a 100,000-row import takes seconds) a read would otherwise wait for it just to be counted.
+const COUNT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Counts this request for `owner` (one upsert); `None` when the limit is off, or when the
+/// count could not be taken in time (a database hiccup or a long write does not hold up or
+/// refuse the API; logged).
+async fn count(state: &AppState, owner: i64) -> Option<Window> {
+    let limit = state.api.requests_per_minute;
+    if limit <= 0 {
+        return None;
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let start = now - now.rem_euclid(WINDOW_SECS);
+    match tokio::time::timeout(COUNT_PATIENCE, state.db.count_request(owner, start)).await {
+        Ok(Ok(hits)) => Some(Window {
+            limit,
+            hits,
+            reset: start + WINDOW_SECS - now,
+        }),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "rate limit count failed; request let through");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(
+                "rate limit count waited too long for the database; request let through"
+            );
+            None
+        }
+    }
+}
+
+fn refuse(w: &Window) -> Response {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "Costbridge takes {} API requests a minute from each user or client, and this one \
+             was over it; wait {} seconds (Retry-After) and send it again",
+            w.limit, w.reset
+        ),
+    );
+    e.retry_after = Some(w.reset.max(1) as u64);
+    e.into_response()
+}

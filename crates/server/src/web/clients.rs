@@ -1,0 +1,153 @@
+//! Company settings → API clients: create one (its secret shown once), give it a new secret,
+//! revoke it. The rules are `ops::clients`, as for the API; the secret is never put in a URL
+//! or a redirect, only in the answer to the request that made it.
+use super::format::when;
+use super::users::{GRANT_RULE, LEVELS, UserFields, UserRights};
+use super::{Errors, Form, Layout, Viewer, WebResult, fragments};
+use crate::ops::clients::{self as ops, CreateClient, WithSecret};
+use crate::state::AppState;
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use costbridge_storage::clients::ApiClient;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/settings/clients", get(page).post(create))
+        .route("/settings/clients/{id}/rotate", post(rotate))
+        .route("/settings/clients/{id}/revoke", post(revoke))
+}
+
+#[derive(Template)]
+#[template(path = "_client_row.html")]
+struct Row {
+    created: String,
+    rotated: Option<String>,
+    revoked: Option<String>,
+    c: ApiClient,
+}
+
+impl From<ApiClient> for Row {
+    fn from(c: ApiClient) -> Row {
+        Row {
+            created: when(c.created_at),
+            rotated: c.rotated_at.map(when),
+            revoked: c.revoked_at.map(when),
+            c,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "_client_new.html")]
+struct NewForm {
+    rights: UserRights,
+    levels: [(&'static str, &'static str); 4],
+    errors: Errors,
+    f: UserFields,
+    grant_rule: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "_client_secret.html")]
+struct Secret {
+    c: ApiClient,
+    secret: String,
+    rotated: bool,
+    base_url: String,
+}
+
+impl Secret {
+    fn of(state: &AppState, made: WithSecret, rotated: bool) -> Secret {
+        Secret {
+            c: made.client,
+            secret: made.client_secret,
+            rotated,
+            base_url: state.base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "clients.html")]
+struct Page {
+    layout: Layout,
+    sub: &'static str,
+    clients: Vec<Row>,
+    new_form: NewForm,
+}
+
+fn new_form(v: &Viewer, errors: Errors, f: UserFields) -> NewForm {
+    NewForm {
+        rights: UserRights::of(v),
+        levels: LEVELS,
+        errors,
+        f,
+        grant_rule: GRANT_RULE,
+    }
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn page(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
+    let clients = ops::list(&state, &v.caller.user, v.company()).await?;
+    Ok(Page {
+        layout: Layout::new(&state, &v, "settings", "API clients").await?,
+        sub: "clients",
+        clients: clients.into_iter().map(Row::from).collect(),
+        new_form: new_form(&v, Errors::default(), UserFields::default()),
+    }
+    .into_response())
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+async fn create(
+    State(state): State<AppState>,
+    v: Viewer,
+    Form(f): Form<UserFields>,
+) -> WebResult<Response> {
+    let body = CreateClient {
+        name: f.name.clone(),
+        permissions: f.permissions(),
+    };
+    match ops::create(&state, &v.caller.user, v.company(), body).await {
+        Ok(made) => fragments(
+            StatusCode::OK,
+            vec![Secret::of(&state, made, false).render()],
+        ),
+        Err(e) => {
+            let mut errors = Errors::default();
+            errors.merge(e);
+            fragments(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![new_form(&v, errors, f).render()],
+            )
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id, client = id))]
+async fn rotate(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    let made = ops::rotate(&state, &v.caller.user, v.company(), id).await?;
+    fragments(
+        StatusCode::OK,
+        vec![Secret::of(&state, made, true).render()],
+    )
+}
+
+#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id, client = id))]
+async fn revoke(
+    State(state): State<AppState>,
+    v: Viewer,
+    Path(id): Path<i64>,
+) -> WebResult<Response> {
+    let c = ops::revoke(&state, &v.caller.user, v.company(), id).await?;
+    fragments(StatusCode::OK, vec![Row::from(c).render()])
+}

@@ -1,0 +1,410 @@
+//! Machine clients (issue #13, point 4): made by an admin within the admin's own permissions,
+//! secret shown once and stored hashed, tokens from `POST /oauth/token` (RFC 6749
+//! client_credentials) that act like personal tokens and are audited under the client's name;
+//! rotating or revoking cuts access at once.
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+both!(
+    a_client_acts_under_its_own_name,
+    a_client_never_holds_more_than_its_admin,
+    rotating_and_revoking_cut_access,
+    the_token_endpoint_answers_as_rfc_6749_says,
+    wrong_secrets_are_throttled,
+    expired_tokens_stop_working,
+);
+
+/// Creates a client as the first admin: `(id, client_id, client_secret)`.
+pub async fn make_client(app: &TestApp, name: &str, permissions: Value) -> (i64, String, String) {
+    let (s, b) = app
+        .post(
+            &app.c("/api_clients"),
+            json!({"name": name, "permissions": permissions}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let text = |k: &str| b[k].as_str().expect(k).to_owned();
+    (
+        b["id"].as_i64().expect("id"),
+        text("client_id"),
+        text("client_secret"),
+    )
+}
+
+/// `POST /oauth/token` with this form, and HTTP Basic when `basic` is given.
+pub async fn token_call(
+    app: &TestApp,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Value) {
+    let mut req = app
+        .client
+        .post(format!("{}/oauth/token", app.base))
+        .form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let res = req.send().await.expect("request");
+    let (status, headers) = (res.status(), res.headers().clone());
+    (status, headers, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A token for the client, by HTTP Basic.
+pub async fn client_token(app: &TestApp, id: &str, secret: &str) -> String {
+    let (s, h, b) = token_call(
+        app,
+        Some((id, secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(b["token_type"], "Bearer");
+    b["access_token"].as_str().expect("token").to_owned()
+}
+
+const CODES_ADMIN: &str =
+    r#"{"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}"#;
+
+fn codes_admin() -> Value {
+    serde_json::from_str(CODES_ADMIN).unwrap()
+}
+
+async fn a_client_acts_under_its_own_name(app: TestApp) {
+    let (id, client_id, secret) = make_client(&app, "ERP sync", codes_admin()).await;
+
+    // The secret is stored as its SHA-256 only, and never shown again.
+    let stored = app
+        .app_state
+        .db
+        .client_secret(&client_id)
+        .await
+        .unwrap()
+        .expect("client row");
+    assert_eq!(
+        stored.secret_hash,
+        hex::encode(Sha256::digest(secret.as_bytes()))
+    );
+    let (s, list) = app.get(&app.c("/api_clients")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["name"], "ERP sync");
+    assert!(list[0].get("client_secret").is_none(), "{list}");
+    assert!(!list.to_string().contains(&secret));
+
+    // HTTP Basic and form fields both authenticate the client.
+    let token = client_token(&app, &client_id, &secret).await;
+    let (s, _, b) = token_call(
+        &app,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["expires_in"], 15 * 60);
+
+    // The token works like a personal token, with the client's permissions.
+    let (s, list) = app
+        .call(
+            "POST",
+            &app.c("/cost_code_lists"),
+            &token,
+            Some(json!({"name": "Budget codes"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{list}");
+    let (s, b) = app
+        .call("GET", &app.c("/erp/cost_codes"), &token, None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+
+    // The audit log names it as a client, apart from people.
+    let (_, events) = app
+        .get(&app.c("/audit_events?entity_type=cost_code_list"))
+        .await;
+    let actor = &events[0]["actor"];
+    assert_eq!(actor["kind"], "api_client", "{events}");
+    assert_eq!(actor["name"], "ERP sync");
+    assert_eq!(actor["email"], Value::Null);
+    let (_, made) = app
+        .get(&app.c("/audit_events?entity_type=api_client"))
+        .await;
+    assert_eq!(made[0]["action"], "api_client.created");
+    assert_eq!(made[0]["actor"]["kind"], "user");
+    assert_eq!(made[0]["actor"]["email"], "admin@one.example");
+    let (client, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let page = client
+        .get(format!("{}/settings/audit", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("API client \u{201c}ERP sync\u{201d}"),
+        "{page}"
+    );
+
+    // A client is no user: not listed, not changeable as one, cannot sign in.
+    let (_, users) = app.get(&app.c("/users")).await;
+    assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
+    let (_, me) = app.call("GET", "/api/v1/me", &token, None).await;
+    let (s, _) = app
+        .patch(
+            &app.c(&format!("/users/{}", me["id"])),
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app.sign_in(me["email"].as_str().unwrap(), &secret).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
+    let limited = app
+        .user(
+            "limited@one.example",
+            json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}),
+        )
+        .await;
+    let create = |perms: Value| {
+        let body = json!({"name": "Sync", "permissions": perms});
+        let (app, limited) = (&app, &limited);
+        async move {
+            app.call("POST", &app.c("/api_clients"), limited, Some(body))
+                .await
+        }
+    };
+    let (s, b) = create(json!({"admin_tool": "admin", "erp_integrations": "admin", "can_push_to_accounting": false})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!(b["error"]["details"]["required"], "erp_integrations=admin");
+    let (s, b) = create(json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = create(json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    // Only user managers see or make clients; a bad name is named.
+    let reader = app
+        .user(
+            "reader@one.example",
+            json!({"admin_tool": "read_only", "erp_integrations": "admin", "can_push_to_accounting": false}),
+        )
+        .await;
+    let (s, _) = app.call("GET", &app.c("/api_clients"), &reader, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = app
+        .post(
+            &app.c("/api_clients"),
+            json!({"name": " ", "permissions": codes_admin()}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b["error"]["details"]["fields"]["name"].is_array(), "{b}");
+    // Another company's clients are not found.
+    let (s, _) = app
+        .get(&format!(
+            "/api/v1/companies/{}/api_clients",
+            app.company + 1
+        ))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+async fn rotating_and_revoking_cut_access(app: TestApp) {
+    let (id, client_id, old_secret) = make_client(&app, "ERP sync", codes_admin()).await;
+    let old_token = client_token(&app, &client_id, &old_secret).await;
+    let (s, rotated) = app
+        .post(&app.c(&format!("/api_clients/{id}/rotate")), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    let secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(secret, old_secret);
+    assert_eq!(rotated["client_id"], client_id.as_str());
+
+    let (s, _) = app.call("GET", "/api/v1/me", &old_token, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the old secret's tokens end");
+    let (s, h, b) = token_call(
+        &app,
+        Some((&client_id, &old_secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert_eq!(b["error"], "invalid_client");
+    assert!(h.contains_key("www-authenticate"));
+    let token = client_token(&app, &client_id, &secret).await;
+    let (s, _) = app.call("GET", "/api/v1/me", &token, None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, revoked) = app
+        .call(
+            "DELETE",
+            &app.c(&format!("/api_clients/{id}")),
+            &app.token,
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{revoked}");
+    assert!(revoked["revoked_at"].is_string());
+    let (s, _) = app.call("GET", "/api/v1/me", &token, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, b) = token_call(
+        &app,
+        Some((&client_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let (s, b) = app
+        .post(&app.c(&format!("/api_clients/{id}/rotate")), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let actions = app.audit_actions("entity_type=api_client").await;
+    assert_eq!(
+        actions,
+        [
+            "api_client.revoked",
+            "api_client.rotated",
+            "api_client.created"
+        ]
+    );
+}
+
+async fn the_token_endpoint_answers_as_rfc_6749_says(app: TestApp) {
+    let (_, client_id, secret) = make_client(&app, "ERP sync", codes_admin()).await;
+    let grant = ("grant_type", "client_credentials");
+    // (HTTP Basic, form, status, RFC 6749 error)
+    type Case<'a> = (
+        Option<(&'a str, &'a str)>,
+        Vec<(&'a str, &'a str)>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            Some((&client_id, &secret)),
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Some((&client_id, &secret)),
+            vec![("grant_type", "password")],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            Some((&client_id, &secret)),
+            vec![grant, ("scope", "codes:write")],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            Some((&client_id, &secret)),
+            vec![grant, ("client_id", &client_id), ("client_secret", &secret)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            None,
+            vec![grant, ("client_id", &client_id)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            None,
+            vec![grant],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            Some(("cbc_unknown", &secret)),
+            vec![grant],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            Some((&client_id, &secret)),
+            vec![grant, grant],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ];
+    for (basic, form, status, error) in cases {
+        let (s, h, b) = token_call(&app, basic, &form).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (status, Some(error)),
+            "{form:?}: {b}"
+        );
+        assert!(b["error_description"].is_string(), "{b}");
+        assert_eq!(h["cache-control"], "no-store");
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(h["www-authenticate"], "Basic realm=\"costbridge\"");
+        }
+    }
+    // JSON is not what RFC 6749 sends.
+    let res = app
+        .client
+        .post(format!("{}/oauth/token", app.base))
+        .basic_auth(&client_id, Some(&secret))
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
+}
+
+async fn wrong_secrets_are_throttled(app: TestApp) {
+    let (_, client_id, secret) = make_client(&app, "ERP sync", codes_admin()).await;
+    let grant = [("grant_type", "client_credentials")];
+    for _ in 0..5 {
+        let (s, _, _) = token_call(&app, Some((&client_id, "cbs_guess")), &grant).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    // Locked: even the right secret waits, and says for how long.
+    let (s, h, b) = token_call(&app, Some((&client_id, &secret)), &grant).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert_eq!(b["error"], "temporarily_unavailable");
+    assert!(h.contains_key("retry-after"));
+}
+
+async fn expired_tokens_stop_working(app: TestApp) {
+    let (_, client_id, _) = make_client(&app, "ERP sync", codes_admin()).await;
+    let user = app
+        .app_state
+        .db
+        .client_secret(&client_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .user_id;
+    let token = "cb_expired-token-of-the-test";
+    let past = costbridge_storage::now() - time::Duration::seconds(1);
+    app.app_state
+        .db
+        .insert_client_token(user, &costbridge_server::password::hash_token(token), past)
+        .await
+        .unwrap();
+    let (s, _) = app.call("GET", "/api/v1/me", token, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

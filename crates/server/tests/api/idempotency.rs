@@ -1,0 +1,217 @@
+//! `Idempotency-Key` (issue #13, point 6): a retried POST with the same key gets the first
+//! answer and changes nothing again, on either of two instances sharing one database; the
+//! same key for another request is a 422 naming the header; a key still in flight is a 409.
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+both!(
+    a_retried_create_runs_once,
+    send_and_export_retried_on_another_instance_run_once,
+    a_key_in_flight_is_a_conflict_until_its_claim_lapses,
+);
+
+/// A POST with an `Idempotency-Key`, as `token`, to `base`: status, headers, body.
+async fn post_with_key(
+    app: &TestApp,
+    base: &str,
+    token: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (StatusCode, HeaderMap, Value) {
+    let res = app
+        .client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let (s, h) = (res.status(), res.headers().clone());
+    (s, h, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn a_retried_create_runs_once(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let path = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    let body = json!({"code": "01", "description": "General", "parent_id": null});
+    let (s1, h1, first) = post_with_key(&app, &app.base, &app.token, &path, "k-1", &body).await;
+    assert_eq!(s1, StatusCode::CREATED, "{first}");
+    assert!(!h1.contains_key("idempotent-replayed"));
+    let (s2, h2, again) = post_with_key(&app, &app.base, &app.token, &path, "k-1", &body).await;
+    assert_eq!((s2, &again), (StatusCode::CREATED, &first));
+    assert_eq!(h2["idempotent-replayed"], "true");
+    assert_eq!(h2["content-type"], h1["content-type"]);
+    let (_, codes) = app.get(&path).await;
+    assert_eq!(codes.as_array().map(Vec::len), Some(1), "{codes}");
+    assert_eq!(
+        app.audit_actions("entity_type=cost_code").await,
+        ["cost_code.created"]
+    );
+
+    // The same key for another body is refused, naming the header, and changes nothing.
+    let other = json!({"code": "02", "description": "Site", "parent_id": null});
+    let (s, _, b) = post_with_key(&app, &app.base, &app.token, &path, "k-1", &other).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["error"]["details"]["fields"]["Idempotency-Key"].is_array(),
+        "{b}"
+    );
+    let (_, codes) = app.get(&path).await;
+    assert_eq!(codes.as_array().map(Vec::len), Some(1));
+
+    // A refusal is an answer too: replayed as it was.
+    let dup = json!({"code": "01", "description": "Again", "parent_id": null});
+    let (s, _, refused) = post_with_key(&app, &app.base, &app.token, &path, "k-2", &dup).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (s, h, replayed) = post_with_key(&app, &app.base, &app.token, &path, "k-2", &dup).await;
+    assert_eq!((s, &replayed), (StatusCode::UNPROCESSABLE_ENTITY, &refused));
+    assert_eq!(h["idempotent-replayed"], "true");
+
+    // A CSV import (not JSON) retried with its key imports once.
+    let import = |key: &'static str| {
+        let url = format!(
+            "{}{}",
+            app.base,
+            app.c(&format!("/cost_code_lists/{list}/import"))
+        );
+        let req = app
+            .client
+            .post(url)
+            .bearer_auth(&app.token)
+            .header("idempotency-key", key)
+            .header("content-type", "text/csv")
+            .body("full_code,description,active\n05,Masonry,true\n");
+        async move {
+            let res = req.send().await.unwrap();
+            let replayed = res.headers().contains_key("idempotent-replayed");
+            (res.status(), replayed, res.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, replayed, first) = import("csv-1").await;
+    assert_eq!((s, replayed), (StatusCode::OK, false), "{first}");
+    assert_eq!(first["created"], 1, "{first}");
+    assert_eq!(import("csv-1").await, (StatusCode::OK, true, first));
+    let (_, codes) = app.get(&path).await;
+    assert_eq!(codes.as_array().map(Vec::len), Some(2), "{codes}");
+
+    // Keys are per caller: another user's "k-1" is theirs.
+    let other_admin = app
+        .user(
+            "second@one.example",
+            json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
+        )
+        .await;
+    let (s, h, b) = post_with_key(&app, &app.base, &other_admin, &path, "k-1", &other).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert!(!h.contains_key("idempotent-replayed"));
+
+    // A key that is not a header value a client could mean is named.
+    let (s, _, b) =
+        post_with_key(&app, &app.base, &app.token, &path, &"x".repeat(300), &body).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["error"]["details"]["fields"]["Idempotency-Key"].is_array(),
+        "{b}"
+    );
+}
+
+async fn send_and_export_retried_on_another_instance_run_once(app: TestApp) {
+    let (second, _stop) = app.second_instance(|_| {}).await;
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    app.code(list, "02", "Site", None).await;
+    let (_, button) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/send_to_erp")))
+        .await;
+    let send = app.c(&format!("/cost_code_lists/{list}/send_to_erp"));
+    let body = json!({"list_version": button["list_version"]});
+    let (s, _, sent) = post_with_key(&app, &app.base, &app.token, &send, "send-1", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{sent}");
+    let (s, h, resent) = post_with_key(&app, &second, &app.token, &send, "send-1", &body).await;
+    assert_eq!((s, &resent), (StatusCode::CREATED, &sent));
+    assert_eq!(h["idempotent-replayed"], "true");
+    let (_, subs) = app.get(&app.c("/submissions")).await;
+    assert_eq!(subs.as_array().map(Vec::len), Some(1), "{subs}");
+
+    let export = app.c("/erp/cost_codes/export");
+    let body = json!({"gl_income_account": "4000"});
+    let (s, _, job) = post_with_key(&app, &second, &app.token, &export, "export-1", &body).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let (s, _, again) =
+        post_with_key(&app, &app.base, &app.token, &export, "export-1", &body).await;
+    assert_eq!((s, &again), (StatusCode::ACCEPTED, &job));
+    app.run_worker().await;
+    let exported = app.audit_actions("entity_type=export_job").await;
+    assert_eq!(
+        exported
+            .iter()
+            .filter(|a| *a == "export_job.queued")
+            .count(),
+        1,
+        "{exported:?}"
+    );
+    assert_eq!(app.items("synced").await.len(), 2);
+}
+
+async fn a_key_in_flight_is_a_conflict_until_its_claim_lapses(app: TestApp) {
+    use costbridge_storage::requests::{Claim, KeyOwner};
+    let (_, me) = app.get("/api/v1/me").await;
+    let path = app.c("/cost_code_lists");
+    let body = json!({"name": "Budget codes"});
+    // The claim an instance holds while it runs the first request with this key.
+    let mut h = Sha256::new();
+    h.update("POST");
+    h.update([0]);
+    h.update(&path);
+    h.update([0]);
+    h.update(serde_json::to_vec(&body).unwrap());
+    let hash = hex::encode(h.finalize());
+    let owner = KeyOwner {
+        company: app.company,
+        caller: me["id"].as_i64().unwrap(),
+    };
+    let now = costbridge_storage::now();
+    let day = time::Duration::days(1);
+    let claim = |lease: time::Duration| {
+        let (owner, hash) = (owner, hash.clone());
+        let db = app.app_state.db.clone();
+        async move {
+            db.claim_idempotency_key(owner, "busy", &hash, now + lease, now + day)
+                .await
+                .unwrap()
+        }
+    };
+    let count = || async { app.get(&path).await.1.as_array().map(Vec::len) };
+    let before = count().await;
+    assert_eq!(claim(time::Duration::minutes(10)).await, Claim::Mine);
+    let (s, _, b) = post_with_key(&app, &app.base, &app.token, &path, "busy", &body).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still running")
+    );
+    assert_eq!(count().await, before);
+    assert_eq!(claim(time::Duration::minutes(10)).await, Claim::InFlight);
+
+    // A claim whose instance died (its lease over) is taken over: the request runs, once.
+    app.app_state
+        .db
+        .release_idempotency_key(owner, "busy")
+        .await
+        .unwrap();
+    assert_eq!(claim(-time::Duration::minutes(1)).await, Claim::Mine);
+    let (s, _, made) = post_with_key(&app, &app.base, &app.token, &path, "busy", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let (s, h, again) = post_with_key(&app, &app.base, &app.token, &path, "busy", &body).await;
+    assert_eq!((s, &again), (StatusCode::CREATED, &made));
+    assert_eq!(h["idempotent-replayed"], "true");
+    assert_eq!(count().await, before.map(|n| n + 1));
+}

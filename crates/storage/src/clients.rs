@@ -1,0 +1,320 @@
+//! Machine clients (README, Integrations): a system's id and hashed secret, the users row it
+//! acts through (kind `api_client`, holding its permissions), and the short-lived tokens it buys.
+use crate::tx::{Queries, Tx};
+use crate::{Db, StoreError, audit, now};
+use costbridge_domain::queue::UnknownState;
+use costbridge_domain::{Level, Permissions};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::AssertSqlSafe;
+use time::OffsetDateTime;
+
+/// The `users.kind` of the rows machine clients act through, and of people.
+pub const CLIENT_KIND: &str = "api_client";
+pub const PERSON_KIND: &str = "person";
+/// People, not the rows machine clients act through: only people are listed, changed, signed
+/// in or emailed (a condition on `users u`: its `kind` is [`PERSON_KIND`]).
+pub(crate) const PEOPLE: &str = "u.kind = 'person'";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiClient {
+    pub id: i64,
+    pub client_id: String,
+    pub name: String,
+    pub permissions: Permissions,
+    /// The email of the admin who created it.
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub rotated_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    client_id: String,
+    name: String,
+    admin_tool: String,
+    erp_integrations: String,
+    can_push_to_accounting: bool,
+    created_by: String,
+    created_at: OffsetDateTime,
+    rotated_at: Option<OffsetDateTime>,
+    revoked_at: Option<OffsetDateTime>,
+}
+
+impl TryFrom<Row> for ApiClient {
+    type Error = StoreError;
+
+    fn try_from(r: Row) -> Result<Self, StoreError> {
+        let level = |s: &str| {
+            Level::parse(s).ok_or_else(|| {
+                StoreError::decode(UnknownState {
+                    kind: "permission level",
+                    value: s.to_owned(),
+                })
+            })
+        };
+        Ok(ApiClient {
+            id: r.id,
+            client_id: r.client_id,
+            name: r.name,
+            permissions: Permissions {
+                admin_tool: level(&r.admin_tool)?,
+                erp_integrations: level(&r.erp_integrations)?,
+                can_push_to_accounting: r.can_push_to_accounting,
+            },
+            created_by: r.created_by,
+            created_at: r.created_at,
+            rotated_at: r.rotated_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT k.id, k.client_id, k.name, u.admin_tool, u.erp_integrations, \
+                      u.can_push_to_accounting, c.email AS created_by, k.created_at, \
+                      k.rotated_at, k.revoked_at FROM api_clients k JOIN users u ON u.id = \
+                      k.user_id JOIN users c ON c.id = k.created_by WHERE k.company_id = $1";
+
+/// What the token endpoint needs to check a client's secret.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ClientSecret {
+    pub user_id: i64,
+    pub company_id: i64,
+    pub secret_hash: String,
+}
+
+/// A new client: its name, the id and secret hash made for it, and its permissions.
+pub struct NewClient<'a> {
+    pub name: &'a str,
+    pub client_id: &'a str,
+    pub secret_hash: &'a str,
+    pub permissions: Permissions,
+}
+
+/// Ends every token the client's users row holds.
+async fn drop_tokens(tx: &mut Tx<'_>, company: i64, id: i64) -> Result<u64, StoreError> {
+    tx.execute(
+        "DELETE FROM api_tokens WHERE user_id = (SELECT user_id FROM api_clients WHERE \
+         company_id = $1 AND id = $2)",
+        [company.into(), id.into()],
+    )
+    .await
+}
+
+impl Db {
+    pub async fn create_client(
+        &self,
+        company: i64,
+        actor: i64,
+        c: &NewClient<'_>,
+    ) -> Result<ApiClient, StoreError> {
+        let id = self
+            .write(|tx| {
+                Box::pin(async move {
+                    let t = now();
+                    // The users row is never signed in to: no password verifies against "!",
+                    // and the `.invalid` address (RFC 2606) can receive nothing.
+                    let user: i64 = tx
+                        .scalar(
+                            "INSERT INTO users (company_id, email, name, password_hash, \
+                             admin_tool, erp_integrations, can_push_to_accounting, \
+                             digest_emails, created_at, kind) VALUES ($1, $2, $3, '!', $4, \
+                             $5, $6, FALSE, $7, $8) RETURNING id",
+                            [
+                                company.into(),
+                                format!("{}@api-clients.invalid", c.client_id).into(),
+                                c.name.into(),
+                                c.permissions.admin_tool.as_str().into(),
+                                c.permissions.erp_integrations.as_str().into(),
+                                c.permissions.can_push_to_accounting.into(),
+                                t.into(),
+                                CLIENT_KIND.into(),
+                            ],
+                        )
+                        .await?;
+                    let id: i64 = tx
+                        .scalar(
+                            "INSERT INTO api_clients (company_id, user_id, client_id, \
+                             secret_hash, name, created_by, created_at) VALUES ($1, $2, $3, \
+                             $4, $5, $6, $7) RETURNING id",
+                            [
+                                company.into(),
+                                user.into(),
+                                c.client_id.into(),
+                                c.secret_hash.into(),
+                                c.name.into(),
+                                actor.into(),
+                                t.into(),
+                            ],
+                        )
+                        .await
+                        .map_err(|e| {
+                            e.unique_as(|| {
+                                StoreError::field(
+                                    "name",
+                                    "is already the name of another client of this company",
+                                )
+                            })
+                        })?;
+                    audit::record(
+                        tx,
+                        company,
+                        Some(actor),
+                        "api_client.created",
+                        ("api_client", id),
+                        None,
+                        Some(json!({"name": c.name, "client_id": c.client_id,
+                            "permissions": c.permissions})),
+                    )
+                    .await?;
+                    Ok::<_, StoreError>(id)
+                })
+            })
+            .await?;
+        self.client(company, id).await
+    }
+
+    /// The company's clients, live ones first, newest first.
+    pub async fn clients(&self, company: i64) -> Result<Vec<ApiClient>, StoreError> {
+        let sql = format!("{SELECT} ORDER BY k.revoked_at IS NOT NULL, k.id DESC");
+        let rows: Vec<Row> = self
+            .pool()
+            .fetch_all(AssertSqlSafe(sql), [company.into()])
+            .await?;
+        rows.into_iter().map(ApiClient::try_from).collect()
+    }
+
+    pub async fn client(&self, company: i64, id: i64) -> Result<ApiClient, StoreError> {
+        let sql = format!("{SELECT} AND k.id = $2");
+        let row: Option<Row> = self
+            .pool()
+            .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+            .await?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    /// Gives a live client a new secret: the old one and every token it bought stop working.
+    pub async fn rotate_client(
+        &self,
+        company: i64,
+        actor: i64,
+        id: i64,
+        secret_hash: &str,
+    ) -> Result<ApiClient, StoreError> {
+        if self.client(company, id).await?.revoked_at.is_some() {
+            return Err(StoreError::Conflict(
+                "this client is revoked and cannot get a new secret; create a new client".into(),
+            ));
+        }
+        self.write(|tx| {
+            Box::pin(async move {
+                let changed = tx
+                    .execute(
+                        "UPDATE api_clients SET secret_hash = $3, rotated_at = $4 WHERE \
+                         company_id = $1 AND id = $2 AND revoked_at IS NULL",
+                        [company.into(), id.into(), secret_hash.into(), now().into()],
+                    )
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::Conflict(
+                        "this client was revoked meanwhile; create a new client".into(),
+                    ));
+                }
+                let tokens = drop_tokens(tx, company, id).await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "api_client.rotated",
+                    ("api_client", id),
+                    None,
+                    Some(json!({"tokens_ended": tokens})),
+                )
+                .await
+            })
+        })
+        .await?;
+        self.client(company, id).await
+    }
+
+    /// Revokes a client for good: its secret and tokens stop working; its name stays in the
+    /// audit log. Revoking a revoked client changes nothing.
+    pub async fn revoke_client(
+        &self,
+        company: i64,
+        actor: i64,
+        id: i64,
+    ) -> Result<ApiClient, StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let changed = tx
+                    .execute(
+                        "UPDATE api_clients SET revoked_at = $3 WHERE company_id = $1 AND \
+                         id = $2 AND revoked_at IS NULL",
+                        [company.into(), id.into(), now().into()],
+                    )
+                    .await?;
+                if changed == 0 {
+                    return Ok(());
+                }
+                let tokens = drop_tokens(tx, company, id).await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "api_client.revoked",
+                    ("api_client", id),
+                    None,
+                    Some(json!({"tokens_ended": tokens})),
+                )
+                .await
+            })
+        })
+        .await?;
+        self.client(company, id).await
+    }
+
+    /// The secret hash of a live client, by its public id.
+    pub async fn client_secret(&self, client_id: &str) -> Result<Option<ClientSecret>, StoreError> {
+        self.pool()
+            .fetch_optional(
+                "SELECT user_id, company_id, secret_hash FROM api_clients WHERE client_id = $1 \
+                 AND revoked_at IS NULL",
+                [client_id.into()],
+            )
+            .await
+    }
+
+    /// Stores a token a client bought (its hash), valid until `expires_at`, and clears the
+    /// client's expired ones.
+    pub async fn insert_client_token(
+        &self,
+        user: i64,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let t = now();
+                tx.execute(
+                    "DELETE FROM api_tokens WHERE user_id = $1 AND expires_at <= $2",
+                    [user.into(), t.into()],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO api_tokens (user_id, token_hash, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                    [user.into(), token_hash.into(), t.into(), expires_at.into()],
+                )
+                .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+}

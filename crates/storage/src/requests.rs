@@ -1,0 +1,187 @@
+//! What the API keeps about requests across instances (README, Integrations): the first answer
+//! to each `Idempotency-Key`, and each token owner's request count in the current window.
+use crate::tx::Queries;
+use crate::{Db, StoreError, now};
+use time::OffsetDateTime;
+
+/// The first answer to a key, replayed to every retry.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredAnswer {
+    pub status: i64,
+    /// JSON `[[name, value], …]` of the headers worth replaying.
+    pub headers: String,
+    pub body: String,
+}
+
+/// Where a key stands when a request arrives with it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This request is the first (or takes over an abandoned claim): it runs.
+    Mine,
+    /// The first request with this key is still running.
+    InFlight,
+    /// The key was used for another request (method, path or body).
+    OtherRequest,
+    /// The first request finished: its answer.
+    Done(StoredAnswer),
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    request_hash: String,
+    status: Option<i64>,
+    headers: Option<String>,
+    body: Option<String>,
+    locked_until: OffsetDateTime,
+}
+
+/// Who used a key: the company and the users row of the caller (a person or a machine client).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyOwner {
+    pub company: i64,
+    pub caller: i64,
+}
+
+impl Db {
+    /// Claims `key` for a request whose method, path and body hash to `hash`. The row's primary
+    /// key makes the claim atomic across instances; a claim not finished by `lease_until`
+    /// (its instance died) may be taken over, and keys past `expires_at` are forgotten.
+    pub async fn claim_idempotency_key(
+        &self,
+        owner: KeyOwner,
+        key: &str,
+        hash: &str,
+        lease_until: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let t = now();
+                tx.execute(
+                    "DELETE FROM idempotency_keys WHERE expires_at <= $1",
+                    [t.into()],
+                )
+                .await?;
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO idempotency_keys (company_id, caller_id, key, \
+                         request_hash, locked_until, expires_at) VALUES ($1, $2, $3, $4, $5, \
+                         $6) ON CONFLICT (company_id, caller_id, key) DO NOTHING",
+                        [
+                            owner.company.into(),
+                            owner.caller.into(),
+                            key.into(),
+                            hash.into(),
+                            lease_until.into(),
+                            expires_at.into(),
+                        ],
+                    )
+                    .await?;
+                if inserted == 1 {
+                    return Ok(Claim::Mine);
+                }
+                let row: KeyRow = tx
+                    .fetch_one(
+                        "SELECT request_hash, status, headers, body, locked_until FROM \
+                         idempotency_keys WHERE company_id = $1 AND caller_id = $2 AND key = $3",
+                        [owner.company.into(), owner.caller.into(), key.into()],
+                    )
+                    .await?;
+                if row.request_hash != hash {
+                    return Ok(Claim::OtherRequest);
+                }
+                match (row.status, row.headers, row.body) {
+                    (Some(status), Some(headers), Some(body)) => Ok(Claim::Done(StoredAnswer {
+                        status,
+                        headers,
+                        body,
+                    })),
+                    _ if row.locked_until > t => Ok(Claim::InFlight),
+                    _ => {
+                        tx.execute(
+                            "UPDATE idempotency_keys SET locked_until = $4 WHERE company_id = \
+                             $1 AND caller_id = $2 AND key = $3",
+                            [
+                                owner.company.into(),
+                                owner.caller.into(),
+                                key.into(),
+                                lease_until.into(),
+                            ],
+                        )
+                        .await?;
+                        Ok(Claim::Mine)
+                    }
+                }
+            })
+        })
+        .await
+    }
+
+    /// Records the first answer to a claimed key.
+    pub async fn finish_idempotency_key(
+        &self,
+        owner: KeyOwner,
+        key: &str,
+        answer: &StoredAnswer,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "UPDATE idempotency_keys SET status = $4, headers = $5, body = $6 WHERE \
+                     company_id = $1 AND caller_id = $2 AND key = $3",
+                    [
+                        owner.company.into(),
+                        owner.caller.into(),
+                        key.into(),
+                        answer.status.into(),
+                        answer.headers.as_str().into(),
+                        answer.body.as_str().into(),
+                    ],
+                )
+                .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// Lets go of a claimed key whose request did not finish with an answer worth keeping (a
+    /// server error): a retry runs the request again.
+    pub async fn release_idempotency_key(
+        &self,
+        owner: KeyOwner,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "DELETE FROM idempotency_keys WHERE company_id = $1 AND caller_id = $2 AND \
+                     key = $3 AND status IS NULL",
+                    [owner.company.into(), owner.caller.into(), key.into()],
+                )
+                .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+    }
+
+    /// Counts one request of `owner` in the fixed window starting at `window_start` (unix
+    /// seconds) and returns the window's count so far: one upsert, shared by every instance.
+    pub async fn count_request(&self, owner: i64, window_start: i64) -> Result<i64, StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                tx.scalar(
+                    "INSERT INTO rate_counters (owner_id, window_start, hits) VALUES ($1, $2, 1) \
+                     ON CONFLICT (owner_id) DO UPDATE SET hits = CASE WHEN \
+                     rate_counters.window_start = excluded.window_start THEN \
+                     rate_counters.hits + 1 ELSE 1 END, window_start = excluded.window_start \
+                     RETURNING hits",
+                    [owner.into(), window_start.into()],
+                )
+                .await
+            })
+        })
+        .await
+    }
+}
