@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod codes;
+pub mod company;
 pub mod credentials;
 mod db;
 pub mod erp;

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 pub mod account;
 pub mod audit;
 pub mod codes;
+pub mod company;
 pub mod connection;
 pub mod imports;
 pub mod qbwc;

@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{Auth, Caller, session_caller};
 use crate::ops::{Fields, OpError};
 use crate::state::AppState;
+use crate::zone::Zone;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -87,6 +88,8 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
 pub struct Viewer {
     pub caller: Caller,
     pub csrf: String,
+    /// The company's time zone: every time a page shows is in it, with the zone named.
+    pub zone: Zone,
 }
 
 impl Viewer {
@@ -111,7 +114,10 @@ impl FromRequestParts<AppState> for Viewer {
                     Auth::Session { csrf_token, .. } => csrf_token.clone(),
                     Auth::Token(_) => String::new(),
                 };
-                Ok(Viewer { caller, csrf })
+                let zone = crate::ops::company::zone(state, caller.user.company_id)
+                    .await
+                    .map_err(WebError::Op)?;
+                Ok(Viewer { caller, csrf, zone })
             }
             Ok(None) => Err(WebError::SignIn { htmx }),
             Err(e) => Err(WebError::Request(e)),
