@@ -58,14 +58,13 @@ impl Doc {
             );
         }
         self.html.push_str("</table>\n");
+        self.text.push('\n');
     }
 
     /// "… and N more." under a list that shows only the first codes.
     pub fn more(&mut self, more: i64) {
         if more > 0 {
             self.para(&format!("… and {} more.", number(more)));
-        } else {
-            self.text.push('\n');
         }
     }
 

@@ -22,6 +22,7 @@ mod assets;
 mod audit;
 mod codes;
 mod codes_edit;
+mod company;
 mod erp;
 mod erp_actions;
 mod erp_settings;
@@ -48,6 +49,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(erp::router())
         .merge(erp_actions::router())
         .merge(users::router())
+        .merge(company::router())
         .merge(reset::router())
         .merge(erp_settings::router())
         .merge(xero::router())

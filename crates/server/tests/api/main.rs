@@ -10,6 +10,7 @@ mod formulas;
 mod hardening;
 mod import;
 mod load;
+mod mail_words;
 mod notify;
 mod outbound;
 mod pages;
