@@ -172,10 +172,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .await?;
         }
         Err(JobError::Erp(e)) => {
-            let message = format!(
-                "{e} (gave up after {} attempts; retry from the Failed to Export filter)",
-                job.attempts
-            );
+            let message = format!("{e} (Costbridge gave up after {} attempts)", job.attempts);
             let left = state.db.job_rows(job.id).await?;
             let outcomes: Vec<(i64, Outcome)> = left
                 .iter()
