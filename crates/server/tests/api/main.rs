@@ -11,6 +11,7 @@ mod hardening;
 mod import;
 mod load;
 mod mail_words;
+mod names;
 mod notify;
 mod outbound;
 mod pages;
