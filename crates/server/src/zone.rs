@@ -133,15 +133,19 @@ impl Zone {
 }
 
 /// Every zone name this machine's tz database knows, sorted, for the settings page's choices.
-pub fn names() -> Vec<String> {
-    let mut all: Vec<String> = jiff::tz::db()
-        .available()
-        .map(|n| n.as_str().to_owned())
-        .filter(|n| !n.starts_with("posix/") && !n.starts_with("right/"))
-        .collect();
-    all.sort();
-    all.dedup();
-    all
+/// Read once: listing the database walks its folder.
+pub fn names() -> &'static [String] {
+    static NAMES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        let mut all: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.as_str().to_owned())
+            .filter(|n| !n.starts_with("posix/") && !n.starts_with("right/"))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    });
+    &NAMES
 }
 
 fn offset_text(o: UtcOffset) -> String {

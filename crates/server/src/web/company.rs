@@ -26,7 +26,7 @@ pub struct ZoneForm {
     now: String,
     server: String,
     can_edit: bool,
-    names: Vec<String>,
+    names: &'static [String],
     errors: Errors,
     saved: bool,
 }
@@ -47,7 +47,7 @@ impl ZoneForm {
             now: zone.show(costbridge_storage::now()),
             server: Zone::server().name(),
             // Only an editor gets the list of choices (some 600 names).
-            names: if can_edit { zone::names() } else { Vec::new() },
+            names: if can_edit { zone::names() } else { &[] },
             can_edit,
             errors,
             saved,
