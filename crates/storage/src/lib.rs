@@ -8,6 +8,7 @@ pub mod codes;
 pub mod company;
 pub mod credentials;
 mod db;
+mod digest;
 pub mod erp;
 pub mod import;
 pub mod integrity;
