@@ -356,6 +356,13 @@ impl ConnectorSettings {
         self.registration.kind
     }
 
+    /// The ERP as people name it: the connector's label without how it connects ("Tryton",
+    /// "Xero", "QuickBooks Desktop").
+    pub fn erp_name(&self) -> &'static str {
+        let label = self.registration.label;
+        label.split_once(" (").map_or(label, |(name, _)| name)
+    }
+
     #[tracing::instrument(skip_all, fields(kind = self.kind()))]
     pub async fn test(&self) -> (bool, String) {
         self.settings.test(&self.env).await

@@ -266,28 +266,36 @@ async fn bootstrap(
     password: &str,
     name: &str,
 ) -> anyhow::Result<()> {
+    // The setup page's checks, so a name the pages and the API refuse (a line break that would
+    // reach email subjects) is refused here too; each problem names its flag.
+    let flags = |f: ops::Fields| {
+        anyhow::anyhow!(
+            "{}",
+            f.into_iter()
+                .map(|(k, v)| format!("--{k}: {}", v.join("; ")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
+    let (company, name, email) = ops::users::check_founding(company, name, email, password)
+        .map_err(|e| match e {
+            ops::OpError::Invalid(f) => flags(f),
+            other => anyhow::anyhow!("{other}"),
+        })?;
     let db = Db::connect(&settings.server.database_url).await?;
     db.migrate().await?;
-    // The same rule as the API's; its message names the field, so the flag reads `--password …`.
-    ops::users::check_password(password).map_err(|e| anyhow::anyhow!("--{e}"))?;
     let hash = password::hash_blocking(password)?;
     let user = NewUser {
-        email,
-        name,
+        email: &email,
+        name: &name,
         password_hash: &hash,
         permissions: Permissions::FULL,
     };
     let (company_id, user_id) = db
-        .create_company(company, &user)
+        .create_company(&company, &user)
         .await
         .map_err(|e| match e {
-            costbridge_storage::StoreError::Invalid(f) => anyhow::anyhow!(
-                "{}",
-                f.into_iter()
-                    .map(|(k, v)| format!("{k}: {}", v.join("; ")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            costbridge_storage::StoreError::Invalid(f) => flags(f),
             other => other.into(),
         })?;
     let token = password::new_token();

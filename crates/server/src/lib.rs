@@ -24,6 +24,7 @@ pub mod throttle;
 pub(crate) mod web;
 pub mod worker;
 pub mod xero;
+pub mod zone;
 
 pub use app::App;
 pub use config::Settings;

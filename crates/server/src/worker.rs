@@ -9,7 +9,7 @@ use crate::state::AppState;
 use costbridge_domain::sync::parent_problem;
 use costbridge_erp::{ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Previous};
 use costbridge_storage::StoreError;
-use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
+use costbridge_storage::jobs::{COSTBRIDGE, ClaimedJob, ExportRow, Outcome};
 use std::collections::HashSet;
 use std::future::Future;
 use time::Duration;
@@ -52,6 +52,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     r.item_id,
                     Outcome::Failed {
                         message: message.clone(),
+                        by: COSTBRIDGE.into(),
                     },
                 )
             })
@@ -135,7 +136,9 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .into_iter()
                 .map(|(id, r)| match r {
                     LineResult::Synced { origin_id } => (id, Outcome::Synced { origin_id }),
-                    LineResult::Failed { message } => (id, Outcome::Failed { message }),
+                    LineResult::Failed { message } => {
+                        (id, refused(conn.settings.erp_name(), message))
+                    }
                 })
                 .collect();
             state.db.record_outcomes(job, &rows, &outcomes).await?;
@@ -169,10 +172,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .await?;
         }
         Err(JobError::Erp(e)) => {
-            let message = format!(
-                "{e} (gave up after {} attempts; retry from the Failed to Export filter)",
-                job.attempts
-            );
+            let message = format!("{e} (Costbridge gave up after {} attempts)", job.attempts);
             let left = state.db.job_rows(job.id).await?;
             let outcomes: Vec<(i64, Outcome)> = left
                 .iter()
@@ -181,6 +181,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                         r.item_id,
                         Outcome::Failed {
                             message: message.clone(),
+                            by: COSTBRIDGE.into(),
                         },
                     )
                 })
@@ -189,6 +190,20 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         }
     }
     Ok(())
+}
+
+/// A row the connector failed: the ERP refused it, unless Costbridge itself declined to
+/// overwrite the ERP's changed values (every connector's `conflict:` message).
+pub(crate) fn refused(erp: &str, message: String) -> Outcome {
+    let by = if message.starts_with("conflict:") {
+        COSTBRIDGE
+    } else {
+        erp
+    };
+    Outcome::Failed {
+        message,
+        by: by.into(),
+    }
 }
 
 /// Parents first: a child whose parent is neither synced nor in this export fails, naming
@@ -204,7 +219,13 @@ pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&Ex
             .is_some_and(|p| in_job.contains(p));
         let parent_state = r.parent_state;
         match parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in) {
-            Some(message) => orphans.push((r.item_id, Outcome::Failed { message })),
+            Some(message) => orphans.push((
+                r.item_id,
+                Outcome::Failed {
+                    message,
+                    by: COSTBRIDGE.into(),
+                },
+            )),
             None => to_export.push(r),
         }
     }

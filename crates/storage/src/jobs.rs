@@ -42,9 +42,19 @@ pub struct ExportRow {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Synced { origin_id: String },
-    Failed { message: String },
+    Synced {
+        origin_id: String,
+    },
+    /// `by` is who refused, as people read it: [`COSTBRIDGE`] or the ERP's name.
+    Failed {
+        message: String,
+        by: String,
+    },
 }
+
+/// The refuser of a row Costbridge failed itself (a check of its own, a folder it cannot
+/// write, an ERP it gave up on), as opposed to a refusal the ERP answered.
+pub const COSTBRIDGE: &str = "Costbridge";
 
 /// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.
 const OUTCOME_CHUNK: usize = 500;
@@ -163,17 +173,19 @@ impl Db {
             Box::pin(async move {
                 for chunk in outcomes.chunks(OUTCOME_CHUNK) {
                     for (state, keep) in [(synced, true), (failed, false)] {
-                        // (item id, origin id or error text) for this kind of outcome.
-                        let part: Vec<(i64, &str, &ExportRow)> = chunk
+                        // (item id, origin id or error text, who refused) for this kind of
+                        // outcome.
+                        type Part<'r> = (i64, &'r str, Option<&'r str>, &'r ExportRow);
+                        let part: Vec<Part> = chunk
                             .iter()
                             .filter_map(|(id, o)| {
                                 let row = by_item.get(id)?;
                                 match (o, keep) {
                                     (Outcome::Synced { origin_id }, true) => {
-                                        Some((*id, origin_id.as_str(), *row))
+                                        Some((*id, origin_id.as_str(), None, *row))
                                     }
-                                    (Outcome::Failed { message }, false) => {
-                                        Some((*id, message.as_str(), *row))
+                                    (Outcome::Failed { message, by }, false) => {
+                                        Some((*id, message.as_str(), Some(by.as_str()), *row))
                                     }
                                     _ => None,
                                 }
@@ -185,15 +197,17 @@ impl Db {
                         let column = if keep { "origin_id" } else { "erp_message" };
                         let sql = format!(
                             "UPDATE erp_items SET status = '{state}', {column} = \
-                             v.column2 FROM (VALUES {}) AS v WHERE erp_items.id = \
-                             v.column1 AND erp_items.status = '{exporting}' AND \
-                             erp_items.export_job_id = ${}",
-                            values(part.len(), 2),
-                            part.len() * 2 + 1
+                             v.column2, refused_by = v.column3 FROM (VALUES {}) AS v \
+                             WHERE erp_items.id = v.column1 AND erp_items.status = \
+                             '{exporting}' AND erp_items.export_job_id = ${}",
+                            values(part.len(), 3),
+                            part.len() * 3 + 1
                         );
                         let args = part
                             .iter()
-                            .flat_map(|(id, text, _)| [(*id).into(), (*text).into()])
+                            .flat_map(|(id, text, by, _)| {
+                                [(*id).into(), (*text).into(), (*by).into()]
+                            })
                             .chain([job.id.into()]);
                         tx.execute(AssertSqlSafe(sql), args).await?;
                         let sql = format!(
@@ -201,7 +215,7 @@ impl Db {
                              entity_type, entity_id, before, after) VALUES {}",
                             values(part.len(), 8)
                         );
-                        let args = part.iter().flat_map(|(_, text, row)| {
+                        let args = part.iter().flat_map(|(_, text, _, row)| {
                             let after = if keep {
                                 json!({"sync_status": state, "origin_id": text,
                                     "export_job_id": job.id})

@@ -6,8 +6,10 @@
 pub mod audit;
 pub mod clients;
 pub mod codes;
+pub mod company;
 pub mod credentials;
 mod db;
+mod digest;
 pub mod erp;
 pub mod import;
 pub mod integrity;

@@ -5,7 +5,9 @@
 use crate::clients::PEOPLE;
 use crate::db::Lease;
 use crate::tx::{Queries, Tx};
-use crate::{Db, StoreError, audit};
+use crate::users::{USER_COLS, User, UserRow};
+use crate::{Db, StoreError};
+use costbridge_domain::Permissions;
 use costbridge_domain::queue::{ItemStatus, MailStatus};
 use costbridge_domain::sync::SyncState;
 use serde::{Deserialize, Serialize};
@@ -38,9 +40,31 @@ pub struct Person {
 pub struct CodeLine {
     pub full_code: String,
     pub description: String,
-    /// The ERP's message, for a code that failed to export.
+    /// The refusal's message, for a code that failed to export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Who refused it: "Costbridge" or the ERP by name (absent for rows failed before this
+    /// was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_by: Option<String>,
+}
+
+/// What the person an email goes to may do about it, so it offers only that.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reader {
+    /// May retry or reject codes in ERP Integrations (an accounting approver).
+    pub approver: bool,
+    /// May change and send codes.
+    pub edits_codes: bool,
+}
+
+impl From<&Permissions> for Reader {
+    fn from(p: &Permissions) -> Reader {
+        Reader {
+            approver: p.is_approver(),
+            edits_codes: p.can_write_codes(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,14 +94,18 @@ pub enum Notice {
         count: i64,
         codes: Vec<CodeLine>,
     },
-    /// To the one who sent them, once per export job, with the ERP's message per code.
+    /// To the one who sent them, once per export job, with who refused each code and why.
     ExportFailed {
         company: String,
         export_job_id: i64,
         count: i64,
         codes: Vec<CodeLine>,
+        /// What the sender may do now (read when the notice is queued).
+        #[serde(default)]
+        reader: Reader,
     },
-    /// To each approver who has not opted out, once a day while anything waits.
+    /// To each approver who has not opted out, once a day while codes someone else sent wait
+    /// (an approver's own sends are left out of theirs).
     DailySummary {
         company: String,
         /// The approver's local date the summary is for (`YYYY-MM-DD`).
@@ -307,11 +335,21 @@ pub(crate) async fn notify_export_failed(
         .scalar("SELECT name FROM companies WHERE id = $1", [company.into()])
         .await?;
     for (sender, sender_email, count) in &senders {
-        let codes: Vec<(String, String, Option<String>)> = tx
+        let person: Option<UserRow> = tx
+            .fetch_optional(
+                AssertSqlSafe(format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1")),
+                [(*sender).into()],
+            )
+            .await?;
+        let reader = person
+            .map(|p| Reader::from(&User::from(p).permissions))
+            .unwrap_or_default();
+        type Failed = (String, String, Option<String>, Option<String>);
+        let codes: Vec<Failed> = tx
             .fetch_all(
-                "SELECT full_code, description, erp_message FROM erp_items \
-                 WHERE export_job_id = $1 AND status = $4 AND sent_by = $2 \
-                 ORDER BY sort_key, id LIMIT $3",
+                "SELECT full_code, description, erp_message, refused_by FROM \
+                 erp_items WHERE export_job_id = $1 AND status = $4 AND sent_by \
+                 = $2 ORDER BY sort_key, id LIMIT $3",
                 [
                     job.into(),
                     (*sender).into(),
@@ -326,12 +364,14 @@ pub(crate) async fn notify_export_failed(
             count: *count,
             codes: codes
                 .into_iter()
-                .map(|(full_code, description, message)| CodeLine {
+                .map(|(full_code, description, message, refused_by)| CodeLine {
                     full_code,
                     description,
                     message,
+                    refused_by,
                 })
                 .collect(),
+            reader,
         };
         // Keyed by job: a late second close of the same job (an expired lease) adds nothing.
         let key = format!("export_failed:{job}:{sender}");
@@ -347,6 +387,7 @@ pub fn lines(codes: Vec<(String, String)>) -> Vec<CodeLine> {
             full_code,
             description,
             message: None,
+            refused_by: None,
         })
         .collect()
 }
@@ -489,87 +530,6 @@ impl Db {
         Ok(())
     }
 
-    /// Whether a daily summary for this user still has a point: they are an approver, have not
-    /// opted out, and something still waits in their company's Ready to Export.
-    pub async fn digest_still_wanted(&self, user: i64) -> Result<bool, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND \
-             u.digest_emails AND {} AND EXISTS (SELECT 1 FROM erp_items \
-             i WHERE i.company_id = u.company_id AND i.status = $2)",
-            *APPROVER
-        );
-        let n: i64 = self
-            .pool()
-            .scalar(
-                AssertSqlSafe(sql),
-                [user.into(), ItemStatus::Ready.as_str().into()],
-            )
-            .await?;
-        Ok(n > 0)
-    }
-
-    /// Queues today's summary for every approver who wants one, in every company where codes
-    /// wait. `date` is the local date; the dedupe key `digest:<user>:<date>` makes a second run
-    /// on the same day (another instance, a restart, cron) add nothing. Returns how many were
-    /// queued.
-    pub async fn enqueue_daily_summaries(&self, date: &str) -> Result<u64, StoreError> {
-        type Waiting = (i64, String, i64, OffsetDateTime);
-        let ready = ItemStatus::Ready.as_str();
-        self.write(|tx| {
-            Box::pin(async move {
-                let waiting: Vec<Waiting> = tx
-                    .fetch_all(
-                        "SELECT i.company_id, c.name, COUNT(*), MIN(i.sent_at) FROM \
-                         erp_items i JOIN companies c ON c.id = i.company_id WHERE \
-                         i.status = $1 GROUP BY i.company_id, c.name ORDER BY \
-                         i.company_id",
-                        [ready.into()],
-                    )
-                    .await?;
-                let mut queued = 0;
-                for (company_id, company, count, oldest_sent_at) in waiting {
-                    let sql = format!(
-                        "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 \
-                         AND u.digest_emails AND {} ORDER BY u.id",
-                        *APPROVER
-                    );
-                    let approvers: Vec<(i64, String)> = tx
-                        .fetch_all(AssertSqlSafe(sql), [company_id.into()])
-                        .await?;
-                    if approvers.is_empty() {
-                        continue;
-                    }
-                    let senders: Vec<(String, String, i64)> = tx
-                        .fetch_all(
-                            "SELECT u.name, u.email, COUNT(*) FROM erp_items i JOIN \
-                             users u ON u.id = i.sent_by WHERE i.company_id = $1 AND \
-                             i.status = $2 GROUP BY u.id, u.name, u.email ORDER BY \
-                             COUNT(*) DESC, u.id",
-                            [company_id.into(), ready.into()],
-                        )
-                        .await?;
-                    let notice = Notice::DailySummary {
-                        company,
-                        date: date.to_owned(),
-                        count,
-                        oldest_sent_at,
-                        senders: senders
-                            .into_iter()
-                            .map(|(name, email, count)| SenderCount { name, email, count })
-                            .collect(),
-                    };
-                    for (user, email) in &approvers {
-                        let key = format!("digest:{user}:{date}");
-                        queued +=
-                            enqueue(tx, company_id, Some(*user), email, &notice, Some(key)).await?;
-                    }
-                }
-                Ok(queued)
-            })
-        })
-        .await
-    }
-
     /// The installation's secret for signing unsubscribe links (made by the migration).
     pub async fn mail_key(&self, name: &str) -> Result<String, StoreError> {
         self.pool()
@@ -579,41 +539,6 @@ impl Db {
             )
             .await?
             .ok_or(StoreError::NotFound)
-    }
-
-    /// One-click unsubscribe from the daily summary; returns the user's email, or `NotFound`.
-    pub async fn unsubscribe_digest(&self, user: i64) -> Result<String, StoreError> {
-        self.write(|tx| {
-            Box::pin(async move {
-                let row: Option<(i64, String, bool)> = tx
-                    .fetch_optional(
-                        "SELECT company_id, email, digest_emails FROM users WHERE id \
-                         = $1",
-                        [user.into()],
-                    )
-                    .await?;
-                let (company, email, before) = row.ok_or(StoreError::NotFound)?;
-                if before {
-                    tx.execute(
-                        "UPDATE users SET digest_emails = FALSE WHERE id = $1",
-                        [user.into()],
-                    )
-                    .await?;
-                    audit::record(
-                        tx,
-                        company,
-                        Some(user),
-                        "user.digest_unsubscribed",
-                        ("user", user),
-                        Some(json!({"digest_emails": true})),
-                        Some(json!({"digest_emails": false})),
-                    )
-                    .await?;
-                }
-                Ok(email)
-            })
-        })
-        .await
     }
 
     /// The newest outbox rows, for the operator's `notify` commands and for tests.

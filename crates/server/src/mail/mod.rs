@@ -3,10 +3,10 @@
 //! rendered once, retried with backoff), queues the approvers' daily summary, and serves the
 //! one-click unsubscribe link. `serve` runs [`run`]; tests and the CLI call [`deliver_pending`] and
 //! [`run_daily_summary`] with an explicit clock.
+mod doc;
 mod render;
 mod smtp;
 pub mod unsubscribe;
-mod zone;
 
 use crate::config::MailSettings;
 use crate::retry::backoff;
@@ -23,8 +23,8 @@ use time::{Duration, OffsetDateTime};
 /// A refusing mail server is retried at most every hour.
 const MAX_BACKOFF_SECONDS: i64 = 3600;
 
+pub use crate::zone::Zone;
 pub use render::{FAILED_PAGE, READY_PAGE, REJECTED_PAGE, RESET_PAGE, reset_link};
-pub use zone::Zone;
 
 /// What one delivery round did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -135,12 +135,12 @@ impl Mailer {
                     }
                     _ => None,
                 };
+                let zone = Zone::company(db.company_time_zone(mail.company_id).await?.as_deref());
                 let r = render::render(
                     &notice,
                     &render::Context {
                         base_url: &self.settings.base_url,
-                        zone: &self.zone,
-                        zone_name: &self.settings.time_zone,
+                        zone: &zone,
                         unsubscribe,
                     },
                 );
@@ -311,7 +311,7 @@ pub async fn send_test(settings: &MailSettings, to: &str) -> anyhow::Result<Stri
         .transport
         .send(message)
         .await
-        .map_err(|e| anyhow::anyhow!("the SMTP server did not take the message: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{}", smtp::explain(&e, settings)))?;
     Ok(response.message().collect::<Vec<_>>().join(" "))
 }
 

@@ -1,15 +1,17 @@
 //! What each email says: subject, plain text and HTML, from the notice the outbox keeps.
 //! Every wording lives here.
-use super::zone::Zone;
-use costbridge_storage::outbox::{CodeLine, Notice, Rendered, SenderCount};
-use std::fmt::Write;
-use time::OffsetDateTime;
+use super::doc::{Doc, codes_n, number};
+use crate::zone::Zone;
+use costbridge_storage::jobs::COSTBRIDGE;
+use costbridge_storage::outbox::{CodeLine, Notice, Reader, Rendered, SenderCount};
 
 /// Pages of the web UI the links open. Approvers get the ERP Integrations queue; senders (Admin
 /// tool, maybe no ERP Integrations rights) get the ERP list filtered to their codes' state.
 pub const READY_PAGE: &str = "/erp?filter=ready_to_export";
 pub const REJECTED_PAGE: &str = "/codes?status=rejected";
 pub const FAILED_PAGE: &str = "/codes?status=failed";
+/// The approvers' Failed to Export tab, where they retry or reject failed codes.
+const FAILED_QUEUE: &str = "/erp?filter=failed";
 /// Where a password reset link leads; the token follows as `?token=`.
 pub const RESET_PAGE: &str = "/reset-password";
 
@@ -23,89 +25,10 @@ pub fn reset_link(base_url: &str, token: &str) -> String {
 
 pub struct Context<'a> {
     pub base_url: &'a str,
+    /// The company's zone: every time in the email is in it, named.
     pub zone: &'a Zone,
-    pub zone_name: &'a str,
     /// The one-click unsubscribe link, for the daily summary.
     pub unsubscribe: Option<String>,
-}
-
-/// One email in the making: lines of text, and the same content as HTML.
-struct Doc {
-    text: String,
-    html: String,
-}
-
-impl Doc {
-    fn new() -> Doc {
-        Doc {
-            text: String::new(),
-            html: String::from(
-                "<!DOCTYPE html><html><body style=\"font-family: sans-serif; line-height: 1.4\">\n",
-            ),
-        }
-    }
-
-    fn para(&mut self, s: &str) {
-        let _ = writeln!(self.text, "{s}\n");
-        let _ = writeln!(self.html, "<p>{}</p>", esc(s));
-    }
-
-    fn codes(&mut self, codes: &[CodeLine], total: i64) {
-        let width = codes
-            .iter()
-            .map(|c| c.full_code.chars().count())
-            .max()
-            .unwrap_or(0);
-        self.html
-            .push_str("<table cellpadding=\"4\" style=\"border-collapse: collapse\">\n");
-        for c in codes {
-            let _ = write!(self.text, "  {:<width$}  {}", c.full_code, c.description);
-            let _ = write!(
-                self.html,
-                "<tr><td><code>{}</code></td><td>{}</td>",
-                esc(&c.full_code),
-                esc(&c.description)
-            );
-            if let Some(m) = &c.message {
-                let _ = write!(self.text, "\n  {:<width$}  ERP: {m}", "");
-                let _ = write!(self.html, "<td>ERP: {}</td>", esc(m));
-            }
-            self.text.push('\n');
-            self.html.push_str("</tr>\n");
-        }
-        self.html.push_str("</table>\n");
-        let more = total - codes.len() as i64;
-        if more > 0 {
-            self.para(&format!("… and {} more.", number(more)));
-        } else {
-            self.text.push('\n');
-        }
-    }
-
-    fn link(&mut self, label: &str, url: &str) {
-        let _ = writeln!(self.text, "{label}: {url}\n");
-        let _ = writeln!(
-            self.html,
-            "<p><a href=\"{}\">{}</a></p>",
-            esc(url),
-            esc(label)
-        );
-    }
-
-    fn footer(mut self, lines: &[String]) -> (String, String) {
-        self.text.push_str("-- \n");
-        self.html
-            .push_str("<hr><p style=\"color: #666; font-size: smaller\">");
-        for (i, l) in lines.iter().enumerate() {
-            let _ = writeln!(self.text, "{l}");
-            if i > 0 {
-                self.html.push_str("<br>");
-            }
-            self.html.push_str(&linkify(l));
-        }
-        self.html.push_str("</p>\n</body></html>\n");
-        (self.text, self.html)
-    }
 }
 
 pub fn render(notice: &Notice, ctx: &Context<'_>) -> Rendered {
@@ -186,17 +109,16 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Rendered {
             export_job_id,
             count,
             codes,
+            reader,
         } => {
             doc.para(&format!(
-                "The ERP did not take {} that you sent (export job {export_job_id}). \
-                 What the ERP said is under each code.",
+                "{} that you sent to ERP Integrations did not export (export job \
+                 {export_job_id}). Who refused them, and why:",
                 codes_n(*count)
             ));
-            doc.codes(codes, *count);
-            doc.para(
-                "An accounting approver can retry them from Failed to Export, or reject them.",
-            );
-            doc.link("See the failed codes", &url(FAILED_PAGE));
+            refusals(&mut doc, codes);
+            doc.more(*count - codes.len() as i64);
+            what_you_can_do(&mut doc, reader, company, &url);
             (
                 format!("{company}: {} failed to export", codes_n(*count)),
                 vec![format!(
@@ -206,10 +128,10 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Rendered {
         }
         Notice::DailySummary {
             company,
-            date,
             count,
             oldest_sent_at,
             senders,
+            ..
         } => {
             doc.para(&format!(
                 "{} of {company} {} in Ready to Export.",
@@ -218,12 +140,12 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Rendered {
             ));
             doc.para(&format!(
                 "The oldest has waited since {}.",
-                local_time(*oldest_sent_at, ctx)
+                ctx.zone.show(*oldest_sent_at)
             ));
             doc.para(&format!("Sent by {}.", senders_list(senders)));
             doc.link("Open Ready to Export", &url(READY_PAGE));
             let mut footer = vec![format!(
-                "Costbridge sends this summary to the approvers of {company} once a day ({date}) while codes wait."
+                "Costbridge sends this summary to the approvers of {company} every day while codes someone else sent wait in Ready to Export."
             )];
             if let Some(u) = &ctx.unsubscribe {
                 headers.push(("List-Unsubscribe".into(), format!("<{u}>")));
@@ -254,7 +176,7 @@ pub fn render(notice: &Notice, ctx: &Context<'_>) -> Rendered {
             doc.link("Set your password", &reset_link(ctx.base_url, token));
             doc.para(&format!(
                 "The link works once, until {}. Setting a password signs you out everywhere else.",
-                local_time(*expires_at, ctx)
+                ctx.zone.show(*expires_at)
             ));
             (
                 format!("{company}: set your password"),
@@ -299,40 +221,61 @@ pub fn test_message(base_url: &str) -> Rendered {
     }
 }
 
-fn codes_n(n: i64) -> String {
-    format!("{} cost code{}", number(n), if n == 1 { "" } else { "s" })
-}
-
-/// 5000 → "5,000".
-fn number(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
 fn senders_list(senders: &[SenderCount]) -> String {
     senders
         .iter()
-        .map(|s| format!("{} ({}): {}", s.name, s.email, number(s.count)))
+        .map(|s| format!("{} ({}): {}", s.name, s.email, codes_n(s.count)))
         .collect::<Vec<_>>()
         .join("; ")
 }
 
-fn local_time(t: OffsetDateTime, ctx: &Context<'_>) -> String {
-    let l = ctx.zone.local(t);
-    format!(
-        "{} {:02}:{:02} ({})",
-        l.date(),
-        l.hour(),
-        l.minute(),
-        ctx.zone_name
-    )
+/// The failed codes grouped under each distinct refusal, in the order they first appear:
+/// who refused (Costbridge, or the ERP by name), what they said, then the codes.
+fn refusals(doc: &mut Doc, codes: &[CodeLine]) {
+    let mut groups: Vec<(Option<&str>, Option<&str>, Vec<&CodeLine>)> = Vec::new();
+    for c in codes {
+        let key = (c.refused_by.as_deref(), c.message.as_deref());
+        match groups.iter_mut().find(|(by, m, _)| (*by, *m) == key) {
+            Some(g) => g.2.push(c),
+            None => groups.push((key.0, key.1, vec![c])),
+        }
+    }
+    for (by, message, codes) in groups {
+        let n = codes_n(codes.len() as i64);
+        let lead = match by {
+            Some(COSTBRIDGE) => format!("Costbridge did not export {n}:"),
+            Some(erp) => format!("{erp} refused {n}:"),
+            None => format!("The ERP refused {n}:"),
+        };
+        doc.lead(&lead, message.unwrap_or("no reason was recorded."));
+        doc.table(codes.into_iter());
+    }
+}
+
+/// What the sender of failed codes can do about them, by what they may do in Costbridge.
+fn what_you_can_do(doc: &mut Doc, reader: &Reader, company: &str, url: &dyn Fn(&str) -> String) {
+    if reader.approver {
+        doc.para(
+            "Once the cause is fixed, retry them from Failed to Export in ERP Integrations, or \
+             reject them with a reason.",
+        );
+        doc.link(
+            "Retry or reject them in Failed to Export",
+            &url(FAILED_QUEUE),
+        );
+    } else {
+        doc.para(&format!(
+            "An accounting approver of {company} retries or rejects them in ERP Integrations; \
+             tell one when the cause is fixed."
+        ));
+    }
+    if reader.edits_codes {
+        doc.para(
+            "Where the reason is a code's value or a parent that was not sent, change or send \
+             that code in the cost code list (failed codes themselves unlock once rejected).",
+        );
+        doc.link("See the failed codes", &url(FAILED_PAGE));
+    }
 }
 
 fn shorten(s: &str, max: usize) -> String {
@@ -340,32 +283,6 @@ fn shorten(s: &str, max: usize) -> String {
         s.to_owned()
     } else {
         format!("{}…", s.chars().take(max - 1).collect::<String>())
-    }
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes a footer line and makes a trailing URL clickable.
-fn linkify(line: &str) -> String {
-    match line.rsplit_once(": http") {
-        Some((label, rest)) => {
-            let u = format!("http{rest}");
-            format!("{}: <a href=\"{}\">{}</a>", esc(label), esc(&u), esc(&u))
-        }
-        None => esc(line),
     }
 }
 
@@ -381,6 +298,8 @@ mod tests {
         assert_eq!(number(1_234_567), "1,234,567");
         assert_eq!(codes_n(1), "1 cost code");
         assert_eq!(codes_n(2), "2 cost codes");
+        let failed = costbridge_domain::queue::ItemStatus::Failed.filter().0;
+        assert_eq!(FAILED_QUEUE, format!("/erp?filter={failed}"));
     }
 
     #[test]
@@ -389,7 +308,6 @@ mod tests {
         let ctx = Context {
             base_url: "https://cb.example/",
             zone: &zone,
-            zone_name: "UTC",
             unsubscribe: None,
         };
         let r = render(
@@ -405,6 +323,7 @@ mod tests {
                     full_code: "01".into(),
                     description: "Fees & \"permits\"".into(),
                     message: None,
+                    refused_by: None,
                 }],
             },
             &ctx,

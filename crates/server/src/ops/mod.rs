@@ -17,6 +17,7 @@ pub mod account;
 pub mod audit;
 pub mod clients;
 pub mod codes;
+pub mod company;
 pub mod connection;
 pub mod imports;
 pub mod qbwc;

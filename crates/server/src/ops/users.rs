@@ -177,17 +177,15 @@ pub async fn update(
     Ok(state.db.update_user(company, caller.id, uid, patch).await?)
 }
 
-/// First-run setup: the first company and its first user (admin everywhere, with Push to
-/// accounting). Every field is checked and every problem reported at its field. Returns the
-/// user's id.
-#[tracing::instrument(skip(state, password))]
-pub async fn setup(
-    state: &AppState,
+/// A new company and its first admin (the setup page and `costbridge bootstrap`), checked as
+/// one: every problem is reported at its field. Returns the trimmed company name, person's name
+/// and email.
+pub fn check_founding(
     company: &str,
     name: &str,
     email: &str,
-    password: String,
-) -> OpResult<i64> {
+    password: &str,
+) -> OpResult<(String, String, String)> {
     let mut fields = Fields::new();
     let mut keep = |r: OpResult<String>| match r {
         Ok(v) => Ok(Some(v)),
@@ -202,11 +200,24 @@ pub async fn setup(
     let company = keep(text("company", company, 200))?;
     let name = keep(text("name", name, 200))?;
     let email = keep(check_email(email))?;
-    let password_ok = keep(check_password(&password).map(|()| String::new()))?;
-    let (Some(company), Some(name), Some(email), Some(_)) = (company, name, email, password_ok)
-    else {
-        return Err(OpError::Invalid(fields));
-    };
+    let password_ok = keep(check_password(password).map(|()| String::new()))?;
+    match (company, name, email, password_ok) {
+        (Some(company), Some(name), Some(email), Some(_)) => Ok((company, name, email)),
+        _ => Err(OpError::Invalid(fields)),
+    }
+}
+
+/// First-run setup: the first company and its first user (admin everywhere, with Push to
+/// accounting). Returns the user's id.
+#[tracing::instrument(skip(state, password))]
+pub async fn setup(
+    state: &AppState,
+    company: &str,
+    name: &str,
+    email: &str,
+    password: String,
+) -> OpResult<i64> {
+    let (company, name, email) = check_founding(company, name, email, &password)?;
     let hash = hash(password).await?;
     let admin = NewUser {
         email: &email,

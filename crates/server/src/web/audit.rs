@@ -1,6 +1,6 @@
 //! Company settings → Audit log: every recorded action, filtered, a page at a time, and the
 //! same selection as a CSV download.
-use super::format::{changes, when};
+use super::format::changes;
 use super::{Layout, Viewer, WebResult};
 use crate::ops::audit;
 use crate::state::AppState;
@@ -104,7 +104,7 @@ async fn page(
     let events = events
         .into_iter()
         .map(|e| EventRow {
-            at: when(e.at),
+            at: v.zone.show(e.at),
             actor: e
                 .actor
                 .as_ref()
@@ -160,8 +160,8 @@ async fn csv(
             out.write_record(
                 [
                     e.id.to_string(),
-                    e.at.format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
+                    // The offset says the zone in every value, wherever the file is opened.
+                    v.zone.iso(e.at),
                     e.actor.map(|a| a.label()).unwrap_or_default(),
                     e.action,
                     e.entity_type,

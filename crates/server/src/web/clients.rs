@@ -1,11 +1,11 @@
 //! Company settings → API clients: create one (its secret shown once), give it a new secret,
 //! revoke it. The rules are `ops::clients`, as for the API; the secret is never put in a URL
 //! or a redirect, only in the answer to the request that made it.
-use super::format::when;
 use super::users::{GRANT_RULE, LEVELS, UserFields, UserRights};
 use super::{Errors, Form, Layout, Viewer, WebResult, fragments};
 use crate::ops::clients::{self as ops, CreateClient, WithSecret};
 use crate::state::AppState;
+use crate::zone::Zone;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -31,12 +31,13 @@ struct Row {
     c: ApiClient,
 }
 
-impl From<ApiClient> for Row {
-    fn from(c: ApiClient) -> Row {
+impl Row {
+    /// The client's times in the company's zone, as every page shows them.
+    fn new(c: ApiClient, zone: &Zone) -> Row {
         Row {
-            created: when(c.created_at),
-            rotated: c.rotated_at.map(when),
-            revoked: c.revoked_at.map(when),
+            created: zone.show(c.created_at),
+            rotated: c.rotated_at.map(|t| zone.show(t)),
+            revoked: c.revoked_at.map(|t| zone.show(t)),
             c,
         }
     }
@@ -97,7 +98,7 @@ async fn page(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
     Ok(Page {
         layout: Layout::new(&state, &v, "settings", "API clients").await?,
         sub: "clients",
-        clients: clients.into_iter().map(Row::from).collect(),
+        clients: clients.into_iter().map(|c| Row::new(c, &v.zone)).collect(),
         new_form: new_form(&v, Errors::default(), UserFields::default()),
     }
     .into_response())
@@ -149,5 +150,5 @@ async fn revoke(
     Path(id): Path<i64>,
 ) -> WebResult<Response> {
     let c = ops::revoke(&state, &v.caller.user, v.company(), id).await?;
-    fragments(StatusCode::OK, vec![Row::from(c).render()])
+    fragments(StatusCode::OK, vec![Row::new(c, &v.zone).render()])
 }

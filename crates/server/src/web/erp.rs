@@ -2,11 +2,11 @@
 //! GL account pickers saved on change, export / reject / retry of selected or all rows, and
 //! the live status of a running export (polled, no reload). Without the approver's rights the
 //! page is read-only and says why.
-use super::format::when;
 use super::{Layout, Viewer, WebResult, fragments};
 use crate::ops::OpResult;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
 use crate::state::AppState;
+use crate::zone::Zone;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -50,7 +50,7 @@ pub struct RowView {
 }
 
 impl RowView {
-    pub fn new(i: Item) -> RowView {
+    pub fn new(i: Item, zone: &Zone) -> RowView {
         let diff = i
             .diff
             .iter()
@@ -63,19 +63,19 @@ impl RowView {
             })
             .collect();
         RowView {
-            sent_at: when(i.sent_at),
-            decided: i
-                .decided_by
-                .as_ref()
-                .map(|p| format!("{} {}", p.email, i.decided_at.map(when).unwrap_or_default())),
+            sent_at: zone.show(i.sent_at),
+            decided: i.decided_by.as_ref().map(|p| {
+                let at = i.decided_at.map(|t| zone.show(t)).unwrap_or_default();
+                format!("{} {at}", p.email)
+            }),
             diff,
             i,
         }
     }
 }
 
-fn rows(items: Vec<Item>) -> Vec<RowView> {
-    items.into_iter().map(RowView::new).collect()
+fn rows(items: Vec<Item>, zone: &Zone) -> Vec<RowView> {
+    items.into_iter().map(|i| RowView::new(i, zone)).collect()
 }
 
 /// What the viewer may do here and what the rows need to draw their pickers.
@@ -213,7 +213,7 @@ async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResu
     };
     Ok(JobPanel {
         job,
-        items: rows(items),
+        items: rows(items, &v.zone),
         oob,
         waiting,
     })
@@ -286,7 +286,7 @@ async fn page(
         layout: Layout::new(&state, &v, "erp", "ERP Integrations").await?,
         tabs,
         rows: Rows {
-            items: rows(items),
+            items: rows(items, &v.zone),
             q: queue_view(&state, &v).await,
             oob: false,
         },
@@ -342,7 +342,7 @@ async fn live(
     if matches!(filter, "exporting" | "synced") {
         let (items, _) = ops::items(&state, &v.caller.user, v.company(), filter, PAGE, 0).await?;
         let rows = Rows {
-            items: rows(items),
+            items: rows(items, &v.zone),
             q: queue_view(&state, &v).await,
             oob: true,
         };

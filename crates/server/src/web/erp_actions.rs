@@ -82,7 +82,7 @@ async fn set_gl(
     };
     let item = ops::set_gl(&state, &v.caller.user, v.company(), id, choice).await?;
     let row = RowFragment {
-        r: RowView::new(item),
+        r: RowView::new(item, &v.zone),
         q: queue_view(&state, &v).await,
     };
     let mut res = fragments(StatusCode::OK, vec![row.render()])?;

@@ -1,15 +1,6 @@
 //! How the pages show times and recorded changes.
+//! Times are shown in the company's zone by [`crate::zone::Zone::show`] (the viewer's `zone`).
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::macros::format_description;
-
-/// A time as the pages show it: to the second, in UTC.
-pub fn when(t: OffsetDateTime) -> String {
-    t.format(format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-    ))
-    .unwrap_or_else(|_| t.to_string())
-}
 
 /// The keys whose values differ between `before` and `after`, as text.
 pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<(String, String, String)> {

@@ -1,5 +1,5 @@
 //! A code's history panel, read from the audit log.
-use super::format::{changes, when};
+use super::format::changes;
 use super::{Viewer, WebResult, fragments};
 use crate::ops::audit;
 use crate::state::AppState;
@@ -41,7 +41,7 @@ async fn history(
     let entries = events
         .into_iter()
         .map(|e| HistoryEntry {
-            at: when(e.at),
+            at: v.zone.show(e.at),
             actor: e
                 .actor
                 .map(|a| a.label())

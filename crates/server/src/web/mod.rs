@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{Auth, Caller, session_caller};
 use crate::ops::{Fields, OpError};
 use crate::state::AppState;
+use crate::zone::Zone;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -22,6 +23,7 @@ mod audit;
 mod clients;
 mod codes;
 mod codes_edit;
+mod company;
 mod erp;
 mod erp_actions;
 mod erp_settings;
@@ -49,6 +51,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(erp_actions::router())
         .merge(users::router())
         .merge(clients::router())
+        .merge(company::router())
         .merge(reset::router())
         .merge(erp_settings::router())
         .merge(xero::router())
@@ -89,6 +92,8 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
 pub struct Viewer {
     pub caller: Caller,
     pub csrf: String,
+    /// The company's time zone: every time a page shows is in it, with the zone named.
+    pub zone: Zone,
 }
 
 impl Viewer {
@@ -113,7 +118,10 @@ impl FromRequestParts<AppState> for Viewer {
                     Auth::Session { csrf_token, .. } => csrf_token.clone(),
                     Auth::Token(_) => String::new(),
                 };
-                Ok(Viewer { caller, csrf })
+                let zone = crate::ops::company::zone(state, caller.user.company_id)
+                    .await
+                    .map_err(WebError::Op)?;
+                Ok(Viewer { caller, csrf, zone })
             }
             Ok(None) => Err(WebError::SignIn { htmx }),
             Err(e) => Err(WebError::Request(e)),

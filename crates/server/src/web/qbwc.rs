@@ -5,7 +5,6 @@ use super::{Viewer, WebResult, fragments};
 use crate::ops::OpError;
 use crate::ops::qbwc::{self as ops, Status};
 use crate::state::AppState;
-use crate::web::format::when;
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -52,11 +51,11 @@ async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> W
         StatusCode::OK,
         vec![
             Panel {
-                seen: s.last_seen_at.map(when),
-                accounts_as_of: s.accounts_as_of.map(when),
+                seen: s.last_seen_at.map(|t| v.zone.show(t)),
+                accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),
                 last_sync: s
                     .last_sync_at
-                    .map(|t| (when(t), sync_text(s.last_sync.as_ref()))),
+                    .map(|t| (v.zone.show(t), sync_text(s.last_sync.as_ref()))),
                 s,
                 can_edit: v.caller.user.permissions.can_manage_users(),
                 made,
@@ -92,8 +91,8 @@ async fn queue_line(State(state): State<AppState>, v: Viewer) -> WebResult<Respo
         StatusCode::OK,
         vec![
             QueueLine {
-                accounts_as_of: s.accounts_as_of.map(when),
-                seen: s.last_seen_at.map(when),
+                accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),
+                seen: s.last_seen_at.map(|t| v.zone.show(t)),
             }
             .render(),
         ],

@@ -34,12 +34,7 @@ async fn issue(
 ) -> WebResult<Response> {
     let r = issue_reset(&state, &v.caller.user, v.company(), uid).await?;
     let email = state.db.user(v.company(), uid).await?.email;
-    let expires_at = r
-        .expires_at
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day] [hour]:[minute] UTC"
-        ))
-        .unwrap_or_default();
+    let expires_at = v.zone.show(r.expires_at);
     let issued = Issued {
         email,
         expires_at,

@@ -93,6 +93,7 @@ struct Page {
     rights: UserRights,
     new_form: NewForm,
     notice: Option<String>,
+    zone: super::company::ZoneForm,
 }
 
 #[derive(Deserialize, Default)]
@@ -125,6 +126,7 @@ async fn page(
             grant_rule: GRANT_RULE,
         },
         notice: pq.added.map(|e| format!("Added {e}.")),
+        zone: super::company::ZoneForm::new(&state, &v).await?,
     }
     .into_response())
 }

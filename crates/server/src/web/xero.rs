@@ -1,6 +1,6 @@
 //! Company settings → ERP connection, for a Xero connection: Connect to Xero (the OAuth
 //! sign-in), the callback Xero sends the browser back to, the organisation pick, Disconnect.
-use super::{Form, Viewer, WebResult, format::when, fragments};
+use super::{Form, Viewer, WebResult, fragments};
 use crate::extract::Auth;
 use crate::state::AppState;
 use crate::xero as ops;
@@ -53,7 +53,7 @@ impl XeroPart {
                         (t.tenant_id, name)
                     })
                     .collect(),
-                connected_at: when(s.connected_at),
+                connected_at: v.zone.show(s.connected_at),
                 connected_by: s.connected_by,
                 problem: s.problem,
             }),

@@ -275,3 +275,97 @@ fn check_names_broken_invariants() {
         "{said}"
     );
 }
+
+/// `bootstrap` refuses what the setup page and the API refuse: a line break in the company or
+/// the person's name (it would reach email subjects), naming the flag; nothing is created.
+#[test]
+fn bootstrap_refuses_line_breaks_in_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("names.db").display());
+    let boot = |company: &str, name: &str| {
+        costbridge(&[
+            "bootstrap",
+            "--company",
+            company,
+            "--name",
+            name,
+            "--email",
+            "n@example.com",
+            "--password",
+            "names-password-1",
+            "--database-url",
+            &db,
+        ])
+    };
+    let out = boot("Acme\nBcc: x@evil.example", "Ann\rLee");
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("--company: contains a control character (U+000A)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("--name: contains a control character (U+000D)"),
+        "{said}"
+    );
+    let out = boot("Acme", "Ann Lee");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        ids["company_id"], 1,
+        "the refused bootstrap created nothing"
+    );
+}
+
+/// `notify test` tells a server it never reached (naming host and port, and what to check)
+/// from a server that answered and refused.
+#[test]
+fn notify_test_says_whether_it_connected() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let notify = |port: u16| {
+        Command::new(env!("CARGO_BIN_EXE_costbridge"))
+            .args(["notify", "test", "--to", "ops@one.example"])
+            .env("COSTBRIDGE__MAIL__HOST", "127.0.0.1")
+            .env("COSTBRIDGE__MAIL__PORT", port.to_string())
+            .env("COSTBRIDGE__MAIL__TLS", "none")
+            .env("COSTBRIDGE__MAIL__TIMEOUT_SECONDS", "5")
+            .output()
+            .expect("run costbridge")
+    };
+    // A port nobody listens on: bound, then let go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = notify(closed);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "could not connect to the SMTP server at 127.0.0.1:{closed}"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("Check that the mail server runs"), "{said}");
+    assert!(!said.contains("refused the message"), "{said}");
+
+    let smtp = rt.block_on(crate::smtp::SmtpServer::start());
+    smtp.refuse(Some("550 5.7.1 Relaying denied"));
+    let out = notify(smtp.port);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!(
+            "the SMTP server at 127.0.0.1:{} refused the message",
+            smtp.port
+        )),
+        "{said}"
+    );
+    assert!(said.contains("Relaying denied"), "{said}");
+    assert!(!said.contains("could not connect"), "{said}");
+}

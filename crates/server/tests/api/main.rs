@@ -12,6 +12,8 @@ mod hardening;
 mod idempotency;
 mod import;
 mod load;
+mod mail_words;
+mod names;
 mod notify;
 mod outbound;
 mod pages;

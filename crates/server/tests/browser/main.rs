@@ -14,6 +14,7 @@ mod reasons;
 mod settings;
 mod setup;
 mod xero;
+mod zone;
 // Shared with the API tests; the browser tests use the stand-in, not all of it.
 #[allow(dead_code)]
 #[path = "../api/xero_standin.rs"]

@@ -188,6 +188,7 @@ pub async fn accounts(
 /// The connection test of a pulled connection: what QBWC last did.
 pub async fn test(state: &AppState, company: i64) -> OpResult<(bool, String)> {
     let login = state.db.qbwc_login(company).await?;
+    let zone = super::company::zone(state, company).await?;
     Ok(match login {
         None => (
             false,
@@ -204,7 +205,7 @@ pub async fn test(state: &AppState, company: i64) -> OpResult<(bool, String)> {
                 format!(
                     "The QuickBooks Web Connector last connected at {}{}.",
                     l.last_seen_at
-                        .map(crate::web::format::when)
+                        .map(|t| zone.show(t))
                         .unwrap_or_default(),
                     l.qb_version
                         .map(|v| format!(" ({v})"))
@@ -228,10 +229,11 @@ pub async fn waiting_line(state: &AppState, company: i64) -> OpResult<Option<Str
         .qbwc_login(company)
         .await?
         .and_then(|l| l.last_seen_at);
+    let zone = super::company::zone(state, company).await?;
     Ok(Some(match seen {
         Some(t) => format!(
             "Waiting for the QuickBooks Web Connector (last seen {}): the codes go to QuickBooks at its next run.",
-            crate::web::format::when(t)
+            zone.show(t)
         ),
         None => "Waiting for the QuickBooks Web Connector, which has not connected yet: add the .qwc file from Company settings → ERP connection to it.".into(),
     }))
@@ -250,9 +252,10 @@ pub async fn request_pull(state: &AppState, company: i64, actor: i64) -> OpResul
         .qbwc_login(company)
         .await?
         .and_then(|l| l.last_seen_at);
+    let zone = super::company::zone(state, company).await?;
     Ok(format!(
         "Costbridge asked for QuickBooks' service items: they arrive at the QuickBooks Web Connector's next run{}. The result shows under Company settings → ERP connection and in the audit log.",
-        seen.map(|t| format!(" (last seen {})", crate::web::format::when(t)))
+        seen.map(|t| format!(" (last seen {})", zone.show(t)))
             .unwrap_or_default()
     ))
 }

@@ -26,6 +26,8 @@ const ACCOUNTS_FRESH: Duration = Duration::hours(1);
 const ACCOUNTS_ID: &str = "accounts";
 /// Sync from ERP: every service item.
 const PULL_ID: &str = "pull";
+/// Who refused a code QuickBooks answered with an error, as the emails name it.
+const QUICKBOOKS: &str = "QuickBooks Desktop";
 
 /// Which request an answer is for: `accounts`, or `q`/`a`/`m` and the queue item's id.
 fn answered(id: &str) -> Option<(char, i64)> {
@@ -93,9 +95,10 @@ pub(super) async fn apply(
             }
             _ => outcomes.push((
                 item,
-                Outcome::Failed {
-                    message: plan::refusal(&row.full_code, a.status, &a.message),
-                },
+                crate::worker::refused(
+                    QUICKBOOKS,
+                    plan::refusal(&row.full_code, a.status, &a.message),
+                ),
             )),
         }
     }
@@ -303,7 +306,7 @@ pub(super) async fn advance(
                     outcomes.push((r.item_id, Outcome::Synced { origin_id }));
                 }
                 Decision::Done(LineResult::Failed { message }) => {
-                    outcomes.push((r.item_id, Outcome::Failed { message }))
+                    outcomes.push((r.item_id, crate::worker::refused(QUICKBOOKS, message)))
                 }
             }
         }

@@ -7,7 +7,6 @@ use crate::ops::OpError;
 use crate::ops::connection::connection;
 use crate::password;
 use crate::state::AppState;
-use crate::web::format::when;
 use costbridge_erp::qbwc::qbxml;
 use costbridge_erp::qbwc::soap::{Call, Reply};
 use costbridge_storage::qbwc::QbwcSession;
@@ -96,9 +95,10 @@ async fn authenticate(
         throttle.failed(&key, client, Instant::now());
         tracing::warn!(%client, user, "QBWC sign-in failed: wrong user name or password");
         if let Some((company, _)) = state.db.qbwc_credentials(user).await? {
+            let zone = crate::ops::company::zone(state, company).await?;
             let error = format!(
                 "the Web Connector signed in with a wrong password at {}; type the password Costbridge showed (or make a new one) in the Web Connector's Password column",
-                when(now())
+                zone.show(now())
             );
             state.db.qbwc_error(company, None, Some(&error)).await?;
         }

@@ -1,0 +1,76 @@
+//! Company and person names (issue #14): one check at every entry point, so a line break that
+//! would reach email subjects is refused by the API and the setup page as by `bootstrap`
+//! (tests/api/cli.rs), naming the field and creating nothing.
+use crate::both;
+use crate::helpers::{Backend, TestApp};
+use crate::session::no_redirects;
+use reqwest::StatusCode;
+use serde_json::json;
+
+both!(the_api_refuses_line_breaks_in_names);
+
+async fn the_api_refuses_line_breaks_in_names(app: TestApp) {
+    let (s, b) = app
+        .post(
+            &app.c("/users"),
+            json!({"email": "ann@one.example", "name": "Ann\nBcc: x@evil.example",
+                "password": "a-long-password",
+                "permissions": {"admin_tool": "none", "erp_integrations": "none", "can_push_to_accounting": false}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(
+        b["error"]["details"]["fields"]["name"],
+        json!(["contains a control character (U+000A)"]),
+        "{b}"
+    );
+    let (_, users) = app.get(&app.c("/users")).await;
+    assert_eq!(users.as_array().unwrap().len(), 1, "nothing was created");
+    let me = users[0]["id"].as_i64().unwrap();
+    let (s, b) = app
+        .patch(
+            &app.c(&format!("/users/{me}")),
+            json!({"name": "Ada\r\nAdmin"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["error"]["details"]["fields"]["name"][0]
+            .as_str()
+            .unwrap()
+            .contains("control character"),
+        "{b}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_page_refuses_line_breaks_in_names_sqlite() {
+    the_setup_page_refuses_line_breaks_in_names(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_page_refuses_line_breaks_in_names_postgres() {
+    the_setup_page_refuses_line_breaks_in_names(Backend::Postgres).await
+}
+
+async fn the_setup_page_refuses_line_breaks_in_names(backend: Backend) {
+    let Some(app) = TestApp::empty(backend).await else {
+        return;
+    };
+    let res = no_redirects()
+        .post(format!("{}/setup", app.base))
+        .form(&[
+            ("company", "Acme\nBuilders"),
+            ("name", "Ann\tLee"),
+            ("email", "ann@acme.example"),
+            ("password", "a-long-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("control character (U+000A)"), "{page}");
+    assert!(page.contains("control character (U+0009)"), "{page}");
+    assert_eq!(app.app_state.db.companies_count().await.unwrap(), 0);
+}
