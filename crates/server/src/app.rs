@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
 use crate::state::{AppState, FirstRun};
 use crate::throttle::SignInThrottle;
-use crate::{api, docs, mail, worker};
+use crate::{api, docs, events, mail, worker};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
@@ -90,6 +90,17 @@ impl App {
                 },
             ))
         });
+        // Event subscribers' deliveries too.
+        let deliveries = self.settings.worker.enabled.then(|| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(events::run(
+                self.state.clone(),
+                self.settings.worker.clone(),
+                async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -104,6 +115,9 @@ impl App {
         }
         if let Some(m) = mailer {
             let _ = m.await;
+        }
+        if let Some(d) = deliveries {
+            let _ = d.await;
         }
         self.state.db.close().await;
         Ok(())

@@ -246,7 +246,21 @@ pub async fn rotate(db: &Db, old: &Cipher, new: &Cipher) -> anyhow::Result<usize
             before: (access, refresh),
         });
     }
-    db.rewrite_erp_connectors(&rows, &grants).await?;
+    // Event subscriptions' signing secrets are sealed with the same key.
+    let mut subscriptions = Vec::new();
+    for (id, company, sealed) in db.event_subscription_secrets().await? {
+        let after = old
+            .open(&sealed)
+            .map(|plain| new.seal(&plain))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "company {company}'s event subscription {id}: {e}; nothing was changed"
+                )
+            })?;
+        subscriptions.push((id, sealed, after));
+    }
+    db.rewrite_erp_connectors(&rows, &grants, &subscriptions)
+        .await?;
     Ok(rows.len())
 }
 

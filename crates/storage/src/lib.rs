@@ -8,6 +8,7 @@ pub mod codes;
 pub mod credentials;
 mod db;
 pub mod erp;
+pub mod events;
 pub mod import;
 pub mod integrity;
 pub mod jobs;

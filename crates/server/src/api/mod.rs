@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod codes;
 mod connection;
+mod events;
 pub mod qbwc;
 mod queue;
 mod send;
@@ -18,6 +19,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(auth::router())
         .merge(account::router())
         .merge(connection::router())
+        .merge(events::router())
         .merge(qbwc::router())
         .merge(codes::router(max_import_bytes))
         .merge(send::router())

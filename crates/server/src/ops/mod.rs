@@ -17,6 +17,7 @@ pub mod account;
 pub mod audit;
 pub mod codes;
 pub mod connection;
+pub mod events;
 pub mod imports;
 pub mod qbwc;
 pub mod queue;
