@@ -534,6 +534,8 @@ impl Db {
         self.write(|tx| {
             Box::pin(async move {
                 let ts = now();
+                // The subscription's next batch waits only after one was not taken; otherwise it
+                // is due now (or stays due, so one round delivers every batch there is).
                 let (status, response, error, next, state, retry_at) = match outcome {
                     Delivery::Delivered { status, response } => (
                         Some(*status),
@@ -541,7 +543,7 @@ impl Db {
                         None,
                         ts,
                         DeliveryStatus::Delivered,
-                        ts,
+                        None,
                     ),
                     Delivery::NotTaken {
                         status,
@@ -557,7 +559,7 @@ impl Db {
                             Some(_) => DeliveryStatus::Pending,
                             None => DeliveryStatus::Failed,
                         },
-                        retry_at.unwrap_or(ts),
+                        *retry_at,
                     ),
                 };
                 let delivered_at = (state == DeliveryStatus::Delivered).then_some(ts);
@@ -583,8 +585,9 @@ impl Db {
                 }
                 tx.execute(
                     "UPDATE event_subscriptions SET locked_until = NULL, retry_at = \
-                     $2 WHERE id = $1",
-                    [subscription.into(), retry_at.into()],
+                     COALESCE($2, CASE WHEN retry_at > $3 THEN $3 ELSE retry_at END) \
+                     WHERE id = $1",
+                    [subscription.into(), Arg::Time(retry_at), ts.into()],
                 )
                 .await?;
                 Ok(())

@@ -6,6 +6,8 @@ mod auth;
 mod cli;
 mod codes;
 mod edges;
+mod events;
+mod events_security;
 mod formulas;
 mod hardening;
 mod import;
