@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod codes;
 mod edges;
+mod event_receiver;
 mod events;
 mod events_security;
 mod formulas;

@@ -5,6 +5,7 @@ mod harness;
 mod webdriver;
 
 mod codes;
+mod events;
 mod queue;
 mod reasons;
 mod settings;
@@ -14,3 +15,7 @@ mod xero;
 #[allow(dead_code)]
 #[path = "../api/xero_standin.rs"]
 mod xero_standin;
+// Shared with the API tests, which also make it fail and count its batches.
+#[allow(dead_code)]
+#[path = "../api/event_receiver.rs"]
+mod event_receiver;
