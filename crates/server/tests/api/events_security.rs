@@ -6,6 +6,8 @@ use crate::events::{Receiver, SECRET, deliver, log, new_list, now, subscribe};
 use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
 use costbridge_domain::Permissions;
 use costbridge_domain::events::EventType;
+use costbridge_server::App;
+use costbridge_server::secrets::Cipher;
 use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, ORIGIN};
@@ -303,6 +305,29 @@ async fn the_secret_is_sealed_and_never_shown(app: TestApp) {
     }
 }
 
+async fn rotation_reseals_the_secret_and_a_wrong_key_refuses_to_start(app: TestApp) {
+    let receiver = Receiver::start().await;
+    subscribe(&app, &receiver.url, &["cost_code.created"]).await;
+    let old = app.app_state.cipher.clone();
+    let new = Cipher::new(&[9; 32]);
+    costbridge_server::secrets::rotate(&app.app_state.db, &old, &new)
+        .await
+        .unwrap();
+    let stored = app.app_state.db.event_subscription_secrets().await.unwrap();
+    assert_eq!(new.open(&stored[0].2).unwrap(), SECRET);
+    assert!(old.open(&stored[0].2).is_err());
+    // A server with the old key no longer starts, and says which secret it cannot read.
+    let e = App::build(app.instance_settings())
+        .await
+        .err()
+        .expect("the old key refuses");
+    let e = e.to_string();
+    assert!(
+        e.contains("event subscription") && e.contains("[secrets] key_file"),
+        "{e}"
+    );
+}
+
 async fn the_pages_add_a_subscription_and_redeliver_under_csrf(app: TestApp) {
     let receiver = Receiver::start().await;
     let (client, cookie) = app.session(ADMIN_LOGIN[0].1, ADMIN_LOGIN[1].1).await;
@@ -374,6 +399,7 @@ both!(
     bad_input_is_named_and_saves_nothing,
     subscriptions_belong_to_their_company_and_its_admins,
     the_secret_is_sealed_and_never_shown,
+    rotation_reseals_the_secret_and_a_wrong_key_refuses_to_start,
     the_pages_add_a_subscription_and_redeliver_under_csrf,
 );
 
