@@ -6,6 +6,7 @@ use crate::both;
 pub use crate::event_receiver::{Receiver, SECRET};
 use crate::helpers::TestApp;
 use costbridge_server::events::{EventReport, deliver_pending};
+use costbridge_storage::pull::RemoteCode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -310,7 +311,63 @@ async fn events_are_written_with_their_change_only(app: TestApp) {
     assert_eq!(codes[1], "01-001", "in list order");
 }
 
+async fn codes_pulled_from_the_erp_are_told_too(app: TestApp) {
+    let receiver = Receiver::start().await;
+    subscribe(
+        &app,
+        &receiver.url,
+        &["cost_code.created", "cost_code.updated", "cost_code.synced"],
+    )
+    .await;
+    let list = new_list(&app, "Own").await;
+    app.code(list, "02", "Site work", None).await;
+    let (_, me) = app.get("/api/v1/me").await;
+    let remote = |description: &str| {
+        [("01", description), ("02", "Site work")].map(|(code, description)| RemoteCode {
+            origin_id: format!("ERP-{code}"),
+            full_code: code.into(),
+            description: description.into(),
+            active: true,
+        })
+    };
+    let pull = |codes: [RemoteCode; 2]| {
+        let (db, company, actor) = (
+            app.app_state.db.clone(),
+            app.company,
+            me["id"].as_i64().unwrap(),
+        );
+        async move {
+            db.pull_from_erp(company, list, actor, &codes)
+                .await
+                .unwrap()
+        }
+    };
+    let s = pull(remote("General")).await;
+    assert_eq!((s.created, s.updated), (1, 1));
+    let s = pull(remote("General requirements")).await;
+    assert_eq!(s.updated, 1);
+    deliver(&app, now()).await;
+    assert_eq!(
+        kinds(&receiver.events()),
+        [
+            ("cost_code.created", "02"),
+            ("cost_code.created", "01"),
+            ("cost_code.synced", "01"),
+            ("cost_code.synced", "02"),
+            ("cost_code.updated", "01"),
+        ]
+        .map(|(t, c)| (t.to_owned(), c.to_owned()))
+    );
+    let last = receiver.events().last().unwrap().clone();
+    assert_eq!(
+        last["data"]["cost_code"]["description"],
+        "General requirements"
+    );
+    assert_eq!(last["data"]["cost_code"]["origin_id"], "ERP-01");
+}
+
 both!(
+    codes_pulled_from_the_erp_are_told_too,
     a_code_s_life_reaches_the_subscriber_signed_and_in_order,
     order_per_code_holds_across_a_failure_retry_and_give_up,
     events_are_written_with_their_change_only,
