@@ -253,6 +253,7 @@ async fn metrics_token(
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let depth = state.db.export_queue_depth().await.unwrap_or(-1) as f64;
     let emails = state.db.outbox_pending().await.unwrap_or(-1) as f64;
+    let events = state.db.events_pending().await.unwrap_or(-1) as f64;
     let text = state.metrics.render(&[
         (
             "costbridge_export_jobs_open",
@@ -263,6 +264,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "costbridge_emails_pending",
             "Emails waiting in the outbox to be sent.",
             emails,
+        ),
+        (
+            "costbridge_events_pending",
+            "Events waiting to be delivered to subscribers.",
+            events,
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)

@@ -97,6 +97,9 @@ async fn a_code_s_life_reaches_the_subscriber_signed_and_in_order(app: TestApp) 
         receiver.events().is_empty(),
         "nothing goes out before the worker runs"
     );
+    let (_, metrics) = app.call("GET", "/metrics", "", None).await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(metrics.contains("costbridge_events_pending 8"), "{metrics}");
 
     let report = deliver(&app, now()).await;
     assert_eq!(
