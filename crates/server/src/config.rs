@@ -102,13 +102,16 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerSettings {
-    /// Run the export worker inside `serve` (turn off only to run it elsewhere).
+    /// Run the export worker inside `serve`, with email and event delivery beside it (turn off
+    /// only to run it elsewhere).
     pub enabled: bool,
     /// How long a claimed job stays claimed; a crashed worker's job is taken up again after it.
     pub lease_seconds: i64,
-    /// Attempts before an unreachable ERP fails the job's rows.
+    /// Attempts before an unreachable ERP fails the job's rows, and before an event batch a
+    /// subscriber keeps refusing is marked failed.
     pub max_attempts: i64,
-    /// The first retry waits this long; each later one doubles it (capped at 10 minutes).
+    /// The first retry waits this long; each later one doubles it (capped at 10 minutes for
+    /// exports, an hour for events).
     pub backoff_seconds: i64,
 }
 

@@ -16,6 +16,8 @@ pub const SECRET: &str = "evsec_do_not_leak_0123456789";
 pub struct Receiver {
     pub url: String,
     fail: Mutex<VecDeque<u16>>,
+    /// How long it takes to answer (a slow subscriber), in milliseconds.
+    slow_ms: std::sync::atomic::AtomicU64,
     batches: Mutex<Vec<(String, Value)>>,
 }
 
@@ -33,6 +35,8 @@ async fn hook(State(r): State<Arc<Receiver>>, headers: HeaderMap, raw: Bytes) ->
     {
         return (StatusCode::UNAUTHORIZED, why);
     }
+    let slow = r.slow_ms.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(std::time::Duration::from_millis(slow)).await;
     if let Some(code) = r.fail.lock().unwrap().pop_front() {
         return (
             StatusCode::from_u16(code).unwrap(),
@@ -53,6 +57,7 @@ impl Receiver {
         let r = Arc::new(Receiver {
             url: format!("http://{}/events", listener.local_addr().unwrap()),
             fail: Mutex::new(VecDeque::new()),
+            slow_ms: Default::default(),
             batches: Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
@@ -60,6 +65,11 @@ impl Receiver {
             .with_state(r.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         r
+    }
+
+    /// Every answer takes `ms` milliseconds from now on.
+    pub fn slow(&self, ms: u64) {
+        self.slow_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The next requests are answered with these statuses.

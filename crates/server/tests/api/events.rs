@@ -369,7 +369,21 @@ async fn codes_pulled_from_the_erp_are_told_too(app: TestApp) {
     assert_eq!(last["data"]["cost_code"]["origin_id"], "ERP-01");
 }
 
+async fn two_workers_never_send_a_batch_twice(app: TestApp) {
+    let receiver = Receiver::start().await;
+    subscribe(&app, &receiver.url, &["cost_code.created"]).await;
+    let list = new_list(&app, "Own").await;
+    app.code(list, "01", "General", None).await;
+    // While one worker waits for the slow subscriber, the other finds the subscription leased.
+    receiver.slow(300);
+    let (a, b) = tokio::join!(deliver(&app, now()), deliver(&app, now()));
+    assert_eq!(a.delivered + b.delivered, 1, "{a:?} {b:?}");
+    assert_eq!(receiver.batches(), 1);
+    assert_eq!(receiver.events().len(), 1);
+}
+
 both!(
+    two_workers_never_send_a_batch_twice,
     codes_pulled_from_the_erp_are_told_too,
     a_code_s_life_reaches_the_subscriber_signed_and_in_order,
     order_per_code_holds_across_a_failure_retry_and_give_up,
