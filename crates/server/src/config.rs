@@ -305,13 +305,16 @@ max_import_bytes = 67108864
 # metrics_token = "..."
 
 [worker]
-# Run the background work inside `serve`: the export worker, email delivery and the daily summary.
+# Run the background work inside `serve`: the export worker, email delivery, the daily summary
+# and event delivery to subscribers.
 enabled = true
 # Seconds a claimed export job stays claimed; after a crash another worker resumes it then.
+# (An event subscription is claimed for at least 60 s, longer than one delivery can take.)
 lease_seconds = 30
-# Attempts before an unreachable ERP fails the job's rows (they can be retried from the queue).
+# Attempts before an unreachable ERP fails the job's rows (they can be retried from the queue),
+# and before a batch of events a subscriber keeps refusing is marked failed (Redeliver sends it).
 max_attempts = 5
-# First retry delay in seconds; doubles on each attempt, at most 10 minutes.
+# First retry delay in seconds; doubles on each attempt, at most 10 minutes (events: an hour).
 backoff_seconds = 2
 
 [mail]
