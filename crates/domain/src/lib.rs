@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod csv_cell;
+pub mod events;
 pub mod permission;
 pub mod profile;
 pub mod queue;

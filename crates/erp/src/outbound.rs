@@ -71,6 +71,31 @@ impl Outbound {
         }
     }
 
+    /// Whether `url` may be reached under the policy, checked now (an event subscriber's
+    /// address as it is saved): an internal address, or a name that resolves to internal ones
+    /// only, is refused with the reason. Each connection is checked again when it is made.
+    pub async fn check(&self, url: &str) -> Result<(), String> {
+        let _ = self.client(url)?;
+        let Ok(u) = Url::parse(url) else {
+            return Ok(());
+        };
+        let Some(host) = u.host_str() else {
+            return Ok(());
+        };
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok();
+        if self.0.allow_private || self.allows(&u) || literal {
+            return Ok(());
+        }
+        public_addrs(host)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{e}"))
+    }
+
     fn allows(&self, u: &Url) -> bool {
         let (Some(host), port) = (u.host_str(), u.port_or_known_default()) else {
             return false;
@@ -129,22 +154,31 @@ struct PublicOnly;
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = all
-                .iter()
-                .copied()
-                .filter(|a| internal(a.ip()).is_none())
-                .collect();
-            match all.first().and_then(|a| Some((a.ip(), internal(a.ip())?))) {
-                Some((ip, kind)) if public.is_empty() => Err(format!(
-                    "{host} resolves to {ip}, {kind} address, which connectors may not reach; {HOW_TO_ALLOW}"
-                )
-                .into()),
-                _ => Ok(Box::new(public.into_iter()) as Addrs),
-            }
-        })
+        Box::pin(
+            async move { Ok(Box::new(public_addrs(name.as_str()).await?.into_iter()) as Addrs) },
+        )
+    }
+}
+
+/// The public addresses `host` resolves to; a name with nothing else is refused with the reason.
+async fn public_addrs(
+    host: &str,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let all: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("{host} cannot be resolved: {e}"))?
+        .collect();
+    let public: Vec<SocketAddr> = all
+        .iter()
+        .copied()
+        .filter(|a| internal(a.ip()).is_none())
+        .collect();
+    match all.first().and_then(|a| Some((a.ip(), internal(a.ip())?))) {
+        Some((ip, kind)) if public.is_empty() => Err(format!(
+            "{host} resolves to {ip}, {kind} address, which connectors may not reach; {HOW_TO_ALLOW}"
+        )
+        .into()),
+        _ => Ok(public),
     }
 }
 

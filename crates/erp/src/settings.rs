@@ -34,6 +34,20 @@ pub fn shown_url(url: &str) -> String {
     }
 }
 
+/// What is wrong with `value` as an `http://` or `https://` address without user-info, if
+/// anything (see [`FieldErrors::url`]).
+pub fn url_problem(value: &str) -> Option<&'static str> {
+    let parsed = reqwest::Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+    match parsed {
+        Some(u) if !value.contains(char::is_whitespace) => has_credentials(&u).then_some(
+            "must not contain a user name or password; use the username/password fields",
+        ),
+        _ => Some("must be an http:// or https:// address"),
+    }
+}
+
 /// What is wrong with settings, by field: `connector.<field>` → messages.
 #[derive(Debug, Default)]
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);
@@ -56,19 +70,8 @@ impl FieldErrors {
     /// An `http://` or `https://` address without user-info: credentials in a URL would be
     /// shown wherever the URL is (responses, audit log, messages), so they have their own fields.
     pub fn url(&mut self, field: &str, value: &str) {
-        let parsed = reqwest::Url::parse(value)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
-        match parsed {
-            Some(u) if !value.contains(char::is_whitespace) => {
-                if has_credentials(&u) {
-                    self.add(
-                        field,
-                        "must not contain a user name or password; use the username/password fields",
-                    );
-                }
-            }
-            _ => self.add(field, "must be an http:// or https:// address"),
+        if let Some(problem) = url_problem(value) {
+            self.add(field, problem);
         }
     }
 

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
 use crate::state::{AppState, FirstRun};
 use crate::throttle::SignInThrottle;
-use crate::{api, docs, mail, worker};
+use crate::{api, docs, events, mail, worker};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
@@ -91,6 +91,17 @@ impl App {
                 },
             ))
         });
+        // Event subscribers' deliveries too.
+        let deliveries = self.settings.worker.enabled.then(|| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(events::run(
+                self.state.clone(),
+                self.settings.worker.clone(),
+                async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                },
+            ))
+        });
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -105,6 +116,9 @@ impl App {
         }
         if let Some(m) = mailer {
             let _ = m.await;
+        }
+        if let Some(d) = deliveries {
+            let _ = d.await;
         }
         self.state.db.close().await;
         Ok(())
@@ -240,6 +254,7 @@ async fn metrics_token(
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let depth = state.db.export_queue_depth().await.unwrap_or(-1) as f64;
     let emails = state.db.outbox_pending().await.unwrap_or(-1) as f64;
+    let events = state.db.events_pending().await.unwrap_or(-1) as f64;
     let text = state.metrics.render(&[
         (
             "costbridge_export_jobs_open",
@@ -250,6 +265,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "costbridge_emails_pending",
             "Emails waiting in the outbox to be sent.",
             emails,
+        ),
+        (
+            "costbridge_events_pending",
+            "Events waiting to be delivered to subscribers.",
+            events,
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)

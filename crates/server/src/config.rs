@@ -126,13 +126,16 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerSettings {
-    /// Run the export worker inside `serve` (turn off only to run it elsewhere).
+    /// Run the export worker inside `serve`, with email and event delivery beside it (turn off
+    /// only to run it elsewhere).
     pub enabled: bool,
     /// How long a claimed job stays claimed; a crashed worker's job is taken up again after it.
     pub lease_seconds: i64,
-    /// Attempts before an unreachable ERP fails the job's rows.
+    /// Attempts before an unreachable ERP fails the job's rows, and before an event batch a
+    /// subscriber keeps refusing is marked failed.
     pub max_attempts: i64,
-    /// The first retry waits this long; each later one doubles it (capped at 10 minutes).
+    /// The first retry waits this long; each later one doubles it (capped at 10 minutes for
+    /// exports, an hour for events).
     pub backoff_seconds: i64,
 }
 
@@ -326,13 +329,16 @@ max_import_bytes = 67108864
 # metrics_token = "..."
 
 [worker]
-# Run the background work inside `serve`: the export worker, email delivery and the daily summary.
+# Run the background work inside `serve`: the export worker, email delivery, the daily summary
+# and event delivery to subscribers.
 enabled = true
 # Seconds a claimed export job stays claimed; after a crash another worker resumes it then.
+# (An event subscription is claimed for at least 60 s, longer than one delivery can take.)
 lease_seconds = 30
-# Attempts before an unreachable ERP fails the job's rows (they can be retried from the queue).
+# Attempts before an unreachable ERP fails the job's rows (they can be retried from the queue),
+# and before a batch of events a subscriber keeps refusing is marked failed (Redeliver sends it).
 max_attempts = 5
-# First retry delay in seconds; doubles on each attempt, at most 10 minutes.
+# First retry delay in seconds; doubles on each attempt, at most 10 minutes (events: an hour).
 backoff_seconds = 2
 
 [mail]

@@ -11,6 +11,7 @@ pub mod csvio;
 pub mod demo;
 mod docs;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod mail;
 mod metrics;

@@ -170,8 +170,9 @@ fn configured(s: &SecretsSettings) -> anyhow::Result<Option<Cipher>> {
 /// file next to the database; PostgreSQL refuses, since its instances must share one key.
 pub async fn cipher(settings: &Settings, db: &Db) -> anyhow::Result<Cipher> {
     let stored = db.erp_connectors().await?;
-    // Xero's tokens are always encrypted (issue #11).
+    // Xero's tokens are always encrypted (issue #11), event subscriptions' secrets too.
     let grants = db.xero_grant_secrets().await?;
+    let subscriptions = db.event_subscription_secrets().await?;
     let cipher = match configured(&settings.secrets)? {
         Some(c) => c,
         None => {
@@ -188,6 +189,7 @@ pub async fn cipher(settings: &Settings, db: &Db) -> anyhow::Result<Cipher> {
                 .find(|(_, text)| serde_json::from_str(text).is_ok_and(holds_encrypted))
                 .map(|(company, _)| *company)
                 .or(grants.first().map(|g| g.0))
+                .or(subscriptions.first().map(|s| s.1))
             {
                 anyhow::bail!(
                     "the database holds encrypted connector secrets (company {company}) but no \
@@ -207,6 +209,13 @@ pub async fn cipher(settings: &Settings, db: &Db) -> anyhow::Result<Cipher> {
         cipher.load(value).map_err(|e| {
             anyhow::anyhow!(
                 "company {company}'s connector secrets cannot be read: {e}; set {SETTING} to the key they were encrypted with"
+            )
+        })?;
+    }
+    for (id, company, sealed) in &subscriptions {
+        cipher.open(sealed).map_err(|e| {
+            anyhow::anyhow!(
+                "company {company}'s event subscription {id} cannot be read: {e}; set {SETTING} to the key it was encrypted with"
             )
         })?;
     }
@@ -246,7 +255,21 @@ pub async fn rotate(db: &Db, old: &Cipher, new: &Cipher) -> anyhow::Result<usize
             before: (access, refresh),
         });
     }
-    db.rewrite_erp_connectors(&rows, &grants).await?;
+    // Event subscriptions' signing secrets are sealed with the same key.
+    let mut subscriptions = Vec::new();
+    for (id, company, sealed) in db.event_subscription_secrets().await? {
+        let after = old
+            .open(&sealed)
+            .map(|plain| new.seal(&plain))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "company {company}'s event subscription {id}: {e}; nothing was changed"
+                )
+            })?;
+        subscriptions.push((id, sealed, after));
+    }
+    db.rewrite_erp_connectors(&rows, &grants, &subscriptions)
+        .await?;
     Ok(rows.len())
 }
 

@@ -1,7 +1,9 @@
 //! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
 use crate::audit;
+use crate::events::{self, About};
 use crate::tx::{Arg, Queries, Tx};
 use crate::{Db, StoreError, now};
+use costbridge_domain::events::EventType;
 use costbridge_domain::send;
 use costbridge_domain::sync::{self, ConfirmedValues, Event, FieldChange, SyncState};
 use costbridge_domain::wbs::{self, CodeSegment, Description, MAX_TIERS};
@@ -524,6 +526,14 @@ impl Db {
                         })),
                     )
                     .await?;
+                    events::code_events_for(
+                        tx,
+                        company,
+                        EventType::CodeCreated,
+                        About::default(),
+                        &[id],
+                    )
+                    .await?;
                     Ok::<_, StoreError>(id)
                 })
             })
@@ -658,6 +668,7 @@ impl Db {
                 )
                 .await?;
 
+                let mut changed = vec![id];
                 if full != old.full_code {
                     // Descendants follow: their full codes (and tiers) change, and each synced one
                     // becomes modified.
@@ -723,8 +734,17 @@ impl Db {
                             Some(d_after.snapshot()),
                         )
                         .await?;
+                        changed.push(d.id);
                     }
                 }
+                events::code_events_for(
+                    tx,
+                    company,
+                    EventType::CodeUpdated,
+                    About::default(),
+                    &changed,
+                )
+                .await?;
                 if send_changed {
                     unsynced_changed(tx, list, version).await?;
                 }

@@ -1,8 +1,10 @@
 //! The ERP side of a company: its connection, and Send to ERP (with retrieve). The queue the
 //! sent codes land in is `queue.rs`.
 use crate::codes::{CodeList, insert_list, lock_code, unsynced_changed};
+use crate::events::{self, About};
 use crate::tx::Queries;
 use crate::{Db, StoreError, audit, now, outbox};
+use costbridge_domain::events::EventType;
 use costbridge_domain::profile::InvalidCode;
 use costbridge_domain::queue::{ItemStatus, sql_in};
 use costbridge_domain::send::{self, CHANGED_NAMED, Changed, SendBlock, SendContext};
@@ -220,13 +222,14 @@ impl Db {
             .await
     }
 
-    /// Replaces stored connector settings and Xero grant tokens, all or nothing: each
-    /// `(company, before, after)` changes only if the row still holds the text `before` (else
-    /// nothing changes, `Conflict`).
+    /// Replaces stored connector settings, Xero grant tokens and event subscriptions' secrets,
+    /// all or nothing: each `(company, before, after)` changes only if the row still holds the
+    /// text `before` (else nothing changes, `Conflict`); subscriptions are `(id, before, after)`.
     pub async fn rewrite_erp_connectors(
         &self,
         rows: &[(i64, String, serde_json::Value)],
         grants: &[crate::xero::GrantSecrets],
+        subscriptions: &[(i64, String, String)],
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -245,7 +248,8 @@ impl Db {
                         )));
                     }
                 }
-                crate::xero::rewrite_grants(tx, grants).await
+                crate::xero::rewrite_grants(tx, grants).await?;
+                crate::events::rewrite_secrets(tx, subscriptions).await
             })
         })
         .await
@@ -526,6 +530,19 @@ impl Db {
                         ))));
                     }
                     unsynced_changed(tx, list, version).await?;
+                    events::code_events(
+                        tx,
+                        company,
+                        EventType::CodeSent,
+                        About {
+                            submission: Some(sub),
+                            ..About::default()
+                        },
+                        "c.id IN (SELECT cost_code_id FROM erp_items WHERE \
+                         submission_id = $8)",
+                        [sub.into()],
+                    )
+                    .await?;
                     // Notifications (docs/rules.md §6): the approvers hear of it in this same
                     // transaction.
                     outbox::notify_codes_sent(tx, company, sub, who.user_id).await?;

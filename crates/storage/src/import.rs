@@ -1,8 +1,10 @@
 //! CSV import of a cost code list: every row is checked against the file and the list, and
 //! either the whole file applies in one transaction or nothing does.
 use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
+use crate::events::{self, About};
 use crate::tx::{Arg, Queries, values};
 use crate::{Db, StoreError, audit, now};
+use costbridge_domain::events::EventType;
 use costbridge_domain::sync::{ConfirmedValues, SyncState};
 use costbridge_domain::wbs::{self, Description};
 use serde::Serialize;
@@ -352,6 +354,27 @@ impl Db {
                             list.into(),
                             created_event.into(),
                         ],
+                    )
+                    .await?;
+                    events::code_events(
+                        tx,
+                        company,
+                        EventType::CodeCreated,
+                        About::default(),
+                        "c.list_id = $8 AND c.created_at = $9",
+                        [list.into(), ts.into()],
+                    )
+                    .await?;
+                    let mut updated = Vec::with_capacity(updates.len());
+                    for u in &updates {
+                        updated.push(u.0.id);
+                    }
+                    events::code_events_for(
+                        tx,
+                        company,
+                        EventType::CodeUpdated,
+                        About::default(),
+                        &updated,
                     )
                     .await?;
                     let summary = ImportSummary {

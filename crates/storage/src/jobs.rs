@@ -1,8 +1,10 @@
 //! The durable export queue: jobs are claimed with a lease (so a crashed worker's job is picked
 //! up again), their items handed to a connector, and results recorded per code.
 use crate::db::Lease;
+use crate::events::{self, About};
 use crate::tx::{Arg, Queries, values};
 use crate::{Db, StoreError, now, outbox};
+use costbridge_domain::events::EventType;
 use costbridge_domain::queue::{ItemStatus, JobStatus, sql_in};
 use costbridge_domain::sync::{Event, SyncState};
 use serde_json::json;
@@ -171,6 +173,8 @@ impl Db {
         let before = before.as_str();
         self.write(|tx| {
             Box::pin(async move {
+                // The codes each outcome reached, for their events.
+                let (mut synced_codes, mut failed_codes) = (Vec::new(), Vec::new());
                 for chunk in outcomes.chunks(OUTCOME_CHUNK) {
                     for (state, keep) in [(synced, true), (failed, false)] {
                         // (item id, origin id or error text, who refused) for this kind of
@@ -193,6 +197,12 @@ impl Db {
                             .collect();
                         if part.is_empty() {
                             continue;
+                        }
+                        let codes = part.iter().map(|(_, _, row)| row.cost_code_id);
+                        if keep {
+                            synced_codes.extend(codes);
+                        } else {
+                            failed_codes.extend(codes);
                         }
                         let column = if keep { "origin_id" } else { "erp_message" };
                         let sql = format!(
@@ -264,6 +274,15 @@ impl Db {
                     )
                     .await?;
                 }
+                let about = About {
+                    export_job: Some(job.id),
+                    ..About::default()
+                };
+                for (state, codes) in [(synced, &synced_codes), (failed, &failed_codes)] {
+                    if let Some(event) = EventType::of_outcome(state) {
+                        events::code_events_for(tx, job.company_id, event, about, codes).await?;
+                    }
+                }
                 let sql = format!(
                     "UPDATE export_jobs SET status = '{}', finished_at = $2, \
                      locked_until = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 \
@@ -279,6 +298,7 @@ impl Db {
                 // their senders.
                 if closed {
                     outbox::notify_export_failed(tx, job.company_id, job.id).await?;
+                    events::job_done_event(tx, job.company_id, job.id).await?;
                 }
                 Ok(())
             })

@@ -11,6 +11,7 @@ pub mod credentials;
 mod db;
 mod digest;
 pub mod erp;
+pub mod events;
 pub mod import;
 pub mod integrity;
 pub mod jobs;

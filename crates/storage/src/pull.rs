@@ -2,8 +2,10 @@
 //! ERP-side changes to synced codes are applied, and local unsynced edits are never silently
 //! overwritten: they come back as conflicts showing both sides.
 use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
+use crate::events::{self, About};
 use crate::tx::Queries;
 use crate::{Db, StoreError, audit, now};
+use costbridge_domain::events::EventType;
 use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::wbs;
 use serde::Serialize;
@@ -66,6 +68,9 @@ impl Db {
                 rows.iter().map(|r| (r.full_code.clone(), r.id)).collect();
             let mut s = PullSummary::default();
             let ts = now();
+            // The codes each kind of event is about: new ones arrive synced (usable in the ERP),
+            // ERP-side changes update synced ones, and waiting ones the ERP already has are synced.
+            let (mut created, mut updated, mut synced) = (Vec::new(), Vec::new(), Vec::new());
             for r in remote {
                 let local = by_origin
                     .get(r.origin_id.as_str())
@@ -128,6 +133,7 @@ impl Db {
                                 Some(after),
                             )
                             .await?;
+                            updated.push(l.id);
                         } else {
                             // The ERP already has exactly what was waiting to be sent: it is
                             // synced.
@@ -160,6 +166,7 @@ impl Db {
                                 Some(after),
                             )
                             .await?;
+                            synced.push(l.id);
                         }
                         s.updated += 1;
                     }
@@ -228,9 +235,18 @@ impl Db {
                         )
                         .await?;
                         ids.insert(r.full_code.clone(), id);
+                        created.push(id);
                         s.created += 1;
                     }
                 }
+            }
+            synced.extend(&created);
+            for (event, codes) in [
+                (EventType::CodeCreated, &created),
+                (EventType::CodeUpdated, &updated),
+                (EventType::CodeSynced, &synced),
+            ] {
+                events::code_events_for(tx, company, event, About::default(), codes).await?;
             }
             if send_changed {
                 unsynced_changed(tx, list, version).await?;

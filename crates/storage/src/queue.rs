@@ -1,8 +1,10 @@
 //! The ERP Integrations queue: the items a send created, the approver's GL choices, and
 //! export, reject and retry of the selected rows or all of them.
 use crate::codes::unsynced_changed;
+use crate::events::{self, About};
 use crate::tx::{Arg, Queries, Tx, marks};
 use crate::{Db, StoreError, audit, now, outbox};
+use costbridge_domain::events::EventType;
 use costbridge_domain::queue::{ItemStatus, JobStatus as JobState, sql_in};
 use costbridge_domain::sync::{ConfirmedValues, Event, FieldChange, SyncState};
 use serde::Serialize;
@@ -596,6 +598,19 @@ impl Db {
                     }
                 }
                 unsynced_changed(tx, list, version).await?;
+                let sql = format!(
+                    "c.id IN (SELECT cost_code_id FROM erp_items WHERE company_id = \
+                     $8 AND status = '{rejected}' AND decided_by = $9 AND decided_at = $10)"
+                );
+                events::code_events(
+                    tx,
+                    company,
+                    EventType::CodeRejected,
+                    About::default(),
+                    &sql,
+                    [company.into(), actor.into(), ts.into()],
+                )
+                .await?;
                 // Notifications (docs/rules.md §6): each sender hears of it in this same
                 // transaction.
                 outbox::notify_codes_rejected(tx, company, actor, ts, reason).await?;

@@ -141,6 +141,27 @@ impl Connector for Webhook {
 }
 
 impl Webhook {
+    /// A receiver outside any ERP connection (an event subscriber, README Integrations →
+    /// Events): signed with `secret` as export batches are, under the same outbound policy.
+    pub fn endpoint(url: &str, secret: Secret, outbound: &Outbound) -> Webhook {
+        Webhook {
+            settings: WebhookSettings {
+                url: url.to_owned(),
+                secret,
+                gl_accounts: Vec::new(),
+            },
+            timeout: DEFAULT_TIMEOUT,
+            outbound: outbound.clone(),
+        }
+    }
+
+    /// POSTs `body` signed, with `key` as its `Idempotency-Key`: the receiver's HTTP status and
+    /// the body it answered, or in plain words why there is no answer.
+    pub async fn post_signed(&self, body: Vec<u8>, key: &str) -> Result<(u16, Vec<u8>), String> {
+        let a = self.post(body, Some(key)).await?;
+        Ok((a.status.as_u16(), a.body))
+    }
+
     /// How long one POST may take, connecting and reading the answer included (default 30 s).
     pub fn with_timeout(mut self, d: Duration) -> Self {
         self.timeout = d;

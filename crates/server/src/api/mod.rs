@@ -9,6 +9,7 @@ mod auth;
 mod clients;
 mod codes;
 mod connection;
+mod events;
 mod guard;
 mod idempotency;
 pub mod qbwc;
@@ -27,6 +28,7 @@ pub fn router(state: &AppState, max_import_bytes: usize) -> Router<AppState> {
         .merge(auth::router())
         .merge(account::router())
         .merge(connection::router())
+        .merge(events::router())
         .merge(qbwc::router())
         .merge(codes::router(max_import_bytes))
         .merge(send::router())

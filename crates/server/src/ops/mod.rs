@@ -19,6 +19,7 @@ pub mod clients;
 pub mod codes;
 pub mod company;
 pub mod connection;
+pub mod events;
 pub mod imports;
 pub mod qbwc;
 pub mod queue;

@@ -28,6 +28,7 @@ mod erp;
 mod erp_actions;
 mod erp_settings;
 mod error;
+mod events;
 pub mod format;
 mod history;
 mod home;
@@ -57,6 +58,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(xero::router())
         .merge(qbwc::router())
         .merge(audit::router())
+        .merge(events::router())
         .route(
             "/settings",
             get(|| async { Redirect::to("/settings/users") }),

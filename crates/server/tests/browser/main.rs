@@ -8,6 +8,7 @@ mod webdriver;
 mod axe_pages;
 mod clients;
 mod codes;
+mod events;
 mod keyboard;
 mod queue;
 mod reasons;
@@ -19,3 +20,7 @@ mod zone;
 #[allow(dead_code)]
 #[path = "../api/xero_standin.rs"]
 mod xero_standin;
+// Shared with the API tests, which also make it fail and count its batches.
+#[allow(dead_code)]
+#[path = "../api/event_receiver.rs"]
+mod event_receiver;

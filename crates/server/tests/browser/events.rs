@@ -1,0 +1,74 @@
+//! Company settings → Events: an admin subscribes a receiver, sees the delivery in the log and
+//! redelivers it (issue #13, point 5).
+use crate::event_receiver::{Receiver, SECRET};
+use crate::harness::{ADMIN, PASSWORD, Site, available, with_browser};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_see_a_delivery_and_redeliver() {
+    if !available() {
+        return;
+    }
+    // The receiver listens on loopback, which the default policy refuses.
+    let site = Site::start_with(|s| s.outbound.allow_private = true).await;
+    let company = site.company().await;
+    let list = site.connect(&company, "quickbooks_desktop").await;
+    let receiver = Receiver::start().await;
+    let s = site.clone();
+    with_browser(&site, "events", |b| async move {
+        b.login(ADMIN, PASSWORD).await;
+        b.go("/settings/events").await;
+        b.wait_text("#events-heading", "Event subscriptions").await;
+
+        // A short secret is refused beside its field, and the typed one is not shown again.
+        b.fill("#ev-url", &receiver.url).await;
+        b.fill("#ev-secret", "short").await;
+        b.click("input[value='cost_code.created']").await;
+        b.click_to_load("#new-subscription button[type=submit]")
+            .await;
+        b.wait_text("#ev-secret-error", "at least 16 characters")
+            .await;
+        assert_eq!(b.attr("#ev-secret", "value").await.unwrap_or_default(), "");
+
+        b.fill("#ev-secret", SECRET).await;
+        b.click_to_load("#new-subscription button[type=submit]")
+            .await;
+        b.wait_text(".notice", "Subscribed").await;
+        let row = b.text("tbody tr").await;
+        assert!(
+            row.contains("cost_code.created") && row.contains("********"),
+            "{row}"
+        );
+        assert!(!row.contains(SECRET));
+
+        s.codes(&company, list, "01,General conditions,true").await;
+        let report = costbridge_server::events::deliver_pending(
+            &s.state,
+            &s.worker,
+            costbridge_storage::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.delivered, 1, "{report:?}");
+        assert_eq!(receiver.events().len(), 1);
+
+        b.click_to_load("tbody tr a").await;
+        let line = b.wait_text("tbody tr", "delivered").await;
+        assert!(
+            line.contains("cost_code.created") && line.contains("01"),
+            "{line}"
+        );
+        assert!(line.contains("HTTP 200: thanks"), "{line}");
+        b.shot("event-deliveries").await;
+
+        b.click_to_load("tbody tr button[type=submit]").await;
+        b.wait_text(".notice", "queued to be delivered again").await;
+        b.wait_text("tbody tr", "pending").await;
+        costbridge_server::events::deliver_pending(&s.state, &s.worker, costbridge_storage::now())
+            .await
+            .unwrap();
+        let ids: Vec<_> = receiver.events().iter().map(|e| e["id"].clone()).collect();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[0], ids[1], "the same event, its id unchanged");
+    })
+    .await;
+}
