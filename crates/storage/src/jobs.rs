@@ -198,7 +198,7 @@ impl Db {
                         if part.is_empty() {
                             continue;
                         }
-                        let codes = part.iter().map(|(_, _, row)| row.cost_code_id);
+                        let codes = part.iter().map(|(_, _, _, row)| row.cost_code_id);
                         if keep {
                             synced_codes.extend(codes);
                         } else {

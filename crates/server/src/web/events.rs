@@ -1,7 +1,6 @@
 //! Company settings → Events: the company's event subscriptions (the secret only ever shown
 //! as `********`), a form to add one, and each subscription's delivery log with *Redeliver*.
 //! Plain forms: each post answers with a redirect, or the page again with what to fix.
-use super::format::when;
 use super::{Errors, Layout, Viewer, WebResult, form_pairs};
 use crate::ops::events::{self as ops, NewSubscription};
 use crate::state::AppState;
@@ -214,7 +213,7 @@ async fn log(
                 .clone()
                 .or(e.export_job_id.map(|j| format!("export job {j}")))
                 .unwrap_or_default(),
-            at: when(e.created_at),
+            at: v.zone.show(e.created_at),
             status: e.status,
             attempts: e.attempts,
             answer: match (e.last_status, &e.last_response, &e.last_error) {
@@ -224,7 +223,7 @@ async fn log(
                 _ => "—".into(),
             },
             next: match e.status {
-                DeliveryStatus::Pending => when(e.next_attempt_at),
+                DeliveryStatus::Pending => v.zone.show(e.next_attempt_at),
                 _ => "—".into(),
             },
         })
