@@ -2,7 +2,7 @@
 //! the binary so one file ships everything) and applied to codes at send time.
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DescriptionOverflow {
     /// A description over the limit makes the code invalid for this ERP.
@@ -11,7 +11,7 @@ pub enum DescriptionOverflow {
     Truncate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     pub max_tiers: usize,
@@ -37,7 +37,7 @@ fn one() -> usize {
     1
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErpProfile {
     pub id: String,
@@ -229,7 +229,7 @@ mod tests {
 }
 
 /// A code that breaks a profile's rules, with every rule it breaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InvalidCode {
     pub id: i64,
     pub full_code: String,

@@ -140,11 +140,17 @@ pub fn too_large() -> ApiError {
     )
 }
 
-/// `?page=&per_page=` with the limits of docs/api.md.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// `?page=&per_page=` with the limits of docs/api.md. An operation that takes it answers with
+/// the `Total`, `Per-Page` and `Link` headers (`crate::docs` documents them so).
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// The page number, from 1.
+    #[param(minimum = 1, default = 1)]
     pub page: i64,
+    /// Records per page.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     pub per_page: i64,
 }
 

@@ -40,13 +40,13 @@ pub fn json_text(v: Option<Value>) -> Option<String> {
     v.map(|v| v.to_string())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     pub id: i64,
     pub email: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]

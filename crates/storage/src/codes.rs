@@ -11,7 +11,7 @@ use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct CodeList {
     pub id: i64,
     pub name: String,
@@ -107,7 +107,7 @@ impl CodeRow {
 }
 
 /// A cost code as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CostCode {
     pub id: i64,
     pub list_id: i64,

@@ -42,7 +42,7 @@ impl crate::db::Transient for SendError {
 }
 
 /// What the Send to ERP button shows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SendStatus {
     pub enabled: bool,
     pub label: &'static str,

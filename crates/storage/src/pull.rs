@@ -19,14 +19,16 @@ pub struct RemoteCode {
     pub active: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SyncConflict)]
 pub struct Conflict {
     pub full_code: String,
     pub local: serde_json::Value,
     pub erp: serde_json::Value,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = SyncSummary)]
 pub struct PullSummary {
     pub created: i64,
     pub updated: i64,

@@ -14,19 +14,20 @@ use time::OffsetDateTime;
 /// SQLite allows 32,766 bound values; chunks of ids stay far below it.
 const ID_CHUNK: usize = 500;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Person {
     pub id: i64,
     pub email: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Item {
     pub id: i64,
     pub cost_code_id: i64,
     pub submission_id: i64,
     pub full_code: String,
     pub description: String,
+    #[schema(value_type = costbridge_domain::sync::Change)]
     pub change: &'static str,
     pub diff: BTreeMap<&'static str, FieldChange>,
     pub sent_by: Person,
@@ -130,7 +131,7 @@ impl From<ItemRow> for Item {
 }
 
 /// One item that cannot take part in an export, reject or retry, and why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemProblem {
     pub id: i64,
     pub full_code: Option<String>,
@@ -153,7 +154,8 @@ impl crate::db::Transient for QueueError {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ExportJob)]
 pub struct JobStatus {
     pub id: i64,
     pub status: JobState,
@@ -166,7 +168,7 @@ pub struct JobStatus {
     pub finished_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct JobCounts {
     pub synced: i64,
     pub failed: i64,

@@ -7,7 +7,7 @@ use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Submission {
     pub id: i64,
     pub list_id: i64,

@@ -1,7 +1,9 @@
 //! The JSON API (docs/api.md): routes over the operations of `crate::ops`, mapping their
-//! errors to the API's error body. Each module owns its routes; `router()` merges them.
+//! errors to the API's error body. Each module owns its routes, registered with
+//! `utoipa_axum::routes!` so that each one is in the OpenAPI document (`crate::docs`) from its
+//! handler's `#[utoipa::path]`; `router()` merges them.
 use crate::state::AppState;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 mod account;
 mod audit;
@@ -13,8 +15,8 @@ mod queue;
 mod send;
 mod submissions;
 
-pub fn router(max_import_bytes: usize) -> Router<AppState> {
-    Router::new()
+pub fn router(max_import_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(auth::router())
         .merge(account::router())
         .merge(connection::router())

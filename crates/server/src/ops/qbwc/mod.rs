@@ -39,7 +39,8 @@ async fn qbwc_connection(state: &AppState, company: i64) -> OpResult<Connection>
 }
 
 /// What the connection page and `GET …/erp_connection/qbwc` show.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = QbwcStatus)]
 pub struct Status {
     pub user_name: String,
     /// Whether a password was made (it is never shown again).
@@ -57,6 +58,7 @@ pub struct Status {
     /// Sync from ERP was asked for and waits for the next run.
     pub sync_requested: bool,
     /// The last Sync from ERP's summary (`created`, `updated`, `unchanged`, `conflicts`).
+    #[schema(value_type = Option<Object>)]
     pub last_sync: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_sync_at: Option<OffsetDateTime>,
