@@ -39,6 +39,9 @@ fn one() -> usize {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "tryton", "name": "Tryton", "create_cost_codes": true, "rules": {"max_tiers": 5, "min_tiers": 1,
+    "max_segment_length": 10, "max_full_code_length": 40, "max_item_name_length": null, "extra_characters": "-.",
+    "delimiters": ["-"], "income_account_required": false, "max_description_length": 120, "description_overflow": "refuse"}}))]
 pub struct ErpProfile {
     pub id: String,
     pub name: String,

@@ -187,7 +187,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -196,6 +196,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// A handler that panicked answers the documented error body (500 `internal`), not plain text;
+/// the panic itself is on stderr.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Costbridge failed unexpectedly and changed nothing; the cause is in its log. Try again, or tell the operator.",
+    )
+    .into_response()
 }
 
 /// Every line logged while a request is handled carries its request id (the `x-request-id`

@@ -224,7 +224,8 @@ pub fn complete(openapi: OpenApi) -> Value {
             if !path.starts_with("/api/") && op.get("security").is_none() {
                 op["security"] = json!([{}]);
             }
-            for p in op["parameters"].as_array_mut().into_iter().flatten() {
+            let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
+            for p in parameters.into_iter().flatten() {
                 if p["in"] == "path" {
                     p["description"] = json!(path_parameter(p["name"].as_str().unwrap_or("")));
                     p["schema"]["minimum"] = json!(1);

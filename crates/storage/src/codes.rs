@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": 1, "name": "ERP Standard Cost Codes", "is_erp_list": true, "codes_count": 42, "version": 3, "sent_once": false}))]
 pub struct CodeList {
     pub id: i64,
     pub name: String,
@@ -108,6 +109,10 @@ impl CodeRow {
 
 /// A cost code as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 43, "list_id": 1, "code": "110", "full_code": "01-110", "description": "Permits",
+    "parent_id": 2, "tier": 2, "active": true, "sync_status": "new", "origin_id": null, "last_synced_at": null,
+    "rejection_reason": null, "erp_message": null, "diff": {}, "confirmed": null,
+    "created_at": "2026-11-30T15:00:00Z", "updated_at": "2026-11-30T15:00:00Z"}))]
 pub struct CostCode {
     pub id: i64,
     pub list_id: i64,

@@ -43,6 +43,8 @@ impl crate::db::Transient for SendError {
 
 /// What the Send to ERP button shows.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"enabled": true, "label": "Send to ERP", "reason_code": null, "reason": null,
+    "unsynced_count": 12, "list_version": 3, "invalid_codes": []}))]
 pub struct SendStatus {
     pub enabled: bool,
     pub label: &'static str,

@@ -27,6 +27,7 @@ pub struct RowError {
 }
 
 #[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({"created": 2, "updated": 1, "unchanged": 40}))]
 pub struct ImportSummary {
     pub created: i64,
     pub updated: i64,

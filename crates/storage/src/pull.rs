@@ -28,7 +28,8 @@ pub struct Conflict {
 }
 
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
-#[schema(as = SyncSummary)]
+#[schema(as = SyncSummary, example = json!({"created": 3, "updated": 1, "unchanged": 40, "conflicts": [
+    {"full_code": "01-100", "local": {"description": "Permits"}, "erp": {"description": "Permits & fees"}}]}))]
 pub struct PullSummary {
     pub created: i64,
     pub updated: i64,

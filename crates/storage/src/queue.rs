@@ -21,6 +21,10 @@ pub struct Person {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 7, "cost_code_id": 43, "submission_id": 1, "full_code": "01-110", "description": "Permits",
+    "change": "new", "diff": {}, "sent_by": {"id": 1, "email": "admin@demo.example"}, "sent_at": "2026-11-30T15:01:00Z",
+    "gl_income_account": "4000", "gl_expense_account": "5000", "export_status": "ready", "erp_message": null, "note": null,
+    "decided_by": null, "decided_at": null, "rejection_reason": null, "export_job_id": null}))]
 pub struct Item {
     pub id: i64,
     pub cost_code_id: i64,
@@ -155,7 +159,8 @@ impl crate::db::Transient for QueueError {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = ExportJob)]
+#[schema(as = ExportJob, example = json!({"id": 1, "status": "done", "counts": {"synced": 12, "failed": 0, "exporting": 0},
+    "attempts": 1, "last_error": null, "created_at": "2026-11-30T15:02:00Z", "finished_at": "2026-11-30T15:02:03Z"}))]
 pub struct JobStatus {
     pub id: i64,
     pub status: JobState,

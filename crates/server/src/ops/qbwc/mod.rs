@@ -40,7 +40,9 @@ async fn qbwc_connection(state: &AppState, company: i64) -> OpResult<Connection>
 
 /// What the connection page and `GET …/erp_connection/qbwc` show.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = QbwcStatus)]
+#[schema(as = QbwcStatus, example = json!({"user_name": "costbridge-1", "has_password": true, "app_url": "https://costbridge.acme.example/qbwc",
+    "last_seen_at": "2026-11-30T15:00:00Z", "quickbooks_version": "34.0", "company_file": "C:\\Acme.QBW", "last_error": null,
+    "accounts_as_of": "2026-11-30T15:00:00Z", "waiting_codes": 0, "sync_requested": false, "last_sync": null, "last_sync_at": null}))]
 pub struct Status {
     pub user_name: String,
     /// Whether a password was made (it is never shown again).
