@@ -5,6 +5,7 @@ mod account;
 mod auth;
 mod cli;
 mod codes;
+mod contract;
 mod edges;
 mod formulas;
 mod hardening;
