@@ -65,7 +65,8 @@ async fn every_operation_is_complete(app: TestApp) {
             if status.starts_with('2') && status != "204" {
                 assert!(content.is_some(), "{name} {status}: no body schema");
             }
-            if !status.starts_with('2') {
+            // /healthz answers its own body when the database is down.
+            if !status.starts_with('2') && path.starts_with("/api/") {
                 let schema = &r["content"]["application/json"]["schema"]["$ref"];
                 assert_eq!(schema, "#/components/schemas/Error", "{name} {status}");
             }
@@ -122,22 +123,22 @@ fn every_route_is_documented() {
     let api = src.join("api");
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let undocumented = ["\"/api/", "\"/healthz", "\"/metrics"]
+        for (at, _) in text.match_indices(".route(") {
+            // The route's path: the first string literal after `.route(`.
+            let rest = &text[at + ".route(".len()..];
+            let path = rest.split('"').nth(1).unwrap_or("");
+            let documented_elsewhere = ["/api/v1/openapi.json", "/api/docs"].contains(&path);
+            let api_path = ["/api/", "/healthz", "/metrics"]
                 .iter()
-                .any(|p| line.contains(&format!(".route({p}")))
-                // The document itself and its page (crate::docs) describe it.
-                && !line.contains("/api/v1/openapi.json")
-                && !line.contains("/api/docs");
+                .any(|p| path.starts_with(p));
             // In the API's modules every route goes through `routes!` (the SOAP service, not
-            // part of the JSON API, is the one plain axum router there).
-            let plain_api_route =
-                file.starts_with(&api) && line.contains(".route(") && !line.contains("\"/qbwc\"");
+            // part of the JSON API, is the one plain axum route there).
+            let plain_api_route = file.starts_with(&api) && path != "/qbwc";
+            let line = text[..at].lines().count();
             assert!(
-                !undocumented && !plain_api_route,
-                "{}:{}: a route outside `utoipa_axum::routes!` is missing from the OpenAPI document: {line}",
+                documented_elsewhere || !(api_path || plain_api_route),
+                "{}:{line}: `.route(\"{path}\"…` serves a route the OpenAPI document does not describe; register it with `utoipa_axum::routes!`",
                 file.display(),
-                n + 1
             );
         }
     }
