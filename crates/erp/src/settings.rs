@@ -14,6 +14,7 @@ pub enum GlKind {
 pub struct GlAccount {
     pub code: String,
     pub name: String,
+    #[schema(inline)]
     pub kind: GlKind,
 }
 

@@ -6,9 +6,12 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use costbridge_domain::ErpProfile;
+use costbridge_erp::CONNECTORS;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -46,7 +49,7 @@ struct ConnectionOut {
     profile: String,
     profile_name: String,
     /// The connector's settings with `kind`, secrets masked.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = connector_schema)]
     connector: Value,
     /// The company's ERP Standard Cost Code list.
     erp_list_id: i64,
@@ -89,8 +92,29 @@ struct PutConnection {
     profile: String,
     /// One connector's settings with its `kind`; sending `********` for a secret keeps the
     /// stored one.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = connector_schema)]
     connector: Value,
+}
+
+/// `connector`: one of the registered connectors' settings (`costbridge_erp::CONNECTORS`),
+/// each with its `kind`, so a new connector is in the document as soon as it is registered.
+fn connector_schema() -> Schema {
+    let mut one_of = OneOfBuilder::new();
+    for r in &CONNECTORS {
+        let mut settings = match (r.schema)() {
+            RefOr::T(Schema::Object(o)) => o,
+            _ => panic!("the {} connector's settings are not an object", r.kind),
+        };
+        let kind = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([r.kind]))
+            .build();
+        settings.properties.insert("kind".into(), kind.into());
+        settings.required.insert(0, "kind".into());
+        settings.title = Some(r.label.into());
+        one_of = one_of.item(Schema::Object(settings));
+    }
+    Schema::OneOf(one_of.build())
 }
 
 /// Connect an ERP (creates the ERP list when the company has none)
