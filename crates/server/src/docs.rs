@@ -182,7 +182,7 @@ fn add_example(content: &mut Value, schemas: &Map<String, Value>) {
 }
 
 /// The document as served: the derived paths and schemas, plus what holds for every operation.
-pub fn complete(openapi: OpenApi) -> Value {
+fn complete(openapi: OpenApi) -> Value {
     let mut doc = serde_json::to_value(openapi).expect("an OpenAPI document serialises");
     let mut schemas = doc["components"]["schemas"]
         .as_object()
