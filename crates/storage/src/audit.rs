@@ -54,11 +54,14 @@ pub struct AuditEvent {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    #[schema(required = true)]
     pub actor: Option<Actor>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: i64,
+    #[schema(required = true)]
     pub before: Option<Value>,
+    #[schema(required = true)]
     pub after: Option<Value>,
 }
 

@@ -119,18 +119,24 @@ pub struct CostCode {
     pub code: String,
     pub full_code: String,
     pub description: String,
+    #[schema(required = true)]
     pub parent_id: Option<i64>,
     pub tier: i64,
     pub active: bool,
     pub sync_status: SyncState,
+    #[schema(required = true)]
     pub origin_id: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_synced_at: Option<OffsetDateTime>,
+    #[schema(required = true)]
     pub rejection_reason: Option<String>,
+    #[schema(required = true)]
     pub erp_message: Option<String>,
     /// For a modified code: what differs from the values the ERP confirmed.
     pub diff: BTreeMap<&'static str, FieldChange>,
     /// The values the ERP last confirmed (`null` for a code it never had).
+    #[schema(required = true)]
     pub confirmed: Option<ConfirmedValues>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

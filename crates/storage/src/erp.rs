@@ -48,7 +48,9 @@ impl crate::db::Transient for SendError {
 pub struct SendStatus {
     pub enabled: bool,
     pub label: &'static str,
+    #[schema(required = true)]
     pub reason_code: Option<&'static str>,
+    #[schema(required = true)]
     pub reason: Option<String>,
     pub unsynced_count: i64,
     pub list_version: i64,

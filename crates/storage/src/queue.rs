@@ -37,16 +37,24 @@ pub struct Item {
     pub sent_by: Person,
     #[serde(with = "time::serde::rfc3339")]
     pub sent_at: OffsetDateTime,
+    #[schema(required = true)]
     pub gl_income_account: Option<String>,
+    #[schema(required = true)]
     pub gl_expense_account: Option<String>,
     pub export_status: ItemStatus,
+    #[schema(required = true)]
     pub erp_message: Option<String>,
     /// Something the approver should know before exporting (e.g. a description the ERP will cut).
+    #[schema(required = true)]
     pub note: Option<String>,
+    #[schema(required = true)]
     pub decided_by: Option<Person>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub decided_at: Option<OffsetDateTime>,
+    #[schema(required = true)]
     pub rejection_reason: Option<String>,
+    #[schema(required = true)]
     pub export_job_id: Option<i64>,
 }
 
@@ -138,6 +146,7 @@ impl From<ItemRow> for Item {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemProblem {
     pub id: i64,
+    #[schema(required = true)]
     pub full_code: Option<String>,
     pub errors: Vec<String>,
 }
@@ -166,10 +175,12 @@ pub struct JobStatus {
     pub status: JobState,
     pub counts: JobCounts,
     pub attempts: i64,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub finished_at: Option<OffsetDateTime>,
 }
 

@@ -27,6 +27,7 @@ struct ResetIssued {
     /// Whether the link was emailed to the user.
     emailed: bool,
     /// The link itself, only when mail is off (shown this once); else `null`.
+    #[schema(required = true)]
     reset_url: Option<String>,
 }
 

@@ -49,11 +49,16 @@ pub struct Status {
     pub has_password: bool,
     pub app_url: String,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_seen_at: Option<OffsetDateTime>,
+    #[schema(required = true)]
     pub quickbooks_version: Option<String>,
+    #[schema(required = true)]
     pub company_file: Option<String>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub accounts_as_of: Option<OffsetDateTime>,
     /// Codes exported and waiting for the Web Connector's next run.
     pub waiting_codes: i64,
@@ -61,8 +66,10 @@ pub struct Status {
     pub sync_requested: bool,
     /// The last Sync from ERP's summary (`created`, `updated`, `unchanged`, `conflicts`).
     #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     pub last_sync: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_sync_at: Option<OffsetDateTime>,
 }
 
