@@ -2,7 +2,7 @@
 //! the binary so one file ships everything) and applied to codes at send time.
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DescriptionOverflow {
     /// A description over the limit makes the code invalid for this ERP.
@@ -11,7 +11,7 @@ pub enum DescriptionOverflow {
     Truncate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     pub max_tiers: usize,
@@ -37,8 +37,11 @@ fn one() -> usize {
     1
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "tryton", "name": "Tryton", "create_cost_codes": true, "rules": {"max_tiers": 5, "min_tiers": 1,
+    "max_segment_length": 10, "max_full_code_length": 40, "max_item_name_length": null, "extra_characters": "-.",
+    "delimiters": ["-"], "income_account_required": false, "max_description_length": 120, "description_overflow": "refuse"}}))]
 pub struct ErpProfile {
     pub id: String,
     pub name: String,
@@ -229,7 +232,7 @@ mod tests {
 }
 
 /// A code that breaks a profile's rules, with every rule it breaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InvalidCode {
     pub id: i64,
     pub full_code: String,

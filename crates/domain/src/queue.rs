@@ -16,7 +16,7 @@ pub struct UnknownState {
 
 /// A queue item's state. Ready, exporting and failed are *open*: the code waits on the
 /// approver or the ERP, and a code has at most one open item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     Ready,
@@ -94,8 +94,9 @@ impl TryFrom<String> for ItemStatus {
 
 /// An export job's state: queued (waiting or retrying later), running (leased by a worker),
 /// done (every item synced or failed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = JobState)]
 pub enum JobStatus {
     Queued,
     Running,

@@ -4,7 +4,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     New,
@@ -174,7 +174,7 @@ impl Event {
 
 /// The values that decide whether a code differs from what the ERP has. The parent is part of
 /// `full_code`, so a move or an ancestor's rename shows up there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ConfirmedValues {
     pub code: String,
     pub full_code: String,
@@ -182,14 +182,14 @@ pub struct ConfirmedValues {
     pub active: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldChange {
     pub from: serde_json::Value,
     pub to: serde_json::Value,
 }
 
 /// Whether an item is a code the ERP has never seen or a change to one it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     New,

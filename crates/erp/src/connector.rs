@@ -28,7 +28,9 @@ use std::pin::Pin;
 pub trait Connector: Sized + Send + Sync + 'static {
     /// What a connection stores, as the API takes it (without `kind`). Every secret is a
     /// [`Secret`](crate::Secret); use `#[serde(deny_unknown_fields)]` so a typo is an error.
-    type Settings: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// Its `ToSchema` is the `connector` body's schema in the OpenAPI document (secrets as
+    /// `#[schema(value_type = String, format = Password)]`, nested types `#[schema(inline)]`).
+    type Settings: Serialize + DeserializeOwned + utoipa::PartialSchema + Send + Sync + 'static;
     /// The `kind` in `connector: {"kind": …}`; never change it (stored connections carry it).
     const KIND: &'static str;
     /// The connector's name in the settings form.
@@ -150,6 +152,8 @@ pub struct Registration {
     pub fields: &'static [Field],
     pub can_read_codes: bool,
     pub pulled: bool,
+    /// The JSON schema of the settings (without `kind`).
+    pub schema: fn() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
     batch: usize,
     load: fn(Value) -> Result<Box<dyn Erased>, serde_json::Error>,
 }
@@ -162,6 +166,7 @@ impl Registration {
             fields: C::FIELDS,
             can_read_codes: C::CAN_READ_CODES,
             pulled: C::PULLED,
+            schema: <C::Settings as utoipa::PartialSchema>::schema,
             batch: C::BATCH,
             load: load::<C>,
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     Iif,
@@ -17,12 +17,17 @@ pub enum FileFormat {
 }
 
 /// A folder that receives one file per export job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
+    /// A folder inside the company's export folder (`.` is that folder itself).
+    #[schema(value_type = String)]
     pub directory: PathBuf,
+    #[schema(inline)]
     pub format: FileFormat,
+    /// The accounts the approver picks from.
     #[serde(default)]
+    #[schema(inline)]
     pub gl_accounts: Vec<GlAccount>,
 }
 

@@ -9,10 +9,8 @@ use crate::{api, docs, events, mail, worker};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::{Json, Router, middleware};
 use costbridge_storage::Db;
-use serde_json::json;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +19,8 @@ use tokio::sync::Notify;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub struct App {
     listener: TcpListener,
@@ -164,30 +164,45 @@ fn client_ip_header(settings: &Settings) -> anyhow::Result<Option<HeaderName>> {
         .transpose()
 }
 
+/// The routes the OpenAPI document describes (the JSON API, health and metrics) and the
+/// document made from them, with the docs' own route.
+pub fn documented(state: &AppState, settings: &Settings) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut openapi) = OpenApiRouter::new()
+        .merge(api::router(state, settings.server.max_import_bytes))
+        .routes(routes!(healthz))
+        .merge(
+            OpenApiRouter::new().routes(routes!(metrics)).route_layer(
+                middleware::from_fn_with_state(
+                    settings
+                        .server
+                        .metrics_token
+                        .as_ref()
+                        .map(|t| Arc::<str>::from(t.expose())),
+                    metrics_token,
+                ),
+            ),
+        )
+        .split_for_parts();
+    openapi.merge(<docs::DocsApi as utoipa::OpenApi>::openapi());
+    (routes, openapi)
+}
+
 pub fn router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let (documented, openapi) = documented(&state, settings);
     Router::new()
-        .merge(api::router(&state, settings.server.max_import_bytes))
+        .merge(documented)
         .merge(api::qbwc::soap_router())
-        .merge(docs::router().layer(middleware::from_fn(crate::web::security_headers)))
+        .merge(
+            docs::router(docs::Document::new(openapi))
+                .layer(middleware::from_fn(crate::web::security_headers)),
+        )
         .merge(crate::web::router(settings.server.max_import_bytes))
         .merge(mail::unsubscribe::router().layer(middleware::from_fn(crate::web::security_headers)))
-        .route("/healthz", get(healthz))
-        .route(
-            "/metrics",
-            get(metrics).route_layer(middleware::from_fn_with_state(
-                settings
-                    .server
-                    .metrics_token
-                    .as_ref()
-                    .map(|t| Arc::<str>::from(t.expose())),
-                metrics_token,
-            )),
-        )
         .fallback(|| async { ApiError::not_found() })
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
         .layer(DefaultBodyLimit::max(settings.server.max_body_bytes))
-        .layer(CatchPanicLayer::new())
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -196,6 +211,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// A handler that panicked answers the documented error body (500 `internal`), not plain text;
+/// the panic itself is on stderr.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Costbridge failed unexpectedly and changed nothing; the cause is in its log. Try again, or tell the operator.",
+    )
+    .into_response()
 }
 
 /// Every line logged while a request is handled carries its request id (the `x-request-id`
@@ -210,14 +236,27 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+struct Health {
+    /// `ok`, or `unavailable` when the database does not answer.
+    status: &'static str,
+}
+
+/// 200 when the database answers
+#[utoipa::path(get, path = "/healthz", tag = "service", security(()),
+    responses((status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "The database does not answer", body = Health, example = json!({"status": "unavailable"}))))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        Ok(()) => (StatusCode::OK, Json(Health { status: "ok" })),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable"})),
+                Json(Health {
+                    status: "unavailable",
+                }),
             )
         }
     }
@@ -251,6 +290,13 @@ async fn metrics_token(
     next.run(req).await
 }
 
+/// Prometheus metrics
+///
+/// Open unless `[server] metrics_token` is set; then it needs that token as a bearer token.
+#[utoipa::path(get, path = "/metrics", tag = "service", security((), ("metrics_token" = [])),
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String,
+        example = "# TYPE costbridge_export_jobs_open gauge\ncostbridge_export_jobs_open 0\n"),
+        (status = 401, description = "`unauthorized`: `[server] metrics_token` is set and was not sent")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let depth = state.db.export_queue_depth().await.unwrap_or(-1) as f64;
     let emails = state.db.outbox_pending().await.unwrap_or(-1) as f64;

@@ -1,435 +1,332 @@
-//! The OpenAPI document and the built-in docs page, both made from one table of endpoints so
-//! they cannot disagree. A test checks every entry is routed.
+//! The OpenAPI 3.1 document and the built-in docs page. The document is derived from the code:
+//! each handler's `#[utoipa::path]` (its path, query types, body and answer types, and the
+//! statuses it may answer) and the Rust types themselves (`ToSchema`), collected by the routers
+//! that serve them (`utoipa_axum::routes!`), so a route cannot be served without being
+//! documented. [`complete`] then adds what holds for every operation (docs/api.md): the error
+//! body on every error status, the statuses the adapter itself answers (bad path ids, missing
+//! auth, malformed bodies, internal errors), the paging headers and the examples.
+use crate::error::ErrorBody;
 use axum::Router;
+use axum::extract::State;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use utoipa::openapi::OpenApi;
 
-use crate::state::AppState;
+/// The served document, made once at start.
+#[derive(Clone)]
+pub struct Document(Arc<Value>);
 
-/// (method, path, summary, request body, success status)
-pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
-    (
-        "post",
-        "/api/v1/tokens",
-        "Sign in: exchange email and password for an API token",
-        Some("{email, password}"),
-        201,
-    ),
-    (
-        "delete",
-        "/api/v1/tokens/current",
-        "Revoke the calling token",
-        None,
-        204,
-    ),
-    ("get", "/api/v1/me", "The calling user", None, 200),
-    (
-        "get",
-        "/api/v1/companies/{cid}/users",
-        "List the company's users",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/users",
-        "Create a user",
-        Some("{email, name, password, permissions}"),
-        201,
-    ),
-    (
-        "patch",
-        "/api/v1/companies/{cid}/users/{uid}",
-        "Change a user",
-        Some("{name?, password?, current_password?, permissions?, digest_emails?}"),
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/users/{uid}/password_reset",
-        "Issue a one-time password reset link (emailed; returned as reset_url when mail is off)",
-        None,
-        201,
-    ),
-    (
-        "post",
-        "/api/v1/password_reset",
-        "Set a password with a reset link's token (no sign-in needed)",
-        Some("{token, password}"),
-        204,
-    ),
-    (
-        "get",
-        "/api/v1/erp_profiles",
-        "The ERP profiles and their rules",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/erp_connection",
-        "The company's ERP connection (secrets masked)",
-        None,
-        200,
-    ),
-    (
-        "put",
-        "/api/v1/companies/{cid}/erp_connection",
-        "Connect an ERP (creates the ERP list)",
-        Some("{profile, connector}"),
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/erp_connection/test",
-        "Test the ERP connection",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/erp_connection/qbwc",
-        "The QuickBooks Web Connector: user name, last seen, QuickBooks version, company file, last error, accounts as of, waiting codes",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/erp_connection/qbwc/password",
-        "A new QuickBooks Web Connector password, shown this once ({user_name, password})",
-        None,
-        201,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/erp_connection/qbwc/qwc",
-        "The company's .qwc file for the QuickBooks Web Connector (fresh OwnerID and FileID)",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/cost_code_lists",
-        "List cost code lists",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/cost_code_lists",
-        "Create a cost code list",
-        Some("{name}"),
-        201,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes",
-        "Codes in natural order (?sync_status=&q=&page=&per_page=)",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes",
-        "Create a code",
-        Some("{code, description, parent_id?}"),
-        201,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}",
-        "One code",
-        None,
-        200,
-    ),
-    (
-        "patch",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}",
-        "Edit a code (409 locked while pending/exporting/failed)",
-        Some("{code?, description?, active?, parent_id?}"),
-        200,
-    ),
-    (
-        "delete",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}",
-        "Delete a never-synced code",
-        None,
-        204,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}/retrieve",
-        "Take a pending code back",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/import",
-        "Import CSV (full_code,description,active), all or nothing",
-        Some("text/csv"),
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/export",
-        "Export the list as CSV",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/send_to_erp",
-        "Whether Send to ERP is enabled, and why not (?list_version= the version a page shows: stale_page when it changed since)",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/cost_code_lists/{lid}/send_to_erp",
-        "Send every unsynced code as one submission",
-        Some("{list_version}"),
-        201,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/erp/cost_codes",
-        "The ERP Integrations queue (?filter=ready_to_export|exporting|failed|synced|rejected)",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/erp/cost_codes/counts",
-        "How many items each filter holds",
-        None,
-        200,
-    ),
-    (
-        "patch",
-        "/api/v1/companies/{cid}/erp/cost_codes/{item_id}",
-        "Choose GL accounts for an item",
-        Some("{gl_income_account?, gl_expense_account?}"),
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/erp/cost_codes/export",
-        "Export (accept) the selected or all ready items",
-        Some("{item_ids?}"),
-        202,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/erp/cost_codes/reject",
-        "Reject the selected or all ready items with a reason",
-        Some("{item_ids?, reason}"),
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/erp/cost_codes/retry",
-        "Retry the selected or all failed items",
-        Some("{item_ids?}"),
-        202,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/erp/cost_codes/sync_from_erp",
-        "Pull the ERP's code tree (422 not_supported for file connectors; 202 {requested, message} for the QuickBooks Web Connector, pulled at its next run)",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/erp/export_jobs/{id}",
-        "An export job's status and counts",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/erp/gl_accounts",
-        "GL accounts from the ERP",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/submissions",
-        "Each Send to ERP, newest first: who sent how many codes, item counts per state, export jobs",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/submissions/{id}",
-        "One submission",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/submissions/{id}/items",
-        "The items of one submission (what was sent, and each one's state now)",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/api_clients",
-        "List the company's machine clients (admins)",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/api_clients",
-        "Create a machine client; its client_secret is in this answer only",
-        Some("{name, permissions}"),
-        201,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/api_clients/{id}/rotate",
-        "A new secret for a client, in this answer only; the old one and its tokens stop working",
-        None,
-        200,
-    ),
-    (
-        "delete",
-        "/api/v1/companies/{cid}/api_clients/{id}",
-        "Revoke a client: its secret and tokens stop working",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/oauth/token",
-        "A machine client's short-lived token (RFC 6749 client_credentials; client id and secret by HTTP Basic or in the form)",
-        Some("grant_type=client_credentials&client_id=…&client_secret=…"),
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/audit_events",
-        "The audit log, newest first (?entity_type=&entity_id=&action=)",
-        None,
-        200,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/event_subscriptions",
-        "The company's event subscriptions (secrets masked)",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/event_subscriptions",
-        "Subscribe a URL to events, signed with the secret (README, Integrations → Events)",
-        Some("{url, secret, event_types}"),
-        201,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/event_subscriptions/{id}",
-        "One event subscription (secret masked)",
-        None,
-        200,
-    ),
-    (
-        "delete",
-        "/api/v1/companies/{cid}/event_subscriptions/{id}",
-        "Delete an event subscription and its events",
-        None,
-        204,
-    ),
-    (
-        "get",
-        "/api/v1/companies/{cid}/event_subscriptions/{id}/deliveries",
-        "The subscription's delivery log, newest first (status, attempts, last answer, next try)",
-        None,
-        200,
-    ),
-    (
-        "post",
-        "/api/v1/companies/{cid}/event_subscriptions/{id}/deliveries/{event_id}/redeliver",
-        "Send one event again, with the same id",
-        None,
-        202,
-    ),
-    (
-        "get",
-        "/healthz",
-        "200 when the database answers",
-        None,
-        200,
-    ),
-    ("get", "/metrics", "Prometheus metrics", None, 200),
-    ("get", "/api/v1/openapi.json", "This document", None, 200),
-];
+impl Document {
+    pub fn new(openapi: OpenApi) -> Document {
+        Document(Arc::new(complete(openapi)))
+    }
+}
 
-pub fn router() -> Router<AppState> {
+/// `/api/v1/openapi.json` and `/api/docs`, both over the one document.
+pub fn router<S: Clone + Send + Sync + 'static>(doc: Document) -> Router<S> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/docs", get(page))
+        .with_state(doc)
 }
 
-fn error_schema() -> Value {
-    json!({"type": "object", "properties": {"error": {"type": "object", "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}}}})
+/// The operations served here, outside the API's routers.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(openapi))]
+pub struct DocsApi;
+
+/// This document
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "service",
+    security(()), responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object,
+        example = json!({"openapi": "3.1.0", "info": {"title": "Costbridge API", "version": "0.1.0"}, "paths": {}}))))]
+async fn openapi(State(doc): State<Document>) -> impl IntoResponse {
+    axum::Json(doc.0.as_ref().clone())
 }
 
-pub fn document() -> Value {
-    let mut paths: Map<String, Value> = Map::new();
-    for (method, path, summary, body, ok) in ENDPOINTS {
-        let params: Vec<Value> = path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}))
-            .collect();
-        let mut op = json!({
-            "summary": summary,
-            "parameters": params,
-            "responses": {
-                ok.to_string(): {"description": "success"},
-                "4XX": {"description": "see docs/api.md: error code, message and details",
-                        "content": {"application/json": {"schema": error_schema()}}},
-            },
-        });
-        if let Some(body) = body {
-            let media = match (*body, *path) {
-                ("text/csv", _) => "text/csv",
-                (_, "/oauth/token") => "application/x-www-form-urlencoded",
-                _ => "application/json",
-            };
-            op["requestBody"] = json!({"description": body, "required": true, "content": {media: {"schema": {"type": if media == "text/csv" {"string"} else {"object"}}}}});
-        }
-        if path.starts_with("/api/v1/")
-            && *path != "/api/v1/openapi.json"
-            && !(path == &"/api/v1/tokens" && *method == "post")
-        {
-            op["security"] = json!([{"bearer": []}, {"session": []}]);
-        }
-        paths.entry(path.to_string()).or_insert_with(|| json!({}))[*method] = op;
+/// The error statuses every operation may answer whatever it does, by what it takes.
+fn common_errors(op: &Value, secured: bool, path: &str) -> Vec<(&'static str, &'static str)> {
+    let mut out = vec![(
+        "500",
+        "Costbridge failed unexpectedly (`internal`); the cause is in its log, nothing was half done",
+    )];
+    if path.contains('{') {
+        out.push((
+            "400",
+            "`bad_request`: a path id is not a positive whole number, or the request is malformed",
+        ));
+        out.push((
+            "404",
+            "`not_found`: no such record in the caller's company (another company's ids answer this too)",
+        ));
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {"title": "Costbridge API", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Cost code lists, Send to ERP and the ERP Integrations queue."},
-        "paths": paths,
-        "components": {"securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "session": {"type": "apiKey", "in": "cookie", "name": "costbridge_session",
-                        "description": "The web UI's session (sign in at /login). Unsafe methods also need the page's X-CSRF-Token header, or a same-origin browser request."},
-        }},
-    })
+    if op.get("requestBody").is_some() {
+        out.push((
+            "400",
+            "`bad_request`: malformed JSON, or a field of the wrong type",
+        ));
+        out.push((
+            "413",
+            "`payload_too_large`: the body is larger than this endpoint accepts",
+        ));
+        out.push((
+            "422",
+            "`validation_failed`: `details` names each field, row or item at fault",
+        ));
+    }
+    if op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p["in"] == "query" && p["name"] != "list_version")
+        })
+    {
+        out.push(("400", "`bad_request`: a query parameter of the wrong type"));
+        out.push((
+            "422",
+            "`validation_failed`: `details.fields` names the query parameter at fault",
+        ));
+    }
+    if secured {
+        out.push(("401", "`unauthorized`: no valid bearer token or session"));
+    }
+    out
 }
 
-async fn openapi() -> impl IntoResponse {
-    axum::Json(document())
+fn error_example(status: &str) -> Value {
+    let (code, message, details) = match status {
+        "400" => (
+            "bad_request",
+            "malformed JSON: expected value at line 1 column 1",
+            json!({}),
+        ),
+        "401" => (
+            "unauthorized",
+            "a valid bearer token or session is required",
+            json!({}),
+        ),
+        "403" => (
+            "forbidden",
+            "Costbridge refused: you need the Admin tool at admin for this. Ask a company admin.",
+            json!({"required": "admin_tool=admin"}),
+        ),
+        "404" => (
+            "not_found",
+            "Costbridge found no such record in your company.",
+            json!({}),
+        ),
+        "409" => (
+            "locked",
+            "Costbridge refused the change: the code is pending at the ERP. Retrieve it first.",
+            json!({}),
+        ),
+        "413" => (
+            "payload_too_large",
+            "the request body is larger than this endpoint accepts",
+            json!({}),
+        ),
+        "422" => (
+            "validation_failed",
+            "Costbridge refused the request: description is empty. Correct the field and send it again.",
+            json!({"fields": {"description": ["is empty"]}}),
+        ),
+        "429" => (
+            "rate_limited",
+            "Costbridge paused sign-ins from here after repeated failures; try again in 30 seconds.",
+            json!({}),
+        ),
+        "502" => (
+            "erp_unavailable",
+            "The ERP did not answer (HTTP 502 Bad Gateway); try again later.",
+            json!({}),
+        ),
+        _ => (
+            "internal",
+            "Costbridge failed unexpectedly; the cause is in its log. Try again.",
+            json!({}),
+        ),
+    };
+    json!({"error": {"code": code, "message": message, "details": details}})
+}
+
+/// The example of a schema: its own, or an array of its items' example.
+fn example_of(schema: &Value, schemas: &Map<String, Value>) -> Option<Value> {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next()?;
+        return schemas.get(name)?.get("example").cloned();
+    }
+    if let Some(e) = schema.get("example") {
+        return Some(e.clone());
+    }
+    if schema["type"] == "array" {
+        return example_of(&schema["items"], schemas).map(|e| json!([e]));
+    }
+    None
+}
+
+/// Puts the schema's example on a media type that has none.
+fn add_example(content: &mut Value, schemas: &Map<String, Value>) {
+    let Some(media) = content.as_object_mut() else {
+        return;
+    };
+    for m in media.values_mut() {
+        if m.get("example").is_none()
+            && let Some(e) = m.get("schema").and_then(|s| example_of(s, schemas))
+        {
+            m["example"] = e;
+        }
+    }
+}
+
+/// The document as served: the derived paths and schemas, plus what holds for every operation.
+fn complete(openapi: OpenApi) -> Value {
+    let mut doc = serde_json::to_value(openapi).expect("an OpenAPI document serialises");
+    let mut schemas = doc["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut error_schemas = Vec::new();
+    <ErrorBody as utoipa::ToSchema>::schemas(&mut error_schemas);
+    error_schemas.push((
+        "Error".into(),
+        <ErrorBody as utoipa::PartialSchema>::schema(),
+    ));
+    for (name, schema) in error_schemas {
+        schemas.insert(
+            name,
+            serde_json::to_value(schema).expect("schemas serialise"),
+        );
+    }
+    let headers = json!({
+        "Total": {"description": "How many records the list holds in all (with the query's filters)",
+                  "schema": {"type": "integer", "minimum": 0}},
+        "Per-Page": {"description": "The page size used", "schema": {"type": "integer", "minimum": 1}},
+        "Link": {"description": "RFC 8288 links to the `first`, `last`, `prev` and `next` pages; follow `rel=\"next\"`",
+                 "schema": {"type": "string"},
+                 "example": "</api/v1/companies/1/audit_events?page=2>; rel=\"next\""},
+        "Retry-After": {"description": "Seconds to wait before trying again",
+                        "schema": {"type": "integer", "minimum": 0}, "example": 30},
+    });
+    let root_security = json!([{"bearer": []}, {"session": []}]);
+    let paths = doc["paths"].as_object_mut().expect("paths");
+    for (path, item) in paths.iter_mut() {
+        for (_, op) in item.as_object_mut().expect("path item").iter_mut() {
+            let secured = match op.get("security") {
+                // `security(())` marks an operation anyone may call.
+                Some(s) => s
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|r| r != &json!({}))),
+                None => path.starts_with("/api/"),
+            };
+            if !path.starts_with("/api/") && op.get("security").is_none() {
+                op["security"] = json!([{}]);
+            }
+            let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
+            for p in parameters.into_iter().flatten() {
+                if p["in"] == "path" {
+                    p["description"] = json!(path_parameter(p["name"].as_str().unwrap_or("")));
+                    p["schema"]["minimum"] = json!(1);
+                }
+            }
+            let mut errors = common_errors(op, secured, path);
+            errors.sort_by_key(|(s, _)| *s);
+            errors.dedup_by_key(|(s, _)| *s);
+            let paged = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "per_page"));
+            let responses = op["responses"].as_object_mut().expect("responses");
+            for (status, description) in errors {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| json!({"description": description}));
+            }
+            for (status, response) in responses.iter_mut() {
+                if status.starts_with('2') {
+                    if paged {
+                        response["headers"] = json!({
+                            "Total": {"$ref": "#/components/headers/Total"},
+                            "Per-Page": {"$ref": "#/components/headers/Per-Page"},
+                            "Link": {"$ref": "#/components/headers/Link"},
+                        });
+                    }
+                    if let Some(content) = response.get_mut("content") {
+                        add_example(content, &schemas);
+                    }
+                } else if response.get("content").is_none() {
+                    response["content"] = json!({"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"},
+                        "example": error_example(status),
+                    }});
+                    if status == "429" {
+                        response["headers"] =
+                            json!({"Retry-After": {"$ref": "#/components/headers/Retry-After"}});
+                    }
+                }
+            }
+            if let Some(content) = op.pointer_mut("/requestBody/content") {
+                add_example(content, &schemas);
+            }
+        }
+    }
+    doc["openapi"] = json!("3.1.0");
+    doc["info"] = json!({
+        "title": "Costbridge API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "Cost code lists, Send to ERP and the ERP Integrations queue. Conventions \
+            and every error code: docs/api.md. Errors are always `{\"error\": {code, message, details}}`.",
+        "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+    });
+    doc["servers"] = json!([{"url": "/", "description": "This Costbridge server"}]);
+    doc["security"] = root_security;
+    doc["components"]["schemas"] = Value::Object(schemas);
+    doc["components"]["headers"] = headers;
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer",
+                   "description": "An API token from `POST /api/v1/tokens` (or `serve --demo`)"},
+        "metrics_token": {"type": "http", "scheme": "bearer",
+                          "description": "`[server] metrics_token`, when the operator set one (only for /metrics)"},
+        "session": {"type": "apiKey", "in": "cookie", "name": "costbridge_session",
+                    "description": "The web UI's session (sign in at /login). Unsafe methods also need the page's X-CSRF-Token header, or a same-origin browser request."},
+    });
+    let tags: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+        .flat_map(|item| item.as_object().into_iter().flat_map(|m| m.values()))
+        .flat_map(|op| op["tags"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    doc["tags"] = tags
+        .into_iter()
+        .map(|name| json!({"name": name, "description": tag_description(&name)}))
+        .collect();
+    doc
+}
+
+/// What each path parameter names (the same names on every route).
+fn path_parameter(name: &str) -> &'static str {
+    match name {
+        "cid" => "The company's id (another company's answers 404)",
+        "lid" => "The cost code list's id",
+        "uid" => "The user's id",
+        "item_id" => "The queue item's id",
+        _ => "The record's id",
+    }
+}
+
+fn tag_description(tag: &str) -> &'static str {
+    match tag {
+        "auth" => "Tokens, the caller, users and password resets",
+        "connection" => "ERP profiles and the company's ERP connection",
+        "codes" => "Cost code lists, codes, CSV import and export",
+        "send" => "Send to ERP",
+        "queue" => "The ERP Integrations queue: GL accounts, export, reject, retry",
+        "audit" => "The audit log and submissions, for auditors",
+        _ => "Health, metrics and this document",
+    }
 }
 
 fn escape(s: &str) -> String {
@@ -438,25 +335,47 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-async fn page() -> Html<String> {
-    let rows: String = ENDPOINTS
-        .iter()
-        .map(|(m, p, s, b, ok)| {
-            format!(
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{ok}</td></tr>",
-                m.to_uppercase(),
-                escape(p),
-                escape(s),
-                escape(b.unwrap_or("")),
-            )
-        })
-        .collect();
+/// What a media type's schema is called, for the page: `CreateCode`, `[CostCode]`, `text/csv`.
+fn schema_name(content: &Value) -> String {
+    let Some((media, m)) = content.as_object().and_then(|c| c.iter().next()) else {
+        return String::new();
+    };
+    let name = |s: &Value| {
+        s["$ref"]
+            .as_str()
+            .map(|r| r.rsplit('/').next().unwrap_or(r).to_owned())
+    };
+    let schema = &m["schema"];
+    name(schema)
+        .or_else(|| name(&schema["items"]).map(|n| format!("[{n}]")))
+        .unwrap_or_else(|| media.clone())
+}
+
+async fn page(State(doc): State<Document>) -> Html<String> {
+    let mut rows = String::new();
+    for (path, item) in doc.0["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let (ok, answer) = op["responses"]
+                .as_object()
+                .and_then(|r| r.iter().find(|(s, _)| s.starts_with('2')))
+                .map(|(s, r)| (s.clone(), schema_name(&r["content"])))
+                .unwrap_or_default();
+            rows.push_str(&format!(
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{ok} <code>{}</code></td></tr>",
+                method.to_uppercase(),
+                escape(path),
+                escape(op["summary"].as_str().unwrap_or("")),
+                escape(&schema_name(&op["requestBody"]["content"])),
+                escape(&answer),
+            ));
+        }
+    }
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Costbridge API</title>\
          <link rel=\"stylesheet\" href=\"{css}\"></head><body><main>\
          <h1>Costbridge API v1</h1><p>Send <code>Authorization: Bearer &lt;token&gt;</code> (get one from \
          <code>POST /api/v1/tokens</code>). Errors are <code>{{\"error\": {{code, message, details}}}}</code>. \
-         The machine-readable document is <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\
+         The machine-readable document, with every body's schema, is <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>.</p>\
          <table><thead><tr><th>Method</th><th>Path</th><th>What it does</th><th>Body</th><th>Success</th></tr></thead>\
          <tbody>{rows}</tbody></table></main></body></html>",
         css = crate::web::stylesheet()

@@ -59,10 +59,36 @@ impl ApiError {
     }
 }
 
+/// The body of every API error (docs/api.md, "Errors"); the OpenAPI document's `Error` schema
+/// is derived from it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error, example = json!({"error": {"code": "validation_failed",
+    "message": "Costbridge refused the cost code: code is empty. Correct the field and send it again.",
+    "details": {"fields": {"code": ["is empty"]}}}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for programs: `validation_failed`, `not_found`, a Send to ERP reason…
+    pub code: String,
+    /// What went wrong and what to do, for people.
+    pub message: String,
+    /// The field, row or item at fault: `fields`, `rows`, `items` or `required` (may be empty).
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                details: *self.details,
+            },
+        };
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())

@@ -146,11 +146,17 @@ pub fn too_large() -> ApiError {
     )
 }
 
-/// `?page=&per_page=` with the limits of docs/api.md.
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// `?page=&per_page=` with the limits of docs/api.md. An operation that takes it answers with
+/// the `Total`, `Per-Page` and `Link` headers (`crate::docs` documents them so).
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
 #[serde(default)]
+#[into_params(parameter_in = Query)]
 pub struct Paging {
+    /// The page number, from 1.
+    #[param(minimum = 1, default = 1)]
     pub page: i64,
+    /// Records per page.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     pub per_page: i64,
 }
 
@@ -174,6 +180,14 @@ impl Paging {
             return Err(ApiError::field(
                 "per_page",
                 format!("must be between 1 and {MAX_PER_PAGE}"),
+            ));
+        }
+        // A page so far on that its first row's offset does not fit in a number (found by
+        // schemathesis: it overflowed into a panic).
+        if (self.page - 1).checked_mul(self.per_page).is_none() {
+            return Err(ApiError::field(
+                "page",
+                "is past any list's end; follow the Link header's pages",
             ));
         }
         Ok(self)

@@ -44,7 +44,7 @@ pub fn json_text(v: Option<Value>) -> Option<String> {
 
 /// Who did it: a person (`kind` "user", with their email) or a machine client (`kind`
 /// "api_client", its name and no email), never to be mistaken for one another.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     pub id: i64,
     pub kind: &'static str,
@@ -62,16 +62,22 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 90, "at": "2026-11-30T15:00:00Z", "actor": {"id": 1, "email": "admin@demo.example"},
+    "action": "cost_code.updated", "entity_type": "cost_code", "entity_id": 43,
+    "before": {"description": "Permits"}, "after": {"description": "Permits and fees"}}))]
 pub struct AuditEvent {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    #[schema(required = true)]
     pub actor: Option<Actor>,
     pub action: String,
     pub entity_type: String,
     pub entity_id: i64,
+    #[schema(required = true)]
     pub before: Option<Value>,
+    #[schema(required = true)]
     pub after: Option<Value>,
 }
 

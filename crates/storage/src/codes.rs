@@ -13,7 +13,8 @@ use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({"id": 1, "name": "ERP Standard Cost Codes", "is_erp_list": true, "codes_count": 42, "version": 3, "sent_once": false}))]
 pub struct CodeList {
     pub id: i64,
     pub name: String,
@@ -109,25 +110,35 @@ impl CodeRow {
 }
 
 /// A cost code as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 43, "list_id": 1, "code": "110", "full_code": "01-110", "description": "Permits",
+    "parent_id": 2, "tier": 2, "active": true, "sync_status": "new", "origin_id": null, "last_synced_at": null,
+    "rejection_reason": null, "erp_message": null, "diff": {}, "confirmed": null,
+    "created_at": "2026-11-30T15:00:00Z", "updated_at": "2026-11-30T15:00:00Z"}))]
 pub struct CostCode {
     pub id: i64,
     pub list_id: i64,
     pub code: String,
     pub full_code: String,
     pub description: String,
+    #[schema(required = true)]
     pub parent_id: Option<i64>,
     pub tier: i64,
     pub active: bool,
     pub sync_status: SyncState,
+    #[schema(required = true)]
     pub origin_id: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_synced_at: Option<OffsetDateTime>,
+    #[schema(required = true)]
     pub rejection_reason: Option<String>,
+    #[schema(required = true)]
     pub erp_message: Option<String>,
     /// For a modified code: what differs from the values the ERP confirmed.
     pub diff: BTreeMap<&'static str, FieldChange>,
     /// The values the ERP last confirmed (`null` for a code it never had).
+    #[schema(required = true)]
     pub confirmed: Option<ConfirmedValues>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

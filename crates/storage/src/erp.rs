@@ -44,11 +44,15 @@ impl crate::db::Transient for SendError {
 }
 
 /// What the Send to ERP button shows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"enabled": true, "label": "Send to ERP", "reason_code": null, "reason": null,
+    "unsynced_count": 12, "list_version": 3, "invalid_codes": []}))]
 pub struct SendStatus {
     pub enabled: bool,
     pub label: &'static str,
+    #[schema(required = true)]
     pub reason_code: Option<&'static str>,
+    #[schema(required = true)]
     pub reason: Option<String>,
     pub unsynced_count: i64,
     pub list_version: i64,

@@ -21,14 +21,15 @@ pub struct ImportRow {
     pub active: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RowError {
     pub row: usize,
     pub full_code: String,
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({"created": 2, "updated": 1, "unchanged": 40}))]
 pub struct ImportSummary {
     pub created: i64,
     pub updated: i64,

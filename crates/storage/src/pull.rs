@@ -21,14 +21,17 @@ pub struct RemoteCode {
     pub active: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SyncConflict)]
 pub struct Conflict {
     pub full_code: String,
     pub local: serde_json::Value,
     pub erp: serde_json::Value,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = SyncSummary, example = json!({"created": 3, "updated": 1, "unchanged": 40, "conflicts": [
+    {"full_code": "01-100", "local": {"description": "Permits"}, "erp": {"description": "Permits & fees"}}]}))]
 pub struct PullSummary {
     pub created: i64,
     pub updated: i64,

@@ -16,34 +16,47 @@ use time::OffsetDateTime;
 /// SQLite allows 32,766 bound values; chunks of ids stay far below it.
 const ID_CHUNK: usize = 500;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Person {
     pub id: i64,
     pub email: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 7, "cost_code_id": 43, "submission_id": 1, "full_code": "01-110", "description": "Permits",
+    "change": "new", "diff": {}, "sent_by": {"id": 1, "email": "admin@demo.example"}, "sent_at": "2026-11-30T15:01:00Z",
+    "gl_income_account": "4000", "gl_expense_account": "5000", "export_status": "ready", "erp_message": null, "note": null,
+    "decided_by": null, "decided_at": null, "rejection_reason": null, "export_job_id": null}))]
 pub struct Item {
     pub id: i64,
     pub cost_code_id: i64,
     pub submission_id: i64,
     pub full_code: String,
     pub description: String,
+    #[schema(value_type = costbridge_domain::sync::Change)]
     pub change: &'static str,
     pub diff: BTreeMap<&'static str, FieldChange>,
     pub sent_by: Person,
     #[serde(with = "time::serde::rfc3339")]
     pub sent_at: OffsetDateTime,
+    #[schema(required = true)]
     pub gl_income_account: Option<String>,
+    #[schema(required = true)]
     pub gl_expense_account: Option<String>,
     pub export_status: ItemStatus,
+    #[schema(required = true)]
     pub erp_message: Option<String>,
     /// Something the approver should know before exporting (e.g. a description the ERP will cut).
+    #[schema(required = true)]
     pub note: Option<String>,
+    #[schema(required = true)]
     pub decided_by: Option<Person>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub decided_at: Option<OffsetDateTime>,
+    #[schema(required = true)]
     pub rejection_reason: Option<String>,
+    #[schema(required = true)]
     pub export_job_id: Option<i64>,
 }
 
@@ -132,9 +145,10 @@ impl From<ItemRow> for Item {
 }
 
 /// One item that cannot take part in an export, reject or retry, and why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemProblem {
     pub id: i64,
+    #[schema(required = true)]
     pub full_code: Option<String>,
     pub errors: Vec<String>,
 }
@@ -155,20 +169,24 @@ impl crate::db::Transient for QueueError {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ExportJob, example = json!({"id": 1, "status": "done", "counts": {"synced": 12, "failed": 0, "exporting": 0},
+    "attempts": 1, "last_error": null, "created_at": "2026-11-30T15:02:00Z", "finished_at": "2026-11-30T15:02:03Z"}))]
 pub struct JobStatus {
     pub id: i64,
     pub status: JobState,
     pub counts: JobCounts,
     pub attempts: i64,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub finished_at: Option<OffsetDateTime>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct JobCounts {
     pub synced: i64,
     pub failed: i64,

@@ -7,7 +7,9 @@ use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 1, "list_id": 1, "sent_by": {"id": 1, "email": "admin@demo.example"}, "sent_at": "2026-11-30T15:01:00Z",
+    "code_count": 12, "item_counts": {"synced": 11, "rejected": 1}, "export_job_ids": [1]}))]
 pub struct Submission {
     pub id: i64,
     pub list_id: i64,

@@ -8,7 +8,10 @@ use serde_json::json;
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 2, "email": "approver@demo.example", "name": "Parker Approver",
+    "permissions": {"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": true},
+    "digest_emails": true, "created_at": "2026-11-30T15:00:00Z"}))]
 pub struct User {
     pub id: i64,
     #[serde(skip)]

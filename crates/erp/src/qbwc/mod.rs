@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// Nothing to set: the Web Connector's user name and password are made by Costbridge (the
 /// password shown once and stored hashed, apart from the connection).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QbwcSettings {}
 

@@ -26,12 +26,15 @@ use serde_json::{Value, json};
 pub const BATCH: usize = 1000;
 
 /// A Tryton server reached over JSON-RPC (`url` is the server root, e.g. `http://host:8000/`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrytonSettings {
+    /// The Tryton server's root, e.g. `http://erp.example:8000/`.
     pub url: String,
     pub database: String,
     pub username: String,
+    /// Shown as `********`; sending `********` back keeps the stored one.
+    #[schema(value_type = String, format = Password)]
     pub password: Secret,
 }
 

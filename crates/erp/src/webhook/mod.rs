@@ -66,12 +66,17 @@ impl From<reqwest::Error> for Unsent {
 }
 
 /// The customer's endpoint that receives each export batch as signed JSON.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
+    /// Where each batch is POSTed (`https://…`).
     pub url: String,
+    /// The HMAC key of `X-Costbridge-Signature` (at least 16 characters; shown as `********`).
+    #[schema(value_type = String, format = Password)]
     pub secret: Secret,
+    /// The accounts the approver picks from.
     #[serde(default)]
+    #[schema(inline)]
     pub gl_accounts: Vec<GlAccount>,
 }
 

@@ -99,7 +99,7 @@ impl fmt::Debug for XeroEnv {
 }
 
 /// A Xero connection stores no settings: the organisation and tokens come with the grant.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct XeroSettings {}
 

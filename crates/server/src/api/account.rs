@@ -3,48 +3,70 @@ use crate::error::ApiResult;
 use crate::extract::{Body, Caller};
 use crate::ops::account::{complete_reset, issue_reset};
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/companies/{cid}/users/{uid}/password_reset",
-            post(issue),
-        )
-        .route("/api/v1/password_reset", post(complete))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issue))
+        .routes(routes!(complete))
 }
 
-/// 201 `{expires_at, emailed, reset_url}`: `reset_url` only when mail is off, shown this once.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"expires_at": "2026-11-30T16:00:00Z", "emailed": true, "reset_url": null}))]
+struct ResetIssued {
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    /// Whether the link was emailed to the user.
+    emailed: bool,
+    /// The link itself, only when mail is off (shown this once); else `null`.
+    #[schema(required = true)]
+    reset_url: Option<String>,
+}
+
+/// Issue a one-time password reset link (emailed; returned as `reset_url` when mail is off)
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/users/{uid}/password_reset", tag = "auth",
+    operation_id = "issue_password_reset",
+    responses((status = 201, description = "The link was made", body = ResetIssued),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 async fn issue(
     State(state): State<AppState>,
     caller: Caller,
     Path((cid, uid)): Path<(i64, i64)>,
 ) -> ApiResult<impl IntoResponse> {
     let r = issue_reset(&state, &caller.user, cid, uid).await?;
-    let expires_at = r
-        .expires_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
     Ok((
         StatusCode::CREATED,
-        Json(json!({"expires_at": expires_at, "emailed": r.emailed, "reset_url": r.link})),
+        Json(ResetIssued {
+            expires_at: r.expires_at,
+            emailed: r.emailed,
+            reset_url: r.link,
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "the token from the link", "password": "a new long passphrase"}))]
 struct Complete {
+    /// The token from the reset link.
     token: String,
+    /// The new password (at least 10 characters).
     password: String,
 }
 
-/// Needs no sign-in: the token is the proof. 204, or 422 naming `token` or `password`.
+/// Set a password with a reset link's token (no sign-in needed: the token is the proof)
+#[utoipa::path(post, path = "/api/v1/password_reset", tag = "auth", security(()),
+    operation_id = "complete_password_reset", request_body = Complete,
+    responses((status = 204, description = "The password is set; the user's other sessions and tokens end"),
+        (status = 429, description = "`rate_limited`: too many attempts; see `Retry-After`")))]
 async fn complete(
     State(state): State<AppState>,
     Body(body): Body<Complete>,

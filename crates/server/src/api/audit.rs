@@ -3,25 +3,35 @@ use crate::error::ApiResult;
 use crate::extract::{Caller, Paging, Q};
 use crate::ops::audit;
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use axum::routing::get;
-use costbridge_storage::audit::AuditFilter;
+use costbridge_storage::audit::{AuditEvent, AuditFilter};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/companies/{cid}/audit_events", get(events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only events about this kind of record (`cost_code`, `user`, `submission`, …).
     entity_type: Option<String>,
+    /// Only events about this record (with `entity_type`).
     entity_id: Option<i64>,
+    /// Only this action (`cost_code.created`, `user.signed_in`, …).
     action: Option<String>,
 }
 
+/// The audit log, newest first
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/audit_events", tag = "audit",
+    operation_id = "list_audit_events", params(AuditQuery, Paging),
+    responses((status = 200, description = "One page of events: who did what, before and after", body = [AuditEvent]),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn events(
     State(state): State<AppState>,

@@ -5,34 +5,48 @@ use crate::ops::users::{self, CreateUser, UpdateUser, authenticate};
 use crate::password::{self, hash_token};
 use crate::state::AppState;
 use crate::throttle::ClientAddr;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, patch, post};
-use axum::{Json, Router};
+use costbridge_domain::Permissions;
 use costbridge_storage::users::User;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/tokens", post(create_token))
-        .route("/api/v1/tokens/current", delete(revoke_token))
-        .route("/api/v1/me", get(me))
-        .route(
-            "/api/v1/companies/{cid}/users",
-            get(list_users).post(create_user),
-        )
-        .route("/api/v1/companies/{cid}/users/{uid}", patch(update_user))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(me))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(update_user))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "admin@demo.example", "password": "a long passphrase"}))]
 struct Login {
     email: String,
     password: String,
 }
 
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"token": "cb_9a1e…", "user_id": 1, "company_id": 1}))]
+struct NewToken {
+    /// Send it as `Authorization: Bearer <token>`; shown this once (only its hash is kept).
+    token: String,
+    user_id: i64,
+    company_id: i64,
+}
+
+/// Sign in: exchange an email and password for an API token
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", security(()), request_body = Login,
+    responses((status = 201, description = "A new token", body = NewToken),
+        (status = 401, description = "`unauthorized`: wrong email or password"),
+        (status = 429, description = "`rate_limited`: too many failed sign-ins from here or for this account; see `Retry-After`")))]
 #[tracing::instrument(skip_all, fields(email = %body.email))]
 async fn create_token(
     State(state): State<AppState>,
@@ -44,11 +58,18 @@ async fn create_token(
     state.db.insert_token(user.id, &hash_token(&token)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"token": token, "user_id": user.id, "company_id": user.company_id})),
+        Json(NewToken {
+            token,
+            user_id: user.id,
+            company_id: user.company_id,
+        }),
     ))
 }
 
-/// Revokes the calling token; called with the session cookie, it ends the session instead.
+/// Revoke the calling token (with the session cookie: end the session)
+#[utoipa::path(delete, path = "/api/v1/tokens/current", tag = "auth",
+    operation_id = "revoke_current_token",
+    responses((status = 204, description = "Revoked")))]
 #[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
 async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
     match &caller.auth {
@@ -58,15 +79,39 @@ async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResul
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
-async fn me(caller: Caller) -> Json<serde_json::Value> {
-    let u = &caller.user;
-    Json(
-        json!({"id": u.id, "email": u.email, "name": u.name, "company_id": u.company_id, "permissions": u.permissions,
-                "digest_emails": u.digest_emails}),
-    )
+/// The caller.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": 1, "email": "admin@demo.example", "name": "Demo Admin", "company_id": 1,
+    "permissions": {"admin_tool": "admin", "erp_integrations": "admin", "can_push_to_accounting": true}, "digest_emails": true}))]
+struct Me {
+    id: i64,
+    email: String,
+    name: String,
+    company_id: i64,
+    permissions: Permissions,
+    digest_emails: bool,
 }
 
+/// The calling user
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, description = "Who the token or session belongs to", body = Me)))]
+#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
+async fn me(caller: Caller) -> Json<Me> {
+    let u = caller.user;
+    Json(Me {
+        id: u.id,
+        email: u.email,
+        name: u.name,
+        company_id: u.company_id,
+        permissions: u.permissions,
+        digest_emails: u.digest_emails,
+    })
+}
+
+/// The company's users
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/users", tag = "auth",
+    responses((status = 200, description = "Every user of the company", body = [User]),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn list_users(
     State(state): State<AppState>,
@@ -76,6 +121,10 @@ async fn list_users(
     Ok(Json(users::list(&state, &caller.user, cid).await?))
 }
 
+/// Create a user
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/users", tag = "auth", request_body = CreateUser,
+    responses((status = 201, description = "The new user", body = User),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin (and Push to accounting to grant it)")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn create_user(
     State(state): State<AppState>,
@@ -87,6 +136,10 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
+/// Change a user (anyone may change their own name, password and email preference)
+#[utoipa::path(patch, path = "/api/v1/companies/{cid}/users/{uid}", tag = "auth", request_body = UpdateUser,
+    responses((status = 200, description = "The user as they are now", body = User),
+        (status = 403, description = "`forbidden`: changing others needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, target = uid))]
 async fn update_user(
     State(state): State<AppState>,

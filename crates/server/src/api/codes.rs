@@ -4,39 +4,37 @@ use crate::extract::{Body, Caller, Paging, Q, too_large};
 use crate::ops::codes::{self as ops, CreateCode, UpdateCode};
 use crate::ops::imports;
 use crate::state::AppState;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use costbridge_domain::sync::SyncState;
 use costbridge_storage::codes::{CodeFilter, CodeList, CostCode};
 use costbridge_storage::import::ImportSummary;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) const LIST: &str = "/api/v1/companies/{cid}/cost_code_lists/{lid}";
-
-pub fn router(max_import_bytes: usize) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/companies/{cid}/cost_code_lists",
-            get(lists).post(create_list),
+pub fn router(max_import_bytes: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(lists, create_list))
+        .routes(routes!(list_codes, create_code))
+        .routes(routes!(get_code, update_code, delete_code))
+        .routes(routes!(export))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(import))
+                .layer(DefaultBodyLimit::max(max_import_bytes)),
         )
-        .route(
-            &format!("{LIST}/cost_codes"),
-            get(list_codes).post(create_code),
-        )
-        .route(
-            &format!("{LIST}/cost_codes/{{id}}"),
-            get(get_code).patch(update_code).delete(delete_code),
-        )
-        .route(
-            &format!("{LIST}/import"),
-            post(import).layer(DefaultBodyLimit::max(max_import_bytes)),
-        )
-        .route(&format!("{LIST}/export"), get(export))
 }
 
+/// List the company's cost code lists
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists", tag = "codes",
+    operation_id = "list_cost_code_lists",
+    responses((status = 200, description = "Every list of the company", body = [CodeList]),
+        (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn lists(
     State(state): State<AppState>,
@@ -46,12 +44,19 @@ async fn lists(
     Ok(Json(ops::lists(&state, &caller.user, cid).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Estimating"}))]
 struct CreateList {
+    /// The list's name, unique in the company.
     name: String,
 }
 
+/// Create a cost code list
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/cost_code_lists", tag = "codes",
+    request_body = CreateList,
+    responses((status = 201, description = "The new list", body = CodeList),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn create_list(
     State(state): State<AppState>,
@@ -63,14 +68,25 @@ async fn create_list(
     Ok((StatusCode::CREATED, Json(list)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CodeQuery {
+    /// Only the codes in this sync state.
+    #[param(value_type = Option<SyncState>)]
     sync_status: Option<String>,
+    /// Codes whose code, full code or description contains this text.
     q: Option<String>,
-    /// The id of the last code of the previous page (from `Link: rel="next"`).
+    /// The id of the last code of the previous page (from `Link: rel="next"`); not with `page`.
     after: Option<i64>,
 }
 
+/// The codes of a list, in natural full-code order
+///
+/// Pages by key: follow `Link: rel="next"`.
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes", tag = "codes",
+    params(CodeQuery, Paging),
+    responses((status = 200, description = "One page of codes", body = [CostCode]),
+        (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
 async fn list_codes(
     State(state): State<AppState>,
@@ -114,6 +130,10 @@ async fn list_codes(
     Ok(paging.respond_with_next(&uri, total, codes, next_after))
 }
 
+/// One code
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
+    responses((status = 200, description = "The code", body = CostCode),
+        (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(
     skip_all,
     fields(company = cid, user = caller.user.id, list = lid, code = id)
@@ -126,6 +146,11 @@ async fn get_code(
     Ok(Json(ops::code(&state, &caller.user, cid, lid, id).await?))
 }
 
+/// Create a code
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes", tag = "codes",
+    request_body = CreateCode,
+    responses((status = 201, description = "The new code, `new`", body = CostCode),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
 async fn create_code(
     State(state): State<AppState>,
@@ -137,6 +162,12 @@ async fn create_code(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// Edit, move or (de)activate a code
+#[utoipa::path(patch, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
+    request_body = UpdateCode,
+    responses((status = 200, description = "The code as it is now", body = CostCode),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin (standard may only change `active`)"),
+        (status = 409, description = "`locked`: the code (or a descendant) is pending, exporting or failed")))]
 #[tracing::instrument(
     skip_all,
     fields(company = cid, user = caller.user.id, list = lid, code = id)
@@ -152,6 +183,11 @@ async fn update_code(
     ))
 }
 
+/// Delete a code the ERP never had
+#[utoipa::path(delete, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
+    responses((status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
+        (status = 409, description = "`conflict` once the ERP had it or it has children (deactivate it instead); `locked` while pending")))]
 #[tracing::instrument(
     skip_all,
     fields(company = cid, user = caller.user.id, list = lid, code = id)
@@ -165,6 +201,16 @@ async fn delete_code(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Import a CSV file, all or nothing
+///
+/// Columns `full_code,description,active`; every bad row is listed in `details.rows` and
+/// nothing is applied.
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/import", tag = "codes",
+    request_body(content = String, content_type = "text/csv", description = "The CSV file",
+        example = "full_code,description,active\n01,General Requirements,true\n01-100,Permits,true\n"),
+    responses((status = 200, description = "What the import did", body = ImportSummary),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
+        (status = 409, description = "`locked`: a row changes a code that is pending, exporting or failed")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
 async fn import(
     State(state): State<AppState>,
@@ -185,6 +231,12 @@ async fn import(
     Ok(Json(summary))
 }
 
+/// Export the list as CSV
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/export", tag = "codes",
+    operation_id = "export_cost_code_list",
+    responses((status = 200, description = "The list as CSV, the import's columns", content_type = "text/csv", body = String,
+        example = "full_code,description,active\n01,General Requirements,true\n"),
+        (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
 async fn export(
     State(state): State<AppState>,

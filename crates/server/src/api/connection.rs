@@ -3,77 +3,155 @@ use crate::error::ApiResult;
 use crate::extract::{Body, Caller};
 use crate::ops::connection::{self as ops, Connection};
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use costbridge_domain::ErpProfile;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use costbridge_erp::CONNECTORS;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/erp_profiles", get(profiles))
-        .route(
-            "/api/v1/companies/{cid}/erp_connection",
-            get(get_connection).put(put_connection),
-        )
-        .route(
-            "/api/v1/companies/{cid}/erp_connection/test",
-            post(test_connection),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(profiles))
+        .routes(routes!(get_connection, put_connection))
+        .routes(routes!(test_connection))
 }
 
+/// The ERP profiles and their rules
+#[utoipa::path(get, path = "/api/v1/erp_profiles", tag = "connection",
+    operation_id = "list_erp_profiles",
+    responses((status = 200, description = "Every profile Costbridge ships", body = [ErpProfile])))]
 async fn profiles(_caller: Caller) -> Json<Vec<ErpProfile>> {
     Json(ErpProfile::builtin())
 }
 
-fn render(c: &Connection) -> Value {
-    let profile = &c.profile;
-    json!({
-        "profile": profile.id,
-        "profile_name": profile.name,
-        "connector": c.settings.masked(),
-        "erp_list_id": c.erp_list_id,
-        "capabilities": {
-            "create_cost_codes": profile.create_cost_codes,
-            "income_account_required": profile.rules.income_account_required,
-        },
-    })
+/// What the connection's ERP profile allows.
+#[derive(Serialize, ToSchema)]
+struct Capabilities {
+    /// False for import-only ERPs, which own their cost codes.
+    create_cost_codes: bool,
+    /// Whether every exported code needs an income account.
+    income_account_required: bool,
 }
 
+/// A company's ERP connection; secrets are shown as `********`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"profile": "quickbooks_desktop", "profile_name": "QuickBooks Desktop",
+    "connector": {"kind": "file", "directory": ".", "format": "iif", "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"}]},
+    "erp_list_id": 1, "capabilities": {"create_cost_codes": true, "income_account_required": true}}))]
+struct ConnectionOut {
+    /// The ERP profile's id (`GET /api/v1/erp_profiles`).
+    profile: String,
+    profile_name: String,
+    /// The connector's settings with `kind`, secrets masked.
+    #[schema(schema_with = connector_schema)]
+    connector: Value,
+    /// The company's ERP Standard Cost Code list.
+    erp_list_id: i64,
+    capabilities: Capabilities,
+}
+
+fn render(c: &Connection) -> ConnectionOut {
+    let profile = &c.profile;
+    ConnectionOut {
+        profile: profile.id.clone(),
+        profile_name: profile.name.clone(),
+        connector: c.settings.masked(),
+        erp_list_id: c.erp_list_id,
+        capabilities: Capabilities {
+            create_cost_codes: profile.create_cost_codes,
+            income_account_required: profile.rules.income_account_required,
+        },
+    }
+}
+
+/// The company's ERP connection (secrets masked)
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp_connection", tag = "connection",
+    responses((status = 200, description = "The connection; 404 when the company has none", body = ConnectionOut),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn get_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConnectionOut>> {
     Ok(Json(render(&ops::get(&state, &caller.user, cid).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"profile": "quickbooks_desktop", "connector": {"kind": "file", "directory": ".", "format": "iif",
+    "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"}, {"code": "5000", "name": "Job Materials", "kind": "expense"}]}}))]
 struct PutConnection {
+    /// An ERP profile's id (`GET /api/v1/erp_profiles`).
     profile: String,
+    /// One connector's settings with its `kind`; sending `********` for a secret keeps the
+    /// stored one.
+    #[schema(schema_with = connector_schema)]
     connector: Value,
 }
 
+/// `connector`: one of the registered connectors' settings (`costbridge_erp::CONNECTORS`),
+/// each with its `kind`, so a new connector is in the document as soon as it is registered.
+fn connector_schema() -> Schema {
+    let mut one_of = OneOfBuilder::new();
+    for r in &CONNECTORS {
+        let mut settings = match (r.schema)() {
+            RefOr::T(Schema::Object(o)) => o,
+            _ => panic!("the {} connector's settings are not an object", r.kind),
+        };
+        let kind = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([r.kind]))
+            .build();
+        settings.properties.insert("kind".into(), kind.into());
+        settings.required.insert(0, "kind".into());
+        settings.title = Some(r.label.into());
+        one_of = one_of.item(Schema::Object(settings));
+    }
+    Schema::OneOf(one_of.build())
+}
+
+/// Connect an ERP (creates the ERP list when the company has none)
+#[utoipa::path(put, path = "/api/v1/companies/{cid}/erp_connection", tag = "connection",
+    request_body = PutConnection,
+    responses((status = 200, description = "The connection as saved", body = ConnectionOut),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn put_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<PutConnection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConnectionOut>> {
     let saved = ops::put(&state, &caller.user, cid, &body.profile, &body.connector).await?;
     Ok(Json(render(&saved)))
 }
 
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"ok": true, "message": "Costbridge reached Tryton at http://erp.example:8000/ and signed in to database acme."}))]
+struct TestResult {
+    /// Whether the ERP answered as it should.
+    ok: bool,
+    /// What Costbridge found, in a sentence.
+    message: String,
+}
+
+/// Test the ERP connection
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/erp_connection/test", tag = "connection",
+    responses((status = 200, description = "The outcome; a failure is `ok: false`, not an error status", body = TestResult),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn test_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TestResult>> {
     let (ok, message) = ops::test(&state, &caller.user, cid).await?;
-    Ok(Json(json!({"ok": ok, "message": message})))
+    Ok(Json(TestResult { ok, message }))
 }

@@ -1,7 +1,9 @@
 //! The JSON API (docs/api.md): routes over the operations of `crate::ops`, mapping their
-//! errors to the API's error body. Each module owns its routes; `router()` merges them.
+//! errors to the API's error body. Each module owns its routes, registered with
+//! `utoipa_axum::routes!` so that each one is in the OpenAPI document (`crate::docs`) from its
+//! handler's `#[utoipa::path]`; `router()` merges them.
 use crate::state::AppState;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 mod account;
 mod audit;
@@ -19,24 +21,24 @@ mod submissions;
 
 /// The API's routes behind its guard (caller, rate limit, `Idempotency-Key`: `guard.rs`), and
 /// the OAuth token endpoint beside them.
-pub fn router(state: &AppState, max_import_bytes: usize) -> Router<AppState> {
+pub fn router(state: &AppState, max_import_bytes: usize) -> OpenApiRouter<AppState> {
     let guard = guard::Guard {
         state: state.clone(),
         max_body: max_import_bytes,
     };
-    Router::new()
+    OpenApiRouter::new()
         .merge(auth::router())
         .merge(account::router())
         .merge(connection::router())
-        .merge(events::router())
+        .merge(events::router().into())
         .merge(qbwc::router())
         .merge(codes::router(max_import_bytes))
         .merge(send::router())
         .merge(queue::router())
         .merge(audit::router())
         .merge(submissions::router())
-        .merge(clients::router())
+        .merge(clients::router().into())
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
-        .merge(clients::oauth_router())
+        .merge(clients::oauth_router().into())
         .layer(axum::middleware::from_fn(crate::error::json_errors))
 }

@@ -9,22 +9,22 @@ use crate::throttle::ClientAddr;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use costbridge_erp::qbwc::soap::{self, Reply};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// QuickBooks' answers to a round of 100 codes, escaped inside SOAP, stay well under this.
 const SOAP_MAX_BYTES: usize = 16 << 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/companies/{cid}/erp_connection/qbwc", get(status))
-        .route(
-            "/api/v1/companies/{cid}/erp_connection/qbwc/password",
-            post(password),
-        )
-        .route("/api/v1/companies/{cid}/erp_connection/qbwc/qwc", get(qwc))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(password))
+        .routes(routes!(qwc))
 }
 
 /// The SOAP service and its WSDL, outside the JSON API's error handling.
@@ -37,6 +37,12 @@ pub fn soap_router() -> Router<AppState> {
     )
 }
 
+/// The QuickBooks Web Connector's state
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp_connection/qbwc", tag = "connection",
+    operation_id = "qbwc_status",
+    responses((status = 200, description = "User name, last seen, QuickBooks version, company file, last error, accounts as of, waiting codes", body = ops::Status),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin or ERP Integrations at read_only"),
+        (status = 422, description = "`not_supported`: the connection is not the Web Connector's; `no_erp_connection`")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn status(
     State(state): State<AppState>,
@@ -46,19 +52,43 @@ async fn status(
     Ok(Json(ops::status(&state, &caller.user, cid).await?))
 }
 
+/// A Web Connector password, shown this once.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"user_name": "costbridge-1", "password": "q7…"}))]
+struct QbwcPassword {
+    user_name: String,
+    password: String,
+}
+
+/// Make a new QuickBooks Web Connector password (ends the old one and its sessions)
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/erp_connection/qbwc/password", tag = "connection",
+    operation_id = "new_qbwc_password",
+    responses((status = 201, description = "The password, this once", body = QbwcPassword),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
+        (status = 422, description = "`not_supported`: the connection is not the Web Connector's; `no_erp_connection`")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn password(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (user, password) = ops::new_password(&state, &caller.user, cid).await?;
+) -> ApiResult<(StatusCode, Json<QbwcPassword>)> {
+    let (user_name, password) = ops::new_password(&state, &caller.user, cid).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"user_name": user, "password": password})),
+        Json(QbwcPassword {
+            user_name,
+            password,
+        }),
     ))
 }
 
+/// The company's `.qwc` file for the QuickBooks Web Connector (fresh OwnerID and FileID)
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp_connection/qbwc/qwc", tag = "connection",
+    operation_id = "qbwc_file",
+    responses((status = 200, description = "The .qwc file, as an attachment", content_type = "application/xml", body = String,
+        example = "<?xml version=\"1.0\"?><QBWCXML><AppName>Costbridge</AppName></QBWCXML>"),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
+        (status = 422, description = "`not_supported`: the connection is not the Web Connector's; `no_erp_connection`")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn qwc(
     State(state): State<AppState>,

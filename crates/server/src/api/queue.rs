@@ -3,38 +3,54 @@ use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Paging, Q};
 use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start};
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use costbridge_erp::GlKind;
+use costbridge_storage::pull::PullSummary;
 use costbridge_storage::queue::{Item, JobStatus};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    const ERP: &str = "/api/v1/companies/{cid}/erp";
-    Router::new()
-        .route(&format!("{ERP}/cost_codes"), get(items))
-        .route(&format!("{ERP}/cost_codes/counts"), get(counts))
-        .route(&format!("{ERP}/cost_codes/{{item_id}}"), patch(set_gl))
-        .route(&format!("{ERP}/cost_codes/export"), post(export))
-        .route(&format!("{ERP}/cost_codes/reject"), post(reject))
-        .route(&format!("{ERP}/cost_codes/retry"), post(retry))
-        .route(
-            &format!("{ERP}/cost_codes/sync_from_erp"),
-            post(sync_from_erp),
-        )
-        .route(&format!("{ERP}/export_jobs/{{id}}"), get(job))
-        .route(&format!("{ERP}/gl_accounts"), get(gl_accounts))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(items))
+        .routes(routes!(counts))
+        .routes(routes!(set_gl))
+        .routes(routes!(export))
+        .routes(routes!(reject))
+        .routes(routes!(retry))
+        .routes(routes!(sync_from_erp))
+        .routes(routes!(job))
+        .routes(routes!(gl_accounts))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ItemQuery {
+    /// Which tab: the items in this state (default `ready_to_export`).
+    #[param(schema_with = filter_schema)]
     filter: Option<String>,
 }
 
+/// The filter names the queue takes, from [`ops::FILTERS`].
+fn filter_schema() -> utoipa::openapi::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ops::FILTERS.iter().map(|(name, _, _)| *name)))
+        .build()
+}
+
+/// The ERP Integrations queue, one filter at a time
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp/cost_codes", tag = "queue",
+    operation_id = "list_queue_items", params(ItemQuery, Paging),
+    responses((status = 200, description = "One page of the filter's items", body = [Item]),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn items(
     State(state): State<AppState>,
@@ -60,7 +76,12 @@ async fn items(
     Ok(paging.respond(&uri, total, items))
 }
 
-/// How many items each filter holds (for the filter tabs).
+/// How many items each filter holds (for the filter tabs)
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp/cost_codes/counts", tag = "queue",
+    operation_id = "queue_counts",
+    responses((status = 200, description = "The count per filter name", body = BTreeMap<String, i64>,
+        example = json!({"ready_to_export": 3, "exporting": 0, "failed": 1, "synced": 40, "rejected": 0, "retrieved": 0})),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn counts(
     State(state): State<AppState>,
@@ -70,6 +91,13 @@ async fn counts(
     Ok(Json(ops::counts(&state, &caller.user, cid).await?))
 }
 
+/// Choose an item's GL accounts (`null` clears one)
+#[utoipa::path(patch, path = "/api/v1/companies/{cid}/erp/cost_codes/{item_id}", tag = "queue",
+    operation_id = "choose_gl_accounts", request_body = GlChoice,
+    responses((status = 200, description = "The item", body = Item),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at standard and Push to accounting"),
+        (status = 409, description = "`conflict`: the item is no longer ready"),
+        (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, item = item_id))]
 async fn set_gl(
     State(state): State<AppState>,
@@ -82,14 +110,33 @@ async fn set_gl(
     ))
 }
 
-fn accepted((job, count): (i64, i64)) -> Response {
+/// An export job queued: follow it at `…/erp/export_jobs/{export_job_id}`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"export_job_id": 1, "item_count": 12}))]
+struct Started {
+    export_job_id: i64,
+    item_count: i64,
+}
+
+fn accepted((export_job_id, item_count): (i64, i64)) -> Response {
     (
         StatusCode::ACCEPTED,
-        Json(json!({"export_job_id": job, "item_count": count})),
+        Json(Started {
+            export_job_id,
+            item_count,
+        }),
     )
         .into_response()
 }
 
+/// Export (accept) the selected items, or every ready one
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/erp/cost_codes/export", tag = "queue",
+    operation_id = "export_items", request_body = Pick,
+    responses((status = 202, description = "The export job, queued", body = Started),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at standard and Push to accounting"),
+        (status = 409, description = "`conflict`: another export of the list is being started"),
+        (status = 422, description = "`validation_failed` with `details.items` (e.g. an income account the profile requires) or `details.fields`; `no_erp_connection`"),
+        (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn export(
     State(state): State<AppState>,
@@ -101,6 +148,14 @@ async fn export(
     Ok(accepted(started))
 }
 
+/// Retry the selected failed items, or every failed one
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/erp/cost_codes/retry", tag = "queue",
+    operation_id = "retry_items", request_body = Pick,
+    responses((status = 202, description = "The export job, queued", body = Started),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at standard and Push to accounting"),
+        (status = 409, description = "`conflict`: another export of the list is being started"),
+        (status = 422, description = "`validation_failed` with `details.items` or `details.fields`; `no_erp_connection`"),
+        (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn retry(
     State(state): State<AppState>,
@@ -112,17 +167,34 @@ async fn retry(
     Ok(accepted(started))
 }
 
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"rejected_count": 2}))]
+struct Rejected {
+    rejected_count: i64,
+}
+
+/// Reject the selected items, or every ready one, with a reason the admin sees
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/erp/cost_codes/reject", tag = "queue",
+    operation_id = "reject_items", request_body = Reject,
+    responses((status = 200, description = "How many were rejected", body = Rejected),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at standard and Push to accounting"),
+        (status = 409, description = "`conflict`: the list is busy")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn reject(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<Reject>,
-) -> ApiResult<Json<Value>> {
-    let n = ops::reject(&state, &caller.user, cid, &body).await?;
-    Ok(Json(json!({"rejected_count": n})))
+) -> ApiResult<Json<Rejected>> {
+    let rejected_count = ops::reject(&state, &caller.user, cid, &body).await?;
+    Ok(Json(Rejected { rejected_count }))
 }
 
+/// An export job's status and counts
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp/export_jobs/{id}", tag = "queue",
+    operation_id = "get_export_job",
+    responses((status = 200, description = "The job", body = JobStatus),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, job = id))]
 async fn job(
     State(state): State<AppState>,
@@ -132,20 +204,59 @@ async fn job(
     Ok(Json(ops::job(&state, &caller.user, cid, id).await?))
 }
 
+/// A GL account an approver may pick; `id` is its `code` (spec/API.md).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "4000", "code": "4000", "name": "Construction Income", "kind": "income"}))]
+struct GlAccountOut {
+    id: String,
+    code: String,
+    name: String,
+    kind: GlKind,
+}
+
+/// The GL accounts an approver may pick, from the ERP
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp/gl_accounts", tag = "queue",
+    operation_id = "list_gl_accounts",
+    responses((status = 200, description = "The ERP's income and expense accounts", body = [GlAccountOut]),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only"),
+        (status = 422, description = "`no_erp_connection`"),
+        (status = 502, description = "`erp_unavailable`: the ERP did not answer")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn gl_accounts(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    let accounts: Vec<Value> = ops::gl_accounts(&state, &caller.user, cid)
+) -> ApiResult<Json<Vec<GlAccountOut>>> {
+    let accounts = ops::gl_accounts(&state, &caller.user, cid)
         .await?
         .into_iter()
-        .map(|a| json!({"id": a.code, "code": a.code, "name": a.name, "kind": a.kind}))
+        .map(|a| GlAccountOut {
+            id: a.code.clone(),
+            code: a.code,
+            name: a.name,
+            kind: a.kind,
+        })
         .collect();
-    Ok(Json(Value::Array(accounts)))
+    Ok(Json(accounts))
 }
 
+/// Sync from ERP asked of an ERP that pulls its own work (the QuickBooks Web Connector).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"requested": true, "message": "Costbridge will read QuickBooks' items at the Web Connector's next run."}))]
+struct SyncRequested {
+    requested: bool,
+    message: String,
+}
+
+/// Pull the ERP's code tree into the ERP list
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/erp/cost_codes/sync_from_erp", tag = "queue",
+    operation_id = "sync_from_erp",
+    responses((status = 200, description = "What the pull did; local unsynced edits come back as conflicts", body = PullSummary),
+        (status = 202, description = "Asked of the QuickBooks Web Connector's next run", body = SyncRequested),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at standard and Push to accounting"),
+        (status = 409, description = "`conflict`: the list is busy"),
+        (status = 422, description = "`not_supported` (the connector cannot read codes) or `no_erp_connection`"),
+        (status = 502, description = "`erp_unavailable`: the ERP did not answer")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn sync_from_erp(
     State(state): State<AppState>,
@@ -157,7 +268,10 @@ async fn sync_from_erp(
         // The ERP pulls its own work (QuickBooks Web Connector): asked for its next run.
         ops::Pull::Requested(message) => (
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({"requested": true, "message": message})),
+            Json(SyncRequested {
+                requested: true,
+                message,
+            }),
         )
             .into_response(),
     })

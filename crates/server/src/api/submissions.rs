@@ -4,21 +4,27 @@ use crate::extract::{Caller, Paging, Q};
 use crate::ops::queue::reader;
 use crate::ops::submissions;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use costbridge_storage::queue::Item;
 use costbridge_storage::submissions::Submission;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    const SUBMISSIONS: &str = "/api/v1/companies/{cid}/submissions";
-    Router::new()
-        .route(SUBMISSIONS, get(list))
-        .route(&format!("{SUBMISSIONS}/{{id}}"), get(one))
-        .route(&format!("{SUBMISSIONS}/{{id}}/items"), get(items))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(one))
+        .routes(routes!(items))
 }
 
+/// Each Send to ERP, newest first
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/submissions", tag = "audit",
+    operation_id = "list_submissions", params(Paging),
+    responses((status = 200, description = "One page of submissions: who sent how many codes, item counts per state, export jobs", body = [Submission]),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn list(
     State(state): State<AppState>,
@@ -35,6 +41,11 @@ async fn list(
     Ok(paging.respond(&uri, total, subs))
 }
 
+/// One submission
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/submissions/{id}", tag = "audit",
+    operation_id = "get_submission",
+    responses((status = 200, description = "The submission", body = Submission),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, id))]
 async fn one(
     State(state): State<AppState>,
@@ -44,6 +55,11 @@ async fn one(
     Ok(Json(submissions::one(&state, &caller.user, cid, id).await?))
 }
 
+/// The items of one submission: what was sent, and where each code stands now
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/submissions/{id}/items", tag = "audit",
+    operation_id = "list_submission_items", params(Paging),
+    responses((status = 200, description = "One page of the submission's items", body = [Item]),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, id))]
 async fn items(
     State(state): State<AppState>,

@@ -121,11 +121,14 @@ fn collect<T>(fields: &mut Fields, name: &str, r: Result<T, WbsError>) -> Option
     .ok()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "110", "description": "Permits", "parent_id": 2}))]
 pub struct CreateCode {
+    /// This tier's segment (the full code is the parent's full code, the delimiter and this).
     pub code: String,
     pub description: String,
+    /// The parent code in the same list; absent or `null` for a top-tier code.
     pub parent_id: Option<i64>,
 }
 
@@ -169,12 +172,14 @@ pub async fn create_code(
         .await?)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"description": "Permits and fees"}))]
 pub struct UpdateCode {
     pub code: Option<String>,
     pub description: Option<String>,
     pub active: Option<bool>,
+    /// Moves the code: another code of the list, or `null` for the top tier.
     #[serde(default, deserialize_with = "nullable")]
     pub parent_id: Option<Option<i64>>,
 }

@@ -116,8 +116,9 @@ pub async fn job_with_items(
     ))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"gl_income_account": "4000", "gl_expense_account": "5000"}))]
 pub struct GlChoice {
     #[serde(default, deserialize_with = "nullable")]
     pub gl_income_account: Option<Option<String>>,
@@ -186,9 +187,11 @@ pub async fn set_gl(
         .await?)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"item_ids": [1, 2], "gl_income_account": "4000", "gl_expense_account": "5000"}))]
 pub struct Pick {
+    /// The items to take; absent takes every one the action applies to.
     pub item_ids: Option<Vec<i64>>,
     /// Applied to the selected rows that have no account chosen.
     pub gl_income_account: Option<String>,
@@ -264,10 +267,13 @@ pub async fn start(
     Ok((job, count))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"item_ids": [3], "reason": "Use 01-200 for permits."}))]
 pub struct Reject {
+    /// The items to reject; absent rejects every ready one.
     pub item_ids: Option<Vec<i64>>,
+    /// Why, shown to the admin on each code (at most 500 characters).
     pub reason: String,
 }
 

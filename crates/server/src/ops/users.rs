@@ -34,8 +34,10 @@ pub async fn get(state: &AppState, caller: &User, cid: i64, uid: i64) -> OpResul
     Ok(state.db.user(company, uid).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "estimator@acme.example", "name": "Eve Estimator", "password": "a long passphrase",
+    "permissions": {"admin_tool": "standard", "erp_integrations": "read_only", "can_push_to_accounting": false}}))]
 pub struct CreateUser {
     pub email: String,
     pub name: String,
@@ -105,8 +107,9 @@ pub async fn create(state: &AppState, caller: &User, cid: i64, body: CreateUser)
         .await?)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Eve Estimator", "digest_emails": true}))]
 pub struct UpdateUser {
     pub name: Option<String>,
     pub password: Option<String>,

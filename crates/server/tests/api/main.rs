@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod clients;
 mod codes;
+mod contract;
 mod edges;
 mod event_receiver;
 mod events;

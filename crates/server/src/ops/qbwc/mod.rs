@@ -39,26 +39,37 @@ async fn qbwc_connection(state: &AppState, company: i64) -> OpResult<Connection>
 }
 
 /// What the connection page and `GET …/erp_connection/qbwc` show.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = QbwcStatus, example = json!({"user_name": "costbridge-1", "has_password": true, "app_url": "https://costbridge.acme.example/qbwc",
+    "last_seen_at": "2026-11-30T15:00:00Z", "quickbooks_version": "34.0", "company_file": "C:\\Acme.QBW", "last_error": null,
+    "accounts_as_of": "2026-11-30T15:00:00Z", "waiting_codes": 0, "sync_requested": false, "last_sync": null, "last_sync_at": null}))]
 pub struct Status {
     pub user_name: String,
     /// Whether a password was made (it is never shown again).
     pub has_password: bool,
     pub app_url: String,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_seen_at: Option<OffsetDateTime>,
+    #[schema(required = true)]
     pub quickbooks_version: Option<String>,
+    #[schema(required = true)]
     pub company_file: Option<String>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub accounts_as_of: Option<OffsetDateTime>,
     /// Codes exported and waiting for the Web Connector's next run.
     pub waiting_codes: i64,
     /// Sync from ERP was asked for and waits for the next run.
     pub sync_requested: bool,
     /// The last Sync from ERP's summary (`created`, `updated`, `unchanged`, `conflicts`).
+    #[schema(value_type = Option<Object>)]
+    #[schema(required = true)]
     pub last_sync: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub last_sync_at: Option<OffsetDateTime>,
 }
 
