@@ -76,8 +76,15 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
     (
         "put",
         "/api/v1/companies/{cid}/erp_connection",
-        "Connect an ERP (creates the ERP list)",
-        Some("{profile, connector}"),
+        "Connect an ERP: erp_list_id picks the ERP list (default: the current one, else the only list, else a new one)",
+        Some("{profile, connector, erp_list_id?}"),
+        200,
+    ),
+    (
+        "put",
+        "/api/v1/companies/{cid}/erp_connection/erp_list",
+        "Make another list the ERP list, while the ERP has nothing from the current one",
+        Some("{erp_list_id}"),
         200,
     ),
     (

@@ -4,7 +4,7 @@ use crate::extract::{Body, Caller};
 use crate::ops::connection::{self as ops, Connection};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use costbridge_domain::ErpProfile;
 use serde::Deserialize;
@@ -20,6 +20,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/companies/{cid}/erp_connection/test",
             post(test_connection),
+        )
+        .route(
+            "/api/v1/companies/{cid}/erp_connection/erp_list",
+            put(put_erp_list),
         )
 }
 
@@ -55,6 +59,9 @@ async fn get_connection(
 struct PutConnection {
     profile: String,
     connector: Value,
+    /// The list to make the ERP list (optional; see `ops::connection::put` for the default).
+    #[serde(default)]
+    erp_list_id: Option<i64>,
 }
 
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
@@ -64,7 +71,32 @@ async fn put_connection(
     Path(cid): Path<i64>,
     Body(body): Body<PutConnection>,
 ) -> ApiResult<Json<Value>> {
-    let saved = ops::put(&state, &caller.user, cid, &body.profile, &body.connector).await?;
+    let saved = ops::put(
+        &state,
+        &caller.user,
+        cid,
+        &body.profile,
+        &body.connector,
+        body.erp_list_id,
+    )
+    .await?;
+    Ok(Json(render(&saved)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutErpList {
+    erp_list_id: i64,
+}
+
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+async fn put_erp_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+    Body(body): Body<PutErpList>,
+) -> ApiResult<Json<Value>> {
+    let saved = ops::make_erp_list(&state, &caller.user, cid, body.erp_list_id).await?;
     Ok(Json(render(&saved)))
 }
 

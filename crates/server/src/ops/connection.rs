@@ -47,7 +47,9 @@ pub async fn get(state: &AppState, caller: &User, cid: i64) -> OpResult<Connecti
 }
 
 /// Saves the company's ERP connection (a secret sent back masked keeps its stored value);
-/// returns the connection as saved.
+/// returns the connection as saved. `erp_list` is the list to make the ERP list; without one,
+/// a company that has no ERP list yet and exactly one list gets that list as its ERP list
+/// (the codes an admin typed before connecting are the ones to send), else a new empty one.
 #[tracing::instrument(skip(state, caller, connector), fields(user = caller.id))]
 pub async fn put(
     state: &AppState,
@@ -55,6 +57,7 @@ pub async fn put(
     cid: i64,
     profile_id: &str,
     connector: &Value,
+    erp_list: Option<i64>,
 ) -> OpResult<Connection> {
     let company = company(caller, cid)?;
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
@@ -74,6 +77,13 @@ pub async fn put(
     let settings =
         ConnectorSettings::parse(stored.as_ref(), connector, &env).map_err(OpError::Invalid)?;
     let stored = state.cipher.stored(&settings);
+    let erp_list = match erp_list {
+        Some(l) => Some(l),
+        None => match &state.db.lists(company).await?[..] {
+            [only] if !only.is_erp_list => Some(only.id),
+            _ => None,
+        },
+    };
     let saved = state
         .db
         .put_erp_connection_pulled(
@@ -83,6 +93,7 @@ pub async fn put(
             &stored,
             &settings.masked(),
             settings.pulled(),
+            erp_list,
         )
         .await?;
     Ok(Connection {
@@ -90,6 +101,21 @@ pub async fn put(
         settings,
         erp_list_id: saved.erp_list_id,
     })
+}
+
+/// Makes `list` the company's ERP list in place of the current one, while the ERP has
+/// nothing from the current one (docs/rules.md §2).
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn make_erp_list(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    list: i64,
+) -> OpResult<Connection> {
+    let company = company(caller, cid)?;
+    require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
+    state.db.make_erp_list(company, caller.id, list).await?;
+    connection(state, company).await?.ok_or(OpError::NotFound)
 }
 
 /// Tries the saved connection; says whether it works and, in plain words, what is wrong.

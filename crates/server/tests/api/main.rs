@@ -7,6 +7,7 @@ mod cli;
 mod codes;
 mod edges;
 mod formulas;
+mod getting_started;
 mod hardening;
 mod import;
 mod load;

@@ -89,8 +89,11 @@ async fn users_connection_and_audit_log() {
         b.fill("#erp-file-directory", &exports).await;
         b.click("#erp-form button[type=submit]").await;
         b.wait_text(".notice", "Connection saved.").await;
-        b.wait_text("main", "QuickBooks Desktop through the file connector")
-            .await;
+        b.wait_text(
+            "main",
+            "QuickBooks Desktop through the connector “File (QuickBooks",
+        )
+        .await;
         b.click("button[hx-post='/settings/erp/test']").await;
         b.wait_text("#test-result", "Connection works").await;
         // Only the chosen connector's fields are shown.

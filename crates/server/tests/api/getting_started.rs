@@ -1,0 +1,197 @@
+//! What a new company trips over (issue #14): which list is the ERP list when connecting, and
+//! later; the queue's tabs following each code's current state; a folder that cannot take the
+//! export file, said as a sentence.
+use crate::both;
+use crate::helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+both!(
+    connecting_takes_the_only_list,
+    the_erp_list_is_chosen_and_moves_only_while_unsent,
+    tabs_follow_the_current_state,
+    a_folder_in_the_way_is_a_sentence
+);
+
+fn file_connector(app: &TestApp) -> Value {
+    json!({"kind": "file", "directory": app.export_dir(), "format": "iif",
+        "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"}]})
+}
+
+async fn new_list(app: &TestApp, name: &str) -> i64 {
+    let (s, b) = app
+        .post(&app.c("/cost_code_lists"), json!({"name": name}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["id"].as_i64().unwrap()
+}
+
+async fn erp_list_of(app: &TestApp) -> Vec<(i64, bool)> {
+    let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+    lists
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["id"].as_i64().unwrap(), l["is_erp_list"] == true))
+        .collect()
+}
+
+/// The admin made a list and typed codes before connecting: connecting makes that list the
+/// ERP list (no second, empty one), and its codes can be sent.
+async fn connecting_takes_the_only_list(app: TestApp) {
+    let list = new_list(&app, "Estimating").await;
+    app.code(list, "01", "General Requirements", None).await;
+    let (s, b) = app
+        .call(
+            "PUT",
+            &app.c("/erp_connection"),
+            &app.token,
+            Some(json!({"profile": "quickbooks_desktop", "connector": file_connector(&app)})),
+        )
+        .await;
+    assert_eq!(
+        (s, b["erp_list_id"].as_i64()),
+        (StatusCode::OK, Some(list)),
+        "{b}"
+    );
+    assert_eq!(erp_list_of(&app).await, [(list, true)]);
+    let sent = app.send(list).await;
+    assert_eq!(sent["sent_count"], 1, "{sent}");
+}
+
+async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
+    let a = new_list(&app, "Estimating").await;
+    let b = new_list(&app, "Field").await;
+    let put = |list: Value| {
+        let app = &app;
+        async move {
+            app.call(
+                "PUT",
+                &app.c("/erp_connection"),
+                &app.token,
+                Some(json!({"profile": "quickbooks_desktop",
+                    "connector": file_connector(app), "erp_list_id": list})),
+            )
+            .await
+        }
+    };
+    // Chosen when connecting.
+    let (s, conn) = put(json!(b)).await;
+    assert_eq!(
+        (s, conn["erp_list_id"].as_i64()),
+        (StatusCode::OK, Some(b)),
+        "{conn}"
+    );
+    assert_eq!(erp_list_of(&app).await, [(a, false), (b, true)]);
+    // A list that is not the company's is refused at the field, changing nothing.
+    let (s, e) = put(json!(9999)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(
+        e["error"]["details"]["fields"]["erp_list_id"][0]
+            .as_str()
+            .unwrap()
+            .contains("no cost code list 9999"),
+        "{e}"
+    );
+    assert_eq!(erp_list_of(&app).await, [(a, false), (b, true)]);
+    // Moved later, while nothing was sent from the current ERP list.
+    let (s, conn) = app
+        .call(
+            "PUT",
+            &app.c("/erp_connection/erp_list"),
+            &app.token,
+            Some(json!({"erp_list_id": a})),
+        )
+        .await;
+    assert_eq!(
+        (s, conn["erp_list_id"].as_i64()),
+        (StatusCode::OK, Some(a)),
+        "{conn}"
+    );
+    assert_eq!(erp_list_of(&app).await, [(a, true), (b, false)]);
+    assert!(
+        app.audit_actions("action=cost_code_list.made_erp_list")
+            .await
+            .len()
+            >= 2
+    );
+    // Once the ERP list was sent it stays the ERP list, and the refusal says what to do.
+    app.code(a, "01", "General Requirements", None).await;
+    app.send(a).await;
+    let (s, e) = app
+        .call(
+            "PUT",
+            &app.c("/erp_connection/erp_list"),
+            &app.token,
+            Some(json!({"erp_list_id": b})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let said = e["error"]["details"]["fields"]["erp_list_id"][0]
+        .as_str()
+        .unwrap();
+    assert!(said.contains("'Estimating' stays the ERP list"), "{said}");
+    assert!(said.contains("import the file there"), "{said}");
+    assert_eq!(erp_list_of(&app).await, [(a, true), (b, false)]);
+    // Saving the connection again without a choice keeps the ERP list.
+    let (s, conn) = put(Value::Null).await;
+    assert_eq!(
+        (s, conn["erp_list_id"].as_i64()),
+        (StatusCode::OK, Some(a)),
+        "{conn}"
+    );
+}
+
+/// A code rejected, then re-sent and synced, counts as synced only; its synced row is not
+/// also listed (and counted) under Rejected.
+async fn tabs_follow_the_current_state(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General Requirements", None).await;
+    app.send(list).await;
+    let (s, b) = app
+        .post(
+            &app.c("/erp/cost_codes/reject"),
+            json!({"reason": "Use the long description"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, counts) = app.get(&app.c("/erp/cost_codes/counts")).await;
+    assert_eq!(counts["rejected"], 1, "{counts}");
+    app.send(list).await;
+    app.accept_all().await;
+    let (_, counts) = app.get(&app.c("/erp/cost_codes/counts")).await;
+    assert_eq!(
+        (counts["rejected"].as_i64(), counts["synced"].as_i64()),
+        (Some(0), Some(1)),
+        "{counts}"
+    );
+    assert!(app.items("rejected").await.is_empty());
+    assert_eq!(app.items("synced").await.len(), 1);
+}
+
+/// "Is a directory (os error 21)" becomes a sentence that says who refused and what to do.
+async fn a_folder_in_the_way_is_a_sentence(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General Requirements", None).await;
+    app.send(list).await;
+    let (s, job) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let id = job["export_job_id"].as_i64().unwrap();
+    std::fs::create_dir(app.export_dir().join(format!("costbridge-export-{id}.iif"))).unwrap();
+    app.run_worker().await;
+    let (_, status) = app.get(&app.c(&format!("/erp/export_jobs/{id}"))).await;
+    let said = status["last_error"].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with(&format!(
+            "Costbridge cannot write the export file costbridge-export-{id}.iif in "
+        )),
+        "{status}"
+    );
+    assert!(said.contains("remove or rename that folder"), "{said}");
+    assert!(!said.contains("os error"), "{said}");
+}
