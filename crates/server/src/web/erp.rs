@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use costbridge_domain::queue::JobStatus;
+use costbridge_domain::queue::{ItemStatus, JobStatus};
 use costbridge_erp::{GlAccount, GlKind};
 use costbridge_storage::queue::{Item, JobStatus as Job};
 use serde::Deserialize;
@@ -45,8 +45,12 @@ struct Tabs {
 pub struct RowView {
     pub i: Item,
     pub sent_at: String,
-    pub decided: Option<String>,
+    /// Who decided (export or reject) and when.
+    pub decided: Option<(String, String)>,
     pub diff: Vec<(String, String, String)>,
+    /// The change in words that fit where the item stands now: "new" on a synced row would
+    /// read as the code's sync state.
+    pub change: &'static str,
 }
 
 impl RowView {
@@ -62,12 +66,18 @@ impl RowView {
                 (f.replace('_', " "), show(&ch.from), show(&ch.to))
             })
             .collect();
+        let change = match (i.export_status, i.change) {
+            (ItemStatus::Synced, "new") => "added to the ERP",
+            (ItemStatus::Synced, _) => "updated in the ERP",
+            (_, change) => change,
+        };
         RowView {
+            change,
             sent_at: when(i.sent_at),
             decided: i
                 .decided_by
                 .as_ref()
-                .map(|p| format!("{} {}", p.email, i.decided_at.map(when).unwrap_or_default())),
+                .map(|p| (p.email.clone(), i.decided_at.map(when).unwrap_or_default())),
             diff,
             i,
         }
