@@ -5,7 +5,7 @@ use super::codes::{CodeRights, NodeView, load_nodes};
 use super::send::fresh_panel;
 use super::{Errors, Form, Viewer, WebResult, fragments, htmx_redirect, percent_encode};
 use crate::ops::codes::{self as ops, CreateCode, UpdateCode};
-use crate::ops::{OpResult, send};
+use crate::ops::{OpError, OpResult, send};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -372,8 +372,15 @@ async fn make_erp_list(
     v: Viewer,
     Path(lid): Path<i64>,
 ) -> WebResult<Response> {
-    crate::ops::connection::make_erp_list(&state, &v.caller.user, v.company(), lid).await?;
-    Ok(htmx_redirect(&format!("/codes?list={lid}&erp_list=1")))
+    match crate::ops::connection::make_erp_list(&state, &v.caller.user, v.company(), lid).await {
+        Ok(_) => Ok(htmx_redirect(&format!("/codes?list={lid}&erp_list=1"))),
+        // The API names the field (erp_list_id); on this page the sentence stands alone.
+        Err(OpError::Invalid(fields)) => {
+            let said: Vec<String> = fields.into_values().flatten().collect();
+            Err(OpError::Conflict(format!("{}.", said.join(" "))).into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@ mod harness;
 mod webdriver;
 
 mod codes;
+mod polish;
 mod queue;
 mod reasons;
 mod settings;
