@@ -2,7 +2,7 @@
 //! later; the queue's tabs following each code's current state; a folder that cannot take the
 //! export file, said as a sentence.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{ADMIN_LOGIN, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -10,7 +10,8 @@ both!(
     connecting_takes_the_only_list,
     the_erp_list_is_chosen_and_moves_only_while_unsent,
     tabs_follow_the_current_state,
-    a_folder_in_the_way_is_a_sentence
+    a_folder_in_the_way_is_a_sentence,
+    pages_show_what_applies
 );
 
 fn file_connector(app: &TestApp) -> Value {
@@ -194,4 +195,58 @@ async fn a_folder_in_the_way_is_a_sentence(app: TestApp) {
     );
     assert!(said.contains("remove or rename that folder"), "{said}");
     assert!(!said.contains("os error"), "{said}");
+}
+
+/// The pages offer and say what applies to the person and the code: levels in words, the
+/// daily summary only for approvers, no Delete on a code the ERP has had.
+async fn pages_show_what_applies(app: TestApp) {
+    app.user(
+        "viewer@one.example",
+        json!({"admin_tool": "read_only", "erp_integrations": "read_only",
+            "can_push_to_accounting": false}),
+    )
+    .await;
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let synced = app.code(list, "01", "General Requirements", None).await;
+    app.send(list).await;
+    app.accept_all().await;
+    let fresh = app.code(list, "02", "Existing Conditions", None).await;
+    let (client, cookie) = app.session(ADMIN_LOGIN[0].1, ADMIN_LOGIN[1].1).await;
+    let page = |path: &str| {
+        let (client, cookie, url) = (
+            client.clone(),
+            cookie.clone(),
+            format!("{}{path}", app.base),
+        );
+        async move {
+            let res = client
+                .get(url)
+                .header(reqwest::header::COOKIE, cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    let users = page("/settings/users").await;
+    let viewer = &users[users.find("viewer@one.example").unwrap()..];
+    let viewer = &viewer[..viewer.find("</tr>").unwrap()];
+    assert!(viewer.contains("<td>Read-only</td>"), "{viewer}");
+    assert!(!viewer.contains("read_only"), "{viewer}");
+    assert!(viewer.contains("only for approvers"), "{viewer}");
+    let codes = page(&format!("/codes?list={list}")).await;
+    let (a, b) = (synced["id"], fresh["id"]);
+    assert!(
+        codes.contains(&format!("/codes/{list}/{a}/active")),
+        "{codes}"
+    );
+    assert!(
+        !codes.contains(&format!("/codes/{list}/{a}/delete")),
+        "{codes}"
+    );
+    assert!(
+        codes.contains(&format!("/codes/{list}/{b}/delete")),
+        "{codes}"
+    );
 }

@@ -278,7 +278,7 @@ async fn sweep(b: &Browser) -> Vec<String> {
         })
         .await;
         let text = b.text("#toasts .toast").await;
-        assert!(text.contains("Item_ids is empty"), "{what}: {text}");
+        assert!(text.contains("Item ids is empty"), "{what}: {text}");
         let check = b.d.execute(SWEEP_CHECK, vec![i.into()]).await.unwrap();
         assert_eq!(
             check,
