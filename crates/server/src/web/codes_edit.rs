@@ -74,6 +74,7 @@ struct NodeFragment {
 #[template(path = "_tree_count.html")]
 struct TreeCount {
     n: i64,
+    empty: bool,
     rights: CodeRights,
     oob: bool,
 }
@@ -82,6 +83,7 @@ async fn tree_count(state: &AppState, v: &Viewer, lid: i64) -> WebResult<askama:
     let list = ops::list(state, &v.caller.user, v.company(), lid).await?;
     Ok(TreeCount {
         n: list.codes_count,
+        empty: list.codes_count == 0,
         rights: CodeRights::of(v),
         oob: true,
     }

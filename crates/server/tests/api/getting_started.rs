@@ -236,7 +236,7 @@ async fn pages_show_what_applies(app: TestApp) {
     assert!(!viewer.contains("read_only"), "{viewer}");
     assert!(viewer.contains("only for approvers"), "{viewer}");
     let codes = page(&format!("/codes?list={list}")).await;
-    let (a, b) = (synced["id"], fresh["id"]);
+    let (a, b) = (&synced["id"], &fresh["id"]);
     assert!(
         codes.contains(&format!("/codes/{list}/{a}/active")),
         "{codes}"
