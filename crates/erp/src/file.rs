@@ -231,7 +231,7 @@ pub async fn export(
         tokio::task::spawn_blocking(move || write_atomically(&folder, &name, content.as_bytes()))
             .await
             .map_err(|e| ConnectorError::Unavailable(e.to_string()))?
-            .map_err(|e| ConnectorError::Unavailable(cannot_write(dir, &file, &e)))?;
+            .map_err(|e| ConnectorError::Unavailable(cannot_write(dir, &file, true, &e)))?;
     tracing::info!(file = %written.display(), codes = lines.len(), "export file written");
     Ok(lines
         .iter()
@@ -245,9 +245,10 @@ pub async fn export(
         .collect())
 }
 
-/// Why Costbridge could not write `file` in `dir`, as a sentence saying who refused and what
-/// to do, instead of the system's "Is a directory (os error 21)".
-pub fn cannot_write(dir: &Path, file: &str, e: &std::io::Error) -> String {
+/// Why Costbridge could not write `file` in `dir` (an export file, or the test's probe when
+/// `export` is false), as a sentence saying who refused and what to do, instead of the
+/// system's "Is a directory (os error 21)".
+pub fn cannot_write(dir: &Path, file: &str, export: bool, e: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
     let what = match e.kind() {
         K::IsADirectory => format!(
@@ -270,10 +271,17 @@ pub fn cannot_write(dir: &Path, file: &str, e: &std::io::Error) -> String {
             error_words(e)
         ),
     };
-    format!(
-        "Costbridge cannot write the export file {file} in {}: {what}, then retry.",
-        dir.display()
-    )
+    if export {
+        format!(
+            "Costbridge cannot write the export file {file} in {}: {what}, then retry.",
+            dir.display()
+        )
+    } else {
+        format!(
+            "Costbridge cannot write in the export folder {}: {what}, then test again.",
+            dir.display()
+        )
+    }
 }
 
 /// The system's message without its "(os error N)" tail, which means nothing to a reader.
@@ -285,15 +293,18 @@ fn error_words(e: &std::io::Error) -> String {
     }
 }
 
+/// The file Test connection writes and removes again.
+const PROBE: &str = ".costbridge-write-test";
+
 pub async fn test(dir: &Path) -> (bool, String) {
     let dir = dir.to_owned();
     let folder = dir.clone();
     let probe = tokio::task::spawn_blocking(move || {
-        write_atomically(&folder, ".costbridge-write-test", b"ok").and_then(std::fs::remove_file)
+        write_atomically(&folder, PROBE, b"ok").and_then(std::fs::remove_file)
     });
     match probe.await {
         Ok(Ok(())) => (true, "The export folder exists and is writable.".into()),
-        Ok(Err(e)) => (false, cannot_write(&dir, ".costbridge-write-test", &e)),
+        Ok(Err(e)) => (false, cannot_write(&dir, PROBE, false, &e)),
         Err(e) => (false, format!("The folder check did not finish: {e}")),
     }
 }
@@ -327,7 +338,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("costbridge-export-7.iif")).unwrap();
         let e = write_atomically(dir.path(), "costbridge-export-7.iif", b"x").unwrap_err();
-        let said = cannot_write(dir.path(), "costbridge-export-7.iif", &e);
+        let said = cannot_write(dir.path(), "costbridge-export-7.iif", true, &e);
         assert!(
             said.starts_with("Costbridge cannot write the export file costbridge-export-7.iif in "),
             "{said}"

@@ -76,7 +76,7 @@ pub const ENDPOINTS: &[(&str, &str, &str, Option<&str>, u16)] = &[
     (
         "put",
         "/api/v1/companies/{cid}/erp_connection",
-        "Connect an ERP: erp_list_id picks the ERP list (default: the current one, else the only list, else a new one)",
+        "Connect an ERP: erp_list_id picks the ERP list (default: the current one, else a new one)",
         Some("{profile, connector, erp_list_id?}"),
         200,
     ),

@@ -47,9 +47,9 @@ pub async fn get(state: &AppState, caller: &User, cid: i64) -> OpResult<Connecti
 }
 
 /// Saves the company's ERP connection (a secret sent back masked keeps its stored value);
-/// returns the connection as saved. `erp_list` is the list to make the ERP list; without one,
-/// a company that has no ERP list yet and exactly one list gets that list as its ERP list
-/// (the codes an admin typed before connecting are the ones to send), else a new empty one.
+/// returns the connection as saved. `erp_list` is the list to make the ERP list; without one
+/// the company keeps its ERP list or, having none, gets a new empty one (the API's contract;
+/// the page's form preselects the company's only list, so what was typed there is sent).
 #[tracing::instrument(skip(state, caller, connector), fields(user = caller.id))]
 pub async fn put(
     state: &AppState,
@@ -77,13 +77,6 @@ pub async fn put(
     let settings =
         ConnectorSettings::parse(stored.as_ref(), connector, &env).map_err(OpError::Invalid)?;
     let stored = state.cipher.stored(&settings);
-    let erp_list = match erp_list {
-        Some(l) => Some(l),
-        None => match &state.db.lists(company).await?[..] {
-            [only] if !only.is_erp_list => Some(only.id),
-            _ => None,
-        },
-    };
     let saved = state
         .db
         .put_erp_connection_pulled(

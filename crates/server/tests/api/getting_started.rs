@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 both!(
-    connecting_takes_the_only_list,
+    connecting_takes_the_typed_list,
     the_erp_list_is_chosen_and_moves_only_while_unsent,
     tabs_follow_the_current_state,
     a_folder_in_the_way_is_a_sentence,
@@ -37,9 +37,9 @@ async fn erp_list_of(app: &TestApp) -> Vec<(i64, bool)> {
         .collect()
 }
 
-/// The admin made a list and typed codes before connecting: connecting makes that list the
-/// ERP list (no second, empty one), and its codes can be sent.
-async fn connecting_takes_the_only_list(app: TestApp) {
+/// The admin made a list and typed codes before connecting: connecting with that list makes
+/// it the ERP list (no second, empty one), and its codes can be sent.
+async fn connecting_takes_the_typed_list(app: TestApp) {
     let list = new_list(&app, "Estimating").await;
     app.code(list, "01", "General Requirements", None).await;
     let (s, b) = app
@@ -47,7 +47,10 @@ async fn connecting_takes_the_only_list(app: TestApp) {
             "PUT",
             &app.c("/erp_connection"),
             &app.token,
-            Some(json!({"profile": "quickbooks_desktop", "connector": file_connector(&app)})),
+            Some(
+                json!({"profile": "quickbooks_desktop", "connector": file_connector(&app),
+                "erp_list_id": list}),
+            ),
         )
         .await;
     assert_eq!(
