@@ -93,7 +93,8 @@ impl NodeView {
     }
 }
 
-fn plain(v: &Value) -> String {
+/// A recorded value in words: the active flag as "active" / "inactive", not `true`.
+pub(super) fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Bool(true) => "active".to_owned(),

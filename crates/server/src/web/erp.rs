@@ -2,6 +2,7 @@
 //! GL account pickers saved on change, export / reject / retry of selected or all rows, and
 //! the live status of a running export (polled, no reload). Without the approver's rights the
 //! page is read-only and says why.
+use super::codes::plain;
 use super::format::when;
 use super::{Layout, Viewer, WebResult, fragments};
 use crate::ops::OpResult;
@@ -58,13 +59,7 @@ impl RowView {
         let diff = i
             .diff
             .iter()
-            .map(|(f, ch)| {
-                let show = |v: &serde_json::Value| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (f.replace('_', " "), show(&ch.from), show(&ch.to))
-            })
+            .map(|(f, ch)| (f.replace('_', " "), plain(&ch.from), plain(&ch.to)))
             .collect();
         let change = match (i.export_status, i.change) {
             (ItemStatus::Synced, "new") => "added to the ERP",

@@ -295,12 +295,8 @@ async fn every_action_refused_keeps_the_page() {
     if !available() {
         return;
     }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let list = site.connect(&company, "quickbooks_desktop").await;
-    site.codes(
-        &company,
-        list,
+    let (site, _, _) = Site::with_codes(
+        "quickbooks_desktop",
         "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true",
     )
     .await;
@@ -401,12 +397,8 @@ async fn codes_and_times_never_wrap() {
     if !available() {
         return;
     }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let list = site.connect(&company, "quickbooks_desktop").await;
-    site.codes(
-        &company,
-        list,
+    let (site, _, _) = Site::with_codes(
+        "quickbooks_desktop",
         "01,General Requirements and a rather long description that fills the row,true\n\
          01-100,Project Management and Coordination of every trade on the site,true\n\
          01-100-20,Meetings with the owner the architect and the subcontractors,true\n\

@@ -46,7 +46,7 @@ async fn users_connection_and_audit_log() {
         );
         b.el("#admin-3").await.select("read_only").await.unwrap();
         b.click("#user-3 button[type=submit]").await;
-        b.wait_text("#user-3", "read_only").await;
+        b.wait_text("#user-3", "Read-only").await;
         b.logout().await;
 
         // The full admin grants it.
