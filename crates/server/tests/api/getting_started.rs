@@ -37,22 +37,32 @@ async fn erp_list_of(app: &TestApp) -> Vec<(i64, bool)> {
         .collect()
 }
 
+/// Saves a file connection choosing `list` as the ERP list (`null`: no choice).
+async fn connect_with(app: &TestApp, list: Value) -> (StatusCode, Value) {
+    let body = json!({"profile": "quickbooks_desktop", "connector": file_connector(app),
+        "erp_list_id": list});
+    app.call("PUT", &app.c("/erp_connection"), &app.token, Some(body))
+        .await
+}
+
+/// Makes `list` the ERP list of a connected company.
+async fn move_erp_list(app: &TestApp, list: i64) -> (StatusCode, Value) {
+    let body = json!({ "erp_list_id": list });
+    app.call(
+        "PUT",
+        &app.c("/erp_connection/erp_list"),
+        &app.token,
+        Some(body),
+    )
+    .await
+}
+
 /// The admin made a list and typed codes before connecting: connecting with that list makes
 /// it the ERP list (no second, empty one), and its codes can be sent.
 async fn connecting_takes_the_typed_list(app: TestApp) {
     let list = new_list(&app, "Estimating").await;
     app.code(list, "01", "General Requirements", None).await;
-    let (s, b) = app
-        .call(
-            "PUT",
-            &app.c("/erp_connection"),
-            &app.token,
-            Some(
-                json!({"profile": "quickbooks_desktop", "connector": file_connector(&app),
-                "erp_list_id": list}),
-            ),
-        )
-        .await;
+    let (s, b) = connect_with(&app, json!(list)).await;
     assert_eq!(
         (s, b["erp_list_id"].as_i64()),
         (StatusCode::OK, Some(list)),
@@ -66,21 +76,8 @@ async fn connecting_takes_the_typed_list(app: TestApp) {
 async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
     let a = new_list(&app, "Estimating").await;
     let b = new_list(&app, "Field").await;
-    let put = |list: Value| {
-        let app = &app;
-        async move {
-            app.call(
-                "PUT",
-                &app.c("/erp_connection"),
-                &app.token,
-                Some(json!({"profile": "quickbooks_desktop",
-                    "connector": file_connector(app), "erp_list_id": list})),
-            )
-            .await
-        }
-    };
     // Chosen when connecting.
-    let (s, conn) = put(json!(b)).await;
+    let (s, conn) = connect_with(&app, json!(b)).await;
     assert_eq!(
         (s, conn["erp_list_id"].as_i64()),
         (StatusCode::OK, Some(b)),
@@ -88,7 +85,7 @@ async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
     );
     assert_eq!(erp_list_of(&app).await, [(a, false), (b, true)]);
     // A list that is not the company's is refused at the field, changing nothing.
-    let (s, e) = put(json!(9999)).await;
+    let (s, e) = connect_with(&app, json!(9999)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     assert!(
         e["error"]["details"]["fields"]["erp_list_id"][0]
@@ -99,14 +96,7 @@ async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
     );
     assert_eq!(erp_list_of(&app).await, [(a, false), (b, true)]);
     // Moved later, while nothing was sent from the current ERP list.
-    let (s, conn) = app
-        .call(
-            "PUT",
-            &app.c("/erp_connection/erp_list"),
-            &app.token,
-            Some(json!({"erp_list_id": a})),
-        )
-        .await;
+    let (s, conn) = move_erp_list(&app, a).await;
     assert_eq!(
         (s, conn["erp_list_id"].as_i64()),
         (StatusCode::OK, Some(a)),
@@ -122,14 +112,7 @@ async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
     // Once the ERP list was sent it stays the ERP list, and the refusal says what to do.
     app.code(a, "01", "General Requirements", None).await;
     app.send(a).await;
-    let (s, e) = app
-        .call(
-            "PUT",
-            &app.c("/erp_connection/erp_list"),
-            &app.token,
-            Some(json!({"erp_list_id": b})),
-        )
-        .await;
+    let (s, e) = move_erp_list(&app, b).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     let said = e["error"]["details"]["fields"]["erp_list_id"][0]
         .as_str()
@@ -138,7 +121,7 @@ async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
     assert!(said.contains("import the file there"), "{said}");
     assert_eq!(erp_list_of(&app).await, [(a, true), (b, false)]);
     // Saving the connection again without a choice keeps the ERP list.
-    let (s, conn) = put(Value::Null).await;
+    let (s, conn) = connect_with(&app, Value::Null).await;
     assert_eq!(
         (s, conn["erp_list_id"].as_i64()),
         (StatusCode::OK, Some(a)),
