@@ -1,11 +1,11 @@
-//! Changing codes in place: add a child or a top-tier code, edit, (de)activate, delete,
-//! retrieve from the queue, and new lists. Field errors come back as the same form at 422
-//! (which htmx swaps); any other refusal becomes a message.
+//! Changing codes in place: add a child or a top-tier code, edit (and move), (de)activate,
+//! delete, retrieve from the queue; lists themselves are in `lists`. Field errors come back as
+//! the same form at 422 (which htmx swaps); any other refusal becomes a message.
 use super::codes::{CodeRights, NodeView, load_nodes};
 use super::send::fresh_panel;
 use super::{Errors, Form, Viewer, WebResult, fragments, htmx_redirect, percent_encode};
 use crate::ops::codes::{self as ops, CreateCode, UpdateCode};
-use crate::ops::{OpError, OpResult, send};
+use crate::ops::{OpResult, send};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -18,13 +18,11 @@ use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/codes/lists", post(create_list))
         .route("/codes/{lid}/new", get(new_form).post(create))
         .route("/codes/{lid}/{id}/edit", get(edit_form).post(update))
         .route("/codes/{lid}/{id}/active", post(set_active))
         .route("/codes/{lid}/{id}/delete", post(delete))
         .route("/codes/{lid}/{id}/retrieve", post(retrieve))
-        .route("/codes/{lid}/erp-list", post(make_erp_list))
 }
 
 #[derive(Template)]
@@ -365,58 +363,4 @@ async fn retrieve(
 ) -> WebResult<Response> {
     let c = send::retrieve(&state, &v.caller.user, v.company(), lid, id).await?;
     node_and_panel(&state, &v, lid, c).await
-}
-
-/// Makes this list the ERP list; the page reloads, since its Send panel and notices change.
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn make_erp_list(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-) -> WebResult<Response> {
-    match crate::ops::connection::make_erp_list(&state, &v.caller.user, v.company(), lid).await {
-        Ok(_) => Ok(htmx_redirect(&format!("/codes?list={lid}&erp_list=1"))),
-        // The API names the field (erp_list_id); on this page the sentence stands alone.
-        Err(OpError::Invalid(fields)) => {
-            let said: Vec<String> = fields.into_values().flatten().collect();
-            Err(OpError::Conflict(format!("{}.", said.join(" "))).into())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Deserialize)]
-struct ListForm {
-    name: String,
-}
-
-#[derive(Template)]
-#[template(path = "_list_form.html")]
-struct ListForm422 {
-    name: String,
-    errors: Errors,
-}
-
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn create_list(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(f): Form<ListForm>,
-) -> WebResult<Response> {
-    match ops::create_list(&state, &v.caller.user, v.company(), &f.name).await {
-        Ok(list) => Ok(htmx_redirect(&format!("/codes?list={}", list.id))),
-        Err(e) => {
-            let errors = Errors::from_op(e)?;
-            fragments(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                vec![
-                    ListForm422 {
-                        name: f.name,
-                        errors,
-                    }
-                    .render(),
-                ],
-            )
-        }
-    }
 }
