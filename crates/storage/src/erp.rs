@@ -714,7 +714,16 @@ async fn designate_erp_list(
          unsynced_version = version + 1 WHERE id = $1",
         [to.into()],
     )
-    .await?;
+    .await
+    // Two admins choosing at once: the one-ERP-list index refuses the second.
+    .map_err(|e| {
+        e.unique_as(|| {
+            StoreError::Conflict(
+                "another admin changed the ERP list meanwhile; reload the page and choose again"
+                    .into(),
+            )
+        })
+    })?;
     audit::record(
         tx,
         company,
