@@ -105,7 +105,9 @@ pub fn check(ctx: &SendContext<'_>) -> Result<(), SendBlock> {
     if !ctx.is_erp_list {
         return block(
             SendReason::NotErpList,
-            "Only the ERP Standard Cost Code list is sent to the ERP.".into(),
+            "Only the ERP Standard Cost Code list is sent to the ERP. An admin can make this \
+             list the ERP list while nothing has been sent from the current one."
+                .into(),
         );
     }
     if ctx.unsynced_count == 0 {

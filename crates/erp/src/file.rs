@@ -230,14 +230,13 @@ pub async fn export(
             render_csv(ctx, lines).map_err(|e| ConnectorError::Unavailable(e.to_string()))?
         }
     };
-    let (dir, name) = (dir.to_owned(), file_name(ctx.job_id, format));
+    let (folder, name) = (dir.to_owned(), file_name(ctx.job_id, format));
+    let file = name.clone();
     let written =
-        tokio::task::spawn_blocking(move || write_atomically(&dir, &name, content.as_bytes()))
+        tokio::task::spawn_blocking(move || write_atomically(&folder, &name, content.as_bytes()))
             .await
             .map_err(|e| ConnectorError::Unavailable(e.to_string()))?
-            .map_err(|e| {
-                ConnectorError::Unavailable(format!("cannot write the export file: {e}"))
-            })?;
+            .map_err(|e| ConnectorError::Unavailable(cannot_write(dir, &file, true, &e)))?;
     tracing::info!(file = %written.display(), codes = lines.len(), "export file written");
     Ok(lines
         .iter()
@@ -251,14 +250,66 @@ pub async fn export(
         .collect())
 }
 
+/// Why Costbridge could not write `file` in `dir` (an export file, or the test's probe when
+/// `export` is false), as a sentence saying who refused and what to do, instead of the
+/// system's "Is a directory (os error 21)".
+pub fn cannot_write(dir: &Path, file: &str, export: bool, e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let what = match e.kind() {
+        K::IsADirectory => format!(
+            "a folder named {file} stands where the export file goes; remove or rename that \
+             folder"
+        ),
+        K::PermissionDenied => "the server's account may not write there; give it write access \
+             to that folder"
+            .to_owned(),
+        K::NotADirectory => "part of that path is a file, not a folder; choose another export \
+             folder in Company settings → ERP connection"
+            .to_owned(),
+        K::NotFound => "the folder does not exist and could not be made; check the export \
+             folder in Company settings → ERP connection"
+            .to_owned(),
+        K::StorageFull => "the disk is full; free some space".to_owned(),
+        K::ReadOnlyFilesystem => "the disk is mounted read-only; make it writable".to_owned(),
+        _ => format!(
+            "the system refused the file ({}); ask the operator to check that folder",
+            error_words(e)
+        ),
+    };
+    if export {
+        format!(
+            "Costbridge cannot write the export file {file} in {}: {what}, then retry.",
+            dir.display()
+        )
+    } else {
+        format!(
+            "Costbridge cannot write in the export folder {}: {what}, then test again.",
+            dir.display()
+        )
+    }
+}
+
+/// The system's message without its "(os error N)" tail, which means nothing to a reader.
+fn error_words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// The file Test connection writes and removes again.
+const PROBE: &str = ".costbridge-write-test";
+
 pub async fn test(dir: &Path) -> (bool, String) {
     let dir = dir.to_owned();
+    let folder = dir.clone();
     let probe = tokio::task::spawn_blocking(move || {
-        write_atomically(&dir, ".costbridge-write-test", b"ok").and_then(std::fs::remove_file)
+        write_atomically(&folder, PROBE, b"ok").and_then(std::fs::remove_file)
     });
     match probe.await {
         Ok(Ok(())) => (true, "The export folder exists and is writable.".into()),
-        Ok(Err(e)) => (false, format!("Cannot write to the export folder: {e}")),
+        Ok(Err(e)) => (false, cannot_write(&dir, PROBE, false, &e)),
         Err(e) => (false, format!("The folder check did not finish: {e}")),
     }
 }
@@ -285,6 +336,23 @@ mod tests {
             }),
             expense: None,
         }
+    }
+
+    #[test]
+    fn a_folder_that_cannot_take_the_file_is_a_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("costbridge-export-7.iif")).unwrap();
+        let e = write_atomically(dir.path(), "costbridge-export-7.iif", b"x").unwrap_err();
+        let said = cannot_write(dir.path(), "costbridge-export-7.iif", true, &e);
+        assert!(
+            said.starts_with("Costbridge cannot write the export file costbridge-export-7.iif in "),
+            "{said}"
+        );
+        assert!(
+            said.contains("a folder named costbridge-export-7.iif"),
+            "{said}"
+        );
+        assert!(!said.contains("os error"), "{said}");
     }
 
     #[test]

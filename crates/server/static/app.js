@@ -22,6 +22,18 @@
     if (ok) setTimeout(function () { t.remove(); }, 4000);
   }
 
+  // A refusal carries its sentence in the x-error header (web/error.rs); its body is the
+  // full error page, meant for a navigation. A 422 is swapped (forms redraw with their field
+  // errors), so one with x-error must be stopped here, or the error page would land inside
+  // the button or row that asked. Every such message goes to the page's message area.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var xhr = e.detail.xhr;
+    var header = xhr && xhr.getResponseHeader && xhr.getResponseHeader("x-error");
+    if (!header) return;
+    e.detail.shouldSwap = false;
+    e.detail.isError = false;
+    toast(decodeURIComponent(header), false);
+  });
   // Errors on htmx requests are not swapped (see the htmx-config meta tag): say them instead.
   document.addEventListener("htmx:responseError", function (e) {
     var xhr = e.detail.xhr;

@@ -472,6 +472,27 @@ impl Db {
             .ok_or(StoreError::NotFound)
     }
 
+    /// The code of `list` with this full code, if there is one.
+    pub async fn code_by_full_code(
+        &self,
+        company: i64,
+        list: i64,
+        full_code: &str,
+    ) -> Result<Option<CostCode>, StoreError> {
+        let sql = format!(
+            "SELECT {CODE_COLS} FROM cost_codes c WHERE c.company_id = $1 AND \
+             c.list_id = $2 AND c.full_code = $3"
+        );
+        let row: Option<CodeRow> = self
+            .pool()
+            .fetch_optional(
+                AssertSqlSafe(sql),
+                [company.into(), list.into(), full_code.into()],
+            )
+            .await?;
+        Ok(row.map(CostCode::from))
+    }
+
     /// `delimiter` is the company's, which the caller already read to parse the code.
     pub async fn create_code(
         &self,

@@ -2,7 +2,7 @@
 //! sent codes land in is `queue.rs`.
 use crate::codes::{CodeList, insert_list, lock_code, unsynced_changed};
 use crate::events::{self, About};
-use crate::tx::Queries;
+use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::profile::InvalidCode;
@@ -269,12 +269,15 @@ impl Db {
         connector: &serde_json::Value,
         masked: &serde_json::Value,
     ) -> Result<StoredConnection, StoreError> {
-        self.put_erp_connection_pulled(company, actor, profile, connector, masked, false)
+        self.put_erp_connection_pulled(company, actor, profile, connector, masked, false, None)
             .await
     }
 
     /// [`Self::put_erp_connection`] for a connector that may pull its work (the QuickBooks Web
-    /// Connector): the worker leaves a `pulled` company's export jobs to the ERP.
+    /// Connector): the worker leaves a `pulled` company's export jobs to the ERP. `erp_list`
+    /// names the list to make the ERP list (see [`designate_erp_list`]); without it the
+    /// company keeps its ERP list, or gets a new empty one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_erp_connection_pulled(
         &self,
         company: i64,
@@ -283,6 +286,7 @@ impl Db {
         connector: &serde_json::Value,
         masked: &serde_json::Value,
         pulled: bool,
+        erp_list: Option<i64>,
     ) -> Result<StoredConnection, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -314,7 +318,9 @@ impl Db {
                         [company.into()],
                     )
                     .await?;
-                if list.is_none() {
+                if let Some(chosen) = erp_list.filter(|l| list != Some(*l)) {
+                    designate_erp_list(tx, company, actor, list, chosen).await?;
+                } else if list.is_none() {
                     insert_list(tx, company, actor, ERP_LIST_NAME, true)
                         .await
                         .map_err(|e| {
@@ -336,6 +342,43 @@ impl Db {
                     Some(json!({"profile": profile, "connector": masked})),
                 )
                 .await
+            })
+        })
+        .await?;
+        self.erp_connection(company)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Makes `list` the company's ERP list, in place of the current one (docs/rules.md §2);
+    /// needs a connection. Answers the connection as it now is.
+    pub async fn make_erp_list(
+        &self,
+        company: i64,
+        actor: i64,
+        list: i64,
+    ) -> Result<StoredConnection, StoreError> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let current: Option<Option<i64>> = tx
+                    .scalar_optional(
+                        "SELECT (SELECT id FROM cost_code_lists WHERE company_id = \
+                         e.company_id AND is_erp_list) FROM erp_connections e WHERE \
+                         e.company_id = $1",
+                        [company.into()],
+                    )
+                    .await?;
+                let Some(current) = current else {
+                    return Err(StoreError::Conflict(
+                        "the company has no ERP connection; connect an ERP first (Company \
+                         settings → ERP connection) and choose this list there"
+                            .into(),
+                    ));
+                };
+                if current != Some(list) {
+                    designate_erp_list(tx, company, actor, current, list).await?;
+                }
+                Ok(())
             })
         })
         .await?;
@@ -637,4 +680,79 @@ impl Db {
         })
         .await
     }
+}
+
+/// Moves the ERP list designation from `from` to `to` (a list of the same company). Allowed
+/// only while the ERP has nothing from the current ERP list: it was never sent and every code
+/// in it is `new` (docs/rules.md §2); otherwise the ERP's keys would belong to a list that no
+/// longer syncs. Both lists' versions move, so pages drawn before redraw their Send panel.
+async fn designate_erp_list(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: i64,
+    from: Option<i64>,
+    to: i64,
+) -> Result<(), StoreError> {
+    let target: Option<String> = tx
+        .scalar_optional(
+            "SELECT name FROM cost_code_lists WHERE id = $1 AND company_id = $2",
+            [to.into(), company.into()],
+        )
+        .await?;
+    if target.is_none() {
+        return Err(StoreError::field(
+            "erp_list_id",
+            format!("there is no cost code list {to} in this company"),
+        ));
+    }
+    if let Some(from) = from {
+        let (name, sent_once, had): (String, bool, i64) = tx
+            .fetch_one(
+                "SELECT name, sent_once, (SELECT COUNT(*) FROM cost_codes WHERE list_id = \
+                 $1 AND sync_status <> $2) FROM cost_code_lists WHERE id = $1",
+                [from.into(), SyncState::New.as_str().into()],
+            )
+            .await?;
+        if sent_once || had > 0 {
+            return Err(StoreError::field(
+                "erp_list_id",
+                format!(
+                    "'{name}' stays the ERP list: it has been sent to the ERP, or holds codes \
+                     the ERP has had. Add these codes to '{name}' instead (export this list as \
+                     CSV and import the file there)"
+                ),
+            ));
+        }
+        tx.execute(
+            "UPDATE cost_code_lists SET is_erp_list = FALSE, version = version + 1, \
+             unsynced_version = version + 1 WHERE id = $1",
+            [from.into()],
+        )
+        .await?;
+    }
+    tx.execute(
+        "UPDATE cost_code_lists SET is_erp_list = TRUE, version = version + 1, \
+         unsynced_version = version + 1 WHERE id = $1",
+        [to.into()],
+    )
+    .await
+    // Two admins choosing at once: the one-ERP-list index refuses the second.
+    .map_err(|e| {
+        e.unique_as(|| {
+            StoreError::Conflict(
+                "another admin changed the ERP list meanwhile; reload the page and choose again"
+                    .into(),
+            )
+        })
+    })?;
+    audit::record(
+        tx,
+        company,
+        Some(actor),
+        "cost_code_list.made_erp_list",
+        ("cost_code_list", to),
+        from.map(|f| json!({ "erp_list_id": f })),
+        Some(json!({ "erp_list_id": to })),
+    )
+    .await
 }

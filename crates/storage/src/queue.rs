@@ -289,6 +289,12 @@ async fn lock_erp_list(tx: &mut Tx<'_>, company: i64) -> Result<Option<(i64, i64
     .await
 }
 
+/// An item that is its code's latest: the queue's filters show each code once, where it
+/// stands now, so a code rejected, fixed, re-sent and synced counts as synced only, not also
+/// as rejected (docs/rules.md §5). The index `erp_items_code_latest` answers it.
+const CURRENT: &str = "NOT EXISTS (SELECT 1 FROM erp_items later WHERE \
+                       later.cost_code_id = i.cost_code_id AND later.id > i.id)";
+
 impl Db {
     pub async fn items(
         &self,
@@ -300,11 +306,13 @@ impl Db {
         let (rows, total): (Vec<ItemRow>, i64) = self
             .page(
                 &format!(
-                    "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 \
-                     ORDER BY i.sort_key, i.id"
+                    "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 AND \
+                     {CURRENT} ORDER BY i.sort_key, i.id"
                 ),
-                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND \
-                 status = $2",
+                &format!(
+                    "SELECT COUNT(*) FROM erp_items i WHERE i.company_id = $1 AND \
+                     i.status = $2 AND {CURRENT}"
+                ),
                 vec![company.into(), status.into()],
                 limit,
                 offset,
@@ -318,8 +326,10 @@ impl Db {
         let rows: Vec<(String, i64)> = self
             .pool()
             .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE company_id = \
-                 $1 GROUP BY status",
+                AssertSqlSafe(format!(
+                    "SELECT i.status, COUNT(*) FROM erp_items i WHERE \
+                     i.company_id = $1 AND {CURRENT} GROUP BY i.status"
+                )),
                 [company.into()],
             )
             .await?;

@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(profiles))
         .routes(routes!(get_connection, put_connection))
         .routes(routes!(test_connection))
+        .routes(routes!(put_erp_list))
 }
 
 /// The ERP profiles and their rules
@@ -94,6 +95,9 @@ struct PutConnection {
     /// stored one.
     #[schema(schema_with = connector_schema)]
     connector: Value,
+    /// The list to make the ERP list (optional; see `ops::connection::put` for the default).
+    #[serde(default)]
+    erp_list_id: Option<i64>,
 }
 
 /// `connector`: one of the registered connectors' settings (`costbridge_erp::CONNECTORS`),
@@ -129,7 +133,40 @@ async fn put_connection(
     Path(cid): Path<i64>,
     Body(body): Body<PutConnection>,
 ) -> ApiResult<Json<ConnectionOut>> {
-    let saved = ops::put(&state, &caller.user, cid, &body.profile, &body.connector).await?;
+    let saved = ops::put(
+        &state,
+        &caller.user,
+        cid,
+        &body.profile,
+        &body.connector,
+        body.erp_list_id,
+    )
+    .await?;
+    Ok(Json(render(&saved)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"erp_list_id": 3}))]
+struct PutErpList {
+    /// The list to make the ERP list: allowed while nothing was sent from the current one.
+    erp_list_id: i64,
+}
+
+/// Make another list the ERP list (while nothing was sent from the current one)
+#[utoipa::path(put, path = "/api/v1/companies/{cid}/erp_connection/erp_list", tag = "connection",
+    request_body = PutErpList,
+    responses((status = 200, description = "The connection with its new ERP list", body = ConnectionOut),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
+        (status = 404, description = "`not_found`: the company has no ERP connection")))]
+#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+async fn put_erp_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(cid): Path<i64>,
+    Body(body): Body<PutErpList>,
+) -> ApiResult<Json<ConnectionOut>> {
+    let saved = ops::make_erp_list(&state, &caller.user, cid, body.erp_list_id).await?;
     Ok(Json(render(&saved)))
 }
 

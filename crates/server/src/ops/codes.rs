@@ -84,6 +84,33 @@ pub async fn code(
     Ok(state.db.code(company, lid, id).await?)
 }
 
+/// The id of the code with this full code in the list, for choosing a parent by what people
+/// see; empty text is the top tier (`None`). An unknown code is an error on `parent`.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn parent_by_full_code(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    lid: i64,
+    full_code: &str,
+) -> OpResult<Option<i64>> {
+    let company = read(caller, cid)?;
+    let full_code = full_code.trim();
+    if full_code.is_empty() {
+        return Ok(None);
+    }
+    match state.db.code_by_full_code(company, lid, full_code).await? {
+        Some(c) => Ok(Some(c.id)),
+        None => Err(OpError::field(
+            "parent",
+            format!(
+                "there is no code '{full_code}' in this list; type the full code of the new \
+                 parent, or leave it empty for the top tier"
+            ),
+        )),
+    }
+}
+
 /// A page of the codes directly under `parent` (the top tier for `None`), each with its
 /// number of children; with how many there are in all.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]

@@ -47,7 +47,9 @@ pub async fn get(state: &AppState, caller: &User, cid: i64) -> OpResult<Connecti
 }
 
 /// Saves the company's ERP connection (a secret sent back masked keeps its stored value);
-/// returns the connection as saved.
+/// returns the connection as saved. `erp_list` is the list to make the ERP list; without one
+/// the company keeps its ERP list or, having none, gets a new empty one (the API's contract;
+/// the page's form preselects the company's only list, so what was typed there is sent).
 #[tracing::instrument(skip(state, caller, connector), fields(user = caller.id))]
 pub async fn put(
     state: &AppState,
@@ -55,6 +57,7 @@ pub async fn put(
     cid: i64,
     profile_id: &str,
     connector: &Value,
+    erp_list: Option<i64>,
 ) -> OpResult<Connection> {
     let company = company(caller, cid)?;
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
@@ -83,6 +86,7 @@ pub async fn put(
             &stored,
             &settings.masked(),
             settings.pulled(),
+            erp_list,
         )
         .await?;
     Ok(Connection {
@@ -90,6 +94,21 @@ pub async fn put(
         settings,
         erp_list_id: saved.erp_list_id,
     })
+}
+
+/// Makes `list` the company's ERP list in place of the current one, while the ERP has
+/// nothing from the current one (docs/rules.md §2).
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn make_erp_list(
+    state: &AppState,
+    caller: &User,
+    cid: i64,
+    list: i64,
+) -> OpResult<Connection> {
+    let company = company(caller, cid)?;
+    require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
+    state.db.make_erp_list(company, caller.id, list).await?;
+    connection(state, company).await?.ok_or(OpError::NotFound)
 }
 
 /// Tries the saved connection; says whether it works and, in plain words, what is wrong.

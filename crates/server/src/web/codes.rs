@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use costbridge_domain::sync::{ALL_STATES, SyncState};
+use costbridge_domain::sync::{self, ALL_STATES, SyncState};
 use costbridge_storage::codes::{CodeFilter, CodeList, CostCode};
 use serde::Deserialize;
 use serde_json::Value;
@@ -37,6 +37,8 @@ pub struct NodeView {
     pub children: Option<i64>,
     /// Pending, exporting and failed codes wait on the approver (the domain's rule).
     pub locked: bool,
+    /// Only a code the ERP never had may be deleted (the domain's rule); others deactivate.
+    pub deletable: bool,
     pub pending: bool,
     pub rejection_reason: Option<String>,
     pub erp_message: Option<String>,
@@ -52,6 +54,7 @@ impl NodeView {
         NodeView {
             id: c.id,
             locked: state.is_locked(),
+            deletable: sync::may_delete(state, c.confirmed.is_some() || c.origin_id.is_some()),
             pending: state == SyncState::Pending,
             diff: c
                 .diff
@@ -90,7 +93,8 @@ impl NodeView {
     }
 }
 
-fn plain(v: &Value) -> String {
+/// A recorded value in words: the active flag as "active" / "inactive", not `true`.
+pub(super) fn plain(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Bool(true) => "active".to_owned(),
@@ -104,6 +108,8 @@ fn plain(v: &Value) -> String {
 pub struct CodeRights {
     pub can_write: bool,
     pub can_toggle: bool,
+    /// May choose which list is the ERP list (as for the ERP connection).
+    pub can_choose_erp_list: bool,
 }
 
 impl CodeRights {
@@ -112,6 +118,7 @@ impl CodeRights {
         CodeRights {
             can_write: p.can_write_codes(),
             can_toggle: p.can_toggle_active(),
+            can_choose_erp_list: p.can_manage_users(),
         }
     }
 }
@@ -136,6 +143,8 @@ struct PageQuery {
     status: Option<String>,
     sent: Option<i64>,
     imported: Option<String>,
+    erp_list: Option<String>,
+    moved: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -152,6 +161,8 @@ struct CodesPage {
     panel: Option<SendPanel>,
     tree: Option<Nodes>,
     rights: CodeRights,
+    /// The company has an ERP connection (so one of its lists is the ERP list).
+    connected: bool,
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
@@ -189,17 +200,26 @@ async fn page(
         }
         None => (None, None),
     };
-    let notice = match (pq.sent, pq.imported) {
-        (Some(n), _) => Some(format!(
+    let notice = if let Some(n) = pq.sent {
+        Some(format!(
             "Sent {n} code(s) to the ERP Integrations queue. They are pending until an accounting approver exports or rejects them."
-        )),
-        (_, Some(summary)) => Some(format!("Import applied: {summary}.")),
-        _ => None,
+        ))
+    } else if let Some(summary) = pq.imported {
+        Some(format!("Import applied: {summary}."))
+    } else if pq.erp_list.is_some() {
+        Some("This list is now the ERP list: Send to ERP sends its new and changed codes.".into())
+    } else if pq.moved.is_some() {
+        Some(format!(
+            "Moved: the code is now {q}, with the codes under it."
+        ))
+    } else {
+        None
     };
     let title = list
         .as_ref()
         .map(|l| l.name.clone())
         .unwrap_or_else(|| "Cost codes".into());
+    let connected = lists.iter().any(|l| l.is_erp_list);
     Ok(CodesPage {
         layout: Layout::new(&state, &v, "codes", title).await?,
         company,
@@ -212,6 +232,7 @@ async fn page(
         panel,
         tree,
         rights,
+        connected,
     }
     .into_response())
 }

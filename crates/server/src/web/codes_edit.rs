@@ -1,6 +1,6 @@
-//! Changing codes in place: add a child or a top-tier code, edit, (de)activate, delete,
-//! retrieve from the queue, and new lists. Field errors come back as the same form at 422
-//! (which htmx swaps); any other refusal becomes a message.
+//! Changing codes in place: add a child or a top-tier code, edit (and move), (de)activate,
+//! delete, retrieve from the queue; lists themselves are in `lists`. Field errors come back as
+//! the same form at 422 (which htmx swaps); any other refusal becomes a message.
 use super::codes::{CodeRights, NodeView, load_nodes};
 use super::send::fresh_panel;
 use super::{Errors, Form, Viewer, WebResult, fragments, htmx_redirect, percent_encode};
@@ -18,7 +18,6 @@ use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/codes/lists", post(create_list))
         .route("/codes/{lid}/new", get(new_form).post(create))
         .route("/codes/{lid}/{id}/edit", get(edit_form).post(update))
         .route("/codes/{lid}/{id}/active", post(set_active))
@@ -37,6 +36,8 @@ struct CodeForm {
     parent_full: Option<String>,
     code: String,
     description: String,
+    /// When editing: the parent's full code, which may be changed to move the code.
+    parent_edit: Option<String>,
     errors: Errors,
 }
 
@@ -63,6 +64,28 @@ struct NodeFragment {
     lid: i64,
     n: NodeView,
     rights: CodeRights,
+}
+
+/// The list's code count in the heading and its empty state, swapped out of band after a
+/// code is added or deleted, so the page agrees with the tree without a reload.
+#[derive(Template)]
+#[template(path = "_tree_count.html")]
+struct TreeCount {
+    n: i64,
+    empty: bool,
+    rights: CodeRights,
+    oob: bool,
+}
+
+async fn tree_count(state: &AppState, v: &Viewer, lid: i64) -> WebResult<askama::Result<String>> {
+    let list = ops::list(state, &v.caller.user, v.company(), lid).await?;
+    Ok(TreeCount {
+        n: list.codes_count,
+        empty: list.codes_count == 0,
+        rights: CodeRights::of(v),
+        oob: true,
+    }
+    .render())
 }
 
 #[derive(Deserialize)]
@@ -92,6 +115,7 @@ async fn new_form(
         parent_full,
         code: String::new(),
         description: String::new(),
+        parent_edit: None,
         errors: Errors::default(),
     };
     fragments(StatusCode::OK, vec![form.render()])
@@ -102,6 +126,8 @@ struct CodeFields {
     code: String,
     description: String,
     parent_id: Option<i64>,
+    /// The edit form's parent, by full code (empty: the top tier).
+    parent: Option<String>,
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
@@ -124,6 +150,7 @@ async fn create(
         parent_full: None,
         code: f.code.clone(),
         description: f.description.clone(),
+        parent_edit: None,
         errors,
     };
     let created = match or_form(result)? {
@@ -131,6 +158,7 @@ async fn create(
         Err(errors) => return invalid(form(errors)),
     };
     let panel = fresh_panel(&state, &v, lid).await?;
+    let count = tree_count(&state, &v, lid).await?;
     let mut res = match f.parent_id {
         // The parent opens, showing its children with the new one among them.
         Some(pid) => {
@@ -146,7 +174,7 @@ async fn create(
             retarget(
                 &format!("#node-{pid}"),
                 "outerHTML",
-                vec![node.render(), panel.render()],
+                vec![node.render(), panel.render(), count],
             )
         }
         None => {
@@ -155,7 +183,7 @@ async fn create(
             retarget(
                 "#tree",
                 "innerHTML",
-                vec![top.render(), Ok(cleared.into()), panel.render()],
+                vec![top.render(), Ok(cleared.into()), panel.render(), count],
             )
         }
     }?;
@@ -200,6 +228,14 @@ async fn edit_form(
     Path((lid, id)): Path<(i64, i64)>,
 ) -> WebResult<Response> {
     let c = ops::code(&state, &v.caller.user, v.company(), lid, id).await?;
+    let parent = match c.parent_id {
+        Some(p) => {
+            ops::code(&state, &v.caller.user, v.company(), lid, p)
+                .await?
+                .full_code
+        }
+        None => String::new(),
+    };
     let form = CodeForm {
         lid,
         id: Some(id),
@@ -207,6 +243,7 @@ async fn edit_form(
         parent_full: None,
         code: c.code,
         description: c.description,
+        parent_edit: Some(parent),
         errors: Errors::default(),
     };
     fragments(StatusCode::OK, vec![form.render()])
@@ -219,23 +256,45 @@ async fn update(
     Path((lid, id)): Path<(i64, i64)>,
     Form(f): Form<CodeFields>,
 ) -> WebResult<Response> {
-    let body = UpdateCode {
-        code: Some(f.code.clone()),
-        description: Some(f.description.clone()),
-        ..UpdateCode::default()
-    };
-    let result = ops::update_code(&state, &v.caller.user, v.company(), lid, id, body).await;
-    match or_form(result)? {
-        Ok(c) => node_and_panel(&state, &v, lid, c).await,
-        Err(errors) => invalid(CodeForm {
+    let user = &v.caller.user;
+    let again = |errors| {
+        invalid(CodeForm {
             lid,
             id: Some(id),
             parent_id: f.parent_id,
             parent_full: None,
-            code: f.code,
-            description: f.description,
+            code: f.code.clone(),
+            description: f.description.clone(),
+            parent_edit: f.parent.clone(),
             errors,
-        }),
+        })
+    };
+    // A parent typed by full code moves the code; an unchanged one is no move at all (a move
+    // is refused while descendants wait on the approver).
+    let before = ops::code(&state, user, v.company(), lid, id).await?;
+    let parent = match &f.parent {
+        Some(text) => match ops::parent_by_full_code(&state, user, v.company(), lid, text).await {
+            Ok(p) => p,
+            Err(e) => return again(Errors::from_op(e)?),
+        },
+        None => before.parent_id,
+    };
+    let moved = parent != before.parent_id;
+    let body = UpdateCode {
+        code: Some(f.code.clone()),
+        description: Some(f.description.clone()),
+        parent_id: moved.then_some(parent),
+        ..UpdateCode::default()
+    };
+    let result = ops::update_code(&state, user, v.company(), lid, id, body).await;
+    match or_form(result)? {
+        // The code now sits elsewhere in the tree: the page is drawn again, searched to it.
+        Ok(c) if moved => Ok(htmx_redirect(&format!(
+            "/codes?list={lid}&q={}&moved=1",
+            form_urlencoded::byte_serialize(c.full_code.as_bytes()).collect::<String>()
+        ))),
+        Ok(c) => node_and_panel(&state, &v, lid, c).await,
+        Err(errors) => again(errors),
     }
 }
 
@@ -291,8 +350,9 @@ async fn delete(
 ) -> WebResult<Response> {
     ops::delete_code(&state, &v.caller.user, v.company(), lid, id).await?;
     let panel = fresh_panel(&state, &v, lid).await?;
-    // An empty body swapped over the row removes it.
-    fragments(StatusCode::OK, vec![panel.render()])
+    let count = tree_count(&state, &v, lid).await?;
+    // A body of out-of-band parts only: the row it is swapped over goes away.
+    fragments(StatusCode::OK, vec![panel.render(), count])
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
@@ -303,40 +363,4 @@ async fn retrieve(
 ) -> WebResult<Response> {
     let c = send::retrieve(&state, &v.caller.user, v.company(), lid, id).await?;
     node_and_panel(&state, &v, lid, c).await
-}
-
-#[derive(Deserialize)]
-struct ListForm {
-    name: String,
-}
-
-#[derive(Template)]
-#[template(path = "_list_form.html")]
-struct ListForm422 {
-    name: String,
-    errors: Errors,
-}
-
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn create_list(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(f): Form<ListForm>,
-) -> WebResult<Response> {
-    match ops::create_list(&state, &v.caller.user, v.company(), &f.name).await {
-        Ok(list) => Ok(htmx_redirect(&format!("/codes?list={}", list.id))),
-        Err(e) => {
-            let errors = Errors::from_op(e)?;
-            fragments(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                vec![
-                    ListForm422 {
-                        name: f.name,
-                        errors,
-                    }
-                    .render(),
-                ],
-            )
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! GL account pickers saved on change, export / reject / retry of selected or all rows, and
 //! the live status of a running export (polled, no reload). Without the approver's rights the
 //! page is read-only and says why.
+use super::codes::plain;
 use super::{Layout, Viewer, WebResult, fragments};
 use crate::ops::OpResult;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
@@ -14,7 +15,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use costbridge_domain::queue::JobStatus;
+use costbridge_domain::queue::{ItemStatus, JobStatus};
 use costbridge_erp::{GlAccount, GlKind};
 use costbridge_storage::queue::{Item, JobStatus as Job};
 use serde::Deserialize;
@@ -45,8 +46,12 @@ struct Tabs {
 pub struct RowView {
     pub i: Item,
     pub sent_at: String,
-    pub decided: Option<String>,
+    /// Who decided (export or reject) and when.
+    pub decided: Option<(String, String)>,
     pub diff: Vec<(String, String, String)>,
+    /// The change in words that fit where the item stands now: "new" on a synced row would
+    /// read as the code's sync state.
+    pub change: &'static str,
 }
 
 impl RowView {
@@ -54,19 +59,19 @@ impl RowView {
         let diff = i
             .diff
             .iter()
-            .map(|(f, ch)| {
-                let show = |v: &serde_json::Value| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (f.replace('_', " "), show(&ch.from), show(&ch.to))
-            })
+            .map(|(f, ch)| (f.replace('_', " "), plain(&ch.from), plain(&ch.to)))
             .collect();
+        let change = match (i.export_status, i.change) {
+            (ItemStatus::Synced, "new") => "added to the ERP",
+            (ItemStatus::Synced, _) => "updated in the ERP",
+            (_, change) => change,
+        };
         RowView {
+            change,
             sent_at: zone.show(i.sent_at),
             decided: i.decided_by.as_ref().map(|p| {
                 let at = i.decided_at.map(|t| zone.show(t)).unwrap_or_default();
-                format!("{} {at}", p.email)
+                (p.email.clone(), at)
             }),
             diff,
             i,
@@ -239,7 +244,7 @@ impl JobPanel {
             c.exporting
         );
         if let Some(e) = &self.job.last_error {
-            line.push_str(&format!(" Last ERP error: {e}"));
+            line.push_str(&format!(" Last error: {e}"));
         }
         line
     }

@@ -3,6 +3,7 @@
 //! connection button.
 use super::{Errors, Form, Layout, Viewer, WebResult, fragments};
 use crate::ops::OpError;
+use crate::ops::codes;
 use crate::ops::connection as ops;
 use crate::state::AppState;
 use askama::Template;
@@ -14,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use costbridge_domain::ErpProfile;
 use costbridge_erp::{CONNECTORS, Field, Input, Registration};
+use costbridge_storage::codes::CodeList;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -31,6 +33,8 @@ pub fn router() -> Router<AppState> {
 struct Fields {
     profile: String,
     kind: String,
+    /// The list to make the ERP list, as its id; empty for the current one (or a new one).
+    erp_list: String,
     values: HashMap<String, String>,
 }
 
@@ -43,6 +47,7 @@ impl Fields {
         Fields {
             profile: values.remove("profile").unwrap_or_default(),
             kind: values.remove("kind").unwrap_or_default(),
+            erp_list: values.remove("erp_list_id").unwrap_or_default(),
             values,
         }
     }
@@ -78,6 +83,7 @@ impl Fields {
         Fields {
             profile: profile.to_owned(),
             kind,
+            erp_list: String::new(),
             values,
         }
     }
@@ -104,6 +110,21 @@ impl Fields {
             };
         }
         Ok(connector)
+    }
+
+    /// The chosen ERP list, if one is chosen.
+    fn erp_list(&self) -> Result<Option<i64>, Errors> {
+        if self.erp_list.is_empty() {
+            return Ok(None);
+        }
+        self.erp_list.parse().map(Some).map_err(|_| {
+            let mut e = Errors::default();
+            e.merge(OpError::field(
+                "erp_list_id",
+                "choose one of the lists shown",
+            ));
+            e
+        })
     }
 
     /// The same fields with every secret emptied, to show a form again.
@@ -254,8 +275,34 @@ struct Page {
 struct ConnForm {
     f: Fields,
     profiles: Vec<ErpProfile>,
+    /// The company's lists, for choosing the ERP list.
+    lists: Vec<CodeList>,
     errors: Errors,
     can_edit: bool,
+}
+
+impl ConnForm {
+    /// Whether the ERP list picker shows `list` as chosen: the posted choice, else the
+    /// current ERP list, else the only list (what saving without a choice would pick).
+    fn erp_list_chosen(&self, list: &CodeList) -> bool {
+        match self.f.erp_list.parse::<i64>() {
+            Ok(id) => id == list.id,
+            Err(_) => list.is_erp_list || self.lists.len() == 1,
+        }
+    }
+
+    fn has_erp_list(&self) -> bool {
+        self.lists.iter().any(|l| l.is_erp_list)
+    }
+}
+
+/// The company's lists, for a viewer who may see them (others get no picker).
+async fn company_lists(state: &AppState, v: &Viewer) -> WebResult<Vec<CodeList>> {
+    match codes::lists(state, &v.caller.user, v.company()).await {
+        Ok(lists) => Ok(lists),
+        Err(OpError::Forbidden(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -300,9 +347,9 @@ pub(super) async fn page_with(
         Some(c) => (
             Fields::from_masked(&c.profile.id, &c.settings.masked()),
             Some(format!(
-                "{} through the {} connector. Cost codes created here: {}. Income account required: {}.",
+                "{} through the connector “{}”. Cost codes created here: {}. Income account required: {}.",
                 c.profile.name,
-                c.settings.kind(),
+                Registration::find(c.settings.kind()).map_or(c.settings.kind(), |r| r.label),
                 if c.profile.create_cost_codes {
                     "yes"
                 } else {
@@ -333,6 +380,7 @@ pub(super) async fn page_with(
         form: ConnForm {
             f: fields,
             profiles: ErpProfile::builtin(),
+            lists: company_lists(state, v).await?,
             errors: Errors::default(),
             can_edit: p.can_manage_users(),
         },
@@ -351,13 +399,16 @@ async fn save(
     Form(posted): Form<HashMap<String, String>>,
 ) -> WebResult<Response> {
     let f = Fields::from_post(posted);
+    let lists = company_lists(&state, &v).await?;
     let again = |errors: Errors| ConnForm {
         f: f.without_secrets(),
         profiles: ErpProfile::builtin(),
+        lists: lists.clone(),
         errors,
         can_edit: true,
     };
-    let connector = match f.connector() {
+    let chosen = f.connector().and_then(|c| Ok((c, f.erp_list()?)));
+    let (connector, erp_list) = match chosen {
         Ok(c) => c,
         Err(errors) => {
             return fragments(
@@ -366,7 +417,16 @@ async fn save(
             );
         }
     };
-    match ops::put(&state, &v.caller.user, v.company(), &f.profile, &connector).await {
+    let saved = ops::put(
+        &state,
+        &v.caller.user,
+        v.company(),
+        &f.profile,
+        &connector,
+        erp_list,
+    )
+    .await;
+    match saved {
         Ok(_) => Ok(super::htmx_redirect("/settings/erp?saved=1")),
         Err(e) => {
             let errors = Errors::from_op(e)?;

@@ -107,6 +107,18 @@ pub fn explain(e: &OpError) -> String {
             permission_words(required)
         ),
         OpError::NotFound => "That no longer exists, or is not yours to see.".to_owned(),
+        // The API's field names (`gl_income_account`) in the words of the pages.
+        OpError::Invalid(fields) => fields
+            .iter()
+            .map(|(f, m)| {
+                let words = f.trim_start_matches("connector.").replace('_', " ");
+                let words = words
+                    .strip_prefix("gl ")
+                    .map_or(words.clone(), |w| format!("GL {w}"));
+                format!("{} {}.", capitalise(&words), m.join("; "))
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
         other => capitalise(&other.to_string()),
     };
     let listed: Vec<(&str, &[String])> = match e {
@@ -184,6 +196,11 @@ mod tests {
             explain(&e),
             "2 item(s) cannot take this action: 01: needs a GL income account. \
              02: needs a GL income account."
+        );
+        let e = OpError::field("gl_income_account", "'5000' is not an income account");
+        assert_eq!(
+            explain(&e),
+            "GL income account '5000' is not an income account."
         );
         let f = OpError::Forbidden("admin_tool=admin and can_push_to_accounting");
         assert_eq!(

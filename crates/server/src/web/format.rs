@@ -16,6 +16,7 @@ pub fn changes(before: Option<&Value>, after: Option<&Value>) -> Vec<(String, St
             let show = |v: Option<&Value>| match v {
                 None | Some(Value::Null) => "—".to_owned(),
                 Some(Value::String(s)) => s.clone(),
+                Some(Value::Bool(b)) => (if *b { "yes" } else { "no" }).to_owned(),
                 Some(other) => other.to_string(),
             };
             (k.replace('_', " "), show(b.get(k)), show(a.get(k)))
@@ -32,11 +33,12 @@ mod tests {
     fn history_shows_what_changed() {
         let c = changes(
             Some(&json!({"description": "A", "active": true})),
-            Some(&json!({"description": "B", "active": true, "via": "import"})),
+            Some(&json!({"description": "B", "active": false, "via": "import"})),
         );
         assert_eq!(
             c,
             vec![
+                ("active".into(), "yes".into(), "no".into()),
                 ("description".into(), "A".into(), "B".into()),
                 ("via".into(), "—".into(), "import".into())
             ]

@@ -34,6 +34,7 @@ mod history;
 mod home;
 mod import;
 mod layout;
+mod lists;
 mod qbwc;
 mod reset;
 mod send;
@@ -45,6 +46,7 @@ pub fn router(max_import_bytes: usize) -> Router<AppState> {
         .merge(home::router())
         .merge(codes::router())
         .merge(codes_edit::router())
+        .merge(lists::router())
         .merge(send::router())
         .merge(history::router())
         .merge(import::router(max_import_bytes))

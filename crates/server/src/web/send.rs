@@ -1,5 +1,5 @@
-//! The Send to ERP panel: the button with its count, its reason when disabled (on hover and
-//! for screen readers), the "refresh" of a stale page, and the send itself.
+//! The Send to ERP panel: the button with its count, its reason when disabled (as text beside
+//! it, on hover and for screen readers), the "refresh" of a stale page, and the send itself.
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
 use crate::ops::{OpError, codes, send as ops};
 use crate::state::AppState;

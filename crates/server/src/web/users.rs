@@ -58,6 +58,16 @@ struct Row {
     rights: UserRights,
 }
 
+impl Row {
+    /// A level in the words the edit form uses ("Read-only", not `read_only`).
+    fn level(&self, l: &Level) -> &'static str {
+        LEVELS
+            .iter()
+            .find(|(k, _)| *k == l.as_str())
+            .map_or("", |(_, label)| label)
+    }
+}
+
 #[derive(Template)]
 #[template(path = "_user_edit.html")]
 struct EditRow {

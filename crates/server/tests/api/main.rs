@@ -12,6 +12,7 @@ mod event_receiver;
 mod events;
 mod events_security;
 mod formulas;
+mod getting_started;
 mod hardening;
 mod idempotency;
 mod import;

@@ -155,7 +155,10 @@ async fn failures_retry_and_recover(app: TestApp) {
     let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
     assert_eq!(t["ok"], false);
     assert!(
-        t["message"].as_str().unwrap().contains("Cannot write"),
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("Costbridge cannot write in the export folder"),
         "{t}"
     );
     let (_, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;

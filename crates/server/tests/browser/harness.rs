@@ -96,6 +96,16 @@ impl Site {
         })
     }
 
+    /// A server with a company connected to a file ERP of `profile`, its ERP list holding
+    /// `csv` (full_code,description,active rows); returns the ERP list id too.
+    pub async fn with_codes(profile: &str, csv: &str) -> (Arc<Site>, Company, i64) {
+        let site = Site::start().await;
+        let company = site.company().await;
+        let list = site.connect(&company, profile).await;
+        site.codes(&company, list, csv).await;
+        (site, company, list)
+    }
+
     pub async fn company(&self) -> Company {
         let hash = costbridge_server::password::hash_blocking(PASSWORD).expect("hash");
         let admin = NewUser {

@@ -10,6 +10,7 @@ mod clients;
 mod codes;
 mod events;
 mod keyboard;
+mod polish;
 mod queue;
 mod reasons;
 mod settings;

@@ -153,7 +153,7 @@ async fn approve_reject_export_live_and_retry() {
         b.wait_text("#tree .badge.rejected", "rejected").await;
         b.shot("codes-after-export").await;
 
-        // A refusal on an htmx request is a message; the page is left as it was.
+        // A code the ERP has had offers Deactivate, not Delete (which the server would refuse).
         let synced = b
             .el("#tree > li.node:nth-child(2)")
             .await
@@ -163,15 +163,14 @@ async fn approve_reject_export_live_and_retry() {
             .unwrap();
         b.wait_text(&format!("#{synced}"), "Existing Conditions")
             .await;
-        b.click(&format!("#{synced} button[hx-post$='/delete']"))
-            .await;
-        b.d.accept_alert().await.unwrap();
-        b.wait_text(
-            ".toast",
-            "has been synced to the ERP; deactivate it instead",
-        )
-        .await;
-        b.wait_text(&format!("#{synced}"), "synced").await;
+        assert!(
+            !b.exists(&format!("#{synced} button[hx-post$='/delete']"))
+                .await
+        );
+        assert!(
+            b.exists(&format!("#{synced} button[hx-post$='/active']"))
+                .await
+        );
         let iif = s.export_files();
         assert!(iif >= 2, "the file connector wrote the exports");
     })

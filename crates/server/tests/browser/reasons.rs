@@ -1,5 +1,6 @@
 //! Every reason the Send to ERP button can be disabled for, as the page shows it: disabled,
-//! the reason on hover (title) and in text for screen readers; a stale page says "refresh".
+//! the reason on hover (title), as visible text beside it and for screen readers; a stale page
+//! says "refresh".
 use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
 use costbridge_domain::{Level, Permissions};
 
@@ -35,6 +36,19 @@ async fn disabled_for(b: &Browser, code: &str, words: &str) {
         button.attr("aria-describedby").await.unwrap().as_deref(),
         Some("send-reason")
     );
+    // Visible beside the button too, for touch users and anyone who does not hover.
+    let seen = sr.text().await.unwrap();
+    assert!(seen.contains(words), "{code}: the page shows {seen:?}");
+    let width =
+        b.d.execute(
+            "return arguments[0].getBoundingClientRect().width",
+            vec![sr.json()],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap_or_default();
+    assert!(width > 100.0, "{code}: the reason is {width}px wide");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,7 +46,7 @@ async fn users_connection_and_audit_log() {
         );
         b.el("#admin-3").await.select("read_only").await.unwrap();
         b.click("#user-3 button[type=submit]").await;
-        b.wait_text("#user-3", "read_only").await;
+        b.wait_text("#user-3", "Read-only").await;
         b.logout().await;
 
         // The full admin grants it.
@@ -89,8 +89,11 @@ async fn users_connection_and_audit_log() {
         b.fill("#erp-file-directory", &exports).await;
         b.click("#erp-form button[type=submit]").await;
         b.wait_text(".notice", "Connection saved.").await;
-        b.wait_text("main", "QuickBooks Desktop through the file connector")
-            .await;
+        b.wait_text(
+            "main",
+            "QuickBooks Desktop through the connector “File (QuickBooks",
+        )
+        .await;
         b.click("button[hx-post='/settings/erp/test']").await;
         b.wait_text("#test-result", "Connection works").await;
         // Only the chosen connector's fields are shown.
