@@ -166,7 +166,10 @@ fn client_ip_header(settings: &Settings) -> anyhow::Result<Option<HeaderName>> {
 
 /// The routes the OpenAPI document describes (the JSON API, health and metrics) and the
 /// document made from them, with the docs' own route.
-pub fn documented(state: &AppState, settings: &Settings) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub fn documented(
+    state: &AppState,
+    settings: &Settings,
+) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::new()
         .merge(api::router(state, settings.server.max_import_bytes))
         .routes(routes!(healthz))

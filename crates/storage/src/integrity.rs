@@ -189,10 +189,7 @@ impl Db {
     /// The references PostgreSQL no longer checks row by row on the bulk tables (migration
     /// 202611312): each code's company is its list's, each queue item's its code's, and every
     /// person a code's item or audit event names is a user of that same company.
-    async fn reference_violations(
-        &self,
-        company: Option<i64>,
-    ) -> Result<Vec<String>, StoreError> {
+    async fn reference_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
         let wrong: Vec<(String, i64)> = self
             .pool()
             .fetch_all(
@@ -218,9 +215,7 @@ impl Db {
         Ok(wrong
             .into_iter()
             .map(|(what, id)| {
-                format!(
-                    "{what} {id} names a company or person that is not its own company's"
-                )
+                format!("{what} {id} names a company or person that is not its own company's")
             })
             .collect())
     }
