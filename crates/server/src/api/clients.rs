@@ -231,11 +231,11 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, OAuthError> {
-    let form = headers
+    let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !form {
+    if !is_form {
         return Err(refuse(
             "invalid_request",
             "send the parameters as Content-Type: application/x-www-form-urlencoded",
