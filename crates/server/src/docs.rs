@@ -239,13 +239,11 @@ fn complete(openapi: OpenApi) -> Value {
                     p["schema"]["minimum"] = json!(1);
                 }
             }
-            // The guard's reasons first: they name the operation's own ones too.
-            let mut errors = if guarded {
-                guard::errors(method, op)
-            } else {
-                Vec::new()
-            };
-            errors.extend(common_errors(op, secured, path));
+            // Before the common statuses: the guard's 422 names the body's fields too.
+            if guarded {
+                guard::answers(method, op);
+            }
+            let mut errors = common_errors(op, secured, path);
             errors.sort_by_key(|(s, _)| *s);
             errors.dedup_by_key(|(s, _)| *s);
             let paged = op["parameters"]

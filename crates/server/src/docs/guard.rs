@@ -42,12 +42,17 @@ pub fn components() -> (Value, Value) {
     (headers, parameters)
 }
 
-/// The error statuses the guard may answer for this operation (before its own ones are
-/// merged in), and the `Idempotency-Key` parameter on a `POST`.
-pub fn errors(method: &str, op: &mut Value) -> Vec<(&'static str, &'static str)> {
-    let mut out = vec![(
+/// The guard's own answers, each with its example: its 429, and on a `POST` the
+/// `Idempotency-Key` parameter with its 409 and 422. A status the operation answers itself
+/// keeps its example and gets the guard's reason added to its description.
+pub fn answers(method: &str, op: &mut Value) {
+    let mut own = vec![(
         "429",
+        "rate_limited",
         "`rate_limited`: over the caller's API requests a minute; wait `Retry-After` seconds",
+        "Costbridge takes 600 API requests a minute from each user or client, and this one was \
+         over it; wait 12 seconds (Retry-After) and send it again",
+        json!({}),
     )];
     if method == "post" {
         let p = json!({"$ref": "#/components/parameters/Idempotency-Key"});
@@ -55,27 +60,41 @@ pub fn errors(method: &str, op: &mut Value) -> Vec<(&'static str, &'static str)>
             Some(ps) => ps.push(p),
             None => op["parameters"] = json!([p]),
         }
-        for (status, description) in [
-            (
-                "409",
-                "`conflict`: a request with this `Idempotency-Key` is still running; send it again once it has answered",
-            ),
-            (
-                "422",
-                "`validation_failed`: `details.fields` names what is at fault (a field, or `Idempotency-Key`: not 1 to 255 characters, or already used for a different request)",
-            ),
-        ] {
-            // The operation's own description of the status gets the guard's reason added.
-            match op["responses"][status]["description"].as_str() {
-                Some(own) => {
-                    op["responses"][status]["description"] =
-                        json!(format!("{own}; or {description}"))
+        own.push((
+            "409",
+            "conflict",
+            "`conflict`: a request with this `Idempotency-Key` is still running; send it again once it has answered",
+            "a request with this Idempotency-Key is still running; send it again once that one \
+             has answered to get its answer",
+            json!({}),
+        ));
+        own.push((
+            "422",
+            "validation_failed",
+            "`validation_failed`: `details.fields` names what is at fault (a field, or `Idempotency-Key`: not 1 to 255 characters, or already used for a different request)",
+            "Costbridge refused the request: Idempotency-Key was already used for a different \
+             request (another method, path or body); use a new key for a new request",
+            json!({"fields": {"Idempotency-Key": ["was already used for a different request (another method, path or body); use a new key for a new request"]}}),
+        ));
+    }
+    for (status, code, description, message, details) in own {
+        let response = &mut op["responses"][status];
+        match response["description"].as_str() {
+            Some(theirs) => {
+                response["description"] = json!(format!("{theirs}; or {description}"));
+            }
+            None => {
+                *response = json!({"description": description, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"},
+                    "example": {"error": {"code": code, "message": message, "details": details}},
+                }}});
+                if status == "429" {
+                    response["headers"] =
+                        json!({"Retry-After": {"$ref": "#/components/headers/Retry-After"}});
                 }
-                None => out.push((status, description)),
             }
         }
     }
-    out
 }
 
 /// Adds the guard's headers to an answer: the rate limit's on all but 401 (no caller, not
