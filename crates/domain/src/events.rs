@@ -4,7 +4,7 @@ use crate::queue::{UnknownState, decode};
 use serde::Serialize;
 
 /// What a subscriber can ask to hear about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 pub enum EventType {
     #[serde(rename = "cost_code.created")]
     CodeCreated,
@@ -93,7 +93,7 @@ pub fn parse_stored_types(stored: &str) -> Result<Vec<EventType>, UnknownState> 
 
 /// One event for one subscriber: pending until its batch is delivered, failed once delivery
 /// gave up (until someone redelivers it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,

@@ -15,6 +15,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use utoipa::openapi::OpenApi;
 
+mod guard;
+pub use guard::mark as mark_guarded;
+
 /// The served document, made once at start.
 #[derive(Clone)]
 pub struct Document(Arc<Value>);
@@ -64,12 +67,15 @@ fn common_errors(op: &Value, secured: bool, path: &str) -> Vec<(&'static str, &'
     }
     if op.get("requestBody").is_some() {
         out.push((
-            "400",
-            "`bad_request`: malformed JSON, or a field of the wrong type",
-        ));
-        out.push((
             "413",
             "`payload_too_large`: the body is larger than this endpoint accepts",
+        ));
+    }
+    // Outside /api (the OAuth token endpoint) a body is judged by its own rules.
+    if op.get("requestBody").is_some() && path.starts_with("/api/") {
+        out.push((
+            "400",
+            "`bad_request`: malformed JSON, or a field of the wrong type",
         ));
         out.push((
             "422",
@@ -210,10 +216,12 @@ fn complete(openapi: OpenApi) -> Value {
         "Retry-After": {"description": "Seconds to wait before trying again",
                         "schema": {"type": "integer", "minimum": 0}, "example": 30},
     });
+    let (guard_headers, guard_parameters) = guard::components();
     let root_security = json!([{"bearer": []}, {"session": []}]);
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
-        for (_, op) in item.as_object_mut().expect("path item").iter_mut() {
+        let guarded = guard::take_mark(item);
+        for (method, op) in item.as_object_mut().expect("path item").iter_mut() {
             let secured = match op.get("security") {
                 // `security(())` marks an operation anyone may call.
                 Some(s) => s
@@ -230,6 +238,10 @@ fn complete(openapi: OpenApi) -> Value {
                     p["description"] = json!(path_parameter(p["name"].as_str().unwrap_or("")));
                     p["schema"]["minimum"] = json!(1);
                 }
+            }
+            // Before the common statuses: the guard's 422 names the body's fields too.
+            if guarded {
+                guard::answers(method, op);
             }
             let mut errors = common_errors(op, secured, path);
             errors.sort_by_key(|(s, _)| *s);
@@ -265,6 +277,9 @@ fn complete(openapi: OpenApi) -> Value {
                             json!({"Retry-After": {"$ref": "#/components/headers/Retry-After"}});
                     }
                 }
+                if guarded {
+                    guard::headers(method, status, response);
+                }
             }
             if let Some(content) = op.pointer_mut("/requestBody/content") {
                 add_example(content, &schemas);
@@ -283,6 +298,11 @@ fn complete(openapi: OpenApi) -> Value {
     doc["security"] = root_security;
     doc["components"]["schemas"] = Value::Object(schemas);
     doc["components"]["headers"] = headers;
+    doc["components"]["headers"]
+        .as_object_mut()
+        .expect("headers")
+        .extend(guard_headers.as_object().cloned().unwrap_or_default());
+    doc["components"]["parameters"] = guard_parameters;
     doc["components"]["securitySchemes"] = json!({
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "An API token from `POST /api/v1/tokens` (or `serve --demo`)"},
@@ -313,6 +333,7 @@ fn path_parameter(name: &str) -> &'static str {
         "lid" => "The cost code list's id",
         "uid" => "The user's id",
         "item_id" => "The queue item's id",
+        "event_id" => "The event's id, from the subscription's delivery log",
         _ => "The record's id",
     }
 }
@@ -325,6 +346,8 @@ fn tag_description(tag: &str) -> &'static str {
         "send" => "Send to ERP",
         "queue" => "The ERP Integrations queue: GL accounts, export, reject, retry",
         "audit" => "The audit log and submissions, for auditors",
+        "clients" => "API clients (machine callers) and the OAuth 2.0 token endpoint",
+        "events" => "Event subscriptions (webhooks) and their delivery log",
         _ => "Health, metrics and this document",
     }
 }

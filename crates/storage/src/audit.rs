@@ -63,7 +63,7 @@ impl Actor {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"id": 90, "at": "2026-11-30T15:00:00Z", "actor": {"id": 1, "email": "admin@demo.example"},
+#[schema(example = json!({"id": 90, "at": "2026-11-30T15:00:00Z", "actor": {"id": 1, "kind": "user", "email": "admin@demo.example", "name": "Demo Admin"},
     "action": "cost_code.updated", "entity_type": "cost_code", "entity_id": 43,
     "before": {"description": "Permits"}, "after": {"description": "Permits and fees"}}))]
 pub struct AuditEvent {

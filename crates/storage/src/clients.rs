@@ -16,7 +16,10 @@ pub const PERSON_KIND: &str = "person";
 /// in or emailed (a condition on `users u`: its `kind` is [`PERSON_KIND`]).
 pub(crate) const PEOPLE: &str = "u.kind = 'person'";
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 7, "client_id": "cbc_3f9a1c2e4b5d6a7f", "name": "Nightly ERP sync",
+    "permissions": {"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": false},
+    "created_by": "admin@demo.example", "created_at": "2026-11-30T15:00:00Z", "rotated_at": null, "revoked_at": null}))]
 pub struct ApiClient {
     pub id: i64,
     pub client_id: String,
@@ -27,8 +30,10 @@ pub struct ApiClient {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub rotated_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
     pub revoked_at: Option<OffsetDateTime>,
 }
 

@@ -3,84 +3,150 @@ use crate::error::ApiResult;
 use crate::extract::{Body, Caller, Paging, Q};
 use crate::ops::events::{self as ops, NewSubscription};
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use costbridge_domain::events::DeliveryStatus;
+use costbridge_domain::events::{DeliveryStatus, EventType};
 use costbridge_erp::MASK;
 use costbridge_storage::events::{StoredEvent, Subscription};
-use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/companies/{cid}/event_subscriptions",
-            get(list).post(create),
-        )
-        .route(
-            "/api/v1/companies/{cid}/event_subscriptions/{id}",
-            get(one).delete(delete),
-        )
-        .route(
-            "/api/v1/companies/{cid}/event_subscriptions/{id}/deliveries",
-            get(deliveries),
-        )
-        .route(
-            "/api/v1/companies/{cid}/event_subscriptions/{id}/deliveries/{event_id}/redeliver",
-            post(redeliver),
-        )
-}
-
-fn time(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one, delete))
+        .routes(routes!(deliveries))
+        .routes(routes!(redeliver))
 }
 
 /// A subscription as the API shows it: its secret only ever as the mask.
-fn subscription(s: &Subscription) -> Value {
-    json!({
-        "id": s.id,
-        "url": s.url,
-        "secret": MASK,
-        "event_types": s.event_types,
-        "created_at": time(s.created_at),
-        "pending": s.pending,
-        "failed": s.failed,
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = EventSubscription, example = json!({"id": 3, "url": "https://hooks.example.com/costbridge",
+    "secret": "********", "event_types": ["cost_code.synced", "cost_code.failed"],
+    "created_at": "2026-11-30T15:00:00Z", "pending": 0, "failed": 1}))]
+struct SubscriptionView<'a> {
+    id: i64,
+    url: &'a str,
+    /// Always the mask: the signing secret never comes back out.
+    secret: &'static str,
+    event_types: &'a [EventType],
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    /// Events waiting to be delivered.
+    pending: i64,
+    /// Events whose delivery gave up (redeliver them one by one).
+    failed: i64,
 }
 
-/// One line of the delivery log; `next_attempt_at` only while the event waits.
-fn delivery(e: &StoredEvent) -> Value {
-    json!({
-        "id": e.id,
-        "type": e.event_type,
-        "created_at": time(e.created_at),
-        "cost_code_id": e.cost_code_id,
-        "full_code": e.full_code,
-        "export_job_id": e.export_job_id,
-        "status": e.status,
-        "attempts": e.attempts,
-        "next_attempt_at": (e.status == DeliveryStatus::Pending).then(|| time(e.next_attempt_at)),
-        "last_status": e.last_status,
-        "last_response": e.last_response,
-        "last_error": e.last_error,
-        "delivered_at": e.delivered_at.map(time),
-        "payload": crate::events::payload(e),
-    })
+fn subscription(s: &Subscription) -> SubscriptionView<'_> {
+    SubscriptionView {
+        id: s.id,
+        url: &s.url,
+        secret: MASK,
+        event_types: &s.event_types,
+        created_at: s.created_at,
+        pending: s.pending,
+        failed: s.failed,
+    }
 }
 
+/// One line of the delivery log.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": 41, "type": "cost_code.synced", "created_at": "2026-11-30T15:00:00Z",
+    "cost_code_id": 43, "full_code": "01-100", "export_job_id": 5, "status": "failed", "attempts": 8,
+    "next_attempt_at": null, "last_status": 500, "last_response": "Internal Server Error",
+    "last_error": "the subscriber answered HTTP 500", "delivered_at": null,
+    "payload": {"id": 41, "type": "cost_code.synced", "created_at": "2026-11-30T15:00:00Z", "company_id": 1,
+        "data": {"cost_code": {"id": 43, "full_code": "01-100"}, "export_job_id": 5, "submission_id": null}}}))]
+struct Delivery<'a> {
+    id: i64,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[schema(required = true)]
+    cost_code_id: Option<i64>,
+    #[schema(required = true)]
+    full_code: Option<&'a str>,
+    #[schema(required = true)]
+    export_job_id: Option<i64>,
+    status: DeliveryStatus,
+    attempts: i64,
+    /// When the next attempt is due; only while the event waits (`pending`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
+    next_attempt_at: Option<OffsetDateTime>,
+    /// The subscriber's HTTP status at the last attempt.
+    #[schema(required = true)]
+    last_status: Option<i64>,
+    /// The start of the subscriber's answer at the last attempt.
+    #[schema(required = true)]
+    last_response: Option<&'a str>,
+    #[schema(required = true)]
+    last_error: Option<&'a str>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(required = true)]
+    delivered_at: Option<OffsetDateTime>,
+    /// The body delivered (or to be delivered) to the subscriber.
+    payload: Value,
+}
+
+fn delivery(e: &StoredEvent) -> Delivery<'_> {
+    Delivery {
+        id: e.id,
+        event_type: e.event_type,
+        created_at: e.created_at,
+        cost_code_id: e.cost_code_id,
+        full_code: e.full_code.as_deref(),
+        export_job_id: e.export_job_id,
+        status: e.status,
+        attempts: e.attempts,
+        next_attempt_at: (e.status == DeliveryStatus::Pending).then_some(e.next_attempt_at),
+        last_status: e.last_status,
+        last_response: e.last_response.as_deref(),
+        last_error: e.last_error.as_deref(),
+        delivered_at: e.delivered_at,
+        payload: crate::events::payload(e),
+    }
+}
+
+/// A redelivery, queued.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "pending"}))]
+struct Redelivery {
+    /// Always `pending`: the worker delivers it with the subscription's next batch.
+    status: DeliveryStatus,
+}
+
+/// The company's event subscriptions
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/event_subscriptions", tag = "events",
+    operation_id = "list_event_subscriptions",
+    responses((status = 200, description = "Every subscription of the company", body = [SubscriptionView]),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Response> {
     let subs = ops::list(&state, &caller.user, cid).await?;
-    Ok(Json(subs.iter().map(subscription).collect()))
+    let views: Vec<SubscriptionView> = subs.iter().map(subscription).collect();
+    Ok(Json(views).into_response())
 }
 
+/// Subscribe a URL to the company's events
+///
+/// Costbridge refuses a URL it may not reach (private or local addresses) with 422 naming `url`.
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/event_subscriptions", tag = "events",
+    operation_id = "create_event_subscription", request_body = NewSubscription,
+    responses((status = 201, description = "The new subscription (its secret masked)", body = SubscriptionView),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn create(
     State(state): State<AppState>,
@@ -92,17 +158,26 @@ async fn create(
     Ok((StatusCode::CREATED, Json(subscription(&s))).into_response())
 }
 
+/// One event subscription
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/event_subscriptions/{id}", tag = "events",
+    operation_id = "get_event_subscription",
+    responses((status = 200, description = "The subscription (its secret masked)", body = SubscriptionView),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
     Path((cid, id)): Path<(i64, i64)>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(subscription(
-        &ops::get(&state, &caller.user, cid, id).await?,
-    )))
+) -> ApiResult<Response> {
+    let s = ops::get(&state, &caller.user, cid, id).await?;
+    Ok(Json(subscription(&s)).into_response())
 }
 
+/// Delete an event subscription and its delivery log
+#[utoipa::path(delete, path = "/api/v1/companies/{cid}/event_subscriptions/{id}", tag = "events",
+    operation_id = "delete_event_subscription",
+    responses((status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn delete(
     State(state): State<AppState>,
@@ -113,6 +188,11 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A subscription's delivery log, newest first
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/event_subscriptions/{id}/deliveries", tag = "events",
+    operation_id = "list_event_deliveries", params(Paging),
+    responses((status = 200, description = "One page of the log", body = [Delivery]),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn deliveries(
     State(state): State<AppState>,
@@ -131,10 +211,15 @@ async fn deliveries(
         paging.offset(),
     )
     .await?;
-    let items: Vec<Value> = events.iter().map(delivery).collect();
+    let items: Vec<Delivery> = events.iter().map(delivery).collect();
     Ok(paging.respond(&uri, total, items))
 }
 
+/// Send one event to the subscriber again (a failed one, or one delivered already)
+#[utoipa::path(post, path = "/api/v1/companies/{cid}/event_subscriptions/{id}/deliveries/{event_id}/redeliver", tag = "events",
+    operation_id = "redeliver_event",
+    responses((status = 202, description = "Queued for delivery with the next batch", body = Redelivery),
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
 async fn redeliver(
     State(state): State<AppState>,
@@ -142,5 +227,11 @@ async fn redeliver(
     Path((cid, id, event_id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Response> {
     ops::redeliver(&state, &caller.user, cid, id, event_id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending"}))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Redelivery {
+            status: DeliveryStatus::Pending,
+        }),
+    )
+        .into_response())
 }

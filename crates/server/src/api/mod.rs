@@ -26,19 +26,21 @@ pub fn router(state: &AppState, max_import_bytes: usize) -> OpenApiRouter<AppSta
         state: state.clone(),
         max_body: max_import_bytes,
     };
-    OpenApiRouter::new()
+    let mut guarded = OpenApiRouter::new()
         .merge(auth::router())
         .merge(account::router())
         .merge(connection::router())
-        .merge(events::router().into())
+        .merge(events::router())
         .merge(qbwc::router())
         .merge(codes::router(max_import_bytes))
         .merge(send::router())
         .merge(queue::router())
         .merge(audit::router())
         .merge(submissions::router())
-        .merge(clients::router().into())
+        .merge(clients::router());
+    crate::docs::mark_guarded(guarded.get_openapi_mut());
+    guarded
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
-        .merge(clients::oauth_router().into())
+        .merge(clients::oauth_router())
         .layer(axum::middleware::from_fn(crate::error::json_errors))
 }

@@ -10,18 +10,27 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::time::Instant;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Nightly ERP sync",
+    "permissions": {"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": false}}))]
 pub struct CreateClient {
+    /// What the client is for, as admins will see it in the audit log.
     pub name: String,
+    /// What its tokens may do: never more than the creating admin holds.
     pub permissions: Permissions,
 }
 
 /// A client with its secret, answered once: at creation and at rotation.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 7, "client_id": "cbc_3f9a1c2e4b5d6a7f", "name": "Nightly ERP sync",
+    "permissions": {"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": false},
+    "created_by": "admin@demo.example", "created_at": "2026-11-30T15:00:00Z", "rotated_at": null, "revoked_at": null,
+    "client_secret": "cbs_0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"}))]
 pub struct WithSecret {
     #[serde(flatten)]
     pub client: ApiClient,
+    /// Shown this once: store it now (Costbridge keeps only its hash).
     pub client_secret: String,
 }
 

@@ -14,11 +14,17 @@ const MAX_SECRET: usize = 200;
 const MAX_URL: usize = 2000;
 
 /// A subscription as typed: checked by [`create`] before anything is written.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://hooks.example.com/costbridge",
+    "secret": "a-long-random-signing-secret", "event_types": ["cost_code.synced", "cost_code.failed"]}))]
 pub struct NewSubscription {
+    /// Where the events are POSTed: https, on a public address (Costbridge refuses private ones).
     pub url: String,
+    /// Signs each delivery (16 to 200 characters); never shown again.
     pub secret: String,
+    /// The events to send (at least one).
+    #[schema(value_type = Vec<EventType>)]
     pub event_types: Vec<String>,
 }
 

@@ -96,6 +96,54 @@ async fn every_operation_is_complete(app: TestApp) {
             }
         }
     }
+    // The guard (rate limit, Idempotency-Key) runs on every API route but the document itself.
+    for (method, path, op) in operations(&doc) {
+        if !path.starts_with("/api/") || path == "/api/v1/openapi.json" {
+            continue;
+        }
+        let name = format!("{method} {path}");
+        let responses = &op["responses"];
+        assert!(
+            responses["429"]["headers"].get("Retry-After").is_some(),
+            "{name}: 429"
+        );
+        let ok = responses
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(s, _)| s.starts_with('2'))
+            .map(|(_, r)| r)
+            .unwrap();
+        assert!(
+            ok["headers"].get("X-Rate-Limit-Remaining").is_some(),
+            "{name}: rate limit headers"
+        );
+        let key = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["$ref"] == "#/components/parameters/Idempotency-Key");
+        assert_eq!(key, method == "post", "{name}: Idempotency-Key");
+        if method == "post" {
+            for status in ["409", "422"] {
+                assert!(responses.get(status).is_some(), "{name}: {status}");
+            }
+            assert!(ok["headers"].get("Idempotent-Replayed").is_some(), "{name}");
+        }
+    }
+    // The OAuth token endpoint takes a form and answers RFC 6749's bodies, not Costbridge's.
+    let token = &doc["paths"]["/oauth/token"]["post"];
+    assert!(
+        token["requestBody"]["content"]
+            .get("application/x-www-form-urlencoded")
+            .is_some(),
+        "{token}"
+    );
+    for status in ["400", "401", "429"] {
+        let schema = &token["responses"][status]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(schema, "#/components/schemas/OAuthErrorBody", "{status}");
+    }
+    assert!(token["responses"].get("422").is_none(), "{token}");
     let retry = &doc["paths"]["/api/v1/tokens"]["post"]["responses"]["429"]["headers"];
     assert!(retry.get("Retry-After").is_some(), "{retry}");
     let error = &doc["components"]["schemas"]["Error"];
