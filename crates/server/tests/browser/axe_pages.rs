@@ -160,6 +160,27 @@ async fn every_page_state_passes_axe() {
         b.click("#new-user-submit").await;
         b.el("#new-email-error").await;
         b.axe(&axe, "add user refused").await;
+        b.fill("#company-time-zone", "Mars/Olympus").await;
+        b.click("#company-zone button[type=submit]").await;
+        b.el("#company-time-zone-error").await;
+        b.axe(&axe, "time zone refused").await;
+
+        // Machine clients and event subscriptions, each refused once and then made.
+        b.go("/settings/clients").await;
+        b.axe(&axe, "API clients").await;
+        b.click("#new-client button[type=submit]").await;
+        b.el("#new-name-error").await;
+        b.axe(&axe, "API client refused").await;
+        b.fill("#new-name", "ERP sync").await;
+        b.click("#new-client button[type=submit]").await;
+        b.el("[data-client-secret]").await;
+        b.axe(&axe, "API client secret shown").await;
+        b.go("/settings/events").await;
+        b.axe(&axe, "event subscriptions").await;
+        b.fill("#ev-url", "not a url").await;
+        b.click_to_load("#new-subscription button[type=submit]").await;
+        b.el("#ev-url-error").await;
+        b.axe(&axe, "event subscription refused").await;
 
         b.go("/settings/erp").await;
         b.axe(&axe, "erp connection").await;
