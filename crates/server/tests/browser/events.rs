@@ -1,5 +1,6 @@
 //! Company settings → Events: an admin subscribes a receiver, sees the delivery in the log and
 //! redelivers it (issue #13, point 5).
+use crate::a11y::Axe;
 use crate::event_receiver::{Receiver, SECRET};
 use crate::harness::{ADMIN, PASSWORD, Site, available, with_browser};
 
@@ -8,6 +9,9 @@ async fn subscribe_see_a_delivery_and_redeliver() {
     if !available() {
         return;
     }
+    let Some(axe) = Axe::load() else {
+        return;
+    };
     // The receiver listens on loopback, which the default policy refuses.
     let site = Site::start_with(|s| s.outbound.allow_private = true).await;
     let company = site.company().await;
@@ -59,6 +63,8 @@ async fn subscribe_see_a_delivery_and_redeliver() {
         );
         assert!(line.contains("HTTP 200: thanks"), "{line}");
         b.shot("event-deliveries").await;
+        // The delivery log is a page state too (issue #15): its table scrolls by keyboard.
+        b.axe(&axe, "event delivery log").await;
 
         b.click_to_load("tbody tr button[type=submit]").await;
         b.wait_text(".notice", "queued to be delivered again").await;
