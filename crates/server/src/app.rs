@@ -54,6 +54,7 @@ impl App {
             cipher,
             first_run: Arc::new(first_run(&settings, addr, db_empty)),
             unsynced_checks: Default::default(),
+            zones: Default::default(),
             api: settings.api.clone(),
         };
         Ok(App {

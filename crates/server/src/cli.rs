@@ -332,6 +332,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         cipher,
         first_run: Default::default(),
         unsynced_checks: Default::default(),
+        zones: Default::default(),
         api: settings.api.clone(),
     };
     Ok((state, actor))

@@ -30,6 +30,8 @@ pub struct AppState {
     pub unsynced_checks: Arc<UnsyncedChecks>,
     /// `[api]`: rate limit, machine-client token lifetime, idempotency-key lifetime.
     pub api: ApiSettings,
+    /// Each company's time zone, for the pages (`zone::ZoneCache`).
+    pub zones: Arc<crate::zone::ZoneCache>,
 }
 
 /// First-run setup's guard against DNS rebinding (a foreign name resolving to this server):

@@ -3,8 +3,35 @@
 //! hour (which may also be UTC or a fixed offset). Names come from the system tz database, so
 //! times follow daylight saving time.
 use jiff::tz::TimeZone;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
+
+/// Each company's zone as every page needs it, kept for [`ZoneCache::FRESH`] so a page view
+/// does not read it from the database (one query of every page's few). A change made through
+/// this instance replaces it at once; one made through another instance on the same database
+/// shows here within that time.
+#[derive(Debug, Default)]
+pub struct ZoneCache(Mutex<HashMap<i64, (Zone, Instant)>>);
+
+impl ZoneCache {
+    const FRESH: Duration = Duration::from_secs(30);
+
+    pub fn get(&self, company: i64) -> Option<Zone> {
+        let zones = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        zones
+            .get(&company)
+            .filter(|(_, at)| at.elapsed() < Self::FRESH)
+            .map(|(zone, _)| zone.clone())
+    }
+
+    pub fn put(&self, company: i64, zone: Zone) {
+        let mut zones = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        zones.insert(company, (zone, Instant::now()));
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum Zone {

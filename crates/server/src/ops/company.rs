@@ -6,9 +6,12 @@ use costbridge_storage::users::User;
 
 /// The zone the company's people read times in (the server's when it set none).
 pub async fn zone(state: &AppState, company: i64) -> OpResult<Zone> {
-    Ok(Zone::company(
-        state.db.company_time_zone(company).await?.as_deref(),
-    ))
+    if let Some(zone) = state.zones.get(company) {
+        return Ok(zone);
+    }
+    let zone = Zone::company(state.db.company_time_zone(company).await?.as_deref());
+    state.zones.put(company, zone.clone());
+    Ok(zone)
 }
 
 /// The company's own setting: its IANA name, or `None` when it follows the server's zone.
@@ -45,5 +48,7 @@ pub async fn set_time_zone(
         .db
         .set_company_time_zone(company, caller.id, canonical.as_deref())
         .await?;
-    Ok(Zone::company(canonical.as_deref()))
+    let zone = Zone::company(canonical.as_deref());
+    state.zones.put(company, zone.clone());
+    Ok(zone)
 }
