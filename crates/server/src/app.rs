@@ -55,6 +55,7 @@ impl App {
             first_run: Arc::new(first_run(&settings, addr, db_empty)),
             unsynced_checks: Default::default(),
             zones: Default::default(),
+            rates: Default::default(),
             api: settings.api.clone(),
         };
         Ok(App {
@@ -103,6 +104,19 @@ impl App {
                 },
             ))
         });
+        // The rate-limit counts reach the shared count whether or not this instance runs the
+        // background work: other instances' limits depend on them.
+        let rates = {
+            let (state, mut rx) = (self.state.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                state
+                    .rates
+                    .run(state.db.clone(), async move {
+                        let _ = rx.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        };
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -121,6 +135,7 @@ impl App {
         if let Some(d) = deliveries {
             let _ = d.await;
         }
+        let _ = rates.await;
         self.state.db.close().await;
         Ok(())
     }

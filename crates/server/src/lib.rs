@@ -17,6 +17,7 @@ pub mod mail;
 mod metrics;
 pub mod ops;
 pub mod password;
+pub mod ratelimit;
 pub mod retry;
 pub mod secrets;
 pub mod session;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub api: ApiSettings,
     /// Each company's time zone, for the pages (`zone::ZoneCache`).
     pub zones: Arc<crate::zone::ZoneCache>,
+    /// The API's rate-limit counts, flushed to the database each second (`ratelimit`).
+    pub rates: Arc<crate::ratelimit::RateCounts>,
 }
 
 /// First-run setup's guard against DNS rebinding (a foreign name resolving to this server):

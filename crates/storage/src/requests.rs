@@ -166,18 +166,29 @@ impl Db {
         .await
     }
 
-    /// Counts one request of `owner` in the fixed window starting at `window_start` (unix
+    /// Adds `n` requests of `owner` to the fixed window starting at `window_start` (unix
     /// seconds) and returns the window's count so far: one upsert, shared by every instance.
-    pub async fn count_request(&self, owner: i64, window_start: i64) -> Result<i64, StoreError> {
+    pub async fn count_requests(
+        &self,
+        owner: i64,
+        window_start: i64,
+        n: i64,
+    ) -> Result<i64, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
                 tx.scalar(
-                    "INSERT INTO rate_counters (owner_id, window_start, hits) VALUES ($1, $2, 1) \
-                     ON CONFLICT (owner_id) DO UPDATE SET hits = CASE WHEN \
-                     rate_counters.window_start = excluded.window_start THEN \
-                     rate_counters.hits + 1 ELSE 1 END, window_start = excluded.window_start \
+                    // A late count for a window another instance has already ended (clocks
+                    // a little apart) is dropped rather than taking the row back in time.
+                    "INSERT INTO rate_counters (owner_id, window_start, hits) VALUES ($1, $2, $3) \
+                     ON CONFLICT (owner_id) DO UPDATE SET \
+                     hits = CASE WHEN rate_counters.window_start = excluded.window_start \
+                     THEN rate_counters.hits + excluded.hits \
+                     WHEN rate_counters.window_start > excluded.window_start \
+                     THEN rate_counters.hits ELSE excluded.hits END, \
+                     window_start = CASE WHEN rate_counters.window_start > excluded.window_start \
+                     THEN rate_counters.window_start ELSE excluded.window_start END \
                      RETURNING hits",
-                    [owner.into(), window_start.into()],
+                    [owner.into(), window_start.into(), n.into()],
                 )
                 .await
             })

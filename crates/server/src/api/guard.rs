@@ -4,14 +4,12 @@
 use super::idempotency;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::ratelimit;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-
-/// The rate limit's fixed window.
-const WINDOW_SECS: i64 = 60;
 
 /// What the guard needs: the state, and the largest body an API route takes (an
 /// `Idempotency-Key` request's body is read here to compare retries).
@@ -64,37 +62,20 @@ impl Window {
     }
 }
 
-/// The longest a request waits for its count. SQLite has one writer: while a long write runs
-/// (a 100,000-row import takes seconds) a read would otherwise wait for it just to be counted.
-const COUNT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Counts this request for `owner` (one upsert); `None` when the limit is off, or when the
-/// count could not be taken in time (a database hiccup or a long write does not hold up or
-/// refuse the API; logged).
+/// Counts this request for `owner`; `None` when the limit is off.
 async fn count(state: &AppState, owner: i64) -> Option<Window> {
     let limit = state.api.requests_per_minute;
     if limit <= 0 {
         return None;
     }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let start = now - now.rem_euclid(WINDOW_SECS);
-    match tokio::time::timeout(COUNT_PATIENCE, state.db.count_request(owner, start)).await {
-        Ok(Ok(hits)) => Some(Window {
-            limit,
-            hits,
-            reset: start + WINDOW_SECS - now,
-        }),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "rate limit count failed; request let through");
-            None
-        }
-        Err(_) => {
-            tracing::debug!(
-                "rate limit count waited too long for the database; request let through"
-            );
-            None
-        }
-    }
+    let now = ratelimit::now();
+    let start = ratelimit::window_of(now);
+    let hits = state.rates.count(&state.db, owner, start, limit).await;
+    Some(Window {
+        limit,
+        hits,
+        reset: start + ratelimit::WINDOW_SECS - now,
+    })
 }
 
 fn refuse(w: &Window) -> Response {

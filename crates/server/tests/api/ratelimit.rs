@@ -25,6 +25,27 @@ async fn postgres() {
 
 both!(the_limit_can_be_turned_off);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counted_in_memory_sqlite() {
+    if let Some(app) = TestApp::spawn_with(Backend::Sqlite, memory_limited).await {
+        counts_kept_in_memory_reach_the_shared_count(app).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counted_in_memory_postgres() {
+    if let Some(app) = TestApp::spawn_with(Backend::Postgres, memory_limited).await {
+        counts_kept_in_memory_reach_the_shared_count(app).await
+    }
+}
+
+/// High enough that the first 20 requests of a window are counted in memory.
+const MEMORY_LIMIT: i64 = 30;
+
+fn memory_limited(s: &mut costbridge_server::config::Settings) {
+    s.api.requests_per_minute = MEMORY_LIMIT;
+}
+
 const LIMIT: i64 = 5;
 
 async fn limited(backend: Backend) -> Option<TestApp> {
@@ -127,4 +148,56 @@ async fn the_limit_can_be_turned_off(app: TestApp) {
         num(&h, "x-rate-limit-limit"),
         crate::helpers::TEST_RATE_LIMIT
     );
+}
+
+/// Far from the limit an instance counts in memory (no write per request) and adds its counts
+/// to the shared count when it flushes; within the last tenth (at least 10 requests) every
+/// request is counted in the database. Either way each request counts exactly once.
+async fn counts_kept_in_memory_reach_the_shared_count(app: TestApp) {
+    use costbridge_server::ratelimit::{now, window_of};
+    let person = app
+        .user(
+            "reader@one.example",
+            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
+        )
+        .await;
+    let (_, _, me) = get(&app.base, &person).await;
+    let owner = me["id"].as_i64().expect("id");
+    let state = &app.app_state;
+    // The scenario must stay inside one window; on the rare run that crosses a minute, the
+    // count starts again and the scenario runs once more in the new window.
+    for _ in 0..2 {
+        let window = window_of(now());
+        state.rates.flush(&state.db, now()).await;
+        let mut sent = state.db.count_requests(owner, window, 0).await.unwrap();
+        loop {
+            let (s, h, b) = get(&app.base, &person).await;
+            sent += 1;
+            if s == StatusCode::TOO_MANY_REQUESTS {
+                break;
+            }
+            assert_eq!(s, StatusCode::OK, "{b}");
+            assert_eq!(
+                num(&h, "x-rate-limit-remaining"),
+                MEMORY_LIMIT - sent,
+                "{h:?}"
+            );
+        }
+        state.rates.flush(&state.db, now()).await;
+        let shared = state.db.count_requests(owner, window, 0).await.unwrap();
+        if window_of(now()) != window {
+            continue;
+        }
+        assert_eq!(
+            sent,
+            MEMORY_LIMIT + 1,
+            "refused at the limit, not before or after"
+        );
+        assert_eq!(
+            shared, sent,
+            "each request counted once, in memory or in the database"
+        );
+        return;
+    }
+    panic!("two windows crossed in one test");
 }
