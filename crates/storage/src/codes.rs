@@ -385,7 +385,6 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<CostCode>, i64), StoreError> {
-        self.list(company, list).await?;
         let q = f.q.as_ref().map(|q| {
             format!(
                 "%{}%",
@@ -397,8 +396,12 @@ impl Db {
         });
         // Each condition is written only when asked for, so the planner can use the index
         // that serves it: `$2 IS NULL OR …` would make it plan for both cases at once.
-        let mut filter = String::from("FROM cost_codes c WHERE c.list_id = $1");
-        let mut args: Vec<Arg> = vec![list.into()];
+        // The page's codes must be the caller's company's; the list's own row is read only when
+        // the page comes back empty (to tell an empty page from a list that is not theirs), which
+        // saves a list page one of its three queries.
+        let mut filter =
+            String::from("FROM cost_codes c WHERE c.list_id = $1 AND c.company_id = $2");
+        let mut args: Vec<Arg> = vec![list.into(), company.into()];
         let mut list_args: Vec<Arg> = Vec::new();
         if let Some(state) = &f.sync_status {
             args.push(state.as_str().into());
@@ -413,19 +416,24 @@ impl Db {
         }
         let mut list_sql = format!("SELECT {CODE_COLS} {filter}");
         if let Some(after) = f.after {
-            let (sort_key, full_code): (String, String) = self
+            let anchor: Option<(String, String)> = self
                 .pool()
                 .fetch_optional(
-                    "SELECT sort_key, full_code FROM cost_codes WHERE id = $1 AND list_id = $2",
-                    [after.into(), list.into()],
+                    "SELECT sort_key, full_code FROM cost_codes WHERE id = $1 AND list_id = $2 \
+                     AND company_id = $3",
+                    [after.into(), list.into(), company.into()],
                 )
-                .await?
-                .ok_or_else(|| {
-                    StoreError::field(
-                        "after",
-                        format!("code {after} is not in this list (deleted since?): start again from the first page"),
-                    )
-                })?;
+                .await?;
+            let Some((sort_key, full_code)) = anchor else {
+                // A list that is not the caller's is not found, before any word on `after`.
+                self.list(company, list).await?;
+                return Err(StoreError::field(
+                    "after",
+                    format!(
+                        "code {after} is not in this list (deleted since?): start again from the first page"
+                    ),
+                ));
+            };
             // Appended after the filter's arguments, so the count below (which takes only the
             // filter's) never sees them.
             let n = args.len();
@@ -440,13 +448,17 @@ impl Db {
         list_sql.push_str(" ORDER BY c.sort_key, c.full_code");
         // Without a search, the total is the list's maintained count (of one state, or all);
         // a search has to look at the rows it matches.
-        let count_sql = if f.q.is_some() {
-            format!("SELECT COUNT(*) {filter}")
-        } else if f.sync_status.is_some() {
-            "SELECT COALESCE((SELECT n FROM list_state_counts WHERE list_id = $1 AND sync_status = $2), 0)".to_owned()
-        } else {
-            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_state_counts WHERE list_id = $1"
-                .to_owned()
+        let (count_sql, count_args) = match (&f.q, &f.sync_status) {
+            (Some(_), _) => (format!("SELECT COUNT(*) {filter}"), args.clone()),
+            (None, Some(state)) => (
+                "SELECT COALESCE((SELECT n FROM list_state_counts WHERE list_id = $1 AND sync_status = $2), 0)".to_owned(),
+                vec![list.into(), state.as_str().into()],
+            ),
+            (None, None) => (
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_state_counts WHERE list_id = $1"
+                    .to_owned(),
+                vec![list.into()],
+            ),
         };
         let n = args.len() + list_args.len();
         list_sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
@@ -460,7 +472,13 @@ impl Db {
                     .chain([limit.into(), offset.into()]),
             )
             .await?;
-        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
+        if rows.is_empty() {
+            self.list(company, list).await?;
+        }
+        let total = self
+            .pool()
+            .scalar(AssertSqlSafe(count_sql), count_args)
+            .await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
     }
 
