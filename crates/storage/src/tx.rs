@@ -18,6 +18,44 @@ pub(crate) enum Arg {
     Text(Option<String>),
     Bool(Option<bool>),
     Time(Option<OffsetDateTime>),
+    /// A PostgreSQL array, for a bulk statement's `UNNEST`: the statements that bind one run
+    /// on PostgreSQL only ([`Queries::postgres`]); SQLite refuses it.
+    Array(Array),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Array {
+    Int(Vec<Option<i64>>),
+    Text(Vec<String>),
+    Bool(Vec<bool>),
+}
+
+impl From<Array> for Arg {
+    fn from(v: Array) -> Self {
+        Arg::Array(v)
+    }
+}
+
+/// How a backend binds an [`Array`].
+trait Arrays: Database {
+    fn add_array(out: &mut Self::Arguments, a: Array) -> Result<(), sqlx::error::BoxDynError>;
+}
+
+impl Arrays for Postgres {
+    fn add_array(out: &mut Self::Arguments, a: Array) -> Result<(), sqlx::error::BoxDynError> {
+        use sqlx::Arguments;
+        match a {
+            Array::Int(v) => out.add(v),
+            Array::Text(v) => out.add(v),
+            Array::Bool(v) => out.add(v),
+        }
+    }
+}
+
+impl Arrays for Sqlite {
+    fn add_array(_: &mut Self::Arguments, _: Array) -> Result<(), sqlx::error::BoxDynError> {
+        Err("SQLite has no arrays: this statement is for PostgreSQL only".into())
+    }
 }
 
 impl From<i64> for Arg {
@@ -87,7 +125,7 @@ impl<T> Record for T where
 }
 
 /// The arguments of one statement for backend `DB`: the one place an [`Arg`] is bound.
-fn arguments<DB: Database>(args: Vec<Arg>) -> Result<DB::Arguments, StoreError>
+fn arguments<DB: Arrays>(args: Vec<Arg>) -> Result<DB::Arguments, StoreError>
 where
     Option<i64>: for<'t> Encode<'t, DB> + Type<DB>,
     Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
@@ -102,6 +140,7 @@ where
             Arg::Text(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
             Arg::Time(v) => out.add(v),
+            Arg::Array(v) => DB::add_array(&mut out, v),
         }
         .map_err(sqlx::Error::Encode)?;
     }
@@ -324,6 +363,11 @@ pub(crate) trait Queries {
         Self: 'a;
 
     fn link(&mut self) -> Link<Self::Sqlite<'_>, Self::Postgres<'_>>;
+
+    /// Whether statements run on PostgreSQL: a bulk write may take its arrays there.
+    fn postgres(&mut self) -> bool {
+        matches!(self.link(), Link::Postgres(_))
+    }
 
     /// Runs a statement; the number of rows it changed.
     fn execute(
