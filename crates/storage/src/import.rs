@@ -411,6 +411,10 @@ struct NewCodes<'a> {
 }
 
 impl NewCodes<'_> {
+    fn parent_id(&self, p: &Planned) -> Option<i64> {
+        p.parent.as_ref().and_then(|f| self.ids.get(f).copied())
+    }
+
     /// Creates codes of one tier with one multi-row `VALUES` (SQLite: binding is direct there, and
     /// the statement stays under its bound-value limit); returns their ids by full code.
     async fn insert_chunk(
@@ -418,14 +422,6 @@ impl NewCodes<'_> {
         tx: &mut Tx<'_>,
         chunk: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let NewCodes {
-            company,
-            list,
-            ids,
-            delimiter,
-            version,
-            ts,
-        } = *self;
         let sql = format!(
             "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) VALUES {} RETURNING id, full_code",
             values(chunk.len(), 13)
@@ -434,19 +430,19 @@ impl NewCodes<'_> {
             .iter()
             .flat_map(|p| {
                 [
-                    company.into(),
-                    list.into(),
-                    p.parent.as_ref().and_then(|f| ids.get(f).copied()).into(),
+                    self.company.into(),
+                    self.list.into(),
+                    self.parent_id(p).into(),
                     (&p.code).into(),
                     (&p.full_code).into(),
-                    wbs::sort_key(&p.full_code, delimiter).into(),
+                    wbs::sort_key(&p.full_code, self.delimiter).into(),
                     (&p.description).into(),
                     (p.tier as i64).into(),
                     p.active.into(),
                     SyncState::New.as_str().into(),
-                    version.into(),
-                    ts.into(),
-                    ts.into(),
+                    self.version.into(),
+                    self.ts.into(),
+                    self.ts.into(),
                 ]
             })
             .collect();
@@ -462,41 +458,29 @@ impl NewCodes<'_> {
         tier: usize,
         rows: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let NewCodes {
-            company,
-            list,
-            ids,
-            delimiter,
-            version,
-            ts,
-        } = *self;
         let column =
             |f: &dyn Fn(&Planned) -> String| Array::Text(rows.iter().map(|p| f(p)).collect());
-        let parents = Array::Int(
-            rows.iter()
-                .map(|p| p.parent.as_ref().and_then(|f| ids.get(f).copied()))
-                .collect(),
-        );
+        let parents = Array::Int(rows.iter().map(|p| self.parent_id(p)).collect());
         let sql = format!(
             "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) SELECT $1, $2, u.parent_id, u.code, \
-         u.full_code, u.sort_key, u.description, $3, u.active, $4, $5, $6, $6 FROM \
-         UNNEST($7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[]) \
-         AS u(parent_id, code, full_code, sort_key, description, active) \
-         RETURNING id, full_code"
+             u.full_code, u.sort_key, u.description, $3, u.active, $4, $5, $6, $6 FROM \
+             UNNEST($7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], \
+             $12::boolean[]) AS u(parent_id, code, full_code, sort_key, description, active) \
+             RETURNING id, full_code"
         );
         tx.fetch_all(
             AssertSqlSafe(sql),
             [
-                company.into(),
-                list.into(),
+                self.company.into(),
+                self.list.into(),
                 (tier as i64).into(),
                 SyncState::New.as_str().into(),
-                version.into(),
-                ts.into(),
+                self.version.into(),
+                self.ts.into(),
                 parents.into(),
                 column(&|p| p.code.clone()).into(),
                 column(&|p| p.full_code.clone()).into(),
-                column(&|p| wbs::sort_key(&p.full_code, delimiter)).into(),
+                column(&|p| wbs::sort_key(&p.full_code, self.delimiter)).into(),
                 column(&|p| p.description.clone()).into(),
                 Array::Bool(rows.iter().map(|p| p.active).collect()).into(),
             ],
