@@ -55,6 +55,7 @@ impl App {
             first_run: Arc::new(first_run(&settings, addr, db_empty)),
             unsynced_checks: Default::default(),
             zones: Default::default(),
+            names: Default::default(),
             rates: Default::default(),
             api: settings.api.clone(),
         };

@@ -333,6 +333,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         first_run: Default::default(),
         unsynced_checks: Default::default(),
         zones: Default::default(),
+        names: Default::default(),
         rates: Default::default(),
         api: settings.api.clone(),
     };

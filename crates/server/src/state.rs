@@ -32,6 +32,8 @@ pub struct AppState {
     pub api: ApiSettings,
     /// Each company's time zone, for the pages (`zone::ZoneCache`).
     pub zones: Arc<crate::zone::ZoneCache>,
+    /// Each company's name, for the pages' header (`ops::company::Names`).
+    pub names: Arc<crate::ops::company::Names>,
     /// The API's rate-limit counts, flushed to the database each second (`ratelimit`).
     pub rates: Arc<crate::ratelimit::RateCounts>,
 }

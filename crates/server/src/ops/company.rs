@@ -3,6 +3,24 @@ use super::{OpError, OpResult, company, require};
 use crate::state::AppState;
 use crate::zone::Zone;
 use costbridge_storage::users::User;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Companies' names as every page's header shows them. A company's name never changes once it
+/// is made (nothing renames one), so each instance reads each name once.
+#[derive(Debug, Default)]
+pub struct Names(Mutex<HashMap<i64, Arc<str>>>);
+
+/// The company's name, for the pages' header.
+pub async fn name(state: &AppState, company: i64) -> OpResult<Arc<str>> {
+    let names = || state.names.0.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(name) = names().get(&company) {
+        return Ok(name.clone());
+    }
+    let name: Arc<str> = state.db.company_name(company).await?.into();
+    names().insert(company, name.clone());
+    Ok(name)
+}
 
 /// The zone the company's people read times in (the server's when it set none).
 pub async fn zone(state: &AppState, company: i64) -> OpResult<Zone> {

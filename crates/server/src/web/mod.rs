@@ -144,7 +144,9 @@ impl Layout {
     ) -> WebResult<Layout> {
         let p = viewer.caller.user.permissions;
         Ok(Layout {
-            company: state.db.company_name(viewer.company()).await?,
+            company: crate::ops::company::name(state, viewer.company())
+                .await?
+                .to_string(),
             user_name: viewer.caller.user.name.clone(),
             csrf: viewer.csrf.clone(),
             section,
