@@ -648,6 +648,18 @@ impl Db {
         .await
     }
 
+    /// How many items stand in each status, of the export job or submission whose id is `id`
+    /// in `column`.
+    pub(crate) async fn counts_by_status(
+        &self,
+        column: &'static str,
+        id: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql =
+            format!("SELECT status, COUNT(*) FROM erp_items WHERE {column} = $1 GROUP BY status");
+        self.pool().fetch_all(AssertSqlSafe(sql), [id.into()]).await
+    }
+
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
         type JobRow = (
             String,
@@ -665,14 +677,7 @@ impl Db {
                 [company.into(), id.into()],
             )
             .await?;
-        let counts: Vec<(String, i64)> = self
-            .pool()
-            .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE export_job_id \
-                 = $1 GROUP BY status",
-                [id.into()],
-            )
-            .await?;
+        let counts = self.counts_by_status("export_job_id", id).await?;
         let (status, attempts, last_error, created_at, finished_at) =
             job.ok_or(StoreError::NotFound)?;
         let status = JobState::try_from(status).map_err(StoreError::decode)?;

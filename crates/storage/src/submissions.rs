@@ -92,14 +92,7 @@ impl Db {
 
     async fn with_counts(&self, row: SubmissionRow) -> Result<Submission, StoreError> {
         let (id, list_id, sent_by, email, sent_at, code_count) = row;
-        let counts: Vec<(String, i64)> = self
-            .pool()
-            .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE submission_id \
-                 = $1 GROUP BY status",
-                [id.into()],
-            )
-            .await?;
+        let counts = self.counts_by_status("submission_id", id).await?;
         let jobs: Vec<(i64,)> = self
             .pool()
             .fetch_all(

@@ -105,11 +105,7 @@ async fn page(
         .into_iter()
         .map(|e| EventRow {
             at: v.zone.show(e.at),
-            actor: e
-                .actor
-                .as_ref()
-                .map(|a| a.label())
-                .unwrap_or_else(|| "system".into()),
+            actor: e.actor_label(),
             changes: changes(e.before.as_ref(), e.after.as_ref()),
             e,
         })
