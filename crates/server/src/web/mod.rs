@@ -162,6 +162,15 @@ pub struct Errors {
     pub general: Vec<String>,
 }
 
+impl From<OpError> for Errors {
+    /// An operation's error as a form shows it (see [`Errors::merge`]).
+    fn from(e: OpError) -> Errors {
+        let mut errors = Errors::default();
+        errors.merge(e);
+        errors
+    }
+}
+
 impl Errors {
     pub fn get(&self, field: &str) -> Option<String> {
         self.fields.get(field).map(|m| m.join("; "))
