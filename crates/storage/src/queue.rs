@@ -303,17 +303,29 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
+        self.item_page(
+            &format!("i.company_id = $1 AND i.status = $2 AND {CURRENT}"),
+            vec![company.into(), status.into()],
+            limit,
+            offset,
+        )
+        .await
+    }
+
+    /// One page of the items `condition` (on `erp_items i`, bound to `args`) selects, in code
+    /// order, and how many it selects in all.
+    pub(crate) async fn item_page(
+        &self,
+        condition: &str,
+        args: Vec<Arg>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Item>, i64), StoreError> {
         let (rows, total): (Vec<ItemRow>, i64) = self
             .page(
-                &format!(
-                    "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 AND \
-                     {CURRENT} ORDER BY i.sort_key, i.id"
-                ),
-                &format!(
-                    "SELECT COUNT(*) FROM erp_items i WHERE i.company_id = $1 AND \
-                     i.status = $2 AND {CURRENT}"
-                ),
-                vec![company.into(), status.into()],
+                &format!("{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id"),
+                &format!("SELECT COUNT(*) FROM erp_items i WHERE {condition}"),
+                args,
                 limit,
                 offset,
             )
