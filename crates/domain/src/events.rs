@@ -62,12 +62,7 @@ impl EventType {
     }
 }
 
-impl TryFrom<String> for EventType {
-    type Error = UnknownState;
-    fn try_from(s: String) -> Result<Self, UnknownState> {
-        EventType::parse(&s)
-    }
-}
+crate::queue::decode_stored!(EventType => "event type", DeliveryStatus => "event delivery");
 
 /// A set of event types as stored on a subscription: each name between spaces
 /// (` cost_code.sent export_job.done `), so one `LIKE '% cost_code.sent %'` finds a subscriber.
@@ -114,13 +109,6 @@ impl DeliveryStatus {
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Failed => "failed",
         }
-    }
-}
-
-impl TryFrom<String> for DeliveryStatus {
-    type Error = UnknownState;
-    fn try_from(s: String) -> Result<Self, UnknownState> {
-        decode(&Self::ALL, Self::as_str, "event delivery", &s)
     }
 }
 

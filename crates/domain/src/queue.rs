@@ -85,13 +85,6 @@ impl ItemStatus {
     }
 }
 
-impl TryFrom<String> for ItemStatus {
-    type Error = UnknownState;
-    fn try_from(s: String) -> Result<Self, UnknownState> {
-        ItemStatus::parse(&s)
-    }
-}
-
 /// An export job's state: queued (waiting or retrying later), running (leased by a worker),
 /// done (every item synced or failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -112,13 +105,6 @@ impl JobStatus {
             JobStatus::Running => "running",
             JobStatus::Done => "done",
         }
-    }
-}
-
-impl TryFrom<String> for JobStatus {
-    type Error = UnknownState;
-    fn try_from(s: String) -> Result<Self, UnknownState> {
-        decode(&Self::ALL, Self::as_str, "export job", &s)
     }
 }
 
@@ -151,13 +137,6 @@ impl MailStatus {
     }
 }
 
-impl TryFrom<String> for MailStatus {
-    type Error = UnknownState;
-    fn try_from(s: String) -> Result<Self, UnknownState> {
-        decode(&Self::ALL, Self::as_str, "outbox email", &s)
-    }
-}
-
 /// The state among `all` stored as `value`, or the error naming what was found.
 pub(crate) fn decode<T: Copy>(
     all: &[T],
@@ -184,6 +163,21 @@ macro_rules! display_as_str {
     )*};
 }
 display_as_str!(ItemStatus, JobStatus, MailStatus, SyncState);
+
+/// `TryFrom<String>` for states stored by `as_str`, decoded strictly among `ALL`; the string
+/// names the row in the error.
+macro_rules! decode_stored {
+    ($($t:ty => $kind:literal),* $(,)?) => {$(
+        impl TryFrom<String> for $t {
+            type Error = $crate::queue::UnknownState;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                $crate::queue::decode(&Self::ALL, Self::as_str, $kind, &s)
+            }
+        }
+    )*};
+}
+pub(crate) use decode_stored;
+decode_stored!(ItemStatus => "queue item", JobStatus => "export job", MailStatus => "outbox email");
 
 /// `('a', 'b')` for an SQL `IN`, from states' stored names: queries name states through the
 /// domain, so a renamed or added state is a compile error here, not a stale literal there.

@@ -1,6 +1,5 @@
 //! A company's Xero grant (issue #11): connected, or given up by Xero until someone connects
 //! again.
-use crate::queue::{UnknownState, decode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantStatus {
@@ -21,12 +20,7 @@ impl GrantStatus {
     }
 }
 
-impl TryFrom<String> for GrantStatus {
-    type Error = UnknownState;
-    fn try_from(s: String) -> Result<Self, UnknownState> {
-        decode(&Self::ALL, Self::as_str, "Xero grant", &s)
-    }
-}
+crate::queue::decode_stored!(GrantStatus => "Xero grant");
 
 #[cfg(test)]
 mod tests {

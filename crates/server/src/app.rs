@@ -73,36 +73,34 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = self.settings.worker.enabled.then(|| {
+        let stopped = || {
             let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let on = self.settings.worker.enabled;
+        let worker = on.then(|| {
             tokio::spawn(worker::run(
                 self.state.clone(),
                 self.settings.worker.clone(),
-                async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                },
+                stopped(),
             ))
         });
         // Email delivery and the daily summary are background work too: same switch, same stop.
-        let mailer = self.settings.worker.enabled.then(|| {
-            let mut rx = stop_rx.clone();
+        let mailer = on.then(|| {
             tokio::spawn(mail::run(
                 self.state.db.clone(),
                 self.settings.mail.clone(),
-                async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                },
+                stopped(),
             ))
         });
         // Event subscribers' deliveries too.
-        let deliveries = self.settings.worker.enabled.then(|| {
-            let mut rx = stop_rx.clone();
+        let deliveries = on.then(|| {
             tokio::spawn(events::run(
                 self.state.clone(),
                 self.settings.worker.clone(),
-                async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                },
+                stopped(),
             ))
         });
         // The rate-limit counts reach the shared count whether or not this instance runs the

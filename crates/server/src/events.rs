@@ -6,7 +6,7 @@
 //! go (a person may redeliver them). `serve` runs [`run`]; tests call [`deliver_pending`] with
 //! an explicit clock.
 use crate::config::WorkerSettings;
-use crate::retry::backoff;
+use crate::retry::{backoff, until_due};
 use crate::state::AppState;
 use costbridge_domain::events::EventType;
 use costbridge_erp::shown_url;
@@ -181,14 +181,10 @@ pub async fn run(state: AppState, cfg: WorkerSettings, shutdown: impl Future<Out
         if let Err(e) = deliver_pending(&state, &cfg, costbridge_storage::now()).await {
             tracing::error!(error = %e, "event delivery step failed");
         }
-        let wait = match state.db.next_event_due().await {
-            Ok(Some(due)) => (due - costbridge_storage::now())
-                .clamp(Duration::milliseconds(200), Duration::seconds(5)),
-            _ => Duration::seconds(5),
-        };
+        let wait = until_due(state.db.next_event_due().await, Duration::milliseconds(200));
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = tokio::time::sleep(wait.unsigned_abs()) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

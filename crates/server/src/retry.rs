@@ -1,10 +1,25 @@
-//! The retry policy shared by the export worker and the mail outbox.
-use time::Duration;
+//! The retry policy shared by the export worker and the mail outbox, and how long the
+//! background loops sleep between rounds.
+use time::{Duration, OffsetDateTime};
 
 /// `base` seconds, doubled per attempt after the first, never more than `cap` seconds.
 pub fn backoff(base: i64, attempts: i64, cap: i64) -> Duration {
     let secs = base.saturating_mul(1i64 << attempts.clamp(1, 20).saturating_sub(1));
     Duration::seconds(secs.clamp(1, cap))
+}
+
+/// How long a background loop sleeps after a round: until its next item is `due`, but at
+/// least `floor` (an item due now must not spin the loop) and at most five seconds, or five
+/// seconds when nothing is due or the read failed (another instance may have queued work).
+pub fn until_due<E>(
+    due: Result<Option<OffsetDateTime>, E>,
+    floor: Duration,
+) -> std::time::Duration {
+    let wait = match due {
+        Ok(Some(due)) => (due - costbridge_storage::now()).clamp(floor, Duration::seconds(5)),
+        _ => Duration::seconds(5),
+    };
+    wait.unsigned_abs()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::config::WorkerSettings;
 use crate::ops::OpError;
 use crate::ops::connection::connection;
-use crate::retry::backoff;
+use crate::retry::{backoff, until_due};
 use crate::state::AppState;
 use costbridge_domain::sync::parent_problem;
 use costbridge_erp::{ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Previous};
@@ -296,15 +296,11 @@ pub async fn run(state: AppState, cfg: WorkerSettings, shutdown: impl Future<Out
         if let Err(e) = run_pending_exports(&state, &cfg).await {
             tracing::error!(error = %e, "export worker step failed");
         }
-        let wait = match state.db.next_job_due().await {
-            Ok(Some(due)) => (due - costbridge_storage::now())
-                .clamp(Duration::milliseconds(50), Duration::seconds(5)),
-            _ => Duration::seconds(5),
-        };
+        let wait = until_due(state.db.next_job_due().await, Duration::milliseconds(50));
         tokio::select! {
             _ = &mut shutdown => return,
             _ = state.worker_wake.notified() => {}
-            _ = tokio::time::sleep(wait.unsigned_abs()) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

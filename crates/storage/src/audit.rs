@@ -37,6 +37,27 @@ pub(crate) async fn record(
     Ok(())
 }
 
+/// Records what `user` did to their own account.
+pub(crate) async fn by_self(
+    tx: &mut Tx<'_>,
+    company: i64,
+    user: i64,
+    action: &str,
+    before: Option<Value>,
+    after: Option<Value>,
+) -> Result<(), StoreError> {
+    record(
+        tx,
+        company,
+        Some(user),
+        action,
+        ("user", user),
+        before,
+        after,
+    )
+    .await
+}
+
 /// JSON is stored as text on both backends (so bulk SQL can build it with `||`).
 pub fn json_text(v: Option<Value>) -> Option<String> {
     v.map(|v| v.to_string())
@@ -79,6 +100,16 @@ pub struct AuditEvent {
     pub before: Option<Value>,
     #[schema(required = true)]
     pub after: Option<Value>,
+}
+
+impl AuditEvent {
+    /// How a page names who did it: the actor's label, or "system" when no one did.
+    pub fn actor_label(&self) -> String {
+        self.actor
+            .as_ref()
+            .map(Actor::label)
+            .unwrap_or_else(|| "system".into())
+    }
 }
 
 #[derive(sqlx::FromRow)]

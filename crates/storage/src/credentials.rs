@@ -158,12 +158,11 @@ impl Db {
                         [user.into()],
                     )
                     .await?;
-                    audit::record(
+                    audit::by_self(
                         tx,
                         company,
-                        Some(user),
+                        user,
                         "user.password_reset",
-                        ("user", user),
                         None,
                         Some(json!({"password_changed": true})),
                     )

@@ -120,12 +120,11 @@ impl Db {
                         [user.into()],
                     )
                     .await?;
-                    audit::record(
+                    audit::by_self(
                         tx,
                         company,
-                        Some(user),
+                        user,
                         "user.digest_unsubscribed",
-                        ("user", user),
                         Some(json!({"digest_emails": true})),
                         Some(json!({"digest_emails": false})),
                     )

@@ -194,6 +194,13 @@ static UNSYNCED_CODES: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 });
 
 impl Db {
+    /// The connection a write has just saved (or kept): it exists.
+    async fn saved_connection(&self, company: i64) -> Result<StoredConnection, StoreError> {
+        self.erp_connection(company)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
     pub async fn erp_connection(
         &self,
         company: i64,
@@ -345,9 +352,7 @@ impl Db {
             })
         })
         .await?;
-        self.erp_connection(company)
-            .await?
-            .ok_or(StoreError::NotFound)
+        self.saved_connection(company).await
     }
 
     /// Makes `list` the company's ERP list, in place of the current one (docs/rules.md §2);
@@ -382,9 +387,7 @@ impl Db {
             })
         })
         .await?;
-        self.erp_connection(company)
-            .await?
-            .ok_or(StoreError::NotFound)
+        self.saved_connection(company).await
     }
 
     /// The Send to ERP button for one list, as the domain rule decides it. `seen_version` is

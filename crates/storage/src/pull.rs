@@ -3,13 +3,13 @@
 //! overwritten: they come back as conflicts showing both sides.
 use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
 use crate::events::{self, About};
-use crate::tx::Queries;
+use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::events::EventType;
 use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::wbs;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// A code as the ERP holds it.
@@ -126,16 +126,7 @@ impl Db {
                                 "description": r.description, "active": r.active,
                                 "origin_id": r.origin_id
                             });
-                            audit::record(
-                                tx,
-                                company,
-                                Some(actor),
-                                "cost_code.pulled",
-                                ("cost_code", l.id),
-                                Some(before),
-                                Some(after),
-                            )
-                            .await?;
+                            pulled(tx, company, actor, l.id, Some(before), after).await?;
                             updated.push(l.id);
                         } else {
                             // The ERP already has exactly what was waiting to be sent: it is
@@ -159,16 +150,7 @@ impl Db {
                             // It leaves the unsynced set: a page drawn before would send it.
                             send_changed = true;
                             let after = json!({"sync_status": next, "origin_id": r.origin_id});
-                            audit::record(
-                                tx,
-                                company,
-                                Some(actor),
-                                "cost_code.pulled",
-                                ("cost_code", l.id),
-                                Some(json!({"sync_status": l.sync_status})),
-                                Some(after),
-                            )
-                            .await?;
+                            pulled(tx, company, actor, l.id, Some(json!({"sync_status": l.sync_status})), after).await?;
                             synced.push(l.id);
                         }
                         s.updated += 1;
@@ -227,16 +209,7 @@ impl Db {
                             "active": r.active, "sync_status": SyncState::Synced,
                             "origin_id": r.origin_id
                         });
-                        audit::record(
-                            tx,
-                            company,
-                            Some(actor),
-                            "cost_code.pulled",
-                            ("cost_code", id),
-                            None,
-                            Some(after),
-                        )
-                        .await?;
+                        pulled(tx, company, actor, id, None, after).await?;
                         ids.insert(r.full_code.clone(), id);
                         created.push(id);
                         s.created += 1;
@@ -266,4 +239,25 @@ fn local_view(l: &CodeRow) -> serde_json::Value {
         "full_code": l.full_code, "description": l.description, "active": l.active,
         "sync_status": l.sync_status
     })
+}
+
+/// Records what a pull did to one code: `before` is `None` for a code the pull created.
+async fn pulled(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: i64,
+    id: i64,
+    before: Option<Value>,
+    after: Value,
+) -> Result<(), StoreError> {
+    audit::record(
+        tx,
+        company,
+        Some(actor),
+        "cost_code.pulled",
+        ("cost_code", id),
+        before,
+        Some(after),
+    )
+    .await
 }

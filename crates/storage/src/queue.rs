@@ -303,17 +303,29 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
+        self.item_page(
+            &format!("i.company_id = $1 AND i.status = $2 AND {CURRENT}"),
+            vec![company.into(), status.into()],
+            limit,
+            offset,
+        )
+        .await
+    }
+
+    /// One page of the items `condition` (on `erp_items i`, bound to `args`) selects, in code
+    /// order, and how many it selects in all.
+    pub(crate) async fn item_page(
+        &self,
+        condition: &str,
+        args: Vec<Arg>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Item>, i64), StoreError> {
         let (rows, total): (Vec<ItemRow>, i64) = self
             .page(
-                &format!(
-                    "{ITEM_SELECT} WHERE i.company_id = $1 AND i.status = $2 AND \
-                     {CURRENT} ORDER BY i.sort_key, i.id"
-                ),
-                &format!(
-                    "SELECT COUNT(*) FROM erp_items i WHERE i.company_id = $1 AND \
-                     i.status = $2 AND {CURRENT}"
-                ),
-                vec![company.into(), status.into()],
+                &format!("{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id"),
+                &format!("SELECT COUNT(*) FROM erp_items i WHERE {condition}"),
+                args,
                 limit,
                 offset,
             )
@@ -648,6 +660,18 @@ impl Db {
         .await
     }
 
+    /// How many items stand in each status, of the export job or submission whose id is `id`
+    /// in `column`.
+    pub(crate) async fn counts_by_status(
+        &self,
+        column: &'static str,
+        id: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql =
+            format!("SELECT status, COUNT(*) FROM erp_items WHERE {column} = $1 GROUP BY status");
+        self.pool().fetch_all(AssertSqlSafe(sql), [id.into()]).await
+    }
+
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
         type JobRow = (
             String,
@@ -665,14 +689,7 @@ impl Db {
                 [company.into(), id.into()],
             )
             .await?;
-        let counts: Vec<(String, i64)> = self
-            .pool()
-            .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE export_job_id \
-                 = $1 GROUP BY status",
-                [id.into()],
-            )
-            .await?;
+        let counts = self.counts_by_status("export_job_id", id).await?;
         let (status, attempts, last_error, created_at, finished_at) =
             job.ok_or(StoreError::NotFound)?;
         let status = JobState::try_from(status).map_err(StoreError::decode)?;

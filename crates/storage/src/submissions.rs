@@ -1,5 +1,5 @@
 //! Submissions as an auditor reads them: who sent what when, and where each sent code is now.
-use crate::queue::{ITEM_SELECT, Item, ItemRow, Person};
+use crate::queue::{Item, Person};
 use crate::tx::Queries;
 use crate::{Db, StoreError};
 use serde::Serialize;
@@ -74,32 +74,18 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
-        let (rows, total): (Vec<ItemRow>, i64) = self
-            .page(
-                &format!(
-                    "{ITEM_SELECT} WHERE i.company_id = $1 AND i.submission_id = \
-                     $2 ORDER BY i.sort_key, i.id"
-                ),
-                "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND \
-                 submission_id = $2",
-                vec![company.into(), id.into()],
-                limit,
-                offset,
-            )
-            .await?;
-        Ok((rows.into_iter().map(Item::from).collect(), total))
+        self.item_page(
+            "i.company_id = $1 AND i.submission_id = $2",
+            vec![company.into(), id.into()],
+            limit,
+            offset,
+        )
+        .await
     }
 
     async fn with_counts(&self, row: SubmissionRow) -> Result<Submission, StoreError> {
         let (id, list_id, sent_by, email, sent_at, code_count) = row;
-        let counts: Vec<(String, i64)> = self
-            .pool()
-            .fetch_all(
-                "SELECT status, COUNT(*) FROM erp_items WHERE submission_id \
-                 = $1 GROUP BY status",
-                [id.into()],
-            )
-            .await?;
+        let counts = self.counts_by_status("submission_id", id).await?;
         let jobs: Vec<(i64,)> = self
             .pool()
             .fetch_all(

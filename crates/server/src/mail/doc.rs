@@ -18,19 +18,21 @@ impl Doc {
         }
     }
 
+    /// Writes one line to each part; a `String` cannot fail to take it.
+    fn line(&mut self, text: std::fmt::Arguments, html: std::fmt::Arguments) {
+        let _ = writeln!(self.text, "{text}");
+        let _ = writeln!(self.html, "{html}");
+    }
+
     pub fn para(&mut self, s: &str) {
-        let _ = writeln!(self.text, "{s}\n");
-        let _ = writeln!(self.html, "<p>{}</p>", esc(s));
+        self.line(format_args!("{s}\n"), format_args!("<p>{}</p>", esc(s)));
     }
 
     /// A paragraph that starts with `lead` in bold (in HTML).
     pub fn lead(&mut self, lead: &str, rest: &str) {
-        let _ = writeln!(self.text, "{lead} {rest}\n");
-        let _ = writeln!(
-            self.html,
-            "<p><strong>{}</strong> {}</p>",
-            esc(lead),
-            esc(rest)
+        self.line(
+            format_args!("{lead} {rest}\n"),
+            format_args!("<p><strong>{}</strong> {}</p>", esc(lead), esc(rest)),
         );
     }
 
@@ -49,12 +51,13 @@ impl Doc {
         self.html
             .push_str("<table cellpadding=\"4\" style=\"border-collapse: collapse\">\n");
         for c in codes {
-            let _ = writeln!(self.text, "  {:<width$}  {}", c.full_code, c.description);
-            let _ = writeln!(
-                self.html,
-                "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                esc(&c.full_code),
-                esc(&c.description)
+            self.line(
+                format_args!("  {:<width$}  {}", c.full_code, c.description),
+                format_args!(
+                    "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                    esc(&c.full_code),
+                    esc(&c.description)
+                ),
             );
         }
         self.html.push_str("</table>\n");
@@ -69,12 +72,9 @@ impl Doc {
     }
 
     pub fn link(&mut self, label: &str, url: &str) {
-        let _ = writeln!(self.text, "{label}: {url}\n");
-        let _ = writeln!(
-            self.html,
-            "<p><a href=\"{}\">{}</a></p>",
-            esc(url),
-            esc(label)
+        self.line(
+            format_args!("{label}: {url}\n"),
+            format_args!("<p><a href=\"{}\">{}</a></p>", esc(url), esc(label)),
         );
     }
 

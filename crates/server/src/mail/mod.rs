@@ -9,7 +9,7 @@ mod smtp;
 pub mod unsubscribe;
 
 use crate::config::MailSettings;
-use crate::retry::backoff;
+use crate::retry::{backoff, until_due};
 use costbridge_domain::queue::MailStatus;
 use costbridge_storage::Db;
 use costbridge_storage::outbox::{ClaimedMail, Notice, Rendered};
@@ -348,14 +348,10 @@ pub async fn run(db: Db, settings: MailSettings, shutdown: impl Future<Output = 
         if let Err(e) = mailer.deliver_pending(&db, costbridge_storage::now()).await {
             tracing::error!(error = %e, "mail delivery step failed");
         }
-        let wait = match db.next_mail_due().await {
-            Ok(Some(due)) => (due - costbridge_storage::now())
-                .clamp(Duration::milliseconds(200), Duration::seconds(5)),
-            _ => Duration::seconds(5),
-        };
+        let wait = until_due(db.next_mail_due().await, Duration::milliseconds(200));
         tokio::select! {
             _ = &mut shutdown => return,
-            _ = tokio::time::sleep(wait.unsigned_abs()) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }

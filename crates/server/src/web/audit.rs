@@ -1,7 +1,7 @@
 //! Company settings → Audit log: every recorded action, filtered, a page at a time, and the
 //! same selection as a CSV download.
 use super::format::changes;
-use super::{Layout, Viewer, WebResult};
+use super::{Layout, Pager, Viewer, WebResult};
 use crate::ops::audit;
 use crate::state::AppState;
 use askama::Template;
@@ -91,25 +91,21 @@ async fn page(
     v: Viewer,
     Query(f): Query<FilterQuery>,
 ) -> WebResult<Response> {
-    let page = f.page.unwrap_or(1).max(1);
+    let pager = Pager::new(f.page, PAGE);
     let (events, total) = audit::events(
         &state,
         &v.caller.user,
         v.company(),
         &f.filter(),
         PAGE,
-        (page - 1) * PAGE,
+        pager.offset(),
     )
     .await?;
     let events = events
         .into_iter()
         .map(|e| EventRow {
             at: v.zone.show(e.at),
-            actor: e
-                .actor
-                .as_ref()
-                .map(|a| a.label())
-                .unwrap_or_else(|| "system".into()),
+            actor: e.actor_label(),
             changes: changes(e.before.as_ref(), e.after.as_ref()),
             e,
         })
@@ -122,8 +118,8 @@ async fn page(
         types: ENTITY_TYPES,
         events,
         total,
-        page,
-        pages: ((total + PAGE - 1) / PAGE).max(1),
+        page: pager.page,
+        pages: pager.pages(total),
     }
     .into_response())
 }

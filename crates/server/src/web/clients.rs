@@ -119,14 +119,10 @@ async fn create(
             StatusCode::OK,
             vec![Secret::of(&state, made, false).render()],
         ),
-        Err(e) => {
-            let mut errors = Errors::default();
-            errors.merge(e);
-            fragments(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                vec![new_form(&v, errors, f).render()],
-            )
-        }
+        Err(e) => fragments(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![new_form(&v, Errors::from(e), f).render()],
+        ),
     }
 }
 

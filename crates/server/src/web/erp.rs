@@ -3,7 +3,7 @@
 //! the live status of a running export (polled, no reload). Without the approver's rights the
 //! page is read-only and says why.
 use super::codes::plain;
-use super::{Layout, Viewer, WebResult, fragments};
+use super::{Layout, Pager, Viewer, WebResult, fragments};
 use crate::ops::OpResult;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
 use crate::state::AppState;
@@ -265,14 +265,14 @@ async fn page(
 ) -> WebResult<Response> {
     let company = ops::reader(&v.caller.user, v.company())?;
     let filter = filter_key(pq.filter.as_deref())?;
-    let page = pq.page.unwrap_or(1).max(1);
+    let pager = Pager::new(pq.page, PAGE);
     let (items, total) = ops::items(
         &state,
         &v.caller.user,
         company,
         filter,
         PAGE,
-        (page - 1) * PAGE,
+        pager.offset(),
     )
     .await?;
     let (tabs, exporting) = tabs(&state, &v, filter, false).await?;
@@ -314,8 +314,8 @@ async fn page(
             reason: String::new(),
             error: None,
         },
-        page,
-        pages: ((total + PAGE - 1) / PAGE).max(1),
+        page: pager.page,
+        pages: pager.pages(total),
     }
     .into_response())
 }

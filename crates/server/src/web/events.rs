@@ -1,7 +1,7 @@
 //! Company settings → Events: the company's event subscriptions (the secret only ever shown
 //! as `********`), a form to add one, and each subscription's delivery log with *Redeliver*.
 //! Plain forms: each post answers with a redirect, or the page again with what to fix.
-use super::{Errors, Layout, Viewer, WebResult, form_pairs};
+use super::{Errors, Layout, Pager, Viewer, WebResult, form_pairs};
 use crate::ops::events::{self as ops, NewSubscription};
 use crate::state::AppState;
 use askama::Template;
@@ -192,7 +192,7 @@ async fn log(
     Path(id): Path<i64>,
     Query(q): Query<LogQuery>,
 ) -> WebResult<Response> {
-    let page = q.page.unwrap_or(1).max(1);
+    let pager = Pager::new(q.page, PAGE);
     let s = ops::get(&state, &v.caller.user, v.company(), id).await?;
     let (events, total) = ops::deliveries(
         &state,
@@ -200,7 +200,7 @@ async fn log(
         v.company(),
         id,
         PAGE,
-        (page - 1) * PAGE,
+        pager.offset(),
     )
     .await?;
     let rows = events
@@ -237,8 +237,8 @@ async fn log(
         s,
         rows,
         total,
-        page,
-        pages: ((total + PAGE - 1) / PAGE).max(1),
+        page: pager.page,
+        pages: pager.pages(total),
     }
     .into_response())
 }

@@ -42,10 +42,7 @@ async fn history(
         .into_iter()
         .map(|e| HistoryEntry {
             at: v.zone.show(e.at),
-            actor: e
-                .actor
-                .map(|a| a.label())
-                .unwrap_or_else(|| "system".into()),
+            actor: e.actor_label(),
             action: e.action.replace("cost_code.", "").replace('_', " "),
             changes: changes(e.before.as_ref(), e.after.as_ref()),
         })

@@ -157,11 +157,47 @@ impl Layout {
     }
 }
 
+/// Where a paged list page stands (`_pager.html` draws it): the page asked for (from 1) of
+/// pages of `per` rows.
+#[derive(Clone, Copy)]
+pub struct Pager {
+    pub page: i64,
+    per: i64,
+}
+
+impl Pager {
+    pub fn new(asked: Option<i64>, per: i64) -> Pager {
+        Pager {
+            page: asked.unwrap_or(1).max(1),
+            per,
+        }
+    }
+
+    /// The rows before this page.
+    pub fn offset(self) -> i64 {
+        (self.page - 1) * self.per
+    }
+
+    /// How many pages `total` rows fill; one when there are none.
+    pub fn pages(self, total: i64) -> i64 {
+        ((total + self.per - 1) / self.per).max(1)
+    }
+}
+
 /// Field errors to show beside the inputs of a form, and messages that belong to no field.
 #[derive(Default)]
 pub struct Errors {
     fields: Fields,
     pub general: Vec<String>,
+}
+
+impl From<OpError> for Errors {
+    /// An operation's error as a form shows it (see [`Errors::merge`]).
+    fn from(e: OpError) -> Errors {
+        let mut errors = Errors::default();
+        errors.merge(e);
+        errors
+    }
 }
 
 impl Errors {

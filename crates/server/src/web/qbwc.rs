@@ -33,36 +33,35 @@ struct Panel {
     made: Option<(String, String)>,
 }
 
-/// The Web Connector's state, or none when the company uses another connector (or none, or
-/// the viewer may not see it): the pages then draw nothing.
-async fn status(state: &AppState, v: &Viewer) -> WebResult<Option<Status>> {
-    match ops::status(state, &v.caller.user, v.company()).await {
-        Ok(s) => Ok(Some(s)),
-        Err(OpError::NotSupported(_) | OpError::NoConnection | OpError::Forbidden(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+/// Draws `fragment` from the Web Connector's state; draws nothing when the company uses
+/// another connector (or none, or the viewer may not see it).
+async fn with_status<T: Template>(
+    state: &AppState,
+    v: &Viewer,
+    fragment: impl FnOnce(Status) -> T,
+) -> WebResult<Response> {
+    let s = match ops::status(state, &v.caller.user, v.company()).await {
+        Ok(s) => s,
+        Err(OpError::NotSupported(_) | OpError::NoConnection | OpError::Forbidden(_)) => {
+            return Ok(StatusCode::OK.into_response());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    fragments(StatusCode::OK, vec![fragment(s).render()])
 }
 
 async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> WebResult<Response> {
-    let Some(s) = status(state, v).await? else {
-        return Ok(StatusCode::OK.into_response());
-    };
-    fragments(
-        StatusCode::OK,
-        vec![
-            Panel {
-                seen: s.last_seen_at.map(|t| v.zone.show(t)),
-                accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),
-                last_sync: s
-                    .last_sync_at
-                    .map(|t| (v.zone.show(t), sync_text(s.last_sync.as_ref()))),
-                s,
-                can_edit: v.caller.user.permissions.can_manage_users(),
-                made,
-            }
-            .render(),
-        ],
-    )
+    with_status(state, v, |s| Panel {
+        seen: s.last_seen_at.map(|t| v.zone.show(t)),
+        accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),
+        last_sync: s
+            .last_sync_at
+            .map(|t| (v.zone.show(t), sync_text(s.last_sync.as_ref()))),
+        s,
+        can_edit: v.caller.user.permissions.can_manage_users(),
+        made,
+    })
+    .await
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
@@ -84,19 +83,11 @@ struct QueueLine {
 /// and as of when (nothing for other connectors).
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
 async fn queue_line(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let Some(s) = status(&state, &v).await? else {
-        return Ok(StatusCode::OK.into_response());
-    };
-    fragments(
-        StatusCode::OK,
-        vec![
-            QueueLine {
-                accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),
-                seen: s.last_seen_at.map(|t| v.zone.show(t)),
-            }
-            .render(),
-        ],
-    )
+    with_status(&state, &v, |s| QueueLine {
+        accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),
+        seen: s.last_seen_at.map(|t| v.zone.show(t)),
+    })
+    .await
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]

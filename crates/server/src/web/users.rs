@@ -94,6 +94,36 @@ struct NewForm {
     grant_rule: &'static str,
 }
 
+impl NewForm {
+    fn new(rights: UserRights, errors: Errors, f: UserFields) -> NewForm {
+        NewForm {
+            rights,
+            levels: LEVELS,
+            errors,
+            f,
+            grant_rule: GRANT_RULE,
+        }
+    }
+}
+
+/// A user's row, as the viewer may act on it.
+fn row_fragment(u: User, v: &Viewer) -> WebResult<Response> {
+    let rights = UserRights::of(v);
+    fragments(StatusCode::OK, vec![Row { u, rights }.render()])
+}
+
+/// A user's edit form, with what was wrong with the last try.
+fn edit_fragment(status: StatusCode, u: User, v: &Viewer, errors: Errors) -> WebResult<Response> {
+    let form = EditRow {
+        u,
+        rights: UserRights::of(v),
+        levels: LEVELS,
+        errors,
+        grant_rule: GRANT_RULE,
+    };
+    fragments(status, vec![form.render()])
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "users.html")]
 struct Page {
@@ -128,13 +158,7 @@ async fn page(
         sub: "users",
         users,
         rights,
-        new_form: NewForm {
-            rights,
-            levels: LEVELS,
-            errors: Errors::default(),
-            f: UserFields::default(),
-            grant_rule: GRANT_RULE,
-        },
+        new_form: NewForm::new(rights, Errors::default(), UserFields::default()),
         notice: pq.added.map(|e| format!("Added {e}.")),
         zone: super::company::ZoneForm::new(&state, &v).await?,
     }
@@ -194,18 +218,11 @@ async fn create(
             Ok(htmx_redirect(&format!("/settings/users?{q}")))
         }
         Err(e) => {
-            let mut errors = Errors::default();
-            errors.merge(e);
-            let form = NewForm {
-                rights: UserRights::of(&v),
-                levels: LEVELS,
-                errors,
-                f: UserFields {
-                    password: String::new(),
-                    ..f
-                },
-                grant_rule: GRANT_RULE,
+            let f = UserFields {
+                password: String::new(),
+                ..f
             };
+            let form = NewForm::new(UserRights::of(&v), Errors::from(e), f);
             fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![form.render()])
         }
     }
@@ -218,16 +235,7 @@ async fn row(
     Path(uid): Path<i64>,
 ) -> WebResult<Response> {
     let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
-    fragments(
-        StatusCode::OK,
-        vec![
-            Row {
-                u,
-                rights: UserRights::of(&v),
-            }
-            .render(),
-        ],
-    )
+    row_fragment(u, &v)
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
@@ -241,14 +249,7 @@ async fn edit(
         "admin_tool=admin",
     )?;
     let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
-    let form = EditRow {
-        u,
-        rights: UserRights::of(&v),
-        levels: LEVELS,
-        errors: Errors::default(),
-        grant_rule: GRANT_RULE,
-    };
-    fragments(StatusCode::OK, vec![form.render()])
+    edit_fragment(StatusCode::OK, u, &v, Errors::default())
 }
 
 #[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
@@ -273,28 +274,10 @@ async fn update(
     )
     .await
     {
-        Ok(u) => fragments(
-            StatusCode::OK,
-            vec![
-                Row {
-                    u,
-                    rights: UserRights::of(&v),
-                }
-                .render(),
-            ],
-        ),
+        Ok(u) => row_fragment(u, &v),
         Err(e) => {
-            let mut errors = Errors::default();
-            errors.merge(e);
             let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
-            let form = EditRow {
-                u,
-                rights: UserRights::of(&v),
-                levels: LEVELS,
-                errors,
-                grant_rule: GRANT_RULE,
-            };
-            fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![form.render()])
+            edit_fragment(StatusCode::UNPROCESSABLE_ENTITY, u, &v, Errors::from(e))
         }
     }
 }

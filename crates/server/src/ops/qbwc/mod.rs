@@ -227,6 +227,17 @@ pub async fn test(state: &AppState, company: i64) -> OpResult<(bool, String)> {
     })
 }
 
+/// When the Web Connector last connected, in the company's time zone.
+async fn last_seen(state: &AppState, company: i64) -> OpResult<Option<String>> {
+    let seen = state
+        .db
+        .qbwc_login(company)
+        .await?
+        .and_then(|l| l.last_seen_at);
+    let zone = super::company::zone(state, company).await?;
+    Ok(seen.map(|t| zone.show(t)))
+}
+
 /// For a company whose ERP pulls its work: what its waiting export jobs wait for.
 pub async fn waiting_line(state: &AppState, company: i64) -> OpResult<Option<String>> {
     if !connection(state, company)
@@ -235,16 +246,10 @@ pub async fn waiting_line(state: &AppState, company: i64) -> OpResult<Option<Str
     {
         return Ok(None);
     }
-    let seen = state
-        .db
-        .qbwc_login(company)
-        .await?
-        .and_then(|l| l.last_seen_at);
-    let zone = super::company::zone(state, company).await?;
+    let seen = last_seen(state, company).await?;
     Ok(Some(match seen {
         Some(t) => format!(
-            "Waiting for the QuickBooks Web Connector (last seen {}): the codes go to QuickBooks at its next run.",
-            zone.show(t)
+            "Waiting for the QuickBooks Web Connector (last seen {t}): the codes go to QuickBooks at its next run."
         ),
         None => "Waiting for the QuickBooks Web Connector, which has not connected yet: add the .qwc file from Company settings → ERP connection to it.".into(),
     }))
@@ -258,15 +263,10 @@ pub async fn request_pull(state: &AppState, company: i64, actor: i64) -> OpResul
             "Costbridge: the QuickBooks Web Connector is not set up yet; make its password and add the .qwc file to it first (Company settings → ERP connection)".into(),
         ));
     }
-    let seen = state
-        .db
-        .qbwc_login(company)
-        .await?
-        .and_then(|l| l.last_seen_at);
-    let zone = super::company::zone(state, company).await?;
+    let seen = last_seen(state, company).await?;
     Ok(format!(
         "Costbridge asked for QuickBooks' service items: they arrive at the QuickBooks Web Connector's next run{}. The result shows under Company settings → ERP connection and in the audit log.",
-        seen.map(|t| format!(" (last seen {})", zone.show(t)))
+        seen.map(|t| format!(" (last seen {t})"))
             .unwrap_or_default()
     ))
 }
