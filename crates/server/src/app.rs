@@ -106,15 +106,8 @@ impl App {
         // The rate-limit counts reach the shared count whether or not this instance runs the
         // background work: other instances' limits depend on them.
         let rates = {
-            let (state, mut rx) = (self.state.clone(), stop_rx.clone());
-            tokio::spawn(async move {
-                state
-                    .rates
-                    .run(state.db.clone(), async move {
-                        let _ = rx.wait_for(|stop| *stop).await;
-                    })
-                    .await
-            })
+            let (state, stop) = (self.state.clone(), stopped());
+            tokio::spawn(async move { state.rates.run(state.db.clone(), stop).await })
         };
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
