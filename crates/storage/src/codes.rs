@@ -410,8 +410,16 @@ impl Db {
         if let Some(q) = q {
             args.push(q.into());
             let n = args.len();
+            // SQLite's LIKE already ignores case, for ASCII letters only, as its lower() does:
+            // lower() there only cost every compared row a copy (half of a search's time).
+            let folded = |col: &str| match self.pool().postgres() {
+                true => format!("lower({col})"),
+                false => col.to_owned(),
+            };
             filter.push_str(&format!(
-                " AND (lower(c.full_code) LIKE ${n} ESCAPE '\\' OR lower(c.description) LIKE ${n} ESCAPE '\\')"
+                " AND ({} LIKE ${n} ESCAPE '\\' OR {} LIKE ${n} ESCAPE '\\')",
+                folded("c.full_code"),
+                folded("c.description")
             ));
         }
         let mut list_sql = format!("SELECT {CODE_COLS} {filter}");
