@@ -117,19 +117,14 @@ async fn users_and_the_grant_rule(app: TestApp) {
 async fn other_companies_are_invisible(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     let code = app.code(list, "01", "General", None).await;
-    let hash = costbridge_server::password::hash_blocking("other-password").unwrap();
-    let other = costbridge_storage::users::NewUser {
-        email: "boss@two.example",
-        name: "Other",
-        password_hash: &hash,
-        permissions: costbridge_domain::Permissions::FULL,
-    };
     let (two, _) = app
-        .app_state
-        .db
-        .create_company("Two Builders", &other)
-        .await
-        .unwrap();
+        .new_company(
+            "Two Builders",
+            "boss@two.example",
+            "Other",
+            "other-password",
+        )
+        .await;
     let token = app.login("boss@two.example", "other-password").await;
     for path in [
         app.c("/cost_code_lists"),

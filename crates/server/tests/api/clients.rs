@@ -140,18 +140,10 @@ async fn a_client_acts_under_its_own_name(app: TestApp) {
     assert_eq!(made[0]["action"], "api_client.created");
     assert_eq!(made[0]["actor"]["kind"], "user");
     assert_eq!(made[0]["actor"]["email"], "admin@one.example");
-    let (client, cookie) = app
+    let (_, cookie) = app
         .session("admin@one.example", "first-admin-password")
         .await;
-    let page = client
-        .get(format!("{}/settings/audit", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&cookie, "/settings/audit").await;
     assert!(
         page.contains("API client \u{201c}ERP sync\u{201d}"),
         "{page}"

@@ -4,11 +4,9 @@
 use crate::both;
 use crate::events::{Receiver, SECRET, deliver, log, new_list, now, subscribe};
 use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
-use costbridge_domain::Permissions;
 use costbridge_domain::events::EventType;
 use costbridge_server::App;
 use costbridge_server::secrets::Cipher;
-use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
@@ -140,22 +138,7 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
     app.code(list, "01", "General", None).await;
     let event = log(&app, &sub).await[0]["id"].clone();
 
-    let hash = costbridge_server::password::hash_blocking("second-admin-password").unwrap();
-    let (two, _) = app
-        .app_state
-        .db
-        .create_company(
-            "Two Builders",
-            &NewUser {
-                email: "zed@two.example",
-                name: "Zed Two",
-                password_hash: &hash,
-                permissions: Permissions::FULL,
-            },
-        )
-        .await
-        .unwrap();
-    let zed = app.login("zed@two.example", "second-admin-password").await;
+    let (two, zed) = app.company_two().await;
     let id = &sub["id"];
     for path in [
         format!("/api/v1/companies/{two}/event_subscriptions/{id}"),

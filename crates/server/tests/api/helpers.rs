@@ -32,6 +32,22 @@ macro_rules! both {
     )*};
 }
 
+/// Runs `$f(Backend)` as the two tests `$sqlite` and `$postgres`, for a test that starts its
+/// own servers.
+#[macro_export]
+macro_rules! per_backend {
+    ($f:ident: $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $f($crate::helpers::Backend::Sqlite).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            $f($crate::helpers::Backend::Postgres).await
+        }
+    };
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -222,31 +238,70 @@ impl TestApp {
         tweak: impl FnOnce(&mut Settings),
     ) -> Option<TestApp> {
         let mut app = TestApp::empty_with(backend, tweak).await?;
-        let hash =
-            costbridge_server::password::hash_blocking("first-admin-password").expect("hash");
-        let admin = NewUser {
-            email: "admin@one.example",
-            name: "Ada Admin",
-            password_hash: &hash,
-            permissions: Permissions::FULL,
-        };
         let (company, user_id) = app
-            .app_state
-            .db
-            .create_company("One Builders", &admin)
-            .await
-            .expect("company");
-        let token = costbridge_server::password::new_token();
-        app.app_state
-            .db
-            .insert_token(user_id, &costbridge_server::password::hash_token(&token))
-            .await
-            .expect("token");
+            .new_company(
+                "One Builders",
+                "admin@one.example",
+                "Ada Admin",
+                "first-admin-password",
+            )
+            .await;
+        let token = app.token_for(user_id).await;
         std::fs::create_dir_all(app.exports.path().join(format!("company-{company}")))
             .expect("company export folder");
         app.token = token;
         app.company = company;
         Some(app)
+    }
+
+    /// Another company on this server whose first admin (admin everywhere, may push) signs in
+    /// with `email` and `password`; returns the company's id and the admin's.
+    pub async fn new_company(
+        &self,
+        company: &str,
+        email: &str,
+        name: &str,
+        password: &str,
+    ) -> (i64, i64) {
+        let hash = costbridge_server::password::hash_blocking(password).expect("hash");
+        let admin = NewUser {
+            email,
+            name,
+            password_hash: &hash,
+            permissions: Permissions::FULL,
+        };
+        self.app_state
+            .db
+            .create_company(company, &admin)
+            .await
+            .expect("company")
+    }
+
+    /// Two Builders, a second company whose admin is Zed: its id and Zed's token.
+    pub async fn company_two(&self) -> (i64, String) {
+        let (two, _) = self
+            .new_company(
+                "Two Builders",
+                "zed@two.example",
+                "Zed Two",
+                "second-admin-password",
+            )
+            .await;
+        (
+            two,
+            self.login("zed@two.example", "second-admin-password").await,
+        )
+    }
+
+    /// A new API token of this user, stored as the server stores one.
+    pub async fn token_for(&self, user_id: i64) -> String {
+        let token = costbridge_server::password::new_token();
+        self.app_state
+            .db
+            .insert_token(user_id, &costbridge_server::password::hash_token(&token))
+            .await
+            .expect("token");
+        token
     }
 
     /// The first company's export folder (`<[export] root>/company-<id>`).
@@ -296,6 +351,44 @@ impl TestApp {
         self.call("PATCH", path, &self.token, Some(body)).await
     }
 
+    /// The answer itself to a body-less call with the admin's token, for its headers or bytes.
+    pub async fn request(&self, method: &str, path: &str) -> reqwest::Response {
+        self.client
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A page as the browser with this session cookie sees it.
+    pub async fn page(&self, cookie: &str, path: &str) -> String {
+        crate::session::no_redirects()
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html")
+    }
+
+    /// A button's htmx POST from a page of this session.
+    pub async fn htmx_post(&self, cookie: &str, csrf: &str, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, cookie)
+            .header("x-csrf-token", csrf)
+            .header("hx-request", "true")
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn raw(
         &self,
         method: &str,
@@ -339,16 +432,8 @@ impl TestApp {
 
     /// Downloads a list as CSV.
     pub async fn export(&self, list: i64) -> reqwest::Response {
-        self.client
-            .get(format!(
-                "{}{}",
-                self.base,
-                self.c(&format!("/cost_code_lists/{list}/export"))
-            ))
-            .bearer_auth(&self.token)
-            .send()
+        self.request("GET", &self.c(&format!("/cost_code_lists/{list}/export")))
             .await
-            .expect("request")
     }
 
     /// Creates a user with these permissions and returns a token for them.
@@ -363,10 +448,7 @@ impl TestApp {
     /// Signs in through the sign-in page like a browser: a client that follows no redirect,
     /// and the session cookie (`name=value`) to send with it.
     pub async fn session(&self, email: &str, password: &str) -> (reqwest::Client, String) {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = crate::session::no_redirects();
         let res = client
             .post(format!("{}/login", self.base))
             .form(&[("email", email), ("password", password)])

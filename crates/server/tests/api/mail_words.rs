@@ -4,9 +4,9 @@
 //! Against the real SMTP server of `smtp.rs` and a webhook ERP on 127.0.0.1 that refuses.
 use crate::both;
 use crate::helpers::TestApp;
-use crate::smtp::{Mail, SmtpServer};
+use crate::smtp::{BASE, Mail, SmtpServer};
 use axum::Json;
-use costbridge_server::config::{MailSettings, TlsMode};
+use costbridge_server::config::MailSettings;
 use costbridge_server::mail::{deliver_pending, run_daily_summary};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -18,24 +18,11 @@ both!(
     the_daily_summary_in_the_company_zone
 );
 
-const BASE: &str = "https://costbridge.example";
 const PASSWORD: &str = "a-long-password";
 
 async fn mailroom() -> (SmtpServer, MailSettings) {
-    let smtp = SmtpServer::start().await;
-    let settings = MailSettings {
-        host: Some("127.0.0.1".into()),
-        port: Some(smtp.port),
-        tls: TlsMode::None,
-        from: "Costbridge <costbridge@one.example>".into(),
-        base_url: BASE.into(),
-        digest_hour: 8,
-        // The digest hour's zone is the operator's; what emails show is the company's.
-        time_zone: "+04:00".into(),
-        timeout_seconds: 5,
-        ..MailSettings::default()
-    };
-    (smtp, settings)
+    // The digest hour's zone is the operator's; what emails show is the company's.
+    crate::smtp::mailroom("+04:00").await
 }
 
 async fn deliver(app: &TestApp, mail: &MailSettings, smtp: &SmtpServer) -> Vec<Mail> {
@@ -312,15 +299,7 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
     );
 
     // The audit log's CSV says the zone in every time: ISO 8601 with the offset.
-    let csv = web
-        .get(format!("{}/settings/audit.csv", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = app.page(&cookie, "/settings/audit.csv").await;
     let row = csv.lines().nth(1).expect("an event");
     let at = row.split(',').nth(1).unwrap();
     assert!(at.ends_with("+05:30"), "{row}");

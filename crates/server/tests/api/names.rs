@@ -1,9 +1,9 @@
 //! Company and person names (issue #14): one check at every entry point, so a line break that
 //! would reach email subjects is refused by the API and the setup page as by `bootstrap`
 //! (tests/api/cli.rs), naming the field and creating nothing.
-use crate::both;
 use crate::helpers::{Backend, TestApp};
 use crate::session::no_redirects;
+use crate::{both, per_backend};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -43,15 +43,7 @@ async fn the_api_refuses_line_breaks_in_names(app: TestApp) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_setup_page_refuses_line_breaks_in_names_sqlite() {
-    the_setup_page_refuses_line_breaks_in_names(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_setup_page_refuses_line_breaks_in_names_postgres() {
-    the_setup_page_refuses_line_breaks_in_names(Backend::Postgres).await
-}
+per_backend!(the_setup_page_refuses_line_breaks_in_names: the_setup_page_refuses_line_breaks_in_names_sqlite, the_setup_page_refuses_line_breaks_in_names_postgres);
 
 async fn the_setup_page_refuses_line_breaks_in_names(backend: Backend) {
     let Some(app) = TestApp::empty(backend).await else {

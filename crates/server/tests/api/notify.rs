@@ -5,13 +5,11 @@
 //! Delivery and the summary are driven with an explicit clock; nothing sleeps.
 use crate::both;
 use crate::helpers::TestApp;
-use crate::smtp::{Mail, SmtpServer};
-use costbridge_domain::Permissions;
+use crate::smtp::{BASE, Mail, SmtpServer};
 use costbridge_server::App;
-use costbridge_server::config::{MailSettings, TlsMode};
+use costbridge_server::config::MailSettings;
 use costbridge_server::mail::{DeliveryReport, deliver_pending, run_daily_summary};
 use costbridge_storage::Db;
-use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::macros::offset;
@@ -26,24 +24,12 @@ both!(
     the_notify_commands
 );
 
-const BASE: &str = "https://costbridge.example";
 const READY_LINK: &str = "https://costbridge.example/erp?filter=ready_to_export";
 
 async fn mailroom() -> (SmtpServer, MailSettings) {
-    let smtp = SmtpServer::start().await;
-    let settings = MailSettings {
-        host: Some("127.0.0.1".into()),
-        port: Some(smtp.port),
-        tls: TlsMode::None,
-        from: "Costbridge <costbridge@one.example>".into(),
-        base_url: BASE.into(),
-        digest_hour: 8,
-        time_zone: "+01:00".into(),
-        max_attempts: 3,
-        backoff_seconds: 60,
-        timeout_seconds: 5,
-        ..MailSettings::default()
-    };
+    let (smtp, mut settings) = crate::smtp::mailroom("+01:00").await;
+    settings.max_attempts = 3;
+    settings.backoff_seconds = 60;
     (smtp, settings)
 }
 
@@ -132,22 +118,7 @@ async fn team(app: &TestApp) -> Team {
 /// Two Builders, another company on the same server: Zed (admin everywhere) sent one code that
 /// waits; Zoe approves there.
 async fn other_company(app: &TestApp) {
-    let hash = costbridge_server::password::hash_blocking("second-admin-password").unwrap();
-    let (company, _) = app
-        .app_state
-        .db
-        .create_company(
-            "Two Builders",
-            &NewUser {
-                email: "zed@two.example",
-                name: "Zed Two",
-                password_hash: &hash,
-                permissions: Permissions::FULL,
-            },
-        )
-        .await
-        .unwrap();
-    let zed = app.login("zed@two.example", "second-admin-password").await;
+    let (company, zed) = app.company_two().await;
     let c = |p: &str| format!("/api/v1/companies/{company}{p}");
     let (s, b) = app
         .call("POST", &c("/users"), &zed, Some(json!({"email": "zoe@two.example", "name": "Zoe Two", "password": "a-long-password",

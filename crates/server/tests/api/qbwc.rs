@@ -510,14 +510,8 @@ async fn the_pages_show_the_web_connector_and_what_waits_for_it(app: TestApp) {
     );
     // A new password, shown once; the old one stops working.
     let res = app
-        .client
-        .post(format!("{}/settings/erp/qbwc/password", app.base))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .header("hx-request", "true")
-        .send()
-        .await
-        .unwrap();
+        .htmx_post(&cookie, &csrf, "/settings/erp/qbwc/password")
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let panel = res.text().await.unwrap();
     let shown = panel

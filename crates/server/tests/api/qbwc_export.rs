@@ -217,29 +217,15 @@ async fn a_session_cut_off_resumes_without_creating_twice(app: TestApp) {
 }
 
 async fn two_companies_web_connectors_at_once(app: TestApp) {
-    use costbridge_domain::Permissions;
-    use costbridge_storage::users::NewUser;
-    let hash = costbridge_server::password::hash_blocking("second-admin-password").unwrap();
     let (two, admin) = app
-        .app_state
-        .db
-        .create_company(
+        .new_company(
             "Two Builders",
-            &NewUser {
-                email: "admin@two.example",
-                name: "Bo",
-                password_hash: &hash,
-                permissions: Permissions::FULL,
-            },
+            "admin@two.example",
+            "Bo",
+            "second-admin-password",
         )
-        .await
-        .unwrap();
-    let token2 = costbridge_server::password::new_token();
-    app.app_state
-        .db
-        .insert_token(admin, &costbridge_server::password::hash_token(&token2))
-        .await
-        .unwrap();
+        .await;
+    let token2 = app.token_for(admin).await;
     let (list1, qbwc1) = connect(&app, &app.token, app.company).await;
     let (list2, qbwc2) = connect(&app, &token2, two).await;
     assert_ne!(qbwc1.user, qbwc2.user);

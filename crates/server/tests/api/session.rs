@@ -52,15 +52,7 @@ pub(crate) async fn sign_in_as(
 
 /// The CSRF token a page hands to its htmx requests.
 pub(crate) async fn csrf_of(app: &TestApp, cookie: &str) -> String {
-    let html = no_redirects()
-        .get(format!("{}/codes", app.base))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = app.page(cookie, "/codes").await;
     let start = html
         .find("\"X-CSRF-Token\": \"")
         .expect("token on the page")

@@ -227,29 +227,12 @@ async fn tryton_end_to_end(app: TestApp) {
         json!([[{"name": "Masonry", "code": "04", "type": "normal", "root": root, "parent": root, "state": "opened"}], {"company": 1}])).await;
     let cookie = crate::session::sign_in(&app, None).await;
     let csrf = crate::session::csrf_of(&app, &cookie).await;
-    let page = app
-        .client
-        .get(format!("{}/erp", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&cookie, "/erp").await;
     assert!(
         page.contains("Sync from ERP"),
         "the approver sees the button"
     );
-    let res = app
-        .client
-        .post(format!("{}/erp/sync", app.base))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", csrf)
-        .header("hx-request", "true")
-        .send()
-        .await
-        .unwrap();
+    let res = app.htmx_post(&cookie, &csrf, "/erp/sync").await;
     assert_eq!(res.status(), StatusCode::OK);
     let fragment = res.text().await.unwrap();
     assert!(
