@@ -3,10 +3,9 @@
 //! links instead of typing passwords, one's own password needs the current one, and a new
 //! password ends every other session and API token of the account.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, call_at};
 use crate::session::{no_redirects, sign_in_as};
-use crate::smtp::SmtpServer;
-use costbridge_server::config::{MailSettings, TlsMode};
+use costbridge_server::config::MailSettings;
 use costbridge_server::mail::deliver_pending;
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
@@ -297,15 +296,8 @@ async fn expire_resets(app: &TestApp) {
 }
 
 async fn a_reset_link_is_emailed_when_mail_is_on(app: TestApp) {
-    let smtp = SmtpServer::start().await;
-    let mail = MailSettings {
-        host: Some("127.0.0.1".into()),
-        port: Some(smtp.port),
-        tls: TlsMode::None,
-        from: "Costbridge <costbridge@one.example>".into(),
-        base_url: "https://costbridge.example".into(),
-        ..MailSettings::default()
-    };
+    let (smtp, mut mail) = crate::smtp::mailroom("UTC").await;
+    mail.timeout_seconds = MailSettings::default().timeout_seconds;
     let (base, stop) = app.second_instance(|s| s.mail = mail.clone()).await;
     let token = app
         .user(
@@ -314,17 +306,9 @@ async fn a_reset_link_is_emailed_when_mail_is_on(app: TestApp) {
         )
         .await;
     let uid = user_id(&app, &token).await;
-    let res = reqwest::Client::new()
-        .post(format!(
-            "{base}{}",
-            app.c(&format!("/users/{uid}/password_reset"))
-        ))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let b: Value = res.json().await.unwrap();
+    let reset_path = app.c(&format!("/users/{uid}/password_reset"));
+    let (s, b) = call_at(&app.client, &base, "POST", &reset_path, &app.token, None).await;
+    assert_eq!(s, StatusCode::CREATED);
     assert_eq!(
         (b["emailed"].as_bool(), &b["reset_url"]),
         (Some(true), &Value::Null),

@@ -118,12 +118,7 @@ async fn other_companies_are_invisible(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     let code = app.code(list, "01", "General", None).await;
     let (two, _) = app
-        .new_company(
-            "Two Builders",
-            "boss@two.example",
-            "Other",
-            "other-password",
-        )
+        .two_builders("boss@two.example", "Other", "other-password")
         .await;
     let token = app.login("boss@two.example", "other-password").await;
     for path in [

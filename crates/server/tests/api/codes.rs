@@ -66,18 +66,13 @@ async fn tiered_codes_in_natural_order(app: TestApp) {
     assert_eq!(none, json!([]));
     // Paging headers.
     let res = app
-        .client
-        .get(format!(
-            "{}{}",
-            app.base,
-            app.c(&format!(
+        .request(
+            "GET",
+            &app.c(&format!(
                 "/cost_code_lists/{list}/cost_codes?per_page=2&page=2"
-            ))
-        ))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+            )),
+        )
+        .await;
     assert_eq!(res.headers()["total"], "7");
     assert_eq!(res.headers()["per-page"], "2");
     let link = res.headers()["link"].to_str().unwrap().to_owned();
@@ -409,13 +404,7 @@ async fn futures_join(app: &TestApp, path: &str, body: &Value, n: usize) -> Vec<
 
 /// One page of codes: their full codes, the `Total` header and the `rel="next"` link.
 async fn page_of(app: &TestApp, path: &str) -> (Vec<String>, i64, Option<String>) {
-    let res = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.request("GET", path).await;
     assert_eq!(res.status(), StatusCode::OK, "{path}");
     let total = res.headers()["total"].to_str().unwrap().parse().unwrap();
     let next = res.headers()["link"]

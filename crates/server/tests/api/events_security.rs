@@ -250,12 +250,7 @@ async fn the_secret_is_sealed_and_never_shown(app: TestApp) {
         "/settings/events".to_owned(),
         format!("/settings/events/{}", sub["id"]),
     ] {
-        let page = client
-            .get(format!("{}{path}", app.base))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
+        let page = app.page_with(&path, &[(COOKIE, &cookie)]).await;
         assert_eq!(page.status(), StatusCode::OK);
         let text = page.text().await.unwrap();
         assert!(text.contains("********"), "{path} shows the mask");
@@ -348,15 +343,7 @@ async fn the_pages_add_a_subscription_and_redeliver_under_csrf(app: TestApp) {
     app.code(list, "01", "General", None).await;
     deliver(&app, now()).await;
     let event = log(&app, &subs[0]).await[0]["id"].clone();
-    let page = client
-        .get(format!("{}/settings/events/{id}", app.base))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&cookie, &format!("/settings/events/{id}")).await;
     assert!(page.contains(&format!("id=\"event-{event}\"")), "{page}");
     assert!(
         page.contains("delivered") && page.contains("HTTP 200: thanks"),

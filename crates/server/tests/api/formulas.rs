@@ -3,9 +3,8 @@
 //! leading `'`, and our own export imports back unchanged.
 use crate::both;
 use crate::helpers::TestApp;
-use crate::session::{no_redirects, sign_in};
+use crate::session::sign_in;
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 use serde_json::json;
 
 both!(
@@ -133,15 +132,7 @@ async fn the_audit_csv_guards_formulas(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let cookie = sign_in(&app, None).await;
-    let text = no_redirects()
-        .get(format!("{}/settings/audit.csv", app.base))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.page(&cookie, "/settings/audit.csv").await;
     no_formula_cells(&text);
     assert!(text.contains(",'=1+2@one.example,"), "{text}");
 }

@@ -144,12 +144,7 @@ async fn the_cookie_is_secure_behind_https(app: TestApp) {
 
 async fn emails_are_scoped_per_company(app: TestApp) {
     let (two, _) = app
-        .new_company(
-            "Two Builders",
-            "boss@two.example",
-            "Boss",
-            "second-company-pw",
-        )
+        .two_builders("boss@two.example", "Boss", "second-company-pw")
         .await;
     let boss = app.login("boss@two.example", "second-company-pw").await;
     let users = format!("/api/v1/companies/{two}/users");
@@ -215,12 +210,9 @@ async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
     };
     let port = app.base.rsplit(':').next().unwrap();
     let foreign = format!("rebind.evil.example:{port}");
-    let page = no_redirects()
-        .get(format!("{}/", app.base))
-        .header(HOST, &foreign)
-        .send()
+    let page = app
+        .page_with("/", &[(HOST, &foreign)])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

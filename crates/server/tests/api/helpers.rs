@@ -5,6 +5,7 @@ use costbridge_server::config::WorkerSettings;
 use costbridge_server::{App, Settings};
 use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
+use reqwest::header::{COOKIE, HeaderName};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -149,6 +150,62 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
+/// A call to the server at `base` with `token` (and a JSON body if any): the status and the
+/// answer, as JSON or else as its text.
+pub async fn call_at(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = client
+        .request(method.parse().expect("method"), format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    answer(req.send().await.expect("request")).await
+}
+
+async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Imports `csv` into the list at `list_path` (`/api/v1/companies/…/cost_code_lists/<id>`) on
+/// the server at `base` and sends it to the ERP as a person would (reading the button's list
+/// version first); each step must succeed.
+pub async fn import_and_send(base: &str, token: &str, list_path: &str, csv: String) {
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{base}{list_path}/import"))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    send_at(&client, base, token, list_path).await;
+}
+
+/// Sends the list at `list_path` to the ERP on the server at `base` as a person would (reading
+/// the button's list version first); it must be accepted. Returns the answer.
+pub async fn send_at(client: &reqwest::Client, base: &str, token: &str, list_path: &str) -> Value {
+    let send = format!("{list_path}/send_to_erp");
+    let (_, st) = call_at(client, base, "GET", &send, token, None).await;
+    let version = json!({"list_version": st["list_version"]});
+    let (s, b) = call_at(client, base, "POST", &send, token, Some(version)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b} (button said {st})");
+    b
+}
+
 /// The key every test server encrypts connector secrets with (PostgreSQL needs one set).
 /// The sign-in form of the first admin of [`TestApp::spawn`].
 pub const ADMIN_LOGIN: [(&str, &str); 2] = [
@@ -279,18 +336,15 @@ impl TestApp {
 
     /// Two Builders, a second company whose admin is Zed: its id and Zed's token.
     pub async fn company_two(&self) -> (i64, String) {
-        let (two, _) = self
-            .new_company(
-                "Two Builders",
-                "zed@two.example",
-                "Zed Two",
-                "second-admin-password",
-            )
-            .await;
-        (
-            two,
-            self.login("zed@two.example", "second-admin-password").await,
-        )
+        let (zed, password) = ("zed@two.example", "second-admin-password");
+        let (two, _) = self.two_builders(zed, "Zed Two", password).await;
+        (two, self.login(zed, password).await)
+    }
+
+    /// Two Builders, a second company, with this first admin: its id and the admin's.
+    pub async fn two_builders(&self, email: &str, name: &str, password: &str) -> (i64, i64) {
+        self.new_company("Two Builders", email, name, password)
+            .await
     }
 
     /// A new API token of this user, stored as the server stores one.
@@ -322,23 +376,7 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(
-                method.parse().expect("method"),
-                format!("{}{path}", self.base),
-            )
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        call_at(&self.client, &self.base, method, path, token, body).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -364,24 +402,43 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Tests the saved ERP connection on the server at `base` (this one or a second instance).
+    pub async fn test_connection_at(&self, base: &str) -> (StatusCode, Value) {
+        let path = self.c("/erp_connection/test");
+        call_at(
+            &self.client,
+            base,
+            "POST",
+            &path,
+            &self.token,
+            Some(json!({})),
+        )
+        .await
+    }
+
     /// A page as the browser with this session cookie sees it.
     pub async fn page(&self, cookie: &str, path: &str) -> String {
-        crate::session::no_redirects()
-            .get(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, cookie)
-            .send()
+        self.page_with(path, &[(COOKIE, cookie)])
             .await
-            .expect("page")
             .text()
             .await
             .expect("html")
+    }
+
+    /// The answer to a browser's GET of `path` with these headers (a redirect is not followed).
+    pub async fn page_with(&self, path: &str, headers: &[(HeaderName, &str)]) -> reqwest::Response {
+        let mut req = crate::session::no_redirects().get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(name, *value);
+        }
+        req.send().await.expect("page")
     }
 
     /// A button's htmx POST from a page of this session.
     pub async fn htmx_post(&self, cookie: &str, csrf: &str, path: &str) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, cookie)
+            .header(COOKIE, cookie)
             .header("x-csrf-token", csrf)
             .header("hx-request", "true")
             .send()
@@ -408,12 +465,7 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(res).await
     }
 
     /// Imports a CSV file into a list; the answer must be 200. Returns `{created, updated, unchanged}`.
@@ -516,17 +568,8 @@ impl TestApp {
     }
 
     pub async fn send(&self, list: i64) -> Value {
-        let (_, st) = self
-            .get(&self.c(&format!("/cost_code_lists/{list}/send_to_erp")))
-            .await;
-        let (s, b) = self
-            .post(
-                &self.c(&format!("/cost_code_lists/{list}/send_to_erp")),
-                json!({"list_version": st["list_version"]}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b} (button said {st})");
-        b
+        let list_path = self.c(&format!("/cost_code_lists/{list}"));
+        send_at(&self.client, &self.base, &self.token, &list_path).await
     }
 
     pub async fn items(&self, filter: &str) -> Vec<Value> {

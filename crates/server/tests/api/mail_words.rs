@@ -56,17 +56,8 @@ async fn sam(app: &TestApp) -> String {
 }
 
 async fn send_as(app: &TestApp, token: &str, list: i64) {
-    let path = app.c(&format!("/cost_code_lists/{list}/send_to_erp"));
-    let (_, st) = app.call("GET", &path, token, None).await;
-    let (s, b) = app
-        .call(
-            "POST",
-            &path,
-            token,
-            Some(json!({"list_version": st["list_version"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let list_path = app.c(&format!("/cost_code_lists/{list}"));
+    crate::helpers::send_at(&app.client, &app.base, token, &list_path).await;
 }
 
 async fn export(app: &TestApp, full_codes: &[&str]) {

@@ -248,13 +248,7 @@ pub(crate) async fn codes(app: &TestApp, list: i64) -> Vec<Value> {
 async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestApp) {
     let (_, qbwc) = connect(&app, &app.token, app.company).await;
     // The .qwc file names this service and the user; fresh GUIDs each time.
-    let res = app
-        .client
-        .get(format!("{}{}", app.base, app.c("/erp_connection/qbwc/qwc")))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.request("GET", &app.c("/erp_connection/qbwc/qwc")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         res.headers()["content-disposition"]
@@ -270,12 +264,8 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     assert_eq!(qwc.text_of("UserName"), Some(qbwc.user.as_str()));
     assert_eq!(qwc.text_of("QBType"), Some("QBFS"));
     let again = app
-        .client
-        .get(format!("{}{}", app.base, app.c("/erp_connection/qbwc/qwc")))
-        .bearer_auth(&app.token)
-        .send()
+        .request("GET", &app.c("/erp_connection/qbwc/qwc"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -284,15 +274,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
         qwc.text_of("OwnerID")
     );
     // The WSDL is served at the endpoint.
-    let wsdl = app
-        .client
-        .get(format!("{}/qbwc?wsdl", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let wsdl = app.page_with("/qbwc?wsdl", &[]).await.text().await.unwrap();
     let wsdl = parse(&wsdl).unwrap();
     assert_eq!(wsdl.name, "definitions");
     assert_eq!(

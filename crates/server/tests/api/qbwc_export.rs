@@ -218,12 +218,7 @@ async fn a_session_cut_off_resumes_without_creating_twice(app: TestApp) {
 
 async fn two_companies_web_connectors_at_once(app: TestApp) {
     let (two, admin) = app
-        .new_company(
-            "Two Builders",
-            "admin@two.example",
-            "Bo",
-            "second-admin-password",
-        )
+        .two_builders("admin@two.example", "Bo", "second-admin-password")
         .await;
     let token2 = app.token_for(admin).await;
     let (list1, qbwc1) = connect(&app, &app.token, app.company).await;
@@ -239,37 +234,13 @@ async fn two_companies_web_connectors_at_once(app: TestApp) {
     for d in 50..80 {
         csv.push_str(&format!("{d},Division {d},true\n"));
     }
-    let res = app
-        .client
-        .post(format!(
-            "{}{}",
-            app.base,
-            c2(&format!("/cost_code_lists/{list2}/import"))
-        ))
-        .bearer_auth(&token2)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let (_, st) = app
-        .call(
-            "GET",
-            &c2(&format!("/cost_code_lists/{list2}/send_to_erp")),
-            &token2,
-            None,
-        )
-        .await;
-    let (s, b) = app
-        .call(
-            "POST",
-            &c2(&format!("/cost_code_lists/{list2}/send_to_erp")),
-            &token2,
-            Some(json!({"list_version": st["list_version"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    crate::helpers::import_and_send(
+        &app.base,
+        &token2,
+        &c2(&format!("/cost_code_lists/{list2}")),
+        csv,
+    )
+    .await;
     let (s, b) = app
         .call(
             "POST",
@@ -309,22 +280,14 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
     let db = format!("sqlite://{}", dir.path().join("qbwc-crash.db").display());
     let ids = Server::bootstrap(&db);
     let token = ids["token"].as_str().unwrap().to_owned();
-    let client = reqwest::Client::new();
-    let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{}{p}", ids["company_id"]);
+    let c = |p: &str| format!("/api/v1/companies/{}{p}", ids["company_id"]);
     let mut server = Server::start(&db);
-    let call =
-        async |base: &str, method: &str, path: &str, body: Option<Value>| -> (StatusCode, Value) {
-            let mut req = client
-                .request(method.parse().unwrap(), c(base, path))
-                .bearer_auth(&token);
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let res = req.send().await.unwrap();
-            (res.status(), res.json().await.unwrap_or(Value::Null))
-        };
+    let client = reqwest::Client::new();
+    let call = async |server: &Server, method: &str, path: &str, body: Option<Value>| {
+        crate::helpers::call_at(&client, &server.base, method, &c(path), &token, body).await
+    };
     let (s, conn) = call(
-        &server.base,
+        &server,
         "PUT",
         "/erp_connection",
         Some(json!({"profile": "quickbooks_desktop", "connector": {"kind": "qbwc"}})),
@@ -332,7 +295,7 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
     .await;
     assert_eq!(s, StatusCode::OK, "{conn}");
     let list = conn["erp_list_id"].as_i64().unwrap();
-    let (s, p) = call(&server.base, "POST", "/erp_connection/qbwc/password", None).await;
+    let (s, p) = call(&server, "POST", "/erp_connection/qbwc/password", None).await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let (user, password) = (
         p["user_name"].as_str().unwrap().to_owned(),
@@ -348,7 +311,7 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
         .import_and_send(company, &token, list, crate::helpers::divisions_csv(N))
         .await;
     let (s, job) = call(
-        &server.base,
+        &server,
         "POST",
         "/erp/cost_codes/export",
         Some(json!({"gl_income_account": "Construction Income"})),
@@ -378,7 +341,7 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
         .await;
     assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
     let (_, done) = call(
-        &server.base,
+        &server,
         "GET",
         &format!("/erp/export_jobs/{}", job["export_job_id"]),
         None,

@@ -88,16 +88,9 @@ async fn connect_webhook(app: &TestApp, url: &str, secret: &str) -> Value {
 
 /// `POST …/erp_connection/test` on the server at `base`; its answer.
 async fn connection_works(base: &str, app: &TestApp) -> Value {
-    let res = app
-        .client
-        .post(format!("{base}{}", app.c("/erp_connection/test")))
-        .bearer_auth(&app.token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
+    let (s, b) = app.test_connection_at(base).await;
+    assert_eq!(s, StatusCode::OK);
+    b
 }
 
 both!(secrets_are_encrypted_in_the_row_and_still_sign_the_export);

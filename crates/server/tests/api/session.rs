@@ -229,14 +229,7 @@ async fn pages_need_a_session(app: TestApp) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["hx-redirect"], "/login");
     // Assets are served by the binary with long cache lifetimes.
-    let page = c
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page_with("/login", &[]).await.text().await.unwrap();
     let css = page
         .split("href=\"")
         .find_map(|s| s.strip_prefix("/static/app."))

@@ -706,24 +706,7 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
         ("COSTBRIDGE__XERO__IDENTITY_BASE", &standin.url),
         ("COSTBRIDGE__XERO__LOGIN_BASE", &standin.url),
     ];
-    let boot = std::process::Command::new(env!("CARGO_BIN_EXE_costbridge"))
-        .args([
-            "bootstrap",
-            "--company",
-            "Crash Co",
-            "--email",
-            "crash@example.com",
-        ])
-        .args(["--password", "crash-password", "--database-url", &db])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
-    let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let ids = Server::bootstrap_with(&db, &env);
     let (company, token) = (
         ids["company_id"].as_i64().unwrap(),
         ids["token"].as_str().unwrap().to_owned(),
@@ -746,45 +729,25 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
         )
         .await
         .unwrap();
-    let client = reqwest::Client::new();
     let mut server = Server::start_with(&db, &env);
-    let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{company}{p}");
-    let call = |method: reqwest::Method, url: String, body: Option<Value>| {
-        let mut r = client.request(method, url).bearer_auth(&token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        async move {
-            r.send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap_or_default()
-        }
-    };
-    let conn = call(
-        reqwest::Method::PUT,
-        c(&server.base, "/erp_connection"),
-        Some(json!({"profile": "xero", "connector": {"kind": "xero"}})),
-    )
-    .await;
-    let list = conn["erp_list_id"].as_i64().expect("connection saved");
+    let list = server
+        .connect(
+            &token,
+            company,
+            json!({"profile": "xero", "connector": {"kind": "xero"}}),
+        )
+        .await;
     let mut csv = String::from("full_code,description\n");
     for i in 1..=N {
         csv.push_str(&format!("{i:04},Code {i}\n"));
     }
     server.import_and_send(company, &token, list, csv).await;
-    let job = call(
-        reqwest::Method::POST,
-        c(&server.base, "/erp/cost_codes/export"),
-        Some(json!({"gl_income_account": "200"})),
-    )
-    .await;
-    let job_url = |base: &str| c(base, &format!("/erp/export_jobs/{}", job["export_job_id"]));
+    let job_path = server
+        .export(&token, company, json!({"gl_income_account": "200"}))
+        .await;
     // Killed once Xero holds some batches and not others.
     wait_for("the first batch", Duration::from_secs(120), async || {
-        let st = call(reqwest::Method::GET, job_url(&server.base), None).await;
+        let st = server.job(&token, &job_path).await?;
         (st["counts"]["synced"].as_i64()? > 0).then_some(())
     })
     .await;
@@ -794,20 +757,7 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
     assert!(in_xero < N, "killed mid-export: {in_xero} of {N} in Xero");
     standin.with(|s| s.post_delay = Duration::ZERO);
     let server = Server::start_with(&db, &env);
-    let done = wait_for(
-        "the resumed job to finish",
-        Duration::from_secs(300),
-        async || {
-            let st = call(reqwest::Method::GET, job_url(&server.base), None).await;
-            (st["status"] == "done").then_some(st)
-        },
-    )
-    .await;
-    assert_eq!(
-        done["counts"],
-        json!({"synced": N, "failed": 0, "exporting": 0}),
-        "{done}"
-    );
+    server.all_synced(&token, &job_path, N).await;
     let items = standin.with(|s| s.items());
     let codes: std::collections::HashSet<&str> =
         items.iter().map(|i| i["Code"].as_str().unwrap()).collect();
