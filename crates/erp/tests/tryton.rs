@@ -191,6 +191,16 @@ impl Direct {
         v.as_array().unwrap().clone()
     }
 
+    async fn by_code(&self, model: &str, code: &str, fields: &[&str]) -> Vec<Value> {
+        self.find(model, json!([["code", "=", code]]), fields).await
+    }
+
+    /// The product categories exports made, named `Costbridge <income> | <expense>`.
+    async fn categories(&self, fields: &[&str]) -> Vec<Value> {
+        let domain = json!([["name", "like", "Costbridge%"]]);
+        self.find("product.category", domain, fields).await
+    }
+
     async fn count(&self, model: &str, domain: Value) -> i64 {
         self.call(
             &format!("model.{model}.search_count"),
@@ -521,21 +531,13 @@ async fn export_creates_the_root_when_missing() {
         .await;
     let ids = t.export_synced(&[line(1, "01", "General")]).await;
     let roots = d
-        .find(
-            "analytic_account.account",
-            json!([["code", "=", "COSTCODES"]]),
-            &["type", "name"],
-        )
+        .by_code("analytic_account.account", "COSTCODES", &["type", "name"])
         .await;
     assert_eq!(roots.len(), 1);
     assert_eq!(roots[0]["type"], "root");
     assert_eq!(roots[0]["name"], "Cost codes");
     let acc = d
-        .find(
-            "analytic_account.account",
-            json!([["code", "=", "01"]]),
-            &["root", "parent"],
-        )
+        .by_code("analytic_account.account", "01", &["root", "parent"])
         .await;
     assert_eq!(acc[0]["root"], roots[0]["id"]);
     assert_eq!(acc[0]["parent"], roots[0]["id"]);
@@ -715,11 +717,7 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     let d = t.direct().await;
 
     let cats = d
-        .find(
-            "product.category",
-            json!([["name", "like", "Costbridge%"]]),
-            &["name", "accounting", "account_revenue", "account_expense"],
-        )
+        .categories(&["name", "accounting", "account_revenue", "account_expense"])
         .await;
     assert_eq!(cats.len(), 2, "{cats:?}");
     let pair = cats
@@ -775,13 +773,7 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
         .await
         .unwrap();
     synced(&results);
-    let cats = d
-        .find(
-            "product.category",
-            json!([["name", "like", "Costbridge%"]]),
-            &["name"],
-        )
-        .await;
+    let cats = d.categories(&["name"]).await;
     let names: HashSet<&str> = cats.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
@@ -856,15 +848,9 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
 /// (template active, variant active, template name) of the product with this code.
 async fn product_state(d: &Direct, code: &str) -> (bool, bool, String) {
     let tmpl = d
-        .find(
-            "product.template",
-            json!([["code", "=", code]]),
-            &["active", "name"],
-        )
+        .by_code("product.template", code, &["active", "name"])
         .await;
-    let variants = d
-        .find("product.product", json!([["code", "=", code]]), &["active"])
-        .await;
+    let variants = d.by_code("product.product", code, &["active"]).await;
     assert_eq!((tmpl.len(), variants.len()), (1, 1));
     (
         truthy(&tmpl[0]["active"]),

@@ -1,6 +1,21 @@
 //! The `costbridge` commands, run as a newcomer or a script would run them.
 use std::process::Command;
 
+/// `costbridge bootstrap` of a company and its first admin on `db`.
+fn bootstrap(db: &str, company: &str, email: &str, password: &str) -> std::process::Output {
+    costbridge(&[
+        "bootstrap",
+        "--company",
+        company,
+        "--email",
+        email,
+        "--password",
+        password,
+        "--database-url",
+        db,
+    ])
+}
+
 fn costbridge(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_costbridge"))
         .args(args)
@@ -12,17 +27,7 @@ fn costbridge(args: &[&str]) -> std::process::Output {
 fn bootstrap_import_export_and_config() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("cli.db").display());
-    let out = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Cli Co",
-        "--email",
-        "cli@example.com",
-        "--password",
-        "cli-password-1",
-        "--database-url",
-        &db,
-    ]);
+    let out = bootstrap(&db, "Cli Co", "cli@example.com", "cli-password-1");
     assert!(
         out.status.success(),
         "{}",
@@ -34,17 +39,7 @@ fn bootstrap_import_export_and_config() {
         (Some(1), Some(1))
     );
     assert!(ids["token"].as_str().unwrap().starts_with("cb_"));
-    let again = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Cli Co",
-        "--email",
-        "other@example.com",
-        "--password",
-        "cli-password-1",
-        "--database-url",
-        &db,
-    ]);
+    let again = bootstrap(&db, "Cli Co", "other@example.com", "cli-password-1");
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already exists"),
@@ -184,17 +179,7 @@ fn the_log_names_each_request() {
 fn check_names_broken_invariants() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("check.db").display());
-    let out = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Check Co",
-        "--email",
-        "c@example.com",
-        "--password",
-        "check-password-1",
-        "--database-url",
-        &db,
-    ]);
+    let out = bootstrap(&db, "Check Co", "c@example.com", "check-password-1");
     assert!(out.status.success());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -245,17 +230,7 @@ fn check_names_broken_invariants() {
     assert!(said.contains("counts 3 pending codes but has 1"), "{said}");
     // A row that names another company's person, which no foreign key catches (on PostgreSQL
     // the bulk tables keep none to users): the check names the row.
-    let other = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Other Co",
-        "--email",
-        "o@example.com",
-        "--password",
-        "check-password-2",
-        "--database-url",
-        &db,
-    ]);
+    let other = bootstrap(&db, "Other Co", "o@example.com", "check-password-2");
     assert!(other.status.success());
     let event: i64 = rt.block_on(async {
         use sqlx::Connection;

@@ -20,6 +20,11 @@ both!(
 
 const PASSWORD: &str = "a-long-password";
 
+/// The email's text must contain `needle`.
+fn says(m: &Mail, needle: &str) {
+    assert!(m.text.contains(needle), "{needle:?} in {}", m.text);
+}
+
 async fn mailroom() -> (SmtpServer, MailSettings) {
     // The digest hour's zone is the operator's; what emails show is the company's.
     crate::smtp::mailroom("+04:00").await
@@ -147,7 +152,7 @@ async fn a_failure_says_who_refused_and_what_the_reader_can_do(app: TestApp) {
         "An accounting approver of One Builders retries or rejects them".to_owned(),
         format!("{BASE}/codes?status=failed"),
     ] {
-        assert!(m.text.contains(&needle), "{needle:?} in {}", m.text);
+        says(m, &needle);
     }
     assert_eq!(count(&m.text, "parent '01'"), 1, "{}", m.text);
     assert_eq!(count(&m.text, "GL account 4000 is closed"), 1, "{}", m.text);
@@ -176,7 +181,7 @@ async fn a_failure_says_who_refused_and_what_the_reader_can_do(app: TestApp) {
         format!("{BASE}/erp?filter=failed"),
         format!("{BASE}/codes?status=failed"),
     ] {
-        assert!(m.text.contains(&needle), "{needle:?} in {}", m.text);
+        says(m, &needle);
     }
     assert!(!m.text.contains("An accounting approver of"), "{}", m.text);
 }
@@ -238,33 +243,18 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
     let got = smtp.take();
     let to = |who: &str| got.iter().find(|m| m.to() == who).unwrap();
     let ada = to("admin@one.example");
-    assert!(
-        ada.text
-            .contains("1 cost code of One Builders waits in Ready to Export."),
-        "{}",
-        ada.text
-    );
-    assert!(
-        ada.text
-            .contains("Sent by Sam Sender (sam@one.example): 1 cost code."),
-        "{}",
-        ada.text
-    );
+    says(ada, "1 cost code of One Builders waits in Ready to Export.");
+    says(ada, "Sent by Sam Sender (sam@one.example): 1 cost code.");
     assert!(
         !ada.text.contains("admin@one.example"),
         "her own sends are not summarised for her: {}",
         ada.text
     );
     let amy = to("amy@one.example");
-    assert!(
-        amy.text
-            .contains("3 cost codes of One Builders wait in Ready to Export."),
-        "{}",
-        amy.text
-    );
-    assert!(
-        amy.text
-            .contains("): 2 cost codes; Sam Sender (sam@one.example): 1 cost code.")
+    says(amy, "3 cost codes of One Builders wait in Ready to Export.");
+    says(
+        amy,
+        "): 2 cost codes; Sam Sender (sam@one.example): 1 cost code.",
     );
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     let oldest = app
@@ -280,13 +270,11 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
         ))
         .unwrap();
     let since = format!("The oldest has waited since {oldest} IST.");
-    assert!(amy.text.contains(&since), "{since:?} in {}", amy.text);
+    says(amy, &since);
     assert!(!amy.text.contains("+04:00") && !amy.text.contains(&tomorrow.to_string()));
-    assert!(
-        amy.text
-            .contains("sends this summary to the approvers of One Builders every day"),
-        "{}",
-        amy.text
+    says(
+        amy,
+        "sends this summary to the approvers of One Builders every day",
     );
 
     // The audit log's CSV says the zone in every time: ISO 8601 with the offset.

@@ -59,6 +59,16 @@ async fn summary(db: &Db, mail: &MailSettings, at: OffsetDateTime) -> u64 {
         .expect("daily summary")
 }
 
+/// Delivers what is due now, which must be one email, to Sam, with this subject; returns it.
+async fn mail_to_sam(db: &Db, mail: &MailSettings, smtp: &SmtpServer, subject: &str) -> Mail {
+    deliver(db, mail, now()).await;
+    let mut got = smtp.take();
+    assert_eq!(recipients(&got), ["sam@one.example"]);
+    let m = got.remove(0);
+    assert_eq!(m.subject(), subject);
+    m
+}
+
 fn recipients(mails: &[Mail]) -> Vec<&str> {
     mails.iter().map(Mail::to).collect()
 }
@@ -260,14 +270,7 @@ async fn immediate_emails_reach_the_right_people(app: TestApp) {
         json!({"item_ids": [item_a, item_c], "reason": "Use the 2026 GL structure"}),
     )
     .await;
-    deliver(db, &mail, now()).await;
-    let got = smtp.take();
-    assert_eq!(recipients(&got), ["sam@one.example"]);
-    let m = &got[0];
-    assert_eq!(
-        m.subject(),
-        "[Costbridge] One Builders: 2 cost codes rejected by Amy Approver: Use the 2026 GL structure"
-    );
+    let m = mail_to_sam(db, &mail, &smtp, "[Costbridge] One Builders: 2 cost codes rejected by Amy Approver: Use the 2026 GL structure").await;
     for needle in [
         "Amy Approver (amy@one.example) rejected 2 cost codes that you sent",
         "Reason: Use the 2026 GL structure",
@@ -291,14 +294,13 @@ async fn immediate_emails_reach_the_right_people(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{e}");
     app.run_worker().await;
-    deliver(db, &mail, now()).await;
-    let got = smtp.take();
-    assert_eq!(recipients(&got), ["sam@one.example"]);
-    let m = &got[0];
-    assert_eq!(
-        m.subject(),
-        "[Costbridge] One Builders: 1 cost code failed to export"
-    );
+    let m = mail_to_sam(
+        db,
+        &mail,
+        &smtp,
+        "[Costbridge] One Builders: 1 cost code failed to export",
+    )
+    .await;
     let failed = app.items("failed").await;
     let message = failed[0]["erp_message"].as_str().unwrap();
     assert!(message.contains("parent '01'"), "{message}");
@@ -386,14 +388,8 @@ async fn a_big_send_is_one_email(app: TestApp) {
     assert!(m.text.contains("10-1 "), "codes in list order: {}", m.text);
 
     reject(&app, &t.amy, json!({"reason": "Wrong division numbering"})).await;
-    deliver(db, &mail, now()).await;
-    let got = smtp.take();
-    assert_eq!(recipients(&got), ["sam@one.example"]);
-    assert_eq!(
-        got[0].subject(),
-        "[Costbridge] One Builders: 2,000 cost codes rejected by Amy Approver: Wrong division numbering"
-    );
-    assert!(got[0].text.contains("… and 1,950 more."));
+    let m = mail_to_sam(db, &mail, &smtp, "[Costbridge] One Builders: 2,000 cost codes rejected by Amy Approver: Wrong division numbering").await;
+    assert!(m.text.contains("… and 1,950 more."));
 }
 
 async fn the_daily_summary_comes_once_a_day(app: TestApp) {
