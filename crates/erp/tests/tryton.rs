@@ -126,6 +126,15 @@ fn launch(dir: &std::path::Path, reuse: bool) -> (TrytonSettings, u32) {
     (settings, v["pid"].as_u64().unwrap() as u32)
 }
 
+/// One JSON-RPC request, with the session's header once signed in.
+async fn rpc(http: &reqwest::Client, url: &str, auth: Option<&str>, body: Value) -> Value {
+    let mut req = http.post(url).json(&body);
+    if let Some(auth) = auth {
+        req = req.header("Authorization", auth);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 /// Plain JSON-RPC, to check and change Tryton's state behind the connector's back.
 struct Direct {
     http: reqwest::Client,
@@ -137,16 +146,9 @@ impl Direct {
     async fn login(s: &TrytonSettings) -> Direct {
         let http = reqwest::Client::new();
         let url = format!("{}{}/rpc/", s.url, s.database);
-        let v: Value = http
-            .post(&url)
-            .json(&json!({"id": 1, "method": "common.db.login",
-                "params": [s.username, {"password": s.password.expose()}, "en"]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let login = json!({"id": 1, "method": "common.db.login",
+            "params": [s.username, {"password": s.password.expose()}, "en"]});
+        let v = rpc(&http, &url, None, login).await;
         let uid = v["result"][0].as_i64().expect("login");
         let token = v["result"][1].as_str().unwrap();
         let auth = format!(
@@ -157,17 +159,8 @@ impl Direct {
     }
 
     async fn try_call(&self, method: &str, params: Value) -> Result<Value, Value> {
-        let v: Value = self
-            .http
-            .post(&self.url)
-            .header("Authorization", &self.auth)
-            .json(&json!({"id": 1, "method": method, "params": params}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json!({"id": 1, "method": method, "params": params});
+        let v = rpc(&self.http, &self.url, Some(&self.auth), body).await;
         match v.get("error") {
             Some(e) if !e.is_null() => Err(e.clone()),
             _ => Ok(v["result"].clone()),

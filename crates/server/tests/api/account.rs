@@ -3,7 +3,7 @@
 //! links instead of typing passwords, one's own password needs the current one, and a new
 //! password ends every other session and API token of the account.
 use crate::both;
-use crate::helpers::{TestApp, call_at};
+use crate::helpers::{TestApp, call_at, perms};
 use crate::session::{no_redirects, sign_in_as};
 use costbridge_server::config::MailSettings;
 use costbridge_server::mail::deliver_pending;
@@ -48,16 +48,10 @@ fn required(b: &Value) -> &str {
 async fn another_users_credentials_need_their_permissions(app: TestApp) {
     // An admin without Push to accounting and below ERP admin: the attacker of the issue.
     let plain = app
-        .user(
-            "plain@one.example",
-            json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}),
-        )
+        .user("plain@one.example", perms("admin", "standard", false))
         .await;
     let approver_token = app
-        .user(
-            "approver@one.example",
-            json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}),
-        )
+        .user("approver@one.example", perms("none", "standard", true))
         .await;
     let approver = user_id(&app, &approver_token).await;
     let founder = user_id(&app, &app.token).await;
@@ -124,31 +118,23 @@ async fn another_users_credentials_need_their_permissions(app: TestApp) {
     // The plain admin still manages whom they cover, and the founder (who holds everything)
     // may still set a password through the PATCH of API.md.
     let staff_token = app
-        .user(
-            "staff@one.example",
-            json!({"admin_tool": "standard", "erp_integrations": "read_only", "can_push_to_accounting": false}),
-        )
+        .user("staff@one.example", perms("standard", "read_only", false))
         .await;
     let staff = user_id(&app, &staff_token).await;
     let (s, b) = patch(staff, json!({"password": "set-by-plain-admin"})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(can_sign_in(&app, "staff@one.example", "set-by-plain-admin").await);
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/users/{approver}")),
-            json!({"password": "set-by-the-founder"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    app.patched(
+        &app.c(&format!("/users/{approver}")),
+        json!({"password": "set-by-the-founder"}),
+    )
+    .await;
     assert!(can_sign_in(&app, "approver@one.example", "set-by-the-founder").await);
 }
 
 async fn own_password_needs_the_current_one(app: TestApp) {
     let token = app
-        .user(
-            "me@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("me@one.example", perms("read_only", "none", false))
         .await;
     let me = app.c(&format!("/users/{}", user_id(&app, &token).await));
     let (s, b) = app
@@ -194,11 +180,8 @@ async fn own_password_needs_the_current_one(app: TestApp) {
 }
 
 async fn issue_reset(app: &TestApp, uid: i64) -> Value {
-    let (s, b) = app
-        .post(&app.c(&format!("/users/{uid}/password_reset")), json!(null))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    b
+    app.created(&app.c(&format!("/users/{uid}/password_reset")), json!(null))
+        .await
 }
 
 fn token_of(link: &str) -> String {
@@ -220,10 +203,7 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> (StatusCode, Value
 
 async fn a_reset_link_without_mail_is_shown_once_and_works_once(app: TestApp) {
     let old_token = app
-        .user(
-            "forgot@one.example",
-            json!({"admin_tool": "standard", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("forgot@one.example", perms("standard", "none", false))
         .await;
     let uid = user_id(&app, &old_token).await;
     let b = issue_reset(&app, uid).await;
@@ -300,10 +280,7 @@ async fn a_reset_link_is_emailed_when_mail_is_on(app: TestApp) {
     mail.timeout_seconds = MailSettings::default().timeout_seconds;
     let (base, stop) = app.second_instance(|s| s.mail = mail.clone()).await;
     let token = app
-        .user(
-            "mailed@one.example",
-            json!({"admin_tool": "none", "erp_integrations": "read_only", "can_push_to_accounting": false}),
-        )
+        .user("mailed@one.example", perms("none", "read_only", false))
         .await;
     let uid = user_id(&app, &token).await;
     let reset_path = app.c(&format!("/users/{uid}/password_reset"));
@@ -339,10 +316,7 @@ async fn a_reset_link_is_emailed_when_mail_is_on(app: TestApp) {
 
 async fn the_reset_page_sets_the_password(app: TestApp) {
     let token = app
-        .user(
-            "page@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("page@one.example", perms("read_only", "none", false))
         .await;
     let uid = user_id(&app, &token).await;
     // The admin's button on the users page shows the link when mail is off.
@@ -396,10 +370,7 @@ async fn the_reset_page_sets_the_password(app: TestApp) {
 
 async fn a_new_password_ends_every_other_session_and_token(app: TestApp) {
     let current = app
-        .user(
-            "moving@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("moving@one.example", perms("read_only", "none", false))
         .await;
     let other_token = app.login("moving@one.example", PW).await;
     let cookie = sign_in_as(&app, "moving@one.example", PW, None).await;

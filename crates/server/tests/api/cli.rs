@@ -16,6 +16,16 @@ fn bootstrap(db: &str, company: &str, email: &str, password: &str) -> std::proce
     ])
 }
 
+/// What a command printed, as JSON; it must have succeeded.
+fn printed_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn costbridge(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_costbridge"))
         .args(args)
@@ -28,12 +38,7 @@ fn bootstrap_import_export_and_config() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("cli.db").display());
     let out = bootstrap(&db, "Cli Co", "cli@example.com", "cli-password-1");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ids: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = printed_json(&out);
     assert_eq!(
         (ids["company_id"].as_i64(), ids["user_id"].as_i64()),
         (Some(1), Some(1))
@@ -198,15 +203,15 @@ fn check_names_broken_invariants() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    let execute = |sql: &'static str| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        })
+    };
     // A pending code with no queue item: what a concurrency bug of an earlier version left behind.
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        sqlx::query("UPDATE cost_codes SET sync_status = 'pending'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    execute("UPDATE cost_codes SET sync_status = 'pending'");
     let broken = costbridge(&["check", "--database-url", &db]);
     assert!(!broken.status.success());
     let said = String::from_utf8_lossy(&broken.stdout);
@@ -217,14 +222,7 @@ fn check_names_broken_invariants() {
     // The state change above moved the list's maintained counts with it (the check found
     // nothing else); a count that drifted from the codes is named with its list and state.
     assert!(!said.contains(" counts "), "{said}");
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        sqlx::query("UPDATE list_state_counts SET n = n + 2 WHERE sync_status = 'pending'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    execute("UPDATE list_state_counts SET n = n + 2 WHERE sync_status = 'pending'");
     let drifted = costbridge(&["check", "--database-url", &db]);
     let said = String::from_utf8_lossy(&drifted.stdout);
     assert!(said.contains("counts 3 pending codes but has 1"), "{said}");
@@ -284,12 +282,7 @@ fn bootstrap_refuses_line_breaks_in_names() {
         "{said}"
     );
     let out = boot("Acme", "Ann Lee");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ids: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = printed_json(&out);
     assert_eq!(
         ids["company_id"], 1,
         "the refused bootstrap created nothing"

@@ -3,7 +3,7 @@
 //! client_credentials) that act like personal tokens and are audited under the client's name;
 //! rotating or revoking cuts access at once.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -20,13 +20,12 @@ both!(
 
 /// Creates a client as the first admin: `(id, client_id, client_secret)`.
 pub async fn make_client(app: &TestApp, name: &str, permissions: Value) -> (i64, String, String) {
-    let (s, b) = app
-        .post(
+    let b = app
+        .created(
             &app.c("/api_clients"),
             json!({"name": name, "permissions": permissions}),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
     let text = |k: &str| b[k].as_str().expect(k).to_owned();
     (
         b["id"].as_i64().expect("id"),
@@ -166,10 +165,7 @@ async fn a_client_acts_under_its_own_name(app: TestApp) {
 
 async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
     let limited = app
-        .user(
-            "limited@one.example",
-            json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}),
-        )
+        .user("limited@one.example", perms("admin", "standard", false))
         .await;
     let create = |perms: Value| {
         let body = json!({"name": "Sync", "permissions": perms});
@@ -179,20 +175,17 @@ async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
                 .await
         }
     };
-    let (s, b) = create(json!({"admin_tool": "admin", "erp_integrations": "admin", "can_push_to_accounting": false})).await;
+    let (s, b) = create(perms("admin", "admin", false)).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert_eq!(b["error"]["details"]["required"], "erp_integrations=admin");
-    let (s, b) = create(json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true})).await;
+    let (s, b) = create(perms("none", "standard", true)).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    let (s, b) = create(json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false})).await;
+    let (s, b) = create(perms("admin", "standard", false)).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
     // Only user managers see or make clients; a bad name is named.
     let reader = app
-        .user(
-            "reader@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "admin", "can_push_to_accounting": false}),
-        )
+        .user("reader@one.example", perms("read_only", "admin", false))
         .await;
     let (s, _) = app.call("GET", &app.c("/api_clients"), &reader, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -240,14 +233,7 @@ async fn rotating_and_revoking_cut_access(app: TestApp) {
     let (s, _) = app.call("GET", "/api/v1/me", &token, None).await;
     assert_eq!(s, StatusCode::OK);
 
-    let (s, revoked) = app
-        .call(
-            "DELETE",
-            &app.c(&format!("/api_clients/{id}")),
-            &app.token,
-            None,
-        )
-        .await;
+    let (s, revoked) = app.delete(&app.c(&format!("/api_clients/{id}"))).await;
     assert_eq!(s, StatusCode::OK, "{revoked}");
     assert!(revoked["revoked_at"].is_string());
     let (s, _) = app.call("GET", "/api/v1/me", &token, None).await;

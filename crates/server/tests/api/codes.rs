@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, field_error, perms};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,12 +11,6 @@ both!(
     racing_duplicates_make_one_code,
     pages_follow_keys_and_totals_follow_changes
 );
-
-fn field_error<'a>(b: &'a Value, field: &str) -> &'a str {
-    b["error"]["details"]["fields"][field][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error for {field}: {b}"))
-}
 
 async fn tiered_codes_in_natural_order(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
@@ -289,13 +283,11 @@ async fn delete_versus_deactivate(app: TestApp) {
     let child = app.code(list, "100", "child", a["id"].as_i64()).await;
     let gone = app.code(list, "02", "to delete", None).await;
     let path = |id: &Value| app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}"));
-    let (s, _) = app
-        .call("DELETE", &path(&gone["id"]), &app.token, None)
-        .await;
+    let (s, _) = app.delete(&path(&gone["id"])).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app.get(&path(&gone["id"])).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, b) = app.call("DELETE", &path(&a["id"]), &app.token, None).await;
+    let (s, b) = app.delete(&path(&a["id"])).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("conflict")),
@@ -304,9 +296,7 @@ async fn delete_versus_deactivate(app: TestApp) {
     // Once synced a code can only be deactivated, which is itself a change to sync.
     app.send(list).await;
     app.accept_all().await;
-    let (s, b) = app
-        .call("DELETE", &path(&child["id"]), &app.token, None)
-        .await;
+    let (s, b) = app.delete(&path(&child["id"])).await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert!(
         b["error"]["message"]
@@ -324,7 +314,9 @@ async fn delete_versus_deactivate(app: TestApp) {
     );
     assert_eq!(off["diff"]["active"], json!({"from": true, "to": false}));
     // A standard Admin-tool user may toggle active, nothing else.
-    let std = app.user("std@one.example", json!({"admin_tool": "standard", "erp_integrations": "none", "can_push_to_accounting": false})).await;
+    let std = app
+        .user("std@one.example", perms("standard", "none", false))
+        .await;
     let (s, _) = app
         .call(
             "PATCH",
@@ -468,9 +460,7 @@ async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
     let last = app.get(&format!("{codes}?per_page=1&page=25")).await.1[0]["id"]
         .as_i64()
         .unwrap();
-    let (s, b) = app
-        .call("DELETE", &format!("{codes}/{last}"), &app.token, None)
-        .await;
+    let (s, b) = app.delete(&format!("{codes}/{last}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
     let count = lists

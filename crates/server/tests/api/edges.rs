@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, field_error};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -73,16 +73,13 @@ async fn profiles_and_connections(app: TestApp) {
     assert_eq!(profiles[1]["rules"]["max_full_code_length"], 96);
     let (s, _) = app.get(&app.c("/erp_connection")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, e) = app.call("PUT", &app.c("/erp_connection"), &app.token, Some(json!({"profile": "sap", "connector": {"kind": "file", "directory": "x", "format": "iif"}}))).await;
+    let (s, e) = app.put(&app.c("/erp_connection"), json!({"profile": "sap", "connector": {"kind": "file", "directory": "x", "format": "iif"}})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        e["error"]["details"]["fields"]["profile"][0]
-            .as_str()
-            .unwrap()
-            .contains("unknown profile 'sap'"),
+        field_error(&e, "profile").contains("unknown profile 'sap'"),
         "{e}"
     );
-    let (s, e) = app.call("PUT", &app.c("/erp_connection"), &app.token, Some(json!({"profile": "xero", "connector": {"kind": "file", "directory": "x", "format": "pdf"}}))).await;
+    let (s, e) = app.put(&app.c("/erp_connection"), json!({"profile": "xero", "connector": {"kind": "file", "directory": "x", "format": "pdf"}})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     let list = app.connect("quickbooks_desktop", "iif").await;
     let again = app.connect("xero", "csv").await;

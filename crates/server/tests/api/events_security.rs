@@ -3,7 +3,7 @@
 //! line, every query scoped to the caller's company, the pages' forms under CSRF.
 use crate::both;
 use crate::events::{Receiver, SECRET, deliver, log, new_list, now, subscribe};
-use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
+use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, field_error, perms};
 use costbridge_domain::events::EventType;
 use costbridge_server::App;
 use costbridge_server::secrets::Cipher;
@@ -56,9 +56,7 @@ async fn internal_addresses_are_refused_when_saved_and_sent(app: TestApp) {
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {b}");
-        let message = b["error"]["details"]["fields"]["url"][0]
-            .as_str()
-            .unwrap_or_default();
+        let message = field_error(&b, "url");
         assert!(message.contains(says), "{url}: {b}");
         assert!(message.contains("[outbound] allow_private"), "{b}");
     }
@@ -117,12 +115,7 @@ async fn bad_input_is_named_and_saves_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    assert!(
-        b["error"]["details"]["fields"]["event_types"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("choose at least one")
-    );
+    assert!(field_error(&b, "event_types").starts_with("choose at least one"));
     assert!(
         b["error"]["details"]["fields"]["secret"].is_array(),
         "the mask is no secret: {b}"
@@ -181,10 +174,7 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
 
     // Someone who is not an Admin-tool admin may not read or add them.
     let approver = app
-        .user(
-            "amy@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "admin", "can_push_to_accounting": true}),
-        )
+        .user("amy@one.example", perms("read_only", "admin", true))
         .await;
     let (s, b) = app
         .call("GET", &app.c("/event_subscriptions"), &approver, None)
@@ -200,12 +190,7 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
 
     // Deleting takes its events along; another company's codes never made any.
     let (s, _) = app
-        .call(
-            "DELETE",
-            &app.c(&format!("/event_subscriptions/{id}")),
-            &app.token,
-            None,
-        )
+        .delete(&app.c(&format!("/event_subscriptions/{id}")))
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app

@@ -2,7 +2,7 @@
 //! file connector's CSV, the audit log) guards cells a spreadsheet would run as a formula with a
 //! leading `'`, and our own export imports back unchanged.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms};
 use crate::session::sign_in;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -117,10 +117,7 @@ async fn the_file_connector_csv_guards_formulas(app: TestApp) {
 async fn the_audit_csv_guards_formulas(app: TestApp) {
     // An email may start with a formula character; it is the actor column of the audit log.
     let token = app
-        .user(
-            "=1+2@one.example",
-            json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("=1+2@one.example", perms("admin", "none", false))
         .await;
     let (s, _) = app
         .call(

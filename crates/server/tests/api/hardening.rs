@@ -2,7 +2,7 @@
 //! methods do not make metric series, every page has the CSP, the cookie is `Secure` behind
 //! https, creating a user does not reveal an email's account in another company, and
 //! `/metrics` may need a bearer token.
-use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
+use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, field_error};
 use crate::session::no_redirects;
 use crate::{both, per_backend};
 use reqwest::StatusCode;
@@ -159,13 +159,7 @@ async fn emails_are_scoped_per_company(app: TestApp) {
     // Within a company an address is taken whatever its case.
     let (s, b) = new_user("admin@one.EXAMPLE").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        b["error"]["details"]["fields"]["email"][0]
-            .as_str()
-            .unwrap()
-            .contains("this company"),
-        "{b}"
-    );
+    assert!(field_error(&b, "email").contains("this company"), "{b}");
     // Each password opens its own company's account.
     let mine = app.login("admin@one.example", "first-admin-password").await;
     let (_, me) = app.call("GET", "/api/v1/me", &mine, None).await;

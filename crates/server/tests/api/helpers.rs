@@ -178,6 +178,20 @@ async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
     )
 }
 
+/// Permissions as the API takes them: the Admin tool's level, ERP Integrations' level, and
+/// whether they may push to accounting.
+pub fn perms(admin_tool: &str, erp_integrations: &str, can_push_to_accounting: bool) -> Value {
+    json!({"admin_tool": admin_tool, "erp_integrations": erp_integrations,
+        "can_push_to_accounting": can_push_to_accounting})
+}
+
+/// The first error a refusal names for `field` (it must name one).
+pub fn field_error<'a>(b: &'a Value, field: &str) -> &'a str {
+    b["error"]["details"]["fields"][field][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error for {field}: {b}"))
+}
+
 /// Imports `csv` into the list at `list_path` (`/api/v1/companies/…/cost_code_lists/<id>`) on
 /// the server at `base` and sends it to the ERP as a person would (reading the button's list
 /// version first); each step must succeed.
@@ -388,6 +402,12 @@ impl TestApp {
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call("PATCH", path, &self.token, Some(body)).await
     }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("PUT", path, &self.token, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call("DELETE", path, &self.token, None).await
+    }
 
     /// The answer itself to a body-less call with the admin's token, for its headers or bytes.
     pub async fn request(&self, method: &str, path: &str) -> reqwest::Response {
@@ -446,6 +466,34 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A call with the admin's token that must answer `expected`; returns the answer.
+    pub async fn expect(
+        &self,
+        expected: StatusCode,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> Value {
+        let (s, b) = self.call(method, path, &self.token, Some(body)).await;
+        assert_eq!(s, expected, "{b}");
+        b
+    }
+
+    /// A POST that must create something (201); returns the answer.
+    pub async fn created(&self, path: &str, body: Value) -> Value {
+        self.expect(StatusCode::CREATED, "POST", path, body).await
+    }
+
+    /// A POST that must start a job (202); returns the answer.
+    pub async fn accepted(&self, path: &str, body: Value) -> Value {
+        self.expect(StatusCode::ACCEPTED, "POST", path, body).await
+    }
+
+    /// A PATCH that must succeed (200); returns the answer.
+    pub async fn patched(&self, path: &str, body: Value) -> Value {
+        self.expect(StatusCode::OK, "PATCH", path, body).await
+    }
+
     pub async fn raw(
         &self,
         method: &str,
@@ -490,10 +538,8 @@ impl TestApp {
 
     /// Creates a user with these permissions and returns a token for them.
     pub async fn user(&self, email: &str, permissions: Value) -> String {
-        let (s, b) = self
-            .post(&self.c("/users"), json!({"email": email, "name": "Test User", "password": "a-long-password", "permissions": permissions}))
+        self.created(&self.c("/users"), json!({"email": email, "name": "Test User", "password": "a-long-password", "permissions": permissions}))
             .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
         self.login(email, "a-long-password").await
     }
 
@@ -537,13 +583,9 @@ impl TestApp {
     /// Connects a file ERP writing to this test's export folder; returns the ERP list id.
     pub async fn connect(&self, profile: &str, format: &str) -> i64 {
         let (s, b) = self
-            .call(
-                "PUT",
-                &self.c("/erp_connection"),
-                &self.token,
-                Some(json!({"profile": profile, "connector": {"kind": "file", "directory": self.export_dir(), "format": format,
+            .put(&self.c("/erp_connection"), json!({"profile": profile, "connector": {"kind": "file", "directory": self.export_dir(), "format": format,
                     "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"},
-                                    {"code": "5000", "name": "Job Costs", "kind": "expense"}]}})),
+                                    {"code": "5000", "name": "Job Costs", "kind": "expense"}]}}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
@@ -557,14 +599,11 @@ impl TestApp {
         description: &str,
         parent: Option<i64>,
     ) -> Value {
-        let (s, b) = self
-            .post(
-                &self.c(&format!("/cost_code_lists/{list}/cost_codes")),
-                json!({"code": code, "description": description, "parent_id": parent}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        b
+        self.created(
+            &self.c(&format!("/cost_code_lists/{list}/cost_codes")),
+            json!({"code": code, "description": description, "parent_id": parent}),
+        )
+        .await
     }
 
     pub async fn send(&self, list: i64) -> Value {
@@ -590,18 +629,15 @@ impl TestApp {
     /// Gives every ready item an income account, exports them all and runs the worker.
     pub async fn accept_all(&self) -> i64 {
         for item in self.items("ready_to_export").await {
-            let (s, b) = self
-                .patch(
-                    &self.c(&format!("/erp/cost_codes/{}", item["id"])),
-                    json!({"gl_income_account": "4000"}),
-                )
-                .await;
-            assert_eq!(s, StatusCode::OK, "{b}");
-        }
-        let (s, b) = self
-            .post(&self.c("/erp/cost_codes/export"), json!({}))
+            self.patched(
+                &self.c(&format!("/erp/cost_codes/{}", item["id"])),
+                json!({"gl_income_account": "4000"}),
+            )
             .await;
-        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        }
+        let b = self
+            .accepted(&self.c("/erp/cost_codes/export"), json!({}))
+            .await;
         self.run_worker().await;
         b["export_job_id"].as_i64().expect("job")
     }

@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, field_error};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -43,21 +43,12 @@ async fn import_is_all_or_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        e["error"]["details"]["fields"]["file"][0]
-            .as_str()
-            .unwrap()
-            .contains("not UTF-8"),
-        "{e}"
-    );
+    assert!(field_error(&e, "file").contains("not UTF-8"), "{e}");
     let (_, e) = app
         .raw("POST", &path, "text/csv", b"code,name\n01,x\n".to_vec())
         .await;
     assert!(
-        e["error"]["details"]["fields"]["file"][0]
-            .as_str()
-            .unwrap()
-            .contains("missing the column(s) full_code, description"),
+        field_error(&e, "file").contains("missing the column(s) full_code, description"),
         "{e}"
     );
     let good = "full_code,description,active\n01-100,Fees,true\n01,General,true\n02,Site,false\n";

@@ -3,7 +3,7 @@
 //! wording, its leaving out an approver's own sends, and times in the company's time zone.
 //! Against the real SMTP server of `smtp.rs` and a webhook ERP on 127.0.0.1 that refuses.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms};
 use crate::smtp::{BASE, Mail, SmtpServer};
 use axum::Json;
 use costbridge_server::config::MailSettings;
@@ -39,13 +39,11 @@ async fn deliver(app: &TestApp, mail: &MailSettings, smtp: &SmtpServer) -> Vec<M
 
 /// A person of One Builders besides its first admin (Ada, an approver too); their token.
 async fn person(app: &TestApp, email: &str, name: &str, permissions: Value) -> String {
-    let (s, b) = app
-        .post(
-            &app.c("/users"),
-            json!({"email": email, "name": name, "password": PASSWORD, "permissions": permissions}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    app.created(
+        &app.c("/users"),
+        json!({"email": email, "name": name, "password": PASSWORD, "permissions": permissions}),
+    )
+    .await;
     app.login(email, PASSWORD).await
 }
 
@@ -55,7 +53,7 @@ async fn sam(app: &TestApp) -> String {
         app,
         "sam@one.example",
         "Sam Sender",
-        json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
+        perms("admin", "none", false),
     )
     .await
 }
@@ -74,10 +72,8 @@ async fn export(app: &TestApp, full_codes: &[&str]) {
         .map(|i| i["id"].clone())
         .collect();
     assert_eq!(ids.len(), full_codes.len());
-    let (s, b) = app
-        .post(&app.c("/erp/cost_codes/export"), json!({ "item_ids": ids }))
+    app.accepted(&app.c("/erp/cost_codes/export"), json!({ "item_ids": ids }))
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     app.run_worker().await;
 }
 
@@ -110,15 +106,11 @@ async fn a_failure_says_who_refused_and_what_the_reader_can_do(app: TestApp) {
     let sam = sam(&app).await;
     let url = refusing_erp().await;
     let (s, conn) = app
-        .call(
-            "PUT",
+        .put(
             &app.c("/erp_connection"),
-            &app.token,
-            Some(
-                json!({"profile": "tryton", "connector": {"kind": "webhook", "url": url,
+            json!({"profile": "tryton", "connector": {"kind": "webhook", "url": url,
                 "secret": "whsec_0123456789abcdef",
                 "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}}),
-            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{conn}");
@@ -193,7 +185,7 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
         &app,
         "amy@one.example",
         "Amy Approver",
-        json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}),
+        perms("none", "standard", true),
     )
     .await;
 

@@ -1,7 +1,7 @@
 //! Company and person names (issue #14): one check at every entry point, so a line break that
 //! would reach email subjects is refused by the API and the setup page as by `bootstrap`
 //! (tests/api/cli.rs), naming the field and creating nothing.
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, field_error};
 use crate::session::no_redirects;
 use crate::{both, per_backend};
 use reqwest::StatusCode;
@@ -34,13 +34,7 @@ async fn the_api_refuses_line_breaks_in_names(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    assert!(
-        b["error"]["details"]["fields"]["name"][0]
-            .as_str()
-            .unwrap()
-            .contains("control character"),
-        "{b}"
-    );
+    assert!(field_error(&b, "name").contains("control character"), "{b}");
 }
 
 per_backend!(the_setup_page_refuses_line_breaks_in_names: the_setup_page_refuses_line_breaks_in_names_sqlite, the_setup_page_refuses_line_breaks_in_names_postgres);

@@ -4,7 +4,7 @@
 //! commands.
 //! Delivery and the summary are driven with an explicit clock; nothing sleeps.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms};
 use crate::smtp::{BASE, Mail, SmtpServer};
 use costbridge_server::App;
 use costbridge_server::config::MailSettings;
@@ -90,13 +90,7 @@ struct Team {
 }
 
 async fn person(app: &TestApp, email: &str, name: &str, permissions: Value) -> (i64, String) {
-    let (s, b) = app
-        .post(
-            &app.c("/users"),
-            json!({"email": email, "name": name, "password": "a-long-password", "permissions": permissions}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let b = app.created(&app.c("/users"), json!({"email": email, "name": name, "password": "a-long-password", "permissions": permissions})).await;
     (
         b["id"].as_i64().expect("id"),
         app.login(email, "a-long-password").await,
@@ -104,24 +98,22 @@ async fn person(app: &TestApp, email: &str, name: &str, permissions: Value) -> (
 }
 
 async fn team(app: &TestApp) -> Team {
-    let (_, sam) = person(
-        app,
-        "sam@one.example",
-        "Sam Sender",
-        json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
+    let (sender, approver) = (
+        perms("admin", "none", false),
+        perms("none", "standard", true),
+    );
+    let (_, sam) = person(app, "sam@one.example", "Sam Sender", sender).await;
+    let (amy_id, amy) = person(app, "amy@one.example", "Amy Approver", approver).await;
+    // Abe approves too but wants no daily summary; Vic may look but not approve.
+    let abe_rights = perms("read_only", "admin", true);
+    let (abe, _) = person(app, "abe@one.example", "Abe Approver", abe_rights).await;
+    let vic_rights = perms("read_only", "standard", false);
+    person(app, "vic@one.example", "Vic Viewer", vic_rights).await;
+    app.patched(
+        &app.c(&format!("/users/{abe}")),
+        json!({"digest_emails": false}),
     )
     .await;
-    let (amy_id, amy) = person(app, "amy@one.example", "Amy Approver", json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true})).await;
-    // Abe approves too but wants no daily summary; Vic may look but not approve.
-    let (abe, _) = person(app, "abe@one.example", "Abe Approver", json!({"admin_tool": "read_only", "erp_integrations": "admin", "can_push_to_accounting": true})).await;
-    person(app, "vic@one.example", "Vic Viewer", json!({"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": false})).await;
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/users/{abe}")),
-            json!({"digest_emails": false}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
     Team { sam, amy, amy_id }
 }
 

@@ -29,11 +29,9 @@ async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
             "secret": "whsec_0123456789abcdef"}),
     ] {
         let (s, b) = app
-            .call(
-                "PUT",
+            .put(
                 &app.c("/erp_connection"),
-                &app.token,
-                Some(json!({"profile": "quickbooks_desktop", "connector": connector})),
+                json!({"profile": "quickbooks_desktop", "connector": connector}),
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -96,14 +94,7 @@ async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
     ] {
         let connector = json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
             "url": url, "secret": "whsec_0123456789abcdef"}});
-        let (s, b) = app
-            .call(
-                "PUT",
-                &app.c("/erp_connection"),
-                &app.token,
-                Some(connector),
-            )
-            .await;
+        let (s, b) = app.put(&app.c("/erp_connection"), connector).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let t = failed_test(&app, &base, refusal).await;
         let message = t["message"].as_str().unwrap();
@@ -121,12 +112,10 @@ async fn a_company_writes_files_only_in_its_own_folder(app: TestApp) {
     std::os::unix::fs::symlink(&other, app.export_dir().join("link")).unwrap();
     let path = app.c("/erp_connection");
     let put = |directory: serde_json::Value| {
-        app.call(
-            "PUT",
+        app.put(
             &path,
-            &app.token,
-            Some(json!({"profile": "quickbooks_desktop",
-                "connector": {"kind": "file", "directory": directory, "format": "iif"}})),
+            json!({"profile": "quickbooks_desktop",
+                "connector": {"kind": "file", "directory": directory, "format": "iif"}}),
         )
     };
     for bad in [

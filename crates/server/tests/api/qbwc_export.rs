@@ -135,13 +135,11 @@ async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
     let child = all.iter().find(|c| c["full_code"] == "01-001").unwrap();
     let id = child["id"].as_i64().unwrap();
     let origin = child["origin_id"].as_str().unwrap().to_owned();
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
-            json!({"description": "Concrete work"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    app.patched(
+        &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+        json!({"description": "Concrete work"}),
+    )
+    .await;
     send_and_export(&app, list, "Construction Income", None).await;
     // Someone edits the item in QuickBooks between Costbridge's query and its modification.
     let s = qbwc
@@ -164,8 +162,8 @@ async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
         "never overwritten"
     );
     // Retried: now Costbridge sees the newer EditSequence and shows both sides.
-    let (s, b) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    app.accepted(&app.c("/erp/cost_codes/retry"), json!({}))
+        .await;
     qbwc.session(&mut qb).await;
     let failed = app.items("failed").await;
     let m = failed[0]["erp_message"].as_str().unwrap();
@@ -183,8 +181,8 @@ async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
     // Someone changes it back in QuickBooks (a newer EditSequence, the confirmed values): the
     // retried export goes through.
     qb.edit("01:01-001", "Code 01-001");
-    let (s, b) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    app.accepted(&app.c("/erp/cost_codes/retry"), json!({}))
+        .await;
     qbwc.session(&mut qb).await;
     assert!(app.items("failed").await.is_empty());
     assert_eq!(qb.items[&origin].description, "Concrete work");
@@ -383,10 +381,9 @@ async fn sync_from_erp_waits_for_the_next_run(app: TestApp) {
     first_session(&qbwc, &mut qb).await;
     let division = qb.add_by_hand("03", None, "Concrete");
     let child = qb.add_by_hand("03-100", Some("03"), "Formwork");
-    let (s, b) = app
-        .post(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+    let b = app
+        .accepted(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     assert_eq!(b["requested"], true);
     assert!(b["message"].as_str().unwrap().contains("next run"), "{b}");
     let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
@@ -432,13 +429,11 @@ async fn sync_from_erp_waits_for_the_next_run(app: TestApp) {
     assert_eq!(qbwc.session(&mut qb).await.auth, "none");
     // A pulled code edited here goes back as a modification of QuickBooks' item.
     let id = by("03-100")["id"].as_i64().unwrap();
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
-            json!({"description": "Formwork and shoring"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    app.patched(
+        &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+        json!({"description": "Formwork and shoring"}),
+    )
+    .await;
     send_and_export(&app, list, "Construction Income", None).await;
     qbwc.session(&mut qb).await;
     assert_eq!(app.items("synced").await.len(), 1);
@@ -465,13 +460,11 @@ async fn codes_exported_as_iif_move_to_the_web_connector(app: TestApp) {
     first_session(&qbwc, &mut qb).await;
     for c in codes(&app, list).await {
         let id = c["id"].as_i64().unwrap();
-        let (s, b) = app
-            .patch(
-                &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
-                json!({"description": format!("{} (revised)", c["description"].as_str().unwrap())}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        app.patched(
+            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+            json!({"description": format!("{} (revised)", c["description"].as_str().unwrap())}),
+        )
+        .await;
     }
     send_and_export(&app, list, "Construction Income", None).await;
     let s = qbwc.session(&mut qb).await;

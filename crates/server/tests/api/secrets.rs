@@ -71,15 +71,11 @@ async fn stored_row(app: &TestApp) -> String {
 
 async fn connect_webhook(app: &TestApp, url: &str, secret: &str) -> Value {
     let (s, b) = app
-        .call(
-            "PUT",
+        .put(
             &app.c("/erp_connection"),
-            &app.token,
-            Some(
-                json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
+            json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
                 "url": url, "secret": secret,
                 "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}}),
-            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");

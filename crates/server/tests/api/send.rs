@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -53,7 +53,9 @@ async fn every_reason_the_button_gives(app: TestApp) {
         button(other, app.token.clone()).await["reason_code"],
         "not_erp_list"
     );
-    let viewer = app.user("viewer@one.example", json!({"admin_tool": "read_only", "erp_integrations": "read_only", "can_push_to_accounting": false})).await;
+    let viewer = app
+        .user("viewer@one.example", perms("read_only", "read_only", false))
+        .await;
     assert_eq!(
         button(list, viewer.clone()).await["reason_code"],
         "no_permission"
@@ -102,15 +104,10 @@ async fn every_reason_the_button_gives(app: TestApp) {
         json!([{"id": long["id"], "full_code": "1234567890-1234567890-1234567890",
         "errors": ["full code is 32 characters; Xero allows at most 30"]}])
     );
-    app.call(
-        "DELETE",
-        &app.c(&format!(
-            "/cost_code_lists/{list}/cost_codes/{}",
-            long["id"]
-        )),
-        &app.token,
-        None,
-    )
+    app.delete(&app.c(&format!(
+        "/cost_code_lists/{list}/cost_codes/{}",
+        long["id"]
+    )))
     .await;
     // A stale page: the version the client read is no longer current.
     let b = button(list, app.token.clone()).await;
@@ -165,7 +162,9 @@ async fn the_whole_state_machine(app: TestApp) {
     assert_eq!(app.items("ready_to_export").await.len(), 1);
     app.send(list).await;
     // The approver rejects B with a reason the admin sees on the code.
-    let approver = app.user("acct@one.example", json!({"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": true})).await;
+    let approver = app
+        .user("acct@one.example", perms("read_only", "standard", true))
+        .await;
     let items = app.items("ready_to_export").await;
     let item_b = items.iter().find(|i| i["cost_code_id"] == bid).unwrap()["id"].clone();
     let (s, e) = app

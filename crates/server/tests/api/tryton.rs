@@ -119,11 +119,9 @@ fn base64(s: &str) -> String {
 async fn tryton_end_to_end(app: TestApp) {
     let erp = Tryton::start();
     let (s, conn) = app
-        .call(
-            "PUT",
+        .put(
             &app.c("/erp_connection"),
-            &app.token,
-            Some(json!({"profile": "tryton", "connector": erp.connector()})),
+            json!({"profile": "tryton", "connector": erp.connector()}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{conn}");

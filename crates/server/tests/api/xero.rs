@@ -70,11 +70,9 @@ impl Xero {
         })
         .await?;
         let (s, b) = app
-            .call(
-                "PUT",
+            .put(
                 &app.c("/erp_connection"),
-                &app.token,
-                Some(json!({"profile": "xero", "connector": {"kind": "xero"}})),
+                json!({"profile": "xero", "connector": {"kind": "xero"}}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");

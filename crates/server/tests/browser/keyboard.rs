@@ -3,7 +3,7 @@
 //! swap the test asserts where focus is (the first invalid field, or the control that opened
 //! the form or panel), and that messages appear in a live region that was there before.
 use crate::a11y::{APPROVER_RIGHTS, DOWN, ENTER, SPACE, user_row};
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, with_browser};
 
 const APPROVER: &str = "approver@one.example";
 
@@ -31,11 +31,9 @@ async fn node_with(b: &Browser, text: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_by_keyboard_alone() {
-    if !available() {
+    let Some((site, company)) = Site::for_browser().await else {
         return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
+    };
     site.connect(&company, "quickbooks_desktop").await;
     with_browser(&site, "keyboard_codes", |b| async move {
         // Sign in: Tab to each field, type, Enter.
@@ -163,18 +161,14 @@ async fn codes_by_keyboard_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_and_settings_by_keyboard_alone() {
-    if !available() {
-        return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let list = site.connect(&company, "quickbooks_desktop").await;
-    site.codes(
-        &company,
-        list,
+    let Some((site, company, _)) = Site::with_codes(
+        "quickbooks_desktop",
         "01,General Requirements,true\n02,Existing Conditions,true\n03,Concrete,true",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     site.user(&company, APPROVER, "Parker Approver", APPROVER_RIGHTS)
         .await;
     let s = site.clone();
