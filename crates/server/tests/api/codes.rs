@@ -348,7 +348,7 @@ async fn racing_duplicates_make_one_code(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     let path = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
     let body = json!({"code": "77", "description": "race"});
-    let results = futures_join(&app, &path, &body, 8).await;
+    let results = app.posts_at_once(&path, &body, 8).await;
     assert_eq!(
         results
             .iter()
@@ -365,33 +365,6 @@ async fn racing_duplicates_make_one_code(app: TestApp) {
     );
     let (_, all) = app.get(&path).await;
     assert_eq!(all.as_array().unwrap().len(), 1);
-}
-
-async fn futures_join(app: &TestApp, path: &str, body: &Value, n: usize) -> Vec<StatusCode> {
-    let mut handles = Vec::new();
-    for _ in 0..n {
-        let (client, url, token, body) = (
-            app.client.clone(),
-            format!("{}{path}", app.base),
-            app.token.clone(),
-            body.clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
 }
 
 /// One page of codes: their full codes, the `Total` header and the `rel="next"` link.

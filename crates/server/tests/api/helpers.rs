@@ -494,6 +494,34 @@ impl TestApp {
         self.expect(StatusCode::OK, "PATCH", path, body).await
     }
 
+    /// `n` identical POSTs at once with the admin's token; their statuses, in order.
+    pub async fn posts_at_once(&self, path: &str, body: &Value, n: usize) -> Vec<StatusCode> {
+        let mut handles = Vec::new();
+        for _ in 0..n {
+            let (client, url, token, body) = (
+                self.client.clone(),
+                format!("{}{path}", self.base),
+                self.token.clone(),
+                body.clone(),
+            );
+            handles.push(tokio::spawn(async move {
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }));
+        }
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
     pub async fn raw(
         &self,
         method: &str,

@@ -327,33 +327,13 @@ async fn concurrent_sends_make_one_submission(app: TestApp) {
     let (_, st) = app
         .get(&app.c(&format!("/cost_code_lists/{list}/send_to_erp")))
         .await;
-    let mut handles = Vec::new();
-    for _ in 0..4 {
-        let (client, url, token, v) = (
-            app.client.clone(),
-            format!(
-                "{}{}",
-                app.base,
-                app.c(&format!("/cost_code_lists/{list}/send_to_erp"))
-            ),
-            app.token.clone(),
-            st["list_version"].clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"list_version": v}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for h in handles {
-        statuses.push(h.await.unwrap());
-    }
+    let statuses = app
+        .posts_at_once(
+            &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
+            &json!({"list_version": st["list_version"]}),
+            4,
+        )
+        .await;
     // The losers are told the page is stale or, once the winner took every code, that nothing is left.
     assert_eq!(
         statuses

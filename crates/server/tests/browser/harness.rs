@@ -421,6 +421,14 @@ impl Browser {
         self.wait_gone("#f-password").await;
     }
 
+    /// The session cookie as the browser holds it (it must hold one).
+    pub async fn session_cookie(&self) -> serde_json::Value {
+        self.d
+            .cookie("costbridge_session")
+            .await
+            .expect("session cookie")
+    }
+
     pub async fn logout(&self) {
         self.click_to_load(".who button").await;
         self.el("#f-password").await;

@@ -86,10 +86,8 @@ async fn codes_by_keyboard_alone() {
         b.wait_focus(&format!("code-e{child}")).await;
         b.tab_to(&format!("#desc-e{child}")).await;
         b.clear_focused().await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus(&format!("desc-e{child}")).await;
-        b.wait_announced("#error-summary", "is required").await;
+        b.enter_refused(&format!("desc-e{child}"), "is required")
+            .await;
         b.press("Project Management and Coordination").await;
         b.press(ENTER).await;
         b.wait_text(&format!("#node-{child}"), "Coordination").await;
@@ -197,10 +195,7 @@ async fn queue_and_settings_by_keyboard_alone() {
             .await;
         b.press(ENTER).await;
         b.tab_to("#reject-submit").await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus("reject-reason").await;
-        b.wait_announced("#error-summary", "Reason: ").await;
+        b.enter_refused("reject-reason", "Reason: ").await;
         assert_eq!(
             b.attr("#reject-dialog", "open").await.as_deref(),
             Some("true")
@@ -253,11 +248,11 @@ async fn queue_and_settings_by_keyboard_alone() {
         b.press(ENTER).await;
         b.wait_focus(&format!("name-{parker}")).await;
         b.clear_focused().await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus(&format!("name-{parker}")).await;
-        b.wait_announced("#error-summary", "1 problem to fix: Name: is required.")
-            .await;
+        b.enter_refused(
+            &format!("name-{parker}"),
+            "1 problem to fix: Name: is required.",
+        )
+        .await;
         b.tab_to(&format!("#user-{parker} button[hx-get]")).await;
         b.press(ENTER).await;
         b.wait_focus(&format!("user-edit-{parker}")).await;
@@ -284,20 +279,14 @@ async fn queue_and_settings_by_keyboard_alone() {
         b.tab_to("#new-email").await;
         b.press("not-an-email").await;
         b.tab_to("#new-user-submit").await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus("new-email").await;
-        b.wait_announced("#error-summary", "email").await;
+        b.enter_refused("new-email", "email").await;
 
         // The ERP connection, refused, then saved.
         b.go("/settings/erp").await;
         b.tab_to("#erp-file-directory").await;
         b.clear_focused().await;
         b.tab_to("#erp-save").await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus("erp-file-directory").await;
-        b.wait_announced("#error-summary", "is required").await;
+        b.enter_refused("erp-file-directory", "is required").await;
         b.press(".").await;
         b.tab_to("#erp-save").await;
         b.press(ENTER).await;
