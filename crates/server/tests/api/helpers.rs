@@ -150,6 +150,25 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
+/// Starts a server with these settings in the background: its base URL, its state, and a
+/// sender that stops it (dropping it does too).
+async fn serve(
+    settings: Settings,
+) -> (
+    String,
+    costbridge_server::state::AppState,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let app = App::build(settings).await.expect("app builds");
+    let base = format!("http://{}", app.addr);
+    let state = app.state.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    (base, state, stop)
+}
+
 /// A call to the server at `base` with `token` (and a JSON body if any): the status and the
 /// answer, as JSON or else as its text.
 pub async fn call_at(
@@ -276,13 +295,7 @@ impl TestApp {
         tweak(&mut settings);
         let worker = settings.worker.clone();
         let database_url = settings.server.database_url.clone();
-        let app = App::build(settings).await.expect("app builds");
-        let base = format!("http://{}", app.addr);
-        let app_state = app.state.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
+        let (base, app_state, stop) = serve(settings).await;
         Some(TestApp {
             base,
             client: reqwest::Client::new(),
@@ -692,12 +705,7 @@ impl TestApp {
     ) -> (String, tokio::sync::oneshot::Sender<()>) {
         let mut settings = self.instance_settings();
         tweak(&mut settings);
-        let app = App::build(settings).await.expect("second instance");
-        let base = format!("http://{}", app.addr);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
+        let (base, _, stop) = serve(settings).await;
         (base, stop)
     }
 
