@@ -1,8 +1,8 @@
 //! The test harness: a real server on 127.0.0.1:0 over a fresh database (SQLite file or a new
 //! PostgreSQL database), driven over HTTP; the export worker is driven step by step.
 use costbridge_domain::Permissions;
+use costbridge_server::Settings;
 use costbridge_server::config::WorkerSettings;
-use costbridge_server::{App, Settings};
 use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HeaderName};
@@ -150,25 +150,6 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
-/// Starts a server with these settings in the background: its base URL, its state, and a
-/// sender that stops it (dropping it does too).
-async fn serve(
-    settings: Settings,
-) -> (
-    String,
-    costbridge_server::state::AppState,
-    tokio::sync::oneshot::Sender<()>,
-) {
-    let app = App::build(settings).await.expect("app builds");
-    let base = format!("http://{}", app.addr);
-    let state = app.state.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
-    (base, state, stop)
-}
-
 /// A call to the server at `base` with `token` (and a JSON body if any): the status and the
 /// answer, as JSON or else as its text.
 pub async fn call_at(
@@ -295,7 +276,7 @@ impl TestApp {
         tweak(&mut settings);
         let worker = settings.worker.clone();
         let database_url = settings.server.database_url.clone();
-        let (base, app_state, stop) = serve(settings).await;
+        let (base, app_state, stop) = crate::serve::serve(settings).await;
         Some(TestApp {
             base,
             client: reqwest::Client::new(),
@@ -705,7 +686,7 @@ impl TestApp {
     ) -> (String, tokio::sync::oneshot::Sender<()>) {
         let mut settings = self.instance_settings();
         tweak(&mut settings);
-        let (base, _, stop) = serve(settings).await;
+        let (base, _, stop) = crate::serve::serve(settings).await;
         (base, stop)
     }
 

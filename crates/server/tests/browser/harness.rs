@@ -3,9 +3,9 @@
 //! conditions with timeouts, never blind sleeps; the export worker is driven by the test.
 use crate::webdriver::{Driver, Element};
 use costbridge_domain::{Level, Permissions};
+use costbridge_server::Settings;
 use costbridge_server::config::WorkerSettings;
 use costbridge_server::state::AppState;
-use costbridge_server::{App, Settings};
 use costbridge_storage::users::NewUser;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -95,13 +95,7 @@ impl Site {
         settings.export.root = exports.path().to_owned();
         tweak(&mut settings);
         let worker = settings.worker.clone();
-        let app = App::build(settings).await.expect("app builds");
-        let base = format!("http://{}", app.addr);
-        let state = app.state.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
+        let (base, state, stop) = crate::serve::serve(settings).await;
         Arc::new(Site {
             base,
             state,
