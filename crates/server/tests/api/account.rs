@@ -344,13 +344,11 @@ async fn the_reset_page_sets_the_password(app: TestApp) {
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("page@one.example"));
-    let set = |pw: &'static str| {
-        no_redirects()
-            .post(format!("{}/reset-password", app.base))
-            .form(&[("token", reset_token.as_str()), ("password", pw)])
-            .send()
+    let set = async |pw: &str| {
+        let form = [("token", reset_token.as_str()), ("password", pw)];
+        app.post_form("/reset-password", &[], &form).await
     };
-    let short = set("short").await.unwrap();
+    let short = set("short").await;
     assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         short
@@ -359,10 +357,10 @@ async fn the_reset_page_sets_the_password(app: TestApp) {
             .unwrap()
             .contains("at least 10 characters")
     );
-    let done = set("set-on-the-page").await.unwrap();
+    let done = set("set-on-the-page").await;
     assert_eq!(done.status(), StatusCode::OK);
     assert!(done.text().await.unwrap().contains("reset-done"));
-    let again = set("set-on-the-page-2").await.unwrap();
+    let again = set("set-on-the-page-2").await;
     assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.text().await.unwrap().contains("reset-invalid"));
     sign_in_as(&app, "page@one.example", "set-on-the-page", None).await;

@@ -230,7 +230,7 @@ async fn the_secret_is_sealed_and_never_shown(app: TestApp) {
         assert_eq!(s, StatusCode::OK, "{path}");
         seen.push(b.to_string());
     }
-    let (client, cookie) = app.session(ADMIN_LOGIN[0].1, ADMIN_LOGIN[1].1).await;
+    let (_, cookie) = app.session(ADMIN_LOGIN[0].1, ADMIN_LOGIN[1].1).await;
     for path in [
         "/settings/events".to_owned(),
         format!("/settings/events/{}", sub["id"]),
@@ -242,14 +242,13 @@ async fn the_secret_is_sealed_and_never_shown(app: TestApp) {
         seen.push(text);
     }
     // A refused form does not send the typed secret back either.
-    let refused = client
-        .post(format!("{}/settings/events", app.base))
-        .header(COOKIE, &cookie)
-        .header(ORIGIN, &app.base)
-        .form(&[("url", "ftp://x.example/"), ("secret", SECRET)])
-        .send()
-        .await
-        .unwrap();
+    let refused = app
+        .post_form(
+            "/settings/events",
+            &[(COOKIE, &cookie), (ORIGIN, &app.base)],
+            &[("url", "ftp://x.example/"), ("secret", SECRET)],
+        )
+        .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = refused.text().await.unwrap();
     assert!(

@@ -178,18 +178,16 @@ per_backend!(
 /// DNS rebinding: a page at `rebind.evil.example` whose name now resolves to this server must
 /// not take first-run setup. The configured host may; another host needs the logged code.
 async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
-    let setup = |app: &TestApp, host: Option<String>, code: &str| {
-        let mut req = no_redirects().post(format!("{}/setup", app.base)).form(&[
+    let setup = async |app: &TestApp, host: Option<&str>, code: &str| {
+        let headers: Vec<_> = host.map(|h| (HOST, h)).into_iter().collect();
+        let form = [
             ("company", "Rebound"),
             ("name", "Mallory"),
             ("email", "m@evil.example"),
             ("password", "a-long-password"),
             ("setup_code", code),
-        ]);
-        if let Some(h) = host {
-            req = req.header(HOST, h);
-        }
-        async move { req.send().await.unwrap() }
+        ];
+        app.post_form("/setup", &headers, &form).await
     };
     // The configured host (here the listen address) needs no code.
     let Some(app) = TestApp::empty(backend).await else {
@@ -212,7 +210,7 @@ async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
         .unwrap();
     assert!(page.contains("name=\"setup_code\""), "{page}");
     for code in ["", "not-the-code"] {
-        let res = setup(&app, Some(foreign.clone()), code).await;
+        let res = setup(&app, Some(&foreign), code).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{code:?}");
         assert!(res.text().await.unwrap().contains("setup code"));
         assert_eq!(app.app_state.db.companies_count().await.unwrap(), 0);
@@ -223,7 +221,7 @@ async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
         .code
         .clone()
         .expect("a code on an empty database");
-    let res = setup(&app, Some(foreign), &code).await;
+    let res = setup(&app, Some(&foreign), &code).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
 }

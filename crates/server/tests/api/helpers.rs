@@ -169,6 +169,16 @@ pub async fn call_at(
     answer(req.send().await.expect("request")).await
 }
 
+async fn send_with(
+    mut req: reqwest::RequestBuilder,
+    headers: &[(HeaderName, &str)],
+) -> reqwest::Response {
+    for (name, value) in headers {
+        req = req.header(name, *value);
+    }
+    req.send().await.expect("request")
+}
+
 async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
     let status = res.status();
     let text = res.text().await.expect("body");
@@ -441,11 +451,20 @@ impl TestApp {
 
     /// The answer to a browser's GET of `path` with these headers (a redirect is not followed).
     pub async fn page_with(&self, path: &str, headers: &[(HeaderName, &str)]) -> reqwest::Response {
-        let mut req = crate::session::no_redirects().get(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            req = req.header(name, *value);
-        }
-        req.send().await.expect("page")
+        let req = crate::session::no_redirects().get(format!("{}{path}", self.base));
+        send_with(req, headers).await
+    }
+
+    /// The answer to a browser's form POST to `path` with these headers (a redirect is not
+    /// followed).
+    pub async fn post_form(
+        &self,
+        path: &str,
+        headers: &[(HeaderName, &str)],
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let req = crate::session::no_redirects().post(format!("{}{path}", self.base));
+        send_with(req.form(fields), headers).await
     }
 
     /// A button's htmx POST from a page of this session.
@@ -568,13 +587,9 @@ impl TestApp {
     /// Signs in through the sign-in page like a browser: a client that follows no redirect,
     /// and the session cookie (`name=value`) to send with it.
     pub async fn session(&self, email: &str, password: &str) -> (reqwest::Client, String) {
-        let client = crate::session::no_redirects();
-        let res = client
-            .post(format!("{}/login", self.base))
-            .form(&[("email", email), ("password", password)])
-            .send()
-            .await
-            .unwrap();
+        let res = self
+            .post_form("/login", &[], &[("email", email), ("password", password)])
+            .await;
         let cookie = res.headers()[reqwest::header::SET_COOKIE]
             .to_str()
             .unwrap()
@@ -582,7 +597,7 @@ impl TestApp {
             .next()
             .unwrap()
             .to_owned();
-        (client, cookie)
+        (crate::session::no_redirects(), cookie)
     }
 
     /// Asks for an API token with these credentials: the status and the answer.

@@ -9,6 +9,7 @@ use axum::Json;
 use costbridge_server::config::MailSettings;
 use costbridge_server::mail::{deliver_pending, run_daily_summary};
 use reqwest::StatusCode;
+use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 use time::macros::{format_description, offset};
 use time::{Duration, OffsetDateTime};
@@ -190,22 +191,24 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
     .await;
 
     // The company's zone is set on the Users page: a name the tz database has, nothing else.
-    let (web, cookie) = app
+    let (_, cookie) = app
         .session("admin@one.example", "first-admin-password")
         .await;
-    let set = |zone: &'static str| {
-        web.post(format!("{}/settings/company/time_zone", app.base))
-            .header("cookie", &cookie)
-            .header("origin", &app.base)
-            .form(&[("time_zone", zone)])
-            .send()
+    let set = async |zone: &str| {
+        let headers = [(COOKIE, cookie.as_str()), (ORIGIN, app.base.as_str())];
+        app.post_form(
+            "/settings/company/time_zone",
+            &headers,
+            &[("time_zone", zone)],
+        )
+        .await
     };
     for bad in ["Mars/Olympus", "+05:30", "Asia/Kolkata\nBcc: x"] {
-        let r = set(bad).await.unwrap();
+        let r = set(bad).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert!(r.text().await.unwrap().contains("is not a time zone name"));
     }
-    let r = set("asia/kolkata").await.unwrap();
+    let r = set("asia/kolkata").await;
     assert_eq!(r.status(), StatusCode::OK);
     let said = r.text().await.unwrap();
     assert!(said.contains("shown in Asia/Kolkata"), "{said}");

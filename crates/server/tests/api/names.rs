@@ -2,7 +2,6 @@
 //! would reach email subjects is refused by the API and the setup page as by `bootstrap`
 //! (tests/api/cli.rs), naming the field and creating nothing.
 use crate::helpers::{Backend, TestApp, field_error};
-use crate::session::no_redirects;
 use crate::{both, per_backend};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -43,17 +42,18 @@ async fn the_setup_page_refuses_line_breaks_in_names(backend: Backend) {
     let Some(app) = TestApp::empty(backend).await else {
         return;
     };
-    let res = no_redirects()
-        .post(format!("{}/setup", app.base))
-        .form(&[
-            ("company", "Acme\nBuilders"),
-            ("name", "Ann\tLee"),
-            ("email", "ann@acme.example"),
-            ("password", "a-long-password"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .post_form(
+            "/setup",
+            &[],
+            &[
+                ("company", "Acme\nBuilders"),
+                ("name", "Ann\tLee"),
+                ("email", "ann@acme.example"),
+                ("password", "a-long-password"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let page = res.text().await.unwrap();
     assert!(page.contains("control character (U+000A)"), "{page}");

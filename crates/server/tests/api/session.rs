@@ -32,13 +32,14 @@ pub(crate) async fn sign_in_as(
     password: &str,
     old: Option<&str>,
 ) -> String {
-    let mut req = no_redirects()
-        .post(format!("{}/login", app.base))
-        .form(&[("email", email), ("password", password)]);
-    if let Some(c) = old {
-        req = req.header(COOKIE, c);
-    }
-    let res = req.send().await.expect("sign in");
+    let headers: Vec<_> = old.map(|c| (COOKIE, c)).into_iter().collect();
+    let res = app
+        .post_form(
+            "/login",
+            &headers,
+            &[("email", email), ("password", password)],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let set = res.headers()[SET_COOKIE]
         .to_str()
@@ -169,16 +170,16 @@ async fn sign_in_rotates_and_sign_out_ends_the_session(app: TestApp) {
 }
 
 async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
-    let c = no_redirects();
-    let wrong = c
-        .post(format!("{}/login", app.base))
-        .form(&[
-            ("email", "admin@one.example"),
-            ("password", "nope-nope-nope"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let wrong = app
+        .post_form(
+            "/login",
+            &[],
+            &[
+                ("email", "admin@one.example"),
+                ("password", "nope-nope-nope"),
+            ],
+        )
+        .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     assert!(
@@ -188,26 +189,23 @@ async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
             .unwrap()
             .contains("The email or password is wrong.")
     );
-    let forged = c
-        .post(format!("{}/login", app.base))
-        .header(ORIGIN, "http://evil.example")
-        .form(&ADMIN_LOGIN)
-        .send()
-        .await
-        .unwrap();
+    let forged = app
+        .post_form("/login", &[(ORIGIN, "http://evil.example")], &ADMIN_LOGIN)
+        .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     // The company exists, so setup is closed.
-    let setup = c
-        .post(format!("{}/setup", app.base))
-        .form(&[
-            ("company", "Second"),
-            ("name", "X"),
-            ("email", "x@two.example"),
-            ("password", "a-long-password"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let setup = app
+        .post_form(
+            "/setup",
+            &[],
+            &[
+                ("company", "Second"),
+                ("name", "X"),
+                ("email", "x@two.example"),
+                ("password", "a-long-password"),
+            ],
+        )
+        .await;
     assert_eq!(setup.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
 }
