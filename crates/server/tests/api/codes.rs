@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::{TestApp, field_error, perms};
+use crate::helpers::{TestApp, field_error, perms, strings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -40,12 +40,7 @@ async fn tiered_codes_in_natural_order(app: TestApp) {
         .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
         .await;
     assert_eq!(s, StatusCode::OK);
-    let order: Vec<&str> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["full_code"].as_str().unwrap())
-        .collect();
+    let order = strings(&page, "full_code");
     assert_eq!(order, ["01", "01-3", "01-20", "01-100", "2", "2-A", "10"]);
     // Search and state filter.
     let (_, found) = app

@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::{TestApp, field_error};
+use crate::helpers::{TestApp, field_error, strings};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -61,12 +61,7 @@ async fn health_metrics_and_docs(app: TestApp) {
 
 async fn profiles_and_connections(app: TestApp) {
     let (_, profiles) = app.get("/api/v1/erp_profiles").await;
-    let ids: Vec<&str> = profiles
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let ids = strings(&profiles, "id");
     let order = "tryton quickbooks_desktop xero sage_300_cre viewpoint_vista viewpoint_spectrum \
                  sage_intacct cmic acumatica";
     assert_eq!(ids, order.split_whitespace().collect::<Vec<_>>());

@@ -188,6 +188,15 @@ async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
     )
 }
 
+/// The `key` of every element of the array `v`, each a string.
+pub fn strings<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| e[key].as_str().expect("a string"))
+        .collect()
+}
+
 /// Permissions as the API takes them: the Admin tool's level, ERP Integrations' level, and
 /// whether they may push to accounting.
 pub fn perms(admin_tool: &str, erp_integrations: &str, can_push_to_accounting: bool) -> Value {

@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::{TestApp, perms};
+use crate::helpers::{TestApp, perms, strings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -295,12 +295,7 @@ async fn the_whole_state_machine(app: TestApp) {
             "/audit_events?entity_type=cost_code&entity_id={aid}"
         )))
         .await;
-    let actions: Vec<&str> = ev
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = strings(&ev, "action");
     assert_eq!(
         actions,
         [

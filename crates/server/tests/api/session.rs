@@ -64,12 +64,7 @@ pub(crate) async fn csrf_of(app: &TestApp, cookie: &str) -> String {
 async fn cookie_works_on_the_api_with_csrf(app: TestApp) {
     let cookie = sign_in(&app, None).await;
     let c = no_redirects();
-    let me = c
-        .get(format!("{}/api/v1/me", app.base))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let me = app.page_with("/api/v1/me", &[(COOKIE, &cookie)]).await;
     assert_eq!(me.status(), StatusCode::OK);
     let lists = app.c("/cost_code_lists");
     let post = |extra: Option<(&'static str, String)>, name: &str| {
@@ -122,17 +117,9 @@ async fn sign_in_rotates_and_sign_out_ends_the_session(app: TestApp) {
     let first = sign_in(&app, None).await;
     let second = sign_in(&app, Some(&first)).await;
     assert_ne!(first, second);
-    let me = |cookie: String| {
-        let c = no_redirects();
-        let url = format!("{}/api/v1/me", app.base);
-        async move {
-            c.get(url)
-                .header(COOKIE, cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+    let me = async |cookie: String| {
+        let res = app.page_with("/api/v1/me", &[(COOKIE, &cookie)]).await;
+        res.status()
     };
     assert_eq!(
         me(first.clone()).await,

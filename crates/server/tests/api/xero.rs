@@ -2,7 +2,7 @@
 //! pick, exports as Items (created, updated, refused alone, conflicts, resumed without
 //! duplicates), GL accounts from the chart, Sync from ERP, token refresh under two racing
 //! workers, a revoked grant, 429 storms, 5xx, and Disconnect.
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, strings};
 use crate::xero_standin::{Prism, XeroStandIn};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
@@ -242,12 +242,7 @@ async fn connects_with_state_and_pkce_and_picks_the_organisation(x: Xero) {
     // GL accounts come from Xero's chart: revenue and cost types only.
     let (s, b) = x.app.get(&x.app.c("/erp/gl_accounts")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let codes: Vec<&str> = b
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["code"].as_str().unwrap())
-        .collect();
+    let codes = strings(&b, "code");
     assert_eq!(codes, ["200", "310", "429"]);
 }
 
