@@ -338,8 +338,8 @@ impl TestApp {
         Some(app)
     }
 
-    /// Another company on this server whose first admin (admin everywhere, may push) signs in
-    /// with `email` and `password`; returns the company's id and the admin's.
+    /// A company on this server whose first admin (admin everywhere, may push) signs in with
+    /// `email` and `password`; returns the company's id and the admin's.
     pub async fn new_company(
         &self,
         company: &str,
