@@ -317,23 +317,17 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
     .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     // Round 1 reads accounts, 2 queries codes 1-100, 3 adds them: killed before the answer.
-    let s = WebConnector::new(&server.base, &user, &password)
-        .session_with(&mut qb, Some(3), |_, _, _| {})
-        .await;
-    assert_eq!(s.rounds, 3);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    assert_eq!(qb.items.len(), 100);
     // Again in the next session, one round further in (codes 101-200 added, answer lost).
-    let mut server = Server::start(&db);
-    let s = WebConnector::new(&server.base, &user, &password)
-        .session_with(&mut qb, Some(5), |_, _, _| {})
-        .await;
-    assert_eq!(s.rounds, 5);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    assert_eq!(qb.items.len(), 200);
-    let server = Server::start(&db);
+    for (rounds, in_quickbooks) in [(3, 100), (5, 200)] {
+        let s = WebConnector::new(&server.base, &user, &password)
+            .session_with(&mut qb, Some(rounds), |_, _, _| {})
+            .await;
+        assert_eq!(s.rounds, rounds);
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        assert_eq!(qb.items.len(), in_quickbooks);
+        server = Server::start(&db);
+    }
     let s = WebConnector::new(&server.base, &user, &password)
         .session(&mut qb)
         .await;

@@ -167,26 +167,17 @@ async fn the_whole_state_machine(app: TestApp) {
         .await;
     let items = app.items("ready_to_export").await;
     let item_b = items.iter().find(|i| i["cost_code_id"] == bid).unwrap()["id"].clone();
-    let (s, e) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/reject"),
-            &approver,
-            Some(json!({"item_ids": [item_b], "reason": " "})),
-        )
-        .await;
+    let reject = async |reason: &str| {
+        let body = json!({"item_ids": [item_b], "reason": reason});
+        let path = app.c("/erp/cost_codes/reject");
+        app.call("POST", &path, &approver, Some(body)).await
+    };
+    let (s, e) = reject(" ").await;
     assert_eq!(
         (s, e["error"]["details"]["fields"]["reason"][0].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("is required"))
     );
-    let (s, r) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/reject"),
-            &approver,
-            Some(json!({"item_ids": [item_b], "reason": "Use 01-110 instead"})),
-        )
-        .await;
+    let (s, r) = reject("Use 01-110 instead").await;
     assert_eq!((s, r["rejected_count"].as_i64()), (StatusCode::OK, Some(1)));
     let (_, code_b) = app.get(&path(bid)).await;
     assert_eq!(
