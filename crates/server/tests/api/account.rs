@@ -150,24 +150,10 @@ async fn own_password_needs_the_current_one(app: TestApp) {
         b["error"]["details"]["fields"]["current_password"].is_array(),
         "{b}"
     );
-    let (s, b) = app
-        .call(
-            "PATCH",
-            &me,
-            &token,
-            Some(json!({"password": "my-new-password", "current_password": "not-my-password"})),
-        )
-        .await;
+    let (s, b) = change_password(&app, &me, &token, "not-my-password", "my-new-password").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(!can_sign_in(&app, "me@one.example", "my-new-password").await);
-    let (s, b) = app
-        .call(
-            "PATCH",
-            &me,
-            &token,
-            Some(json!({"password": "my-new-password", "current_password": PW})),
-        )
-        .await;
+    let (s, b) = change_password(&app, &me, &token, PW, "my-new-password").await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(can_sign_in(&app, "me@one.example", "my-new-password").await);
     assert!(!can_sign_in(&app, "me@one.example", PW).await);
@@ -366,6 +352,18 @@ async fn the_reset_page_sets_the_password(app: TestApp) {
     sign_in_as(&app, "page@one.example", "set-on-the-page", None).await;
 }
 
+/// The user at `me` changes their own password from `current` to `new`.
+async fn change_password(
+    app: &TestApp,
+    me: &str,
+    token: &str,
+    current: &str,
+    new: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"password": new, "current_password": current});
+    app.call("PATCH", me, token, Some(body)).await
+}
+
 async fn a_new_password_ends_every_other_session_and_token(app: TestApp) {
     let current = app
         .user("moving@one.example", perms("read_only", "none", false))
@@ -375,14 +373,7 @@ async fn a_new_password_ends_every_other_session_and_token(app: TestApp) {
     assert_eq!(me_with_cookie(&app, &cookie).await, StatusCode::OK);
     let uid = user_id(&app, &current).await;
     let me = app.c(&format!("/users/{uid}"));
-    let (s, b) = app
-        .call(
-            "PATCH",
-            &me,
-            &current,
-            Some(json!({"password": "moved-password", "current_password": PW})),
-        )
-        .await;
+    let (s, b) = change_password(&app, &me, &current, PW, "moved-password").await;
     assert_eq!(s, StatusCode::OK, "{b}");
     // The caller's own token stays; every other token and session ends.
     let (s, _) = app.call("GET", "/api/v1/me", &current, None).await;

@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::{TestApp, field_error, perms, strings};
+use crate::helpers::{TestApp, error_message, field_error, perms, strings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -293,13 +293,7 @@ async fn delete_versus_deactivate(app: TestApp) {
     app.accept_all().await;
     let (s, b) = app.delete(&path(&child["id"])).await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("deactivate"),
-        "{b}"
-    );
+    assert!(error_message(&b).contains("deactivate"), "{b}");
     let (s, off) = app
         .patch(&path(&child["id"]), json!({"active": false}))
         .await;

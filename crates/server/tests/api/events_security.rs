@@ -3,7 +3,7 @@
 //! line, every query scoped to the caller's company, the pages' forms under CSRF.
 use crate::both;
 use crate::events::{Receiver, SECRET, deliver, log, new_list, now, subscribe};
-use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, field_error, perms};
+use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, error_message, field_error, perms};
 use costbridge_domain::events::EventType;
 use costbridge_server::App;
 use costbridge_server::secrets::Cipher;
@@ -142,34 +142,15 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
         let (s, b) = app.call("GET", &path, &zed, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {b}");
     }
-    let (s, b) = app
-        .call(
-            "POST",
-            &format!(
-                "/api/v1/companies/{two}/event_subscriptions/{id}/deliveries/{event}/redeliver"
-            ),
-            &zed,
-            Some(json!({})),
-        )
-        .await;
+    let subs = format!("/api/v1/companies/{two}/event_subscriptions");
+    let redeliver = format!("{subs}/{id}/deliveries/{event}/redeliver");
+    let (s, b) = app.call("POST", &redeliver, &zed, Some(json!({}))).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
     let (s, b) = app
-        .call(
-            "DELETE",
-            &format!("/api/v1/companies/{two}/event_subscriptions/{id}"),
-            &zed,
-            None,
-        )
+        .call("DELETE", &format!("{subs}/{id}"), &zed, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
-    let (_, theirs) = app
-        .call(
-            "GET",
-            &format!("/api/v1/companies/{two}/event_subscriptions"),
-            &zed,
-            None,
-        )
-        .await;
+    let (_, theirs) = app.call("GET", &subs, &zed, None).await;
     assert_eq!(theirs, json!([]));
 
     // Someone who is not an Admin-tool admin may not read or add them.
@@ -180,13 +161,7 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
         .call("GET", &app.c("/event_subscriptions"), &approver, None)
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("admin_tool=admin"),
-        "{b}"
-    );
+    assert!(error_message(&b).contains("admin_tool=admin"), "{b}");
 
     // Deleting takes its events along; another company's codes never made any.
     let (s, _) = app

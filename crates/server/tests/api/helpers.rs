@@ -204,6 +204,13 @@ pub fn perms(admin_tool: &str, erp_integrations: &str, can_push_to_accounting: b
         "can_push_to_accounting": can_push_to_accounting})
 }
 
+/// The message of an error answer (it must have one).
+pub fn error_message(b: &Value) -> &str {
+    b["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message: {b}"))
+}
+
 /// The first error a refusal names for `field` (it must name one).
 pub fn field_error<'a>(b: &'a Value, field: &str) -> &'a str {
     b["error"]["details"]["fields"][field][0]

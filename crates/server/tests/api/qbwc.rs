@@ -4,7 +4,7 @@
 //! against Intuit's schema). This file: the harness, connecting, signing in, the pages; the
 //! exports are in `qbwc_export.rs`.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, error_message};
 use crate::qbwc_standin::QuickBooksStandIn;
 use costbridge_erp::qbwc::xml::{Element, esc, parse};
 use reqwest::StatusCode;
@@ -293,12 +293,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     // The GL pickers wait for QuickBooks' chart.
     let (s, b) = app.get(&app.c("/erp/gl_accounts")).await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("has not reported its accounts yet")
-    );
+    assert!(error_message(&b).contains("has not reported its accounts yet"));
 
     assert!(
         qbwc.call("serverVersion", &[])

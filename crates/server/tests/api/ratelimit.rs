@@ -4,7 +4,7 @@
 //! per token owner (a person, a machine client).
 use crate::both;
 use crate::clients::{client_token, make_client};
-use crate::helpers::{Backend, TestApp, perms};
+use crate::helpers::{Backend, TestApp, error_message, perms};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -84,12 +84,7 @@ async fn over_the_limit_is_429_on_every_instance(app: TestApp) {
     let (s, h, b) = exhaust(&[&app.base, &second], &person).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
     assert_eq!(b["error"]["code"], "rate_limited");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("5 API requests a minute")
-    );
+    assert!(error_message(&b).contains("5 API requests a minute"));
     assert_eq!(num(&h, "x-rate-limit-remaining"), 0);
     let wait = num(&h, "retry-after");
     assert!((1..=60).contains(&wait), "{h:?}");
