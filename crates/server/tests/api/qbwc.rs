@@ -244,6 +244,13 @@ pub(crate) async fn codes(app: &TestApp, list: i64) -> Vec<Value> {
     b.as_array().unwrap().clone()
 }
 
+/// The Web Connector status's last error says `needle`.
+async fn assert_last_error(app: &TestApp, needle: &str) {
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    let last = st["last_error"].as_str().unwrap_or_default();
+    assert!(last.contains(needle), "{st}");
+}
+
 async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestApp) {
     let (_, qbwc) = connect(&app, &app.token, app.company).await;
     // The .qwc file names this service and the user; fresh GUIDs each time.
@@ -304,14 +311,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     // A wrong password: nvu, and the page says so.
     let (ticket, what) = qbwc.authenticate("not-the-password").await;
     assert_eq!((ticket.as_str(), what.as_str()), ("", "nvu"));
-    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
-    assert!(
-        st["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("wrong password"),
-        "{st}"
-    );
+    assert_last_error(&app, "wrong password").await;
     let unknown = WebConnector::new(&app.base, "costbridge-999", &qbwc.password);
     assert_eq!(unknown.authenticate(&qbwc.password).await.1, "nvu");
 
@@ -365,14 +365,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
         )
         .await;
     assert_eq!(r.text, "done");
-    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
-    assert!(
-        st["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("Could not start QuickBooks. (0x80040408)"),
-        "{st}"
-    );
+    assert_last_error(&app, "Could not start QuickBooks. (0x80040408)").await;
     let e = qbwc.call("getLastError", &[("ticket", &ticket)]).await;
     assert!(
         e.text
