@@ -69,6 +69,16 @@ pub async fn client_token(app: &TestApp, id: &str, secret: &str) -> String {
 const CODES_ADMIN: &str =
     r#"{"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}"#;
 
+/// The stored row of an API client (it must exist).
+async fn client_row(app: &TestApp, client_id: &str) -> costbridge_storage::clients::ClientSecret {
+    app.app_state
+        .db
+        .client_secret(client_id)
+        .await
+        .unwrap()
+        .expect("client row")
+}
+
 fn codes_admin() -> Value {
     serde_json::from_str(CODES_ADMIN).unwrap()
 }
@@ -77,13 +87,7 @@ async fn a_client_acts_under_its_own_name(app: TestApp) {
     let (id, client_id, secret) = make_client(&app, "ERP sync", codes_admin()).await;
 
     // The secret is stored as its SHA-256 only, and never shown again.
-    let stored = app
-        .app_state
-        .db
-        .client_secret(&client_id)
-        .await
-        .unwrap()
-        .expect("client row");
+    let stored = client_row(&app, &client_id).await;
     assert_eq!(
         stored.secret_hash,
         hex::encode(Sha256::digest(secret.as_bytes()))
@@ -198,12 +202,7 @@ async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(b["error"]["details"]["fields"]["name"].is_array(), "{b}");
     // Another company's clients are not found.
-    let (s, _) = app
-        .get(&format!(
-            "/api/v1/companies/{}/api_clients",
-            app.company + 1
-        ))
-        .await;
+    let (s, _) = app.get(&app.c_of(app.company + 1, "/api_clients")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -368,14 +367,7 @@ async fn wrong_secrets_are_throttled(app: TestApp) {
 
 async fn expired_tokens_stop_working(app: TestApp) {
     let (_, client_id, _) = make_client(&app, "ERP sync", codes_admin()).await;
-    let user = app
-        .app_state
-        .db
-        .client_secret(&client_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .user_id;
+    let user = client_row(&app, &client_id).await.user_id;
     let token = "cb_expired-token-of-the-test";
     let past = costbridge_storage::now() - time::Duration::seconds(1);
     app.app_state

@@ -400,7 +400,12 @@ impl TestApp {
     }
 
     pub fn c(&self, path: &str) -> String {
-        format!("/api/v1/companies/{}{path}", self.company)
+        self.c_of(self.company, path)
+    }
+
+    /// `path` under another company's API.
+    pub fn c_of(&self, company: i64, path: &str) -> String {
+        format!("/api/v1/companies/{company}{path}")
     }
 
     pub async fn call(
