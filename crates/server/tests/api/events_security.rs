@@ -157,9 +157,8 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
     let approver = app
         .user("amy@one.example", perms("read_only", "admin", true))
         .await;
-    let (s, b) = app
-        .call("GET", &app.c("/event_subscriptions"), &approver, None)
-        .await;
+    let ours = app.c("/event_subscriptions");
+    let (s, b) = app.call("GET", &ours, &approver, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert!(error_message(&b).contains("admin_tool=admin"), "{b}");
 

@@ -296,12 +296,11 @@ async fn only_approvers_act(app: TestApp) {
     let list = app.connect("tryton", "csv").await;
     app.code(list, "01", "General", None).await;
     app.send(list).await;
+    let queue = app.c("/erp/cost_codes");
     let admin_only = app
         .user("admin2@one.example", perms("admin", "read_only", false))
         .await;
-    let (s, items) = app
-        .call("GET", &app.c("/erp/cost_codes"), &admin_only, None)
-        .await;
+    let (s, items) = app.call("GET", &queue, &admin_only, None).await;
     assert_eq!((s, items.as_array().unwrap().len()), (StatusCode::OK, 1));
     for (path, body) in [
         ("/erp/cost_codes/export", json!({})),
@@ -320,9 +319,7 @@ async fn only_approvers_act(app: TestApp) {
     let nobody = app
         .user("none@one.example", perms("none", "none", false))
         .await;
-    let (s, _) = app
-        .call("GET", &app.c("/erp/cost_codes"), &nobody, None)
-        .await;
+    let (s, _) = app.call("GET", &queue, &nobody, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(
         app.items("ready_to_export").await.len(),
