@@ -126,6 +126,15 @@ fn launch(dir: &std::path::Path, reuse: bool) -> (TrytonSettings, u32) {
     (settings, v["pid"].as_u64().unwrap() as u32)
 }
 
+/// One JSON-RPC request, with the session's header once signed in.
+async fn rpc(http: &reqwest::Client, url: &str, auth: Option<&str>, body: Value) -> Value {
+    let mut req = http.post(url).json(&body);
+    if let Some(auth) = auth {
+        req = req.header("Authorization", auth);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
 /// Plain JSON-RPC, to check and change Tryton's state behind the connector's back.
 struct Direct {
     http: reqwest::Client,
@@ -137,16 +146,9 @@ impl Direct {
     async fn login(s: &TrytonSettings) -> Direct {
         let http = reqwest::Client::new();
         let url = format!("{}{}/rpc/", s.url, s.database);
-        let v: Value = http
-            .post(&url)
-            .json(&json!({"id": 1, "method": "common.db.login",
-                "params": [s.username, {"password": s.password.expose()}, "en"]}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let login = json!({"id": 1, "method": "common.db.login",
+            "params": [s.username, {"password": s.password.expose()}, "en"]});
+        let v = rpc(&http, &url, None, login).await;
         let uid = v["result"][0].as_i64().expect("login");
         let token = v["result"][1].as_str().unwrap();
         let auth = format!(
@@ -157,17 +159,8 @@ impl Direct {
     }
 
     async fn try_call(&self, method: &str, params: Value) -> Result<Value, Value> {
-        let v: Value = self
-            .http
-            .post(&self.url)
-            .header("Authorization", &self.auth)
-            .json(&json!({"id": 1, "method": method, "params": params}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json!({"id": 1, "method": method, "params": params});
+        let v = rpc(&self.http, &self.url, Some(&self.auth), body).await;
         match v.get("error") {
             Some(e) if !e.is_null() => Err(e.clone()),
             _ => Ok(v["result"].clone()),
@@ -189,6 +182,16 @@ impl Direct {
             )
             .await;
         v.as_array().unwrap().clone()
+    }
+
+    async fn by_code(&self, model: &str, code: &str, fields: &[&str]) -> Vec<Value> {
+        self.find(model, json!([["code", "=", code]]), fields).await
+    }
+
+    /// The product categories exports made, named `Costbridge <income> | <expense>`.
+    async fn categories(&self, fields: &[&str]) -> Vec<Value> {
+        let domain = json!([["name", "like", "Costbridge%"]]);
+        self.find("product.category", domain, fields).await
     }
 
     async fn count(&self, model: &str, domain: Value) -> i64 {
@@ -521,21 +524,13 @@ async fn export_creates_the_root_when_missing() {
         .await;
     let ids = t.export_synced(&[line(1, "01", "General")]).await;
     let roots = d
-        .find(
-            "analytic_account.account",
-            json!([["code", "=", "COSTCODES"]]),
-            &["type", "name"],
-        )
+        .by_code("analytic_account.account", "COSTCODES", &["type", "name"])
         .await;
     assert_eq!(roots.len(), 1);
     assert_eq!(roots[0]["type"], "root");
     assert_eq!(roots[0]["name"], "Cost codes");
     let acc = d
-        .find(
-            "analytic_account.account",
-            json!([["code", "=", "01"]]),
-            &["root", "parent"],
-        )
+        .by_code("analytic_account.account", "01", &["root", "parent"])
         .await;
     assert_eq!(acc[0]["root"], roots[0]["id"]);
     assert_eq!(acc[0]["parent"], roots[0]["id"]);
@@ -715,11 +710,7 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     let d = t.direct().await;
 
     let cats = d
-        .find(
-            "product.category",
-            json!([["name", "like", "Costbridge%"]]),
-            &["name", "accounting", "account_revenue", "account_expense"],
-        )
+        .categories(&["name", "accounting", "account_revenue", "account_expense"])
         .await;
     assert_eq!(cats.len(), 2, "{cats:?}");
     let pair = cats
@@ -775,13 +766,7 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
         .await
         .unwrap();
     synced(&results);
-    let cats = d
-        .find(
-            "product.category",
-            json!([["name", "like", "Costbridge%"]]),
-            &["name"],
-        )
-        .await;
+    let cats = d.categories(&["name"]).await;
     let names: HashSet<&str> = cats.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
@@ -856,15 +841,9 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
 /// (template active, variant active, template name) of the product with this code.
 async fn product_state(d: &Direct, code: &str) -> (bool, bool, String) {
     let tmpl = d
-        .find(
-            "product.template",
-            json!([["code", "=", code]]),
-            &["active", "name"],
-        )
+        .by_code("product.template", code, &["active", "name"])
         .await;
-    let variants = d
-        .find("product.product", json!([["code", "=", code]]), &["active"])
-        .await;
+    let variants = d.by_code("product.product", code, &["active"]).await;
     assert_eq!((tmpl.len(), variants.len()), (1, 1));
     (
         truthy(&tmpl[0]["active"]),

@@ -3,10 +3,9 @@
 //! links instead of typing passwords, one's own password needs the current one, and a new
 //! password ends every other session and API token of the account.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, call_at, perms};
 use crate::session::{no_redirects, sign_in_as};
-use crate::smtp::SmtpServer;
-use costbridge_server::config::{MailSettings, TlsMode};
+use costbridge_server::config::MailSettings;
 use costbridge_server::mail::deliver_pending;
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
@@ -49,16 +48,10 @@ fn required(b: &Value) -> &str {
 async fn another_users_credentials_need_their_permissions(app: TestApp) {
     // An admin without Push to accounting and below ERP admin: the attacker of the issue.
     let plain = app
-        .user(
-            "plain@one.example",
-            json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}),
-        )
+        .user("plain@one.example", perms("admin", "standard", false))
         .await;
     let approver_token = app
-        .user(
-            "approver@one.example",
-            json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}),
-        )
+        .user("approver@one.example", perms("none", "standard", true))
         .await;
     let approver = user_id(&app, &approver_token).await;
     let founder = user_id(&app, &app.token).await;
@@ -125,31 +118,23 @@ async fn another_users_credentials_need_their_permissions(app: TestApp) {
     // The plain admin still manages whom they cover, and the founder (who holds everything)
     // may still set a password through the PATCH of API.md.
     let staff_token = app
-        .user(
-            "staff@one.example",
-            json!({"admin_tool": "standard", "erp_integrations": "read_only", "can_push_to_accounting": false}),
-        )
+        .user("staff@one.example", perms("standard", "read_only", false))
         .await;
     let staff = user_id(&app, &staff_token).await;
     let (s, b) = patch(staff, json!({"password": "set-by-plain-admin"})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(can_sign_in(&app, "staff@one.example", "set-by-plain-admin").await);
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/users/{approver}")),
-            json!({"password": "set-by-the-founder"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    app.patched(
+        &app.c(&format!("/users/{approver}")),
+        json!({"password": "set-by-the-founder"}),
+    )
+    .await;
     assert!(can_sign_in(&app, "approver@one.example", "set-by-the-founder").await);
 }
 
 async fn own_password_needs_the_current_one(app: TestApp) {
     let token = app
-        .user(
-            "me@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("me@one.example", perms("read_only", "none", false))
         .await;
     let me = app.c(&format!("/users/{}", user_id(&app, &token).await));
     let (s, b) = app
@@ -165,24 +150,10 @@ async fn own_password_needs_the_current_one(app: TestApp) {
         b["error"]["details"]["fields"]["current_password"].is_array(),
         "{b}"
     );
-    let (s, b) = app
-        .call(
-            "PATCH",
-            &me,
-            &token,
-            Some(json!({"password": "my-new-password", "current_password": "not-my-password"})),
-        )
-        .await;
+    let (s, b) = change_password(&app, &me, &token, "not-my-password", "my-new-password").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(!can_sign_in(&app, "me@one.example", "my-new-password").await);
-    let (s, b) = app
-        .call(
-            "PATCH",
-            &me,
-            &token,
-            Some(json!({"password": "my-new-password", "current_password": PW})),
-        )
-        .await;
+    let (s, b) = change_password(&app, &me, &token, PW, "my-new-password").await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(can_sign_in(&app, "me@one.example", "my-new-password").await);
     assert!(!can_sign_in(&app, "me@one.example", PW).await);
@@ -195,11 +166,8 @@ async fn own_password_needs_the_current_one(app: TestApp) {
 }
 
 async fn issue_reset(app: &TestApp, uid: i64) -> Value {
-    let (s, b) = app
-        .post(&app.c(&format!("/users/{uid}/password_reset")), json!(null))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    b
+    app.created(&app.c(&format!("/users/{uid}/password_reset")), json!(null))
+        .await
 }
 
 fn token_of(link: &str) -> String {
@@ -221,10 +189,7 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> (StatusCode, Value
 
 async fn a_reset_link_without_mail_is_shown_once_and_works_once(app: TestApp) {
     let old_token = app
-        .user(
-            "forgot@one.example",
-            json!({"admin_tool": "standard", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("forgot@one.example", perms("standard", "none", false))
         .await;
     let uid = user_id(&app, &old_token).await;
     let b = issue_reset(&app, uid).await;
@@ -297,34 +262,16 @@ async fn expire_resets(app: &TestApp) {
 }
 
 async fn a_reset_link_is_emailed_when_mail_is_on(app: TestApp) {
-    let smtp = SmtpServer::start().await;
-    let mail = MailSettings {
-        host: Some("127.0.0.1".into()),
-        port: Some(smtp.port),
-        tls: TlsMode::None,
-        from: "Costbridge <costbridge@one.example>".into(),
-        base_url: "https://costbridge.example".into(),
-        ..MailSettings::default()
-    };
+    let (smtp, mut mail) = crate::smtp::mailroom("UTC").await;
+    mail.timeout_seconds = MailSettings::default().timeout_seconds;
     let (base, stop) = app.second_instance(|s| s.mail = mail.clone()).await;
     let token = app
-        .user(
-            "mailed@one.example",
-            json!({"admin_tool": "none", "erp_integrations": "read_only", "can_push_to_accounting": false}),
-        )
+        .user("mailed@one.example", perms("none", "read_only", false))
         .await;
     let uid = user_id(&app, &token).await;
-    let res = reqwest::Client::new()
-        .post(format!(
-            "{base}{}",
-            app.c(&format!("/users/{uid}/password_reset"))
-        ))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let b: Value = res.json().await.unwrap();
+    let reset_path = app.c(&format!("/users/{uid}/password_reset"));
+    let (s, b) = call_at(&app.client, &base, "POST", &reset_path, &app.token, None).await;
+    assert_eq!(s, StatusCode::CREATED);
     assert_eq!(
         (b["emailed"].as_bool(), &b["reset_url"]),
         (Some(true), &Value::Null),
@@ -355,10 +302,7 @@ async fn a_reset_link_is_emailed_when_mail_is_on(app: TestApp) {
 
 async fn the_reset_page_sets_the_password(app: TestApp) {
     let token = app
-        .user(
-            "page@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("page@one.example", perms("read_only", "none", false))
         .await;
     let uid = user_id(&app, &token).await;
     // The admin's button on the users page shows the link when mail is off.
@@ -386,13 +330,11 @@ async fn the_reset_page_sets_the_password(app: TestApp) {
         .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("page@one.example"));
-    let set = |pw: &'static str| {
-        no_redirects()
-            .post(format!("{}/reset-password", app.base))
-            .form(&[("token", reset_token.as_str()), ("password", pw)])
-            .send()
+    let set = async |pw: &str| {
+        let form = [("token", reset_token.as_str()), ("password", pw)];
+        app.post_form("/reset-password", &[], &form).await
     };
-    let short = set("short").await.unwrap();
+    let short = set("short").await;
     assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         short
@@ -401,35 +343,37 @@ async fn the_reset_page_sets_the_password(app: TestApp) {
             .unwrap()
             .contains("at least 10 characters")
     );
-    let done = set("set-on-the-page").await.unwrap();
+    let done = set("set-on-the-page").await;
     assert_eq!(done.status(), StatusCode::OK);
     assert!(done.text().await.unwrap().contains("reset-done"));
-    let again = set("set-on-the-page-2").await.unwrap();
+    let again = set("set-on-the-page-2").await;
     assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(again.text().await.unwrap().contains("reset-invalid"));
     sign_in_as(&app, "page@one.example", "set-on-the-page", None).await;
 }
 
+/// The user at `me` changes their own password from `current` to `new`.
+async fn change_password(
+    app: &TestApp,
+    me: &str,
+    token: &str,
+    current: &str,
+    new: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"password": new, "current_password": current});
+    app.call("PATCH", me, token, Some(body)).await
+}
+
 async fn a_new_password_ends_every_other_session_and_token(app: TestApp) {
     let current = app
-        .user(
-            "moving@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("moving@one.example", perms("read_only", "none", false))
         .await;
     let other_token = app.login("moving@one.example", PW).await;
     let cookie = sign_in_as(&app, "moving@one.example", PW, None).await;
     assert_eq!(me_with_cookie(&app, &cookie).await, StatusCode::OK);
     let uid = user_id(&app, &current).await;
     let me = app.c(&format!("/users/{uid}"));
-    let (s, b) = app
-        .call(
-            "PATCH",
-            &me,
-            &current,
-            Some(json!({"password": "moved-password", "current_password": PW})),
-        )
-        .await;
+    let (s, b) = change_password(&app, &me, &current, PW, "moved-password").await;
     assert_eq!(s, StatusCode::OK, "{b}");
     // The caller's own token stays; every other token and session ends.
     let (s, _) = app.call("GET", "/api/v1/me", &current, None).await;

@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, field_error, perms};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -21,10 +21,7 @@ async fn tokens_sign_in_and_revoke(app: TestApp) {
     let (s, me) = app.call("GET", "/api/v1/me", &token, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(me["email"], "admin@one.example");
-    assert_eq!(
-        me["permissions"],
-        json!({"admin_tool": "admin", "erp_integrations": "admin", "can_push_to_accounting": true})
-    );
+    assert_eq!(me["permissions"], perms("admin", "admin", true));
     assert!(me.get("password_hash").is_none());
     let (s, _) = app
         .call("DELETE", "/api/v1/tokens/current", &token, None)
@@ -43,7 +40,7 @@ async fn tokens_sign_in_and_revoke(app: TestApp) {
 async fn users_and_the_grant_rule(app: TestApp) {
     // An admin without the privilege manages users but cannot hand out the approver privilege.
     let plain_admin = app
-        .user("plain@one.example", json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}))
+        .user("plain@one.example", perms("admin", "standard", false))
         .await;
     let (s, b) = app
         .call("POST", &app.c("/users"), &plain_admin, Some(json!({"email": "acct@one.example", "name": "Acct", "password": "a-long-password",
@@ -117,19 +114,9 @@ async fn users_and_the_grant_rule(app: TestApp) {
 async fn other_companies_are_invisible(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     let code = app.code(list, "01", "General", None).await;
-    let hash = costbridge_server::password::hash_blocking("other-password").unwrap();
-    let other = costbridge_storage::users::NewUser {
-        email: "boss@two.example",
-        name: "Other",
-        password_hash: &hash,
-        permissions: costbridge_domain::Permissions::FULL,
-    };
     let (two, _) = app
-        .app_state
-        .db
-        .create_company("Two Builders", &other)
-        .await
-        .unwrap();
+        .two_builders("boss@two.example", "Other", "other-password")
+        .await;
     let token = app.login("boss@two.example", "other-password").await;
     for path in [
         app.c("/cost_code_lists"),
@@ -179,10 +166,7 @@ async fn other_companies_are_invisible(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        b["error"]["details"]["fields"]["parent_id"][0]
-            .as_str()
-            .unwrap()
-            .contains("does not exist"),
+        field_error(&b, "parent_id").contains("does not exist"),
         "{b}"
     );
 }

@@ -1,6 +1,31 @@
 //! The `costbridge` commands, run as a newcomer or a script would run them.
 use std::process::Command;
 
+/// `costbridge bootstrap` of a company and its first admin on `db`.
+fn bootstrap(db: &str, company: &str, email: &str, password: &str) -> std::process::Output {
+    costbridge(&[
+        "bootstrap",
+        "--company",
+        company,
+        "--email",
+        email,
+        "--password",
+        password,
+        "--database-url",
+        db,
+    ])
+}
+
+/// What a command printed, as JSON; it must have succeeded.
+fn printed_json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn costbridge(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_costbridge"))
         .args(args)
@@ -12,39 +37,14 @@ fn costbridge(args: &[&str]) -> std::process::Output {
 fn bootstrap_import_export_and_config() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("cli.db").display());
-    let out = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Cli Co",
-        "--email",
-        "cli@example.com",
-        "--password",
-        "cli-password-1",
-        "--database-url",
-        &db,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ids: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = bootstrap(&db, "Cli Co", "cli@example.com", "cli-password-1");
+    let ids = printed_json(&out);
     assert_eq!(
         (ids["company_id"].as_i64(), ids["user_id"].as_i64()),
         (Some(1), Some(1))
     );
     assert!(ids["token"].as_str().unwrap().starts_with("cb_"));
-    let again = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Cli Co",
-        "--email",
-        "other@example.com",
-        "--password",
-        "cli-password-1",
-        "--database-url",
-        &db,
-    ]);
+    let again = bootstrap(&db, "Cli Co", "other@example.com", "cli-password-1");
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("already exists"),
@@ -184,17 +184,7 @@ fn the_log_names_each_request() {
 fn check_names_broken_invariants() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("check.db").display());
-    let out = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Check Co",
-        "--email",
-        "c@example.com",
-        "--password",
-        "check-password-1",
-        "--database-url",
-        &db,
-    ]);
+    let out = bootstrap(&db, "Check Co", "c@example.com", "check-password-1");
     assert!(out.status.success());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -213,15 +203,15 @@ fn check_names_broken_invariants() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    let execute = |sql: &'static str| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        })
+    };
     // A pending code with no queue item: what a concurrency bug of an earlier version left behind.
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        sqlx::query("UPDATE cost_codes SET sync_status = 'pending'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    execute("UPDATE cost_codes SET sync_status = 'pending'");
     let broken = costbridge(&["check", "--database-url", &db]);
     assert!(!broken.status.success());
     let said = String::from_utf8_lossy(&broken.stdout);
@@ -232,30 +222,13 @@ fn check_names_broken_invariants() {
     // The state change above moved the list's maintained counts with it (the check found
     // nothing else); a count that drifted from the codes is named with its list and state.
     assert!(!said.contains(" counts "), "{said}");
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&db).await.unwrap();
-        sqlx::query("UPDATE list_state_counts SET n = n + 2 WHERE sync_status = 'pending'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    execute("UPDATE list_state_counts SET n = n + 2 WHERE sync_status = 'pending'");
     let drifted = costbridge(&["check", "--database-url", &db]);
     let said = String::from_utf8_lossy(&drifted.stdout);
     assert!(said.contains("counts 3 pending codes but has 1"), "{said}");
     // A row that names another company's person, which no foreign key catches (on PostgreSQL
     // the bulk tables keep none to users): the check names the row.
-    let other = costbridge(&[
-        "bootstrap",
-        "--company",
-        "Other Co",
-        "--email",
-        "o@example.com",
-        "--password",
-        "check-password-2",
-        "--database-url",
-        &db,
-    ]);
+    let other = bootstrap(&db, "Other Co", "o@example.com", "check-password-2");
     assert!(other.status.success());
     let event: i64 = rt.block_on(async {
         use sqlx::Connection;
@@ -309,12 +282,7 @@ fn bootstrap_refuses_line_breaks_in_names() {
         "{said}"
     );
     let out = boot("Acme", "Ann Lee");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ids: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = printed_json(&out);
     assert_eq!(
         ids["company_id"], 1,
         "the refused bootstrap created nothing"

@@ -3,7 +3,7 @@
 //! client_credentials) that act like personal tokens and are audited under the client's name;
 //! rotating or revoking cuts access at once.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -20,13 +20,12 @@ both!(
 
 /// Creates a client as the first admin: `(id, client_id, client_secret)`.
 pub async fn make_client(app: &TestApp, name: &str, permissions: Value) -> (i64, String, String) {
-    let (s, b) = app
-        .post(
+    let b = app
+        .created(
             &app.c("/api_clients"),
             json!({"name": name, "permissions": permissions}),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
     let text = |k: &str| b[k].as_str().expect(k).to_owned();
     (
         b["id"].as_i64().expect("id"),
@@ -70,6 +69,16 @@ pub async fn client_token(app: &TestApp, id: &str, secret: &str) -> String {
 const CODES_ADMIN: &str =
     r#"{"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}"#;
 
+/// The stored row of an API client (it must exist).
+async fn client_row(app: &TestApp, client_id: &str) -> costbridge_storage::clients::ClientSecret {
+    app.app_state
+        .db
+        .client_secret(client_id)
+        .await
+        .unwrap()
+        .expect("client row")
+}
+
 fn codes_admin() -> Value {
     serde_json::from_str(CODES_ADMIN).unwrap()
 }
@@ -78,13 +87,7 @@ async fn a_client_acts_under_its_own_name(app: TestApp) {
     let (id, client_id, secret) = make_client(&app, "ERP sync", codes_admin()).await;
 
     // The secret is stored as its SHA-256 only, and never shown again.
-    let stored = app
-        .app_state
-        .db
-        .client_secret(&client_id)
-        .await
-        .unwrap()
-        .expect("client row");
+    let stored = client_row(&app, &client_id).await;
     assert_eq!(
         stored.secret_hash,
         hex::encode(Sha256::digest(secret.as_bytes()))
@@ -140,18 +143,10 @@ async fn a_client_acts_under_its_own_name(app: TestApp) {
     assert_eq!(made[0]["action"], "api_client.created");
     assert_eq!(made[0]["actor"]["kind"], "user");
     assert_eq!(made[0]["actor"]["email"], "admin@one.example");
-    let (client, cookie) = app
+    let (_, cookie) = app
         .session("admin@one.example", "first-admin-password")
         .await;
-    let page = client
-        .get(format!("{}/settings/audit", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&cookie, "/settings/audit").await;
     assert!(
         page.contains("API client \u{201c}ERP sync\u{201d}"),
         "{page}"
@@ -174,10 +169,7 @@ async fn a_client_acts_under_its_own_name(app: TestApp) {
 
 async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
     let limited = app
-        .user(
-            "limited@one.example",
-            json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false}),
-        )
+        .user("limited@one.example", perms("admin", "standard", false))
         .await;
     let create = |perms: Value| {
         let body = json!({"name": "Sync", "permissions": perms});
@@ -187,20 +179,17 @@ async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
                 .await
         }
     };
-    let (s, b) = create(json!({"admin_tool": "admin", "erp_integrations": "admin", "can_push_to_accounting": false})).await;
+    let (s, b) = create(perms("admin", "admin", false)).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert_eq!(b["error"]["details"]["required"], "erp_integrations=admin");
-    let (s, b) = create(json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true})).await;
+    let (s, b) = create(perms("none", "standard", true)).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    let (s, b) = create(json!({"admin_tool": "admin", "erp_integrations": "standard", "can_push_to_accounting": false})).await;
+    let (s, b) = create(perms("admin", "standard", false)).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
     // Only user managers see or make clients; a bad name is named.
     let reader = app
-        .user(
-            "reader@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "admin", "can_push_to_accounting": false}),
-        )
+        .user("reader@one.example", perms("read_only", "admin", false))
         .await;
     let (s, _) = app.call("GET", &app.c("/api_clients"), &reader, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -213,12 +202,7 @@ async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(b["error"]["details"]["fields"]["name"].is_array(), "{b}");
     // Another company's clients are not found.
-    let (s, _) = app
-        .get(&format!(
-            "/api/v1/companies/{}/api_clients",
-            app.company + 1
-        ))
-        .await;
+    let (s, _) = app.get(&app.c_of(app.company + 1, "/api_clients")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
@@ -248,14 +232,7 @@ async fn rotating_and_revoking_cut_access(app: TestApp) {
     let (s, _) = app.call("GET", "/api/v1/me", &token, None).await;
     assert_eq!(s, StatusCode::OK);
 
-    let (s, revoked) = app
-        .call(
-            "DELETE",
-            &app.c(&format!("/api_clients/{id}")),
-            &app.token,
-            None,
-        )
-        .await;
+    let (s, revoked) = app.delete(&app.c(&format!("/api_clients/{id}"))).await;
     assert_eq!(s, StatusCode::OK, "{revoked}");
     assert!(revoked["revoked_at"].is_string());
     let (s, _) = app.call("GET", "/api/v1/me", &token, None).await;
@@ -390,14 +367,7 @@ async fn wrong_secrets_are_throttled(app: TestApp) {
 
 async fn expired_tokens_stop_working(app: TestApp) {
     let (_, client_id, _) = make_client(&app, "ERP sync", codes_admin()).await;
-    let user = app
-        .app_state
-        .db
-        .client_secret(&client_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .user_id;
+    let user = client_row(&app, &client_id).await.user_id;
     let token = "cb_expired-token-of-the-test";
     let past = costbridge_storage::now() - time::Duration::seconds(1);
     app.app_state

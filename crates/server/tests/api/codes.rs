@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, error_message, field_error, perms, strings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -11,12 +11,6 @@ both!(
     racing_duplicates_make_one_code,
     pages_follow_keys_and_totals_follow_changes
 );
-
-fn field_error<'a>(b: &'a Value, field: &str) -> &'a str {
-    b["error"]["details"]["fields"][field][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error for {field}: {b}"))
-}
 
 async fn tiered_codes_in_natural_order(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
@@ -46,12 +40,7 @@ async fn tiered_codes_in_natural_order(app: TestApp) {
         .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
         .await;
     assert_eq!(s, StatusCode::OK);
-    let order: Vec<&str> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["full_code"].as_str().unwrap())
-        .collect();
+    let order = strings(&page, "full_code");
     assert_eq!(order, ["01", "01-3", "01-20", "01-100", "2", "2-A", "10"]);
     // Search and state filter.
     let (_, found) = app
@@ -66,18 +55,13 @@ async fn tiered_codes_in_natural_order(app: TestApp) {
     assert_eq!(none, json!([]));
     // Paging headers.
     let res = app
-        .client
-        .get(format!(
-            "{}{}",
-            app.base,
-            app.c(&format!(
+        .request(
+            "GET",
+            &app.c(&format!(
                 "/cost_code_lists/{list}/cost_codes?per_page=2&page=2"
-            ))
-        ))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+            )),
+        )
+        .await;
     assert_eq!(res.headers()["total"], "7");
     assert_eq!(res.headers()["per-page"], "2");
     let link = res.headers()["link"].to_str().unwrap().to_owned();
@@ -294,13 +278,11 @@ async fn delete_versus_deactivate(app: TestApp) {
     let child = app.code(list, "100", "child", a["id"].as_i64()).await;
     let gone = app.code(list, "02", "to delete", None).await;
     let path = |id: &Value| app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}"));
-    let (s, _) = app
-        .call("DELETE", &path(&gone["id"]), &app.token, None)
-        .await;
+    let (s, _) = app.delete(&path(&gone["id"])).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app.get(&path(&gone["id"])).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, b) = app.call("DELETE", &path(&a["id"]), &app.token, None).await;
+    let (s, b) = app.delete(&path(&a["id"])).await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("conflict")),
@@ -309,17 +291,9 @@ async fn delete_versus_deactivate(app: TestApp) {
     // Once synced a code can only be deactivated, which is itself a change to sync.
     app.send(list).await;
     app.accept_all().await;
-    let (s, b) = app
-        .call("DELETE", &path(&child["id"]), &app.token, None)
-        .await;
+    let (s, b) = app.delete(&path(&child["id"])).await;
     assert_eq!(s, StatusCode::CONFLICT);
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("deactivate"),
-        "{b}"
-    );
+    assert!(error_message(&b).contains("deactivate"), "{b}");
     let (s, off) = app
         .patch(&path(&child["id"]), json!({"active": false}))
         .await;
@@ -329,7 +303,9 @@ async fn delete_versus_deactivate(app: TestApp) {
     );
     assert_eq!(off["diff"]["active"], json!({"from": true, "to": false}));
     // A standard Admin-tool user may toggle active, nothing else.
-    let std = app.user("std@one.example", json!({"admin_tool": "standard", "erp_integrations": "none", "can_push_to_accounting": false})).await;
+    let std = app
+        .user("std@one.example", perms("standard", "none", false))
+        .await;
     let (s, _) = app
         .call(
             "PATCH",
@@ -361,7 +337,7 @@ async fn racing_duplicates_make_one_code(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     let path = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
     let body = json!({"code": "77", "description": "race"});
-    let results = futures_join(&app, &path, &body, 8).await;
+    let results = app.posts_at_once(&path, &body, 8).await;
     assert_eq!(
         results
             .iter()
@@ -380,42 +356,9 @@ async fn racing_duplicates_make_one_code(app: TestApp) {
     assert_eq!(all.as_array().unwrap().len(), 1);
 }
 
-async fn futures_join(app: &TestApp, path: &str, body: &Value, n: usize) -> Vec<StatusCode> {
-    let mut handles = Vec::new();
-    for _ in 0..n {
-        let (client, url, token, body) = (
-            app.client.clone(),
-            format!("{}{path}", app.base),
-            app.token.clone(),
-            body.clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await.unwrap());
-    }
-    out
-}
-
 /// One page of codes: their full codes, the `Total` header and the `rel="next"` link.
 async fn page_of(app: &TestApp, path: &str) -> (Vec<String>, i64, Option<String>) {
-    let res = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.request("GET", path).await;
     assert_eq!(res.status(), StatusCode::OK, "{path}");
     let total = res.headers()["total"].to_str().unwrap().parse().unwrap();
     let next = res.headers()["link"]
@@ -479,9 +422,7 @@ async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
     let last = app.get(&format!("{codes}?per_page=1&page=25")).await.1[0]["id"]
         .as_i64()
         .unwrap();
-    let (s, b) = app
-        .call("DELETE", &format!("{codes}/{last}"), &app.token, None)
-        .await;
+    let (s, b) = app.delete(&format!("{codes}/{last}")).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
     let count = lists

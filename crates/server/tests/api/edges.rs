@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, field_error, strings};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -61,39 +61,20 @@ async fn health_metrics_and_docs(app: TestApp) {
 
 async fn profiles_and_connections(app: TestApp) {
     let (_, profiles) = app.get("/api/v1/erp_profiles").await;
-    let ids: Vec<&str> = profiles
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            "tryton",
-            "quickbooks_desktop",
-            "xero",
-            "sage_300_cre",
-            "viewpoint_vista",
-            "viewpoint_spectrum",
-            "sage_intacct",
-            "cmic",
-            "acumatica"
-        ]
-    );
+    let ids = strings(&profiles, "id");
+    let order = "tryton quickbooks_desktop xero sage_300_cre viewpoint_vista viewpoint_spectrum \
+                 sage_intacct cmic acumatica";
+    assert_eq!(ids, order.split_whitespace().collect::<Vec<_>>());
     assert_eq!(profiles[1]["rules"]["max_full_code_length"], 96);
     let (s, _) = app.get(&app.c("/erp_connection")).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, e) = app.call("PUT", &app.c("/erp_connection"), &app.token, Some(json!({"profile": "sap", "connector": {"kind": "file", "directory": "x", "format": "iif"}}))).await;
+    let (s, e) = app.put(&app.c("/erp_connection"), json!({"profile": "sap", "connector": {"kind": "file", "directory": "x", "format": "iif"}})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        e["error"]["details"]["fields"]["profile"][0]
-            .as_str()
-            .unwrap()
-            .contains("unknown profile 'sap'"),
+        field_error(&e, "profile").contains("unknown profile 'sap'"),
         "{e}"
     );
-    let (s, e) = app.call("PUT", &app.c("/erp_connection"), &app.token, Some(json!({"profile": "xero", "connector": {"kind": "file", "directory": "x", "format": "pdf"}}))).await;
+    let (s, e) = app.put(&app.c("/erp_connection"), json!({"profile": "xero", "connector": {"kind": "file", "directory": "x", "format": "pdf"}})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     let list = app.connect("quickbooks_desktop", "iif").await;
     let again = app.connect("xero", "csv").await;

@@ -12,21 +12,17 @@ use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
 pub async fn subscribe(app: &TestApp, url: &str, types: &[&str]) -> Value {
-    let (s, b) = app
-        .post(
-            &app.c("/event_subscriptions"),
-            json!({"url": url, "secret": SECRET, "event_types": types}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    b
+    app.created(
+        &app.c("/event_subscriptions"),
+        json!({"url": url, "secret": SECRET, "event_types": types}),
+    )
+    .await
 }
 
 pub async fn new_list(app: &TestApp, name: &str) -> i64 {
-    let (s, b) = app
-        .post(&app.c("/cost_code_lists"), json!({ "name": name }))
+    let b = app
+        .created(&app.c("/cost_code_lists"), json!({ "name": name }))
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
     b["id"].as_i64().unwrap()
 }
 
@@ -87,10 +83,8 @@ async fn a_code_s_life_reaches_the_subscriber_signed_and_in_order(app: TestApp) 
         .code(list, "100", "Excavation", top["id"].as_i64())
         .await;
     let path = format!("/cost_code_lists/{list}/cost_codes/{}", child["id"]);
-    let (s, b) = app
-        .patch(&app.c(&path), json!({"description": "Excavation and fill"}))
+    app.patched(&app.c(&path), json!({"description": "Excavation and fill"}))
         .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
     app.send(list).await;
     let job = app.accept_all().await;
     assert!(
@@ -186,10 +180,8 @@ async fn order_per_code_holds_across_a_failure_retry_and_give_up(app: TestApp) {
 
     // A later event for the code waits behind the failed one, even once it is due itself.
     let path = format!("/cost_code_lists/{list}/cost_codes/{}", code["id"]);
-    let (s, b) = app
-        .patch(&app.c(&path), json!({"description": "General conditions"}))
+    app.patched(&app.c(&path), json!({"description": "General conditions"}))
         .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(
         deliver(&app, now()).await,
         EventReport::default(),
@@ -232,16 +224,14 @@ async fn order_per_code_holds_across_a_failure_retry_and_give_up(app: TestApp) {
     );
 
     // Redeliver sends the same event, with the same id, once more.
-    let (s, b) = app
-        .post(
-            &app.c(&format!(
-                "/event_subscriptions/{}/deliveries/{}/redeliver",
-                sub["id"], failed["id"]
-            )),
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    app.accepted(
+        &app.c(&format!(
+            "/event_subscriptions/{}/deliveries/{}/redeliver",
+            sub["id"], failed["id"]
+        )),
+        json!({}),
+    )
+    .await;
     assert_eq!(deliver(&app, now() + Duration::hours(3)).await.delivered, 1);
     let again = receiver.events().last().unwrap().clone();
     assert_eq!(again["id"], failed["id"]);

@@ -3,12 +3,10 @@
 //! line, every query scoped to the caller's company, the pages' forms under CSRF.
 use crate::both;
 use crate::events::{Receiver, SECRET, deliver, log, new_list, now, subscribe};
-use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
-use costbridge_domain::Permissions;
+use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, error_message, field_error, perms};
 use costbridge_domain::events::EventType;
 use costbridge_server::App;
 use costbridge_server::secrets::Cipher;
-use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
@@ -58,9 +56,7 @@ async fn internal_addresses_are_refused_when_saved_and_sent(app: TestApp) {
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {b}");
-        let message = b["error"]["details"]["fields"]["url"][0]
-            .as_str()
-            .unwrap_or_default();
+        let message = field_error(&b, "url");
         assert!(message.contains(says), "{url}: {b}");
         assert!(message.contains("[outbound] allow_private"), "{b}");
     }
@@ -119,12 +115,7 @@ async fn bad_input_is_named_and_saves_nothing(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    assert!(
-        b["error"]["details"]["fields"]["event_types"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("choose at least one")
-    );
+    assert!(field_error(&b, "event_types").starts_with("choose at least one"));
     assert!(
         b["error"]["details"]["fields"]["secret"].is_array(),
         "the mask is no secret: {b}"
@@ -140,22 +131,7 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
     app.code(list, "01", "General", None).await;
     let event = log(&app, &sub).await[0]["id"].clone();
 
-    let hash = costbridge_server::password::hash_blocking("second-admin-password").unwrap();
-    let (two, _) = app
-        .app_state
-        .db
-        .create_company(
-            "Two Builders",
-            &NewUser {
-                email: "zed@two.example",
-                name: "Zed Two",
-                password_hash: &hash,
-                permissions: Permissions::FULL,
-            },
-        )
-        .await
-        .unwrap();
-    let zed = app.login("zed@two.example", "second-admin-password").await;
+    let (two, zed) = app.company_two().await;
     let id = &sub["id"];
     for path in [
         format!("/api/v1/companies/{two}/event_subscriptions/{id}"),
@@ -166,63 +142,29 @@ async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
         let (s, b) = app.call("GET", &path, &zed, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {b}");
     }
-    let (s, b) = app
-        .call(
-            "POST",
-            &format!(
-                "/api/v1/companies/{two}/event_subscriptions/{id}/deliveries/{event}/redeliver"
-            ),
-            &zed,
-            Some(json!({})),
-        )
-        .await;
+    let subs = format!("/api/v1/companies/{two}/event_subscriptions");
+    let redeliver = format!("{subs}/{id}/deliveries/{event}/redeliver");
+    let (s, b) = app.call("POST", &redeliver, &zed, Some(json!({}))).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
     let (s, b) = app
-        .call(
-            "DELETE",
-            &format!("/api/v1/companies/{two}/event_subscriptions/{id}"),
-            &zed,
-            None,
-        )
+        .call("DELETE", &format!("{subs}/{id}"), &zed, None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
-    let (_, theirs) = app
-        .call(
-            "GET",
-            &format!("/api/v1/companies/{two}/event_subscriptions"),
-            &zed,
-            None,
-        )
-        .await;
+    let (_, theirs) = app.call("GET", &subs, &zed, None).await;
     assert_eq!(theirs, json!([]));
 
     // Someone who is not an Admin-tool admin may not read or add them.
     let approver = app
-        .user(
-            "amy@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "admin", "can_push_to_accounting": true}),
-        )
+        .user("amy@one.example", perms("read_only", "admin", true))
         .await;
-    let (s, b) = app
-        .call("GET", &app.c("/event_subscriptions"), &approver, None)
-        .await;
+    let ours = app.c("/event_subscriptions");
+    let (s, b) = app.call("GET", &ours, &approver, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("admin_tool=admin"),
-        "{b}"
-    );
+    assert!(error_message(&b).contains("admin_tool=admin"), "{b}");
 
     // Deleting takes its events along; another company's codes never made any.
     let (s, _) = app
-        .call(
-            "DELETE",
-            &app.c(&format!("/event_subscriptions/{id}")),
-            &app.token,
-            None,
-        )
+        .delete(&app.c(&format!("/event_subscriptions/{id}")))
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = app
@@ -262,31 +204,25 @@ async fn the_secret_is_sealed_and_never_shown(app: TestApp) {
         assert_eq!(s, StatusCode::OK, "{path}");
         seen.push(b.to_string());
     }
-    let (client, cookie) = app.session(ADMIN_LOGIN[0].1, ADMIN_LOGIN[1].1).await;
+    let (_, cookie) = app.session(ADMIN_LOGIN[0].1, ADMIN_LOGIN[1].1).await;
     for path in [
         "/settings/events".to_owned(),
         format!("/settings/events/{}", sub["id"]),
     ] {
-        let page = client
-            .get(format!("{}{path}", app.base))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
+        let page = app.page_with(&path, &[(COOKIE, &cookie)]).await;
         assert_eq!(page.status(), StatusCode::OK);
         let text = page.text().await.unwrap();
         assert!(text.contains("********"), "{path} shows the mask");
         seen.push(text);
     }
     // A refused form does not send the typed secret back either.
-    let refused = client
-        .post(format!("{}/settings/events", app.base))
-        .header(COOKIE, &cookie)
-        .header(ORIGIN, &app.base)
-        .form(&[("url", "ftp://x.example/"), ("secret", SECRET)])
-        .send()
-        .await
-        .unwrap();
+    let refused = app
+        .post_form(
+            "/settings/events",
+            &[(COOKIE, &cookie), (ORIGIN, &app.base)],
+            &[("url", "ftp://x.example/"), ("secret", SECRET)],
+        )
+        .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let text = refused.text().await.unwrap();
     assert!(
@@ -365,15 +301,7 @@ async fn the_pages_add_a_subscription_and_redeliver_under_csrf(app: TestApp) {
     app.code(list, "01", "General", None).await;
     deliver(&app, now()).await;
     let event = log(&app, &subs[0]).await[0]["id"].clone();
-    let page = client
-        .get(format!("{}/settings/events/{id}", app.base))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&cookie, &format!("/settings/events/{id}")).await;
     assert!(page.contains(&format!("id=\"event-{event}\"")), "{page}");
     assert!(
         page.contains("delivered") && page.contains("HTTP 200: thanks"),

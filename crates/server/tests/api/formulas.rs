@@ -2,10 +2,9 @@
 //! file connector's CSV, the audit log) guards cells a spreadsheet would run as a formula with a
 //! leading `'`, and our own export imports back unchanged.
 use crate::both;
-use crate::helpers::TestApp;
-use crate::session::{no_redirects, sign_in};
+use crate::helpers::{TestApp, perms};
+use crate::session::sign_in;
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
 use serde_json::json;
 
 both!(
@@ -118,10 +117,7 @@ async fn the_file_connector_csv_guards_formulas(app: TestApp) {
 async fn the_audit_csv_guards_formulas(app: TestApp) {
     // An email may start with a formula character; it is the actor column of the audit log.
     let token = app
-        .user(
-            "=1+2@one.example",
-            json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("=1+2@one.example", perms("admin", "none", false))
         .await;
     let (s, _) = app
         .call(
@@ -133,15 +129,7 @@ async fn the_audit_csv_guards_formulas(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let cookie = sign_in(&app, None).await;
-    let text = no_redirects()
-        .get(format!("{}/settings/audit.csv", app.base))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.page(&cookie, "/settings/audit.csv").await;
     no_formula_cells(&text);
     assert!(text.contains(",'=1+2@one.example,"), "{text}");
 }

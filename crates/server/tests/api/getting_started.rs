@@ -2,7 +2,7 @@
 //! later; the queue's tabs following each code's current state; a folder that cannot take the
 //! export file, said as a sentence.
 use crate::both;
-use crate::helpers::{ADMIN_LOGIN, TestApp};
+use crate::helpers::{ADMIN_LOGIN, TestApp, field_error};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -20,10 +20,9 @@ fn file_connector(app: &TestApp) -> Value {
 }
 
 async fn new_list(app: &TestApp, name: &str) -> i64 {
-    let (s, b) = app
-        .post(&app.c("/cost_code_lists"), json!({"name": name}))
+    let b = app
+        .created(&app.c("/cost_code_lists"), json!({"name": name}))
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
     b["id"].as_i64().unwrap()
 }
 
@@ -41,20 +40,13 @@ async fn erp_list_of(app: &TestApp) -> Vec<(i64, bool)> {
 async fn connect_with(app: &TestApp, list: Value) -> (StatusCode, Value) {
     let body = json!({"profile": "quickbooks_desktop", "connector": file_connector(app),
         "erp_list_id": list});
-    app.call("PUT", &app.c("/erp_connection"), &app.token, Some(body))
-        .await
+    app.put(&app.c("/erp_connection"), body).await
 }
 
 /// Makes `list` the ERP list of a connected company.
 async fn move_erp_list(app: &TestApp, list: i64) -> (StatusCode, Value) {
     let body = json!({ "erp_list_id": list });
-    app.call(
-        "PUT",
-        &app.c("/erp_connection/erp_list"),
-        &app.token,
-        Some(body),
-    )
-    .await
+    app.put(&app.c("/erp_connection/erp_list"), body).await
 }
 
 /// The admin made a list and typed codes before connecting: connecting with that list makes
@@ -88,10 +80,7 @@ async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
     let (s, e) = connect_with(&app, json!(9999)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     assert!(
-        e["error"]["details"]["fields"]["erp_list_id"][0]
-            .as_str()
-            .unwrap()
-            .contains("no cost code list 9999"),
+        field_error(&e, "erp_list_id").contains("no cost code list 9999"),
         "{e}"
     );
     assert_eq!(erp_list_of(&app).await, [(a, false), (b, true)]);
@@ -114,9 +103,7 @@ async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
     app.send(a).await;
     let (s, e) = move_erp_list(&app, b).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-    let said = e["error"]["details"]["fields"]["erp_list_id"][0]
-        .as_str()
-        .unwrap();
+    let said = field_error(&e, "erp_list_id");
     assert!(said.contains("'Estimating' stays the ERP list"), "{said}");
     assert!(said.contains("import the file there"), "{said}");
     assert_eq!(erp_list_of(&app).await, [(a, true), (b, false)]);
@@ -161,13 +148,12 @@ async fn a_folder_in_the_way_is_a_sentence(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     app.code(list, "01", "General Requirements", None).await;
     app.send(list).await;
-    let (s, job) = app
-        .post(
+    let job = app
+        .accepted(
             &app.c("/erp/cost_codes/export"),
             json!({"gl_income_account": "4000"}),
         )
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     let id = job["export_job_id"].as_i64().unwrap();
     std::fs::create_dir(app.export_dir().join(format!("costbridge-export-{id}.iif"))).unwrap();
     app.run_worker().await;

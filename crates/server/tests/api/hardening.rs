@@ -2,9 +2,9 @@
 //! methods do not make metric series, every page has the CSP, the cookie is `Secure` behind
 //! https, creating a user does not reveal an email's account in another company, and
 //! `/metrics` may need a bearer token.
-use crate::both;
-use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
+use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, field_error};
 use crate::session::no_redirects;
+use crate::{both, per_backend};
 use reqwest::StatusCode;
 use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, SET_COOKIE};
 use serde_json::{Value, json};
@@ -55,26 +55,14 @@ async fn api_errors_are_json(app: TestApp) {
         "/api/v1/companies/99999999999999999999/cost_code_lists".to_owned(),
         app.c("/cost_code_lists/1.5/cost_codes"),
     ] {
-        let res = app
-            .client
-            .get(format!("{}{path}", app.base))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .unwrap();
+        let res = app.request("GET", &path).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path}");
         assert_eq!(res.headers()[CONTENT_TYPE], "application/json", "{path}");
         let b: Value = res.json().await.unwrap();
         assert_eq!(b["error"]["code"], "bad_request", "{path}: {b}");
         assert!(b["error"]["message"].as_str().unwrap().len() > 5, "{b}");
     }
-    let res = app
-        .client
-        .delete(format!("{}/api/v1/me", app.base))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.request("DELETE", "/api/v1/me").await;
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(res.headers()[ALLOW].to_str().unwrap().contains("GET"));
     let b: Value = res.json().await.unwrap();
@@ -155,52 +143,23 @@ async fn the_cookie_is_secure_behind_https(app: TestApp) {
 }
 
 async fn emails_are_scoped_per_company(app: TestApp) {
-    let hash = costbridge_server::password::hash_blocking("second-company-pw").unwrap();
-    let boss = costbridge_storage::users::NewUser {
-        email: "boss@two.example",
-        name: "Boss",
-        password_hash: &hash,
-        permissions: costbridge_domain::Permissions::FULL,
-    };
     let (two, _) = app
-        .app_state
-        .db
-        .create_company("Two Builders", &boss)
-        .await
-        .unwrap();
-    let boss = app.login("boss@two.example", "second-company-pw").await;
-    let new_user = |email: &str, pw: &str| {
-        json!({"email": email, "name": "Someone", "password": pw,
-            "permissions": {"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}})
-    };
-    let users = format!("/api/v1/companies/{two}/users");
-    // An address with an account in company one is simply a new user of company two.
-    let (s, b) = app
-        .call(
-            "POST",
-            &users,
-            &boss,
-            Some(new_user("Admin@One.example", "company-two-password")),
-        )
+        .two_builders("boss@two.example", "Boss", "second-company-pw")
         .await;
+    let boss = app.login("boss@two.example", "second-company-pw").await;
+    let users = format!("/api/v1/companies/{two}/users");
+    let new_user = |email: &str| {
+        let body = json!({"email": email, "name": "Someone", "password": "company-two-password",
+            "permissions": {"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}});
+        app.call("POST", &users, &boss, Some(body))
+    };
+    // An address with an account in company one is simply a new user of company two.
+    let (s, b) = new_user("Admin@One.example").await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     // Within a company an address is taken whatever its case.
-    let (s, b) = app
-        .call(
-            "POST",
-            &users,
-            &boss,
-            Some(new_user("admin@one.EXAMPLE", "company-two-password")),
-        )
-        .await;
+    let (s, b) = new_user("admin@one.EXAMPLE").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        b["error"]["details"]["fields"]["email"][0]
-            .as_str()
-            .unwrap()
-            .contains("this company"),
-        "{b}"
-    );
+    assert!(field_error(&b, "email").contains("this company"), "{b}");
     // Each password opens its own company's account.
     let mine = app.login("admin@one.example", "first-admin-password").await;
     let (_, me) = app.call("GET", "/api/v1/me", &mine, None).await;
@@ -210,31 +169,25 @@ async fn emails_are_scoped_per_company(app: TestApp) {
     assert_eq!(me["company_id"], two);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setup_needs_the_configured_host_or_the_code_sqlite() {
-    setup_needs_the_configured_host_or_the_code(Backend::Sqlite).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setup_needs_the_configured_host_or_the_code_postgres() {
-    setup_needs_the_configured_host_or_the_code(Backend::Postgres).await
-}
+per_backend!(
+    setup_needs_the_configured_host_or_the_code:
+        setup_needs_the_configured_host_or_the_code_sqlite,
+        setup_needs_the_configured_host_or_the_code_postgres
+);
 
 /// DNS rebinding: a page at `rebind.evil.example` whose name now resolves to this server must
 /// not take first-run setup. The configured host may; another host needs the logged code.
 async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
-    let setup = |app: &TestApp, host: Option<String>, code: &str| {
-        let mut req = no_redirects().post(format!("{}/setup", app.base)).form(&[
+    let setup = async |app: &TestApp, host: Option<&str>, code: &str| {
+        let headers: Vec<_> = host.map(|h| (HOST, h)).into_iter().collect();
+        let form = [
             ("company", "Rebound"),
             ("name", "Mallory"),
             ("email", "m@evil.example"),
             ("password", "a-long-password"),
             ("setup_code", code),
-        ]);
-        if let Some(h) = host {
-            req = req.header(HOST, h);
-        }
-        async move { req.send().await.unwrap() }
+        ];
+        app.post_form("/setup", &headers, &form).await
     };
     // The configured host (here the listen address) needs no code.
     let Some(app) = TestApp::empty(backend).await else {
@@ -249,18 +202,15 @@ async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
     };
     let port = app.base.rsplit(':').next().unwrap();
     let foreign = format!("rebind.evil.example:{port}");
-    let page = no_redirects()
-        .get(format!("{}/", app.base))
-        .header(HOST, &foreign)
-        .send()
+    let page = app
+        .page_with("/", &[(HOST, &foreign)])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     assert!(page.contains("name=\"setup_code\""), "{page}");
     for code in ["", "not-the-code"] {
-        let res = setup(&app, Some(foreign.clone()), code).await;
+        let res = setup(&app, Some(&foreign), code).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{code:?}");
         assert!(res.text().await.unwrap().contains("setup code"));
         assert_eq!(app.app_state.db.companies_count().await.unwrap(), 0);
@@ -271,7 +221,7 @@ async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
         .code
         .clone()
         .expect("a code on an empty database");
-    let res = setup(&app, Some(foreign), &code).await;
+    let res = setup(&app, Some(&foreign), &code).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
 }

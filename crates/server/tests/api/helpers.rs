@@ -1,10 +1,11 @@
 //! The test harness: a real server on 127.0.0.1:0 over a fresh database (SQLite file or a new
 //! PostgreSQL database), driven over HTTP; the export worker is driven step by step.
 use costbridge_domain::Permissions;
+use costbridge_server::Settings;
 use costbridge_server::config::WorkerSettings;
-use costbridge_server::{App, Settings};
 use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
+use reqwest::header::{COOKIE, HeaderName};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -30,6 +31,22 @@ macro_rules! both {
             }
         }
     )*};
+}
+
+/// Runs `$f(Backend)` as the two tests `$sqlite` and `$postgres`, for a test that starts its
+/// own servers.
+#[macro_export]
+macro_rules! per_backend {
+    ($f:ident: $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $f($crate::helpers::Backend::Sqlite).await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            $f($crate::helpers::Backend::Postgres).await
+        }
+    };
 }
 
 pub struct TestApp {
@@ -133,6 +150,102 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
+/// A call to the server at `base` with `token` (and a JSON body if any): the status and the
+/// answer, as JSON or else as its text.
+pub async fn call_at(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = client
+        .request(method.parse().expect("method"), format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    answer(req.send().await.expect("request")).await
+}
+
+async fn send_with(
+    mut req: reqwest::RequestBuilder,
+    headers: &[(HeaderName, &str)],
+) -> reqwest::Response {
+    for (name, value) in headers {
+        req = req.header(name, *value);
+    }
+    req.send().await.expect("request")
+}
+
+async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The `key` of every element of the array `v`, each a string.
+pub fn strings<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| e[key].as_str().expect("a string"))
+        .collect()
+}
+
+/// Permissions as the API takes them: the Admin tool's level, ERP Integrations' level, and
+/// whether they may push to accounting.
+pub fn perms(admin_tool: &str, erp_integrations: &str, can_push_to_accounting: bool) -> Value {
+    json!({"admin_tool": admin_tool, "erp_integrations": erp_integrations,
+        "can_push_to_accounting": can_push_to_accounting})
+}
+
+/// The message of an error answer (it must have one).
+pub fn error_message(b: &Value) -> &str {
+    b["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message: {b}"))
+}
+
+/// The first error a refusal names for `field` (it must name one).
+pub fn field_error<'a>(b: &'a Value, field: &str) -> &'a str {
+    b["error"]["details"]["fields"][field][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error for {field}: {b}"))
+}
+
+/// Imports `csv` into the list at `list_path` (`/api/v1/companies/…/cost_code_lists/<id>`) on
+/// the server at `base` and sends it to the ERP as a person would (reading the button's list
+/// version first); each step must succeed.
+pub async fn import_and_send(base: &str, token: &str, list_path: &str, csv: String) {
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{base}{list_path}/import"))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), StatusCode::OK);
+    send_at(&client, base, token, list_path).await;
+}
+
+/// Sends the list at `list_path` to the ERP on the server at `base` as a person would (reading
+/// the button's list version first); it must be accepted. Returns the answer.
+pub async fn send_at(client: &reqwest::Client, base: &str, token: &str, list_path: &str) -> Value {
+    let send = format!("{list_path}/send_to_erp");
+    let (_, st) = call_at(client, base, "GET", &send, token, None).await;
+    let version = json!({"list_version": st["list_version"]});
+    let (s, b) = call_at(client, base, "POST", &send, token, Some(version)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b} (button said {st})");
+    b
+}
+
 /// The key every test server encrypts connector secrets with (PostgreSQL needs one set).
 /// The sign-in form of the first admin of [`TestApp::spawn`].
 pub const ADMIN_LOGIN: [(&str, &str); 2] = [
@@ -189,13 +302,7 @@ impl TestApp {
         tweak(&mut settings);
         let worker = settings.worker.clone();
         let database_url = settings.server.database_url.clone();
-        let app = App::build(settings).await.expect("app builds");
-        let base = format!("http://{}", app.addr);
-        let app_state = app.state.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
+        let (base, app_state, stop) = crate::serve::serve(settings).await;
         Some(TestApp {
             base,
             client: reqwest::Client::new(),
@@ -222,31 +329,67 @@ impl TestApp {
         tweak: impl FnOnce(&mut Settings),
     ) -> Option<TestApp> {
         let mut app = TestApp::empty_with(backend, tweak).await?;
-        let hash =
-            costbridge_server::password::hash_blocking("first-admin-password").expect("hash");
-        let admin = NewUser {
-            email: "admin@one.example",
-            name: "Ada Admin",
-            password_hash: &hash,
-            permissions: Permissions::FULL,
-        };
         let (company, user_id) = app
-            .app_state
-            .db
-            .create_company("One Builders", &admin)
-            .await
-            .expect("company");
-        let token = costbridge_server::password::new_token();
-        app.app_state
-            .db
-            .insert_token(user_id, &costbridge_server::password::hash_token(&token))
-            .await
-            .expect("token");
+            .new_company(
+                "One Builders",
+                "admin@one.example",
+                "Ada Admin",
+                "first-admin-password",
+            )
+            .await;
+        let token = app.token_for(user_id).await;
         std::fs::create_dir_all(app.exports.path().join(format!("company-{company}")))
             .expect("company export folder");
         app.token = token;
         app.company = company;
         Some(app)
+    }
+
+    /// A company on this server whose first admin (admin everywhere, may push) signs in with
+    /// `email` and `password`; returns the company's id and the admin's.
+    pub async fn new_company(
+        &self,
+        company: &str,
+        email: &str,
+        name: &str,
+        password: &str,
+    ) -> (i64, i64) {
+        let hash = costbridge_server::password::hash_blocking(password).expect("hash");
+        let admin = NewUser {
+            email,
+            name,
+            password_hash: &hash,
+            permissions: Permissions::FULL,
+        };
+        self.app_state
+            .db
+            .create_company(company, &admin)
+            .await
+            .expect("company")
+    }
+
+    /// Two Builders, a second company whose admin is Zed: its id and Zed's token.
+    pub async fn company_two(&self) -> (i64, String) {
+        let (zed, password) = ("zed@two.example", "second-admin-password");
+        let (two, _) = self.two_builders(zed, "Zed Two", password).await;
+        (two, self.login(zed, password).await)
+    }
+
+    /// Two Builders, a second company, with this first admin: its id and the admin's.
+    pub async fn two_builders(&self, email: &str, name: &str, password: &str) -> (i64, i64) {
+        self.new_company("Two Builders", email, name, password)
+            .await
+    }
+
+    /// A new API token of this user, stored as the server stores one.
+    pub async fn token_for(&self, user_id: i64) -> String {
+        let token = costbridge_server::password::new_token();
+        self.app_state
+            .db
+            .insert_token(user_id, &costbridge_server::password::hash_token(&token))
+            .await
+            .expect("token");
+        token
     }
 
     /// The first company's export folder (`<[export] root>/company-<id>`).
@@ -257,7 +400,12 @@ impl TestApp {
     }
 
     pub fn c(&self, path: &str) -> String {
-        format!("/api/v1/companies/{}{path}", self.company)
+        self.c_of(self.company, path)
+    }
+
+    /// `path` under another company's API.
+    pub fn c_of(&self, company: i64, path: &str) -> String {
+        format!("/api/v1/companies/{company}{path}")
     }
 
     pub async fn call(
@@ -267,23 +415,7 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(
-                method.parse().expect("method"),
-                format!("{}{path}", self.base),
-            )
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        call_at(&self.client, &self.base, method, path, token, body).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -294,6 +426,134 @@ impl TestApp {
     }
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call("PATCH", path, &self.token, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("PUT", path, &self.token, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call("DELETE", path, &self.token, None).await
+    }
+
+    /// The answer itself to a body-less call with the admin's token, for its headers or bytes.
+    pub async fn request(&self, method: &str, path: &str) -> reqwest::Response {
+        self.client
+            .request(
+                method.parse().expect("method"),
+                format!("{}{path}", self.base),
+            )
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Tests the saved ERP connection on the server at `base` (this one or a second instance).
+    pub async fn test_connection_at(&self, base: &str) -> (StatusCode, Value) {
+        let path = self.c("/erp_connection/test");
+        call_at(
+            &self.client,
+            base,
+            "POST",
+            &path,
+            &self.token,
+            Some(json!({})),
+        )
+        .await
+    }
+
+    /// A page as the browser with this session cookie sees it.
+    pub async fn page(&self, cookie: &str, path: &str) -> String {
+        self.page_with(path, &[(COOKIE, cookie)])
+            .await
+            .text()
+            .await
+            .expect("html")
+    }
+
+    /// The answer to a browser's GET of `path` with these headers (a redirect is not followed).
+    pub async fn page_with(&self, path: &str, headers: &[(HeaderName, &str)]) -> reqwest::Response {
+        let req = crate::session::no_redirects().get(format!("{}{path}", self.base));
+        send_with(req, headers).await
+    }
+
+    /// The answer to a browser's form POST to `path` with these headers (a redirect is not
+    /// followed).
+    pub async fn post_form(
+        &self,
+        path: &str,
+        headers: &[(HeaderName, &str)],
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let req = crate::session::no_redirects().post(format!("{}{path}", self.base));
+        send_with(req.form(fields), headers).await
+    }
+
+    /// A button's htmx POST from a page of this session.
+    pub async fn htmx_post(&self, cookie: &str, csrf: &str, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, cookie)
+            .header("x-csrf-token", csrf)
+            .header("hx-request", "true")
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A call with the admin's token that must answer `expected`; returns the answer.
+    pub async fn expect(
+        &self,
+        expected: StatusCode,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> Value {
+        let (s, b) = self.call(method, path, &self.token, Some(body)).await;
+        assert_eq!(s, expected, "{b}");
+        b
+    }
+
+    /// A POST that must create something (201); returns the answer.
+    pub async fn created(&self, path: &str, body: Value) -> Value {
+        self.expect(StatusCode::CREATED, "POST", path, body).await
+    }
+
+    /// A POST that must start a job (202); returns the answer.
+    pub async fn accepted(&self, path: &str, body: Value) -> Value {
+        self.expect(StatusCode::ACCEPTED, "POST", path, body).await
+    }
+
+    /// A PATCH that must succeed (200); returns the answer.
+    pub async fn patched(&self, path: &str, body: Value) -> Value {
+        self.expect(StatusCode::OK, "PATCH", path, body).await
+    }
+
+    /// `n` identical POSTs at once with the admin's token; their statuses, in order.
+    pub async fn posts_at_once(&self, path: &str, body: &Value, n: usize) -> Vec<StatusCode> {
+        let mut handles = Vec::new();
+        for _ in 0..n {
+            let (client, url, token, body) = (
+                self.client.clone(),
+                format!("{}{path}", self.base),
+                self.token.clone(),
+                body.clone(),
+            );
+            handles.push(tokio::spawn(async move {
+                client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }));
+        }
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
     }
 
     pub async fn raw(
@@ -315,12 +575,7 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(res).await
     }
 
     /// Imports a CSV file into a list; the answer must be 200. Returns `{created, updated, unchanged}`.
@@ -339,40 +594,23 @@ impl TestApp {
 
     /// Downloads a list as CSV.
     pub async fn export(&self, list: i64) -> reqwest::Response {
-        self.client
-            .get(format!(
-                "{}{}",
-                self.base,
-                self.c(&format!("/cost_code_lists/{list}/export"))
-            ))
-            .bearer_auth(&self.token)
-            .send()
+        self.request("GET", &self.c(&format!("/cost_code_lists/{list}/export")))
             .await
-            .expect("request")
     }
 
     /// Creates a user with these permissions and returns a token for them.
     pub async fn user(&self, email: &str, permissions: Value) -> String {
-        let (s, b) = self
-            .post(&self.c("/users"), json!({"email": email, "name": "Test User", "password": "a-long-password", "permissions": permissions}))
+        self.created(&self.c("/users"), json!({"email": email, "name": "Test User", "password": "a-long-password", "permissions": permissions}))
             .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
         self.login(email, "a-long-password").await
     }
 
     /// Signs in through the sign-in page like a browser: a client that follows no redirect,
     /// and the session cookie (`name=value`) to send with it.
     pub async fn session(&self, email: &str, password: &str) -> (reqwest::Client, String) {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let res = client
-            .post(format!("{}/login", self.base))
-            .form(&[("email", email), ("password", password)])
-            .send()
-            .await
-            .unwrap();
+        let res = self
+            .post_form("/login", &[], &[("email", email), ("password", password)])
+            .await;
         let cookie = res.headers()[reqwest::header::SET_COOKIE]
             .to_str()
             .unwrap()
@@ -380,7 +618,7 @@ impl TestApp {
             .next()
             .unwrap()
             .to_owned();
-        (client, cookie)
+        (crate::session::no_redirects(), cookie)
     }
 
     /// Asks for an API token with these credentials: the status and the answer.
@@ -403,13 +641,9 @@ impl TestApp {
     /// Connects a file ERP writing to this test's export folder; returns the ERP list id.
     pub async fn connect(&self, profile: &str, format: &str) -> i64 {
         let (s, b) = self
-            .call(
-                "PUT",
-                &self.c("/erp_connection"),
-                &self.token,
-                Some(json!({"profile": profile, "connector": {"kind": "file", "directory": self.export_dir(), "format": format,
+            .put(&self.c("/erp_connection"), json!({"profile": profile, "connector": {"kind": "file", "directory": self.export_dir(), "format": format,
                     "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"},
-                                    {"code": "5000", "name": "Job Costs", "kind": "expense"}]}})),
+                                    {"code": "5000", "name": "Job Costs", "kind": "expense"}]}}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
@@ -423,28 +657,16 @@ impl TestApp {
         description: &str,
         parent: Option<i64>,
     ) -> Value {
-        let (s, b) = self
-            .post(
-                &self.c(&format!("/cost_code_lists/{list}/cost_codes")),
-                json!({"code": code, "description": description, "parent_id": parent}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        b
+        self.created(
+            &self.c(&format!("/cost_code_lists/{list}/cost_codes")),
+            json!({"code": code, "description": description, "parent_id": parent}),
+        )
+        .await
     }
 
     pub async fn send(&self, list: i64) -> Value {
-        let (_, st) = self
-            .get(&self.c(&format!("/cost_code_lists/{list}/send_to_erp")))
-            .await;
-        let (s, b) = self
-            .post(
-                &self.c(&format!("/cost_code_lists/{list}/send_to_erp")),
-                json!({"list_version": st["list_version"]}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b} (button said {st})");
-        b
+        let list_path = self.c(&format!("/cost_code_lists/{list}"));
+        send_at(&self.client, &self.base, &self.token, &list_path).await
     }
 
     pub async fn items(&self, filter: &str) -> Vec<Value> {
@@ -465,18 +687,15 @@ impl TestApp {
     /// Gives every ready item an income account, exports them all and runs the worker.
     pub async fn accept_all(&self) -> i64 {
         for item in self.items("ready_to_export").await {
-            let (s, b) = self
-                .patch(
-                    &self.c(&format!("/erp/cost_codes/{}", item["id"])),
-                    json!({"gl_income_account": "4000"}),
-                )
-                .await;
-            assert_eq!(s, StatusCode::OK, "{b}");
-        }
-        let (s, b) = self
-            .post(&self.c("/erp/cost_codes/export"), json!({}))
+            self.patched(
+                &self.c(&format!("/erp/cost_codes/{}", item["id"])),
+                json!({"gl_income_account": "4000"}),
+            )
             .await;
-        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        }
+        let b = self
+            .accepted(&self.c("/erp/cost_codes/export"), json!({}))
+            .await;
         self.run_worker().await;
         b["export_job_id"].as_i64().expect("job")
     }
@@ -503,12 +722,7 @@ impl TestApp {
     ) -> (String, tokio::sync::oneshot::Sender<()>) {
         let mut settings = self.instance_settings();
         tweak(&mut settings);
-        let app = App::build(settings).await.expect("second instance");
-        let base = format!("http://{}", app.addr);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
+        let (base, _, stop) = crate::serve::serve(settings).await;
         (base, stop)
     }
 

@@ -2,7 +2,7 @@
 //! answer and changes nothing again, on either of two instances sharing one database; the
 //! same key for another request is a 422 naming the header; a key still in flight is a 409.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, error_message, perms};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -102,10 +102,7 @@ async fn a_retried_create_runs_once(app: TestApp) {
 
     // Keys are per caller: another user's "k-1" is theirs.
     let other_admin = app
-        .user(
-            "second@one.example",
-            json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("second@one.example", perms("admin", "none", false))
         .await;
     let (s, h, b) = post_with_key(&app, &app.base, &other_admin, &path, "k-1", &other).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
@@ -192,12 +189,7 @@ async fn a_key_in_flight_is_a_conflict_until_its_claim_lapses(app: TestApp) {
     assert_eq!(claim(time::Duration::minutes(10)).await, Claim::Mine);
     let (s, _, b) = post_with_key(&app, &app.base, &app.token, &path, "busy", &body).await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("still running")
-    );
+    assert!(error_message(&b).contains("still running"));
     assert_eq!(count().await, before);
     assert_eq!(claim(time::Duration::minutes(10)).await, Claim::InFlight);
 

@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, field_error};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -8,10 +8,9 @@ both!(import_is_all_or_nothing, import_then_export_round_trips);
 async fn import_is_all_or_nothing(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     let path = app.c(&format!("/cost_code_lists/{list}/import"));
+    let import = async |csv: &[u8]| app.raw("POST", &path, "text/csv", csv.to_vec()).await;
     let bad = "full_code,description,active\n01,General,true\n01-100,Fees,maybe\n01,Again,true\n09-900,Orphan,true\n1-2-3-4-5-6,Deep,true\n02,,true\n";
-    let (s, e) = app
-        .raw("POST", &path, "text/csv", bad.as_bytes().to_vec())
-        .await;
+    let (s, e) = import(bad.as_bytes()).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed")),
@@ -34,36 +33,16 @@ async fn import_is_all_or_nothing(app: TestApp) {
     );
     let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
     assert_eq!(lists[0]["codes_count"], 0, "nothing was applied");
-    let (s, e) = app
-        .raw(
-            "POST",
-            &path,
-            "text/csv",
-            b"full_code,description\n01,Caf\xe9\n".to_vec(),
-        )
-        .await;
+    let (s, e) = import(b"full_code,description\n01,Caf\xe9\n").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&e, "file").contains("not UTF-8"), "{e}");
+    let (_, e) = import(b"code,name\n01,x\n").await;
     assert!(
-        e["error"]["details"]["fields"]["file"][0]
-            .as_str()
-            .unwrap()
-            .contains("not UTF-8"),
-        "{e}"
-    );
-    let (_, e) = app
-        .raw("POST", &path, "text/csv", b"code,name\n01,x\n".to_vec())
-        .await;
-    assert!(
-        e["error"]["details"]["fields"]["file"][0]
-            .as_str()
-            .unwrap()
-            .contains("missing the column(s) full_code, description"),
+        field_error(&e, "file").contains("missing the column(s) full_code, description"),
         "{e}"
     );
     let good = "full_code,description,active\n01-100,Fees,true\n01,General,true\n02,Site,false\n";
-    let (s, r) = app
-        .raw("POST", &path, "text/csv", good.as_bytes().to_vec())
-        .await;
+    let (s, r) = import(good.as_bytes()).await;
     assert_eq!(
         (s, r),
         (
@@ -72,20 +51,11 @@ async fn import_is_all_or_nothing(app: TestApp) {
         )
     );
     let again = "full_code,description,active\n01-100,Fees and permits,true\n01,General,true\n";
-    let (_, r) = app
-        .raw("POST", &path, "text/csv", again.as_bytes().to_vec())
-        .await;
+    let (_, r) = import(again.as_bytes()).await;
     assert_eq!(r, json!({"created": 0, "updated": 1, "unchanged": 1}));
     // A pending code refuses changes from a file too, and the whole file is refused.
     app.send(list).await;
-    let (s, e) = app
-        .raw(
-            "POST",
-            &path,
-            "text/csv",
-            b"full_code,description\n03,New\n01,Changed\n".to_vec(),
-        )
-        .await;
+    let (s, e) = import(b"full_code,description\n03,New\n01,Changed\n").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(e["error"]["details"]["rows"][0]["row"], 3);
     assert!(

@@ -342,13 +342,11 @@ async fn seed(app: &TestApp, list: i64) {
     }
     app.import(list, csv).await;
     app.send(list).await;
-    let (s, b) = app
-        .post(
-            &app.c("/erp/cost_codes/export"),
-            json!({"gl_income_account": "4000"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    app.accepted(
+        &app.c("/erp/cost_codes/export"),
+        json!({"gl_income_account": "4000"}),
+    )
+    .await;
     app.run_worker().await;
 }
 

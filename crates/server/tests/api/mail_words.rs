@@ -3,12 +3,13 @@
 //! wording, its leaving out an approver's own sends, and times in the company's time zone.
 //! Against the real SMTP server of `smtp.rs` and a webhook ERP on 127.0.0.1 that refuses.
 use crate::both;
-use crate::helpers::TestApp;
-use crate::smtp::{Mail, SmtpServer};
+use crate::helpers::{TestApp, perms};
+use crate::smtp::{BASE, Mail, SmtpServer};
 use axum::Json;
-use costbridge_server::config::{MailSettings, TlsMode};
+use costbridge_server::config::MailSettings;
 use costbridge_server::mail::{deliver_pending, run_daily_summary};
 use reqwest::StatusCode;
+use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 use time::macros::{format_description, offset};
 use time::{Duration, OffsetDateTime};
@@ -18,24 +19,16 @@ both!(
     the_daily_summary_in_the_company_zone
 );
 
-const BASE: &str = "https://costbridge.example";
 const PASSWORD: &str = "a-long-password";
 
+/// The email's text must contain `needle`.
+fn says(m: &Mail, needle: &str) {
+    assert!(m.text.contains(needle), "{needle:?} in {}", m.text);
+}
+
 async fn mailroom() -> (SmtpServer, MailSettings) {
-    let smtp = SmtpServer::start().await;
-    let settings = MailSettings {
-        host: Some("127.0.0.1".into()),
-        port: Some(smtp.port),
-        tls: TlsMode::None,
-        from: "Costbridge <costbridge@one.example>".into(),
-        base_url: BASE.into(),
-        digest_hour: 8,
-        // The digest hour's zone is the operator's; what emails show is the company's.
-        time_zone: "+04:00".into(),
-        timeout_seconds: 5,
-        ..MailSettings::default()
-    };
-    (smtp, settings)
+    // The digest hour's zone is the operator's; what emails show is the company's.
+    crate::smtp::mailroom("+04:00").await
 }
 
 async fn deliver(app: &TestApp, mail: &MailSettings, smtp: &SmtpServer) -> Vec<Mail> {
@@ -47,13 +40,11 @@ async fn deliver(app: &TestApp, mail: &MailSettings, smtp: &SmtpServer) -> Vec<M
 
 /// A person of One Builders besides its first admin (Ada, an approver too); their token.
 async fn person(app: &TestApp, email: &str, name: &str, permissions: Value) -> String {
-    let (s, b) = app
-        .post(
-            &app.c("/users"),
-            json!({"email": email, "name": name, "password": PASSWORD, "permissions": permissions}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    app.created(
+        &app.c("/users"),
+        json!({"email": email, "name": name, "password": PASSWORD, "permissions": permissions}),
+    )
+    .await;
     app.login(email, PASSWORD).await
 }
 
@@ -63,23 +54,14 @@ async fn sam(app: &TestApp) -> String {
         app,
         "sam@one.example",
         "Sam Sender",
-        json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
+        perms("admin", "none", false),
     )
     .await
 }
 
 async fn send_as(app: &TestApp, token: &str, list: i64) {
-    let path = app.c(&format!("/cost_code_lists/{list}/send_to_erp"));
-    let (_, st) = app.call("GET", &path, token, None).await;
-    let (s, b) = app
-        .call(
-            "POST",
-            &path,
-            token,
-            Some(json!({"list_version": st["list_version"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let list_path = app.c(&format!("/cost_code_lists/{list}"));
+    crate::helpers::send_at(&app.client, &app.base, token, &list_path).await;
 }
 
 async fn export(app: &TestApp, full_codes: &[&str]) {
@@ -91,10 +73,8 @@ async fn export(app: &TestApp, full_codes: &[&str]) {
         .map(|i| i["id"].clone())
         .collect();
     assert_eq!(ids.len(), full_codes.len());
-    let (s, b) = app
-        .post(&app.c("/erp/cost_codes/export"), json!({ "item_ids": ids }))
+    app.accepted(&app.c("/erp/cost_codes/export"), json!({ "item_ids": ids }))
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     app.run_worker().await;
 }
 
@@ -127,15 +107,11 @@ async fn a_failure_says_who_refused_and_what_the_reader_can_do(app: TestApp) {
     let sam = sam(&app).await;
     let url = refusing_erp().await;
     let (s, conn) = app
-        .call(
-            "PUT",
+        .put(
             &app.c("/erp_connection"),
-            &app.token,
-            Some(
-                json!({"profile": "tryton", "connector": {"kind": "webhook", "url": url,
+            json!({"profile": "tryton", "connector": {"kind": "webhook", "url": url,
                 "secret": "whsec_0123456789abcdef",
                 "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}}),
-            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{conn}");
@@ -169,7 +145,7 @@ async fn a_failure_says_who_refused_and_what_the_reader_can_do(app: TestApp) {
         "An accounting approver of One Builders retries or rejects them".to_owned(),
         format!("{BASE}/codes?status=failed"),
     ] {
-        assert!(m.text.contains(&needle), "{needle:?} in {}", m.text);
+        says(m, &needle);
     }
     assert_eq!(count(&m.text, "parent '01'"), 1, "{}", m.text);
     assert_eq!(count(&m.text, "GL account 4000 is closed"), 1, "{}", m.text);
@@ -198,7 +174,7 @@ async fn a_failure_says_who_refused_and_what_the_reader_can_do(app: TestApp) {
         format!("{BASE}/erp?filter=failed"),
         format!("{BASE}/codes?status=failed"),
     ] {
-        assert!(m.text.contains(&needle), "{needle:?} in {}", m.text);
+        says(m, &needle);
     }
     assert!(!m.text.contains("An accounting approver of"), "{}", m.text);
 }
@@ -210,27 +186,29 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
         &app,
         "amy@one.example",
         "Amy Approver",
-        json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}),
+        perms("none", "standard", true),
     )
     .await;
 
     // The company's zone is set on the Users page: a name the tz database has, nothing else.
-    let (web, cookie) = app
+    let (_, cookie) = app
         .session("admin@one.example", "first-admin-password")
         .await;
-    let set = |zone: &'static str| {
-        web.post(format!("{}/settings/company/time_zone", app.base))
-            .header("cookie", &cookie)
-            .header("origin", &app.base)
-            .form(&[("time_zone", zone)])
-            .send()
+    let set = async |zone: &str| {
+        let headers = [(COOKIE, cookie.as_str()), (ORIGIN, app.base.as_str())];
+        app.post_form(
+            "/settings/company/time_zone",
+            &headers,
+            &[("time_zone", zone)],
+        )
+        .await
     };
     for bad in ["Mars/Olympus", "+05:30", "Asia/Kolkata\nBcc: x"] {
-        let r = set(bad).await.unwrap();
+        let r = set(bad).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert!(r.text().await.unwrap().contains("is not a time zone name"));
     }
-    let r = set("asia/kolkata").await.unwrap();
+    let r = set("asia/kolkata").await;
     assert_eq!(r.status(), StatusCode::OK);
     let said = r.text().await.unwrap();
     assert!(said.contains("shown in Asia/Kolkata"), "{said}");
@@ -260,33 +238,18 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
     let got = smtp.take();
     let to = |who: &str| got.iter().find(|m| m.to() == who).unwrap();
     let ada = to("admin@one.example");
-    assert!(
-        ada.text
-            .contains("1 cost code of One Builders waits in Ready to Export."),
-        "{}",
-        ada.text
-    );
-    assert!(
-        ada.text
-            .contains("Sent by Sam Sender (sam@one.example): 1 cost code."),
-        "{}",
-        ada.text
-    );
+    says(ada, "1 cost code of One Builders waits in Ready to Export.");
+    says(ada, "Sent by Sam Sender (sam@one.example): 1 cost code.");
     assert!(
         !ada.text.contains("admin@one.example"),
         "her own sends are not summarised for her: {}",
         ada.text
     );
     let amy = to("amy@one.example");
-    assert!(
-        amy.text
-            .contains("3 cost codes of One Builders wait in Ready to Export."),
-        "{}",
-        amy.text
-    );
-    assert!(
-        amy.text
-            .contains("): 2 cost codes; Sam Sender (sam@one.example): 1 cost code.")
+    says(amy, "3 cost codes of One Builders wait in Ready to Export.");
+    says(
+        amy,
+        "): 2 cost codes; Sam Sender (sam@one.example): 1 cost code.",
     );
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     let oldest = app
@@ -302,25 +265,15 @@ async fn the_daily_summary_in_the_company_zone(app: TestApp) {
         ))
         .unwrap();
     let since = format!("The oldest has waited since {oldest} IST.");
-    assert!(amy.text.contains(&since), "{since:?} in {}", amy.text);
+    says(amy, &since);
     assert!(!amy.text.contains("+04:00") && !amy.text.contains(&tomorrow.to_string()));
-    assert!(
-        amy.text
-            .contains("sends this summary to the approvers of One Builders every day"),
-        "{}",
-        amy.text
+    says(
+        amy,
+        "sends this summary to the approvers of One Builders every day",
     );
 
     // The audit log's CSV says the zone in every time: ISO 8601 with the offset.
-    let csv = web
-        .get(format!("{}/settings/audit.csv", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = app.page(&cookie, "/settings/audit.csv").await;
     let row = csv.lines().nth(1).expect("an event");
     let at = row.split(',').nth(1).unwrap();
     assert!(at.ends_with("+05:30"), "{row}");

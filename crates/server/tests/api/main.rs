@@ -1,5 +1,6 @@
 //! Black-box API tests; each runs once on SQLite and once on PostgreSQL.
 mod helpers;
+mod serve;
 
 mod account;
 mod auth;

@@ -4,14 +4,12 @@
 //! commands.
 //! Delivery and the summary are driven with an explicit clock; nothing sleeps.
 use crate::both;
-use crate::helpers::TestApp;
-use crate::smtp::{Mail, SmtpServer};
-use costbridge_domain::Permissions;
+use crate::helpers::{TestApp, perms};
+use crate::smtp::{BASE, Mail, SmtpServer};
 use costbridge_server::App;
-use costbridge_server::config::{MailSettings, TlsMode};
+use costbridge_server::config::MailSettings;
 use costbridge_server::mail::{DeliveryReport, deliver_pending, run_daily_summary};
 use costbridge_storage::Db;
-use costbridge_storage::users::NewUser;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use time::macros::offset;
@@ -26,24 +24,12 @@ both!(
     the_notify_commands
 );
 
-const BASE: &str = "https://costbridge.example";
 const READY_LINK: &str = "https://costbridge.example/erp?filter=ready_to_export";
 
 async fn mailroom() -> (SmtpServer, MailSettings) {
-    let smtp = SmtpServer::start().await;
-    let settings = MailSettings {
-        host: Some("127.0.0.1".into()),
-        port: Some(smtp.port),
-        tls: TlsMode::None,
-        from: "Costbridge <costbridge@one.example>".into(),
-        base_url: BASE.into(),
-        digest_hour: 8,
-        time_zone: "+01:00".into(),
-        max_attempts: 3,
-        backoff_seconds: 60,
-        timeout_seconds: 5,
-        ..MailSettings::default()
-    };
+    let (smtp, mut settings) = crate::smtp::mailroom("+01:00").await;
+    settings.max_attempts = 3;
+    settings.backoff_seconds = 60;
     (smtp, settings)
 }
 
@@ -73,6 +59,16 @@ async fn summary(db: &Db, mail: &MailSettings, at: OffsetDateTime) -> u64 {
         .expect("daily summary")
 }
 
+/// Delivers what is due now, which must be one email, to Sam, with this subject; returns it.
+async fn mail_to_sam(db: &Db, mail: &MailSettings, smtp: &SmtpServer, subject: &str) -> Mail {
+    deliver(db, mail, now()).await;
+    let mut got = smtp.take();
+    assert_eq!(recipients(&got), ["sam@one.example"]);
+    let m = got.remove(0);
+    assert_eq!(m.subject(), subject);
+    m
+}
+
 fn recipients(mails: &[Mail]) -> Vec<&str> {
     mails.iter().map(Mail::to).collect()
 }
@@ -94,13 +90,7 @@ struct Team {
 }
 
 async fn person(app: &TestApp, email: &str, name: &str, permissions: Value) -> (i64, String) {
-    let (s, b) = app
-        .post(
-            &app.c("/users"),
-            json!({"email": email, "name": name, "password": "a-long-password", "permissions": permissions}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let b = app.created(&app.c("/users"), json!({"email": email, "name": name, "password": "a-long-password", "permissions": permissions})).await;
     (
         b["id"].as_i64().expect("id"),
         app.login(email, "a-long-password").await,
@@ -108,46 +98,29 @@ async fn person(app: &TestApp, email: &str, name: &str, permissions: Value) -> (
 }
 
 async fn team(app: &TestApp) -> Team {
-    let (_, sam) = person(
-        app,
-        "sam@one.example",
-        "Sam Sender",
-        json!({"admin_tool": "admin", "erp_integrations": "none", "can_push_to_accounting": false}),
+    let (sender, approver) = (
+        perms("admin", "none", false),
+        perms("none", "standard", true),
+    );
+    let (_, sam) = person(app, "sam@one.example", "Sam Sender", sender).await;
+    let (amy_id, amy) = person(app, "amy@one.example", "Amy Approver", approver).await;
+    // Abe approves too but wants no daily summary; Vic may look but not approve.
+    let abe_rights = perms("read_only", "admin", true);
+    let (abe, _) = person(app, "abe@one.example", "Abe Approver", abe_rights).await;
+    let vic_rights = perms("read_only", "standard", false);
+    person(app, "vic@one.example", "Vic Viewer", vic_rights).await;
+    app.patched(
+        &app.c(&format!("/users/{abe}")),
+        json!({"digest_emails": false}),
     )
     .await;
-    let (amy_id, amy) = person(app, "amy@one.example", "Amy Approver", json!({"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true})).await;
-    // Abe approves too but wants no daily summary; Vic may look but not approve.
-    let (abe, _) = person(app, "abe@one.example", "Abe Approver", json!({"admin_tool": "read_only", "erp_integrations": "admin", "can_push_to_accounting": true})).await;
-    person(app, "vic@one.example", "Vic Viewer", json!({"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": false})).await;
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/users/{abe}")),
-            json!({"digest_emails": false}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
     Team { sam, amy, amy_id }
 }
 
 /// Two Builders, another company on the same server: Zed (admin everywhere) sent one code that
 /// waits; Zoe approves there.
 async fn other_company(app: &TestApp) {
-    let hash = costbridge_server::password::hash_blocking("second-admin-password").unwrap();
-    let (company, _) = app
-        .app_state
-        .db
-        .create_company(
-            "Two Builders",
-            &NewUser {
-                email: "zed@two.example",
-                name: "Zed Two",
-                password_hash: &hash,
-                permissions: Permissions::FULL,
-            },
-        )
-        .await
-        .unwrap();
-    let zed = app.login("zed@two.example", "second-admin-password").await;
+    let (company, zed) = app.company_two().await;
     let c = |p: &str| format!("/api/v1/companies/{company}{p}");
     let (s, b) = app
         .call("POST", &c("/users"), &zed, Some(json!({"email": "zoe@two.example", "name": "Zoe Two", "password": "a-long-password",
@@ -289,14 +262,7 @@ async fn immediate_emails_reach_the_right_people(app: TestApp) {
         json!({"item_ids": [item_a, item_c], "reason": "Use the 2026 GL structure"}),
     )
     .await;
-    deliver(db, &mail, now()).await;
-    let got = smtp.take();
-    assert_eq!(recipients(&got), ["sam@one.example"]);
-    let m = &got[0];
-    assert_eq!(
-        m.subject(),
-        "[Costbridge] One Builders: 2 cost codes rejected by Amy Approver: Use the 2026 GL structure"
-    );
+    let m = mail_to_sam(db, &mail, &smtp, "[Costbridge] One Builders: 2 cost codes rejected by Amy Approver: Use the 2026 GL structure").await;
     for needle in [
         "Amy Approver (amy@one.example) rejected 2 cost codes that you sent",
         "Reason: Use the 2026 GL structure",
@@ -320,14 +286,13 @@ async fn immediate_emails_reach_the_right_people(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{e}");
     app.run_worker().await;
-    deliver(db, &mail, now()).await;
-    let got = smtp.take();
-    assert_eq!(recipients(&got), ["sam@one.example"]);
-    let m = &got[0];
-    assert_eq!(
-        m.subject(),
-        "[Costbridge] One Builders: 1 cost code failed to export"
-    );
+    let m = mail_to_sam(
+        db,
+        &mail,
+        &smtp,
+        "[Costbridge] One Builders: 1 cost code failed to export",
+    )
+    .await;
     let failed = app.items("failed").await;
     let message = failed[0]["erp_message"].as_str().unwrap();
     assert!(message.contains("parent '01'"), "{message}");
@@ -415,14 +380,8 @@ async fn a_big_send_is_one_email(app: TestApp) {
     assert!(m.text.contains("10-1 "), "codes in list order: {}", m.text);
 
     reject(&app, &t.amy, json!({"reason": "Wrong division numbering"})).await;
-    deliver(db, &mail, now()).await;
-    let got = smtp.take();
-    assert_eq!(recipients(&got), ["sam@one.example"]);
-    assert_eq!(
-        got[0].subject(),
-        "[Costbridge] One Builders: 2,000 cost codes rejected by Amy Approver: Wrong division numbering"
-    );
-    assert!(got[0].text.contains("… and 1,950 more."));
+    let m = mail_to_sam(db, &mail, &smtp, "[Costbridge] One Builders: 2,000 cost codes rejected by Amy Approver: Wrong division numbering").await;
+    assert!(m.text.contains("… and 1,950 more."));
 }
 
 async fn the_daily_summary_comes_once_a_day(app: TestApp) {

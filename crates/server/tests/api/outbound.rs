@@ -3,13 +3,23 @@
 use crate::both;
 use crate::helpers::TestApp;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 both!(
     a_url_with_credentials_is_refused_and_never_shown,
     the_default_policy_refuses_internal_addresses,
     a_company_writes_files_only_in_its_own_folder,
 );
+
+/// Tests the saved connection on the server at `base` (the test's or a second instance): it
+/// must fail, its message saying `needle`. Returns the answer.
+async fn failed_test(app: &TestApp, base: &str, needle: &str) -> Value {
+    let (_, t) = app.test_connection_at(base).await;
+    assert_eq!(t["ok"], false, "{t}");
+    let message = t["message"].as_str().unwrap();
+    assert!(message.contains(needle), "{t}");
+    t
+}
 
 async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
     for connector in [
@@ -19,11 +29,9 @@ async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
             "secret": "whsec_0123456789abcdef"}),
     ] {
         let (s, b) = app
-            .call(
-                "PUT",
+            .put(
                 &app.c("/erp_connection"),
-                &app.token,
-                Some(json!({"profile": "quickbooks_desktop", "connector": connector})),
+                json!({"profile": "quickbooks_desktop", "connector": connector}),
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -64,15 +72,7 @@ async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
         b["connector"]["url"],
         format!("http://127.0.0.1:{port}/hook")
     );
-    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
-    assert_eq!(t["ok"], false, "{t}");
-    assert!(
-        t["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("127.0.0.1:{port}")),
-        "{t}"
-    );
+    let t = failed_test(&app, &app.base, &format!("127.0.0.1:{port}")).await;
     for shown in [b.to_string(), t.to_string()] {
         assert!(!shown.contains("hunter22"), "{shown}");
     }
@@ -84,7 +84,6 @@ async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
     let (base, _stop) = app
         .second_instance(|s| s.outbound = Default::default())
         .await;
-    let http = reqwest::Client::new();
     for (url, refusal) in [
         ("http://127.0.0.1:9/hook", "127.0.0.1 is a loopback address"),
         ("http://10.0.0.5/hook", "10.0.0.5 is a private address"),
@@ -95,28 +94,10 @@ async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
     ] {
         let connector = json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
             "url": url, "secret": "whsec_0123456789abcdef"}});
-        let (s, b) = app
-            .call(
-                "PUT",
-                &app.c("/erp_connection"),
-                &app.token,
-                Some(connector),
-            )
-            .await;
+        let (s, b) = app.put(&app.c("/erp_connection"), connector).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let t: serde_json::Value = http
-            .post(format!("{base}{}", app.c("/erp_connection/test")))
-            .bearer_auth(&app.token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(t["ok"], false, "{t}");
+        let t = failed_test(&app, &base, refusal).await;
         let message = t["message"].as_str().unwrap();
-        assert!(message.contains(refusal), "{message}");
         assert!(
             message.contains("[outbound] allow_private = true"),
             "the message names the setting: {message}"
@@ -131,12 +112,10 @@ async fn a_company_writes_files_only_in_its_own_folder(app: TestApp) {
     std::os::unix::fs::symlink(&other, app.export_dir().join("link")).unwrap();
     let path = app.c("/erp_connection");
     let put = |directory: serde_json::Value| {
-        app.call(
-            "PUT",
+        app.put(
             &path,
-            &app.token,
-            Some(json!({"profile": "quickbooks_desktop",
-                "connector": {"kind": "file", "directory": directory, "format": "iif"}})),
+            json!({"profile": "quickbooks_desktop",
+                "connector": {"kind": "file", "directory": directory, "format": "iif"}}),
         )
     };
     for bad in [
@@ -189,14 +168,6 @@ async fn a_company_writes_files_only_in_its_own_folder(app: TestApp) {
     // A symlink out made after the settings were saved is refused when used.
     std::fs::remove_dir_all(app.export_dir().join("iif")).unwrap();
     std::os::unix::fs::symlink(&other, app.export_dir().join("iif")).unwrap();
-    let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
-    assert_eq!(t["ok"], false, "{t}");
-    assert!(
-        t["message"]
-            .as_str()
-            .unwrap()
-            .contains("inside the company's export folder"),
-        "{t}"
-    );
+    failed_test(&app, &app.base, "inside the company's export folder").await;
     assert_eq!(std::fs::read_dir(&other).unwrap().count(), 0);
 }

@@ -1,7 +1,7 @@
 //! The web pages at size: a 10,000-code list opens a tier at a time.
-use crate::helpers::{ADMIN_LOGIN, Backend, TestApp};
+use crate::helpers::{Backend, TestApp};
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,23 +27,9 @@ async fn ten_thousand_codes_open_a_tier_at_a_time() {
     let b = app.import(list, csv).await;
     assert_eq!(b["created"], 150 * 67);
 
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let res = c
-        .post(format!("{}/login", app.base))
-        .form(&ADMIN_LOGIN)
-        .send()
-        .await
-        .unwrap();
-    let cookie = res.headers()[SET_COOKIE]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (c, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
     let get = |path: String| {
         let (c, cookie) = (c.clone(), cookie.clone());
         async move {

@@ -4,7 +4,7 @@
 //! against Intuit's schema). This file: the harness, connecting, signing in, the pages; the
 //! exports are in `qbwc_export.rs`.
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, error_message};
 use crate::qbwc_standin::QuickBooksStandIn;
 use costbridge_erp::qbwc::xml::{Element, esc, parse};
 use reqwest::StatusCode;
@@ -215,13 +215,12 @@ pub(crate) async fn send_and_export(
     expense: Option<&str>,
 ) -> i64 {
     app.send(list).await;
-    let (s, b) = app
-        .post(
+    let b = app
+        .accepted(
             &app.c("/erp/cost_codes/export"),
             json!({"gl_income_account": income, "gl_expense_account": expense}),
         )
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     // The worker leaves it to the Web Connector.
     assert_eq!(app.run_worker().await, 0);
     b["export_job_id"].as_i64().unwrap()
@@ -245,16 +244,17 @@ pub(crate) async fn codes(app: &TestApp, list: i64) -> Vec<Value> {
     b.as_array().unwrap().clone()
 }
 
+/// The Web Connector status's last error says `needle`.
+async fn assert_last_error(app: &TestApp, needle: &str) {
+    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
+    let last = st["last_error"].as_str().unwrap_or_default();
+    assert!(last.contains(needle), "{st}");
+}
+
 async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestApp) {
     let (_, qbwc) = connect(&app, &app.token, app.company).await;
     // The .qwc file names this service and the user; fresh GUIDs each time.
-    let res = app
-        .client
-        .get(format!("{}{}", app.base, app.c("/erp_connection/qbwc/qwc")))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.request("GET", &app.c("/erp_connection/qbwc/qwc")).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         res.headers()["content-disposition"]
@@ -270,12 +270,8 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     assert_eq!(qwc.text_of("UserName"), Some(qbwc.user.as_str()));
     assert_eq!(qwc.text_of("QBType"), Some("QBFS"));
     let again = app
-        .client
-        .get(format!("{}{}", app.base, app.c("/erp_connection/qbwc/qwc")))
-        .bearer_auth(&app.token)
-        .send()
+        .request("GET", &app.c("/erp_connection/qbwc/qwc"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -284,15 +280,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
         qwc.text_of("OwnerID")
     );
     // The WSDL is served at the endpoint.
-    let wsdl = app
-        .client
-        .get(format!("{}/qbwc?wsdl", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let wsdl = app.page_with("/qbwc?wsdl", &[]).await.text().await.unwrap();
     let wsdl = parse(&wsdl).unwrap();
     assert_eq!(wsdl.name, "definitions");
     assert_eq!(
@@ -312,12 +300,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     // The GL pickers wait for QuickBooks' chart.
     let (s, b) = app.get(&app.c("/erp/gl_accounts")).await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("has not reported its accounts yet")
-    );
+    assert!(error_message(&b).contains("has not reported its accounts yet"));
 
     assert!(
         qbwc.call("serverVersion", &[])
@@ -328,14 +311,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     // A wrong password: nvu, and the page says so.
     let (ticket, what) = qbwc.authenticate("not-the-password").await;
     assert_eq!((ticket.as_str(), what.as_str()), ("", "nvu"));
-    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
-    assert!(
-        st["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("wrong password"),
-        "{st}"
-    );
+    assert_last_error(&app, "wrong password").await;
     let unknown = WebConnector::new(&app.base, "costbridge-999", &qbwc.password);
     assert_eq!(unknown.authenticate(&qbwc.password).await.1, "nvu");
 
@@ -389,14 +365,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
         )
         .await;
     assert_eq!(r.text, "done");
-    let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
-    assert!(
-        st["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("Could not start QuickBooks. (0x80040408)"),
-        "{st}"
-    );
+    assert_last_error(&app, "Could not start QuickBooks. (0x80040408)").await;
     let e = qbwc.call("getLastError", &[("ticket", &ticket)]).await;
     assert!(
         e.text
@@ -510,14 +479,8 @@ async fn the_pages_show_the_web_connector_and_what_waits_for_it(app: TestApp) {
     );
     // A new password, shown once; the old one stops working.
     let res = app
-        .client
-        .post(format!("{}/settings/erp/qbwc/password", app.base))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .header("hx-request", "true")
-        .send()
-        .await
-        .unwrap();
+        .htmx_post(&cookie, &csrf, "/settings/erp/qbwc/password")
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let panel = res.text().await.unwrap();
     let shown = panel

@@ -135,13 +135,11 @@ async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
     let child = all.iter().find(|c| c["full_code"] == "01-001").unwrap();
     let id = child["id"].as_i64().unwrap();
     let origin = child["origin_id"].as_str().unwrap().to_owned();
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
-            json!({"description": "Concrete work"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    app.patched(
+        &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+        json!({"description": "Concrete work"}),
+    )
+    .await;
     send_and_export(&app, list, "Construction Income", None).await;
     // Someone edits the item in QuickBooks between Costbridge's query and its modification.
     let s = qbwc
@@ -164,8 +162,8 @@ async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
         "never overwritten"
     );
     // Retried: now Costbridge sees the newer EditSequence and shows both sides.
-    let (s, b) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    app.accepted(&app.c("/erp/cost_codes/retry"), json!({}))
+        .await;
     qbwc.session(&mut qb).await;
     let failed = app.items("failed").await;
     let m = failed[0]["erp_message"].as_str().unwrap();
@@ -183,8 +181,8 @@ async fn a_stale_edit_sequence_fails_then_shows_the_conflict(app: TestApp) {
     // Someone changes it back in QuickBooks (a newer EditSequence, the confirmed values): the
     // retried export goes through.
     qb.edit("01:01-001", "Code 01-001");
-    let (s, b) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    app.accepted(&app.c("/erp/cost_codes/retry"), json!({}))
+        .await;
     qbwc.session(&mut qb).await;
     assert!(app.items("failed").await.is_empty());
     assert_eq!(qb.items[&origin].description, "Concrete work");
@@ -217,29 +215,10 @@ async fn a_session_cut_off_resumes_without_creating_twice(app: TestApp) {
 }
 
 async fn two_companies_web_connectors_at_once(app: TestApp) {
-    use costbridge_domain::Permissions;
-    use costbridge_storage::users::NewUser;
-    let hash = costbridge_server::password::hash_blocking("second-admin-password").unwrap();
     let (two, admin) = app
-        .app_state
-        .db
-        .create_company(
-            "Two Builders",
-            &NewUser {
-                email: "admin@two.example",
-                name: "Bo",
-                password_hash: &hash,
-                permissions: Permissions::FULL,
-            },
-        )
-        .await
-        .unwrap();
-    let token2 = costbridge_server::password::new_token();
-    app.app_state
-        .db
-        .insert_token(admin, &costbridge_server::password::hash_token(&token2))
-        .await
-        .unwrap();
+        .two_builders("admin@two.example", "Bo", "second-admin-password")
+        .await;
+    let token2 = app.token_for(admin).await;
     let (list1, qbwc1) = connect(&app, &app.token, app.company).await;
     let (list2, qbwc2) = connect(&app, &token2, two).await;
     assert_ne!(qbwc1.user, qbwc2.user);
@@ -253,37 +232,13 @@ async fn two_companies_web_connectors_at_once(app: TestApp) {
     for d in 50..80 {
         csv.push_str(&format!("{d},Division {d},true\n"));
     }
-    let res = app
-        .client
-        .post(format!(
-            "{}{}",
-            app.base,
-            c2(&format!("/cost_code_lists/{list2}/import"))
-        ))
-        .bearer_auth(&token2)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let (_, st) = app
-        .call(
-            "GET",
-            &c2(&format!("/cost_code_lists/{list2}/send_to_erp")),
-            &token2,
-            None,
-        )
-        .await;
-    let (s, b) = app
-        .call(
-            "POST",
-            &c2(&format!("/cost_code_lists/{list2}/send_to_erp")),
-            &token2,
-            Some(json!({"list_version": st["list_version"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    crate::helpers::import_and_send(
+        &app.base,
+        &token2,
+        &c2(&format!("/cost_code_lists/{list2}")),
+        csv,
+    )
+    .await;
     let (s, b) = app
         .call(
             "POST",
@@ -323,22 +278,14 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
     let db = format!("sqlite://{}", dir.path().join("qbwc-crash.db").display());
     let ids = Server::bootstrap(&db);
     let token = ids["token"].as_str().unwrap().to_owned();
-    let client = reqwest::Client::new();
-    let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{}{p}", ids["company_id"]);
+    let c = |p: &str| format!("/api/v1/companies/{}{p}", ids["company_id"]);
     let mut server = Server::start(&db);
-    let call =
-        async |base: &str, method: &str, path: &str, body: Option<Value>| -> (StatusCode, Value) {
-            let mut req = client
-                .request(method.parse().unwrap(), c(base, path))
-                .bearer_auth(&token);
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let res = req.send().await.unwrap();
-            (res.status(), res.json().await.unwrap_or(Value::Null))
-        };
+    let client = reqwest::Client::new();
+    let call = async |server: &Server, method: &str, path: &str, body: Option<Value>| {
+        crate::helpers::call_at(&client, &server.base, method, &c(path), &token, body).await
+    };
     let (s, conn) = call(
-        &server.base,
+        &server,
         "PUT",
         "/erp_connection",
         Some(json!({"profile": "quickbooks_desktop", "connector": {"kind": "qbwc"}})),
@@ -346,7 +293,7 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
     .await;
     assert_eq!(s, StatusCode::OK, "{conn}");
     let list = conn["erp_list_id"].as_i64().unwrap();
-    let (s, p) = call(&server.base, "POST", "/erp_connection/qbwc/password", None).await;
+    let (s, p) = call(&server, "POST", "/erp_connection/qbwc/password", None).await;
     assert_eq!(s, StatusCode::CREATED, "{p}");
     let (user, password) = (
         p["user_name"].as_str().unwrap().to_owned(),
@@ -362,7 +309,7 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
         .import_and_send(company, &token, list, crate::helpers::divisions_csv(N))
         .await;
     let (s, job) = call(
-        &server.base,
+        &server,
         "POST",
         "/erp/cost_codes/export",
         Some(json!({"gl_income_account": "Construction Income"})),
@@ -370,29 +317,23 @@ async fn a_server_killed_mid_session_loses_and_duplicates_nothing() {
     .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{job}");
     // Round 1 reads accounts, 2 queries codes 1-100, 3 adds them: killed before the answer.
-    let s = WebConnector::new(&server.base, &user, &password)
-        .session_with(&mut qb, Some(3), |_, _, _| {})
-        .await;
-    assert_eq!(s.rounds, 3);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    assert_eq!(qb.items.len(), 100);
     // Again in the next session, one round further in (codes 101-200 added, answer lost).
-    let mut server = Server::start(&db);
-    let s = WebConnector::new(&server.base, &user, &password)
-        .session_with(&mut qb, Some(5), |_, _, _| {})
-        .await;
-    assert_eq!(s.rounds, 5);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    assert_eq!(qb.items.len(), 200);
-    let server = Server::start(&db);
+    for (rounds, in_quickbooks) in [(3, 100), (5, 200)] {
+        let s = WebConnector::new(&server.base, &user, &password)
+            .session_with(&mut qb, Some(rounds), |_, _, _| {})
+            .await;
+        assert_eq!(s.rounds, rounds);
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        assert_eq!(qb.items.len(), in_quickbooks);
+        server = Server::start(&db);
+    }
     let s = WebConnector::new(&server.base, &user, &password)
         .session(&mut qb)
         .await;
     assert_eq!(s.percentages.last(), Some(&100), "{s:?}");
     let (_, done) = call(
-        &server.base,
+        &server,
         "GET",
         &format!("/erp/export_jobs/{}", job["export_job_id"]),
         None,
@@ -434,10 +375,9 @@ async fn sync_from_erp_waits_for_the_next_run(app: TestApp) {
     first_session(&qbwc, &mut qb).await;
     let division = qb.add_by_hand("03", None, "Concrete");
     let child = qb.add_by_hand("03-100", Some("03"), "Formwork");
-    let (s, b) = app
-        .post(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+    let b = app
+        .accepted(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     assert_eq!(b["requested"], true);
     assert!(b["message"].as_str().unwrap().contains("next run"), "{b}");
     let (_, st) = app.get(&app.c("/erp_connection/qbwc")).await;
@@ -483,13 +423,11 @@ async fn sync_from_erp_waits_for_the_next_run(app: TestApp) {
     assert_eq!(qbwc.session(&mut qb).await.auth, "none");
     // A pulled code edited here goes back as a modification of QuickBooks' item.
     let id = by("03-100")["id"].as_i64().unwrap();
-    let (s, b) = app
-        .patch(
-            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
-            json!({"description": "Formwork and shoring"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    app.patched(
+        &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+        json!({"description": "Formwork and shoring"}),
+    )
+    .await;
     send_and_export(&app, list, "Construction Income", None).await;
     qbwc.session(&mut qb).await;
     assert_eq!(app.items("synced").await.len(), 1);
@@ -516,13 +454,11 @@ async fn codes_exported_as_iif_move_to_the_web_connector(app: TestApp) {
     first_session(&qbwc, &mut qb).await;
     for c in codes(&app, list).await {
         let id = c["id"].as_i64().unwrap();
-        let (s, b) = app
-            .patch(
-                &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
-                json!({"description": format!("{} (revised)", c["description"].as_str().unwrap())}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        app.patched(
+            &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+            json!({"description": format!("{} (revised)", c["description"].as_str().unwrap())}),
+        )
+        .await;
     }
     send_and_export(&app, list, "Construction Income", None).await;
     let s = qbwc.session(&mut qb).await;

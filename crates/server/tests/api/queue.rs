@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, field_error, perms};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -33,10 +33,7 @@ async fn gl_accounts_and_the_iif_file(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        e["error"]["details"]["fields"]["gl_income_account"][0]
-            .as_str()
-            .unwrap()
-            .contains("'5000'"),
+        field_error(&e, "gl_income_account").contains("'5000'"),
         "{e}"
     );
     for item in &items {
@@ -143,12 +140,10 @@ async fn failures_retry_and_recover(app: TestApp) {
     let blocker = app.export_dir().join("not-a-folder");
     std::fs::write(&blocker, "x").unwrap();
     let (s, _) = app
-        .call(
-            "PUT",
+        .put(
             &app.c("/erp_connection"),
-            &app.token,
-            Some(json!({"profile": "tryton",
-        "connector": {"kind": "file", "directory": blocker.join("exports"), "format": "csv"}})),
+            json!({"profile": "tryton",
+        "connector": {"kind": "file", "directory": blocker.join("exports"), "format": "csv"}}),
         )
         .await;
     assert_eq!(s, StatusCode::OK);
@@ -301,10 +296,11 @@ async fn only_approvers_act(app: TestApp) {
     let list = app.connect("tryton", "csv").await;
     app.code(list, "01", "General", None).await;
     app.send(list).await;
-    let admin_only = app.user("admin2@one.example", json!({"admin_tool": "admin", "erp_integrations": "read_only", "can_push_to_accounting": false})).await;
-    let (s, items) = app
-        .call("GET", &app.c("/erp/cost_codes"), &admin_only, None)
+    let queue = app.c("/erp/cost_codes");
+    let admin_only = app
+        .user("admin2@one.example", perms("admin", "read_only", false))
         .await;
+    let (s, items) = app.call("GET", &queue, &admin_only, None).await;
     assert_eq!((s, items.as_array().unwrap().len()), (StatusCode::OK, 1));
     for (path, body) in [
         ("/erp/cost_codes/export", json!({})),
@@ -320,10 +316,10 @@ async fn only_approvers_act(app: TestApp) {
             "erp_integrations=standard and can_push_to_accounting"
         );
     }
-    let nobody = app.user("none@one.example", json!({"admin_tool": "none", "erp_integrations": "none", "can_push_to_accounting": false})).await;
-    let (s, _) = app
-        .call("GET", &app.c("/erp/cost_codes"), &nobody, None)
+    let nobody = app
+        .user("none@one.example", perms("none", "none", false))
         .await;
+    let (s, _) = app.call("GET", &queue, &nobody, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(
         app.items("ready_to_export").await.len(),

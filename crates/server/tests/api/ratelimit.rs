@@ -4,10 +4,10 @@
 //! per token owner (a person, a machine client).
 use crate::both;
 use crate::clients::{client_token, make_client};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, error_message, perms};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite() {
@@ -100,32 +100,20 @@ async fn over_the_limit_is_429_on_every_instance(app: TestApp) {
         .second_instance(|s| s.api.requests_per_minute = LIMIT)
         .await;
     let person = app
-        .user(
-            "reader@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("reader@one.example", perms("read_only", "none", false))
         .await;
     let (s, h, b) = exhaust(&[&app.base, &second], &person).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
     assert_eq!(b["error"]["code"], "rate_limited");
-    assert!(
-        b["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("5 API requests a minute")
-    );
+    assert!(error_message(&b).contains("5 API requests a minute"));
     assert_eq!(num(&h, "x-rate-limit-remaining"), 0);
     let wait = num(&h, "retry-after");
     assert!((1..=60).contains(&wait), "{h:?}");
     assert!(h.contains_key("x-rate-limit-reset"));
 
     // A machine client has its own count (made by the admin, whose count is their own too).
-    let (_, client_id, secret) = make_client(
-        &app,
-        "ERP sync",
-        json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-    )
-    .await;
+    let (_, client_id, secret) =
+        make_client(&app, "ERP sync", perms("read_only", "none", false)).await;
     let token = client_token(&app, &client_id, &secret).await;
     let (s, h, b) = get(&second, &token).await;
     assert_eq!(s, StatusCode::OK, "{b}");

@@ -71,15 +71,11 @@ async fn stored_row(app: &TestApp) -> String {
 
 async fn connect_webhook(app: &TestApp, url: &str, secret: &str) -> Value {
     let (s, b) = app
-        .call(
-            "PUT",
+        .put(
             &app.c("/erp_connection"),
-            &app.token,
-            Some(
-                json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
+            json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook",
                 "url": url, "secret": secret,
                 "gl_accounts": [{"code": "4000", "name": "Income", "kind": "income"}]}}),
-            ),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -88,16 +84,9 @@ async fn connect_webhook(app: &TestApp, url: &str, secret: &str) -> Value {
 
 /// `POST …/erp_connection/test` on the server at `base`; its answer.
 async fn connection_works(base: &str, app: &TestApp) -> Value {
-    let res = app
-        .client
-        .post(format!("{base}{}", app.c("/erp_connection/test")))
-        .bearer_auth(&app.token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
+    let (s, b) = app.test_connection_at(base).await;
+    assert_eq!(s, StatusCode::OK);
+    b
 }
 
 both!(secrets_are_encrypted_in_the_row_and_still_sign_the_export);

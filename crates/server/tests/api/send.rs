@@ -1,5 +1,5 @@
 use crate::both;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms, strings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -53,7 +53,9 @@ async fn every_reason_the_button_gives(app: TestApp) {
         button(other, app.token.clone()).await["reason_code"],
         "not_erp_list"
     );
-    let viewer = app.user("viewer@one.example", json!({"admin_tool": "read_only", "erp_integrations": "read_only", "can_push_to_accounting": false})).await;
+    let viewer = app
+        .user("viewer@one.example", perms("read_only", "read_only", false))
+        .await;
     assert_eq!(
         button(list, viewer.clone()).await["reason_code"],
         "no_permission"
@@ -102,15 +104,10 @@ async fn every_reason_the_button_gives(app: TestApp) {
         json!([{"id": long["id"], "full_code": "1234567890-1234567890-1234567890",
         "errors": ["full code is 32 characters; Xero allows at most 30"]}])
     );
-    app.call(
-        "DELETE",
-        &app.c(&format!(
-            "/cost_code_lists/{list}/cost_codes/{}",
-            long["id"]
-        )),
-        &app.token,
-        None,
-    )
+    app.delete(&app.c(&format!(
+        "/cost_code_lists/{list}/cost_codes/{}",
+        long["id"]
+    )))
     .await;
     // A stale page: the version the client read is no longer current.
     let b = button(list, app.token.clone()).await;
@@ -165,29 +162,22 @@ async fn the_whole_state_machine(app: TestApp) {
     assert_eq!(app.items("ready_to_export").await.len(), 1);
     app.send(list).await;
     // The approver rejects B with a reason the admin sees on the code.
-    let approver = app.user("acct@one.example", json!({"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": true})).await;
+    let approver = app
+        .user("acct@one.example", perms("read_only", "standard", true))
+        .await;
     let items = app.items("ready_to_export").await;
     let item_b = items.iter().find(|i| i["cost_code_id"] == bid).unwrap()["id"].clone();
-    let (s, e) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/reject"),
-            &approver,
-            Some(json!({"item_ids": [item_b], "reason": " "})),
-        )
-        .await;
+    let reject = async |reason: &str| {
+        let body = json!({"item_ids": [item_b], "reason": reason});
+        let path = app.c("/erp/cost_codes/reject");
+        app.call("POST", &path, &approver, Some(body)).await
+    };
+    let (s, e) = reject(" ").await;
     assert_eq!(
         (s, e["error"]["details"]["fields"]["reason"][0].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("is required"))
     );
-    let (s, r) = app
-        .call(
-            "POST",
-            &app.c("/erp/cost_codes/reject"),
-            &approver,
-            Some(json!({"item_ids": [item_b], "reason": "Use 01-110 instead"})),
-        )
-        .await;
+    let (s, r) = reject("Use 01-110 instead").await;
     assert_eq!((s, r["rejected_count"].as_i64()), (StatusCode::OK, Some(1)));
     let (_, code_b) = app.get(&path(bid)).await;
     assert_eq!(
@@ -296,12 +286,7 @@ async fn the_whole_state_machine(app: TestApp) {
             "/audit_events?entity_type=cost_code&entity_id={aid}"
         )))
         .await;
-    let actions: Vec<&str> = ev
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = strings(&ev, "action");
     assert_eq!(
         actions,
         [
@@ -328,33 +313,13 @@ async fn concurrent_sends_make_one_submission(app: TestApp) {
     let (_, st) = app
         .get(&app.c(&format!("/cost_code_lists/{list}/send_to_erp")))
         .await;
-    let mut handles = Vec::new();
-    for _ in 0..4 {
-        let (client, url, token, v) = (
-            app.client.clone(),
-            format!(
-                "{}{}",
-                app.base,
-                app.c(&format!("/cost_code_lists/{list}/send_to_erp"))
-            ),
-            app.token.clone(),
-            st["list_version"].clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({"list_version": v}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for h in handles {
-        statuses.push(h.await.unwrap());
-    }
+    let statuses = app
+        .posts_at_once(
+            &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
+            &json!({"list_version": st["list_version"]}),
+            4,
+        )
+        .await;
     // The losers are told the page is stale or, once the winner took every code, that nothing is left.
     assert_eq!(
         statuses

@@ -32,13 +32,14 @@ pub(crate) async fn sign_in_as(
     password: &str,
     old: Option<&str>,
 ) -> String {
-    let mut req = no_redirects()
-        .post(format!("{}/login", app.base))
-        .form(&[("email", email), ("password", password)]);
-    if let Some(c) = old {
-        req = req.header(COOKIE, c);
-    }
-    let res = req.send().await.expect("sign in");
+    let headers: Vec<_> = old.map(|c| (COOKIE, c)).into_iter().collect();
+    let res = app
+        .post_form(
+            "/login",
+            &headers,
+            &[("email", email), ("password", password)],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let set = res.headers()[SET_COOKIE]
         .to_str()
@@ -52,15 +53,7 @@ pub(crate) async fn sign_in_as(
 
 /// The CSRF token a page hands to its htmx requests.
 pub(crate) async fn csrf_of(app: &TestApp, cookie: &str) -> String {
-    let html = no_redirects()
-        .get(format!("{}/codes", app.base))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let html = app.page(cookie, "/codes").await;
     let start = html
         .find("\"X-CSRF-Token\": \"")
         .expect("token on the page")
@@ -71,12 +64,7 @@ pub(crate) async fn csrf_of(app: &TestApp, cookie: &str) -> String {
 async fn cookie_works_on_the_api_with_csrf(app: TestApp) {
     let cookie = sign_in(&app, None).await;
     let c = no_redirects();
-    let me = c
-        .get(format!("{}/api/v1/me", app.base))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let me = app.page_with("/api/v1/me", &[(COOKIE, &cookie)]).await;
     assert_eq!(me.status(), StatusCode::OK);
     let lists = app.c("/cost_code_lists");
     let post = |extra: Option<(&'static str, String)>, name: &str| {
@@ -129,17 +117,9 @@ async fn sign_in_rotates_and_sign_out_ends_the_session(app: TestApp) {
     let first = sign_in(&app, None).await;
     let second = sign_in(&app, Some(&first)).await;
     assert_ne!(first, second);
-    let me = |cookie: String| {
-        let c = no_redirects();
-        let url = format!("{}/api/v1/me", app.base);
-        async move {
-            c.get(url)
-                .header(COOKIE, cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+    let me = async |cookie: String| {
+        let res = app.page_with("/api/v1/me", &[(COOKIE, &cookie)]).await;
+        res.status()
     };
     assert_eq!(
         me(first.clone()).await,
@@ -177,16 +157,16 @@ async fn sign_in_rotates_and_sign_out_ends_the_session(app: TestApp) {
 }
 
 async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
-    let c = no_redirects();
-    let wrong = c
-        .post(format!("{}/login", app.base))
-        .form(&[
-            ("email", "admin@one.example"),
-            ("password", "nope-nope-nope"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let wrong = app
+        .post_form(
+            "/login",
+            &[],
+            &[
+                ("email", "admin@one.example"),
+                ("password", "nope-nope-nope"),
+            ],
+        )
+        .await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     assert!(
@@ -196,26 +176,23 @@ async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
             .unwrap()
             .contains("The email or password is wrong.")
     );
-    let forged = c
-        .post(format!("{}/login", app.base))
-        .header(ORIGIN, "http://evil.example")
-        .form(&ADMIN_LOGIN)
-        .send()
-        .await
-        .unwrap();
+    let forged = app
+        .post_form("/login", &[(ORIGIN, "http://evil.example")], &ADMIN_LOGIN)
+        .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     // The company exists, so setup is closed.
-    let setup = c
-        .post(format!("{}/setup", app.base))
-        .form(&[
-            ("company", "Second"),
-            ("name", "X"),
-            ("email", "x@two.example"),
-            ("password", "a-long-password"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let setup = app
+        .post_form(
+            "/setup",
+            &[],
+            &[
+                ("company", "Second"),
+                ("name", "X"),
+                ("email", "x@two.example"),
+                ("password", "a-long-password"),
+            ],
+        )
+        .await;
     assert_eq!(setup.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
 }
@@ -237,14 +214,7 @@ async fn pages_need_a_session(app: TestApp) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()["hx-redirect"], "/login");
     // Assets are served by the binary with long cache lifetimes.
-    let page = c
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page_with("/login", &[]).await.text().await.unwrap();
     let css = page
         .split("href=\"")
         .find_map(|s| s.strip_prefix("/static/app."))

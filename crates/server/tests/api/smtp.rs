@@ -3,9 +3,31 @@
 //! and can be told to refuse mail with a given reply (4xx or 5xx) to MAIL FROM. Written here
 //! rather than taken from a crate: the embeddable ones pull in a second TLS provider.
 use base64::Engine;
+use costbridge_server::config::{MailSettings, TlsMode};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+/// The `[mail] base_url` of the notification tests: the links the emails carry.
+pub const BASE: &str = "https://costbridge.example";
+
+/// A fresh SMTP server and mail settings that send through it, with the digest hour at 08:00
+/// in `time_zone`.
+pub async fn mailroom(time_zone: &str) -> (SmtpServer, MailSettings) {
+    let smtp = SmtpServer::start().await;
+    let settings = MailSettings {
+        host: Some("127.0.0.1".into()),
+        port: Some(smtp.port),
+        tls: TlsMode::None,
+        from: "Costbridge <costbridge@one.example>".into(),
+        base_url: BASE.into(),
+        digest_hour: 8,
+        time_zone: time_zone.into(),
+        timeout_seconds: 5,
+        ..MailSettings::default()
+    };
+    (smtp, settings)
+}
 
 #[derive(Default)]
 struct Shared {

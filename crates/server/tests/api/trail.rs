@@ -66,10 +66,7 @@ async fn submissions_say_who_sent_what_and_where_it_went(app: TestApp) {
 
     // Another company's submissions are not found; neither is one that does not exist.
     let (s, _) = app
-        .get(&format!(
-            "/api/v1/companies/{}/submissions/{sub}",
-            app.company + 1
-        ))
+        .get(&app.c_of(app.company + 1, &format!("/submissions/{sub}")))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = app

@@ -119,11 +119,9 @@ fn base64(s: &str) -> String {
 async fn tryton_end_to_end(app: TestApp) {
     let erp = Tryton::start();
     let (s, conn) = app
-        .call(
-            "PUT",
+        .put(
             &app.c("/erp_connection"),
-            &app.token,
-            Some(json!({"profile": "tryton", "connector": erp.connector()})),
+            json!({"profile": "tryton", "connector": erp.connector()}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{conn}");
@@ -227,29 +225,12 @@ async fn tryton_end_to_end(app: TestApp) {
         json!([[{"name": "Masonry", "code": "04", "type": "normal", "root": root, "parent": root, "state": "opened"}], {"company": 1}])).await;
     let cookie = crate::session::sign_in(&app, None).await;
     let csrf = crate::session::csrf_of(&app, &cookie).await;
-    let page = app
-        .client
-        .get(format!("{}/erp", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&cookie, "/erp").await;
     assert!(
         page.contains("Sync from ERP"),
         "the approver sees the button"
     );
-    let res = app
-        .client
-        .post(format!("{}/erp/sync", app.base))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", csrf)
-        .header("hx-request", "true")
-        .send()
-        .await
-        .unwrap();
+    let res = app.htmx_post(&cookie, &csrf, "/erp/sync").await;
     assert_eq!(res.status(), StatusCode::OK);
     let fragment = res.text().await.unwrap();
     assert!(
@@ -268,6 +249,11 @@ impl Server {
     /// A company and its first admin on the database `db`, made by the binary's `bootstrap`:
     /// `{"company_id", "user_id", "token"}`.
     pub(crate) fn bootstrap(db: &str) -> Value {
+        Server::bootstrap_with(db, &[])
+    }
+
+    /// [`Server::bootstrap`] with these extra environment variables.
+    pub(crate) fn bootstrap_with(db: &str, env: &[(&str, &str)]) -> Value {
         let boot = Command::new(env!("CARGO_BIN_EXE_costbridge"))
             .args([
                 "bootstrap",
@@ -280,6 +266,7 @@ impl Server {
                 "--database-url",
                 db,
             ])
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         assert!(
@@ -293,38 +280,83 @@ impl Server {
     /// Imports `csv` into `list` of `company` and sends it to the ERP, as the admin would
     /// (reading the button's list version first); each step must succeed.
     pub(crate) async fn import_and_send(&self, company: i64, token: &str, list: i64, csv: String) {
-        let client = reqwest::Client::new();
-        let list_url = format!(
-            "{}/api/v1/companies/{company}/cost_code_lists/{list}",
-            self.base
-        );
-        let res = client
-            .post(format!("{list_url}/import"))
+        let list_path = format!("/api/v1/companies/{company}/cost_code_lists/{list}");
+        crate::helpers::import_and_send(&self.base, token, &list_path, csv).await;
+    }
+
+    /// A call to `path` under `/api/v1/companies/<company>` on this server.
+    async fn company_call(
+        &self,
+        token: &str,
+        company: i64,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let path = format!("/api/v1/companies/{company}{path}");
+        crate::helpers::call_at(
+            &reqwest::Client::new(),
+            &self.base,
+            method,
+            &path,
+            token,
+            Some(body),
+        )
+        .await
+    }
+
+    /// Saves the company's ERP connection (`{"profile", "connector"}`); returns its ERP list.
+    pub(crate) async fn connect(&self, token: &str, company: i64, connection: Value) -> i64 {
+        let (s, b) = self
+            .company_call(token, company, "PUT", "/erp_connection", connection)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b["erp_list_id"].as_i64().expect("connection saved")
+    }
+
+    /// Exports the company's ready codes with `body`; returns the export job's path.
+    pub(crate) async fn export(&self, token: &str, company: i64, body: Value) -> String {
+        let (s, job) = self
+            .company_call(token, company, "POST", "/erp/cost_codes/export", body)
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+        format!(
+            "/api/v1/companies/{company}/erp/export_jobs/{}",
+            job["export_job_id"]
+        )
+    }
+
+    /// An export job as this server answers for it, or `None` while it cannot answer.
+    pub(crate) async fn job(&self, token: &str, job_path: &str) -> Option<Value> {
+        reqwest::Client::new()
+            .get(format!("{}{job_path}", self.base))
             .bearer_auth(token)
-            .header("content-type", "text/csv")
-            .body(csv)
             .send()
             .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let send = format!("{list_url}/send_to_erp");
-        let st: Value = client
-            .get(&send)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
+            .ok()?
             .json()
             .await
-            .unwrap();
-        let res = client
-            .post(&send)
-            .bearer_auth(token)
-            .json(&json!({"list_version": st["list_version"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
+            .ok()
+    }
+
+    /// Waits for the export job to be done (a resumed job may take minutes), every one of its
+    /// `n` codes synced; returns the job.
+    pub(crate) async fn all_synced(&self, token: &str, job_path: &str, n: usize) -> Value {
+        let done = wait_for(
+            "the resumed job to finish",
+            Duration::from_secs(300),
+            async || {
+                let st = self.job(token, job_path).await?;
+                (st["status"] == "done").then_some(st)
+            },
+        )
+        .await;
+        assert_eq!(
+            done["counts"],
+            json!({"synced": n, "failed": 0, "exporting": 0}),
+            "{done}"
+        );
+        done
     }
 
     pub(crate) fn start(db: &str) -> Server {
@@ -381,68 +413,28 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     let db = format!("sqlite://{}", dir.path().join("crash.db").display());
     let ids = Server::bootstrap(&db);
     let token = ids["token"].as_str().unwrap().to_owned();
-    let client = reqwest::Client::new();
     let mut server = Server::start(&db);
-    let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{}{p}", ids["company_id"]);
-    let res = client
-        .put(c(&server.base, "/erp_connection"))
-        .bearer_auth(&token)
-        .json(&json!({"profile": "tryton", "connector": erp.connector()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let list = res.json::<Value>().await.unwrap()["erp_list_id"]
-        .as_i64()
-        .unwrap();
     let company = ids["company_id"].as_i64().unwrap();
+    let list = server
+        .connect(
+            &token,
+            company,
+            json!({"profile": "tryton", "connector": erp.connector()}),
+        )
+        .await;
     server
         .import_and_send(company, &token, list, crate::helpers::divisions_csv(N))
         .await;
-    let job: Value = client
-        .post(c(&server.base, "/erp/cost_codes/export"))
-        .bearer_auth(&token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job_url = |base: &str| c(base, &format!("/erp/export_jobs/{}", job["export_job_id"]));
+    let job_path = server.export(&token, company, json!({})).await;
     // Kill it once some batches are in Tryton and others are not.
-    let job_status = async |base: &str| -> Option<Value> {
-        client
-            .get(job_url(base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()
-    };
     wait_for("the first batches", Duration::from_secs(120), async || {
-        (job_status(&server.base).await?["counts"]["synced"].as_i64()? > 0).then_some(())
+        (server.job(&token, &job_path).await?["counts"]["synced"].as_i64()? > 0).then_some(())
     })
     .await;
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let server = Server::start(&db);
-    let done: Value = wait_for(
-        "the resumed job to finish",
-        Duration::from_secs(300),
-        async || {
-            let st = job_status(&server.base).await?;
-            (st["status"] == "done").then_some(st)
-        },
-    )
-    .await;
-    assert_eq!(
-        done["counts"],
-        json!({"synced": N, "failed": 0, "exporting": 0}),
-        "{done}"
-    );
+    let done = server.all_synced(&token, &job_path, N).await;
     assert!(
         done["attempts"].as_i64().unwrap() >= 2,
         "the job was resumed: {done}"
@@ -452,10 +444,10 @@ async fn a_server_killed_mid_export_loses_and_duplicates_nothing() {
     assert_eq!(unique.len(), N, "one analytic account per code");
     unique.dedup();
     assert_eq!(unique.len(), N, "no code twice in Tryton");
-    let res = client
-        .get(c(
-            &server.base,
-            &format!("/cost_code_lists/{list}/cost_codes?sync_status=synced&per_page=1"),
+    let res = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/companies/{company}/cost_code_lists/{list}/cost_codes?sync_status=synced&per_page=1",
+            server.base,
         ))
         .bearer_auth(&token)
         .send()

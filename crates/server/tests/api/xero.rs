@@ -2,7 +2,7 @@
 //! pick, exports as Items (created, updated, refused alone, conflicts, resumed without
 //! duplicates), GL accounts from the chart, Sync from ERP, token refresh under two racing
 //! workers, a revoked grant, 429 storms, 5xx, and Disconnect.
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, strings};
 use crate::xero_standin::{Prism, XeroStandIn};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
@@ -70,11 +70,9 @@ impl Xero {
         })
         .await?;
         let (s, b) = app
-            .call(
-                "PUT",
+            .put(
                 &app.c("/erp_connection"),
-                &app.token,
-                Some(json!({"profile": "xero", "connector": {"kind": "xero"}})),
+                json!({"profile": "xero", "connector": {"kind": "xero"}}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
@@ -244,12 +242,7 @@ async fn connects_with_state_and_pkce_and_picks_the_organisation(x: Xero) {
     // GL accounts come from Xero's chart: revenue and cost types only.
     let (s, b) = x.app.get(&x.app.c("/erp/gl_accounts")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let codes: Vec<&str> = b
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["code"].as_str().unwrap())
-        .collect();
+    let codes = strings(&b, "code");
     assert_eq!(codes, ["200", "310", "429"]);
 }
 
@@ -608,17 +601,16 @@ async fn every_call_keeps_to_xeros_published_contract() {
         .post(&x.app.c("/erp_connection/test"), json!({}))
         .await;
     assert_eq!((s, b["ok"].clone()), (StatusCode::OK, json!(true)), "{b}");
+    // Every export must be done in one worker step.
+    let export_all = async |expense: &str| {
+        let job = x.export_all("200", expense).await;
+        x.app.run_worker().await;
+        let j = x.job(job).await;
+        assert_eq!(j["status"], "done", "{j}\n{}", prism.output());
+    };
     // Create, then update and deactivate, then read back.
     x.send_codes(3).await;
-    let job = x.export_all("200", "310").await;
-    x.app.run_worker().await;
-    assert_eq!(
-        x.job(job).await["status"],
-        "done",
-        "{}\n{}",
-        x.job(job).await,
-        prism.output()
-    );
+    export_all("310").await;
     let (_, codes) = x
         .app
         .get(&x.app.c(&format!(
@@ -643,15 +635,7 @@ async fn every_call_keeps_to_xeros_published_contract() {
     );
     assert_eq!(patch(1, json!({"active": false})).await.0, StatusCode::OK);
     x.app.send(x.list).await;
-    let job = x.export_all("200", "429").await;
-    x.app.run_worker().await;
-    assert_eq!(
-        x.job(job).await["status"],
-        "done",
-        "{}\n{}",
-        x.job(job).await,
-        prism.output()
-    );
+    export_all("429").await;
     // The Synced filter shows each code once, by its latest item: 3 created, 2 of them since
     // changed.
     let synced = x.app.items("synced").await;
@@ -706,24 +690,7 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
         ("COSTBRIDGE__XERO__IDENTITY_BASE", &standin.url),
         ("COSTBRIDGE__XERO__LOGIN_BASE", &standin.url),
     ];
-    let boot = std::process::Command::new(env!("CARGO_BIN_EXE_costbridge"))
-        .args([
-            "bootstrap",
-            "--company",
-            "Crash Co",
-            "--email",
-            "crash@example.com",
-        ])
-        .args(["--password", "crash-password", "--database-url", &db])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&boot.stderr)
-    );
-    let ids: Value = serde_json::from_slice(&boot.stdout).unwrap();
+    let ids = Server::bootstrap_with(&db, &env);
     let (company, token) = (
         ids["company_id"].as_i64().unwrap(),
         ids["token"].as_str().unwrap().to_owned(),
@@ -746,45 +713,25 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
         )
         .await
         .unwrap();
-    let client = reqwest::Client::new();
     let mut server = Server::start_with(&db, &env);
-    let c = |base: &str, p: &str| format!("{base}/api/v1/companies/{company}{p}");
-    let call = |method: reqwest::Method, url: String, body: Option<Value>| {
-        let mut r = client.request(method, url).bearer_auth(&token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        async move {
-            r.send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap_or_default()
-        }
-    };
-    let conn = call(
-        reqwest::Method::PUT,
-        c(&server.base, "/erp_connection"),
-        Some(json!({"profile": "xero", "connector": {"kind": "xero"}})),
-    )
-    .await;
-    let list = conn["erp_list_id"].as_i64().expect("connection saved");
+    let list = server
+        .connect(
+            &token,
+            company,
+            json!({"profile": "xero", "connector": {"kind": "xero"}}),
+        )
+        .await;
     let mut csv = String::from("full_code,description\n");
     for i in 1..=N {
         csv.push_str(&format!("{i:04},Code {i}\n"));
     }
     server.import_and_send(company, &token, list, csv).await;
-    let job = call(
-        reqwest::Method::POST,
-        c(&server.base, "/erp/cost_codes/export"),
-        Some(json!({"gl_income_account": "200"})),
-    )
-    .await;
-    let job_url = |base: &str| c(base, &format!("/erp/export_jobs/{}", job["export_job_id"]));
+    let job_path = server
+        .export(&token, company, json!({"gl_income_account": "200"}))
+        .await;
     // Killed once Xero holds some batches and not others.
     wait_for("the first batch", Duration::from_secs(120), async || {
-        let st = call(reqwest::Method::GET, job_url(&server.base), None).await;
+        let st = server.job(&token, &job_path).await?;
         (st["counts"]["synced"].as_i64()? > 0).then_some(())
     })
     .await;
@@ -794,20 +741,7 @@ async fn a_server_killed_mid_export_to_xero_duplicates_nothing() {
     assert!(in_xero < N, "killed mid-export: {in_xero} of {N} in Xero");
     standin.with(|s| s.post_delay = Duration::ZERO);
     let server = Server::start_with(&db, &env);
-    let done = wait_for(
-        "the resumed job to finish",
-        Duration::from_secs(300),
-        async || {
-            let st = call(reqwest::Method::GET, job_url(&server.base), None).await;
-            (st["status"] == "done").then_some(st)
-        },
-    )
-    .await;
-    assert_eq!(
-        done["counts"],
-        json!({"synced": N, "failed": 0, "exporting": 0}),
-        "{done}"
-    );
+    server.all_synced(&token, &job_path, N).await;
     let items = standin.with(|s| s.items());
     let codes: std::collections::HashSet<&str> =
         items.iter().map(|i| i["Code"].as_str().unwrap()).collect();

@@ -212,41 +212,51 @@ fn oauth_error(e: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response()
 }
 
+/// The token and revocation endpoints: the app's credentials first, then `answer`.
+fn for_the_app(
+    st: &Mutex<Stand>,
+    headers: &HeaderMap,
+    answer: impl FnOnce(&mut Stand) -> Response,
+) -> Response {
+    if !basic_ok(headers) {
+        return invalid_client();
+    }
+    answer(&mut st.lock().unwrap())
+}
+
 async fn token(
     State(st): St,
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if !basic_ok(&headers) {
-        return invalid_client();
-    }
-    let mut s = st.lock().unwrap();
-    match f.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => {
-            let code = f.get("code").cloned().unwrap_or_default();
-            let Some((challenge, redirect)) = s.codes.remove(&code).filter(|_| !s.codes_expire)
-            else {
-                return oauth_error("invalid_grant");
-            };
-            let verifier = f.get("code_verifier").cloned().unwrap_or_default();
-            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(Sha256::digest(verifier.as_bytes()));
-            if computed != challenge || f.get("redirect_uri") != Some(&redirect) {
-                return oauth_error("invalid_grant");
+    for_the_app(&st, &headers, |s| {
+        match f.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => {
+                let code = f.get("code").cloned().unwrap_or_default();
+                let Some((challenge, redirect)) = s.codes.remove(&code).filter(|_| !s.codes_expire)
+                else {
+                    return oauth_error("invalid_grant");
+                };
+                let verifier = f.get("code_verifier").cloned().unwrap_or_default();
+                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(Sha256::digest(verifier.as_bytes()));
+                if computed != challenge || f.get("redirect_uri") != Some(&redirect) {
+                    return oauth_error("invalid_grant");
+                }
+                Json(s.token()).into_response()
             }
-            Json(s.token()).into_response()
-        }
-        Some("refresh_token") => {
-            let rt = f.get("refresh_token").cloned().unwrap_or_default();
-            s.refreshes.push(rt.clone());
-            if !s.live_refresh.remove(&rt) {
-                s.reused.push(rt);
-                return oauth_error("invalid_grant");
+            Some("refresh_token") => {
+                let rt = f.get("refresh_token").cloned().unwrap_or_default();
+                s.refreshes.push(rt.clone());
+                if !s.live_refresh.remove(&rt) {
+                    s.reused.push(rt);
+                    return oauth_error("invalid_grant");
+                }
+                Json(s.token()).into_response()
             }
-            Json(s.token()).into_response()
+            _ => oauth_error("unsupported_grant_type"),
         }
-        _ => oauth_error("unsupported_grant_type"),
-    }
+    })
 }
 
 async fn revocation(
@@ -254,14 +264,12 @@ async fn revocation(
     headers: HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    if !basic_ok(&headers) {
-        return invalid_client();
-    }
-    let mut s = st.lock().unwrap();
-    if f.get("token").is_some_and(|t| s.live_refresh.contains(t)) {
-        s.revoke();
-    }
-    StatusCode::OK.into_response()
+    for_the_app(&st, &headers, |s| {
+        if f.get("token").is_some_and(|t| s.live_refresh.contains(t)) {
+            s.revoke();
+        }
+        StatusCode::OK.into_response()
+    })
 }
 
 fn bearer(headers: &HeaderMap) -> String {

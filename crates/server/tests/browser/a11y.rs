@@ -243,6 +243,15 @@ impl Browser {
         assert!(ok == true, "{css} is not in a live region");
     }
 
+    /// Presses Enter on a form that must be refused: focus lands on the field `id`, and the
+    /// error summary is announced saying `needle`.
+    pub async fn enter_refused(&self, id: &str, needle: &str) {
+        self.mark_live("#error-summary").await;
+        self.press(ENTER).await;
+        self.wait_focus(id).await;
+        self.wait_announced("#error-summary", needle).await;
+    }
+
     /// Waits until the live region marked by [`Browser::mark_live`] says `needle`, and checks
     /// it is still the element that was there before the change.
     pub async fn wait_announced(&self, css: &str, needle: &str) {

@@ -3,8 +3,7 @@
 //! running export, the settings pages, the password reset; as admin, approver and read-only
 //! user; each at desktop and phone width, refused forms included.
 use crate::a11y::{APPROVER_RIGHTS, Axe, user_row};
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
-use costbridge_domain::{Level, Permissions};
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, VIEWER_RIGHTS, available, with_browser};
 
 const APPROVER: &str = "approver@one.example";
 const VIEWER: &str = "viewer@one.example";
@@ -50,12 +49,7 @@ async fn every_page_state_passes_axe() {
         )
         .await;
         s.user(&company, APPROVER, "Parker Approver", APPROVER_RIGHTS).await;
-        let viewer = Permissions {
-            admin_tool: Level::ReadOnly,
-            erp_integrations: Level::ReadOnly,
-            can_push_to_accounting: false,
-        };
-        s.user(&company, VIEWER, "Vic Viewer", viewer).await;
+        s.user(&company, VIEWER, "Vic Viewer", VIEWER_RIGHTS).await;
 
         b.go("/login").await;
         b.axe(&axe, "sign-in").await;

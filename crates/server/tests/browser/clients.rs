@@ -1,7 +1,7 @@
 //! Company settings → API clients: an admin creates a machine client and sees its secret once
 //! (only its hash is stored), gives it a new secret, and revokes it; each step is checked
 //! against the token endpoint too.
-use crate::harness::{ADMIN, PASSWORD, Site, available, with_browser};
+use crate::harness::{ADMIN, PASSWORD, Site, with_browser};
 use sha2::{Digest, Sha256};
 
 /// `POST /oauth/token` with this id and secret: the status.
@@ -18,11 +18,9 @@ async fn token_status(base: &str, id: &str, secret: &str) -> reqwest::StatusCode
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_rotate_and_revoke_a_client() {
-    if !available() {
+    let Some((site, _)) = Site::for_browser().await else {
         return;
-    }
-    let site = Site::start().await;
-    site.company().await;
+    };
     let s = site.clone();
     with_browser(&site, "clients", |b| async move {
         b.login(ADMIN, PASSWORD).await;

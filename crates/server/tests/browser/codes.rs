@@ -1,14 +1,12 @@
 //! Admin → Work Breakdown Structure → Cost Code: tiers, field errors, edit, deactivate, delete,
 //! search, history, CSV import preview, and Send to ERP.
-use crate::harness::{ADMIN, PASSWORD, Site, available, with_browser};
+use crate::harness::{ADMIN, PASSWORD, Site, with_browser};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_tiered_codes_edit_import_and_send() {
-    if !available() {
+    let Some((site, company)) = Site::for_browser().await else {
         return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
+    };
     let list = site.connect(&company, "quickbooks_desktop").await;
     let s = site.clone();
     with_browser(&site, "codes", |b| async move {

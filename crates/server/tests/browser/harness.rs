@@ -2,10 +2,10 @@
 //! chromedriver on a free port, and headless Chromium with a throwaway profile. Waits are on
 //! conditions with timeouts, never blind sleeps; the export worker is driven by the test.
 use crate::webdriver::{Driver, Element};
-use costbridge_domain::Permissions;
+use costbridge_domain::{Level, Permissions};
+use costbridge_server::Settings;
 use costbridge_server::config::WorkerSettings;
 use costbridge_server::state::AppState;
-use costbridge_server::{App, Settings};
 use costbridge_storage::users::NewUser;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -53,6 +53,22 @@ pub struct Site {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+/// Someone who may look at both tools and change nothing.
+pub const VIEWER_RIGHTS: Permissions = Permissions {
+    admin_tool: Level::ReadOnly,
+    erp_integrations: Level::ReadOnly,
+    can_push_to_accounting: false,
+};
+
+/// Someone of the Admin tool at `level`, with no part in ERP Integrations.
+pub fn admin_tool_only(level: Level) -> Permissions {
+    Permissions {
+        admin_tool: level,
+        erp_integrations: Level::None,
+        can_push_to_accounting: false,
+    }
+}
+
 /// A company made for a test, with its first admin (admin everywhere, may push).
 pub struct Company {
     pub id: i64,
@@ -79,13 +95,7 @@ impl Site {
         settings.export.root = exports.path().to_owned();
         tweak(&mut settings);
         let worker = settings.worker.clone();
-        let app = App::build(settings).await.expect("app builds");
-        let base = format!("http://{}", app.addr);
-        let state = app.state.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run(async move {
-            let _ = stopped.await;
-        }));
+        let (base, state, stop) = crate::serve::serve(settings).await;
         Arc::new(Site {
             base,
             state,
@@ -96,14 +106,24 @@ impl Site {
         })
     }
 
-    /// A server with a company connected to a file ERP of `profile`, its ERP list holding
-    /// `csv` (full_code,description,active rows); returns the ERP list id too.
-    pub async fn with_codes(profile: &str, csv: &str) -> (Arc<Site>, Company, i64) {
+    /// A server with one company ([`Site::company`]), or `None` where there is no browser
+    /// to test it with (see [`available`]).
+    pub async fn for_browser() -> Option<(Arc<Site>, Company)> {
+        if !available() {
+            return None;
+        }
         let site = Site::start().await;
         let company = site.company().await;
+        Some((site, company))
+    }
+
+    /// [`Site::for_browser`] with the company connected to a file ERP of `profile`, its ERP
+    /// list holding `csv` (full_code,description,active rows); returns the ERP list id too.
+    pub async fn with_codes(profile: &str, csv: &str) -> Option<(Arc<Site>, Company, i64)> {
+        let (site, company) = Site::for_browser().await?;
         let list = site.connect(&company, profile).await;
         site.codes(&company, list, csv).await;
-        (site, company, list)
+        Some((site, company, list))
     }
 
     pub async fn company(&self) -> Company {
@@ -324,6 +344,12 @@ impl Browser {
         self.el(css).await.text().await.expect("text")
     }
 
+    /// The text `script` returns ("" when it returns anything else).
+    pub async fn script_text(&self, script: &str, args: Vec<serde_json::Value>) -> String {
+        let v = self.d.execute(script, args).await.expect("script");
+        v.as_str().unwrap_or_default().to_owned()
+    }
+
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         self.el(css).await.attr(name).await.expect("attribute")
     }
@@ -387,6 +413,14 @@ impl Browser {
         self.fill("#f-password", password).await;
         self.click_to_load("form button[type=submit]").await;
         self.wait_gone("#f-password").await;
+    }
+
+    /// The session cookie as the browser holds it (it must hold one).
+    pub async fn session_cookie(&self) -> serde_json::Value {
+        self.d
+            .cookie("costbridge_session")
+            .await
+            .expect("session cookie")
     }
 
     pub async fn logout(&self) {

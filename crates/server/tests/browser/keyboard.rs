@@ -3,7 +3,7 @@
 //! swap the test asserts where focus is (the first invalid field, or the control that opened
 //! the form or panel), and that messages appear in a live region that was there before.
 use crate::a11y::{APPROVER_RIGHTS, DOWN, ENTER, SPACE, user_row};
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, with_browser};
 
 const APPROVER: &str = "approver@one.example";
 
@@ -31,11 +31,9 @@ async fn node_with(b: &Browser, text: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_by_keyboard_alone() {
-    if !available() {
+    let Some((site, company)) = Site::for_browser().await else {
         return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
+    };
     site.connect(&company, "quickbooks_desktop").await;
     with_browser(&site, "keyboard_codes", |b| async move {
         // Sign in: Tab to each field, type, Enter.
@@ -88,10 +86,8 @@ async fn codes_by_keyboard_alone() {
         b.wait_focus(&format!("code-e{child}")).await;
         b.tab_to(&format!("#desc-e{child}")).await;
         b.clear_focused().await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus(&format!("desc-e{child}")).await;
-        b.wait_announced("#error-summary", "is required").await;
+        b.enter_refused(&format!("desc-e{child}"), "is required")
+            .await;
         b.press("Project Management and Coordination").await;
         b.press(ENTER).await;
         b.wait_text(&format!("#node-{child}"), "Coordination").await;
@@ -163,18 +159,14 @@ async fn codes_by_keyboard_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_and_settings_by_keyboard_alone() {
-    if !available() {
-        return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let list = site.connect(&company, "quickbooks_desktop").await;
-    site.codes(
-        &company,
-        list,
+    let Some((site, company, _)) = Site::with_codes(
+        "quickbooks_desktop",
         "01,General Requirements,true\n02,Existing Conditions,true\n03,Concrete,true",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     site.user(&company, APPROVER, "Parker Approver", APPROVER_RIGHTS)
         .await;
     let s = site.clone();
@@ -203,10 +195,7 @@ async fn queue_and_settings_by_keyboard_alone() {
             .await;
         b.press(ENTER).await;
         b.tab_to("#reject-submit").await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus("reject-reason").await;
-        b.wait_announced("#error-summary", "Reason: ").await;
+        b.enter_refused("reject-reason", "Reason: ").await;
         assert_eq!(
             b.attr("#reject-dialog", "open").await.as_deref(),
             Some("true")
@@ -259,11 +248,11 @@ async fn queue_and_settings_by_keyboard_alone() {
         b.press(ENTER).await;
         b.wait_focus(&format!("name-{parker}")).await;
         b.clear_focused().await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus(&format!("name-{parker}")).await;
-        b.wait_announced("#error-summary", "1 problem to fix: Name: is required.")
-            .await;
+        b.enter_refused(
+            &format!("name-{parker}"),
+            "1 problem to fix: Name: is required.",
+        )
+        .await;
         b.tab_to(&format!("#user-{parker} button[hx-get]")).await;
         b.press(ENTER).await;
         b.wait_focus(&format!("user-edit-{parker}")).await;
@@ -290,20 +279,14 @@ async fn queue_and_settings_by_keyboard_alone() {
         b.tab_to("#new-email").await;
         b.press("not-an-email").await;
         b.tab_to("#new-user-submit").await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus("new-email").await;
-        b.wait_announced("#error-summary", "email").await;
+        b.enter_refused("new-email", "email").await;
 
         // The ERP connection, refused, then saved.
         b.go("/settings/erp").await;
         b.tab_to("#erp-file-directory").await;
         b.clear_focused().await;
         b.tab_to("#erp-save").await;
-        b.mark_live("#error-summary").await;
-        b.press(ENTER).await;
-        b.wait_focus("erp-file-directory").await;
-        b.wait_announced("#error-summary", "is required").await;
+        b.enter_refused("erp-file-directory", "is required").await;
         b.press(".").await;
         b.tab_to("#erp-save").await;
         b.press(ENTER).await;

@@ -13,6 +13,8 @@ mod keyboard;
 mod polish;
 mod queue;
 mod reasons;
+#[path = "../api/serve.rs"]
+mod serve;
 mod settings;
 mod setup;
 mod xero;

@@ -3,7 +3,7 @@
 //! applies; every htmx action's refusal lands in the message area with the page intact; codes
 //! and times never wrap, at desktop and at phone width.
 use crate::harness::with_browser;
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, wait_until};
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, wait_until};
 use serde_json::Value;
 
 /// The list id in the address of the page the browser shows (`/codes?list=N…`).
@@ -34,11 +34,9 @@ async fn refused_in_place(b: &Browser, css: &str, words: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_company_gets_its_typed_codes_to_the_erp() {
-    if !available() {
+    let Some((site, _)) = Site::for_browser().await else {
         return;
-    }
-    let site = Site::start().await;
-    site.company().await;
+    };
     let s = site.clone();
     with_browser(&site, "getting-started", |b| async move {
         b.login(ADMIN, PASSWORD).await;
@@ -292,14 +290,14 @@ async fn sweep(b: &Browser) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_action_refused_keeps_the_page() {
-    if !available() {
-        return;
-    }
-    let (site, _, _) = Site::with_codes(
+    let Some((site, _, _)) = Site::with_codes(
         "quickbooks_desktop",
         "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     with_browser(&site, "refusals", |b| async move {
         b.login(ADMIN, PASSWORD).await;
         let mut fired = Vec::new();
@@ -394,17 +392,17 @@ async fn one_line(b: &Browser, css: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_and_times_never_wrap() {
-    if !available() {
-        return;
-    }
-    let (site, _, _) = Site::with_codes(
+    let Some((site, _, _)) = Site::with_codes(
         "quickbooks_desktop",
         "01,General Requirements and a rather long description that fills the row,true\n\
          01-100,Project Management and Coordination of every trade on the site,true\n\
          01-100-20,Meetings with the owner the architect and the subcontractors,true\n\
          02,Existing Conditions,true",
     )
-    .await;
+    .await
+    else {
+        return;
+    };
     with_browser(&site, "layout", |b| async move {
         b.login(ADMIN, PASSWORD).await;
         for (width, height) in [(1280, 900), (390, 844)] {

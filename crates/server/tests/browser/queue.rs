@@ -1,7 +1,7 @@
 //! ERP Integrations: GL accounts saved on change, reject with a reason (seen on the code),
 //! export with the status updating live, a failure and its retry; and a read-only user.
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
-use costbridge_domain::{Level, Permissions};
+use crate::a11y::APPROVER_RIGHTS;
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, VIEWER_RIGHTS, with_browser};
 
 const APPROVER: &str = "approver@one.example";
 
@@ -34,19 +34,10 @@ async fn send_as_admin(b: &Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_reject_export_live_and_retry() {
-    if !available() {
+    let Some((site, company, _)) = Site::with_codes("quickbooks_desktop", "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true\n03,Concrete,true").await else {
         return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let list = site.connect(&company, "quickbooks_desktop").await;
-    site.codes(&company, list, "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true\n03,Concrete,true").await;
-    let approver = Permissions {
-        admin_tool: Level::ReadOnly,
-        erp_integrations: Level::Standard,
-        can_push_to_accounting: true,
     };
-    site.user(&company, APPROVER, "Parker Approver", approver)
+    site.user(&company, APPROVER, "Parker Approver", APPROVER_RIGHTS)
         .await;
     let s = site.clone();
     with_browser(&site, "queue", |b| async move {
@@ -179,24 +170,15 @@ async fn approve_reject_export_live_and_retry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_user_sees_no_actions() {
-    if !available() {
-        return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let list = site.connect(&company, "quickbooks_desktop").await;
-    site.codes(
-        &company,
-        list,
+    let Some((site, company, _)) = Site::with_codes(
+        "quickbooks_desktop",
         "01,General Requirements,true\n02,Existing Conditions,true",
     )
-    .await;
-    let viewer = Permissions {
-        admin_tool: Level::ReadOnly,
-        erp_integrations: Level::ReadOnly,
-        can_push_to_accounting: false,
+    .await
+    else {
+        return;
     };
-    site.user(&company, "viewer@one.example", "Vic Viewer", viewer)
+    site.user(&company, "viewer@one.example", "Vic Viewer", VIEWER_RIGHTS)
         .await;
     with_browser(&site, "read_only", |b| async move {
         send_as_admin(&b).await;

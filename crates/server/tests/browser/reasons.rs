@@ -1,8 +1,8 @@
 //! Every reason the Send to ERP button can be disabled for, as the page shows it: disabled,
 //! the reason on hover (title), as visible text beside it and for screen readers; a stale page
 //! says "refresh".
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, available, with_browser};
-use costbridge_domain::{Level, Permissions};
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, admin_tool_only, with_browser};
+use costbridge_domain::Level;
 
 /// The button is disabled for `code`, and both the hover text and the screen-reader text say `words`.
 async fn disabled_for(b: &Browser, code: &str, words: &str) {
@@ -21,13 +21,9 @@ async fn disabled_for(b: &Browser, code: &str, words: &str) {
     let hover = b.attr(".send-wrap", "title").await.unwrap_or_default();
     assert!(hover.contains(words), "{code}: hover says {hover:?}");
     let sr = b.el("#send-reason").await;
-    let spoken =
-        b.d.execute("return arguments[0].textContent", vec![sr.json()])
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+    let spoken = b
+        .script_text("return arguments[0].textContent", vec![sr.json()])
+        .await;
     assert!(
         spoken.contains(words),
         "{code}: screen readers hear {spoken:?}"
@@ -53,18 +49,16 @@ async fn disabled_for(b: &Browser, code: &str, words: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_disabled_send_reason() {
-    if !available() {
+    let Some((site, company)) = Site::for_browser().await else {
         return;
-    }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let viewer = Permissions {
-        admin_tool: Level::ReadOnly,
-        erp_integrations: Level::None,
-        can_push_to_accounting: false,
     };
-    site.user(&company, "viewer@one.example", "Vic Viewer", viewer)
-        .await;
+    site.user(
+        &company,
+        "viewer@one.example",
+        "Vic Viewer",
+        admin_tool_only(Level::ReadOnly),
+    )
+    .await;
     let s = site.clone();
     with_browser(&site, "reasons", |b| async move {
         b.login(ADMIN, PASSWORD).await;

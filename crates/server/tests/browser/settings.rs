@@ -1,29 +1,20 @@
 //! Company settings: users and the rule for granting Push to accounting, the ERP connection
 //! with its Test button, and the audit log with its CSV download.
-use crate::harness::{ADMIN, PASSWORD, Site, available, with_browser};
-use costbridge_domain::{Level, Permissions};
+use crate::harness::{ADMIN, PASSWORD, Site, admin_tool_only, with_browser};
+use costbridge_domain::Level;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_connection_and_audit_log() {
-    if !available() {
+    let Some((site, company)) = Site::for_browser().await else {
         return;
+    };
+    for (email, name, level) in [
+        ("nopush@one.example", "Noel Nopush", Level::Admin),
+        ("pat@one.example", "Pat Standard", Level::Standard),
+    ] {
+        site.user(&company, email, name, admin_tool_only(level))
+            .await;
     }
-    let site = Site::start().await;
-    let company = site.company().await;
-    let plain_admin = Permissions {
-        admin_tool: Level::Admin,
-        erp_integrations: Level::None,
-        can_push_to_accounting: false,
-    };
-    site.user(&company, "nopush@one.example", "Noel Nopush", plain_admin)
-        .await;
-    let standard = Permissions {
-        admin_tool: Level::Standard,
-        erp_integrations: Level::None,
-        can_push_to_accounting: false,
-    };
-    site.user(&company, "pat@one.example", "Pat Standard", standard)
-        .await;
     // Relative to the company's folder under the operator's export root.
     let exports = "iif".to_owned();
     with_browser(&site, "settings", |b| async move {
@@ -115,16 +106,12 @@ async fn users_connection_and_audit_log() {
         b.wait_text("main", "user.updated").await;
         b.wait_text("main", "permissions").await;
         b.shot("audit-log").await;
-        let csv =
-            b.d.execute(
+        let csv = b
+            .script_text(
                 "return fetch(document.querySelector('a[download]').href).then(r => r.text())",
                 vec![],
             )
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+            .await;
         assert!(
             csv.starts_with("id,at,actor,action,entity_type,entity_id,before,after"),
             "{csv}"

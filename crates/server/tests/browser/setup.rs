@@ -29,10 +29,7 @@ async fn first_run_setup_then_sign_in_and_out() {
         // Signed in at once, as an admin of a company with no lists yet.
         b.wait_text("main", "no cost code lists yet").await;
         b.wait_text(".who", "Sam Setup · Acme Builders").await;
-        let first =
-            b.d.cookie("costbridge_session")
-                .await
-                .expect("session cookie");
+        let first = b.session_cookie().await;
         assert_eq!(first["httpOnly"], true, "{first}");
         assert_eq!(first["sameSite"], "Lax", "{first}");
 
@@ -51,10 +48,7 @@ async fn first_run_setup_then_sign_in_and_out() {
 
         b.login("sam@acme.example", "correct-horse-battery").await;
         b.wait_text(".who", "Sam Setup").await;
-        let second =
-            b.d.cookie("costbridge_session")
-                .await
-                .expect("session cookie");
+        let second = b.session_cookie().await;
         assert_ne!(
             first["value"], second["value"],
             "a sign-in starts a new session id"

@@ -1,7 +1,7 @@
 //! The company's time zone (issue #14): an admin sets it on Company settings → Users, a name
 //! the tz database does not have is refused at the field, and the pages then show every time
 //! in that zone with the zone named.
-use crate::harness::{ADMIN, PASSWORD, Site, available, with_browser};
+use crate::harness::{ADMIN, PASSWORD, Site, with_browser};
 use time::OffsetDateTime;
 use time::macros::{format_description, offset};
 
@@ -18,11 +18,9 @@ fn in_india(t: OffsetDateTime) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn times_follow_the_company_zone() {
-    if !available() {
+    let Some((site, _)) = Site::for_browser().await else {
         return;
-    }
-    let site = Site::start().await;
-    site.company().await;
+    };
     with_browser(&site, "zone", |b| async move {
         b.login(ADMIN, PASSWORD).await;
         b.go("/settings/users").await;
