@@ -144,10 +144,7 @@ async fn the_limit_can_be_turned_off(app: TestApp) {
 async fn counts_kept_in_memory_reach_the_shared_count(app: TestApp) {
     use costbridge_server::ratelimit::{now, window_of};
     let person = app
-        .user(
-            "reader@one.example",
-            json!({"admin_tool": "read_only", "erp_integrations": "none", "can_push_to_accounting": false}),
-        )
+        .user("reader@one.example", perms("read_only", "none", false))
         .await;
     let (_, _, me) = get(&app.base, &person).await;
     let owner = me["id"].as_i64().expect("id");
