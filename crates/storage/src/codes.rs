@@ -396,11 +396,14 @@ impl Db {
         });
         // Each condition is written only when asked for, so the planner can use the index
         // that serves it: `$2 IS NULL OR …` would make it plan for both cases at once.
-        // The page's codes must be the caller's company's; the list's own row is read only when
-        // the page comes back empty (to tell an empty page from a list that is not theirs), which
-        // saves a list page one of its three queries.
-        let mut filter =
-            String::from("FROM cost_codes c WHERE c.list_id = $1 AND c.company_id = $2");
+        // The list must be the caller's company's: checked once per statement by a subquery
+        // that does not depend on the row (so a deep page still skips its rows in the index
+        // alone); the list's own row is read only when the page comes back empty, to tell an
+        // empty page from a list that is not theirs. A list page is two queries, not three.
+        let mut filter = String::from(
+            "FROM cost_codes c WHERE c.list_id = $1 AND EXISTS (SELECT 1 FROM cost_code_lists l \
+             WHERE l.id = $1 AND l.company_id = $2)",
+        );
         let mut args: Vec<Arg> = vec![list.into(), company.into()];
         let mut list_args: Vec<Arg> = Vec::new();
         if let Some(state) = &f.sync_status {
