@@ -377,13 +377,16 @@ async fn every_action_refused_keeps_the_page() {
     .await;
 }
 
-/// Whether every element matching `css` is on one line (no wrapping) and set not to wrap.
+/// Whether every element matching `css` is on one line (no wrapping) and set not to wrap. The
+/// height measured is its text's, not its box's: a table cell is as tall as its row.
 async fn one_line(b: &Browser, css: &str) -> Vec<String> {
     let script = format!(
         "return Array.prototype.slice.call(document.querySelectorAll('{css}')).filter(function (el) {{
            var s = getComputedStyle(el);
            var line = parseFloat(s.lineHeight) || parseFloat(s.fontSize) * 1.5;
-           return s.whiteSpace !== 'nowrap' || el.getBoundingClientRect().height > line * 1.5;
+           var text = document.createRange();
+           text.selectNodeContents(el);
+           return s.whiteSpace !== 'nowrap' || text.getBoundingClientRect().height > line * 1.5;
          }}).map(function (el) {{ return el.textContent; }});"
     );
     let wrapped = js(b, &script).await;
@@ -436,6 +439,13 @@ async fn codes_and_times_never_wrap() {
             for css in ["#queue-rows .when", "#queue-rows .code"] {
                 let wrapped = one_line(&b, css).await;
                 assert!(wrapped.is_empty(), "{width}px: {css} wraps: {wrapped:?}");
+            }
+            // The audit log's times, people, actions and entities too ("user.creat" / "ed").
+            b.go("/settings/audit").await;
+            b.el("td.ident").await;
+            for css in ["td.when", "td.ident"] {
+                let wrapped = one_line(&b, css).await;
+                assert!(wrapped.is_empty(), "{width}px: audit {css} wraps: {wrapped:?}");
             }
         }
         // The bulk bar fits on one line at 1280 px.
