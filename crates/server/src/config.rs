@@ -403,8 +403,9 @@ concurrent_calls = 5
 timeout_seconds = 30
 
 [api]
-# Requests per minute for each token owner (a person's token or session, a machine client),
-# counted in the database so every instance shares the count; 0 turns the limit off. Answers
+# Requests per minute for each token owner (a person's token or session, a machine client);
+# 0 turns the limit off. Each instance counts in memory and adds to the database's shared count
+# every second, and counts in the database on every request near the limit. Answers
 # carry X-Rate-Limit-Limit/-Remaining/-Reset; over the limit they are 429 with Retry-After.
 requests_per_minute = 600
 # Minutes a machine client's token from POST /oauth/token lives.
