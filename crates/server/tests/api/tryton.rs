@@ -245,6 +245,15 @@ pub(crate) struct Server {
     pub(crate) base: String,
 }
 
+/// The binary outlives the test otherwise: the restarted server of each killed-server test was
+/// left running after the suite.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     /// A company and its first admin on the database `db`, made by the binary's `bootstrap`:
     /// `{"company_id", "user_id", "token"}`.
