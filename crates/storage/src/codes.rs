@@ -415,14 +415,12 @@ impl Db {
             let n = args.len();
             // SQLite's LIKE already ignores case, for ASCII letters only, as its lower() does:
             // lower() there only cost every compared row a copy (half of a search's time).
-            let folded = |col: &str| match self.pool().postgres() {
-                true => format!("lower({col})"),
-                false => col.to_owned(),
+            let (code, description) = match self.pool().postgres() {
+                true => ("lower(c.full_code)", "lower(c.description)"),
+                false => ("c.full_code", "c.description"),
             };
             filter.push_str(&format!(
-                " AND ({} LIKE ${n} ESCAPE '\\' OR {} LIKE ${n} ESCAPE '\\')",
-                folded("c.full_code"),
-                folded("c.description")
+                " AND ({code} LIKE ${n} ESCAPE '\\' OR {description} LIKE ${n} ESCAPE '\\')"
             ));
         }
         let mut list_sql = format!("SELECT {CODE_COLS} {filter}");
