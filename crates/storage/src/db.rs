@@ -331,4 +331,65 @@ mod tests {
             assert_eq!(columns("sqlite", f), columns("postgres", f), "{f}");
         }
     }
+
+    /// The SQLite rows stored before times were written fixed width are rewritten to it, so
+    /// they compare as times with the new ones; a time already fixed width stays as it is.
+    #[tokio::test]
+    async fn old_sqlite_times_are_rewritten_fixed_width() {
+        let path = std::env::temp_dir().join(format!("costbridge-times-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let db = super::Db::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        let super::Db::Sqlite(pool) = &db else {
+            unreachable!("a SQLite URL")
+        };
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let rewrite = 202611313;
+        assert!(
+            all.iter().any(|m| m.version == rewrite),
+            "the rewrite migration"
+        );
+        let mut before = sqlx::migrate!("./migrations/sqlite");
+        before.migrations = all
+            .iter()
+            .filter(|m| m.version < rewrite)
+            .cloned()
+            .collect();
+        before.run(pool).await.expect("earlier migrations");
+        let stored = [
+            "2026-11-30T21:06:03Z",
+            "2026-11-30T21:06:03.12Z",
+            "2026-11-30T21:06:03.123456Z",
+            "2026-11-30T21:06:03.123456789Z",
+        ];
+        for (id, at) in stored.iter().enumerate() {
+            sqlx::query("INSERT INTO companies (id, name, created_at) VALUES (?, ?, ?)")
+                .bind(id as i64 + 1)
+                .bind(format!("c{id}"))
+                .bind(at)
+                .execute(pool)
+                .await
+                .expect("insert");
+        }
+        all.run(pool).await.expect("the rewrite");
+        let now: Vec<(String,)> = sqlx::query_as("SELECT created_at FROM companies ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .expect("read");
+        let now: Vec<&str> = now.iter().map(|(t,)| t.as_str()).collect();
+        assert_eq!(
+            now,
+            [
+                "2026-11-30T21:06:03.000000Z",
+                "2026-11-30T21:06:03.120000Z",
+                "2026-11-30T21:06:03.123456Z",
+                "2026-11-30T21:06:03.123456Z",
+            ]
+        );
+        db.close().await;
+        for end in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{end}", path.display()));
+        }
+    }
 }

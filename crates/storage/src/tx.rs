@@ -36,12 +36,16 @@ impl From<Array> for Arg {
     }
 }
 
-/// How a backend binds an [`Array`].
-trait Arrays: Database {
+/// How a backend binds the values it stores its own way: arrays and times.
+trait Backend: Database {
     fn add_array(out: &mut Self::Arguments, a: Array) -> Result<(), sqlx::error::BoxDynError>;
+    fn add_time(
+        out: &mut Self::Arguments,
+        t: Option<OffsetDateTime>,
+    ) -> Result<(), sqlx::error::BoxDynError>;
 }
 
-impl Arrays for Postgres {
+impl Backend for Postgres {
     fn add_array(out: &mut Self::Arguments, a: Array) -> Result<(), sqlx::error::BoxDynError> {
         use sqlx::Arguments;
         match a {
@@ -50,12 +54,45 @@ impl Arrays for Postgres {
             Array::Bool(v) => out.add(v),
         }
     }
+    fn add_time(
+        out: &mut Self::Arguments,
+        t: Option<OffsetDateTime>,
+    ) -> Result<(), sqlx::error::BoxDynError> {
+        use sqlx::Arguments;
+        out.add(t)
+    }
 }
 
-impl Arrays for Sqlite {
+impl Backend for Sqlite {
     fn add_array(_: &mut Self::Arguments, _: Array) -> Result<(), sqlx::error::BoxDynError> {
         Err("SQLite has no arrays: this statement is for PostgreSQL only".into())
     }
+    fn add_time(
+        out: &mut Self::Arguments,
+        t: Option<OffsetDateTime>,
+    ) -> Result<(), sqlx::error::BoxDynError> {
+        use sqlx::Arguments;
+        out.add(t.map(sqlite_time))
+    }
+}
+
+/// A time as SQLite stores it: text that sorts as the time does. sqlx's own encoding (RFC 3339)
+/// drops the fraction's trailing zeros, so `…:03.12Z` sorted after `…:03.123Z` and `…:03Z`
+/// after `…:03.5Z`; every `<=` on a due time and every `ORDER BY` of a time could be wrong by
+/// up to a second. Fixed width, in UTC, to the microsecond (what PostgreSQL keeps too); the
+/// migration `202611313_fixed_width_times` rewrote the rows stored before.
+fn sqlite_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
 }
 
 impl From<i64> for Arg {
@@ -125,12 +162,11 @@ impl<T> Record for T where
 }
 
 /// The arguments of one statement for backend `DB`: the one place an [`Arg`] is bound.
-fn arguments<DB: Arrays>(args: Vec<Arg>) -> Result<DB::Arguments, StoreError>
+fn arguments<DB: Backend>(args: Vec<Arg>) -> Result<DB::Arguments, StoreError>
 where
     Option<i64>: for<'t> Encode<'t, DB> + Type<DB>,
     Option<String>: for<'t> Encode<'t, DB> + Type<DB>,
     Option<bool>: for<'t> Encode<'t, DB> + Type<DB>,
-    Option<OffsetDateTime>: for<'t> Encode<'t, DB> + Type<DB>,
 {
     use sqlx::Arguments;
     let mut out = DB::Arguments::default();
@@ -139,7 +175,7 @@ where
             Arg::Int(v) => out.add(v),
             Arg::Text(v) => out.add(v),
             Arg::Bool(v) => out.add(v),
-            Arg::Time(v) => out.add(v),
+            Arg::Time(v) => DB::add_time(&mut out, v),
             Arg::Array(v) => DB::add_array(&mut out, v),
         }
         .map_err(sqlx::Error::Encode)?;

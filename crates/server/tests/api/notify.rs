@@ -21,6 +21,7 @@ both!(
     the_daily_summary_comes_once_a_day,
     no_summary_when_the_waiting_codes_were_rejected,
     delivery_is_retried_until_the_server_accepts,
+    an_email_is_due_the_microsecond_after_its_time,
     the_notify_commands
 );
 
@@ -654,6 +655,37 @@ async fn delivery_is_retried_until_the_server_accepts(app: TestApp) {
         DeliveryReport::default()
     );
     assert_eq!(db.outbox_pending().await.unwrap(), 3);
+}
+
+/// Due times compare as times on both backends. SQLite keeps times as text, and once stored
+/// them without the fraction's trailing zeros: an email due at `…:00Z` was not due at
+/// `…:00.000001Z` (`Z` sorts after `.`), and `notify daily-summary` sent one of its two emails.
+async fn an_email_is_due_the_microsecond_after_its_time(app: TestApp) {
+    let t = team(&app).await;
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    send_as(&app, &t.sam, &send_path(&app, list)).await;
+    let db = &app.app_state.db;
+    let whole_second = now().replace_nanosecond(0).unwrap() + Duration::hours(1);
+    let mut due = 0;
+    while let Some(m) = db.claim_mail(now(), Duration::seconds(1)).await.unwrap() {
+        db.mail_retry_at(m.id, "due again later", whole_second)
+            .await
+            .unwrap();
+        due += 1;
+    }
+    assert!(due >= 1, "the send queued no email");
+    let micro = Duration::microseconds(1);
+    let early = db
+        .claim_mail(whole_second - micro, Duration::seconds(1))
+        .await;
+    assert!(early.unwrap().is_none(), "claimed before its time");
+    for n in 0..due {
+        let on_time = db
+            .claim_mail(whole_second + micro, Duration::seconds(1))
+            .await;
+        assert!(on_time.unwrap().is_some(), "email {n} of {due} is not due");
+    }
 }
 
 async fn the_notify_commands(app: TestApp) {
