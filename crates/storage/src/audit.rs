@@ -1,8 +1,7 @@
 //! The audit log: who did what to which entity, with the values before and after.
-use crate::clients::{CLIENT_KIND, PERSON_KIND};
+use crate::clients::{UserKind, client_label};
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError};
-use costbridge_domain::queue::UnknownState;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -68,7 +67,7 @@ pub fn json_text(v: Option<Value>) -> Option<String> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Actor {
     pub id: i64,
-    pub kind: &'static str,
+    pub kind: UserKind,
     pub email: Option<String>,
     pub name: String,
 }
@@ -78,7 +77,7 @@ impl Actor {
     pub fn label(&self) -> String {
         match &self.email {
             Some(email) => email.clone(),
-            None => format!("API client \u{201c}{}\u{201d}", self.name),
+            None => client_label(&self.name),
         }
     }
 }
@@ -150,16 +149,8 @@ fn actor(
     let (Some(id), Some(email), Some(name), Some(kind)) = (id, email, name, kind) else {
         return Ok(None);
     };
-    let (kind, email) = match kind.as_str() {
-        CLIENT_KIND => ("api_client", None),
-        PERSON_KIND => ("user", Some(email)),
-        _ => {
-            return Err(StoreError::decode(UnknownState {
-                kind: "user kind",
-                value: kind,
-            }));
-        }
-    };
+    let kind = UserKind::try_from(kind).map_err(StoreError::decode)?;
+    let email = (kind == UserKind::User).then_some(email);
     Ok(Some(Actor {
         id,
         kind,

@@ -16,6 +16,35 @@ pub const PERSON_KIND: &str = "person";
 /// in or emailed (a condition on `users u`: its `kind` is [`PERSON_KIND`]).
 pub(crate) const PEOPLE: &str = "u.kind = 'person'";
 
+/// Who a `users` row is, as the API names it: a person, or the row a machine client acts
+/// through. A stored kind this version does not know is an error, not a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    User,
+    ApiClient,
+}
+
+impl TryFrom<String> for UserKind {
+    type Error = UnknownState;
+    fn try_from(stored: String) -> Result<Self, UnknownState> {
+        match stored.as_str() {
+            PERSON_KIND => Ok(UserKind::User),
+            CLIENT_KIND => Ok(UserKind::ApiClient),
+            _ => Err(UnknownState {
+                kind: "user kind",
+                value: stored,
+            }),
+        }
+    }
+}
+
+/// How a page or a CSV file names a machine client: by the name its admin gave it, never by
+/// the internal address of the row it acts through.
+pub fn client_label(name: &str) -> String {
+    format!("API client \u{201c}{name}\u{201d}")
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"id": 7, "client_id": "cbc_3f9a1c2e4b5d6a7f", "name": "Nightly ERP sync",
     "permissions": {"admin_tool": "read_only", "erp_integrations": "standard", "can_push_to_accounting": false},

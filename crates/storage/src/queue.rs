@@ -1,5 +1,6 @@
 //! The ERP Integrations queue: the items a send created, the approver's GL choices, and
 //! export, reject and retry of the selected rows or all of them.
+use crate::clients::{UserKind, client_label};
 use crate::codes::unsynced_changed;
 use crate::events::{self, About};
 use crate::tx::{Arg, Queries, Tx, marks};
@@ -16,15 +17,30 @@ use time::OffsetDateTime;
 /// SQLite allows 32,766 bound values; chunks of ids stay far below it.
 const ID_CHUNK: usize = 500;
 
+/// Who sent or decided: `email` as the API has always had it, plus `kind` and `name`, so a
+/// machine client is named as the admin named it, not by its row's internal address.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": 1, "email": "admin@demo.example", "kind": "user", "name": "Demo Admin"}))]
 pub struct Person {
     pub id: i64,
     pub email: String,
+    pub kind: UserKind,
+    pub name: String,
+}
+
+impl Person {
+    /// How a page names them: a person by email, a machine client by its name.
+    pub fn label(&self) -> String {
+        match self.kind {
+            UserKind::User => self.email.clone(),
+            UserKind::ApiClient => client_label(&self.name),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"id": 7, "cost_code_id": 43, "submission_id": 1, "full_code": "01-110", "description": "Permits",
-    "change": "new", "diff": {}, "sent_by": {"id": 1, "email": "admin@demo.example"}, "sent_at": "2026-11-30T15:01:00Z",
+    "change": "new", "diff": {}, "sent_by": {"id": 1, "email": "admin@demo.example", "kind": "user", "name": "Demo Admin"}, "sent_at": "2026-11-30T15:01:00Z",
     "gl_income_account": "4000", "gl_expense_account": "5000", "export_status": "ready", "erp_message": null, "note": null,
     "decided_by": null, "decided_at": null, "rejection_reason": null, "export_job_id": null}))]
 pub struct Item {
@@ -75,6 +91,9 @@ pub(crate) struct ItemRow {
     from_active: Option<bool>,
     sent_by: i64,
     sent_by_email: String,
+    sent_by_name: String,
+    #[sqlx(try_from = "String")]
+    sent_by_kind: UserKind,
     sent_at: OffsetDateTime,
     gl_income_account: Option<String>,
     gl_expense_account: Option<String>,
@@ -84,6 +103,8 @@ pub(crate) struct ItemRow {
     note: Option<String>,
     decided_by: Option<i64>,
     decided_by_email: Option<String>,
+    decided_by_name: Option<String>,
+    decided_by_kind: Option<String>,
     decided_at: Option<OffsetDateTime>,
     rejection_reason: Option<String>,
     export_job_id: Option<i64>,
@@ -92,15 +113,18 @@ pub(crate) struct ItemRow {
 pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, \
                                       i.full_code, i.description, i.active, i.from_code, \
                                       i.from_full_code, i.from_description, i.from_active, \
-                                      i.sent_by, su.email AS sent_by_email, i.sent_at, \
+                                      i.sent_by, su.email AS sent_by_email, su.name AS \
+                                      sent_by_name, su.kind AS sent_by_kind, i.sent_at, \
                                       i.gl_income_account, i.gl_expense_account, i.status, \
                                       i.erp_message, i.note, i.decided_by, du.email AS \
-                                      decided_by_email, i.decided_at, i.rejection_reason, \
+                                      decided_by_email, du.name AS decided_by_name, du.kind \
+                                      AS decided_by_kind, i.decided_at, i.rejection_reason, \
                                       i.export_job_id FROM erp_items i JOIN users su ON su.id = \
                                       i.sent_by LEFT JOIN users du ON du.id = i.decided_by";
 
-impl From<ItemRow> for Item {
-    fn from(r: ItemRow) -> Self {
+impl TryFrom<ItemRow> for Item {
+    type Error = StoreError;
+    fn try_from(r: ItemRow) -> Result<Self, StoreError> {
         let now = ConfirmedValues {
             code: r.code,
             full_code: r.full_code.clone(),
@@ -115,7 +139,17 @@ impl From<ItemRow> for Item {
                 active: r.from_active?,
             })
         })();
-        Item {
+        let decided_by = match (r.decided_by, r.decided_by_email, r.decided_by_name) {
+            (Some(id), Some(email), Some(name)) => Some(Person {
+                id,
+                email,
+                name,
+                kind: UserKind::try_from(r.decided_by_kind.unwrap_or_default())
+                    .map_err(StoreError::decode)?,
+            }),
+            _ => None,
+        };
+        Ok(Item {
             id: r.id,
             cost_code_id: r.cost_code_id,
             submission_id: r.submission_id,
@@ -126,6 +160,8 @@ impl From<ItemRow> for Item {
             sent_by: Person {
                 id: r.sent_by,
                 email: r.sent_by_email,
+                kind: r.sent_by_kind,
+                name: r.sent_by_name,
             },
             sent_at: r.sent_at,
             gl_income_account: r.gl_income_account,
@@ -133,14 +169,11 @@ impl From<ItemRow> for Item {
             export_status: r.status,
             erp_message: r.erp_message,
             note: r.note,
-            decided_by: r
-                .decided_by
-                .zip(r.decided_by_email)
-                .map(|(id, email)| Person { id, email }),
+            decided_by,
             decided_at: r.decided_at,
             rejection_reason: r.rejection_reason,
             export_job_id: r.export_job_id,
-        }
+        })
     }
 }
 
@@ -330,7 +363,8 @@ impl Db {
                 offset,
             )
             .await?;
-        Ok((rows.into_iter().map(Item::from).collect(), total))
+        let items = rows.into_iter().map(Item::try_from);
+        Ok((items.collect::<Result<_, _>>()?, total))
     }
 
     /// How many items each filter holds, for the filter tabs.
@@ -354,7 +388,7 @@ impl Db {
             .pool()
             .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
             .await?;
-        row.map(Item::from).ok_or(StoreError::NotFound)
+        row.ok_or(StoreError::NotFound)?.try_into()
     }
 
     /// Saves the approver's GL choice on a ready or failed item (`Some(None)` clears it).

@@ -1,4 +1,5 @@
 //! Submissions as an auditor reads them: who sent what when, and where each sent code is now.
+use crate::clients::UserKind;
 use crate::queue::{Item, Person};
 use crate::tx::Queries;
 use crate::{Db, StoreError};
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"id": 1, "list_id": 1, "sent_by": {"id": 1, "email": "admin@demo.example"}, "sent_at": "2026-11-30T15:01:00Z",
+#[schema(example = json!({"id": 1, "list_id": 1, "sent_by": {"id": 1, "email": "admin@demo.example", "kind": "user", "name": "Demo Admin"}, "sent_at": "2026-11-30T15:01:00Z",
     "code_count": 12, "item_counts": {"synced": 11, "rejected": 1}, "export_job_ids": [1]}))]
 pub struct Submission {
     pub id: i64,
@@ -24,9 +25,9 @@ pub struct Submission {
     pub export_job_ids: Vec<i64>,
 }
 
-type SubmissionRow = (i64, i64, i64, String, OffsetDateTime, i64);
+type SubmissionRow = (i64, i64, i64, String, String, String, OffsetDateTime, i64);
 
-const SUBMISSION_SELECT: &str = "SELECT s.id, s.list_id, s.sent_by, u.email, s.sent_at, \
+const SUBMISSION_SELECT: &str = "SELECT s.id, s.list_id, s.sent_by, u.email, u.name, u.kind, s.sent_at, \
                                  s.code_count FROM submissions s JOIN users u ON u.id = \
                                  s.sent_by";
 
@@ -84,7 +85,8 @@ impl Db {
     }
 
     async fn with_counts(&self, row: SubmissionRow) -> Result<Submission, StoreError> {
-        let (id, list_id, sent_by, email, sent_at, code_count) = row;
+        let (id, list_id, sent_by, email, name, kind, sent_at, code_count) = row;
+        let kind = UserKind::try_from(kind).map_err(StoreError::decode)?;
         let counts = self.counts_by_status("submission_id", id).await?;
         let jobs: Vec<(i64,)> = self
             .pool()
@@ -98,7 +100,12 @@ impl Db {
         Ok(Submission {
             id,
             list_id,
-            sent_by: Person { id: sent_by, email },
+            sent_by: Person {
+                id: sent_by,
+                email,
+                kind,
+                name,
+            },
             sent_at,
             code_count,
             item_counts: counts.into_iter().collect(),

@@ -86,7 +86,7 @@ impl Db {
                 [company.into(), job.into(), limit.into()],
             )
             .await?;
-        Ok(rows.into_iter().map(Item::from).collect())
+        rows.into_iter().map(Item::try_from).collect()
     }
 
     pub async fn company_name(&self, company: i64) -> Result<String, StoreError> {

@@ -71,7 +71,7 @@ impl RowView {
             sent_at: zone.show(i.sent_at),
             decided: i.decided_by.as_ref().map(|p| {
                 let at = i.decided_at.map(|t| zone.show(t)).unwrap_or_default();
-                (p.email.clone(), at)
+                (p.label(), at)
             }),
             diff,
             i,

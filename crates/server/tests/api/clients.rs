@@ -3,7 +3,7 @@
 //! client_credentials) that act like personal tokens and are audited under the client's name;
 //! rotating or revoking cuts access at once.
 use crate::both;
-use crate::helpers::{TestApp, perms};
+use crate::helpers::{TestApp, perms, send_at};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 both!(
     a_client_acts_under_its_own_name,
+    a_clients_send_is_named_for_the_client,
     a_client_never_holds_more_than_its_admin,
     rotating_and_revoking_cut_access,
     the_token_endpoint_answers_as_rfc_6749_says,
@@ -165,6 +166,49 @@ async fn a_client_acts_under_its_own_name(app: TestApp) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = app.sign_in(me["email"].as_str().unwrap(), &secret).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+/// What a client sends shows in the queue and the submissions under the name its admin gave
+/// it, never as the internal address of the row it acts through.
+async fn a_clients_send_is_named_for_the_client(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    let (_, client_id, secret) = make_client(&app, "Estimating sync", codes_admin()).await;
+    let token = client_token(&app, &client_id, &secret).await;
+    let list_path = app.c(&format!("/cost_code_lists/{list}"));
+    let (s, b) = app
+        .call(
+            "POST",
+            &format!("{list_path}/cost_codes"),
+            &token,
+            Some(json!({"code": "01", "description": "General"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    send_at(&app.client, &app.base, &token, &list_path).await;
+
+    let item = &app.items("ready_to_export").await[0];
+    assert_eq!(item["sent_by"]["kind"], "api_client", "{item}");
+    assert_eq!(item["sent_by"]["name"], "Estimating sync");
+    let (_, subs) = app.get(&app.c("/submissions")).await;
+    assert_eq!(subs[0]["sent_by"]["kind"], "api_client", "{subs}");
+    assert_eq!(subs[0]["sent_by"]["name"], "Estimating sync");
+
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let page = app.page(&cookie, "/erp?filter=ready_to_export").await;
+    assert!(
+        page.contains("API client \u{201c}Estimating sync\u{201d}"),
+        "{page}"
+    );
+    assert!(!page.contains(".invalid"), "{page}");
+
+    // The approver who decides is a person, named by email.
+    app.accept_all().await;
+    let done = &app.items("synced").await[0];
+    assert_eq!(done["id"], item["id"]);
+    assert_eq!(done["decided_by"]["kind"], "user", "{done}");
+    assert_eq!(done["decided_by"]["email"], "admin@one.example");
 }
 
 async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
