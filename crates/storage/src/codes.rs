@@ -35,7 +35,7 @@ impl CodeList {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct CodeRow {
     pub id: i64,
     pub list_id: i64,
@@ -44,20 +44,29 @@ pub(crate) struct CodeRow {
     pub full_code: String,
     pub description: String,
     pub tier: i64,
+    #[serde(deserialize_with = "crate::tx::packed::bool")]
     pub active: bool,
     #[sqlx(try_from = "String")]
+    #[serde(deserialize_with = "crate::tx::packed::stored")]
     pub sync_status: SyncState,
     pub confirmed_code: Option<String>,
     pub confirmed_full_code: Option<String>,
     pub confirmed_description: Option<String>,
+    #[serde(deserialize_with = "crate::tx::packed::option_bool")]
     pub confirmed_active: Option<bool>,
     pub origin_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub last_synced_at: Option<OffsetDateTime>,
     pub rejection_reason: Option<String>,
     pub erp_message: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
+
+/// A list's natural order: how every page of codes is sorted.
+pub(crate) const PAGE_ORDER: &str = "c.sort_key, c.full_code";
 
 pub(crate) const CODE_COLS: &str = "c.id, c.list_id, c.parent_id, c.code, c.full_code, \
                                     c.description, c.tier, c.active, c.sync_status, \
@@ -423,7 +432,7 @@ impl Db {
                 " AND ({code} LIKE ${n} ESCAPE '\\' OR {description} LIKE ${n} ESCAPE '\\')"
             ));
         }
-        let mut list_sql = format!("SELECT {CODE_COLS} {filter}");
+        let mut list_sql = format!("SELECT {CODE_COLS}, c.sort_key {filter}");
         if let Some(after) = f.after {
             let anchor: Option<(String, String)> = self
                 .pool()
@@ -454,7 +463,7 @@ impl Db {
             ));
             list_args = vec![sort_key.into(), full_code.into()];
         }
-        list_sql.push_str(" ORDER BY c.sort_key, c.full_code");
+        list_sql.push_str(&format!(" ORDER BY {PAGE_ORDER}"));
         // Without a search, the total is the list's maintained count (of one state, or all);
         // a search has to look at the rows it matches.
         let (count_sql, count_args) = match (&f.q, &f.sync_status) {
@@ -471,15 +480,13 @@ impl Db {
         };
         let n = args.len() + list_args.len();
         list_sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
+        let page_args = args
+            .iter()
+            .cloned()
+            .chain(list_args)
+            .chain([limit.into(), offset.into()]);
         let rows: Vec<CodeRow> = self
-            .pool()
-            .fetch_all(
-                AssertSqlSafe(list_sql),
-                args.iter()
-                    .cloned()
-                    .chain(list_args)
-                    .chain([limit.into(), offset.into()]),
-            )
+            .fetch_packed(&list_sql, CODE_COLS, PAGE_ORDER, page_args)
             .await?;
         if rows.is_empty() {
             self.list(company, list).await?;

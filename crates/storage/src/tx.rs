@@ -367,6 +367,35 @@ impl Db {
     }
 }
 
+impl Db {
+    /// The rows `sql` selects, for a page a person or a client reads often. `sql` selects
+    /// `cols` (what `T` reads, in order; on the alias `c`) and the columns `order` sorts by.
+    ///
+    /// On SQLite every row crosses from sqlx's connection thread to the request's one at a
+    /// time (a channel message and a thread wake-up each, plus a row of boxed values): a
+    /// 100-code page cost ~1 ms more than a 1-code page. Packed by SQLite into one JSON array
+    /// (`json_array` per row), the page crosses once: page 1 went from 811 to 2,303 req/s.
+    /// PostgreSQL reads its rows from one buffered reply and takes them as they are.
+    pub(crate) async fn fetch_packed<T: Record + serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        cols: &str,
+        order: &str,
+        args: impl IntoIterator<Item = Arg>,
+    ) -> Result<Vec<T>, StoreError> {
+        if self.pool().postgres() {
+            return self
+                .pool()
+                .fetch_all(AssertSqlSafe(sql.to_owned()), args)
+                .await;
+        }
+        let packed =
+            format!("SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({sql}) c");
+        let text: String = self.pool().scalar(AssertSqlSafe(packed), args).await?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+    }
+}
+
 impl Queries for Pool<'_> {
     type Sqlite<'a>
         = &'a sqlx::SqlitePool
@@ -497,5 +526,29 @@ mod tests {
             assert_eq!(plain(kept), kept);
         }
         assert_eq!(plain("SELECT '$' || $1"), "SELECT '$' || ?");
+    }
+}
+
+/// Decoding rows SQLite packed into one JSON array (`json_array` per row).
+pub(crate) mod packed {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    /// SQLite's booleans are 0 and 1.
+    pub fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        Ok(i64::deserialize(d)? != 0)
+    }
+
+    pub fn option_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(Option::<i64>::deserialize(d)?.map(|v| v != 0))
+    }
+
+    /// A state stored by name, decoded strictly.
+    pub fn stored<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<String>,
+        T::Error: std::fmt::Display,
+    {
+        T::try_from(String::deserialize(d)?).map_err(D::Error::custom)
     }
 }

@@ -1,7 +1,7 @@
 //! Reads shaped for the web pages: the code tree one tier at a time (so a list of any size
 //! opens at once: the top tier a page at a time, then each code's children when expanded),
 //! the items of one export job (its live status), and the company's name.
-use crate::codes::{CODE_COLS, CodeRow, CostCode};
+use crate::codes::{CODE_COLS, CodeRow, CostCode, PAGE_ORDER};
 use crate::queue::{ITEM_SELECT, Item, ItemRow};
 use crate::tx::Queries;
 use crate::{Db, StoreError};
@@ -14,8 +14,9 @@ pub struct TreeNode {
     pub children: i64,
 }
 
-/// A code as the tree reads it, with its number of children.
-#[derive(sqlx::FromRow)]
+/// A code as the tree reads it, with its number of children (packed on SQLite as
+/// `[[code columns…], children]`).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct NodeRow {
     #[sqlx(flatten)]
     code: CodeRow,
@@ -40,24 +41,24 @@ impl Db {
             None => "c.parent_id IS NULL AND $2 IS NULL",
         };
         let list_sql = format!(
-            "SELECT {CODE_COLS}, (SELECT COUNT(*) FROM cost_codes k \
+            "SELECT {CODE_COLS}, c.sort_key, (SELECT COUNT(*) FROM cost_codes k \
              WHERE k.parent_id = c.id) AS children FROM cost_codes c \
-             WHERE c.list_id = $1 AND {under} ORDER BY c.sort_key, \
-             c.full_code"
+             WHERE c.list_id = $1 AND {under} ORDER BY {PAGE_ORDER} LIMIT $3 OFFSET $4"
         );
         let count_sql = format!(
             "SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = $1 AND \
              {under}"
         );
-        let (rows, total): (Vec<NodeRow>, i64) = self
-            .page(
+        let args = [list.into(), parent.into()];
+        let rows: Vec<NodeRow> = self
+            .fetch_packed(
                 &list_sql,
-                &count_sql,
-                vec![list.into(), parent.into()],
-                limit,
-                offset,
+                &format!("json_array({CODE_COLS}), c.children"),
+                PAGE_ORDER,
+                args.iter().cloned().chain([limit.into(), offset.into()]),
             )
             .await?;
+        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
         let nodes = rows
             .into_iter()
             .map(|r| TreeNode {

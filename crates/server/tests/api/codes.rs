@@ -9,8 +9,60 @@ both!(
     moves_renames_and_cycles,
     delete_versus_deactivate,
     racing_duplicates_make_one_code,
-    pages_follow_keys_and_totals_follow_changes
+    pages_follow_keys_and_totals_follow_changes,
+    a_page_reads_every_field_as_the_code_does
 );
+
+/// A list page (read in bulk, packed into one JSON value on SQLite) says exactly what reading
+/// each code alone says, for codes in every kind of state: synced (confirmed values, sync
+/// time), modified after a sync, rejected (the reason) and never sent, inactive and active.
+async fn a_page_reads_every_field_as_the_code_does(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    let div = app
+        .code(list, "01", "General \"quoted\" \u{e9}", None)
+        .await;
+    let pid = div["id"].as_i64();
+    let kept = app.code(list, "100", "Kept", pid).await;
+    let refused = app.code(list, "20", "Refused", pid).await;
+    app.send(list).await;
+    let items = app.items("ready_to_export").await;
+    let item_of = |code: &Value| {
+        items
+            .iter()
+            .find(|i| i["cost_code_id"] == code["id"])
+            .expect("item")["id"]
+            .clone()
+    };
+    let (s, b) = app
+        .post(
+            &app.c("/erp/cost_codes/reject"),
+            json!({"item_ids": [item_of(&refused)], "reason": "Use 01-200"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    app.accept_all().await;
+    let path = |id: &Value| app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}"));
+    app.patched(
+        &path(&kept["id"]),
+        json!({"description": "Kept, renamed", "active": false}),
+    )
+    .await;
+    app.code(list, "02", "Never sent", None).await;
+
+    let (s, page) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?per_page=100")))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(strings(&page, "full_code"), ["01", "01-20", "01-100", "02"]);
+    assert_eq!(
+        strings(&page, "sync_status"),
+        ["synced", "rejected", "modified", "new"]
+    );
+    for code in page.as_array().expect("codes") {
+        let (_, alone) = app.get(&path(&code["id"])).await;
+        assert_eq!(code, &alone);
+    }
+}
 
 async fn tiered_codes_in_natural_order(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
