@@ -144,6 +144,29 @@ impl Permissions {
     }
 }
 
+/// Who a `users` row is: a person, or the row a machine client acts through. The API names
+/// them `user` and `api_client`; the database stores `as_str`, decoded strictly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserKind {
+    User,
+    ApiClient,
+}
+
+impl UserKind {
+    pub const ALL: [UserKind; 2] = [UserKind::User, UserKind::ApiClient];
+
+    /// The stored name (`users.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserKind::User => "person",
+            UserKind::ApiClient => "api_client",
+        }
+    }
+}
+
+crate::queue::decode_stored!(UserKind => "user kind");
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +183,19 @@ mod tests {
             erp_integrations: erp,
             can_push_to_accounting: push,
         }
+    }
+
+    #[test]
+    fn user_kinds_read_back_and_unknown_ones_are_refused() {
+        for k in UserKind::ALL {
+            assert_eq!(UserKind::try_from(k.as_str().to_owned()), Ok(k));
+        }
+        assert_eq!(
+            UserKind::try_from("robot".to_owned())
+                .unwrap_err()
+                .to_string(),
+            "unknown user kind state 'robot'"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The audit log: who did what to which entity, with the values before and after.
-use crate::clients::{UserKind, client_label};
+use crate::clients::client_label;
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError};
+use costbridge_domain::permission::UserKind;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;

@@ -2,6 +2,7 @@
 //! acts through (kind `api_client`, holding its permissions), and the short-lived tokens it buys.
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, audit, now};
+use costbridge_domain::permission::UserKind;
 use costbridge_domain::queue::UnknownState;
 use costbridge_domain::{Level, Permissions};
 use serde::Serialize;
@@ -9,35 +10,9 @@ use serde_json::json;
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
-/// The `users.kind` of the rows machine clients act through, and of people.
-pub const CLIENT_KIND: &str = "api_client";
-pub const PERSON_KIND: &str = "person";
 /// People, not the rows machine clients act through: only people are listed, changed, signed
-/// in or emailed (a condition on `users u`: its `kind` is [`PERSON_KIND`]).
+/// in or emailed (a condition on `users u`: its `kind` is [`UserKind::User`]'s stored name).
 pub(crate) const PEOPLE: &str = "u.kind = 'person'";
-
-/// Who a `users` row is, as the API names it: a person, or the row a machine client acts
-/// through. A stored kind this version does not know is an error, not a guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UserKind {
-    User,
-    ApiClient,
-}
-
-impl TryFrom<String> for UserKind {
-    type Error = UnknownState;
-    fn try_from(stored: String) -> Result<Self, UnknownState> {
-        match stored.as_str() {
-            PERSON_KIND => Ok(UserKind::User),
-            CLIENT_KIND => Ok(UserKind::ApiClient),
-            _ => Err(UnknownState {
-                kind: "user kind",
-                value: stored,
-            }),
-        }
-    }
-}
 
 /// How a page or a CSV file names a machine client: by the name its admin gave it, never by
 /// the internal address of the row it acts through.
@@ -167,7 +142,7 @@ impl Db {
                                 c.permissions.erp_integrations.as_str().into(),
                                 c.permissions.can_push_to_accounting.into(),
                                 t.into(),
-                                CLIENT_KIND.into(),
+                                UserKind::ApiClient.as_str().into(),
                             ],
                         )
                         .await?;

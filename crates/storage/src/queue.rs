@@ -1,11 +1,12 @@
 //! The ERP Integrations queue: the items a send created, the approver's GL choices, and
 //! export, reject and retry of the selected rows or all of them.
-use crate::clients::{UserKind, client_label};
+use crate::clients::client_label;
 use crate::codes::unsynced_changed;
 use crate::events::{self, About};
 use crate::tx::{Arg, Queries, Tx, marks};
 use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::events::EventType;
+use costbridge_domain::permission::UserKind;
 use costbridge_domain::queue::{ItemStatus, JobStatus as JobState, sql_in};
 use costbridge_domain::sync::{ConfirmedValues, Event, FieldChange, SyncState};
 use serde::Serialize;

@@ -1,8 +1,8 @@
 //! Submissions as an auditor reads them: who sent what when, and where each sent code is now.
-use crate::clients::UserKind;
 use crate::queue::{Item, Person};
 use crate::tx::Queries;
 use crate::{Db, StoreError};
+use costbridge_domain::permission::UserKind;
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 use std::collections::BTreeMap;
