@@ -161,7 +161,8 @@ impl Db {
     }
 
     /// The maintained counts of codes per list and state (which list pages show as totals)
-    /// against the codes themselves.
+    /// against the codes themselves, and the queue's (which its filter tabs and pages show)
+    /// against its items.
     async fn count_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
         let wrong: Vec<(i64, String, i64, i64)> = self
             .pool()
@@ -178,12 +179,51 @@ impl Db {
                 [company.into()],
             )
             .await?;
-        Ok(wrong
+        let mut out: Vec<String> = wrong
             .into_iter()
             .map(|(list, state, kept, real)| {
                 format!("list {list} counts {kept} {state} codes but has {real}")
             })
-            .collect())
+            .collect();
+        // The queue's: each item is superseded exactly when its code has a later item, and
+        // the counts per company and state are of the items not superseded.
+        let flags: Vec<(i64, bool)> = self
+            .pool()
+            .fetch_all(
+                "SELECT i.id, i.superseded FROM erp_items i WHERE ($1 IS NULL OR \
+                 i.company_id = $1) AND i.superseded <> EXISTS (SELECT 1 FROM erp_items \
+                 later WHERE later.cost_code_id = i.cost_code_id AND later.id > i.id) \
+                 ORDER BY i.id",
+                [company.into()],
+            )
+            .await?;
+        out.extend(flags.into_iter().map(|(id, superseded)| {
+            let (is, has) = if superseded {
+                ("", "no")
+            } else {
+                (" not", "a")
+            };
+            format!("queue item {id} is{is} marked superseded but its code has {has} later item")
+        }));
+        let items: Vec<(i64, String, i64, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT k.company_id, k.status, COALESCE(s.n, 0), COALESCE(c.n, 0) \
+                 FROM (SELECT company_id, status FROM erp_item_counts UNION \
+                       SELECT company_id, status FROM erp_items) k \
+                 LEFT JOIN erp_item_counts s ON s.company_id = k.company_id AND s.status = k.status \
+                 LEFT JOIN (SELECT company_id, status, COUNT(*) AS n FROM erp_items \
+                            WHERE NOT superseded GROUP BY company_id, status) c \
+                   ON c.company_id = k.company_id AND c.status = k.status \
+                 WHERE ($1 IS NULL OR k.company_id = $1) AND COALESCE(s.n, 0) <> COALESCE(c.n, 0) \
+                 ORDER BY k.company_id, k.status",
+                [company.into()],
+            )
+            .await?;
+        out.extend(items.into_iter().map(|(company, state, kept, real)| {
+            format!("company {company}'s queue counts {kept} {state} items but has {real}")
+        }));
+        Ok(out)
     }
 
     /// The references PostgreSQL no longer checks row by row on the bulk tables (migration

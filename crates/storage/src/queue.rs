@@ -77,7 +77,7 @@ pub struct Item {
     pub export_job_id: Option<i64>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct ItemRow {
     id: i64,
     cost_code_id: i64,
@@ -85,20 +85,25 @@ pub(crate) struct ItemRow {
     code: String,
     full_code: String,
     description: String,
+    #[serde(deserialize_with = "crate::tx::packed::bool")]
     active: bool,
     from_code: Option<String>,
     from_full_code: Option<String>,
     from_description: Option<String>,
+    #[serde(deserialize_with = "crate::tx::packed::option_bool")]
     from_active: Option<bool>,
     sent_by: i64,
     sent_by_email: String,
     sent_by_name: String,
     #[sqlx(try_from = "String")]
+    #[serde(deserialize_with = "crate::tx::packed::stored")]
     sent_by_kind: UserKind,
+    #[serde(with = "time::serde::rfc3339")]
     sent_at: OffsetDateTime,
     gl_income_account: Option<String>,
     gl_expense_account: Option<String>,
     #[sqlx(try_from = "String")]
+    #[serde(deserialize_with = "crate::tx::packed::stored")]
     status: ItemStatus,
     erp_message: Option<String>,
     note: Option<String>,
@@ -106,11 +111,23 @@ pub(crate) struct ItemRow {
     decided_by_email: Option<String>,
     decided_by_name: Option<String>,
     decided_by_kind: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
     decided_at: Option<OffsetDateTime>,
     rejection_reason: Option<String>,
     export_job_id: Option<i64>,
 }
 
+/// What [`ITEM_SELECT`] selects, in [`ItemRow`]'s order, on the alias `c` of a packed page
+/// ([`Db::fetch_packed`]).
+const ITEM_COLS: &str = "c.id, c.cost_code_id, c.submission_id, c.code, c.full_code, \
+                         c.description, c.active, c.from_code, c.from_full_code, \
+                         c.from_description, c.from_active, c.sent_by, c.sent_by_email, \
+                         c.sent_by_name, c.sent_by_kind, c.sent_at, c.gl_income_account, \
+                         c.gl_expense_account, c.status, c.erp_message, c.note, c.decided_by, \
+                         c.decided_by_email, c.decided_by_name, c.decided_by_kind, \
+                         c.decided_at, c.rejection_reason, c.export_job_id";
+
+/// An item with who sent and decided it, and its `sort_key` (the code order a page sorts by).
 pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, \
                                       i.full_code, i.description, i.active, i.from_code, \
                                       i.from_full_code, i.from_description, i.from_active, \
@@ -120,8 +137,9 @@ pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_
                                       i.erp_message, i.note, i.decided_by, du.email AS \
                                       decided_by_email, du.name AS decided_by_name, du.kind \
                                       AS decided_by_kind, i.decided_at, i.rejection_reason, \
-                                      i.export_job_id FROM erp_items i JOIN users su ON su.id = \
-                                      i.sent_by LEFT JOIN users du ON du.id = i.decided_by";
+                                      i.export_job_id, i.sort_key FROM erp_items i JOIN users \
+                                      su ON su.id = i.sent_by LEFT JOIN users du ON du.id = \
+                                      i.decided_by";
 
 impl TryFrom<ItemRow> for Item {
     type Error = StoreError;
@@ -325,9 +343,9 @@ async fn lock_erp_list(tx: &mut Tx<'_>, company: i64) -> Result<Option<(i64, i64
 
 /// An item that is its code's latest: the queue's filters show each code once, where it
 /// stands now, so a code rejected, fixed, re-sent and synced counts as synced only, not also
-/// as rejected (docs/rules.md §5). The index `erp_items_code_latest` answers it.
-const CURRENT: &str = "NOT EXISTS (SELECT 1 FROM erp_items later WHERE \
-                       later.cost_code_id = i.cost_code_id AND later.id > i.id)";
+/// as rejected (docs/rules.md §5). A later item for the same code marks the earlier one
+/// superseded (a trigger of migration 202611314), and `erp_item_counts` counts the others.
+const CURRENT: &str = "NOT i.superseded";
 
 impl Db {
     pub async fn items(
@@ -339,6 +357,8 @@ impl Db {
     ) -> Result<(Vec<Item>, i64), StoreError> {
         self.item_page(
             &format!("i.company_id = $1 AND i.status = $2 AND {CURRENT}"),
+            "SELECT COALESCE((SELECT n FROM erp_item_counts WHERE company_id = $1 AND \
+             status = $2), 0)",
             vec![company.into(), status.into()],
             limit,
             offset,
@@ -347,22 +367,28 @@ impl Db {
     }
 
     /// One page of the items `condition` (on `erp_items i`, bound to `args`) selects, in code
-    /// order, and how many it selects in all.
+    /// order, and how many it selects in all (`count_sql`, bound to the same `args`).
     pub(crate) async fn item_page(
         &self,
         condition: &str,
+        count_sql: &str,
         args: Vec<Arg>,
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
-        let (rows, total): (Vec<ItemRow>, i64) = self
-            .page(
-                &format!("{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id"),
-                &format!("SELECT COUNT(*) FROM erp_items i WHERE {condition}"),
-                args,
-                limit,
-                offset,
-            )
+        let n = args.len();
+        let sql = format!(
+            "{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let page_args = args.iter().cloned().chain([limit.into(), offset.into()]);
+        let rows: Vec<ItemRow> = self
+            .fetch_packed(&sql, ITEM_COLS, "c.sort_key, c.id", page_args)
+            .await?;
+        let total = self
+            .pool()
+            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
             .await?;
         let items = rows.into_iter().map(Item::try_from);
         Ok((items.collect::<Result<_, _>>()?, total))
@@ -373,10 +399,7 @@ impl Db {
         let rows: Vec<(String, i64)> = self
             .pool()
             .fetch_all(
-                AssertSqlSafe(format!(
-                    "SELECT i.status, COUNT(*) FROM erp_items i WHERE \
-                     i.company_id = $1 AND {CURRENT} GROUP BY i.status"
-                )),
+                "SELECT status, n FROM erp_item_counts WHERE company_id = $1 AND n <> 0",
                 [company.into()],
             )
             .await?;

@@ -77,6 +77,7 @@ impl Db {
     ) -> Result<(Vec<Item>, i64), StoreError> {
         self.item_page(
             "i.company_id = $1 AND i.submission_id = $2",
+            "SELECT COUNT(*) FROM erp_items WHERE company_id = $1 AND submission_id = $2",
             vec![company.into(), id.into()],
             limit,
             offset,

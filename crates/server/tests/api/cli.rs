@@ -226,6 +226,14 @@ fn check_names_broken_invariants() {
     let drifted = costbridge(&["check", "--database-url", &db]);
     let said = String::from_utf8_lossy(&drifted.stdout);
     assert!(said.contains("counts 3 pending codes but has 1"), "{said}");
+    // So is a drifted count of the queue's items.
+    execute("INSERT INTO erp_item_counts (company_id, status, n) VALUES (1, 'ready', 2)");
+    let drifted = costbridge(&["check", "--database-url", &db]);
+    let said = String::from_utf8_lossy(&drifted.stdout);
+    assert!(
+        said.contains("company 1's queue counts 2 ready items but has 0"),
+        "{said}"
+    );
     // A row that names another company's person, which no foreign key catches (on PostgreSQL
     // the bulk tables keep none to users): the check names the row.
     let other = bootstrap(&db, "Other Co", "o@example.com", "check-password-2");

@@ -141,6 +141,13 @@ async fn tabs_follow_the_current_state(app: TestApp) {
     );
     assert!(app.items("rejected").await.is_empty());
     assert_eq!(app.items("synced").await.len(), 1);
+    // A filter's page gives the same total as its tab.
+    for (filter, total) in [("rejected", "0"), ("synced", "1"), ("ready_to_export", "0")] {
+        let res = app
+            .request("GET", &app.c(&format!("/erp/cost_codes?filter={filter}")))
+            .await;
+        assert_eq!(res.headers()["total"].to_str().unwrap(), total, "{filter}");
+    }
 }
 
 /// "Is a directory (os error 21)" becomes a sentence that says who refused and what to do.
