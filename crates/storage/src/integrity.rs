@@ -160,33 +160,40 @@ impl Db {
         Ok(out)
     }
 
-    /// The maintained counts of codes per list and state (which list pages show as totals)
-    /// against the codes themselves, and the queue's (which its filter tabs and pages show)
-    /// against its items.
+    /// The kept counts ([`KEPT`]: codes per list and state, which list pages show as totals;
+    /// queue items per company and state, which the queue's tabs and pages show) against the
+    /// rows they count, and each queue item's `superseded` mark against its code's items.
     async fn count_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
-        let wrong: Vec<(i64, String, i64, i64)> = self
-            .pool()
-            .fetch_all(
-                "SELECT k.list_id, k.sync_status, COALESCE(s.n, 0), COALESCE(c.n, 0) \
-                 FROM (SELECT list_id, sync_status FROM list_state_counts UNION \
-                       SELECT list_id, sync_status FROM cost_codes) k \
-                 JOIN cost_code_lists l ON l.id = k.list_id \
-                 LEFT JOIN list_state_counts s ON s.list_id = k.list_id AND s.sync_status = k.sync_status \
-                 LEFT JOIN (SELECT list_id, sync_status, COUNT(*) AS n FROM cost_codes GROUP BY list_id, sync_status) c \
-                   ON c.list_id = k.list_id AND c.sync_status = k.sync_status \
-                 WHERE ($1 IS NULL OR l.company_id = $1) AND COALESCE(s.n, 0) <> COALESCE(c.n, 0) \
-                 ORDER BY k.list_id, k.sync_status",
-                [company.into()],
-            )
-            .await?;
-        let mut out: Vec<String> = wrong
-            .into_iter()
-            .map(|(list, state, kept, real)| {
-                format!("list {list} counts {kept} {state} codes but has {real}")
-            })
-            .collect();
-        // The queue's: each item is superseded exactly when its code has a later item, and
-        // the counts per company and state are of the items not superseded.
+        let mut out = Vec::new();
+        for kept in &KEPT {
+            let Kept {
+                table,
+                rows,
+                owner,
+                state,
+                scope,
+                says,
+            } = kept;
+            let sql = format!(
+                "SELECT k.{owner}, k.{state}, COALESCE(s.n, 0), COALESCE(c.n, 0) \
+                 FROM (SELECT {owner}, {state} FROM {table} UNION \
+                       SELECT {owner}, {state} FROM {rows}) k {scope} \
+                 LEFT JOIN {table} s ON s.{owner} = k.{owner} AND s.{state} = k.{state} \
+                 LEFT JOIN (SELECT {owner}, {state}, COUNT(*) AS n FROM {rows} \
+                            GROUP BY {owner}, {state}) c \
+                   ON c.{owner} = k.{owner} AND c.{state} = k.{state} \
+                 WHERE COALESCE(s.n, 0) <> COALESCE(c.n, 0) ORDER BY k.{owner}, k.{state}"
+            );
+            let wrong: Vec<(i64, String, i64, i64)> = self
+                .pool()
+                .fetch_all(AssertSqlSafe(sql), [company.into()])
+                .await?;
+            out.extend(
+                wrong
+                    .into_iter()
+                    .map(|(owner, state, kept, real)| says(owner, &state, kept, real)),
+            );
+        }
         let flags: Vec<(i64, bool)> = self
             .pool()
             .fetch_all(
@@ -204,24 +211,6 @@ impl Db {
                 (" not", "a")
             };
             format!("queue item {id} is{is} marked superseded but its code has {has} later item")
-        }));
-        let items: Vec<(i64, String, i64, i64)> = self
-            .pool()
-            .fetch_all(
-                "SELECT k.company_id, k.status, COALESCE(s.n, 0), COALESCE(c.n, 0) \
-                 FROM (SELECT company_id, status FROM erp_item_counts UNION \
-                       SELECT company_id, status FROM erp_items) k \
-                 LEFT JOIN erp_item_counts s ON s.company_id = k.company_id AND s.status = k.status \
-                 LEFT JOIN (SELECT company_id, status, COUNT(*) AS n FROM erp_items \
-                            WHERE NOT superseded GROUP BY company_id, status) c \
-                   ON c.company_id = k.company_id AND c.status = k.status \
-                 WHERE ($1 IS NULL OR k.company_id = $1) AND COALESCE(s.n, 0) <> COALESCE(c.n, 0) \
-                 ORDER BY k.company_id, k.status",
-                [company.into()],
-            )
-            .await?;
-        out.extend(items.into_iter().map(|(company, state, kept, real)| {
-            format!("company {company}'s queue counts {kept} {state} items but has {real}")
         }));
         Ok(out)
     }
@@ -260,3 +249,38 @@ impl Db {
             .collect())
     }
 }
+
+/// A count kept by triggers (docs/storage.md, "Counts kept by triggers"): its table, the rows
+/// it counts (a `FROM` item), its owner and state columns, the join that limits owners to the
+/// company `$1` (all when it is NULL), and the sentence for a count that drifted.
+struct Kept {
+    table: &'static str,
+    rows: &'static str,
+    owner: &'static str,
+    state: &'static str,
+    scope: &'static str,
+    says: fn(i64, &str, i64, i64) -> String,
+}
+
+const KEPT: [Kept; 2] = [
+    Kept {
+        table: "list_state_counts",
+        rows: "cost_codes r",
+        owner: "list_id",
+        state: "sync_status",
+        scope: "JOIN cost_code_lists l ON l.id = k.list_id AND ($1 IS NULL OR l.company_id = $1)",
+        says: |list, state, kept, real| {
+            format!("list {list} counts {kept} {state} codes but has {real}")
+        },
+    },
+    Kept {
+        table: "erp_item_counts",
+        rows: "(SELECT company_id, status FROM erp_items WHERE NOT superseded) r",
+        owner: "company_id",
+        state: "status",
+        scope: "JOIN companies co ON co.id = k.company_id AND ($1 IS NULL OR co.id = $1)",
+        says: |company, state, kept, real| {
+            format!("company {company}'s queue counts {kept} {state} items but has {real}")
+        },
+    },
+];
