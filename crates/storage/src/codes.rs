@@ -485,19 +485,16 @@ impl Db {
             .cloned()
             .chain(list_args)
             .chain([limit.into(), offset.into()]);
-        let (rows, total): (Vec<CodeRow>, i64) = self
-            .packed_page(
-                &list_sql,
-                CODE_COLS,
-                PAGE_ORDER,
-                page_args.collect(),
-                &count_sql,
-                count_args,
-            )
+        let rows: Vec<CodeRow> = self
+            .fetch_packed(&list_sql, CODE_COLS, PAGE_ORDER, page_args)
             .await?;
         if rows.is_empty() {
             self.list(company, list).await?;
         }
+        let total = self
+            .pool()
+            .scalar(AssertSqlSafe(count_sql), count_args)
+            .await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
     }
 

@@ -118,7 +118,7 @@ pub(crate) struct ItemRow {
 }
 
 /// What [`ITEM_SELECT`] selects, in [`ItemRow`]'s order, on the alias `c` of a packed page
-/// ([`Db::packed_page`]).
+/// ([`Db::fetch_packed`]).
 const ITEM_COLS: &str = "c.id, c.cost_code_id, c.submission_id, c.code, c.full_code, \
                          c.description, c.active, c.from_code, c.from_full_code, \
                          c.from_description, c.from_active, c.sent_by, c.sent_by_email, \
@@ -383,15 +383,12 @@ impl Db {
             n + 2
         );
         let page_args = args.iter().cloned().chain([limit.into(), offset.into()]);
-        let (rows, total): (Vec<ItemRow>, i64) = self
-            .packed_page(
-                &sql,
-                ITEM_COLS,
-                "c.sort_key, c.id",
-                page_args.collect(),
-                count_sql,
-                args,
-            )
+        let rows: Vec<ItemRow> = self
+            .fetch_packed(&sql, ITEM_COLS, "c.sort_key, c.id", page_args)
+            .await?;
+        let total = self
+            .pool()
+            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
             .await?;
         let items = rows.into_iter().map(Item::try_from);
         Ok((items.collect::<Result<_, _>>()?, total))

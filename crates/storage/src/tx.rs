@@ -205,25 +205,9 @@ pub(crate) fn values(rows: usize, cols: usize) -> String {
 /// `$1, $2, …` in order, each once (every multi-row `VALUES` and `IN` list here), plain `?`s
 /// mean the same and bind directly; any other statement is left as written.
 fn for_sqlite(sql: SqlStr) -> SqlStr {
-    let mut next = 1;
-    let plain = map_placeholders(sql.as_str(), |n| {
-        // Out of order or repeated: keep the statement as it is.
-        (n == next).then(|| {
-            next += 1;
-            "?".to_owned()
-        })
-    });
-    match plain {
-        Some(out) if next > 1 => AssertSqlSafe(out).into_sql_str(),
-        _ => sql,
-    }
-}
-
-/// `text` with each `$N` placeholder outside quotes replaced by what `to` makes of `N`, or
-/// `None` as soon as `to` declines one (or a `$` is followed by digits that are no number).
-fn map_placeholders(text: &str, mut to: impl FnMut(usize) -> Option<String>) -> Option<String> {
+    let text = sql.as_str();
     let mut out = String::with_capacity(text.len());
-    let (mut quoted, mut chars) = (false, text.char_indices().peekable());
+    let (mut next, mut quoted, mut chars) = (1usize, false, text.char_indices().peekable());
     while let Some((i, c)) = chars.next() {
         if c == '\'' {
             quoted = !quoted;
@@ -236,12 +220,19 @@ fn map_placeholders(text: &str, mut to: impl FnMut(usize) -> Option<String>) -> 
             std::iter::from_fn(|| chars.next_if(|(_, d)| d.is_ascii_digit()).map(|(_, d)| d))
                 .collect();
         match digits.parse::<usize>() {
-            Ok(n) => out.push_str(&to(n)?),
-            Err(_) if !digits.is_empty() => return None,
-            Err(_) => out.push_str(&text[i..i + 1]),
+            Ok(n) if n == next => {
+                next += 1;
+                out.push('?');
+            }
+            // Out of order, repeated or not a placeholder: keep the statement as it is.
+            _ if !digits.is_empty() => return sql,
+            _ => out.push_str(&text[i..i + 1]),
         }
     }
-    Some(out)
+    if next == 1 {
+        return sql;
+    }
+    AssertSqlSafe(out).into_sql_str()
 }
 
 /// Where one statement runs: a transaction's connection or a pool, of either backend.
@@ -377,47 +368,31 @@ impl Db {
 }
 
 impl Db {
-    /// The rows `sql` selects, for a page a person or a client reads often, and the page's
-    /// total, which `count_sql` (bound to `count_args`) gives. `sql` selects `cols` (what `T`
-    /// reads, in order; on the alias `c`) and the columns `order` sorts by.
+    /// The rows `sql` selects, for a page a person or a client reads often. `sql` selects
+    /// `cols` (what `T` reads, in order; on the alias `c`) and the columns `order` sorts by.
     ///
     /// On SQLite every row crosses from sqlx's connection thread to the request's one at a
     /// time (a channel message and a thread wake-up each, plus a row of boxed values): a
     /// 100-code page cost ~1 ms more than a 1-code page. Packed by SQLite into one JSON array
     /// (`json_array` per row), the page crosses once: page 1 went from 811 to 2,303 req/s.
-    /// The total rides in the same statement, so a page is one crossing, not two.
     /// PostgreSQL reads its rows from one buffered reply and takes them as they are.
-    pub(crate) async fn packed_page<T: Record + serde::de::DeserializeOwned>(
+    pub(crate) async fn fetch_packed<T: Record + serde::de::DeserializeOwned>(
         &self,
         sql: &str,
         cols: &str,
         order: &str,
-        args: Vec<Arg>,
-        count_sql: &str,
-        count_args: Vec<Arg>,
-    ) -> Result<(Vec<T>, i64), StoreError> {
-        let mut pool = self.pool();
-        if pool.postgres() {
-            let rows = pool.fetch_all(AssertSqlSafe(sql.to_owned()), args).await?;
-            let total = pool
-                .scalar(AssertSqlSafe(count_sql.to_owned()), count_args)
-                .await?;
-            return Ok((rows, total));
+        args: impl IntoIterator<Item = Arg>,
+    ) -> Result<Vec<T>, StoreError> {
+        if self.pool().postgres() {
+            return self
+                .pool()
+                .fetch_all(AssertSqlSafe(sql.to_owned()), args)
+                .await;
         }
-        // The count's placeholders follow the page's.
-        let shift = args.len();
-        let count_sql = map_placeholders(count_sql, |n| Some(format!("${}", n + shift)))
-            .ok_or_else(|| sqlx::Error::InvalidArgument(format!("a placeholder of {count_sql}")))?;
-        let packed = format!(
-            "SELECT (SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({sql}) c), \
-             ({count_sql})"
-        );
-        let (text, total): (String, i64) = pool
-            .fetch_one(AssertSqlSafe(packed), args.into_iter().chain(count_args))
-            .await?;
-        let rows = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
-        Ok((rows, total))
+        let packed =
+            format!("SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({sql}) c");
+        let text: String = self.pool().scalar(AssertSqlSafe(packed), args).await?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
     }
 }
 
@@ -526,7 +501,7 @@ pub(crate) trait Queries {
 
 #[cfg(test)]
 mod tests {
-    use super::{SqlStr, for_sqlite, map_placeholders, marks, values};
+    use super::{SqlStr, for_sqlite, marks, values};
 
     #[test]
     fn placeholders_count_on_from_where_they_start() {
@@ -551,17 +526,6 @@ mod tests {
             assert_eq!(plain(kept), kept);
         }
         assert_eq!(plain("SELECT '$' || $1"), "SELECT '$' || ?");
-    }
-
-    /// A page's count follows the page's own placeholders in one SQLite statement.
-    #[test]
-    fn placeholders_shift_outside_strings_only() {
-        let shift = |sql: &str| map_placeholders(sql, |n| Some(format!("${}", n + 4)));
-        assert_eq!(
-            shift("SELECT n FROM t WHERE a = $1 AND b = $2 OR c = '$1' OR d = $1").as_deref(),
-            Some("SELECT n FROM t WHERE a = $5 AND b = $6 OR c = '$1' OR d = $5")
-        );
-        assert_eq!(shift("SELECT $99999999999999999999999"), None);
     }
 }
 

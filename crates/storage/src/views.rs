@@ -49,20 +49,16 @@ impl Db {
             "SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = $1 AND \
              {under}"
         );
-        let args = vec![list.into(), parent.into()];
-        let (rows, total): (Vec<NodeRow>, i64) = self
-            .packed_page(
+        let args = [list.into(), parent.into()];
+        let rows: Vec<NodeRow> = self
+            .fetch_packed(
                 &list_sql,
                 &format!("json_array({CODE_COLS}), c.children"),
                 PAGE_ORDER,
-                args.iter()
-                    .cloned()
-                    .chain([limit.into(), offset.into()])
-                    .collect(),
-                &count_sql,
-                args,
+                args.iter().cloned().chain([limit.into(), offset.into()]),
             )
             .await?;
+        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
         let nodes = rows
             .into_iter()
             .map(|r| TreeNode {
