@@ -243,8 +243,13 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30));
+            // sqlx pings an idle connection before lending it out, by default: on SQLite a
+            // round trip to the connection's own thread before every statement, to check a
+            // link that cannot drop (the file is local). Two back-to-back bench pairs showed
+            // no difference beyond the spread (BENCHMARKS.md); it is skipped as needless work.
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             Ok(Db::Sqlite(pool))
