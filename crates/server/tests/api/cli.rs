@@ -1,4 +1,5 @@
 //! The `costbridge` commands, run as a newcomer or a script would run them.
+use costbridge_storage::Db;
 use std::process::Command;
 
 /// `costbridge bootstrap` of a company and its first admin on `db`.
@@ -344,4 +345,31 @@ fn notify_test_says_whether_it_connected() {
     );
     assert!(said.contains("Relaying denied"), "{said}");
     assert!(!said.contains("could not connect"), "{said}");
+}
+
+/// A PostgreSQL on this machine is reached without TLS unless the URL asks for it (a handshake
+/// stalled ~90 ms a connection and protected nothing); `sslmode` in the URL is obeyed.
+#[tokio::test]
+async fn a_local_postgres_goes_in_plain_unless_the_url_says() {
+    let ssl = |url: String| async move {
+        let Db::Postgres(pool) = Db::connect(&url).await.unwrap() else {
+            panic!("{url} is not PostgreSQL");
+        };
+        let offered: String = sqlx::query_scalar("SHOW ssl")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let used: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        (offered == "on", used)
+    };
+    let url = crate::helpers::pg_admin_url();
+    assert!(url.contains("127.0.0.1") || url.contains("localhost"), "{url}");
+    let (_, plain) = ssl(url.clone()).await;
+    assert!(!plain, "a loopback connection used TLS");
+    let (offered, used) = ssl(format!("{url}?sslmode=prefer")).await;
+    assert_eq!(used, offered, "sslmode=prefer in the URL was not obeyed");
 }
