@@ -318,8 +318,6 @@ fn is_loopback(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    /// Each SQLite migration has a PostgreSQL twin with the same number and name, and both
-    /// create the same tables and columns.
     /// Only a host on this machine goes without TLS by default.
     #[test]
     fn loopback_hosts_are_this_machine_only() {
@@ -343,6 +341,8 @@ mod tests {
         }
     }
 
+    /// Each SQLite migration has a PostgreSQL twin with the same number and name, and both
+    /// create the same tables and columns.
     #[test]
     fn migrations_pair_up() {
         let names = |dir: &str| {
