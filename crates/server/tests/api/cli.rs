@@ -367,7 +367,10 @@ async fn a_local_postgres_goes_in_plain_unless_the_url_says() {
         (offered == "on", used)
     };
     let url = crate::helpers::pg_admin_url();
-    assert!(url.contains("127.0.0.1") || url.contains("localhost"), "{url}");
+    assert!(
+        url.contains("127.0.0.1") || url.contains("localhost"),
+        "{url}"
+    );
     let (_, plain) = ssl(url.clone()).await;
     assert!(!plain, "a loopback connection used TLS");
     let (offered, used) = ssl(format!("{url}?sslmode=prefer")).await;
