@@ -118,7 +118,7 @@ pub(crate) struct ItemRow {
 }
 
 /// What [`ITEM_SELECT`] selects, in [`ItemRow`]'s order, on the alias `c` of a packed page
-/// ([`Db::fetch_packed`]).
+/// ([`Db::packed_page`]).
 const ITEM_COLS: &str = "c.id, c.cost_code_id, c.submission_id, c.code, c.full_code, \
                          c.description, c.active, c.from_code, c.from_full_code, \
                          c.from_description, c.from_active, c.sent_by, c.sent_by_email, \
@@ -376,19 +376,16 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
-        let n = args.len();
-        let sql = format!(
-            "{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
-        );
-        let page_args = args.iter().cloned().chain([limit.into(), offset.into()]);
-        let rows: Vec<ItemRow> = self
-            .fetch_packed(&sql, ITEM_COLS, "c.sort_key, c.id", page_args)
-            .await?;
-        let total = self
-            .pool()
-            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
+        let (rows, total): (Vec<ItemRow>, i64) = self
+            .packed_page(
+                &format!("{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id"),
+                ITEM_COLS,
+                "c.sort_key, c.id",
+                count_sql,
+                args,
+                limit,
+                offset,
+            )
             .await?;
         let items = rows.into_iter().map(Item::try_from);
         Ok((items.collect::<Result<_, _>>()?, total))

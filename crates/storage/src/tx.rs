@@ -350,21 +350,46 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<T>, i64), StoreError> {
-        let n = args.len();
-        let list_sql = format!("{list_sql} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        let (list_sql, page_args) = limited(list_sql, &args, limit, offset);
         let rows = self
             .pool()
-            .fetch_all(
-                AssertSqlSafe(list_sql),
-                args.iter().cloned().chain([limit.into(), offset.into()]),
-            )
+            .fetch_all(AssertSqlSafe(list_sql), page_args)
             .await?;
-        let total = self
-            .pool()
-            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
-            .await?;
-        Ok((rows, total))
+        Ok((rows, self.total(count_sql, args).await?))
     }
+
+    /// [`Db::page`] for a page a person or a client reads often, its rows read as
+    /// [`Db::fetch_packed`] reads them (`cols` and `order` as there).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn packed_page<T: Record + serde::de::DeserializeOwned>(
+        &self,
+        list_sql: &str,
+        cols: &str,
+        order: &str,
+        count_sql: &str,
+        args: Vec<Arg>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<T>, i64), StoreError> {
+        let (list_sql, page_args) = limited(list_sql, &args, limit, offset);
+        let rows = self.fetch_packed(&list_sql, cols, order, page_args).await?;
+        Ok((rows, self.total(count_sql, args).await?))
+    }
+
+    /// What a page's `count_sql` says there are in all.
+    async fn total(&self, count_sql: &str, args: Vec<Arg>) -> Result<i64, StoreError> {
+        self.pool()
+            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
+            .await
+    }
+}
+
+/// `sql` with a LIMIT and an OFFSET placeholder after `args`' own, and the arguments for all.
+fn limited(sql: &str, args: &[Arg], limit: i64, offset: i64) -> (String, Vec<Arg>) {
+    let n = args.len();
+    let sql = format!("{sql} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+    let args = args.iter().cloned().chain([limit.into(), offset.into()]);
+    (sql, args.collect())
 }
 
 impl Db {

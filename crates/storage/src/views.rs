@@ -43,22 +43,23 @@ impl Db {
         let list_sql = format!(
             "SELECT {CODE_COLS}, c.sort_key, (SELECT COUNT(*) FROM cost_codes k \
              WHERE k.parent_id = c.id) AS children FROM cost_codes c \
-             WHERE c.list_id = $1 AND {under} ORDER BY {PAGE_ORDER} LIMIT $3 OFFSET $4"
+             WHERE c.list_id = $1 AND {under} ORDER BY {PAGE_ORDER}"
         );
         let count_sql = format!(
             "SELECT COUNT(*) FROM cost_codes c WHERE c.list_id = $1 AND \
              {under}"
         );
-        let args = [list.into(), parent.into()];
-        let rows: Vec<NodeRow> = self
-            .fetch_packed(
+        let (rows, total): (Vec<NodeRow>, i64) = self
+            .packed_page(
                 &list_sql,
                 &format!("json_array({CODE_COLS}), c.children"),
                 PAGE_ORDER,
-                args.iter().cloned().chain([limit.into(), offset.into()]),
+                &count_sql,
+                vec![list.into(), parent.into()],
+                limit,
+                offset,
             )
             .await?;
-        let total = self.pool().scalar(AssertSqlSafe(count_sql), args).await?;
         let nodes = rows
             .into_iter()
             .map(|r| TreeNode {
