@@ -56,9 +56,17 @@ pub trait Connector: Sized + Send + Sync + 'static {
     /// Checks the connection and says in plain words what is wrong.
     fn test(&self) -> impl Future<Output = (bool, String)> + Send;
 
+    /// The GL accounts typed into the settings, for a connector that cannot read the ERP's chart.
+    fn settings_gl_accounts(&self) -> &[GlAccount] {
+        &[]
+    }
+
     /// The GL accounts an approver may pick: from the ERP's chart where the connector can read
     /// one, else from the settings.
-    fn gl_accounts(&self) -> impl Future<Output = Result<Vec<GlAccount>, ConnectorError>> + Send;
+    fn gl_accounts(&self) -> impl Future<Output = Result<Vec<GlAccount>, ConnectorError>> + Send {
+        let accounts = self.settings_gl_accounts().to_vec();
+        async { Ok(accounts) }
+    }
 
     /// Sends one batch (at most `BATCH` lines, parents first); one result per line, in order.
     /// `Err(Unavailable)` when the ERP cannot take it now: the job is retried later.

@@ -80,15 +80,15 @@ impl Connector for Folder {
         }
     }
 
+    fn settings_gl_accounts(&self) -> &[GlAccount] {
+        &self.settings.gl_accounts
+    }
+
     async fn test(&self) -> (bool, String) {
         match &self.dir {
             Ok(dir) => test(dir).await,
             Err(why) => (false, why.clone()),
         }
-    }
-
-    async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
-        Ok(self.settings.gl_accounts.clone())
     }
 
     async fn export(

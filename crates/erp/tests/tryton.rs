@@ -304,15 +304,26 @@ fn update(synced: &ExportLine, origin_id: &str, full_code: &str, description: &s
     l
 }
 
+/// New codes from `(full code, description)` rows, their item ids counting up from `first_id`.
+fn new_lines(first_id: i64, rows: &[(&str, &str)]) -> Vec<ExportLine> {
+    (first_id..)
+        .zip(rows)
+        .map(|(item_id, (full_code, description))| line(item_id, full_code, description))
+        .collect()
+}
+
 fn tree() -> Vec<ExportLine> {
-    vec![
-        line(1, "03", "Concrete"),
-        line(2, "03-10", "Concrete Forming"),
-        line(3, "03-10-100", "Forms"),
-        line(4, "03-10-200", "Form Accessories"),
-        line(5, "03-20", "Concrete Reinforcing"),
-        line(6, "05", "Metals"),
-    ]
+    new_lines(
+        1,
+        &[
+            ("03", "Concrete"),
+            ("03-10", "Concrete Forming"),
+            ("03-10-100", "Forms"),
+            ("03-10-200", "Form Accessories"),
+            ("03-20", "Concrete Reinforcing"),
+            ("05", "Metals"),
+        ],
+    )
 }
 
 /// The origin id per item, asserting every line synced.
@@ -883,14 +894,17 @@ async fn one_bad_row_fails_only_itself() {
     let ids = t.export_synced(&lines).await;
     // A parent that exists nowhere, a row Tryton refuses (empty name: found by Tryton, not by
     // the connector), and good rows around them.
-    let batch = vec![
-        line(10, "07", "Thermal"),
-        line(11, "07-10", "Dampproofing"),
-        line(12, "99-10", "Orphan"),
-        line(13, "07-20", ""),
-        line(14, "07-30", "Flashing"),
-        line(15, "07-40", "Roofing"),
-    ];
+    let batch = new_lines(
+        10,
+        &[
+            ("07", "Thermal"),
+            ("07-10", "Dampproofing"),
+            ("99-10", "Orphan"),
+            ("07-20", ""),
+            ("07-30", "Flashing"),
+            ("07-40", "Roofing"),
+        ],
+    );
     let results = t.tryton().export(&ctx(), &batch).await.unwrap();
     let orphan = failure(&results, 12);
     assert!(orphan.contains("'99'"), "{orphan}");

@@ -113,6 +113,10 @@ impl Connector for Webhook {
         }
     }
 
+    fn settings_gl_accounts(&self) -> &[GlAccount] {
+        &self.settings.gl_accounts
+    }
+
     async fn test(&self) -> (bool, String) {
         let body = br#"{"event":"ping"}"#.to_vec();
         match self.post(body, None).await {
@@ -130,10 +134,6 @@ impl Connector for Webhook {
             ),
             Err(e) => (false, format!("{}.", capitalise(&e))),
         }
-    }
-
-    async fn gl_accounts(&self) -> Result<Vec<GlAccount>, ConnectorError> {
-        Ok(self.settings.gl_accounts.clone())
     }
 
     async fn export(

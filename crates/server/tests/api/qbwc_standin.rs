@@ -39,14 +39,16 @@ pub fn validate(what: &str, message: &str) {
     );
 }
 
+/// A service item as QuickBooks keeps it, in the order of the `ItemServiceRet` it answers with.
 #[derive(Debug, Clone)]
 pub struct Item {
     pub list_id: String,
     pub edit_sequence: u64,
     pub name: String,
+    pub active: bool,
+    /// The parent's ListID, not its name: renaming a parent renames its sub-items.
     pub parent: Option<String>,
     pub description: String,
-    pub active: bool,
     pub income: Option<String>,
     pub expense: Option<String>,
 }
@@ -109,9 +111,9 @@ impl QuickBooksStandIn {
                 list_id: list_id.clone(),
                 edit_sequence: self.clock,
                 name: name.into(),
+                active: true,
                 parent,
                 description: description.into(),
-                active: true,
                 income: Some("Construction Income".into()),
                 expense: None,
             },
@@ -344,9 +346,9 @@ impl QuickBooksStandIn {
             list_id: list_id.clone(),
             edit_sequence: self.clock,
             name,
+            active: e.text_of("IsActive") != Some("false"),
             parent,
             description: description.unwrap_or_default().to_owned(),
-            active: e.text_of("IsActive") != Some("false"),
             income: income.map(str::to_owned),
             expense: expense.map(str::to_owned),
         };

@@ -13,6 +13,30 @@ both!(
     two_workers_do_each_job_once
 );
 
+/// Sets a time column of every export job to long ago (a retry due now, a lease run out).
+async fn backdate_jobs(app: &TestApp, column: &str) {
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(_) => {
+            let at = "'2000-01-01 00:00:00.0 +00:00:00'";
+            execute(app, &format!("UPDATE export_jobs SET {column} = {at}")).await
+        }
+        costbridge_storage::Db::Postgres(_) => {
+            let at = "'2000-01-01T00:00:00Z'";
+            execute(app, &format!("UPDATE export_jobs SET {column} = {at}")).await
+        }
+    }
+}
+
+/// Runs one SQL statement on the test's database, behind the server's back.
+async fn execute(app: &TestApp, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
+        costbridge_storage::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
+    }
+    .unwrap();
+}
+
 async fn gl_accounts_and_the_iif_file(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     let a = app.code(list, "01", "General Requirements", None).await;
@@ -227,30 +251,6 @@ async fn failures_retry_and_recover(app: TestApp) {
         (s, e["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
     );
-}
-
-/// Sets a time column of every export job to long ago (a retry due now, a lease run out).
-async fn backdate_jobs(app: &TestApp, column: &str) {
-    match &app.app_state.db {
-        costbridge_storage::Db::Sqlite(_) => {
-            let at = "'2000-01-01 00:00:00.0 +00:00:00'";
-            execute(app, &format!("UPDATE export_jobs SET {column} = {at}")).await
-        }
-        costbridge_storage::Db::Postgres(_) => {
-            let at = "'2000-01-01T00:00:00Z'";
-            execute(app, &format!("UPDATE export_jobs SET {column} = {at}")).await
-        }
-    }
-}
-
-/// Runs one SQL statement on the test's database, behind the server's back.
-async fn execute(app: &TestApp, sql: &str) {
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match &app.app_state.db {
-        costbridge_storage::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
-        costbridge_storage::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
-    }
-    .unwrap();
 }
 
 async fn parents_go_first(app: TestApp) {
