@@ -244,7 +244,15 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+    // `company` and `user` are filled in once the caller is known (`Caller::new`).
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        company = tracing::field::Empty,
+        user = tracing::field::Empty,
+    )
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]

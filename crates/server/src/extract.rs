@@ -14,14 +14,30 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// The authenticated user and how they came: a bearer token (integrators) or the session
-/// cookie (the browser UI; the API accepts either).
+/// cookie (the browser UI; the API accepts either). It carries the application state too, so
+/// a handler needs no second extractor for it.
 #[derive(Clone)]
 pub struct Caller {
     pub user: User,
     pub auth: Auth,
+    pub state: AppState,
 }
 
 impl Caller {
+    /// Names the user and their company on the request's span (see `app::request_span`), so
+    /// every line logged for the request, in handlers, queries and connector calls, says
+    /// who asked; handlers need not repeat them on their own spans.
+    fn new(user: User, auth: Auth, state: &AppState) -> Caller {
+        tracing::Span::current()
+            .record("company", user.company_id)
+            .record("user", user.id);
+        Caller {
+            user,
+            auth,
+            state: state.clone(),
+        }
+    }
+
     /// The hash of the session or token this caller uses.
     pub fn credential(&self) -> &str {
         match &self.auth {
@@ -64,10 +80,7 @@ impl FromRequestParts<AppState> for Caller {
                 false => state.db.user_by_token(&token_hash).await?,
             };
             return user
-                .map(|user| Caller {
-                    user,
-                    auth: Auth::Token(token_hash),
-                })
+                .map(|user| Caller::new(user, Auth::Token(token_hash), state))
                 .ok_or_else(ApiError::unauthorized);
         }
         session_caller(&parts.method, &parts.headers, state)
@@ -97,13 +110,11 @@ pub async fn session_caller(
             "this request did not come from a Costbridge page; reload the page and try again",
         ));
     }
-    Ok(Some(Caller {
-        user: s.user,
-        auth: Auth::Session {
-            id_hash,
-            csrf_token: s.csrf_token,
-        },
-    }))
+    let auth = Auth::Session {
+        id_hash,
+        csrf_token: s.csrf_token,
+    };
+    Ok(Some(Caller::new(s.user, auth, state)))
 }
 
 /// A JSON body; syntax and type errors are 400 `bad_request`, an oversized body 413.

@@ -36,12 +36,8 @@ struct ResetIssued {
     operation_id = "issue_password_reset",
     responses((status = 201, description = "The link was made", body = ResetIssued),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-async fn issue(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, uid)): Path<(i64, i64)>,
-) -> ApiResult<impl IntoResponse> {
-    let r = issue_reset(&state, &caller.user, cid, uid).await?;
+async fn issue(caller: Caller, Path((cid, uid)): Path<(i64, i64)>) -> ApiResult<impl IntoResponse> {
+    let r = issue_reset(&caller.state, &caller.user, cid, uid).await?;
     Ok((
         StatusCode::CREATED,
         Json(ResetIssued {

@@ -3,7 +3,7 @@ use crate::error::ApiResult;
 use crate::extract::{Caller, Paging, Q};
 use crate::ops::audit;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::Uri;
 use axum::response::Response;
 use costbridge_storage::audit::{AuditEvent, AuditFilter};
@@ -32,9 +32,8 @@ struct AuditQuery {
     operation_id = "list_audit_events", params(AuditQuery, Paging),
     responses((status = 200, description = "One page of events: who did what, before and after", body = [AuditEvent]),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn events(
-    State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
     Path(cid): Path<i64>,
@@ -50,7 +49,7 @@ async fn events(
         action: q.action,
     };
     let (events, total) = audit::events(
-        &state,
+        &caller.state,
         &caller.user,
         cid,
         &filter,

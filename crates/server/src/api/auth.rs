@@ -70,11 +70,11 @@ async fn create_token(
 #[utoipa::path(delete, path = "/api/v1/tokens/current", tag = "auth",
     operation_id = "revoke_current_token",
     responses((status = 204, description = "Revoked")))]
-#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
-async fn revoke_token(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+#[tracing::instrument(skip_all)]
+async fn revoke_token(caller: Caller) -> ApiResult<StatusCode> {
     match &caller.auth {
-        Auth::Token(hash) => state.db.delete_token(hash).await?,
-        Auth::Session { id_hash, .. } => state.db.delete_session(id_hash).await?,
+        Auth::Token(hash) => caller.state.db.delete_token(hash).await?,
+        Auth::Session { id_hash, .. } => caller.state.db.delete_session(id_hash).await?,
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -95,7 +95,7 @@ struct Me {
 /// The calling user
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     responses((status = 200, description = "Who the token or session belongs to", body = Me)))]
-#[tracing::instrument(skip_all, fields(company = caller.user.company_id, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn me(caller: Caller) -> Json<Me> {
     let u = caller.user;
     Json(Me {
@@ -112,27 +112,22 @@ async fn me(caller: Caller) -> Json<Me> {
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/users", tag = "auth",
     responses((status = 200, description = "Every user of the company", body = [User]),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn list_users(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(users::list(&state, &caller.user, cid).await?))
+#[tracing::instrument(skip_all)]
+async fn list_users(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<User>>> {
+    Ok(Json(users::list(&caller.state, &caller.user, cid).await?))
 }
 
 /// Create a user
 #[utoipa::path(post, path = "/api/v1/companies/{cid}/users", tag = "auth", request_body = CreateUser,
     responses((status = 201, description = "The new user", body = User),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin (and Push to accounting to grant it)")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn create_user(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<CreateUser>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = users::create(&state, &caller.user, cid, body).await?;
+    let user = users::create(&caller.state, &caller.user, cid, body).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -140,14 +135,21 @@ async fn create_user(
 #[utoipa::path(patch, path = "/api/v1/companies/{cid}/users/{uid}", tag = "auth", request_body = UpdateUser,
     responses((status = 200, description = "The user as they are now", body = User),
         (status = 403, description = "`forbidden`: changing others needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, target = uid))]
+#[tracing::instrument(skip_all)]
 async fn update_user(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, uid)): Path<(i64, i64)>,
     Body(body): Body<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(
-        users::update(&state, &caller.user, caller.credential(), cid, uid, body).await?,
+        users::update(
+            &caller.state,
+            &caller.user,
+            caller.credential(),
+            cid,
+            uid,
+            body,
+        )
+        .await?,
     ))
 }

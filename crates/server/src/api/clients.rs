@@ -35,13 +35,9 @@ pub fn oauth_router() -> OpenApiRouter<AppState> {
     operation_id = "list_api_clients",
     responses((status = 200, description = "Every client of the company, never a secret", body = [ApiClient]),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Json<Vec<ApiClient>>> {
-    Ok(Json(clients::list(&state, &caller.user, cid).await?))
+#[tracing::instrument(skip_all)]
+async fn list(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<ApiClient>>> {
+    Ok(Json(clients::list(&caller.state, &caller.user, cid).await?))
 }
 
 /// Create an API client; its secret is answered this once
@@ -49,14 +45,13 @@ async fn list(
     operation_id = "create_api_client", request_body = CreateClient,
     responses((status = 201, description = "The new client, with its secret", body = WithSecret),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin, and every permission given to the client")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn create(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<CreateClient>,
 ) -> ApiResult<(StatusCode, Json<WithSecret>)> {
-    let c = clients::create(&state, &caller.user, cid, body).await?;
+    let c = clients::create(&caller.state, &caller.user, cid, body).await?;
     Ok((StatusCode::CREATED, Json(c)))
 }
 
@@ -66,13 +61,11 @@ async fn create(
     responses((status = 200, description = "The client, with its new secret", body = WithSecret),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 409, description = "`conflict`: the client is revoked")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, client = id))]
-async fn rotate(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, id)): Path<(i64, i64)>,
-) -> ApiResult<Json<WithSecret>> {
-    Ok(Json(clients::rotate(&state, &caller.user, cid, id).await?))
+#[tracing::instrument(skip_all)]
+async fn rotate(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Json<WithSecret>> {
+    Ok(Json(
+        clients::rotate(&caller.state, &caller.user, cid, id).await?,
+    ))
 }
 
 /// Revoke an API client: its secret and tokens stop working at once
@@ -80,13 +73,11 @@ async fn rotate(
     operation_id = "revoke_api_client",
     responses((status = 200, description = "The client, revoked", body = ApiClient),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, client = id))]
-async fn revoke(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, id)): Path<(i64, i64)>,
-) -> ApiResult<Json<ApiClient>> {
-    Ok(Json(clients::revoke(&state, &caller.user, cid, id).await?))
+#[tracing::instrument(skip_all)]
+async fn revoke(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Json<ApiClient>> {
+    Ok(Json(
+        clients::revoke(&caller.state, &caller.user, cid, id).await?,
+    ))
 }
 
 /// An RFC 6749 §5.2 error: `{error, error_description}`, never cached.

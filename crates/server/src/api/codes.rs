@@ -6,7 +6,7 @@ use crate::ops::imports;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use costbridge_domain::sync::SyncState;
@@ -35,13 +35,9 @@ pub fn router(max_import_bytes: usize) -> OpenApiRouter<AppState> {
     operation_id = "list_cost_code_lists",
     responses((status = 200, description = "Every list of the company", body = [CodeList]),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn lists(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Json<Vec<CodeList>>> {
-    Ok(Json(ops::lists(&state, &caller.user, cid).await?))
+#[tracing::instrument(skip_all)]
+async fn lists(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<CodeList>>> {
+    Ok(Json(ops::lists(&caller.state, &caller.user, cid).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -57,14 +53,13 @@ struct CreateList {
     request_body = CreateList,
     responses((status = 201, description = "The new list", body = CodeList),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn create_list(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<CreateList>,
 ) -> ApiResult<impl IntoResponse> {
-    let list = ops::create_list(&state, &caller.user, cid, &body.name).await?;
+    let list = ops::create_list(&caller.state, &caller.user, cid, &body.name).await?;
     Ok((StatusCode::CREATED, Json(list)))
 }
 
@@ -87,9 +82,8 @@ struct CodeQuery {
     params(CodeQuery, Paging),
     responses((status = 200, description = "One page of codes", body = [CostCode]),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
+#[tracing::instrument(skip_all)]
 async fn list_codes(
-    State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
     Path((cid, lid)): Path<(i64, i64)>,
@@ -111,7 +105,7 @@ async fn list_codes(
         after: query.after,
     };
     let (codes, total) = ops::codes(
-        &state,
+        &caller.state,
         &caller.user,
         cid,
         lid,
@@ -134,16 +128,14 @@ async fn list_codes(
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
     responses((status = 200, description = "The code", body = CostCode),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
-#[tracing::instrument(
-    skip_all,
-    fields(company = cid, user = caller.user.id, list = lid, code = id)
-)]
+#[tracing::instrument(skip_all)]
 async fn get_code(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Json<CostCode>> {
-    Ok(Json(ops::code(&state, &caller.user, cid, lid, id).await?))
+    Ok(Json(
+        ops::code(&caller.state, &caller.user, cid, lid, id).await?,
+    ))
 }
 
 /// Create a code
@@ -151,14 +143,13 @@ async fn get_code(
     request_body = CreateCode,
     responses((status = 201, description = "The new code, `new`", body = CostCode),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
+#[tracing::instrument(skip_all)]
 async fn create_code(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid)): Path<(i64, i64)>,
     Body(body): Body<CreateCode>,
 ) -> ApiResult<impl IntoResponse> {
-    let created = ops::create_code(&state, &caller.user, cid, lid, body).await?;
+    let created = ops::create_code(&caller.state, &caller.user, cid, lid, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -168,18 +159,14 @@ async fn create_code(
     responses((status = 200, description = "The code as it is now", body = CostCode),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin (standard may only change `active`)"),
         (status = 409, description = "`locked`: the code (or a descendant) is pending, exporting or failed")))]
-#[tracing::instrument(
-    skip_all,
-    fields(company = cid, user = caller.user.id, list = lid, code = id)
-)]
+#[tracing::instrument(skip_all)]
 async fn update_code(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid, id)): Path<(i64, i64, i64)>,
     Body(body): Body<UpdateCode>,
 ) -> ApiResult<Json<CostCode>> {
     Ok(Json(
-        ops::update_code(&state, &caller.user, cid, lid, id, body).await?,
+        ops::update_code(&caller.state, &caller.user, cid, lid, id, body).await?,
     ))
 }
 
@@ -188,16 +175,12 @@ async fn update_code(
     responses((status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 409, description = "`conflict` once the ERP had it or it has children (deactivate it instead); `locked` while pending")))]
-#[tracing::instrument(
-    skip_all,
-    fields(company = cid, user = caller.user.id, list = lid, code = id)
-)]
+#[tracing::instrument(skip_all)]
 async fn delete_code(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<StatusCode> {
-    ops::delete_code(&state, &caller.user, cid, lid, id).await?;
+    ops::delete_code(&caller.state, &caller.user, cid, lid, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -211,9 +194,8 @@ async fn delete_code(
     responses((status = 200, description = "What the import did", body = ImportSummary),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 409, description = "`locked`: a row changes a code that is pending, exporting or failed")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
+#[tracing::instrument(skip_all)]
 async fn import(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid)): Path<(i64, i64)>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -227,7 +209,7 @@ async fn import(
             ApiError::bad_request(e.body_text())
         }
     })?;
-    let summary = imports::import(&state, &caller.user, cid, lid, &body, |_| {}).await?;
+    let summary = imports::import(&caller.state, &caller.user, cid, lid, &body, |_| {}).await?;
     Ok(Json(summary))
 }
 
@@ -237,13 +219,9 @@ async fn import(
     responses((status = 200, description = "The list as CSV, the import's columns", content_type = "text/csv", body = String,
         example = "full_code,description,active\n01,General Requirements,true\n"),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
-async fn export(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, lid)): Path<(i64, i64)>,
-) -> ApiResult<Response> {
-    let csv = ops::export_csv(&state, &caller.user, cid, lid).await?;
+#[tracing::instrument(skip_all)]
+async fn export(caller: Caller, Path((cid, lid)): Path<(i64, i64)>) -> ApiResult<Response> {
+    let csv = ops::export_csv(&caller.state, &caller.user, cid, lid).await?;
     let disposition = format!("attachment; filename=\"cost-codes-{lid}.csv\"");
     Ok((
         [

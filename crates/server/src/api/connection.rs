@@ -4,7 +4,7 @@ use crate::extract::{Body, Caller};
 use crate::ops::connection::{self as ops, Connection};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use costbridge_domain::ErpProfile;
 use costbridge_erp::CONNECTORS;
 use serde::{Deserialize, Serialize};
@@ -75,13 +75,11 @@ fn render(c: &Connection) -> ConnectionOut {
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/erp_connection", tag = "connection",
     responses((status = 200, description = "The connection; 404 when the company has none", body = ConnectionOut),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn get_connection(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Json<ConnectionOut>> {
-    Ok(Json(render(&ops::get(&state, &caller.user, cid).await?)))
+#[tracing::instrument(skip_all)]
+async fn get_connection(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<ConnectionOut>> {
+    Ok(Json(render(
+        &ops::get(&caller.state, &caller.user, cid).await?,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -126,15 +124,14 @@ fn connector_schema() -> Schema {
     request_body = PutConnection,
     responses((status = 200, description = "The connection as saved", body = ConnectionOut),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn put_connection(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<PutConnection>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let saved = ops::put(
-        &state,
+        &caller.state,
         &caller.user,
         cid,
         &body.profile,
@@ -159,14 +156,13 @@ struct PutErpList {
     responses((status = 200, description = "The connection with its new ERP list", body = ConnectionOut),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 404, description = "`not_found`: the company has no ERP connection")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn put_erp_list(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<PutErpList>,
 ) -> ApiResult<Json<ConnectionOut>> {
-    let saved = ops::make_erp_list(&state, &caller.user, cid, body.erp_list_id).await?;
+    let saved = ops::make_erp_list(&caller.state, &caller.user, cid, body.erp_list_id).await?;
     Ok(Json(render(&saved)))
 }
 
@@ -183,12 +179,8 @@ struct TestResult {
 #[utoipa::path(post, path = "/api/v1/companies/{cid}/erp_connection/test", tag = "connection",
     responses((status = 200, description = "The outcome; a failure is `ok: false`, not an error status", body = TestResult),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn test_connection(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Json<TestResult>> {
-    let (ok, message) = ops::test(&state, &caller.user, cid).await?;
+#[tracing::instrument(skip_all)]
+async fn test_connection(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<TestResult>> {
+    let (ok, message) = ops::test(&caller.state, &caller.user, cid).await?;
     Ok(Json(TestResult { ok, message }))
 }

@@ -4,7 +4,7 @@ use crate::extract::{Body, Caller, Paging, Q};
 use crate::ops::events::{self as ops, NewSubscription};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use costbridge_domain::events::{DeliveryStatus, EventType};
@@ -129,13 +129,9 @@ struct Redelivery {
     operation_id = "list_event_subscriptions",
     responses((status = 200, description = "Every subscription of the company", body = [SubscriptionView]),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Response> {
-    let subs = ops::list(&state, &caller.user, cid).await?;
+#[tracing::instrument(skip_all)]
+async fn list(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Response> {
+    let subs = ops::list(&caller.state, &caller.user, cid).await?;
     let views: Vec<SubscriptionView> = subs.iter().map(subscription).collect();
     Ok(Json(views).into_response())
 }
@@ -147,14 +143,13 @@ async fn list(
     operation_id = "create_event_subscription", request_body = NewSubscription,
     responses((status = 201, description = "The new subscription (its secret masked)", body = SubscriptionView),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn create(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(new): Body<NewSubscription>,
 ) -> ApiResult<Response> {
-    let s = ops::create(&state, &caller.user, cid, &new).await?;
+    let s = ops::create(&caller.state, &caller.user, cid, &new).await?;
     Ok((StatusCode::CREATED, Json(subscription(&s))).into_response())
 }
 
@@ -163,13 +158,9 @@ async fn create(
     operation_id = "get_event_subscription",
     responses((status = 200, description = "The subscription (its secret masked)", body = SubscriptionView),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn one(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, id)): Path<(i64, i64)>,
-) -> ApiResult<Response> {
-    let s = ops::get(&state, &caller.user, cid, id).await?;
+#[tracing::instrument(skip_all)]
+async fn one(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Response> {
+    let s = ops::get(&caller.state, &caller.user, cid, id).await?;
     Ok(Json(subscription(&s)).into_response())
 }
 
@@ -178,13 +169,9 @@ async fn one(
     operation_id = "delete_event_subscription",
     responses((status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn delete(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, id)): Path<(i64, i64)>,
-) -> ApiResult<StatusCode> {
-    ops::delete(&state, &caller.user, cid, id).await?;
+#[tracing::instrument(skip_all)]
+async fn delete(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<StatusCode> {
+    ops::delete(&caller.state, &caller.user, cid, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,9 +180,8 @@ async fn delete(
     operation_id = "list_event_deliveries", params(Paging),
     responses((status = 200, description = "One page of the log", body = [Delivery]),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn deliveries(
-    State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
     Path((cid, id)): Path<(i64, i64)>,
@@ -203,7 +189,7 @@ async fn deliveries(
 ) -> ApiResult<Response> {
     let paging = paging.check()?;
     let (events, total) = ops::deliveries(
-        &state,
+        &caller.state,
         &caller.user,
         cid,
         id,
@@ -220,13 +206,12 @@ async fn deliveries(
     operation_id = "redeliver_event",
     responses((status = 202, description = "Queued for delivery with the next batch", body = Redelivery),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn redeliver(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, id, event_id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Response> {
-    ops::redeliver(&state, &caller.user, cid, id, event_id).await?;
+    ops::redeliver(&caller.state, &caller.user, cid, id, event_id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Redelivery {

@@ -43,13 +43,9 @@ pub fn soap_router() -> Router<AppState> {
     responses((status = 200, description = "User name, last seen, QuickBooks version, company file, last error, accounts as of, waiting codes", body = ops::Status),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin or ERP Integrations at read_only"),
         (status = 422, description = "`not_supported`: the connection is not the Web Connector's; `no_erp_connection`")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn status(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Json<ops::Status>> {
-    Ok(Json(ops::status(&state, &caller.user, cid).await?))
+#[tracing::instrument(skip_all)]
+async fn status(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<ops::Status>> {
+    Ok(Json(ops::status(&caller.state, &caller.user, cid).await?))
 }
 
 /// A Web Connector password, shown this once.
@@ -66,13 +62,12 @@ struct QbwcPassword {
     responses((status = 201, description = "The password, this once", body = QbwcPassword),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 422, description = "`not_supported`: the connection is not the Web Connector's; `no_erp_connection`")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn password(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<(StatusCode, Json<QbwcPassword>)> {
-    let (user_name, password) = ops::new_password(&state, &caller.user, cid).await?;
+    let (user_name, password) = ops::new_password(&caller.state, &caller.user, cid).await?;
     Ok((
         StatusCode::CREATED,
         Json(QbwcPassword {
@@ -89,13 +84,9 @@ async fn password(
         example = "<?xml version=\"1.0\"?><QBWCXML><AppName>Costbridge</AppName></QBWCXML>"),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 422, description = "`not_supported`: the connection is not the Web Connector's; `no_erp_connection`")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn qwc(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Response> {
-    let (name, text) = ops::qwc_file(&state, &caller.user, cid).await?;
+#[tracing::instrument(skip_all)]
+async fn qwc(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Response> {
+    let (name, text) = ops::qwc_file(&caller.state, &caller.user, cid).await?;
     Ok(qwc_download(&name, text))
 }
 

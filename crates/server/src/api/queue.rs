@@ -4,7 +4,7 @@ use crate::extract::{Body, Caller, Paging, Q};
 use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use costbridge_erp::GlKind;
@@ -51,9 +51,8 @@ fn filter_schema() -> utoipa::openapi::Object {
     operation_id = "list_queue_items", params(ItemQuery, Paging),
     responses((status = 200, description = "One page of the filter's items", body = [Item]),
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn items(
-    State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
     Path(cid): Path<i64>,
@@ -65,7 +64,7 @@ async fn items(
     let paging = paging.check()?;
     let filter = q.filter.as_deref().unwrap_or("ready_to_export");
     let (items, total) = ops::items(
-        &state,
+        &caller.state,
         &caller.user,
         cid,
         filter,
@@ -82,13 +81,12 @@ async fn items(
     responses((status = 200, description = "The count per filter name", body = BTreeMap<String, i64>,
         example = json!({"ready_to_export": 3, "exporting": 0, "failed": 1, "synced": 40, "rejected": 0, "retrieved": 0})),
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn counts(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
 ) -> ApiResult<Json<BTreeMap<&'static str, i64>>> {
-    Ok(Json(ops::counts(&state, &caller.user, cid).await?))
+    Ok(Json(ops::counts(&caller.state, &caller.user, cid).await?))
 }
 
 /// Choose an item's GL accounts (`null` clears one)
@@ -98,15 +96,14 @@ async fn counts(
         (status = 403, description = "`forbidden`: needs ERP Integrations at standard and Push to accounting"),
         (status = 409, description = "`conflict`: the item is no longer ready"),
         (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, item = item_id))]
+#[tracing::instrument(skip_all)]
 async fn set_gl(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, item_id)): Path<(i64, i64)>,
     Body(body): Body<GlChoice>,
 ) -> ApiResult<Json<Item>> {
     Ok(Json(
-        ops::set_gl(&state, &caller.user, cid, item_id, body).await?,
+        ops::set_gl(&caller.state, &caller.user, cid, item_id, body).await?,
     ))
 }
 
@@ -137,14 +134,13 @@ fn accepted((export_job_id, item_count): (i64, i64)) -> Response {
         (status = 409, description = "`conflict`: another export of the list is being started"),
         (status = 422, description = "`validation_failed` with `details.items` (e.g. an income account the profile requires) or `details.fields`; `no_erp_connection`"),
         (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn export(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
-    let started = ops::start(&state, &caller.user, cid, &pick, Start::Export).await?;
+    let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Export).await?;
     Ok(accepted(started))
 }
 
@@ -156,14 +152,13 @@ async fn export(
         (status = 409, description = "`conflict`: another export of the list is being started"),
         (status = 422, description = "`validation_failed` with `details.items` or `details.fields`; `no_erp_connection`"),
         (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn retry(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
-    let started = ops::start(&state, &caller.user, cid, &pick, Start::Retry).await?;
+    let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Retry).await?;
     Ok(accepted(started))
 }
 
@@ -179,14 +174,13 @@ struct Rejected {
     responses((status = 200, description = "How many were rejected", body = Rejected),
         (status = 403, description = "`forbidden`: needs ERP Integrations at standard and Push to accounting"),
         (status = 409, description = "`conflict`: the list is busy")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn reject(
-    State(state): State<AppState>,
     caller: Caller,
     Path(cid): Path<i64>,
     Body(body): Body<Reject>,
 ) -> ApiResult<Json<Rejected>> {
-    let rejected_count = ops::reject(&state, &caller.user, cid, &body).await?;
+    let rejected_count = ops::reject(&caller.state, &caller.user, cid, &body).await?;
     Ok(Json(Rejected { rejected_count }))
 }
 
@@ -195,13 +189,9 @@ async fn reject(
     operation_id = "get_export_job",
     responses((status = 200, description = "The job", body = JobStatus),
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, job = id))]
-async fn job(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, id)): Path<(i64, i64)>,
-) -> ApiResult<Json<JobStatus>> {
-    Ok(Json(ops::job(&state, &caller.user, cid, id).await?))
+#[tracing::instrument(skip_all)]
+async fn job(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Json<JobStatus>> {
+    Ok(Json(ops::job(&caller.state, &caller.user, cid, id).await?))
 }
 
 /// A GL account an approver may pick; `id` is its `code` (spec/API.md).
@@ -221,13 +211,9 @@ struct GlAccountOut {
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only"),
         (status = 422, description = "`no_erp_connection`"),
         (status = 502, description = "`erp_unavailable`: the ERP did not answer")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn gl_accounts(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Json<Vec<GlAccountOut>>> {
-    let accounts = ops::gl_accounts(&state, &caller.user, cid)
+#[tracing::instrument(skip_all)]
+async fn gl_accounts(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<GlAccountOut>>> {
+    let accounts = ops::gl_accounts(&caller.state, &caller.user, cid)
         .await?
         .into_iter()
         .map(|a| GlAccountOut {
@@ -257,22 +243,20 @@ struct SyncRequested {
         (status = 409, description = "`conflict`: the list is busy"),
         (status = 422, description = "`not_supported` (the connector cannot read codes) or `no_erp_connection`"),
         (status = 502, description = "`erp_unavailable`: the ERP did not answer")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
-async fn sync_from_erp(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<Response> {
-    Ok(match ops::sync_from_erp(&state, &caller.user, cid).await? {
-        ops::Pull::Done(summary) => Json(summary).into_response(),
-        // The ERP pulls its own work (QuickBooks Web Connector): asked for its next run.
-        ops::Pull::Requested(message) => (
-            StatusCode::ACCEPTED,
-            Json(SyncRequested {
-                requested: true,
-                message,
-            }),
-        )
-            .into_response(),
-    })
+#[tracing::instrument(skip_all)]
+async fn sync_from_erp(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Response> {
+    Ok(
+        match ops::sync_from_erp(&caller.state, &caller.user, cid).await? {
+            ops::Pull::Done(summary) => Json(summary).into_response(),
+            // The ERP pulls its own work (QuickBooks Web Connector): asked for its next run.
+            ops::Pull::Requested(message) => (
+                StatusCode::ACCEPTED,
+                Json(SyncRequested {
+                    requested: true,
+                    message,
+                }),
+            )
+                .into_response(),
+        },
+    )
 }

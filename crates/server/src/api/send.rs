@@ -5,7 +5,7 @@ use crate::extract::{Body, Caller, Q};
 use crate::ops::send as ops;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use costbridge_storage::codes::CostCode;
@@ -34,15 +34,14 @@ struct StatusQuery {
     operation_id = "send_to_erp_status", params(StatusQuery),
     responses((status = 200, description = "The button: enabled, its label and the reason when it is not", body = SendStatus),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
+#[tracing::instrument(skip_all)]
 async fn send_status(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid)): Path<(i64, i64)>,
     Q(q): Q<StatusQuery>,
 ) -> ApiResult<Json<SendStatus>> {
     Ok(Json(
-        ops::status(&state, &caller.user, cid, lid, q.list_version).await?,
+        ops::status(&caller.state, &caller.user, cid, lid, q.list_version).await?,
     ))
 }
 
@@ -70,15 +69,14 @@ struct Sent {
         (status = 403, description = "`no_permission` (or `forbidden`): the caller may not send"),
         (status = 409, description = "`stale_page`: codes changed since `list_version`; the message names them"),
         (status = 422, description = "Why it cannot send: `no_erp_connection`, `erp_owns_cost_codes`, `not_erp_list`, `nothing_to_send`, `invalid_codes` (with `details.items`)")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, list = lid))]
+#[tracing::instrument(skip_all)]
 async fn send(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid)): Path<(i64, i64)>,
     Body(body): Body<SendBody>,
 ) -> ApiResult<impl IntoResponse> {
     let (submission_id, sent_count) =
-        ops::send(&state, &caller.user, cid, lid, body.list_version).await?;
+        ops::send(&caller.state, &caller.user, cid, lid, body.list_version).await?;
     Ok((
         StatusCode::CREATED,
         Json(Sent {
@@ -94,16 +92,12 @@ async fn send(
     responses((status = 200, description = "The code, back in its unsynced state", body = CostCode),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 409, description = "`conflict`: the code is not pending")))]
-#[tracing::instrument(
-    skip_all,
-    fields(company = cid, user = caller.user.id, list = lid, code = id)
-)]
+#[tracing::instrument(skip_all)]
 async fn retrieve(
-    State(state): State<AppState>,
     caller: Caller,
     Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Json<CostCode>> {
     Ok(Json(
-        ops::retrieve(&state, &caller.user, cid, lid, id).await?,
+        ops::retrieve(&caller.state, &caller.user, cid, lid, id).await?,
     ))
 }

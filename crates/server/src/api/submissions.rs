@@ -5,7 +5,7 @@ use crate::ops::queue::reader;
 use crate::ops::submissions;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::Uri;
 use axum::response::Response;
 use costbridge_storage::queue::Item;
@@ -25,9 +25,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "list_submissions", params(Paging),
     responses((status = 200, description = "One page of submissions: who sent how many codes, item counts per state, export jobs", body = [Submission]),
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn list(
-    State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
     Path(cid): Path<i64>,
@@ -36,8 +35,14 @@ async fn list(
     // Access is refused before the paging is judged.
     reader(&caller.user, cid)?;
     let paging = paging.check()?;
-    let (subs, total) =
-        submissions::list(&state, &caller.user, cid, paging.per_page, paging.offset()).await?;
+    let (subs, total) = submissions::list(
+        &caller.state,
+        &caller.user,
+        cid,
+        paging.per_page,
+        paging.offset(),
+    )
+    .await?;
     Ok(paging.respond(&uri, total, subs))
 }
 
@@ -46,13 +51,11 @@ async fn list(
     operation_id = "get_submission",
     responses((status = 200, description = "The submission", body = Submission),
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, id))]
-async fn one(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((cid, id)): Path<(i64, i64)>,
-) -> ApiResult<Json<Submission>> {
-    Ok(Json(submissions::one(&state, &caller.user, cid, id).await?))
+#[tracing::instrument(skip_all)]
+async fn one(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Json<Submission>> {
+    Ok(Json(
+        submissions::one(&caller.state, &caller.user, cid, id).await?,
+    ))
 }
 
 /// The items of one submission: what was sent, and where each code stands now
@@ -60,9 +63,8 @@ async fn one(
     operation_id = "list_submission_items", params(Paging),
     responses((status = 200, description = "One page of the submission's items", body = [Item]),
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
-#[tracing::instrument(skip_all, fields(company = cid, user = caller.user.id, id))]
+#[tracing::instrument(skip_all)]
 async fn items(
-    State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
     Path((cid, id)): Path<(i64, i64)>,
@@ -71,7 +73,7 @@ async fn items(
     reader(&caller.user, cid)?;
     let paging = paging.check()?;
     let (items, total) = submissions::items(
-        &state,
+        &caller.state,
         &caller.user,
         cid,
         id,

@@ -7,7 +7,7 @@ use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -85,15 +85,11 @@ struct Page {
     query: String,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn page(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(f): Query<FilterQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn page(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
     let pager = Pager::new(f.page, PAGE);
     let (events, total) = audit::events(
-        &state,
+        v.state(),
         &v.caller.user,
         v.company(),
         &f.filter(),
@@ -111,7 +107,7 @@ async fn page(
         })
         .collect();
     Ok(Page {
-        layout: Layout::new(&state, &v, "settings", "Audit log").await?,
+        layout: Layout::new(v.state(), &v, "settings", "Audit log").await?,
         sub: "audit",
         query: f.query(),
         f,
@@ -124,12 +120,8 @@ async fn page(
     .into_response())
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn csv(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(f): Query<FilterQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
     // Access is refused before anything is written.
     audit::reader(&v.caller.user, v.company())?;
     let filter = f.filter();
@@ -148,8 +140,15 @@ async fn csv(
     .map_err(write_err)?;
     let mut offset = 0;
     while offset < CSV_MAX {
-        let (events, _) =
-            audit::events(&state, &v.caller.user, v.company(), &filter, 1000, offset).await?;
+        let (events, _) = audit::events(
+            v.state(),
+            &v.caller.user,
+            v.company(),
+            &filter,
+            1000,
+            offset,
+        )
+        .await?;
         let n = events.len() as i64;
         for e in events {
             let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();

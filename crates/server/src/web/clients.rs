@@ -1,7 +1,7 @@
 //! Company settings → API clients: create one (its secret shown once), give it a new secret,
 //! revoke it. The rules are `ops::clients`, as for the API; the secret is never put in a URL
 //! or a redirect, only in the answer to the request that made it.
-use super::users::{GRANT_RULE, LEVELS, UserFields, UserRights};
+use super::users::{UserFields, UserRights};
 use super::{Errors, Form, Layout, Viewer, WebResult, fragments};
 use crate::ops::clients::{self as ops, CreateClient, WithSecret};
 use crate::state::AppState;
@@ -9,7 +9,7 @@ use crate::zone::Zone;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,10 +47,8 @@ impl Row {
 #[template(path = "_client_new.html")]
 struct NewForm {
     rights: UserRights,
-    levels: [(&'static str, &'static str); 4],
     errors: Errors,
     f: UserFields,
-    grant_rule: &'static str,
 }
 
 #[derive(Template)]
@@ -85,18 +83,16 @@ struct Page {
 fn new_form(v: &Viewer, errors: Errors, f: UserFields) -> NewForm {
     NewForm {
         rights: UserRights::of(v),
-        levels: LEVELS,
         errors,
         f,
-        grant_rule: GRANT_RULE,
     }
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn page(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let clients = ops::list(&state, &v.caller.user, v.company()).await?;
+#[tracing::instrument(skip_all)]
+async fn page(v: Viewer) -> WebResult<Response> {
+    let clients = ops::list(v.state(), &v.caller.user, v.company()).await?;
     Ok(Page {
-        layout: Layout::new(&state, &v, "settings", "API clients").await?,
+        layout: Layout::new(v.state(), &v, "settings", "API clients").await?,
         sub: "clients",
         clients: clients.into_iter().map(|c| Row::new(c, &v.zone)).collect(),
         new_form: new_form(&v, Errors::default(), UserFields::default()),
@@ -104,20 +100,16 @@ async fn page(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
     .into_response())
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn create(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(f): Form<UserFields>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn create(v: Viewer, Form(f): Form<UserFields>) -> WebResult<Response> {
     let body = CreateClient {
         name: f.name.clone(),
         permissions: f.permissions(),
     };
-    match ops::create(&state, &v.caller.user, v.company(), body).await {
+    match ops::create(v.state(), &v.caller.user, v.company(), body).await {
         Ok(made) => fragments(
             StatusCode::OK,
-            vec![Secret::of(&state, made, false).render()],
+            vec![Secret::of(v.state(), made, false).render()],
         ),
         Err(e) => fragments(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -126,25 +118,17 @@ async fn create(
     }
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id, client = id))]
-async fn rotate(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
-    let made = ops::rotate(&state, &v.caller.user, v.company(), id).await?;
+#[tracing::instrument(skip_all)]
+async fn rotate(v: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+    let made = ops::rotate(v.state(), &v.caller.user, v.company(), id).await?;
     fragments(
         StatusCode::OK,
-        vec![Secret::of(&state, made, true).render()],
+        vec![Secret::of(v.state(), made, true).render()],
     )
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id, client = id))]
-async fn revoke(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
-    let c = ops::revoke(&state, &v.caller.user, v.company(), id).await?;
+#[tracing::instrument(skip_all)]
+async fn revoke(v: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+    let c = ops::revoke(v.state(), &v.caller.user, v.company(), id).await?;
     fragments(StatusCode::OK, vec![Row::new(c, &v.zone).render()])
 }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -165,14 +165,10 @@ struct CodesPage {
     connected: bool,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn page(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(pq): Query<PageQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let company = v.company();
-    let lists = codes::lists(&state, &v.caller.user, company).await?;
+    let lists = codes::lists(v.state(), &v.caller.user, company).await?;
     // The ERP list first when none is asked for: that is the one that syncs.
     let chosen = pq
         .list
@@ -187,7 +183,7 @@ async fn page(
     let rights = CodeRights::of(&v);
     let (panel, tree) = match &list {
         Some(l) => {
-            let s = send::status(&state, &v.caller.user, company, l.id, None).await?;
+            let s = send::status(v.state(), &v.caller.user, company, l.id, None).await?;
             let panel = SendPanel {
                 lid: l.id,
                 version: s.list_version,
@@ -195,7 +191,7 @@ async fn page(
                 oob: false,
                 error: None,
             };
-            let tree = load_nodes(&state, &v, l.id, None, 1, &q, &status).await?;
+            let tree = load_nodes(v.state(), &v, l.id, None, 1, &q, &status).await?;
             (Some(panel), Some(tree))
         }
         None => (None, None),
@@ -221,7 +217,7 @@ async fn page(
         .unwrap_or_else(|| "Cost codes".into());
     let connected = lists.iter().any(|l| l.is_erp_list);
     Ok(CodesPage {
-        layout: Layout::new(&state, &v, "codes", title).await?,
+        layout: Layout::new(v.state(), &v, "codes", title).await?,
         company,
         lists,
         list,
@@ -308,15 +304,14 @@ struct NodesQuery {
     status: String,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn nodes(
-    State(state): State<AppState>,
     v: Viewer,
     Path(lid): Path<i64>,
     Query(nq): Query<NodesQuery>,
 ) -> WebResult<Response> {
     let nodes = load_nodes(
-        &state,
+        v.state(),
         &v,
         lid,
         nq.parent,

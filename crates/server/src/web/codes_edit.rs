@@ -9,7 +9,7 @@ use crate::ops::{OpResult, send};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -93,16 +93,15 @@ struct NewQuery {
     parent: Option<i64>,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn new_form(
-    State(state): State<AppState>,
     v: Viewer,
     Path(lid): Path<i64>,
     Query(q): Query<NewQuery>,
 ) -> WebResult<Response> {
     let parent_full = match q.parent {
         Some(p) => Some(
-            ops::code(&state, &v.caller.user, v.company(), lid, p)
+            ops::code(v.state(), &v.caller.user, v.company(), lid, p)
                 .await?
                 .full_code,
         ),
@@ -130,19 +129,14 @@ struct CodeFields {
     parent: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn create(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Form(f): Form<CodeFields>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn create(v: Viewer, Path(lid): Path<i64>, Form(f): Form<CodeFields>) -> WebResult<Response> {
     let body = CreateCode {
         code: f.code.clone(),
         description: f.description.clone(),
         parent_id: f.parent_id,
     };
-    let result = ops::create_code(&state, &v.caller.user, v.company(), lid, body).await;
+    let result = ops::create_code(v.state(), &v.caller.user, v.company(), lid, body).await;
     let form = |errors| CodeForm {
         lid,
         id: None,
@@ -157,13 +151,13 @@ async fn create(
         Ok(c) => c,
         Err(errors) => return invalid(form(errors)),
     };
-    let panel = fresh_panel(&state, &v, lid).await?;
-    let count = tree_count(&state, &v, lid).await?;
+    let panel = fresh_panel(v.state(), &v, lid).await?;
+    let count = tree_count(v.state(), &v, lid).await?;
     let mut res = match f.parent_id {
         // The parent opens, showing its children with the new one among them.
         Some(pid) => {
-            let parent = ops::code(&state, &v.caller.user, v.company(), lid, pid).await?;
-            let kids = load_nodes(&state, &v, lid, Some(pid), 1, "", "").await?;
+            let parent = ops::code(v.state(), &v.caller.user, v.company(), lid, pid).await?;
+            let kids = load_nodes(v.state(), &v, lid, Some(pid), 1, "", "").await?;
             let mut n = NodeView::new(parent, Some(kids.total));
             n.kids_html = Some(kids.render()?);
             let node = NodeFragment {
@@ -178,7 +172,7 @@ async fn create(
             )
         }
         None => {
-            let top = load_nodes(&state, &v, lid, None, 1, "", "").await?;
+            let top = load_nodes(v.state(), &v, lid, None, 1, "", "").await?;
             let cleared = "<div id=\"new-top\" class=\"detail\" hx-swap-oob=\"true\"></div>";
             retarget(
                 "#tree",
@@ -221,16 +215,12 @@ fn retarget(
     Ok(res)
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn edit_form(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path((lid, id)): Path<(i64, i64)>,
-) -> WebResult<Response> {
-    let c = ops::code(&state, &v.caller.user, v.company(), lid, id).await?;
+#[tracing::instrument(skip_all)]
+async fn edit_form(v: Viewer, Path((lid, id)): Path<(i64, i64)>) -> WebResult<Response> {
+    let c = ops::code(v.state(), &v.caller.user, v.company(), lid, id).await?;
     let parent = match c.parent_id {
         Some(p) => {
-            ops::code(&state, &v.caller.user, v.company(), lid, p)
+            ops::code(v.state(), &v.caller.user, v.company(), lid, p)
                 .await?
                 .full_code
         }
@@ -249,9 +239,8 @@ async fn edit_form(
     fragments(StatusCode::OK, vec![form.render()])
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn update(
-    State(state): State<AppState>,
     v: Viewer,
     Path((lid, id)): Path<(i64, i64)>,
     Form(f): Form<CodeFields>,
@@ -271,9 +260,10 @@ async fn update(
     };
     // A parent typed by full code moves the code; an unchanged one is no move at all (a move
     // is refused while descendants wait on the approver).
-    let before = ops::code(&state, user, v.company(), lid, id).await?;
+    let before = ops::code(v.state(), user, v.company(), lid, id).await?;
     let parent = match &f.parent {
-        Some(text) => match ops::parent_by_full_code(&state, user, v.company(), lid, text).await {
+        Some(text) => match ops::parent_by_full_code(v.state(), user, v.company(), lid, text).await
+        {
             Ok(p) => p,
             Err(e) => return again(Errors::from_op(e)?),
         },
@@ -286,14 +276,14 @@ async fn update(
         parent_id: moved.then_some(parent),
         ..UpdateCode::default()
     };
-    let result = ops::update_code(&state, user, v.company(), lid, id, body).await;
+    let result = ops::update_code(v.state(), user, v.company(), lid, id, body).await;
     match or_form(result)? {
         // The code now sits elsewhere in the tree: the page is drawn again, searched to it.
         Ok(c) if moved => Ok(htmx_redirect(&format!(
             "/codes?list={lid}&q={}&moved=1",
             form_urlencoded::byte_serialize(c.full_code.as_bytes()).collect::<String>()
         ))),
-        Ok(c) => node_and_panel(&state, &v, lid, c).await,
+        Ok(c) => node_and_panel(v.state(), &v, lid, c).await,
         Err(errors) => again(errors),
     }
 }
@@ -327,9 +317,8 @@ struct ActiveForm {
     active: bool,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn set_active(
-    State(state): State<AppState>,
     v: Viewer,
     Path((lid, id)): Path<(i64, i64)>,
     Form(f): Form<ActiveForm>,
@@ -338,29 +327,21 @@ async fn set_active(
         active: Some(f.active),
         ..UpdateCode::default()
     };
-    let c = ops::update_code(&state, &v.caller.user, v.company(), lid, id, body).await?;
-    node_and_panel(&state, &v, lid, c).await
+    let c = ops::update_code(v.state(), &v.caller.user, v.company(), lid, id, body).await?;
+    node_and_panel(v.state(), &v, lid, c).await
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn delete(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path((lid, id)): Path<(i64, i64)>,
-) -> WebResult<Response> {
-    ops::delete_code(&state, &v.caller.user, v.company(), lid, id).await?;
-    let panel = fresh_panel(&state, &v, lid).await?;
-    let count = tree_count(&state, &v, lid).await?;
+#[tracing::instrument(skip_all)]
+async fn delete(v: Viewer, Path((lid, id)): Path<(i64, i64)>) -> WebResult<Response> {
+    ops::delete_code(v.state(), &v.caller.user, v.company(), lid, id).await?;
+    let panel = fresh_panel(v.state(), &v, lid).await?;
+    let count = tree_count(v.state(), &v, lid).await?;
     // A body of out-of-band parts only: the row it is swapped over goes away.
     fragments(StatusCode::OK, vec![panel.render(), count])
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn retrieve(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path((lid, id)): Path<(i64, i64)>,
-) -> WebResult<Response> {
-    let c = send::retrieve(&state, &v.caller.user, v.company(), lid, id).await?;
-    node_and_panel(&state, &v, lid, c).await
+#[tracing::instrument(skip_all)]
+async fn retrieve(v: Viewer, Path((lid, id)): Path<(i64, i64)>) -> WebResult<Response> {
+    let c = send::retrieve(v.state(), &v.caller.user, v.company(), lid, id).await?;
+    node_and_panel(v.state(), &v, lid, c).await
 }

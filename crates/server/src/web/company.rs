@@ -6,7 +6,6 @@ use crate::state::AppState;
 use crate::zone::{self, Zone};
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
@@ -61,15 +60,11 @@ struct ZoneFields {
     time_zone: String,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn save(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(f): Form<ZoneFields>,
-) -> WebResult<Response> {
-    match company::set_time_zone(&state, &v.caller.user, v.company(), Some(&f.time_zone)).await {
+#[tracing::instrument(skip_all)]
+async fn save(v: Viewer, Form(f): Form<ZoneFields>) -> WebResult<Response> {
+    match company::set_time_zone(v.state(), &v.caller.user, v.company(), Some(&f.time_zone)).await {
         Ok(zone) => {
-            let value = company::time_zone_setting(&state, &v.caller.user, v.company())
+            let value = company::time_zone_setting(v.state(), &v.caller.user, v.company())
                 .await?
                 .unwrap_or_default();
             let form = ZoneForm::of(&v, &zone, value, Errors::default(), true);

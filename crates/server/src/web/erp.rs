@@ -11,7 +11,7 @@ use crate::zone::Zone;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -257,17 +257,13 @@ fn live_url(filter: &str, job: Option<i64>) -> String {
     }
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn page(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(pq): Query<PageQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let company = ops::reader(&v.caller.user, v.company())?;
     let filter = filter_key(pq.filter.as_deref())?;
     let pager = Pager::new(pq.page, PAGE);
     let (items, total) = ops::items(
-        &state,
+        v.state(),
         &v.caller.user,
         company,
         filter,
@@ -275,10 +271,10 @@ async fn page(
         pager.offset(),
     )
     .await?;
-    let (tabs, exporting) = tabs(&state, &v, filter, false).await?;
-    let conn = crate::ops::connection::connection(&state, company).await?;
+    let (tabs, exporting) = tabs(v.state(), &v, filter, false).await?;
+    let conn = crate::ops::connection::connection(v.state(), company).await?;
     let job = match pq.job {
-        Some(j) => Some(job_panel(&state, &v, j, false).await?),
+        Some(j) => Some(job_panel(v.state(), &v, j, false).await?),
         None => None,
     };
     let job_running = job
@@ -288,11 +284,11 @@ async fn page(
         .rejected
         .map(|n| format!("Rejected {n} code(s). The admin sees the reason on each code."));
     Ok(ErpPage {
-        layout: Layout::new(&state, &v, "erp", "ERP Integrations").await?,
+        layout: Layout::new(v.state(), &v, "erp", "ERP Integrations").await?,
         tabs,
         rows: Rows {
             items: rows(items, &v.zone),
-            q: queue_view(&state, &v).await,
+            q: queue_view(v.state(), &v).await,
             oob: false,
         },
         filter: filter.to_owned(),
@@ -328,27 +324,24 @@ struct LiveQuery {
 
 /// One poll while an export runs: the counts, the job's rows, and (on tabs without a
 /// selection to lose) the table; it stops itself once nothing is exporting.
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn live(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(lq): Query<LiveQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
     ops::reader(&v.caller.user, v.company())?;
     let filter = filter_key(lq.filter.as_deref())?;
-    let (tabs, exporting) = tabs(&state, &v, filter, true).await?;
+    let (tabs, exporting) = tabs(v.state(), &v, filter, true).await?;
     let mut parts = vec![tabs.render()];
     let mut running = false;
     if let Some(j) = lq.job {
-        let panel = job_panel(&state, &v, j, true).await?;
+        let panel = job_panel(v.state(), &v, j, true).await?;
         running = panel.job.status != JobStatus::Done;
         parts.push(panel.render());
     }
     if matches!(filter, "exporting" | "synced") {
-        let (items, _) = ops::items(&state, &v.caller.user, v.company(), filter, PAGE, 0).await?;
+        let (items, _) =
+            ops::items(v.state(), &v.caller.user, v.company(), filter, PAGE, 0).await?;
         let rows = Rows {
             items: rows(items, &v.zone),
-            q: queue_view(&state, &v).await,
+            q: queue_view(v.state(), &v).await,
             oob: true,
         };
         parts.push(rows.render());

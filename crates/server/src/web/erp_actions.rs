@@ -8,7 +8,7 @@ use crate::state::AppState;
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
@@ -41,9 +41,9 @@ struct SyncRequested {
 }
 
 /// Sync from ERP: what the pull created, updated and left alone, and each conflict's two sides.
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn sync_from_erp(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    match ops::sync_from_erp(&state, &v.caller.user, v.company()).await? {
+#[tracing::instrument(skip_all)]
+async fn sync_from_erp(v: Viewer) -> WebResult<Response> {
+    match ops::sync_from_erp(v.state(), &v.caller.user, v.company()).await? {
         ops::Pull::Done(s) => fragments(StatusCode::OK, vec![Pulled { s }.render()]),
         ops::Pull::Requested(message) => {
             fragments(StatusCode::OK, vec![SyncRequested { message }.render()])
@@ -65,13 +65,8 @@ struct GlForm {
 }
 
 /// Saves the picked account as soon as it changes; "" clears it.
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn set_gl(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-    Form(f): Form<GlForm>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn set_gl(v: Viewer, Path(id): Path<i64>, Form(f): Form<GlForm>) -> WebResult<Response> {
     let choice = GlChoice {
         gl_income_account: f
             .gl_income_account
@@ -80,10 +75,10 @@ async fn set_gl(
             .gl_expense_account
             .map(|a| Some(a).filter(|a| !a.is_empty())),
     };
-    let item = ops::set_gl(&state, &v.caller.user, v.company(), id, choice).await?;
+    let item = ops::set_gl(v.state(), &v.caller.user, v.company(), id, choice).await?;
     let row = RowFragment {
         r: RowView::new(item, &v.zone),
-        q: queue_view(&state, &v).await,
+        q: queue_view(v.state(), &v).await,
     };
     let mut res = fragments(StatusCode::OK, vec![row.render()])?;
     res.headers_mut().insert(
@@ -147,18 +142,18 @@ async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> We
     )))
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn export(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
-    start_job(&state, &v, &body, Start::Export).await
+#[tracing::instrument(skip_all)]
+async fn export(v: Viewer, body: Bytes) -> WebResult<Response> {
+    start_job(v.state(), &v, &body, Start::Export).await
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn retry(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
-    start_job(&state, &v, &body, Start::Retry).await
+#[tracing::instrument(skip_all)]
+async fn retry(v: Viewer, body: Bytes) -> WebResult<Response> {
+    start_job(v.state(), &v, &body, Start::Retry).await
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn reject(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn reject(v: Viewer, body: Bytes) -> WebResult<Response> {
     let p = picked(&body)?;
     let scope = if p.ids.is_none() { "all" } else { "selected" };
     let again = |error: String| RejectForm {
@@ -171,7 +166,7 @@ async fn reject(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebRes
         item_ids: p.ids.clone(),
         reason: p.reason.clone(),
     };
-    match ops::reject(&state, &v.caller.user, v.company(), &body).await {
+    match ops::reject(v.state(), &v.caller.user, v.company(), &body).await {
         Ok(n) => Ok(htmx_redirect(&format!(
             "/erp?filter={}&rejected={n}",
             p.filter

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -312,12 +312,8 @@ struct PageQuery {
     xero: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn page(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(pq): Query<PageQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let notice = match (pq.saved, pq.xero.as_deref()) {
         (Some(_), _) => Some("Connection saved."),
         (_, Some("connected")) => Some("Connected to Xero."),
@@ -327,7 +323,7 @@ async fn page(
         }
         _ => None,
     };
-    page_with(&state, &v, notice.map(str::to_owned), None).await
+    page_with(v.state(), &v, notice.map(str::to_owned), None).await
 }
 
 /// The page with a notice, or with why the last Xero sign-in changed nothing.
@@ -392,14 +388,10 @@ pub(super) async fn page_with(
     .into_response())
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn save(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(posted): Form<HashMap<String, String>>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn save(v: Viewer, Form(posted): Form<HashMap<String, String>>) -> WebResult<Response> {
     let f = Fields::from_post(posted);
-    let lists = company_lists(&state, &v).await?;
+    let lists = company_lists(v.state(), &v).await?;
     let again = |errors: Errors| ConnForm {
         f: f.without_secrets(),
         profiles: ErpProfile::builtin(),
@@ -418,7 +410,7 @@ async fn save(
         }
     };
     let saved = ops::put(
-        &state,
+        v.state(),
         &v.caller.user,
         v.company(),
         &f.profile,
@@ -445,9 +437,9 @@ struct TestResult {
     message: String,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn test(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let (ok, message) = ops::test(&state, &v.caller.user, v.company()).await?;
+#[tracing::instrument(skip_all)]
+async fn test(v: Viewer) -> WebResult<Response> {
+    let (ok, message) = ops::test(v.state(), &v.caller.user, v.company()).await?;
     fragments(StatusCode::OK, vec![TestResult { ok, message }.render()])
 }
 

@@ -8,7 +8,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -87,12 +87,8 @@ async fn render(
     })
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn page(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(n): Query<Notice>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn page(v: Viewer, Query(n): Query<Notice>) -> WebResult<Response> {
     let notice = match (n.added, n.deleted) {
         (Some(url), _) => Some(format!(
             "Subscribed {url}: its events are delivered from now on."
@@ -103,13 +99,13 @@ async fn page(
         _ => None,
     };
     let empty = NewSubscription::default();
-    Ok(render(&state, &v, notice, &empty, Errors::default())
+    Ok(render(v.state(), &v, notice, &empty, Errors::default())
         .await?
         .into_response())
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn create(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn create(v: Viewer, body: Bytes) -> WebResult<Response> {
     let mut form = NewSubscription::default();
     for (k, value) in form_pairs(&body) {
         match k.as_str() {
@@ -119,7 +115,7 @@ async fn create(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebRes
             _ => {}
         }
     }
-    match ops::create(&state, &v.caller.user, v.company(), &form).await {
+    match ops::create(v.state(), &v.caller.user, v.company(), &form).await {
         Ok(s) => Ok(Redirect::to(&format!(
             "/settings/events?{}",
             form_urlencoded::Serializer::new(String::new())
@@ -131,20 +127,16 @@ async fn create(State(state): State<AppState>, v: Viewer, body: Bytes) -> WebRes
             let errors = Errors::from_op(e)?;
             // The secret is never sent back, not even to the one who typed it.
             form.secret.clear();
-            let page = render(&state, &v, None, &form, errors).await?;
+            let page = render(v.state(), &v, None, &form, errors).await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
     }
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn delete(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-) -> WebResult<Response> {
-    let s = ops::get(&state, &v.caller.user, v.company(), id).await?;
-    ops::delete(&state, &v.caller.user, v.company(), id).await?;
+#[tracing::instrument(skip_all)]
+async fn delete(v: Viewer, Path(id): Path<i64>) -> WebResult<Response> {
+    let s = ops::get(v.state(), &v.caller.user, v.company(), id).await?;
+    ops::delete(v.state(), &v.caller.user, v.company(), id).await?;
     Ok(Redirect::to(&format!(
         "/settings/events?{}",
         form_urlencoded::Serializer::new(String::new())
@@ -185,17 +177,12 @@ struct LogQuery {
     redelivered: Option<i64>,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn log(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(id): Path<i64>,
-    Query(q): Query<LogQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn log(v: Viewer, Path(id): Path<i64>, Query(q): Query<LogQuery>) -> WebResult<Response> {
     let pager = Pager::new(q.page, PAGE);
-    let s = ops::get(&state, &v.caller.user, v.company(), id).await?;
+    let s = ops::get(v.state(), &v.caller.user, v.company(), id).await?;
     let (events, total) = ops::deliveries(
-        &state,
+        v.state(),
         &v.caller.user,
         v.company(),
         id,
@@ -229,7 +216,7 @@ async fn log(
         })
         .collect();
     Ok(LogPage {
-        layout: Layout::new(&state, &v, "settings", "Event deliveries").await?,
+        layout: Layout::new(v.state(), &v, "settings", "Event deliveries").await?,
         sub: "events",
         notice: q
             .redelivered
@@ -243,12 +230,8 @@ async fn log(
     .into_response())
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn redeliver(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path((id, event)): Path<(i64, i64)>,
-) -> WebResult<Response> {
-    ops::redeliver(&state, &v.caller.user, v.company(), id, event).await?;
+#[tracing::instrument(skip_all)]
+async fn redeliver(v: Viewer, Path((id, event)): Path<(i64, i64)>) -> WebResult<Response> {
+    ops::redeliver(v.state(), &v.caller.user, v.company(), id, event).await?;
     Ok(Redirect::to(&format!("/settings/events/{id}?redelivered={event}")).into_response())
 }

@@ -5,7 +5,7 @@ use crate::ops::audit;
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -30,14 +30,10 @@ struct History {
     total: i64,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn history(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path((lid, id)): Path<(i64, i64)>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn history(v: Viewer, Path((lid, id)): Path<(i64, i64)>) -> WebResult<Response> {
     let (events, total) =
-        audit::code_history(&state, &v.caller.user, v.company(), lid, id, 50).await?;
+        audit::code_history(v.state(), &v.caller.user, v.company(), lid, id, 50).await?;
     let entries = events
         .into_iter()
         .map(|e| HistoryEntry {

@@ -6,7 +6,7 @@ use crate::ops::{OpError, codes, imports};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
@@ -35,13 +35,8 @@ struct Preview {
     shown: usize,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn preview(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-    mut multipart: Multipart,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn preview(v: Viewer, Path(lid): Path<i64>, mut multipart: Multipart) -> WebResult<Response> {
     // Access is refused before the file is read.
     codes::write(&v.caller.user, v.company())?;
     let mut bytes = Vec::new();
@@ -60,7 +55,7 @@ async fn preview(
     }
     let csv = String::from_utf8_lossy(&bytes).into_owned();
     let (preview, problems) =
-        match imports::preview(&state, &v.caller.user, v.company(), lid, &bytes).await {
+        match imports::preview(v.state(), &v.caller.user, v.company(), lid, &bytes).await {
             Ok(p) => (Some(p), Vec::new()),
             Err(e) => (None, problems(e)?),
         };
@@ -92,15 +87,10 @@ struct ApplyForm {
     csv: String,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn apply(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Form(f): Form<ApplyForm>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn apply(v: Viewer, Path(lid): Path<i64>, Form(f): Form<ApplyForm>) -> WebResult<Response> {
     let s = imports::import(
-        &state,
+        v.state(),
         &v.caller.user,
         v.company(),
         lid,

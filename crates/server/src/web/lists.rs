@@ -7,7 +7,7 @@ use crate::ops::connection::make_erp_list as designate;
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
@@ -20,13 +20,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Makes this list the ERP list; the page reloads, since its Send panel and notices change.
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn make_erp_list(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-) -> WebResult<Response> {
-    match designate(&state, &v.caller.user, v.company(), lid).await {
+#[tracing::instrument(skip_all)]
+async fn make_erp_list(v: Viewer, Path(lid): Path<i64>) -> WebResult<Response> {
+    match designate(v.state(), &v.caller.user, v.company(), lid).await {
         Ok(_) => Ok(htmx_redirect(&format!("/codes?list={lid}&erp_list=1"))),
         // The API names the field (erp_list_id); on this page the sentence stands alone.
         Err(OpError::Invalid(fields)) => {
@@ -49,13 +45,9 @@ struct ListForm422 {
     errors: Errors,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn create_list(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(f): Form<ListForm>,
-) -> WebResult<Response> {
-    match ops::create_list(&state, &v.caller.user, v.company(), &f.name).await {
+#[tracing::instrument(skip_all)]
+async fn create_list(v: Viewer, Form(f): Form<ListForm>) -> WebResult<Response> {
+    match ops::create_list(v.state(), &v.caller.user, v.company(), &f.name).await {
         Ok(list) => Ok(htmx_redirect(&format!("/codes?list={}", list.id))),
         Err(e) => {
             let errors = Errors::from_op(e)?;

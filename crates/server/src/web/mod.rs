@@ -104,6 +104,10 @@ impl Viewer {
     pub fn company(&self) -> i64 {
         self.caller.user.company_id
     }
+
+    pub fn state(&self) -> &AppState {
+        &self.caller.state
+    }
 }
 
 /// Whether a request came from htmx (a fragment is wanted) rather than a page navigation.

@@ -7,7 +7,6 @@ use crate::ops::qbwc::{self as ops, Status};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -64,9 +63,9 @@ async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> W
     .await
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn panel(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    draw(&state, &v, None).await
+#[tracing::instrument(skip_all)]
+async fn panel(v: Viewer) -> WebResult<Response> {
+    draw(v.state(), &v, None).await
 }
 
 #[derive(Template)]
@@ -81,24 +80,24 @@ struct QueueLine {
 
 /// The ERP Integrations page's line for the Web Connector: where the GL accounts come from
 /// and as of when (nothing for other connectors).
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn queue_line(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    with_status(&state, &v, |s| QueueLine {
+#[tracing::instrument(skip_all)]
+async fn queue_line(v: Viewer) -> WebResult<Response> {
+    with_status(v.state(), &v, |s| QueueLine {
         accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),
         seen: s.last_seen_at.map(|t| v.zone.show(t)),
     })
     .await
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn password(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let made = ops::new_password(&state, &v.caller.user, v.company()).await?;
-    draw(&state, &v, Some(made)).await
+#[tracing::instrument(skip_all)]
+async fn password(v: Viewer) -> WebResult<Response> {
+    let made = ops::new_password(v.state(), &v.caller.user, v.company()).await?;
+    draw(v.state(), &v, Some(made)).await
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn download(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let (name, text) = ops::qwc_file(&state, &v.caller.user, v.company()).await?;
+#[tracing::instrument(skip_all)]
+async fn download(v: Viewer) -> WebResult<Response> {
+    let (name, text) = ops::qwc_file(v.state(), &v.caller.user, v.company()).await?;
     Ok(crate::api::qbwc::qwc_download(&name, text))
 }
 

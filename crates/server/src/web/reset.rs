@@ -27,13 +27,9 @@ struct Issued {
     link: Option<String>,
 }
 
-async fn issue(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(uid): Path<i64>,
-) -> WebResult<Response> {
-    let r = issue_reset(&state, &v.caller.user, v.company(), uid).await?;
-    let email = state.db.user(v.company(), uid).await?.email;
+async fn issue(v: Viewer, Path(uid): Path<i64>) -> WebResult<Response> {
+    let r = issue_reset(v.state(), &v.caller.user, v.company(), uid).await?;
+    let email = v.state().db.user(v.company(), uid).await?.email;
     let expires_at = v.zone.show(r.expires_at);
     let issued = Issued {
         email,

@@ -5,7 +5,7 @@ use crate::ops::{OpError, codes, send as ops};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -50,9 +50,8 @@ struct VersionQuery {
     version: Option<i64>,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
+#[tracing::instrument(skip_all)]
 async fn send_panel(
-    State(state): State<AppState>,
     v: Viewer,
     Path(lid): Path<i64>,
     Query(vq): Query<VersionQuery>,
@@ -62,13 +61,13 @@ async fn send_panel(
     // every unsynced code against the ERP's rules (100,000 of them on a large list); 204
     // leaves the panel as it is.
     if let Some(seen) = vq.version
-        && codes::list(&state, &v.caller.user, v.company(), lid)
+        && codes::list(v.state(), &v.caller.user, v.company(), lid)
             .await?
             .send_unchanged_since(seen)
     {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let s = ops::status(&state, &v.caller.user, v.company(), lid, vq.version).await?;
+    let s = ops::status(v.state(), &v.caller.user, v.company(), lid, vq.version).await?;
     let panel = SendPanel {
         lid,
         version: vq.version.unwrap_or(s.list_version),
@@ -86,19 +85,14 @@ struct SendForm {
 
 /// Sends, then reloads the page (every sent code changed state); a refusal redraws the panel
 /// with the API's reason.
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn send(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Form(f): Form<SendForm>,
-) -> WebResult<Response> {
-    match ops::send(&state, &v.caller.user, v.company(), lid, f.list_version).await {
+#[tracing::instrument(skip_all)]
+async fn send(v: Viewer, Path(lid): Path<i64>, Form(f): Form<SendForm>) -> WebResult<Response> {
+    match ops::send(v.state(), &v.caller.user, v.company(), lid, f.list_version).await {
         Ok((_, n)) => Ok(htmx_redirect(&format!("/codes?list={lid}&sent={n}"))),
         Err(e @ OpError::Store(_)) => Err(e.into()),
         Err(e) => {
             let s = ops::status(
-                &state,
+                v.state(),
                 &v.caller.user,
                 v.company(),
                 lid,

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -73,9 +73,7 @@ impl Row {
 struct EditRow {
     u: User,
     rights: UserRights,
-    levels: [(&'static str, &'static str); 4],
     errors: Errors,
-    grant_rule: &'static str,
 }
 
 impl EditRow {
@@ -88,22 +86,8 @@ impl EditRow {
 #[template(path = "_user_new.html")]
 struct NewForm {
     rights: UserRights,
-    levels: [(&'static str, &'static str); 4],
     errors: Errors,
     f: UserFields,
-    grant_rule: &'static str,
-}
-
-impl NewForm {
-    fn new(rights: UserRights, errors: Errors, f: UserFields) -> NewForm {
-        NewForm {
-            rights,
-            levels: LEVELS,
-            errors,
-            f,
-            grant_rule: GRANT_RULE,
-        }
-    }
 }
 
 /// A user's row, as the viewer may act on it.
@@ -117,9 +101,7 @@ fn edit_fragment(status: StatusCode, u: User, v: &Viewer, errors: Errors) -> Web
     let form = EditRow {
         u,
         rights: UserRights::of(v),
-        levels: LEVELS,
         errors,
-        grant_rule: GRANT_RULE,
     };
     fragments(status, vec![form.render()])
 }
@@ -141,26 +123,26 @@ struct PageQuery {
     added: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn page(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(pq): Query<PageQuery>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let rights = UserRights::of(&v);
-    let users = ops::list(&state, &v.caller.user, v.company())
+    let users = ops::list(v.state(), &v.caller.user, v.company())
         .await?
         .into_iter()
         .map(|u| Row { u, rights })
         .collect();
     Ok(Page {
-        layout: Layout::new(&state, &v, "settings", "Users").await?,
+        layout: Layout::new(v.state(), &v, "settings", "Users").await?,
         sub: "users",
         users,
         rights,
-        new_form: NewForm::new(rights, Errors::default(), UserFields::default()),
+        new_form: NewForm {
+            rights,
+            errors: Errors::default(),
+            f: UserFields::default(),
+        },
         notice: pq.added.map(|e| format!("Added {e}.")),
-        zone: super::company::ZoneForm::new(&state, &v).await?,
+        zone: super::company::ZoneForm::new(v.state(), &v).await?,
     }
     .into_response())
 }
@@ -198,19 +180,15 @@ impl UserFields {
     }
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn create(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(f): Form<UserFields>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn create(v: Viewer, Form(f): Form<UserFields>) -> WebResult<Response> {
     let body = CreateUser {
         email: f.email.clone(),
         name: f.name.clone(),
         password: f.password.clone(),
         permissions: f.permissions(),
     };
-    match ops::create(&state, &v.caller.user, v.company(), body).await {
+    match ops::create(v.state(), &v.caller.user, v.company(), body).await {
         Ok(u) => {
             let q: String = form_urlencoded::Serializer::new(String::new())
                 .append_pair("added", &u.email)
@@ -222,50 +200,41 @@ async fn create(
                 password: String::new(),
                 ..f
             };
-            let form = NewForm::new(UserRights::of(&v), Errors::from(e), f);
+            let form = NewForm {
+                rights: UserRights::of(&v),
+                errors: Errors::from(e),
+                f,
+            };
             fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![form.render()])
         }
     }
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn row(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(uid): Path<i64>,
-) -> WebResult<Response> {
-    let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
+#[tracing::instrument(skip_all)]
+async fn row(v: Viewer, Path(uid): Path<i64>) -> WebResult<Response> {
+    let u = ops::get(v.state(), &v.caller.user, v.company(), uid).await?;
     row_fragment(u, &v)
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn edit(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(uid): Path<i64>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn edit(v: Viewer, Path(uid): Path<i64>) -> WebResult<Response> {
     require(
         v.caller.user.permissions.can_manage_users(),
         "admin_tool=admin",
     )?;
-    let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
+    let u = ops::get(v.state(), &v.caller.user, v.company(), uid).await?;
     edit_fragment(StatusCode::OK, u, &v, Errors::default())
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn update(
-    State(state): State<AppState>,
-    v: Viewer,
-    Path(uid): Path<i64>,
-    Form(f): Form<UserFields>,
-) -> WebResult<Response> {
+#[tracing::instrument(skip_all)]
+async fn update(v: Viewer, Path(uid): Path<i64>, Form(f): Form<UserFields>) -> WebResult<Response> {
     let body = UpdateUser {
         name: Some(f.name.clone()),
         permissions: Some(f.permissions()),
         ..UpdateUser::default()
     };
     match ops::update(
-        &state,
+        v.state(),
         &v.caller.user,
         v.caller.credential(),
         v.company(),
@@ -276,7 +245,7 @@ async fn update(
     {
         Ok(u) => row_fragment(u, &v),
         Err(e) => {
-            let u = ops::get(&state, &v.caller.user, v.company(), uid).await?;
+            let u = ops::get(v.state(), &v.caller.user, v.company(), uid).await?;
             edit_fragment(StatusCode::UNPROCESSABLE_ENTITY, u, &v, Errors::from(e))
         }
     }

@@ -6,7 +6,7 @@ use crate::state::AppState;
 use crate::xero as ops;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -72,22 +72,18 @@ fn session_hash(v: &Viewer) -> &str {
 
 /// A link, not a form: the browser leaves for Xero, which a form's CSP `form-action 'self'`
 /// would block. Starting a sign-in changes nothing until it comes back to this session.
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn connect(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    let url = ops::start(&state, &v.caller.user, v.company(), session_hash(&v)).await?;
+#[tracing::instrument(skip_all)]
+async fn connect(v: Viewer) -> WebResult<Response> {
+    let url = ops::start(v.state(), &v.caller.user, v.company(), session_hash(&v)).await?;
     Ok(Redirect::to(&url).into_response())
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn callback(
-    State(state): State<AppState>,
-    v: Viewer,
-    Query(back): Query<ops::Callback>,
-) -> WebResult<Response> {
-    match ops::callback(&state, &v.caller.user, session_hash(&v), &back).await? {
+#[tracing::instrument(skip_all)]
+async fn callback(v: Viewer, Query(back): Query<ops::Callback>) -> WebResult<Response> {
+    match ops::callback(v.state(), &v.caller.user, session_hash(&v), &back).await? {
         Ok(false) => Ok(Redirect::to("/settings/erp?xero=connected").into_response()),
         Ok(true) => Ok(Redirect::to("/settings/erp?xero=pick").into_response()),
-        Err(problem) => super::erp_settings::page_with(&state, &v, None, Some(problem)).await,
+        Err(problem) => super::erp_settings::page_with(v.state(), &v, None, Some(problem)).await,
     }
 }
 
@@ -96,21 +92,17 @@ struct Pick {
     tenant_id: String,
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn pick(
-    State(state): State<AppState>,
-    v: Viewer,
-    Form(p): Form<Pick>,
-) -> WebResult<Response> {
-    ops::pick(&state, &v.caller.user, v.company(), &p.tenant_id).await?;
+#[tracing::instrument(skip_all)]
+async fn pick(v: Viewer, Form(p): Form<Pick>) -> WebResult<Response> {
+    ops::pick(v.state(), &v.caller.user, v.company(), &p.tenant_id).await?;
     fragments(
         StatusCode::OK,
-        vec![XeroPart::new(&state, &v, None).await?.render()],
+        vec![XeroPart::new(v.state(), &v, None).await?.render()],
     )
 }
 
-#[tracing::instrument(skip_all, fields(company = v.company(), user = v.caller.user.id))]
-async fn disconnect(State(state): State<AppState>, v: Viewer) -> WebResult<Response> {
-    ops::disconnect(&state, &v.caller.user, v.company()).await?;
+#[tracing::instrument(skip_all)]
+async fn disconnect(v: Viewer) -> WebResult<Response> {
+    ops::disconnect(v.state(), &v.caller.user, v.company()).await?;
     Ok(super::htmx_redirect("/settings/erp?xero=disconnected"))
 }
