@@ -1,6 +1,6 @@
 //! The audit log: who did what to which entity, with the values before and after.
 use crate::clients::client_label;
-use crate::tx::{Queries, Tx};
+use crate::tx::{PageQuery, Queries, Tx};
 use crate::{Db, StoreError};
 use costbridge_domain::permission::UserKind;
 use serde::Serialize;
@@ -182,13 +182,13 @@ impl Db {
             (&f.action).into(),
         ];
         let (rows, total): (Vec<Row>, i64) = self
-            .page(
-                &list_sql,
-                &format!("SELECT COUNT(*) {FILTER}"),
+            .page(PageQuery {
+                list_sql: &list_sql,
+                count_sql: &format!("SELECT COUNT(*) {FILTER}"),
                 args,
                 limit,
                 offset,
-            )
+            })
             .await?;
         let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
         let events = rows

@@ -105,12 +105,30 @@ pub struct NewClient<'a> {
     pub permissions: Permissions,
 }
 
-/// Ends every token the client's users row holds.
-async fn drop_tokens(tx: &mut Tx<'_>, company: i64, id: i64) -> Result<u64, StoreError> {
-    tx.execute(
-        "DELETE FROM api_tokens WHERE user_id = (SELECT user_id FROM api_clients WHERE \
-         company_id = $1 AND id = $2)",
-        [company.into(), id.into()],
+/// Ends every token the client's users row holds, and audits `action` (the client's secret
+/// changing or going) with how many ended.
+async fn end_tokens(
+    tx: &mut Tx<'_>,
+    company: i64,
+    actor: i64,
+    id: i64,
+    action: &str,
+) -> Result<(), StoreError> {
+    let tokens = tx
+        .execute(
+            "DELETE FROM api_tokens WHERE user_id = (SELECT user_id FROM api_clients WHERE \
+             company_id = $1 AND id = $2)",
+            [company.into(), id.into()],
+        )
+        .await?;
+    audit::record(
+        tx,
+        company,
+        Some(actor),
+        action,
+        ("api_client", id),
+        None,
+        Some(json!({"tokens_ended": tokens})),
     )
     .await
 }
@@ -234,17 +252,7 @@ impl Db {
                         "this client was revoked meanwhile; create a new client".into(),
                     ));
                 }
-                let tokens = drop_tokens(tx, company, id).await?;
-                audit::record(
-                    tx,
-                    company,
-                    Some(actor),
-                    "api_client.rotated",
-                    ("api_client", id),
-                    None,
-                    Some(json!({"tokens_ended": tokens})),
-                )
-                .await
+                end_tokens(tx, company, actor, id, "api_client.rotated").await
             })
         })
         .await?;
@@ -271,17 +279,7 @@ impl Db {
                 if changed == 0 {
                     return Ok(());
                 }
-                let tokens = drop_tokens(tx, company, id).await?;
-                audit::record(
-                    tx,
-                    company,
-                    Some(actor),
-                    "api_client.revoked",
-                    ("api_client", id),
-                    None,
-                    Some(json!({"tokens_ended": tokens})),
-                )
-                .await
+                end_tokens(tx, company, actor, id, "api_client.revoked").await
             })
         })
         .await?;

@@ -1,7 +1,7 @@
 //! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
 use crate::audit;
 use crate::events::{self, About};
-use crate::tx::{Arg, Queries, Tx};
+use crate::tx::{Arg, Body, Queries, Tx};
 use crate::{Db, StoreError, now};
 use costbridge_domain::events::EventType;
 use costbridge_domain::send;
@@ -506,6 +506,18 @@ impl Db {
             .ok_or(StoreError::NotFound)
     }
 
+    /// Runs `body`, a write that creates or changes one code of `list` and answers its id, and
+    /// answers that code as it then is.
+    pub(crate) async fn write_code<'c>(
+        &self,
+        company: i64,
+        list: i64,
+        body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, i64, StoreError>,
+    ) -> Result<CostCode, StoreError> {
+        let id = self.write(body).await?;
+        self.code(company, list, id).await
+    }
+
     /// The code of `list` with this full code, if there is one.
     pub async fn code_by_full_code(
         &self,
@@ -537,74 +549,72 @@ impl Db {
         delimiter: char,
     ) -> Result<CostCode, StoreError> {
         let new = &new;
-        let id = self
-            .write(|tx| {
-                Box::pin(async move {
-                    let version = lock_list(tx, company, list).await?;
-                    let parent = match new.parent_id {
-                        None => None,
-                        Some(pid) => Some(fetch_parent(tx, company, list, pid).await?),
-                    };
-                    let (full, tier) = wbs::full_code(
-                        parent
-                            .as_ref()
-                            .map(|p| (p.full_code.as_str(), p.tier as usize)),
-                        &new.code,
-                        delimiter,
+        self.write_code(company, list, |tx| {
+            Box::pin(async move {
+                let version = lock_list(tx, company, list).await?;
+                let parent = match new.parent_id {
+                    None => None,
+                    Some(pid) => Some(fetch_parent(tx, company, list, pid).await?),
+                };
+                let (full, tier) = wbs::full_code(
+                    parent
+                        .as_ref()
+                        .map(|p| (p.full_code.as_str(), p.tier as usize)),
+                    &new.code,
+                    delimiter,
+                )
+                .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
+                let ts = now();
+                let id: i64 = tx
+                    .scalar(
+                        "INSERT INTO cost_codes (company_id, list_id, parent_id, \
+                         code, full_code, sort_key, description, tier, active, \
+                         sync_status, changed_version, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $11, $10, $9, \
+                         $9) RETURNING id",
+                        [
+                            company.into(),
+                            list.into(),
+                            new.parent_id.into(),
+                            new.code.as_str().into(),
+                            (&full).into(),
+                            wbs::sort_key(&full, delimiter).into(),
+                            new.description.as_str().into(),
+                            (tier as i64).into(),
+                            ts.into(),
+                            version.into(),
+                            SyncState::New.as_str().into(),
+                        ],
                     )
-                    .map_err(|e| StoreError::field("parent_id", e.to_string()))?;
-                    let ts = now();
-                    let id: i64 = tx
-                        .scalar(
-                            "INSERT INTO cost_codes (company_id, list_id, parent_id, \
-                             code, full_code, sort_key, description, tier, active, \
-                             sync_status, changed_version, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, $11, $10, $9, \
-                             $9) RETURNING id",
-                            [
-                                company.into(),
-                                list.into(),
-                                new.parent_id.into(),
-                                new.code.as_str().into(),
-                                (&full).into(),
-                                wbs::sort_key(&full, delimiter).into(),
-                                new.description.as_str().into(),
-                                (tier as i64).into(),
-                                ts.into(),
-                                version.into(),
-                                SyncState::New.as_str().into(),
-                            ],
-                        )
-                        .await
-                        .map_err(|e| unique_to_duplicate(e, &full))?;
-                    unsynced_changed(tx, list, version).await?;
-                    audit::record(
-                        tx,
-                        company,
-                        Some(actor),
-                        "cost_code.created",
-                        ("cost_code", id),
-                        None,
-                        Some(json!({
-                            "code": new.code.as_str(), "full_code": full,
-                            "description": new.description.as_str(), "parent_id": new.parent_id,
-                            "active": true, "sync_status": SyncState::New
-                        })),
-                    )
-                    .await?;
-                    events::code_events_for(
-                        tx,
-                        company,
-                        EventType::CodeCreated,
-                        About::default(),
-                        &[id],
-                    )
-                    .await?;
-                    Ok::<_, StoreError>(id)
-                })
+                    .await
+                    .map_err(|e| unique_to_duplicate(e, &full))?;
+                unsynced_changed(tx, list, version).await?;
+                audit::record(
+                    tx,
+                    company,
+                    Some(actor),
+                    "cost_code.created",
+                    ("cost_code", id),
+                    None,
+                    Some(json!({
+                        "code": new.code.as_str(), "full_code": full,
+                        "description": new.description.as_str(), "parent_id": new.parent_id,
+                        "active": true, "sync_status": SyncState::New
+                    })),
+                )
+                .await?;
+                events::code_events_for(
+                    tx,
+                    company,
+                    EventType::CodeCreated,
+                    About::default(),
+                    &[id],
+                )
+                .await?;
+                Ok(id)
             })
-            .await?;
-        self.code(company, list, id).await
+        })
+        .await
     }
 
     /// `delimiter` is the company's, which the caller already read to parse the patch.
@@ -618,7 +628,7 @@ impl Db {
         delimiter: char,
     ) -> Result<CostCode, StoreError> {
         let patch = &patch;
-        self.write(|tx| {
+        self.write_code(company, list, |tx| {
             Box::pin(async move {
                 let (version, old) = lock_code(tx, company, list, id).await?;
                 if old.state().is_locked() {
@@ -814,11 +824,10 @@ impl Db {
                 if send_changed {
                     unsynced_changed(tx, list, version).await?;
                 }
-                Ok(())
+                Ok(id)
             })
         })
-        .await?;
-        self.code(company, list, id).await
+        .await
     }
 
     /// Deletes a code the ERP never had; anything else must be deactivated instead.

@@ -149,13 +149,13 @@ impl Db {
                         ));
                     };
                     tx.execute(
-                        "UPDATE users SET password_hash = $2 WHERE id = $1",
-                        [user.into(), password_hash.into()],
+                        "DELETE FROM password_resets WHERE user_id = $1",
+                        [user.into()],
                     )
                     .await?;
                     tx.execute(
-                        "DELETE FROM password_resets WHERE user_id = $1",
-                        [user.into()],
+                        "UPDATE users SET password_hash = $2 WHERE id = $1",
+                        [user.into(), password_hash.into()],
                     )
                     .await?;
                     audit::by_self(

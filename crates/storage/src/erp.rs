@@ -1,8 +1,8 @@
 //! The ERP side of a company: its connection, and Send to ERP (with retrieve). The queue the
 //! sent codes land in is `queue.rs`.
-use crate::codes::{CodeList, insert_list, lock_code, unsynced_changed};
+use crate::codes::{CodeList, CostCode, insert_list, lock_code, unsynced_changed};
 use crate::events::{self, About};
-use crate::tx::{Queries, Tx};
+use crate::tx::{Body, Queries, Tx};
 use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::profile::InvalidCode;
@@ -23,6 +23,15 @@ pub struct StoredConnection {
     pub profile: String,
     pub connector: serde_json::Value,
     pub erp_list_id: i64,
+}
+
+/// A connection as [`Db::put_erp_connection_pulled`] saves it. `masked` is what the audit log
+/// records of `connector` (secrets already replaced).
+#[derive(Debug, Clone, Copy)]
+pub struct PutConnection<'a> {
+    pub profile: &'a str,
+    pub connector: &'a serde_json::Value,
+    pub masked: &'a serde_json::Value,
 }
 
 /// Why a send did not happen: the domain's reason, and for `invalid_codes` the codes.
@@ -194,8 +203,14 @@ static UNSYNCED_CODES: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 });
 
 impl Db {
-    /// The connection a write has just saved (or kept): it exists.
-    async fn saved_connection(&self, company: i64) -> Result<StoredConnection, StoreError> {
+    /// Runs `body`, a write that saves (or keeps) the company's connection, and answers the
+    /// connection as it then is: it exists.
+    async fn write_connection<'c>(
+        &self,
+        company: i64,
+        body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, (), StoreError>,
+    ) -> Result<StoredConnection, StoreError> {
+        self.write(body).await?;
         self.erp_connection(company)
             .await?
             .ok_or(StoreError::NotFound)
@@ -276,7 +291,12 @@ impl Db {
         connector: &serde_json::Value,
         masked: &serde_json::Value,
     ) -> Result<StoredConnection, StoreError> {
-        self.put_erp_connection_pulled(company, actor, profile, connector, masked, false, None)
+        let connection = PutConnection {
+            profile,
+            connector,
+            masked,
+        };
+        self.put_erp_connection_pulled(company, actor, connection, false, None)
             .await
     }
 
@@ -284,18 +304,20 @@ impl Db {
     /// Connector): the worker leaves a `pulled` company's export jobs to the ERP. `erp_list`
     /// names the list to make the ERP list (see [`designate_erp_list`]); without it the
     /// company keeps its ERP list, or gets a new empty one.
-    #[allow(clippy::too_many_arguments)]
     pub async fn put_erp_connection_pulled(
         &self,
         company: i64,
         actor: i64,
-        profile: &str,
-        connector: &serde_json::Value,
-        masked: &serde_json::Value,
+        connection: PutConnection<'_>,
         pulled: bool,
         erp_list: Option<i64>,
     ) -> Result<StoredConnection, StoreError> {
-        self.write(|tx| {
+        let PutConnection {
+            profile,
+            connector,
+            masked,
+        } = connection;
+        self.write_connection(company, |tx| {
             Box::pin(async move {
                 let before: Option<String> = tx
                     .scalar_optional(
@@ -351,8 +373,7 @@ impl Db {
                 .await
             })
         })
-        .await?;
-        self.saved_connection(company).await
+        .await
     }
 
     /// Makes `list` the company's ERP list, in place of the current one (docs/rules.md §2);
@@ -363,7 +384,7 @@ impl Db {
         actor: i64,
         list: i64,
     ) -> Result<StoredConnection, StoreError> {
-        self.write(|tx| {
+        self.write_connection(company, |tx| {
             Box::pin(async move {
                 let current: Option<Option<i64>> = tx
                     .scalar_optional(
@@ -386,8 +407,7 @@ impl Db {
                 Ok(())
             })
         })
-        .await?;
-        self.saved_connection(company).await
+        .await
     }
 
     /// The Send to ERP button for one list, as the domain rule decides it. `seen_version` is
@@ -614,15 +634,16 @@ impl Db {
         Ok(out)
     }
 
-    /// The admin takes a pending code back before the approver decides.
+    /// The admin takes a pending code back before the approver decides; answers the code as it
+    /// now is.
     pub async fn retrieve_code(
         &self,
         company: i64,
         list: i64,
         actor: i64,
         id: i64,
-    ) -> Result<(), StoreError> {
-        self.write(|tx| {
+    ) -> Result<CostCode, StoreError> {
+        self.write_code(company, list, |tx| {
             Box::pin(async move {
                 let (version, code) = lock_code(tx, company, list, id).await?;
                 let before: Option<String> = tx
@@ -678,7 +699,8 @@ impl Db {
                     Some(json!({"sync_status": code.sync_status})),
                     Some(json!({"sync_status": next})),
                 )
-                .await
+                .await?;
+                Ok(id)
             })
         })
         .await

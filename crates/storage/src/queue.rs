@@ -3,7 +3,7 @@
 use crate::clients::client_label;
 use crate::codes::unsynced_changed;
 use crate::events::{self, About};
-use crate::tx::{Arg, Queries, Tx, marks};
+use crate::tx::{Arg, PageQuery, Queries, Tx, marks};
 use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::permission::UserKind;
@@ -378,13 +378,15 @@ impl Db {
     ) -> Result<(Vec<Item>, i64), StoreError> {
         let (rows, total): (Vec<ItemRow>, i64) = self
             .packed_page(
-                &format!("{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id"),
+                PageQuery {
+                    list_sql: &format!("{ITEM_SELECT} WHERE {condition} ORDER BY i.sort_key, i.id"),
+                    count_sql,
+                    args,
+                    limit,
+                    offset,
+                },
                 ITEM_COLS,
                 "c.sort_key, c.id",
-                count_sql,
-                args,
-                limit,
-                offset,
             )
             .await?;
         let items = rows.into_iter().map(Item::try_from);

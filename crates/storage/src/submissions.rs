@@ -1,6 +1,6 @@
 //! Submissions as an auditor reads them: who sent what when, and where each sent code is now.
 use crate::queue::{Item, Person};
-use crate::tx::Queries;
+use crate::tx::{PageQuery, Queries};
 use crate::{Db, StoreError};
 use costbridge_domain::permission::UserKind;
 use serde::Serialize;
@@ -40,16 +40,16 @@ impl Db {
         offset: i64,
     ) -> Result<(Vec<Submission>, i64), StoreError> {
         let (rows, total): (Vec<SubmissionRow>, i64) = self
-            .page(
-                &format!(
+            .page(PageQuery {
+                list_sql: &format!(
                     "{SUBMISSION_SELECT} WHERE s.company_id = $1 ORDER BY s.id \
                      DESC"
                 ),
-                "SELECT COUNT(*) FROM submissions WHERE company_id = $1",
-                vec![company.into()],
+                count_sql: "SELECT COUNT(*) FROM submissions WHERE company_id = $1",
+                args: vec![company.into()],
                 limit,
                 offset,
-            )
+            })
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {

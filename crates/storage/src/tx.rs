@@ -5,9 +5,11 @@
 //! read methods on [`Db`] run on the pool.
 use crate::{Db, StoreError};
 use sqlx::postgres::PgRow;
+use sqlx::query::QueryAs;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
-use sqlx::{Database, Encode, FromRow, PgConnection, Postgres, Sqlite, SqliteConnection, Type};
+use sqlx::{Database, Encode, FromRow, IntoArguments, PgConnection, Postgres, Sqlite};
+use sqlx::{SqliteConnection, Type};
 use time::OffsetDateTime;
 
 /// A value bound to a placeholder. Each kind carries its own NULL, so PostgreSQL learns the
@@ -95,9 +97,20 @@ fn sqlite_time(t: OffsetDateTime) -> String {
     )
 }
 
-impl From<i64> for Arg {
-    fn from(v: i64) -> Self {
-        Arg::Int(Some(v))
+/// The value types an [`Arg`] binds with their own kind's NULL: each converts from its
+/// `Option`, and a value converts as that option's `Some`.
+trait Scalar {}
+impl Scalar for i64 {}
+impl Scalar for String {}
+impl Scalar for bool {}
+impl Scalar for OffsetDateTime {}
+
+impl<T: Scalar> From<T> for Arg
+where
+    Option<T>: Into<Arg>,
+{
+    fn from(v: T) -> Self {
+        Some(v).into()
     }
 }
 impl From<Option<i64>> for Arg {
@@ -108,11 +121,6 @@ impl From<Option<i64>> for Arg {
 impl From<&str> for Arg {
     fn from(v: &str) -> Self {
         Arg::Text(Some(v.to_owned()))
-    }
-}
-impl From<String> for Arg {
-    fn from(v: String) -> Self {
-        Arg::Text(Some(v))
     }
 }
 impl From<&String> for Arg {
@@ -135,19 +143,14 @@ impl From<&Option<String>> for Arg {
         Arg::Text(v.clone())
     }
 }
-impl From<bool> for Arg {
-    fn from(v: bool) -> Self {
-        Arg::Bool(Some(v))
-    }
-}
 impl From<Option<bool>> for Arg {
     fn from(v: Option<bool>) -> Self {
         Arg::Bool(v)
     }
 }
-impl From<OffsetDateTime> for Arg {
-    fn from(v: OffsetDateTime) -> Self {
-        Arg::Time(Some(v))
+impl From<Option<OffsetDateTime>> for Arg {
+    fn from(v: Option<OffsetDateTime>) -> Self {
+        Arg::Time(v)
     }
 }
 
@@ -259,38 +262,49 @@ where
         })
     }
 
-    async fn fetch_all<T: Record>(self, sql: SqlStr, args: Vec<Arg>) -> Result<Vec<T>, StoreError> {
-        Ok(match self {
-            Link::Sqlite(c) => {
-                sqlx::query_as_with(for_sqlite(sql), arguments::<Sqlite>(args)?)
-                    .fetch_all(c)
-                    .await?
-            }
-            Link::Postgres(c) => {
-                sqlx::query_as_with(sql, arguments::<Postgres>(args)?)
-                    .fetch_all(c)
-                    .await?
-            }
-        })
-    }
-
-    async fn fetch_optional<T: Record>(
+    /// The rows a read selects, as many as `take` says.
+    async fn fetch<T: Record>(
         self,
         sql: SqlStr,
         args: Vec<Arg>,
-    ) -> Result<Option<T>, StoreError> {
+        take: Take,
+    ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
             Link::Sqlite(c) => {
-                sqlx::query_as_with(for_sqlite(sql), arguments::<Sqlite>(args)?)
-                    .fetch_optional(c)
-                    .await?
+                let query = sqlx::query_as_with(for_sqlite(sql), arguments::<Sqlite>(args)?);
+                take.rows(query, c).await?
             }
             Link::Postgres(c) => {
-                sqlx::query_as_with(sql, arguments::<Postgres>(args)?)
-                    .fetch_optional(c)
-                    .await?
+                let query = sqlx::query_as_with(sql, arguments::<Postgres>(args)?);
+                take.rows(query, c).await?
             }
         })
+    }
+}
+
+/// How many of the rows it selects a read takes.
+#[derive(Clone, Copy)]
+enum Take {
+    All,
+    /// The first, if there is one: the backend stops reading there.
+    First,
+}
+
+impl Take {
+    async fn rows<'c, DB, T>(
+        self,
+        query: QueryAs<'c, DB, T, DB::Arguments>,
+        on: impl sqlx::Executor<'c, Database = DB>,
+    ) -> Result<Vec<T>, sqlx::Error>
+    where
+        DB: Database,
+        DB::Arguments: IntoArguments<DB>,
+        T: Send + Unpin + for<'r> FromRow<'r, DB::Row>,
+    {
+        match self {
+            Take::All => query.fetch_all(on).await,
+            Take::First => Ok(query.fetch_optional(on).await?.into_iter().collect()),
+        }
     }
 }
 
@@ -340,56 +354,60 @@ impl Db {
         Pool(self)
     }
 
-    /// One page of the rows `list_sql` selects (this adds its LIMIT and OFFSET), and how many
-    /// there are in all (`count_sql`); both take `args`.
+    /// One page of the rows `q` selects, and how many there are in all.
     pub(crate) async fn page<T: Record>(
         &self,
-        list_sql: &str,
-        count_sql: &str,
-        args: Vec<Arg>,
-        limit: i64,
-        offset: i64,
+        q: PageQuery<'_>,
     ) -> Result<(Vec<T>, i64), StoreError> {
-        let (list_sql, page_args) = limited(list_sql, &args, limit, offset);
+        let (list_sql, page_args) = q.limited();
         let rows = self
             .pool()
             .fetch_all(AssertSqlSafe(list_sql), page_args)
             .await?;
-        Ok((rows, self.total(count_sql, args).await?))
+        Ok((rows, self.total(q).await?))
     }
 
     /// [`Db::page`] for a page a person or a client reads often, its rows read as
     /// [`Db::fetch_packed`] reads them (`cols` and `order` as there).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn packed_page<T: Record + serde::de::DeserializeOwned>(
         &self,
-        list_sql: &str,
+        q: PageQuery<'_>,
         cols: &str,
         order: &str,
-        count_sql: &str,
-        args: Vec<Arg>,
-        limit: i64,
-        offset: i64,
     ) -> Result<(Vec<T>, i64), StoreError> {
-        let (list_sql, page_args) = limited(list_sql, &args, limit, offset);
+        let (list_sql, page_args) = q.limited();
         let rows = self.fetch_packed(&list_sql, cols, order, page_args).await?;
-        Ok((rows, self.total(count_sql, args).await?))
+        Ok((rows, self.total(q).await?))
     }
 
     /// What a page's `count_sql` says there are in all.
-    async fn total(&self, count_sql: &str, args: Vec<Arg>) -> Result<i64, StoreError> {
+    async fn total(&self, q: PageQuery<'_>) -> Result<i64, StoreError> {
         self.pool()
-            .scalar(AssertSqlSafe(count_sql.to_owned()), args)
+            .scalar(AssertSqlSafe(q.count_sql.to_owned()), q.args)
             .await
     }
 }
 
-/// `sql` with a LIMIT and an OFFSET placeholder after `args`' own, and the arguments for all.
-fn limited(sql: &str, args: &[Arg], limit: i64, offset: i64) -> (String, Vec<Arg>) {
-    let n = args.len();
-    let sql = format!("{sql} LIMIT ${} OFFSET ${}", n + 1, n + 2);
-    let args = args.iter().cloned().chain([limit.into(), offset.into()]);
-    (sql, args.collect())
+/// One page of the rows `list_sql` selects ([`PageQuery::limited`] adds its LIMIT and OFFSET),
+/// and how many there are in all (`count_sql`); both take `args`.
+pub(crate) struct PageQuery<'a> {
+    pub list_sql: &'a str,
+    pub count_sql: &'a str,
+    pub args: Vec<Arg>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl PageQuery<'_> {
+    /// `list_sql` with a LIMIT and an OFFSET placeholder after `args`' own, and the arguments
+    /// for all.
+    fn limited(&self) -> (String, Vec<Arg>) {
+        let n = self.args.len();
+        let sql = format!("{} LIMIT ${} OFFSET ${}", self.list_sql, n + 1, n + 2);
+        let args = self.args.iter().cloned();
+        let args = args.chain([self.limit.into(), self.offset.into()]);
+        (sql, args.collect())
+    }
 }
 
 impl Db {
@@ -475,7 +493,7 @@ pub(crate) trait Queries {
         args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send {
         self.link()
-            .fetch_all(sql.into_sql_str(), args.into_iter().collect())
+            .fetch(sql.into_sql_str(), args.into_iter().collect(), Take::All)
     }
 
     fn fetch_optional<T: Record>(
@@ -483,8 +501,10 @@ pub(crate) trait Queries {
         sql: impl SqlSafeStr,
         args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send {
-        self.link()
-            .fetch_optional(sql.into_sql_str(), args.into_iter().collect())
+        let rows = self
+            .link()
+            .fetch(sql.into_sql_str(), args.into_iter().collect(), Take::First);
+        async move { Ok(rows.await?.pop()) }
     }
 
     /// The one row the statement returns; none is an error.

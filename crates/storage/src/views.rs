@@ -3,7 +3,7 @@
 //! the items of one export job (its live status), and the company's name.
 use crate::codes::{CODE_COLS, CodeRow, CostCode, PAGE_ORDER};
 use crate::queue::{ITEM_SELECT, Item, ItemRow};
-use crate::tx::Queries;
+use crate::tx::{PageQuery, Queries};
 use crate::{Db, StoreError};
 use sqlx::AssertSqlSafe;
 
@@ -51,13 +51,15 @@ impl Db {
         );
         let (rows, total): (Vec<NodeRow>, i64) = self
             .packed_page(
-                &list_sql,
+                PageQuery {
+                    list_sql: &list_sql,
+                    count_sql: &count_sql,
+                    args: vec![list.into(), parent.into()],
+                    limit,
+                    offset,
+                },
                 &format!("json_array({CODE_COLS}), c.children"),
                 PAGE_ORDER,
-                &count_sql,
-                vec![list.into(), parent.into()],
-                limit,
-                offset,
             )
             .await?;
         let nodes = rows

@@ -82,9 +82,11 @@ pub async fn put(
         .put_erp_connection_pulled(
             company,
             caller.id,
-            &profile.id,
-            &stored,
-            &settings.masked(),
+            costbridge_storage::erp::PutConnection {
+                profile: &profile.id,
+                connector: &stored,
+                masked: &settings.masked(),
+            },
             settings.pulled(),
             erp_list,
         )

@@ -85,6 +85,5 @@ pub async fn retrieve(
     id: i64,
 ) -> OpResult<CostCode> {
     let company = write(caller, cid)?;
-    state.db.retrieve_code(company, lid, caller.id, id).await?;
-    Ok(state.db.code(company, lid, id).await?)
+    Ok(state.db.retrieve_code(company, lid, caller.id, id).await?)
 }

@@ -51,6 +51,7 @@ pub(crate) async fn code_events(
     args: impl IntoIterator<Item = Arg>,
 ) -> Result<(), StoreError> {
     if listened(tx, company, event).await? {
+        let args = args.into_iter().collect();
         insert_code_events(tx, company, event, about, filter, args).await?;
     }
     Ok(())
@@ -78,13 +79,15 @@ pub(crate) async fn code_events_for(
 /// Codes per statement when they are named by id.
 const ID_CHUNK: usize = 500;
 
+/// Takes the filter's arguments as a `Vec`, not generic like its callers, so that this long
+/// future is compiled once rather than once per kind of argument list.
 async fn insert_code_events(
     tx: &mut Tx<'_>,
     company: i64,
     event: EventType,
     about: About,
     filter: &str,
-    args: impl IntoIterator<Item = Arg>,
+    args: Vec<Arg>,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO event_outbox (subscription_id, company_id, event_type, \

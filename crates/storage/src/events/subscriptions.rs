@@ -1,6 +1,6 @@
 //! Subscriptions as their company's admins manage them, and each one's delivery log.
 use super::{EVENT_COLS, StoredEvent};
-use crate::tx::{Queries, Tx};
+use crate::tx::{PageQuery, Queries, Tx};
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::events::{DeliveryStatus, EventType, parse_stored_types, stored_types};
 use serde_json::json;
@@ -209,13 +209,13 @@ impl Db {
         offset: i64,
     ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
         const MINE: &str = "FROM event_outbox WHERE company_id = $1 AND subscription_id = $2";
-        self.page(
-            &format!("SELECT {EVENT_COLS} {MINE} ORDER BY id DESC"),
-            &format!("SELECT COUNT(*) {MINE}"),
-            vec![company.into(), subscription.into()],
+        self.page(PageQuery {
+            list_sql: &format!("SELECT {EVENT_COLS} {MINE} ORDER BY id DESC"),
+            count_sql: &format!("SELECT COUNT(*) {MINE}"),
+            args: vec![company.into(), subscription.into()],
             limit,
             offset,
-        )
+        })
         .await
     }
 
