@@ -109,9 +109,7 @@ impl Permissions {
 
     /// Checks a change of `old` into `new` made by `self`; the error names what is missing.
     pub fn authorize_change(
-        &self,
-        old: &Permissions,
-        new: &Permissions,
+        &self, old: &Permissions, new: &Permissions,
     ) -> Result<(), &'static str> {
         if !self.can_manage_users() {
             return Err("admin_tool=admin");

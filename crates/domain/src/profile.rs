@@ -242,9 +242,7 @@ pub struct InvalidCode {
 impl ErpProfile {
     /// Checks `(id, full_code, description)` triples; returns only the codes that break a rule.
     pub fn invalid_codes<'a>(
-        &self,
-        codes: impl IntoIterator<Item = (i64, &'a str, &'a str)>,
-        delimiter: char,
+        &self, codes: impl IntoIterator<Item = (i64, &'a str, &'a str)>, delimiter: char,
     ) -> Vec<InvalidCode> {
         codes
             .into_iter()

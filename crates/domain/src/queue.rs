@@ -139,10 +139,7 @@ impl MailStatus {
 
 /// The state among `all` stored as `value`, or the error naming what was found.
 pub(crate) fn decode<T: Copy>(
-    all: &[T],
-    name: fn(T) -> &'static str,
-    kind: &'static str,
-    value: &str,
+    all: &[T], name: fn(T) -> &'static str, kind: &'static str, value: &str,
 ) -> Result<T, UnknownState> {
     all.iter()
         .copied()

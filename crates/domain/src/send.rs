@@ -63,8 +63,7 @@ pub const CHANGED_NAMED: usize = 5;
 /// would send: the code enters or leaves the unsynced set, or an unsynced code's values move.
 /// Only such writes make a client's page stale; edits elsewhere in the list do not.
 pub fn changes_send(
-    before: (SyncState, &ConfirmedValues),
-    after: (SyncState, &ConfirmedValues),
+    before: (SyncState, &ConfirmedValues), after: (SyncState, &ConfirmedValues),
 ) -> bool {
     let (was, is) = (before.0.is_unsynced(), after.0.is_unsynced());
     was != is || (is && before.1 != after.1)

@@ -395,9 +395,7 @@ pub fn may_delete(state: SyncState, ever_synced: bool) -> bool {
 /// docs/rules.md §3: parents reach the ERP before their children. A child may be exported when it
 /// has no parent, its parent is synced, or its parent travels in the same export (and goes first).
 pub fn parent_problem(
-    parent_full_code: Option<&str>,
-    parent_state: Option<SyncState>,
-    parent_in_export: bool,
+    parent_full_code: Option<&str>, parent_state: Option<SyncState>, parent_in_export: bool,
 ) -> Option<String> {
     let parent = parent_full_code?;
     if parent_in_export || parent_state == Some(SyncState::Synced) {

@@ -75,9 +75,7 @@ impl Description {
 
 /// The full code of a segment under a parent (whose full code and tier are given).
 pub fn full_code(
-    parent: Option<(&str, usize)>,
-    code: &CodeSegment,
-    delimiter: char,
+    parent: Option<(&str, usize)>, code: &CodeSegment, delimiter: char,
 ) -> Result<(String, usize), WbsError> {
     match parent {
         None => Ok((code.0.clone(), 1)),

@@ -71,9 +71,7 @@ pub trait Connector: Sized + Send + Sync + 'static {
     /// Sends one batch (at most `BATCH` lines, parents first); one result per line, in order.
     /// `Err(Unavailable)` when the ERP cannot take it now: the job is retried later.
     fn export(
-        &self,
-        ctx: &ExportContext,
-        lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine],
     ) -> impl Future<Output = Result<Vec<(i64, LineResult)>, ConnectorError>> + Send;
 
     /// The ERP's own cost codes (Sync from ERP), for connectors with `CAN_READ_CODES`.
@@ -200,10 +198,7 @@ trait Erased: Send + Sync {
     fn gl_accounts<'a>(&'a self, env: &'a Env)
     -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>>;
     fn export<'a>(
-        &'a self,
-        env: &'a Env,
-        ctx: &'a ExportContext,
-        lines: &'a [ExportLine],
+        &'a self, env: &'a Env, ctx: &'a ExportContext, lines: &'a [ExportLine],
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>>;
     fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>>;
 }
@@ -224,17 +219,13 @@ impl<C: Connector> Erased for Typed<C> {
     }
 
     fn gl_accounts<'a>(
-        &'a self,
-        env: &'a Env,
+        &'a self, env: &'a Env,
     ) -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>> {
         Box::pin(async { C::new(&self.0, env).gl_accounts().await })
     }
 
     fn export<'a>(
-        &'a self,
-        env: &'a Env,
-        ctx: &'a ExportContext,
-        lines: &'a [ExportLine],
+        &'a self, env: &'a Env, ctx: &'a ExportContext, lines: &'a [ExportLine],
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>> {
         Box::pin(async move { C::new(&self.0, env).export(ctx, lines).await })
     }
@@ -258,9 +249,7 @@ impl ConnectorSettings {
     /// in error is named `connector.<field>`. A secret sent back as `MASK` (as a client read it)
     /// keeps the value in `stored`.
     pub fn parse(
-        stored: Option<&ConnectorSettings>,
-        value: &Value,
-        env: &Env,
+        stored: Option<&ConnectorSettings>, value: &Value, env: &Env,
     ) -> Result<Self, BTreeMap<String, Vec<String>>> {
         let field = |f: &str, m: String| BTreeMap::from([(f.to_owned(), vec![m])]);
         let registration = match value.get("kind").and_then(Value::as_str) {
@@ -351,8 +340,7 @@ impl ConnectorSettings {
     /// Reads a stored form whose secrets went through a seal: `open` gives each value back
     /// (or says why it cannot). Secret fields are found from the settings type, as in `masked`.
     pub fn from_stored(
-        mut value: Value,
-        mut open: impl FnMut(&str) -> Result<String, String>,
+        mut value: Value, mut open: impl FnMut(&str) -> Result<String, String>,
     ) -> Result<Self, String> {
         let sealed: ConnectorSettings =
             serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
@@ -388,9 +376,7 @@ impl ConnectorSettings {
 
     #[tracing::instrument(skip_all, fields(kind = self.kind(), job = ctx.job_id, lines = lines.len()))]
     pub async fn export(
-        &self,
-        ctx: &ExportContext,
-        lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         self.settings.export(&self.env, ctx, lines).await
     }
@@ -467,9 +453,7 @@ fn keep_secrets(value: &mut Value, masked: &Value, stored: &Value) {
 /// Calls `f` with the JSON pointer and the value of each field of `value` that `masked` shows
 /// as `MASK`: the secret fields, known from the settings type rather than from their names.
 fn each_secret<E>(
-    value: &mut Value,
-    masked: &Value,
-    pointer: &str,
+    value: &mut Value, masked: &Value, pointer: &str,
     f: &mut impl FnMut(&str, &mut Value) -> Result<(), E>,
 ) -> Result<(), E> {
     let (Some(value), Some(masked)) = (value.as_object_mut(), masked.as_object()) else {

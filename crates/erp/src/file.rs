@@ -92,9 +92,7 @@ impl Connector for Folder {
     }
 
     async fn export(
-        &self,
-        ctx: &ExportContext,
-        lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         let dir = self
             .dir
@@ -219,10 +217,7 @@ fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> std::io::Result<P
 }
 
 pub async fn export(
-    dir: &Path,
-    format: FileFormat,
-    ctx: &ExportContext,
-    lines: &[ExportLine],
+    dir: &Path, format: FileFormat, ctx: &ExportContext, lines: &[ExportLine],
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     let content = match format {
         FileFormat::Iif => render_iif(ctx, lines),

@@ -69,8 +69,7 @@ impl App {
 
     /// Serves until `shutdown` resolves; the worker (when enabled) stops with the server.
     pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        self, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = || {
@@ -175,8 +174,7 @@ fn client_ip_header(settings: &Settings) -> anyhow::Result<Option<HeaderName>> {
 /// The routes the OpenAPI document describes (the JSON API, health and metrics) and the
 /// document made from them, with the docs' own route.
 pub fn documented(
-    state: &AppState,
-    settings: &Settings,
+    state: &AppState, settings: &Settings,
 ) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::new()
         .merge(api::router(state, settings.server.max_import_bytes))
@@ -284,9 +282,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 /// With `[server] metrics_token` set, `/metrics` needs it as a bearer token. The comparison
 /// takes the same time whatever the token sent, so timing cannot guess it byte by byte.
 async fn metrics_token(
-    State(token): State<Option<Arc<str>>>,
-    req: axum::extract::Request,
-    next: middleware::Next,
+    State(token): State<Option<Arc<str>>>, req: axum::extract::Request, next: middleware::Next,
 ) -> axum::response::Response {
     if let Some(token) = token {
         let sent = req

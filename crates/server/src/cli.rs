@@ -260,11 +260,7 @@ async fn shutdown_signal() {
 }
 
 async fn bootstrap(
-    settings: &Settings,
-    company: &str,
-    email: &str,
-    password: &str,
-    name: &str,
+    settings: &Settings, company: &str, email: &str, password: &str, name: &str,
 ) -> anyhow::Result<()> {
     // The setup page's checks, so a name the pages and the API refuse (a line break that would
     // reach email subjects) is refused here too; each problem names its flag.

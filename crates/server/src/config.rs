@@ -418,9 +418,7 @@ impl Settings {
     /// What connectors may do; a bad `[outbound]` entry stops the start.
     /// The Xero connector's grants are read from `db` and opened with `cipher`.
     pub fn connectors(
-        &self,
-        db: &costbridge_storage::Db,
-        cipher: &std::sync::Arc<crate::secrets::Cipher>,
+        &self, db: &costbridge_storage::Db, cipher: &std::sync::Arc<crate::secrets::Cipher>,
     ) -> anyhow::Result<costbridge_erp::Env> {
         let root = &self.export.root;
         let outbound = self.outbound.policy()?;

@@ -37,9 +37,7 @@ pub struct EventReport {
 
 /// Delivers every batch due at `now`, each subscription's in turn.
 pub async fn deliver_pending(
-    state: &AppState,
-    cfg: &WorkerSettings,
-    now: OffsetDateTime,
+    state: &AppState, cfg: &WorkerSettings, now: OffsetDateTime,
 ) -> anyhow::Result<EventReport> {
     let mut report = EventReport::default();
     // Longer than one POST may take (30 s), so no other instance takes a batch being sent.
@@ -57,10 +55,7 @@ pub async fn deliver_pending(
 
 #[tracing::instrument(skip_all, fields(subscription = sub.id, company = sub.company_id, url = %shown_url(&sub.url)))]
 async fn deliver(
-    state: &AppState,
-    cfg: &WorkerSettings,
-    sub: &ClaimedSubscription,
-    now: OffsetDateTime,
+    state: &AppState, cfg: &WorkerSettings, sub: &ClaimedSubscription, now: OffsetDateTime,
 ) -> anyhow::Result<Option<Delivery>> {
     let events = state.db.event_batch(sub.id, BATCH).await?;
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();

@@ -1,6 +1,7 @@
 //! Request extractors: the caller (bearer token or session cookie), JSON bodies with our error
 //! shape, and paging.
 use crate::error::ApiError;
+use crate::ops::Window;
 use crate::password::hash_token;
 use crate::session;
 use crate::state::AppState;
@@ -59,8 +60,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
+        parts: &mut Parts, state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         // The API's guard (`api::guard`) found the caller already; it is not looked up twice.
         if let Some(caller) = parts.extensions.get::<Caller>() {
@@ -92,9 +92,7 @@ impl FromRequestParts<AppState> for Caller {
 /// The caller from the session cookie, if there is a live one. Unsafe methods must pass the
 /// CSRF rule ([`session::csrf_ok`]); bearer-token calls never get here.
 pub async fn session_caller(
-    method: &Method,
-    headers: &HeaderMap,
-    state: &AppState,
+    method: &Method, headers: &HeaderMap, state: &AppState,
 ) -> Result<Option<Caller>, ApiError> {
     let Some(id) = session::cookie(headers) else {
         return Ok(None);
@@ -204,8 +202,12 @@ impl Paging {
         Ok(self)
     }
 
-    pub fn offset(self) -> i64 {
-        (self.page - 1) * self.per_page
+    /// The rows this page holds.
+    pub fn window(self) -> Window {
+        Window {
+            limit: self.per_page,
+            offset: (self.page - 1) * self.per_page,
+        }
     }
 
     /// Wraps a page of JSON with `Total`, `Per-Page` and `Link` headers.
@@ -217,11 +219,7 @@ impl Paging {
     /// a full page suggests more) makes `rel="next"` ask for the rows after it, which costs the
     /// same at any depth; `first`, `last` and `prev` stay page numbers.
     pub fn respond_with_next<T: serde::Serialize>(
-        self,
-        uri: &Uri,
-        total: i64,
-        items: T,
-        next_after: Option<i64>,
+        self, uri: &Uri, total: i64, items: T, next_after: Option<i64>,
     ) -> Response {
         let mut headers = HeaderMap::new();
         let num =

@@ -12,8 +12,7 @@ pub fn backoff(base: i64, attempts: i64, cap: i64) -> Duration {
 /// least `floor` (an item due now must not spin the loop) and at most five seconds, or five
 /// seconds when nothing is due or the read failed (another instance may have queued work).
 pub fn until_due<E>(
-    due: Result<Option<OffsetDateTime>, E>,
-    floor: Duration,
+    due: Result<Option<OffsetDateTime>, E>, floor: Duration,
 ) -> std::time::Duration {
     let wait = match due {
         Ok(Some(due)) => (due - costbridge_storage::now()).clamp(floor, Duration::seconds(5)),

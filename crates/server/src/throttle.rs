@@ -268,10 +268,7 @@ impl FromRequestParts<AppState> for ClientAddr {
 /// Checks an email and password from `client` under the throttle, and audits the decision on
 /// the account(s) of that email; shared by API tokens and the web sign-in.
 pub async fn sign_in(
-    state: &AppState,
-    email: &str,
-    password: String,
-    client: IpAddr,
+    state: &AppState, email: &str, password: String, client: IpAddr,
 ) -> OpResult<User> {
     let t = &state.sign_in;
     let at = client.to_string();

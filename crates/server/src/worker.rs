@@ -233,9 +233,7 @@ pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&Ex
 }
 
 pub(crate) fn line(
-    r: &ExportRow,
-    income: Option<GlAccount>,
-    expense: Option<GlAccount>,
+    r: &ExportRow, income: Option<GlAccount>, expense: Option<GlAccount>,
 ) -> ExportLine {
     let previous = (|| {
         Some(Previous {
@@ -264,10 +262,7 @@ pub(crate) fn line(
 /// write lock, which the work may hold in an open transaction (recording a batch), so awaiting
 /// the renewal in place of the work would stall both until the busy timeout.
 async fn with_lease<T>(
-    state: &AppState,
-    cfg: &WorkerSettings,
-    job: i64,
-    work: impl Future<Output = T>,
+    state: &AppState, cfg: &WorkerSettings, job: i64, work: impl Future<Output = T>,
 ) -> T {
     let lease = Duration::seconds(cfg.lease_seconds);
     let every = std::time::Duration::from_secs((cfg.lease_seconds / 3).max(1) as u64);

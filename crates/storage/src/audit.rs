@@ -10,13 +10,8 @@ use time::OffsetDateTime;
 /// Appends one audit event inside the caller's transaction: `actor` did `action` to `entity`
 /// (its type and id), which went from `before` to `after`.
 pub(crate) async fn record(
-    tx: &mut Tx<'_>,
-    company: i64,
-    actor: Option<i64>,
-    action: &str,
-    entity: (&str, i64),
-    before: Option<Value>,
-    after: Option<Value>,
+    tx: &mut Tx<'_>, company: i64, actor: Option<i64>, action: &str, entity: (&str, i64),
+    before: Option<Value>, after: Option<Value>,
 ) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO audit_events (company_id, at, actor_id, action, \
@@ -39,11 +34,7 @@ pub(crate) async fn record(
 
 /// Records what `user` did to their own account.
 pub(crate) async fn by_self(
-    tx: &mut Tx<'_>,
-    company: i64,
-    user: i64,
-    action: &str,
-    before: Option<Value>,
+    tx: &mut Tx<'_>, company: i64, user: i64, action: &str, before: Option<Value>,
     after: Option<Value>,
 ) -> Result<(), StoreError> {
     record(
@@ -142,10 +133,7 @@ const FILTER: &str = "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id
 /// The actor of an event, when it has one; a `users.kind` this version does not know is an
 /// error, not a guess.
 fn actor(
-    id: Option<i64>,
-    email: Option<String>,
-    name: Option<String>,
-    kind: Option<String>,
+    id: Option<i64>, email: Option<String>, name: Option<String>, kind: Option<String>,
 ) -> Result<Option<Actor>, StoreError> {
     let (Some(id), Some(email), Some(name), Some(kind)) = (id, email, name, kind) else {
         return Ok(None);
@@ -163,11 +151,7 @@ fn actor(
 impl Db {
     /// Newest first, one page at a time; returns the page and the total count.
     pub async fn audit_events(
-        &self,
-        company: i64,
-        f: &AuditFilter,
-        limit: i64,
-        offset: i64,
+        &self, company: i64, f: &AuditFilter, limit: i64, offset: i64,
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
         let list_sql = format!(
             "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, \

@@ -108,11 +108,7 @@ pub struct NewClient<'a> {
 /// Ends every token the client's users row holds, and audits `action` (the client's secret
 /// changing or going) with how many ended.
 async fn end_tokens(
-    tx: &mut Tx<'_>,
-    company: i64,
-    actor: i64,
-    id: i64,
-    action: &str,
+    tx: &mut Tx<'_>, company: i64, actor: i64, id: i64, action: &str,
 ) -> Result<(), StoreError> {
     let tokens = tx
         .execute(
@@ -135,10 +131,7 @@ async fn end_tokens(
 
 impl Db {
     pub async fn create_client(
-        &self,
-        company: i64,
-        actor: i64,
-        c: &NewClient<'_>,
+        &self, company: i64, actor: i64, c: &NewClient<'_>,
     ) -> Result<ApiClient, StoreError> {
         let id = self
             .write(|tx| {
@@ -227,11 +220,7 @@ impl Db {
 
     /// Gives a live client a new secret: the old one and every token it bought stop working.
     pub async fn rotate_client(
-        &self,
-        company: i64,
-        actor: i64,
-        id: i64,
-        secret_hash: &str,
+        &self, company: i64, actor: i64, id: i64, secret_hash: &str,
     ) -> Result<ApiClient, StoreError> {
         if self.client(company, id).await?.revoked_at.is_some() {
             return Err(StoreError::Conflict(
@@ -262,10 +251,7 @@ impl Db {
     /// Revokes a client for good: its secret and tokens stop working; its name stays in the
     /// audit log. Revoking a revoked client changes nothing.
     pub async fn revoke_client(
-        &self,
-        company: i64,
-        actor: i64,
-        id: i64,
+        &self, company: i64, actor: i64, id: i64,
     ) -> Result<ApiClient, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -300,10 +286,7 @@ impl Db {
     /// Stores a token a client bought (its hash), valid until `expires_at`, and clears the
     /// client's expired ones.
     pub async fn insert_client_token(
-        &self,
-        user: i64,
-        token_hash: &str,
-        expires_at: OffsetDateTime,
+        &self, user: i64, token_hash: &str, expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {

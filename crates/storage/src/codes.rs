@@ -225,9 +225,7 @@ pub(crate) async fn lock_list(tx: &mut Tx<'_>, company: i64, list: i64) -> Resul
 /// a send quoting an older version is then stale. Writes that leave the unsynced codes as they
 /// were (an export finishing, a no-op edit) do not, so they never block a send.
 pub(crate) async fn unsynced_changed(
-    tx: &mut Tx<'_>,
-    list: i64,
-    version: i64,
+    tx: &mut Tx<'_>, list: i64, version: i64,
 ) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE cost_code_lists SET unsynced_version = $2 WHERE id = \
@@ -240,9 +238,7 @@ pub(crate) async fn unsynced_changed(
 
 /// One code of the company, in whichever list.
 async fn fetch_code(
-    q: &mut impl Queries,
-    company: i64,
-    id: i64,
+    q: &mut impl Queries, company: i64, id: i64,
 ) -> Result<Option<CodeRow>, StoreError> {
     let sql = format!(
         "SELECT {CODE_COLS} FROM cost_codes c WHERE c.company_id = \
@@ -254,10 +250,7 @@ async fn fetch_code(
 
 /// A code of `list` that would be the parent of an edited or new code.
 async fn fetch_parent(
-    tx: &mut Tx<'_>,
-    company: i64,
-    list: i64,
-    pid: i64,
+    tx: &mut Tx<'_>, company: i64, list: i64, pid: i64,
 ) -> Result<CodeRow, StoreError> {
     let p = fetch_code(tx, company, pid)
         .await?
@@ -274,10 +267,7 @@ async fn fetch_parent(
 /// Locks the list for a write and loads one of its codes, with the list's new version; a code
 /// of another list or company is not found.
 pub(crate) async fn lock_code(
-    tx: &mut Tx<'_>,
-    company: i64,
-    list: i64,
-    id: i64,
+    tx: &mut Tx<'_>, company: i64, list: i64, id: i64,
 ) -> Result<(i64, CodeRow), StoreError> {
     let version = lock_list(tx, company, list).await?;
     let code = fetch_code(tx, company, id)
@@ -289,8 +279,7 @@ pub(crate) async fn lock_code(
 
 /// Every code of a list, for a write that plans against all of them (an import, a pull).
 pub(crate) async fn list_codes(
-    q: &mut impl Queries,
-    list: i64,
+    q: &mut impl Queries, list: i64,
 ) -> Result<Vec<CodeRow>, StoreError> {
     let sql = format!("SELECT {CODE_COLS} FROM cost_codes c WHERE c.list_id = $1");
     q.fetch_all(AssertSqlSafe(sql), [list.into()]).await
@@ -299,11 +288,7 @@ pub(crate) async fn list_codes(
 /// Creates a list and audits it; a name the company already uses is a unique violation, which
 /// the caller words.
 pub(crate) async fn insert_list(
-    tx: &mut Tx<'_>,
-    company: i64,
-    actor: i64,
-    name: &str,
-    is_erp_list: bool,
+    tx: &mut Tx<'_>, company: i64, actor: i64, name: &str, is_erp_list: bool,
 ) -> Result<i64, StoreError> {
     let id = tx
         .scalar(
@@ -361,10 +346,7 @@ impl Db {
     }
 
     pub async fn create_list(
-        &self,
-        company: i64,
-        actor: i64,
-        name: &str,
+        &self, company: i64, actor: i64, name: &str,
     ) -> Result<CodeList, StoreError> {
         let id = self
             .write(|tx| {
@@ -387,12 +369,7 @@ impl Db {
 
     /// One page of a list's codes in natural `full_code` order, and the total matching.
     pub async fn codes(
-        &self,
-        company: i64,
-        list: i64,
-        f: &CodeFilter,
-        limit: i64,
-        offset: i64,
+        &self, company: i64, list: i64, f: &CodeFilter, limit: i64, offset: i64,
     ) -> Result<(Vec<CostCode>, i64), StoreError> {
         let q = f.q.as_ref().map(|q| {
             format!(
@@ -509,9 +486,7 @@ impl Db {
     /// Runs `body`, a write that creates or changes one code of `list` and answers its id, and
     /// answers that code as it then is.
     pub(crate) async fn write_code<'c>(
-        &self,
-        company: i64,
-        list: i64,
+        &self, company: i64, list: i64,
         body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, i64, StoreError>,
     ) -> Result<CostCode, StoreError> {
         let id = self.write(body).await?;
@@ -520,10 +495,7 @@ impl Db {
 
     /// The code of `list` with this full code, if there is one.
     pub async fn code_by_full_code(
-        &self,
-        company: i64,
-        list: i64,
-        full_code: &str,
+        &self, company: i64, list: i64, full_code: &str,
     ) -> Result<Option<CostCode>, StoreError> {
         let sql = format!(
             "SELECT {CODE_COLS} FROM cost_codes c WHERE c.company_id = $1 AND \
@@ -541,12 +513,7 @@ impl Db {
 
     /// `delimiter` is the company's, which the caller already read to parse the code.
     pub async fn create_code(
-        &self,
-        company: i64,
-        list: i64,
-        actor: i64,
-        new: NewCode,
-        delimiter: char,
+        &self, company: i64, list: i64, actor: i64, new: NewCode, delimiter: char,
     ) -> Result<CostCode, StoreError> {
         let new = &new;
         self.write_code(company, list, |tx| {
@@ -619,13 +586,7 @@ impl Db {
 
     /// `delimiter` is the company's, which the caller already read to parse the patch.
     pub async fn update_code(
-        &self,
-        company: i64,
-        list: i64,
-        actor: i64,
-        id: i64,
-        patch: CodePatch,
-        delimiter: char,
+        &self, company: i64, list: i64, actor: i64, id: i64, patch: CodePatch, delimiter: char,
     ) -> Result<CostCode, StoreError> {
         let patch = &patch;
         self.write_code(company, list, |tx| {
@@ -832,11 +793,7 @@ impl Db {
 
     /// Deletes a code the ERP never had; anything else must be deactivated instead.
     pub async fn delete_code(
-        &self,
-        company: i64,
-        list: i64,
-        actor: i64,
-        id: i64,
+        &self, company: i64, list: i64, actor: i64, id: i64,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -893,9 +850,7 @@ impl Db {
 
     /// Every code of a list in natural order, for CSV export: `(full_code, description, active)`.
     pub async fn export_codes(
-        &self,
-        company: i64,
-        list: i64,
+        &self, company: i64, list: i64,
     ) -> Result<Vec<(String, String, bool)>, StoreError> {
         self.list(company, list).await?;
         self.pool()

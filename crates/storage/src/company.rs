@@ -20,10 +20,7 @@ impl Db {
     /// Sets the company's time zone (`None`: the server's), recorded in the audit log when it
     /// changes. The caller has checked the name.
     pub async fn set_company_time_zone(
-        &self,
-        company: i64,
-        actor: i64,
-        zone: Option<&str>,
+        &self, company: i64, actor: i64, zone: Option<&str>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {

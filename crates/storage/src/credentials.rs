@@ -12,12 +12,7 @@ use time::OffsetDateTime;
 /// Deletes the user's sessions and API tokens except `keep` (the hash of the caller's own
 /// session or token, or `""`), and audits how many went and why.
 pub(crate) async fn revoke(
-    tx: &mut Tx<'_>,
-    company: i64,
-    actor: Option<i64>,
-    user: i64,
-    keep: &str,
-    reason: &str,
+    tx: &mut Tx<'_>, company: i64, actor: Option<i64>, user: i64, keep: &str, reason: &str,
 ) -> Result<(), StoreError> {
     let sessions = tx
         .execute(
@@ -57,12 +52,7 @@ impl Db {
     /// Stores a new reset link for `user` (replacing older ones) and, when mail is on, queues its
     /// email in the same transaction.
     pub async fn create_password_reset(
-        &self,
-        company: i64,
-        actor: i64,
-        user: i64,
-        token_hash: &str,
-        expires_at: OffsetDateTime,
+        &self, company: i64, actor: i64, user: i64, token_hash: &str, expires_at: OffsetDateTime,
         mail: Option<ResetMail>,
     ) -> Result<(), StoreError> {
         let t = now();
@@ -127,9 +117,7 @@ impl Db {
     /// Uses a reset link once: sets the password and ends every session and API token of the
     /// user. An unknown, used or expired link is a `token` field error and changes nothing.
     pub async fn use_password_reset(
-        &self,
-        token_hash: &str,
-        password_hash: &str,
+        &self, token_hash: &str, password_hash: &str,
     ) -> Result<User, StoreError> {
         let (company, user) = self
             .write(|tx| {
@@ -178,11 +166,7 @@ impl Db {
     /// Audits a sign-in decision on every account of `email` (none when it is unknown), or only
     /// on `user`, who is then the actor too (a successful sign-in).
     pub async fn audit_sign_in(
-        &self,
-        email: &str,
-        user: Option<i64>,
-        action: &str,
-        after: serde_json::Value,
+        &self, email: &str, user: Option<i64>, action: &str, after: serde_json::Value,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(

@@ -139,8 +139,7 @@ impl Db {
     /// an async closure's future `Send` when it borrows the caller's data, and axum handlers and
     /// the worker need `Send`.
     pub(crate) async fn write<'c, T, E>(
-        &self,
-        mut body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, T, E>,
+        &self, mut body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, T, E>,
     ) -> Result<T, E>
     where
         E: From<StoreError> + Transient + std::fmt::Debug,
@@ -162,8 +161,7 @@ impl Db {
     }
 
     async fn write_once<'c, T, E>(
-        &self,
-        body: &mut impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, T, E>,
+        &self, body: &mut impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, T, E>,
     ) -> Result<T, E>
     where
         E: From<StoreError>,
@@ -190,10 +188,7 @@ impl Db {
 impl Db {
     /// Takes the next due row of a leased queue for `lease`, or `None` when nothing is due.
     pub(crate) async fn claim<T: Record>(
-        &self,
-        q: &Lease<'_>,
-        at: OffsetDateTime,
-        lease: time::Duration,
+        &self, q: &Lease<'_>, at: OffsetDateTime, lease: time::Duration,
     ) -> Result<Option<T>, StoreError> {
         // SKIP LOCKED lets several PostgreSQL instances claim different rows without waiting
         // on each other; under SQLite's single writer the one statement is already atomic.

@@ -96,10 +96,7 @@ impl Sender<'_> {
 
     /// The domain's verdict on sending `count` codes of which `invalid` break the ERP's rules.
     fn judge(
-        &self,
-        is_erp_list: bool,
-        count: usize,
-        invalid: &[InvalidCode],
+        &self, is_erp_list: bool, count: usize, invalid: &[InvalidCode],
         changed_since_seen: Option<Changed>,
     ) -> Result<(), SendBlock> {
         send::check(&SendContext {
@@ -171,9 +168,7 @@ const CHANGED_SINCE: &str = "SELECT full_code FROM cost_codes WHERE list_id = $1
 /// What changed for Send to ERP since a page drawn at `seen`, if anything did. Runs only when
 /// the list's numbers say the page is stale, so its scan is paid on a refusal, not on a send.
 async fn changed_since(
-    q: &mut impl Queries,
-    l: &CodeList,
-    seen: Option<i64>,
+    q: &mut impl Queries, l: &CodeList, seen: Option<i64>,
 ) -> Result<Option<Changed>, StoreError> {
     let Some(seen) = seen.filter(|&seen| !l.send_unchanged_since(seen)) else {
         return Ok(None);
@@ -206,9 +201,7 @@ impl Db {
     /// Runs `body`, a write that saves (or keeps) the company's connection, and answers the
     /// connection as it then is: it exists.
     async fn write_connection<'c>(
-        &self,
-        company: i64,
-        body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, (), StoreError>,
+        &self, company: i64, body: impl for<'t> FnMut(&'t mut Tx<'c>) -> Body<'t, (), StoreError>,
     ) -> Result<StoredConnection, StoreError> {
         self.write(body).await?;
         self.erp_connection(company)
@@ -217,8 +210,7 @@ impl Db {
     }
 
     pub async fn erp_connection(
-        &self,
-        company: i64,
+        &self, company: i64,
     ) -> Result<Option<StoredConnection>, StoreError> {
         let row: Option<(String, String, Option<i64>)> = self
             .pool()
@@ -252,9 +244,7 @@ impl Db {
     /// all or nothing: each `(company, before, after)` changes only if the row still holds the
     /// text `before` (else nothing changes, `Conflict`); subscriptions are `(id, before, after)`.
     pub async fn rewrite_erp_connectors(
-        &self,
-        rows: &[(i64, String, serde_json::Value)],
-        grants: &[crate::xero::GrantSecrets],
+        &self, rows: &[(i64, String, serde_json::Value)], grants: &[crate::xero::GrantSecrets],
         subscriptions: &[(i64, String, String)],
     ) -> Result<(), StoreError> {
         self.write(|tx| {
@@ -284,11 +274,7 @@ impl Db {
     /// Saves the connection and makes sure the company has its one ERP list. `masked` is what
     /// the audit log records (secrets already replaced).
     pub async fn put_erp_connection(
-        &self,
-        company: i64,
-        actor: i64,
-        profile: &str,
-        connector: &serde_json::Value,
+        &self, company: i64, actor: i64, profile: &str, connector: &serde_json::Value,
         masked: &serde_json::Value,
     ) -> Result<StoredConnection, StoreError> {
         let connection = PutConnection {
@@ -305,11 +291,7 @@ impl Db {
     /// names the list to make the ERP list (see [`designate_erp_list`]); without it the
     /// company keeps its ERP list, or gets a new empty one.
     pub async fn put_erp_connection_pulled(
-        &self,
-        company: i64,
-        actor: i64,
-        connection: PutConnection<'_>,
-        pulled: bool,
+        &self, company: i64, actor: i64, connection: PutConnection<'_>, pulled: bool,
         erp_list: Option<i64>,
     ) -> Result<StoredConnection, StoreError> {
         let PutConnection {
@@ -379,10 +361,7 @@ impl Db {
     /// Makes `list` the company's ERP list, in place of the current one (docs/rules.md §2);
     /// needs a connection. Answers the connection as it now is.
     pub async fn make_erp_list(
-        &self,
-        company: i64,
-        actor: i64,
-        list: i64,
+        &self, company: i64, actor: i64, list: i64,
     ) -> Result<StoredConnection, StoreError> {
         self.write_connection(company, |tx| {
             Box::pin(async move {
@@ -414,11 +393,7 @@ impl Db {
     /// the list version the client's page shows, if it has one: a different current version
     /// makes the answer `stale_page`.
     pub async fn send_status(
-        &self,
-        company: i64,
-        list: i64,
-        who: &Sender<'_>,
-        seen_version: Option<i64>,
+        &self, company: i64, list: i64, who: &Sender<'_>, seen_version: Option<i64>,
         checks: &UnsyncedChecks,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
@@ -458,11 +433,7 @@ impl Db {
 
     /// Sends every unsynced code of the list as one submission, or nothing at all.
     pub async fn send_to_erp(
-        &self,
-        company: i64,
-        list: i64,
-        who: &Sender<'_>,
-        seen: i64,
+        &self, company: i64, list: i64, who: &Sender<'_>, seen: i64,
     ) -> Result<(i64, i64), SendError> {
         let unsynced_states = &*UNSYNCED;
         let unsynced_codes: &'static str = UNSYNCED_CODES.as_str();
@@ -637,11 +608,7 @@ impl Db {
     /// The admin takes a pending code back before the approver decides; answers the code as it
     /// now is.
     pub async fn retrieve_code(
-        &self,
-        company: i64,
-        list: i64,
-        actor: i64,
-        id: i64,
+        &self, company: i64, list: i64, actor: i64, id: i64,
     ) -> Result<CostCode, StoreError> {
         self.write_code(company, list, |tx| {
             Box::pin(async move {
@@ -712,11 +679,7 @@ impl Db {
 /// in it is `new` (docs/rules.md §2); otherwise the ERP's keys would belong to a list that no
 /// longer syncs. Both lists' versions move, so pages drawn before redraw their Send panel.
 async fn designate_erp_list(
-    tx: &mut Tx<'_>,
-    company: i64,
-    actor: i64,
-    from: Option<i64>,
-    to: i64,
+    tx: &mut Tx<'_>, company: i64, actor: i64, from: Option<i64>, to: i64,
 ) -> Result<(), StoreError> {
     let target: Option<String> = tx
         .scalar_optional(

@@ -83,9 +83,7 @@ const INSERT_CHUNK: usize = 400;
 /// Checks every row against the file and the list's `existing` codes (by full code); the
 /// import and its preview both go through here, so the preview shows exactly what applies.
 fn plan<'a>(
-    rows: &[ImportRow],
-    existing: &'a HashMap<String, CodeRow>,
-    delimiter: char,
+    rows: &[ImportRow], existing: &'a HashMap<String, CodeRow>, delimiter: char,
 ) -> Result<Plan<'a>, ImportError> {
     let mut errors = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -203,10 +201,7 @@ pub struct ImportPreview {
 impl Db {
     /// The result of importing `rows` now, without changing anything.
     pub async fn preview_import(
-        &self,
-        company: i64,
-        list: i64,
-        rows: &[ImportRow],
+        &self, company: i64, list: i64, rows: &[ImportRow],
     ) -> Result<ImportPreview, ImportError> {
         let delimiter = self.company_delimiter(company).await?;
         self.list(company, list).await?;
@@ -248,11 +243,7 @@ impl Db {
     }
 
     pub async fn import_codes(
-        &self,
-        company: i64,
-        list: i64,
-        actor: i64,
-        rows: &[ImportRow],
+        &self, company: i64, list: i64, actor: i64, rows: &[ImportRow],
     ) -> Result<ImportSummary, ImportError> {
         let delimiter = self.company_delimiter(company).await?;
         let summary = self
@@ -418,9 +409,7 @@ impl NewCodes<'_> {
     /// Creates codes of one tier with one multi-row `VALUES` (SQLite: binding is direct there, and
     /// the statement stays under its bound-value limit); returns their ids by full code.
     async fn insert_chunk(
-        &self,
-        tx: &mut Tx<'_>,
-        chunk: &[&Planned],
+        &self, tx: &mut Tx<'_>, chunk: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let sql = format!(
             "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) VALUES {} RETURNING id, full_code",
@@ -453,10 +442,7 @@ impl NewCodes<'_> {
     /// `UNNEST` turns them into rows, so 100,000 codes are one statement and six parameters per
     /// tier instead of 250 statements of 5,200 (BENCHMARKS.md).
     async fn insert_tier_pg(
-        &self,
-        tx: &mut Tx<'_>,
-        tier: usize,
-        rows: &[&Planned],
+        &self, tx: &mut Tx<'_>, tier: usize, rows: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let column =
             |f: &dyn Fn(&Planned) -> String| Array::Text(rows.iter().map(|p| f(p)).collect());

@@ -12,8 +12,7 @@ impl Db {
     /// Every broken invariant of one company (or of all, with `None`), as sentences naming the
     /// rows; empty when the data is whole.
     pub async fn integrity_violations(
-        &self,
-        company: Option<i64>,
+        &self, company: Option<i64>,
     ) -> Result<Vec<String>, StoreError> {
         type CodeItems = Vec<(i64, String, String, Option<String>, i64)>;
         type Counts = Vec<(i64, i64)>;

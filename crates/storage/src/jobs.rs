@@ -78,8 +78,7 @@ impl Db {
     /// Takes the oldest due job (or one whose worker's lease ran out) for `lease`; the jobs of a
     /// pulled connection (the QuickBooks Web Connector) are left to the ERP's session.
     pub async fn claim_export_job(
-        &self,
-        lease: Duration,
+        &self, lease: Duration,
     ) -> Result<Option<ClaimedJob>, StoreError> {
         let (queued, running) = (JobStatus::Queued, JobStatus::Running);
         self.claim(
@@ -152,10 +151,7 @@ impl Db {
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.
     /// Set-based (a few statements per 500 rows), so a 100,000-code export commits quickly.
     pub async fn record_outcomes(
-        &self,
-        job: &ClaimedJob,
-        rows: &[ExportRow],
-        outcomes: &[(i64, Outcome)],
+        &self, job: &ClaimedJob, rows: &[ExportRow], outcomes: &[(i64, Outcome)],
     ) -> Result<(), StoreError> {
         let by_item: std::collections::HashMap<i64, &ExportRow> =
             rows.iter().map(|r| (r.item_id, r)).collect();
@@ -308,10 +304,7 @@ impl Db {
 
     /// The ERP could not be reached: try again after `delay`, keeping the error for the page.
     pub async fn retry_job_later(
-        &self,
-        job: i64,
-        error: &str,
-        delay: Duration,
+        &self, job: i64, error: &str, delay: Duration,
     ) -> Result<(), StoreError> {
         let t: OffsetDateTime = now();
         self.pool()

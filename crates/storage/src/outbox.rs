@@ -150,11 +150,7 @@ impl Notice {
 /// Queues one email inside the caller's transaction; a taken `dedupe_key` makes it a no-op.
 /// Returns the number of rows written (0 or 1).
 pub(crate) async fn enqueue(
-    tx: &mut Tx<'_>,
-    company: i64,
-    user: Option<i64>,
-    recipient: &str,
-    notice: &Notice,
+    tx: &mut Tx<'_>, company: i64, user: Option<i64>, recipient: &str, notice: &Notice,
     dedupe: Option<String>,
 ) -> Result<u64, StoreError> {
     tx.execute(
@@ -178,9 +174,7 @@ pub(crate) async fn enqueue(
 
 /// The company's name and one of its users' name and email: who a notice is from.
 async fn company_and_person(
-    tx: &mut Tx<'_>,
-    company: i64,
-    user: i64,
+    tx: &mut Tx<'_>, company: i64, user: i64,
 ) -> Result<(String, Person), StoreError> {
     let (company, name, email): (String, String, String) = tx
         .fetch_one(
@@ -196,10 +190,7 @@ async fn company_and_person(
 /// Runs after the submission's codes became pending, so `status_before_send` says which of them
 /// had been rejected.
 pub(crate) async fn notify_codes_sent(
-    tx: &mut Tx<'_>,
-    company: i64,
-    sub: i64,
-    sender: i64,
+    tx: &mut Tx<'_>, company: i64, sub: i64, sender: i64,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "SELECT u.id, u.email FROM users u WHERE u.company_id = $1 \
@@ -258,11 +249,7 @@ pub(crate) async fn notify_codes_sent(
 /// Tells each sender (other than the approver) which of their codes were rejected, and why.
 /// The rejected items are the ones `actor` decided at `at`.
 pub(crate) async fn notify_codes_rejected(
-    tx: &mut Tx<'_>,
-    company: i64,
-    actor: i64,
-    at: OffsetDateTime,
-    reason: &str,
+    tx: &mut Tx<'_>, company: i64, actor: i64, at: OffsetDateTime, reason: &str,
 ) -> Result<(), StoreError> {
     const MINE: &str = "i.company_id = $1 AND i.status = $4 AND i.decided_by = $2 \
                         AND i.decided_at = $3";
@@ -315,9 +302,7 @@ pub(crate) async fn notify_codes_rejected(
 /// Once an export job is finished, tells each sender which of their codes failed, with the ERP's
 /// message: one email per sender per job however many batches it took.
 pub(crate) async fn notify_export_failed(
-    tx: &mut Tx<'_>,
-    company: i64,
-    job: i64,
+    tx: &mut Tx<'_>, company: i64, job: i64,
 ) -> Result<(), StoreError> {
     let failed = ItemStatus::Failed.as_str();
     let sql = format!(
@@ -444,9 +429,7 @@ impl Db {
     /// Takes the next due email for `lease` (one at a time, so a slow server never holds more
     /// than one message past its lease).
     pub async fn claim_mail(
-        &self,
-        at: OffsetDateTime,
-        lease: Duration,
+        &self, at: OffsetDateTime, lease: Duration,
     ) -> Result<Option<ClaimedMail>, StoreError> {
         let due = format!(
             "status = '{}' AND next_attempt_at <= $2 AND (locked_until \
@@ -498,10 +481,7 @@ impl Db {
 
     /// The server refused or could not be reached: try again at `at`.
     pub async fn mail_retry_at(
-        &self,
-        id: i64,
-        error: &str,
-        at: OffsetDateTime,
+        &self, id: i64, error: &str, at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
@@ -515,10 +495,7 @@ impl Db {
 
     /// Gives up on a message (`Failed`), or drops one that no longer applies (`Cancelled`).
     pub async fn mail_closed(
-        &self,
-        id: i64,
-        status: MailStatus,
-        why: &str,
+        &self, id: i64, status: MailStatus, why: &str,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(

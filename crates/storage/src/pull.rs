@@ -41,11 +41,7 @@ pub struct PullSummary {
 
 impl Db {
     pub async fn pull_from_erp(
-        &self,
-        company: i64,
-        list: i64,
-        actor: i64,
-        remote: &[RemoteCode],
+        &self, company: i64, list: i64, actor: i64, remote: &[RemoteCode],
     ) -> Result<PullSummary, StoreError> {
         let delimiter = self.company_delimiter(company).await?;
         let mut remote: Vec<&RemoteCode> = remote.iter().collect();
@@ -243,12 +239,7 @@ fn local_view(l: &CodeRow) -> serde_json::Value {
 
 /// Records what a pull did to one code: `before` is `None` for a code the pull created.
 async fn pulled(
-    tx: &mut Tx<'_>,
-    company: i64,
-    actor: i64,
-    id: i64,
-    before: Option<Value>,
-    after: Value,
+    tx: &mut Tx<'_>, company: i64, actor: i64, id: i64, before: Option<Value>, after: Value,
 ) -> Result<(), StoreError> {
     audit::record(
         tx,

@@ -92,11 +92,7 @@ impl Db {
 
     /// Sets (or replaces) the company's Web Connector password; its open sessions end.
     pub async fn set_qbwc_password(
-        &self,
-        company: i64,
-        actor: i64,
-        user: &str,
-        hash: &str,
+        &self, company: i64, actor: i64, user: &str, hash: &str,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -141,10 +137,7 @@ impl Db {
     /// whose later calls are told the session ended; what they had QuickBooks do is found by
     /// the new session's queries.
     pub async fn start_qbwc_session(
-        &self,
-        company: i64,
-        ticket_hash: &str,
-        expires_at: OffsetDateTime,
+        &self, company: i64, ticket_hash: &str, expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let t = now();
         self.write(|tx| {
@@ -201,10 +194,7 @@ impl Db {
     /// Records what QBWC says about itself: its QuickBooks and company file (first request of
     /// a session) and when.
     pub async fn qbwc_seen(
-        &self,
-        company: i64,
-        qb_version: Option<&str>,
-        company_file: Option<&str>,
+        &self, company: i64, qb_version: Option<&str>, company_file: Option<&str>,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
@@ -224,10 +214,7 @@ impl Db {
     /// The last error of a session and of the company's Web Connector (`None` clears the
     /// company's once a session went through).
     pub async fn qbwc_error(
-        &self,
-        company: i64,
-        ticket_hash: Option<&str>,
-        error: Option<&str>,
+        &self, company: i64, ticket_hash: Option<&str>, error: Option<&str>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -249,9 +236,7 @@ impl Db {
 
     /// Keeps the request the session hands out next.
     pub async fn set_qbwc_pending(
-        &self,
-        ticket_hash: &str,
-        pending: Option<&str>,
+        &self, ticket_hash: &str, pending: Option<&str>,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
@@ -264,10 +249,7 @@ impl Db {
 
     /// Keeps the accounts QuickBooks reported (JSON), as of now; the session has read them.
     pub async fn set_qbwc_accounts(
-        &self,
-        company: i64,
-        ticket_hash: &str,
-        accounts: Option<&str>,
+        &self, company: i64, ticket_hash: &str, accounts: Option<&str>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -322,9 +304,7 @@ impl Db {
 
     /// Keeps a Sync from ERP's summary (JSON); the request is done.
     pub async fn set_qbwc_pull_result(
-        &self,
-        company: i64,
-        summary: &str,
+        &self, company: i64, summary: &str,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
@@ -368,8 +348,7 @@ impl Db {
 
     /// What this session's queries found, by queue item (`None`: QuickBooks has no such item).
     pub async fn qbwc_found(
-        &self,
-        ticket_hash: &str,
+        &self, ticket_hash: &str,
     ) -> Result<HashMap<i64, Option<String>>, StoreError> {
         let rows: Vec<(i64, Option<String>)> = self
             .pool()
@@ -382,9 +361,7 @@ impl Db {
     }
 
     pub async fn save_qbwc_found(
-        &self,
-        ticket_hash: &str,
-        found: &[(i64, Option<String>)],
+        &self, ticket_hash: &str, found: &[(i64, Option<String>)],
     ) -> Result<(), StoreError> {
         if found.is_empty() {
             return Ok(());
@@ -411,8 +388,7 @@ impl Db {
 
     /// What QuickBooks answered when it last confirmed each code of the company, by cost code.
     pub async fn qbwc_confirmed(
-        &self,
-        company: i64,
+        &self, company: i64,
     ) -> Result<HashMap<i64, QbwcConfirmed>, StoreError> {
         let rows: Vec<(i64, String, Option<String>, Option<String>)> = self
             .pool()
@@ -430,9 +406,7 @@ impl Db {
 
     /// Keeps, per cost code, QuickBooks' ListID, EditSequence and accounts as it confirmed them.
     pub async fn save_qbwc_confirmed(
-        &self,
-        company: i64,
-        rows: &[(i64, String, QbwcConfirmed)],
+        &self, company: i64, rows: &[(i64, String, QbwcConfirmed)],
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());

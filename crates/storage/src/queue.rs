@@ -263,11 +263,7 @@ pub enum Selection<'a> {
 /// ids. Runs inside the transaction that acts on them, after the list lock, so what it checked
 /// is what the statements that follow change.
 async fn select_items(
-    tx: &mut Tx<'_>,
-    company: i64,
-    sel: &Selection<'_>,
-    from: &[ItemStatus],
-    income_required: bool,
+    tx: &mut Tx<'_>, company: i64, sel: &Selection<'_>, from: &[ItemStatus], income_required: bool,
 ) -> Result<Vec<i64>, QueueError> {
     type Selected = (i64, String, String, Option<String>);
     const COLS: &str = "SELECT id, full_code, status, gl_income_account FROM \
@@ -349,11 +345,7 @@ const CURRENT: &str = "NOT i.superseded";
 
 impl Db {
     pub async fn items(
-        &self,
-        company: i64,
-        status: &str,
-        limit: i64,
-        offset: i64,
+        &self, company: i64, status: &str, limit: i64, offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
         self.item_page(
             &format!("i.company_id = $1 AND i.status = $2 AND {CURRENT}"),
@@ -369,12 +361,7 @@ impl Db {
     /// One page of the items `condition` (on `erp_items i`, bound to `args`) selects, in code
     /// order, and how many it selects in all (`count_sql`, bound to the same `args`).
     pub(crate) async fn item_page(
-        &self,
-        condition: &str,
-        count_sql: &str,
-        args: Vec<Arg>,
-        limit: i64,
-        offset: i64,
+        &self, condition: &str, count_sql: &str, args: Vec<Arg>, limit: i64, offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
         let (rows, total): (Vec<ItemRow>, i64) = self
             .packed_page(
@@ -416,11 +403,7 @@ impl Db {
 
     /// Saves the approver's GL choice on a ready or failed item (`Some(None)` clears it).
     pub async fn set_item_gl(
-        &self,
-        company: i64,
-        actor: i64,
-        id: i64,
-        income: Option<Option<String>>,
+        &self, company: i64, actor: i64, id: i64, income: Option<Option<String>>,
         expense: Option<Option<String>>,
     ) -> Result<Item, StoreError> {
         let before = self.item(company, id).await?;
@@ -475,13 +458,8 @@ impl Db {
     /// Accepts ready items (`from = Ready`) or retries failed ones (`from = Failed`): one
     /// durable export job is queued in the same transaction that moves them to exporting.
     pub async fn start_export(
-        &self,
-        company: i64,
-        actor: i64,
-        sel: Selection<'_>,
-        from: ItemStatus,
-        income_required: bool,
-        defaults: &GlDefaults,
+        &self, company: i64, actor: i64, sel: Selection<'_>, from: ItemStatus,
+        income_required: bool, defaults: &GlDefaults,
     ) -> Result<(i64, i64), QueueError> {
         // The code state whose open item is `from`, and the domain's event for taking it.
         let (code_from, event, action) = match from {
@@ -626,11 +604,7 @@ impl Db {
 
     /// Rejects ready (or named failed) items with a reason the admin sees on each code.
     pub async fn reject_items(
-        &self,
-        company: i64,
-        actor: i64,
-        sel: Selection<'_>,
-        reason: &str,
+        &self, company: i64, actor: i64, sel: Selection<'_>, reason: &str,
     ) -> Result<i64, QueueError> {
         let from: &[ItemStatus] = match sel {
             Selection::All => &[ItemStatus::Ready],
@@ -720,9 +694,7 @@ impl Db {
     /// How many items stand in each status, of the export job or submission whose id is `id`
     /// in `column`.
     pub(crate) async fn counts_by_status(
-        &self,
-        column: &'static str,
-        id: i64,
+        &self, column: &'static str, id: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let sql =
             format!("SELECT status, COUNT(*) FROM erp_items WHERE {column} = $1 GROUP BY status");

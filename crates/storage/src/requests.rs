@@ -47,11 +47,7 @@ impl Db {
     /// key makes the claim atomic across instances; a claim not finished by `lease_until`
     /// (its instance died) may be taken over, and keys past `expires_at` are forgotten.
     pub async fn claim_idempotency_key(
-        &self,
-        owner: KeyOwner,
-        key: &str,
-        hash: &str,
-        lease_until: OffsetDateTime,
+        &self, owner: KeyOwner, key: &str, hash: &str, lease_until: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
         self.write(|tx| {
@@ -119,10 +115,7 @@ impl Db {
 
     /// Records the first answer to a claimed key.
     pub async fn finish_idempotency_key(
-        &self,
-        owner: KeyOwner,
-        key: &str,
-        answer: &StoredAnswer,
+        &self, owner: KeyOwner, key: &str, answer: &StoredAnswer,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -148,9 +141,7 @@ impl Db {
     /// Lets go of a claimed key whose request did not finish with an answer worth keeping (a
     /// server error): a retry runs the request again.
     pub async fn release_idempotency_key(
-        &self,
-        owner: KeyOwner,
-        key: &str,
+        &self, owner: KeyOwner, key: &str,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -169,10 +160,7 @@ impl Db {
     /// Adds `n` requests of `owner` to the fixed window starting at `window_start` (unix
     /// seconds) and returns the window's count so far: one upsert, shared by every instance.
     pub async fn count_requests(
-        &self,
-        owner: i64,
-        window_start: i64,
-        n: i64,
+        &self, owner: i64, window_start: i64, n: i64,
     ) -> Result<i64, StoreError> {
         self.write(|tx| {
             Box::pin(async move {

@@ -24,11 +24,7 @@ struct SessionRow {
 impl Db {
     /// Stores a new session; expired ones are swept here so the table never grows unbounded.
     pub async fn create_session(
-        &self,
-        id_hash: &str,
-        user_id: i64,
-        csrf_token: &str,
-        ttl: Duration,
+        &self, id_hash: &str, user_id: i64, csrf_token: &str, ttl: Duration,
     ) -> Result<(), StoreError> {
         let t = now();
         let mut pool = self.pool();

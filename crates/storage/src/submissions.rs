@@ -34,10 +34,7 @@ const SUBMISSION_SELECT: &str = "SELECT s.id, s.list_id, s.sent_by, u.email, u.n
 impl Db {
     /// One page of the company's submissions, newest first, and how many there are.
     pub async fn submissions(
-        &self,
-        company: i64,
-        limit: i64,
-        offset: i64,
+        &self, company: i64, limit: i64, offset: i64,
     ) -> Result<(Vec<Submission>, i64), StoreError> {
         let (rows, total): (Vec<SubmissionRow>, i64) = self
             .page(PageQuery {
@@ -69,11 +66,7 @@ impl Db {
 
     /// One page of a submission's items (what was sent, and where each stands now).
     pub async fn submission_items(
-        &self,
-        company: i64,
-        id: i64,
-        limit: i64,
-        offset: i64,
+        &self, company: i64, id: i64, limit: i64, offset: i64,
     ) -> Result<(Vec<Item>, i64), StoreError> {
         self.item_page(
             "i.company_id = $1 AND i.submission_id = $2",

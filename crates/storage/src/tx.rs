@@ -42,8 +42,7 @@ impl From<Array> for Arg {
 trait Backend: Database {
     fn add_array(out: &mut Self::Arguments, a: Array) -> Result<(), sqlx::error::BoxDynError>;
     fn add_time(
-        out: &mut Self::Arguments,
-        t: Option<OffsetDateTime>,
+        out: &mut Self::Arguments, t: Option<OffsetDateTime>,
     ) -> Result<(), sqlx::error::BoxDynError>;
 }
 
@@ -57,8 +56,7 @@ impl Backend for Postgres {
         }
     }
     fn add_time(
-        out: &mut Self::Arguments,
-        t: Option<OffsetDateTime>,
+        out: &mut Self::Arguments, t: Option<OffsetDateTime>,
     ) -> Result<(), sqlx::error::BoxDynError> {
         use sqlx::Arguments;
         out.add(t)
@@ -70,8 +68,7 @@ impl Backend for Sqlite {
         Err("SQLite has no arrays: this statement is for PostgreSQL only".into())
     }
     fn add_time(
-        out: &mut Self::Arguments,
-        t: Option<OffsetDateTime>,
+        out: &mut Self::Arguments, t: Option<OffsetDateTime>,
     ) -> Result<(), sqlx::error::BoxDynError> {
         use sqlx::Arguments;
         out.add(t.map(sqlite_time))
@@ -264,10 +261,7 @@ where
 
     /// The rows a read selects, as many as `take` says.
     async fn fetch<T: Record>(
-        self,
-        sql: SqlStr,
-        args: Vec<Arg>,
-        take: Take,
+        self, sql: SqlStr, args: Vec<Arg>, take: Take,
     ) -> Result<Vec<T>, StoreError> {
         Ok(match self {
             Link::Sqlite(c) => {
@@ -292,9 +286,7 @@ enum Take {
 
 impl Take {
     async fn rows<'c, DB, T>(
-        self,
-        query: QueryAs<'c, DB, T, DB::Arguments>,
-        on: impl sqlx::Executor<'c, Database = DB>,
+        self, query: QueryAs<'c, DB, T, DB::Arguments>, on: impl sqlx::Executor<'c, Database = DB>,
     ) -> Result<Vec<T>, sqlx::Error>
     where
         DB: Database,
@@ -356,8 +348,7 @@ impl Db {
 
     /// One page of the rows `q` selects, and how many there are in all.
     pub(crate) async fn page<T: Record>(
-        &self,
-        q: PageQuery<'_>,
+        &self, q: PageQuery<'_>,
     ) -> Result<(Vec<T>, i64), StoreError> {
         let (list_sql, page_args) = q.limited();
         let rows = self
@@ -370,10 +361,7 @@ impl Db {
     /// [`Db::page`] for a page a person or a client reads often, its rows read as
     /// [`Db::fetch_packed`] reads them (`cols` and `order` as there).
     pub(crate) async fn packed_page<T: Record + serde::de::DeserializeOwned>(
-        &self,
-        q: PageQuery<'_>,
-        cols: &str,
-        order: &str,
+        &self, q: PageQuery<'_>, cols: &str, order: &str,
     ) -> Result<(Vec<T>, i64), StoreError> {
         let (list_sql, page_args) = q.limited();
         let rows = self.fetch_packed(&list_sql, cols, order, page_args).await?;
@@ -420,11 +408,7 @@ impl Db {
     /// (`json_array` per row), the page crosses once: page 1 went from 811 to 2,303 req/s.
     /// PostgreSQL reads its rows from one buffered reply and takes them as they are.
     pub(crate) async fn fetch_packed<T: Record + serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        cols: &str,
-        order: &str,
-        args: impl IntoIterator<Item = Arg>,
+        &self, sql: &str, cols: &str, order: &str, args: impl IntoIterator<Item = Arg>,
     ) -> Result<Vec<T>, StoreError> {
         if self.pool().postgres() {
             return self
@@ -479,27 +463,21 @@ pub(crate) trait Queries {
 
     /// Runs a statement; the number of rows it changed.
     fn execute(
-        &mut self,
-        sql: impl SqlSafeStr,
-        args: impl IntoIterator<Item = Arg>,
+        &mut self, sql: impl SqlSafeStr, args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.link()
             .execute(sql.into_sql_str(), args.into_iter().collect())
     }
 
     fn fetch_all<T: Record>(
-        &mut self,
-        sql: impl SqlSafeStr,
-        args: impl IntoIterator<Item = Arg>,
+        &mut self, sql: impl SqlSafeStr, args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<Vec<T>, StoreError>> + Send {
         self.link()
             .fetch(sql.into_sql_str(), args.into_iter().collect(), Take::All)
     }
 
     fn fetch_optional<T: Record>(
-        &mut self,
-        sql: impl SqlSafeStr,
-        args: impl IntoIterator<Item = Arg>,
+        &mut self, sql: impl SqlSafeStr, args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send {
         let rows = self
             .link()
@@ -509,9 +487,7 @@ pub(crate) trait Queries {
 
     /// The one row the statement returns; none is an error.
     fn fetch_one<T: Record>(
-        &mut self,
-        sql: impl SqlSafeStr,
-        args: impl IntoIterator<Item = Arg>,
+        &mut self, sql: impl SqlSafeStr, args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send {
         let row = self.fetch_optional(sql, args);
         async move { row.await?.ok_or(StoreError::Db(sqlx::Error::RowNotFound)) }
@@ -519,9 +495,7 @@ pub(crate) trait Queries {
 
     /// The first column of the one row the statement returns.
     fn scalar<T>(
-        &mut self,
-        sql: impl SqlSafeStr,
-        args: impl IntoIterator<Item = Arg>,
+        &mut self, sql: impl SqlSafeStr, args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<T, StoreError>> + Send
     where
         (T,): Record,
@@ -532,9 +506,7 @@ pub(crate) trait Queries {
 
     /// The first column of the row the statement returns, if it returns one.
     fn scalar_optional<T>(
-        &mut self,
-        sql: impl SqlSafeStr,
-        args: impl IntoIterator<Item = Arg>,
+        &mut self, sql: impl SqlSafeStr, args: impl IntoIterator<Item = Arg>,
     ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send
     where
         (T,): Record,

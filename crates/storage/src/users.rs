@@ -114,9 +114,7 @@ struct LoginRow {
 impl Db {
     /// Creates a company with its first user; returns `(company_id, user_id)`.
     pub async fn create_company(
-        &self,
-        name: &str,
-        admin: &NewUser<'_>,
+        &self, name: &str, admin: &NewUser<'_>,
     ) -> Result<(i64, i64), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -170,10 +168,7 @@ impl Db {
     }
 
     pub async fn create_user(
-        &self,
-        company: i64,
-        actor: i64,
-        u: &NewUser<'_>,
+        &self, company: i64, actor: i64, u: &NewUser<'_>,
     ) -> Result<User, StoreError> {
         let id = self
             .write(|tx| {
@@ -240,11 +235,7 @@ impl Db {
     }
 
     pub async fn update_user(
-        &self,
-        company: i64,
-        actor: i64,
-        id: i64,
-        patch: UserPatch,
+        &self, company: i64, actor: i64, id: i64, patch: UserPatch,
     ) -> Result<User, StoreError> {
         let before = self.user(company, id).await?;
         let perms = patch.permissions.unwrap_or(before.permissions);

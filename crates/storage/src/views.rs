@@ -27,12 +27,7 @@ impl Db {
     /// One page of the codes directly under `parent` (the top tier for `None`), in natural
     /// order, and how many there are in all.
     pub async fn code_children(
-        &self,
-        company: i64,
-        list: i64,
-        parent: Option<i64>,
-        limit: i64,
-        offset: i64,
+        &self, company: i64, list: i64, parent: Option<i64>, limit: i64, offset: i64,
     ) -> Result<(Vec<TreeNode>, i64), StoreError> {
         self.list(company, list).await?;
         // Two statements rather than `parent_id = $2 OR $2 IS NULL`, so each uses its index.
@@ -74,10 +69,7 @@ impl Db {
 
     /// The items of one export job in export order (parents first), at most `limit` of them.
     pub async fn job_items(
-        &self,
-        company: i64,
-        job: i64,
-        limit: i64,
+        &self, company: i64, job: i64, limit: i64,
     ) -> Result<Vec<Item>, StoreError> {
         let sql = format!(
             "{ITEM_SELECT} WHERE i.company_id = $1 AND i.export_job_id = \

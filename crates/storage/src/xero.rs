@@ -79,8 +79,7 @@ const GRANT: &str = "SELECT g.company_id, g.tenant_id, g.tenant_name, g.tenants,
 /// holds `before` (else `Conflict`, nothing changes). Sign-ins under way (their verifiers under
 /// the old key) are dropped: they are started again in a click.
 pub(crate) async fn rewrite_grants(
-    tx: &mut Tx<'_>,
-    grants: &[GrantSecrets],
+    tx: &mut Tx<'_>, grants: &[GrantSecrets],
 ) -> Result<(), StoreError> {
     for g in grants {
         let done = tx
@@ -178,11 +177,7 @@ impl Db {
     /// Stores a new grant for the company (replacing an older one): connected, with the
     /// organisation when the grant covers only one, else waiting for the admin's pick.
     pub async fn save_xero_grant(
-        &self,
-        company: i64,
-        user: i64,
-        tenants_json: &str,
-        tenant: Option<(&str, &str)>,
+        &self, company: i64, user: i64, tenants_json: &str, tenant: Option<(&str, &str)>,
         tokens: &XeroTokens,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
@@ -229,11 +224,7 @@ impl Db {
 
     /// The admin's pick among the grant's organisations.
     pub async fn pick_xero_tenant(
-        &self,
-        company: i64,
-        user: i64,
-        tenant_id: &str,
-        tenant_name: &str,
+        &self, company: i64, user: i64, tenant_id: &str, tenant_name: &str,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -291,9 +282,7 @@ impl Db {
     /// the same transaction; `None` when the company has no grant. `decide` may call Xero:
     /// nobody else refreshes meanwhile.
     pub async fn refresh_xero_grant<T, F, Fut>(
-        &self,
-        company: i64,
-        decide: F,
+        &self, company: i64, decide: F,
     ) -> Result<Option<T>, StoreError>
     where
         T: Send,
@@ -352,12 +341,7 @@ impl Db {
 
     /// Remembers a sign-in to Xero started by `user` in session `session_hash`.
     pub async fn put_xero_oauth_state(
-        &self,
-        state_hash: &str,
-        company: i64,
-        user: i64,
-        session_hash: &str,
-        verifier: &str,
+        &self, state_hash: &str, company: i64, user: i64, session_hash: &str, verifier: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let t = now();
@@ -389,8 +373,7 @@ impl Db {
 
     /// Takes a sign-in under way (it works once), whether or not it expired.
     pub async fn take_xero_oauth_state(
-        &self,
-        state_hash: &str,
+        &self, state_hash: &str,
     ) -> Result<Option<XeroOAuthState>, StoreError> {
         self.pool()
             .fetch_optional(
@@ -404,10 +387,7 @@ impl Db {
     /// The ERP asked to slow down: the job waits `delay` and this attempt does not count
     /// toward `max_attempts` (nothing failed).
     pub async fn postpone_export_job(
-        &self,
-        job: i64,
-        message: &str,
-        delay: Duration,
+        &self, job: i64, message: &str, delay: Duration,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(

@@ -77,10 +77,7 @@ pub struct Confirmed {
 /// touched only what Costbridge never writes, like a price); for a code another connector
 /// confirmed (no `EditSequence` known), its name, description or active flag.
 fn changed_in_quickbooks(
-    qb: &QbItem,
-    line: &ExportLine,
-    ctx: &ExportContext,
-    confirmed: Option<&Confirmed>,
+    qb: &QbItem, line: &ExportLine, ctx: &ExportContext, confirmed: Option<&Confirmed>,
 ) -> bool {
     let fields_differ = line.previous.as_ref().is_some_and(|prev| {
         qb.full_name != quickbooks_name(&prev.full_code, ctx.delimiter)
@@ -99,10 +96,7 @@ fn changed_in_quickbooks(
 /// Decides a line. `confirmed` is what QuickBooks answered when the Web Connector last
 /// confirmed the code (none for a new code, or one another connector synced).
 pub fn decide(
-    line: &ExportLine,
-    ctx: &ExportContext,
-    found: &Found,
-    confirmed: Option<&Confirmed>,
+    line: &ExportLine, ctx: &ExportContext, found: &Found, confirmed: Option<&Confirmed>,
 ) -> Decision {
     let failed = |message: String| Decision::Done(LineResult::Failed { message });
     let want = match desired(line, ctx) {

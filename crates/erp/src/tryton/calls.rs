@@ -84,11 +84,7 @@ pub(crate) struct Item {
 /// row is stored and each refused row failed on its own, with Tryton's message. `Ok(id)` per
 /// item: the new id (create) or the written id (write).
 pub(crate) async fn apply(
-    rpc: &Rpc,
-    model: &str,
-    create: bool,
-    items: &[Item],
-    chunk: usize,
+    rpc: &Rpc, model: &str, create: bool, items: &[Item], chunk: usize,
 ) -> Result<Vec<Result<i64, String>>, ConnectorError> {
     let call = |group: Vec<usize>| async move {
         let res = if create {
@@ -124,10 +120,7 @@ fn write_args(items: &[Item], group: &[usize]) -> Vec<Value> {
 }
 
 async fn split<F, Fut>(
-    items: &[Item],
-    chunk: usize,
-    call: F,
-    create: bool,
+    items: &[Item], chunk: usize, call: F, create: bool,
 ) -> Result<Vec<Result<i64, String>>, ConnectorError>
 where
     F: Fn(Vec<usize>) -> Fut,

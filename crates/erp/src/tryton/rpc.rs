@@ -341,11 +341,7 @@ impl Rpc {
     /// `model.<model>.<method>` with `args` followed by the context (company; inactive records
     /// included unless `active_only`).
     pub async fn model(
-        &self,
-        model: &str,
-        method: &str,
-        args: Vec<Value>,
-        active_only: bool,
+        &self, model: &str, method: &str, args: Vec<Value>, active_only: bool,
     ) -> Result<Value, Fault> {
         let session = self.session().await?;
         let mut ctx = json!({"company": session.company});
@@ -360,12 +356,7 @@ impl Rpc {
 
     /// `search_read` → the records as JSON objects.
     pub async fn search_read(
-        &self,
-        model: &str,
-        domain: Value,
-        limit: Option<usize>,
-        order: Value,
-        fields: &[&str],
+        &self, model: &str, domain: Value, limit: Option<usize>, order: Value, fields: &[&str],
         active_only: bool,
     ) -> Result<Vec<Value>, Fault> {
         let v = self

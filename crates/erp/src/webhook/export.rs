@@ -13,9 +13,7 @@ use crate::{ConnectorError, ExportContext, ExportLine, LineResult, fit_descripti
 const MESSAGE_CHARS: usize = 1000;
 
 pub(super) async fn export(
-    hook: &Webhook,
-    ctx: &ExportContext,
-    lines: &[ExportLine],
+    hook: &Webhook, ctx: &ExportContext, lines: &[ExportLine],
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     if lines.is_empty() {
         return Ok(Vec::new());
@@ -55,11 +53,7 @@ pub(super) async fn export(
 /// 429), else one result per line, in the order of `lines`. `complete` is false when the body
 /// was cut at `MAX_ANSWER_BYTES`; `url` names the receiver in messages.
 fn read_answer(
-    ctx: &ExportContext,
-    lines: &[ExportLine],
-    url: &str,
-    status: StatusCode,
-    body: &[u8],
+    ctx: &ExportContext, lines: &[ExportLine], url: &str, status: StatusCode, body: &[u8],
     complete: bool,
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     if status.is_server_error()

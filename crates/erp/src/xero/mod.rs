@@ -78,9 +78,7 @@ pub trait Grants: Send + Sync + 'static {
     /// `refused` (Xero just answered 401 to it). `Err` says what the company must do, e.g.
     /// connect again after the grant was revoked.
     fn access<'a>(
-        &'a self,
-        company: i64,
-        refused: Option<&'a Secret>,
+        &'a self, company: i64, refused: Option<&'a Secret>,
     ) -> Boxed<'a, Result<Access, ConnectorError>>;
 }
 
@@ -168,9 +166,7 @@ impl Connector for Xero {
     }
 
     async fn export(
-        &self,
-        ctx: &ExportContext,
-        lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         let existing: Items = self.call(Method::GET, "/Items", &[], None).await?;
         let mut results = Vec::with_capacity(lines.len());
@@ -227,11 +223,7 @@ impl Xero {
     /// once; a 429 becomes [`ConnectorError::RateLimited`] with Xero's `Retry-After`.
     #[tracing::instrument(level = "debug", skip(self, body), fields(company = self.company))]
     async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<serde_json::Value>,
+        &self, method: Method, path: &str, query: &[(&str, &str)], body: Option<serde_json::Value>,
     ) -> Result<T, ConnectorError> {
         let (env, company) = self.env()?;
         let url = format!("{}{path}", env.config.accounting_base.trim_end_matches('/'));
@@ -328,9 +320,7 @@ fn rate_limited(after: Duration, why: &str) -> ConnectorError {
 
 /// A client for `url` within the operator's outbound policy and the app's timeout.
 fn client(
-    config: &XeroConfig,
-    outbound: &crate::Outbound,
-    url: &str,
+    config: &XeroConfig, outbound: &crate::Outbound, url: &str,
 ) -> Result<reqwest::Client, String> {
     outbound
         .client(url)

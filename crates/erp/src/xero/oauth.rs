@@ -73,11 +73,7 @@ pub fn authorize_url(cfg: &XeroConfig, redirect_uri: &str, state: &str, verifier
 
 /// Exchanges the code the callback received (with the PKCE verifier) for tokens.
 pub async fn exchange_code(
-    cfg: &XeroConfig,
-    outbound: &Outbound,
-    code: &str,
-    verifier: &str,
-    redirect_uri: &str,
+    cfg: &XeroConfig, outbound: &Outbound, code: &str, verifier: &str, redirect_uri: &str,
 ) -> Result<Tokens, OAuthError> {
     token(
         cfg,
@@ -94,9 +90,7 @@ pub async fn exchange_code(
 
 /// Uses a refresh token once: Xero answers a new pair and the old refresh token stops working.
 pub async fn refresh(
-    cfg: &XeroConfig,
-    outbound: &Outbound,
-    refresh_token: &Secret,
+    cfg: &XeroConfig, outbound: &Outbound, refresh_token: &Secret,
 ) -> Result<Tokens, OAuthError> {
     token(
         cfg,
@@ -111,9 +105,7 @@ pub async fn refresh(
 
 /// The organisations the access token may use.
 pub async fn connections(
-    cfg: &XeroConfig,
-    outbound: &Outbound,
-    access_token: &Secret,
+    cfg: &XeroConfig, outbound: &Outbound, access_token: &Secret,
 ) -> Result<Vec<Tenant>, OAuthError> {
     let url = format!("{}/connections", cfg.api_base.trim_end_matches('/'));
     let response = client(cfg, outbound, &url)?
@@ -140,9 +132,7 @@ pub async fn connections(
 
 /// Ends the grant: the refresh token and every access token made from it stop working.
 pub async fn revoke(
-    cfg: &XeroConfig,
-    outbound: &Outbound,
-    refresh_token: &Secret,
+    cfg: &XeroConfig, outbound: &Outbound, refresh_token: &Secret,
 ) -> Result<(), OAuthError> {
     let url = format!(
         "{}/connect/revocation",
@@ -159,9 +149,7 @@ pub async fn revoke(
 }
 
 async fn token(
-    cfg: &XeroConfig,
-    outbound: &Outbound,
-    form: &[(&str, &str)],
+    cfg: &XeroConfig, outbound: &Outbound, form: &[(&str, &str)],
 ) -> Result<Tokens, OAuthError> {
     let url = format!("{}/connect/token", cfg.identity_base.trim_end_matches('/'));
     let response = client(cfg, outbound, &url)?

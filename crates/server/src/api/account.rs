@@ -64,8 +64,7 @@ struct Complete {
     responses((status = 204, description = "The password is set; the user's other sessions and tokens end"),
         (status = 429, description = "`rate_limited`: too many attempts; see `Retry-After`")))]
 async fn complete(
-    State(state): State<AppState>,
-    Body(body): Body<Complete>,
+    State(state): State<AppState>, Body(body): Body<Complete>,
 ) -> ApiResult<StatusCode> {
     complete_reset(&state, &body.token, body.password).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -34,11 +34,7 @@ struct AuditQuery {
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all)]
 async fn events(
-    caller: Caller,
-    uri: Uri,
-    Path(cid): Path<i64>,
-    Q(q): Q<AuditQuery>,
-    Q(paging): Q<Paging>,
+    caller: Caller, uri: Uri, Path(cid): Path<i64>, Q(q): Q<AuditQuery>, Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
     // Access is refused before the paging is judged.
     audit::reader(&caller.user, cid)?;
@@ -48,14 +44,7 @@ async fn events(
         entity_id: q.entity_id,
         action: q.action,
     };
-    let (events, total) = audit::events(
-        &caller.state,
-        &caller.user,
-        cid,
-        &filter,
-        paging.per_page,
-        paging.offset(),
-    )
-    .await?;
+    let (events, total) =
+        audit::events(&caller.state, &caller.user, cid, &filter, paging.window()).await?;
     Ok(paging.respond(&uri, total, events))
 }

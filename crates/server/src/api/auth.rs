@@ -49,9 +49,7 @@ struct NewToken {
         (status = 429, description = "`rate_limited`: too many failed sign-ins from here or for this account; see `Retry-After`")))]
 #[tracing::instrument(skip_all, fields(email = %body.email))]
 async fn create_token(
-    State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    Body(body): Body<Login>,
+    State(state): State<AppState>, ClientAddr(client): ClientAddr, Body(body): Body<Login>,
 ) -> ApiResult<impl IntoResponse> {
     let user = authenticate(&state, &body.email, body.password, client).await?;
     let token = password::new_token();
@@ -123,9 +121,7 @@ async fn list_users(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<
         (status = 403, description = "`forbidden`: needs the Admin tool at admin (and Push to accounting to grant it)")))]
 #[tracing::instrument(skip_all)]
 async fn create_user(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(body): Body<CreateUser>,
+    caller: Caller, Path(cid): Path<i64>, Body(body): Body<CreateUser>,
 ) -> ApiResult<impl IntoResponse> {
     let user = users::create(&caller.state, &caller.user, cid, body).await?;
     Ok((StatusCode::CREATED, Json(user)))
@@ -137,9 +133,7 @@ async fn create_user(
         (status = 403, description = "`forbidden`: changing others needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all)]
 async fn update_user(
-    caller: Caller,
-    Path((cid, uid)): Path<(i64, i64)>,
-    Body(body): Body<UpdateUser>,
+    caller: Caller, Path((cid, uid)): Path<(i64, i64)>, Body(body): Body<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(
         users::update(

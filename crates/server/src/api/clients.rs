@@ -47,9 +47,7 @@ async fn list(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<ApiCli
         (status = 403, description = "`forbidden`: needs the Admin tool at admin, and every permission given to the client")))]
 #[tracing::instrument(skip_all)]
 async fn create(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(body): Body<CreateClient>,
+    caller: Caller, Path(cid): Path<i64>, Body(body): Body<CreateClient>,
 ) -> ApiResult<(StatusCode, Json<WithSecret>)> {
     let c = clients::create(&caller.state, &caller.user, cid, body).await?;
     Ok((StatusCode::CREATED, Json(c)))
@@ -217,10 +215,7 @@ struct Issued {
             example = json!({"error": "server_error", "error_description": "Costbridge could not issue a token; the cause is logged, try again"}))))]
 #[tracing::instrument(skip_all)]
 async fn token(
-    State(state): State<AppState>,
-    ClientAddr(from): ClientAddr,
-    headers: HeaderMap,
-    body: Bytes,
+    State(state): State<AppState>, ClientAddr(from): ClientAddr, headers: HeaderMap, body: Bytes,
 ) -> Result<Response, OAuthError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)

@@ -55,9 +55,7 @@ struct CreateList {
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all)]
 async fn create_list(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(body): Body<CreateList>,
+    caller: Caller, Path(cid): Path<i64>, Body(body): Body<CreateList>,
 ) -> ApiResult<impl IntoResponse> {
     let list = ops::create_list(&caller.state, &caller.user, cid, &body.name).await?;
     Ok((StatusCode::CREATED, Json(list)))
@@ -84,10 +82,7 @@ struct CodeQuery {
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn list_codes(
-    caller: Caller,
-    uri: Uri,
-    Path((cid, lid)): Path<(i64, i64)>,
-    Q(query): Q<CodeQuery>,
+    caller: Caller, uri: Uri, Path((cid, lid)): Path<(i64, i64)>, Q(query): Q<CodeQuery>,
     Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
     // Access is refused before the paging is judged.
@@ -110,8 +105,7 @@ async fn list_codes(
         cid,
         lid,
         &filter,
-        paging.per_page,
-        paging.offset(),
+        paging.window(),
     )
     .await?;
     // A client that pages by number (`page=`) keeps getting numbered links; otherwise a full
@@ -130,8 +124,7 @@ async fn list_codes(
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn get_code(
-    caller: Caller,
-    Path((cid, lid, id)): Path<(i64, i64, i64)>,
+    caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Json<CostCode>> {
     Ok(Json(
         ops::code(&caller.state, &caller.user, cid, lid, id).await?,
@@ -145,9 +138,7 @@ async fn get_code(
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all)]
 async fn create_code(
-    caller: Caller,
-    Path((cid, lid)): Path<(i64, i64)>,
-    Body(body): Body<CreateCode>,
+    caller: Caller, Path((cid, lid)): Path<(i64, i64)>, Body(body): Body<CreateCode>,
 ) -> ApiResult<impl IntoResponse> {
     let created = ops::create_code(&caller.state, &caller.user, cid, lid, body).await?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -161,9 +152,7 @@ async fn create_code(
         (status = 409, description = "`locked`: the code (or a descendant) is pending, exporting or failed")))]
 #[tracing::instrument(skip_all)]
 async fn update_code(
-    caller: Caller,
-    Path((cid, lid, id)): Path<(i64, i64, i64)>,
-    Body(body): Body<UpdateCode>,
+    caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>, Body(body): Body<UpdateCode>,
 ) -> ApiResult<Json<CostCode>> {
     Ok(Json(
         ops::update_code(&caller.state, &caller.user, cid, lid, id, body).await?,
@@ -177,8 +166,7 @@ async fn update_code(
         (status = 409, description = "`conflict` once the ERP had it or it has children (deactivate it instead); `locked` while pending")))]
 #[tracing::instrument(skip_all)]
 async fn delete_code(
-    caller: Caller,
-    Path((cid, lid, id)): Path<(i64, i64, i64)>,
+    caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<StatusCode> {
     ops::delete_code(&caller.state, &caller.user, cid, lid, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -196,8 +184,7 @@ async fn delete_code(
         (status = 409, description = "`locked`: a row changes a code that is pending, exporting or failed")))]
 #[tracing::instrument(skip_all)]
 async fn import(
-    caller: Caller,
-    Path((cid, lid)): Path<(i64, i64)>,
+    caller: Caller, Path((cid, lid)): Path<(i64, i64)>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Json<ImportSummary>> {
     // Access is refused before the body is judged.

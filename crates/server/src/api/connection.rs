@@ -126,9 +126,7 @@ fn connector_schema() -> Schema {
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all)]
 async fn put_connection(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(body): Body<PutConnection>,
+    caller: Caller, Path(cid): Path<i64>, Body(body): Body<PutConnection>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let saved = ops::put(
         &caller.state,
@@ -158,9 +156,7 @@ struct PutErpList {
         (status = 404, description = "`not_found`: the company has no ERP connection")))]
 #[tracing::instrument(skip_all)]
 async fn put_erp_list(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(body): Body<PutErpList>,
+    caller: Caller, Path(cid): Path<i64>, Body(body): Body<PutErpList>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let saved = ops::make_erp_list(&caller.state, &caller.user, cid, body.erp_list_id).await?;
     Ok(Json(render(&saved)))

@@ -142,12 +142,11 @@ async fn list(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Response> {
 #[utoipa::path(post, path = "/api/v1/companies/{cid}/event_subscriptions", tag = "events",
     operation_id = "create_event_subscription", request_body = NewSubscription,
     responses((status = 201, description = "The new subscription (its secret masked)", body = SubscriptionView),
-        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
+        (status = 422, description = "`validation_failed`, naming each bad field: `url` (not an http(s) address Costbridge may reach), `secret` (too short or too long), `event_types` (empty or an unknown type)")))]
 #[tracing::instrument(skip_all)]
 async fn create(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(new): Body<NewSubscription>,
+    caller: Caller, Path(cid): Path<i64>, Body(new): Body<NewSubscription>,
 ) -> ApiResult<Response> {
     let s = ops::create(&caller.state, &caller.user, cid, &new).await?;
     Ok((StatusCode::CREATED, Json(subscription(&s))).into_response())
@@ -179,24 +178,15 @@ async fn delete(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/event_subscriptions/{id}/deliveries", tag = "events",
     operation_id = "list_event_deliveries", params(Paging),
     responses((status = 200, description = "One page of the log", body = [Delivery]),
-        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
+        (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
+        (status = 404, description = "`not_found`: the company has no such subscription")))]
 #[tracing::instrument(skip_all)]
 async fn deliveries(
-    caller: Caller,
-    uri: Uri,
-    Path((cid, id)): Path<(i64, i64)>,
-    Q(paging): Q<Paging>,
+    caller: Caller, uri: Uri, Path((cid, id)): Path<(i64, i64)>, Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
     let paging = paging.check()?;
-    let (events, total) = ops::deliveries(
-        &caller.state,
-        &caller.user,
-        cid,
-        id,
-        paging.per_page,
-        paging.offset(),
-    )
-    .await?;
+    let (events, total) =
+        ops::deliveries(&caller.state, &caller.user, cid, id, paging.window()).await?;
     let items: Vec<Delivery> = events.iter().map(delivery).collect();
     Ok(paging.respond(&uri, total, items))
 }
@@ -208,8 +198,7 @@ async fn deliveries(
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all)]
 async fn redeliver(
-    caller: Caller,
-    Path((cid, id, event_id)): Path<(i64, i64, i64)>,
+    caller: Caller, Path((cid, id, event_id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Response> {
     ops::redeliver(&caller.state, &caller.user, cid, id, event_id).await?;
     Ok((

@@ -12,8 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use costbridge_erp::qbwc::soap::{self, Reply};
-use serde::Serialize;
-use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -48,33 +46,18 @@ async fn status(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<ops::Sta
     Ok(Json(ops::status(&caller.state, &caller.user, cid).await?))
 }
 
-/// A Web Connector password, shown this once.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"user_name": "costbridge-1", "password": "q7…"}))]
-struct QbwcPassword {
-    user_name: String,
-    password: String,
-}
-
 /// Make a new QuickBooks Web Connector password (ends the old one and its sessions)
 #[utoipa::path(post, path = "/api/v1/companies/{cid}/erp_connection/qbwc/password", tag = "connection",
     operation_id = "new_qbwc_password",
-    responses((status = 201, description = "The password, this once", body = QbwcPassword),
+    responses((status = 201, description = "The password, this once", body = ops::NewPassword),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
         (status = 422, description = "`not_supported`: the connection is not the Web Connector's; `no_erp_connection`")))]
 #[tracing::instrument(skip_all)]
 async fn password(
-    caller: Caller,
-    Path(cid): Path<i64>,
-) -> ApiResult<(StatusCode, Json<QbwcPassword>)> {
-    let (user_name, password) = ops::new_password(&caller.state, &caller.user, cid).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(QbwcPassword {
-            user_name,
-            password,
-        }),
-    ))
+    caller: Caller, Path(cid): Path<i64>,
+) -> ApiResult<(StatusCode, Json<ops::NewPassword>)> {
+    let made = ops::new_password(&caller.state, &caller.user, cid).await?;
+    Ok((StatusCode::CREATED, Json(made)))
 }
 
 /// The company's `.qwc` file for the QuickBooks Web Connector (fresh OwnerID and FileID)
@@ -128,10 +111,7 @@ async fn wsdl(State(state): State<AppState>, RawQuery(query): RawQuery) -> Respo
 
 #[tracing::instrument(skip_all)]
 async fn call(
-    State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    headers: HeaderMap,
-    body: String,
+    State(state): State<AppState>, ClientAddr(client): ClientAddr, headers: HeaderMap, body: String,
 ) -> Response {
     let action = headers.get("soapaction").and_then(|v| v.to_str().ok());
     let call = match soap::read_call(&body, action) {

@@ -53,25 +53,14 @@ fn filter_schema() -> utoipa::openapi::Object {
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn items(
-    caller: Caller,
-    uri: Uri,
-    Path(cid): Path<i64>,
-    Q(q): Q<ItemQuery>,
-    Q(paging): Q<Paging>,
+    caller: Caller, uri: Uri, Path(cid): Path<i64>, Q(q): Q<ItemQuery>, Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
     // Access is refused before the paging is judged.
     ops::reader(&caller.user, cid)?;
     let paging = paging.check()?;
     let filter = q.filter.as_deref().unwrap_or("ready_to_export");
-    let (items, total) = ops::items(
-        &caller.state,
-        &caller.user,
-        cid,
-        filter,
-        paging.per_page,
-        paging.offset(),
-    )
-    .await?;
+    let (items, total) =
+        ops::items(&caller.state, &caller.user, cid, filter, paging.window()).await?;
     Ok(paging.respond(&uri, total, items))
 }
 
@@ -83,8 +72,7 @@ async fn items(
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn counts(
-    caller: Caller,
-    Path(cid): Path<i64>,
+    caller: Caller, Path(cid): Path<i64>,
 ) -> ApiResult<Json<BTreeMap<&'static str, i64>>> {
     Ok(Json(ops::counts(&caller.state, &caller.user, cid).await?))
 }
@@ -98,9 +86,7 @@ async fn counts(
         (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
 #[tracing::instrument(skip_all)]
 async fn set_gl(
-    caller: Caller,
-    Path((cid, item_id)): Path<(i64, i64)>,
-    Body(body): Body<GlChoice>,
+    caller: Caller, Path((cid, item_id)): Path<(i64, i64)>, Body(body): Body<GlChoice>,
 ) -> ApiResult<Json<Item>> {
     Ok(Json(
         ops::set_gl(&caller.state, &caller.user, cid, item_id, body).await?,
@@ -136,9 +122,7 @@ fn accepted((export_job_id, item_count): (i64, i64)) -> Response {
         (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
 #[tracing::instrument(skip_all)]
 async fn export(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(pick): Body<Pick>,
+    caller: Caller, Path(cid): Path<i64>, Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
     let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Export).await?;
     Ok(accepted(started))
@@ -154,9 +138,7 @@ async fn export(
         (status = 502, description = "`erp_unavailable`: the ERP's chart of accounts could not be read")))]
 #[tracing::instrument(skip_all)]
 async fn retry(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(pick): Body<Pick>,
+    caller: Caller, Path(cid): Path<i64>, Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
     let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Retry).await?;
     Ok(accepted(started))
@@ -176,9 +158,7 @@ struct Rejected {
         (status = 409, description = "`conflict`: the list is busy")))]
 #[tracing::instrument(skip_all)]
 async fn reject(
-    caller: Caller,
-    Path(cid): Path<i64>,
-    Body(body): Body<Reject>,
+    caller: Caller, Path(cid): Path<i64>, Body(body): Body<Reject>,
 ) -> ApiResult<Json<Rejected>> {
     let rejected_count = ops::reject(&caller.state, &caller.user, cid, &body).await?;
     Ok(Json(Rejected { rejected_count }))

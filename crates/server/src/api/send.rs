@@ -36,9 +36,7 @@ struct StatusQuery {
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn send_status(
-    caller: Caller,
-    Path((cid, lid)): Path<(i64, i64)>,
-    Q(q): Q<StatusQuery>,
+    caller: Caller, Path((cid, lid)): Path<(i64, i64)>, Q(q): Q<StatusQuery>,
 ) -> ApiResult<Json<SendStatus>> {
     Ok(Json(
         ops::status(&caller.state, &caller.user, cid, lid, q.list_version).await?,
@@ -71,9 +69,7 @@ struct Sent {
         (status = 422, description = "Why it cannot send: `no_erp_connection`, `erp_owns_cost_codes`, `not_erp_list`, `nothing_to_send`, `invalid_codes` (with `details.items`)")))]
 #[tracing::instrument(skip_all)]
 async fn send(
-    caller: Caller,
-    Path((cid, lid)): Path<(i64, i64)>,
-    Body(body): Body<SendBody>,
+    caller: Caller, Path((cid, lid)): Path<(i64, i64)>, Body(body): Body<SendBody>,
 ) -> ApiResult<impl IntoResponse> {
     let (submission_id, sent_count) =
         ops::send(&caller.state, &caller.user, cid, lid, body.list_version).await?;
@@ -94,8 +90,7 @@ async fn send(
         (status = 409, description = "`conflict`: the code is not pending")))]
 #[tracing::instrument(skip_all)]
 async fn retrieve(
-    caller: Caller,
-    Path((cid, lid, id)): Path<(i64, i64, i64)>,
+    caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>,
 ) -> ApiResult<Json<CostCode>> {
     Ok(Json(
         ops::retrieve(&caller.state, &caller.user, cid, lid, id).await?,

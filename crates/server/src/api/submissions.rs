@@ -27,22 +27,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn list(
-    caller: Caller,
-    uri: Uri,
-    Path(cid): Path<i64>,
-    Q(paging): Q<Paging>,
+    caller: Caller, uri: Uri, Path(cid): Path<i64>, Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
     // Access is refused before the paging is judged.
     reader(&caller.user, cid)?;
     let paging = paging.check()?;
-    let (subs, total) = submissions::list(
-        &caller.state,
-        &caller.user,
-        cid,
-        paging.per_page,
-        paging.offset(),
-    )
-    .await?;
+    let (subs, total) =
+        submissions::list(&caller.state, &caller.user, cid, paging.window()).await?;
     Ok(paging.respond(&uri, total, subs))
 }
 
@@ -65,21 +56,11 @@ async fn one(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Jso
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn items(
-    caller: Caller,
-    uri: Uri,
-    Path((cid, id)): Path<(i64, i64)>,
-    Q(paging): Q<Paging>,
+    caller: Caller, uri: Uri, Path((cid, id)): Path<(i64, i64)>, Q(paging): Q<Paging>,
 ) -> ApiResult<Response> {
     reader(&caller.user, cid)?;
     let paging = paging.check()?;
-    let (items, total) = submissions::items(
-        &caller.state,
-        &caller.user,
-        cid,
-        id,
-        paging.per_page,
-        paging.offset(),
-    )
-    .await?;
+    let (items, total) =
+        submissions::items(&caller.state, &caller.user, cid, id, paging.window()).await?;
     Ok(paging.respond(&uri, total, items))
 }

@@ -64,9 +64,7 @@ impl Mailer {
     /// Sends every email that is due at `now`, one claimed at a time. Stops early when the
     /// server cannot be reached at all, so a down server costs one attempt per round.
     pub async fn deliver_pending(
-        &self,
-        db: &Db,
-        now: OffsetDateTime,
+        &self, db: &Db, now: OffsetDateTime,
     ) -> anyhow::Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
         // Longer than one SMTP conversation can take, so no other instance takes a message
@@ -90,10 +88,7 @@ impl Mailer {
 
     #[tracing::instrument(skip_all, fields(mail = mail.id, kind = %mail.kind, attempt = mail.attempts))]
     async fn deliver(
-        &self,
-        db: &Db,
-        mail: &ClaimedMail,
-        now: OffsetDateTime,
+        &self, db: &Db, mail: &ClaimedMail, now: OffsetDateTime,
     ) -> anyhow::Result<Step> {
         let notice: Option<Notice> = serde_json::from_str(&mail.payload).ok();
         if let Some(Notice::DailySummary { date, .. }) = &notice {
@@ -191,11 +186,7 @@ impl Mailer {
     }
 
     fn message(
-        &self,
-        r: &Rendered,
-        to: &str,
-        id: i64,
-        created_at: OffsetDateTime,
+        &self, r: &Rendered, to: &str, id: i64, created_at: OffsetDateTime,
     ) -> anyhow::Result<Message> {
         let to: Mailbox = to
             .parse()
@@ -252,9 +243,7 @@ pub fn check(settings: &MailSettings) -> anyhow::Result<(Mailbox, Zone)> {
 /// Delivers what is due at `now`; without a configured host it sends nothing (the outbox keeps
 /// filling and is delivered once mail is set up).
 pub async fn deliver_pending(
-    db: &Db,
-    settings: &MailSettings,
-    now: OffsetDateTime,
+    db: &Db, settings: &MailSettings, now: OffsetDateTime,
 ) -> anyhow::Result<DeliveryReport> {
     match Mailer::new(settings)? {
         Some(m) => m.deliver_pending(db, now).await,
@@ -268,9 +257,7 @@ pub async fn deliver_pending(
 /// Queues today's daily summary if `now` is at or past the configured local hour; returns how
 /// many were queued (0 before the hour, or when they were already queued today).
 pub async fn run_daily_summary(
-    db: &Db,
-    settings: &MailSettings,
-    now: OffsetDateTime,
+    db: &Db, settings: &MailSettings, now: OffsetDateTime,
 ) -> anyhow::Result<u64> {
     let (_, zone) = check(settings)?;
     if settings.host.is_none() || zone.local(now).hour() < settings.digest_hour {
@@ -282,9 +269,7 @@ pub async fn run_daily_summary(
 /// Queues today's daily summary whatever the hour (`costbridge notify daily-summary`), still
 /// once per person per local day.
 pub async fn queue_daily_summary(
-    db: &Db,
-    settings: &MailSettings,
-    now: OffsetDateTime,
+    db: &Db, settings: &MailSettings, now: OffsetDateTime,
 ) -> anyhow::Result<u64> {
     let (_, zone) = check(settings)?;
     let date = zone.local(now).date().to_string();

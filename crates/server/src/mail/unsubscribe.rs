@@ -46,8 +46,7 @@ async fn valid(db: &Db, user: i64, token: &str) -> Result<bool, StoreError> {
 }
 
 async fn confirm(
-    State(state): State<AppState>,
-    Path((user, token)): Path<(i64, String)>,
+    State(state): State<AppState>, Path((user, token)): Path<(i64, String)>,
 ) -> Response {
     match valid(&state.db, user, &token).await {
         Ok(true) => page(
@@ -63,8 +62,7 @@ async fn confirm(
 }
 
 async fn unsubscribe(
-    State(state): State<AppState>,
-    Path((user, token)): Path<(i64, String)>,
+    State(state): State<AppState>, Path((user, token)): Path<(i64, String)>,
 ) -> Response {
     match valid(&state.db, user, &token).await {
         Ok(true) => match state.db.unsubscribe_digest(user).await {

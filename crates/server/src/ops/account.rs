@@ -20,13 +20,8 @@ const RESET_TTL: Duration = Duration::hours(24);
 /// (`credential`: the hash of the session or token they call with) that keeps working after
 /// their own password change.
 pub async fn authorize_update(
-    state: &AppState,
-    caller: &User,
-    credential: &str,
-    target: &User,
-    changes_credentials: bool,
-    new_password: bool,
-    current_password: Option<String>,
+    state: &AppState, caller: &User, credential: &str, target: &User, changes_credentials: bool,
+    new_password: bool, current_password: Option<String>,
 ) -> OpResult<Option<String>> {
     if target.id != caller.id {
         if changes_credentials {
@@ -64,10 +59,7 @@ pub struct IssuedReset {
 /// Issues a one-time reset link for user `uid`, under the same rule as changing their password.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn issue_reset(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    uid: i64,
+    state: &AppState, caller: &User, cid: i64, uid: i64,
 ) -> OpResult<IssuedReset> {
     let company = company(caller, cid)?;
     let target = state.db.user(company, uid).await?;

@@ -1,6 +1,6 @@
 //! The audit log: who may read it, and a code's history drawn from it.
 use super::codes::read;
-use super::{OpResult, company, require};
+use super::{OpResult, Window, company, require};
 use crate::state::AppState;
 use costbridge_storage::audit::{AuditEvent, AuditFilter};
 use costbridge_storage::users::User;
@@ -19,29 +19,19 @@ pub fn reader(caller: &User, cid: i64) -> OpResult<i64> {
 /// A page of the events the filter selects, with their total.
 #[tracing::instrument(skip(state, caller, filter), fields(user = caller.id))]
 pub async fn events(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    filter: &AuditFilter,
-    limit: i64,
-    offset: i64,
+    state: &AppState, caller: &User, cid: i64, filter: &AuditFilter, page: Window,
 ) -> OpResult<(Vec<AuditEvent>, i64)> {
     let company = reader(caller, cid)?;
     Ok(state
         .db
-        .audit_events(company, filter, limit, offset)
+        .audit_events(company, filter, page.limit, page.offset)
         .await?)
 }
 
 /// The latest `limit` events of one code of a list, with their total.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn code_history(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    id: i64,
-    limit: i64,
+    state: &AppState, caller: &User, cid: i64, lid: i64, id: i64, limit: i64,
 ) -> OpResult<(Vec<AuditEvent>, i64)> {
     let company = read(caller, cid)?;
     // The code must be in this list of this company (`NotFound` otherwise).

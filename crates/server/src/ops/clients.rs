@@ -57,10 +57,7 @@ pub async fn list(state: &AppState, caller: &User, cid: i64) -> OpResult<Vec<Api
 /// from an admin who holds it), and nothing the caller does not hold themselves.
 #[tracing::instrument(skip(state, caller, body), fields(user = caller.id, name = %body.name))]
 pub async fn create(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    body: CreateClient,
+    state: &AppState, caller: &User, cid: i64, body: CreateClient,
 ) -> OpResult<WithSecret> {
     let company = manager(caller, cid)?;
     let p = body.permissions;
@@ -130,10 +127,7 @@ pub enum TokenRefusal {
 /// (the client id in place of an email), so a secret cannot be guessed faster than a password.
 #[tracing::instrument(skip(state, secret))]
 pub async fn issue_token(
-    state: &AppState,
-    client_id: &str,
-    secret: &str,
-    from: IpAddr,
+    state: &AppState, client_id: &str, secret: &str, from: IpAddr,
 ) -> Result<(String, i64), TokenRefusal> {
     let key = format!("client {client_id}");
     let throttle = &state.sign_in;

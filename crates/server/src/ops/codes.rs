@@ -1,6 +1,6 @@
 //! Cost code lists and their codes: who may read and change them, and the checks a code's
 //! segment and description pass before anything is written.
-use super::{Fields, OpError, OpResult, company, nullable, require, text};
+use super::{Fields, OpError, OpResult, Window, company, nullable, require, text};
 use crate::csvio;
 use crate::state::AppState;
 use costbridge_domain::sync::SyncState;
@@ -39,10 +39,7 @@ pub async fn list(state: &AppState, caller: &User, cid: i64, lid: i64) -> OpResu
 
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn create_list(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    name: &str,
+    state: &AppState, caller: &User, cid: i64, name: &str,
 ) -> OpResult<CodeList> {
     let company = write(caller, cid)?;
     let name = text("name", name, 200)?;
@@ -52,13 +49,7 @@ pub async fn create_list(
 /// A page of a list's codes, filtered by sync state and search text; with the total.
 #[tracing::instrument(skip(state, caller, filter), fields(user = caller.id))]
 pub async fn codes(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    filter: &CodeFilter,
-    limit: i64,
-    offset: i64,
+    state: &AppState, caller: &User, cid: i64, lid: i64, filter: &CodeFilter, page: Window,
 ) -> OpResult<(Vec<CostCode>, i64)> {
     let company = read(caller, cid)?;
     if let Some(s) = &filter.sync_status
@@ -69,16 +60,15 @@ pub async fn codes(
             "must be one of new, modified, pending, exporting, synced, failed, rejected",
         ));
     }
-    Ok(state.db.codes(company, lid, filter, limit, offset).await?)
+    Ok(state
+        .db
+        .codes(company, lid, filter, page.limit, page.offset)
+        .await?)
 }
 
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn code(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    id: i64,
+    state: &AppState, caller: &User, cid: i64, lid: i64, id: i64,
 ) -> OpResult<CostCode> {
     let company = read(caller, cid)?;
     Ok(state.db.code(company, lid, id).await?)
@@ -88,11 +78,7 @@ pub async fn code(
 /// see; empty text is the top tier (`None`). An unknown code is an error on `parent`.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn parent_by_full_code(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    full_code: &str,
+    state: &AppState, caller: &User, cid: i64, lid: i64, full_code: &str,
 ) -> OpResult<Option<i64>> {
     let company = read(caller, cid)?;
     let full_code = full_code.trim();
@@ -115,18 +101,12 @@ pub async fn parent_by_full_code(
 /// number of children; with how many there are in all.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn children(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    parent: Option<i64>,
-    limit: i64,
-    offset: i64,
+    state: &AppState, caller: &User, cid: i64, lid: i64, parent: Option<i64>, page: Window,
 ) -> OpResult<(Vec<TreeNode>, i64)> {
     let company = read(caller, cid)?;
     Ok(state
         .db
-        .code_children(company, lid, parent, limit, offset)
+        .code_children(company, lid, parent, page.limit, page.offset)
         .await?)
 }
 
@@ -161,11 +141,7 @@ pub struct CreateCode {
 
 #[tracing::instrument(skip(state, caller, body), fields(user = caller.id))]
 pub async fn create_code(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    body: CreateCode,
+    state: &AppState, caller: &User, cid: i64, lid: i64, body: CreateCode,
 ) -> OpResult<CostCode> {
     let company = write(caller, cid)?;
     let delimiter = state.db.company_delimiter(company).await?;
@@ -213,12 +189,7 @@ pub struct UpdateCode {
 
 #[tracing::instrument(skip(state, caller, body), fields(user = caller.id))]
 pub async fn update_code(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    id: i64,
-    body: UpdateCode,
+    state: &AppState, caller: &User, cid: i64, lid: i64, id: i64, body: UpdateCode,
 ) -> OpResult<CostCode> {
     let company = company(caller, cid)?;
     let p = caller.permissions;
@@ -252,11 +223,7 @@ pub async fn update_code(
 
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn delete_code(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    id: i64,
+    state: &AppState, caller: &User, cid: i64, lid: i64, id: i64,
 ) -> OpResult<()> {
     let company = write(caller, cid)?;
     Ok(state.db.delete_code(company, lid, caller.id, id).await?)

@@ -34,9 +34,7 @@ pub async fn zone(state: &AppState, company: i64) -> OpResult<Zone> {
 
 /// The company's own setting: its IANA name, or `None` when it follows the server's zone.
 pub async fn time_zone_setting(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
+    state: &AppState, caller: &User, cid: i64,
 ) -> OpResult<Option<String>> {
     let company = company(caller, cid)?;
     Ok(state.db.company_time_zone(company).await?)
@@ -46,10 +44,7 @@ pub async fn time_zone_setting(
 /// server's zone. Needs `admin_tool = admin`.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn set_time_zone(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    name: Option<&str>,
+    state: &AppState, caller: &User, cid: i64, name: Option<&str>,
 ) -> OpResult<Zone> {
     let company = company(caller, cid)?;
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;

@@ -52,11 +52,7 @@ pub async fn get(state: &AppState, caller: &User, cid: i64) -> OpResult<Connecti
 /// the page's form preselects the company's only list, so what was typed there is sent).
 #[tracing::instrument(skip(state, caller, connector), fields(user = caller.id))]
 pub async fn put(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    profile_id: &str,
-    connector: &Value,
+    state: &AppState, caller: &User, cid: i64, profile_id: &str, connector: &Value,
     erp_list: Option<i64>,
 ) -> OpResult<Connection> {
     let company = company(caller, cid)?;
@@ -102,10 +98,7 @@ pub async fn put(
 /// nothing from the current one (docs/rules.md §2).
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn make_erp_list(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    list: i64,
+    state: &AppState, caller: &User, cid: i64, list: i64,
 ) -> OpResult<Connection> {
     let company = company(caller, cid)?;
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;

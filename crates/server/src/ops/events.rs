@@ -1,7 +1,7 @@
 //! Event subscriptions (README, Integrations → Events): a company's admins choose where its
 //! events go and read how their delivery went. The secret that signs them is sealed with the
 //! connector secrets' key on the way in and never comes back out.
-use super::{Fields, OpError, OpResult, company, require};
+use super::{Fields, OpError, OpResult, Window, company, require};
 use crate::state::AppState;
 use costbridge_domain::events::EventType;
 use costbridge_erp::{MASK, url_problem};
@@ -50,10 +50,7 @@ pub async fn get(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult
 /// Checks and saves a subscription; every bad field is named, and nothing is saved then.
 #[tracing::instrument(skip(state, caller, new), fields(user = caller.id))]
 pub async fn create(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    new: &NewSubscription,
+    state: &AppState, caller: &User, cid: i64, new: &NewSubscription,
 ) -> OpResult<Subscription> {
     let company = admin(caller, cid)?;
     let mut errors = Fields::new();
@@ -126,30 +123,21 @@ pub async fn delete(state: &AppState, caller: &User, cid: i64, id: i64) -> OpRes
 /// One page of a subscription's delivery log (newest first) and how many events it holds.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn deliveries(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    id: i64,
-    limit: i64,
-    offset: i64,
+    state: &AppState, caller: &User, cid: i64, id: i64, page: Window,
 ) -> OpResult<(Vec<StoredEvent>, i64)> {
     let company = admin(caller, cid)?;
     // A missing subscription is a 404, not an empty log.
     state.db.event_subscription(company, id).await?;
     Ok(state
         .db
-        .event_deliveries(company, id, limit, offset)
+        .event_deliveries(company, id, page.limit, page.offset)
         .await?)
 }
 
 /// Sends one event again, with its id unchanged.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn redeliver(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    id: i64,
-    event: i64,
+    state: &AppState, caller: &User, cid: i64, id: i64, event: i64,
 ) -> OpResult<()> {
     let company = admin(caller, cid)?;
     Ok(state

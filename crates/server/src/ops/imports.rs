@@ -18,11 +18,7 @@ fn parse_csv(bytes: &[u8], progress: impl FnMut(u64)) -> OpResult<Vec<ImportRow>
 /// What importing `bytes` would create and change, without applying anything.
 #[tracing::instrument(skip(state, caller, bytes), fields(user = caller.id, bytes = bytes.len()))]
 pub async fn preview(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    bytes: &[u8],
+    state: &AppState, caller: &User, cid: i64, lid: i64, bytes: &[u8],
 ) -> OpResult<ImportPreview> {
     let company = write(caller, cid)?;
     let rows = parse_csv(bytes, |_| {})?;
@@ -32,12 +28,7 @@ pub async fn preview(
 /// Parses and applies a CSV file; `progress` hears how many bytes were read.
 #[tracing::instrument(skip(state, caller, bytes, progress), fields(user = caller.id, bytes = bytes.len()))]
 pub async fn import(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    bytes: &[u8],
-    progress: impl FnMut(u64),
+    state: &AppState, caller: &User, cid: i64, lid: i64, bytes: &[u8], progress: impl FnMut(u64),
 ) -> OpResult<ImportSummary> {
     let company = write(caller, cid)?;
     let rows = parse_csv(bytes, progress)?;

@@ -79,6 +79,13 @@ pub enum OpError {
 
 pub type OpResult<T> = Result<T, OpError>;
 
+/// The rows of a list one page holds: at most `limit`, after skipping `offset`.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub limit: i64,
+    pub offset: i64,
+}
+
 fn first_field(fields: &Fields) -> String {
     fields
         .iter()

@@ -1,7 +1,7 @@
 //! ERP Integrations: the approver's queue of sent codes, GL accounts, export, reject, retry,
 //! and pulling the ERP's own codes.
 use super::connection::{Connection, connection};
-use super::{OpError, OpResult, company, nullable, require, text};
+use super::{OpError, OpResult, Window, company, nullable, require, text};
 use crate::state::AppState;
 use costbridge_domain::queue::ItemStatus;
 use costbridge_erp::{GlAccount, GlKind};
@@ -66,24 +66,20 @@ pub fn filter_entry(name: &str) -> OpResult<(&'static str, &'static str, &'stati
 /// A page of the items a filter shows, with their total.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn items(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    filter: &str,
-    limit: i64,
-    offset: i64,
+    state: &AppState, caller: &User, cid: i64, filter: &str, page: Window,
 ) -> OpResult<(Vec<Item>, i64)> {
     let company = reader(caller, cid)?;
     let status = filter_entry(filter)?.1;
-    Ok(state.db.items(company, status, limit, offset).await?)
+    Ok(state
+        .db
+        .items(company, status, page.limit, page.offset)
+        .await?)
 }
 
 /// How many items each filter holds, by filter name (for the filter tabs).
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn counts(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
+    state: &AppState, caller: &User, cid: i64,
 ) -> OpResult<BTreeMap<&'static str, i64>> {
     let company = reader(caller, cid)?;
     let c = state.db.item_counts(company).await?;
@@ -103,11 +99,7 @@ pub async fn job(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult
 /// An export job's progress and up to `limit` of its items.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn job_with_items(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    id: i64,
-    limit: i64,
+    state: &AppState, caller: &User, cid: i64, id: i64, limit: i64,
 ) -> OpResult<(JobStatus, Vec<Item>)> {
     let company = reader(caller, cid)?;
     Ok((
@@ -127,10 +119,7 @@ pub struct GlChoice {
 }
 
 fn check_account(
-    accounts: &[GlAccount],
-    field: &str,
-    kind: GlKind,
-    code: &Option<Option<String>>,
+    accounts: &[GlAccount], field: &str, kind: GlKind, code: &Option<Option<String>>,
 ) -> OpResult<()> {
     if let Some(Some(code)) = code
         && !accounts.iter().any(|a| &a.code == code && a.kind == kind)
@@ -154,11 +143,7 @@ fn check_account(
 /// Saves an approver's GL account choice on an item, checked against the ERP's accounts.
 #[tracing::instrument(skip(state, caller, body), fields(user = caller.id))]
 pub async fn set_gl(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    item_id: i64,
-    body: GlChoice,
+    state: &AppState, caller: &User, cid: i64, item_id: i64, body: GlChoice,
 ) -> OpResult<Item> {
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
@@ -219,11 +204,7 @@ pub enum Start {
 /// Queues an export job for the picked rows; returns the job id and how many rows it holds.
 #[tracing::instrument(skip(state, caller, pick), fields(user = caller.id, job))]
 pub async fn start(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    pick: &Pick,
-    what: Start,
+    state: &AppState, caller: &User, cid: i64, pick: &Pick, what: Start,
 ) -> OpResult<(i64, i64)> {
     let from = match what {
         Start::Export => ItemStatus::Ready,
@@ -299,9 +280,7 @@ pub async fn gl_accounts(state: &AppState, caller: &User, cid: i64) -> OpResult<
 /// The ERP's GL accounts: from the connector, or for an ERP that pulls its work (the
 /// QuickBooks Web Connector) those it reported last.
 async fn erp_accounts(
-    state: &AppState,
-    company: i64,
-    conn: &Connection,
+    state: &AppState, company: i64, conn: &Connection,
 ) -> OpResult<Vec<GlAccount>> {
     if conn.settings.pulled() {
         return Ok(super::qbwc::accounts(state, company).await?.0);

@@ -38,11 +38,7 @@ impl ErpRules {
 /// caller shows; a different current one answers `stale_page`.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn status(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    seen_version: Option<i64>,
+    state: &AppState, caller: &User, cid: i64, lid: i64, seen_version: Option<i64>,
 ) -> OpResult<SendStatus> {
     let company = read(caller, cid)?;
     let rules = ErpRules::of(state, company).await?;
@@ -61,11 +57,7 @@ pub async fn status(
 /// Sends every unsynced code of the list; returns the submission id and how many were sent.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn send(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    list_version: i64,
+    state: &AppState, caller: &User, cid: i64, lid: i64, list_version: i64,
 ) -> OpResult<(i64, i64)> {
     let company = company(caller, cid)?;
     let rules = ErpRules::of(state, company).await?;
@@ -78,11 +70,7 @@ pub async fn send(
 /// Takes a pending code back from the approver's queue; returns the code as it is now.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn retrieve(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    lid: i64,
-    id: i64,
+    state: &AppState, caller: &User, cid: i64, lid: i64, id: i64,
 ) -> OpResult<CostCode> {
     let company = write(caller, cid)?;
     Ok(state.db.retrieve_code(company, lid, caller.id, id).await?)

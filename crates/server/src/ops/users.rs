@@ -12,10 +12,7 @@ use std::net::IpAddr;
 /// tokens and the web sign-in.
 #[tracing::instrument(skip(state, password))]
 pub async fn authenticate(
-    state: &AppState,
-    email: &str,
-    password: String,
-    client: IpAddr,
+    state: &AppState, email: &str, password: String, client: IpAddr,
 ) -> OpResult<User> {
     crate::throttle::sign_in(state, email, password, client).await
 }
@@ -125,12 +122,7 @@ pub struct UpdateUser {
 /// their own password change it is the one that keeps working.
 #[tracing::instrument(skip(state, caller, credential, body), fields(user = caller.id))]
 pub async fn update(
-    state: &AppState,
-    caller: &User,
-    credential: &str,
-    cid: i64,
-    uid: i64,
-    body: UpdateUser,
+    state: &AppState, caller: &User, credential: &str, cid: i64, uid: i64, body: UpdateUser,
 ) -> OpResult<User> {
     let company = company(caller, cid)?;
     let target = state.db.user(company, uid).await?;
@@ -184,10 +176,7 @@ pub async fn update(
 /// one: every problem is reported at its field. Returns the trimmed company name, person's name
 /// and email.
 pub fn check_founding(
-    company: &str,
-    name: &str,
-    email: &str,
-    password: &str,
+    company: &str, name: &str, email: &str, password: &str,
 ) -> OpResult<(String, String, String)> {
     let mut fields = Fields::new();
     let mut keep = |r: OpResult<String>| match r {
@@ -214,11 +203,7 @@ pub fn check_founding(
 /// accounting). Returns the user's id.
 #[tracing::instrument(skip(state, password))]
 pub async fn setup(
-    state: &AppState,
-    company: &str,
-    name: &str,
-    email: &str,
-    password: String,
+    state: &AppState, company: &str, name: &str, email: &str, password: String,
 ) -> OpResult<i64> {
     let (company, name, email) = check_founding(company, name, email, &password)?;
     let hash = hash(password).await?;

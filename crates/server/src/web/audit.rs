@@ -2,7 +2,7 @@
 //! same selection as a CSV download.
 use super::format::changes;
 use super::{Layout, Pager, Viewer, WebResult};
-use crate::ops::audit;
+use crate::ops::{Window, audit};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -93,8 +93,7 @@ async fn page(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
         &v.caller.user,
         v.company(),
         &f.filter(),
-        PAGE,
-        pager.offset(),
+        pager.window(),
     )
     .await?;
     let events = events
@@ -145,8 +144,10 @@ async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
             &v.caller.user,
             v.company(),
             &filter,
-            1000,
-            offset,
+            Window {
+                limit: 1000,
+                offset,
+            },
         )
         .await?;
         let n = events.len() as i64;

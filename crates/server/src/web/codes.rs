@@ -2,7 +2,7 @@
 //! time), search and the sync-state filter. The Send to ERP panel is in `send`, each code's
 //! history in `history`.
 use super::send::SendPanel;
-use super::{Layout, Viewer, WebResult, fragments};
+use super::{Layout, Pager, Viewer, WebResult, fragments};
 use crate::ops::{codes, send};
 use crate::state::AppState;
 use askama::Template;
@@ -235,16 +235,10 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
 
 /// A page of the tree under `parent` (or of the search results when a query or state is set).
 pub async fn load_nodes(
-    state: &AppState,
-    v: &Viewer,
-    lid: i64,
-    parent: Option<i64>,
-    page: i64,
-    q: &str,
-    status: &str,
+    state: &AppState, v: &Viewer, lid: i64, parent: Option<i64>, page: i64, q: &str, status: &str,
 ) -> WebResult<Nodes> {
     let (user, company) = (&v.caller.user, v.company());
-    let offset = (page.max(1) - 1) * PAGE;
+    let window = Pager::new(Some(page), PAGE).window();
     let flat = !q.is_empty() || !status.is_empty();
     let (nodes, total) = if flat {
         let filter = CodeFilter {
@@ -252,7 +246,7 @@ pub async fn load_nodes(
             q: (!q.is_empty()).then(|| q.to_owned()),
             after: None,
         };
-        let (found, total) = codes::codes(state, user, company, lid, &filter, PAGE, offset).await?;
+        let (found, total) = codes::codes(state, user, company, lid, &filter, window).await?;
         (
             found
                 .into_iter()
@@ -261,15 +255,14 @@ pub async fn load_nodes(
             total,
         )
     } else {
-        let (nodes, total) =
-            codes::children(state, user, company, lid, parent, PAGE, offset).await?;
+        let (nodes, total) = codes::children(state, user, company, lid, parent, window).await?;
         let nodes = nodes
             .into_iter()
             .map(|n| NodeView::new(n.code, Some(n.children)))
             .collect();
         (nodes, total)
     };
-    let shown = offset + nodes.len() as i64;
+    let shown = window.offset + nodes.len() as i64;
     let more = (shown < total).then(|| {
         let mut url = format!("/codes/{lid}/nodes?page={}", page.max(1) + 1);
         if let Some(p) = parent {
@@ -306,9 +299,7 @@ struct NodesQuery {
 
 #[tracing::instrument(skip_all)]
 async fn nodes(
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Query(nq): Query<NodesQuery>,
+    v: Viewer, Path(lid): Path<i64>, Query(nq): Query<NodesQuery>,
 ) -> WebResult<Response> {
     let nodes = load_nodes(
         v.state(),

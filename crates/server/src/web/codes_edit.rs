@@ -5,7 +5,7 @@ use super::codes::{CodeRights, NodeView, load_nodes};
 use super::send::fresh_panel;
 use super::{Errors, Form, Viewer, WebResult, fragments, htmx_redirect, percent_encode};
 use crate::ops::codes::{self as ops, CreateCode, UpdateCode};
-use crate::ops::{OpResult, send};
+use crate::ops::{OpResult, Window, send};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -95,9 +95,7 @@ struct NewQuery {
 
 #[tracing::instrument(skip_all)]
 async fn new_form(
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Query(q): Query<NewQuery>,
+    v: Viewer, Path(lid): Path<i64>, Query(q): Query<NewQuery>,
 ) -> WebResult<Response> {
     let parent_full = match q.parent {
         Some(p) => Some(
@@ -202,9 +200,7 @@ fn invalid(form: CodeForm) -> WebResult<Response> {
 
 /// A success swaps somewhere else than the form that was sent.
 fn retarget(
-    target: &str,
-    swap: &'static str,
-    parts: Vec<askama::Result<String>>,
+    target: &str, swap: &'static str, parts: Vec<askama::Result<String>>,
 ) -> WebResult<Response> {
     let mut res = fragments(StatusCode::OK, parts)?;
     if let Ok(t) = HeaderValue::from_str(target) {
@@ -241,9 +237,7 @@ async fn edit_form(v: Viewer, Path((lid, id)): Path<(i64, i64)>) -> WebResult<Re
 
 #[tracing::instrument(skip_all)]
 async fn update(
-    v: Viewer,
-    Path((lid, id)): Path<(i64, i64)>,
-    Form(f): Form<CodeFields>,
+    v: Viewer, Path((lid, id)): Path<(i64, i64)>, Form(f): Form<CodeFields>,
 ) -> WebResult<Response> {
     let user = &v.caller.user;
     let again = |errors| {
@@ -291,14 +285,21 @@ async fn update(
 /// The changed code's row (collapsed: a rename changes its children's full codes too) and
 /// the Send to ERP panel, which every change to the list affects.
 async fn node_and_panel(
-    state: &AppState,
-    v: &Viewer,
-    lid: i64,
-    c: CostCode,
+    state: &AppState, v: &Viewer, lid: i64, c: CostCode,
 ) -> WebResult<Response> {
-    let kids = ops::children(state, &v.caller.user, v.company(), lid, Some(c.id), 1, 0)
-        .await?
-        .1;
+    let kids = ops::children(
+        state,
+        &v.caller.user,
+        v.company(),
+        lid,
+        Some(c.id),
+        Window {
+            limit: 1,
+            offset: 0,
+        },
+    )
+    .await?
+    .1;
     let node = NodeFragment {
         lid,
         n: NodeView::new(c.clone(), Some(kids)),
@@ -319,9 +320,7 @@ struct ActiveForm {
 
 #[tracing::instrument(skip_all)]
 async fn set_active(
-    v: Viewer,
-    Path((lid, id)): Path<(i64, i64)>,
-    Form(f): Form<ActiveForm>,
+    v: Viewer, Path((lid, id)): Path<(i64, i64)>, Form(f): Form<ActiveForm>,
 ) -> WebResult<Response> {
     let body = UpdateCode {
         active: Some(f.active),

@@ -4,8 +4,8 @@
 //! page is read-only and says why.
 use super::codes::plain;
 use super::{Layout, Pager, Viewer, WebResult, fragments};
-use crate::ops::OpResult;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
+use crate::ops::{OpResult, Window};
 use crate::state::AppState;
 use crate::zone::Zone;
 use askama::Template;
@@ -262,15 +262,8 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let company = ops::reader(&v.caller.user, v.company())?;
     let filter = filter_key(pq.filter.as_deref())?;
     let pager = Pager::new(pq.page, PAGE);
-    let (items, total) = ops::items(
-        v.state(),
-        &v.caller.user,
-        company,
-        filter,
-        PAGE,
-        pager.offset(),
-    )
-    .await?;
+    let (items, total) =
+        ops::items(v.state(), &v.caller.user, company, filter, pager.window()).await?;
     let (tabs, exporting) = tabs(v.state(), &v, filter, false).await?;
     let conn = crate::ops::connection::connection(v.state(), company).await?;
     let job = match pq.job {
@@ -337,8 +330,17 @@ async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
         parts.push(panel.render());
     }
     if matches!(filter, "exporting" | "synced") {
-        let (items, _) =
-            ops::items(v.state(), &v.caller.user, v.company(), filter, PAGE, 0).await?;
+        let (items, _) = ops::items(
+            v.state(),
+            &v.caller.user,
+            v.company(),
+            filter,
+            Window {
+                limit: PAGE,
+                offset: 0,
+            },
+        )
+        .await?;
         let rows = Rows {
             items: rows(items, &v.zone),
             q: queue_view(v.state(), &v).await,

@@ -328,10 +328,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
 
 /// The page with a notice, or with why the last Xero sign-in changed nothing.
 pub(super) async fn page_with(
-    state: &AppState,
-    v: &Viewer,
-    notice: Option<String>,
-    xero_problem: Option<String>,
+    state: &AppState, v: &Viewer, notice: Option<String>, xero_problem: Option<String>,
 ) -> WebResult<Response> {
     let p = v.caller.user.permissions;
     let conn = match ops::get(state, &v.caller.user, v.company()).await {

@@ -55,11 +55,7 @@ struct Notice {
 }
 
 async fn render(
-    state: &AppState,
-    v: &Viewer,
-    notice: Option<String>,
-    form: &NewSubscription,
-    errors: Errors,
+    state: &AppState, v: &Viewer, notice: Option<String>, form: &NewSubscription, errors: Errors,
 ) -> WebResult<Page> {
     let subs = ops::list(state, &v.caller.user, v.company()).await?;
     Ok(Page {
@@ -181,15 +177,8 @@ struct LogQuery {
 async fn log(v: Viewer, Path(id): Path<i64>, Query(q): Query<LogQuery>) -> WebResult<Response> {
     let pager = Pager::new(q.page, PAGE);
     let s = ops::get(v.state(), &v.caller.user, v.company(), id).await?;
-    let (events, total) = ops::deliveries(
-        v.state(),
-        &v.caller.user,
-        v.company(),
-        id,
-        PAGE,
-        pager.offset(),
-    )
-    .await?;
+    let (events, total) =
+        ops::deliveries(v.state(), &v.caller.user, v.company(), id, pager.window()).await?;
     let rows = events
         .into_iter()
         .map(|e| LogRow {

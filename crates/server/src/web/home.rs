@@ -53,9 +53,7 @@ struct LoginPage {
 /// An empty database offers setup; otherwise the signed-in person lands on their first page.
 #[tracing::instrument(skip_all)]
 async fn home(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
+    State(state): State<AppState>, method: Method, headers: HeaderMap,
 ) -> WebResult<Response> {
     if state.db.companies_count().await? == 0 {
         return Ok(SetupPage {
@@ -102,9 +100,7 @@ pub(super) fn same_site(headers: &HeaderMap) -> WebResult<()> {
 
 #[tracing::instrument(skip_all)]
 async fn setup(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<SetupForm>,
+    State(state): State<AppState>, headers: HeaderMap, Form(f): Form<SetupForm>,
 ) -> WebResult<Response> {
     same_site(&headers)?;
     if state.db.companies_count().await? > 0 {
@@ -166,9 +162,7 @@ struct LoginForm {
 
 #[tracing::instrument(skip_all)]
 async fn login(
-    State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
-    headers: HeaderMap,
+    State(state): State<AppState>, ClientAddr(client): ClientAddr, headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> WebResult<Response> {
     same_site(&headers)?;

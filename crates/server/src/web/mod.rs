@@ -3,7 +3,7 @@
 //! this module only turns their results into HTML and their errors into messages.
 use crate::error::ApiError;
 use crate::extract::{Auth, Caller, session_caller};
-use crate::ops::{Fields, OpError};
+use crate::ops::{Fields, OpError, Window};
 use crate::state::AppState;
 use crate::zone::Zone;
 
@@ -141,10 +141,7 @@ impl FromRequestParts<AppState> for Viewer {
 impl Layout {
     /// The layout of a page for the signed-in viewer.
     pub async fn new(
-        state: &AppState,
-        viewer: &Viewer,
-        section: &'static str,
-        title: impl Into<String>,
+        state: &AppState, viewer: &Viewer, section: &'static str, title: impl Into<String>,
     ) -> WebResult<Layout> {
         let p = viewer.caller.user.permissions;
         Ok(Layout {
@@ -177,9 +174,12 @@ impl Pager {
         }
     }
 
-    /// The rows before this page.
-    pub fn offset(self) -> i64 {
-        (self.page - 1) * self.per
+    /// The rows this page holds.
+    pub fn window(self) -> Window {
+        Window {
+            limit: self.per,
+            offset: (self.page - 1) * self.per,
+        }
     }
 
     /// How many pages `total` rows fill; one when there are none.

@@ -28,16 +28,14 @@ struct Panel {
     /// When the last Sync from ERP ran and what it did.
     last_sync: Option<(String, String)>,
     can_edit: bool,
-    /// `(user name, password)` just made: shown this once.
-    made: Option<(String, String)>,
+    /// The password just made: shown this once.
+    made: Option<ops::NewPassword>,
 }
 
 /// Draws `fragment` from the Web Connector's state; draws nothing when the company uses
 /// another connector (or none, or the viewer may not see it).
 async fn with_status<T: Template>(
-    state: &AppState,
-    v: &Viewer,
-    fragment: impl FnOnce(Status) -> T,
+    state: &AppState, v: &Viewer, fragment: impl FnOnce(Status) -> T,
 ) -> WebResult<Response> {
     let s = match ops::status(state, &v.caller.user, v.company()).await {
         Ok(s) => s,
@@ -49,7 +47,7 @@ async fn with_status<T: Template>(
     fragments(StatusCode::OK, vec![fragment(s).render()])
 }
 
-async fn draw(state: &AppState, v: &Viewer, made: Option<(String, String)>) -> WebResult<Response> {
+async fn draw(state: &AppState, v: &Viewer, made: Option<ops::NewPassword>) -> WebResult<Response> {
     with_status(state, v, |s| Panel {
         seen: s.last_seen_at.map(|t| v.zone.show(t)),
         accounts_as_of: s.accounts_as_of.map(|t| v.zone.show(t)),

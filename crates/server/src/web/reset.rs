@@ -83,9 +83,7 @@ struct SetForm {
 }
 
 async fn set(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<SetForm>,
+    State(state): State<AppState>, headers: HeaderMap, Form(f): Form<SetForm>,
 ) -> WebResult<Response> {
     same_site(&headers)?;
     let Some(user) = reset_user(&state, &f.token).await? else {

@@ -52,9 +52,7 @@ struct VersionQuery {
 
 #[tracing::instrument(skip_all)]
 async fn send_panel(
-    v: Viewer,
-    Path(lid): Path<i64>,
-    Query(vq): Query<VersionQuery>,
+    v: Viewer, Path(lid): Path<i64>, Query(vq): Query<VersionQuery>,
 ) -> WebResult<Response> {
     // The panel polls to notice a stale page. While what a send would take is unchanged since
     // the version the page shows there is nothing new to say, so the poll does not re-check

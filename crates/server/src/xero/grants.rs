@@ -35,9 +35,7 @@ fn reconnect(problem: Option<&str>) -> ConnectorError {
 impl StoredGrants {
     /// The stored token when it is still good and not the one Xero just refused.
     fn usable(
-        &self,
-        g: &XeroGrant,
-        refused: Option<&Secret>,
+        &self, g: &XeroGrant, refused: Option<&Secret>,
     ) -> Result<Option<Access>, ConnectorError> {
         if g.status == GrantStatus::NeedsReconnect {
             return Err(reconnect(g.problem.as_deref()));
@@ -74,9 +72,7 @@ fn no_grant() -> ConnectorError {
 
 impl Grants for StoredGrants {
     fn access<'a>(
-        &'a self,
-        company: i64,
-        refused: Option<&'a Secret>,
+        &'a self, company: i64, refused: Option<&'a Secret>,
     ) -> Pin<Box<dyn Future<Output = Result<Access, ConnectorError>> + Send + 'a>> {
         Box::pin(async move {
             let store =

@@ -93,10 +93,7 @@ pub async fn status(state: &AppState, caller: &User, cid: i64) -> OpResult<Optio
 /// Starts a sign-in at Xero for the caller's session; the address to send the browser to.
 #[tracing::instrument(skip_all, fields(user = caller.id))]
 pub async fn start(
-    state: &AppState,
-    caller: &User,
-    cid: i64,
-    session_hash: &str,
+    state: &AppState, caller: &User, cid: i64, session_hash: &str,
 ) -> OpResult<String> {
     let company = company(caller, cid)?;
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
@@ -135,10 +132,7 @@ pub struct Callback {
 /// why nothing changed, in words for the admin.
 #[tracing::instrument(skip_all, fields(user = caller.id))]
 pub async fn callback(
-    state: &AppState,
-    caller: &User,
-    session_hash: &str,
-    back: &Callback,
+    state: &AppState, caller: &User, session_hash: &str, back: &Callback,
 ) -> OpResult<Result<bool, String>> {
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
     let xero = app(state)?;
@@ -166,11 +160,7 @@ fn refused(message: &str) -> Stop {
 }
 
 async fn finish(
-    state: &AppState,
-    caller: &User,
-    session_hash: &str,
-    back: &Callback,
-    xero: &XeroEnv,
+    state: &AppState, caller: &User, session_hash: &str, back: &Callback, xero: &XeroEnv,
 ) -> Result<bool, Stop> {
     let started = match back.state.as_deref() {
         Some(s) => state.db.take_xero_oauth_state(&hash_token(s)).await?,

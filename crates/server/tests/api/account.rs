@@ -354,11 +354,7 @@ async fn the_reset_page_sets_the_password(app: TestApp) {
 
 /// The user at `me` changes their own password from `current` to `new`.
 async fn change_password(
-    app: &TestApp,
-    me: &str,
-    token: &str,
-    current: &str,
-    new: &str,
+    app: &TestApp, me: &str, token: &str, current: &str, new: &str,
 ) -> (StatusCode, Value) {
     let body = json!({"password": new, "current_password": current});
     app.call("PATCH", me, token, Some(body)).await

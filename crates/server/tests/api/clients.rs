@@ -37,9 +37,7 @@ pub async fn make_client(app: &TestApp, name: &str, permissions: Value) -> (i64,
 
 /// `POST /oauth/token` with this form, and HTTP Basic when `basic` is given.
 pub async fn token_call(
-    app: &TestApp,
-    basic: Option<(&str, &str)>,
-    form: &[(&str, &str)],
+    app: &TestApp, basic: Option<(&str, &str)>, form: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, Value) {
     let mut req = app
         .client

@@ -153,11 +153,7 @@ fn rand_suffix() -> u32 {
 /// A call to the server at `base` with `token` (and a JSON body if any): the status and the
 /// answer, as JSON or else as its text.
 pub async fn call_at(
-    client: &reqwest::Client,
-    base: &str,
-    method: &str,
-    path: &str,
-    token: &str,
+    client: &reqwest::Client, base: &str, method: &str, path: &str, token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
     let mut req = client
@@ -170,8 +166,7 @@ pub async fn call_at(
 }
 
 async fn send_with(
-    mut req: reqwest::RequestBuilder,
-    headers: &[(HeaderName, &str)],
+    mut req: reqwest::RequestBuilder, headers: &[(HeaderName, &str)],
 ) -> reqwest::Response {
     for (name, value) in headers {
         req = req.header(name, *value);
@@ -266,8 +261,7 @@ impl TestApp {
 
     /// [`TestApp::empty`] with its settings changed by `tweak` before it starts.
     pub async fn empty_with(
-        backend: Backend,
-        tweak: impl FnOnce(&mut Settings),
+        backend: Backend, tweak: impl FnOnce(&mut Settings),
     ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("tempdir");
         let pg = match backend {
@@ -325,8 +319,7 @@ impl TestApp {
 
     /// [`TestApp::spawn`] with its settings changed by `tweak` before it starts.
     pub async fn spawn_with(
-        backend: Backend,
-        tweak: impl FnOnce(&mut Settings),
+        backend: Backend, tweak: impl FnOnce(&mut Settings),
     ) -> Option<TestApp> {
         let mut app = TestApp::empty_with(backend, tweak).await?;
         let (company, user_id) = app
@@ -348,11 +341,7 @@ impl TestApp {
     /// A company on this server whose first admin (admin everywhere, may push) signs in with
     /// `email` and `password`; returns the company's id and the admin's.
     pub async fn new_company(
-        &self,
-        company: &str,
-        email: &str,
-        name: &str,
-        password: &str,
+        &self, company: &str, email: &str, name: &str, password: &str,
     ) -> (i64, i64) {
         let hash = costbridge_server::password::hash_blocking(password).expect("hash");
         let admin = NewUser {
@@ -409,11 +398,7 @@ impl TestApp {
     }
 
     pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
+        &self, method: &str, path: &str, token: &str, body: Option<Value>,
     ) -> (StatusCode, Value) {
         call_at(&self.client, &self.base, method, path, token, body).await
     }
@@ -479,10 +464,7 @@ impl TestApp {
     /// The answer to a browser's form POST to `path` with these headers (a redirect is not
     /// followed).
     pub async fn post_form(
-        &self,
-        path: &str,
-        headers: &[(HeaderName, &str)],
-        fields: &[(&str, &str)],
+        &self, path: &str, headers: &[(HeaderName, &str)], fields: &[(&str, &str)],
     ) -> reqwest::Response {
         let req = crate::session::no_redirects().post(format!("{}{path}", self.base));
         send_with(req.form(fields), headers).await
@@ -502,11 +484,7 @@ impl TestApp {
 
     /// A call with the admin's token that must answer `expected`; returns the answer.
     pub async fn expect(
-        &self,
-        expected: StatusCode,
-        method: &str,
-        path: &str,
-        body: Value,
+        &self, expected: StatusCode, method: &str, path: &str, body: Value,
     ) -> Value {
         let (s, b) = self.call(method, path, &self.token, Some(body)).await;
         assert_eq!(s, expected, "{b}");
@@ -557,11 +535,7 @@ impl TestApp {
     }
 
     pub async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        body: Vec<u8>,
+        &self, method: &str, path: &str, content_type: &str, body: Vec<u8>,
     ) -> (StatusCode, Value) {
         let res = self
             .client
@@ -651,11 +625,7 @@ impl TestApp {
     }
 
     pub async fn code(
-        &self,
-        list: i64,
-        code: &str,
-        description: &str,
-        parent: Option<i64>,
+        &self, list: i64, code: &str, description: &str, parent: Option<i64>,
     ) -> Value {
         self.created(
             &self.c(&format!("/cost_code_lists/{list}/cost_codes")),
@@ -717,8 +687,7 @@ impl TestApp {
     /// A second server on this test's database, its settings changed by `tweak`; returns its
     /// base URL and a sender that stops it (dropping it does too).
     pub async fn second_instance(
-        &self,
-        tweak: impl FnOnce(&mut Settings),
+        &self, tweak: impl FnOnce(&mut Settings),
     ) -> (String, tokio::sync::oneshot::Sender<()>) {
         let mut settings = self.instance_settings();
         tweak(&mut settings);

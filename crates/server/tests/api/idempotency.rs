@@ -16,12 +16,7 @@ both!(
 
 /// A POST with an `Idempotency-Key`, as `token`, to `base`: status, headers, body.
 async fn post_with_key(
-    app: &TestApp,
-    base: &str,
-    token: &str,
-    path: &str,
-    key: &str,
-    body: &Value,
+    app: &TestApp, base: &str, token: &str, path: &str, key: &str, body: &Value,
 ) -> (StatusCode, HeaderMap, Value) {
     let res = app
         .client

@@ -55,11 +55,7 @@ struct Client {
 
 impl Client {
     async fn call(
-        &self,
-        action: &'static str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
+        &self, action: &'static str, method: &str, path: &str, body: Option<Value>,
         csv: Option<String>,
     ) -> (StatusCode, Value) {
         let mut req = self

@@ -98,9 +98,7 @@ impl WebConnector {
     /// (1-based) end as if QBWC had been closed after QuickBooks did the work: QuickBooks'
     /// answer never reaches Costbridge. `tamper` runs before QuickBooks answers each round.
     pub async fn session_with(
-        &self,
-        qb: &mut QuickBooksStandIn,
-        lose_answer_of: Option<usize>,
+        &self, qb: &mut QuickBooksStandIn, lose_answer_of: Option<usize>,
         mut tamper: impl FnMut(&mut QuickBooksStandIn, usize, &str),
     ) -> Session {
         let mut out = Session::default();
@@ -209,10 +207,7 @@ pub(crate) async fn import(app: &TestApp, list: i64, n: usize) {
 
 /// Sends the list and exports every code with these accounts; returns the job id.
 pub(crate) async fn send_and_export(
-    app: &TestApp,
-    list: i64,
-    income: &str,
-    expense: Option<&str>,
+    app: &TestApp, list: i64, income: &str, expense: Option<&str>,
 ) -> i64 {
     app.send(list).await;
     let b = app

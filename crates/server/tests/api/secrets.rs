@@ -22,9 +22,7 @@ struct Receiver {
 }
 
 async fn hook(
-    State(r): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    raw: Bytes,
+    State(r): State<Arc<Receiver>>, headers: HeaderMap, raw: Bytes,
 ) -> axum::response::Response {
     let signature = headers
         .get("x-costbridge-signature")

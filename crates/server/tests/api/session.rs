@@ -27,10 +27,7 @@ pub(crate) async fn sign_in(app: &TestApp, old: Option<&str>) -> String {
 
 /// Signs `email` in through the form and returns the session cookie (`name=value`).
 pub(crate) async fn sign_in_as(
-    app: &TestApp,
-    email: &str,
-    password: &str,
-    old: Option<&str>,
+    app: &TestApp, email: &str, password: &str, old: Option<&str>,
 ) -> String {
     let headers: Vec<_> = old.map(|c| (COOKIE, c)).into_iter().collect();
     let res = app

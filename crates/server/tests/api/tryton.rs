@@ -295,12 +295,7 @@ impl Server {
 
     /// A call to `path` under `/api/v1/companies/<company>` on this server.
     async fn company_call(
-        &self,
-        token: &str,
-        company: i64,
-        method: &str,
-        path: &str,
-        body: Value,
+        &self, token: &str, company: i64, method: &str, path: &str, body: Value,
     ) -> (StatusCode, Value) {
         let path = format!("/api/v1/companies/{company}{path}");
         crate::helpers::call_at(
@@ -400,9 +395,7 @@ impl Server {
 }
 
 pub(crate) async fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
+    what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>,
 ) -> T {
     let start = Instant::now();
     loop {

@@ -60,8 +60,7 @@ impl Xero {
     /// [`Xero::start`] on this stand-in, with the server's settings changed by `tweak` after
     /// they point at it.
     async fn start_with(
-        backend: Backend,
-        standin: XeroStandIn,
+        backend: Backend, standin: XeroStandIn,
         tweak: impl FnOnce(&mut costbridge_server::Settings),
     ) -> Option<Xero> {
         let app = TestApp::spawn_with(backend, |s| {

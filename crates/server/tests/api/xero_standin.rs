@@ -214,9 +214,7 @@ fn oauth_error(e: &str) -> Response {
 
 /// The token and revocation endpoints: the app's credentials first, then `answer`.
 fn for_the_app(
-    st: &Mutex<Stand>,
-    headers: &HeaderMap,
-    answer: impl FnOnce(&mut Stand) -> Response,
+    st: &Mutex<Stand>, headers: &HeaderMap, answer: impl FnOnce(&mut Stand) -> Response,
 ) -> Response {
     if !basic_ok(headers) {
         return invalid_client();
@@ -225,9 +223,7 @@ fn for_the_app(
 }
 
 async fn token(
-    State(st): St,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
+    State(st): St, headers: HeaderMap, Form(f): Form<HashMap<String, String>>,
 ) -> Response {
     for_the_app(&st, &headers, |s| {
         match f.get("grant_type").map(String::as_str) {
@@ -260,9 +256,7 @@ async fn token(
 }
 
 async fn revocation(
-    State(st): St,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
+    State(st): St, headers: HeaderMap, Form(f): Form<HashMap<String, String>>,
 ) -> Response {
     for_the_app(&st, &headers, |s| {
         if f.get("token").is_some_and(|t| s.live_refresh.contains(t)) {
@@ -373,9 +367,7 @@ async fn get_items(State(st): St, headers: HeaderMap) -> Response {
 }
 
 async fn post_items(
-    State(st): St,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
+    State(st): St, headers: HeaderMap, Query(q): Query<HashMap<String, String>>,
     Json(body): Json<Value>,
 ) -> Response {
     let _running = Running::new(&st);

@@ -23,10 +23,7 @@ pub struct Element {
 }
 
 async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    body: Option<Value>,
+    http: &reqwest::Client, method: reqwest::Method, url: &str, body: Option<Value>,
 ) -> Result<Value> {
     let mut req = http.request(method, url);
     // POST commands take a JSON object even when they have nothing to say.

@@ -37,9 +37,7 @@ impl Db {
     /// Takes a subscription whose next batch is due at `at` for `lease`: no other worker
     /// delivers its events meanwhile, which keeps them in order.
     pub async fn claim_event_subscription(
-        &self,
-        at: OffsetDateTime,
-        lease: Duration,
+        &self, at: OffsetDateTime, lease: Duration,
     ) -> Result<Option<ClaimedSubscription>, StoreError> {
         let due = format!(
             "(locked_until IS NULL OR locked_until < $2) AND retry_at <= $2 AND \
@@ -63,9 +61,7 @@ impl Db {
 
     /// The subscription's oldest pending events, at most `limit`, each counted as attempted.
     pub async fn event_batch(
-        &self,
-        subscription: i64,
-        limit: i64,
+        &self, subscription: i64, limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "UPDATE event_outbox SET attempts = attempts + 1 WHERE id IN \
@@ -89,10 +85,7 @@ impl Db {
 
     /// Records how a batch went and releases the subscription's lease.
     pub async fn record_delivery(
-        &self,
-        subscription: i64,
-        ids: &[i64],
-        outcome: &Delivery,
+        &self, subscription: i64, ids: &[i64], outcome: &Delivery,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {

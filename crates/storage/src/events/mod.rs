@@ -43,11 +43,7 @@ pub(crate) struct About {
 /// `cost_codes c` whose placeholders start at `$8`, bound to `args`), once per subscriber, with
 /// the code as it is now in this transaction. Nothing runs when no one subscribes.
 pub(crate) async fn code_events(
-    tx: &mut Tx<'_>,
-    company: i64,
-    event: EventType,
-    about: About,
-    filter: &str,
+    tx: &mut Tx<'_>, company: i64, event: EventType, about: About, filter: &str,
     args: impl IntoIterator<Item = Arg>,
 ) -> Result<(), StoreError> {
     if listened(tx, company, event).await? {
@@ -59,11 +55,7 @@ pub(crate) async fn code_events(
 
 /// [`code_events`] for the codes `ids`.
 pub(crate) async fn code_events_for(
-    tx: &mut Tx<'_>,
-    company: i64,
-    event: EventType,
-    about: About,
-    ids: &[i64],
+    tx: &mut Tx<'_>, company: i64, event: EventType, about: About, ids: &[i64],
 ) -> Result<(), StoreError> {
     if ids.is_empty() || !listened(tx, company, event).await? {
         return Ok(());
@@ -82,12 +74,7 @@ const ID_CHUNK: usize = 500;
 /// Takes the filter's arguments as a `Vec`, not generic like its callers, so that this long
 /// future is compiled once rather than once per kind of argument list.
 async fn insert_code_events(
-    tx: &mut Tx<'_>,
-    company: i64,
-    event: EventType,
-    about: About,
-    filter: &str,
-    args: Vec<Arg>,
+    tx: &mut Tx<'_>, company: i64, event: EventType, about: About, filter: &str, args: Vec<Arg>,
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO event_outbox (subscription_id, company_id, event_type, \
@@ -119,9 +106,7 @@ async fn insert_code_events(
 
 /// Writes `export_job.done` for a job that just finished, with its counts.
 pub(crate) async fn job_done_event(
-    tx: &mut Tx<'_>,
-    company: i64,
-    job: i64,
+    tx: &mut Tx<'_>, company: i64, job: i64,
 ) -> Result<(), StoreError> {
     let event = EventType::ExportJobDone;
     if !listened(tx, company, event).await? {

@@ -10,8 +10,7 @@ use time::OffsetDateTime;
 /// Replaces subscriptions' sealed secrets `(id, before, after)` (`secrets rotate`); a secret
 /// changed meanwhile is a `Conflict`.
 pub(crate) async fn rewrite_secrets(
-    tx: &mut Tx<'_>,
-    rows: &[(i64, String, String)],
+    tx: &mut Tx<'_>, rows: &[(i64, String, String)],
 ) -> Result<(), StoreError> {
     for (id, before, after) in rows {
         let done = tx
@@ -92,9 +91,7 @@ impl Db {
 
     /// One of the company's subscriptions; `NotFound` for another company's.
     pub async fn event_subscription(
-        &self,
-        company: i64,
-        id: i64,
+        &self, company: i64, id: i64,
     ) -> Result<Subscription, StoreError> {
         let sql = format!(
             "SELECT {SUBSCRIPTION_COLS} FROM event_subscriptions s WHERE \
@@ -117,12 +114,7 @@ impl Db {
 
     /// Saves a subscription; `sealed_secret` is already encrypted. Audited without the secret.
     pub async fn create_event_subscription(
-        &self,
-        company: i64,
-        actor: i64,
-        url: &str,
-        sealed_secret: &str,
-        types: &[EventType],
+        &self, company: i64, actor: i64, url: &str, sealed_secret: &str, types: &[EventType],
     ) -> Result<i64, StoreError> {
         let stored = stored_types(types);
         let stored = &stored;
@@ -162,10 +154,7 @@ impl Db {
 
     /// Deletes a subscription with its events (delivered or not).
     pub async fn delete_event_subscription(
-        &self,
-        company: i64,
-        actor: i64,
-        id: i64,
+        &self, company: i64, actor: i64, id: i64,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -202,11 +191,7 @@ impl Db {
 
     /// The subscription's delivery log, newest first, and how many events it holds.
     pub async fn event_deliveries(
-        &self,
-        company: i64,
-        subscription: i64,
-        limit: i64,
-        offset: i64,
+        &self, company: i64, subscription: i64, limit: i64, offset: i64,
     ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
         const MINE: &str = "FROM event_outbox WHERE company_id = $1 AND subscription_id = $2";
         self.page(PageQuery {
@@ -222,11 +207,7 @@ impl Db {
     /// Sends an event again (its id unchanged, so a receiver that has it drops the copy): it is
     /// pending with no attempts, and its subscription's next batch may go at once.
     pub async fn redeliver_event(
-        &self,
-        company: i64,
-        actor: i64,
-        subscription: i64,
-        event: i64,
+        &self, company: i64, actor: i64, subscription: i64, event: i64,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {

@@ -22,17 +22,13 @@ use std::time::Instant;
 const CHUNK: usize = 1000;
 
 async fn write(
-    rpc: &Rpc,
-    create: bool,
-    items: &[Item],
+    rpc: &Rpc, create: bool, items: &[Item],
 ) -> Result<Vec<Result<i64, String>>, ConnectorError> {
     apply(rpc, ANALYTIC, create, items, CHUNK).await
 }
 
 pub(super) async fn export(
-    rpc: &Rpc,
-    ctx: &ExportContext,
-    lines: &[ExportLine],
+    rpc: &Rpc, ctx: &ExportContext, lines: &[ExportLine],
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     let started = Instant::now();
     if lines.is_empty() {
@@ -92,10 +88,7 @@ pub(super) async fn export(
 
 /// The accounts under `root` with one of `codes` or one of `ids` (inactive ones included).
 async fn find_accounts(
-    rpc: &Rpc,
-    root: i64,
-    codes: &[&str],
-    ids: &[i64],
+    rpc: &Rpc, root: i64, codes: &[&str], ids: &[i64],
 ) -> Result<Vec<Account>, Fault> {
     let mut out: Vec<Account> = Vec::new();
     let mut seen = HashSet::new();

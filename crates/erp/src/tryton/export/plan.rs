@@ -63,10 +63,7 @@ impl<'a> Plan<'a> {
     /// Each line as an update or a create, its parent, and its type, from the accounts found
     /// under `root` by [`lookups`].
     pub fn new(
-        lines: &'a [ExportLine],
-        max_description: Option<usize>,
-        root: i64,
-        found: Vec<Account>,
+        lines: &'a [ExportLine], max_description: Option<usize>, root: i64, found: Vec<Account>,
     ) -> Self {
         let mut rows: Vec<Row> = Vec::with_capacity(lines.len());
         {
@@ -302,9 +299,7 @@ impl<'a> Plan<'a> {
     /// Records step 3; returns what Tryton refused for accounts outside the batch (id and
     /// message), which fails no line.
     pub fn edited(
-        &mut self,
-        step: Step<Option<usize>>,
-        results: Vec<Result<i64, String>>,
+        &mut self, step: Step<Option<usize>>, results: Vec<Result<i64, String>>,
     ) -> Vec<(i64, String)> {
         let mut refused = Vec::new();
         for ((w, res), item) in step.who.into_iter().zip(results).zip(&step.items) {

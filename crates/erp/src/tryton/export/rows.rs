@@ -50,11 +50,8 @@ pub(super) fn origin_id(l: &ExportLine) -> Option<i64> {
 /// A line as an update of an existing account (found by origin id, else by code) or a new one,
 /// or why it cannot be exported.
 pub(super) fn classify<'a>(
-    l: &'a ExportLine,
-    max_description: Option<usize>,
-    in_batch: &HashMap<&str, usize>,
-    by_id: &HashMap<i64, &Account>,
-    by_code: &HashMap<&str, Vec<&Account>>,
+    l: &'a ExportLine, max_description: Option<usize>, in_batch: &HashMap<&str, usize>,
+    by_id: &HashMap<i64, &Account>, by_code: &HashMap<&str, Vec<&Account>>,
 ) -> Row<'a> {
     let name = fit_description(&l.description, max_description);
     let mut row = Row {
@@ -113,10 +110,7 @@ pub(super) fn classify<'a>(
 
 /// A row's parent: a code of this batch, else an existing account, else the root for tier 1.
 pub(super) fn parent(
-    rows: &[Row],
-    i: usize,
-    root: i64,
-    in_batch: &HashMap<&str, usize>,
+    rows: &[Row], i: usize, root: i64, in_batch: &HashMap<&str, usize>,
     by_code: &HashMap<&str, Vec<&Account>>,
 ) -> Result<Parent, String> {
     let l = rows[i].line;
@@ -205,11 +199,7 @@ pub(super) fn edits(r: &Row, rows: &[Row]) -> Map<String, Value> {
 /// `conflict: …` when Tryton's record changed since the last confirmed values and is not
 /// already what this export wants.
 fn conflict(
-    a: &Account,
-    prev: &Previous,
-    l: &ExportLine,
-    name: &str,
-    max: Option<usize>,
+    a: &Account, prev: &Previous, l: &ExportLine, name: &str, max: Option<usize>,
 ) -> Option<String> {
     let same_name_as_prev =
         a.name == prev.description || a.name == fit_description(&prev.description, max);

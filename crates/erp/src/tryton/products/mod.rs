@@ -27,8 +27,7 @@ pub(super) struct Wanted<'a> {
 /// fails these lines; the analytic accounts stay exported.
 #[tracing::instrument(level = "debug", skip_all, fields(lines = wanted.len()))]
 pub(super) async fn sync(
-    rpc: &Rpc,
-    wanted: &[Wanted<'_>],
+    rpc: &Rpc, wanted: &[Wanted<'_>],
 ) -> Result<Vec<Result<(), String>>, ConnectorError> {
     match run(rpc, wanted).await {
         Ok(res) => Ok(res),
@@ -41,11 +40,7 @@ pub(super) async fn sync(
 }
 
 async fn write(
-    rpc: &Rpc,
-    model: &str,
-    create: bool,
-    items: &[Item],
-    chunk: usize,
+    rpc: &Rpc, model: &str, create: bool, items: &[Item], chunk: usize,
 ) -> Result<Vec<Result<i64, String>>, Fault> {
     apply(rpc, model, create, items, chunk)
         .await
@@ -160,8 +155,7 @@ async fn templates(rpc: &Rpc, codes: &[&str]) -> Result<HashMap<String, Vec<Temp
 
 /// The accounting category of each pair, found by name (and corrected) or created.
 async fn categories(
-    rpc: &Rpc,
-    names: &HashMap<Pair, String>,
+    rpc: &Rpc, names: &HashMap<Pair, String>,
 ) -> Result<HashMap<Pair, Result<i64, String>>, Fault> {
     if names.is_empty() {
         return Ok(HashMap::new());

@@ -192,8 +192,7 @@ impl<'w, 'a> Plan<'w, 'a> {
     /// Whether each line's template is created or updated, from the category of each pair
     /// and the templates found by [`template_codes`].
     pub fn match_templates(
-        &mut self,
-        category: &HashMap<Pair, Result<i64, String>>,
+        &mut self, category: &HashMap<Pair, Result<i64, String>>,
         by_code: &HashMap<String, Vec<Template>>,
     ) {
         let mut taken = HashSet::new();

@@ -120,10 +120,19 @@ pub async fn status(state: &AppState, caller: &User, cid: i64) -> OpResult<Statu
     })
 }
 
+/// A Web Connector password, shown this once.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = QbwcPassword, example = json!({"user_name": "costbridge-1", "password": "q7…"}))]
+pub struct NewPassword {
+    /// The user name the Web Connector signs in with.
+    pub user_name: String,
+    pub password: String,
+}
+
 /// A new Web Connector password for the company (replacing any older one, whose sessions
-/// end): `(user name, password)`, the password to show this once.
+/// end).
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
-pub async fn new_password(state: &AppState, caller: &User, cid: i64) -> OpResult<(String, String)> {
+pub async fn new_password(state: &AppState, caller: &User, cid: i64) -> OpResult<NewPassword> {
     let company = company(caller, cid)?;
     require(caller.permissions.can_manage_users(), "admin_tool=admin")?;
     qbwc_connection(state, company).await?;
@@ -136,7 +145,10 @@ pub async fn new_password(state: &AppState, caller: &User, cid: i64) -> OpResult
         .db
         .set_qbwc_password(company, caller.id, &user, &hash)
         .await?;
-    Ok((user, secret))
+    Ok(NewPassword {
+        user_name: user,
+        password: secret,
+    })
 }
 
 /// A GUID in the braces QBWC writes (`{xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx}`), random.
@@ -179,8 +191,7 @@ pub async fn qwc_file(state: &AppState, caller: &User, cid: i64) -> OpResult<(St
 
 /// The GL accounts QuickBooks reported at the Web Connector's last session, and when.
 pub async fn accounts(
-    state: &AppState,
-    company: i64,
+    state: &AppState, company: i64,
 ) -> OpResult<(Vec<GlAccount>, Option<OffsetDateTime>)> {
     let login = state.db.qbwc_login(company).await?;
     let Some((Some(text), at)) = login.map(|l| (l.accounts, l.accounts_at)) else {

@@ -39,10 +39,7 @@ fn answered(id: &str) -> Option<(char, i64)> {
 /// Applies QuickBooks' answers to one round: the accounts, what the queries found, and each
 /// add's or modification's outcome (its `EditSequence` kept first).
 pub(super) async fn apply(
-    state: &AppState,
-    s: &QbwcSession,
-    conn: &Connection,
-    answers: Vec<qbxml::Answer>,
+    state: &AppState, s: &QbwcSession, conn: &Connection, answers: Vec<qbxml::Answer>,
 ) -> Result<(), OpError> {
     let company = s.company_id;
     let job = state.db.qbwc_job(company).await?;
@@ -117,10 +114,7 @@ pub(super) async fn apply(
 /// Sync from ERP with QuickBooks' service items: each item's own name is its full code (as
 /// Costbridge names them), its ListID the code's ERP key.
 async fn pull(
-    state: &AppState,
-    company: i64,
-    conn: &Connection,
-    a: &qbxml::Answer,
+    state: &AppState, company: i64, conn: &Connection, a: &qbxml::Answer,
 ) -> Result<(), OpError> {
     let asked = state.db.qbwc_login(company).await?;
     let Some(actor) = asked.and_then(|l| l.pull_requested_by) else {
@@ -173,9 +167,7 @@ fn json(item: &QbItem) -> Result<String, OpError> {
 /// Decides what the session asks next, recording the outcomes known without asking (codes
 /// QuickBooks already holds, conflicts, orphans); `None` when nothing is left.
 pub(super) async fn advance(
-    state: &AppState,
-    s: &QbwcSession,
-    conn: &Connection,
+    state: &AppState, s: &QbwcSession, conn: &Connection,
 ) -> Result<Option<String>, OpError> {
     let company = s.company_id;
     let login = state.db.qbwc_login(company).await?;

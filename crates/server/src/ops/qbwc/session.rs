@@ -77,10 +77,7 @@ async fn session(state: &AppState, ticket: &str) -> Result<Option<QbwcSession>, 
 /// `[ticket, ""]` to go on, `[ticket, "none"]` when there is nothing to do, `["", "nvu"]` for
 /// a wrong user name or password (counted by the sign-in throttle, like a person's).
 async fn authenticate(
-    state: &AppState,
-    client: IpAddr,
-    user: &str,
-    secret: &str,
+    state: &AppState, client: IpAddr, user: &str, secret: &str,
 ) -> Result<Reply, OpError> {
     let refused = || Reply::Strings(vec![String::new(), "nvu".into()]);
     let key = format!("qbwc:{user}");
