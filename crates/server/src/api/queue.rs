@@ -174,7 +174,7 @@ async fn job(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Jso
     Ok(Json(ops::job(&caller.state, &caller.user, cid, id).await?))
 }
 
-/// A GL account an approver may pick; `id` is its `code` (spec/API.md).
+/// A GL account an approver may pick; `id` is its `code`, which is what a choice names.
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"id": "4000", "code": "4000", "name": "Construction Income", "kind": "income"}))]
 struct GlAccountOut {

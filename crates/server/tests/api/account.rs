@@ -116,7 +116,7 @@ async fn another_users_credentials_need_their_permissions(app: TestApp) {
         .unwrap();
     assert_eq!(a["permissions"]["erp_integrations"], "standard");
     // The plain admin still manages whom they cover, and the founder (who holds everything)
-    // may still set a password through the PATCH of API.md.
+    // may still set a password through `PATCH …/users/{uid}`.
     let staff_token = app
         .user("staff@one.example", perms("standard", "read_only", false))
         .await;
