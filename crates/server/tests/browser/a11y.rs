@@ -115,6 +115,7 @@ impl Browser {
 
     /// Presses keys on whatever has focus (not on an element WebDriver picks).
     pub async fn press(&self, keys: &str) {
+        self.settled().await;
         let mut actions = Vec::new();
         for k in keys.chars() {
             actions.push(json!({"type": "keyDown", "value": k.to_string()}));

@@ -256,6 +256,7 @@ async fn sweep(b: &Browser) -> Vec<String> {
     let n = js(b, SWEEP_SETUP).await.as_i64().unwrap();
     let mut fired = Vec::new();
     for i in 0..n {
+        b.settled().await;
         let what =
             b.d.execute(SWEEP_FIRE, vec![i.into()])
                 .await
