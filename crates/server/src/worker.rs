@@ -141,7 +141,10 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     }
                 })
                 .collect();
-            state.db.record_outcomes(job, &rows, &outcomes).await?;
+            state
+                .db
+                .record_outcomes(job, batch.iter().copied(), &outcomes)
+                .await?;
         }
         Ok::<(), JobError>(())
     };

@@ -150,11 +150,14 @@ impl Db {
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.
     /// Set-based (a few statements per 500 rows), so a 100,000-code export commits quickly.
-    pub async fn record_outcomes(
-        &self, job: &ClaimedJob, rows: &[ExportRow], outcomes: &[(i64, Outcome)],
+    /// `rows` need only hold the rows the outcomes are about (a batch's, not the whole job's):
+    /// they are indexed on every call.
+    pub async fn record_outcomes<'r>(
+        &self, job: &ClaimedJob, rows: impl IntoIterator<Item = &'r ExportRow>,
+        outcomes: &[(i64, Outcome)],
     ) -> Result<(), StoreError> {
         let by_item: std::collections::HashMap<i64, &ExportRow> =
-            rows.iter().map(|r| (r.item_id, r)).collect();
+            rows.into_iter().map(|r| (r.item_id, r)).collect();
         let by_item = &by_item;
         let ts = now();
         // The state machine decides where confirmed and refused codes go.
