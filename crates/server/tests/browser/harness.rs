@@ -354,25 +354,15 @@ impl Browser {
         self.el(css).await.attr(name).await.expect("attribute")
     }
 
-    /// Waits until the element's text contains `needle`.
     /// Waits until htmx has no request, swap or settle under way. New content is visible a
     /// settle delay before htmx wires it up (`htmx-added` goes in the same step), and an action
     /// fired in between is the browser's own: a form submits as a GET of the page.
     pub async fn settled(&self) {
-        wait_until("htmx to settle", || async {
-            let busy = self
-                .d
-                .execute(
-                    "return !!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')",
-                    vec![],
-                )
-                .await
-                .ok()?;
-            (busy == serde_json::Value::Bool(false)).then_some(())
-        })
-        .await
+        self.wait_gone(".htmx-added, .htmx-settling, .htmx-swapping, .htmx-request")
+            .await;
     }
 
+    /// Waits until the element's text contains `needle`.
     pub async fn wait_text(&self, css: &str, needle: &str) -> String {
         let what = format!("{css} to say '{needle}'");
         wait_until(&what, || async {
