@@ -1,6 +1,7 @@
 //! Cost code lists and codes: create, edit (with the sync state machine), move, delete.
 use crate::audit;
 use crate::events::{self, About};
+use crate::marks;
 use crate::tx::{Arg, Body, Queries, Tx};
 use crate::{Db, StoreError, now};
 use costbridge_domain::events::EventType;
@@ -410,8 +411,12 @@ impl Db {
             ));
         }
         let mut list_sql = format!("SELECT {CODE_COLS}, c.sort_key {filter}");
+        // The page starts after a code's key: the one `after` names, or (for a deep page by
+        // number, without a search) the nearest mark before it, with `offset` what is left.
+        let mut offset = offset;
+        let mut anchor = None;
         if let Some(after) = f.after {
-            let anchor: Option<(String, String)> = self
+            let key: Option<(String, String)> = self
                 .pool()
                 .fetch_optional(
                     "SELECT sort_key, full_code FROM cost_codes WHERE id = $1 AND list_id = $2 \
@@ -419,7 +424,7 @@ impl Db {
                     [after.into(), list.into(), company.into()],
                 )
                 .await?;
-            let Some((sort_key, full_code)) = anchor else {
+            let Some(key) = key else {
                 // A list that is not the caller's is not found, before any word on `after`.
                 self.list(company, list).await?;
                 return Err(StoreError::field(
@@ -429,6 +434,17 @@ impl Db {
                     ),
                 ));
             };
+            anchor = Some(key);
+        } else if f.q.is_none()
+            && offset >= marks::STRIDE
+            && let Some(start) = self
+                .page_start(list, f.sync_status.as_deref(), offset)
+                .await?
+        {
+            anchor = Some(start.anchor);
+            offset = start.skip;
+        }
+        if let Some((sort_key, full_code)) = anchor {
             // Appended after the filter's arguments, so the count below (which takes only the
             // filter's) never sees them.
             let n = args.len();

@@ -267,6 +267,23 @@ impl Db {
         Ok(())
     }
 
+    /// Which database this is, to tell databases apart in what this process keeps in memory
+    /// about them: the file for SQLite, the server and database for PostgreSQL.
+    pub(crate) fn identity(&self) -> String {
+        match self {
+            Db::Sqlite(p) => p.connect_options().get_filename().display().to_string(),
+            Db::Postgres(p) => {
+                let o = p.connect_options();
+                format!(
+                    "{}:{}/{}",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or_default()
+                )
+            }
+        }
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Db::Sqlite(_) => "sqlite",

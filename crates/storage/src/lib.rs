@@ -15,6 +15,7 @@ pub mod events;
 pub mod import;
 pub mod integrity;
 pub mod jobs;
+mod marks;
 pub mod outbox;
 pub mod pull;
 pub mod qbwc;

@@ -10,6 +10,7 @@ both!(
     delete_versus_deactivate,
     racing_duplicates_make_one_code,
     pages_follow_keys_and_totals_follow_changes,
+    deep_pages_by_number_follow_every_change,
     a_page_reads_every_field_as_the_code_does
 );
 
@@ -508,4 +509,81 @@ async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
         (s, field_error(&b, "after").contains("first page")),
         (StatusCode::UNPROCESSABLE_ENTITY, true)
     );
+}
+
+/// Pages by number start from marks kept in memory (every thousandth code): after each kind
+/// of change (codes created, deleted, renamed, sent to another state) every numbered page is
+/// still exactly the slice of the list that walking it by key gives.
+async fn deep_pages_by_number_follow_every_change(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let mut csv = String::from("full_code,description\n");
+    for d in 1..=50 {
+        csv.push_str(&format!("{d:02},Division {d}\n"));
+        for s in 1..=49 {
+            csv.push_str(&format!("{d:02}-{s},Section {s} of {d}\n"));
+        }
+    }
+    app.import(list, csv).await;
+    let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    // Each numbered page against the same slice of the list walked by key; per_page 7 puts
+    // page starts between marks, 1000 on them, and the last pages run past the end.
+    let check = async |state: &str, step: &str| {
+        let filter = match state {
+            "" => String::new(),
+            s => format!("&sync_status={s}"),
+        };
+        let (truth, _) = walk(&app, &format!("{codes}?per_page=1000{filter}")).await;
+        for (per_page, page) in [
+            (1000, 2),
+            (1000, 3),
+            (7, 143),
+            (7, 300),
+            (500, 5),
+            (1000, 4),
+        ] {
+            let (got, total, _) = page_of(
+                &app,
+                &format!("{codes}?per_page={per_page}&page={page}{filter}"),
+            )
+            .await;
+            let from = (per_page * (page - 1)).min(truth.len());
+            let want = &truth[from..(from + per_page).min(truth.len())];
+            // Told by their ends, not in full: a page holds up to a thousand codes.
+            let ends = |c: &[String]| (c.len(), c.first().cloned(), c.last().cloned());
+            assert!(
+                got == want && total == truth.len() as i64,
+                "{step}: state '{state}', per_page {per_page}, page {page}: got {:?} of \
+                 {total}, want {:?} of {}",
+                ends(&got),
+                ends(want),
+                truth.len()
+            );
+        }
+    };
+    check("", "imported").await;
+    check("new", "imported").await;
+    // Codes that sort first, so every later mark moves by two.
+    app.import(
+        list,
+        "full_code,description\n00,Zero\n00-1,Zero one\n".into(),
+    )
+    .await;
+    check("", "created").await;
+    check("new", "created").await;
+    let (_, page) = app.get(&format!("{codes}?per_page=3&page=5")).await;
+    let id = |i: usize| page[i]["id"].as_i64().unwrap();
+    let (s, b) = app.delete(&format!("{codes}/{}", id(0))).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    check("", "deleted").await;
+    // A rename moves a code from the front of the list to its end.
+    let (s, b) = app
+        .patch(&format!("{codes}/{}", id(1)), json!({"code": "999"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    check("", "renamed").await;
+    check("new", "renamed").await;
+    app.send(list).await;
+    check("pending", "sent").await;
+    check("new", "sent").await;
+    check("", "sent").await;
 }

@@ -1,0 +1,122 @@
+//! Where a page by number starts. `OFFSET 99700` walks 99,700 index entries on every request;
+//! instead, the key of every [`STRIDE`]th code of a list (or of one state in it) is taken once
+//! and kept in memory, and a page starts after the nearest mark with a short walk from there.
+//! Marks are taken again whenever the list's stamp moves: its `version` (bumped by every
+//! rename and every write that takes the list) and the `changes` its kept counts carry (moved by
+//! triggers whenever a code enters or leaves the list or a state, migration
+//! `202611315_page_marks`), so no write path has to remember them.
+use crate::tx::{Arg, Queries};
+use crate::{Db, StoreError};
+use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+/// Codes from one mark to the next: the most a page by number walks.
+pub(crate) const STRIDE: i64 = 1000;
+
+/// Lists (and states in them) whose marks are kept; past this, all are dropped and taken again
+/// as asked, so memory stays bounded whatever the number of lists.
+const KEPT: usize = 512;
+
+/// A list in one database, with the state its pages are filtered by.
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    db: String,
+    list: i64,
+    state: Option<String>,
+}
+
+/// The list's version and its counts' `changes` when the marks were taken.
+type Stamp = (i64, i64);
+
+/// The sort key and full code of codes number STRIDE, 2 × STRIDE, … in list order.
+type Keys = Arc<Vec<(String, String)>>;
+
+static MARKS: LazyLock<Mutex<HashMap<Key, (Stamp, Keys)>>> = LazyLock::new(Default::default);
+
+/// Where a page at `offset` starts: after the code with this sort key and full code, skipping
+/// this many more.
+pub(crate) struct Start {
+    pub anchor: (String, String),
+    pub skip: i64,
+}
+
+impl Db {
+    /// The start of the page at `offset` in `list` (of codes in `state`, if given), from its
+    /// marks; `None` when the page lies before the first mark.
+    pub(crate) async fn page_start(
+        &self, list: i64, state: Option<&str>, offset: i64,
+    ) -> Result<Option<Start>, StoreError> {
+        let key = Key {
+            db: self.identity(),
+            list,
+            state: state.map(str::to_owned),
+        };
+        let stamp = self.stamp(list, state).await?;
+        let kept = {
+            let marks = MARKS.lock().unwrap_or_else(PoisonError::into_inner);
+            marks
+                .get(&key)
+                .filter(|(at, _)| *at == stamp)
+                .map(|(_, keys)| keys.clone())
+        };
+        let keys = match kept {
+            Some(keys) => keys,
+            None => {
+                let keys = Arc::new(self.take_marks(list, state).await?);
+                // Kept only if nothing moved while they were taken; if something did, they
+                // still serve this request as well as an offset would under the same change.
+                if self.stamp(list, state).await? == stamp {
+                    let mut marks = MARKS.lock().unwrap_or_else(PoisonError::into_inner);
+                    if marks.len() >= KEPT {
+                        marks.clear();
+                    }
+                    marks.insert(key, (stamp, keys.clone()));
+                }
+                keys
+            }
+        };
+        let passed = usize::try_from(offset / STRIDE)
+            .unwrap_or(0)
+            .min(keys.len());
+        Ok(passed.checked_sub(1).map(|i| Start {
+            anchor: keys[i].clone(),
+            skip: offset - passed as i64 * STRIDE,
+        }))
+    }
+
+    async fn stamp(&self, list: i64, state: Option<&str>) -> Result<Stamp, StoreError> {
+        let (only, args) = of_list(list, state, "");
+        let sql = format!(
+            "SELECT COALESCE((SELECT version FROM cost_code_lists WHERE id = $1), 0), \
+             CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM list_state_counts WHERE list_id = \
+             $1{only}"
+        );
+        self.pool().fetch_one(AssertSqlSafe(sql), args).await
+    }
+
+    async fn take_marks(
+        &self, list: i64, state: Option<&str>,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let (only, args) = of_list(list, state, "c.");
+        let sql = format!(
+            "SELECT sort_key, full_code FROM (SELECT c.sort_key, c.full_code, ROW_NUMBER() \
+             OVER (ORDER BY {order}) AS r FROM cost_codes c WHERE c.list_id = $1{only}) m \
+             WHERE r % {STRIDE} = 0 ORDER BY r",
+            order = crate::codes::PAGE_ORDER
+        );
+        self.pool().fetch_all(AssertSqlSafe(sql), args).await
+    }
+}
+
+/// The condition (after `list_id = $1`) and the arguments that keep to one state, if given,
+/// with `table` the prefix of its column.
+fn of_list(list: i64, state: Option<&str>, table: &str) -> (String, Vec<Arg>) {
+    match state {
+        Some(s) => (
+            format!(" AND {table}sync_status = $2"),
+            vec![list.into(), s.into()],
+        ),
+        None => (String::new(), vec![list.into()]),
+    }
+}
