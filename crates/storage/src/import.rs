@@ -2,7 +2,7 @@
 //! either the whole file applies in one transaction or nothing does.
 use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
 use crate::events::{self, About};
-use crate::tx::{Arg, Array, Queries, Tx, values};
+use crate::tx::{Arg, Array, Queries, Tx, values_after};
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::events::EventType;
 use costbridge_domain::sync::{ConfirmedValues, SyncState};
@@ -77,8 +77,9 @@ struct Planned {
     active: bool,
 }
 
-/// Rows per multi-row INSERT; 9 values each stays under SQLite's bound-value limit.
-const INSERT_CHUNK: usize = 400;
+/// Rows per multi-row INSERT on SQLite: 6 values each and 7 shared, 6,007 bound values, well
+/// under its limit of 32,766.
+const INSERT_CHUNK: usize = 1000;
 
 /// Checks every row against the file and the list's `existing` codes (by full code); the
 /// import and its preview both go through here, so the preview shows exactly what applies.
@@ -299,6 +300,7 @@ impl Db {
                     for p in &creates {
                         by_tier.entry(p.tier).or_default().push(p);
                     }
+                    let deepest = by_tier.keys().next_back().copied();
                     for (tier, tier_rows) in &by_tier {
                         let new = NewCodes {
                             company,
@@ -307,11 +309,15 @@ impl Db {
                             delimiter,
                             version,
                             ts,
+                            tier: *tier,
+                            // The deepest tier (most of a list's codes) is nobody's parent
+                            // here: its new ids are not read back.
+                            returning: Some(*tier) != deepest,
                         };
                         let created = if tx.postgres() {
-                            new.insert_tier_pg(tx, *tier, tier_rows).await?
+                            new.insert_tier_pg(tx, tier_rows).await?
                         } else {
-                            let mut created = Vec::with_capacity(tier_rows.len());
+                            let mut created = Vec::new();
                             for chunk in tier_rows.chunks(INSERT_CHUNK) {
                                 created.extend(new.insert_chunk(tx, chunk).await?);
                             }
@@ -386,12 +392,16 @@ impl Db {
     }
 }
 
-/// The columns of a created code, in the order both inserts below give them.
-const NEW_CODE_COLUMNS: &str = "company_id, list_id, parent_id, code, full_code, sort_key, \
-     description, tier, active, sync_status, changed_version, created_at, updated_at";
+/// The columns of a created code, in the order both inserts below give them: first what every
+/// code of a tier shares (bound once per statement), then what each row has of its own.
+const NEW_CODE_COLUMNS: &str = "company_id, list_id, tier, sync_status, changed_version, \
+     created_at, updated_at, parent_id, code, full_code, sort_key, description, active";
 
-/// What every code an import creates shares, and the ids of the codes already there (the
-/// parents of the next tier).
+/// The values per row in [`NEW_CODE_COLUMNS`], after the seven the tier shares.
+const ROW_VALUES: usize = 6;
+
+/// What every code of one tier an import creates shares, and the ids of the codes already there
+/// (the parents of this tier).
 struct NewCodes<'a> {
     company: i64,
     list: i64,
@@ -399,6 +409,9 @@ struct NewCodes<'a> {
     delimiter: char,
     version: i64,
     ts: OffsetDateTime,
+    tier: usize,
+    /// Whether the new codes' ids are needed (as the parents of a later tier).
+    returning: bool,
 }
 
 impl NewCodes<'_> {
@@ -406,71 +419,88 @@ impl NewCodes<'_> {
         p.parent.as_ref().and_then(|f| self.ids.get(f).copied())
     }
 
+    /// `$1`…`$7`: the values the tier's codes share, in [`NEW_CODE_COLUMNS`] order.
+    fn shared(&self) -> [Arg; 7] {
+        [
+            self.company.into(),
+            self.list.into(),
+            (self.tier as i64).into(),
+            SyncState::New.as_str().into(),
+            self.version.into(),
+            self.ts.into(),
+            self.ts.into(),
+        ]
+    }
+
+    /// Runs the insert, reading the new codes' ids by full code back only when they are needed.
+    async fn run(
+        &self, tx: &mut Tx<'_>, sql: String, args: Vec<Arg>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        if self.returning {
+            tx.fetch_all(
+                AssertSqlSafe(format!("{sql} RETURNING id, full_code")),
+                args,
+            )
+            .await
+        } else {
+            tx.execute(AssertSqlSafe(sql), args).await?;
+            Ok(Vec::new())
+        }
+    }
+
     /// Creates codes of one tier with one multi-row `VALUES` (SQLite: binding is direct there, and
-    /// the statement stays under its bound-value limit); returns their ids by full code.
+    /// the statement stays under its bound-value limit); the shared values are bound once.
     async fn insert_chunk(
         &self, tx: &mut Tx<'_>, chunk: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let sql = format!(
-            "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) VALUES {} RETURNING id, full_code",
-            values(chunk.len(), 13)
+            "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, \
+             v.* FROM (VALUES {}) AS v",
+            values_after(7, chunk.len(), ROW_VALUES)
         );
-        let args: Vec<Arg> = chunk
-            .iter()
-            .flat_map(|p| {
+        let args: Vec<Arg> = self
+            .shared()
+            .into_iter()
+            .chain(chunk.iter().flat_map(|p| {
                 [
-                    self.company.into(),
-                    self.list.into(),
                     self.parent_id(p).into(),
                     (&p.code).into(),
                     (&p.full_code).into(),
                     wbs::sort_key(&p.full_code, self.delimiter).into(),
                     (&p.description).into(),
-                    (p.tier as i64).into(),
                     p.active.into(),
-                    SyncState::New.as_str().into(),
-                    self.version.into(),
-                    self.ts.into(),
-                    self.ts.into(),
                 ]
-            })
+            }))
             .collect();
-        tx.fetch_all(AssertSqlSafe(sql), args).await
+        self.run(tx, sql, args).await
     }
 
     /// Creates one tier's codes in one statement on PostgreSQL: each column is one array and
     /// `UNNEST` turns them into rows, so 100,000 codes are one statement and six parameters per
     /// tier instead of 250 statements of 5,200 (BENCHMARKS.md).
     async fn insert_tier_pg(
-        &self, tx: &mut Tx<'_>, tier: usize, rows: &[&Planned],
+        &self, tx: &mut Tx<'_>, rows: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let column =
             |f: &dyn Fn(&Planned) -> String| Array::Text(rows.iter().map(|p| f(p)).collect());
         let parents = Array::Int(rows.iter().map(|p| self.parent_id(p)).collect());
         let sql = format!(
-            "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) SELECT $1, $2, u.parent_id, u.code, \
-             u.full_code, u.sort_key, u.description, $3, u.active, $4, $5, $6, $6 FROM \
-             UNNEST($7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], \
-             $12::boolean[]) AS u(parent_id, code, full_code, sort_key, description, active) \
-             RETURNING id, full_code"
+            "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, \
+             u.* FROM UNNEST($8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], \
+             $13::boolean[]) AS u(parent_id, code, full_code, sort_key, description, active)"
         );
-        tx.fetch_all(
-            AssertSqlSafe(sql),
-            [
-                self.company.into(),
-                self.list.into(),
-                (tier as i64).into(),
-                SyncState::New.as_str().into(),
-                self.version.into(),
-                self.ts.into(),
+        let args = self
+            .shared()
+            .into_iter()
+            .chain([
                 parents.into(),
                 column(&|p| p.code.clone()).into(),
                 column(&|p| p.full_code.clone()).into(),
                 column(&|p| wbs::sort_key(&p.full_code, self.delimiter)).into(),
                 column(&|p| p.description.clone()).into(),
                 Array::Bool(rows.iter().map(|p| p.active).collect()).into(),
-            ],
-        )
-        .await
+            ])
+            .collect();
+        self.run(tx, sql, args).await
     }
 }

@@ -193,8 +193,13 @@ pub(crate) fn marks(n: usize, first: usize) -> String {
 
 /// `($1, $2), ($3, $4), …`: the tuples of a multi-row `VALUES` of `rows` rows of `cols` values.
 pub(crate) fn values(rows: usize, cols: usize) -> String {
+    values_after(0, rows, cols)
+}
+
+/// [`values`] numbered from `$skip+1`, after `skip` placeholders of the statement's own.
+pub(crate) fn values_after(skip: usize, rows: usize, cols: usize) -> String {
     (0..rows)
-        .map(|r| format!("({})", marks(cols, r * cols + 1)))
+        .map(|r| format!("({})", marks(cols, skip + r * cols + 1)))
         .collect::<Vec<_>>()
         .join(", ")
 }
