@@ -6,7 +6,8 @@ use crate::{
     Input, LineResult, fit_description,
 };
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -92,7 +93,7 @@ impl Connector for Folder {
     }
 
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         let dir = self
             .dir
@@ -159,26 +160,33 @@ pub fn quickbooks_name(full_code: &str, delimiter: char) -> String {
     names.join(":")
 }
 
-pub fn render_iif(ctx: &ExportContext, lines: &[ExportLine]) -> String {
-    let mut out = String::from(
-        "!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n",
-    );
+/// Writes the IIF text of `lines` to `out` as it goes: a 100,000-code file is never held whole.
+pub fn render_iif(
+    ctx: &ExportContext, lines: &[ExportLine<'_>], out: &mut impl Write,
+) -> io::Result<()> {
+    out.write_all(
+        b"!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n",
+    )?;
     for l in lines {
-        let desc = fit_description(&l.description, ctx.max_description);
-        let income = l.income.as_ref().map(|a| a.name.as_str()).unwrap_or("");
-        let expense = l.expense.as_ref().map(|a| a.name.as_str()).unwrap_or("");
+        let desc = fit_description(l.description, ctx.max_description);
+        let income = l.income.map_or("", |a| a.name.as_str());
+        let expense = l.expense.map_or("", |a| a.name.as_str());
         let purchase_desc = if l.expense.is_some() { desc } else { "" };
         let hidden = if l.active { "N" } else { "Y" };
-        out.push_str(&format!(
+        write!(
+            out,
             "INVITEM\t{}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n",
-            quickbooks_name(&l.full_code, ctx.delimiter)
-        ));
+            quickbooks_name(l.full_code, ctx.delimiter)
+        )?;
     }
-    out
+    Ok(())
 }
 
-pub fn render_csv(ctx: &ExportContext, lines: &[ExportLine]) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+/// Writes the CSV text of `lines` to `out` as it goes, like [`render_iif`].
+pub fn render_csv(
+    ctx: &ExportContext, lines: &[ExportLine<'_>], out: &mut impl Write,
+) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
     w.write_record([
         "full_code",
         "code",
@@ -187,58 +195,80 @@ pub fn render_csv(ctx: &ExportContext, lines: &[ExportLine]) -> Result<String, c
         "parent_full_code",
         "gl_income_account",
         "gl_expense_account",
-    ])?;
+    ])
+    .map_err(csv_error)?;
     for l in lines {
         w.write_record(costbridge_domain::csv_cell::neutralise_row([
-            l.full_code.as_str(),
-            l.code.as_str(),
-            fit_description(&l.description, ctx.max_description),
+            l.full_code,
+            l.code,
+            fit_description(l.description, ctx.max_description),
             if l.active { "true" } else { "false" },
-            l.parent_full_code.as_deref().unwrap_or(""),
-            l.income.as_ref().map(|a| a.code.as_str()).unwrap_or(""),
-            l.expense.as_ref().map(|a| a.code.as_str()).unwrap_or(""),
-        ]))?;
+            l.parent_full_code.unwrap_or(""),
+            l.income.map_or("", |a| a.code.as_str()),
+            l.expense.map_or("", |a| a.code.as_str()),
+        ]))
+        .map_err(csv_error)?;
     }
-    let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    // Dropping the writer would flush it too, but drop its error.
+    w.flush()
 }
 
-fn write_atomically(dir: &Path, name: &str, content: &[u8]) -> std::io::Result<PathBuf> {
+/// The file's own error when the CSV writer failed on it (its kind says why, for
+/// [`cannot_write`]); the records are all text of one length, so nothing else fails.
+fn csv_error(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        kind => io::Error::other(format!("{kind:?}")),
+    }
+}
+
+/// Writes the file `name` in `dir` through `write`: into a temporary file, synced, then renamed
+/// over `name`, so a reader never sees half a file and a retried job replaces its file.
+fn write_atomically(
+    dir: &Path, name: &str, write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{name}.tmp"));
     let target = dir.join(name);
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(content)?;
+    let mut out = BufWriter::new(File::create(&tmp)?);
+    write(&mut out)?;
+    let f = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     f.sync_all()?;
     std::fs::rename(&tmp, &target)?;
     // The rename itself must survive a crash too.
-    std::fs::File::open(dir)?.sync_all()?;
+    File::open(dir)?.sync_all()?;
     Ok(target)
 }
 
+/// Runs file work that borrows the export's lines, which therefore cannot move to
+/// `spawn_blocking`. On a multi-threaded runtime (the server's) the thread first hands its other
+/// tasks to another one; a current-thread runtime has no other thread, so the work runs in place.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::current().runtime_flavor() {
+        RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 pub async fn export(
-    dir: &Path, format: FileFormat, ctx: &ExportContext, lines: &[ExportLine],
+    dir: &Path, format: FileFormat, ctx: &ExportContext, lines: &[ExportLine<'_>],
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-    let content = match format {
-        FileFormat::Iif => render_iif(ctx, lines),
-        FileFormat::Csv => {
-            render_csv(ctx, lines).map_err(|e| ConnectorError::Unavailable(e.to_string()))?
-        }
-    };
-    let (folder, name) = (dir.to_owned(), file_name(ctx.job_id, format));
-    let file = name.clone();
-    let written =
-        tokio::task::spawn_blocking(move || write_atomically(&folder, &name, content.as_bytes()))
-            .await
-            .map_err(|e| ConnectorError::Unavailable(e.to_string()))?
-            .map_err(|e| ConnectorError::Unavailable(cannot_write(dir, &file, true, &e)))?;
+    let name = file_name(ctx.job_id, format);
+    let written = blocking(|| {
+        write_atomically(dir, &name, |out| match format {
+            FileFormat::Iif => render_iif(ctx, lines, out),
+            FileFormat::Csv => render_csv(ctx, lines, out),
+        })
+    })
+    .map_err(|e| ConnectorError::Unavailable(cannot_write(dir, &name, true, &e)))?;
     tracing::info!(file = %written.display(), codes = lines.len(), "export file written");
     Ok(lines
         .iter()
         .map(|l| {
             let origin_id = match format {
-                FileFormat::Iif => quickbooks_name(&l.full_code, ctx.delimiter),
-                FileFormat::Csv => l.full_code.clone(),
+                FileFormat::Iif => quickbooks_name(l.full_code, ctx.delimiter),
+                FileFormat::Csv => l.full_code.to_owned(),
             };
             (l.item_id, LineResult::Synced { origin_id })
         })
@@ -300,7 +330,7 @@ pub async fn test(dir: &Path) -> (bool, String) {
     let dir = dir.to_owned();
     let folder = dir.clone();
     let probe = tokio::task::spawn_blocking(move || {
-        write_atomically(&folder, PROBE, b"ok").and_then(std::fs::remove_file)
+        write_atomically(&folder, PROBE, |out| out.write_all(b"ok")).and_then(std::fs::remove_file)
     });
     match probe.await {
         Ok(Ok(())) => (true, "The export folder exists and is writable.".into()),
@@ -314,21 +344,21 @@ mod tests {
     use super::*;
     use crate::GlKind;
 
-    fn line(id: i64, full: &str, parent: Option<&str>) -> ExportLine {
+    fn line<'a>(id: i64, full: &'a str, parent: Option<&'a str>) -> ExportLine<'a> {
         ExportLine {
             item_id: id,
-            code: full.rsplit('-').next().unwrap().into(),
-            full_code: full.into(),
-            description: "Concrete".into(),
+            code: full.rsplit('-').next().unwrap(),
+            full_code: full,
+            description: "Concrete",
             active: true,
-            parent_full_code: parent.map(Into::into),
+            parent_full_code: parent,
             origin_id: None,
             previous: None,
-            income: Some(GlAccount {
-                code: "4000".into(),
-                name: "Construction Income".into(),
-                kind: GlKind::Income,
-            }),
+            income: Some(crate::test_account(
+                "4000",
+                "Construction Income",
+                GlKind::Income,
+            )),
             expense: None,
         }
     }
@@ -337,7 +367,10 @@ mod tests {
     fn a_folder_that_cannot_take_the_file_is_a_sentence() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("costbridge-export-7.iif")).unwrap();
-        let e = write_atomically(dir.path(), "costbridge-export-7.iif", b"x").unwrap_err();
+        let e = write_atomically(dir.path(), "costbridge-export-7.iif", |out| {
+            out.write_all(b"x")
+        })
+        .unwrap_err();
         let said = cannot_write(dir.path(), "costbridge-export-7.iif", true, &e);
         assert!(
             said.starts_with("Costbridge cannot write the export file costbridge-export-7.iif in "),
@@ -358,7 +391,14 @@ mod tests {
             max_description: None,
         };
         assert_eq!(quickbooks_name("01-100-20", '-'), "01:01-100:01-100-20");
-        let text = render_iif(&ctx, &[line(1, "01", None), line(2, "01-100", Some("01"))]);
+        let mut text = Vec::new();
+        render_iif(
+            &ctx,
+            &[line(1, "01", None), line(2, "01-100", Some("01"))],
+            &mut text,
+        )
+        .unwrap();
+        let text = String::from_utf8(text).unwrap();
         let rows: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(
             rows[0],

@@ -22,39 +22,42 @@ pub use xero::{XeroConfig, XeroEnv, XeroSettings};
 
 /// The values the ERP last confirmed for a code, used to detect changes made in the ERP since
 /// (the conflict check) before an update overwrites them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Previous {
-    pub code: String,
-    pub full_code: String,
-    pub description: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Previous<'a> {
+    pub code: &'a str,
+    pub full_code: &'a str,
+    pub description: &'a str,
     pub active: bool,
 }
 
-/// One code to export, as the approver accepted it. Lines come parents first.
-#[derive(Debug, Clone)]
-pub struct ExportLine {
+/// One code to export, as the approver accepted it. Lines come parents first. A line borrows
+/// the row it was read as and the connection's account it names: a 100,000-code export holds
+/// its rows once, not a second copy of every text in its lines.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportLine<'a> {
     pub item_id: i64,
-    pub code: String,
-    pub full_code: String,
-    pub description: String,
+    pub code: &'a str,
+    pub full_code: &'a str,
+    pub description: &'a str,
     pub active: bool,
-    pub parent_full_code: Option<String>,
+    pub parent_full_code: Option<&'a str>,
     /// The ERP's key when the code was synced before (an update rather than a create).
-    pub origin_id: Option<String>,
+    pub origin_id: Option<&'a str>,
     /// What the ERP confirmed last time, when the code was synced before.
-    pub previous: Option<Previous>,
-    pub income: Option<GlAccount>,
-    pub expense: Option<GlAccount>,
+    pub previous: Option<Previous<'a>>,
+    pub income: Option<&'a GlAccount>,
+    pub expense: Option<&'a GlAccount>,
 }
 
-/// A plain line for unit tests: active, never synced, no parent and no GL accounts.
+/// A plain line for unit tests: active, never synced, no parent and no GL accounts. The
+/// description is leaked: a test's few lines live as long as the test.
 #[cfg(test)]
-pub(crate) fn test_line(item_id: i64, full_code: &str) -> ExportLine {
+pub(crate) fn test_line(item_id: i64, full_code: &str) -> ExportLine<'_> {
     ExportLine {
         item_id,
-        code: full_code.rsplit('-').next().unwrap_or(full_code).into(),
-        full_code: full_code.into(),
-        description: format!("Desc {full_code}"),
+        code: full_code.rsplit('-').next().unwrap_or(full_code),
+        full_code,
+        description: format!("Desc {full_code}").leak(),
         active: true,
         parent_full_code: None,
         origin_id: None,
@@ -62,6 +65,16 @@ pub(crate) fn test_line(item_id: i64, full_code: &str) -> ExportLine {
         income: None,
         expense: None,
     }
+}
+
+/// A GL account for unit tests, leaked like [`test_line`]'s description: lines borrow it.
+#[cfg(test)]
+pub(crate) fn test_account(code: &str, name: &str, kind: GlKind) -> &'static GlAccount {
+    Box::leak(Box::new(GlAccount {
+        code: code.into(),
+        name: name.into(),
+        kind,
+    }))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

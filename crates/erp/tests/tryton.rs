@@ -85,7 +85,7 @@ impl Instance {
     }
 
     /// Exports these lines, asserting every one synced; the origin id per item.
-    async fn export_synced(&self, lines: &[ExportLine]) -> HashMap<i64, String> {
+    async fn export_synced(&self, lines: &[ExportLine<'_>]) -> HashMap<i64, String> {
         synced(&self.tryton().export(&ctx(), lines).await.unwrap())
     }
 
@@ -272,16 +272,16 @@ fn ctx() -> ExportContext {
 }
 
 /// A new code (never synced). The parent is what is left of the full code before its last `-`.
-fn line(item_id: i64, full_code: &str, description: &str) -> ExportLine {
+fn line<'a>(item_id: i64, full_code: &'a str, description: &'a str) -> ExportLine<'a> {
     let (parent, code) = match full_code.rsplit_once('-') {
-        Some((p, c)) => (Some(p.to_owned()), c.to_owned()),
-        None => (None, full_code.to_owned()),
+        Some((p, c)) => (Some(p), c),
+        None => (None, full_code),
     };
     ExportLine {
         item_id,
         code,
-        full_code: full_code.to_owned(),
-        description: description.to_owned(),
+        full_code,
+        description,
         active: true,
         parent_full_code: parent,
         origin_id: None,
@@ -292,27 +292,38 @@ fn line(item_id: i64, full_code: &str, description: &str) -> ExportLine {
 }
 
 /// An update of a synced code: its origin id and what Tryton confirmed last time.
-fn update(synced: &ExportLine, origin_id: &str, full_code: &str, description: &str) -> ExportLine {
+fn update<'a>(
+    synced: &ExportLine<'a>, origin_id: &'a str, full_code: &'a str, description: &'a str,
+) -> ExportLine<'a> {
     let mut l = line(synced.item_id, full_code, description);
-    l.origin_id = Some(origin_id.to_owned());
+    l.origin_id = Some(origin_id);
     l.previous = Some(Previous {
-        code: synced.code.clone(),
-        full_code: synced.full_code.clone(),
-        description: synced.description.clone(),
+        code: synced.code,
+        full_code: synced.full_code,
+        description: synced.description,
         active: synced.active,
     });
     l
 }
 
 /// New codes from `(full code, description)` rows, their item ids counting up from `first_id`.
-fn new_lines(first_id: i64, rows: &[(&str, &str)]) -> Vec<ExportLine> {
+fn new_lines<S: AsRef<str>>(first_id: i64, rows: &[(S, S)]) -> Vec<ExportLine<'_>> {
     (first_id..)
         .zip(rows)
-        .map(|(item_id, (full_code, description))| line(item_id, full_code, description))
+        .map(|(item_id, (full_code, description))| {
+            line(item_id, full_code.as_ref(), description.as_ref())
+        })
         .collect()
 }
 
-fn tree() -> Vec<ExportLine> {
+/// `n` flat codes `0000`, `0001`, … as `(full code, description)` rows for [`new_lines`].
+fn numbered(n: i64) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| (format!("{i:04}"), format!("Code {i}")))
+        .collect()
+}
+
+fn tree() -> Vec<ExportLine<'static>> {
     new_lines(
         1,
         &[
@@ -712,11 +723,11 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     let services_out = gl("5.1.3", "Services", GlKind::Expense);
     let goods_in = gl("4.2.2", "Services", GlKind::Income);
     let mut lines = tree();
-    lines[2].income = Some(services_in.clone());
-    lines[2].expense = Some(services_out.clone());
-    lines[3].income = Some(services_in.clone());
-    lines[3].expense = Some(services_out.clone());
-    lines[4].income = Some(goods_in.clone());
+    lines[2].income = Some(&services_in);
+    lines[2].expense = Some(&services_out);
+    lines[3].income = Some(&services_in);
+    lines[3].expense = Some(&services_out);
+    lines[4].income = Some(&goods_in);
     let ids = t.export_synced(&lines).await;
     let d = t.direct().await;
 
@@ -766,14 +777,15 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     // Another code with the same pair reuses the category; an update renames the product and
     // an exported-again code does not get a second product.
     let mut extra = line(7, "05-100", "Steel erection");
-    extra.income = Some(services_in.clone());
-    extra.expense = Some(services_out.clone());
+    extra.income = Some(&services_in);
+    extra.expense = Some(&services_out);
     let mut renamed = update(&lines[2], &ids[&3], "03-10-100", "Forms (rented)");
-    renamed.income = Some(services_in.clone());
-    renamed.expense = Some(gl("5.2.1", "Cost Of Sales", GlKind::Expense));
+    let cost_of_sales = gl("5.2.1", "Cost Of Sales", GlKind::Expense);
+    renamed.income = Some(&services_in);
+    renamed.expense = Some(&cost_of_sales);
     let results = t
         .tryton()
-        .export(&ctx(), &[extra, renamed, lines[3].clone()])
+        .export(&ctx(), &[extra, renamed, lines[3]])
         .await
         .unwrap();
     synced(&results);
@@ -818,7 +830,8 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
 
     // A GL account that Tryton does not have fails that line only.
     let mut bad = line(8, "05-200", "Bolts");
-    bad.income = Some(gl("9.9.9", "Nowhere", GlKind::Income));
+    let nowhere = gl("9.9.9", "Nowhere", GlKind::Income);
+    bad.income = Some(&nowhere);
     let results = t
         .tryton()
         .export(&ctx(), &[bad, line(9, "05-300", "Welding")])
@@ -832,16 +845,16 @@ async fn products_carry_gl_accounts_through_one_category_per_pair() {
     // stay taken); reactivating it with a new name brings both back.
     let mut off = update(&lines[3], &ids[&4], "03-10-200", "Form Accessories");
     off.active = false;
-    off.income = Some(services_in.clone());
-    off.expense = Some(services_out.clone());
+    off.income = Some(&services_in);
+    off.expense = Some(&services_out);
     t.export_synced(std::slice::from_ref(&off)).await;
     assert_eq!(
         product_state(&d, "03-10-200").await,
         (false, false, "Form Accessories".to_owned())
     );
     let mut on = update(&off, &ids[&4], "03-10-200", "Form ties");
-    on.income = Some(services_in.clone());
-    on.expense = Some(services_out.clone());
+    on.income = Some(&services_in);
+    on.expense = Some(&services_out);
     t.export_synced(&[on]).await;
     assert_eq!(
         product_state(&d, "03-10-200").await,
@@ -931,7 +944,7 @@ async fn one_bad_row_fails_only_itself() {
     // A refused write (moving 03 under its own child) fails alone; the other update is stored.
     let cycle = update(&lines[0], &ids[&1], "03", "Concrete");
     let mut cycle = cycle;
-    cycle.parent_full_code = Some("03-10".into());
+    cycle.parent_full_code = Some("03-10");
     let rename = update(&lines[5], &ids[&6], "05", "Metals (all)");
     let results = t.tryton().export(&ctx(), &[cycle, rename]).await.unwrap();
     let m = failure(&results, 1);
@@ -994,8 +1007,8 @@ async fn read_codes_returns_the_tree() {
         .map(|l| {
             (
                 ids[&l.item_id].clone(),
-                l.full_code.clone(),
-                l.description.clone(),
+                l.full_code.to_owned(),
+                l.description.to_owned(),
                 l.full_code != "05",
             )
         })
@@ -1006,12 +1019,10 @@ async fn read_codes_returns_the_tree() {
 #[tokio::test]
 async fn tryton_stopped_midway_is_unavailable_and_the_retry_creates_nothing_twice() {
     let mut t = Instance::start();
-    let lines: Vec<ExportLine> = (0..3000)
-        .map(|i| line(i + 1, &format!("{:04}", i), &format!("Code {i}")))
-        .collect();
+    let codes = numbered(3000);
     let d = t.direct().await;
     let tryton = t.tryton();
-    let export = tokio::spawn(async move { tryton.export(&ctx(), &lines).await });
+    let export = tokio::spawn(async move { tryton.export(&ctx(), &new_lines(1, &codes)).await });
     // Kill the server as soon as the first create call (1,000 accounts) is committed.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -1041,10 +1052,7 @@ async fn tryton_stopped_midway_is_unavailable_and_the_retry_creates_nothing_twic
 
     // The worker retries the whole batch once Tryton is back: each code exists exactly once.
     t.restart();
-    let lines: Vec<ExportLine> = (0..3000)
-        .map(|i| line(i + 1, &format!("{:04}", i), &format!("Code {i}")))
-        .collect();
-    let ids = t.export_synced(&lines).await;
+    let ids = t.export_synced(&new_lines(1, &numbered(3000))).await;
     assert_eq!(ids.values().collect::<HashSet<_>>().len(), 3000);
     let d = t.direct().await;
     assert_eq!(
@@ -1057,29 +1065,26 @@ async fn tryton_stopped_midway_is_unavailable_and_the_retry_creates_nothing_twic
 // ---------------------------------------------------------------------------------------------
 // Benchmark
 
-/// `n` codes in three tiers (divisions of 9 sections of 10 codes), parents first.
-fn bench_lines(prefix: &str, n: usize) -> Vec<ExportLine> {
+/// `n` codes in three tiers (divisions of 9 sections of 10 codes), parents first, as
+/// `(full code, description)` rows for [`new_lines`].
+fn bench_codes(prefix: &str, n: usize) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(n);
     let mut d = 0;
     while out.len() < n {
         let div = format!("{prefix}{d:03}");
-        out.push(line(out.len() as i64 + 1, &div, &format!("Division {div}")));
+        out.push((div.clone(), format!("Division {div}")));
         for s in 1..=9 {
             if out.len() >= n {
                 break;
             }
             let sec = format!("{div}-{s:02}");
-            out.push(line(out.len() as i64 + 1, &sec, &format!("Section {sec}")));
+            out.push((sec.clone(), format!("Section {sec}")));
             for c in 1..=10 {
                 if out.len() >= n {
                     break;
                 }
                 let code = format!("{sec}-{c:03}");
-                out.push(line(
-                    out.len() as i64 + 1,
-                    &code,
-                    &format!("Cost code {code}"),
-                ));
+                out.push((code.clone(), format!("Cost code {code}")));
             }
         }
         d += 1;
@@ -1087,7 +1092,7 @@ fn bench_lines(prefix: &str, n: usize) -> Vec<ExportLine> {
     out
 }
 
-async fn connector_run(t: &Instance, lines: &[ExportLine]) -> Duration {
+async fn connector_run(t: &Instance, lines: &[ExportLine<'_>]) -> Duration {
     let started = Instant::now();
     for batch in lines.chunks(BATCH) {
         // As the worker does: one connector call per batch, a new connector each time.
@@ -1100,7 +1105,7 @@ async fn connector_run(t: &Instance, lines: &[ExportLine]) -> Duration {
     started.elapsed()
 }
 
-async fn direct_run(d: &Direct, lines: &[ExportLine]) -> Duration {
+async fn direct_run(d: &Direct, lines: &[ExportLine<'_>]) -> Duration {
     let started = Instant::now();
     for batch in lines.chunks(1000) {
         let vals: Vec<Value> = batch
@@ -1141,7 +1146,8 @@ async fn bench_export_vs_direct_rpc() {
         async move {
             let (mut ct, mut dt) = (Vec::new(), Vec::new());
             for round in 0..count {
-                let lines = bench_lines(&format!("{tag}{round}"), n);
+                let codes = bench_codes(&format!("{tag}{round}"), n);
+                let lines = new_lines(1, &codes);
                 let (a, b) = if round % 2 == 0 {
                     let a = connector_run(c, &lines).await;
                     (a, direct_run(d, &lines).await)
@@ -1163,7 +1169,7 @@ async fn bench_export_vs_direct_rpc() {
     };
     let (c1, d1) = rounds(1000, 3, "A").await;
     let (c10, d10) = rounds(10_000, 2, "B").await;
-    let again = connector_run(&c, &bench_lines("A0", 1000)).await; // all exist: lookups only
+    let again = connector_run(&c, &new_lines(1, &bench_codes("A0", 1000))).await; // all exist: lookups only
 
     let total = |v: &[Duration]| v.iter().map(|d| d.as_secs_f64()).sum::<f64>();
     let median = |v: &[Duration]| {

@@ -199,52 +199,60 @@ fn ctx() -> ExportContext {
     }
 }
 
-fn lines() -> Vec<ExportLine> {
+/// The accounts [`lines`] name (lines borrow their accounts).
+static ACCOUNTS: std::sync::LazyLock<[GlAccount; 2]> = std::sync::LazyLock::new(|| {
+    [
+        GlAccount {
+            code: "4000".into(),
+            name: "Contract income".into(),
+            kind: GlKind::Income,
+        },
+        GlAccount {
+            code: "5000".into(),
+            name: "Job costs".into(),
+            kind: GlKind::Expense,
+        },
+    ]
+});
+
+fn lines() -> Vec<ExportLine<'static>> {
     vec![
         ExportLine {
             item_id: 11,
-            code: "01".into(),
-            full_code: "01".into(),
-            description: "Sitework".into(),
+            code: "01",
+            full_code: "01",
+            description: "Sitework",
             active: true,
             parent_full_code: None,
             origin_id: None,
             previous: None,
-            income: Some(GlAccount {
-                code: "4000".into(),
-                name: "Contract income".into(),
-                kind: GlKind::Income,
-            }),
+            income: Some(&ACCOUNTS[0]),
             expense: None,
         },
         ExportLine {
             item_id: 12,
-            code: "100".into(),
-            full_code: "01-100".into(),
-            description: "Excavation and backfill, east wing".into(),
+            code: "100",
+            full_code: "01-100",
+            description: "Excavation and backfill, east wing",
             active: true,
-            parent_full_code: Some("01".into()),
-            origin_id: Some("ERP-OLD-12".into()),
+            parent_full_code: Some("01"),
+            origin_id: Some("ERP-OLD-12"),
             previous: Some(Previous {
-                code: "100".into(),
-                full_code: "01-100".into(),
-                description: "Excavation".into(),
+                code: "100",
+                full_code: "01-100",
+                description: "Excavation",
                 active: true,
             }),
             income: None,
-            expense: Some(GlAccount {
-                code: "5000".into(),
-                name: "Job costs".into(),
-                kind: GlKind::Expense,
-            }),
+            expense: Some(&ACCOUNTS[1]),
         },
         ExportLine {
             item_id: 13,
-            code: "200".into(),
-            full_code: "01-200".into(),
-            description: "Démolition".into(),
+            code: "200",
+            full_code: "01-200",
+            description: "Démolition",
             active: false,
-            parent_full_code: Some("01".into()),
+            parent_full_code: Some("01"),
             origin_id: None,
             previous: None,
             income: None,

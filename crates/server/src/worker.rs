@@ -109,29 +109,32 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         };
         let account = |code: &Option<String>| {
             code.as_ref()
-                .and_then(|c| accounts.iter().find(|a| &a.code == c).cloned())
+                .and_then(|c| accounts.iter().find(|a| &a.code == c))
         };
         for batch in to_export.chunks(conn.settings.batch_size()) {
-            let lines: Vec<ExportLine> = batch
-                .iter()
-                .map(|r| {
-                    line(
-                        r,
-                        account(&r.gl_income_account),
-                        account(&r.gl_expense_account),
-                    )
-                })
-                .collect();
-            let results = conn
-                .settings
-                .export(&ctx, &lines)
-                .instrument(tracing::info_span!(
-                    "connector",
-                    call = "export",
-                    kind = conn.settings.kind(),
-                    lines = lines.len()
-                ))
-                .await?;
+            // The lines go as soon as the ERP has answered: the outcomes are recorded without
+            // them (a file export's batch is the whole job).
+            let results = {
+                let lines: Vec<ExportLine> = batch
+                    .iter()
+                    .map(|r| {
+                        line(
+                            r,
+                            account(&r.gl_income_account),
+                            account(&r.gl_expense_account),
+                        )
+                    })
+                    .collect();
+                conn.settings
+                    .export(&ctx, &lines)
+                    .instrument(tracing::info_span!(
+                        "connector",
+                        call = "export",
+                        kind = conn.settings.kind(),
+                        lines = lines.len()
+                    ))
+                    .await?
+            };
             let outcomes: Vec<(i64, Outcome)> = results
                 .into_iter()
                 .map(|(id, r)| match r {
@@ -235,25 +238,26 @@ pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&Ex
     (orphans, to_export)
 }
 
-pub(crate) fn line(
-    r: &ExportRow, income: Option<GlAccount>, expense: Option<GlAccount>,
-) -> ExportLine {
+/// The row as the connector reads it, borrowing the row and the accounts it names.
+pub(crate) fn line<'a>(
+    r: &'a ExportRow, income: Option<&'a GlAccount>, expense: Option<&'a GlAccount>,
+) -> ExportLine<'a> {
     let previous = (|| {
         Some(Previous {
-            code: r.from_code.clone()?,
-            full_code: r.from_full_code.clone()?,
-            description: r.from_description.clone()?,
+            code: r.from_code.as_deref()?,
+            full_code: r.from_full_code.as_deref()?,
+            description: r.from_description.as_deref()?,
             active: r.from_active?,
         })
     })();
     ExportLine {
         item_id: r.item_id,
-        code: r.code.clone(),
-        full_code: r.full_code.clone(),
-        description: r.description.clone(),
+        code: &r.code,
+        full_code: &r.full_code,
+        description: &r.description,
         active: r.active,
-        parent_full_code: r.parent_full_code.clone(),
-        origin_id: r.origin_id.clone(),
+        parent_full_code: r.parent_full_code.as_deref(),
+        origin_id: r.origin_id.as_deref(),
         previous,
         income,
         expense,

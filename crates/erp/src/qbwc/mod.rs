@@ -52,7 +52,7 @@ impl Connector for Qbwc {
     }
 
     async fn export(
-        &self, _: &ExportContext, _: &[ExportLine],
+        &self, _: &ExportContext, _: &[ExportLine<'_>],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         Err(ConnectorError::NotSupported(PULLED_ONLY.into()))
     }

@@ -32,17 +32,17 @@ pub enum Decision {
 /// confirmed it (`by_list_id`; a rename here still finds the item), else by the full name it was
 /// last confirmed under (a code the IIF file connector exported, whose key is that name), else
 /// by the full name it would have.
-pub fn key(line: &ExportLine, ctx: &ExportContext, by_list_id: bool) -> Key {
-    match (&line.origin_id, &line.previous) {
-        (Some(id), _) if by_list_id => Key::ListId(id.clone()),
-        (_, Some(prev)) => Key::FullName(quickbooks_name(&prev.full_code, ctx.delimiter)),
-        _ => Key::FullName(quickbooks_name(&line.full_code, ctx.delimiter)),
+pub fn key(line: &ExportLine<'_>, ctx: &ExportContext, by_list_id: bool) -> Key {
+    match (line.origin_id, line.previous) {
+        (Some(id), _) if by_list_id => Key::ListId(id.to_owned()),
+        (_, Some(prev)) => Key::FullName(quickbooks_name(prev.full_code, ctx.delimiter)),
+        _ => Key::FullName(quickbooks_name(line.full_code, ctx.delimiter)),
     }
 }
 
 /// The item Costbridge wants for a line, or why QuickBooks could not take it.
-pub fn desired(line: &ExportLine, ctx: &ExportContext) -> Result<Desired, String> {
-    let full = quickbooks_name(&line.full_code, ctx.delimiter);
+pub fn desired(line: &ExportLine<'_>, ctx: &ExportContext) -> Result<Desired, String> {
+    let full = quickbooks_name(line.full_code, ctx.delimiter);
     let (parent, name) = match full.rsplit_once(':') {
         Some((p, n)) => (Some(p.to_owned()), n.to_owned()),
         None => (None, full.clone()),
@@ -56,7 +56,7 @@ pub fn desired(line: &ExportLine, ctx: &ExportContext) -> Result<Desired, String
     Ok(Desired {
         name,
         parent,
-        description: fit_description(&line.description, ctx.max_description).to_owned(),
+        description: fit_description(line.description, ctx.max_description).to_owned(),
         active: line.active,
         income: line.income.as_ref().map(|a| a.code.clone()),
         expense: line.expense.as_ref().map(|a| a.code.clone()),
@@ -77,10 +77,10 @@ pub struct Confirmed {
 /// touched only what Costbridge never writes, like a price); for a code another connector
 /// confirmed (no `EditSequence` known), its name, description or active flag.
 fn changed_in_quickbooks(
-    qb: &QbItem, line: &ExportLine, ctx: &ExportContext, confirmed: Option<&Confirmed>,
+    qb: &QbItem, line: &ExportLine<'_>, ctx: &ExportContext, confirmed: Option<&Confirmed>,
 ) -> bool {
     let fields_differ = line.previous.as_ref().is_some_and(|prev| {
-        qb.full_name != quickbooks_name(&prev.full_code, ctx.delimiter)
+        qb.full_name != quickbooks_name(prev.full_code, ctx.delimiter)
             || qb.description != prev.description
             || qb.active != prev.active
     });
@@ -96,7 +96,7 @@ fn changed_in_quickbooks(
 /// Decides a line. `confirmed` is what QuickBooks answered when the Web Connector last
 /// confirmed the code (none for a new code, or one another connector synced).
 pub fn decide(
-    line: &ExportLine, ctx: &ExportContext, found: &Found, confirmed: Option<&Confirmed>,
+    line: &ExportLine<'_>, ctx: &ExportContext, found: &Found, confirmed: Option<&Confirmed>,
 ) -> Decision {
     let failed = |message: String| Decision::Done(LineResult::Failed { message });
     let want = match desired(line, ctx) {
@@ -134,7 +134,7 @@ pub fn decide(
                     |p| {
                         format!(
                             "'{}', description '{}', {}",
-                            quickbooks_name(&p.full_code, ctx.delimiter),
+                            quickbooks_name(p.full_code, ctx.delimiter),
                             p.description,
                             if p.active { "active" } else { "inactive" }
                         )
@@ -182,7 +182,7 @@ pub fn refusal(full_code: &str, status: i64, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GlAccount, GlKind, Previous, test_line};
+    use crate::{GlKind, Previous, test_account, test_line};
 
     fn ctx() -> ExportContext {
         ExportContext {
@@ -206,20 +206,16 @@ mod tests {
         }
     }
 
-    fn line(full: &str, desc: &str, confirmed: Option<&str>) -> ExportLine {
+    fn line<'a>(full: &'a str, desc: &'a str, confirmed: Option<&'a str>) -> ExportLine<'a> {
         let mut l = test_line(7, full);
-        l.description = desc.into();
-        l.income = Some(GlAccount {
-            code: "Income".into(),
-            name: "4000 · Income".into(),
-            kind: GlKind::Income,
-        });
+        l.description = desc;
+        l.income = Some(test_account("Income", "4000 · Income", GlKind::Income));
         if let Some(prev) = confirmed {
-            l.origin_id = Some("80000001-1".into());
+            l.origin_id = Some("80000001-1");
             l.previous = Some(Previous {
-                code: l.code.clone(),
-                full_code: full.into(),
-                description: prev.into(),
+                code: l.code,
+                full_code: full,
+                description: prev,
                 active: true,
             });
         }
@@ -244,7 +240,7 @@ mod tests {
         );
         // Confirmed through an IIF file: its key is a name; asked for under the confirmed name.
         let mut renamed = line("01-200", "x", Some("x"));
-        renamed.previous.as_mut().unwrap().full_code = "01-100".into();
+        renamed.previous.as_mut().unwrap().full_code = "01-100";
         assert_eq!(
             key(&renamed, &ctx(), false),
             Key::FullName("01:01-100".into())

@@ -198,7 +198,7 @@ impl Connector for Tryton {
     /// Creates or updates one analytic account per line (parents first), plus a service product
     /// for lines with GL accounts. One result per line, in the order of `lines`.
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         export::export(&self.rpc, ctx, lines).await
     }

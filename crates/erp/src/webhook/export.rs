@@ -13,7 +13,7 @@ use crate::{ConnectorError, ExportContext, ExportLine, LineResult, fit_descripti
 const MESSAGE_CHARS: usize = 1000;
 
 pub(super) async fn export(
-    hook: &Webhook, ctx: &ExportContext, lines: &[ExportLine],
+    hook: &Webhook, ctx: &ExportContext, lines: &[ExportLine<'_>],
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     if lines.is_empty() {
         return Ok(Vec::new());
@@ -53,7 +53,7 @@ pub(super) async fn export(
 /// 429), else one result per line, in the order of `lines`. `complete` is false when the body
 /// was cut at `MAX_ANSWER_BYTES`; `url` names the receiver in messages.
 fn read_answer(
-    ctx: &ExportContext, lines: &[ExportLine], url: &str, status: StatusCode, body: &[u8],
+    ctx: &ExportContext, lines: &[ExportLine<'_>], url: &str, status: StatusCode, body: &[u8],
     complete: bool,
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     if status.is_server_error()
@@ -106,7 +106,7 @@ fn read_answer(
 }
 
 /// The receiver's word on each line of the batch; a line it did not mention failed.
-fn results(ctx: &ExportContext, lines: &[ExportLine], reply: Reply) -> Vec<(i64, LineResult)> {
+fn results(ctx: &ExportContext, lines: &[ExportLine<'_>], reply: Reply) -> Vec<(i64, LineResult)> {
     let mut reported: HashMap<i64, LineResult> = HashMap::with_capacity(reply.results.len());
     for r in reply.results {
         let (item_id, result) = match r {
@@ -158,7 +158,7 @@ fn results(ctx: &ExportContext, lines: &[ExportLine], reply: Reply) -> Vec<(i64,
     results
 }
 
-fn all_failed(lines: &[ExportLine], message: &str) -> Vec<(i64, LineResult)> {
+fn all_failed(lines: &[ExportLine<'_>], message: &str) -> Vec<(i64, LineResult)> {
     lines
         .iter()
         .map(|l| {
@@ -175,7 +175,7 @@ fn all_failed(lines: &[ExportLine], message: &str) -> Vec<(i64, LineResult)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GlAccount, GlKind, Previous};
+    use crate::{GlKind, Previous};
     use serde_json::json;
 
     const URL: &str = "https://erp.example/hook";
@@ -188,9 +188,9 @@ mod tests {
         }
     }
 
-    fn lines() -> Vec<ExportLine> {
-        [1, 2, 3]
-            .map(|id| crate::test_line(id, &format!("0{id}")))
+    fn lines() -> Vec<ExportLine<'static>> {
+        [(1, "01"), (2, "02"), (3, "03")]
+            .map(|(id, full)| crate::test_line(id, full))
             .into()
     }
 
@@ -206,18 +206,14 @@ mod tests {
     #[test]
     fn the_batch_carries_each_line_with_its_accounts_and_previous_values() {
         let mut l = lines().remove(0);
-        l.parent_full_code = Some("00".into());
+        l.parent_full_code = Some("00");
         l.previous = Some(Previous {
-            code: "9".into(),
-            full_code: "00-9".into(),
-            description: "Old".into(),
+            code: "9",
+            full_code: "00-9",
+            description: "Old",
             active: false,
         });
-        l.income = Some(GlAccount {
-            code: "4000".into(),
-            name: "Income".into(),
-            kind: GlKind::Income,
-        });
+        l.income = Some(crate::test_account("4000", "Income", GlKind::Income));
         let lines = [l];
         let body = serde_json::to_value(Batch::of(&ctx(), &lines)).unwrap();
         assert_eq!(

@@ -137,7 +137,7 @@ impl Connector for Webhook {
     }
 
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         export::export(self, ctx, lines).await
     }

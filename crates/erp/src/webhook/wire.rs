@@ -40,8 +40,8 @@ struct Account<'a> {
 }
 
 impl<'a> Account<'a> {
-    fn of(account: &'a Option<GlAccount>) -> Option<Self> {
-        account.as_ref().map(|a| Account {
+    fn of(account: Option<&'a GlAccount>) -> Option<Self> {
+        account.map(|a| Account {
             code: &a.code,
             name: &a.name,
         })
@@ -50,7 +50,7 @@ impl<'a> Account<'a> {
 
 impl<'a> Batch<'a> {
     /// The `cost_codes.export` event for `lines`, descriptions cut to the profile's length.
-    pub fn of(ctx: &ExportContext, lines: &'a [ExportLine]) -> Self {
+    pub fn of(ctx: &ExportContext, lines: &[ExportLine<'a>]) -> Self {
         Batch {
             event: "cost_codes.export",
             job_id: ctx.job_id,
@@ -58,20 +58,20 @@ impl<'a> Batch<'a> {
                 .iter()
                 .map(|l| Code {
                     item_id: l.item_id,
-                    code: &l.code,
-                    full_code: &l.full_code,
-                    description: fit_description(&l.description, ctx.max_description),
+                    code: l.code,
+                    full_code: l.full_code,
+                    description: fit_description(l.description, ctx.max_description),
                     active: l.active,
-                    parent_full_code: l.parent_full_code.as_deref(),
-                    origin_id: l.origin_id.as_deref(),
-                    previous: l.previous.as_ref().map(|p| PreviousOut {
-                        code: &p.code,
-                        full_code: &p.full_code,
-                        description: &p.description,
+                    parent_full_code: l.parent_full_code,
+                    origin_id: l.origin_id,
+                    previous: l.previous.map(|p| PreviousOut {
+                        code: p.code,
+                        full_code: p.full_code,
+                        description: p.description,
                         active: p.active,
                     }),
-                    gl_income_account: Account::of(&l.income),
-                    gl_expense_account: Account::of(&l.expense),
+                    gl_income_account: Account::of(l.income),
+                    gl_expense_account: Account::of(l.expense),
                 })
                 .collect(),
         }

@@ -125,29 +125,29 @@ pub fn item_name(description: &str, max: usize) -> String {
 
 /// The item a line asks for. `max_name` is the profile's limit for descriptions, within
 /// Xero's own.
-pub fn item_for(line: &ExportLine, max_name: Option<usize>) -> Item {
+pub fn item_for(line: &ExportLine<'_>, max_name: Option<usize>) -> Item {
     let max = max_name.map_or(NAME_MAX, |m| m.min(NAME_MAX));
-    let name = match item_name(&line.description, max) {
-        n if n.is_empty() => line.full_code.clone(),
+    let name = match item_name(line.description, max) {
+        n if n.is_empty() => line.full_code.to_owned(),
         n => n,
     };
-    let details = |a: &Option<GlAccount>| {
-        a.as_ref().map(|a| Details {
+    let details = |a: Option<&GlAccount>| {
+        a.map(|a| Details {
             account_code: Some(a.code.clone()),
         })
     };
     Item {
-        code: line.full_code.clone(),
+        code: line.full_code.to_owned(),
         name: Some(name),
         // Xero nulls the description and the sales details of an item that is not sold.
-        description: line.active.then(|| line.description.clone()),
+        description: line.active.then(|| line.description.to_owned()),
         sales_details: if line.active {
-            details(&line.income)
+            details(line.income)
         } else {
             None
         },
         purchase_details: if line.active {
-            details(&line.expense)
+            details(line.expense)
         } else {
             None
         },
@@ -159,13 +159,13 @@ pub fn item_for(line: &ExportLine, max_name: Option<usize>) -> Item {
 }
 
 /// The item Costbridge wrote when Xero last confirmed the line's code.
-fn confirmed_item(line: &ExportLine, max_name: Option<usize>) -> Option<Item> {
-    let p = line.previous.as_ref()?;
+fn confirmed_item(line: &ExportLine<'_>, max_name: Option<usize>) -> Option<Item> {
+    let p = line.previous?;
     let before = ExportLine {
-        full_code: p.full_code.clone(),
-        description: p.description.clone(),
+        full_code: p.full_code,
+        description: p.description,
         active: p.active,
-        ..line.clone()
+        ..*line
     };
     Some(item_for(&before, max_name))
 }
@@ -180,7 +180,7 @@ pub enum Step {
 }
 
 /// Decides each line against Xero's items (looked up by code and by `ItemID`).
-pub fn plan(lines: &[ExportLine], xero: &[Item], max_name: Option<usize>) -> Vec<(i64, Step)> {
+pub fn plan(lines: &[ExportLine<'_>], xero: &[Item], max_name: Option<usize>) -> Vec<(i64, Step)> {
     let by_id: HashMap<&str, &Item> = xero
         .iter()
         .filter_map(|i| Some((i.item_id.as_deref()?, i)))
@@ -192,16 +192,17 @@ pub fn plan(lines: &[ExportLine], xero: &[Item], max_name: Option<usize>) -> Vec
             let wanted = item_for(line, max_name);
             let found = line
                 .origin_id
-                .as_deref()
                 .and_then(|id| by_id.get(id))
-                .or_else(|| by_code.get(line.full_code.as_str()))
+                .or_else(|| by_code.get(line.full_code))
                 .copied();
             (line.item_id, step(line, wanted, found, max_name))
         })
         .collect()
 }
 
-fn step(line: &ExportLine, wanted: Item, found: Option<&Item>, max_name: Option<usize>) -> Step {
+fn step(
+    line: &ExportLine<'_>, wanted: Item, found: Option<&Item>, max_name: Option<usize>,
+) -> Step {
     let Some(existing) = found else {
         return Step::Write(wanted);
     };
@@ -337,15 +338,11 @@ mod tests {
     use crate::{Previous, test_line};
     use serde_json::json;
 
-    fn account(code: &str, kind: GlKind) -> GlAccount {
-        GlAccount {
-            code: code.into(),
-            name: code.into(),
-            kind,
-        }
+    fn account(code: &str, kind: GlKind) -> &'static GlAccount {
+        crate::test_account(code, code, kind)
     }
 
-    fn xero(id: &str, line: &ExportLine) -> Item {
+    fn xero(id: &str, line: &ExportLine<'_>) -> Item {
         Item {
             item_id: Some(id.into()),
             ..item_for(line, Some(50))
@@ -370,7 +367,7 @@ mod tests {
     #[test]
     fn a_code_becomes_an_item_with_its_accounts_not_tracked() {
         let mut line = test_line(1, "01-100");
-        line.description = "Site work and demolition of existing structures on the lot".into();
+        line.description = "Site work and demolition of existing structures on the lot";
         line.income = Some(account("200", GlKind::Income));
         line.expense = Some(account("310", GlKind::Expense));
         let item = serde_json::to_value(item_for(&line, Some(50))).unwrap();
@@ -411,25 +408,19 @@ mod tests {
             },
         ];
         resumed.origin_id = None;
-        let previous = |l: &ExportLine| Previous {
-            code: l.code.clone(),
-            full_code: l.full_code.clone(),
-            description: l.description.clone(),
+        let previous = |l: ExportLine<'static>| Previous {
+            code: l.code,
+            full_code: l.full_code,
+            description: l.description,
             active: true,
         };
-        changed_here.previous = Some(previous(&changed_here));
-        changed_here.origin_id = Some("id-3".into());
-        changed_here.description = "New words".into();
-        changed_in_xero.previous = Some(previous(&changed_in_xero));
-        changed_in_xero.origin_id = Some("id-4".into());
-        changed_in_xero.description = "Ours changed too".into();
-        let lines = [
-            new.clone(),
-            resumed,
-            changed_here.clone(),
-            changed_in_xero,
-            foreign,
-        ];
+        changed_here.previous = Some(previous(changed_here));
+        changed_here.origin_id = Some("id-3");
+        changed_here.description = "New words";
+        changed_in_xero.previous = Some(previous(changed_in_xero));
+        changed_in_xero.origin_id = Some("id-4");
+        changed_in_xero.description = "Ours changed too";
+        let lines = [new, resumed, changed_here, changed_in_xero, foreign];
         let steps = plan(&lines, &in_xero, Some(50));
         assert_eq!(steps[0], (1, Step::Write(item_for(&new, Some(50)))));
         assert_eq!(
@@ -474,12 +465,12 @@ mod tests {
         let mut line = test_line(1, "01-200");
         let before = test_line(1, "01-100");
         line.previous = Some(Previous {
-            code: "100".into(),
-            full_code: "01-100".into(),
-            description: before.description.clone(),
+            code: "100",
+            full_code: "01-100",
+            description: before.description,
             active: true,
         });
-        line.origin_id = Some("id-1".into());
+        line.origin_id = Some("id-1");
         let steps = plan(&[line], &[xero("id-1", &before)], Some(50));
         let Step::Write(update) = &steps[0].1 else {
             panic!("{steps:?}")

@@ -166,7 +166,7 @@ impl Connector for Xero {
     }
 
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine],
+        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         let existing: Items = self.call(Method::GET, "/Items", &[], None).await?;
         let mut results = Vec::with_capacity(lines.len());

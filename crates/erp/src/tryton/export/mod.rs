@@ -28,7 +28,7 @@ async fn write(
 }
 
 pub(super) async fn export(
-    rpc: &Rpc, ctx: &ExportContext, lines: &[ExportLine],
+    rpc: &Rpc, ctx: &ExportContext, lines: &[ExportLine<'_>],
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     let started = Instant::now();
     if lines.is_empty() {

@@ -32,11 +32,11 @@ impl<W> Step<W> {
 }
 
 /// The codes to look up (the batch's and their parents', each once) and the origin ids.
-pub(super) fn lookups(lines: &[ExportLine]) -> (Vec<&str>, Vec<i64>) {
+pub(super) fn lookups<'a>(lines: &[ExportLine<'a>]) -> (Vec<&'a str>, Vec<i64>) {
     let mut codes: Vec<&str> = Vec::new();
     let mut seen = HashSet::new();
     for l in lines {
-        for c in std::iter::once(l.full_code.as_str()).chain(l.parent_full_code.as_deref()) {
+        for c in std::iter::once(l.full_code).chain(l.parent_full_code) {
             if seen.insert(c) {
                 codes.push(c);
             }
@@ -63,7 +63,7 @@ impl<'a> Plan<'a> {
     /// Each line as an update or a create, its parent, and its type, from the accounts found
     /// under `root` by [`lookups`].
     pub fn new(
-        lines: &'a [ExportLine], max_description: Option<usize>, root: i64, found: Vec<Account>,
+        lines: &'a [ExportLine<'a>], max_description: Option<usize>, root: i64, found: Vec<Account>,
     ) -> Self {
         let mut rows: Vec<Row> = Vec::with_capacity(lines.len());
         {
@@ -75,8 +75,8 @@ impl<'a> Plan<'a> {
             let mut in_batch: HashMap<&str, usize> = HashMap::new();
             for (i, l) in lines.iter().enumerate() {
                 let row = classify(l, max_description, &in_batch, &by_id, &by_code);
-                if !in_batch.contains_key(l.full_code.as_str()) {
-                    in_batch.insert(l.full_code.as_str(), i);
+                if !in_batch.contains_key(l.full_code) {
+                    in_batch.insert(l.full_code, i);
                 }
                 rows.push(row);
             }
@@ -398,13 +398,13 @@ impl<'a> Plan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{GlAccount, GlKind, Previous};
+    use crate::{GlKind, Previous};
 
     const ROOT: i64 = 1;
 
-    fn line(id: i64, full: &str, parent: Option<&str>) -> ExportLine {
+    fn line<'a>(id: i64, full: &'a str, parent: Option<&'a str>) -> ExportLine<'a> {
         ExportLine {
-            parent_full_code: parent.map(Into::into),
+            parent_full_code: parent,
             ..crate::test_line(id, full)
         }
     }
@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn lookups_name_each_code_and_parent_once() {
         let mut child = line(2, "01-100", Some("01"));
-        child.origin_id = Some(" 42 ".into());
+        child.origin_id = Some(" 42 ");
         let lines = [line(1, "01", None), child, line(3, "02-100", Some("02"))];
         let (codes, ids) = lookups(&lines);
         assert_eq!(codes, ["01", "01-100", "02-100", "02"]);
@@ -513,7 +513,7 @@ mod tests {
     #[test]
     fn an_existing_code_is_updated_in_place_and_counted() {
         let mut l = line(1, "01", None);
-        l.description = "Sitework and more".into();
+        l.description = "Sitework and more";
         let lines = [l];
         let mut plan = Plan::new(
             &lines,
@@ -539,7 +539,7 @@ mod tests {
     #[test]
     fn refusals_before_any_write_name_the_reason() {
         let mut by_origin = line(3, "03", None);
-        by_origin.origin_id = Some("30".into());
+        by_origin.origin_id = Some("30");
         let lines = [
             line(1, "01", None),
             line(2, "01", None),
@@ -576,17 +576,17 @@ mod tests {
     #[test]
     fn a_change_made_in_tryton_since_the_last_export_is_a_conflict() {
         let mut l = line(1, "01", None);
-        l.origin_id = Some("10".into());
-        l.description = "New name".into();
+        l.origin_id = Some("10");
+        l.description = "New name";
         l.previous = Some(Previous {
-            code: "01".into(),
-            full_code: "01".into(),
-            description: "Old name".into(),
+            code: "01",
+            full_code: "01",
+            description: "Old name",
             active: true,
         });
         let mut changed = account(10, "01", ROOT, "normal");
         changed.name = "Renamed in Tryton".into();
-        let lines = [l.clone()];
+        let lines = [l];
         let plan = Plan::new(&lines, None, ROOT, vec![changed]);
         let m = message(&plan.results(), 1);
         assert!(
@@ -604,7 +604,7 @@ mod tests {
     #[test]
     fn an_inactive_account_is_reactivated_to_be_edited_and_deactivated_again_if_the_edit_fails() {
         let mut l = line(1, "01", None);
-        l.description = "New".into();
+        l.description = "New";
         let lines = [l];
         let mut inactive = account(10, "01", ROOT, "normal");
         inactive.active = false;
@@ -647,11 +647,7 @@ mod tests {
     fn a_new_inactive_code_is_created_then_deactivated_and_gl_codes_get_products() {
         let mut l = line(1, "01", None);
         l.active = false;
-        l.income = Some(GlAccount {
-            code: "4000".into(),
-            name: "Income".into(),
-            kind: GlKind::Income,
-        });
+        l.income = Some(crate::test_account("4000", "Income", GlKind::Income));
         let lines = [l, line(2, "02", None)];
         let mut plan = Plan::new(&lines, None, ROOT, Vec::new());
         let step = plan.creates(0);

@@ -26,7 +26,7 @@ pub(super) enum Parent {
 }
 
 pub(super) struct Row<'a> {
-    pub line: &'a ExportLine,
+    pub line: &'a ExportLine<'a>,
     /// The description as exported (cut to the profile's length).
     pub name: &'a str,
     pub existing: Option<Account>,
@@ -43,17 +43,17 @@ impl Row<'_> {
     }
 }
 
-pub(super) fn origin_id(l: &ExportLine) -> Option<i64> {
-    l.origin_id.as_deref().and_then(|o| o.trim().parse().ok())
+pub(super) fn origin_id(l: &ExportLine<'_>) -> Option<i64> {
+    l.origin_id.and_then(|o| o.trim().parse().ok())
 }
 
 /// A line as an update of an existing account (found by origin id, else by code) or a new one,
 /// or why it cannot be exported.
 pub(super) fn classify<'a>(
-    l: &'a ExportLine, max_description: Option<usize>, in_batch: &HashMap<&str, usize>,
+    l: &'a ExportLine<'a>, max_description: Option<usize>, in_batch: &HashMap<&str, usize>,
     by_id: &HashMap<i64, &Account>, by_code: &HashMap<&str, Vec<&Account>>,
 ) -> Row<'a> {
-    let name = fit_description(&l.description, max_description);
+    let name = fit_description(l.description, max_description);
     let mut row = Row {
         line: l,
         name,
@@ -63,16 +63,14 @@ pub(super) fn classify<'a>(
         id: None,
         failed: None,
     };
-    if in_batch.contains_key(l.full_code.as_str()) {
+    if in_batch.contains_key(l.full_code) {
         row.failed = Some(format!(
             "the code '{}' appears twice in this export",
             l.full_code
         ));
         return row;
     }
-    let same_code = by_code
-        .get(l.full_code.as_str())
-        .map_or(&[][..], Vec::as_slice);
+    let same_code = by_code.get(l.full_code).map_or(&[][..], Vec::as_slice);
     let by_origin = origin_id(l).and_then(|id| by_id.get(&id).copied());
     match (by_origin, same_code) {
         (Some(a), _) => {
@@ -114,7 +112,7 @@ pub(super) fn parent(
     by_code: &HashMap<&str, Vec<&Account>>,
 ) -> Result<Parent, String> {
     let l = rows[i].line;
-    let Some(p) = l.parent_full_code.as_deref() else {
+    let Some(p) = l.parent_full_code else {
         return Ok(Parent::Id(root));
     };
     if p == l.full_code {
@@ -199,10 +197,10 @@ pub(super) fn edits(r: &Row, rows: &[Row]) -> Map<String, Value> {
 /// `conflict: …` when Tryton's record changed since the last confirmed values and is not
 /// already what this export wants.
 fn conflict(
-    a: &Account, prev: &Previous, l: &ExportLine, name: &str, max: Option<usize>,
+    a: &Account, prev: &Previous<'_>, l: &ExportLine<'_>, name: &str, max: Option<usize>,
 ) -> Option<String> {
     let same_name_as_prev =
-        a.name == prev.description || a.name == fit_description(&prev.description, max);
+        a.name == prev.description || a.name == fit_description(prev.description, max);
     let as_prev = a.code == prev.full_code && same_name_as_prev && a.active == prev.active;
     let as_new = a.code == l.full_code && a.name == name && a.active == l.active;
     if as_prev || as_new {

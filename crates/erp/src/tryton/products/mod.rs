@@ -17,7 +17,7 @@ const TEMPLATE_CHUNK: usize = 80;
 const CHUNK: usize = 1000;
 
 pub(super) struct Wanted<'a> {
-    pub line: &'a ExportLine,
+    pub line: &'a ExportLine<'a>,
     /// The description as exported (cut to the profile's length).
     pub name: &'a str,
 }

@@ -40,11 +40,11 @@ pub(super) fn gl_codes<'a>(wanted: &[Wanted<'a>]) -> Vec<&'a str> {
 pub(super) fn template_codes<'a>(wanted: &[Wanted<'a>]) -> Vec<&'a str> {
     let mut codes: Vec<&str> = Vec::new();
     for w in wanted {
-        codes.push(&w.line.full_code);
+        codes.push(w.line.full_code);
         if let Some(p) = &w.line.previous
             && p.full_code != w.line.full_code
         {
-            codes.push(&p.full_code);
+            codes.push(p.full_code);
         }
     }
     codes
@@ -158,13 +158,11 @@ impl<'w, 'a> Plan<'w, 'a> {
                 .transpose();
             match (inc, exp) {
                 (Ok(i), Ok(e)) => {
-                    let code = |a: &Option<GlAccount>| {
-                        a.as_ref().map_or("-".to_owned(), |a| a.code.clone())
-                    };
+                    let code = |a: Option<&GlAccount>| a.map_or("-".to_owned(), |a| a.code.clone());
                     let name = format!(
                         "Costbridge {} | {}",
-                        code(&w.line.income),
-                        code(&w.line.expense)
+                        code(w.line.income),
+                        code(w.line.expense)
                     )
                     .replace(" / ", "/");
                     names.entry((i, e)).or_insert(name);
@@ -210,11 +208,11 @@ impl<'w, 'a> Plan<'w, 'a> {
                 None => continue,
             };
             let l = w.line;
-            let mut found = by_code.get(&l.full_code).cloned().unwrap_or_default();
+            let mut found = by_code.get(l.full_code).cloned().unwrap_or_default();
             if found.is_empty()
                 && let Some(p) = &l.previous
             {
-                found = by_code.get(&p.full_code).cloned().unwrap_or_default();
+                found = by_code.get(p.full_code).cloned().unwrap_or_default();
             }
             match &found[..] {
                 [] => self.creates.push((k, cat)),
@@ -407,13 +405,9 @@ mod tests {
     use super::*;
     use crate::{ExportLine, GlKind, Previous};
 
-    fn line(full: &str, income: Option<&str>, expense: Option<&str>) -> ExportLine {
+    fn line<'a>(full: &'a str, income: Option<&str>, expense: Option<&str>) -> ExportLine<'a> {
         let account = |code: Option<&str>, kind| {
-            code.map(|c| GlAccount {
-                code: c.into(),
-                name: format!("Account {c}"),
-                kind,
-            })
+            code.map(|c| crate::test_account(c, &format!("Account {c}"), kind))
         };
         ExportLine {
             income: account(income, GlKind::Income),
@@ -422,12 +416,12 @@ mod tests {
         }
     }
 
-    fn wanted(lines: &[ExportLine]) -> Vec<Wanted<'_>> {
+    fn wanted<'a>(lines: &'a [ExportLine<'a>]) -> Vec<Wanted<'a>> {
         lines
             .iter()
             .map(|l| Wanted {
                 line: l,
-                name: &l.description,
+                name: l.description,
             })
             .collect()
     }
@@ -458,9 +452,9 @@ mod tests {
     fn codes_to_look_up_are_listed_once_with_a_renamed_codes_previous_code() {
         let mut renamed = line("02", Some("4000"), None);
         renamed.previous = Some(Previous {
-            code: "01".into(),
-            full_code: "01".into(),
-            description: String::new(),
+            code: "01",
+            full_code: "01",
+            description: "",
             active: true,
         });
         let lines = [renamed, line("03", Some("4000"), Some("5000"))];

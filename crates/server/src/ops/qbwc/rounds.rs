@@ -210,19 +210,32 @@ pub(super) async fn advance(
             job_id: job.id,
             ..ctx
         };
-        let known = known_accounts(state, company).await;
+        let accounts = known_accounts(state, company).await;
+        // An account QuickBooks no longer has still goes (QuickBooks says 3140), named by its
+        // code; made here so the lines can borrow it like the others.
+        let gone: Vec<GlAccount> = chunk
+            .iter()
+            .flat_map(|r| {
+                [
+                    (&r.gl_income_account, GlKind::Income),
+                    (&r.gl_expense_account, GlKind::Expense),
+                ]
+            })
+            .filter_map(|(code, kind)| {
+                let c = code.as_ref()?;
+                (!accounts.iter().any(|a| &a.code == c)).then(|| GlAccount {
+                    code: c.clone(),
+                    name: c.clone(),
+                    kind,
+                })
+            })
+            .collect();
         let account = |code: &Option<String>, kind: GlKind| {
-            code.as_ref().map(|c| {
-                known
+            code.as_ref().and_then(|c| {
+                accounts
                     .iter()
                     .find(|a| &a.code == c)
-                    .cloned()
-                    // An account QuickBooks no longer has still goes: QuickBooks says 3140.
-                    .unwrap_or(GlAccount {
-                        code: c.clone(),
-                        name: c.clone(),
-                        kind,
-                    })
+                    .or_else(|| gone.iter().find(|a| &a.code == c && a.kind == kind))
             })
         };
         let lines: Vec<_> = chunk
