@@ -2,10 +2,10 @@
 //! up again), their items handed to a connector, and results recorded per code.
 use crate::db::Lease;
 use crate::events::{self, About};
-use crate::tx::{Arg, Queries, values};
+use crate::tx::{Arg, Queries, marks, values};
 use crate::{Db, StoreError, now, outbox};
 use costbridge_domain::events::EventType;
-use costbridge_domain::queue::{ItemStatus, JobStatus, sql_in};
+use costbridge_domain::queue::{ItemStatus, JobStatus, UnknownState, sql_in};
 use costbridge_domain::sync::{Event, SyncState};
 use serde_json::json;
 use sqlx::AssertSqlSafe;
@@ -32,8 +32,8 @@ pub struct ExportRow {
     pub origin_id: Option<String>,
     pub gl_income_account: Option<String>,
     pub gl_expense_account: Option<String>,
-    /// The parent code's state now (absent for a top-tier code).
-    #[sqlx(skip)]
+    /// The parent code's state now (absent for a top-tier code), decoded as the row is read.
+    #[sqlx(flatten, try_from = "ParentStatus")]
     pub parent_state: Option<SyncState>,
     /// What the ERP confirmed last (absent for a code it never had).
     pub from_code: Option<String>,
@@ -61,12 +61,20 @@ pub const COSTBRIDGE: &str = "Costbridge";
 /// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.
 const OUTCOME_CHUNK: usize = 500;
 
-/// An [`ExportRow`] as read, with its parent's state still to decode.
+/// The parent's state as stored, converted into [`ExportRow::parent_state`] as the row is read
+/// (so `job_rows` builds its rows once). A row type of its own because the conversion must name
+/// a type of this crate: one from `Option<String>` to `Option<SyncState>` would be between two
+/// foreign types.
 #[derive(sqlx::FromRow)]
-struct JobRow {
-    #[sqlx(flatten)]
-    row: ExportRow,
+struct ParentStatus {
     parent_status: Option<String>,
+}
+
+impl TryFrom<ParentStatus> for Option<SyncState> {
+    type Error = UnknownState;
+    fn try_from(p: ParentStatus) -> Result<Self, UnknownState> {
+        p.parent_status.map(SyncState::try_from).transpose()
+    }
 }
 
 /// Leaves out the jobs of a company whose ERP pulls its work (the QuickBooks Web Connector):
@@ -119,8 +127,7 @@ impl Db {
 
     /// The job's codes still to export, parents first.
     pub async fn job_rows(&self, job: i64) -> Result<Vec<ExportRow>, StoreError> {
-        let rows: Vec<JobRow> = self
-            .pool()
+        self.pool()
             .fetch_all(
                 "SELECT i.id AS item_id, i.cost_code_id, i.code, \
                  i.full_code, i.description, i.active, i.tier, \
@@ -133,19 +140,7 @@ impl Db {
                  ORDER BY i.tier, i.sort_key",
                 [job.into(), ItemStatus::Exporting.as_str().into()],
             )
-            .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ExportRow {
-                    parent_state: r
-                        .parent_status
-                        .map(SyncState::try_from)
-                        .transpose()
-                        .map_err(StoreError::decode)?,
-                    ..r.row
-                })
-            })
-            .collect()
+            .await
     }
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.
@@ -219,6 +214,40 @@ impl Db {
                             })
                             .chain([job.id.into()]);
                         tx.execute(AssertSqlSafe(sql), args).await?;
+                        // Their codes follow: confirmed values are exactly what was sent; a
+                        // refused code keeps the ERP's message. Only this chunk's items are
+                        // joined: joining all of the job's would read every earlier batch's
+                        // items again on each batch (quadratic in a 100,000-code job). The
+                        // placeholders come in the order they are bound, each once, so SQLite
+                        // binds them directly (`tx::for_sqlite`).
+                        let (item, set, synced_at) = if keep {
+                            (
+                                ItemStatus::Synced,
+                                "confirmed_code = i.code, confirmed_full_code = i.full_code, \
+                                 confirmed_description = i.description, confirmed_active = \
+                                 i.active, origin_id = i.origin_id, erp_message = NULL, \
+                                 rejection_reason = NULL, status_before_send = NULL, \
+                                 last_synced_at = $3",
+                                Some(ts),
+                            )
+                        } else {
+                            (ItemStatus::Failed, "erp_message = i.erp_message", None)
+                        };
+                        let job_mark = 3 + usize::from(synced_at.is_some());
+                        let sql = format!(
+                            "UPDATE cost_codes SET sync_status = $1, updated_at = $2, {set} \
+                             FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND \
+                             cost_codes.sync_status = '{}' AND i.status = '{item}' AND \
+                             i.export_job_id = ${job_mark} AND i.id IN ({})",
+                            SyncState::Exporting,
+                            marks(part.len(), job_mark + 1)
+                        );
+                        let args = [state.as_str().into(), ts.into()]
+                            .into_iter()
+                            .chain(synced_at.map(Arg::from))
+                            .chain([job.id.into()])
+                            .chain(part.iter().map(|(id, ..)| (*id).into()));
+                        tx.execute(AssertSqlSafe(sql), args).await?;
                         let sql = format!(
                             "INSERT INTO audit_events (company_id, at, actor_id, action, \
                              entity_type, entity_id, before, after) VALUES {}",
@@ -245,33 +274,6 @@ impl Db {
                         });
                         tx.execute(AssertSqlSafe(sql), args).await?;
                     }
-                }
-                // Codes follow their items: confirmed values are exactly what was sent; a refused
-                // code keeps the ERP's message.
-                for (item, state, set) in [
-                    (
-                        ItemStatus::Synced,
-                        synced,
-                        "confirmed_code = i.code, confirmed_full_code = i.full_code, \
-                         confirmed_description = i.description, confirmed_active = \
-                         i.active, origin_id = i.origin_id, last_synced_at = $2, \
-                         erp_message = NULL, rejection_reason = NULL, \
-                         status_before_send = NULL",
-                    ),
-                    (ItemStatus::Failed, failed, "erp_message = i.erp_message"),
-                ] {
-                    let sql = format!(
-                        "UPDATE cost_codes SET sync_status = $3, {set}, updated_at = \
-                         $2 FROM erp_items i WHERE i.cost_code_id = cost_codes.id \
-                         AND i.export_job_id = $1 AND i.status = '{item}' AND \
-                         cost_codes.sync_status = '{}'",
-                        SyncState::Exporting
-                    );
-                    tx.execute(
-                        AssertSqlSafe(sql),
-                        [job.id.into(), ts.into(), state.as_str().into()],
-                    )
-                    .await?;
                 }
                 let about = About {
                     export_job: Some(job.id),
