@@ -107,10 +107,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         } else {
             Vec::new()
         };
-        let account = |code: &Option<String>| {
-            code.as_ref()
-                .and_then(|c| accounts.iter().find(|a| &a.code == c))
-        };
+        let account = |code: Option<&str>| code.and_then(|c| accounts.iter().find(|a| a.code == c));
         for batch in to_export.chunks(conn.settings.batch_size()) {
             // The lines go as soon as the ERP has answered: the outcomes are recorded without
             // them (a file export's batch is the whole job).
@@ -120,8 +117,8 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     .map(|r| {
                         line(
                             r,
-                            account(&r.gl_income_account),
-                            account(&r.gl_expense_account),
+                            account(r.gl_income_account.as_deref()),
+                            account(r.gl_expense_account.as_deref()),
                         )
                     })
                     .collect();
@@ -215,7 +212,7 @@ pub(crate) fn refused(erp: &str, message: String) -> Outcome {
 /// Parents first: a child whose parent is neither synced nor in this export fails, naming
 /// it; the other rows go to the ERP. Shared with the QuickBooks Web Connector's sessions.
 pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&ExportRow>) {
-    let in_job: HashSet<&str> = rows.iter().map(|r| r.full_code.as_str()).collect();
+    let in_job: HashSet<&str> = rows.iter().map(|r| &*r.full_code).collect();
     let mut orphans = Vec::new();
     let mut to_export = Vec::new();
     for r in rows {

@@ -446,11 +446,13 @@ impl Db {
         }
         if let Some((sort_key, full_code)) = anchor {
             // Appended after the filter's arguments, so the count below (which takes only the
-            // filter's) never sees them.
+            // filter's) never sees them. A row comparison, which both databases read as a range
+            // of the index: PostgreSQL took the `a > x OR (a = x AND b > y)` form as a filter
+            // and walked every row before the anchor (`EXPLAIN ANALYZE`: 90,000 rows removed by
+            // the filter, 104 ms, against 0.2 ms).
             let n = args.len();
             list_sql.push_str(&format!(
-                " AND (c.sort_key > ${} OR (c.sort_key = ${} AND c.full_code > ${}))",
-                n + 1,
+                " AND (c.sort_key, c.full_code) > (${}, ${})",
                 n + 1,
                 n + 2
             ));

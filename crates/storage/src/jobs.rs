@@ -19,26 +19,28 @@ pub struct ClaimedJob {
 }
 
 /// One code to export, as it was sent, with what the export needs to know about its parent.
+/// Texts are boxed (16 bytes each instead of a `String`'s 24): a 100,000-code job holds all of
+/// its rows at once.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ExportRow {
     pub item_id: i64,
     pub cost_code_id: i64,
-    pub code: String,
-    pub full_code: String,
-    pub description: String,
+    pub code: Box<str>,
+    pub full_code: Box<str>,
+    pub description: Box<str>,
     pub active: bool,
     pub tier: i64,
-    pub parent_full_code: Option<String>,
-    pub origin_id: Option<String>,
-    pub gl_income_account: Option<String>,
-    pub gl_expense_account: Option<String>,
+    pub parent_full_code: Option<Box<str>>,
+    pub origin_id: Option<Box<str>>,
+    pub gl_income_account: Option<Box<str>>,
+    pub gl_expense_account: Option<Box<str>>,
     /// The parent code's state now (absent for a top-tier code), decoded as the row is read.
     #[sqlx(flatten, try_from = "ParentStatus")]
     pub parent_state: Option<SyncState>,
     /// What the ERP confirmed last (absent for a code it never had).
-    pub from_code: Option<String>,
-    pub from_full_code: Option<String>,
-    pub from_description: Option<String>,
+    pub from_code: Option<Box<str>>,
+    pub from_full_code: Option<Box<str>>,
+    pub from_description: Option<Box<str>>,
     pub from_active: Option<bool>,
 }
 
@@ -233,20 +235,26 @@ impl Db {
                         } else {
                             (ItemStatus::Failed, "erp_message = i.erp_message", None)
                         };
+                        // Both sides are named by id, so whichever the planner starts from is
+                        // read by its primary key: given only the items' ids, PostgreSQL's plan
+                        // for the codes took ~1 s a chunk (151 s for 100,000 codes).
                         let job_mark = 3 + usize::from(synced_at.is_some());
                         let sql = format!(
                             "UPDATE cost_codes SET sync_status = $1, updated_at = $2, {set} \
                              FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND \
                              cost_codes.sync_status = '{}' AND i.status = '{item}' AND \
-                             i.export_job_id = ${job_mark} AND i.id IN ({})",
+                             i.export_job_id = ${job_mark} AND i.id IN ({}) AND \
+                             cost_codes.id IN ({})",
                             SyncState::Exporting,
-                            marks(part.len(), job_mark + 1)
+                            marks(part.len(), job_mark + 1),
+                            marks(part.len(), job_mark + 1 + part.len())
                         );
                         let args = [state.as_str().into(), ts.into()]
                             .into_iter()
                             .chain(synced_at.map(Arg::from))
                             .chain([job.id.into()])
-                            .chain(part.iter().map(|(id, ..)| (*id).into()));
+                            .chain(part.iter().map(|(id, ..)| (*id).into()))
+                            .chain(part.iter().map(|(.., row)| row.cost_code_id.into()));
                         tx.execute(AssertSqlSafe(sql), args).await?;
                         let sql = format!(
                             "INSERT INTO audit_events (company_id, at, actor_id, action, \

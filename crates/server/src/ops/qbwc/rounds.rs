@@ -217,25 +217,25 @@ pub(super) async fn advance(
             .iter()
             .flat_map(|r| {
                 [
-                    (&r.gl_income_account, GlKind::Income),
-                    (&r.gl_expense_account, GlKind::Expense),
+                    (r.gl_income_account.as_deref(), GlKind::Income),
+                    (r.gl_expense_account.as_deref(), GlKind::Expense),
                 ]
             })
             .filter_map(|(code, kind)| {
-                let c = code.as_ref()?;
-                (!accounts.iter().any(|a| &a.code == c)).then(|| GlAccount {
-                    code: c.clone(),
-                    name: c.clone(),
+                let c = code?;
+                (!accounts.iter().any(|a| a.code == c)).then(|| GlAccount {
+                    code: c.into(),
+                    name: c.into(),
                     kind,
                 })
             })
             .collect();
-        let account = |code: &Option<String>, kind: GlKind| {
-            code.as_ref().and_then(|c| {
+        let account = |code: Option<&str>, kind: GlKind| {
+            code.and_then(|c| {
                 accounts
                     .iter()
-                    .find(|a| &a.code == c)
-                    .or_else(|| gone.iter().find(|a| &a.code == c && a.kind == kind))
+                    .find(|a| a.code == c)
+                    .or_else(|| gone.iter().find(|a| a.code == c && a.kind == kind))
             })
         };
         let lines: Vec<_> = chunk
@@ -245,8 +245,8 @@ pub(super) async fn advance(
                     *r,
                     line(
                         r,
-                        account(&r.gl_income_account, GlKind::Income),
-                        account(&r.gl_expense_account, GlKind::Expense),
+                        account(r.gl_income_account.as_deref(), GlKind::Income),
+                        account(r.gl_expense_account.as_deref(), GlKind::Expense),
                     ),
                 )
             })
