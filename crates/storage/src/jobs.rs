@@ -2,7 +2,7 @@
 //! up again), their items handed to a connector, and results recorded per code.
 use crate::db::Lease;
 use crate::events::{self, About};
-use crate::tx::{Arg, Queries, marks, values};
+use crate::tx::{Arg, Queries, values, values_after};
 use crate::{Db, StoreError, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::queue::{ItemStatus, JobStatus, UnknownState, sql_in};
@@ -205,7 +205,8 @@ impl Db {
                             "UPDATE erp_items SET status = '{state}', {column} = \
                              v.column2, refused_by = v.column3 FROM (VALUES {}) AS v \
                              WHERE erp_items.id = v.column1 AND erp_items.status = \
-                             '{exporting}' AND erp_items.export_job_id = ${}",
+                             '{exporting}' AND erp_items.export_job_id = ${} RETURNING \
+                             erp_items.id",
                             values(part.len(), 3),
                             part.len() * 3 + 1
                         );
@@ -215,47 +216,59 @@ impl Db {
                                 [(*id).into(), (*text).into(), (*by).into()]
                             })
                             .chain([job.id.into()]);
-                        tx.execute(AssertSqlSafe(sql), args).await?;
-                        // Their codes follow: confirmed values are exactly what was sent; a
-                        // refused code keeps the ERP's message. Only this chunk's items are
-                        // joined: joining all of the job's would read every earlier batch's
-                        // items again on each batch (quadratic in a 100,000-code job). The
-                        // placeholders come in the order they are bound, each once, so SQLite
-                        // binds them directly (`tx::for_sqlite`).
-                        let (item, set, synced_at) = if keep {
-                            (
-                                ItemStatus::Synced,
-                                "confirmed_code = i.code, confirmed_full_code = i.full_code, \
-                                 confirmed_description = i.description, confirmed_active = \
-                                 i.active, origin_id = i.origin_id, erp_message = NULL, \
-                                 rejection_reason = NULL, status_before_send = NULL, \
-                                 last_synced_at = $3",
-                                Some(ts),
-                            )
-                        } else {
-                            (ItemStatus::Failed, "erp_message = i.erp_message", None)
-                        };
-                        // Both sides are named by id, so whichever the planner starts from is
-                        // read by its primary key: given only the items' ids, PostgreSQL's plan
-                        // for the codes took ~1 s a chunk (151 s for 100,000 codes).
-                        let job_mark = 3 + usize::from(synced_at.is_some());
-                        let sql = format!(
-                            "UPDATE cost_codes SET sync_status = $1, updated_at = $2, {set} \
-                             FROM erp_items i WHERE i.cost_code_id = cost_codes.id AND \
-                             cost_codes.sync_status = '{}' AND i.status = '{item}' AND \
-                             i.export_job_id = ${job_mark} AND i.id IN ({}) AND \
-                             cost_codes.id IN ({})",
-                            SyncState::Exporting,
-                            marks(part.len(), job_mark + 1),
-                            marks(part.len(), job_mark + 1 + part.len())
-                        );
-                        let args = [state.as_str().into(), ts.into()]
-                            .into_iter()
-                            .chain(synced_at.map(Arg::from))
-                            .chain([job.id.into()])
-                            .chain(part.iter().map(|(id, ..)| (*id).into()))
-                            .chain(part.iter().map(|(.., row)| row.cost_code_id.into()));
-                        tx.execute(AssertSqlSafe(sql), args).await?;
+                        let moved: Vec<(i64,)> = tx.fetch_all(AssertSqlSafe(sql), args).await?;
+                        let moved: std::collections::HashSet<i64> =
+                            moved.into_iter().map(|(id,)| id).collect();
+                        // Their codes follow, given by id with the values their rows carry:
+                        // confirmed values are exactly what was sent; a refused code keeps the
+                        // ERP's message. Joining the codes to their items instead read every
+                        // item of the job in that state again on each chunk (the planner took
+                        // the job's index, its statistics taken before any item had moved), so
+                        // a 100,000-code export to PostgreSQL spent ~1 s a chunk there.
+                        let moved: Vec<&Part> =
+                            part.iter().filter(|(id, ..)| moved.contains(id)).collect();
+                        if !moved.is_empty() {
+                            let (set, width) = if keep {
+                                (
+                                    "last_synced_at = $3, confirmed_code = v.column2, \
+                                     confirmed_full_code = v.column3, confirmed_description = \
+                                     v.column4, confirmed_active = v.column5, origin_id = \
+                                     v.column6, erp_message = NULL, rejection_reason = NULL, \
+                                     status_before_send = NULL",
+                                    6,
+                                )
+                            } else {
+                                ("erp_message = v.column2", 2)
+                            };
+                            let shared: Vec<Arg> = [state.as_str().into(), ts.into()]
+                                .into_iter()
+                                .chain(keep.then(|| Arg::from(ts)))
+                                .collect();
+                            let sql = format!(
+                                "UPDATE cost_codes SET sync_status = $1, updated_at = $2, {set} \
+                                 FROM (VALUES {}) AS v WHERE cost_codes.id = v.column1 AND \
+                                 cost_codes.sync_status = '{}'",
+                                values_after(shared.len(), moved.len(), width),
+                                SyncState::Exporting
+                            );
+                            let rows = moved.iter().flat_map(|(_, text, _, row)| -> Vec<Arg> {
+                                if keep {
+                                    // `text` is the ERP's key here; the rest is what it confirmed.
+                                    vec![
+                                        row.cost_code_id.into(),
+                                        (&*row.code).into(),
+                                        (&*row.full_code).into(),
+                                        (&*row.description).into(),
+                                        row.active.into(),
+                                        (*text).into(),
+                                    ]
+                                } else {
+                                    vec![row.cost_code_id.into(), (*text).into()]
+                                }
+                            });
+                            tx.execute(AssertSqlSafe(sql), shared.into_iter().chain(rows))
+                                .await?;
+                        }
                         let sql = format!(
                             "INSERT INTO audit_events (company_id, at, actor_id, action, \
                              entity_type, entity_id, before, after) VALUES {}",
