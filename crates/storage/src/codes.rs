@@ -438,7 +438,7 @@ impl Db {
         } else if f.q.is_none()
             && offset >= marks::STRIDE
             && let Some(start) = self
-                .page_start(list, f.sync_status.as_deref(), offset)
+                .page_start(company, list, f.sync_status.as_deref(), offset)
                 .await?
         {
             anchor = Some(start.anchor);

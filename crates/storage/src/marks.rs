@@ -42,17 +42,25 @@ pub(crate) struct Start {
 }
 
 impl Db {
-    /// The start of the page at `offset` in `list` (of codes in `state`, if given), from its
-    /// marks; `None` when the page lies before the first mark.
+    /// The start of the page at `offset` in `company`'s `list` (of codes in `state`, if
+    /// given), from its marks; `None` when the page lies before the first mark, or the list is
+    /// not the company's (the page itself then says so).
     pub(crate) async fn page_start(
-        &self, list: i64, state: Option<&str>, offset: i64,
+        &self, company: i64, list: i64, state: Option<&str>, offset: i64,
     ) -> Result<Option<Start>, StoreError> {
         let key = Key {
             db: self.identity(),
             list,
             state: state.map(str::to_owned),
         };
-        let stamp = self.stamp(list, state).await?;
+        let of_list = OfList {
+            company,
+            list,
+            state,
+        };
+        let Some(stamp) = self.stamp(&of_list).await? else {
+            return Ok(None);
+        };
         let kept = {
             let marks = MARKS.lock().unwrap_or_else(PoisonError::into_inner);
             marks
@@ -63,10 +71,10 @@ impl Db {
         let keys = match kept {
             Some(keys) => keys,
             None => {
-                let keys = Arc::new(self.take_marks(list, state).await?);
+                let keys = Arc::new(self.take_marks(&of_list).await?);
                 // Kept only if nothing moved while they were taken; if something did, they
                 // still serve this request as well as an offset would under the same change.
-                if self.stamp(list, state).await? == stamp {
+                if self.stamp(&of_list).await? == Some(stamp) {
                     let mut marks = MARKS.lock().unwrap_or_else(PoisonError::into_inner);
                     if marks.len() >= KEPT {
                         marks.clear();
@@ -85,38 +93,47 @@ impl Db {
         }))
     }
 
-    async fn stamp(&self, list: i64, state: Option<&str>) -> Result<Stamp, StoreError> {
-        let (only, args) = of_list(list, state, "");
+    async fn stamp(&self, of: &OfList<'_>) -> Result<Option<Stamp>, StoreError> {
+        let (only, args) = of.args("s.");
         let sql = format!(
-            "SELECT COALESCE((SELECT version FROM cost_code_lists WHERE id = $1), 0), \
-             CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM list_state_counts WHERE list_id = \
-             $1{only}"
+            "SELECT l.version, CAST(COALESCE((SELECT SUM(s.changes) FROM list_state_counts s \
+             WHERE s.list_id = l.id{only}), 0) AS BIGINT) FROM cost_code_lists l WHERE l.id = \
+             $1 AND l.company_id = $2"
         );
-        self.pool().fetch_one(AssertSqlSafe(sql), args).await
+        self.pool().fetch_optional(AssertSqlSafe(sql), args).await
     }
 
-    async fn take_marks(
-        &self, list: i64, state: Option<&str>,
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let (only, args) = of_list(list, state, "c.");
+    async fn take_marks(&self, of: &OfList<'_>) -> Result<Vec<(String, String)>, StoreError> {
+        let (only, args) = of.args("c.");
         let sql = format!(
             "SELECT sort_key, full_code FROM (SELECT c.sort_key, c.full_code, ROW_NUMBER() \
-             OVER (ORDER BY {order}) AS r FROM cost_codes c WHERE c.list_id = $1{only}) m \
-             WHERE r % {STRIDE} = 0 ORDER BY r",
+             OVER (ORDER BY {order}) AS r FROM cost_codes c WHERE c.list_id = $1 AND \
+             c.company_id = $2{only}) m WHERE r % {STRIDE} = 0 ORDER BY r",
             order = crate::codes::PAGE_ORDER
         );
         self.pool().fetch_all(AssertSqlSafe(sql), args).await
     }
 }
 
-/// The condition (after `list_id = $1`) and the arguments that keep to one state, if given,
-/// with `table` the prefix of its column.
-fn of_list(list: i64, state: Option<&str>, table: &str) -> (String, Vec<Arg>) {
-    match state {
-        Some(s) => (
-            format!(" AND {table}sync_status = $2"),
-            vec![list.into(), s.into()],
-        ),
-        None => (String::new(), vec![list.into()]),
+/// The codes a list's marks are taken over: the list (`$1`) of the caller's company (`$2`),
+/// and one state (`$3`) if given.
+struct OfList<'a> {
+    company: i64,
+    list: i64,
+    state: Option<&'a str>,
+}
+
+impl OfList<'_> {
+    /// The condition on the state, if any (`table` prefixes its column), and the arguments.
+    fn args(&self, table: &str) -> (String, Vec<Arg>) {
+        let mut args = vec![self.list.into(), self.company.into()];
+        let only = match self.state {
+            Some(s) => {
+                args.push(s.into());
+                format!(" AND {table}sync_status = $3")
+            }
+            None => String::new(),
+        };
+        (only, args)
     }
 }

@@ -586,4 +586,15 @@ async fn deep_pages_by_number_follow_every_change(app: TestApp) {
     check("pending", "sent").await;
     check("new", "sent").await;
     check("", "sent").await;
+    // Another company's admin asking for a deep page (one marks would serve) of this list
+    // through their own company is not found, with or without a state.
+    let (two, zed) = app.company_two().await;
+    for filter in ["", "&sync_status=pending"] {
+        let path = app.c_of(
+            two,
+            &format!("/cost_code_lists/{list}/cost_codes?per_page=100&page=15{filter}"),
+        );
+        let (s, b) = app.call("GET", &path, &zed, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {b}");
+    }
 }
