@@ -29,7 +29,6 @@ pub struct ExportRow {
     pub full_code: Box<str>,
     pub description: Box<str>,
     pub active: bool,
-    pub tier: i64,
     pub parent_full_code: Option<Box<str>>,
     pub origin_id: Option<Box<str>>,
     pub gl_income_account: Option<Box<str>>,
@@ -132,7 +131,7 @@ impl Db {
         self.pool()
             .fetch_all(
                 "SELECT i.id AS item_id, i.cost_code_id, i.code, \
-                 i.full_code, i.description, i.active, i.tier, \
+                 i.full_code, i.description, i.active, \
                  i.parent_full_code, i.origin_id, i.gl_income_account, \
                  i.gl_expense_account, pc.sync_status AS parent_status, \
                  i.from_code, i.from_full_code, i.from_description, \
