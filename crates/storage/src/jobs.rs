@@ -2,7 +2,7 @@
 //! up again), their items handed to a connector, and results recorded per code.
 use crate::db::Lease;
 use crate::events::{self, About};
-use crate::tx::{Arg, Queries, values, values_after};
+use crate::tx::{Arg, Queries, Tx, values, values_after};
 use crate::{Db, StoreError, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::queue::{ItemStatus, JobStatus, UnknownState, sql_in};
@@ -61,6 +61,60 @@ pub const COSTBRIDGE: &str = "Costbridge";
 
 /// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.
 const OUTCOME_CHUNK: usize = 500;
+
+/// One outcome as recorded: item id, origin id or error text, who refused, and its row.
+type Part<'r> = (i64, &'r str, Option<&'r str>, &'r ExportRow);
+
+/// The codes of the items a chunk moved follow them into `state`, by id, with the values their
+/// rows carry: confirmed values are exactly what was sent (`synced`: the text is the ERP's
+/// key); a refused code keeps the ERP's message. Joining the codes to their items instead read
+/// every item of the job in that state again on each chunk (the planner took the job's index,
+/// its statistics taken before any item had moved): a 100,000-code export to PostgreSQL spent
+/// ~1 s a chunk there.
+async fn codes_follow(
+    tx: &mut Tx<'_>, state: SyncState, synced: bool, ts: OffsetDateTime, moved: &[&Part<'_>],
+) -> Result<(), StoreError> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let (set, width) = if synced {
+        (
+            "last_synced_at = $3, confirmed_code = v.column2, confirmed_full_code = v.column3, \
+             confirmed_description = v.column4, confirmed_active = v.column5, origin_id = \
+             v.column6, erp_message = NULL, rejection_reason = NULL, status_before_send = NULL",
+            6,
+        )
+    } else {
+        ("erp_message = v.column2", 2)
+    };
+    let shared: Vec<Arg> = [state.as_str().into(), ts.into()]
+        .into_iter()
+        .chain(synced.then(|| Arg::from(ts)))
+        .collect();
+    let sql = format!(
+        "UPDATE cost_codes SET sync_status = $1, updated_at = $2, {set} FROM (VALUES {}) AS v \
+         WHERE cost_codes.id = v.column1 AND cost_codes.sync_status = '{}'",
+        values_after(shared.len(), moved.len(), width),
+        SyncState::Exporting
+    );
+    let rows = moved.iter().flat_map(|(_, text, _, row)| -> Vec<Arg> {
+        if synced {
+            vec![
+                row.cost_code_id.into(),
+                (&*row.code).into(),
+                (&*row.full_code).into(),
+                (&*row.description).into(),
+                row.active.into(),
+                (*text).into(),
+            ]
+        } else {
+            vec![row.cost_code_id.into(), (*text).into()]
+        }
+    });
+    tx.execute(AssertSqlSafe(sql), shared.into_iter().chain(rows))
+        .await?;
+    Ok(())
+}
 
 /// The parent's state as stored, converted into [`ExportRow::parent_state`] as the row is read
 /// (so `job_rows` builds its rows once). A row type of its own because the conversion must name
@@ -172,9 +226,6 @@ impl Db {
                 let (mut synced_codes, mut failed_codes) = (Vec::new(), Vec::new());
                 for chunk in outcomes.chunks(OUTCOME_CHUNK) {
                     for (state, keep) in [(synced, true), (failed, false)] {
-                        // (item id, origin id or error text, who refused) for this kind of
-                        // outcome.
-                        type Part<'r> = (i64, &'r str, Option<&'r str>, &'r ExportRow);
                         let part: Vec<Part> = chunk
                             .iter()
                             .filter_map(|(id, o)| {
@@ -218,56 +269,9 @@ impl Db {
                         let moved: Vec<(i64,)> = tx.fetch_all(AssertSqlSafe(sql), args).await?;
                         let moved: std::collections::HashSet<i64> =
                             moved.into_iter().map(|(id,)| id).collect();
-                        // Their codes follow, given by id with the values their rows carry:
-                        // confirmed values are exactly what was sent; a refused code keeps the
-                        // ERP's message. Joining the codes to their items instead read every
-                        // item of the job in that state again on each chunk (the planner took
-                        // the job's index, its statistics taken before any item had moved), so
-                        // a 100,000-code export to PostgreSQL spent ~1 s a chunk there.
                         let moved: Vec<&Part> =
                             part.iter().filter(|(id, ..)| moved.contains(id)).collect();
-                        if !moved.is_empty() {
-                            let (set, width) = if keep {
-                                (
-                                    "last_synced_at = $3, confirmed_code = v.column2, \
-                                     confirmed_full_code = v.column3, confirmed_description = \
-                                     v.column4, confirmed_active = v.column5, origin_id = \
-                                     v.column6, erp_message = NULL, rejection_reason = NULL, \
-                                     status_before_send = NULL",
-                                    6,
-                                )
-                            } else {
-                                ("erp_message = v.column2", 2)
-                            };
-                            let shared: Vec<Arg> = [state.as_str().into(), ts.into()]
-                                .into_iter()
-                                .chain(keep.then(|| Arg::from(ts)))
-                                .collect();
-                            let sql = format!(
-                                "UPDATE cost_codes SET sync_status = $1, updated_at = $2, {set} \
-                                 FROM (VALUES {}) AS v WHERE cost_codes.id = v.column1 AND \
-                                 cost_codes.sync_status = '{}'",
-                                values_after(shared.len(), moved.len(), width),
-                                SyncState::Exporting
-                            );
-                            let rows = moved.iter().flat_map(|(_, text, _, row)| -> Vec<Arg> {
-                                if keep {
-                                    // `text` is the ERP's key here; the rest is what it confirmed.
-                                    vec![
-                                        row.cost_code_id.into(),
-                                        (&*row.code).into(),
-                                        (&*row.full_code).into(),
-                                        (&*row.description).into(),
-                                        row.active.into(),
-                                        (*text).into(),
-                                    ]
-                                } else {
-                                    vec![row.cost_code_id.into(), (*text).into()]
-                                }
-                            });
-                            tx.execute(AssertSqlSafe(sql), shared.into_iter().chain(rows))
-                                .await?;
-                        }
+                        codes_follow(tx, state, keep, ts, &moved).await?;
                         let sql = format!(
                             "INSERT INTO audit_events (company_id, at, actor_id, action, \
                              entity_type, entity_id, before, after) VALUES {}",

@@ -409,6 +409,18 @@ async fn racing_duplicates_make_one_code(app: TestApp) {
     assert_eq!(all.as_array().unwrap().len(), 1);
 }
 
+/// A two-tier list: `divisions` codes `01`, `02`, … each with `sections` codes under it.
+fn divisions_csv(divisions: u32, sections: u32) -> String {
+    let mut csv = String::from("full_code,description\n");
+    for d in 1..=divisions {
+        csv.push_str(&format!("{d:02},Division {d}\n"));
+        for s in 1..=sections {
+            csv.push_str(&format!("{d:02}-{s},Section {s} of {d}\n"));
+        }
+    }
+    csv
+}
+
 /// One page of codes: their full codes, the `Total` header and the `rel="next"` link.
 async fn page_of(app: &TestApp, path: &str) -> (Vec<String>, i64, Option<String>) {
     let res = app.request("GET", path).await;
@@ -445,14 +457,7 @@ async fn walk(app: &TestApp, path: &str) -> (Vec<String>, Vec<i64>) {
 
 async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
-    let mut csv = String::from("full_code,description\n");
-    for d in 1..=5 {
-        csv.push_str(&format!("{d:02},Division {d}\n"));
-        for s in 1..=4 {
-            csv.push_str(&format!("{d:02}-{s},Section {s} of {d}\n"));
-        }
-    }
-    app.import(list, csv).await;
+    app.import(list, divisions_csv(5, 4)).await;
     let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
     let (everything, _, none) = page_of(&app, &format!("{codes}?per_page=1000")).await;
     assert_eq!((everything.len(), none), (25, None));
@@ -516,14 +521,7 @@ async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
 /// still exactly the slice of the list that walking it by key gives.
 async fn deep_pages_by_number_follow_every_change(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
-    let mut csv = String::from("full_code,description\n");
-    for d in 1..=50 {
-        csv.push_str(&format!("{d:02},Division {d}\n"));
-        for s in 1..=49 {
-            csv.push_str(&format!("{d:02}-{s},Section {s} of {d}\n"));
-        }
-    }
-    app.import(list, csv).await;
+    app.import(list, divisions_csv(50, 49)).await;
     let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
     // Each numbered page against the same slice of the list walked by key; per_page 7 puts
     // page starts between marks, 1000 on them, and the last pages run past the end.
