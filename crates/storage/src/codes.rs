@@ -372,11 +372,20 @@ impl Db {
     pub async fn codes(
         &self, company: i64, list: i64, f: &CodeFilter, limit: i64, offset: i64,
     ) -> Result<(Vec<CostCode>, i64), StoreError> {
-        let q = f.q.as_ref().map(|q| {
+        let lowered = f.q.as_deref().map(str::to_lowercase);
+        // A search is answered from memory (`found.rs`) when it can be; the statement below
+        // stays for the searches it cannot answer, and for every page without one.
+        if let Some(q) = &lowered
+            && let Some((rows, total)) = self
+                .search_page(company, list, q, f, limit, offset)
+                .await?
+        {
+            return Ok((rows.into_iter().map(CostCode::from).collect(), total));
+        }
+        let q = lowered.map(|q| {
             format!(
                 "%{}%",
-                q.to_lowercase()
-                    .replace('\\', "\\\\")
+                q.replace('\\', "\\\\")
                     .replace('%', "\\%")
                     .replace('_', "\\_")
             )

@@ -17,7 +17,7 @@ impl Db {
             "SELECT COUNT(*) FROM users u WHERE u.id = $1 AND \
              u.digest_emails AND {} AND EXISTS (SELECT 1 FROM erp_items \
              i WHERE i.company_id = u.company_id AND i.status = $2 AND \
-             i.sent_by <> u.id)",
+             NOT i.superseded AND i.sent_by <> u.id)",
             *APPROVER
         );
         let n: i64 = self
@@ -44,7 +44,7 @@ impl Db {
                     .fetch_all(
                         "SELECT c.id, c.name FROM companies c WHERE EXISTS (SELECT 1 \
                          FROM erp_items i WHERE i.company_id = c.id AND i.status = \
-                         $1) ORDER BY c.id",
+                         $1 AND NOT i.superseded) ORDER BY c.id",
                         [ready.into()],
                     )
                     .await?;

@@ -10,6 +10,7 @@ pub mod company;
 pub mod credentials;
 mod db;
 mod digest;
+mod found;
 pub mod erp;
 pub mod events;
 pub mod import;

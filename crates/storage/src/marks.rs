@@ -27,7 +27,7 @@ struct Key {
 }
 
 /// The list's version and its counts' `changes` when the marks were taken.
-type Stamp = (i64, i64);
+pub(crate) type Stamp = (i64, i64);
 
 /// The sort key and full code of codes number STRIDE, 2 × STRIDE, … in list order.
 type Keys = Arc<Vec<(String, String)>>;
@@ -93,7 +93,7 @@ impl Db {
         }))
     }
 
-    async fn stamp(&self, of: &OfList<'_>) -> Result<Option<Stamp>, StoreError> {
+    pub(crate) async fn stamp(&self, of: &OfList<'_>) -> Result<Option<Stamp>, StoreError> {
         let (only, args) = of.args("s.");
         let sql = format!(
             "SELECT l.version, CAST(COALESCE((SELECT SUM(s.changes) FROM list_state_counts s \
@@ -117,15 +117,15 @@ impl Db {
 
 /// The codes a list's marks are taken over: the list (`$1`) of the caller's company (`$2`),
 /// and one state (`$3`) if given.
-struct OfList<'a> {
-    company: i64,
-    list: i64,
-    state: Option<&'a str>,
+pub(crate) struct OfList<'a> {
+    pub company: i64,
+    pub list: i64,
+    pub state: Option<&'a str>,
 }
 
 impl OfList<'_> {
     /// The condition on the state, if any (`table` prefixes its column), and the arguments.
-    fn args(&self, table: &str) -> (String, Vec<Arg>) {
+    pub(crate) fn args(&self, table: &str) -> (String, Vec<Arg>) {
         let mut args = vec![self.list.into(), self.company.into()];
         let only = match self.state {
             Some(s) => {

@@ -271,7 +271,10 @@ async fn select_items(
     let mut problems = Vec::new();
     let rows: Vec<Selected> = match sel {
         Selection::All => {
-            let sql = format!("{COLS} AND status = $2 ORDER BY id");
+            // An open item is always its code's latest, never superseded; saying so lets
+            // `erp_items_queue` find them (there is no index of every item by state: migration
+            // 202611316).
+            let sql = format!("{COLS} AND status = $2 AND NOT superseded ORDER BY id");
             tx.fetch_all(
                 AssertSqlSafe(sql),
                 [company.into(), from[0].as_str().into()],
@@ -507,7 +510,7 @@ impl Db {
                         let sql = format!(
                             "UPDATE cost_codes SET sync_status = $1, erp_message = NULL, \
                              updated_at = $2 WHERE id IN (SELECT cost_code_id FROM \
-                             erp_items WHERE company_id = $3 AND status = $4{})",
+                             erp_items WHERE company_id = $3 AND status = $4 AND NOT superseded{})",
                             in_chunk(chunk, 5)
                         );
                         let args = [
@@ -541,7 +544,7 @@ impl Db {
                              = $1, decided_by = $2, decided_at = $3, erp_message = NULL, \
                              gl_income_account = COALESCE(gl_income_account, $6), \
                              gl_expense_account = COALESCE(gl_expense_account, $7) WHERE \
-                             company_id = $4 AND status = $5{}",
+                             company_id = $4 AND status = $5 AND NOT superseded{}",
                             in_chunk(chunk, 8)
                         );
                         let args = [

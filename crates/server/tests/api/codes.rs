@@ -11,6 +11,7 @@ both!(
     racing_duplicates_make_one_code,
     pages_follow_keys_and_totals_follow_changes,
     deep_pages_by_number_follow_every_change,
+    searches_follow_every_change,
     a_page_reads_every_field_as_the_code_does
 );
 
@@ -595,4 +596,90 @@ async fn deep_pages_by_number_follow_every_change(app: TestApp) {
         let (s, b) = app.call("GET", &path, &zed, None).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {b}");
     }
+}
+
+/// Searches are answered from the list's text kept in memory: after each kind of change (a
+/// description edited, codes created and deleted, sent to another state) every search page is
+/// exactly what matching the whole list by hand gives, in list order, with the whole total;
+/// and pages by key walk the same matches.
+async fn searches_follow_every_change(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.import(list, divisions_csv(10, 30)).await;
+    let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    let check = async |q: &str, state: &str, step: &str| {
+        let (s, all) = app.get(&format!("{codes}?per_page=1000")).await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        let needle = q.to_lowercase();
+        let truth: Vec<String> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                let has = |field: &str| c[field].as_str().unwrap().to_lowercase().contains(&needle);
+                (has("full_code") || has("description"))
+                    && (state.is_empty() || c["sync_status"] == state)
+            })
+            .map(|c| c["full_code"].as_str().unwrap().to_owned())
+            .collect();
+        let mut query = format!("{codes}?q={}", urlencode(q));
+        if !state.is_empty() {
+            query.push_str(&format!("&sync_status={state}"));
+        }
+        for (per_page, page) in [(1000, 1), (7, 1), (7, 3), (5, 40)] {
+            let (got, total, _) =
+                page_of(&app, &format!("{query}&per_page={per_page}&page={page}")).await;
+            let from = (per_page * (page - 1)).min(truth.len());
+            let want = &truth[from..(from + per_page).min(truth.len())];
+            assert!(
+                got == want && total == truth.len() as i64,
+                "{step}: q '{q}', state '{state}', per_page {per_page}, page {page}: got \
+                 {got:?} of {total}, want {want:?} of {}",
+                truth.len()
+            );
+        }
+        let (walked, totals) = walk(&app, &format!("{query}&per_page=9")).await;
+        assert_eq!(walked, truth, "{step}: q '{q}' walked by key");
+        assert!(totals.iter().all(|&t| t == truth.len() as i64), "{step}: {totals:?}");
+    };
+    check("section 2", "", "imported").await;
+    check("3", "new", "imported").await;
+    check("nothing like it", "", "imported").await;
+    // A description edited: the old words no longer match, the new ones do, whatever their case.
+    let (_, page) = app.get(&format!("{codes}?q=section%207%20of%205")).await;
+    let edited = page[0]["id"].as_i64().unwrap();
+    let (s, b) = app
+        .patch(&format!("{codes}/{edited}"), json!({"description": "Échafaudage Spécial"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    check("section 7 of 5", "", "edited").await;
+    check("ÉCHAFAUDAGE", "", "edited").await;
+    check("spécial", "", "edited").await;
+    // Codes created and deleted.
+    app.import(list, "full_code,description\n00,Zero section 2\n".into())
+        .await;
+    check("section 2", "", "created").await;
+    let (s, b) = app.delete(&format!("{codes}/{edited}")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    check("spécial", "", "deleted").await;
+    // Sent: every code changes state.
+    app.send(list).await;
+    check("section 2", "pending", "sent").await;
+    check("section 2", "new", "sent").await;
+    // Text that would run across a code's fields is answered by the statement: no match.
+    check("1\u{1}section", "", "sent").await;
+    // Another company's admin searching this list through their own company: not found.
+    let (two, zed) = app.company_two().await;
+    let path = app.c_of(two, &format!("/cost_code_lists/{list}/cost_codes?q=section"));
+    let (s, b) = app.call("GET", &path, &zed, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {b}");
+}
+
+/// `text` as a query string value.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
