@@ -215,7 +215,7 @@ impl Db {
         }
         let sql = format!(
             "SELECT {CODE_COLS}, c.sort_key FROM cost_codes c WHERE c.list_id = $1 AND c.id IN \
-             ({})",
+             ({}) ORDER BY {PAGE_ORDER}",
             marks(ids.len(), 2)
         );
         let args = std::iter::once(Arg::from(list)).chain(ids.iter().map(|&id| id.into()));
