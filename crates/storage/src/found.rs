@@ -75,6 +75,9 @@ impl Codes {
     }
 }
 
+/// Codes read per statement while a list's text is taken.
+const READ_CHUNK: usize = 5000;
+
 /// A list in one database.
 type Key = (String, i64);
 
@@ -176,33 +179,51 @@ impl Db {
         Ok(codes)
     }
 
+    /// Reads the list in key order, a chunk at a time: the whole list's rows at once held some
+    /// 20 MB besides the text, at 100,000 codes.
     async fn read_codes(&self, of: &OfList<'_>) -> Result<Codes, StoreError> {
-        let (_, args) = of.args("c.");
-        let sql = format!(
-            "SELECT c.id, c.full_code, c.description, c.sync_status FROM cost_codes c WHERE \
-             c.list_id = $1 AND c.company_id = $2 ORDER BY {PAGE_ORDER}"
-        );
-        let rows: Vec<(i64, String, String, String)> =
-            self.pool().fetch_all(AssertSqlSafe(sql), args).await?;
         let mut codes = Codes {
             text: Vec::new(),
-            starts: Vec::with_capacity(rows.len()),
-            ids: Vec::with_capacity(rows.len()),
-            states: Vec::with_capacity(rows.len()),
+            starts: Vec::new(),
+            ids: Vec::new(),
+            states: Vec::new(),
         };
-        for (id, full_code, description, state) in rows {
-            // 4 GiB of text is some 40 million codes: far past any list.
-            codes.starts.push(codes.text.len() as u32);
-            codes.ids.push(id);
-            codes.states.push(SyncState::try_from(state).map_err(StoreError::decode)?);
-            codes
-                .text
-                .extend_from_slice(full_code.to_lowercase().as_bytes());
-            codes.text.push(FIELD_END);
-            codes
-                .text
-                .extend_from_slice(description.to_lowercase().as_bytes());
-            codes.text.push(CODE_END);
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let (_, mut args) = of.args("c.");
+            let from = match after.take() {
+                Some((sort_key, full_code)) => {
+                    args.extend([sort_key.into(), full_code.into()]);
+                    " AND (c.sort_key, c.full_code) > ($3, $4)"
+                }
+                None => "",
+            };
+            let sql = format!(
+                "SELECT c.id, c.full_code, c.description, c.sync_status, c.sort_key FROM \
+                 cost_codes c WHERE c.list_id = $1 AND c.company_id = $2{from} ORDER BY \
+                 {PAGE_ORDER} LIMIT {READ_CHUNK}"
+            );
+            let rows: Vec<(i64, String, String, String, String)> =
+                self.pool().fetch_all(AssertSqlSafe(sql), args).await?;
+            let full = rows.len() == READ_CHUNK;
+            for (id, full_code, description, state, sort_key) in rows {
+                // 4 GiB of text is some 40 million codes: far past any list.
+                codes.starts.push(codes.text.len() as u32);
+                codes.ids.push(id);
+                codes.states.push(SyncState::try_from(state).map_err(StoreError::decode)?);
+                codes
+                    .text
+                    .extend_from_slice(full_code.to_lowercase().as_bytes());
+                codes.text.push(FIELD_END);
+                codes
+                    .text
+                    .extend_from_slice(description.to_lowercase().as_bytes());
+                codes.text.push(CODE_END);
+                after = Some((sort_key, full_code));
+            }
+            if !full {
+                break;
+            }
         }
         codes.text.shrink_to_fit();
         Ok(codes)
@@ -213,13 +234,18 @@ impl Db {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // By id alone: given the list too, SQLite walks the list's index (which also gives the
+        // order) and tests every code's id, 100,000 rows for a page of 100.
         let sql = format!(
-            "SELECT {CODE_COLS}, c.sort_key FROM cost_codes c WHERE c.list_id = $1 AND c.id IN \
-             ({}) ORDER BY {PAGE_ORDER}",
-            marks(ids.len(), 2)
+            "SELECT {CODE_COLS}, c.sort_key FROM cost_codes c WHERE c.id IN ({}) ORDER BY \
+             {PAGE_ORDER}",
+            marks(ids.len(), 1)
         );
-        let args = std::iter::once(Arg::from(list)).chain(ids.iter().map(|&id| id.into()));
-        self.fetch_packed(&sql, CODE_COLS, PAGE_ORDER, args).await
+        let mut rows: Vec<CodeRow> = self
+            .fetch_packed(&sql, CODE_COLS, PAGE_ORDER, ids.iter().map(|&id| Arg::from(id)))
+            .await?;
+        rows.retain(|r| r.list_id == list);
+        Ok(rows)
     }
 }
 
