@@ -110,12 +110,10 @@ impl Db {
             list,
             state: None,
         };
-        // A state no code can be in matches nothing, as the statement would.
-        let state = match state {
-            Some(s) => match SyncState::parse(s) {
-                Some(s) => Some(s),
-                None => return Ok(Some((Vec::new(), 0))),
-            },
+        // A state no code can be in is the statement's to answer (nothing, or not found).
+        let state = match state.map(SyncState::parse) {
+            Some(None) => return Ok(None),
+            Some(parsed) => parsed,
             None => None,
         };
         let (skip, limit) = (
