@@ -2,7 +2,7 @@
 //! up again), their items handed to a connector, and results recorded per code.
 use crate::db::Lease;
 use crate::events::{self, About};
-use crate::tx::{Arg, Each, Queries, Tx, values};
+use crate::tx::{Arg, Queries, Tx, values, values_after};
 use crate::{Db, StoreError, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::queue::{ItemStatus, JobStatus, UnknownState, sql_in};
@@ -77,54 +77,42 @@ async fn codes_follow(
     if moved.is_empty() {
         return Ok(());
     }
-    let (set, columns): (&str, &[&str]) = if synced {
+    let (set, width) = if synced {
         (
-            "sync_status = $1, updated_at = $2, last_synced_at = $3, erp_message = NULL, \
-             rejection_reason = NULL, status_before_send = NULL",
-            &[
-                "confirmed_code",
-                "confirmed_full_code",
-                "confirmed_description",
-                "confirmed_active",
-                "origin_id",
-            ],
+            "last_synced_at = $3, confirmed_code = v.column2, confirmed_full_code = v.column3, \
+             confirmed_description = v.column4, confirmed_active = v.column5, origin_id = \
+             v.column6, erp_message = NULL, rejection_reason = NULL, status_before_send = NULL",
+            6,
         )
     } else {
-        ("sync_status = $1, updated_at = $2", &["erp_message"])
+        ("erp_message = v.column2", 2)
     };
-    let exporting = format!("cost_codes.sync_status = '{}'", SyncState::Exporting);
-    let rows: Vec<Vec<Arg>> = moved
-        .iter()
-        .map(|(_, text, _, row)| {
-            if synced {
-                vec![
-                    row.cost_code_id.into(),
-                    (&*row.code).into(),
-                    (&*row.full_code).into(),
-                    (&*row.description).into(),
-                    row.active.into(),
-                    (*text).into(),
-                ]
-            } else {
-                vec![row.cost_code_id.into(), (*text).into()]
-            }
-        })
+    let shared: Vec<Arg> = [state.as_str().into(), ts.into()]
+        .into_iter()
+        .chain(synced.then(|| Arg::from(ts)))
         .collect();
-    let (sql, args) = Each {
-        table: "cost_codes",
-        set,
-        // Each placeholder once and in order, so SQLite binds them by position (`tx::for_sqlite`).
-        shared: [state.as_str().into(), ts.into()]
-            .into_iter()
-            .chain(synced.then(|| Arg::from(ts)))
-            .collect(),
-        columns,
-        filter: &|_| exporting.clone(),
-        tail: Vec::new(),
-        returning: "",
-    }
-    .statement(tx.postgres(), &rows);
-    tx.execute(AssertSqlSafe(sql), args).await?;
+    let sql = format!(
+        "UPDATE cost_codes SET sync_status = $1, updated_at = $2, {set} FROM (VALUES {}) AS v \
+         WHERE cost_codes.id = v.column1 AND cost_codes.sync_status = '{}'",
+        values_after(shared.len(), moved.len(), width),
+        SyncState::Exporting
+    );
+    let rows = moved.iter().flat_map(|(_, text, _, row)| -> Vec<Arg> {
+        if synced {
+            vec![
+                row.cost_code_id.into(),
+                (&*row.code).into(),
+                (&*row.full_code).into(),
+                (&*row.description).into(),
+                row.active.into(),
+                (*text).into(),
+            ]
+        } else {
+            vec![row.cost_code_id.into(), (*text).into()]
+        }
+    });
+    tx.execute(AssertSqlSafe(sql), shared.into_iter().chain(rows))
+        .await?;
     Ok(())
 }
 
@@ -263,27 +251,21 @@ impl Db {
                             failed_codes.extend(codes);
                         }
                         let column = if keep { "origin_id" } else { "erp_message" };
-                        let rows: Vec<Vec<Arg>> = part
+                        let sql = format!(
+                            "UPDATE erp_items SET status = '{state}', {column} = \
+                             v.column2, refused_by = v.column3 FROM (VALUES {}) AS v \
+                             WHERE erp_items.id = v.column1 AND erp_items.status = \
+                             '{exporting}' AND erp_items.export_job_id = ${} RETURNING \
+                             erp_items.id",
+                            values(part.len(), 3),
+                            part.len() * 3 + 1
+                        );
+                        let args = part
                             .iter()
-                            .map(|(id, text, by, _)| {
-                                vec![(*id).into(), (*text).into(), (*by).into()]
+                            .flat_map(|(id, text, by, _)| {
+                                [(*id).into(), (*text).into(), (*by).into()]
                             })
-                            .collect();
-                        let (sql, args) = Each {
-                            table: "erp_items",
-                            set: &format!("status = '{state}'"),
-                            shared: Vec::new(),
-                            columns: &[column, "refused_by"],
-                            filter: &|n| {
-                                format!(
-                                    "erp_items.status = '{exporting}' AND \
-                                     erp_items.export_job_id = ${n}"
-                                )
-                            },
-                            tail: vec![job.id.into()],
-                            returning: " RETURNING erp_items.id",
-                        }
-                        .statement(tx.postgres(), &rows);
+                            .chain([job.id.into()]);
                         let moved: Vec<(i64,)> = tx.fetch_all(AssertSqlSafe(sql), args).await?;
                         let moved: std::collections::HashSet<i64> =
                             moved.into_iter().map(|(id,)| id).collect();

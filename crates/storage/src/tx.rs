@@ -204,71 +204,6 @@ pub(crate) fn values_after(skip: usize, rows: usize, cols: usize) -> String {
         .join(", ")
 }
 
-/// An update that gives each of many rows of `table`, by id, values of its own.
-pub(crate) struct Each<'a> {
-    pub table: &'a str,
-    /// The assignments every row shares; their values are `$1…`, in `shared`.
-    pub set: &'a str,
-    pub shared: Vec<Arg>,
-    /// The columns each row sets from its own values (which follow its id).
-    pub columns: &'a [&'a str],
-    /// What a row must also meet, given the number of its first placeholder; the values of its
-    /// placeholders are `tail`.
-    pub filter: &'a (dyn Fn(usize) -> String + Sync),
-    pub tail: Vec<Arg>,
-    /// ` RETURNING …`, or nothing.
-    pub returning: &'a str,
-}
-
-impl Each<'_> {
-    /// The statement for `rows` (each its id, then one value per column) and its values, in
-    /// placeholder order. PostgreSQL joins the rows as a `VALUES` list. SQLite's
-    /// `UPDATE … FROM (VALUES …)` cost ~27 µs a row, 4.5× the same update by `WHERE id IN (…)`
-    /// (`python3` on the schema: 100,000 queue items in chunks of 500, 2,749 against 607 ms),
-    /// so there each column is a `CASE id WHEN …` over the chunk's rows (673 ms).
-    pub(crate) fn statement(self, postgres: bool, rows: &[Vec<Arg>]) -> (String, Vec<Arg>) {
-        let (table, width) = (self.table, self.columns.len() + 1);
-        let mut args = self.shared;
-        let skip = args.len();
-        let sql = if postgres {
-            let set: Vec<String> = (self.columns.iter().enumerate())
-                .map(|(i, c)| format!("{c} = v.column{}", i + 2))
-                .collect();
-            args.extend(rows.iter().flatten().cloned());
-            format!(
-                "UPDATE {table} SET {}, {} FROM (VALUES {}) AS v WHERE {table}.id = v.column1 \
-                 AND {}{}",
-                self.set,
-                set.join(", "),
-                values_after(skip, rows.len(), width),
-                (self.filter)(skip + rows.len() * width + 1),
-                self.returning
-            )
-        } else {
-            let mut set = Vec::with_capacity(self.columns.len());
-            for (i, c) in self.columns.iter().enumerate() {
-                let first = args.len() + 1;
-                let whens: String = (0..rows.len())
-                    .map(|r| format!(" WHEN ${} THEN ${}", first + 2 * r, first + 2 * r + 1))
-                    .collect();
-                set.push(format!("{c} = CASE id{whens} END"));
-                args.extend(rows.iter().flat_map(|r| [r[0].clone(), r[i + 1].clone()]));
-            }
-            let ids = marks(rows.len(), args.len() + 1);
-            args.extend(rows.iter().map(|r| r[0].clone()));
-            format!(
-                "UPDATE {table} SET {}, {} WHERE id IN ({ids}) AND {}{}",
-                self.set,
-                set.join(", "),
-                (self.filter)(args.len() + 1),
-                self.returning
-            )
-        };
-        args.extend(self.tail);
-        (sql, args)
-    }
-}
-
 /// The statement as SQLite should get it. Its `$N` placeholders are named parameters to SQLite,
 /// and binding one by number looks its name up in a list: a 500-row `VALUES` of 6,500 of them
 /// cost ~80 ms to bind, so a 100,000-row import spent 15 s there. When the placeholders are
@@ -588,8 +523,7 @@ pub(crate) trait Queries {
 
 #[cfg(test)]
 mod tests {
-    use super::{Arg, Each, SqlStr, for_sqlite, marks, values};
-    use sqlx::{AssertSqlSafe, SqlSafeStr};
+    use super::{SqlStr, for_sqlite, marks, values};
 
     #[test]
     fn placeholders_count_on_from_where_they_start() {
@@ -614,48 +548,6 @@ mod tests {
             assert_eq!(plain(kept), kept);
         }
         assert_eq!(plain("SELECT '$' || $1"), "SELECT '$' || ?");
-    }
-
-    #[test]
-    fn each_row_takes_its_own_values_with_placeholders_in_order() {
-        let each = || Each {
-            table: "t",
-            set: "a = $1",
-            shared: vec![Arg::from(7)],
-            columns: &["b", "c"],
-            filter: &|n| format!("d = ${n}"),
-            tail: vec![Arg::from(9)],
-            returning: " RETURNING t.id",
-        };
-        let rows = [1, 2].map(|id| vec![Arg::from(id), Arg::from(id * 10), Arg::from(id * 100)]);
-        let ints = |args: Vec<Arg>| -> Vec<i64> {
-            args.into_iter()
-                .map(|a| match a {
-                    Arg::Int(Some(n)) => n,
-                    other => panic!("{other:?}"),
-                })
-                .collect()
-        };
-        let (sql, args) = each().statement(true, &rows);
-        assert_eq!(
-            sql,
-            "UPDATE t SET a = $1, b = v.column2, c = v.column3 FROM (VALUES ($2, $3, $4), ($5, \
-             $6, $7)) AS v WHERE t.id = v.column1 AND d = $8 RETURNING t.id"
-        );
-        assert_eq!(ints(args), [7, 1, 10, 100, 2, 20, 200, 9]);
-        let (sql, args) = each().statement(false, &rows);
-        assert_eq!(
-            sql,
-            "UPDATE t SET a = $1, b = CASE id WHEN $2 THEN $3 WHEN $4 THEN $5 END, c = CASE id \
-             WHEN $6 THEN $7 WHEN $8 THEN $9 END WHERE id IN ($10, $11) AND d = $12 RETURNING t.id"
-        );
-        assert_eq!(ints(args), [7, 1, 10, 2, 20, 1, 100, 2, 200, 1, 2, 9]);
-        // Each placeholder once and in order: SQLite binds them by position.
-        assert!(
-            !for_sqlite(AssertSqlSafe(sql).into_sql_str())
-                .as_str()
-                .contains('$')
-        );
     }
 }
 
