@@ -376,9 +376,8 @@ impl Db {
         // A search is answered from memory (`found.rs`) when it can be; the statement below
         // stays for the searches it cannot answer, and for every page without one.
         if let Some(q) = &lowered
-            && let Some((rows, total)) = self
-                .search_page(company, list, q, f, limit, offset)
-                .await?
+            && let Some((rows, total)) =
+                self.search_page(company, list, q, f, limit, offset).await?
         {
             return Ok((rows.into_iter().map(CostCode::from).collect(), total));
         }

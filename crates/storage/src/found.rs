@@ -58,7 +58,10 @@ impl Codes {
                 break;
             };
             let i = self.starts.partition_point(|&s| s as usize <= at) - 1;
-            from = self.starts.get(i + 1).map_or(self.text.len(), |&s| s as usize);
+            from = self
+                .starts
+                .get(i + 1)
+                .map_or(self.text.len(), |&s| s as usize);
             if state.is_some_and(|s| s != self.states[i]) {
                 continue;
             }
@@ -208,7 +211,9 @@ impl Db {
                 // 4 GiB of text is some 40 million codes: far past any list.
                 codes.starts.push(codes.text.len() as u32);
                 codes.ids.push(id);
-                codes.states.push(SyncState::try_from(state).map_err(StoreError::decode)?);
+                codes
+                    .states
+                    .push(SyncState::try_from(state).map_err(StoreError::decode)?);
                 codes
                     .text
                     .extend_from_slice(full_code.to_lowercase().as_bytes());
@@ -240,7 +245,12 @@ impl Db {
             marks(ids.len(), 1)
         );
         let mut rows: Vec<CodeRow> = self
-            .fetch_packed(&sql, CODE_COLS, PAGE_ORDER, ids.iter().map(|&id| Arg::from(id)))
+            .fetch_packed(
+                &sql,
+                CODE_COLS,
+                PAGE_ORDER,
+                ids.iter().map(|&id| Arg::from(id)),
+            )
             .await?;
         rows.retain(|r| r.list_id == list);
         Ok(rows)
@@ -264,7 +274,8 @@ mod tests {
             c.states.push(*state);
             c.text.extend_from_slice(code.to_lowercase().as_bytes());
             c.text.push(FIELD_END);
-            c.text.extend_from_slice(description.to_lowercase().as_bytes());
+            c.text
+                .extend_from_slice(description.to_lowercase().as_bytes());
             c.text.push(CODE_END);
         }
         c

@@ -639,7 +639,10 @@ async fn searches_follow_every_change(app: TestApp) {
         }
         let (walked, totals) = walk(&app, &format!("{query}&per_page=9")).await;
         assert_eq!(walked, truth, "{step}: q '{q}' walked by key");
-        assert!(totals.iter().all(|&t| t == truth.len() as i64), "{step}: {totals:?}");
+        assert!(
+            totals.iter().all(|&t| t == truth.len() as i64),
+            "{step}: {totals:?}"
+        );
     };
     check("section 2", "", "imported").await;
     check("3", "new", "imported").await;
@@ -648,7 +651,10 @@ async fn searches_follow_every_change(app: TestApp) {
     let (_, page) = app.get(&format!("{codes}?q=section%207%20of%205")).await;
     let edited = page[0]["id"].as_i64().unwrap();
     let (s, b) = app
-        .patch(&format!("{codes}/{edited}"), json!({"description": "Échafaudage Spécial"}))
+        .patch(
+            &format!("{codes}/{edited}"),
+            json!({"description": "Échafaudage Spécial"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     check("section 7 of 5", "", "edited").await;
@@ -669,7 +675,10 @@ async fn searches_follow_every_change(app: TestApp) {
     check("1\u{1}section", "", "sent").await;
     // Another company's admin searching this list through their own company: not found.
     let (two, zed) = app.company_two().await;
-    let path = app.c_of(two, &format!("/cost_code_lists/{list}/cost_codes?q=section"));
+    let path = app.c_of(
+        two,
+        &format!("/cost_code_lists/{list}/cost_codes?q=section"),
+    );
     let (s, b) = app.call("GET", &path, &zed, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{path}: {b}");
 }
