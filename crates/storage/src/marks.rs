@@ -115,8 +115,8 @@ impl Db {
     }
 }
 
-/// The codes a list's marks are taken over: the list (`$1`) of the caller's company (`$2`),
-/// and one state (`$3`) if given.
+/// The codes a list's marks (or its search text, `found.rs`) are taken over: the list (`$1`)
+/// of the caller's company (`$2`), and one state (`$3`) if given.
 pub(crate) struct OfList<'a> {
     pub company: i64,
     pub list: i64,
