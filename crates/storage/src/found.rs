@@ -84,7 +84,10 @@ const READ_CHUNK: usize = 5000;
 /// A list in one database.
 type Key = (String, i64);
 
-static KEPT: LazyLock<Mutex<HashMap<Key, (Stamp, Arc<Codes>)>>> = LazyLock::new(Default::default);
+/// Each searched list's codes, with the stamp they were read at.
+type Kept = HashMap<Key, (Stamp, Arc<Codes>)>;
+
+static KEPT: LazyLock<Mutex<Kept>> = LazyLock::new(Default::default);
 
 /// Held while a list's codes are read: sixteen searches arriving together after a change wait
 /// for one reading (some 20 MB while it lasts, at 100,000 codes) instead of making sixteen.
