@@ -23,10 +23,14 @@ const KEPT_BYTES: usize = 64 << 20;
 /// answers what it read, as a search statement and its count (two statements) always did.
 const TRIES: usize = 3;
 
-/// Ends a code's full code (before its description) and a code's description: a search text
-/// holding either is answered by SQL, so no match can run from one field or code into the next.
+/// Ends a code's full code, before its description. A search text holding it (or
+/// [`CODE_END`]) is answered by the statement, so no match runs from one field into the next.
 const FIELD_END: u8 = 1;
+/// Ends a code's description, before the next code.
 const CODE_END: u8 = 0;
+
+/// Codes read per statement while a list's text is taken.
+const READ_CHUNK: usize = 5000;
 
 /// One list's codes in list order, as a search sees them.
 struct Codes {
@@ -77,9 +81,6 @@ impl Codes {
         (page, total)
     }
 }
-
-/// Codes read per statement while a list's text is taken.
-const READ_CHUNK: usize = 5000;
 
 /// A list in one database.
 type Key = (String, i64);
