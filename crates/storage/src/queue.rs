@@ -262,6 +262,51 @@ pub enum Selection<'a> {
 /// `income_required`: the ERP requires one and the caller gave no default) and returns their
 /// ids. Runs inside the transaction that acts on them, after the list lock, so what it checked
 /// is what the statements that follow change.
+/// Why an item cannot be exported without a GL income account.
+const INCOME_NEEDED: &str = "needs a GL income account (the ERP requires one)";
+
+/// How many of the company's items wait in `from`, for an action on all of them; or the
+/// problems [`select_items`] would tell. Counted, not read: accepting 100,000 items read
+/// 100,000 rows here only to learn that none had a problem.
+async fn count_all(
+    tx: &mut Tx<'_>, company: i64, from: ItemStatus, income_required: bool,
+) -> Result<usize, QueueError> {
+    // `NOT superseded`, as in `select_items`: `erp_items_queue` finds them.
+    const WAITING: &str = "FROM erp_items WHERE company_id = $1 AND status = $2 AND NOT superseded";
+    let args = || [company.into(), from.as_str().into()];
+    let (n, without_income): (i64, i64) = tx
+        .fetch_one(
+            AssertSqlSafe(format!(
+                "SELECT COUNT(*), COUNT(*) - COUNT(gl_income_account) {WAITING}"
+            )),
+            args(),
+        )
+        .await?;
+    if n == 0 {
+        return Err(QueueError::Items(Vec::new()));
+    }
+    if income_required && without_income > 0 {
+        let rows: Vec<(i64, String)> = tx
+            .fetch_all(
+                AssertSqlSafe(format!(
+                    "SELECT id, full_code {WAITING} AND gl_income_account IS NULL ORDER BY id"
+                )),
+                args(),
+            )
+            .await?;
+        return Err(QueueError::Items(
+            rows.into_iter()
+                .map(|(id, full_code)| ItemProblem {
+                    id,
+                    full_code: Some(full_code),
+                    errors: vec![INCOME_NEEDED.into()],
+                })
+                .collect(),
+        ));
+    }
+    Ok(n as usize)
+}
+
 async fn select_items(
     tx: &mut Tx<'_>, company: i64, sel: &Selection<'_>, from: &[ItemStatus], income_required: bool,
 ) -> Result<Vec<i64>, QueueError> {
@@ -312,7 +357,7 @@ async fn select_items(
             ));
         }
         if income_required && income.is_none() {
-            errors.push("needs a GL income account (the ERP requires one)".into());
+            errors.push(INCOME_NEEDED.into());
         }
         if !errors.is_empty() {
             problems.push(ItemProblem {
@@ -482,14 +527,19 @@ impl Db {
             .write(|tx| {
                 Box::pin(async move {
                     lock_erp_list(tx, company).await?;
-                    let ids = select_items(
-                        tx,
-                        company,
-                        sel,
-                        &[from],
-                        income_required && defaults.income.is_none(),
-                    )
-                    .await?;
+                    let income_required = income_required && defaults.income.is_none();
+                    let (ids, count) = match sel {
+                        Selection::All => (
+                            Vec::new(),
+                            count_all(tx, company, from, income_required).await?,
+                        ),
+                        Selection::Ids(_) => {
+                            let ids =
+                                select_items(tx, company, sel, &[from], income_required).await?;
+                            let n = ids.len();
+                            (ids, n)
+                        }
+                    };
                     // "All" is one statement however many rows wait; a selection goes in bounded
                     // chunks.
                     let chunks: Vec<&[i64]> = match sel {
@@ -560,7 +610,7 @@ impl Db {
                             .execute(AssertSqlSafe(sql), args.into_iter().chain(ids_of(chunk)))
                             .await?;
                     }
-                    if moved != ids.len() as u64 {
+                    if moved != count as u64 {
                         // The worker records outcomes without the list lock (its exporting rows are
                         // its own), so a failure it records meanwhile can join "all failed"; roll
                         // back rather than retry rows the approver did not see.
@@ -594,10 +644,10 @@ impl Db {
                         "export_job.queued",
                         ("export_job", job),
                         None,
-                        Some(json!({"item_count": ids.len()})),
+                        Some(json!({"item_count": count})),
                     )
                     .await?;
-                    Ok((job, ids.len()))
+                    Ok((job, count))
                 })
             })
             .await?;

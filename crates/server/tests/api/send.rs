@@ -218,6 +218,25 @@ async fn the_whole_state_machine(app: TestApp) {
             Some("needs a GL income account (the ERP requires one)")
         )
     );
+    // Accepting all (counted, not read) names the same item for the same reason.
+    let (s, e) = app
+        .call(
+            "POST",
+            &app.c("/erp/cost_codes/export"),
+            &approver,
+            Some(json!({})),
+        )
+        .await;
+    let item = &e["error"]["details"]["items"][0];
+    assert_eq!(
+        (s, &item["id"], item["errors"][0].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &item_a,
+            Some("needs a GL income account (the ERP requires one)")
+        ),
+        "{e}"
+    );
     let (s, _) = app
         .call(
             "PATCH",
