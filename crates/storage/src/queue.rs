@@ -258,10 +258,6 @@ pub enum Selection<'a> {
     All,
 }
 
-/// Checks the selected items are in a `from` state (and carry an income account when
-/// `income_required`: the ERP requires one and the caller gave no default) and returns their
-/// ids. Runs inside the transaction that acts on them, after the list lock, so what it checked
-/// is what the statements that follow change.
 /// Why an item cannot be exported without a GL income account.
 const INCOME_NEEDED: &str = "needs a GL income account (the ERP requires one)";
 
@@ -307,6 +303,10 @@ async fn count_all(
     Ok(n as usize)
 }
 
+/// Checks the selected items are in a `from` state (and carry an income account when
+/// `income_required`: the ERP requires one and the caller gave no default) and returns their
+/// ids. Runs inside the transaction that acts on them, after the list lock, so what it checked
+/// is what the statements that follow change.
 async fn select_items(
     tx: &mut Tx<'_>, company: i64, sel: &Selection<'_>, from: &[ItemStatus], income_required: bool,
 ) -> Result<Vec<i64>, QueueError> {
