@@ -125,10 +125,10 @@ impl Db {
             usize::try_from(limit).unwrap_or(0),
         );
         let mut last = None;
+        let Some(mut stamp) = self.stamp(&of).await? else {
+            return Ok(None);
+        };
         for _ in 0..TRIES {
-            let Some(stamp) = self.stamp(&of).await? else {
-                return Ok(None);
-            };
             let codes = self.codes_at(&of, stamp).await?;
             let after = match after {
                 Some(id) => match codes.ids.iter().position(|&i| i == id) {
@@ -142,8 +142,11 @@ impl Db {
             drop(codes);
             let rows = self.rows_by_id(list, &ids).await?;
             last = Some((rows, total));
-            if self.stamp(&of).await? == Some(stamp) {
-                break;
+            // The stamp read after the rows is the next try's: one query a try, not two.
+            match self.stamp(&of).await? {
+                Some(now) if now == stamp => break,
+                Some(now) => stamp = now,
+                None => return Ok(None),
             }
         }
         Ok(last)

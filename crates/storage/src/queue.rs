@@ -261,14 +261,17 @@ pub enum Selection<'a> {
 /// Why an item cannot be exported without a GL income account.
 const INCOME_NEEDED: &str = "needs a GL income account (the ERP requires one)";
 
+/// Every item of the company (`$1`) in one state (`$2`). An open item is always its code's
+/// latest, never superseded; saying so lets `erp_items_queue` find them (there is no index of
+/// every item by state: migration 202611316).
+const WAITING: &str = "FROM erp_items WHERE company_id = $1 AND status = $2 AND NOT superseded";
+
 /// How many of the company's items wait in `from`, for an action on all of them; or the
 /// problems [`select_items`] would tell. Counted, not read: accepting 100,000 items read
 /// 100,000 rows here only to learn that none had a problem.
 async fn count_all(
     tx: &mut Tx<'_>, company: i64, from: ItemStatus, income_required: bool,
 ) -> Result<usize, QueueError> {
-    // `NOT superseded`, as in `select_items`: `erp_items_queue` finds them.
-    const WAITING: &str = "FROM erp_items WHERE company_id = $1 AND status = $2 AND NOT superseded";
     let args = || [company.into(), from.as_str().into()];
     let (n, without_income): (i64, i64) = tx
         .fetch_one(
@@ -311,15 +314,11 @@ async fn select_items(
     tx: &mut Tx<'_>, company: i64, sel: &Selection<'_>, from: &[ItemStatus], income_required: bool,
 ) -> Result<Vec<i64>, QueueError> {
     type Selected = (i64, String, String, Option<String>);
-    const COLS: &str = "SELECT id, full_code, status, gl_income_account FROM \
-                        erp_items WHERE company_id = $1";
+    const COLS: &str = "SELECT id, full_code, status, gl_income_account";
     let mut problems = Vec::new();
     let rows: Vec<Selected> = match sel {
         Selection::All => {
-            // An open item is always its code's latest, never superseded; saying so lets
-            // `erp_items_queue` find them (there is no index of every item by state: migration
-            // 202611316).
-            let sql = format!("{COLS} AND status = $2 AND NOT superseded ORDER BY id");
+            let sql = format!("{COLS} {WAITING} ORDER BY id");
             tx.fetch_all(
                 AssertSqlSafe(sql),
                 [company.into(), from[0].as_str().into()],
@@ -329,7 +328,10 @@ async fn select_items(
         Selection::Ids(ids) => {
             let mut rows = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(ID_CHUNK) {
-                let sql = format!("{COLS} AND id IN ({})", marks(chunk.len(), 2));
+                let sql = format!(
+                    "{COLS} FROM erp_items WHERE company_id = $1 AND id IN ({})",
+                    marks(chunk.len(), 2)
+                );
                 let args = std::iter::once(company.into()).chain(chunk.iter().map(|&id| id.into()));
                 rows.extend(tx.fetch_all::<Selected>(AssertSqlSafe(sql), args).await?);
             }
