@@ -7,10 +7,12 @@
 //!
 //! Steps: start to healthy and idle memory; CSV import; list pages under `wrk -t2 -c16` (API
 //! first page, a deep page, a page filtered by state, a search, the web tree); Send to ERP;
-//! accept all + export to an IIF file until the job is done; peak memory. Floors: the engine
-//! writing the same number of rows with one `INSERT … SELECT` from a generated series (import)
-//! or a copy of the queue items the send made (send) into a table of the same shape with the same indexes, no client round
-//! trips; the IIF bytes written straight to a file (export). PostgreSQL comes from
+//! accept all + export to an IIF file until the job is done; peak memory. Floors are the engine
+//! doing the step's row work itself, in tables of the same shape with the same indexes, with
+//! no client round trips: the import's codes inserted by one `INSERT … SELECT` from a generated
+//! series; the send's snapshots copied, the codes' state moved and the audit rows copied; the
+//! export's two transactions (accept, then outcomes) doing the same to codes, items and audit
+//! rows, with the IIF bytes written and fsynced between them. PostgreSQL comes from
 //! COSTBRIDGE_TEST_PG (default 127.0.0.1:5432).
 use costbridge_domain::Permissions;
 use costbridge_storage::Db;
@@ -46,13 +48,42 @@ fn ms(d: Duration) -> String {
 
 fn timed(step: &str, ours: Duration, floor: Duration, target_ms: f64) -> Row {
     let ok = ours.as_secs_f64() * 1000.0 <= target_ms;
+    // A target under the engine's own floor cannot be met by anything Costbridge does.
+    let below = if floor.as_secs_f64() * 1000.0 > target_ms {
+        " (under the floor)"
+    } else {
+        ""
+    };
     Row {
         step: step.into(),
         ours: ms(ours),
         floor: ms(floor),
         ratio: format!("{:.1}×", ours.as_secs_f64() / floor.as_secs_f64()),
-        target: format!("≤ {target_ms:.0} ms {}", if ok { "met" } else { "MISSED" }),
+        target: format!(
+            "≤ {target_ms:.0} ms {}{below}",
+            if ok { "met" } else { "MISSED" }
+        ),
     }
+}
+
+/// The engine doing a step's row work itself: `statements` in one transaction, each bound to
+/// the company's id and each writing the step's `n` rows (or the floor would measure less
+/// work than the step did), timed.
+async fn engine(db: &Db, company: i64, n: usize, statements: &[&str]) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    on!(db, p => {
+        let mut tx = p.begin().await?;
+        for sql in statements {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(*sql))
+                .bind(company)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            anyhow::ensure!(rows == n as u64, "the floor wrote {rows} rows, not {n}: {sql}");
+        }
+        tx.commit().await?;
+    });
+    Ok(t.elapsed())
 }
 
 /// A page's row: its throughput and p99 under `wrk`, against the issue's target.
@@ -201,9 +232,13 @@ async fn same_shape(db: &Db, table: &str, copy: &str) -> anyhow::Result<()> {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(p).await?;
         }
         Db::Sqlite(p) => {
+            // The table and its indexes, as PostgreSQL's `LIKE … INCLUDING ALL` copies them.
+            // Not its triggers: replayed, a trigger's DDL still names the table it is on, so
+            // each one landed on the real table a second time (every send and export after
+            // the floors counted each code twice, on the bench's database only).
             let ddl: Vec<(String, String)> = sqlx::query_as(
                 "SELECT type, sql FROM sqlite_master WHERE tbl_name = $1 AND sql IS NOT NULL \
-                 ORDER BY type = 'index'",
+                 AND type IN ('table', 'index') ORDER BY type = 'index'",
             )
             .bind(table)
             .fetch_all(p)
@@ -448,12 +483,24 @@ async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Resu
     anyhow::ensure!(res.status() == 201, "send: {}", res.text().await?);
     let send = t.elapsed();
     let peak_send = server.memory("VmHWM")?;
+    // The send's row work: a snapshot per code, each code's state, an audit row per code.
+    // `bench_codes` holds the import floor's `n` codes, in state `new`.
     same_shape(&db, "erp_items", "bench_items").await?;
-    let t = Instant::now();
-    on!(&db, p => { sqlx::query(
-        "INSERT INTO bench_items SELECT * FROM erp_items WHERE company_id = $1")
-        .bind(company).execute(p).await?; });
-    let floor = t.elapsed();
+    same_shape(&db, "audit_events", "bench_audit").await?;
+    let floor = engine(
+        &db,
+        company,
+        n,
+        &[
+            "INSERT INTO bench_items SELECT * FROM erp_items WHERE company_id = $1",
+            "UPDATE bench_codes SET status_before_send = sync_status, sync_status = 'pending', \
+             updated_at = created_at, changed_version = changed_version + 1 \
+             WHERE company_id = $1",
+            "INSERT INTO bench_audit SELECT * FROM audit_events WHERE company_id = $1 \
+             AND action = 'cost_code.sent'",
+        ],
+    )
+    .await?;
     let target = if backend == "sqlite" { 400.0 } else { 1500.0 };
     rows.push(timed(
         &format!("Send to ERP, {n} codes"),
@@ -497,17 +544,70 @@ async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Resu
     )
     .await?;
     let export = t.elapsed();
+    // Every code synced, as the list's maintained counts say: a bench that broke them (as one
+    // did, by copying triggers) would measure a different server.
+    let synced = client
+        .get(api(&format!(
+            "/cost_code_lists/{list}/cost_codes?sync_status=synced&per_page=1"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    let total = synced
+        .headers()
+        .get("total")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    anyhow::ensure!(
+        total == Some(n),
+        "after the export the list counts {total:?} synced codes, not {n}"
+    );
     let file = export_file(&dir.path().join(format!("company-{company}")))?;
     let bytes = std::fs::read(&file)?;
+    // The export's row work, in the same two transactions: the accept moves each code, its
+    // item and writes its audit row; the outcomes do the same again once the ERP (here the
+    // file, written and fsynced) has them. `bench_items` holds the send's items, waiting.
+    let accept = engine(
+        &db,
+        company,
+        n,
+        &[
+            "UPDATE bench_codes SET sync_status = 'exporting', erp_message = NULL, \
+             updated_at = created_at WHERE company_id = $1",
+            "UPDATE bench_items SET status = 'exporting', export_job_id = (SELECT MAX(id) \
+             FROM export_jobs WHERE company_id = $1), decided_by = sent_by, decided_at = \
+             sent_at, gl_income_account = '4000' WHERE company_id = $1",
+            "INSERT INTO bench_audit SELECT * FROM audit_events WHERE company_id = $1 \
+             AND action = 'cost_code.exported'",
+        ],
+    )
+    .await?;
     let t = Instant::now();
     let copy = dir.path().join("floor.iif");
     std::fs::write(&copy, &bytes)?;
     std::fs::File::open(&copy)?.sync_all()?;
+    let written = t.elapsed();
+    let outcomes = engine(
+        &db,
+        company,
+        n,
+        &[
+            "UPDATE bench_items SET status = 'exported', origin_id = full_code \
+             WHERE company_id = $1",
+            "UPDATE bench_codes SET sync_status = 'synced', last_synced_at = updated_at, \
+             confirmed_code = code, confirmed_full_code = full_code, confirmed_description = \
+             description, confirmed_active = active, origin_id = full_code, \
+             status_before_send = NULL WHERE company_id = $1",
+            "INSERT INTO bench_audit SELECT * FROM audit_events WHERE company_id = $1 \
+             AND action = 'cost_code.synced'",
+        ],
+    )
+    .await?;
     let target = if backend == "sqlite" { 1500.0 } else { 4000.0 };
     rows.push(timed(
         &format!("accept all + IIF export done, {n} codes"),
         export,
-        t.elapsed(),
+        accept + written + outcomes,
         target,
     ));
     let peak = server.memory("VmHWM")?;
