@@ -155,6 +155,30 @@ impl UnsyncedChecks {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         checks.insert(list, check);
     }
+
+    /// The check of `list` as `l` (just read) stands: the kept one if its `unsynced_version`
+    /// and rules are the same, or one made now from the unsynced codes `q` reads and kept.
+    /// A kept check is right whenever its version is the current one: the version was read
+    /// before the codes it judged, it never goes back, and every write that moves the unsynced
+    /// set or its values moves it, in the same transaction.
+    async fn check(
+        &self, q: &mut impl Queries, l: &CodeList, who: &Sender<'_>,
+    ) -> Result<Arc<UnsyncedCheck>, StoreError> {
+        if let Some(check) = self.get(l, who) {
+            return Ok(check);
+        }
+        let unsynced: Unsynced = q
+            .fetch_all(AssertSqlSafe(UNSYNCED_CODES.as_str()), [l.id.into()])
+            .await?;
+        let check = Arc::new(UnsyncedCheck {
+            unsynced_version: l.unsynced_version,
+            rules: who.rules_key(l.is_erp_list),
+            count: unsynced.len(),
+            invalid: who.invalid(l.is_erp_list, &unsynced),
+        });
+        self.put(l.id, check.clone());
+        Ok(check)
+    }
 }
 
 /// The states the domain calls unsynced (what Send to ERP sends), as an SQL list.
@@ -397,23 +421,7 @@ impl Db {
         checks: &UnsyncedChecks,
     ) -> Result<SendStatus, StoreError> {
         let l: CodeList = self.list(company, list).await?;
-        let check = match checks.get(&l, who) {
-            Some(check) => check,
-            None => {
-                let unsynced: Unsynced = self
-                    .pool()
-                    .fetch_all(UNSYNCED_CODES.as_str(), [list.into()])
-                    .await?;
-                let check = Arc::new(UnsyncedCheck {
-                    unsynced_version: l.unsynced_version,
-                    rules: who.rules_key(l.is_erp_list),
-                    count: unsynced.len(),
-                    invalid: who.invalid(l.is_erp_list, &unsynced),
-                });
-                checks.put(list, check.clone());
-                check
-            }
-        };
+        let check = checks.check(&mut self.pool(), &l, who).await?;
         let changed = changed_since(&mut self.pool(), &l, seen_version).await?;
         let verdict = who.judge(l.is_erp_list, check.count, &check.invalid, changed);
         let (reason_code, reason) = match &verdict {
@@ -432,11 +440,12 @@ impl Db {
     }
 
     /// Sends every unsynced code of the list as one submission, or nothing at all.
+    /// The rule check is the one the Send button showed when the list's unsynced codes are the
+    /// same (`checks`): a send of 100,000 codes then reads none of them back to judge them.
     pub async fn send_to_erp(
-        &self, company: i64, list: i64, who: &Sender<'_>, seen: i64,
+        &self, company: i64, list: i64, who: &Sender<'_>, seen: i64, checks: &UnsyncedChecks,
     ) -> Result<(i64, i64), SendError> {
         let unsynced_states = &*UNSYNCED;
-        let unsynced_codes: &'static str = UNSYNCED_CODES.as_str();
         // Where the domain sends a code on Send to ERP (the same state from every unsynced one,
         // which its tests hold), and the queue item that waits for the approver meanwhile.
         let sent = SyncState::New
@@ -463,15 +472,15 @@ impl Db {
                         .await?;
                     let l = l.ok_or(StoreError::NotFound)?;
                     let version = l.version + 1;
-                    let unsynced: Unsynced = tx.fetch_all(unsynced_codes, [list.into()]).await?;
+                    let check = checks.check(tx, &l, who).await?;
                     let changed = changed_since(tx, &l, Some(seen)).await?;
-                    let invalid = who.invalid(l.is_erp_list, &unsynced);
-                    if let Err(block) = who.judge(l.is_erp_list, unsynced.len(), &invalid, changed)
+                    if let Err(block) =
+                        who.judge(l.is_erp_list, check.count, &check.invalid, changed)
                     {
-                        return Err(SendError::Blocked(block, invalid));
+                        return Err(SendError::Blocked(block, check.invalid.clone()));
                     }
                     let ts = now();
-                    let count = unsynced.len() as i64;
+                    let count = check.count as i64;
                     let sub: i64 = tx
                         .scalar(
                             "INSERT INTO submissions (company_id, list_id, sent_by, \

@@ -204,7 +204,7 @@ pub(crate) async fn notify_codes_sent(
         return Ok(());
     }
     let (company_name, sender_person) = company_and_person(tx, company, sender).await?;
-    // Company and status first, so the (company_id, status) index finds the items.
+    // `erp_items_submission` (submission, state) finds the items; the company scopes them.
     let (count, resent): (i64, i64) = tx
         .fetch_one(
             "SELECT COUNT(*), COUNT(CASE WHEN c.status_before_send = $4 \

@@ -63,7 +63,13 @@ pub async fn send(
     let rules = ErpRules::of(state, company).await?;
     Ok(state
         .db
-        .send_to_erp(company, lid, &rules.sender(caller), list_version)
+        .send_to_erp(
+            company,
+            lid,
+            &rules.sender(caller),
+            list_version,
+            &state.unsynced_checks,
+        )
         .await?)
 }
 

@@ -132,6 +132,30 @@ async fn every_reason_the_button_gives(app: TestApp) {
         button(list, app.token.clone()).await["label"],
         "Re-send to ERP"
     );
+    // The send judges the codes as they are when it runs, not as the button last saw them:
+    // the button has just judged one valid code, then a too-long code joins it, and a client
+    // that learnt the list's new version from the list itself sends without asking the button.
+    app.code(list, "77", "ok", None).await;
+    let b = button(list, app.token.clone()).await;
+    assert_eq!(
+        (b["enabled"].as_bool(), b["unsynced_count"].as_i64()),
+        (Some(true), Some(1))
+    );
+    let long = app
+        .code(list, "1234567890", "too long again", mid["id"].as_i64())
+        .await;
+    let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+    let version = lists
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["id"] == list))
+        .map(|l| l["version"].clone());
+    let (s, e) = send(version.unwrap_or_default()).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_codes")),
+        "{e}"
+    );
+    assert_eq!(e["error"]["details"]["items"][0]["id"], long["id"]);
 }
 
 async fn the_whole_state_machine(app: TestApp) {
