@@ -132,6 +132,86 @@ impl TryFrom<ParentStatus> for Option<SyncState> {
     }
 }
 
+/// A job's rows to export: their columns (named as [`ExportRow`]'s fields), where they come
+/// from, and their order (parents first).
+const JOB_COLUMNS: &str = "i.id AS item_id, i.cost_code_id, i.code, i.full_code, i.description, \
+                           i.active, i.parent_full_code, i.origin_id, i.gl_income_account, \
+                           i.gl_expense_account, pc.sync_status AS parent_status, i.from_code, \
+                           i.from_full_code, i.from_description, i.from_active";
+const JOB_ROWS: &str = "FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id LEFT JOIN \
+                        cost_codes pc ON pc.id = c.parent_id WHERE i.export_job_id = $1 AND \
+                        i.status = $2";
+const JOB_ORDER: &str = "i.tier, i.sort_key";
+
+/// Rows per JSON array when SQLite packs a job's rows, and the columns of each, in
+/// [`Packed`]'s order.
+const PACK: usize = 1000;
+const PACKED: &str = "item_id, cost_code_id, code, full_code, description, active, \
+                      parent_full_code, origin_id, gl_income_account, gl_expense_account, \
+                      parent_status, from_code, from_full_code, from_description, from_active";
+
+/// One job row as SQLite's `json_array` packs it, in [`ExportRow`]'s order; booleans are
+/// stored as 0 and 1 there.
+#[derive(serde::Deserialize)]
+struct Packed(
+    i64,
+    i64,
+    Box<str>,
+    Box<str>,
+    Box<str>,
+    u8,
+    Option<Box<str>>,
+    Option<Box<str>>,
+    Option<Box<str>>,
+    Option<Box<str>>,
+    Option<String>,
+    Option<Box<str>>,
+    Option<Box<str>>,
+    Option<Box<str>>,
+    Option<u8>,
+);
+
+impl Packed {
+    fn row(self) -> Result<ExportRow, StoreError> {
+        let Packed(
+            item_id,
+            cost_code_id,
+            code,
+            full_code,
+            description,
+            active,
+            parent_full_code,
+            origin_id,
+            gl_income_account,
+            gl_expense_account,
+            parent_status,
+            from_code,
+            from_full_code,
+            from_description,
+            from_active,
+        ) = self;
+        Ok(ExportRow {
+            item_id,
+            cost_code_id,
+            code,
+            full_code,
+            description,
+            active: active != 0,
+            parent_full_code,
+            origin_id,
+            gl_income_account,
+            gl_expense_account,
+            parent_state: ParentStatus { parent_status }
+                .try_into()
+                .map_err(StoreError::decode)?,
+            from_code,
+            from_full_code,
+            from_description,
+            from_active: from_active.map(|a| a != 0),
+        })
+    }
+}
+
 /// Leaves out the jobs of a company whose ERP pulls its work (the QuickBooks Web Connector):
 /// they wait for its session, not for the worker.
 pub(crate) const NOT_PULLED: &str =
@@ -181,21 +261,34 @@ impl Db {
     }
 
     /// The job's codes still to export, parents first.
+    ///
+    /// SQLite hands each row from its connection's thread to the async side on its own, with a
+    /// wake-up each way: 100,000 rows took ~1 s there, against ~0.2 s for the statement itself
+    /// (`perf` of the export; BENCHMARKS.md). So on SQLite the rows come packed, a thousand to
+    /// a JSON array, in order; PostgreSQL reads them off its socket as they come.
     pub async fn job_rows(&self, job: i64) -> Result<Vec<ExportRow>, StoreError> {
-        self.pool()
-            .fetch_all(
-                "SELECT i.id AS item_id, i.cost_code_id, i.code, \
-                 i.full_code, i.description, i.active, \
-                 i.parent_full_code, i.origin_id, i.gl_income_account, \
-                 i.gl_expense_account, pc.sync_status AS parent_status, \
-                 i.from_code, i.from_full_code, i.from_description, \
-                 i.from_active FROM erp_items i JOIN cost_codes c ON c.id = \
-                 i.cost_code_id LEFT JOIN cost_codes pc ON pc.id = \
-                 c.parent_id WHERE i.export_job_id = $1 AND i.status = $2 \
-                 ORDER BY i.tier, i.sort_key",
-                [job.into(), ItemStatus::Exporting.as_str().into()],
-            )
-            .await
+        let args = [job.into(), ItemStatus::Exporting.as_str().into()];
+        if let Db::Postgres(_) = self {
+            let sql = format!("SELECT {JOB_COLUMNS} {JOB_ROWS} ORDER BY {JOB_ORDER}");
+            return self.pool().fetch_all(AssertSqlSafe(sql), args).await;
+        }
+        // The `ORDER BY` inside the aggregate keeps each pack in the rows' order; the packs
+        // come in the order of their first row.
+        let sql = format!(
+            "SELECT json_group_array(json_array({PACKED}) ORDER BY n) FROM (SELECT \
+             ROW_NUMBER() OVER (ORDER BY {JOB_ORDER}) AS n, {JOB_COLUMNS} {JOB_ROWS}) GROUP BY \
+             (n - 1) / {PACK} ORDER BY MIN(n)"
+        );
+        let packs: Vec<(String,)> = self.pool().fetch_all(AssertSqlSafe(sql), args).await?;
+        let mut rows = Vec::with_capacity(packs.len() * PACK);
+        for (pack,) in packs {
+            let packed: Vec<Packed> = serde_json::from_str(&pack)
+                .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+            for p in packed {
+                rows.push(p.row()?);
+            }
+        }
+        Ok(rows)
     }
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.

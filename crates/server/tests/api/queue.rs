@@ -10,7 +10,8 @@ both!(
     only_approvers_act,
     a_crashed_worker_is_resumed,
     a_storage_failure_is_not_an_erp_retry,
-    two_workers_do_each_job_once
+    two_workers_do_each_job_once,
+    a_big_job_reaches_the_file_whole_and_in_order
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -420,4 +421,73 @@ async fn two_workers_do_each_job_once(app: TestApp) {
     }
     assert_eq!(std::fs::read_dir(app.export_dir()).unwrap().count(), 4);
     assert_eq!(app.items("synced").await.len(), 4);
+}
+
+/// A job of thousands of codes reaches the file whole: parents first, each tier in list order,
+/// texts and the active flag exactly as imported. (SQLite reads a job's rows packed a thousand
+/// to a JSON array, so this job takes three packs there.)
+async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let mut csv = String::from("full_code,description,active\n");
+    // (tier, full code, description, active), in the order the file must give them.
+    let mut want: Vec<(u32, String, String, bool)> = Vec::new();
+    for d in 1..=3 {
+        let full = format!("{d:02}");
+        want.push((1, full.clone(), format!("Division {d}"), true));
+        for s in 1..=30 {
+            let full = format!("{d:02}-{s:02}");
+            // Texts JSON must escape (quotes, a backslash) and letters beyond ASCII.
+            want.push((2, full, format!("Section \"{s}\" \\ Éxcavation ✓ {d}"), true));
+            for i in 1..=30 {
+                let full = format!("{d:02}-{s:02}-{i:02}");
+                want.push((3, full, format!("Item {i} of {s}"), i % 7 != 0));
+            }
+        }
+    }
+    for (_, full, desc, active) in &want {
+        let desc = desc.replace('"', "\"\"");
+        csv.push_str(&format!("{full},\"{desc}\",{active}\n"));
+    }
+    want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    app.import(list, csv).await;
+    app.send(list).await;
+    let job = app
+        .accepted(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await;
+    assert_eq!(job["item_count"].as_u64(), Some(want.len() as u64));
+    app.run_worker().await;
+    let file = app
+        .export_dir()
+        .join(format!("costbridge-export-{}.iif", job["export_job_id"]));
+    let text = std::fs::read_to_string(file).unwrap();
+    let got: Vec<(String, String, bool)> = text
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let cells: Vec<&str> = l.split('\t').collect();
+            let full = cells[1].rsplit(':').next().unwrap().to_owned();
+            (full, cells[3].to_owned(), cells[7] == "N")
+        })
+        .collect();
+    let want: Vec<(String, String, bool)> = want
+        .into_iter()
+        .map(|(_, full, desc, active)| (full, desc, active))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (n, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "line {n} of the file");
+    }
+    let synced = app
+        .request(
+            "GET",
+            &app.c(&format!(
+                "/cost_code_lists/{list}/cost_codes?sync_status=synced&per_page=1"
+            )),
+        )
+        .await;
+    assert_eq!(synced.headers()["total"], want.len().to_string().as_str());
 }
