@@ -214,9 +214,10 @@ impl Db {
         Ok(out)
     }
 
-    /// The references PostgreSQL no longer checks row by row on the bulk tables (migration
-    /// 202611312): each code's company is its list's, each queue item's its code's, and every
-    /// person a code's item or audit event names is a user of that same company.
+    /// The references PostgreSQL no longer checks row by row on the bulk tables (migrations
+    /// 202611312 and 202611317): each code's company is its list's, each queue item's its
+    /// code's, its submission's and its export job's, and every person a code's item or audit
+    /// event names is a user of that same company.
     async fn reference_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
         let wrong: Vec<(String, i64)> = self
             .pool()
@@ -228,9 +229,12 @@ impl Db {
                  JOIN cost_codes c ON c.id = i.cost_code_id \
                  LEFT JOIN users s ON s.id = i.sent_by AND s.company_id = i.company_id \
                  LEFT JOIN users d ON d.id = i.decided_by AND d.company_id = i.company_id \
+                 LEFT JOIN submissions b ON b.id = i.submission_id AND b.company_id = i.company_id \
+                 LEFT JOIN export_jobs j ON j.id = i.export_job_id AND j.company_id = i.company_id \
                  WHERE ($1 IS NULL OR i.company_id = $1 OR c.company_id = $1) \
-                   AND (i.company_id <> c.company_id OR s.id IS NULL \
-                        OR (i.decided_by IS NOT NULL AND d.id IS NULL)) \
+                   AND (i.company_id <> c.company_id OR s.id IS NULL OR b.id IS NULL \
+                        OR (i.decided_by IS NOT NULL AND d.id IS NULL) \
+                        OR (i.export_job_id IS NOT NULL AND j.id IS NULL)) \
                  UNION ALL SELECT 'audit event', e.id FROM audit_events e \
                  LEFT JOIN companies k ON k.id = e.company_id \
                  LEFT JOIN users a ON a.id = e.actor_id AND a.company_id = e.company_id \
@@ -243,7 +247,10 @@ impl Db {
         Ok(wrong
             .into_iter()
             .map(|(what, id)| {
-                format!("{what} {id} names a company or person that is not its own company's")
+                format!(
+                    "{what} {id} names a company, person, submission or export job that is not \
+                     its own company's"
+                )
             })
             .collect())
     }

@@ -253,7 +253,7 @@ fn check_names_broken_invariants() {
     let crossed = costbridge(&["check", "--database-url", &db]);
     let said = String::from_utf8_lossy(&crossed.stdout);
     assert!(
-        said.contains(&format!("audit event {event} names a company or person")),
+        said.contains(&format!("audit event {event} names a company, person")),
         "{said}"
     );
 }

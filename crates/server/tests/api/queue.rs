@@ -11,7 +11,8 @@ both!(
     a_crashed_worker_is_resumed,
     a_storage_failure_is_not_an_erp_retry,
     two_workers_do_each_job_once,
-    a_big_job_reaches_the_file_whole_and_in_order
+    a_big_job_reaches_the_file_whole_and_in_order,
+    the_check_names_an_item_of_another_companys_submission_or_job
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -437,7 +438,12 @@ async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
         for s in 1..=30 {
             let full = format!("{d:02}-{s:02}");
             // Texts JSON must escape (quotes, a backslash) and letters beyond ASCII.
-            want.push((2, full, format!("Section \"{s}\" \\ Éxcavation ✓ {d}"), true));
+            want.push((
+                2,
+                full,
+                format!("Section \"{s}\" \\ Éxcavation ✓ {d}"),
+                true,
+            ));
             for i in 1..=30 {
                 let full = format!("{d:02}-{s:02}-{i:02}");
                 want.push((3, full, format!("Item {i} of {s}"), i % 7 != 0));
@@ -490,4 +496,68 @@ async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
         )
         .await;
     assert_eq!(synced.headers()["total"], want.len().to_string().as_str());
+}
+
+/// An item's submission and export job are not foreign keys on PostgreSQL (each was a trigger
+/// call per item sent or accepted): `costbridge check` names an item whose submission or job
+/// is missing or another company's, on both databases.
+async fn the_check_names_an_item_of_another_companys_submission_or_job(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General Requirements", None).await;
+    app.send(list).await;
+    let item = app.items("ready_to_export").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    app.accepted(
+        &app.c("/erp/cost_codes/export"),
+        json!({"gl_income_account": "4000"}),
+    )
+    .await;
+    let check = || async {
+        app.app_state
+            .db
+            .integrity_violations(Some(app.company))
+            .await
+            .expect("check")
+    };
+    assert_eq!(check().await, Vec::<String>::new());
+    let (two, _) = app.company_two().await;
+    let one = app.company;
+    execute(
+        &app,
+        &format!(
+            "INSERT INTO submissions (company_id, list_id, sent_by, sent_at, code_count) \
+         SELECT {two}, list_id, sent_by, sent_at, 0 FROM submissions WHERE company_id = {one}"
+        ),
+    )
+    .await;
+    execute(
+        &app,
+        &format!(
+            "INSERT INTO export_jobs (company_id, created_by, status, run_after, created_at) \
+         SELECT {two}, created_by, 'done', run_after, created_at FROM export_jobs \
+         WHERE company_id = {one}"
+        ),
+    )
+    .await;
+    let crossed = format!(
+        "queue item {item} names a company, person, submission or export job that is not its \
+         own company's"
+    );
+    for (column, of) in [
+        ("submission_id", "submissions"),
+        ("export_job_id", "export_jobs"),
+    ] {
+        let set = |company: i64| {
+            format!(
+                "UPDATE erp_items SET {column} = (SELECT MAX(id) FROM {of} WHERE company_id = \
+                 {company}) WHERE id = {item}"
+            )
+        };
+        execute(&app, &set(two)).await;
+        let said = check().await;
+        assert!(said.contains(&crossed), "{column}: {said:?}");
+        execute(&app, &set(one)).await;
+        assert_eq!(check().await, Vec::<String>::new(), "{column} restored");
+    }
 }
