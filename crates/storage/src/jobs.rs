@@ -263,9 +263,10 @@ impl Db {
     /// The job's codes still to export, parents first.
     ///
     /// SQLite hands each row from its connection's thread to the async side on its own, with a
-    /// wake-up each way: 100,000 rows took ~1 s there, against ~0.2 s for the statement itself
-    /// (`perf` of the export; BENCHMARKS.md). So on SQLite the rows come packed, a thousand to
-    /// a JSON array, in order; PostgreSQL reads them off its socket as they come.
+    /// wake-up each way: 100,000 rows took ~1 s there (the server's slow-statement log),
+    /// against ~0.2 s for the statement itself (BENCHMARKS.md). So on SQLite the rows come
+    /// packed, a thousand to a JSON array, in order; PostgreSQL reads them off its socket as
+    /// they come. Each pack is dropped once its rows are read.
     pub async fn job_rows(&self, job: i64) -> Result<Vec<ExportRow>, StoreError> {
         let args = [job.into(), ItemStatus::Exporting.as_str().into()];
         if let Db::Postgres(_) = self {
