@@ -143,12 +143,18 @@ const JOB_ROWS: &str = "FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code
                         i.status = $2";
 const JOB_ORDER: &str = "i.tier, i.sort_key";
 
-/// Rows per JSON array when SQLite packs a job's rows, and the columns of each, in
-/// [`Packed`]'s order.
+/// Rows per JSON array when SQLite packs a job's rows.
 const PACK: usize = 1000;
-const PACKED: &str = "item_id, cost_code_id, code, full_code, description, active, \
-                      parent_full_code, origin_id, gl_income_account, gl_expense_account, \
-                      parent_status, from_code, from_full_code, from_description, from_active";
+
+/// The names [`JOB_COLUMNS`] gives its columns, in its order (and [`Packed`]'s): what SQLite
+/// packs from the rows it selected.
+fn job_column_names() -> String {
+    JOB_COLUMNS
+        .split(',')
+        .filter_map(|c| c.rsplit([' ', '.']).next())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// One job row as SQLite's `json_array` packs it, in [`ExportRow`]'s order; booleans are
 /// stored as 0 and 1 there.
@@ -276,9 +282,10 @@ impl Db {
         // The `ORDER BY` inside the aggregate keeps each pack in the rows' order; the packs
         // come in the order of their first row.
         let sql = format!(
-            "SELECT json_group_array(json_array({PACKED}) ORDER BY n) FROM (SELECT \
+            "SELECT json_group_array(json_array({}) ORDER BY n) FROM (SELECT \
              ROW_NUMBER() OVER (ORDER BY {JOB_ORDER}) AS n, {JOB_COLUMNS} {JOB_ROWS}) GROUP BY \
-             (n - 1) / {PACK} ORDER BY MIN(n)"
+             (n - 1) / {PACK} ORDER BY MIN(n)",
+            job_column_names()
         );
         let packs: Vec<(String,)> = self.pool().fetch_all(AssertSqlSafe(sql), args).await?;
         let mut rows = Vec::with_capacity(packs.len() * PACK);

@@ -654,6 +654,16 @@ impl TestApp {
         b["sync_status"].as_str().expect("status").to_owned()
     }
 
+    /// Accepts every ready item in one request, income account 4000 filling any left empty;
+    /// answers the queued job (the worker has not run).
+    pub async fn accept_waiting(&self) -> Value {
+        self.accepted(
+            &self.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await
+    }
+
     /// Gives every ready item an income account, exports them all and runs the worker.
     pub async fn accept_all(&self) -> i64 {
         for item in self.items("ready_to_export").await {

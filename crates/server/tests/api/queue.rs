@@ -457,12 +457,7 @@ async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
     want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     app.import(list, csv).await;
     app.send(list).await;
-    let job = app
-        .accepted(
-            &app.c("/erp/cost_codes/export"),
-            json!({"gl_income_account": "4000"}),
-        )
-        .await;
+    let job = app.accept_waiting().await;
     assert_eq!(job["item_count"].as_u64(), Some(want.len() as u64));
     app.run_worker().await;
     let file = app
@@ -508,11 +503,7 @@ async fn the_check_names_an_item_of_another_companys_submission_or_job(app: Test
     let item = app.items("ready_to_export").await[0]["id"]
         .as_i64()
         .unwrap();
-    app.accepted(
-        &app.c("/erp/cost_codes/export"),
-        json!({"gl_income_account": "4000"}),
-    )
-    .await;
+    app.accept_waiting().await;
     let check = || async {
         app.app_state
             .db
