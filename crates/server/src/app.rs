@@ -198,14 +198,15 @@ pub fn documented(
 
 pub fn router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let (documented, openapi) = documented(&state, settings);
+    let (routes, _) = documented(&state, settings);
+    let doc = {
+        let (state, settings) = (state.clone(), settings.clone());
+        docs::Document::new(move || documented(&state, &settings).1)
+    };
     Router::new()
-        .merge(documented)
+        .merge(routes)
         .merge(api::qbwc::soap_router())
-        .merge(
-            docs::router(docs::Document::new(openapi))
-                .layer(middleware::from_fn(crate::web::security_headers)),
-        )
+        .merge(docs::router(doc).layer(middleware::from_fn(crate::web::security_headers)))
         .merge(crate::web::router(settings.server.max_import_bytes))
         .merge(mail::unsubscribe::router().layer(middleware::from_fn(crate::web::security_headers)))
         .fallback(|| async { ApiError::not_found() })
