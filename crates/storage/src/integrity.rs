@@ -215,27 +215,44 @@ impl Db {
     }
 
     /// The references PostgreSQL no longer checks row by row on the bulk tables (migrations
-    /// 202611312 and 202611317): each code's company is its list's, each queue item's its
-    /// code's, its submission's and its export job's, and every person a code's item or audit
-    /// event names is a user of that same company.
+    /// 202611312, 202611317 and 202611318), and what no foreign key could say: each code's list
+    /// is of its company and its parent of its list, each queue item's code, submission and
+    /// export job are of its company, and every person a code's item or audit event names is a
+    /// user of that same company.
     async fn reference_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
-        let wrong: Vec<(String, i64)> = self
+        let wrong: Vec<(String, i64, String)> = self
             .pool()
             .fetch_all(
-                "SELECT 'code', c.id FROM cost_codes c JOIN cost_code_lists l ON l.id = c.list_id \
+                "SELECT 'code', c.id, CASE WHEN l.id IS NULL THEN 'a list that does not exist' \
+                   WHEN l.company_id <> c.company_id THEN 'a list of another company' \
+                   WHEN p.id IS NULL THEN 'a parent code that does not exist' \
+                   ELSE 'a parent code in another list' END \
+                 FROM cost_codes c LEFT JOIN cost_code_lists l ON l.id = c.list_id \
+                 LEFT JOIN cost_codes p ON p.id = c.parent_id \
                  WHERE ($1 IS NULL OR c.company_id = $1 OR l.company_id = $1) \
-                   AND c.company_id <> l.company_id \
-                 UNION ALL SELECT 'queue item', i.id FROM erp_items i \
-                 JOIN cost_codes c ON c.id = i.cost_code_id \
+                   AND (l.id IS NULL OR c.company_id <> l.company_id \
+                        OR (c.parent_id IS NOT NULL AND (p.id IS NULL OR p.list_id <> c.list_id))) \
+                 UNION ALL SELECT 'queue item', i.id, \
+                   CASE WHEN c.id IS NULL THEN 'a cost code that does not exist' \
+                   WHEN c.company_id <> i.company_id THEN 'a cost code of another company' \
+                   WHEN s.id IS NULL THEN 'a sender who is not a user of its company' \
+                   WHEN b.id IS NULL THEN 'a submission that is not its company''s' \
+                   WHEN i.decided_by IS NOT NULL AND d.id IS NULL \
+                     THEN 'a decider who is not a user of its company' \
+                   ELSE 'an export job that is not its company''s' END \
+                 FROM erp_items i LEFT JOIN cost_codes c ON c.id = i.cost_code_id \
                  LEFT JOIN users s ON s.id = i.sent_by AND s.company_id = i.company_id \
                  LEFT JOIN users d ON d.id = i.decided_by AND d.company_id = i.company_id \
                  LEFT JOIN submissions b ON b.id = i.submission_id AND b.company_id = i.company_id \
                  LEFT JOIN export_jobs j ON j.id = i.export_job_id AND j.company_id = i.company_id \
                  WHERE ($1 IS NULL OR i.company_id = $1 OR c.company_id = $1) \
-                   AND (i.company_id <> c.company_id OR s.id IS NULL OR b.id IS NULL \
-                        OR (i.decided_by IS NOT NULL AND d.id IS NULL) \
+                   AND (c.id IS NULL OR i.company_id <> c.company_id OR s.id IS NULL \
+                        OR b.id IS NULL OR (i.decided_by IS NOT NULL AND d.id IS NULL) \
                         OR (i.export_job_id IS NOT NULL AND j.id IS NULL)) \
-                 UNION ALL SELECT 'audit event', e.id FROM audit_events e \
+                 UNION ALL SELECT 'audit event', e.id, CASE WHEN k.id IS NULL \
+                   THEN 'a company that does not exist' \
+                   ELSE 'an actor who is not a user of its company' END \
+                 FROM audit_events e \
                  LEFT JOIN companies k ON k.id = e.company_id \
                  LEFT JOIN users a ON a.id = e.actor_id AND a.company_id = e.company_id \
                  WHERE ($1 IS NULL OR e.company_id = $1) \
@@ -246,12 +263,7 @@ impl Db {
             .await?;
         Ok(wrong
             .into_iter()
-            .map(|(what, id)| {
-                format!(
-                    "{what} {id} names a company, person, submission or export job that is not \
-                     its own company's"
-                )
-            })
+            .map(|(what, id, names)| format!("{what} {id} names {names}"))
             .collect())
     }
 }

@@ -12,7 +12,8 @@ both!(
     a_storage_failure_is_not_an_erp_retry,
     two_workers_do_each_job_once,
     a_big_job_reaches_the_file_whole_and_in_order,
-    the_check_names_an_item_of_another_companys_submission_or_job
+    the_check_names_an_item_of_another_companys_submission_or_job,
+    the_database_refuses_a_missing_code_or_parent
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -31,12 +32,15 @@ async fn backdate_jobs(app: &TestApp, column: &str) {
 
 /// Runs one SQL statement on the test's database, behind the server's back.
 async fn execute(app: &TestApp, sql: &str) {
+    try_execute(app, sql).await.unwrap();
+}
+
+async fn try_execute(app: &TestApp, sql: &str) -> Result<(), sqlx::Error> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &app.app_state.db {
         costbridge_storage::Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(drop),
         costbridge_storage::Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(drop),
     }
-    .unwrap();
 }
 
 async fn gl_accounts_and_the_iif_file(app: TestApp) {
@@ -531,14 +535,11 @@ async fn the_check_names_an_item_of_another_companys_submission_or_job(app: Test
         ),
     )
     .await;
-    let crossed = format!(
-        "queue item {item} names a company, person, submission or export job that is not its \
-         own company's"
-    );
-    for (column, of) in [
-        ("submission_id", "submissions"),
-        ("export_job_id", "export_jobs"),
+    for (column, of, crossed) in [
+        ("submission_id", "submissions", "a submission"),
+        ("export_job_id", "export_jobs", "an export job"),
     ] {
+        let crossed = format!("queue item {item} names {crossed} that is not its company's");
         let set = |company: i64| {
             format!(
                 "UPDATE erp_items SET {column} = (SELECT MAX(id) FROM {of} WHERE company_id = \
@@ -551,4 +552,84 @@ async fn the_check_names_an_item_of_another_companys_submission_or_job(app: Test
         execute(&app, &set(one)).await;
         assert_eq!(check().await, Vec::<String>::new(), "{column} restored");
     }
+}
+
+/// A code's parent and an item's code are refused by the database itself when they name no
+/// code, on PostgreSQL once per statement rather than by foreign key (migration
+/// 202611318_code_references), whatever path wrote them; `costbridge check` stays clean.
+async fn the_database_refuses_a_missing_code_or_parent(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let parent = app.code(list, "01", "General Requirements", None).await["id"]
+        .as_i64()
+        .unwrap();
+    let child = app.code(list, "100", "Permits & Fees", Some(parent)).await["id"]
+        .as_i64()
+        .unwrap();
+    app.send(list).await;
+    let item = app.items("ready_to_export").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let missing = 1_000_000_000;
+    for sql in [
+        format!(
+            "INSERT INTO cost_codes (company_id, list_id, parent_id, code, full_code, sort_key, \
+             description, tier, created_at, updated_at) SELECT company_id, list_id, {missing}, \
+             'X', '01-X', sort_key, description, tier, created_at, updated_at FROM cost_codes \
+             WHERE id = {child}"
+        ),
+        format!("UPDATE cost_codes SET parent_id = {missing} WHERE id = {child}"),
+        format!("UPDATE cost_codes SET list_id = {missing} WHERE id = {child}"),
+        format!("UPDATE erp_items SET cost_code_id = {missing} WHERE id = {item}"),
+        format!(
+            "INSERT INTO erp_items (company_id, submission_id, cost_code_id, change, code, \
+             full_code, description, active, tier, sort_key, status, sent_by, sent_at) SELECT \
+             company_id, submission_id, {missing}, change, code, full_code, description, active, \
+             tier, sort_key, 'retrieved', sent_by, sent_at FROM erp_items WHERE id = {item}"
+        ),
+        // Still a parent, and (the child) still named by a queue item.
+        format!("DELETE FROM cost_codes WHERE id = {parent}"),
+        format!("DELETE FROM cost_codes WHERE id = {child}"),
+    ] {
+        let refused = try_execute(&app, &sql).await;
+        assert!(refused.is_err(), "the database took: {sql}");
+    }
+    let (_, codes) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
+        .await;
+    assert_eq!(
+        codes.as_array().map(Vec::len),
+        Some(2),
+        "nothing was written"
+    );
+    let check = app
+        .app_state
+        .db
+        .integrity_violations(Some(app.company))
+        .await
+        .expect("check");
+    assert_eq!(check, Vec::<String>::new());
+    // What no foreign key says: a parent must be in its child's list.
+    let other = app
+        .created(&app.c("/cost_code_lists"), json!({"name": "Estimating"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let stranger = app.code(other, "09", "Finishes", None).await["id"]
+        .as_i64()
+        .unwrap();
+    execute(
+        &app,
+        &format!("UPDATE cost_codes SET parent_id = {stranger} WHERE id = {child}"),
+    )
+    .await;
+    let check = app
+        .app_state
+        .db
+        .integrity_violations(Some(app.company))
+        .await
+        .expect("check");
+    assert_eq!(
+        check,
+        vec![format!("code {child} names a parent code in another list")]
+    );
 }
