@@ -253,7 +253,9 @@ fn check_names_broken_invariants() {
     let crossed = costbridge(&["check", "--database-url", &db]);
     let said = String::from_utf8_lossy(&crossed.stdout);
     assert!(
-        said.contains(&format!("audit event {event} names a company, person")),
+        said.contains(&format!(
+            "audit event {event} names an actor who is not a user of its company"
+        )),
         "{said}"
     );
 }
