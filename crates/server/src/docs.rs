@@ -19,8 +19,8 @@ mod guard;
 pub use guard::mark as mark_guarded;
 
 /// The served document, made on its first request and kept from then on. Made at start, it
-/// held 2.6 MB of an idle server's 19.5 MB (a fresh SQLite database after one `/healthz`) for
-/// a page most servers never serve (BENCHMARKS.md).
+/// held some 3 MB of an idle server's 20 (a fresh SQLite database after one `/healthz`) for a
+/// page most servers never serve (BENCHMARKS.md).
 #[derive(Clone)]
 pub struct Document {
     made: Arc<OnceLock<Value>>,

@@ -29,6 +29,9 @@ const FIELD_END: u8 = 1;
 /// Ends a code's description, before the next code.
 const CODE_END: u8 = 0;
 
+/// Search texts whose matches each list keeps (at most 4 bytes a code each).
+const FOUND_KEPT: usize = 8;
+
 /// Codes read per statement while a list's text is taken.
 const READ_CHUNK: usize = 5000;
 
@@ -40,6 +43,10 @@ struct Codes {
     starts: Vec<u32>,
     ids: Vec<i64>,
     states: Vec<SyncState>,
+    /// The codes (indexes) that the last few search texts matched, newest last: paging
+    /// through a search, or many people running the same one, reads the text once. They go
+    /// with the codes, so a change to the list drops them too.
+    found: Mutex<Vec<(Box<str>, Arc<[u32]>)>>,
 }
 
 impl Codes {
@@ -47,14 +54,15 @@ impl Codes {
         self.text.len() + self.starts.len() * 4 + self.ids.len() * 8 + self.states.len()
     }
 
-    /// The ids of the page (`skip` matches after the code at index `after`, if any, then up to
-    /// `limit`) and how many codes match in all.
-    fn page(
-        &self, needle: &str, state: Option<SyncState>, after: Option<usize>, skip: usize,
-        limit: usize,
-    ) -> (Vec<i64>, i64) {
+    /// The indexes of the codes whose text contains `needle`, in list order, each once.
+    fn matches(&self, needle: &str) -> Arc<[u32]> {
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, m)) = found.iter().find(|(n, _)| **n == *needle) {
+            return m.clone();
+        }
+        drop(found);
         let finder = Finder::new(needle.as_bytes());
-        let (mut page, mut total, mut seen) = (Vec::new(), 0i64, 0usize);
+        let mut out = Vec::new();
         let mut from = 0;
         // Each match skips to the next code: a code matching twice counts once.
         while from < self.text.len() {
@@ -66,6 +74,26 @@ impl Codes {
                 .starts
                 .get(i + 1)
                 .map_or(self.text.len(), |&s| s as usize);
+            out.push(i as u32);
+        }
+        let out: Arc<[u32]> = out.into();
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        if found.len() >= FOUND_KEPT {
+            found.remove(0);
+        }
+        found.push((needle.into(), out.clone()));
+        out
+    }
+
+    /// The ids of the page (`skip` matches after the code at index `after`, if any, then up to
+    /// `limit`) and how many codes match in all.
+    fn page(
+        &self, needle: &str, state: Option<SyncState>, after: Option<usize>, skip: usize,
+        limit: usize,
+    ) -> (Vec<i64>, i64) {
+        let (mut page, mut total, mut seen) = (Vec::new(), 0i64, 0usize);
+        for &i in self.matches(needle).iter() {
+            let i = i as usize;
             if state.is_some_and(|s| s != self.states[i]) {
                 continue;
             }
@@ -195,6 +223,7 @@ impl Db {
             starts: Vec::new(),
             ids: Vec::new(),
             states: Vec::new(),
+            found: Mutex::default(),
         };
         let mut after: Option<(String, String)> = None;
         loop {
@@ -274,6 +303,7 @@ mod tests {
             starts: Vec::new(),
             ids: Vec::new(),
             states: Vec::new(),
+            found: Mutex::default(),
         };
         for (i, (code, description, state)) in rows.iter().enumerate() {
             c.starts.push(c.text.len() as u32);
@@ -304,5 +334,23 @@ mod tests {
         // Nothing runs from a full code into its description or into the next code.
         assert_eq!(c.page("01item", None, None, 0, 10), (vec![], 0));
         assert_eq!(c.page("", None, None, 0, 2), (vec![1, 2], 4));
+    }
+
+    #[test]
+    fn a_search_text_is_matched_once_while_kept() {
+        let c = codes(&[
+            ("01", "Item 7", SyncState::New),
+            ("02", "Other", SyncState::New),
+        ]);
+        let first = c.matches("7");
+        assert_eq!(*first, [0]);
+        assert!(Arc::ptr_eq(&first, &c.matches("7")), "kept");
+        for n in 0..FOUND_KEPT {
+            c.matches(&format!("x{n}"));
+        }
+        let again = c.matches("7");
+        assert!(!Arc::ptr_eq(&first, &again), "the oldest text went first");
+        assert_eq!(*again, [0]);
+        assert_eq!(c.found.lock().unwrap().len(), FOUND_KEPT);
     }
 }
