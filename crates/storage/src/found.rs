@@ -46,7 +46,7 @@ struct Codes {
     /// The codes (indexes) that the last few search texts matched, newest last: paging
     /// through a search, or many people running the same one, reads the text once. They go
     /// with the codes, so a change to the list drops them too.
-    found: Mutex<Vec<(Box<str>, Arc<[u32]>)>>,
+    found: Mutex<Vec<Matched>>,
 }
 
 impl Codes {
@@ -56,7 +56,7 @@ impl Codes {
 
     /// The indexes of the codes whose text contains `needle`, in list order, each once.
     fn matches(&self, needle: &str) -> Arc<[u32]> {
-        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, m)) = found.iter().find(|(n, _)| **n == *needle) {
             return m.clone();
         }
@@ -109,6 +109,9 @@ impl Codes {
         (page, total)
     }
 }
+
+/// A search text and the indexes of the codes it matched.
+type Matched = (Box<str>, Arc<[u32]>);
 
 /// A list in one database.
 type Key = (String, i64);
