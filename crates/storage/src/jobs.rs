@@ -20,14 +20,16 @@ pub struct ClaimedJob {
 
 /// One code to export, as it was sent, with what the export needs to know about its parent.
 /// Texts are boxed (16 bytes each instead of a `String`'s 24): a 100,000-code job holds all of
-/// its rows at once.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// its rows at once. Read by name on PostgreSQL and, on SQLite, from packed arrays in the
+/// order of [`JOB_COLUMNS`] (its fields' order).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct ExportRow {
     pub item_id: i64,
     pub cost_code_id: i64,
     pub code: Box<str>,
     pub full_code: Box<str>,
     pub description: Box<str>,
+    #[serde(deserialize_with = "crate::tx::packed::bool")]
     pub active: bool,
     pub parent_full_code: Option<Box<str>>,
     pub origin_id: Option<Box<str>>,
@@ -35,11 +37,13 @@ pub struct ExportRow {
     pub gl_expense_account: Option<Box<str>>,
     /// The parent code's state now (absent for a top-tier code), decoded as the row is read.
     #[sqlx(flatten, try_from = "ParentStatus")]
+    #[serde(deserialize_with = "crate::tx::packed::option_stored")]
     pub parent_state: Option<SyncState>,
     /// What the ERP confirmed last (absent for a code it never had).
     pub from_code: Option<Box<str>>,
     pub from_full_code: Option<Box<str>>,
     pub from_description: Option<Box<str>>,
+    #[serde(deserialize_with = "crate::tx::packed::option_bool")]
     pub from_active: Option<bool>,
 }
 
@@ -132,90 +136,22 @@ impl TryFrom<ParentStatus> for Option<SyncState> {
     }
 }
 
-/// A job's rows to export: their columns (named as [`ExportRow`]'s fields), where they come
-/// from, and their order (parents first).
+/// A job's rows to export, in [`ExportRow`]'s order and named as its fields, parents first.
 const JOB_COLUMNS: &str = "i.id AS item_id, i.cost_code_id, i.code, i.full_code, i.description, \
                            i.active, i.parent_full_code, i.origin_id, i.gl_income_account, \
                            i.gl_expense_account, pc.sync_status AS parent_status, i.from_code, \
                            i.from_full_code, i.from_description, i.from_active";
 const JOB_ROWS: &str = "FROM erp_items i JOIN cost_codes c ON c.id = i.cost_code_id LEFT JOIN \
                         cost_codes pc ON pc.id = c.parent_id WHERE i.export_job_id = $1 AND \
-                        i.status = $2";
-const JOB_ORDER: &str = "i.tier, i.sort_key";
+                        i.status = $2 ORDER BY i.tier, i.sort_key";
 
-/// Rows per JSON array when SQLite packs a job's rows.
-const PACK: usize = 1000;
-
-/// The names [`JOB_COLUMNS`] gives its columns, in its order (and [`Packed`]'s): what SQLite
-/// packs from the rows it selected.
+/// The names [`JOB_COLUMNS`] gives its columns, in its order: what SQLite packs.
 fn job_column_names() -> String {
     JOB_COLUMNS
         .split(',')
         .filter_map(|c| c.rsplit([' ', '.']).next())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// One job row as SQLite's `json_array` packs it, in [`ExportRow`]'s order; booleans are
-/// stored as 0 and 1 there.
-#[derive(serde::Deserialize)]
-struct Packed(
-    i64,
-    i64,
-    Box<str>,
-    Box<str>,
-    Box<str>,
-    u8,
-    Option<Box<str>>,
-    Option<Box<str>>,
-    Option<Box<str>>,
-    Option<Box<str>>,
-    Option<String>,
-    Option<Box<str>>,
-    Option<Box<str>>,
-    Option<Box<str>>,
-    Option<u8>,
-);
-
-impl Packed {
-    fn row(self) -> Result<ExportRow, StoreError> {
-        let Packed(
-            item_id,
-            cost_code_id,
-            code,
-            full_code,
-            description,
-            active,
-            parent_full_code,
-            origin_id,
-            gl_income_account,
-            gl_expense_account,
-            parent_status,
-            from_code,
-            from_full_code,
-            from_description,
-            from_active,
-        ) = self;
-        Ok(ExportRow {
-            item_id,
-            cost_code_id,
-            code,
-            full_code,
-            description,
-            active: active != 0,
-            parent_full_code,
-            origin_id,
-            gl_income_account,
-            gl_expense_account,
-            parent_state: ParentStatus { parent_status }
-                .try_into()
-                .map_err(StoreError::decode)?,
-            from_code,
-            from_full_code,
-            from_description,
-            from_active: from_active.map(|a| a != 0),
-        })
-    }
 }
 
 /// Leaves out the jobs of a company whose ERP pulls its work (the QuickBooks Web Connector):
@@ -266,37 +202,18 @@ impl Db {
         Ok(())
     }
 
-    /// The job's codes still to export, parents first.
-    ///
-    /// SQLite hands each row from its connection's thread to the async side on its own, with a
-    /// wake-up each way: 100,000 rows took ~1 s there (the server's slow-statement log),
-    /// against ~0.2 s for the statement itself (BENCHMARKS.md). So on SQLite the rows come
-    /// packed, a thousand to a JSON array, in order; PostgreSQL reads them off its socket as
-    /// they come. Each pack is dropped once its rows are read.
+    /// The job's codes still to export, parents first. A 100,000-code job's rows come packed
+    /// on SQLite, a thousand to an array ([`Db::fetch_packs`]): one at a time, they took ~1 s
+    /// to cross from SQLite's thread against ~0.2 s for the statement itself (BENCHMARKS.md).
     pub async fn job_rows(&self, job: i64) -> Result<Vec<ExportRow>, StoreError> {
-        let args = [job.into(), ItemStatus::Exporting.as_str().into()];
-        if let Db::Postgres(_) = self {
-            let sql = format!("SELECT {JOB_COLUMNS} {JOB_ROWS} ORDER BY {JOB_ORDER}");
-            return self.pool().fetch_all(AssertSqlSafe(sql), args).await;
-        }
-        // The `ORDER BY` inside the aggregate keeps each pack in the rows' order; the packs
-        // come in the order of their first row.
-        let sql = format!(
-            "SELECT json_group_array(json_array({}) ORDER BY n) FROM (SELECT \
-             ROW_NUMBER() OVER (ORDER BY {JOB_ORDER}) AS n, {JOB_COLUMNS} {JOB_ROWS}) GROUP BY \
-             (n - 1) / {PACK} ORDER BY MIN(n)",
-            job_column_names()
-        );
-        let packs: Vec<(String,)> = self.pool().fetch_all(AssertSqlSafe(sql), args).await?;
-        let mut rows = Vec::with_capacity(packs.len() * PACK);
-        for (pack,) in packs {
-            let packed: Vec<Packed> = serde_json::from_str(&pack)
-                .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
-            for p in packed {
-                rows.push(p.row()?);
-            }
-        }
-        Ok(rows)
+        let sql = format!("SELECT {JOB_COLUMNS}, i.tier, i.sort_key {JOB_ROWS}");
+        self.fetch_packs(
+            &sql,
+            &job_column_names(),
+            "tier, sort_key",
+            [job.into(), ItemStatus::Exporting.as_str().into()],
+        )
+        .await
     }
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.

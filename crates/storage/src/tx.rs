@@ -424,8 +424,42 @@ impl Db {
         let packed =
             format!("SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({sql}) c");
         let text: String = self.pool().scalar(AssertSqlSafe(packed), args).await?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
+        unpack(&text)
     }
+
+    /// [`Db::fetch_packed`] for results of any size (an export job's 100,000 rows): SQLite
+    /// packs them [`PACK`] to an array, the arrays in the rows' order, so no one text holds
+    /// them all and each is dropped once its rows are read.
+    pub(crate) async fn fetch_packs<T: Record + serde::de::DeserializeOwned>(
+        &self, sql: &str, cols: &str, order: &str, args: impl IntoIterator<Item = Arg>,
+    ) -> Result<Vec<T>, StoreError> {
+        if self.pool().postgres() {
+            return self
+                .pool()
+                .fetch_all(AssertSqlSafe(sql.to_owned()), args)
+                .await;
+        }
+        // The `ORDER BY` inside the aggregate keeps each array in the rows' order.
+        let packed = format!(
+            "SELECT json_group_array(json_array({cols}) ORDER BY n) FROM (SELECT ROW_NUMBER() \
+             OVER (ORDER BY {order}) AS n, c.* FROM ({sql}) c) c GROUP BY (n - 1) / {PACK} \
+             ORDER BY MIN(n)"
+        );
+        let packs: Vec<(String,)> = self.pool().fetch_all(AssertSqlSafe(packed), args).await?;
+        let mut rows = Vec::with_capacity(packs.len() * PACK);
+        for (pack,) in packs {
+            rows.extend(unpack::<T>(&pack)?);
+        }
+        Ok(rows)
+    }
+}
+
+/// Rows per JSON array when SQLite packs a result of any size ([`Db::fetch_packs`]).
+const PACK: usize = 1000;
+
+/// The rows of one array SQLite packed.
+fn unpack<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
 impl Queries for Pool<'_> {
@@ -572,5 +606,18 @@ pub(crate) mod packed {
         T::Error: std::fmt::Display,
     {
         T::try_from(String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    /// [`stored`], or nothing.
+    pub fn option_stored<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: TryFrom<String>,
+        T::Error: std::fmt::Display,
+    {
+        Option::<String>::deserialize(d)?
+            .map(T::try_from)
+            .transpose()
+            .map_err(D::Error::custom)
     }
 }
