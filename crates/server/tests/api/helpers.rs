@@ -647,6 +647,15 @@ impl TestApp {
         b.as_array().expect("items").clone()
     }
 
+    /// What `costbridge check` finds wrong in the test's company (`Db::integrity_violations`).
+    pub async fn violations(&self) -> Vec<String> {
+        self.app_state
+            .db
+            .integrity_violations(Some(self.company))
+            .await
+            .expect("check")
+    }
+
     pub async fn status_of(&self, list: i64, id: i64) -> String {
         let (_, b) = self
             .get(&self.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")))

@@ -433,12 +433,7 @@ async fn concurrent_clients_keep_every_invariant(app: TestApp) {
         log.server_errors.len(),
         log.server_errors.first()
     );
-    let violations = app
-        .app_state
-        .db
-        .integrity_violations(Some(app.company))
-        .await
-        .expect("check");
+    let violations = app.violations().await;
     assert!(violations.is_empty(), "{violations:#?}");
     let stored: HashMap<String, String> = app
         .app_state

@@ -508,14 +508,7 @@ async fn the_check_names_an_item_of_another_companys_submission_or_job(app: Test
         .as_i64()
         .unwrap();
     app.accept_waiting().await;
-    let check = || async {
-        app.app_state
-            .db
-            .integrity_violations(Some(app.company))
-            .await
-            .expect("check")
-    };
-    assert_eq!(check().await, Vec::<String>::new());
+    assert_eq!(app.violations().await, Vec::<String>::new());
     let (two, _) = app.company_two().await;
     let one = app.company;
     execute(
@@ -547,10 +540,14 @@ async fn the_check_names_an_item_of_another_companys_submission_or_job(app: Test
             )
         };
         execute(&app, &set(two)).await;
-        let said = check().await;
+        let said = app.violations().await;
         assert!(said.contains(&crossed), "{column}: {said:?}");
         execute(&app, &set(one)).await;
-        assert_eq!(check().await, Vec::<String>::new(), "{column} restored");
+        assert_eq!(
+            app.violations().await,
+            Vec::<String>::new(),
+            "{column} restored"
+        );
     }
 }
 
@@ -601,13 +598,7 @@ async fn the_database_refuses_a_missing_code_or_parent(app: TestApp) {
         Some(2),
         "nothing was written"
     );
-    let check = app
-        .app_state
-        .db
-        .integrity_violations(Some(app.company))
-        .await
-        .expect("check");
-    assert_eq!(check, Vec::<String>::new());
+    assert_eq!(app.violations().await, Vec::<String>::new());
     // What no foreign key says: a parent must be in its child's list.
     let other = app
         .created(&app.c("/cost_code_lists"), json!({"name": "Estimating"}))
@@ -622,14 +613,8 @@ async fn the_database_refuses_a_missing_code_or_parent(app: TestApp) {
         &format!("UPDATE cost_codes SET parent_id = {stranger} WHERE id = {child}"),
     )
     .await;
-    let check = app
-        .app_state
-        .db
-        .integrity_violations(Some(app.company))
-        .await
-        .expect("check");
     assert_eq!(
-        check,
+        app.violations().await,
         vec![format!("code {child} names a parent code in another list")]
     );
 }

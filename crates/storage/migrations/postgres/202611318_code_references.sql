@@ -18,22 +18,22 @@ ALTER TABLE cost_codes DROP CONSTRAINT cost_codes_list_id_fkey,
     DROP CONSTRAINT cost_codes_parent_id_fkey;
 ALTER TABLE erp_items DROP CONSTRAINT erp_items_cost_code_id_fkey;
 
-CREATE FUNCTION cost_codes_parents_exist() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One check for both references, given the column that names a code, the constraint it
+-- stands for and the message: over a statement's inserted rows, or a row an update changed.
+CREATE FUNCTION codes_named_exist() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    missing boolean;
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_rows n WHERE n.parent_id IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM cost_codes p WHERE p.id = n.parent_id)) THEN
-        RAISE foreign_key_violation USING CONSTRAINT = 'cost_codes_parent_id_fkey',
-            MESSAGE = 'a cost code names a parent code that does not exist';
+    IF TG_LEVEL = 'ROW' THEN
+        missing := NOT EXISTS (SELECT 1 FROM cost_codes
+                               WHERE id = (to_jsonb(NEW) ->> TG_ARGV[0])::bigint);
+    ELSE
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM new_rows n WHERE n.%1$I IS NOT NULL '
+                       'AND NOT EXISTS (SELECT 1 FROM cost_codes c WHERE c.id = n.%1$I))',
+                       TG_ARGV[0]) INTO missing;
     END IF;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION erp_items_codes_exist() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM new_rows n
-               WHERE NOT EXISTS (SELECT 1 FROM cost_codes c WHERE c.id = n.cost_code_id)) THEN
-        RAISE foreign_key_violation USING CONSTRAINT = 'erp_items_cost_code_id_fkey',
-            MESSAGE = 'a queue item names a cost code that does not exist';
+    IF missing THEN
+        RAISE foreign_key_violation USING CONSTRAINT = TG_ARGV[1], MESSAGE = TG_ARGV[2];
     END IF;
     RETURN NULL;
 END $$;
@@ -51,36 +51,22 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION cost_codes_parent_exists() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM cost_codes WHERE id = NEW.parent_id) THEN
-        RAISE foreign_key_violation USING CONSTRAINT = 'cost_codes_parent_id_fkey',
-            MESSAGE = 'a cost code names a parent code that does not exist';
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION erp_items_code_exists() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM cost_codes WHERE id = NEW.cost_code_id) THEN
-        RAISE foreign_key_violation USING CONSTRAINT = 'erp_items_cost_code_id_fkey',
-            MESSAGE = 'a queue item names a cost code that does not exist';
-    END IF;
-    RETURN NULL;
-END $$;
-
 CREATE TRIGGER cost_codes_parents_checked AFTER INSERT ON cost_codes
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION cost_codes_parents_exist();
+    EXECUTE FUNCTION codes_named_exist('parent_id', 'cost_codes_parent_id_fkey',
+        'a cost code names a parent code that does not exist');
 CREATE TRIGGER cost_codes_parent_checked AFTER UPDATE OF parent_id ON cost_codes
     FOR EACH ROW WHEN (NEW.parent_id IS DISTINCT FROM OLD.parent_id AND NEW.parent_id IS NOT NULL)
-    EXECUTE FUNCTION cost_codes_parent_exists();
+    EXECUTE FUNCTION codes_named_exist('parent_id', 'cost_codes_parent_id_fkey',
+        'a cost code names a parent code that does not exist');
 CREATE TRIGGER cost_codes_unreferenced_checked AFTER DELETE ON cost_codes
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
     EXECUTE FUNCTION cost_codes_unreferenced();
 CREATE TRIGGER erp_items_codes_checked AFTER INSERT ON erp_items
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION erp_items_codes_exist();
+    EXECUTE FUNCTION codes_named_exist('cost_code_id', 'erp_items_cost_code_id_fkey',
+        'a queue item names a cost code that does not exist');
 CREATE TRIGGER erp_items_code_checked AFTER UPDATE OF cost_code_id ON erp_items
     FOR EACH ROW WHEN (NEW.cost_code_id IS DISTINCT FROM OLD.cost_code_id)
-    EXECUTE FUNCTION erp_items_code_exists();
+    EXECUTE FUNCTION codes_named_exist('cost_code_id', 'erp_items_cost_code_id_fkey',
+        'a queue item names a cost code that does not exist');
