@@ -56,11 +56,15 @@ impl Codes {
 
     /// The indexes of the codes whose text contains `needle`, in list order, each once.
     fn matches(&self, needle: &str) -> Arc<[u32]> {
-        let found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, m)) = found.iter().find(|(n, _)| **n == *needle) {
-            return m.clone();
+        let kept = |found: &[Matched]| {
+            found
+                .iter()
+                .find(|(n, _)| **n == *needle)
+                .map(|(_, m)| m.clone())
+        };
+        if let Some(m) = kept(&self.found.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return m;
         }
-        drop(found);
         let finder = Finder::new(needle.as_bytes());
         let mut out = Vec::new();
         let mut from = 0;
@@ -78,6 +82,10 @@ impl Codes {
         }
         let out: Arc<[u32]> = out.into();
         let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        // Searches asking at once each scan (the lock is not held meanwhile); one keeps it.
+        if let Some(m) = kept(&found) {
+            return m;
+        }
         if found.len() >= FOUND_KEPT {
             found.remove(0);
         }
