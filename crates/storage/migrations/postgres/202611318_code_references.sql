@@ -21,12 +21,11 @@ ALTER TABLE erp_items DROP CONSTRAINT erp_items_cost_code_id_fkey;
 -- One check for both references, given the column that names a code, the constraint it
 -- stands for and the message: over a statement's inserted rows, or a row an update changed.
 CREATE FUNCTION codes_named_exist() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    missing boolean;
+DECLARE missing boolean;
 BEGIN
     IF TG_LEVEL = 'ROW' THEN
-        missing := NOT EXISTS (SELECT 1 FROM cost_codes
-                               WHERE id = (to_jsonb(NEW) ->> TG_ARGV[0])::bigint);
+        SELECT NOT EXISTS (SELECT 1 FROM cost_codes
+                           WHERE id = (to_jsonb(NEW) ->> TG_ARGV[0])::bigint) INTO missing;
     ELSE
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM new_rows n WHERE n.%1$I IS NOT NULL '
                        'AND NOT EXISTS (SELECT 1 FROM cost_codes c WHERE c.id = n.%1$I))',
