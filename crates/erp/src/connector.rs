@@ -9,7 +9,7 @@ use crate::tryton::Tryton;
 use crate::webhook::Webhook;
 use crate::xero::{Xero, XeroEnv};
 use crate::{
-    ConnectorError, ErpCode, ExportContext, ExportLine, FieldErrors, GlAccount, LineResult, MASK,
+    ConnectorError, ErpCode, ExportContext, FieldErrors, GlAccount, LineResult, Lines, MASK,
     Outbound, secret, shown_url,
 };
 use serde::de::{DeserializeOwned, Deserializer};
@@ -71,7 +71,7 @@ pub trait Connector: Sized + Send + Sync + 'static {
     /// Sends one batch (at most `BATCH` lines, parents first); one result per line, in order.
     /// `Err(Unavailable)` when the ERP cannot take it now: the job is retried later.
     fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
+        &self, ctx: &ExportContext, lines: &dyn Lines,
     ) -> impl Future<Output = Result<Vec<(i64, LineResult)>, ConnectorError>> + Send;
 
     /// The ERP's own cost codes (Sync from ERP), for connectors with `CAN_READ_CODES`.
@@ -198,7 +198,7 @@ trait Erased: Send + Sync {
     fn gl_accounts<'a>(&'a self, env: &'a Env)
     -> Boxed<'a, Result<Vec<GlAccount>, ConnectorError>>;
     fn export<'a>(
-        &'a self, env: &'a Env, ctx: &'a ExportContext, lines: &'a [ExportLine<'a>],
+        &'a self, env: &'a Env, ctx: &'a ExportContext, lines: &'a dyn Lines,
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>>;
     fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>>;
 }
@@ -225,7 +225,7 @@ impl<C: Connector> Erased for Typed<C> {
     }
 
     fn export<'a>(
-        &'a self, env: &'a Env, ctx: &'a ExportContext, lines: &'a [ExportLine<'a>],
+        &'a self, env: &'a Env, ctx: &'a ExportContext, lines: &'a dyn Lines,
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>> {
         Box::pin(async move { C::new(&self.0, env).export(ctx, lines).await })
     }
@@ -376,9 +376,9 @@ impl ConnectorSettings {
 
     #[tracing::instrument(skip_all, fields(kind = self.kind(), job = ctx.job_id, lines = lines.len()))]
     pub async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
+        &self, ctx: &ExportContext, lines: &(impl Lines + ?Sized),
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-        self.settings.export(&self.env, ctx, lines).await
+        self.settings.export(&self.env, ctx, &lines).await
     }
 
     /// How many lines one export call takes: a file holds the whole job (one file per job),

@@ -2,8 +2,8 @@
 //! is named after the job and written atomically (temporary file, fsync, rename), so a retried
 //! job replaces its file instead of adding a second one.
 use crate::{
-    Connector, ConnectorError, Env, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
-    Input, LineResult, fit_description,
+    Connector, ConnectorError, Env, ExportContext, Field, FieldErrors, GlAccount, Input,
+    LineResult, Lines, fit_description,
 };
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -93,7 +93,7 @@ impl Connector for Folder {
     }
 
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
+        &self, ctx: &ExportContext, lines: &dyn Lines,
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         let dir = self
             .dir
@@ -161,13 +161,12 @@ pub fn quickbooks_name(full_code: &str, delimiter: char) -> String {
 }
 
 /// Writes the IIF text of `lines` to `out` as it goes: a 100,000-code file is never held whole.
-pub fn render_iif(
-    ctx: &ExportContext, lines: &[ExportLine<'_>], out: &mut impl Write,
-) -> io::Result<()> {
+pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) -> io::Result<()> {
     out.write_all(
         b"!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n",
     )?;
-    for l in lines {
+    for i in 0..lines.len() {
+        let l = lines.line(i);
         let desc = fit_description(l.description, ctx.max_description);
         let income = l.income.map_or("", |a| a.name.as_str());
         let expense = l.expense.map_or("", |a| a.name.as_str());
@@ -183,9 +182,7 @@ pub fn render_iif(
 }
 
 /// Writes the CSV text of `lines` to `out` as it goes, like [`render_iif`].
-pub fn render_csv(
-    ctx: &ExportContext, lines: &[ExportLine<'_>], out: &mut impl Write,
-) -> io::Result<()> {
+pub fn render_csv(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
         "full_code",
@@ -197,7 +194,8 @@ pub fn render_csv(
         "gl_expense_account",
     ])
     .map_err(csv_error)?;
-    for l in lines {
+    for i in 0..lines.len() {
+        let l = lines.line(i);
         w.write_record(costbridge_domain::csv_cell::neutralise_row([
             l.full_code,
             l.code,
@@ -252,7 +250,7 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 }
 
 pub async fn export(
-    dir: &Path, format: FileFormat, ctx: &ExportContext, lines: &[ExportLine<'_>],
+    dir: &Path, format: FileFormat, ctx: &ExportContext, lines: &dyn Lines,
 ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
     let name = file_name(ctx.job_id, format);
     let written = blocking(|| {
@@ -263,9 +261,9 @@ pub async fn export(
     })
     .map_err(|e| ConnectorError::Unavailable(cannot_write(dir, &name, true, &e)))?;
     tracing::info!(file = %written.display(), codes = lines.len(), "export file written");
-    Ok(lines
-        .iter()
-        .map(|l| {
+    Ok((0..lines.len())
+        .map(|i| {
+            let l = lines.line(i);
             let origin_id = match format {
                 FileFormat::Iif => quickbooks_name(l.full_code, ctx.delimiter),
                 FileFormat::Csv => l.full_code.to_owned(),
@@ -342,7 +340,7 @@ pub async fn test(dir: &Path) -> (bool, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::GlKind;
+    use crate::{ExportLine, GlKind};
 
     fn line<'a>(id: i64, full: &'a str, parent: Option<&'a str>) -> ExportLine<'a> {
         ExportLine {

@@ -49,6 +49,66 @@ pub struct ExportLine<'a> {
     pub expense: Option<&'a GlAccount>,
 }
 
+/// The lines of one export call, each made when the connector reads it. The worker's rows stay
+/// the only copy: a 100,000-code file export no longer also holds 100,000 lines at once (16.8 MB
+/// at the export's peak, BENCHMARKS.md session 14). Tests and batches pass slices.
+pub trait Lines: Sync {
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Line `i` (`i < len()`).
+    fn line(&self, i: usize) -> ExportLine<'_>;
+
+    /// Every line at once, for a connector that plans a batch as a whole.
+    fn to_vec(&self) -> Vec<ExportLine<'_>> {
+        (0..self.len()).map(|i| self.line(i)).collect()
+    }
+}
+
+impl Lines for [ExportLine<'_>] {
+    fn len(&self) -> usize {
+        <[ExportLine]>::len(self)
+    }
+
+    fn line(&self, i: usize) -> ExportLine<'_> {
+        self[i]
+    }
+}
+
+impl Lines for Vec<ExportLine<'_>> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn line(&self, i: usize) -> ExportLine<'_> {
+        self[i]
+    }
+}
+
+/// A borrowed source is one too, so a slice (unsized) can be passed on as `&dyn Lines`.
+impl<L: Lines + ?Sized> Lines for &L {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+
+    fn line(&self, i: usize) -> ExportLine<'_> {
+        (**self).line(i)
+    }
+}
+
+impl<const N: usize> Lines for [ExportLine<'_>; N] {
+    fn len(&self) -> usize {
+        N
+    }
+
+    fn line(&self, i: usize) -> ExportLine<'_> {
+        self[i]
+    }
+}
+
 /// A plain line for unit tests: active, never synced, no parent and no GL accounts. The
 /// description is leaked: a test's few lines live as long as the test.
 #[cfg(test)]

@@ -86,7 +86,7 @@ impl Instance {
 
     /// Exports these lines, asserting every one synced; the origin id per item.
     async fn export_synced(&self, lines: &[ExportLine<'_>]) -> HashMap<i64, String> {
-        synced(&self.tryton().export(&ctx(), lines).await.unwrap())
+        synced(&self.tryton().export(&ctx(), &lines).await.unwrap())
     }
 
     async fn direct(&self) -> Direct {
@@ -1097,7 +1097,7 @@ async fn connector_run(t: &Instance, lines: &[ExportLine<'_>]) -> Duration {
     for batch in lines.chunks(BATCH) {
         // As the worker does: one connector call per batch, a new connector each time.
         let results = Tryton::new(&t.settings, &local())
-            .export(&ctx(), batch)
+            .export(&ctx(), &batch)
             .await
             .unwrap();
         synced(&results);

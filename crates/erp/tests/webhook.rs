@@ -429,7 +429,7 @@ async fn a_5xx_is_unavailable_and_the_retry_sends_the_same_key() {
     assert_eq!(seen[0].body, seen[1].body);
 
     // Another batch of the same job is another key.
-    hook.export(&ctx(), &lines()[..2]).await.unwrap();
+    hook.export(&ctx(), &&lines()[..2]).await.unwrap();
     assert_ne!(r.seen()[2].idempotency_key, seen[0].idempotency_key);
 }
 

@@ -7,7 +7,9 @@ use crate::ops::connection::connection;
 use crate::retry::{backoff, until_due};
 use crate::state::AppState;
 use costbridge_domain::sync::parent_problem;
-use costbridge_erp::{ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Previous};
+use costbridge_erp::{
+    ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Lines, Previous,
+};
 use costbridge_storage::StoreError;
 use costbridge_storage::jobs::{COSTBRIDGE, ClaimedJob, ExportRow, Outcome};
 use std::collections::HashSet;
@@ -107,31 +109,22 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         } else {
             Vec::new()
         };
-        let account = |code: Option<&str>| code.and_then(|c| accounts.iter().find(|a| a.code == c));
         for batch in to_export.chunks(conn.settings.batch_size()) {
-            // The lines go as soon as the ERP has answered: the outcomes are recorded without
-            // them (a file export's batch is the whole job).
-            let results = {
-                let lines: Vec<ExportLine> = batch
-                    .iter()
-                    .map(|r| {
-                        line(
-                            r,
-                            account(r.gl_income_account.as_deref()),
-                            account(r.gl_expense_account.as_deref()),
-                        )
-                    })
-                    .collect();
-                conn.settings
-                    .export(&ctx, &lines)
-                    .instrument(tracing::info_span!(
-                        "connector",
-                        call = "export",
-                        kind = conn.settings.kind(),
-                        lines = lines.len()
-                    ))
-                    .await?
+            // A file export's batch is the whole job: its lines are made as the file is written.
+            let lines = RowLines {
+                rows: batch,
+                accounts: &accounts,
             };
+            let results = conn
+                .settings
+                .export(&ctx, &lines)
+                .instrument(tracing::info_span!(
+                    "connector",
+                    call = "export",
+                    kind = conn.settings.kind(),
+                    lines = batch.len()
+                ))
+                .await?;
             let outcomes: Vec<(i64, Outcome)> = results
                 .into_iter()
                 .map(|(id, r)| match r {
@@ -258,6 +251,30 @@ pub(crate) fn line<'a>(
         previous,
         income,
         expense,
+    }
+}
+
+/// A batch's rows as the connector reads them: each line is made when it is read, borrowing its
+/// row and the connection's accounts it names (an account code the ERP does not have names none).
+struct RowLines<'a> {
+    rows: &'a [&'a ExportRow],
+    accounts: &'a [GlAccount],
+}
+
+impl Lines for RowLines<'_> {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn line(&self, i: usize) -> ExportLine<'_> {
+        let r = self.rows[i];
+        let account =
+            |code: Option<&str>| code.and_then(|c| self.accounts.iter().find(|a| a.code == c));
+        line(
+            r,
+            account(r.gl_income_account.as_deref()),
+            account(r.gl_expense_account.as_deref()),
+        )
     }
 }
 

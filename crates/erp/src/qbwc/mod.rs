@@ -11,8 +11,7 @@ pub mod soap;
 pub mod xml;
 
 use crate::{
-    Connector, ConnectorError, Env, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
-    LineResult,
+    Connector, ConnectorError, Env, ExportContext, Field, FieldErrors, GlAccount, LineResult, Lines,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +51,7 @@ impl Connector for Qbwc {
     }
 
     async fn export(
-        &self, _: &ExportContext, _: &[ExportLine<'_>],
+        &self, _: &ExportContext, _: &dyn Lines,
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
         Err(ConnectorError::NotSupported(PULLED_ONLY.into()))
     }

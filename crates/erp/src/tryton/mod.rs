@@ -14,8 +14,8 @@ mod products;
 mod rpc;
 
 use crate::{
-    Connector, ConnectorError, Env, ErpCode, ExportContext, ExportLine, Field, FieldErrors,
-    GlAccount, GlKind, Input, LineResult, Secret,
+    Connector, ConnectorError, Env, ErpCode, ExportContext, Field, FieldErrors, GlAccount, GlKind,
+    Input, LineResult, Lines, Secret,
 };
 use calls::{ANALYTIC, down, find_root};
 use rpc::{Fault, LoginError, Rpc, as_bool, as_id, as_text};
@@ -198,9 +198,9 @@ impl Connector for Tryton {
     /// Creates or updates one analytic account per line (parents first), plus a service product
     /// for lines with GL accounts. One result per line, in the order of `lines`.
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
+        &self, ctx: &ExportContext, lines: &dyn Lines,
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-        export::export(&self.rpc, ctx, lines).await
+        export::export(&self.rpc, ctx, &lines.to_vec()).await
     }
 
     /// Every analytic account under the root (inactive ones included), except the root itself

@@ -28,8 +28,8 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Connector, ConnectorError, Env, ExportContext, ExportLine, Field, FieldErrors, GlAccount,
-    Input, LineResult, Outbound, Secret,
+    Connector, ConnectorError, Env, ExportContext, Field, FieldErrors, GlAccount, Input,
+    LineResult, Lines, Outbound, Secret,
 };
 
 pub use sign::{sign, verify};
@@ -137,9 +137,9 @@ impl Connector for Webhook {
     }
 
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
+        &self, ctx: &ExportContext, lines: &dyn Lines,
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
-        export::export(self, ctx, lines).await
+        export::export(self, ctx, &lines.to_vec()).await
     }
 }
 

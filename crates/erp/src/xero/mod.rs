@@ -15,8 +15,8 @@ pub mod oauth;
 pub mod pace;
 
 use crate::{
-    Connector, ConnectorError, Env, ErpCode, ExportContext, ExportLine, Field, FieldErrors,
-    GlAccount, LineResult, Secret,
+    Connector, ConnectorError, Env, ErpCode, ExportContext, Field, FieldErrors, GlAccount,
+    LineResult, Lines, Secret,
 };
 use items::{Accounts, Items, Step};
 use reqwest::{Method, StatusCode};
@@ -166,8 +166,10 @@ impl Connector for Xero {
     }
 
     async fn export(
-        &self, ctx: &ExportContext, lines: &[ExportLine<'_>],
+        &self, ctx: &ExportContext, lines: &dyn Lines,
     ) -> Result<Vec<(i64, LineResult)>, ConnectorError> {
+        // A batch is planned as a whole (at most `BATCH` lines).
+        let lines = &lines.to_vec();
         let existing: Items = self.call(Method::GET, "/Items", &[], None).await?;
         let mut results = Vec::with_capacity(lines.len());
         let mut writes = Vec::new();
