@@ -116,17 +116,22 @@ fn bootstrap_import_export_and_config() {
     assert!(out.status.success());
 }
 
-/// At the default log level, every line a request logs carries its request id, so an operator
-/// can follow one request (the id is echoed to the client in `x-request-id`).
-#[test]
-fn the_log_names_each_request() {
+/// `costbridge serve` on a fresh SQLite file in `dir`, with `env` added to its environment:
+/// the child, its output's lines as they come (stdout and stderr), and the address it printed.
+fn serve(
+    dir: &std::path::Path, env: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    String,
+) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("log.db").display());
+    let db = format!("sqlite://{}", dir.join("serve.db").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_costbridge"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db])
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -147,15 +152,26 @@ fn the_log_names_each_request() {
             }
         });
     }
-    let next = |what: &str| {
-        rx.recv_timeout(std::time::Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("costbridge printed no {what} within 20 s"))
-    };
     let base = loop {
-        if let Some(addr) = next("address").strip_prefix("costbridge listening on ") {
+        if let Some(addr) = next(&rx, "address").strip_prefix("costbridge listening on ") {
             break addr.trim().to_owned();
         }
     };
+    (child, rx, base)
+}
+
+/// The next line `serve`'s child printed, waiting at most 20 s.
+fn next(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("costbridge printed no {what} within 20 s"))
+}
+
+/// At the default log level, every line a request logs carries its request id, so an operator
+/// can follow one request (the id is echoed to the client in `x-request-id`).
+#[test]
+fn the_log_names_each_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, rx, base) = serve(dir.path(), &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let echoed = rt.block_on(async {
         reqwest::Client::new()
@@ -170,7 +186,7 @@ fn the_log_names_each_request() {
     });
     assert_eq!(echoed.as_deref(), Some("probe-4242"));
     let line = loop {
-        let line = next("line for the request");
+        let line = next(&rx, "line for the request");
         if line.contains("/api/v1/companies/1/cost_code_lists") {
             break line;
         }
@@ -178,6 +194,31 @@ fn the_log_names_each_request() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(line.contains("probe-4242"), "{line}");
+}
+
+/// The server caps glibc's malloc at two arenas per core (its peak memory depends on it), in
+/// the process it was started as, and keeps a cap the operator set.
+#[test]
+fn the_server_caps_its_malloc_arenas_unless_told() {
+    let cap = (2 * std::thread::available_parallelism().unwrap().get()).to_string();
+    for (set, expected) in [(None, cap.as_str()), (Some("3"), "3")] {
+        let dir = tempfile::tempdir().unwrap();
+        let env: Vec<(&str, &str)> = set.map(|v| ("MALLOC_ARENA_MAX", v)).into_iter().collect();
+        let (mut child, _rx, _) = serve(dir.path(), &env);
+        // The process started is the one serving: its environment, read from the system.
+        let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let caps: Vec<String> = environ
+            .split(|b| *b == 0)
+            .filter_map(|v| {
+                String::from_utf8_lossy(v)
+                    .strip_prefix("MALLOC_ARENA_MAX=")
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(caps, [expected], "operator's value: {set:?}");
+    }
 }
 
 /// `costbridge check` passes on whole data and names the row when an invariant is broken.
