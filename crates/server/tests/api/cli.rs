@@ -196,8 +196,8 @@ fn the_log_names_each_request() {
     assert!(line.contains("probe-4242"), "{line}");
 }
 
-/// The server caps glibc's malloc at two arenas per core (its peak memory depends on it), in
-/// the process it was started as, and keeps a cap the operator set.
+/// On SQLite the server caps glibc's malloc at two arenas per core (its peak memory depends on
+/// it), in the process it was started as, and keeps a cap the operator set.
 #[test]
 fn the_server_caps_its_malloc_arenas_unless_told() {
     let cap = (2 * std::thread::available_parallelism().unwrap().get()).to_string();
