@@ -394,25 +394,16 @@ impl Db {
         // The list must be the caller's company's: checked once per statement by a subquery
         // that does not depend on the row (so a deep page still skips its rows in the index
         // alone); the list's own row is read only when the page comes back empty, to tell an
-        // empty page from a list that is not theirs. A list page is one statement on SQLite.
+        // empty page from a list that is not theirs. A list page is two queries, not three.
         let mut filter = String::from(
             "FROM cost_codes c WHERE c.list_id = $1 AND EXISTS (SELECT 1 FROM cost_code_lists l \
              WHERE l.id = $1 AND l.company_id = $2)",
         );
         let mut args: Vec<Arg> = vec![list.into(), company.into()];
         let mut list_args: Vec<Arg> = Vec::new();
-        // Without a search, the total is the list's maintained count (of one state, or all),
-        // taken in the same statement as the page (`fetch_packed_counted`), scoped to the
-        // caller's company as the page is; a search has to look at the rows it matches.
-        let mut count_sql = "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_state_counts \
-                             WHERE list_id = $1 AND EXISTS (SELECT 1 FROM cost_code_lists l \
-                             WHERE l.id = $1 AND l.company_id = $2)"
-            .to_owned();
         if let Some(state) = &f.sync_status {
             args.push(state.as_str().into());
-            let n = args.len();
-            filter.push_str(&format!(" AND c.sync_status = ${n}"));
-            count_sql.push_str(&format!(" AND sync_status = ${n}"));
+            filter.push_str(&format!(" AND c.sync_status = ${}", args.len()));
         }
         if let Some(q) = q {
             args.push(q.into());
@@ -476,25 +467,37 @@ impl Db {
             list_args = vec![sort_key.into(), full_code.into()];
         }
         list_sql.push_str(&format!(" ORDER BY {PAGE_ORDER}"));
-        if f.q.is_some() {
-            count_sql = format!("SELECT COUNT(*) {filter}");
-        }
-        let counted = args.len();
-        let n = counted + list_args.len();
+        // Without a search, the total is the list's maintained count (of one state, or all);
+        // a search has to look at the rows it matches.
+        let (count_sql, count_args) = match (&f.q, &f.sync_status) {
+            (Some(_), _) => (format!("SELECT COUNT(*) {filter}"), args.clone()),
+            (None, Some(state)) => (
+                "SELECT COALESCE((SELECT n FROM list_state_counts WHERE list_id = $1 AND sync_status = $2), 0)".to_owned(),
+                vec![list.into(), state.as_str().into()],
+            ),
+            (None, None) => (
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_state_counts WHERE list_id = $1"
+                    .to_owned(),
+                vec![list.into()],
+            ),
+        };
+        let n = args.len() + list_args.len();
         list_sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
         let page_args = args
-            .into_iter()
+            .iter()
+            .cloned()
             .chain(list_args)
-            .chain([limit.into(), offset.into()])
-            .collect();
-        let (rows, total): (Vec<CodeRow>, i64) = self
-            .fetch_packed_counted(
-                &list_sql, CODE_COLS, PAGE_ORDER, &count_sql, page_args, counted,
-            )
+            .chain([limit.into(), offset.into()]);
+        let rows: Vec<CodeRow> = self
+            .fetch_packed(&list_sql, CODE_COLS, PAGE_ORDER, page_args)
             .await?;
         if rows.is_empty() {
             self.list(company, list).await?;
         }
+        let total = self
+            .pool()
+            .scalar(AssertSqlSafe(count_sql), count_args)
+            .await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
     }
 

@@ -369,9 +369,8 @@ impl Db {
         &self, q: PageQuery<'_>, cols: &str, order: &str,
     ) -> Result<(Vec<T>, i64), StoreError> {
         let (list_sql, page_args) = q.limited();
-        let counted = q.args.len();
-        self.fetch_packed_counted(&list_sql, cols, order, q.count_sql, page_args, counted)
-            .await
+        let rows = self.fetch_packed(&list_sql, cols, order, page_args).await?;
+        Ok((rows, self.total(q).await?))
     }
 
     /// What a page's `count_sql` says there are in all.
@@ -422,40 +421,10 @@ impl Db {
                 .fetch_all(AssertSqlSafe(sql.to_owned()), args)
                 .await;
         }
-        let text: String = self
-            .pool()
-            .scalar(AssertSqlSafe(packed(sql, cols, order, "")), args)
-            .await?;
+        let packed =
+            format!("SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({sql}) c");
+        let text: String = self.pool().scalar(AssertSqlSafe(packed), args).await?;
         unpack(&text)
-    }
-
-    /// [`Db::fetch_packed`], and the number `count_sql` counts. `count_sql` takes the first
-    /// `counted` of `args`, every one of them, numbered as in `sql`. SQLite answers both in one
-    /// statement: each statement is a round trip to the connection's own thread (two thread
-    /// wake-ups), and a page was three statements with the caller's token (`perf` of list page
-    /// 1 under `wrk`: a third of the server's samples in the kernel's task switch;
-    /// BENCHMARKS.md, session 14).
-    pub(crate) async fn fetch_packed_counted<T: Record + serde::de::DeserializeOwned>(
-        &self, sql: &str, cols: &str, order: &str, count_sql: &str, args: Vec<Arg>, counted: usize,
-    ) -> Result<(Vec<T>, i64), StoreError> {
-        if self.pool().postgres() {
-            let count_args = args[..counted].to_vec();
-            let rows = self
-                .pool()
-                .fetch_all(AssertSqlSafe(sql.to_owned()), args)
-                .await?;
-            let total = self
-                .pool()
-                .scalar(AssertSqlSafe(count_sql.to_owned()), count_args)
-                .await?;
-            return Ok((rows, total));
-        }
-        let count = format!(", ({count_sql})");
-        let (text, total): (String, i64) = self
-            .pool()
-            .fetch_one(AssertSqlSafe(packed(sql, cols, order, &count)), args)
-            .await?;
-        Ok((unpack(&text)?, total))
     }
 
     /// [`Db::fetch_packed`] for results of any size (an export job's 100,000 rows): SQLite
@@ -483,12 +452,6 @@ impl Db {
         }
         Ok(rows)
     }
-}
-
-/// `sql`'s rows as SQLite packs them ([`Db::fetch_packed`]), with `more` after the array (a
-/// column of its own, or nothing).
-fn packed(sql: &str, cols: &str, order: &str, more: &str) -> String {
-    format!("SELECT json_group_array(json_array({cols}) ORDER BY {order}){more} FROM ({sql}) c")
 }
 
 /// Rows per JSON array when SQLite packs a result of any size ([`Db::fetch_packs`]).
