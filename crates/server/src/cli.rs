@@ -397,7 +397,7 @@ const ARENA_MAX: &str = "MALLOC_ARENA_MAX";
 /// Caps glibc's malloc at two arenas per core on SQLite, unless the operator set a cap. By
 /// default each thread that allocates (the runtime's, and each SQLite connection's own) may get
 /// an arena of its own, up to eight per core, and every arena keeps the memory freed in it: a
-/// 100,000-code export on SQLite peaked at 128–153 MB resident, against 109–125 MB with four
+/// 100,000-code export on SQLite peaked at 128–153 MB resident, against 109–129 MB with four
 /// arenas on two cores (one per core, 99–104 MB, slowed the pages: threads waited on each
 /// other's arena). PostgreSQL's connections have no threads of their own: its peak stayed at
 /// 98–100 MB either way, so it keeps glibc's default (BENCHMARKS.md, session 14).
