@@ -1,8 +1,11 @@
 //! The web pages at size: a 10,000-code list opens a tier at a time.
+use crate::both;
 use crate::helpers::{Backend, TestApp};
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 use std::time::{Duration, Instant};
+
+both!(another_companys_tree_is_not_found);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_codes_open_a_tier_at_a_time() {
@@ -54,4 +57,70 @@ async fn ten_thousand_codes_open_a_tier_at_a_time() {
     ))
     .await;
     assert_eq!(found.matches("<li id=\"node-").count(), 1);
+}
+
+/// A list's tree, and each branch of it, answer only to the list's own company: another
+/// company's admin is told it is not found and sees none of its codes, while an empty branch of
+/// one's own list is an empty answer.
+async fn another_companys_tree_is_not_found(app: TestApp) {
+    let (s, made) = app
+        .post(
+            &app.c("/cost_code_lists"),
+            serde_json::json!({"name": "Ours"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let list = made["id"].as_i64().unwrap();
+    app.import(
+        list,
+        "full_code,description,active\n01,Secret division,true\n01-100,Secret item,true\n".into(),
+    )
+    .await;
+    let (_, codes) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
+        .await;
+    let leaf = codes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["full_code"] == "01-100")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let base = app.base.clone();
+    let get = |cookie: String, path: String| {
+        let url = format!("{base}{path}");
+        async move {
+            let res = reqwest::Client::new()
+                .get(url)
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (_, ours) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let (status, branch) = get(ours.clone(), format!("/codes/{list}/nodes?parent={leaf}")).await;
+    assert_eq!(status, StatusCode::OK, "{branch}");
+    assert_eq!(branch.matches("<li id=\"node-").count(), 0);
+    let (status, tree) = get(ours, format!("/codes/{list}/nodes")).await;
+    assert_eq!(
+        (status, tree.matches("<li id=\"node-").count()),
+        (StatusCode::OK, 1)
+    );
+
+    let (zed, password) = ("zed@two.example", "second-admin-password");
+    app.two_builders(zed, "Zed Two", password).await;
+    let (_, theirs) = app.session(zed, password).await;
+    for path in [
+        format!("/codes/{list}/nodes"),
+        format!("/codes/{list}/nodes?parent=1"),
+    ] {
+        let (status, body) = get(theirs.clone(), path.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(!body.contains("Secret"), "{path}: {body}");
+    }
 }
