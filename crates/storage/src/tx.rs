@@ -415,16 +415,16 @@ impl Db {
     pub(crate) async fn fetch_packed<T: Record + serde::de::DeserializeOwned>(
         &self, sql: &str, cols: &str, order: &str, args: impl IntoIterator<Item = Arg>,
     ) -> Result<Vec<T>, StoreError> {
-        if self.pool().postgres() {
-            return self
-                .pool()
-                .fetch_all(AssertSqlSafe(sql.to_owned()), args)
-                .await;
-        }
-        let packed =
-            format!("SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({sql}) c");
-        let text: String = self.pool().scalar(AssertSqlSafe(packed), args).await?;
-        unpack(&text)
+        self.unpacked(
+            sql,
+            || {
+                format!(
+                    "SELECT json_group_array(json_array({cols}) ORDER BY {order}) FROM ({sql}) c"
+                )
+            },
+            args,
+        )
+        .await
     }
 
     /// [`Db::fetch_packed`] for results of any size (an export job's 100,000 rows): SQLite
@@ -433,20 +433,39 @@ impl Db {
     pub(crate) async fn fetch_packs<T: Record + serde::de::DeserializeOwned>(
         &self, sql: &str, cols: &str, order: &str, args: impl IntoIterator<Item = Arg>,
     ) -> Result<Vec<T>, StoreError> {
+        // The `ORDER BY` inside the aggregate keeps each array in the rows' order.
+        let packed = || {
+            format!(
+                "SELECT json_group_array(json_array({cols}) ORDER BY n) FROM (SELECT \
+                 ROW_NUMBER() OVER (ORDER BY {order}) AS n, c.* FROM ({sql}) c) c GROUP BY \
+                 (n - 1) / {PACK} ORDER BY MIN(n)"
+            )
+        };
+        self.unpacked(sql, packed, args).await
+    }
+
+    /// `sql`'s rows: as they come on PostgreSQL; on SQLite, from the JSON arrays that `packed`
+    /// (a statement over `sql`) selects, one a row, in order. The first array's rows are kept
+    /// as they are (a page's only array is not copied); the others are added behind them.
+    async fn unpacked<T: Record + serde::de::DeserializeOwned>(
+        &self, sql: &str, packed: impl FnOnce() -> String, args: impl IntoIterator<Item = Arg>,
+    ) -> Result<Vec<T>, StoreError> {
         if self.pool().postgres() {
             return self
                 .pool()
                 .fetch_all(AssertSqlSafe(sql.to_owned()), args)
                 .await;
         }
-        // The `ORDER BY` inside the aggregate keeps each array in the rows' order.
-        let packed = format!(
-            "SELECT json_group_array(json_array({cols}) ORDER BY n) FROM (SELECT ROW_NUMBER() \
-             OVER (ORDER BY {order}) AS n, c.* FROM ({sql}) c) c GROUP BY (n - 1) / {PACK} \
-             ORDER BY MIN(n)"
-        );
-        let packs: Vec<(String,)> = self.pool().fetch_all(AssertSqlSafe(packed), args).await?;
-        let mut rows = Vec::with_capacity(packs.len() * PACK);
+        let packs: Vec<(String,)> = self.pool().fetch_all(AssertSqlSafe(packed()), args).await?;
+        let mut packs = packs.into_iter();
+        let Some(mut rows) = packs
+            .next()
+            .map(|(first,)| unpack::<T>(&first))
+            .transpose()?
+        else {
+            return Ok(Vec::new());
+        };
+        rows.reserve_exact(packs.len() * PACK);
         for (pack,) in packs {
             rows.extend(unpack::<T>(&pack)?);
         }
