@@ -19,13 +19,6 @@ pub async fn subscribe(app: &TestApp, url: &str, types: &[&str]) -> Value {
     .await
 }
 
-pub async fn new_list(app: &TestApp, name: &str) -> i64 {
-    let b = app
-        .created(&app.c("/cost_code_lists"), json!({ "name": name }))
-        .await;
-    b["id"].as_i64().unwrap()
-}
-
 pub async fn deliver(app: &TestApp, at: OffsetDateTime) -> EventReport {
     deliver_pending(&app.app_state, &app.worker, at)
         .await
@@ -166,7 +159,7 @@ async fn order_per_code_holds_across_a_failure_retry_and_give_up(app: TestApp) {
         &["cost_code.created", "cost_code.updated"],
     )
     .await;
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
 
     receiver.fail_next(&[503]);
     let code = app.code(list, "01", "General", None).await;
@@ -247,7 +240,7 @@ async fn order_per_code_holds_across_a_failure_retry_and_give_up(app: TestApp) {
 
 async fn events_are_written_with_their_change_only(app: TestApp) {
     let receiver = Receiver::start().await;
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
     // Before anyone subscribes, changes write no events at all.
     app.code(list, "01", "General", None).await;
     let sub = subscribe(&app, &receiver.url, &["cost_code.created"]).await;
@@ -276,7 +269,7 @@ async fn events_are_written_with_their_change_only(app: TestApp) {
     );
 
     // A 250-code import: one event per code, written before the import answered.
-    let big = new_list(&app, "Big").await;
+    let big = app.new_list("Big").await;
     let b = app.import(big, crate::helpers::divisions_csv(250)).await;
     assert_eq!(b["created"], 250);
     let entries = log(&app, &sub).await;
@@ -312,7 +305,7 @@ async fn codes_pulled_from_the_erp_are_told_too(app: TestApp) {
         &["cost_code.created", "cost_code.updated", "cost_code.synced"],
     )
     .await;
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
     app.code(list, "02", "Site work", None).await;
     let (_, me) = app.get("/api/v1/me").await;
     let remote = |description: &str| {
@@ -362,7 +355,7 @@ async fn codes_pulled_from_the_erp_are_told_too(app: TestApp) {
 async fn two_workers_never_send_a_batch_twice(app: TestApp) {
     let receiver = Receiver::start().await;
     subscribe(&app, &receiver.url, &["cost_code.created"]).await;
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
     app.code(list, "01", "General", None).await;
     // While one worker waits for the slow subscriber, the other finds the subscription leased.
     receiver.slow(300);

@@ -2,7 +2,7 @@
 //! and when sent, the signing secret sealed at rest and never in a response, a page or a log
 //! line, every query scoped to the caller's company, the pages' forms under CSRF.
 use crate::both;
-use crate::events::{Receiver, SECRET, deliver, log, new_list, now, subscribe};
+use crate::events::{Receiver, SECRET, deliver, log, now, subscribe};
 use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, error_message, field_error, perms};
 use costbridge_domain::events::EventType;
 use costbridge_server::App;
@@ -78,7 +78,7 @@ async fn internal_addresses_are_refused_when_saved_and_sent(app: TestApp) {
         )
         .await
         .unwrap();
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
     app.code(list, "01", "General", None).await;
     assert_eq!(deliver(&app, now()).await.retried, 1);
     let entry = &log(&app, &json!({ "id": sub })).await[0];
@@ -127,7 +127,7 @@ async fn bad_input_is_named_and_saves_nothing(app: TestApp) {
 async fn subscriptions_belong_to_their_company_and_its_admins(app: TestApp) {
     let receiver = Receiver::start().await;
     let sub = subscribe(&app, &receiver.url, &["cost_code.created"]).await;
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
     app.code(list, "01", "General", None).await;
     let event = log(&app, &sub).await[0]["id"].clone();
 
@@ -181,7 +181,7 @@ async fn the_secret_is_sealed_and_never_shown(app: TestApp) {
     let logs = captured_logs();
     let receiver = Receiver::start().await;
     let sub = subscribe(&app, &receiver.url, &["cost_code.created"]).await;
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
     app.code(list, "01", "General", None).await;
     assert_eq!(
         deliver(&app, now()).await.delivered,
@@ -297,7 +297,7 @@ async fn the_pages_add_a_subscription_and_redeliver_under_csrf(app: TestApp) {
     );
     let id = subs[0]["id"].clone();
 
-    let list = new_list(&app, "Own").await;
+    let list = app.new_list("Own").await;
     app.code(list, "01", "General", None).await;
     deliver(&app, now()).await;
     let event = log(&app, &subs[0]).await[0]["id"].clone();

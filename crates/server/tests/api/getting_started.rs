@@ -19,13 +19,6 @@ fn file_connector(app: &TestApp) -> Value {
         "gl_accounts": [{"code": "4000", "name": "Construction Income", "kind": "income"}]})
 }
 
-async fn new_list(app: &TestApp, name: &str) -> i64 {
-    let b = app
-        .created(&app.c("/cost_code_lists"), json!({"name": name}))
-        .await;
-    b["id"].as_i64().unwrap()
-}
-
 async fn erp_list_of(app: &TestApp) -> Vec<(i64, bool)> {
     let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
     lists
@@ -52,7 +45,7 @@ async fn move_erp_list(app: &TestApp, list: i64) -> (StatusCode, Value) {
 /// The admin made a list and typed codes before connecting: connecting with that list makes
 /// it the ERP list (no second, empty one), and its codes can be sent.
 async fn connecting_takes_the_typed_list(app: TestApp) {
-    let list = new_list(&app, "Estimating").await;
+    let list = app.new_list("Estimating").await;
     app.code(list, "01", "General Requirements", None).await;
     let (s, b) = connect_with(&app, json!(list)).await;
     assert_eq!(
@@ -66,8 +59,8 @@ async fn connecting_takes_the_typed_list(app: TestApp) {
 }
 
 async fn the_erp_list_is_chosen_and_moves_only_while_unsent(app: TestApp) {
-    let a = new_list(&app, "Estimating").await;
-    let b = new_list(&app, "Field").await;
+    let a = app.new_list("Estimating").await;
+    let b = app.new_list("Field").await;
     // Chosen when connecting.
     let (s, conn) = connect_with(&app, json!(b)).await;
     assert_eq!(

@@ -553,6 +553,14 @@ impl TestApp {
     }
 
     /// Imports a CSV file into a list; the answer must be 200. Returns `{created, updated, unchanged}`.
+    /// A new list of the first company named `name`, made over the API: its id.
+    pub async fn new_list(&self, name: &str) -> i64 {
+        let made = self
+            .created(&self.c("/cost_code_lists"), json!({ "name": name }))
+            .await;
+        made["id"].as_i64().expect("list id")
+    }
+
     pub async fn import(&self, list: i64, csv: String) -> Value {
         let (s, b) = self
             .raw(

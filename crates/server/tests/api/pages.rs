@@ -12,14 +12,7 @@ async fn ten_thousand_codes_open_a_tier_at_a_time() {
     let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
         return;
     };
-    let (s, lists) = app
-        .post(
-            &app.c("/cost_code_lists"),
-            serde_json::json!({"name": "Big"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{lists}");
-    let list = lists["id"].as_i64().unwrap();
+    let list = app.new_list("Big").await;
     let mut csv = String::from("full_code,description,active\n");
     for top in 1..=150 {
         csv.push_str(&format!("{top:03},Division {top},true\n"));
@@ -63,14 +56,7 @@ async fn ten_thousand_codes_open_a_tier_at_a_time() {
 /// company's admin is told it is not found and sees none of its codes, while an empty branch of
 /// one's own list is an empty answer.
 async fn another_companys_tree_is_not_found(app: TestApp) {
-    let (s, made) = app
-        .post(
-            &app.c("/cost_code_lists"),
-            serde_json::json!({"name": "Ours"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{made}");
-    let list = made["id"].as_i64().unwrap();
+    let list = app.new_list("Ours").await;
     app.import(
         list,
         "full_code,description,active\n01,Secret division,true\n01-100,Secret item,true\n".into(),
