@@ -12,8 +12,10 @@
 //! no client round trips: the import's codes inserted by one `INSERT … SELECT` from a generated
 //! series; the send's snapshots copied, the codes' state moved and the audit rows copied; the
 //! export's two transactions (accept, then outcomes) doing the same to codes, items and audit
-//! rows, with the IIF bytes written and fsynced between them. PostgreSQL comes from
-//! COSTBRIDGE_TEST_PG (default 127.0.0.1:5432).
+//! rows, with the IIF bytes written and fsynced between them. A second table splits the send's
+//! and the export's floors by statement and runs them again on bare copies of the tables (no
+//! index, key, constraint or trigger): what the rows alone cost, and what the indexes add.
+//! PostgreSQL comes from COSTBRIDGE_TEST_PG (default 127.0.0.1:5432).
 use costbridge_domain::Permissions;
 use costbridge_storage::Db;
 use costbridge_storage::users::NewUser;
@@ -66,24 +68,140 @@ fn timed(step: &str, ours: Duration, floor: Duration, target_ms: f64) -> Row {
     }
 }
 
-/// The engine doing a step's row work itself: `statements` in one transaction, each bound to
-/// the company's id and each writing the step's `n` rows (or the floor would measure less
-/// work than the step did), timed.
-async fn engine(db: &Db, company: i64, n: usize, statements: &[&str]) -> anyhow::Result<Duration> {
-    let t = Instant::now();
+/// A floor's statements, each with what it does. `{codes}`, `{items}` and `{audit}` name the
+/// tables it writes, so the same row work runs on copies with the real tables' indexes and on
+/// bare copies.
+type Floor = [(&'static str, &'static str)];
+
+/// The send's row work: a snapshot per code, each code's state, an audit row per code.
+const SEND_FLOOR: &Floor = &[
+    (
+        "send: the snapshots copied",
+        "INSERT INTO {items} SELECT * FROM erp_items WHERE company_id = $1",
+    ),
+    (
+        "send: the codes' state moved",
+        "UPDATE {codes} SET status_before_send = sync_status, sync_status = 'pending', \
+         updated_at = created_at, changed_version = changed_version + 1 WHERE company_id = $1",
+    ),
+    (
+        "send: the audit rows copied",
+        "INSERT INTO {audit} SELECT * FROM audit_events WHERE company_id = $1 \
+         AND action = 'cost_code.sent'",
+    ),
+];
+
+/// The accept's transaction: each code and its item to `exporting`, an audit row each.
+const ACCEPT_FLOOR: &Floor = &[
+    (
+        "accept: the codes' state moved",
+        "UPDATE {codes} SET sync_status = 'exporting', erp_message = NULL, \
+         updated_at = created_at WHERE company_id = $1",
+    ),
+    (
+        "accept: the items to the job",
+        "UPDATE {items} SET status = 'exporting', export_job_id = (SELECT MAX(id) \
+         FROM export_jobs WHERE company_id = $1), decided_by = sent_by, decided_at = \
+         sent_at, gl_income_account = '4000' WHERE company_id = $1",
+    ),
+    (
+        "accept: the audit rows copied",
+        "INSERT INTO {audit} SELECT * FROM audit_events WHERE company_id = $1 \
+         AND action = 'cost_code.exported'",
+    ),
+];
+
+/// The outcomes' transaction once the ERP has the codes: the same again, to `synced`.
+const OUTCOMES_FLOOR: &Floor = &[
+    (
+        "outcomes: the items exported",
+        "UPDATE {items} SET status = 'exported', origin_id = full_code \
+         WHERE company_id = $1",
+    ),
+    (
+        "outcomes: the codes synced",
+        "UPDATE {codes} SET sync_status = 'synced', last_synced_at = updated_at, \
+         confirmed_code = code, confirmed_full_code = full_code, confirmed_description = \
+         description, confirmed_active = active, origin_id = full_code, \
+         status_before_send = NULL WHERE company_id = $1",
+    ),
+    (
+        "outcomes: the audit rows copied",
+        "INSERT INTO {audit} SELECT * FROM audit_events WHERE company_id = $1 \
+         AND action = 'cost_code.synced'",
+    ),
+];
+
+/// Which copies a floor writes: `bench_*`, with the real tables' indexes, or `bare_*`, with
+/// none (and no key, constraint or trigger): what the rows alone cost.
+#[derive(Clone, Copy)]
+enum Tables {
+    Indexed,
+    Bare,
+}
+
+/// A floor's time: each statement's, then the commit's.
+struct Timed(Vec<(&'static str, Duration)>);
+
+impl Timed {
+    fn total(&self) -> Duration {
+        self.0.iter().map(|(_, d)| *d).sum()
+    }
+}
+
+/// The engine doing a step's row work itself: `floor`'s statements on `tables` in one
+/// transaction, each bound to the company's id and each writing the step's `n` rows (or the
+/// floor would measure less work than the step did), timed.
+async fn engine(
+    db: &Db, company: i64, n: usize, tables: Tables, floor: &Floor,
+) -> anyhow::Result<Timed> {
+    let prefix = match tables {
+        Tables::Indexed => "bench",
+        Tables::Bare => "bare",
+    };
+    let mut parts = Vec::new();
     on!(db, p => {
         let mut tx = p.begin().await?;
-        for sql in statements {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(*sql))
+        for (what, sql) in floor {
+            let sql = ["codes", "items", "audit"].iter().fold(sql.to_string(), |sql, t| {
+                sql.replace(&format!("{{{t}}}"), &format!("{prefix}_{t}"))
+            });
+            let t = Instant::now();
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(company)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            parts.push((*what, t.elapsed()));
             anyhow::ensure!(rows == n as u64, "the floor wrote {rows} rows, not {n}: {sql}");
         }
+        let t = Instant::now();
         tx.commit().await?;
+        parts.push(("commit", t.elapsed()));
     });
-    Ok(t.elapsed())
+    Ok(Timed(parts))
+}
+
+/// Bare copies of the tables the floors write, for [`Tables::Bare`]: the same columns, none of
+/// the indexes. `bare_codes` holds the import floor's codes; the others start empty.
+async fn bare_copies(db: &Db) -> anyhow::Result<()> {
+    let statements: &[&str] = match db {
+        Db::Sqlite(_) => &[
+            "CREATE TABLE bare_codes AS SELECT * FROM bench_codes",
+            "CREATE TABLE bare_items AS SELECT * FROM erp_items WHERE 0",
+            "CREATE TABLE bare_audit AS SELECT * FROM audit_events WHERE 0",
+        ],
+        Db::Postgres(_) => &[
+            "CREATE TABLE bare_codes (LIKE cost_codes)",
+            "INSERT INTO bare_codes SELECT * FROM bench_codes",
+            "CREATE TABLE bare_items (LIKE erp_items)",
+            "CREATE TABLE bare_audit (LIKE audit_events)",
+        ],
+    };
+    for sql in statements {
+        on!(db, p => { sqlx::query(*sql).execute(p).await?; });
+    }
+    Ok(())
 }
 
 /// A page's row: its throughput and p99 under `wrk`, against the issue's target.
@@ -282,7 +400,12 @@ fn list_csv(n: usize) -> String {
     format!("full_code,description,active\n{}\n", rows.join("\n"))
 }
 
-async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Result<Vec<Row>> {
+/// A floor's statement (or, unnamed, the whole floor), timed on the indexed and the bare copies.
+type Split = (&'static str, Duration, Duration);
+
+async fn run(
+    backend: &str, n: usize, wrk_secs: u32, bin: &Path,
+) -> anyhow::Result<(Vec<Row>, Vec<Split>)> {
     let dir = tempfile::tempdir()?;
     let url = fresh_database(backend, dir.path()).await?;
     let db = Db::connect(&url).await?;
@@ -483,29 +606,14 @@ async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Resu
     anyhow::ensure!(res.status() == 201, "send: {}", res.text().await?);
     let send = t.elapsed();
     let peak_send = server.memory("VmHWM")?;
-    // The send's row work: a snapshot per code, each code's state, an audit row per code.
-    // `bench_codes` holds the import floor's `n` codes, in state `new`.
     same_shape(&db, "erp_items", "bench_items").await?;
     same_shape(&db, "audit_events", "bench_audit").await?;
-    let floor = engine(
-        &db,
-        company,
-        n,
-        &[
-            "INSERT INTO bench_items SELECT * FROM erp_items WHERE company_id = $1",
-            "UPDATE bench_codes SET status_before_send = sync_status, sync_status = 'pending', \
-             updated_at = created_at, changed_version = changed_version + 1 \
-             WHERE company_id = $1",
-            "INSERT INTO bench_audit SELECT * FROM audit_events WHERE company_id = $1 \
-             AND action = 'cost_code.sent'",
-        ],
-    )
-    .await?;
+    let send_floor = engine(&db, company, n, Tables::Indexed, SEND_FLOOR).await?;
     let target = if backend == "sqlite" { 400.0 } else { 1500.0 };
     rows.push(timed(
         &format!("Send to ERP, {n} codes"),
         send,
-        floor,
+        send_floor.total(),
         target,
     ));
     // What an approver reads next: the first page of the codes waiting in the queue.
@@ -567,47 +675,18 @@ async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Resu
     // The export's row work, in the same two transactions: the accept moves each code, its
     // item and writes its audit row; the outcomes do the same again once the ERP (here the
     // file, written and fsynced) has them. `bench_items` holds the send's items, waiting.
-    let accept = engine(
-        &db,
-        company,
-        n,
-        &[
-            "UPDATE bench_codes SET sync_status = 'exporting', erp_message = NULL, \
-             updated_at = created_at WHERE company_id = $1",
-            "UPDATE bench_items SET status = 'exporting', export_job_id = (SELECT MAX(id) \
-             FROM export_jobs WHERE company_id = $1), decided_by = sent_by, decided_at = \
-             sent_at, gl_income_account = '4000' WHERE company_id = $1",
-            "INSERT INTO bench_audit SELECT * FROM audit_events WHERE company_id = $1 \
-             AND action = 'cost_code.exported'",
-        ],
-    )
-    .await?;
+    let accept = engine(&db, company, n, Tables::Indexed, ACCEPT_FLOOR).await?;
     let t = Instant::now();
     let copy = dir.path().join("floor.iif");
     std::fs::write(&copy, &bytes)?;
     std::fs::File::open(&copy)?.sync_all()?;
     let written = t.elapsed();
-    let outcomes = engine(
-        &db,
-        company,
-        n,
-        &[
-            "UPDATE bench_items SET status = 'exported', origin_id = full_code \
-             WHERE company_id = $1",
-            "UPDATE bench_codes SET sync_status = 'synced', last_synced_at = updated_at, \
-             confirmed_code = code, confirmed_full_code = full_code, confirmed_description = \
-             description, confirmed_active = active, origin_id = full_code, \
-             status_before_send = NULL WHERE company_id = $1",
-            "INSERT INTO bench_audit SELECT * FROM audit_events WHERE company_id = $1 \
-             AND action = 'cost_code.synced'",
-        ],
-    )
-    .await?;
+    let outcomes = engine(&db, company, n, Tables::Indexed, OUTCOMES_FLOOR).await?;
     let target = if backend == "sqlite" { 1500.0 } else { 4000.0 };
     rows.push(timed(
         &format!("accept all + IIF export done, {n} codes"),
         export,
-        accept + written + outcomes,
+        accept.total() + written + outcomes.total(),
         target,
     ));
     let peak = server.memory("VmHWM")?;
@@ -616,7 +695,26 @@ async fn run(backend: &str, n: usize, wrk_secs: u32, bin: &Path) -> anyhow::Resu
         format!("{peak:.0} MB (after the import {peak_import:.0}, after the send {peak_send:.0})"),
         format!("≤ 150 MB {}", if peak <= 150.0 { "met" } else { "MISSED" }),
     ));
-    Ok(rows)
+    // The same floors again on bare copies, after the server's work is measured: what each
+    // statement's rows cost alone, and what the tables' indexes add to them.
+    bare_copies(&db).await?;
+    let mut split = Vec::new();
+    for (indexed, floor) in [
+        (send_floor, SEND_FLOOR),
+        (accept, ACCEPT_FLOOR),
+        (outcomes, OUTCOMES_FLOOR),
+    ] {
+        let bare = engine(&db, company, n, Tables::Bare, floor).await?;
+        split.push(("", indexed.total(), bare.total()));
+        split.extend(
+            indexed
+                .0
+                .into_iter()
+                .zip(bare.0)
+                .map(|((what, i), (_, b))| (what, i, b)),
+        );
+    }
+    Ok((rows, split))
 }
 
 /// The IIF file the export wrote, wherever under the company's folder the connector put it.
@@ -659,7 +757,7 @@ async fn main() -> anyhow::Result<()> {
     // The server runs in its own folder: a relative path would resolve from there.
     let bin = bin.canonicalize()?;
     for backend in backends.split(',') {
-        let rows = run(backend, n, wrk_secs, &bin).await?;
+        let (rows, split) = run(backend, n, wrk_secs, &bin).await?;
         println!("\n{backend}, {n} codes:\n");
         println!("| step | Costbridge | floor | ratio | target |\n|---|---|---|---|---|");
         for r in rows {
@@ -667,6 +765,22 @@ async fn main() -> anyhow::Result<()> {
                 "| {} | {} | {} | {} | {} |",
                 r.step, r.ours, r.floor, r.ratio, r.target
             );
+        }
+        println!(
+            "\n{backend}: the send's and the export's floors (the IIF file's write left out), \
+             statement by statement, on copies with the tables' indexes and on bare copies \
+             (no index, key, constraint or trigger):\n"
+        );
+        println!("| floor | with the indexes | bare |\n|---|---|---|");
+        let mut step = 0;
+        for (what, indexed, bare) in split {
+            let what = if what.is_empty() {
+                step += 1;
+                format!("**{}, in all**", ["send", "accept", "outcomes"][step - 1])
+            } else {
+                what.to_owned()
+            };
+            println!("| {what} | {} | {} |", ms(indexed), ms(bare));
         }
     }
     Ok(())
