@@ -263,7 +263,18 @@ impl ConnectorSettings {
         };
         let mut value = value.clone();
         if let Some(stored) = stored.filter(|s| s.kind() == registration.kind) {
-            keep_secrets(&mut value, &stored.masked(), &stored.stored());
+            let masked = stored.masked();
+            // A kept secret goes only to the address it was typed for: kept across a new URL,
+            // an admin who never saw the ERP's password could point the connection at their
+            // own server, press Test, and read it there.
+            let moved = registration
+                .fields
+                .iter()
+                .find(|f| f.input == Input::Url && value.get(f.name) != masked.get(f.name));
+            match moved {
+                None => keep_secrets(&mut value, &masked, &stored.stored()),
+                Some(url) => refuse_kept_secrets(&mut value, &masked, url.label)?,
+            }
         }
         let settings = Self::load(registration, value)
             .map_err(|e| field("connector", e.to_string()))?
@@ -448,6 +459,33 @@ fn keep_secrets(value: &mut Value, masked: &Value, stored: &Value) {
             Ok(())
         });
     let Ok(()) = kept;
+}
+
+/// Each secret of `value` sent back as `MASK` while `url` changed, as a field error: it must be
+/// typed again.
+fn refuse_kept_secrets(
+    value: &mut Value, masked: &Value, url: &str,
+) -> Result<(), BTreeMap<String, Vec<String>>> {
+    let mut errors = BTreeMap::new();
+    let refused: Result<(), std::convert::Infallible> =
+        each_secret(value, masked, "", &mut |pointer, v| {
+            if v.as_str() == Some(MASK) {
+                errors.insert(
+                    format!("connector{}", pointer.replace('/', ".")),
+                    vec![format!(
+                        "type it again: the {url} changed, and Costbridge sends a stored secret \
+                         only to the address it was entered for"
+                    )],
+                );
+            }
+            Ok(())
+        });
+    let Ok(()) = refused;
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Calls `f` with the JSON pointer and the value of each field of `value` that `masked` shows
@@ -677,6 +715,20 @@ mod tests {
         let w = json!({"kind": "webhook", "url": "https://erp.example/hook", "secret": MASK});
         let e = ConnectorSettings::parse(Some(&stored), &w, &Env::default()).unwrap_err();
         assert_eq!(e["connector.secret"], ["must be at least 16 characters"]);
+        // Nor sent to a new address: it must be typed again there.
+        let mut moved = shown.clone();
+        moved["url"] = json!("http://attacker.example:8000/");
+        let e = ConnectorSettings::parse(Some(&stored), &moved, &Env::default()).unwrap_err();
+        assert_eq!(
+            e["connector.password"],
+            [
+                "type it again: the Server URL changed, and Costbridge sends a stored secret only \
+              to the address it was entered for"
+            ]
+        );
+        moved["password"] = json!("typed-again");
+        let again = ConnectorSettings::parse(Some(&stored), &moved, &Env::default()).unwrap();
+        assert_eq!(again.stored()["password"], "typed-again");
     }
 
     #[tokio::test]

@@ -75,12 +75,17 @@ struct Count {
     last: Option<Instant>,
     locked_until: Option<Instant>,
     refusal_told: bool,
+    /// Attempts checked and not yet decided ([`Attempt`]).
+    pending: u32,
 }
 
 impl Count {
     fn fresh(&mut self, now: Instant) {
         if self.last.is_some_and(|l| now.duration_since(l) >= FORGET) {
-            *self = Count::default();
+            *self = Count {
+                pending: self.pending,
+                ..Count::default()
+            };
         }
     }
 
@@ -154,6 +159,7 @@ impl State {
         self.counts.retain(|_, c| {
             c.last.is_some_and(|l| now.duration_since(l) < FORGET)
                 || c.locked_until.is_some_and(|u| u > now)
+                || c.pending > 0
         });
         self.usual.retain(|_, v| {
             v.retain(|(_, at)| now.duration_since(*at) < USUAL_FOR);
@@ -185,28 +191,57 @@ impl SignInThrottle {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether `client` may try a password for `email` now.
-    pub fn check(&self, email: &str, client: IpAddr, now: Instant) -> Result<(), Locked> {
+    /// Whether `client` may try a password for `email` now. The attempt counts against each
+    /// key's free allowance until it is dropped, as if it had failed: only failures count,
+    /// and 60 guesses sent at once were all checked before the first of them had failed.
+    /// Hold it until the password is decided.
+    pub fn check(&self, email: &str, client: IpAddr, now: Instant) -> Result<Attempt<'_>, Locked> {
         let mut st = self.state();
         st.sweep(now);
         let usual = st.is_usual(email, client, now);
-        for (scope, key, _) in keys(email, client) {
-            if scope == Scope::Account && usual {
-                continue;
-            }
-            let Some(count) = st.counts.get_mut(&key) else {
+        let applies = keys(email, client)
+            .into_iter()
+            .filter(|(scope, ..)| !(*scope == Scope::Account && usual))
+            .collect::<Vec<_>>();
+        for (scope, key, _) in &applies {
+            let Some(count) = st.counts.get_mut(key) else {
                 continue;
             };
             count.fresh(now);
             if let Some((retry_after, first)) = count.locked(now) {
                 return Err(Locked {
-                    scope,
+                    scope: *scope,
                     retry_after,
                     first,
                 });
             }
         }
-        Ok(())
+        for (scope, key, free) in &applies {
+            if st
+                .counts
+                .get(key)
+                .is_some_and(|c| c.pending > 0 && c.failures + c.pending >= *free)
+            {
+                // Enough attempts are undecided to reach the lock: wait for them. (Past a
+                // lock, one attempt at a time.)
+                return Err(Locked {
+                    scope: *scope,
+                    retry_after: Duration::from_secs(1),
+                    first: false,
+                });
+            }
+        }
+        let keys = applies
+            .into_iter()
+            .map(|(_, key, _)| key)
+            .collect::<Vec<_>>();
+        for key in &keys {
+            st.counts.entry(key.clone()).or_default().pending += 1;
+        }
+        Ok(Attempt {
+            throttle: self,
+            keys,
+        })
     }
 
     /// A wrong password (or unknown email) from `client`.
@@ -250,6 +285,29 @@ impl SignInThrottle {
     }
 }
 
+/// A sign-in attempt between [`SignInThrottle::check`] and its outcome.
+pub struct Attempt<'t> {
+    throttle: &'t SignInThrottle,
+    keys: Vec<String>,
+}
+
+impl std::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt").field("keys", &self.keys).finish()
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let mut st = self.throttle.state();
+        for key in &self.keys {
+            if let Some(c) = st.counts.get_mut(key) {
+                c.pending = c.pending.saturating_sub(1);
+            }
+        }
+    }
+}
+
 /// The client address of a request (see [`SignInThrottle::client`]).
 pub struct ClientAddr(pub IpAddr);
 
@@ -272,19 +330,22 @@ pub async fn sign_in(
 ) -> OpResult<User> {
     let t = &state.sign_in;
     let at = client.to_string();
-    if let Err(locked) = t.check(email, client, Instant::now()) {
-        let secs = locked.retry_after.as_secs().max(1);
-        tracing::warn!(client = %at, scope = locked.scope.as_str(), "sign-in refused: throttled");
-        if locked.first {
-            let after =
-                json!({"client": at, "scope": locked.scope.as_str(), "retry_after_seconds": secs});
-            state
-                .db
-                .audit_sign_in(email, None, "user.sign_in_refused", after)
-                .await?;
+    // Held until the password is decided (the function's end).
+    let _attempt = match t.check(email, client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(locked) => {
+            let secs = locked.retry_after.as_secs().max(1);
+            tracing::warn!(client = %at, scope = locked.scope.as_str(), "sign-in refused: throttled");
+            if locked.first {
+                let after = json!({"client": at, "scope": locked.scope.as_str(), "retry_after_seconds": secs});
+                state
+                    .db
+                    .audit_sign_in(email, None, "user.sign_in_refused", after)
+                    .await?;
+            }
+            return Err(OpError::RateLimited(secs));
         }
-        return Err(OpError::RateLimited(secs));
-    }
+    };
     let candidates = state.db.users_for_login(email).await?;
     if let Some(user) = password::sign_in(candidates, password).await {
         let usual = t.succeeded(email, client, Instant::now());
@@ -387,5 +448,42 @@ mod tests {
             (Scope::Client, FIRST_LOCK)
         );
         assert!(t.check("someone@x.example", ip(8), now).is_ok());
+    }
+
+    #[test]
+    fn guesses_sent_at_once_count_before_they_fail() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        // As many undecided attempts as the pair's allowance, then the next waits.
+        let held: Vec<_> = (0..PAIR_FREE)
+            .map(|_| {
+                t.check("a@x.example", ip(1), now)
+                    .expect("within the allowance")
+            })
+            .collect();
+        let busy = t.check("a@x.example", ip(1), now).unwrap_err();
+        assert_eq!(
+            (busy.scope, busy.retry_after, busy.first),
+            (Scope::AccountFromClient, Duration::from_secs(1), false)
+        );
+        assert!(
+            t.check("a@x.example", ip(2), now).is_ok(),
+            "another client's own count"
+        );
+        // Decided wrong, they lock the pair as one at a time would have.
+        for _ in &held {
+            t.failed("a@x.example", ip(1), now);
+        }
+        drop(held);
+        let locked = t.check("a@x.example", ip(1), now).unwrap_err();
+        assert_eq!(
+            (locked.scope, locked.retry_after),
+            (Scope::AccountFromClient, FIRST_LOCK)
+        );
+        // An attempt that ends without an outcome (an error) gives its place back.
+        let t = SignInThrottle::default();
+        for _ in 0..3 * PAIR_FREE {
+            drop(t.check("b@x.example", ip(1), now).expect("given back"));
+        }
     }
 }

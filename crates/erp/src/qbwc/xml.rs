@@ -63,6 +63,11 @@ fn open(e: &BytesStart<'_>) -> Result<Element, String> {
     })
 }
 
+/// How deep elements may nest. SOAP envelopes and qbXML messages stay under a dozen levels; the
+/// Web Connector's endpoint takes documents before anyone has signed in, and a tree millions
+/// of levels deep overflowed the stack of whatever walked or dropped it, killing the server.
+const MAX_DEPTH: usize = 64;
+
 /// Parses a document into its root element; the error says where it broke.
 pub fn parse(text: &str) -> Result<Element, String> {
     let mut reader = Reader::from_str(text);
@@ -80,6 +85,11 @@ pub fn parse(text: &str) -> Result<Element, String> {
             .read_event()
             .map_err(|e| format!("not well-formed XML at byte {at}: {e}"))?;
         match event {
+            Event::Start(_) if stack.len() == MAX_DEPTH => {
+                return Err(format!(
+                    "elements nest deeper than {MAX_DEPTH} levels at byte {at}"
+                ));
+            }
             Event::Start(e) => stack.push(open(&e)?),
             Event::Empty(e) => {
                 let done = open(&e)?;
@@ -156,5 +166,17 @@ mod tests {
         assert_eq!(a.text_of("c"), Some(""));
         assert!(parse("<a><b></a>").is_err());
         assert_eq!(esc("a<b & 'c'"), "a&lt;b &amp; &apos;c&apos;");
+    }
+
+    #[test]
+    fn refuses_elements_nested_too_deep() {
+        let nested = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(parse(&nested(MAX_DEPTH)).is_ok());
+        assert_eq!(
+            parse(&nested(MAX_DEPTH + 1)).unwrap_err(),
+            format!("elements nest deeper than {MAX_DEPTH} levels at byte 192")
+        );
+        // As deep as the endpoint's size limit allows: refused, not a stack overflow.
+        assert!(parse(&nested(1_000_000)).is_err());
     }
 }

@@ -92,10 +92,18 @@ pub async fn create(
     })
 }
 
-/// A new secret; the old one and every token bought with it stop working at once.
+/// A new secret; the old one and every token bought with it stop working at once. The secret
+/// puts the client's rights in the caller's hands, so only an admin holding all of them may
+/// take it, as for another user's password: rotating a client made by a fuller admin handed a
+/// plain admin its Push to accounting.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn rotate(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult<WithSecret> {
     let company = manager(caller, cid)?;
+    let client = state.db.client(company, id).await?;
+    caller
+        .permissions
+        .authorize_account_change(&client.permissions)
+        .map_err(OpError::Forbidden)?;
     let (client_secret, secret_hash) = new_secret();
     let client = state
         .db
@@ -131,10 +139,13 @@ pub async fn issue_token(
 ) -> Result<(String, i64), TokenRefusal> {
     let key = format!("client {client_id}");
     let throttle = &state.sign_in;
-    if let Err(locked) = throttle.check(&key, from, Instant::now()) {
-        tracing::warn!(client = %from, "client token refused: throttled");
-        return Err(TokenRefusal::Throttled(locked.retry_after.as_secs().max(1)));
-    }
+    // Held until the secret is decided (the function's end).
+    let _attempt = throttle
+        .check(&key, from, Instant::now())
+        .map_err(|locked| {
+            tracing::warn!(client = %from, "client token refused: throttled");
+            TokenRefusal::Throttled(locked.retry_after.as_secs().max(1))
+        })?;
     let found = state
         .db
         .client_secret(client_id)

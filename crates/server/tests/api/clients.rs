@@ -229,6 +229,17 @@ async fn a_client_never_holds_more_than_its_admin(app: TestApp) {
     let (s, b) = create(perms("admin", "standard", false)).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
+    // Nor takes the secret of a client that holds more: a new secret would be its rights.
+    let (pusher, pusher_id, _) = make_client(&app, "Pusher", perms("none", "admin", true)).await;
+    let rotate = app.c(&format!("/api_clients/{pusher}/rotate"));
+    let (s, b) = app.call("POST", &rotate, &limited, Some(json!({}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!(b["error"]["details"]["required"], "erp_integrations=admin");
+    assert!(!b.to_string().contains("cbs_"), "{b}");
+    let (s, b) = app.call("POST", &rotate, &app.token, Some(json!({}))).await;
+    assert_eq!(s, StatusCode::OK, "an admin holding its rights may: {b}");
+    assert_eq!(b["client_id"], pusher_id.as_str());
+
     // Only user managers see or make clients; a bad name is named.
     let reader = app
         .user("reader@one.example", perms("read_only", "admin", false))

@@ -10,6 +10,7 @@ both!(
     successful_sign_ins_do_not_count,
     strangers_do_not_lock_out_the_usual_client,
     one_client_spraying_emails_is_locked,
+    guesses_sent_at_once_get_no_more_tries,
 );
 
 async fn successful_sign_ins_do_not_count(app: TestApp) {
@@ -99,4 +100,31 @@ async fn one_client_spraying_emails_is_locked(app: TestApp) {
         (s, b["error"]["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
     );
+}
+
+/// Thirty wrong passwords sent at once: each was checked while none had failed yet, so all of
+/// them got a try (44 of 60, found from the outside). Undecided attempts now count.
+async fn guesses_sent_at_once_get_no_more_tries(app: TestApp) {
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let url = format!("{}/api/v1/tokens", app.base);
+        guesses.spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&json!({"email": "admin@one.example", "password": "guess-guess"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let mut tried = 0;
+    while let Some(status) = guesses.join_next().await {
+        match status.unwrap() {
+            StatusCode::UNAUTHORIZED => tried += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert!((1..=5).contains(&tried), "{tried} passwords were checked");
 }

@@ -82,10 +82,14 @@ async fn authenticate(
     let refused = || Reply::Strings(vec![String::new(), "nvu".into()]);
     let key = format!("qbwc:{user}");
     let throttle = &state.sign_in;
-    if let Err(locked) = throttle.check(&key, client, Instant::now()) {
-        tracing::warn!(%client, user, retry_after_s = locked.retry_after.as_secs(), "QBWC sign-in refused: throttled");
-        return Ok(refused());
-    }
+    // Held until the password is decided (the function's end).
+    let _attempt = match throttle.check(&key, client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(locked) => {
+            tracing::warn!(%client, user, retry_after_s = locked.retry_after.as_secs(), "QBWC sign-in refused: throttled");
+            return Ok(refused());
+        }
+    };
     let found = state.db.qbwc_credentials(user).await?;
     let Some(company) = password::sign_in(found.into_iter().collect(), secret.to_owned()).await
     else {
