@@ -268,7 +268,26 @@ pub async fn rotate(db: &Db, old: &Cipher, new: &Cipher) -> anyhow::Result<usize
             })?;
         subscriptions.push((id, sealed, after));
     }
-    db.rewrite_erp_connectors(&rows, &grants, &subscriptions)
+    // So are the API's kept idempotent answers, which may hold a secret shown once.
+    let mut answers = Vec::new();
+    for (owner, key, sealed) in db.kept_answers().await? {
+        let after = old
+            .open(&sealed)
+            .map(|plain| new.seal(&plain))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "company {}'s kept answer to Idempotency-Key {key:?}: {e}; nothing was changed",
+                    owner.company
+                )
+            })?;
+        answers.push(costbridge_storage::requests::KeptAnswer {
+            owner,
+            key,
+            before: sealed,
+            after,
+        });
+    }
+    db.rewrite_erp_connectors(&rows, &grants, &subscriptions, &answers)
         .await?;
     Ok(rows.len())
 }

@@ -269,7 +269,7 @@ impl Db {
     /// text `before` (else nothing changes, `Conflict`); subscriptions are `(id, before, after)`.
     pub async fn rewrite_erp_connectors(
         &self, rows: &[(i64, String, serde_json::Value)], grants: &[crate::xero::GrantSecrets],
-        subscriptions: &[(i64, String, String)],
+        subscriptions: &[(i64, String, String)], answers: &[crate::requests::KeptAnswer],
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
@@ -289,7 +289,8 @@ impl Db {
                     }
                 }
                 crate::xero::rewrite_grants(tx, grants).await?;
-                crate::events::rewrite_secrets(tx, subscriptions).await
+                crate::events::rewrite_secrets(tx, subscriptions).await?;
+                crate::requests::rewrite_answers(tx, answers).await
             })
         })
         .await

@@ -1,6 +1,6 @@
 //! What the API keeps about requests across instances (README, Integrations): the first answer
 //! to each `Idempotency-Key`, and each token owner's request count in the current window.
-use crate::tx::Queries;
+use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, now};
 use time::OffsetDateTime;
 
@@ -42,7 +42,62 @@ pub struct KeyOwner {
     pub caller: i64,
 }
 
+/// A kept answer's body as stored (`before`) and sealed under a new key (`after`).
+#[derive(Debug, Clone)]
+pub struct KeptAnswer {
+    pub owner: KeyOwner,
+    pub key: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// Writes re-sealed answers (`secrets rotate`); one that changed or expired meanwhile fails the
+/// whole rotation, which can then be run again.
+pub(crate) async fn rewrite_answers(
+    tx: &mut Tx<'_>, rows: &[KeptAnswer],
+) -> Result<(), StoreError> {
+    for a in rows {
+        let done = tx
+            .execute(
+                "UPDATE idempotency_keys SET body = $1 WHERE company_id = $2 AND caller_id = $3 \
+                 AND key = $4 AND body = $5",
+                [
+                    a.after.as_str().into(),
+                    a.owner.company.into(),
+                    a.owner.caller.into(),
+                    a.key.as_str().into(),
+                    a.before.as_str().into(),
+                ],
+            )
+            .await?;
+        if done != 1 {
+            return Err(StoreError::Conflict(
+                "a kept idempotent answer changed or expired meanwhile; nothing was changed, run \
+                 it again"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Db {
+    /// Every kept answer's body, for `secrets rotate`.
+    pub async fn kept_answers(&self) -> Result<Vec<(KeyOwner, String, String)>, StoreError> {
+        let rows: Vec<(i64, i64, String, String)> = self
+            .pool()
+            .fetch_all(
+                "SELECT company_id, caller_id, key, body FROM idempotency_keys WHERE body IS NOT \
+                 NULL ORDER BY company_id, caller_id, key",
+                [],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(company, caller, key, body)| (KeyOwner { company, caller }, key, body))
+            .collect())
+    }
+
     /// Claims `key` for a request whose method, path and body hash to `hash`. The row's primary
     /// key makes the claim atomic across instances; a claim not finished by `lease_until`
     /// (its instance died) may be taken over, and keys past `expires_at` are forgotten.

@@ -1,9 +1,13 @@
 //! `Idempotency-Key` on every `POST` of the API (README, Integrations): the first request with a
 //! key runs and its answer is kept in the database; a retry with the same key (same company and
-//! caller) gets that answer back and changes nothing, whichever instance it reaches.
+//! caller) gets that answer back and changes nothing, whichever instance it reaches. Kept
+//! answers are sealed with the secrets key: some carry what is shown only once (a client's
+//! secret, a reset link, the Web Connector's password), which the database keeps otherwise
+//! only as hashes or sealed.
 use super::guard::Guard;
 use crate::error::ApiError;
 use crate::extract::{Caller, too_large};
+use crate::secrets::Cipher;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -67,7 +71,7 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
         .await
     {
         Ok(Claim::Mine) => {}
-        Ok(Claim::Done(answer)) => return replay(answer),
+        Ok(Claim::Done(answer)) => return replay(&g.state.cipher, answer),
         Ok(Claim::InFlight) => {
             return ApiError::new(
                 StatusCode::CONFLICT,
@@ -107,7 +111,7 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
     let answer = StoredAnswer {
         status: i64::from(parts.status.as_u16()),
         headers: serde_json::to_string(&headers).unwrap_or_default(),
-        body: text.to_owned(),
+        body: g.state.cipher.seal(text),
     };
     if let Err(e) = db.finish_idempotency_key(owner, &key, &answer).await {
         // The change happened; a retry finds the key in flight until its lease ends.
@@ -124,12 +128,26 @@ async fn release(db: &costbridge_storage::Db, owner: KeyOwner, key: &str) {
     }
 }
 
-fn replay(answer: StoredAnswer) -> Response {
+fn replay(cipher: &Cipher, answer: StoredAnswer) -> Response {
+    let body = match cipher.open(&answer.body) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "could not open a kept idempotent answer");
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Costbridge cannot read the first answer to this Idempotency-Key: the server's \
+                 secrets key is not the one it was kept with. Ask the operator to start the \
+                 server with that key; sending the request again with a new key may repeat it",
+            )
+            .into_response();
+        }
+    };
     let status = u16::try_from(answer.status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    let mut res = (status, answer.body).into_response();
+    let mut res = (status, body).into_response();
     let h = res.headers_mut();
     h.remove(header::CONTENT_TYPE);
     let headers: Vec<(String, String)> = serde_json::from_str(&answer.headers).unwrap_or_default();

@@ -12,10 +12,11 @@ both!(
     a_retried_create_runs_once,
     send_and_export_retried_on_another_instance_run_once,
     a_key_in_flight_is_a_conflict_until_its_claim_lapses,
+    kept_answers_hold_no_secret_in_clear,
 );
 
 /// A POST with an `Idempotency-Key`, as `token`, to `base`: status, headers, body.
-async fn post_with_key(
+pub async fn post_with_key(
     app: &TestApp, base: &str, token: &str, path: &str, key: &str, body: &Value,
 ) -> (StatusCode, HeaderMap, Value) {
     let res = app
@@ -201,4 +202,26 @@ async fn a_key_in_flight_is_a_conflict_until_its_claim_lapses(app: TestApp) {
     assert_eq!((s, &again), (StatusCode::CREATED, &made));
     assert_eq!(h["idempotent-replayed"], "true");
     assert_eq!(count().await, before.map(|n| n + 1));
+}
+
+/// A client's secret is shown once and kept only as its hash; its kept answer (replayed to a
+/// retry) held it in clear until kept answers were sealed with the secrets key.
+async fn kept_answers_hold_no_secret_in_clear(app: TestApp) {
+    let path = app.c("/api_clients");
+    let body = json!({"name": "Sync", "permissions": perms("none", "standard", false)});
+    let (s, _, first) = post_with_key(&app, &app.base, &app.token, &path, "client-1", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let secret = first["client_secret"].as_str().expect("secret");
+    let kept = app.app_state.db.kept_answers().await.unwrap();
+    let (_, _, stored) = kept.iter().find(|(_, k, _)| k == "client-1").expect("kept");
+    assert!(stored.starts_with("enc:v1:"), "{stored}");
+    assert!(
+        !stored.contains(secret) && !stored.contains("cbs_"),
+        "{stored}"
+    );
+    // The retry still gets the first answer, secret and all.
+    let (s, h, again) = post_with_key(&app, &app.base, &app.token, &path, "client-1", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{again}");
+    assert_eq!(h["idempotent-replayed"], "true");
+    assert_eq!(again, first);
 }

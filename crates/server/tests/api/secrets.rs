@@ -2,7 +2,8 @@
 //! webhook's signature, a wrong or missing key stops the start, and a rotation makes the old key
 //! unneeded.
 use crate::both;
-use crate::helpers::{SECRETS_KEY, TestApp};
+use crate::helpers::{SECRETS_KEY, TestApp, perms};
+use crate::idempotency::post_with_key;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -173,6 +174,11 @@ async fn rotation_makes_the_old_key_unneeded(app: TestApp) {
     let erp = receiver().await;
     connect_webhook(&app, &erp.url, SECRET).await;
     let before = stored_row(&app).await;
+    // A kept idempotent answer (sealed with the same key) is re-sealed too.
+    let clients = app.c("/api_clients");
+    let made = json!({"name": "Sync", "permissions": perms("none", "standard", false)});
+    let (s, _, first) = post_with_key(&app, &app.base, &app.token, &clients, "k", &made).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
     let dir = tempfile::tempdir().unwrap();
     let new_key = dir.path().join("new.key");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_costbridge"))
@@ -208,6 +214,12 @@ async fn rotation_makes_the_old_key_unneeded(app: TestApp) {
         .await;
     let t = connection_works(&base, &app).await;
     assert_eq!(t["ok"], true, "{t}");
+    let (s, h, again) = post_with_key(&app, &base, &app.token, &clients, "k", &made).await;
+    assert_eq!(
+        (s, &h["idempotent-replayed"]),
+        (StatusCode::CREATED, &"true".parse().unwrap())
+    );
+    assert_eq!(again, first);
 }
 
 /// The demo's path: SQLite, no key configured, an empty database.
