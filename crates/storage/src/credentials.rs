@@ -164,15 +164,32 @@ impl Db {
     }
 
     /// Audits a sign-in decision on every account of `email` (none when it is unknown), or only
-    /// on `user`, who is then the actor too (a successful sign-in).
+    /// on `user`, who is then the actor too (a successful sign-in). When the email has accounts
+    /// in several companies, an attempt nobody signed in with belongs to none of them for sure:
+    /// each company's row leaves out the client's address (the operator's log keeps it), or
+    /// an admin could make an account with another company's user's email and watch from where
+    /// that person mistypes their password.
     pub async fn audit_sign_in(
         &self, email: &str, user: Option<i64>, action: &str, after: serde_json::Value,
     ) -> Result<(), StoreError> {
+        let mut withheld = after.clone();
+        if let Some(o) = withheld
+            .as_object_mut()
+            .filter(|o| o.contains_key("client"))
+        {
+            o.insert("client".into(), serde_json::Value::Null);
+            o.insert(
+                "client_withheld".into(),
+                "the email has accounts in other companies".into(),
+            );
+        }
         self.pool()
             .execute(
                 "INSERT INTO audit_events (company_id, at, actor_id, action, \
                  entity_type, entity_id, before, after) SELECT u.company_id, \
-                 $2, $3, $4, 'user', u.id, NULL, $5 FROM users u WHERE \
+                 $2, $3, $4, 'user', u.id, NULL, CASE WHEN $3 IS NULL AND (SELECT \
+                 COUNT(DISTINCT o.company_id) FROM users o WHERE lower(o.email) = \
+                 lower($1)) > 1 THEN $6 ELSE $5 END FROM users u WHERE \
                  lower(u.email) = lower($1) AND ($3 IS NULL OR u.id = $3)",
                 [
                     email.trim().into(),
@@ -180,6 +197,7 @@ impl Db {
                     user.into(),
                     action.into(),
                     after.to_string().into(),
+                    withheld.to_string().into(),
                 ],
             )
             .await?;

@@ -24,10 +24,13 @@ pub async fn list(state: &AppState, caller: &User, cid: i64) -> OpResult<Vec<Use
     Ok(state.db.users(company).await?)
 }
 
-/// One user of the caller's company.
+/// One user of the caller's company: oneself, or anyone for those who may read the list.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn get(state: &AppState, caller: &User, cid: i64, uid: i64) -> OpResult<User> {
     let company = company(caller, cid)?;
+    if uid != caller.id {
+        require(caller.permissions.can_read_codes(), "admin_tool=read_only")?;
+    }
     Ok(state.db.user(company, uid).await?)
 }
 

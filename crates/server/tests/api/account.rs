@@ -18,6 +18,7 @@ both!(
     a_reset_link_is_emailed_when_mail_is_on,
     the_reset_page_sets_the_password,
     a_new_password_ends_every_other_session_and_token,
+    a_user_without_rights_reads_only_themself,
 );
 
 const PW: &str = "a-long-password";
@@ -406,4 +407,34 @@ async fn a_new_password_ends_every_other_session_and_token(app: TestApp) {
         "{ev:?}"
     );
     assert_eq!(ev[1]["after"]["reason"], "password_changed");
+}
+
+/// The users page needs admin_tool=read_only; one user's row (`/settings/users/{id}`, what the
+/// page's Cancel fetches) needed nothing, so a user with no rights read everyone's email and
+/// permissions one id at a time.
+async fn a_user_without_rights_reads_only_themself(app: TestApp) {
+    let nobody = app
+        .user("nobody@one.example", perms("none", "none", false))
+        .await;
+    let (_, cookie) = app.session("nobody@one.example", PW).await;
+    let row = |uid: i64| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            let res = app
+                .page_with(&format!("/settings/users/{uid}"), &[(COOKIE, cookie)])
+                .await;
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let s = app
+        .page_with("/settings/users", &[(COOKIE, &cookie)])
+        .await
+        .status();
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, html) = row(user_id(&app, &app.token).await).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{html}");
+    assert!(!html.contains("admin@one.example"), "{html}");
+    let (s, html) = row(user_id(&app, &nobody).await).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains("nobody@one.example"), "{html}");
 }

@@ -11,6 +11,7 @@ both!(
     strangers_do_not_lock_out_the_usual_client,
     one_client_spraying_emails_is_locked,
     guesses_sent_at_once_get_no_more_tries,
+    a_shared_email_keeps_failed_attempts_addresses_to_the_operator,
 );
 
 async fn successful_sign_ins_do_not_count(app: TestApp) {
@@ -127,4 +128,40 @@ async fn guesses_sent_at_once_get_no_more_tries(app: TestApp) {
         }
     }
     assert!((1..=5).contains(&tried), "{tried} passwords were checked");
+}
+
+/// An email may have an account in several companies. A failed attempt is audited in each, and
+/// named the client's address: an admin of one company made an account with another company's
+/// user's email and read from where that user mistyped their password.
+async fn a_shared_email_keeps_failed_attempts_addresses_to_the_operator(app: TestApp) {
+    let (two, zed) = app.company_two().await;
+    let twin = json!({"email": "Admin@One.example", "name": "Twin", "password": "twin-twin-twin",
+        "permissions": {"admin_tool": "none", "erp_integrations": "none", "can_push_to_accounting": false}});
+    let (s, b) = app
+        .call("POST", &app.c_of(two, "/users"), &zed, Some(twin))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, _) = app.sign_in("admin@one.example", "mistyped-password").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    for (company, token) in [(two, &zed), (app.company, &app.token)] {
+        let (_, ev) = app
+            .call(
+                "GET",
+                &app.c_of(company, "/audit_events?action=user.sign_in_failed"),
+                token,
+                None,
+            )
+            .await;
+        let after = &ev[0]["after"];
+        assert_eq!(after["client"], Value::Null, "{company}: {ev}");
+        assert_eq!(
+            after["client_withheld"],
+            "the email has accounts in other companies"
+        );
+        assert_eq!(after["failures"], 1, "the counts stay: {after}");
+    }
+    // A sign-in that succeeds is its own company's, address and all.
+    app.login("admin@one.example", "first-admin-password").await;
+    let (_, ev) = app.get(&app.c("/audit_events?action=user.signed_in")).await;
+    assert_eq!(ev[0]["after"]["client"], "127.0.0.1", "{ev}");
 }
