@@ -63,6 +63,16 @@ pub enum Outcome {
 /// write, an ERP it gave up on), as opposed to a refusal the ERP answered.
 pub const COSTBRIDGE: &str = "Costbridge";
 
+/// Who refused, as the start of a sentence about `what` ("it", "3 codes"): Costbridge, the ERP
+/// by name, or for a refusal recorded before its refuser was, the ERP.
+pub fn refused(by: Option<&str>, what: &str) -> String {
+    match by {
+        Some(COSTBRIDGE) => format!("Costbridge did not export {what}"),
+        Some(erp) => format!("{erp} refused {what}"),
+        None => format!("The ERP refused {what}"),
+    }
+}
+
 /// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.
 const OUTCOME_CHUNK: usize = 500;
 
@@ -71,7 +81,7 @@ type Part<'r> = (i64, &'r str, Option<&'r str>, &'r ExportRow);
 
 /// The codes of the items a chunk moved follow them into `state`, by id, with the values their
 /// rows carry: confirmed values are exactly what was sent (`synced`: the text is the ERP's
-/// key); a refused code keeps the ERP's message. Joining the codes to their items instead read
+/// key); a refused code keeps the refusal's message and who refused. Joining the codes to their items instead read
 /// every item of the job in that state again on each chunk (the planner took the job's index,
 /// its statistics taken before any item had moved): a 100,000-code export to PostgreSQL spent
 /// ~1 s a chunk there.
@@ -85,11 +95,12 @@ async fn codes_follow(
         (
             "last_synced_at = $3, confirmed_code = v.column2, confirmed_full_code = v.column3, \
              confirmed_description = v.column4, confirmed_active = v.column5, origin_id = \
-             v.column6, erp_message = NULL, rejection_reason = NULL, status_before_send = NULL",
+             v.column6, erp_message = NULL, refused_by = NULL, rejection_reason = NULL, \
+             status_before_send = NULL",
             6,
         )
     } else {
-        ("erp_message = v.column2", 2)
+        ("erp_message = v.column2, refused_by = v.column3", 3)
     };
     let shared: Vec<Arg> = [state.as_str().into(), ts.into()]
         .into_iter()
@@ -101,7 +112,7 @@ async fn codes_follow(
         values_after(shared.len(), moved.len(), width),
         SyncState::Exporting
     );
-    let rows = moved.iter().flat_map(|(_, text, _, row)| -> Vec<Arg> {
+    let rows = moved.iter().flat_map(|(_, text, by, row)| -> Vec<Arg> {
         if synced {
             vec![
                 row.cost_code_id.into(),
@@ -112,7 +123,7 @@ async fn codes_follow(
                 (*text).into(),
             ]
         } else {
-            vec![row.cost_code_id.into(), (*text).into()]
+            vec![row.cost_code_id.into(), (*text).into(), (*by).into()]
         }
     });
     tx.execute(AssertSqlSafe(sql), shared.into_iter().chain(rows))

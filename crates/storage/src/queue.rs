@@ -42,7 +42,7 @@ impl Person {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"id": 7, "cost_code_id": 43, "submission_id": 1, "full_code": "01-110", "description": "Permits",
     "change": "new", "diff": {}, "sent_by": {"id": 1, "email": "admin@demo.example", "kind": "user", "name": "Demo Admin"}, "sent_at": "2026-11-30T15:01:00Z",
-    "gl_income_account": "4000", "gl_expense_account": "5000", "export_status": "ready", "erp_message": null, "note": null,
+    "gl_income_account": "4000", "gl_expense_account": "5000", "export_status": "ready", "erp_message": null, "refused_by": null, "note": null,
     "decided_by": null, "decided_at": null, "rejection_reason": null, "export_job_id": null}))]
 pub struct Item {
     pub id: i64,
@@ -63,6 +63,10 @@ pub struct Item {
     pub export_status: ItemStatus,
     #[schema(required = true)]
     pub erp_message: Option<String>,
+    /// Who refused a failed item: `Costbridge` (a check of its own, or an ERP it could not
+    /// reach in the end) or the ERP by name; absent otherwise.
+    #[schema(required = true)]
+    pub refused_by: Option<String>,
     /// Something the approver should know before exporting (e.g. a description the ERP will cut).
     #[schema(required = true)]
     pub note: Option<String>,
@@ -106,6 +110,7 @@ pub(crate) struct ItemRow {
     #[serde(deserialize_with = "crate::tx::packed::stored")]
     status: ItemStatus,
     erp_message: Option<String>,
+    refused_by: Option<String>,
     note: Option<String>,
     decided_by: Option<i64>,
     decided_by_email: Option<String>,
@@ -123,7 +128,8 @@ const ITEM_COLS: &str = "c.id, c.cost_code_id, c.submission_id, c.code, c.full_c
                          c.description, c.active, c.from_code, c.from_full_code, \
                          c.from_description, c.from_active, c.sent_by, c.sent_by_email, \
                          c.sent_by_name, c.sent_by_kind, c.sent_at, c.gl_income_account, \
-                         c.gl_expense_account, c.status, c.erp_message, c.note, c.decided_by, \
+                         c.gl_expense_account, c.status, c.erp_message, c.refused_by, c.note, \
+                         c.decided_by, \
                          c.decided_by_email, c.decided_by_name, c.decided_by_kind, \
                          c.decided_at, c.rejection_reason, c.export_job_id";
 
@@ -134,7 +140,8 @@ pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_
                                       i.sent_by, su.email AS sent_by_email, su.name AS \
                                       sent_by_name, su.kind AS sent_by_kind, i.sent_at, \
                                       i.gl_income_account, i.gl_expense_account, i.status, \
-                                      i.erp_message, i.note, i.decided_by, du.email AS \
+                                      i.erp_message, i.refused_by, i.note, i.decided_by, \
+                                      du.email AS \
                                       decided_by_email, du.name AS decided_by_name, du.kind \
                                       AS decided_by_kind, i.decided_at, i.rejection_reason, \
                                       i.export_job_id, i.sort_key FROM erp_items i JOIN users \
@@ -187,6 +194,7 @@ impl TryFrom<ItemRow> for Item {
             gl_expense_account: r.gl_expense_account,
             export_status: r.status,
             erp_message: r.erp_message,
+            refused_by: r.refused_by,
             note: r.note,
             decided_by,
             decided_at: r.decided_at,
@@ -561,7 +569,7 @@ impl Db {
                     for chunk in &chunks {
                         let sql = format!(
                             "UPDATE cost_codes SET sync_status = $1, erp_message = NULL, \
-                             updated_at = $2 WHERE id IN (SELECT cost_code_id FROM \
+                             refused_by = NULL, updated_at = $2 WHERE id IN (SELECT cost_code_id FROM \
                              erp_items WHERE company_id = $3 AND status = $4 AND NOT superseded{})",
                             in_chunk(chunk, 5)
                         );
@@ -594,7 +602,7 @@ impl Db {
                         let sql = format!(
                             "UPDATE erp_items SET status = '{exporting}', export_job_id \
                              = $1, decided_by = $2, decided_at = $3, erp_message = NULL, \
-                             gl_income_account = COALESCE(gl_income_account, $6), \
+                             refused_by = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
                              gl_expense_account = COALESCE(gl_expense_account, $7) WHERE \
                              company_id = $4 AND status = $5 AND NOT superseded{}",
                             in_chunk(chunk, 8)

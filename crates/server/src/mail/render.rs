@@ -2,7 +2,7 @@
 //! Every wording lives here.
 use super::doc::{Doc, codes_n, number};
 use crate::zone::Zone;
-use costbridge_storage::jobs::COSTBRIDGE;
+use costbridge_storage::jobs::refused;
 use costbridge_storage::outbox::{CodeLine, Notice, Reader, Rendered, SenderCount};
 
 /// Pages of the web UI the links open. Approvers get the ERP Integrations queue; senders (Admin
@@ -242,11 +242,7 @@ fn refusals(doc: &mut Doc, codes: &[CodeLine]) {
     }
     for (by, message, codes) in groups {
         let n = codes_n(codes.len() as i64);
-        let lead = match by {
-            Some(COSTBRIDGE) => format!("Costbridge did not export {n}:"),
-            Some(erp) => format!("{erp} refused {n}:"),
-            None => format!("The ERP refused {n}:"),
-        };
+        let lead = format!("{}:", refused(by, &n));
         doc.lead(&lead, message.unwrap_or("no reason was recorded."));
         doc.table(codes.into_iter());
     }

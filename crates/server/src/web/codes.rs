@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_domain::sync::{self, ALL_STATES, SyncState};
 use costbridge_storage::codes::{CodeFilter, CodeList, CostCode};
+use costbridge_storage::jobs::refused;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -41,7 +42,8 @@ pub struct NodeView {
     pub deletable: bool,
     pub pending: bool,
     pub rejection_reason: Option<String>,
-    pub erp_message: Option<String>,
+    /// Why it failed, saying who refused (Costbridge or the ERP by name).
+    pub refusal: Option<String>,
     /// Field, old value, new value: what differs from what the ERP confirmed.
     pub diff: Vec<(String, String, String)>,
     /// Children already drawn inside (after adding a child, the parent opens).
@@ -67,7 +69,7 @@ impl NodeView {
             status: state.as_str().to_owned(),
             children,
             rejection_reason: c.rejection_reason,
-            erp_message: c.erp_message,
+            refusal: refusal(c.erp_message, c.refused_by.as_deref()),
             kids_html: None,
         }
     }
@@ -91,6 +93,12 @@ impl NodeView {
             .collect::<Vec<_>>()
             .join("; ")
     }
+}
+
+/// A failure's message after who refused it: "Tryton refused it: …", "Costbridge did not
+/// export it: …".
+pub(super) fn refusal(message: Option<String>, by: Option<&str>) -> Option<String> {
+    message.map(|m| format!("{}: {m}", refused(by, "it")))
 }
 
 /// A recorded value in words: the active flag as "active" / "inactive", not `true`.

@@ -52,6 +52,8 @@ pub struct RowView {
     /// The change in words that fit where the item stands now: "new" on a synced row would
     /// read as the code's sync state.
     pub change: &'static str,
+    /// Why it failed, saying who refused.
+    pub refusal: Option<String>,
 }
 
 impl RowView {
@@ -68,6 +70,7 @@ impl RowView {
         };
         RowView {
             change,
+            refusal: super::codes::refusal(i.erp_message.clone(), i.refused_by.as_deref()),
             sent_at: zone.show(i.sent_at),
             decided: i.decided_by.as_ref().map(|p| {
                 let at = i.decided_at.map(|t| zone.show(t)).unwrap_or_default();

@@ -85,6 +85,10 @@ async fn quickbooks_errors_fail_their_code_alone(app: TestApp) {
     let m = failed[0]["erp_message"].as_str().unwrap();
     assert_eq!(failed[0]["full_code"], "01-002");
     assert!(m.starts_with("QuickBooks refused '01-002' (status 3100): The name \"01:01-002\" of the list element is already in use."), "{m}");
+    assert_eq!(
+        failed[0]["refused_by"], "QuickBooks Desktop",
+        "the ERP refused it, by name"
+    );
     assert_eq!(app.items("synced").await.len(), 3);
 
     // A bad account reference (3140): the account was removed in QuickBooks after the chart was read.

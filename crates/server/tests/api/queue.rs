@@ -229,6 +229,11 @@ async fn failures_retry_and_recover(app: TestApp) {
             .contains("cannot write"),
         "{code}"
     );
+    // Costbridge gave up itself: the code and its item say so, not "the ERP".
+    assert_eq!(
+        (&code["refused_by"], &failed[0]["refused_by"]),
+        (&json!("Costbridge"), &json!("Costbridge"))
+    );
     let (s, e) = app
         .patch(
             &app.c(&format!(
@@ -278,6 +283,19 @@ async fn parents_go_first(app: TestApp) {
         failed[0]["erp_message"],
         "parent '01' is pending and not part of this export; send and export the parent first"
     );
+    // A check of Costbridge's own, and the pages say so (they said "ERP says" of it).
+    assert_eq!(failed[0]["refused_by"], "Costbridge");
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let said = "Costbridge did not export it: parent &#39;01&#39; is pending and not part of \
+                this export";
+    let tree = app
+        .page(&cookie, &format!("/codes/{list}/nodes?parent={}", a["id"]))
+        .await;
+    assert!(tree.contains(said) && !tree.contains("ERP says"), "{tree}");
+    let queue = app.page(&cookie, "/erp?filter=failed").await;
+    assert!(queue.contains(said), "{queue}");
     // Rejecting the failed child and exporting the parent leaves the tree consistent.
     let (s, _) = app
         .post(
