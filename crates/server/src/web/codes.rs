@@ -95,6 +95,15 @@ impl NodeView {
     }
 }
 
+/// `created,updated,unchanged` as an import's redirect gives them; anything else is no notice.
+fn counts(text: &str) -> Option<[u64; 3]> {
+    let n: Vec<u64> = text
+        .split(',')
+        .map(|n| n.parse().ok())
+        .collect::<Option<_>>()?;
+    n.try_into().ok()
+}
+
 /// A failure's message after who refused it: "Tryton refused it: …", "Costbridge did not
 /// export it: …".
 pub(super) fn refusal(message: Option<String>, by: Option<&str>) -> Option<String> {
@@ -208,8 +217,10 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
         Some(format!(
             "Sent {n} code(s) to the ERP Integrations queue. They are pending until an accounting approver exports or rejects them."
         ))
-    } else if let Some(summary) = pq.imported {
-        Some(format!("Import applied: {summary}."))
+    } else if let Some([created, updated, unchanged]) = pq.imported.as_deref().and_then(counts) {
+        Some(format!(
+            "Import applied: {created} created, {updated} updated, {unchanged} unchanged."
+        ))
     } else if pq.erp_list.is_some() {
         Some("This list is now the ERP list: Send to ERP sends its new and changed codes.".into())
     } else if pq.moved.is_some() {

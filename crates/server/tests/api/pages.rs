@@ -5,7 +5,10 @@ use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 use std::time::{Duration, Instant};
 
-both!(another_companys_tree_is_not_found);
+both!(
+    another_companys_tree_is_not_found,
+    a_link_cannot_write_the_pages_notice,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_codes_open_a_tier_at_a_time() {
@@ -109,4 +112,28 @@ async fn another_companys_tree_is_not_found(app: TestApp) {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert!(!body.contains("Secret"), "{path}: {body}");
     }
+}
+
+/// The import's notice came from the link's own text (`/codes?imported=…`): anyone could send
+/// a colleague a link that shows their words as Costbridge's. The link now carries counts only.
+async fn a_link_cannot_write_the_pages_notice(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let crafted = "Your+session+expired%3B+call+555-0100";
+    let html = app
+        .page(&cookie, &format!("/codes?list={list}&imported={crafted}"))
+        .await;
+    assert!(
+        !html.contains("555-0100") && !html.contains("Import applied"),
+        "{html}"
+    );
+    let html = app
+        .page(&cookie, &format!("/codes?list={list}&imported=2,1,0"))
+        .await;
+    assert!(
+        html.contains("Import applied: 2 created, 1 updated, 0 unchanged."),
+        "{html}"
+    );
 }

@@ -149,8 +149,26 @@ async fn add_tiered_codes_edit_import_and_send() {
         b.go("/codes").await;
         b.el("#tree").await;
         b.shot("codes-phone").await;
+        // A description with a document number in it: one long word, which a phone must wrap.
+        b.click("button[hx-get$='/new']").await;
+        b.fill("#code-top", "98").await;
+        b.fill("#desc-top", "Survey per SURVEYASSESSMENTDOCUMENTATIONVERIFICATIONREPORT2026").await;
+        b.click("#form-top button[type=submit]").await;
+        b.wait_text("#tree", "SURVEYASSESSMENT").await;
         let width = b.d.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap().as_i64().unwrap();
         assert!(width <= 390, "the page scrolls sideways at phone width ({width}px)");
+        // Nor is a description cut off at the screen's edge.
+        let cut = b
+            .d
+            .execute(
+                "return [...document.querySelectorAll('#tree .row .desc')].filter(e => \
+                 e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > \
+                 window.innerWidth + 1).map(e => e.textContent.trim())",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(cut, serde_json::json!([]), "cut off at phone width");
     })
     .await;
     let _ = (s, list);
