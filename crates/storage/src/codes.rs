@@ -832,17 +832,27 @@ impl Db {
                 let (version, old) = lock_code(tx, company, list, id).await?;
                 let ever_synced = old.confirmed().is_some() || old.origin_id.is_some();
                 if !sync::may_delete(old.state(), ever_synced) {
-                    return Err(StoreError::Conflict(if ever_synced {
-                        format!(
-                            "'{}' has been synced to the ERP; deactivate it instead",
-                            old.full_code
-                        )
-                    } else {
-                        format!(
-                            "'{}' is {}; retrieve it first or deactivate it",
-                            old.full_code, old.sync_status
-                        )
-                    }));
+                    // What to do next, by what the code's state allows: a locked code can be
+                    // neither deleted nor deactivated until the queue lets it go.
+                    let then = if ever_synced { "deactivate" } else { "delete" };
+                    let what = match old.state() {
+                        SyncState::Pending => format!(
+                            "it is pending in the ERP Integrations queue; Retrieve it first, then \
+                             {then} it"
+                        ),
+                        SyncState::Exporting => {
+                            format!("it is being exported now; once the export ends, {then} it")
+                        }
+                        SyncState::Failed => format!(
+                            "its export failed and it waits in the queue; an accounting approver \
+                             must retry or reject it first, then {then} it"
+                        ),
+                        _ => "the ERP has it; deactivate it instead".to_owned(),
+                    };
+                    return Err(StoreError::Conflict(format!(
+                        "'{}' cannot be deleted: {what}",
+                        old.full_code
+                    )));
                 }
                 let children: i64 = tx
                     .scalar(

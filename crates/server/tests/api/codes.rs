@@ -342,8 +342,19 @@ async fn delete_versus_deactivate(app: TestApp) {
         (StatusCode::CONFLICT, Some("conflict")),
         "{b}"
     );
-    // Once synced a code can only be deactivated, which is itself a change to sync.
+    // A pending code says what would let it go (it said "retrieve it first or deactivate it",
+    // and deactivating a pending code is refused too).
     app.send(list).await;
+    let (s, b) = app.delete(&path(&a["id"])).await;
+    assert_eq!(
+        (s, error_message(&b)),
+        (
+            StatusCode::CONFLICT,
+            "'01' cannot be deleted: it is pending in the ERP Integrations queue; Retrieve it \
+             first, then delete it"
+        )
+    );
+    // Once synced a code can only be deactivated, which is itself a change to sync.
     app.accept_all().await;
     let (s, b) = app.delete(&path(&child["id"])).await;
     assert_eq!(s, StatusCode::CONFLICT);
