@@ -305,6 +305,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
             scope: "selected".into(),
             reason: String::new(),
             error: None,
+            problem: None,
         },
         page: pager.page,
         pages: pager.pages(total),
@@ -365,5 +366,9 @@ pub struct RejectForm {
     pub filter: String,
     pub scope: String,
     pub reason: String,
+    /// What is wrong with the reason, beside its field.
     pub error: Option<String>,
+    /// Why the rows were not rejected (another approver took them, none selected), above the
+    /// fields: inside the dialog, which is modal.
+    pub problem: Option<String>,
 }

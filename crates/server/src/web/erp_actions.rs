@@ -156,11 +156,12 @@ async fn retry(v: Viewer, body: Bytes) -> WebResult<Response> {
 async fn reject(v: Viewer, body: Bytes) -> WebResult<Response> {
     let p = picked(&body)?;
     let scope = if p.ids.is_none() { "all" } else { "selected" };
-    let again = |error: String| RejectForm {
+    let again = |error: Option<String>, problem: Option<String>| RejectForm {
         filter: p.filter.clone(),
         scope: scope.into(),
         reason: p.reason.clone(),
-        error: Some(error),
+        error,
+        problem,
     };
     let body = Reject {
         item_ids: p.ids.clone(),
@@ -171,10 +172,16 @@ async fn reject(v: Viewer, body: Bytes) -> WebResult<Response> {
             "/erp?filter={}&rejected={n}",
             p.filter
         ))),
-        // A missing or bad reason is the dialog's to show, beside its field.
-        Err(e @ OpError::Invalid(_)) => fragments(
+        // A refusal is the dialog's to show (a bad reason beside its field, rows another
+        // approver took meanwhile above it): the dialog is modal, and a message drawn behind
+        // it could be neither read nor dismissed.
+        Err(e) if matches!(&e, OpError::Invalid(f) if f.contains_key("reason")) => fragments(
             StatusCode::UNPROCESSABLE_ENTITY,
-            vec![again(explain(&e)).render()],
+            vec![again(Some(explain(&e)), None).render()],
+        ),
+        Err(e @ (OpError::Invalid(_) | OpError::Items(_) | OpError::Conflict(_))) => fragments(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![again(None, Some(explain(&e))).render()],
         ),
         Err(e) => Err(e.into()),
     }

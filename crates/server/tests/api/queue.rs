@@ -13,7 +13,8 @@ both!(
     two_workers_do_each_job_once,
     a_big_job_reaches_the_file_whole_and_in_order,
     the_check_names_an_item_of_another_companys_submission_or_job,
-    the_database_refuses_a_missing_code_or_parent
+    the_database_refuses_a_missing_code_or_parent,
+    a_refused_reject_is_said_in_its_dialog,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -634,5 +635,58 @@ async fn the_database_refuses_a_missing_code_or_parent(app: TestApp) {
     assert_eq!(
         app.violations().await,
         vec![format!("code {child} names a parent code in another list")]
+    );
+}
+
+/// The Reject dialog is modal: a refusal drawn as a toast behind it could be neither read nor
+/// dismissed. Rows another approver exported meanwhile are said inside the dialog.
+async fn a_refused_reject_is_said_in_its_dialog(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let item = app.items("ready_to_export").await[0]["id"].to_string();
+    app.accept_all().await;
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let csrf = crate::session::csrf_of(&app, &cookie).await;
+    let post = |reason: &'static str| {
+        let (app, cookie, csrf, item) = (&app, &cookie, &csrf, &item);
+        async move {
+            let res = app
+                .client
+                .post(format!("{}/erp/reject", app.base))
+                .header(reqwest::header::COOKIE, cookie.as_str())
+                .header("x-csrf-token", csrf.as_str())
+                .header("hx-request", "true")
+                .form(&[
+                    ("item_ids", item.as_str()),
+                    ("reason", reason),
+                    ("filter", "ready_to_export"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (s, html) = post("Duplicate of 02").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains(r#"<form id="reject-form""#), "{html}");
+    assert!(
+        html.contains(r#"id="reject-problem" role="alert""#),
+        "{html}"
+    );
+    assert!(html.contains("synced"), "{html}");
+    assert!(
+        !html.contains("aria-invalid"),
+        "the reason was fine: {html}"
+    );
+    // A missing reason stays beside its field.
+    let (s, html) = post("").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains(r#"id="reject-error""#) && !html.contains("reject-problem"),
+        "{html}"
     );
 }
