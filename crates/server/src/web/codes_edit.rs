@@ -97,25 +97,30 @@ struct NewQuery {
 async fn new_form(
     v: Viewer, Path(lid): Path<i64>, Query(q): Query<NewQuery>,
 ) -> WebResult<Response> {
-    let parent_full = match q.parent {
-        Some(p) => Some(
-            ops::code(v.state(), &v.caller.user, v.company(), lid, p)
-                .await?
-                .full_code,
-        ),
-        None => None,
-    };
     let form = CodeForm {
         lid,
         id: None,
         parent_id: q.parent,
-        parent_full,
+        parent_full: parent_full(&v, lid, q.parent).await?,
         code: String::new(),
         description: String::new(),
         parent_edit: None,
         errors: Errors::default(),
     };
     fragments(StatusCode::OK, vec![form.render()])
+}
+
+/// The full code of the parent a new code goes under, for the form's label ("New code under
+/// 01").
+async fn parent_full(v: &Viewer, lid: i64, parent: Option<i64>) -> WebResult<Option<String>> {
+    Ok(match parent {
+        Some(p) => Some(
+            ops::code(v.state(), &v.caller.user, v.company(), lid, p)
+                .await?
+                .full_code,
+        ),
+        None => None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -135,19 +140,22 @@ async fn create(v: Viewer, Path(lid): Path<i64>, Form(f): Form<CodeFields>) -> W
         parent_id: f.parent_id,
     };
     let result = ops::create_code(v.state(), &v.caller.user, v.company(), lid, body).await;
-    let form = |errors| CodeForm {
-        lid,
-        id: None,
-        parent_id: f.parent_id,
-        parent_full: None,
-        code: f.code.clone(),
-        description: f.description.clone(),
-        parent_edit: None,
-        errors,
-    };
     let created = match or_form(result)? {
         Ok(c) => c,
-        Err(errors) => return invalid(form(errors)),
+        // Drawn again as it was sent, under the parent it names (a parent gone meanwhile is
+        // the form's error, and its label is then plain).
+        Err(errors) => {
+            return invalid(CodeForm {
+                lid,
+                id: None,
+                parent_id: f.parent_id,
+                parent_full: parent_full(&v, lid, f.parent_id).await.ok().flatten(),
+                code: f.code.clone(),
+                description: f.description.clone(),
+                parent_edit: None,
+                errors,
+            });
+        }
     };
     let panel = fresh_panel(v.state(), &v, lid).await?;
     let count = tree_count(v.state(), &v, lid).await?;

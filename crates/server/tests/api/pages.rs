@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 both!(
     another_companys_tree_is_not_found,
     a_link_cannot_write_the_pages_notice,
+    a_refused_code_form_keeps_its_place,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,4 +137,78 @@ async fn a_link_cannot_write_the_pages_notice(app: TestApp) {
         html.contains("Import applied: 2 created, 1 updated, 0 unchanged."),
         "{html}"
     );
+}
+
+/// A refused form comes back as it was: "New code under 01" (it lost its parent), and a move
+/// under the code's own child said once, at the Under field (it said it twice, the second time
+/// with a duplicate id, and marked the Code field).
+async fn a_refused_code_form_keeps_its_place(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    app.import(
+        list,
+        "full_code,description,active\n01,General,true\n01-100,Fees,true\n".into(),
+    )
+    .await;
+    let (_, codes) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
+        .await;
+    let id = |full: &str| {
+        codes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["full_code"] == full)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let top = id("01");
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let csrf = crate::session::csrf_of(&app, &cookie).await;
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        let (app, cookie, csrf) = (&app, &cookie, &csrf);
+        async move {
+            let res = app
+                .client
+                .post(format!("{}{path}", app.base))
+                .header(COOKIE, cookie.as_str())
+                .header("x-csrf-token", csrf.as_str())
+                .header("hx-request", "true")
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (s, html) = post(
+        format!("/codes/{list}/new"),
+        vec![
+            ("code", "100".into()),
+            ("description", "Again".into()),
+            ("parent_id", top.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("New code under 01</label>"), "{html}");
+    let (s, html) = post(
+        format!("/codes/{list}/{top}/edit"),
+        vec![
+            ("code", "01".into()),
+            ("description", "General".into()),
+            ("parent", "01-100".into()),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    let error_id = format!("id=\"parent-e{top}-error\"");
+    assert_eq!(html.matches(&error_id).count(), 1, "{html}");
+    let code_input = html
+        .split("<input")
+        .find(|i| i.contains("name=\"code\""))
+        .unwrap();
+    assert!(!code_input.contains("aria-invalid"), "{code_input}");
 }
