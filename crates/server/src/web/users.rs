@@ -2,9 +2,10 @@
 //! operations the API uses too (`ops::users`), so the granting rule (only an Admin-tool admin
 //! who holds Push to accounting may grant it) is the domain's; the page only greys out what it
 //! would refuse.
+use super::error::permission_words;
 use super::{Errors, Form, Layout, Viewer, WebResult, fragments, htmx_redirect};
-use crate::ops::require;
 use crate::ops::users::{self as ops, CreateUser, UpdateUser};
+use crate::ops::{OpError, require};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -97,6 +98,21 @@ fn row_fragment(u: User, v: &Viewer) -> WebResult<Response> {
 }
 
 /// A user's edit form, with what was wrong with the last try.
+/// Why Costbridge refused to change another person, and who can: the bare "You do not have
+/// permission for this" did not say that the rule is about what *they* hold.
+fn refused_change(name: &str, required: &str) -> String {
+    if required.contains("can_push_to_accounting") && required.contains(" and ") {
+        return "Costbridge refused: only an admin who holds Push to accounting may give it or \
+                take it away. Ask such an admin, or leave Push to accounting as it is."
+            .to_owned();
+    }
+    format!(
+        "Costbridge refused: changing {name} needs an admin who holds every permission {name} \
+         holds, and you lack {}. Ask an admin who holds it to make the change.",
+        permission_words(required)
+    )
+}
+
 fn edit_fragment(status: StatusCode, u: User, v: &Viewer, errors: Errors) -> WebResult<Response> {
     let form = EditRow {
         u,
@@ -126,11 +142,16 @@ struct PageQuery {
 #[tracing::instrument(skip_all)]
 async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let rights = UserRights::of(&v);
-    let users = ops::list(v.state(), &v.caller.user, v.company())
+    let users: Vec<Row> = ops::list(v.state(), &v.caller.user, v.company())
         .await?
         .into_iter()
         .map(|u| Row { u, rights })
         .collect();
+    // Only a person of the list: the link's own text is not Costbridge's to say.
+    let notice = pq
+        .added
+        .filter(|e| users.iter().any(|r| r.u.email.eq_ignore_ascii_case(e)))
+        .map(|e| format!("Added {e}."));
     Ok(Page {
         layout: Layout::new(v.state(), &v, "settings", "Users").await?,
         sub: "users",
@@ -141,7 +162,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
             errors: Errors::default(),
             f: UserFields::default(),
         },
-        notice: pq.added.map(|e| format!("Added {e}.")),
+        notice,
         zone: super::company::ZoneForm::new(v.state(), &v).await?,
     }
     .into_response())
@@ -245,8 +266,18 @@ async fn update(v: Viewer, Path(uid): Path<i64>, Form(f): Form<UserFields>) -> W
     {
         Ok(u) => row_fragment(u, &v),
         Err(e) => {
-            let u = ops::get(v.state(), &v.caller.user, v.company(), uid).await?;
-            edit_fragment(StatusCode::UNPROCESSABLE_ENTITY, u, &v, Errors::from(e))
+            // The form again as it was sent, not as stored: the refused change stays in view
+            // to be corrected (a cleared name showed the stored one beside "is required").
+            let mut u = ops::get(v.state(), &v.caller.user, v.company(), uid).await?;
+            let errors = match e {
+                OpError::Forbidden(required) if uid != v.caller.user.id => {
+                    Errors::message(refused_change(&u.name, required))
+                }
+                e => Errors::from(e),
+            };
+            u.name = f.name.clone();
+            u.permissions = f.permissions();
+            edit_fragment(StatusCode::UNPROCESSABLE_ENTITY, u, &v, errors)
         }
     }
 }

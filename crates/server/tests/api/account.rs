@@ -19,6 +19,7 @@ both!(
     the_reset_page_sets_the_password,
     a_new_password_ends_every_other_session_and_token,
     a_user_without_rights_reads_only_themself,
+    a_refused_user_change_keeps_the_form_and_says_the_rule,
 );
 
 const PW: &str = "a-long-password";
@@ -437,4 +438,71 @@ async fn a_user_without_rights_reads_only_themself(app: TestApp) {
     let (s, html) = row(user_id(&app, &nobody).await).await;
     assert_eq!(s, StatusCode::OK, "{html}");
     assert!(html.contains("nobody@one.example"), "{html}");
+}
+
+/// A refused change of a person comes back as it was sent, and says whose rule refused it:
+/// the form showed the stored values again, and "You do not have permission for this".
+async fn a_refused_user_change_keeps_the_form_and_says_the_rule(app: TestApp) {
+    let approver_token = app
+        .user("approver@one.example", perms("none", "standard", true))
+        .await;
+    let approver = user_id(&app, &approver_token).await;
+    app.user("plain@one.example", perms("admin", "none", false))
+        .await;
+    let update = |who: (&'static str, &'static str), form: [(&'static str, &'static str); 4]| {
+        let app = &app;
+        async move {
+            let (_, cookie) = app.session(who.0, who.1).await;
+            let csrf = crate::session::csrf_of(app, &cookie).await;
+            let res = app
+                .client
+                .post(format!("{}/settings/users/{approver}", app.base))
+                .header(COOKIE, cookie.as_str())
+                .header("x-csrf-token", csrf.as_str())
+                .header("hx-request", "true")
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let (s, html) = update(
+        ("plain@one.example", PW),
+        [
+            ("name", "Parker P."),
+            ("admin_tool", "none"),
+            ("erp_integrations", "read_only"),
+            ("push_current", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(
+        html.contains(
+            "Costbridge refused: changing Test User needs an admin who holds every permission \
+             Test User holds, and you lack ERP Integrations: standard."
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"value="Parker P.""#),
+        "the name as sent: {html}"
+    );
+    let (s, html) = update(
+        ("admin@one.example", "first-admin-password"),
+        [
+            ("name", ""),
+            ("admin_tool", "none"),
+            ("erp_integrations", "standard"),
+            ("push_current", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("is required"), "{html}");
+    assert!(
+        !html.contains(r#"value="Test User""#),
+        "not the stored name: {html}"
+    );
 }

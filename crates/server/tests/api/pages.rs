@@ -137,6 +137,15 @@ async fn a_link_cannot_write_the_pages_notice(app: TestApp) {
         html.contains("Import applied: 2 created, 1 updated, 0 unchanged."),
         "{html}"
     );
+    // The users page's "Added …" names only a person of the list.
+    let html = app
+        .page(&cookie, &format!("/settings/users?added={crafted}"))
+        .await;
+    assert!(!html.contains("555-0100"), "{html}");
+    let html = app
+        .page(&cookie, "/settings/users?added=admin%40one.example")
+        .await;
+    assert!(html.contains("Added admin@one.example."), "{html}");
 }
 
 /// A refused form comes back as it was: "New code under 01" (it lost its parent), and a move
