@@ -3,9 +3,10 @@
 //! the live status of a running export (polled, no reload). Without the approver's rights the
 //! page is read-only and says why.
 use super::codes::plain;
+use super::error::explain;
 use super::{Layout, Pager, Viewer, WebResult, fragments};
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
-use crate::ops::{OpResult, Window};
+use crate::ops::{OpError, OpResult, Window};
 use crate::state::AppState;
 use crate::zone::Zone;
 use askama::Template;
@@ -91,6 +92,8 @@ pub struct QueueView {
     pub approver: bool,
     pub income: Vec<GlAccount>,
     pub expense: Vec<GlAccount>,
+    /// Why there are no GL accounts to pick although the company is connected.
+    pub accounts_problem: Option<String>,
 }
 
 impl QueueView {
@@ -197,15 +200,29 @@ async fn tabs(state: &AppState, v: &Viewer, filter: &str, oob: bool) -> WebResul
 
 pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
     // Without a connection (or with the ERP unreachable) there is nothing to pick from; the
-    // page says so rather than failing.
-    let accounts = ops::gl_accounts(state, &v.caller.user, v.company())
-        .await
-        .unwrap_or_default();
+    // page says so rather than failing. An ERP that did not answer is said above the table:
+    // pickers offering only "None" told the approver nothing.
+    let (accounts, accounts_problem) =
+        match ops::gl_accounts(state, &v.caller.user, v.company()).await {
+            Ok(accounts) => (accounts, None),
+            Err(OpError::NoConnection) => (Vec::new(), None),
+            Err(e) => {
+                tracing::warn!(error = %e, "GL accounts not read for the queue page");
+                let problem = format!(
+                    "Costbridge could not read the GL accounts from the ERP, so the pickers offer \
+                 none: {} Check the connection (Company settings → ERP connection → Test \
+                 connection), then reload this page.",
+                    explain(&e)
+                );
+                (Vec::new(), Some(problem))
+            }
+        };
     let (income, expense) = accounts.into_iter().partition(|a| a.kind == GlKind::Income);
     QueueView {
         approver: v.caller.user.permissions.is_approver(),
         income,
         expense,
+        accounts_problem,
     }
 }
 

@@ -9,6 +9,7 @@ both!(
     another_companys_tree_is_not_found,
     a_link_cannot_write_the_pages_notice,
     a_refused_code_form_keeps_its_place,
+    an_erp_that_does_not_answer_is_said_above_the_queue,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,4 +221,36 @@ async fn a_refused_code_form_keeps_its_place(app: TestApp) {
         .find(|i| i.contains("name=\"code\""))
         .unwrap();
     assert!(!code_input.contains("aria-invalid"), "{code_input}");
+}
+
+/// With Tryton down, the queue's GL pickers offered only "None" and nothing said why.
+async fn an_erp_that_does_not_answer_is_said_above_the_queue(app: TestApp) {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (s, b) = app
+        .put(
+            &app.c("/erp_connection"),
+            serde_json::json!({"profile": "tryton", "connector": {"kind": "tryton",
+                "url": format!("http://127.0.0.1:{port}/"), "database": "costs",
+                "username": "admin", "password": "admin-secret"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let html = app.page(&cookie, "/erp").await;
+    assert!(
+        html.contains("Costbridge could not read the GL accounts from the ERP"),
+        "{html}"
+    );
+    assert!(html.contains("Test connection"), "{html}");
+    eprintln!(
+        "MSG {}",
+        &html[html.find("accounts-problem").unwrap()..][..600]
+    );
 }
