@@ -209,10 +209,10 @@ pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
             Err(e) => {
                 tracing::warn!(error = %e, "GL accounts not read for the queue page");
                 let problem = format!(
-                    "Costbridge could not read the GL accounts from the ERP, so the pickers offer \
-                 none: {} Check the connection (Company settings → ERP connection → Test \
-                 connection), then reload this page.",
-                    explain(&e)
+                    "Costbridge could not read the GL accounts from the ERP, so the pickers \
+                     offer none. {}. Check the connection (Company settings → ERP connection → \
+                     Test connection), then reload this page.",
+                    explain(&e).trim_end_matches('.')
                 );
                 (Vec::new(), Some(problem))
             }
