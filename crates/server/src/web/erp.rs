@@ -149,6 +149,13 @@ struct ErpPage {
     pages: i64,
 }
 
+impl ErpPage {
+    /// The filter as its tab names it ("Ready to Export"), for the table's caption.
+    fn filter_label(&self) -> &'static str {
+        filter_entry(&self.filter).map_or("the queue", |(_, _, label)| label)
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PageQuery {

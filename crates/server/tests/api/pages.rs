@@ -252,4 +252,6 @@ async fn an_erp_that_does_not_answer_is_said_above_the_queue(app: TestApp) {
         "{html}"
     );
     assert!(html.contains("Test connection"), "{html}");
+    // The table's caption names the tab as people read it, not its key.
+    assert!(html.contains(">Codes in Ready to Export</caption>"), "{html}");
 }
