@@ -148,7 +148,16 @@ impl Fields {
                 fields: r
                     .fields
                     .iter()
-                    .map(|field| FieldView::new(r.kind, field, self.value(r.kind, field)))
+                    .map(|field| {
+                        let mut view = FieldView::new(r.kind, field, self.value(r.kind, field));
+                        // The API names a field's errors `connector.<field>`, whatever the
+                        // kind: only the chosen connector's fieldset shows them (a hidden one
+                        // took the error, and the focus with it).
+                        if r.kind != self.kind {
+                            view.key.clear();
+                        }
+                        view
+                    })
                     .collect(),
             })
             .collect()
@@ -166,7 +175,8 @@ struct FieldView {
     id: String,
     /// The input's name, `<kind>.<field>`.
     name: String,
-    /// Where the API names this field's errors, `connector.<field>`.
+    /// Where the API names this field's errors, `connector.<field>`; empty (no errors) in the
+    /// fieldsets of the connectors not chosen.
     key: String,
     label: String,
     /// `text`, `url` or `password` for an input; `select` or `gl` for the others.

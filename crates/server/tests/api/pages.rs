@@ -10,6 +10,7 @@ both!(
     a_link_cannot_write_the_pages_notice,
     a_refused_code_form_keeps_its_place,
     an_erp_that_does_not_answer_is_said_above_the_queue,
+    a_connection_error_is_shown_on_the_chosen_connector_only,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,5 +254,42 @@ async fn an_erp_that_does_not_answer_is_said_above_the_queue(app: TestApp) {
     );
     assert!(html.contains("Test connection"), "{html}");
     // The table's caption names the tab as people read it, not its key.
-    assert!(html.contains(">Codes in Ready to Export</caption>"), "{html}");
+    assert!(
+        html.contains(">Codes in Ready to Export</caption>"),
+        "{html}"
+    );
+}
+
+/// Every connector's fields share the API's error names (`connector.gl_accounts`): the hidden
+/// File fieldset was marked too, and the focus went to it.
+async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) {
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let csrf = crate::session::csrf_of(&app, &cookie).await;
+    let res = app
+        .client
+        .post(format!("{}/settings/erp", app.base))
+        .header(COOKIE, cookie.as_str())
+        .header("x-csrf-token", csrf.as_str())
+        .header("hx-request", "true")
+        .form(&[
+            ("profile", "tryton"),
+            ("kind", "webhook"),
+            ("webhook.url", "https://erp.example/hook"),
+            ("webhook.secret", "whsec_0123456789abcdef"),
+            ("webhook.gl_accounts", "4100,Service,revenue"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = res.text().await.unwrap();
+    let marked: Vec<&str> = html
+        .split(" id=\"erp-")
+        .skip(1)
+        .filter(|tag| tag.split('>').next().unwrap().contains("aria-invalid"))
+        .map(|tag| tag.split('"').next().unwrap())
+        .collect();
+    assert_eq!(marked, ["webhook-gl_accounts"], "{html}");
 }
