@@ -16,12 +16,48 @@ use serde::Deserialize;
 /// Rows of each kind listed in the preview; the counts always cover the whole file.
 const SHOWN: usize = 200;
 
+/// Room for a form's other fields and a multipart body's boundaries and headers.
+const FORM_SLACK: usize = 64 * 1024;
+
+/// The largest CSV file the server takes (`[server] max_import_bytes`).
+#[derive(Clone, Copy)]
+struct ImportLimit(usize);
+
 pub fn router(max_import_bytes: usize) -> Router<AppState> {
-    // The file travels twice (preview, then apply as a form field), so both take its size.
+    // The file travels twice: as itself to the preview, then as a form field to apply, where
+    // URL-encoding makes each byte up to three (a file of Cyrillic names grew 2.6 times, over
+    // the limit that had taken it at the preview). The import itself holds the file to the
+    // limit (`imports::import`).
+    let encoded = max_import_bytes
+        .saturating_mul(3)
+        .saturating_add(FORM_SLACK);
     Router::new()
-        .route("/codes/{lid}/import/preview", post(preview))
-        .route("/codes/{lid}/import", post(apply))
-        .layer(DefaultBodyLimit::max(max_import_bytes.saturating_mul(2)))
+        .route(
+            "/codes/{lid}/import/preview",
+            post(preview).layer(DefaultBodyLimit::max(
+                max_import_bytes.saturating_add(FORM_SLACK),
+            )),
+        )
+        .route(
+            "/codes/{lid}/import",
+            post(apply).layer(DefaultBodyLimit::max(encoded)),
+        )
+        .layer(axum::Extension(ImportLimit(max_import_bytes)))
+}
+
+/// A file over the limit, said in the preview: who refused, the limit, and what to do.
+fn too_big(limit: ImportLimit) -> String {
+    // Rounded down: never more than is taken.
+    let size = match limit.0 {
+        b if b >= 1 << 20 => format!("{} MB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KB", b >> 10),
+        b => format!("{b} bytes"),
+    };
+    format!(
+        "Costbridge takes CSV files of up to {size}, and this one is larger. Split it into \
+         smaller files and import them one after another, or ask your operator to raise \
+         [server] max_import_bytes."
+    )
 }
 
 #[derive(Template)]
@@ -36,29 +72,52 @@ struct Preview {
 }
 
 #[tracing::instrument(skip_all)]
-async fn preview(v: Viewer, Path(lid): Path<i64>, mut multipart: Multipart) -> WebResult<Response> {
+async fn preview(
+    v: Viewer, Path(lid): Path<i64>, axum::Extension(limit): axum::Extension<ImportLimit>,
+    mut multipart: Multipart,
+) -> WebResult<Response> {
     // Access is refused before the file is read.
     codes::write(&v.caller.user, v.company())?;
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Ok(too_big(limit))
+        } else {
+            Err(ApiError::bad_request(e.body_text()))
+        }
+    };
     let mut bytes = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::bad_request(e.body_text()))?
-    {
+    let mut too_large = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                too_large = Some(unreadable(e)?);
+                break;
+            }
+        };
         if field.name() == Some("file") {
-            bytes = field
-                .bytes()
-                .await
-                .map_err(|e| ApiError::bad_request(e.body_text()))?
-                .to_vec();
+            match field.bytes().await {
+                Ok(b) => bytes = b.to_vec(),
+                Err(e) => {
+                    too_large = Some(unreadable(e)?);
+                    break;
+                }
+            }
         }
     }
+    // The body's limit leaves room for the form around the file; the file's is exact.
+    if bytes.len() > limit.0 {
+        too_large = Some(too_big(limit));
+    }
     let csv = String::from_utf8_lossy(&bytes).into_owned();
-    let (preview, problems) =
-        match imports::preview(v.state(), &v.caller.user, v.company(), lid, &bytes).await {
+    let (preview, problems) = match too_large {
+        Some(said) => (None, vec![said]),
+        None => match imports::preview(v.state(), &v.caller.user, v.company(), lid, &bytes).await {
             Ok(p) => (Some(p), Vec::new()),
             Err(e) => (None, problems(e)?),
-        };
+        },
+    };
     let page = Preview {
         lid,
         csv,
@@ -88,7 +147,14 @@ struct ApplyForm {
 }
 
 #[tracing::instrument(skip_all)]
-async fn apply(v: Viewer, Path(lid): Path<i64>, Form(f): Form<ApplyForm>) -> WebResult<Response> {
+async fn apply(
+    v: Viewer, Path(lid): Path<i64>, axum::Extension(limit): axum::Extension<ImportLimit>,
+    Form(f): Form<ApplyForm>,
+) -> WebResult<Response> {
+    // The form's limit is three times the file's (URL-encoding); the file's own is this one.
+    if f.csv.len() > limit.0 {
+        return Err(OpError::field("file", &too_big(limit)).into());
+    }
     let s = imports::import(
         v.state(),
         &v.caller.user,

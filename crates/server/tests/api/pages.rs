@@ -293,3 +293,83 @@ async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) 
         .collect();
     assert_eq!(marked, ["webhook-gl_accounts"], "{html}");
 }
+
+/// The browser's import with the operator's limit at 2,000 bytes: a file over it is said in
+/// the preview (it was a bare "payload too large"), and a file under it that URL-encoding
+/// makes 2.6 times longer applies (its apply was refused after its preview had passed).
+#[tokio::test]
+async fn the_browsers_import_holds_files_to_the_limit_and_says_so() {
+    let Some(app) =
+        TestApp::spawn_with(Backend::Sqlite, |s| s.server.max_import_bytes = 2000).await
+    else {
+        return;
+    };
+    let list = app.new_list("Ours").await;
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let csrf = crate::session::csrf_of(&app, &cookie).await;
+    let preview = |csv: String| {
+        let (app, cookie, csrf) = (&app, &cookie, &csrf);
+        async move {
+            let body = format!(
+                "--b0undary\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"codes.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n\
+                 --b0undary--\r\n"
+            );
+            let res = app
+                .client
+                .post(format!("{}/codes/{list}/import/preview", app.base))
+                .header(COOKIE, cookie.as_str())
+                .header("x-csrf-token", csrf.as_str())
+                .header("hx-request", "true")
+                .header("content-type", "multipart/form-data; boundary=b0undary")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+    let mut big = String::from("full_code,description,active\n");
+    for n in 0..100 {
+        big.push_str(&format!("{n:02},Division number {n},true\n"));
+    }
+    assert!(big.len() > 2000);
+    let (s, html) = preview(big).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Costbridge takes CSV files of up to 1 KB, and this one is larger."),
+        "{html}"
+    );
+    // Cyrillic names: 1,900 bytes as a file, about 5,000 as the apply form's field.
+    let mut cyrillic = String::from("full_code,description,active\n");
+    let mut n = 0;
+    while cyrillic.len() < 1850 {
+        cyrillic.push_str(&format!("{n:02},Строительные работы {n},true\n"));
+        n += 1;
+    }
+    let (s, html) = preview(cyrillic.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    assert!(html.contains(&format!("Preview: {n} to create")), "{html}");
+    let res = app
+        .client
+        .post(format!("{}/codes/{list}/import", app.base))
+        .header(COOKIE, cookie.as_str())
+        .header("x-csrf-token", csrf.as_str())
+        .header("hx-request", "true")
+        .form(&[("csv", cyrillic.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        res.text().await.unwrap()
+    );
+    let (_, codes) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?per_page=1")))
+        .await;
+    assert_eq!(codes[0]["description"], "Строительные работы 0");
+}
