@@ -153,7 +153,7 @@ async fn apply(
 ) -> WebResult<Response> {
     // The form's limit is three times the file's (URL-encoding); the file's own is this one.
     if f.csv.len() > limit.0 {
-        return Err(OpError::field("file", &too_big(limit)).into());
+        return Err(OpError::field("file", too_big(limit)).into());
     }
     let s = imports::import(
         v.state(),
