@@ -267,7 +267,7 @@ pub enum Selection<'a> {
 }
 
 /// Why an item cannot be exported without a GL income account.
-const INCOME_NEEDED: &str = "needs a GL income account (the ERP requires one)";
+pub const INCOME_NEEDED: &str = "needs a GL income account (the ERP requires one)";
 
 /// Every item of the company (`$1`) in one state (`$2`). An open item is always its code's
 /// latest, never superseded; saying so lets `erp_items_queue` find them (there is no index of

@@ -76,6 +76,13 @@ pub async fn items(
         .await?)
 }
 
+/// One item of the queue, as stored.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn item(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult<Item> {
+    let company = reader(caller, cid)?;
+    Ok(state.db.item(company, id).await?)
+}
+
 /// How many items each filter holds, by filter name (for the filter tabs).
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn counts(

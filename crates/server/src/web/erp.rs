@@ -55,6 +55,8 @@ pub struct RowView {
     pub change: &'static str,
     /// Why it failed, saying who refused.
     pub refusal: Option<String>,
+    /// Why the GL account just picked was not saved.
+    pub gl_error: Option<String>,
 }
 
 impl RowView {
@@ -72,6 +74,7 @@ impl RowView {
         RowView {
             change,
             refusal: super::codes::refusal(i.erp_message.clone(), i.refused_by.as_deref()),
+            gl_error: None,
             sent_at: zone.show(i.sent_at),
             decided: i.decided_by.as_ref().map(|p| {
                 let at = i.decided_at.map(|t| zone.show(t)).unwrap_or_default();

@@ -75,7 +75,24 @@ async fn set_gl(v: Viewer, Path(id): Path<i64>, Form(f): Form<GlForm>) -> WebRes
             .gl_expense_account
             .map(|a| Some(a).filter(|a| !a.is_empty())),
     };
-    let item = ops::set_gl(v.state(), &v.caller.user, v.company(), id, choice).await?;
+    let item = match ops::set_gl(v.state(), &v.caller.user, v.company(), id, choice).await {
+        Ok(item) => item,
+        // The row again as stored, the refusal beside its pickers: a toast alone left the
+        // picker showing the account that was not saved.
+        Err(e @ (OpError::Invalid(_) | OpError::Conflict(_) | OpError::Erp(_))) => {
+            let mut r = RowView::new(
+                ops::item(v.state(), &v.caller.user, v.company(), id).await?,
+                &v.zone,
+            );
+            r.gl_error = Some(explain(&e));
+            let row = RowFragment {
+                r,
+                q: queue_view(v.state(), &v).await,
+            };
+            return fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![row.render()]);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let row = RowFragment {
         r: RowView::new(item, &v.zone),
         q: queue_view(v.state(), &v).await,

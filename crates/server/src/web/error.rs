@@ -6,6 +6,7 @@ use crate::ops::OpError;
 use askama::Template;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use costbridge_storage::queue::INCOME_NEEDED;
 
 pub enum WebError {
     /// No live session: go to the sign-in page (htmx is told to navigate, not to swap).
@@ -136,13 +137,34 @@ pub fn explain(e: &OpError) -> String {
             .collect(),
         _ => Vec::new(),
     };
-    if !listed.is_empty() {
+    let more = listed.len().saturating_sub(10);
+    if listed.len() > 1 && listed.windows(2).all(|w| w[0].1 == w[1].1) {
+        // One reason for every row (44 codes without an income account): said once, after the
+        // codes, instead of 44 times.
+        let names: Vec<&str> = listed.iter().take(10).map(|(name, _)| *name).collect();
+        let more = if more > 0 {
+            format!(" …and {more} more")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            " ({}{more}): each {}.",
+            names.join(", "),
+            listed[0].1.join("; ")
+        ));
+        if listed[0].1 == [INCOME_NEEDED] {
+            out.push_str(
+                " Pick one on each row, or one in \"GL income for rows without one\", then \
+                 export again.",
+            );
+        }
+    } else if !listed.is_empty() {
         out.push(':');
         for (name, errors) in listed.iter().take(10) {
             out.push_str(&format!(" {name}: {}.", errors.join("; ")));
         }
-        if listed.len() > 10 {
-            out.push_str(&format!(" …and {} more.", listed.len() - 10));
+        if more > 0 {
+            out.push_str(&format!(" …and {more} more."));
         }
     }
     out
@@ -194,8 +216,32 @@ mod tests {
         let e = OpError::Items(vec![item(1, "01"), item(2, "02")]);
         assert_eq!(
             explain(&e),
-            "2 item(s) cannot take this action: 01: needs a GL income account. \
-             02: needs a GL income account."
+            "2 item(s) cannot take this action (01, 02): each needs a GL income account."
+        );
+        let many: Vec<_> = (0..12).map(|n| item(n, &format!("{n:02}"))).collect();
+        assert_eq!(
+            explain(&OpError::Items(many)),
+            "12 item(s) cannot take this action (00, 01, 02, 03, 04, 05, 06, 07, 08, 09 …and 2 \
+             more): each needs a GL income account."
+        );
+        // The queue's own reason gets the page's way out.
+        let needs = |id: i64, code: &str| costbridge_storage::queue::ItemProblem {
+            errors: vec![INCOME_NEEDED.into()],
+            ..item(id, code)
+        };
+        assert_eq!(
+            explain(&OpError::Items(vec![needs(1, "01"), needs(2, "02")])),
+            format!(
+                "2 item(s) cannot take this action (01, 02): each {INCOME_NEEDED}. Pick one on \
+                 each row, or one in \"GL income for rows without one\", then export again."
+            )
+        );
+        let mut other = item(3, "03");
+        other.errors = vec!["is synced".into()];
+        let e = OpError::Items(vec![item(1, "01"), other]);
+        assert_eq!(
+            explain(&e),
+            "2 item(s) cannot take this action: 01: needs a GL income account. 03: is synced."
         );
         let e = OpError::field("gl_income_account", "'5000' is not an income account");
         assert_eq!(

@@ -1,7 +1,7 @@
 use crate::both;
 use crate::helpers::{TestApp, field_error, perms};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 both!(
     gl_accounts_and_the_iif_file,
@@ -15,6 +15,7 @@ both!(
     the_check_names_an_item_of_another_companys_submission_or_job,
     the_database_refuses_a_missing_code_or_parent,
     a_refused_reject_is_said_in_its_dialog,
+    a_refused_gl_pick_is_said_on_its_row,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -688,5 +689,50 @@ async fn a_refused_reject_is_said_in_its_dialog(app: TestApp) {
     assert!(
         html.contains(r#"id="reject-error""#) && !html.contains("reject-problem"),
         "{html}"
+    );
+}
+
+/// A GL account the ERP does not have: the row comes back as stored, the refusal on it. A
+/// toast alone left the picker showing the account that was not saved.
+async fn a_refused_gl_pick_is_said_on_its_row(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let item = app.items("ready_to_export").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let csrf = crate::session::csrf_of(&app, &cookie).await;
+    let res = app
+        .client
+        .post(format!("{}/erp/items/{item}/gl", app.base))
+        .header(reqwest::header::COOKIE, cookie.as_str())
+        .header("x-csrf-token", csrf.as_str())
+        .header("hx-request", "true")
+        .form(&[("gl_income_account", "9999")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.headers().get("x-error").is_none(),
+        "swapped, not a toast"
+    );
+    let html = res.text().await.unwrap();
+    assert!(html.contains(&format!(r#"<tr id="item-{item}""#)), "{html}");
+    assert!(
+        html.contains(&format!(r#"id="gl-error-{item}" role="alert""#)),
+        "{html}"
+    );
+    assert!(
+        html.contains("9999"),
+        "the refusal names the account: {html}"
+    );
+    assert!(!html.contains(r#"value="9999" selected"#), "{html}");
+    assert_eq!(
+        app.items("ready_to_export").await[0]["gl_income_account"],
+        Value::Null
     );
 }
