@@ -88,9 +88,11 @@ pub async fn create(state: &AppState, caller: &User, cid: i64, body: CreateUser)
         .permissions
         .authorize_change(&none, &body.permissions)
         .map_err(OpError::Forbidden)?;
-    let email = check_email(&body.email)?;
-    let name = text("name", &body.name, 200)?;
-    check_password(&body.password)?;
+    let mut fields = Fields::new();
+    let Some((name, email)) = check_person(&mut fields, &body.name, &body.email, &body.password)?
+    else {
+        return Err(OpError::Invalid(fields));
+    };
     let hash = hash(body.password).await?;
     Ok(state
         .db
@@ -182,7 +184,31 @@ pub fn check_founding(
     company: &str, name: &str, email: &str, password: &str,
 ) -> OpResult<(String, String, String)> {
     let mut fields = Fields::new();
-    let mut keep = |r: OpResult<String>| match r {
+    let company = keep(&mut fields, text("company", company, 200))?;
+    let person = check_person(&mut fields, name, email, password)?;
+    match (company, person) {
+        (Some(company), Some((name, email))) => Ok((company, name, email)),
+        _ => Err(OpError::Invalid(fields)),
+    }
+}
+
+/// A new person's name, email and password, checked as one: every problem goes to `fields`
+/// (adding a user reported only the first). The trimmed name and email when all are good.
+fn check_person(
+    fields: &mut Fields, name: &str, email: &str, password: &str,
+) -> OpResult<Option<(String, String)>> {
+    let name = keep(fields, text("name", name, 200))?;
+    let email = keep(fields, check_email(email))?;
+    let password = keep(fields, check_password(password))?;
+    Ok(match (name, email, password) {
+        (Some(name), Some(email), Some(())) => Some((name, email)),
+        _ => None,
+    })
+}
+
+/// A check's value, or its field errors added to `fields`; any other error ends the checks.
+fn keep<T>(fields: &mut Fields, r: OpResult<T>) -> OpResult<Option<T>> {
+    match r {
         Ok(v) => Ok(Some(v)),
         Err(OpError::Invalid(f)) => {
             for (k, v) in f {
@@ -191,14 +217,6 @@ pub fn check_founding(
             Ok(None)
         }
         Err(e) => Err(e),
-    };
-    let company = keep(text("company", company, 200))?;
-    let name = keep(text("name", name, 200))?;
-    let email = keep(check_email(email))?;
-    let password_ok = keep(check_password(password).map(|()| String::new()))?;
-    match (company, name, email, password_ok) {
-        (Some(company), Some(name), Some(email), Some(_)) => Ok((company, name, email)),
-        _ => Err(OpError::Invalid(fields)),
     }
 }
 

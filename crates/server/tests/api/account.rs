@@ -20,6 +20,7 @@ both!(
     a_new_password_ends_every_other_session_and_token,
     a_user_without_rights_reads_only_themself,
     a_refused_user_change_keeps_the_form_and_says_the_rule,
+    a_new_user_with_three_mistakes_hears_of_all_three,
 );
 
 const PW: &str = "a-long-password";
@@ -504,5 +505,25 @@ async fn a_refused_user_change_keeps_the_form_and_says_the_rule(app: TestApp) {
     assert!(
         !html.contains(r#"value="Test User""#),
         "not the stored name: {html}"
+    );
+}
+
+/// Adding a user named only the first bad field: fix it, send again, hear of the next.
+async fn a_new_user_with_three_mistakes_hears_of_all_three(app: TestApp) {
+    let (s, b) = app
+        .post(
+            &app.c("/users"),
+            json!({"email": "not-an-email", "name": " ", "password": "short",
+                "permissions": perms("none", "none", false)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    for field in ["email", "name", "password"] {
+        crate::helpers::field_error(&b, field);
+    }
+    let (_, list) = app.get(&app.c("/users")).await;
+    assert!(
+        !list.to_string().contains("not-an-email"),
+        "nothing was created: {list}"
     );
 }
