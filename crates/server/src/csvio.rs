@@ -56,17 +56,28 @@ pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRo
     let mut errors = Vec::new();
     let mut record = csv::StringRecord::new();
     for i in 0.. {
-        let line = i + 2;
-        match reader.read_record(&mut record) {
+        let read = reader.read_record(&mut record);
+        // The line the row starts on: a quoted field may hold line breaks.
+        let line = record.position().map_or(i + 2, |p| p.line() as usize);
+        match read {
             Ok(false) => break,
             Ok(true) if record.len() != headers.len() => errors.push(RowError {
                 row: line,
                 full_code: record.get(code_col).unwrap_or("").to_owned(),
-                errors: vec![format!(
-                    "has {} fields; the header has {}",
-                    record.len(),
-                    headers.len()
-                )],
+                errors: vec![if record.iter().any(|f| f.contains('\n')) {
+                    // The count alone ("has 2 fields") hid the cause: a stray quote made the
+                    // following lines part of this row.
+                    "a quote (\") opens a field in this row that is not closed where the row \
+                     ends, so the lines after it were read into this row; close the quote, or \
+                     double it (\"\") to keep it as text"
+                        .to_owned()
+                } else {
+                    format!(
+                        "has {} fields; the header has {}",
+                        record.len(),
+                        headers.len()
+                    )
+                }],
             }),
             Ok(true) => rows.push(ImportRow {
                 line,
@@ -139,6 +150,27 @@ mod tests {
             panic!()
         };
         assert_eq!(r[0].row, 3);
+        assert_eq!(r[0].errors, ["has 2 fields; the header has 3"]);
+        // A stray quote swallows the lines after it: said as that, on the row where it is.
+        let CsvError::Rows(r) = parse(
+            b"full_code,description,active\n01,x,true\n02,\"6 inch pipe,true\n03,z,true\n",
+            |_| {},
+        )
+        .unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(r[0].row, 3);
+        assert!(
+            r[0].errors[0].starts_with("a quote (\") opens a field"),
+            "{r:?}"
+        );
+        // A line break inside quotes is a field's, and later rows keep their own lines.
+        let rows = parse(
+            b"full_code,description,active\n01,\"two\nlines\",true\n02,y,true\n",
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!((rows[1].full_code.as_str(), rows[1].line), ("02", 4));
     }
 
     #[test]
