@@ -46,6 +46,14 @@ pub trait Connector: Sized + Send + Sync + 'static {
     /// and the GL accounts come from what the ERP last reported.
     const PULLED: bool = false;
 
+    /// Where a job's codes went when no ERP confirms them: a file that a person imports later
+    /// (`costbridge-export-7.iif`). Its codes count as synced once it is written (README), and
+    /// the pages then say "written to costbridge-export-7.iif", not "added to the ERP". `None`
+    /// (the default): the ERP confirmed each code it took.
+    fn delivered_to(_settings: &Self::Settings, _job: i64) -> Option<String> {
+        None
+    }
+
     /// Checks settings that were read, within what the operator allows (`env`); each problem is
     /// added under its field's name.
     fn check(settings: &Self::Settings, env: &Env, errors: &mut FieldErrors);
@@ -201,6 +209,7 @@ trait Erased: Send + Sync {
         &'a self, env: &'a Env, ctx: &'a ExportContext, lines: &'a dyn Lines,
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>>;
     fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>>;
+    fn delivered_to(&self, job: i64) -> Option<String>;
 }
 
 struct Typed<C: Connector>(C::Settings);
@@ -232,6 +241,10 @@ impl<C: Connector> Erased for Typed<C> {
 
     fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>> {
         Box::pin(async { C::new(&self.0, env).read_codes().await })
+    }
+
+    fn delivered_to(&self, job: i64) -> Option<String> {
+        C::delivered_to(&self.0, job)
     }
 }
 
@@ -401,6 +414,12 @@ impl ConnectorSettings {
     /// Whether the ERP pulls its work instead (see [`Connector::PULLED`]).
     pub fn pulled(&self) -> bool {
         self.registration.pulled
+    }
+
+    /// Where export job `job`'s codes went when no ERP confirms them (see
+    /// [`Connector::delivered_to`]); `None` when the ERP confirmed each one.
+    pub fn delivered_to(&self, job: i64) -> Option<String> {
+        self.settings.delivered_to(job)
     }
 
     /// Whether `read_codes` works for this connector (it offers Sync from ERP).

@@ -59,6 +59,10 @@ impl Connector for Folder {
     /// A file holds the whole job (one file per job).
     const BATCH: usize = usize::MAX;
 
+    fn delivered_to(settings: &FileSettings, job: i64) -> Option<String> {
+        Some(file_name(job, settings.format))
+    }
+
     fn check(s: &FileSettings, env: &Env, errors: &mut FieldErrors) {
         if s.directory.as_os_str().is_empty() {
             errors.add("directory", "is required");

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_domain::queue::{ItemStatus, JobStatus};
-use costbridge_erp::{GlAccount, GlKind};
+use costbridge_erp::{ConnectorSettings, GlAccount, GlKind};
 use costbridge_storage::queue::{Item, JobStatus as Job};
 use serde::Deserialize;
 
@@ -97,9 +97,21 @@ pub struct QueueView {
     pub expense: Vec<GlAccount>,
     /// Why there are no GL accounts to pick although the company is connected.
     pub accounts_problem: Option<String>,
+    /// The connection, to say where a job's codes went when no ERP confirmed them.
+    pub settings: Option<ConnectorSettings>,
 }
 
 impl QueueView {
+    /// A row's change in words. A synced row that only went into a file says which file: the
+    /// ERP has it once a person imports that file, so "added to the ERP" claimed too much.
+    pub fn change(&self, row: &RowView) -> String {
+        let file = match (&self.settings, row.i.export_status, row.i.export_job_id) {
+            (Some(s), ItemStatus::Synced, Some(job)) => s.delivered_to(job),
+            _ => None,
+        };
+        file.map_or_else(|| row.change.to_owned(), |f| format!("written to {f}"))
+    }
+
     /// Rows whose GL accounts may still change and which can be selected for an action.
     pub fn actionable(&self, row: &RowView) -> bool {
         self.approver && matches!(row.i.export_status.as_str(), "ready" | "failed")
@@ -122,6 +134,9 @@ struct JobPanel {
     oob: bool,
     /// What an unfinished job waits for when the ERP pulls its work (QuickBooks Web Connector).
     waiting: Option<String>,
+    /// The file the job's codes went into, and the ERP that has them once it is imported,
+    /// when no ERP confirms them.
+    delivered: Option<(String, String)>,
 }
 
 /// The element that polls while anything is exporting; drawn without a trigger it stops.
@@ -228,11 +243,17 @@ pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
             }
         };
     let (income, expense) = accounts.into_iter().partition(|a| a.kind == GlKind::Income);
+    let settings = crate::ops::connection::connection(state, v.company())
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.settings);
     QueueView {
         approver: v.caller.user.permissions.is_approver(),
         income,
         expense,
         accounts_problem,
+        settings,
     }
 }
 
@@ -246,11 +267,15 @@ async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResu
         "done" => None,
         _ => crate::ops::qbwc::waiting_line(state, v.company()).await?,
     };
+    let delivered = crate::ops::connection::connection(state, v.company())
+        .await?
+        .and_then(|c| Some((c.settings.delivered_to(job.id)?, c.profile.name)));
     Ok(JobPanel {
         job,
         items: rows(items, &v.zone),
         oob,
         waiting,
+        delivered,
     })
 }
 
@@ -265,14 +290,22 @@ impl JobPanel {
     /// What the live region says: the state and the counts, as one sentence.
     fn status_line(&self) -> String {
         let c = &self.job.counts;
+        let synced = match &self.delivered {
+            Some((file, _)) => format!("{} written to {file}", c.synced),
+            None => format!("{} synced", c.synced),
+        };
         let mut line = format!(
-            "Export job {} {}: {} synced, {} failed, {} still exporting.",
+            "Export job {} {}: {synced}, {} failed, {} still exporting.",
             self.job.id,
             self.state(),
-            c.synced,
             c.failed,
             c.exporting
         );
+        if let Some((file, erp)) = self.delivered.as_ref().filter(|_| c.synced > 0) {
+            line.push_str(&format!(
+                " {erp} has them once someone imports {file} into it."
+            ));
+        }
         if let Some(e) = &self.job.last_error {
             line.push_str(&format!(" Last error: {e}"));
         }

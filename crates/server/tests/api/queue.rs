@@ -16,6 +16,7 @@ both!(
     the_database_refuses_a_missing_code_or_parent,
     a_refused_reject_is_said_in_its_dialog,
     a_refused_gl_pick_is_said_on_its_row,
+    a_file_export_says_where_the_codes_went,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -734,5 +735,32 @@ async fn a_refused_gl_pick_is_said_on_its_row(app: TestApp) {
     assert_eq!(
         app.items("ready_to_export").await[0]["gl_income_account"],
         Value::Null
+    );
+}
+
+/// The file connector's codes count as synced once the file is written, but no ERP confirmed
+/// them: the queue said "added to the ERP" and the job "1 synced". They now name the file, and
+/// who has the codes once it is imported.
+async fn a_file_export_says_where_the_codes_went(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let job = app.accept_all().await;
+    let file = format!("costbridge-export-{job}.iif");
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let synced = app.page(&cookie, "/erp?filter=synced").await;
+    assert!(synced.contains(&format!("written to {file}")), "{synced}");
+    assert!(!synced.contains("added to the ERP"), "{synced}");
+    let panel = app
+        .page(&cookie, &format!("/erp?filter=synced&job={job}"))
+        .await;
+    assert!(
+        panel.contains(&format!(
+            "Export job {job} finished: 1 written to {file}, 0 failed, 0 still exporting. \
+             QuickBooks Desktop has them once someone imports {file} into it."
+        )),
+        "{panel}"
     );
 }

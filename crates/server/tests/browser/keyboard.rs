@@ -223,7 +223,7 @@ async fn queue_and_settings_by_keyboard_alone() {
             .await
             .unwrap();
         assert_eq!(s.run_worker().await, 1);
-        b.wait_announced("#job-status", "finished: 1 synced, 0 failed")
+        b.wait_announced("#job-status", "finished: 1 written to costbridge-export-")
             .await;
         b.wait_text("#count-synced", "1").await;
         let kept =

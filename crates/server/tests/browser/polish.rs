@@ -181,7 +181,8 @@ async fn a_new_company_gets_its_typed_codes_to_the_erp() {
         b.wait_url("job=").await;
         s.run_worker().await;
         b.go("/erp?filter=synced").await;
-        b.wait_text("#queue-rows", "added to the ERP").await;
+        b.wait_text("#queue-rows", "written to costbridge-export-")
+            .await;
 
         // A code the ERP has had offers Deactivate, never Delete.
         b.go(&format!("/codes?list={estimating}")).await;

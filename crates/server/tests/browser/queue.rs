@@ -101,7 +101,9 @@ async fn approve_reject_export_live_and_retry() {
             .unwrap();
         assert_eq!(s.run_worker().await, 1);
         b.wait_text("#job-panel h2", "finished").await;
-        b.wait_text("#job-panel", "0 synced, 1 failed").await;
+        b.wait_text("#job-panel", "0 written to costbridge-export-")
+            .await;
+        b.wait_text("#job-panel", ", 1 failed").await;
         b.wait_text("#job-panel", "parent '01' is pending").await;
         b.wait_text("#queue-tabs", "Failed to Export 1").await;
         let kept =
@@ -118,7 +120,8 @@ async fn approve_reject_export_live_and_retry() {
         b.click("button[hx-post='/erp/export'][hx-vals]").await;
         b.wait_text("#job-panel", "Export job").await;
         assert_eq!(s.run_worker().await, 1);
-        b.wait_text("#job-panel", "2 synced, 0 failed").await;
+        b.wait_text("#job-panel", "2 written to costbridge-export-")
+            .await;
 
         // Retry the failure now that its parent is in the ERP.
         b.go("/erp?filter=failed").await;
@@ -129,7 +132,8 @@ async fn approve_reject_export_live_and_retry() {
             .await;
         b.wait_text("#job-panel", "Export job").await;
         assert_eq!(s.run_worker().await, 1);
-        b.wait_text("#job-panel", "1 synced, 0 failed").await;
+        b.wait_text("#job-panel", "1 written to costbridge-export-")
+            .await;
         b.wait_text("#queue-tabs", "Synced 3").await;
         b.go("/erp?filter=synced").await;
         b.wait_text("#queue-rows", "01-100").await;
