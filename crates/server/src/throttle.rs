@@ -82,11 +82,17 @@ struct Count {
 impl Count {
     fn fresh(&mut self, now: Instant) {
         if self.last.is_some_and(|l| now.duration_since(l) >= FORGET) {
-            *self = Count {
-                pending: self.pending,
-                ..Count::default()
-            };
+            self.forget();
         }
+    }
+
+    /// Forgets the failures and any lock; the attempts still undecided stay counted (their
+    /// [`Attempt`]s give them back).
+    fn forget(&mut self) {
+        *self = Count {
+            pending: self.pending,
+            ..Count::default()
+        };
     }
 
     fn locked(&mut self, now: Instant) -> Option<(Duration, bool)> {
@@ -274,7 +280,9 @@ impl SignInThrottle {
         let mut st = self.state();
         let was_usual = st.is_usual(email, client, now);
         let [_, (_, pair, _), _] = keys(email, client);
-        st.counts.remove(&pair);
+        if let Some(c) = st.counts.get_mut(&pair) {
+            c.forget();
+        }
         let list = st.usual.entry(email.trim().to_lowercase()).or_default();
         list.retain(|(ip, _)| *ip != client);
         list.push_back((client, now));
