@@ -453,19 +453,9 @@ async fn a_refused_user_change_keeps_the_form_and_says_the_rule(app: TestApp) {
     let update = |who: (&'static str, &'static str), form: [(&'static str, &'static str); 4]| {
         let app = &app;
         async move {
-            let (_, cookie) = app.session(who.0, who.1).await;
-            let csrf = crate::session::csrf_of(app, &cookie).await;
-            let res = app
-                .client
-                .post(format!("{}/settings/users/{approver}", app.base))
-                .header(COOKIE, cookie.as_str())
-                .header("x-csrf-token", csrf.as_str())
-                .header("hx-request", "true")
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.text().await.unwrap())
+            let (cookie, csrf) = app.page_session(who.0, who.1).await;
+            let path = format!("/settings/users/{approver}");
+            app.htmx_form(&cookie, &csrf, &path, &form).await
         }
     };
     let (s, html) = update(

@@ -470,16 +470,34 @@ impl TestApp {
         send_with(req.form(fields), headers).await
     }
 
-    /// A button's htmx POST from a page of this session.
-    pub async fn htmx_post(&self, cookie: &str, csrf: &str, path: &str) -> reqwest::Response {
+    /// A signed-in browser: its session cookie and the CSRF token its pages give htmx.
+    pub async fn page_session(&self, email: &str, password: &str) -> (String, String) {
+        let (_, cookie) = self.session(email, password).await;
+        let csrf = crate::session::csrf_of(self, &cookie).await;
+        (cookie, csrf)
+    }
+
+    /// A button's or a form's htmx POST from a page of this session.
+    pub async fn htmx_post(
+        &self, cookie: &str, csrf: &str, path: &str, form: &[(&str, &str)],
+    ) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.base))
             .header(COOKIE, cookie)
             .header("x-csrf-token", csrf)
             .header("hx-request", "true")
+            .form(form)
             .send()
             .await
             .expect("request")
+    }
+
+    /// [`Self::htmx_post`]'s status and body.
+    pub async fn htmx_form(
+        &self, cookie: &str, csrf: &str, path: &str, form: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let res = self.htmx_post(cookie, csrf, path, form).await;
+        (res.status(), res.text().await.expect("body"))
     }
 
     /// A call with the admin's token that must answer `expected`; returns the answer.

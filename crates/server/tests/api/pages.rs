@@ -174,46 +174,36 @@ async fn a_refused_code_form_keeps_its_place(app: TestApp) {
             .unwrap()
     };
     let top = id("01");
-    let (_, cookie) = app
-        .session("admin@one.example", "first-admin-password")
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
         .await;
-    let csrf = crate::session::csrf_of(&app, &cookie).await;
-    let post = |path: String, form: Vec<(&'static str, String)>| {
-        let (app, cookie, csrf) = (&app, &cookie, &csrf);
-        async move {
-            let res = app
-                .client
-                .post(format!("{}{path}", app.base))
-                .header(COOKIE, cookie.as_str())
-                .header("x-csrf-token", csrf.as_str())
-                .header("hx-request", "true")
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.text().await.unwrap())
-        }
-    };
-    let (s, html) = post(
-        format!("/codes/{list}/new"),
-        vec![
-            ("code", "100".into()),
-            ("description", "Again".into()),
-            ("parent_id", top.to_string()),
-        ],
-    )
-    .await;
+    let parent = top.to_string();
+    let (s, html) = app
+        .htmx_form(
+            &cookie,
+            &csrf,
+            &format!("/codes/{list}/new"),
+            &[
+                ("code", "100"),
+                ("description", "Again"),
+                ("parent_id", &parent),
+            ],
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     assert!(html.contains("New code under 01</label>"), "{html}");
-    let (s, html) = post(
-        format!("/codes/{list}/{top}/edit"),
-        vec![
-            ("code", "01".into()),
-            ("description", "General".into()),
-            ("parent", "01-100".into()),
-        ],
-    )
-    .await;
+    let (s, html) = app
+        .htmx_form(
+            &cookie,
+            &csrf,
+            &format!("/codes/{list}/{top}/edit"),
+            &[
+                ("code", "01"),
+                ("description", "General"),
+                ("parent", "01-100"),
+            ],
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
     let error_id = format!("id=\"parent-e{top}-error\"");
     assert_eq!(html.matches(&error_id).count(), 1, "{html}");
@@ -263,28 +253,24 @@ async fn an_erp_that_does_not_answer_is_said_above_the_queue(app: TestApp) {
 /// Every connector's fields share the API's error names (`connector.gl_accounts`): the hidden
 /// File fieldset was marked too, and the focus went to it.
 async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) {
-    let (_, cookie) = app
-        .session("admin@one.example", "first-admin-password")
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
         .await;
-    let csrf = crate::session::csrf_of(&app, &cookie).await;
-    let res = app
-        .client
-        .post(format!("{}/settings/erp", app.base))
-        .header(COOKIE, cookie.as_str())
-        .header("x-csrf-token", csrf.as_str())
-        .header("hx-request", "true")
-        .form(&[
-            ("profile", "tryton"),
-            ("kind", "webhook"),
-            ("webhook.url", "https://erp.example/hook"),
-            ("webhook.secret", "whsec_0123456789abcdef"),
-            ("webhook.gl_accounts", "4100,Service,revenue"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let html = res.text().await.unwrap();
+    let (s, html) = app
+        .htmx_form(
+            &cookie,
+            &csrf,
+            "/settings/erp",
+            &[
+                ("profile", "tryton"),
+                ("kind", "webhook"),
+                ("webhook.url", "https://erp.example/hook"),
+                ("webhook.secret", "whsec_0123456789abcdef"),
+                ("webhook.gl_accounts", "4100,Service,revenue"),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let marked: Vec<&str> = html
         .split(" id=\"erp-")
         .skip(1)
@@ -305,10 +291,9 @@ async fn the_browsers_import_holds_files_to_the_limit_and_says_so() {
         return;
     };
     let list = app.new_list("Ours").await;
-    let (_, cookie) = app
-        .session("admin@one.example", "first-admin-password")
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
         .await;
-    let csrf = crate::session::csrf_of(&app, &cookie).await;
     let preview = |csv: String| {
         let (app, cookie, csrf) = (&app, &cookie, &csrf);
         async move {
@@ -352,22 +337,15 @@ async fn the_browsers_import_holds_files_to_the_limit_and_says_so() {
     let (s, html) = preview(cyrillic.clone()).await;
     assert_eq!(s, StatusCode::OK, "{html}");
     assert!(html.contains(&format!("Preview: {n} to create")), "{html}");
-    let res = app
-        .client
-        .post(format!("{}/codes/{list}/import", app.base))
-        .header(COOKIE, cookie.as_str())
-        .header("x-csrf-token", csrf.as_str())
-        .header("hx-request", "true")
-        .form(&[("csv", cyrillic.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    assert!(
-        status.is_success(),
-        "{status}: {}",
-        res.text().await.unwrap()
-    );
+    let (status, html) = app
+        .htmx_form(
+            &cookie,
+            &csrf,
+            &format!("/codes/{list}/import"),
+            &[("csv", &cyrillic)],
+        )
+        .await;
+    assert!(status.is_success(), "{status}: {html}");
     let (_, codes) = app
         .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?per_page=1")))
         .await;

@@ -474,7 +474,7 @@ async fn the_pages_show_the_web_connector_and_what_waits_for_it(app: TestApp) {
     );
     // A new password, shown once; the old one stops working.
     let res = app
-        .htmx_post(&cookie, &csrf, "/settings/erp/qbwc/password")
+        .htmx_post(&cookie, &csrf, "/settings/erp/qbwc/password", &[])
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let panel = res.text().await.unwrap();

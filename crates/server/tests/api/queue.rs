@@ -648,28 +648,18 @@ async fn a_refused_reject_is_said_in_its_dialog(app: TestApp) {
     app.send(list).await;
     let item = app.items("ready_to_export").await[0]["id"].to_string();
     app.accept_all().await;
-    let (_, cookie) = app
-        .session("admin@one.example", "first-admin-password")
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
         .await;
-    let csrf = crate::session::csrf_of(&app, &cookie).await;
     let post = |reason: &'static str| {
         let (app, cookie, csrf, item) = (&app, &cookie, &csrf, &item);
         async move {
-            let res = app
-                .client
-                .post(format!("{}/erp/reject", app.base))
-                .header(reqwest::header::COOKIE, cookie.as_str())
-                .header("x-csrf-token", csrf.as_str())
-                .header("hx-request", "true")
-                .form(&[
-                    ("item_ids", item.as_str()),
-                    ("reason", reason),
-                    ("filter", "ready_to_export"),
-                ])
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.text().await.unwrap())
+            let form = [
+                ("item_ids", item.as_str()),
+                ("reason", reason),
+                ("filter", "ready_to_export"),
+            ];
+            app.htmx_form(cookie, csrf, "/erp/reject", &form).await
         }
     };
     let (s, html) = post("Duplicate of 02").await;
@@ -702,20 +692,17 @@ async fn a_refused_gl_pick_is_said_on_its_row(app: TestApp) {
     let item = app.items("ready_to_export").await[0]["id"]
         .as_i64()
         .unwrap();
-    let (_, cookie) = app
-        .session("admin@one.example", "first-admin-password")
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
         .await;
-    let csrf = crate::session::csrf_of(&app, &cookie).await;
     let res = app
-        .client
-        .post(format!("{}/erp/items/{item}/gl", app.base))
-        .header(reqwest::header::COOKIE, cookie.as_str())
-        .header("x-csrf-token", csrf.as_str())
-        .header("hx-request", "true")
-        .form(&[("gl_income_account", "9999")])
-        .send()
-        .await
-        .unwrap();
+        .htmx_post(
+            &cookie,
+            &csrf,
+            &format!("/erp/items/{item}/gl"),
+            &[("gl_income_account", "9999")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         res.headers().get("x-error").is_none(),

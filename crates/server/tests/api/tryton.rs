@@ -230,7 +230,7 @@ async fn tryton_end_to_end(app: TestApp) {
         page.contains("Sync from ERP"),
         "the approver sees the button"
     );
-    let res = app.htmx_post(&cookie, &csrf, "/erp/sync").await;
+    let res = app.htmx_post(&cookie, &csrf, "/erp/sync", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let fragment = res.text().await.unwrap();
     assert!(
