@@ -285,8 +285,9 @@ pub async fn gl_accounts(state: &AppState, caller: &User, cid: i64) -> OpResult<
 }
 
 /// The ERP's GL accounts: from the connector, or for an ERP that pulls its work (the
-/// QuickBooks Web Connector) those it reported last.
-async fn erp_accounts(
+/// QuickBooks Web Connector) those it reported last. No access check: for a connection its
+/// caller already loaded for a reader (the queue's page reads it once for everything).
+pub async fn erp_accounts(
     state: &AppState, company: i64, conn: &Connection,
 ) -> OpResult<Vec<GlAccount>> {
     if conn.settings.pulled() {

@@ -5,8 +5,9 @@
 use super::codes::plain;
 use super::error::explain;
 use super::{Layout, Pager, Viewer, WebResult, fragments};
+use crate::ops::connection::Connection;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
-use crate::ops::{OpError, OpResult, Window};
+use crate::ops::{OpResult, Window};
 use crate::state::AppState;
 use crate::zone::Zone;
 use askama::Template;
@@ -97,7 +98,7 @@ pub struct QueueView {
     pub expense: Vec<GlAccount>,
     /// Why there are no GL accounts to pick although the company is connected.
     pub accounts_problem: Option<String>,
-    /// The connection, to say where a job's codes went when no ERP confirmed them.
+    /// The connection's settings, to say where a job's codes went when no ERP confirmed them.
     pub settings: Option<ConnectorSettings>,
 }
 
@@ -223,37 +224,40 @@ async fn tabs(state: &AppState, v: &Viewer, filter: &str, oob: bool) -> WebResul
     ))
 }
 
-pub async fn queue_view(state: &AppState, v: &Viewer) -> QueueView {
+/// The company's connection, read once for a page or fragment: the GL pickers, the job panel
+/// and the rows' words all come from it.
+pub async fn connection(v: &Viewer) -> WebResult<Option<Connection>> {
+    Ok(crate::ops::connection::connection(v.state(), v.company()).await?)
+}
+
+pub async fn queue_view(state: &AppState, v: &Viewer, conn: Option<Connection>) -> QueueView {
     // Without a connection (or with the ERP unreachable) there is nothing to pick from; the
     // page says so rather than failing. An ERP that did not answer is said above the table:
     // pickers offering only "None" told the approver nothing.
-    let (accounts, accounts_problem) =
-        match ops::gl_accounts(state, &v.caller.user, v.company()).await {
-            Ok(accounts) => (accounts, None),
-            Err(OpError::NoConnection) => (Vec::new(), None),
-            Err(e) => {
-                tracing::warn!(error = %e, "GL accounts not read for the queue page");
-                let problem = format!(
-                    "Costbridge could not read the GL accounts from the ERP, so the pickers \
-                     offer none. {}. Check the connection (Company settings → ERP connection → \
-                     Test connection), then reload this page.",
-                    explain(&e).trim_end_matches('.')
-                );
-                (Vec::new(), Some(problem))
-            }
-        };
+    let accounts = match &conn {
+        Some(c) => ops::erp_accounts(state, v.company(), c).await,
+        None => Ok(Vec::new()),
+    };
+    let (accounts, accounts_problem) = match accounts {
+        Ok(accounts) => (accounts, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "GL accounts not read for the queue page");
+            let problem = format!(
+                "Costbridge could not read the GL accounts from the ERP, so the pickers offer \
+                 none. {}. Check the connection (Company settings → ERP connection → Test \
+                 connection), then reload this page.",
+                explain(&e).trim_end_matches('.')
+            );
+            (Vec::new(), Some(problem))
+        }
+    };
     let (income, expense) = accounts.into_iter().partition(|a| a.kind == GlKind::Income);
-    let settings = crate::ops::connection::connection(state, v.company())
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.settings);
     QueueView {
         approver: v.caller.user.permissions.is_approver(),
         income,
         expense,
         accounts_problem,
-        settings,
+        settings: conn.map(|c| c.settings),
     }
 }
 
@@ -261,15 +265,16 @@ pub fn filter_key(f: Option<&str>) -> OpResult<&'static str> {
     Ok(filter_entry(f.unwrap_or("ready_to_export"))?.0)
 }
 
-async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResult<JobPanel> {
+async fn job_panel(
+    state: &AppState, v: &Viewer, job: i64, oob: bool, conn: Option<&Connection>,
+) -> WebResult<JobPanel> {
     let (job, items) = ops::job_with_items(state, &v.caller.user, v.company(), job, 200).await?;
     let waiting = match job.status.as_str() {
         "done" => None,
         _ => crate::ops::qbwc::waiting_line(state, v.company()).await?,
     };
-    let delivered = crate::ops::connection::connection(state, v.company())
-        .await?
-        .and_then(|c| Some((c.settings.delivered_to(job.id)?, c.profile.name)));
+    let delivered =
+        conn.and_then(|c| Some((c.settings.delivered_to(job.id)?, c.profile.name.clone())));
     Ok(JobPanel {
         job,
         items: rows(items, &v.zone),
@@ -328,11 +333,16 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let (items, total) =
         ops::items(v.state(), &v.caller.user, company, filter, pager.window()).await?;
     let (tabs, exporting) = tabs(v.state(), &v, filter, false).await?;
-    let conn = crate::ops::connection::connection(v.state(), company).await?;
+    let conn = connection(&v).await?;
     let job = match pq.job {
-        Some(j) => Some(job_panel(v.state(), &v, j, false).await?),
+        Some(j) => Some(job_panel(v.state(), &v, j, false, conn.as_ref()).await?),
         None => None,
     };
+    let connected = conn.is_some();
+    let income_required = conn
+        .as_ref()
+        .is_some_and(|c| c.profile.rules.income_account_required);
+    let can_pull = conn.as_ref().is_some_and(|c| c.settings.can_read_codes());
     let job_running = job
         .as_ref()
         .is_some_and(|j| j.job.status != JobStatus::Done);
@@ -344,16 +354,14 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
         tabs,
         rows: Rows {
             items: rows(items, &v.zone),
-            q: queue_view(v.state(), &v).await,
+            q: queue_view(v.state(), &v, conn).await,
             oob: false,
         },
         filter: filter.to_owned(),
         readonly_why: readonly_why(&v),
-        connected: conn.is_some(),
-        income_required: conn
-            .as_ref()
-            .is_some_and(|c| c.profile.rules.income_account_required),
-        can_pull: conn.as_ref().is_some_and(|c| c.settings.can_read_codes()),
+        connected,
+        income_required,
+        can_pull,
         notice,
         job,
         live: Live {
@@ -388,12 +396,17 @@ async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
     let (tabs, exporting) = tabs(v.state(), &v, filter, true).await?;
     let mut parts = vec![tabs.render()];
     let mut running = false;
+    let rows_too = matches!(filter, "exporting" | "synced");
+    let conn = match lq.job.is_some() || rows_too {
+        true => connection(&v).await?,
+        false => None,
+    };
     if let Some(j) = lq.job {
-        let panel = job_panel(v.state(), &v, j, true).await?;
+        let panel = job_panel(v.state(), &v, j, true, conn.as_ref()).await?;
         running = panel.job.status != JobStatus::Done;
         parts.push(panel.render());
     }
-    if matches!(filter, "exporting" | "synced") {
+    if rows_too {
         let (items, _) = ops::items(
             v.state(),
             &v.caller.user,
@@ -407,7 +420,7 @@ async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
         .await?;
         let rows = Rows {
             items: rows(items, &v.zone),
-            q: queue_view(v.state(), &v).await,
+            q: queue_view(v.state(), &v, conn).await,
             oob: true,
         };
         parts.push(rows.render());

@@ -1,6 +1,6 @@
 //! What an approver does on the ERP Integrations page: pick GL accounts (saved on change),
 //! and export, retry or reject the selected rows or all of them.
-use super::erp::{QueueView, RejectForm, RowView, filter_key, queue_view};
+use super::erp::{QueueView, RejectForm, RowView, connection, filter_key, queue_view};
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
 use crate::ops::OpError;
 use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start};
@@ -75,33 +75,29 @@ async fn set_gl(v: Viewer, Path(id): Path<i64>, Form(f): Form<GlForm>) -> WebRes
             .gl_expense_account
             .map(|a| Some(a).filter(|a| !a.is_empty())),
     };
-    let item = match ops::set_gl(v.state(), &v.caller.user, v.company(), id, choice).await {
-        Ok(item) => item,
+    let (r, status) = match ops::set_gl(v.state(), &v.caller.user, v.company(), id, choice).await {
+        Ok(item) => (RowView::new(item, &v.zone), StatusCode::OK),
         // The row again as stored, the refusal beside its pickers: a toast alone left the
         // picker showing the account that was not saved.
         Err(e @ (OpError::Invalid(_) | OpError::Conflict(_) | OpError::Erp(_))) => {
-            let mut r = RowView::new(
-                ops::item(v.state(), &v.caller.user, v.company(), id).await?,
-                &v.zone,
-            );
+            let item = ops::item(v.state(), &v.caller.user, v.company(), id).await?;
+            let mut r = RowView::new(item, &v.zone);
             r.gl_error = Some(explain(&e));
-            let row = RowFragment {
-                r,
-                q: queue_view(v.state(), &v).await,
-            };
-            return fragments(StatusCode::UNPROCESSABLE_ENTITY, vec![row.render()]);
+            (r, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(e) => return Err(e.into()),
     };
     let row = RowFragment {
-        r: RowView::new(item, &v.zone),
-        q: queue_view(v.state(), &v).await,
+        r,
+        q: queue_view(v.state(), &v, connection(&v).await?).await,
     };
-    let mut res = fragments(StatusCode::OK, vec![row.render()])?;
-    res.headers_mut().insert(
-        "x-message",
-        axum::http::HeaderValue::from_static("GL account saved."),
-    );
+    let mut res = fragments(status, vec![row.render()])?;
+    if status == StatusCode::OK {
+        res.headers_mut().insert(
+            "x-message",
+            axum::http::HeaderValue::from_static("GL account saved."),
+        );
+    }
     Ok(res)
 }
 
