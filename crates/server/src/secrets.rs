@@ -231,6 +231,15 @@ pub async fn cipher(settings: &Settings, db: &Db) -> anyhow::Result<Cipher> {
     Ok(cipher)
 }
 
+/// One sealed value opened with `old` and sealed with `new`; `what` names it in the error.
+fn reseal(
+    old: &Cipher, new: &Cipher, sealed: &str, what: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    old.open(sealed)
+        .map(|plain| new.seal(&plain))
+        .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was changed", what()))
+}
+
 /// Re-encrypts every stored secret with `new` (clear ones too), in one transaction; returns
 /// how many connections were rewritten.
 pub async fn rotate(db: &Db, old: &Cipher, new: &Cipher) -> anyhow::Result<usize> {
@@ -244,42 +253,33 @@ pub async fn rotate(db: &Db, old: &Cipher, new: &Cipher) -> anyhow::Result<usize
     // Xero's tokens are secrets of the connection too (issue #11).
     let mut grants = Vec::new();
     for (company, access, refresh) in db.xero_grant_secrets().await? {
-        let reseal = |v: &str| {
-            old.open(v).map(|plain| new.seal(&plain)).map_err(|e| {
-                anyhow::anyhow!("company {company}'s Xero tokens: {e}; nothing was changed")
-            })
-        };
+        let what = || format!("company {company}'s Xero tokens");
         grants.push(costbridge_storage::xero::GrantSecrets {
             company,
-            after: (reseal(&access)?, reseal(&refresh)?),
+            after: (
+                reseal(old, new, &access, what)?,
+                reseal(old, new, &refresh, what)?,
+            ),
             before: (access, refresh),
         });
     }
     // Event subscriptions' signing secrets are sealed with the same key.
     let mut subscriptions = Vec::new();
     for (id, company, sealed) in db.event_subscription_secrets().await? {
-        let after = old
-            .open(&sealed)
-            .map(|plain| new.seal(&plain))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "company {company}'s event subscription {id}: {e}; nothing was changed"
-                )
-            })?;
+        let after = reseal(old, new, &sealed, || {
+            format!("company {company}'s event subscription {id}")
+        })?;
         subscriptions.push((id, sealed, after));
     }
     // So are the API's kept idempotent answers, which may hold a secret shown once.
     let mut answers = Vec::new();
     for (owner, key, sealed) in db.kept_answers().await? {
-        let after = old
-            .open(&sealed)
-            .map(|plain| new.seal(&plain))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "company {}'s kept answer to Idempotency-Key {key:?}: {e}; nothing was changed",
-                    owner.company
-                )
-            })?;
+        let after = reseal(old, new, &sealed, || {
+            format!(
+                "company {}'s kept answer to Idempotency-Key {key:?}",
+                owner.company
+            )
+        })?;
         answers.push(costbridge_storage::requests::KeptAnswer {
             owner,
             key,
