@@ -6,6 +6,21 @@ use crate::sync::SyncState;
 use serde::Serialize;
 use thiserror::Error;
 
+/// The refuser of a row Costbridge failed itself (a check of its own, a folder it cannot
+/// write, an ERP it gave up on), as opposed to a refusal the ERP answered.
+pub const COSTBRIDGE: &str = "Costbridge";
+
+/// Who refused, as the start of a sentence about `what` ("it", "3 codes"): Costbridge, the ERP
+/// by name, or for a refusal recorded before its refuser was, the ERP. The pages and the mails
+/// say it alike.
+pub fn refused(by: Option<&str>, what: &str) -> String {
+    match by {
+        Some(COSTBRIDGE) => format!("Costbridge did not export {what}"),
+        Some(erp) => format!("{erp} refused {what}"),
+        None => format!("The ERP refused {what}"),
+    }
+}
+
 /// A stored state this version does not know (written by a newer version, or by hand).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("unknown {kind} state '{value}'")]

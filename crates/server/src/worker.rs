@@ -6,12 +6,13 @@ use crate::ops::OpError;
 use crate::ops::connection::connection;
 use crate::retry::{backoff, until_due};
 use crate::state::AppState;
+use costbridge_domain::queue::COSTBRIDGE;
 use costbridge_domain::sync::parent_problem;
 use costbridge_erp::{
     ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Lines, Previous,
 };
 use costbridge_storage::StoreError;
-use costbridge_storage::jobs::{COSTBRIDGE, ClaimedJob, ExportRow, Outcome};
+use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
 use std::collections::HashSet;
 use std::future::Future;
 use time::Duration;

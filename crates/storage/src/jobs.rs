@@ -52,25 +52,12 @@ pub enum Outcome {
     Synced {
         origin_id: String,
     },
-    /// `by` is who refused, as people read it: [`COSTBRIDGE`] or the ERP's name.
+    /// `by` is who refused, as people read it:
+    /// [`COSTBRIDGE`](costbridge_domain::queue::COSTBRIDGE) or the ERP's name.
     Failed {
         message: String,
         by: String,
     },
-}
-
-/// The refuser of a row Costbridge failed itself (a check of its own, a folder it cannot
-/// write, an ERP it gave up on), as opposed to a refusal the ERP answered.
-pub const COSTBRIDGE: &str = "Costbridge";
-
-/// Who refused, as the start of a sentence about `what` ("it", "3 codes"): Costbridge, the ERP
-/// by name, or for a refusal recorded before its refuser was, the ERP.
-pub fn refused(by: Option<&str>, what: &str) -> String {
-    match by {
-        Some(COSTBRIDGE) => format!("Costbridge did not export {what}"),
-        Some(erp) => format!("{erp} refused {what}"),
-        None => format!("The ERP refused {what}"),
-    }
 }
 
 /// Outcomes per statement: 500 rows × 8 bound values stays under SQLite's limit.

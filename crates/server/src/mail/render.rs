@@ -2,7 +2,7 @@
 //! Every wording lives here.
 use super::doc::{Doc, codes_n, number};
 use crate::zone::Zone;
-use costbridge_storage::jobs::refused;
+use costbridge_domain::queue::refused;
 use costbridge_storage::outbox::{CodeLine, Notice, Reader, Rendered, SenderCount};
 
 /// Pages of the web UI the links open. Approvers get the ERP Integrations queue; senders (Admin

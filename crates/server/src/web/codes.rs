@@ -12,9 +12,9 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use costbridge_domain::queue::refused;
 use costbridge_domain::sync::{self, ALL_STATES, SyncState};
 use costbridge_storage::codes::{CodeFilter, CodeList, CostCode};
-use costbridge_storage::jobs::refused;
 use serde::Deserialize;
 use serde_json::Value;
 
