@@ -6,6 +6,7 @@ use crate::ops::{OpError, codes, imports};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, Multipart, Path};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -78,38 +79,14 @@ async fn preview(
 ) -> WebResult<Response> {
     // Access is refused before the file is read.
     codes::write(&v.caller.user, v.company())?;
-    let unreadable = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Ok(too_big(limit))
-        } else {
-            Err(ApiError::bad_request(e.body_text()))
-        }
+    // Over the limit, the preview says so (the body's limit leaves room for the form around
+    // the file; the file's own is exact).
+    let (bytes, too_large) = match file_field(&mut multipart).await {
+        Ok(bytes) if bytes.len() <= limit.0 => (bytes, None),
+        Ok(_) => (Vec::new(), Some(too_big(limit))),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (Vec::new(), Some(too_big(limit))),
+        Err(e) => return Err(ApiError::bad_request(e.body_text()).into()),
     };
-    let mut bytes = Vec::new();
-    let mut too_large = None;
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                too_large = Some(unreadable(e)?);
-                break;
-            }
-        };
-        if field.name() == Some("file") {
-            match field.bytes().await {
-                Ok(b) => bytes = b.to_vec(),
-                Err(e) => {
-                    too_large = Some(unreadable(e)?);
-                    break;
-                }
-            }
-        }
-    }
-    // The body's limit leaves room for the form around the file; the file's is exact.
-    if bytes.len() > limit.0 {
-        too_large = Some(too_big(limit));
-    }
     let csv = String::from_utf8_lossy(&bytes).into_owned();
     let (preview, problems) = match too_large {
         Some(said) => (None, vec![said]),
@@ -126,6 +103,17 @@ async fn preview(
         shown: SHOWN,
     };
     fragments(StatusCode::OK, vec![page.render()])
+}
+
+/// The form's `file` field (empty when there is none).
+async fn file_field(multipart: &mut Multipart) -> Result<Vec<u8>, MultipartError> {
+    let mut bytes = Vec::new();
+    while let Some(field) = multipart.next_field().await? {
+        if field.name() == Some("file") {
+            bytes = field.bytes().await?.to_vec();
+        }
+    }
+    Ok(bytes)
 }
 
 /// Every row's errors of a refused file, one line per row, or what is wrong with the file as
