@@ -400,8 +400,8 @@ fn list_csv(n: usize) -> String {
     format!("full_code,description,active\n{}\n", rows.join("\n"))
 }
 
-/// A floor's statement (or, unnamed, the whole floor), timed on the indexed and the bare copies.
-type Split = (&'static str, Duration, Duration);
+/// A floor (the step it belongs to) timed on the indexed and on the bare copies.
+type Split = (&'static str, Timed, Timed);
 
 async fn run(
     backend: &str, n: usize, wrk_secs: u32, bin: &Path,
@@ -699,20 +699,13 @@ async fn run(
     // statement's rows cost alone, and what the tables' indexes add to them.
     bare_copies(&db).await?;
     let mut split = Vec::new();
-    for (indexed, floor) in [
-        (send_floor, SEND_FLOOR),
-        (accept, ACCEPT_FLOOR),
-        (outcomes, OUTCOMES_FLOOR),
+    for (step, indexed, floor) in [
+        ("send", send_floor, SEND_FLOOR),
+        ("accept", accept, ACCEPT_FLOOR),
+        ("outcomes", outcomes, OUTCOMES_FLOOR),
     ] {
         let bare = engine(&db, company, n, Tables::Bare, floor).await?;
-        split.push(("", indexed.total(), bare.total()));
-        split.extend(
-            indexed
-                .0
-                .into_iter()
-                .zip(bare.0)
-                .map(|((what, i), (_, b))| (what, i, b)),
-        );
+        split.push((step, indexed, bare));
     }
     Ok((rows, split))
 }
@@ -772,15 +765,12 @@ async fn main() -> anyhow::Result<()> {
              (no index, key, constraint or trigger):\n"
         );
         println!("| floor | with the indexes | bare |\n|---|---|---|");
-        let mut step = 0;
-        for (what, indexed, bare) in split {
-            let what = if what.is_empty() {
-                step += 1;
-                format!("**{}, in all**", ["send", "accept", "outcomes"][step - 1])
-            } else {
-                what.to_owned()
-            };
-            println!("| {what} | {} | {} |", ms(indexed), ms(bare));
+        for (step, indexed, bare) in split {
+            let (i, b) = (ms(indexed.total()), ms(bare.total()));
+            println!("| **{step}, in all** | **{i}** | **{b}** |");
+            for ((what, i), (_, b)) in indexed.0.into_iter().zip(bare.0) {
+                println!("| {what} | {} | {} |", ms(i), ms(b));
+            }
         }
     }
     Ok(())
