@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+use crate::held::Held;
 use crate::tx::{Body, Queries, Record, Tx};
 
 /// The database, embedded SQLite by default or a shared PostgreSQL for several instances.
@@ -176,6 +177,7 @@ impl Db {
                 p.begin_with("BEGIN IMMEDIATE")
                     .await
                     .map_err(StoreError::from)?,
+                Held::default(),
             ),
             Db::Postgres(p) => Tx::Postgres(p.begin().await.map_err(StoreError::from)?),
         };

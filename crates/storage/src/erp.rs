@@ -509,6 +509,18 @@ impl Db {
                         ),
                         None => (i64::MAX, None),
                     };
+                    if tx.hold_triggers(company, check.count).await? {
+                        // The codes' earlier items, superseded by the ones inserted next (the
+                        // held row trigger's work, in one statement).
+                        let sql = format!(
+                            "UPDATE erp_items SET superseded = TRUE WHERE company_id = $1 \
+                             AND NOT superseded AND cost_code_id IN (SELECT id FROM \
+                             cost_codes WHERE list_id = $2 AND sync_status IN \
+                             {unsynced_states})"
+                        );
+                        tx.execute(AssertSqlSafe(sql), [company.into(), list.into()])
+                            .await?;
+                    }
                     // A snapshot of exactly what is sent, and the last confirmed values for the
                     // diff.
                     let sql = format!(

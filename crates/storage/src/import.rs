@@ -262,6 +262,8 @@ impl Db {
                         updates,
                         unchanged,
                     } = plan(rows, &existing, delimiter)?;
+                    tx.hold_triggers(company, creates.len() + updates.len())
+                        .await?;
 
                     let ts = now();
                     for (old, description, active, state) in &updates {

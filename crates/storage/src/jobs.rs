@@ -238,6 +238,7 @@ impl Db {
         let before = before.as_str();
         self.write(|tx| {
             Box::pin(async move {
+                tx.hold_triggers(job.company_id, outcomes.len()).await?;
                 // The codes each outcome reached, for their events.
                 let (mut synced_codes, mut failed_codes) = (Vec::new(), Vec::new());
                 for chunk in outcomes.chunks(OUTCOME_CHUNK) {

@@ -13,6 +13,7 @@ mod digest;
 pub mod erp;
 pub mod events;
 mod found;
+mod held;
 pub mod import;
 pub mod integrity;
 pub mod jobs;

@@ -550,6 +550,7 @@ impl Db {
                             (ids, n)
                         }
                     };
+                    tx.hold_triggers(company, count).await?;
                     // "All" is one statement however many rows wait; a selection goes in bounded
                     // chunks.
                     let chunks: Vec<&[i64]> = match sel {
@@ -690,6 +691,7 @@ impl Db {
                 let version = lock_erp_list(tx, company).await?;
                 let ids = select_items(tx, company, sel, from, false).await?;
                 let (list, version) = version.ok_or(StoreError::NotFound)?;
+                tx.hold_triggers(company, ids.len()).await?;
                 let after = json!({"sync_status": to, "rejection_reason": reason}).to_string();
                 for chunk in ids.chunks(ID_CHUNK) {
                     let list_marks = marks(chunk.len(), 5);

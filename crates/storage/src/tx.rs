@@ -3,6 +3,7 @@
 //! backend in [`arguments`] and the statement runs in [`Link`], the only places that know there
 //! are two. [`Tx`] is a write transaction (opened by [`Db::write`](crate::Db::write)); the same
 //! read methods on [`Db`] run on the pool.
+use crate::held::Held;
 use crate::{Db, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::query::QueryAs;
@@ -309,7 +310,8 @@ impl Take {
 /// `'c` is how long the data its body borrows lives (the transaction itself is the pool's):
 /// naming it in the type lets the body's future borrow that data and still be `Send`.
 pub(crate) enum Tx<'c> {
-    Sqlite(sqlx::Transaction<'c, Sqlite>),
+    /// With the companies whose row triggers it holds ([`Tx::hold_triggers`]).
+    Sqlite(sqlx::Transaction<'c, Sqlite>, Held),
     Postgres(sqlx::Transaction<'c, Postgres>),
 }
 
@@ -317,9 +319,12 @@ pub(crate) enum Tx<'c> {
 pub(crate) type Body<'t, T, E> = std::pin::Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
 
 impl Tx<'_> {
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+    /// Commits, after doing what the row triggers a bulk statement held would have done
+    /// ([`Tx::release_triggers`]).
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.release_triggers().await?;
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())
@@ -337,7 +342,7 @@ impl Queries for Tx<'_> {
         Self: 'a;
     fn link(&mut self) -> Link<&mut SqliteConnection, &mut PgConnection> {
         match self {
-            Tx::Sqlite(t) => Link::Sqlite(&mut **t),
+            Tx::Sqlite(t, _) => Link::Sqlite(&mut **t),
             Tx::Postgres(t) => Link::Postgres(&mut **t),
         }
     }

@@ -17,6 +17,7 @@ both!(
     a_refused_reject_is_said_in_its_dialog,
     a_refused_gl_pick_is_said_on_its_row,
     a_file_export_says_where_the_codes_went,
+    bulk_steps_keep_the_counts,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -750,4 +751,67 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
         )),
         "{panel}"
     );
+}
+
+/// SQLite holds its once-per-row counting triggers through a step that moves a thousand codes
+/// or more and recounts before the commit (storage/src/counts.rs); PostgreSQL counts once per
+/// statement. After each bulk step — import, send, reject all, send again, accept all, the
+/// export's outcomes — the kept counts match the rows and the list's totals say so, and a
+/// one-code change afterwards is counted by the triggers again.
+async fn bulk_steps_keep_the_counts(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let mut csv = String::from("full_code,description,active\n");
+    for i in 0..1_200 {
+        csv.push_str(&format!("{i:04},Item {i},true\n"));
+    }
+    app.import(list, csv).await;
+    let totals = || async {
+        let mut out = Vec::new();
+        for state in ["new", "pending", "rejected", "synced"] {
+            let res = app
+                .request(
+                    "GET",
+                    &app.c(&format!(
+                        "/cost_code_lists/{list}/cost_codes?sync_status={state}&per_page=1"
+                    )),
+                )
+                .await;
+            let n: i64 = res.headers()["total"].to_str().unwrap().parse().unwrap();
+            out.push((state, n));
+        }
+        out
+    };
+    let only = |state: &'static str, n: i64| {
+        ["new", "pending", "rejected", "synced"]
+            .map(|s| (s, if s == state { n } else { 0 }))
+            .to_vec()
+    };
+    assert_eq!(app.violations().await, Vec::<String>::new(), "import");
+    assert_eq!(totals().await, only("new", 1_200), "import");
+    app.send(list).await;
+    assert_eq!(app.violations().await, Vec::<String>::new(), "send");
+    assert_eq!(totals().await, only("pending", 1_200), "send");
+    let (s, _) = app
+        .post(
+            &app.c("/erp/cost_codes/reject"),
+            json!({"reason": "not yet"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.violations().await, Vec::<String>::new(), "reject");
+    assert_eq!(totals().await, only("rejected", 1_200), "reject");
+    // The second send's items supersede the rejected ones.
+    app.send(list).await;
+    assert_eq!(app.items("rejected").await.len(), 0, "superseded");
+    assert_eq!(app.violations().await, Vec::<String>::new(), "send again");
+    app.accept_waiting().await;
+    assert_eq!(app.violations().await, Vec::<String>::new(), "accept");
+    app.run_worker().await;
+    assert_eq!(app.violations().await, Vec::<String>::new(), "outcomes");
+    assert_eq!(totals().await, only("synced", 1_200), "outcomes");
+    app.code(list, "9999", "One more", None).await;
+    assert_eq!(app.violations().await, Vec::<String>::new(), "one code");
+    let mut want = only("synced", 1_200);
+    want[0].1 = 1;
+    assert_eq!(totals().await, want, "one code");
 }
