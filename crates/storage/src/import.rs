@@ -484,7 +484,7 @@ impl NewCodes<'_> {
         &self, tx: &mut Tx<'_>, rows: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let column =
-            |f: &dyn Fn(&Planned) -> String| Array::Text(rows.iter().map(|p| f(p)).collect());
+            |f: &dyn Fn(&Planned) -> String| Array::Text(rows.iter().map(|p| Some(f(p))).collect());
         let parents = Array::Int(rows.iter().map(|p| self.parent_id(p)).collect());
         let sql = format!(
             "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, \

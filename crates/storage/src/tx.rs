@@ -29,8 +29,63 @@ pub(crate) enum Arg {
 #[derive(Debug, Clone)]
 pub(crate) enum Array {
     Int(Vec<Option<i64>>),
-    Text(Vec<String>),
+    Text(Vec<Option<String>>),
     Bool(Vec<bool>),
+}
+
+impl Array {
+    fn len(&self) -> usize {
+        match self {
+            Array::Int(v) => v.len(),
+            Array::Text(v) => v.len(),
+            Array::Bool(v) => v.len(),
+        }
+    }
+
+    /// The element type PostgreSQL casts the array to.
+    fn element(&self) -> &'static str {
+        match self {
+            Array::Int(_) => "bigint",
+            Array::Text(_) => "text",
+            Array::Bool(_) => "boolean",
+        }
+    }
+
+    /// The value at `row`, to bind on its own.
+    fn at(&self, row: usize) -> Arg {
+        match self {
+            Array::Int(v) => v[row].into(),
+            Array::Text(v) => v[row].clone().into(),
+            Array::Bool(v) => v[row].into(),
+        }
+    }
+}
+
+/// The rows a bulk statement reads, given column by column, as a table `v(column1, …)` for its
+/// `FROM`, and the values to bind after the statement's own `skip`. PostgreSQL gets one array
+/// a column through `UNNEST`: any number of rows is one statement of as many parameters as
+/// columns, and its planner joins them in one pass (a 100,000-code export's outcomes in
+/// statements of 8,000 `VALUES` rows scanned the codes once a statement, EXPLAIN ANALYZE: 54 of
+/// each 290 ms). SQLite, which has no arrays, gets a multi-row `VALUES`, whose columns it names
+/// the same way; its caller keeps `rows × columns` under SQLite's 32,766 bound values.
+pub(crate) fn rows_table(postgres: bool, skip: usize, columns: Vec<Array>) -> (String, Vec<Arg>) {
+    let names: Vec<String> = (1..=columns.len()).map(|i| format!("column{i}")).collect();
+    if postgres {
+        let arrays: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("${}::{}[]", skip + i + 1, c.element()))
+            .collect();
+        let sql = format!("UNNEST({}) AS v({})", arrays.join(", "), names.join(", "));
+        (sql, columns.into_iter().map(Arg::from).collect())
+    } else {
+        let rows = columns.first().map_or(0, Array::len);
+        let args = (0..rows)
+            .flat_map(|r| columns.iter().map(move |c| c.at(r)))
+            .collect();
+        let sql = format!("(VALUES {}) AS v", values_after(skip, rows, columns.len()));
+        (sql, args)
+    }
 }
 
 impl From<Array> for Arg {
