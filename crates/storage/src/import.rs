@@ -2,7 +2,7 @@
 //! either the whole file applies in one transaction or nothing does.
 use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
 use crate::events::{self, About};
-use crate::tx::{Arg, Array, Queries, Tx, values_after};
+use crate::tx::{Arg, Array, Queries, Tx, rows_table};
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::events::EventType;
 use costbridge_domain::sync::{ConfirmedValues, SyncState};
@@ -316,15 +316,16 @@ impl Db {
                             // here: its new ids are not read back.
                             returning: Some(*tier) != deepest,
                         };
-                        let created = if tx.postgres() {
-                            new.insert_tier_pg(tx, tier_rows).await?
+                        // A tier is one statement on PostgreSQL (one array a column).
+                        let chunk = if tx.postgres() {
+                            usize::MAX
                         } else {
-                            let mut created = Vec::new();
-                            for chunk in tier_rows.chunks(INSERT_CHUNK) {
-                                created.extend(new.insert_chunk(tx, chunk).await?);
-                            }
-                            created
+                            INSERT_CHUNK
                         };
+                        let mut created = Vec::new();
+                        for rows in tier_rows.chunks(chunk) {
+                            created.extend(new.insert(tx, rows).await?);
+                        }
                         ids.extend(created.into_iter().map(|(id, f)| (f, id)));
                     }
                     let created_event =
@@ -394,13 +395,10 @@ impl Db {
     }
 }
 
-/// The columns of a created code, in the order both inserts below give them: first what every
+/// The columns of a created code, in the order the insert below gives them: first what every
 /// code of a tier shares (bound once per statement), then what each row has of its own.
 const NEW_CODE_COLUMNS: &str = "company_id, list_id, tier, sync_status, changed_version, \
      created_at, updated_at, parent_id, code, full_code, sort_key, description, active";
-
-/// The values per row in [`NEW_CODE_COLUMNS`], after the seven the tier shares.
-const ROW_VALUES: usize = 6;
 
 /// What every code of one tier an import creates shares, and the ids of the codes already there
 /// (the parents of this tier).
@@ -450,59 +448,31 @@ impl NewCodes<'_> {
         }
     }
 
-    /// Creates codes of one tier with one multi-row `VALUES` (SQLite: binding is direct there, and
-    /// the statement stays under its bound-value limit); the shared values are bound once.
-    async fn insert_chunk(
-        &self, tx: &mut Tx<'_>, chunk: &[&Planned],
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        let sql = format!(
-            "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, \
-             v.* FROM (VALUES {}) AS v",
-            values_after(7, chunk.len(), ROW_VALUES)
-        );
-        let args: Vec<Arg> = self
-            .shared()
-            .into_iter()
-            .chain(chunk.iter().flat_map(|p| {
-                [
-                    self.parent_id(p).into(),
-                    (&p.code).into(),
-                    (&p.full_code).into(),
-                    wbs::sort_key(&p.full_code, self.delimiter).into(),
-                    (&p.description).into(),
-                    p.active.into(),
-                ]
-            }))
-            .collect();
-        self.run(tx, sql, args).await
-    }
-
-    /// Creates one tier's codes in one statement on PostgreSQL: each column is one array and
-    /// `UNNEST` turns them into rows, so 100,000 codes are one statement and six parameters per
-    /// tier instead of 250 statements of 5,200 (BENCHMARKS.md).
-    async fn insert_tier_pg(
+    /// Creates codes of one tier in one statement, the rows through [`rows_table`] (on
+    /// PostgreSQL one array a column: 100,000 codes are one statement and six parameters per
+    /// tier instead of 250 statements of 5,200, BENCHMARKS.md); the shared values are bound once.
+    async fn insert(
         &self, tx: &mut Tx<'_>, rows: &[&Planned],
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let column =
             |f: &dyn Fn(&Planned) -> String| Array::Text(rows.iter().map(|p| Some(f(p))).collect());
-        let parents = Array::Int(rows.iter().map(|p| self.parent_id(p)).collect());
+        let (table, args) = rows_table(
+            tx.postgres(),
+            7,
+            vec![
+                Array::Int(rows.iter().map(|p| self.parent_id(p)).collect()),
+                column(&|p| p.code.clone()),
+                column(&|p| p.full_code.clone()),
+                column(&|p| wbs::sort_key(&p.full_code, self.delimiter)),
+                column(&|p| p.description.clone()),
+                Array::Bool(rows.iter().map(|p| p.active).collect()),
+            ],
+        );
         let sql = format!(
             "INSERT INTO cost_codes ({NEW_CODE_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, \
-             u.* FROM UNNEST($8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[], \
-             $13::boolean[]) AS u(parent_id, code, full_code, sort_key, description, active)"
+             v.* FROM {table}"
         );
-        let args = self
-            .shared()
-            .into_iter()
-            .chain([
-                parents.into(),
-                column(&|p| p.code.clone()).into(),
-                column(&|p| p.full_code.clone()).into(),
-                column(&|p| wbs::sort_key(&p.full_code, self.delimiter)).into(),
-                column(&|p| p.description.clone()).into(),
-                Array::Bool(rows.iter().map(|p| p.active).collect()).into(),
-            ])
-            .collect();
-        self.run(tx, sql, args).await
+        self.run(tx, sql, self.shared().into_iter().chain(args).collect())
+            .await
     }
 }

@@ -253,7 +253,7 @@ pub(crate) fn values(rows: usize, cols: usize) -> String {
 }
 
 /// [`values`] numbered from `$skip+1`, after `skip` placeholders of the statement's own.
-pub(crate) fn values_after(skip: usize, rows: usize, cols: usize) -> String {
+fn values_after(skip: usize, rows: usize, cols: usize) -> String {
     (0..rows)
         .map(|r| format!("({})", marks(cols, skip + r * cols + 1)))
         .collect::<Vec<_>>()
