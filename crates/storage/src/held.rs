@@ -26,7 +26,9 @@ impl Tx<'_> {
     /// run move `rows` codes or items of `company`; answers whether they are held (never below
     /// [`HOLD_FROM`], never on PostgreSQL). While they are, the caller marks the items its
     /// inserts supersede itself, and counts read in this transaction are the ones from before
-    /// it: the commit makes them right.
+    /// it: the commit makes them right. The hold covers every row the transaction moves after
+    /// it and the commit recounts the companies named here, so a transaction that holds moves
+    /// rows of those companies only (each write path here works in one company).
     pub(crate) async fn hold_triggers(
         &mut self, company: i64, rows: usize,
     ) -> Result<bool, StoreError> {
