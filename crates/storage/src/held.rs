@@ -11,11 +11,15 @@ use crate::StoreError;
 use crate::tx::{Queries, Tx};
 use std::collections::BTreeSet;
 
-/// How many rows a statement must move before holding pays: a recount reads every code of the
-/// company from an index (~0.1 µs a code, 10 ms at 100,000), where the triggers cost ~1.2 µs or
-/// more a moved row. Below this the triggers are the cheaper way, and accepting one code in a
-/// large company stays as fast as it was.
+/// Below this many rows a statement keeps its triggers without asking what a recount would cost.
 const HOLD_FROM: usize = 1_000;
+
+/// How many times faster a recount reads a code than the triggers count a moved row: a recount
+/// reads every code and open item of the company from an index (~0.1 µs a code, 10 ms a
+/// statement at 100,000), where the triggers cost ~1.2 µs or more a moved row. Holding pays
+/// when the rows moved are at least this share of the company's codes, so a 1,000-code step
+/// in a company of a million codes keeps its triggers.
+const RECOUNT_SPEEDUP: usize = 12;
 
 /// The companies whose counts a SQLite transaction holds, recounted before it commits.
 #[derive(Default)]
@@ -23,34 +27,49 @@ pub(crate) struct Held(BTreeSet<i64>);
 
 impl Tx<'_> {
     /// Holds SQLite's row triggers for the rest of this transaction when the statements about to
-    /// run move `rows` codes or items of `company`; answers whether they are held (never below
-    /// [`HOLD_FROM`], never on PostgreSQL). While they are, the caller marks the items its
-    /// inserts supersede itself, and counts read in this transaction are the ones from before
-    /// it: the commit makes them right. The hold covers every row the transaction moves after
-    /// it and the commit recounts the companies named here, so a transaction that holds moves
-    /// rows of those companies only (each write path here works in one company).
+    /// run move `rows` codes or items of `company` and a recount costs less than the triggers
+    /// would; answers whether they are held (never on PostgreSQL). While they are, the caller
+    /// marks the items its inserts supersede itself, and counts read in this transaction are
+    /// the ones from before it: the commit makes them right. A hold covers every row the
+    /// transaction moves after it, so once one is taken, each later call holds too and names
+    /// its company for the recount.
     pub(crate) async fn hold_triggers(
         &mut self, company: i64, rows: usize,
     ) -> Result<bool, StoreError> {
         let Tx::Sqlite(_, held) = self else {
             return Ok(false);
         };
+        if !held.0.is_empty() {
+            held.0.insert(company);
+            return Ok(true);
+        }
         if rows < HOLD_FROM {
             return Ok(false);
         }
-        let first = held.0.is_empty();
-        held.0.insert(company);
-        if first {
-            self.execute("INSERT INTO triggers_held (held) VALUES (1)", [])
-                .await?;
+        let codes: i64 = self
+            .scalar(
+                "SELECT CAST(COALESCE(SUM(s.n), 0) AS BIGINT) FROM list_state_counts s JOIN \
+                 cost_code_lists l ON l.id = s.list_id WHERE l.company_id = $1",
+                [company.into()],
+            )
+            .await?;
+        if (rows * RECOUNT_SPEEDUP) < usize::try_from(codes).unwrap_or(usize::MAX) {
+            return Ok(false);
+        }
+        self.execute("INSERT INTO triggers_held (held) VALUES (1)", [])
+            .await?;
+        if let Tx::Sqlite(_, held) = self {
+            held.0.insert(company);
         }
         Ok(true)
     }
 
     /// Releases the held triggers and recounts each held company's lists and queue from the
     /// rows. `changes` (which tells a list's page marks to be taken again, marks.rs) grows by
-    /// how far each count moved, as the triggers would have grown it for codes that moved one
-    /// way, and by one more, so a state that lost and gained as many codes moves too.
+    /// how far each count moved: what the triggers would have added for codes that moved one
+    /// way, as every held step moves them (into one state, or out of one). A step that could
+    /// move codes both into and out of one state (an import reverting one code to synced and
+    /// changing another) takes the list, whose `version` moves the marks' stamp too.
     pub(crate) async fn release_triggers(&mut self) -> Result<(), StoreError> {
         let companies = match self {
             Tx::Sqlite(_, held) if !held.0.is_empty() => std::mem::take(&mut held.0),
@@ -68,7 +87,7 @@ impl Tx<'_> {
                  SELECT k.list_id, k.sync_status, COALESCE(now.n, 0), COALESCE(now.n, 0) \
                  FROM keys k LEFT JOIN now ON now.list_id = k.list_id AND now.sync_status \
                  = k.sync_status WHERE TRUE ON CONFLICT (list_id, sync_status) DO UPDATE SET \
-                 n = excluded.n, changes = changes + abs(excluded.n - n) + 1",
+                 n = excluded.n, changes = changes + abs(excluded.n - n)",
                 [company.into()],
             )
             .await?;

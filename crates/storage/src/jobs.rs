@@ -65,8 +65,9 @@ pub enum Outcome {
 /// 100,000-code export took the server's peak from 119 to 155 MB (the target is 150); four
 /// statements of 25,000 scan the codes four times instead of once (~50 ms each). On SQLite, as
 /// many as fit its 32,766 bound values, the widest statement (the codes') binding 6 values a
-/// row and 3 of its own; fewer, larger statements cost it less per row (the same export's
-/// outcomes: 2.25 s in statements of 500 rows, 2.13 s in statements of 4,000).
+/// row and 3 of its own (5,000 rows: 30,003 values); fewer, larger statements cost it less
+/// per row (the same export's outcomes: 2.25 s in statements of 500 rows, 2.13 s in
+/// statements of 4,000).
 fn outcome_chunk(postgres: bool) -> usize {
     if postgres { 25_000 } else { 5_000 }
 }
@@ -225,7 +226,8 @@ impl Db {
     }
 
     /// Records what the ERP said for each row, and closes the job once nothing is left to export.
-    /// Set-based (a few statements per 500 rows), so a 100,000-code export commits quickly.
+    /// Set-based (three statements per [`outcome_chunk`] rows), so a 100,000-code export commits
+    /// quickly.
     /// `rows` need only hold the rows the outcomes are about (a batch's, not the whole job's):
     /// they are indexed on every call.
     pub async fn record_outcomes<'r>(

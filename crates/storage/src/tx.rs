@@ -636,7 +636,7 @@ pub(crate) trait Queries {
 
 #[cfg(test)]
 mod tests {
-    use super::{SqlStr, for_sqlite, marks, values};
+    use super::{Array, SqlStr, for_sqlite, marks, rows_table, values};
 
     #[test]
     fn placeholders_count_on_from_where_they_start() {
@@ -661,6 +661,39 @@ mod tests {
             assert_eq!(plain(kept), kept);
         }
         assert_eq!(plain("SELECT '$' || $1"), "SELECT '$' || ?");
+    }
+
+    /// The rows' table numbers its placeholders after the statement's own, row by row on
+    /// SQLite (so they stay in order for plain `?`s) and one array a column on PostgreSQL.
+    #[test]
+    fn a_rows_table_binds_after_the_statements_own_placeholders() {
+        let columns = || {
+            vec![
+                Array::Int(vec![Some(7), Some(8)]),
+                Array::Text(vec![Some("a".into()), None]),
+            ]
+        };
+        let (sql, args) = rows_table(false, 2, columns());
+        assert_eq!(sql, "(VALUES ($3, $4), ($5, $6)) AS v");
+        let got: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+        assert_eq!(
+            got,
+            [
+                "Int(Some(7))",
+                "Text(Some(\"a\"))",
+                "Int(Some(8))",
+                "Text(None)"
+            ]
+        );
+        let statement = format!("UPDATE t SET a = $1, b = $2 FROM {sql}");
+        let plain = for_sqlite(SqlStr::from_static(statement.leak()));
+        assert!(!plain.as_str().contains('$'), "{}", plain.as_str());
+        let (sql, args) = rows_table(true, 2, columns());
+        assert_eq!(
+            sql,
+            "UNNEST($3::bigint[], $4::text[]) AS v(column1, column2)"
+        );
+        assert_eq!(args.len(), 2);
     }
 }
 

@@ -754,7 +754,7 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
 }
 
 /// SQLite holds its once-per-row counting triggers through a step that moves a thousand codes
-/// or more and recounts before the commit (storage/src/counts.rs); PostgreSQL counts once per
+/// or more and recounts before the commit (storage/src/held.rs); PostgreSQL counts once per
 /// statement. After each bulk step — import, send, reject all, send again, accept all, the
 /// export's outcomes — the kept counts match the rows and the list's totals say so, and a
 /// one-code change afterwards is counted by the triggers again.
