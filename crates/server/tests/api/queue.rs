@@ -18,6 +18,7 @@ both!(
     a_refused_gl_pick_is_said_on_its_row,
     a_file_export_says_where_the_codes_went,
     bulk_steps_keep_the_counts,
+    numbered_pages_follow_a_held_export,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -814,4 +815,49 @@ async fn bulk_steps_keep_the_counts(app: TestApp) {
     let mut want = only("synced", 1_200);
     want[0].1 = 1;
     assert_eq!(totals().await, want, "one code");
+}
+
+/// A held step moves the stamp of the marks numbered pages start from (marks.rs) for the states
+/// it changes: a page of synced codes taken before an export's outcomes is right after them,
+/// though the worker takes no list (so the list's version does not move).
+async fn numbered_pages_follow_a_held_export(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let csv = |codes: std::iter::StepBy<std::ops::Range<usize>>| {
+        let mut out = String::from("full_code,description,active\n");
+        for i in codes {
+            out.push_str(&format!("{i:04},Item {i},true\n"));
+        }
+        out
+    };
+    // The even codes synced, then the odd ones below 2400 accepted and waiting for the worker.
+    app.import(list, csv((0..4_800).step_by(2))).await;
+    app.send(list).await;
+    app.accept_waiting().await;
+    app.run_worker().await;
+    app.import(list, csv((1..2_400).step_by(2))).await;
+    app.send(list).await;
+    app.accept_waiting().await;
+    let page_11 = || async {
+        let (s, codes) = app
+            .get(&app.c(&format!(
+                "/cost_code_lists/{list}/cost_codes?sync_status=synced&per_page=100&page=11"
+            )))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{codes}");
+        codes
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["full_code"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let want = |from: usize, step: usize| -> Vec<String> {
+        (0..100)
+            .map(|i| format!("{:04}", from + i * step))
+            .collect()
+    };
+    // The 1,001st synced code of 2,400 even ones, its mark taken now.
+    assert_eq!(page_11().await, want(2_000, 2));
+    app.run_worker().await;
+    assert_eq!(page_11().await, want(1_000, 1), "after the outcomes");
 }
