@@ -2,7 +2,7 @@
 //! either the whole file applies in one transaction or nothing does.
 use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
 use crate::events::{self, About};
-use crate::tx::{Arg, Array, Queries, Tx, rows_table};
+use crate::tx::{Arg, Array, Queries, Tx, rows_per_statement, rows_table};
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::events::EventType;
 use costbridge_domain::sync::{ConfirmedValues, SyncState};
@@ -76,10 +76,6 @@ struct Planned {
     description: String,
     active: bool,
 }
-
-/// Rows per multi-row INSERT on SQLite: 6 values each and 7 shared, 6,007 bound values, well
-/// under its limit of 32,766.
-const INSERT_CHUNK: usize = 1000;
 
 /// Checks every row against the file and the list's `existing` codes (by full code); the
 /// import and its preview both go through here, so the preview shows exactly what applies.
@@ -317,11 +313,7 @@ impl Db {
                             returning: Some(*tier) != deepest,
                         };
                         // A tier is one statement on PostgreSQL (one array a column).
-                        let chunk = if tx.postgres() {
-                            usize::MAX
-                        } else {
-                            INSERT_CHUNK
-                        };
+                        let chunk = rows_per_statement(tx.postgres(), SHARED, ROW_VALUES);
                         let mut created = Vec::new();
                         for rows in tier_rows.chunks(chunk) {
                             created.extend(new.insert(tx, rows).await?);
@@ -400,6 +392,11 @@ impl Db {
 const NEW_CODE_COLUMNS: &str = "company_id, list_id, tier, sync_status, changed_version, \
      created_at, updated_at, parent_id, code, full_code, sort_key, description, active";
 
+/// Of [`NEW_CODE_COLUMNS`], the values a tier's codes share (bound once a statement) and the
+/// values each row has of its own.
+const SHARED: usize = 7;
+const ROW_VALUES: usize = 6;
+
 /// What every code of one tier an import creates shares, and the ids of the codes already there
 /// (the parents of this tier).
 struct NewCodes<'a> {
@@ -420,7 +417,7 @@ impl NewCodes<'_> {
     }
 
     /// `$1`…`$7`: the values the tier's codes share, in [`NEW_CODE_COLUMNS`] order.
-    fn shared(&self) -> [Arg; 7] {
+    fn shared(&self) -> [Arg; SHARED] {
         [
             self.company.into(),
             self.list.into(),
@@ -458,7 +455,7 @@ impl NewCodes<'_> {
             |f: &dyn Fn(&Planned) -> String| Array::Text(rows.iter().map(|p| Some(f(p))).collect());
         let (table, args) = rows_table(
             tx.postgres(),
-            7,
+            SHARED,
             vec![
                 Array::Int(rows.iter().map(|p| self.parent_id(p)).collect()),
                 column(&|p| p.code.clone()),

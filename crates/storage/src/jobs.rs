@@ -2,7 +2,7 @@
 //! up again), their items handed to a connector, and results recorded per code.
 use crate::db::Lease;
 use crate::events::{self, About};
-use crate::tx::{Arg, Array, Queries, Tx, rows_table};
+use crate::tx::{Arg, Array, Queries, Tx, rows_per_statement, rows_table};
 use crate::{Db, StoreError, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::queue::{ItemStatus, JobStatus, UnknownState, sql_in};
@@ -60,16 +60,15 @@ pub enum Outcome {
     },
 }
 
-/// Outcomes per statement. On PostgreSQL each column is one array ([`rows_table`]), so the
-/// bound is memory: the arrays are copies of the rows' texts, and one statement for a
-/// 100,000-code export took the server's peak from 119 to 155 MB (the target is 150); four
-/// statements of 25,000 scan the codes four times instead of once (~50 ms each). On SQLite, as
-/// many as fit its 32,766 bound values, the widest statement (the codes') binding 6 values a
-/// row and 3 of its own (5,000 rows: 30,003 values); fewer, larger statements cost it less
-/// per row (the same export's outcomes: 2.25 s in statements of 500 rows, 2.13 s in
-/// statements of 4,000).
+/// Outcomes per statement: as many as the widest of their statements (the codes', 6 values a
+/// row and 3 of its own) can read on SQLite, and on PostgreSQL, where each column is one array,
+/// at most 25,000: the arrays are copies of the rows' texts, and one statement for a
+/// 100,000-code export took the server's peak from 119 to 155 MB (the target is 150), while
+/// four statements scan the codes four times instead of once (~50 ms each). Fewer, larger
+/// statements cost SQLite less per row too (the same export's outcomes: 2.25 s in statements
+/// of 500 rows, 2.13 s in statements of 4,000).
 fn outcome_chunk(postgres: bool) -> usize {
-    if postgres { 25_000 } else { 5_000 }
+    rows_per_statement(postgres, 3, 6).min(25_000)
 }
 
 /// One outcome as recorded: item id, origin id or error text, who refused, and its row.

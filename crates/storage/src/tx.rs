@@ -61,13 +61,27 @@ impl Array {
     }
 }
 
+/// The most values SQLite binds in one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
+const SQLITE_VALUES: usize = 32_766;
+
+/// How many rows of `columns` values a statement with `own` placeholders of its own reads
+/// through [`rows_table`] at most: on SQLite as many as its bound values allow (a larger
+/// statement fails to prepare); on PostgreSQL any number, each column being one array.
+pub(crate) fn rows_per_statement(postgres: bool, own: usize, columns: usize) -> usize {
+    if postgres {
+        usize::MAX
+    } else {
+        (SQLITE_VALUES - own) / columns
+    }
+}
+
 /// The rows a bulk statement reads, given column by column, as a table `v(column1, …)` for its
 /// `FROM`, and the values to bind after the statement's own `skip`. PostgreSQL gets one array
 /// a column through `UNNEST`: any number of rows is one statement of as many parameters as
 /// columns, and its planner joins them in one pass (a 100,000-code export's outcomes in
 /// statements of 8,000 `VALUES` rows scanned the codes once a statement, EXPLAIN ANALYZE: 54 of
 /// each 290 ms). SQLite, which has no arrays, gets a multi-row `VALUES`, whose columns it names
-/// the same way; its caller keeps `rows × columns` under SQLite's 32,766 bound values.
+/// the same way; its caller keeps to [`rows_per_statement`].
 pub(crate) fn rows_table(postgres: bool, skip: usize, columns: Vec<Array>) -> (String, Vec<Arg>) {
     let names: Vec<String> = (1..=columns.len()).map(|i| format!("column{i}")).collect();
     if postgres {
@@ -636,7 +650,7 @@ pub(crate) trait Queries {
 
 #[cfg(test)]
 mod tests {
-    use super::{Array, SqlStr, for_sqlite, marks, rows_table, values};
+    use super::{Array, SqlStr, for_sqlite, marks, rows_per_statement, rows_table, values};
 
     #[test]
     fn placeholders_count_on_from_where_they_start() {
@@ -694,6 +708,8 @@ mod tests {
             "UNNEST($3::bigint[], $4::text[]) AS v(column1, column2)"
         );
         assert_eq!(args.len(), 2);
+        assert_eq!(rows_per_statement(false, 3, 6), 5_460);
+        assert_eq!(rows_per_statement(true, 3, 6), usize::MAX);
     }
 }
 
