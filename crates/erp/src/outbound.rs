@@ -5,7 +5,7 @@
 //! rebinding) is caught too.
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{Url, redirect};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 /// What to say when the policy refuses, naming the settings that would allow it.
@@ -130,12 +130,15 @@ fn internal(ip: IpAddr) -> Option<&'static str> {
         }
         IpAddr::V6(a) => {
             let first = a.segments()[0];
-            if let Some(v4) = a.to_ipv4_mapped() {
+            if let Some(v4) = a.to_ipv4_mapped().or_else(|| embedded_ipv4(a)) {
                 internal(IpAddr::V4(v4))
             } else if a.is_loopback() {
                 Some("a loopback")
             } else if a.is_unspecified() {
                 Some("an unspecified")
+            } else if a.segments()[..3] == [0x64, 0xff9b, 1] {
+                // 64:ff9b:1::/48 (RFC 8215): a site's own translator, whose layout it chooses.
+                Some("a local NAT64")
             } else if first & 0xfe00 == 0xfc00 {
                 // fc00::/7, unique local; AWS's IPv6 metadata service (fd00:ec2::254) is in it.
                 Some("a private")
@@ -145,6 +148,17 @@ fn internal(ip: IpAddr) -> Option<&'static str> {
                 None
             }
         }
+    }
+}
+
+/// The IPv4 address inside a NAT64 (`64:ff9b::/96`, RFC 6052) or 6to4 (`2002::/16`, RFC 3056)
+/// address: a network that translates these reaches that IPv4 address, so
+/// `64:ff9b::a9fe:a9fe` is the metadata service, not a public host.
+fn embedded_ipv4(a: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v4 = |hi: u16, lo: u16| Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    match a.segments() {
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0x2002, hi, lo, ..] => v4(hi, lo),
+        _ => None,
     }
 }
 
@@ -201,6 +215,10 @@ mod tests {
             ("fd00:ec2::254", Some("a private")),
             ("fe80::1", Some("a link-local")),
             ("::ffff:10.0.0.1", Some("a private")),
+            ("64:ff9b::a9fe:a9fe", Some("a link-local (or metadata)")),
+            ("64:ff9b:1::7f00:1", Some("a local NAT64")),
+            ("2002:c0a8:101::1", Some("a private")),
+            ("64:ff9b::5db8:d70e", None),
             ("93.184.215.14", None),
             ("2606:4700::1111", None),
         ] {
