@@ -70,6 +70,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     job,
                     &rows,
                     &fail_all("the company has no ERP connection any more".into()),
+                    None,
                 )
                 .await?);
         }
@@ -77,7 +78,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         Err(e) => {
             return Ok(state
                 .db
-                .record_outcomes(job, &rows, &fail_all(e.to_string()))
+                .record_outcomes(job, &rows, &fail_all(e.to_string()), None)
                 .await?);
         }
     };
@@ -85,7 +86,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
 
     let (orphans, to_export) = parents_first(&rows);
     if !orphans.is_empty() {
-        state.db.record_outcomes(job, &rows, &orphans).await?;
+        state.db.record_outcomes(job, &rows, &orphans, None).await?;
     }
     let ctx = ExportContext {
         job_id: job.id,
@@ -110,6 +111,8 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         } else {
             Vec::new()
         };
+        // Where the codes went when no ERP confirms them: the codes page says so.
+        let delivered_to = conn.settings.delivered_to(job.id);
         for batch in to_export.chunks(conn.settings.batch_size()) {
             // A file export's batch is the whole job: its lines are made as the file is written.
             let lines = RowLines {
@@ -137,7 +140,12 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .collect();
             state
                 .db
-                .record_outcomes(job, batch.iter().copied(), &outcomes)
+                .record_outcomes(
+                    job,
+                    batch.iter().copied(),
+                    &outcomes,
+                    delivered_to.as_deref(),
+                )
                 .await?;
         }
         Ok::<(), JobError>(())
@@ -183,7 +191,10 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     )
                 })
                 .collect();
-            state.db.record_outcomes(job, &left, &outcomes).await?;
+            state
+                .db
+                .record_outcomes(job, &left, &outcomes, None)
+                .await?;
         }
     }
     Ok(())

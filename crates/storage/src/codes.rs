@@ -61,6 +61,7 @@ pub(crate) struct CodeRow {
     pub rejection_reason: Option<String>,
     pub erp_message: Option<String>,
     pub refused_by: Option<String>,
+    pub delivered_to: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -75,7 +76,8 @@ pub(crate) const CODE_COLS: &str = "c.id, c.list_id, c.parent_id, c.code, c.full
                                     c.confirmed_code, c.confirmed_full_code, \
                                     c.confirmed_description, c.confirmed_active, c.origin_id, \
                                     c.last_synced_at, c.rejection_reason, c.erp_message, \
-                                    c.refused_by, c.created_at, c.updated_at";
+                                    c.refused_by, c.delivered_to, c.created_at, \
+                                    c.updated_at";
 
 impl CodeRow {
     pub fn state(&self) -> SyncState {
@@ -124,7 +126,7 @@ impl CodeRow {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"id": 43, "list_id": 1, "code": "110", "full_code": "01-110", "description": "Permits",
     "parent_id": 2, "tier": 2, "active": true, "sync_status": "new", "origin_id": null, "last_synced_at": null,
-    "rejection_reason": null, "erp_message": null, "refused_by": null, "diff": {}, "confirmed": null,
+    "rejection_reason": null, "erp_message": null, "refused_by": null, "delivered_to": null, "diff": {}, "confirmed": null,
     "created_at": "2026-11-30T15:00:00Z", "updated_at": "2026-11-30T15:00:00Z"}))]
 pub struct CostCode {
     pub id: i64,
@@ -150,6 +152,11 @@ pub struct CostCode {
     /// reach in the end) or the ERP by name; absent otherwise.
     #[schema(required = true)]
     pub refused_by: Option<String>,
+    /// For a code whose last export only wrote a file (the file connector): that file's name.
+    /// The ERP has the code once someone imports the file, so such a code is not confirmed by
+    /// it; `null` when an ERP confirmed the code, or it never went out.
+    #[schema(required = true)]
+    pub delivered_to: Option<String>,
     /// For a modified code: what differs from the values the ERP confirmed.
     pub diff: BTreeMap<&'static str, FieldChange>,
     /// The values the ERP last confirmed (`null` for a code it never had).
@@ -183,6 +190,7 @@ impl From<CodeRow> for CostCode {
             rejection_reason: r.rejection_reason,
             erp_message: r.erp_message,
             refused_by: r.refused_by,
+            delivered_to: r.delivered_to,
             diff,
             confirmed,
             created_at: r.created_at,

@@ -82,12 +82,13 @@ type Part<'r> = (i64, &'r str, Option<&'r str>, &'r ExportRow);
 /// ~1 s a chunk there.
 async fn codes_follow(
     tx: &mut Tx<'_>, state: SyncState, synced: bool, ts: OffsetDateTime, moved: &[&Part<'_>],
+    delivered_to: Option<&str>,
 ) -> Result<(), StoreError> {
     if moved.is_empty() {
         return Ok(());
     }
     let set = if synced {
-        "last_synced_at = $3, confirmed_code = v.column2, confirmed_full_code = v.column3, \
+        "last_synced_at = $3, delivered_to = $4, confirmed_code = v.column2, confirmed_full_code = v.column3, \
          confirmed_description = v.column4, confirmed_active = v.column5, origin_id = \
          v.column6, erp_message = NULL, refused_by = NULL, rejection_reason = NULL, \
          status_before_send = NULL"
@@ -96,7 +97,12 @@ async fn codes_follow(
     };
     let shared: Vec<Arg> = [state.as_str().into(), ts.into()]
         .into_iter()
-        .chain(synced.then(|| Arg::from(ts)))
+        .chain(
+            synced
+                .then(|| [Arg::from(ts), delivered_to.into()])
+                .into_iter()
+                .flatten(),
+        )
         .collect();
     let text =
         |f: &dyn Fn(&Part) -> Option<String>| Array::Text(moved.iter().map(|p| f(p)).collect());
@@ -228,10 +234,11 @@ impl Db {
     /// Set-based (three statements per [`outcome_chunk`] rows), so a 100,000-code export commits
     /// quickly.
     /// `rows` need only hold the rows the outcomes are about (a batch's, not the whole job's):
-    /// they are indexed on every call.
+    /// they are indexed on every call. `delivered_to` names the file the synced ones were
+    /// written to when no ERP confirmed them (the file connector).
     pub async fn record_outcomes<'r>(
         &self, job: &ClaimedJob, rows: impl IntoIterator<Item = &'r ExportRow>,
-        outcomes: &[(i64, Outcome)],
+        outcomes: &[(i64, Outcome)], delivered_to: Option<&str>,
     ) -> Result<(), StoreError> {
         let by_item: std::collections::HashMap<i64, &ExportRow> =
             rows.into_iter().map(|r| (r.item_id, r)).collect();
@@ -310,7 +317,7 @@ impl Db {
                             moved.into_iter().map(|(id,)| id).collect();
                         let moved: Vec<&Part> =
                             part.iter().filter(|(id, ..)| moved.contains(id)).collect();
-                        codes_follow(tx, state, keep, ts, &moved).await?;
+                        codes_follow(tx, state, keep, ts, &moved, delivered_to).await?;
                         let (table, args) = rows_table(
                             tx.postgres(),
                             4,

@@ -98,7 +98,11 @@ impl Db {
                             let agrees = l.confirmed().is_some_and(|c| {
                                 c.description == r.description && c.active == r.active
                             });
-                            if agrees && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
+                            // A code only written to a file so far is confirmed now.
+                            if agrees
+                                && l.origin_id.as_deref() == Some(r.origin_id.as_str())
+                                && l.delivered_to.is_none()
+                            {
                                 s.unchanged += 1;
                                 continue;
                             }
@@ -106,8 +110,8 @@ impl Db {
                                 "UPDATE cost_codes SET description = $2, active = $3, \
                                  confirmed_code = code, confirmed_full_code = full_code, \
                                  confirmed_description = $2, confirmed_active = $3, \
-                                 origin_id = $4, last_synced_at = $5, updated_at = $5 WHERE \
-                                 id = $1",
+                                 origin_id = $4, last_synced_at = $5, updated_at = $5, \
+                                 delivered_to = NULL WHERE id = $1",
                                 [
                                     l.id.into(),
                                     (&r.description).into(),
@@ -132,8 +136,8 @@ impl Db {
                                  code, confirmed_full_code = full_code, \
                                  confirmed_description = description, confirmed_active = \
                                  active, origin_id = $2, last_synced_at = $3, \
-                                 rejection_reason = NULL, updated_at = $3, changed_version = \
-                                 $4 WHERE id = $1",
+                                 rejection_reason = NULL, delivered_to = NULL, updated_at = \
+                                 $3, changed_version = $4 WHERE id = $1",
                                 [
                                     l.id.into(),
                                     (&r.origin_id).into(),

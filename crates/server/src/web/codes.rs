@@ -46,6 +46,9 @@ pub struct NodeView {
     pub refusal: Option<String>,
     /// Field, old value, new value: what differs from what the ERP confirmed.
     pub diff: Vec<(String, String, String)>,
+    /// The file a synced code was written to when no ERP confirmed it: the badge says
+    /// "in file", not "synced", since the ERP has it only once someone imports that file.
+    pub delivered_to: Option<String>,
     /// Children already drawn inside (after adding a child, the parent opens).
     pub kids_html: Option<String>,
 }
@@ -70,6 +73,7 @@ impl NodeView {
             children,
             rejection_reason: c.rejection_reason,
             refusal: refusal(c.erp_message, c.refused_by.as_deref()),
+            delivered_to: c.delivered_to.filter(|_| state == SyncState::Synced),
             kids_html: None,
         }
     }

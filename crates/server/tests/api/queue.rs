@@ -728,8 +728,8 @@ async fn a_refused_gl_pick_is_said_on_its_row(app: TestApp) {
 }
 
 /// The file connector's codes count as synced once the file is written, but no ERP confirmed
-/// them: the queue said "added to the ERP" and the job "1 synced". They now name the file, and
-/// who has the codes once it is imported.
+/// them: the queue said "added to the ERP" and the job "1 synced", the codes page "synced".
+/// They now name the file, and who has the codes once it is imported.
 async fn a_file_export_says_where_the_codes_went(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     app.code(list, "01", "General", None).await;
@@ -752,6 +752,17 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
         )),
         "{panel}"
     );
+    let code = &crate::qbwc::codes(&app, list).await[0];
+    assert_eq!(code["sync_status"], "synced");
+    assert_eq!(code["delivered_to"], file.as_str(), "{code}");
+    let codes = app.page(&cookie, &format!("/codes?list={list}")).await;
+    assert!(
+        codes.contains(&format!(
+            r#"<span class="badge synced" title="Written to {file}: the ERP has it once someone imports that file">in file</span>"#
+        )),
+        "{codes}"
+    );
+    assert!(!codes.contains(">synced</span>"), "{codes}");
 }
 
 /// SQLite holds its once-per-row counting triggers through a step that moves a thousand codes

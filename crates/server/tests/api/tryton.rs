@@ -163,6 +163,17 @@ async fn tryton_end_to_end(app: TestApp) {
         "{:?}",
         app.items("failed").await
     );
+    // Tryton confirmed each code: none is only "in file".
+    let (_, ours) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
+        .await;
+    assert!(
+        ours.as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["sync_status"] == "synced" && c["delivered_to"].is_null()),
+        "{ours}"
+    );
     let codes = erp.codes().await;
     let names: Vec<(&str, &str)> = codes
         .iter()

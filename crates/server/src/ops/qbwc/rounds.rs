@@ -106,7 +106,10 @@ pub(super) async fn apply(
     if let Some(job) = &job
         && !outcomes.is_empty()
     {
-        state.db.record_outcomes(job, &rows, &outcomes).await?;
+        state
+            .db
+            .record_outcomes(job, &rows, &outcomes, None)
+            .await?;
     }
     Ok(())
 }
@@ -201,7 +204,10 @@ pub(super) async fn advance(
         let (orphans, rows_ok) = parents_first(&rows);
         if !orphans.is_empty() || rows_ok.is_empty() {
             // Closes the job too once nothing is left in it.
-            state.db.record_outcomes(&job, &rows, &orphans).await?;
+            state
+                .db
+                .record_outcomes(&job, &rows, &orphans, None)
+                .await?;
             continue;
         }
         let chunk = &rows_ok[..rows_ok.len().min(costbridge_erp::qbwc::Qbwc::BATCH)];
@@ -317,7 +323,10 @@ pub(super) async fn advance(
         }
         state.db.save_qbwc_confirmed(company, &sequences).await?;
         if !outcomes.is_empty() {
-            state.db.record_outcomes(&job, &rows, &outcomes).await?;
+            state
+                .db
+                .record_outcomes(&job, &rows, &outcomes, None)
+                .await?;
         }
         if !writes.is_empty() {
             return Ok(Some(qbxml::render(&writes)));
