@@ -395,6 +395,29 @@ async fn one_line(b: &Browser, css: &str) -> Vec<String> {
     serde_json::from_value(wrapped).unwrap()
 }
 
+/// The words of the elements matching `css` that break across two lines ("Managemen" / "t").
+async fn broken_words(b: &Browser, css: &str) -> Vec<String> {
+    let script = format!(
+        "var cut = [];
+         document.querySelectorAll('{css}').forEach(function (el) {{
+           var walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+           for (var n = walk.nextNode(); n; n = walk.nextNode()) {{
+             var re = /\\S+/g, m;
+             while ((m = re.exec(n.data))) {{
+               var r = document.createRange();
+               r.setStart(n, m.index);
+               r.setEnd(n, m.index + m[0].length);
+               var tops = {{}};
+               Array.prototype.forEach.call(r.getClientRects(), function (x) {{ tops[Math.round(x.top)] = 1; }});
+               if (Object.keys(tops).length > 1) cut.push(m[0]);
+             }}
+           }}
+         }});
+         return cut;"
+    );
+    serde_json::from_value(js(b, &script).await).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_and_times_never_wrap() {
     let Some((site, _, _)) = Site::with_codes(
@@ -438,6 +461,8 @@ async fn codes_and_times_never_wrap() {
             b.d.set_window_size(width, height).await.unwrap();
             b.go("/erp").await;
             b.el("#queue-rows .when").await;
+            let broken = broken_words(&b, "#queue-rows td.text").await;
+            assert!(broken.is_empty(), "{width}px: words cut in two: {broken:?}");
             for css in ["#queue-rows .when", "#queue-rows .code"] {
                 let wrapped = one_line(&b, css).await;
                 assert!(wrapped.is_empty(), "{width}px: {css} wraps: {wrapped:?}");
