@@ -417,13 +417,13 @@ impl Db {
     /// The Send to ERP button for one list, as the domain rule decides it. `seen_version` is
     /// the list version the client's page shows, if it has one: a different current version
     /// makes the answer `stale_page`.
+    /// The list is one the caller read ([`Db::list`], or the codes page's picker, which reads
+    /// every list of the company: one statement less on each page view).
     pub async fn send_status(
-        &self, company: i64, list: i64, who: &Sender<'_>, seen_version: Option<i64>,
-        checks: &UnsyncedChecks,
+        &self, l: &CodeList, who: &Sender<'_>, seen_version: Option<i64>, checks: &UnsyncedChecks,
     ) -> Result<SendStatus, StoreError> {
-        let l: CodeList = self.list(company, list).await?;
-        let check = checks.check(&mut self.pool(), &l, who).await?;
-        let changed = changed_since(&mut self.pool(), &l, seen_version).await?;
+        let check = checks.check(&mut self.pool(), l, who).await?;
+        let changed = changed_since(&mut self.pool(), l, seen_version).await?;
         let verdict = who.judge(l.is_erp_list, check.count, &check.invalid, changed);
         let (reason_code, reason) = match &verdict {
             Ok(()) => (None, None),

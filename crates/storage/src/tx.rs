@@ -430,11 +430,12 @@ impl Db {
         &self, q: PageQuery<'_>,
     ) -> Result<(Vec<T>, i64), StoreError> {
         let (list_sql, page_args) = q.limited();
-        let rows = self
+        let rows: Vec<T> = self
             .pool()
             .fetch_all(AssertSqlSafe(list_sql), page_args)
             .await?;
-        Ok((rows, self.total(q).await?))
+        let total = self.total(q, rows.len()).await?;
+        Ok((rows, total))
     }
 
     /// [`Db::page`] for a page a person or a client reads often, its rows read as
@@ -443,12 +444,21 @@ impl Db {
         &self, q: PageQuery<'_>, cols: &str, order: &str,
     ) -> Result<(Vec<T>, i64), StoreError> {
         let (list_sql, page_args) = q.limited();
-        let rows = self.fetch_packed(&list_sql, cols, order, page_args).await?;
-        Ok((rows, self.total(q).await?))
+        let rows: Vec<T> = self.fetch_packed(&list_sql, cols, order, page_args).await?;
+        let total = self.total(q, rows.len()).await?;
+        Ok((rows, total))
     }
 
-    /// What a page's `count_sql` says there are in all.
-    async fn total(&self, q: PageQuery<'_>) -> Result<i64, StoreError> {
+    /// How many rows there are in all, `fetched` of them on the page. A page that came back
+    /// short holds the last of them, so they are its offset plus its rows, and `count_sql`
+    /// need not run: a tree's tier or branch of under a page (most of them) costs one
+    /// statement, not two. An empty page past the first says nothing (the rows may end
+    /// before it), so it counts.
+    async fn total(&self, q: PageQuery<'_>, fetched: usize) -> Result<i64, StoreError> {
+        let fetched = fetched as i64;
+        if fetched < q.limit && (fetched > 0 || q.offset == 0) {
+            return Ok(q.offset + fetched);
+        }
         self.pool()
             .scalar(AssertSqlSafe(q.count_sql.to_owned()), q.args)
             .await

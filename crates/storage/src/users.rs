@@ -167,6 +167,22 @@ impl Db {
         d.and_then(|d| d.chars().next()).ok_or(StoreError::NotFound)
     }
 
+    /// What a send is judged by, in one statement: the company's delimiter and its ERP
+    /// connection's profile id (`None` without a connection). The codes page asks on every
+    /// view, and needs neither the connector's settings nor their decryption.
+    pub async fn send_rules(&self, company: i64) -> Result<(char, Option<String>), StoreError> {
+        let row: Option<(String, Option<String>)> = self
+            .pool()
+            .fetch_optional(
+                "SELECT c.delimiter, e.profile FROM companies c LEFT JOIN erp_connections e \
+                 ON e.company_id = c.id WHERE c.id = $1",
+                [company.into()],
+            )
+            .await?;
+        let (d, profile) = row.ok_or(StoreError::NotFound)?;
+        Ok((d.chars().next().ok_or(StoreError::NotFound)?, profile))
+    }
+
     pub async fn create_user(
         &self, company: i64, actor: i64, u: &NewUser<'_>,
     ) -> Result<User, StoreError> {

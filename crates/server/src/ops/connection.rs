@@ -14,17 +14,22 @@ pub struct Connection {
     pub erp_list_id: i64,
 }
 
+/// The profile a stored connection names; one this version does not know is a broken
+/// installation, not the caller's mistake.
+pub fn stored_profile(id: &str) -> OpResult<ErpProfile> {
+    ErpProfile::find(id).ok_or_else(|| {
+        OpError::Broken(format!(
+            "the stored profile '{id}' is unknown to this version"
+        ))
+    })
+}
+
 /// The stored connection, parsed; for rules that depend on it (no access check).
 pub async fn connection(state: &AppState, company: i64) -> OpResult<Option<Connection>> {
     let Some(stored) = state.db.erp_connection(company).await? else {
         return Ok(None);
     };
-    let profile = ErpProfile::find(&stored.profile).ok_or_else(|| {
-        OpError::Broken(format!(
-            "the stored profile '{}' is unknown to this version",
-            stored.profile
-        ))
-    })?;
+    let profile = stored_profile(&stored.profile)?;
     let settings = state.cipher.load(stored.connector).map_err(|e| {
         OpError::Broken(format!("the stored connector settings are unreadable: {e}"))
     })?;

@@ -1,10 +1,10 @@
 //! Send to ERP (whether it is possible and why not, and the send itself) and retrieving a
 //! pending code before the approver decides.
 use super::codes::{read, write};
-use super::connection::connection;
+use super::connection::stored_profile;
 use super::{OpResult, company};
 use crate::state::AppState;
-use costbridge_storage::codes::CostCode;
+use costbridge_storage::codes::{CodeList, CostCode};
 use costbridge_storage::erp::{SendStatus, Sender};
 use costbridge_storage::users::User;
 
@@ -16,10 +16,10 @@ struct ErpRules {
 
 impl ErpRules {
     async fn of(state: &AppState, company: i64) -> OpResult<ErpRules> {
-        let conn = connection(state, company).await?;
+        let (delimiter, profile) = state.db.send_rules(company).await?;
         Ok(ErpRules {
-            profile: conn.map(|c| c.profile),
-            delimiter: state.db.company_delimiter(company).await?,
+            profile: profile.as_deref().map(stored_profile).transpose()?,
+            delimiter,
         })
     }
 
@@ -41,12 +41,27 @@ pub async fn status(
     state: &AppState, caller: &User, cid: i64, lid: i64, seen_version: Option<i64>,
 ) -> OpResult<SendStatus> {
     let company = read(caller, cid)?;
+    let list = state.db.list(company, lid).await?;
+    judge(state, caller, company, &list, seen_version).await
+}
+
+/// [`status`] for a list the caller already read with [`super::codes::lists`].
+#[tracing::instrument(skip(state, caller, list), fields(user = caller.id, list = list.id))]
+pub async fn status_of(
+    state: &AppState, caller: &User, cid: i64, list: &CodeList,
+) -> OpResult<SendStatus> {
+    let company = read(caller, cid)?;
+    judge(state, caller, company, list, None).await
+}
+
+async fn judge(
+    state: &AppState, caller: &User, company: i64, list: &CodeList, seen_version: Option<i64>,
+) -> OpResult<SendStatus> {
     let rules = ErpRules::of(state, company).await?;
     Ok(state
         .db
         .send_status(
-            company,
-            lid,
+            list,
             &rules.sender(caller),
             seen_version,
             &state.unsynced_checks,

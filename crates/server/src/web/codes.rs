@@ -204,7 +204,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let rights = CodeRights::of(&v);
     let (panel, tree) = match &list {
         Some(l) => {
-            let s = send::status(v.state(), &v.caller.user, company, l.id, None).await?;
+            let s = send::status_of(v.state(), &v.caller.user, company, l).await?;
             let panel = SendPanel {
                 lid: l.id,
                 version: s.list_version,

@@ -19,6 +19,7 @@ both!(
     a_file_export_says_where_the_codes_went,
     bulk_steps_keep_the_counts,
     numbered_pages_follow_a_held_export,
+    short_and_empty_pages_say_the_total,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -871,4 +872,35 @@ async fn numbered_pages_follow_a_held_export(app: TestApp) {
     assert_eq!(page_11().await, want(2_000, 2));
     app.run_worker().await;
     assert_eq!(page_11().await, want(1_000, 1), "after the outcomes");
+}
+
+/// A page that comes back short holds the last rows, so its total is its offset plus its rows
+/// and the count is not run (`Db::total`); an empty page past the end counts. Each says 5.
+async fn short_and_empty_pages_say_the_total(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    for i in 1..=5 {
+        app.code(list, &format!("0{i}"), "Division", None).await;
+    }
+    app.send(list).await;
+    for (page, rows) in [(1, 2), (2, 2), (3, 1), (4, 0), (9, 0)] {
+        let res = app
+            .request(
+                "GET",
+                &app.c(&format!(
+                    "/erp/cost_codes?filter=ready_to_export&per_page=2&page={page}"
+                )),
+            )
+            .await;
+        let total = res.headers()["total"].to_str().unwrap().to_owned();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            (body.as_array().unwrap().len(), total.as_str()),
+            (rows, "5"),
+            "page {page}: {body}"
+        );
+    }
+    let (_, one) = app
+        .get(&app.c("/erp/cost_codes?filter=ready_to_export&per_page=100"))
+        .await;
+    assert_eq!(one.as_array().unwrap().len(), 5);
 }
