@@ -160,7 +160,8 @@ impl Db {
     }
 
     /// The kept counts ([`KEPT`]: codes per list and state, which list pages show as totals;
-    /// queue items per company and state, which the queue's tabs and pages show) against the
+    /// queue items per company and state, which the queue's tabs and pages show; items per
+    /// export job and state, which a job's status shows) against the
     /// rows they count, and each queue item's `superseded` mark against its code's items.
     async fn count_violations(&self, company: Option<i64>) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
@@ -280,7 +281,7 @@ struct Kept {
     says: fn(i64, &str, i64, i64) -> String,
 }
 
-const KEPT: [Kept; 2] = [
+const KEPT: [Kept; 3] = [
     Kept {
         table: "list_state_counts",
         rows: "cost_codes r",
@@ -299,6 +300,16 @@ const KEPT: [Kept; 2] = [
         scope: "JOIN companies co ON co.id = k.company_id AND ($1 IS NULL OR co.id = $1)",
         says: |company, state, kept, real| {
             format!("company {company}'s queue counts {kept} {state} items but has {real}")
+        },
+    },
+    Kept {
+        table: "job_item_counts",
+        rows: "(SELECT export_job_id, status FROM erp_items WHERE export_job_id IS NOT NULL) r",
+        owner: "export_job_id",
+        state: "status",
+        scope: "JOIN export_jobs j ON j.id = k.export_job_id AND ($1 IS NULL OR j.company_id = $1)",
+        says: |job, state, kept, real| {
+            format!("export job {job} counts {kept} {state} items but has {real}")
         },
     },
 ];

@@ -263,6 +263,23 @@ async fn failures_retry_and_recover(app: TestApp) {
     app.run_worker().await;
     assert_eq!(app.items("synced").await.len(), 2);
     assert_eq!(app.items("failed").await.len(), 0);
+    // Each job's counts (kept by triggers) follow its items: the retry took both out of the
+    // first job into its own, where they synced.
+    let counts = async |job: &Value| {
+        let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+        st["counts"].clone()
+    };
+    assert_eq!(
+        (
+            counts(&job["export_job_id"]).await,
+            counts(&retry["export_job_id"]).await
+        ),
+        (
+            json!({"synced": 0, "failed": 0, "exporting": 0}),
+            json!({"synced": 2, "failed": 0, "exporting": 0})
+        )
+    );
+    assert_eq!(app.violations().await, Vec::<String>::new());
     let (s, e) = app.post(&app.c("/erp/cost_codes/retry"), json!({})).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
