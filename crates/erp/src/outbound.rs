@@ -151,13 +151,15 @@ fn internal(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// The IPv4 address inside a NAT64 (`64:ff9b::/96`, RFC 6052) or 6to4 (`2002::/16`, RFC 3056)
-/// address: a network that translates these reaches that IPv4 address, so
-/// `64:ff9b::a9fe:a9fe` is the metadata service, not a public host.
+/// The IPv4 address inside a NAT64 (`64:ff9b::/96`, RFC 6052), 6to4 (`2002::/16`, RFC 3056) or
+/// IPv4-compatible (`::a.b.c.d`, deprecated but still routed by some stacks) address: a network
+/// that translates these reaches that IPv4 address, so `64:ff9b::a9fe:a9fe` is the metadata
+/// service, not a public host. `::` and `::1` are left to their own checks.
 fn embedded_ipv4(a: Ipv6Addr) -> Option<Ipv4Addr> {
     let v4 = |hi: u16, lo: u16| Some(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
     match a.segments() {
         [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0x2002, hi, lo, ..] => v4(hi, lo),
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => v4(hi, lo),
         _ => None,
     }
 }
@@ -216,6 +218,7 @@ mod tests {
             ("fe80::1", Some("a link-local")),
             ("::ffff:10.0.0.1", Some("a private")),
             ("64:ff9b::a9fe:a9fe", Some("a link-local (or metadata)")),
+            ("::10.0.0.1", Some("a private")),
             ("64:ff9b:1::7f00:1", Some("a local NAT64")),
             ("2002:c0a8:101::1", Some("a private")),
             ("64:ff9b::5db8:d70e", None),

@@ -152,9 +152,10 @@ pub struct CostCode {
     /// reach in the end) or the ERP by name; absent otherwise.
     #[schema(required = true)]
     pub refused_by: Option<String>,
-    /// For a code whose last export only wrote a file (the file connector): that file's name.
-    /// The ERP has the code once someone imports the file, so such a code is not confirmed by
-    /// it; `null` when an ERP confirmed the code, or it never went out.
+    /// The file its confirmed values were written to, when no ERP confirmed them (the file
+    /// connector's exports): the ERP has the code once someone imports that file. `null` when
+    /// an ERP confirmed them, or the code never went out. It stays through later edits and
+    /// failed exports, until an ERP confirms the code.
     #[schema(required = true)]
     pub delivered_to: Option<String>,
     /// For a modified code: what differs from the values the ERP confirmed.

@@ -61,14 +61,14 @@ pub enum Outcome {
 }
 
 /// Outcomes per statement: as many as the widest of their statements (the codes', 6 values a
-/// row and 3 of its own) can read on SQLite, and on PostgreSQL, where each column is one array,
+/// row and 4 of its own) can read on SQLite, and on PostgreSQL, where each column is one array,
 /// at most 25,000: the arrays are copies of the rows' texts, and one statement for a
 /// 100,000-code export took the server's peak from 119 to 155 MB (the target is 150), while
 /// four statements scan the codes four times instead of once (~50 ms each). Fewer, larger
 /// statements cost SQLite less per row too (the same export's outcomes: 2.25 s in statements
 /// of 500 rows, 2.13 s in statements of 4,000).
 fn outcome_chunk(postgres: bool) -> usize {
-    rows_per_statement(postgres, 3, 6).min(25_000)
+    rows_per_statement(postgres, 4, 6).min(25_000)
 }
 
 /// One outcome as recorded: item id, origin id or error text, who refused, and its row.

@@ -98,11 +98,16 @@ impl Db {
                             let agrees = l.confirmed().is_some_and(|c| {
                                 c.description == r.description && c.active == r.active
                             });
-                            // A code only written to a file so far is confirmed now.
-                            if agrees
-                                && l.origin_id.as_deref() == Some(r.origin_id.as_str())
-                                && l.delivered_to.is_none()
-                            {
+                            if agrees && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
+                                // A code only written to a file so far is confirmed now: no
+                                // value changed, so no audit row or event says one did.
+                                if l.delivered_to.is_some() {
+                                    tx.execute(
+                                        "UPDATE cost_codes SET delivered_to = NULL WHERE id = $1",
+                                        [l.id.into()],
+                                    )
+                                    .await?;
+                                }
                                 s.unchanged += 1;
                                 continue;
                             }

@@ -37,7 +37,7 @@ async fn backdate_jobs(app: &TestApp, column: &str) {
 }
 
 /// Runs one SQL statement on the test's database, behind the server's back.
-async fn execute(app: &TestApp, sql: &str) {
+pub(crate) async fn execute(app: &TestApp, sql: &str) {
     try_execute(app, sql).await.unwrap();
 }
 

@@ -209,6 +209,13 @@ async fn tryton_end_to_end(app: TestApp) {
         .clone();
     erp.rpc("model.analytic_account.account.create",
         json!([[{"name": "Concrete", "code": "03", "type": "normal", "root": root, "parent": root, "state": "opened"}], {"company": 1}])).await;
+    // As if 02 had gone out in a file before the company connected Tryton: the ERP has it
+    // exactly, so the pull confirms it quietly (no update, no audit row, no event).
+    crate::queue::execute(
+        &app,
+        "UPDATE cost_codes SET delivered_to = 'costbridge-export-1.iif' WHERE full_code = '02'",
+    )
+    .await;
     let (s, pulled) = app
         .post(&app.c("/erp/cost_codes/sync_from_erp"), json!({}))
         .await;
@@ -216,11 +223,16 @@ async fn tryton_end_to_end(app: TestApp) {
     assert_eq!(
         (
             pulled["created"].as_i64(),
+            pulled["updated"].as_i64(),
             pulled["unchanged"].as_i64(),
             pulled["conflicts"].clone()
         ),
-        (Some(1), Some(3), json!([]))
+        (Some(1), Some(0), Some(3), json!([]))
     );
+    let (_, two) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?q=Site")))
+        .await;
+    assert_eq!(two[0]["delivered_to"], Value::Null, "{two}");
     let (_, found) = app
         .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?q=concrete")))
         .await;
