@@ -184,10 +184,11 @@ async fn a_new_company_gets_its_typed_codes_to_the_erp() {
         b.wait_text("#queue-rows", "written to costbridge-export-")
             .await;
 
-        // A code the ERP has had offers Deactivate, never Delete.
+        // A code the ERP has had offers Deactivate, never Delete. It went into a file, so it
+        // says so rather than "synced".
         b.go(&format!("/codes?list={estimating}")).await;
         let top = node_id(&b, "#tree > li.node:first-child").await;
-        b.wait_text(&format!("#node-{top} .badge"), "synced").await;
+        b.wait_text(&format!("#node-{top} .badge"), "in file").await;
         assert!(
             b.exists(&format!("#node-{top} > .row button[hx-post$='/active']"))
                 .await

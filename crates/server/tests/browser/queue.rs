@@ -138,13 +138,14 @@ async fn approve_reject_export_live_and_retry() {
         b.go("/erp?filter=synced").await;
         b.wait_text("#queue-rows", "01-100").await;
 
-        // The admin sees the reason on the rejected code, and the synced ones in green.
+        // The admin sees the reason on the rejected code, and the exported ones in green,
+        // saying they went into a file (the file connector: no ERP confirmed them).
         b.logout().await;
         b.login(ADMIN, PASSWORD).await;
         b.go("/codes").await;
         b.wait_text("#tree", "Rejected: Duplicate of 02; use that code")
             .await;
-        b.wait_text("#tree .badge.synced", "synced").await;
+        b.wait_text("#tree .badge.synced", "in file").await;
         b.wait_text("#tree .badge.rejected", "rejected").await;
         b.shot("codes-after-export").await;
 
