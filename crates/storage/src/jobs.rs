@@ -60,15 +60,19 @@ pub enum Outcome {
     },
 }
 
+/// The placeholders the codes' statement (`codes_follow`, the widest of the outcomes') has of
+/// its own before its rows' values: the state, two times and the file.
+const CODES_OWN: usize = 4;
+
 /// Outcomes per statement: as many as the widest of their statements (the codes', 6 values a
-/// row and 4 of its own) can read on SQLite, and on PostgreSQL, where each column is one array,
+/// row and [`CODES_OWN`] of its own) can read on SQLite, and on PostgreSQL, where each column is one array,
 /// at most 25,000: the arrays are copies of the rows' texts, and one statement for a
 /// 100,000-code export took the server's peak from 119 to 155 MB (the target is 150), while
 /// four statements scan the codes four times instead of once (~50 ms each). Fewer, larger
 /// statements cost SQLite less per row too (the same export's outcomes: 2.25 s in statements
 /// of 500 rows, 2.13 s in statements of 4,000).
 fn outcome_chunk(postgres: bool) -> usize {
-    rows_per_statement(postgres, 4, 6).min(25_000)
+    rows_per_statement(postgres, CODES_OWN, 6).min(25_000)
 }
 
 /// One outcome as recorded: item id, origin id or error text, who refused, and its row.
@@ -104,6 +108,8 @@ async fn codes_follow(
                 .flatten(),
         )
         .collect();
+    // `outcome_chunk` sized the rows for this many of the statement's own.
+    debug_assert!(shared.len() <= CODES_OWN);
     let text =
         |f: &dyn Fn(&Part) -> Option<String>| Array::Text(moved.iter().map(|p| f(p)).collect());
     let mut columns = vec![Array::Int(

@@ -3,13 +3,14 @@
 //! overwritten: they come back as conflicts showing both sides.
 use crate::codes::{CodeRow, list_codes, lock_list, unsynced_changed};
 use crate::events::{self, About};
-use crate::tx::{Queries, Tx};
+use crate::tx::{Array, Queries, Tx, rows_per_statement, rows_table};
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::events::EventType;
 use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::wbs;
 use serde::Serialize;
 use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
 /// A code as the ERP holds it.
@@ -70,6 +71,9 @@ impl Db {
             // The codes each kind of event is about: new ones arrive synced (usable in the ERP),
             // ERP-side changes update synced ones, and waiting ones the ERP already has are synced.
             let (mut created, mut updated, mut synced) = (Vec::new(), Vec::new(), Vec::new());
+            // Codes the ERP has exactly that only a file had confirmed: cleared together below
+            // (after a connector change that may be every code of the list).
+            let mut confirmed = Vec::new();
             for r in remote {
                 let local = by_origin
                     .get(r.origin_id.as_str())
@@ -102,11 +106,7 @@ impl Db {
                                 // A code only written to a file so far is confirmed now: no
                                 // value changed, so no audit row or event says one did.
                                 if l.delivered_to.is_some() {
-                                    tx.execute(
-                                        "UPDATE cost_codes SET delivered_to = NULL WHERE id = $1",
-                                        [l.id.into()],
-                                    )
-                                    .await?;
+                                    confirmed.push(l.id);
                                 }
                                 s.unchanged += 1;
                                 continue;
@@ -220,6 +220,18 @@ impl Db {
                         s.created += 1;
                     }
                 }
+            }
+            for ids in confirmed.chunks(rows_per_statement(tx.postgres(), 0, 1)) {
+                let (table, args) = rows_table(
+                    tx.postgres(),
+                    0,
+                    vec![Array::Int(ids.iter().map(|id| Some(*id)).collect())],
+                );
+                let sql = format!(
+                    "UPDATE cost_codes SET delivered_to = NULL FROM {table} WHERE cost_codes.id \
+                     = v.column1"
+                );
+                tx.execute(AssertSqlSafe(sql), args).await?;
             }
             synced.extend(&created);
             for (event, codes) in [
