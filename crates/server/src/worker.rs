@@ -12,7 +12,7 @@ use costbridge_erp::{
     ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Lines, Previous,
 };
 use costbridge_storage::StoreError;
-use costbridge_storage::jobs::{ClaimedJob, ExportRow, Outcome};
+use costbridge_storage::jobs::{ClaimedJob, Delivery, ExportRow, Outcome};
 use std::collections::HashSet;
 use std::future::Future;
 use time::Duration;
@@ -112,7 +112,11 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
             Vec::new()
         };
         // Where the codes went when no ERP confirms them: the codes page says so.
-        let delivered_to = conn.settings.delivered_to(job.id);
+        let file = conn.settings.delivered_to(job.id);
+        let delivered = file.as_deref().map(|file| Delivery {
+            file,
+            erp: &conn.profile.name,
+        });
         for batch in to_export.chunks(conn.settings.batch_size()) {
             // A file export's batch is the whole job: its lines are made as the file is written.
             let lines = RowLines {
@@ -140,12 +144,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .collect();
             state
                 .db
-                .record_outcomes(
-                    job,
-                    batch.iter().copied(),
-                    &outcomes,
-                    delivered_to.as_deref(),
-                )
+                .record_outcomes(job, batch.iter().copied(), &outcomes, delivered)
                 .await?;
         }
         Ok::<(), JobError>(())

@@ -47,6 +47,14 @@ pub struct ExportRow {
     pub from_active: Option<bool>,
 }
 
+/// Where a job's synced codes went when no ERP confirmed them: the file a person imports into
+/// `erp` later (the file connector).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub file: &'a str,
+    pub erp: &'a str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Synced {
@@ -86,7 +94,7 @@ type Part<'r> = (i64, &'r str, Option<&'r str>, &'r ExportRow);
 /// ~1 s a chunk there.
 async fn codes_follow(
     tx: &mut Tx<'_>, state: SyncState, synced: bool, ts: OffsetDateTime, moved: &[&Part<'_>],
-    delivered_to: Option<&str>,
+    delivered: Option<Delivery<'_>>,
 ) -> Result<(), StoreError> {
     if moved.is_empty() {
         return Ok(());
@@ -103,7 +111,7 @@ async fn codes_follow(
         .into_iter()
         .chain(
             synced
-                .then(|| [Arg::from(ts), delivered_to.into()])
+                .then(|| [Arg::from(ts), delivered.map(|d| d.file).into()])
                 .into_iter()
                 .flatten(),
         )
@@ -240,11 +248,12 @@ impl Db {
     /// Set-based (three statements per [`outcome_chunk`] rows), so a 100,000-code export commits
     /// quickly.
     /// `rows` need only hold the rows the outcomes are about (a batch's, not the whole job's):
-    /// they are indexed on every call. `delivered_to` names the file the synced ones were
-    /// written to when no ERP confirmed them (the file connector).
+    /// they are indexed on every call. `delivered` names the file the synced ones were
+    /// written to when no ERP confirmed them (the file connector); the job keeps it too, so its
+    /// rows say where they went after the company's connection has changed.
     pub async fn record_outcomes<'r>(
         &self, job: &ClaimedJob, rows: impl IntoIterator<Item = &'r ExportRow>,
-        outcomes: &[(i64, Outcome)], delivered_to: Option<&str>,
+        outcomes: &[(i64, Outcome)], delivered: Option<Delivery<'_>>,
     ) -> Result<(), StoreError> {
         let by_item: std::collections::HashMap<i64, &ExportRow> =
             rows.into_iter().map(|r| (r.item_id, r)).collect();
@@ -323,7 +332,7 @@ impl Db {
                             moved.into_iter().map(|(id,)| id).collect();
                         let moved: Vec<&Part> =
                             part.iter().filter(|(id, ..)| moved.contains(id)).collect();
-                        codes_follow(tx, state, keep, ts, &moved, delivered_to).await?;
+                        codes_follow(tx, state, keep, ts, &moved, delivered).await?;
                         let (table, args) = rows_table(
                             tx.postgres(),
                             4,
@@ -359,6 +368,13 @@ impl Db {
                         tx.execute(AssertSqlSafe(sql), shared.into_iter().chain(args))
                             .await?;
                     }
+                }
+                if let Some(d) = delivered {
+                    tx.execute(
+                        "UPDATE export_jobs SET delivered_to = $2, delivered_for = $3 WHERE id = $1",
+                        [job.id.into(), d.file.into(), d.erp.into()],
+                    )
+                    .await?;
                 }
                 let about = About {
                     export_job: Some(job.id),

@@ -79,6 +79,10 @@ pub struct Item {
     pub rejection_reason: Option<String>,
     #[schema(required = true)]
     pub export_job_id: Option<i64>,
+    /// For a synced item that only went into a file (the file connector): that file, which the
+    /// ERP has once someone imports it. `null` otherwise.
+    #[schema(required = true)]
+    pub delivered_to: Option<String>,
 }
 
 #[derive(sqlx::FromRow, serde::Deserialize)]
@@ -120,6 +124,7 @@ pub(crate) struct ItemRow {
     decided_at: Option<OffsetDateTime>,
     rejection_reason: Option<String>,
     export_job_id: Option<i64>,
+    delivered_to: Option<String>,
 }
 
 /// What [`ITEM_SELECT`] selects, in [`ItemRow`]'s order, on the alias `c` of a packed page
@@ -131,7 +136,7 @@ const ITEM_COLS: &str = "c.id, c.cost_code_id, c.submission_id, c.code, c.full_c
                          c.gl_expense_account, c.status, c.erp_message, c.refused_by, c.note, \
                          c.decided_by, \
                          c.decided_by_email, c.decided_by_name, c.decided_by_kind, \
-                         c.decided_at, c.rejection_reason, c.export_job_id";
+                         c.decided_at, c.rejection_reason, c.export_job_id, c.delivered_to";
 
 /// An item with who sent and decided it, and its `sort_key` (the code order a page sorts by).
 pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, \
@@ -144,9 +149,10 @@ pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_
                                       du.email AS \
                                       decided_by_email, du.name AS decided_by_name, du.kind \
                                       AS decided_by_kind, i.decided_at, i.rejection_reason, \
-                                      i.export_job_id, i.sort_key FROM erp_items i JOIN users \
-                                      su ON su.id = i.sent_by LEFT JOIN users du ON du.id = \
-                                      i.decided_by";
+                                      i.export_job_id, j.delivered_to, i.sort_key FROM \
+                                      erp_items i JOIN users su ON su.id = i.sent_by LEFT \
+                                      JOIN users du ON du.id = i.decided_by LEFT JOIN \
+                                      export_jobs j ON j.id = i.export_job_id";
 
 impl TryFrom<ItemRow> for Item {
     type Error = StoreError;
@@ -200,6 +206,8 @@ impl TryFrom<ItemRow> for Item {
             decided_at: r.decided_at,
             rejection_reason: r.rejection_reason,
             export_job_id: r.export_job_id,
+            // The job's file holds only the rows it wrote: a row it refused never went there.
+            delivered_to: r.delivered_to.filter(|_| r.status == ItemStatus::Synced),
         })
     }
 }
@@ -231,7 +239,7 @@ impl crate::db::Transient for QueueError {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = ExportJob, example = json!({"id": 1, "status": "done", "counts": {"synced": 12, "failed": 0, "exporting": 0},
-    "attempts": 1, "last_error": null, "created_at": "2026-11-30T15:02:00Z", "finished_at": "2026-11-30T15:02:03Z"}))]
+    "attempts": 1, "last_error": null, "delivered_to": null, "delivered_for": null, "created_at": "2026-11-30T15:02:00Z", "finished_at": "2026-11-30T15:02:03Z"}))]
 pub struct JobStatus {
     pub id: i64,
     pub status: JobState,
@@ -239,6 +247,14 @@ pub struct JobStatus {
     pub attempts: i64,
     #[schema(required = true)]
     pub last_error: Option<String>,
+    /// The file the job's synced codes were written to when no ERP confirmed them (the file
+    /// connector, e.g. `costbridge-export-7.iif`): the ERP has them once someone imports it.
+    /// `null` when the ERP confirmed each code, and for jobs finished before this was kept.
+    #[schema(required = true)]
+    pub delivered_to: Option<String>,
+    /// The ERP that file is for (e.g. `QuickBooks Desktop`); `null` with `delivered_to`.
+    #[schema(required = true)]
+    pub delivered_for: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -771,14 +787,16 @@ impl Db {
             String,
             i64,
             Option<String>,
+            Option<String>,
+            Option<String>,
             OffsetDateTime,
             Option<OffsetDateTime>,
         );
         let job: Option<JobRow> = self
             .pool()
             .fetch_optional(
-                "SELECT status, attempts, last_error, created_at, \
-                 finished_at FROM export_jobs WHERE company_id = $1 AND id = \
+                "SELECT status, attempts, last_error, delivered_to, delivered_for, \
+                 created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = \
                  $2",
                 [company.into(), id.into()],
             )
@@ -791,7 +809,7 @@ impl Db {
                 [id.into()],
             )
             .await?;
-        let (status, attempts, last_error, created_at, finished_at) =
+        let (status, attempts, last_error, delivered_to, delivered_for, created_at, finished_at) =
             job.ok_or(StoreError::NotFound)?;
         let status = JobState::try_from(status).map_err(StoreError::decode)?;
         let mut c = JobCounts::default();
@@ -810,6 +828,8 @@ impl Db {
             counts: c,
             attempts,
             last_error,
+            delivered_to,
+            delivered_for,
             created_at,
             finished_at,
         })

@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_domain::queue::{ItemStatus, JobStatus};
-use costbridge_erp::{ConnectorSettings, GlAccount, GlKind};
+use costbridge_erp::{GlAccount, GlKind};
 use costbridge_storage::queue::{Item, JobStatus as Job};
 use serde::Deserialize;
 
@@ -98,19 +98,16 @@ pub struct QueueView {
     pub expense: Vec<GlAccount>,
     /// Why there are no GL accounts to pick although the company is connected.
     pub accounts_problem: Option<String>,
-    /// The connection's settings, to say where a job's codes went when no ERP confirmed them.
-    pub settings: Option<ConnectorSettings>,
 }
 
 impl QueueView {
     /// A row's change in words. A synced row that only went into a file says which file: the
     /// ERP has it once a person imports that file, so "added to the ERP" claimed too much.
     pub fn change(&self, row: &RowView) -> String {
-        let file = match (&self.settings, row.i.export_status, row.i.export_job_id) {
-            (Some(s), ItemStatus::Synced, Some(job)) => s.delivered_to(job),
-            _ => None,
-        };
-        file.map_or_else(|| row.change.to_owned(), |f| format!("written to {f}"))
+        match &row.i.delivered_to {
+            Some(f) => format!("written to {f}"),
+            None => row.change.to_owned(),
+        }
     }
 
     /// Rows whose GL accounts may still change and which can be selected for an action.
@@ -257,7 +254,6 @@ pub async fn queue_view(state: &AppState, v: &Viewer, conn: Option<Connection>) 
         income,
         expense,
         accounts_problem,
-        settings: conn.map(|c| c.settings),
     }
 }
 
@@ -265,16 +261,14 @@ pub fn filter_key(f: Option<&str>) -> OpResult<&'static str> {
     Ok(filter_entry(f.unwrap_or("ready_to_export"))?.0)
 }
 
-async fn job_panel(
-    state: &AppState, v: &Viewer, job: i64, oob: bool, conn: Option<&Connection>,
-) -> WebResult<JobPanel> {
+async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResult<JobPanel> {
     let (job, items) = ops::job_with_items(state, &v.caller.user, v.company(), job, 200).await?;
     let waiting = match job.status.as_str() {
         "done" => None,
         _ => crate::ops::qbwc::waiting_line(state, v.company()).await?,
     };
-    let delivered =
-        conn.and_then(|c| Some((c.settings.delivered_to(job.id)?, c.profile.name.clone())));
+    // Kept with the job's outcomes: the company's connection may have changed since.
+    let delivered = job.delivered_to.clone().zip(job.delivered_for.clone());
     Ok(JobPanel {
         job,
         items: rows(items, &v.zone),
@@ -335,7 +329,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let (tabs, exporting) = tabs(v.state(), &v, filter, false).await?;
     let conn = connection(&v).await?;
     let job = match pq.job {
-        Some(j) => Some(job_panel(v.state(), &v, j, false, conn.as_ref()).await?),
+        Some(j) => Some(job_panel(v.state(), &v, j, false).await?),
         None => None,
     };
     let connected = conn.is_some();
@@ -397,12 +391,8 @@ async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
     let mut parts = vec![tabs.render()];
     let mut running = false;
     let rows_too = matches!(filter, "exporting" | "synced");
-    let conn = match lq.job.is_some() || rows_too {
-        true => connection(&v).await?,
-        false => None,
-    };
     if let Some(j) = lq.job {
-        let panel = job_panel(v.state(), &v, j, true, conn.as_ref()).await?;
+        let panel = job_panel(v.state(), &v, j, true).await?;
         running = panel.job.status != JobStatus::Done;
         parts.push(panel.render());
     }
@@ -420,7 +410,7 @@ async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
         .await?;
         let rows = Rows {
             items: rows(items, &v.zone),
-            q: queue_view(v.state(), &v, conn).await,
+            q: queue_view(v.state(), &v, connection(&v).await?).await,
             oob: true,
         };
         parts.push(rows.render());

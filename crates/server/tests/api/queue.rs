@@ -781,6 +781,26 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
         "{codes}"
     );
     assert!(!codes.contains(">synced</span>"), "{codes}");
+    // The job and its rows keep where they went: the pages said it from the company's current
+    // connection, so a switch to CSV files named a file that was never written.
+    let (_, status) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(
+        (&status["delivered_to"], &status["delivered_for"]),
+        (&json!(file), &json!("QuickBooks Desktop")),
+        "{status}"
+    );
+    assert_eq!(app.items("synced").await[0]["delivered_to"], file.as_str());
+    app.connect("quickbooks_desktop", "csv").await;
+    let synced = app.page(&cookie, "/erp?filter=synced").await;
+    assert!(synced.contains(&format!("written to {file}")), "{synced}");
+    let panel = app
+        .page(&cookie, &format!("/erp?filter=synced&job={job}"))
+        .await;
+    assert!(panel.contains(&format!("1 written to {file}")), "{panel}");
+    assert!(
+        !panel.contains(".csv") && !synced.contains(".csv"),
+        "{panel}"
+    );
 }
 
 /// SQLite holds its once-per-row counting triggers through a step that moves a thousand codes
