@@ -760,6 +760,9 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
     let synced = app.page(&cookie, "/erp?filter=synced").await;
     assert!(synced.contains(&format!("written to {file}")), "{synced}");
     assert!(!synced.contains("added to the ERP"), "{synced}");
+    // Its state says so too: no ERP confirmed it.
+    assert!(synced.contains(">in file</span>"), "{synced}");
+    assert!(!synced.contains(">synced</span>"), "{synced}");
     let panel = app
         .page(&cookie, &format!("/erp?filter=synced&job={job}"))
         .await;

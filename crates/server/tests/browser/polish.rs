@@ -489,6 +489,11 @@ async fn codes_and_times_never_wrap() {
                 let wrapped = one_line(&b, css).await;
                 assert!(wrapped.is_empty(), "{width}px: audit {css} wraps: {wrapped:?}");
             }
+            // What changed keeps whole words beside them ("descripti" / "on"); a value longer
+            // than the cell (a connection's settings as JSON) still wraps where it must.
+            let mut broken = broken_words(&b, "td.text").await;
+            broken.retain(|w| w.chars().count() <= 20);
+            assert!(broken.is_empty(), "{width}px: audit changes cut: {broken:?}");
         }
         // The bulk bar fits on one line at 1280 px.
         b.d.set_window_size(1280, 900).await.unwrap();

@@ -137,6 +137,7 @@ async fn approve_reject_export_live_and_retry() {
         b.wait_text("#queue-tabs", "Synced 3").await;
         b.go("/erp?filter=synced").await;
         b.wait_text("#queue-rows", "01-100").await;
+        b.wait_text("#queue-rows .badge.synced", "in file").await;
 
         // The admin sees the reason on the rejected code, and the exported ones in green,
         // saying they went into a file (the file connector: no ERP confirmed them).
