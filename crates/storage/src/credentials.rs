@@ -48,6 +48,38 @@ pub struct ResetMail {
     pub notice: Notice,
 }
 
+/// The rule a reset link was issued under (the issuer holds every permission the user holds)
+/// must still hold when it is used. Checked only at issue, a plain admin's link for a user who
+/// was granted `can_push_to_accounting` later let that admin set the approver's password, sign
+/// in as them and export.
+async fn issuer_may_still(tx: &mut Tx<'_>, issuer: i64, user: i64) -> Result<(), StoreError> {
+    let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.id IN ($1, $2)");
+    let people: Vec<User> = tx
+        .fetch_all::<UserRow>(AssertSqlSafe(sql), [issuer.into(), user.into()])
+        .await?
+        .into_iter()
+        .map(User::from)
+        .collect();
+    let find = |id| people.iter().find(|p| p.id == id);
+    let (Some(by), Some(target)) = (find(issuer), find(user)) else {
+        return Err(StoreError::field(
+            "token",
+            "is no longer valid: the admin who sent it has left; ask an admin for a new link",
+        ));
+    };
+    match by.permissions.authorize_account_change(&target.permissions) {
+        Ok(()) => Ok(()),
+        Err(missing) => Err(StoreError::field(
+            "token",
+            format!(
+                "is no longer valid: {} sent it, and changing this account now needs {missing}, \
+                 which they do not hold; ask an admin who holds it for a new link",
+                by.name
+            ),
+        )),
+    }
+}
+
 impl Db {
     /// Stores a new reset link for `user` (replacing older ones) and, when mail is on, queues its
     /// email in the same transaction.
@@ -122,20 +154,21 @@ impl Db {
         let (company, user) = self
             .write(|tx| {
                 Box::pin(async move {
-                    let found: Option<(i64, i64)> = tx
+                    let found: Option<(i64, i64, i64)> = tx
                         .fetch_optional(
-                            "SELECT u.id, u.company_id FROM password_resets r JOIN users \
-                             u ON u.id = r.user_id WHERE r.token_hash = $1 AND \
+                            "SELECT u.id, u.company_id, r.created_by FROM password_resets r \
+                             JOIN users u ON u.id = r.user_id WHERE r.token_hash = $1 AND \
                              r.expires_at > $2",
                             [token_hash.into(), now().into()],
                         )
                         .await?;
-                    let Some((user, company)) = found else {
+                    let Some((user, company, issuer)) = found else {
                         return Err(StoreError::field(
                             "token",
                             "is not a valid reset link: it is unknown, used or expired",
                         ));
                     };
+                    issuer_may_still(tx, issuer, user).await?;
                     tx.execute(
                         "DELETE FROM password_resets WHERE user_id = $1",
                         [user.into()],

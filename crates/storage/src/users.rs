@@ -292,6 +292,16 @@ impl Db {
                         "password_changed": patch.password_hash.is_some()})),
                 )
                 .await?;
+                // A reset link sent before the user's rights or password changed was sent for
+                // another account than this one: it goes (a new one is issued under the rule
+                // as it is now).
+                if perms != before.permissions || patch.password_hash.is_some() {
+                    tx.execute(
+                        "DELETE FROM password_resets WHERE user_id = $1",
+                        [id.into()],
+                    )
+                    .await?;
+                }
                 if patch.password_hash.is_some() {
                     let keep = patch.keep_credential.as_deref().unwrap_or("");
                     credentials::revoke(tx, company, Some(actor), id, keep, "password_changed")

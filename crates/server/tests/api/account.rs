@@ -21,6 +21,7 @@ both!(
     a_user_without_rights_reads_only_themself,
     a_refused_user_change_keeps_the_form_and_says_the_rule,
     a_new_user_with_three_mistakes_hears_of_all_three,
+    a_reset_link_holds_only_while_its_rule_does,
 );
 
 const PW: &str = "a-long-password";
@@ -516,4 +517,79 @@ async fn a_new_user_with_three_mistakes_hears_of_all_three(app: TestApp) {
         !list.to_string().contains("not-an-email"),
         "nothing was created: {list}"
     );
+}
+
+/// The account-change rule a reset link was issued under must still hold when it is used: a
+/// plain admin's link for a user who is granted Push to accounting before it is used would
+/// otherwise let that admin set the new approver's password and export as them.
+async fn a_reset_link_holds_only_while_its_rule_does(app: TestApp) {
+    let plain = app
+        .user("plain@one.example", perms("admin", "standard", false))
+        .await;
+    let issue = |uid: i64| {
+        let (app, plain) = (&app, plain.clone());
+        async move {
+            let path = app.c(&format!("/users/{uid}/password_reset"));
+            let (s, b) = app.call("POST", &path, &plain, None).await;
+            assert_eq!(s, StatusCode::CREATED, "{b}");
+            token_of(b["reset_url"].as_str().expect("link"))
+        }
+    };
+    let refused = |b: &Value| b["error"]["details"]["fields"]["token"][0].to_string();
+    // Granted Push to accounting after the link was sent: the grant ends the link.
+    let user = app
+        .user(
+            "soon-approver@one.example",
+            perms("none", "standard", false),
+        )
+        .await;
+    let user = user_id(&app, &user).await;
+    let link = issue(user).await;
+    app.patched(
+        &app.c(&format!("/users/{user}")),
+        json!({"permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}}),
+    )
+    .await;
+    let (s, b) = reset(&app, &link, "taken-over-password").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(!can_sign_in(&app, "soon-approver@one.example", "taken-over-password").await);
+    assert!(can_sign_in(&app, "soon-approver@one.example", PW).await);
+    // Granted behind the API's back (the link survives): the rule is checked again on use.
+    let other = app
+        .user("other@one.example", perms("none", "standard", false))
+        .await;
+    let other = user_id(&app, &other).await;
+    let link = issue(other).await;
+    crate::queue::execute(
+        &app,
+        &format!("UPDATE users SET can_push_to_accounting = TRUE WHERE id = {other}"),
+    )
+    .await;
+    let (s, b) = reset(&app, &link, "taken-over-password").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(refused(&b).contains("needs can_push_to_accounting"), "{b}");
+    assert!(!can_sign_in(&app, "other@one.example", "taken-over-password").await);
+    // The issuer no longer manages users: their links stop working.
+    let staff = app
+        .user("staff@one.example", perms("standard", "none", false))
+        .await;
+    let staff = user_id(&app, &staff).await;
+    let link = issue(staff).await;
+    let issuer = user_id(&app, &plain).await;
+    app.patched(
+        &app.c(&format!("/users/{issuer}")),
+        json!({"permissions": {"admin_tool": "standard", "erp_integrations": "standard", "can_push_to_accounting": false}}),
+    )
+    .await;
+    let (s, b) = reset(&app, &link, "taken-over-password").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(refused(&b).contains("needs admin_tool=admin"), "{b}");
+    // A link whose rule still holds works as before.
+    let link = token_of(
+        issue_reset(&app, staff).await["reset_url"]
+            .as_str()
+            .unwrap(),
+    );
+    let (s, b) = reset(&app, &link, "chosen-by-staff-1").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
 }
