@@ -5,6 +5,7 @@ use crate::{
     Connector, ConnectorError, Env, ExportContext, Field, FieldErrors, GlAccount, Input,
     LineResult, Lines, fit_description,
 };
+use costbridge_domain::csv_cell::neutralise_row;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -176,10 +177,15 @@ pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
         let expense = l.expense.map_or("", |a| a.name.as_str());
         let purchase_desc = if l.expense.is_some() { desc } else { "" };
         let hidden = if l.active { "N" } else { "Y" };
+        let name = quickbooks_name(l.full_code, ctx.delimiter);
+        // IIF files are often opened in a spreadsheet before the import: its text cells are
+        // guarded against formulas as every CSV the product writes is.
+        let cells = neutralise_row([name.as_str(), desc, purchase_desc, income, expense]);
+        let [name, desc, purchase_desc, income, expense] =
+            cells.each_ref().map(AsRef::<str>::as_ref);
         write!(
             out,
-            "INVITEM\t{}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n",
-            quickbooks_name(l.full_code, ctx.delimiter)
+            "INVITEM\t{name}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n",
         )?;
     }
     Ok(())
@@ -200,7 +206,7 @@ pub fn render_csv(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
     .map_err(csv_error)?;
     for i in 0..lines.len() {
         let l = lines.line(i);
-        w.write_record(costbridge_domain::csv_cell::neutralise_row([
+        w.write_record(neutralise_row([
             l.full_code,
             l.code,
             fit_description(l.description, ctx.max_description),

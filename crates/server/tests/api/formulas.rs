@@ -1,5 +1,5 @@
 //! Formula injection (issue #9, point 3): every CSV the product writes (the list export, the
-//! file connector's CSV, the audit log) guards cells a spreadsheet would run as a formula with a
+//! file connector's CSV and IIF, the audit log) guards cells a spreadsheet would run as a formula with a
 //! leading `'`, and our own export imports back unchanged.
 use crate::both;
 use crate::helpers::{TestApp, perms};
@@ -10,6 +10,7 @@ use serde_json::json;
 both!(
     the_list_export_guards_formulas_and_imports_back_unchanged,
     the_file_connector_csv_guards_formulas,
+    the_iif_file_guards_formulas,
     the_audit_csv_guards_formulas,
 );
 
@@ -110,6 +111,35 @@ async fn the_file_connector_csv_guards_formulas(app: TestApp) {
     no_formula_cells(&text);
     assert!(
         text.contains(",'=1+2,") && text.contains(",'@SUM(A1),"),
+        "{text}"
+    );
+}
+
+/// IIF is tab-separated text that people open in a spreadsheet before importing it.
+async fn the_iif_file_guards_formulas(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "=HYPERLINK(\"http://evil.example\")", None)
+        .await;
+    app.code(list, "02", "@SUM(A1)", None).await;
+    app.code(list, "03", "- dash first", None).await;
+    app.send(list).await;
+    app.accept_all().await;
+    let file = std::fs::read_dir(app.export_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "iif"))
+        .expect("an exported iif file");
+    let text = std::fs::read_to_string(file).unwrap();
+    for cell in text.lines().flat_map(|l| l.split('\t')) {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@']),
+            "{cell:?} in\n{text}"
+        );
+    }
+    assert!(
+        text.contains("\t'=HYPERLINK(\"http://evil.example\")\t")
+            && text.contains("\t'@SUM(A1)\t")
+            && text.contains("\t'- dash first\t"),
         "{text}"
     );
 }
