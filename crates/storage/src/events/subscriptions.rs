@@ -7,6 +7,16 @@ use serde_json::json;
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
+/// A subscription's address as the audit log keeps it: its scheme and host only. Many hook
+/// addresses carry their credential in the path or query (chat and automation services), and
+/// the audit log is open to read-only users while the subscriptions are open to admins only.
+fn audited_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let more = if end < rest.len() { "/…" } else { "" };
+    format!("{scheme}://{}{more}", &rest[..end])
+}
+
 /// Replaces subscriptions' sealed secrets `(id, before, after)` (`secrets rotate`); a secret
 /// changed meanwhile is a `Conflict`.
 pub(crate) async fn rewrite_secrets(
@@ -143,7 +153,7 @@ impl Db {
                     "event_subscription.created",
                     ("event_subscription", id),
                     None,
-                    Some(json!({"url": url, "event_types": types})),
+                    Some(json!({"url": audited_url(url), "event_types": types})),
                 )
                 .await?;
                 Ok(id)
@@ -179,7 +189,7 @@ impl Db {
                     Some(actor),
                     "event_subscription.deleted",
                     ("event_subscription", id),
-                    Some(json!({ "url": url })),
+                    Some(json!({ "url": audited_url(&url) })),
                     None,
                 )
                 .await?;
@@ -258,5 +268,23 @@ impl Db {
                 [],
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audited_url;
+
+    #[test]
+    fn the_audit_keeps_only_the_host() {
+        assert_eq!(
+            audited_url("https://hooks.example.com/services/T0/B1/secret?x=1"),
+            "https://hooks.example.com/…"
+        );
+        assert_eq!(audited_url("http://10.1.2.3:8080"), "http://10.1.2.3:8080");
+        assert_eq!(
+            audited_url("https://h.example?token=x"),
+            "https://h.example/…"
+        );
     }
 }
