@@ -306,7 +306,7 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     // A wrong password: nvu, and the page says so.
     let (ticket, what) = qbwc.authenticate("not-the-password").await;
     assert_eq!((ticket.as_str(), what.as_str()), ("", "nvu"));
-    assert_last_error(&app, "wrong password").await;
+    assert_last_error(&app, "wrong password from 127.0.0.1").await;
     let unknown = WebConnector::new(&app.base, "costbridge-999", &qbwc.password);
     assert_eq!(unknown.authenticate(&qbwc.password).await.1, "nvu");
 

@@ -97,8 +97,10 @@ async fn authenticate(
         tracing::warn!(%client, user, "QBWC sign-in failed: wrong user name or password");
         if let Some((company, _)) = state.db.qbwc_credentials(user).await? {
             let zone = crate::ops::company::zone(state, company).await?;
+            // Anyone can send a wrong password under the company's user name, so the line
+            // says where it came from: the admin can tell their Web Connector from a stranger.
             let error = format!(
-                "the Web Connector signed in with a wrong password at {}; type the password Costbridge showed (or make a new one) in the Web Connector's Password column",
+                "a sign-in as the Web Connector with a wrong password from {client} at {}; if that is your Web Connector's address, type the password Costbridge showed (or make a new one) in its Password column; if not, someone else tried and was refused",
                 zone.show(now())
             );
             state.db.qbwc_error(company, None, Some(&error)).await?;
