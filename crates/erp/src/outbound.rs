@@ -51,11 +51,17 @@ impl Outbound {
     /// why the address is refused. Redirects are not followed: one could lead anywhere.
     pub(crate) fn client(&self, url: &str) -> Result<reqwest::ClientBuilder, String> {
         let builder = reqwest::Client::builder().redirect(redirect::Policy::none());
+        if self.0.allow_private {
+            return Ok(builder);
+        }
+        // A proxy from the environment (`HTTPS_PROXY`) would resolve the name and connect
+        // itself, where no address is checked: the policy's requests go direct.
+        let builder = builder.no_proxy();
         let Ok(u) = Url::parse(url) else {
             // reqwest refuses it itself, in its own words.
             return Ok(builder);
         };
-        if self.0.allow_private || self.allows(&u) {
+        if self.allows(&u) {
             return Ok(builder);
         }
         let literal = u
@@ -124,6 +130,13 @@ fn internal(ip: IpAddr) -> Option<&'static str> {
             } else if first == 100 && (second & 0xc0) == 64 {
                 // 100.64/10, carrier-grade NAT: internal too (and Alibaba's metadata service).
                 Some("a shared (carrier-grade NAT)")
+            } else if (first, second) == (192, 0) && a.octets()[2] == 0
+                || first == 198 && second & 0xfe == 18
+                || first >= 240
+            {
+                // 192.0.0/24 (protocol assignments), 198.18/15 (benchmark networks, often a
+                // lab's internal range) and 240/4: never a public service.
+                Some("a reserved")
             } else {
                 None
             }
@@ -144,6 +157,9 @@ fn internal(ip: IpAddr) -> Option<&'static str> {
                 Some("a private")
             } else if first & 0xffc0 == 0xfe80 {
                 Some("a link-local")
+            } else if first & 0xffc0 == 0xfec0 {
+                // fec0::/10, site-local: deprecated, but still routed inside some sites.
+                Some("a site-local")
             } else {
                 None
             }
@@ -212,6 +228,12 @@ mod tests {
             ("169.254.169.254", Some("a link-local (or metadata)")),
             ("0.0.0.0", Some("an unspecified")),
             ("100.100.100.200", Some("a shared (carrier-grade NAT)")),
+            ("192.0.0.8", Some("a reserved")),
+            ("198.19.255.1", Some("a reserved")),
+            ("198.20.0.1", None),
+            ("192.0.2.1", None),
+            ("240.0.0.1", Some("a reserved")),
+            ("fec0::1", Some("a site-local")),
             ("::1", Some("a loopback")),
             ("::", Some("an unspecified")),
             ("fd00:ec2::254", Some("a private")),
