@@ -112,6 +112,47 @@ impl Fields {
         Ok(connector)
     }
 
+    /// The connector names a bad GL account by its place among the accounts
+    /// (`connector.gl_accounts[2]`), which no input of the form has: the error stayed unshown
+    /// and Save seemed to do nothing. The form has one box for them, an account a line, so the
+    /// error goes beside that box and names the line.
+    fn place_account_errors(&self, errors: &mut Errors) {
+        let Some(r) = Registration::find(&self.kind) else {
+            return;
+        };
+        for field in r.fields {
+            let prefix = format!("connector.{}[", field.name);
+            let placed: Vec<String> = errors
+                .fields
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .cloned()
+                .collect();
+            // The accounts are the box's non-blank lines, in order (as `gl_accounts` read them).
+            let lines: Vec<usize> = self
+                .value(r.kind, field)
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(n, _)| n + 1)
+                .collect();
+            for key in placed {
+                let messages = errors.fields.remove(&key).unwrap_or_default();
+                let index = key[prefix.len()..].trim_end_matches(']').parse::<usize>();
+                let at = match index.ok().and_then(|i| lines.get(i)) {
+                    Some(line) => format!("line {line}"),
+                    None => "an account".to_owned(),
+                };
+                let box_key = format!("connector.{}", field.name);
+                errors
+                    .fields
+                    .entry(box_key)
+                    .or_default()
+                    .extend(messages.into_iter().map(|m| format!("{at}: {m}")));
+            }
+        }
+    }
+
     /// The chosen ERP list, if one is chosen.
     fn erp_list(&self) -> Result<Option<i64>, Errors> {
         if self.erp_list.is_empty() {
@@ -428,7 +469,8 @@ async fn save(v: Viewer, Form(posted): Form<HashMap<String, String>>) -> WebResu
     match saved {
         Ok(_) => Ok(super::htmx_redirect("/settings/erp?saved=1")),
         Err(e) => {
-            let errors = Errors::from_op(e)?;
+            let mut errors = Errors::from_op(e)?;
+            f.place_account_errors(&mut errors);
             fragments(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 vec![again(errors).render()],

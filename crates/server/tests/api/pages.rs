@@ -11,6 +11,7 @@ both!(
     a_refused_code_form_keeps_its_place,
     an_erp_that_does_not_answer_is_said_above_the_queue,
     a_connection_error_is_shown_on_the_chosen_connector_only,
+    a_refused_gl_account_is_named_by_its_line,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,6 +279,42 @@ async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) 
         .map(|tag| tag.split('"').next().unwrap())
         .collect();
     assert_eq!(marked, ["webhook-gl_accounts"], "{html}");
+}
+
+/// The connector refuses a GL account by its place (`connector.gl_accounts[1]`), which no input
+/// of the form has: the form came back with no message at all. It is said beside the box, by
+/// the line a person typed it on.
+async fn a_refused_gl_account_is_named_by_its_line(app: TestApp) {
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
+        .await;
+    let (s, html) = app
+        .htmx_form(
+            &cookie,
+            &csrf,
+            "/settings/erp",
+            &[
+                ("profile", "quickbooks_desktop"),
+                ("kind", "file"),
+                ("file.directory", "."),
+                ("file.format", "iif"),
+                (
+                    "file.gl_accounts",
+                    "4000,Construction Income,income\n\n4000,Job Costs,expense\n5000,,expense",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let error = html
+        .split("id=\"erp-file-gl_accounts-error\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap_or_else(|| panic!("no message beside the accounts: {html}"));
+    assert_eq!(
+        error,
+        "line 3: duplicate account code &#39;4000&#39;; line 4: code and name are required"
+    );
 }
 
 /// The browser's import with the operator's limit at 2,000 bytes: a file over it is said in
