@@ -5,9 +5,9 @@
 use super::codes::plain;
 use super::error::explain;
 use super::{Layout, Pager, Viewer, WebResult, fragments};
+use crate::ops::OpResult;
 use crate::ops::connection::Connection;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
-use crate::ops::{OpResult, Window};
 use crate::state::AppState;
 use crate::zone::Zone;
 use askama::Template;
@@ -312,11 +312,17 @@ impl JobPanel {
     }
 }
 
-fn live_url(filter: &str, job: Option<i64>) -> String {
-    match job {
-        Some(j) => format!("/erp/live?filter={filter}&job={j}"),
-        None => format!("/erp/live?filter={filter}"),
+/// The poll of the page being read: its tab, its page of rows (a poll that redrew page 1 under
+/// a pager saying "Page 3 of 7" took page 3 away every two seconds) and its job.
+fn live_url(filter: &str, page: i64, job: Option<i64>) -> String {
+    let mut url = format!("/erp/live?filter={filter}");
+    if page > 1 {
+        url.push_str(&format!("&page={page}"));
     }
+    if let Some(j) = job {
+        url.push_str(&format!("&job={j}"));
+    }
+    url
 }
 
 #[tracing::instrument(skip_all)]
@@ -359,7 +365,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
         notice,
         job,
         live: Live {
-            url: live_url(filter, pq.job),
+            url: live_url(filter, pager.page, pq.job),
             active: exporting > 0 || job_running,
         },
         reject: RejectForm {
@@ -378,6 +384,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
 #[derive(Deserialize)]
 struct LiveQuery {
     filter: Option<String>,
+    page: Option<i64>,
     job: Option<i64>,
 }
 
@@ -396,27 +403,32 @@ async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
         running = panel.job.status != JobStatus::Done;
         parts.push(panel.render());
     }
+    let pager = Pager::new(lq.page, PAGE);
     if rows_too {
         let (items, _) = ops::items(
             v.state(),
             &v.caller.user,
             v.company(),
             filter,
-            Window {
-                limit: PAGE,
-                offset: 0,
-            },
+            pager.window(),
         )
         .await?;
+        // These tabs' rows are never actionable, so they draw no GL pickers: the poll does not
+        // ask the ERP for its accounts every two seconds (Xero counts those calls).
         let rows = Rows {
             items: rows(items, &v.zone),
-            q: queue_view(v.state(), &v, connection(&v).await?).await,
+            q: QueueView {
+                approver: v.caller.user.permissions.is_approver(),
+                income: Vec::new(),
+                expense: Vec::new(),
+                accounts_problem: None,
+            },
             oob: true,
         };
         parts.push(rows.render());
     }
     let live = Live {
-        url: live_url(filter, lq.job),
+        url: live_url(filter, pager.page, lq.job),
         active: exporting > 0 || running,
     };
     parts.insert(0, live.render());

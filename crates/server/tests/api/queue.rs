@@ -20,6 +20,7 @@ both!(
     bulk_steps_keep_the_counts,
     numbered_pages_follow_a_held_export,
     short_and_empty_pages_say_the_total,
+    the_live_poll_keeps_the_page_being_read,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -943,4 +944,31 @@ async fn short_and_empty_pages_say_the_total(app: TestApp) {
         .get(&app.c("/erp/cost_codes?filter=ready_to_export&per_page=100"))
         .await;
     assert_eq!(one.as_array().unwrap().len(), 5);
+}
+
+/// While an export runs, the queue polls every two seconds and redraws the tab's rows. The poll
+/// drew page 1 under a pager that said "Page 2 of 2", taking page 2 away until the export ended.
+async fn the_live_poll_keeps_the_page_being_read(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    for n in 1..=101 {
+        app.code(list, &format!("{n:03}"), "Work", None).await;
+    }
+    app.send(list).await;
+    app.accepted(
+        &app.c("/erp/cost_codes/export"),
+        json!({"gl_income_account": "4000"}),
+    )
+    .await;
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let page = app.page(&cookie, "/erp?filter=exporting&page=2").await;
+    assert!(
+        page.contains(r#"hx-get="/erp/live?filter=exporting&#38;page=2""#),
+        "{page}"
+    );
+    let poll = app.page(&cookie, "/erp/live?filter=exporting&page=2").await;
+    assert!(poll.contains(">101</strong>"), "{poll}");
+    assert!(!poll.contains(">001</strong>"), "{poll}");
+    assert!(poll.contains(r#"hx-get="/erp/live?filter=exporting&#38;page=2""#));
 }
