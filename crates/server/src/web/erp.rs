@@ -5,9 +5,9 @@
 use super::codes::plain;
 use super::error::explain;
 use super::{Layout, Pager, Viewer, WebResult, fragments};
-use crate::ops::OpResult;
 use crate::ops::connection::Connection;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
+use crate::ops::{OpError, OpResult};
 use crate::state::AppState;
 use crate::zone::Zone;
 use askama::Template;
@@ -235,8 +235,15 @@ pub async fn queue_view(state: &AppState, v: &Viewer, conn: Option<Connection>) 
         Some(c) => ops::erp_accounts(state, v.company(), c).await,
         None => Ok(Vec::new()),
     };
+    let pulled = conn.as_ref().is_some_and(|c| c.settings.pulled());
     let (accounts, accounts_problem) = match accounts {
         Ok(accounts) => (accounts, None),
+        // QuickBooks answers only when its Web Connector runs: nothing is wrong with the
+        // connection, and its own message says what to do (checking the connection did not).
+        Err(OpError::Erp(m)) if pulled => (
+            Vec::new(),
+            Some(format!("The pickers offer no GL accounts yet. {m}.")),
+        ),
         Err(e) => {
             tracing::warn!(error = %e, "GL accounts not read for the queue page");
             let problem = format!(

@@ -296,6 +296,16 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     let (s, b) = app.get(&app.c("/erp/gl_accounts")).await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
     assert!(error_message(&b).contains("has not reported its accounts yet"));
+    // The queue says the same, without sending the approver to check a connection that works.
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let html = app.page(&cookie, "/erp").await;
+    assert!(
+        html.contains("The pickers offer no GL accounts yet. QuickBooks has not reported")
+            && !html.contains("Check the connection"),
+        "{html}"
+    );
 
     assert!(
         qbwc.call("serverVersion", &[])
