@@ -268,13 +268,24 @@ async fn fetch_code(
 async fn fetch_parent(
     tx: &mut Tx<'_>, company: i64, list: i64, pid: i64,
 ) -> Result<CodeRow, StoreError> {
-    let p = fetch_code(tx, company, pid)
-        .await?
-        .ok_or_else(|| StoreError::field("parent_id", format!("code {pid} does not exist")))?;
+    // Said for a person too: the pages send the id of a parent they drew, which someone may
+    // have deleted since ("code 4123 does not exist" named nothing they know).
+    let p = fetch_code(tx, company, pid).await?.ok_or_else(|| {
+        StoreError::field(
+            "parent_id",
+            format!(
+                "names no code (id {pid}): it may have been deleted since the page was \
+                 drawn; reload the list and choose an existing parent"
+            ),
+        )
+    })?;
     if p.list_id != list {
         return Err(StoreError::field(
             "parent_id",
-            format!("code {pid} is in another list"),
+            format!(
+                "names {} (id {pid}) of another list; a parent must be in the same list",
+                p.full_code
+            ),
         ));
     }
     Ok(p)

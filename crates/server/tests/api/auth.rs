@@ -166,7 +166,7 @@ async fn other_companies_are_invisible(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        field_error(&b, "parent_id").contains("does not exist"),
+        field_error(&b, "parent_id").contains("names no code"),
         "{b}"
     );
 }

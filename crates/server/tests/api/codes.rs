@@ -207,7 +207,7 @@ async fn bad_code_input_changes_nothing(app: TestApp) {
             json!({"code": "05", "description": "x", "parent_id": 999_999}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "parent_id",
-            "does not exist",
+            "names no code (id 999999)",
         ),
     ];
     for (body, status, field, needle) in cases {
