@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use costbridge_domain::ErpProfile;
-use costbridge_erp::{CONNECTORS, Field, Input, Registration};
+use costbridge_erp::{CONNECTORS, Field, Input, MASK, Registration};
 use costbridge_storage::codes::CodeList;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -168,15 +168,26 @@ impl Fields {
         })
     }
 
-    /// The same fields with every secret emptied, to show a form again.
-    fn without_secrets(&self) -> Fields {
+    /// The same fields with every typed secret emptied, to show a form again; and the labels
+    /// of the chosen connector's secrets that were emptied, to ask for them again. A secret
+    /// left masked stays masked: it reveals nothing, and emptying it turned "leave as is to
+    /// keep it" into "Password is required" on the next save.
+    fn without_secrets(&self) -> (Fields, Vec<&'static str>) {
         let mut f = self.clone();
+        let mut retype = Vec::new();
         for r in &CONNECTORS {
             for field in r.fields.iter().filter(|x| x.input == Input::Secret) {
-                f.values.remove(&input_name(r.kind, field));
+                let name = input_name(r.kind, field);
+                let typed = f.values.get(&name).filter(|v| v.as_str() != MASK);
+                if typed.is_some_and(|v| !v.is_empty()) && r.kind == self.kind {
+                    retype.push(field.label);
+                }
+                if typed.is_some() {
+                    f.values.remove(&name);
+                }
             }
         }
-        f
+        (f, retype)
     }
 
     /// Each connector's fieldset, as the template draws it.
@@ -440,12 +451,21 @@ pub(super) async fn page_with(
 async fn save(v: Viewer, Form(posted): Form<HashMap<String, String>>) -> WebResult<Response> {
     let f = Fields::from_post(posted);
     let lists = company_lists(v.state(), &v).await?;
-    let again = |errors: Errors| ConnForm {
-        f: f.without_secrets(),
-        profiles: ErpProfile::builtin(),
-        lists: lists.clone(),
-        errors,
-        can_edit: true,
+    let again = |mut errors: Errors| {
+        let (shown, retype) = f.without_secrets();
+        for label in retype {
+            errors.general.push(format!(
+                "Type the {} again: Costbridge does not send a secret you typed back to the page.",
+                label.to_lowercase()
+            ));
+        }
+        ConnForm {
+            f: shown,
+            profiles: ErpProfile::builtin(),
+            lists: lists.clone(),
+            errors,
+            can_edit: true,
+        }
     };
     let chosen = f.connector().and_then(|c| Ok((c, f.erp_list()?)));
     let (connector, erp_list) = match chosen {
@@ -495,7 +515,7 @@ async fn test(v: Viewer) -> WebResult<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use costbridge_erp::{ConnectorSettings, MASK};
+    use costbridge_erp::ConnectorSettings;
 
     #[test]
     fn the_form_sends_back_what_it_shows_for_every_connector() {
@@ -516,17 +536,27 @@ mod tests {
                 .masked();
             let shown = Fields::from_masked("tryton", &masked);
             assert_eq!(shown.connector().ok(), Some(masked.clone()));
-            // Shown again after an error, a secret is empty rather than masked.
-            let again = shown.without_secrets().connector().ok().unwrap();
-            for key in ["password", "secret"] {
-                if masked.get(key).is_some() {
-                    assert_eq!(
-                        (masked[key].as_str(), again[key].as_str()),
-                        (Some(MASK), Some(""))
-                    );
-                }
-            }
+            // Shown again after an error, a masked secret stays masked (it keeps the stored
+            // one) and nothing is asked for again.
+            let (again, retype) = shown.without_secrets();
+            assert_eq!(again.connector().ok(), Some(masked.clone()));
+            assert!(retype.is_empty(), "{retype:?}");
         }
+    }
+
+    #[test]
+    fn a_typed_secret_is_emptied_and_asked_for_again() {
+        let posted = HashMap::from([
+            ("kind".to_owned(), "tryton".to_owned()),
+            ("tryton.url".to_owned(), "http://erp.example/".to_owned()),
+            ("tryton.password".to_owned(), "typed-secret".to_owned()),
+            ("webhook.secret".to_owned(), "another-connector".to_owned()),
+        ]);
+        let (shown, retype) = Fields::from_post(posted).without_secrets();
+        assert_eq!(shown.values.get("tryton.password"), None);
+        assert_eq!(shown.values.get("webhook.secret"), None);
+        assert_eq!(shown.values["tryton.url"], "http://erp.example/");
+        assert_eq!(retype, ["Password"]);
     }
 
     #[test]

@@ -279,6 +279,14 @@ async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) 
         .map(|tag| tag.split('"').next().unwrap())
         .collect();
     assert_eq!(marked, ["webhook-gl_accounts"], "{html}");
+    // The typed secret is not sent back, and the form says to type it again.
+    assert!(!html.contains("whsec_0123456789abcdef"), "{html}");
+    assert!(
+        html.contains(
+            "Type the signing secret again: Costbridge does not send a secret you typed back"
+        ),
+        "{html}"
+    );
 }
 
 /// The connector refuses a GL account by its place (`connector.gl_accounts[1]`), which no input
