@@ -57,6 +57,7 @@ impl App {
             zones: Default::default(),
             names: Default::default(),
             rates: Default::default(),
+            gl_accounts: Default::default(),
             api: settings.api.clone(),
         };
         Ok(App {

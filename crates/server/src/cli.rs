@@ -334,6 +334,7 @@ async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppStat
         zones: Default::default(),
         names: Default::default(),
         rates: Default::default(),
+        gl_accounts: Default::default(),
         api: settings.api.clone(),
     };
     Ok((state, actor))

@@ -36,6 +36,8 @@ pub struct AppState {
     pub names: Arc<crate::ops::company::Names>,
     /// The API's rate-limit counts, flushed to the database each second (`ratelimit`).
     pub rates: Arc<crate::ratelimit::RateCounts>,
+    /// Each company's GL accounts as its ERP last gave them (`ops::queue::GlCache`).
+    pub gl_accounts: Arc<crate::ops::queue::GlCache>,
 }
 
 /// First-run setup's guard against DNS rebinding (a foreign name resolving to this server):

@@ -12,6 +12,17 @@ pub struct Connection {
     pub profile: ErpProfile,
     pub settings: ConnectorSettings,
     pub erp_list_id: i64,
+    /// Which saved settings these are (a hash of them as stored): what the ERP answered for
+    /// one version is not kept for the next (`queue::GlCache`).
+    pub version: u64,
+}
+
+/// A hash of a connection as stored; every save seals its secrets anew, so every save differs.
+fn version(profile: &str, stored: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (profile, stored.to_string()).hash(&mut h);
+    h.finish()
 }
 
 /// The profile a stored connection names; one this version does not know is a broken
@@ -30,6 +41,7 @@ pub async fn connection(state: &AppState, company: i64) -> OpResult<Option<Conne
         return Ok(None);
     };
     let profile = stored_profile(&stored.profile)?;
+    let version = version(&stored.profile, &stored.connector);
     let settings = state.cipher.load(stored.connector).map_err(|e| {
         OpError::Broken(format!("the stored connector settings are unreadable: {e}"))
     })?;
@@ -37,6 +49,7 @@ pub async fn connection(state: &AppState, company: i64) -> OpResult<Option<Conne
         profile,
         settings: settings.with_env(state.connectors.company(company)),
         erp_list_id: stored.erp_list_id,
+        version,
     }))
 }
 
@@ -93,6 +106,7 @@ pub async fn put(
         )
         .await?;
     Ok(Connection {
+        version: version(&profile.id, &stored),
         profile,
         settings,
         erp_list_id: saved.erp_list_id,
@@ -123,5 +137,7 @@ pub async fn test(state: &AppState, caller: &User, cid: i64) -> OpResult<(bool, 
     if c.settings.pulled() {
         return super::qbwc::test(state, company).await;
     }
+    // Testing is what a person does after changing the ERP: its accounts are read anew too.
+    state.gl_accounts.forget(company);
     Ok(c.settings.test().await)
 }

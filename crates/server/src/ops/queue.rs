@@ -9,7 +9,9 @@ use costbridge_storage::pull::{PullSummary, RemoteCode};
 use costbridge_storage::queue::{GlDefaults, Item, JobStatus, Selection};
 use costbridge_storage::users::User;
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The caller's company, if they may see its queue.
 pub fn reader(caller: &User, cid: i64) -> OpResult<i64> {
@@ -293,7 +295,49 @@ pub async fn erp_accounts(
     if conn.settings.pulled() {
         return Ok(super::qbwc::accounts(state, company).await?.0);
     }
-    Ok(conn.settings.gl_accounts().await?)
+    if let Some(known) = state.gl_accounts.get(company, conn.version) {
+        return Ok(known);
+    }
+    let accounts = conn.settings.gl_accounts().await?;
+    state
+        .gl_accounts
+        .put(company, conn.version, accounts.clone());
+    Ok(accounts)
+}
+
+/// Each company's GL accounts as the ERP last gave them, for [`GL_FRESH`]. The queue page,
+/// each GL picker change and the export's defaults all need them, and each was a round trip to
+/// the ERP: Xero allows an organisation 60 calls a minute, and a refused call postpones the
+/// exports too. Kept per version of the connection's settings, so a saved change is read anew
+/// at once on every instance; *Test connection* reads them anew as well.
+#[derive(Debug, Default)]
+pub struct GlCache(Mutex<HashMap<i64, (Instant, u64, Vec<GlAccount>)>>);
+
+/// How long the ERP's answer stands: an account added in the ERP shows within a minute.
+const GL_FRESH: Duration = Duration::from_secs(60);
+
+impl GlCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (Instant, u64, Vec<GlAccount>)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, company: i64, version: u64) -> Option<Vec<GlAccount>> {
+        match self.lock().get(&company) {
+            Some((at, v, accounts)) if *v == version && at.elapsed() < GL_FRESH => {
+                Some(accounts.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn put(&self, company: i64, version: u64, accounts: Vec<GlAccount>) {
+        self.lock()
+            .insert(company, (Instant::now(), version, accounts));
+    }
+
+    pub fn forget(&self, company: i64) {
+        self.lock().remove(&company);
+    }
 }
 
 /// What Sync from ERP did: pulled now, or (an ERP that pulls its own work) asked for at its

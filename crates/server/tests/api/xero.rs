@@ -34,6 +34,7 @@ xero_both!(
     a_429_storm_and_5xx_delay_the_job_without_failing_it,
     disconnect_revokes_the_grant,
     secrets_rotate_re_encrypts_the_xero_tokens,
+    the_chart_is_read_once_a_minute,
 );
 
 /// A server pointed at a fresh stand-in with two organisations, and a signed-in admin.
@@ -351,6 +352,50 @@ async fn exports_codes_as_items_and_reads_them_back(x: Xero) {
         "{b}"
     );
     assert!(b["conflicts"].to_string().contains("04"), "{b}");
+}
+
+/// The queue page, each GL picker change and the API all need the chart of accounts; each
+/// read it from Xero, whose limit is 60 calls a minute per organisation. One read now serves
+/// them for a minute; *Test connection* (what a person does after changing Xero) reads anew.
+async fn the_chart_is_read_once_a_minute(x: Xero) {
+    x.connect().await;
+    x.send_codes(2).await;
+    let reads = || {
+        x.standin
+            .with(|s| s.calls.iter().filter(|c| *c == "GET /Accounts").count())
+    };
+    assert_eq!(reads(), 0);
+    let (s, chart) = x.app.get(&x.app.c("/erp/gl_accounts")).await;
+    assert_eq!(s, StatusCode::OK, "{chart}");
+    let (s, page) = x.get(&format!("{}/erp", x.app.base)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("200 Sales"), "{page}");
+    for item in x.app.items("ready_to_export").await {
+        x.app
+            .patched(
+                &x.app.c(&format!("/erp/cost_codes/{}", item["id"])),
+                json!({"gl_income_account": "200"}),
+            )
+            .await;
+    }
+    assert_eq!(reads(), 1);
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp_connection/test"), json!({}))
+        .await;
+    assert_eq!((s, &b["ok"]), (StatusCode::OK, &json!(true)), "{b}");
+    x.app.get(&x.app.c("/erp/gl_accounts")).await;
+    assert_eq!(reads(), 2);
+    // A GL account that is not in the chart is still refused by name.
+    let item = &x.app.items("ready_to_export").await[0];
+    let (s, b) = x
+        .app
+        .patch(
+            &x.app.c(&format!("/erp/cost_codes/{}", item["id"])),
+            json!({"gl_income_account": "999"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
 
 async fn a_resumed_export_creates_nothing_twice_and_conflicts_are_refused(x: Xero) {
