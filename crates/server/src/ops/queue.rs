@@ -311,28 +311,38 @@ pub async fn erp_accounts(
 /// exports too. Kept per version of the connection's settings, so a saved change is read anew
 /// at once on every instance; *Test connection* reads them anew as well.
 #[derive(Debug, Default)]
-pub struct GlCache(Mutex<HashMap<i64, (Instant, u64, Vec<GlAccount>)>>);
+pub struct GlCache(Mutex<HashMap<i64, Chart>>);
+
+/// One company's chart as read, when, and under which version of its connection's settings.
+#[derive(Debug)]
+struct Chart {
+    read_at: Instant,
+    version: u64,
+    accounts: Vec<GlAccount>,
+}
 
 /// How long the ERP's answer stands: an account added in the ERP shows within a minute.
 const GL_FRESH: Duration = Duration::from_secs(60);
 
 impl GlCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (Instant, u64, Vec<GlAccount>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Chart>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn get(&self, company: i64, version: u64) -> Option<Vec<GlAccount>> {
-        match self.lock().get(&company) {
-            Some((at, v, accounts)) if *v == version && at.elapsed() < GL_FRESH => {
-                Some(accounts.clone())
-            }
-            _ => None,
-        }
+        self.lock()
+            .get(&company)
+            .filter(|c| c.version == version && c.read_at.elapsed() < GL_FRESH)
+            .map(|c| c.accounts.clone())
     }
 
     fn put(&self, company: i64, version: u64, accounts: Vec<GlAccount>) {
-        self.lock()
-            .insert(company, (Instant::now(), version, accounts));
+        let chart = Chart {
+            read_at: Instant::now(),
+            version,
+            accounts,
+        };
+        self.lock().insert(company, chart);
     }
 
     pub fn forget(&self, company: i64) {
