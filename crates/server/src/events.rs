@@ -141,6 +141,7 @@ pub fn payload(e: &StoredEvent) -> Value {
             "export_job": {
                 "id": e.export_job_id,
                 "counts": e.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+                "delivered_to": e.delivered_to,
             }
         }),
         _ => json!({
@@ -154,6 +155,7 @@ pub fn payload(e: &StoredEvent) -> Value {
                 "sync_status": e.sync_status,
                 "message": e.message,
                 "origin_id": e.origin_id,
+                "delivered_to": e.delivered_to,
             },
             "export_job_id": e.export_job_id,
             "submission_id": e.submission_id,

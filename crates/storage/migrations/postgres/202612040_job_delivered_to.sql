@@ -6,3 +6,6 @@
 -- finished before this column existed (their connection's settings were never stored per job).
 ALTER TABLE export_jobs ADD COLUMN delivered_to TEXT;
 ALTER TABLE export_jobs ADD COLUMN delivered_for TEXT;
+-- The same for an event's code or job as it was when the event happened: `cost_code.synced`
+-- and `export_job.done` tell subscribers the file, since no ERP confirmed those codes.
+ALTER TABLE event_outbox ADD COLUMN delivered_to TEXT;

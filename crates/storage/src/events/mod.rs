@@ -80,11 +80,11 @@ async fn insert_code_events(
         "INSERT INTO event_outbox (subscription_id, company_id, event_type, \
          created_at, next_attempt_at, status, cost_code_id, list_id, code, \
          full_code, description, active, sync_status, message, origin_id, \
-         export_job_id, submission_id) SELECT s.id, c.company_id, $1, $2, $2, \
-         $3, c.id, c.list_id, c.code, c.full_code, c.description, c.active, \
+         delivered_to, export_job_id, submission_id) SELECT s.id, c.company_id, $1, \
+         $2, $2, $3, c.id, c.list_id, c.code, c.full_code, c.description, c.active, \
          c.sync_status, CASE c.sync_status WHEN '{rejected}' THEN \
          c.rejection_reason WHEN '{failed}' THEN c.erp_message END, \
-         c.origin_id, $4, $5 FROM cost_codes c JOIN event_subscriptions s ON \
+         c.origin_id, c.delivered_to, $4, $5 FROM cost_codes c JOIN event_subscriptions s ON \
          s.company_id = c.company_id AND s.event_types LIKE $6 WHERE \
          c.company_id = $7 AND ({filter}) ORDER BY s.id, c.sort_key, c.id",
         rejected = SyncState::Rejected,
@@ -123,9 +123,10 @@ pub(crate) async fn job_done_event(
         counts.into_iter().map(|(s, n)| (s, json!(n))).collect();
     tx.execute(
         "INSERT INTO event_outbox (subscription_id, company_id, event_type, \
-         created_at, next_attempt_at, status, export_job_id, detail) SELECT \
-         s.id, s.company_id, $1, $2, $2, $3, $4, $5 FROM event_subscriptions s \
-         WHERE s.company_id = $6 AND s.event_types LIKE $7 ORDER BY s.id",
+         created_at, next_attempt_at, status, export_job_id, detail, delivered_to) \
+         SELECT s.id, s.company_id, $1, $2, $2, $3, $4, $5, (SELECT delivered_to FROM \
+         export_jobs WHERE id = $4) FROM event_subscriptions s WHERE s.company_id = $6 \
+         AND s.event_types LIKE $7 ORDER BY s.id",
         [
             event.as_str().into(),
             now().into(),
@@ -158,6 +159,8 @@ pub struct StoredEvent {
     pub sync_status: Option<String>,
     pub message: Option<String>,
     pub origin_id: Option<String>,
+    /// The file the code or the job's codes went into when no ERP confirmed them.
+    pub delivered_to: Option<String>,
     pub export_job_id: Option<i64>,
     pub submission_id: Option<i64>,
     pub detail: Option<String>,
@@ -173,6 +176,7 @@ pub struct StoredEvent {
 
 const EVENT_COLS: &str = "id, company_id, event_type, created_at, cost_code_id, list_id, \
                           code, full_code, description, active, sync_status, message, \
-                          origin_id, export_job_id, submission_id, detail, status, \
+                          origin_id, delivered_to, export_job_id, submission_id, \
+                          detail, status, \
                           attempts, next_attempt_at, last_status, last_response, \
                           last_error, delivered_at";
