@@ -63,8 +63,8 @@ impl ApiError {
 /// is derived from it.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[schema(as = Error, example = json!({"error": {"code": "validation_failed",
-    "message": "Costbridge refused the cost code: code is empty. Correct the field and send it again.",
-    "details": {"fields": {"code": ["is empty"]}}}}))]
+    "message": "Costbridge refused the request: code is required. Correct the field(s) in details.fields and send it again.",
+    "details": {"fields": {"code": ["is required"]}}}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
@@ -142,10 +142,37 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The error's `message` as an integrator reads it: who refused, what, and what to do. The
+/// refusals every client meets (a permission, a missing id, invalid fields) said only "this
+/// needs admin_tool=admin", "no such resource" or the first field's problem.
+fn api_message(e: &OpError) -> String {
+    match e {
+        OpError::Forbidden(required) => format!(
+            "Costbridge refused: this needs {required}, which the caller does not hold. A \
+             company admin who holds it can grant it."
+        ),
+        OpError::NotFound => "Costbridge has no such resource in the caller's company: the id \
+                              is wrong, it was deleted, or it belongs to another company."
+            .to_owned(),
+        OpError::Invalid(fields) => {
+            let problems: Vec<String> = fields
+                .iter()
+                .map(|(field, messages)| format!("{field} {}", messages.join("; ")))
+                .collect();
+            format!(
+                "Costbridge refused the request: {}. Correct the field(s) in details.fields \
+                 and send it again.",
+                problems.join("; ")
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The API's answer to each way an operation can fail (docs/api.md lists them).
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> Self {
-        let message = e.to_string();
+        let message = api_message(&e);
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         let (status, code, details) = match e {
             OpError::Forbidden(required) => (

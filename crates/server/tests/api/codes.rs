@@ -216,6 +216,26 @@ async fn bad_code_input_changes_nothing(app: TestApp) {
         assert_eq!(b["error"]["code"], "validation_failed");
         assert!(field_error(&b, field).contains(needle), "{body} -> {b}");
     }
+    // The message says who refused and every field's problem, not the first one only.
+    let (_, b) = app
+        .post(&codes, json!({"code": "", "description": ""}))
+        .await;
+    let message = b["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Costbridge refused the request: code ")
+            && message.contains("; description ")
+            && message.ends_with("Correct the field(s) in details.fields and send it again."),
+        "{b}"
+    );
+    let (s, b) = app.get(&app.c("/cost_code_lists/999999")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Costbridge has no such resource in the caller's company"),
+        "{b}"
+    );
     for (body, needle) in [
         ("{\"code\": \"01\", ", "malformed JSON"),
         ("{\"code\": 1, \"description\": \"x\"}", "invalid type"),
