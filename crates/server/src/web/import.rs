@@ -141,7 +141,8 @@ async fn apply(
 ) -> WebResult<Response> {
     // The form's limit is three times the file's (URL-encoding); the file's own is this one.
     if f.csv.len() > limit.0 {
-        return Err(OpError::field("file", too_big(limit)).into());
+        // The sentence says whose limit it is; as a field error it read "File Costbridge takes…".
+        return Err(OpError::NotSupported(too_big(limit)).into());
     }
     let s = imports::import(
         v.state(),

@@ -59,14 +59,13 @@ struct Row {
     rights: UserRights,
 }
 
-impl Row {
-    /// A level in the words the edit form uses ("Read-only", not `read_only`).
-    fn level(&self, l: &Level) -> &'static str {
-        LEVELS
-            .iter()
-            .find(|(k, _)| *k == l.as_str())
-            .map_or("", |(_, label)| label)
-    }
+/// A level in the words the edit forms use ("Read-only", not `read_only`), for the users' and
+/// the API clients' rows.
+pub fn level_words(l: &Level) -> &'static str {
+    LEVELS
+        .iter()
+        .find(|(k, _)| *k == l.as_str())
+        .map_or("", |(_, label)| label)
 }
 
 #[derive(Template)]

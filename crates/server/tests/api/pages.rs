@@ -366,6 +366,21 @@ async fn the_browsers_import_holds_files_to_the_limit_and_says_so() {
         big.push_str(&format!("{n:02},Division number {n},true\n"));
     }
     assert!(big.len() > 2000);
+    // Applied without its preview (under the form's own, larger limit): refused in a sentence.
+    let res = app
+        .htmx_post(
+            &cookie,
+            &csrf,
+            &format!("/codes/{list}/import"),
+            &[("csv", &big)],
+        )
+        .await;
+    let said = format!("{:?} {}", res.headers().clone(), res.text().await.unwrap());
+    assert!(
+        said.contains("Costbridge takes CSV files of up to 1 KB"),
+        "{said}"
+    );
+    assert!(!said.contains("File Costbridge"), "{said}");
     let (s, html) = preview(big).await;
     assert_eq!(s, StatusCode::OK, "{html}");
     assert!(
