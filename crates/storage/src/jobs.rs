@@ -271,6 +271,10 @@ impl Db {
         let before = before.as_str();
         self.write(|tx| {
             Box::pin(async move {
+                // The outcomes change the ERP list's codes, so its `version` moves (the API's
+                // contract: "version changes whenever any code in the list changes"); the list
+                // is locked first, as every write that changes codes does.
+                crate::queue::lock_erp_list(tx, job.company_id).await?;
                 tx.hold_triggers(job.company_id, outcomes.len()).await?;
                 // The codes each outcome reached, for their events.
                 let (mut synced_codes, mut failed_codes) = (Vec::new(), Vec::new());

@@ -402,7 +402,9 @@ async fn select_items(
 /// Locks the company's ERP list (the list every queue item comes from: only it can be sent)
 /// and bumps its version, first of all, as every write that changes codes does (see
 /// [`Db::write`]); returns the list and its new version.
-async fn lock_erp_list(tx: &mut Tx<'_>, company: i64) -> Result<Option<(i64, i64)>, StoreError> {
+pub(crate) async fn lock_erp_list(
+    tx: &mut Tx<'_>, company: i64,
+) -> Result<Option<(i64, i64)>, StoreError> {
     tx.fetch_optional(
         "UPDATE cost_code_lists SET version = version + 1 WHERE \
          company_id = $1 AND is_erp_list RETURNING id, version",

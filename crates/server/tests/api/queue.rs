@@ -21,6 +21,7 @@ both!(
     numbered_pages_follow_a_held_export,
     short_and_empty_pages_say_the_total,
     the_live_poll_keeps_the_page_being_read,
+    an_export_result_moves_the_list_version,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -971,4 +972,28 @@ async fn the_live_poll_keeps_the_page_being_read(app: TestApp) {
     assert!(poll.contains(">101</strong>"), "{poll}");
     assert!(!poll.contains(">001</strong>"), "{poll}");
     assert!(poll.contains(r#"hx-get="/erp/live?filter=exporting&#38;page=2""#));
+}
+
+/// API.md: a list's `version` "changes whenever any code in the list changes". An export's
+/// results (codes to synced or failed) did not move it, so a client polling it missed them.
+async fn an_export_result_moves_the_list_version(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    app.accepted(
+        &app.c("/erp/cost_codes/export"),
+        json!({"gl_income_account": "4000"}),
+    )
+    .await;
+    let version = || async {
+        let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+        let lists = lists.as_array().cloned().unwrap_or_default();
+        let l = lists.iter().find(|l| l["id"] == list).expect("the list");
+        l["version"].as_i64().expect("version")
+    };
+    let before = version().await;
+    assert_eq!(app.run_worker().await, 1);
+    let code = &crate::qbwc::codes(&app, list).await[0];
+    assert_eq!(code["sync_status"], "synced");
+    assert!(version().await > before, "the version stayed at {before}");
 }
