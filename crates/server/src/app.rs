@@ -110,7 +110,7 @@ impl App {
             tokio::spawn(async move { state.rates.run(state.db.clone(), stop).await })
         };
         let app = router(self.state.clone(), &self.settings);
-        tracing::info!(address = %self.addr, database = self.state.db.backend(), "costbridge listening");
+        tracing::info!(address = %self.addr, database = %shown_database(&self.settings.server.database_url), "costbridge listening");
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -130,6 +130,20 @@ impl App {
         let _ = rates.await;
         self.state.db.close().await;
         Ok(())
+    }
+}
+
+/// Which database this instance uses, for the start's log line: a SQLite file by its full
+/// path, a server without its password. "sqlite" alone did not show an instance started on a
+/// new local file because its PostgreSQL setting was mistyped.
+fn shown_database(url: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let path = path.split('?').next().unwrap_or(path);
+            let full = std::path::absolute(path).unwrap_or_else(|_| path.into());
+            format!("sqlite://{}", full.display())
+        }
+        None => costbridge_erp::shown_url(url),
     }
 }
 
@@ -336,4 +350,23 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_is_shown_where_it_is_and_without_its_password() {
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            shown_database("sqlite://costbridge.db?mode=rwc"),
+            format!("sqlite://{}", here.join("costbridge.db").display())
+        );
+        let pg = shown_database("postgres://cb:s3cret@db.internal:5432/costs");
+        assert!(
+            !pg.contains("s3cret") && pg.contains("db.internal:5432/costs"),
+            "{pg}"
+        );
+    }
 }

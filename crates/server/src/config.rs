@@ -440,40 +440,87 @@ impl Settings {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("{} is not valid TOML: {e}", path.display()))?;
         }
-        for (key, value) in std::env::vars() {
-            let Some(rest) = key.strip_prefix("COSTBRIDGE__") else {
-                continue;
-            };
-            let Some((section, name)) = rest
-                .to_lowercase()
-                .split_once("__")
-                .map(|(a, b)| (a.to_owned(), b.to_owned()))
-            else {
-                continue;
-            };
-            // Numbers and booleans are typed so `COSTBRIDGE__WORKER__ENABLED=false` means false.
-            let v = value
-                .parse::<i64>()
-                .map(toml::Value::Integer)
-                .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
-                .unwrap_or(toml::Value::String(value));
-            if let Some(t) = doc
-                .entry(section)
-                .or_insert_with(|| toml::Value::Table(Default::default()))
-                .as_table_mut()
-            {
-                t.insert(name, v);
-            }
-        }
+        apply_env(&mut doc, std::env::vars())?;
         toml::Value::Table(doc)
             .try_into()
             .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))
     }
 }
 
+/// The `COSTBRIDGE__<SECTION>__<KEY>` variables over the file's settings. One without a
+/// section is refused, not skipped: `COSTBRIDGE__DATABASE_URL=postgres://…` went unnoticed and
+/// the instance started on a new, empty SQLite file.
+fn apply_env(
+    doc: &mut toml::Table, vars: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<()> {
+    for (key, value) in vars {
+        let Some(rest) = key.strip_prefix("COSTBRIDGE__") else {
+            continue;
+        };
+        let Some((section, name)) = rest
+            .to_lowercase()
+            .split_once("__")
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        else {
+            anyhow::bail!(
+                "the environment variable {key} names no setting: settings are \
+                 COSTBRIDGE__<SECTION>__<KEY> (e.g. COSTBRIDGE__SERVER__LISTEN), and the \
+                 database is COSTBRIDGE_DATABASE_URL (one underscore) or --database-url"
+            );
+        };
+        // Numbers and booleans are typed so `COSTBRIDGE__WORKER__ENABLED=false` means false.
+        let v = value
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
+            .unwrap_or(toml::Value::String(value));
+        if let Some(t) = doc
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+        {
+            t.insert(name, v);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_environment_setting_without_a_section_is_refused() {
+        let var = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let mut doc = toml::Table::new();
+        apply_env(
+            &mut doc,
+            [
+                var("COSTBRIDGE__SERVER__DATABASE_URL", "postgres://db/costs"),
+                var("COSTBRIDGE_CONFIG", "/etc/costbridge.toml"),
+                var("PATH", "/usr/bin"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            doc["server"]["database_url"].as_str(),
+            Some("postgres://db/costs")
+        );
+        let e = apply_env(
+            &mut toml::Table::new(),
+            [var("COSTBRIDGE__DATABASE_URL", "postgres://db/costs")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("COSTBRIDGE__DATABASE_URL names no setting"),
+            "{e}"
+        );
+        assert!(
+            e.contains("COSTBRIDGE_DATABASE_URL (one underscore)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_example_is_the_default() {

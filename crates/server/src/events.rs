@@ -42,7 +42,15 @@ pub async fn deliver_pending(
     let mut report = EventReport::default();
     // Longer than one POST may take (30 s), so no other instance takes a batch being sent.
     let lease = Duration::seconds(cfg.lease_seconds.max(60));
-    while let Some(sub) = state.db.claim_event_subscription(now, lease).await? {
+    // Each claim is stamped with the time that has passed since the round began: with `now`
+    // alone, a round longer than the lease (the thousand batches of a 100,000-code send)
+    // handed out leases already run out, and another instance sent the same batch again.
+    let started = std::time::Instant::now();
+    while let Some(sub) = state
+        .db
+        .claim_event_subscription(now + started.elapsed(), lease)
+        .await?
+    {
         match deliver(state, cfg, &sub, now).await? {
             Some(Delivery::Delivered { .. }) => report.delivered += 1,
             Some(Delivery::NotTaken { retry_at: None, .. }) => report.failed += 1,

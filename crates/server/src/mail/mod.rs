@@ -70,7 +70,11 @@ impl Mailer {
         // Longer than one SMTP conversation can take, so no other instance takes a message
         // that is still being sent.
         let lease = Duration::seconds((self.settings.timeout_seconds as i64 * 4).max(60));
-        while let Some(mail) = db.claim_mail(now, lease).await? {
+        // Stamped with the time passed since the round began, as the event deliveries are: a
+        // long round (a backlog after an outage, the morning's summaries) otherwise handed
+        // out leases already run out, and another instance sent the same email again.
+        let started = std::time::Instant::now();
+        while let Some(mail) = db.claim_mail(now + started.elapsed(), lease).await? {
             match self.deliver(db, &mail, now).await? {
                 Step::Sent => report.sent += 1,
                 Step::Cancelled => report.cancelled += 1,
