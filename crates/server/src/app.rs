@@ -3,6 +3,7 @@
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, track};
+use crate::retry::Stop;
 use crate::state::{AppState, FirstRun};
 use crate::throttle::SignInThrottle;
 use crate::{api, docs, events, mail, worker};
@@ -84,7 +85,7 @@ impl App {
             tokio::spawn(worker::run(
                 self.state.clone(),
                 self.settings.worker.clone(),
-                stopped(),
+                Stop::new(stop_rx.clone()),
             ))
         });
         // Email delivery and the daily summary are background work too: same switch, same stop.
@@ -92,7 +93,7 @@ impl App {
             tokio::spawn(mail::run(
                 self.state.db.clone(),
                 self.settings.mail.clone(),
-                stopped(),
+                Stop::new(stop_rx.clone()),
             ))
         });
         // Event subscribers' deliveries too.
@@ -100,7 +101,7 @@ impl App {
             tokio::spawn(events::run(
                 self.state.clone(),
                 self.settings.worker.clone(),
-                stopped(),
+                Stop::new(stop_rx.clone()),
             ))
         });
         // The rate-limit counts reach the shared count whether or not this instance runs the

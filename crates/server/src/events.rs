@@ -6,7 +6,7 @@
 //! go (a person may redeliver them). `serve` runs [`run`]; tests call [`deliver_pending`] with
 //! an explicit clock.
 use crate::config::WorkerSettings;
-use crate::retry::{backoff, until_due};
+use crate::retry::{Stop, backoff, until_due};
 use crate::state::AppState;
 use costbridge_domain::events::EventType;
 use costbridge_erp::shown_url;
@@ -14,7 +14,6 @@ use costbridge_erp::webhook::Webhook;
 use costbridge_storage::events::{ClaimedSubscription, Delivery, StoredEvent};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::future::Future;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -39,6 +38,13 @@ pub struct EventReport {
 pub async fn deliver_pending(
     state: &AppState, cfg: &WorkerSettings, now: OffsetDateTime,
 ) -> anyhow::Result<EventReport> {
+    deliver_due(state, cfg, now, &Stop::never()).await
+}
+
+/// [`deliver_pending`], taking no new batch once the service is stopping.
+async fn deliver_due(
+    state: &AppState, cfg: &WorkerSettings, now: OffsetDateTime, stop: &Stop,
+) -> anyhow::Result<EventReport> {
     let mut report = EventReport::default();
     // Longer than one POST may take (30 s), so no other instance takes a batch being sent.
     let lease = Duration::seconds(cfg.lease_seconds.max(60));
@@ -46,11 +52,11 @@ pub async fn deliver_pending(
     // alone, a round longer than the lease (the thousand batches of a 100,000-code send)
     // handed out leases already run out, and another instance sent the same batch again.
     let started = std::time::Instant::now();
-    while let Some(sub) = state
-        .db
-        .claim_event_subscription(now + started.elapsed(), lease)
-        .await?
-    {
+    while !stop.now() {
+        let at = now + started.elapsed();
+        let Some(sub) = state.db.claim_event_subscription(at, lease).await? else {
+            break;
+        };
         match deliver(state, cfg, &sub, now).await? {
             Some(Delivery::Delivered { .. }) => report.delivered += 1,
             Some(Delivery::NotTaken { retry_at: None, .. }) => report.failed += 1,
@@ -180,15 +186,17 @@ pub fn payload(e: &StoredEvent) -> Value {
 
 /// The delivery worker inside `serve`: delivers what is due, then sleeps until the next batch
 /// is due or a few seconds pass (another instance may have written events).
-pub async fn run(state: AppState, cfg: WorkerSettings, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
+pub async fn run(state: AppState, cfg: WorkerSettings, mut stop: Stop) {
     loop {
-        if let Err(e) = deliver_pending(&state, &cfg, costbridge_storage::now()).await {
+        if let Err(e) = deliver_due(&state, &cfg, costbridge_storage::now(), &stop).await {
             tracing::error!(error = %e, "event delivery step failed");
+        }
+        if stop.now() {
+            return;
         }
         let wait = until_due(state.db.next_event_due().await, Duration::milliseconds(200));
         tokio::select! {
-            _ = &mut shutdown => return,
+            _ = stop.wait() => return,
             _ = tokio::time::sleep(wait) => {}
         }
     }

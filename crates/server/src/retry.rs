@@ -35,3 +35,29 @@ mod tests {
         assert_eq!(backoff(60, 30, 3600), Duration::seconds(3600));
     }
 }
+
+/// Whether the service is stopping (SIGTERM). The background loops check it before they take
+/// each job, email or batch: they drained everything due first, so a stop under a backlog
+/// ran on for minutes until the supervisor killed the process mid-batch.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    pub fn new(rx: tokio::sync::watch::Receiver<bool>) -> Stop {
+        Stop(rx)
+    }
+
+    /// For one step driven from outside (tests, the CLI): it never stops.
+    pub fn never() -> Stop {
+        Stop(tokio::sync::watch::channel(false).1)
+    }
+
+    pub fn now(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once the service is stopping.
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}

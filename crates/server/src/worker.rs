@@ -4,7 +4,7 @@
 use crate::config::WorkerSettings;
 use crate::ops::OpError;
 use crate::ops::connection::connection;
-use crate::retry::{backoff, until_due};
+use crate::retry::{Stop, backoff, until_due};
 use crate::state::AppState;
 use costbridge_domain::queue::COSTBRIDGE;
 use costbridge_domain::sync::parent_problem;
@@ -33,12 +33,17 @@ enum JobError {
 
 /// Runs every job that is due now; returns how many were processed.
 pub async fn run_pending_exports(state: &AppState, cfg: &WorkerSettings) -> anyhow::Result<usize> {
+    run_due(state, cfg, &Stop::never()).await
+}
+
+/// [`run_pending_exports`], taking no new job once the service is stopping.
+async fn run_due(state: &AppState, cfg: &WorkerSettings, stop: &Stop) -> anyhow::Result<usize> {
     let mut done = 0;
-    while let Some(job) = state
-        .db
-        .claim_export_job(Duration::seconds(cfg.lease_seconds))
-        .await?
-    {
+    while !stop.now() {
+        let lease = Duration::seconds(cfg.lease_seconds);
+        let Some(job) = state.db.claim_export_job(lease).await? else {
+            break;
+        };
         process(state, cfg, &job).await?;
         done += 1;
     }
@@ -317,15 +322,17 @@ async fn with_lease<T>(
 
 /// The worker inside `serve`: runs due jobs, then sleeps until woken, the next job is due, or
 /// a few seconds pass (another instance may have queued work).
-pub async fn run(state: AppState, cfg: WorkerSettings, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
+pub async fn run(state: AppState, cfg: WorkerSettings, mut stop: Stop) {
     loop {
-        if let Err(e) = run_pending_exports(&state, &cfg).await {
+        if let Err(e) = run_due(&state, &cfg, &stop).await {
             tracing::error!(error = %e, "export worker step failed");
+        }
+        if stop.now() {
+            return;
         }
         let wait = until_due(state.db.next_job_due().await, Duration::milliseconds(50));
         tokio::select! {
-            _ = &mut shutdown => return,
+            _ = stop.wait() => return,
             _ = state.worker_wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }

@@ -9,7 +9,7 @@ mod smtp;
 pub mod unsubscribe;
 
 use crate::config::MailSettings;
-use crate::retry::{backoff, until_due};
+use crate::retry::{Stop, backoff, until_due};
 use costbridge_domain::queue::MailStatus;
 use costbridge_storage::Db;
 use costbridge_storage::outbox::{ClaimedMail, Notice, Rendered};
@@ -17,7 +17,6 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
-use std::future::Future;
 use time::{Duration, OffsetDateTime};
 
 /// A refusing mail server is retried at most every hour.
@@ -66,6 +65,13 @@ impl Mailer {
     pub async fn deliver_pending(
         &self, db: &Db, now: OffsetDateTime,
     ) -> anyhow::Result<DeliveryReport> {
+        self.deliver_due(db, now, &Stop::never()).await
+    }
+
+    /// [`Self::deliver_pending`], taking no new email once the service is stopping.
+    async fn deliver_due(
+        &self, db: &Db, now: OffsetDateTime, stop: &Stop,
+    ) -> anyhow::Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
         // Longer than one SMTP conversation can take, so no other instance takes a message
         // that is still being sent.
@@ -74,7 +80,10 @@ impl Mailer {
         // long round (a backlog after an outage, the morning's summaries) otherwise handed
         // out leases already run out, and another instance sent the same email again.
         let started = std::time::Instant::now();
-        while let Some(mail) = db.claim_mail(now + started.elapsed(), lease).await? {
+        while !stop.now() {
+            let Some(mail) = db.claim_mail(now + started.elapsed(), lease).await? else {
+                break;
+            };
             match self.deliver(db, &mail, now).await? {
                 Step::Sent => report.sent += 1,
                 Step::Cancelled => report.cancelled += 1,
@@ -307,7 +316,7 @@ pub async fn send_test(settings: &MailSettings, to: &str) -> anyhow::Result<Stri
 /// The mail worker inside `serve`: delivers due emails every few seconds and, from the
 /// configured hour on, queues the daily summary once per local day (the outbox's dedupe key
 /// keeps it once per person across restarts and instances).
-pub async fn run(db: Db, settings: MailSettings, shutdown: impl Future<Output = ()>) {
+pub async fn run(db: Db, settings: MailSettings, mut stop: Stop) {
     let mailer = match Mailer::new(&settings) {
         Ok(Some(m)) => m,
         Ok(None) => {
@@ -322,7 +331,6 @@ pub async fn run(db: Db, settings: MailSettings, shutdown: impl Future<Output = 
         }
     };
     tracing::info!(host = ?settings.host, base_url = %settings.base_url, "mail delivery started");
-    tokio::pin!(shutdown);
     let mut summarised: Option<time::Date> = None;
     loop {
         let now = costbridge_storage::now();
@@ -334,12 +342,16 @@ pub async fn run(db: Db, settings: MailSettings, shutdown: impl Future<Output = 
             }
         }
         // A fresh clock, so a summary queued just now goes out in this round.
-        if let Err(e) = mailer.deliver_pending(&db, costbridge_storage::now()).await {
+        let now = costbridge_storage::now();
+        if let Err(e) = mailer.deliver_due(&db, now, &stop).await {
             tracing::error!(error = %e, "mail delivery step failed");
+        }
+        if stop.now() {
+            return;
         }
         let wait = until_due(db.next_mail_due().await, Duration::milliseconds(200));
         tokio::select! {
-            _ = &mut shutdown => return,
+            _ = stop.wait() => return,
             _ = tokio::time::sleep(wait) => {}
         }
     }

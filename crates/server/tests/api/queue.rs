@@ -22,6 +22,7 @@ both!(
     short_and_empty_pages_say_the_total,
     the_live_poll_keeps_the_page_being_read,
     an_export_result_moves_the_list_version,
+    a_stopping_worker_takes_no_new_job,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -996,4 +997,35 @@ async fn an_export_result_moves_the_list_version(app: TestApp) {
     let code = &crate::qbwc::codes(&app, list).await[0];
     assert_eq!(code["sync_status"], "synced");
     assert!(version().await > before, "the version stayed at {before}");
+}
+
+/// SIGTERM with a backlog: the worker drained every due job before it looked at the stop, so
+/// the service ran on until its supervisor killed it mid-batch. Stopping, it takes none.
+async fn a_stopping_worker_takes_no_new_job(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let b = app
+        .accepted(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await;
+    let job = b["export_job_id"].as_i64().expect("job");
+    let (stop, stopping) = tokio::sync::watch::channel(true);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        costbridge_server::worker::run(
+            app.app_state.clone(),
+            app.worker.clone(),
+            costbridge_server::retry::Stop::new(stopping),
+        ),
+    )
+    .await
+    .expect("the worker stops at once");
+    drop(stop);
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(st["status"], "queued", "{st}");
+    // The next instance (here: one step) takes it.
+    assert_eq!(app.run_worker().await, 1);
 }
