@@ -33,8 +33,11 @@ pub struct App {
 impl App {
     /// Connects and migrates the database and binds the listener (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
-        // A bad [mail] setting stops the start, rather than every email failing later.
-        mail::check(&settings.mail)?;
+        // A bad [mail] setting stops the start, rather than every email failing later: the
+        // SMTP transport too (a host lettre cannot take for TLS, `smtp.example.com:587`, left
+        // the mailer off for the life of the process behind one log line).
+        mail::Mailer::new(&settings.mail)?;
+        settings.worker.check()?;
         let db = Db::connect(&settings.server.database_url).await?;
         db.migrate().await?;
         let cipher = crate::secrets::cipher(&settings, &db).await?;

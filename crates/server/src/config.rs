@@ -139,6 +139,26 @@ pub struct WorkerSettings {
     pub backoff_seconds: i64,
 }
 
+impl WorkerSettings {
+    /// Settings no worker can run under refuse the start: a lease of a few seconds ran out
+    /// while a batch was still at the ERP, and another instance exported it again.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.lease_seconds < 10 {
+            anyhow::bail!(
+                "[worker] lease_seconds = {} is too short: a job's lease must outlast one batch \
+                 at the ERP (at least 10; the default is 30)",
+                self.lease_seconds
+            );
+        }
+        if self.max_attempts < 1 || self.backoff_seconds < 0 {
+            anyhow::bail!(
+                "[worker] max_attempts must be at least 1 and backoff_seconds not negative"
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
@@ -488,6 +508,15 @@ fn apply_env(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_lease_too_short_to_outlast_a_batch_is_refused() {
+        let mut w = WorkerSettings::default();
+        assert!(w.check().is_ok());
+        w.lease_seconds = 2;
+        let e = w.check().unwrap_err().to_string();
+        assert!(e.contains("[worker] lease_seconds = 2 is too short"), "{e}");
+    }
 
     #[test]
     fn an_environment_setting_without_a_section_is_refused() {

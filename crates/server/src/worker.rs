@@ -80,6 +80,24 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .await?);
         }
         Err(OpError::Store(e)) => return Err(e.into()),
+        // Settings this instance cannot read (another key, a profile from a newer version)
+        // are the installation's state, not the codes' fault: the job waits and is tried
+        // again, as with an ERP that does not answer, and fails its rows only in the end.
+        Err(OpError::Broken(m)) if job.attempts < cfg.max_attempts => {
+            let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
+            let error = format!(
+                "Costbridge cannot read the company's ERP connection ({m}); the job runs again \
+                 later. Operator: check that every instance has the same [secrets] key and \
+                 runs the same version"
+            );
+            tracing::error!(
+                error,
+                retry_in_s = delay.whole_seconds(),
+                "export postponed"
+            );
+            state.db.retry_job_later(job.id, &error, delay).await?;
+            return Ok(());
+        }
         Err(e) => {
             return Ok(state
                 .db

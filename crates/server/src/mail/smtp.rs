@@ -20,12 +20,18 @@ pub fn transport(s: &MailSettings) -> anyhow::Result<Option<AsyncSmtpTransport<T
     let Some((host, port)) = address(s) else {
         return Ok(None);
     };
+    if host.contains(':') && host.parse::<std::net::IpAddr>().is_err() {
+        anyhow::bail!(
+            "[mail] host = '{host}' holds a port: give the name alone and the port as \
+             [mail] port"
+        );
+    }
     type T = AsyncSmtpTransport<Tokio1Executor>;
     let builder = match s.tls {
         // Plain text is the operator's explicit choice (a local relay), never a fallback.
         TlsMode::None => T::builder_dangerous(host),
-        TlsMode::Starttls => T::starttls_relay(host)?,
-        TlsMode::Tls => T::relay(host)?,
+        TlsMode::Starttls => T::starttls_relay(host).map_err(|e| refused_tls_name(host, e))?,
+        TlsMode::Tls => T::relay(host).map_err(|e| refused_tls_name(host, e))?,
     };
     let mut builder = builder
         .port(port)
@@ -37,6 +43,10 @@ pub fn transport(s: &MailSettings) -> anyhow::Result<Option<AsyncSmtpTransport<T
         builder = builder.credentials(Credentials::new(user.clone(), password.unwrap_or_default()));
     }
     Ok(Some(builder.build()))
+}
+
+fn refused_tls_name(host: &str, e: lettre::transport::smtp::Error) -> anyhow::Error {
+    anyhow::anyhow!("[mail] host = '{host}' cannot be checked against a TLS certificate: {e}")
 }
 
 /// What went wrong talking to the SMTP server at `host:port`, for the operator: whether
@@ -97,5 +107,21 @@ mod tests {
         }
         s.host = Some("  ".into());
         assert!(transport(&s).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_host_with_its_port_is_refused_by_name() {
+        let s = MailSettings {
+            host: Some("smtp.example.com:587".into()),
+            ..MailSettings::default()
+        };
+        let e = transport(&s).err().expect("refused").to_string();
+        assert!(e.contains("'smtp.example.com:587' holds a port"), "{e}");
+        let local = MailSettings {
+            host: Some("::1".into()),
+            tls: TlsMode::None,
+            ..MailSettings::default()
+        };
+        assert!(transport(&local).unwrap().is_some());
     }
 }

@@ -23,6 +23,7 @@ both!(
     the_live_poll_keeps_the_page_being_read,
     an_export_result_moves_the_list_version,
     a_stopping_worker_takes_no_new_job,
+    an_unreadable_connection_postpones_the_job,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -1028,4 +1029,49 @@ async fn a_stopping_worker_takes_no_new_job(app: TestApp) {
     assert_eq!(st["status"], "queued", "{st}");
     // The next instance (here: one step) takes it.
     assert_eq!(app.run_worker().await, 1);
+}
+
+/// An instance that cannot read the stored connection (another secrets key, a profile of a
+/// newer version) failed every code of the job for good, as if the ERP had refused them. The
+/// job now waits, says why, and exports once the installation is put right.
+async fn an_unreadable_connection_postpones_the_job(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let b = app
+        .accepted(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await;
+    let job = b["export_job_id"].as_i64().expect("job");
+    execute(
+        &app,
+        "UPDATE erp_connections SET profile = 'from_a_newer_version'",
+    )
+    .await;
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(st["status"], "queued", "{st}");
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Costbridge cannot read the company's ERP connection"),
+        "{st}"
+    );
+    assert_eq!(st["counts"]["exporting"], 1, "{st}");
+    execute(
+        &app,
+        "UPDATE erp_connections SET profile = 'quickbooks_desktop'",
+    )
+    .await;
+    backdate_jobs(&app, "run_after").await;
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(
+        (&st["status"], &st["counts"]["synced"]),
+        (&json!("done"), &json!(1)),
+        "{st}"
+    );
 }
