@@ -115,7 +115,7 @@ mod tests {
             host: Some("smtp.example.com:587".into()),
             ..MailSettings::default()
         };
-        let e = transport(&s).err().expect("refused").to_string();
+        let e = transport(&s).expect_err("refused").to_string();
         assert!(e.contains("'smtp.example.com:587' holds a port"), "{e}");
         let local = MailSettings {
             host: Some("::1".into()),
