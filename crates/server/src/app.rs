@@ -267,10 +267,22 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
         "request",
         request_id = %id,
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %logged_path(req.uri().path()),
         company = tracing::field::Empty,
         user = tracing::field::Empty,
     )
+}
+
+/// A request's path as the log keeps it: an unsubscribe link's last segment is the token that
+/// unsubscribes its user, and whoever reads the logs must not be able to.
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/unsubscribe/digest/") {
+        Some(rest) => {
+            let user = rest.split('/').next().unwrap_or_default();
+            format!("/unsubscribe/digest/{user}/…").into()
+        }
+        None => path.into(),
+    }
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -359,6 +371,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unsubscribe_token_is_not_logged() {
+        assert_eq!(
+            logged_path("/unsubscribe/digest/7/4f9a2c.e81b"),
+            "/unsubscribe/digest/7/…"
+        );
+        assert_eq!(logged_path("/api/v1/me"), "/api/v1/me");
+    }
 
     #[test]
     fn the_database_is_shown_where_it_is_and_without_its_password() {
