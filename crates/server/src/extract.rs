@@ -278,9 +278,21 @@ pub struct Q<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // An empty value is no value: a client that sends every parameter the contract lists
+        // (`?sync_status=&q=&page=&per_page=`) asks for no filter. It got a 400 for `page=`,
+        // a 422 for `sync_status=` and, worse, an empty list for `entity_type=`.
+        let given: Vec<&str> = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| kv.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
+            .collect();
+        let uri: Uri = format!("/?{}", given.join("&"))
+            .parse()
+            .map_err(|_| ApiError::bad_request("the query string is not valid".to_owned()))?;
+        axum::extract::Query::<T>::try_from_uri(&uri)
             .map(|q| Q(q.0))
             .map_err(|e| ApiError::bad_request(e.body_text()))
     }

@@ -12,7 +12,8 @@ both!(
     pages_follow_keys_and_totals_follow_changes,
     deep_pages_by_number_follow_every_change,
     searches_follow_every_change,
-    a_page_reads_every_field_as_the_code_does
+    a_page_reads_every_field_as_the_code_does,
+    empty_query_values_ask_for_nothing,
 );
 
 /// A list page (read in bulk, packed into one JSON value on SQLite) says exactly what reading
@@ -722,4 +723,30 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// API.md lists its parameters as `?sync_status=&q=&page=&per_page=`; a client that sends
+/// every one, empty, got a 400 (`page=`), a 422 (`sync_status=`) or an empty list
+/// (`entity_type=`). An empty value is no value.
+async fn empty_query_values_ask_for_nothing(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    app.code(list, "01", "General", None).await;
+    app.code(list, "02", "Site", None).await;
+    let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    let (s, all) = app.get(&codes).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, empty) = app
+        .get(&format!("{codes}?sync_status=&q=&page=&per_page="))
+        .await;
+    assert_eq!((s, &empty), (StatusCode::OK, &all));
+    let (s, events) = app
+        .get(&app.c("/audit_events?entity_type=&entity_id=&action="))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{events}");
+    assert!(events.as_array().is_some_and(|e| e.len() >= 2), "{events}");
+    let (s, items) = app.get(&app.c("/erp/cost_codes?filter=")).await;
+    assert_eq!(s, StatusCode::OK, "{items}");
+    // A value that is given is still checked.
+    let (s, b) = app.get(&format!("{codes}?page=zero")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
 }
