@@ -155,6 +155,9 @@ pub async fn set_gl(
     state: &AppState, caller: &User, cid: i64, item_id: i64, body: GlChoice,
 ) -> OpResult<Item> {
     let company = approver(caller, cid)?;
+    // An item that does not exist is a 404 before anything is asked of the ERP (it was a 422
+    // without a connection, or a 502 with the ERP down).
+    state.db.item(company, item_id).await?;
     let conn = require_connection(state, company).await?;
     let accounts = erp_accounts(state, company, &conn).await?;
     check_account(

@@ -24,6 +24,7 @@ both!(
     an_export_result_moves_the_list_version,
     a_stopping_worker_takes_no_new_job,
     an_unreadable_connection_postpones_the_job,
+    a_missing_item_is_not_found_first,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -1074,4 +1075,16 @@ async fn an_unreadable_connection_postpones_the_job(app: TestApp) {
         (&json!("done"), &json!(1)),
         "{st}"
     );
+}
+
+/// API.md: an id that does not exist is a 404. A GL choice on a missing item answered 422
+/// (no connection) or 502 (the ERP down): the ERP was asked before the item was looked up.
+async fn a_missing_item_is_not_found_first(app: TestApp) {
+    let (s, b) = app
+        .patch(
+            &app.c("/erp/cost_codes/999999"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
 }
