@@ -210,6 +210,19 @@ impl Paging {
         }
     }
 
+    /// [`Paging::respond`] for a short list read whole (a company's users or lists): this
+    /// page's part of it.
+    pub fn respond_part<T: serde::Serialize>(self, uri: &Uri, all: Vec<T>) -> Response {
+        let total = all.len() as i64;
+        let Window { limit, offset } = self.window();
+        let page: Vec<T> = all
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect();
+        self.respond(uri, total, page)
+    }
+
     /// Wraps a page of JSON with `Total`, `Per-Page` and `Link` headers.
     pub fn respond<T: serde::Serialize>(self, uri: &Uri, total: i64, items: T) -> Response {
         self.respond_with_next(uri, total, items, None)

@@ -1,14 +1,14 @@
 //! Tokens, the caller, and the company's users (the rules are in `crate::ops::users`).
 use crate::error::ApiResult;
-use crate::extract::{Auth, Body, Caller};
+use crate::extract::{Auth, Body, Caller, Paging, Q};
 use crate::ops::users::{self, CreateUser, UpdateUser, authenticate};
 use crate::password::{self, hash_token};
 use crate::state::AppState;
 use crate::throttle::ClientAddr;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use costbridge_domain::Permissions;
 use costbridge_storage::users::User;
 use serde::{Deserialize, Serialize};
@@ -107,12 +107,15 @@ async fn me(caller: Caller) -> Json<Me> {
 }
 
 /// The company's users
-#[utoipa::path(get, path = "/api/v1/companies/{cid}/users", tag = "auth",
-    responses((status = 200, description = "Every user of the company", body = [User]),
-        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/users", tag = "auth", params(Paging),
+    responses((status = 200, description = "One page of the company's users", body = [User]),
+        (status = 403, description = "`forbidden`: needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all)]
-async fn list_users(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<User>>> {
-    Ok(Json(users::list(&caller.state, &caller.user, cid).await?))
+async fn list_users(
+    caller: Caller, uri: Uri, Path(cid): Path<i64>, Q(paging): Q<Paging>,
+) -> ApiResult<Response> {
+    let all = users::list(&caller.state, &caller.user, cid).await?;
+    Ok(paging.check()?.respond_part(&uri, all))
 }
 
 /// Create a user

@@ -32,12 +32,15 @@ pub fn router(max_import_bytes: usize) -> OpenApiRouter<AppState> {
 
 /// List the company's cost code lists
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists", tag = "codes",
-    operation_id = "list_cost_code_lists",
-    responses((status = 200, description = "Every list of the company", body = [CodeList]),
+    operation_id = "list_cost_code_lists", params(Paging),
+    responses((status = 200, description = "One page of the company's lists", body = [CodeList]),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all)]
-async fn lists(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<Vec<CodeList>>> {
-    Ok(Json(ops::lists(&caller.state, &caller.user, cid).await?))
+async fn lists(
+    caller: Caller, uri: Uri, Path(cid): Path<i64>, Q(paging): Q<Paging>,
+) -> ApiResult<Response> {
+    let all = ops::lists(&caller.state, &caller.user, cid).await?;
+    Ok(paging.check()?.respond_part(&uri, all))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -14,6 +14,7 @@ both!(
     searches_follow_every_change,
     a_page_reads_every_field_as_the_code_does,
     empty_query_values_ask_for_nothing,
+    lists_and_users_are_paged_like_every_list,
 );
 
 /// A list page (read in bulk, packed into one JSON value on SQLite) says exactly what reading
@@ -749,4 +750,32 @@ async fn empty_query_values_ask_for_nothing(app: TestApp) {
     // A value that is given is still checked.
     let (s, b) = app.get(&format!("{codes}?page=zero")).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+}
+
+/// API.md: "Lists: `?page=1&per_page=100` (max 1000), response headers `Total`, `Per-Page`,
+/// `Link`". The company's lists and users came back whole, with none of the three.
+async fn lists_and_users_are_paged_like_every_list(app: TestApp) {
+    for name in ["A", "B", "C"] {
+        app.new_list(name).await;
+    }
+    let res = app
+        .request("GET", &app.c("/cost_code_lists?per_page=2&page=2"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["total"], "3");
+    assert_eq!(res.headers()["per-page"], "2");
+    let link = res.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains("page=1>; rel=\"prev\""), "{link}");
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(strings(&page, "name"), ["C"]);
+    app.user("second@one.example", perms("read_only", "none", false))
+        .await;
+    let res = app.request("GET", &app.c("/users?per_page=1")).await;
+    assert_eq!(res.headers()["total"], "2");
+    let link = res.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains("page=2>; rel=\"next\""), "{link}");
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page.as_array().map(Vec::len), Some(1));
+    let (s, b) = app.get(&app.c("/users?per_page=0")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 }
