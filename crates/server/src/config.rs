@@ -140,13 +140,13 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// Settings no worker can run under refuse the start: a lease of a few seconds ran out
-    /// while a batch was still at the ERP, and another instance exported it again.
+    /// Settings no worker can run under refuse the start: a lease of no time at all is taken
+    /// by another instance while its job runs (the lease is renewed every third of it).
     pub fn check(&self) -> anyhow::Result<()> {
-        if self.lease_seconds < 10 {
+        if self.lease_seconds < 1 {
             anyhow::bail!(
-                "[worker] lease_seconds = {} is too short: a job's lease must outlast one batch \
-                 at the ERP (at least 10; the default is 30)",
+                "[worker] lease_seconds = {} claims a job for no time at all: another instance \
+                 would take it while it runs (at least 1; the default is 30)",
                 self.lease_seconds
             );
         }
@@ -510,12 +510,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_worker_lease_too_short_to_outlast_a_batch_is_refused() {
+    fn a_worker_lease_of_no_time_is_refused() {
         let mut w = WorkerSettings::default();
         assert!(w.check().is_ok());
-        w.lease_seconds = 2;
+        w.lease_seconds = 0;
         let e = w.check().unwrap_err().to_string();
-        assert!(e.contains("[worker] lease_seconds = 2 is too short"), "{e}");
+        assert!(
+            e.contains("[worker] lease_seconds = 0 claims a job for no time"),
+            "{e}"
+        );
     }
 
     #[test]

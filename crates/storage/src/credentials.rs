@@ -174,9 +174,11 @@ impl Db {
                         [user.into()],
                     )
                     .await?;
+                    // Whoever holds the link chooses the password; shown to the issuer (mail
+                    // off), that may be the issuer, so it counts as theirs.
                     tx.execute(
-                        "UPDATE users SET password_hash = $2 WHERE id = $1",
-                        [user.into(), password_hash.into()],
+                        "UPDATE users SET password_hash = $2, password_set_by = $3 WHERE id = $1",
+                        [user.into(), password_hash.into(), issuer.into()],
                     )
                     .await?;
                     audit::by_self(

@@ -75,15 +75,20 @@ pub struct UserPatch {
     /// With a new password: the hash of the caller's own session or API token, which keeps
     /// working when they change their own password; every other one is revoked.
     pub keep_credential: Option<String>,
+    /// With a new password: who chose it, when not the user themselves.
+    pub password_set_by: Option<i64>,
 }
 
 /// Inserts a user inside a transaction and returns its id; a taken email is a field error.
-async fn insert_user(tx: &mut Tx<'_>, company: i64, u: &NewUser<'_>) -> Result<i64, StoreError> {
+/// `set_by` is who chose the password when not the user (see [`Db::password_setter`]).
+async fn insert_user(
+    tx: &mut Tx<'_>, company: i64, u: &NewUser<'_>, set_by: Option<i64>,
+) -> Result<i64, StoreError> {
     tx.scalar(
         "INSERT INTO users (company_id, email, name, password_hash, \
          admin_tool, erp_integrations, can_push_to_accounting, \
-         digest_emails, created_at) VALUES ($1, $2, $3, $4, $5, $6, \
-         $7, TRUE, $8) RETURNING id",
+         digest_emails, created_at, password_set_by) VALUES ($1, $2, $3, $4, $5, $6, \
+         $7, TRUE, $8, $9) RETURNING id",
         [
             company.into(),
             u.email.into(),
@@ -93,6 +98,7 @@ async fn insert_user(tx: &mut Tx<'_>, company: i64, u: &NewUser<'_>) -> Result<i
             u.permissions.erp_integrations.as_str().into(),
             u.permissions.can_push_to_accounting.into(),
             now().into(),
+            set_by.into(),
         ],
     )
     .await
@@ -133,7 +139,7 @@ impl Db {
                             )
                         })
                     })?;
-                let user = insert_user(tx, company, admin).await?;
+                let user = insert_user(tx, company, admin, None).await?;
                 audit::record(
                     tx,
                     company,
@@ -189,7 +195,7 @@ impl Db {
         let id = self
             .write(|tx| {
                 Box::pin(async move {
-                    let id = insert_user(tx, company, u).await?;
+                    let id = insert_user(tx, company, u, Some(actor)).await?;
                     audit::record(
                         tx,
                         company,
@@ -250,6 +256,20 @@ impl Db {
             .collect())
     }
 
+    /// Who chose the user's current password, when it was not the user: the admin who created
+    /// them or typed it, or who issued the reset link it was set through. `None` when the user
+    /// chose it (or it predates migration 202612041).
+    pub async fn password_setter(&self, company: i64, id: i64) -> Result<Option<i64>, StoreError> {
+        let setter: Option<Option<i64>> = self
+            .pool()
+            .scalar_optional(
+                "SELECT password_set_by FROM users WHERE company_id = $1 AND id = $2",
+                [company.into(), id.into()],
+            )
+            .await?;
+        setter.ok_or(StoreError::NotFound)
+    }
+
     pub async fn update_user(
         &self, company: i64, actor: i64, id: i64, patch: UserPatch,
     ) -> Result<User, StoreError> {
@@ -262,7 +282,8 @@ impl Db {
                     "UPDATE users SET name = COALESCE($3, name), password_hash = \
                      COALESCE($4, password_hash), admin_tool = $5, \
                      erp_integrations = $6, can_push_to_accounting = $7, \
-                     digest_emails = COALESCE($8, digest_emails) WHERE \
+                     digest_emails = COALESCE($8, digest_emails), password_set_by = \
+                     CASE WHEN $4 IS NULL THEN password_set_by ELSE $9 END WHERE \
                      company_id = $1 AND id = $2",
                     [
                         company.into(),
@@ -273,6 +294,7 @@ impl Db {
                         perms.erp_integrations.as_str().into(),
                         perms.can_push_to_accounting.into(),
                         patch.digest_emails.into(),
+                        patch.password_set_by.into(),
                     ],
                 )
                 .await?;

@@ -133,7 +133,8 @@ async fn create_user(
 /// Change a user (anyone may change their own name, password and email preference)
 #[utoipa::path(patch, path = "/api/v1/companies/{cid}/users/{uid}", tag = "auth", request_body = UpdateUser,
     responses((status = 200, description = "The user as they are now", body = User),
-        (status = 403, description = "`forbidden`: changing others needs the Admin tool at admin")))]
+        (status = 403, description = "`forbidden`: changing others needs the Admin tool at admin"),
+        (status = 409, description = "`conflict`: the user still signs in with a password someone chose who lacks a permission this would give them; the user changes their own password first")))]
 #[tracing::instrument(skip_all)]
 async fn update_user(
     caller: Caller, Path((cid, uid)): Path<(i64, i64)>, Body(body): Body<UpdateUser>,

@@ -22,6 +22,7 @@ both!(
     a_refused_user_change_keeps_the_form_and_says_the_rule,
     a_new_user_with_three_mistakes_hears_of_all_three,
     a_reset_link_holds_only_while_its_rule_does,
+    a_password_someone_else_chose_holds_back_a_grant_they_lack,
 );
 
 const PW: &str = "a-long-password";
@@ -592,4 +593,55 @@ async fn a_reset_link_holds_only_while_its_rule_does(app: TestApp) {
     );
     let (s, b) = reset(&app, &link, "chosen-by-staff-1").await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+}
+
+/// Whoever chose a user's password can sign in as them. A plain admin (no Push to accounting)
+/// who created a user knew their password; once a full admin granted that user Push to
+/// accounting, the plain admin could sign in as an approver and export. The grant now waits
+/// until the user has changed their own password.
+async fn a_password_someone_else_chose_holds_back_a_grant_they_lack(app: TestApp) {
+    let plain = app
+        .user("plain@one.example", perms("admin", "standard", false))
+        .await;
+    let (s, b) = app
+        .call(
+            "POST",
+            &app.c("/users"),
+            &plain,
+            Some(json!({"email": "new@one.example", "name": "Nia New", "password": "chosen-by-plain",
+                "permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": false}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let uid = b["id"].as_i64().unwrap();
+    let user = app.c(&format!("/users/{uid}"));
+    let approver = json!({"permissions": {"admin_tool": "none", "erp_integrations": "standard",
+        "can_push_to_accounting": true}});
+    let (s, b) = app.patch(&user, approver.clone()).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let message = b["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Nia New still signs in with a password Test User chose")
+            && message.contains("can_push_to_accounting"),
+        "{b}"
+    );
+    // Nothing changed; the plain admin's password still signs in, as a non-approver.
+    let token = app.login("new@one.example", "chosen-by-plain").await;
+    let (_, me) = app.call("GET", "/api/v1/me", &token, None).await;
+    assert_eq!(me["permissions"]["can_push_to_accounting"], false, "{me}");
+    // Once the user has chosen their own password, the grant goes through.
+    let (s, b) = change_password(&app, &user, &token, "chosen-by-plain", "nias-own-password").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = app.patch(&user, approver).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // A user the founder (who holds everything) created is granted at once.
+    let other = app
+        .user("other@one.example", perms("none", "standard", false))
+        .await;
+    let other = user_id(&app, &other).await;
+    app.patched(
+        &app.c(&format!("/users/{other}")),
+        json!({"permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}}),
+    )
+    .await;
 }

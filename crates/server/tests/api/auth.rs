@@ -68,6 +68,22 @@ async fn users_and_the_grant_rule(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    // The plain admin chose Acct's password, so a full admin's grant waits until Acct has
+    // chosen their own (account::a_password_someone_else_chose_holds_back_a_grant_they_lack).
+    let (s, b) = app
+        .patch(&app.c(&format!("/users/{uid}")), grant.clone())
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let acct = app.login("acct@one.example", "a-long-password").await;
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &app.c(&format!("/users/{uid}")),
+            &acct,
+            Some(json!({"password": "accts-own-password", "current_password": "a-long-password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
     let (s, u) = app.patch(&app.c(&format!("/users/{uid}")), grant).await;
     assert_eq!(
         (s, u["permissions"]["can_push_to_accounting"].as_bool()),
