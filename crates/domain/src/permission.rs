@@ -128,17 +128,35 @@ impl Permissions {
         if !self.can_manage_users() {
             return Err("admin_tool=admin");
         }
-        if self.erp_integrations < target.erp_integrations {
-            return Err(match target.erp_integrations {
-                Level::Admin => "erp_integrations=admin",
-                Level::Standard => "erp_integrations=standard",
-                _ => "erp_integrations=read_only",
-            });
-        }
-        if target.can_push_to_accounting && !self.can_push_to_accounting {
-            return Err("can_push_to_accounting");
-        }
-        Ok(())
+        self.lacks(target).map_or(Ok(()), Err)
+    }
+
+    /// The first permission `other` holds that `self` does not, as the API names it; `None`
+    /// when `self` holds all of them.
+    pub fn lacks(&self, other: &Permissions) -> Option<&'static str> {
+        let level = |tool: [&'static str; 3], mine: Level, theirs: Level| {
+            (mine < theirs).then(|| match theirs {
+                Level::Admin => tool[2],
+                Level::Standard => tool[1],
+                _ => tool[0],
+            })
+        };
+        let admin = [
+            "admin_tool=read_only",
+            "admin_tool=standard",
+            "admin_tool=admin",
+        ];
+        let erp = [
+            "erp_integrations=read_only",
+            "erp_integrations=standard",
+            "erp_integrations=admin",
+        ];
+        level(admin, self.admin_tool, other.admin_tool)
+            .or_else(|| level(erp, self.erp_integrations, other.erp_integrations))
+            .or_else(|| {
+                (other.can_push_to_accounting && !self.can_push_to_accounting)
+                    .then_some("can_push_to_accounting")
+            })
     }
 }
 
@@ -168,6 +186,31 @@ crate::queue::decode_stored!(UserKind => "user kind");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lacks_names_the_first_permission_missing() {
+        let p = |a: Level, e: Level, push: bool| Permissions {
+            admin_tool: a,
+            erp_integrations: e,
+            can_push_to_accounting: push,
+        };
+        let plain = p(Level::Admin, Level::Standard, false);
+        assert_eq!(plain.lacks(&p(Level::None, Level::Standard, false)), None);
+        assert_eq!(
+            plain.lacks(&p(Level::None, Level::Standard, true)),
+            Some("can_push_to_accounting")
+        );
+        assert_eq!(
+            plain.lacks(&p(Level::None, Level::Admin, false)),
+            Some("erp_integrations=admin")
+        );
+        let staff = p(Level::Standard, Level::None, false);
+        assert_eq!(
+            staff.lacks(&plain),
+            Some("admin_tool=admin"),
+            "a user who no longer manages users lacks what they had"
+        );
+    }
 
     #[test]
     fn approvers_are_found_at_the_levels_the_rule_allows() {

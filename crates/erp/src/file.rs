@@ -178,11 +178,11 @@ pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
         let purchase_desc = if l.expense.is_some() { desc } else { "" };
         let hidden = if l.active { "N" } else { "Y" };
         let name = quickbooks_name(l.full_code, ctx.delimiter);
-        // IIF files are often opened in a spreadsheet before the import: its text cells are
-        // guarded against formulas as every CSV the product writes is.
-        let cells = neutralise_row([name.as_str(), desc, purchase_desc, income, expense]);
-        let [name, desc, purchase_desc, income, expense] =
-            cells.each_ref().map(AsRef::<str>::as_ref);
+        // IIF files are often opened in a spreadsheet before the import: the cells made from
+        // the codes are guarded against formulas as every CSV the product writes is. Account
+        // names are not: QuickBooks matches them exactly, and they are the company's own.
+        let cells = neutralise_row([name.as_str(), desc, purchase_desc]);
+        let [name, desc, purchase_desc] = cells.each_ref().map(AsRef::<str>::as_ref);
         write!(
             out,
             "INVITEM\t{name}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n",

@@ -77,12 +77,6 @@ impl App {
         self, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }
-        };
         let on = self.settings.worker.enabled;
         let worker = on.then(|| {
             tokio::spawn(worker::run(
@@ -110,8 +104,8 @@ impl App {
         // The rate-limit counts reach the shared count whether or not this instance runs the
         // background work: other instances' limits depend on them.
         let rates = {
-            let (state, stop) = (self.state.clone(), stopped());
-            tokio::spawn(async move { state.rates.run(state.db.clone(), stop).await })
+            let (state, mut stop) = (self.state.clone(), Stop::new(stop_rx.clone()));
+            tokio::spawn(async move { state.rates.run(state.db.clone(), stop.wait()).await })
         };
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = %shown_database(&self.settings.server.database_url), "costbridge listening");

@@ -48,16 +48,18 @@ async fn deliver_due(
     let mut report = EventReport::default();
     // Longer than one POST may take (30 s), so no other instance takes a batch being sent.
     let lease = Duration::seconds(cfg.lease_seconds.max(60));
-    // Each claim is stamped with the time that has passed since the round began: with `now`
-    // alone, a round longer than the lease (the thousand batches of a 100,000-code send)
-    // handed out leases already run out, and another instance sent the same batch again.
+    // Each claim, and the retry it may set, is stamped with the time that has passed since the
+    // round began: with `now` alone, a round longer than the lease (the thousand batches of a
+    // 100,000-code send) handed out leases already run out, and another instance sent the same
+    // batch again; with the claim stamped but not the retry, a retry fell due within the round
+    // and a refusing subscriber's attempts were spent back to back.
     let started = std::time::Instant::now();
     while !stop.now() {
         let at = now + started.elapsed();
         let Some(sub) = state.db.claim_event_subscription(at, lease).await? else {
             break;
         };
-        match deliver(state, cfg, &sub, now).await? {
+        match deliver(state, cfg, &sub, at).await? {
             Some(Delivery::Delivered { .. }) => report.delivered += 1,
             Some(Delivery::NotTaken { retry_at: None, .. }) => report.failed += 1,
             Some(Delivery::NotTaken { .. }) => report.retried += 1,

@@ -3,7 +3,7 @@
 use crate::outbox::{self, Notice};
 use crate::tx::{Queries, Tx};
 use crate::users::User;
-use crate::users::{USER_COLS, UserRow};
+use crate::users::{USER_COLS, UserRow, chooser, lock_user};
 use crate::{Db, StoreError, audit, now};
 use serde_json::json;
 use sqlx::AssertSqlSafe;
@@ -46,38 +46,6 @@ pub(crate) async fn revoke(
 pub struct ResetMail {
     pub recipient: String,
     pub notice: Notice,
-}
-
-/// The rule a reset link was issued under (the issuer holds every permission the user holds)
-/// must still hold when it is used. Checked only at issue, a plain admin's link for a user who
-/// was granted `can_push_to_accounting` later let that admin set the approver's password, sign
-/// in as them and export.
-async fn issuer_may_still(tx: &mut Tx<'_>, issuer: i64, user: i64) -> Result<(), StoreError> {
-    let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.id IN ($1, $2)");
-    let people: Vec<User> = tx
-        .fetch_all::<UserRow>(AssertSqlSafe(sql), [issuer.into(), user.into()])
-        .await?
-        .into_iter()
-        .map(User::from)
-        .collect();
-    let find = |id| people.iter().find(|p| p.id == id);
-    let (Some(by), Some(target)) = (find(issuer), find(user)) else {
-        return Err(StoreError::field(
-            "token",
-            "is no longer valid: the admin who sent it has left; ask an admin for a new link",
-        ));
-    };
-    match by.permissions.authorize_account_change(&target.permissions) {
-        Ok(()) => Ok(()),
-        Err(missing) => Err(StoreError::field(
-            "token",
-            format!(
-                "is no longer valid: {} sent it, and changing this account now needs {missing}, \
-                 which they do not hold; ask an admin who holds it for a new link",
-                by.name
-            ),
-        )),
-    }
 }
 
 impl Db {
@@ -154,21 +122,46 @@ impl Db {
         let (company, user) = self
             .write(|tx| {
                 Box::pin(async move {
-                    let found: Option<(i64, i64, i64)> = tx
+                    let invalid = || {
+                        StoreError::field(
+                            "token",
+                            "is not a valid reset link: it is unknown, used or expired",
+                        )
+                    };
+                    let found: Option<(i64, i64)> = tx
                         .fetch_optional(
-                            "SELECT u.id, u.company_id, r.created_by FROM password_resets r \
-                             JOIN users u ON u.id = r.user_id WHERE r.token_hash = $1 AND \
-                             r.expires_at > $2",
+                            "SELECT u.id, u.company_id FROM password_resets r JOIN users u ON \
+                             u.id = r.user_id WHERE r.token_hash = $1 AND r.expires_at > $2",
                             [token_hash.into(), now().into()],
                         )
                         .await?;
-                    let Some((user, company, issuer)) = found else {
+                    let (user, company) = found.ok_or_else(invalid)?;
+                    // The user's row first (the order every change of a user takes), then the
+                    // link, claimed: a grant or a second use of the link that committed
+                    // meanwhile has taken it, and nothing is set.
+                    let (rights, _) = lock_user(tx, company, user).await?;
+                    let issuer: Option<i64> = tx
+                        .scalar_optional(
+                            "DELETE FROM password_resets WHERE token_hash = $1 AND \
+                             expires_at > $2 RETURNING created_by",
+                            [token_hash.into(), now().into()],
+                        )
+                        .await?;
+                    let issuer = issuer.ok_or_else(invalid)?;
+                    // The rule the link was issued under must still hold: checked only at
+                    // issue, a plain admin's link for a user granted Push to accounting before
+                    // it was used set the new approver's password.
+                    let (who, theirs) = chooser(tx, issuer).await?;
+                    if let Err(missing) = theirs.authorize_account_change(&rights) {
                         return Err(StoreError::field(
                             "token",
-                            "is not a valid reset link: it is unknown, used or expired",
+                            format!(
+                                "is no longer valid: {who} sent it, and changing this account \
+                                 now needs {missing}, which they do not hold; ask an admin who \
+                                 holds it for a new link"
+                            ),
                         ));
-                    };
-                    issuer_may_still(tx, issuer, user).await?;
+                    }
                     tx.execute(
                         "DELETE FROM password_resets WHERE user_id = $1",
                         [user.into()],

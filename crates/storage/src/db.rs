@@ -132,7 +132,9 @@ impl Db {
     /// Every transaction takes its row locks in one order, so two of them never wait on each
     /// other in a circle: the list row (`cost_code_lists`, which also serialises writers of one
     /// list), then `cost_codes`, then `erp_items`, then `export_jobs`, then the append-only
-    /// tables (`submissions`, `audit_events`, `outbox`, `event_outbox`). Should PostgreSQL still report a
+    /// tables (`submissions`, `audit_events`, `outbox`, `event_outbox`). (The export worker's
+    /// outcomes update items before codes, after the list row: the rows they touch, exporting
+    /// in their job, are touched by nothing else.) Should PostgreSQL still report a
     /// deadlock or a serialization failure, `body` runs again (the transaction was rolled back
     /// first), up to [`TX_ATTEMPTS`] times, so a user never sees one.
     ///

@@ -59,6 +59,42 @@ pub(crate) const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin
                                     u.erp_integrations, u.can_push_to_accounting, \
                                     u.digest_emails, u.created_at";
 
+/// A user's row held for a change of their password or rights (`FOR UPDATE` on PostgreSQL;
+/// SQLite's one writer is alone anyway): their rights now, and who chose their password when
+/// it was not them (migration 202612041).
+pub(crate) async fn lock_user(
+    tx: &mut Tx<'_>, company: i64, id: i64,
+) -> Result<(Permissions, Option<i64>), StoreError> {
+    let lock = if tx.postgres() { " FOR UPDATE" } else { "" };
+    let sql =
+        format!("SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 AND u.id = $2{lock}");
+    let row: UserRow = tx
+        .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let chosen_by: Option<i64> = tx
+        .scalar(
+            "SELECT password_set_by FROM users WHERE id = $1",
+            [id.into()],
+        )
+        .await?;
+    Ok((User::from(row).permissions, chosen_by))
+}
+
+/// The person who chose (or is about to choose) a user's password: their name and rights, read
+/// inside the write and held (`FOR SHARE` on PostgreSQL) so that a change of their rights
+/// cannot slip between a check and the write. Both ways a password is set for someone (an
+/// admin's change, a reset link used) judge them.
+pub(crate) async fn chooser(tx: &mut Tx<'_>, id: i64) -> Result<(String, Permissions), StoreError> {
+    let lock = if tx.postgres() { " FOR SHARE" } else { "" };
+    let sql = format!("SELECT {USER_COLS} FROM users u WHERE u.id = $1{lock}");
+    let by = User::from(
+        tx.fetch_one::<UserRow>(AssertSqlSafe(sql), [id.into()])
+            .await?,
+    );
+    Ok((by.name, by.permissions))
+}
+
 pub struct NewUser<'a> {
     pub email: &'a str,
     pub name: &'a str,
@@ -256,20 +292,6 @@ impl Db {
             .collect())
     }
 
-    /// Who chose the user's current password, when it was not the user: the admin who created
-    /// them or typed it, or who issued the reset link it was set through. `None` when the user
-    /// chose it (or it predates migration 202612041).
-    pub async fn password_setter(&self, company: i64, id: i64) -> Result<Option<i64>, StoreError> {
-        let setter: Option<Option<i64>> = self
-            .pool()
-            .scalar_optional(
-                "SELECT password_set_by FROM users WHERE company_id = $1 AND id = $2",
-                [company.into(), id.into()],
-            )
-            .await?;
-        setter.ok_or(StoreError::NotFound)
-    }
-
     pub async fn update_user(
         &self, company: i64, actor: i64, id: i64, patch: UserPatch,
     ) -> Result<User, StoreError> {
@@ -278,6 +300,30 @@ impl Db {
         let (patch, before) = (&patch, &before);
         self.write(|tx| {
             Box::pin(async move {
+                let (now_rights, chosen_by) = lock_user(tx, company, id).await?;
+                // Whoever chose the password after this change, when not the user, must hold
+                // every permission the user is to have. Lowering rights never waits on it.
+                let chosen = match &patch.password_hash {
+                    Some(_) => patch.password_set_by,
+                    None => chosen_by,
+                };
+                let raising = now_rights.lacks(&perms).is_some();
+                // Whoever chose it can sign in as the user, so the user may hold nothing they
+                // lack (a plain admin who created a user, once a full admin granted Push).
+                let judged =
+                    chosen.filter(|c| *c != id && (raising || patch.password_hash.is_some()));
+                if let Some(c) = judged {
+                    let (who, theirs) = chooser(tx, c).await?;
+                    if let Some(missing) = theirs.lacks(&perms) {
+                        return Err(StoreError::Conflict(format!(
+                            "{0} still signs in with a password {who} chose, and {who} does not \
+                             hold {missing}: whoever chose it could sign in as them. Ask {0} to \
+                             change their own password first (their account page, with the \
+                             current one), then grant it.",
+                            before.name
+                        )));
+                    }
+                }
                 tx.execute(
                     "UPDATE users SET name = COALESCE($3, name), password_hash = \
                      COALESCE($4, password_hash), admin_tool = $5, \

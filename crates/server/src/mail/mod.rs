@@ -81,10 +81,13 @@ impl Mailer {
         // out leases already run out, and another instance sent the same email again.
         let started = std::time::Instant::now();
         while !stop.now() {
-            let Some(mail) = db.claim_mail(now + started.elapsed(), lease).await? else {
+            let at = now + started.elapsed();
+            let Some(mail) = db.claim_mail(at, lease).await? else {
                 break;
             };
-            match self.deliver(db, &mail, now).await? {
+            // Its retry is set from the same time: from the round's start, a retry due within
+            // the round was taken again at once, and a down server burned every attempt.
+            match self.deliver(db, &mail, at).await? {
                 Step::Sent => report.sent += 1,
                 Step::Cancelled => report.cancelled += 1,
                 Step::Failed => report.failed += 1,

@@ -19,9 +19,14 @@ pub struct Connection {
 
 /// A hash of a connection as stored; every save seals its secrets anew, so every save differs.
 fn version(profile: &str, stored: &Value) -> u64 {
-    use std::hash::{Hash, Hasher};
+    hash_of(&(profile, stored.to_string()))
+}
+
+/// One value's hash, for the versions of what an instance keeps in memory.
+pub fn hash_of(value: &impl std::hash::Hash) -> u64 {
+    use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (profile, stored.to_string()).hash(&mut h);
+    value.hash(&mut h);
     h.finish()
 }
 

@@ -298,13 +298,24 @@ pub async fn erp_accounts(
     if conn.settings.pulled() {
         return Ok(super::qbwc::accounts(state, company).await?.0);
     }
-    if let Some(known) = state.gl_accounts.get(company, conn.version) {
+    // Xero's settings are empty: the organisation the chart comes from is the grant's, so it
+    // is part of the version (on every instance, not only the one that saw the switch).
+    let version = match conn.settings.kind() {
+        "xero" => {
+            let tenant = state
+                .db
+                .xero_grant(company)
+                .await?
+                .and_then(|g| g.tenant_id);
+            conn.version ^ crate::ops::connection::hash_of(&tenant)
+        }
+        _ => conn.version,
+    };
+    if let Some(known) = state.gl_accounts.get(company, version) {
         return Ok(known);
     }
     let accounts = conn.settings.gl_accounts().await?;
-    state
-        .gl_accounts
-        .put(company, conn.version, accounts.clone());
+    state.gl_accounts.put(company, version, accounts.clone());
     Ok(accounts)
 }
 

@@ -167,61 +167,16 @@ pub async fn update(
         Some(None) => return Err(OpError::field("digest_emails", "must be true or false")),
         other => other.flatten(),
     };
-    // Who will have chosen the password after this change, when not the user.
-    let set_by = match (&password_hash, own) {
-        (Some(_), true) => None,
-        (Some(_), false) => Some(caller.id),
-        (None, _) => state.db.password_setter(company, uid).await?,
-    };
-    let rights = body.permissions.unwrap_or(target.permissions);
-    if rights != target.permissions || password_hash.is_some() {
-        setter_covers(state, caller, company, &target, set_by, &rights).await?;
-    }
     let patch = UserPatch {
         name,
         password_hash,
         permissions: body.permissions,
         digest_emails,
         keep_credential,
-        password_set_by: set_by,
+        // An admin who types someone's password has chosen it (the store judges them).
+        password_set_by: (!own).then_some(caller.id),
     };
     Ok(state.db.update_user(company, caller.id, uid, patch).await?)
-}
-
-/// Whoever chose a user's password may sign in as them, so the user may hold no permission
-/// that person lacks (the rule for changing their password, `authorize_account_change`). A
-/// plain admin who created a user, or set their password, could otherwise sign in as them once
-/// a full admin granted *Push to accounting*. The grant waits until the user has chosen their
-/// own password.
-async fn setter_covers(
-    state: &AppState, caller: &User, company: i64, target: &User, set_by: Option<i64>,
-    rights: &Permissions,
-) -> OpResult<()> {
-    let Some(setter) = set_by.filter(|s| *s != target.id) else {
-        return Ok(());
-    };
-    let by = match setter == caller.id {
-        true => Some(caller.clone()),
-        false => match state.db.user(company, setter).await {
-            Ok(u) => Some(u),
-            Err(costbridge_storage::StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let missing = match &by {
-        Some(by) => by.permissions.authorize_account_change(rights).err(),
-        None => Some("admin_tool=admin"),
-    };
-    let Some(missing) = missing else {
-        return Ok(());
-    };
-    let who = by.map_or("another admin".to_owned(), |b| b.name);
-    Err(OpError::Conflict(format!(
-        "{} still signs in with a password {who} chose, and {who} does not hold {missing}: \
-         whoever chose it could sign in as them. Ask {} to change their own password first \
-         (their account page, with the current one), then grant it.",
-        target.name, target.name
-    )))
 }
 
 /// A new company and its first admin (the setup page and `costbridge bootstrap`), checked as

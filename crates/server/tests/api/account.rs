@@ -625,7 +625,15 @@ async fn a_password_someone_else_chose_holds_back_a_grant_they_lack(app: TestApp
             && message.contains("can_push_to_accounting"),
         "{b}"
     );
-    // Nothing changed; the plain admin's password still signs in, as a non-approver.
+    // Taking rights away never waits on it.
+    let (s, b) = app
+        .patch(
+            &user,
+            json!({"permissions": {"admin_tool": "none", "erp_integrations": "read_only", "can_push_to_accounting": false}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Nothing else changed; the plain admin's password still signs in, as a non-approver.
     let token = app.login("new@one.example", "chosen-by-plain").await;
     let (_, me) = app.call("GET", "/api/v1/me", &token, None).await;
     assert_eq!(me["permissions"]["can_push_to_accounting"], false, "{me}");

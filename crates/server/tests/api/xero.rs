@@ -386,6 +386,16 @@ async fn the_chart_is_read_once_a_minute(x: Xero) {
     assert_eq!((s, &b["ok"]), (StatusCode::OK, &json!(true)), "{b}");
     x.app.get(&x.app.c("/erp/gl_accounts")).await;
     assert_eq!(reads(), 2);
+    // Another organisation has another chart: read at once (the settings are the same `{}`).
+    let (s, part) = x
+        .post_form(
+            "/settings/erp/xero/organisation",
+            &[("tenant_id", TENANTS[1].0)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{part}");
+    x.app.get(&x.app.c("/erp/gl_accounts")).await;
+    assert_eq!(reads(), 3);
     // A GL account that is not in the chart is still refused by name.
     let item = &x.app.items("ready_to_export").await[0];
     let (s, b) = x
