@@ -124,7 +124,6 @@ pub(crate) struct ItemRow {
     decided_at: Option<OffsetDateTime>,
     rejection_reason: Option<String>,
     export_job_id: Option<i64>,
-    delivered_to: Option<String>,
 }
 
 /// What [`ITEM_SELECT`] selects, in [`ItemRow`]'s order, on the alias `c` of a packed page
@@ -136,7 +135,7 @@ const ITEM_COLS: &str = "c.id, c.cost_code_id, c.submission_id, c.code, c.full_c
                          c.gl_expense_account, c.status, c.erp_message, c.refused_by, c.note, \
                          c.decided_by, \
                          c.decided_by_email, c.decided_by_name, c.decided_by_kind, \
-                         c.decided_at, c.rejection_reason, c.export_job_id, c.delivered_to";
+                         c.decided_at, c.rejection_reason, c.export_job_id";
 
 /// An item with who sent and decided it, and its `sort_key` (the code order a page sorts by).
 pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_id, i.code, \
@@ -149,10 +148,9 @@ pub(crate) const ITEM_SELECT: &str = "SELECT i.id, i.cost_code_id, i.submission_
                                       du.email AS \
                                       decided_by_email, du.name AS decided_by_name, du.kind \
                                       AS decided_by_kind, i.decided_at, i.rejection_reason, \
-                                      i.export_job_id, j.delivered_to, i.sort_key FROM \
-                                      erp_items i JOIN users su ON su.id = i.sent_by LEFT \
-                                      JOIN users du ON du.id = i.decided_by LEFT JOIN \
-                                      export_jobs j ON j.id = i.export_job_id";
+                                      i.export_job_id, i.sort_key FROM erp_items i JOIN users \
+                                      su ON su.id = i.sent_by LEFT JOIN users du ON du.id = \
+                                      i.decided_by";
 
 impl TryFrom<ItemRow> for Item {
     type Error = StoreError;
@@ -206,8 +204,8 @@ impl TryFrom<ItemRow> for Item {
             decided_at: r.decided_at,
             rejection_reason: r.rejection_reason,
             export_job_id: r.export_job_id,
-            // The job's file holds only the rows it wrote: a row it refused never went there.
-            delivered_to: r.delivered_to.filter(|_| r.status == ItemStatus::Synced),
+            // From the job, for the synced ones ([`Db::with_delivery`]).
+            delivered_to: None,
         })
     }
 }
@@ -453,7 +451,45 @@ impl Db {
             )
             .await?;
         let items = rows.into_iter().map(Item::try_from);
-        Ok((items.collect::<Result<_, _>>()?, total))
+        let items = self.with_delivery(items.collect::<Result<_, _>>()?).await?;
+        Ok((items, total))
+    }
+
+    /// The synced items' `delivered_to`, from their jobs: the file a file export wrote them
+    /// to. A second statement only for a page that holds synced items of such a job; joining
+    /// the jobs into every queue page cost PostgreSQL's ready tab 15-35 % of its requests.
+    pub(crate) async fn with_delivery(
+        &self, mut items: Vec<Item>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut jobs: Vec<i64> = items
+            .iter()
+            .filter(|i| i.export_status == ItemStatus::Synced)
+            .filter_map(|i| i.export_job_id)
+            .collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        if jobs.is_empty() {
+            return Ok(items);
+        }
+        let sql = format!(
+            "SELECT id, delivered_to FROM export_jobs WHERE delivered_to IS NOT NULL AND id \
+             IN ({})",
+            marks(jobs.len(), 1)
+        );
+        let files: BTreeMap<i64, String> = self
+            .pool()
+            .fetch_all::<(i64, String)>(AssertSqlSafe(sql), jobs.into_iter().map(Arg::from))
+            .await?
+            .into_iter()
+            .collect();
+        for i in items
+            .iter_mut()
+            .filter(|i| i.export_status == ItemStatus::Synced)
+        {
+            // The job's file holds only the rows it wrote: a row it refused never went there.
+            i.delivered_to = i.export_job_id.and_then(|j| files.get(&j).cloned());
+        }
+        Ok(items)
     }
 
     /// How many items each filter holds, for the filter tabs.
@@ -474,7 +510,9 @@ impl Db {
             .pool()
             .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
             .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        let item = row.ok_or(StoreError::NotFound)?.try_into()?;
+        let mut one = self.with_delivery(vec![item]).await?;
+        Ok(one.remove(0))
     }
 
     /// Saves the approver's GL choice on a ready or failed item (`Some(None)` clears it).

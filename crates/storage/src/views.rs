@@ -90,7 +90,11 @@ impl Db {
                 [company.into(), job.into(), limit.into()],
             )
             .await?;
-        rows.into_iter().map(Item::try_from).collect()
+        let items = rows
+            .into_iter()
+            .map(Item::try_from)
+            .collect::<Result<_, _>>()?;
+        self.with_delivery(items).await
     }
 
     pub async fn company_name(&self, company: i64) -> Result<String, StoreError> {
