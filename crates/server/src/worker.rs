@@ -53,19 +53,6 @@ async fn run_due(state: &AppState, cfg: &WorkerSettings, stop: &Stop) -> anyhow:
 #[tracing::instrument(skip(state, cfg), fields(job = job.id, company = job.company_id, attempt = job.attempts))]
 async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> anyhow::Result<()> {
     let rows = state.db.job_rows(job.id).await?;
-    let fail_all = |message: String| {
-        rows.iter()
-            .map(|r| {
-                (
-                    r.item_id,
-                    Outcome::Failed {
-                        message: message.clone(),
-                        by: COSTBRIDGE.into(),
-                    },
-                )
-            })
-            .collect::<Vec<_>>()
-    };
     let conn = match connection(state, job.company_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -74,7 +61,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .record_outcomes(
                     job,
                     &rows,
-                    &fail_all("the company has no ERP connection any more".into()),
+                    &fail_all(&rows, "the company has no ERP connection any more"),
                     None,
                 )
                 .await?);
@@ -83,25 +70,18 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         // Settings this instance cannot read (another key, a profile from a newer version)
         // are the installation's state, not the codes' fault: the job waits and is tried
         // again, as with an ERP that does not answer, and fails its rows only in the end.
-        Err(OpError::Broken(m)) if job.attempts < cfg.max_attempts => {
-            let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
+        Err(OpError::Broken(m)) => {
             let error = format!(
                 "Costbridge cannot read the company's ERP connection ({m}); the job runs again \
                  later. Operator: check that every instance has the same [secrets] key and \
                  runs the same version"
             );
-            tracing::error!(
-                error,
-                retry_in_s = delay.whole_seconds(),
-                "export postponed"
-            );
-            state.db.retry_job_later(job.id, &error, delay).await?;
-            return Ok(());
+            return retry_or_give_up(state, cfg, job, error).await;
         }
         Err(e) => {
             return Ok(state
                 .db
-                .record_outcomes(job, &rows, &fail_all(e.to_string()), None)
+                .record_outcomes(job, &rows, &fail_all(&rows, &e.to_string()), None)
                 .await?);
         }
     };
@@ -190,35 +170,53 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                 .postpone_export_job(job.id, &message, Duration::try_from(after)?)
                 .await?;
         }
-        Err(JobError::Erp(e)) if job.attempts < cfg.max_attempts => {
-            let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
-            tracing::warn!(error = %e, retry_in_s = delay.whole_seconds(), "ERP unavailable; will retry");
-            state
-                .db
-                .retry_job_later(job.id, &e.to_string(), delay)
-                .await?;
-        }
-        Err(JobError::Erp(e)) => {
-            let message = format!("{e} (Costbridge gave up after {} attempts)", job.attempts);
-            let left = state.db.job_rows(job.id).await?;
-            let outcomes: Vec<(i64, Outcome)> = left
-                .iter()
-                .map(|r| {
-                    (
-                        r.item_id,
-                        Outcome::Failed {
-                            message: message.clone(),
-                            by: COSTBRIDGE.into(),
-                        },
-                    )
-                })
-                .collect();
-            state
-                .db
-                .record_outcomes(job, &left, &outcomes, None)
-                .await?;
-        }
+        Err(JobError::Erp(e)) => retry_or_give_up(state, cfg, job, e.to_string()).await?,
     }
+    Ok(())
+}
+
+/// Every row refused by Costbridge itself, with one message.
+fn fail_all(rows: &[ExportRow], message: &str) -> Vec<(i64, Outcome)> {
+    rows.iter()
+        .map(|r| {
+            let by = COSTBRIDGE.into();
+            (
+                r.item_id,
+                Outcome::Failed {
+                    message: message.into(),
+                    by,
+                },
+            )
+        })
+        .collect()
+}
+
+/// What the job needs is out of reach (the ERP, or the stored connection this instance cannot
+/// read): the job waits and is tried again with backoff, and only after `max_attempts` are its
+/// rows left failed, saying so. Not the codes' fault, so nothing fails before that.
+async fn retry_or_give_up(
+    state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob, error: String,
+) -> anyhow::Result<()> {
+    if job.attempts < cfg.max_attempts {
+        let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
+        tracing::warn!(
+            error,
+            retry_in_s = delay.whole_seconds(),
+            "export postponed; will retry"
+        );
+        state.db.retry_job_later(job.id, &error, delay).await?;
+        return Ok(());
+    }
+    let message = format!(
+        "{error} (Costbridge gave up after {} attempts)",
+        job.attempts
+    );
+    let left = state.db.job_rows(job.id).await?;
+    let outcomes = fail_all(&left, &message);
+    state
+        .db
+        .record_outcomes(job, &left, &outcomes, None)
+        .await?;
     Ok(())
 }
 

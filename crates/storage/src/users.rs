@@ -65,20 +65,22 @@ pub(crate) const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin
 pub(crate) async fn lock_user(
     tx: &mut Tx<'_>, company: i64, id: i64,
 ) -> Result<(Permissions, Option<i64>), StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct Held {
+        #[sqlx(flatten)]
+        user: UserRow,
+        password_set_by: Option<i64>,
+    }
     let lock = if tx.postgres() { " FOR UPDATE" } else { "" };
-    let sql =
-        format!("SELECT {USER_COLS} FROM users u WHERE u.company_id = $1 AND u.id = $2{lock}");
-    let row: UserRow = tx
+    let sql = format!(
+        "SELECT {USER_COLS}, u.password_set_by FROM users u WHERE u.company_id = $1 AND \
+         u.id = $2{lock}"
+    );
+    let held: Held = tx
         .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
         .await?
         .ok_or(StoreError::NotFound)?;
-    let chosen_by: Option<i64> = tx
-        .scalar(
-            "SELECT password_set_by FROM users WHERE id = $1",
-            [id.into()],
-        )
-        .await?;
-    Ok((User::from(row).permissions, chosen_by))
+    Ok((User::from(held.user).permissions, held.password_set_by))
 }
 
 /// The person who chose (or is about to choose) a user's password: their name and rights, read

@@ -96,18 +96,27 @@ async fn the_list_export_guards_formulas_and_imports_back_unchanged(app: TestApp
     assert_eq!(export_text(&app, copy).await, text);
 }
 
-async fn the_file_connector_csv_guards_formulas(app: TestApp) {
-    let list = app.connect("tryton", "csv").await;
-    app.code(list, "01", "=1+2", None).await;
-    app.code(list, "02", "@SUM(A1)", None).await;
+/// Codes `01`, `02`, … with these descriptions, sent and exported through the file connector
+/// for `profile` in `format`; the file's text.
+async fn exported_file(
+    app: &TestApp, profile: &str, format: &str, descriptions: &[&str],
+) -> String {
+    let list = app.connect(profile, format).await;
+    for (i, d) in descriptions.iter().enumerate() {
+        app.code(list, &format!("{:02}", i + 1), d, None).await;
+    }
     app.send(list).await;
     app.accept_all().await;
     let file = std::fs::read_dir(app.export_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "csv"))
-        .expect("an exported csv file");
-    let text = std::fs::read_to_string(file).unwrap();
+        .find(|p| p.extension().is_some_and(|x| x == format))
+        .expect("an exported file");
+    std::fs::read_to_string(file).unwrap()
+}
+
+async fn the_file_connector_csv_guards_formulas(app: TestApp) {
+    let text = exported_file(&app, "tryton", "csv", &["=1+2", "@SUM(A1)"]).await;
     no_formula_cells(&text);
     assert!(
         text.contains(",'=1+2,") && text.contains(",'@SUM(A1),"),
@@ -117,19 +126,12 @@ async fn the_file_connector_csv_guards_formulas(app: TestApp) {
 
 /// IIF is tab-separated text that people open in a spreadsheet before importing it.
 async fn the_iif_file_guards_formulas(app: TestApp) {
-    let list = app.connect("quickbooks_desktop", "iif").await;
-    app.code(list, "01", "=HYPERLINK(\"http://evil.example\")", None)
-        .await;
-    app.code(list, "02", "@SUM(A1)", None).await;
-    app.code(list, "03", "- dash first", None).await;
-    app.send(list).await;
-    app.accept_all().await;
-    let file = std::fs::read_dir(app.export_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "iif"))
-        .expect("an exported iif file");
-    let text = std::fs::read_to_string(file).unwrap();
+    let hostile = [
+        "=HYPERLINK(\"http://evil.example\")",
+        "@SUM(A1)",
+        "- dash first",
+    ];
+    let text = exported_file(&app, "quickbooks_desktop", "iif", &hostile).await;
     for cell in text.lines().flat_map(|l| l.split('\t')) {
         assert!(
             !cell.starts_with(['=', '+', '-', '@']),

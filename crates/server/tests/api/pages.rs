@@ -251,26 +251,28 @@ async fn an_erp_that_does_not_answer_is_said_above_the_queue(app: TestApp) {
     );
 }
 
-/// Every connector's fields share the API's error names (`connector.gl_accounts`): the hidden
-/// File fieldset was marked too, and the focus went to it.
-async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) {
+/// The ERP connection form saved from the settings page by the company's first admin.
+async fn save_connection(app: &TestApp, fields: &[(&str, &str)]) -> (StatusCode, String) {
     let (cookie, csrf) = app
         .page_session("admin@one.example", "first-admin-password")
         .await;
-    let (s, html) = app
-        .htmx_form(
-            &cookie,
-            &csrf,
-            "/settings/erp",
-            &[
-                ("profile", "tryton"),
-                ("kind", "webhook"),
-                ("webhook.url", "https://erp.example/hook"),
-                ("webhook.secret", "whsec_0123456789abcdef"),
-                ("webhook.gl_accounts", "4100,Service,revenue"),
-            ],
-        )
-        .await;
+    app.htmx_form(&cookie, &csrf, "/settings/erp", fields).await
+}
+
+/// Every connector's fields share the API's error names (`connector.gl_accounts`): the hidden
+/// File fieldset was marked too, and the focus went to it.
+async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) {
+    let (s, html) = save_connection(
+        &app,
+        &[
+            ("profile", "tryton"),
+            ("kind", "webhook"),
+            ("webhook.url", "https://erp.example/hook"),
+            ("webhook.secret", "whsec_0123456789abcdef"),
+            ("webhook.gl_accounts", "4100,Service,revenue"),
+        ],
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let marked: Vec<&str> = html
         .split(" id=\"erp-")
@@ -293,26 +295,20 @@ async fn a_connection_error_is_shown_on_the_chosen_connector_only(app: TestApp) 
 /// of the form has: the form came back with no message at all. It is said beside the box, by
 /// the line a person typed it on.
 async fn a_refused_gl_account_is_named_by_its_line(app: TestApp) {
-    let (cookie, csrf) = app
-        .page_session("admin@one.example", "first-admin-password")
-        .await;
-    let (s, html) = app
-        .htmx_form(
-            &cookie,
-            &csrf,
-            "/settings/erp",
-            &[
-                ("profile", "quickbooks_desktop"),
-                ("kind", "file"),
-                ("file.directory", "."),
-                ("file.format", "iif"),
-                (
-                    "file.gl_accounts",
-                    "4000,Construction Income,income\n\n4000,Job Costs,expense\n5000,,expense",
-                ),
-            ],
-        )
-        .await;
+    let (s, html) = save_connection(
+        &app,
+        &[
+            ("profile", "quickbooks_desktop"),
+            ("kind", "file"),
+            ("file.directory", "."),
+            ("file.format", "iif"),
+            (
+                "file.gl_accounts",
+                "4000,Construction Income,income\n\n4000,Job Costs,expense\n5000,,expense",
+            ),
+        ],
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let error = html
         .split("id=\"erp-file-gl_accounts-error\">")

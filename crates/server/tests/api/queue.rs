@@ -977,17 +977,25 @@ async fn the_live_poll_keeps_the_page_being_read(app: TestApp) {
     assert!(poll.contains(r#"hx-get="/erp/live?filter=exporting&#38;page=2""#));
 }
 
-/// API.md: a list's `version` "changes whenever any code in the list changes". An export's
-/// results (codes to synced or failed) did not move it, so a client polling it missed them.
-async fn an_export_result_moves_the_list_version(app: TestApp) {
+/// One code sent and accepted into an export job the worker has not run yet: the list and the
+/// job.
+async fn queued_export(app: &TestApp) -> (i64, i64) {
     let list = app.connect("quickbooks_desktop", "iif").await;
     app.code(list, "01", "General", None).await;
     app.send(list).await;
-    app.accepted(
-        &app.c("/erp/cost_codes/export"),
-        json!({"gl_income_account": "4000"}),
-    )
-    .await;
+    let b = app
+        .accepted(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await;
+    (list, b["export_job_id"].as_i64().expect("job"))
+}
+
+/// API.md: a list's `version` "changes whenever any code in the list changes". An export's
+/// results (codes to synced or failed) did not move it, so a client polling it missed them.
+async fn an_export_result_moves_the_list_version(app: TestApp) {
+    let (list, _) = queued_export(&app).await;
     let version = || async {
         let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
         let lists = lists.as_array().cloned().unwrap_or_default();
@@ -1004,16 +1012,7 @@ async fn an_export_result_moves_the_list_version(app: TestApp) {
 /// SIGTERM with a backlog: the worker drained every due job before it looked at the stop, so
 /// the service ran on until its supervisor killed it mid-batch. Stopping, it takes none.
 async fn a_stopping_worker_takes_no_new_job(app: TestApp) {
-    let list = app.connect("quickbooks_desktop", "iif").await;
-    app.code(list, "01", "General", None).await;
-    app.send(list).await;
-    let b = app
-        .accepted(
-            &app.c("/erp/cost_codes/export"),
-            json!({"gl_income_account": "4000"}),
-        )
-        .await;
-    let job = b["export_job_id"].as_i64().expect("job");
+    let (_, job) = queued_export(&app).await;
     let (stop, stopping) = tokio::sync::watch::channel(true);
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
@@ -1036,16 +1035,7 @@ async fn a_stopping_worker_takes_no_new_job(app: TestApp) {
 /// newer version) failed every code of the job for good, as if the ERP had refused them. The
 /// job now waits, says why, and exports once the installation is put right.
 async fn an_unreadable_connection_postpones_the_job(app: TestApp) {
-    let list = app.connect("quickbooks_desktop", "iif").await;
-    app.code(list, "01", "General", None).await;
-    app.send(list).await;
-    let b = app
-        .accepted(
-            &app.c("/erp/cost_codes/export"),
-            json!({"gl_income_account": "4000"}),
-        )
-        .await;
-    let job = b["export_job_id"].as_i64().expect("job");
+    let (_, job) = queued_export(&app).await;
     execute(
         &app,
         "UPDATE erp_connections SET profile = 'from_a_newer_version'",
