@@ -235,14 +235,30 @@ fn csv_error(e: csv::Error) -> io::Error {
 fn write_atomically(
     dir: &Path, name: &str, write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{name}.tmp"));
+    // Each write has a temporary file of its own: two claims of one job (one stalled past its
+    // lease, or two instances sharing the folder) would otherwise write into one file at once,
+    // and the rename would publish their bytes interleaved.
+    let tmp = dir.join(format!(
+        ".{name}.{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let target = dir.join(name);
-    let mut out = BufWriter::new(File::create(&tmp)?);
-    write(&mut out)?;
-    let f = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &target)?;
+    let written = (|| {
+        let mut out = BufWriter::new(File::create(&tmp)?);
+        write(&mut out)?;
+        let f = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })();
+    if let Err(e) = written {
+        // A unique name is not overwritten by the next attempt: leave no half file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     // The rename itself must survive a crash too.
     File::open(dir)?.sync_all()?;
     Ok(target)

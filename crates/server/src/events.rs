@@ -82,7 +82,7 @@ async fn deliver(
             status: 0,
             response: String::new(),
         };
-        state.db.record_delivery(sub.id, &[], &nothing).await?;
+        state.db.record_delivery(sub, &[], &nothing).await?;
         return Ok(None);
     };
     let attempts = events.iter().map(|e| e.attempts).max().unwrap_or(1);
@@ -138,7 +138,7 @@ async fn deliver(
             }
         }
     };
-    state.db.record_delivery(sub.id, &ids, &outcome).await?;
+    state.db.record_delivery(sub, &ids, &outcome).await?;
     Ok(Some(outcome))
 }
 

@@ -29,6 +29,28 @@ enum JobError {
     Erp(#[from] ConnectorError),
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
+    /// This claim's lease ran out while it was busy and another claim took the job over.
+    #[error("the job was taken over")]
+    TakenOver,
+}
+
+/// Says that this claim stopped because another took the job over: it records nothing more.
+pub(crate) fn taken_over() {
+    tracing::warn!(
+        "another worker or Web Connector session took this export job over after this one's \
+         lease ran out (a stalled process, clocks apart); this one records nothing, the other \
+         records the outcomes"
+    );
+}
+
+/// Records outcomes outside an ERP call; a claim that was taken over only says so.
+async fn record(
+    state: &AppState, job: &ClaimedJob, rows: &[ExportRow], outcomes: &[(i64, Outcome)],
+) -> anyhow::Result<()> {
+    if !state.db.record_outcomes(job, rows, outcomes, None).await? {
+        taken_over();
+    }
+    Ok(())
 }
 
 /// Runs every job that is due now; returns how many were processed.
@@ -56,15 +78,8 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
     let conn = match connection(state, job.company_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return Ok(state
-                .db
-                .record_outcomes(
-                    job,
-                    &rows,
-                    &fail_all(&rows, "the company has no ERP connection any more"),
-                    None,
-                )
-                .await?);
+            let message = "the company has no ERP connection any more";
+            return record(state, job, &rows, &fail_all(&rows, message)).await;
         }
         Err(OpError::Store(e)) => return Err(e.into()),
         // Settings this instance cannot read (another key, a profile from a newer version)
@@ -78,18 +93,21 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
             );
             return retry_or_give_up(state, cfg, job, error).await;
         }
-        Err(e) => {
-            return Ok(state
-                .db
-                .record_outcomes(job, &rows, &fail_all(&rows, &e.to_string()), None)
-                .await?);
-        }
+        Err(e) => return record(state, job, &rows, &fail_all(&rows, &e.to_string())).await,
     };
     let delimiter = state.db.company_delimiter(job.company_id).await?;
 
     let (orphans, to_export) = parents_first(&rows);
-    if !orphans.is_empty() {
-        state.db.record_outcomes(job, &rows, &orphans, None).await?;
+    // The orphans fail at once. With nothing to export, the same call closes the job: one found
+    // empty is closed, not left running to be claimed again every time its lease runs out.
+    if !orphans.is_empty() || to_export.is_empty() {
+        if !state.db.record_outcomes(job, &rows, &orphans, None).await? {
+            taken_over();
+            return Ok(());
+        }
+        if to_export.is_empty() {
+            return Ok(());
+        }
     }
     let ctx = ExportContext {
         job_id: job.id,
@@ -145,15 +163,19 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
                     }
                 })
                 .collect();
-            state
+            if !state
                 .db
                 .record_outcomes(job, batch.iter().copied(), &outcomes, delivered)
-                .await?;
+                .await?
+            {
+                return Err(JobError::TakenOver);
+            }
         }
-        Ok::<(), JobError>(())
+        Ok(())
     };
-    match with_lease(state, cfg, job.id, export_all).await {
+    match with_lease(state, cfg, job, export_all).await {
         Ok(()) => {}
+        Err(JobError::TakenOver) => taken_over(),
         // Not the ERP's fault: no item is failed for it and the ERP's backoff does not apply.
         Err(JobError::Store(e)) => {
             tracing::error!(
@@ -165,10 +187,10 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         // Xero's rate limit: the job waits as long as the ERP asks and fails nothing.
         Err(JobError::Erp(ConnectorError::RateLimited { message, after })) => {
             tracing::info!(wait_s = after.as_secs(), "{message}");
-            state
-                .db
-                .postpone_export_job(job.id, &message, Duration::try_from(after)?)
-                .await?;
+            let after = Duration::try_from(after)?;
+            if !state.db.retry_job_later(job, &message, after, 1).await? {
+                taken_over();
+            }
         }
         Err(JobError::Erp(e)) => retry_or_give_up(state, cfg, job, e.to_string()).await?,
     }
@@ -204,7 +226,9 @@ async fn retry_or_give_up(
             retry_in_s = delay.whole_seconds(),
             "export postponed; will retry"
         );
-        state.db.retry_job_later(job.id, &error, delay).await?;
+        if !state.db.retry_job_later(job, &error, delay, 0).await? {
+            taken_over();
+        }
         return Ok(());
     }
     let message = format!(
@@ -212,12 +236,7 @@ async fn retry_or_give_up(
         job.attempts
     );
     let left = state.db.job_rows(job.id).await?;
-    let outcomes = fail_all(&left, &message);
-    state
-        .db
-        .record_outcomes(job, &left, &outcomes, None)
-        .await?;
-    Ok(())
+    record(state, job, &left, &fail_all(&left, &message)).await
 }
 
 /// A row the connector failed: the ERP refused it, unless Costbridge itself declined to
@@ -310,13 +329,15 @@ impl Lines for RowLines<'_> {
     }
 }
 
-/// Keeps the job's lease alive while a long export runs, so no other worker takes it over.
+/// Keeps the job's lease alive while a long export runs, so no other worker takes it over,
+/// and stops the work once another has (the lease ran out all the same: a stalled process).
 /// The renewal runs beside the work, never instead of it: on SQLite a renewal waits for the
 /// write lock, which the work may hold in an open transaction (recording a batch), so awaiting
 /// the renewal in place of the work would stall both until the busy timeout.
-async fn with_lease<T>(
-    state: &AppState, cfg: &WorkerSettings, job: i64, work: impl Future<Output = T>,
-) -> T {
+async fn with_lease(
+    state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob,
+    work: impl Future<Output = Result<(), JobError>>,
+) -> Result<(), JobError> {
     let lease = Duration::seconds(cfg.lease_seconds);
     let every = std::time::Duration::from_secs((cfg.lease_seconds / 3).max(1) as u64);
     let renew = async {
@@ -325,14 +346,16 @@ async fn with_lease<T>(
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = state.db.renew_lease(job, lease).await {
-                tracing::warn!(error = %e, "could not renew the export lease");
+            match state.db.renew_lease(job, lease).await {
+                Ok(true) => {}
+                Ok(false) => return Err(JobError::TakenOver),
+                Err(e) => tracing::warn!(error = %e, "could not renew the export lease"),
             }
         }
     };
     tokio::select! {
         out = work => out,
-        never = renew => never,
+        lost = renew => lost,
     }
 }
 

@@ -16,6 +16,18 @@ pub struct ClaimedJob {
     pub id: i64,
     pub company_id: i64,
     pub attempts: i64,
+    /// This claim's number (`export_jobs.claims`). The claim's later writes name it, so once
+    /// another claim has taken the job over (this one's lease ran out while it was still
+    /// busy) they write nothing.
+    pub claims: i64,
+}
+
+/// The job is still this claim's: running, and claimed by no one since.
+fn held(job: &str, claims: &str) -> String {
+    format!(
+        "{job}.status = '{}' AND {job}.claims = {claims}",
+        JobStatus::Running
+    )
 }
 
 /// One code to export, as it was sent, with what the export needs to know about its parent.
@@ -199,14 +211,14 @@ impl Db {
                 table: "export_jobs",
                 set: &format!(
                     "status = '{running}', locked_until = $1, attempts = \
-                     attempts + 1"
+                     attempts + 1, claims = claims + 1"
                 ),
                 due: &format!(
                     "((status = '{queued}' AND run_after <= $2) OR (status = \
                      '{running}' AND locked_until < $2)) AND {NOT_PULLED}"
                 ),
                 order: "id",
-                returning: "id, company_id, attempts",
+                returning: "id, company_id, attempts, claims",
             },
             now(),
             lease,
@@ -214,20 +226,21 @@ impl Db {
         .await
     }
 
-    /// Extends the lease while a long export runs.
-    pub async fn renew_lease(&self, job: i64, lease: Duration) -> Result<(), StoreError> {
-        self.pool()
+    /// Extends the lease while a long export runs; `false` when the job is no longer this
+    /// claim's (its lease ran out and another claim took it over, or it was finished).
+    pub async fn renew_lease(&self, job: &ClaimedJob, lease: Duration) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE export_jobs SET locked_until = $2 WHERE id = $1 AND {}",
+            held("export_jobs", "$3")
+        );
+        let renewed = self
+            .pool()
             .execute(
-                "UPDATE export_jobs SET locked_until = $2 WHERE id = $1 AND \
-                 status = $3",
-                [
-                    job.into(),
-                    (now() + lease).into(),
-                    JobStatus::Running.as_str().into(),
-                ],
+                AssertSqlSafe(sql),
+                [job.id.into(), (now() + lease).into(), job.claims.into()],
             )
             .await?;
-        Ok(())
+        Ok(renewed > 0)
     }
 
     /// The job's codes still to export, parents first. A 100,000-code job's rows come packed
@@ -251,10 +264,12 @@ impl Db {
     /// they are indexed on every call. `delivered` names the file the synced ones were
     /// written to when no ERP confirmed them (the file connector); the job keeps it too, so its
     /// rows say where they went after the company's connection has changed.
+    /// `false`, with nothing recorded, when the job is no longer this claim's: the claim that
+    /// took it over exports the rows and records them.
     pub async fn record_outcomes<'r>(
         &self, job: &ClaimedJob, rows: impl IntoIterator<Item = &'r ExportRow>,
         outcomes: &[(i64, Outcome)], delivered: Option<Delivery<'_>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let by_item: std::collections::HashMap<i64, &ExportRow> =
             rows.into_iter().map(|r| (r.item_id, r)).collect();
         let by_item = &by_item;
@@ -275,6 +290,20 @@ impl Db {
                 // contract: "version changes whenever any code in the list changes"); the list
                 // is locked first, as every write that changes codes does.
                 crate::queue::lock_erp_list(tx, job.company_id).await?;
+                // The job's row, held to the commit: a claim cannot take the job over while
+                // this one records, and a claim already replaced records nothing. (The list's
+                // version has moved for nothing then; the transaction commits, harmlessly.)
+                let sql = format!(
+                    "UPDATE export_jobs SET claims = claims WHERE id = $1 AND {}",
+                    held("export_jobs", "$2")
+                );
+                if tx
+                    .execute(AssertSqlSafe(sql), [job.id.into(), job.claims.into()])
+                    .await?
+                    == 0
+                {
+                    return Ok(false);
+                }
                 tx.hold_triggers(job.company_id, outcomes.len()).await?;
                 // The codes each outcome reached, for their events.
                 let (mut synced_codes, mut failed_codes) = (Vec::new(), Vec::new());
@@ -297,12 +326,6 @@ impl Db {
                             .collect();
                         if part.is_empty() {
                             continue;
-                        }
-                        let codes = part.iter().map(|(_, _, _, row)| row.cost_code_id);
-                        if keep {
-                            synced_codes.extend(codes);
-                        } else {
-                            failed_codes.extend(codes);
                         }
                         let column = if keep { "origin_id" } else { "erp_message" };
                         // The items are found by id. `+` keeps the job's index out of the
@@ -334,16 +357,29 @@ impl Db {
                         let moved: Vec<(i64,)> = tx.fetch_all(AssertSqlSafe(sql), args).await?;
                         let moved: std::collections::HashSet<i64> =
                             moved.into_iter().map(|(id,)| id).collect();
+                        // Only the items this statement moved go on: an outcome for an item
+                        // already recorded (a batch redone after a crash) is no change, and
+                        // gets no audit row or event.
                         let moved: Vec<&Part> =
                             part.iter().filter(|(id, ..)| moved.contains(id)).collect();
+                        if moved.is_empty() {
+                            continue;
+                        }
+                        let codes = moved.iter().map(|(_, _, _, row)| row.cost_code_id);
+                        if keep {
+                            synced_codes.extend(codes);
+                        } else {
+                            failed_codes.extend(codes);
+                        }
                         codes_follow(tx, state, keep, ts, &moved, delivered).await?;
                         let (table, args) = rows_table(
                             tx.postgres(),
                             4,
                             vec![
-                                Array::Int(part.iter().map(|p| Some(p.3.cost_code_id)).collect()),
+                                Array::Int(moved.iter().map(|p| Some(p.3.cost_code_id)).collect()),
                                 Array::Text(
-                                    part.iter()
+                                    moved
+                                        .iter()
                                         .map(|(_, text, ..)| {
                                             let after = if keep {
                                                 json!({"sync_status": state, "origin_id": text,
@@ -391,13 +427,17 @@ impl Db {
                 }
                 let sql = format!(
                     "UPDATE export_jobs SET status = '{}', finished_at = $2, \
-                     locked_until = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 \
+                     locked_until = NULL WHERE id = $1 AND {} AND NOT EXISTS (SELECT 1 \
                      FROM erp_items WHERE export_job_id = $1 AND status = \
                      '{exporting}')",
-                    JobStatus::Done
+                    JobStatus::Done,
+                    held("export_jobs", "$3")
                 );
                 let closed = tx
-                    .execute(AssertSqlSafe(sql), [job.id.into(), ts.into()])
+                    .execute(
+                        AssertSqlSafe(sql),
+                        [job.id.into(), ts.into(), job.claims.into()],
+                    )
                     .await?
                     > 0;
                 // Notifications (docs/rules.md §6): once the job is finished, its failures go to
@@ -406,30 +446,39 @@ impl Db {
                     outbox::notify_export_failed(tx, job.company_id, job.id).await?;
                     events::job_done_event(tx, job.company_id, job.id).await?;
                 }
-                Ok(())
+                Ok(true)
             })
         })
         .await
     }
 
     /// The ERP could not be reached: try again after `delay`, keeping the error for the page.
+    /// `attempt` is what this attempt gives back: nothing (0), or the attempt itself (1) when
+    /// nothing failed and the ERP only asked to wait. Only the job's claim puts it back
+    /// (`false`: another claim has it).
     pub async fn retry_job_later(
-        &self, job: i64, error: &str, delay: Duration,
-    ) -> Result<(), StoreError> {
-        let t: OffsetDateTime = now();
-        self.pool()
+        &self, job: &ClaimedJob, error: &str, delay: Duration, attempt: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE export_jobs SET status = $4, run_after = $2, locked_until = NULL, \
+             last_error = $3, attempts = attempts - $6 WHERE id = $1 AND {}",
+            held("export_jobs", "$5")
+        );
+        let queued = self
+            .pool()
             .execute(
-                "UPDATE export_jobs SET status = $4, run_after = $2, \
-                 locked_until = NULL, last_error = $3 WHERE id = $1",
+                AssertSqlSafe(sql),
                 [
-                    job.into(),
-                    (t + delay).into(),
+                    job.id.into(),
+                    (now() + delay).into(),
                     error.into(),
                     JobStatus::Queued.as_str().into(),
+                    job.claims.into(),
+                    attempt.into(),
                 ],
             )
             .await?;
-        Ok(())
+        Ok(queued > 0)
     }
 
     /// When the next queued job is due, so an idle worker knows how long it may sleep (the

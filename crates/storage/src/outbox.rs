@@ -468,6 +468,7 @@ impl Db {
         Ok(())
     }
 
+    /// Recorded whatever was recorded meanwhile: a message a late mailer did send is sent.
     pub async fn mail_sent(&self, id: i64, at: OffsetDateTime) -> Result<(), StoreError> {
         self.pool()
             .execute(
@@ -479,29 +480,42 @@ impl Db {
         Ok(())
     }
 
-    /// The server refused or could not be reached: try again at `at`.
+    /// The server refused or could not be reached: try again at `at`. Like [`Db::mail_closed`],
+    /// only while the message is pending: a mailer whose lease ran out while it waited on the
+    /// server must not undo what the one that took the message over recorded (sent, say).
     pub async fn mail_retry_at(
         &self, id: i64, error: &str, at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
                 "UPDATE outbox SET next_attempt_at = $2, locked_until = \
-                 NULL, last_error = $3 WHERE id = $1",
-                [id.into(), at.into(), error.into()],
+                 NULL, last_error = $3 WHERE id = $1 AND status = $4",
+                [
+                    id.into(),
+                    at.into(),
+                    error.into(),
+                    MailStatus::Pending.as_str().into(),
+                ],
             )
             .await?;
         Ok(())
     }
 
-    /// Gives up on a message (`Failed`), or drops one that no longer applies (`Cancelled`).
+    /// Gives up on a message (`Failed`), or drops one that no longer applies (`Cancelled`),
+    /// unless it was sent meanwhile.
     pub async fn mail_closed(
         &self, id: i64, status: MailStatus, why: &str,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
                 "UPDATE outbox SET status = $2, locked_until = NULL, \
-                 last_error = $3 WHERE id = $1",
-                [id.into(), status.as_str().into(), why.into()],
+                 last_error = $3 WHERE id = $1 AND status = $4",
+                [
+                    id.into(),
+                    status.as_str().into(),
+                    why.into(),
+                    MailStatus::Pending.as_str().into(),
+                ],
             )
             .await?;
         Ok(())

@@ -323,8 +323,8 @@ impl Db {
         let sql = format!(
             "UPDATE export_jobs SET status = '{running}', \
              attempts = attempts + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, \
-             locked_until = $2 WHERE id = (SELECT j.id {waiting} ORDER BY j.id LIMIT 1) \
-             RETURNING id, company_id, attempts",
+             claims = claims + 1, locked_until = $2 WHERE id = (SELECT j.id {waiting} ORDER \
+             BY j.id LIMIT 1) RETURNING id, company_id, attempts, claims",
             running = JobStatus::Running.as_str(),
             queued = JobStatus::Queued.as_str(),
             waiting = *WAITING_JOBS

@@ -5,7 +5,6 @@
 use crate::outbox::{Notice, enqueue};
 use crate::tx::{Queries, Tx};
 use crate::{Db, StoreError, audit, now};
-use costbridge_domain::queue::JobStatus;
 use costbridge_domain::xero::GrantStatus;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
@@ -382,25 +381,5 @@ impl Db {
                 [state_hash.into()],
             )
             .await
-    }
-
-    /// The ERP asked to slow down: the job waits `delay` and this attempt does not count
-    /// toward `max_attempts` (nothing failed).
-    pub async fn postpone_export_job(
-        &self, job: i64, message: &str, delay: Duration,
-    ) -> Result<(), StoreError> {
-        self.pool()
-            .execute(
-                "UPDATE export_jobs SET status = $4, run_after = $2, locked_until = NULL, \
-                 last_error = $3, attempts = attempts - 1 WHERE id = $1",
-                [
-                    job.into(),
-                    (now() + delay).into(),
-                    message.into(),
-                    JobStatus::Queued.as_str().into(),
-                ],
-            )
-            .await?;
-        Ok(())
     }
 }

@@ -373,8 +373,69 @@ async fn two_workers_never_send_a_batch_twice(app: TestApp) {
     assert_eq!(receiver.events().len(), 1);
 }
 
+/// A worker whose lease ran out while its subscriber was slow, and whose subscription another
+/// worker took over, records no refusal over a delivery and leaves the other's lease alone
+/// (released, the subscription would go to a third worker while the second still sends).
+async fn a_late_worker_undoes_no_delivery(app: TestApp) {
+    use costbridge_storage::events::Delivery;
+    let receiver = Receiver::start().await;
+    let sub = subscribe(&app, &receiver.url, &["cost_code.created"]).await;
+    let list = app.new_list("Own").await;
+    app.code(list, "01", "General", None).await;
+    let db = &app.app_state.db;
+    let late = db
+        .claim_event_subscription(now(), Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let ids: Vec<i64> = db
+        .event_batch(late.id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let current = db
+        .claim_event_subscription(now(), Duration::minutes(1))
+        .await
+        .unwrap()
+        .expect("the run-out lease is taken over");
+    let delivered = Delivery::Delivered {
+        status: 200,
+        response: String::new(),
+    };
+    db.record_delivery(&current, &ids, &delivered)
+        .await
+        .unwrap();
+    let refused = Delivery::NotTaken {
+        status: Some(503),
+        response: None,
+        error: "late".into(),
+        retry_at: Some(now()),
+    };
+    db.record_delivery(&late, &ids, &refused).await.unwrap();
+    let entries = log(&app, &sub).await;
+    assert_eq!(entries[0]["status"], "delivered", "{entries:?}");
+
+    // The second worker takes the subscription again; the late one's release leaves it held.
+    app.code(list, "02", "Site Work", None).await;
+    let again = db
+        .claim_event_subscription(now(), Duration::minutes(1))
+        .await
+        .unwrap()
+        .expect("due again");
+    db.record_delivery(&late, &[], &delivered).await.unwrap();
+    let third = db
+        .claim_event_subscription(now(), Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(third.is_none(), "the subscription went to a third worker");
+    db.record_delivery(&again, &[], &delivered).await.unwrap();
+}
+
 both!(
     two_workers_never_send_a_batch_twice,
+    a_late_worker_undoes_no_delivery,
     codes_pulled_from_the_erp_are_told_too,
     a_code_s_life_reaches_the_subscriber_signed_and_in_order,
     order_per_code_holds_across_a_failure_retry_and_give_up,

@@ -22,6 +22,7 @@ both!(
     no_summary_when_the_waiting_codes_were_rejected,
     delivery_is_retried_until_the_server_accepts,
     an_email_is_due_the_microsecond_after_its_time,
+    a_late_mailer_undoes_no_sent_email,
     the_notify_commands
 );
 
@@ -686,6 +687,35 @@ async fn an_email_is_due_the_microsecond_after_its_time(app: TestApp) {
             .await;
         assert!(on_time.unwrap().is_some(), "email {n} of {due} is not due");
     }
+}
+
+/// A mailer whose lease ran out while its SMTP server was slow does not undo what the mailer
+/// that took the email over recorded: a sent email stays sent, not failed or due again.
+async fn a_late_mailer_undoes_no_sent_email(app: TestApp) {
+    use costbridge_domain::queue::MailStatus;
+    let t = team(&app).await;
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    send_as(&app, &t.sam, &send_path(&app, list)).await;
+    let db = &app.app_state.db;
+    let late = db.claim_mail(now(), Duration::ZERO).await.unwrap().unwrap();
+    let current = db
+        .claim_mail(now(), Duration::minutes(1))
+        .await
+        .unwrap()
+        .expect("the run-out lease is taken over");
+    assert_eq!(current.id, late.id);
+    db.mail_sent(current.id, now()).await.unwrap();
+    db.mail_closed(late.id, MailStatus::Failed, "late")
+        .await
+        .unwrap();
+    db.mail_retry_at(late.id, "late", now()).await.unwrap();
+    let rows = db.outbox_rows(100).await.unwrap();
+    let row = rows.iter().find(|r| r.id == late.id).unwrap();
+    assert_eq!(
+        (row.status, row.last_error.as_deref()),
+        (MailStatus::Sent, None)
+    );
 }
 
 async fn the_notify_commands(app: TestApp) {

@@ -9,6 +9,7 @@ both!(
     parents_go_first,
     only_approvers_act,
     a_crashed_worker_is_resumed,
+    a_claim_taken_over_records_nothing,
     a_storage_failure_is_not_an_erp_retry,
     two_workers_do_each_job_once,
     a_big_job_reaches_the_file_whole_and_in_order,
@@ -412,6 +413,117 @@ async fn a_crashed_worker_is_resumed(app: TestApp) {
     );
     let files = std::fs::read_dir(app.export_dir()).unwrap().count();
     assert_eq!(files, 1, "the resumed job rewrote its own file");
+}
+
+/// A worker whose lease ran out while it was still busy (a stalled process, clocks apart) and
+/// whose job another claim took over records nothing afterwards: not its outcomes, not a retry,
+/// not a renewal, not the close. And an outcome recorded twice (a batch redone) is one change:
+/// one audit row.
+async fn a_claim_taken_over_records_nothing(app: TestApp) {
+    use costbridge_storage::jobs::Outcome;
+    use time::Duration;
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.code(list, "02", "Site Work", None).await;
+    app.send(list).await;
+    app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    let db = &app.app_state.db;
+    let stalled = db.claim_export_job(Duration::ZERO).await.unwrap().unwrap();
+    let rows = db.job_rows(stalled.id).await.unwrap();
+    let current = db
+        .claim_export_job(Duration::minutes(1))
+        .await
+        .unwrap()
+        .expect("the run-out lease is taken over");
+    assert_eq!(current.id, stalled.id);
+
+    // The stalled claim wakes up and answers for the first code: nothing of it is kept.
+    let refused = [(
+        rows[0].item_id,
+        Outcome::Failed {
+            message: "stale".into(),
+            by: "Tryton".into(),
+        },
+    )];
+    assert!(
+        !db.renew_lease(&stalled, Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.record_outcomes(&stalled, &rows, &refused, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.retry_job_later(&stalled, "stale", Duration::ZERO, 0)
+            .await
+            .unwrap()
+    );
+    let job = app.c(&format!("/erp/export_jobs/{}", current.id));
+    let (_, st) = app.get(&job).await;
+    assert_eq!(
+        (st["status"].as_str(), st["counts"]["exporting"].as_i64()),
+        (Some("running"), Some(2)),
+        "{st}"
+    );
+
+    // The current claim records the first code twice (a batch redone), then the second.
+    let synced = |i: usize| {
+        [(
+            rows[i].item_id,
+            Outcome::Synced {
+                origin_id: format!("{}", 7 + i),
+            },
+        )]
+    };
+    for _ in 0..2 {
+        assert!(
+            db.record_outcomes(&current, &rows, &synced(0), None)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        db.record_outcomes(&current, &rows, &synced(1), None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.record_outcomes(&stalled, &rows, &refused, None)
+            .await
+            .unwrap()
+    );
+    let (_, st) = app.get(&job).await;
+    assert_eq!(
+        (st["status"].as_str(), st["counts"]["synced"].as_i64()),
+        (Some("done"), Some(2)),
+        "{st}"
+    );
+    let (_, trail) = app
+        .get(&app.c("/audit_events?entity_type=cost_code&action=cost_code.synced"))
+        .await;
+    assert_eq!(
+        trail.as_array().unwrap().len(),
+        2,
+        "one row a code: {trail}"
+    );
+    let (_, trail) = app
+        .get(&app.c("/audit_events?entity_type=cost_code&action=cost_code.failed"))
+        .await;
+    assert_eq!(trail, json!([]));
+
+    // A job queued again with nothing left in it (as a late retry could before claims were
+    // numbered) is closed by the worker, not claimed again every time its lease runs out.
+    execute(
+        &app,
+        "UPDATE export_jobs SET status = 'queued', finished_at = NULL",
+    )
+    .await;
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app.get(&job).await;
+    assert_eq!(st["status"], "done", "{st}");
+    assert_eq!(app.run_worker().await, 0);
 }
 
 /// The database failing while the outcomes are recorded is not the ERP's doing: no ERP retry

@@ -15,6 +15,8 @@ pub struct ClaimedSubscription {
     pub company_id: i64,
     pub url: String,
     pub secret: String,
+    /// This claim's lease: only the claim that still holds it releases the subscription.
+    pub locked_until: OffsetDateTime,
 }
 
 /// How one batch's delivery went.
@@ -51,7 +53,7 @@ impl Db {
                 set: "locked_until = $1",
                 due: &due,
                 order: "retry_at, id",
-                returning: "id, company_id, url, secret",
+                returning: "id, company_id, url, secret, locked_until",
             },
             at,
             lease,
@@ -83,10 +85,14 @@ impl Db {
         Ok(events)
     }
 
-    /// Records how a batch went and releases the subscription's lease.
+    /// Records how a batch went and releases the subscription's lease. A worker whose lease
+    /// ran out while it waited on the subscriber (another took the subscription over) still
+    /// records a delivery, which happened; but not a refusal over events another worker has
+    /// delivered since, and it leaves the other's lease alone.
     pub async fn record_delivery(
-        &self, subscription: i64, ids: &[i64], outcome: &Delivery,
+        &self, sub: &ClaimedSubscription, ids: &[i64], outcome: &Delivery,
     ) -> Result<(), StoreError> {
+        let subscription = sub.id;
         self.write(|tx| {
             Box::pin(async move {
                 let ts = now();
@@ -119,11 +125,15 @@ impl Db {
                     ),
                 };
                 let delivered_at = (state == DeliveryStatus::Delivered).then_some(ts);
+                let still = match state {
+                    DeliveryStatus::Delivered => String::new(),
+                    _ => format!("status = '{}' AND ", DeliveryStatus::Pending),
+                };
                 for chunk in ids.chunks(ID_CHUNK) {
                     let sql = format!(
                         "UPDATE event_outbox SET status = $1, last_status = $2, \
                          last_response = $3, last_error = $4, next_attempt_at = $5, \
-                         delivered_at = $6 WHERE subscription_id = $7 AND id IN ({})",
+                         delivered_at = $6 WHERE {still}subscription_id = $7 AND id IN ({})",
                         marks(chunk.len(), 8)
                     );
                     let args = [
@@ -142,8 +152,13 @@ impl Db {
                 tx.execute(
                     "UPDATE event_subscriptions SET locked_until = NULL, retry_at = \
                      COALESCE($2, CASE WHEN retry_at > $3 THEN $3 ELSE retry_at END) \
-                     WHERE id = $1",
-                    [subscription.into(), Arg::Time(retry_at), ts.into()],
+                     WHERE id = $1 AND locked_until = $4",
+                    [
+                        subscription.into(),
+                        Arg::Time(retry_at),
+                        ts.into(),
+                        sub.locked_until.into(),
+                    ],
                 )
                 .await?;
                 Ok(())

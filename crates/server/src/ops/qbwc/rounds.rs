@@ -105,11 +105,12 @@ pub(super) async fn apply(
     state.db.save_qbwc_confirmed(company, &sequences).await?;
     if let Some(job) = &job
         && !outcomes.is_empty()
-    {
-        state
+        && !state
             .db
             .record_outcomes(job, &rows, &outcomes, None)
-            .await?;
+            .await?
+    {
+        crate::worker::taken_over();
     }
     Ok(())
 }
@@ -203,11 +204,15 @@ pub(super) async fn advance(
         let rows = state.db.job_rows(job.id).await?;
         let (orphans, rows_ok) = parents_first(&rows);
         if !orphans.is_empty() || rows_ok.is_empty() {
-            // Closes the job too once nothing is left in it.
-            state
+            // Closes the job too once nothing is left in it; the next round takes the job
+            // again either way.
+            if !state
                 .db
                 .record_outcomes(&job, &rows, &orphans, None)
-                .await?;
+                .await?
+            {
+                crate::worker::taken_over();
+            }
             continue;
         }
         let chunk = &rows_ok[..rows_ok.len().min(costbridge_erp::qbwc::Qbwc::BATCH)];
@@ -322,11 +327,13 @@ pub(super) async fn advance(
             }
         }
         state.db.save_qbwc_confirmed(company, &sequences).await?;
-        if !outcomes.is_empty() {
-            state
+        if !outcomes.is_empty()
+            && !state
                 .db
                 .record_outcomes(&job, &rows, &outcomes, None)
-                .await?;
+                .await?
+        {
+            crate::worker::taken_over();
         }
         if !writes.is_empty() {
             return Ok(Some(qbxml::render(&writes)));
