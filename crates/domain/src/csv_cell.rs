@@ -5,6 +5,11 @@
 //! that, so an exported file imports back unchanged.
 use std::borrow::Cow;
 
+/// Written first in every CSV file Costbridge writes: without it Excel on Windows reads the
+/// file in the machine's code page, so `Béton armé` shows as `BÃ©ton armÃ©`, and a file saved
+/// back from there imports as changed codes. Our importer skips it.
+pub const UTF8_BOM: &str = "\u{feff}";
+
 /// Whether a spreadsheet would take `cell` as a formula: it starts with a trigger, or it is a
 /// `'` followed by such a cell (which [`restore`] would otherwise strip on the way back).
 fn needs_guard(cell: &str) -> bool {

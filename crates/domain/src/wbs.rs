@@ -15,7 +15,7 @@ pub enum WbsError {
     Empty,
     #[error("is longer than {0} characters")]
     TooLong(usize),
-    #[error("contains a control character (U+{0:04X})")]
+    #[error("{}", control_character(*.0))]
     ControlCharacter(u32),
     #[error("contains the segment delimiter '{0}'")]
     ContainsDelimiter(char),
@@ -23,6 +23,17 @@ pub enum WbsError {
     Untrimmed,
     #[error("would be tier {0}; at most {MAX_TIERS} tiers are allowed")]
     TooDeep(usize),
+}
+
+/// Named as people know them: a line break mostly comes from Alt+Enter in an Excel cell, and
+/// "U+000A" meant nothing to the person who has to find it.
+fn control_character(c: u32) -> String {
+    let fix = "replace it with a space";
+    match c {
+        0x0A | 0x0D => format!("contains a line break; {fix}"),
+        0x09 => format!("contains a tab; {fix}"),
+        _ => format!("contains an invisible control character (U+{c:04X}); remove it"),
+    }
 }
 
 fn check_text(s: &str, max: usize) -> Result<(), WbsError> {
@@ -154,6 +165,24 @@ mod tests {
         assert_eq!(
             Description::parse("a\nb"),
             Err(WbsError::ControlCharacter(10))
+        );
+    }
+
+    #[test]
+    fn control_characters_are_named_in_words() {
+        let said = |s: &str| Description::parse(s).unwrap_err().to_string();
+        assert_eq!(
+            said("a\nb"),
+            "contains a line break; replace it with a space"
+        );
+        assert_eq!(
+            said("a\r\nb"),
+            "contains a line break; replace it with a space"
+        );
+        assert_eq!(said("a\tb"), "contains a tab; replace it with a space");
+        assert_eq!(
+            said("a\u{7}b"),
+            "contains an invisible control character (U+0007); remove it"
         );
     }
 

@@ -1,6 +1,7 @@
 //! The cost code CSV format (`full_code,description,active`), shared by the API and the CLI.
-use costbridge_domain::csv_cell::{neutralise_row, restore};
+use costbridge_domain::csv_cell::{UTF8_BOM, neutralise_row, restore};
 use costbridge_storage::import::{ImportRow, RowError};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub const HEADER: [&str; 3] = ["full_code", "description", "active"];
@@ -18,9 +19,10 @@ fn file_error(message: String) -> CsvError {
 
 /// Reads the whole file; `progress` is told how many bytes have been read so far.
 pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRow>, CsvError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(UTF8_BOM.as_bytes()).unwrap_or(bytes);
+    let total = bytes.len() as u64;
     if let Err(e) = std::str::from_utf8(bytes) {
-        let line = bytes[..e.valid_up_to()]
+        let line = line_feeds_only(&bytes[..e.valid_up_to()])
             .iter()
             .filter(|&&b| b == b'\n')
             .count()
@@ -30,7 +32,12 @@ pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRo
             e.valid_up_to() + 1
         )));
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let bytes = line_feeds_only(bytes);
+    let bytes: &[u8] = &bytes;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(delimiter(bytes))
+        .from_reader(bytes);
     let headers = reader
         .headers()
         .map_err(|e| file_error(format!("has no readable header row: {e}")))?
@@ -61,6 +68,8 @@ pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRo
         let line = record.position().map_or(i + 2, |p| p.line() as usize);
         match read {
             Ok(false) => break,
+            // Excel leaves rows of only commas below the data where cells were once used.
+            Ok(true) if record.iter().all(|f| f.trim().is_empty()) => {}
             Ok(true) if record.len() != headers.len() => errors.push(RowError {
                 row: line,
                 full_code: record.get(code_col).unwrap_or("").to_owned(),
@@ -98,7 +107,7 @@ pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRo
             progress(reader.position().byte());
         }
     }
-    progress(bytes.len() as u64);
+    progress(total);
     if !errors.is_empty() {
         return Err(CsvError::Rows(errors));
     }
@@ -108,6 +117,35 @@ pub fn parse(bytes: &[u8], mut progress: impl FnMut(u64)) -> Result<Vec<ImportRo
     Ok(rows)
 }
 
+/// Every line ending as a line feed. The CSV reader ends records on `\r`, `\n` and `\r\n`
+/// alike, but counts lines by the line feeds it has passed when a record starts: with old Mac
+/// endings (Excel's "Macintosh Comma Separated", `\r` alone) every row's error said "Row 1",
+/// and with Windows endings (`\r\n`) each said the row above its own.
+fn line_feeds_only(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if !bytes.contains(&b'\r') {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => {}
+            b'\r' => out.push(b'\n'),
+            _ => out.push(b),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The separator the header row uses: Excel where the decimal mark is a comma saves "CSV" with
+/// `;`, and "Text (Tab delimited)" uses tabs; read as commas, their header is one column.
+fn delimiter(bytes: &[u8]) -> u8 {
+    let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    [b',', b';', b'\t']
+        .into_iter()
+        .find(|d| header.contains(d))
+        .unwrap_or(b',')
+}
+
 /// A field as typed, without the guard [`render`] put before a formula-like value.
 fn cell(record: &csv::StringRecord, col: usize) -> String {
     restore(record.get(col).unwrap_or("").trim())
@@ -115,9 +153,12 @@ fn cell(record: &csv::StringRecord, col: usize) -> String {
         .to_owned()
 }
 
-/// The list as CSV; a value a spreadsheet would run as a formula gets a leading `'`.
+/// The list as CSV after a UTF-8 BOM (for Excel); a value a spreadsheet would run as a
+/// formula gets a leading `'`.
 pub fn render(codes: &[(String, String, bool)]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(codes.len() * 48));
+    let mut out = Vec::with_capacity(codes.len() * 48 + UTF8_BOM.len());
+    out.extend_from_slice(UTF8_BOM.as_bytes());
+    let mut w = csv::Writer::from_writer(out);
     let _ = w.write_record(HEADER);
     for (full, desc, active) in codes {
         let _ = w.write_record(neutralise_row([
@@ -174,12 +215,88 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_only_commas_are_skipped() {
+        let rows = parse(
+            b"full_code,description,active\n01,x,true\n,,\n02,y,false\n , ,\n,,\n,\n",
+            |_| {},
+        )
+        .unwrap();
+        let read: Vec<(&str, usize)> = rows
+            .iter()
+            .map(|r| (r.full_code.as_str(), r.line))
+            .collect();
+        assert_eq!(read, [("01", 2), ("02", 4)]);
+        let CsvError::File(f) = parse(b"full_code,description\n,\n,\n", |_| {}).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(f["file"], ["has no data rows"]);
+    }
+
+    #[test]
+    fn semicolons_and_tabs_separate_columns_when_the_header_has_no_comma() {
+        for file in [
+            "full_code;description;active\n01;General, misc;true\n02;\"Site; yard\";false\n",
+            "full_code\tdescription\tactive\n01\tGeneral, misc\ttrue\n02\tSite; yard\tfalse\n",
+        ] {
+            let rows = parse(file.as_bytes(), |_| {}).unwrap();
+            let read: Vec<(&str, &str, &str)> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.full_code.as_str(),
+                        r.description.as_str(),
+                        r.active.as_str(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                read,
+                [
+                    ("01", "General, misc", "true"),
+                    ("02", "Site; yard", "false")
+                ],
+                "{file:?}"
+            );
+        }
+        // A comma header keeps commas, whatever the cells hold.
+        let rows = parse(b"full_code,description\n01,a;b\n", |_| {}).unwrap();
+        assert_eq!(rows[0].description, "a;b");
+    }
+
+    #[test]
+    fn carriage_returns_alone_end_lines() {
+        let CsvError::Rows(r) = parse(
+            b"full_code,description,active\r01,x,true\r02,y,true\r03,z\r",
+            |_| {},
+        )
+        .unwrap_err() else {
+            panic!()
+        };
+        assert_eq!((r[0].row, r[0].full_code.as_str()), (4, "03"));
+        let rows = parse(
+            b"full_code,description\r\n01,x\r\n02,\"two\rlines\"\r\n03,z\r\n",
+            |_| {},
+        )
+        .unwrap();
+        let read: Vec<(&str, &str, usize)> = rows
+            .iter()
+            .map(|r| (r.full_code.as_str(), r.description.as_str(), r.line))
+            .collect();
+        assert_eq!(
+            read,
+            [("01", "x", 2), ("02", "two\nlines", 3), ("03", "z", 5)]
+        );
+    }
+
+    #[test]
     fn round_trip() {
         let codes = vec![
             ("01".to_owned(), "General, \"misc\"".to_owned(), true),
             ("01-100".to_owned(), "Fees".to_owned(), false),
         ];
-        let rows = parse(render(&codes).as_bytes(), |_| {}).unwrap();
+        let file = render(&codes);
+        assert!(file.starts_with("\u{feff}full_code,"), "{file:?}");
+        let rows = parse(file.as_bytes(), |_| {}).unwrap();
         assert_eq!(rows[0].description, "General, \"misc\"");
         assert_eq!(
             (

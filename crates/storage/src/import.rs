@@ -53,10 +53,14 @@ impl crate::db::Transient for ImportError {
     }
 }
 
-pub fn parse_active(s: &str) -> Result<bool, String> {
+/// The `active` cell; `None` when it is empty or the file has no such column, which leaves an
+/// existing code's flag as it is: a file without the column must not switch deactivated codes
+/// back on.
+pub fn parse_active(s: &str) -> Result<Option<bool>, String> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "" | "true" | "yes" | "1" => Ok(true),
-        "false" | "no" | "0" => Ok(false),
+        "" => Ok(None),
+        "true" | "yes" | "1" => Ok(Some(true)),
+        "false" | "no" | "0" => Ok(Some(false)),
         other => Err(format!("active must be true or false, not '{other}'")),
     }
 }
@@ -121,7 +125,10 @@ fn plan<'a>(
         if let (true, Ok(segments), Ok(description), Ok(active)) =
             (errs.is_empty(), segments, description, active)
         {
-            match existing.get(&r.full_code) {
+            let current = existing.get(&r.full_code);
+            // A new code is active unless the file says otherwise.
+            let active = active.unwrap_or(current.is_none_or(|old| old.active));
+            match current {
                 Some(old) if old.description == description.as_str() && old.active == active => {
                     unchanged += 1
                 }

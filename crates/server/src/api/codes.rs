@@ -177,8 +177,9 @@ async fn delete_code(
 
 /// Import a CSV file, all or nothing
 ///
-/// Columns `full_code,description,active`; every bad row is listed in `details.rows` and
-/// nothing is applied.
+/// Columns `full_code,description,active`, separated by commas (or by `;` or tabs when the
+/// header row has no comma); an empty or missing `active` keeps an existing code's flag and
+/// makes a new code active. Every bad row is listed in `details.rows` and nothing is applied.
 #[utoipa::path(post, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/import", tag = "codes",
     request_body(content = String, content_type = "text/csv", description = "The CSV file",
         example = "full_code,description,active\n01,General Requirements,true\n01-100,Permits,true\n"),
@@ -206,7 +207,7 @@ async fn import(
 /// Export the list as CSV
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/export", tag = "codes",
     operation_id = "export_cost_code_list",
-    responses((status = 200, description = "The list as CSV, the import's columns", content_type = "text/csv", body = String,
+    responses((status = 200, description = "The list as CSV after a UTF-8 BOM (for Excel), the import's columns", content_type = "text/csv", body = String,
         example = "full_code,description,active\n01,General Requirements,true\n"),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all)]

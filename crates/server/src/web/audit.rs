@@ -11,7 +11,7 @@ use axum::extract::Query;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use costbridge_domain::csv_cell::neutralise;
+use costbridge_domain::csv_cell::{UTF8_BOM, neutralise};
 use costbridge_storage::audit::{AuditEvent, AuditFilter};
 use serde::Deserialize;
 
@@ -124,7 +124,7 @@ async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
     // Access is refused before anything is written.
     audit::reader(&v.caller.user, v.company())?;
     let filter = f.filter();
-    let mut out = csv::Writer::from_writer(Vec::new());
+    let mut out = csv::Writer::from_writer(UTF8_BOM.as_bytes().to_vec());
     let write_err = |e: csv::Error| crate::error::ApiError::bad_request(e.to_string());
     out.write_record([
         "id",

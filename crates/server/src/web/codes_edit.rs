@@ -132,8 +132,20 @@ struct CodeFields {
     parent: Option<String>,
 }
 
+impl CodeFields {
+    /// Without the spaces around what was typed: a phone keyboard adds one after a word, which
+    /// the person cannot see in the field. The API keeps refusing them: there a stray space is
+    /// the calling program's bug to hear about.
+    fn trimmed(mut self) -> Self {
+        self.code = self.code.trim().to_owned();
+        self.description = self.description.trim().to_owned();
+        self
+    }
+}
+
 #[tracing::instrument(skip_all)]
 async fn create(v: Viewer, Path(lid): Path<i64>, Form(f): Form<CodeFields>) -> WebResult<Response> {
+    let f = f.trimmed();
     let body = CreateCode {
         code: f.code.clone(),
         description: f.description.clone(),
@@ -247,6 +259,7 @@ async fn edit_form(v: Viewer, Path((lid, id)): Path<(i64, i64)>) -> WebResult<Re
 async fn update(
     v: Viewer, Path((lid, id)): Path<(i64, i64)>, Form(f): Form<CodeFields>,
 ) -> WebResult<Response> {
+    let f = f.trimmed();
     let user = &v.caller.user;
     let again = |errors| {
         invalid(CodeForm {

@@ -105,9 +105,10 @@ fn bootstrap_import_export_and_config() {
         "--database-url",
         &db,
     ]);
+    // The BOM first, as in every CSV Costbridge writes, so Excel reads the file as UTF-8.
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "full_code,description,active\n01,General,true\n01-100,Fees,true\n"
+        "\u{feff}full_code,description,active\n01,General,true\n01-100,Fees,true\n"
     );
 
     let out = costbridge(&["default-config"]);

@@ -173,13 +173,13 @@ async fn bad_code_input_changes_nothing(app: TestApp) {
             json!({"code": "0\u{1}1", "description": "x"}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "code",
-            "control character",
+            "control character (U+0001); remove it",
         ),
         (
             json!({"code": "02", "description": "a\tb"}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "description",
-            "control character",
+            "contains a tab; replace it with a space",
         ),
         (
             json!({"code": "9".repeat(41), "description": "x"}),

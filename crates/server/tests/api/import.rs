@@ -1,9 +1,16 @@
 use crate::both;
 use crate::helpers::{TestApp, field_error};
 use reqwest::StatusCode;
-use serde_json::json;
+use reqwest::header::COOKIE;
+use serde_json::{Value, json};
 
-both!(import_is_all_or_nothing, import_then_export_round_trips);
+both!(
+    import_is_all_or_nothing,
+    import_then_export_round_trips,
+    an_empty_or_missing_active_keeps_a_code_switched_off,
+    the_export_opens_in_excel_and_imports_back_unchanged,
+    files_as_spreadsheets_save_them_import,
+);
 
 async fn import_is_all_or_nothing(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
@@ -90,12 +97,190 @@ async fn import_then_export_round_trips(app: TestApp) {
     assert_eq!(
         lines,
         [
-            "full_code,description,active",
+            "\u{feff}full_code,description,active",
             "1,\"Division 1, general\",true",
             "1-3,Section 3,false",
             "1-20,Section 20,true",
             "1-100,Section 100,true",
             "2,\"Division 2, general\",true"
         ]
+    );
+}
+
+/// A code as the API has it, by full code.
+async fn code_of(app: &TestApp, list: i64, full: &str) -> Value {
+    let (_, codes) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes?per_page=100")))
+        .await;
+    codes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["full_code"] == full)
+        .unwrap_or_else(|| panic!("no {full} in {codes}"))
+        .clone()
+}
+
+/// A deactivated code came back on from a file that did not say `active`, and was sent again.
+async fn an_empty_or_missing_active_keeps_a_code_switched_off(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.import(
+        list,
+        "full_code,description,active\n02,Existing Conditions,true\n".into(),
+    )
+    .await;
+    app.send(list).await;
+    app.accept_all().await;
+    let id = code_of(&app, list, "02").await["id"].clone();
+    app.patched(
+        &app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")),
+        json!({"active": false}),
+    )
+    .await;
+    app.send(list).await;
+    app.accept_all().await;
+    for file in [
+        "full_code,description\n02,Existing Conditions\n03,Concrete\n",
+        "full_code,description,active\n02,Existing Conditions,\n03,Concrete, \n04,Masonry,\n",
+    ] {
+        let r = app.import(list, file.into()).await;
+        assert_eq!(r["updated"], 0, "{file:?} -> {r}");
+        let code = code_of(&app, list, "02").await;
+        assert_eq!(
+            (&code["active"], &code["sync_status"]),
+            (&json!(false), &json!("synced")),
+            "{file:?} -> {code}"
+        );
+    }
+    // A new code without a value is active.
+    for full in ["03", "04"] {
+        assert_eq!(code_of(&app, list, full).await["active"], true, "{full}");
+    }
+    // Said explicitly, it still switches the code on.
+    let r = app
+        .import(
+            list,
+            "full_code,description,active\n02,Existing Conditions,yes\n".into(),
+        )
+        .await;
+    assert_eq!(r["updated"], 1, "{r}");
+    assert_eq!(code_of(&app, list, "02").await["sync_status"], "modified");
+}
+
+/// Excel on Windows read the export without a BOM as its code page (`BÃ©ton armÃ©`).
+async fn the_export_opens_in_excel_and_imports_back_unchanged(app: TestApp) {
+    let list = app.new_list("Estimating").await;
+    let file = "full_code,description,active\n03,Béton armé,true\n03-100,\"Coffrage, bois\",false\n\
+                03-200,'-2+3 Überzug,true\n";
+    let r = app.import(list, file.into()).await;
+    assert_eq!(r["created"], 3, "{r}");
+    let exported = app.export(list).await.bytes().await.unwrap();
+    assert!(
+        exported.starts_with("\u{feff}full_code,description,active\n".as_bytes()),
+        "{exported:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&exported).contains("\n03,Béton armé,true\n"),
+        "{exported:?}"
+    );
+    let (s, r) = app
+        .raw(
+            "POST",
+            &app.c(&format!("/cost_code_lists/{list}/import")),
+            "text/csv",
+            exported.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (s, r),
+        (
+            StatusCode::OK,
+            json!({"created": 0, "updated": 0, "unchanged": 3})
+        )
+    );
+    // The audit log's download too.
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let audit = app
+        .page_with("/settings/audit.csv", &[(COOKIE, &cookie)])
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(audit.starts_with("\u{feff}id,at,".as_bytes()), "{audit:?}");
+}
+
+/// European Excel separates with `;`, "Text (Tab delimited)" with tabs, "Macintosh Comma
+/// Separated" ends lines with CR alone, and Excel leaves rows of commas below the data.
+async fn files_as_spreadsheets_save_them_import(app: TestApp) {
+    let list = app.new_list("Estimating").await;
+    let path = app.c(&format!("/cost_code_lists/{list}/import"));
+    let import = async |csv: &str| {
+        app.raw("POST", &path, "text/csv", csv.as_bytes().to_vec())
+            .await
+    };
+    let rows_said = |e: &Value| -> Vec<(i64, String)> {
+        e["error"]["details"]["rows"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{e}"))
+            .iter()
+            .map(|r| {
+                (
+                    r["row"].as_i64().unwrap(),
+                    r["errors"][0].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (s, e) =
+        import("full_code,description,active\r01,General,true\r02,Site,true\r03,Concrete,maybe\r")
+            .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(
+        rows_said(&e),
+        [(4, "active must be true or false, not 'maybe'".to_owned())]
+    );
+    let (s, e) = import("full_code,description,active\n01,\"General\nRequirements\",true\n").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(
+        rows_said(&e),
+        [(
+            2,
+            "description contains a line break; replace it with a space".to_owned()
+        )]
+    );
+    let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+    assert_eq!(lists[0]["codes_count"], 0, "nothing was applied: {lists}");
+
+    let (s, r) = import("\u{feff}full_code;description;active\r\n01;Général, divers;true\r\n01-100;Frais;false\r\n;;\r\n;;\r\n").await;
+    assert_eq!(
+        (s, r),
+        (
+            StatusCode::OK,
+            json!({"created": 2, "updated": 0, "unchanged": 0})
+        )
+    );
+    assert_eq!(
+        code_of(&app, list, "01").await["description"],
+        "Général, divers"
+    );
+    let (s, r) =
+        import("full_code\tdescription\tactive\n01\tGénéral, divers\ttrue\n02\tSite\ttrue\n\t\t\n")
+            .await;
+    assert_eq!(
+        (s, r),
+        (
+            StatusCode::OK,
+            json!({"created": 1, "updated": 0, "unchanged": 1})
+        )
+    );
+    let (s, r) = import("full_code,description,active\r02,Site work,true\r,,\r").await;
+    assert_eq!(
+        (s, r),
+        (
+            StatusCode::OK,
+            json!({"created": 0, "updated": 1, "unchanged": 0})
+        )
     );
 }

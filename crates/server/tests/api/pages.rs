@@ -9,6 +9,7 @@ both!(
     another_companys_tree_is_not_found,
     a_link_cannot_write_the_pages_notice,
     a_refused_code_form_keeps_its_place,
+    the_code_form_drops_the_spaces_a_phone_adds,
     an_erp_that_does_not_answer_is_said_above_the_queue,
     a_connection_error_is_shown_on_the_chosen_connector_only,
     a_refused_gl_account_is_named_by_its_line,
@@ -213,6 +214,66 @@ async fn a_refused_code_form_keeps_its_place(app: TestApp) {
         .find(|i| i.contains("name=\"code\""))
         .unwrap();
     assert!(!code_input.contains("aria-invalid"), "{code_input}");
+}
+
+/// A phone keyboard ends a word with a space the person cannot see; the form refused it as
+/// "has leading or trailing spaces".
+async fn the_code_form_drops_the_spaces_a_phone_adds(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
+        .await;
+    let form = app.page(&cookie, &format!("/codes/{list}/new")).await;
+    let code_input = form
+        .split("<input")
+        .find(|i| i.contains("name=\"code\""))
+        .unwrap();
+    assert!(
+        code_input.contains("autocapitalize=\"off\" autocorrect=\"off\" spellcheck=\"false\""),
+        "{code_input}"
+    );
+    let (s, html) = app
+        .htmx_form(
+            &cookie,
+            &csrf,
+            &format!("/codes/{list}/new"),
+            &[("code", " 05 "), ("description", "Masonry ")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let (_, codes) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes")))
+        .await;
+    assert_eq!(
+        (&codes[0]["full_code"], &codes[0]["description"]),
+        (&serde_json::json!("05"), &serde_json::json!("Masonry")),
+        "{codes}"
+    );
+    let id = codes[0]["id"].as_i64().unwrap();
+    let (s, html) = app
+        .htmx_form(
+            &cookie,
+            &csrf,
+            &format!("/codes/{list}/{id}/edit"),
+            &[
+                ("code", "05 "),
+                ("description", " Masonry, brick "),
+                ("parent", ""),
+            ],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let (_, code) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")))
+        .await;
+    assert_eq!(
+        (&code["code"], &code["description"]),
+        (
+            &serde_json::json!("05"),
+            &serde_json::json!("Masonry, brick")
+        ),
+        "{code}"
+    );
 }
 
 /// With Tryton down, the queue's GL pickers offered only "None" and nothing said why.
