@@ -153,6 +153,20 @@ fn cell(record: &csv::StringRecord, col: usize) -> String {
         .to_owned()
 }
 
+/// A CSV file as a download named `filename`: the API's export, the codes page's and the audit
+/// log's answer alike.
+pub fn attachment(filename: &str, body: impl Into<axum::body::Body>) -> axum::response::Response {
+    use axum::http::header;
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    axum::response::IntoResponse::into_response((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body.into(),
+    ))
+}
+
 /// The list as CSV after a UTF-8 BOM (for Excel); a value a spreadsheet would run as a
 /// formula gets a leading `'`.
 pub fn render(codes: &[(String, String, bool)]) -> String {

@@ -7,7 +7,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use costbridge_domain::sync::SyncState;
 use costbridge_storage::codes::{CodeFilter, CodeList, CostCode};
@@ -213,13 +213,8 @@ async fn import(
 #[tracing::instrument(skip_all)]
 async fn export(caller: Caller, Path((cid, lid)): Path<(i64, i64)>) -> ApiResult<Response> {
     let csv = ops::export_csv(&caller.state, &caller.user, cid, lid).await?;
-    let disposition = format!("attachment; filename=\"cost-codes-{lid}.csv\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(crate::csvio::attachment(
+        &format!("cost-codes-{lid}.csv"),
         csv,
-    )
-        .into_response())
+    ))
 }

@@ -8,7 +8,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::Query;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use costbridge_domain::csv_cell::{UTF8_BOM, neutralise};
@@ -178,15 +177,5 @@ async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
     let bytes = out
         .into_inner()
         .map_err(|e| crate::error::ApiError::bad_request(e.to_string()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"audit-log.csv\"",
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    Ok(crate::csvio::attachment("audit-log.csv", bytes))
 }

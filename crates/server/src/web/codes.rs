@@ -25,6 +25,17 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/codes", get(page))
         .route("/codes/{lid}/nodes", get(nodes))
+        .route("/codes/{lid}/export.csv", get(export))
+}
+
+/// Export CSV from the codes page. A page route, not the API's, so that a session that has
+/// ended leads to the sign-in page instead of downloading the API's error as the file.
+async fn export(v: Viewer, Path(lid): Path<i64>) -> WebResult<Response> {
+    let csv = crate::ops::codes::export_csv(v.state(), &v.caller.user, v.company(), lid).await?;
+    Ok(crate::csvio::attachment(
+        &format!("cost-codes-{lid}.csv"),
+        csv,
+    ))
 }
 
 /// One code as a row of the tree.
@@ -172,7 +183,6 @@ struct PageQuery {
 #[template(path = "codes.html")]
 struct CodesPage {
     layout: Layout,
-    company: i64,
     lists: Vec<CodeList>,
     list: Option<CodeList>,
     q: String,
@@ -241,7 +251,6 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let connected = lists.iter().any(|l| l.is_erp_list);
     Ok(CodesPage {
         layout: Layout::new(v.state(), &v, "codes", title).await?,
-        company,
         lists,
         list,
         q,

@@ -104,10 +104,19 @@ fn message_response(status: StatusCode, message: String, retry_after: Option<u64
 pub fn explain(e: &OpError) -> String {
     let mut out = match e {
         OpError::Forbidden(required) => format!(
-            "You do not have permission for this ({}).",
+            "Costbridge refused: this needs {}, which you do not hold. A company admin who \
+             holds it can grant it to you.",
             permission_words(required)
         ),
-        OpError::NotFound => "That no longer exists, or is not yours to see.".to_owned(),
+        OpError::NotFound => "Costbridge cannot find that: it was deleted or moved meanwhile, \
+                              or it is not your company's. Reload the page to see it as it is \
+                              now."
+            .to_owned(),
+        // The database failed: nothing was changed, and the operator has the details.
+        OpError::Store(_) => "Costbridge could not finish this because its database failed; \
+                              nothing was changed. Try again in a moment, and tell your \
+                              operator if it happens again (the server's log has the details)."
+            .to_owned(),
         // The API's field names (`gl_income_account`) in the words of the pages.
         OpError::Invalid(fields) => fields
             .iter()
@@ -251,7 +260,20 @@ mod tests {
         let f = OpError::Forbidden("admin_tool=admin and can_push_to_accounting");
         assert_eq!(
             explain(&f),
-            "You do not have permission for this (Admin tool: admin and the Push to accounting privilege)."
+            "Costbridge refused: this needs Admin tool: admin and the Push to accounting \
+             privilege, which you do not hold. A company admin who holds it can grant it to you."
         );
+        // Every refusal says who refused and what the person can do next.
+        let store = OpError::Store(costbridge_storage::StoreError::Db(
+            sqlx::Error::PoolTimedOut,
+        ));
+        for e in [OpError::NotFound, store] {
+            let words = explain(&e);
+            assert!(words.starts_with("Costbridge "), "{words}");
+            assert!(
+                words.contains("Reload") || words.contains("Try again"),
+                "{words}"
+            );
+        }
     }
 }

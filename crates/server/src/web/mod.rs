@@ -275,8 +275,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> 
             .await
             .map(|f| Form(f.0))
             .map_err(|e| {
-                ApiError::bad_request(format!("the form could not be read: {}", e.body_text()))
-                    .into()
+                ApiError::bad_request(format!(
+                    "Costbridge could not read the form that was sent ({}); nothing was \
+                     changed. Reload the page and fill it in again.",
+                    e.body_text()
+                ))
+                .into()
             })
     }
 }

@@ -10,6 +10,7 @@ both!(
     a_link_cannot_write_the_pages_notice,
     a_refused_code_form_keeps_its_place,
     the_code_form_drops_the_spaces_a_phone_adds,
+    the_csv_downloads_send_an_ended_session_to_sign_in,
     an_erp_that_does_not_answer_is_said_above_the_queue,
     a_connection_error_is_shown_on_the_chosen_connector_only,
     a_refused_gl_account_is_named_by_its_line,
@@ -218,6 +219,37 @@ async fn a_refused_code_form_keeps_its_place(app: TestApp) {
 
 /// A phone keyboard ends a word with a space the person cannot see; the form refused it as
 /// "has leading or trailing spaces".
+/// The codes page's and the audit log's CSV links are page routes: signed in, a file; once the
+/// session has ended, the sign-in page, not the API's error saved as `cost-codes-1.csv` (or the
+/// sign-in page saved as `audit-log.csv`, as the `download` attribute did).
+async fn the_csv_downloads_send_an_ended_session_to_sign_in(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    app.code(list, "01", "General", None).await;
+    let (cookie, _) = app
+        .page_session("admin@one.example", "first-admin-password")
+        .await;
+    let page = app.page(&cookie, &format!("/codes?list={list}")).await;
+    let link = format!("/codes/{list}/export.csv");
+    assert!(page.contains(&format!("href=\"{link}\"")), "{page}");
+    assert!(!page.contains(" download"), "{page}");
+    for path in [link.as_str(), "/settings/audit.csv"] {
+        let res = app.page_with(path, &[(COOKIE, &cookie)]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(
+            res.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment;"),
+            "{path}"
+        );
+        let body = res.text().await.unwrap();
+        assert!(body.starts_with('\u{feff}'), "{path}: {body}");
+        let res = app.page_with(path, &[]).await;
+        assert!(res.status().is_redirection(), "{path}: {}", res.status());
+        assert_eq!(res.headers()["location"], "/login", "{path}");
+    }
+}
+
 async fn the_code_form_drops_the_spaces_a_phone_adds(app: TestApp) {
     let list = app.new_list("Ours").await;
     let (cookie, csrf) = app

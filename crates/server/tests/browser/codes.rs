@@ -169,6 +169,18 @@ async fn add_tiered_codes_edit_import_and_send() {
             .await
             .unwrap();
         assert_eq!(cut, serde_json::json!([]), "cut off at phone width");
+        // A finger's target: every action of the tree is at least 40px tall.
+        let small = b
+            .d
+            .execute(
+                "return [...document.querySelectorAll('#tree button.link')].filter(e => \
+                 e.offsetParent && e.getBoundingClientRect().height < 40).map(e => \
+                 e.textContent.trim())",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(small, serde_json::json!([]), "tap targets under 40px at phone width");
     })
     .await;
     let _ = (s, list);

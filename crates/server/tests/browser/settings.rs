@@ -108,7 +108,7 @@ async fn users_connection_and_audit_log() {
         b.shot("audit-log").await;
         let csv = b
             .script_text(
-                "return fetch(document.querySelector('a[download]').href).then(r => r.text())",
+                "return fetch(document.querySelector('a[href^=\"/settings/audit.csv\"]').href).then(r => r.text())",
                 vec![],
             )
             .await;
