@@ -5,9 +5,11 @@
 //! that, so an exported file imports back unchanged.
 use std::borrow::Cow;
 
-/// Written first in every CSV file Costbridge writes: without it Excel on Windows reads the
-/// file in the machine's code page, so `Béton armé` shows as `BÃ©ton armÃ©`, and a file saved
-/// back from there imports as changed codes. Our importer skips it.
+/// Written first in every CSV file a person downloads from the pages (the codes' export, the
+/// audit log): without it Excel on Windows reads the file in the machine's code page, so
+/// `Béton armé` shows as `BÃ©ton armÃ©`, and a file saved back from there imports as changed
+/// codes. Not in what programs read (the API's and the CLI's export, the file connector's
+/// CSV). Our importer skips it.
 pub const UTF8_BOM: &str = "\u{feff}";
 
 /// Whether a spreadsheet would take `cell` as a formula: it starts with a trigger, or it is a

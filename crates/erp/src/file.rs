@@ -240,15 +240,25 @@ fn write_atomically(
     std::fs::create_dir_all(dir)?;
     // Each write has a temporary file of its own: two claims of one job (one stalled past its
     // lease, or two instances sharing the folder) would otherwise write into one file at once,
-    // and the rename would publish their bytes interleaved.
+    // and the rename would publish their bytes interleaved. Process id, a count and the time:
+    // two containers are often both process 1; and should a name still be taken, the write
+    // fails (to be retried) rather than truncate the other's file.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let tmp = dir.join(format!(
-        ".{name}.{}-{}.tmp",
+        ".{name}.{}-{}-{started}.tmp",
         std::process::id(),
         WRITES.fetch_add(1, Ordering::Relaxed)
     ));
     let target = dir.join(name);
     let written = (|| {
-        let mut out = BufWriter::new(File::create(&tmp)?);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        let mut out = BufWriter::new(file);
         write(&mut out)?;
         let f = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         f.sync_all()?;

@@ -35,7 +35,7 @@ enum JobError {
 }
 
 /// Says that this claim stopped because another took the job over: it records nothing more.
-pub(crate) fn taken_over() {
+fn taken_over() {
     tracing::warn!(
         "another worker or Web Connector session took this export job over after this one's \
          lease ran out (a stalled process, clocks apart); this one records nothing, the other \
@@ -43,10 +43,11 @@ pub(crate) fn taken_over() {
     );
 }
 
-/// Records outcomes outside an ERP call; a claim that was taken over only says so.
-async fn record(
+/// Records outcomes outside an ERP call (and the Web Connector's); a claim that was taken over
+/// only says so.
+pub(crate) async fn record(
     state: &AppState, job: &ClaimedJob, rows: &[ExportRow], outcomes: &[(i64, Outcome)],
-) -> anyhow::Result<()> {
+) -> Result<(), StoreError> {
     if !state.db.record_outcomes(job, rows, outcomes, None).await? {
         taken_over();
     }
@@ -79,7 +80,7 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         Ok(Some(c)) => c,
         Ok(None) => {
             let message = "the company has no ERP connection any more";
-            return record(state, job, &rows, &fail_all(&rows, message)).await;
+            return Ok(record(state, job, &rows, &fail_all(&rows, message)).await?);
         }
         Err(OpError::Store(e)) => return Err(e.into()),
         // Settings this instance cannot read (another key, a profile from a newer version)
@@ -93,7 +94,9 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
             );
             return retry_or_give_up(state, cfg, job, error).await;
         }
-        Err(e) => return record(state, job, &rows, &fail_all(&rows, &e.to_string())).await,
+        Err(e) => {
+            return Ok(record(state, job, &rows, &fail_all(&rows, &e.to_string())).await?);
+        }
     };
     let delimiter = state.db.company_delimiter(job.company_id).await?;
 
@@ -236,7 +239,7 @@ async fn retry_or_give_up(
         job.attempts
     );
     let left = state.db.job_rows(job.id).await?;
-    record(state, job, &left, &fail_all(&left, &message)).await
+    Ok(record(state, job, &left, &fail_all(&left, &message)).await?)
 }
 
 /// A row the connector failed: the ERP refused it, unless Costbridge itself declined to
@@ -353,7 +356,9 @@ async fn with_lease(
             }
         }
     };
+    // The work first: once it is done, a renewal that finished beside it says nothing more.
     tokio::select! {
+        biased;
         out = work => out,
         lost = renew => lost,
     }

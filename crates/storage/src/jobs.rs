@@ -226,12 +226,14 @@ impl Db {
         .await
     }
 
-    /// Extends the lease while a long export runs; `false` when the job is no longer this
-    /// claim's (its lease ran out and another claim took it over, or it was finished).
+    /// Extends the lease while a long export runs; `false` when another claim has taken the
+    /// job over (this one's lease ran out). A job this claim has just finished is still its own:
+    /// the renewal then extends nothing and says `true`.
     pub async fn renew_lease(&self, job: &ClaimedJob, lease: Duration) -> Result<bool, StoreError> {
         let sql = format!(
-            "UPDATE export_jobs SET locked_until = $2 WHERE id = $1 AND {}",
-            held("export_jobs", "$3")
+            "UPDATE export_jobs SET locked_until = CASE WHEN status = '{}' THEN $2 ELSE \
+             locked_until END WHERE id = $1 AND claims = $3",
+            JobStatus::Running
         );
         let renewed = self
             .pool()

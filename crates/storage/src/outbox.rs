@@ -393,6 +393,8 @@ pub struct ClaimedMail {
     /// Including this one.
     pub attempts: i64,
     pub created_at: OffsetDateTime,
+    /// This claim's lease: what the claim records later applies only while it still holds it.
+    pub locked_until: OffsetDateTime,
 }
 
 /// A message as it is sent, kept so every attempt sends the same thing.
@@ -423,7 +425,7 @@ pub struct OutboxRow {
 }
 
 const CLAIM_COLS: &str = "id, company_id, user_id, kind, recipient, payload, subject, \
-                          text_body, html_body, headers, attempts, created_at";
+                          text_body, html_body, headers, attempts, created_at, locked_until";
 
 impl Db {
     /// Takes the next due email for `lease` (one at a time, so a slow server never holds more
@@ -481,20 +483,22 @@ impl Db {
     }
 
     /// The server refused or could not be reached: try again at `at`. Like [`Db::mail_closed`],
-    /// only while the message is pending: a mailer whose lease ran out while it waited on the
-    /// server must not undo what the one that took the message over recorded (sent, say).
+    /// only while this claim still holds the message: a mailer whose lease ran out while it
+    /// waited on the server must neither undo what the mailer that took the message over
+    /// recorded (sent, say) nor release that one's lease (a third would send it again).
     pub async fn mail_retry_at(
-        &self, id: i64, error: &str, at: OffsetDateTime,
+        &self, mail: &ClaimedMail, error: &str, at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "UPDATE outbox SET next_attempt_at = $2, locked_until = \
-                 NULL, last_error = $3 WHERE id = $1 AND status = $4",
+                "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3 \
+                 WHERE id = $1 AND status = $4 AND locked_until = $5",
                 [
-                    id.into(),
+                    mail.id.into(),
                     at.into(),
                     error.into(),
                     MailStatus::Pending.as_str().into(),
+                    mail.locked_until.into(),
                 ],
             )
             .await?;
@@ -502,19 +506,20 @@ impl Db {
     }
 
     /// Gives up on a message (`Failed`), or drops one that no longer applies (`Cancelled`),
-    /// unless it was sent meanwhile.
+    /// while this claim still holds it.
     pub async fn mail_closed(
-        &self, id: i64, status: MailStatus, why: &str,
+        &self, mail: &ClaimedMail, status: MailStatus, why: &str,
     ) -> Result<(), StoreError> {
         self.pool()
             .execute(
-                "UPDATE outbox SET status = $2, locked_until = NULL, \
-                 last_error = $3 WHERE id = $1 AND status = $4",
+                "UPDATE outbox SET status = $2, locked_until = NULL, last_error = $3 WHERE id \
+                 = $1 AND status = $4 AND locked_until = $5",
                 [
-                    id.into(),
+                    mail.id.into(),
                     status.as_str().into(),
                     why.into(),
                     MailStatus::Pending.as_str().into(),
+                    mail.locked_until.into(),
                 ],
             )
             .await?;

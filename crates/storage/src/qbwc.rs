@@ -318,13 +318,16 @@ impl Db {
 
     /// The company's oldest export job with codes left, taken by the session (running, one
     /// more attempt); the worker never takes a pulled company's jobs. Its lease is already over,
-    /// so should the company leave the Web Connector, the worker takes the job up.
+    /// so should the company leave the Web Connector, the worker takes the job up (a new claim,
+    /// after which the sessions record nothing of it). The sessions' own requests, one after
+    /// another and each taking the job again, keep the claim they found.
     pub async fn qbwc_job(&self, company: i64) -> Result<Option<ClaimedJob>, StoreError> {
         let sql = format!(
             "UPDATE export_jobs SET status = '{running}', \
              attempts = attempts + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, \
-             claims = claims + 1, locked_until = $2 WHERE id = (SELECT j.id {waiting} ORDER \
-             BY j.id LIMIT 1) RETURNING id, company_id, attempts, claims",
+             claims = claims + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, \
+             locked_until = $2 WHERE id = (SELECT j.id {waiting} ORDER BY j.id LIMIT 1) \
+             RETURNING id, company_id, attempts, claims",
             running = JobStatus::Running.as_str(),
             queued = JobStatus::Queued.as_str(),
             waiting = *WAITING_JOBS

@@ -207,7 +207,7 @@ async fn import(
 /// Export the list as CSV
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/export", tag = "codes",
     operation_id = "export_cost_code_list",
-    responses((status = 200, description = "The list as CSV after a UTF-8 BOM (for Excel), the import's columns", content_type = "text/csv", body = String,
+    responses((status = 200, description = "The list as CSV, the import's columns", content_type = "text/csv", body = String,
         example = "full_code,description,active\n01,General Requirements,true\n"),
         (status = 403, description = "`forbidden`: reading codes needs the Admin tool at read_only")))]
 #[tracing::instrument(skip_all)]

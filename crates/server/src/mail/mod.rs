@@ -114,7 +114,7 @@ impl Mailer {
             };
             let today = self.zone.local(now).date().to_string();
             if !wanted || *date != today {
-                db.mail_closed(mail.id, MailStatus::Cancelled, "nothing waits in Ready to Export any more, the person opted out, or the day is over")
+                db.mail_closed(mail, MailStatus::Cancelled, "nothing waits in Ready to Export any more, the person opted out, or the day is over")
                     .await?;
                 return Ok(Step::Cancelled);
             }
@@ -133,7 +133,7 @@ impl Mailer {
             _ => {
                 let Some(notice) = notice else {
                     db.mail_closed(
-                        mail.id,
+                        mail,
                         MailStatus::Failed,
                         "the stored notice is unreadable by this version",
                     )
@@ -163,7 +163,7 @@ impl Mailer {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "email cannot be built; giving up on it");
-                db.mail_closed(mail.id, MailStatus::Failed, &e.to_string())
+                db.mail_closed(mail, MailStatus::Failed, &e.to_string())
                     .await?;
                 return Ok(Step::Failed);
             }
@@ -181,7 +181,7 @@ impl Mailer {
                 if mail.attempts >= self.settings.max_attempts {
                     tracing::warn!(error = %error, "email failed; giving up after {} attempts", mail.attempts);
                     db.mail_closed(
-                        mail.id,
+                        mail,
                         MailStatus::Failed,
                         &format!("{error} (gave up after {} attempts)", mail.attempts),
                     )
@@ -194,7 +194,7 @@ impl Mailer {
                         MAX_BACKOFF_SECONDS,
                     );
                     tracing::warn!(error = %error, retry_in_s = delay.whole_seconds(), "email not sent; will retry");
-                    db.mail_retry_at(mail.id, &error, now + delay).await?;
+                    db.mail_retry_at(mail, &error, now + delay).await?;
                     Ok(Step::Retry { server_down })
                 }
             }

@@ -29,12 +29,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Export CSV from the codes page. A page route, not the API's, so that a session that has
-/// ended leads to the sign-in page instead of downloading the API's error as the file.
+/// ended leads to the sign-in page instead of downloading the API's error as the file; and
+/// the file starts with a BOM, as every download of the pages does, for Excel.
 async fn export(v: Viewer, Path(lid): Path<i64>) -> WebResult<Response> {
     let csv = crate::ops::codes::export_csv(v.state(), &v.caller.user, v.company(), lid).await?;
+    let file = format!("{}{csv}", costbridge_domain::csv_cell::UTF8_BOM);
     Ok(crate::csvio::attachment(
         &format!("cost-codes-{lid}.csv"),
-        csv,
+        file,
     ))
 }
 

@@ -112,10 +112,11 @@ pub fn explain(e: &OpError) -> String {
                               or it is not your company's. Reload the page to see it as it is \
                               now."
             .to_owned(),
-        // The database failed: nothing was changed, and the operator has the details.
-        OpError::Store(_) => "Costbridge could not finish this because its database failed; \
-                              nothing was changed. Try again in a moment, and tell your \
-                              operator if it happens again (the server's log has the details)."
+        // The database failed; the operator has the details.
+        OpError::Store(_) => "Costbridge could not finish this because its database failed, so \
+                              it may not have been saved. Reload the page to see where things \
+                              stand and try again; tell your operator if it happens again (the \
+                              server's log has the details)."
             .to_owned(),
         // The API's field names (`gl_income_account`) in the words of the pages.
         OpError::Invalid(fields) => fields

@@ -670,7 +670,7 @@ async fn an_email_is_due_the_microsecond_after_its_time(app: TestApp) {
     let whole_second = now().replace_nanosecond(0).unwrap() + Duration::hours(1);
     let mut due = 0;
     while let Some(m) = db.claim_mail(now(), Duration::seconds(1)).await.unwrap() {
-        db.mail_retry_at(m.id, "due again later", whole_second)
+        db.mail_retry_at(&m, "due again later", whole_second)
             .await
             .unwrap();
         due += 1;
@@ -690,7 +690,8 @@ async fn an_email_is_due_the_microsecond_after_its_time(app: TestApp) {
 }
 
 /// A mailer whose lease ran out while its SMTP server was slow does not undo what the mailer
-/// that took the email over recorded: a sent email stays sent, not failed or due again.
+/// that took the email over recorded (a sent email stays sent, not failed or due again), nor
+/// release that one's lease while it sends.
 async fn a_late_mailer_undoes_no_sent_email(app: TestApp) {
     use costbridge_domain::queue::MailStatus;
     let t = team(&app).await;
@@ -705,11 +706,20 @@ async fn a_late_mailer_undoes_no_sent_email(app: TestApp) {
         .unwrap()
         .expect("the run-out lease is taken over");
     assert_eq!(current.id, late.id);
-    db.mail_sent(current.id, now()).await.unwrap();
-    db.mail_closed(late.id, MailStatus::Failed, "late")
+    // While the second sends, the late one's refusal neither closes it nor releases its lease.
+    db.mail_closed(&late, MailStatus::Failed, "late")
         .await
         .unwrap();
-    db.mail_retry_at(late.id, "late", now()).await.unwrap();
+    db.mail_retry_at(&late, "late", now()).await.unwrap();
+    // (The send queued an email for each approver: the others are due, this one is not.)
+    while let Some(other) = db.claim_mail(now(), Duration::minutes(1)).await.unwrap() {
+        assert_ne!(other.id, late.id, "a third mailer took the email");
+    }
+    db.mail_sent(current.id, now()).await.unwrap();
+    db.mail_closed(&late, MailStatus::Failed, "late")
+        .await
+        .unwrap();
+    db.mail_retry_at(&late, "late", now()).await.unwrap();
     let rows = db.outbox_rows(100).await.unwrap();
     let row = rows.iter().find(|r| r.id == late.id).unwrap();
     assert_eq!(

@@ -500,6 +500,17 @@ async fn a_claim_taken_over_records_nothing(app: TestApp) {
         (Some("done"), Some(2)),
         "{st}"
     );
+    // A renewal that ran beside the last batch finds the job done by its own claim: not taken.
+    assert!(
+        db.renew_lease(&current, Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.renew_lease(&stalled, Duration::minutes(1))
+            .await
+            .unwrap()
+    );
     let (_, trail) = app
         .get(&app.c("/audit_events?entity_type=cost_code&action=cost_code.synced"))
         .await;

@@ -105,12 +105,8 @@ pub(super) async fn apply(
     state.db.save_qbwc_confirmed(company, &sequences).await?;
     if let Some(job) = &job
         && !outcomes.is_empty()
-        && !state
-            .db
-            .record_outcomes(job, &rows, &outcomes, None)
-            .await?
     {
-        crate::worker::taken_over();
+        crate::worker::record(state, job, &rows, &outcomes).await?;
     }
     Ok(())
 }
@@ -206,13 +202,7 @@ pub(super) async fn advance(
         if !orphans.is_empty() || rows_ok.is_empty() {
             // Closes the job too once nothing is left in it; the next round takes the job
             // again either way.
-            if !state
-                .db
-                .record_outcomes(&job, &rows, &orphans, None)
-                .await?
-            {
-                crate::worker::taken_over();
-            }
+            crate::worker::record(state, &job, &rows, &orphans).await?;
             continue;
         }
         let chunk = &rows_ok[..rows_ok.len().min(costbridge_erp::qbwc::Qbwc::BATCH)];
@@ -327,13 +317,8 @@ pub(super) async fn advance(
             }
         }
         state.db.save_qbwc_confirmed(company, &sequences).await?;
-        if !outcomes.is_empty()
-            && !state
-                .db
-                .record_outcomes(&job, &rows, &outcomes, None)
-                .await?
-        {
-            crate::worker::taken_over();
+        if !outcomes.is_empty() {
+            crate::worker::record(state, &job, &rows, &outcomes).await?;
         }
         if !writes.is_empty() {
             return Ok(Some(qbxml::render(&writes)));
