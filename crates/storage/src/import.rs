@@ -77,6 +77,7 @@ struct Planned {
     code: String,
     parent: Option<String>,
     tier: usize,
+    sort_key: String,
     description: String,
     active: bool,
 }
@@ -93,6 +94,7 @@ fn plan<'a>(
     let mut unchanged = 0i64;
     let in_file: std::collections::HashSet<&str> =
         rows.iter().map(|r| r.full_code.as_str()).collect();
+    let mut look_alikes = LookAlikes::default();
     for r in rows {
         let mut errs = Vec::new();
         let segments = wbs::split_full_code(&r.full_code, delimiter);
@@ -145,17 +147,29 @@ fn plan<'a>(
                         Err(e) => errs.push(e.to_string()),
                     }
                 }
-                None => creates.push(Planned {
-                    full_code: r.full_code.clone(),
-                    code: segments
-                        .last()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
-                    parent,
-                    tier: segments.len(),
-                    description: description.as_str().to_owned(),
-                    active,
-                }),
+                None => {
+                    let sort_key = wbs::sort_key(&r.full_code, delimiter);
+                    match look_alikes.of(&sort_key, existing, delimiter) {
+                        Some(other) => errs.push(format!(
+                            "full_code '{}' is the list's '{other}' with other leading zeros, \
+                             as a spreadsheet leaves a code it took for a number: write it \
+                             '{other}' (in Excel, import the column as Text), or remove the row",
+                            r.full_code
+                        )),
+                        None => creates.push(Planned {
+                            full_code: r.full_code.clone(),
+                            code: segments
+                                .last()
+                                .map(|s| s.as_str().to_owned())
+                                .unwrap_or_default(),
+                            parent,
+                            tier: segments.len(),
+                            sort_key,
+                            description: description.as_str().to_owned(),
+                            active,
+                        }),
+                    }
+                }
             }
         }
         if !errs.is_empty() {
@@ -174,6 +188,27 @@ fn plan<'a>(
         updates,
         unchanged,
     })
+}
+
+/// The list's codes by [`wbs::sort_key`], which is the same for the same numbers with other
+/// leading zeros (`1-100` and `01-100`): what Excel leaves of a code it took for a number. Made
+/// only once a file creates a code, so an import that only updates pays nothing for it.
+#[derive(Default)]
+struct LookAlikes<'a>(Option<HashMap<String, &'a str>>);
+
+impl<'a> LookAlikes<'a> {
+    /// The list's code that a new code of sort key `key` would be mistaken for.
+    fn of(
+        &mut self, key: &str, existing: &'a HashMap<String, CodeRow>, delimiter: char,
+    ) -> Option<&'a str> {
+        let list = self.0.get_or_insert_with(|| {
+            existing
+                .keys()
+                .map(|k| (wbs::sort_key(k, delimiter), k.as_str()))
+                .collect()
+        });
+        list.get(key).copied()
+    }
 }
 
 /// One code an import would create or change; `before` is set for a change.
@@ -311,7 +346,6 @@ impl Db {
                             company,
                             list,
                             ids: &ids,
-                            delimiter,
                             version,
                             ts,
                             tier: *tier,
@@ -410,7 +444,6 @@ struct NewCodes<'a> {
     company: i64,
     list: i64,
     ids: &'a HashMap<String, i64>,
-    delimiter: char,
     version: i64,
     ts: OffsetDateTime,
     tier: usize,
@@ -467,7 +500,7 @@ impl NewCodes<'_> {
                 Array::Int(rows.iter().map(|p| self.parent_id(p)).collect()),
                 column(&|p| p.code.clone()),
                 column(&|p| p.full_code.clone()),
-                column(&|p| wbs::sort_key(&p.full_code, self.delimiter)),
+                column(&|p| p.sort_key.clone()),
                 column(&|p| p.description.clone()),
                 Array::Bool(rows.iter().map(|p| p.active).collect()),
             ],

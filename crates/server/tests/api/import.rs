@@ -9,6 +9,7 @@ both!(
     import_then_export_round_trips,
     an_empty_or_missing_active_keeps_a_code_switched_off,
     the_export_opens_in_excel_and_imports_back_unchanged,
+    codes_a_spreadsheet_took_for_numbers_are_refused_by_name,
     files_as_spreadsheets_save_them_import,
 );
 
@@ -105,6 +106,48 @@ async fn import_then_export_round_trips(app: TestApp) {
             "2,\"Division 2, general\",true"
         ]
     );
+}
+
+/// Excel opens `01` as the number 1: a list exported, edited in Excel and imported back came
+/// in as new codes `1`, `1-100` beside `01`, `01-100`. Each such row is refused, naming the
+/// list's code it stands for; a new code that looks like none goes in once they are fixed.
+async fn codes_a_spreadsheet_took_for_numbers_are_refused_by_name(app: TestApp) {
+    let list = app.new_list("Estimating").await;
+    app.import(
+        list,
+        "full_code,description\n01,General\n01-100,Fees\n".into(),
+    )
+    .await;
+    let path = app.c(&format!("/cost_code_lists/{list}/import"));
+    let mangled = "full_code,description\n1,General\n1-100,Fees\n02,Site Work\n";
+    let (s, e) = app
+        .raw("POST", &path, "text/csv", mangled.as_bytes().to_vec())
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let rows: Vec<(i64, &str)> = e["error"]["details"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["row"].as_i64().unwrap(), r["errors"][0].as_str().unwrap()))
+        .collect();
+    assert_eq!(rows.len(), 2, "{e}");
+    assert_eq!(rows[0].0, 2);
+    assert!(
+        rows[0]
+            .1
+            .starts_with("full_code '1' is the list's '01' with other leading zeros"),
+        "{e}"
+    );
+    assert!(rows[1].1.contains("write it '01-100'"), "{e}");
+    let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+    assert_eq!(lists[0]["codes_count"], 2, "nothing was applied");
+    let fixed = app
+        .import(
+            list,
+            "full_code,description\n01,General\n02,Site Work\n".into(),
+        )
+        .await;
+    assert_eq!(fixed["created"], 1, "{fixed}");
 }
 
 /// A code as the API has it, by full code.
