@@ -26,8 +26,8 @@ pub enum WbsError {
 }
 
 /// Named as people know them: a line break mostly comes from Alt+Enter in an Excel cell, and
-/// "U+000A" meant nothing to the person who has to find it.
-fn control_character(c: u32) -> String {
+/// "U+000A" meant nothing to the person who has to find it. Every typed text says it so.
+pub fn control_character(c: u32) -> String {
     let fix = "replace it with a space";
     match c {
         0x0A | 0x0D => format!("contains a line break; {fix}"),

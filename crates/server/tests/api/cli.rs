@@ -327,11 +327,11 @@ fn bootstrap_refuses_line_breaks_in_names() {
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("--company: contains a control character (U+000A)"),
+        said.contains("--company: contains a line break; replace it with a space"),
         "{said}"
     );
     assert!(
-        said.contains("--name: contains a control character (U+000D)"),
+        said.contains("--name: contains a line break; replace it with a space"),
         "{said}"
     );
     let out = boot("Acme", "Ann Lee");
