@@ -15,7 +15,7 @@ pub enum WbsError {
     Empty,
     #[error("is longer than {0} characters")]
     TooLong(usize),
-    #[error("{}", control_character(*.0))]
+    #[error("{}", control_character(*.0, true))]
     ControlCharacter(u32),
     #[error("contains the segment delimiter '{0}'")]
     ContainsDelimiter(char),
@@ -26,9 +26,14 @@ pub enum WbsError {
 }
 
 /// Named as people know them: a line break mostly comes from Alt+Enter in an Excel cell, and
-/// "U+000A" meant nothing to the person who has to find it. Every typed text says it so.
-pub fn control_character(c: u32) -> String {
-    let fix = "replace it with a space";
+/// "U+000A" meant nothing to the person who has to find it. Every typed text says it so;
+/// where a space is no fix (an email), the advice is to remove it.
+pub fn control_character(c: u32, spaces_allowed: bool) -> String {
+    let fix = if spaces_allowed {
+        "replace it with a space"
+    } else {
+        "remove it"
+    };
     match c {
         0x0A | 0x0D => format!("contains a line break; {fix}"),
         0x09 => format!("contains a tab; {fix}"),

@@ -147,29 +147,26 @@ fn plan<'a>(
                         Err(e) => errs.push(e.to_string()),
                     }
                 }
-                None => {
-                    let sort_key = wbs::sort_key(&r.full_code, delimiter);
-                    match look_alikes.of(&sort_key, existing, delimiter) {
-                        Some(other) => errs.push(format!(
-                            "full_code '{}' is the list's '{other}' with other leading zeros, \
+                None => match look_alikes.of(&r.full_code, existing, delimiter) {
+                    Some(other) => errs.push(format!(
+                        "full_code '{}' is the list's '{other}' with other leading zeros, \
                              as a spreadsheet leaves a code it took for a number: write it \
                              '{other}' (in Excel, import the column as Text), or remove the row",
-                            r.full_code
-                        )),
-                        None => creates.push(Planned {
-                            full_code: r.full_code.clone(),
-                            code: segments
-                                .last()
-                                .map(|s| s.as_str().to_owned())
-                                .unwrap_or_default(),
-                            parent,
-                            tier: segments.len(),
-                            sort_key,
-                            description: description.as_str().to_owned(),
-                            active,
-                        }),
-                    }
-                }
+                        r.full_code
+                    )),
+                    None => creates.push(Planned {
+                        full_code: r.full_code.clone(),
+                        code: segments
+                            .last()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        parent,
+                        tier: segments.len(),
+                        sort_key: wbs::sort_key(&r.full_code, delimiter),
+                        description: description.as_str().to_owned(),
+                        active,
+                    }),
+                },
             }
         }
         if !errs.is_empty() {
@@ -190,25 +187,50 @@ fn plan<'a>(
     })
 }
 
-/// The list's codes by [`wbs::sort_key`], which is the same for the same numbers with other
-/// leading zeros (`1-100` and `01-100`): what Excel leaves of a code it took for a number. Made
-/// only once a file creates a code, so an import that only updates pays nothing for it.
+/// The list's codes by [`numbers_key`]: a code that differs from one of them only by the
+/// leading zeros of a segment that is all digits (`1` or `1-100` beside `01`, `01-100`) is what
+/// a spreadsheet leaves of a code it took for a number. Made when a file first creates a code,
+/// so an import that only updates pays nothing for it; an empty list is answered at once.
 #[derive(Default)]
 struct LookAlikes<'a>(Option<HashMap<String, &'a str>>);
 
 impl<'a> LookAlikes<'a> {
-    /// The list's code that a new code of sort key `key` would be mistaken for.
+    /// The list's code that the new code `full` would be mistaken for (of two, the smaller,
+    /// so the message is the same on every run).
     fn of(
-        &mut self, key: &str, existing: &'a HashMap<String, CodeRow>, delimiter: char,
+        &mut self, full: &str, existing: &'a HashMap<String, CodeRow>, delimiter: char,
     ) -> Option<&'a str> {
         let list = self.0.get_or_insert_with(|| {
-            existing
-                .keys()
-                .map(|k| (wbs::sort_key(k, delimiter), k.as_str()))
-                .collect()
+            let mut keys: HashMap<String, &str> = HashMap::new();
+            for k in existing.keys() {
+                let slot = keys.entry(numbers_key(k, delimiter)).or_insert(k);
+                *slot = (*slot).min(k.as_str());
+            }
+            keys
         });
-        list.get(key).copied()
+        if list.is_empty() {
+            return None;
+        }
+        list.get(&numbers_key(full, delimiter)).copied()
     }
+}
+
+/// `full` with the leading zeros of its all-digit segments dropped (`01-100` → `1-100`; `00`
+/// → `0`; `A01` stays): what a spreadsheet keeps of a code cell it read as a number.
+fn numbers_key(full: &str, delimiter: char) -> String {
+    let mut out = String::with_capacity(full.len());
+    for (i, segment) in full.split(delimiter).enumerate() {
+        if i > 0 {
+            out.push(delimiter);
+        }
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            let bare = segment.trim_start_matches('0');
+            out.push_str(if bare.is_empty() { "0" } else { bare });
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
 }
 
 /// One code an import would create or change; `before` is set for a change.

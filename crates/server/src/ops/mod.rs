@@ -196,7 +196,7 @@ pub fn text(field: &str, value: &str, max: usize) -> OpResult<String> {
     if let Some(c) = value.chars().find(|c| c.is_control()) {
         return Err(OpError::field(
             field,
-            costbridge_domain::wbs::control_character(c as u32),
+            costbridge_domain::wbs::control_character(c as u32, field != "email"),
         ));
     }
     Ok(value.trim().to_owned())

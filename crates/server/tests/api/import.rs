@@ -110,12 +110,13 @@ async fn import_then_export_round_trips(app: TestApp) {
 
 /// Excel opens `01` as the number 1: a list exported, edited in Excel and imported back came
 /// in as new codes `1`, `1-100` beside `01`, `01-100`. Each such row is refused, naming the
-/// list's code it stands for; a new code that looks like none goes in once they are fixed.
+/// list's code it stands for; a new code that looks like none goes in once they are fixed
+/// (`A1` beside `A01` too: a spreadsheet keeps a cell with a letter as text).
 async fn codes_a_spreadsheet_took_for_numbers_are_refused_by_name(app: TestApp) {
     let list = app.new_list("Estimating").await;
     app.import(
         list,
-        "full_code,description\n01,General\n01-100,Fees\n".into(),
+        "full_code,description\n01,General\n01-100,Fees\nA01,Alpha\n".into(),
     )
     .await;
     let path = app.c(&format!("/cost_code_lists/{list}/import"));
@@ -140,14 +141,14 @@ async fn codes_a_spreadsheet_took_for_numbers_are_refused_by_name(app: TestApp) 
     );
     assert!(rows[1].1.contains("write it '01-100'"), "{e}");
     let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
-    assert_eq!(lists[0]["codes_count"], 2, "nothing was applied");
+    assert_eq!(lists[0]["codes_count"], 3, "nothing was applied");
     let fixed = app
         .import(
             list,
-            "full_code,description\n01,General\n02,Site Work\n".into(),
+            "full_code,description\n01,General\n02,Site Work\nA1,Alpha one\n".into(),
         )
         .await;
-    assert_eq!(fixed["created"], 1, "{fixed}");
+    assert_eq!(fixed["created"], 2, "{fixed}");
 }
 
 /// A code as the API has it, by full code.

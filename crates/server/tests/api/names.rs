@@ -23,6 +23,21 @@ async fn the_api_refuses_line_breaks_in_names(app: TestApp) {
         json!(["contains a line break; replace it with a space"]),
         "{b}"
     );
+    // An email takes no space: the advice is to remove it.
+    let (s, b) = app
+        .post(
+            &app.c("/users"),
+            json!({"email": "ann@one.example\nBcc: x@evil.example", "name": "Ann",
+                "password": "a-long-password",
+                "permissions": {"admin_tool": "none", "erp_integrations": "none", "can_push_to_accounting": false}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert_eq!(
+        b["error"]["details"]["fields"]["email"],
+        json!(["contains a line break; remove it"]),
+        "{b}"
+    );
     let (_, users) = app.get(&app.c("/users")).await;
     assert_eq!(users.as_array().unwrap().len(), 1, "nothing was created");
     let me = users[0]["id"].as_i64().unwrap();
