@@ -112,6 +112,24 @@ pub fn split_full_code(full: &str, delimiter: char) -> Result<Vec<CodeSegment>, 
         .collect()
 }
 
+/// `full` with the leading zeros of its all-digit segments dropped (`01-100` → `1-100`; `00`
+/// → `0`; `A01` stays): what a spreadsheet keeps of a code cell it read as a number.
+pub fn numbers_key(full: &str, delimiter: char) -> String {
+    let mut out = String::with_capacity(full.len());
+    for (i, segment) in full.split(delimiter).enumerate() {
+        if i > 0 {
+            out.push(delimiter);
+        }
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            let bare = segment.trim_start_matches('0');
+            out.push_str(if bare.is_empty() { "0" } else { bare });
+        } else {
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
 /// A key whose plain byte order is the natural order of full codes: digit runs compare by
 /// value (`2` before `10`) and a parent sorts right before its children. Stored beside each
 /// code so the database can page 100,000 codes in order without sorting them in memory.
@@ -171,6 +189,25 @@ mod tests {
             Description::parse("a\nb"),
             Err(WbsError::ControlCharacter(10))
         );
+    }
+
+    #[test]
+    fn numbers_key_drops_the_zeros_a_spreadsheet_drops() {
+        for (a, b) in [
+            ("01", "1"),
+            ("01-100", "1-100"),
+            ("00", "0"),
+            ("1.010", "001.10"),
+        ] {
+            let delimiter = if a.contains('.') { '.' } else { '-' };
+            assert_eq!(
+                numbers_key(a, delimiter),
+                numbers_key(b, delimiter),
+                "{a} {b}"
+            );
+        }
+        assert_ne!(numbers_key("A01", '-'), numbers_key("A1", '-'));
+        assert_ne!(numbers_key("01-10", '-'), numbers_key("1-100", '-'));
     }
 
     #[test]

@@ -187,7 +187,7 @@ fn plan<'a>(
     })
 }
 
-/// The list's codes by [`numbers_key`]: a code that differs from one of them only by the
+/// The list's codes by [`wbs::numbers_key`]: a code that differs from one of them only by the
 /// leading zeros of a segment that is all digits (`1` or `1-100` beside `01`, `01-100`) is what
 /// a spreadsheet leaves of a code it took for a number. Made when a file first creates a code,
 /// so an import that only updates pays nothing for it; an empty list is answered at once.
@@ -203,7 +203,7 @@ impl<'a> LookAlikes<'a> {
         let list = self.0.get_or_insert_with(|| {
             let mut keys: HashMap<String, &str> = HashMap::new();
             for k in existing.keys() {
-                let slot = keys.entry(numbers_key(k, delimiter)).or_insert(k);
+                let slot = keys.entry(wbs::numbers_key(k, delimiter)).or_insert(k);
                 *slot = (*slot).min(k.as_str());
             }
             keys
@@ -211,26 +211,8 @@ impl<'a> LookAlikes<'a> {
         if list.is_empty() {
             return None;
         }
-        list.get(&numbers_key(full, delimiter)).copied()
+        list.get(&wbs::numbers_key(full, delimiter)).copied()
     }
-}
-
-/// `full` with the leading zeros of its all-digit segments dropped (`01-100` → `1-100`; `00`
-/// → `0`; `A01` stays): what a spreadsheet keeps of a code cell it read as a number.
-fn numbers_key(full: &str, delimiter: char) -> String {
-    let mut out = String::with_capacity(full.len());
-    for (i, segment) in full.split(delimiter).enumerate() {
-        if i > 0 {
-            out.push(delimiter);
-        }
-        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
-            let bare = segment.trim_start_matches('0');
-            out.push_str(if bare.is_empty() { "0" } else { bare });
-        } else {
-            out.push_str(segment);
-        }
-    }
-    out
 }
 
 /// One code an import would create or change; `before` is set for a change.

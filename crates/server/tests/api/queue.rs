@@ -437,6 +437,11 @@ async fn a_claim_taken_over_records_nothing(app: TestApp) {
         .expect("the run-out lease is taken over");
     assert_eq!(current.id, stalled.id);
 
+    let record = async |claim, outcomes: &[(i64, Outcome)]| {
+        db.record_outcomes(claim, &rows, outcomes, None)
+            .await
+            .unwrap()
+    };
     // The stalled claim wakes up and answers for the first code: nothing of it is kept.
     let refused = [(
         rows[0].item_id,
@@ -450,11 +455,7 @@ async fn a_claim_taken_over_records_nothing(app: TestApp) {
             .await
             .unwrap()
     );
-    assert!(
-        !db.record_outcomes(&stalled, &rows, &refused, None)
-            .await
-            .unwrap()
-    );
+    assert!(!record(&stalled, &refused).await);
     assert!(
         !db.retry_job_later(&stalled, "stale", Duration::ZERO, 0)
             .await
@@ -478,22 +479,10 @@ async fn a_claim_taken_over_records_nothing(app: TestApp) {
         )]
     };
     for _ in 0..2 {
-        assert!(
-            db.record_outcomes(&current, &rows, &synced(0), None)
-                .await
-                .unwrap()
-        );
+        assert!(record(&current, &synced(0)).await);
     }
-    assert!(
-        db.record_outcomes(&current, &rows, &synced(1), None)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !db.record_outcomes(&stalled, &rows, &refused, None)
-            .await
-            .unwrap()
-    );
+    assert!(record(&current, &synced(1)).await);
+    assert!(!record(&stalled, &refused).await);
     let (_, st) = app.get(&job).await;
     assert_eq!(
         (st["status"].as_str(), st["counts"]["synced"].as_i64()),
