@@ -422,6 +422,11 @@ impl ConnectorSettings {
         self.settings.delivered_to(job)
     }
 
+    /// Whether its exports end in a file someone imports, so no ERP confirms its codes.
+    pub fn writes_files(&self) -> bool {
+        self.delivered_to(0).is_some()
+    }
+
     /// Whether `read_codes` works for this connector (it offers Sync from ERP).
     pub fn can_read_codes(&self) -> bool {
         self.registration.can_read_codes

@@ -85,8 +85,14 @@ impl FieldErrors {
             if a.code.trim().is_empty() || a.name.trim().is_empty() {
                 self.add(&key, "code and name are required");
             }
-            if a.code.chars().chain(a.name.chars()).any(|c| c.is_control()) {
-                self.add(&key, "contains a control character");
+            // Named by field, in the words the code forms use (a line break, a tab), since an
+            // account pasted from a spreadsheet brings its cell's line break along.
+            for (part, text) in [("code", &a.code), ("name", &a.name)] {
+                if let Some(c) = text.chars().find(|c| c.is_control()) {
+                    let problem =
+                        costbridge_domain::wbs::control_character(c as u32, part == "name");
+                    self.add(&key, &format!("{part} {problem}"));
+                }
             }
             if !seen.insert(a.code.as_str()) {
                 self.add(&key, &format!("duplicate account code '{}'", a.code));
@@ -148,6 +154,30 @@ mod tests {
         assert_eq!(
             shown_url("http://erp.example:8000"),
             "http://erp.example:8000"
+        );
+    }
+
+    #[test]
+    fn an_account_pasted_with_its_cells_line_break_is_named_in_words() {
+        let account = |code: &str, name: &str| GlAccount {
+            code: code.into(),
+            name: name.into(),
+            kind: GlKind::Income,
+        };
+        let mut e = FieldErrors::default();
+        e.gl_accounts(&[
+            account("4000", "Sales"),
+            account("4100", "Contract\nrevenue"),
+            account("41\t00", "Other"),
+        ]);
+        let errors = e.into_result().unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(
+            errors.values().flatten().collect::<Vec<_>>(),
+            [
+                "name contains a line break; replace it with a space",
+                "code contains a tab; remove it"
+            ]
         );
     }
 }

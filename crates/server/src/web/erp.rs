@@ -168,7 +168,11 @@ struct ErpPage {
 impl ErpPage {
     /// The filter as its tab names it ("Ready to Export"), for the table's caption.
     fn filter_label(&self) -> &'static str {
-        filter_entry(&self.filter).map_or("the queue", |(_, _, label)| label)
+        self.tabs
+            .tabs
+            .iter()
+            .find(|t| t.key == self.filter)
+            .map_or("the queue", |t| t.label)
     }
 }
 
@@ -200,13 +204,25 @@ fn readonly_why(v: &Viewer) -> Option<String> {
     ))
 }
 
-async fn tabs(state: &AppState, v: &Viewer, filter: &str, oob: bool) -> WebResult<(Tabs, i64)> {
+/// The Synced tab's label when the connection writes files: its codes are in a file, and the
+/// ERP has them only once someone imports it ("synced" means the ERP confirmed it).
+const SYNCED_OR_IN_FILE: &str = "Synced or in file";
+
+/// The tabs with their counts. `in_file` labels the Synced tab for a connection that writes
+/// files; a poll redraws only the counts, so it passes `false` without reading the connection.
+async fn tabs(
+    state: &AppState, v: &Viewer, filter: &str, oob: bool, in_file: bool,
+) -> WebResult<(Tabs, i64)> {
     let counts = ops::counts(state, &v.caller.user, v.company()).await?;
     let tabs: Vec<Tab> = FILTERS
         .iter()
         .map(|(key, _, label)| Tab {
             key,
-            label,
+            label: if in_file && *key == "synced" {
+                SYNCED_OR_IN_FILE
+            } else {
+                label
+            },
             count: counts.get(key).copied().unwrap_or(0),
         })
         .collect();
@@ -339,8 +355,9 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let pager = Pager::new(pq.page, PAGE);
     let (items, total) =
         ops::items(v.state(), &v.caller.user, company, filter, pager.window()).await?;
-    let (tabs, exporting) = tabs(v.state(), &v, filter, false).await?;
     let conn = connection(&v).await?;
+    let in_file = conn.as_ref().is_some_and(|c| c.settings.writes_files());
+    let (tabs, exporting) = tabs(v.state(), &v, filter, false, in_file).await?;
     let job = match pq.job {
         Some(j) => Some(job_panel(v.state(), &v, j, false).await?),
         None => None,
@@ -401,7 +418,7 @@ struct LiveQuery {
 async fn live(v: Viewer, Query(lq): Query<LiveQuery>) -> WebResult<Response> {
     ops::reader(&v.caller.user, v.company())?;
     let filter = filter_key(lq.filter.as_deref())?;
-    let (tabs, exporting) = tabs(v.state(), &v, filter, true).await?;
+    let (tabs, exporting) = tabs(v.state(), &v, filter, true, false).await?;
     let mut parts = vec![tabs.render()];
     let mut running = false;
     let rows_too = matches!(filter, "exporting" | "synced");

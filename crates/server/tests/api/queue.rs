@@ -877,6 +877,12 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
     let synced = app.page(&cookie, "/erp?filter=synced").await;
     assert!(synced.contains(&format!("written to {file}")), "{synced}");
     assert!(!synced.contains("added to the ERP"), "{synced}");
+    // Nor does the tab, or the table's caption, call them synced alone.
+    assert!(synced.contains(">Synced or in file <span"), "{synced}");
+    assert!(
+        synced.contains("Codes in Synced or in file</caption>"),
+        "{synced}"
+    );
     // Its state says so too: no ERP confirmed it.
     assert!(synced.contains(">in file</span>"), "{synced}");
     assert!(!synced.contains(">synced</span>"), "{synced}");
@@ -921,6 +927,19 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
         !panel.contains(".csv") && !synced.contains(".csv"),
         "{panel}"
     );
+    // A connection whose ERP confirms each code names the tab Synced; the row still says where
+    // it went.
+    let (s, b) = app
+        .put(
+            &app.c("/erp_connection"),
+            json!({"profile": "quickbooks_desktop", "connector": {"kind": "qbwc"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let synced = app.page(&cookie, "/erp?filter=synced").await;
+    assert!(synced.contains(">Synced <span"), "{synced}");
+    assert!(!synced.contains("Synced or in file"), "{synced}");
+    assert!(synced.contains(">in file</span>"), "{synced}");
 }
 
 /// SQLite holds its once-per-row counting triggers through a step that moves a thousand codes
