@@ -9,7 +9,7 @@ use crate::state::AppState;
 use costbridge_domain::queue::COSTBRIDGE;
 use costbridge_domain::sync::parent_problem;
 use costbridge_erp::{
-    ConnectorError, ExportContext, ExportLine, GlAccount, LineResult, Lines, Previous,
+    ConnectorError, ExportContext, ExportLine, GlAccount, GlKind, LineResult, Lines, Previous,
 };
 use costbridge_storage::StoreError;
 use costbridge_storage::jobs::{ClaimedJob, Delivery, ExportRow, Outcome};
@@ -135,13 +135,22 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
         } else {
             Vec::new()
         };
+        let (gone, going) = accounts_gone(&to_export, &accounts);
+        if !gone.is_empty()
+            && !state
+                .db
+                .record_outcomes(job, to_export.iter().copied(), &gone, None)
+                .await?
+        {
+            return Err(JobError::TakenOver);
+        }
         // Where the codes went when no ERP confirms them: the codes page says so.
         let file = conn.settings.delivered_to(job.id);
         let delivered = file.as_deref().map(|file| Delivery {
             file,
             erp: &conn.profile.name,
         });
-        for batch in to_export.chunks(conn.settings.batch_size()) {
+        for batch in going.chunks(conn.settings.batch_size()) {
             // A file export's batch is the whole job: its lines are made as the file is written.
             let lines = RowLines {
                 rows: batch,
@@ -256,6 +265,52 @@ pub(crate) fn refused(erp: &str, message: String) -> Outcome {
     }
 }
 
+/// Rows whose chosen GL account the ERP's chart no longer has (archived in Xero, closed in
+/// Tryton, taken off the file connector's list since it was picked) fail, naming it, instead of
+/// going out without it; so do their children in the job (`rows` are parents first), whose
+/// parent the ERP then does not have. The other rows go on.
+fn accounts_gone<'r>(
+    rows: &[&'r ExportRow], accounts: &[GlAccount],
+) -> (Vec<(i64, Outcome)>, Vec<&'r ExportRow>) {
+    let mut failed: HashSet<&str> = HashSet::new();
+    let mut outcomes = Vec::new();
+    let mut go = Vec::with_capacity(rows.len());
+    for &r in rows {
+        let missing = [
+            (r.gl_income_account.as_deref(), GlKind::Income),
+            (r.gl_expense_account.as_deref(), GlKind::Expense),
+        ]
+        .into_iter()
+        .find_map(|(code, kind)| {
+            let code = code?;
+            (!accounts.iter().any(|a| a.code == code && a.kind == kind)).then_some((code, kind))
+        });
+        let message = match (missing, r.parent_full_code.as_deref()) {
+            (Some((code, kind)), _) => format!(
+                "GL {} account {code} is not in the ERP connection's chart of accounts any more \
+                 (closed, archived or removed since it was picked); pick another account on \
+                 this row and retry it",
+                match kind {
+                    GlKind::Income => "income",
+                    GlKind::Expense => "expense",
+                }
+            ),
+            (None, Some(parent)) if failed.contains(parent) => format!(
+                "parent '{parent}' failed in this export (its GL account is gone); pick another \
+                 account for the parent, then retry the parent and this code"
+            ),
+            _ => {
+                go.push(r);
+                continue;
+            }
+        };
+        failed.insert(&r.full_code);
+        let by = COSTBRIDGE.into();
+        outcomes.push((r.item_id, Outcome::Failed { message, by }));
+    }
+    (outcomes, go)
+}
+
 /// Parents first: a child whose parent is neither synced nor in this export fails, naming
 /// it; the other rows go to the ERP. Shared with the QuickBooks Web Connector's sessions.
 pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&ExportRow>) {
@@ -309,7 +364,8 @@ pub(crate) fn line<'a>(
 }
 
 /// A batch's rows as the connector reads them: each line is made when it is read, borrowing its
-/// row and the connection's accounts it names (an account code the ERP does not have names none).
+/// row and the connection's accounts it names (every one there: [`accounts_gone`] failed the
+/// rows naming one the ERP does not have).
 struct RowLines<'a> {
     rows: &'a [&'a ExportRow],
     accounts: &'a [GlAccount],
@@ -322,12 +378,14 @@ impl Lines for RowLines<'_> {
 
     fn line(&self, i: usize) -> ExportLine<'_> {
         let r = self.rows[i];
-        let account =
-            |code: Option<&str>| code.and_then(|c| self.accounts.iter().find(|a| a.code == c));
+        // An account code may name an income and an expense account alike: each by its kind.
+        let account = |code: Option<&str>, kind: GlKind| {
+            code.and_then(|c| self.accounts.iter().find(|a| a.code == c && a.kind == kind))
+        };
         line(
             r,
-            account(r.gl_income_account.as_deref()),
-            account(r.gl_expense_account.as_deref()),
+            account(r.gl_income_account.as_deref(), GlKind::Income),
+            account(r.gl_expense_account.as_deref(), GlKind::Expense),
         )
     }
 }

@@ -26,6 +26,7 @@ both!(
     a_stopping_worker_takes_no_new_job,
     an_unreadable_connection_postpones_the_job,
     a_missing_item_is_not_found_first,
+    an_account_gone_from_the_chart_fails_its_rows,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -1208,4 +1209,93 @@ async fn a_missing_item_is_not_found_first(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+}
+
+/// A GL account picked for a row and gone from the ERP's chart by the time it exports (archived
+/// in Xero, closed in Tryton, taken off the file connector's list) fails that row, naming the
+/// account, and its children in the job, whose parent the ERP would not have. Before, the row
+/// went out without the account and was called synced, an IIF line with an empty ACCNT.
+async fn an_account_gone_from_the_chart_fails_its_rows(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let a = app.code(list, "01", "General", None).await;
+    app.code(list, "100", "Permits", a["id"].as_i64()).await;
+    app.code(list, "02", "Site", None).await;
+    app.send(list).await;
+    for item in app.items("ready_to_export").await {
+        if item["full_code"] == "01" {
+            app.patched(
+                &app.c(&format!("/erp/cost_codes/{}", item["id"])),
+                json!({"gl_income_account": "4000"}),
+            )
+            .await;
+        }
+    }
+    // 4000 leaves the chart; an expense account takes its code (a kind apart is not it).
+    let (s, b) = app
+        .put(
+            &app.c("/erp_connection"),
+            json!({"profile": "quickbooks_desktop", "connector": {"kind": "file",
+                "directory": app.export_dir(), "format": "iif", "gl_accounts": [
+                    {"code": "4100", "name": "Other Income", "kind": "income"},
+                    {"code": "4000", "name": "Old Costs", "kind": "expense"}]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, job) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4100"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    app.run_worker().await;
+    let failed: Vec<(String, String, String)> = app
+        .items("failed")
+        .await
+        .iter()
+        .map(|i| {
+            let s = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+            (s("full_code"), s("erp_message"), s("refused_by"))
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "01".into(),
+                "GL income account 4000 is not in the ERP connection's chart of accounts any \
+                 more (closed, archived or removed since it was picked); pick another account \
+                 on this row and retry it"
+                    .into(),
+                "Costbridge".into()
+            ),
+            (
+                "01-100".into(),
+                "parent '01' failed in this export (its GL account is gone); pick another \
+                 account for the parent, then retry the parent and this code"
+                    .into(),
+                "Costbridge".into()
+            ),
+        ]
+    );
+    let synced = app.items("synced").await;
+    assert_eq!(synced.len(), 1, "{synced:?}");
+    assert_eq!(synced[0]["full_code"], "02");
+    let file = app
+        .export_dir()
+        .join(format!("costbridge-export-{}.iif", job["export_job_id"]));
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(
+        text.contains("INVITEM\t02\tSERV\tSite\t\tOther Income\t\tN"),
+        "{text}"
+    );
+    assert!(!text.contains("General"), "{text}");
+    let (_, st) = app
+        .get(&app.c(&format!("/erp/export_jobs/{}", job["export_job_id"])))
+        .await;
+    assert_eq!(st["status"], "done", "{st}");
+    assert_eq!(
+        st["counts"],
+        json!({"synced": 1, "failed": 2, "exporting": 0})
+    );
 }
