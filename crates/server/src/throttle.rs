@@ -131,8 +131,25 @@ pub struct SignInThrottle {
     client_ip_header: Option<HeaderName>,
 }
 
+/// The longest account name a key keeps. Sign-in names arrive before anyone is known (a
+/// Web Connector's user name, an email, a client id) and the counts stay for an hour: a
+/// megabyte name sent again and again from new addresses held its copies in memory. No real
+/// name is this long (emails stop at 254), so a longer one shares its key only with names as
+/// absurd.
+const MAX_ACCOUNT_CHARS: usize = 320;
+
+/// The account part of the keys: trimmed, lowercased, at most [`MAX_ACCOUNT_CHARS`].
+fn account(email: &str) -> String {
+    email
+        .trim()
+        .chars()
+        .take(MAX_ACCOUNT_CHARS)
+        .collect::<String>()
+        .to_lowercase()
+}
+
 fn keys(email: &str, client: IpAddr) -> [(Scope, String, u32); 3] {
-    let email = email.trim().to_lowercase();
+    let email = account(email);
     [
         (Scope::Client, format!("c {client}"), CLIENT_FREE),
         (
@@ -146,12 +163,10 @@ fn keys(email: &str, client: IpAddr) -> [(Scope, String, u32); 3] {
 
 impl State {
     fn is_usual(&self, email: &str, client: IpAddr, now: Instant) -> bool {
-        self.usual
-            .get(&email.trim().to_lowercase())
-            .is_some_and(|v| {
-                v.iter()
-                    .any(|(ip, at)| *ip == client && now.duration_since(*at) < USUAL_FOR)
-            })
+        self.usual.get(&account(email)).is_some_and(|v| {
+            v.iter()
+                .any(|(ip, at)| *ip == client && now.duration_since(*at) < USUAL_FOR)
+        })
     }
 
     fn sweep(&mut self, now: Instant) {
@@ -283,7 +298,7 @@ impl SignInThrottle {
         if let Some(c) = st.counts.get_mut(&pair) {
             c.forget();
         }
-        let list = st.usual.entry(email.trim().to_lowercase()).or_default();
+        let list = st.usual.entry(account(email)).or_default();
         list.retain(|(ip, _)| *ip != client);
         list.push_back((client, now));
         while list.len() > USUAL_MAX {
@@ -388,6 +403,22 @@ mod tests {
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, n])
+    }
+
+    #[test]
+    fn a_megabyte_name_keeps_keys_of_a_names_size() {
+        let t = SignInThrottle::default();
+        let now = Instant::now();
+        let huge = "A".repeat(1 << 20);
+        drop(t.check(&huge, ip(1), now));
+        t.failed(&huge, ip(1), now);
+        let bytes: usize = t.state().counts.keys().map(String::len).sum();
+        assert!(bytes < 1024, "{bytes} bytes of keys");
+        // Still one account, counted as such.
+        assert_eq!(
+            t.state().counts[&format!("a {}", "a".repeat(320))].failures,
+            1
+        );
     }
 
     #[test]

@@ -48,6 +48,14 @@ pub struct ResetMail {
     pub notice: Notice,
 }
 
+/// A reset link that is unknown, used or expired, as a `token` field error.
+pub fn invalid_reset() -> StoreError {
+    StoreError::field(
+        "token",
+        "is not a valid reset link: it is unknown, used or expired",
+    )
+}
+
 impl Db {
     /// Stores a new reset link for `user` (replacing older ones) and, when mail is on, queues its
     /// email in the same transaction.
@@ -122,12 +130,6 @@ impl Db {
         let (company, user) = self
             .write(|tx| {
                 Box::pin(async move {
-                    let invalid = || {
-                        StoreError::field(
-                            "token",
-                            "is not a valid reset link: it is unknown, used or expired",
-                        )
-                    };
                     let found: Option<(i64, i64)> = tx
                         .fetch_optional(
                             "SELECT u.id, u.company_id FROM password_resets r JOIN users u ON \
@@ -135,7 +137,7 @@ impl Db {
                             [token_hash.into(), now().into()],
                         )
                         .await?;
-                    let (user, company) = found.ok_or_else(invalid)?;
+                    let (user, company) = found.ok_or_else(invalid_reset)?;
                     // The user's row first (the order every change of a user takes), then the
                     // link, claimed: a grant or a second use of the link that committed
                     // meanwhile has taken it, and nothing is set.
@@ -147,7 +149,7 @@ impl Db {
                             [token_hash.into(), now().into()],
                         )
                         .await?;
-                    let issuer = issuer.ok_or_else(invalid)?;
+                    let issuer = issuer.ok_or_else(invalid_reset)?;
                     // The rule the link was issued under must still hold: checked only at
                     // issue, a plain admin's link for a user granted Push to accounting before
                     // it was used set the new approver's password.

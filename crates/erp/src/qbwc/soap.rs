@@ -1,10 +1,15 @@
 //! The QuickBooks Web Connector's side of the wire: SOAP 1.1 document/literal calls in the
 //! `http://developer.intuit.com/` namespace, their answers, the WSDL, and the `.qwc` file that
 //! tells QBWC where Costbridge is.
-use super::xml::{esc, parse};
+use super::xml::{esc, parse_at_most};
 use std::collections::BTreeMap;
 
 pub const NAMESPACE: &str = "http://developer.intuit.com/";
+
+/// The most elements a call's envelope is read with. The Web Connector's calls hold a few
+/// parameters (QuickBooks' answer travels as one escaped text); the limit keeps a body of tiny
+/// elements, sent before any sign-in, from being built into a tree.
+const MAX_CALL_ELEMENTS: usize = 256;
 
 /// One call QBWC makes, with its parameters by name (`ticket`, `strUserName`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +39,7 @@ pub const METHODS: [&str; 8] = [
 /// Reads a SOAP request; `action` is the `SOAPAction` header, which must name the same method
 /// as the body when it is given.
 pub fn read_call(body: &str, action: Option<&str>) -> Result<Call, String> {
-    let env = parse(body)?;
+    let env = parse_at_most(body, MAX_CALL_ELEMENTS)?;
     if env.name != "Envelope" {
         return Err(format!("expected a SOAP Envelope, got <{}>", env.name));
     }
@@ -211,6 +216,7 @@ pub fn qwc(q: &Qwc<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::xml::parse;
     use super::*;
 
     const AUTH: &str = r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><authenticate xmlns="http://developer.intuit.com/"><strUserName>costbridge-1</strUserName><strPassword>p&amp;ss</strPassword></authenticate></soap:Body></soap:Envelope>"#;
@@ -231,6 +237,16 @@ mod tests {
         );
         assert!(r.contains("<authenticateResponse xmlns=\"http://developer.intuit.com/\"><authenticateResult><string>t&lt;1&gt;</string><string>none</string></authenticateResult></authenticateResponse>"), "{r}");
         assert!(parse(&wsdl("https://x.example/qbwc")).is_ok());
+        // A call padded with a million empty elements is refused unread.
+        let padded = AUTH.replace(
+            "<strPassword>",
+            &format!("{}<strPassword>", "<a/>".repeat(1 << 20)),
+        );
+        assert!(
+            read_call(&padded, None)
+                .unwrap_err()
+                .starts_with("more than 256 elements"),
+        );
     }
 
     #[test]

@@ -109,6 +109,11 @@ pub async fn reset_user(state: &AppState, token: &str) -> OpResult<Option<User>>
 
 /// Sets the password through a reset link, once; every session and token of the user ends.
 pub async fn complete_reset(state: &AppState, token: &str, new_password: String) -> OpResult<User> {
+    // The link first: hashing costs a core and 19 MiB, and anyone may post here without
+    // signing in, so a made-up token must not buy a hash. (The write checks it again.)
+    if reset_user(state, token).await?.is_none() {
+        return Err(costbridge_storage::credentials::invalid_reset().into());
+    }
     check_password(&new_password)?;
     let hash = hash(new_password).await?;
     Ok(state

@@ -319,6 +319,10 @@ async fn first_connect_nothing_to_do_bad_password_and_expired_ticket(app: TestAp
     assert_last_error(&app, "wrong password from 127.0.0.1").await;
     let unknown = WebConnector::new(&app.base, "costbridge-999", &qbwc.password);
     assert_eq!(unknown.authenticate(&qbwc.password).await.1, "nvu");
+    // A user name of megabytes is refused unread: not looked up, counted or logged.
+    let huge = WebConnector::new(&app.base, &"x".repeat(4 << 20), &qbwc.password);
+    assert_eq!(huge.authenticate(&qbwc.password).await.1, "nvu");
+    assert_last_error(&app, "wrong password from 127.0.0.1").await;
 
     // First connect: QuickBooks reports its accounts.
     let mut qb = QuickBooksStandIn::new();

@@ -74,12 +74,21 @@ async fn session(state: &AppState, ticket: &str) -> Result<Option<QbwcSession>, 
     Ok(s)
 }
 
+/// The longest Web Connector user name read (Costbridge makes them well under this).
+const MAX_USER_BYTES: usize = 254;
+
 /// `[ticket, ""]` to go on, `[ticket, "none"]` when there is nothing to do, `["", "nvu"]` for
 /// a wrong user name or password (counted by the sign-in throttle, like a person's).
 async fn authenticate(
     state: &AppState, client: IpAddr, user: &str, secret: &str,
 ) -> Result<Reply, OpError> {
     let refused = || Reply::Strings(vec![String::new(), "nvu".into()]);
+    // Ours are short (`costbridge-…`); a name of megabytes is refused before it is looked up,
+    // counted or written to the log.
+    if user.len() > MAX_USER_BYTES {
+        tracing::warn!(%client, bytes = user.len(), "QBWC sign-in refused: user name too long");
+        return Ok(refused());
+    }
     let key = format!("qbwc:{user}");
     let throttle = &state.sign_in;
     // Held until the password is decided (the function's end).
