@@ -168,8 +168,10 @@ pub struct Pager {
 
 impl Pager {
     pub fn new(asked: Option<i64>, per: i64) -> Pager {
+        // Past the last page is an empty page; past what an offset can hold is that too,
+        // not an overflow (a panic in debug builds, a negative OFFSET in release).
         Pager {
-            page: asked.unwrap_or(1).max(1),
+            page: asked.unwrap_or(1).clamp(1, i64::MAX / per),
             per,
         }
     }

@@ -1,6 +1,7 @@
 use crate::both;
 use crate::helpers::{TestApp, field_error, perms};
 use reqwest::StatusCode;
+use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
 both!(
@@ -1080,6 +1081,18 @@ async fn short_and_empty_pages_say_the_total(app: TestApp) {
         .get(&app.c("/erp/cost_codes?filter=ready_to_export&per_page=100"))
         .await;
     assert_eq!(one.as_array().unwrap().len(), 5);
+    // The pages take any page number, as far as an offset holds, and answer an empty page.
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    for path in [
+        "/erp?filter=ready_to_export&page=9223372036854775807".to_owned(),
+        format!("/codes/{list}/nodes?page=9223372036854775807"),
+        "/settings/audit?page=9223372036854775807".to_owned(),
+    ] {
+        let res = app.page_with(&path, &[(COOKIE, &cookie)]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
 }
 
 /// While an export runs, the queue polls every two seconds and redraws the tab's rows. The poll
