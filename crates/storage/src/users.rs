@@ -62,6 +62,29 @@ pub(crate) const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin
 /// A user's row held for a change of their password or rights (`FOR UPDATE` on PostgreSQL;
 /// SQLite's one writer is alone anyway): their rights now, and who chose their password when
 /// it was not them (migration 202612041).
+/// Refuses to leave the company without a person who is an Admin-tool admin holding Push to
+/// accounting: nobody could grant that privilege again, or make an admin, and no command
+/// recovers it.
+async fn last_full_admin(
+    tx: &mut Tx<'_>, company: i64, id: i64, name: &str,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT u.id FROM users u WHERE u.company_id = $1 AND u.id <> $2 AND {PEOPLE} AND \
+         u.admin_tool = 'admin' AND u.can_push_to_accounting LIMIT 1"
+    );
+    let other: Option<(i64,)> = tx
+        .fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+        .await?;
+    match other {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Conflict(format!(
+            "{name} is the company's last admin who holds Push to accounting: without one, \
+             nobody could grant that privilege or make an admin again. Give another user \
+             admin_tool=admin and Push to accounting first, then change {name}."
+        ))),
+    }
+}
+
 pub(crate) async fn lock_user(
     tx: &mut Tx<'_>, company: i64, id: i64,
 ) -> Result<(Permissions, Option<i64>), StoreError> {
@@ -300,9 +323,23 @@ impl Db {
         let before = self.user(company, id).await?;
         let perms = patch.permissions.unwrap_or(before.permissions);
         let (patch, before) = (&patch, &before);
+        // Taking a full admin's rights away may leave the company without one: such changes
+        // take the company's row first, so two admins demoting each other at once are judged
+        // one after the other.
+        let demoting = before.permissions.may_grant_push() && !perms.may_grant_push();
         self.write(|tx| {
             Box::pin(async move {
+                if demoting && tx.postgres() {
+                    tx.execute(
+                        "SELECT id FROM companies WHERE id = $1 FOR UPDATE",
+                        [company.into()],
+                    )
+                    .await?;
+                }
                 let (now_rights, chosen_by) = lock_user(tx, company, id).await?;
+                if now_rights.may_grant_push() && !perms.may_grant_push() {
+                    last_full_admin(tx, company, id, &before.name).await?;
+                }
                 // Whoever chose the password after this change, when not the user, must hold
                 // every permission the user is to have. Lowering rights never waits on it.
                 let chosen = match &patch.password_hash {

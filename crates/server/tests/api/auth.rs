@@ -7,8 +7,52 @@ both!(
     tokens_sign_in_and_revoke,
     users_and_the_grant_rule,
     other_companies_are_invisible,
-    login_is_rate_limited
+    login_is_rate_limited,
+    the_last_full_admin_keeps_their_rights
 );
+
+/// A company keeps someone who is an Admin-tool admin holding Push to accounting: without one
+/// nobody could grant the privilege or make an admin again, and no command recovers it.
+async fn the_last_full_admin_keeps_their_rights(app: TestApp) {
+    let (_, me) = app.get("/api/v1/me").await;
+    let me = me["id"].as_i64().unwrap();
+    let lower = json!({"permissions": {"admin_tool": "read_only", "erp_integrations": "admin",
+        "can_push_to_accounting": true}});
+    let (s, b) = app
+        .patch(&app.c(&format!("/users/{me}")), lower.clone())
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is the company's last admin who holds Push to accounting"),
+        "{b}"
+    );
+    let (_, still) = app.get("/api/v1/me").await;
+    assert_eq!(still["permissions"], perms("admin", "admin", true));
+    // With a second one, either may step down, and the other is then the last.
+    let (s, other) = app
+        .post(
+            &app.c("/users"),
+            json!({"email": "second@one.example", "name": "Second",
+            "password": "a-long-password", "permissions": perms("admin", "none", true)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{other}");
+    let (s, b) = app.patch(&app.c(&format!("/users/{me}")), lower).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let second = app.login("second@one.example", "a-long-password").await;
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &app.c(&format!("/users/{}", other["id"])),
+            &second,
+            Some(json!({"permissions": perms("admin", "none", false)})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+}
 
 async fn tokens_sign_in_and_revoke(app: TestApp) {
     let (s, b) = app.sign_in("admin@one.example", "wrong-password").await;
