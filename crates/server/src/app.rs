@@ -190,7 +190,11 @@ pub fn documented(
     state: &AppState, settings: &Settings,
 ) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::new()
-        .merge(api::router(state, settings.server.max_import_bytes))
+        .merge(api::router(
+            state,
+            settings.server.max_body_bytes,
+            settings.server.max_import_bytes,
+        ))
         .routes(routes!(healthz))
         .merge(
             OpenApiRouter::new().routes(routes!(metrics)).route_layer(

@@ -11,12 +11,28 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// What the guard needs: the state, and the largest body an API route takes (an
+/// What the guard needs: the state, and the largest bodies the API's routes take (an
 /// `Idempotency-Key` request's body is read here to compare retries).
 #[derive(Clone)]
 pub struct Guard {
     pub state: AppState,
+    /// Any route's (`[server] max_body_bytes`).
     pub max_body: usize,
+    /// A CSV import's (`[server] max_import_bytes`).
+    pub max_import: usize,
+}
+
+impl Guard {
+    /// The most of a request's body read before its handler runs: an import's size only for an
+    /// import by a caller who may import. The body is read before the handler checks anything,
+    /// so any caller's POST to any route was buffered up to the import's 64 MiB.
+    pub fn body_limit(&self, caller: &Caller, path: &str) -> usize {
+        if path.ends_with("/import") && caller.user.permissions.can_write_codes() {
+            self.max_import
+        } else {
+            self.max_body
+        }
+    }
 }
 
 pub async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {

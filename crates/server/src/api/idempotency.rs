@@ -49,7 +49,7 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
         }
     };
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, g.max_body).await else {
+    let Ok(bytes) = to_bytes(body, g.body_limit(caller, parts.uri.path())).await else {
         return too_large().into_response();
     };
     let mut h = Sha256::new();

@@ -21,10 +21,13 @@ mod submissions;
 
 /// The API's routes behind its guard (caller, rate limit, `Idempotency-Key`: `guard.rs`), and
 /// the OAuth token endpoint beside them.
-pub fn router(state: &AppState, max_import_bytes: usize) -> OpenApiRouter<AppState> {
+pub fn router(
+    state: &AppState, max_body_bytes: usize, max_import_bytes: usize,
+) -> OpenApiRouter<AppState> {
     let guard = guard::Guard {
         state: state.clone(),
-        max_body: max_import_bytes,
+        max_body: max_body_bytes,
+        max_import: max_import_bytes,
     };
     let mut guarded = OpenApiRouter::new()
         .merge(auth::router())

@@ -61,6 +61,15 @@ async fn a_retried_create_runs_once(app: TestApp) {
     let (_, codes) = app.get(&path).await;
     assert_eq!(codes.as_array().map(Vec::len), Some(1));
 
+    // A body past the route's limit is refused before the key is claimed (it was read up to
+    // an import's 64 MiB first, whatever the route): the key stays free for the real request.
+    let huge = json!({"code": "03", "description": "y".repeat(200_000), "parent_id": null});
+    let (s, _, b) = post_with_key(&app, &app.base, &app.token, &path, "k-3", &huge).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    let fine = json!({"code": "03", "description": "Sitework", "parent_id": null});
+    let (s, _, b) = post_with_key(&app, &app.base, &app.token, &path, "k-3", &fine).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
     // A refusal is an answer too: replayed as it was.
     let dup = json!({"code": "01", "description": "Again", "parent_id": null});
     let (s, _, refused) = post_with_key(&app, &app.base, &app.token, &path, "k-2", &dup).await;
@@ -94,7 +103,7 @@ async fn a_retried_create_runs_once(app: TestApp) {
     assert_eq!(first["created"], 1, "{first}");
     assert_eq!(import("csv-1").await, (StatusCode::OK, true, first));
     let (_, codes) = app.get(&path).await;
-    assert_eq!(codes.as_array().map(Vec::len), Some(2), "{codes}");
+    assert_eq!(codes.as_array().map(Vec::len), Some(3), "{codes}");
 
     // Keys are per caller: another user's "k-1" is theirs.
     let other_admin = app
