@@ -226,13 +226,16 @@ fn fail_all(rows: &[ExportRow], message: &str) -> Vec<(i64, Outcome)> {
 }
 
 /// What the job needs is out of reach (the ERP, or the stored connection this instance cannot
-/// read): the job waits and is tried again with backoff, and only after `max_attempts` are its
-/// rows left failed, saying so. Not the codes' fault, so nothing fails before that.
+/// read): the job waits and is tried again with backoff, and only after `max_attempts` such
+/// failures in a row are its rows left failed, saying so. Not the codes' fault, so nothing
+/// fails before that; and restarts or storage failures on the way are not the ERP's, so they
+/// count for nothing.
 async fn retry_or_give_up(
     state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob, error: String,
 ) -> anyhow::Result<()> {
-    if job.attempts < cfg.max_attempts {
-        let delay = backoff(cfg.backoff_seconds, job.attempts, MAX_BACKOFF_SECONDS);
+    let failures = job.erp_failures + 1;
+    if failures < cfg.max_attempts {
+        let delay = backoff(cfg.backoff_seconds, failures, MAX_BACKOFF_SECONDS);
         tracing::warn!(
             error,
             retry_in_s = delay.whole_seconds(),
@@ -243,10 +246,7 @@ async fn retry_or_give_up(
         }
         return Ok(());
     }
-    let message = format!(
-        "{error} (Costbridge gave up after {} attempts)",
-        job.attempts
-    );
+    let message = format!("{error} (Costbridge gave up after {failures} attempts)");
     let left = state.db.job_rows(job.id).await?;
     Ok(record(state, job, &left, &fail_all(&left, &message)).await?)
 }

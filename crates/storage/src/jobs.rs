@@ -16,6 +16,9 @@ pub struct ClaimedJob {
     pub id: i64,
     pub company_id: i64,
     pub attempts: i64,
+    /// How many times in a row the job's ERP could not be reached (`export_jobs.erp_failures`):
+    /// what the give-up after `max_attempts` counts. A batch recorded sets it back to 0.
+    pub erp_failures: i64,
     /// This claim's number (`export_jobs.claims`). The claim's later writes name it, so once
     /// another claim has taken the job over (this one's lease ran out while it was still
     /// busy) they write nothing.
@@ -218,7 +221,7 @@ impl Db {
                      '{running}' AND locked_until < $2)) AND {NOT_PULLED}"
                 ),
                 order: "id",
-                returning: "id, company_id, attempts, claims",
+                returning: "id, company_id, attempts, erp_failures, claims",
             },
             now(),
             lease,
@@ -295,8 +298,9 @@ impl Db {
                 // The job's row, held to the commit: a claim cannot take the job over while
                 // this one records, and a claim already replaced records nothing. (The list's
                 // version has moved for nothing then; the transaction commits, harmlessly.)
+                // A batch recorded is the ERP answering: its failures in a row end.
                 let sql = format!(
-                    "UPDATE export_jobs SET claims = claims WHERE id = $1 AND {}",
+                    "UPDATE export_jobs SET erp_failures = 0 WHERE id = $1 AND {}",
                     held("export_jobs", "$2")
                 );
                 if tx
@@ -455,15 +459,16 @@ impl Db {
     }
 
     /// The ERP could not be reached: try again after `delay`, keeping the error for the page.
-    /// `attempt` is what this attempt gives back: nothing (0), or the attempt itself (1) when
-    /// nothing failed and the ERP only asked to wait. Only the job's claim puts it back
-    /// (`false`: another claim has it).
+    /// `attempt` is what this attempt gives back: nothing (0: one more ERP failure in a row),
+    /// or the attempt itself (1) when nothing failed and the ERP only asked to wait. Only the
+    /// job's claim puts it back (`false`: another claim has it).
     pub async fn retry_job_later(
         &self, job: &ClaimedJob, error: &str, delay: Duration, attempt: i64,
     ) -> Result<bool, StoreError> {
         let sql = format!(
             "UPDATE export_jobs SET status = $4, run_after = $2, locked_until = NULL, \
-             last_error = $3, attempts = attempts - $6 WHERE id = $1 AND {}",
+             last_error = $3, attempts = attempts - $6, erp_failures = erp_failures + 1 - $6 \
+             WHERE id = $1 AND {}",
             held("export_jobs", "$5")
         );
         let queued = self

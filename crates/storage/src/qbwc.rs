@@ -327,7 +327,7 @@ impl Db {
              attempts = attempts + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, \
              claims = claims + CASE WHEN status = '{queued}' THEN 1 ELSE 0 END, \
              locked_until = $2 WHERE id = (SELECT j.id {waiting} ORDER BY j.id LIMIT 1) \
-             RETURNING id, company_id, attempts, claims",
+             RETURNING id, company_id, attempts, erp_failures, claims",
             running = JobStatus::Running.as_str(),
             queued = JobStatus::Queued.as_str(),
             waiting = *WAITING_JOBS

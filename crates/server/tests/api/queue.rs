@@ -28,6 +28,7 @@ both!(
     an_unreadable_connection_postpones_the_job,
     a_missing_item_is_not_found_first,
     an_account_gone_from_the_chart_fails_its_rows,
+    restarts_use_up_no_retries,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -1310,5 +1311,54 @@ async fn an_account_gone_from_the_chart_fails_its_rows(app: TestApp) {
     assert_eq!(
         st["counts"],
         json!({"synced": 1, "failed": 2, "exporting": 0})
+    );
+}
+
+/// The give-up after `max_attempts` (two in the tests) counts the ERP's failures in a row, not
+/// claims: a job that two crashed workers had claimed gave up at the ERP's first failure,
+/// failing every code left with "gave up after 3 attempts".
+async fn restarts_use_up_no_retries(app: TestApp) {
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let blocker = app.export_dir().join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let (s, _) = app
+        .put(
+            &app.c("/erp_connection"),
+            json!({"profile": "tryton",
+                "connector": {"kind": "file", "directory": blocker.join("exports"), "format": "csv"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    let job_path = app.c(&format!("/erp/export_jobs/{}", job["export_job_id"]));
+    // Two workers claim the job and die (their leases, zero here, run out).
+    for _ in 0..2 {
+        let claimed = app
+            .app_state
+            .db
+            .claim_export_job(time::Duration::ZERO)
+            .await;
+        assert!(claimed.unwrap().is_some());
+    }
+    // The ERP's first failure: the job waits for its retry, nothing failed.
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app.get(&job_path).await;
+    assert_eq!(
+        (st["status"].as_str(), st["attempts"].as_i64()),
+        (Some("queued"), Some(3)),
+        "{st}"
+    );
+    assert!(app.items("failed").await.is_empty());
+    // The second in a row: given up, saying how many times the ERP failed.
+    backdate_jobs(&app, "run_after").await;
+    app.run_worker().await;
+    let failed = app.items("failed").await;
+    assert_eq!(failed.len(), 1);
+    let message = failed[0]["erp_message"].as_str().unwrap();
+    assert!(
+        message.ends_with("(Costbridge gave up after 2 attempts)"),
+        "{message}"
     );
 }
