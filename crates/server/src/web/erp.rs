@@ -110,6 +110,25 @@ impl QueueView {
         }
     }
 
+    /// A row's saved account when its picker has no option for it, with why: the ERP did not
+    /// answer (the pickers are empty), or its chart no longer has it. Without this the picker
+    /// showed "None" for an account that is saved and travels with the export.
+    pub fn unlisted<'a>(
+        &self, saved: Option<&'a str>, income: bool,
+    ) -> Option<(&'a str, &'static str)> {
+        let code = saved?;
+        let listed = if income { &self.income } else { &self.expense };
+        if listed.iter().any(|a| a.code == code) {
+            return None;
+        }
+        let why = if self.accounts_problem.is_some() {
+            "saved; the chart of accounts could not be read"
+        } else {
+            "saved; no longer in the chart of accounts"
+        };
+        Some((code, why))
+    }
+
     /// Rows whose GL accounts may still change and which can be selected for an action.
     pub fn actionable(&self, row: &RowView) -> bool {
         self.approver && matches!(row.i.export_status.as_str(), "ready" | "failed")

@@ -316,6 +316,16 @@ async fn an_erp_that_does_not_answer_is_said_above_the_queue(app: TestApp) {
         .local_addr()
         .unwrap()
         .port();
+    // A code waits with its income account saved while the ERP could still be read.
+    let list = app.connect("tryton", "csv").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let item = &app.items("ready_to_export").await[0];
+    app.patched(
+        &app.c(&format!("/erp/cost_codes/{}", item["id"])),
+        serde_json::json!({"gl_income_account": "4000"}),
+    )
+    .await;
     let (s, b) = app
         .put(
             &app.c("/erp_connection"),
@@ -337,6 +347,13 @@ async fn an_erp_that_does_not_answer_is_said_above_the_queue(app: TestApp) {
         "{html}"
     );
     assert!(html.contains("Test connection"), "{html}");
+    // The saved account still shows as chosen, not as "None".
+    assert!(
+        html.contains(
+            r#"<option value="4000" selected>4000 (saved; the chart of accounts could not be read)</option>"#
+        ),
+        "{html}"
+    );
     // The table's caption names the tab as people read it, not its key.
     assert!(
         html.contains(">Codes in Ready to Export</caption>"),

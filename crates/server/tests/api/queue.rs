@@ -1312,6 +1312,17 @@ async fn an_account_gone_from_the_chart_fails_its_rows(app: TestApp) {
         st["counts"],
         json!({"synced": 1, "failed": 2, "exporting": 0})
     );
+    // The failed row's picker still shows the account, and why it is not offered.
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let html = app.page(&cookie, "/erp?filter=failed").await;
+    assert!(
+        html.contains(
+            r#"<option value="4000" selected>4000 (saved; no longer in the chart of accounts)</option>"#
+        ),
+        "{html}"
+    );
 }
 
 /// The give-up after `max_attempts` (two in the tests) counts the ERP's failures in a row, not
