@@ -185,6 +185,15 @@ struct ErpPage {
 }
 
 impl ErpPage {
+    /// How many codes wait in Ready to Export, as the tab says.
+    fn ready_count(&self) -> i64 {
+        self.tabs
+            .tabs
+            .iter()
+            .find(|t| t.key == "ready_to_export")
+            .map_or(0, |t| t.count)
+    }
+
     /// The filter as its tab names it ("Ready to Export"), for the table's caption.
     fn filter_label(&self) -> &'static str {
         self.tabs

@@ -108,6 +108,8 @@ struct Picked {
     default_expense: Option<String>,
     reason: String,
     filter: String,
+    /// How many rows the tab had when the page was drawn ("Export all" asks about that many).
+    seen: Option<i64>,
 }
 
 fn picked(body: &[u8]) -> Result<Picked, OpError> {
@@ -117,6 +119,7 @@ fn picked(body: &[u8]) -> Result<Picked, OpError> {
         default_expense: None,
         reason: String::new(),
         filter: "ready_to_export".into(),
+        seen: None,
     };
     let mut all = false;
     for (k, val) in super::form_pairs(body) {
@@ -132,6 +135,12 @@ fn picked(body: &[u8]) -> Result<Picked, OpError> {
             "default_expense" if !val.is_empty() => p.default_expense = Some(val),
             "reason" => p.reason = val,
             "filter" => p.filter = filter_key(Some(&val))?.to_owned(),
+            "seen" => {
+                let n = val
+                    .parse()
+                    .map_err(|_| OpError::field("seen", "must be a number"))?;
+                p.seen = Some(n);
+            }
             _ => {}
         }
     }
@@ -143,6 +152,19 @@ fn picked(body: &[u8]) -> Result<Picked, OpError> {
 
 async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> WebResult<Response> {
     let p = picked(body)?;
+    // "Export all" asked about the rows the page showed; codes sent or taken since would go
+    // (or stay) unseen, and an export cannot be taken back.
+    if let (None, Some(seen), Start::Export) = (&p.ids, p.seen, &what) {
+        let now = ops::counts(state, &v.caller.user, v.company()).await?["ready_to_export"];
+        if now != seen {
+            return Err(OpError::Conflict(format!(
+                "Nothing was exported: {now} code(s) are in Ready to Export now, not the {seen} \
+                 this page showed (someone sent, exported or rejected codes since). Reload the \
+                 page, look them over, then export all again."
+            ))
+            .into());
+        }
+    }
     let pick = Pick {
         item_ids: p.ids,
         gl_income_account: p.default_income,

@@ -29,6 +29,7 @@ both!(
     a_missing_item_is_not_found_first,
     an_account_gone_from_the_chart_fails_its_rows,
     restarts_use_up_no_retries,
+    export_all_exports_what_the_page_showed,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -1372,4 +1373,40 @@ async fn restarts_use_up_no_retries(app: TestApp) {
         message.ends_with("(Costbridge gave up after 2 attempts)"),
         "{message}"
     );
+}
+
+/// "Export all" asks about the count the page showed, and exports only while that is still
+/// the count: codes sent since (or taken by another approver) would have gone unseen.
+async fn export_all_exports_what_the_page_showed(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let (cookie, csrf) = app
+        .page_session("admin@one.example", "first-admin-password")
+        .await;
+    let page = app.page(&cookie, "/erp").await;
+    assert!(
+        page.contains(r#"hx-vals='{"all": "1", "seen": "1"}' hx-confirm="Export all 1 code(s) in Ready to Export into the ERP?"#),
+        "{page}"
+    );
+    // Another code is sent after the page was drawn.
+    app.code(list, "02", "Site", None).await;
+    app.send(list).await;
+    let all = [("all", "1"), ("seen", "1"), ("default_income", "4000")];
+    let res = app.htmx_post(&cookie, &csrf, "/erp/export", &all).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let error = res.headers()["x-error"].to_str().unwrap().to_owned();
+    assert!(
+        error.contains("2 code(s) are in Ready to Export now, not the 1 this page showed"),
+        "{error}"
+    );
+    assert_eq!(
+        app.items("ready_to_export").await.len(),
+        2,
+        "nothing exported"
+    );
+    let all = [("all", "1"), ("seen", "2"), ("default_income", "4000")];
+    let res = app.htmx_post(&cookie, &csrf, "/erp/export", &all).await;
+    assert!(res.headers().contains_key("hx-redirect"), "{res:?}");
+    assert_eq!(app.items("exporting").await.len(), 2);
 }

@@ -127,6 +127,7 @@ async fn every_page_state_passes_axe() {
         b.click("#reject-dialog [data-close-dialog]").await;
         b.el("#default-income").await.select("4000").await.unwrap();
         b.click("button[hx-post='/erp/export'][hx-vals]").await;
+        b.d.accept_alert().await.expect("confirm export all");
         b.wait_text("#job-status", "exporting").await;
         b.axe(&axe, "export running").await;
         assert_eq!(s.run_worker().await, 1);

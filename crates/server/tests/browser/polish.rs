@@ -175,9 +175,11 @@ async fn a_new_company_gets_its_typed_codes_to_the_erp() {
         b.go("/erp").await;
         let export_all = "#queue button[hx-vals*='all']";
         b.click(export_all).await;
+        b.d.accept_alert().await.unwrap();
         refused_in_place(&b, export_all, "needs a GL income account").await;
         b.el("#default-income").await.select("4000").await.unwrap();
         b.click(export_all).await;
+        b.d.accept_alert().await.unwrap();
         b.wait_url("job=").await;
         s.run_worker().await;
         b.go("/erp?filter=synced").await;

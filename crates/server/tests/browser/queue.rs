@@ -117,6 +117,7 @@ async fn approve_reject_export_live_and_retry() {
         b.go("/erp").await;
         pick(&b, "#default-income", "4000").await;
         b.click("button[hx-post='/erp/export'][hx-vals]").await;
+        b.d.accept_alert().await.expect("confirm export all");
         b.wait_text("#job-panel", "Export job").await;
         assert_eq!(s.run_worker().await, 1);
         b.wait_text("#job-panel", "2 written to costbridge-export-")
