@@ -32,7 +32,14 @@ enum JobError {
     /// This claim's lease ran out while it was busy and another claim took the job over.
     #[error("the job was taken over")]
     TakenOver,
+    /// The service is stopping: the job goes back to the queue between two batches.
+    #[error("the service is stopping")]
+    Stopping,
 }
+
+/// What the job's page says while a job put back by a stopping server waits for the next one.
+const STOPPED: &str = "Costbridge was stopped (a restart or an upgrade) between two batches; \
+     the export goes on where it stopped once Costbridge runs again";
 
 /// Says that this claim stopped because another took the job over: it records nothing more.
 fn taken_over() {
@@ -67,14 +74,16 @@ async fn run_due(state: &AppState, cfg: &WorkerSettings, stop: &Stop) -> anyhow:
         let Some(job) = state.db.claim_export_job(lease).await? else {
             break;
         };
-        process(state, cfg, &job).await?;
+        process(state, cfg, &job, stop).await?;
         done += 1;
     }
     Ok(done)
 }
 
-#[tracing::instrument(skip(state, cfg), fields(job = job.id, company = job.company_id, attempt = job.attempts))]
-async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> anyhow::Result<()> {
+#[tracing::instrument(skip(state, cfg, stop), fields(job = job.id, company = job.company_id, attempt = job.attempts))]
+async fn process(
+    state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob, stop: &Stop,
+) -> anyhow::Result<()> {
     let rows = state.db.job_rows(job.id).await?;
     let conn = match connection(state, job.company_id).await {
         Ok(Some(c)) => c,
@@ -150,7 +159,13 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
             file,
             erp: &conn.profile.name,
         });
-        for batch in going.chunks(conn.settings.batch_size()) {
+        for (i, batch) in going.chunks(conn.settings.batch_size()).enumerate() {
+            // A stopping service finishes the batch in hand, not the job: a large export
+            // outlasted the grace a container or systemd gives, was killed, and waited for its
+            // lease to run out before another instance went on.
+            if i > 0 && stop.now() {
+                return Err(JobError::Stopping);
+            }
             // A file export's batch is the whole job: its lines are made as the file is written.
             let lines = RowLines {
                 rows: batch,
@@ -188,6 +203,17 @@ async fn process(state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob) -> an
     match with_lease(state, cfg, job, export_all).await {
         Ok(()) => {}
         Err(JobError::TakenOver) => taken_over(),
+        // Due at once, and the run given back: not the ERP's failure.
+        Err(JobError::Stopping) => {
+            tracing::info!("service stopping: export job put back between two batches");
+            if !state
+                .db
+                .retry_job_later(job, STOPPED, Duration::ZERO, 1)
+                .await?
+            {
+                taken_over();
+            }
+        }
         // Not the ERP's fault: no item is failed for it and the ERP's backoff does not apply.
         Err(JobError::Store(e)) => {
             tracing::error!(

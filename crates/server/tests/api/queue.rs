@@ -30,6 +30,7 @@ both!(
     an_account_gone_from_the_chart_fails_its_rows,
     restarts_use_up_no_retries,
     export_all_exports_what_the_page_showed,
+    a_stopping_worker_puts_its_job_back_between_batches,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -1409,4 +1410,92 @@ async fn export_all_exports_what_the_page_showed(app: TestApp) {
     let res = app.htmx_post(&cookie, &csrf, "/erp/export", &all).await;
     assert!(res.headers().contains_key("hx-redirect"), "{res:?}");
     assert_eq!(app.items("exporting").await.len(), 2);
+}
+
+/// SIGTERM during a large export: the batch in hand is finished and recorded, then the job goes
+/// back to the queue, due now and its run given back. Before, the worker went on to the job's
+/// end, past the grace a container or systemd gives, and was killed.
+async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop);
+    let signal = stop.clone();
+    // An ERP that takes every code, and the service told to stop while the first batch runs.
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(batch): axum::Json<Value>| {
+            signal.send_replace(true);
+            async move {
+                let results: Vec<Value> = batch["codes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| json!({"item_id": c["item_id"], "status": "synced", "origin_id": c["full_code"]}))
+                    .collect();
+                axum::Json(json!({ "results": results }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await });
+    let (s, b) = app
+        .put(
+            &app.c("/erp_connection"),
+            json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook", "url": url,
+                "secret": "whsec_0123456789abcdef", "gl_accounts": [
+                    {"code": "4000", "name": "Construction Income", "kind": "income"}]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let list = b["erp_list_id"].as_i64().unwrap();
+    let mut csv = String::from("full_code,description,active\n");
+    for i in 0..600 {
+        csv.push_str(&format!("{i:03},Item {i},true\n"));
+    }
+    app.import(list, csv).await;
+    app.send(list).await;
+    let (s, job) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"gl_income_account": "4000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    let job_path = app.c(&format!("/erp/export_jobs/{}", job["export_job_id"]));
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        costbridge_server::worker::run(
+            app.app_state.clone(),
+            app.worker.clone(),
+            costbridge_server::retry::Stop::new(stopping),
+        ),
+    )
+    .await
+    .expect("the worker stops after the batch in hand");
+    let (_, st) = app.get(&job_path).await;
+    assert_eq!(
+        (
+            st["status"].as_str(),
+            st["attempts"].as_i64(),
+            &st["counts"]
+        ),
+        (
+            Some("queued"),
+            Some(0),
+            &json!({"synced": 500, "failed": 0, "exporting": 100})
+        ),
+        "{st}"
+    );
+    assert!(
+        st["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Costbridge was stopped"),
+        "{st}"
+    );
+    // The next instance goes on at once, where it stopped.
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app.get(&job_path).await;
+    assert_eq!(st["status"], "done", "{st}");
+    assert_eq!(st["counts"]["synced"], 600, "{st}");
 }
