@@ -356,7 +356,9 @@ impl JobPanel {
                 " {erp} has them once someone imports {file} into it."
             ));
         }
-        if let Some(e) = &self.job.last_error {
+        // Why an unfinished job waits. Once it is done its rows say how each ended, and a
+        // wait it got past (an ERP that came back, a restart) is no longer news.
+        if let Some(e) = self.job.last_error.as_ref().filter(|_| c.exporting > 0) {
             line.push_str(&format!(" Last error: {e}"));
         }
         line

@@ -1493,9 +1493,25 @@ async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
             .starts_with("Costbridge was stopped"),
         "{st}"
     );
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let panel = format!("/erp?filter=synced&job={}", job["export_job_id"]);
+    let html = app.page(&cookie, &panel).await;
+    assert!(
+        html.contains("still exporting. Last error: Costbridge was stopped"),
+        "{html}"
+    );
     // The next instance goes on at once, where it stopped.
     assert_eq!(app.run_worker().await, 1);
     let (_, st) = app.get(&job_path).await;
     assert_eq!(st["status"], "done", "{st}");
     assert_eq!(st["counts"]["synced"], 600, "{st}");
+    // Done, the panel no longer says why it once waited.
+    let html = app.page(&cookie, &panel).await;
+    assert!(
+        html.contains("600 synced, 0 failed, 0 still exporting."),
+        "{html}"
+    );
+    assert!(!html.contains("Last error"), "{html}");
 }
