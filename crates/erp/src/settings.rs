@@ -9,6 +9,16 @@ pub enum GlKind {
     Expense,
 }
 
+impl GlKind {
+    /// As the API and people say it: `income`, `expense`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GlKind::Income => "income",
+            GlKind::Expense => "expense",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GlAccount {

@@ -316,10 +316,7 @@ fn accounts_gone<'r>(
                 "GL {} account {code} is not in the ERP connection's chart of accounts any more \
                  (closed, archived or removed since it was picked); pick another account on \
                  this row and retry it",
-                match kind {
-                    GlKind::Income => "income",
-                    GlKind::Expense => "expense",
-                }
+                kind.as_str()
             ),
             (None, Some(parent)) if failed.contains(parent) => format!(
                 "parent '{parent}' failed in this export (its GL account is gone); pick another \

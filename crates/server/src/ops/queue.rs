@@ -138,12 +138,19 @@ fn check_account(
             .filter(|a| a.kind == kind)
             .map(|a| a.code.as_str())
             .collect();
+        let kind = kind.as_str();
+        // A chart with none of the kind said so as "()"; it is the ERP connection to fix.
+        let offered = if known.is_empty() {
+            format!(
+                "the ERP offers no {kind} account: add one in the ERP (or the connection's GL \
+                 accounts), then pick it"
+            )
+        } else {
+            format!("it offers {}", known.join(", "))
+        };
         return Err(OpError::field(
             field,
-            format!(
-                "'{code}' is not one of the ERP's accounts of this kind ({})",
-                known.join(", ")
-            ),
+            format!("'{code}' is not one of the ERP's {kind} accounts; {offered}"),
         ));
     }
     Ok(())

@@ -79,8 +79,9 @@ async fn gl_accounts_and_the_iif_file(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        field_error(&e, "gl_income_account").contains("'5000'"),
+    assert_eq!(
+        field_error(&e, "gl_income_account"),
+        "'5000' is not one of the ERP's income accounts; it offers 4000",
         "{e}"
     );
     for item in &items {
