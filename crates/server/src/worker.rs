@@ -272,7 +272,12 @@ async fn retry_or_give_up(
         }
         return Ok(());
     }
-    let message = format!("{error} (Costbridge gave up after {failures} attempts)");
+    // The rows say what to do next, since the cause was never theirs.
+    let message = format!(
+        "{error} (Costbridge gave up after {failures} attempts). Once the ERP connection works \
+         (Company settings → ERP connection → Test connection), retry these codes from Failed \
+         to Export"
+    );
     let left = state.db.job_rows(job.id).await?;
     Ok(record(state, job, &left, &fail_all(&left, &message)).await?)
 }

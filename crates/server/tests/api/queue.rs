@@ -1372,7 +1372,11 @@ async fn restarts_use_up_no_retries(app: TestApp) {
     assert_eq!(failed.len(), 1);
     let message = failed[0]["erp_message"].as_str().unwrap();
     assert!(
-        message.ends_with("(Costbridge gave up after 2 attempts)"),
+        message.ends_with(
+            "(Costbridge gave up after 2 attempts). Once the ERP connection works (Company \
+             settings → ERP connection → Test connection), retry these codes from Failed to \
+             Export"
+        ),
         "{message}"
     );
 }
