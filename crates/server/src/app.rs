@@ -343,9 +343,20 @@ async fn metrics_token(
         example = "# TYPE costbridge_export_jobs_open gauge\ncostbridge_export_jobs_open 0\n"),
         (status = 401, description = "`unauthorized`: `[server] metrics_token` is set and was not sent")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let depth = state.db.export_queue_depth().await.unwrap_or(-1) as f64;
-    let emails = state.db.outbox_pending().await.unwrap_or(-1) as f64;
-    let events = state.db.events_pending().await.unwrap_or(-1) as f64;
+    use costbridge_domain::events::DeliveryStatus;
+    use costbridge_domain::queue::MailStatus;
+    // -1 says the database did not answer: a gauge that stopped moving would hide it.
+    let db = &state.db;
+    let got = |n: Result<i64, _>| n.unwrap_or(-1) as f64;
+    let depth = got(db.export_queue_depth().await);
+    let emails = got(db.outbox_count(MailStatus::Pending).await);
+    let emails_failed = got(db.outbox_count(MailStatus::Failed).await);
+    let events = got(db.events_count(DeliveryStatus::Pending).await);
+    let events_failed = got(db.events_count(DeliveryStatus::Failed).await);
+    let alarms = db.export_alarms().await;
+    let alarm = |f: fn(&costbridge_storage::jobs::ExportAlarms) -> i64| {
+        alarms.as_ref().map_or(-1.0, |a| f(a) as f64)
+    };
     let text = state.metrics.render(&[
         (
             "costbridge_export_jobs_open",
@@ -353,14 +364,40 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             depth,
         ),
         (
+            "costbridge_export_job_oldest_seconds",
+            "How long the oldest unfinished export job the worker has to do has waited (not \
+             those waiting for a QuickBooks Web Connector); 0 when none.",
+            alarm(|a| a.oldest_seconds),
+        ),
+        (
+            "costbridge_export_jobs_retrying",
+            "Export jobs waiting to try again after their ERP could not be reached.",
+            alarm(|a| a.retrying),
+        ),
+        (
+            "costbridge_codes_failed",
+            "Cost codes whose export failed, not yet retried, rejected or edited.",
+            alarm(|a| a.codes_failed),
+        ),
+        (
             "costbridge_emails_pending",
             "Emails waiting in the outbox to be sent.",
             emails,
         ),
         (
+            "costbridge_emails_failed",
+            "Emails given up on after [mail] max_attempts (kept in the outbox).",
+            emails_failed,
+        ),
+        (
             "costbridge_events_pending",
             "Events waiting to be delivered to subscribers.",
             events,
+        ),
+        (
+            "costbridge_events_failed",
+            "Event deliveries given up on after [worker] max_attempts (Redeliver sends them again).",
+            events_failed,
         ),
     ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)

@@ -500,6 +500,36 @@ impl Db {
         self.pool().scalar(AssertSqlSafe(sql), []).await
     }
 
+    /// For the operator's alerts, over the jobs the worker has to do (not those waiting for a
+    /// Web Connector, which wait for QuickBooks all night): when the oldest was queued, how
+    /// many wait to retry after the ERP failed, and how many codes are failed now.
+    pub async fn export_alarms(&self) -> Result<ExportAlarms, StoreError> {
+        let sql = format!(
+            "SELECT MIN(created_at) FROM export_jobs WHERE status IN {} AND {NOT_PULLED}",
+            *WAITING
+        );
+        let oldest: Option<OffsetDateTime> = self.pool().scalar(AssertSqlSafe(sql), []).await?;
+        let sql = format!(
+            "SELECT COUNT(*) FROM export_jobs WHERE status = '{}' AND erp_failures > 0 AND \
+             {NOT_PULLED}",
+            JobStatus::Queued
+        );
+        let retrying = self.pool().scalar(AssertSqlSafe(sql), []).await?;
+        let codes_failed = self
+            .pool()
+            .scalar(
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_state_counts WHERE \
+                 sync_status = $1",
+                [SyncState::Failed.as_str().into()],
+            )
+            .await?;
+        Ok(ExportAlarms {
+            oldest_seconds: oldest.map_or(0, |t| (now() - t).whole_seconds().max(0)),
+            retrying,
+            codes_failed,
+        })
+    }
+
     /// Export jobs waiting or running, for the operator's queue-depth gauge.
     pub async fn export_queue_depth(&self) -> Result<i64, StoreError> {
         let sql = format!(
@@ -508,6 +538,16 @@ impl Db {
         );
         self.pool().scalar(AssertSqlSafe(sql), []).await
     }
+}
+
+/// What an operator alerts on: see [`Db::export_alarms`].
+pub struct ExportAlarms {
+    /// How long the oldest unfinished job the worker has to do has waited; 0 when none.
+    pub oldest_seconds: i64,
+    /// Jobs waiting to try again after their ERP failed.
+    pub retrying: i64,
+    /// Codes whose export failed and that no one has retried, rejected or edited yet.
+    pub codes_failed: i64,
 }
 
 /// The states of a job not yet done, as an SQL list.

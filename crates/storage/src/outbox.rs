@@ -549,12 +549,12 @@ impl Db {
             .await
     }
 
-    /// Emails waiting to go out, for the operator's gauge.
-    pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
+    /// Emails in `status` (waiting to go out, or given up on), for the operator's gauges.
+    pub async fn outbox_count(&self, status: MailStatus) -> Result<i64, StoreError> {
         self.pool()
             .scalar(
                 "SELECT COUNT(*) FROM outbox WHERE status = $1",
-                [MailStatus::Pending.as_str().into()],
+                [status.as_str().into()],
             )
             .await
     }

@@ -217,6 +217,10 @@ async fn order_per_code_holds_across_a_failure_retry_and_give_up(app: TestApp) {
     let error = failed["last_error"].as_str().unwrap();
     assert!(error.contains("answered HTTP 500"), "{error}");
     assert!(error.contains("gave up after 2 attempts"), "{error}");
+    assert_eq!(
+        app.gauge("costbridge_events_failed").await.as_deref(),
+        Some("1")
+    );
     app.code(list, "03", "Concrete", None).await;
     deliver(&app, now() + Duration::hours(3)).await;
     assert_eq!(

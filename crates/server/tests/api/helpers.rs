@@ -673,6 +673,14 @@ impl TestApp {
         b.as_array().expect("items").clone()
     }
 
+    /// A gauge's value on `/metrics`, as the exposition writes it (`None` when it is absent).
+    pub async fn gauge(&self, name: &str) -> Option<String> {
+        let (_, text) = self.call("GET", "/metrics", "", None).await;
+        let text = text.as_str().unwrap_or_default().to_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_owned))
+    }
+
     /// What `costbridge check` finds wrong in the test's company (`Db::integrity_violations`).
     pub async fn violations(&self) -> Vec<String> {
         self.app_state

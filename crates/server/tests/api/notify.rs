@@ -625,6 +625,10 @@ async fn delivery_is_retried_until_the_server_accepts(app: TestApp) {
         error.contains("550") && error.contains("gave up after 2 attempts"),
         "{error}"
     );
+    assert_eq!(
+        app.gauge("costbridge_emails_failed").await.as_deref(),
+        Some("1")
+    );
     smtp.refuse(None);
     assert_eq!(
         deliver(db, &mail, t0 + Duration::hours(5)).await,
@@ -655,7 +659,12 @@ async fn delivery_is_retried_until_the_server_accepts(app: TestApp) {
         deliver(db, &off, t0 + Duration::hours(7)).await,
         DeliveryReport::default()
     );
-    assert_eq!(db.outbox_pending().await.unwrap(), 3);
+    assert_eq!(
+        db.outbox_count(costbridge_domain::queue::MailStatus::Pending)
+            .await
+            .unwrap(),
+        3
+    );
 }
 
 /// Due times compare as times on both backends. SQLite keeps times as text, and once stored

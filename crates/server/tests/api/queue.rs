@@ -1365,11 +1365,34 @@ async fn restarts_use_up_no_retries(app: TestApp) {
         "{st}"
     );
     assert!(app.items("failed").await.is_empty());
+    // The operator's gauges: one job retrying, how long it has waited, no code failed yet.
+    assert_eq!(
+        app.gauge("costbridge_export_jobs_retrying")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        app.gauge("costbridge_codes_failed").await.as_deref(),
+        Some("0")
+    );
+    assert!(
+        app.gauge("costbridge_export_job_oldest_seconds")
+            .await
+            .is_some()
+    );
     // The second in a row: given up, saying how many times the ERP failed.
     backdate_jobs(&app, "run_after").await;
     app.run_worker().await;
     let failed = app.items("failed").await;
     assert_eq!(failed.len(), 1);
+    for (gauge, value) in [
+        ("costbridge_export_jobs_retrying", "0"),
+        ("costbridge_codes_failed", "1"),
+        ("costbridge_export_job_oldest_seconds", "0"),
+    ] {
+        assert_eq!(app.gauge(gauge).await.as_deref(), Some(value), "{gauge}");
+    }
     let message = failed[0]["erp_message"].as_str().unwrap();
     assert!(
         message.ends_with(

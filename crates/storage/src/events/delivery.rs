@@ -179,12 +179,12 @@ impl Db {
         self.pool().scalar(AssertSqlSafe(sql), []).await
     }
 
-    /// Events waiting to be delivered, for the operator's gauge.
-    pub async fn events_pending(&self) -> Result<i64, StoreError> {
+    /// Events in `status` (waiting to be delivered, or given up on), for the operator's gauges.
+    pub async fn events_count(&self, status: DeliveryStatus) -> Result<i64, StoreError> {
         self.pool()
             .scalar(
                 "SELECT COUNT(*) FROM event_outbox WHERE status = $1",
-                [DeliveryStatus::Pending.as_str().into()],
+                [status.as_str().into()],
             )
             .await
     }
