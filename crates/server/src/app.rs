@@ -11,7 +11,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::{Json, Router, middleware};
-use costbridge_storage::Db;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +37,7 @@ impl App {
         // the mailer off for the life of the process behind one log line).
         mail::Mailer::new(&settings.mail)?;
         settings.worker.check()?;
-        let db = Db::connect(&settings.server.database_url).await?;
+        let db = settings.database().await?;
         db.migrate().await?;
         let cipher = crate::secrets::cipher(&settings, &db).await?;
         let listener = TcpListener::bind(&settings.server.listen)
@@ -108,7 +107,7 @@ impl App {
             tokio::spawn(async move { state.rates.run(state.db.clone(), stop.wait()).await })
         };
         let app = router(self.state.clone(), &self.settings);
-        tracing::info!(address = %self.addr, database = %shown_database(&self.settings.server.database_url), "costbridge listening");
+        tracing::info!(address = %self.addr, database = %crate::config::shown_database(&self.settings.server.database_url), "costbridge listening");
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -128,20 +127,6 @@ impl App {
         let _ = rates.await;
         self.state.db.close().await;
         Ok(())
-    }
-}
-
-/// Which database this instance uses, for the start's log line: a SQLite file by its full
-/// path, a server without its password. "sqlite" alone did not show an instance started on a
-/// new local file because its PostgreSQL setting was mistyped.
-fn shown_database(url: &str) -> String {
-    match url.strip_prefix("sqlite://") {
-        Some(path) => {
-            let path = path.split('?').next().unwrap_or(path);
-            let full = std::path::absolute(path).unwrap_or_else(|_| path.into());
-            format!("sqlite://{}", full.display())
-        }
-        None => costbridge_erp::shown_url(url),
     }
 }
 
@@ -414,19 +399,5 @@ mod tests {
             "/unsubscribe/digest/7/…"
         );
         assert_eq!(logged_path("/api/v1/me"), "/api/v1/me");
-    }
-
-    #[test]
-    fn the_database_is_shown_where_it_is_and_without_its_password() {
-        let here = std::env::current_dir().unwrap();
-        assert_eq!(
-            shown_database("sqlite://costbridge.db?mode=rwc"),
-            format!("sqlite://{}", here.join("costbridge.db").display())
-        );
-        let pg = shown_database("postgres://cb:s3cret@db.internal:5432/costs");
-        assert!(
-            !pg.contains("s3cret") && pg.contains("db.internal:5432/costs"),
-            "{pg}"
-        );
     }
 }

@@ -8,7 +8,6 @@ use crate::state::AppState;
 use crate::{demo, password};
 use clap::{Args, Parser, Subcommand};
 use costbridge_domain::Permissions;
-use costbridge_storage::Db;
 use costbridge_storage::users::{NewUser, User};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -129,7 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
         } => bootstrap(&settings, &company, &email, &password, &name).await,
         Command::Migrate => {
-            let db = Db::connect(&settings.server.database_url).await?;
+            let db = settings.database().await?;
             db.migrate().await?;
             eprintln!("migrations applied to {}", db.backend());
             Ok(())
@@ -145,7 +144,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             rotate(&settings, &new_key_file).await
         }
         Command::Check { company } => {
-            let db = Db::connect(&settings.server.database_url).await?;
+            let db = settings.database().await?;
             let problems = db.integrity_violations(company).await?;
             for p in &problems {
                 println!("{p}");
@@ -172,7 +171,7 @@ async fn notify(settings: &Settings, cmd: NotifyCommand) -> anyhow::Result<()> {
                     "mail is not configured: set [mail] host (or COSTBRIDGE__MAIL__HOST)"
                 );
             }
-            let db = Db::connect(&settings.server.database_url).await?;
+            let db = settings.database().await?;
             db.migrate().await?;
             let queued =
                 crate::mail::queue_daily_summary(&db, &settings.mail, costbridge_storage::now())
@@ -192,7 +191,7 @@ async fn notify(settings: &Settings, cmd: NotifyCommand) -> anyhow::Result<()> {
 }
 
 async fn rotate(settings: &Settings, new_key_file: &std::path::Path) -> anyhow::Result<()> {
-    let db = Db::connect(&settings.server.database_url).await?;
+    let db = settings.database().await?;
     db.migrate().await?;
     let old = secrets::cipher(settings, &db).await?;
     let new = if new_key_file.exists() {
@@ -281,7 +280,7 @@ async fn bootstrap(
             ops::OpError::Invalid(f) => flags(f),
             other => anyhow::anyhow!("{other}"),
         })?;
-    let db = Db::connect(&settings.server.database_url).await?;
+    let db = settings.database().await?;
     db.migrate().await?;
     let hash = password::hash_blocking(password)?;
     let user = NewUser {
@@ -309,7 +308,7 @@ async fn bootstrap(
 
 /// The CLI acts as the company's first admin, so its changes are attributed in the audit log.
 async fn cli_state(settings: &Settings, company: i64) -> anyhow::Result<(AppState, User)> {
-    let db = Db::connect(&settings.server.database_url).await?;
+    let db = settings.database().await?;
     db.migrate().await?;
     let actor = db
         .users(company)

@@ -434,7 +434,42 @@ client_token_minutes = 15
 idempotency_hours = 24
 "#;
 
+/// Which database this instance uses, for the start's log line and its errors: a SQLite file
+/// by its full path, a server without its password. "sqlite" alone did not show an instance
+/// started on a new local file because its PostgreSQL setting was mistyped.
+pub fn shown_database(url: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let path = path.split('?').next().unwrap_or(path);
+            let full = std::path::absolute(path).unwrap_or_else(|_| path.into());
+            format!("sqlite://{}", full.display())
+        }
+        None => costbridge_erp::shown_url(url),
+    }
+}
+
 impl Settings {
+    /// Opens `[server] database_url`. A URL of neither kind (`postgress://…`) is refused by
+    /// name; it was opened as a SQLite file of that name and stopped on "unable to open
+    /// database file". A failure to connect says which database and which setting.
+    pub async fn database(&self) -> anyhow::Result<costbridge_storage::Db> {
+        let url = &self.server.database_url;
+        let setting = "[server] database_url (or COSTBRIDGE_DATABASE_URL, --database-url)";
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !known.iter().any(|k| url.starts_with(k)) {
+            anyhow::bail!(
+                "{setting} is {}: it must start with sqlite:// (a file) or postgres:// (a server)",
+                costbridge_erp::shown_url(url)
+            );
+        }
+        costbridge_storage::Db::connect(url).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the database {} ({setting}): {e}",
+                shown_database(url)
+            )
+        })
+    }
+
     /// What connectors may do; a bad `[outbound]` entry stops the start.
     /// The Xero connector's grants are read from `db` and opened with `cipher`.
     pub fn connectors(
@@ -460,11 +495,60 @@ impl Settings {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("{} is not valid TOML: {e}", path.display()))?;
         }
-        apply_env(&mut doc, std::env::vars())?;
-        toml::Value::Table(doc)
-            .try_into()
-            .map_err(|e| anyhow::anyhow!("invalid settings: {e}"))
+        with_env(doc, std::env::vars())
     }
+}
+
+/// The settings of `doc` (the file's) with the environment's variables over them. A variable is
+/// typed as its value reads (`false`, `30`), and read again as the setting wants it when that
+/// differs: text (`COSTBRIDGE__MAIL__PASSWORD=12345678` stopped the start, "expected a
+/// string"), or a list, comma-separated (`COSTBRIDGE__OUTBOUND__ALLOW=10.0.0.5,10.0.0.6`). Any
+/// other refusal names the variable it came from.
+fn with_env(
+    mut doc: toml::Table, vars: impl IntoIterator<Item = (String, String)>,
+) -> anyhow::Result<Settings> {
+    let set = apply_env(&mut doc, vars)?;
+    // Each retry retypes one variable, so this ends.
+    for _ in 0..=set.len() {
+        let e = match toml::Value::Table(doc.clone()).try_into::<Settings>() {
+            Ok(settings) => return Ok(settings),
+            Err(e) => e.to_string(),
+        };
+        let Some(v) = set
+            .iter()
+            .find(|v| e.contains(&format!("`{}.{}`", v.section, v.name)))
+        else {
+            anyhow::bail!("invalid settings: {e}");
+        };
+        let slot = &mut doc[&v.section][&v.name];
+        let retyped = if e.contains("expected a string") && !slot.is_str() {
+            toml::Value::String(v.value.clone())
+        } else if e.contains("expected a sequence") && !slot.is_array() {
+            toml::Value::Array(
+                v.value
+                    .split(',')
+                    .map(|item| toml::Value::String(item.trim().to_owned()))
+                    .filter(|item| item.as_str() != Some(""))
+                    .collect(),
+            )
+        } else {
+            anyhow::bail!(
+                "invalid settings: {e} (from the environment variable {})",
+                v.key
+            );
+        };
+        *slot = retyped;
+    }
+    anyhow::bail!("invalid settings from the environment")
+}
+
+/// A setting a variable gave: `COSTBRIDGE__<SECTION>__<NAME>=<value>` (no `Debug`: the value
+/// may be a password).
+struct FromEnv {
+    key: String,
+    section: String,
+    name: String,
+    value: String,
 }
 
 /// The `COSTBRIDGE__<SECTION>__<KEY>` variables over the file's settings. One without a
@@ -472,7 +556,8 @@ impl Settings {
 /// the instance started on a new, empty SQLite file.
 fn apply_env(
     doc: &mut toml::Table, vars: impl IntoIterator<Item = (String, String)>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<FromEnv>> {
+    let mut set = Vec::new();
     for (key, value) in vars {
         let Some(rest) = key.strip_prefix("COSTBRIDGE__") else {
             continue;
@@ -493,16 +578,22 @@ fn apply_env(
             .parse::<i64>()
             .map(toml::Value::Integer)
             .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
-            .unwrap_or(toml::Value::String(value));
+            .unwrap_or_else(|_| toml::Value::String(value.clone()));
         if let Some(t) = doc
-            .entry(section)
+            .entry(section.clone())
             .or_insert_with(|| toml::Value::Table(Default::default()))
             .as_table_mut()
         {
-            t.insert(name, v);
+            t.insert(name.clone(), v);
+            set.push(FromEnv {
+                key,
+                section,
+                name,
+                value,
+            });
         }
     }
-    Ok(())
+    Ok(set)
 }
 
 #[cfg(test)]
@@ -517,6 +608,73 @@ mod tests {
         let e = w.check().unwrap_err().to_string();
         assert!(
             e.contains("[worker] lease_seconds = 0 claims a job for no time"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_database_is_shown_where_it_is_and_without_its_password() {
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            shown_database("sqlite://costbridge.db?mode=rwc"),
+            format!("sqlite://{}", here.join("costbridge.db").display())
+        );
+        let pg = shown_database("postgres://cb:s3cret@db.internal:5432/costs");
+        assert!(
+            !pg.contains("s3cret") && pg.contains("db.internal:5432/costs"),
+            "{pg}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_database_url_of_neither_kind_is_refused_by_its_setting() {
+        let mut s = Settings::default();
+        s.server.database_url = "postgress://cb:s3cret@db.internal/costs".into();
+        let e = s.database().await.map(drop).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "[server] database_url (or COSTBRIDGE_DATABASE_URL, --database-url) is \
+             postgress://db.internal/costs: it must start with sqlite:// (a file) or postgres:// \
+             (a server)"
+        );
+        s.server.database_url = "sqlite:///no/such/folder/costbridge.db".into();
+        let e = s.database().await.map(drop).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "cannot open the database sqlite:///no/such/folder/costbridge.db ([server] \
+                 database_url"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_variable_is_read_as_its_setting_wants_it() {
+        let var = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let s = with_env(
+            toml::Table::new(),
+            [
+                var("COSTBRIDGE__MAIL__USERNAME", "12345"),
+                var("COSTBRIDGE__MAIL__PASSWORD", "true"),
+                var("COSTBRIDGE__OUTBOUND__ALLOW", "10.0.0.5, 10.0.0.6/32"),
+                var("COSTBRIDGE__WORKER__LEASE_SECONDS", "45"),
+                var("COSTBRIDGE__WORKER__ENABLED", "false"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.mail.username.as_deref(), Some("12345"));
+        assert_eq!(s.mail.password.as_ref().map(|p| p.expose()), Some("true"));
+        assert_eq!(s.outbound.allow, ["10.0.0.5", "10.0.0.6/32"]);
+        assert_eq!((s.worker.lease_seconds, s.worker.enabled), (45, false));
+        let e = with_env(
+            toml::Table::new(),
+            [var("COSTBRIDGE__WORKER__LEASE_SECONDS", "soon")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("worker.lease_seconds")
+                && e.ends_with("(from the environment variable COSTBRIDGE__WORKER__LEASE_SECONDS)"),
             "{e}"
         );
     }
@@ -542,6 +700,7 @@ mod tests {
             &mut toml::Table::new(),
             [var("COSTBRIDGE__DATABASE_URL", "postgres://db/costs")],
         )
+        .map(drop)
         .unwrap_err()
         .to_string();
         assert!(
