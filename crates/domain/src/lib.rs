@@ -9,6 +9,7 @@ pub mod profile;
 pub mod queue;
 pub mod send;
 pub mod sync;
+pub mod url;
 pub mod wbs;
 pub mod xero;
 

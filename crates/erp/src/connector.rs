@@ -333,6 +333,26 @@ impl ConnectorSettings {
         v
     }
 
+    /// The settings as those who may read but not change the connection see them, and as the
+    /// audit log keeps them: [`Self::masked`], with each address cut to its scheme and host (a
+    /// hook's path may be its credential).
+    pub fn summary(&self) -> Value {
+        let mut v = self.masked();
+        if let Some(o) = v.as_object_mut() {
+            for f in self
+                .registration
+                .fields
+                .iter()
+                .filter(|f| f.input == Input::Url)
+            {
+                if let Some(Value::String(url)) = o.get_mut(f.name) {
+                    *url = costbridge_domain::url::host_only(url);
+                }
+            }
+        }
+        v
+    }
+
     /// The settings with their secrets, for the database only (read back with `Deserialize`).
     pub fn stored(&self) -> Value {
         secret::exposed(|| self.json())

@@ -57,12 +57,19 @@ struct ConnectionOut {
     capabilities: Capabilities,
 }
 
-fn render(c: &Connection) -> ConnectionOut {
+/// The connection for `caller`: whole (secrets masked) for an admin, who may change it; with
+/// addresses cut to their host for a reader, since a hook's path may be its credential.
+fn render(c: &Connection, caller: &Caller) -> ConnectionOut {
     let profile = &c.profile;
+    let connector = if caller.user.permissions.can_manage_users() {
+        c.settings.masked()
+    } else {
+        c.settings.summary()
+    };
     ConnectionOut {
         profile: profile.id.clone(),
         profile_name: profile.name.clone(),
-        connector: c.settings.masked(),
+        connector,
         erp_list_id: c.erp_list_id,
         capabilities: Capabilities {
             create_cost_codes: profile.create_cost_codes,
@@ -77,9 +84,8 @@ fn render(c: &Connection) -> ConnectionOut {
         (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
 #[tracing::instrument(skip_all)]
 async fn get_connection(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<ConnectionOut>> {
-    Ok(Json(render(
-        &ops::get(&caller.state, &caller.user, cid).await?,
-    )))
+    let c = ops::get(&caller.state, &caller.user, cid).await?;
+    Ok(Json(render(&c, &caller)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -137,7 +143,7 @@ async fn put_connection(
         body.erp_list_id,
     )
     .await?;
-    Ok(Json(render(&saved)))
+    Ok(Json(render(&saved, &caller)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -159,7 +165,7 @@ async fn put_erp_list(
     caller: Caller, Path(cid): Path<i64>, Body(body): Body<PutErpList>,
 ) -> ApiResult<Json<ConnectionOut>> {
     let saved = ops::make_erp_list(&caller.state, &caller.user, cid, body.erp_list_id).await?;
-    Ok(Json(render(&saved)))
+    Ok(Json(render(&saved, &caller)))
 }
 
 #[derive(Serialize, ToSchema)]

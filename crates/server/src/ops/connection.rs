@@ -104,7 +104,7 @@ pub async fn put(
             costbridge_storage::erp::PutConnection {
                 profile: &profile.id,
                 connector: &stored,
-                masked: &settings.masked(),
+                masked: &settings.summary(),
             },
             settings.pulled(),
             erp_list,

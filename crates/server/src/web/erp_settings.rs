@@ -400,7 +400,15 @@ pub(super) async fn page_with(
     };
     let (fields, current) = match &conn {
         Some(c) => (
-            Fields::from_masked(&c.profile.id, &c.settings.masked()),
+            // A reader sees addresses cut to their host (a hook's path may be its credential).
+            Fields::from_masked(
+                &c.profile.id,
+                &if p.can_manage_users() {
+                    c.settings.masked()
+                } else {
+                    c.settings.summary()
+                },
+            ),
             Some(format!(
                 "{} through the connector “{}”. Cost codes created here: {}. Income account required: {}.",
                 c.profile.name,

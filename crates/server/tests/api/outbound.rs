@@ -9,7 +9,50 @@ both!(
     a_url_with_credentials_is_refused_and_never_shown,
     the_default_policy_refuses_internal_addresses,
     a_company_writes_files_only_in_its_own_folder,
+    a_readers_connection_shows_addresses_by_host,
 );
+
+/// A hook's address may carry its credential in its path (automation services' catch hooks).
+/// Admins, who may change the connection, see it whole; a read-only user and the audit log
+/// (open to them) see its scheme and host.
+async fn a_readers_connection_shows_addresses_by_host(app: TestApp) {
+    let url = "https://hooks.example/catch/123/s3cr3t-path";
+    let (s, b) = app
+        .put(
+            &app.c("/erp_connection"),
+            json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook", "url": url,
+                "secret": "whsec_0123456789abcdef"}}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["connector"]["url"].as_str()),
+        (StatusCode::OK, Some(url))
+    );
+    let (_, whole) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(whole["connector"]["url"], url);
+    let reader = app
+        .user(
+            "reader@one.example",
+            crate::helpers::perms("read_only", "read_only", false),
+        )
+        .await;
+    let (s, read) = app
+        .call("GET", &app.c("/erp_connection"), &reader, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{read}");
+    assert_eq!(read["connector"]["url"], "https://hooks.example/…");
+    let (_, log) = app
+        .call(
+            "GET",
+            &app.c("/audit_events?entity_type=company"),
+            &reader,
+            None,
+        )
+        .await;
+    let log = log.to_string();
+    assert!(log.contains("https://hooks.example/…"), "{log}");
+    assert!(!log.contains("s3cr3t"), "{log}");
+}
 
 /// Tests the saved connection on the server at `base` (the test's or a second instance): it
 /// must fail, its message saying `needle`. Returns the answer.

@@ -3,19 +3,10 @@ use super::{EVENT_COLS, StoredEvent};
 use crate::tx::{PageQuery, Queries, Tx};
 use crate::{Db, StoreError, audit, now};
 use costbridge_domain::events::{DeliveryStatus, EventType, parse_stored_types, stored_types};
+use costbridge_domain::url::host_only;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
-
-/// A subscription's address as the audit log keeps it: its scheme and host only. Many hook
-/// addresses carry their credential in the path or query (chat and automation services), and
-/// the audit log is open to read-only users while the subscriptions are open to admins only.
-fn audited_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let more = if end < rest.len() { "/…" } else { "" };
-    format!("{scheme}://{}{more}", &rest[..end])
-}
 
 /// Replaces subscriptions' sealed secrets `(id, before, after)` (`secrets rotate`); a secret
 /// changed meanwhile is a `Conflict`.
@@ -153,7 +144,8 @@ impl Db {
                     "event_subscription.created",
                     ("event_subscription", id),
                     None,
-                    Some(json!({"url": audited_url(url), "event_types": types})),
+                    // The audit log is open to read-only users, the subscriptions to admins only.
+                    Some(json!({"url": host_only(url), "event_types": types})),
                 )
                 .await?;
                 Ok(id)
@@ -189,7 +181,7 @@ impl Db {
                     Some(actor),
                     "event_subscription.deleted",
                     ("event_subscription", id),
-                    Some(json!({ "url": audited_url(&url) })),
+                    Some(json!({ "url": host_only(&url) })),
                     None,
                 )
                 .await?;
@@ -268,23 +260,5 @@ impl Db {
                 [],
             )
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::audited_url;
-
-    #[test]
-    fn the_audit_keeps_only_the_host() {
-        assert_eq!(
-            audited_url("https://hooks.example.com/services/T0/B1/secret?x=1"),
-            "https://hooks.example.com/…"
-        );
-        assert_eq!(audited_url("http://10.1.2.3:8080"), "http://10.1.2.3:8080");
-        assert_eq!(
-            audited_url("https://h.example?token=x"),
-            "https://h.example/…"
-        );
     }
 }
