@@ -160,8 +160,8 @@ impl Db {
                     let id: i64 = tx
                         .scalar(
                             "INSERT INTO api_clients (company_id, user_id, client_id, \
-                             secret_hash, name, created_by, created_at) VALUES ($1, $2, $3, \
-                             $4, $5, $6, $7) RETURNING id",
+                             secret_hash, name, created_by, secret_shown_to, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
                             [
                                 company.into(),
                                 user.into(),
@@ -231,9 +231,16 @@ impl Db {
             Box::pin(async move {
                 let changed = tx
                     .execute(
-                        "UPDATE api_clients SET secret_hash = $3, rotated_at = $4 WHERE \
-                         company_id = $1 AND id = $2 AND revoked_at IS NULL",
-                        [company.into(), id.into(), secret_hash.into(), now().into()],
+                        "UPDATE api_clients SET secret_hash = $3, rotated_at = $4, \
+                         secret_shown_to = $5 WHERE company_id = $1 AND id = $2 AND \
+                         revoked_at IS NULL",
+                        [
+                            company.into(),
+                            id.into(),
+                            secret_hash.into(),
+                            now().into(),
+                            actor.into(),
+                        ],
                     )
                     .await?;
                 if changed == 0 {

@@ -85,6 +85,33 @@ async fn last_full_admin(
     }
 }
 
+/// Refuses to lower a user's rights below those of an API client whose secret they were shown
+/// last (they created or rotated it): they could go on acting as the client. The client is to
+/// be rotated (by someone who holds its rights) or revoked first.
+async fn clients_held(
+    tx: &mut Tx<'_>, company: i64, id: i64, name: &str, perms: &Permissions,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLS} FROM api_clients k JOIN users u ON u.id = k.user_id WHERE \
+         k.company_id = $1 AND k.secret_shown_to = $2 AND k.revoked_at IS NULL ORDER BY k.id"
+    );
+    let clients: Vec<UserRow> = tx
+        .fetch_all(AssertSqlSafe(sql), [company.into(), id.into()])
+        .await?;
+    for client in clients.into_iter().map(User::from) {
+        if let Some(missing) = perms.lacks(&client.permissions) {
+            return Err(StoreError::Conflict(format!(
+                "{name} was shown the secret of the API client '{0}' (creating or rotating \
+                 it), and '{0}' holds {missing}: with its secret {name} could still act with \
+                 it. Rotate '{0}' (New secret, by someone who holds its rights) or revoke it \
+                 first (Company settings → API clients), then change {name}.",
+                client.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn lock_user(
     tx: &mut Tx<'_>, company: i64, id: i64,
 ) -> Result<(Permissions, Option<i64>), StoreError> {
@@ -339,6 +366,9 @@ impl Db {
                 let (now_rights, chosen_by) = lock_user(tx, company, id).await?;
                 if now_rights.may_grant_push() && !perms.may_grant_push() {
                     last_full_admin(tx, company, id, &before.name).await?;
+                }
+                if perms.lacks(&now_rights).is_some() {
+                    clients_held(tx, company, id, &before.name, &perms).await?;
                 }
                 // Whoever chose the password after this change, when not the user, must hold
                 // every permission the user is to have. Lowering rights never waits on it.

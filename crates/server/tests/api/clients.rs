@@ -17,7 +17,54 @@ both!(
     the_token_endpoint_answers_as_rfc_6749_says,
     wrong_secrets_are_throttled,
     expired_tokens_stop_working,
+    an_admin_keeps_the_rights_of_a_client_whose_secret_they_hold,
 );
+
+/// Whoever was shown a client's secret (creating or rotating it) can act as the client, so
+/// their rights may not be lowered below the client's until it is rotated by someone else or
+/// revoked. Before, a demoted admin's Push to accounting lived on in the client they made.
+async fn an_admin_keeps_the_rights_of_a_client_whose_secret_they_hold(app: TestApp) {
+    let alice = app
+        .user("alice@one.example", perms("admin", "admin", true))
+        .await;
+    let (s, b) = app
+        .call(
+            "POST",
+            &app.c("/api_clients"),
+            &alice,
+            Some(json!({"name": "Alice's sync", "permissions": perms("none", "admin", true)})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let client = b["id"].as_i64().unwrap();
+    let (_, me) = app.call("GET", "/api/v1/me", &alice, None).await;
+    let user = app.c(&format!("/users/{}", me["id"]));
+    let demote = json!({"permissions": perms("read_only", "read_only", false)});
+    let (s, b) = app.patch(&user, demote.clone()).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let message = b["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("was shown the secret of the API client 'Alice's sync'")
+            && message.contains("holds erp_integrations=admin"),
+        "{message}"
+    );
+    let (_, still) = app.call("GET", "/api/v1/me", &alice, None).await;
+    assert_eq!(still["permissions"], perms("admin", "admin", true));
+    // Lowering only what the client does not hold is not held back.
+    let (s, b) = app
+        .patch(
+            &user,
+            json!({"permissions": perms("standard", "admin", true)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Once a full admin has rotated it, the secret Alice saw is dead: she may be demoted.
+    let rotate = app.c(&format!("/api_clients/{client}/rotate"));
+    let (s, b) = app.post(&rotate, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = app.patch(&user, demote).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
 
 /// Creates a client as the first admin: `(id, client_id, client_secret)`.
 pub async fn make_client(app: &TestApp, name: &str, permissions: Value) -> (i64, String, String) {
