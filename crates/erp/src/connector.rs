@@ -54,6 +54,13 @@ pub trait Connector: Sized + Send + Sync + 'static {
         None
     }
 
+    /// The folder [`Self::delivered_to`]'s files are in, within what the operator allows, so a
+    /// person can fetch one; `None` for a connector whose ERP takes the codes (or a folder
+    /// that leads out of the company's own).
+    fn delivery_folder(_settings: &Self::Settings, _env: &Env) -> Option<PathBuf> {
+        None
+    }
+
     /// Checks settings that were read, within what the operator allows (`env`); each problem is
     /// added under its field's name.
     fn check(settings: &Self::Settings, env: &Env, errors: &mut FieldErrors);
@@ -210,6 +217,7 @@ trait Erased: Send + Sync {
     ) -> Boxed<'a, Result<Vec<(i64, LineResult)>, ConnectorError>>;
     fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>>;
     fn delivered_to(&self, job: i64) -> Option<String>;
+    fn delivery_folder(&self, env: &Env) -> Option<PathBuf>;
 }
 
 struct Typed<C: Connector>(C::Settings);
@@ -245,6 +253,10 @@ impl<C: Connector> Erased for Typed<C> {
 
     fn delivered_to(&self, job: i64) -> Option<String> {
         C::delivered_to(&self.0, job)
+    }
+
+    fn delivery_folder(&self, env: &Env) -> Option<PathBuf> {
+        C::delivery_folder(&self.0, env)
     }
 }
 
@@ -440,6 +452,11 @@ impl ConnectorSettings {
     /// [`Connector::delivered_to`]); `None` when the ERP confirmed each one.
     pub fn delivered_to(&self, job: i64) -> Option<String> {
         self.settings.delivered_to(job)
+    }
+
+    /// The folder its export files are in (see [`Connector::delivery_folder`]).
+    pub fn delivery_folder(&self) -> Option<PathBuf> {
+        self.settings.delivery_folder(&self.env)
     }
 
     /// Whether its exports end in a file someone imports, so no ERP confirms its codes.

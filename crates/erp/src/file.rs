@@ -64,6 +64,10 @@ impl Connector for Folder {
         Some(file_name(job, settings.format))
     }
 
+    fn delivery_folder(settings: &FileSettings, env: &Env) -> Option<PathBuf> {
+        inside(&env.files, &settings.directory)
+    }
+
     fn check(s: &FileSettings, env: &Env, errors: &mut FieldErrors) {
         if s.directory.as_os_str().is_empty() {
             errors.add("directory", "is required");

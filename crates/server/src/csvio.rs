@@ -156,11 +156,28 @@ fn cell(record: &csv::StringRecord, col: usize) -> String {
 /// A CSV file as a download named `filename`: the API's export, the codes page's and the audit
 /// log's answer alike.
 pub fn attachment(filename: &str, body: impl Into<axum::body::Body>) -> axum::response::Response {
+    download(filename, "text/csv; charset=utf-8", body)
+}
+
+/// An export job's file as a download: CSV as text, IIF as the bytes QuickBooks imports.
+pub fn export_file(name: &str, bytes: Vec<u8>) -> axum::response::Response {
+    let content_type = if name.ends_with(".csv") {
+        "text/csv; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
+    download(name, content_type, bytes)
+}
+
+/// A file as a download named `filename` (a name Costbridge made: no quote to escape).
+pub fn download(
+    filename: &str, content_type: &str, body: impl Into<axum::body::Body>,
+) -> axum::response::Response {
     use axum::http::header;
     let disposition = format!("attachment; filename=\"{filename}\"");
     axum::response::IntoResponse::into_response((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         body.into(),

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(retry))
         .routes(routes!(sync_from_erp))
         .routes(routes!(job))
+        .routes(routes!(job_file))
         .routes(routes!(gl_accounts))
 }
 
@@ -172,6 +173,20 @@ async fn reject(
 #[tracing::instrument(skip_all)]
 async fn job(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Json<JobStatus>> {
     Ok(Json(ops::job(&caller.state, &caller.user, cid, id).await?))
+}
+
+/// The file an export job wrote (file connector), to import into the ERP
+#[utoipa::path(get, path = "/api/v1/companies/{cid}/erp/export_jobs/{id}/file", tag = "queue",
+    operation_id = "get_export_job_file",
+    responses((status = 200, description = "The file (`Content-Disposition` names it)", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 403, description = "`forbidden`: needs ERP Integrations at read_only"),
+        (status = 404, description = "`not_found`: no such job in this company"),
+        (status = 409, description = "`conflict`: the file is not in the folder the connection writes to now"),
+        (status = 422, description = "`not_supported`: the job wrote no file (its ERP took the codes)")))]
+#[tracing::instrument(skip_all)]
+async fn job_file(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Response> {
+    let (name, bytes) = ops::job_file(&caller.state, &caller.user, cid, id).await?;
+    Ok(crate::csvio::export_file(&name, bytes))
 }
 
 /// A GL account an approver may pick; `id` is its `code`, which is what a choice names.

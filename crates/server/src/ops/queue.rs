@@ -105,6 +105,38 @@ pub async fn job(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult
     Ok(state.db.job_status(company, id).await?)
 }
 
+/// The file an export job wrote (the file connector), for whoever may read the queue, so an
+/// accountant can import it without asking the operator for it: its name and bytes. Read from
+/// the folder the connection writes to now.
+#[tracing::instrument(skip(state, caller), fields(user = caller.id))]
+pub async fn job_file(
+    state: &AppState, caller: &User, cid: i64, id: i64,
+) -> OpResult<(String, Vec<u8>)> {
+    let company = reader(caller, cid)?;
+    let job = state.db.job_status(company, id).await?;
+    let Some(name) = job.delivered_to else {
+        return Err(OpError::NotSupported(format!(
+            "export job {id} wrote no file: its ERP took the codes itself"
+        )));
+    };
+    let folder = connection(state, company)
+        .await?
+        .and_then(|c| c.settings.delivery_folder());
+    // Only a name Costbridge made is read: `costbridge-export-<id>.<format>`, no path.
+    let ours = name.starts_with("costbridge-export-") && !name.contains(['/', '\\']);
+    let bytes = match folder.as_ref().filter(|_| ours) {
+        Some(folder) => tokio::fs::read(folder.join(&name)).await.ok(),
+        None => None,
+    };
+    bytes.map(|b| (name.clone(), b)).ok_or_else(|| {
+        OpError::Conflict(format!(
+            "Costbridge cannot find {name} in the folder the ERP connection writes to now: the \
+             connection changed since, or the file was moved or removed after it was imported. \
+             Ask your operator, who can find it under the export root (company-{company})."
+        ))
+    })
+}
+
 /// An export job's progress and up to `limit` of its items.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn job_with_items(

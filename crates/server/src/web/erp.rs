@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/erp", get(page))
         .route("/erp/live", get(live))
+        .route("/erp/export_jobs/{id}/file", get(job_file))
 }
 
 pub struct Tab {
@@ -440,6 +441,17 @@ struct LiveQuery {
     filter: Option<String>,
     page: Option<i64>,
     job: Option<i64>,
+}
+
+/// The file an export job wrote, to import into the ERP (a page route: an ended session leads
+/// to sign-in, not to a JSON error saved as the file).
+#[tracing::instrument(skip_all)]
+async fn job_file(
+    v: Viewer, axum::extract::Path(id): axum::extract::Path<i64>,
+) -> WebResult<Response> {
+    let (name, bytes) =
+        crate::ops::queue::job_file(v.state(), &v.caller.user, v.company(), id).await?;
+    Ok(crate::csvio::export_file(&name, bytes))
 }
 
 /// One poll while an export runs: the counts, the job's rows, and (on tabs without a

@@ -902,6 +902,30 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
         )),
         "{panel}"
     );
+    // The accountant downloads the file from the panel (or the API) to import it.
+    assert!(
+        panel.contains(&format!(
+            r#"<a href="/erp/export_jobs/{job}/file">Download {file}</a> to import it into QuickBooks Desktop."#
+        )),
+        "{panel}"
+    );
+    let on_disk = std::fs::read(app.export_dir().join(&file)).unwrap();
+    let res = app
+        .page_with(
+            &format!("/erp/export_jobs/{job}/file"),
+            &[(COOKIE, &cookie)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-disposition"],
+        format!("attachment; filename=\"{file}\"").as_str()
+    );
+    assert_eq!(res.bytes().await.unwrap(), on_disk);
+    let api_file = app.c(&format!("/erp/export_jobs/{job}/file"));
+    let res = app.request("GET", &api_file).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.unwrap(), on_disk);
     let code = &crate::qbwc::codes(&app, list).await[0];
     assert_eq!(code["sync_status"], "synced");
     assert_eq!(code["delivered_to"], file.as_str(), "{code}");
@@ -946,6 +970,15 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
     assert!(synced.contains(">Synced <span"), "{synced}");
     assert!(!synced.contains("Synced or in file"), "{synced}");
     assert!(synced.contains(">in file</span>"), "{synced}");
+    // That connection writes no files: the download says where to look instead.
+    let (s, b) = app.get(&api_file).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains(&format!(
+            "Costbridge cannot find {file} in the folder the ERP connection writes to now"
+        )),
+        "{b}"
+    );
 }
 
 /// SQLite holds its once-per-row counting triggers through a step that moves a thousand codes
