@@ -1451,6 +1451,10 @@ async fn export_all_exports_what_the_page_showed(app: TestApp) {
         page.contains(r#"hx-vals='{"all": "1", "seen": "1"}' hx-confirm="Export all 1 code(s) in Ready to Export into the ERP?"#),
         "{page}"
     );
+    assert!(
+        page.contains(r#"data-title="Reject all 1 code(s) ready to export""#),
+        "{page}"
+    );
     // Another code is sent after the page was drawn.
     app.code(list, "02", "Site", None).await;
     app.send(list).await;
