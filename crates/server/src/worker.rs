@@ -15,6 +15,7 @@ use costbridge_storage::StoreError;
 use costbridge_storage::jobs::{ClaimedJob, Delivery, ExportRow, Outcome};
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use time::Duration;
 use tracing::Instrument;
 
@@ -101,7 +102,7 @@ async fn process(
                  later. Operator: check that every instance has the same [secrets] key and \
                  runs the same version"
             );
-            return retry_or_give_up(state, cfg, job, error).await;
+            return retry_or_give_up(state, cfg, job, error, job.erp_failures).await;
         }
         Err(e) => {
             return Ok(record(state, job, &rows, &fail_all(&rows, &e.to_string())).await?);
@@ -128,6 +129,9 @@ async fn process(
     };
     // Each batch's outcomes are committed as soon as the ERP answers, so the page shows
     // progress and a crash loses at most one batch (which the idempotent connectors redo).
+    // Whether the ERP answered a batch in this run: its failures in a row then start afresh
+    // (the claim's `erp_failures` was read before).
+    let answered = AtomicBool::new(false);
     let export_all = async {
         let needs_accounts = to_export
             .iter()
@@ -197,6 +201,7 @@ async fn process(
             {
                 return Err(JobError::TakenOver);
             }
+            answered.store(true, Ordering::Relaxed);
         }
         Ok(())
     };
@@ -230,7 +235,14 @@ async fn process(
                 taken_over();
             }
         }
-        Err(JobError::Erp(e)) => retry_or_give_up(state, cfg, job, e.to_string()).await?,
+        Err(JobError::Erp(e)) => {
+            let before = if answered.load(Ordering::Relaxed) {
+                0
+            } else {
+                job.erp_failures
+            };
+            retry_or_give_up(state, cfg, job, e.to_string(), before).await?
+        }
     }
     Ok(())
 }
@@ -256,10 +268,11 @@ fn fail_all(rows: &[ExportRow], message: &str) -> Vec<(i64, Outcome)> {
 /// failures in a row are its rows left failed, saying so. Not the codes' fault, so nothing
 /// fails before that; and restarts or storage failures on the way are not the ERP's, so they
 /// count for nothing.
+/// `before`: the ERP's failures in a row before this one.
 async fn retry_or_give_up(
-    state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob, error: String,
+    state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob, error: String, before: i64,
 ) -> anyhow::Result<()> {
-    let failures = job.erp_failures + 1;
+    let failures = before + 1;
     if failures < cfg.max_attempts {
         let delay = backoff(cfg.backoff_seconds, failures, MAX_BACKOFF_SECONDS);
         tracing::warn!(

@@ -129,6 +129,22 @@ async fn end_tokens(
     .await
 }
 
+/// The secret about to be shown puts the client's rights in `actor`'s hands, so their rights,
+/// read and held in this transaction (`FOR SHARE` on PostgreSQL, against a demotion's
+/// `FOR UPDATE`), must cover the client's. A request checked under rights that a demotion
+/// lowered while it ran is refused; one that commits first holds the demotion back
+/// (`users::clients_held`).
+async fn shown_to(tx: &mut Tx<'_>, actor: i64, client: &Permissions) -> Result<(), StoreError> {
+    let (who, theirs) = crate::users::chooser(tx, actor).await?;
+    match theirs.lacks(client) {
+        Some(missing) => Err(StoreError::Conflict(format!(
+            "{who} no longer holds {missing}, which this client holds: their rights were lowered \
+             while this request ran. Nothing was changed; someone who holds them can do it."
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl Db {
     pub async fn create_client(
         &self, company: i64, actor: i64, c: &NewClient<'_>,
@@ -136,6 +152,7 @@ impl Db {
         let id = self
             .write(|tx| {
                 Box::pin(async move {
+                    shown_to(tx, actor, &c.permissions).await?;
                     let t = now();
                     // The users row is never signed in to: no password verifies against "!",
                     // and the `.invalid` address (RFC 2606) can receive nothing.
@@ -222,13 +239,16 @@ impl Db {
     pub async fn rotate_client(
         &self, company: i64, actor: i64, id: i64, secret_hash: &str,
     ) -> Result<ApiClient, StoreError> {
-        if self.client(company, id).await?.revoked_at.is_some() {
+        let client = self.client(company, id).await?;
+        if client.revoked_at.is_some() {
             return Err(StoreError::Conflict(
                 "this client is revoked and cannot get a new secret; create a new client".into(),
             ));
         }
+        let rights = &client.permissions;
         self.write(|tx| {
             Box::pin(async move {
+                shown_to(tx, actor, rights).await?;
                 let changed = tx
                     .execute(
                         "UPDATE api_clients SET secret_hash = $3, rotated_at = $4, \

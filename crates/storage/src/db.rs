@@ -134,7 +134,10 @@ impl Db {
     /// list), then `cost_codes`, then `erp_items`, then `export_jobs`, then the append-only
     /// tables (`submissions`, `audit_events`, `outbox`, `event_outbox`). (The export worker's
     /// outcomes update items before codes, after the list row: the rows they touch, exporting
-    /// in their job, are touched by nothing else.) Should PostgreSQL still report a
+    /// in their job, are touched by nothing else.) A change of a user's rights or password takes
+    /// the company's row (`FOR NO KEY UPDATE`: inserts that only reference the company go on),
+    /// then the user's, then whoever chose their password or holds a client's secret
+    /// (`FOR SHARE`). Should PostgreSQL still report a
     /// deadlock or a serialization failure, `body` runs again (the transaction was rolled back
     /// first), up to [`TX_ATTEMPTS`] times, so a user never sees one.
     ///

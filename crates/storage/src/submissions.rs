@@ -55,6 +55,17 @@ impl Db {
         Ok((out, total))
     }
 
+    /// The company's latest submission's id (0 before the first): what changes whenever codes
+    /// are sent to Ready to Export.
+    pub async fn latest_submission(&self, company: i64) -> Result<i64, StoreError> {
+        self.pool()
+            .scalar(
+                "SELECT COALESCE(MAX(id), 0) FROM submissions WHERE company_id = $1",
+                [company.into()],
+            )
+            .await
+    }
+
     pub async fn submission(&self, company: i64, id: i64) -> Result<Submission, StoreError> {
         let sql = format!("{SUBMISSION_SELECT} WHERE s.company_id = $1 AND s.id = $2");
         let row: Option<SubmissionRow> = self

@@ -59,9 +59,6 @@ pub(crate) const USER_COLS: &str = "u.id, u.company_id, u.email, u.name, u.admin
                                     u.erp_integrations, u.can_push_to_accounting, \
                                     u.digest_emails, u.created_at";
 
-/// A user's row held for a change of their password or rights (`FOR UPDATE` on PostgreSQL;
-/// SQLite's one writer is alone anyway): their rights now, and who chose their password when
-/// it was not them (migration 202612041).
 /// Refuses to leave the company without a person who is an Admin-tool admin holding Push to
 /// accounting: nobody could grant that privilege again, or make an admin, and no command
 /// recovers it.
@@ -112,6 +109,9 @@ async fn clients_held(
     Ok(())
 }
 
+/// A user's row held for a change of their password or rights (`FOR UPDATE` on PostgreSQL;
+/// SQLite's one writer is alone anyway): their rights now, and who chose their password when
+/// it was not them (migration 202612041).
 pub(crate) async fn lock_user(
     tx: &mut Tx<'_>, company: i64, id: i64,
 ) -> Result<(Permissions, Option<i64>), StoreError> {
@@ -348,22 +348,22 @@ impl Db {
         &self, company: i64, actor: i64, id: i64, patch: UserPatch,
     ) -> Result<User, StoreError> {
         let before = self.user(company, id).await?;
-        let perms = patch.permissions.unwrap_or(before.permissions);
         let (patch, before) = (&patch, &before);
-        // Taking a full admin's rights away may leave the company without one: such changes
-        // take the company's row first, so two admins demoting each other at once are judged
-        // one after the other.
-        let demoting = before.permissions.may_grant_push() && !perms.may_grant_push();
         self.write(|tx| {
             Box::pin(async move {
-                if demoting && tx.postgres() {
+                // The company's row first: a change that may leave the company without a full
+                // admin is judged one after another (two admins demoting each other at once).
+                // Changes of users are rare; SQLite's one writer is alone anyway.
+                if tx.postgres() {
                     tx.execute(
-                        "SELECT id FROM companies WHERE id = $1 FOR UPDATE",
+                        "SELECT id FROM companies WHERE id = $1 FOR NO KEY UPDATE",
                         [company.into()],
                     )
                     .await?;
                 }
                 let (now_rights, chosen_by) = lock_user(tx, company, id).await?;
+                // A patch without rights keeps the ones held now, not those read before.
+                let perms = patch.permissions.unwrap_or(now_rights);
                 if now_rights.may_grant_push() && !perms.may_grant_push() {
                     last_full_admin(tx, company, id, &before.name).await?;
                 }
@@ -419,10 +419,8 @@ impl Db {
                     Some(actor),
                     "user.updated",
                     ("user", id),
-                    Some(
-                        json!({"name": before.name, "permissions": before.permissions,
-                        "digest_emails": before.digest_emails}),
-                    ),
+                    Some(json!({"name": before.name, "permissions": now_rights,
+                        "digest_emails": before.digest_emails})),
                     Some(json!({"name": patch.name.as_ref().unwrap_or(&before.name),
                         "permissions": perms,
                         "digest_emails": patch.digest_emails.unwrap_or(before.digest_emails),
@@ -432,7 +430,7 @@ impl Db {
                 // A reset link sent before the user's rights or password changed was sent for
                 // another account than this one: it goes (a new one is issued under the rule
                 // as it is now).
-                if perms != before.permissions || patch.password_hash.is_some() {
+                if perms != now_rights || patch.password_hash.is_some() {
                     tx.execute(
                         "DELETE FROM password_resets WHERE user_id = $1",
                         [id.into()],

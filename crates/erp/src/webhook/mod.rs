@@ -173,7 +173,7 @@ impl Webhook {
 
     /// One signed POST; the body is read whole (up to `MAX_ANSWER_BYTES`) within the timeout.
     /// `Err` says in plain words why there is no answer.
-    #[tracing::instrument(level = "debug", skip_all, fields(url = %self.shown_url(), idempotency_key = key))]
+    #[tracing::instrument(level = "debug", skip_all, fields(url = %crate::shown_url(&self.settings.url), idempotency_key = key))]
     async fn post(&self, body: Vec<u8>, key: Option<&str>) -> Result<Answer, String> {
         self.send(body, key).await.map_err(|e| match e {
             Unsent::Refused(why) => format!(
@@ -246,9 +246,10 @@ impl Webhook {
         }
     }
 
-    /// The URL for messages, without user-info.
+    /// The URL for messages, which reach read-only users (a test's answer, a job's error, a
+    /// failed row): its scheme and host, since a hook's path may be its credential.
     fn shown_url(&self) -> String {
-        crate::shown_url(&self.settings.url)
+        costbridge_domain::url::host_only(&self.settings.url)
     }
 }
 

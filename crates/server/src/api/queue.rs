@@ -182,7 +182,7 @@ async fn job(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Jso
         (status = 403, description = "`forbidden`: needs ERP Integrations at read_only"),
         (status = 404, description = "`not_found`: no such job in this company"),
         (status = 409, description = "`conflict`: the file is not in the folder the connection writes to now"),
-        (status = 422, description = "`not_supported`: the job wrote no file (its ERP took the codes)")))]
+        (status = 422, description = "`not_supported`: the job has written no file (yet, or its ERP took the codes)")))]
 #[tracing::instrument(skip_all)]
 async fn job_file(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Response> {
     let (name, bytes) = ops::job_file(&caller.state, &caller.user, cid, id).await?;

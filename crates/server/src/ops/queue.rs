@@ -105,6 +105,14 @@ pub async fn job(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult
     Ok(state.db.job_status(company, id).await?)
 }
 
+/// What Ready to Export holds, as a mark a page keeps and "Export all" compares: the count of
+/// its codes and the latest submission. A send, an export or a reject moves one of them (a
+/// count alone missed one code exported and another sent meanwhile).
+pub async fn ready_mark(state: &AppState, company: i64, ready: i64) -> OpResult<String> {
+    let latest = state.db.latest_submission(company).await?;
+    Ok(format!("{ready}.{latest}"))
+}
+
 /// The file an export job wrote (the file connector), for whoever may read the queue, so an
 /// accountant can import it without asking the operator for it: its name and bytes. Read from
 /// the folder the connection writes to now.
@@ -116,7 +124,8 @@ pub async fn job_file(
     let job = state.db.job_status(company, id).await?;
     let Some(name) = job.delivered_to else {
         return Err(OpError::NotSupported(format!(
-            "export job {id} wrote no file: its ERP took the codes itself"
+            "export job {id} has no file: it has written none (yet, or every code failed), or \
+             its ERP took the codes itself; its panel says which"
         )));
     };
     let folder = connection(state, company)

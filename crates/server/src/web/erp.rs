@@ -45,6 +45,16 @@ struct Tabs {
     oob: bool,
 }
 
+impl Tabs {
+    /// The count the tab `key` shows.
+    fn count(&self, key: &str) -> i64 {
+        self.tabs
+            .iter()
+            .find(|t| t.key == key)
+            .map_or(0, |t| t.count)
+    }
+}
+
 /// An item as a table row shows it.
 pub struct RowView {
     pub i: Item,
@@ -178,6 +188,8 @@ struct ErpPage {
     /// The connector can read the ERP's own codes (Sync from ERP).
     can_pull: bool,
     notice: Option<String>,
+    /// What Ready to Export holds as this page draws it, for "Export all" to compare.
+    ready_mark: String,
     job: Option<JobPanel>,
     live: Live,
     reject: RejectForm,
@@ -188,11 +200,7 @@ struct ErpPage {
 impl ErpPage {
     /// How many codes wait in Ready to Export, as the tab says.
     fn ready_count(&self) -> i64 {
-        self.tabs
-            .tabs
-            .iter()
-            .find(|t| t.key == "ready_to_export")
-            .map_or(0, |t| t.count)
+        self.tabs.count("ready_to_export")
     }
 
     /// The filter as its tab names it ("Ready to Export"), for the table's caption.
@@ -389,6 +397,10 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let conn = connection(&v).await?;
     let in_file = conn.as_ref().is_some_and(|c| c.settings.writes_files());
     let (tabs, exporting) = tabs(v.state(), &v, filter, false, in_file).await?;
+    let ready_mark = match filter {
+        "ready_to_export" => ops::ready_mark(v.state(), company, tabs.count(filter)).await?,
+        _ => String::new(),
+    };
     let job = match pq.job {
         Some(j) => Some(job_panel(v.state(), &v, j, false).await?),
         None => None,
@@ -418,6 +430,7 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
         income_required,
         can_pull,
         notice,
+        ready_mark,
         job,
         live: Live {
             url: live_url(filter, pager.page, pq.job),

@@ -108,8 +108,9 @@ struct Picked {
     default_expense: Option<String>,
     reason: String,
     filter: String,
-    /// How many rows the tab had when the page was drawn ("Export all" asks about that many).
-    seen: Option<i64>,
+    /// What Ready to Export held when the page was drawn (`ops::queue::ready_mark`): "Export
+    /// all" asked about those codes.
+    seen: Option<String>,
 }
 
 fn picked(body: &[u8]) -> Result<Picked, OpError> {
@@ -135,12 +136,7 @@ fn picked(body: &[u8]) -> Result<Picked, OpError> {
             "default_expense" if !val.is_empty() => p.default_expense = Some(val),
             "reason" => p.reason = val,
             "filter" => p.filter = filter_key(Some(&val))?.to_owned(),
-            "seen" => {
-                let n = val
-                    .parse()
-                    .map_err(|_| OpError::field("seen", "must be a number"))?;
-                p.seen = Some(n);
-            }
+            "seen" => p.seen = Some(val),
             _ => {}
         }
     }
@@ -154,13 +150,13 @@ async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> We
     let p = picked(body)?;
     // "Export all" asked about the rows the page showed; codes sent or taken since would go
     // (or stay) unseen, and an export cannot be taken back.
-    if let (None, Some(seen), Start::Export) = (&p.ids, p.seen, &what) {
-        let now = ops::counts(state, &v.caller.user, v.company()).await?["ready_to_export"];
-        if now != seen {
+    if let (None, Some(seen), Start::Export) = (&p.ids, &p.seen, &what) {
+        let ready = ops::counts(state, &v.caller.user, v.company()).await?["ready_to_export"];
+        if ops::ready_mark(state, v.company(), ready).await? != *seen {
             return Err(OpError::Conflict(format!(
-                "Nothing was exported: {now} code(s) are in Ready to Export now, not the {seen} \
-                 this page showed (someone sent, exported or rejected codes since). Reload the \
-                 page, look them over, then export all again."
+                "Nothing was exported: Ready to Export changed since this page was drawn (codes \
+                 were sent, exported or rejected meanwhile; it holds {ready} code(s) now). \
+                 Reload the page, look them over, then export all again."
             ))
             .into());
         }

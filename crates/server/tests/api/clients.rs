@@ -64,6 +64,19 @@ async fn an_admin_keeps_the_rights_of_a_client_whose_secret_they_hold(app: TestA
     assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = app.patch(&user, demote).await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    // A rotation Alice asked for before her demotion, written after it: the write reads her
+    // rights again and refuses (a request checked under her old rights).
+    let alice_id = me["id"].as_i64().unwrap();
+    let late = app
+        .app_state
+        .db
+        .rotate_client(app.company, alice_id, client, "late-secret-hash")
+        .await;
+    assert!(
+        matches!(&late, Err(costbridge_storage::StoreError::Conflict(m)) if m.contains("no longer holds")),
+        "{:?}",
+        late.map(|c| c.name)
+    );
 }
 
 /// Creates a client as the first admin: `(id, client_id, client_secret)`.

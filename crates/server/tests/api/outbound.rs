@@ -52,6 +52,23 @@ async fn a_readers_connection_shows_addresses_by_host(app: TestApp) {
     let log = log.to_string();
     assert!(log.contains("https://hooks.example/…"), "{log}");
     assert!(!log.contains("s3cr3t"), "{log}");
+    // Nor does a failed test (approvers may run it), nor an export's error, name the path.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/catch/123/s3cr3t-path");
+    let (s, b) = app
+        .put(
+            &app.c("/erp_connection"),
+            json!({"profile": "quickbooks_desktop", "connector": {"kind": "webhook", "url": url,
+                "secret": "whsec_0123456789abcdef"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let t = failed_test(&app, &app.base, &format!("http://127.0.0.1:{port}/…")).await;
+    assert!(!t.to_string().contains("s3cr3t"), "{t}");
 }
 
 /// Tests the saved connection on the server at `base` (the test's or a second instance): it

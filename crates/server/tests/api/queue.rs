@@ -31,6 +31,7 @@ both!(
     restarts_use_up_no_retries,
     export_all_exports_what_the_page_showed,
     a_stopping_worker_puts_its_job_back_between_batches,
+    a_batch_answered_starts_the_failures_afresh,
 );
 
 /// Sets a time column of every export job to long ago (a retry due now, a lease run out).
@@ -1448,47 +1449,68 @@ async fn export_all_exports_what_the_page_showed(app: TestApp) {
         .await;
     let page = app.page(&cookie, "/erp").await;
     assert!(
-        page.contains(r#"hx-vals='{"all": "1", "seen": "1"}' hx-confirm="Export all 1 code(s) in Ready to Export into the ERP?"#),
+        page.contains(r#"hx-vals='{"all": "1", "seen": "1.1"}' hx-confirm="Export all 1 code(s) in Ready to Export into the ERP?"#),
         "{page}"
     );
     assert!(
         page.contains(r#"data-title="Reject all 1 code(s) ready to export""#),
         "{page}"
     );
-    // Another code is sent after the page was drawn.
+    // Meanwhile another approver exports 01 and 02 is sent: still one code, not the one shown.
+    let first = app.items("ready_to_export").await[0]["id"].clone();
+    app.accepted(
+        &app.c("/erp/cost_codes/export"),
+        json!({"item_ids": [first], "gl_income_account": "4000"}),
+    )
+    .await;
     app.code(list, "02", "Site", None).await;
     app.send(list).await;
-    let all = [("all", "1"), ("seen", "1"), ("default_income", "4000")];
-    let res = app.htmx_post(&cookie, &csrf, "/erp/export", &all).await;
+    let all = |seen: &str| {
+        [("all", "1"), ("seen", seen), ("default_income", "4000")].map(|(k, v)| (k, v.to_owned()))
+    };
+    let post = |form: [(&'static str, String); 3]| {
+        let (cookie, csrf) = (cookie.clone(), csrf.clone());
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.htmx_post(&cookie, &csrf, "/erp/export", &form).await
+        }
+    };
+    let res = post(all("1.1")).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let error = res.headers()["x-error"].to_str().unwrap().to_owned();
     assert!(
-        error.contains("2 code(s) are in Ready to Export now, not the 1 this page showed"),
+        error.contains(
+            "Nothing was exported: Ready to Export changed since this page was drawn (codes \
+             were sent, exported or rejected meanwhile; it holds 1 code(s) now). Reload the page"
+        ),
         "{error}"
     );
     assert_eq!(
         app.items("ready_to_export").await.len(),
-        2,
+        1,
         "nothing exported"
     );
-    let all = [("all", "1"), ("seen", "2"), ("default_income", "4000")];
-    let res = app.htmx_post(&cookie, &csrf, "/erp/export", &all).await;
+    // The page drawn again shows 02 and exports it.
+    let page = app.page(&cookie, "/erp").await;
+    assert!(page.contains(r#""seen": "1.2""#), "{page}");
+    let res = post(all("1.2")).await;
     assert!(res.headers().contains_key("hx-redirect"), "{res:?}");
     assert_eq!(app.items("exporting").await.len(), 2);
 }
 
-/// SIGTERM during a large export: the batch in hand is finished and recorded, then the job goes
-/// back to the queue, due now and its run given back. Before, the worker went on to the job's
-/// end, past the grace a container or systemd gives, and was killed.
-async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
-    let (stop, stopping) = tokio::sync::watch::channel(false);
-    let stop = std::sync::Arc::new(stop);
-    let signal = stop.clone();
-    // An ERP that takes every code, and the service told to stop while the first batch runs.
+/// A webhook ERP answering each batch (numbered from 0) with `status`: 200 takes every code.
+/// Connected, with 600 codes (two batches) sent and accepted; returns the job's id.
+async fn a_two_batch_job(
+    app: &TestApp, status: impl Fn(usize) -> u16 + Send + Sync + 'static,
+) -> i64 {
+    let status = std::sync::Arc::new(status);
+    let batches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let hook = axum::Router::new().route(
         "/hook",
         axum::routing::post(move |axum::Json(batch): axum::Json<Value>| {
-            signal.send_replace(true);
+            let n = batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let code = status(n);
             async move {
                 let results: Vec<Value> = batch["codes"]
                     .as_array()
@@ -1496,7 +1518,8 @@ async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
                     .iter()
                     .map(|c| json!({"item_id": c["item_id"], "status": "synced", "origin_id": c["full_code"]}))
                     .collect();
-                axum::Json(json!({ "results": results }))
+                let code = axum::http::StatusCode::from_u16(code).unwrap();
+                (code, axum::Json(json!({ "results": results })))
             }
         }),
     );
@@ -1519,14 +1542,27 @@ async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
     }
     app.import(list, csv).await;
     app.send(list).await;
-    let (s, job) = app
-        .post(
+    let job = app
+        .accepted(
             &app.c("/erp/cost_codes/export"),
             json!({"gl_income_account": "4000"}),
         )
         .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
-    let job_path = app.c(&format!("/erp/export_jobs/{}", job["export_job_id"]));
+    job["export_job_id"].as_i64().unwrap()
+}
+
+/// SIGTERM during a large export: the batch in hand is finished and recorded, then the job goes
+/// back to the queue, due now and its run given back. Before, the worker went on to the job's
+/// end, past the grace a container or systemd gives, and was killed.
+async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    // The service is told to stop while the first batch runs.
+    let job = a_two_batch_job(&app, move |_| {
+        stop.send_replace(true);
+        200
+    })
+    .await;
+    let job_path = app.c(&format!("/erp/export_jobs/{job}"));
     tokio::time::timeout(
         std::time::Duration::from_secs(60),
         costbridge_server::worker::run(
@@ -1561,7 +1597,7 @@ async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
     let (_, cookie) = app
         .session("admin@one.example", "first-admin-password")
         .await;
-    let panel = format!("/erp?filter=synced&job={}", job["export_job_id"]);
+    let panel = format!("/erp?filter=synced&job={job}");
     let html = app.page(&cookie, &panel).await;
     assert!(
         html.contains("still exporting. Last error: Costbridge was stopped"),
@@ -1579,4 +1615,22 @@ async fn a_stopping_worker_puts_its_job_back_between_batches(app: TestApp) {
         "{html}"
     );
     assert!(!html.contains("Last error"), "{html}");
+}
+
+/// A batch the ERP answers ends its failures in a row, in the same run too: a job one failure
+/// short of giving up (two allowed in the tests) whose first batch goes through and whose
+/// second fails waits to retry. It gave up, counting the failures from before the batch.
+async fn a_batch_answered_starts_the_failures_afresh(app: TestApp) {
+    let job = a_two_batch_job(&app, |n| if n == 0 { 200 } else { 503 }).await;
+    execute(&app, "UPDATE export_jobs SET erp_failures = 1").await;
+    assert_eq!(app.run_worker().await, 1);
+    let (_, st) = app.get(&app.c(&format!("/erp/export_jobs/{job}"))).await;
+    assert_eq!(
+        (st["status"].as_str(), &st["counts"]),
+        (
+            Some("queued"),
+            &json!({"synced": 500, "failed": 0, "exporting": 100})
+        ),
+        "{st}"
+    );
 }

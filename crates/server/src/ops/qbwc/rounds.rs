@@ -224,7 +224,7 @@ pub(super) async fn advance(
             })
             .filter_map(|(code, kind)| {
                 let c = code?;
-                (!accounts.iter().any(|a| a.code == c)).then(|| GlAccount {
+                (!accounts.iter().any(|a| a.code == c && a.kind == kind)).then(|| GlAccount {
                     code: c.into(),
                     name: c.into(),
                     kind,
@@ -233,10 +233,11 @@ pub(super) async fn advance(
             .collect();
         let account = |code: Option<&str>, kind: GlKind| {
             code.and_then(|c| {
+                // By kind too: QuickBooks may number an income and an expense account alike.
                 accounts
                     .iter()
-                    .find(|a| a.code == c)
-                    .or_else(|| gone.iter().find(|a| a.code == c && a.kind == kind))
+                    .chain(&gone)
+                    .find(|a| a.code == c && a.kind == kind)
             })
         };
         let lines: Vec<_> = chunk
