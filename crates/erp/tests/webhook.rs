@@ -12,6 +12,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use costbridge_erp::webhook::{Webhook, sign, verify};
+
+/// A hook's address as messages show it: scheme and host (its path may be its credential).
+fn shown(url: &str) -> String {
+    costbridge_domain::url::host_only(url)
+}
 use costbridge_erp::{
     Connector, ConnectorError, Env, ExportContext, ExportLine, GlAccount, GlKind, LineResult,
     Outbound, Previous, WebhookSettings,
@@ -410,7 +415,7 @@ async fn a_5xx_is_unavailable_and_the_retry_sends_the_same_key() {
         !m.contains("database is down"),
         "not the receiver's words: {m}"
     );
-    assert!(m.contains(&r.url), "{m}");
+    assert!(m.contains(&shown(&r.url)), "{m}");
 
     let results = hook.export(&ctx(), &lines()).await.unwrap();
     assert_eq!(
@@ -456,7 +461,7 @@ async fn a_slow_receiver_times_out_as_unavailable() {
         "the timeout did not apply"
     );
     assert!(m.contains("did not answer within 300 ms"), "{m}");
-    assert!(m.contains(&r.url), "{m}");
+    assert!(m.contains(&shown(&r.url)), "{m}");
     assert_eq!(r.seen().len(), 1);
 }
 
@@ -569,7 +574,7 @@ async fn connection_test_pings_with_a_signature() {
     assert!(message.contains("HTTP 503"), "{message}");
     // A foreign service's answer is never shown.
     assert!(!message.contains("down for maintenance"), "{message}");
-    assert!(message.contains(&r.url), "{message}");
+    assert!(message.contains(&shown(&r.url)), "{message}");
 
     // A wrong secret shows up in the test as the receiver's status.
     let r = receiver(Vec::new()).await;
@@ -633,13 +638,13 @@ async fn nobody_listening_is_unavailable_and_the_test_says_so() {
     let hook = webhook(&url, SECRET).with_timeout(Duration::from_secs(5));
     let m = unavailable(hook.export(&ctx(), &lines()).await);
     assert!(m.contains("could not connect"), "{m}");
-    assert!(m.contains(&url), "{m}");
+    assert!(m.contains(&shown(&url)), "{m}");
     assert!(!m.contains(SECRET), "{m}");
 
     let (ok, message) = hook.test().await;
     assert!(!ok);
     assert!(message.starts_with("Could not connect"), "{message}");
-    assert!(message.contains(&url), "{message}");
+    assert!(message.contains(&shown(&url)), "{message}");
 }
 
 #[tokio::test]
@@ -658,7 +663,7 @@ async fn a_password_in_the_url_is_not_shown() {
     let hook = webhook(&format!("http://erp:hunter2@{addr}/hook"), SECRET);
     let m = unavailable(hook.export(&ctx(), &lines()).await);
     assert!(!m.contains("hunter2"), "{m}");
-    assert!(m.contains(&format!("http://{addr}/hook")), "{m}");
+    assert!(m.contains(&format!("http://{addr}/…")), "{m}");
     let (ok, message) = hook.test().await;
     assert!(!ok);
     assert!(!message.contains("hunter2"), "{message}");

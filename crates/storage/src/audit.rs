@@ -7,6 +7,21 @@ use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+/// Cuts the addresses of an event's values to their scheme and host as they are read. Rows
+/// are written so (`ConnectorSettings::summary`, event subscriptions), but older ones kept
+/// whole URLs, and the audit log is open to read-only users while a hook's path may be its
+/// credential.
+fn hosts_only(action: &str, v: &mut Value) {
+    let url = match action {
+        "erp_connection.saved" => v.pointer_mut("/connector/url"),
+        a if a.starts_with("event_subscription.") => v.get_mut("url"),
+        _ => None,
+    };
+    if let Some(Value::String(url)) = url {
+        *url = costbridge_domain::url::host_only(url);
+    }
+}
+
 /// Appends one audit event inside the caller's transaction: `actor` did `action` to `entity`
 /// (its type and id), which went from `before` to `after`.
 pub(crate) async fn record(
@@ -174,19 +189,25 @@ impl Db {
                 offset,
             })
             .await?;
-        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        let parse = |action: &str, s: Option<String>| {
+            let mut v: Option<Value> = s.and_then(|s| serde_json::from_str(&s).ok());
+            if let Some(v) = &mut v {
+                hosts_only(action, v);
+            }
+            v
+        };
         let events = rows
             .into_iter()
             .map(|r| {
                 Ok(AuditEvent {
+                    before: parse(&r.action, r.before),
+                    after: parse(&r.action, r.after),
                     id: r.id,
                     at: r.at,
                     actor: actor(r.actor_id, r.actor_email, r.actor_name, r.actor_kind)?,
                     action: r.action,
                     entity_type: r.entity_type,
                     entity_id: r.entity_id,
-                    before: parse(r.before),
-                    after: parse(r.after),
                 })
             })
             .collect::<Result<_, StoreError>>()?;

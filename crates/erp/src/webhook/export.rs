@@ -276,9 +276,7 @@ mod tests {
             match read(status, "busy") {
                 Err(ConnectorError::Unavailable(m)) => {
                     assert!(
-                        m.starts_with(&format!(
-                            "the webhook at https://erp.example/… answered HTTP {status}"
-                        )),
+                        m.starts_with(&format!("the webhook at {URL} answered HTTP {status}")),
                         "{m}"
                     );
                     // A foreign service's text is never shown.

@@ -52,6 +52,31 @@ async fn a_readers_connection_shows_addresses_by_host(app: TestApp) {
     let log = log.to_string();
     assert!(log.contains("https://hooks.example/…"), "{log}");
     assert!(!log.contains("s3cr3t"), "{log}");
+    // A row written before addresses were cut (its URL whole) is cut as it is read.
+    crate::queue::execute(
+        &app,
+        &format!(
+            "INSERT INTO audit_events (company_id, at, actor_id, action, entity_type, \
+             entity_id, before, after) SELECT company_id, at, NULL, 'erp_connection.saved', \
+             'company', company_id, NULL, '{{\"profile\": \"quickbooks_desktop\", \
+             \"connector\": {{\"kind\": \"webhook\", \"url\": \
+             \"https://old.example/hooks/legacy-s3cr3t\"}}}}' FROM audit_events WHERE \
+             company_id = {} ORDER BY id DESC LIMIT 1",
+            app.company
+        ),
+    )
+    .await;
+    let (_, log) = app
+        .call(
+            "GET",
+            &app.c("/audit_events?entity_type=company&per_page=100"),
+            &reader,
+            None,
+        )
+        .await;
+    let log = log.to_string();
+    assert!(log.contains("https://old.example/…"), "{log}");
+    assert!(!log.contains("legacy-s3cr3t"), "{log}");
     // Nor does a failed test (approvers may run it), nor an export's error, name the path.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
