@@ -114,12 +114,12 @@ pub async fn ready_mark(state: &AppState, company: i64, ready: i64) -> OpResult<
 }
 
 /// The file an export job wrote (the file connector), for whoever may read the queue, so an
-/// accountant can import it without asking the operator for it: its name and bytes. Read from
-/// the folder the connection writes to now.
+/// accountant can import it without asking the operator for it: its name and the file, open.
+/// Read from the folder the connection writes to now.
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn job_file(
     state: &AppState, caller: &User, cid: i64, id: i64,
-) -> OpResult<(String, Vec<u8>)> {
+) -> OpResult<(String, tokio::fs::File)> {
     let company = reader(caller, cid)?;
     let job = state.db.job_status(company, id).await?;
     let Some(name) = job.delivered_to else {
@@ -133,11 +133,11 @@ pub async fn job_file(
         .and_then(|c| c.settings.delivery_folder());
     // Only a name Costbridge made is read: `costbridge-export-<id>.<format>`, no path.
     let ours = name.starts_with("costbridge-export-") && !name.contains(['/', '\\']);
-    let bytes = match folder.as_ref().filter(|_| ours) {
-        Some(folder) => tokio::fs::read(folder.join(&name)).await.ok(),
+    let file = match folder.as_ref().filter(|_| ours) {
+        Some(folder) => tokio::fs::File::open(folder.join(&name)).await.ok(),
         None => None,
     };
-    bytes.map(|b| (name.clone(), b)).ok_or_else(|| {
+    file.map(|f| (name.clone(), f)).ok_or_else(|| {
         OpError::Conflict(format!(
             "Costbridge cannot find {name} in the folder the ERP connection writes to now: the \
              connection changed since, or the file was moved or removed after it was imported. \

@@ -462,9 +462,9 @@ struct LiveQuery {
 async fn job_file(
     v: Viewer, axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> WebResult<Response> {
-    let (name, bytes) =
+    let (name, file) =
         crate::ops::queue::job_file(v.state(), &v.caller.user, v.company(), id).await?;
-    Ok(crate::csvio::export_file(&name, bytes))
+    Ok(crate::csvio::export_file(&name, file))
 }
 
 /// One poll while an export runs: the counts, the job's rows, and (on tabs without a

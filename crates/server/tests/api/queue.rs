@@ -633,6 +633,16 @@ async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
         .export_dir()
         .join(format!("costbridge-export-{}.iif", job["export_job_id"]));
     let text = std::fs::read_to_string(file).unwrap();
+    // Downloaded, it comes in chunks (64 KiB each) and arrives whole.
+    assert!(text.len() > 2 * 64 * 1024, "{} bytes", text.len());
+    let res = app
+        .request(
+            "GET",
+            &app.c(&format!("/erp/export_jobs/{}/file", job["export_job_id"])),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text().await.unwrap(), text);
     let got: Vec<(String, String, bool)> = text
         .split("\r\n")
         .skip(1)
