@@ -245,6 +245,10 @@ fn complete(openapi: OpenApi) -> Value {
             if !path.starts_with("/api/") && op.get("security").is_none() {
                 op["security"] = json!([{}]);
             }
+            // The guard counts, and keeps `Idempotency-Key` answers for, callers it knows: an
+            // operation anyone may call (signing in, a reset link) gets neither, so its
+            // document offers neither (a sign-in retried with a key made a second token).
+            let guarded = guarded && secured;
             let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
             for p in parameters.into_iter().flatten() {
                 if p["in"] == "path" {

@@ -623,7 +623,7 @@ impl Db {
                 })
             })
             .await?;
-        self.refresh_stats(out.1 as usize).await?;
+        self.refresh_stats(out.1 as usize).await;
         Ok(out)
     }
 

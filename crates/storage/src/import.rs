@@ -427,7 +427,7 @@ impl Db {
             })
             .await?;
         self.refresh_stats((summary.created + summary.updated) as usize)
-            .await?;
+            .await;
         Ok(summary)
     }
 }

@@ -520,46 +520,50 @@ impl Db {
         &self, company: i64, actor: i64, id: i64, income: Option<Option<String>>,
         expense: Option<Option<String>>,
     ) -> Result<Item, StoreError> {
-        let before = self.item(company, id).await?;
-        if !matches!(before.export_status, ItemStatus::Ready | ItemStatus::Failed) {
-            return Err(StoreError::Conflict(format!(
-                "the item is {}; GL accounts can change only before export",
-                before.export_status
-            )));
-        }
-        let income = income.unwrap_or(before.gl_income_account.clone());
-        let expense = expense.unwrap_or(before.gl_expense_account.clone());
-        let (before, income, expense) = (&before, &income, &expense);
+        let (income, expense) = (&income, &expense);
         self.write(|tx| {
             Box::pin(async move {
-                let n = tx
-                    .execute(
-                        "UPDATE erp_items SET gl_income_account = $3, \
-                         gl_expense_account = $4 WHERE company_id = $1 AND id = $2 \
-                         AND status IN ($5, $6)",
-                        [
-                            company.into(),
-                            id.into(),
-                            income.into(),
-                            expense.into(),
-                            ItemStatus::Ready.as_str().into(),
-                            ItemStatus::Failed.as_str().into(),
-                        ],
-                    )
-                    .await?;
-                if n == 0 {
-                    return Err(StoreError::Conflict(
-                        "the item changed meanwhile; reload it".into(),
-                    ));
+                // The row as it is now, held: a field the patch leaves out keeps its value even
+                // when another approver's patch of the other field committed meanwhile (both
+                // were written back from a read made before either).
+                let lock = if tx.postgres() { " FOR UPDATE" } else { "" };
+                let sql = format!(
+                    "SELECT status, gl_income_account, gl_expense_account FROM erp_items \
+                     WHERE company_id = $1 AND id = $2{lock}"
+                );
+                let (status, was_income, was_expense): (String, Option<String>, Option<String>) =
+                    tx.fetch_optional(AssertSqlSafe(sql), [company.into(), id.into()])
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                if ![ItemStatus::Ready, ItemStatus::Failed]
+                    .map(ItemStatus::as_str)
+                    .contains(&status.as_str())
+                {
+                    return Err(StoreError::Conflict(format!(
+                        "the item is {status}; GL accounts can change only before export"
+                    )));
                 }
+                let income = income.clone().unwrap_or(was_income.clone());
+                let expense = expense.clone().unwrap_or(was_expense.clone());
+                tx.execute(
+                    "UPDATE erp_items SET gl_income_account = $3, gl_expense_account = $4 \
+                     WHERE company_id = $1 AND id = $2",
+                    [
+                        company.into(),
+                        id.into(),
+                        (&income).into(),
+                        (&expense).into(),
+                    ],
+                )
+                .await?;
                 audit::record(
                     tx,
                     company,
                     Some(actor),
                     "erp_item.gl_accounts_set",
                     ("erp_item", id),
-                    Some(json!({"gl_income_account": before.gl_income_account,
-                        "gl_expense_account": before.gl_expense_account})),
+                    Some(json!({"gl_income_account": was_income,
+                        "gl_expense_account": was_expense})),
                     Some(json!({"gl_income_account": income, "gl_expense_account": expense})),
                 )
                 .await
@@ -718,7 +722,7 @@ impl Db {
                 })
             })
             .await?;
-        self.refresh_stats(count).await?;
+        self.refresh_stats(count).await;
         Ok((job, count as i64))
     }
 

@@ -62,7 +62,7 @@ struct Complete {
 #[utoipa::path(post, path = "/api/v1/password_reset", tag = "auth", security(()),
     operation_id = "complete_password_reset", request_body = Complete,
     responses((status = 204, description = "The password is set; the user's other sessions and tokens end"),
-        (status = 429, description = "`rate_limited`: too many attempts; see `Retry-After`")))]
+        (status = 422, description = "`validation_failed`: `token` unknown, used or expired (checked first), or `password` too short")))]
 async fn complete(
     State(state): State<AppState>, Body(body): Body<Complete>,
 ) -> ApiResult<StatusCode> {

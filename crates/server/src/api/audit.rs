@@ -31,7 +31,7 @@ struct AuditQuery {
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/audit_events", tag = "audit",
     operation_id = "list_audit_events", params(AuditQuery, Paging),
     responses((status = 200, description = "One page of events: who did what, before and after", body = [AuditEvent]),
-        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
+        (status = 403, description = "`forbidden`: needs the Admin tool or ERP Integrations at read_only")))]
 #[tracing::instrument(skip_all)]
 async fn events(
     caller: Caller, uri: Uri, Path(cid): Path<i64>, Q(q): Q<AuditQuery>, Q(paging): Q<Paging>,

@@ -81,7 +81,7 @@ fn render(c: &Connection, caller: &Caller) -> ConnectionOut {
 /// The company's ERP connection (secrets masked)
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/erp_connection", tag = "connection",
     responses((status = 200, description = "The connection; 404 when the company has none", body = ConnectionOut),
-        (status = 403, description = "`forbidden`: needs the Admin tool at admin")))]
+        (status = 403, description = "`forbidden`: needs the Admin tool or ERP Integrations at read_only (an admin sees addresses whole, others by host)")))]
 #[tracing::instrument(skip_all)]
 async fn get_connection(caller: Caller, Path(cid): Path<i64>) -> ApiResult<Json<ConnectionOut>> {
     let c = ops::get(&caller.state, &caller.user, cid).await?;

@@ -5,7 +5,7 @@
 use crate::helpers::{Backend, TestApp};
 use crate::{both, per_backend};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,13 +96,26 @@ async fn every_operation_is_complete(app: TestApp) {
             }
         }
     }
-    // The guard (rate limit, Idempotency-Key) runs on every API route but the document itself.
+    // The guard (rate limit, Idempotency-Key) runs on every API route but the document itself,
+    // for callers it knows: the routes anyone may call (signing in, a reset link) offer neither.
     for (method, path, op) in operations(&doc) {
         if !path.starts_with("/api/") || path == "/api/v1/openapi.json" {
             continue;
         }
         let name = format!("{method} {path}");
         let responses = &op["responses"];
+        let key = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["$ref"] == "#/components/parameters/Idempotency-Key");
+        if op["security"] == json!([{}]) {
+            assert!(
+                !key,
+                "{name}: an open route keeps no Idempotency-Key answers"
+            );
+            continue;
+        }
         assert!(
             responses["429"]["headers"].get("Retry-After").is_some(),
             "{name}: 429"
@@ -118,11 +131,6 @@ async fn every_operation_is_complete(app: TestApp) {
             ok["headers"].get("X-Rate-Limit-Remaining").is_some(),
             "{name}: rate limit headers"
         );
-        let key = op["parameters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|p| p["$ref"] == "#/components/parameters/Idempotency-Key");
         assert_eq!(key, method == "post", "{name}: Idempotency-Key");
         if method == "post" {
             for status in ["409", "422"] {

@@ -119,7 +119,11 @@ async fn a_code_s_life_reaches_the_subscriber_signed_and_in_order(app: TestApp) 
     assert_eq!(synced["data"]["export_job_id"], job);
     assert_eq!(synced["company_id"], app.company);
     assert_eq!(events[7]["data"]["export_job"]["id"], job);
-    assert_eq!(events[7]["data"]["export_job"]["counts"]["synced"], 2);
+    // Both counts, a zero too: a receiver reads `counts.failed` of a job where all synced.
+    assert_eq!(
+        events[7]["data"]["export_job"]["counts"],
+        json!({"synced": 2, "failed": 0})
+    );
     // The file connector: no ERP confirmed these, and the events name the file they went to.
     let file = format!("costbridge-export-{job}.iif");
     assert_eq!(synced["data"]["cost_code"]["delivered_to"], file.as_str());

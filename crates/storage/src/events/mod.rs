@@ -119,8 +119,13 @@ pub(crate) async fn job_done_event(
             [job.into()],
         )
         .await?;
-    let detail: serde_json::Map<String, serde_json::Value> =
-        counts.into_iter().map(|(s, n)| (s, json!(n))).collect();
+    // Both counts always, 0 when none: a receiver reading `counts.failed` of a job where every
+    // code synced found nothing there.
+    let mut detail: serde_json::Map<String, serde_json::Value> = ["synced", "failed"]
+        .into_iter()
+        .map(|s| (s.to_owned(), json!(0)))
+        .collect();
+    detail.extend(counts.into_iter().map(|(s, n)| (s, json!(n))));
     tx.execute(
         "INSERT INTO event_outbox (subscription_id, company_id, event_type, \
          created_at, next_attempt_at, status, export_job_id, detail, delivered_to) \
