@@ -206,7 +206,12 @@ impl From<OpError> for ApiError {
             OpError::NoConnection => (unprocessable, "no_erp_connection", json!({})),
             OpError::Erp(_) => (StatusCode::BAD_GATEWAY, "erp_unavailable", json!({})),
             OpError::NotSupported(_) => (unprocessable, "not_supported", json!({})),
-            OpError::Broken(_) => (StatusCode::BAD_REQUEST, "bad_request", json!({})),
+            // The installation's state, not the request's: a client that took a 400 for its
+            // own mistake stopped retrying what the operator puts right.
+            OpError::Broken(m) => {
+                tracing::error!(error = %m, "the request depends on something unusable");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", json!({}))
+            }
             OpError::RateLimited(wait) => {
                 let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
                 e.retry_after = Some(wait);

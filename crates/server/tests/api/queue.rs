@@ -1245,6 +1245,18 @@ async fn an_unreadable_connection_postpones_the_job(app: TestApp) {
         "{st}"
     );
     assert_eq!(st["counts"]["exporting"], 1, "{st}");
+    // The API says so as a server's fault (5xx, retried later), not as the client's (it was a
+    // 400, which a client takes for its own mistake and stops retrying).
+    let (s, b) = app.get(&app.c("/erp/gl_accounts")).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("internal")),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("from_a_newer_version"),
+        "{b}"
+    );
     execute(
         &app,
         "UPDATE erp_connections SET profile = 'quickbooks_desktop'",
