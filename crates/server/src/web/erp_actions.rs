@@ -79,7 +79,12 @@ async fn set_gl(v: Viewer, Path(id): Path<i64>, Form(f): Form<GlForm>) -> WebRes
         Ok(item) => (RowView::new(item, &v.zone), StatusCode::OK),
         // The row again as stored, the refusal beside its pickers: a toast alone left the
         // picker showing the account that was not saved.
-        Err(e @ (OpError::Invalid(_) | OpError::Conflict(_) | OpError::Erp(_))) => {
+        Err(
+            e @ (OpError::Invalid(_)
+            | OpError::Conflict(_)
+            | OpError::Erp(_)
+            | OpError::ErpBusy { .. }),
+        ) => {
             let item = ops::item(v.state(), &v.caller.user, v.company(), id).await?;
             let mut r = RowView::new(item, &v.zone);
             r.gl_error = Some(explain(&e));

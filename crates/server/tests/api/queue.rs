@@ -1254,7 +1254,10 @@ async fn an_unreadable_connection_postpones_the_job(app: TestApp) {
         "{b}"
     );
     assert!(
-        b["error"]["message"].as_str().unwrap().contains("from_a_newer_version"),
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("from_a_newer_version"),
         "{b}"
     );
     execute(

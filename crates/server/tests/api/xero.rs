@@ -386,6 +386,20 @@ async fn the_chart_is_read_once_a_minute(x: Xero) {
     assert_eq!((s, &b["ok"]), (StatusCode::OK, &json!(true)), "{b}");
     x.app.get(&x.app.c("/erp/gl_accounts")).await;
     assert_eq!(reads(), 2);
+    // Xero's rate limit reaches the API's caller with how long to wait (it was a bare 502).
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp_connection/test"), json!({}))
+        .await;
+    assert_eq!((s, &b["ok"]), (StatusCode::OK, &json!(true)), "{b}");
+    x.standin.with(|s| s.throttle = 1);
+    let res = x.app.request("GET", &x.app.c("/erp/gl_accounts")).await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(b["error"]["code"], "erp_unavailable", "{b}");
+    x.app.get(&x.app.c("/erp/gl_accounts")).await;
+    assert_eq!(reads(), 4);
     // Another organisation has another chart: read at once (the settings are the same `{}`).
     let (s, part) = x
         .post_form(
@@ -395,7 +409,7 @@ async fn the_chart_is_read_once_a_minute(x: Xero) {
         .await;
     assert_eq!(s, StatusCode::OK, "{part}");
     x.app.get(&x.app.c("/erp/gl_accounts")).await;
-    assert_eq!(reads(), 3);
+    assert_eq!(reads(), 5);
     // A GL account that is not in the chart is still refused by name.
     let item = &x.app.items("ready_to_export").await[0];
     let (s, b) = x
