@@ -431,12 +431,21 @@ impl Db {
                         events::code_events_for(tx, job.company_id, event, about, codes).await?;
                     }
                 }
+                // Its counts are kept as it finishes: a retry later moves its failed items on.
+                let count = |state: ItemStatus| {
+                    format!(
+                        "(SELECT COALESCE(SUM(n), 0) FROM job_item_counts WHERE export_job_id = \
+                         $1 AND status = '{state}')"
+                    )
+                };
                 let sql = format!(
                     "UPDATE export_jobs SET status = '{}', finished_at = $2, \
-                     locked_until = NULL WHERE id = $1 AND {} AND NOT EXISTS (SELECT 1 \
-                     FROM erp_items WHERE export_job_id = $1 AND status = \
-                     '{exporting}')",
+                     locked_until = NULL, done_synced = {}, done_failed = {} WHERE id = $1 \
+                     AND {} AND NOT EXISTS (SELECT 1 FROM erp_items WHERE export_job_id = $1 \
+                     AND status = '{exporting}')",
                     JobStatus::Done,
+                    count(ItemStatus::Synced),
+                    count(ItemStatus::Failed),
                     held("export_jobs", "$3")
                 );
                 let closed = tx

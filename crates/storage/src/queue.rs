@@ -835,13 +835,15 @@ impl Db {
             Option<String>,
             OffsetDateTime,
             Option<OffsetDateTime>,
+            Option<i64>,
+            Option<i64>,
         );
         let job: Option<JobRow> = self
             .pool()
             .fetch_optional(
                 "SELECT status, attempts, last_error, delivered_to, delivered_for, \
-                 created_at, finished_at FROM export_jobs WHERE company_id = $1 AND id = \
-                 $2",
+                 created_at, finished_at, done_synced, done_failed FROM export_jobs WHERE \
+                 company_id = $1 AND id = $2",
                 [company.into(), id.into()],
             )
             .await?;
@@ -853,8 +855,17 @@ impl Db {
                 [id.into()],
             )
             .await?;
-        let (status, attempts, last_error, delivered_to, delivered_for, created_at, finished_at) =
-            job.ok_or(StoreError::NotFound)?;
+        let (
+            status,
+            attempts,
+            last_error,
+            delivered_to,
+            delivered_for,
+            created_at,
+            finished_at,
+            done_synced,
+            done_failed,
+        ) = job.ok_or(StoreError::NotFound)?;
         let status = JobState::try_from(status).map_err(StoreError::decode)?;
         let mut c = JobCounts::default();
         for (s, n) in counts {
@@ -865,6 +876,14 @@ impl Db {
                 // A job's items are only ever exporting, then synced or failed.
                 ItemStatus::Ready | ItemStatus::Rejected | ItemStatus::Retrieved => {}
             }
+        }
+        // A finished job says what it finished with, though a retry has moved items on since.
+        if let (Some(synced), Some(failed)) = (done_synced, done_failed) {
+            c = JobCounts {
+                synced,
+                failed,
+                exporting: 0,
+            };
         }
         Ok(JobStatus {
             id,
