@@ -227,7 +227,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 
 /// A handler that panicked answers the documented error body (500 `internal`), not plain text;
 /// the panic itself is on stderr.
-fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+pub(crate) fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",

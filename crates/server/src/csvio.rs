@@ -162,7 +162,7 @@ pub fn attachment(filename: &str, body: impl Into<axum::body::Body>) -> axum::re
 /// An export job's file as a download: CSV as text, IIF as the bytes QuickBooks imports. Sent
 /// in 64 KiB chunks as it is read: a 100,000-code file is tens of megabytes, and each reader
 /// fetching it held it whole.
-pub fn export_file(name: &str, file: tokio::fs::File) -> axum::response::Response {
+pub fn export_file(name: &str, file: tokio::fs::File, len: u64) -> axum::response::Response {
     use tokio::io::AsyncReadExt;
     let content_type = if name.ends_with(".csv") {
         "text/csv; charset=utf-8"
@@ -179,10 +179,17 @@ pub fn export_file(name: &str, file: tokio::fs::File) -> axum::response::Respons
                 chunk.truncate(n);
                 Some((Ok(axum::body::Bytes::from(chunk)), Some(file)))
             }
-            Err(e) => Some((Err(e), None)),
+            Err(e) => {
+                tracing::warn!(error = %e, "an export file's download was cut short");
+                Some((Err(e), None))
+            }
         }
     });
-    download(name, content_type, axum::body::Body::from_stream(chunks))
+    // The length stated, so a client (or a proxy) can tell a download cut short.
+    let mut res = download(name, content_type, axum::body::Body::from_stream(chunks));
+    res.headers_mut()
+        .insert(axum::http::header::CONTENT_LENGTH, len.into());
+    res
 }
 
 /// A file as a download named `filename` (a name Costbridge made: no quote to escape).

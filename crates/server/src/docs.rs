@@ -245,10 +245,9 @@ fn complete(openapi: OpenApi) -> Value {
             if !path.starts_with("/api/") && op.get("security").is_none() {
                 op["security"] = json!([{}]);
             }
-            // The guard counts, and keeps `Idempotency-Key` answers for, callers it knows: an
-            // operation anyone may call (signing in, a reset link) gets neither, so its
-            // document offers neither (a sign-in retried with a key made a second token).
-            let guarded = guarded && secured;
+            // An operation anyone may call (signing in, a reset link) keeps no answer under an
+            // `Idempotency-Key` (`api::guard::OPEN_POSTS`): its document offers no key.
+            let guard_method = if secured { method.as_str() } else { "open" };
             let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
             for p in parameters.into_iter().flatten() {
                 if p["in"] == "path" {
@@ -258,7 +257,7 @@ fn complete(openapi: OpenApi) -> Value {
             }
             // Before the common statuses: the guard's 422 names the body's fields too.
             if guarded {
-                guard::answers(method, op);
+                guard::answers(guard_method, op);
             }
             let mut errors = common_errors(op, secured, path);
             errors.sort_by_key(|(s, _)| *s);
@@ -289,13 +288,14 @@ fn complete(openapi: OpenApi) -> Value {
                         "schema": {"$ref": "#/components/schemas/Error"},
                         "example": error_example(status),
                     }});
-                    if status == "429" {
+                    // A 502 carries one when the ERP's rate limit said how long to wait.
+                    if status == "429" || status == "502" {
                         response["headers"] =
                             json!({"Retry-After": {"$ref": "#/components/headers/Retry-After"}});
                     }
                 }
                 if guarded {
-                    guard::headers(method, status, response);
+                    guard::headers(guard_method, status, response);
                 }
             }
             if let Some(content) = op.pointer_mut("/requestBody/content") {

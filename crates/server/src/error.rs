@@ -206,7 +206,7 @@ impl From<OpError> for ApiError {
             OpError::NoConnection => (unprocessable, "no_erp_connection", json!({})),
             OpError::Erp(_) => (StatusCode::BAD_GATEWAY, "erp_unavailable", json!({})),
             // As unavailable, with how long the ERP asked to wait (it was lost).
-            OpError::ErpBusy { after, .. } => {
+            OpError::ErpBusy { after } => {
                 let mut e = ApiError::new(StatusCode::BAD_GATEWAY, "erp_unavailable", message);
                 e.retry_after = Some(after.as_secs().max(1));
                 return e;

@@ -313,7 +313,8 @@ impl Db {
     ///
     /// It runs after the change committed, so it cannot fail the change: an error here made a
     /// committed send or import answer 500, and a client's retry with its `Idempotency-Key`
-    /// ran it again. A failure is logged; the statistics are refreshed by the next bulk step.
+    /// ran it again. A failure is logged; the next bulk step of 1,000 rows or more on
+    /// PostgreSQL (or autovacuum, where it runs) refreshes them.
     pub(crate) async fn refresh_stats(&self, rows: usize) {
         if let Db::Postgres(p) = self
             && rows >= 1000

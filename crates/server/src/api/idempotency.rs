@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use costbridge_storage::requests::{Claim, KeyOwner, StoredAnswer};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 pub const HEADER: &str = "idempotency-key";
 /// Marks a replayed answer, so a client can tell it did not run twice.
@@ -92,49 +93,54 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
     // The request runs and its answer is kept in a task of its own: a client that gives up
     // (a timeout during a long send) dropped the request with its answer unkept, and its retry
     // found the key "still running" for the lease's ten minutes, then ran the request again.
+    let (db, held) = (g.state.db.clone(), key.clone());
     let g = g.clone();
-    let run = tokio::spawn(async move {
-        let db = &g.state.db;
-        let res = next
-            .run(Request::from_parts(parts, Body::from(bytes)))
-            .await;
-        // A server error changed nothing worth keeping: the key is let go, so a retry runs again.
-        if res.status().is_server_error() {
-            release(db, owner, &key).await;
-            return res;
+    let run = tokio::spawn(
+        async move {
+            let db = &g.state.db;
+            let res = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            // A server error changed nothing worth keeping: the key is let go, so a retry runs again.
+            if res.status().is_server_error() {
+                release(db, owner, &key).await;
+                return res;
+            }
+            let (parts, body) = res.into_parts();
+            let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let headers: Vec<(&str, &str)> = KEPT
+                .iter()
+                .filter_map(|n| Some((n.as_str(), parts.headers.get(n)?.to_str().ok()?)))
+                .collect();
+            let Ok(text) = std::str::from_utf8(&bytes) else {
+                // Not text (no API answer to a POST is): run again on a retry rather than keep it wrong.
+                release(db, owner, &key).await;
+                return Response::from_parts(parts, Body::from(bytes));
+            };
+            let answer = StoredAnswer {
+                status: i64::from(parts.status.as_u16()),
+                headers: serde_json::to_string(&headers).unwrap_or_default(),
+                body: g.state.cipher.seal(text),
+            };
+            if let Err(e) = db.finish_idempotency_key(owner, &key, &answer).await {
+                // The change happened; a retry finds the key in flight until its lease ends.
+                tracing::error!(error = %e, "could not record an idempotent answer");
+            }
+            Response::from_parts(parts, Body::from(bytes))
         }
-        let (parts, body) = res.into_parts();
-        let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-        let headers: Vec<(&str, &str)> = KEPT
-            .iter()
-            .filter_map(|n| Some((n.as_str(), parts.headers.get(n)?.to_str().ok()?)))
-            .collect();
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            // Not text (no API answer to a POST is): run again on a retry rather than keep it wrong.
-            release(db, owner, &key).await;
-            return Response::from_parts(parts, Body::from(bytes));
-        };
-        let answer = StoredAnswer {
-            status: i64::from(parts.status.as_u16()),
-            headers: serde_json::to_string(&headers).unwrap_or_default(),
-            body: g.state.cipher.seal(text),
-        };
-        if let Err(e) = db.finish_idempotency_key(owner, &key, &answer).await {
-            // The change happened; a retry finds the key in flight until its lease ends.
-            tracing::error!(error = %e, "could not record an idempotent answer");
+        // The request's span (its id, company and user) goes with it into the task.
+        .in_current_span(),
+    );
+    match run.await {
+        Ok(res) => res,
+        Err(e) => {
+            // A panic: nothing worth keeping, so the key is let go (a retry runs again), as
+            // for any server error.
+            tracing::error!(error = %e, "an idempotent request failed unexpectedly");
+            release(&db, owner, &held).await;
+            crate::app::panicked(Box::new(()))
         }
-        Response::from_parts(parts, Body::from(bytes))
-    });
-    run.await.unwrap_or_else(|e| {
-        // A panic after the key was claimed: the claim lapses with its lease.
-        tracing::error!(error = %e, "an idempotent request's task failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "an internal error occurred; it has been logged",
-        )
-        .into_response()
-    })
+    }
 }
 
 /// Lets go of a claim whose answer is not kept; a retry then runs the request again.

@@ -185,8 +185,8 @@ async fn job(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Jso
         (status = 422, description = "`not_supported`: the job has written no file (yet, or its ERP took the codes)")))]
 #[tracing::instrument(skip_all)]
 async fn job_file(caller: Caller, Path((cid, id)): Path<(i64, i64)>) -> ApiResult<Response> {
-    let (name, file) = ops::job_file(&caller.state, &caller.user, cid, id).await?;
-    Ok(crate::csvio::export_file(&name, file))
+    let (name, file, len) = ops::job_file(&caller.state, &caller.user, cid, id).await?;
+    Ok(crate::csvio::export_file(&name, file, len))
 }
 
 /// A GL account an approver may pick; `id` is its `code`, which is what a choice names.

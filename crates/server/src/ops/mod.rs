@@ -61,11 +61,11 @@ pub enum OpError {
     #[error("the ERP did not answer as expected: {0}")]
     Erp(String),
     /// The ERP asks Costbridge to slow down (Xero's rate limit): try again after `after`.
-    #[error("the ERP asks Costbridge to wait: {message}")]
-    ErpBusy {
-        message: String,
-        after: std::time::Duration,
-    },
+    #[error(
+        "the ERP asks Costbridge to slow down (its rate limit): try again in {} s",
+        after.as_secs().max(1)
+    )]
+    ErpBusy { after: std::time::Duration },
     /// The connector cannot do this (e.g. read codes back from a file).
     #[error("{0}")]
     NotSupported(String),
@@ -158,7 +158,7 @@ impl From<ConnectorError> for OpError {
         match e {
             ConnectorError::Unavailable(m) => OpError::Erp(m),
             ConnectorError::NotSupported(m) => OpError::NotSupported(m),
-            ConnectorError::RateLimited { message, after } => OpError::ErpBusy { message, after },
+            ConnectorError::RateLimited { after, .. } => OpError::ErpBusy { after },
         }
     }
 }

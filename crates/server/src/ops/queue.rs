@@ -119,7 +119,7 @@ pub async fn ready_mark(state: &AppState, company: i64, ready: i64) -> OpResult<
 #[tracing::instrument(skip(state, caller), fields(user = caller.id))]
 pub async fn job_file(
     state: &AppState, caller: &User, cid: i64, id: i64,
-) -> OpResult<(String, tokio::fs::File)> {
+) -> OpResult<(String, tokio::fs::File, u64)> {
     let company = reader(caller, cid)?;
     let job = state.db.job_status(company, id).await?;
     let Some(name) = job.delivered_to else {
@@ -137,7 +137,17 @@ pub async fn job_file(
         Some(folder) => tokio::fs::File::open(folder.join(&name)).await.ok(),
         None => None,
     };
-    file.map(|f| (name.clone(), f)).ok_or_else(|| {
+    // A file, whose length the answer states (a folder of that name is no file to send).
+    let file = match file {
+        Some(f) => f
+            .metadata()
+            .await
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| (f, m.len())),
+        None => None,
+    };
+    file.map(|(f, len)| (name.clone(), f, len)).ok_or_else(|| {
         OpError::Conflict(format!(
             "Costbridge cannot find {name} in the folder the ERP connection writes to now: the \
              connection changed since, or the file was moved or removed after it was imported. \

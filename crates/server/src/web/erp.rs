@@ -339,6 +339,14 @@ async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResu
 }
 
 impl JobPanel {
+    /// Whether codes of the job still wait in Failed to Export: a finished job keeps its count
+    /// of failures after they were retried (in another job) or rejected.
+    fn failed_rows_left(&self) -> bool {
+        self.items
+            .iter()
+            .any(|r| r.i.export_status == ItemStatus::Failed)
+    }
+
     fn state(&self) -> &'static str {
         match self.job.status {
             JobStatus::Done => "finished",
@@ -462,9 +470,9 @@ struct LiveQuery {
 async fn job_file(
     v: Viewer, axum::extract::Path(id): axum::extract::Path<i64>,
 ) -> WebResult<Response> {
-    let (name, file) =
+    let (name, file, len) =
         crate::ops::queue::job_file(v.state(), &v.caller.user, v.company(), id).await?;
-    Ok(crate::csvio::export_file(&name, file))
+    Ok(crate::csvio::export_file(&name, file, len))
 }
 
 /// One poll while an export runs: the counts, the job's rows, and (on tabs without a

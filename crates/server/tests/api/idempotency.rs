@@ -70,6 +70,34 @@ async fn a_retried_create_runs_once(app: TestApp) {
     let (s, _, b) = post_with_key(&app, &app.base, &app.token, &path, "k-3", &fine).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
+    // Signing in keeps no answer under a key, even sent with credentials: each is a new token.
+    let sign_in = json!({"email": "admin@one.example", "password": "first-admin-password"});
+    let (s1, _, t1) = post_with_key(
+        &app,
+        &app.base,
+        &app.token,
+        "/api/v1/tokens",
+        "k-4",
+        &sign_in,
+    )
+    .await;
+    let (s2, h2, t2) = post_with_key(
+        &app,
+        &app.base,
+        &app.token,
+        "/api/v1/tokens",
+        "k-4",
+        &sign_in,
+    )
+    .await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::CREATED, StatusCode::CREATED),
+        "{t1} {t2}"
+    );
+    assert_ne!(t1["token"], t2["token"]);
+    assert!(!h2.contains_key("idempotent-replayed"));
+
     // A refusal is an answer too: replayed as it was.
     let dup = json!({"code": "01", "description": "Again", "parent_id": null});
     let (s, _, refused) = post_with_key(&app, &app.base, &app.token, &path, "k-2", &dup).await;

@@ -933,6 +933,10 @@ async fn a_file_export_says_where_the_codes_went(app: TestApp) {
         res.headers()["content-disposition"],
         format!("attachment; filename=\"{file}\"").as_str()
     );
+    assert_eq!(
+        res.headers()["content-length"],
+        on_disk.len().to_string().as_str()
+    );
     assert_eq!(res.bytes().await.unwrap(), on_disk);
     let api_file = app.c(&format!("/erp/export_jobs/{job}/file"));
     let res = app.request("GET", &api_file).await;
