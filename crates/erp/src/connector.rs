@@ -329,6 +329,18 @@ impl ConnectorSettings {
     /// The settings with every secret as `MASK` and no user-info in a URL, for responses and
     /// the audit log.
     pub fn masked(&self) -> Value {
+        self.urls_shown(shown_url)
+    }
+
+    /// The settings as those who may read but not change the connection see them, and as the
+    /// audit log keeps them: [`Self::masked`], with each address cut to its scheme and host (a
+    /// hook's path may be its credential). (`host_only` drops user-info too.)
+    pub fn summary(&self) -> Value {
+        self.urls_shown(costbridge_domain::url::host_only)
+    }
+
+    /// The settings with secrets masked and each address field as `show` writes it.
+    fn urls_shown(&self, show: fn(&str) -> String) -> Value {
         let mut v = self.json();
         if let Some(o) = v.as_object_mut() {
             for f in self
@@ -338,27 +350,7 @@ impl ConnectorSettings {
                 .filter(|f| f.input == Input::Url)
             {
                 if let Some(Value::String(url)) = o.get_mut(f.name) {
-                    *url = shown_url(url);
-                }
-            }
-        }
-        v
-    }
-
-    /// The settings as those who may read but not change the connection see them, and as the
-    /// audit log keeps them: [`Self::masked`], with each address cut to its scheme and host (a
-    /// hook's path may be its credential).
-    pub fn summary(&self) -> Value {
-        let mut v = self.masked();
-        if let Some(o) = v.as_object_mut() {
-            for f in self
-                .registration
-                .fields
-                .iter()
-                .filter(|f| f.input == Input::Url)
-            {
-                if let Some(Value::String(url)) = o.get_mut(f.name) {
-                    *url = costbridge_domain::url::host_only(url);
+                    *url = show(url);
                 }
             }
         }

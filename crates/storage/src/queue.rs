@@ -827,18 +827,19 @@ impl Db {
     }
 
     pub async fn job_status(&self, company: i64, id: i64) -> Result<JobStatus, StoreError> {
-        type JobRow = (
-            String,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            OffsetDateTime,
-            Option<OffsetDateTime>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let job: Option<JobRow> = self
+        #[derive(sqlx::FromRow)]
+        struct JobRow {
+            status: String,
+            attempts: i64,
+            last_error: Option<String>,
+            delivered_to: Option<String>,
+            delivered_for: Option<String>,
+            created_at: OffsetDateTime,
+            finished_at: Option<OffsetDateTime>,
+            done_synced: Option<i64>,
+            done_failed: Option<i64>,
+        }
+        let job: JobRow = self
             .pool()
             .fetch_optional(
                 "SELECT status, attempts, last_error, delivered_to, delivered_for, \
@@ -846,8 +847,35 @@ impl Db {
                  company_id = $1 AND id = $2",
                 [company.into(), id.into()],
             )
-            .await?;
-        // Kept by triggers (migration 202612031): a poll reads a few rows, not the job's items.
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let status = JobState::try_from(job.status).map_err(StoreError::decode)?;
+        let c = match (job.done_synced, job.done_failed) {
+            // A finished job says what it finished with, though a retry has moved items on
+            // since.
+            (Some(synced), Some(failed)) => JobCounts {
+                synced,
+                failed,
+                exporting: 0,
+            },
+            _ => self.live_job_counts(id).await?,
+        };
+        Ok(JobStatus {
+            id,
+            status,
+            counts: c,
+            attempts: job.attempts,
+            last_error: job.last_error,
+            delivered_to: job.delivered_to,
+            delivered_for: job.delivered_for,
+            created_at: job.created_at,
+            finished_at: job.finished_at,
+        })
+    }
+
+    /// A job's counts as its items stand now, kept by triggers (migration 202612031): a poll
+    /// reads a few rows, not the job's items.
+    async fn live_job_counts(&self, id: i64) -> Result<JobCounts, StoreError> {
         let counts: Vec<(String, i64)> = self
             .pool()
             .fetch_all(
@@ -855,18 +883,6 @@ impl Db {
                 [id.into()],
             )
             .await?;
-        let (
-            status,
-            attempts,
-            last_error,
-            delivered_to,
-            delivered_for,
-            created_at,
-            finished_at,
-            done_synced,
-            done_failed,
-        ) = job.ok_or(StoreError::NotFound)?;
-        let status = JobState::try_from(status).map_err(StoreError::decode)?;
         let mut c = JobCounts::default();
         for (s, n) in counts {
             match ItemStatus::parse(&s).map_err(StoreError::decode)? {
@@ -877,24 +893,6 @@ impl Db {
                 ItemStatus::Ready | ItemStatus::Rejected | ItemStatus::Retrieved => {}
             }
         }
-        // A finished job says what it finished with, though a retry has moved items on since.
-        if let (Some(synced), Some(failed)) = (done_synced, done_failed) {
-            c = JobCounts {
-                synced,
-                failed,
-                exporting: 0,
-            };
-        }
-        Ok(JobStatus {
-            id,
-            status,
-            counts: c,
-            attempts,
-            last_error,
-            delivered_to,
-            delivered_for,
-            created_at,
-            finished_at,
-        })
+        Ok(c)
     }
 }
