@@ -72,24 +72,18 @@ async fn a_retried_create_runs_once(app: TestApp) {
 
     // Signing in keeps no answer under a key, even sent with credentials: each is a new token.
     let sign_in = json!({"email": "admin@one.example", "password": "first-admin-password"});
-    let (s1, _, t1) = post_with_key(
-        &app,
-        &app.base,
-        &app.token,
-        "/api/v1/tokens",
-        "k-4",
-        &sign_in,
-    )
-    .await;
-    let (s2, h2, t2) = post_with_key(
-        &app,
-        &app.base,
-        &app.token,
-        "/api/v1/tokens",
-        "k-4",
-        &sign_in,
-    )
-    .await;
+    let sign_in = || {
+        post_with_key(
+            &app,
+            &app.base,
+            &app.token,
+            "/api/v1/tokens",
+            "k-4",
+            &sign_in,
+        )
+    };
+    let (s1, _, t1) = sign_in().await;
+    let (s2, h2, t2) = sign_in().await;
     assert_eq!(
         (s1, s2),
         (StatusCode::CREATED, StatusCode::CREATED),

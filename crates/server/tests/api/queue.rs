@@ -179,6 +179,21 @@ async fn gl_accounts_and_the_iif_file(app: TestApp) {
     );
 }
 
+/// Connects the company to a file folder that cannot be created (its parent is a file): every
+/// export fails as an ERP out of reach does, retried with backoff.
+async fn unwritable_folder(app: &TestApp) {
+    let blocker = app.export_dir().join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let (s, _) = app
+        .put(
+            &app.c("/erp_connection"),
+            json!({"profile": "tryton",
+                "connector": {"kind": "file", "directory": blocker.join("exports"), "format": "csv"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 async fn failures_retry_and_recover(app: TestApp) {
     let list = app.connect("tryton", "csv").await;
     app.code(list, "01", "General", None).await;
@@ -186,16 +201,7 @@ async fn failures_retry_and_recover(app: TestApp) {
     app.send(list).await;
     // The export folder cannot be created (its parent is a file): the job is retried with
     // backoff, then its rows fail with the reason.
-    let blocker = app.export_dir().join("not-a-folder");
-    std::fs::write(&blocker, "x").unwrap();
-    let (s, _) = app
-        .put(
-            &app.c("/erp_connection"),
-            json!({"profile": "tryton",
-        "connector": {"kind": "file", "directory": blocker.join("exports"), "format": "csv"}}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    unwritable_folder(&app).await;
     let (_, t) = app.post(&app.c("/erp_connection/test"), json!({})).await;
     assert_eq!(t["ok"], false);
     assert!(
@@ -1399,16 +1405,7 @@ async fn restarts_use_up_no_retries(app: TestApp) {
     let list = app.connect("tryton", "csv").await;
     app.code(list, "01", "General", None).await;
     app.send(list).await;
-    let blocker = app.export_dir().join("not-a-folder");
-    std::fs::write(&blocker, "x").unwrap();
-    let (s, _) = app
-        .put(
-            &app.c("/erp_connection"),
-            json!({"profile": "tryton",
-                "connector": {"kind": "file", "directory": blocker.join("exports"), "format": "csv"}}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    unwritable_folder(&app).await;
     let (_, job) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
     let job_path = app.c(&format!("/erp/export_jobs/{}", job["export_job_id"]));
     // Two workers claim the job and die (their leases, zero here, run out).
