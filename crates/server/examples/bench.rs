@@ -555,7 +555,7 @@ async fn run(
         .await?
         .json()
         .await?;
-    let after = &near_end[0]["id"];
+    let after = near_end[0]["full_code"].as_str().unwrap_or_default();
     let pages = [
         ("list page 1 (API)".to_string(), codes(""), api_auth),
         (
@@ -564,8 +564,8 @@ async fn run(
             api_auth,
         ),
         (
-            format!("list page {deep} by key (API, after=)"),
-            codes(&format!("&after={after}")),
+            format!("list page {deep} by key (API, after_code=)"),
+            codes(&format!("&after_code={after}")),
             api_auth,
         ),
         (

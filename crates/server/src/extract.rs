@@ -228,11 +228,12 @@ impl Paging {
         self.respond_with_next(uri, total, items, None)
     }
 
-    /// [`Paging::respond`] for a list that pages by key: `next_after` (the last row's key, when
-    /// a full page suggests more) makes `rel="next"` ask for the rows after it, which costs the
-    /// same at any depth; `first`, `last` and `prev` stay page numbers.
+    /// [`Paging::respond`] for a list that pages by key: `next` (the parameter and value that
+    /// say where the next page starts, when a full page suggests more) makes `rel="next"` ask
+    /// for the rows after this page, which costs the same at any depth; `first`, `last` and
+    /// `prev` stay page numbers.
     pub fn respond_with_next<T: serde::Serialize>(
-        self, uri: &Uri, total: i64, items: T, next_after: Option<i64>,
+        self, uri: &Uri, total: i64, items: T, next: Option<(&str, &str)>,
     ) -> Response {
         let mut headers = HeaderMap::new();
         let num =
@@ -240,18 +241,22 @@ impl Paging {
         headers.insert("total", num(total));
         headers.insert("per-page", num(self.per_page));
         let last = ((total + self.per_page - 1) / self.per_page).max(1);
-        let link =
-            |page: i64, rel: &str| format!("<{}>; rel=\"{rel}\"", with_param(uri, "page", page));
+        let link = |page: i64, rel: &str| {
+            format!(
+                "<{}>; rel=\"{rel}\"",
+                with_param(uri, "page", &page.to_string())
+            )
+        };
         let mut links = vec![link(1, "first"), link(last, "last")];
         if self.page > 1 {
             links.push(link(self.page - 1, "prev"));
         }
-        match next_after {
-            Some(after) => links.push(format!(
-                "<{}>; rel=\"next\"",
-                with_param(uri, "after", after)
-            )),
-            None if self.page < last && !has_param(uri, "after") => {
+        match next {
+            Some((name, value)) => {
+                links.push(format!("<{}>; rel=\"next\"", with_param(uri, name, value)))
+            }
+            // A page by key that is not full is the last: no numbered `next` after it.
+            None if self.page < last && !STARTS[1..].iter().any(|p| has_param(uri, p)) => {
                 links.push(link(self.page + 1, "next"))
             }
             None => {}
@@ -263,14 +268,19 @@ impl Paging {
     }
 }
 
-/// `uri` with `name=value` in place of any `page` or `after` it had: the two are two ways of
-/// saying where a page starts, so a link carries one.
-fn with_param(uri: &Uri, name: &str, value: i64) -> String {
+/// The parameters that say where a page starts, by number and then by key: a link carries one
+/// of them.
+const STARTS: [&str; 3] = ["page", "after", "after_code"];
+
+/// `uri` with `name=value` (`value` encoded for a query) in place of any parameter of
+/// [`STARTS`] it had.
+fn with_param(uri: &Uri, name: &str, value: &str) -> String {
+    let value: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
     let query: Vec<String> = uri
         .query()
         .unwrap_or("")
         .split('&')
-        .filter(|kv| !kv.is_empty() && !kv.starts_with("page=") && !kv.starts_with("after="))
+        .filter(|kv| !kv.is_empty() && !STARTS.contains(&kv.split('=').next().unwrap_or("")))
         .map(str::to_owned)
         .chain(std::iter::once(format!("{name}={value}")))
         .collect();

@@ -222,6 +222,11 @@ pub struct CodeFilter {
     /// Keyset paging: only codes after this one in list order. A deep page then costs what the
     /// first does, where an offset walks every row before it.
     pub after: Option<i64>,
+    /// Keyset paging by position: only codes after this full code in list order, whether or
+    /// not a code has it now. A cursor by id moved with its code: after the code was renamed
+    /// the next page started from its new place (skipping or repeating codes), and after it
+    /// was deleted there was no next page.
+    pub after_code: Option<String>,
 }
 
 /// Locks the list for this write (every write bumps `version`, so clients can tell a stale
@@ -469,6 +474,8 @@ impl Db {
                 ));
             };
             anchor = Some(key);
+        } else if let Some(full_code) = &f.after_code {
+            anchor = Some(self.position(company, full_code).await?);
         } else if f.q.is_none()
             && offset >= marks::STRIDE
             && let Some(start) = self
@@ -525,6 +532,15 @@ impl Db {
             .scalar(AssertSqlSafe(count_sql), count_args)
             .await?;
         Ok((rows.into_iter().map(CostCode::from).collect(), total))
+    }
+
+    /// Where `full_code` stands in the company's list order, whether or not a code has it: the
+    /// key it has, or would have (the delimiter never changes once the company exists).
+    pub(crate) async fn position(
+        &self, company: i64, full_code: &str,
+    ) -> Result<(String, String), StoreError> {
+        let delimiter = self.company_delimiter(company).await?;
+        Ok((wbs::sort_key(full_code, delimiter), full_code.to_owned()))
     }
 
     pub async fn code(&self, company: i64, list: i64, id: i64) -> Result<CostCode, StoreError> {

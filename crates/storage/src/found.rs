@@ -144,7 +144,11 @@ impl Db {
     pub(crate) async fn search_page(
         &self, company: i64, list: i64, q: &str, f: &CodeFilter, limit: i64, offset: i64,
     ) -> Result<Option<Found>, StoreError> {
-        let (state, after) = (f.sync_status.as_deref(), f.after);
+        let state = f.sync_status.as_deref();
+        let position = match &f.after_code {
+            Some(full_code) => Some(self.position(company, full_code).await?),
+            None => None,
+        };
         if q.bytes().any(|b| b == FIELD_END || b == CODE_END) {
             return Ok(None);
         }
@@ -169,13 +173,23 @@ impl Db {
         };
         for _ in 0..TRIES {
             let codes = self.codes_at(&of, stamp).await?;
-            let after = match after {
-                Some(id) => match codes.ids.iter().position(|&i| i == id) {
+            let after = match (f.after, &position) {
+                (Some(id), _) => match codes.ids.iter().position(|&i| i == id) {
                     Some(at) => Some(at),
                     // Not in the list: the statement says so, in its words.
                     None => return Ok(None),
                 },
-                None => None,
+                // The kept codes hold no keys: the first code past the position is read by
+                // the list's index, and the page starts at its place. Read between the two
+                // stamps, so a write that moves it makes this try start again.
+                (None, Some(key)) => match self.first_after(&of, key).await? {
+                    None => Some(codes.ids.len()),
+                    Some(id) => match codes.ids.iter().position(|&i| i == id) {
+                        Some(at) => at.checked_sub(1),
+                        None => return Ok(None),
+                    },
+                },
+                (None, None) => None,
             };
             let (ids, total) = codes.page(q, state, after, skip, limit);
             drop(codes);
@@ -277,6 +291,19 @@ impl Db {
         }
         codes.text.shrink_to_fit();
         Ok(codes)
+    }
+
+    /// The first code of the list after `key` in list order, if any.
+    async fn first_after(
+        &self, of: &OfList<'_>, (sort_key, full_code): &(String, String),
+    ) -> Result<Option<i64>, StoreError> {
+        let (_, mut args) = of.args("c.");
+        args.extend([sort_key.as_str().into(), full_code.as_str().into()]);
+        let sql = format!(
+            "SELECT c.id FROM cost_codes c WHERE c.list_id = $1 AND c.company_id = $2 AND \
+             (c.sort_key, c.full_code) > ($3, $4) ORDER BY {PAGE_ORDER} LIMIT 1"
+        );
+        self.pool().scalar_optional(AssertSqlSafe(sql), args).await
     }
 
     /// The codes of `list` with these ids, in list order.

@@ -72,8 +72,13 @@ struct CodeQuery {
     sync_status: Option<String>,
     /// Codes whose code, full code or description contains this text.
     q: Option<String>,
-    /// The id of the last code of the previous page (from `Link: rel="next"`); not with `page`.
+    /// The id of the last code of the previous page; not with `page`. A code deleted since is
+    /// a 422, and one renamed since moves where the page starts: `after_code` keeps its place.
     after: Option<i64>,
+    /// The full code of the last code of the previous page (what `Link: rel="next"` gives):
+    /// the page starts after it in list order, whether or not a code has it now; not with
+    /// `page` or `after`.
+    after_code: Option<String>,
 }
 
 /// The codes of a list, in natural full-code order
@@ -91,16 +96,28 @@ async fn list_codes(
     // Access is refused before the paging is judged.
     ops::read(&caller.user, cid)?;
     let paging = paging.check()?;
-    if query.after.is_some() && paging.page != 1 {
+    for (name, given) in [
+        ("after", query.after.is_some()),
+        ("after_code", query.after_code.is_some()),
+    ] {
+        if given && paging.page != 1 {
+            return Err(ApiError::field(
+                name,
+                format!("cannot be combined with page: {name} already says where the page starts"),
+            ));
+        }
+    }
+    if query.after.is_some() && query.after_code.is_some() {
         return Err(ApiError::field(
-            "after",
-            "cannot be combined with page: after already says where the page starts",
+            "after_code",
+            "cannot be combined with after: give one of them to say where the page starts",
         ));
     }
     let filter = CodeFilter {
         sync_status: query.sync_status,
         q: query.q.filter(|q| !q.is_empty()),
         after: query.after,
+        after_code: query.after_code,
     };
     let (codes, total) = ops::codes(
         &caller.state,
@@ -112,13 +129,14 @@ async fn list_codes(
     )
     .await?;
     // A client that pages by number (`page=`) keeps getting numbered links; otherwise a full
-    // page may have more after it, and the next one starts after its last code.
+    // page may have more after it, and the next one starts after its last code's full code.
     let by_number = crate::extract::has_param(&uri, "page");
     let next_after = codes
         .last()
         .filter(|_| !by_number && codes.len() as i64 == paging.per_page)
-        .map(|c| c.id);
-    Ok(paging.respond_with_next(&uri, total, codes, next_after))
+        .map(|c| c.full_code.clone());
+    let next = next_after.as_deref().map(|code| ("after_code", code));
+    Ok(paging.respond_with_next(&uri, total, codes, next))
 }
 
 /// One code

@@ -278,7 +278,7 @@ pub async fn load_nodes(
         let filter = CodeFilter {
             sync_status: (!status.is_empty()).then(|| status.to_owned()),
             q: (!q.is_empty()).then(|| q.to_owned()),
-            after: None,
+            ..CodeFilter::default()
         };
         let (found, total) = codes::codes(state, user, company, lid, &filter, window).await?;
         (

@@ -10,6 +10,7 @@ both!(
     delete_versus_deactivate,
     racing_duplicates_make_one_code,
     pages_follow_keys_and_totals_follow_changes,
+    a_next_link_keeps_its_place_when_its_code_is_renamed_or_deleted,
     deep_pages_by_number_follow_every_change,
     searches_follow_every_change,
     a_page_reads_every_field_as_the_code_does,
@@ -501,7 +502,8 @@ async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
     assert_eq!((&walked, totals), (&everything, vec![25, 25, 25]));
     let (_, _, next) = page_of(&app, &format!("{codes}?per_page=10")).await;
     assert!(
-        next.as_deref().is_some_and(|n| n.contains("after=")),
+        next.as_deref()
+            .is_some_and(|n| n.contains("after_code=02-4")),
         "{next:?}"
     );
     // The same with a state filter, whose total is the state's count.
@@ -548,6 +550,47 @@ async fn pages_follow_keys_and_totals_follow_changes(app: TestApp) {
         (s, field_error(&b, "after").contains("first page")),
         (StatusCode::UNPROCESSABLE_ENTITY, true)
     );
+}
+
+/// `rel="next"` says where the next page starts by the last code's full code, not its id: a
+/// client walking a list while someone renames or deletes that code goes on from the same place,
+/// with or without a search (answered from memory), where a cursor by id started the next page
+/// from the code's new place (repeating codes) or refused it once the code was gone.
+async fn a_next_link_keeps_its_place_when_its_code_is_renamed_or_deleted(app: TestApp) {
+    let id_of = |page: Value, i: usize| page[i]["id"].as_i64().unwrap();
+    // Every code's description has an "o": the search walks the whole list too.
+    for search in ["", "&q=o"] {
+        let list = app.new_list(&format!("Walked{search}")).await;
+        app.import(list, divisions_csv(5, 4)).await;
+        let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+        let first = format!("{codes}?per_page=10{search}");
+        let (page, _, next) = page_of(&app, &first).await;
+        assert_eq!(page.last().map(String::as_str), Some("02-4"), "{search}");
+        // The page's last code, 02-4, is renamed to sort before the rest of its division.
+        let last = id_of(app.get(&first).await.1, 9);
+        let (s, b) = app
+            .patch(&format!("{codes}/{last}"), json!({"code": "0"}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (page, _, next) = page_of(&app, &next.unwrap()).await;
+        assert_eq!(
+            page.first().map(String::as_str),
+            Some("03"),
+            "{search}: {page:?}"
+        );
+        assert_eq!(page.last().map(String::as_str), Some("04-4"), "{search}");
+        // That page's last code is deleted: the next still starts after it.
+        let (_, b) = app.get(&format!("{codes}?per_page=20{search}")).await;
+        let last = id_of(b, 19);
+        let (s, _) = app.delete(&format!("{codes}/{last}")).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (page, _, _) = page_of(&app, &next.unwrap()).await;
+        assert_eq!(
+            page.first().map(String::as_str),
+            Some("05"),
+            "{search}: {page:?}"
+        );
+    }
 }
 
 /// Pages by number start from marks kept in memory (every thousandth code): after each kind
