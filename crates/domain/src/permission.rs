@@ -108,6 +108,9 @@ impl Permissions {
     }
 
     /// Checks a change of `old` into `new` made by `self`; the error names what is missing.
+    /// Nobody hands out a level they do not hold: an Admin-tool admin without the ERP tool
+    /// could otherwise raise themselves (or a user whose password they chose) to
+    /// `erp_integrations=admin` and reach the ERP connection and its queue.
     pub fn authorize_change(
         &self, old: &Permissions, new: &Permissions,
     ) -> Result<(), &'static str> {
@@ -117,7 +120,7 @@ impl Permissions {
         if old.can_push_to_accounting != new.can_push_to_accounting && !self.may_grant_push() {
             return Err("admin_tool=admin and can_push_to_accounting");
         }
-        Ok(())
+        self.lacks(new).map_or(Ok(()), Err)
     }
 
     /// Changing another user's password, email or permissions (or sending them a reset link)
@@ -284,6 +287,17 @@ mod tests {
         assert_eq!(
             p(Level::Standard, Level::Admin, true).authorize_change(&plain, &granted),
             Err("admin_tool=admin")
+        );
+        // Nor does anyone hand out a level they do not hold, to themselves or another.
+        let no_erp = p(Level::Admin, Level::None, false);
+        assert_eq!(
+            no_erp.authorize_change(&no_erp, &p(Level::Admin, Level::Admin, false)),
+            Err("erp_integrations=admin")
+        );
+        assert_eq!(
+            p(Level::Admin, Level::Standard, true)
+                .authorize_change(&plain, &p(Level::Standard, Level::Admin, false)),
+            Err("erp_integrations=admin")
         );
     }
 

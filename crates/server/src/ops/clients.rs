@@ -68,7 +68,6 @@ pub async fn create(
     caller
         .permissions
         .authorize_change(&none, &p)
-        .and_then(|()| caller.permissions.authorize_account_change(&p))
         .map_err(OpError::Forbidden)?;
     let name = text("name", &body.name, 100)?;
     let client_id = random_hex("cbc_", 12);

@@ -143,10 +143,11 @@ pub async fn update(
     )
     .await?;
     // Permissions follow the granting rule; anything else about another user is for admins.
-    if let Some(p) = &body.permissions {
+    // Permissions sent unchanged (as the page's form sends them) are no grant.
+    if let Some(p) = body.permissions.filter(|p| *p != target.permissions) {
         caller
             .permissions
-            .authorize_change(&target.permissions, p)
+            .authorize_change(&target.permissions, &p)
             .map_err(OpError::Forbidden)?;
     } else if !own {
         require(caller.permissions.can_manage_users(), "admin_tool=admin")?;

@@ -120,6 +120,33 @@ async fn another_users_credentials_need_their_permissions(app: TestApp) {
         .find(|u| u["id"] == approver)
         .unwrap();
     assert_eq!(a["permissions"]["erp_integrations"], "standard");
+    // Nor does the plain admin hand out a level they lack: not to themselves, not to a new
+    // user whose password they choose.
+    let me = user_id(&app, &plain).await;
+    let raised = json!({"admin_tool": "admin", "erp_integrations": "admin", "can_push_to_accounting": false});
+    let (s, b) = patch(me, json!({ "permissions": raised })).await;
+    assert_eq!(
+        (s, required(&b)),
+        (StatusCode::FORBIDDEN, "erp_integrations=admin"),
+        "{b}"
+    );
+    let (s, b) = app
+        .call(
+            "POST",
+            &app.c("/users"),
+            &plain,
+            Some(
+                json!({"name": "Puppet", "email": "puppet@one.example", "password": PW,
+                "permissions": raised}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (s, required(&b)),
+        (StatusCode::FORBIDDEN, "erp_integrations=admin"),
+        "{b}"
+    );
+    assert!(!can_sign_in(&app, "puppet@one.example", PW).await);
     // The plain admin still manages whom they cover, and the founder (who holds everything)
     // may still set a password through `PATCH …/users/{uid}`.
     let staff_token = app
