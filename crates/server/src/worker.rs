@@ -353,25 +353,38 @@ fn accounts_gone<'r>(
 }
 
 /// Parents first: a child whose parent is neither synced nor in this export fails, naming
-/// it; the other rows go to the ERP. Shared with the QuickBooks Web Connector's sessions.
+/// it, and so do that child's own children in the export (`rows` are parents first): the ERP
+/// would otherwise get a sub-item whose parent it does not have. The other rows go to the
+/// ERP. Shared with the QuickBooks Web Connector's sessions.
 pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&ExportRow>) {
     let in_job: HashSet<&str> = rows.iter().map(|r| &*r.full_code).collect();
+    let mut failed: HashSet<&str> = HashSet::new();
     let mut orphans = Vec::new();
     let mut to_export = Vec::new();
     for r in rows {
-        let parent_in = r
-            .parent_full_code
-            .as_deref()
-            .is_some_and(|p| in_job.contains(p));
-        let parent_state = r.parent_state;
-        match parent_problem(r.parent_full_code.as_deref(), parent_state, parent_in) {
-            Some(message) => orphans.push((
-                r.item_id,
-                Outcome::Failed {
-                    message,
-                    by: COSTBRIDGE.into(),
-                },
+        let parent = r.parent_full_code.as_deref();
+        let message = match parent {
+            Some(p) if failed.contains(p) => Some(format!(
+                "parent '{p}' failed in this export (see its message); once the parent is \
+                 exported, retry this code"
             )),
+            _ => parent_problem(
+                parent,
+                r.parent_state,
+                parent.is_some_and(|p| in_job.contains(p)),
+            ),
+        };
+        match message {
+            Some(message) => {
+                failed.insert(&r.full_code);
+                orphans.push((
+                    r.item_id,
+                    Outcome::Failed {
+                        message,
+                        by: COSTBRIDGE.into(),
+                    },
+                ))
+            }
             None => to_export.push(r),
         }
     }

@@ -28,6 +28,7 @@ both!(
     an_unreadable_connection_postpones_the_job,
     a_missing_item_is_not_found_first,
     an_account_gone_from_the_chart_fails_its_rows,
+    a_grandchild_stays_out_when_its_parent_fails,
     restarts_use_up_no_retries,
     export_all_exports_what_the_page_showed,
     a_stopping_worker_puts_its_job_back_between_batches,
@@ -1660,4 +1661,63 @@ async fn a_batch_answered_starts_the_failures_afresh(app: TestApp) {
         ),
         "{st}"
     );
+}
+
+/// A code whose parent stays out of an export fails, and so does its own child in the same
+/// export: the file got `01:01-100:01-100-20` while `01:01-100` failed, a sub-item whose
+/// parent QuickBooks does not have.
+async fn a_grandchild_stays_out_when_its_parent_fails(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let a = app.code(list, "01", "General", None).await;
+    let b = app.code(list, "100", "Permits", a["id"].as_i64()).await;
+    app.code(list, "20", "Fees", b["id"].as_i64()).await;
+    app.code(list, "02", "Site", None).await;
+    app.send(list).await;
+    let ids: Vec<Value> = app
+        .items("ready_to_export")
+        .await
+        .iter()
+        .filter(|i| i["full_code"] != "01")
+        .map(|i| i["id"].clone())
+        .collect();
+    let (s, job) = app
+        .post(
+            &app.c("/erp/cost_codes/export"),
+            json!({"item_ids": ids, "gl_income_account": "4000"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{job}");
+    app.run_worker().await;
+    let failed: Vec<(String, String)> = app
+        .items("failed")
+        .await
+        .iter()
+        .map(|i| {
+            let s = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+            (s("full_code"), s("erp_message"))
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (
+                "01-100".into(),
+                "parent '01' is pending and not part of this export; send and export the \
+                 parent first"
+                    .into()
+            ),
+            (
+                "01-100-20".into(),
+                "parent '01-100' failed in this export (see its message); once the parent is \
+                 exported, retry this code"
+                    .into()
+            ),
+        ]
+    );
+    let file = app
+        .export_dir()
+        .join(format!("costbridge-export-{}.iif", job["export_job_id"]));
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains("Site") && !text.contains("Fees"), "{text}");
+    assert_eq!(app.violations().await, Vec::<String>::new());
 }
