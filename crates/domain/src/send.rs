@@ -77,14 +77,19 @@ pub fn label(sent_before: bool) -> &'static str {
     }
 }
 
+/// What stops a caller who may not send, before anything of the list is read.
+pub fn no_permission() -> SendBlock {
+    SendBlock {
+        reason: SendReason::NoPermission,
+        message: "Only admins of the Admin tool can send codes to the ERP.".into(),
+    }
+}
+
 /// The first reason, in the order of the spec's table, that stops a send.
 pub fn check(ctx: &SendContext<'_>) -> Result<(), SendBlock> {
     let block = |reason, message: String| Err(SendBlock { reason, message });
     if !ctx.permissions.can_write_codes() {
-        return block(
-            SendReason::NoPermission,
-            "Only admins of the Admin tool can send codes to the ERP.".into(),
-        );
+        return Err(no_permission());
     }
     let Some(profile) = ctx.profile else {
         return block(

@@ -7,7 +7,7 @@ use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::events::EventType;
 use costbridge_domain::profile::InvalidCode;
 use costbridge_domain::queue::{ItemStatus, sql_in};
-use costbridge_domain::send::{self, CHANGED_NAMED, Changed, SendBlock, SendContext};
+use costbridge_domain::send::{self, CHANGED_NAMED, Changed, SendBlock, SendContext, SendReason};
 use costbridge_domain::sync::{Event, SyncState};
 use costbridge_domain::{ErpProfile, Permissions};
 use serde::Serialize;
@@ -478,7 +478,13 @@ impl Db {
                     if let Err(block) =
                         who.judge(l.is_erp_list, check.count, &check.invalid, changed)
                     {
-                        return Err(SendError::Blocked(block, check.invalid.clone()));
+                        // The codes are named only when they are the reason: they are no
+                        // business of a caller refused for anything else.
+                        let invalid = match block.reason {
+                            SendReason::InvalidCodes => check.invalid.clone(),
+                            _ => Vec::new(),
+                        };
+                        return Err(SendError::Blocked(block, invalid));
                     }
                     let ts = now();
                     let count = check.count as i64;

@@ -75,6 +75,13 @@ pub async fn send(
     state: &AppState, caller: &User, cid: i64, lid: i64, list_version: i64,
 ) -> OpResult<(i64, i64)> {
     let company = company(caller, cid)?;
+    // Refused before the list is taken for writing or its codes are read and checked.
+    if !caller.permissions.can_write_codes() {
+        return Err(super::OpError::Blocked(
+            costbridge_domain::send::no_permission(),
+            Vec::new(),
+        ));
+    }
     let rules = ErpRules::of(state, company).await?;
     Ok(state
         .db

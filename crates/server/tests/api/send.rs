@@ -104,6 +104,24 @@ async fn every_reason_the_button_gives(app: TestApp) {
         json!([{"id": long["id"], "full_code": "1234567890-1234567890-1234567890",
         "errors": ["full code is 32 characters; Xero allows at most 30"]}])
     );
+    // A caller who may not send (nor read codes) hears only that: not which codes break
+    // the rules.
+    let approver = app
+        .user("approver@one.example", perms("none", "standard", true))
+        .await;
+    let (s, e) = app
+        .call(
+            "POST",
+            &app.c(&format!("/cost_code_lists/{list}/send_to_erp")),
+            &approver,
+            Some(json!({"list_version": b["list_version"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str(), &e["error"]["details"]),
+        (StatusCode::FORBIDDEN, Some("no_permission"), &json!({})),
+        "{e}"
+    );
     app.delete(&app.c(&format!(
         "/cost_code_lists/{list}/cost_codes/{}",
         long["id"]
