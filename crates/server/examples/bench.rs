@@ -419,7 +419,7 @@ async fn run(
     };
     let (company, uid) = db.create_company("Bench Co", &user).await?;
     let token = costbridge_server::password::new_token();
-    db.insert_token(uid, &costbridge_server::password::hash_token(&token))
+    db.insert_token(uid, &costbridge_server::password::hash_token(&token), None)
         .await?;
     let session = costbridge_server::password::new_token();
     db.create_session(
@@ -427,6 +427,7 @@ async fn run(
         uid,
         &costbridge_server::password::new_token(),
         time::Duration::hours(8),
+        None,
     )
     .await?;
     let bearer = format!("Bearer {token}");

@@ -297,7 +297,7 @@ async fn bootstrap(
             other => other.into(),
         })?;
     let token = password::new_token();
-    db.insert_token(user_id, &password::hash_token(&token))
+    db.insert_token(user_id, &password::hash_token(&token), None)
         .await?;
     println!(
         "{}",

@@ -98,7 +98,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Vec<DemoLogin>>> {
         let token = password::new_token();
         state
             .db
-            .insert_token(id, &password::hash_token(&token))
+            .insert_token(id, &password::hash_token(&token), None)
             .await?;
         logins.push(DemoLogin {
             email,

@@ -32,16 +32,17 @@ pub async fn verify(password: String, hash: String) -> bool {
     .unwrap_or(false)
 }
 
-/// The first of `candidates` (the accounts of one email, oldest first) whose password this is.
-/// An unknown email is checked against a dummy hash, so timing does not tell it apart.
-pub async fn sign_in<U>(candidates: Vec<(U, String)>, password: String) -> Option<U> {
+/// The first of `candidates` (the accounts of one email, oldest first) whose password this is,
+/// with the hash it matched: what a sign-in then issues stands only while the account still has
+/// it. An unknown email is checked against a dummy hash, so timing does not tell it apart.
+pub async fn sign_in<U>(candidates: Vec<(U, String)>, password: String) -> Option<(U, String)> {
     if candidates.is_empty() {
         verify(password, dummy_hash().to_owned()).await;
         return None;
     }
     for (user, hash) in candidates {
-        if verify(password.clone(), hash).await {
-            return Some(user);
+        if verify(password.clone(), hash.clone()).await {
+            return Some((user, hash));
         }
     }
     None

@@ -18,28 +18,35 @@ pub struct NewSession {
 }
 
 /// Starts a session for `user_id`. The id is new on every sign-in (never reused from the
-/// request), so a session id planted before sign-in is worthless after it.
-pub async fn start(state: &AppState, user_id: i64) -> Result<NewSession, StoreError> {
+/// request), so a session id planted before sign-in is worthless after it. `None` when the
+/// user's password is no longer `password_hash`, the one the sign-in verified.
+pub async fn start(
+    state: &AppState, user_id: i64, password_hash: Option<&str>,
+) -> Result<Option<NewSession>, StoreError> {
     let id = password::new_token();
     let csrf_token = password::new_token();
-    state
+    let stored = state
         .db
         .create_session(
             &hash_token(&id),
             user_id,
             &csrf_token,
             time::Duration::hours(TTL_HOURS),
+            password_hash,
         )
         .await?;
+    if !stored {
+        return Ok(None);
+    }
     let cookie = format!(
         "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         TTL_HOURS * 3600,
         secure(state)
     );
-    Ok(NewSession {
+    Ok(Some(NewSession {
         cookie: HeaderValue::from_str(&cookie).expect("hex token is a valid header"),
         csrf_token,
-    })
+    }))
 }
 
 /// The `Set-Cookie` value that makes the browser forget the session.

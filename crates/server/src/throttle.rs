@@ -5,13 +5,13 @@
 //! not held back by strangers' failures on that account, so nobody can lock a known user out
 //! from afar. State is kept in memory, per instance: a restart forgets it.
 use crate::error::{ApiError, ApiResult};
+use crate::ops::users::SignedIn;
 use crate::ops::{OpError, OpResult};
 use crate::password;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
-use costbridge_storage::users::User;
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -350,7 +350,7 @@ impl FromRequestParts<AppState> for ClientAddr {
 /// the account(s) of that email; shared by API tokens and the web sign-in.
 pub async fn sign_in(
     state: &AppState, email: &str, password: String, client: IpAddr,
-) -> OpResult<User> {
+) -> OpResult<SignedIn> {
     let t = &state.sign_in;
     let at = client.to_string();
     // Held until the password is decided (the function's end).
@@ -370,14 +370,17 @@ pub async fn sign_in(
         }
     };
     let candidates = state.db.users_for_login(email).await?;
-    if let Some(user) = password::sign_in(candidates, password).await {
+    if let Some((user, password_hash)) = password::sign_in(candidates, password).await {
         let usual = t.succeeded(email, client, Instant::now());
         let after = json!({"client": at, "usual_client": usual});
         state
             .db
             .audit_sign_in(email, Some(user.id), "user.signed_in", after)
             .await?;
-        return Ok(user);
+        return Ok(SignedIn {
+            user,
+            password_hash,
+        });
     }
     let f = t.failed(email, client, Instant::now());
     tracing::warn!(client = %at, failures = f.account_failures, "sign-in failed");

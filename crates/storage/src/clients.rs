@@ -311,10 +311,15 @@ impl Db {
     }
 
     /// Stores a token a client bought (its hash), valid until `expires_at`, and clears the
-    /// client's expired ones.
+    /// client's expired ones. The token is stored only while the client is not revoked and its
+    /// secret is still `secret_hash`, the one the request was checked against (`false`
+    /// otherwise): a rotation or revocation ends every token, and one committed while the
+    /// secret was checked let this one live on. A rotation or revocation that commits after
+    /// this also ends it (on PostgreSQL its update of the client's row waits for this
+    /// `FOR SHARE`; SQLite has one writer).
     pub async fn insert_client_token(
-        &self, user: i64, token_hash: &str, expires_at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+        &self, user: i64, token_hash: &str, expires_at: OffsetDateTime, secret_hash: &str,
+    ) -> Result<bool, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
                 let t = now();
@@ -323,13 +328,20 @@ impl Db {
                     [user.into(), t.into()],
                 )
                 .await?;
-                tx.execute(
+                let lock = if tx.postgres() { " FOR SHARE" } else { "" };
+                let sql = format!(
                     "INSERT INTO api_tokens (user_id, token_hash, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4)",
-                    [user.into(), token_hash.into(), t.into(), expires_at.into()],
-                )
-                .await?;
-                Ok::<_, StoreError>(())
+                     SELECT $1, $2, $3, $4 FROM api_clients WHERE user_id = $1 AND \
+                     secret_hash = $5 AND revoked_at IS NULL{lock}"
+                );
+                let args = [
+                    user.into(),
+                    token_hash.into(),
+                    t.into(),
+                    expires_at.into(),
+                    secret_hash.into(),
+                ];
+                Ok::<_, StoreError>(tx.execute(AssertSqlSafe(sql), args).await? == 1)
             })
         })
         .await

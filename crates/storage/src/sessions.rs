@@ -1,7 +1,7 @@
 //! Browser sessions. The cookie carries a random id; only its SHA-256 is stored (like API
 //! tokens), with the user, the session's CSRF token and when it expires.
-use crate::tx::Queries;
-use crate::users::{USER_COLS, User, UserRow};
+use crate::tx::{Arg, Queries};
+use crate::users::{USER_COLS, User, UserRow, still_signed_in};
 use crate::{Db, StoreError, now};
 use sqlx::AssertSqlSafe;
 use time::Duration;
@@ -23,26 +23,36 @@ struct SessionRow {
 
 impl Db {
     /// Stores a new session; expired ones are swept here so the table never grows unbounded.
+    /// `password_hash` is the one the sign-in verified (`None` for the founder just created):
+    /// the session is stored only while the user still has it, `false` otherwise (see
+    /// [`Db::insert_token`]).
     pub async fn create_session(
         &self, id_hash: &str, user_id: i64, csrf_token: &str, ttl: Duration,
-    ) -> Result<(), StoreError> {
+        password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let t = now();
         let mut pool = self.pool();
         pool.execute("DELETE FROM sessions WHERE expires_at < $1", [t.into()])
             .await?;
-        pool.execute(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, \
-             expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
-            [
-                id_hash.into(),
-                user_id.into(),
-                csrf_token.into(),
-                (t + ttl).into(),
-                t.into(),
-            ],
-        )
-        .await?;
-        Ok(())
+        let sql = format!(
+            "INSERT INTO sessions (user_id, id_hash, csrf_token, expires_at, created_at) \
+             SELECT $1, $2, $3, $4, $5{}",
+            still_signed_in(pool.postgres(), password_hash.map(|_| 6))
+        );
+        let args: [Arg; 5] = [
+            user_id.into(),
+            id_hash.into(),
+            csrf_token.into(),
+            (t + ttl).into(),
+            t.into(),
+        ];
+        Ok(pool
+            .execute(
+                AssertSqlSafe(sql),
+                args.into_iter().chain(password_hash.map(Arg::from)),
+            )
+            .await?
+            == 1)
     }
 
     /// The session for this id hash, if it exists and has not expired.

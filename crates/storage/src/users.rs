@@ -1,6 +1,6 @@
 //! Companies, users and API tokens.
 use crate::clients::PEOPLE;
-use crate::tx::{Queries, Tx};
+use crate::tx::{Arg, Queries, Tx};
 use crate::{Db, StoreError, audit, credentials, now};
 use costbridge_domain::{Level, Permissions};
 use serde::Serialize;
@@ -107,6 +107,22 @@ async fn clients_held(
         }
     }
     Ok(())
+}
+
+/// The end of an `INSERT … SELECT $1, …` of a credential of user `$1` (a token or a session):
+/// with `hash_at`, the placeholder of the password hash the sign-in verified, the row is
+/// inserted only while the user has it. A change or reset of the password (which ends every
+/// credential) that commits first leaves nothing to insert; one that commits after also ends
+/// this one: on PostgreSQL its `FOR UPDATE` of the user's row ([`lock_user`]) waits for this
+/// `FOR SHARE`, and SQLite has one writer.
+pub(crate) fn still_signed_in(postgres: bool, hash_at: Option<usize>) -> String {
+    match hash_at {
+        None => String::new(),
+        Some(n) => format!(
+            " FROM users WHERE id = $1 AND password_hash = ${n}{}",
+            if postgres { " FOR SHARE" } else { "" }
+        ),
+    }
 }
 
 /// A user's row held for a change of their password or rights (`FOR UPDATE` on PostgreSQL;
@@ -449,15 +465,26 @@ impl Db {
         self.user(company, id).await
     }
 
-    pub async fn insert_token(&self, user: i64, token_hash: &str) -> Result<(), StoreError> {
-        self.pool()
+    /// Stores a new API token of `user`. `password_hash` is the one a sign-in verified (`None`
+    /// for the operator's command, which needs no password): the token is stored only while the
+    /// user still has it, `false` otherwise. A sign-in racing a change or reset of the password
+    /// (which ends every token) kept a token the change was to end.
+    pub async fn insert_token(
+        &self, user: i64, token_hash: &str, password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut pool = self.pool();
+        let sql = format!(
+            "INSERT INTO api_tokens (user_id, token_hash, created_at) SELECT $1, $2, $3{}",
+            still_signed_in(pool.postgres(), password_hash.map(|_| 4))
+        );
+        let args = [user.into(), token_hash.into(), now().into()];
+        Ok(pool
             .execute(
-                "INSERT INTO api_tokens (user_id, token_hash, created_at) \
-                 VALUES ($1, $2, $3)",
-                [user.into(), token_hash.into(), now().into()],
+                AssertSqlSafe(sql),
+                args.into_iter().chain(password_hash.map(Arg::from)),
             )
-            .await?;
-        Ok(())
+            .await?
+            == 1)
     }
 
     pub async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {

@@ -51,9 +51,17 @@ struct NewToken {
 async fn create_token(
     State(state): State<AppState>, ClientAddr(client): ClientAddr, Body(body): Body<Login>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = authenticate(&state, &body.email, body.password, client).await?;
+    let signed_in = authenticate(&state, &body.email, body.password, client).await?;
+    let (user, checked) = (signed_in.user, Some(signed_in.password_hash.as_str()));
     let token = password::new_token();
-    state.db.insert_token(user.id, &hash_token(&token)).await?;
+    // The password changed while it was checked: it is no longer the password.
+    if !state
+        .db
+        .insert_token(user.id, &hash_token(&token), checked)
+        .await?
+    {
+        return Err(crate::ops::OpError::BadCredentials.into());
+    }
     Ok((
         StatusCode::CREATED,
         Json(NewToken {

@@ -166,11 +166,15 @@ pub async fn issue_token(
     let minutes = state.api.client_token_minutes.max(1);
     let token = crate::password::new_token();
     let expires = costbridge_storage::now() + time::Duration::minutes(minutes);
-    state
+    // The client was rotated or revoked while its secret was checked.
+    if !state
         .db
-        .insert_client_token(client.user_id, &hash_token(&token), expires)
+        .insert_client_token(client.user_id, &hash_token(&token), expires, &sent)
         .await
-        .map_err(TokenRefusal::Store)?;
+        .map_err(TokenRefusal::Store)?
+    {
+        return Err(TokenRefusal::BadClient);
+    }
     tracing::info!(company = client.company_id, "client token issued");
     Ok((token, minutes * 60))
 }

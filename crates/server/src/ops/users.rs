@@ -8,12 +8,19 @@ use costbridge_storage::users::{NewUser, User, UserPatch};
 use serde::Deserialize;
 use std::net::IpAddr;
 
+/// Who signed in, and the password hash their password matched.
+pub struct SignedIn {
+    pub user: User,
+    /// A session or token is stored only while the user still has it (`Db::insert_token`).
+    pub password_hash: String,
+}
+
 /// Checks an email and password from `client` under the sign-in throttle; shared by API
 /// tokens and the web sign-in.
 #[tracing::instrument(skip(state, password))]
 pub async fn authenticate(
     state: &AppState, email: &str, password: String, client: IpAddr,
-) -> OpResult<User> {
+) -> OpResult<SignedIn> {
     crate::throttle::sign_in(state, email, password, client).await
 }
 

@@ -124,7 +124,7 @@ async fn setup(
     }
     let created = users::setup(&state, &f.company, &f.name, &f.email, f.password.clone()).await;
     match created {
-        Ok(user_id) => signed_in(&state, None, user_id).await,
+        Ok(user_id) => signed_in(&state, None, user_id, None).await,
         Err(e) => {
             let errors = Errors::from_op(e)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response())
@@ -133,11 +133,16 @@ async fn setup(
 }
 
 /// Starts a fresh session (ending the one the browser came with) and goes to the start page.
-async fn signed_in(state: &AppState, old: Option<&str>, user_id: i64) -> WebResult<Response> {
+async fn signed_in(
+    state: &AppState, old: Option<&str>, user_id: i64, password_hash: Option<&str>,
+) -> WebResult<Response> {
     if let Some(old) = old {
         state.db.delete_session(&hash_token(old)).await?;
     }
-    let s = session::start(state, user_id).await?;
+    // The password changed while it was checked: it is no longer the password.
+    let Some(s) = session::start(state, user_id, password_hash).await? else {
+        return Err(OpError::BadCredentials.into());
+    };
     Ok(([(header::SET_COOKIE, s.cookie)], Redirect::to("/")).into_response())
 }
 
@@ -167,7 +172,10 @@ async fn login(
 ) -> WebResult<Response> {
     same_site(&headers)?;
     match authenticate(&state, f.email.trim(), f.password, client).await {
-        Ok(user) => signed_in(&state, session::cookie(&headers), user.id).await,
+        Ok(s) => {
+            let cookie = session::cookie(&headers);
+            signed_in(&state, cookie, s.user.id, Some(&s.password_hash)).await
+        }
         Err(e) => {
             let message = match &e {
                 OpError::RateLimited(wait) => format!(

@@ -23,6 +23,7 @@ both!(
     a_new_user_with_three_mistakes_hears_of_all_three,
     a_reset_link_holds_only_while_its_rule_does,
     a_password_someone_else_chose_holds_back_a_grant_they_lack,
+    a_sign_in_that_raced_a_new_password_or_secret_keeps_nothing,
 );
 
 const PW: &str = "a-long-password";
@@ -690,4 +691,73 @@ async fn a_password_someone_else_chose_holds_back_a_grant_they_lack(app: TestApp
         json!({"permissions": {"admin_tool": "none", "erp_integrations": "standard", "can_push_to_accounting": true}}),
     )
     .await;
+}
+
+/// A sign-in checks the password, then stores its token or session; a password change (which
+/// ends every credential) committed in between left the new one alive for good. It is now
+/// stored only while the password is still the one checked; the same for a machine client's
+/// token and its secret, rotated meanwhile.
+async fn a_sign_in_that_raced_a_new_password_or_secret_keeps_nothing(app: TestApp) {
+    let db = &app.app_state.db;
+    let hash = costbridge_server::password::hash_token;
+    let current = app
+        .user("racer@one.example", perms("read_only", "none", false))
+        .await;
+    let checked = async || db.users_for_login("racer@one.example").await.unwrap()[0].clone();
+    let (user, old) = checked().await;
+    let me = app.c(&format!("/users/{}", user.id));
+    let (s, b) = change_password(&app, &me, &current, PW, "raced-password").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let stored = db
+        .insert_token(user.id, &hash("cb_raced"), Some(&old))
+        .await
+        .unwrap();
+    let session = db
+        .create_session(
+            &hash("raced"),
+            user.id,
+            "csrf",
+            time::Duration::hours(1),
+            Some(&old),
+        )
+        .await
+        .unwrap();
+    assert_eq!((stored, session), (false, false));
+    let (s, _) = app.call("GET", "/api/v1/me", "cb_raced", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Checked against the password the user has, both are stored.
+    let (_, new) = checked().await;
+    assert!(
+        db.insert_token(user.id, &hash("cb_fresh"), Some(&new))
+            .await
+            .unwrap()
+    );
+    let (s, _) = app.call("GET", "/api/v1/me", "cb_fresh", None).await;
+    assert_eq!(s, StatusCode::OK);
+    // A machine client rotated while its secret was checked.
+    let (id, client_id, secret) = crate::clients::make_client(
+        &app,
+        "Racer",
+        json!({"admin_tool": "read_only",
+            "erp_integrations": "none", "can_push_to_accounting": false}),
+    )
+    .await;
+    let client = db.client_secret(&client_id).await.unwrap().unwrap();
+    let (s, _) = app
+        .post(&app.c(&format!("/api_clients/{id}/rotate")), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let expires = costbridge_storage::now() + time::Duration::minutes(5);
+    let stored = db
+        .insert_client_token(
+            client.user_id,
+            &hash("cb_raced_client"),
+            expires,
+            &hash(&secret),
+        )
+        .await
+        .unwrap();
+    assert!(!stored);
+    let (s, _) = app.call("GET", "/api/v1/me", "cb_raced_client", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

@@ -479,15 +479,18 @@ async fn wrong_secrets_are_throttled(app: TestApp) {
 }
 
 async fn expired_tokens_stop_working(app: TestApp) {
-    let (_, client_id, _) = make_client(&app, "ERP sync", codes_admin()).await;
+    let (_, client_id, secret) = make_client(&app, "ERP sync", codes_admin()).await;
     let user = client_row(&app, &client_id).await.user_id;
     let token = "cb_expired-token-of-the-test";
     let past = costbridge_storage::now() - time::Duration::seconds(1);
-    app.app_state
+    let hash = costbridge_server::password::hash_token;
+    let stored = app
+        .app_state
         .db
-        .insert_client_token(user, &costbridge_server::password::hash_token(token), past)
+        .insert_client_token(user, &hash(token), past, &hash(&secret))
         .await
         .unwrap();
+    assert!(stored);
     let (s, _) = app.call("GET", "/api/v1/me", token, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

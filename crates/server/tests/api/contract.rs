@@ -345,7 +345,7 @@ async fn everything_allowed(app: &TestApp) -> String {
     let db = &app.app_state.db;
     let user = db.create_user(1, 1, &fuzzer).await.unwrap();
     let token = password::new_token();
-    db.insert_token(user.id, &password::hash_token(&token))
+    db.insert_token(user.id, &password::hash_token(&token), None)
         .await
         .unwrap();
     token

@@ -375,7 +375,11 @@ impl TestApp {
         let token = costbridge_server::password::new_token();
         self.app_state
             .db
-            .insert_token(user_id, &costbridge_server::password::hash_token(&token))
+            .insert_token(
+                user_id,
+                &costbridge_server::password::hash_token(&token),
+                None,
+            )
             .await
             .expect("token");
         token

@@ -100,7 +100,8 @@ async fn authenticate(
         }
     };
     let found = state.db.qbwc_credentials(user).await?;
-    let Some(company) = password::sign_in(found.into_iter().collect(), secret.to_owned()).await
+    let Some((company, _)) =
+        password::sign_in(found.into_iter().collect(), secret.to_owned()).await
     else {
         throttle.failed(&key, client, Instant::now());
         tracing::warn!(%client, user, "QBWC sign-in failed: wrong user name or password");
