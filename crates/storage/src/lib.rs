@@ -42,7 +42,7 @@ mod send_check {
     async fn borrowing_caller(db: &crate::Db, name: &str) {
         let _ = db.lists(1).await;
         let _ = db.create_list(1, 1, name).await;
-        let _ = db.pull_from_erp(1, 1, 1, &[]).await;
+        let _ = db.pull_from_erp(1, 1, 1, &[], crate::now()).await;
     }
 
     fn futures_are_send(db: &crate::Db) {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
+use time::OffsetDateTime;
 
 /// A code as the ERP holds it.
 #[derive(Debug, Clone)]
@@ -41,8 +42,11 @@ pub struct PullSummary {
 }
 
 impl Db {
+    /// Applies the ERP's codes, read from it starting at `read_at`, to the ERP list. A code
+    /// that changed here since (an export recorded while the ERP was read, an edit) is shown
+    /// as a conflict, not overwritten: the read may predate the very values just exported.
     pub async fn pull_from_erp(
-        &self, company: i64, list: i64, actor: i64, remote: &[RemoteCode],
+        &self, company: i64, list: i64, actor: i64, remote: &[RemoteCode], read_at: OffsetDateTime,
     ) -> Result<PullSummary, StoreError> {
         let delimiter = self.company_delimiter(company).await?;
         let mut remote: Vec<&RemoteCode> = remote.iter().collect();
@@ -85,6 +89,14 @@ impl Db {
                         "full_code": r.full_code, "description": r.description, "active": r.active
                     }),
                 };
+                let changed_since_read = |l: &CodeRow| {
+                    let mut local = local_view(l);
+                    local["error"] = json!(
+                        "changed in Costbridge while the ERP was being read (an export or an \
+                         edit); run Sync from ERP again"
+                    );
+                    conflict(local)
+                };
                 match local {
                     Some(l) if l.full_code != r.full_code => {
                         // A rename or move made in the ERP: shown, not applied, so the tree
@@ -111,6 +123,10 @@ impl Db {
                                 s.unchanged += 1;
                                 continue;
                             }
+                            if l.updated_at > read_at {
+                                s.conflicts.push(changed_since_read(l));
+                                continue;
+                            }
                             tx.execute(
                                 "UPDATE cost_codes SET description = $2, active = $3, \
                                  confirmed_code = code, confirmed_full_code = full_code, \
@@ -134,6 +150,10 @@ impl Db {
                             pulled(tx, company, actor, l.id, Some(before), after).await?;
                             updated.push(l.id);
                         } else {
+                            if l.updated_at > read_at {
+                                s.conflicts.push(changed_since_read(l));
+                                continue;
+                            }
                             // The ERP already has exactly what was waiting to be sent: it is
                             // synced.
                             tx.execute(

@@ -439,6 +439,7 @@ pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResul
             super::qbwc::request_pull(state, company, caller.id).await?,
         ));
     }
+    let read_at = costbridge_storage::now();
     let remote: Vec<RemoteCode> = conn
         .settings
         .read_codes()
@@ -454,7 +455,7 @@ pub async fn sync_from_erp(state: &AppState, caller: &User, cid: i64) -> OpResul
     Ok(Pull::Done(
         state
             .db
-            .pull_from_erp(company, conn.erp_list_id, caller.id, &remote)
+            .pull_from_erp(company, conn.erp_list_id, caller.id, &remote, read_at)
             .await?,
     ))
 }

@@ -339,7 +339,7 @@ async fn codes_pulled_from_the_erp_are_told_too(app: TestApp) {
             me["id"].as_i64().unwrap(),
         );
         async move {
-            db.pull_from_erp(company, list, actor, &codes)
+            db.pull_from_erp(company, list, actor, &codes, costbridge_storage::now())
                 .await
                 .unwrap()
         }

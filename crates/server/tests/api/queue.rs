@@ -29,6 +29,7 @@ both!(
     a_missing_item_is_not_found_first,
     an_account_gone_from_the_chart_fails_its_rows,
     a_grandchild_stays_out_when_its_parent_fails,
+    a_pull_read_before_an_export_does_not_undo_it,
     restarts_use_up_no_retries,
     export_all_exports_what_the_page_showed,
     a_stopping_worker_puts_its_job_back_between_batches,
@@ -1720,4 +1721,52 @@ async fn a_grandchild_stays_out_when_its_parent_fails(app: TestApp) {
     let text = std::fs::read_to_string(file).unwrap();
     assert!(text.contains("Site") && !text.contains("Fees"), "{text}");
     assert_eq!(app.violations().await, Vec::<String>::new());
+}
+
+/// Sync from ERP reads the ERP first (seconds, for a big chart), then applies what it read. An
+/// export recorded meanwhile made the code synced with its new values, and the pull then wrote
+/// the ERP's older ones over them, still calling the code synced. It is a conflict now.
+async fn a_pull_read_before_an_export_does_not_undo_it(app: TestApp) {
+    use costbridge_storage::pull::RemoteCode;
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let code = app.code(list, "01", "New", None).await;
+    let id = code["id"].as_i64().unwrap();
+    app.send(list).await;
+    let read_at = costbridge_storage::now();
+    app.post(
+        &app.c("/erp/cost_codes/export"),
+        json!({"gl_income_account": "4000"}),
+    )
+    .await;
+    app.run_worker().await;
+    assert_eq!(app.status_of(list, id).await, "synced");
+    let (_, me) = app.get("/api/v1/me").await;
+    let pull = |read_at| {
+        let old = [RemoteCode {
+            origin_id: "01".into(),
+            full_code: "01".into(),
+            description: "Old".into(),
+            active: true,
+        }];
+        let (db, company, actor) = (app.app_state.db.clone(), app.company, me["id"].as_i64());
+        async move {
+            db.pull_from_erp(company, list, actor.unwrap(), &old, read_at)
+                .await
+                .unwrap()
+        }
+    };
+    let s = pull(read_at).await;
+    assert_eq!((s.updated, s.conflicts.len()), (0, 1));
+    let error = s.conflicts[0].local["error"].as_str().unwrap_or_default();
+    assert!(error.contains("while the ERP was being read"), "{error}");
+    let (_, now) = app
+        .get(&app.c(&format!("/cost_code_lists/{list}/cost_codes/{id}")))
+        .await;
+    assert_eq!(
+        (&now["description"], &now["sync_status"]),
+        (&json!("New"), &json!("synced"))
+    );
+    // Read after the export, the ERP's values are the ERP's: they are taken.
+    let s = pull(costbridge_storage::now()).await;
+    assert_eq!((s.updated, s.conflicts.len()), (1, 0));
 }

@@ -134,7 +134,14 @@ async fn pull(
             .collect();
         let summary = state
             .db
-            .pull_from_erp(company, conn.erp_list_id, actor, &remote)
+            // QuickBooks read its items as it answered, after this session's exports.
+            .pull_from_erp(
+                company,
+                conn.erp_list_id,
+                actor,
+                &remote,
+                costbridge_storage::now(),
+            )
             .await?;
         serde_json::to_value(&summary).map_err(|e| OpError::Broken(e.to_string()))?
     } else {
