@@ -36,6 +36,10 @@ enum JobError {
     /// The service is stopping: the job goes back to the queue between two batches.
     #[error("the service is stopping")]
     Stopping,
+    /// The lease could not be renewed (the database out of reach) and is about to run out:
+    /// another worker may claim the job then, so this one stops first.
+    #[error("the export lease could not be renewed")]
+    LeaseLost,
 }
 
 /// What the job's page says while a job put back by a stopping server waits for the next one.
@@ -208,6 +212,12 @@ async fn process(
     match with_lease(state, cfg, job, export_all).await {
         Ok(()) => {}
         Err(JobError::TakenOver) => taken_over(),
+        // Nothing can be recorded without the database: the job runs again once its lease
+        // has run out, and the connectors look up what this run already exported.
+        Err(JobError::LeaseLost) => tracing::error!(
+            "export stopped: its lease could not be renewed (is the database reachable?); the \
+             job runs again once the lease has run out"
+        ),
         // Due at once, and the run given back: not the ERP's failure.
         Err(JobError::Stopping) => {
             tracing::info!("service stopping: export job put back between two batches");
@@ -454,17 +464,36 @@ async fn with_lease(
     work: impl Future<Output = Result<(), JobError>>,
 ) -> Result<(), JobError> {
     let lease = Duration::seconds(cfg.lease_seconds);
-    let every = std::time::Duration::from_secs((cfg.lease_seconds / 3).max(1) as u64);
+    let renew = || state.db.renew_lease(job, lease);
+    hold_lease(lease.unsigned_abs(), renew, work).await
+}
+
+/// [`with_lease`] with the renewal given: renewed every third of `lease`. Renewals that fail
+/// (the database out of reach, the ERP not) stop the work once the lease has less than a
+/// renewal left: another worker may claim the job when it runs out, and both would export
+/// (twice into an ERP that takes duplicate codes, such as Tryton). Counted from the start of
+/// the work, a little after the claim began the lease; the third left covers that.
+async fn hold_lease<R: Future<Output = Result<bool, StoreError>>>(
+    lease: std::time::Duration, mut renew: impl FnMut() -> R,
+    work: impl Future<Output = Result<(), JobError>>,
+) -> Result<(), JobError> {
+    let every = lease / 3;
     let renew = async {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut renewed = tokio::time::Instant::now();
         loop {
             tick.tick().await;
-            match state.db.renew_lease(job, lease).await {
-                Ok(true) => {}
+            match renew().await {
+                Ok(true) => renewed = tokio::time::Instant::now(),
                 Ok(false) => return Err(JobError::TakenOver),
-                Err(e) => tracing::warn!(error = %e, "could not renew the export lease"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew the export lease");
+                    if renewed.elapsed() + every >= lease {
+                        return Err(JobError::LeaseLost);
+                    }
+                }
             }
         }
     };
@@ -492,5 +521,29 @@ pub async fn run(state: AppState, cfg: WorkerSettings, mut stop: Stop) {
             _ = state.worker_wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as Std;
+
+    /// Renewals that fail stop a long export before its lease runs out (when another worker
+    /// may claim it); renewals that succeed let it run past any number of leases.
+    #[tokio::test]
+    async fn an_unrenewable_lease_stops_the_work_before_it_runs_out() {
+        let lease = Std::from_millis(300);
+        let down = || async { Err(StoreError::Conflict("the database is out of reach".into())) };
+        let stopped = tokio::time::timeout(lease, hold_lease(lease, down, std::future::pending()))
+            .await
+            .expect("stopped before the lease ran out");
+        assert!(matches!(stopped, Err(JobError::LeaseLost)), "{stopped:?}");
+        let up = || async { Ok(true) };
+        let long_work = async {
+            tokio::time::sleep(lease * 3).await;
+            Ok(())
+        };
+        assert!(hold_lease(lease, up, long_work).await.is_ok());
     }
 }
