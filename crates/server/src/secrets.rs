@@ -63,17 +63,43 @@ impl Cipher {
     }
 
     /// Writes a new random key to `path` (readable by its owner only); fails if it exists.
+    /// The key seals secrets the database then commits, so it must outlive a crash whole: it
+    /// is written and flushed to disk under a temporary name, then linked to `path` (which,
+    /// unlike a rename, fails if the file exists) and the folder flushed. Written in place, a
+    /// power loss could leave an empty key file and every connector secret unreadable.
     pub fn create_file(path: &Path) -> anyhow::Result<Cipher> {
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(path)
-            .map_err(|e| anyhow::anyhow!("cannot create the key file {}: {e}", path.display()))?;
-        std::io::Write::write_all(&mut file, format!("{}\n", B64.encode(key)).as_bytes())?;
+        let cannot = |e: std::io::Error| {
+            anyhow::anyhow!("cannot create the key file {}: {e}", path.display())
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let tmp = dir.join(format!(
+            ".costbridge-key.{}-{started}.tmp",
+            std::process::id()
+        ));
+        let written = (|| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp)?;
+            std::io::Write::write_all(&mut file, format!("{}\n", B64.encode(key)).as_bytes())?;
+            file.sync_all()?;
+            std::fs::hard_link(&tmp, path)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        written.map_err(cannot)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(cannot)?;
         Ok(Cipher::new(&key))
     }
 
@@ -295,6 +321,24 @@ pub async fn rotate(db: &Db, old: &Cipher, new: &Cipher) -> anyhow::Result<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A new key reaches its file whole, with nothing left beside it, and never replaces one.
+    #[test]
+    fn a_key_file_is_made_whole_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secrets.key");
+        let made = Cipher::create_file(&path).unwrap();
+        assert_eq!(Cipher::from_file(&path).unwrap().id(), made.id());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secrets.key"]);
+        let again = Cipher::create_file(&path).map(|c| c.id().to_owned());
+        assert!(again.is_err(), "{again:?}");
+        assert_eq!(Cipher::from_file(&path).unwrap().id(), made.id());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn a_sealed_value_opens_with_its_key_only() {
