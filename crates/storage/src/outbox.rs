@@ -427,6 +427,13 @@ pub struct OutboxRow {
 const CLAIM_COLS: &str = "id, company_id, user_id, kind, recipient, payload, subject, \
                           text_body, html_body, headers, attempts, created_at, locked_until";
 
+/// Clears a password reset link from its email once the email is closed (sent, given up on or
+/// dropped): the link works until it expires, and whoever reads the database or a backup could
+/// use it. Only its hash is kept (`password_resets`); migration 202612070 cleared older rows.
+const FORGET_LINK: &str = "payload = CASE WHEN kind = 'password_reset' THEN '{}' ELSE payload \
+     END, text_body = CASE WHEN kind = 'password_reset' THEN NULL ELSE text_body END, \
+     html_body = CASE WHEN kind = 'password_reset' THEN NULL ELSE html_body END";
+
 impl Db {
     /// Takes the next due email for `lease` (one at a time, so a slow server never holds more
     /// than one message past its lease).
@@ -472,10 +479,13 @@ impl Db {
 
     /// Recorded whatever was recorded meanwhile: a message a late mailer did send is sent.
     pub async fn mail_sent(&self, id: i64, at: OffsetDateTime) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET status = $3, sent_at = $2, locked_until = NULL, last_error = \
+             NULL, {FORGET_LINK} WHERE id = $1"
+        );
         self.pool()
             .execute(
-                "UPDATE outbox SET status = $3, sent_at = $2, locked_until = \
-                 NULL, last_error = NULL WHERE id = $1",
+                AssertSqlSafe(sql),
                 [id.into(), at.into(), MailStatus::Sent.as_str().into()],
             )
             .await?;
@@ -510,10 +520,13 @@ impl Db {
     pub async fn mail_closed(
         &self, mail: &ClaimedMail, status: MailStatus, why: &str,
     ) -> Result<(), StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET status = $2, locked_until = NULL, last_error = $3, \
+             {FORGET_LINK} WHERE id = $1 AND status = $4 AND locked_until = $5"
+        );
         self.pool()
             .execute(
-                "UPDATE outbox SET status = $2, locked_until = NULL, last_error = $3 WHERE id \
-                 = $1 AND status = $4 AND locked_until = $5",
+                AssertSqlSafe(sql),
                 [
                     mail.id.into(),
                     status.as_str().into(),

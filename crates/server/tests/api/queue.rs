@@ -55,6 +55,16 @@ pub(crate) async fn execute(app: &TestApp, sql: &str) {
     try_execute(app, sql).await.unwrap();
 }
 
+/// The texts one SQL statement selects from the test's database, behind the server's back.
+pub(crate) async fn texts(app: &TestApp, sql: &str) -> Vec<String> {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+        costbridge_storage::Db::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await,
+    }
+    .unwrap()
+}
+
 async fn try_execute(app: &TestApp, sql: &str) -> Result<(), sqlx::Error> {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match &app.app_state.db {
