@@ -32,13 +32,20 @@ fn has_credentials(u: &reqwest::Url) -> bool {
     !u.username().is_empty() || u.password().is_some()
 }
 
-/// A URL as it may be shown anywhere: any user name and password in it removed (a connection
-/// stored before they were refused may still hold them).
+/// A URL as it may be shown anywhere (logs, messages): any user name and password in it
+/// removed (a connection stored before they were refused may still hold them), and the values
+/// of its query hidden, names kept: `postgres://db/costs?password=…` (which the PostgreSQL
+/// driver reads) and a receiver's `?token=…` were logged whole.
 pub fn shown_url(url: &str) -> String {
     match reqwest::Url::parse(url.trim()) {
-        Ok(mut u) if has_credentials(&u) => {
+        Ok(mut u) if has_credentials(&u) || u.query().is_some() => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
+            let names: Vec<String> = u
+                .query_pairs()
+                .map(|(name, _)| format!("{name}=***"))
+                .collect();
+            u.set_query((!names.is_empty()).then(|| names.join("&")).as_deref());
             u.to_string()
         }
         _ => url.to_owned(),
@@ -164,6 +171,11 @@ mod tests {
         assert_eq!(
             shown_url("http://erp.example:8000"),
             "http://erp.example:8000"
+        );
+        // The PostgreSQL driver reads a password from the query too.
+        assert_eq!(
+            shown_url("postgres://cb@db:5432/costs?sslmode=require&password=s3cret"),
+            "postgres://db:5432/costs?sslmode=***&password=***"
         );
     }
 
