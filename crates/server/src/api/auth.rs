@@ -145,7 +145,8 @@ async fn create_user(
         (status = 409, description = "`conflict`: the user still signs in with a password someone chose who lacks a permission this would give them; the user changes their own password first")))]
 #[tracing::instrument(skip_all)]
 async fn update_user(
-    caller: Caller, Path((cid, uid)): Path<(i64, i64)>, Body(body): Body<UpdateUser>,
+    caller: Caller, ClientAddr(client): ClientAddr, Path((cid, uid)): Path<(i64, i64)>,
+    Body(body): Body<UpdateUser>,
 ) -> ApiResult<Json<User>> {
     Ok(Json(
         users::update(
@@ -155,6 +156,7 @@ async fn update_user(
             cid,
             uid,
             body,
+            client,
         )
         .await?,
     ))

@@ -8,6 +8,9 @@ use crate::state::AppState;
 use costbridge_storage::credentials::ResetMail;
 use costbridge_storage::outbox::{Notice, Person};
 use costbridge_storage::users::User;
+use serde_json::json;
+use std::net::IpAddr;
+use std::time::Instant;
 use time::{Duration, OffsetDateTime};
 
 /// Long enough to reach someone who reads mail once a day, short enough that a forgotten
@@ -16,12 +19,15 @@ const RESET_TTL: Duration = Duration::hours(24);
 
 /// What the caller may change about `target`, checked before anything is written. Another
 /// user's password or permissions need a user manager holding every permission `target`
-/// holds; one's own password needs the current one. Returns the caller's own credential
+/// holds; one's own password needs the current one, guessed under the sign-in throttle (from
+/// `client`) like a sign-in: otherwise a stolen token could try 600 passwords a minute and
+/// learn the one it was meant never to get. Returns the caller's own credential
 /// (`credential`: the hash of the session or token they call with) that keeps working after
 /// their own password change.
+#[allow(clippy::too_many_arguments)]
 pub async fn authorize_update(
     state: &AppState, caller: &User, credential: &str, target: &User, changes_credentials: bool,
-    new_password: bool, current_password: Option<String>,
+    new_password: bool, current_password: Option<String>, client: IpAddr,
 ) -> OpResult<Option<String>> {
     if target.id != caller.id {
         if changes_credentials {
@@ -39,12 +45,29 @@ pub async fn authorize_update(
                 "is required to change your own password",
             ));
         };
+        let throttle = &state.sign_in;
+        // Held until the password is decided.
+        let _attempt = throttle
+            .check(&target.email, client, Instant::now())
+            .map_err(|locked| OpError::RateLimited(locked.retry_after.as_secs().max(1)))?;
         if !password::verify(current, state.db.password_hash(target.id).await?).await {
+            throttle.failed(&target.email, client, Instant::now());
+            let after = json!({"client": client.to_string(), "via": "current_password"});
+            state
+                .db
+                .audit_sign_in(
+                    &target.email,
+                    Some(target.id),
+                    "user.current_password_refused",
+                    after,
+                )
+                .await?;
             return Err(OpError::field(
                 "current_password",
                 "is not your current password",
             ));
         }
+        throttle.succeeded(&target.email, client, Instant::now());
     }
     Ok(Some(credential.to_owned()))
 }

@@ -133,8 +133,10 @@ pub struct UpdateUser {
 /// email preference. `credential` is the hash of the session or token the caller uses: after
 /// their own password change it is the one that keeps working.
 #[tracing::instrument(skip(state, caller, credential, body), fields(user = caller.id))]
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
     state: &AppState, caller: &User, credential: &str, cid: i64, uid: i64, body: UpdateUser,
+    client: IpAddr,
 ) -> OpResult<User> {
     let company = company(caller, cid)?;
     let target = state.db.user(company, uid).await?;
@@ -147,6 +149,7 @@ pub async fn update(
         body.password.is_some() || body.permissions.is_some_and(|p| p != target.permissions),
         body.password.is_some(),
         body.current_password,
+        client,
     )
     .await?;
     // Permissions follow the granting rule; anything else about another user is for admins.

@@ -7,6 +7,7 @@ use super::{Errors, Form, Layout, Viewer, WebResult, fragments, htmx_redirect};
 use crate::ops::users::{self as ops, CreateUser, UpdateUser};
 use crate::ops::{OpError, require};
 use crate::state::AppState;
+use crate::throttle::ClientAddr;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
@@ -247,7 +248,9 @@ async fn edit(v: Viewer, Path(uid): Path<i64>) -> WebResult<Response> {
 }
 
 #[tracing::instrument(skip_all)]
-async fn update(v: Viewer, Path(uid): Path<i64>, Form(f): Form<UserFields>) -> WebResult<Response> {
+async fn update(
+    v: Viewer, ClientAddr(client): ClientAddr, Path(uid): Path<i64>, Form(f): Form<UserFields>,
+) -> WebResult<Response> {
     let body = UpdateUser {
         name: Some(f.name.clone()),
         permissions: Some(f.permissions()),
@@ -260,6 +263,7 @@ async fn update(v: Viewer, Path(uid): Path<i64>, Form(f): Form<UserFields>) -> W
         v.company(),
         uid,
         body,
+        client,
     )
     .await
     {

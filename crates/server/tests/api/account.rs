@@ -196,6 +196,42 @@ async fn own_password_needs_the_current_one(app: TestApp) {
         .patch(&founder, json!({"password": "founder-new-password"}))
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    // Guessing the current password with the token is throttled like signing in: past a few
+    // wrong guesses even the right one waits, and each wrong one is in the audit log.
+    let hash = async || {
+        app.app_state
+            .db
+            .users_for_login("me@one.example")
+            .await
+            .unwrap()[0]
+            .1
+            .clone()
+    };
+    let before = hash().await;
+    let mut said = Vec::new();
+    for _ in 0..8 {
+        let (s, _) = change_password(&app, &me, &token, "a-guess-at-it", "taken-over-pass").await;
+        said.push(s);
+    }
+    assert_eq!(
+        (said.first(), said.last()),
+        (
+            Some(&StatusCode::UNPROCESSABLE_ENTITY),
+            Some(&StatusCode::TOO_MANY_REQUESTS)
+        ),
+        "{said:?}"
+    );
+    let (s, b) = change_password(&app, &me, &token, "my-new-password", "taken-over-pass").await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{b}");
+    assert_eq!(hash().await, before, "nothing changed");
+    let uid = user_id(&app, &token).await;
+    let actions = app
+        .audit_actions(&format!("entity_type=user&entity_id={uid}"))
+        .await;
+    assert!(
+        actions.iter().any(|a| a == "user.current_password_refused"),
+        "{actions:?}"
+    );
 }
 
 async fn issue_reset(app: &TestApp, uid: i64) -> Value {
