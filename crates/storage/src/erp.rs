@@ -722,10 +722,19 @@ async fn designate_erp_list(
         ));
     }
     if let Some(from) = from {
-        let (name, sent_once, had): (String, bool, i64) = tx
+        // The current list's row first, as a send or a pull into it takes it first: read
+        // before, a send committing meanwhile went unseen (PostgreSQL) and the list stopped
+        // being the ERP list with codes waiting in the queue.
+        let (name, sent_once): (String, bool) = tx
             .fetch_one(
-                "SELECT name, sent_once, (SELECT COUNT(*) FROM cost_codes WHERE list_id = \
-                 $1 AND sync_status <> $2) FROM cost_code_lists WHERE id = $1",
+                "UPDATE cost_code_lists SET version = version + 1 WHERE id = $1 RETURNING \
+                 name, sent_once",
+                [from.into()],
+            )
+            .await?;
+        let had: i64 = tx
+            .scalar(
+                "SELECT COUNT(*) FROM cost_codes WHERE list_id = $1 AND sync_status <> $2",
                 [from.into(), SyncState::New.as_str().into()],
             )
             .await?;
@@ -740,8 +749,8 @@ async fn designate_erp_list(
             ));
         }
         tx.execute(
-            "UPDATE cost_code_lists SET is_erp_list = FALSE, version = version + 1, \
-             unsynced_version = version + 1 WHERE id = $1",
+            "UPDATE cost_code_lists SET is_erp_list = FALSE, unsynced_version = version WHERE \
+             id = $1",
             [from.into()],
         )
         .await?;

@@ -657,6 +657,15 @@ impl Db {
                         )
                         .await?;
                     let mut moved = 0u64;
+                    // Checked again as the rows move: a GL pick takes no list lock, so on
+                    // PostgreSQL an approver clearing an income account could commit between
+                    // the check above and this statement, which then waits for that row and
+                    // skips it (the count below tells).
+                    let has_income = if income_required {
+                        " AND gl_income_account IS NOT NULL"
+                    } else {
+                        ""
+                    };
                     for chunk in &chunks {
                         // The default GL accounts fill empty choices in the same pass: each row is
                         // written once.
@@ -665,7 +674,7 @@ impl Db {
                              = $1, decided_by = $2, decided_at = $3, erp_message = NULL, \
                              refused_by = NULL, gl_income_account = COALESCE(gl_income_account, $6), \
                              gl_expense_account = COALESCE(gl_expense_account, $7) WHERE \
-                             company_id = $4 AND status = $5 AND NOT superseded{}",
+                             company_id = $4 AND status = $5 AND NOT superseded{has_income}{}",
                             in_chunk(chunk, 8)
                         );
                         let args = [
