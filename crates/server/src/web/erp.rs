@@ -4,6 +4,7 @@
 //! page is read-only and says why.
 use super::codes::plain;
 use super::error::explain;
+use super::format::{codes, grouped};
 use super::{Layout, Pager, Viewer, WebResult, fragments};
 use crate::ops::connection::Connection;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
@@ -203,6 +204,11 @@ impl ErpPage {
         self.tabs.count("ready_to_export")
     }
 
+    /// How many codes wait in Failed to Export, as the tab says.
+    fn failed_count(&self) -> i64 {
+        self.tabs.count("failed")
+    }
+
     /// The filter as its tab names it ("Ready to Export"), for the table's caption.
     fn filter_label(&self) -> &'static str {
         self.tabs
@@ -358,15 +364,15 @@ impl JobPanel {
     fn status_line(&self) -> String {
         let c = &self.job.counts;
         let synced = match &self.delivered {
-            Some((file, _)) => format!("{} written to {file}", c.synced),
-            None => format!("{} synced", c.synced),
+            Some((file, _)) => format!("{} written to {file}", grouped(c.synced)),
+            None => format!("{} synced", grouped(c.synced)),
         };
         let mut line = format!(
             "Export job {} {}: {synced}, {} failed, {} still exporting.",
             self.job.id,
             self.state(),
-            c.failed,
-            c.exporting
+            grouped(c.failed),
+            grouped(c.exporting)
         );
         if let Some((file, erp)) = self.delivered.as_ref().filter(|_| c.synced > 0) {
             line.push_str(&format!(
@@ -421,9 +427,12 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let job_running = job
         .as_ref()
         .is_some_and(|j| j.job.status != JobStatus::Done);
-    let notice = pq
-        .rejected
-        .map(|n| format!("Rejected {n} code(s). The admin sees the reason on each code."));
+    let notice = pq.rejected.map(|n| {
+        format!(
+            "Rejected {}. The admin sees the reason on each code.",
+            codes(n)
+        )
+    });
     Ok(ErpPage {
         layout: Layout::new(v.state(), &v, "erp", "ERP Integrations").await?,
         tabs,

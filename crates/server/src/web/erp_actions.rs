@@ -1,9 +1,10 @@
 //! What an approver does on the ERP Integrations page: pick GL accounts (saved on change),
 //! and export, retry or reject the selected rows or all of them.
 use super::erp::{QueueView, RejectForm, RowView, connection, filter_key, queue_view};
+use super::format::codes;
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
 use crate::ops::OpError;
-use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start};
+use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start, filter_entry};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -160,8 +161,9 @@ async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> We
         if ops::ready_mark(state, v.company(), ready).await? != *seen {
             return Err(OpError::Conflict(format!(
                 "Nothing was exported: Ready to Export changed since this page was drawn (codes \
-                 were sent, exported or rejected meanwhile; it holds {ready} code(s) now). \
-                 Reload the page, look them over, then export all again."
+                 were sent, exported or rejected meanwhile; it holds {} now). Reload the \
+                 page, look them over, then export all again.",
+                codes(ready)
             ))
             .into());
         }

@@ -51,6 +51,13 @@ async fn add_tiered_codes_edit_import_and_send() {
         b.fill(&format!("#desc-c{child_id}"), "Meetings").await;
         b.click(&format!("#form-c{child_id} button[type=submit]")).await;
         b.wait_text(&format!("#kids-{child_id}"), "01-100-10").await;
+        let under = b
+            .script_text(
+                &format!("return document.querySelector('#node-{top_id} > .row .toggle').textContent"),
+                vec![],
+            )
+            .await;
+        assert_eq!(under, "01: 1 code under it");
 
         // Collapse and expand again.
         b.click(&format!("#node-{top_id} > .row .toggle")).await;
@@ -134,7 +141,7 @@ async fn add_tiered_codes_edit_import_and_send() {
 
         // Send: every unsynced code becomes pending, and the button says why it is now off.
         b.click("#send-button").await;
-        b.wait_text(".notice", "Sent 6 code(s)").await;
+        b.wait_text(".notice", "Sent 6 codes").await;
         b.wait_text("#tree .badge.pending", "pending").await;
         b.wait_text("#send-button", "Re-send to ERP (0 codes)").await;
         assert_eq!(b.attr("#send-button", "data-reason").await.as_deref(), Some("nothing_to_send"));

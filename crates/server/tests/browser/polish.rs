@@ -157,7 +157,7 @@ async fn a_new_company_gets_its_typed_codes_to_the_erp() {
         b.wait_text(".notice", "This list is now the ERP list")
             .await;
         b.click("#send-button").await;
-        b.wait_text(".notice", "Sent 3 code(s)").await;
+        b.wait_text(".notice", "Sent 3 codes").await;
 
         // Once sent, the ERP list stays; the refusal is said in the message area and the
         // page stays whole (a 422 that used to be drawn inside the button).
@@ -338,7 +338,7 @@ async fn every_action_refused_keeps_the_page() {
         // Send, then the queue: pickers, export, reject, and the failed tab's retry.
         b.go("/codes").await;
         b.click("#send-button").await;
-        b.wait_text(".notice", "Sent 3 code(s)").await;
+        b.wait_text(".notice", "Sent 3 codes").await;
         b.go("/erp").await;
         b.el("#queue-rows tr[id^=item-]").await;
         fired.extend(sweep(&b).await);
@@ -459,7 +459,7 @@ async fn codes_and_times_never_wrap() {
         b.d.set_window_size(1280, 900).await.unwrap();
         b.go("/codes").await;
         b.click("#send-button").await;
-        b.wait_text(".notice", "Sent 4 code(s)").await;
+        b.wait_text(".notice", "Sent 4 codes").await;
         for (width, height) in [(1280, 900), (390, 844)] {
             b.d.set_window_size(width, height).await.unwrap();
             b.go("/erp").await;

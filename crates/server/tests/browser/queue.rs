@@ -81,7 +81,7 @@ async fn approve_reject_export_live_and_retry() {
         b.fill("#reject-reason", "Duplicate of 02; use that code")
             .await;
         b.click("#reject-form button[type=submit]").await;
-        b.wait_text(".notice", "Rejected 1 code(s)").await;
+        b.wait_text(".notice", "Rejected 1 code.").await;
         b.wait_text("#queue-tabs", "Rejected 1").await;
 
         // Export only the child: its parent is still pending, so the ERP side fails it. The
