@@ -235,6 +235,19 @@ async fn add_tiered_codes_edit_import_and_send() {
             .await
             .unwrap();
         assert_eq!(small, serde_json::json!([]), "tap targets under 40px at phone width");
+        // So are the tree's expand buttons (square) and the links of the header.
+        let small = b
+            .d
+            .execute(
+                "return [...document.querySelectorAll('#tree .toggle, .top nav a')].filter(e => {
+                   var r = e.getBoundingClientRect();
+                   return r.height < 44 || (e.matches('.toggle') && r.width < 44);
+                 }).map(e => e.outerHTML.slice(0, 60))",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(small, serde_json::json!([]), "toggles or header links under 44px at phone width");
     })
     .await;
     let _ = (s, list);
