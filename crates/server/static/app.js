@@ -3,8 +3,29 @@
 (function () {
   "use strict";
 
+  // Where messages go: the page's corner, or the open dialog. A modal dialog (showModal) sits
+  // in the top layer, over everything else, so a message in the corner behind it could be
+  // neither read nor dismissed, and the dialog's button seemed to do nothing.
+  function toastBox() {
+    var d = document.querySelector("dialog[open]");
+    if (!d) return document.getElementById("toasts");
+    var box = d.querySelector(".dialog-toasts");
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "dialog-toasts";
+      d.insertBefore(box, d.firstChild);
+    }
+    return box;
+  }
+  // A dialog opened again starts without the messages of its last use. "close" does not
+  // bubble, hence the capture.
+  document.addEventListener("close", function (e) {
+    var box = e.target.querySelector && e.target.querySelector(".dialog-toasts");
+    if (box) box.textContent = "";
+  }, true);
+
   function toast(message, ok) {
-    var box = document.getElementById("toasts");
+    var box = toastBox();
     if (!box) return;
     var t = document.createElement("div");
     t.className = ok ? "toast ok" : "toast";
@@ -22,6 +43,69 @@
     if (ok) setTimeout(function () { t.remove(); }, 4000);
   }
 
+  // Polls ("every 2s", "load") are not the user's doing: they never move focus, and their
+  // failures are not the person's to act on.
+  function byUser(d) {
+    var t = d.requestConfig && d.requestConfig.triggeringEvent;
+    return !!t && t.type !== "load";
+  }
+  // Told apart as each request starts: once a poll's answer replaced its element, htmx
+  // reports the request's end from an ancestor instead, which has no trigger to look at.
+  var polls = new WeakSet();
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var d = e.detail, el = d.elt;
+    if (!byUser(d) && el && el.getAttribute && /\bevery\b/.test(el.getAttribute("hx-trigger") || "")) {
+      polls.add(d.xhr);
+    }
+  });
+  function isPoll(d) {
+    return !!d.xhr && polls.has(d.xhr);
+  }
+  function isGet(d) {
+    return !d.requestConfig || String(d.requestConfig.verb || "get").toLowerCase() === "get";
+  }
+  // A failed poll (the Send panel every 15 s, the ERP live view every 2 s) made an alert each
+  // time, a screenful in a minute of a dropped connection. Polls say it once, quietly, until
+  // one gets through again.
+  function pollLost() {
+    if (document.getElementById("poll-lost")) return;
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var t = document.createElement("div");
+    t.id = "poll-lost";
+    t.className = "toast quiet";
+    t.setAttribute("role", "status");
+    var p = document.createElement("p");
+    p.textContent = "Connection to Costbridge lost — retrying…";
+    t.appendChild(p);
+    box.appendChild(t);
+  }
+  function pollBack() {
+    var t = document.getElementById("poll-lost");
+    if (t) t.remove();
+  }
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var xhr = e.detail.xhr;
+    if (isPoll(e.detail) && xhr && xhr.status >= 200 && xhr.status < 400) pollBack();
+  });
+
+  // A response without the server's own sentence: a refusal before any handler ran (an
+  // unknown address, a body over the limit), or an answer from something in between (a proxy
+  // that gave up: 502, 504). Only the first certainly changed nothing.
+  function failedMessage(d) {
+    var status = d.xhr.status;
+    if (status < 500) {
+      return "Costbridge refused this request (HTTP " + status + "); nothing was changed. " +
+        "Reload the page and try again.";
+    }
+    var what = status === 504 ? "did not answer in time" :
+      status === 502 || status === 503 ? "could not be reached" : "could not finish this request";
+    var said = "Costbridge " + what + " (HTTP " + status + ").";
+    return said + (isGet(d) ? " Reload the page and try again." :
+      " The change may or may not have been made: reload the page to see where things stand " +
+      "before trying again.");
+  }
+
   // A refusal carries its sentence in the x-error header (web/error.rs); its body is the
   // full error page, meant for a navigation. A 422 is swapped (forms redraw with their field
   // errors), so one with x-error must be stopped here, or the error page would land inside
@@ -32,18 +116,94 @@
     if (!header) return;
     e.detail.shouldSwap = false;
     e.detail.isError = false;
-    toast(decodeURIComponent(header), false);
+    if (isPoll(e.detail)) pollLost();
+    else toast(decodeURIComponent(header), false);
   });
   // Errors on htmx requests are not swapped (see the htmx-config meta tag): say them instead.
   document.addEventListener("htmx:responseError", function (e) {
-    var xhr = e.detail.xhr;
-    var header = xhr.getResponseHeader("x-error");
-    var message = header ? decodeURIComponent(header) :
-      "The server answered " + xhr.status + "; nothing was changed. Reload the page and try again.";
-    toast(message, false);
+    if (isPoll(e.detail)) { pollLost(); return; }
+    var header = e.detail.xhr.getResponseHeader("x-error");
+    toast(header ? decodeURIComponent(header) : failedMessage(e.detail), false);
   });
-  document.addEventListener("htmx:sendError", function () {
-    toast("The server cannot be reached. Check the connection and try again.", false);
+  // The request may have reached Costbridge before the connection dropped.
+  document.addEventListener("htmx:sendError", function (e) {
+    if (isPoll(e.detail)) { pollLost(); return; }
+    toast(isGet(e.detail) ? "Costbridge could not be reached. Check the connection, then try again." :
+      "Costbridge could not be reached, so the change may or may not have been made. Check the " +
+      "connection, then reload the page to see where things stand before trying again.", false);
+  });
+
+  // While a person's own request runs, the control they used says so and takes no second
+  // tap: a second Send to ERP, export or import went out again behind the first. GETs change
+  // nothing and answer at once; a select or a field is left alone. The button is marked
+  // aria-disabled and its taps are stopped here rather than made `disabled`: a disabled
+  // button drops focus to the page body, and a keyboard user started over at the top.
+  var busy = [];
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("button[aria-busy=true]")) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener("submit", function (e) {
+    if (e.target.querySelector && e.target.querySelector("button[aria-busy=true]")) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+  function triggerButton(d) {
+    var elt = d.elt;
+    if (!elt || !elt.matches) return null;
+    if (elt.matches("button")) return elt;
+    var ev = d.requestConfig && d.requestConfig.triggeringEvent;
+    if (ev && ev.submitter) return ev.submitter;
+    if (elt.tagName === "FORM") return elt.querySelector("button[type=submit], button:not([type])");
+    return null;
+  }
+  function settle(entry) {
+    var b = entry.button;
+    if (entry.ariaDisabled === null) b.removeAttribute("aria-disabled");
+    else b.setAttribute("aria-disabled", entry.ariaDisabled);
+    b.removeAttribute("aria-busy");
+    entry.note.remove();
+    // Rows may have been ticked or cleared meanwhile.
+    var sel = b.closest("form[data-selection]") || (b.form && b.form.matches("[data-selection]") ? b.form : null);
+    if (sel) updateSelection(sel);
+  }
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var d = e.detail;
+    if (!byUser(d) || isGet(d)) return;
+    var b = triggerButton(d);
+    if (!b || b.getAttribute("aria-busy") === "true") return;
+    var note = document.createElement("span");
+    note.className = "busy-note";
+    note.setAttribute("role", "status");
+    note.textContent = b.dataset.busy || "Working…";
+    busy.push({ xhr: d.xhr, button: b, note: note, ariaDisabled: b.getAttribute("aria-disabled") });
+    b.setAttribute("aria-disabled", "true");
+    b.setAttribute("aria-busy", "true");
+    b.insertAdjacentElement("afterend", note);
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    // A redirect keeps the button busy until the next page replaces this one (htmx keeps its
+    // own indicators then too): re-enabled, it took a second tap while the page loaded.
+    if (e.detail.keepIndicators) return;
+    busy = busy.filter(function (entry) {
+      if (entry.xhr !== e.detail.xhr) return true;
+      settle(entry);
+      return false;
+    });
+  });
+  // Back to a page kept by the browser (back/forward cache): it was left mid-redirect.
+  window.addEventListener("pageshow", function (e) {
+    if (!e.persisted) return;
+    busy.forEach(settle);
+    busy = [];
+  });
+  // Plain forms (no htmx) that ask first, with data-confirm.
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (f.dataset && f.dataset.confirm && !window.confirm(f.dataset.confirm)) e.preventDefault();
   });
   // A success message a response asks for (header x-message).
   document.addEventListener("htmx:afterRequest", function (e) {
@@ -52,7 +212,9 @@
     if (m && e.detail.successful) toast(decodeURIComponent(m), true);
   });
 
-  // Tree: expand and collapse; a tier's children are fetched the first time it opens.
+  // Tree: expand and collapse; a tier's children are fetched the first time it opens, and
+  // again on the next opening if that fetch failed (marked loaded before it answered, a
+  // failed branch stayed empty for good).
   document.addEventListener("click", function (e) {
     var t = e.target.closest("[data-toggle]");
     if (!t) return;
@@ -60,9 +222,31 @@
     var open = t.getAttribute("aria-expanded") !== "true";
     t.setAttribute("aria-expanded", open ? "true" : "false");
     kids.hidden = !open;
-    if (open && !kids.dataset.loaded) {
+    if (open && !kids.dataset.loaded && !kids.dataset.loading) {
+      kids.dataset.loading = "1";
+      kids.setAttribute("aria-busy", "true");
+      var wait = document.createElement("li");
+      wait.className = "loading";
+      wait.textContent = "Loading…";
+      kids.replaceChildren(wait);
+      htmx.ajax("GET", t.dataset.toggle, { source: t, target: kids, swap: "innerHTML" });
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var t = e.detail.elt;
+    if (!t || !t.matches || !t.matches("[data-toggle]")) return;
+    var kids = document.getElementById(t.getAttribute("aria-controls"));
+    if (!kids) return;
+    delete kids.dataset.loading;
+    kids.removeAttribute("aria-busy");
+    var xhr = e.detail.xhr;
+    if (xhr && xhr.status >= 200 && xhr.status < 300) {
       kids.dataset.loaded = "1";
-      htmx.ajax("GET", t.dataset.toggle, { target: kids, swap: "innerHTML" });
+    } else {
+      // The message says why (responseError, sendError); the branch closes, to be opened again.
+      kids.replaceChildren();
+      kids.hidden = true;
+      t.setAttribute("aria-expanded", "false");
     }
   });
 
@@ -94,7 +278,9 @@
     var n = 0;
     boxes.forEach(function (b) { if (b.checked) n++; });
     form.querySelectorAll("[data-selected-count]").forEach(function (s) { s.textContent = n; });
-    form.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
+    form.querySelectorAll("[data-needs-selection]").forEach(function (b) {
+      if (b.getAttribute("aria-busy") !== "true") b.disabled = n === 0;
+    });
   }
   document.addEventListener("change", function (e) {
     var all = e.target.closest("[data-select-all]");
@@ -180,11 +366,6 @@
   document.addEventListener("htmx:beforeSwap", function (e) {
     if (e.detail.xhr) returnTo.set(e.detail.xhr, returnIds(document.activeElement));
   });
-  // Polls ("every 2s", "load") are not the user's doing and never move focus.
-  function byUser(d) {
-    var t = d.requestConfig && d.requestConfig.triggeringEvent;
-    return !!t && t.type !== "load";
-  }
   document.addEventListener("htmx:afterSettle", function (e) {
     var area = e.detail.elt;
     if (!byUser(e.detail) || !area.querySelector) return;

@@ -1,6 +1,7 @@
 //! Admin → Work Breakdown Structure → Cost Code: the list picker, the code tree (one tier at a
 //! time), search and the sync-state filter. The Send to ERP panel is in `send`, each code's
 //! history in `history`.
+use super::format::grouped;
 use super::send::SendPanel;
 use super::{Layout, Pager, Viewer, WebResult, fragments};
 use crate::ops::{codes, send};
@@ -231,11 +232,15 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     };
     let notice = if let Some(n) = pq.sent {
         Some(format!(
-            "Sent {n} code(s) to the ERP Integrations queue. They are pending until an accounting approver exports or rejects them."
+            "Sent {} to the ERP Integrations queue. They are pending until an accounting approver exports or rejects them.",
+            super::format::codes(n)
         ))
     } else if let Some([created, updated, unchanged]) = pq.imported.as_deref().and_then(counts) {
         Some(format!(
-            "Import applied: {created} created, {updated} updated, {unchanged} unchanged."
+            "Import applied: {} created, {} updated, {} unchanged.",
+            grouped(created),
+            grouped(updated),
+            grouped(unchanged)
         ))
     } else if pq.erp_list.is_some() {
         Some("This list is now the ERP list: Send to ERP sends its new and changed codes.".into())

@@ -4,6 +4,7 @@
 //! page is read-only and says why.
 use super::codes::plain;
 use super::error::explain;
+use super::format::{codes, grouped};
 use super::{Layout, Pager, Viewer, WebResult, fragments};
 use crate::ops::connection::Connection;
 use crate::ops::queue::{self as ops, FILTERS, filter_entry};
@@ -23,6 +24,9 @@ use costbridge_storage::queue::{Item, JobStatus as Job};
 use serde::Deserialize;
 
 const PAGE: i64 = 100;
+
+/// The rows of an export job its panel lists; its counts cover the whole job.
+const JOB_ROWS: i64 = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -203,6 +207,11 @@ impl ErpPage {
         self.tabs.count("ready_to_export")
     }
 
+    /// How many codes wait in Failed to Export, as the tab says.
+    fn failed_count(&self) -> i64 {
+        self.tabs.count("failed")
+    }
+
     /// The filter as its tab names it ("Ready to Export"), for the table's caption.
     fn filter_label(&self) -> &'static str {
         self.tabs
@@ -322,7 +331,8 @@ pub fn filter_key(f: Option<&str>) -> OpResult<&'static str> {
 }
 
 async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResult<JobPanel> {
-    let (job, items) = ops::job_with_items(state, &v.caller.user, v.company(), job, 200).await?;
+    let (job, items) =
+        ops::job_with_items(state, &v.caller.user, v.company(), job, JOB_ROWS).await?;
     let waiting = match job.status.as_str() {
         "done" => None,
         _ => crate::ops::qbwc::waiting_line(state, v.company()).await?,
@@ -339,12 +349,39 @@ async fn job_panel(state: &AppState, v: &Viewer, job: i64, oob: bool) -> WebResu
 }
 
 impl JobPanel {
-    /// Whether codes of the job still wait in Failed to Export: a finished job keeps its count
-    /// of failures after they were retried (in another job) or rejected.
+    /// Whether the table stops short of the job: it lists at most [`JOB_ROWS`] codes.
+    fn cut_short(&self) -> bool {
+        self.items.len() as i64 >= JOB_ROWS && self.total() > self.items.len() as i64
+    }
+
+    /// How many codes the job took, as its counts say.
+    fn total(&self) -> i64 {
+        let c = &self.job.counts;
+        c.synced + c.failed + c.exporting
+    }
+
+    /// "First 200 of 1,500 codes in this job", when the table does not list them all.
+    fn rows_note(&self) -> Option<String> {
+        self.cut_short().then(|| {
+            format!(
+                "First {} of {} in this job.",
+                grouped(self.items.len()),
+                codes(self.total())
+            )
+        })
+    }
+
+    /// Whether codes of the job may still wait in Failed to Export. The job's count of
+    /// failures says whether any failed; it is kept after they were retried (in another job)
+    /// or rejected, so the listed rows say whether some still are, unless the failed ones may
+    /// be past the rows listed.
     fn failed_rows_left(&self) -> bool {
-        self.items
-            .iter()
-            .any(|r| r.i.export_status == ItemStatus::Failed)
+        self.job.counts.failed > 0
+            && (self.cut_short()
+                || self
+                    .items
+                    .iter()
+                    .any(|r| r.i.export_status == ItemStatus::Failed))
     }
 
     fn state(&self) -> &'static str {
@@ -358,15 +395,15 @@ impl JobPanel {
     fn status_line(&self) -> String {
         let c = &self.job.counts;
         let synced = match &self.delivered {
-            Some((file, _)) => format!("{} written to {file}", c.synced),
-            None => format!("{} synced", c.synced),
+            Some((file, _)) => format!("{} written to {file}", grouped(c.synced)),
+            None => format!("{} synced", grouped(c.synced)),
         };
         let mut line = format!(
             "Export job {} {}: {synced}, {} failed, {} still exporting.",
             self.job.id,
             self.state(),
-            c.failed,
-            c.exporting
+            grouped(c.failed),
+            grouped(c.exporting)
         );
         if let Some((file, erp)) = self.delivered.as_ref().filter(|_| c.synced > 0) {
             line.push_str(&format!(
@@ -421,9 +458,12 @@ async fn page(v: Viewer, Query(pq): Query<PageQuery>) -> WebResult<Response> {
     let job_running = job
         .as_ref()
         .is_some_and(|j| j.job.status != JobStatus::Done);
-    let notice = pq
-        .rejected
-        .map(|n| format!("Rejected {n} code(s). The admin sees the reason on each code."));
+    let notice = pq.rejected.map(|n| {
+        format!(
+            "Rejected {}. The admin sees the reason on each code.",
+            codes(n)
+        )
+    });
     Ok(ErpPage {
         layout: Layout::new(v.state(), &v, "erp", "ERP Integrations").await?,
         tabs,
@@ -533,4 +573,91 @@ pub struct RejectForm {
     /// Why the rows were not rejected (another approver took them, none selected), above the
     /// fields: inside the dialog, which is modal.
     pub problem: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use costbridge_domain::permission::UserKind;
+    use costbridge_storage::queue::{JobCounts, Person};
+
+    fn row(n: i64, status: ItemStatus) -> RowView {
+        let item = Item {
+            id: n,
+            cost_code_id: n,
+            submission_id: 1,
+            full_code: format!("{n:03}"),
+            description: "Code".into(),
+            change: "new",
+            diff: Default::default(),
+            sent_by: Person {
+                id: 1,
+                email: "admin@one.example".into(),
+                kind: UserKind::User,
+                name: "Ada".into(),
+            },
+            sent_at: time::OffsetDateTime::UNIX_EPOCH,
+            gl_income_account: None,
+            gl_expense_account: None,
+            export_status: status,
+            erp_message: None,
+            refused_by: None,
+            note: None,
+            decided_by: None,
+            decided_at: None,
+            rejection_reason: None,
+            export_job_id: Some(1),
+            delivered_to: None,
+        };
+        RowView::new(item, &Zone::server())
+    }
+
+    /// A finished job of `synced` + `failed` codes whose panel lists `listed` rows, all synced.
+    fn panel(synced: i64, failed: i64, listed: i64) -> String {
+        JobPanel {
+            job: Job {
+                id: 1,
+                status: JobStatus::Done,
+                counts: JobCounts {
+                    synced,
+                    failed,
+                    exporting: 0,
+                },
+                attempts: 1,
+                last_error: None,
+                delivered_to: None,
+                delivered_for: None,
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+                finished_at: Some(time::OffsetDateTime::UNIX_EPOCH),
+            },
+            items: (0..listed).map(|n| row(n, ItemStatus::Synced)).collect(),
+            oob: false,
+            waiting: None,
+            delivered: None,
+        }
+        .render()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_long_job_says_its_table_is_cut_and_where_its_failures_are() {
+        // 1,500 codes, the failed ones past the 200 listed: the table says it is the first
+        // 200, and the way to the failures is there although no listed row failed.
+        let long = panel(1_497, 3, JOB_ROWS);
+        assert!(
+            long.contains("First 200 of 1,500 codes in this job."),
+            "{long}"
+        );
+        assert!(long.contains("See the failed codes"), "{long}");
+        assert!(long.contains("1,497 synced, 3 failed"), "{long}");
+        // A job listed whole says nothing of the sort; its failures were retried or
+        // rejected since (no listed row is failed), so no link leads to an empty tab.
+        let short = panel(2, 1, 2);
+        assert!(!short.contains("First "), "{short}");
+        assert!(!short.contains("See the failed codes"), "{short}");
+        // No failures, no link, even when the table is cut.
+        let clean = panel(300, 0, JOB_ROWS);
+        assert!(clean.contains("First 200 of 300 codes"), "{clean}");
+        assert!(!clean.contains("See the failed codes"), "{clean}");
+    }
 }

@@ -1,9 +1,10 @@
 //! What an approver does on the ERP Integrations page: pick GL accounts (saved on change),
 //! and export, retry or reject the selected rows or all of them.
 use super::erp::{QueueView, RejectForm, RowView, connection, filter_key, queue_view};
+use super::format::codes;
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
 use crate::ops::OpError;
-use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start};
+use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start, filter_entry};
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
@@ -151,6 +152,21 @@ fn picked(body: &[u8]) -> Result<Picked, OpError> {
     Ok(p)
 }
 
+/// An action on a whole tab that found nothing left in it, in the words of the tab the person
+/// was looking at (the API's "no item is in a state for this action" named neither).
+fn none_left(e: OpError, filter: &str) -> OpError {
+    match e {
+        OpError::Items(items) if items.is_empty() => {
+            let tab = filter_entry(filter).map_or("this tab", |(_, _, label)| label);
+            OpError::Conflict(format!(
+                "Costbridge found no codes in {tab} any more: another approver may have acted. \
+                 Reload the page."
+            ))
+        }
+        e => e,
+    }
+}
+
 async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> WebResult<Response> {
     let p = picked(body)?;
     // "Export all" asked about the rows the page showed; codes sent or taken since would go
@@ -160,8 +176,9 @@ async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> We
         if ops::ready_mark(state, v.company(), ready).await? != *seen {
             return Err(OpError::Conflict(format!(
                 "Nothing was exported: Ready to Export changed since this page was drawn (codes \
-                 were sent, exported or rejected meanwhile; it holds {ready} code(s) now). \
-                 Reload the page, look them over, then export all again."
+                 were sent, exported or rejected meanwhile; it holds {} now). Reload the \
+                 page, look them over, then export all again.",
+                codes(ready)
             ))
             .into());
         }
@@ -171,7 +188,9 @@ async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> We
         gl_income_account: p.default_income,
         gl_expense_account: p.default_expense,
     };
-    let (job, _) = ops::start(state, &v.caller.user, v.company(), &pick, what).await?;
+    let (job, _) = ops::start(state, &v.caller.user, v.company(), &pick, what)
+        .await
+        .map_err(|e| none_left(e, &p.filter))?;
     Ok(htmx_redirect(&format!(
         "/erp?filter={}&job={job}",
         p.filter
@@ -203,7 +222,10 @@ async fn reject(v: Viewer, body: Bytes) -> WebResult<Response> {
         item_ids: p.ids.clone(),
         reason: p.reason.clone(),
     };
-    match ops::reject(v.state(), &v.caller.user, v.company(), &body).await {
+    let rejected = ops::reject(v.state(), &v.caller.user, v.company(), &body)
+        .await
+        .map_err(|e| none_left(e, &p.filter));
+    match rejected {
         Ok(n) => Ok(htmx_redirect(&format!(
             "/erp?filter={}&rejected={n}",
             p.filter
@@ -220,5 +242,31 @@ async fn reject(v: Viewer, body: Bytes) -> WebResult<Response> {
             vec![again(None, Some(explain(&e))).render()],
         ),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emptied_tab_is_named() {
+        let said = explain(&none_left(OpError::Items(Vec::new()), "failed"));
+        assert_eq!(
+            said,
+            "Costbridge found no codes in Failed to Export any more: another approver may have \
+             acted. Reload the page."
+        );
+        // Codes that cannot take the action are the action's refusal, not an emptied tab.
+        let problem = costbridge_storage::queue::ItemProblem {
+            id: 1,
+            full_code: Some("01".into()),
+            errors: vec!["is synced".into()],
+        };
+        let said = explain(&none_left(OpError::Items(vec![problem]), "failed"));
+        assert!(
+            said.starts_with("Costbridge refused 1 code for this action"),
+            "{said}"
+        );
     }
 }

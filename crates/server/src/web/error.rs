@@ -57,6 +57,17 @@ struct ErrorPage {
     message: String,
 }
 
+/// The error page's title: who stopped the request and whether it was a refusal (the
+/// request can be changed) or a failure (the same request may work later). "Something went
+/// wrong" said neither.
+fn heading(status: StatusCode) -> &'static str {
+    if status.is_server_error() {
+        "Costbridge could not finish this request"
+    } else {
+        "Costbridge refused this request"
+    }
+}
+
 static X_ERROR: HeaderName = HeaderName::from_static("x-error");
 
 impl IntoResponse for WebError {
@@ -85,7 +96,7 @@ fn message_response(status: StatusCode, message: String, retry_after: Option<u64
     let header = HeaderValue::from_str(&percent_encode(&message))
         .unwrap_or(HeaderValue::from_static("error"));
     let page = ErrorPage {
-        layout: Layout::bare("Something went wrong"),
+        layout: Layout::bare(heading(status)),
         status: status.as_u16(),
         message,
     };
@@ -107,6 +118,17 @@ pub fn explain(e: &OpError) -> String {
             "Costbridge refused: this needs {}, which you do not hold. A company admin who \
              holds it can grant it to you.",
             permission_words(required)
+        ),
+        // Every code the action was for has left the tab. The API's words ("no item is in a
+        // state for this action") name neither who refused nor what to do; the handlers that
+        // know the tab say which one (`erp_actions::none_left`).
+        OpError::Items(items) if items.is_empty() => "Costbridge found no codes for this action \
+                                                      any more: another approver may have \
+                                                      acted. Reload the page."
+            .to_owned(),
+        OpError::Items(items) => format!(
+            "Costbridge refused {} for this action",
+            super::format::codes(items.len())
         ),
         OpError::NotFound => "Costbridge cannot find that: it was deleted or moved meanwhile, \
                               or it is not your company's. Reload the page to see it as it is \
@@ -211,6 +233,31 @@ pub fn percent_encode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    async fn error_page(status: StatusCode) -> String {
+        let res = message_response(status, "Because.".into(), None);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_error_page_says_who_stopped_the_request() {
+        let page = |status| error_page(status);
+        let refused = page(StatusCode::FORBIDDEN).await;
+        assert!(
+            refused.contains("<h1 data-error-page>Costbridge refused this request</h1>"),
+            "{refused}"
+        );
+        assert!(refused.contains("href=\"/\""), "{refused}");
+        let failed = page(StatusCode::BAD_GATEWAY).await;
+        assert!(
+            failed.contains("Costbridge could not finish this request"),
+            "{failed}"
+        );
+        assert!(!failed.contains("Something went wrong"), "{failed}");
+    }
+
     #[test]
     fn messages_survive_the_header() {
         assert_eq!(percent_encode("a 100% ü"), "a 100%25 %C3%BC");
@@ -226,13 +273,13 @@ mod tests {
         let e = OpError::Items(vec![item(1, "01"), item(2, "02")]);
         assert_eq!(
             explain(&e),
-            "2 item(s) cannot take this action (01, 02): each needs a GL income account."
+            "Costbridge refused 2 codes for this action (01, 02): each needs a GL income account."
         );
         let many: Vec<_> = (0..12).map(|n| item(n, &format!("{n:02}"))).collect();
         assert_eq!(
             explain(&OpError::Items(many)),
-            "12 item(s) cannot take this action (00, 01, 02, 03, 04, 05, 06, 07, 08, 09 …and 2 \
-             more): each needs a GL income account."
+            "Costbridge refused 12 codes for this action (00, 01, 02, 03, 04, 05, 06, 07, 08, 09 \
+             …and 2 more): each needs a GL income account."
         );
         // The queue's own reason gets the page's way out.
         let needs = |id: i64, code: &str| costbridge_storage::queue::ItemProblem {
@@ -242,8 +289,9 @@ mod tests {
         assert_eq!(
             explain(&OpError::Items(vec![needs(1, "01"), needs(2, "02")])),
             format!(
-                "2 item(s) cannot take this action (01, 02): each {INCOME_NEEDED}. Pick one on \
-                 each row, or one in \"GL income for rows without one\", then export again."
+                "Costbridge refused 2 codes for this action (01, 02): each {INCOME_NEEDED}. Pick \
+                 one on each row, or one in \"GL income for rows without one\", then export \
+                 again."
             )
         );
         let mut other = item(3, "03");
@@ -251,7 +299,8 @@ mod tests {
         let e = OpError::Items(vec![item(1, "01"), other]);
         assert_eq!(
             explain(&e),
-            "2 item(s) cannot take this action: 01: needs a GL income account. 03: is synced."
+            "Costbridge refused 2 codes for this action: 01: needs a GL income account. 03: is \
+             synced."
         );
         let e = OpError::field("gl_income_account", "'5000' is not an income account");
         assert_eq!(
@@ -268,7 +317,7 @@ mod tests {
         let store = OpError::Store(costbridge_storage::StoreError::Db(
             sqlx::Error::PoolTimedOut,
         ));
-        for e in [OpError::NotFound, store] {
+        for e in [OpError::NotFound, store, OpError::Items(Vec::new())] {
             let words = explain(&e);
             assert!(words.starts_with("Costbridge "), "{words}");
             assert!(

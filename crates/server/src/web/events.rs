@@ -1,6 +1,7 @@
 //! Company settings → Events: the company's event subscriptions (the secret only ever shown
 //! as `********`), a form to add one, and each subscription's delivery log with *Redeliver*.
 //! Plain forms: each post answers with a redirect, or the page again with what to fix.
+use super::format::count;
 use super::{Errors, Layout, Pager, Viewer, WebResult, form_pairs};
 use crate::ops::events::{self as ops, NewSubscription};
 use crate::state::AppState;
@@ -32,6 +33,34 @@ pub fn router() -> Router<AppState> {
 struct SubRow {
     s: Subscription,
     types: String,
+}
+
+impl SubRow {
+    /// What Delete asks first: the events it throws away with the subscription are gone for
+    /// good, and a receiver waiting for them is never told.
+    fn confirm(&self) -> String {
+        let (pending, failed) = (self.s.pending, self.s.failed);
+        let mut lost = Vec::new();
+        if pending > 0 {
+            lost.push(count(pending, "waiting event", "waiting events"));
+        }
+        if failed > 0 {
+            lost.push(count(failed, "failed event", "failed events"));
+        }
+        let url = &self.s.url;
+        if lost.is_empty() {
+            return format!(
+                "Delete the subscription of {url}? No events wait to be delivered to it; its \
+                 delivery log goes with it. This cannot be undone."
+            );
+        }
+        let verb = if pending + failed == 1 { "is" } else { "are" };
+        format!(
+            "Delete the subscription of {url}? Its {} {verb} discarded, never to be delivered, \
+             and its delivery log goes with it. This cannot be undone.",
+            lost.join(" and ")
+        )
+    }
 }
 
 #[derive(Template, WebTemplate)]

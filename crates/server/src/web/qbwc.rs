@@ -1,6 +1,7 @@
 //! The QuickBooks Web Connector's panel on Company settings → ERP connection (drawn when the
 //! connection is the Web Connector's): when QBWC last connected, with which QuickBooks and
 //! company file, its last error, the `.qwc` download and a new password, shown once.
+use super::format::{count, grouped};
 use super::{Viewer, WebResult, fragments};
 use crate::ops::OpError;
 use crate::ops::qbwc::{self as ops, Status};
@@ -109,10 +110,14 @@ fn sync_text(summary: Option<&serde_json::Value>) -> String {
     }
     let n = |k: &str| v[k].as_i64().unwrap_or(0);
     format!(
-        "{} created, {} updated, {} unchanged, {} conflict(s) left as they are (listed in the audit log).",
-        n("created"),
-        n("updated"),
-        n("unchanged"),
-        v["conflicts"].as_array().map_or(0, Vec::len)
+        "{} created, {} updated, {} unchanged, {} left as they are (listed in the audit log).",
+        grouped(n("created")),
+        grouped(n("updated")),
+        grouped(n("unchanged")),
+        count(
+            v["conflicts"].as_array().map_or(0, Vec::len),
+            "conflict",
+            "conflicts"
+        )
     )
 }

@@ -1488,11 +1488,11 @@ async fn export_all_exports_what_the_page_showed(app: TestApp) {
         .await;
     let page = app.page(&cookie, "/erp").await;
     assert!(
-        page.contains(r#"hx-vals='{"all": "1", "seen": "1.1"}' hx-confirm="Export all 1 code(s) in Ready to Export into the ERP?"#),
+        page.contains(r#"hx-vals='{"all": "1", "seen": "1.1"}' hx-confirm="Export all 1 code in Ready to Export into the ERP?"#),
         "{page}"
     );
     assert!(
-        page.contains(r#"data-title="Reject all 1 code(s) ready to export""#),
+        page.contains(r#"data-title="Reject all 1 code ready to export""#),
         "{page}"
     );
     // Meanwhile another approver exports 01 and 02 is sent: still one code, not the one shown.
@@ -1521,7 +1521,7 @@ async fn export_all_exports_what_the_page_showed(app: TestApp) {
     assert!(
         error.contains(
             "Nothing was exported: Ready to Export changed since this page was drawn (codes \
-             were sent, exported or rejected meanwhile; it holds 1 code(s) now). Reload the page"
+             were sent, exported or rejected meanwhile; it holds 1 code now). Reload the page"
         ),
         "{error}"
     );

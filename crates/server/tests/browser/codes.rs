@@ -51,6 +51,13 @@ async fn add_tiered_codes_edit_import_and_send() {
         b.fill(&format!("#desc-c{child_id}"), "Meetings").await;
         b.click(&format!("#form-c{child_id} button[type=submit]")).await;
         b.wait_text(&format!("#kids-{child_id}"), "01-100-10").await;
+        let under = b
+            .script_text(
+                &format!("return document.querySelector('#node-{top_id} > .row .toggle').textContent"),
+                vec![],
+            )
+            .await;
+        assert_eq!(under, "01: 1 code under it");
 
         // Collapse and expand again.
         b.click(&format!("#node-{top_id} > .row .toggle")).await;
@@ -112,6 +119,36 @@ async fn add_tiered_codes_edit_import_and_send() {
         b.wait_text("#send-button", "(4 codes)").await;
         b.shot("codes").await;
 
+        // A branch whose codes could not be fetched closes again, says why, and fetches them
+        // when opened next (it was marked loaded before the answer, and stayed empty).
+        b.d.execute(
+            "window.__breakTree = true;
+             window.__whileLoading = [];
+             document.addEventListener('htmx:configRequest', function (e) {
+               if (window.__breakTree && e.detail.elt.matches('[data-toggle]')) e.detail.path = '/no-such-page';
+             });
+             document.addEventListener('htmx:beforeRequest', function (e) {
+               var t = e.detail.elt;
+               if (t.matches('[data-toggle]')) window.__whileLoading.push(document.getElementById(t.getAttribute('aria-controls')).textContent);
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let toggle = format!("#node-{top_id} > .row .toggle");
+        b.click(&toggle).await;
+        b.wait_text("#toasts .toast", "Costbridge refused this request (HTTP 404)").await;
+        b.settled().await;
+        assert_eq!(b.attr(&toggle, "aria-expanded").await.as_deref(), Some("false"));
+        assert_eq!(b.attr(&format!("#kids-{top_id}"), "hidden").await.as_deref(), Some("true"));
+        assert_eq!(b.attr(&format!("#kids-{top_id}"), "data-loaded").await, None);
+        b.d.execute("window.__breakTree = false", vec![]).await.unwrap();
+        b.click(&toggle).await;
+        b.wait_text(&format!("#kids-{top_id}"), "01-100").await;
+        let seen = b.d.execute("return window.__whileLoading", vec![]).await.unwrap();
+        assert_eq!(seen, serde_json::json!(["Loading…", "Loading…"]));
+        b.d.execute("document.getElementById('toasts').innerHTML = ''", vec![]).await.unwrap();
+
         // A CSV import is previewed first; a bad file lists every bad row and applies nothing.
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.csv");
@@ -128,13 +165,30 @@ async fn add_tiered_codes_edit_import_and_send() {
         b.click("#import-card button[type=submit]").await;
         b.wait_text("#import-result", "2 to create, 1 to change, 0 unchanged").await;
         b.shot("import-preview").await;
+        // Applying says, while it runs, that it may take a while and the page must stay open;
+        // the page that follows reads what it said from the session's storage.
+        b.d.execute(
+            "document.addEventListener('htmx:beforeRequest', function (e) {
+               var ev = e.detail.requestConfig.triggeringEvent;
+               var btn = ev && ev.submitter;
+               if (!btn) return;
+               sessionStorage.setItem('busy', JSON.stringify([btn.getAttribute('aria-disabled'), btn.nextElementSibling.textContent]));
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
         b.click("#import-result button[type=submit]").await;
         b.wait_text(".notice", "Import applied: 2 created, 1 updated, 0 unchanged").await;
         b.wait_text("#send-button", "Send to ERP (6 codes)").await;
+        let busy = b.script_text("return sessionStorage.getItem('busy')", vec![]).await;
+        let busy: serde_json::Value = serde_json::from_str(&busy).unwrap();
+        assert_eq!(busy[0], "true", "{busy}");
+        assert!(busy[1].as_str().unwrap().contains("keep this page open"), "{busy}");
 
         // Send: every unsynced code becomes pending, and the button says why it is now off.
         b.click("#send-button").await;
-        b.wait_text(".notice", "Sent 6 code(s)").await;
+        b.wait_text(".notice", "Sent 6 codes").await;
         b.wait_text("#tree .badge.pending", "pending").await;
         b.wait_text("#send-button", "Re-send to ERP (0 codes)").await;
         assert_eq!(b.attr("#send-button", "data-reason").await.as_deref(), Some("nothing_to_send"));
@@ -181,6 +235,19 @@ async fn add_tiered_codes_edit_import_and_send() {
             .await
             .unwrap();
         assert_eq!(small, serde_json::json!([]), "tap targets under 40px at phone width");
+        // So are the tree's expand buttons (square) and the links of the header.
+        let small = b
+            .d
+            .execute(
+                "return [...document.querySelectorAll('#tree .toggle, .top nav a')].filter(e => {
+                   var r = e.getBoundingClientRect();
+                   return r.height < 44 || (e.matches('.toggle') && r.width < 44);
+                 }).map(e => e.outerHTML.slice(0, 60))",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(small, serde_json::json!([]), "toggles or header links under 44px at phone width");
     })
     .await;
     let _ = (s, list);

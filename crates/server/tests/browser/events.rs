@@ -45,6 +45,30 @@ async fn subscribe_see_a_delivery_and_redeliver() {
         assert!(!row.contains(SECRET));
 
         s.codes(&company, list, "01,General conditions,true").await;
+
+        // Delete names the subscription (to a screen reader too) and asks first, saying what
+        // waits is thrown away; answering Cancel keeps it.
+        b.go("/settings/events").await;
+        let named = b
+            .script_text(
+                "return document.querySelector('tbody tr button[type=submit]').textContent",
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            named,
+            format!("Delete the subscription of {}", receiver.url)
+        );
+        b.click("tbody tr button[type=submit]").await;
+        let asked = b.d.alert_text().await.expect("Delete asks first");
+        assert!(
+            asked.contains(&receiver.url)
+                && asked.contains("Its 1 waiting event is discarded, never to be delivered"),
+            "{asked}"
+        );
+        b.d.dismiss_alert().await.unwrap();
+        b.wait_text("tbody tr", "cost_code.created").await;
+        assert_eq!(receiver.events().len(), 0);
         let report = costbridge_server::events::deliver_pending(
             &s.state,
             &s.worker,
@@ -66,6 +90,14 @@ async fn subscribe_see_a_delivery_and_redeliver() {
         // The delivery log is a page state too (issue #15): its table scrolls by keyboard.
         b.axe(&axe, "event delivery log").await;
 
+        let named = b
+            .script_text(
+                "return document.querySelector('tbody tr button[type=submit]').textContent",
+                vec![],
+            )
+            .await;
+        assert!(named.starts_with("Redeliver event "), "{named}");
+        assert!(named.ends_with(", cost_code.created"), "{named}");
         b.click_to_load("tbody tr button[type=submit]").await;
         b.wait_text(".notice", "queued to be delivered again").await;
         b.wait_text("tbody tr", "pending").await;
@@ -75,6 +107,18 @@ async fn subscribe_see_a_delivery_and_redeliver() {
         let ids: Vec<_> = receiver.events().iter().map(|e| e["id"].clone()).collect();
         assert_eq!(ids.len(), 2);
         assert_eq!(ids[0], ids[1], "the same event, its id unchanged");
+
+        // Nothing waits now: Delete says so, and goes ahead once confirmed.
+        b.go("/settings/events").await;
+        b.click("tbody tr button[type=submit]").await;
+        let asked = b.d.alert_text().await.expect("Delete asks first");
+        assert!(
+            asked.contains("No events wait to be delivered to it"),
+            "{asked}"
+        );
+        b.d.accept_alert().await.unwrap();
+        b.wait_text(".notice", "Deleted the subscription").await;
+        b.wait_text("tbody tr", "No subscriptions yet").await;
     })
     .await;
 }

@@ -175,7 +175,7 @@ async fn queue_and_settings_by_keyboard_alone() {
         b.go("/codes").await;
         b.tab_to("#send-button").await;
         b.press(ENTER).await;
-        b.wait_text(".notice", "Sent 3 code(s)").await;
+        b.wait_text(".notice", "Sent 3 codes").await;
         b.logout().await;
         b.login(APPROVER, PASSWORD).await;
         b.go("/erp").await;
@@ -203,7 +203,7 @@ async fn queue_and_settings_by_keyboard_alone() {
         b.press("Duplicate of 02").await;
         b.tab_to("#reject-submit").await;
         b.press(ENTER).await;
-        b.wait_text(".notice", "Rejected 1 code(s)").await;
+        b.wait_text(".notice", "Rejected 1 code.").await;
 
         // Export: the job's status line is one live region whose text changes; the tab
         // holding focus keeps it while the counts change.

@@ -142,7 +142,7 @@ async fn every_disabled_send_reason() {
 
         // Sending everything leaves nothing to send.
         b.click("#send-button").await;
-        b.wait_text(".notice", "Sent 2 code(s)").await;
+        b.wait_text(".notice", "Sent 2 codes").await;
         disabled_for(
             &b,
             "nothing_to_send",

@@ -157,6 +157,21 @@ impl Driver {
         self.post("/alert/accept", json!({})).await.map(|_| ())
     }
 
+    /// Answers "Cancel" to the open confirm; an error when none is open.
+    pub async fn dismiss_alert(&self) -> Result<()> {
+        self.post("/alert/dismiss", json!({})).await.map(|_| ())
+    }
+
+    /// The words of the open alert or confirm; an error when none is open.
+    pub async fn alert_text(&self) -> Result<String> {
+        Ok(self
+            .get("/alert/text")
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
     /// Input actions (W3C "Perform Actions"): keys pressed on whatever has focus.
     pub async fn actions(&self, actions: Value) -> Result<()> {
         self.post("/actions", json!({"actions": actions}))
