@@ -3,6 +3,7 @@
 use crate::clients::client_label;
 use crate::codes::unsynced_changed;
 use crate::events::{self, About};
+use crate::submissions::LATEST_SUBMISSION;
 use crate::tx::{Arg, PageQuery, Queries, Tx, marks};
 use crate::{Db, StoreError, audit, now, outbox};
 use costbridge_domain::events::EventType;
@@ -222,6 +223,8 @@ pub struct ItemProblem {
 #[derive(Debug)]
 pub enum QueueError {
     Items(Vec<ItemProblem>),
+    /// "All" as the page showed it is not what waits now: how many wait now.
+    Changed(i64),
     Store(StoreError),
 }
 impl From<StoreError> for QueueError {
@@ -274,10 +277,20 @@ pub struct GlDefaults {
     pub expense: Option<String>,
 }
 
-/// Which items an approver acts on: the ones named, or every item in the given state.
+/// Which items an approver acts on: the ones named, or every item in the given state (as a
+/// page showed them, when it says so).
 pub enum Selection<'a> {
     Ids(&'a [i64]),
     All,
+    AllAsSeen(Seen),
+}
+
+/// What a page showed of Ready to Export when it offered "Export all": how many codes, and the
+/// newest submission then (a count alone misses one code exported and another sent since).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub ready: i64,
+    pub latest_submission: i64,
 }
 
 /// Why an item cannot be exported without a GL income account.
@@ -339,7 +352,7 @@ async fn select_items(
     const COLS: &str = "SELECT id, full_code, status, gl_income_account";
     let mut problems = Vec::new();
     let rows: Vec<Selected> = match sel {
-        Selection::All => {
+        Selection::All | Selection::AllAsSeen(_) => {
             let sql = format!("{COLS} {WAITING} ORDER BY id");
             tx.fetch_all(
                 AssertSqlSafe(sql),
@@ -599,7 +612,7 @@ impl Db {
                     lock_erp_list(tx, company).await?;
                     let income_required = income_required && defaults.income.is_none();
                     let (ids, count) = match sel {
-                        Selection::All => (
+                        Selection::All | Selection::AllAsSeen(_) => (
                             Vec::new(),
                             count_all(tx, company, from, income_required).await?,
                         ),
@@ -610,11 +623,24 @@ impl Db {
                             (ids, n)
                         }
                     };
+                    // Judged under the list's lock, so nothing is sent or taken between the
+                    // judgement and the move: an export cannot be taken back.
+                    if let Selection::AllAsSeen(seen) = sel {
+                        let now = Seen {
+                            ready: count as i64,
+                            latest_submission: tx
+                                .scalar(LATEST_SUBMISSION, [company.into()])
+                                .await?,
+                        };
+                        if now != *seen {
+                            return Err(QueueError::Changed(now.ready));
+                        }
+                    }
                     tx.hold_triggers(company, count).await?;
                     // "All" is one statement however many rows wait; a selection goes in bounded
                     // chunks.
                     let chunks: Vec<&[i64]> = match sel {
-                        Selection::All => vec![&[]],
+                        Selection::All | Selection::AllAsSeen(_) => vec![&[]],
                         Selection::Ids(_) => ids.chunks(ID_CHUNK).collect(),
                     };
                     let in_chunk = |chunk: &[i64], first: usize| {
@@ -740,7 +766,7 @@ impl Db {
         &self, company: i64, actor: i64, sel: Selection<'_>, reason: &str,
     ) -> Result<i64, QueueError> {
         let from: &[ItemStatus] = match sel {
-            Selection::All => &[ItemStatus::Ready],
+            Selection::All | Selection::AllAsSeen(_) => &[ItemStatus::Ready],
             Selection::Ids(_) => &[ItemStatus::Ready, ItemStatus::Failed],
         };
         let open = sql_in(from.iter().map(|s| s.as_str()));

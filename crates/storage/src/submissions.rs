@@ -31,6 +31,10 @@ const SUBMISSION_SELECT: &str = "SELECT s.id, s.list_id, s.sent_by, u.email, u.n
                                  s.code_count FROM submissions s JOIN users u ON u.id = \
                                  s.sent_by";
 
+/// The company's (`$1`) newest submission id, 0 before the first.
+pub(crate) const LATEST_SUBMISSION: &str =
+    "SELECT COALESCE(MAX(id), 0) FROM submissions WHERE company_id = $1";
+
 impl Db {
     /// One page of the company's submissions, newest first, and how many there are.
     pub async fn submissions(
@@ -59,10 +63,7 @@ impl Db {
     /// are sent to Ready to Export.
     pub async fn latest_submission(&self, company: i64) -> Result<i64, StoreError> {
         self.pool()
-            .scalar(
-                "SELECT COALESCE(MAX(id), 0) FROM submissions WHERE company_id = $1",
-                [company.into()],
-            )
+            .scalar(LATEST_SUBMISSION, [company.into()])
             .await
     }
 

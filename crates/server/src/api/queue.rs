@@ -125,7 +125,7 @@ fn accepted((export_job_id, item_count): (i64, i64)) -> Response {
 async fn export(
     caller: Caller, Path(cid): Path<i64>, Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
-    let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Export).await?;
+    let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Export, None).await?;
     Ok(accepted(started))
 }
 
@@ -141,7 +141,7 @@ async fn export(
 async fn retry(
     caller: Caller, Path(cid): Path<i64>, Body(pick): Body<Pick>,
 ) -> ApiResult<Response> {
-    let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Retry).await?;
+    let started = ops::start(&caller.state, &caller.user, cid, &pick, Start::Retry, None).await?;
     Ok(accepted(started))
 }
 

@@ -140,6 +140,12 @@ impl From<QueueError> for OpError {
         match e {
             QueueError::Store(e) => e.into(),
             QueueError::Items(items) => OpError::Items(items),
+            QueueError::Changed(ready) => OpError::Conflict(format!(
+                "Nothing was exported: Ready to Export changed since this page was drawn (codes \
+                 were sent, exported or rejected meanwhile; it holds {} now). Reload the page, \
+                 look them over, then export all again.",
+                crate::web::format::codes(ready)
+            )),
         }
     }
 }

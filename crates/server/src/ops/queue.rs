@@ -6,7 +6,7 @@ use crate::state::AppState;
 use costbridge_domain::queue::ItemStatus;
 use costbridge_erp::{GlAccount, GlKind};
 use costbridge_storage::pull::{PullSummary, RemoteCode};
-use costbridge_storage::queue::{GlDefaults, Item, JobStatus, Selection};
+use costbridge_storage::queue::{GlDefaults, Item, JobStatus, Seen, Selection};
 use costbridge_storage::users::User;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -111,6 +111,17 @@ pub async fn job(state: &AppState, caller: &User, cid: i64, id: i64) -> OpResult
 pub async fn ready_mark(state: &AppState, company: i64, ready: i64) -> OpResult<String> {
     let latest = state.db.latest_submission(company).await?;
     Ok(format!("{ready}.{latest}"))
+}
+
+/// A [`ready_mark`] read back from the page, for [`start`] to compare under the list's lock.
+pub fn seen_of(mark: &str) -> OpResult<Seen> {
+    let parsed = mark.split_once('.').and_then(|(ready, latest)| {
+        Some(Seen {
+            ready: ready.parse().ok()?,
+            latest_submission: latest.parse().ok()?,
+        })
+    });
+    parsed.ok_or_else(|| OpError::field("seen", "is not what this page wrote; reload the page"))
 }
 
 /// The file an export job wrote (the file connector), for whoever may read the queue, so an
@@ -253,9 +264,9 @@ pub struct Pick {
     pub gl_expense_account: Option<String>,
 }
 
-fn selection(ids: &Option<Vec<i64>>) -> OpResult<Selection<'_>> {
+fn selection(ids: &Option<Vec<i64>>, seen: Option<Seen>) -> OpResult<Selection<'_>> {
     match ids {
-        None => Ok(Selection::All),
+        None => Ok(seen.map_or(Selection::All, Selection::AllAsSeen)),
         Some(ids) if ids.is_empty() => Err(OpError::field(
             "item_ids",
             "is empty; leave it out to take every item",
@@ -272,9 +283,10 @@ pub enum Start {
 }
 
 /// Queues an export job for the picked rows; returns the job id and how many rows it holds.
+/// `seen`: what the page showed of Ready to Export when it offered "all" (no other rows go).
 #[tracing::instrument(skip(state, caller, pick), fields(user = caller.id, job))]
 pub async fn start(
-    state: &AppState, caller: &User, cid: i64, pick: &Pick, what: Start,
+    state: &AppState, caller: &User, cid: i64, pick: &Pick, what: Start, seen: Option<Seen>,
 ) -> OpResult<(i64, i64)> {
     let from = match what {
         Start::Export => ItemStatus::Ready,
@@ -307,7 +319,7 @@ pub async fn start(
         .start_export(
             company,
             caller.id,
-            selection(&pick.item_ids)?,
+            selection(&pick.item_ids, seen)?,
             from,
             required,
             &defaults,
@@ -335,7 +347,12 @@ pub async fn reject(state: &AppState, caller: &User, cid: i64, body: &Reject) ->
     let reason = text("reason", &body.reason, 500)?;
     Ok(state
         .db
-        .reject_items(company, caller.id, selection(&body.item_ids)?, &reason)
+        .reject_items(
+            company,
+            caller.id,
+            selection(&body.item_ids, None)?,
+            &reason,
+        )
         .await?)
 }
 

@@ -1,7 +1,6 @@
 //! What an approver does on the ERP Integrations page: pick GL accounts (saved on change),
 //! and export, retry or reject the selected rows or all of them.
 use super::erp::{QueueView, RejectForm, RowView, connection, filter_key, queue_view};
-use super::format::codes;
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
 use crate::ops::OpError;
 use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start, filter_entry};
@@ -171,24 +170,16 @@ async fn start_job(state: &AppState, v: &Viewer, body: &[u8], what: Start) -> We
     let p = picked(body)?;
     // "Export all" asked about the rows the page showed; codes sent or taken since would go
     // (or stay) unseen, and an export cannot be taken back.
-    if let (None, Some(seen), Start::Export) = (&p.ids, &p.seen, &what) {
-        let ready = ops::counts(state, &v.caller.user, v.company()).await?["ready_to_export"];
-        if ops::ready_mark(state, v.company(), ready).await? != *seen {
-            return Err(OpError::Conflict(format!(
-                "Nothing was exported: Ready to Export changed since this page was drawn (codes \
-                 were sent, exported or rejected meanwhile; it holds {} now). Reload the \
-                 page, look them over, then export all again.",
-                codes(ready)
-            ))
-            .into());
-        }
-    }
+    let seen = match (&p.ids, &p.seen, &what) {
+        (None, Some(seen), Start::Export) => Some(ops::seen_of(seen)?),
+        _ => None,
+    };
     let pick = Pick {
         item_ids: p.ids,
         gl_income_account: p.default_income,
         gl_expense_account: p.default_expense,
     };
-    let (job, _) = ops::start(state, &v.caller.user, v.company(), &pick, what)
+    let (job, _) = ops::start(state, &v.caller.user, v.company(), &pick, what, seen)
         .await
         .map_err(|e| none_left(e, &p.filter))?;
     Ok(htmx_redirect(&format!(
