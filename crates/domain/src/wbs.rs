@@ -161,6 +161,51 @@ pub fn sort_key(full: &str, delimiter: char) -> String {
     out
 }
 
+/// What a spreadsheet made of a code it took for a date or a number, when `full` has that
+/// shape: Excel opens `3-4` as 4 March and saves `4-Mar`, `03-30-00` as `3/30/2000`, `01.10.20`
+/// (European) as `01.10.2020`, and `1E5` as `1.00E+05`. Such a code is valid by every rule, so
+/// an import would create it as new. Month names are matched as Excel writes them (`Mar`, not
+/// `MAR`), and separators that are the company's delimiter are not taken for a date's.
+pub fn spreadsheet_made(full: &str, delimiter: char) -> Option<&'static str> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    let parts: Vec<&str> = full.split(['-', ' ']).collect();
+    let months = parts.iter().filter(|p| MONTHS.contains(p)).count();
+    if (2..=3).contains(&parts.len())
+        && months == 1
+        && parts.iter().all(|p| MONTHS.contains(p) || digits(p, 4))
+    {
+        return Some("a date");
+    }
+    for sep in ['/', '.'] {
+        let parts: Vec<&str> = full.split(sep).collect();
+        if sep != delimiter
+            && parts.len() == 3
+            && digits(parts[0], 2)
+            && digits(parts[1], 2)
+            && (digits(parts[2], 2) && sep == '/' || parts[2].len() == 4 && digits(parts[2], 4))
+        {
+            return Some("a date");
+        }
+    }
+    let upper = full.to_ascii_uppercase();
+    if let Some((mantissa, exponent)) = upper.split_once("E+").or_else(|| upper.split_once("E-"))
+        && digits(exponent, 3)
+        && mantissa
+            .split_once('.')
+            .map_or(digits(mantissa, 15), |(i, f)| {
+                digits(i, 15) && digits(f, 15)
+            })
+    {
+        return Some("a number in scientific notation");
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +320,28 @@ mod tests {
                 prop_assert!(child < sibling);
             }
         }
+    }
+
+    #[test]
+    fn codes_a_spreadsheet_made_into_dates_or_numbers_are_told() {
+        for (made, what) in [
+            ("4-Mar", "a date"),
+            ("Mar-04", "a date"),
+            ("4-Mar-03", "a date"),
+            ("3/30/2000", "a date"),
+            ("01.10.2020", "a date"),
+            ("1.00E+05", "a number in scientific notation"),
+            ("1E+5", "a number in scientific notation"),
+        ] {
+            assert_eq!(spreadsheet_made(made, '-'), Some(what), "{made}");
+        }
+        for typed in [
+            "03-30-00", "4-MAR", "01-100", "Mar", "3-4", "EQUIP-1", "01.10", "1E",
+        ] {
+            assert_eq!(spreadsheet_made(typed, '-'), None, "{typed}");
+        }
+        // A company whose delimiter is the date's separator types such codes itself.
+        assert_eq!(spreadsheet_made("3/30/2000", '/'), None);
+        assert_eq!(spreadsheet_made("01.10.2020", '.'), None);
     }
 }

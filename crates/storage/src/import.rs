@@ -112,11 +112,27 @@ fn plan<'a>(
         if let Some(first) = seen.insert(r.full_code.as_str(), r.line) {
             errs.push(format!("duplicate of row {first}"));
         }
+        // A new code in the shape a spreadsheet gives a code it took for a date or a number
+        // is valid by every rule and would be created: said instead (its parent, if any, is a
+        // piece of the date, so no word on that).
+        let made = (!existing.contains_key(&r.full_code))
+            .then(|| wbs::spreadsheet_made(&r.full_code, delimiter))
+            .flatten();
+        if let Some(what) = made {
+            errs.push(format!(
+                "full_code '{}' looks like {what} a spreadsheet made of a code (Excel turns 3-4 \
+                 into 4-Mar and 03-30-00 into 3/30/2000): write the code as it was, with the \
+                 column formatted as Text before the file is opened, or remove the row; a code \
+                 that really reads so is added on the codes page",
+                r.full_code
+            ));
+        }
         let parent = r
             .full_code
             .rsplit_once(delimiter)
             .map(|(p, _)| p.to_owned());
         if let Some(p) = &parent
+            && made.is_none()
             && !in_file.contains(p.as_str())
             && !existing.contains_key(p)
         {

@@ -149,6 +149,31 @@ async fn codes_a_spreadsheet_took_for_numbers_are_refused_by_name(app: TestApp) 
         )
         .await;
     assert_eq!(fixed["created"], 2, "{fixed}");
+    // Codes Excel took for dates come back as dates: each row says so, and nothing applies
+    // (`4-Mar` was refused only by chance before, as a child of a missing '4'; `3/30/2000` was
+    // created as a new top-tier code).
+    let dated = "full_code,description\n4-Mar,Section 4 of 3\n3/30/2000,Finishes\n03,Concrete\n";
+    let (s, e) = app
+        .raw("POST", &path, "text/csv", dated.as_bytes().to_vec())
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let said: Vec<&str> = e["error"]["details"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["errors"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(said.len(), 2, "{e}");
+    for (said, code) in said.iter().zip(["4-Mar", "3/30/2000"]) {
+        assert!(
+            said.starts_with(&format!(
+                "full_code '{code}' looks like a date a spreadsheet made of a code"
+            )),
+            "{said}"
+        );
+    }
+    let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+    assert_eq!(lists[0]["codes_count"], 5, "nothing was applied");
 }
 
 /// A code as the API has it, by full code.
