@@ -138,12 +138,26 @@ pub struct AuditFilter {
     pub entity_type: Option<String>,
     pub entity_id: Option<i64>,
     pub action: Option<String>,
+    /// Only events older than this one: a download reads page after page by key, so events
+    /// recorded meanwhile neither shift rows into the next page (written twice) nor join it.
+    pub before_id: Option<i64>,
+    /// Kinds of entity the reader may not see (fixed names, never a request's text).
+    pub hidden: &'static [&'static str],
 }
 
-const FILTER: &str = "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id \
-                      WHERE a.company_id = $1 AND ($2 IS NULL OR a.entity_type = \
-                      $2) AND ($3 IS NULL OR a.entity_id = $3) AND ($4 IS NULL OR \
-                      a.action = $4)";
+/// The rows the filter selects, after `FROM`.
+fn filter(f: &AuditFilter) -> String {
+    let mut sql = String::from(
+        "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id WHERE a.company_id = $1 \
+         AND ($2 IS NULL OR a.entity_type = $2) AND ($3 IS NULL OR a.entity_id = $3) AND ($4 \
+         IS NULL OR a.action = $4) AND ($5 IS NULL OR a.id < $5)",
+    );
+    if !f.hidden.is_empty() {
+        let names: Vec<String> = f.hidden.iter().map(|t| format!("'{t}'")).collect();
+        sql.push_str(&format!(" AND a.entity_type NOT IN ({})", names.join(", ")));
+    }
+    sql
+}
 
 /// The actor of an event, when it has one; a `users.kind` this version does not know is an
 /// error, not a guess.
@@ -168,22 +182,24 @@ impl Db {
     pub async fn audit_events(
         &self, company: i64, f: &AuditFilter, limit: i64, offset: i64,
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
+        let rows = filter(f);
         let list_sql = format!(
             "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, \
              u.name AS actor_name, u.kind AS actor_kind, \
              a.action, a.entity_type, a.entity_id, a.before, a.after \
-             {FILTER} ORDER BY a.id DESC"
+             {rows} ORDER BY a.id DESC"
         );
         let args = vec![
             company.into(),
             (&f.entity_type).into(),
             f.entity_id.into(),
             (&f.action).into(),
+            f.before_id.into(),
         ];
         let (rows, total): (Vec<Row>, i64) = self
             .page(PageQuery {
                 list_sql: &list_sql,
-                count_sql: &format!("SELECT COUNT(*) {FILTER}"),
+                count_sql: &format!("SELECT COUNT(*) {rows}"),
                 args,
                 limit,
                 offset,

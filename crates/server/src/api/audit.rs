@@ -43,6 +43,7 @@ async fn events(
         entity_type: q.entity_type,
         entity_id: q.entity_id,
         action: q.action,
+        ..AuditFilter::default()
     };
     let (events, total) =
         audit::events(&caller.state, &caller.user, cid, &filter, paging.window()).await?;

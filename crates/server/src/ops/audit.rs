@@ -16,16 +16,44 @@ pub fn reader(caller: &User, cid: i64) -> OpResult<i64> {
     Ok(company)
 }
 
-/// A page of the events the filter selects, with their total.
+/// What a reader who may not see people or machine clients (no Admin tool: the ERP queue's
+/// readers) does not see: their emails, rights and sign-ins, and the event subscriptions'
+/// addresses, which the pages of those things refuse them too.
+const PEOPLE_AND_CLIENTS: &[&str] = &["user", "api_client", "event_subscription"];
+
+/// Where sign-ins came from, in a sign-in's audit row: for those who manage users, not for
+/// every reader (a colleague's address says where they work from).
+const ADDRESSES: [&str; 3] = ["client", "usual_client", "client_failures"];
+
+/// A page of the events the filter selects that the caller may see, with their total.
 #[tracing::instrument(skip(state, caller, filter), fields(user = caller.id))]
 pub async fn events(
     state: &AppState, caller: &User, cid: i64, filter: &AuditFilter, page: Window,
 ) -> OpResult<(Vec<AuditEvent>, i64)> {
     let company = reader(caller, cid)?;
-    Ok(state
+    let p = caller.permissions;
+    let filter = AuditFilter {
+        hidden: if p.can_read_codes() {
+            &[]
+        } else {
+            PEOPLE_AND_CLIENTS
+        },
+        ..filter.clone()
+    };
+    let (mut events, total) = state
         .db
-        .audit_events(company, filter, page.limit, page.offset)
-        .await?)
+        .audit_events(company, &filter, page.limit, page.offset)
+        .await?;
+    if !p.can_manage_users() {
+        for e in events.iter_mut().filter(|e| e.entity_type == "user") {
+            if let Some(after) = e.after.as_mut().and_then(|a| a.as_object_mut()) {
+                for key in ADDRESSES {
+                    after.remove(key);
+                }
+            }
+        }
+    }
+    Ok((events, total))
 }
 
 /// The latest `limit` events of one code of a list, with their total.
@@ -39,7 +67,7 @@ pub async fn code_history(
     let filter = AuditFilter {
         entity_type: Some("cost_code".into()),
         entity_id: Some(id),
-        action: None,
+        ..AuditFilter::default()
     };
     Ok(state.db.audit_events(company, &filter, limit, 0).await?)
 }

@@ -50,6 +50,7 @@ impl FilterQuery {
             entity_type: some(&self.entity_type),
             entity_id: self.entity_id.trim().parse().ok(),
             action: some(&self.action),
+            ..AuditFilter::default()
         }
     }
 
@@ -122,7 +123,7 @@ async fn page(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
 async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
     // Access is refused before anything is written.
     audit::reader(&v.caller.user, v.company())?;
-    let filter = f.filter();
+    let mut filter = f.filter();
     let mut out = csv::Writer::from_writer(UTF8_BOM.as_bytes().to_vec());
     let write_err = |e: csv::Error| crate::error::ApiError::bad_request(e.to_string());
     out.write_record([
@@ -136,20 +137,21 @@ async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
         "after",
     ])
     .map_err(write_err)?;
-    let mut offset = 0;
-    while offset < CSV_MAX {
-        let (events, _) = audit::events(
-            v.state(),
-            &v.caller.user,
-            v.company(),
-            &filter,
-            Window {
-                limit: 1000,
-                offset,
-            },
-        )
-        .await?;
+    // Page after page by key from the newest event when the download began: by offset, each
+    // event recorded meanwhile pushed a row into the next page, written twice.
+    let (mut written, mut total) = (0, 0);
+    while written < CSV_MAX {
+        let page = Window {
+            limit: 1000.min(CSV_MAX - written),
+            offset: 0,
+        };
+        let (events, matching) =
+            audit::events(v.state(), &v.caller.user, v.company(), &filter, page).await?;
+        if filter.before_id.is_none() {
+            total = matching;
+        }
         let n = events.len() as i64;
+        filter.before_id = events.last().map(|e| e.id);
         for e in events {
             let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string()).unwrap_or_default();
             out.write_record(
@@ -169,10 +171,22 @@ async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
             )
             .map_err(write_err)?;
         }
-        if n < 1000 {
+        written += n;
+        if n < page.limit {
             break;
         }
-        offset += n;
+    }
+    // The accountant reconciling the file against the page's count must not take a cut file
+    // for the whole log.
+    if written < total {
+        let cut = format!(
+            "Costbridge cut this file at {} of the {} events the filter selects: narrow the \
+             filter (type, id or action) to download the rest",
+            crate::web::format::grouped(written),
+            crate::web::format::grouped(total)
+        );
+        out.write_record(["", "", "", &cut, "", "", "", ""])
+            .map_err(write_err)?;
     }
     let bytes = out
         .into_inner()

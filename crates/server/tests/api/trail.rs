@@ -1,10 +1,60 @@
 //! What an auditor reads: submissions (who sent what, which items, which jobs), the values the
 //! ERP last confirmed on each code, retrieved items, and the request id in the log.
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, perms};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
-crate::both!(submissions_say_who_sent_what_and_where_it_went);
+crate::both!(
+    submissions_say_who_sent_what_and_where_it_went,
+    the_audit_log_shows_each_reader_what_their_tools_show
+);
+
+/// The audit log is read by both tools' readers, but each sees there only what its own pages
+/// show: an ERP-queue reader without the Admin tool saw every user's email, rights and
+/// sign-in address and every machine client, which the users and clients pages refuse them;
+/// and a sign-in's address is for those who manage users.
+async fn the_audit_log_shows_each_reader_what_their_tools_show(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    app.code(list, "01", "General", None).await;
+    let approver = app
+        .user("approver@one.example", perms("none", "standard", true))
+        .await;
+    let viewer = app
+        .user("viewer@one.example", perms("read_only", "none", false))
+        .await;
+    app.login("viewer@one.example", "a-long-password").await;
+    let log = async |token: &str| {
+        let path = app.c("/audit_events?per_page=1000");
+        let (s, events) = app.call("GET", &path, token, None).await;
+        assert_eq!(s, StatusCode::OK, "{events}");
+        events.as_array().unwrap().clone()
+    };
+    let types = |events: &[Value]| -> std::collections::BTreeSet<String> {
+        events
+            .iter()
+            .map(|e| e["entity_type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let addresses = |events: &[Value]| {
+        events
+            .iter()
+            .filter(|e| e["action"] == "user.signed_in")
+            .filter(|e| e["after"].get("client").is_some())
+            .count()
+    };
+    let everything = log(&app.token).await;
+    assert!(types(&everything).contains("user"), "{everything:?}");
+    assert!(addresses(&everything) > 0, "{everything:?}");
+    let queue_reader = log(&approver).await;
+    assert!(!types(&queue_reader).contains("user"), "{queue_reader:?}");
+    assert!(
+        types(&queue_reader).contains("cost_code"),
+        "{queue_reader:?}"
+    );
+    let codes_reader = log(&viewer).await;
+    assert!(types(&codes_reader).contains("user"));
+    assert_eq!(addresses(&codes_reader), 0, "{codes_reader:?}");
+}
 
 async fn submissions_say_who_sent_what_and_where_it_went(app: TestApp) {
     let list = app.connect("quickbooks_desktop", "iif").await;
