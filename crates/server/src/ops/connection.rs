@@ -95,6 +95,22 @@ pub async fn put(
     let env = state.connectors.company(company);
     let settings =
         ConnectorSettings::parse(stored.as_ref(), connector, &env).map_err(OpError::Invalid)?;
+    // IIF is QuickBooks Desktop's import file: written under another ERP's rules, its lines
+    // broke QuickBooks' own (31-character names, an income account on every item), and the
+    // codes were called synced until QuickBooks refused the file.
+    if settings.kind() == "file"
+        && settings.masked()["format"] == "iif"
+        && profile.id != "quickbooks_desktop"
+    {
+        return Err(OpError::field(
+            "connector.format",
+            format!(
+                "iif is QuickBooks Desktop's import file; with the {} profile choose csv, or \
+                 choose the QuickBooks Desktop profile",
+                profile.name
+            ),
+        ));
+    }
     let stored = state.cipher.stored(&settings);
     let saved = state
         .db

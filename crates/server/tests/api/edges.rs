@@ -76,6 +76,13 @@ async fn profiles_and_connections(app: TestApp) {
     );
     let (s, e) = app.put(&app.c("/erp_connection"), json!({"profile": "xero", "connector": {"kind": "file", "directory": "x", "format": "pdf"}})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    // An IIF file is QuickBooks Desktop's: under Xero's rules it broke QuickBooks' own.
+    let (s, e) = app.put(&app.c("/erp_connection"), json!({"profile": "xero", "connector": {"kind": "file", "directory": "x", "format": "iif"}})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(
+        field_error(&e, "connector.format").contains("with the Xero profile choose csv"),
+        "{e}"
+    );
     let list = app.connect("quickbooks_desktop", "iif").await;
     let again = app.connect("xero", "csv").await;
     assert_eq!(list, again, "one ERP list per company");
