@@ -133,7 +133,7 @@ async fn end_tokens(
 /// read and held in this transaction (`FOR SHARE` on PostgreSQL, against a demotion's
 /// `FOR UPDATE`), must cover the client's. A request checked under rights that a demotion
 /// lowered while it ran is refused; one that commits first holds the demotion back
-/// (`users::clients_held`).
+/// (`users::credentials_held`).
 async fn shown_to(tx: &mut Tx<'_>, actor: i64, client: &Permissions) -> Result<(), StoreError> {
     let (who, theirs) = crate::users::chooser(tx, actor).await?;
     match theirs.lacks(client) {

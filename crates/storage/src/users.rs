@@ -82,29 +82,50 @@ async fn last_full_admin(
     }
 }
 
-/// Refuses to lower a user's rights below those of an API client whose secret they were shown
-/// last (they created or rotated it): they could go on acting as the client. The client is to
-/// be rotated (by someone who holds its rights) or revoked first.
-async fn clients_held(
+/// Refuses to lower a user's rights below those of an account they can still sign in as: an
+/// API client whose secret they were shown last (they created or rotated it), or a person who
+/// still signs in with a password they chose (created the person with, set, or sent the reset
+/// link of). The client is to be rotated (by someone who holds its rights) or revoked first;
+/// the person is to change their own password first.
+async fn credentials_held(
     tx: &mut Tx<'_>, company: i64, id: i64, name: &str, perms: &Permissions,
 ) -> Result<(), StoreError> {
+    #[derive(sqlx::FromRow)]
+    struct Held {
+        #[sqlx(flatten)]
+        user: UserRow,
+        client: bool,
+    }
     let sql = format!(
-        "SELECT {USER_COLS} FROM api_clients k JOIN users u ON u.id = k.user_id WHERE \
-         k.company_id = $1 AND k.secret_shown_to = $2 AND k.revoked_at IS NULL ORDER BY k.id"
+        "SELECT {USER_COLS}, TRUE AS client FROM api_clients k JOIN users u ON u.id = \
+         k.user_id WHERE k.company_id = $1 AND k.secret_shown_to = $2 AND k.revoked_at IS NULL \
+         UNION ALL SELECT {USER_COLS}, FALSE AS client FROM users u WHERE u.company_id = $1 \
+         AND u.password_set_by = $2 AND u.id <> $2 AND {PEOPLE}"
     );
-    let clients: Vec<UserRow> = tx
+    let held: Vec<Held> = tx
         .fetch_all(AssertSqlSafe(sql), [company.into(), id.into()])
         .await?;
-    for client in clients.into_iter().map(User::from) {
-        if let Some(missing) = perms.lacks(&client.permissions) {
-            return Err(StoreError::Conflict(format!(
+    for h in held {
+        let (client, account) = (h.client, User::from(h.user));
+        let Some(missing) = perms.lacks(&account.permissions) else {
+            continue;
+        };
+        return Err(StoreError::Conflict(if client {
+            format!(
                 "{name} was shown the secret of the API client '{0}' (creating or rotating \
                  it), and '{0}' holds {missing}: with its secret {name} could still act with \
                  it. Rotate '{0}' (New secret, by someone who holds its rights) or revoke it \
                  first (Company settings → API clients), then change {name}.",
-                client.name
-            )));
-        }
+                account.name
+            )
+        } else {
+            format!(
+                "{0} still signs in with a password {name} chose, and {0} holds {missing}: \
+                 {name} could still sign in as {0}. Ask {0} to change their own password \
+                 first (their account page, with the current one), then change {name}.",
+                account.name
+            )
+        }));
     }
     Ok(())
 }
@@ -384,7 +405,7 @@ impl Db {
                     last_full_admin(tx, company, id, &before.name).await?;
                 }
                 if perms.lacks(&now_rights).is_some() {
-                    clients_held(tx, company, id, &before.name, &perms).await?;
+                    credentials_held(tx, company, id, &before.name, &perms).await?;
                 }
                 // Whoever chose the password after this change, when not the user, must hold
                 // every permission the user is to have. Lowering rights never waits on it.

@@ -24,6 +24,7 @@ both!(
     a_reset_link_holds_only_while_its_rule_does,
     a_password_someone_else_chose_holds_back_a_grant_they_lack,
     a_sign_in_that_raced_a_new_password_or_secret_keeps_nothing,
+    a_demoted_admin_keeps_no_password_they_chose,
 );
 
 const PW: &str = "a-long-password";
@@ -804,4 +805,41 @@ async fn a_sign_in_that_raced_a_new_password_or_secret_keeps_nothing(app: TestAp
     assert!(!stored);
     let (s, _) = app.call("GET", "/api/v1/me", "cb_raced_client", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+/// An admin who chose someone's password (creating them with it) could sign in as them: lowered
+/// below that person's rights, they kept them all that way. The demotion waits until the person
+/// has changed their own password.
+async fn a_demoted_admin_keeps_no_password_they_chose(app: TestApp) {
+    let full = perms("admin", "admin", true);
+    let second = app.user("second@one.example", full.clone()).await;
+    let second_id = user_id(&app, &second).await;
+    let (s, b) = app
+        .call(
+            "POST",
+            &app.c("/users"),
+            &second,
+            Some(
+                json!({"name": "Ann Approver", "email": "ann@one.example", "password": PW,
+                "permissions": perms("none", "standard", true)}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let demote = json!({"permissions": perms("read_only", "none", false)});
+    let path = app.c(&format!("/users/{second_id}"));
+    let (s, e) = app.patch(&path, demote.clone()).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Ann Approver still signs in with a password"),
+        "{message}"
+    );
+    // Once Ann chose her own, nothing holds the demotion back.
+    let ann = app.login("ann@one.example", PW).await;
+    let me = app.c(&format!("/users/{}", user_id(&app, &ann).await));
+    let (s, b) = change_password(&app, &me, &ann, PW, "anns-own-password").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = app.patch(&path, demote).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 }
