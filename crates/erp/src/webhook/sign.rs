@@ -86,7 +86,9 @@ fn mac(secret: &str, unix_time: i64, body: &[u8]) -> HmacSha256 {
 }
 
 /// `costbridge-<job>-<first 16 hex of SHA-256 of the comma-joined item ids>`: the same batch of
-/// the same job always gets the same key.
+/// the same job always gets the same key. A batch redone after a restart can hold other items
+/// (those recorded meanwhile leave it) and so another key: receivers also dedupe by item id
+/// within the job (README, Webhook).
 pub(super) fn idempotency_key(job_id: i64, lines: &[ExportLine<'_>]) -> String {
     let ids: Vec<String> = lines.iter().map(|l| l.item_id.to_string()).collect();
     let digest = hex::encode(Sha256::digest(ids.join(",").as_bytes()));
