@@ -170,10 +170,15 @@ pub fn quickbooks_name(full_code: &str, delimiter: char) -> String {
 }
 
 /// Writes the IIF text of `lines` to `out` as it goes: a 100,000-code file is never held whole.
+/// An IIF file cannot rename an item (QuickBooks matches its lines by name), so a code renamed
+/// or moved since QuickBooks had it arrived as a new item beside the old one, both active: the
+/// old item is made inactive too, by a line of its own after every other line, sub-items
+/// before their parents (QuickBooks hides no parent before its sub-items).
 pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) -> io::Result<()> {
     out.write_all(
         b"!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n",
     )?;
+    let mut retired: Vec<String> = Vec::new();
     for i in 0..lines.len() {
         let l = lines.line(i);
         let desc = fit_description(l.description, ctx.max_description);
@@ -191,6 +196,18 @@ pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
             out,
             "INVITEM\t{name}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n",
         )?;
+        if let Some(p) = l.previous.filter(|p| p.full_code != l.full_code) {
+            let old = quickbooks_name(p.full_code, ctx.delimiter);
+            let was = fit_description(p.description, ctx.max_description);
+            let cells = neutralise_row([old.as_str(), was]);
+            let [old, was] = cells.each_ref().map(AsRef::<str>::as_ref);
+            retired.push(format!(
+                "INVITEM\t{old}\tSERV\t{was}\t\t{income}\t{expense}\tY\r\n"
+            ));
+        }
+    }
+    for line in retired.iter().rev() {
+        out.write_all(line.as_bytes())?;
     }
     Ok(())
 }
@@ -206,6 +223,9 @@ pub fn render_csv(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
         "parent_full_code",
         "gl_income_account",
         "gl_expense_account",
+        // What the ERP had the code as, when it was renamed or moved since: a program reading
+        // the file tells a rename from a new code.
+        "previous_full_code",
     ])
     .map_err(csv_error)?;
     for i in 0..lines.len() {
@@ -218,6 +238,10 @@ pub fn render_csv(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
             l.parent_full_code.unwrap_or(""),
             l.income.map_or("", |a| a.code.as_str()),
             l.expense.map_or("", |a| a.code.as_str()),
+            l.previous
+                .map(|p| p.full_code)
+                .filter(|p| *p != l.full_code)
+                .unwrap_or(""),
         ]))
         .map_err(csv_error)?;
     }
@@ -446,6 +470,57 @@ mod tests {
             rows[2],
             "INVITEM\t01:01-100\tSERV\tConcrete\t\tConstruction Income\t\tN"
         );
+    }
+
+    /// QuickBooks cannot rename an item from an IIF file: a renamed code's new item goes in,
+    /// and its old one is made inactive after the rest, sub-items first; a code whose name
+    /// stayed gets no such line. The CSV names what the code was.
+    #[test]
+    fn a_renamed_code_retires_its_old_item() {
+        let ctx = ExportContext {
+            job_id: 7,
+            delimiter: '-',
+            max_description: None,
+        };
+        let was = |full_code| crate::Previous {
+            code: "",
+            full_code,
+            description: "Old",
+            active: true,
+        };
+        let lines = [
+            ExportLine {
+                previous: Some(was("01")),
+                ..line(1, "02", None)
+            },
+            ExportLine {
+                previous: Some(was("01-100")),
+                ..line(2, "02-100", Some("02"))
+            },
+            ExportLine {
+                previous: Some(was("03")),
+                ..line(3, "03", None)
+            },
+        ];
+        let mut text = Vec::new();
+        render_iif(&ctx, &lines, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let rows: Vec<&str> = text.split("\r\n").filter(|r| !r.is_empty()).collect();
+        assert_eq!(
+            rows[4..],
+            [
+                "INVITEM\t01:01-100\tSERV\tOld\t\tConstruction Income\t\tY",
+                "INVITEM\t01\tSERV\tOld\t\tConstruction Income\t\tY",
+            ]
+        );
+        let mut csv = Vec::new();
+        render_csv(&ctx, &lines, &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(
+            csv.contains("02-100,100,Concrete,true,02,4000,,01-100\n"),
+            "{csv}"
+        );
+        assert!(csv.contains("03,03,Concrete,true,,4000,,\n"), "{csv}");
     }
 
     #[test]
