@@ -190,6 +190,20 @@ impl Db {
         tx.commit().await?;
         Ok(out)
     }
+
+    /// A transaction that only reads, all of it from one snapshot (`REPEATABLE READ` on
+    /// PostgreSQL; on SQLite, a deferred transaction reads one snapshot of the WAL), and
+    /// blocks no writer: for reads that compare tables with each other on a live database.
+    /// Dropped, it ends.
+    pub(crate) async fn snapshot(&self) -> Result<Tx<'static>, StoreError> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN").await?, Held::default()),
+            Db::Postgres(p) => Tx::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
 }
 
 impl Db {

@@ -3,7 +3,7 @@
 //! run it on a live database (`costbridge check`) because it only reads.
 use crate::tx::Queries;
 use crate::{Db, StoreError};
-use costbridge_domain::queue::{ItemStatus, sql_in};
+use costbridge_domain::queue::{ItemStatus, JobStatus, sql_in};
 use costbridge_domain::sync::SyncState;
 use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
@@ -24,7 +24,9 @@ impl Db {
             Events,
             Counts,
         ) = {
-            let mut pool = self.pool();
+            // One snapshot: read one table after another from the pool, an export recorded
+            // between two reads of a live database was reported as a broken invariant.
+            let mut pool = self.snapshot().await?;
             let open = sql_in(ItemStatus::open_for_any().map(ItemStatus::as_str));
             // Each code with the status of its open item (NULL when none) and how many it has.
             let codes = pool
@@ -154,6 +156,24 @@ impl Db {
                 ));
             }
         }
+        // A job closes only once none of its items is exporting: one left in a finished job
+        // is stranded, exported and recorded by no worker.
+        let stranded: Vec<(i64, i64)> = self
+            .pool()
+            .fetch_all(
+                "SELECT i.id, i.export_job_id FROM erp_items i JOIN export_jobs j ON j.id = \
+                 i.export_job_id WHERE ($1 IS NULL OR i.company_id = $1) AND i.status = $2 AND \
+                 j.status = $3 ORDER BY i.id",
+                [
+                    company.into(),
+                    ItemStatus::Exporting.as_str().into(),
+                    JobStatus::Done.as_str().into(),
+                ],
+            )
+            .await?;
+        out.extend(stranded.into_iter().map(|(item, job)| {
+            format!("queue item {item} is exporting in export job {job}, which is done")
+        }));
         out.extend(self.count_violations(company).await?);
         out.extend(self.reference_violations(company).await?);
         Ok(out)

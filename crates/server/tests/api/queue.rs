@@ -743,6 +743,15 @@ async fn the_check_names_an_item_of_another_companys_submission_or_job(app: Test
             "{column} restored"
         );
     }
+    // An item left exporting in a finished job is exported and recorded by no worker.
+    execute(
+        &app,
+        &format!("UPDATE export_jobs SET status = 'done' WHERE company_id = {one}"),
+    )
+    .await;
+    let said = app.violations().await;
+    let stranded = format!("queue item {item} is exporting in export job");
+    assert!(said.iter().any(|s| s.starts_with(&stranded)), "{said:?}");
 }
 
 /// A code's parent and an item's code are refused by the database itself when they name no
