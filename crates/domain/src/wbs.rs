@@ -165,7 +165,9 @@ pub fn sort_key(full: &str, delimiter: char) -> String {
 /// shape: Excel opens `3-4` as 4 March and saves `4-Mar`, `03-30-00` as `3/30/2000`, `01.10.20`
 /// (European) as `01.10.2020`, and `1E5` as `1.00E+05`. Such a code is valid by every rule, so
 /// an import would create it as new. Month names are matched as Excel writes them (`Mar`, not
-/// `MAR`), and separators that are the company's delimiter are not taken for a date's.
+/// `MAR`), whatever the delimiter: Excel writes them with `-`, the default delimiter. A date of
+/// digits is matched only when its separator (`/`, `.`) is not the company's delimiter, and a
+/// number only as Excel writes it, with a decimal point (`1.00E+05`, never `2E-100`).
 pub fn spreadsheet_made(full: &str, delimiter: char) -> Option<&'static str> {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -197,9 +199,7 @@ pub fn spreadsheet_made(full: &str, delimiter: char) -> Option<&'static str> {
         && digits(exponent, 3)
         && mantissa
             .split_once('.')
-            .map_or(digits(mantissa, 15), |(i, f)| {
-                digits(i, 15) && digits(f, 15)
-            })
+            .is_some_and(|(i, f)| digits(i, 15) && digits(f, 15))
     {
         return Some("a number in scientific notation");
     }
@@ -331,12 +331,12 @@ mod tests {
             ("3/30/2000", "a date"),
             ("01.10.2020", "a date"),
             ("1.00E+05", "a number in scientific notation"),
-            ("1E+5", "a number in scientific notation"),
+            ("1.2E-07", "a number in scientific notation"),
         ] {
             assert_eq!(spreadsheet_made(made, '-'), Some(what), "{made}");
         }
         for typed in [
-            "03-30-00", "4-MAR", "01-100", "Mar", "3-4", "EQUIP-1", "01.10", "1E",
+            "03-30-00", "4-MAR", "01-100", "Mar", "3-4", "EQUIP-1", "01.10", "1E", "2E-100",
         ] {
             assert_eq!(spreadsheet_made(typed, '-'), None, "{typed}");
         }

@@ -10,7 +10,7 @@ use crate::webhook::Webhook;
 use crate::xero::{Xero, XeroEnv};
 use crate::{
     ConnectorError, ErpCode, ExportContext, FieldErrors, GlAccount, LineResult, Lines, MASK,
-    Outbound, secret, shown_url,
+    Outbound, secret, without_credentials,
 };
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -326,10 +326,10 @@ impl ConnectorSettings {
         self
     }
 
-    /// The settings with every secret as `MASK` and no user-info in a URL, for responses and
-    /// the audit log.
+    /// The settings with every secret as `MASK` and no user-info in a URL, for the admin's
+    /// form and responses (the form sends the address back as it shows it).
     pub fn masked(&self) -> Value {
-        self.urls_shown(shown_url)
+        self.urls_shown(without_credentials)
     }
 
     /// The settings as those who may read but not change the connection see them, and as the

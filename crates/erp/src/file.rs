@@ -173,12 +173,23 @@ pub fn quickbooks_name(full_code: &str, delimiter: char) -> String {
 /// An IIF file cannot rename an item (QuickBooks matches its lines by name), so a code renamed
 /// or moved since QuickBooks had it arrived as a new item beside the old one, both active: the
 /// old item is made inactive too, by a line of its own after every other line, sub-items
-/// before their parents (QuickBooks hides no parent before its sub-items).
+/// before their parents (QuickBooks hides no parent before its sub-items); unless a line of
+/// the same file takes that name (two codes swapped, or a new code in the old one's place),
+/// which the retiring line would hide.
 pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) -> io::Result<()> {
     out.write_all(
         b"!INVITEM\tNAME\tINVITEMTYPE\tDESC\tPURCHASEDESC\tACCNT\tCOGSACCNT\tHIDDEN\r\n",
     )?;
-    let mut retired: Vec<String> = Vec::new();
+    // The old names first (a first pass over the lines, which are read by index): held are
+    // only those of renamed codes, not every name of a 100,000-code file.
+    let mut old_names: std::collections::HashSet<String> = (0..lines.len())
+        .filter_map(|i| {
+            let l = lines.line(i);
+            let p = l.previous.filter(|p| p.full_code != l.full_code)?;
+            Some(quickbooks_name(p.full_code, ctx.delimiter))
+        })
+        .collect();
+    let mut retired: Vec<(String, String)> = Vec::new();
     for i in 0..lines.len() {
         let l = lines.line(i);
         let desc = fit_description(l.description, ctx.max_description);
@@ -187,6 +198,7 @@ pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
         let purchase_desc = if l.expense.is_some() { desc } else { "" };
         let hidden = if l.active { "N" } else { "Y" };
         let name = quickbooks_name(l.full_code, ctx.delimiter);
+        old_names.remove(&name);
         // IIF files are often opened in a spreadsheet before the import: the cells made from
         // the codes are guarded against formulas as every CSV the product writes is. Account
         // names are not: QuickBooks matches them exactly, and they are the company's own.
@@ -200,14 +212,15 @@ pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
             let old = quickbooks_name(p.full_code, ctx.delimiter);
             let was = fit_description(p.description, ctx.max_description);
             let cells = neutralise_row([old.as_str(), was]);
-            let [old, was] = cells.each_ref().map(AsRef::<str>::as_ref);
-            retired.push(format!(
-                "INVITEM\t{old}\tSERV\t{was}\t\t{income}\t{expense}\tY\r\n"
-            ));
+            let [shown, was] = cells.each_ref().map(AsRef::<str>::as_ref);
+            let line = format!("INVITEM\t{shown}\tSERV\t{was}\t\t{income}\t{expense}\tY\r\n");
+            retired.push((old, line));
         }
     }
-    for line in retired.iter().rev() {
-        out.write_all(line.as_bytes())?;
+    for (old, line) in retired.iter().rev() {
+        if old_names.contains(old) {
+            out.write_all(line.as_bytes())?;
+        }
     }
     Ok(())
 }
@@ -501,13 +514,22 @@ mod tests {
                 previous: Some(was("03")),
                 ..line(3, "03", None)
             },
+            // 04 and 05 swapped names: both stay active.
+            ExportLine {
+                previous: Some(was("05")),
+                ..line(4, "04", None)
+            },
+            ExportLine {
+                previous: Some(was("04")),
+                ..line(5, "05", None)
+            },
         ];
         let mut text = Vec::new();
         render_iif(&ctx, &lines, &mut text).unwrap();
         let text = String::from_utf8(text).unwrap();
         let rows: Vec<&str> = text.split("\r\n").filter(|r| !r.is_empty()).collect();
         assert_eq!(
-            rows[4..],
+            rows[6..],
             [
                 "INVITEM\t01:01-100\tSERV\tOld\t\tConstruction Income\t\tY",
                 "INVITEM\t01\tSERV\tOld\t\tConstruction Income\t\tY",

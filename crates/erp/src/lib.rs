@@ -15,7 +15,7 @@ pub use connector::{CONNECTORS, Connector, ConnectorSettings, Env, Field, Input,
 pub use file::{FileFormat, FileSettings};
 pub use outbound::Outbound;
 pub use secret::{MASK, Secret};
-pub use settings::{FieldErrors, GlAccount, GlKind, shown_url, url_problem};
+pub use settings::{FieldErrors, GlAccount, GlKind, shown_url, url_problem, without_credentials};
 pub use tryton::TrytonSettings;
 pub use webhook::WebhookSettings;
 pub use xero::{XeroConfig, XeroEnv, XeroSettings};

@@ -32,15 +32,27 @@ fn has_credentials(u: &reqwest::Url) -> bool {
     !u.username().is_empty() || u.password().is_some()
 }
 
-/// A URL as it may be shown anywhere (logs, messages): any user name and password in it
-/// removed (a connection stored before they were refused may still hold them), and the values
-/// of its query hidden, names kept: `postgres://db/costs?password=…` (which the PostgreSQL
-/// driver reads) and a receiver's `?token=…` were logged whole.
-pub fn shown_url(url: &str) -> String {
+/// A URL as its connection's admin sees it: any user name and password in it removed (a
+/// connection stored before they were refused may still hold them). The query stays whole: the
+/// form sends it back, and a hook that authenticates by `?sig=` must keep its value.
+pub fn without_credentials(url: &str) -> String {
     match reqwest::Url::parse(url.trim()) {
-        Ok(mut u) if has_credentials(&u) || u.query().is_some() => {
+        Ok(mut u) if has_credentials(&u) => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A URL as logs and messages show it: [`without_credentials`], and the values of its query
+/// hidden, names kept: `postgres://db/costs?password=…` (which the PostgreSQL driver reads) and
+/// a receiver's `?token=…` were logged whole.
+pub fn shown_url(url: &str) -> String {
+    let url = without_credentials(url);
+    match reqwest::Url::parse(&url) {
+        Ok(mut u) if u.query().is_some() => {
             let names: Vec<String> = u
                 .query_pairs()
                 .map(|(name, _)| format!("{name}=***"))
@@ -48,7 +60,7 @@ pub fn shown_url(url: &str) -> String {
             u.set_query((!names.is_empty()).then(|| names.join("&")).as_deref());
             u.to_string()
         }
-        _ => url.to_owned(),
+        _ => url,
     }
 }
 
@@ -176,6 +188,11 @@ mod tests {
         assert_eq!(
             shown_url("postgres://cb@db:5432/costs?sslmode=require&password=s3cret"),
             "postgres://db:5432/costs?sslmode=***&password=***"
+        );
+        // The admin's form keeps the query: it is sent back as the address.
+        assert_eq!(
+            without_credentials("https://u:p@hooks.example/run?sig=abc"),
+            "https://hooks.example/run?sig=abc"
         );
     }
 

@@ -85,21 +85,28 @@ impl Cipher {
             ".costbridge-key.{}-{started}.tmp",
             std::process::id()
         ));
-        let written = (|| {
+        let text = format!("{}\n", B64.encode(key));
+        let write_new = |at: &Path| {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&tmp)?;
-            std::io::Write::write_all(&mut file, format!("{}\n", B64.encode(key)).as_bytes())?;
-            file.sync_all()?;
-            std::fs::hard_link(&tmp, path)
-        })();
+            let mut file = options.open(at)?;
+            std::io::Write::write_all(&mut file, text.as_bytes())?;
+            file.sync_all()
+        };
+        let linked = write_new(&tmp).and_then(|()| std::fs::hard_link(&tmp, path));
         let _ = std::fs::remove_file(&tmp);
-        written.map_err(cannot)?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(cannot)?;
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(cannot(e)),
+            // A folder that takes no hard links (some network and FUSE mounts): written in
+            // place, flushed, as before; only a crash mid-write can then leave it short.
+            Err(_) => write_new(path).map_err(cannot)?,
+        }
+        // The new name must outlive a crash too; a folder that cannot be flushed (some
+        // mounts) keeps the name as its system does.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
         Ok(Cipher::new(&key))
     }
 

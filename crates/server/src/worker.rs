@@ -76,10 +76,13 @@ async fn run_due(state: &AppState, cfg: &WorkerSettings, stop: &Stop) -> anyhow:
     let mut done = 0;
     while !stop.now() {
         let lease = Duration::seconds(cfg.lease_seconds);
+        // The lease runs from the claim (no later than this): reading a big job's rows and its
+        // connection comes out of it.
+        let claimed = tokio::time::Instant::now();
         let Some(job) = state.db.claim_export_job(lease).await? else {
             break;
         };
-        process(state, cfg, &job, stop).await?;
+        process(state, cfg, &job, stop, claimed).await?;
         done += 1;
     }
     Ok(done)
@@ -88,6 +91,7 @@ async fn run_due(state: &AppState, cfg: &WorkerSettings, stop: &Stop) -> anyhow:
 #[tracing::instrument(skip(state, cfg, stop), fields(job = job.id, company = job.company_id, attempt = job.attempts))]
 async fn process(
     state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob, stop: &Stop,
+    claimed: tokio::time::Instant,
 ) -> anyhow::Result<()> {
     let rows = state.db.job_rows(job.id).await?;
     let conn = match connection(state, job.company_id).await {
@@ -209,7 +213,7 @@ async fn process(
         }
         Ok(())
     };
-    match with_lease(state, cfg, job, export_all).await {
+    match with_lease(state, cfg, job, claimed, export_all).await {
         Ok(()) => {}
         Err(JobError::TakenOver) => taken_over(),
         // Nothing can be recorded without the database: the job runs again once its lease
@@ -460,21 +464,20 @@ impl Lines for RowLines<'_> {
 /// write lock, which the work may hold in an open transaction (recording a batch), so awaiting
 /// the renewal in place of the work would stall both until the busy timeout.
 async fn with_lease(
-    state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob,
+    state: &AppState, cfg: &WorkerSettings, job: &ClaimedJob, claimed: tokio::time::Instant,
     work: impl Future<Output = Result<(), JobError>>,
 ) -> Result<(), JobError> {
     let lease = Duration::seconds(cfg.lease_seconds);
     let renew = || state.db.renew_lease(job, lease);
-    hold_lease(lease.unsigned_abs(), renew, work).await
+    hold_lease(lease.unsigned_abs(), claimed, renew, work).await
 }
 
-/// [`with_lease`] with the renewal given: renewed every third of `lease`. Renewals that fail
-/// (the database out of reach, the ERP not) stop the work once the lease has less than a
-/// renewal left: another worker may claim the job when it runs out, and both would export
-/// (twice into an ERP that takes duplicate codes, such as Tryton). Counted from the start of
-/// the work, a little after the claim began the lease; the third left covers that.
+/// [`with_lease`] with the renewal given: renewed every third of `lease`, which began at
+/// `claimed`. Renewals that fail or hang (the database out of reach, the ERP not) stop the work
+/// once the lease has less than a renewal left: another worker may claim the job when it runs
+/// out, and both would export (twice into an ERP that takes duplicate codes, such as Tryton).
 async fn hold_lease<R: Future<Output = Result<bool, StoreError>>>(
-    lease: std::time::Duration, mut renew: impl FnMut() -> R,
+    lease: std::time::Duration, claimed: tokio::time::Instant, mut renew: impl FnMut() -> R,
     work: impl Future<Output = Result<(), JobError>>,
 ) -> Result<(), JobError> {
     let every = lease / 3;
@@ -482,14 +485,20 @@ async fn hold_lease<R: Future<Output = Result<bool, StoreError>>>(
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut renewed = tokio::time::Instant::now();
+        let mut renewed = claimed;
         loop {
             tick.tick().await;
-            match renew().await {
-                Ok(true) => renewed = tokio::time::Instant::now(),
-                Ok(false) => return Err(JobError::TakenOver),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not renew the export lease");
+            // A renewal still unanswered when a renewal's time is all that is left counts as
+            // failed: waiting on it, the work went on past the lease.
+            match tokio::time::timeout_at(renewed + lease - every, renew()).await {
+                Ok(Ok(true)) => renewed = tokio::time::Instant::now(),
+                Ok(Ok(false)) => return Err(JobError::TakenOver),
+                failed => {
+                    let error = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "the database did not answer".to_owned(),
+                    };
+                    tracing::warn!(error, "could not renew the export lease");
                     if renewed.elapsed() + every >= lease {
                         return Err(JobError::LeaseLost);
                     }
@@ -535,15 +544,27 @@ mod tests {
     async fn an_unrenewable_lease_stops_the_work_before_it_runs_out() {
         let lease = Std::from_millis(300);
         let down = || async { Err(StoreError::Conflict("the database is out of reach".into())) };
-        let stopped = tokio::time::timeout(lease, hold_lease(lease, down, std::future::pending()))
-            .await
-            .expect("stopped before the lease ran out");
+        let hung = || std::future::pending::<Result<bool, StoreError>>();
+        let now = tokio::time::Instant::now;
+        let stopped = tokio::time::timeout(
+            lease,
+            hold_lease(lease, now(), down, std::future::pending()),
+        )
+        .await
+        .expect("stopped before the lease ran out");
+        assert!(matches!(stopped, Err(JobError::LeaseLost)), "{stopped:?}");
+        let stopped = tokio::time::timeout(
+            lease,
+            hold_lease(lease, now(), hung, std::future::pending()),
+        )
+        .await
+        .expect("stopped before the lease ran out, the renewal unanswered");
         assert!(matches!(stopped, Err(JobError::LeaseLost)), "{stopped:?}");
         let up = || async { Ok(true) };
         let long_work = async {
             tokio::time::sleep(lease * 3).await;
             Ok(())
         };
-        assert!(hold_lease(lease, up, long_work).await.is_ok());
+        assert!(hold_lease(lease, now(), up, long_work).await.is_ok());
     }
 }

@@ -322,26 +322,31 @@ impl Db {
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
+                // The client's row before its tokens, as a rotation or a revocation takes them.
+                let lock = if tx.postgres() { " FOR SHARE" } else { "" };
+                let sql = format!(
+                    "SELECT id FROM api_clients WHERE user_id = $1 AND secret_hash = $2 AND \
+                     revoked_at IS NULL{lock}"
+                );
+                let held: Option<i64> = tx
+                    .scalar_optional(AssertSqlSafe(sql), [user.into(), secret_hash.into()])
+                    .await?;
+                if held.is_none() {
+                    return Ok(false);
+                }
                 let t = now();
                 tx.execute(
                     "DELETE FROM api_tokens WHERE user_id = $1 AND expires_at <= $2",
                     [user.into(), t.into()],
                 )
                 .await?;
-                let lock = if tx.postgres() { " FOR SHARE" } else { "" };
-                let sql = format!(
+                tx.execute(
                     "INSERT INTO api_tokens (user_id, token_hash, created_at, expires_at) \
-                     SELECT $1, $2, $3, $4 FROM api_clients WHERE user_id = $1 AND \
-                     secret_hash = $5 AND revoked_at IS NULL{lock}"
-                );
-                let args = [
-                    user.into(),
-                    token_hash.into(),
-                    t.into(),
-                    expires_at.into(),
-                    secret_hash.into(),
-                ];
-                Ok::<_, StoreError>(tx.execute(AssertSqlSafe(sql), args).await? == 1)
+                     VALUES ($1, $2, $3, $4)",
+                    [user.into(), token_hash.into(), t.into(), expires_at.into()],
+                )
+                .await?;
+                Ok::<_, StoreError>(true)
             })
         })
         .await

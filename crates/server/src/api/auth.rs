@@ -52,15 +52,14 @@ async fn create_token(
     State(state): State<AppState>, ClientAddr(client): ClientAddr, Body(body): Body<Login>,
 ) -> ApiResult<impl IntoResponse> {
     let signed_in = authenticate(&state, &body.email, body.password, client).await?;
-    let (user, checked) = (signed_in.user, Some(signed_in.password_hash.as_str()));
+    let (user, checked) = (&signed_in.user, Some(signed_in.password_hash.as_str()));
     let token = password::new_token();
-    // The password changed while it was checked: it is no longer the password.
     if !state
         .db
         .insert_token(user.id, &hash_token(&token), checked)
         .await?
     {
-        return Err(crate::ops::OpError::BadCredentials.into());
+        return Err(users::changed_meanwhile(&state, &signed_in).await.into());
     }
     Ok((
         StatusCode::CREATED,
@@ -142,7 +141,7 @@ async fn create_user(
 #[utoipa::path(patch, path = "/api/v1/companies/{cid}/users/{uid}", tag = "auth", request_body = UpdateUser,
     responses((status = 200, description = "The user as they are now", body = User),
         (status = 403, description = "`forbidden`: changing others needs the Admin tool at admin"),
-        (status = 409, description = "`conflict`: the user still signs in with a password someone chose who lacks a permission this would give them; the user changes their own password first")))]
+        (status = 409, description = "`conflict`: the user still signs in with a password someone chose who lacks a permission this would give them (the user changes their own password first); or, lowering the user, they would keep signing in as someone with more rights: a person whose password they chose (who changes it first) or an API client whose secret they saw (rotated or revoked first); or they are the company's last full admin")))]
 #[tracing::instrument(skip_all)]
 async fn update_user(
     caller: Caller, ClientAddr(client): ClientAddr, Path((cid, uid)): Path<(i64, i64)>,

@@ -16,10 +16,14 @@ pub fn reader(caller: &User, cid: i64) -> OpResult<i64> {
     Ok(company)
 }
 
-/// What a reader who may not see people or machine clients (no Admin tool: the ERP queue's
-/// readers) does not see: their emails, rights and sign-ins, and the event subscriptions'
-/// addresses, which the pages of those things refuse them too.
+/// What a reader who may not see people (no Admin tool: the ERP queue's readers) does not see:
+/// their emails, rights and sign-ins, and what only a user manager sees (below), which the
+/// pages of those things refuse them too.
 const PEOPLE_AND_CLIENTS: &[&str] = &["user", "api_client", "event_subscription"];
+
+/// What only a user manager sees: the machine clients and the event subscriptions (their
+/// pages are a user manager's).
+const CLIENTS: &[&str] = &["api_client", "event_subscription"];
 
 /// Where sign-ins came from, in a sign-in's audit row: for those who manage users, not for
 /// every reader (a colleague's address says where they work from).
@@ -33,10 +37,10 @@ pub async fn events(
     let company = reader(caller, cid)?;
     let p = caller.permissions;
     let filter = AuditFilter {
-        hidden: if p.can_read_codes() {
-            &[]
-        } else {
-            PEOPLE_AND_CLIENTS
+        hidden: match (p.can_read_codes(), p.can_manage_users()) {
+            (_, true) => &[],
+            (true, false) => CLIENTS,
+            (false, false) => PEOPLE_AND_CLIENTS,
         },
         ..filter.clone()
     };

@@ -15,6 +15,22 @@ pub struct SignedIn {
     pub password_hash: String,
 }
 
+/// A sign-in whose session or token could not be stored because the password changed while
+/// it was checked: audited as refused (the throttle's audit row said it signed in), and
+/// answered as a wrong password, which it now is.
+pub async fn changed_meanwhile(state: &AppState, signed_in: &SignedIn) -> OpError {
+    let after = serde_json::json!({"reason": "the password changed while it was checked"});
+    let user = &signed_in.user;
+    match state
+        .db
+        .audit_sign_in(&user.email, Some(user.id), "user.sign_in_refused", after)
+        .await
+    {
+        Ok(()) => OpError::BadCredentials,
+        Err(e) => e.into(),
+    }
+}
+
 /// Checks an email and password from `client` under the sign-in throttle; shared by API
 /// tokens and the web sign-in.
 #[tracing::instrument(skip(state, password))]
@@ -153,8 +169,10 @@ pub async fn update(
     )
     .await?;
     // Permissions follow the granting rule; anything else about another user is for admins.
-    // Permissions sent unchanged (as the page's form sends them) are no grant.
-    if let Some(p) = body.permissions.filter(|p| *p != target.permissions) {
+    // Permissions sent unchanged (as the page's form sends them) are no grant, and are not
+    // written either: written, they undid a demotion committed since `target` was read.
+    let permissions = body.permissions.filter(|p| *p != target.permissions);
+    if let Some(p) = permissions {
         caller
             .permissions
             .authorize_change(&target.permissions, &p)
@@ -181,7 +199,7 @@ pub async fn update(
     let patch = UserPatch {
         name,
         password_hash,
-        permissions: body.permissions,
+        permissions,
         digest_emails,
         keep_credential,
         // An admin who types someone's password has chosen it (the store judges them).

@@ -3,7 +3,7 @@ use super::{Errors, Form, Layout, WebError, WebResult};
 use crate::error::ApiError;
 use crate::extract::session_caller;
 use crate::ops::OpError;
-use crate::ops::users::{self, authenticate};
+use crate::ops::users::{self, SignedIn, authenticate};
 use crate::password::hash_token;
 use crate::session;
 use crate::state::AppState;
@@ -133,15 +133,20 @@ async fn setup(
 }
 
 /// Starts a fresh session (ending the one the browser came with) and goes to the start page.
+/// `checked`: the sign-in that verified the password (`None` for the founder just created).
 async fn signed_in(
-    state: &AppState, old: Option<&str>, user_id: i64, password_hash: Option<&str>,
+    state: &AppState, old: Option<&str>, user_id: i64, checked: Option<&SignedIn>,
 ) -> WebResult<Response> {
     if let Some(old) = old {
         state.db.delete_session(&hash_token(old)).await?;
     }
-    // The password changed while it was checked: it is no longer the password.
+    let password_hash = checked.map(|s| s.password_hash.as_str());
     let Some(s) = session::start(state, user_id, password_hash).await? else {
-        return Err(OpError::BadCredentials.into());
+        return Err(match checked {
+            Some(s) => users::changed_meanwhile(state, s).await,
+            None => OpError::BadCredentials,
+        }
+        .into());
     };
     Ok(([(header::SET_COOKIE, s.cookie)], Redirect::to("/")).into_response())
 }
@@ -174,7 +179,7 @@ async fn login(
     match authenticate(&state, f.email.trim(), f.password, client).await {
         Ok(s) => {
             let cookie = session::cookie(&headers);
-            signed_in(&state, cookie, s.user.id, Some(&s.password_hash)).await
+            signed_in(&state, cookie, s.user.id, Some(&s)).await
         }
         Err(e) => {
             let message = match &e {

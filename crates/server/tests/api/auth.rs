@@ -40,9 +40,22 @@ async fn the_last_full_admin_keeps_their_rights(app: TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{other}");
+    // The second signs in with a password the first chose, so could be signed in as by them:
+    // the first steps down once the second has a password of their own.
+    let second = app.login("second@one.example", "a-long-password").await;
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &app.c(&format!("/users/{}", other["id"])),
+            &second,
+            Some(
+                json!({"password": "seconds-own-password", "current_password": "a-long-password"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = app.patch(&app.c(&format!("/users/{me}")), lower).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let second = app.login("second@one.example", "a-long-password").await;
     let (s, b) = app
         .call(
             "PATCH",

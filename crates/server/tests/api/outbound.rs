@@ -150,6 +150,27 @@ async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
     for shown in [b.to_string(), t.to_string()] {
         assert!(!shown.contains("hunter22"), "{shown}");
     }
+    // A hook that authenticates by its query keeps it through the admin's read and save (the
+    // form sends the address back as shown), while a failed test's message hides its value.
+    let url = format!("http://127.0.0.1:{port}/hook?sig=s3cr3t");
+    let path = app.c("/erp_connection");
+    let put = |connector: Value| {
+        app.put(
+            &path,
+            json!({"profile": "quickbooks_desktop", "connector": connector}),
+        )
+    };
+    let (s, b) =
+        put(json!({"kind": "webhook", "url": url, "secret": "whsec_0123456789abcdef"})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, read) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(read["connector"]["url"], url, "{read}");
+    let (s, b) = put(read["connector"].clone()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, again) = app.get(&app.c("/erp_connection")).await;
+    assert_eq!(again["connector"]["url"], url, "{again}");
+    let t = failed_test(&app, &app.base, &format!("127.0.0.1:{port}")).await;
+    assert!(!t.to_string().contains("s3cr3t"), "{t}");
 }
 
 async fn the_default_policy_refuses_internal_addresses(app: TestApp) {
