@@ -294,6 +294,15 @@ pub async fn start(
     };
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
+    if super::connection::writes_iif_for_another_erp(&conn.profile, &conn.settings) {
+        return Err(OpError::Conflict(format!(
+            "Costbridge refused the export: the ERP connection writes IIF files, QuickBooks \
+             Desktop's, under the {} profile, whose rules they do not keep. An Admin-tool admin \
+             chooses csv or the QuickBooks Desktop profile (Company settings → ERP \
+             connection), then export again.",
+            conn.profile.name
+        )));
+    }
     if pick.gl_income_account.is_some() || pick.gl_expense_account.is_some() {
         let accounts = erp_accounts(state, company, &conn).await?;
         check_account(

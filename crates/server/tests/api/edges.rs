@@ -111,4 +111,32 @@ async fn profiles_and_connections(app: TestApp) {
         (s, e["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("not_supported"))
     );
+    // A connection stored before that rule, IIF under Xero's profile, exports nothing.
+    app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let (_, me) = app.get("/api/v1/me").await;
+    let stored = json!({"kind": "file", "directory": ".", "format": "iif", "gl_accounts": []});
+    app.app_state
+        .db
+        .put_erp_connection(
+            app.company,
+            me["id"].as_i64().unwrap(),
+            "xero",
+            &stored,
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    let (s, e) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    let said = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("writes IIF files, QuickBooks Desktop's, under the Xero profile"),
+        "{said}"
+    );
+    assert_eq!(
+        app.items("ready_to_export").await.len(),
+        1,
+        "nothing exported"
+    );
 }
