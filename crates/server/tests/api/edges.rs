@@ -114,19 +114,8 @@ async fn profiles_and_connections(app: TestApp) {
     // A connection stored before that rule, IIF under Xero's profile, exports nothing.
     app.code(list, "01", "General", None).await;
     app.send(list).await;
-    let (_, me) = app.get("/api/v1/me").await;
     let stored = json!({"kind": "file", "directory": ".", "format": "iif", "gl_accounts": []});
-    app.app_state
-        .db
-        .put_erp_connection(
-            app.company,
-            me["id"].as_i64().unwrap(),
-            "xero",
-            &stored,
-            &json!({}),
-        )
-        .await
-        .unwrap();
+    app.store_connection("xero", &stored).await;
     let (s, e) = app.post(&app.c("/erp/cost_codes/export"), json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
     let said = e["error"]["message"].as_str().unwrap_or_default();

@@ -643,6 +643,18 @@ impl TestApp {
     }
 
     /// Connects a file ERP writing to this test's export folder; returns the ERP list id.
+    /// Stores `connector` as the company's connection behind the API's back: a connection
+    /// saved before a rule the API now applies.
+    pub async fn store_connection(&self, profile: &str, connector: &Value) {
+        let (_, me) = self.get("/api/v1/me").await;
+        let actor = me["id"].as_i64().expect("me");
+        self.app_state
+            .db
+            .put_erp_connection(self.company, actor, profile, connector, &json!({}))
+            .await
+            .expect("stored");
+    }
+
     pub async fn connect(&self, profile: &str, format: &str) -> i64 {
         let (s, b) = self
             .put(&self.c("/erp_connection"), json!({"profile": profile, "connector": {"kind": "file", "directory": self.export_dir(), "format": format,

@@ -126,20 +126,9 @@ async fn a_url_with_credentials_is_refused_and_never_shown(app: TestApp) {
         .local_addr()
         .unwrap()
         .port();
-    let (_, me) = app.get("/api/v1/me").await;
     let stored = json!({"kind": "webhook", "url": format!("http://hook:hunter22@127.0.0.1:{port}/hook"),
         "secret": "whsec_0123456789abcdef", "gl_accounts": []});
-    app.app_state
-        .db
-        .put_erp_connection(
-            app.company,
-            me["id"].as_i64().unwrap(),
-            "quickbooks_desktop",
-            &stored,
-            &json!({}),
-        )
-        .await
-        .unwrap();
+    app.store_connection("quickbooks_desktop", &stored).await;
     let (s, b) = app.get(&app.c("/erp_connection")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(
