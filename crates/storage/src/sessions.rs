@@ -1,7 +1,7 @@
 //! Browser sessions. The cookie carries a random id; only its SHA-256 is stored (like API
 //! tokens), with the user, the session's CSRF token and when it expires.
-use crate::tx::{Arg, Queries};
-use crate::users::{USER_COLS, User, UserRow, still_signed_in};
+use crate::tx::Queries;
+use crate::users::{USER_COLS, User, UserRow};
 use crate::{Db, StoreError, now};
 use sqlx::AssertSqlSafe;
 use time::Duration;
@@ -31,28 +31,22 @@ impl Db {
         password_hash: Option<&str>,
     ) -> Result<bool, StoreError> {
         let t = now();
-        let mut pool = self.pool();
-        pool.execute("DELETE FROM sessions WHERE expires_at < $1", [t.into()])
+        self.pool()
+            .execute("DELETE FROM sessions WHERE expires_at < $1", [t.into()])
             .await?;
-        let sql = format!(
-            "INSERT INTO sessions (user_id, id_hash, csrf_token, expires_at, created_at) \
-             SELECT $1, $2, $3, $4, $5{}",
-            still_signed_in(pool.postgres(), password_hash.map(|_| 6))
-        );
-        let args: [Arg; 5] = [
+        let args = vec![
             user_id.into(),
             id_hash.into(),
             csrf_token.into(),
             (t + ttl).into(),
             t.into(),
         ];
-        Ok(pool
-            .execute(
-                AssertSqlSafe(sql),
-                args.into_iter().chain(password_hash.map(Arg::from)),
-            )
-            .await?
-            == 1)
+        self.insert_credential(
+            "sessions (user_id, id_hash, csrf_token, expires_at, created_at)",
+            args,
+            password_hash,
+        )
+        .await
     }
 
     /// The session for this id hash, if it exists and has not expired.

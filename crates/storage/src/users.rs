@@ -1,6 +1,6 @@
 //! Companies, users and API tokens.
 use crate::clients::PEOPLE;
-use crate::tx::{Arg, Queries, Tx};
+use crate::tx::{Arg, Queries, Tx, marks};
 use crate::{Db, StoreError, audit, credentials, now};
 use costbridge_domain::{Level, Permissions};
 use serde::Serialize;
@@ -128,22 +128,6 @@ async fn credentials_held(
         }));
     }
     Ok(())
-}
-
-/// The end of an `INSERT … SELECT $1, …` of a credential of user `$1` (a token or a session):
-/// with `hash_at`, the placeholder of the password hash the sign-in verified, the row is
-/// inserted only while the user has it. A change or reset of the password (which ends every
-/// credential) that commits first leaves nothing to insert; one that commits after also ends
-/// this one: on PostgreSQL its `FOR UPDATE` of the user's row ([`lock_user`]) waits for this
-/// `FOR SHARE`, and SQLite has one writer.
-pub(crate) fn still_signed_in(postgres: bool, hash_at: Option<usize>) -> String {
-    match hash_at {
-        None => String::new(),
-        Some(n) => format!(
-            " FROM users WHERE id = $1 AND password_hash = ${n}{}",
-            if postgres { " FOR SHARE" } else { "" }
-        ),
-    }
 }
 
 /// A user's row held for a change of their password or rights (`FOR UPDATE` on PostgreSQL;
@@ -487,25 +471,41 @@ impl Db {
     }
 
     /// Stores a new API token of `user`. `password_hash` is the one a sign-in verified (`None`
-    /// for the operator's command, which needs no password): the token is stored only while the
-    /// user still has it, `false` otherwise. A sign-in racing a change or reset of the password
-    /// (which ends every token) kept a token the change was to end.
+    /// for the operator's command, which needs no password): see [`Db::insert_credential`].
     pub async fn insert_token(
         &self, user: i64, token_hash: &str, password_hash: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let args = vec![user.into(), token_hash.into(), now().into()];
+        self.insert_credential(
+            "api_tokens (user_id, token_hash, created_at)",
+            args,
+            password_hash,
+        )
+        .await
+    }
+
+    /// Inserts a credential (a token or a session) into `into` (the table and its columns)
+    /// from `args`, the user's id first. With `password_hash`, the one a sign-in verified, the
+    /// row is stored only while the user still has it (`false` otherwise): a sign-in racing a
+    /// change or reset of the password, which ends every credential, kept one the change was
+    /// to end. A change that commits first leaves nothing to insert; one that commits after
+    /// also ends this one: on PostgreSQL its `FOR UPDATE` of the user's row ([`lock_user`])
+    /// waits for this `FOR SHARE`, and SQLite has one writer.
+    pub(crate) async fn insert_credential(
+        &self, into: &str, args: Vec<Arg>, password_hash: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut pool = self.pool();
-        let sql = format!(
-            "INSERT INTO api_tokens (user_id, token_hash, created_at) SELECT $1, $2, $3{}",
-            still_signed_in(pool.postgres(), password_hash.map(|_| 4))
-        );
-        let args = [user.into(), token_hash.into(), now().into()];
-        Ok(pool
-            .execute(
-                AssertSqlSafe(sql),
-                args.into_iter().chain(password_hash.map(Arg::from)),
-            )
-            .await?
-            == 1)
+        let only = match password_hash {
+            None => String::new(),
+            Some(_) => format!(
+                " FROM users WHERE id = $1 AND password_hash = ${}{}",
+                args.len() + 1,
+                if pool.postgres() { " FOR SHARE" } else { "" }
+            ),
+        };
+        let sql = format!("INSERT INTO {into} SELECT {}{only}", marks(args.len(), 1));
+        let args = args.into_iter().chain(password_hash.map(Arg::from));
+        Ok(pool.execute(AssertSqlSafe(sql), args).await? == 1)
     }
 
     pub async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
