@@ -61,6 +61,13 @@ pub trait Connector: Sized + Send + Sync + 'static {
         None
     }
 
+    /// The ERP profile (its id) whose rules what it writes must keep, when only one will do:
+    /// an IIF file is QuickBooks Desktop's, whatever the company's ERP. `None` (the default):
+    /// any profile.
+    fn profile(_settings: &Self::Settings) -> Option<&'static str> {
+        None
+    }
+
     /// Checks settings that were read, within what the operator allows (`env`); each problem is
     /// added under its field's name.
     fn check(settings: &Self::Settings, env: &Env, errors: &mut FieldErrors);
@@ -218,6 +225,7 @@ trait Erased: Send + Sync {
     fn read_codes<'a>(&'a self, env: &'a Env) -> Boxed<'a, Result<Vec<ErpCode>, ConnectorError>>;
     fn delivered_to(&self, job: i64) -> Option<String>;
     fn delivery_folder(&self, env: &Env) -> Option<PathBuf>;
+    fn profile(&self) -> Option<&'static str>;
 }
 
 struct Typed<C: Connector>(C::Settings);
@@ -257,6 +265,10 @@ impl<C: Connector> Erased for Typed<C> {
 
     fn delivery_folder(&self, env: &Env) -> Option<PathBuf> {
         C::delivery_folder(&self.0, env)
+    }
+
+    fn profile(&self) -> Option<&'static str> {
+        C::profile(&self.0)
     }
 }
 
@@ -449,6 +461,12 @@ impl ConnectorSettings {
     /// The folder its export files are in (see [`Connector::delivery_folder`]).
     pub fn delivery_folder(&self) -> Option<PathBuf> {
         self.settings.delivery_folder(&self.env)
+    }
+
+    /// Whether it writes what only the profile `profile` (an id) keeps the rules of, while the
+    /// connection's profile is another (see [`Connector::profile`]).
+    pub fn needs_other_profile(&self, profile: &str) -> bool {
+        self.settings.profile().is_some_and(|only| only != profile)
     }
 
     /// Whether its exports end in a file someone imports, so no ERP confirms its codes.

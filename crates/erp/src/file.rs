@@ -68,6 +68,15 @@ impl Connector for Folder {
         inside(&env.files, &settings.directory)
     }
 
+    /// QuickBooks matches an IIF file's lines by its own rules (31-character names, an income
+    /// account on every item): written under another ERP's, the file was refused on import.
+    fn profile(settings: &FileSettings) -> Option<&'static str> {
+        match settings.format {
+            FileFormat::Iif => Some("quickbooks_desktop"),
+            FileFormat::Csv => None,
+        }
+    }
+
     fn check(s: &FileSettings, env: &Env, errors: &mut FieldErrors) {
         if s.directory.as_os_str().is_empty() {
             errors.add("directory", "is required");

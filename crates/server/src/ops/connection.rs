@@ -69,18 +69,6 @@ pub async fn get(state: &AppState, caller: &User, cid: i64) -> OpResult<Connecti
     connection(state, company).await?.ok_or(OpError::NotFound)
 }
 
-/// Whether the connection writes IIF files, QuickBooks Desktop's import file, under another
-/// ERP's profile: its lines then broke QuickBooks' own rules (31-character names, an income
-/// account on every item), and the codes were called synced until QuickBooks refused the file.
-/// Refused when saved, and an export refused with a connection stored before that.
-pub(super) fn writes_iif_for_another_erp(
-    profile: &ErpProfile, settings: &ConnectorSettings,
-) -> bool {
-    settings.kind() == "file"
-        && settings.masked()["format"] == "iif"
-        && profile.id != "quickbooks_desktop"
-}
-
 /// Saves the company's ERP connection (a secret sent back masked keeps its stored value);
 /// returns the connection as saved. `erp_list` is the list to make the ERP list; without one
 /// the company keeps its ERP list or, having none, gets a new empty one (the API's contract;
@@ -107,7 +95,8 @@ pub async fn put(
     let env = state.connectors.company(company);
     let settings =
         ConnectorSettings::parse(stored.as_ref(), connector, &env).map_err(OpError::Invalid)?;
-    if writes_iif_for_another_erp(&profile, &settings) {
+    // Only the file connector's IIF format names a profile (`Connector::profile`).
+    if settings.needs_other_profile(&profile.id) {
         return Err(OpError::field(
             "connector.format",
             format!(

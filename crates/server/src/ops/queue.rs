@@ -294,7 +294,8 @@ pub async fn start(
     };
     let company = approver(caller, cid)?;
     let conn = require_connection(state, company).await?;
-    if super::connection::writes_iif_for_another_erp(&conn.profile, &conn.settings) {
+    // Stored before a save refused it (`connection::put`).
+    if conn.settings.needs_other_profile(&conn.profile.id) {
         return Err(OpError::Conflict(format!(
             "Costbridge refused the export: the ERP connection writes IIF files, QuickBooks \
              Desktop's, under the {} profile, whose rules they do not keep. An Admin-tool admin \
