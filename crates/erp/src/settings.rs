@@ -38,21 +38,25 @@ fn has_credentials(u: &reqwest::Url) -> bool {
 pub fn without_credentials(url: &str) -> String {
     match reqwest::Url::parse(url.trim()) {
         Ok(mut u) if has_credentials(&u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
+            strip_credentials(&mut u);
             u.to_string()
         }
         _ => url.to_owned(),
     }
 }
 
+fn strip_credentials(u: &mut reqwest::Url) {
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+}
+
 /// A URL as logs and messages show it: [`without_credentials`], and the values of its query
 /// hidden, names kept: `postgres://db/costs?password=…` (which the PostgreSQL driver reads) and
 /// a receiver's `?token=…` were logged whole.
 pub fn shown_url(url: &str) -> String {
-    let url = without_credentials(url);
-    match reqwest::Url::parse(&url) {
-        Ok(mut u) if u.query().is_some() => {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(mut u) if has_credentials(&u) || u.query().is_some() => {
+            strip_credentials(&mut u);
             let names: Vec<String> = u
                 .query_pairs()
                 .map(|(name, _)| format!("{name}=***"))
@@ -60,7 +64,7 @@ pub fn shown_url(url: &str) -> String {
             u.set_query((!names.is_empty()).then(|| names.join("&")).as_deref());
             u.to_string()
         }
-        _ => url,
+        _ => url.to_owned(),
     }
 }
 

@@ -109,24 +109,26 @@ impl Db {
                             s.conflicts.push(conflict(local_view(l)));
                             continue;
                         };
-                        if l.state() == next {
+                        let stays = l.state() == next;
+                        let agrees = l.confirmed().is_some_and(|c| {
+                            c.description == r.description && c.active == r.active
+                        });
+                        if stays && agrees && l.origin_id.as_deref() == Some(r.origin_id.as_str())
+                        {
+                            // A code only written to a file so far is confirmed now: no value
+                            // changed, so no audit row or event says one did.
+                            if l.delivered_to.is_some() {
+                                confirmed.push(l.id);
+                            }
+                            s.unchanged += 1;
+                            continue;
+                        }
+                        if l.updated_at > read_at {
+                            s.conflicts.push(changed_since_read(l));
+                            continue;
+                        }
+                        if stays {
                             // A synced code takes the ERP's values as its confirmed ones.
-                            let agrees = l.confirmed().is_some_and(|c| {
-                                c.description == r.description && c.active == r.active
-                            });
-                            if agrees && l.origin_id.as_deref() == Some(r.origin_id.as_str()) {
-                                // A code only written to a file so far is confirmed now: no
-                                // value changed, so no audit row or event says one did.
-                                if l.delivered_to.is_some() {
-                                    confirmed.push(l.id);
-                                }
-                                s.unchanged += 1;
-                                continue;
-                            }
-                            if l.updated_at > read_at {
-                                s.conflicts.push(changed_since_read(l));
-                                continue;
-                            }
                             tx.execute(
                                 "UPDATE cost_codes SET description = $2, active = $3, \
                                  confirmed_code = code, confirmed_full_code = full_code, \
@@ -150,10 +152,6 @@ impl Db {
                             pulled(tx, company, actor, l.id, Some(before), after).await?;
                             updated.push(l.id);
                         } else {
-                            if l.updated_at > read_at {
-                                s.conflicts.push(changed_since_read(l));
-                                continue;
-                            }
                             // The ERP already has exactly what was waiting to be sent: it is
                             // synced.
                             tx.execute(
