@@ -543,23 +543,26 @@ mod tests {
     #[tokio::test]
     async fn an_unrenewable_lease_stops_the_work_before_it_runs_out() {
         let lease = Std::from_millis(300);
-        let down = || async { Err(StoreError::Conflict("the database is out of reach".into())) };
-        let hung = || std::future::pending::<Result<bool, StoreError>>();
         let now = tokio::time::Instant::now;
-        let stopped = tokio::time::timeout(
-            lease,
-            hold_lease(lease, now(), down, std::future::pending()),
-        )
-        .await
-        .expect("stopped before the lease ran out");
-        assert!(matches!(stopped, Err(JobError::LeaseLost)), "{stopped:?}");
-        let stopped = tokio::time::timeout(
-            lease,
-            hold_lease(lease, now(), hung, std::future::pending()),
-        )
-        .await
-        .expect("stopped before the lease ran out, the renewal unanswered");
-        assert!(matches!(stopped, Err(JobError::LeaseLost)), "{stopped:?}");
+        // The work never ends on its own: what a renewal does is what stops it, or not.
+        type Renewal = std::pin::Pin<Box<dyn Future<Output = Result<bool, StoreError>>>>;
+        let stopped = |renew: fn() -> Renewal| async move {
+            tokio::time::timeout(
+                lease,
+                hold_lease(lease, now(), renew, std::future::pending()),
+            )
+            .await
+        };
+        let down: fn() -> Renewal =
+            || Box::pin(async { Err(StoreError::Conflict("the database is out of reach".into())) });
+        let hung: fn() -> Renewal = || Box::pin(std::future::pending());
+        for (how, renew) in [("failing", down), ("unanswered", hung)] {
+            let stopped = stopped(renew).await;
+            assert!(
+                matches!(stopped, Ok(Err(JobError::LeaseLost))),
+                "{how}: {stopped:?}"
+            );
+        }
         let up = || async { Ok(true) };
         let long_work = async {
             tokio::time::sleep(lease * 3).await;

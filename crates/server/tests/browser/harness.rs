@@ -17,6 +17,9 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const ADMIN: &str = "admin@one.example";
 pub const PASSWORD: &str = "a-long-password";
+/// Three codes in two tiers, for a test that needs a small list to act on.
+pub const THREE_CODES: &str =
+    "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true";
 /// How long a condition may take before the test fails (htmx swaps take milliseconds).
 const PATIENCE: Duration = Duration::from_secs(15);
 

@@ -3,7 +3,7 @@
 //! applies; every htmx action's refusal lands in the message area with the page intact; codes
 //! and times never wrap, at desktop and at phone width.
 use crate::harness::with_browser;
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, wait_until};
+use crate::harness::{ADMIN, Browser, PASSWORD, Site, THREE_CODES, wait_until};
 use serde_json::Value;
 
 /// The list id in the address of the page the browser shows (`/codes?list=N…`).
@@ -297,12 +297,7 @@ async fn sweep(b: &Browser) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_action_refused_keeps_the_page() {
-    let Some((site, _, _)) = Site::with_codes(
-        "quickbooks_desktop",
-        "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true",
-    )
-    .await
-    else {
+    let Some((site, _, _)) = Site::with_codes("quickbooks_desktop", THREE_CODES).await else {
         return;
     };
     with_browser(&site, "refusals", |b| async move {

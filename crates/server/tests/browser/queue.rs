@@ -1,7 +1,9 @@
 //! ERP Integrations: GL accounts saved on change, reject with a reason (seen on the code),
 //! export with the status updating live, a failure and its retry; and a read-only user.
 use crate::a11y::APPROVER_RIGHTS;
-use crate::harness::{ADMIN, Browser, PASSWORD, Site, VIEWER_RIGHTS, wait_until, with_browser};
+use crate::harness::{
+    ADMIN, Browser, PASSWORD, Site, THREE_CODES, VIEWER_RIGHTS, wait_until, with_browser,
+};
 
 const APPROVER: &str = "approver@one.example";
 
@@ -257,12 +259,7 @@ const BREAK_POLLS: &str = "
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_buttons_dialog_messages_and_failed_polls() {
-    let Some((site, _, _)) = Site::with_codes(
-        "quickbooks_desktop",
-        "01,General Requirements,true\n01-100,Project Management,true\n02,Existing Conditions,true",
-    )
-    .await
-    else {
+    let Some((site, _, _)) = Site::with_codes("quickbooks_desktop", THREE_CODES).await else {
         return;
     };
     let s = site.clone();
