@@ -132,7 +132,8 @@ impl Db {
     /// Every transaction takes its row locks in one order, so two of them never wait on each
     /// other in a circle: the list row (`cost_code_lists`, which also serialises writers of one
     /// list), then `cost_codes`, then `erp_items`, then `export_jobs`, then the append-only
-    /// tables (`submissions`, `audit_events`, `outbox`, `event_outbox`). (The export worker's
+    /// tables (`submissions`, `audit_events`, `outbox`, `event_outbox`), and last the request's
+    /// own `idempotency_keys` row ([`crate::requests::mark_changed`]). (The export worker's
     /// outcomes update items before codes, after the list row: the rows they touch, exporting
     /// in their job, are touched by nothing else.) A change of a user's rights or password takes
     /// the company's row (`FOR NO KEY UPDATE`: inserts that only reference the company go on),
@@ -187,6 +188,7 @@ impl Db {
             Db::Postgres(p) => Tx::Postgres(p.begin().await.map_err(StoreError::from)?),
         };
         let out = body(&mut tx).await?;
+        crate::requests::mark_changed(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
     }

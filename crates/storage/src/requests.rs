@@ -24,11 +24,44 @@ pub enum Claim {
     OtherRequest,
     /// The first request finished: its answer.
     Done(StoredAnswer),
+    /// The first request changed data, then its server stopped before it answered: it does
+    /// not run again, and no answer was kept.
+    Interrupted,
+}
+
+tokio::task_local! {
+    /// The key of the request this task runs ([`Db::under_key`]); `None` inside [`aside`].
+    static UNDER_KEY: Option<(KeyOwner, String)>;
+}
+
+/// Runs `write`, a write of Costbridge's own bookkeeping that is not the request's change (a
+/// renewed Xero token), without marking the request's key: a 502 from the ERP after such a
+/// write is let go of like any server error before a change, so a retry runs again.
+pub(crate) async fn aside<F: Future>(write: F) -> F::Output {
+    UNDER_KEY.scope(None, write).await
+}
+
+/// Marks the key of the request running this transaction as having changed data, inside the
+/// transaction (called just before every write commits): the mark and the change are saved
+/// together or not at all, so neither a server error after the commit nor a crash before the
+/// answer was kept lets a retry run the change again. Outside [`Db::under_key`] it does nothing.
+pub(crate) async fn mark_changed(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    let Ok(Some((owner, key))) = UNDER_KEY.try_with(Clone::clone) else {
+        return Ok(());
+    };
+    tx.execute(
+        "UPDATE idempotency_keys SET changed = TRUE WHERE company_id = $1 AND caller_id = $2 \
+         AND key = $3 AND NOT changed",
+        [owner.company.into(), owner.caller.into(), key.into()],
+    )
+    .await?;
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
     request_hash: String,
+    changed: bool,
     status: Option<i64>,
     headers: Option<String>,
     body: Option<String>,
@@ -82,6 +115,12 @@ pub(crate) async fn rewrite_answers(
 }
 
 impl Db {
+    /// Runs `request` (a request that claimed `key`) so that each write transaction it commits
+    /// marks the key as having changed data ([`mark_changed`]).
+    pub async fn under_key<F: Future>(owner: KeyOwner, key: String, request: F) -> F::Output {
+        UNDER_KEY.scope(Some((owner, key)), request).await
+    }
+
     /// Every kept answer's body, for `secrets rotate`.
     pub async fn kept_answers(&self) -> Result<Vec<(KeyOwner, String, String)>, StoreError> {
         let rows: Vec<(i64, i64, String, String)> = self
@@ -133,7 +172,7 @@ impl Db {
                 }
                 let row: KeyRow = tx
                     .fetch_one(
-                        "SELECT request_hash, status, headers, body, locked_until FROM \
+                        "SELECT request_hash, changed, status, headers, body, locked_until FROM \
                          idempotency_keys WHERE company_id = $1 AND caller_id = $2 AND key = $3",
                         [owner.company.into(), owner.caller.into(), key.into()],
                     )
@@ -148,6 +187,7 @@ impl Db {
                         body,
                     })),
                     _ if row.locked_until > t => Ok(Claim::InFlight),
+                    _ if row.changed => Ok(Claim::Interrupted),
                     _ => {
                         tx.execute(
                             "UPDATE idempotency_keys SET locked_until = $4 WHERE company_id = \
@@ -194,19 +234,30 @@ impl Db {
     }
 
     /// Lets go of a claimed key whose request did not finish with an answer worth keeping (a
-    /// server error): a retry runs the request again.
+    /// server error), unless it changed data: a retry then runs the request again. False when
+    /// the request changed data (the key is kept; its caller keeps an answer for it).
     pub async fn release_idempotency_key(
         &self, owner: KeyOwner, key: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.write(|tx| {
             Box::pin(async move {
-                tx.execute(
-                    "DELETE FROM idempotency_keys WHERE company_id = $1 AND caller_id = $2 AND \
-                     key = $3 AND status IS NULL",
-                    [owner.company.into(), owner.caller.into(), key.into()],
-                )
-                .await?;
-                Ok::<_, StoreError>(())
+                let changed: Option<bool> = tx
+                    .scalar_optional(
+                        "SELECT changed FROM idempotency_keys WHERE company_id = $1 AND \
+                         caller_id = $2 AND key = $3",
+                        [owner.company.into(), owner.caller.into(), key.into()],
+                    )
+                    .await?;
+                let changed = changed.unwrap_or(false);
+                if !changed {
+                    tx.execute(
+                        "DELETE FROM idempotency_keys WHERE company_id = $1 AND caller_id = $2 \
+                         AND key = $3 AND status IS NULL",
+                        [owner.company.into(), owner.caller.into(), key.into()],
+                    )
+                    .await?;
+                }
+                Ok::<_, StoreError>(!changed)
             })
         })
         .await

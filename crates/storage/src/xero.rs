@@ -297,7 +297,8 @@ impl Db {
         // row lock taken first cannot cause; were it to happen, `decide` (which may have used
         // the refresh token) is not run twice: the second run refuses.
         let mut decide = Some(decide);
-        self.write(|tx| {
+        // A renewed token is no change of the request's: its key stays free for a retry.
+        crate::requests::aside(self.write(|tx| {
             let decide = decide.take();
             Box::pin(async move {
                 let decide = decide.ok_or_else(|| {
@@ -334,7 +335,7 @@ impl Db {
                 };
                 Ok(Some(out))
             })
-        })
+        }))
         .await
     }
 

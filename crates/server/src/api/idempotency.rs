@@ -3,7 +3,9 @@
 //! caller) gets that answer back and changes nothing, whichever instance it reaches. Kept
 //! answers are sealed with the secrets key: some carry what is shown only once (a client's
 //! secret, a reset link, the Web Connector's password), which the database keeps otherwise
-//! only as hashes or sealed.
+//! only as hashes or sealed. Every write the request commits marks its key as having changed
+//! data in the same transaction (`Db::under_key`): a request that changed data never runs
+//! again with its key, whether it then failed with a server error or its server stopped.
 use super::guard::Guard;
 use crate::error::ApiError;
 use crate::extract::{Caller, too_large};
@@ -13,6 +15,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use costbridge_storage::Db;
 use costbridge_storage::requests::{Claim, KeyOwner, StoredAnswer};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -82,6 +85,17 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
             )
             .into_response();
         }
+        Ok(Claim::Interrupted) => {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "the first request with this Idempotency-Key saved changes, then its server \
+                 stopped before it answered, so Costbridge will not run it again with this key. \
+                 Read what the request changes to see what was saved before you send anything \
+                 new",
+            )
+            .into_response();
+        }
         Ok(Claim::OtherRequest) => {
             return field_error(
                 "was already used for a different request (another method, path or body); use a \
@@ -93,40 +107,18 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
     // The request runs and its answer is kept in a task of its own: a client that gives up
     // (a timeout during a long send) dropped the request with its answer unkept, and its retry
     // found the key "still running" for the lease's ten minutes, then ran the request again.
-    let (db, held) = (g.state.db.clone(), key.clone());
-    let g = g.clone();
+    let held = key.clone();
+    let task = g.clone();
     let run = tokio::spawn(
         async move {
-            let db = &g.state.db;
-            let res = next
-                .run(Request::from_parts(parts, Body::from(bytes)))
-                .await;
-            // A server error changed nothing worth keeping: the key is let go, so a retry runs again.
-            if res.status().is_server_error() {
-                release(db, owner, &key).await;
+            let g = task;
+            let req = Request::from_parts(parts, Body::from(bytes));
+            let res = Db::under_key(owner, key.clone(), next.run(req)).await;
+            // A server error before any change is let go of, so a retry runs again.
+            if res.status().is_server_error() && release(&g.state.db, owner, &key).await {
                 return res;
             }
-            let (parts, body) = res.into_parts();
-            let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-            let headers: Vec<(&str, &str)> = KEPT
-                .iter()
-                .filter_map(|n| Some((n.as_str(), parts.headers.get(n)?.to_str().ok()?)))
-                .collect();
-            let Ok(text) = std::str::from_utf8(&bytes) else {
-                // Not text (no API answer to a POST is): run again on a retry rather than keep it wrong.
-                release(db, owner, &key).await;
-                return Response::from_parts(parts, Body::from(bytes));
-            };
-            let answer = StoredAnswer {
-                status: i64::from(parts.status.as_u16()),
-                headers: serde_json::to_string(&headers).unwrap_or_default(),
-                body: g.state.cipher.seal(text),
-            };
-            if let Err(e) = db.finish_idempotency_key(owner, &key, &answer).await {
-                // The change happened; a retry finds the key in flight until its lease ends.
-                tracing::error!(error = %e, "could not record an idempotent answer");
-            }
-            Response::from_parts(parts, Body::from(bytes))
+            keep(&g, owner, &key, res).await
         }
         // The request's span (its id, company and user) goes with it into the task.
         .in_current_span(),
@@ -134,21 +126,77 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
     match run.await {
         Ok(res) => res,
         Err(e) => {
-            // A panic: nothing worth keeping, so the key is let go (a retry runs again), as
-            // for any server error.
+            // A panic: let go of as any server error, unless the request changed data first.
             tracing::error!(error = %e, "an idempotent request failed unexpectedly");
-            release(&db, owner, &held).await;
-            crate::app::panicked(Box::new(()))
+            let res = crate::app::panicked(Box::new(()));
+            if release(&g.state.db, owner, &held).await {
+                return res;
+            }
+            keep(g, owner, &held, res).await
         }
     }
 }
 
-/// Lets go of a claim whose answer is not kept; a retry then runs the request again.
-async fn release(db: &costbridge_storage::Db, owner: KeyOwner, key: &str) {
-    if let Err(e) = db.release_idempotency_key(owner, key).await {
-        // The claim lapses with its lease instead.
-        tracing::error!(error = %e, "could not release an idempotency key");
+/// Keeps `res` as the answer to `key` and returns it. A server error kept this way came after
+/// the request changed data: its message says so.
+async fn keep(g: &Guard, owner: KeyOwner, key: &str, res: Response) -> Response {
+    let db = &g.state.db;
+    let (parts, body) = res.into_parts();
+    let mut bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+    if parts.status.is_server_error() {
+        bytes = after_a_change(&bytes).into();
     }
+    let headers: Vec<(&str, &str)> = KEPT
+        .iter()
+        .filter_map(|n| Some((n.as_str(), parts.headers.get(n)?.to_str().ok()?)))
+        .collect();
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        // Not text (no API answer to a POST is): the claim lapses with its lease.
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let answer = StoredAnswer {
+        status: i64::from(parts.status.as_u16()),
+        headers: serde_json::to_string(&headers).unwrap_or_default(),
+        body: g.state.cipher.seal(text),
+    };
+    if let Err(e) = db.finish_idempotency_key(owner, key, &answer).await {
+        // A retry finds the key in flight until its lease ends, then refused (it changed
+        // data) or run (it did not).
+        tracing::error!(error = %e, "could not record an idempotent answer");
+    }
+    let mut res = Response::from_parts(parts, Body::from(bytes));
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    res
+}
+
+/// A server error's body, its message telling that the request had changed data first and
+/// will not run again with its key.
+fn after_a_change(body: &[u8]) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if let Some(m) = v.pointer_mut("/error/message") {
+        *m = format!(
+            "{} Costbridge had already saved changes for this request when this happened, so \
+             it will not run it again with this Idempotency-Key: sending it again gets this \
+             answer. Read what the request changes to see what was saved before you send \
+             anything new.",
+            m.as_str().unwrap_or_default()
+        )
+        .into();
+        return v.to_string().into_bytes();
+    }
+    body.to_vec()
+}
+
+/// Lets go of a claim whose answer is not kept, unless its request changed data; a retry then
+/// runs the request again. False when the key stays (its request changed data).
+async fn release(db: &Db, owner: KeyOwner, key: &str) -> bool {
+    db.release_idempotency_key(owner, key)
+        .await
+        .unwrap_or_else(|e| {
+            // The claim lapses with its lease instead; the database knows whether it changed data.
+            tracing::error!(error = %e, "could not release an idempotency key");
+            true
+        })
 }
 
 fn replay(cipher: &Cipher, answer: StoredAnswer) -> Response {

@@ -2,6 +2,7 @@
 //! answer and changes nothing again, on either of two instances sharing one database; the
 //! same key for another request is a 422 naming the header; a key still in flight is a 409.
 use crate::both;
+use crate::event_receiver::SECRET;
 use crate::helpers::{TestApp, error_message, perms};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -13,6 +14,8 @@ both!(
     send_and_export_retried_on_another_instance_run_once,
     a_key_in_flight_is_a_conflict_until_its_claim_lapses,
     kept_answers_hold_no_secret_in_clear,
+    a_change_saved_before_its_server_stopped_is_not_run_again,
+    a_server_error_after_the_change_is_kept_not_run_again,
 );
 
 /// A POST with an `Idempotency-Key`, as `token`, to `base`: status, headers, body.
@@ -30,6 +33,17 @@ pub async fn post_with_key(
         .expect("request");
     let (s, h) = (res.status(), res.headers().clone());
     (s, h, res.json().await.unwrap_or(Value::Null))
+}
+
+/// What a claim holds of a `POST` to `path` with `body`: the hash of method, path and body.
+fn request_hash(path: &str, body: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update("POST");
+    h.update([0]);
+    h.update(path);
+    h.update([0]);
+    h.update(serde_json::to_vec(body).unwrap());
+    hex::encode(h.finalize())
 }
 
 async fn a_retried_create_runs_once(app: TestApp) {
@@ -189,13 +203,7 @@ async fn a_key_in_flight_is_a_conflict_until_its_claim_lapses(app: TestApp) {
     let path = app.c("/cost_code_lists");
     let body = json!({"name": "Budget codes"});
     // The claim an instance holds while it runs the first request with this key.
-    let mut h = Sha256::new();
-    h.update("POST");
-    h.update([0]);
-    h.update(&path);
-    h.update([0]);
-    h.update(serde_json::to_vec(&body).unwrap());
-    let hash = hex::encode(h.finalize());
+    let hash = request_hash(&path, &body);
     let owner = KeyOwner {
         company: app.company,
         caller: me["id"].as_i64().unwrap(),
@@ -255,4 +263,104 @@ async fn kept_answers_hold_no_secret_in_clear(app: TestApp) {
     assert_eq!(s, StatusCode::CREATED, "{again}");
     assert_eq!(h["idempotent-replayed"], "true");
     assert_eq!(again, first);
+}
+
+/// An instance killed after a request's change committed and before its answer was kept left
+/// the key claimed for its lease; a retry after the lease ran the change again (a second list).
+/// The change now marks its key in its own transaction, so the retry is refused instead.
+async fn a_change_saved_before_its_server_stopped_is_not_run_again(app: TestApp) {
+    use costbridge_storage::Db;
+    use costbridge_storage::requests::{Claim, KeyOwner};
+    let (_, me) = app.get("/api/v1/me").await;
+    let path = app.c("/cost_code_lists");
+    let body = json!({"name": "Budget codes"});
+    let hash = request_hash(&path, &body);
+    let owner = KeyOwner {
+        company: app.company,
+        caller: me["id"].as_i64().unwrap(),
+    };
+    let db = &app.app_state.db;
+    let count = || async { app.get(&path).await.1.as_array().map(Vec::len).unwrap() };
+    let before = count().await;
+    // What the dead instance did: claimed the key (its lease since run out) and committed the
+    // request's change, the way a request's handler writes, then stopped before answering.
+    let now = costbridge_storage::now();
+    let lapsed = now - time::Duration::minutes(1);
+    let day = now + time::Duration::days(1);
+    let claimed = db.claim_idempotency_key(owner, "dead", &hash, lapsed, day);
+    assert_eq!(claimed.await.unwrap(), Claim::Mine);
+    let made = db.create_list(app.company, owner.caller, "Budget codes");
+    Db::under_key(owner, "dead".into(), made).await.unwrap();
+    assert_eq!(count().await, before + 1);
+
+    let (s, h, b) = post_with_key(&app, &app.base, &app.token, &path, "dead", &body).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    assert!(
+        error_message(&b).contains("stopped before it answered"),
+        "{b}"
+    );
+    assert!(!h.contains_key("idempotent-replayed"));
+    assert_eq!(count().await, before + 1, "the retry ran the change again");
+
+    // A claim whose request changed nothing is still taken over: the request runs, once.
+    let other = json!({"name": "Site codes"});
+    let other_hash = request_hash(&path, &other);
+    let claimed = db.claim_idempotency_key(owner, "idle", &other_hash, lapsed, day);
+    assert_eq!(claimed.await.unwrap(), Claim::Mine);
+    let (s, _, b) = post_with_key(&app, &app.base, &app.token, &path, "idle", &other).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(count().await, before + 2);
+}
+
+/// A request whose change committed and whose answer then failed (here: the new subscription
+/// is read back and cannot be decoded, as a row another version wrote) answered 500 and let
+/// its key go, so the client's retry made a second subscription, and every event went out
+/// twice. The 500 is now kept, says the change was saved, and a retry changes nothing more.
+async fn a_server_error_after_the_change_is_kept_not_run_again(app: TestApp) {
+    use crate::queue::{execute, texts};
+    let spoil = "UPDATE event_subscriptions SET event_types = 'bogus' WHERE id = NEW.id";
+    match &app.app_state.db {
+        costbridge_storage::Db::Sqlite(_) => {
+            let sql = format!(
+                "CREATE TRIGGER spoil AFTER INSERT ON event_subscriptions BEGIN {spoil}; END"
+            );
+            execute(&app, &sql).await;
+        }
+        costbridge_storage::Db::Postgres(_) => {
+            let sql = format!(
+                "CREATE FUNCTION spoil() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {spoil}; \
+                 RETURN NULL; END $$"
+            );
+            execute(&app, &sql).await;
+            execute(
+                &app,
+                "CREATE TRIGGER spoil AFTER INSERT ON event_subscriptions FOR EACH ROW EXECUTE \
+                 FUNCTION spoil()",
+            )
+            .await;
+        }
+    }
+    let receiver = crate::event_receiver::Receiver::start().await;
+    let path = app.c("/event_subscriptions");
+    let body = json!({"url": receiver.url, "secret": SECRET, "event_types": ["cost_code.created"]});
+    let count = || async {
+        texts(
+            &app,
+            "SELECT CAST(COUNT(*) AS TEXT) FROM event_subscriptions",
+        )
+        .await
+    };
+    let (s, h, first) = post_with_key(&app, &app.base, &app.token, &path, "sub-1", &body).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{first}");
+    assert!(!h.contains_key("idempotent-replayed"));
+    assert!(
+        error_message(&first).contains("had already saved changes for this request"),
+        "{first}"
+    );
+    assert_eq!(count().await, ["1"]);
+
+    let (s, h, again) = post_with_key(&app, &app.base, &app.token, &path, "sub-1", &body).await;
+    assert_eq!((s, &again), (StatusCode::INTERNAL_SERVER_ERROR, &first));
+    assert_eq!(h["idempotent-replayed"], "true");
+    assert_eq!(count().await, ["1"], "the retry made a second subscription");
 }

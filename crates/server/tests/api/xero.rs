@@ -35,6 +35,7 @@ xero_both!(
     disconnect_revokes_the_grant,
     secrets_rotate_re_encrypts_the_xero_tokens,
     the_chart_is_read_once_a_minute,
+    a_502_after_a_token_refresh_leaves_the_key_free,
 );
 
 /// A server pointed at a fresh stand-in with two organisations, and a signed-in admin.
@@ -843,4 +844,31 @@ async fn secrets_rotate_re_encrypts_the_xero_tokens(x: Xero) {
         .unwrap_err()
         .to_string();
     assert!(e.contains("Xero tokens cannot be read"), "{e}");
+}
+
+/// A renewed Xero token is saved before the call it was renewed for; that call's 502 must let
+/// the request's `Idempotency-Key` go, as for any error before the request changed anything:
+/// the token is Costbridge's bookkeeping, not the request's change.
+async fn a_502_after_a_token_refresh_leaves_the_key_free(x: Xero) {
+    use crate::idempotency::post_with_key;
+    // Every token Xero issues is about to expire: the next call renews it first.
+    x.standin.with(|s| s.expires_in = 30);
+    x.connect().await;
+    let refreshed = x.standin.with(|s| s.refreshes.len());
+    x.standin.with(|s| s.unavailable = 1);
+    let path = x.app.c("/erp/cost_codes/sync_from_erp");
+    let app = &x.app;
+    let (s, _, b) = post_with_key(app, &app.base, &app.token, &path, "pull-1", &json!({})).await;
+    assert_eq!(
+        (s, &b["error"]["code"]),
+        (StatusCode::BAD_GATEWAY, &json!("erp_unavailable")),
+        "{b}"
+    );
+    assert!(
+        x.standin.with(|s| s.refreshes.len()) > refreshed,
+        "no token was renewed"
+    );
+    let (s, h, b) = post_with_key(app, &app.base, &app.token, &path, "pull-1", &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(!h.contains_key("idempotent-replayed"), "the 502 was kept");
 }
