@@ -31,6 +31,73 @@ pub struct Rules {
     pub income_account_required: bool,
     pub max_description_length: usize,
     pub description_overflow: DescriptionOverflow,
+    /// The only characters the ERP can keep in a description, when it is not Unicode.
+    #[serde(default)]
+    pub description_characters: Option<Charset>,
+}
+
+/// A character set an ERP keeps its texts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Charset {
+    /// QuickBooks Desktop's: its IIF files are read as the Windows (ANSI) code page of a
+    /// Western installation, and it stores no other character.
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+}
+
+impl Charset {
+    pub fn label(self) -> &'static str {
+        match self {
+            Charset::Windows1252 => "Windows-1252",
+        }
+    }
+
+    /// `c`'s byte in this character set, if it has one.
+    pub fn byte(self, c: char) -> Option<u8> {
+        match self {
+            Charset::Windows1252 => windows_1252(c),
+        }
+    }
+}
+
+/// The 27 characters Windows-1252 puts in 0x80..=0x9F (where Latin-1 has control codes), in
+/// byte order; 0x81, 0x8D, 0x8F, 0x90 and 0x9D hold none.
+const CP1252_HIGH: [(u8, char); 27] = [
+    (0x80, '€'),
+    (0x82, '‚'),
+    (0x83, 'ƒ'),
+    (0x84, '„'),
+    (0x85, '…'),
+    (0x86, '†'),
+    (0x87, '‡'),
+    (0x88, 'ˆ'),
+    (0x89, '‰'),
+    (0x8A, 'Š'),
+    (0x8B, '‹'),
+    (0x8C, 'Œ'),
+    (0x8E, 'Ž'),
+    (0x91, '\u{2018}'),
+    (0x92, '\u{2019}'),
+    (0x93, '\u{201C}'),
+    (0x94, '\u{201D}'),
+    (0x95, '•'),
+    (0x96, '–'),
+    (0x97, '—'),
+    (0x98, '˜'),
+    (0x99, '™'),
+    (0x9A, 'š'),
+    (0x9B, '›'),
+    (0x9C, 'œ'),
+    (0x9E, 'ž'),
+    (0x9F, 'Ÿ'),
+];
+
+fn windows_1252(c: char) -> Option<u8> {
+    match u32::from(c) {
+        // ASCII and Latin-1's printable upper half are the same bytes.
+        n @ (0..=0x7F | 0xA0..=0xFF) => u8::try_from(n).ok(),
+        _ => CP1252_HIGH.iter().find(|&&(_, h)| h == c).map(|&(b, _)| b),
+    }
 }
 
 fn one() -> usize {
@@ -73,6 +140,31 @@ impl ErpProfile {
 
     pub fn find(id: &str) -> Option<ErpProfile> {
         Self::builtin().into_iter().find(|p| p.id == id)
+    }
+
+    /// Why this ERP cannot store `description` as written, when it keeps texts in a
+    /// character set that lacks some of its characters (each named, with its code point).
+    pub fn unstorable(&self, description: &str) -> Option<String> {
+        let set = self.rules.description_characters?;
+        let mut bad: Vec<char> = description
+            .chars()
+            .filter(|&c| set.byte(c).is_none())
+            .collect();
+        if bad.is_empty() {
+            return None;
+        }
+        bad.sort_unstable();
+        bad.dedup();
+        let shown: Vec<String> = bad
+            .iter()
+            .map(|&c| format!("'{c}' (U+{:04X})", u32::from(c)))
+            .collect();
+        Some(format!(
+            "description has characters {} cannot store (it keeps text in {}): {}; replace them",
+            self.name,
+            set.label(),
+            shown.join(" ")
+        ))
     }
 
     /// Every rule a code breaks for this ERP, as sentences an admin can act on.
@@ -151,6 +243,7 @@ impl ErpProfile {
                 self.name, r.max_description_length
             ));
         }
+        errors.extend(self.unstorable(description));
         errors
     }
 }
@@ -228,6 +321,44 @@ mod tests {
         );
         let intacct = ErpProfile::find("sage_intacct").unwrap();
         assert_eq!(intacct.check_code("01", "x", '~').len(), 2);
+    }
+
+    /// QuickBooks Desktop keeps text in Windows-1252: what a spreadsheet's autocorrect and a
+    /// French-Canadian site write goes in; what that set lacks is refused, each named.
+    #[test]
+    fn quickbooks_takes_only_windows_1252_descriptions() {
+        let qb = ErpProfile::find("quickbooks_desktop").unwrap();
+        let fine = "Béton – “phase 1”, l’œuvre… 5 € ™ ÿ";
+        assert!(qb.check_code("01", fine, '-').is_empty());
+        assert_eq!(
+            qb.check_code("01", "Check ✓ done ✓ 😀", '-'),
+            vec![
+                "description has characters QuickBooks Desktop cannot store (it keeps text in \
+                 Windows-1252): '✓' (U+2713) '😀' (U+1F600); replace them"
+            ]
+        );
+        // Windows-1252's bytes, where Latin-1 would write control codes or Unicode has no byte.
+        let set = Charset::Windows1252;
+        let bytes: Vec<Option<u8>> = ['A', 'é', '–', '€', '\u{2019}', 'Ÿ', '\u{81}', '✓']
+            .into_iter()
+            .map(|c| set.byte(c))
+            .collect();
+        assert_eq!(
+            bytes,
+            [
+                Some(b'A'),
+                Some(0xE9),
+                Some(0x96),
+                Some(0x80),
+                Some(0x92),
+                Some(0x9F),
+                None,
+                None
+            ]
+        );
+        // Unicode ERPs take anything.
+        let xero = ErpProfile::find("xero").unwrap();
+        assert!(xero.check_code("01", "Check ✓", '-').is_empty());
     }
 }
 

@@ -6,6 +6,7 @@ use crate::{
     LineResult, Lines, fit_description,
 };
 use costbridge_domain::csv_cell::neutralise_row;
+use costbridge_domain::profile::Charset;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -213,10 +214,10 @@ pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
         // names are not: QuickBooks matches them exactly, and they are the company's own.
         let cells = neutralise_row([name.as_str(), desc, purchase_desc]);
         let [name, desc, purchase_desc] = cells.each_ref().map(AsRef::<str>::as_ref);
-        write!(
-            out,
-            "INVITEM\t{name}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n",
-        )?;
+        let line = format!(
+            "INVITEM\t{name}\tSERV\t{desc}\t{purchase_desc}\t{income}\t{expense}\t{hidden}\r\n"
+        );
+        write_ansi(out, &line)?;
         if let Some(p) = l.previous.filter(|p| p.full_code != l.full_code) {
             let old = quickbooks_name(p.full_code, ctx.delimiter);
             let was = fit_description(p.description, ctx.max_description);
@@ -228,10 +229,24 @@ pub fn render_iif(ctx: &ExportContext, lines: &dyn Lines, out: &mut impl Write) 
     }
     for (old, line) in retired.iter().rev() {
         if old_names.contains(old) {
-            out.write_all(line.as_bytes())?;
+            write_ansi(out, line)?;
         }
     }
     Ok(())
+}
+
+/// Writes `line` as QuickBooks Desktop reads an IIF file: Windows-1252, not UTF-8 (a UTF-8
+/// "Béton – phase 1" went in as "BÃ©ton â€“ phase 1"). A code's own text that the set lacks
+/// never gets here (`ErpProfile::unstorable` refuses it at send and at export); a stray one
+/// elsewhere (an account name typed into the settings, an old name's description exported
+/// before) is written '?', as Windows writes what its code page lacks.
+fn write_ansi(out: &mut impl Write, line: &str) -> io::Result<()> {
+    if line.is_ascii() {
+        return out.write_all(line.as_bytes());
+    }
+    let set = Charset::Windows1252;
+    let bytes: Vec<u8> = line.chars().map(|c| set.byte(c).unwrap_or(b'?')).collect();
+    out.write_all(&bytes)
 }
 
 /// Writes the CSV text of `lines` to `out` as it goes, like [`render_iif`].
@@ -492,6 +507,26 @@ mod tests {
             rows[2],
             "INVITEM\t01:01-100\tSERV\tConcrete\t\tConstruction Income\t\tN"
         );
+    }
+
+    /// QuickBooks Desktop reads an IIF file as Windows-1252: a French or autocorrected
+    /// description is written in its bytes (UTF-8's came in as "BÃ©ton â€“").
+    #[test]
+    fn iif_is_written_in_windows_1252() {
+        let ctx = ExportContext {
+            job_id: 7,
+            delimiter: '-',
+            max_description: None,
+        };
+        let lines = [ExportLine {
+            description: "Béton – “phase 1”",
+            ..line(1, "01", None)
+        }];
+        let mut text = Vec::new();
+        render_iif(&ctx, &lines, &mut text).unwrap();
+        let row = text.split(|&b| b == b'\n').nth(1).unwrap();
+        let desc = b"\tB\xE9ton \x96 \x93phase 1\x94\t";
+        assert!(row.windows(desc.len()).any(|w| w == desc), "{row:x?}");
     }
 
     /// QuickBooks cannot rename an item from an IIF file: a renamed code's new item goes in,

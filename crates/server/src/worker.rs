@@ -6,6 +6,7 @@ use crate::ops::OpError;
 use crate::ops::connection::connection;
 use crate::retry::{Stop, backoff, until_due};
 use crate::state::AppState;
+use costbridge_domain::profile::ErpProfile;
 use costbridge_domain::queue::COSTBRIDGE;
 use costbridge_domain::sync::parent_problem;
 use costbridge_erp::{
@@ -118,7 +119,7 @@ async fn process(
     };
     let delimiter = state.db.company_delimiter(job.company_id).await?;
 
-    let (orphans, to_export) = parents_first(&rows);
+    let (orphans, to_export) = parents_first(&rows, &conn.profile);
     // The orphans fail at once. With nothing to export, the same call closes the job: one found
     // empty is closed, not left running to be claimed again every time its lease runs out.
     if !orphans.is_empty() || to_export.is_empty() {
@@ -368,9 +369,13 @@ fn accounts_gone<'r>(
 
 /// Parents first: a child whose parent is neither synced nor in this export fails, naming
 /// it, and so do that child's own children in the export (`rows` are parents first): the ERP
-/// would otherwise get a sub-item whose parent it does not have. The other rows go to the
-/// ERP. Shared with the QuickBooks Web Connector's sessions.
-pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&ExportRow>) {
+/// would otherwise get a sub-item whose parent it does not have. A row whose description the
+/// ERP cannot store (`profile`'s character set; sent before the rule, or by an older version)
+/// fails too, rather than reaching QuickBooks as mangled text. The other rows go to the ERP.
+/// Shared with the QuickBooks Web Connector's sessions.
+pub(crate) fn parents_first<'r>(
+    rows: &'r [ExportRow], profile: &ErpProfile,
+) -> (Vec<(i64, Outcome)>, Vec<&'r ExportRow>) {
     let in_job: HashSet<&str> = rows.iter().map(|r| &*r.full_code).collect();
     let mut failed: HashSet<&str> = HashSet::new();
     let mut orphans = Vec::new();
@@ -382,6 +387,9 @@ pub(crate) fn parents_first(rows: &[ExportRow]) -> (Vec<(i64, Outcome)>, Vec<&Ex
                 "parent '{p}' failed in this export (see its message); once the parent is \
                  exported, retry this code"
             )),
+            _ if let Some(why) = profile.unstorable(&r.description) => {
+                Some(format!("{why}, then send the code to the ERP again"))
+            }
             _ => parent_problem(
                 parent,
                 r.parent_state,

@@ -14,6 +14,7 @@ both!(
     a_storage_failure_is_not_an_erp_retry,
     two_workers_do_each_job_once,
     a_big_job_reaches_the_file_whole_and_in_order,
+    quickbooks_gets_its_own_character_set,
     the_check_names_an_item_of_another_companys_submission_or_job,
     the_database_refuses_a_missing_code_or_parent,
     a_refused_reject_is_said_in_its_dialog,
@@ -629,7 +630,7 @@ async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
             want.push((
                 2,
                 full,
-                format!("Section \"{s}\" \\ Éxcavation ✓ {d}"),
+                format!("Section \"{s}\" \\ Éxcavation – {d}"),
                 true,
             ));
             for i in 1..=30 {
@@ -651,9 +652,9 @@ async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
     let file = app
         .export_dir()
         .join(format!("costbridge-export-{}.iif", job["export_job_id"]));
-    let text = std::fs::read_to_string(file).unwrap();
+    let bytes = std::fs::read(file).unwrap();
     // Downloaded, it comes in chunks (64 KiB each) and arrives whole.
-    assert!(text.len() > 2 * 64 * 1024, "{} bytes", text.len());
+    assert!(bytes.len() > 2 * 64 * 1024, "{} bytes", bytes.len());
     let res = app
         .request(
             "GET",
@@ -661,7 +662,9 @@ async fn a_big_job_reaches_the_file_whole_and_in_order(app: TestApp) {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.text().await.unwrap(), text);
+    assert_eq!(res.bytes().await.unwrap(), bytes);
+    // QuickBooks reads it as Windows-1252.
+    let text = windows_1252(&bytes);
     let got: Vec<(String, String, bool)> = text
         .split("\r\n")
         .skip(1)
@@ -1788,4 +1791,90 @@ async fn a_pull_read_before_an_export_does_not_undo_it(app: TestApp) {
     // Read after the export, the ERP's values are the ERP's: they are taken.
     let s = pull(costbridge_storage::now()).await;
     assert_eq!((s.updated, s.conflicts.len()), (1, 0));
+}
+
+/// `bytes` read as Windows-1252, as QuickBooks Desktop reads an IIF file.
+pub(crate) fn windows_1252(bytes: &[u8]) -> String {
+    let set = costbridge_domain::profile::Charset::Windows1252;
+    let table: std::collections::HashMap<u8, char> = (0..0x2200)
+        .filter_map(char::from_u32)
+        .filter_map(|c| Some((set.byte(c)?, c)))
+        .collect();
+    bytes.iter().map(|b| table[b]).collect()
+}
+
+/// QuickBooks Desktop is not Unicode: an IIF file is read as Windows-1252, so a UTF-8 "Béton –"
+/// went in as "BÃ©ton â€“", and what that set lacks it cannot store at all. Such a code is
+/// refused at send, naming the characters; one already waiting (sent by an older version)
+/// fails at export with its children, and the rest of the file goes in.
+async fn quickbooks_gets_its_own_character_set(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let one = app.code(list, "01", "Béton – “phase 1”", None).await;
+    let under = app.code(list, "100", "Coffrage", one["id"].as_i64()).await;
+    app.code(list, "02", "Électricité", None).await;
+    let tick = app.code(list, "03", "Checked ✓", None).await;
+    let send = app.c(&format!("/cost_code_lists/{list}/send_to_erp"));
+    let (_, st) = app.get(&send).await;
+    let (s, e) = app
+        .post(&send, json!({"list_version": st["list_version"]}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_codes")),
+        "{e}"
+    );
+    let items = e["error"]["details"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{e}");
+    assert_eq!(items[0]["id"], tick["id"]);
+    assert_eq!(
+        items[0]["errors"][0],
+        "description has characters QuickBooks Desktop cannot store (it keeps text in \
+         Windows-1252): '✓' (U+2713); replace them"
+    );
+    app.patched(
+        &app.c(&format!(
+            "/cost_code_lists/{list}/cost_codes/{}",
+            tick["id"]
+        )),
+        json!({"description": "Checked"}),
+    )
+    .await;
+    app.send(list).await;
+
+    // Waiting since before the rule: 01's snapshot holds a character QuickBooks lacks.
+    execute(
+        &app,
+        "UPDATE erp_items SET description = 'Béton ✓' WHERE full_code = '01'",
+    )
+    .await;
+    let job = app.accept_waiting().await;
+    app.run_worker().await;
+    let failed = app.items("failed").await;
+    let says = |id: &Value| {
+        let item = failed.iter().find(|i| &i["cost_code_id"] == id).unwrap();
+        item["erp_message"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(
+        says(&one["id"]),
+        "description has characters QuickBooks Desktop cannot store (it keeps text in \
+         Windows-1252): '✓' (U+2713); replace them, then send the code to the ERP again"
+    );
+    assert!(says(&under["id"]).starts_with("parent '01' failed in this export"));
+    let file = app
+        .export_dir()
+        .join(format!("costbridge-export-{}.iif", job["export_job_id"]));
+    let bytes = std::fs::read(file).unwrap();
+    let written = b"\t\xC9lectricit\xE9\t";
+    assert!(
+        bytes.windows(written.len()).any(|w| w == written),
+        "{bytes:x?}"
+    );
+    let text = windows_1252(&bytes);
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(names, ["02", "03"], "{text}");
 }

@@ -205,7 +205,7 @@ pub(super) async fn advance(
             return Ok(None);
         };
         let rows = state.db.job_rows(job.id).await?;
-        let (orphans, rows_ok) = parents_first(&rows);
+        let (orphans, rows_ok) = parents_first(&rows, &conn.profile);
         if !orphans.is_empty() || rows_ok.is_empty() {
             // Closes the job too once nothing is left in it; the next round takes the job
             // again either way.
