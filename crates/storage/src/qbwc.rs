@@ -4,6 +4,7 @@
 use crate::jobs::ClaimedJob;
 use crate::tx::{Arg, Queries, values};
 use crate::{Db, StoreError, audit, now};
+use costbridge_domain::permission::Level;
 use costbridge_domain::queue::{ItemStatus, JobStatus, sql_in};
 use serde_json::json;
 use sqlx::AssertSqlSafe;
@@ -96,19 +97,41 @@ impl Db {
     ) -> Result<(), StoreError> {
         self.write(|tx| {
             Box::pin(async move {
+                // Whoever sets it must still manage users when it is kept as theirs: their row
+                // is held, so a demotion judges this password (`credentials_held`) either
+                // before it or after it, never beside it.
+                let lock = if tx.postgres() { " FOR SHARE" } else { "" };
+                let sql =
+                    format!("SELECT admin_tool FROM users WHERE company_id = $1 AND id = $2{lock}");
+                let level: Option<String> = tx
+                    .scalar_optional(AssertSqlSafe(sql), [company.into(), actor.into()])
+                    .await?;
+                if level.as_deref() != Some(Level::Admin.as_str()) {
+                    return Err(StoreError::Conflict(
+                        "your rights changed meanwhile: setting the Web Connector password needs \
+                         admin_tool=admin; nothing was changed"
+                            .into(),
+                    ));
+                }
                 let replaced = tx
                     .execute(
-                        "UPDATE qbwc_logins SET user_name = $2, password_hash = $3 \
-                         WHERE company_id = $1",
-                        [company.into(), user.into(), hash.into()],
+                        "UPDATE qbwc_logins SET user_name = $2, password_hash = $3, \
+                         password_set_by = $4 WHERE company_id = $1",
+                        [company.into(), user.into(), hash.into(), actor.into()],
                     )
                     .await?
                     > 0;
                 if !replaced {
                     tx.execute(
                         "INSERT INTO qbwc_logins (company_id, user_name, password_hash, \
-                         created_at) VALUES ($1, $2, $3, $4)",
-                        [company.into(), user.into(), hash.into(), now().into()],
+                         created_at, password_set_by) VALUES ($1, $2, $3, $4, $5)",
+                        [
+                            company.into(),
+                            user.into(),
+                            hash.into(),
+                            now().into(),
+                            actor.into(),
+                        ],
                     )
                     .await?;
                 }

@@ -83,13 +83,33 @@ async fn last_full_admin(
 }
 
 /// Refuses to lower a user's rights below those of an account they can still sign in as: an
-/// API client whose secret they were shown last (they created or rotated it), or a person who
+/// API client whose secret they were shown last (they created or rotated it), a person who
 /// still signs in with a password they chose (created the person with, set, or sent the reset
-/// link of). The client is to be rotated (by someone who holds its rights) or revoked first;
-/// the person is to change their own password first.
+/// link of), or the QuickBooks Web Connector whose password they set last (it acts as the
+/// company's QuickBooks: it confirms exports and sends codes into the ERP list; setting it
+/// takes admin_tool=admin). The client is to be rotated (by someone who holds its rights) or
+/// revoked first; the person is to change their own password first; the Web Connector gets a
+/// new password first.
 async fn credentials_held(
     tx: &mut Tx<'_>, company: i64, id: i64, name: &str, perms: &Permissions,
 ) -> Result<(), StoreError> {
+    if !perms.can_manage_users() {
+        let qbwc: Option<i64> = tx
+            .scalar_optional(
+                "SELECT company_id FROM qbwc_logins WHERE company_id = $1 AND password_set_by = $2",
+                [company.into(), id.into()],
+            )
+            .await?;
+        if qbwc.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "{name} set the QuickBooks Web Connector password and was shown it: with it \
+                 {name} could still act as the company's QuickBooks (confirm exports, send \
+                 codes into the ERP list), which needs admin_tool=admin. Another admin sets a \
+                 new password first (Company settings → ERP connection → New password, then \
+                 enter it in the Web Connector), then change {name}."
+            )));
+        }
+    }
     #[derive(sqlx::FromRow)]
     struct Held {
         #[sqlx(flatten)]

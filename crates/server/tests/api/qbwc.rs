@@ -4,7 +4,7 @@
 //! against Intuit's schema). This file: the harness, connecting, signing in, the pages; the
 //! exports are in `qbwc_export.rs`.
 use crate::both;
-use crate::helpers::{TestApp, error_message};
+use crate::helpers::{TestApp, error_message, perms};
 use crate::qbwc_standin::QuickBooksStandIn;
 use costbridge_erp::qbwc::xml::{Element, esc, parse};
 use reqwest::StatusCode;
@@ -14,6 +14,7 @@ both!(
     first_connect_nothing_to_do_bad_password_and_expired_ticket,
     the_pages_show_the_web_connector_and_what_waits_for_it,
     wrong_passwords_are_throttled,
+    an_admin_keeps_their_rights_while_the_web_connector_has_their_password,
 );
 
 const HCP: &str = r#"<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs requestID="0" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><HostRet><ProductName>QuickBooks Enterprise Solutions: Contractor 23.0</ProductName><MajorVersion>33</MajorVersion><MinorVersion>0</MinorVersion><Country>US</Country><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion></HostRet></HostQueryRs></QBXMLMsgsRs></QBXML>"#;
@@ -541,4 +542,54 @@ async fn wrong_passwords_are_throttled(app: TestApp) {
     // Locked now: even the right password is refused, and no ticket is made.
     let (ticket, what) = qbwc.authenticate(&qbwc.password).await;
     assert_eq!((ticket.as_str(), what.as_str()), ("", "nvu"));
+}
+
+/// The Web Connector's password acts as the company's QuickBooks: it confirms exports (codes
+/// become synced) and sends codes into the ERP list. An admin who set it was shown it, so
+/// they are not demoted below managing users (what setting it takes) until another admin sets
+/// a new one. Before, a demoted admin could still run a Web Connector of their own.
+async fn an_admin_keeps_their_rights_while_the_web_connector_has_their_password(app: TestApp) {
+    let bob = app
+        .user("bob@one.example", perms("admin", "admin", false))
+        .await;
+    let (_, me) = app.call("GET", "/api/v1/me", &bob, None).await;
+    connect(&app, &bob, app.company).await;
+    let user = app.c(&format!("/users/{}", me["id"]));
+    let demote = json!({"permissions": perms("standard", "admin", false)});
+    let (s, b) = app.patch(&user, demote.clone()).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let message = error_message(&b);
+    assert!(
+        message.contains("set the QuickBooks Web Connector password and was shown it")
+            && message.contains("sets a new password first"),
+        "{message}"
+    );
+    let (_, still) = app.call("GET", "/api/v1/me", &bob, None).await;
+    assert_eq!(still["permissions"], perms("admin", "admin", false));
+    // Lowering what setting it does not take is not held back.
+    let (s, b) = app
+        .patch(
+            &user,
+            json!({"permissions": perms("admin", "standard", false)}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Once another admin set a new password, the one Bob saw is dead: he may be demoted.
+    let (s, b) = app
+        .post(&app.c("/erp_connection/qbwc/password"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app.patch(&user, demote).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // A password Bob asked for before his demotion, written after it: refused.
+    let bob_id = me["id"].as_i64().unwrap();
+    let late = app
+        .app_state
+        .db
+        .set_qbwc_password(app.company, bob_id, "costbridge-x", "late-hash")
+        .await;
+    assert!(
+        matches!(&late, Err(costbridge_storage::StoreError::Conflict(m)) if m.contains("your rights changed meanwhile")),
+        "{late:?}"
+    );
 }
