@@ -50,9 +50,12 @@ pub struct FirstRun {
 }
 
 impl FirstRun {
-    /// Whether a setup request with this `Host` header and `code` may go ahead.
-    pub fn allows(&self, host: Option<&str>, code: &str) -> bool {
-        host.is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
+    /// Whether a setup request with this `Host` header and `code` may go ahead. The host opens
+    /// it without the code only for a request `local` to this machine: any client elsewhere
+    /// can send the configured host's name, and an instance listening on the network was set
+    /// up by whoever reached it first.
+    pub fn allows(&self, local: bool, host: Option<&str>, code: &str) -> bool {
+        local && host.is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
             || self.code.as_deref().is_some_and(|c| {
                 bool::from(subtle::ConstantTimeEq::ct_eq(
                     c.as_bytes(),

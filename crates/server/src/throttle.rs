@@ -197,11 +197,25 @@ impl SignInThrottle {
         }
     }
 
-    /// The address a request comes from, as this server is set up to see it.
+    /// Whether the request carries `[server] client_ip_header`: a proxy forwarded it.
+    pub fn forwarded(&self, headers: &HeaderMap) -> bool {
+        self.client_ip_header
+            .as_ref()
+            .is_some_and(|h| headers.contains_key(h))
+    }
+
+    /// The address a request comes from, as this server is set up to see it. The header's
+    /// last address may carry a port (`203.0.113.5:41234`, `[2001:db8::1]:443`) or brackets,
+    /// as some proxies write it: read as the proxy's own address instead, every client shared
+    /// one sign-in throttle, and one person's wrong passwords locked everyone out.
     pub fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> IpAddr {
         let forwarded = self.client_ip_header.as_ref().and_then(|h| {
             let value = headers.get_all(h).iter().next_back()?.to_str().ok()?;
-            value.rsplit(',').next()?.trim().parse().ok()
+            let last = value.rsplit(',').next()?.trim();
+            last.parse()
+                .or_else(|_| last.parse::<SocketAddr>().map(|a| a.ip()))
+                .or_else(|_| last.trim_start_matches('[').trim_end_matches(']').parse())
+                .ok()
         });
         forwarded
             .or(peer)
@@ -406,6 +420,27 @@ mod tests {
 
     fn ip(n: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, n])
+    }
+
+    /// Proxies write the client's address with a port or in brackets too: each is read as the
+    /// client, not as the proxy (whose one address every client would then share).
+    #[test]
+    fn the_client_address_is_read_with_a_port_or_brackets() {
+        let t = SignInThrottle::new(Some(HeaderName::from_static("x-forwarded-for")));
+        let proxy = Some(ip(9));
+        for (value, client) in [
+            ("203.0.113.5", "203.0.113.5"),
+            ("10.1.1.1, 203.0.113.5:41234", "203.0.113.5"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("not an address", "10.0.0.9"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            assert_eq!(t.client(&headers, proxy).to_string(), client, "{value}");
+        }
+        assert_eq!(t.client(&HeaderMap::new(), proxy), ip(9));
     }
 
     #[test]

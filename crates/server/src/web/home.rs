@@ -11,11 +11,12 @@ use crate::throttle::ClientAddr;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,6 +43,16 @@ fn host(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::HOST).and_then(|v| v.to_str().ok())
 }
 
+/// Whether a request comes straight from this machine: from a loopback address, and not
+/// through a proxy that says it forwarded it (a proxy on this machine passes on requests from
+/// anywhere).
+fn from_this_machine(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    const FORWARDED: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+    peer.ip().is_loopback()
+        && !FORWARDED.iter().any(|h| headers.contains_key(*h))
+        && !state.sign_in.forwarded(headers)
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "login.html")]
 struct LoginPage {
@@ -53,16 +64,18 @@ struct LoginPage {
 /// An empty database offers setup; otherwise the signed-in person lands on their first page.
 #[tracing::instrument(skip_all)]
 async fn home(
-    State(state): State<AppState>, method: Method, headers: HeaderMap,
+    State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, method: Method,
+    headers: HeaderMap,
 ) -> WebResult<Response> {
     if state.db.companies_count().await? == 0 {
+        let local = from_this_machine(&state, peer, &headers);
         return Ok(SetupPage {
             layout: Layout::bare("Set up"),
             errors: Errors::default(),
             company: String::new(),
             name: String::new(),
             email: String::new(),
-            ask_code: !state.first_run.allows(host(&headers), ""),
+            ask_code: !state.first_run.allows(local, host(&headers), ""),
         }
         .into_response());
     }
@@ -100,13 +113,15 @@ pub(super) fn same_site(headers: &HeaderMap) -> WebResult<()> {
 
 #[tracing::instrument(skip_all)]
 async fn setup(
-    State(state): State<AppState>, headers: HeaderMap, Form(f): Form<SetupForm>,
+    State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap,
+    Form(f): Form<SetupForm>,
 ) -> WebResult<Response> {
     same_site(&headers)?;
     if state.db.companies_count().await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
-    let ask_code = !state.first_run.allows(host(&headers), "");
+    let local = from_this_machine(&state, peer, &headers);
+    let ask_code = !state.first_run.allows(local, host(&headers), "");
     let again = |errors: Errors| SetupPage {
         layout: Layout::bare("Set up"),
         errors,
@@ -115,10 +130,10 @@ async fn setup(
         email: f.email.clone(),
         ask_code,
     };
-    if !state.first_run.allows(host(&headers), &f.setup_code) {
+    if !state.first_run.allows(local, host(&headers), &f.setup_code) {
         let errors = Errors::from_op(OpError::field(
             "setup_code",
-            "this address is not Costbridge's configured one ([mail] base_url); enter the setup code from the server's log",
+            "Costbridge asks for the setup code when setup is not opened on the server's own machine at its configured address ([mail] base_url); enter the setup code from the server's log",
         ))?;
         return Ok((StatusCode::FORBIDDEN, again(errors)).into_response());
     }

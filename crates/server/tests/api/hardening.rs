@@ -6,7 +6,7 @@ use crate::helpers::{ADMIN_LOGIN, Backend, TestApp, field_error};
 use crate::session::no_redirects;
 use crate::{both, per_backend};
 use reqwest::StatusCode;
-use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, SET_COOKIE};
+use reqwest::header::{ALLOW, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, HeaderName, SET_COOKIE};
 use serde_json::{Value, json};
 
 both!(
@@ -176,10 +176,11 @@ per_backend!(
 );
 
 /// DNS rebinding: a page at `rebind.evil.example` whose name now resolves to this server must
-/// not take first-run setup. The configured host may; another host needs the logged code.
+/// not take first-run setup. The configured host may, from this machine; another host, or a
+/// request a proxy forwarded (from anywhere: any client can name the configured host), needs
+/// the logged code.
 async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
-    let setup = async |app: &TestApp, host: Option<&str>, code: &str| {
-        let headers: Vec<_> = host.map(|h| (HOST, h)).into_iter().collect();
+    let setup_with = async |app: &TestApp, headers: Vec<(HeaderName, &str)>, code: &str| {
         let form = [
             ("company", "Rebound"),
             ("name", "Mallory"),
@@ -189,10 +190,20 @@ async fn setup_needs_the_configured_host_or_the_code(backend: Backend) {
         ];
         app.post_form("/setup", &headers, &form).await
     };
-    // The configured host (here the listen address) needs no code.
+    let setup = async |app: &TestApp, host: Option<&str>, code: &str| {
+        setup_with(app, host.map(|h| (HOST, h)).into_iter().collect(), code).await
+    };
+    // The configured host (here the listen address) needs no code, from this machine; through
+    // a proxy, it does.
     let Some(app) = TestApp::empty(backend).await else {
         return;
     };
+    for forwarded in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+        let from = vec![(HeaderName::from_static(forwarded), "203.0.113.9")];
+        let res = setup_with(&app, from, "").await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{forwarded}");
+        assert_eq!(app.app_state.db.companies_count().await.unwrap(), 0);
+    }
     let res = setup(&app, None, "").await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.app_state.db.companies_count().await.unwrap(), 1);
