@@ -64,7 +64,29 @@ pub fn shown_url(url: &str) -> String {
             u.set_query((!names.is_empty()).then(|| names.join("&")).as_deref());
             u.to_string()
         }
-        _ => url.to_owned(),
+        Ok(_) => url.to_owned(),
+        Err(_) => unparsed_shown(url.trim()),
+    }
+}
+
+/// [`shown_url`] of a URL that does not parse: a password holding `/`, `?` or `#` ends the
+/// address early (`postgres://cb:ab/cd@db/costs` reads "ab" as a port), and the URL was shown
+/// whole, password and all, in the error that it cannot be opened. Whatever could be user-info
+/// (up to the last `@`) and every query value are hidden.
+fn unparsed_shown(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((before, _)) => format!("{before}?***"),
+        None => rest,
+    };
+    if scheme.is_empty() {
+        rest
+    } else {
+        format!("{scheme}://{rest}")
     }
 }
 
@@ -193,6 +215,20 @@ mod tests {
             shown_url("postgres://cb@db:5432/costs?sslmode=require&password=s3cret"),
             "postgres://db:5432/costs?sslmode=***&password=***"
         );
+        // A password with '/' or '#' stops the URL parsing: it was shown whole.
+        for (url, shown) in [
+            ("postgres://cb:ab/cd@db/costs", "postgres://***@db/costs"),
+            (
+                "postgres://cb:a#b@db:5432/costs?x=1",
+                "postgres://***@db:5432/costs?***",
+            ),
+            (
+                "postgres://db:port/costs?password=p/q",
+                "postgres://db:port/costs?***",
+            ),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url}");
+        }
         // The admin's form keeps the query: it is sent back as the address.
         assert_eq!(
             without_credentials("https://u:p@hooks.example/run?sig=abc"),

@@ -23,7 +23,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "COSTBRIDGE_CONFIG")]
     pub config: Option<PathBuf>,
     /// sqlite://FILE or postgres://USER@HOST/DB (default sqlite://costbridge.db).
-    #[arg(long, global = true, env = "COSTBRIDGE_DATABASE_URL")]
+    // The variable's value is not printed by --help: it may hold the database's password.
+    #[arg(
+        long,
+        global = true,
+        env = "COSTBRIDGE_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -39,8 +45,10 @@ pub enum Command {
         company: String,
         #[arg(long)]
         email: String,
-        #[arg(long)]
-        password: String,
+        /// Read from COSTBRIDGE_BOOTSTRAP_PASSWORD or, with neither, the first line of
+        /// standard input: on the command line it is in `ps` and the shell's history.
+        #[arg(long, env = "COSTBRIDGE_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
         #[arg(long, default_value = "Administrator")]
         name: String,
     },
@@ -126,7 +134,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             password,
             name,
-        } => bootstrap(&settings, &company, &email, &password, &name).await,
+        } => {
+            let password = match password {
+                Some(p) => p,
+                None => first_line_of_stdin(&email)?,
+            };
+            bootstrap(&settings, &company, &email, &password, &name).await
+        }
         Command::Migrate => {
             let db = settings.database().await?;
             db.migrate().await?;
@@ -259,6 +273,23 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// The first admin's password from standard input (piped, or typed at the prompt), without
+/// its line break.
+fn first_line_of_stdin(email: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("password for {email} (shown as you type it; pipe it in to avoid that): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password: give it on standard input, in COSTBRIDGE_BOOTSTRAP_PASSWORD or with --password"
+    );
+    Ok(password.to_owned())
 }
 
 async fn bootstrap(

@@ -34,6 +34,61 @@ fn costbridge(args: &[&str]) -> std::process::Output {
         .expect("run costbridge")
 }
 
+/// The first admin's password and the database's need not be on a command line (where `ps`
+/// and the shell's history keep them), and `--help` does not print them from the environment.
+#[test]
+fn passwords_stay_off_the_command_line_and_out_of_help() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("stdin.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+        .args([
+            "bootstrap",
+            "--company",
+            "Piped Co",
+            "--email",
+            "p@example.com",
+        ])
+        .args(["--database-url", &db])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"piped-password-1\n").unwrap();
+    drop(stdin);
+    let ids = printed_json(&child.wait_with_output().unwrap());
+    assert_eq!(ids["user_id"].as_i64(), Some(1));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let signed_in = rt.block_on(async {
+        let db = Db::connect(&db).await.unwrap();
+        let hash = db.password_hash(1).await.unwrap();
+        costbridge_server::password::verify("piped-password-1".into(), hash).await
+    });
+    assert!(signed_in, "the piped password is the admin's");
+
+    let help = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+        .args(["serve", "--help"])
+        .env(
+            "COSTBRIDGE_DATABASE_URL",
+            "postgres://cb:db-secret-pw@db/costs",
+        )
+        .env("COSTBRIDGE_BOOTSTRAP_PASSWORD", "boot-secret-pw")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("COSTBRIDGE_DATABASE_URL"), "{text}");
+    assert!(!text.contains("db-secret-pw"), "{text}");
+    let help = Command::new(env!("CARGO_BIN_EXE_costbridge"))
+        .args(["bootstrap", "--help"])
+        .env("COSTBRIDGE_BOOTSTRAP_PASSWORD", "boot-secret-pw")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(!text.contains("boot-secret-pw"), "{text}");
+}
+
 #[test]
 fn bootstrap_import_export_and_config() {
     let dir = tempfile::tempdir().unwrap();
