@@ -211,7 +211,7 @@ pub fn permission_words(required: &str) -> String {
         .replace("read_only", "read-only")
 }
 
-fn capitalise(s: &str) -> String {
+pub(super) fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),

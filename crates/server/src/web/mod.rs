@@ -35,6 +35,7 @@ mod home;
 mod import;
 mod layout;
 mod lists;
+mod pulled;
 mod qbwc;
 mod reset;
 mod send;
