@@ -102,7 +102,28 @@ async fn add_tiered_codes_edit_import_and_send() {
             }
         };
         let existing = node_of("Existing Conditions").await;
-        b.click(&format!("#{existing} button[hx-post$='/active']")).await;
+        // Deactivate asks first, naming the code and what follows; Cancel changes nothing.
+        let toggle = format!("#{existing} button[hx-post$='/active']");
+        b.click(&toggle).await;
+        let asked = b.d.alert_text().await.expect("Deactivate asks first");
+        assert!(
+            asked.starts_with("Deactivate 02 Existing Conditions?")
+                && asked.contains("goes to the ERP as inactive with the next Send to ERP")
+                && asked.contains("Activate turns it back on"),
+            "{asked}"
+        );
+        b.d.dismiss_alert().await.expect("cancel the deactivate");
+        b.settled().await;
+        assert!(!b.text(&format!("#{existing}")).await.contains("inactive"));
+        b.click(&toggle).await;
+        b.d.accept_alert().await.expect("confirm the deactivate");
+        b.wait_text(&format!("#{existing}"), "inactive").await;
+        // Activate takes one click: there is nothing to lose.
+        b.click(&toggle).await;
+        b.wait_gone(&format!("#{existing}.inactive")).await;
+        assert!(b.d.alert_text().await.is_err(), "Activate asked to confirm");
+        b.click(&toggle).await;
+        b.d.accept_alert().await.expect("confirm the deactivate");
         b.wait_text(&format!("#{existing}"), "inactive").await;
         let typo = node_of("Typo").await;
         b.click(&format!("#{typo} button[hx-post$='/delete']")).await;
