@@ -4,7 +4,7 @@
 //! else (`//evil.example`, `https://…`, `/\evil.example`) would make the sign-in page an open
 //! redirect, and falls back to the start page.
 use axum::http::request::Parts;
-use axum::http::{Method, Uri};
+use axum::http::{Method, Uri, header};
 
 /// Longer than any page's address here (a search, a filter and a page number); a longer
 /// `next` is not one of ours.
@@ -12,23 +12,40 @@ const LONGEST: usize = 2000;
 
 /// The page a request was made from, when it can be opened again with a GET: for htmx the
 /// page it was sent from (`HX-Current-URL`; the request itself may be a POST-only action), for
-/// a page load the page itself. A form posted without htmx has no page to go back to.
+/// a page load the page itself. A file (`/codes/1/export.csv`) is no page: signing in went on
+/// to download it and left the person on the sign-in page, so its way back is the page that
+/// linked to it (`Referer`, from this site only). A form posted without htmx has no page to go
+/// back to.
 pub(super) fn page_of(parts: &Parts, htmx: bool) -> Option<String> {
     let page = if htmx {
-        let url = parts.headers.get("hx-current-url")?.to_str().ok()?;
-        // `location.href` with its fragment, which the browser never sends back anyway.
-        let url = url.split('#').next()?;
+        path_of(parts.headers.get("hx-current-url")?.to_str().ok()?)?
+    } else if parts.method != Method::GET {
+        return None;
+    } else if parts.uri.path().rsplit('/').next()?.contains('.') {
+        let linked_from = parts.headers.get(header::REFERER)?.to_str().ok()?;
+        let here = parts.headers.get(header::HOST)?.to_str().ok()?;
+        let from: Uri = linked_from.parse().ok()?;
+        if from.authority()?.as_str() != here {
+            return None;
+        }
+        path_of(linked_from)?
+    } else {
+        parts.uri.path_and_query()?.as_str().to_owned()
+    };
+    local_path(&page).map(str::to_owned)
+}
+
+/// The path and query of a browser's address (`location.href`, a `Referer`), without the
+/// fragment, which the browser never sends back anyway.
+fn path_of(url: &str) -> Option<String> {
+    let url = url.split('#').next()?;
+    Some(
         url.parse::<Uri>()
             .ok()?
             .path_and_query()?
             .as_str()
-            .to_owned()
-    } else if parts.method == Method::GET {
-        parts.uri.path_and_query()?.as_str().to_owned()
-    } else {
-        return None;
-    };
-    local_path(&page).map(str::to_owned)
+            .to_owned(),
+    )
 }
 
 /// `next` when it is a path on this site worth coming back to: one leading `/` (not `//` or
