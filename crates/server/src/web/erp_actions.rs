@@ -1,6 +1,7 @@
 //! What an approver does on the ERP Integrations page: pick GL accounts (saved on change),
 //! and export, retry or reject the selected rows or all of them.
 use super::erp::{QueueView, RejectForm, RowView, connection, filter_key, queue_view};
+use super::pulled::Pulled;
 use super::{Form, Viewer, WebResult, explain, fragments, htmx_redirect};
 use crate::ops::OpError;
 use crate::ops::queue::{self as ops, GlChoice, Pick, Reject, Start, filter_entry};
@@ -12,7 +13,6 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
-use costbridge_storage::pull::PullSummary;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -22,12 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/erp/retry", post(retry))
         .route("/erp/reject", post(reject))
         .route("/erp/sync", post(sync_from_erp))
-}
-
-#[derive(Template)]
-#[template(path = "_erp_pulled.html")]
-struct Pulled {
-    s: PullSummary,
 }
 
 /// Sync from ERP asked of an ERP that pulls its own work (the QuickBooks Web Connector).
@@ -40,11 +34,11 @@ struct SyncRequested {
     message: String,
 }
 
-/// Sync from ERP: what the pull created, updated and left alone, and each conflict's two sides.
+/// Sync from ERP: what the pull created, updated and left alone, and what differs in each conflict.
 #[tracing::instrument(skip_all)]
 async fn sync_from_erp(v: Viewer) -> WebResult<Response> {
     match ops::sync_from_erp(v.state(), &v.caller.user, v.company()).await? {
-        ops::Pull::Done(s) => fragments(StatusCode::OK, vec![Pulled { s }.render()]),
+        ops::Pull::Done(s) => fragments(StatusCode::OK, vec![Pulled::new(s).render()]),
         ops::Pull::Requested(message) => {
             fragments(StatusCode::OK, vec![SyncRequested { message }.render()])
         }

@@ -9,8 +9,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use costbridge_storage::queue::INCOME_NEEDED;
 
 pub enum WebError {
-    /// No live session: go to the sign-in page (htmx is told to navigate, not to swap).
-    SignIn { htmx: bool },
+    /// No live session: go to the sign-in page (htmx is told to navigate, not to swap), and
+    /// back to `next` once signed in.
+    SignIn { htmx: bool, next: Option<String> },
     /// An operation refused or failed; the words come from the typed error.
     Op(OpError),
     /// A request the page could not take: a form that does not parse, a cross-site post, a
@@ -73,12 +74,17 @@ static X_ERROR: HeaderName = HeaderName::from_static("x-error");
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         match self {
-            WebError::SignIn { htmx: true } => (
-                StatusCode::UNAUTHORIZED,
-                [("hx-redirect", HeaderValue::from_static("/login"))],
-            )
-                .into_response(),
-            WebError::SignIn { htmx: false } => Redirect::to("/login").into_response(),
+            WebError::SignIn { htmx, next } => {
+                let to = super::back::sign_in_url(next.as_deref());
+                if htmx {
+                    // `sign_in_url` is ASCII: `local_path` lets nothing else through.
+                    let to =
+                        HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/login"));
+                    (StatusCode::UNAUTHORIZED, [("hx-redirect", to)]).into_response()
+                } else {
+                    Redirect::to(&to).into_response()
+                }
+            }
             WebError::Op(e) => {
                 let message = explain(&e);
                 // The status is the API's for the same error (which also logs a storage one).
@@ -211,7 +217,7 @@ pub fn permission_words(required: &str) -> String {
         .replace("read_only", "read-only")
 }
 
-fn capitalise(s: &str) -> String {
+pub(super) fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect(),

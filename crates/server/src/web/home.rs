@@ -1,5 +1,5 @@
 //! The start page, first-run setup, sign-in and sign-out.
-use super::{Errors, Form, Layout, WebError, WebResult};
+use super::{Errors, Form, Layout, WebError, WebResult, back};
 use crate::error::ApiError;
 use crate::extract::session_caller;
 use crate::ops::OpError;
@@ -11,7 +11,7 @@ use crate::throttle::ClientAddr;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -59,6 +59,8 @@ struct LoginPage {
     layout: Layout,
     errors: Errors,
     email: String,
+    /// The page to go back to once signed in (a path here, see `back::local_path`).
+    next: Option<String>,
 }
 
 /// An empty database offers setup; otherwise the signed-in person lands on their first page.
@@ -139,7 +141,7 @@ async fn setup(
     }
     let created = users::setup(&state, &f.company, &f.name, &f.email, f.password.clone()).await;
     match created {
-        Ok(user_id) => signed_in(&state, None, user_id, None).await,
+        Ok(user_id) => signed_in(&state, None, user_id, None, None).await,
         Err(e) => {
             let errors = Errors::from_op(e)?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, again(errors)).into_response())
@@ -147,10 +149,12 @@ async fn setup(
     }
 }
 
-/// Starts a fresh session (ending the one the browser came with) and goes to the start page.
-/// `checked`: the sign-in that verified the password (`None` for the founder just created).
+/// Starts a fresh session (ending the one the browser came with) and goes to `next`, else the
+/// start page. `checked`: the sign-in that verified the password (`None` for the founder just
+/// created).
 async fn signed_in(
     state: &AppState, old: Option<&str>, user_id: i64, checked: Option<&SignedIn>,
+    next: Option<&str>,
 ) -> WebResult<Response> {
     if let Some(old) = old {
         state.db.delete_session(&hash_token(old)).await?;
@@ -163,18 +167,25 @@ async fn signed_in(
         }
         .into());
     };
-    Ok(([(header::SET_COOKIE, s.cookie)], Redirect::to("/")).into_response())
+    let to = next.and_then(back::local_path).unwrap_or("/");
+    Ok(([(header::SET_COOKIE, s.cookie)], Redirect::to(to)).into_response())
 }
 
 #[tracing::instrument(skip_all)]
-async fn login_page(State(state): State<AppState>) -> WebResult<Response> {
+async fn login_page(
+    State(state): State<AppState>, RawQuery(query): RawQuery,
+) -> WebResult<Response> {
     if state.db.companies_count().await? == 0 {
         return Ok(Redirect::to("/").into_response());
     }
+    let next = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "next")
+        .and_then(|(_, v)| back::local_path(&v).map(str::to_owned));
     Ok(LoginPage {
         layout: Layout::bare("Sign in"),
         errors: Errors::default(),
         email: String::new(),
+        next,
     }
     .into_response())
 }
@@ -183,6 +194,9 @@ async fn login_page(State(state): State<AppState>) -> WebResult<Response> {
 struct LoginForm {
     email: String,
     password: String,
+    /// The page to go back to (the sign-in page's hidden field).
+    #[serde(default)]
+    next: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -194,7 +208,7 @@ async fn login(
     match authenticate(&state, f.email.trim(), f.password, client).await {
         Ok(s) => {
             let cookie = session::cookie(&headers);
-            signed_in(&state, cookie, s.user.id, Some(&s)).await
+            signed_in(&state, cookie, s.user.id, Some(&s), f.next.as_deref()).await
         }
         Err(e) => {
             let message = match &e {
@@ -210,6 +224,11 @@ async fn login(
                 layout: Layout::bare("Sign in"),
                 errors: Errors::message(message),
                 email: f.email,
+                next: f
+                    .next
+                    .as_deref()
+                    .and_then(back::local_path)
+                    .map(str::to_owned),
             };
             Ok((status, page).into_response())
         }

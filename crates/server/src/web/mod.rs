@@ -20,6 +20,7 @@ pub use layout::Layout;
 
 mod assets;
 mod audit;
+mod back;
 mod clients;
 mod codes;
 mod codes_edit;
@@ -35,6 +36,7 @@ mod home;
 mod import;
 mod layout;
 mod lists;
+mod pulled;
 mod qbwc;
 mod reset;
 mod send;
@@ -131,7 +133,10 @@ impl FromRequestParts<AppState> for Viewer {
                     .map_err(WebError::Op)?;
                 Ok(Viewer { caller, csrf, zone })
             }
-            Ok(None) => Err(WebError::SignIn { htmx }),
+            Ok(None) => Err(WebError::SignIn {
+                htmx,
+                next: back::page_of(parts, htmx),
+            }),
             Err(e) => Err(WebError::Request(e)),
         }
     }

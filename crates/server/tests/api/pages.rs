@@ -2,7 +2,7 @@
 use crate::both;
 use crate::helpers::{Backend, TestApp};
 use reqwest::StatusCode;
-use reqwest::header::COOKIE;
+use reqwest::header::{COOKIE, REFERER};
 use std::time::{Duration, Instant};
 
 both!(
@@ -246,6 +246,16 @@ async fn the_csv_downloads_send_an_ended_session_to_sign_in(app: TestApp) {
         assert!(body.starts_with('\u{feff}'), "{path}: {body}");
         let res = app.page_with(path, &[]).await;
         assert!(res.status().is_redirection(), "{path}: {}", res.status());
+        assert_eq!(res.headers()["location"], "/login", "{path}");
+        // Signing in comes back to the page with the link, not to the file (which would
+        // download and leave the person on the sign-in page); never to another site's page.
+        let from = format!("{}/codes?list={list}", app.base);
+        let res = app.page_with(path, &[(REFERER, &from)]).await;
+        let back = format!("/login?next=%2Fcodes%3Flist%3D{list}");
+        assert_eq!(res.headers()["location"], back.as_str(), "{path}");
+        let res = app
+            .page_with(path, &[(REFERER, "http://evil.example/codes?list=1")])
+            .await;
         assert_eq!(res.headers()["location"], "/login", "{path}");
     }
 }

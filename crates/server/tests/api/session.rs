@@ -11,6 +11,7 @@ both!(
     sign_in_rotates_and_sign_out_ends_the_session,
     sign_in_errors_and_cross_site_posts,
     pages_need_a_session,
+    signing_in_again_goes_back_to_the_page,
 );
 
 pub(crate) fn no_redirects() -> reqwest::Client {
@@ -196,10 +197,15 @@ async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
 
 async fn pages_need_a_session(app: TestApp) {
     let c = no_redirects();
-    for path in ["/", "/codes", "/erp", "/settings/users", "/settings/audit"] {
+    let res = c.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/login");
+    // Each page asks to come back to it after the sign-in.
+    for path in ["/codes", "/erp", "/settings/users", "/settings/audit"] {
         let res = c.get(format!("{}{path}", app.base)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
-        assert_eq!(res.headers()[LOCATION], "/login", "{path}");
+        let back = format!("/login?next=%2F{}", &path[1..].replace('/', "%2F"));
+        assert_eq!(res.headers()[LOCATION], back.as_str(), "{path}");
     }
     // An htmx request is told to navigate instead of getting a page to swap in.
     let res = c
@@ -231,4 +237,121 @@ async fn pages_need_a_session(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(htmx.status(), StatusCode::OK);
+}
+
+/// A session that ended sends the person to sign in and then back to the page they were on,
+/// not to the start page. Only a path on this site is followed: `next` comes from the request,
+/// and anything else would make the sign-in page an open redirect.
+async fn signing_in_again_goes_back_to_the_page(app: TestApp) {
+    let c = no_redirects();
+    let location = |res: &reqwest::Response, header: &str| {
+        res.headers()
+            .get(header)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    // A page load: the page itself, query and all.
+    let res = c
+        .get(format!("{}/codes?list=1&q=01", app.base))
+        .header(COOKIE, "costbridge_session=ended")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&res, "location"),
+        "/login?next=%2Fcodes%3Flist%3D1%26q%3D01"
+    );
+    // An htmx action (a POST that answers nothing to a GET): the page it was sent from.
+    let res = c
+        .post(format!("{}/codes/1/2/active", app.base))
+        .header("hx-request", "true")
+        .header(
+            "hx-current-url",
+            format!("{}/erp?filter=failed#queue", app.base),
+        )
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("active", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        location(&res, "hx-redirect"),
+        "/login?next=%2Ferp%3Ffilter%3Dfailed"
+    );
+    // A form posted without htmx has no page to go back to.
+    let res = c
+        .post(format!("{}/codes/1/2/active", app.base))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("active", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res, "location"), "/login");
+
+    // The sign-in page keeps `next` in its form, also after a wrong password.
+    let page = app
+        .page_with("/login?next=%2Ferp%3Ffilter%3Dfailed", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let field = r#"<input type="hidden" name="next" value="/erp?filter=failed">"#;
+    assert!(page.contains(field), "{page}");
+    let next = [("next", "/erp?filter=failed")];
+    let wrong = app
+        .post_form(
+            "/login",
+            &[],
+            &[
+                ("email", "admin@one.example"),
+                ("password", "nope-nope-nope"),
+                next[0],
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let page = wrong.text().await.unwrap();
+    assert!(
+        page.contains("The email or password is wrong.") && page.contains(field),
+        "{page}"
+    );
+    let signed_in = |next: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .post_form(
+                    "/login",
+                    &[],
+                    &[
+                        ("email", "admin@one.example"),
+                        ("password", "first-admin-password"),
+                        ("next", next),
+                    ],
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next}");
+            location(&res, "location")
+        }
+    };
+    assert_eq!(signed_in("/erp?filter=failed").await, "/erp?filter=failed");
+    // Anywhere else is the start page.
+    for elsewhere in [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        "/codes\r\nSet-Cookie: x=1",
+        "javascript:alert(1)",
+        "/login",
+    ] {
+        assert_eq!(signed_in(elsewhere).await, "/", "{elsewhere:?}");
+    }
+    let page = app
+        .page_with("/login?next=%2F%2Fevil.example", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(r#"name="next""#), "{page}");
 }

@@ -36,6 +36,7 @@ xero_both!(
     secrets_rotate_re_encrypts_the_xero_tokens,
     the_chart_is_read_once_a_minute,
     a_502_after_a_token_refresh_leaves_the_key_free,
+    the_page_says_what_differs_in_the_first_fifty_conflicts,
 );
 
 /// A server pointed at a fresh stand-in with two organisations, and a signed-in admin.
@@ -353,6 +354,80 @@ async fn exports_codes_as_items_and_reads_them_back(x: Xero) {
         "{b}"
     );
     assert!(b["conflicts"].to_string().contains("04"), "{b}");
+}
+
+/// Sync from ERP on the page says in words what differs in each conflict (only the fields that
+/// differ) and lists the first 50; the page showed each side as raw JSON, every one of them.
+/// The API still answers every conflict with both sides as JSON.
+async fn the_page_says_what_differs_in_the_first_fifty_conflicts(x: Xero) {
+    x.connect().await;
+    // 60 codes waiting here; Xero has each of them described its own way, and 02 archived.
+    let mut csv = String::from("full_code,description\n");
+    let mut items = Vec::new();
+    for i in 1..=60 {
+        csv.push_str(&format!("{i:02},General {i}\n"));
+        let (name, sold) = match i {
+            1 => ("General conditions".to_owned(), true),
+            2 => ("General 2".to_owned(), false),
+            _ => (format!("Xero {i}"), true),
+        };
+        items.push(json!({"ItemID": format!("50000000-0000-4000-8000-{i:012}"),
+            "Code": format!("{i:02}"), "Name": name, "Description": name,
+            "IsSold": sold, "IsPurchased": sold}));
+    }
+    x.app.import(x.list, csv).await;
+    x.standin
+        .with(|s| s.items.insert(TENANTS[0].0.to_owned(), items));
+
+    let (s, page) = x.post_form("/erp/sync", &[]).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("60 conflicts left as they are")
+            && page.contains(
+                "edit the code here and send it with Send to ERP, or change it in the ERP"
+            ),
+        "{page}"
+    );
+    let row = |code: &str| {
+        let start = page
+            .find(&format!("<td class=\"code\">{code}</td>"))
+            .unwrap_or_else(|| panic!("no row for {code}: {page}"));
+        let rest = &page[start..];
+        rest[..rest.find("</tr>").unwrap()].to_owned()
+    };
+    let one = row("01");
+    assert!(
+        one.contains("Description: “General 1” in Costbridge, “General conditions” in the ERP")
+            && !one.contains("Active")
+            && !one.contains("Code:"),
+        "{one}"
+    );
+    let two = row("02");
+    assert!(
+        two.contains("Active: yes in Costbridge, no in the ERP") && !two.contains("Description"),
+        "{two}"
+    );
+    assert!(
+        !page.contains("full_code") && !page.contains('{'),
+        "raw JSON: {page}"
+    );
+    assert_eq!(page.matches("<td class=\"code\">").count(), 50, "{page}");
+    assert!(page.contains("And 10 more conflicts, 60 in all."), "{page}");
+
+    let (s, b) = x
+        .app
+        .post(&x.app.c("/erp/cost_codes/sync_from_erp"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let conflicts = b["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 60, "{b}");
+    assert_eq!(
+        (
+            &conflicts[0]["local"]["description"],
+            &conflicts[0]["erp"]["description"]
+        ),
+        (&json!("General 1"), &json!("General conditions"))
+    );
 }
 
 /// The queue page, each GL picker change and the API all need the chart of accounts; each

@@ -1,6 +1,6 @@
 //! Admin → Work Breakdown Structure → Cost Code: tiers, field errors, edit, deactivate, delete,
 //! search, history, CSV import preview, and Send to ERP.
-use crate::harness::{ADMIN, PASSWORD, Site, with_browser};
+use crate::harness::{ADMIN, PASSWORD, Site, THREE_CODES, with_browser};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_tiered_codes_edit_import_and_send() {
@@ -102,7 +102,28 @@ async fn add_tiered_codes_edit_import_and_send() {
             }
         };
         let existing = node_of("Existing Conditions").await;
-        b.click(&format!("#{existing} button[hx-post$='/active']")).await;
+        // Deactivate asks first, naming the code and what follows; Cancel changes nothing.
+        let toggle = format!("#{existing} button[hx-post$='/active']");
+        b.click(&toggle).await;
+        let asked = b.d.alert_text().await.expect("Deactivate asks first");
+        assert!(
+            asked.starts_with("Deactivate 02 Existing Conditions?")
+                && asked.contains("goes to the ERP as inactive with the next Send to ERP")
+                && asked.contains("Activate turns it back on"),
+            "{asked}"
+        );
+        b.d.dismiss_alert().await.expect("cancel the deactivate");
+        b.settled().await;
+        assert!(!b.text(&format!("#{existing}")).await.contains("inactive"));
+        b.click(&toggle).await;
+        b.d.accept_alert().await.expect("confirm the deactivate");
+        b.wait_text(&format!("#{existing}"), "inactive").await;
+        // Activate takes one click: there is nothing to lose.
+        b.click(&toggle).await;
+        b.wait_gone(&format!("#{existing}.inactive")).await;
+        assert!(b.d.alert_text().await.is_err(), "Activate asked to confirm");
+        b.click(&toggle).await;
+        b.d.accept_alert().await.expect("confirm the deactivate");
         b.wait_text(&format!("#{existing}"), "inactive").await;
         let typo = node_of("Typo").await;
         b.click(&format!("#{typo} button[hx-post$='/delete']")).await;
@@ -251,4 +272,36 @@ async fn add_tiered_codes_edit_import_and_send() {
     })
     .await;
     let _ = (s, list);
+}
+
+/// A session that ended while a page was open: the next button goes to the sign-in page, and
+/// signing in comes back to that page (its search too), not to the start page. The button was
+/// a POST-only action; the way back is the page it was on, and the action did not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_after_the_session_ended_comes_back_to_the_page() {
+    let Some((site, _, _)) = Site::with_codes("quickbooks_desktop", THREE_CODES).await else {
+        return;
+    };
+    with_browser(&site, "back-to-the-page", |b| async move {
+        b.login(ADMIN, PASSWORD).await;
+        b.go("/codes?q=existing").await;
+        let deactivate = "#tree button[id^='active-']";
+        b.wait_text(deactivate, "Deactivate").await;
+        let mut ended = b.session_cookie().await;
+        ended["value"] = serde_json::json!("ended");
+        b.d.add_cookie(ended)
+            .await
+            .expect("the session's cookie replaced");
+
+        b.click(deactivate).await;
+        b.d.accept_alert().await.expect("confirm the deactivate");
+        b.wait_url("/login?next=%2Fcodes%3Fq%3Dexisting").await;
+        b.fill("#f-email", ADMIN).await;
+        b.fill("#f-password", PASSWORD).await;
+        b.click_to_load("form button[type=submit]").await;
+        b.wait_url("/codes?q=existing").await;
+        b.wait_text(deactivate, "Deactivate").await;
+        assert!(!b.exists("#tree .inactive").await, "the action ran");
+    })
+    .await;
 }

@@ -105,6 +105,7 @@ async fn codes_by_keyboard_alone() {
         // Deactivate: the redrawn row keeps focus on its button.
         b.tab_to(&format!("#active-{child}")).await;
         b.press(ENTER).await;
+        b.d.accept_alert().await.expect("confirm the deactivate");
         b.wait_text(&format!("#node-{child}"), "inactive").await;
         b.wait_focus(&format!("active-{child}")).await;
 

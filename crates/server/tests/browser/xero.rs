@@ -90,3 +90,82 @@ async fn connect_to_xero_consent_pick_and_the_refusals() {
     })
     .await;
 }
+
+/// Sync from ERP's conflicts on a phone: each one in words, long descriptions wrapped, and the
+/// page no wider than the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_conflicts_read_on_a_phone() {
+    if !available() {
+        return;
+    }
+    const TENANT: &str = "40000000-0000-4000-8000-000000000001";
+    let standin = XeroStandIn::start(&[(TENANT, "Acme Builders Ltd")]).await;
+    let port = free_port();
+    let site = Site::start_with(|s| {
+        standin.configure(s);
+        s.server.listen = format!("127.0.0.1:{port}");
+        s.mail.base_url = format!("http://127.0.0.1:{port}");
+        s.outbound.allow_private = true;
+    })
+    .await;
+    let company = site.company().await;
+    let xero = json!({"kind": "xero"});
+    let list = site
+        .state
+        .db
+        .put_erp_connection(company.id, company.admin, "xero", &xero, &xero)
+        .await
+        .expect("connection")
+        .erp_list_id;
+    // Codes waiting here that Xero describes otherwise, at length.
+    let mut csv = String::new();
+    let mut items = Vec::new();
+    for i in 1..=12 {
+        csv.push_str(&format!(
+            "{i:02},Concrete forming and reinforcing {i},true\n"
+        ));
+        let name = format!(
+            "Cast-in-place concrete forming, reinforcing and finishing for foundations {i}"
+        );
+        items.push(json!({"ItemID": format!("50000000-0000-4000-8000-{i:012}"),
+            "Code": format!("{i:02}"), "Name": name, "Description": name,
+            "IsSold": i != 2, "IsPurchased": i != 2}));
+    }
+    site.codes(&company, list, &csv).await;
+    standin.with(|s| s.items.insert(TENANT.to_owned(), items));
+    with_browser(&site, "xero-conflicts", |b| async move {
+        b.login(ADMIN, PASSWORD).await;
+        b.go("/settings/erp").await;
+        b.click_to_load("#xero a[href='/oauth/xero/connect']").await;
+        // One organisation: no pick.
+        b.click_to_load("#allow").await;
+        b.wait_text(
+            "#xero",
+            "Connected to the Xero organisation Acme Builders Ltd",
+        )
+        .await;
+
+        b.d.set_window_size(390, 844).await.unwrap();
+        b.go("/erp").await;
+        b.click("button[hx-post='/erp/sync']").await;
+        let table = b.wait_text("#conflicts", "in the ERP").await;
+        assert!(
+            table.contains("Active: yes in Costbridge, no in the ERP") && !table.contains('{'),
+            "{table}"
+        );
+        let wide =
+            b.d.execute(
+                "var d = document.documentElement; return [d.scrollWidth, d.clientWidth, \
+                 document.getElementById('conflicts').getBoundingClientRect().right];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let [page, screen, table]: [f64; 3] = serde_json::from_value(wide).unwrap();
+        assert!(
+            page <= screen && table <= screen,
+            "wider than the phone: page {page}, table {table}, screen {screen}"
+        );
+    })
+    .await;
+}
