@@ -37,6 +37,7 @@ impl App {
         // the mailer off for the life of the process behind one log line).
         mail::Mailer::new(&settings.mail)?;
         settings.worker.check()?;
+        settings.server.check()?;
         let db = settings.database().await?;
         db.migrate().await?;
         let cipher = crate::secrets::cipher(&settings, &db).await?;
@@ -44,6 +45,13 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
         let addr = listener.local_addr()?;
+        // Reachable from other machines over plain HTTP: the session cookie goes without
+        // `Secure` and emails link to an address that is not this one.
+        if !addr.ip().is_loopback() && !settings.mail.base_url.starts_with("https://") {
+            tracing::warn!(address = %addr, base_url = %settings.mail.base_url,
+                "listening for other machines while [mail] base_url is not an https:// address: \
+                 put Costbridge behind HTTPS and set [mail] base_url to the address people open");
+        }
         let db_empty = db.companies_count().await? == 0;
         let cipher = Arc::new(cipher);
         let state = AppState {
@@ -225,9 +233,20 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .with_state(state)
 }
 
-/// A handler that panicked answers the documented error body (500 `internal`), not plain text;
-/// the panic itself is on stderr.
-pub(crate) fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+/// A handler that panicked answers the documented error body (500 `internal`), not plain text.
+/// The panic is logged here, in the request's span (its id, in JSON when logs are): the
+/// default hook's plain line on stderr could not be matched to the 500 the person saw.
+pub(crate) fn panicked(
+    payload: Box<dyn std::any::Any + Send + 'static>,
+) -> axum::response::Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|m| (*m).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned());
+    tracing::error!(
+        panic = message.as_deref().unwrap_or("(no message)"),
+        "a request failed unexpectedly"
+    );
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",

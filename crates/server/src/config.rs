@@ -159,6 +159,24 @@ impl WorkerSettings {
     }
 }
 
+impl ServerSettings {
+    /// An empty `metrics_token` refuses the start: it looked like a token and left `/metrics`
+    /// open to anyone sending an empty one (or none).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            anyhow::bail!(
+                "[server] metrics_token is empty: set a token for /metrics, or remove the setting \
+                 to leave /metrics open (only where the network keeps it private)"
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
@@ -573,12 +591,16 @@ fn apply_env(
                  database is COSTBRIDGE_DATABASE_URL (one underscore) or --database-url"
             );
         };
-        // Numbers and booleans are typed so `COSTBRIDGE__WORKER__ENABLED=false` means false.
+        // Numbers and booleans are typed so `COSTBRIDGE__WORKER__ENABLED=false` means false. A
+        // number only when it reads back as written: a password `0123456789` (or `+1234`) was
+        // kept as the number 123456789, silently, and the SMTP sign-in failed.
         let v = value
             .parse::<i64>()
+            .ok()
+            .filter(|n| n.to_string() == value)
             .map(toml::Value::Integer)
-            .or_else(|_| value.parse::<bool>().map(toml::Value::Boolean))
-            .unwrap_or_else(|_| toml::Value::String(value.clone()));
+            .or_else(|| value.parse::<bool>().ok().map(toml::Value::Boolean))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
         if let Some(t) = doc
             .entry(section.clone())
             .or_insert_with(|| toml::Value::Table(Default::default()))
@@ -610,6 +632,17 @@ mod tests {
             e.contains("[worker] lease_seconds = 0 claims a job for no time"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_empty_metrics_token_is_refused() {
+        let mut server = ServerSettings::default();
+        assert!(server.check().is_ok());
+        server.metrics_token = Some(" ".into());
+        let e = server.check().unwrap_err().to_string();
+        assert!(e.contains("[server] metrics_token is empty"), "{e}");
+        server.metrics_token = Some("t0ken".into());
+        assert!(server.check().is_ok());
     }
 
     #[test]
@@ -656,6 +689,8 @@ mod tests {
             [
                 var("COSTBRIDGE__MAIL__USERNAME", "12345"),
                 var("COSTBRIDGE__MAIL__PASSWORD", "true"),
+                var("COSTBRIDGE__SERVER__METRICS_TOKEN", "0123456789"),
+                var("COSTBRIDGE__XERO__CLIENT_SECRET", "+1234"),
                 var("COSTBRIDGE__OUTBOUND__ALLOW", "10.0.0.5, 10.0.0.6/32"),
                 var("COSTBRIDGE__WORKER__LEASE_SECONDS", "45"),
                 var("COSTBRIDGE__WORKER__ENABLED", "false"),
@@ -664,6 +699,15 @@ mod tests {
         .unwrap();
         assert_eq!(s.mail.username.as_deref(), Some("12345"));
         assert_eq!(s.mail.password.as_ref().map(|p| p.expose()), Some("true"));
+        // Digits are kept as written, leading zero and sign included.
+        assert_eq!(
+            s.server.metrics_token.as_ref().map(|t| t.expose()),
+            Some("0123456789")
+        );
+        assert_eq!(
+            s.xero.client_secret.as_ref().map(|t| t.expose()),
+            Some("+1234")
+        );
         assert_eq!(s.outbound.allow, ["10.0.0.5", "10.0.0.6/32"]);
         assert_eq!((s.worker.lease_seconds, s.worker.enabled), (45, false));
         let e = with_env(

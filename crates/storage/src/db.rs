@@ -282,12 +282,24 @@ impl Db {
         }
     }
 
+    /// Brings the schema up to this version's. A database a newer version upgraded is refused
+    /// in words: sqlx's "migration … was previously applied but is missing in the resolved
+    /// migrations" did not say that the database is newer than the binary, nor what to do.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
-            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+        let ran = match self {
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
+        };
+        match ran {
+            Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
+                Err(StoreError::Conflict(format!(
+                    "this database was upgraded by a newer Costbridge (it has migration {v}, \
+                     which this version does not know): run that version or a newer one, or \
+                     restore the backup taken before the upgrade"
+                )))
+            }
+            other => Ok(other?),
         }
-        Ok(())
     }
 
     /// Which database this is, to tell databases apart in what this process keeps in memory

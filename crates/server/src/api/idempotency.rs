@@ -126,9 +126,10 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
     match run.await {
         Ok(res) => res,
         Err(e) => {
-            // A panic: let go of as any server error, unless the request changed data first.
-            tracing::error!(error = %e, "an idempotent request failed unexpectedly");
-            let res = crate::app::panicked(Box::new(()));
+            // A panic (logged there): let go of as any server error, unless the request
+            // changed data first.
+            let payload = e.try_into_panic().unwrap_or_else(|_| Box::new(()));
+            let res = crate::app::panicked(payload);
             if release(&g.state.db, owner, &held).await {
                 return res;
             }
