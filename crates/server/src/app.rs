@@ -299,7 +299,7 @@ struct Health {
     responses((status = 200, description = "The database answers", body = Health),
         (status = 503, description = "The database does not answer", body = Health, example = json!({"status": "unavailable"}))))]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
+    match answered(state.db.ping()).await {
         Ok(()) => (StatusCode::OK, Json(Health { status: "ok" })),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
@@ -311,6 +311,24 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
             )
         }
     }
+}
+
+/// How long `/healthz` and `/metrics` wait for the database: a connection to one that is down
+/// was waited for 10 s (the pool's wait), longer than a probe or a scrape waits.
+const DB_ANSWER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `read`'s answer, or a storage error when it took longer than [`DB_ANSWER`].
+async fn answered<T>(
+    read: impl Future<Output = Result<T, costbridge_storage::StoreError>>,
+) -> Result<T, costbridge_storage::StoreError> {
+    tokio::time::timeout(DB_ANSWER, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(costbridge_storage::StoreError::Conflict(format!(
+                "the database did not answer within {} s",
+                DB_ANSWER.as_secs()
+            )))
+        })
 }
 
 /// With `[server] metrics_token` set, `/metrics` needs it as a bearer token. The comparison
@@ -349,15 +367,22 @@ async fn metrics_token(
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     use costbridge_domain::events::DeliveryStatus;
     use costbridge_domain::queue::MailStatus;
-    // -1 says the database did not answer: a gauge that stopped moving would hide it.
+    // -1 says the database did not answer: a gauge that stopped moving would hide it. The
+    // reads run at once, each for at most `DB_ANSWER`: one after another, each waiting for a
+    // connection to a database that is down, a scrape took a minute and Prometheus saw only
+    // a target that timed out.
     let db = &state.db;
     let got = |n: Result<i64, _>| n.unwrap_or(-1) as f64;
-    let depth = got(db.export_queue_depth().await);
-    let emails = got(db.outbox_count(MailStatus::Pending).await);
-    let emails_failed = got(db.outbox_count(MailStatus::Failed).await);
-    let events = got(db.events_count(DeliveryStatus::Pending).await);
-    let events_failed = got(db.events_count(DeliveryStatus::Failed).await);
-    let alarms = db.export_alarms().await;
+    let (depth, emails, emails_failed, events, events_failed, alarms) = tokio::join!(
+        answered(db.export_queue_depth()),
+        answered(db.outbox_count(MailStatus::Pending)),
+        answered(db.outbox_count(MailStatus::Failed)),
+        answered(db.events_count(DeliveryStatus::Pending)),
+        answered(db.events_count(DeliveryStatus::Failed)),
+        answered(db.export_alarms()),
+    );
+    let (depth, emails, emails_failed) = (got(depth), got(emails), got(emails_failed));
+    let (events, events_failed) = (got(events), got(events_failed));
     let alarm = |f: fn(&costbridge_storage::jobs::ExportAlarms) -> i64| {
         alarms.as_ref().map_or(-1.0, |a| f(a) as f64)
     };

@@ -5,6 +5,99 @@ use serde_json::json;
 
 both!(health_metrics_and_docs, profiles_and_connections);
 
+/// With PostgreSQL out of reach, `/healthz` says so and `/metrics` answers -1, in time for a
+/// probe and a scrape (10 s by default). Each waited 10 s for a connection (the pool's wait),
+/// `/metrics` once per gauge, one after another: a minute in all. The database is reached
+/// through a relay that is cut the way a network partition cuts it: the connections held drop,
+/// and new ones are taken and never answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_metrics_answer_in_time_without_the_database() {
+    let relay = Relay::start().await;
+    let to = relay.addr;
+    let Some(app) = TestApp::spawn_with(crate::helpers::Backend::Postgres, |s| {
+        let url = &s.server.database_url;
+        let (head, rest) = url.split_once('@').unwrap();
+        let (server, db) = rest.split_once('/').unwrap();
+        *relay.upstream.lock().unwrap() = server.to_owned();
+        s.server.database_url = format!("{head}@{to}/{db}");
+    })
+    .await
+    else {
+        return;
+    };
+    let (s, _) = app.call("GET", "/healthz", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    relay.cut();
+    let started = std::time::Instant::now();
+    let (s, b) = app.call("GET", "/healthz", "", None).await;
+    assert_eq!(
+        (s, b),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unavailable"})
+        )
+    );
+    let (s, text) = app.call("GET", "/metrics", "", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = text.as_str().unwrap().to_owned();
+    assert!(text.contains("costbridge_export_jobs_open -1"), "{text}");
+    assert!(text.contains("costbridge_events_failed -1"), "{text}");
+    // Both together within one scrape's default timeout, which one old wait alone filled.
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(9), "{took:?}");
+}
+
+/// A TCP relay to PostgreSQL that can be cut like a network partition.
+struct Relay {
+    addr: std::net::SocketAddr,
+    upstream: std::sync::Arc<std::sync::Mutex<String>>,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start() -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay {
+            addr: listener.local_addr().unwrap(),
+            upstream: Default::default(),
+            cut: Default::default(),
+            links: Default::default(),
+        };
+        let (upstream, cut, links) = (
+            relay.upstream.clone(),
+            relay.cut.clone(),
+            relay.links.clone(),
+        );
+        tokio::spawn(async move {
+            // Connections taken after the cut: held open, never answered.
+            let mut silent = Vec::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if cut.load(Ordering::SeqCst) {
+                    silent.push(inbound);
+                    continue;
+                }
+                let to = upstream.lock().unwrap().clone();
+                links.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                }));
+            }
+        });
+        relay
+    }
+
+    /// Drops every relayed connection; later ones are taken and never answered.
+    fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
 async fn health_metrics_and_docs(app: TestApp) {
     let (s, b) = app.call("GET", "/healthz", "", None).await;
     assert_eq!((s, b), (StatusCode::OK, json!({"status": "ok"})));
