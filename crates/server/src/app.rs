@@ -117,12 +117,33 @@ impl App {
         let app = router(self.state.clone(), &self.settings);
         tracing::info!(address = %self.addr, database = %crate::config::shown_database(&self.settings.server.database_url), "costbridge listening");
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await?;
+        let (asked_tx, asked_rx) = tokio::sync::oneshot::channel();
+        let serving = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+            let _ = asked_tx.send(());
+        });
+        // Open requests get `shutdown_grace_seconds` to finish, or until a second signal: one
+        // slow upload or download kept a stopping server running with no end, and a second
+        // Ctrl-C did nothing.
+        let grace = std::time::Duration::from_secs(self.settings.server.shutdown_grace_seconds);
+        let cut_short = async move {
+            if asked_rx.await.is_err() {
+                return std::future::pending().await;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(grace) => {}
+                () = shutdown_signal() => {}
+            }
+        };
+        tokio::select! {
+            served = serving => served?,
+            () = cut_short => tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "requests still open when the shutdown grace ended (or on a second signal); \
+                 stopping without them"
+            ),
+        }
         if let Some(w) = worker {
             let _ = w.await;
         }
@@ -136,6 +157,24 @@ impl App {
         self.state.db.close().await;
         Ok(())
     }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
 }
 
 /// The hosts first-run setup is taken from, and on an empty database a one-time code (logged)

@@ -254,25 +254,7 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("costbridge listening on http://{}", app.addr);
-    app.run(shutdown_signal()).await
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+    app.run(crate::app::shutdown_signal()).await
 }
 
 /// The first admin's password from standard input (piped, or typed at the prompt), without

@@ -121,6 +121,9 @@ pub struct ServerSettings {
     /// When set, `/metrics` needs `Authorization: Bearer <this>` (401 otherwise).
     #[serde(skip_serializing)]
     pub metrics_token: Option<Secret>,
+    /// On SIGTERM or Ctrl-C, how long open requests may take to finish before the server stops
+    /// without them (a second signal stops it at once).
+    pub shutdown_grace_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +184,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             listen: "127.0.0.1:8080".into(),
+            shutdown_grace_seconds: 30,
             database_url: "sqlite://costbridge.db".into(),
             max_body_bytes: 1024 * 1024,
             max_import_bytes: 64 * 1024 * 1024,
@@ -365,6 +369,9 @@ max_import_bytes = 67108864
 # When set, /metrics answers only `Authorization: Bearer <token>` (401 otherwise). Prefer the
 # environment: COSTBRIDGE__SERVER__METRICS_TOKEN.
 # metrics_token = "..."
+# On SIGTERM or Ctrl-C, seconds open requests get to finish before the server stops without
+# them; a second signal stops it at once.
+shutdown_grace_seconds = 30
 
 [worker]
 # Run the background work inside `serve`: the export worker, email delivery, the daily summary

@@ -254,6 +254,73 @@ fn next(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
         .unwrap_or_else(|_| panic!("costbridge printed no {what} within 20 s"))
 }
 
+/// A stopping server gives open requests `shutdown_grace_seconds`, then stops without them; a
+/// second signal stops it at once. One client sending its body slowly kept it running with no
+/// end, past the service manager's patience, which then killed it without its last writes.
+#[test]
+fn a_slow_request_holds_a_stopping_server_only_so_long() {
+    use std::io::Write;
+    for (grace, second_signal) in [("1", false), ("600", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("serve.db").display());
+        let admin = printed_json(&bootstrap(
+            &db,
+            "Slow Co",
+            "s@example.com",
+            "slow-password-1",
+        ));
+        let env = [("COSTBRIDGE__SERVER__SHUTDOWN_GRACE_SECONDS", grace)];
+        let (mut child, rx, base) = serve(dir.path(), &env);
+        // A connection the server serves (its first request answered), then a request on it
+        // whose body never comes whole.
+        let mut slow = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = [0u8; 12];
+        std::io::Read::read_exact(&mut slow, &mut answer).unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+        let head = format!(
+            "POST /api/v1/companies/1/cost_code_lists HTTP/1.1\r\nHost: x\r\nAuthorization: \
+             Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n\
+             {{\"name\": ",
+            admin["token"].as_str().unwrap()
+        );
+        slow.write_all(head.as_bytes()).unwrap();
+        let term = |pid: u32| {
+            let sent = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+        };
+        term(child.id());
+        if second_signal {
+            loop {
+                if next(&rx, "the shutdown line").contains("shutting down") {
+                    break;
+                }
+            }
+            term(child.id());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let status =
+            status.unwrap_or_else(|| panic!("still running 15 s after SIGTERM (grace {grace} s)"));
+        assert!(status.success(), "{status}");
+        drop(slow);
+    }
+}
+
 /// At the default log level, every line a request logs carries its request id, so an operator
 /// can follow one request (the id is echoed to the client in `x-request-id`).
 #[test]
