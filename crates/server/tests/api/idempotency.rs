@@ -35,6 +35,15 @@ pub async fn post_with_key(
     (s, h, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Who the test's token is, as a key's owner.
+async fn key_owner(app: &TestApp) -> costbridge_storage::requests::KeyOwner {
+    let (_, me) = app.get("/api/v1/me").await;
+    costbridge_storage::requests::KeyOwner {
+        company: app.company,
+        caller: me["id"].as_i64().unwrap(),
+    }
+}
+
 /// What a claim holds of a `POST` to `path` with `body`: the hash of method, path and body.
 fn request_hash(path: &str, body: &Value) -> String {
     let mut h = Sha256::new();
@@ -198,16 +207,12 @@ async fn send_and_export_retried_on_another_instance_run_once(app: TestApp) {
 }
 
 async fn a_key_in_flight_is_a_conflict_until_its_claim_lapses(app: TestApp) {
-    use costbridge_storage::requests::{Claim, KeyOwner};
-    let (_, me) = app.get("/api/v1/me").await;
+    use costbridge_storage::requests::Claim;
     let path = app.c("/cost_code_lists");
     let body = json!({"name": "Budget codes"});
     // The claim an instance holds while it runs the first request with this key.
     let hash = request_hash(&path, &body);
-    let owner = KeyOwner {
-        company: app.company,
-        caller: me["id"].as_i64().unwrap(),
-    };
+    let owner = key_owner(&app).await;
     let now = costbridge_storage::now();
     let day = time::Duration::days(1);
     let claim = |lease: time::Duration| {
@@ -270,15 +275,11 @@ async fn kept_answers_hold_no_secret_in_clear(app: TestApp) {
 /// The change now marks its key in its own transaction, so the retry is refused instead.
 async fn a_change_saved_before_its_server_stopped_is_not_run_again(app: TestApp) {
     use costbridge_storage::Db;
-    use costbridge_storage::requests::{Claim, KeyOwner};
-    let (_, me) = app.get("/api/v1/me").await;
+    use costbridge_storage::requests::Claim;
     let path = app.c("/cost_code_lists");
     let body = json!({"name": "Budget codes"});
     let hash = request_hash(&path, &body);
-    let owner = KeyOwner {
-        company: app.company,
-        caller: me["id"].as_i64().unwrap(),
-    };
+    let owner = key_owner(&app).await;
     let db = &app.app_state.db;
     let count = || async { app.get(&path).await.1.as_array().map(Vec::len).unwrap() };
     let before = count().await;

@@ -154,17 +154,15 @@ async fn sign_in_rotates_and_sign_out_ends_the_session(app: TestApp) {
     assert_eq!(me(third).await, StatusCode::UNAUTHORIZED);
 }
 
+/// The sign-in form posted as the first admin with `password`, and `next` when given.
+async fn post_sign_in(app: &TestApp, password: &str, next: Option<&str>) -> reqwest::Response {
+    let mut form = vec![("email", "admin@one.example"), ("password", password)];
+    form.extend(next.map(|n| ("next", n)));
+    app.post_form("/login", &[], &form).await
+}
+
 async fn sign_in_errors_and_cross_site_posts(app: TestApp) {
-    let wrong = app
-        .post_form(
-            "/login",
-            &[],
-            &[
-                ("email", "admin@one.example"),
-                ("password", "nope-nope-nope"),
-            ],
-        )
-        .await;
+    let wrong = post_sign_in(&app, "nope-nope-nope", None).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     assert!(
@@ -262,32 +260,34 @@ async fn signing_in_again_goes_back_to_the_page(app: TestApp) {
         location(&res, "location"),
         "/login?next=%2Fcodes%3Flist%3D1%26q%3D01"
     );
+    // An action posted with a session that ended, with these headers added.
+    let toggle = |headers: Vec<(&'static str, String)>| {
+        let mut req = c
+            .post(format!("{}/codes/1/2/active", app.base))
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("active", "false")]);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        req.send()
+    };
     // An htmx action (a POST that answers nothing to a GET): the page it was sent from.
-    let res = c
-        .post(format!("{}/codes/1/2/active", app.base))
-        .header("hx-request", "true")
-        .header(
+    let res = toggle(vec![
+        ("hx-request", "true".into()),
+        (
             "hx-current-url",
             format!("{}/erp?filter=failed#queue", app.base),
-        )
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("active", "false")])
-        .send()
-        .await
-        .unwrap();
+        ),
+    ])
+    .await
+    .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         location(&res, "hx-redirect"),
         "/login?next=%2Ferp%3Ffilter%3Dfailed"
     );
     // A form posted without htmx has no page to go back to.
-    let res = c
-        .post(format!("{}/codes/1/2/active", app.base))
-        .header("sec-fetch-site", "same-origin")
-        .form(&[("active", "false")])
-        .send()
-        .await
-        .unwrap();
+    let res = toggle(Vec::new()).await.unwrap();
     assert_eq!(location(&res, "location"), "/login");
 
     // The sign-in page keeps `next` in its form, also after a wrong password.
@@ -299,18 +299,7 @@ async fn signing_in_again_goes_back_to_the_page(app: TestApp) {
         .unwrap();
     let field = r#"<input type="hidden" name="next" value="/erp?filter=failed">"#;
     assert!(page.contains(field), "{page}");
-    let next = [("next", "/erp?filter=failed")];
-    let wrong = app
-        .post_form(
-            "/login",
-            &[],
-            &[
-                ("email", "admin@one.example"),
-                ("password", "nope-nope-nope"),
-                next[0],
-            ],
-        )
-        .await;
+    let wrong = post_sign_in(&app, "nope-nope-nope", Some("/erp?filter=failed")).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let page = wrong.text().await.unwrap();
     assert!(
@@ -320,17 +309,7 @@ async fn signing_in_again_goes_back_to_the_page(app: TestApp) {
     let signed_in = |next: &'static str| {
         let app = &app;
         async move {
-            let res = app
-                .post_form(
-                    "/login",
-                    &[],
-                    &[
-                        ("email", "admin@one.example"),
-                        ("password", "first-admin-password"),
-                        ("next", next),
-                    ],
-                )
-                .await;
+            let res = post_sign_in(app, "first-admin-password", Some(next)).await;
             assert_eq!(res.status(), StatusCode::SEE_OTHER, "{next}");
             location(&res, "location")
         }

@@ -15,15 +15,7 @@ async fn connect_to_xero_consent_pick_and_the_refusals() {
         ("40000000-0000-4000-8000-000000000002", "Acme Demo Company"),
     ])
     .await;
-    // Xero sends the browser back to base_url, so the site listens where base_url says.
-    let port = free_port();
-    let site = Site::start_with(|s| {
-        standin.configure(s);
-        s.server.listen = format!("127.0.0.1:{port}");
-        s.mail.base_url = format!("http://127.0.0.1:{port}");
-        s.outbound.allow_private = true;
-    })
-    .await;
+    let site = xero_site(&standin).await;
     let company = site.company().await;
     let xero = json!({"kind": "xero"});
     site.state
@@ -100,14 +92,7 @@ async fn sync_conflicts_read_on_a_phone() {
     }
     const TENANT: &str = "40000000-0000-4000-8000-000000000001";
     let standin = XeroStandIn::start(&[(TENANT, "Acme Builders Ltd")]).await;
-    let port = free_port();
-    let site = Site::start_with(|s| {
-        standin.configure(s);
-        s.server.listen = format!("127.0.0.1:{port}");
-        s.mail.base_url = format!("http://127.0.0.1:{port}");
-        s.outbound.allow_private = true;
-    })
-    .await;
+    let site = xero_site(&standin).await;
     let company = site.company().await;
     let xero = json!({"kind": "xero"});
     let list = site
@@ -168,4 +153,17 @@ async fn sync_conflicts_read_on_a_phone() {
         );
     })
     .await;
+}
+
+/// A site speaking to `standin`. Xero sends the browser back to base_url, so the site listens
+/// where base_url says.
+async fn xero_site(standin: &XeroStandIn) -> std::sync::Arc<Site> {
+    let port = free_port();
+    Site::start_with(|s| {
+        standin.configure(s);
+        s.server.listen = format!("127.0.0.1:{port}");
+        s.mail.base_url = format!("http://127.0.0.1:{port}");
+        s.outbound.allow_private = true;
+    })
+    .await
 }
