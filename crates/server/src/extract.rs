@@ -287,12 +287,13 @@ fn with_param(uri: &Uri, name: &str, value: &str) -> String {
     format!("{}?{}", uri.path(), query.join("&"))
 }
 
-/// Whether the query string names `name` (with or without a value).
+/// Whether the query string gives `name` a value. An empty value is no value, as [`Q`] reads
+/// it: `?page=&after_code=…` pages by key.
 pub(crate) fn has_param(uri: &Uri, name: &str) -> bool {
-    uri.query()
-        .unwrap_or("")
-        .split('&')
-        .any(|kv| kv.split('=').next() == Some(name))
+    uri.query().unwrap_or("").split('&').any(|kv| {
+        kv.split_once('=')
+            .is_some_and(|(k, v)| k == name && !v.is_empty())
+    })
 }
 
 /// Query strings are parsed with our error shape too.

@@ -96,11 +96,14 @@ async fn list_codes(
     // Access is refused before the paging is judged.
     ops::read(&caller.user, cid)?;
     let paging = paging.check()?;
+    // Whether the client pages by number: `page=1` asks for numbered pages as much as `page=2`
+    // (it was let through beside `after_code`, and the page came without its `rel="next"`).
+    let by_number = crate::extract::has_param(&uri, "page");
     for (name, given) in [
         ("after", query.after.is_some()),
         ("after_code", query.after_code.is_some()),
     ] {
-        if given && paging.page != 1 {
+        if given && by_number {
             return Err(ApiError::field(
                 name,
                 format!("cannot be combined with page: {name} already says where the page starts"),
@@ -128,9 +131,8 @@ async fn list_codes(
         paging.window(),
     )
     .await?;
-    // A client that pages by number (`page=`) keeps getting numbered links; otherwise a full
-    // page may have more after it, and the next one starts after its last code's full code.
-    let by_number = crate::extract::has_param(&uri, "page");
+    // A client that pages by number keeps getting numbered links; otherwise a full page may
+    // have more after it, and the next one starts after its last code's full code.
     let next_after = codes
         .last()
         .filter(|_| !by_number && codes.len() as i64 == paging.per_page)

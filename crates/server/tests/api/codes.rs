@@ -16,6 +16,7 @@ both!(
     a_page_reads_every_field_as_the_code_does,
     empty_query_values_ask_for_nothing,
     lists_and_users_are_paged_like_every_list,
+    a_page_number_beside_a_key_is_refused,
 );
 
 /// A list page (read in bulk, packed into one JSON value on SQLite) says exactly what reading
@@ -821,4 +822,35 @@ async fn lists_and_users_are_paged_like_every_list(app: TestApp) {
     assert_eq!(page.as_array().map(Vec::len), Some(1));
     let (s, b) = app.get(&app.c("/users?per_page=0")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+}
+
+/// `page` pages by number, `after` and `after_code` by key: together they are refused, whatever
+/// the page number. `page=1` beside a key was let through, and its page came without the
+/// `rel="next"` that goes on from the key, so a walk stopped after one page. An empty `page=`
+/// is no page number, as every empty value is no value.
+async fn a_page_number_beside_a_key_is_refused(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    let first = app.code(list, "01", "General", None).await;
+    app.code(list, "02", "Site", None).await;
+    app.code(list, "03", "Concrete", None).await;
+    let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    let after = format!("after={}", first["id"]);
+    for (key, field) in [("after_code=01", "after_code"), (after.as_str(), "after")] {
+        for page in ["1", "2"] {
+            let (s, b) = app
+                .get(&format!("{codes}?per_page=1&page={page}&{key}"))
+                .await;
+            assert_eq!(
+                (s, field_error(&b, field).contains("page")),
+                (StatusCode::UNPROCESSABLE_ENTITY, true),
+                "page={page}&{key}: {b}"
+            );
+        }
+    }
+    let (got, _, next) = page_of(&app, &format!("{codes}?per_page=1&page=&after_code=01")).await;
+    assert_eq!(got, ["02"]);
+    assert!(
+        next.as_deref().is_some_and(|n| n.contains("after_code=02")),
+        "{next:?}"
+    );
 }
