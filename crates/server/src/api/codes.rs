@@ -170,9 +170,9 @@ async fn create_code(
 /// Edit, move or (de)activate a code
 #[utoipa::path(patch, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
     request_body = UpdateCode,
-    responses((status = 200, description = "The code as it is now", body = CostCode),
+    responses((status = 200, description = "The code as it is now; a patch that changes nothing writes nothing (no audit row, event or new list version)", body = CostCode),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin (standard may only change `active`)"),
-        (status = 409, description = "`locked`: the code (or a descendant) is pending, exporting or failed")))]
+        (status = 409, description = "`locked`: the patch changes a code (or a descendant) that is pending, exporting or failed")))]
 #[tracing::instrument(skip_all)]
 async fn update_code(
     caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>, Body(body): Body<UpdateCode>,
