@@ -115,8 +115,15 @@ fn common_errors(op: &Value, secured: bool, path: &str) -> Vec<(&'static str, &'
     out
 }
 
-fn error_example(status: &str) -> Value {
+/// An error body for `status`; a 409 is the code its `description` starts with (a `conflict`
+/// shown as `locked` told a client to wait for the approver where it must act).
+fn error_example(status: &str, description: &str) -> Value {
     let (code, message, details) = match status {
+        "409" if description.starts_with("`conflict`") => (
+            "conflict",
+            "Costbridge refused: '01-100' cannot be deleted: the ERP has it; deactivate it instead",
+            json!({}),
+        ),
         "400" => (
             "bad_request",
             "malformed JSON: expected value at line 1 column 1",
@@ -284,9 +291,11 @@ fn complete(openapi: OpenApi) -> Value {
                         add_example(content, &schemas);
                     }
                 } else if response.get("content").is_none() {
+                    let example =
+                        error_example(status, response["description"].as_str().unwrap_or(""));
                     response["content"] = json!({"application/json": {
                         "schema": {"$ref": "#/components/schemas/Error"},
-                        "example": error_example(status),
+                        "example": example,
                     }});
                     // A 502 carries one when the ERP's rate limit said how long to wait.
                     if status == "429" || status == "502" {

@@ -186,7 +186,7 @@ async fn update_code(
 #[utoipa::path(delete, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
     responses((status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
-        (status = 409, description = "`conflict` once the ERP had it or it has children (deactivate it instead); `locked` while pending")))]
+        (status = 409, description = "`conflict`: the ERP had it (deactivate it instead), it is pending, exporting or failed in the ERP Integrations queue, or it has children; the message says what to do first")))]
 #[tracing::instrument(skip_all)]
 async fn delete_code(
     caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>,
@@ -205,7 +205,7 @@ async fn delete_code(
         example = "full_code,description,active\n01,General Requirements,true\n01-100,Permits,true\n"),
     responses((status = 200, description = "What the import did", body = ImportSummary),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
-        (status = 409, description = "`locked`: a row changes a code that is pending, exporting or failed")))]
+        (status = 422, description = "`validation_failed`: `details.rows` lists every bad row (a row that changes a code pending, exporting or failed among them); nothing was applied")))]
 #[tracing::instrument(skip_all)]
 async fn import(
     caller: Caller, Path((cid, lid)): Path<(i64, i64)>,
