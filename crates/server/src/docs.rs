@@ -235,6 +235,9 @@ fn complete(openapi: OpenApi) -> Value {
                  "example": "</api/v1/companies/1/audit_events?page=2>; rel=\"next\""},
         "Retry-After": {"description": "Seconds to wait before trying again",
                         "schema": {"type": "integer", "minimum": 0}, "example": 30},
+        "WWW-Authenticate": {"description": "The challenge (RFC 6750): `Bearer`, with `error=\"invalid_token\"` when the token sent is not valid",
+                             "schema": {"type": "string"},
+                             "example": "Bearer error=\"invalid_token\""},
     });
     let (guard_headers, guard_parameters) = guard::components();
     let root_security = json!([{"bearer": []}, {"session": []}]);
@@ -301,6 +304,10 @@ fn complete(openapi: OpenApi) -> Value {
                     if status == "429" || status == "502" {
                         response["headers"] =
                             json!({"Retry-After": {"$ref": "#/components/headers/Retry-After"}});
+                    }
+                    if status == "401" {
+                        response["headers"] = json!({"WWW-Authenticate":
+                            {"$ref": "#/components/headers/WWW-Authenticate"}});
                     }
                 }
                 if guarded {
