@@ -376,21 +376,16 @@ async fn metrics_token(
     State(token): State<Option<Arc<str>>>, req: axum::extract::Request, next: middleware::Next,
 ) -> axum::response::Response {
     if let Some(token) = token {
-        let sent = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let sent = crate::extract::credentials(req.headers(), "Bearer");
         if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            sent.as_bytes(),
+            sent.unwrap_or("").as_bytes(),
             token.as_bytes(),
         )) {
-            return (
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                ApiError::unauthorized(),
-            )
-                .into_response();
+            return match sent {
+                Some(_) => ApiError::invalid_token(),
+                None => ApiError::unauthorized(),
+            }
+            .into_response();
         }
     }
     next.run(req).await

@@ -115,8 +115,15 @@ fn common_errors(op: &Value, secured: bool, path: &str) -> Vec<(&'static str, &'
     out
 }
 
-fn error_example(status: &str) -> Value {
+/// An error body for `status`; a 409 is the code its `description` starts with (a `conflict`
+/// shown as `locked` told a client to wait for the approver where it must act).
+fn error_example(status: &str, description: &str) -> Value {
     let (code, message, details) = match status {
+        "409" if description.starts_with("`conflict`") => (
+            "conflict",
+            "Costbridge refused: '01-100' cannot be deleted: the ERP has it; deactivate it instead",
+            json!({}),
+        ),
         "400" => (
             "bad_request",
             "malformed JSON: expected value at line 1 column 1",
@@ -228,6 +235,9 @@ fn complete(openapi: OpenApi) -> Value {
                  "example": "</api/v1/companies/1/audit_events?page=2>; rel=\"next\""},
         "Retry-After": {"description": "Seconds to wait before trying again",
                         "schema": {"type": "integer", "minimum": 0}, "example": 30},
+        "WWW-Authenticate": {"description": "The challenge (RFC 6750): `Bearer`, with `error=\"invalid_token\"` when the token sent is not valid",
+                             "schema": {"type": "string"},
+                             "example": "Bearer error=\"invalid_token\""},
     });
     let (guard_headers, guard_parameters) = guard::components();
     let root_security = json!([{"bearer": []}, {"session": []}]);
@@ -284,14 +294,20 @@ fn complete(openapi: OpenApi) -> Value {
                         add_example(content, &schemas);
                     }
                 } else if response.get("content").is_none() {
+                    let example =
+                        error_example(status, response["description"].as_str().unwrap_or(""));
                     response["content"] = json!({"application/json": {
                         "schema": {"$ref": "#/components/schemas/Error"},
-                        "example": error_example(status),
+                        "example": example,
                     }});
                     // A 502 carries one when the ERP's rate limit said how long to wait.
                     if status == "429" || status == "502" {
                         response["headers"] =
                             json!({"Retry-After": {"$ref": "#/components/headers/Retry-After"}});
+                    }
+                    if status == "401" {
+                        response["headers"] = json!({"WWW-Authenticate":
+                            {"$ref": "#/components/headers/WWW-Authenticate"}});
                     }
                 }
                 if guarded {

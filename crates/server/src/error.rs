@@ -14,6 +14,8 @@ pub struct ApiError {
     /// Boxed: it is rarely set, and keeps `Result<_, ApiError>` small on the happy path.
     pub details: Box<Value>,
     pub retry_after: Option<u64>,
+    /// A 401's `WWW-Authenticate` challenge when it is more than `Bearer` (RFC 6750).
+    pub challenge: Option<&'static str>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -26,6 +28,7 @@ impl ApiError {
             message: message.into(),
             details: Box::new(json!({})),
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -44,6 +47,18 @@ impl ApiError {
             "unauthorized",
             "a valid bearer token or session is required",
         )
+    }
+
+    /// A bearer token was sent, and it is not one Costbridge knows (wrong, revoked or expired).
+    pub fn invalid_token() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the bearer token is not valid (wrong, revoked or expired): sign in again for a new \
+             one (POST /api/v1/tokens, or POST /oauth/token for an API client)",
+        );
+        e.challenge = Some(r#"Bearer error="invalid_token""#);
+        e
     }
 
     pub fn not_found() -> Self {
@@ -90,6 +105,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut res = (self.status, axum::Json(body)).into_response();
+        // RFC 7235 §3.1: a 401 says how to authenticate.
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = HeaderValue::from_static(self.challenge.unwrap_or("Bearer"));
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {

@@ -66,14 +66,8 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
         // A bearer header decides alone: a bad token is 401 even with a session cookie beside it.
-        if let Some(token) = bearer {
+        if let Some(token) = credentials(&parts.headers, "Bearer") {
             let token_hash = hash_token(token);
             let user = match token.is_empty() {
                 true => None,
@@ -81,12 +75,20 @@ impl FromRequestParts<AppState> for Caller {
             };
             return user
                 .map(|user| Caller::new(user, Auth::Token(token_hash), state))
-                .ok_or_else(ApiError::unauthorized);
+                .ok_or_else(ApiError::invalid_token);
         }
         session_caller(&parts.method, &parts.headers, state)
             .await?
             .ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// What the `Authorization` header holds after `scheme` (`Bearer`, `Basic`), trimmed: the
+/// scheme matched in any case (RFC 7235 §2.1), so `bearer <token>` is a bearer token too.
+pub fn credentials<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, rest) = value.split_once(' ')?;
+    given.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
 /// The caller from the session cookie, if there is a live one. Unsafe methods must pass the
@@ -287,12 +289,13 @@ fn with_param(uri: &Uri, name: &str, value: &str) -> String {
     format!("{}?{}", uri.path(), query.join("&"))
 }
 
-/// Whether the query string names `name` (with or without a value).
+/// Whether the query string gives `name` a value. An empty value is no value, as [`Q`] reads
+/// it: `?page=&after_code=…` pages by key.
 pub(crate) fn has_param(uri: &Uri, name: &str) -> bool {
-    uri.query()
-        .unwrap_or("")
-        .split('&')
-        .any(|kv| kv.split('=').next() == Some(name))
+    uri.query().unwrap_or("").split('&').any(|kv| {
+        kv.split_once('=')
+            .is_some_and(|(k, v)| k == name && !v.is_empty())
+    })
 }
 
 /// Query strings are parsed with our error shape too.

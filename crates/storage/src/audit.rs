@@ -22,12 +22,81 @@ fn hosts_only(action: &str, v: &mut Value) {
     }
 }
 
+/// Every action Costbridge records, with the type of entity it is about: the audit log's
+/// filters take these names only, so a typo is refused rather than answered with an empty
+/// list. Kept here, beside the writers: [`record`] refuses (in debug builds, so in every test)
+/// an action it does not list, and the test `every_written_action_is_listed` reads this
+/// crate's and the server's sources for the names written by SQL and by `record` alike.
+pub const ACTIONS: &[(&str, &str)] = &[
+    ("api_client.created", "api_client"),
+    ("api_client.revoked", "api_client"),
+    ("api_client.rotated", "api_client"),
+    ("company.created", "company"),
+    ("company.updated", "company"),
+    ("cost_code.created", "cost_code"),
+    ("cost_code.deleted", "cost_code"),
+    ("cost_code.exported", "cost_code"),
+    ("cost_code.failed", "cost_code"),
+    ("cost_code.pulled", "cost_code"),
+    ("cost_code.rejected", "cost_code"),
+    ("cost_code.retried", "cost_code"),
+    ("cost_code.retrieved", "cost_code"),
+    ("cost_code.sent", "cost_code"),
+    ("cost_code.synced", "cost_code"),
+    ("cost_code.updated", "cost_code"),
+    ("cost_code_list.created", "cost_code_list"),
+    ("cost_code_list.imported", "cost_code_list"),
+    ("cost_code_list.made_erp_list", "cost_code_list"),
+    ("erp_connection.saved", "company"),
+    ("erp_item.gl_accounts_set", "erp_item"),
+    ("event.redelivered", "event"),
+    ("event_subscription.created", "event_subscription"),
+    ("event_subscription.deleted", "event_subscription"),
+    ("export_job.queued", "export_job"),
+    ("qbwc.password_set", "company"),
+    ("qbwc.sync_requested", "company"),
+    ("submission.created", "submission"),
+    ("user.created", "user"),
+    ("user.credentials_revoked", "user"),
+    ("user.current_password_refused", "user"),
+    ("user.digest_unsubscribed", "user"),
+    ("user.password_reset", "user"),
+    ("user.password_reset_issued", "user"),
+    ("user.sign_in_failed", "user"),
+    ("user.sign_in_locked", "user"),
+    ("user.sign_in_refused", "user"),
+    ("user.signed_in", "user"),
+    ("user.updated", "user"),
+    ("xero.connected", "company"),
+    ("xero.disconnected", "company"),
+    ("xero.needs_reconnect", "company"),
+    ("xero.organisation_picked", "company"),
+];
+
+/// The entity types of [`ACTIONS`], each once, in order.
+pub fn entity_types() -> Vec<&'static str> {
+    let mut types: Vec<&str> = ACTIONS.iter().map(|(_, t)| *t).collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+/// The entity type `action` is recorded about, if it is one of [`ACTIONS`].
+pub fn entity_type_of(action: &str) -> Option<&'static str> {
+    ACTIONS.iter().find(|(a, _)| *a == action).map(|(_, t)| *t)
+}
+
 /// Appends one audit event inside the caller's transaction: `actor` did `action` to `entity`
 /// (its type and id), which went from `before` to `after`.
 pub(crate) async fn record(
     tx: &mut Tx<'_>, company: i64, actor: Option<i64>, action: &str, entity: (&str, i64),
     before: Option<Value>, after: Option<Value>,
 ) -> Result<(), StoreError> {
+    debug_assert_eq!(
+        entity_type_of(action),
+        Some(entity.0),
+        "list the action in audit::ACTIONS, with its entity type, so the log's filter takes it"
+    );
     tx.execute(
         "INSERT INTO audit_events (company_id, at, actor_id, action, \
          entity_type, entity_id, before, after) VALUES ($1, $2, $3, \
@@ -228,5 +297,67 @@ impl Db {
             })
             .collect::<Result<_, StoreError>>()?;
         Ok((events, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ACTIONS;
+    use std::path::Path;
+
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).expect("a source folder") {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    /// Every quoted name `prefix.word` (Rust `"…"` or SQL `'…'`, outside comments) under a
+    /// prefix that actions use is an action, so it must be listed; a name built at run time
+    /// (`format!` of cost_code.{state}) cannot be checked, so it is refused too: write each
+    /// name out.
+    #[test]
+    fn every_written_action_is_listed() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        sources(&root.join("src"), &mut files);
+        sources(&root.join("../server/src"), &mut files);
+        let mut prefixes: Vec<&str> = ACTIONS
+            .iter()
+            .filter_map(|(a, _)| a.split_once('.').map(|(p, _)| p))
+            .collect();
+        prefixes.dedup();
+        let mut unlisted = Vec::new();
+        for (file, text) in &files {
+            for quote in ['"', '\''] {
+                for prefix in &prefixes {
+                    let opening = format!("{quote}{prefix}.");
+                    for (at, _) in text.match_indices(&opening) {
+                        let line = &text[text[..at].rfind('\n').map_or(0, |n| n + 1)..at];
+                        let rest = &text[at + opening.len()..];
+                        let word: String = rest
+                            .chars()
+                            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                            .collect();
+                        // A bare prefix (`starts_with("event_subscription.")`) names no action.
+                        let named = !word.is_empty() && rest[word.len()..].starts_with(quote);
+                        if line.trim_start().starts_with("//") || !(named || rest.starts_with('{'))
+                        {
+                            continue;
+                        }
+                        let name = format!("{prefix}.{word}");
+                        if !ACTIONS.iter().any(|(a, _)| *a == name) {
+                            unlisted.push(format!("{file}: {name}"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(unlisted.is_empty(), "not in audit::ACTIONS: {unlisted:?}");
     }
 }

@@ -215,6 +215,19 @@ pub struct CodePatch {
     pub parent_id: Option<Option<i64>>,
 }
 
+impl CodePatch {
+    /// Whether the patch leaves `old` as it is: each field it gives holds the value `old` has.
+    fn leaves(&self, old: &CodeRow) -> bool {
+        self.code.as_ref().is_none_or(|c| c.as_str() == old.code)
+            && self
+                .description
+                .as_ref()
+                .is_none_or(|d| d.as_str() == old.description)
+            && self.active.is_none_or(|a| a == old.active)
+            && self.parent_id.is_none_or(|p| p == old.parent_id)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct CodeFilter {
     pub sync_status: Option<String>,
@@ -244,7 +257,8 @@ pub(crate) async fn lock_list(tx: &mut Tx<'_>, company: i64, list: i64) -> Resul
 
 /// Records that this write (at list version `version`) changed what Send to ERP would send:
 /// a send quoting an older version is then stale. Writes that leave the unsynced codes as they
-/// were (an export finishing, a no-op edit) do not, so they never block a send.
+/// were (an export finishing) do not, so they never block a send; an edit that changes nothing
+/// writes nothing at all.
 pub(crate) async fn unsynced_changed(
     tx: &mut Tx<'_>, list: i64, version: i64,
 ) -> Result<(), StoreError> {
@@ -659,6 +673,18 @@ impl Db {
         let patch = &patch;
         self.write_code(company, list, |tx| {
             Box::pin(async move {
+                // A patch that changes nothing (a retried PATCH, which takes no Idempotency-Key)
+                // writes nothing: no audit row, no `cost_code.updated` event sent again under a
+                // new id, and no new list version, which would tell clients the list changed.
+                // So it is judged before the list is locked. A locked code (pending, exporting,
+                // failed) still answers 409 `locked`, as the API promises for any edit of one.
+                if let Some(current) = fetch_code(tx, company, id).await?
+                    && current.list_id == list
+                    && !current.state().is_locked()
+                    && patch.leaves(&current)
+                {
+                    return Ok(id);
+                }
                 let (version, old) = lock_code(tx, company, list, id).await?;
                 if old.state().is_locked() {
                     return Err(StoreError::Locked(format!(

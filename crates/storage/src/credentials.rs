@@ -202,6 +202,11 @@ impl Db {
     pub async fn audit_sign_in(
         &self, email: &str, user: Option<i64>, action: &str, after: serde_json::Value,
     ) -> Result<(), StoreError> {
+        debug_assert_eq!(
+            audit::entity_type_of(action),
+            Some("user"),
+            "list the action in audit::ACTIONS, so the log's filter takes it"
+        );
         let mut withheld = after.clone();
         if let Some(o) = withheld
             .as_object_mut()

@@ -314,7 +314,11 @@ impl Db {
                 // The codes each outcome reached, for their events.
                 let (mut synced_codes, mut failed_codes) = (Vec::new(), Vec::new());
                 for chunk in outcomes.chunks(outcome_chunk(tx.postgres())) {
-                    for (state, keep) in [(synced, true), (failed, false)] {
+                    // Each action spelled out, as `audit::ACTIONS` lists it.
+                    for (state, action, keep) in [
+                        (synced, "cost_code.synced", true),
+                        (failed, "cost_code.failed", false),
+                    ] {
                         let part: Vec<Part> = chunk
                             .iter()
                             .filter_map(|(id, o)| {
@@ -408,7 +412,7 @@ impl Db {
                         let shared: [Arg; 4] = [
                             job.company_id.into(),
                             ts.into(),
-                            format!("cost_code.{state}").into(),
+                            action.into(),
                             before.into(),
                         ];
                         tx.execute(AssertSqlSafe(sql), shared.into_iter().chain(args))

@@ -19,11 +19,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct AuditQuery {
-    /// Only events about this kind of record (`cost_code`, `user`, `submission`, …).
+    /// Only events about this kind of record (`cost_code`, `user`, `submission`, …); a type
+    /// Costbridge does not audit is a 422.
     entity_type: Option<String>,
-    /// Only events about this record (with `entity_type`).
+    /// Only events about this record; needs `entity_type` (422 without it).
     entity_id: Option<i64>,
-    /// Only this action (`cost_code.created`, `user.signed_in`, …).
+    /// Only this action (`cost_code.created`, `user.signed_in`, …); an action Costbridge does
+    /// not record, or one about another type than `entity_type`, is a 422.
     action: Option<String>,
 }
 
@@ -31,7 +33,7 @@ struct AuditQuery {
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/audit_events", tag = "audit",
     operation_id = "list_audit_events", params(AuditQuery, Paging),
     responses((status = 200, description = "One page of events: who did what, before and after", body = [AuditEvent]),
-        (status = 403, description = "`forbidden`: needs the Admin tool or ERP Integrations at read_only")))]
+        (status = 403, description = "`forbidden`: needs the Admin tool or ERP Integrations at read_only; filtering by users needs the Admin tool at read_only, by API clients or event subscriptions at admin")))]
 #[tracing::instrument(skip_all)]
 async fn events(
     caller: Caller, uri: Uri, Path(cid): Path<i64>, Q(q): Q<AuditQuery>, Q(paging): Q<Paging>,

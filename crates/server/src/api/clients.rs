@@ -140,22 +140,18 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
 
 /// The client's id and secret from HTTP Basic (each form-urlencoded, RFC 6749 §2.3.1), if sent.
 fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    if !headers.contains_key(header::AUTHORIZATION) {
         return Ok(None);
-    };
+    }
     let bad = || {
         refuse(
             "invalid_client",
             "the Authorization header is not valid HTTP Basic",
         )
     };
-    let encoded = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Basic "))
-        .ok_or_else(bad)?;
+    let encoded = crate::extract::credentials(headers, "Basic").ok_or_else(bad)?;
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
+        .decode(encoded)
         .ok()
         .and_then(|d| String::from_utf8(d).ok())
         .ok_or_else(bad)?;

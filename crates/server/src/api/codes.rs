@@ -96,11 +96,14 @@ async fn list_codes(
     // Access is refused before the paging is judged.
     ops::read(&caller.user, cid)?;
     let paging = paging.check()?;
+    // Whether the client pages by number: `page=1` asks for numbered pages as much as `page=2`
+    // (it was let through beside `after_code`, and the page came without its `rel="next"`).
+    let by_number = crate::extract::has_param(&uri, "page");
     for (name, given) in [
         ("after", query.after.is_some()),
         ("after_code", query.after_code.is_some()),
     ] {
-        if given && paging.page != 1 {
+        if given && by_number {
             return Err(ApiError::field(
                 name,
                 format!("cannot be combined with page: {name} already says where the page starts"),
@@ -128,9 +131,8 @@ async fn list_codes(
         paging.window(),
     )
     .await?;
-    // A client that pages by number (`page=`) keeps getting numbered links; otherwise a full
-    // page may have more after it, and the next one starts after its last code's full code.
-    let by_number = crate::extract::has_param(&uri, "page");
+    // A client that pages by number keeps getting numbered links; otherwise a full page may
+    // have more after it, and the next one starts after its last code's full code.
     let next_after = codes
         .last()
         .filter(|_| !by_number && codes.len() as i64 == paging.per_page)
@@ -168,9 +170,9 @@ async fn create_code(
 /// Edit, move or (de)activate a code
 #[utoipa::path(patch, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
     request_body = UpdateCode,
-    responses((status = 200, description = "The code as it is now", body = CostCode),
+    responses((status = 200, description = "The code as it is now; a patch that changes nothing writes nothing (no audit row, event or new list version)", body = CostCode),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin (standard may only change `active`)"),
-        (status = 409, description = "`locked`: the code (or a descendant) is pending, exporting or failed")))]
+        (status = 409, description = "`locked`: the patch changes a code (or a descendant) that is pending, exporting or failed")))]
 #[tracing::instrument(skip_all)]
 async fn update_code(
     caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>, Body(body): Body<UpdateCode>,
@@ -184,7 +186,7 @@ async fn update_code(
 #[utoipa::path(delete, path = "/api/v1/companies/{cid}/cost_code_lists/{lid}/cost_codes/{id}", tag = "codes",
     responses((status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
-        (status = 409, description = "`conflict` once the ERP had it or it has children (deactivate it instead); `locked` while pending")))]
+        (status = 409, description = "`conflict`: the ERP had it (deactivate it instead), it is pending, exporting or failed in the ERP Integrations queue, or it has children; the message says what to do first")))]
 #[tracing::instrument(skip_all)]
 async fn delete_code(
     caller: Caller, Path((cid, lid, id)): Path<(i64, i64, i64)>,
@@ -203,7 +205,7 @@ async fn delete_code(
         example = "full_code,description,active\n01,General Requirements,true\n01-100,Permits,true\n"),
     responses((status = 200, description = "What the import did", body = ImportSummary),
         (status = 403, description = "`forbidden`: needs the Admin tool at admin"),
-        (status = 409, description = "`locked`: a row changes a code that is pending, exporting or failed")))]
+        (status = 422, description = "`validation_failed`: `details.rows` lists every bad row (a row that changes a code pending, exporting or failed among them); nothing was applied")))]
 #[tracing::instrument(skip_all)]
 async fn import(
     caller: Caller, Path((cid, lid)): Path<(i64, i64)>,

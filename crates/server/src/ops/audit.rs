@@ -1,8 +1,9 @@
 //! The audit log: who may read it, and a code's history drawn from it.
 use super::codes::read;
-use super::{OpResult, Window, company, require};
+use super::{OpError, OpResult, Window, company, require};
 use crate::state::AppState;
-use costbridge_storage::audit::{AuditEvent, AuditFilter};
+use costbridge_domain::Permissions;
+use costbridge_storage::audit::{ACTIONS, AuditEvent, AuditFilter, entity_type_of, entity_types};
 use costbridge_storage::users::User;
 
 /// The caller's company, if they may read its audit log.
@@ -29,6 +30,98 @@ const CLIENTS: &[&str] = &["api_client", "event_subscription"];
 /// every reader (a colleague's address says where they work from).
 const ADDRESSES: [&str; 3] = ["client", "usual_client", "client_failures"];
 
+/// The entity types whose events `p` may not see.
+fn hidden(p: Permissions) -> &'static [&'static str] {
+    match (p.can_read_codes(), p.can_manage_users()) {
+        (_, true) => &[],
+        (true, false) => CLIENTS,
+        (false, false) => PEOPLE_AND_CLIENTS,
+    }
+}
+
+/// The entity types a filter may name for this caller: those Costbridge audits, but the hidden.
+pub fn visible_types(caller: &User) -> Vec<&'static str> {
+    let hidden = hidden(caller.permissions);
+    entity_types()
+        .into_iter()
+        .filter(|t| !hidden.contains(t))
+        .collect()
+}
+
+/// Refuses a filter that could only ever select nothing: a name Costbridge never records (a
+/// typo answered an empty list), an action about another type than `entity_type`, an id
+/// without its type. A type the caller may not see is refused as a permission: its name is in
+/// the documentation, so saying so shows nothing of the log.
+fn check(filter: &AuditFilter, p: Permissions) -> OpResult<()> {
+    let types = entity_types();
+    let mut fields = super::Fields::new();
+    let mut refuse =
+        |field: &str, message: String| fields.entry(field.to_owned()).or_default().push(message);
+    let of_action = filter.action.as_deref().map(|a| (a, entity_type_of(a)));
+    if let Some(t) = filter.entity_type.as_deref().filter(|t| !types.contains(t)) {
+        refuse(
+            "entity_type",
+            format!(
+                "'{t}' is not a type Costbridge audits; use one of {}",
+                types.join(", ")
+            ),
+        );
+    }
+    if let Some((action, None)) = of_action {
+        // The actions of the same type, when the text before the dot names one: the likely
+        // typo ("cost_code.update") is then answered by the few it was meant to be.
+        let prefix = action.split_once('.').map_or(action, |(p, _)| p);
+        let near: Vec<&str> = ACTIONS
+            .iter()
+            .map(|(a, _)| *a)
+            .filter(|a| a.split_once('.').is_some_and(|(p, _)| p == prefix))
+            .collect();
+        let choices = match near.is_empty() {
+            true => ACTIONS.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+            false => near,
+        };
+        refuse(
+            "action",
+            format!(
+                "'{action}' is not an action Costbridge records; use one of {}",
+                choices.join(", ")
+            ),
+        );
+    }
+    if let (Some(t), Some((action, Some(about)))) = (filter.entity_type.as_deref(), of_action)
+        && types.contains(&t)
+        && t != about
+    {
+        refuse(
+            "action",
+            format!("'{action}' is recorded about a {about}, not a {t}: change one of the two"),
+        );
+    }
+    if filter.entity_id.is_some() && filter.entity_type.is_none() {
+        refuse(
+            "entity_id",
+            "needs entity_type: ids are counted per type, so say which (as entity_type=cost_code)"
+                .to_owned(),
+        );
+    }
+    if !fields.is_empty() {
+        return Err(OpError::Invalid(fields));
+    }
+    let asked = [
+        filter.entity_type.as_deref(),
+        of_action.and_then(|(_, about)| about),
+    ];
+    if let Some(t) = asked.into_iter().flatten().find(|t| hidden(p).contains(t)) {
+        // Only a user manager sees machine clients and subscriptions; people, any Admin-tool
+        // reader.
+        return Err(OpError::Forbidden(match CLIENTS.contains(&t) {
+            true => "admin_tool=admin",
+            false => "admin_tool=read_only",
+        }));
+    }
+    Ok(())
+}
+
 /// A page of the events the filter selects that the caller may see, with their total.
 #[tracing::instrument(skip(state, caller, filter), fields(user = caller.id))]
 pub async fn events(
@@ -36,12 +129,9 @@ pub async fn events(
 ) -> OpResult<(Vec<AuditEvent>, i64)> {
     let company = reader(caller, cid)?;
     let p = caller.permissions;
+    check(filter, p)?;
     let filter = AuditFilter {
-        hidden: match (p.can_read_codes(), p.can_manage_users()) {
-            (_, true) => &[],
-            (true, false) => CLIENTS,
-            (false, false) => PEOPLE_AND_CLIENTS,
-        },
+        hidden: hidden(p),
         ..filter.clone()
     };
     let (mut events, total) = state

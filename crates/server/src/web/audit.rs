@@ -17,16 +17,6 @@ use serde::Deserialize;
 const PAGE: i64 = 50;
 /// The most rows one CSV download holds (read a thousand at a time).
 const CSV_MAX: i64 = 100_000;
-const ENTITY_TYPES: [&str; 8] = [
-    "cost_code",
-    "cost_code_list",
-    "erp_item",
-    "export_job",
-    "submission",
-    "user",
-    "api_client",
-    "company",
-];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -77,7 +67,8 @@ struct Page {
     layout: Layout,
     sub: &'static str,
     f: FilterQuery,
-    types: [&'static str; 8],
+    /// The entity types the viewer may filter by: what the API's filter takes from them.
+    types: Vec<&'static str>,
     events: Vec<EventRow>,
     total: i64,
     page: i64,
@@ -110,7 +101,7 @@ async fn page(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
         sub: "audit",
         query: f.query(),
         f,
-        types: ENTITY_TYPES,
+        types: audit::visible_types(&v.caller.user),
         events,
         total,
         page: pager.page,

@@ -8,7 +8,8 @@ both!(
     users_and_the_grant_rule,
     other_companies_are_invisible,
     login_is_rate_limited,
-    the_last_full_admin_keeps_their_rights
+    the_last_full_admin_keeps_their_rights,
+    the_bearer_scheme_is_any_case_and_a_401_says_how
 );
 
 /// A company keeps someone who is an Admin-tool admin holding Push to accounting: without one
@@ -259,4 +260,37 @@ async fn login_is_rate_limited(app: TestApp) {
         .await
         .unwrap();
     assert!(res.headers().get("retry-after").is_some());
+}
+
+/// RFC 7235: a scheme is named in any case, so `bearer <token>` is a token (it was a 401); and
+/// a 401 says how to authenticate, and (RFC 6750) whether the token sent was the trouble.
+async fn the_bearer_scheme_is_any_case_and_a_401_says_how(app: TestApp) {
+    let me = format!("{}/api/v1/me", app.base);
+    let get = async |authorization: Option<String>| {
+        let mut req = app.client.get(&me);
+        if let Some(value) = authorization {
+            req = req.header("authorization", value);
+        }
+        let res = req.send().await.expect("request");
+        let challenge = res
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (res.status(), challenge)
+    };
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let (s, _) = get(Some(format!("{scheme} {}", app.token))).await;
+        assert_eq!(s, StatusCode::OK, "{scheme}");
+    }
+    assert_eq!(
+        get(None).await,
+        (StatusCode::UNAUTHORIZED, Some("Bearer".to_owned()))
+    );
+    assert_eq!(
+        get(Some("bearer not-a-token".to_owned())).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(r#"Bearer error="invalid_token""#.to_owned())
+        )
+    );
 }

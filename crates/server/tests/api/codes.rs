@@ -1,4 +1,6 @@
 use crate::both;
+use crate::event_receiver::Receiver;
+use crate::events::{log, subscribe};
 use crate::helpers::{TestApp, error_message, field_error, perms, strings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,6 +18,8 @@ both!(
     a_page_reads_every_field_as_the_code_does,
     empty_query_values_ask_for_nothing,
     lists_and_users_are_paged_like_every_list,
+    a_page_number_beside_a_key_is_refused,
+    a_patch_that_changes_nothing_writes_nothing,
 );
 
 /// A list page (read in bulk, packed into one JSON value on SQLite) says exactly what reading
@@ -821,4 +825,100 @@ async fn lists_and_users_are_paged_like_every_list(app: TestApp) {
     assert_eq!(page.as_array().map(Vec::len), Some(1));
     let (s, b) = app.get(&app.c("/users?per_page=0")).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+}
+
+/// `page` pages by number, `after` and `after_code` by key: together they are refused, whatever
+/// the page number. `page=1` beside a key was let through, and its page came without the
+/// `rel="next"` that goes on from the key, so a walk stopped after one page. An empty `page=`
+/// is no page number, as every empty value is no value.
+async fn a_page_number_beside_a_key_is_refused(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    let first = app.code(list, "01", "General", None).await;
+    app.code(list, "02", "Site", None).await;
+    app.code(list, "03", "Concrete", None).await;
+    let codes = app.c(&format!("/cost_code_lists/{list}/cost_codes"));
+    let after = format!("after={}", first["id"]);
+    for (key, field) in [("after_code=01", "after_code"), (after.as_str(), "after")] {
+        for page in ["1", "2"] {
+            let (s, b) = app
+                .get(&format!("{codes}?per_page=1&page={page}&{key}"))
+                .await;
+            assert_eq!(
+                (s, field_error(&b, field).contains("page")),
+                (StatusCode::UNPROCESSABLE_ENTITY, true),
+                "page={page}&{key}: {b}"
+            );
+        }
+    }
+    let (got, _, next) = page_of(&app, &format!("{codes}?per_page=1&page=&after_code=01")).await;
+    assert_eq!(got, ["02"]);
+    assert!(
+        next.as_deref().is_some_and(|n| n.contains("after_code=02")),
+        "{next:?}"
+    );
+}
+
+/// A PATCH that changes nothing (a retry: PATCH takes no Idempotency-Key) writes nothing: no
+/// audit row, no `cost_code.updated` event sent again under a new id, no new list version or
+/// `updated_at`, as the import counts such a row `unchanged`. Rights and values are judged as
+/// before: who may not make the change is refused even when it would change nothing.
+async fn a_patch_that_changes_nothing_writes_nothing(app: TestApp) {
+    let receiver = Receiver::start().await;
+    let sub = subscribe(&app, &receiver.url, &["cost_code.updated"]).await;
+    let list = app.new_list("Ours").await;
+    let top = app.code(list, "01", "General", None).await;
+    let code = app.code(list, "100", "Permits", top["id"].as_i64()).await;
+    let path = app.c(&format!(
+        "/cost_code_lists/{list}/cost_codes/{}",
+        code["id"]
+    ));
+    let written = async || {
+        let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
+        let version = lists
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == list)
+            .map(|l| l["version"].clone());
+        let audited = app.audit_actions("entity_type=cost_code").await.len();
+        (version, audited, log(&app, &sub).await.len())
+    };
+    let before = written().await;
+    let same = json!({"code": "100", "description": "Permits", "active": true,
+        "parent_id": top["id"]});
+    for patch in [json!({}), json!({"active": true}), same] {
+        assert_eq!(app.patched(&path, patch.clone()).await, code, "{patch}");
+    }
+    assert_eq!(written().await, before);
+    let standard = app
+        .user("standard@one.example", perms("standard", "none", false))
+        .await;
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &path,
+            &standard,
+            Some(json!({"description": "Permits"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = app.patch(&path, json!({"description": " "})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    // A change is still written, once.
+    app.patched(&path, json!({"description": "Permits and fees"}))
+        .await;
+    let (version, audited, events) = written().await;
+    assert_ne!(version, before.0);
+    assert_eq!((audited, events), (before.1 + 1, before.2 + 1));
+    // A locked code answers 409 `locked` to any edit, one that would change nothing too.
+    let erp = app.connect("quickbooks_desktop", "iif").await;
+    let sent = app.code(erp, "01", "General", None).await;
+    app.send(erp).await;
+    let path = app.c(&format!("/cost_code_lists/{erp}/cost_codes/{}", sent["id"]));
+    let (s, b) = app.patch(&path, json!({"description": "General"})).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("locked")),
+        "{b}"
+    );
 }

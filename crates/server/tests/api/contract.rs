@@ -10,7 +10,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-both!(every_operation_is_complete, a_page_past_any_offset);
+both!(
+    every_operation_is_complete,
+    a_page_past_any_offset,
+    refusals_are_documented_as_answered
+);
 
 /// Schemathesis' test cases per operation and phase: under a minute a backend on this machine.
 const SCHEMATHESIS_EXAMPLES: &str = "25";
@@ -349,4 +353,57 @@ async fn everything_allowed(app: &TestApp) -> String {
         .await
         .unwrap();
     token
+}
+
+/// The document names the error code each refusal answers, as API.md does: deleting a pending
+/// code is a 409 `conflict` (it said `locked`, with a `locked` example), and an import row that
+/// changes a pending code a 422 with `details.rows` (it said a 409 `locked`).
+async fn refusals_are_documented_as_answered(app: TestApp) {
+    let list = app.connect("quickbooks_desktop", "iif").await;
+    let code = app.code(list, "01", "General", None).await;
+    app.send(list).await;
+    let lists = "/api/v1/companies/{cid}/cost_code_lists/{lid}";
+    let deleted = app
+        .delete(&app.c(&format!(
+            "/cost_code_lists/{list}/cost_codes/{}",
+            code["id"]
+        )))
+        .await;
+    let csv = "full_code,description,active\n01,General Conditions,true\n";
+    let imported = app
+        .raw(
+            "POST",
+            &app.c(&format!("/cost_code_lists/{list}/import")),
+            "text/csv",
+            csv.into(),
+        )
+        .await;
+    assert_eq!(
+        imported.1["error"]["details"]["rows"][0]["row"], 2,
+        "{}",
+        imported.1
+    );
+    let doc = document(&app).await;
+    for (method, path, (status, body)) in [
+        ("delete", format!("{lists}/cost_codes/{{id}}"), deleted),
+        ("post", format!("{lists}/import"), imported),
+    ] {
+        let op = &doc["paths"][&path][method];
+        let answered = body["error"]["code"].as_str().expect("an error");
+        let response = &op["responses"][status.as_str()];
+        assert!(
+            response["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(&format!("`{answered}`"))),
+            "{method} {path} answers {status} {answered}: {response}"
+        );
+        assert_eq!(
+            response["content"]["application/json"]["example"]["error"]["code"], answered,
+            "{method} {path}"
+        );
+        assert!(
+            !op.to_string().contains("`locked`"),
+            "{method} {path} is never `locked`: {op}"
+        );
+    }
 }

@@ -32,7 +32,12 @@ async fn metrics_may_need_a_bearer_token(app: TestApp) {
     for token in [None, Some("scrape-token-012345678"), Some("wrong")] {
         let res = get(token).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{token:?}");
-        assert_eq!(res.headers()["www-authenticate"], "Bearer");
+        // RFC 6750: a token sent and refused is named as the trouble.
+        let challenge = match token {
+            None => "Bearer",
+            Some(_) => r#"Bearer error="invalid_token""#,
+        };
+        assert_eq!(res.headers()["www-authenticate"], challenge, "{token:?}");
         let b: Value = res.json().await.unwrap();
         assert_eq!(b["error"]["code"], "unauthorized", "{b}");
     }

@@ -1,12 +1,13 @@
 //! What an auditor reads: submissions (who sent what, which items, which jobs), the values the
 //! ERP last confirmed on each code, retrieved items, and the request id in the log.
-use crate::helpers::{TestApp, perms};
+use crate::helpers::{TestApp, field_error, perms};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 crate::both!(
     submissions_say_who_sent_what_and_where_it_went,
-    the_audit_log_shows_each_reader_what_their_tools_show
+    the_audit_log_shows_each_reader_what_their_tools_show,
+    a_filter_that_can_select_nothing_says_why
 );
 
 /// The audit log is read by both tools' readers, but each sees there only what its own pages
@@ -123,4 +124,64 @@ async fn submissions_say_who_sent_what_and_where_it_went(app: TestApp) {
         .get(&app.c(&format!("/submissions/{}", sub + 1000)))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// A filter that can select nothing says why: a typo (`action=cost_code.update`) answered an
+/// empty list, as if nothing had happened. A type the reader may not see is a permission they
+/// lack, said so: the type names are documented, so that shows nothing of the log.
+async fn a_filter_that_can_select_nothing_says_why(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    app.code(list, "01", "General", None).await;
+    for (query, field, says) in [
+        ("action=cost_code.update", "action", "cost_code.updated"),
+        ("action=nothing", "action", "user.signed_in"),
+        ("entity_type=costcode", "entity_type", "cost_code_list"),
+        (
+            "entity_type=user&action=cost_code.created",
+            "action",
+            "not a user",
+        ),
+        ("entity_id=1", "entity_id", "entity_type"),
+    ] {
+        let (s, b) = app.get(&app.c(&format!("/audit_events?{query}"))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {b}");
+        assert!(field_error(&b, field).contains(says), "{query}: {b}");
+    }
+    assert_eq!(
+        app.audit_actions("entity_type=cost_code&action=cost_code.created")
+            .await,
+        ["cost_code.created"]
+    );
+    let viewer = app
+        .user("viewer@one.example", perms("read_only", "none", false))
+        .await;
+    for query in [
+        "entity_type=api_client",
+        "action=event_subscription.created",
+    ] {
+        let path = app.c(&format!("/audit_events?{query}"));
+        let (s, b) = app.call("GET", &path, &viewer, None).await;
+        assert_eq!(
+            (s, b["error"]["details"]["required"].as_str()),
+            (StatusCode::FORBIDDEN, Some("admin_tool=admin")),
+            "{query}: {b}"
+        );
+    }
+    // The page offers every type its viewer may filter by, and says what a typo gets wrong.
+    let (_, cookie) = app
+        .session("admin@one.example", "first-admin-password")
+        .await;
+    let page = app.page(&cookie, "/settings/audit").await;
+    assert!(
+        page.contains(r#"<option value="event_subscription""#),
+        "{page}"
+    );
+    let typo = app
+        .page_with(
+            "/settings/audit?action=cost_code.update",
+            &[(reqwest::header::COOKIE, &cookie)],
+        )
+        .await;
+    assert_eq!(typo.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(typo.text().await.unwrap().contains("cost_code.updated"));
 }
