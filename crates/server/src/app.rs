@@ -79,9 +79,11 @@ impl App {
         })
     }
 
-    /// Serves until `shutdown` resolves; the worker (when enabled) stops with the server.
+    /// Serves until `shutdown` resolves; the worker (when enabled) stops with the server. Open
+    /// requests then get `shutdown_grace_seconds`, or until `again` resolves.
     pub async fn run(
         self, shutdown: impl Future<Output = ()> + Send + 'static,
+        again: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let on = self.settings.worker.enabled;
@@ -133,7 +135,7 @@ impl App {
             }
             tokio::select! {
                 () = tokio::time::sleep(grace) => {}
-                () = shutdown_signal() => {}
+                () = again => {}
             }
         };
         tokio::select! {
@@ -159,22 +161,48 @@ impl App {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The first Ctrl-C or SIGTERM, and the second. One listener hears both from the start: a
+/// second listener set up once the first signal had come missed a second signal sent before it
+/// was ready, and the server then waited out the whole grace.
+pub fn signals() -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (heard, count) = tokio::sync::watch::channel(0u32);
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
+    let listening = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+    };
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let Ok((mut interrupt, mut terminate)) = listening else {
+            tracing::warn!("cannot listen for Ctrl-C or SIGTERM: stop the process by killing it");
+            return std::future::pending().await;
+        };
+        loop {
+            #[cfg(unix)]
+            tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+            #[cfg(not(unix))]
+            let _ = tokio::signal::ctrl_c().await;
+            heard.send_modify(|n| *n += 1);
+            if *heard.borrow() == 1 {
+                tracing::info!("shutting down");
+            } else {
+                tracing::warn!("a second signal: stopping without waiting for open requests");
+            }
+        }
+    });
+    let nth = |n: u32| {
+        let mut count = count.clone();
+        async move {
+            // The sender lives as long as the process listens; without it, no signal comes.
+            if count.wait_for(|&c| c >= n).await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
+    (nth(1), nth(2))
 }
 
 /// The hosts first-run setup is taken from, and on an empty database a one-time code (logged)

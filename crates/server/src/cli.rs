@@ -254,7 +254,8 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("costbridge listening on http://{}", app.addr);
-    app.run(crate::app::shutdown_signal()).await
+    let (shutdown, again) = crate::app::signals();
+    app.run(shutdown, again).await
 }
 
 /// The first admin's password from standard input (piped, or typed at the prompt), without

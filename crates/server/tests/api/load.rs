@@ -358,9 +358,12 @@ async fn concurrent_clients_keep_every_invariant(app: TestApp) {
             .expect("second instance");
         instances.push((format!("http://{}", second.addr), second.state.clone()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(second.run(async move {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(second.run(
+            async move {
+                let _ = stopped.await;
+            },
+            std::future::pending(),
+        ));
         Some(stop)
     } else {
         None

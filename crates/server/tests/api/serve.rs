@@ -10,8 +10,11 @@ pub async fn serve(settings: Settings) -> (String, AppState, Sender<()>) {
     let base = format!("http://{}", app.addr);
     let state = app.state.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(app.run(
+        async move {
+            let _ = stopped.await;
+        },
+        std::future::pending(),
+    ));
     (base, state, stop)
 }
