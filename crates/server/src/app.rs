@@ -63,7 +63,7 @@ impl App {
             base_url: settings.mail.base_url.as_str().into(),
             mail_on: settings.mail.host.is_some(),
             cipher,
-            first_run: Arc::new(first_run(&settings, addr, db_empty)),
+            first_run: Arc::new(first_run(db_empty)),
             unsynced_checks: Default::default(),
             zones: Default::default(),
             names: Default::default(),
@@ -205,30 +205,17 @@ pub fn signals() -> (
     (nth(1), nth(2))
 }
 
-/// The hosts first-run setup is taken from, and on an empty database a one-time code (logged)
-/// for reaching it under another name.
-fn first_run(settings: &Settings, addr: SocketAddr, empty: bool) -> FirstRun {
-    let base = settings
-        .mail
-        .base_url
-        .split_once("://")
-        .map_or("", |(_, r)| r);
-    let mut hosts = vec![
-        base.split('/')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase(),
-        addr.to_string(),
-    ];
-    if addr.ip().is_loopback() {
-        hosts.push(format!("localhost:{}", addr.port()));
-    }
+/// On an empty database, the one-time code first-run setup asks for (logged, and printed by
+/// `serve`). Setup asks for it wherever it is opened from: a proxy on this machine passes on
+/// requests from anywhere under the address it was given, so neither the peer nor the `Host`
+/// header tells the person at the server's console from whoever reached the address first.
+fn first_run(empty: bool) -> FirstRun {
     let code = empty.then(|| crate::password::new_token()[3..15].to_owned());
     if let Some(code) = &code {
-        tracing::warn!(setup_code = %code, hosts = ?hosts,
-            "the database is empty: set up the first company at one of these hosts, or enter this setup code");
+        tracing::warn!(setup_code = %code,
+            "the database is empty: open Costbridge in a browser and enter this setup code to set up the first company");
     }
-    FirstRun { hosts, code }
+    FirstRun { code }
 }
 
 /// The `[server] client_ip_header` setting as a header name; a bad one stops the start.

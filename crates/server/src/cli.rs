@@ -254,6 +254,9 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("costbridge listening on http://{}", app.addr);
+    if let Some(code) = &app.state.first_run.code {
+        println!("No company yet: open it in a browser and enter the setup code {code}");
+    }
     let (shutdown, again) = crate::app::signals();
     app.run(shutdown, again).await
 }

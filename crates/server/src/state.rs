@@ -40,27 +40,22 @@ pub struct AppState {
     pub gl_accounts: Arc<crate::ops::queue::GlCache>,
 }
 
-/// First-run setup's guard against DNS rebinding (a foreign name resolving to this server):
-/// setup is taken from a configured host, or with the code logged at start on an empty database.
+/// First-run setup's guard: whoever reaches an empty server first (a page at a name rebound to
+/// it, anyone through a proxy) must also know the code it logged at start.
 #[derive(Debug, Default)]
 pub struct FirstRun {
-    /// `host[:port]` of `[mail] base_url` and of the listen address, lower case.
-    pub hosts: Vec<String>,
+    /// `None` once the database had a company at start: setup is closed then anyway.
     pub code: Option<String>,
 }
 
 impl FirstRun {
-    /// Whether a setup request with this `Host` header and `code` may go ahead. The host opens
-    /// it without the code only for a request `local` to this machine: any client elsewhere
-    /// can send the configured host's name, and an instance listening on the network was set
-    /// up by whoever reached it first.
-    pub fn allows(&self, local: bool, host: Option<&str>, code: &str) -> bool {
-        local && host.is_some_and(|h| self.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
-            || self.code.as_deref().is_some_and(|c| {
-                bool::from(subtle::ConstantTimeEq::ct_eq(
-                    c.as_bytes(),
-                    code.trim().as_bytes(),
-                ))
-            })
+    /// Whether a setup request with this `code` may go ahead.
+    pub fn allows(&self, code: &str) -> bool {
+        self.code.as_deref().is_some_and(|c| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                c.as_bytes(),
+                code.trim().as_bytes(),
+            ))
+        })
     }
 }

@@ -197,13 +197,6 @@ impl SignInThrottle {
         }
     }
 
-    /// Whether the request carries `[server] client_ip_header`: a proxy forwarded it.
-    pub fn forwarded(&self, headers: &HeaderMap) -> bool {
-        self.client_ip_header
-            .as_ref()
-            .is_some_and(|h| headers.contains_key(h))
-    }
-
     /// The address a request comes from, as this server is set up to see it. The header's
     /// last address may carry a port (`203.0.113.5:41234`, `[2001:db8::1]:443`) or brackets,
     /// as some proxies write it: read as the proxy's own address instead, every client shared

@@ -11,12 +11,11 @@ use crate::throttle::ClientAddr;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,23 +33,8 @@ struct SetupPage {
     company: String,
     name: String,
     email: String,
-    /// Opened under a host that is not the configured one: the setup code is asked for.
-    ask_code: bool,
-}
-
-/// The request's `Host` header.
-fn host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::HOST).and_then(|v| v.to_str().ok())
-}
-
-/// Whether a request comes straight from this machine: from a loopback address, and not
-/// through a proxy that says it forwarded it (a proxy on this machine passes on requests from
-/// anywhere).
-fn from_this_machine(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
-    const FORWARDED: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
-    peer.ip().is_loopback()
-        && !FORWARDED.iter().any(|h| headers.contains_key(*h))
-        && !state.sign_in.forwarded(headers)
+    /// As entered, so that a form sent back for another field keeps it.
+    setup_code: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -66,18 +50,16 @@ struct LoginPage {
 /// An empty database offers setup; otherwise the signed-in person lands on their first page.
 #[tracing::instrument(skip_all)]
 async fn home(
-    State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, method: Method,
-    headers: HeaderMap,
+    State(state): State<AppState>, method: Method, headers: HeaderMap,
 ) -> WebResult<Response> {
     if state.db.companies_count().await? == 0 {
-        let local = from_this_machine(&state, peer, &headers);
         return Ok(SetupPage {
             layout: Layout::bare("Set up"),
             errors: Errors::default(),
             company: String::new(),
             name: String::new(),
             email: String::new(),
-            ask_code: !state.first_run.allows(local, host(&headers), ""),
+            setup_code: String::new(),
         }
         .into_response());
     }
@@ -115,27 +97,24 @@ pub(super) fn same_site(headers: &HeaderMap) -> WebResult<()> {
 
 #[tracing::instrument(skip_all)]
 async fn setup(
-    State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap,
-    Form(f): Form<SetupForm>,
+    State(state): State<AppState>, headers: HeaderMap, Form(f): Form<SetupForm>,
 ) -> WebResult<Response> {
     same_site(&headers)?;
     if state.db.companies_count().await? > 0 {
         return Ok(Redirect::to("/login").into_response());
     }
-    let local = from_this_machine(&state, peer, &headers);
-    let ask_code = !state.first_run.allows(local, host(&headers), "");
     let again = |errors: Errors| SetupPage {
         layout: Layout::bare("Set up"),
         errors,
         company: f.company.clone(),
         name: f.name.clone(),
         email: f.email.clone(),
-        ask_code,
+        setup_code: f.setup_code.clone(),
     };
-    if !state.first_run.allows(local, host(&headers), &f.setup_code) {
+    if !state.first_run.allows(&f.setup_code) {
         let errors = Errors::from_op(OpError::field(
             "setup_code",
-            "Costbridge asks for the setup code when setup is not opened on the server's own machine at its configured address ([mail] base_url); enter the setup code from the server's log",
+            "Costbridge refused setup without its setup code: enter the code `costbridge serve` printed when it started on this empty database (its log line says setup_code=…); a restart prints a new one",
         ))?;
         return Ok((StatusCode::FORBIDDEN, again(errors)).into_response());
     }

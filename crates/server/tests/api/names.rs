@@ -57,6 +57,7 @@ async fn the_setup_page_refuses_line_breaks_in_names(backend: Backend) {
     let Some(app) = TestApp::empty(backend).await else {
         return;
     };
+    let code = app.app_state.first_run.code.clone().unwrap();
     let res = app
         .post_form(
             "/setup",
@@ -66,6 +67,7 @@ async fn the_setup_page_refuses_line_breaks_in_names(backend: Backend) {
                 ("name", "Ann\tLee"),
                 ("email", "ann@acme.example"),
                 ("password", "a-long-password"),
+                ("setup_code", &code),
             ],
         )
         .await;

@@ -7,6 +7,7 @@ async fn first_run_setup_then_sign_in_and_out() {
         return;
     }
     let site = Site::start().await;
+    let code = site.state.first_run.code.clone().expect("a setup code");
     with_browser(&site, "first_run", |b| async move {
         // An empty database offers setup at the home page.
         b.go("/").await;
@@ -15,6 +16,7 @@ async fn first_run_setup_then_sign_in_and_out() {
         b.fill("#f-name", "Sam Setup").await;
         b.fill("#f-email", "sam@acme.example").await;
         b.fill("#f-password", "short").await;
+        b.fill("#f-setup_code", &code).await;
         b.click_to_load("form button[type=submit]").await;
         let error = b.text("#f-password-error").await;
         assert!(error.contains("at least 10 characters"), "{error}");
