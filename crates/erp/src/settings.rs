@@ -50,37 +50,50 @@ fn strip_credentials(u: &mut reqwest::Url) {
     let _ = u.set_password(None);
 }
 
-/// A URL as logs and messages show it: [`without_credentials`], and the values of its query
-/// hidden, names kept: `postgres://db/costs?password=…` (which the PostgreSQL driver reads) and
-/// a receiver's `?token=…` were logged whole.
+/// A URL as logs and messages show it: [`without_credentials`], the values of its query hidden,
+/// names kept, and no fragment: `postgres://db/costs?password=…` (which the PostgreSQL driver
+/// reads) and a receiver's `?token=…` were logged whole, and a `#` in such a password left
+/// what follows it in the fragment, shown.
 pub fn shown_url(url: &str) -> String {
-    match reqwest::Url::parse(url.trim()) {
-        Ok(mut u) if has_credentials(&u) || u.query().is_some() => {
+    let url = url.trim();
+    match reqwest::Url::parse(url) {
+        // An '@' past the authority is a password's tail read as a path (`cb:123/x@db`
+        // parses as port 123): only the unparsed reading finds the user-info.
+        Ok(u)
+            if [Some(u.path()), u.query(), u.fragment()]
+                .iter()
+                .flatten()
+                .any(|part| part.contains('@')) =>
+        {
+            unparsed_shown(url)
+        }
+        Ok(mut u) if has_credentials(&u) || u.query().is_some() || u.fragment().is_some() => {
             strip_credentials(&mut u);
             let names: Vec<String> = u
                 .query_pairs()
                 .map(|(name, _)| format!("{name}=***"))
                 .collect();
             u.set_query((!names.is_empty()).then(|| names.join("&")).as_deref());
+            u.set_fragment(None);
             u.to_string()
         }
         Ok(_) => url.to_owned(),
-        Err(_) => unparsed_shown(url.trim()),
+        Err(_) => unparsed_shown(url),
     }
 }
 
-/// [`shown_url`] of a URL that does not parse: a password holding `/`, `?` or `#` ends the
-/// address early (`postgres://cb:ab/cd@db/costs` reads "ab" as a port), and the URL was shown
-/// whole, password and all, in the error that it cannot be opened. Whatever could be user-info
-/// (up to the last `@`) and every query value are hidden.
+/// [`shown_url`] of a URL that does not parse (or parses wrongly): a password holding `/`, `?`
+/// or `#` ends the address early (`postgres://cb:ab/cd@db/costs` reads "ab" as a port), and the
+/// URL was shown whole, password and all, in the error that it cannot be opened. Whatever could
+/// be user-info (up to the last `@`) and everything after a `?` or `#` are hidden.
 fn unparsed_shown(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let rest = match rest.rfind('@') {
         Some(at) => format!("***@{}", &rest[at + 1..]),
         None => rest.to_owned(),
     };
-    let rest = match rest.split_once('?') {
-        Some((before, _)) => format!("{before}?***"),
+    let rest = match rest.find(['?', '#']) {
+        Some(end) => format!("{}{}***", &rest[..end], &rest[end..=end]),
         None => rest,
     };
     if scheme.is_empty() {
@@ -225,6 +238,16 @@ mod tests {
             (
                 "postgres://db:port/costs?password=p/q",
                 "postgres://db:port/costs?***",
+            ),
+            // Parsed, but the password's tail read as a path or a fragment.
+            ("postgres://cb:123/x@db/costs", "postgres://***@db/costs"),
+            (
+                "postgres://db:5432/costs?password=ab#cd",
+                "postgres://db:5432/costs?password=***",
+            ),
+            (
+                "postgres://db:port/costs#cd",
+                "postgres://db:port/costs#***",
             ),
         ] {
             assert_eq!(shown_url(url), shown, "{url}");
