@@ -304,7 +304,7 @@ pub(crate) fn panicked(
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
-        "Costbridge failed unexpectedly and changed nothing; the cause is in its log. Try again, or tell the operator.",
+        crate::ops::UNSAVED,
     )
     .into_response()
 }

@@ -66,7 +66,9 @@ async fn openapi(State(doc): State<Document>) -> impl IntoResponse {
 fn common_errors(op: &Value, secured: bool, path: &str) -> Vec<(&'static str, &'static str)> {
     let mut out = vec![(
         "500",
-        "Costbridge failed unexpectedly (`internal`); the cause is in its log, nothing was half done",
+        "Costbridge failed unexpectedly (`internal`); the cause is in its log. The step that failed \
+         was not saved; a request sent with an `Idempotency-Key` that had saved changes before \
+         it failed keeps this answer (its message says so)",
     )];
     if path.contains('{') {
         out.push((
@@ -169,11 +171,7 @@ fn error_example(status: &str, description: &str) -> Value {
             "The ERP did not answer (HTTP 502 Bad Gateway); try again later.",
             json!({}),
         ),
-        _ => (
-            "internal",
-            "Costbridge failed unexpectedly; the cause is in its log. Try again.",
-            json!({}),
-        ),
+        _ => ("internal", crate::ops::UNSAVED, json!({})),
     };
     json!({"error": {"code": code, "message": message, "details": details}})
 }

@@ -79,9 +79,16 @@ pub enum OpError {
     #[error("the email or password is wrong")]
     BadCredentials,
     /// The database failed; the adapters log it and show no internals.
-    #[error("an internal error occurred; it has been logged")]
+    #[error("{UNSAVED}")]
     Store(StoreError),
 }
+
+/// What an unexpected failure (a database error, a panic) did, for the person who sent the
+/// request: the step that failed rolled back, and an earlier step of the same request may
+/// have been saved.
+pub const UNSAVED: &str = "Costbridge failed unexpectedly while handling this request; the \
+     cause is in its log. What it was saving when it failed was not saved: read back what the \
+     request changes before you try again, or tell the operator if it happens again.";
 
 pub type OpResult<T> = Result<T, OpError>;
 
