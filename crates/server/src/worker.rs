@@ -388,7 +388,13 @@ pub(crate) fn parents_first<'r>(
                  exported, retry this code"
             )),
             _ if let Some(why) = profile.unstorable(&r.description) => {
-                Some(format!("{why}, then send the code to the ERP again"))
+                // The code is locked while its item is in the queue: a retry fails the same
+                // way, so the way out goes through a reject.
+                Some(format!(
+                    "{why}. To do so, an approver rejects this code on ERP Integrations (a retry fails \
+                     the same way), then an admin corrects its description and sends it to the \
+                     ERP again"
+                ))
             }
             _ => parent_problem(
                 parent,

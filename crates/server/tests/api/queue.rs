@@ -1858,7 +1858,9 @@ async fn quickbooks_gets_its_own_character_set(app: TestApp) {
     assert_eq!(
         says(&one["id"]),
         "description has characters QuickBooks Desktop cannot store (it keeps text in \
-         Windows-1252): '✓' (U+2713); replace them, then send the code to the ERP again"
+         Windows-1252): '✓' (U+2713); replace them. To do so, an approver rejects this code on ERP \
+         Integrations (a retry fails the same way), then an admin corrects its description and \
+         sends it to the ERP again"
     );
     assert!(says(&under["id"]).starts_with("parent '01' failed in this export"));
     let file = app
