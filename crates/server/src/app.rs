@@ -396,11 +396,25 @@ async fn metrics_token(
             sent.unwrap_or("").as_bytes(),
             token.as_bytes(),
         )) {
-            return match sent {
-                Some(_) => ApiError::invalid_token(),
-                None => ApiError::unauthorized(),
-            }
-            .into_response();
+            // The API's advice (sign in for a new token) does not apply: this token is the
+            // operator's setting.
+            let mut e = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                match sent {
+                    Some(_) => {
+                        "Costbridge refused this bearer token for /metrics: it is not the \
+                         server's [server] metrics_token (COSTBRIDGE__SERVER__METRICS_TOKEN). \
+                         Send the token the operator set there."
+                    }
+                    None => {
+                        "/metrics needs the server's [server] metrics_token as a bearer token \
+                         (Authorization: Bearer <token>); ask the operator for it."
+                    }
+                },
+            );
+            e.challenge = sent.map(|_| crate::error::INVALID_TOKEN);
+            return e.into_response();
         }
     }
     next.run(req).await
@@ -412,7 +426,7 @@ async fn metrics_token(
 #[utoipa::path(get, path = "/metrics", tag = "service", security((), ("metrics_token" = [])),
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String,
         example = "# TYPE costbridge_export_jobs_open gauge\ncostbridge_export_jobs_open 0\n"),
-        (status = 401, description = "`unauthorized`: `[server] metrics_token` is set and was not sent")))]
+        (status = 401, description = "`unauthorized`: `[server] metrics_token` is set, and it was not sent or another token was")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     use costbridge_domain::events::DeliveryStatus;
     use costbridge_domain::queue::MailStatus;

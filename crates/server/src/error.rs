@@ -20,6 +20,9 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The `WWW-Authenticate` challenge of a 401 to a bearer token sent and refused (RFC 6750).
+pub const INVALID_TOKEN: &str = r#"Bearer error="invalid_token""#;
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -57,7 +60,7 @@ impl ApiError {
             "the bearer token is not valid (wrong, revoked or expired): sign in again for a new \
              one (POST /api/v1/tokens, or POST /oauth/token for an API client)",
         );
-        e.challenge = Some(r#"Bearer error="invalid_token""#);
+        e.challenge = Some(INVALID_TOKEN);
         e
     }
 

@@ -40,6 +40,10 @@ async fn metrics_may_need_a_bearer_token(app: TestApp) {
         assert_eq!(res.headers()["www-authenticate"], challenge, "{token:?}");
         let b: Value = res.json().await.unwrap();
         assert_eq!(b["error"]["code"], "unauthorized", "{b}");
+        // The operator's setting, not the API's sign-in.
+        let said = b["error"]["message"].as_str().unwrap();
+        assert!(said.contains("[server] metrics_token"), "{b}");
+        assert!(!said.contains("sign in"), "{b}");
     }
     let res = get(Some("scrape-token-0123456789")).await;
     assert_eq!(res.status(), StatusCode::OK);
