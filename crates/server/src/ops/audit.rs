@@ -97,13 +97,6 @@ fn check(filter: &AuditFilter, p: Permissions) -> OpResult<()> {
             format!("'{action}' is recorded about a {about}, not a {t}: change one of the two"),
         );
     }
-    if filter.entity_id.is_some() && filter.entity_type.is_none() {
-        refuse(
-            "entity_id",
-            "needs entity_type: ids are counted per type, so say which (as entity_type=cost_code)"
-                .to_owned(),
-        );
-    }
     if !fields.is_empty() {
         return Err(OpError::Invalid(fields));
     }
