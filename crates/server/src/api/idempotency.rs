@@ -89,10 +89,10 @@ pub async fn once(g: &Guard, caller: &Caller, req: Request, next: Next) -> Respo
             return ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
-                "the first request with this Idempotency-Key saved changes, then its server \
-                 stopped before it answered, so Costbridge will not run it again with this key. \
-                 Read what the request changes to see what was saved before you send anything \
-                 new",
+                "the first request with this Idempotency-Key saved changes, but its answer was \
+                 not recorded (its server stopped, or could not save the answer), so Costbridge \
+                 will not run it again with this key. Read what the request changes to see what \
+                 was saved before you send anything new",
             )
             .into_response();
         }

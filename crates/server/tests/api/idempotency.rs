@@ -297,7 +297,7 @@ async fn a_change_saved_before_its_server_stopped_is_not_run_again(app: TestApp)
     let (s, h, b) = post_with_key(&app, &app.base, &app.token, &path, "dead", &body).await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     assert!(
-        error_message(&b).contains("stopped before it answered"),
+        error_message(&b).contains("its answer was not recorded"),
         "{b}"
     );
     assert!(!h.contains_key("idempotent-replayed"));
