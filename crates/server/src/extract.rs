@@ -136,9 +136,12 @@ pub fn json_rejection(r: JsonRejection) -> ApiError {
         return too_large();
     }
     match r {
-        JsonRejection::JsonDataError(e) => {
-            ApiError::bad_request(format!("the body does not match: {}", e.body_text()))
-        }
+        JsonRejection::JsonDataError(e) => match refused_null(&e) {
+            // A field error like any value refused (422 with `details.fields`), as
+            // `digest_emails: null` already was.
+            Some(field) => ApiError::field(&field, crate::ops::CANNOT_CLEAR),
+            None => ApiError::bad_request(format!("the body does not match: {}", e.body_text())),
+        },
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::bad_request(format!("malformed JSON: {}", e.body_text()))
         }
@@ -147,6 +150,20 @@ pub fn json_rejection(r: JsonRejection) -> ApiError {
         }
         other => ApiError::bad_request(other.body_text()),
     }
+}
+
+/// The field `ops::present` refused a `null` for, if that is why the body did not match.
+fn refused_null(e: &axum::extract::rejection::JsonDataError) -> Option<String> {
+    use std::error::Error;
+    let found = e
+        .source()?
+        .source()?
+        .downcast_ref::<serde_path_to_error::Error<serde_json::Error>>()?;
+    found
+        .inner()
+        .to_string()
+        .starts_with(crate::ops::CANNOT_CLEAR)
+        .then(|| found.path().to_string())
 }
 
 pub fn too_large() -> ApiError {

@@ -1,6 +1,6 @@
 //! Cost code lists and their codes: who may read and change them, and the checks a code's
 //! segment and description pass before anything is written.
-use super::{Fields, OpError, OpResult, Window, company, nullable, require, text};
+use super::{Fields, OpError, OpResult, Window, company, nullable, present, require, text};
 use crate::csvio;
 use crate::state::AppState;
 use costbridge_domain::sync::SyncState;
@@ -179,8 +179,14 @@ pub async fn create_code(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"description": "Permits and fees"}))]
 pub struct UpdateCode {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub code: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub active: Option<bool>,
     /// Moves the code: another code of the list, or `null` for the top tier.
     #[serde(default, deserialize_with = "nullable")]

@@ -194,6 +194,22 @@ pub fn require(ok: bool, required: &'static str) -> OpResult<()> {
     }
 }
 
+/// A change input's field that cannot be cleared: absent keeps it, `null` is refused by name.
+/// Read as absent, `{"description": null}` answered 200 with the description unchanged, and a
+/// client that meant to clear it never learned it had not.
+pub fn present<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(d)? {
+        Some(v) => Ok(Some(v)),
+        None => Err(serde::de::Error::custom(CANNOT_CLEAR)),
+    }
+}
+
+/// What [`present`] says of a `null`; `extract::json_rejection` answers it as a field error.
+pub const CANNOT_CLEAR: &str =
+    "cannot be cleared (it was null): leave it out to keep its value, or give one";
+
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`) in change inputs.
 pub fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     d: D,

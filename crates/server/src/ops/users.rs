@@ -1,6 +1,6 @@
 //! Signing in and the company's users: who may grant what, and the checks on email, name and
 //! password.
-use super::{Fields, OpError, OpResult, company, nullable, require, text};
+use super::{Fields, OpError, OpResult, company, nullable, present, require, text};
 use crate::password;
 use crate::state::AppState;
 use costbridge_domain::Permissions;
@@ -136,10 +136,18 @@ pub async fn create(state: &AppState, caller: &User, cid: i64, body: CreateUser)
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Eve Estimator", "digest_emails": true}))]
 pub struct UpdateUser {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub password: Option<String>,
     /// Required with `password` when changing one's own.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub current_password: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(nullable = false)]
     pub permissions: Option<Permissions>,
     #[serde(default, deserialize_with = "nullable")]
     pub digest_emails: Option<Option<bool>>,

@@ -20,6 +20,7 @@ both!(
     lists_and_users_are_paged_like_every_list,
     a_page_number_beside_a_key_is_refused,
     a_patch_that_changes_nothing_writes_nothing,
+    a_null_that_cannot_clear_is_refused_by_name,
 );
 
 /// A list page (read in bulk, packed into one JSON value on SQLite) says exactly what reading
@@ -921,4 +922,36 @@ async fn a_patch_that_changes_nothing_writes_nothing(app: TestApp) {
         (StatusCode::CONFLICT, Some("locked")),
         "{b}"
     );
+}
+
+/// `null` for a field that cannot be cleared is refused, naming it: read as absent, it answered
+/// 200 with the value unchanged, and a client that meant to clear it never learned it had not.
+/// `parent_id: null` still moves a code to the top tier.
+async fn a_null_that_cannot_clear_is_refused_by_name(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    let top = app.code(list, "01", "General", None).await;
+    let code = app.code(list, "100", "Permits", top["id"].as_i64()).await;
+    let path = app.c(&format!(
+        "/cost_code_lists/{list}/cost_codes/{}",
+        code["id"]
+    ));
+    for field in ["code", "description", "active"] {
+        let (s, b) = app
+            .patch(&path, json!({field: null, "parent_id": null}))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {b}");
+        assert!(field_error(&b, field).contains("cannot be cleared"), "{b}");
+    }
+    let (_, now) = app.get(&path).await;
+    assert_eq!(now, code, "a refused PATCH changed the code");
+    let moved = app.patched(&path, json!({"parent_id": null})).await;
+    assert_eq!(moved["parent_id"], Value::Null);
+
+    let (_, me) = app.get("/api/v1/me").await;
+    let users = app.c(&format!("/users/{}", me["id"]));
+    for field in ["name", "password", "current_password", "permissions"] {
+        let (s, b) = app.patch(&users, json!({field: null})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {b}");
+        assert!(field_error(&b, field).contains("cannot be cleared"), "{b}");
+    }
 }
