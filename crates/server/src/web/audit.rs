@@ -2,7 +2,7 @@
 //! same selection as a CSV download.
 use super::format::changes;
 use super::{Layout, Pager, Viewer, WebResult};
-use crate::ops::{Window, audit};
+use crate::ops::{OpError, Window, audit};
 use crate::state::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -34,14 +34,25 @@ struct FilterQuery {
 }
 
 impl FilterQuery {
-    fn filter(&self) -> AuditFilter {
+    /// The filter asked for. An id that is not a number is refused: ignored, it listed every
+    /// event as if that were what was asked.
+    fn filter(&self) -> Result<AuditFilter, OpError> {
         let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        AuditFilter {
+        let entity_id = match self.entity_id.trim() {
+            "" => None,
+            id => Some(id.parse().map_err(|_| {
+                OpError::field(
+                    "entity_id",
+                    format!("'{id}' is not an id: an id is a whole number, the one the Entity column shows"),
+                )
+            })?),
+        };
+        Ok(AuditFilter {
             entity_type: some(&self.entity_type),
-            entity_id: self.entity_id.trim().parse().ok(),
+            entity_id,
             action: some(&self.action),
             ..AuditFilter::default()
-        }
+        })
     }
 
     /// The filter as a query string, for the CSV link and the pager.
@@ -83,7 +94,7 @@ async fn page(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
         v.state(),
         &v.caller.user,
         v.company(),
-        &f.filter(),
+        &f.filter()?,
         pager.window(),
     )
     .await?;
@@ -114,7 +125,7 @@ async fn page(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
 async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
     // Access is refused before anything is written.
     audit::reader(&v.caller.user, v.company())?;
-    let mut filter = f.filter();
+    let mut filter = f.filter()?;
     let mut out = csv::Writer::from_writer(UTF8_BOM.as_bytes().to_vec());
     let write_err = |e: csv::Error| crate::error::ApiError::bad_request(e.to_string());
     out.write_record([

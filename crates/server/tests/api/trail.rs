@@ -193,4 +193,19 @@ async fn a_filter_that_can_select_nothing_says_why(app: TestApp) {
         .await;
     assert_eq!(typo.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(typo.text().await.unwrap().contains("cost_code.updated"));
+    // An id that is not one is said so, not ignored (which listed every event).
+    let not_an_id = app
+        .page_with(
+            "/settings/audit?entity_id=01-100",
+            &[(reqwest::header::COOKIE, &cookie)],
+        )
+        .await;
+    assert_eq!(not_an_id.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        not_an_id
+            .text()
+            .await
+            .unwrap()
+            .contains("&#39;01-100&#39; is not an id")
+    );
 }
