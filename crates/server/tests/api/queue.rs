@@ -370,6 +370,15 @@ async fn parents_go_first(app: TestApp) {
         app.status_of(list, b["id"].as_i64().unwrap()).await,
         "rejected"
     );
+    // Deactivating a code the ERP has asks first, saying when the ERP learns of it.
+    let top = app.page(&cookie, &format!("/codes?list={list}")).await;
+    assert!(
+        top.contains(
+            "Deactivate 01 General? It stays in the list, marked inactive. The ERP keeps it \
+             active until the next Send to ERP is accepted."
+        ),
+        "{top}"
+    );
 }
 
 async fn only_approvers_act(app: TestApp) {

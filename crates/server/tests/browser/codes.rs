@@ -108,7 +108,7 @@ async fn add_tiered_codes_edit_import_and_send() {
         let asked = b.d.alert_text().await.expect("Deactivate asks first");
         assert!(
             asked.starts_with("Deactivate 02 Existing Conditions?")
-                && asked.contains("goes to the ERP as inactive with the next Send to ERP")
+                && asked.contains("The ERP never had it, so Delete would remove it instead.")
                 && asked.contains("Activate turns it back on"),
             "{asked}"
         );
