@@ -265,11 +265,28 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
 /// its line break.
 fn first_line_of_stdin(email: &str) -> anyhow::Result<String> {
     use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() {
+    // Typed at a terminal, it is not echoed (`stty`, which every Unix has): shown, it stayed on
+    // the screen and in the terminal's scrollback.
+    let stty = |mode: &str| {
+        std::process::Command::new("stty")
+            .arg(mode)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let hidden = std::io::stdin().is_terminal() && stty("-echo");
+    if hidden {
+        eprint!("password for {email} (not shown as you type it): ");
+    } else if std::io::stdin().is_terminal() {
         eprint!("password for {email} (shown as you type it; pipe it in to avoid that): ");
     }
     let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
+    let read = std::io::stdin().read_line(&mut line);
+    if hidden {
+        stty("echo");
+        eprintln!();
+    }
+    read?;
     let password = line.trim_end_matches(['\r', '\n']);
     anyhow::ensure!(
         !password.is_empty(),

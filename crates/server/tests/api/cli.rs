@@ -89,6 +89,57 @@ fn passwords_stay_off_the_command_line_and_out_of_help() {
     assert!(!text.contains("boot-secret-pw"), "{text}");
 }
 
+/// Typed at a terminal, the first admin's password is not echoed: it stayed on the screen and
+/// in the scrollback. Driven through a real pseudo-terminal (Python's `pty`).
+#[test]
+fn a_password_typed_at_a_terminal_is_not_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("tty.db").display());
+    let driver = r#"
+import os, pty, signal, sys
+signal.alarm(30)
+binary, db = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(binary, [binary, "bootstrap", "--company", "Tty Co", "--email", "t@example.com",
+                      "--database-url", db])
+seen = b""
+while b"password for" not in seen:
+    seen += os.read(fd, 1024)
+os.write(fd, b"typed-password-1\n")
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(seen)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", driver, env!("CARGO_BIN_EXE_costbridge"), &db])
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{screen}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(screen.contains("not shown as you type it"), "{screen}");
+    assert!(!screen.contains("typed-password-1"), "{screen}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let signed_in = rt.block_on(async {
+        let db = Db::connect(&db).await.unwrap();
+        let hash = db.password_hash(1).await.unwrap();
+        costbridge_server::password::verify("typed-password-1".into(), hash).await
+    });
+    assert!(signed_in, "the typed password is the admin's");
+}
+
 /// An older binary on a database a newer one upgraded says so, and what to do; sqlx's own
 /// "previously applied but is missing" did not.
 #[test]
