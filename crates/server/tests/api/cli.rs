@@ -17,6 +17,16 @@ fn bootstrap(db: &str, company: &str, email: &str, password: &str) -> std::proce
     ])
 }
 
+/// Whether `password` is the first user's, in the database at `db`.
+fn first_password_is(db: &str, password: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = Db::connect(db).await.unwrap();
+        let hash = db.password_hash(1).await.unwrap();
+        costbridge_server::password::verify(password.into(), hash).await
+    })
+}
+
 /// What a command printed, as JSON; it must have succeeded.
 fn printed_json(out: &std::process::Output) -> serde_json::Value {
     assert!(
@@ -60,13 +70,10 @@ fn passwords_stay_off_the_command_line_and_out_of_help() {
     drop(stdin);
     let ids = printed_json(&child.wait_with_output().unwrap());
     assert_eq!(ids["user_id"].as_i64(), Some(1));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let signed_in = rt.block_on(async {
-        let db = Db::connect(&db).await.unwrap();
-        let hash = db.password_hash(1).await.unwrap();
-        costbridge_server::password::verify("piped-password-1".into(), hash).await
-    });
-    assert!(signed_in, "the piped password is the admin's");
+    assert!(
+        first_password_is(&db, "piped-password-1"),
+        "the piped password is the admin's"
+    );
 
     let help = Command::new(env!("CARGO_BIN_EXE_costbridge"))
         .args(["serve", "--help"])
@@ -131,13 +138,10 @@ sys.exit(os.waitstatus_to_exitcode(status))
     );
     assert!(screen.contains("not shown as you type it"), "{screen}");
     assert!(!screen.contains("typed-password-1"), "{screen}");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let signed_in = rt.block_on(async {
-        let db = Db::connect(&db).await.unwrap();
-        let hash = db.password_hash(1).await.unwrap();
-        costbridge_server::password::verify("typed-password-1".into(), hash).await
-    });
-    assert!(signed_in, "the typed password is the admin's");
+    assert!(
+        first_password_is(&db, "typed-password-1"),
+        "the typed password is the admin's"
+    );
 }
 
 /// An older binary on a database a newer one upgraded says so, and what to do; sqlx's own

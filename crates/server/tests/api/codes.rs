@@ -866,13 +866,7 @@ async fn a_page_number_beside_a_key_is_refused(app: TestApp) {
 async fn a_patch_that_changes_nothing_writes_nothing(app: TestApp) {
     let receiver = Receiver::start().await;
     let sub = subscribe(&app, &receiver.url, &["cost_code.updated"]).await;
-    let list = app.new_list("Ours").await;
-    let top = app.code(list, "01", "General", None).await;
-    let code = app.code(list, "100", "Permits", top["id"].as_i64()).await;
-    let path = app.c(&format!(
-        "/cost_code_lists/{list}/cost_codes/{}",
-        code["id"]
-    ));
+    let (list, top, code, path) = permits_under_general(&app).await;
     let written = async || {
         let (_, lists) = app.get(&app.c("/cost_code_lists")).await;
         let version = lists
@@ -928,13 +922,7 @@ async fn a_patch_that_changes_nothing_writes_nothing(app: TestApp) {
 /// 200 with the value unchanged, and a client that meant to clear it never learned it had not.
 /// `parent_id: null` still moves a code to the top tier.
 async fn a_null_that_cannot_clear_is_refused_by_name(app: TestApp) {
-    let list = app.new_list("Ours").await;
-    let top = app.code(list, "01", "General", None).await;
-    let code = app.code(list, "100", "Permits", top["id"].as_i64()).await;
-    let path = app.c(&format!(
-        "/cost_code_lists/{list}/cost_codes/{}",
-        code["id"]
-    ));
+    let (_, _, code, path) = permits_under_general(&app).await;
     for field in ["code", "description", "active"] {
         let (s, b) = app
             .patch(&path, json!({field: null, "parent_id": null}))
@@ -954,4 +942,17 @@ async fn a_null_that_cannot_clear_is_refused_by_name(app: TestApp) {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {b}");
         assert!(field_error(&b, field).contains("cannot be cleared"), "{b}");
     }
+}
+
+/// A new list with `01 General` and `100 Permits` under it: the list, both codes, and the
+/// path of Permits.
+async fn permits_under_general(app: &TestApp) -> (i64, Value, Value, String) {
+    let list = app.new_list("Ours").await;
+    let top = app.code(list, "01", "General", None).await;
+    let code = app.code(list, "100", "Permits", top["id"].as_i64()).await;
+    let path = app.c(&format!(
+        "/cost_code_lists/{list}/cost_codes/{}",
+        code["id"]
+    ));
+    (list, top, code, path)
 }
