@@ -69,9 +69,14 @@ pub fn shown_url(url: &str) -> String {
         }
         Ok(mut u) if has_credentials(&u) || u.query().is_some() || u.fragment().is_some() => {
             strip_credentials(&mut u);
-            let names: Vec<String> = u
-                .query_pairs()
-                .map(|(name, _)| format!("{name}=***"))
+            // A part without '=' is a bare token (`?s3cret`) or the tail of a value holding
+            // '&' (`password=ab&cd`): hidden whole, not shown as a name.
+            let names: Vec<String> = (u.query().unwrap_or_default().split('&'))
+                .filter(|part| !part.is_empty())
+                .map(|part| match part.split_once('=') {
+                    Some((name, _)) => format!("{name}=***"),
+                    None => "***".to_owned(),
+                })
                 .collect();
             u.set_query((!names.is_empty()).then(|| names.join("&")).as_deref());
             u.set_fragment(None);
@@ -85,8 +90,23 @@ pub fn shown_url(url: &str) -> String {
 /// [`shown_url`] of a URL that does not parse (or parses wrongly): a password holding `/`, `?`
 /// or `#` ends the address early (`postgres://cb:ab/cd@db/costs` reads "ab" as a port), and the
 /// URL was shown whole, password and all, in the error that it cannot be opened. Whatever could
-/// be user-info (up to the last `@`) and everything after a `?` or `#` are hidden.
+/// be user-info (up to the last `@`) and everything after a `?` or `#` are hidden. Text with no
+/// `://` may be a keyword connection string (`host=db password=s3cret`): every value is hidden,
+/// and all of it when a value is quoted (its spaces would split it).
 fn unparsed_shown(url: &str) -> String {
+    if !url.contains("://") && url.contains('=') {
+        if url.contains(['\'', '"']) {
+            return "***".to_owned();
+        }
+        let names: Vec<String> = url
+            .split_whitespace()
+            .map(|part| match part.split_once('=') {
+                Some((name, _)) => format!("{name}=***"),
+                None => "***".to_owned(),
+            })
+            .collect();
+        return names.join(" ");
+    }
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let rest = match rest.rfind('@') {
         Some(at) => format!("***@{}", &rest[at + 1..]),
@@ -249,6 +269,20 @@ mod tests {
                 "postgres://db:port/costs#cd",
                 "postgres://db:port/costs#***",
             ),
+            // A bare token, a value holding '&', a keyword connection string.
+            (
+                "https://hooks.example/run?s3cret",
+                "https://hooks.example/run?***",
+            ),
+            (
+                "postgres://db/costs?password=ab&cd",
+                "postgres://db/costs?password=***&***",
+            ),
+            (
+                "host=db user=cb password=s3cret",
+                "host=*** user=*** password=***",
+            ),
+            ("host=db password='a b'", "***"),
         ] {
             assert_eq!(shown_url(url), shown, "{url}");
         }
