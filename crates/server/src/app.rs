@@ -183,8 +183,11 @@ pub fn signals() -> (
         loop {
             #[cfg(unix)]
             tokio::select! { _ = interrupt.recv() => {}, _ = terminate.recv() => {} }
+            // Without a listener no signal comes: waiting on, rather than counting the error.
             #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
+            if tokio::signal::ctrl_c().await.is_err() {
+                return std::future::pending().await;
+            }
             heard.send_modify(|n| *n += 1);
             if *heard.borrow() == 1 {
                 tracing::info!("shutting down");
@@ -205,17 +208,14 @@ pub fn signals() -> (
     (nth(1), nth(2))
 }
 
-/// On an empty database, the one-time code first-run setup asks for (logged, and printed by
-/// `serve`). Setup asks for it wherever it is opened from: a proxy on this machine passes on
+/// On an empty database, the one-time code first-run setup asks for (`serve` logs and prints
+/// it). Setup asks for it wherever it is opened from: a proxy on this machine passes on
 /// requests from anywhere under the address it was given, so neither the peer nor the `Host`
 /// header tells the person at the server's console from whoever reached the address first.
 fn first_run(empty: bool) -> FirstRun {
-    let code = empty.then(|| crate::password::new_token()[3..15].to_owned());
-    if let Some(code) = &code {
-        tracing::warn!(setup_code = %code,
-            "the database is empty: open Costbridge in a browser and enter this setup code to set up the first company");
+    FirstRun {
+        code: empty.then(|| crate::password::new_token()[3..15].to_owned()),
     }
-    FirstRun { code }
 }
 
 /// The `[server] client_ip_header` setting as a header name; a bad one stops the start.

@@ -254,7 +254,12 @@ async fn serve(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("costbridge listening on http://{}", app.addr);
-    if let Some(code) = &app.state.first_run.code {
+    // After `--demo` seeded its company there is nothing to set up.
+    if let Some(code) = &app.state.first_run.code
+        && app.state.db.companies_count().await? == 0
+    {
+        tracing::warn!(setup_code = %code,
+            "the database is empty: open Costbridge in a browser and enter this setup code to set up the first company");
         println!("No company yet: open it in a browser and enter the setup code {code}");
     }
     let (shutdown, again) = crate::app::signals();
@@ -267,14 +272,27 @@ fn first_line_of_stdin(email: &str) -> anyhow::Result<String> {
     use std::io::IsTerminal;
     // Typed at a terminal, it is not echoed (`stty`, which every Unix has): shown, it stayed on
     // the screen and in the terminal's scrollback.
-    let stty = |mode: &str| {
+    fn stty(mode: &str) -> bool {
         std::process::Command::new("stty")
             .arg(mode)
             .stdin(std::process::Stdio::inherit())
             .status()
             .is_ok_and(|s| s.success())
-    };
+    }
+    // Ctrl-C at the prompt gives the terminal its echo back before the process ends: it was
+    // left silent. Listened to before echo goes off, so no Ctrl-C comes between.
+    #[cfg(unix)]
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     let hidden = std::io::stdin().is_terminal() && stty("-echo");
+    #[cfg(unix)]
+    if hidden && let Ok(mut interrupt) = interrupt {
+        tokio::spawn(async move {
+            interrupt.recv().await;
+            stty("echo");
+            eprintln!();
+            std::process::exit(130);
+        });
+    }
     if hidden {
         eprint!("password for {email} (not shown as you type it): ");
     } else if std::io::stdin().is_terminal() {

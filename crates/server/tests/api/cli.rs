@@ -97,15 +97,17 @@ fn passwords_stay_off_the_command_line_and_out_of_help() {
 }
 
 /// Typed at a terminal, the first admin's password is not echoed: it stayed on the screen and
-/// in the scrollback. Driven through a real pseudo-terminal (Python's `pty`).
+/// in the scrollback. Ctrl-C at the prompt gives the terminal its echo back (it was left
+/// silent). Driven through a real pseudo-terminal (Python's `pty`).
 #[test]
 fn a_password_typed_at_a_terminal_is_not_shown() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("tty.db").display());
+    // Types `argv[3]` at the prompt; prints what the terminal showed, then whether it echoes.
     let driver = r#"
-import os, pty, signal, sys
+import os, pty, signal, sys, termios
 signal.alarm(30)
-binary, db = sys.argv[1], sys.argv[2]
+binary, db, typed = sys.argv[1], sys.argv[2], sys.argv[3].encode()
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(binary, [binary, "bootstrap", "--company", "Tty Co", "--email", "t@example.com",
@@ -113,7 +115,7 @@ if pid == 0:
 seen = b""
 while b"password for" not in seen:
     seen += os.read(fd, 1024)
-os.write(fd, b"typed-password-1\n")
+os.write(fd, typed)
 while True:
     try:
         chunk = os.read(fd, 1024)
@@ -123,21 +125,29 @@ while True:
         break
     seen += chunk
 _, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(seen)
+echoes = termios.tcgetattr(fd)[3] & termios.ECHO != 0
+sys.stdout.buffer.write(seen + b"\necho " + str(echoes).encode())
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", driver, env!("CARGO_BIN_EXE_costbridge"), &db])
-        .output()
-        .unwrap();
-    let screen = String::from_utf8_lossy(&out.stdout);
+    let at_terminal = |typed: &str| {
+        let out = Command::new("python3")
+            .args(["-c", driver, env!("CARGO_BIN_EXE_costbridge"), &db, typed])
+            .output()
+            .expect("python3 runs the terminal (scripts/setup installs it)");
+        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code(), screen)
+    };
+    let (status, screen) = at_terminal("\u{3}");
+    assert_eq!(status, Some(130), "{screen}");
     assert!(
-        out.status.success(),
-        "{screen}{}",
-        String::from_utf8_lossy(&out.stderr)
+        screen.ends_with("echo True"),
+        "Ctrl-C left the terminal silent: {screen}"
     );
+    let (status, screen) = at_terminal("typed-password-1\n");
+    assert_eq!(status, Some(0), "{screen}");
     assert!(screen.contains("not shown as you type it"), "{screen}");
     assert!(!screen.contains("typed-password-1"), "{screen}");
+    assert!(screen.ends_with("echo True"), "{screen}");
     assert!(
         first_password_is(&db, "typed-password-1"),
         "the typed password is the admin's"
