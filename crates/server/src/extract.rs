@@ -117,7 +117,8 @@ pub async fn session_caller(
     Ok(Some(Caller::new(s.user, auth, state)))
 }
 
-/// A JSON body; syntax and type errors are 400 `bad_request`, an oversized body 413.
+/// A JSON body; syntax and type errors are 400 `bad_request` (a `null` for a field that cannot
+/// be cleared, a 422 on that field), an oversized body 413.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {

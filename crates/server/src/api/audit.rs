@@ -22,7 +22,8 @@ struct AuditQuery {
     /// Only events about this kind of record (`cost_code`, `user`, `submission`, …); a type
     /// Costbridge does not audit is a 422.
     entity_type: Option<String>,
-    /// Only events about this record; needs `entity_type` (422 without it).
+    /// Only events about records with this id; with `entity_type`, about that one record (ids
+    /// are counted per type).
     entity_id: Option<i64>,
     /// Only this action (`cost_code.created`, `user.signed_in`, …); an action Costbridge does
     /// not record, or one about another type than `entity_type`, is a 422.

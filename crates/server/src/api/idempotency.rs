@@ -172,16 +172,18 @@ async fn keep(g: &Guard, owner: KeyOwner, key: &str, res: Response) -> Response 
 
 /// A server error's body, its message telling that the request had changed data first and
 /// will not run again with its key. An unexpected failure's own advice (to try again) no
-/// longer holds, so its message is replaced; another's (who refused) is kept, then this.
+/// longer holds, so its message is replaced; another's (who refused, what is broken) is kept,
+/// then this.
 fn after_a_change(body: &[u8]) -> Vec<u8> {
     const KEPT: &str = "Costbridge had already saved changes for this request when this \
         happened, so it will not run it again with this Idempotency-Key: sending it again gets \
         this answer. Read what the request changes to see what was saved before you send \
         anything new.";
     let mut v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let internal = v.pointer("/error/code").and_then(|c| c.as_str()) == Some("internal");
+    let unexpected =
+        v.pointer("/error/message").and_then(|c| c.as_str()) == Some(crate::ops::UNSAVED);
     if let Some(m) = v.pointer_mut("/error/message") {
-        *m = if internal {
+        *m = if unexpected {
             format!("Costbridge failed unexpectedly; the cause is in its log. {KEPT}")
         } else {
             format!("{} {KEPT}", m.as_str().unwrap_or_default())

@@ -49,8 +49,8 @@ pub fn visible_types(caller: &User) -> Vec<&'static str> {
 }
 
 /// Refuses a filter that could only ever select nothing: a name Costbridge never records (a
-/// typo answered an empty list), an action about another type than `entity_type`, an id
-/// without its type. A type the caller may not see is refused as a permission: its name is in
+/// typo answered an empty list), an action about another type than `entity_type`. A type the
+/// caller may not see is refused as a permission: its name is in
 /// the documentation, so saying so shows nothing of the log.
 fn check(filter: &AuditFilter, p: Permissions) -> OpResult<()> {
     let types = entity_types();
