@@ -272,7 +272,7 @@ fn bootstrap_import_export_and_config() {
 /// `costbridge serve` on a fresh SQLite file in `dir`, with `env` added to its environment:
 /// the child, its output's lines as they come (stdout and stderr), and the address it printed.
 fn serve(
-    dir: &std::path::Path, env: &[(&str, &str)],
+    dir: &std::path::Path, env: &[(&str, &str)], args: &[&str],
 ) -> (
     std::process::Child,
     std::sync::mpsc::Receiver<String>,
@@ -283,6 +283,7 @@ fn serve(
     let db = format!("sqlite://{}", dir.join("serve.db").display());
     let mut child = Command::new(env!("CARGO_BIN_EXE_costbridge"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &db])
+        .args(args)
         .env_remove("RUST_LOG")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -313,6 +314,33 @@ fn serve(
     (child, rx, base)
 }
 
+/// On an empty database `serve` prints the setup code (and logs it), and only then: after
+/// `--demo` seeded its company there is nothing to set up, and a code printed anyway sent
+/// people to a setup page that was closed.
+#[test]
+fn the_setup_code_is_printed_only_when_there_is_something_to_set_up() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (args, printed) in [(&[][..], true), (&["--demo"][..], false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, rx, base) = serve(dir.path(), &[], args);
+        // Answered, so whatever `serve` prints before it serves is out.
+        let health = rt.block_on(async {
+            reqwest::get(format!("{base}/healthz"))
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_eq!(health, reqwest::StatusCode::OK);
+        let _ = child.kill();
+        let _ = child.wait();
+        // Every line, to the end of both streams.
+        let lines: Vec<String> = rx.iter().collect();
+        let told = lines.iter().any(|l| l.contains("enter the setup code"));
+        let logged = lines.iter().any(|l| l.contains("setup_code"));
+        assert_eq!((told, logged), (printed, printed), "{args:?}: {lines:#?}");
+    }
+}
+
 /// The next line `serve`'s child printed, waiting at most 20 s.
 fn next(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
     rx.recv_timeout(std::time::Duration::from_secs(20))
@@ -335,7 +363,7 @@ fn a_slow_request_holds_a_stopping_server_only_so_long() {
             "slow-password-1",
         ));
         let env = [("COSTBRIDGE__SERVER__SHUTDOWN_GRACE_SECONDS", grace)];
-        let (mut child, rx, base) = serve(dir.path(), &env);
+        let (mut child, rx, base) = serve(dir.path(), &env, &[]);
         // A connection the server serves (its first request answered), then a request on it
         // whose body never comes whole.
         let mut slow = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
@@ -391,7 +419,7 @@ fn a_slow_request_holds_a_stopping_server_only_so_long() {
 #[test]
 fn the_log_names_each_request() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, rx, base) = serve(dir.path(), &[]);
+    let (mut child, rx, base) = serve(dir.path(), &[], &[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let echoed = rt.block_on(async {
         reqwest::Client::new()
@@ -424,7 +452,7 @@ fn the_server_caps_its_malloc_arenas_unless_told() {
     for (set, expected) in [(None, cap.as_str()), (Some("3"), "3")] {
         let dir = tempfile::tempdir().unwrap();
         let env: Vec<(&str, &str)> = set.map(|v| ("MALLOC_ARENA_MAX", v)).into_iter().collect();
-        let (mut child, _rx, _) = serve(dir.path(), &env);
+        let (mut child, _rx, _) = serve(dir.path(), &env, &[]);
         // The process started is the one serving: its environment, read from the system.
         let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
         let _ = child.kill();
