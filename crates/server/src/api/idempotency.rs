@@ -175,10 +175,12 @@ async fn keep(g: &Guard, owner: KeyOwner, key: &str, res: Response) -> Response 
 /// longer holds, so its message is replaced; another's (who refused, what is broken) is kept,
 /// then this.
 fn after_a_change(body: &[u8]) -> Vec<u8> {
+    // "Runs nothing" holds whether the retry gets this answer or, when it could not be
+    // recorded, a 409.
     const KEPT: &str = "Costbridge had already saved changes for this request when this \
-        happened, so it will not run it again with this Idempotency-Key: sending it again gets \
-        this answer. Read what the request changes to see what was saved before you send \
-        anything new.";
+        happened, so it will not run it again with this Idempotency-Key: sending it again runs \
+        nothing. Read what the request changes to see what was saved before you send anything \
+        new.";
     let mut v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let unexpected =
         v.pointer("/error/message").and_then(|c| c.as_str()) == Some(crate::ops::UNSAVED);
