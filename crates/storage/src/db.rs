@@ -35,6 +35,65 @@ pub(crate) fn sqlite_writer(pool: &sqlx::SqlitePool) -> std::sync::Arc<tokio::sy
         .clone()
 }
 
+/// How far a SQLite WAL grows before a write has it copied into the database file: SQLite's
+/// own default (1,000 pages of 4 KiB). `journal_size_limit` shrinks the WAL back to it once
+/// copied, so its size on disk tells whether there is something to copy.
+const CHECKPOINT_FROM: u64 = 4 * 1024 * 1024;
+
+/// SQLite's own checkpoint, left only as a backstop for writes made outside [`Db::write`]
+/// (which checkpoints through [`checkpoint_if_due`]): 65,536 pages, 256 MiB.
+const AUTO_CHECKPOINT_PAGES: &str = "65536";
+
+/// After a commit: when the WAL has grown past [`CHECKPOINT_FROM`], copies it into the
+/// database file on a task of its own. SQLite's automatic checkpoint ran inside the commit that
+/// crossed the mark, so the request whose commit filled the WAL (a 100,000-code import or Send
+/// to ERP writes tens of MiB) waited for the copy and its fsync: a sixth of such an import's
+/// time and a fifth of such a send's (BENCHMARKS.md). Passive, it waits for no reader or writer; what a reader still needs is
+/// copied by a later one. One at a time a file.
+fn checkpoint_if_due(pool: &sqlx::SqlitePool) {
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let mut wal = file.clone().into_os_string();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).map_or(true, |m| m.len() <= CHECKPOINT_FROM) {
+        return;
+    }
+    /// The file's mark in [`CHECKPOINTING`], taken off however the task ends (a runtime shut down
+    /// drops it unrun).
+    struct Running(std::path::PathBuf);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            running().remove(&self.0);
+        }
+    }
+    if !running().insert(file.clone()) {
+        return;
+    }
+    let mark = Running(file);
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            // A server stopping closes its pool: the last connection's close checkpoints.
+            Ok(_) | Err(sqlx::Error::PoolClosed) => {}
+            Err(e) => tracing::warn!(error = %e, "the SQLite WAL was not checkpointed"),
+        }
+        drop(mark);
+    });
+}
+
+/// The SQLite files whose WAL a task of [`checkpoint_if_due`] is copying.
+static CHECKPOINTING: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn running() -> std::sync::MutexGuard<'static, std::collections::HashSet<std::path::PathBuf>> {
+    CHECKPOINTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How often a transaction runs before a deadlock or serialization failure reaches the caller.
 pub(crate) const TX_ATTEMPTS: u32 = 5;
 
@@ -190,6 +249,9 @@ impl Db {
         let out = body(&mut tx).await?;
         crate::requests::mark_changed(&mut tx).await?;
         tx.commit().await?;
+        if let Db::Sqlite(p) = self {
+            checkpoint_if_due(p);
+        }
         Ok(out)
     }
 
@@ -268,7 +330,9 @@ impl Db {
                 // add an fsync per commit for power loss, set it in the URL if you need it.
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(30));
+                .busy_timeout(Duration::from_secs(30))
+                .pragma("wal_autocheckpoint", AUTO_CHECKPOINT_PAGES)
+                .pragma("journal_size_limit", CHECKPOINT_FROM.to_string());
             // sqlx pings an idle connection before lending it out, by default: on SQLite a
             // round trip to the connection's own thread before every statement, to check a
             // link that cannot drop (the file is local). Two back-to-back bench pairs showed
@@ -379,6 +443,8 @@ fn is_loopback(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     /// Only a host on this machine goes without TLS by default.
     #[test]
     fn loopback_hosts_are_this_machine_only() {
@@ -437,6 +503,64 @@ mod tests {
         for f in &lite {
             assert_eq!(columns("sqlite", f), columns("postgres", f), "{f}");
         }
+    }
+
+    /// A write that grows SQLite's WAL past [`super::CHECKPOINT_FROM`] has it copied into the
+    /// database file after its commit, though SQLite's own checkpoint (the backstop) would wait
+    /// for 256 MiB; the next write then starts the WAL over, back within the mark, so writes
+    /// after it ask for no checkpoint.
+    #[tokio::test]
+    async fn a_write_that_fills_the_wal_has_it_checkpointed() {
+        use crate::tx::Queries;
+        let dir = std::env::temp_dir().join(format!("costbridge-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("folder");
+        let (file, wal) = (dir.join("cb.db"), dir.join("cb.db-wal"));
+        let db = super::Db::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .expect("open");
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let bytes = 3 * super::CHECKPOINT_FROM;
+        let fill = format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) \
+             INSERT INTO filler SELECT randomblob(1000) FROM n",
+            bytes / 1000
+        );
+        db.write(|tx| {
+            let fill = fill.clone();
+            Box::pin(async move {
+                tx.execute("CREATE TABLE filler (b BLOB)", []).await?;
+                tx.execute(sqlx::AssertSqlSafe(fill), []).await?;
+                Ok::<_, super::StoreError>(())
+            })
+        })
+        .await
+        .expect("fill");
+        assert!(size(&wal) > bytes, "the rows are in the WAL first");
+        let done = tokio::time::timeout(Duration::from_secs(20), async {
+            while super::running().iter().any(|f| f.ends_with(&file)) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(done.is_ok(), "the checkpoint did not end");
+        assert!(size(&file) > bytes, "the WAL was not copied into the file");
+        // A write after the copy starts the WAL over and cuts it back to the mark.
+        db.write(|tx| {
+            Box::pin(async move {
+                tx.execute("DELETE FROM filler WHERE rowid = 1", []).await?;
+                Ok::<_, super::StoreError>(())
+            })
+        })
+        .await
+        .expect("small write");
+        assert!(
+            size(&wal) <= super::CHECKPOINT_FROM,
+            "WAL of {} bytes",
+            size(&wal)
+        );
+        db.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The SQLite rows stored before times were written fixed width are rewritten to it, so
