@@ -290,7 +290,7 @@ impl Paging {
 
 /// The parameters that say where a page starts, by number and then by key: a link carries one
 /// of them.
-const STARTS: [&str; 3] = ["page", "after", "after_code"];
+const STARTS: [&str; 4] = ["page", "after", "after_code", "before_id"];
 
 /// `uri` with `name=value` (`value` encoded for a query) in place of any parameter of
 /// [`STARTS`] it had.

@@ -1,10 +1,11 @@
 //! The audit log: who did what to which entity, with the values before and after.
 use crate::clients::client_label;
-use crate::tx::{PageQuery, Queries, Tx};
+use crate::tx::{Arg, PageQuery, Queries, Tx};
 use crate::{Db, StoreError};
 use costbridge_domain::permission::UserKind;
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
 
 /// Cuts the addresses of an event's values to their scheme and host as they are read. Rows
@@ -247,7 +248,10 @@ fn actor(
 }
 
 impl Db {
-    /// Newest first, one page at a time; returns the page and the total count.
+    /// Newest first, one page at a time; returns the page and the total count. With
+    /// `before_id` (paging by key, `offset` then 0) the count is still of every event the
+    /// other filters select, as on a numbered page: the first and last pages are numbered
+    /// from it.
     pub async fn audit_events(
         &self, company: i64, f: &AuditFilter, limit: i64, offset: i64,
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
@@ -258,22 +262,34 @@ impl Db {
              a.action, a.entity_type, a.entity_id, a.before, a.after \
              {rows} ORDER BY a.id DESC"
         );
-        let args = vec![
-            company.into(),
-            (&f.entity_type).into(),
-            f.entity_id.into(),
-            (&f.action).into(),
-            f.before_id.into(),
-        ];
-        let (rows, total): (Vec<Row>, i64) = self
-            .page(PageQuery {
-                list_sql: &list_sql,
-                count_sql: &format!("SELECT COUNT(*) {rows}"),
-                args,
-                limit,
-                offset,
-            })
-            .await?;
+        let count_sql = format!("SELECT COUNT(*) {rows}");
+        let args = |before_id: Option<i64>| -> Vec<Arg> {
+            vec![
+                company.into(),
+                (&f.entity_type).into(),
+                f.entity_id.into(),
+                (&f.action).into(),
+                before_id.into(),
+            ]
+        };
+        let q = PageQuery {
+            list_sql: &list_sql,
+            count_sql: &count_sql,
+            args: args(f.before_id),
+            limit,
+            offset,
+        };
+        let (rows, total): (Vec<Row>, i64) = if f.before_id.is_none() {
+            self.page(q).await?
+        } else {
+            let (sql, page) = q.limited();
+            let rows = self.pool().fetch_all(AssertSqlSafe(sql), page).await?;
+            let total = self
+                .pool()
+                .scalar(AssertSqlSafe(count_sql), args(None))
+                .await?;
+            (rows, total)
+        };
         let parse = |action: &str, s: Option<String>| {
             let mut v: Option<Value> = s.and_then(|s| serde_json::from_str(&s).ok());
             if let Some(v) = &mut v {

@@ -1,5 +1,5 @@
 //! The audit log endpoint.
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Caller, Paging, Q};
 use crate::ops::audit;
 use crate::state::AppState;
@@ -28,9 +28,15 @@ struct AuditQuery {
     /// Only this action (`cost_code.created`, `user.signed_in`, …); an action Costbridge does
     /// not record, or one about another type than `entity_type`, is a 422.
     action: Option<String>,
+    /// Only events older than this one: the id of the last event of the previous page (what
+    /// `Link: rel="next"` gives when no `page` is asked for); not with `page`. Events recorded
+    /// meanwhile then neither push rows into the next page nor join it.
+    before_id: Option<i64>,
 }
 
 /// The audit log, newest first
+///
+/// Pages by key: follow `Link: rel="next"`.
 #[utoipa::path(get, path = "/api/v1/companies/{cid}/audit_events", tag = "audit",
     operation_id = "list_audit_events", params(AuditQuery, Paging),
     responses((status = 200, description = "One page of events: who did what, before and after", body = [AuditEvent]),
@@ -42,13 +48,33 @@ async fn events(
     // Access is refused before the paging is judged.
     audit::reader(&caller.user, cid)?;
     let paging = paging.check()?;
+    // Newest first, a page by number moves whenever an event is recorded: a client reading
+    // page after page while people work got rows twice. Without `page`, the next page starts
+    // after this one's last event.
+    let by_number = crate::extract::has_param(&uri, "page");
+    if q.before_id.is_some() && by_number {
+        return Err(ApiError::field(
+            "before_id",
+            "cannot be combined with page: before_id already says where the page starts",
+        ));
+    }
     let filter = AuditFilter {
         entity_type: q.entity_type,
         entity_id: q.entity_id,
         action: q.action,
+        before_id: q.before_id,
         ..AuditFilter::default()
     };
     let (events, total) =
         audit::events(&caller.state, &caller.user, cid, &filter, paging.window()).await?;
-    Ok(paging.respond(&uri, total, events))
+    let next = events
+        .last()
+        .filter(|_| !by_number && events.len() as i64 == paging.per_page)
+        .map(|e| e.id.to_string());
+    Ok(paging.respond_with_next(
+        &uri,
+        total,
+        events,
+        next.as_deref().map(|id| ("before_id", id)),
+    ))
 }

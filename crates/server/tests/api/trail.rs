@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 crate::both!(
     submissions_say_who_sent_what_and_where_it_went,
     the_audit_log_shows_each_reader_what_their_tools_show,
-    a_filter_that_can_select_nothing_says_why
+    a_filter_that_can_select_nothing_says_why,
+    the_audit_log_pages_by_key_while_events_are_recorded
 );
 
 /// The audit log is read by both tools' readers, but each sees there only what its own pages
@@ -208,4 +209,60 @@ async fn a_filter_that_can_select_nothing_says_why(app: TestApp) {
             .unwrap()
             .contains("&#39;01-100&#39; is not an id")
     );
+}
+
+/// Newest first, a page by number moved whenever an event was recorded: a client reading the
+/// log page by page while people worked got the same rows twice. Without `page`, `rel="next"`
+/// asks for the events before the page's last one, and `Total` still counts them all.
+async fn the_audit_log_pages_by_key_while_events_are_recorded(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    for n in 1..=5 {
+        app.code(list, &format!("0{n}"), "General", None).await;
+    }
+    let page = async |path: &str| {
+        let res = app.request("GET", path).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let total: i64 = res.headers()["total"].to_str().unwrap().parse().unwrap();
+        let next = res.headers()["link"]
+            .to_str()
+            .unwrap()
+            .split(", ")
+            .find_map(|l| l.strip_suffix("; rel=\"next\""))
+            .map(|l| l.trim_matches(['<', '>']).to_owned());
+        let body: Value = res.json().await.unwrap();
+        let ids: Vec<i64> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        (ids, total, next)
+    };
+    let first = app.c("/audit_events?entity_type=cost_code&per_page=2");
+    let (everything, ..) = page(&app.c("/audit_events?entity_type=cost_code")).await;
+    assert_eq!(everything.len(), 5);
+    let (mut seen, total, mut next) = page(&first).await;
+    assert_eq!((seen.len(), total), (2, 5));
+    assert!(
+        next.as_deref()
+            .is_some_and(|n| n.contains(&format!("before_id={}", seen[1]))),
+        "{next:?}"
+    );
+    // Someone works while the client reads: the new event is newer than where it reads.
+    app.code(list, "06", "General", None).await;
+    let mut totals = Vec::new();
+    while let Some(path) = next {
+        let (ids, total, more) = page(&path).await;
+        seen.extend(ids);
+        totals.push(total);
+        next = more;
+        assert!(totals.len() < 5, "the links never end: {path}");
+    }
+    assert_eq!(seen, everything, "each event once, newest first");
+    assert_eq!(totals, [6, 6], "the total counts every event, new ones too");
+    let (s, b) = app
+        .get(&app.c(&format!("/audit_events?page=1&before_id={}", everything[0])))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(field_error(&b, "before_id").contains("page"), "{b}");
 }
