@@ -1,7 +1,7 @@
 use crate::both;
 use crate::event_receiver::Receiver;
 use crate::events::{log, subscribe};
-use crate::helpers::{TestApp, error_message, field_error, perms, strings};
+use crate::helpers::{TestApp, error_message, field_error, paged, perms, strings};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -463,16 +463,7 @@ fn divisions_csv(divisions: u32, sections: u32) -> String {
 
 /// One page of codes: their full codes, the `Total` header and the `rel="next"` link.
 async fn page_of(app: &TestApp, path: &str) -> (Vec<String>, i64, Option<String>) {
-    let res = app.request("GET", path).await;
-    assert_eq!(res.status(), StatusCode::OK, "{path}");
-    let total = res.headers()["total"].to_str().unwrap().parse().unwrap();
-    let next = res.headers()["link"]
-        .to_str()
-        .unwrap()
-        .split(", ")
-        .find_map(|l| l.strip_suffix("; rel=\"next\""))
-        .map(|l| l.trim_matches(['<', '>']).to_owned());
-    let body: Value = res.json().await.unwrap();
+    let (total, next, body) = paged(app.request("GET", path).await).await;
     let codes = body
         .as_array()
         .unwrap()

@@ -184,6 +184,20 @@ async fn answer(res: reqwest::Response) -> (StatusCode, Value) {
 }
 
 /// The `key` of every element of the array `v`, each a string.
+/// A page answered 200: its `Total` header, the path its `Link: rel="next"` gives (if any) and
+/// its JSON body.
+pub async fn paged(res: reqwest::Response) -> (i64, Option<String>, Value) {
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.url());
+    let total = res.headers()["total"].to_str().unwrap().parse().unwrap();
+    let next = res.headers()["link"]
+        .to_str()
+        .unwrap()
+        .split(", ")
+        .find_map(|l| l.strip_suffix("; rel=\"next\""))
+        .map(|l| l.trim_matches(['<', '>']).to_owned());
+    (total, next, res.json().await.unwrap())
+}
+
 pub fn strings<'a>(v: &'a Value, key: &str) -> Vec<&'a str> {
     v.as_array()
         .expect("an array")

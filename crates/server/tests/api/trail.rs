@@ -1,6 +1,6 @@
 //! What an auditor reads: submissions (who sent what, which items, which jobs), the values the
 //! ERP last confirmed on each code, retrieved items, and the request id in the log.
-use crate::helpers::{TestApp, field_error, perms};
+use crate::helpers::{TestApp, field_error, paged, perms};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -220,16 +220,7 @@ async fn the_audit_log_pages_by_key_while_events_are_recorded(app: TestApp) {
         app.code(list, &format!("0{n}"), "General", None).await;
     }
     let page = async |path: &str| {
-        let res = app.request("GET", path).await;
-        assert_eq!(res.status(), StatusCode::OK, "{path}");
-        let total: i64 = res.headers()["total"].to_str().unwrap().parse().unwrap();
-        let next = res.headers()["link"]
-            .to_str()
-            .unwrap()
-            .split(", ")
-            .find_map(|l| l.strip_suffix("; rel=\"next\""))
-            .map(|l| l.trim_matches(['<', '>']).to_owned());
-        let body: Value = res.json().await.unwrap();
+        let (total, next, body) = paged(app.request("GET", path).await).await;
         let ids: Vec<i64> = body
             .as_array()
             .unwrap()
