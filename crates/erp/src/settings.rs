@@ -73,10 +73,7 @@ pub fn shown_url(url: &str) -> String {
             // '&' (`password=ab&cd`): hidden whole, not shown as a name.
             let names: Vec<String> = (u.query().unwrap_or_default().split('&'))
                 .filter(|part| !part.is_empty())
-                .map(|part| match part.split_once('=') {
-                    Some((name, _)) => format!("{name}=***"),
-                    None => "***".to_owned(),
-                })
+                .map(value_hidden)
                 .collect();
             u.set_query((!names.is_empty()).then(|| names.join("&")).as_deref());
             u.set_fragment(None);
@@ -84,6 +81,15 @@ pub fn shown_url(url: &str) -> String {
         }
         Ok(_) => url.to_owned(),
         Err(_) => unparsed_shown(url),
+    }
+}
+
+/// One `name=value` part of a query or a connection string with its value hidden; a part
+/// without `=` (a bare token, or a value's tail after a separator) is hidden whole.
+fn value_hidden(part: &str) -> String {
+    match part.split_once('=') {
+        Some((name, _)) => format!("{name}=***"),
+        None => "***".to_owned(),
     }
 }
 
@@ -98,13 +104,7 @@ fn unparsed_shown(url: &str) -> String {
         if url.contains(['\'', '"']) {
             return "***".to_owned();
         }
-        let names: Vec<String> = url
-            .split_whitespace()
-            .map(|part| match part.split_once('=') {
-                Some((name, _)) => format!("{name}=***"),
-                None => "***".to_owned(),
-            })
-            .collect();
+        let names: Vec<String> = url.split_whitespace().map(value_hidden).collect();
         return names.join(" ");
     }
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
