@@ -248,6 +248,36 @@ impl Paging {
         self.respond_with_next(uri, total, items, None)
     }
 
+    /// Refuses a key given with `page` (`page=1` too: it asks for numbered pages as much as
+    /// `page=2`, and a page by key beside it came without its `rel="next"`): `keys` are the
+    /// list's key parameters and whether each was given.
+    pub fn keys_alone(uri: &Uri, keys: &[(&str, bool)]) -> Result<(), ApiError> {
+        if !has_param(uri, "page") {
+            return Ok(());
+        }
+        match keys.iter().find(|(_, given)| *given) {
+            Some((name, _)) => Err(ApiError::field(
+                name,
+                format!("cannot be combined with page: {name} already says where the page starts"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Paging::respond_with_next`] for a list that pages by `key_name`: without `page`, a
+    /// full page may have more after it, and `rel="next"` asks for the rows after its last
+    /// one (`key` of it); a client that pages by number keeps numbered links.
+    pub fn respond_by_key<T: serde::Serialize>(
+        self, uri: &Uri, total: i64, items: Vec<T>, key_name: &str, key: impl Fn(&T) -> String,
+    ) -> Response {
+        let next = items
+            .last()
+            .filter(|_| !has_param(uri, "page") && items.len() as i64 == self.per_page)
+            .map(key);
+        let next = next.as_deref().map(|value| (key_name, value));
+        self.respond_with_next(uri, total, items, next)
+    }
+
     /// [`Paging::respond`] for a list that pages by key: `next` (the parameter and value that
     /// say where the next page starts, when a full page suggests more) makes `rel="next"` ask
     /// for the rows after this page, which costs the same at any depth; `first`, `last` and

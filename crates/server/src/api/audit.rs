@@ -1,5 +1,5 @@
 //! The audit log endpoint.
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Caller, Paging, Q};
 use crate::ops::audit;
 use crate::state::AppState;
@@ -48,16 +48,7 @@ async fn events(
     // Access is refused before the paging is judged.
     audit::reader(&caller.user, cid)?;
     let paging = paging.check()?;
-    // Newest first, a page by number moves whenever an event is recorded: a client reading
-    // page after page while people work got rows twice. Without `page`, the next page starts
-    // after this one's last event.
-    let by_number = crate::extract::has_param(&uri, "page");
-    if q.before_id.is_some() && by_number {
-        return Err(ApiError::field(
-            "before_id",
-            "cannot be combined with page: before_id already says where the page starts",
-        ));
-    }
+    Paging::keys_alone(&uri, &[("before_id", q.before_id.is_some())])?;
     let filter = AuditFilter {
         entity_type: q.entity_type,
         entity_id: q.entity_id,
@@ -67,14 +58,8 @@ async fn events(
     };
     let (events, total) =
         audit::events(&caller.state, &caller.user, cid, &filter, paging.window()).await?;
-    let next = events
-        .last()
-        .filter(|_| !by_number && events.len() as i64 == paging.per_page)
-        .map(|e| e.id.to_string());
-    Ok(paging.respond_with_next(
-        &uri,
-        total,
-        events,
-        next.as_deref().map(|id| ("before_id", id)),
-    ))
+    // Newest first, a page by number moves whenever an event is recorded: a client reading
+    // page after page while people work got rows twice. The next page starts after this one's
+    // last event.
+    Ok(paging.respond_by_key(&uri, total, events, "before_id", |e| e.id.to_string()))
 }

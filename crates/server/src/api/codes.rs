@@ -96,20 +96,13 @@ async fn list_codes(
     // Access is refused before the paging is judged.
     ops::read(&caller.user, cid)?;
     let paging = paging.check()?;
-    // Whether the client pages by number: `page=1` asks for numbered pages as much as `page=2`
-    // (it was let through beside `after_code`, and the page came without its `rel="next"`).
-    let by_number = crate::extract::has_param(&uri, "page");
-    for (name, given) in [
-        ("after", query.after.is_some()),
-        ("after_code", query.after_code.is_some()),
-    ] {
-        if given && by_number {
-            return Err(ApiError::field(
-                name,
-                format!("cannot be combined with page: {name} already says where the page starts"),
-            ));
-        }
-    }
+    Paging::keys_alone(
+        &uri,
+        &[
+            ("after", query.after.is_some()),
+            ("after_code", query.after_code.is_some()),
+        ],
+    )?;
     if query.after.is_some() && query.after_code.is_some() {
         return Err(ApiError::field(
             "after_code",
@@ -131,14 +124,8 @@ async fn list_codes(
         paging.window(),
     )
     .await?;
-    // A client that pages by number keeps getting numbered links; otherwise a full page may
-    // have more after it, and the next one starts after its last code's full code.
-    let next_after = codes
-        .last()
-        .filter(|_| !by_number && codes.len() as i64 == paging.per_page)
-        .map(|c| c.full_code.clone());
-    let next = next_after.as_deref().map(|code| ("after_code", code));
-    Ok(paging.respond_with_next(&uri, total, codes, next))
+    // The next page starts after the last code's full code.
+    Ok(paging.respond_by_key(&uri, total, codes, "after_code", |c| c.full_code.clone()))
 }
 
 /// One code
