@@ -16,22 +16,41 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// The turn of this process's writers to one SQLite file. SQLite lets one writer in at a time
-/// and makes the others poll with growing sleeps (up to 100 ms each), so under load a writer
-/// could wait ten times longer than the queue ahead of it; queueing them here first, in
-/// order, keeps a write's wait close to the work ahead of it.
-pub(crate) fn sqlite_writer(pool: &sqlx::SqlitePool) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-    static WRITERS: std::sync::LazyLock<
-        std::sync::Mutex<
-            std::collections::HashMap<std::path::PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>,
-        >,
+/// What this process keeps for each SQLite file it writes to.
+#[derive(Debug)]
+pub(crate) struct SqliteFile {
+    /// The turn of this process's writers. SQLite lets one writer in at a time and makes the
+    /// others poll with growing sleeps (up to 100 ms each), so under load a writer could wait
+    /// ten times longer than the queue ahead of it; queueing them here first, in order, keeps
+    /// a write's wait close to the work ahead of it.
+    pub writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Held by the task of [`SqliteFile::checkpoint_if_due`] while it copies the WAL: one at a
+    /// time.
+    checkpoint: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The file's write-ahead log.
+    wal: std::path::PathBuf,
+}
+
+/// The [`SqliteFile`] of `pool`'s database, the same for every pool on it.
+pub(crate) fn sqlite_file(pool: &sqlx::SqlitePool) -> std::sync::Arc<SqliteFile> {
+    static FILES: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, std::sync::Arc<SqliteFile>>>,
     > = std::sync::LazyLock::new(Default::default);
     let file = pool.connect_options().get_filename().to_path_buf();
-    WRITERS
+    let mut files = FILES
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .entry(file)
-        .or_default()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    files
+        .entry(file.clone())
+        .or_insert_with(|| {
+            let mut wal = file.into_os_string();
+            wal.push("-wal");
+            std::sync::Arc::new(SqliteFile {
+                writer: Default::default(),
+                checkpoint: Default::default(),
+                wal: wal.into(),
+            })
+        })
         .clone()
 }
 
@@ -41,57 +60,37 @@ pub(crate) fn sqlite_writer(pool: &sqlx::SqlitePool) -> std::sync::Arc<tokio::sy
 const CHECKPOINT_FROM: u64 = 4 * 1024 * 1024;
 
 /// SQLite's own checkpoint, left only as a backstop for writes made outside [`Db::write`]
-/// (which checkpoints through [`checkpoint_if_due`]): 65,536 pages, 256 MiB.
+/// (which checkpoints through [`SqliteFile::checkpoint_if_due`]): 65,536 pages, 256 MiB.
 const AUTO_CHECKPOINT_PAGES: &str = "65536";
 
-/// After a commit: when the WAL has grown past [`CHECKPOINT_FROM`], copies it into the
-/// database file on a task of its own. SQLite's automatic checkpoint ran inside the commit that
-/// crossed the mark, so the request whose commit filled the WAL (a 100,000-code import or Send
-/// to ERP writes tens of MiB) waited for the copy and its fsync: a sixth of such an import's
-/// time and a fifth of such a send's (BENCHMARKS.md). Passive, it waits for no reader or writer; what a reader still needs is
-/// copied by a later one. One at a time a file.
-fn checkpoint_if_due(pool: &sqlx::SqlitePool) {
-    let file = pool.connect_options().get_filename().to_path_buf();
-    let mut wal = file.clone().into_os_string();
-    wal.push("-wal");
-    if std::fs::metadata(&wal).map_or(true, |m| m.len() <= CHECKPOINT_FROM) {
-        return;
-    }
-    /// The file's mark in [`CHECKPOINTING`], taken off however the task ends (a runtime shut down
-    /// drops it unrun).
-    struct Running(std::path::PathBuf);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            running().remove(&self.0);
+impl SqliteFile {
+    /// After a commit: when the WAL has grown past [`CHECKPOINT_FROM`], copies it into the
+    /// database file on a task of its own. SQLite's automatic checkpoint ran inside the commit
+    /// that crossed the mark, so the request whose commit filled the WAL (a 100,000-code
+    /// import or Send to ERP writes tens of MiB) waited for the copy and its fsync: a sixth of
+    /// such an import's time and a fifth of such a send's (BENCHMARKS.md). Passive, it waits
+    /// for no reader or writer; what a reader still needs is copied by a later one.
+    fn checkpoint_if_due(&self, pool: &sqlx::SqlitePool) {
+        if std::fs::metadata(&self.wal).map_or(true, |m| m.len() <= CHECKPOINT_FROM) {
+            return;
         }
+        // Released however the task ends (a runtime shut down drops it unrun).
+        let Ok(turn) = self.checkpoint.clone().try_lock_owned() else {
+            return;
+        };
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                // A server stopping closes its pool: the last connection's close checkpoints.
+                Ok(_) | Err(sqlx::Error::PoolClosed) => {}
+                Err(e) => tracing::warn!(error = %e, "the SQLite WAL was not checkpointed"),
+            }
+            drop(turn);
+        });
     }
-    if !running().insert(file.clone()) {
-        return;
-    }
-    let mark = Running(file);
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            // A server stopping closes its pool: the last connection's close checkpoints.
-            Ok(_) | Err(sqlx::Error::PoolClosed) => {}
-            Err(e) => tracing::warn!(error = %e, "the SQLite WAL was not checkpointed"),
-        }
-        drop(mark);
-    });
-}
-
-/// The SQLite files whose WAL a task of [`checkpoint_if_due`] is copying.
-static CHECKPOINTING: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
-> = std::sync::LazyLock::new(Default::default);
-
-fn running() -> std::sync::MutexGuard<'static, std::collections::HashSet<std::path::PathBuf>> {
-    CHECKPOINTING
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How often a transaction runs before a deadlock or serialization failure reaches the caller.
@@ -185,7 +184,7 @@ impl Db {
     /// Runs `body` in a write transaction, committing when it returns `Ok` and rolling back
     /// when it returns an error: `db.write(|tx| Box::pin(async move { … }))` (docs/storage.md).
     /// SQLite takes the write lock up front (`BEGIN IMMEDIATE`, after this process's
-    /// [`sqlite_writer`] turn) so two writers queue instead of failing when the reader in a
+    /// [`SqliteFile::writer`] turn) so two writers queue instead of failing when the reader in a
     /// deferred transaction upgrades.
     ///
     /// Every transaction takes its row locks in one order, so two of them never wait on each
@@ -232,10 +231,14 @@ impl Db {
     where
         E: From<StoreError>,
     {
-        // The turn is taken first so it is released last, after a failed body's rollback.
-        let _turn = match self {
-            Db::Sqlite(p) => Some(sqlite_writer(p).lock_owned().await),
+        let file = match self {
+            Db::Sqlite(p) => Some(sqlite_file(p)),
             Db::Postgres(_) => None,
+        };
+        // The turn is taken first so it is released last, after a failed body's rollback.
+        let _turn = match &file {
+            Some(f) => Some(f.writer.clone().lock_owned().await),
+            None => None,
         };
         let mut tx: Tx<'c> = match self {
             Db::Sqlite(p) => Tx::Sqlite(
@@ -249,8 +252,8 @@ impl Db {
         let out = body(&mut tx).await?;
         crate::requests::mark_changed(&mut tx).await?;
         tx.commit().await?;
-        if let Db::Sqlite(p) = self {
-            checkpoint_if_due(p);
+        if let (Some(file), Db::Sqlite(p)) = (&file, self) {
+            file.checkpoint_if_due(p);
         }
         Ok(out)
     }
@@ -519,6 +522,9 @@ mod tests {
         let db = super::Db::connect(&format!("sqlite://{}", file.display()))
             .await
             .expect("open");
+        let super::Db::Sqlite(pool) = &db else {
+            unreachable!("a SQLite URL")
+        };
         let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
         let bytes = 3 * super::CHECKPOINT_FROM;
         let fill = format!(
@@ -538,7 +544,7 @@ mod tests {
         .expect("fill");
         assert!(size(&wal) > bytes, "the rows are in the WAL first");
         let done = tokio::time::timeout(Duration::from_secs(20), async {
-            while super::running().iter().any(|f| f.ends_with(&file)) {
+            while super::sqlite_file(pool).checkpoint.try_lock().is_err() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })
