@@ -247,6 +247,53 @@ fn actor(
     }))
 }
 
+/// The events `rows` (a [`filter`]) selects, newest first.
+fn list_sql(rows: &str) -> String {
+    format!(
+        "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, \
+         u.name AS actor_name, u.kind AS actor_kind, \
+         a.action, a.entity_type, a.entity_id, a.before, a.after \
+         {rows} ORDER BY a.id DESC"
+    )
+}
+
+/// The arguments of [`filter`]'s placeholders, with `before_id` as given (not the filter's: the
+/// count of a page by key is of every event the other filters select).
+fn filter_args(company: i64, f: &AuditFilter, before_id: Option<i64>) -> Vec<Arg> {
+    vec![
+        company.into(),
+        (&f.entity_type).into(),
+        f.entity_id.into(),
+        (&f.action).into(),
+        before_id.into(),
+    ]
+}
+
+/// The rows read, as events.
+fn events_of(rows: Vec<Row>) -> Result<Vec<AuditEvent>, StoreError> {
+    let parse = |action: &str, s: Option<String>| {
+        let mut v: Option<Value> = s.and_then(|s| serde_json::from_str(&s).ok());
+        if let Some(v) = &mut v {
+            hosts_only(action, v);
+        }
+        v
+    };
+    rows.into_iter()
+        .map(|r| {
+            Ok(AuditEvent {
+                before: parse(&r.action, r.before),
+                after: parse(&r.action, r.after),
+                id: r.id,
+                at: r.at,
+                actor: actor(r.actor_id, r.actor_email, r.actor_name, r.actor_kind)?,
+                action: r.action,
+                entity_type: r.entity_type,
+                entity_id: r.entity_id,
+            })
+        })
+        .collect()
+}
+
 impl Db {
     /// Newest first, one page at a time; returns the page and the total count. With
     /// `before_id` (paging by key, `offset` then 0) the count is still of every event the
@@ -256,63 +303,37 @@ impl Db {
         &self, company: i64, f: &AuditFilter, limit: i64, offset: i64,
     ) -> Result<(Vec<AuditEvent>, i64), StoreError> {
         let rows = filter(f);
-        let list_sql = format!(
-            "SELECT a.id, a.at, a.actor_id, u.email AS actor_email, \
-             u.name AS actor_name, u.kind AS actor_kind, \
-             a.action, a.entity_type, a.entity_id, a.before, a.after \
-             {rows} ORDER BY a.id DESC"
-        );
         let count_sql = format!("SELECT COUNT(*) {rows}");
-        let args = |before_id: Option<i64>| -> Vec<Arg> {
-            vec![
-                company.into(),
-                (&f.entity_type).into(),
-                f.entity_id.into(),
-                (&f.action).into(),
-                before_id.into(),
-            ]
-        };
-        let q = PageQuery {
-            list_sql: &list_sql,
-            count_sql: &count_sql,
-            args: args(f.before_id),
-            limit,
-            offset,
-        };
-        let (rows, total): (Vec<Row>, i64) = if f.before_id.is_none() {
-            self.page(q).await?
-        } else {
-            let (sql, page) = q.limited();
-            let rows = self.pool().fetch_all(AssertSqlSafe(sql), page).await?;
+        if f.before_id.is_some() {
+            let events = self.audit_events_before(company, f, limit).await?;
             let total = self
                 .pool()
-                .scalar(AssertSqlSafe(count_sql), args(None))
+                .scalar(AssertSqlSafe(count_sql), filter_args(company, f, None))
                 .await?;
-            (rows, total)
-        };
-        let parse = |action: &str, s: Option<String>| {
-            let mut v: Option<Value> = s.and_then(|s| serde_json::from_str(&s).ok());
-            if let Some(v) = &mut v {
-                hosts_only(action, v);
-            }
-            v
-        };
-        let events = rows
-            .into_iter()
-            .map(|r| {
-                Ok(AuditEvent {
-                    before: parse(&r.action, r.before),
-                    after: parse(&r.action, r.after),
-                    id: r.id,
-                    at: r.at,
-                    actor: actor(r.actor_id, r.actor_email, r.actor_name, r.actor_kind)?,
-                    action: r.action,
-                    entity_type: r.entity_type,
-                    entity_id: r.entity_id,
-                })
+            return Ok((events, total));
+        }
+        let (rows, total): (Vec<Row>, i64) = self
+            .page(PageQuery {
+                list_sql: &list_sql(&rows),
+                count_sql: &count_sql,
+                args: filter_args(company, f, None),
+                limit,
+                offset,
             })
-            .collect::<Result<_, StoreError>>()?;
-        Ok((events, total))
+            .await?;
+        Ok((events_of(rows)?, total))
+    }
+
+    /// The next `limit` events the filter selects before its `before_id`, newest first, and
+    /// no count: a download reads page after page and counts once.
+    pub async fn audit_events_before(
+        &self, company: i64, f: &AuditFilter, limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut args = filter_args(company, f, f.before_id);
+        args.push(limit.into());
+        let sql = format!("{} LIMIT ${}", list_sql(&filter(f)), args.len());
+        let rows: Vec<Row> = self.pool().fetch_all(AssertSqlSafe(sql), args).await?;
+        events_of(rows)
     }
 }
 

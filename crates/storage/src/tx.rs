@@ -478,7 +478,7 @@ pub(crate) struct PageQuery<'a> {
 impl PageQuery<'_> {
     /// `list_sql` with a LIMIT and an OFFSET placeholder after `args`' own, and the arguments
     /// for all.
-    pub(crate) fn limited(&self) -> (String, Vec<Arg>) {
+    fn limited(&self) -> (String, Vec<Arg>) {
         let n = self.args.len();
         let sql = format!("{} LIMIT ${} OFFSET ${}", self.list_sql, n + 1, n + 2);
         let args = self.args.iter().cloned();

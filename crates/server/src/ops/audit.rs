@@ -120,27 +120,57 @@ fn check(filter: &AuditFilter, p: Permissions) -> OpResult<()> {
 pub async fn events(
     state: &AppState, caller: &User, cid: i64, filter: &AuditFilter, page: Window,
 ) -> OpResult<(Vec<AuditEvent>, i64)> {
-    let company = reader(caller, cid)?;
-    let p = caller.permissions;
-    check(filter, p)?;
-    let filter = AuditFilter {
-        hidden: hidden(p),
-        ..filter.clone()
-    };
+    let (company, filter) = readable(caller, cid, filter)?;
     let (mut events, total) = state
         .db
         .audit_events(company, &filter, page.limit, page.offset)
         .await?;
-    if !p.can_manage_users() {
-        for e in events.iter_mut().filter(|e| e.entity_type == "user") {
-            if let Some(after) = e.after.as_mut().and_then(|a| a.as_object_mut()) {
-                for key in ADDRESSES {
-                    after.remove(key);
-                }
+    addresses_for(caller, &mut events);
+    Ok((events, total))
+}
+
+/// [`events`] by key, without the count: the next `limit` events before the filter's
+/// `before_id`, for a download that counted once.
+#[tracing::instrument(skip(state, caller, filter), fields(user = caller.id))]
+pub async fn events_before(
+    state: &AppState, caller: &User, cid: i64, filter: &AuditFilter, limit: i64,
+) -> OpResult<Vec<AuditEvent>> {
+    let (company, filter) = readable(caller, cid, filter)?;
+    let mut events = state
+        .db
+        .audit_events_before(company, &filter, limit)
+        .await?;
+    addresses_for(caller, &mut events);
+    Ok(events)
+}
+
+/// The company and the filter as the caller may read it: checked, and the types they may not
+/// see left out.
+fn readable(caller: &User, cid: i64, filter: &AuditFilter) -> OpResult<(i64, AuditFilter)> {
+    let company = reader(caller, cid)?;
+    let p = caller.permissions;
+    check(filter, p)?;
+    Ok((
+        company,
+        AuditFilter {
+            hidden: hidden(p),
+            ..filter.clone()
+        },
+    ))
+}
+
+/// Sign-in addresses are for those who manage users: taken out of others' events.
+fn addresses_for(caller: &User, events: &mut [AuditEvent]) {
+    if caller.permissions.can_manage_users() {
+        return;
+    }
+    for e in events.iter_mut().filter(|e| e.entity_type == "user") {
+        if let Some(after) = e.after.as_mut().and_then(|a| a.as_object_mut()) {
+            for key in ADDRESSES {
+                after.remove(key);
             }
         }
     }
-    Ok((events, total))
 }
 
 /// The latest `limit` events of one code of a list, with their total.

@@ -15,8 +15,11 @@ use costbridge_storage::audit::{AuditEvent, AuditFilter};
 use serde::Deserialize;
 
 const PAGE: i64 = 50;
-/// The most rows one CSV download holds (read a thousand at a time).
+/// The most rows one CSV download holds.
 const CSV_MAX: i64 = 100_000;
+
+/// The events a download reads at a time.
+const CSV_PAGE: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -141,17 +144,15 @@ async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
     .map_err(write_err)?;
     // Page after page by key from the newest event when the download began: by offset, each
     // event recorded meanwhile pushed a row into the next page, written twice.
-    let (mut written, mut total) = (0, 0);
-    while written < CSV_MAX {
-        let page = Window {
-            limit: 1000.min(CSV_MAX - written),
-            offset: 0,
-        };
-        let (events, matching) =
-            audit::events(v.state(), &v.caller.user, v.company(), &filter, page).await?;
-        if filter.before_id.is_none() {
-            total = matching;
-        }
+    // Counted once, with the first page.
+    let first = Window {
+        limit: CSV_PAGE,
+        offset: 0,
+    };
+    let (mut events, total) =
+        audit::events(v.state(), &v.caller.user, v.company(), &filter, first).await?;
+    let mut written = 0;
+    loop {
         let n = events.len() as i64;
         filter.before_id = events.last().map(|e| e.id);
         for e in events {
@@ -174,9 +175,12 @@ async fn csv(v: Viewer, Query(f): Query<FilterQuery>) -> WebResult<Response> {
             .map_err(write_err)?;
         }
         written += n;
-        if n < page.limit {
+        if n < CSV_PAGE || written >= CSV_MAX {
             break;
         }
+        let limit = CSV_PAGE.min(CSV_MAX - written);
+        events =
+            audit::events_before(v.state(), &v.caller.user, v.company(), &filter, limit).await?;
     }
     // The accountant reconciling the file against the page's count must not take a cut file
     // for the whole log.

@@ -8,7 +8,8 @@ crate::both!(
     submissions_say_who_sent_what_and_where_it_went,
     the_audit_log_shows_each_reader_what_their_tools_show,
     a_filter_that_can_select_nothing_says_why,
-    the_audit_log_pages_by_key_while_events_are_recorded
+    the_audit_log_pages_by_key_while_events_are_recorded,
+    the_audit_download_holds_every_event_once
 );
 
 /// The audit log is read by both tools' readers, but each sees there only what its own pages
@@ -256,4 +257,36 @@ async fn the_audit_log_pages_by_key_while_events_are_recorded(app: TestApp) {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert!(field_error(&b, "before_id").contains("page"), "{b}");
+}
+
+/// The download reads the log a thousand events at a time, by key, and counts it once: a log
+/// of more than one such page comes whole, each event once, newest first.
+async fn the_audit_download_holds_every_event_once(app: TestApp) {
+    let list = app.new_list("Ours").await;
+    let rows: Vec<String> = (1..=1200).map(|n| format!("{n:04},Item {n}")).collect();
+    app.import(
+        list,
+        format!("full_code,description\n{}\n", rows.join("\n")),
+    )
+    .await;
+    let (total, ..) = paged(app.request("GET", &app.c("/audit_events?per_page=1")).await).await;
+    assert!(total > 1200, "{total}");
+    let cookie = crate::session::sign_in(&app, None).await;
+    let text = app.page(&cookie, "/settings/audit.csv").await;
+    assert!(
+        !text.contains("cut this file"),
+        "{}",
+        &text[text.len() - 300..]
+    );
+    let ids: Vec<i64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    // The sign-in above is one event more than the total read before it.
+    assert_eq!(ids.len() as i64, total + 1, "{}", &text[..200]);
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "each once, newest first"
+    );
 }
